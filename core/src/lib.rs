@@ -1,0 +1,25 @@
+//! # faxnotify-core
+//!
+//! The sans-IO core of FNP/1, the fax notification protocol: a fax client logs in
+//! to a fax server over a *control* connection and advertises a TCP *callback*
+//! port; the server dials back to it to push notifications of fax activity.
+//!
+//! This crate does no I/O, reads no clock and uses no global randomness: every
+//! time-dependent call takes `now: Instant` and randomness comes from a seed the
+//! caller injects. The same inputs always give the same outputs, which makes the
+//! state machines reproducible under property tests, snapshots and fuzzing.
+//!
+//! - [`wire`]: frames, notification payloads and the incremental decoder.
+//! - [`auth`]: the SCRAM-SHA-256 login, session keys and callback proofs.
+//!
+//! The protocol is specified in `docs/protocol.md`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+mod conn;
+pub mod wire;
+
+pub use conn::ConnId;
+mod session_id;
+pub use session_id::SessionId;

@@ -1,0 +1,53 @@
+//! The FNP/1 wire format: frames, the incremental decoder, and notification payloads.
+//!
+//! Every frame is `length: u32 BE` (type + body, 1..=65 535), `type: u8`, body.
+//! [`Frame::encode`] writes one into any [`bytes::BufMut`]; a [`Decoder`] turns
+//! a byte stream split anywhere back into frames; [`Notification`] is the typed
+//! form of a NOTIFY payload.
+
+mod codes;
+mod decoder;
+mod encode;
+mod error;
+mod frame;
+mod hexfmt;
+mod notification;
+mod parse;
+mod reader;
+
+pub use codes::{
+    ByeReason, CallbackState, Caps, ErrorCode, FrameType, NotificationKind, PolicyKind, Role,
+};
+pub use decoder::Decoder;
+pub use encode::login_ok_signed_prefix;
+pub use error::{DecodeError, EncodeError};
+pub use frame::{
+    Advertise, CallbackStatus, CbHello, CbReady, ErrorFrame, Frame, Login, LoginChallenge, LoginOk,
+    Mac, Nonce, Notify, ServerHello,
+};
+pub use notification::{
+    DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState, JobStatus,
+    Notification, PayloadError, ServerMessage,
+};
+
+/// The protocol version this crate speaks (FNP/1).
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest frame length (type + body) anyone may send [F-1].
+pub const MAX_FRAME_LEN: u32 = 65_535;
+
+/// Largest frame length accepted on a control connection before LOGIN_OK [F-1]:
+/// the size of the largest LOGIN (a 4 096-byte user name).
+pub const MAX_PRELOGIN_FRAME_LEN: u32 = 4_145;
+
+/// Largest `str` field in bytes.
+pub const MAX_STR_LEN: usize = 4_096;
+
+/// Largest notification payload: a NOTIFY frame of exactly 65 535 bytes.
+pub const MAX_PAYLOAD_LEN: usize = 65_523;
+
+/// Shortest LOGIN_CHALLENGE salt.
+pub const MIN_SALT_LEN: usize = 16;
+
+/// Longest LOGIN_CHALLENGE salt.
+pub const MAX_SALT_LEN: usize = 64;

@@ -1,0 +1,454 @@
+//! Notification payloads (spec section 7) and their forward-compatible decoding [N-1].
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes};
+
+use super::MAX_PAYLOAD_LEN;
+use super::MAX_STR_LEN;
+use super::codes::{FrameType, NotificationKind};
+use super::encode::put_str;
+use super::error::{DecodeError, EncodeError};
+use super::reader::BodyReader;
+
+/// Declares an enum carried in a notification payload: known values get a
+/// variant, any other value passes through as `Other(n)` [N-1].
+macro_rules! open_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $label:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+            /// A value this version does not know, passed through unchanged.
+            Other(u8),
+        }
+
+        impl $name {
+            /// The value for a wire byte; unknown bytes become `Other`.
+            pub const fn from_wire(value: u8) -> Self {
+                match value {
+                    $( $value => $name::$variant, )+
+                    other => $name::Other(other),
+                }
+            }
+
+            /// The wire byte.
+            pub const fn to_wire(self) -> u8 {
+                match self {
+                    $( $name::$variant => $value, )+
+                    $name::Other(other) => other,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( $name::$variant => f.write_str($label), )+
+                    $name::Other(n) => write!(f, "state {n}"),
+                }
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// JOB_STATUS.state.
+    JobState {
+        /// Waiting to be sent.
+        Queued = 0 => "queued",
+        /// Dialling the recipient.
+        Dialing = 1 => "dialing",
+        /// Sending pages.
+        Sending = 2 => "sending",
+        /// Sent.
+        Completed = 3 => "completed",
+        /// Gave up.
+        Failed = 4 => "failed",
+        /// Will try again.
+        Retrying = 5 => "retrying",
+        /// Cancelled by a user.
+        Cancelled = 6 => "cancelled",
+        /// Held back (e.g. by a policy).
+        Blocked = 7 => "blocked",
+    }
+}
+
+open_enum! {
+    /// DEVICE_STATUS.state.
+    DeviceState {
+        /// Ready.
+        Up = 0 => "up",
+        /// Out of service.
+        Down = 1 => "down",
+        /// In a call.
+        Busy = 2 => "busy",
+    }
+}
+
+open_enum! {
+    /// FAX_UPDATED.change.
+    FaxChange {
+        /// Marked as seen.
+        Seen = 0 => "seen",
+        /// Deleted.
+        Deleted = 1 => "deleted",
+        /// Commented.
+        Commented = 2 => "commented",
+    }
+}
+
+/// FAX_RECEIVED (kind 1).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FaxReceived {
+    /// The server's job number.
+    pub job: u64,
+    /// Caller id or TSI.
+    pub from: String,
+    /// DID or recipient.
+    pub to: String,
+    /// Number of pages.
+    pub pages: u16,
+    /// When it arrived, in Unix milliseconds.
+    pub received_at_ms: u64,
+}
+
+/// JOB_STATUS (kind 2).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct JobStatus {
+    /// The job number.
+    pub job: u64,
+    /// The job's new state.
+    pub state: JobState,
+    /// The page being sent.
+    pub page: u16,
+    /// Total pages.
+    pub pages: u16,
+    /// Attempt number.
+    pub attempt: u16,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// SERVER_MESSAGE (kind 3).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ServerMessage {
+    /// The message.
+    pub text: String,
+}
+
+/// DEVICE_STATUS (kind 4).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DeviceStatus {
+    /// The device (e.g. a modem's tty).
+    pub device: String,
+    /// Its new state.
+    pub state: DeviceState,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// FAX_UPDATED (kind 5).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FaxUpdated {
+    /// The received fax's job number.
+    pub job: u64,
+    /// What changed.
+    pub change: FaxChange,
+    /// Who changed it.
+    pub by: String,
+    /// The comment, if any.
+    pub comment: String,
+}
+
+/// Why a known kind's payload did not parse (it is then delivered raw [N-1]).
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The payload ends inside `field`.
+    #[error("payload ends inside {field}")]
+    Truncated {
+        /// The field that did not fit.
+        field: &'static str,
+    },
+    /// A string field is not UTF-8.
+    #[error("{field} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The offending field.
+        field: &'static str,
+    },
+    /// A string field over 4 096 bytes.
+    #[error("{field} is {len} bytes long; strings are at most 4096 bytes")]
+    StringTooLong {
+        /// The offending field.
+        field: &'static str,
+        /// Its declared length.
+        len: usize,
+    },
+}
+
+impl From<DecodeError> for PayloadError {
+    fn from(err: DecodeError) -> Self {
+        match err {
+            DecodeError::InvalidUtf8 { field, .. } => PayloadError::InvalidUtf8 { field },
+            DecodeError::StringTooLong { field, len, .. } => {
+                PayloadError::StringTooLong { field, len }
+            }
+            DecodeError::Truncated { field, .. } => PayloadError::Truncated { field },
+            // The payload reader only reads integers and strings.
+            _ => PayloadError::Truncated { field: "payload" },
+        }
+    }
+}
+
+/// One notification, as the application sees it.
+///
+/// Decoding never fails [N-1]: an unknown kind comes out as
+/// [`Notification::Unknown`], a known kind whose payload does not parse as
+/// [`Notification::Malformed`] (both with the raw bytes), bytes after the
+/// known fields are ignored, and unknown enum values pass through as numbers.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Notification {
+    /// Kind 1.
+    FaxReceived(FaxReceived),
+    /// Kind 2.
+    JobStatus(JobStatus),
+    /// Kind 3.
+    ServerMessage(ServerMessage),
+    /// Kind 4.
+    DeviceStatus(DeviceStatus),
+    /// Kind 5.
+    FaxUpdated(FaxUpdated),
+    /// A kind this version does not know, with its payload as received.
+    Unknown {
+        /// The kind byte.
+        kind: u8,
+        /// The payload, unparsed.
+        payload: Bytes,
+    },
+    /// A known kind whose payload did not parse, with the payload as received.
+    Malformed {
+        /// The kind.
+        kind: NotificationKind,
+        /// The payload, unparsed.
+        payload: Bytes,
+        /// Why it did not parse.
+        error: PayloadError,
+    },
+}
+
+impl Notification {
+    /// The kind byte NOTIFY carries for this notification.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Notification::FaxReceived(_) => NotificationKind::FaxReceived.to_wire(),
+            Notification::JobStatus(_) => NotificationKind::JobStatus.to_wire(),
+            Notification::ServerMessage(_) => NotificationKind::ServerMessage.to_wire(),
+            Notification::DeviceStatus(_) => NotificationKind::DeviceStatus.to_wire(),
+            Notification::FaxUpdated(_) => NotificationKind::FaxUpdated.to_wire(),
+            Notification::Unknown { kind, .. } => *kind,
+            Notification::Malformed { kind, .. } => kind.to_wire(),
+        }
+    }
+
+    /// Whether this came out raw (unknown kind or unparseable payload).
+    pub fn is_raw(&self) -> bool {
+        matches!(
+            self,
+            Notification::Unknown { .. } | Notification::Malformed { .. }
+        )
+    }
+
+    /// A server message (kind 3).
+    pub fn server_message(text: impl Into<String>) -> Self {
+        Notification::ServerMessage(ServerMessage { text: text.into() })
+    }
+
+    /// Decodes a NOTIFY payload. Never fails: see the type's documentation.
+    pub fn decode(kind: u8, payload: &[u8]) -> Notification {
+        let Some(known) = NotificationKind::from_wire(kind) else {
+            return Notification::Unknown {
+                kind,
+                payload: Bytes::copy_from_slice(payload),
+            };
+        };
+        match Self::parse_known(known, payload) {
+            Ok(n) => n,
+            Err(err) => Notification::Malformed {
+                kind: known,
+                payload: Bytes::copy_from_slice(payload),
+                error: err.into(),
+            },
+        }
+    }
+
+    fn parse_known(kind: NotificationKind, payload: &[u8]) -> Result<Notification, DecodeError> {
+        // The reader's errors name NOTIFY; they are converted to PayloadError.
+        let mut r = BodyReader::new(FrameType::Notify, payload);
+        let owned = |s: std::borrow::Cow<'_, str>| s.into_owned();
+        // Bytes after the known fields are ignored [N-1]: no `finish()`.
+        Ok(match kind {
+            NotificationKind::FaxReceived => Notification::FaxReceived(FaxReceived {
+                job: r.u64("job")?,
+                from: owned(r.str("from")?),
+                to: owned(r.str("to")?),
+                pages: r.u16("pages")?,
+                received_at_ms: r.u64("received_at_ms")?,
+            }),
+            NotificationKind::JobStatus => Notification::JobStatus(JobStatus {
+                job: r.u64("job")?,
+                state: JobState::from_wire(r.u8("state")?),
+                page: r.u16("page")?,
+                pages: r.u16("pages")?,
+                attempt: r.u16("attempt")?,
+                detail: owned(r.str("detail")?),
+            }),
+            NotificationKind::ServerMessage => Notification::ServerMessage(ServerMessage {
+                text: owned(r.str("text")?),
+            }),
+            NotificationKind::DeviceStatus => Notification::DeviceStatus(DeviceStatus {
+                device: owned(r.str("device")?),
+                state: DeviceState::from_wire(r.u8("state")?),
+                detail: owned(r.str("detail")?),
+            }),
+            NotificationKind::FaxUpdated => Notification::FaxUpdated(FaxUpdated {
+                job: r.u64("job")?,
+                change: FaxChange::from_wire(r.u8("change")?),
+                by: owned(r.str("by")?),
+                comment: owned(r.str("comment")?),
+            }),
+        })
+    }
+
+    /// The strings of this notification with their field names, for validation.
+    fn strings(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let list: [Option<(&'static str, &str)>; 2] = match self {
+            Notification::FaxReceived(n) => [Some(("from", &n.from)), Some(("to", &n.to))],
+            Notification::JobStatus(n) => [Some(("detail", &n.detail)), None],
+            Notification::ServerMessage(n) => [Some(("text", &n.text)), None],
+            Notification::DeviceStatus(n) => {
+                [Some(("device", &n.device)), Some(("detail", &n.detail))]
+            }
+            Notification::FaxUpdated(n) => [Some(("by", &n.by)), Some(("comment", &n.comment))],
+            Notification::Unknown { .. } | Notification::Malformed { .. } => [None, None],
+        };
+        list.into_iter().flatten()
+    }
+
+    /// Length of the encoded payload.
+    pub fn payload_len(&self) -> usize {
+        let strings: usize = self.strings().map(|(_, s)| 2 + s.len()).sum();
+        strings
+            + match self {
+                Notification::FaxReceived(_) => 8 + 2 + 8,
+                Notification::JobStatus(_) => 8 + 1 + 2 + 2 + 2,
+                Notification::ServerMessage(_) => 0,
+                Notification::DeviceStatus(_) => 1,
+                Notification::FaxUpdated(_) => 8 + 1,
+                Notification::Unknown { payload, .. } | Notification::Malformed { payload, .. } => {
+                    payload.len()
+                }
+            }
+    }
+
+    /// Appends the payload (the bytes NOTIFY's blob carries). Refuses strings
+    /// over 4 096 bytes and payloads over 65 523 bytes; on error nothing is written.
+    pub fn encode_payload(&self, out: &mut impl BufMut) -> Result<(), EncodeError> {
+        for (field, s) in self.strings() {
+            if s.len() > MAX_STR_LEN {
+                return Err(EncodeError::StringTooLong {
+                    field,
+                    len: s.len(),
+                });
+            }
+        }
+        let len = self.payload_len();
+        if len > MAX_PAYLOAD_LEN {
+            return Err(EncodeError::PayloadTooLarge { len });
+        }
+        match self {
+            Notification::FaxReceived(n) => {
+                out.put_u64(n.job);
+                put_str(out, &n.from);
+                put_str(out, &n.to);
+                out.put_u16(n.pages);
+                out.put_u64(n.received_at_ms);
+            }
+            Notification::JobStatus(n) => {
+                out.put_u64(n.job);
+                out.put_u8(n.state.to_wire());
+                out.put_u16(n.page);
+                out.put_u16(n.pages);
+                out.put_u16(n.attempt);
+                put_str(out, &n.detail);
+            }
+            Notification::ServerMessage(n) => put_str(out, &n.text),
+            Notification::DeviceStatus(n) => {
+                put_str(out, &n.device);
+                out.put_u8(n.state.to_wire());
+                put_str(out, &n.detail);
+            }
+            Notification::FaxUpdated(n) => {
+                out.put_u64(n.job);
+                out.put_u8(n.change.to_wire());
+                put_str(out, &n.by);
+                put_str(out, &n.comment);
+            }
+            Notification::Unknown { payload, .. } | Notification::Malformed { payload, .. } => {
+                out.put_slice(payload)
+            }
+        }
+        Ok(())
+    }
+
+    /// The encoded payload as shareable bytes (encode once, queue to many sessions).
+    pub fn to_payload(&self) -> Result<Bytes, EncodeError> {
+        let mut out = Vec::with_capacity(self.payload_len());
+        self.encode_payload(&mut out)?;
+        Ok(Bytes::from(out))
+    }
+}
+
+/// A one-line, human-readable rendering.
+impl fmt::Display for Notification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notification::FaxReceived(n) => write!(
+                f,
+                "fax received: job {} from {:?} to {:?}, {} page(s), at {} ms",
+                n.job, n.from, n.to, n.pages, n.received_at_ms
+            ),
+            Notification::JobStatus(n) => write!(
+                f,
+                "job {} {}: page {}/{}, attempt {}: {:?}",
+                n.job, n.state, n.page, n.pages, n.attempt, n.detail
+            ),
+            Notification::ServerMessage(n) => write!(f, "server message: {:?}", n.text),
+            Notification::DeviceStatus(n) => {
+                write!(f, "device {:?} {}: {:?}", n.device, n.state, n.detail)
+            }
+            Notification::FaxUpdated(n) => write!(
+                f,
+                "fax {} {} by {:?}: {:?}",
+                n.job, n.change, n.by, n.comment
+            ),
+            Notification::Unknown { kind, payload } => write!(
+                f,
+                "unknown notification kind {kind} ({} bytes)",
+                payload.len()
+            ),
+            Notification::Malformed {
+                kind,
+                payload,
+                error,
+            } => write!(f, "malformed {kind} ({} bytes): {error}", payload.len()),
+        }
+    }
+}
