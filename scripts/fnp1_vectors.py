@@ -10,9 +10,9 @@ that can be pinned down byte for byte:
 * the worked example of section 9, with concrete values.
 
 It uses nothing but the Python standard library (hashlib, hmac, struct, json,
-ipaddress) and shares no code with the Rust implementation, so the Rust test
-suite can check its encoder, decoder and crypto against an independent
-computation.
+ipaddress; os and sys for the output file) and shares no code with the Rust
+implementation, so the Rust test suite can check its encoder, decoder and
+crypto against an independent computation.
 
 Usage:
     python3 scripts/fnp1_vectors.py              # writes core/tests/vectors/fnp1.json

@@ -18,6 +18,7 @@
 
 pub mod auth;
 mod conn;
+mod rng;
 pub mod wire;
 
 pub use conn::ConnId;
