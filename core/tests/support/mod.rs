@@ -1,0 +1,2 @@
+//! Helpers shared by the integration tests of faxnotify-core.
+pub mod transcript;
