@@ -38,8 +38,8 @@ impl Server {
         let mut c = self.conns.remove(&conn)?;
         if emit {
             if !c.out.is_empty() {
-                let data = std::mem::take(&mut c.out);
-                self.out.push(Output::Transmit { conn, data });
+                // Its Flush is already queued; the bytes leave there, before the Close.
+                self.closing.insert(conn, std::mem::take(&mut c.out));
             }
             self.out.push(Output::Close { conn });
         }

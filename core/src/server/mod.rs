@@ -137,6 +137,8 @@ pub struct Server {
     endpoints: HashMap<SocketAddr, SessionId>,
     timers: TimerHeap,
     out: Outbox,
+    /// The last bytes of connections closed while their Flush was queued.
+    closing: HashMap<ConnId, Vec<u8>>,
     /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).
     hello: Vec<u8>,
     next_ping_nonce: u64,
@@ -204,6 +206,7 @@ impl Server {
             endpoints: HashMap::new(),
             timers: TimerHeap::default(),
             out: Outbox::default(),
+            closing: HashMap::new(),
             hello,
             next_ping_nonce: 0,
             shutting_down: false,
@@ -314,13 +317,13 @@ impl Server {
             match pending {
                 Pending::Ready(output) => return Some(output),
                 Pending::Flush(conn) => {
-                    if let Some(c) = self.conns.get_mut(&conn)
-                        && !c.out.is_empty()
-                    {
-                        let data = std::mem::take(&mut c.out);
+                    let data = match self.conns.get_mut(&conn) {
+                        Some(c) => std::mem::take(&mut c.out),
+                        None => self.closing.remove(&conn).unwrap_or_default(),
+                    };
+                    if !data.is_empty() {
                         return Some(Output::Transmit { conn, data });
                     }
-                    // Closed since: its bytes left with its Close.
                 }
             }
         }
