@@ -54,6 +54,10 @@ pub struct ServerConfig {
     pub max_sessions_per_ip: usize,
     /// Control connections that have not reached LOGIN_OK, per IP address. Default 8.
     pub max_unauthenticated_per_ip: usize,
+    /// Control connections that have not reached LOGIN_OK, in all: a bound
+    /// on what unauthenticated peers can cost when they come from many
+    /// addresses. Default 4 096 (about 20 MiB at worst).
+    pub max_unauthenticated: usize,
     /// The failed-login limiter.
     pub login_limiter: LoginLimiterConfig,
     /// Retry timing of callback dials [B-5].
@@ -126,6 +130,7 @@ impl ServerConfig {
             max_sessions_per_user: 16,
             max_sessions_per_ip: 256,
             max_unauthenticated_per_ip: 8,
+            max_unauthenticated: 4_096,
             login_limiter: LoginLimiterConfig::default(),
             dial_backoff: BackoffConfig::default(),
             max_dials_per_ip: 4,
@@ -167,6 +172,7 @@ impl ServerConfig {
                 self.max_unauthenticated_per_ip == 0,
                 "max_unauthenticated_per_ip",
             ),
+            (self.max_unauthenticated == 0, "max_unauthenticated"),
             (
                 self.login_limiter.max_failures == 0,
                 "login_limiter.max_failures",
@@ -221,6 +227,7 @@ impl fmt::Debug for ServerConfig {
                 "max_unauthenticated_per_ip",
                 &self.max_unauthenticated_per_ip,
             )
+            .field("max_unauthenticated", &self.max_unauthenticated)
             .field("login_limiter", &self.login_limiter)
             .field("dial_backoff", &self.dial_backoff)
             .field("max_dials_per_ip", &self.max_dials_per_ip)

@@ -206,6 +206,9 @@ pub enum Refusal {
     /// The address has `max_unauthenticated_per_ip` connections that have not
     /// logged in yet [A-5] (`LIMIT_EXCEEDED`).
     TooManyUnauthenticated,
+    /// The server has `max_unauthenticated` connections that have not
+    /// logged in, from all addresses (`LIMIT_EXCEEDED`).
+    Busy,
     /// The server is shutting down (`SHUTTING_DOWN`).
     ShuttingDown,
 }
@@ -268,6 +271,7 @@ impl fmt::Display for Refusal {
             Refusal::TooManyUnauthenticated => {
                 "too many unauthenticated connections from the address"
             }
+            Refusal::Busy => "too many unauthenticated connections in all",
             Refusal::ShuttingDown => "shutting down",
         })
     }

@@ -49,6 +49,7 @@ impl Server {
                 if let Some(e) = self.ips.get_mut(&ip) {
                     e.unauthenticated = e.unauthenticated.saturating_sub(1);
                 }
+                self.unauthenticated = self.unauthenticated.saturating_sub(1);
                 self.ips.release(&ip, now);
             }
             ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting) => {

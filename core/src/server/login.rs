@@ -316,6 +316,7 @@ impl Server {
             if let Some(e) = self.ips.get_mut(&ip) {
                 e.unauthenticated = e.unauthenticated.saturating_sub(1);
             }
+            self.unauthenticated = self.unauthenticated.saturating_sub(1);
         }
     }
 

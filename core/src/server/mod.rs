@@ -142,6 +142,8 @@ pub struct Server {
     /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).
     hello: Vec<u8>,
     next_ping_nonce: u64,
+    /// Control connections before LOGIN_OK, from all addresses.
+    unauthenticated: usize,
     shutting_down: bool,
 }
 
@@ -209,6 +211,7 @@ impl Server {
             closing: HashMap::new(),
             hello,
             next_ping_nonce: 0,
+            unauthenticated: 0,
             shutting_down: false,
         })
     }
@@ -239,6 +242,8 @@ impl Server {
             Some(Refusal::TooManyFailedLogins)
         } else if entry.map_or(0, |e| e.unauthenticated) >= self.config.max_unauthenticated_per_ip {
             Some(Refusal::TooManyUnauthenticated)
+        } else if self.unauthenticated >= self.config.max_unauthenticated {
+            Some(Refusal::Busy)
         } else {
             None
         };
@@ -248,6 +253,10 @@ impl Server {
                 Refusal::TooManyFailedLogins => (
                     ErrorCode::LimitExceeded,
                     "too many failed logins from this address; try again later",
+                ),
+                Refusal::Busy => (
+                    ErrorCode::LimitExceeded,
+                    "too many connections are logging in; try again later",
                 ),
                 _ => (
                     ErrorCode::LimitExceeded,
@@ -265,6 +274,7 @@ impl Server {
         }
         tracing::debug!(%conn, %peer, "control connection accepted");
         self.ips.entry(ip).unauthenticated += 1;
+        self.unauthenticated += 1;
         let mut c = Conn::control(peer, now + self.config.handshake_timeout);
         c.write_raw(conn, &self.hello, &mut self.out);
         self.conns.insert(conn, c);

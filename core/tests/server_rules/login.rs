@@ -494,3 +494,28 @@ fn server_rejects_bad_config() {
     c.lease = Duration::from_secs(1);
     assert!(Server::new(c, Box::new(users()), SEED, std::time::Instant::now()).is_err());
 }
+
+#[test]
+fn unauthenticated_connections_in_all_are_bounded() {
+    let mut h = Harness::with(|c| c.max_unauthenticated = 3);
+    let first = h.accept("192.0.2.1:1");
+    h.accept("192.0.2.2:1");
+    h.accept("[2001:db8::3]:1");
+    let refused = h.accept("192.0.2.4:1");
+    assert_eq!(
+        error_code(&h.recv_one(refused)),
+        Some(ErrorCode::LimitExceeded)
+    );
+    assert!(h.take_events().iter().any(|e| matches!(
+        e,
+        Event::ConnectionRefused {
+            reason: Refusal::Busy,
+            ..
+        }
+    )));
+    // Logging in frees a place.
+    h.try_login_on(first, "alice", ALICE_PW, 0, Caps::NONE)
+        .unwrap();
+    let next = h.accept("192.0.2.4:2");
+    assert!(matches!(h.recv(next)[0], Frame::ServerHello(_)));
+}
