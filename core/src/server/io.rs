@@ -35,7 +35,7 @@ impl Server {
     /// tells the adapter to close it after its pending bytes. Consequences
     /// for its session are the caller's business.
     pub(super) fn remove_conn(&mut self, now: Instant, conn: ConnId, emit: bool) -> Option<Conn> {
-        let mut c = self.conns.remove(&conn)?;
+        let mut c = *self.conns.remove(&conn)?;
         if emit {
             if !c.out.is_empty() {
                 // Its Flush is already queued; the bytes leave there, before the Close.

@@ -74,6 +74,7 @@ mod delivery;
 mod dialer;
 mod errors;
 mod events;
+mod idhash;
 mod ids;
 mod io;
 mod lifecycle;
@@ -102,6 +103,7 @@ pub use target::{Accepted, NotifyReport, Target};
 pub use users::{AddUserError, MemoryUserStore, UserStore};
 
 use self::conn::{CallbackPhase, Conn, ConnKind};
+use self::idhash::IdMap;
 use self::ids::SessionIds;
 use self::limits::{IpTable, LoginLimiter};
 use self::outbox::{Outbox, Pending};
@@ -124,11 +126,12 @@ pub struct Server {
     conn_ids: ConnIdAllocator,
     /// The highest ConnId issued: anything above was never issued.
     last_conn: u64,
-    conns: HashMap<ConnId, Conn>,
+    /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole connection.
+    conns: IdMap<ConnId, Box<Conn>>,
     /// Sessions in a slab (dense, and iterated in a deterministic order),
     /// indexed by id.
     sessions: Slab<Session>,
-    session_index: HashMap<SessionId, usize>,
+    session_index: IdMap<SessionId, usize>,
     /// Sessions per prepared user name, for targeting and [C-7].
     by_user: HashMap<Arc<str>, Vec<SessionId>>,
     ips: IpTable,
@@ -138,7 +141,7 @@ pub struct Server {
     timers: TimerHeap,
     out: Outbox,
     /// The last bytes of connections closed while their Flush was queued.
-    closing: HashMap<ConnId, Vec<u8>>,
+    closing: IdMap<ConnId, Vec<u8>>,
     /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).
     hello: Vec<u8>,
     next_ping_nonce: u64,
@@ -200,15 +203,15 @@ impl Server {
             session_ids,
             conn_ids: ConnIdAllocator::default(),
             last_conn: 0,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             sessions: Slab::new(),
-            session_index: HashMap::new(),
+            session_index: IdMap::default(),
             by_user: HashMap::new(),
             ips: IpTable::default(),
             endpoints: HashMap::new(),
             timers: TimerHeap::default(),
             out: Outbox::default(),
-            closing: HashMap::new(),
+            closing: IdMap::default(),
             hello,
             next_ping_nonce: 0,
             unauthenticated: 0,
@@ -277,7 +280,7 @@ impl Server {
         self.unauthenticated += 1;
         let mut c = Conn::control(peer, now + self.config.handshake_timeout);
         c.write_raw(conn, &self.hello, &mut self.out);
-        self.conns.insert(conn, c);
+        self.conns.insert(conn, Box::new(c));
         self.arm_conn(conn);
         conn
     }
