@@ -144,6 +144,11 @@ impl Server {
         }
         let user = login.user.as_ref();
         let secret = &self.config.unknown_user_secret;
+        // the fake values are computed for every login, known user
+        // or not, so that the challenge takes the same time either way.
+        let fake_salt = unknown_user_salt(secret, user);
+        let fake_stored = StoredKey::from_bytes(fake_key(secret, b"unknown user stored key", user));
+        let fake_server = ServerKey::from_bytes(fake_key(secret, b"unknown user server key", user));
         let (known, salt, iterations, stored_key, server_key, role) =
             match self.users.credentials(user) {
                 Some(c) => (
@@ -154,13 +159,13 @@ impl Server {
                     c.server_key().clone(),
                     c.role(),
                 ),
-                // a challenge exactly like a real one.
+                // A challenge exactly like a real one.
                 None => (
                     false,
-                    unknown_user_salt(secret, user).to_vec(),
+                    fake_salt.to_vec(),
                     DEFAULT_ITERATIONS,
-                    StoredKey::from_bytes(fake_key(secret, b"unknown user stored key", user)),
-                    ServerKey::from_bytes(fake_key(secret, b"unknown user server key", user)),
+                    fake_stored,
+                    fake_server,
                     Role::User,
                 ),
             };
