@@ -5,7 +5,8 @@
 //! the per-address tables), minus what it held before. Requested sizes are
 //! counted, not the system allocator's overhead.
 //!
-//! Run: `cargo bench -p faxnotify-core --bench server_memory`
+//! Run: `cargo bench -p faxnotify-core --bench server_memory` (under
+//! `cargo test` it runs once at 2 000 sessions as a smoke test).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub)]
 
@@ -72,13 +73,18 @@ fn measure(n: usize, callback: bool) -> Figures {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; nothing to configure.
+    // `cargo bench` passes --bench; under `cargo test` this is a quick smoke run.
+    let sizes: &[usize] = if std::env::args().any(|a| a == "--bench") {
+        &[10_000, 100_000]
+    } else {
+        &[2_000]
+    };
     println!("heap bytes per idle logged-in session (server state only)");
     println!(
         "{:>9} {:>24} {:>12} {:>22}",
         "sessions", "delivery path", "idle", "idle after 1 notify"
     );
-    for n in [10_000usize, 100_000] {
+    for &n in sizes {
         for callback in [true, false] {
             let f = measure(n, callback);
             let path = if callback {
