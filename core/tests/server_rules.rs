@@ -20,3 +20,5 @@ mod control;
 mod delivery;
 #[path = "server_rules/login.rs"]
 mod login;
+#[path = "server_rules/robustness.rs"]
+mod robustness;

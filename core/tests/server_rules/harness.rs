@@ -14,7 +14,9 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, DEFAULT_ITERATIONS, SessionKey, cb_hello_proof, cb_ready_proof,
     client_proof, prepare_password, server_signature, session_key, verify_mac,
 };
-use faxnotify_core::server::{Event, Input, MemoryUserStore, Output, Server, ServerConfig};
+use faxnotify_core::server::{
+    Event, Input, InputError, MemoryUserStore, Output, Server, ServerConfig,
+};
 use faxnotify_core::wire::{
     Advertise, CallbackState, Caps, CbHello, CbReady, Decoder, ErrorCode, Frame, Login,
     MAX_FRAME_LEN, PolicyKind, Role,
@@ -201,6 +203,16 @@ impl Harness {
             self.log.frames(self.now, "C->S", conn, &bytes);
         }
         self.input(Input::Received { conn, data: &bytes });
+    }
+
+    /// Like `send`, for scripts that may misuse the adapter contract.
+    pub fn try_send(&mut self, conn: ConnId, frame: &Frame<'_>) -> Result<(), InputError> {
+        let bytes = frame.to_vec().unwrap();
+        let result = self
+            .server
+            .handle_input(self.now, Input::Received { conn, data: &bytes });
+        self.drain();
+        result
     }
 
     pub fn send_bytes(&mut self, conn: ConnId, bytes: &[u8], what: &str) {
