@@ -15,6 +15,7 @@
 //! The protocol is specified in `docs/protocol.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]
 
 pub mod auth;
 mod conn;

@@ -37,9 +37,18 @@ fn authentication_vectors_match_the_reference() {
     let auth = &v["auth"];
     let ours = examples::auth_values();
     let checks: [(&str, String); 10] = [
-        ("client_key", hex::encode(ours.secrets.client_key.as_bytes())),
-        ("stored_key", hex::encode(ours.secrets.stored_key.as_bytes())),
-        ("server_key", hex::encode(ours.secrets.server_key.as_bytes())),
+        (
+            "client_key",
+            hex::encode(ours.secrets.client_key.as_bytes()),
+        ),
+        (
+            "stored_key",
+            hex::encode(ours.secrets.stored_key.as_bytes()),
+        ),
+        (
+            "server_key",
+            hex::encode(ours.secrets.server_key.as_bytes()),
+        ),
         ("auth_message", hex::encode(ours.auth_message.as_bytes())),
         ("proof", hex::encode(ours.proof)),
         (
@@ -69,12 +78,8 @@ fn authentication_vectors_match_the_reference() {
         (
             "salted_password",
             hex::encode(
-                faxnotify_core::auth::SaltedPassword::derive(
-                    examples::PASSWORD,
-                    &[0x5a; 16],
-                    4096,
-                )
-                .as_bytes(),
+                faxnotify_core::auth::SaltedPassword::derive(examples::PASSWORD, &[0x5a; 16], 4096)
+                    .as_bytes(),
             ),
         ),
     ];
@@ -90,10 +95,22 @@ fn every_example_frame_encodes_to_the_reference_bytes_and_back() {
     let ours = examples::frames();
     assert_eq!(ours.len(), reference.len(), "one entry per reference frame");
     for ((name, frame), r) in ours.iter().zip(reference) {
-        assert_eq!(*name, r["name"].as_str().unwrap(), "same order as fnp1.json");
+        assert_eq!(
+            *name,
+            r["name"].as_str().unwrap(),
+            "same order as fnp1.json"
+        );
         let expected = hex_field(r, "hex");
-        assert_eq!(hex::encode(frame.to_vec().unwrap()), expected, "{name} encodes");
-        assert_eq!(frame.encoded_len() * 2, expected.len(), "{name} encoded_len");
+        assert_eq!(
+            hex::encode(frame.to_vec().unwrap()),
+            expected,
+            "{name} encodes"
+        );
+        assert_eq!(
+            frame.encoded_len() * 2,
+            expected.len(),
+            "{name} encoded_len"
+        );
         let bytes = hex::decode(&expected).unwrap();
         assert_eq!(&decode_one(&bytes), frame, "{name} decodes");
     }
@@ -147,7 +164,10 @@ fn worked_example_matches_the_reference_and_the_design_bytes() {
     }
     // The literal bytes printed in the design's section 9.
     let notify = hex::encode(ours[3].1.to_vec().unwrap());
-    assert_eq!(notify, "0000001123000000000000000103000500036869 21".replace(' ', ""));
+    assert_eq!(
+        notify,
+        "0000001123000000000000000103000500036869 21".replace(' ', "")
+    );
     let ack = hex::encode(ours[4].1.to_vec().unwrap());
     assert_eq!(ack, "000000092400000000000000 01".replace(' ', ""));
     let lengths: Vec<u32> = ours

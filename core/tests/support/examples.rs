@@ -12,10 +12,9 @@ use faxnotify_core::auth::{
     server_signature, session_key,
 };
 use faxnotify_core::wire::{
-    Advertise, ByeReason, CallbackState, CallbackStatus, Caps, CbHello, CbReady, ErrorCode,
-    FaxChange, FaxReceived, FaxUpdated, Frame, JobState, JobStatus, DeviceState, DeviceStatus,
-    Login, LoginChallenge, LoginOk, Notification, Notify, PolicyKind, Role, ServerHello,
-    ServerMessage,
+    Advertise, ByeReason, CallbackState, CallbackStatus, Caps, CbHello, CbReady, DeviceState,
+    DeviceStatus, ErrorCode, FaxChange, FaxReceived, FaxUpdated, Frame, JobState, JobStatus, Login,
+    LoginChallenge, LoginOk, Notification, Notify, PolicyKind, Role, ServerHello, ServerMessage,
 };
 
 pub const SESSION_ID: u64 = 0x0123_4567_89ab_cdef;
