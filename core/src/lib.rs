@@ -18,6 +18,8 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod auth;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod conn;
 mod rng;
 pub mod wire;
