@@ -18,9 +18,9 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod auth;
+mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod conn;
 mod rng;
 pub mod wire;
 
