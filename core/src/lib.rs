@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod client;
 mod conn;
 mod rng;
 pub mod wire;
