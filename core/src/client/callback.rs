@@ -92,7 +92,7 @@ impl Client {
     pub(super) fn on_callback_closed(&mut self, conn: ConnId) {
         if let Some(i) = self.callback_index(conn) {
             tracing::debug!(%conn, "callback connection closed by the server");
-            self.callbacks.swap_remove(i);
+            self.callbacks.remove(i);
         }
     }
 
@@ -272,7 +272,7 @@ impl Client {
     /// Closes a callback without an ERROR.
     pub(super) fn close_callback(&mut self, conn: ConnId) {
         if let Some(i) = self.callback_index(conn) {
-            self.callbacks.swap_remove(i);
+            self.callbacks.remove(i);
             self.out.push(Output::Close { conn });
         }
     }

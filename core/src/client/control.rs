@@ -328,13 +328,21 @@ impl Client {
                     self.control_protocol_error(now, err);
                 }
             }
-            (_, other) => self.control_protocol_error(
-                now,
-                ProtocolError::UnexpectedFrame {
-                    frame: other.frame_type(),
-                    state,
-                },
-            ),
+            (_, other) => {
+                let state = match other {
+                    Frame::Notify(_) if established => {
+                        "on the control connection, which is not the backchannel [D-2]"
+                    }
+                    _ => state,
+                };
+                self.control_protocol_error(
+                    now,
+                    ProtocolError::UnexpectedFrame {
+                        frame: other.frame_type(),
+                        state,
+                    },
+                )
+            }
         }
     }
 
@@ -568,6 +576,8 @@ impl Client {
         tracing::debug!(%error, "protocol error on the control connection");
         let message = error.to_string();
         self.send_control(now, &error_frame(code, &message));
+        self.control = None;
+        self.out.push(Output::Close { conn });
         self.out.event(Event::ProtocolError {
             conn,
             connection: ConnectionKind::Control,
@@ -576,7 +586,7 @@ impl Client {
         if logged_in && !matches!(self.phase, Phase::LoggingOut { .. }) {
             self.end_session(SessionEndReason::ControlError { code });
         }
-        self.control_lost(now, DisconnectReason::ProtocolError, true);
+        self.control_lost(now, DisconnectReason::ProtocolError, false);
     }
 
     /// A fatal login failure: ERROR with `code`, then stop.

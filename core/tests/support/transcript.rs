@@ -57,7 +57,10 @@ impl Transcript {
             }
         }
         if decoder.buffered() != 0 {
-            self.line(now, format!("{dir} {conn} <partial frame: {} bytes>", decoder.buffered()));
+            self.line(
+                now,
+                format!("{dir} {conn} <partial frame: {} bytes>", decoder.buffered()),
+            );
         }
     }
 
