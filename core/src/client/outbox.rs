@@ -14,6 +14,10 @@ const POOL_LEN: usize = 4;
 /// Recycled buffers larger than this are dropped, so an idle client holds no
 /// big buffers.
 const POOL_BUF_CAPACITY: usize = 4096;
+/// Outputs the queue keeps room for between bursts (about 12 KiB): a full
+/// delivery window (64 NOTIFYs in one read, the default of spec section 7)
+/// and their ACK fit without reallocating.
+const KEEP_QUEUE_CAPACITY: usize = 128;
 
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
@@ -47,8 +51,8 @@ impl Outbox {
 
     pub(crate) fn pop(&mut self) -> Option<Output> {
         let out = self.queue.pop_front();
-        if self.queue.is_empty() && self.queue.capacity() > 64 {
-            // A burst (e.g. many NOTIFYs in one read) grew the queue; do not keep it.
+        if self.queue.is_empty() && self.queue.capacity() > KEEP_QUEUE_CAPACITY {
+            // An unusual burst grew the queue; an idle client does not keep it.
             self.queue.shrink_to(16);
         }
         out

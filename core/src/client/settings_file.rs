@@ -113,6 +113,11 @@ fn is_host_port(value: &str) -> bool {
 }
 
 impl SettingsFile {
+    /// A settings file with these contents.
+    pub fn new(server: Option<String>, network: NetworkSettings) -> Self {
+        Self { server, network }
+    }
+
     /// Where the file lives by default on this platform.
     pub fn default_path() -> PathBuf {
         if cfg!(windows) {
