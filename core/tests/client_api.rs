@@ -1,6 +1,8 @@
 //! The client's API contract: misuse errors, determinism, segmentation,
 //! logout and resume corner cases.
 
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
 mod client_harness;
 #[allow(unreachable_pub)] // the shared support module is written with `pub`
 mod support;

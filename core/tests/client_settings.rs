@@ -1,6 +1,8 @@
 //! Listen policies, network settings, the settings file and client
 //! configuration validation.
 
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,8 @@
 //! scenario; the whole exchange (inputs, outputs, decoded frames, events,
 //! virtual time) is an insta snapshot, and the key facts are asserted too.
 
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
 mod client_harness;
 #[allow(unreachable_pub)] // the shared support module is written with `pub`
 mod support;
@@ -181,10 +183,11 @@ fn fixed_port_in_use() {
 #[test]
 fn range_exhausted() {
     let mut h = Harness::new(config(ListenPolicy::Range { lo: 6000, hi: 6002 }));
-    let mut tried = Vec::new();
-    tried.push(h.bind_fail(BindError::AddrInUse).port());
-    tried.push(h.bind_fail(BindError::PermissionDenied).port());
-    tried.push(h.bind_fail(BindError::AddrInUse).port());
+    let tried = [
+        h.bind_fail(BindError::AddrInUse).port(),
+        h.bind_fail(BindError::PermissionDenied).port(),
+        h.bind_fail(BindError::AddrInUse).port(),
+    ];
     assert_eq!(tried, [6000, 6001, 6002]);
     let reason = expect_stopped(&mut h);
     assert_eq!(reason, StopReason::RangeExhausted { lo: 6000, hi: 6002 });
@@ -977,7 +980,7 @@ fn oversized_frame_before_login() {
 
 #[test]
 fn unexpected_frame_in_login() {
-    let mut server = ScriptedServer::new();
+    let server = ScriptedServer::new();
     let mut h = Harness::new(config(ListenPolicy::Dynamic));
     h.bind(41_000);
     let ctl = h.expect_connect();
