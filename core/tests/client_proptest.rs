@@ -78,6 +78,8 @@ struct Sim {
     /// Non-ACK frames the client sent, per connection.
     frames: HashMap<ConnId, VecDeque<Frame<'static>>>,
     connects: VecDeque<ConnId>,
+    /// Connections the client closed.
+    closed: Vec<ConnId>,
     complaints: Vec<String>,
 }
 
@@ -98,6 +100,7 @@ impl Sim {
             delivered: Vec::new(),
             frames: HashMap::new(),
             connects: VecDeque::new(),
+            closed: Vec::new(),
             complaints: Vec::new(),
         };
         sim.pump();
@@ -140,7 +143,13 @@ impl Sim {
                     | Event::SessionEnded { .. }
                     | Event::NotificationsMayHaveBeenMissed { .. }
                     | Event::CallbackRejected { .. }),
-                ) => self.complaints.push(format!("{e:?}")),
+                ) => {
+                    if let Event::SessionEnded { .. } = e {
+                        // A new session numbers from 1 again [B-2]: mark the boundary.
+                        self.delivered.push(0);
+                    }
+                    self.complaints.push(format!("{e:?}"));
+                }
                 Output::Event(_) => {}
                 Output::Transmit { conn, data } => {
                     for frame in decode_all(&data) {
@@ -163,6 +172,7 @@ impl Sim {
                 Output::Connect { conn, .. } => self.connects.push_back(conn),
                 Output::Close { conn } => {
                     self.callbacks.retain(|p| p.conn != conn);
+                    self.closed.push(conn);
                 }
                 _ => {}
             }
@@ -377,5 +387,226 @@ proptest! {
         let expected: Vec<u64> = (1..=total).collect();
         prop_assert_eq!(&sim.delivered, &expected);
         prop_assert_eq!(sim.client.last_delivered_seq(), total);
+    }
+}
+
+/// A frame a hostile or broken server might send.
+fn hostile_frame() -> impl Strategy<Value = Frame<'static>> {
+    use faxnotify_core::wire::{
+        ByeReason, CbHello, ErrorCode, LoginChallenge, LoginOk, Notify, Role,
+    };
+    prop_oneof![
+        (0u16..3, 0u16..3).prop_map(|(a, b)| Frame::ServerHello(
+            faxnotify_core::wire::ServerHello {
+                version_min: a,
+                version_max: b,
+                caps: faxnotify_core::wire::Caps::BACKCHANNEL,
+                server_name: "x".into(),
+            }
+        )),
+        (
+            any::<[u8; 32]>(),
+            16usize..65,
+            prop_oneof![Just(4096u32), any::<u32>()]
+        )
+            .prop_map(|(n, s, i)| {
+                Frame::LoginChallenge(LoginChallenge {
+                    server_nonce: n,
+                    salt: vec![0x5a; s].into(),
+                    iterations: i,
+                })
+            }),
+        (
+            prop_oneof![Just(SESSION), any::<u64>()],
+            any::<u32>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(id, lease, sig)| {
+                Frame::LoginOk(LoginOk {
+                    session_id: id,
+                    role: Role::User,
+                    lease_ms: lease,
+                    caps: faxnotify_core::wire::Caps::BACKCHANNEL,
+                    server_signature: sig,
+                })
+            }),
+        Just(Frame::AdvertiseOk {
+            callback: "192.0.2.10:6003".parse().unwrap()
+        }),
+        prop_oneof![
+            Just(CallbackState::Reachable),
+            Just(CallbackState::Unreachable),
+            Just(CallbackState::Backchannel)
+        ]
+        .prop_map(status),
+        any::<u64>().prop_map(|nonce| Frame::Ping { nonce }),
+        any::<u64>().prop_map(|nonce| Frame::Pong { nonce }),
+        prop_oneof![
+            Just(ByeReason::Logout),
+            Just(ByeReason::LeaseExpired),
+            Just(ByeReason::Replaced),
+            Just(ByeReason::Shutdown),
+            Just(ByeReason::EndedByServer)
+        ]
+        .prop_map(|reason| Frame::Bye { reason }),
+        (
+            prop_oneof![Just(SESSION), any::<u64>()],
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(s, n, p)| {
+                Frame::CbHello(CbHello {
+                    session_id: s,
+                    server_nonce: n,
+                    proof: p,
+                })
+            }),
+        (
+            0u64..5,
+            0u8..8,
+            proptest::collection::vec(any::<u8>(), 0..24)
+        )
+            .prop_map(|(seq, kind, payload)| {
+                Frame::Notify(Notify {
+                    seq,
+                    kind,
+                    payload: payload.into(),
+                })
+            }),
+        any::<u64>().prop_map(|seq| Frame::Ack { seq }),
+        prop_oneof![
+            Just(ErrorCode::UnknownSession),
+            Just(ErrorCode::LimitExceeded),
+            Just(ErrorCode::Timeout),
+            Just(ErrorCode::AuthFailed)
+        ]
+        .prop_map(|code| Frame::error(code, "no")),
+        Just(Frame::Logout),
+    ]
+}
+
+/// What the server does next in the hostile run.
+#[derive(Clone, Debug)]
+enum Hostile {
+    /// Frames on the control connection, fed in pieces of `chunk` bytes.
+    Control(Vec<Frame<'static>>, usize),
+    /// Frames on callback `i` (accepted and correctly handshaken first if needed).
+    Callback(usize, Vec<Frame<'static>>),
+    /// Raw bytes on the control connection.
+    Garbage(Vec<u8>),
+    /// Time passes.
+    Wait(u64),
+    /// The control connection closes.
+    Close,
+}
+
+fn hostile() -> impl Strategy<Value = Hostile> {
+    prop_oneof![
+        2 => (proptest::collection::vec(hostile_frame(), 1..4), 1usize..64).prop_map(|(f, c)| Hostile::Control(f, c)),
+        // Frames a live session tolerates, so that sessions live long enough to deliver.
+        3 => prop_oneof![
+            Just(status(CallbackState::Backchannel)),
+            Just(status(CallbackState::Reachable)),
+            any::<u64>().prop_map(|nonce| Frame::Ping { nonce }),
+            (0u64..5).prop_map(notify),
+        ]
+        .prop_map(|f| Hostile::Control(vec![f], 7)),
+        3 => (0usize..3, proptest::collection::vec(hostile_frame(), 1..4)).prop_map(|(i, f)| Hostile::Callback(i, f)),
+        8 => (0usize..3, 0u64..5).prop_map(|(i, seq)| Hostile::Callback(i, vec![notify(seq)])),
+        1 => proptest::collection::vec(any::<u8>(), 1..40).prop_map(Hostile::Garbage),
+        1 => (0u64..40_000).prop_map(Hostile::Wait),
+        1 => Just(Hostile::Close),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Whatever a server sends, the client does not panic, answers only with
+    /// client frames, keeps its bookkeeping bounded, and still hands each
+    /// session's notifications over in order and exactly once.
+    #[test]
+    fn hostile_server_cannot_break_the_client(
+        seed in any::<[u8; 32]>(),
+        script in proptest::collection::vec(hostile(), 0..40),
+    ) {
+        let mut sim = Sim::new(seed, 0);
+        let mut callbacks: Vec<Option<ConnId>> = vec![None; 3];
+        let mut expected_next = 1;
+        let mut seen = 0;
+        for step in script {
+            if sim.client.is_finished() {
+                break;
+            }
+            match step {
+                Hostile::Control(frames, chunk) => {
+                    let mut data = Vec::new();
+                    for f in &frames {
+                        f.encode(&mut data).unwrap();
+                    }
+                    let ctl = sim.ctl;
+                    for piece in data.chunks(chunk) {
+                        if sim.client.is_finished() { break; }
+                        let _ = sim.client.handle_input(sim.now, Input::Received { conn: ctl, data: piece });
+                        sim.pump();
+                    }
+                }
+                Hostile::Callback(i, frames) => {
+                    let conn = match callbacks[i] {
+                        Some(c) if !sim.closed.contains(&c) => c,
+                        _ => {
+                            let c = sim.client.handle_accept(sim.now, server_peer(50_000));
+                            sim.pump();
+                            callbacks[i] = Some(c);
+                            if let Some(challenge) = sim.frames.get_mut(&c).and_then(VecDeque::pop_front)
+                                && sim.server.key.is_some()
+                            {
+                                let (hello, _, _) = sim.server.cb_hello(&challenge);
+                                sim.send(c, &[hello]);
+                            }
+                            c
+                        }
+                    };
+                    let mut data = Vec::new();
+                    for f in &frames {
+                        f.encode(&mut data).unwrap();
+                    }
+                    let _ = sim.client.handle_input(sim.now, Input::Received { conn, data: &data });
+                    sim.pump();
+                }
+                Hostile::Garbage(bytes) => {
+                    let ctl = sim.ctl;
+                    let _ = sim.client.handle_input(sim.now, Input::Received { conn: ctl, data: &bytes });
+                    sim.pump();
+                }
+                Hostile::Wait(ms) => {
+                    sim.now += std::time::Duration::from_millis(ms);
+                    sim.client.handle_timeout(sim.now);
+                    sim.pump();
+                    // A reconnect: the newest dial becomes the control connection.
+                    while let Some(c) = sim.connects.pop_front() {
+                        sim.ctl = c;
+                        let _ = sim.client.handle_input(sim.now, Input::Connected { conn: c });
+                        sim.pump();
+                    }
+                }
+                Hostile::Close => {
+                    let ctl = sim.ctl;
+                    let _ = sim.client.handle_input(sim.now, Input::Closed { conn: ctl });
+                    sim.pump();
+                }
+            }
+            // Deliveries: in order within a session; a new session restarts at 1.
+            for &seq in &sim.delivered[seen..] {
+                if seq == 0 {
+                    expected_next = 1; // a session ended
+                    continue;
+                }
+                prop_assert_eq!(seq, expected_next);
+                expected_next += 1;
+            }
+            seen = sim.delivered.len();
+            prop_assert!(sim.client.last_delivered_seq() <= 12);
+        }
     }
 }
