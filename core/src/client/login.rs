@@ -171,3 +171,116 @@ pub(crate) fn verify_login_ok(
         session_key(&proven.secrets.client_key, &proven.auth),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The client's login computations against the spec's test vectors
+    //! (section 11, `core/tests/vectors/fnp1.json`, computed independently
+    //! by `scripts/fnp1_vectors.py`).
+
+    use super::*;
+    use crate::auth::{prepare_password, prepare_username};
+    use crate::wire::Decoder;
+
+    fn vectors() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../tests/vectors/fnp1.json")).expect("valid JSON")
+    }
+
+    fn hex32(v: &serde_json::Value) -> [u8; 32] {
+        let bytes = hex::decode(v.as_str().expect("hex string")).expect("hex");
+        bytes.try_into().expect("32 bytes")
+    }
+
+    /// The frame named `name` in the vectors, decoded.
+    fn frame(v: &serde_json::Value, name: &str) -> Frame<'static> {
+        let entry = v["frames"]
+            .as_array()
+            .expect("frames")
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no frame {name}"));
+        let bytes = hex::decode(entry["hex"].as_str().expect("hex").replace(' ', "")).expect("hex");
+        let mut input = bytes.as_slice();
+        let mut decoder = Decoder::default();
+        decoder
+            .decode(&mut input)
+            .expect("valid")
+            .expect("whole")
+            .into_owned()
+    }
+
+    #[test]
+    fn login_matches_the_spec_vectors() {
+        let v = vectors();
+        let auth = &v["auth"];
+        let inputs = &auth["inputs"];
+        let mut creds = LoginCredentials::new(
+            prepare_username(inputs["login"]["user"].as_str().expect("user")).expect("valid"),
+            prepare_password(inputs["password"].as_str().expect("password")).expect("valid"),
+        );
+        let hello = frame(&v, "SERVER_HELLO");
+        let Frame::ServerHello(h) = &hello else {
+            panic!("{hello}")
+        };
+        check_version(h).expect("version 1 is offered");
+        let login = login_frame(
+            Cow::Owned(creds.user().to_owned()),
+            [1; 32],
+            Caps::BACKCHANNEL,
+            None,
+        );
+        assert_eq!(
+            login,
+            frame(&v, "LOGIN"),
+            "the client's LOGIN is the vector's"
+        );
+        let Frame::LoginChallenge(challenge) = frame(&v, "LOGIN_CHALLENGE") else {
+            panic!("LOGIN_CHALLENGE")
+        };
+        let (proof, proven) = answer_challenge(
+            &mut creds,
+            crate::auth::DEFAULT_ITERATION_CAP,
+            &body(&hello),
+            &body(&login),
+            &challenge,
+        )
+        .expect("acceptable challenge");
+        assert_eq!(
+            hex::encode(proven.auth.as_bytes()),
+            auth["auth_message"].as_str().expect("hex")
+        );
+        assert_eq!(proof, hex32(&auth["proof"]));
+        let Frame::LoginOk(ok) = frame(&v, "LOGIN_OK") else {
+            panic!("LOGIN_OK")
+        };
+        let (session, key) =
+            verify_login_ok(&proven, &ok).expect("the vector's signature verifies");
+        assert_eq!(session.get(), 0x0123_4567_89ab_cdef);
+        assert_eq!(key.as_bytes(), &hex32(&auth["session_key"]));
+
+        // Any change to the signed part is caught.
+        let mut tampered = ok.clone();
+        tampered.lease_ms += 1;
+        assert!(matches!(
+            verify_login_ok(&proven, &tampered),
+            Err(LoginOkError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn iteration_bounds() {
+        let mut creds = LoginCredentials::new("alice".into(), "pw".into());
+        let challenge = |iterations| LoginChallenge {
+            server_nonce: [2; 32],
+            salt: vec![0x5a; 16].into(),
+            iterations,
+        };
+        for bad in [0, 4095, 10_001] {
+            assert!(matches!(
+                answer_challenge(&mut creds, 10_000, b"", b"", &challenge(bad)),
+                Err(StopReason::IterationsOutOfBounds { iterations, min: 4096, cap: 10_000 }) if iterations == bad
+            ));
+        }
+        assert!(answer_challenge(&mut creds, 10_000, b"", b"", &challenge(4096)).is_ok());
+    }
+}
