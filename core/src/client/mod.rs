@@ -7,37 +7,7 @@
 //! `faxnotify-mio`, or a test) owns the sockets and timers, feeds what
 //! happens into the client and carries out what the client asks for.
 //!
-//! # Run loop
-//!
-//! ```text
-//! let mut client = Client::new(config, seed, now)?;     // queues Output::Listen
-//! loop {
-//!     // 1. Drain outputs after creating the client and after *every* handle_* call.
-//!     while let Some(output) = client.poll_output() {
-//!         match output {
-//!             Output::Listen { addr }           => bind; handle_input(now, Input::Bound{..} | Input::BindFailed{..}),
-//!             Output::StopListening             => close the listener,
-//!             Output::Connect { conn, addr }    => dial; later Input::Connected / Input::ConnectFailed,
-//!             Output::Transmit { conn, data }   => write data on conn (then client.recycle(data)),
-//!             Output::Close { conn }            => close conn once everything before it is written,
-//!             Output::Event(event)              => tell the application,
-//!         }
-//!     }
-//!     if client.is_finished() { break; }
-//!     // 2. Sleep until the next I/O event or client.poll_timeout(), whichever is first.
-//!     // 3. Feed what happened:
-//!     //    a read          -> client.handle_input(now, Input::Received { conn, data })
-//!     //    EOF / I/O error -> client.handle_input(now, Input::Closed { conn })
-//!     //    an accept       -> let conn = client.handle_accept(now, peer)
-//!     //    the timeout     -> client.handle_timeout(now)
-//! }
-//! ```
-//!
-//! `poll_timeout` may change after any call, so read it again before each
-//! sleep. Calling `handle_timeout` early is harmless. Inputs for a connection
-//! the client already closed are ignored (they race with `Close`); a
-//! [`ConnId`] the client never issued is refused with
-//! [`InputError::UnknownConnection`].
+//! [`Client`] documents the run loop an adapter follows.
 //!
 //! # Life of a client
 //!
@@ -133,8 +103,75 @@ use login::LoginCredentials;
 use outbox::Outbox;
 use timers::{Lease, earliest};
 
-/// The FNP/1 client state machine. See the [module documentation](self) for
-/// the run loop and the client's behaviour.
+/// The FNP/1 client state machine. The [module documentation](self)
+/// describes its behaviour; this is how to drive it.
+///
+/// # Run loop
+///
+/// ```text
+/// let mut client = Client::new(config, seed, now)?;     // queues Output::Listen
+/// loop {
+///     // 1. Drain outputs after creating the client and after *every* handle_* call.
+///     while let Some(output) = client.poll_output() {
+///         match output {
+///             Output::Listen { addr }           => bind; handle_input(now, Input::Bound{..} | Input::BindFailed{..}),
+///             Output::StopListening             => close the listener,
+///             Output::Connect { conn, addr }    => dial; later Input::Connected / Input::ConnectFailed,
+///             Output::Transmit { conn, data }   => write data on conn (then client.recycle(data)),
+///             Output::Close { conn }            => close conn once everything before it is written,
+///             Output::Event(event)              => tell the application,
+///         }
+///     }
+///     if client.is_finished() { break; }
+///     // 2. Sleep until the next I/O event or client.poll_timeout(), whichever is first.
+///     // 3. Feed what happened:
+///     //    a read          -> client.handle_input(now, Input::Received { conn, data })
+///     //    EOF / I/O error -> client.handle_input(now, Input::Closed { conn })
+///     //    an accept       -> let conn = client.handle_accept(now, peer)
+///     //    the timeout     -> client.handle_timeout(now)
+/// }
+/// ```
+///
+/// `poll_timeout` may change after any call, so read it again before each
+/// sleep. Calling `handle_timeout` early is harmless. Inputs for a connection
+/// the client already closed are ignored (they race with `Close`); a
+/// [`ConnId`] the client never issued is refused with
+/// [`InputError::UnknownConnection`]. Once [`Client::is_finished`] (and the
+/// outputs drained), the adapter can close everything and drop the client.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Instant;
+/// use faxnotify_core::client::{
+///     BindError, Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
+/// };
+///
+/// let config = ClientConfig::new(
+///     "192.0.2.1:4580".parse()?,
+///     "alice",
+///     "correct horse",
+///     NetworkSettings::new(ListenPolicy::Range { lo: 6000, hi: 6010 }),
+/// );
+/// let now = Instant::now();
+/// let mut client = Client::new(config, [0; 32], now)?;
+///
+/// // First the client asks for its callback listener, in the server's family.
+/// let Some(Output::Listen { addr }) = client.poll_output() else { unreachable!() };
+/// assert_eq!(addr, "0.0.0.0:6000".parse()?);
+/// // Port 6000 is taken: it moves on to the next port of the range.
+/// client.handle_input(now, Input::BindFailed { addr, error: BindError::AddrInUse })?;
+/// let Some(Output::Listen { addr }) = client.poll_output() else { unreachable!() };
+/// assert_eq!(addr.port(), 6001);
+/// client.handle_input(now, Input::Bound { local: addr })?;
+/// assert!(matches!(client.poll_output(), Some(Output::Event(Event::Listening { .. }))));
+/// // Only now does it dial the server.
+/// assert!(matches!(client.poll_output(), Some(Output::Connect { .. })));
+/// assert!(client.poll_output().is_none());
+/// // The handshake timeout is armed.
+/// assert!(client.poll_timeout().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Client {
     server: SocketAddr,
