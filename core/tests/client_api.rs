@@ -280,7 +280,7 @@ fn logout_corner_cases() {
     assert!(matches!(
         h.expect_event(),
         Event::CallbackRejected {
-            reason: CallbackRejection::ClientStopped,
+            reason: CallbackRejection::NotListening,
             ..
         }
     ));

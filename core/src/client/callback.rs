@@ -60,7 +60,7 @@ impl Client {
     /// close when too many await their handshake [B-7].
     pub(super) fn on_accept(&mut self, now: Instant, conn: ConnId, peer: SocketAddr) {
         let refusal = if self.is_finished() || self.listener.local().is_none() {
-            Some(CallbackRejection::ClientStopped)
+            Some(CallbackRejection::NotListening)
         } else if self.callbacks.iter().filter(|c| c.is_pending()).count()
             >= self.tunables.max_pending_callbacks
         {

@@ -174,9 +174,10 @@ pub enum CallbackRejection {
     /// closed at once, nothing sent.
     #[error("too many callback connections awaiting their handshake")]
     TooManyPending,
-    /// Accepted after the client stopped: closed at once, nothing sent.
-    #[error("the client has stopped")]
-    ClientStopped,
+    /// Accepted while the client is not listening (it has stopped, or the
+    /// listener is not bound yet): closed at once, nothing sent.
+    #[error("the client is not listening")]
+    NotListening,
 }
 
 /// How the peer broke the protocol.

@@ -43,3 +43,41 @@ pub(crate) fn callback_hint(
         "the server cannot reach {target}: {action}{consequence}"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_what_to_open() {
+        let fixed = callback_hint(
+            CallbackState::Unreachable,
+            ListenPolicy::Fixed { port: 6003 },
+            6003,
+            None,
+        )
+        .expect("a hint");
+        assert!(
+            fixed.starts_with("the server cannot reach port 6003: open port 6003"),
+            "{fixed}"
+        );
+        assert!(fixed.contains("wait on the server"), "{fixed}");
+        let dynamic = callback_hint(
+            CallbackState::Backchannel,
+            ListenPolicy::Dynamic,
+            41000,
+            Some("192.0.2.10:41000".parse().expect("addr")),
+        )
+        .expect("a hint");
+        assert!(dynamic.contains("192.0.2.10:41000"), "{dynamic}");
+        assert!(
+            dynamic.contains("use a `range` or `fixed` listen policy"),
+            "{dynamic}"
+        );
+        assert!(dynamic.contains("control connection"), "{dynamic}");
+        assert_eq!(
+            callback_hint(CallbackState::Reachable, ListenPolicy::Dynamic, 41000, None),
+            None
+        );
+    }
+}
