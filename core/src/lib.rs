@@ -15,9 +15,12 @@
 //! The protocol is specified in `docs/protocol.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]
 
 pub mod auth;
 pub mod client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod conn;
 mod rng;
 pub mod wire;
