@@ -19,9 +19,9 @@
 
 pub mod auth;
 pub mod client;
+mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod conn;
 mod rng;
 pub mod wire;
 
