@@ -18,6 +18,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod auth;
+pub mod client;
 mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
