@@ -16,9 +16,13 @@
 //! The protocol is specified in `docs/protocol.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]
 
 pub mod auth;
+pub mod client;
 mod conn;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod rng;
 pub mod server;
 pub mod wire;

@@ -3,3 +3,4 @@
 //! Not yet implemented; see issue 5.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]

@@ -138,6 +138,11 @@ impl Decoder {
             };
         }
 
+        if self.partial.is_empty() {
+            // One allocation for the usual frame instead of repeated growth;
+            // larger frames grow only as their bytes arrive.
+            self.partial.reserve(len_usize.min(KEEP_CAPACITY));
+        }
         let want = len_usize - self.partial.len();
         let take = want.min(input.len());
         self.partial.extend_from_slice(&input[..take]);
