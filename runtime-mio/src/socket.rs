@@ -43,3 +43,70 @@ pub(crate) fn start_connect(addr: SocketAddr) -> io::Result<mio::net::TcpStream>
     stream.set_nodelay(true)?;
     Ok(stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, Ipv6Addr, TcpStream};
+
+    use super::*;
+
+    fn v4(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    #[test]
+    fn a_second_listener_on_a_live_port_fails() {
+        let first = bind_listener(v4(0)).expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        let err = bind_listener(v4(port)).expect_err("SO_REUSEADDR must not share a live port");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        // Also through the unspecified address.
+        let err = bind_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+            .expect_err("the wildcard overlaps the live listener");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        drop(first);
+        bind_listener(v4(port)).expect("free again once the first is closed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_port_with_connections_in_time_wait_can_be_bound_again() {
+        let listener = std::net::TcpListener::from(Socket::from(std::os::fd::OwnedFd::from(
+            bind_listener(v4(0)).expect("bind"),
+        )));
+        listener.set_nonblocking(false).expect("blocking");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = TcpStream::connect(addr).expect("connect");
+        let (mut accepted, _) = listener.accept().expect("accept");
+        // The listening side closes first, so its end goes to TIME_WAIT.
+        accepted.write_all(b"x").expect("write");
+        drop(accepted);
+        let mut buf = [0u8; 4];
+        let _ = client.read(&mut buf);
+        drop(client);
+        drop(listener);
+        bind_listener(addr).expect("TIME_WAIT does not block a restart");
+    }
+
+    #[test]
+    fn an_ipv6_wildcard_listener_is_dual_stack() {
+        if std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
+            eprintln!("skipped: no IPv6 on this machine");
+            return;
+        }
+        let listener = bind_listener(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        TcpStream::connect(v4(port)).expect("an IPv4 client reaches the [::] listener");
+        let err = bind_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+            .expect_err("the dual-stack listener holds the IPv4 port too");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn dials_set_nodelay() {
+        let listener = std::net::TcpListener::bind(v4(0)).expect("bind");
+        let stream = start_connect(listener.local_addr().expect("addr")).expect("connect");
+        assert!(stream.nodelay().expect("nodelay"));
+    }
+}
