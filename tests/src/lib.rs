@@ -4,7 +4,5 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// The runtime-neutral scenario harness: real sockets on loopback, run
-/// against each runtime (`faxnotify-mio`, `faxnotify-smol`).
 #[cfg(feature = "runtimes")]
 pub mod harness;

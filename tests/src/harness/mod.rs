@@ -1,4 +1,5 @@
-//! A runtime-neutral, blocking facade over the FNP/1 runtimes, and the
+//! The runtime scenario harness: a runtime-neutral, blocking facade over the
+//! FNP/1 runtimes (`faxnotify-mio`, `faxnotify-smol`), and the
 //! scenarios of issue 5 written against it.
 //!
 //! A runtime implements [`Runtime`] (start a server or a client from a
