@@ -183,3 +183,57 @@ impl<E> EventSink<E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mio::{Events as MioEvents, Poll, Token};
+
+    use super::*;
+
+    #[test]
+    fn overflow_keeps_order_and_the_receiver_wakes_the_loop() {
+        let mut poll = Poll::new().expect("poll");
+        let waker = Arc::new(Waker::new(poll.registry(), Token(7)).expect("waker"));
+        let (mut sink, events) = channel::<u32>(2, waker);
+        for i in 0..5 {
+            sink.push(i);
+        }
+        assert!(sink.is_congested());
+        assert_eq!(sink.backlog(), 3);
+
+        let mut woken = MioEvents::with_capacity(4);
+        poll.poll(&mut woken, Some(Duration::ZERO)).expect("poll");
+        assert!(woken.is_empty(), "no wake before the receiver makes room");
+
+        assert_eq!(events.try_recv(), Ok(0));
+        poll.poll(&mut woken, Some(Duration::from_secs(5)))
+            .expect("poll");
+        assert!(
+            woken.iter().any(|e| e.token() == Token(7)),
+            "room wakes the loop"
+        );
+
+        sink.pump();
+        assert_eq!(sink.backlog(), 2);
+        let got: Vec<u32> = std::iter::from_fn(|| {
+            let e = events.try_recv().ok();
+            sink.pump();
+            e
+        })
+        .collect();
+        assert_eq!(got, vec![1, 2, 3, 4]);
+        assert!(!sink.is_congested());
+    }
+
+    #[test]
+    fn a_dropped_receiver_means_events_are_discarded() {
+        let poll = Poll::new().expect("poll");
+        let waker = Arc::new(Waker::new(poll.registry(), Token(7)).expect("waker"));
+        let (mut sink, events) = channel::<u32>(1, waker);
+        drop(events);
+        for i in 0..10 {
+            sink.push(i);
+        }
+        assert!(!sink.is_congested(), "nobody to wait for");
+    }
+}
