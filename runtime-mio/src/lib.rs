@@ -92,14 +92,18 @@
 //! Events go through a channel of [`LoopOptions::event_capacity`] events.
 //! The loop never blocks on it and never drops an event: when it is full,
 //! further events wait inside the loop and **the loop stops reading from
-//! the network** until the application takes events again ([`Events`]
+//! the network and accepting connections** until the application takes
+//! events again ([`Events`]
 //! wakes the loop when it makes room). Timers and commands still run, so a
 //! few more events may queue, but no peer can add any. On the client this
 //! is real end-to-end backpressure: unread notifications are not
 //! acknowledged, the server's window fills and further notifications wait
-//! in the server's queue [B-6]. On the server an application that stops
-//! reading events stalls every connection, so read them on a thread of
-//! their own. An application that does not want events drops its
+//! in the server's queue [B-6]. Reading stays paused for as long as the
+//! application does not read, so a client application that stalls for
+//! longer than a lease makes the client consider the server silent and
+//! reconnect (resuming its session: nothing is lost). On the server an
+//! application that stops reading events stalls every connection until
+//! leases run out, so read them on a thread of their own. An application that does not want events drops its
 //! [`Events`]; the loop then discards them.
 //!
 //! # Ending

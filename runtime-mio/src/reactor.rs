@@ -610,6 +610,12 @@ impl<M: Machine> Reactor<M> {
             if !l.ready || l.retry_at.is_some() {
                 return;
             }
+            if self.sink.is_congested() {
+                // An accept can produce an event (a refused connection):
+                // while the application's events back up, peers add none.
+                self.parked.push(key);
+                return;
+            }
             match l.listener.accept() {
                 Ok((stream, peer)) => self.accepted(stream, peer, now),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
