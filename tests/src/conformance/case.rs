@@ -182,6 +182,48 @@ pub struct Case {
 }
 
 impl Case {
+    /// A case against a server under test.
+    pub(crate) const fn server(
+        id: &'static str,
+        section: Section,
+        requirements: &'static [&'static str],
+        title: &'static str,
+        body: fn(&mut ServerCtx<'_>) -> Verdict,
+    ) -> Case {
+        Case {
+            id,
+            section,
+            requirements,
+            title,
+            slow: false,
+            body: Body::Server(body),
+        }
+    }
+
+    /// A case against a client under test.
+    pub(crate) const fn client(
+        id: &'static str,
+        section: Section,
+        requirements: &'static [&'static str],
+        title: &'static str,
+        body: fn(&mut ClientCtx<'_>) -> Verdict,
+    ) -> Case {
+        Case {
+            id,
+            section,
+            requirements,
+            title,
+            slow: false,
+            body: Body::Client(body),
+        }
+    }
+
+    /// Marks the case slow (it waits for a protocol timer).
+    pub(crate) const fn slow(mut self) -> Case {
+        self.slow = true;
+        self
+    }
+
     /// Which side the case tests.
     pub fn mode(&self) -> Mode {
         match self.body {

@@ -11,7 +11,7 @@ use faxnotify_core::auth::{
     verify_mac,
 };
 use faxnotify_core::wire::{
-    CallbackState, Caps, ErrorCode, Frame, Login, LoginChallenge, LoginOk, PROTOCOL_VERSION, ServerHello,
+    CallbackState, Caps, ErrorCode, Frame, FrameType, Login, LoginChallenge, LoginOk, PROTOCOL_VERSION, ServerHello,
 };
 
 use super::case::Fail;
@@ -100,11 +100,19 @@ impl<'a> ServerCtx<'a> {
         FrameConn::connect(self.target.addr, "control", &self.log, self.t.expect)
     }
 
-    /// A new control connection and the server's SERVER_HELLO, its first frame.
+    /// A new control connection and the server's SERVER_HELLO, its first
+    /// frame. A connection refused with LIMIT_EXCEEDED (the server's
+    /// limiter, tripped by the suite's own failing cases) is retried for a
+    /// while before it counts as a failure.
     pub fn connect_hello(&mut self) -> Result<(FrameConn, ServerHello<'static>), Fail> {
-        let mut conn = self.connect()?;
-        let hello = expect_hello(&mut conn)?;
-        Ok((conn, hello))
+        let give_up = Instant::now() + self.t.max_timer_wait;
+        loop {
+            let mut conn = self.connect()?;
+            match expect_hello(&mut conn) {
+                Err(fail) if is_limit(&fail) && Instant::now() < give_up => self.backoff(),
+                other => return other.map(|hello| (conn, hello)),
+            }
+        }
     }
 
     /// The default login: the tester's user, version 1, BACKCHANNEL offered, new session.
@@ -141,19 +149,12 @@ impl<'a> ServerCtx<'a> {
         self.login_with(&plan)
     }
 
-    /// Logs in on a new connection. A login refused with LIMIT_EXCEEDED (the
-    /// server's limiter, tripped by the suite's own failing cases) is
-    /// retried for a while before it counts as a failure.
+    /// Logs in on a new connection (retrying a LIMIT_EXCEEDED refusal, see
+    /// [`connect_hello`](Self::connect_hello)).
     pub fn login_with(&mut self, plan: &LoginPlan) -> Result<Session, Fail> {
         let give_up = Instant::now() + self.t.max_timer_wait;
         loop {
-            let (conn, hello) = match self.connect_hello() {
-                Err(fail) if is_limit(&fail) && Instant::now() < give_up => {
-                    self.backoff();
-                    continue;
-                }
-                other => other?,
-            };
+            let (conn, hello) = self.connect_hello()?;
             match self.login_on(conn, hello, plan) {
                 Err(fail) if is_limit(&fail) && Instant::now() < give_up => self.backoff(),
                 other => return other,
@@ -188,6 +189,9 @@ impl<'a> ServerCtx<'a> {
             _ => None,
         })?;
         check_signature(&secrets, &auth, &ok)?;
+        // CALLBACK_STATUS may come at any time after ADVERTISE; cases that
+        // care wait for it with `Session::expect_status`.
+        conn.tolerate(FrameType::CallbackStatus);
         Ok(Session {
             control: conn,
             key: session_key(&secrets.client_key, &auth),
@@ -234,6 +238,18 @@ impl<'a> ServerCtx<'a> {
     /// A callback listener on `ip`:`port`.
     pub fn listener_on(&self, ip: IpAddr, port: u16) -> Result<Listener, Fail> {
         Listener::bind(ip, port, "callback", &self.log, self.t.expect)
+    }
+
+    /// A port on `ip` where nothing listens (bound, then released).
+    pub fn dead_port(&self, ip: IpAddr) -> Result<u16, Fail> {
+        let listener = std::net::TcpListener::bind((ip, 0))
+            .map_err(|e| Fail::failed(format!("a free port on {ip}"), e.to_string()))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Fail::failed("the port's address", e.to_string()))?
+            .port();
+        self.log.line(format_args!("port {port} on {ip} has no listener"));
+        Ok(port)
     }
 
     /// Waits for the server to dial `listener` (first dial: the connect and

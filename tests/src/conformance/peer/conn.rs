@@ -194,6 +194,11 @@ impl FrameConn {
         self.write(bytes, what)
     }
 
+    /// Sends bytes without a log line (for trickling one byte at a time).
+    pub fn send_raw_quiet(&mut self, bytes: &[u8], what: &str) -> Result<(), Fail> {
+        self.write(bytes, what)
+    }
+
     /// Sends bytes in writes of `chunk` bytes with `pause` after each ([F-5]).
     pub fn send_split(&mut self, bytes: &[u8], chunk: usize, pause: Duration, what: &str) -> Result<(), Fail> {
         self.log.line(format_args!(
