@@ -16,7 +16,7 @@ use faxnotify_core::wire::{
 
 use super::case::Fail;
 use super::config::{ClientTarget, Timeouts};
-use super::peer::conn::{FrameConn, secs};
+use super::peer::conn::FrameConn;
 use super::peer::listener::Listener;
 use super::peer::log::CaseLog;
 use super::peer::process::{ClientProcess, Placeholders};
@@ -281,12 +281,20 @@ impl<'a> ClientCtx<'a> {
         }
     }
 
-    /// Sends the challenge, verifies LOGIN_PROOF and sends LOGIN_OK as `opts` says.
-    pub fn finish_login(
+    /// Sends the challenge, verifies LOGIN_PROOF and sends LOGIN_OK as
+    /// `opts` says, for a new random session id.
+    pub fn finish_login(&mut self, conn: FrameConn, login: Login<'static>, opts: &ServeOpts) -> Result<ClientSession, Fail> {
+        let session_id = self.rng.nonzero_u64();
+        self.finish_login_as(conn, login, opts, session_id)
+    }
+
+    /// [`finish_login`](Self::finish_login) naming `session_id` in LOGIN_OK.
+    pub fn finish_login_as(
         &mut self,
         mut conn: FrameConn,
         login: Login<'static>,
         opts: &ServeOpts,
+        session_id: u64,
     ) -> Result<ClientSession, Fail> {
         let challenge = self.challenge();
         conn.send(&Frame::LoginChallenge(challenge.clone()))?;
@@ -301,7 +309,7 @@ impl<'a> ClientCtx<'a> {
                 "a proof that does not verify (wrong password, or a wrong AuthMessage)".to_string(),
             )
         })?;
-        let ok = self.login_ok(&login, &auth, opts)?;
+        let ok = self.login_ok(&login, &auth, opts, session_id)?;
         conn.send(&Frame::LoginOk(ok.clone()))?;
         Ok(ClientSession {
             control: conn,
@@ -311,9 +319,15 @@ impl<'a> ClientCtx<'a> {
         })
     }
 
-    fn login_ok(&mut self, login: &Login<'static>, auth: &AuthMessage, opts: &ServeOpts) -> Result<LoginOk, Fail> {
+    fn login_ok(
+        &mut self,
+        login: &Login<'static>,
+        auth: &AuthMessage,
+        opts: &ServeOpts,
+        session_id: u64,
+    ) -> Result<LoginOk, Fail> {
         let mut ok = LoginOk {
-            session_id: self.rng.nonzero_u64(),
+            session_id,
             role: Role::User,
             lease_ms: opts.signed_lease_ms.unwrap_or(opts.lease_ms),
             caps: opts.hello.caps.intersection(login.caps),
@@ -473,9 +487,4 @@ pub fn message_payload(text: &str) -> Vec<u8> {
         .to_payload()
         .map(|b| b.to_vec())
         .unwrap_or_default()
-}
-
-/// Describes a wait.
-pub fn within(wait: Duration) -> String {
-    format!("within {}", secs(wait))
 }

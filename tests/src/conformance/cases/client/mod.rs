@@ -3,6 +3,7 @@
 use crate::conformance::case::Case;
 
 mod auth;
+mod common;
 mod callback;
 mod control;
 mod framing;
