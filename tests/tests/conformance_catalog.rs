@@ -115,3 +115,35 @@ fn catalog_and_coverage_print() {
     let last = text.lines().last().unwrap();
     assert!(last.ends_with("MUST requirements covered"), "{last}");
 }
+
+/// docs/conformance.md shows the catalog and the coverage between markers;
+/// they must match what the code generates. Run with
+/// `FNP1_UPDATE_DOCS=1 cargo test -p faxnotify-conformance --test conformance_catalog`
+/// to rewrite them.
+#[test]
+fn docs_show_the_current_catalog_and_coverage() {
+    use faxnotify_conformance::conformance::{write_catalog_markdown, write_coverage_markdown};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/conformance.md");
+    let mut doc = std::fs::read_to_string(path).unwrap();
+    let mut catalog = Vec::new();
+    write_catalog_markdown(&mut catalog).unwrap();
+    let mut cover = Vec::new();
+    write_coverage_markdown(&mut cover).unwrap();
+    let mut stale = Vec::new();
+    for (name, generated) in [("catalog", catalog), ("coverage", cover)] {
+        let begin = format!("<!-- BEGIN GENERATED {name} -->\n");
+        let end = format!("<!-- END GENERATED {name} -->");
+        let start = doc.find(&begin).unwrap_or_else(|| panic!("no {begin:?} marker")) + begin.len();
+        let stop = doc.find(&end).unwrap_or_else(|| panic!("no {end:?} marker"));
+        let generated = String::from_utf8(generated).unwrap();
+        if doc[start..stop] != generated {
+            stale.push(name);
+            doc.replace_range(start..stop, &generated);
+        }
+    }
+    if std::env::var_os("FNP1_UPDATE_DOCS").is_some() {
+        std::fs::write(path, doc).unwrap();
+    } else {
+        assert!(stale.is_empty(), "docs/conformance.md is stale ({stale:?}); rerun with FNP1_UPDATE_DOCS=1");
+    }
+}

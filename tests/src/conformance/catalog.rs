@@ -273,6 +273,59 @@ pub fn write_catalog(mut out: impl Write, mode: Option<Mode>) -> io::Result<()> 
     Ok(())
 }
 
+/// The catalog as Markdown tables, one per mode and section (what
+/// docs/conformance.md shows between its GENERATED markers).
+pub fn write_catalog_markdown(mut out: impl Write) -> io::Result<()> {
+    for mode in [Mode::Server, Mode::Client] {
+        let cases = cases_for(mode);
+        writeln!(out, "### {} under test ({} cases)\n", capitalised(mode.name()), cases.len())?;
+        for section in Section::ALL {
+            let in_section: Vec<&&Case> = cases.iter().filter(|c| c.section == section).collect();
+            if in_section.is_empty() {
+                continue;
+            }
+            writeln!(out, "#### {} ({})\n", section.title(), in_section.len())?;
+            writeln!(out, "| case | requirements | checks |")?;
+            writeln!(out, "|---|---|---|")?;
+            for case in in_section {
+                let reqs = case.requirements.join(", ");
+                let slow = if case.slow { " *(slow)*" } else { "" };
+                writeln!(out, "| `{}` | {reqs} | {}{slow} |", case.id, case.title)?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The coverage table as Markdown (what docs/conformance.md shows).
+pub fn write_coverage_markdown(mut out: impl Write) -> io::Result<()> {
+    writeln!(out, "| id | level | server cases | client cases | what it requires |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for row in coverage() {
+        let r = row.requirement;
+        let (server, client) = if row.covered() {
+            (row.server_cases.len().to_string(), row.client_cases.len().to_string())
+        } else {
+            ("—".to_owned(), "—".to_owned())
+        };
+        let note = match r.not_covered.filter(|_| !row.covered()) {
+            Some(why) => format!("{} — **not covered:** {why}", r.summary),
+            None => r.summary.to_owned(),
+        };
+        writeln!(out, "| {} | {} | {server} | {client} | {note} |", r.id, r.level.name())?;
+    }
+    Ok(())
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::matches;

@@ -54,7 +54,7 @@ mod server_ctx;
 pub use case::{Case, Fail, Mode, Section, Verdict};
 pub use catalog::{
     Coverage, Level, REQUIREMENTS, Requirement, UnknownCase, all_cases, cases_for, coverage, find, select,
-    write_catalog, write_coverage,
+    write_catalog, write_catalog_markdown, write_coverage, write_coverage_markdown,
 };
 pub use client_ctx::{ClientCtx, Listen, ServeOpts, settings_toml};
 pub use config::{ClientTarget, CommandTrigger, NotifyTrigger, RunConfig, Selection, ServerTarget, Target, Timeouts};
