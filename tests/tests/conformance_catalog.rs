@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use faxnotify_conformance::conformance::{
-    Level, Mode, REQUIREMENTS, Section, Selection, all_cases, coverage, select, write_catalog, write_coverage,
+    Level, Mode, REQUIREMENTS, Section, Selection, all_cases, coverage, select, write_catalog,
+    write_coverage,
 };
 
 #[test]
@@ -23,7 +24,11 @@ fn case_ids_are_unique_and_name_their_mode_and_section() {
             "{}: slugs are lowercase words joined by '-'",
             case.id
         );
-        assert!(!case.title.is_empty() && !case.title.ends_with('.'), "{}: title", case.id);
+        assert!(
+            !case.title.is_empty() && !case.title.ends_with('.'),
+            "{}: title",
+            case.id
+        );
     }
 }
 
@@ -31,16 +36,25 @@ fn case_ids_are_unique_and_name_their_mode_and_section() {
 fn every_case_cites_known_requirements() {
     let known: HashSet<&str> = REQUIREMENTS.iter().map(|r| r.id).collect();
     for case in all_cases() {
-        assert!(!case.requirements.is_empty(), "{} cites no requirement", case.id);
+        assert!(
+            !case.requirements.is_empty(),
+            "{} cites no requirement",
+            case.id
+        );
         for r in case.requirements {
-            assert!(known.contains(r), "{} cites unknown requirement {r}", case.id);
+            assert!(
+                known.contains(r),
+                "{} cites unknown requirement {r}",
+                case.id
+            );
         }
     }
 }
 
 #[test]
 fn the_requirement_list_matches_the_ids_in_the_spec() {
-    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md")).unwrap();
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .unwrap();
     let mut in_spec = HashSet::new();
     for (i, _) in spec.match_indices("**[") {
         let rest = &spec[i + 3..];
@@ -50,13 +64,19 @@ fn the_requirement_list_matches_the_ids_in_the_spec() {
         let rest = &spec[i + 5..];
         in_spec.insert(rest[..rest.find(']').unwrap()].to_owned());
     }
-    assert!(in_spec.len() > 30, "the spec defines its ids as **[X-n]** and ### [D-n]: {in_spec:?}");
+    assert!(
+        in_spec.len() > 30,
+        "the spec defines its ids as **[X-n]** and ### [D-n]: {in_spec:?}"
+    );
     let listed: HashSet<String> = REQUIREMENTS
         .iter()
         .map(|r| r.id.to_owned())
         .filter(|id| !id.starts_with('S'))
         .collect();
-    assert_eq!(listed, in_spec, "REQUIREMENTS and docs/protocol.md disagree");
+    assert_eq!(
+        listed, in_spec,
+        "REQUIREMENTS and docs/protocol.md disagree"
+    );
 }
 
 #[test]
@@ -64,10 +84,18 @@ fn every_must_is_covered_or_says_why_not() {
     for row in coverage() {
         let r = row.requirement;
         if r.level == Level::Must && !row.covered() {
-            assert!(r.not_covered.is_some(), "MUST {} has no case and no reason", r.id);
+            assert!(
+                r.not_covered.is_some(),
+                "MUST {} has no case and no reason",
+                r.id
+            );
         }
         if row.covered() {
-            assert!(r.not_covered.is_none(), "{} is covered but claims it is not", r.id);
+            assert!(
+                r.not_covered.is_none(),
+                "{} is covered but claims it is not",
+                r.id
+            );
         }
     }
 }
@@ -77,7 +105,9 @@ fn both_modes_have_cases_in_every_section() {
     for mode in [Mode::Server, Mode::Client] {
         for section in Section::ALL {
             assert!(
-                all_cases().iter().any(|c| c.mode() == mode && c.section == section),
+                all_cases()
+                    .iter()
+                    .any(|c| c.mode() == mode && c.section == section),
                 "no {mode} case in {section}"
             );
         }
@@ -133,8 +163,13 @@ fn docs_show_the_current_catalog_and_coverage() {
     for (name, generated) in [("catalog", catalog), ("coverage", cover)] {
         let begin = format!("<!-- BEGIN GENERATED {name} -->\n");
         let end = format!("<!-- END GENERATED {name} -->");
-        let start = doc.find(&begin).unwrap_or_else(|| panic!("no {begin:?} marker")) + begin.len();
-        let stop = doc.find(&end).unwrap_or_else(|| panic!("no {end:?} marker"));
+        let start = doc
+            .find(&begin)
+            .unwrap_or_else(|| panic!("no {begin:?} marker"))
+            + begin.len();
+        let stop = doc
+            .find(&end)
+            .unwrap_or_else(|| panic!("no {end:?} marker"));
         let generated = String::from_utf8(generated).unwrap();
         if doc[start..stop] != generated {
             stale.push(name);
@@ -144,6 +179,9 @@ fn docs_show_the_current_catalog_and_coverage() {
     if std::env::var_os("FNP1_UPDATE_DOCS").is_some() {
         std::fs::write(path, doc).unwrap();
     } else {
-        assert!(stale.is_empty(), "docs/conformance.md is stale ({stale:?}); rerun with FNP1_UPDATE_DOCS=1");
+        assert!(
+            stale.is_empty(),
+            "docs/conformance.md is stale ({stale:?}); rerun with FNP1_UPDATE_DOCS=1"
+        );
     }
 }

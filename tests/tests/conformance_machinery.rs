@@ -13,7 +13,9 @@ use std::time::Duration;
 use faxnotify_conformance::conformance::{
     ClientTarget, Outcome, Quiet, Report, RunConfig, RunError, ServerTarget, Target, Timeouts, run,
 };
-use faxnotify_core::wire::{Caps, Decoder, Frame, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello};
+use faxnotify_core::wire::{
+    Caps, Decoder, Frame, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello,
+};
 
 /// How a scripted server answers bad pre-login input.
 #[derive(Clone, Copy)]
@@ -69,7 +71,9 @@ impl Drop for ScriptedServer {
 
 fn serve(mut stream: TcpStream, script: Script) {
     stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
     let hello = Frame::ServerHello(ServerHello {
         version_min: 1,
         version_max: 1,
@@ -141,7 +145,14 @@ fn a_strict_peer_passes_the_prelogin_framing_cases() {
     let report = run_server(server.addr, &ids);
     assert_eq!(report.cases.len(), ids.len());
     for case in &report.cases {
-        assert_eq!(case.outcome, Outcome::Passed, "{}: {:?}\n{}", case.id, case.outcome, case.log.join("\n"));
+        assert_eq!(
+            case.outcome,
+            Outcome::Passed,
+            "{}: {:?}\n{}",
+            case.id,
+            case.outcome,
+            case.log.join("\n")
+        );
     }
     assert!(report.success());
     assert_eq!(report.exit_code(), 0);
@@ -167,8 +178,14 @@ fn a_peer_that_waits_for_the_body_fails_f1_precisely() {
 #[test]
 fn a_wrong_error_code_is_reported_with_the_frame_received() {
     let server = ScriptedServer::start(Script::AlwaysMalformed);
-    let report = run_server(server.addr, &["server/framing/unknown-type", "server/framing/zero-length"]);
-    assert_eq!(outcome(&report, "server/framing/zero-length"), &Outcome::Passed);
+    let report = run_server(
+        server.addr,
+        &["server/framing/unknown-type", "server/framing/zero-length"],
+    );
+    assert_eq!(
+        outcome(&report, "server/framing/zero-length"),
+        &Outcome::Passed
+    );
     match outcome(&report, "server/framing/unknown-type") {
         Outcome::Failed { expected, got } => {
             assert_eq!(expected, "ERROR UNKNOWN_FRAME then close");
@@ -186,7 +203,10 @@ fn cases_needing_a_trigger_or_second_user_are_skipped_with_the_reason() {
     let server = ScriptedServer::start(Script::Strict);
     let report = run_server(
         server.addr,
-        &["server/notifications/seq-from-one", "server/control/resume-foreign"],
+        &[
+            "server/notifications/seq-from-one",
+            "server/control/resume-foreign",
+        ],
     );
     match outcome(&report, "server/notifications/seq-from-one") {
         Outcome::Skipped { reason } => assert!(reason.contains("--notify-command"), "{reason}"),
@@ -213,12 +233,19 @@ fn skip_slow_skips_slow_cases_without_running_them() {
         Outcome::Skipped { reason } => assert!(reason.contains("--skip-slow"), "{reason}"),
         other => panic!("{other:?}"),
     }
-    assert!(report.cases[0].log.is_empty(), "a skipped slow case opens no connection");
+    assert!(
+        report.cases[0].log.is_empty(),
+        "a skipped slow case opens no connection"
+    );
 }
 
 #[test]
 fn an_unreachable_server_fails_with_the_connection_error() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let report = run_server(addr, &["server/framing/zero-length"]);
     match outcome(&report, "server/framing/zero-length") {
@@ -238,9 +265,15 @@ fn unknown_case_patterns_are_refused_before_running() {
         "secret",
     )));
     config.selection.cases = vec!["server/nope".into()];
-    assert!(matches!(run(&config, &mut Quiet), Err(RunError::UnknownCase(_))));
+    assert!(matches!(
+        run(&config, &mut Quiet),
+        Err(RunError::UnknownCase(_))
+    ));
     let empty = RunConfig::new(Target::Client(ClientTarget::new(Vec::new())));
-    assert!(matches!(run(&empty, &mut Quiet), Err(RunError::EmptyCommand)));
+    assert!(matches!(
+        run(&empty, &mut Quiet),
+        Err(RunError::EmptyCommand)
+    ));
 }
 
 fn run_client(script: &str, cases: &[&str]) -> Report {
@@ -270,7 +303,10 @@ fn a_scripted_client_process_is_started_with_its_placeholders_and_judged() {
     let report = run_client(mute, &["client/framing/oversized-prelogin"]);
     match &report.cases[0].outcome {
         Outcome::Failed { expected, got } => {
-            assert!(expected.ends_with("ERROR FRAME_TOO_LARGE then close"), "{expected}");
+            assert!(
+                expected.ends_with("ERROR FRAME_TOO_LARGE then close"),
+                "{expected}"
+            );
             assert_eq!(got, "nothing within 0.8 s");
         }
         other => panic!("{other:?}"),
@@ -279,11 +315,17 @@ fn a_scripted_client_process_is_started_with_its_placeholders_and_judged() {
 
 #[test]
 fn a_client_that_never_connects_is_reported_with_its_exit_and_stderr() {
-    let report = run_client("echo 'cannot reach {addr}' >&2; exit 3", &["client/framing/zero-length"]);
+    let report = run_client(
+        "echo 'cannot reach {addr}' >&2; exit 3",
+        &["client/framing/zero-length"],
+    );
     match &report.cases[0].outcome {
         Outcome::Failed { expected, got } => {
             assert_eq!(expected, "the client to connect to the suite's server");
-            assert!(got.contains("exit status: 3") && got.contains("cannot reach 127.0.0.1:"), "{got}");
+            assert!(
+                got.contains("exit status: 3") && got.contains("cannot reach 127.0.0.1:"),
+                "{got}"
+            );
         }
         other => panic!("{other:?}"),
     }

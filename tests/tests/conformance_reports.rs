@@ -34,7 +34,8 @@ fn sample() -> Report {
         case(
             "server/notifications/seq-from-one",
             Outcome::Skipped {
-                reason: "needs a way to make the server send notifications (--notify-command)".into(),
+                reason: "needs a way to make the server send notifications (--notify-command)"
+                    .into(),
             },
             0,
         ),
@@ -60,7 +61,10 @@ fn tree_streams_as_cases_finish() {
     printer.started(report.mode, &report.target);
     printer.case_finished(&report.cases[0]);
     let partial = String::from_utf8(printer.into_inner()).unwrap();
-    assert!(partial.contains("\x1b[32m✔\x1b[0m oversized-prelogin [F-1]"), "{partial:?}");
+    assert!(
+        partial.contains("\x1b[32m✔\x1b[0m oversized-prelogin [F-1]"),
+        "{partial:?}"
+    );
 }
 
 #[test]

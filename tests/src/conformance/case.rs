@@ -148,7 +148,11 @@ impl fmt::Display for Fail {
 pub type Verdict = Result<(), Fail>;
 
 /// Checks a condition inside a case: fails with `expected` / `got` when false.
-pub(crate) fn ensure(cond: bool, expected: impl Into<String>, got: impl FnOnce() -> String) -> Verdict {
+pub(crate) fn ensure(
+    cond: bool,
+    expected: impl Into<String>,
+    got: impl FnOnce() -> String,
+) -> Verdict {
     if cond {
         Ok(())
     } else {

@@ -6,12 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use faxnotify_core::auth::{
-    AuthMessage, Credentials, SessionKey, cb_hello_proof, cb_ready_proof, recover_client_key, server_signature,
-    session_key, verify_mac,
+    AuthMessage, Credentials, SessionKey, cb_hello_proof, cb_ready_proof, recover_client_key,
+    server_signature, session_key, verify_mac,
 };
 use faxnotify_core::wire::{
-    Advertise, CallbackState, CallbackStatus, Caps, CbHello, Frame, Login, LoginChallenge, LoginOk, Nonce, Notify,
-    PROTOCOL_VERSION, Role, ServerHello,
+    Advertise, CallbackState, CallbackStatus, Caps, CbHello, Frame, Login, LoginChallenge, LoginOk,
+    Nonce, Notify, PROTOCOL_VERSION, Role, ServerHello,
 };
 
 use super::case::Fail;
@@ -121,10 +121,11 @@ impl ClientSession {
 
     /// Waits for the client's ADVERTISE, which must come right after LOGIN_OK [C-3].
     pub fn expect_advertise(&mut self) -> Result<Advertise, Fail> {
-        self.control.expect("ADVERTISE right after LOGIN_OK [C-3]", |f| match f {
-            Frame::Advertise(a) => Some(*a),
-            _ => None,
-        })
+        self.control
+            .expect("ADVERTISE right after LOGIN_OK [C-3]", |f| match f {
+                Frame::Advertise(a) => Some(*a),
+                _ => None,
+            })
     }
 
     /// Sends ADVERTISE_OK naming (client IP, port).
@@ -169,7 +170,9 @@ pub struct ClientCtx<'a> {
 
 impl std::fmt::Debug for ClientCtx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCtx").field("timeouts", &self.t).finish_non_exhaustive()
+        f.debug_struct("ClientCtx")
+            .field("timeouts", &self.t)
+            .finish_non_exhaustive()
     }
 }
 
@@ -231,14 +234,21 @@ impl<'a> ClientCtx<'a> {
 
     /// Binds the suite's server socket and starts the client with `listen`.
     pub fn start_with(&mut self, listen: Listen) -> Result<Running, Fail> {
-        let server = Listener::bind(self.target.listen_ip, 0, "control", &self.log, self.t.expect)?;
+        let server = Listener::bind(
+            self.target.listen_ip,
+            0,
+            "control",
+            &self.log,
+            self.t.expect,
+        )?;
         let vars = Placeholders {
             addr: server.addr(),
             user: self.target.user.clone(),
             password: self.target.password.clone(),
             settings: settings_toml(server.addr(), listen),
         };
-        self.log.line(format_args!("settings: listen = {:?}", listen.text()));
+        self.log
+            .line(format_args!("settings: listen = {:?}", listen.text()));
         let process = ClientProcess::spawn(&self.target.command, &vars, &self.log)?;
         Ok(Running { server, process })
     }
@@ -257,7 +267,11 @@ impl<'a> ClientCtx<'a> {
 
     /// Sends SERVER_HELLO and waits for LOGIN, which must carry version 1
     /// [C-8] and the prepared user name.
-    pub fn greet(&mut self, conn: &mut FrameConn, hello: &ServerHello<'static>) -> Result<Login<'static>, Fail> {
+    pub fn greet(
+        &mut self,
+        conn: &mut FrameConn,
+        hello: &ServerHello<'static>,
+    ) -> Result<Login<'static>, Fail> {
         conn.send(&Frame::ServerHello(hello.clone()))?;
         let login = conn.expect("LOGIN in reply to SERVER_HELLO", |f| match f {
             Frame::Login(l) => Some(l.clone()),
@@ -283,7 +297,12 @@ impl<'a> ClientCtx<'a> {
 
     /// Sends the challenge, verifies LOGIN_PROOF and sends LOGIN_OK as
     /// `opts` says, for a new random session id.
-    pub fn finish_login(&mut self, conn: FrameConn, login: Login<'static>, opts: &ServeOpts) -> Result<ClientSession, Fail> {
+    pub fn finish_login(
+        &mut self,
+        conn: FrameConn,
+        login: Login<'static>,
+        opts: &ServeOpts,
+    ) -> Result<ClientSession, Fail> {
         let session_id = self.rng.nonzero_u64();
         self.finish_login_as(conn, login, opts, session_id)
     }
@@ -303,12 +322,14 @@ impl<'a> ClientCtx<'a> {
             _ => None,
         })?;
         let auth = auth_message(&opts.hello, &login, &challenge)?;
-        let client_key = recover_client_key(self.creds.stored_key(), &auth, &proof).ok_or_else(|| {
-            Fail::failed(
-                "a LOGIN_PROOF that verifies against the user's StoredKey [A-1]",
-                "a proof that does not verify (wrong password, or a wrong AuthMessage)".to_string(),
-            )
-        })?;
+        let client_key =
+            recover_client_key(self.creds.stored_key(), &auth, &proof).ok_or_else(|| {
+                Fail::failed(
+                    "a LOGIN_PROOF that verifies against the user's StoredKey [A-1]",
+                    "a proof that does not verify (wrong password, or a wrong AuthMessage)"
+                        .to_string(),
+                )
+            })?;
         let ok = self.login_ok(&login, &auth, opts, session_id)?;
         conn.send(&Frame::LoginOk(ok.clone()))?;
         Ok(ClientSession {
@@ -345,7 +366,11 @@ impl<'a> ClientCtx<'a> {
     }
 
     /// SERVER_HELLO, LOGIN, challenge, proof and LOGIN_OK on a newly accepted control connection.
-    pub fn login(&mut self, running: &mut Running, opts: &ServeOpts) -> Result<ClientSession, Fail> {
+    pub fn login(
+        &mut self,
+        running: &mut Running,
+        opts: &ServeOpts,
+    ) -> Result<ClientSession, Fail> {
         let mut conn = self.accept_control(running)?;
         let login = self.greet(&mut conn, &opts.hello)?;
         self.finish_login(conn, login, opts)
@@ -360,14 +385,22 @@ impl<'a> ClientCtx<'a> {
 
     /// Waits for CB_CHALLENGE, the listening client's first frame.
     pub fn expect_cb_challenge(&self, conn: &mut FrameConn) -> Result<Nonce, Fail> {
-        conn.expect("CB_CHALLENGE as the client's first frame on the callback", |f| match f {
-            Frame::CbChallenge { client_nonce } => Some(*client_nonce),
-            _ => None,
-        })
+        conn.expect(
+            "CB_CHALLENGE as the client's first frame on the callback",
+            |f| match f {
+                Frame::CbChallenge { client_nonce } => Some(*client_nonce),
+                _ => None,
+            },
+        )
     }
 
     /// A valid CB_HELLO for `session` answering `client_nonce`.
-    pub fn cb_hello(&self, session: &ClientSession, client_nonce: &Nonce, server_nonce: Nonce) -> Frame<'static> {
+    pub fn cb_hello(
+        &self,
+        session: &ClientSession,
+        client_nonce: &Nonce,
+        server_nonce: Nonce,
+    ) -> Frame<'static> {
         let session_id = session.ok.session_id;
         Frame::CbHello(CbHello {
             session_id,
@@ -388,7 +421,13 @@ impl<'a> ClientCtx<'a> {
             Frame::CbReady(r) => Some(r.clone()),
             _ => None,
         })?;
-        let want = cb_ready_proof(&session.key, client_nonce, server_nonce, session.ok.session_id, ready.last_seq);
+        let want = cb_ready_proof(
+            &session.key,
+            client_nonce,
+            server_nonce,
+            session.ok.session_id,
+            ready.last_seq,
+        );
         if !verify_mac(&want, &ready.proof) {
             return Err(Fail::failed(
                 "CB_READY.proof = HMAC(session_key, \"FNP/1 ready\" ...) [B-1]",
@@ -399,7 +438,11 @@ impl<'a> ClientCtx<'a> {
     }
 
     /// The whole callback handshake on a connection the suite dialled.
-    pub fn cb_handshake(&mut self, session: &ClientSession, mut conn: FrameConn) -> Result<ServedCallback, Fail> {
+    pub fn cb_handshake(
+        &mut self,
+        session: &ClientSession,
+        mut conn: FrameConn,
+    ) -> Result<ServedCallback, Fail> {
         let client_nonce = self.expect_cb_challenge(&mut conn)?;
         let server_nonce = self.rng.nonce();
         conn.send(&self.cb_hello(session, &client_nonce, server_nonce))?;
@@ -414,12 +457,17 @@ impl<'a> ClientCtx<'a> {
 
     /// Starts the client and brings it to a working callback: login,
     /// ADVERTISE / ADVERTISE_OK, dial, handshake, CALLBACK_STATUS reachable.
-    pub fn establish(&mut self, opts: &ServeOpts) -> Result<(Running, ClientSession, ServedCallback), Fail> {
+    pub fn establish(
+        &mut self,
+        opts: &ServeOpts,
+    ) -> Result<(Running, ClientSession, ServedCallback), Fail> {
         let mut running = self.start()?;
         let mut session = self.login(&mut running, opts)?;
         let advertise = session.expect_advertise()?;
         if advertise.port == 0 {
-            return Err(Fail::skipped("the client advertised port 0 (no callback listener)"));
+            return Err(Fail::skipped(
+                "the client advertised port 0 (no callback listener)",
+            ));
         }
         session.advertise_ok(advertise.port)?;
         let conn = self.dial(&session, advertise.port)?;
@@ -435,7 +483,11 @@ impl<'a> ClientCtx<'a> {
 }
 
 /// body(SERVER_HELLO) || body(LOGIN) || body(LOGIN_CHALLENGE).
-pub fn auth_message(hello: &ServerHello<'_>, login: &Login<'_>, challenge: &LoginChallenge<'_>) -> Result<AuthMessage, Fail> {
+pub fn auth_message(
+    hello: &ServerHello<'_>,
+    login: &Login<'_>,
+    challenge: &LoginChallenge<'_>,
+) -> Result<AuthMessage, Fail> {
     AuthMessage::from_frames(
         &Frame::ServerHello(hello.clone()),
         &Frame::Login(login.clone()),
@@ -445,7 +497,11 @@ pub fn auth_message(hello: &ServerHello<'_>, login: &Login<'_>, challenge: &Logi
 }
 
 /// The AuthMessage `auth` (built with `sent` as SERVER_HELLO) with `signed` in its place.
-fn auth_message_with_hello(auth: &AuthMessage, sent: &ServerHello<'_>, signed: &ServerHello<'_>) -> Result<AuthMessage, Fail> {
+fn auth_message_with_hello(
+    auth: &AuthMessage,
+    sent: &ServerHello<'_>,
+    signed: &ServerHello<'_>,
+) -> Result<AuthMessage, Fail> {
     let sent_len = Frame::ServerHello(sent.clone()).body_len();
     let mut body = Vec::new();
     Frame::ServerHello(signed.clone())
@@ -467,7 +523,10 @@ pub fn expect_ack(conn: &mut FrameConn, seq: u64, why: &str) -> Result<(), Fail>
             return Ok(());
         }
         if got > seq {
-            return Err(Fail::failed(expected, format!("ACK seq={got}, beyond the highest seq sent ({seq})")));
+            return Err(Fail::failed(
+                expected,
+                format!("ACK seq={got}, beyond the highest seq sent ({seq})"),
+            ));
         }
     }
 }

@@ -224,7 +224,9 @@ impl ClientTarget {
 
     /// Whether the command line lets the suite choose the listen policy.
     pub fn has_settings_file(&self) -> bool {
-        self.command.iter().any(|arg| arg.contains("{settings_file}"))
+        self.command
+            .iter()
+            .any(|arg| arg.contains("{settings_file}"))
     }
 }
 

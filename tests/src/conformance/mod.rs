@@ -42,8 +42,8 @@
 //! [`write_coverage`] print the cases and which requirement ids they cover.
 
 mod case;
-mod catalog;
 mod cases;
+mod catalog;
 mod client_ctx;
 mod config;
 pub mod peer;
@@ -53,11 +53,16 @@ mod server_ctx;
 
 pub use case::{Case, Fail, Mode, Section, Verdict};
 pub use catalog::{
-    Coverage, Level, REQUIREMENTS, Requirement, UnknownCase, all_cases, cases_for, coverage, find, select,
-    write_catalog, write_catalog_markdown, write_coverage, write_coverage_markdown,
+    Coverage, Level, REQUIREMENTS, Requirement, UnknownCase, all_cases, cases_for, coverage, find,
+    select, write_catalog, write_catalog_markdown, write_coverage, write_coverage_markdown,
 };
 pub use client_ctx::{ClientCtx, Listen, ServeOpts, settings_toml};
-pub use config::{ClientTarget, CommandTrigger, NotifyTrigger, RunConfig, Selection, ServerTarget, Target, Timeouts};
-pub use report::{CaseReport, Counts, Observer, Outcome, Quiet, Report, TreePrinter, write_json, write_junit};
+pub use config::{
+    ClientTarget, CommandTrigger, NotifyTrigger, RunConfig, Selection, ServerTarget, Target,
+    Timeouts,
+};
+pub use report::{
+    CaseReport, Counts, Observer, Outcome, Quiet, Report, TreePrinter, write_json, write_junit,
+};
 pub use runner::{RunError, run};
 pub use server_ctx::{LoginPlan, ServerCtx};

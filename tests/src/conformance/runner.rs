@@ -47,10 +47,12 @@ pub fn run(config: &RunConfig, observer: &mut dyn Observer) -> Result<Report, Ru
     let mut state = match &config.target {
         Target::Server(_) => ModeState::Server(SecretsCache::new()),
         Target::Client(c) => {
-            let user = prepare_username(&c.user).map_err(|e| RunError::Credentials(e.to_string()))?;
+            let user =
+                prepare_username(&c.user).map_err(|e| RunError::Credentials(e.to_string()))?;
             let salt = rng.bytes(16);
-            let creds = Credentials::from_password(&c.password, &salt, DEFAULT_ITERATIONS, Role::User)
-                .map_err(|e| RunError::Credentials(e.to_string()))?;
+            let creds =
+                Credentials::from_password(&c.password, &salt, DEFAULT_ITERATIONS, Role::User)
+                    .map_err(|e| RunError::Credentials(e.to_string()))?;
             ModeState::Client { user, creds }
         }
     };
@@ -63,11 +65,18 @@ pub fn run(config: &RunConfig, observer: &mut dyn Observer) -> Result<Report, Ru
         let case_started = Instant::now();
         let log = CaseLog::new();
         let verdict = if case.slow && config.selection.skip_slow {
-            Err(Fail::skipped("slow case (waits for a protocol timer); --skip-slow was given"))
+            Err(Fail::skipped(
+                "slow case (waits for a protocol timer); --skip-slow was given",
+            ))
         } else {
             run_case(case, config, &mut state, &mut rng, &log)
         };
-        let result = CaseReport::new(case, Outcome::from(verdict), case_started.elapsed(), log.lines());
+        let result = CaseReport::new(
+            case,
+            Outcome::from(verdict),
+            case_started.elapsed(),
+            log.lines(),
+        );
         observer.case_finished(&result);
         report.cases.push(result);
     }
@@ -81,17 +90,27 @@ enum ModeState {
     Client { user: String, creds: Credentials },
 }
 
-fn run_case(case: &Case, config: &RunConfig, state: &mut ModeState, rng: &mut SuiteRng, log: &CaseLog) -> Verdict {
-    let outcome = catch_unwind(AssertUnwindSafe(|| match (case.body, &config.target, state) {
-        (Body::Server(body), Target::Server(target), ModeState::Server(cache)) => {
-            let mut ctx = ServerCtx::new(target, config.timeouts, log.clone(), rng, cache, case.id);
-            body(&mut ctx)
+fn run_case(
+    case: &Case,
+    config: &RunConfig,
+    state: &mut ModeState,
+    rng: &mut SuiteRng,
+    log: &CaseLog,
+) -> Verdict {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        match (case.body, &config.target, state) {
+            (Body::Server(body), Target::Server(target), ModeState::Server(cache)) => {
+                let mut ctx =
+                    ServerCtx::new(target, config.timeouts, log.clone(), rng, cache, case.id);
+                body(&mut ctx)
+            }
+            (Body::Client(body), Target::Client(target), ModeState::Client { user, creds }) => {
+                let mut ctx =
+                    ClientCtx::new(target, config.timeouts, log.clone(), rng, creds, user);
+                body(&mut ctx)
+            }
+            _ => Err(Fail::skipped("the case is for the other mode")),
         }
-        (Body::Client(body), Target::Client(target), ModeState::Client { user, creds }) => {
-            let mut ctx = ClientCtx::new(target, config.timeouts, log.clone(), rng, creds, user);
-            body(&mut ctx)
-        }
-        _ => Err(Fail::skipped("the case is for the other mode")),
     }));
     match outcome {
         Ok(verdict) => verdict,

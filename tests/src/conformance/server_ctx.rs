@@ -7,11 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::auth::{
-    AuthMessage, ClientSecrets, client_proof, prepare_password, prepare_username, server_signature, session_key,
-    verify_mac,
+    AuthMessage, ClientSecrets, client_proof, prepare_password, prepare_username, server_signature,
+    session_key, verify_mac,
 };
 use faxnotify_core::wire::{
-    CallbackState, Caps, ErrorCode, Frame, FrameType, Login, LoginChallenge, LoginOk, PROTOCOL_VERSION, ServerHello,
+    CallbackState, Caps, ErrorCode, Frame, FrameType, Login, LoginChallenge, LoginOk,
+    PROTOCOL_VERSION, ServerHello,
 };
 
 use super::case::Fail;
@@ -56,7 +57,9 @@ pub struct ServerCtx<'a> {
 
 impl std::fmt::Debug for ServerCtx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCtx").field("timeouts", &self.t).finish_non_exhaustive()
+        f.debug_struct("ServerCtx")
+            .field("timeouts", &self.t)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,8 +125,11 @@ impl<'a> ServerCtx<'a> {
 
     /// A login for another user.
     pub fn plan_for(&self, user: &str, password: &str) -> Result<LoginPlan, Fail> {
-        let prepared = prepare_username(user)
-            .map_err(|e| Fail::skipped(format!("the user name {user:?} is refused by RFC 8265: {e}")))?;
+        let prepared = prepare_username(user).map_err(|e| {
+            Fail::skipped(format!(
+                "the user name {user:?} is refused by RFC 8265: {e}"
+            ))
+        })?;
         Ok(LoginPlan {
             user: prepared,
             password: password.to_owned(),
@@ -170,7 +176,12 @@ impl<'a> ServerCtx<'a> {
 
     /// Sends LOGIN on `conn` (after SERVER_HELLO) and completes the login,
     /// verifying LOGIN_OK.server_signature.
-    pub fn login_on(&mut self, mut conn: FrameConn, hello: ServerHello<'static>, plan: &LoginPlan) -> Result<Session, Fail> {
+    pub fn login_on(
+        &mut self,
+        mut conn: FrameConn,
+        hello: ServerHello<'static>,
+        plan: &LoginPlan,
+    ) -> Result<Session, Fail> {
         let login = Login {
             version: plan.version,
             user: plan.user.clone().into(),
@@ -224,7 +235,9 @@ impl<'a> ServerCtx<'a> {
         let secrets = self
             .cache
             .entry(key)
-            .or_insert_with_key(|(pw, salt, iterations)| ClientSecrets::derive(pw, salt, *iterations))
+            .or_insert_with_key(|(pw, salt, iterations)| {
+                ClientSecrets::derive(pw, salt, *iterations)
+            })
             .clone();
         Ok((auth, secrets))
     }
@@ -248,14 +261,18 @@ impl<'a> ServerCtx<'a> {
             .local_addr()
             .map_err(|e| Fail::failed("the port's address", e.to_string()))?
             .port();
-        self.log.line(format_args!("port {port} on {ip} has no listener"));
+        self.log
+            .line(format_args!("port {port} on {ip} has no listener"));
         Ok(port)
     }
 
     /// Waits for the server to dial `listener` (first dial: the connect and
     /// the expect wait).
     pub fn accept_callback(&self, listener: &mut Listener, why: &str) -> Result<FrameConn, Fail> {
-        listener.accept_within(self.t.expect + self.t.margin, &format!("a callback connection from the server {why}"))
+        listener.accept_within(
+            self.t.expect + self.t.margin,
+            &format!("a callback connection from the server {why}"),
+        )
     }
 
     /// Login, a callback listener, ADVERTISE of its port, the server's dial,
@@ -266,13 +283,20 @@ impl<'a> ServerCtx<'a> {
     }
 
     /// [`establish`](Self::establish) for a session already logged in.
-    pub fn establish_on(&mut self, mut session: Session, last_seq: u64) -> Result<(Session, Listener, Callback), Fail> {
+    pub fn establish_on(
+        &mut self,
+        mut session: Session,
+        last_seq: u64,
+    ) -> Result<(Session, Listener, Callback), Fail> {
         let mut listener = self.listener(&session)?;
         session.advertise_port(listener.port())?;
         let conn = self.accept_callback(&mut listener, "after ADVERTISE_OK [C-1]")?;
         let nonce = self.rng.nonce();
         let callback = session.cb_handshake(conn, nonce, last_seq)?;
-        session.expect_status(CallbackState::Reachable, "after the first callback handshake succeeded [B-5]")?;
+        session.expect_status(
+            CallbackState::Reachable,
+            "after the first callback handshake succeeded [B-5]",
+        )?;
         Ok((session, listener, callback))
     }
 
@@ -280,7 +304,10 @@ impl<'a> ServerCtx<'a> {
     pub fn mark(&mut self) -> String {
         self.marks += 1;
         let tag = self.rng.nonzero_u64() & 0xffff_ffff;
-        format!("fnp1 conformance {} #{} {tag:08x}", self.case_id, self.marks)
+        format!(
+            "fnp1 conformance {} #{} {tag:08x}",
+            self.case_id, self.marks
+        )
     }
 
     /// Whether a notification trigger was given.
@@ -304,7 +331,8 @@ impl<'a> ServerCtx<'a> {
         let trigger = self.target.trigger.as_ref().ok_or_else(|| {
             Fail::skipped("needs a way to make the server send notifications (--notify-command)")
         })?;
-        self.log.line(format_args!("trigger: notify {user} {text:?}"));
+        self.log
+            .line(format_args!("trigger: notify {user} {text:?}"));
         trigger
             .notify(user, text)
             .map_err(|e| Fail::failed("the notify trigger to succeed", e))
@@ -329,12 +357,16 @@ impl<'a> ServerCtx<'a> {
                 // End the session the resume revived, so it does not linger.
                 let _ = conn.send(&Frame::Logout);
                 Err(Fail::failed(
-                    format!("ERROR UNKNOWN_SESSION for a resume of session {session_id:#018x}, which {why}"),
+                    format!(
+                        "ERROR UNKNOWN_SESSION for a resume of session {session_id:#018x}, which {why}"
+                    ),
                     format!("{} (the session was still alive)", Frame::LoginOk(ok)),
                 ))
             }
             other => Err(Fail::failed(
-                format!("ERROR UNKNOWN_SESSION for a resume of session {session_id:#018x}, which {why}"),
+                format!(
+                    "ERROR UNKNOWN_SESSION for a resume of session {session_id:#018x}, which {why}"
+                ),
                 other.to_string(),
             )),
         }
@@ -342,7 +374,12 @@ impl<'a> ServerCtx<'a> {
 
     /// Runs a login up to the server's answer to LOGIN_PROOF and returns
     /// that answer unjudged (for resume checks).
-    pub fn login_on_raw(&mut self, conn: &mut FrameConn, hello: &ServerHello<'static>, plan: &LoginPlan) -> Result<Got, Fail> {
+    pub fn login_on_raw(
+        &mut self,
+        conn: &mut FrameConn,
+        hello: &ServerHello<'static>,
+        plan: &LoginPlan,
+    ) -> Result<Got, Fail> {
         let login = Login {
             version: plan.version,
             user: plan.user.clone().into(),
@@ -381,14 +418,21 @@ pub fn expect_challenge(conn: &mut FrameConn) -> Result<LoginChallenge<'static>,
 }
 
 /// LOGIN_OK.server_signature must be HMAC(ServerKey, AuthMessage || LOGIN_OK prefix).
-pub fn check_signature(secrets: &ClientSecrets, auth: &AuthMessage, ok: &LoginOk) -> Result<(), Fail> {
+pub fn check_signature(
+    secrets: &ClientSecrets,
+    auth: &AuthMessage,
+    ok: &LoginOk,
+) -> Result<(), Fail> {
     let want = server_signature(&secrets.server_key, auth, ok);
     if verify_mac(&want, &ok.server_signature) {
         Ok(())
     } else {
         Err(Fail::failed(
             "LOGIN_OK.server_signature = HMAC(ServerKey, AuthMessage || session_id..caps) [A-2]",
-            format!("a signature that does not verify: {}", Frame::LoginOk(ok.clone())),
+            format!(
+                "a signature that does not verify: {}",
+                Frame::LoginOk(ok.clone())
+            ),
         ))
     }
 }

@@ -8,7 +8,9 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use faxnotify_core::wire::{DecodeError, Decoder, ErrorCode, ErrorFrame, Frame, FrameType, MAX_FRAME_LEN};
+use faxnotify_core::wire::{
+    DecodeError, Decoder, ErrorCode, ErrorFrame, Frame, FrameType, MAX_FRAME_LEN,
+};
 
 use super::log::CaseLog;
 use crate::conformance::case::Fail;
@@ -105,10 +107,14 @@ impl FrameConn {
     }
 
     /// Dials `addr`.
-    pub fn connect(addr: SocketAddr, label: &str, log: &CaseLog, wait: Duration) -> Result<Self, Fail> {
-        let stream = TcpStream::connect_timeout(&addr, wait).map_err(|e| {
-            Fail::failed(format!("a TCP connection to {addr}"), format!("{e}"))
-        })?;
+    pub fn connect(
+        addr: SocketAddr,
+        label: &str,
+        log: &CaseLog,
+        wait: Duration,
+    ) -> Result<Self, Fail> {
+        let stream = TcpStream::connect_timeout(&addr, wait)
+            .map_err(|e| Fail::failed(format!("a TCP connection to {addr}"), format!("{e}")))?;
         Self::new(stream, label, log, wait)
             .map_err(|e| Fail::failed(format!("a usable TCP connection to {addr}"), format!("{e}")))
     }
@@ -183,14 +189,20 @@ impl FrameConn {
             frame
                 .encode(&mut bytes)
                 .map_err(|e| Fail::failed(format!("to encode {frame}"), e.to_string()))?;
-            self.log.line(format_args!("{} > {frame} (coalesced)", self.label));
+            self.log
+                .line(format_args!("{} > {frame} (coalesced)", self.label));
         }
         self.write(&bytes, "coalesced frames")
     }
 
     /// Sends bytes as they are (a hand-crafted or invalid frame); `what` describes them in the log.
     pub fn send_raw(&mut self, bytes: &[u8], what: &str) -> Result<(), Fail> {
-        self.log.line(format_args!("{} > {what} ({} bytes: {})", self.label, bytes.len(), hex_prefix(bytes)));
+        self.log.line(format_args!(
+            "{} > {what} ({} bytes: {})",
+            self.label,
+            bytes.len(),
+            hex_prefix(bytes)
+        ));
         self.write(bytes, what)
     }
 
@@ -200,7 +212,13 @@ impl FrameConn {
     }
 
     /// Sends bytes in writes of `chunk` bytes with `pause` after each ([F-5]).
-    pub fn send_split(&mut self, bytes: &[u8], chunk: usize, pause: Duration, what: &str) -> Result<(), Fail> {
+    pub fn send_split(
+        &mut self,
+        bytes: &[u8],
+        chunk: usize,
+        pause: Duration,
+        what: &str,
+    ) -> Result<(), Fail> {
         self.log.line(format_args!(
             "{} > {what}, {} bytes in writes of {chunk} byte(s), {} ms apart",
             self.label,
@@ -221,7 +239,8 @@ impl FrameConn {
             .write_all(bytes)
             .and_then(|()| self.stream.flush())
             .map_err(|e| {
-                self.log.line(format_args!("{}: write failed: {e}", self.label));
+                self.log
+                    .line(format_args!("{}: write failed: {e}", self.label));
                 Fail::failed(
                     format!("the {} connection to accept {what}", self.label),
                     format!("a failed write ({e}); the peer had closed the connection"),
@@ -231,7 +250,8 @@ impl FrameConn {
 
     /// Half-closes: the peer reads end of stream.
     pub fn shutdown_write(&mut self) {
-        self.log.line(format_args!("{}: suite half-closes", self.label));
+        self.log
+            .line(format_args!("{}: suite half-closes", self.label));
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 
@@ -290,20 +310,26 @@ impl FrameConn {
             if left.is_zero() {
                 return Got::Nothing(wait);
             }
-            if self.stream.set_read_timeout(Some(left.max(Duration::from_millis(1)))).is_err() {
+            if self
+                .stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .is_err()
+            {
                 self.state = ReadState::Closed(Some("socket unusable".into()));
                 continue;
             }
             match self.stream.read(&mut self.buf) {
                 Ok(0) => {
-                    self.log.line(format_args!("{}: peer closed (end of stream)", self.label));
+                    self.log
+                        .line(format_args!("{}: peer closed (end of stream)", self.label));
                     self.state = ReadState::Closed(None);
                 }
                 Ok(n) => self.feed(n),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.log.line(format_args!("{}: read failed: {e}", self.label));
+                    self.log
+                        .line(format_args!("{}: read failed: {e}", self.label));
                     self.state = ReadState::Closed(Some(e.to_string()));
                 }
             }
@@ -317,7 +343,8 @@ impl FrameConn {
                 Ok(Some(frame)) => self.pending.push_back(frame.into_owned()),
                 Ok(None) => return,
                 Err(err) => {
-                    self.log.line(format_args!("{} < undecodable: {err}", self.label));
+                    self.log
+                        .line(format_args!("{} < undecodable: {err}", self.label));
                     self.state = ReadState::Undecodable(err);
                     return;
                 }
@@ -366,7 +393,11 @@ impl FrameConn {
     }
 
     /// [`expect_error`](Self::expect_error) with an explicit wait for the ERROR.
-    pub fn expect_error_within(&mut self, wait: Duration, code: ErrorCode) -> Result<ErrorFrame<'static>, Fail> {
+    pub fn expect_error_within(
+        &mut self,
+        wait: Duration,
+        code: ErrorCode,
+    ) -> Result<ErrorFrame<'static>, Fail> {
         let expected = format!("ERROR {code} then close");
         let got = self.next_relevant(wait);
         match got {
@@ -389,7 +420,10 @@ impl FrameConn {
         let got = self.next_relevant(self.wait);
         match got {
             Got::Frame(Frame::Error(err)) if codes.contains(&err.code) => {
-                self.expect_closed(&format!("the connection to close after ERROR {} [F-6]", err.code))?;
+                self.expect_closed(&format!(
+                    "the connection to close after ERROR {} [F-6]",
+                    err.code
+                ))?;
                 Ok(err)
             }
             other => Err(Fail::failed(expected, other.to_string())),

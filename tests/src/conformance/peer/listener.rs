@@ -26,9 +26,19 @@ pub struct Listener {
 impl Listener {
     /// Binds `ip` on `port` (0: any free port). Accepted connections are
     /// named `label#1`, `label#2`, ...
-    pub fn bind(ip: IpAddr, port: u16, label: &'static str, log: &CaseLog, wait: Duration) -> Result<Self, Fail> {
-        let listener = TcpListener::bind((ip, port))
-            .map_err(|e| Fail::failed(format!("the suite to listen on {ip} port {port}"), e.to_string()))?;
+    pub fn bind(
+        ip: IpAddr,
+        port: u16,
+        label: &'static str,
+        log: &CaseLog,
+        wait: Duration,
+    ) -> Result<Self, Fail> {
+        let listener = TcpListener::bind((ip, port)).map_err(|e| {
+            Fail::failed(
+                format!("the suite to listen on {ip} port {port}"),
+                e.to_string(),
+            )
+        })?;
         listener
             .set_nonblocking(true)
             .map_err(|e| Fail::failed("a non-blocking listener", e.to_string()))?;
@@ -76,8 +86,14 @@ impl Listener {
                         .map_err(|e| Fail::failed("a usable accepted connection", e.to_string()))?;
                     return Ok(Some(conn));
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(Fail::failed("an incoming connection", format!("accept failed: {e}"))),
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Fail::failed(
+                        "an incoming connection",
+                        format!("accept failed: {e}"),
+                    ));
+                }
             }
             if Instant::now() >= deadline {
                 return Ok(None);

@@ -65,7 +65,12 @@ pub struct ClientProcess {
 static DIRS: AtomicU64 = AtomicU64::new(0);
 
 /// The argument list with every placeholder replaced.
-pub fn fill(command: &[String], vars: &Placeholders, password_file: &Path, settings_file: &Path) -> Vec<String> {
+pub fn fill(
+    command: &[String],
+    vars: &Placeholders,
+    password_file: &Path,
+    settings_file: &Path,
+) -> Vec<String> {
     let addr = vars.addr.to_string();
     let host = match vars.addr {
         SocketAddr::V4(a) => a.ip().to_string(),
@@ -93,7 +98,9 @@ impl ClientProcess {
             std::process::id(),
             DIRS.fetch_add(1, Ordering::Relaxed)
         ));
-        let setup = |e: std::io::Error| Fail::failed("the suite to prepare the client's files", e.to_string());
+        let setup = |e: std::io::Error| {
+            Fail::failed("the suite to prepare the client's files", e.to_string())
+        };
         std::fs::create_dir_all(&dir).map_err(setup)?;
         let password_file = dir.join("password");
         let settings_file = dir.join("client.toml");
@@ -110,7 +117,12 @@ impl ClientProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Fail::failed(format!("the client command {program:?} to start"), e.to_string()))?;
+            .map_err(|e| {
+                Fail::failed(
+                    format!("the client command {program:?} to start"),
+                    e.to_string(),
+                )
+            })?;
 
         let (tx, stdout) = channel();
         if let Some(out) = child.stdout.take() {
@@ -262,7 +274,10 @@ pub fn parse_contract_line(line: &str) -> Result<Option<Delivered>, Fail> {
             format!("{line:?}"),
         )
     };
-    let seq = obj.get("seq").and_then(Value::as_u64).ok_or_else(|| violation("a numeric \"seq\""))?;
+    let seq = obj
+        .get("seq")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| violation("a numeric \"seq\""))?;
     let kind = obj
         .get("kind")
         .and_then(Value::as_u64)
@@ -297,12 +312,22 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!((d.seq, d.kind, d.payload.as_slice(), d.malformed), (7, 3, &[0, 3, b'h', b'i', b'!'][..], false));
+        assert_eq!(
+            (d.seq, d.kind, d.payload.as_slice(), d.malformed),
+            (7, 3, &[0, 3, b'h', b'i', b'!'][..], false)
+        );
         assert_eq!(d.fields.unwrap()["text"], "hi!");
         assert_eq!(parse_contract_line("logged in as alice").unwrap(), None);
-        assert_eq!(parse_contract_line(r#"{"event":"status","state":"reachable"}"#).unwrap(), None);
-        let broken = parse_contract_line(r#"{"event":"notification","seq":"7","kind":3,"payload":"","malformed":false}"#);
-        assert!(matches!(broken, Err(Fail::Failed { expected, .. }) if expected.contains("\"seq\"")));
+        assert_eq!(
+            parse_contract_line(r#"{"event":"status","state":"reachable"}"#).unwrap(),
+            None
+        );
+        let broken = parse_contract_line(
+            r#"{"event":"notification","seq":"7","kind":3,"payload":"","malformed":false}"#,
+        );
+        assert!(
+            matches!(broken, Err(Fail::Failed { expected, .. }) if expected.contains("\"seq\""))
+        );
     }
 
     #[test]
@@ -313,13 +338,41 @@ mod tests {
             password: "pw".into(),
             settings: String::new(),
         };
-        let cmd: Vec<String> = ["c", "--server={addr}", "{host}:{port}", "{user}/{password}", "{password_file}", "{settings_file}"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let cmd: Vec<String> = [
+            "c",
+            "--server={addr}",
+            "{host}:{port}",
+            "{user}/{password}",
+            "{password_file}",
+            "{settings_file}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let argv = fill(&cmd, &vars, Path::new("/t/pw"), Path::new("/t/s.toml"));
-        assert_eq!(argv, ["c", "--server=127.0.0.1:4580", "127.0.0.1:4580", "alice/pw", "/t/pw", "/t/s.toml"]);
-        let v6 = Placeholders { addr: "[::1]:9".parse().unwrap(), ..vars };
-        assert_eq!(fill(&["{host} {port} {addr}".into()], &v6, Path::new(""), Path::new(""))[0], "[::1] 9 [::1]:9");
+        assert_eq!(
+            argv,
+            [
+                "c",
+                "--server=127.0.0.1:4580",
+                "127.0.0.1:4580",
+                "alice/pw",
+                "/t/pw",
+                "/t/s.toml"
+            ]
+        );
+        let v6 = Placeholders {
+            addr: "[::1]:9".parse().unwrap(),
+            ..vars
+        };
+        assert_eq!(
+            fill(
+                &["{host} {port} {addr}".into()],
+                &v6,
+                Path::new(""),
+                Path::new("")
+            )[0],
+            "[::1] 9 [::1]:9"
+        );
     }
 }

@@ -61,7 +61,7 @@ pub fn str_field(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faxnotify_core::wire::{Decoder, DecodeError, FrameType};
+    use faxnotify_core::wire::{DecodeError, Decoder, FrameType};
 
     fn decode(bytes: &[u8]) -> Result<Option<Frame<'static>>, DecodeError> {
         let mut d = Decoder::default();
@@ -72,17 +72,31 @@ mod tests {
     #[test]
     fn crafted_frames_fail_the_way_they_are_meant_to() {
         let ack = Frame::Ack { seq: 9 };
-        assert_eq!(decode(&frame_bytes(0x24, &9u64.to_be_bytes())), Ok(Some(ack.clone())));
+        assert_eq!(
+            decode(&frame_bytes(0x24, &9u64.to_be_bytes())),
+            Ok(Some(ack.clone()))
+        );
         assert!(matches!(
             decode(&with_trailing(&ack, &[0])),
-            Err(DecodeError::TrailingBytes { frame: FrameType::Ack, extra: 1 })
+            Err(DecodeError::TrailingBytes {
+                frame: FrameType::Ack,
+                extra: 1
+            })
         ));
         assert!(matches!(
             decode(&truncated(&ack, 1)),
-            Err(DecodeError::Truncated { frame: FrameType::Ack, .. })
+            Err(DecodeError::Truncated {
+                frame: FrameType::Ack,
+                ..
+            })
         ));
-        let bye = Frame::Bye { reason: faxnotify_core::wire::ByeReason::Logout };
-        assert!(matches!(decode(&with_byte(&bye, 0, 9)), Err(DecodeError::BadEnumValue { .. })));
+        let bye = Frame::Bye {
+            reason: faxnotify_core::wire::ByeReason::Logout,
+        };
+        assert!(matches!(
+            decode(&with_byte(&bye, 0, 9)),
+            Err(DecodeError::BadEnumValue { .. })
+        ));
         assert_eq!(str_field(b"ab"), [0, 2, b'a', b'b']);
         assert_eq!(length_prefix(4146), [0, 0, 0x10, 0x32]);
     }

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use faxnotify_core::auth::{AuthMessage, SessionKey, cb_hello_proof, cb_ready_proof, verify_mac};
 use faxnotify_core::wire::{
-    Advertise, ByeReason, CallbackState, CbHello, CbReady, Frame, FrameType, Login, LoginChallenge, LoginOk,
-    Nonce, Notification, Notify, PolicyKind, ServerHello,
+    Advertise, ByeReason, CallbackState, CbHello, CbReady, Frame, FrameType, Login, LoginChallenge,
+    LoginOk, Nonce, Notification, Notify, PolicyKind, ServerHello,
 };
 
 use super::conn::FrameConn;
@@ -53,7 +53,9 @@ impl Session {
 
     /// Whether BACKCHANNEL was negotiated (LOGIN_OK.caps).
     pub fn backchannel(&self) -> bool {
-        self.ok.caps.contains(faxnotify_core::wire::Caps::BACKCHANNEL)
+        self.ok
+            .caps
+            .contains(faxnotify_core::wire::Caps::BACKCHANNEL)
     }
 
     /// Sends ADVERTISE and waits for ADVERTISE_OK; returns the address it names.
@@ -80,10 +82,14 @@ impl Session {
     pub fn expect_status(&mut self, state: CallbackState, why: &str) -> Result<(), Fail> {
         self.control.intolerate(FrameType::CallbackStatus);
         let wait = self.control.wait() * 2;
-        let result = self.control.expect_within(wait, &format!("CALLBACK_STATUS {state} {why}"), |f| match f {
-            Frame::CallbackStatus(s) if s.state == state => Some(()),
-            _ => None,
-        });
+        let result = self.control.expect_within(
+            wait,
+            &format!("CALLBACK_STATUS {state} {why}"),
+            |f| match f {
+                Frame::CallbackStatus(s) if s.state == state => Some(()),
+                _ => None,
+            },
+        );
         self.control.tolerate(FrameType::CallbackStatus);
         result
     }
@@ -92,11 +98,15 @@ impl Session {
     pub fn logout(mut self) -> Result<(), Fail> {
         self.ended = true;
         self.control.send(&Frame::Logout)?;
-        self.control.expect("BYE logout after LOGOUT [C-10]", |f| match f {
-            Frame::Bye { reason: ByeReason::Logout } => Some(()),
-            _ => None,
-        })?;
-        self.control.expect_closed("the control connection to close after BYE [C-10]")
+        self.control
+            .expect("BYE logout after LOGOUT [C-10]", |f| match f {
+                Frame::Bye {
+                    reason: ByeReason::Logout,
+                } => Some(()),
+                _ => None,
+            })?;
+        self.control
+            .expect_closed("the control connection to close after BYE [C-10]")
     }
 
     /// Sends CB_CHALLENGE with `client_nonce` on a callback connection the server dialled.
@@ -105,22 +115,37 @@ impl Session {
     }
 
     /// Waits for CB_HELLO and verifies it belongs to this session [B-1].
-    pub fn expect_cb_hello(&self, conn: &mut FrameConn, client_nonce: &Nonce) -> Result<CbHello, Fail> {
+    pub fn expect_cb_hello(
+        &self,
+        conn: &mut FrameConn,
+        client_nonce: &Nonce,
+    ) -> Result<CbHello, Fail> {
         let hello = conn.expect("CB_HELLO in reply to CB_CHALLENGE", |f| match f {
             Frame::CbHello(h) => Some(h.clone()),
             _ => None,
         })?;
         if hello.session_id != self.id() {
             return Err(Fail::failed(
-                format!("CB_HELLO with session_id={:#018x} (this session)", self.id()),
+                format!(
+                    "CB_HELLO with session_id={:#018x} (this session)",
+                    self.id()
+                ),
                 format!("CB_HELLO session_id={:#018x}", hello.session_id),
             ));
         }
-        let want = cb_hello_proof(&self.key, client_nonce, &hello.server_nonce, hello.session_id);
+        let want = cb_hello_proof(
+            &self.key,
+            client_nonce,
+            &hello.server_nonce,
+            hello.session_id,
+        );
         if !verify_mac(&want, &hello.proof) {
             return Err(Fail::failed(
                 "CB_HELLO.proof = HMAC(session_key, \"FNP/1 callback\" ...) [B-1]",
-                format!("a proof that does not verify: {}", Frame::CbHello(hello.clone())),
+                format!(
+                    "a proof that does not verify: {}",
+                    Frame::CbHello(hello.clone())
+                ),
             ));
         }
         Ok(hello)
@@ -130,12 +155,23 @@ impl Session {
     pub fn cb_ready(&self, client_nonce: &Nonce, hello: &CbHello, last_seq: u64) -> Frame<'static> {
         Frame::CbReady(CbReady {
             last_seq,
-            proof: cb_ready_proof(&self.key, client_nonce, &hello.server_nonce, self.id(), last_seq),
+            proof: cb_ready_proof(
+                &self.key,
+                client_nonce,
+                &hello.server_nonce,
+                self.id(),
+                last_seq,
+            ),
         })
     }
 
     /// Performs the whole callback handshake on a connection the server dialled.
-    pub fn cb_handshake(&self, mut conn: FrameConn, client_nonce: Nonce, last_seq: u64) -> Result<Callback, Fail> {
+    pub fn cb_handshake(
+        &self,
+        mut conn: FrameConn,
+        client_nonce: Nonce,
+        last_seq: u64,
+    ) -> Result<Callback, Fail> {
         Self::cb_challenge(&mut conn, client_nonce)?;
         let hello = self.expect_cb_hello(&mut conn, &client_nonce)?;
         conn.send(&self.cb_ready(&client_nonce, &hello, last_seq))?;
@@ -173,7 +209,11 @@ pub fn expect_message(conn: &mut FrameConn, seq: u64, text: &str, why: &str) -> 
     if n.seq != seq || got_text.as_deref() != Some(text) {
         return Err(Fail::failed(
             expected,
-            format!("{} (text {:?})", Frame::Notify(n.clone()), got_text.unwrap_or_default()),
+            format!(
+                "{} (text {:?})",
+                Frame::Notify(n.clone()),
+                got_text.unwrap_or_default()
+            ),
         ));
     }
     Ok(())

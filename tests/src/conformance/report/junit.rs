@@ -15,19 +15,32 @@ pub fn write_junit(report: &Report, mut out: impl Write) -> io::Result<()> {
     writeln!(
         out,
         r#"<testsuites name="{}" tests="{}" failures="{}" skipped="{}" time="{:.3}">"#,
-        escape(&format!("FNP/1 conformance: {} {}", report.mode, report.target)),
+        escape(&format!(
+            "FNP/1 conformance: {} {}",
+            report.mode, report.target
+        )),
         report.cases.len(),
         counts.failed,
         counts.skipped,
         report.duration.as_secs_f64()
     )?;
     for section in Section::ALL {
-        let cases: Vec<&CaseReport> = report.cases.iter().filter(|c| c.section == section).collect();
+        let cases: Vec<&CaseReport> = report
+            .cases
+            .iter()
+            .filter(|c| c.section == section)
+            .collect();
         if cases.is_empty() {
             continue;
         }
-        let failed = cases.iter().filter(|c| matches!(c.outcome, Outcome::Failed { .. })).count();
-        let skipped = cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).count();
+        let failed = cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Failed { .. }))
+            .count();
+        let skipped = cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+            .count();
         let time: f64 = cases.iter().map(|c| c.duration.as_secs_f64()).sum();
         writeln!(
             out,
@@ -46,7 +59,11 @@ pub fn write_junit(report: &Report, mut out: impl Write) -> io::Result<()> {
 
 fn write_case(out: &mut impl Write, case: &CaseReport) -> io::Result<()> {
     let reqs: String = case.requirements.iter().map(|r| format!("[{r}]")).collect();
-    let classname = case.id.rsplit_once('/').map_or("", |(dir, _)| dir).replace('/', ".");
+    let classname = case
+        .id
+        .rsplit_once('/')
+        .map_or("", |(dir, _)| dir)
+        .replace('/', ".");
     writeln!(
         out,
         r#"    <testcase classname="{}" name="{}" time="{:.3}">"#,
@@ -67,10 +84,16 @@ got: {}</failure>"#,
                 escape_text(got)
             )?;
         }
-        Outcome::Skipped { reason } => writeln!(out, r#"      <skipped message="{}"/>"#, escape(reason))?,
+        Outcome::Skipped { reason } => {
+            writeln!(out, r#"      <skipped message="{}"/>"#, escape(reason))?
+        }
     }
     if !case.log.is_empty() {
-        writeln!(out, "      <system-out>{}</system-out>", escape_text(&case.log.join("\n")))?;
+        writeln!(
+            out,
+            "      <system-out>{}</system-out>",
+            escape_text(&case.log.join("\n"))
+        )?;
     }
     writeln!(out, "    </testcase>")
 }
@@ -111,7 +134,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_replaces_characters_xml_cannot_hold() {
-        assert_eq!(escape(r#"<a b="c">&'"#), "&lt;a b=&quot;c&quot;&gt;&amp;&apos;");
+        assert_eq!(
+            escape(r#"<a b="c">&'"#),
+            "&lt;a b=&quot;c&quot;&gt;&amp;&apos;"
+        );
         assert_eq!(escape("x\u{1}y\u{FFFF}"), "x\u{FFFD}y\u{FFFD}");
         assert_eq!(escape("a\nb\tc"), "a&#10;b\tc");
         assert_eq!(escape_text("a\nb<"), "a\nb&lt;");

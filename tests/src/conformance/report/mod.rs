@@ -106,7 +106,11 @@ pub struct Counts {
 impl std::fmt::Display for Counts {
     /// `N passed, N failed, N skipped`: the last line of the tree output.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
     }
 }
 

@@ -53,7 +53,10 @@ impl<W: Write> TreePrinter<W> {
 
     fn write(&mut self, text: &str) {
         if self.error.is_none()
-            && let Err(e) = self.out.write_all(text.as_bytes()).and_then(|()| self.out.flush())
+            && let Err(e) = self
+                .out
+                .write_all(text.as_bytes())
+                .and_then(|()| self.out.flush())
         {
             self.error = Some(e);
         }
@@ -83,7 +86,10 @@ fn slug(id: &str) -> &str {
 }
 
 fn requirements(reqs: &[String]) -> String {
-    reqs.iter().map(|r| format!("[{r}]")).collect::<Vec<_>>().join("")
+    reqs.iter()
+        .map(|r| format!("[{r}]"))
+        .collect::<Vec<_>>()
+        .join("")
 }
 
 impl<W: Write> Observer for TreePrinter<W> {
@@ -103,7 +109,11 @@ impl<W: Write> Observer for TreePrinter<W> {
         let reqs = requirements(&report.requirements);
         let name = slug(&report.id);
         let text = match &report.outcome {
-            Outcome::Passed => format!("  {} {name} {reqs}: {}\n", self.paint("32", "✔"), report.title),
+            Outcome::Passed => format!(
+                "  {} {name} {reqs}: {}\n",
+                self.paint("32", "✔"),
+                report.title
+            ),
             Outcome::Failed { expected, got } => format!(
                 "  {} {name} {reqs}: {}\n    -> expected: {expected}\n            got: {got}\n",
                 self.paint("31", "×"),

@@ -119,10 +119,18 @@ fn login(ctx: &mut ClientCtx<'_>) -> Verdict {
     Ok(())
 }
 
-fn refused_login_ok(ctx: &mut ClientCtx<'_>, opts: &ServeOpts, code: ErrorCode, why: &str) -> Verdict {
+fn refused_login_ok(
+    ctx: &mut ClientCtx<'_>,
+    opts: &ServeOpts,
+    code: ErrorCode,
+    why: &str,
+) -> Verdict {
     let mut running = ctx.start()?;
     let mut session = ctx.login(&mut running, opts)?;
-    session.control.expect_error(code).map_err(|f| f.during(why))?;
+    session
+        .control
+        .expect_error(code)
+        .map_err(|f| f.during(why))?;
     Ok(())
 }
 
@@ -131,7 +139,12 @@ fn forged_signature(ctx: &mut ClientCtx<'_>) -> Verdict {
         zero_signature: true,
         ..ServeOpts::default()
     };
-    refused_login_ok(ctx, &opts, ErrorCode::AuthFailed, "for a LOGIN_OK signed with zeros [A-2]")
+    refused_login_ok(
+        ctx,
+        &opts,
+        ErrorCode::AuthFailed,
+        "for a LOGIN_OK signed with zeros [A-2]",
+    )
 }
 
 fn downgraded_server_hello(ctx: &mut ClientCtx<'_>) -> Verdict {
@@ -171,11 +184,18 @@ fn short_lease(ctx: &mut ClientCtx<'_>) -> Verdict {
         lease_ms: 2_999,
         ..ServeOpts::default()
     };
-    refused_login_ok(ctx, &opts, ErrorCode::Malformed, "for a signed LOGIN_OK with lease_ms=2999 [D-3]")
+    refused_login_ok(
+        ctx,
+        &opts,
+        ErrorCode::Malformed,
+        "for a signed LOGIN_OK with lease_ms=2999 [D-3]",
+    )
 }
 
 /// Greets the client and returns the connection waiting for a challenge.
-fn at_challenge(ctx: &mut ClientCtx<'_>) -> Result<(crate::conformance::client_ctx::Running, FrameConn), Fail> {
+fn at_challenge(
+    ctx: &mut ClientCtx<'_>,
+) -> Result<(crate::conformance::client_ctx::Running, FrameConn), Fail> {
     let mut running = ctx.start()?;
     let mut conn = ctx.accept_control(&mut running)?;
     ctx.greet(&mut conn, &ServeOpts::default().hello)?;

@@ -60,16 +60,26 @@ pub(crate) const CASES: &[Case] = &[
     .slow(),
 ];
 
-fn refused_hello(ctx: &mut ClientCtx<'_>, make: impl FnOnce(&mut ClientCtx<'_>, u64, &[u8; 32]) -> CbHello, why: &str) -> Verdict {
+fn refused_hello(
+    ctx: &mut ClientCtx<'_>,
+    make: impl FnOnce(&mut ClientCtx<'_>, u64, &[u8; 32]) -> CbHello,
+    why: &str,
+) -> Verdict {
     let (mut running, session, mut conn, client_nonce) = challenged(ctx)?;
     let hello = make(ctx, session.ok.session_id, &client_nonce);
     conn.send_all(&[
         Frame::CbHello(hello),
         notify(1, 3, &message_payload("must not be delivered")),
     ])?;
-    conn.expect_error(ErrorCode::AuthFailed).map_err(|f| f.during(why))?;
+    conn.expect_error(ErrorCode::AuthFailed)
+        .map_err(|f| f.during(why))?;
     if ctx.target.stdout_contract {
-        expect_delivered(ctx, &mut running, &[], "from a callback that failed its handshake [B-1]")?;
+        expect_delivered(
+            ctx,
+            &mut running,
+            &[],
+            "from a callback that failed its handshake [B-1]",
+        )?;
     }
     Ok(())
 }
@@ -102,10 +112,18 @@ fn wrong_session(ctx: &mut ClientCtx<'_>) -> Verdict {
         Frame::CbHello(hello),
         notify(1, 3, &message_payload("must not be delivered")),
     ])?;
-    conn.expect_error(ErrorCode::AuthFailed)
-        .map_err(|f| f.during(&format!("for a CB_HELLO naming session {other:#018x} [B-1]")))?;
+    conn.expect_error(ErrorCode::AuthFailed).map_err(|f| {
+        f.during(&format!(
+            "for a CB_HELLO naming session {other:#018x} [B-1]"
+        ))
+    })?;
     if ctx.target.stdout_contract {
-        expect_delivered(ctx, &mut running, &[], "from a callback that failed its handshake [B-1]")?;
+        expect_delivered(
+            ctx,
+            &mut running,
+            &[],
+            "from a callback that failed its handshake [B-1]",
+        )?;
     }
     Ok(())
 }
@@ -126,9 +144,10 @@ fn replayed_hello(ctx: &mut ClientCtx<'_>) -> Verdict {
 fn answers_ping(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, _session, mut callback) = ctx.establish(&ServeOpts::default())?;
     let nonce = ctx.random_u64();
-    callback
-        .conn
-        .ping_pong(nonce, &format!("PONG nonce={nonce:#x} on the callback [B-7]"))
+    callback.conn.ping_pong(
+        nonce,
+        &format!("PONG nonce={nonce:#x} on the callback [B-7]"),
+    )
 }
 
 fn unverified_bound(ctx: &mut ClientCtx<'_>) -> Verdict {
@@ -146,7 +165,10 @@ fn unverified_bound(ctx: &mut ClientCtx<'_>) -> Verdict {
     }
     // Well within the 5 s handshake timeout, count the connections the
     // client is serving (it sent CB_CHALLENGE) as unverified.
-    let window = ctx.t.callback_handshake.saturating_sub(Duration::from_millis(1_500));
+    let window = ctx
+        .t
+        .callback_handshake
+        .saturating_sub(Duration::from_millis(1_500));
     let deadline = Instant::now() + window;
     let mut challenged_count = 1;
     for conn in conns.iter_mut() {
@@ -174,6 +196,9 @@ fn handshake_timeout(ctx: &mut ClientCtx<'_>) -> Verdict {
     conn.tolerate(faxnotify_core::wire::FrameType::Error);
     conn.expect_closed_within(
         limit,
-        &format!("the client to close a callback without CB_HELLO within {} [B-7]", secs(limit)),
+        &format!(
+            "the client to close a callback without CB_HELLO within {} [B-7]",
+            secs(limit)
+        ),
     )
 }

@@ -5,12 +5,17 @@ use std::time::Duration;
 use faxnotify_core::wire::{CallbackState, Frame};
 
 use crate::conformance::case::Fail;
-use crate::conformance::client_ctx::{ClientCtx, ClientSession, Running, ServeOpts, ServedCallback};
+use crate::conformance::client_ctx::{
+    ClientCtx, ClientSession, Running, ServeOpts, ServedCallback,
+};
 use crate::conformance::peer::conn::FrameConn;
 use crate::conformance::peer::process::Delivered;
 
 /// Starts the client and serves its login up to ADVERTISE_OK; returns the advertised port.
-pub(crate) fn advertised(ctx: &mut ClientCtx<'_>, opts: &ServeOpts) -> Result<(Running, ClientSession, u16), Fail> {
+pub(crate) fn advertised(
+    ctx: &mut ClientCtx<'_>,
+    opts: &ServeOpts,
+) -> Result<(Running, ClientSession, u16), Fail> {
     let mut running = ctx.start()?;
     let mut session = ctx.login(&mut running, opts)?;
     let advertise = session.expect_advertise()?;
@@ -24,7 +29,9 @@ pub(crate) fn challenged(
 ) -> Result<(Running, ClientSession, FrameConn, [u8; 32]), Fail> {
     let (running, session, port) = advertised(ctx, &ServeOpts::default())?;
     if port == 0 {
-        return Err(Fail::skipped("the client advertised port 0 (no callback listener)"));
+        return Err(Fail::skipped(
+            "the client advertised port 0 (no callback listener)",
+        ));
     }
     let mut conn = ctx.dial(&session, port)?;
     let client_nonce = ctx.expect_cb_challenge(&mut conn)?;
@@ -46,7 +53,9 @@ pub(crate) fn established_with_lease(
 /// Announces the backchannel; skips unless the client negotiated it.
 pub(crate) fn to_backchannel(session: &mut ClientSession) -> Result<(), Fail> {
     if !session.backchannel() {
-        return Err(Fail::skipped("the client does not offer BACKCHANNEL (LOGIN caps)"));
+        return Err(Fail::skipped(
+            "the client does not offer BACKCHANNEL (LOGIN caps)",
+        ));
     }
     session.status(CallbackState::Backchannel)
 }
@@ -60,7 +69,9 @@ pub(crate) fn expect_delivered(
     seqs: &[u64],
     why: &str,
 ) -> Result<Vec<Delivered>, Fail> {
-    running.process.wait_delivered(seqs.len(), ctx.delivery_wait())?;
+    running
+        .process
+        .wait_delivered(seqs.len(), ctx.delivery_wait())?;
     std::thread::sleep(ctx.t.quiet.min(Duration::from_millis(500)));
     let delivered = running.process.delivered()?;
     let got: Vec<u64> = delivered.iter().map(|d| d.seq).collect();

@@ -8,7 +8,9 @@ use faxnotify_core::wire::{Advertise, Caps, ErrorCode, Frame, FrameType, PolicyK
 
 use super::common::{established_with_lease, show};
 use crate::conformance::case::{Case, Fail, Section, Verdict, ensure};
-use crate::conformance::client_ctx::{ClientCtx, ClientSession, Listen, Running, ServeOpts, expect_ack, message_payload, notify};
+use crate::conformance::client_ctx::{
+    ClientCtx, ClientSession, Listen, Running, ServeOpts, expect_ack, message_payload, notify,
+};
 use crate::conformance::peer::conn::{Got, first_event, secs};
 
 const S: Section = Section::Control;
@@ -160,7 +162,9 @@ fn free_ports(ctx: &mut ClientCtx<'_>, count: u16) -> Result<u16, Fail> {
             return Ok(base);
         }
     }
-    Err(Fail::skipped(format!("found no {count} consecutive free ports")))
+    Err(Fail::skipped(format!(
+        "found no {count} consecutive free ports"
+    )))
 }
 
 fn hold(port: u16) -> Result<TcpListener, Fail> {
@@ -202,12 +206,20 @@ fn listen_fixed(ctx: &mut ClientCtx<'_>) -> Verdict {
 fn expect_startup_failure(ctx: &mut ClientCtx<'_>, listen: Listen) -> Verdict {
     let mut running = ctx.start_with(listen)?;
     let deadline = Instant::now() + ctx.t.client_start;
-    let expected = format!("start-up to fail with {} (a non-zero exit) [S1-policy]", listen.text());
+    let expected = format!(
+        "start-up to fail with {} (a non-zero exit) [S1-policy]",
+        listen.text()
+    );
     while Instant::now() < deadline {
         if let Some(status) = running.process.exited() {
-            return ensure(!status.success(), expected, || format!("exit status {status}"));
+            return ensure(!status.success(), expected, || {
+                format!("exit status {status}")
+            });
         }
-        if let Some(mut conn) = running.server.try_accept_within(Duration::from_millis(100))? {
+        if let Some(mut conn) = running
+            .server
+            .try_accept_within(Duration::from_millis(100))?
+        {
             // A client that binds only after login: let it get that far.
             let opts = ServeOpts::default();
             let login = ctx.greet(&mut conn, &opts.hello)?;
@@ -244,9 +256,10 @@ fn range_exhausted(ctx: &mut ClientCtx<'_>) -> Verdict {
 fn answers_ping(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut session, _callback) = ctx.establish(&ServeOpts::default())?;
     for nonce in [0x1122_3344_5566_7788, 1] {
-        session
-            .control
-            .ping_pong(nonce, &format!("PONG nonce={nonce:#x} for PING nonce={nonce:#x} [C-5]"))?;
+        session.control.ping_pong(
+            nonce,
+            &format!("PONG nonce={nonce:#x} for PING nonce={nonce:#x} [C-5]"),
+        )?;
     }
     Ok(())
 }
@@ -264,16 +277,27 @@ fn pings(ctx: &mut ClientCtx<'_>) -> Verdict {
         if Instant::now() >= next_notify {
             // Traffic on the callback must not stand in for PINGs on control [D-4].
             seq += 1;
-            callback.conn.send(&notify(seq, 3, &message_payload("keep the callback busy")))?;
+            callback
+                .conn
+                .send(&notify(seq, 3, &message_payload("keep the callback busy")))?;
             next_notify = Instant::now() + Duration::from_millis(250);
         }
         if last.elapsed() > bound {
             return Err(Fail::failed(
-                format!("a PING on the control connection within {} (lease_ms/3 = 1 s) [C-5] [D-4]", secs(bound)),
-                format!("nothing for {} (PINGs so far: {pings}, NOTIFYs on the callback: {seq})", secs(last.elapsed())),
+                format!(
+                    "a PING on the control connection within {} (lease_ms/3 = 1 s) [C-5] [D-4]",
+                    secs(bound)
+                ),
+                format!(
+                    "nothing for {} (PINGs so far: {pings}, NOTIFYs on the callback: {seq})",
+                    secs(last.elapsed())
+                ),
             ));
         }
-        match first_event(&mut [&mut session.control, &mut callback.conn], Duration::from_millis(50)) {
+        match first_event(
+            &mut [&mut session.control, &mut callback.conn],
+            Duration::from_millis(50),
+        ) {
             None => {}
             Some((1, Got::Frame(Frame::Ack { seq: s }))) => acked = acked.max(s),
             Some((0, Got::Frame(Frame::Ping { nonce }))) => {
@@ -283,7 +307,10 @@ fn pings(ctx: &mut ClientCtx<'_>) -> Verdict {
             }
             Some((i, got)) => {
                 let on = if i == 0 { "control" } else { "callback" };
-                return Err(Fail::failed("PINGs on control and ACKs on the callback", format!("{got} on the {on} connection")));
+                return Err(Fail::failed(
+                    "PINGs on control and ACKs on the callback",
+                    format!("{got} on the {on} connection"),
+                ));
             }
         }
     }
@@ -312,7 +339,9 @@ fn dead_server(ctx: &mut ClientCtx<'_>) -> Verdict {
 fn delivered_then_dropped(ctx: &mut ClientCtx<'_>) -> Result<(Running, u64), Fail> {
     let (running, mut session, mut callback) = ctx.establish(&ServeOpts::default())?;
     for seq in [1, 2] {
-        callback.conn.send(&notify(seq, 3, &message_payload("before the drop")))?;
+        callback
+            .conn
+            .send(&notify(seq, 3, &message_payload("before the drop")))?;
     }
     expect_ack(&mut callback.conn, 2, "for NOTIFY seq 1 and 2")?;
     let id = session.ok.session_id;
@@ -325,7 +354,13 @@ fn delivered_then_dropped(ctx: &mut ClientCtx<'_>) -> Result<(Running, u64), Fai
 fn reconnected(
     ctx: &mut ClientCtx<'_>,
     running: &mut Running,
-) -> Result<(crate::conformance::peer::conn::FrameConn, faxnotify_core::wire::Login<'static>), Fail> {
+) -> Result<
+    (
+        crate::conformance::peer::conn::FrameConn,
+        faxnotify_core::wire::Login<'static>,
+    ),
+    Fail,
+> {
     let wait = ctx.t.client_start;
     let Some(mut conn) = running.server.try_accept_within(wait)? else {
         return Err(Fail::skipped(format!(
@@ -370,7 +405,11 @@ fn resume(ctx: &mut ClientCtx<'_>) -> Verdict {
         last_seq == want,
         format!(
             "CB_READY last_seq={want} ({}) [B-2]",
-            if resumed { "the last seq it delivered in the resumed session" } else { "a new session" }
+            if resumed {
+                "the last seq it delivered in the resumed session"
+            } else {
+                "a new session"
+            }
         ),
         || format!("last_seq={last_seq}"),
     )
@@ -380,7 +419,9 @@ fn resume_new_session_id(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (mut running, id) = delivered_then_dropped(ctx)?;
     let (conn, login) = reconnected(ctx, &mut running)?;
     if login.resume_session != id {
-        return Err(Fail::skipped("the client logged in anew instead of resuming"));
+        return Err(Fail::skipped(
+            "the client logged in anew instead of resuming",
+        ));
     }
     let other = id ^ 0x5a5a_5a5a_0000_0001;
     let last_seq = last_seq_after_login(ctx, conn, login, other)?;
@@ -395,11 +436,18 @@ fn resume_unknown_session(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (mut running, id) = delivered_then_dropped(ctx)?;
     let (mut conn, login) = reconnected(ctx, &mut running)?;
     if login.resume_session != id {
-        return Err(Fail::skipped("the client logged in anew instead of resuming"));
+        return Err(Fail::skipped(
+            "the client logged in anew instead of resuming",
+        ));
     }
     conn.send(&Frame::LoginChallenge(ctx.challenge()))?;
-    conn.expect("LOGIN_PROOF", |f| matches!(f, Frame::LoginProof { .. }).then_some(()))?;
-    conn.send(&Frame::error(ErrorCode::UnknownSession, "conformance: no such session"))?;
+    conn.expect("LOGIN_PROOF", |f| {
+        matches!(f, Frame::LoginProof { .. }).then_some(())
+    })?;
+    conn.send(&Frame::error(
+        ErrorCode::UnknownSession,
+        "conformance: no such session",
+    ))?;
     conn.expect_closed("the client to close after ERROR UNKNOWN_SESSION [F-6]")?;
     let wait = ctx.t.client_start;
     let Some(mut again) = running.server.try_accept_within(wait)? else {

@@ -4,13 +4,15 @@
 use std::time::Duration;
 
 use faxnotify_core::wire::{
-    Caps, ErrorCode, Frame, FrameType, Login, LoginOk, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, MAX_STR_LEN, Role,
-    ServerHello,
+    Caps, ErrorCode, Frame, FrameType, Login, LoginOk, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN,
+    MAX_STR_LEN, Role, ServerHello,
 };
 
 use super::common::{advertised, challenged, show};
 use crate::conformance::case::{Case, Fail, Section, Verdict, ensure};
-use crate::conformance::client_ctx::{ClientCtx, Running, ServeOpts, expect_ack, message_payload, notify};
+use crate::conformance::client_ctx::{
+    ClientCtx, Running, ServeOpts, expect_ack, message_payload, notify,
+};
 use crate::conformance::peer::conn::{FrameConn, Got};
 use crate::conformance::peer::raw;
 
@@ -52,8 +54,20 @@ pub(crate) const CASES: &[Case] = &[
         "a 5 000-byte CB_HELLO on the callback is read whole (MALFORMED, not FRAME_TOO_LARGE)",
         large_frame_before_cb_hello,
     ),
-    Case::client("client/framing/zero-length", S, &["F-2"], "a length prefix of 0 is MALFORMED", zero_length),
-    Case::client("client/framing/unknown-type", S, &["F-3"], "an undefined frame type is UNKNOWN_FRAME", unknown_type),
+    Case::client(
+        "client/framing/zero-length",
+        S,
+        &["F-2"],
+        "a length prefix of 0 is MALFORMED",
+        zero_length,
+    ),
+    Case::client(
+        "client/framing/unknown-type",
+        S,
+        &["F-3"],
+        "an undefined frame type is UNKNOWN_FRAME",
+        unknown_type,
+    ),
     Case::client(
         "client/framing/wrong-state",
         S,
@@ -152,7 +166,10 @@ fn hello() -> Frame<'static> {
 
 fn oversized_prelogin(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut conn) = connected(ctx)?;
-    conn.send_raw(&raw::length_prefix(MAX_PRELOGIN_FRAME_LEN + 1), "length prefix 4146, no body")?;
+    conn.send_raw(
+        &raw::length_prefix(MAX_PRELOGIN_FRAME_LEN + 1),
+        "length prefix 4146, no body",
+    )?;
     conn.expect_error(ErrorCode::FrameTooLarge)
         .map_err(|f| f.during("after only the 4 length bytes (no body) [F-1]"))?;
     Ok(())
@@ -171,18 +188,20 @@ fn largest_server_hello(ctx: &mut ClientCtx<'_>) -> Verdict {
 
 fn oversized_after_login(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut session, _callback) = ctx.establish(&ServeOpts::default())?;
-    session
-        .control
-        .send_raw(&raw::length_prefix(MAX_FRAME_LEN + 1), "length prefix 65536, no body")?;
+    session.control.send_raw(
+        &raw::length_prefix(MAX_FRAME_LEN + 1),
+        "length prefix 65536, no body",
+    )?;
     session.control.expect_error(ErrorCode::FrameTooLarge)?;
     Ok(())
 }
 
 fn oversized_callback(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, _session, mut callback) = ctx.establish(&ServeOpts::default())?;
-    callback
-        .conn
-        .send_raw(&raw::length_prefix(MAX_FRAME_LEN + 1), "length prefix 65536, no body")?;
+    callback.conn.send_raw(
+        &raw::length_prefix(MAX_FRAME_LEN + 1),
+        "length prefix 65536, no body",
+    )?;
     callback.conn.expect_error(ErrorCode::FrameTooLarge)?;
     Ok(())
 }
@@ -196,8 +215,9 @@ fn large_frame_before_cb_hello(ctx: &mut ClientCtx<'_>) -> Verdict {
         &raw::with_trailing(&hello, &padding),
         "CB_HELLO with 4927 bytes after its proof (length 5000)",
     )?;
-    conn.expect_error(ErrorCode::Malformed)
-        .map_err(|f| f.during("callbacks read frames up to 65 535 bytes before the handshake [D-12]"))?;
+    conn.expect_error(ErrorCode::Malformed).map_err(|f| {
+        f.during("callbacks read frames up to 65 535 bytes before the handshake [D-12]")
+    })?;
     Ok(())
 }
 
@@ -243,14 +263,20 @@ fn wrong_direction(ctx: &mut ClientCtx<'_>) -> Verdict {
 
 fn trailing_bytes(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut conn) = connected(ctx)?;
-    conn.send_raw(&raw::with_trailing(&hello(), &[0]), "SERVER_HELLO with 1 byte after server_name")?;
+    conn.send_raw(
+        &raw::with_trailing(&hello(), &[0]),
+        "SERVER_HELLO with 1 byte after server_name",
+    )?;
     conn.expect_error(ErrorCode::Malformed)?;
     Ok(())
 }
 
 fn truncated_body(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut conn) = connected(ctx)?;
-    conn.send_raw(&raw::truncated(&hello(), 1), "SERVER_HELLO missing the last byte of server_name")?;
+    conn.send_raw(
+        &raw::truncated(&hello(), 1),
+        "SERVER_HELLO missing the last byte of server_name",
+    )?;
     conn.expect_error(ErrorCode::Malformed)?;
     Ok(())
 }
@@ -266,7 +292,10 @@ fn hello_with_name(name: &[u8]) -> Vec<u8> {
 
 fn invalid_utf8(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut conn) = connected(ctx)?;
-    conn.send_raw(&hello_with_name(&[0x66, 0xff, 0xfe]), "SERVER_HELLO with server_name bytes 66 ff fe")?;
+    conn.send_raw(
+        &hello_with_name(&[0x66, 0xff, 0xfe]),
+        "SERVER_HELLO with server_name bytes 66 ff fe",
+    )?;
     conn.expect_error(ErrorCode::Malformed)?;
     Ok(())
 }
@@ -322,8 +351,14 @@ fn byte_at_a_time(ctx: &mut ClientCtx<'_>) -> Verdict {
     conn.set_split(split);
     let mut callback = ctx.cb_handshake(&session, conn)?;
     session.status(faxnotify_core::wire::CallbackState::Reachable)?;
-    callback.conn.send(&notify(1, 3, &message_payload("one byte at a time")))?;
-    expect_ack(&mut callback.conn, 1, "for a NOTIFY sent one byte per write [F-5]")
+    callback
+        .conn
+        .send(&notify(1, 3, &message_payload("one byte at a time")))?;
+    expect_ack(
+        &mut callback.conn,
+        1,
+        "for a NOTIFY sent one byte per write [F-5]",
+    )
 }
 
 fn coalesced(ctx: &mut ClientCtx<'_>) -> Verdict {
@@ -336,21 +371,28 @@ fn coalesced(ctx: &mut ClientCtx<'_>) -> Verdict {
         notify(2, 3, &message_payload("second")),
     ])?;
     let last_seq = ctx.expect_cb_ready(&session, &mut conn, &client_nonce, &server_nonce)?;
-    ensure(last_seq == 0, "CB_READY last_seq=0 for a new session [B-2]", || {
-        format!("last_seq={last_seq}")
-    })?;
-    expect_ack(&mut conn, 2, "for two NOTIFYs that arrived in one segment with CB_HELLO [F-5]")
+    ensure(
+        last_seq == 0,
+        "CB_READY last_seq=0 for a new session [B-2]",
+        || format!("last_seq={last_seq}"),
+    )?;
+    expect_ack(
+        &mut conn,
+        2,
+        "for two NOTIFYs that arrived in one segment with CB_HELLO [F-5]",
+    )
 }
 
 fn server_error_ends_session(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (mut running, mut session, _callback) = ctx.establish(&ServeOpts::default())?;
     let ended = session.ok.session_id;
-    session
-        .control
-        .send(&Frame::error(ErrorCode::ShuttingDown, "conformance: server goes away"))?;
-    session
-        .control
-        .expect_closed("the client to close the control connection after the server's ERROR [F-6]")?;
+    session.control.send(&Frame::error(
+        ErrorCode::ShuttingDown,
+        "conformance: server goes away",
+    ))?;
+    session.control.expect_closed(
+        "the client to close the control connection after the server's ERROR [F-6]",
+    )?;
     // Reconnecting is up to the client; resuming the ended session is not.
     if let Some(mut conn) = running.server.try_accept_within(ctx.t.expect)? {
         let login = ctx.greet(&mut conn, &ServeOpts::default().hello)?;
@@ -367,7 +409,10 @@ fn unknown_error_code(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut conn) = connected(ctx)?;
     let mut body = 999u16.to_be_bytes().to_vec();
     body.extend(raw::str_field(b"code 999"));
-    conn.send_raw(&raw::frame_bytes(FrameType::Error.to_wire(), &body), "ERROR with undefined code 999")?;
+    conn.send_raw(
+        &raw::frame_bytes(FrameType::Error.to_wire(), &body),
+        "ERROR with undefined code 999",
+    )?;
     match conn.next_relevant(conn.wait()) {
         Got::Closed(_) => Ok(()),
         Got::Frame(Frame::Error(e)) if e.code == ErrorCode::Malformed => {

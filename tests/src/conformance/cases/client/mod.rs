@@ -3,8 +3,8 @@
 use crate::conformance::case::Case;
 
 mod auth;
-mod common;
 mod callback;
+mod common;
 mod control;
 mod framing;
 mod notifications;

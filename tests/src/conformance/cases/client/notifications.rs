@@ -164,7 +164,12 @@ fn duplicates(ctx: &mut ClientCtx<'_>) -> Verdict {
         )?;
     }
     ctx.need_contract()?;
-    expect_delivered(ctx, &mut running, &[1, 2], "(duplicates are not delivered again) [B-3]")?;
+    expect_delivered(
+        ctx,
+        &mut running,
+        &[1, 2],
+        "(duplicates are not delivered again) [B-3]",
+    )?;
     Ok(())
 }
 
@@ -197,10 +202,19 @@ fn out_of_order(ctx: &mut ClientCtx<'_>) -> Verdict {
 }
 
 /// Delivers one NOTIFY on a fresh callback and returns what the application got.
-fn deliver_one(ctx: &mut ClientCtx<'_>, kind: u8, payload: &[u8], what: &str) -> Result<Delivered, Fail> {
+fn deliver_one(
+    ctx: &mut ClientCtx<'_>,
+    kind: u8,
+    payload: &[u8],
+    what: &str,
+) -> Result<Delivered, Fail> {
     let (mut running, _session, mut callback) = ctx.establish(&ServeOpts::default())?;
     callback.conn.send(&notify(1, kind, payload))?;
-    expect_ack(&mut callback.conn, 1, &format!("for {what}: it is not an error [N-1]"))?;
+    expect_ack(
+        &mut callback.conn,
+        1,
+        &format!("for {what}: it is not an error [N-1]"),
+    )?;
     ctx.need_contract()?;
     let mut delivered = expect_delivered(ctx, &mut running, &[1], &format!("for {what} [N-1]"))?;
     Ok(delivered.remove(0))
@@ -211,7 +225,10 @@ fn unknown_kind(ctx: &mut ClientCtx<'_>) -> Verdict {
     let d = deliver_one(ctx, 200, &payload, "a NOTIFY of unknown kind 200")?;
     ensure(
         d.kind == 200 && d.payload == payload && !d.malformed,
-        format!("kind 200, the raw payload {}, malformed false [N-1]", hex::encode(&payload)),
+        format!(
+            "kind 200, the raw payload {}, malformed false [N-1]",
+            hex::encode(&payload)
+        ),
         || format!("{d:?}"),
     )
 }
@@ -271,11 +288,17 @@ fn unknown_enum(ctx: &mut ClientCtx<'_>) -> Verdict {
 fn largest_notify(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, _session, mut callback) = ctx.establish(&ServeOpts::default())?;
     let frame = notify(1, 250, &vec![0xab; MAX_PAYLOAD_LEN]);
-    ensure(frame.encoded_len() == 4 + 65_535, "a NOTIFY of length 65535", || {
-        format!("{} bytes (a bug in the suite)", frame.encoded_len())
-    })?;
+    ensure(
+        frame.encoded_len() == 4 + 65_535,
+        "a NOTIFY of length 65535",
+        || format!("{} bytes (a bug in the suite)", frame.encoded_len()),
+    )?;
     callback.conn.send(&frame)?;
-    expect_ack(&mut callback.conn, 1, "for a NOTIFY of length 65535, the largest frame [F-1]")
+    expect_ack(
+        &mut callback.conn,
+        1,
+        "for a NOTIFY of length 65535, the largest frame [F-1]",
+    )
 }
 
 fn ready_reports_last_seq(ctx: &mut ClientCtx<'_>) -> Verdict {
@@ -327,7 +350,9 @@ fn notify_before_cb_hello(ctx: &mut ClientCtx<'_>) -> Verdict {
 
 fn control_without_status(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut session, _port) = advertised(ctx, &ServeOpts::default())?;
-    session.control.send(&message(1, "on the control connection"))?;
+    session
+        .control
+        .send(&message(1, "on the control connection"))?;
     session
         .control
         .expect_error(ErrorCode::UnexpectedFrame)
@@ -337,7 +362,9 @@ fn control_without_status(ctx: &mut ClientCtx<'_>) -> Verdict {
 
 fn control_after_reachable(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, mut session, _callback) = ctx.establish(&ServeOpts::default())?;
-    session.control.send(&message(1, "on the control connection"))?;
+    session
+        .control
+        .send(&message(1, "on the control connection"))?;
     session
         .control
         .expect_error(ErrorCode::UnexpectedFrame)
@@ -349,7 +376,11 @@ fn backchannel(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (mut running, mut session, port) = advertised(ctx, &ServeOpts::default())?;
     to_backchannel(&mut session)?;
     session.control.send(&message(1, "over the backchannel"))?;
-    expect_ack(&mut session.control, 1, "on the control connection, where the NOTIFY arrived [D-2]")?;
+    expect_ack(
+        &mut session.control,
+        1,
+        "on the control connection, where the NOTIFY arrived [D-2]",
+    )?;
     if ctx.target.stdout_contract {
         expect_delivered(ctx, &mut running, &[1], "[D-2]")?;
     }
@@ -364,7 +395,9 @@ fn backchannel(ctx: &mut ClientCtx<'_>) -> Verdict {
         || format!("last_seq={}", callback.last_seq),
     )?;
     session.status(CallbackState::Reachable)?;
-    session.control.send(&message(2, "on control after reachable"))?;
+    session
+        .control
+        .send(&message(2, "on control after reachable"))?;
     session
         .control
         .expect_error(ErrorCode::UnexpectedFrame)

@@ -52,14 +52,17 @@ fn login_ok_signature(ctx: &mut ServerCtx<'_>) -> Verdict {
     let iterations = session.challenge.iterations;
     ensure(
         (MIN_ITERATIONS..=DEFAULT_ITERATION_CAP).contains(&iterations),
-        format!("LOGIN_CHALLENGE iterations within {MIN_ITERATIONS}..={DEFAULT_ITERATION_CAP}, which clients accept [A-4]"),
+        format!(
+            "LOGIN_CHALLENGE iterations within {MIN_ITERATIONS}..={DEFAULT_ITERATION_CAP}, which clients accept [A-4]"
+        ),
         || Frame::LoginChallenge(session.challenge.clone()).to_string(),
     )?;
     ensure(session.id() != 0, "a non-zero session id [C-10]", || {
         Frame::LoginOk(session.ok.clone()).to_string()
     })?;
     ensure(
-        session.challenge.server_nonce != [0; 32] && session.challenge.server_nonce != session.login.client_nonce,
+        session.challenge.server_nonce != [0; 32]
+            && session.challenge.server_nonce != session.login.client_nonce,
         "a random 32-byte server nonce [A-4]",
         || Frame::LoginChallenge(session.challenge.clone()).to_string(),
     )?;
@@ -67,7 +70,11 @@ fn login_ok_signature(ctx: &mut ServerCtx<'_>) -> Verdict {
 }
 
 fn caps_intersection(ctx: &mut ServerCtx<'_>) -> Verdict {
-    for offered in [Caps::from_bits(u32::MAX), Caps::NONE, Caps::from_bits(0xfff0_0001)] {
+    for offered in [
+        Caps::from_bits(u32::MAX),
+        Caps::NONE,
+        Caps::from_bits(0xfff0_0001),
+    ] {
         let mut plan = ctx.plan()?;
         plan.caps = offered;
         let session = ctx.login_with(&plan)?;
@@ -110,7 +117,8 @@ fn replayed_proof(ctx: &mut ServerCtx<'_>) -> Verdict {
     let login = Frame::Login(first.login.clone());
     let first_nonce = first.challenge.server_nonce;
     let password = ctx.plan()?.password;
-    let (first_auth, secrets) = ctx.secrets(&first.hello, &first.login, &first.challenge, &password)?;
+    let (first_auth, secrets) =
+        ctx.secrets(&first.hello, &first.login, &first.challenge, &password)?;
     let proof = client_proof(&secrets, &first_auth);
     first.logout()?;
 
@@ -120,7 +128,12 @@ fn replayed_proof(ctx: &mut ServerCtx<'_>) -> Verdict {
     ensure(
         challenge.server_nonce != first_nonce,
         "a fresh server nonce for a replayed LOGIN [A-4]",
-        || format!("the same nonce again: {}", Frame::LoginChallenge(challenge.clone())),
+        || {
+            format!(
+                "the same nonce again: {}",
+                Frame::LoginChallenge(challenge.clone())
+            )
+        },
     )?;
     conn.send(&Frame::LoginProof { proof })?;
     conn.expect_error(ErrorCode::AuthFailed)
@@ -147,7 +160,9 @@ fn unknown_user(ctx: &mut ServerCtx<'_>) -> Verdict {
     conn.send(&Frame::LoginProof {
         proof: client_proof(&secrets, &auth),
     })?;
-    let wrong_password = conn.expect_error(ErrorCode::AuthFailed).map_err(|f| f.during("for a wrong password"))?;
+    let wrong_password = conn
+        .expect_error(ErrorCode::AuthFailed)
+        .map_err(|f| f.during("for a wrong password"))?;
 
     // The unknown user, twice.
     let mut challenges = Vec::new();
@@ -161,8 +176,11 @@ fn unknown_user(ctx: &mut ServerCtx<'_>) -> Verdict {
             resume_session: 0,
         };
         conn.send(&Frame::Login(login.clone()))?;
-        let challenge = expect_challenge(&mut conn)
-            .map_err(|f| f.during(&format!("for unknown user {nobody:?}, like for a real one [A-3]")))?;
+        let challenge = expect_challenge(&mut conn).map_err(|f| {
+            f.during(&format!(
+                "for unknown user {nobody:?}, like for a real one [A-3]"
+            ))
+        })?;
         ensure(
             challenge.salt.len() == MIN_SALT_LEN,
             "an unknown user's salt of 16 bytes (the first 16 of an HMAC) [A-3]",

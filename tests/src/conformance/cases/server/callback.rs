@@ -131,7 +131,10 @@ fn handshake(ctx: &mut ServerCtx<'_>) -> Verdict {
     )?;
     let nonce = ctx.nonce();
     let _callback = session.cb_handshake(conn, nonce, 0)?;
-    session.expect_status(CallbackState::Reachable, "after the first callback handshake succeeded [B-5]")?;
+    session.expect_status(
+        CallbackState::Reachable,
+        "after the first callback handshake succeeded [B-5]",
+    )?;
     session.logout()
 }
 
@@ -155,9 +158,10 @@ fn stranger_on_port(ctx: &mut ServerCtx<'_>) -> Verdict {
         .map_err(|f| f.during("for a CB_READY with a random proof [B-1]"))?;
     let _ = hello;
     let nonce = ctx.random_u64();
-    session
-        .control
-        .ping_pong(nonce, "the session to go on after a failed callback handshake")?;
+    session.control.ping_pong(
+        nonce,
+        "the session to go on after a failed callback handshake",
+    )?;
     session.logout()
 }
 
@@ -166,7 +170,13 @@ fn ready_proof_other_seq(ctx: &mut ServerCtx<'_>) -> Verdict {
     let client_nonce = ctx.nonce();
     Session::cb_challenge(&mut conn, client_nonce)?;
     let hello = session.expect_cb_hello(&mut conn, &client_nonce)?;
-    let proof = cb_ready_proof(&session.key, &client_nonce, &hello.server_nonce, session.id(), 1);
+    let proof = cb_ready_proof(
+        &session.key,
+        &client_nonce,
+        &hello.server_nonce,
+        session.id(),
+        1,
+    );
     conn.send(&Frame::CbReady(CbReady { last_seq: 0, proof }))?;
     conn.expect_error(ErrorCode::AuthFailed)
         .map_err(|f| f.during("for CB_READY last_seq=0 carrying the proof for last_seq=1 [B-1]"))?;
@@ -183,7 +193,12 @@ fn replayed_ready(ctx: &mut ServerCtx<'_>) -> Verdict {
     ensure(
         hello.server_nonce != first.hello.server_nonce,
         "a fresh server nonce in each CB_HELLO [A-4]",
-        || format!("the previous nonce again: {}", Frame::CbHello(hello.clone())),
+        || {
+            format!(
+                "the previous nonce again: {}",
+                Frame::CbHello(hello.clone())
+            )
+        },
     )?;
     conn.send(&replay)?;
     conn.expect_error(ErrorCode::AuthFailed)
@@ -194,7 +209,10 @@ fn replayed_ready(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn redial_after_close(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, mut listener, mut first) = ctx.establish()?;
     first.conn.close();
-    let conn = ctx.accept_callback(&mut listener, "at once after the working callback closed [D-8]")?;
+    let conn = ctx.accept_callback(
+        &mut listener,
+        "at once after the working callback closed [D-8]",
+    )?;
     let nonce = ctx.nonce();
     let _callback = session.cb_handshake(conn, nonce, 0)?;
     session.logout()
@@ -213,7 +231,10 @@ fn unreachable_then_reachable(ctx: &mut ServerCtx<'_>) -> Verdict {
     let ip = session.control.local_addr().ip();
     let port = ctx.dead_port(ip)?;
     session.advertise_port(port)?;
-    session.expect_status(CallbackState::Unreachable, "after the first dial was refused [B-5]")?;
+    session.expect_status(
+        CallbackState::Unreachable,
+        "after the first dial was refused [B-5]",
+    )?;
     let mut listener = ctx.listener_on(ip, port)?;
     let conn = listener.accept_within(
         retry_wait(ctx),
@@ -221,24 +242,38 @@ fn unreachable_then_reachable(ctx: &mut ServerCtx<'_>) -> Verdict {
     )?;
     let nonce = ctx.nonce();
     let _callback = session.cb_handshake(conn, nonce, 0)?;
-    session.expect_status(CallbackState::Reachable, "after a retried dial's handshake succeeded [B-5]")?;
+    session.expect_status(
+        CallbackState::Reachable,
+        "after a retried dial's handshake succeeded [B-5]",
+    )?;
     session.logout()
 }
 
 fn backchannel_fallback(ctx: &mut ServerCtx<'_>) -> Verdict {
     let mut session = ctx.login()?;
     if !session.backchannel() {
-        return Err(Fail::skipped("the server does not offer BACKCHANNEL (SERVER_HELLO caps)"));
+        return Err(Fail::skipped(
+            "the server does not offer BACKCHANNEL (SERVER_HELLO caps)",
+        ));
     }
     let ip = session.control.local_addr().ip();
     let port = ctx.dead_port(ip)?;
     session.advertise_port(port)?;
-    session.expect_status(CallbackState::Backchannel, "after the first dial was refused [B-5]")?;
+    session.expect_status(
+        CallbackState::Backchannel,
+        "after the first dial was refused [B-5]",
+    )?;
     let mut listener = ctx.listener_on(ip, port)?;
-    let conn = listener.accept_within(retry_wait(ctx), "a retried dial once the port listens [B-5]")?;
+    let conn = listener.accept_within(
+        retry_wait(ctx),
+        "a retried dial once the port listens [B-5]",
+    )?;
     let nonce = ctx.nonce();
     let _callback = session.cb_handshake(conn, nonce, 0)?;
-    session.expect_status(CallbackState::Reachable, "after the handshake moved delivery back [B-5]")?;
+    session.expect_status(
+        CallbackState::Reachable,
+        "after the handshake moved delivery back [B-5]",
+    )?;
     session.logout()
 }
 
@@ -263,20 +298,26 @@ fn pong_unknown_nonce(ctx: &mut ServerCtx<'_>) -> Verdict {
 
 fn large_frame_before_handshake(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, _listener, mut conn) = dialled(ctx)?;
-    let challenge = Frame::CbChallenge { client_nonce: ctx.nonce() };
+    let challenge = Frame::CbChallenge {
+        client_nonce: ctx.nonce(),
+    };
     let padding = vec![0u8; 5_000 - 1 - 32];
     conn.send_raw(
         &raw::with_trailing(&challenge, &padding),
         "CB_CHALLENGE with 4967 bytes after its nonce (length 5000)",
     )?;
-    conn.expect_error(ErrorCode::Malformed)
-        .map_err(|f| f.during("callbacks read frames up to 65 535 bytes before the handshake [D-12]"))?;
+    conn.expect_error(ErrorCode::Malformed).map_err(|f| {
+        f.during("callbacks read frames up to 65 535 bytes before the handshake [D-12]")
+    })?;
     session.logout()
 }
 
 fn oversized(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, _listener, mut conn) = dialled(ctx)?;
-    conn.send_raw(&raw::length_prefix(MAX_FRAME_LEN + 1), "length prefix 65536, no body")?;
+    conn.send_raw(
+        &raw::length_prefix(MAX_FRAME_LEN + 1),
+        "length prefix 65536, no body",
+    )?;
     conn.expect_error(ErrorCode::FrameTooLarge)?;
     session.logout()
 }
@@ -287,7 +328,10 @@ fn handshake_timeout(ctx: &mut ServerCtx<'_>) -> Verdict {
     conn.tolerate(FrameType::Error);
     conn.expect_closed_within(
         limit,
-        &format!("the server to close a callback without CB_CHALLENGE within {} [B-7]", secs(limit)),
+        &format!(
+            "the server to close a callback without CB_CHALLENGE within {} [B-7]",
+            secs(limit)
+        ),
     )?;
     session.logout()
 }
@@ -311,26 +355,40 @@ fn keepalive(ctx: &mut ServerCtx<'_>) -> Verdict {
     loop {
         if Instant::now() >= next_control_ping {
             // Keeps the session's lease alive: only control frames renew it.
-            session.control.send(&Frame::Ping { nonce: ctx.random_u64() })?;
+            session.control.send(&Frame::Ping {
+                nonce: ctx.random_u64(),
+            })?;
             next_control_ping = Instant::now() + lease / 4;
         }
         let elapsed = silent_since.elapsed();
         if !pinged && elapsed > ping_by {
             return Err(Fail::failed(
-                format!("PING on the idle callback within {} (lease/3 = {}) [D-4]", secs(ping_by), secs(lease / 3)),
+                format!(
+                    "PING on the idle callback within {} (lease/3 = {}) [D-4]",
+                    secs(ping_by),
+                    secs(lease / 3)
+                ),
                 format!("nothing after {}", secs(elapsed)),
             ));
         }
         if elapsed > close_by {
             return Err(Fail::failed(
-                format!("the server to close a callback silent for lease_ms, within {} [D-4]", secs(close_by)),
+                format!(
+                    "the server to close a callback silent for lease_ms, within {} [D-4]",
+                    secs(close_by)
+                ),
                 format!("the callback still open after {}", secs(elapsed)),
             ));
         }
-        match first_event(&mut [&mut session.control, &mut callback.conn], Duration::from_millis(200)) {
+        match first_event(
+            &mut [&mut session.control, &mut callback.conn],
+            Duration::from_millis(200),
+        ) {
             None => {}
             Some((1, Got::Frame(Frame::Ping { .. }))) => {
-                callback.conn.note("suite does not answer the PING (a dead client)");
+                callback
+                    .conn
+                    .note("suite does not answer the PING (a dead client)");
                 pinged = true;
             }
             Some((1, Got::Closed(_))) if pinged => break,
@@ -344,11 +402,17 @@ fn keepalive(ctx: &mut ServerCtx<'_>) -> Verdict {
                 return Err(Fail::failed(expected, got.to_string()));
             }
             Some((_, got)) => {
-                return Err(Fail::failed("the control connection to stay quiet", got.to_string()));
+                return Err(Fail::failed(
+                    "the control connection to stay quiet",
+                    got.to_string(),
+                ));
             }
         }
     }
-    let conn = ctx.accept_callback(&mut listener, "again after it closed the silent callback [D-4]")?;
+    let conn = ctx.accept_callback(
+        &mut listener,
+        "again after it closed the silent callback [D-4]",
+    )?;
     let nonce = ctx.nonce();
     let _callback = session.cb_handshake(conn, nonce, 0)?;
     session.logout()

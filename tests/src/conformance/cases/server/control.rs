@@ -187,16 +187,26 @@ fn dials_peer_address(ctx: &mut ServerCtx<'_>) -> Verdict {
         || format!("ADVERTISE_OK callback={named}"),
     )?;
     let conn = ctx.accept_callback(&mut listener, &format!("to {want} [C-1]"))?;
-    let dialled = SocketAddr::new(conn.local_addr().ip().to_canonical(), conn.local_addr().port());
-    ensure(dialled == want, format!("a callback dialled to {want} [C-1]"), || {
-        format!("a connection to {dialled}")
-    })?;
+    let dialled = SocketAddr::new(
+        conn.local_addr().ip().to_canonical(),
+        conn.local_addr().port(),
+    );
+    ensure(
+        dialled == want,
+        format!("a callback dialled to {want} [C-1]"),
+        || format!("a connection to {dialled}"),
+    )?;
     let nonce = ctx.nonce();
     let _callback = session.cb_handshake(conn, nonce, 0)?;
     session.logout()
 }
 
-fn advertise_refused(ctx: &mut ServerCtx<'_>, caps: Caps, advertise: Advertise, code: ErrorCode) -> Verdict {
+fn advertise_refused(
+    ctx: &mut ServerCtx<'_>,
+    caps: Caps,
+    advertise: Advertise,
+    code: ErrorCode,
+) -> Verdict {
     let mut plan = ctx.plan()?;
     plan.caps = caps;
     let mut session = ctx.login_with(&plan)?;
@@ -229,7 +239,9 @@ fn port_zero_without_backchannel(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn port_zero_backchannel(ctx: &mut ServerCtx<'_>) -> Verdict {
     let mut session = ctx.login()?;
     if !session.backchannel() {
-        return Err(Fail::skipped("the server does not offer BACKCHANNEL (SERVER_HELLO caps)"));
+        return Err(Fail::skipped(
+            "the server does not offer BACKCHANNEL (SERVER_HELLO caps)",
+        ));
     }
     let want = SocketAddr::new(session.control.local_addr().ip().to_canonical(), 0);
     let named = session.advertise_port(0)?;
@@ -238,7 +250,10 @@ fn port_zero_backchannel(ctx: &mut ServerCtx<'_>) -> Verdict {
         format!("ADVERTISE_OK callback={want} (the client's IP, port 0) [D-7]"),
         || format!("ADVERTISE_OK callback={named}"),
     )?;
-    session.expect_status(CallbackState::Backchannel, "right after ADVERTISE_OK for port 0 [D-7]")?;
+    session.expect_status(
+        CallbackState::Backchannel,
+        "right after ADVERTISE_OK for port 0 [D-7]",
+    )?;
     session.logout()
 }
 
@@ -284,9 +299,10 @@ fn undefined_policy(ctx: &mut ServerCtx<'_>) -> Verdict {
         range_lo: 0,
         range_hi: 0,
     });
-    session
-        .control
-        .send_raw(&raw::with_byte(&advertise, 2, 3), "ADVERTISE port=20005 policy=3")?;
+    session.control.send_raw(
+        &raw::with_byte(&advertise, 2, 3),
+        "ADVERTISE port=20005 policy=3",
+    )?;
     session.ended = true;
     session.control.expect_error(ErrorCode::Malformed)?;
     Ok(())
@@ -362,9 +378,10 @@ fn ping_pong(ctx: &mut ServerCtx<'_>) -> Verdict {
     session.control.send(&Frame::Pong { nonce: 0x5eed })?;
     for _ in 0..2 {
         let nonce = ctx.random_u64();
-        session
-            .control
-            .ping_pong(nonce, &format!("PONG nonce={nonce:#x} for PING nonce={nonce:#x} [C-5]"))?;
+        session.control.ping_pong(
+            nonce,
+            &format!("PONG nonce={nonce:#x} for PING nonce={nonce:#x} [C-5]"),
+        )?;
     }
     session.logout()
 }
@@ -373,12 +390,16 @@ fn ping_pong(ctx: &mut ServerCtx<'_>) -> Verdict {
 /// with `reason`, then the close.
 fn expect_bye_close(conn: &mut FrameConn, reason: ByeReason, why: &str) -> Verdict {
     match conn.next_relevant(conn.wait()) {
-        Got::Frame(Frame::Bye { reason: r }) if r == reason => {
-            conn.expect_closed(&format!("the {} connection to close after BYE {reason} {why}", conn.label().to_owned()))
-        }
+        Got::Frame(Frame::Bye { reason: r }) if r == reason => conn.expect_closed(&format!(
+            "the {} connection to close after BYE {reason} {why}",
+            conn.label().to_owned()
+        )),
         Got::Closed(_) => Ok(()),
         other => Err(Fail::failed(
-            format!("BYE {reason} and close on the {} connection {why}", conn.label().to_owned()),
+            format!(
+                "BYE {reason} and close on the {} connection {why}",
+                conn.label().to_owned()
+            ),
             other.to_string(),
         )),
     }
@@ -388,19 +409,37 @@ fn takeover(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut first, mut listener, mut first_cb) = ctx.establish()?;
     let mut second = ctx.login()?;
     second.advertise_port(listener.port())?;
-    let conn = ctx.accept_callback(&mut listener, "for the second session, advertising the same port")?;
+    let conn = ctx.accept_callback(
+        &mut listener,
+        "for the second session, advertising the same port",
+    )?;
     let nonce = ctx.nonce();
     let _second_cb = second.cb_handshake(conn, nonce, 0)?;
-    second.expect_status(CallbackState::Reachable, "after the second session's handshake")?;
+    second.expect_status(
+        CallbackState::Reachable,
+        "after the second session's handshake",
+    )?;
     first.ended = true;
     first.control.expect(
         "BYE replaced on the first session's control connection, whose endpoint was taken [C-4]",
-        |f| matches!(f, Frame::Bye { reason: ByeReason::Replaced }).then_some(()),
+        |f| {
+            matches!(
+                f,
+                Frame::Bye {
+                    reason: ByeReason::Replaced
+                }
+            )
+            .then_some(())
+        },
     )?;
     first
         .control
         .expect_closed("the first session's control connection to close after BYE [C-10]")?;
-    expect_bye_close(&mut first_cb.conn, ByeReason::Replaced, "of the replaced session [C-10]")?;
+    expect_bye_close(
+        &mut first_cb.conn,
+        ByeReason::Replaced,
+        "of the replaced session [C-10]",
+    )?;
     second.logout()
 }
 
@@ -411,13 +450,24 @@ fn resume(ctx: &mut ServerCtx<'_>) -> Verdict {
     let resumed = ctx.login_with(&plan)?;
     ensure(
         resumed.id() == old.id(),
-        format!("LOGIN_OK session_id={:#018x}, the resumed session [C-6]", old.id()),
+        format!(
+            "LOGIN_OK session_id={:#018x}, the resumed session [C-6]",
+            old.id()
+        ),
         || Frame::LoginOk(resumed.ok.clone()).to_string(),
     )?;
     old.ended = true;
     old.control.expect(
         "BYE replaced on the old control connection of the resumed session [C-6]",
-        |f| matches!(f, Frame::Bye { reason: ByeReason::Replaced }).then_some(()),
+        |f| {
+            matches!(
+                f,
+                Frame::Bye {
+                    reason: ByeReason::Replaced
+                }
+            )
+            .then_some(())
+        },
     )?;
     old.control
         .expect_closed("the old control connection to close after BYE [C-6]")?;
@@ -426,7 +476,12 @@ fn resume(ctx: &mut ServerCtx<'_>) -> Verdict {
         Got::Frame(Frame::Bye { .. }) => old_cb
             .conn
             .expect_closed("the old callback connection to close after BYE [C-6]")?,
-        other => return Err(Fail::failed("the old callback connection to close [C-6]", other.to_string())),
+        other => {
+            return Err(Fail::failed(
+                "the old callback connection to close [C-6]",
+                other.to_string(),
+            ));
+        }
     }
     // The new handshake's CB_HELLO must prove the *new* session key.
     let (resumed, _listener, _callback) = ctx
@@ -469,18 +524,27 @@ fn logout(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, _listener, mut callback) = ctx.establish()?;
     let id = session.id();
     session.logout()?;
-    callback.conn.expect(
-        "BYE logout on the callback connection too [C-10]",
-        |f| matches!(f, Frame::Bye { reason: ByeReason::Logout }).then_some(()),
-    )?;
+    callback
+        .conn
+        .expect("BYE logout on the callback connection too [C-10]", |f| {
+            matches!(
+                f,
+                Frame::Bye {
+                    reason: ByeReason::Logout
+                }
+            )
+            .then_some(())
+        })?;
     callback
         .conn
         .expect_closed("the callback connection to close after BYE [C-10]")?;
     ctx.expect_session_gone(id, "was logged out [C-10]")?;
     let next = ctx.login()?;
-    ensure(next.id() != id, "a new session id, never a reused one [C-10]", || {
-        format!("session_id={id:#018x} again")
-    })?;
+    ensure(
+        next.id() != id,
+        "a new session id, never a reused one [C-10]",
+        || format!("session_id={id:#018x} again"),
+    )?;
     next.logout()
 }
 
@@ -506,20 +570,39 @@ fn lease_expiry(ctx: &mut ServerCtx<'_>) -> Verdict {
     // The suite answers the server's PINGs on the callback (auto-pong), which
     // must not renew the lease [D-4].
     callback.conn.tolerate(FrameType::Bye);
-    let expected = format!("BYE lease expired on the control connection within {} [C-5]", secs(deadline));
+    let expected = format!(
+        "BYE lease expired on the control connection within {} [C-5]",
+        secs(deadline)
+    );
     match first_event(&mut [&mut session.control, &mut callback.conn], deadline) {
-        Some((0, Got::Frame(Frame::Bye { reason: ByeReason::LeaseExpired }))) => {}
+        Some((
+            0,
+            Got::Frame(Frame::Bye {
+                reason: ByeReason::LeaseExpired,
+            }),
+        )) => {}
         Some((i, got)) => {
             let on = if i == 0 { "control" } else { "callback" };
-            return Err(Fail::failed(expected, format!("{got} on the {on} connection")));
+            return Err(Fail::failed(
+                expected,
+                format!("{got} on the {on} connection"),
+            ));
         }
-        None => return Err(Fail::failed(expected, format!("nothing within {}", secs(deadline)))),
+        None => {
+            return Err(Fail::failed(
+                expected,
+                format!("nothing within {}", secs(deadline)),
+            ));
+        }
     }
     session.ended = true;
     let waited = quiet_since.elapsed();
     ensure(
         waited + Duration::from_millis(200) >= lease.mul_f64(0.9),
-        format!("the session to live for lease_ms={} of silence [C-5]", session.ok.lease_ms),
+        format!(
+            "the session to live for lease_ms={} of silence [C-5]",
+            session.ok.lease_ms
+        ),
         || format!("BYE lease expired after {}", secs(waited)),
     )?;
     session
@@ -555,7 +638,10 @@ fn slow_loris(ctx: &mut ServerCtx<'_>) -> Verdict {
             Got::Nothing(_) => {
                 return Err(Fail::failed(
                     expected,
-                    format!("nothing after {}; the connection is still open", secs(started.elapsed())),
+                    format!(
+                        "nothing after {}; the connection is still open",
+                        secs(started.elapsed())
+                    ),
                 ));
             }
             Got::Frame(Frame::Error(e)) if e.code == ErrorCode::Timeout => break,
@@ -575,5 +661,8 @@ fn no_advertise_timeout(ctx: &mut ServerCtx<'_>) -> Verdict {
         .control
         .expect_error_within(limit, ErrorCode::Timeout)
         .map_err(|f| f.during("with no ADVERTISE after LOGIN_OK [C-9]"))?;
-    ctx.expect_session_gone(id, "ended with ERROR TIMEOUT on its control connection [F-6]")
+    ctx.expect_session_gone(
+        id,
+        "ended with ERROR TIMEOUT on its control connection [F-6]",
+    )
 }

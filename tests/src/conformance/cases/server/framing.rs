@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use faxnotify_core::wire::{
-    Caps, ErrorCode, Frame, FrameType, Login, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, MAX_STR_LEN, PROTOCOL_VERSION,
-    ServerHello,
+    Caps, ErrorCode, Frame, FrameType, Login, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, MAX_STR_LEN,
+    PROTOCOL_VERSION, ServerHello,
 };
 
 use crate::conformance::case::{Case, Fail, Section, Verdict, ensure};
@@ -160,7 +160,10 @@ pub(crate) const CASES: &[Case] = &[
 
 fn oversized_prelogin(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut conn, _) = ctx.connect_hello()?;
-    conn.send_raw(&raw::length_prefix(MAX_PRELOGIN_FRAME_LEN + 1), "length prefix 4146, no body")?;
+    conn.send_raw(
+        &raw::length_prefix(MAX_PRELOGIN_FRAME_LEN + 1),
+        "length prefix 4146, no body",
+    )?;
     conn.expect_error(ErrorCode::FrameTooLarge)
         .map_err(|f| f.during("after only the 4 length bytes (no body) [F-1]"))?;
     Ok(())
@@ -168,7 +171,10 @@ fn oversized_prelogin(ctx: &mut ServerCtx<'_>) -> Verdict {
 
 fn oversized_max_u32(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut conn, _) = ctx.connect_hello()?;
-    conn.send_raw(&raw::length_prefix(u32::MAX), "length prefix 0xffffffff, no body")?;
+    conn.send_raw(
+        &raw::length_prefix(u32::MAX),
+        "length prefix 0xffffffff, no body",
+    )?;
     conn.expect_error(ErrorCode::FrameTooLarge)?;
     Ok(())
 }
@@ -185,19 +191,26 @@ fn largest_login(ctx: &mut ServerCtx<'_>) -> Verdict {
     ensure(
         login.encoded_len() == 4 + MAX_PRELOGIN_FRAME_LEN as usize,
         "a LOGIN frame of length 4145",
-        || format!("the suite built {} bytes (a bug in the suite)", login.encoded_len()),
+        || {
+            format!(
+                "the suite built {} bytes (a bug in the suite)",
+                login.encoded_len()
+            )
+        },
     )?;
     conn.send(&login)?;
-    expect_challenge(&mut conn).map_err(|f| f.during("for a LOGIN of length 4145, the largest legitimate one [F-1]"))?;
+    expect_challenge(&mut conn)
+        .map_err(|f| f.during("for a LOGIN of length 4145, the largest legitimate one [F-1]"))?;
     Ok(())
 }
 
 fn oversized_after_login(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut session, _listener, _callback) = ctx.establish()?;
     let id = session.id();
-    session
-        .control
-        .send_raw(&raw::length_prefix(MAX_FRAME_LEN + 1), "length prefix 65536, no body")?;
+    session.control.send_raw(
+        &raw::length_prefix(MAX_FRAME_LEN + 1),
+        "length prefix 65536, no body",
+    )?;
     session.control.expect_error(ErrorCode::FrameTooLarge)?;
     session.ended = true;
     ctx.expect_session_gone(id, "ended with the ERROR on its control connection [F-6]")
@@ -207,9 +220,10 @@ fn largest_frame_after_login(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut session, _listener, _callback) = ctx.establish()?;
     let body = vec![0u8; MAX_FRAME_LEN as usize - 1];
     let frame = raw::frame_bytes(FrameType::Ping.to_wire(), &body);
-    session
-        .control
-        .send_raw(&frame, "PING with 65 526 bytes after its nonce (length 65535)")?;
+    session.control.send_raw(
+        &frame,
+        "PING with 65 526 bytes after its nonce (length 65535)",
+    )?;
     session.control.expect_error(ErrorCode::Malformed)?;
     session.ended = true;
     Ok(())
@@ -232,9 +246,10 @@ fn unknown_type(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn unknown_type_after_login(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut session, _listener, _callback) = ctx.establish()?;
     let id = session.id();
-    session
-        .control
-        .send_raw(&raw::frame_bytes(0x7e, &[0; 8]), "frame of undefined type 0x7e")?;
+    session.control.send_raw(
+        &raw::frame_bytes(0x7e, &[0; 8]),
+        "frame of undefined type 0x7e",
+    )?;
     session.control.expect_error(ErrorCode::UnknownFrame)?;
     session.ended = true;
     ctx.expect_session_gone(id, "ended with the ERROR on its control connection [F-6]")
@@ -282,7 +297,10 @@ fn a_login(ctx: &mut ServerCtx<'_>) -> Result<Frame<'static>, Fail> {
 fn trailing_bytes(ctx: &mut ServerCtx<'_>) -> Verdict {
     let login = a_login(ctx)?;
     let (mut conn, _) = ctx.connect_hello()?;
-    conn.send_raw(&raw::with_trailing(&login, &[0]), "LOGIN with 1 byte after resume_session")?;
+    conn.send_raw(
+        &raw::with_trailing(&login, &[0]),
+        "LOGIN with 1 byte after resume_session",
+    )?;
     conn.expect_error(ErrorCode::Malformed)?;
     Ok(())
 }
@@ -290,7 +308,10 @@ fn trailing_bytes(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn truncated_body(ctx: &mut ServerCtx<'_>) -> Verdict {
     let login = a_login(ctx)?;
     let (mut conn, _) = ctx.connect_hello()?;
-    conn.send_raw(&raw::truncated(&login, 1), "LOGIN missing the last byte of resume_session")?;
+    conn.send_raw(
+        &raw::truncated(&login, 1),
+        "LOGIN missing the last byte of resume_session",
+    )?;
     conn.expect_error(ErrorCode::Malformed)?;
     Ok(())
 }
@@ -340,8 +361,12 @@ fn byte_at_a_time(ctx: &mut ServerCtx<'_>) -> Verdict {
     let mut listener = ctx.listener(&session)?;
     session.advertise_port(listener.port())?;
     let nonce = ctx.random_u64();
-    session.control.ping_pong(nonce, &format!("PONG nonce={nonce:#x} for a PING sent byte by byte"))?;
-    let mut callback = ctx.accept_callback(&mut listener, "after an ADVERTISE sent byte by byte")?;
+    session.control.ping_pong(
+        nonce,
+        &format!("PONG nonce={nonce:#x} for a PING sent byte by byte"),
+    )?;
+    let mut callback =
+        ctx.accept_callback(&mut listener, "after an ADVERTISE sent byte by byte")?;
     callback.set_split(Some((1, Duration::from_millis(1))));
     let _callback = session.cb_handshake(callback, ctx.nonce(), 0)?;
     session.expect_status(
@@ -364,13 +389,16 @@ fn coalesced(ctx: &mut ServerCtx<'_>) -> Verdict {
         }),
         Frame::Ping { nonce },
     ])?;
-    session.control.expect("ADVERTISE_OK for the first of two coalesced frames", |f| {
-        matches!(f, Frame::AdvertiseOk { .. }).then_some(())
-    })?;
+    session
+        .control
+        .expect("ADVERTISE_OK for the first of two coalesced frames", |f| {
+            matches!(f, Frame::AdvertiseOk { .. }).then_some(())
+        })?;
     session.control.intolerate(FrameType::Pong);
-    session.control.expect(&format!("PONG nonce={nonce:#x} for the second of two coalesced frames"), |f| {
-        matches!(f, Frame::Pong { nonce: n } if *n == nonce).then_some(())
-    })?;
+    session.control.expect(
+        &format!("PONG nonce={nonce:#x} for the second of two coalesced frames"),
+        |f| matches!(f, Frame::Pong { nonce: n } if *n == nonce).then_some(()),
+    )?;
     session.control.tolerate(FrameType::Pong);
     session.logout()
 }
@@ -378,12 +406,16 @@ fn coalesced(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn truncated_stream(ctx: &mut ServerCtx<'_>) -> Verdict {
     let login = a_login(ctx)?;
     let (mut conn, _) = ctx.connect_hello()?;
-    let bytes = login.to_vec().map_err(|e| Fail::failed("an encodable LOGIN", e.to_string()))?;
+    let bytes = login
+        .to_vec()
+        .map_err(|e| Fail::failed("an encodable LOGIN", e.to_string()))?;
     conn.send_raw(&bytes[..bytes.len() / 2], "the first half of a LOGIN")?;
     conn.shutdown_write();
     match conn.next_relevant(conn.wait()) {
         Got::Closed(_) => {}
-        Got::Frame(Frame::Error(_)) => conn.expect_closed("the connection to close after the ERROR [F-6]")?,
+        Got::Frame(Frame::Error(_)) => {
+            conn.expect_closed("the connection to close after the ERROR [F-6]")?
+        }
         other => {
             return Err(Fail::failed(
                 "the connection to close once the stream ended inside a frame",
@@ -399,13 +431,14 @@ fn truncated_stream(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn client_error_ends_session(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut session, _listener, _callback) = ctx.establish()?;
     let id = session.id();
-    session
-        .control
-        .send(&Frame::error(ErrorCode::Malformed, "conformance: the client gives up"))?;
+    session.control.send(&Frame::error(
+        ErrorCode::Malformed,
+        "conformance: the client gives up",
+    ))?;
     session.ended = true;
-    session
-        .control
-        .expect_closed("the server to close the control connection after the client's ERROR [F-6]")?;
+    session.control.expect_closed(
+        "the server to close the control connection after the client's ERROR [F-6]",
+    )?;
     ctx.expect_session_gone(id, "ended with the client's ERROR [F-6]")
 }
 
@@ -413,9 +446,10 @@ fn unknown_error_code(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (mut session, _listener, _callback) = ctx.establish()?;
     let mut body = 999u16.to_be_bytes().to_vec();
     body.extend(raw::str_field(b"code 999"));
-    session
-        .control
-        .send_raw(&raw::frame_bytes(FrameType::Error.to_wire(), &body), "ERROR with undefined code 999")?;
+    session.control.send_raw(
+        &raw::frame_bytes(FrameType::Error.to_wire(), &body),
+        "ERROR with undefined code 999",
+    )?;
     session.ended = true;
     match session.control.next_relevant(session.control.wait()) {
         Got::Closed(_) => Ok(()),

@@ -97,14 +97,21 @@ fn seq_from_one(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, _listener, mut callback) = ctx.establish()?;
     let texts = [ctx.notify()?, ctx.notify()?, ctx.notify()?];
     for (seq, text) in (1..).zip(&texts) {
-        expect_message(&mut callback.conn, seq, text, "(seqs start at 1 and grow by 1) [B-2]")?;
+        expect_message(
+            &mut callback.conn,
+            seq,
+            text,
+            "(seqs start at 1 and grow by 1) [B-2]",
+        )?;
     }
     callback.conn.send(&Frame::Ack { seq: 3 })?;
     session.logout()
 }
 
 /// Two notifications delivered on a fresh callback, none acknowledged yet.
-fn two_delivered(ctx: &mut ServerCtx<'_>) -> Result<(Session, Listener, FrameConn, [String; 2]), Fail> {
+fn two_delivered(
+    ctx: &mut ServerCtx<'_>,
+) -> Result<(Session, Listener, FrameConn, [String; 2]), Fail> {
     ctx.need_trigger()?;
     let (session, listener, mut callback) = ctx.establish()?;
     let texts = [ctx.notify()?, ctx.notify()?];
@@ -153,9 +160,9 @@ fn expect_session_ended(ctx: &mut ServerCtx<'_>, mut session: Session, why: &str
     session.ended = true;
     let id = session.id();
     session.control.tolerate(FrameType::Bye);
-    session
-        .control
-        .expect_closed(&format!("the control connection to close: the session ends {why} [C-10]"))?;
+    session.control.expect_closed(&format!(
+        "the control connection to close: the session ends {why} [C-10]"
+    ))?;
     ctx.expect_session_gone(id, &format!("ended {why}"))
 }
 
@@ -196,7 +203,11 @@ fn ready_below_acked(ctx: &mut ServerCtx<'_>) -> Verdict {
         .conn
         .expect_error(ErrorCode::UnexpectedFrame)
         .map_err(|f| f.during("for CB_READY last_seq=1 after ACK seq=2 [B-2]"))?;
-    expect_session_ended(ctx, session, "after CB_READY below the highest acknowledged seq")
+    expect_session_ended(
+        ctx,
+        session,
+        "after CB_READY below the highest acknowledged seq",
+    )
 }
 
 fn repeated_ack(ctx: &mut ServerCtx<'_>) -> Verdict {
@@ -221,7 +232,9 @@ fn need_backchannel(session: &Session) -> Verdict {
     if session.backchannel() {
         Ok(())
     } else {
-        Err(Fail::skipped("the server does not offer BACKCHANNEL (SERVER_HELLO caps)"))
+        Err(Fail::skipped(
+            "the server does not offer BACKCHANNEL (SERVER_HELLO caps)",
+        ))
     }
 }
 
@@ -230,10 +243,23 @@ fn acked_not_resent(ctx: &mut ServerCtx<'_>) -> Verdict {
     let mut session = ctx.login()?;
     need_backchannel(&session)?;
     session.advertise_port(0)?;
-    session.expect_status(CallbackState::Backchannel, "after ADVERTISE of port 0 [D-7]")?;
+    session.expect_status(
+        CallbackState::Backchannel,
+        "after ADVERTISE of port 0 [D-7]",
+    )?;
     let texts = [ctx.notify()?, ctx.notify()?];
-    expect_message(&mut session.control, 1, &texts[0], "on the backchannel [D-7]")?;
-    expect_message(&mut session.control, 2, &texts[1], "on the backchannel [D-7]")?;
+    expect_message(
+        &mut session.control,
+        1,
+        &texts[0],
+        "on the backchannel [D-7]",
+    )?;
+    expect_message(
+        &mut session.control,
+        2,
+        &texts[1],
+        "on the backchannel [D-7]",
+    )?;
     session.control.send(&Frame::Ack { seq: 2 })?;
     let third = ctx.notify()?;
     expect_message(&mut session.control, 3, &third, "on the backchannel")?;
@@ -245,7 +271,10 @@ fn acked_not_resent(ctx: &mut ServerCtx<'_>) -> Verdict {
     plan.resume_session = session.id();
     let mut resumed = ctx.login_with(&plan)?;
     resumed.advertise_port(0)?;
-    resumed.expect_status(CallbackState::Backchannel, "after ADVERTISE of port 0 [D-7]")?;
+    resumed.expect_status(
+        CallbackState::Backchannel,
+        "after ADVERTISE of port 0 [D-7]",
+    )?;
     expect_message(
         &mut resumed.control,
         3,
@@ -263,7 +292,10 @@ fn late_ack_former_backchannel(ctx: &mut ServerCtx<'_>) -> Verdict {
     let ip = session.control.local_addr().ip();
     let port = ctx.dead_port(ip)?;
     session.advertise_port(port)?;
-    session.expect_status(CallbackState::Backchannel, "after the first dial was refused [B-5]")?;
+    session.expect_status(
+        CallbackState::Backchannel,
+        "after the first dial was refused [B-5]",
+    )?;
     let text = ctx.notify()?;
     expect_message(&mut session.control, 1, &text, "on the backchannel")?;
     let mut listener = ctx.listener_on(ip, port)?;
@@ -273,14 +305,18 @@ fn late_ack_former_backchannel(ctx: &mut ServerCtx<'_>) -> Verdict {
     )?;
     let nonce = ctx.nonce();
     let mut callback = session.cb_handshake(conn, nonce, 0)?;
-    session.expect_status(CallbackState::Reachable, "after the handshake moved delivery to the callback")?;
+    session.expect_status(
+        CallbackState::Reachable,
+        "after the handshake moved delivery to the callback",
+    )?;
     // The ACK for the NOTIFY received on the backchannel arrives late, on the control connection.
     session.control.send(&Frame::Ack { seq: 1 })?;
     callback.conn.tolerate(FrameType::Notify);
     let nonce = ctx.random_u64();
-    session
-        .control
-        .ping_pong(nonce, "no ERROR for a late ACK on the former backchannel [D-1]")?;
+    session.control.ping_pong(
+        nonce,
+        "no ERROR for a late ACK on the former backchannel [D-1]",
+    )?;
     let _ = callback.conn.next_relevant(ctx.t.quiet);
     session.logout()
 }
