@@ -18,9 +18,10 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod auth;
+pub mod client;
+mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod conn;
 mod rng;
 pub mod wire;
 

@@ -17,7 +17,11 @@ fn replay(target: &str, harness: fn(&[u8])) {
     for file in &files {
         let data = std::fs::read(file).unwrap();
         let outcome = std::panic::catch_unwind(|| harness(&data));
-        assert!(outcome.is_ok(), "{} fails the {target} harness", file.display());
+        assert!(
+            outcome.is_ok(),
+            "{} fails the {target} harness",
+            file.display()
+        );
     }
 }
 

@@ -1,0 +1,320 @@
+//! Callback connections: the handshake [B-1] [B-7] and delivery on them.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::auth::{cb_hello_proof, cb_ready_proof, verify_mac};
+use crate::wire::{CbHello, CbReady, Decoder, ErrorCode, Frame, MAX_FRAME_LEN, Nonce};
+use crate::{ConnId, SessionId};
+
+use super::delivery::PendingAck;
+use super::events::{CallbackRejection, ConnectionKind, Event, ProtocolError};
+use super::outbox::error_frame;
+use super::{Client, Output};
+
+/// How long an authenticated callback may stay silent when there is no
+/// session lease to go by (the server pings callbacks every lease/3 [D-4]).
+const DEFAULT_CALLBACK_IDLE: Duration = Duration::from_secs(30);
+
+/// One connection the server made to the callback listener.
+#[derive(Debug)]
+pub(crate) struct Callback {
+    conn: ConnId,
+    peer: SocketAddr,
+    decoder: Decoder,
+    phase: CallbackPhase,
+    /// Handshake deadline [B-7] while awaiting CB_HELLO; afterwards the
+    /// time after which silence means the server is gone from it [D-4].
+    deadline: Instant,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CallbackPhase {
+    /// CB_CHALLENGE sent with this nonce.
+    AwaitHello { client_nonce: Nonce },
+    /// CB_READY sent: NOTIFYs are accepted [D-2].
+    Ready { session: SessionId },
+}
+
+impl Callback {
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn is_pending(&self) -> bool {
+        matches!(self.phase, CallbackPhase::AwaitHello { .. })
+    }
+}
+
+impl Client {
+    pub(super) fn callback_index(&self, conn: ConnId) -> Option<usize> {
+        self.callbacks.iter().position(|c| c.conn == conn)
+    }
+
+    fn callback_idle(&self) -> Duration {
+        self.session_lease()
+            .map_or(DEFAULT_CALLBACK_IDLE, |lease| lease.lease)
+    }
+
+    /// A new connection on the listener: CB_CHALLENGE, or an immediate
+    /// close when too many await their handshake [B-7].
+    pub(super) fn on_accept(&mut self, now: Instant, conn: ConnId, peer: SocketAddr) {
+        let refusal = if self.is_finished() || self.listener.local().is_none() {
+            Some(CallbackRejection::NotListening)
+        } else if self.callbacks.iter().filter(|c| c.is_pending()).count()
+            >= self.tunables.max_pending_callbacks
+        {
+            Some(CallbackRejection::TooManyPending)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            tracing::debug!(%conn, %peer, %reason, "callback connection refused");
+            self.out.push(Output::Close { conn });
+            self.out
+                .event(Event::CallbackRejected { conn, peer, reason });
+            return;
+        }
+        let client_nonce = self.rng.nonce();
+        tracing::debug!(%conn, %peer, "callback connection accepted");
+        self.callbacks.push(Callback {
+            conn,
+            peer,
+            // [D-12]: callbacks take full-size frames from the start.
+            decoder: Decoder::new(MAX_FRAME_LEN),
+            phase: CallbackPhase::AwaitHello { client_nonce },
+            deadline: now + self.tunables.callback_handshake_timeout,
+        });
+        // The listener speaks first.
+        self.out.frame(conn, &Frame::CbChallenge { client_nonce });
+    }
+
+    pub(super) fn on_callback_closed(&mut self, conn: ConnId) {
+        if let Some(i) = self.callback_index(conn) {
+            tracing::debug!(%conn, "callback connection closed by the server");
+            self.callbacks.remove(i);
+        }
+    }
+
+    pub(super) fn on_callback_received(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+        let Some(i) = self.callback_index(conn) else {
+            return; // already closed: the input raced with our Close
+        };
+        let mut decoder = std::mem::take(&mut self.callbacks[i].decoder);
+        let mut input = data;
+        let mut ack = PendingAck::default();
+        loop {
+            match decoder.decode(&mut input) {
+                Ok(Some(frame)) => {
+                    if !matches!(frame, Frame::Notify(_)) {
+                        self.flush_ack(conn, &mut ack);
+                    }
+                    self.on_callback_frame(now, conn, frame, &mut ack);
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    self.flush_ack(conn, &mut ack);
+                    self.callback_protocol_error(conn, err.into());
+                    break;
+                }
+            }
+            if self.callback_index(conn).is_none() {
+                return; // closed by that frame (any ACK was sent first)
+            }
+        }
+        self.flush_ack(conn, &mut ack);
+        if let Some(i) = self.callback_index(conn) {
+            self.callbacks[i].decoder = decoder;
+        }
+    }
+
+    fn on_callback_frame(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        frame: Frame<'_>,
+        ack: &mut PendingAck,
+    ) {
+        let idle = self.callback_idle();
+        let Some(i) = self.callback_index(conn) else {
+            return;
+        };
+        let phase = self.callbacks[i].phase;
+        if let CallbackPhase::Ready { .. } = phase {
+            self.callbacks[i].deadline = now + idle;
+        }
+        match (phase, frame) {
+            (_, Frame::Error(e)) => {
+                tracing::debug!(%conn, code = %e.code, message = %e.message, "ERROR on a callback");
+                self.out.event(Event::ErrorReceived {
+                    conn,
+                    connection: ConnectionKind::Callback,
+                    code: e.code,
+                    message: e.message.into_owned(),
+                });
+                self.close_callback(conn);
+            }
+            (CallbackPhase::AwaitHello { client_nonce }, Frame::CbHello(hello)) => {
+                self.on_cb_hello(now, conn, &client_nonce, &hello)
+            }
+            (CallbackPhase::Ready { .. }, Frame::Notify(notify)) => {
+                if let Err(err) = self.accept_notify(&notify, ack) {
+                    self.flush_ack(conn, ack);
+                    self.callback_protocol_error(conn, err);
+                }
+            }
+            (CallbackPhase::Ready { .. }, Frame::Ping { nonce }) => {
+                self.out.frame(conn, &Frame::Pong { nonce });
+            }
+            (CallbackPhase::Ready { session }, Frame::Bye { reason }) => {
+                // The control connection speaks for the session; a callback
+                // BYE (e.g. `replaced` after our own resume) closes only it.
+                tracing::debug!(%conn, %reason, %session, "BYE on a callback");
+                self.close_callback(conn);
+            }
+            (phase, other) => self.callback_protocol_error(
+                conn,
+                ProtocolError::UnexpectedFrame {
+                    frame: other.frame_type(),
+                    state: match phase {
+                        CallbackPhase::AwaitHello { .. } => "on a callback awaiting CB_HELLO",
+                        CallbackPhase::Ready { .. } => "on a callback connection",
+                    },
+                },
+            ),
+        }
+    }
+
+    /// [B-1]: CB_HELLO must name this client's session and prove its key.
+    fn on_cb_hello(&mut self, now: Instant, conn: ConnId, client_nonce: &Nonce, hello: &CbHello) {
+        let verdict = match &self.session {
+            None => Err(CallbackRejection::NoSession),
+            Some(s) if s.id.get() != hello.session_id => Err(CallbackRejection::WrongSession {
+                received: hello.session_id,
+            }),
+            Some(s) => {
+                let expected =
+                    cb_hello_proof(&s.key, client_nonce, &hello.server_nonce, hello.session_id);
+                if verify_mac(&expected, &hello.proof) {
+                    let last_seq = self.delivery.last();
+                    let proof = cb_ready_proof(
+                        &s.key,
+                        client_nonce,
+                        &hello.server_nonce,
+                        hello.session_id,
+                        last_seq,
+                    );
+                    Ok((s.id, CbReady { last_seq, proof }))
+                } else {
+                    Err(CallbackRejection::BadProof)
+                }
+            }
+        };
+        let (session, ready) = match verdict {
+            Ok(ok) => ok,
+            Err(reason) => return self.reject_callback(conn, Some(ErrorCode::AuthFailed), reason),
+        };
+        let idle = self.callback_idle();
+        let Some(i) = self.callback_index(conn) else {
+            return;
+        };
+        let cb = &mut self.callbacks[i];
+        cb.phase = CallbackPhase::Ready { session };
+        cb.deadline = now + idle;
+        let peer = cb.peer;
+        tracing::debug!(%conn, %peer, last_seq = ready.last_seq, "callback handshake complete");
+        self.out.frame(conn, &Frame::CbReady(ready));
+        self.out.event(Event::CallbackEstablished { conn, peer });
+        self.limit_ready_callbacks(conn);
+    }
+
+    /// Keeps at most `max_callbacks` authenticated callbacks, closing the
+    /// oldest (the server uses only the newest [D-9]).
+    fn limit_ready_callbacks(&mut self, newest: ConnId) {
+        loop {
+            let ready = self.callbacks.iter().filter(|c| !c.is_pending()).count();
+            if ready <= self.tunables.max_callbacks {
+                return;
+            }
+            let oldest = self
+                .callbacks
+                .iter()
+                .filter(|c| !c.is_pending() && c.conn != newest)
+                .map(|c| c.conn)
+                .min();
+            match oldest {
+                Some(conn) => {
+                    tracing::debug!(%conn, "closing the oldest callback connection");
+                    self.close_callback(conn);
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Handshake timeouts [B-7] and dead callbacks [D-4].
+    pub(super) fn callback_timers(&mut self, now: Instant) {
+        while let Some(cb) = self.callbacks.iter().find(|c| now >= c.deadline) {
+            let conn = cb.conn;
+            if cb.is_pending() {
+                self.reject_callback(
+                    conn,
+                    Some(ErrorCode::Timeout),
+                    CallbackRejection::HandshakeTimeout,
+                );
+            } else {
+                tracing::debug!(%conn, "callback silent for a whole lease; closing it");
+                self.close_callback(conn);
+            }
+        }
+    }
+
+    /// Closes a callback without an ERROR.
+    pub(super) fn close_callback(&mut self, conn: ConnId) {
+        if let Some(i) = self.callback_index(conn) {
+            self.callbacks.remove(i);
+            self.out.push(Output::Close { conn });
+        }
+    }
+
+    pub(super) fn close_all_callbacks(&mut self) {
+        for cb in self.callbacks.drain(..) {
+            self.out.push(Output::Close { conn: cb.conn });
+        }
+    }
+
+    /// Refuses a callback in its handshake: ERROR (if `code`), close, event.
+    fn reject_callback(
+        &mut self,
+        conn: ConnId,
+        code: Option<ErrorCode>,
+        reason: CallbackRejection,
+    ) {
+        let Some(i) = self.callback_index(conn) else {
+            return;
+        };
+        let peer = self.callbacks[i].peer;
+        tracing::debug!(%conn, %peer, %reason, "callback connection rejected");
+        if let Some(code) = code {
+            let message = reason.to_string();
+            self.out.frame(conn, &error_frame(code, &message));
+        }
+        self.close_callback(conn);
+        self.out
+            .event(Event::CallbackRejected { conn, peer, reason });
+    }
+
+    /// The server broke the protocol on a callback: ERROR, close, event.
+    /// The session goes on.
+    fn callback_protocol_error(&mut self, conn: ConnId, error: ProtocolError) {
+        tracing::debug!(%conn, %error, "protocol error on a callback");
+        let message = error.to_string();
+        self.out.frame(conn, &error_frame(error.code(), &message));
+        self.close_callback(conn);
+        self.out.event(Event::ProtocolError {
+            conn,
+            connection: ConnectionKind::Callback,
+            error,
+        });
+    }
+}

@@ -1,0 +1,629 @@
+//! The control connection: login, advertisement, keepalive, backchannel
+//! delivery, BYE and ERROR handling (spec sections 5 and 6).
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::wire::{
+    ByeReason, CallbackState, CallbackStatus, Decoder, ErrorCode, Frame, LoginChallenge, LoginOk,
+    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello,
+};
+use crate::{ConnId, SessionId};
+
+use super::delivery::PendingAck;
+use super::events::{
+    ConnectionKind, DisconnectReason, Event, ProtocolError, SessionEndReason, StopReason,
+};
+use super::hints::callback_hint;
+use super::login::{self, LoginOkError, ProvenLogin};
+use super::outbox::error_frame;
+use super::timers::{Lease, backoff_delay, earliest};
+use super::{Client, InputError, Output, Phase, Session};
+
+/// One control connection, from dial to close.
+#[derive(Debug)]
+pub(crate) struct Control {
+    conn: ConnId,
+    decoder: Decoder,
+    phase: ControlPhase,
+    /// ADVERTISE_OK must arrive by then [C-9].
+    handshake_deadline: Instant,
+    last_sent: Instant,
+    last_received: Instant,
+    /// The session this connection tries to resume.
+    resume: Option<SessionId>,
+    server_name: String,
+    callback_state: Option<CallbackState>,
+    callback_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug)]
+enum ControlPhase {
+    Dialling,
+    AwaitHello,
+    AwaitChallenge {
+        hello_body: Vec<u8>,
+        login_body: Vec<u8>,
+    },
+    AwaitLoginOk(ProvenLogin),
+    AwaitAdvertiseOk {
+        resumed: bool,
+    },
+    Established,
+}
+
+/// The phase without its data, to match on while the connection is borrowed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PhaseKind {
+    Dialling,
+    AwaitHello,
+    AwaitChallenge,
+    AwaitLoginOk,
+    AwaitAdvertiseOk,
+    Established,
+}
+
+impl ControlPhase {
+    fn kind(&self) -> PhaseKind {
+        match self {
+            ControlPhase::Dialling => PhaseKind::Dialling,
+            ControlPhase::AwaitHello => PhaseKind::AwaitHello,
+            ControlPhase::AwaitChallenge { .. } => PhaseKind::AwaitChallenge,
+            ControlPhase::AwaitLoginOk(_) => PhaseKind::AwaitLoginOk,
+            ControlPhase::AwaitAdvertiseOk { .. } => PhaseKind::AwaitAdvertiseOk,
+            ControlPhase::Established => PhaseKind::Established,
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            ControlPhase::Dialling => "before the connection was up",
+            ControlPhase::AwaitHello => "while awaiting SERVER_HELLO",
+            ControlPhase::AwaitChallenge { .. } => "while awaiting LOGIN_CHALLENGE",
+            ControlPhase::AwaitLoginOk(_) => "while awaiting LOGIN_OK",
+            ControlPhase::AwaitAdvertiseOk { .. } => "while awaiting ADVERTISE_OK",
+            ControlPhase::Established => "on the control connection",
+        }
+    }
+}
+
+impl Control {
+    fn new(conn: ConnId, now: Instant, deadline: Instant, resume: Option<SessionId>) -> Self {
+        Self {
+            conn,
+            decoder: Decoder::new(MAX_PRELOGIN_FRAME_LEN),
+            phase: ControlPhase::Dialling,
+            handshake_deadline: deadline,
+            last_sent: now,
+            last_received: now,
+            resume,
+            server_name: String::new(),
+            callback_state: None,
+            callback_addr: None,
+        }
+    }
+
+    pub(crate) fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// After LOGIN_OK (ADVERTISE is sent at once with it).
+    pub(crate) fn is_logged_in(&self) -> bool {
+        matches!(
+            self.phase,
+            ControlPhase::AwaitAdvertiseOk { .. } | ControlPhase::Established
+        )
+    }
+
+    /// After ADVERTISE_OK.
+    pub(crate) fn is_established(&self) -> bool {
+        matches!(self.phase, ControlPhase::Established)
+    }
+
+    pub(crate) fn callback_state(&self) -> Option<CallbackState> {
+        self.callback_state
+    }
+
+    pub(crate) fn resuming(&self) -> Option<SessionId> {
+        self.resume
+    }
+
+    /// NOTIFY is accepted here only while the last CALLBACK_STATUS was
+    /// `backchannel` [D-2].
+    fn backchannel(&self) -> bool {
+        self.callback_state == Some(CallbackState::Backchannel)
+    }
+
+    pub(crate) fn next_deadline(&self, lease: Option<Lease>, phase: Phase) -> Option<Instant> {
+        if phase != Phase::Running {
+            return None; // the logout deadline governs
+        }
+        let mut next = (!self.is_established()).then_some(self.handshake_deadline);
+        if let Some(lease) = lease
+            && self.is_logged_in()
+        {
+            next = earliest(next, Some(self.last_received + lease.lease));
+            next = earliest(next, Some(self.last_sent + lease.ping_after));
+        }
+        next
+    }
+}
+
+impl Client {
+    pub(super) fn is_control(&self, conn: ConnId) -> bool {
+        self.control.as_ref().is_some_and(|c| c.conn == conn)
+    }
+
+    /// Dials the server, to resume the current session if there is one.
+    pub(super) fn start_control(&mut self, now: Instant) {
+        let conn = self.allocate_conn();
+        let resume = self.session.as_ref().map(|s| s.id);
+        tracing::debug!(%conn, server = %self.server, ?resume, "dialling the server");
+        self.control = Some(Control::new(
+            conn,
+            now,
+            now + self.tunables.handshake_timeout,
+            resume,
+        ));
+        self.out.push(Output::Connect {
+            conn,
+            addr: self.server,
+        });
+    }
+
+    pub(super) fn on_control_connected(&mut self, now: Instant) -> Result<(), InputError> {
+        let Some(control) = self.control.as_mut() else {
+            return Ok(());
+        };
+        if control.phase.kind() != PhaseKind::Dialling {
+            return Err(InputError::AlreadyConnected { conn: control.conn });
+        }
+        control.phase = ControlPhase::AwaitHello;
+        control.last_received = now;
+        control.last_sent = now;
+        Ok(())
+    }
+
+    pub(super) fn on_control_connect_failed(&mut self, now: Instant) -> Result<(), InputError> {
+        if let Some(control) = &self.control
+            && !matches!(control.phase, ControlPhase::Dialling)
+        {
+            return Err(InputError::AlreadyConnected { conn: control.conn });
+        }
+        self.control_lost(now, DisconnectReason::ConnectFailed, false);
+        Ok(())
+    }
+
+    pub(super) fn on_control_closed(&mut self, now: Instant) {
+        tracing::debug!("control connection closed by the server");
+        self.control_lost(now, DisconnectReason::Closed, false);
+    }
+
+    /// The control connection is gone: schedule a reconnect (which resumes
+    /// the session if there still is one), or finish a logout.
+    fn control_lost(&mut self, now: Instant, reason: DisconnectReason, emit_close: bool) {
+        if let Some(control) = self.control.take()
+            && emit_close
+        {
+            self.out.push(Output::Close { conn: control.conn });
+        }
+        match self.phase {
+            Phase::Running => {}
+            Phase::LoggingOut { .. } => return self.finish_logout(false),
+            Phase::LoggedOut | Phase::Stopped => return,
+        }
+        self.failures = self.failures.saturating_add(1);
+        let delay = backoff_delay(&mut self.rng, &self.tunables.backoff, self.failures);
+        tracing::debug!(
+            ?reason,
+            attempt = self.failures,
+            ?delay,
+            "control connection lost"
+        );
+        self.reconnect_at = Some(now + delay);
+        self.out.event(Event::ConnectionLost {
+            reason,
+            attempt: self.failures,
+            retry_in: delay,
+        });
+    }
+
+    /// Sends a frame on the control connection (renewing the keepalive timer).
+    pub(super) fn send_control(&mut self, now: Instant, frame: &Frame<'_>) {
+        if let Some(control) = self.control.as_mut() {
+            control.last_sent = now;
+            self.out.frame(control.conn, frame);
+        }
+    }
+
+    fn flush_control_ack(&mut self, now: Instant, ack: &mut PendingAck) {
+        if let Some(control) = self.control.as_mut() {
+            control.last_sent = now;
+            let conn = control.conn;
+            self.flush_ack(conn, ack);
+        }
+    }
+
+    pub(super) fn on_control_received(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+    ) -> Result<(), InputError> {
+        let Some(control) = self.control.as_mut() else {
+            return Ok(());
+        };
+        let conn = control.conn;
+        if matches!(control.phase, ControlPhase::Dialling) {
+            return Err(InputError::NotConnected { conn });
+        }
+        // The frames borrow the decoder: take it out while they are handled.
+        let mut decoder = std::mem::take(&mut control.decoder);
+        let mut input = data;
+        let mut ack = PendingAck::default();
+        loop {
+            match decoder.decode(&mut input) {
+                Ok(Some(frame)) => {
+                    if !matches!(frame, Frame::Notify(_)) {
+                        self.flush_control_ack(now, &mut ack);
+                    }
+                    self.on_control_frame(now, frame, &mut ack);
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    self.flush_control_ack(now, &mut ack);
+                    self.control_protocol_error(now, err.into());
+                    break;
+                }
+            }
+            match &self.control {
+                Some(control) if control.conn == conn => {
+                    // [F-1]: the pre-login limit ends with LOGIN_OK.
+                    if control.is_logged_in() {
+                        decoder.set_max_frame_len(MAX_FRAME_LEN);
+                    }
+                }
+                // The frame closed the connection (any ACK was sent first).
+                _ => return Ok(()),
+            }
+        }
+        self.flush_control_ack(now, &mut ack);
+        if let Some(control) = self.control.as_mut()
+            && control.conn == conn
+        {
+            control.decoder = decoder;
+        }
+        Ok(())
+    }
+
+    fn on_control_frame(&mut self, now: Instant, frame: Frame<'_>, ack: &mut PendingAck) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        control.last_received = now;
+        let state = control.phase.describe();
+        let logged_in = control.is_logged_in();
+        let established = control.is_established();
+        let backchannel = control.backchannel();
+        match (control.phase.kind(), frame) {
+            (_, Frame::Error(e)) => self.on_control_error(now, e.code, &e.message),
+            (PhaseKind::AwaitHello, Frame::ServerHello(hello)) => self.on_server_hello(now, hello),
+            (PhaseKind::AwaitChallenge, Frame::LoginChallenge(challenge)) => {
+                self.on_login_challenge(now, &challenge)
+            }
+            (PhaseKind::AwaitLoginOk, Frame::LoginOk(ok)) => self.on_login_ok(now, &ok),
+            (PhaseKind::AwaitAdvertiseOk, Frame::AdvertiseOk { callback }) => {
+                self.on_advertise_ok(callback)
+            }
+            (_, Frame::Bye { reason }) if logged_in => self.on_control_bye(now, reason),
+            (_, Frame::CallbackStatus(status)) if established => self.on_callback_status(status),
+            (_, Frame::Ping { nonce }) if established => {
+                self.send_control(now, &Frame::Pong { nonce })
+            }
+            // Any PONG renews liveness; an unknown nonce is ignored [B-7].
+            (_, Frame::Pong { .. }) if established => {}
+            (_, Frame::Notify(notify)) if established && backchannel => {
+                if let Err(err) = self.accept_notify(&notify, ack) {
+                    self.flush_control_ack(now, ack);
+                    self.control_protocol_error(now, err);
+                }
+            }
+            (_, other) => {
+                let state = match other {
+                    Frame::Notify(_) if established => {
+                        "on the control connection, which is not the backchannel [D-2]"
+                    }
+                    _ => state,
+                };
+                self.control_protocol_error(
+                    now,
+                    ProtocolError::UnexpectedFrame {
+                        frame: other.frame_type(),
+                        state,
+                    },
+                )
+            }
+        }
+    }
+
+    fn on_server_hello(&mut self, now: Instant, hello: ServerHello<'_>) {
+        if let Err(reason) = login::check_version(&hello) {
+            return self.control_fatal(now, ErrorCode::UnsupportedVersion, reason);
+        }
+        let client_nonce = self.rng.nonce();
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        let login = login::login_frame(
+            Cow::Owned(self.creds.user().to_owned()),
+            client_nonce,
+            self.tunables.caps,
+            control.resume,
+        );
+        let login_body = login::body(&login);
+        let hello_body = login::body(&Frame::ServerHello(hello.clone()));
+        control.server_name = hello.server_name.into_owned();
+        control.phase = ControlPhase::AwaitChallenge {
+            hello_body,
+            login_body,
+        };
+        self.send_control(now, &login);
+    }
+
+    fn on_login_challenge(&mut self, now: Instant, challenge: &LoginChallenge<'_>) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        let ControlPhase::AwaitChallenge {
+            hello_body,
+            login_body,
+        } = std::mem::replace(&mut control.phase, ControlPhase::AwaitHello)
+        else {
+            return debug_assert!(false, "checked by the caller");
+        };
+        match login::answer_challenge(
+            &mut self.creds,
+            self.tunables.iteration_cap,
+            &hello_body,
+            &login_body,
+            challenge,
+        ) {
+            Ok((proof, proven)) => {
+                control.phase = ControlPhase::AwaitLoginOk(proven);
+                self.send_control(now, &Frame::LoginProof { proof });
+            }
+            // refused with AUTH_FAILED.
+            Err(reason) => self.control_fatal(now, ErrorCode::AuthFailed, reason),
+        }
+    }
+
+    fn on_login_ok(&mut self, now: Instant, ok: &LoginOk) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        let ControlPhase::AwaitLoginOk(proven) =
+            std::mem::replace(&mut control.phase, ControlPhase::AwaitHello)
+        else {
+            return debug_assert!(false, "checked by the caller");
+        };
+        let resume = control.resume;
+        let (id, key) = match login::verify_login_ok(&proven, ok) {
+            Ok(verified) => verified,
+            Err(LoginOkError::BadSignature) => {
+                return self.control_fatal(
+                    now,
+                    ErrorCode::AuthFailed,
+                    StopReason::ServerSignatureInvalid,
+                );
+            }
+            Err(LoginOkError::LeaseTooShort(lease_ms)) => {
+                return self.control_fatal(
+                    now,
+                    ErrorCode::Malformed,
+                    StopReason::LeaseTooShort { lease_ms },
+                );
+            }
+            Err(LoginOkError::ZeroSession) => {
+                return self.control_protocol_error(now, ProtocolError::ZeroSessionId);
+            }
+        };
+        let resumed = resume == Some(id);
+        if !resumed {
+            // A resume that yields another session lost the old one: start
+            // the new one's sequence numbers from 0 [B-2].
+            self.end_session(SessionEndReason::ResumeRefused);
+        }
+        tracing::debug!(session = %id, resumed, lease_ms = ok.lease_ms, "LOGIN_OK verified");
+        self.session = Some(Session {
+            id,
+            key,
+            role: ok.role,
+            caps: ok.caps,
+            lease: Lease::from_ms(ok.lease_ms),
+        });
+        if let Some(control) = self.control.as_mut() {
+            control.phase = ControlPhase::AwaitAdvertiseOk { resumed };
+        }
+        // [C-3]: exactly one ADVERTISE, right after LOGIN_OK.
+        let advertise = Frame::Advertise(self.listener.advertise());
+        self.send_control(now, &advertise);
+    }
+
+    fn on_advertise_ok(&mut self, callback: SocketAddr) {
+        let (Some(control), Some(session)) = (self.control.as_mut(), self.session.as_ref()) else {
+            return;
+        };
+        let ControlPhase::AwaitAdvertiseOk { resumed } =
+            std::mem::replace(&mut control.phase, ControlPhase::Established)
+        else {
+            return debug_assert!(false, "checked by the caller");
+        };
+        if Some(callback.port()) != self.listener.local().map(|a| a.port()) {
+            tracing::warn!(%callback, "ADVERTISE_OK names another port than the one advertised");
+        }
+        control.callback_addr = Some(callback);
+        self.failures = 0;
+        self.out.event(Event::LoggedIn {
+            session: session.id,
+            role: session.role,
+            resumed,
+            caps: session.caps,
+            lease: session.lease.lease,
+            callback,
+            server_name: control.server_name.clone(),
+        });
+    }
+
+    fn on_callback_status(&mut self, status: CallbackStatus<'_>) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        control.callback_state = Some(status.state);
+        let port = self.listener.local().map_or(0, |a| a.port());
+        let hint = callback_hint(
+            status.state,
+            self.listener.policy(),
+            port,
+            control.callback_addr,
+        );
+        tracing::debug!(state = %status.state, detail = %status.detail, "CALLBACK_STATUS");
+        self.out.event(Event::CallbackStatus {
+            state: status.state,
+            detail: status.detail.into_owned(),
+            hint,
+        });
+    }
+
+    fn on_control_bye(&mut self, now: Instant, reason: ByeReason) {
+        tracing::debug!(%reason, "BYE on the control connection");
+        if let Phase::LoggingOut { .. } = self.phase {
+            return self.finish_logout(true);
+        }
+        let end = SessionEndReason::from_bye(reason);
+        let Some(session) = self.session.as_ref().map(|s| s.id) else {
+            return self.control_lost(now, DisconnectReason::SessionEnded, true);
+        };
+        self.end_session(end);
+        match reason {
+            // The server is going away or forgot us: come back with a new session.
+            ByeReason::LeaseExpired | ByeReason::Shutdown => {
+                self.control_lost(now, DisconnectReason::SessionEnded, true)
+            }
+            // Someone else took over, or the server's side wants us gone:
+            // logging in again would undo that.
+            _ => self.stop(StopReason::SessionEnded {
+                session,
+                reason: end,
+            }),
+        }
+    }
+
+    /// An ERROR from the server on the control connection [F-6].
+    fn on_control_error(&mut self, now: Instant, code: ErrorCode, message: &str) {
+        let Some(control) = self.control.as_ref() else {
+            return;
+        };
+        tracing::debug!(%code, message, "ERROR on the control connection");
+        let logged_in = control.is_logged_in();
+        let resume = control.resume;
+        self.out.event(Event::ErrorReceived {
+            conn: control.conn,
+            connection: ConnectionKind::Control,
+            code,
+            message: message.to_owned(),
+        });
+        if let Phase::LoggingOut { .. } = self.phase {
+            return self.finish_logout(false);
+        }
+        if logged_in {
+            // An ERROR after LOGIN_OK ends the session like LOGOUT [F-6].
+            self.end_session(SessionEndReason::ControlError { code });
+            if code == ErrorCode::BadPort {
+                return self.stop(StopReason::AdvertiseRefused {
+                    message: message.to_owned(),
+                });
+            }
+            return self.control_lost(now, DisconnectReason::ErrorReceived { code }, true);
+        }
+        match code {
+            ErrorCode::AuthFailed => self.stop(StopReason::AuthFailed {
+                message: message.to_owned(),
+            }),
+            ErrorCode::UnsupportedVersion => self.stop(StopReason::VersionRefused {
+                message: message.to_owned(),
+            }),
+            ErrorCode::UnknownSession if resume.is_some() => {
+                // [C-6]: log in anew at once, and say what may have been lost.
+                if let Some(control) = self.control.take() {
+                    self.out.push(Output::Close { conn: control.conn });
+                }
+                self.end_session(SessionEndReason::ResumeRefused);
+                self.start_control(now);
+            }
+            _ => self.control_lost(now, DisconnectReason::ErrorReceived { code }, true),
+        }
+    }
+
+    /// The server broke the protocol: ERROR, close, and (after LOGIN_OK)
+    /// the session is over [F-6].
+    fn control_protocol_error(&mut self, now: Instant, error: ProtocolError) {
+        let Some(control) = self.control.as_ref() else {
+            return;
+        };
+        let conn = control.conn;
+        let logged_in = control.is_logged_in();
+        let code = error.code();
+        tracing::debug!(%error, "protocol error on the control connection");
+        let message = error.to_string();
+        self.send_control(now, &error_frame(code, &message));
+        self.control = None;
+        self.out.push(Output::Close { conn });
+        self.out.event(Event::ProtocolError {
+            conn,
+            connection: ConnectionKind::Control,
+            error,
+        });
+        if logged_in && !matches!(self.phase, Phase::LoggingOut { .. }) {
+            self.end_session(SessionEndReason::ControlError { code });
+        }
+        self.control_lost(now, DisconnectReason::ProtocolError, false);
+    }
+
+    /// A fatal login failure: ERROR with `code`, then stop.
+    fn control_fatal(&mut self, now: Instant, code: ErrorCode, reason: StopReason) {
+        let message = reason.to_string();
+        self.send_control(now, &error_frame(code, &message));
+        self.stop(reason);
+    }
+
+    /// Handshake timeout, keepalive and the server's silence.
+    pub(super) fn control_timers(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let lease = self.session_lease();
+        let Some(control) = self.control.as_ref() else {
+            return;
+        };
+        if !control.is_established() && now >= control.handshake_deadline {
+            tracing::debug!("login did not complete within the handshake timeout");
+            // No ERROR: after LOGIN_OK it would end the session, which a
+            // resume can still save.
+            return self.control_lost(now, DisconnectReason::HandshakeTimeout, true);
+        }
+        let Some(lease) = lease else {
+            return;
+        };
+        if !control.is_logged_in() {
+            return;
+        }
+        if now >= control.last_received + lease.lease {
+            tracing::debug!("nothing from the server for a whole lease");
+            return self.control_lost(now, DisconnectReason::ServerSilent, true);
+        }
+        if now >= control.last_sent + lease.ping_after {
+            let nonce = self.rng.next_u64();
+            self.send_control(now, &Frame::Ping { nonce });
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The machine-wide settings file (TOML), so that every client instance on a
+//! host reads the same settings when it starts.
+//!
+//! Parsing and rendering are pure; [`SettingsFile::load`] and
+//! [`SettingsFile::save`] are the only file I/O in faxnotify-core.
+//!
+//! ```toml
+//! # Address of the fax server (host:port). Optional.
+//! server = "fax.example:4580"
+//!
+//! [network]
+//! # "dynamic", "range:LO-HI" or "fixed:PORT"
+//! listen = "range:6000-6010"
+//! ```
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::settings::{ListenPolicy, NetworkSettings, SettingsError};
+
+/// The contents of the machine-wide client settings file.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct SettingsFile {
+    /// The fax server as `host:port`, unresolved (resolving is the
+    /// application's job), if the file names one.
+    pub server: Option<String>,
+    /// The network settings every client on the host starts with.
+    pub network: NetworkSettings,
+}
+
+/// Why a settings file cannot be read, parsed or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsFileError {
+    /// Reading or writing the file failed.
+    #[error("settings file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The text is not valid TOML or has unknown or mistyped keys.
+    #[error("settings file{}: {message}", path_suffix(.path))]
+    Syntax {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The TOML parser's explanation (with line and column).
+        message: String,
+    },
+    /// A value is well-formed TOML but not a valid setting.
+    #[error("settings file{}: {key}: {source}", path_suffix(.path))]
+    Invalid {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The offending key, e.g. `network.listen`.
+        key: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: SettingsError,
+    },
+    /// The `server` value is not `host:port`.
+    #[error(
+        "settings file{}: server: {value:?} is not host:port (e.g. \"fax.example:4580\")",
+        path_suffix(.path)
+    )]
+    BadServer {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The value given.
+        value: String,
+    },
+}
+
+fn path_suffix(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!(" {}", p.display()),
+        None => String::new(),
+    }
+}
+
+/// The file as written, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    server: Option<String>,
+    #[serde(default)]
+    network: RawNetwork,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    listen: Option<String>,
+}
+
+/// `host:port` with a non-empty host and a non-zero port (IPv6 in brackets).
+fn is_host_port(value: &str) -> bool {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner.strip_suffix(']').is_some_and(|h| !h.is_empty())
+    } else {
+        !host.is_empty() && !host.contains(':') && !host.chars().any(char::is_whitespace)
+    };
+    host_ok && matches!(port.parse::<u16>(), Ok(p) if p != 0)
+}
+
+impl SettingsFile {
+    /// A settings file with these contents.
+    pub fn new(server: Option<String>, network: NetworkSettings) -> Self {
+        Self { server, network }
+    }
+
+    /// Where the file lives by default on this platform.
+    pub fn default_path() -> PathBuf {
+        if cfg!(windows) {
+            PathBuf::from(r"C:\ProgramData\faxnotify\client.toml")
+        } else {
+            PathBuf::from("/etc/faxnotify/client.toml")
+        }
+    }
+
+    /// Parses and validates the file's text. Missing keys take their defaults
+    /// (`listen = "dynamic"`, no server); unknown keys are refused so that a
+    /// misspelt setting is not silently ignored.
+    pub fn parse(text: &str) -> Result<Self, SettingsFileError> {
+        Self::parse_inner(text, None)
+    }
+
+    fn parse_inner(text: &str, path: Option<&Path>) -> Result<Self, SettingsFileError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| SettingsFileError::Syntax {
+            path: path.map(Path::to_path_buf),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        if let Some(server) = &raw.server
+            && !is_host_port(server)
+        {
+            return Err(SettingsFileError::BadServer {
+                path: path.map(Path::to_path_buf),
+                value: server.clone(),
+            });
+        }
+        let listen = match raw.network.listen {
+            Some(text) => {
+                text.parse::<ListenPolicy>()
+                    .map_err(|source| SettingsFileError::Invalid {
+                        path: path.map(Path::to_path_buf),
+                        key: "network.listen",
+                        source,
+                    })?
+            }
+            None => ListenPolicy::default(),
+        };
+        Ok(Self {
+            server: raw.server,
+            network: NetworkSettings::new(listen),
+        })
+    }
+
+    /// Checks the settings without writing anything.
+    pub fn validate(&self) -> Result<(), SettingsFileError> {
+        if let Some(server) = &self.server
+            && !is_host_port(server)
+        {
+            return Err(SettingsFileError::BadServer {
+                path: None,
+                value: server.clone(),
+            });
+        }
+        self.network
+            .validate()
+            .map_err(|source| SettingsFileError::Invalid {
+                path: None,
+                key: "network.listen",
+                source,
+            })
+    }
+
+    /// Renders the file with explanatory comments. [`SettingsFile::parse`]
+    /// reads the result back unchanged.
+    pub fn render(&self) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let mut out = String::from(
+            "# faxnotify client settings, shared by every client instance on this host.\n\
+             # Each client reads them once when it starts: a change takes effect when\n\
+             # the client restarts.\n\n",
+        );
+        if let Some(server) = &self.server {
+            out.push_str("# The fax server, host:port.\n");
+            out.push_str(&format!("server = {}\n\n", quote(server)));
+        }
+        out.push_str(
+            "[network]\n\
+             # The callback port the server dials back to:\n\
+             #   \"dynamic\"          any free port (any number of clients per host)\n\
+             #   \"range:LO-HI\"      the first free port of a range your firewall opens\n\
+             #                      (up to HI-LO+1 clients per host)\n\
+             #   \"fixed:PORT\"       exactly PORT (only one client per host)\n",
+        );
+        out.push_str(&format!(
+            "listen = {}\n",
+            quote(&self.network.listen.to_string())
+        ));
+        out
+    }
+
+    /// Reads and validates the file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, SettingsFileError> {
+        let path = path.as_ref();
+        let text = fs::read_to_string(path).map_err(|source| SettingsFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse_inner(&text, Some(path))
+    }
+
+    /// Validates the settings and writes them to `path` atomically: into a
+    /// temporary file in the same directory, flushed to disk, then renamed
+    /// over `path`, so that a client starting meanwhile reads either the old
+    /// or the new file, never a torn one.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SettingsFileError> {
+        self.validate()?;
+        let path = path.as_ref();
+        let io_err = |source| SettingsFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| io_err(io::Error::other("the path names no file")))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let result = (|| {
+            let mut file = fs::File::create(&tmp)?;
+            file.write_all(self.render().as_bytes())?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&tmp, path)
+        })();
+        if let Err(source) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(source));
+        }
+        Ok(())
+    }
+}
