@@ -42,7 +42,8 @@ pub struct Delivered {
     pub seq: u64,
     /// NOTIFY.kind.
     pub kind: u8,
-    /// The payload bytes as received.
+    /// The payload: as received for raw deliveries (unknown kind,
+    /// malformed); for a parsed kind possibly re-encoded from its fields.
     pub payload: Vec<u8>,
     /// Whether the client flagged a known kind's payload as unparseable.
     pub malformed: bool,
