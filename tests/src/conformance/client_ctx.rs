@@ -483,7 +483,7 @@ impl<'a> ClientCtx<'a> {
 }
 
 /// body(SERVER_HELLO) || body(LOGIN) || body(LOGIN_CHALLENGE).
-pub fn auth_message(
+pub(crate) fn auth_message(
     hello: &ServerHello<'_>,
     login: &Login<'_>,
     challenge: &LoginChallenge<'_>,
@@ -512,7 +512,7 @@ fn auth_message_with_hello(
 }
 
 /// Waits for an ACK of exactly `seq`; lower (cumulative, earlier) ACKs are passed over.
-pub fn expect_ack(conn: &mut FrameConn, seq: u64, why: &str) -> Result<(), Fail> {
+pub(crate) fn expect_ack(conn: &mut FrameConn, seq: u64, why: &str) -> Result<(), Fail> {
     let expected = format!("ACK seq={seq} {why}");
     loop {
         let got = conn.expect(&expected, |f| match f {
@@ -532,7 +532,7 @@ pub fn expect_ack(conn: &mut FrameConn, seq: u64, why: &str) -> Result<(), Fail>
 }
 
 /// A NOTIFY frame.
-pub fn notify(seq: u64, kind: u8, payload: &[u8]) -> Frame<'static> {
+pub(crate) fn notify(seq: u64, kind: u8, payload: &[u8]) -> Frame<'static> {
     Frame::Notify(Notify {
         seq,
         kind,
@@ -541,7 +541,7 @@ pub fn notify(seq: u64, kind: u8, payload: &[u8]) -> Frame<'static> {
 }
 
 /// A SERVER_MESSAGE payload.
-pub fn message_payload(text: &str) -> Vec<u8> {
+pub(crate) fn message_payload(text: &str) -> Vec<u8> {
     faxnotify_core::wire::Notification::server_message(text)
         .to_payload()
         .map(|b| b.to_vec())

@@ -402,7 +402,7 @@ fn is_limit(fail: &Fail) -> bool {
 }
 
 /// The first frame must be SERVER_HELLO.
-pub fn expect_hello(conn: &mut FrameConn) -> Result<ServerHello<'static>, Fail> {
+pub(crate) fn expect_hello(conn: &mut FrameConn) -> Result<ServerHello<'static>, Fail> {
     conn.expect("SERVER_HELLO as the server's first frame", |f| match f {
         Frame::ServerHello(h) => Some(h.clone()),
         _ => None,
@@ -410,7 +410,7 @@ pub fn expect_hello(conn: &mut FrameConn) -> Result<ServerHello<'static>, Fail> 
 }
 
 /// LOGIN_CHALLENGE in reply to LOGIN.
-pub fn expect_challenge(conn: &mut FrameConn) -> Result<LoginChallenge<'static>, Fail> {
+pub(crate) fn expect_challenge(conn: &mut FrameConn) -> Result<LoginChallenge<'static>, Fail> {
     conn.expect("LOGIN_CHALLENGE in reply to LOGIN", |f| match f {
         Frame::LoginChallenge(c) => Some(c.clone()),
         _ => None,
@@ -418,7 +418,7 @@ pub fn expect_challenge(conn: &mut FrameConn) -> Result<LoginChallenge<'static>,
 }
 
 /// LOGIN_OK.server_signature must be HMAC(ServerKey, AuthMessage || LOGIN_OK prefix).
-pub fn check_signature(
+pub(crate) fn check_signature(
     secrets: &ClientSecrets,
     auth: &AuthMessage,
     ok: &LoginOk,

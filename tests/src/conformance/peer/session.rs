@@ -185,7 +185,9 @@ impl Session {
 
 impl Drop for Session {
     /// Ends a session a case left open, so it does not linger (detached) and
-    /// count against the server's per-user limits in later cases.
+    /// count against the server's per-user limits in later cases. Before
+    /// ADVERTISE the LOGOUT is UNEXPECTED_FRAME [C-3], whose ERROR ends the
+    /// session just as well [F-6].
     fn drop(&mut self) {
         if !self.ended {
             let _ = self.control.send(&Frame::Logout);

@@ -66,7 +66,10 @@ fn login_ok_signature(ctx: &mut ServerCtx<'_>) -> Verdict {
         "a random 32-byte server nonce [A-4]",
         || Frame::LoginChallenge(session.challenge.clone()).to_string(),
     )?;
-    session.logout()
+    // Ended by dropping it before ADVERTISE: its LOGOUT there is
+    // UNEXPECTED_FRAME [C-3], and that ERROR ends the session [F-6].
+    drop(session);
+    Ok(())
 }
 
 fn caps_intersection(ctx: &mut ServerCtx<'_>) -> Verdict {
@@ -87,7 +90,7 @@ fn caps_intersection(ctx: &mut ServerCtx<'_>) -> Verdict {
             ),
             || Frame::LoginOk(session.ok.clone()).to_string(),
         )?;
-        session.logout()?;
+        drop(session);
     }
     Ok(())
 }
@@ -120,7 +123,7 @@ fn replayed_proof(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (first_auth, secrets) =
         ctx.secrets(&first.hello, &first.login, &first.challenge, &password)?;
     let proof = client_proof(&secrets, &first_auth);
-    first.logout()?;
+    drop(first);
 
     let (mut conn, _) = ctx.connect_hello()?;
     conn.send(&login)?;

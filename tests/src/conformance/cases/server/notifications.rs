@@ -159,7 +159,9 @@ fn ready_discards(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn expect_session_ended(ctx: &mut ServerCtx<'_>, mut session: Session, why: &str) -> Verdict {
     session.ended = true;
     let id = session.id();
+    // BYE or an ERROR may come first; the spec names no BYE reason for this.
     session.control.tolerate(FrameType::Bye);
+    session.control.tolerate(FrameType::Error);
     session.control.expect_closed(&format!(
         "the control connection to close: the session ends {why} [C-10]"
     ))?;
