@@ -296,6 +296,9 @@ impl FrameConn {
     }
 
     fn next_raw(&mut self, deadline: Instant, wait: Duration) -> Got {
+        // Read at least once, even with no time left, so that bytes already
+        // received are seen.
+        let mut read_once = false;
         loop {
             if let Some(frame) = self.pending.pop_front() {
                 self.log.line(format_args!("{} < {frame}", self.label));
@@ -307,9 +310,10 @@ impl FrameConn {
                 ReadState::Undecodable(err) => return Got::Undecodable(err.clone()),
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() && read_once {
                 return Got::Nothing(wait);
             }
+            read_once = true;
             if self
                 .stream
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
