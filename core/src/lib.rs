@@ -11,6 +11,7 @@
 //!
 //! - [`wire`]: frames, notification payloads and the incremental decoder.
 //! - [`auth`]: the SCRAM-SHA-256 login, session keys and callback proofs.
+//! - [`server`]: the server state machine.
 //!
 //! The protocol is specified in `docs/protocol.md`.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod rng;
+pub mod server;
 pub mod wire;
 
 pub use conn::ConnId;

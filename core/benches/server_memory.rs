@@ -1,0 +1,101 @@
+//! Heap bytes per idle logged-in session, at 10 000 and 100 000 sessions.
+//!
+//! A counting global allocator measures the bytes the server holds after
+//! logging N clients in (each on its own IPv6 address: the worst case for
+//! the per-address tables), minus what it held before. Requested sizes are
+//! counted, not the system allocator's overhead.
+//!
+//! Run: `cargo bench -p faxnotify-core --bench server_memory` (under
+//! `cargo test` it runs once at 2 000 sessions as a smoke test).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub)]
+
+#[path = "server_support/alloc.rs"]
+mod alloc;
+#[path = "server_support/driver.rs"]
+mod driver;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use faxnotify_core::server::{Input, Output};
+
+use alloc::{Counting, live_bytes};
+use driver::{Client, Driver, ack};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct Figures {
+    idle: f64,
+    after_traffic: f64,
+}
+
+fn measure(n: usize, callback: bool) -> Figures {
+    let mut d = Driver::new(n, |_| {});
+    let mut clients: Vec<Client> = Vec::with_capacity(n);
+    let before = live_bytes();
+    for i in 0..n {
+        clients.push(d.open(i, callback));
+    }
+    while d.server.poll_output().is_some() {}
+    // Settle: the handshake deadlines (10 s) pass and the callbacks get
+    // their first keepalive PING, as on a real server after a while.
+    d.now += Duration::from_secs(11);
+    d.server.handle_timeout(d.now);
+    while d.server.poll_output().is_some() {}
+    let idle = (live_bytes() - before) as f64 / n as f64;
+    assert_eq!(d.server.session_count(), n);
+
+    // One notification to everyone, acknowledged: queues keep a little capacity.
+    let payload = Bytes::from_static(b"\x00\x05hello");
+    for c in &clients {
+        d.server
+            .notify_session(d.now, c.session, 3, payload.clone())
+            .unwrap();
+    }
+    while d.server.poll_output().is_some() {}
+    let ack = ack(1);
+    for c in &clients {
+        let conn = c.callback.unwrap_or(c.control);
+        d.server
+            .handle_input(d.now, Input::Received { conn, data: &ack })
+            .unwrap();
+        while let Some(output) = d.server.poll_output() {
+            assert!(matches!(output, Output::Event(_)));
+        }
+    }
+    let after_traffic = (live_bytes() - before) as f64 / n as f64;
+    Figures {
+        idle,
+        after_traffic,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; under `cargo test` this is a quick smoke run.
+    let sizes: &[usize] = if std::env::args().any(|a| a == "--bench") {
+        &[10_000, 100_000]
+    } else {
+        &[2_000]
+    };
+    println!("heap bytes per idle logged-in session (server state only)");
+    println!(
+        "{:>9} {:>24} {:>12} {:>22}",
+        "sessions", "delivery path", "idle", "idle after 1 notify"
+    );
+    for &n in sizes {
+        for callback in [true, false] {
+            let f = measure(n, callback);
+            let path = if callback {
+                "callback (2 conns)"
+            } else {
+                "backchannel (1 conn)"
+            };
+            println!(
+                "{n:>9} {path:>24} {:>10.0} B {:>20.0} B",
+                f.idle, f.after_traffic
+            );
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The server's view of one TCP connection: a control connection the
+//! client opened, or a callback connection the server dialled.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::login::PendingLogin;
+use super::outbox::Outbox;
+use crate::auth::SessionKey;
+use crate::wire::{Decoder, Frame, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, Nonce};
+use crate::{ConnId, SessionId};
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) kind: ConnKind,
+    pub(crate) decoder: Decoder,
+    /// Frames written since the last `Transmit` (coalesced into one).
+    pub(crate) out: Vec<u8>,
+    /// The time of this connection's live heap entry (see `timers`).
+    pub(crate) timer: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub(crate) enum ConnKind {
+    Control(Control),
+    Callback(Callback),
+}
+
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// The peer, IPv4-mapped addresses turned into IPv4 [C-1].
+    pub(crate) peer: SocketAddr,
+    pub(crate) phase: ControlPhase,
+    /// Until ADVERTISE_OK [C-9]; `None` afterwards.
+    pub(crate) handshake_deadline: Option<Instant>,
+    /// NOTIFYs went out on this connection (backchannel), which makes late
+    /// ACKs on it legal [D-1].
+    pub(crate) carried_backchannel: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum ControlPhase {
+    /// SERVER_HELLO sent.
+    AwaitLogin,
+    /// LOGIN_CHALLENGE sent.
+    AwaitProof(Box<PendingLogin>),
+    /// LOGIN_OK sent; only ADVERTISE may follow [C-3].
+    AwaitAdvertise(SessionId),
+    /// ADVERTISE_OK sent.
+    Established(SessionId),
+}
+
+impl Control {
+    pub(crate) fn session(&self) -> Option<SessionId> {
+        match self.phase {
+            ControlPhase::AwaitAdvertise(s) | ControlPhase::Established(s) => Some(s),
+            ControlPhase::AwaitLogin | ControlPhase::AwaitProof(_) => None,
+        }
+    }
+
+    pub(crate) fn is_authenticated(&self) -> bool {
+        self.session().is_some()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Callback {
+    pub(crate) session: SessionId,
+    /// The endpoint dialled: the control peer's IP and the advertised port [C-1].
+    pub(crate) endpoint: SocketAddr,
+    pub(crate) phase: CallbackPhase,
+    /// The end of the connect or handshake phase [B-7]; `None` once ready.
+    pub(crate) deadline: Option<Instant>,
+    /// When the server last sent something here (keepalive [D-4]).
+    pub(crate) last_sent: Instant,
+    /// When the client last sent something here (dead callback [D-4]).
+    pub(crate) last_received: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) enum CallbackPhase {
+    /// `Connect` issued; waiting for `Connected` or `ConnectFailed`.
+    Connecting,
+    /// Connected; the listener speaks first with CB_CHALLENGE.
+    AwaitChallenge,
+    /// CB_HELLO sent.
+    AwaitReady(Box<CallbackHandshake>),
+    /// CB_READY verified: this is (or was) a delivery path.
+    Ready,
+}
+
+/// What the server must remember between CB_HELLO and CB_READY.
+#[derive(Debug)]
+pub(crate) struct CallbackHandshake {
+    pub(crate) client_nonce: Nonce,
+    pub(crate) server_nonce: Nonce,
+    /// The session key as of CB_HELLO (a resume changes the session's key,
+    /// and closes this connection with it).
+    pub(crate) key: SessionKey,
+}
+
+impl Callback {
+    /// BYE may be sent only after CB_HELLO (spec section 3).
+    pub(crate) fn after_hello(&self) -> bool {
+        matches!(
+            self.phase,
+            CallbackPhase::AwaitReady(_) | CallbackPhase::Ready
+        )
+    }
+
+    /// The earliest time something is due on this connection.
+    pub(crate) fn next_deadline(
+        &self,
+        lease: Duration,
+        ping_interval: Duration,
+    ) -> Option<Instant> {
+        match self.phase {
+            CallbackPhase::Ready => {
+                Some((self.last_sent + ping_interval).min(self.last_received + lease))
+            }
+            _ => self.deadline,
+        }
+    }
+}
+
+impl Conn {
+    pub(crate) fn control(peer: SocketAddr, handshake_deadline: Instant) -> Self {
+        Self {
+            kind: ConnKind::Control(Control {
+                peer,
+                phase: ControlPhase::AwaitLogin,
+                handshake_deadline: Some(handshake_deadline),
+                carried_backchannel: false,
+            }),
+            decoder: Decoder::new(MAX_PRELOGIN_FRAME_LEN),
+            out: Vec::new(),
+            timer: None,
+        }
+    }
+
+    pub(crate) fn callback(
+        session: SessionId,
+        endpoint: SocketAddr,
+        now: Instant,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            kind: ConnKind::Callback(Callback {
+                session,
+                endpoint,
+                phase: CallbackPhase::Connecting,
+                deadline: Some(deadline),
+                last_sent: now,
+                last_received: now,
+            }),
+            decoder: Decoder::new(MAX_FRAME_LEN),
+            out: Vec::new(),
+            timer: None,
+        }
+    }
+
+    /// The session this connection serves, if any yet.
+    pub(crate) fn session(&self) -> Option<SessionId> {
+        match &self.kind {
+            ConnKind::Control(c) => c.session(),
+            ConnKind::Callback(c) => Some(c.session),
+        }
+    }
+
+    /// The peer's address (for a callback, the endpoint dialled).
+    pub(crate) fn peer(&self) -> SocketAddr {
+        match &self.kind {
+            ConnKind::Control(c) => c.peer,
+            ConnKind::Callback(c) => c.endpoint,
+        }
+    }
+
+    /// The frame length limit in force [F-1]: 4 145 on a control connection
+    /// until LOGIN_OK, 65 535 otherwise ([D-12] for callbacks).
+    pub(crate) fn frame_limit(&self) -> u32 {
+        match &self.kind {
+            ConnKind::Control(c) if !c.is_authenticated() => MAX_PRELOGIN_FRAME_LEN,
+            _ => MAX_FRAME_LEN,
+        }
+    }
+
+    /// Appends a whole frame to the pending output, announcing the
+    /// connection to the outbox when its buffer was empty.
+    pub(crate) fn write(
+        &mut self,
+        id: ConnId,
+        frame: &Frame<'_>,
+        now: Instant,
+        outbox: &mut Outbox,
+    ) {
+        if self.out.is_empty() {
+            outbox.flush_later(id);
+        }
+        // Reserve the exact size so that a frame costs at most one allocation.
+        self.out.reserve(frame.encoded_len());
+        if let Err(err) = frame.encode(&mut self.out) {
+            // Every frame the server builds is within the protocol's limits
+            // (strings are checked or constant, payloads checked by `notify`).
+            debug_assert!(false, "server built an unencodable frame: {err}");
+            tracing::error!(%id, %err, "server built an unencodable frame; dropped");
+        }
+        if let ConnKind::Callback(cb) = &mut self.kind {
+            cb.last_sent = now;
+        }
+    }
+
+    /// Appends bytes that are already a whole encoded frame.
+    pub(crate) fn write_raw(&mut self, id: ConnId, bytes: &[u8], outbox: &mut Outbox) {
+        if self.out.is_empty() {
+            outbox.flush_later(id);
+        }
+        self.out.extend_from_slice(bytes);
+    }
+}

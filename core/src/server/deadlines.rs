@@ -1,0 +1,146 @@
+//! The server's reactions to its deadlines: handshake timeouts [C-9]
+//! [B-7], lease expiry [C-5], dial retries [B-5], callback keepalive and
+//! dead callbacks [D-4], forgetting old failed logins; and keeping
+//! the heap's entries in step with them (see `timers`).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::Server;
+use super::conn::{CallbackPhase, ConnKind};
+use super::events::CloseReason;
+use super::session::Dial;
+use super::timers::TimerKey;
+use crate::wire::{ErrorCode, Frame};
+use crate::{ConnId, SessionId};
+
+impl Server {
+    pub(super) fn arm_conn(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let wanted = match &c.kind {
+            ConnKind::Control(ctl) => ctl.handshake_deadline,
+            ConnKind::Callback(cb) => cb.next_deadline(self.config.lease, self.ping_interval),
+        };
+        self.timers.arm(&mut c.timer, wanted, TimerKey::Conn(id));
+    }
+
+    pub(super) fn arm_session(&mut self, sid: SessionId) {
+        let Some(&key) = self.session_index.get(&sid) else {
+            return;
+        };
+        let s = &mut self.sessions[key];
+        let wanted = s.next_deadline();
+        self.timers
+            .arm(&mut s.timer, Some(wanted), TimerKey::Session(sid));
+    }
+
+    pub(super) fn arm_ip(&mut self, ip: IpAddr) {
+        let Some(e) = self.ips.get_mut(&ip) else {
+            return;
+        };
+        let wanted = e.failures_until;
+        self.timers.arm(&mut e.timer, wanted, TimerKey::Ip(ip));
+    }
+
+    /// Drops stale entries from the top of the heap so that
+    /// [`Server::poll_timeout`] names a time when something may be due.
+    pub(super) fn prune_timers(&mut self) {
+        while let Some((at, key)) = self.timers.peek() {
+            let live = match key {
+                TimerKey::Conn(id) => self.conns.get(&id).is_some_and(|c| c.timer == Some(at)),
+                TimerKey::Session(sid) => {
+                    self.session_ref(sid).is_some_and(|s| s.timer == Some(at))
+                }
+                TimerKey::Ip(ip) => self.ips.get(&ip).is_some_and(|e| e.timer == Some(at)),
+            };
+            if live {
+                break;
+            }
+            self.timers.pop();
+        }
+    }
+
+    pub(super) fn on_conn_timer(&mut self, now: Instant, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match &mut c.kind {
+            ConnKind::Control(ctl) => {
+                if ctl.handshake_deadline.is_some_and(|d| d <= now) {
+                    let secs = self.config.handshake_timeout.as_secs_f64();
+                    let error = Self::violation(
+                        ErrorCode::Timeout,
+                        format!("handshake not completed within {secs} s"),
+                    );
+                    self.abort_conn(now, id, error);
+                }
+            }
+            ConnKind::Callback(cb) => match cb.phase {
+                CallbackPhase::Connecting => {
+                    if cb.deadline.is_some_and(|d| d <= now) {
+                        let sid = cb.session;
+                        tracing::debug!(conn = %id, "callback dial timed out");
+                        self.remove_conn(now, id, true);
+                        self.callback_lost(now, sid, id, true);
+                    }
+                }
+                CallbackPhase::AwaitChallenge | CallbackPhase::AwaitReady(_) => {
+                    if cb.deadline.is_some_and(|d| d <= now) {
+                        let secs = self.config.callback_handshake_timeout.as_secs_f64();
+                        let error = Self::violation(
+                            ErrorCode::Timeout,
+                            format!("callback handshake not completed within {secs} s"),
+                        );
+                        self.abort_conn(now, id, error);
+                    }
+                }
+                CallbackPhase::Ready => {
+                    if cb.last_received + self.config.lease <= now {
+                        // A dead callback [D-4]: close it and dial again [D-8].
+                        let sid = cb.session;
+                        tracing::debug!(conn = %id, "callback silent for a lease; redialling");
+                        self.remove_conn(now, id, true);
+                        self.callback_lost(now, sid, id, false);
+                    } else if cb.last_sent + self.ping_interval <= now {
+                        self.next_ping_nonce = self.next_ping_nonce.wrapping_add(1);
+                        let nonce = self.next_ping_nonce;
+                        self.send(now, id, &Frame::Ping { nonce });
+                    }
+                }
+            },
+        }
+    }
+
+    pub(super) fn on_session_timer(&mut self, now: Instant, sid: SessionId) {
+        let Some(s) = self.session_mut(sid) else {
+            return;
+        };
+        if s.lease_deadline <= now {
+            self.end_session_with(now, sid, CloseReason::LeaseExpired);
+            return;
+        }
+        if let Dial::Backoff(at) = s.dial
+            && at <= now
+        {
+            s.dial = Dial::Idle;
+            self.start_dial(now, sid);
+        }
+    }
+
+    pub(super) fn on_ip_timer(&mut self, now: Instant, ip: IpAddr, at: Instant) {
+        let Some(e) = self.ips.get_mut(&ip) else {
+            return;
+        };
+        if e.timer != Some(at) {
+            return;
+        }
+        e.timer = None;
+        if e.failures_until.is_some_and(|t| t <= now) {
+            e.failures_until = None;
+        }
+        self.ips.release(&ip, now);
+        self.arm_ip(ip);
+    }
+}

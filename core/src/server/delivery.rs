@@ -1,0 +1,298 @@
+//! One session's notification queue: sequence numbers, the window of
+//! notifications in flight, cumulative acknowledgement and resending
+//! [B-2] [B-4] [B-6] [D-9].
+//!
+//! The queue holds every notification not yet acknowledged, in seq order;
+//! seqs are implicit (`acked + 1 + index`), so an entry is a kind byte and a
+//! shared payload. `sent` marks how far the current path got: on a path
+//! change it drops back to `acked` and everything unacknowledged goes out
+//! again from the lowest seq.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::events::Undelivered;
+
+#[derive(Debug, Clone)]
+struct Queued {
+    kind: u8,
+    payload: Bytes,
+}
+
+/// Why an acknowledgement breaks [B-2].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SeqViolation {
+    /// ACK seq or CB_READY last_seq above the highest seq sent.
+    AboveSent { seq: u64, max_sent: u64 },
+    /// CB_READY last_seq below the highest seq acknowledged.
+    BelowAcked { seq: u64, acked: u64 },
+}
+
+impl SeqViolation {
+    pub(crate) fn message(&self, what: &str) -> String {
+        match self {
+            SeqViolation::AboveSent { seq, max_sent } => {
+                format!("{what} {seq} is above the highest seq sent ({max_sent})")
+            }
+            SeqViolation::BelowAcked { seq, acked } => {
+                format!("{what} {seq} is below the highest seq acknowledged ({acked})")
+            }
+        }
+    }
+}
+
+/// Seqs newly acknowledged: `first..=last`.
+pub(crate) type AckedRange = (u64, u64);
+
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    queue: VecDeque<Queued>,
+    /// Highest seq acknowledged (0: none).
+    acked: u64,
+    /// Highest seq sent on the current path (`acked <= sent <= last_seq`).
+    sent: u64,
+    /// Highest seq ever sent in this session, on any path: the bound of [B-2].
+    max_sent: u64,
+}
+
+impl Delivery {
+    /// The seq of the newest notification (0 before the first).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.acked + self.queue.len() as u64
+    }
+
+    pub(crate) fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Notifications held (sent or not), all unacknowledged.
+    pub(crate) fn depth(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Notifications sent on the current path and not acknowledged.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.sent - self.acked
+    }
+
+    /// Queues a notification and returns its seq, or `None` if `limit`
+    /// notifications are already held [B-6].
+    pub(crate) fn push(&mut self, kind: u8, payload: Bytes, limit: usize) -> Option<u64> {
+        if self.queue.len() >= limit {
+            return None;
+        }
+        self.queue.push_back(Queued { kind, payload });
+        Some(self.last_seq())
+    }
+
+    /// The path changed: resend everything unacknowledged, from the lowest [B-4].
+    pub(crate) fn rewind(&mut self) {
+        self.sent = self.acked;
+    }
+
+    /// The next notification to send on the current path, if the window
+    /// has room; marks it sent.
+    pub(crate) fn next_to_send(&mut self, window: u32) -> Option<(u64, u8, &Bytes)> {
+        if self.sent >= self.last_seq() || self.in_flight() >= u64::from(window) {
+            return None;
+        }
+        self.sent += 1;
+        self.max_sent = self.max_sent.max(self.sent);
+        let index = (self.sent - self.acked - 1) as usize;
+        let entry = &self.queue[index];
+        Some((self.sent, entry.kind, &entry.payload))
+    }
+
+    /// A cumulative ACK. At or below `acked` it is a harmless repeat [D-9].
+    pub(crate) fn ack(&mut self, seq: u64) -> Result<Option<AckedRange>, SeqViolation> {
+        if seq > self.max_sent {
+            return Err(SeqViolation::AboveSent {
+                seq,
+                max_sent: self.max_sent,
+            });
+        }
+        if seq <= self.acked {
+            return Ok(None);
+        }
+        let first = self.acked + 1;
+        let count = (seq - self.acked) as usize;
+        self.queue.drain(..count);
+        self.acked = seq;
+        // A late ACK [D-1] can cover seqs not yet resent on the new path.
+        self.sent = self.sent.max(seq);
+        Ok(Some((first, seq)))
+    }
+
+    /// CB_READY.last_seq: the client already has everything up to it [B-2] [B-4].
+    pub(crate) fn ready(&mut self, last_seq: u64) -> Result<Option<AckedRange>, SeqViolation> {
+        if last_seq < self.acked {
+            return Err(SeqViolation::BelowAcked {
+                seq: last_seq,
+                acked: self.acked,
+            });
+        }
+        self.ack(last_seq)
+    }
+
+    /// Empties the queue, for reporting when the session ends [C-10].
+    pub(crate) fn take_undelivered(&mut self) -> Vec<Undelivered> {
+        let first = self.acked + 1;
+        let out = self
+            .queue
+            .drain(..)
+            .enumerate()
+            .map(|(i, q)| Undelivered {
+                seq: first + i as u64,
+                kind: q.kind,
+                payload: q.payload,
+            })
+            .collect();
+        self.sent = self.acked;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(n: u8) -> Bytes {
+        Bytes::from(vec![n])
+    }
+
+    fn send_all(d: &mut Delivery, window: u32) -> Vec<u64> {
+        let mut out = Vec::new();
+        while let Some((seq, _, _)) = d.next_to_send(window) {
+            out.push(seq);
+        }
+        out
+    }
+
+    #[test]
+    fn seqs_start_at_one_and_grow_by_one() {
+        let mut d = Delivery::default();
+        assert_eq!(d.push(3, payload(1), 10), Some(1));
+        assert_eq!(d.push(3, payload(2), 10), Some(2));
+        assert_eq!(d.last_seq(), 2);
+        assert_eq!(send_all(&mut d, 64), vec![1, 2]);
+    }
+
+    #[test]
+    fn the_window_bounds_what_is_in_flight() {
+        let mut d = Delivery::default();
+        for i in 0..10 {
+            d.push(1, payload(i), 100).unwrap();
+        }
+        assert_eq!(send_all(&mut d, 4), vec![1, 2, 3, 4]);
+        assert_eq!(d.in_flight(), 4);
+        // A cumulative ACK opens the window by as much as it acknowledges.
+        assert_eq!(d.ack(2), Ok(Some((1, 2))));
+        assert_eq!(send_all(&mut d, 4), vec![5, 6]);
+        assert_eq!(d.in_flight(), 4);
+        assert_eq!(d.ack(6), Ok(Some((3, 6))));
+        assert_eq!(send_all(&mut d, 4), vec![7, 8, 9, 10]);
+        assert_eq!(d.ack(10), Ok(Some((7, 10))));
+        assert_eq!(d.depth(), 0);
+        assert_eq!(send_all(&mut d, 4), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn the_queue_is_bounded() {
+        let mut d = Delivery::default();
+        assert_eq!(d.push(1, payload(0), 2), Some(1));
+        assert_eq!(d.push(1, payload(0), 2), Some(2));
+        assert_eq!(d.push(1, payload(0), 2), None);
+        send_all(&mut d, 64);
+        d.ack(1).unwrap();
+        assert_eq!(d.push(1, payload(0), 2), Some(3), "an ACK frees room");
+    }
+
+    #[test]
+    fn acks_above_the_highest_sent_are_violations_repeats_are_not() {
+        let mut d = Delivery::default();
+        for i in 0..3 {
+            d.push(1, payload(i), 10).unwrap();
+        }
+        send_all(&mut d, 2); // 1 and 2 sent, 3 queued
+        assert_eq!(
+            d.ack(3),
+            Err(SeqViolation::AboveSent {
+                seq: 3,
+                max_sent: 2
+            })
+        );
+        assert_eq!(d.depth(), 3, "a violation discards nothing");
+        assert_eq!(d.ack(2), Ok(Some((1, 2))));
+        assert_eq!(d.ack(2), Ok(None));
+        assert_eq!(d.ack(0), Ok(None));
+    }
+
+    #[test]
+    fn rewind_resends_from_the_lowest_unacked() {
+        let mut d = Delivery::default();
+        for i in 0..5 {
+            d.push(1, payload(i), 10).unwrap();
+        }
+        assert_eq!(send_all(&mut d, 64), vec![1, 2, 3, 4, 5]);
+        d.ack(2).unwrap();
+        d.rewind();
+        assert_eq!(send_all(&mut d, 64), vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn ready_discards_what_the_client_has_and_checks_bounds() {
+        let mut d = Delivery::default();
+        for i in 0..5 {
+            d.push(1, payload(i), 10).unwrap();
+        }
+        send_all(&mut d, 64);
+        d.ack(2).unwrap();
+        assert_eq!(
+            d.ready(1),
+            Err(SeqViolation::BelowAcked { seq: 1, acked: 2 })
+        );
+        assert_eq!(
+            d.ready(6),
+            Err(SeqViolation::AboveSent {
+                seq: 6,
+                max_sent: 5
+            })
+        );
+        d.rewind();
+        assert_eq!(d.ready(4), Ok(Some((3, 4))));
+        assert_eq!(send_all(&mut d, 64), vec![5]);
+        assert_eq!(d.ready(5), Ok(Some((5, 5))));
+    }
+
+    #[test]
+    fn late_ack_beyond_the_new_paths_progress() {
+        // [D-1]: seqs 1..=3 went out on the backchannel; the path switched and
+        // only seq 1 was resent before the late ACK 3 arrived.
+        let mut d = Delivery::default();
+        for i in 0..4 {
+            d.push(1, payload(i), 10).unwrap();
+        }
+        assert_eq!(send_all(&mut d, 3), vec![1, 2, 3]);
+        d.rewind();
+        assert_eq!(d.next_to_send(1).map(|(s, _, _)| s), Some(1));
+        assert_eq!(d.ack(3), Ok(Some((1, 3))));
+        assert_eq!(send_all(&mut d, 64), vec![4]);
+    }
+
+    #[test]
+    fn undelivered_lists_every_unacked_seq_in_order() {
+        let mut d = Delivery::default();
+        for i in 0..4 {
+            d.push(10 + i, payload(i), 10).unwrap();
+        }
+        send_all(&mut d, 2);
+        d.ack(1).unwrap();
+        let u = d.take_undelivered();
+        let seqs: Vec<u64> = u.iter().map(|n| n.seq).collect();
+        let kinds: Vec<u8> = u.iter().map(|n| n.kind).collect();
+        assert_eq!(seqs, vec![2, 3, 4]);
+        assert_eq!(kinds, vec![11, 12, 13]);
+        assert_eq!(d.depth(), 0);
+    }
+}

@@ -1,0 +1,191 @@
+//! Bytes and closes on connections: decoding frames and dispatching them,
+//! writing, and closing with or without an ERROR [F-6].
+
+use std::time::Instant;
+
+use super::Server;
+use super::conn::{CallbackPhase, Conn, ConnKind};
+use super::events::{CloseReason, Event, PeerError};
+use super::outbox::Output;
+use crate::ConnId;
+use crate::wire::{ErrorCode, Frame};
+
+/// Keeps ERROR messages within a `str` field, on a character boundary.
+fn bounded(mut message: String) -> String {
+    const LIMIT: usize = 512;
+    if message.len() > LIMIT {
+        let mut end = LIMIT;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    message
+}
+
+impl Server {
+    /// Writes a frame to a connection (nothing if it is closed).
+    pub(super) fn send(&mut self, now: Instant, conn: ConnId, frame: &Frame<'_>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.write(conn, frame, now, &mut self.out);
+        }
+    }
+
+    /// Forgets a connection and undoes what was counted for it; with `emit`,
+    /// tells the adapter to close it after its pending bytes. Consequences
+    /// for its session are the caller's business.
+    pub(super) fn remove_conn(&mut self, now: Instant, conn: ConnId, emit: bool) -> Option<Conn> {
+        let mut c = *self.conns.remove(&conn)?;
+        if emit {
+            if !c.out.is_empty() {
+                // Its Flush is already queued; the bytes leave there, before the Close.
+                self.closing.insert(conn, std::mem::take(&mut c.out));
+            }
+            self.out.push(Output::Close { conn });
+        }
+        match &c.kind {
+            ConnKind::Control(ctl) if !ctl.is_authenticated() => {
+                let ip = ctl.peer.ip();
+                if let Some(e) = self.ips.get_mut(&ip) {
+                    e.unauthenticated = e.unauthenticated.saturating_sub(1);
+                }
+                self.unauthenticated = self.unauthenticated.saturating_sub(1);
+                self.ips.release(&ip, now);
+            }
+            ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting) => {
+                self.release_dial_slot(now, cb.endpoint.ip());
+            }
+            _ => {}
+        }
+        Some(c)
+    }
+
+    /// Writes an ERROR (if the server is the sender), reports it, and closes
+    /// the connection [F-6]. Returns the connection for the caller to deal
+    /// with the consequences.
+    pub(super) fn close_with_error(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        error: &PeerError,
+        report: bool,
+    ) -> Option<Conn> {
+        let c = self.conns.get(&conn)?;
+        let (peer, session) = (c.peer(), c.session());
+        if let PeerError::Sent { code, message } = error {
+            tracing::debug!(%conn, %peer, %code, message, "closing with ERROR");
+            self.send(now, conn, &Frame::error(*code, message.as_str()));
+        } else {
+            tracing::debug!(%conn, %peer, %error, "peer sent ERROR");
+        }
+        if report {
+            self.out.event(Event::ProtocolError {
+                conn,
+                peer,
+                session,
+                error: error.clone(),
+            });
+        }
+        self.remove_conn(now, conn, true)
+    }
+
+    /// The peer broke a rule (or sent ERROR): ERROR, close, event, and the
+    /// consequences — the session ends if this was its control connection
+    /// after LOGIN_OK [F-6]; a callback is dialled again later [B-5].
+    pub(super) fn abort_conn(&mut self, now: Instant, conn: ConnId, error: PeerError) {
+        let Some(c) = self.close_with_error(now, conn, &error, true) else {
+            return;
+        };
+        match c.kind {
+            ConnKind::Control(ctl) => {
+                if let Some(sid) = ctl.session() {
+                    self.end_session_with(now, sid, CloseReason::ProtocolError(error));
+                }
+            }
+            ConnKind::Callback(cb) => self.callback_lost(now, cb.session, conn, true),
+        }
+    }
+
+    /// A rule broken by the peer, with the ERROR the server sends.
+    pub(super) fn violation(code: ErrorCode, message: impl Into<String>) -> PeerError {
+        PeerError::Sent {
+            code,
+            message: bounded(message.into()),
+        }
+    }
+
+    pub(super) fn on_closed(&mut self, now: Instant, conn: ConnId) {
+        let Some(c) = self.remove_conn(now, conn, false) else {
+            return;
+        };
+        match c.kind {
+            ConnKind::Control(ctl) => {
+                if let Some(sid) = ctl.session()
+                    && self
+                        .session_ref(sid)
+                        .is_some_and(|s| s.control == Some(conn))
+                {
+                    self.detach(now, sid);
+                }
+            }
+            ConnKind::Callback(cb) => {
+                // A working callback that dies is dialled again at once [D-8];
+                // a dial or handshake that dies is a failure [B-5].
+                let failed = !matches!(cb.phase, CallbackPhase::Ready);
+                self.callback_lost(now, cb.session, conn, failed);
+            }
+        }
+    }
+
+    pub(super) fn on_received(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        // The frames borrow the decoder, and handling them needs `self`.
+        let mut decoder = std::mem::take(&mut c.decoder);
+        let mut input = data;
+        loop {
+            match decoder.decode(&mut input) {
+                Ok(Some(frame)) => {
+                    tracing::trace!(%conn, %frame, "received");
+                    self.on_frame(now, conn, frame);
+                    match self.conns.get(&conn) {
+                        // The limit may have changed with LOGIN_OK [F-1].
+                        Some(c) => decoder.set_max_frame_len(c.frame_limit()),
+                        None => return, // closed by that frame; the rest is moot
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    let error = Self::violation(err.code(), err.to_string());
+                    self.abort_conn(now, conn, error);
+                    return;
+                }
+            }
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.decoder = decoder;
+        }
+    }
+
+    pub(super) fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        match &c.kind {
+            ConnKind::Control(ctl) => match ctl.session() {
+                None => self.on_login_frame(now, conn, frame),
+                Some(sid) => {
+                    self.on_control_frame(now, conn, sid, frame);
+                    self.arm_session(sid);
+                }
+            },
+            ConnKind::Callback(cb) => {
+                let sid = cb.session;
+                self.on_callback_frame(now, conn, frame);
+                self.arm_session(sid);
+            }
+        }
+        self.arm_conn(conn);
+    }
+}

@@ -1,0 +1,444 @@
+//! The login on a control connection: LOGIN → LOGIN_CHALLENGE →
+//! LOGIN_PROOF → LOGIN_OK, with the version check [C-8], unknown users
+//! indistinguishable from wrong passwords, the failed-login limiter
+//! resume [C-6] and the session limits [C-7].
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::Server;
+use super::conn::{ConnKind, ControlPhase};
+use super::delivery::Delivery;
+use super::events::{Event, LoginFailure, PeerError};
+use super::session::{DeliveryPath, Dial, Session};
+use crate::auth::{
+    AuthMessage, ClientKey, DEFAULT_ITERATIONS, ServerKey, StoredKey, recover_client_key,
+    server_signature, session_key, unknown_user_salt,
+};
+use crate::wire::{
+    ByeReason, Caps, ErrorCode, Frame, Login, LoginChallenge, LoginOk, Mac, PROTOCOL_VERSION, Role,
+};
+use crate::{ConnId, SessionId};
+
+/// What the server remembers between LOGIN_CHALLENGE and LOGIN_PROOF.
+pub(crate) struct PendingLogin {
+    user: String,
+    /// Whether the user exists. An unknown user is given fake keys and
+    /// goes through the same proof computation before failing.
+    known: bool,
+    stored_key: StoredKey,
+    server_key: ServerKey,
+    role: Role,
+    auth: AuthMessage,
+    resume: u64,
+    /// LOGIN_OK.caps: SERVER_HELLO.caps ∩ LOGIN.caps.
+    caps: Caps,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("user", &self.user)
+            .field("resume", &self.resume)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The message of every failed proof, real user or not.
+const AUTH_FAILED_MESSAGE: &str = "authentication failed";
+
+/// A key for a user that does not exist: stable per name, never matching.
+fn fake_key(secret: &[u8; 32], label: &[u8], user: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(secret)
+        .chain_update(label)
+        .chain_update(user.as_bytes())
+        .finalize()
+        .into()
+}
+
+impl Server {
+    /// A frame on a control connection before LOGIN_OK.
+    pub(super) fn on_login_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
+        let awaiting_proof = matches!(
+            self.conns.get(&conn).map(|c| &c.kind),
+            Some(ConnKind::Control(ctl)) if matches!(ctl.phase, ControlPhase::AwaitProof(_))
+        );
+        match frame {
+            Frame::Error(e) => self.abort_conn(
+                now,
+                conn,
+                PeerError::Received {
+                    code: e.code,
+                    message: e.message.into_owned(),
+                },
+            ),
+            Frame::Login(login) if !awaiting_proof => self.on_login(now, conn, &login),
+            Frame::LoginProof { proof } if awaiting_proof => self.on_login_proof(now, conn, &proof),
+            other => {
+                let expected = if awaiting_proof {
+                    "LOGIN_PROOF"
+                } else {
+                    "LOGIN"
+                };
+                let error = Self::violation(
+                    ErrorCode::UnexpectedFrame,
+                    format!("expected {expected}, got {}", other.frame_type()),
+                );
+                self.abort_conn(now, conn, error);
+            }
+        }
+    }
+
+    fn control_peer(&self, conn: ConnId) -> Option<SocketAddr> {
+        match &self.conns.get(&conn)?.kind {
+            ConnKind::Control(ctl) => Some(ctl.peer),
+            ConnKind::Callback(_) => None,
+        }
+    }
+
+    /// Refuses a login: event, ERROR, close (no session exists yet).
+    fn refuse_login(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        user: String,
+        reason: LoginFailure,
+        code: ErrorCode,
+        message: String,
+    ) {
+        let Some(peer) = self.control_peer(conn) else {
+            return;
+        };
+        tracing::debug!(%conn, %peer, user, %reason, "login refused");
+        self.out.event(Event::LoginFailed {
+            conn,
+            peer,
+            user,
+            reason,
+        });
+        let error = Self::violation(code, message);
+        self.close_with_error(now, conn, &error, false);
+    }
+
+    fn on_login(&mut self, now: Instant, conn: ConnId, login: &Login<'_>) {
+        if login.version != PROTOCOL_VERSION {
+            self.refuse_login(
+                now,
+                conn,
+                login.user.clone().into_owned(),
+                LoginFailure::UnsupportedVersion {
+                    version: login.version,
+                },
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "version {} is not supported; this server speaks {PROTOCOL_VERSION}..={PROTOCOL_VERSION}",
+                    login.version
+                ),
+            );
+            return;
+        }
+        let user = login.user.as_ref();
+        let secret = &self.config.unknown_user_secret;
+        // the fake values are computed for every login, known user
+        // or not, so that the challenge takes the same time either way.
+        let fake_salt = unknown_user_salt(secret, user);
+        let fake_stored = StoredKey::from_bytes(fake_key(secret, b"unknown user stored key", user));
+        let fake_server = ServerKey::from_bytes(fake_key(secret, b"unknown user server key", user));
+        let (known, salt, iterations, stored_key, server_key, role) =
+            match self.users.credentials(user) {
+                Some(c) => (
+                    true,
+                    c.salt().to_vec(),
+                    c.iterations(),
+                    c.stored_key().clone(),
+                    c.server_key().clone(),
+                    c.role(),
+                ),
+                // A challenge exactly like a real one.
+                None => (
+                    false,
+                    fake_salt.to_vec(),
+                    DEFAULT_ITERATIONS,
+                    fake_stored,
+                    fake_server,
+                    Role::User,
+                ),
+            };
+        let challenge = Frame::LoginChallenge(LoginChallenge {
+            server_nonce: self.rng.nonce(),
+            salt: Cow::Owned(salt),
+            iterations,
+        });
+        // The AuthMessage is the bodies as sent; the codec is canonical, so
+        // re-encoding the decoded LOGIN gives the client's bytes.
+        let login_frame = Frame::Login(login.clone());
+        let mut login_body = Vec::with_capacity(login_frame.body_len());
+        let mut challenge_body = Vec::with_capacity(challenge.body_len());
+        if login_frame.encode_body(&mut login_body).is_err()
+            || challenge.encode_body(&mut challenge_body).is_err()
+        {
+            // Unreachable: a decoded LOGIN and a checked salt always encode.
+            let error = Self::violation(ErrorCode::Malformed, "LOGIN cannot be re-encoded");
+            self.abort_conn(now, conn, error);
+            return;
+        }
+        let auth = AuthMessage::from_bodies(&self.hello[5..], &login_body, &challenge_body);
+        let pending = PendingLogin {
+            user: user.to_owned(),
+            known,
+            stored_key,
+            server_key,
+            role,
+            auth,
+            resume: login.resume_session,
+            caps: self.config.caps.intersection(login.caps),
+        };
+        self.send(now, conn, &challenge);
+        if let Some(ConnKind::Control(ctl)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) {
+            ctl.phase = ControlPhase::AwaitProof(Box::new(pending));
+        }
+    }
+
+    fn on_login_proof(&mut self, now: Instant, conn: ConnId, proof: &Mac) {
+        let Some(ConnKind::Control(ctl)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) else {
+            return;
+        };
+        let ControlPhase::AwaitProof(pending) =
+            std::mem::replace(&mut ctl.phase, ControlPhase::AwaitLogin)
+        else {
+            return;
+        };
+        let peer = ctl.peer;
+        // The same HMAC work for a fake user as for a real one.
+        let recovered = recover_client_key(&pending.stored_key, &pending.auth, proof);
+        let client_key = match (recovered, pending.known) {
+            (Some(key), true) => key,
+            _ => {
+                self.record_failed_login(now, peer);
+                self.refuse_login(
+                    now,
+                    conn,
+                    pending.user,
+                    LoginFailure::BadCredentials,
+                    ErrorCode::AuthFailed,
+                    AUTH_FAILED_MESSAGE.to_owned(),
+                );
+                return;
+            }
+        };
+        // [C-6]: resume is checked only after a valid proof.
+        if pending.resume != 0 {
+            let live = SessionId::new(pending.resume).filter(|id| {
+                self.session_ref(*id)
+                    .is_some_and(|s| *s.user == pending.user)
+            });
+            match live {
+                Some(sid) => self.resume(now, conn, peer, sid, *pending, &client_key),
+                None => {
+                    let requested = pending.resume;
+                    self.refuse_login(
+                        now,
+                        conn,
+                        pending.user,
+                        LoginFailure::UnknownSession { requested },
+                        ErrorCode::UnknownSession,
+                        format!("session {requested:#018x} is not a live session of this user"),
+                    );
+                }
+            }
+            return;
+        }
+        // [C-7]
+        let user_sessions = self.by_user.get(pending.user.as_str()).map_or(0, Vec::len);
+        let ip_sessions = self.ips.get(&peer.ip()).map_or(0, |e| e.sessions);
+        let limit = if user_sessions >= self.config.max_sessions_per_user {
+            Some((
+                LoginFailure::TooManySessionsForUser,
+                format!(
+                    "user has {user_sessions} sessions, the limit is {}",
+                    self.config.max_sessions_per_user
+                ),
+            ))
+        } else if ip_sessions >= self.config.max_sessions_per_ip {
+            Some((
+                LoginFailure::TooManySessionsFromIp,
+                format!(
+                    "address has {ip_sessions} sessions, the limit is {}",
+                    self.config.max_sessions_per_ip
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((reason, message)) = limit {
+            self.refuse_login(
+                now,
+                conn,
+                pending.user,
+                reason,
+                ErrorCode::LimitExceeded,
+                message,
+            );
+            return;
+        }
+        self.open_session(now, conn, peer, *pending, &client_key);
+    }
+
+    fn record_failed_login(&mut self, now: Instant, peer: SocketAddr) {
+        let ip = peer.ip();
+        let entry = self.ips.entry(ip);
+        entry.failures_until = Some(self.limiter.record_failure(entry.failures_until, now));
+        self.arm_ip(ip);
+    }
+
+    /// Sends LOGIN_OK for `sid` and moves the connection to AwaitAdvertise.
+    fn send_login_ok(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: SessionId,
+        pending: &PendingLogin,
+    ) {
+        let mut ok = LoginOk {
+            session_id: sid.get(),
+            role: pending.role,
+            lease_ms: self.config.lease_ms(),
+            caps: pending.caps,
+            server_signature: [0; 32],
+        };
+        ok.server_signature = server_signature(&pending.server_key, &pending.auth, &ok);
+        self.send(now, conn, &Frame::LoginOk(ok));
+        if let Some(c) = self.conns.get_mut(&conn)
+            && let ConnKind::Control(ctl) = &mut c.kind
+        {
+            ctl.phase = ControlPhase::AwaitAdvertise(sid);
+            let ip = ctl.peer.ip();
+            if let Some(e) = self.ips.get_mut(&ip) {
+                e.unauthenticated = e.unauthenticated.saturating_sub(1);
+            }
+            self.unauthenticated = self.unauthenticated.saturating_sub(1);
+        }
+    }
+
+    fn open_session(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: SocketAddr,
+        pending: PendingLogin,
+        client_key: &ClientKey,
+    ) {
+        let sid = self.session_ids.next_id();
+        let user: Arc<str> = match self.by_user.get_key_value(pending.user.as_str()) {
+            Some((name, _)) => Arc::clone(name),
+            None => Arc::from(pending.user.as_str()),
+        };
+        self.send_login_ok(now, conn, sid, &pending);
+        let key = self.sessions.insert(Session {
+            id: sid,
+            user: Arc::clone(&user),
+            role: pending.role,
+            caps: pending.caps,
+            key: session_key(client_key, &pending.auth),
+            control: Some(conn),
+            peer,
+            advertised: None,
+            lease_deadline: now + self.config.lease,
+            path: DeliveryPath::None,
+            reported: None,
+            held_endpoint: None,
+            dial: Dial::Idle,
+            dial_failures: 0,
+            delivery: Delivery::default(),
+            timer: None,
+        });
+        self.session_index.insert(sid, key);
+        self.by_user.entry(Arc::clone(&user)).or_default().push(sid);
+        self.ips.entry(peer.ip()).sessions += 1;
+        self.arm_session(sid);
+        tracing::debug!(session = %sid, %user, %peer, "session opened");
+        self.out.event(Event::SessionOpened {
+            session: sid,
+            user,
+            role: pending.role,
+            peer,
+        });
+    }
+
+    /// [C-6]: the session moves to this connection. An old control
+    /// connection gets BYE replaced, the callback is closed, the queue is
+    /// kept; the new login's key and capabilities replace the old ones.
+    fn resume(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: SocketAddr,
+        sid: SessionId,
+        pending: PendingLogin,
+        client_key: &ClientKey,
+    ) {
+        let Some(&key) = self.session_index.get(&sid) else {
+            return;
+        };
+        let old_ip = self.sessions[key].peer.ip();
+        if old_ip != peer.ip() {
+            let ip_sessions = self.ips.get(&peer.ip()).map_or(0, |e| e.sessions);
+            if ip_sessions >= self.config.max_sessions_per_ip {
+                let message = format!(
+                    "address has {ip_sessions} sessions, the limit is {}",
+                    self.config.max_sessions_per_ip
+                );
+                self.refuse_login(
+                    now,
+                    conn,
+                    pending.user,
+                    LoginFailure::TooManySessionsFromIp,
+                    ErrorCode::LimitExceeded,
+                    message,
+                );
+                return;
+            }
+        }
+        self.drop_callbacks(now, key);
+        if let Some(old) = self.sessions[key].control.take() {
+            self.send(
+                now,
+                old,
+                &Frame::Bye {
+                    reason: ByeReason::Replaced,
+                },
+            );
+            self.remove_conn(now, old, true);
+        }
+        self.send_login_ok(now, conn, sid, &pending);
+        if old_ip != peer.ip() {
+            if let Some(e) = self.ips.get_mut(&old_ip) {
+                e.sessions = e.sessions.saturating_sub(1);
+            }
+            self.ips.release(&old_ip, now);
+            self.ips.entry(peer.ip()).sessions += 1;
+        }
+        let s = &mut self.sessions[key];
+        s.control = Some(conn);
+        s.peer = peer;
+        s.key = session_key(client_key, &pending.auth);
+        s.caps = pending.caps;
+        s.role = pending.role;
+        s.advertised = None;
+        s.reported = None;
+        s.lease_deadline = now + self.config.lease;
+        let user = Arc::clone(&s.user);
+        self.arm_session(sid);
+        tracing::debug!(session = %sid, %user, %peer, "session resumed");
+        self.out.event(Event::SessionResumed {
+            session: sid,
+            user,
+            peer,
+        });
+    }
+}

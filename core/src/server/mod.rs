@@ -1,0 +1,482 @@
+//! The server side of FNP/1 as a sans-IO state machine.
+//!
+//! A [`Server`] owns every session and connection of one fax server. It does
+//! no I/O: an adapter (a runtime such as `faxnotify-mio`, or a test) accepts
+//! TCP connections, dials, reads and writes on its behalf, and feeds it the
+//! current time. It is built to hold tens of thousands of sessions: every
+//! input, timer and notification costs O(1) or O(log n) in the number of
+//! sessions, all deadlines live in one heap, and an idle session costs well
+//! under 2 KiB of memory (see `benches/server_memory.rs`).
+//!
+//! # Run loop
+//!
+//! ```text
+//! loop {
+//!     1. feed one thing in:
+//!        - an accepted TCP connection:  let conn = server.handle_accept(now, peer);
+//!        - a dial outcome, bytes read, or a close:
+//!                                       server.handle_input(now, Input::Received { conn, data })?;
+//!        - the application's work:      server.notify(now, target, &notification)?; end_session, shutdown
+//!        - a timer that expired:        server.handle_timeout(now);
+//!     2. drain the outputs:             while let Some(output) = server.poll_output() { match output { .. } }
+//!        - Output::Connect   { conn, addr }  dial addr; report Connected / ConnectFailed for conn
+//!        - Output::Transmit  { conn, data }  write data (whole frames, in order)
+//!        - Output::Close     { conn }        close after writing what was transmitted before
+//!        - Output::Event(event)              hand to the application
+//!     3. sleep until server.poll_timeout() (or until I/O or the application wakes you),
+//!        then call handle_timeout(now) if that time has come.
+//! }
+//! ```
+//!
+//! Always drain [`Server::poll_output`] after any `handle_*` or application
+//! call, before calling [`Server::poll_timeout`]: new outputs can move the
+//! next deadline. Time comes only from the `now` arguments; randomness
+//! (session ids, nonces, dial jitter) only from the seed given to
+//! [`Server::new`], so the same inputs always produce the same outputs.
+//!
+//! # Errors
+//!
+//! A misbehaving peer never makes a method fail or panic: it gets an ERROR
+//! frame, its connection is closed, and an [`Event`] tells the application.
+//! `Err` results are reserved for API misuse ([`InputError`]) and
+//! application-level refusals ([`Refused`], [`NotifyError`], [`UnknownSession`]).
+//! Inputs for a connection the server has already closed are ignored (they
+//! race with [`Output::Close`]).
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::time::Instant;
+//! use faxnotify_core::server::{MemoryUserStore, Output, Server, ServerConfig};
+//! use faxnotify_core::wire::Role;
+//!
+//! let mut users = MemoryUserStore::new();
+//! users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User).unwrap();
+//! let now = Instant::now();
+//! let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32], now).unwrap();
+//!
+//! let peer: SocketAddr = "192.0.2.10:50000".parse().unwrap();
+//! let conn = server.handle_accept(now, peer);
+//! // The server greets first: SERVER_HELLO.
+//! assert!(matches!(server.poll_output(), Some(Output::Transmit { conn: c, .. }) if c == conn));
+//! assert_eq!(server.poll_output(), None);
+//! // Nothing else happens until the handshake timeout.
+//! assert!(server.poll_timeout().is_some());
+//! ```
+
+mod callback;
+mod config;
+mod conn;
+mod control;
+mod deadlines;
+mod delivery;
+mod dialer;
+mod errors;
+mod events;
+mod idhash;
+mod ids;
+mod io;
+mod lifecycle;
+mod limits;
+mod login;
+mod notify;
+mod outbox;
+mod session;
+mod target;
+mod timers;
+mod users;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+pub use config::{BackoffConfig, LoginLimiterConfig, MIN_LEASE, ServerConfig};
+pub use errors::{ConfigError, InputError, NotifyError, Refused, UnknownSession};
+pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
+pub use outbox::{Input, Output};
+pub use session::{DeliveryPath, SessionInfo};
+pub use target::{Accepted, NotifyReport, Target};
+pub use users::{AddUserError, MemoryUserStore, UserStore};
+
+use self::conn::{CallbackPhase, Conn, ConnKind};
+use self::idhash::IdMap;
+use self::ids::SessionIds;
+use self::limits::{IpTable, LoginLimiter};
+use self::outbox::{Outbox, Pending};
+use self::session::Session;
+use self::timers::{TimerHeap, TimerKey};
+use crate::conn::ConnIdAllocator;
+use crate::rng::CoreRng;
+use crate::wire::{ErrorCode, Frame, PROTOCOL_VERSION, ServerHello};
+use crate::{ConnId, SessionId};
+
+/// The FNP/1 server state machine. See the [module documentation](self) for
+/// the run loop.
+pub struct Server {
+    config: ServerConfig,
+    /// `config.lease / 3`: the callback keepalive interval [D-4].
+    ping_interval: Duration,
+    users: Box<dyn UserStore + Send>,
+    rng: CoreRng,
+    session_ids: SessionIds,
+    conn_ids: ConnIdAllocator,
+    /// The highest ConnId issued: anything above was never issued.
+    last_conn: u64,
+    /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole connection.
+    conns: IdMap<ConnId, Box<Conn>>,
+    /// Sessions in a slab (dense, and iterated in a deterministic order),
+    /// indexed by id.
+    sessions: Slab<Session>,
+    session_index: IdMap<SessionId, usize>,
+    /// Sessions per prepared user name, for targeting and [C-7].
+    by_user: HashMap<Arc<str>, Vec<SessionId>>,
+    ips: IpTable,
+    limiter: LoginLimiter,
+    /// Which session holds each callback endpoint [C-4].
+    endpoints: HashMap<SocketAddr, SessionId>,
+    timers: TimerHeap,
+    out: Outbox,
+    /// The last bytes of connections closed while their Flush was queued.
+    closing: IdMap<ConnId, Vec<u8>>,
+    /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).
+    hello: Vec<u8>,
+    next_ping_nonce: u64,
+    /// Control connections before LOGIN_OK, from all addresses.
+    unauthenticated: usize,
+    shutting_down: bool,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("sessions", &self.sessions.len())
+            .field("connections", &self.conns.len())
+            .field("addresses", &self.ips.len())
+            .field("timers", &self.timers.len())
+            .field("shutting_down", &self.shutting_down)
+            .finish_non_exhaustive()
+    }
+}
+
+/// IPv4-mapped IPv6 addresses become IPv4 [C-1].
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+impl Server {
+    /// A server with no connections and no sessions.
+    ///
+    /// `seed` drives every random choice (session ids, nonces, dial jitter):
+    /// production adapters pass 32 bytes from the OS's CSPRNG; tests pass a
+    /// constant to make runs reproducible. `now` is the adapter's clock.
+    pub fn new(
+        config: ServerConfig,
+        users: Box<dyn UserStore + Send>,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let _ = now; // no deadlines exist before the first connection
+        let mut rng = CoreRng::from_seed(seed);
+        let session_ids = SessionIds::new(&mut rng);
+        let hello = Frame::ServerHello(ServerHello {
+            version_min: PROTOCOL_VERSION,
+            version_max: PROTOCOL_VERSION,
+            caps: config.caps,
+            server_name: config.server_name.as_str().into(),
+        })
+        .to_vec()
+        .map_err(|_| ConfigError::ServerNameTooLong {
+            len: config.server_name.len(),
+        })?;
+        Ok(Self {
+            ping_interval: config.lease / 3,
+            limiter: LoginLimiter::new(&config.login_limiter),
+            config,
+            users,
+            rng,
+            session_ids,
+            conn_ids: ConnIdAllocator::default(),
+            last_conn: 0,
+            conns: IdMap::default(),
+            sessions: Slab::new(),
+            session_index: IdMap::default(),
+            by_user: HashMap::new(),
+            ips: IpTable::default(),
+            endpoints: HashMap::new(),
+            timers: TimerHeap::default(),
+            out: Outbox::default(),
+            closing: IdMap::default(),
+            hello,
+            next_ping_nonce: 0,
+            unauthenticated: 0,
+            shutting_down: false,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    // ----- adapter surface -------------------------------------------------
+
+    /// Registers a control connection the adapter accepted from `peer` and
+    /// returns its handle. The server greets with SERVER_HELLO, or refuses
+    /// the connection at once (ERROR + close + [`Event::ConnectionRefused`])
+    /// when its address failed too many logins or has too many connections
+    /// that have not logged in [A-5], or the server is shutting down.
+    pub fn handle_accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
+        let conn = self.allocate_conn();
+        let peer = canonical(peer);
+        let ip = peer.ip();
+        let entry = self.ips.get(&ip);
+        let refusal = if self.shutting_down {
+            Some(Refusal::ShuttingDown)
+        } else if !self
+            .limiter
+            .allows(entry.and_then(|e| e.failures_until), now)
+        {
+            Some(Refusal::TooManyFailedLogins)
+        } else if entry.map_or(0, |e| e.unauthenticated) >= self.config.max_unauthenticated_per_ip {
+            Some(Refusal::TooManyUnauthenticated)
+        } else if self.unauthenticated >= self.config.max_unauthenticated {
+            Some(Refusal::Busy)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            let (code, message) = match reason {
+                Refusal::ShuttingDown => (ErrorCode::ShuttingDown, "the server is shutting down"),
+                Refusal::TooManyFailedLogins => (
+                    ErrorCode::LimitExceeded,
+                    "too many failed logins from this address; try again later",
+                ),
+                Refusal::Busy => (
+                    ErrorCode::LimitExceeded,
+                    "too many connections are logging in; try again later",
+                ),
+                _ => (
+                    ErrorCode::LimitExceeded,
+                    "too many connections from this address have not logged in",
+                ),
+            };
+            tracing::debug!(%conn, %peer, %reason, "refusing connection");
+            if let Ok(data) = Frame::error(code, message).to_vec() {
+                self.out.push(Output::Transmit { conn, data });
+            }
+            self.out.push(Output::Close { conn });
+            self.out
+                .event(Event::ConnectionRefused { conn, peer, reason });
+            return conn;
+        }
+        tracing::debug!(%conn, %peer, "control connection accepted");
+        self.ips.entry(ip).unauthenticated += 1;
+        self.unauthenticated += 1;
+        let mut c = Conn::control(peer, now + self.config.handshake_timeout);
+        c.write_raw(conn, &self.hello, &mut self.out);
+        self.conns.insert(conn, Box::new(c));
+        self.arm_conn(conn);
+        conn
+    }
+
+    /// Feeds one input from the adapter. See [`Input`].
+    ///
+    /// Inputs for a connection the server already closed are ignored;
+    /// `Err` means the adapter broke the contract (a handle this server never
+    /// issued, or an input that cannot happen in the connection's state).
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), InputError> {
+        let conn = match input {
+            Input::Connected { conn }
+            | Input::ConnectFailed { conn }
+            | Input::Received { conn, .. }
+            | Input::Closed { conn } => conn,
+        };
+        if conn.into_raw() == 0 || conn.into_raw() > self.last_conn {
+            return Err(InputError::UnknownConnection(conn));
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return Ok(()); // closed by us; the input raced with Close
+        };
+        let connecting = matches!(
+            &c.kind,
+            ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting)
+        );
+        match input {
+            Input::Connected { .. } if !connecting => return Err(InputError::NotADial(conn)),
+            Input::ConnectFailed { .. } if !connecting => return Err(InputError::NotADial(conn)),
+            Input::Received { .. } if connecting => return Err(InputError::NotConnected(conn)),
+            _ => {}
+        }
+        match input {
+            Input::Connected { .. } => self.on_connected(now, conn),
+            Input::ConnectFailed { .. } => self.on_connect_failed(now, conn),
+            Input::Received { data, .. } => self.on_received(now, conn, data),
+            Input::Closed { .. } => self.on_closed(now, conn),
+        }
+        self.prune_timers();
+        Ok(())
+    }
+
+    /// The next thing for the adapter to do, or `None` when there is
+    /// nothing. Drain it after every call that feeds the server.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        while let Some(pending) = self.out.pop() {
+            match pending {
+                Pending::Ready(output) => return Some(output),
+                Pending::Flush(conn) => {
+                    let data = match self.conns.get_mut(&conn) {
+                        Some(c) => std::mem::take(&mut c.out),
+                        None => self.closing.remove(&conn).unwrap_or_default(),
+                    };
+                    if !data.is_empty() {
+                        return Some(Output::Transmit { conn, data });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// When [`Server::handle_timeout`] must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|(at, _)| at)
+    }
+
+    /// Runs everything that is due at `now`: handshake timeouts [C-9] [B-7],
+    /// lease expiry [C-5], dial retries [B-5], callback keepalives and dead
+    /// callbacks [D-4].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Conn(id) => {
+                    let Some(c) = self.conns.get_mut(&id) else {
+                        continue;
+                    };
+                    if c.timer != Some(at) {
+                        continue; // superseded by an earlier entry
+                    }
+                    c.timer = None;
+                    self.on_conn_timer(now, id);
+                    self.arm_conn(id);
+                }
+                TimerKey::Session(sid) => {
+                    let Some(s) = self.session_mut(sid) else {
+                        continue;
+                    };
+                    if s.timer != Some(at) {
+                        continue;
+                    }
+                    s.timer = None;
+                    self.on_session_timer(now, sid);
+                    self.arm_session(sid);
+                }
+                TimerKey::Ip(ip) => self.on_ip_timer(now, ip, at),
+            }
+        }
+        self.prune_timers();
+    }
+
+    // ----- application surface ---------------------------------------------
+
+    /// A snapshot of every live session (attached or detached), in a stable order.
+    pub fn sessions(&self) -> impl Iterator<Item = SessionInfo> + '_ {
+        self.sessions.iter().map(|(_, s)| s.info())
+    }
+
+    /// A snapshot of one session.
+    pub fn session(&self, id: SessionId) -> Option<SessionInfo> {
+        self.session_ref(id).map(Session::info)
+    }
+
+    /// The number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The number of open connections (control and callback, dials included).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Ends a session: BYE "ended by server" on its connections, its
+    /// unacknowledged notifications reported as [`Event::Undelivered`] [C-10].
+    pub fn end_session(&mut self, now: Instant, id: SessionId) -> Result<(), UnknownSession> {
+        if !self.session_index.contains_key(&id) {
+            return Err(UnknownSession(id));
+        }
+        self.end_session_with(now, id, CloseReason::EndedByServer);
+        self.prune_timers();
+        Ok(())
+    }
+
+    /// Shuts down: every session ends with BYE shutdown (undelivered
+    /// notifications reported), connections that have not logged in get
+    /// ERROR SHUTTING_DOWN, and later connections are refused. Calling it
+    /// again does nothing.
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        tracing::debug!(sessions = self.sessions.len(), "server shutting down");
+        self.shutting_down = true;
+        let ids: Vec<SessionId> = self.sessions.iter().map(|(_, s)| s.id).collect();
+        for id in ids {
+            self.end_session_with(now, id, CloseReason::Shutdown);
+        }
+        let mut rest: Vec<ConnId> = self.conns.keys().copied().collect();
+        rest.sort_unstable();
+        for conn in rest {
+            if matches!(
+                self.conns.get(&conn).map(|c| &c.kind),
+                Some(ConnKind::Control(_))
+            ) {
+                self.send(
+                    now,
+                    conn,
+                    &Frame::error(ErrorCode::ShuttingDown, "the server is shutting down"),
+                );
+            }
+            self.remove_conn(now, conn, true);
+        }
+        self.timers.clear();
+        self.ips.clear();
+    }
+
+    /// Whether [`Server::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    /// Whether the server was shut down and has nothing left to do: every
+    /// connection is closed and every output has been polled.
+    pub fn is_shut_down(&self) -> bool {
+        self.shutting_down && self.conns.is_empty() && self.out.is_empty()
+    }
+
+    /// Whether the server holds no session, no connection and no pending output.
+    pub fn is_idle(&self) -> bool {
+        self.sessions.is_empty() && self.conns.is_empty() && self.out.is_empty()
+    }
+
+    // ----- shared internals ------------------------------------------------
+
+    fn allocate_conn(&mut self) -> ConnId {
+        let conn = self.conn_ids.allocate();
+        self.last_conn = conn.into_raw();
+        conn
+    }
+
+    fn session_ref(&self, id: SessionId) -> Option<&Session> {
+        self.session_index.get(&id).map(|&k| &self.sessions[k])
+    }
+
+    fn session_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        self.session_index.get(&id).map(|&k| &mut self.sessions[k])
+    }
+}

@@ -1,0 +1,125 @@
+//! All of the server's deadlines in one binary heap, with lazy invalidation.
+//!
+//! Each connection, session and rate-limited address keeps its own deadlines
+//! and a `scheduled` slot: the time of the heap entry that stands for it.
+//! Deadlines that move later (a lease renewed by every frame, a callback's
+//! keepalive pushed back by every send) touch nothing here; the old entry
+//! fires, the owner sees nothing is due yet, and re-arms at its real
+//! deadline. Only a deadline that moves *earlier* than the scheduled entry
+//! pushes a new one; the superseded entry is recognised as stale when it
+//! pops (its time no longer equals the owner's `scheduled`) and dropped.
+//! So an idle session costs one heap entry, and every operation is O(log n).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::{ConnId, SessionId};
+
+/// The owner of a heap entry.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+pub(crate) enum TimerKey {
+    Conn(ConnId),
+    Session(SessionId),
+    /// The failed-login record of an address, forgotten once it has decayed.
+    Ip(IpAddr),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TimerHeap {
+    heap: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+}
+
+impl TimerHeap {
+    /// Makes sure an entry fires no later than `wanted`, given the owner's
+    /// `scheduled` slot (updated here).
+    pub(crate) fn arm(
+        &mut self,
+        scheduled: &mut Option<Instant>,
+        wanted: Option<Instant>,
+        key: TimerKey,
+    ) {
+        let Some(wanted) = wanted else { return };
+        if scheduled.is_none_or(|at| wanted < at) {
+            self.heap.push(Reverse((wanted, key)));
+            *scheduled = Some(wanted);
+        }
+    }
+
+    /// The earliest entry, live or stale.
+    pub(crate) fn peek(&self) -> Option<(Instant, TimerKey)> {
+        self.heap.peek().map(|Reverse(entry)| *entry)
+    }
+
+    /// Removes and returns the earliest entry if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerKey)> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
+            _ => None,
+        }
+    }
+
+    /// Removes the earliest entry.
+    pub(crate) fn pop(&mut self) -> Option<(Instant, TimerKey)> {
+        self.heap.pop().map(|Reverse(e)| e)
+    }
+
+    /// Entries held, live and stale.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.heap.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn later_deadlines_do_not_push_earlier_ones_do() {
+        let t0 = Instant::now();
+        let key = TimerKey::Conn(ConnId::from_raw(1));
+        let mut heap = TimerHeap::default();
+        let mut slot = None;
+        heap.arm(&mut slot, Some(t0 + Duration::from_secs(10)), key);
+        assert_eq!(heap.len(), 1);
+        // Renewals move the deadline later: nothing is pushed.
+        for s in 11..100 {
+            heap.arm(&mut slot, Some(t0 + Duration::from_secs(s)), key);
+        }
+        assert_eq!(heap.len(), 1);
+        assert_eq!(slot, Some(t0 + Duration::from_secs(10)));
+        // An earlier deadline pushes a new entry and becomes the slot.
+        heap.arm(&mut slot, Some(t0 + Duration::from_secs(5)), key);
+        assert_eq!(heap.len(), 2);
+        assert_eq!(slot, Some(t0 + Duration::from_secs(5)));
+        assert_eq!(heap.peek(), Some((t0 + Duration::from_secs(5), key)));
+    }
+
+    #[test]
+    fn pop_due_respects_now_and_order() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::default();
+        let (mut a, mut b) = (None, None);
+        let ka = TimerKey::Session(SessionId::new(1).unwrap());
+        let kb = TimerKey::Session(SessionId::new(2).unwrap());
+        heap.arm(&mut a, Some(t0 + Duration::from_secs(2)), ka);
+        heap.arm(&mut b, Some(t0 + Duration::from_secs(1)), kb);
+        assert_eq!(heap.pop_due(t0), None);
+        assert_eq!(
+            heap.pop_due(t0 + Duration::from_secs(5)),
+            Some((t0 + Duration::from_secs(1), kb))
+        );
+        assert_eq!(
+            heap.pop_due(t0 + Duration::from_secs(5)),
+            Some((t0 + Duration::from_secs(2), ka))
+        );
+        assert_eq!(heap.pop_due(t0 + Duration::from_secs(5)), None);
+    }
+}
