@@ -6,6 +6,9 @@ mod conformance_support;
 use std::io::Write as _;
 
 use conformance_support::client_process::{self, ClientFault};
+use conformance_support::server_loop::{
+    HANDSHAKE_TIMEOUT, RunningServer, ServerFaults, test_config,
+};
 use faxnotify_conformance::conformance::{
     ClientTarget, Outcome, Report, RunConfig, Target, TreePrinter, run,
 };
@@ -36,6 +39,17 @@ fn assert_all_passed(report: &Report) {
 fn the_client_core_passes_every_client_case() {
     let command = client_process::command(ClientFault::None, "client_process_entry");
     let config = RunConfig::new(Target::Client(ClientTarget::new(command)));
+    let mut printer = TreePrinter::new(std::io::stderr());
+    let report = run(&config, &mut printer).unwrap();
+    let _ = std::io::stderr().flush();
+    assert_all_passed(&report);
+}
+
+#[test]
+fn the_server_core_passes_every_server_case() {
+    let server = RunningServer::start(test_config(), ServerFaults::default());
+    let mut config = RunConfig::new(Target::Server(server.target()));
+    config.timeouts.handshake = HANDSHAKE_TIMEOUT;
     let mut printer = TreePrinter::new(std::io::stderr());
     let report = run(&config, &mut printer).unwrap();
     let _ = std::io::stderr().flush();

@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod client_process;
+pub mod server_loop;
 pub mod sockets;

@@ -575,13 +575,28 @@ fn lease_expiry(ctx: &mut ServerCtx<'_>) -> Verdict {
         "BYE lease expired on the control connection within {} [C-5]",
         secs(deadline)
     );
-    match first_event(&mut [&mut session.control, &mut callback.conn], deadline) {
-        Some((
-            0,
+    let is_expiry = |got: &Got| {
+        matches!(
+            got,
             Got::Frame(Frame::Bye {
-                reason: ByeReason::LeaseExpired,
-            }),
-        )) => {}
+                reason: ByeReason::LeaseExpired
+            })
+        )
+    };
+    match first_event(&mut [&mut session.control, &mut callback.conn], deadline) {
+        Some((0, got)) if is_expiry(&got) => {}
+        // The server ends both connections at once; the callback's close can
+        // be read before the control connection's BYE.
+        Some((1, Got::Closed(_))) => {
+            let left = deadline.saturating_sub(quiet_since.elapsed());
+            let got = session.control.next_relevant(left);
+            if !is_expiry(&got) {
+                return Err(Fail::failed(
+                    expected,
+                    format!("{got} on the control connection (the callback closed)"),
+                ));
+            }
+        }
         Some((i, got)) => {
             let on = if i == 0 { "control" } else { "callback" };
             return Err(Fail::failed(
