@@ -3,8 +3,6 @@
 
 mod conformance_support;
 
-use std::io::Write as _;
-
 use conformance_support::client_process::{self, ClientFault};
 use conformance_support::server_loop::{
     HANDSHAKE_TIMEOUT, RunningServer, ServerFaults, test_config,
@@ -20,7 +18,16 @@ fn client_process_entry() {
     client_process::entry();
 }
 
-fn assert_all_passed(report: &Report) {
+/// Runs the suite, keeping the tree for the failure message (printing it
+/// would put a second "N passed, N failed" line in the test output).
+fn run_suite(config: &RunConfig) -> (Report, String) {
+    let mut printer = TreePrinter::new(Vec::new());
+    let report = run(config, &mut printer).unwrap();
+    let tree = String::from_utf8_lossy(&printer.into_inner()).into_owned();
+    (report, tree)
+}
+
+fn assert_all_passed(report: &Report, tree: &str) {
     let mut problems = String::new();
     for case in &report.cases {
         if !matches!(case.outcome, Outcome::Passed) {
@@ -32,17 +39,18 @@ fn assert_all_passed(report: &Report) {
             ));
         }
     }
-    assert!(problems.is_empty(), "not every case passed:{problems}");
+    assert!(
+        problems.is_empty(),
+        "not every case passed:{problems}\n\n{tree}"
+    );
 }
 
 #[test]
 fn the_client_core_passes_every_client_case() {
     let command = client_process::command(ClientFault::None, "client_process_entry");
     let config = RunConfig::new(Target::Client(ClientTarget::new(command)));
-    let mut printer = TreePrinter::new(std::io::stderr());
-    let report = run(&config, &mut printer).unwrap();
-    let _ = std::io::stderr().flush();
-    assert_all_passed(&report);
+    let (report, tree) = run_suite(&config);
+    assert_all_passed(&report, &tree);
 }
 
 #[test]
@@ -50,8 +58,6 @@ fn the_server_core_passes_every_server_case() {
     let server = RunningServer::start(test_config(), ServerFaults::default());
     let mut config = RunConfig::new(Target::Server(server.target()));
     config.timeouts.handshake = HANDSHAKE_TIMEOUT;
-    let mut printer = TreePrinter::new(std::io::stderr());
-    let report = run(&config, &mut printer).unwrap();
-    let _ = std::io::stderr().flush();
-    assert_all_passed(&report);
+    let (report, tree) = run_suite(&config);
+    assert_all_passed(&report, &tree);
 }
