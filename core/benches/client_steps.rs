@@ -1,0 +1,300 @@
+//! The client's cost of receiving notifications: a read holding NOTIFYs on
+//! an established callback → the notifications handed to the application
+//! (decoded) → one cumulative ACK transmitted (its buffer recycled).
+//!
+//! - `one_per_read`: one NOTIFY per read, as with a window of 1 (or a quiet
+//!   server): one ACK per notification.
+//! - `64_per_read`: 64 NOTIFYs per read, as with the default window of 64
+//!   under load: one ACK per 64 notifications.
+//!
+//! each with FAX_RECEIVED (two strings: the usual notification) and
+//! SERVER_MESSAGE (one string), and the heap allocations per notification
+//! in steady state, counted with a counting global allocator and printed
+//! before the timings. The client is logged in against a scripted server
+//! (real SCRAM, see `core/tests/client_harness/server.rs`).
+//!
+//! Run: `cargo bench -p faxnotify-core --bench client_steps` (under
+//! `cargo test` it runs small, as a smoke test of the same paths).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub)]
+
+#[path = "server_support/alloc.rs"]
+mod alloc;
+#[allow(dead_code)] // the benchmark uses a subset of the scripted server
+#[path = "../tests/client_harness/server.rs"]
+mod scripted;
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput};
+use faxnotify_core::ConnId;
+use faxnotify_core::client::{
+    Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
+};
+use faxnotify_core::wire::{Decoder, FaxReceived, Frame, MAX_FRAME_LEN, Notification, Notify};
+
+use alloc::{Counting, allocations};
+use scripted::ScriptedServer;
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const SESSION: u64 = 0x0123_4567_89ab_cdef;
+
+/// Decodes every frame in `data`.
+fn frames(data: &[u8]) -> Vec<Frame<'static>> {
+    let mut decoder = Decoder::new(MAX_FRAME_LEN);
+    let mut input = data;
+    let mut out = Vec::new();
+    while let Some(frame) = decoder.decode(&mut input).unwrap() {
+        out.push(frame.into_owned());
+    }
+    out
+}
+
+/// Drains the client's outputs; returns the frames it sent on `conn`.
+fn sent_on(client: &mut Client, conn: ConnId) -> Vec<Frame<'static>> {
+    let mut out = Vec::new();
+    while let Some(output) = client.poll_output() {
+        if let Output::Transmit { conn: c, data } = output {
+            assert_eq!(c, conn);
+            out.extend(frames(&data));
+        }
+    }
+    out
+}
+
+fn feed(client: &mut Client, now: Instant, conn: ConnId, frame: &Frame<'_>) {
+    let data = frame.to_vec().unwrap();
+    client
+        .handle_input(now, Input::Received { conn, data: &data })
+        .unwrap();
+}
+
+/// A client logged in with a working callback connection.
+fn established() -> (Client, ConnId, Instant) {
+    let now = Instant::now();
+    let config = ClientConfig::new(
+        "192.0.2.1:4580".parse().unwrap(),
+        scripted::USER,
+        scripted::PASSWORD,
+        NetworkSettings::new(ListenPolicy::Fixed { port: 6003 }),
+    );
+    let mut client = Client::new(config, [7; 32], now).unwrap();
+    let Some(Output::Listen { addr }) = client.poll_output() else {
+        panic!("the client listens first");
+    };
+    client
+        .handle_input(now, Input::Bound { local: addr })
+        .unwrap();
+    let mut ctl = None;
+    while let Some(output) = client.poll_output() {
+        if let Output::Connect { conn, .. } = output {
+            ctl = Some(conn);
+        }
+    }
+    let ctl = ctl.expect("the client dials after binding");
+    client
+        .handle_input(now, Input::Connected { conn: ctl })
+        .unwrap();
+
+    let mut server = ScriptedServer::new();
+    feed(&mut client, now, ctl, &server.hello());
+    let login = sent_on(&mut client, ctl).remove(0);
+    feed(&mut client, now, ctl, &server.challenge_for(&login));
+    let proof = sent_on(&mut client, ctl).remove(0);
+    feed(
+        &mut client,
+        now,
+        ctl,
+        &server.login_ok(&proof, SESSION, 30_000),
+    );
+    let advertise = sent_on(&mut client, ctl).remove(0);
+    assert!(matches!(advertise, Frame::Advertise(_)), "{advertise}");
+    let callback = SocketAddr::from(([192, 0, 2, 10], 6003));
+    feed(&mut client, now, ctl, &Frame::AdvertiseOk { callback });
+    sent_on(&mut client, ctl);
+
+    let cb = client.handle_accept(now, SocketAddr::from(([192, 0, 2, 1], 50_000)));
+    let challenge = sent_on(&mut client, cb).remove(0);
+    let (hello, _, _) = server.cb_hello(&challenge);
+    feed(&mut client, now, cb, &hello);
+    let ready = sent_on(&mut client, cb).remove(0);
+    assert!(matches!(ready, Frame::CbReady(_)), "{ready}");
+    (client, cb, now)
+}
+
+/// A realistic FAX_RECEIVED payload (two short strings).
+fn fax_received() -> Vec<u8> {
+    Notification::FaxReceived(FaxReceived {
+        job: 4711,
+        from: "+1 555 0100".into(),
+        to: "sales".into(),
+        pages: 3,
+        received_at_ms: 1_700_000_000_000,
+    })
+    .to_payload()
+    .unwrap()
+    .to_vec()
+}
+
+fn server_message() -> Vec<u8> {
+    Notification::server_message("fax received from +1 555 0100")
+        .to_payload()
+        .unwrap()
+        .to_vec()
+}
+
+/// An established client and a read of `per_read` NOTIFYs whose seqs are
+/// rewritten in place for each step.
+struct Receiver {
+    client: Client,
+    cb: ConnId,
+    now: Instant,
+    read: Vec<u8>,
+    /// Offsets of the seq field of each frame in `read`.
+    seq_at: Vec<usize>,
+    next_seq: u64,
+}
+
+impl Receiver {
+    fn new(kind: u8, payload: &[u8], per_read: usize) -> Self {
+        let (client, cb, now) = established();
+        let frame = Frame::Notify(Notify {
+            seq: 0,
+            kind,
+            payload: payload.into(),
+        });
+        let len = frame.encoded_len();
+        let mut read = Vec::with_capacity(len * per_read);
+        let mut seq_at = Vec::with_capacity(per_read);
+        for _ in 0..per_read {
+            seq_at.push(read.len() + 5); // length (4) + type (1)
+            frame.encode(&mut read).unwrap();
+        }
+        Self {
+            client,
+            cb,
+            now,
+            read,
+            seq_at,
+            next_seq: 1,
+        }
+    }
+
+    /// One read in, every output handled; returns the notifications delivered.
+    fn step(&mut self) -> usize {
+        for &at in &self.seq_at {
+            self.read[at..at + 8].copy_from_slice(&self.next_seq.to_be_bytes());
+            self.next_seq += 1;
+        }
+        self.client
+            .handle_input(
+                self.now,
+                Input::Received {
+                    conn: self.cb,
+                    data: &self.read,
+                },
+            )
+            .unwrap();
+        let mut delivered = 0;
+        while let Some(output) = self.client.poll_output() {
+            match output {
+                Output::Event(Event::Notification { notification, .. }) => {
+                    black_box(notification);
+                    delivered += 1;
+                }
+                Output::Transmit { data, .. } => self.client.recycle(data),
+                other => panic!("unexpected output {other:?}"),
+            }
+        }
+        delivered
+    }
+}
+
+struct Case {
+    name: &'static str,
+    kind: u8,
+    payload: Vec<u8>,
+    per_read: usize,
+}
+
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for per_read in [1, 64] {
+        cases.push(Case {
+            name: "fax_received",
+            kind: 1,
+            payload: fax_received(),
+            per_read,
+        });
+        cases.push(Case {
+            name: "server_message",
+            kind: 3,
+            payload: server_message(),
+            per_read,
+        });
+    }
+    cases
+}
+
+fn count_allocations(full: bool) {
+    println!(
+        "client: heap allocations per notification (NOTIFY read -> event -> ACK), steady state"
+    );
+    for case in cases() {
+        let mut r = Receiver::new(case.kind, &case.payload, case.per_read);
+        for _ in 0..100 {
+            r.step(); // warm up: output queue and transmit buffers reach their size
+        }
+        let reads = if full { 100_000 / case.per_read } else { 100 };
+        let before = allocations();
+        let mut delivered = 0;
+        for _ in 0..reads {
+            delivered += r.step();
+        }
+        assert_eq!(delivered, reads * case.per_read);
+        let per_notification = (allocations() - before) as f64 / delivered as f64;
+        // The decoded notification owns its strings; nothing else may allocate.
+        let strings = if case.kind == 1 { 2.0 } else { 1.0 };
+        assert!(
+            per_notification <= strings,
+            "{}: {per_notification} allocations per notification",
+            case.name
+        );
+        println!(
+            "  {:<15} {:>2} per read: {per_notification:.3} (the notification's own strings: {strings})",
+            case.name, case.per_read
+        );
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; under `cargo test` everything runs once, small.
+    let full = std::env::args().any(|a| a == "--bench");
+    count_allocations(full);
+    if !full {
+        for case in cases() {
+            let mut r = Receiver::new(case.kind, &case.payload, case.per_read);
+            assert_eq!(r.step(), case.per_read);
+        }
+        return;
+    }
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("client_notify_ack");
+    for case in cases() {
+        group.throughput(Throughput::Elements(case.per_read as u64));
+        let mut r = Receiver::new(case.kind, &case.payload, case.per_read);
+        let id = if case.per_read == 1 {
+            format!("{}/one_per_read", case.name)
+        } else {
+            format!("{}/{}_per_read", case.name, case.per_read)
+        };
+        group.bench_function(id, |b| b.iter(|| black_box(r.step())));
+    }
+    group.finish();
+    c.final_summary();
+}
