@@ -234,6 +234,14 @@ impl Server {
         self.handle.notify(target, notification)
     }
 
+    /// See [`ServerHandle::notify_batch`].
+    pub fn notify_batch(
+        &self,
+        batch: Vec<(Target, Notification)>,
+    ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Stopped> {
+        self.handle.notify_batch(batch)
+    }
+
     /// See [`ServerHandle::sessions`].
     pub fn sessions(&self) -> Result<Vec<SessionInfo>, Stopped> {
         self.handle.sessions()
@@ -311,6 +319,39 @@ impl ServerHandle {
         })??)
     }
 
+    /// Queues several notifications with one round trip to the loop:
+    /// [`ServerHandle::notify`] for each, in order, with one report (or
+    /// encoding error) each.
+    ///
+    /// Each `notify` is a round trip to the loop thread, and the loop
+    /// writes what a call produced before it takes the next call. An
+    /// application with several notifications at hand (a burst of fax
+    /// activity, a backlog after a restart) saves the round trips and
+    /// lets the loop write them together: one write per connection
+    /// instead of one per notification. Within the delivery window
+    /// ([B-4]) they go out at once; the rest wait in the sessions' queues.
+    ///
+    /// ```no_run
+    /// # use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+    /// # use faxnotify_core::wire::Notification;
+    /// # let server = faxnotify_mio::Server::builder(ServerConfig::new([7; 32]), MemoryUserStore::new())
+    /// #     .listen("127.0.0.1:0".parse()?).start()?;
+    /// let batch = (1..=3)
+    ///     .map(|i| (Target::All, Notification::server_message(format!("message {i}"))))
+    ///     .collect();
+    /// for report in server.notify_batch(batch)? {
+    ///     assert!(report?.all_accepted());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn notify_batch(
+        &self,
+        batch: Vec<(Target, Notification)>,
+    ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Stopped> {
+        self.mailbox
+            .call(|reply| ServerCmd::NotifyBatch { batch, reply })
+    }
+
     /// A snapshot of every live session.
     pub fn sessions(&self) -> Result<Vec<SessionInfo>, Stopped> {
         self.mailbox.call(|reply| ServerCmd::Sessions { reply })
@@ -346,6 +387,10 @@ enum ServerCmd {
         target: Target,
         notification: Notification,
         reply: SyncSender<Result<NotifyReport, core::NotifyError>>,
+    },
+    NotifyBatch {
+        batch: Vec<(Target, Notification)>,
+        reply: SyncSender<Vec<Result<NotifyReport, core::NotifyError>>>,
     },
     Sessions {
         reply: SyncSender<Vec<SessionInfo>>,
@@ -455,6 +500,15 @@ impl Controller<ServerMachine> for ServerCtl {
                 } => {
                     let result = reactor.machine.core.notify(now, target, &notification);
                     let _ = reply.send(result);
+                    reactor.settle(now);
+                }
+                ServerCmd::NotifyBatch { batch, reply } => {
+                    let core = &mut reactor.machine.core;
+                    let reports = batch
+                        .into_iter()
+                        .map(|(target, notification)| core.notify(now, target, &notification))
+                        .collect();
+                    let _ = reply.send(reports);
                     reactor.settle(now);
                 }
                 ServerCmd::Sessions { reply } => {
