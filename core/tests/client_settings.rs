@@ -41,6 +41,32 @@ fn policy_text_forms() {
 }
 
 #[test]
+fn the_no_listener_policy() {
+    assert_eq!(parse("none"), Ok(ListenPolicy::None));
+    assert_eq!(parse(" backchannel "), Ok(ListenPolicy::None));
+    assert_eq!(ListenPolicy::None.to_string(), "none");
+    assert!(matches!(
+        parse("none:6003"),
+        Err(SettingsError::Syntax { .. })
+    ));
+    // Port 0 is advertised with the `dynamic` wire value [C-2]; no limit
+    // on instances per host.
+    assert_eq!(
+        ListenPolicy::None.kind(),
+        faxnotify_core::wire::PolicyKind::Dynamic
+    );
+    assert_eq!(ListenPolicy::None.instances_per_host(), None);
+    assert_eq!(ListenPolicy::None.validate(), Ok(()));
+    // Through the settings file and back.
+    let text = SettingsFile::new(None, NetworkSettings::new(ListenPolicy::None)).render();
+    assert!(text.contains("listen = \"none\""), "{text}");
+    assert_eq!(
+        SettingsFile::parse(&text).unwrap().network.listen,
+        ListenPolicy::None
+    );
+}
+
+#[test]
 fn bad_policies_are_refused_with_clear_errors() {
     assert_eq!(
         parse("range:6010-6000"),
@@ -78,6 +104,7 @@ fn bad_policies_are_refused_with_clear_errors() {
         "fixed:+5",
         "static:5",
         "dynamic:5",
+        "none:0",
         "Dynamic",
         "range:6000-6010-6020",
     ] {
@@ -93,7 +120,7 @@ fn bad_policies_are_refused_with_clear_errors() {
     assert!(msg.contains("1024"), "{msg}");
     let msg = parse("static:5").unwrap_err().to_string();
     assert!(
-        msg.contains("`dynamic`, `range:LO-HI` or `fixed:PORT`"),
+        msg.contains("`dynamic`, `range:LO-HI`, `fixed:PORT` or `none`"),
         "{msg}"
     );
     // Constructed directly, the same checks apply.
@@ -119,6 +146,7 @@ fn instances_per_host() {
 fn valid_policy() -> impl Strategy<Value = ListenPolicy> {
     prop_oneof![
         Just(ListenPolicy::Dynamic),
+        Just(ListenPolicy::None),
         (1024u16..).prop_map(|port| ListenPolicy::Fixed { port }),
         (1024u16.., 0u16..2000).prop_map(|(lo, span)| ListenPolicy::Range {
             lo,

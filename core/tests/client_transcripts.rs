@@ -203,12 +203,7 @@ fn range_skips_taken_ports() {
     h.bind_fail(BindError::AddrInUse);
     h.bind_fail(BindError::AddrInUse);
     h.bind(6002);
-    let ctl = h.expect_connect();
-    h.input(Input::Connected { conn: ctl });
-    h.send(ctl, &[server.hello()]);
-    let login = h.expect_frame(ctl);
-    h.send(ctl, &[server.challenge_for(&login)]);
-    let proof = h.expect_frame(ctl);
+    let (ctl, proof) = login_to_proof(&mut h, &mut server);
     h.send(ctl, &[server.login_ok(&proof, SESSION, LEASE_MS)]);
     assert_eq!(
         h.expect_frame(ctl),
@@ -1022,4 +1017,105 @@ fn logout_times_out_without_bye() {
     assert_eq!(h.expect_event(), Event::LoggedOut { confirmed: false });
     assert_eq!(h.client.state(), ClientState::LoggedOut);
     insta::assert_snapshot!(h.transcript());
+}
+
+/// `ListenPolicy::None`: no listener, ADVERTISE port 0, delivery over the
+/// control connection from the start [C-2] [D-7].
+#[test]
+fn no_listener_backchannel_only() {
+    let mut server = ScriptedServer::new();
+    let mut h = Harness::new(config(ListenPolicy::None));
+    // No Listen: the first output is the dial.
+    let (ctl, proof) = login_to_proof(&mut h, &mut server);
+    h.send(ctl, &[server.login_ok(&proof, SESSION, LEASE_MS)]);
+    assert_eq!(
+        h.expect_frame(ctl),
+        Frame::Advertise(Advertise {
+            port: 0,
+            policy: PolicyKind::Dynamic,
+            range_lo: 0,
+            range_hi: 0,
+        }),
+        "port 0: no listener [C-2]"
+    );
+    let callback = server_peer(0);
+    h.send(ctl, &[Frame::AdvertiseOk { callback }]);
+    match h.expect_event() {
+        Event::LoggedIn {
+            callback: c,
+            resumed: false,
+            ..
+        } => assert_eq!(c, callback),
+        other => panic!("expected LoggedIn, got {other:?}"),
+    }
+    assert_eq!(h.client.listen_addr(), None);
+    // [D-7]: CALLBACK_STATUS backchannel right after ADVERTISE_OK; no hint,
+    // since this is what the user chose.
+    h.send(
+        ctl,
+        &[Frame::CallbackStatus(CallbackStatus {
+            state: CallbackState::Backchannel,
+            detail: "no callback port; delivering over the control connection".into(),
+        })],
+    );
+    assert!(matches!(
+        h.expect_event(),
+        Event::CallbackStatus {
+            state: CallbackState::Backchannel,
+            hint: None,
+            ..
+        }
+    ));
+    h.send(ctl, &[notify(1), notify(2)]);
+    assert_eq!(h.delivered_then_ack(ctl), (vec![1, 2], 2));
+
+    h.logout();
+    assert_eq!(h.expect_frame(ctl), Frame::Logout);
+    h.send(
+        ctl,
+        &[Frame::Bye {
+            reason: ByeReason::Logout,
+        }],
+    );
+    h.expect_close(ctl);
+    // Nothing to stop listening on.
+    assert_eq!(h.expect_event(), Event::LoggedOut { confirmed: true });
+    assert!(h.client.is_finished());
+    insta::assert_snapshot!(h.transcript());
+}
+
+/// A server without the backchannel refuses port 0 with BAD_PORT [C-2]:
+/// the client stops with the server's reason.
+#[test]
+fn no_listener_without_server_backchannel_stops() {
+    let mut server = ScriptedServer::with_caps(faxnotify_core::wire::Caps::NONE);
+    let mut h = Harness::new(config(ListenPolicy::None));
+    let (ctl, proof) = login_to_proof(&mut h, &mut server);
+    h.send(ctl, &[server.login_ok(&proof, SESSION, LEASE_MS)]);
+    assert!(matches!(h.expect_frame(ctl), Frame::Advertise(a) if a.port == 0));
+    h.send(
+        ctl,
+        &[Frame::error(
+            ErrorCode::BadPort,
+            "port 0 needs the backchannel, which was not negotiated",
+        )],
+    );
+    let events: Vec<Event> = h
+        .take_all()
+        .into_iter()
+        .filter_map(|o| match o {
+            faxnotify_core::client::Output::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Stopped {
+                reason: StopReason::AdvertiseRefused { message }
+            } if message.contains("backchannel")
+        )),
+        "{events:?}"
+    );
+    assert!(h.client.is_finished());
 }

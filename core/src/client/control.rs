@@ -458,7 +458,7 @@ impl Client {
         else {
             return debug_assert!(false, "checked by the caller");
         };
-        if Some(callback.port()) != self.listener.local().map(|a| a.port()) {
+        if callback.port() != self.listener.advertised_port() {
             tracing::warn!(%callback, "ADVERTISE_OK names another port than the one advertised");
         }
         control.callback_addr = Some(callback);
@@ -479,7 +479,7 @@ impl Client {
             return;
         };
         control.callback_state = Some(status.state);
-        let port = self.listener.local().map_or(0, |a| a.port());
+        let port = self.listener.advertised_port();
         let hint = callback_hint(
             status.state,
             self.listener.policy(),

@@ -14,6 +14,10 @@ pub(crate) fn callback_hint(
     port: u16,
     callback: Option<SocketAddr>,
 ) -> Option<String> {
+    if policy == ListenPolicy::None {
+        // No listener: the backchannel is the plan, not a problem.
+        return None;
+    }
     let consequence = match state {
         CallbackState::Unreachable => {
             "; until then notifications wait on the server (nothing is lost)"

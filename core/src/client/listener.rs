@@ -20,6 +20,8 @@ pub(crate) struct Listener {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum ListenState {
     Idle,
+    /// The `none` policy: no listener, ever.
+    Disabled,
     Requested(SocketAddr),
     Bound(SocketAddr),
     /// The client stopped while this bind was under way.
@@ -53,16 +55,20 @@ impl Listener {
         }
     }
 
-    /// The first address to bind.
-    pub(crate) fn start(&mut self) -> SocketAddr {
+    /// The first address to bind, or `None` for the `none` policy.
+    pub(crate) fn start(&mut self) -> Option<SocketAddr> {
         let port = match self.policy {
+            ListenPolicy::None => {
+                self.state = ListenState::Disabled;
+                return None;
+            }
             ListenPolicy::Range { lo, .. } => lo,
             ListenPolicy::Fixed { port } => port,
             _ => 0,
         };
         let addr = SocketAddr::new(self.ip, port);
         self.state = ListenState::Requested(addr);
-        addr
+        Some(addr)
     }
 
     fn requested(&self) -> Result<SocketAddr, InputError> {
@@ -166,10 +172,15 @@ impl Listener {
         self.policy
     }
 
+    /// The port ADVERTISE carries: the bound port, or 0 without a listener.
+    pub(crate) fn advertised_port(&self) -> u16 {
+        self.local().map_or(0, |a| a.port())
+    }
+
     /// The ADVERTISE for the bound port ([C-2], [D-6]: range fields only
-    /// for the range policy).
+    /// for the range policy; port 0 for the `none` policy [D-7]).
     pub(crate) fn advertise(&self) -> Advertise {
-        let port = self.local().map_or(0, |a| a.port());
+        let port = self.advertised_port();
         let (range_lo, range_hi) = match self.policy {
             ListenPolicy::Range { lo, hi } => (lo, hi),
             _ => (0, 0),

@@ -17,7 +17,9 @@
 //!    `dynamic`, each port of a `range` in turn until one is free, or the
 //!    `fixed` port. A fixed port in use, or a range with no free port,
 //!    stops the client before any network traffic ([`StopReason`]). The
-//!    listener stays for the client's whole life, across reconnects.
+//!    listener stays for the client's whole life, across reconnects. With
+//!    the `none` policy there is no listener: the client dials the server
+//!    at once, advertises port 0 and takes delivery over the backchannel.
 //! 2. **Log in.** It dials the server and runs SERVER_HELLO → LOGIN →
 //!    LOGIN_CHALLENGE → LOGIN_PROOF → LOGIN_OK, verifying the server's
 //!    signature over the whole handshake [A-2], then ADVERTISE →
@@ -109,7 +111,7 @@ use timers::{Lease, earliest};
 /// # Run loop
 ///
 /// ```text
-/// let mut client = Client::new(config, seed, now)?;     // queues Output::Listen
+/// let mut client = Client::new(config, seed, now)?;     // queues Output::Listen (or Connect)
 /// loop {
 ///     // 1. Drain outputs after creating the client and after *every* handle_* call.
 ///     while let Some(output) = client.poll_output() {
@@ -231,7 +233,8 @@ enum Phase {
 
 impl Client {
     /// Validates `config`, prepares the credentials (RFC 8265) and queues
-    /// the first output, [`Output::Listen`]. `seed` feeds every nonce and
+    /// the first output, [`Output::Listen`] (with [`ListenPolicy::None`],
+    /// [`Output::Connect`] to the server). `seed` feeds every nonce and
     /// jitter: use 32 bytes from the OS in production, a constant in tests.
     pub fn new(config: ClientConfig, seed: [u8; 32], now: Instant) -> Result<Client, ConfigError> {
         config.validate()?;
@@ -242,10 +245,12 @@ impl Client {
         let password = prepare_password(&config.password)?;
         let mut listener = Listener::new(config.settings.listen, config.server);
         let mut out = Outbox::default();
-        let addr = listener.start();
-        tracing::debug!(%addr, policy = %config.settings.listen, "binding the callback listener");
-        out.push(Output::Listen { addr });
-        Ok(Client {
+        let first_bind = listener.start();
+        if let Some(addr) = first_bind {
+            tracing::debug!(%addr, policy = %config.settings.listen, "binding the callback listener");
+            out.push(Output::Listen { addr });
+        }
+        let mut client = Client {
             server: config.server,
             tunables: Tunables {
                 caps: config.caps,
@@ -273,7 +278,13 @@ impl Client {
             callbacks: Vec::new(),
             phase: Phase::Running,
             last_now: now,
-        })
+        };
+        if first_bind.is_none() {
+            // The `none` policy: no listener to wait for [D-7].
+            tracing::debug!("no callback listener (backchannel only)");
+            client.start_control(now);
+        }
+        Ok(client)
     }
 
     /// Feeds one network event. Peer misbehaviour is never an error here

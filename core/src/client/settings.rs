@@ -13,8 +13,9 @@ pub const MIN_LISTEN_PORT: u16 = 1024;
 /// How the client chooses its callback port (spec section 1, "Listen policies").
 ///
 /// The text form (used by the CLI and the settings file) is `dynamic`,
-/// `range:LO-HI` or `fixed:P`; [`FromStr`] parses and validates it and
-/// [`Display`](fmt::Display) writes it back.
+/// `range:LO-HI`, `fixed:P` or `none` (also spelt `backchannel`);
+/// [`FromStr`] parses and validates it and [`Display`](fmt::Display)
+/// writes it back.
 ///
 /// ```
 /// use faxnotify_core::client::ListenPolicy;
@@ -43,6 +44,14 @@ pub enum ListenPolicy {
         /// The port (at least 1024).
         port: u16,
     },
+    /// No callback listener: the client advertises port 0 and takes every
+    /// notification over its control connection, the *backchannel* ([C-2],
+    /// [D-7]). For hosts the server cannot connect back to (NAT, a firewall
+    /// that opens no inbound port); any number of clients per host, one
+    /// socket each. Needs a server that offers the backchannel: one that
+    /// does not refuses the advertisement (BAD_PORT) and the client stops
+    /// with [`StopReason::AdvertiseRefused`](super::StopReason::AdvertiseRefused).
+    None,
 }
 
 impl ListenPolicy {
@@ -61,13 +70,15 @@ impl ListenPolicy {
                 Err(SettingsError::ReservedPort { port: lo })
             }
             ListenPolicy::Range { .. } => Ok(()),
+            ListenPolicy::None => Ok(()),
         }
     }
 
-    /// The policy's wire value in ADVERTISE.
+    /// The policy's wire value in ADVERTISE (`none` advertises port 0
+    /// with the `dynamic` value: [C-2] gives "no listener" no policy of its own).
     pub fn kind(&self) -> PolicyKind {
         match self {
-            ListenPolicy::Dynamic => PolicyKind::Dynamic,
+            ListenPolicy::Dynamic | ListenPolicy::None => PolicyKind::Dynamic,
             ListenPolicy::Range { .. } => PolicyKind::Range,
             ListenPolicy::Fixed { .. } => PolicyKind::Fixed,
         }
@@ -77,7 +88,7 @@ impl ListenPolicy {
     /// (`None`: no limit).
     pub fn instances_per_host(&self) -> Option<u32> {
         match *self {
-            ListenPolicy::Dynamic => None,
+            ListenPolicy::Dynamic | ListenPolicy::None => None,
             ListenPolicy::Range { lo, hi } => Some(u32::from(hi.saturating_sub(lo)) + 1),
             ListenPolicy::Fixed { .. } => Some(1),
         }
@@ -90,6 +101,7 @@ impl fmt::Display for ListenPolicy {
             ListenPolicy::Dynamic => f.write_str("dynamic"),
             ListenPolicy::Range { lo, hi } => write!(f, "range:{lo}-{hi}"),
             ListenPolicy::Fixed { port } => write!(f, "fixed:{port}"),
+            ListenPolicy::None => f.write_str("none"),
         }
     }
 }
@@ -97,8 +109,8 @@ impl fmt::Display for ListenPolicy {
 impl FromStr for ListenPolicy {
     type Err = SettingsError;
 
-    /// Parses `dynamic`, `range:LO-HI` or `fixed:P` (surrounding whitespace
-    /// ignored) and validates the result.
+    /// Parses `dynamic`, `range:LO-HI`, `fixed:P` or `none` / `backchannel`
+    /// (surrounding whitespace ignored) and validates the result.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let syntax = |expected: &'static str| SettingsError::Syntax {
             input: text.to_owned(),
@@ -134,7 +146,13 @@ impl FromStr for ListenPolicy {
                 port: port(arg, "`fixed:PORT`, e.g. `fixed:6003`")?,
             },
             ("fixed", None) => return Err(syntax("`fixed:PORT`, e.g. `fixed:6003`")),
-            _ => return Err(syntax("`dynamic`, `range:LO-HI` or `fixed:PORT`")),
+            ("none" | "backchannel", None) => ListenPolicy::None,
+            ("none" | "backchannel", Some(_)) => return Err(syntax("`none` takes no port")),
+            _ => {
+                return Err(syntax(
+                    "`dynamic`, `range:LO-HI`, `fixed:PORT` or `none` (no listener)",
+                ));
+            }
         };
         policy.validate()?;
         Ok(policy)

@@ -9,7 +9,7 @@
 //! server = "fax.example:4580"
 //!
 //! [network]
-//! # "dynamic", "range:LO-HI" or "fixed:PORT"
+//! # "dynamic", "range:LO-HI", "fixed:PORT" or "none"
 //! listen = "range:6000-6010"
 //! ```
 
@@ -202,7 +202,9 @@ impl SettingsFile {
              #   \"dynamic\"          any free port (any number of clients per host)\n\
              #   \"range:LO-HI\"      the first free port of a range your firewall opens\n\
              #                      (up to HI-LO+1 clients per host)\n\
-             #   \"fixed:PORT\"       exactly PORT (only one client per host)\n",
+             #   \"fixed:PORT\"       exactly PORT (only one client per host)\n\
+             #   \"none\"             no port: notifications come over the connection to\n\
+             #                      the server (for hosts it cannot connect back to)\n",
         );
         out.push_str(&format!(
             "listen = {}\n",

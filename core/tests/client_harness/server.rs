@@ -67,6 +67,14 @@ impl ScriptedServer {
         server
     }
 
+    /// A server whose SERVER_HELLO offers `caps`.
+    pub(crate) fn with_caps(caps: Caps) -> Self {
+        let mut server = Self::new();
+        server.caps = caps;
+        server.hello_body = body(&server.hello());
+        server
+    }
+
     fn fresh_nonce(&mut self) -> Nonce {
         self.nonce_byte = self.nonce_byte.wrapping_add(1);
         [self.nonce_byte; 32]
