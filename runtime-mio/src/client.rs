@@ -1,15 +1,15 @@
 //! The client runner: a [`faxnotify_core::client::Client`] on its own
 //! event-loop thread.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    self as core, BindError, ClientConfig, ClientState, Event, Input, NetworkSettings, Output,
-    SettingsChange, StopReason,
+    self as core, BindError, ClientConfig, ClientState, Event, Input, ListenPolicy,
+    NetworkSettings, Output, SettingsChange, StopReason,
 };
 
 use crate::error::{ChangeSettingsError, ClientStartError, LogoutError, RunError, Stopped};
@@ -54,8 +54,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Binds the callback listener by the listen policy, then starts the
-    /// loop thread, which logs in.
+    /// Binds the callback listener by the listen policy (none for
+    /// [`ListenPolicy::None`]), then starts the loop thread, which logs in.
     ///
     /// The listener is bound before this returns, on the calling thread:
     /// a fixed port in use or an exhausted range fails here with the
@@ -68,6 +68,14 @@ impl ClientBuilder {
             None => mailbox::os_seed()?,
         };
         let now = Instant::now();
+        // The `none` policy binds nothing: the client advertises port 0.
+        let no_listener = (self.config.settings.listen == ListenPolicy::None).then(|| {
+            let ip = match self.config.server.ip().to_canonical() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            };
+            SocketAddr::new(ip, 0)
+        });
         let core = core::Client::new(self.config, seed, now)?;
         let (poll, waker) = Reactor::<ClientMachine>::make_poll()?;
         let (sink, events) = events::channel(self.options.event_capacity, waker.clone());
@@ -83,7 +91,7 @@ impl ClientBuilder {
         if let Some(reason) = reactor.machine.stop.take() {
             return Err(ClientStartError::Listen(reason));
         }
-        let Some(callback_addr) = reactor.machine.listening else {
+        let Some(callback_addr) = reactor.machine.listening.or(no_listener) else {
             return Err(ClientStartError::Listen(StopReason::ListenFailed {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                 error: BindError::Other("the core did not report its listener".into()),
@@ -195,7 +203,9 @@ impl Client {
         }
     }
 
-    /// The bound callback listener (for `dynamic`, with the port the OS chose).
+    /// The bound callback listener (for `dynamic`, with the port the OS
+    /// chose). With [`ListenPolicy::None`] there is no listener: the
+    /// unspecified address of the server's family with port 0, as advertised.
     pub fn callback_addr(&self) -> SocketAddr {
         self.callback_addr
     }
