@@ -5,9 +5,13 @@
 //!   per requirement of `docs/protocol.md`.
 //! - `harness` (feature `runtimes`, on by default): the runtime scenario
 //!   harness, run against `faxnotify-mio` and `faxnotify-smol`.
+//! - `load` (feature `load`, on by default): the end-to-end load tool
+//!   behind `faxnotify bench`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod conformance;
 #[cfg(feature = "runtimes")]
 pub mod harness;
+#[cfg(feature = "load")]
+pub mod load;

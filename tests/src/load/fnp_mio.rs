@@ -1,0 +1,133 @@
+//! faxnotify on mio: the `faxnotify-mio` server with the load application,
+//! and the clients as client cores on mio loops ([`super::mio_fleet`]).
+
+use std::net::SocketAddr;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+use faxnotify_core::SessionId;
+use faxnotify_core::server::{Event, Target};
+use faxnotify_core::wire::{CallbackState, Notification};
+use faxnotify_mio::{LoopOptions, Server};
+
+use super::messages::{self, ChildMsg, Spec};
+use super::mio_fleet::Fleet;
+use super::producer::{self, Seen, ServerApi};
+use super::sys;
+use super::tally::{self, Tally};
+
+struct MioServer {
+    server: Server,
+}
+
+impl ServerApi for MioServer {
+    fn notify_batch(
+        &mut self,
+        batch: Vec<(SessionId, Notification)>,
+    ) -> Result<(usize, Vec<String>), String> {
+        let batch = batch
+            .into_iter()
+            .map(|(s, n)| (Target::Session(s), n))
+            .collect();
+        let reports = self.server.notify_batch(batch).map_err(|e| e.to_string())?;
+        let mut accepted = 0;
+        let mut why = Vec::new();
+        for report in reports {
+            let report = report.map_err(|e| e.to_string())?;
+            accepted += report.accepted.len();
+            why.extend(
+                report
+                    .refused
+                    .iter()
+                    .take(3)
+                    .map(|(s, r)| format!("session {s}: {r}")),
+            );
+        }
+        Ok((accepted, why))
+    }
+
+    fn next_event(&mut self, timeout: Duration) -> Option<Seen> {
+        match self.server.events().recv_timeout(timeout) {
+            Ok(event) => Some(seen(event)),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Seen::Note("server loop ended".into())),
+        }
+    }
+}
+
+/// What the producer needs from a server core event.
+pub fn seen(event: Event) -> Seen {
+    match event {
+        Event::Delivered {
+            session,
+            first_seq,
+            last_seq,
+        } => Seen::Delivered {
+            session,
+            first: first_seq,
+            last: last_seq,
+        },
+        Event::CallbackStatus {
+            session,
+            state: CallbackState::Reachable | CallbackState::Backchannel,
+            ..
+        } => Seen::PathUp(session),
+        Event::SessionOpened { .. } => Seen::Nothing,
+        other => Seen::Note(format!("{other:?}")),
+    }
+}
+
+/// The server process.
+pub fn server(spec: &Spec) -> Result<(), String> {
+    sys::raise_fd_limit();
+    let server = Server::builder(producer::config(spec), producer::users(spec.clients)?)
+        .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .options(LoopOptions::default())
+        .start()
+        .map_err(|e| e.to_string())?;
+    messages::send(&ChildMsg::Listening {
+        addr: server.local_addr(),
+    });
+    producer::run(spec, &mut MioServer { server })
+}
+
+/// The clients process: the clients split over `client_threads` mio loops.
+pub fn clients(spec: &Spec) -> Result<(), String> {
+    sys::raise_fd_limit();
+    let server = spec.server.ok_or("no server address")?;
+    let tally = Tally::new(spec.clients as u64 * spec.per_client);
+    let threads = spec.client_threads.clamp(1, spec.clients.max(1));
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        // Client i goes to thread i % threads; the first `backchannel` of
+        // this process's clients have no listener.
+        let share: Vec<(usize, bool)> = (0..spec.clients)
+            .filter(|i| i % threads == t)
+            .map(|i| (spec.first_client + i, i < spec.backchannel))
+            .collect();
+        let fleet = Fleet::new(
+            server,
+            share,
+            spec.per_client,
+            spec.logins_in_flight.div_ceil(threads),
+            &tally,
+        )
+        .map_err(|e| e.to_string())?;
+        let tally = tally.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("load-clients-{t}"))
+                .spawn(move || {
+                    if let Err(e) = fleet.run() {
+                        tally.note(format!("client loop failed: {e}"));
+                    }
+                })
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    tally::report_loop(spec, &tally, threads);
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}

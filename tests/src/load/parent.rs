@@ -1,0 +1,405 @@
+//! The parent process: runs each configuration with fresh child processes,
+//! shows progress, and collects the figures.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use super::histogram::Histogram;
+use super::messages::{ChildMsg, ChildReport, Role, Spec};
+use super::report::{Figures, RunResult};
+use super::sys::CpuSample;
+use super::{Implementation, Options, Runtime};
+
+/// How to start a child process: `program args.. --role R --spec JSON`.
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    /// The executable (usually `std::env::current_exe()`).
+    pub program: PathBuf,
+    /// Arguments before `--role` (e.g. `["bench"]`).
+    pub args: Vec<OsString>,
+}
+
+/// Why the load tool could not run at all (a failed run is a row of the
+/// table, not an error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A child process could not be started.
+    #[error("cannot start {program}: {error}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+/// Which child a message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum From {
+    Server,
+    Clients(usize),
+}
+
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Proc {
+    fn say(&mut self, line: &str) {
+        if let Some(stdin) = &mut self.stdin {
+            let _ = writeln!(stdin, "{line}");
+            let _ = stdin.flush();
+        }
+    }
+
+    /// Says "quit" and waits a little for the exit, then kills.
+    fn finish(mut self) {
+        self.say("quit");
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(
+    launcher: &Launcher,
+    role: Role,
+    spec: &Spec,
+    from: From,
+    tx: &Sender<(From, ChildMsg)>,
+) -> Result<Proc, LoadError> {
+    let json = serde_json::to_string(spec).unwrap_or_default();
+    let mut child = Command::new(&launcher.program)
+        .args(&launcher.args)
+        .arg("--role")
+        .arg(role.as_str())
+        .arg("--spec")
+        .arg(json)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| LoadError::Spawn {
+            program: launcher.program.display().to_string(),
+            error,
+        })?;
+    let stdout = child.stdout.take();
+    let stdin = child.stdin.take();
+    let tx = tx.clone();
+    std::thread::spawn(move || {
+        let Some(stdout) = stdout else { return };
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match serde_json::from_str::<ChildMsg>(&line) {
+                Ok(msg) => {
+                    if tx.send((from, msg)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => eprintln!("{line}"),
+            }
+        }
+        let _ = tx.send((
+            from,
+            ChildMsg::Failed {
+                error: "exited".into(),
+            },
+        ));
+    });
+    Ok(Proc { child, stdin })
+}
+
+/// Live progress on one line.
+struct Progress<'a> {
+    out: &'a mut dyn Write,
+    label: String,
+    last: Instant,
+}
+
+impl Progress<'_> {
+    fn show(&mut self, text: &str, force: bool) {
+        if !force && self.last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last = Instant::now();
+        let _ = write!(self.out, "\r\x1b[2K{}: {text}", self.label);
+        let _ = self.out.flush();
+    }
+
+    fn end(&mut self, text: &str) {
+        let _ = writeln!(self.out, "\r\x1b[2K{}: {text}", self.label);
+        let _ = self.out.flush();
+    }
+}
+
+/// One configuration.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    runtime: Runtime,
+    implementation: Implementation,
+    clients: usize,
+    window: u32,
+    per_client: u64,
+}
+
+/// Runs every configuration of `options` (faxnotify, then its raw
+/// baseline), writing progress to `progress`; returns one result per run.
+pub fn run(
+    options: &Options,
+    launcher: &Launcher,
+    progress: &mut dyn Write,
+) -> Result<Vec<RunResult>, LoadError> {
+    let mut results = Vec::new();
+    for &runtime in &options.runtimes {
+        for &clients in &options.clients {
+            for &window in &options.windows {
+                let per_client = options.per_client_for(clients, window);
+                let mut impls = vec![Implementation::Faxnotify];
+                if options.raw {
+                    impls.push(Implementation::Raw);
+                }
+                for implementation in impls {
+                    let config = Config {
+                        runtime,
+                        implementation,
+                        clients,
+                        window,
+                        per_client,
+                    };
+                    results.push(run_one(options, launcher, config, progress)?);
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+fn run_one(
+    options: &Options,
+    launcher: &Launcher,
+    config: Config,
+    out: &mut dyn Write,
+) -> Result<RunResult, LoadError> {
+    let mut progress = Progress {
+        out,
+        label: format!(
+            "{} {:<9} N={:<5} W={:<2} M={}",
+            config.runtime, config.implementation, config.clients, config.window, config.per_client
+        ),
+        last: Instant::now() - Duration::from_secs(1),
+    };
+    let (tx, rx) = mpsc::channel();
+    let mut procs: Vec<Proc> = Vec::new();
+    let outcome = drive(
+        options,
+        launcher,
+        config,
+        &tx,
+        &rx,
+        &mut procs,
+        &mut progress,
+    );
+    for p in procs {
+        p.finish();
+    }
+    let result = RunResult {
+        runtime: config.runtime,
+        implementation: config.implementation,
+        clients: config.clients,
+        window: config.window,
+        per_client: config.per_client,
+        outcome,
+    };
+    progress.end(&result.summary());
+    Ok(result)
+}
+
+fn base_spec(options: &Options, config: Config) -> Spec {
+    Spec {
+        runtime: config.runtime,
+        implementation: config.implementation,
+        clients: config.clients,
+        first_client: 0,
+        backchannel: 0,
+        per_client: config.per_client,
+        window: config.window,
+        outstanding: options.outstanding.unwrap_or(config.window).max(1),
+        server: None,
+        logins_in_flight: options.logins_in_flight,
+        client_threads: options.client_threads,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    options: &Options,
+    launcher: &Launcher,
+    config: Config,
+    tx: &Sender<(From, ChildMsg)>,
+    rx: &Receiver<(From, ChildMsg)>,
+    procs: &mut Vec<Proc>,
+    progress: &mut Progress<'_>,
+) -> Result<Figures, String> {
+    let timeout = Duration::from_secs(options.timeout_secs);
+    let spec = base_spec(options, config);
+    procs.push(spawn(launcher, Role::Server, &spec, From::Server, tx).map_err(|e| e.to_string())?);
+    progress.show("starting the server", true);
+    let deadline = Instant::now() + timeout;
+    let addr = loop {
+        match next(rx, deadline)? {
+            (From::Server, ChildMsg::Listening { addr }) => break addr,
+            (_, ChildMsg::Failed { error }) => return Err(format!("server: {error}")),
+            _ => {}
+        }
+    };
+
+    // The clients, split over processes.
+    let per_process = options.clients_per_process.max(1);
+    let processes = config.clients.div_ceil(per_process).max(1);
+    let mut first = 0;
+    for p in 0..processes {
+        let count = config.clients / processes + usize::from(p < config.clients % processes);
+        let backchannel = if config.implementation == Implementation::Faxnotify {
+            count * usize::from(options.backchannel_percent.min(100)) / 100
+        } else {
+            0
+        };
+        let spec = Spec {
+            clients: count,
+            first_client: first,
+            backchannel,
+            server: Some(addr),
+            ..spec.clone()
+        };
+        first += count;
+        procs.push(
+            spawn(launcher, Role::Clients, &spec, From::Clients(p), tx)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+
+    // Set-up: every session up on both sides.
+    let mut server_ready = false;
+    let mut clients_ready = vec![false; processes];
+    let mut set_up = vec![0usize; processes];
+    let mut server_up = 0usize;
+    while !(server_ready && clients_ready.iter().all(|r| *r)) {
+        match next(rx, deadline)? {
+            (From::Server, ChildMsg::SetUp { done }) => server_up = done,
+            (From::Server, ChildMsg::Ready { .. }) => server_ready = true,
+            (From::Clients(p), ChildMsg::SetUp { done }) => set_up[p] = done,
+            (From::Clients(p), ChildMsg::Ready { sessions }) => {
+                set_up[p] = sessions;
+                clients_ready[p] = true;
+            }
+            (who, ChildMsg::Failed { error }) => return Err(format!("{who:?}: {error}")),
+            _ => {}
+        }
+        progress.show(
+            &format!(
+                "set-up: {} clients up, server sees {server_up} sessions",
+                set_up.iter().sum::<usize>()
+            ),
+            false,
+        );
+    }
+
+    // Delivery.
+    for p in procs.iter_mut().skip(1) {
+        p.say("go");
+    }
+    procs[0].say("go");
+    let total = config.clients as u64 * config.per_client;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut server_report: Option<ChildReport> = None;
+    let mut client_reports: Vec<Option<ChildReport>> = vec![None; processes];
+    let mut received = vec![0u64; processes];
+    while server_report.is_none() || client_reports.iter().any(Option::is_none) {
+        match next(rx, deadline)? {
+            (From::Server, ChildMsg::Done(r)) => server_report = Some(*r),
+            (From::Clients(p), ChildMsg::Done(r)) => {
+                received[p] = r.count;
+                client_reports[p] = Some(*r);
+            }
+            (From::Clients(p), ChildMsg::Progress { done }) => received[p] = done,
+            (who, ChildMsg::Failed { error }) => return Err(format!("{who:?}: {error}")),
+            _ => {}
+        }
+        let got: u64 = received.iter().sum();
+        progress.show(
+            &format!(
+                "{got}/{total} notifications, {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+            false,
+        );
+    }
+    let server = server_report.ok_or("no server report")?;
+    let clients: Vec<ChildReport> = client_reports.into_iter().flatten().collect();
+    Ok(figures(&server, &clients, total))
+}
+
+fn next(rx: &Receiver<(From, ChildMsg)>, deadline: Instant) -> Result<(From, ChildMsg), String> {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(wait) {
+        Ok(msg) => Ok(msg),
+        Err(RecvTimeoutError::Timeout) => Err("timed out".into()),
+        Err(RecvTimeoutError::Disconnected) => Err("children gone".into()),
+    }
+}
+
+fn figures(server: &ChildReport, clients: &[ChildReport], total: u64) -> Figures {
+    let end_ns = clients.iter().map(|c| c.end_ns).max().unwrap_or(0);
+    let seconds = end_ns.saturating_sub(server.start_ns) as f64 / 1e9;
+    let mut latency = Histogram::new();
+    let mut clients_cpu = CpuSample::default();
+    let mut notes = server.notes.clone();
+    for c in clients {
+        if let Some(h) = &c.latency {
+            latency.merge(h);
+        }
+        clients_cpu.total_ns += c.cpu.total_ns;
+        clients_cpu.user_ns += c.cpu.user_ns;
+        clients_cpu.system_ns += c.cpu.system_ns;
+        notes.extend(c.notes.iter().cloned());
+    }
+    let received: u64 = clients.iter().map(|c| c.count).sum();
+    if received != total {
+        notes.push(format!("received {received} of {total}"));
+    }
+    Figures {
+        notifications: received,
+        seconds,
+        per_second: if seconds > 0.0 {
+            received as f64 / seconds
+        } else {
+            0.0
+        },
+        latency,
+        server_cpu: server.cpu,
+        clients_cpu,
+        server_peak_rss: server.peak_rss,
+        server_ready_rss: server.ready_rss,
+        clients_peak_rss: clients.iter().map(|c| c.peak_rss).sum(),
+        server_threads: server.threads,
+        clients_threads: clients.iter().map(|c| c.threads).sum(),
+        client_processes: clients.len(),
+        server_setup_cpu_ns: server.setup_cpu_ns,
+        clients_setup_cpu_ns: clients.iter().map(|c| c.setup_cpu_ns).sum(),
+        notes,
+    }
+}

@@ -1,0 +1,215 @@
+//! The server application of a faxnotify load run, the same on every
+//! runtime: wait until every session has a delivery path, then on "go"
+//! send M notifications to each session, keeping at most `outstanding` of
+//! them unacknowledged per session (a closed loop per session, like the raw
+//! baseline's window: the application notifies a session as fast as its
+//! client acknowledges), and report.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use faxnotify_core::SessionId;
+use faxnotify_core::auth::{Credentials, DEFAULT_ITERATIONS};
+use faxnotify_core::server::{MemoryUserStore, ServerConfig};
+use faxnotify_core::wire::{Notification, Role as UserRole};
+
+use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
+use super::mio_fleet::{PASSWORD, user_name};
+use super::payload;
+use super::sys::{self, CpuSample};
+
+/// What the producer needs to know of the server's events.
+#[derive(Debug)]
+pub enum Seen {
+    /// A session has a delivery path (callback handshake done, or backchannel).
+    PathUp(SessionId),
+    /// A session acknowledged `first..=last`.
+    Delivered {
+        /// The session.
+        session: SessionId,
+        /// The lowest newly acknowledged seq.
+        first: u64,
+        /// The highest.
+        last: u64,
+    },
+    /// Something else worth noting (a refusal, a lost session, ...).
+    Note(String),
+    /// Nothing of interest.
+    Nothing,
+}
+
+/// A running server as the producer drives it.
+pub trait ServerApi {
+    /// Queues each notification for its session, with one call to the
+    /// runtime; returns how many were accepted, and why the others were not.
+    fn notify_batch(
+        &mut self,
+        batch: Vec<(SessionId, Notification)>,
+    ) -> Result<(usize, Vec<String>), String>;
+    /// The next event, waiting at most `timeout` (`None` if none came).
+    fn next_event(&mut self, timeout: Duration) -> Option<Seen>;
+}
+
+/// The users store every load server uses: `load0`, `load1`, ... with one
+/// password and one salt (PBKDF2 runs once).
+pub fn users(count: usize) -> Result<MemoryUserStore, String> {
+    let credentials =
+        Credentials::from_password(PASSWORD, &[0x5a; 16], DEFAULT_ITERATIONS, UserRole::User)
+            .map_err(|e| e.to_string())?;
+    let mut store = MemoryUserStore::new();
+    for i in 0..count {
+        store
+            .insert(&user_name(i), credentials.clone())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(store)
+}
+
+/// The server configuration of a load run: the protocol's defaults except
+/// the window under test and limits that would refuse many clients from
+/// one address.
+pub fn config(spec: &Spec) -> ServerConfig {
+    let mut secret = [0u8; 32];
+    secret[..8].copy_from_slice(&sys::monotonic_ns().to_le_bytes());
+    let mut config = ServerConfig::new(secret);
+    config.window = spec.window;
+    config.queue_limit = config.queue_limit.max(spec.outstanding as usize);
+    config.max_sessions_per_ip = usize::MAX;
+    config.max_unauthenticated_per_ip = usize::MAX;
+    config.max_unauthenticated = usize::MAX;
+    config.max_dials_per_ip = 64;
+    config
+}
+
+/// Runs the server application until the parent says "quit".
+pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
+    let cmds = messages::commands(|| {});
+    let setup_start = CpuSample::now();
+    let mut notes: Vec<String> = Vec::new();
+    let note = |notes: &mut Vec<String>, text: String| {
+        if notes.len() < 20 {
+            notes.push(text);
+        }
+    };
+
+    // Set-up: every session gets a delivery path.
+    let mut up: HashSet<SessionId> = HashSet::with_capacity(spec.clients);
+    let mut last_sent = usize::MAX;
+    let mut last_report = std::time::Instant::now();
+    let mut go = false;
+    while up.len() < spec.clients || !go {
+        match cmds.try_recv() {
+            Ok(Command::Go) => go = true,
+            Ok(Command::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+        match api.next_event(Duration::from_millis(20)) {
+            Some(Seen::PathUp(s)) => {
+                up.insert(s);
+            }
+            Some(Seen::Note(n)) => note(&mut notes, n),
+            Some(Seen::Delivered { .. } | Seen::Nothing) | None => {}
+        }
+        if up.len() != last_sent
+            && (last_report.elapsed() > Duration::from_millis(100) || up.len() == spec.clients)
+        {
+            last_sent = up.len();
+            last_report = std::time::Instant::now();
+            messages::send(&ChildMsg::SetUp { done: up.len() });
+            if up.len() == spec.clients {
+                messages::send(&ChildMsg::Ready { sessions: up.len() });
+            }
+        }
+    }
+    let ready_rss = sys::rss_bytes();
+
+    // Delivery: per session, at most `outstanding` notified and not yet
+    // acknowledged; every notification that became allowed while the
+    // events were read goes to the runtime in one batch.
+    let n = spec.clients;
+    let m = spec.per_client;
+    let q = u64::from(spec.outstanding);
+    let sessions: Vec<SessionId> = up.into_iter().collect();
+    let index: HashMap<SessionId, usize> =
+        sessions.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let mut sent = vec![0u64; n];
+    let mut acked = vec![0u64; n];
+    let mut complete = 0usize;
+    let mut dirty: Vec<usize> = (0..n).collect();
+    let mut refused = 0usize;
+    let go_cpu = CpuSample::now();
+    let start_ns = sys::monotonic_ns();
+    while complete < n {
+        if !dirty.is_empty() {
+            let now = sys::monotonic_ns();
+            let mut batch = Vec::new();
+            for i in dirty.drain(..) {
+                let allowed = m.min(acked[i] + q);
+                for number in sent[i] + 1..=allowed {
+                    batch.push((sessions[i], payload::notification(now, number)));
+                }
+                sent[i] = sent[i].max(allowed);
+            }
+            if !batch.is_empty() {
+                let expected = batch.len();
+                let (accepted, why) = api.notify_batch(batch)?;
+                if accepted != expected {
+                    refused += expected - accepted;
+                    for w in why {
+                        note(&mut notes, w);
+                    }
+                    return Err(format!(
+                        "{refused} notifications refused: {}",
+                        notes.join("; ")
+                    ));
+                }
+            }
+        }
+        // Every event already waiting, or else wait for one.
+        let mut wait = Duration::from_secs(1);
+        while let Some(seen) = api.next_event(wait) {
+            wait = Duration::ZERO;
+            match seen {
+                Seen::Delivered { session, last, .. } => {
+                    let Some(&i) = index.get(&session) else {
+                        continue;
+                    };
+                    if last > acked[i] {
+                        let was = acked[i];
+                        acked[i] = last.min(m);
+                        if acked[i] == m && was < m {
+                            complete += 1;
+                        }
+                        if sent[i] < m {
+                            dirty.push(i);
+                        }
+                    }
+                }
+                Seen::Note(text) => note(&mut notes, text),
+                Seen::PathUp(_) | Seen::Nothing => {}
+            }
+        }
+    }
+    let end_ns = sys::monotonic_ns();
+    let cpu = CpuSample::now().since(go_cpu);
+    messages::send(&ChildMsg::Done(Box::new(ChildReport {
+        start_ns,
+        end_ns,
+        count: m * n as u64,
+        cpu,
+        setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+        peak_rss: sys::peak_rss_bytes(),
+        ready_rss,
+        threads: messages::thread_count(),
+        latency: None,
+        notes,
+    })));
+    // Keep serving (keepalives) until the parent is done with the clients.
+    loop {
+        match cmds.try_recv() {
+            Ok(Command::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
+            _ => {}
+        }
+        let _ = api.next_event(Duration::from_millis(50));
+    }
+}
