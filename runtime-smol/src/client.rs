@@ -116,9 +116,7 @@ enum Command {
     #[cfg(feature = "test-hooks")]
     SuspendListener { reply: Reply<()> },
     #[cfg(feature = "test-hooks")]
-    ResumeListener {
-        reply: Reply<std::io::Result<()>>,
-    },
+    ResumeListener { reply: Reply<std::io::Result<()>> },
 }
 
 /// How [`Client::start`] learns that the listener is bound.

@@ -331,7 +331,11 @@ pub(crate) struct Conns {
 }
 
 impl Conns {
-    pub(crate) fn new(executor: Arc<Executor<'static>>, tx: Sender<NetMsg>, limits: Limits) -> Self {
+    pub(crate) fn new(
+        executor: Arc<Executor<'static>>,
+        tx: Sender<NetMsg>,
+        limits: Limits,
+    ) -> Self {
         Self {
             executor,
             tx,

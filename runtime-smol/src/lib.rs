@@ -101,8 +101,7 @@ mod server;
 
 pub use client::Client;
 pub use errors::{
-    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, ServerError,
-    StartError,
+    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, ServerError, StartError,
 };
 pub use options::{Options, OptionsError, TaskRunner};
 pub use server::{Server, ServerEvents, ServerStats};

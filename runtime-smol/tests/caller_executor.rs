@@ -30,10 +30,14 @@ fn runs_on_the_callers_executor_without_threads_of_its_own() {
         async_io::Timer::after(std::time::Duration::from_millis(1)).await;
         let baseline = threads();
 
-        let (server, _events) =
-            Server::bind_with(loopback(), server_config(), users(&["alice"]), server_options)
-                .await
-                .expect("bind");
+        let (server, _events) = Server::bind_with(
+            loopback(),
+            server_config(),
+            users(&["alice"]),
+            server_options,
+        )
+        .await
+        .expect("bind");
         let client = Client::start_with(
             client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
             client_options,
@@ -41,8 +45,14 @@ fn runs_on_the_callers_executor_without_threads_of_its_own() {
         .await
         .expect("start");
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
-        server.notify(Target::All, message("hello")).await.expect("notify");
-        assert_eq!(notifications(&client, 1).await, vec![(1, "hello".to_owned())]);
+        server
+            .notify(Target::All, message("hello"))
+            .await
+            .expect("notify");
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(1, "hello".to_owned())]
+        );
         assert_eq!(threads(), baseline, "no thread was started");
         assert!(logout(client).await);
         server.shutdown().await;

@@ -45,8 +45,16 @@ fn one_thread_per_instance_that_ends_with_it() {
         assert_eq!(threads(), baseline + 2, "the client's thread");
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
         logout(client).await;
-        assert_eq!(wait_threads(baseline + 1), baseline + 1, "the client's thread ended");
+        assert_eq!(
+            wait_threads(baseline + 1),
+            baseline + 1,
+            "the client's thread ended"
+        );
         server.shutdown().await;
-        assert_eq!(wait_threads(baseline), baseline, "the server's thread ended");
+        assert_eq!(
+            wait_threads(baseline),
+            baseline,
+            "the server's thread ended"
+        );
     });
 }

@@ -60,11 +60,21 @@ fn a_notification_arrives_once_and_logout_ends_the_session() {
             vec![(1, "fax from +1 555 0100".to_owned())]
         );
         expect_server(&mut events, "delivery", |e| {
-            matches!(e, server::Event::Delivered { first_seq: 1, last_seq: 1, .. })
+            matches!(
+                e,
+                server::Event::Delivered {
+                    first_seq: 1,
+                    last_seq: 1,
+                    ..
+                }
+            )
         })
         .await;
 
-        assert!(logout(client).await, "the server confirms the logout with BYE");
+        assert!(
+            logout(client).await,
+            "the server confirms the logout with BYE"
+        );
         let closed = expect_server(&mut events, "session end", |e| {
             matches!(e, server::Event::SessionClosed { .. })
         })
@@ -79,7 +89,10 @@ fn a_notification_arrives_once_and_logout_ends_the_session() {
         assert!(server.sessions().await.expect("running").is_empty());
         server.shutdown().await;
         assert!(events.next().await.is_none(), "events end with the server");
-        assert!(server.sessions().await.is_err(), "a stopped server answers Closed");
+        assert!(
+            server.sessions().await.is_err(),
+            "a stopped server answers Closed"
+        );
     });
 }
 
@@ -126,8 +139,10 @@ fn twenty_clients_broadcast_and_per_user_targeting() {
         for (_, client) in &clients {
             expect(client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
         }
-        let ports: std::collections::HashSet<u16> =
-            clients.iter().map(|(_, c)| c.listen_addr().port()).collect();
+        let ports: std::collections::HashSet<u16> = clients
+            .iter()
+            .map(|(_, c)| c.listen_addr().port())
+            .collect();
         assert_eq!(ports.len(), 20, "every instance has its own callback port");
 
         let report = server
@@ -146,7 +161,11 @@ fn twenty_clients_broadcast_and_per_user_targeting() {
             if *user == "u3" {
                 expected.push((2, "for u3".to_owned()));
             }
-            assert_eq!(notifications(client, expected.len()).await, expected, "{user}");
+            assert_eq!(
+                notifications(client, expected.len()).await,
+                expected,
+                "{user}"
+            );
         }
         // Nothing else arrives: a last broadcast is the next notification everywhere.
         server
@@ -155,7 +174,10 @@ fn twenty_clients_broadcast_and_per_user_targeting() {
             .expect("notify");
         for (user, client) in &clients {
             let next = if *user == "u3" { 3 } else { 2 };
-            assert_eq!(notifications(client, 1).await, vec![(next, "last".to_owned())]);
+            assert_eq!(
+                notifications(client, 1).await,
+                vec![(next, "last".to_owned())]
+            );
         }
         for (_, client) in clients {
             logout(client).await;

@@ -15,10 +15,14 @@ pub async fn round_trip(
     server_options: faxnotify_smol::Options,
     client_options: faxnotify_smol::Options,
 ) {
-    let (server, _events) =
-        Server::bind_with(loopback(), server_config(), users(&["alice"]), server_options)
-            .await
-            .expect("bind");
+    let (server, _events) = Server::bind_with(
+        loopback(),
+        server_config(),
+        users(&["alice"]),
+        server_options,
+    )
+    .await
+    .expect("bind");
     let client = Client::start_with(
         client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
         client_options,
@@ -26,8 +30,14 @@ pub async fn round_trip(
     .await
     .expect("start");
     expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
-    server.notify(Target::All, message("hello")).await.expect("notify");
-    assert_eq!(notifications(&client, 1).await, vec![(1, "hello".to_owned())]);
+    server
+        .notify(Target::All, message("hello"))
+        .await
+        .expect("notify");
+    assert_eq!(
+        notifications(&client, 1).await,
+        vec![(1, "hello".to_owned())]
+    );
     assert!(logout(client).await);
     server.shutdown().await;
 }

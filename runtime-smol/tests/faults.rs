@@ -20,7 +20,10 @@ fn killing_the_callback_listener_mid_stream_loses_and_repeats_nothing() {
         let mut config = client_config(server.local_addr(), "alice", ListenPolicy::Dynamic);
         config.caps = Caps::NONE; // no backchannel: everything must wait for the callback
         let client = start_client(config).await;
-        expect(&client, "reachable", |e| is_status(e, CallbackState::Reachable)).await;
+        expect(&client, "reachable", |e| {
+            is_status(e, CallbackState::Reachable)
+        })
+        .await;
 
         let mut expected = Vec::new();
         let mut seq = 0;
@@ -30,7 +33,10 @@ fn killing_the_callback_listener_mid_stream_loses_and_repeats_nothing() {
             seq += n;
             async move {
                 for text in batch {
-                    let report = server.notify(Target::All, message(text)).await.expect("notify");
+                    let report = server
+                        .notify(Target::All, message(text))
+                        .await
+                        .expect("notify");
                     assert!(report.all_accepted());
                 }
             }
@@ -47,7 +53,10 @@ fn killing_the_callback_listener_mid_stream_loses_and_repeats_nothing() {
         .await;
         send(20, &server).await;
         expected.extend((21..=40).map(|i| (i as u64, format!("m{i}"))));
-        client.resume_listener().await.expect("rebind the same port");
+        client
+            .resume_listener()
+            .await
+            .expect("rebind the same port");
         expect_keeping(&client, &mut got, "reachable again", |e| {
             is_status(e, CallbackState::Reachable)
         })
@@ -75,8 +84,14 @@ fn a_restarted_server_means_a_lost_session_and_a_new_login() {
         else {
             unreachable!()
         };
-        server.notify(Target::All, message("before")).await.expect("notify");
-        assert_eq!(notifications(&client, 1).await, vec![(1, "before".to_owned())]);
+        server
+            .notify(Target::All, message("before"))
+            .await
+            .expect("notify");
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(1, "before".to_owned())]
+        );
 
         server.shutdown().await;
         expect(&client, "session end", |e| {
@@ -114,14 +129,23 @@ fn a_restarted_server_means_a_lost_session_and_a_new_login() {
             session: second,
             resumed,
             ..
-        } = expect(&client, "new login", |e| matches!(e, Event::LoggedIn { .. })).await
+        } = expect(&client, "new login", |e| {
+            matches!(e, Event::LoggedIn { .. })
+        })
+        .await
         else {
             unreachable!()
         };
         assert!(!resumed);
         assert_ne!(first, second);
-        server.notify(Target::All, message("after")).await.expect("notify");
-        assert_eq!(notifications(&client, 1).await, vec![(1, "after".to_owned())]);
+        server
+            .notify(Target::All, message("after"))
+            .await
+            .expect("notify");
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(1, "after".to_owned())]
+        );
         logout(client).await;
         server.shutdown().await;
     });
@@ -144,7 +168,10 @@ fn a_wrong_password_stops_the_client() {
             ),
             "{stopped:?}"
         );
-        assert!(client.next_event().await.is_none(), "the client has finished");
+        assert!(
+            client.next_event().await.is_none(),
+            "the client has finished"
+        );
         expect_server(&mut events, "login failure", |e| {
             matches!(
                 e,
@@ -174,16 +201,32 @@ fn an_unreachable_callback_without_backchannel_queues_until_the_port_opens() {
             unreachable!()
         };
         assert!(!caps.contains(Caps::BACKCHANNEL));
-        expect(&client, "unreachable", |e| is_status(e, CallbackState::Unreachable)).await;
-        server.notify(Target::All, message("queued")).await.expect("notify");
-        let info = server.session(session).await.expect("running").expect("listed");
+        expect(&client, "unreachable", |e| {
+            is_status(e, CallbackState::Unreachable)
+        })
+        .await;
+        server
+            .notify(Target::All, message("queued"))
+            .await
+            .expect("notify");
+        let info = server
+            .session(session)
+            .await
+            .expect("running")
+            .expect("listed");
         assert_eq!(info.path, DeliveryPath::None);
         assert_eq!(info.queue_depth, 1);
         assert_no_notification_waiting(&client);
 
         client.resume_listener().await.expect("rebind");
-        expect(&client, "reachable", |e| is_status(e, CallbackState::Reachable)).await;
-        assert_eq!(notifications(&client, 1).await, vec![(1, "queued".to_owned())]);
+        expect(&client, "reachable", |e| {
+            is_status(e, CallbackState::Reachable)
+        })
+        .await;
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(1, "queued".to_owned())]
+        );
         logout(client).await;
         server.shutdown().await;
     });
@@ -206,19 +249,53 @@ fn an_unreachable_callback_with_backchannel_delivers_on_control_then_moves_back(
             unreachable!()
         };
         assert!(caps.contains(Caps::BACKCHANNEL));
-        expect(&client, "backchannel", |e| is_status(e, CallbackState::Backchannel)).await;
-        server.notify(Target::All, message("over control")).await.expect("notify");
-        assert_eq!(notifications(&client, 1).await, vec![(1, "over control".to_owned())]);
-        let info = server.session(session).await.expect("running").expect("listed");
-        assert!(matches!(info.path, DeliveryPath::Backchannel(_)), "{:?}", info.path);
+        expect(&client, "backchannel", |e| {
+            is_status(e, CallbackState::Backchannel)
+        })
+        .await;
+        server
+            .notify(Target::All, message("over control"))
+            .await
+            .expect("notify");
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(1, "over control".to_owned())]
+        );
+        let info = server
+            .session(session)
+            .await
+            .expect("running")
+            .expect("listed");
+        assert!(
+            matches!(info.path, DeliveryPath::Backchannel(_)),
+            "{:?}",
+            info.path
+        );
 
         // The port opens: the server's redial succeeds and delivery moves back.
         client.resume_listener().await.expect("rebind");
-        expect(&client, "reachable", |e| is_status(e, CallbackState::Reachable)).await;
-        let info = server.session(session).await.expect("running").expect("listed");
-        assert!(matches!(info.path, DeliveryPath::Callback(_)), "{:?}", info.path);
-        server.notify(Target::All, message("over callback")).await.expect("notify");
-        assert_eq!(notifications(&client, 1).await, vec![(2, "over callback".to_owned())]);
+        expect(&client, "reachable", |e| {
+            is_status(e, CallbackState::Reachable)
+        })
+        .await;
+        let info = server
+            .session(session)
+            .await
+            .expect("running")
+            .expect("listed");
+        assert!(
+            matches!(info.path, DeliveryPath::Callback(_)),
+            "{:?}",
+            info.path
+        );
+        server
+            .notify(Target::All, message("over callback"))
+            .await
+            .expect("notify");
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(2, "over callback".to_owned())]
+        );
         logout(client).await;
         server.shutdown().await;
     });
@@ -235,7 +312,10 @@ fn a_server_that_is_not_there_is_retried_until_it_is() {
         )
         .await
         .expect("starts without a server");
-        expect(&client, "connection lost", |e| matches!(e, Event::ConnectionLost { .. })).await;
+        expect(&client, "connection lost", |e| {
+            matches!(e, Event::ConnectionLost { .. })
+        })
+        .await;
         let (server, _events) = start_server(addr, &["alice"]).await;
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
         logout(client).await;

@@ -68,7 +68,11 @@ fn a_range_of_three_ports_runs_three_instances_and_refuses_the_fourth() {
         }
         let mut ports: Vec<u16> = running.iter().map(|c| c.listen_addr().port()).collect();
         ports.sort_unstable();
-        assert_eq!(ports, vec![lo, lo + 1, hi], "the first free port of the range each time");
+        assert_eq!(
+            ports,
+            vec![lo, lo + 1, hi],
+            "the first free port of the range each time"
+        );
 
         let fourth = faxnotify_smol::Client::start_with(
             client_config(server.local_addr(), "alice", policy),
@@ -90,7 +94,10 @@ fn a_range_of_three_ports_runs_three_instances_and_refuses_the_fourth() {
             .expect("notify");
         assert_eq!(report.accepted.len(), 3);
         for client in &running {
-            assert_eq!(notifications(client, 1).await, vec![(1, "all three".to_owned())]);
+            assert_eq!(
+                notifications(client, 1).await,
+                vec![(1, "all three".to_owned())]
+            );
         }
         for client in running {
             logout(client).await;

@@ -81,12 +81,7 @@ pub fn loopback() -> SocketAddr {
 }
 
 pub fn client_config(server: SocketAddr, user: &str, policy: ListenPolicy) -> ClientConfig {
-    let mut config = ClientConfig::new(
-        server,
-        user,
-        password(user),
-        NetworkSettings::new(policy),
-    );
+    let mut config = ClientConfig::new(server, user, password(user), NetworkSettings::new(policy));
     config.reconnect = Backoff::new(Duration::from_millis(100), Duration::from_millis(800), 20);
     config
 }
@@ -104,7 +99,10 @@ pub async fn start_client(config: ClientConfig) -> Client {
 pub async fn expect(client: &Client, what: &str, pred: impl FnMut(&Event) -> bool) -> Event {
     let mut kept = Vec::new();
     let event = expect_keeping(client, &mut kept, what, pred).await;
-    assert!(kept.is_empty(), "notifications skipped while waiting for {what}: {kept:?}");
+    assert!(
+        kept.is_empty(),
+        "notifications skipped while waiting for {what}: {kept:?}"
+    );
     event
 }
 
@@ -239,8 +237,8 @@ pub fn free_ports(n: u16) -> u16 {
         if base > u16::MAX - n {
             continue;
         }
-        let all_free = (base..base + n)
-            .all(|p| TcpListener::bind((Ipv4Addr::UNSPECIFIED, p)).is_ok());
+        let all_free =
+            (base..base + n).all(|p| TcpListener::bind((Ipv4Addr::UNSPECIFIED, p)).is_ok());
         if all_free {
             return base;
         }
