@@ -309,10 +309,14 @@ struct Entry {
     peer: SocketAddr,
 }
 
-/// The listener and its accept task.
+/// The listener. The driver accepts on it in its own loop (no task), so
+/// closing it releases the port at once: a restarted server or a resumed
+/// callback listener can bind the same port right away.
 struct Listening {
+    listener: Async<TcpListener>,
     local: SocketAddr,
-    _task: Task<()>,
+    /// After an accept error that would repeat at once, accept again at this time.
+    retry_at: Option<Instant>,
 }
 
 /// Every connection and listener of one driver.
@@ -325,7 +329,6 @@ pub(crate) struct Conns {
     closing: Vec<Task<()>>,
     prune_at: usize,
     listener: Option<Listening>,
-    listener_generation: u64,
     /// Connections found dead while writing; the driver reports them closed.
     dead: Vec<ConnId>,
 }
@@ -344,7 +347,6 @@ impl Conns {
             closing: Vec::new(),
             prune_at: 64,
             listener: None,
-            listener_generation: 0,
             dead: Vec::new(),
         }
     }
@@ -354,30 +356,46 @@ impl Conns {
     /// Starts accepting on `listener`, replacing any previous one.
     pub(crate) fn listen(&mut self, listener: Async<TcpListener>) -> io::Result<SocketAddr> {
         let local = net::local_addr(&listener)?;
-        self.listener_generation += 1;
-        let task = self.executor.spawn(net::accept_loop(
-            listener,
-            self.listener_generation,
-            self.tx.clone(),
-        ));
         tracing::debug!(%local, "listening");
-        self.listener = Some(Listening { local, _task: task });
+        self.listener = Some(Listening {
+            listener,
+            local,
+            retry_at: None,
+        });
         Ok(local)
     }
 
-    /// Closes the listener (queued connections are refused by the OS).
+    /// Closes the listener now (queued connections are refused by the OS).
     pub(crate) fn stop_listening(&mut self) {
         if let Some(l) = self.listener.take() {
             tracing::debug!(local = %l.local, "listener closed");
         }
-        // Connections it accepted that still wait in the input queue are
-        // recognised as stale by their generation.
-        self.listener_generation += 1;
     }
 
-    /// Whether an accepted connection comes from the current listener.
-    pub(crate) fn is_current_listener(&self, generation: u64) -> bool {
-        self.listener.is_some() && generation == self.listener_generation
+    /// The next accepted connection; pending forever while not listening.
+    pub(crate) async fn accept(&self) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+        let Some(l) = &self.listener else {
+            return future::pending().await;
+        };
+        if let Some(at) = l.retry_at {
+            Timer::at(at).await;
+        }
+        l.listener.accept().await
+    }
+
+    /// An accept failed with an error that would repeat at once: pause.
+    pub(crate) fn accept_failed(&mut self, error: &io::Error) {
+        if let Some(l) = &mut self.listener {
+            tracing::warn!(%error, "accept failed; pausing 100 ms");
+            l.retry_at = Some(Instant::now() + std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// An accept succeeded: no more pause.
+    fn accepted(&mut self) {
+        if let Some(l) = &mut self.listener {
+            l.retry_at = None;
+        }
     }
 
     // ----- connections ------------------------------------------------------
@@ -427,6 +445,7 @@ impl Conns {
     /// Takes over an accepted connection.
     pub(crate) fn adopt(&mut self, conn: ConnId, stream: Async<TcpStream>, peer: SocketAddr) {
         tracing::debug!(%conn, %peer, "connection accepted");
+        self.accepted();
         self.open(conn, stream, peer, true);
     }
 

@@ -2,17 +2,18 @@
 //! document it: after every input drain the outputs, then sleep until
 //! the next network message, application command, or `poll_timeout`.
 
-use std::net::SocketAddr;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use async_channel::Receiver;
-use async_io::Timer;
+use async_io::{Async, Timer};
 use faxnotify_core::ConnId;
 use futures_lite::future;
 
 use crate::conns::Conns;
 use crate::mailbox;
-use crate::net::NetMsg;
+use crate::net::{self, NetMsg};
 
 /// Network messages handled per wake-up before the loop looks at commands
 /// and timers again (amortises the select; keeps commands responsive).
@@ -61,6 +62,7 @@ pub(crate) trait Machine {
 enum Wake<C> {
     Command(Option<C>),
     Net(Option<NetMsg>),
+    Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
     Timer,
     Space,
 }
@@ -111,6 +113,13 @@ pub(crate) async fn run<M: Machine>(
                     Wake::Net(net.recv().await.ok())
                 }
             };
+            let accept = async {
+                if paused {
+                    future::pending().await
+                } else {
+                    Wake::Accepted(io.accept().await)
+                }
+            };
             let tick = async {
                 (&mut timer).await;
                 Wake::Timer
@@ -124,7 +133,8 @@ pub(crate) async fn run<M: Machine>(
                     _ => future::pending().await,
                 }
             };
-            future::race(future::race(command, input), future::or(tick, space)).await
+            let network = future::race(input, accept);
+            future::race(future::race(command, network), future::or(tick, space)).await
         };
         now = Instant::now();
         match wake {
@@ -150,6 +160,22 @@ pub(crate) async fn run<M: Machine>(
             }
             // The driver holds a sender itself, so the channel never closes.
             Wake::Net(None) => {}
+            Wake::Accepted(Ok((stream, peer))) => {
+                if let Err(error) = net::configure(&stream) {
+                    tracing::debug!(%peer, %error, "accepted connection unusable; dropped");
+                } else {
+                    let conn = machine.accept(now, peer);
+                    io.adopt(conn, stream, peer);
+                    settle(&mut machine, now, &mut io, &events);
+                }
+            }
+            Wake::Accepted(Err(error)) => {
+                if net::is_transient_accept_error(&error) {
+                    tracing::debug!(%error, "accept failed; trying again");
+                } else {
+                    io.accept_failed(&error);
+                }
+            }
             Wake::Timer => {
                 armed = None; // a fired one-shot timer must be re-armed
                 machine.timeout(now);
@@ -171,17 +197,6 @@ fn on_net<M: Machine>(
     msg: NetMsg,
 ) {
     match msg {
-        NetMsg::Accepted {
-            stream,
-            peer,
-            listener,
-        } => {
-            if !io.is_current_listener(listener) {
-                return; // accepted just before the listener closed
-            }
-            let conn = machine.accept(now, peer);
-            io.adopt(conn, stream, peer);
-        }
         NetMsg::Dialled { conn, result } => match result {
             Ok(stream) => {
                 if io.dialled(conn, stream) {

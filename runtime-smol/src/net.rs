@@ -1,14 +1,12 @@
-//! Sockets: listeners bound by policy-neutral rules, accepted and dialled
-//! streams, and the messages their tasks send to the driver.
-
-use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+//! Sockets: listeners, dialled and accepted streams, and the messages
+//! connection tasks send to the driver.
 
 use async_channel::Sender;
-use async_io::{Async, Timer};
+use async_io::Async;
 use faxnotify_core::ConnId;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 
 /// The listen backlog: enough for a burst of callbacks or logins.
 const BACKLOG: i32 = 1024;
@@ -16,12 +14,6 @@ const BACKLOG: i32 = 1024;
 /// What connection tasks report to the driver.
 #[derive(Debug)]
 pub(crate) enum NetMsg {
-    /// The listener of generation `listener` accepted a connection.
-    Accepted {
-        stream: Async<TcpStream>,
-        peer: SocketAddr,
-        listener: u64,
-    },
     /// A dial finished.
     Dialled {
         conn: ConnId,
@@ -66,39 +58,10 @@ pub(crate) fn configure(stream: &Async<TcpStream>) -> io::Result<()> {
     stream.get_ref().set_nodelay(true)
 }
 
-/// Accepts connections until cancelled (by dropping its task) or until the
-/// driver is gone.
-pub(crate) async fn accept_loop(listener: Async<TcpListener>, generation: u64, tx: Sender<NetMsg>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                if let Err(error) = configure(&stream) {
-                    tracing::debug!(%peer, %error, "accepted connection unusable; dropped");
-                    continue;
-                }
-                let msg = NetMsg::Accepted {
-                    stream,
-                    peer,
-                    listener: generation,
-                };
-                if tx.send(msg).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) if is_transient_accept_error(&error) => {
-                tracing::debug!(%error, "accept failed; trying again");
-            }
-            Err(error) => {
-                // Out of descriptors or memory: accepting again at once would
-                // spin. Wait a little; connections wait in the backlog meanwhile.
-                tracing::warn!(%error, "accept failed; pausing 100 ms");
-                Timer::after(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-fn is_transient_accept_error(error: &io::Error) -> bool {
+/// An accept error that says nothing about the next accept (the peer gave
+/// up, a signal): try again at once. Others (out of descriptors or memory)
+/// would repeat at once, so accepting pauses a little.
+pub(crate) fn is_transient_accept_error(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::ConnectionAborted
