@@ -148,6 +148,8 @@ impl Client {
         let (net_tx, net_rx) = async_channel::bounded(options.input_queue);
         let (started_tx, started_rx) = async_channel::bounded::<Started>(1);
         let limits = Limits::from(&options);
+        #[cfg(feature = "test-hooks")]
+        let suspend_listener_at_start = options.suspend_listener_at_start;
         let span = tracing::debug_span!("fnp_client", %server, %user);
         runner::launch(&options.runner, "faxnotify-client", move |executor| {
             async move {
@@ -158,6 +160,8 @@ impl Client {
                     abandoned: false,
                     #[cfg(feature = "test-hooks")]
                     suspended: None,
+                    #[cfg(feature = "test-hooks")]
+                    suspend_at_start: suspend_listener_at_start,
                 };
                 driver::run(machine, io, net_rx, commands_rx, events_tx).await;
                 tracing::debug!("client stopped");
@@ -268,6 +272,9 @@ struct ClientMachine {
     /// Where the suspended listener was bound.
     #[cfg(feature = "test-hooks")]
     suspended: Option<SocketAddr>,
+    /// Suspend the listener as soon as it is bound (test hook).
+    #[cfg(feature = "test-hooks")]
+    suspend_at_start: bool,
 }
 
 impl ClientMachine {
@@ -281,7 +288,15 @@ impl ClientMachine {
 
     fn listen(&mut self, now: Instant, addr: SocketAddr, io: &mut Conns) {
         match net::bind_listener(addr).and_then(|listener| io.listen(listener)) {
-            Ok(local) => self.feed(now, Input::Bound { local }),
+            Ok(local) => {
+                #[cfg(feature = "test-hooks")]
+                if std::mem::take(&mut self.suspend_at_start) {
+                    tracing::debug!(%local, "test hook: callback listener closed at start");
+                    self.suspended = Some(local);
+                    io.stop_listening();
+                }
+                self.feed(now, Input::Bound { local });
+            }
             Err(error) => {
                 tracing::debug!(%addr, %error, "cannot bind the callback listener");
                 let error = BindError::from_io(&error);
@@ -402,5 +417,9 @@ impl Machine for ClientMachine {
 
     fn is_done(&self) -> bool {
         self.abandoned || self.core.is_finished()
+    }
+
+    fn is_abrupt(&self) -> bool {
+        self.abandoned
     }
 }

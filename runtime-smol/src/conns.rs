@@ -579,6 +579,13 @@ impl Conns {
         self.listener.as_ref().map(|l| l.local)
     }
 
+    /// Drops everything at once, as a crash would: nothing more is written.
+    pub(crate) fn abort(mut self) {
+        self.stop_listening();
+        self.map.clear();
+        self.closing.clear();
+    }
+
     /// Stops everything: the listener, dials and readers at once; writers
     /// get until their close deadline to flush. Resolves when all are done.
     pub(crate) async fn finish(mut self) {

@@ -57,6 +57,11 @@ pub(crate) trait Machine {
     fn abandoned(&mut self, now: Instant, io: &mut Conns);
     /// Whether the driver can stop (checked after a drain).
     fn is_done(&self) -> bool;
+    /// Whether to stop as a crash would: drop every socket without
+    /// flushing (otherwise connections are closed gracefully).
+    fn is_abrupt(&self) -> bool {
+        false
+    }
 }
 
 enum Wake<C> {
@@ -184,8 +189,13 @@ pub(crate) async fn run<M: Machine>(
             Wake::Space => {}
         }
     }
-    tracing::debug!("driver finished; closing connections");
-    io.finish().await;
+    if machine.is_abrupt() {
+        tracing::debug!("driver stopped abruptly; dropping connections");
+        io.abort();
+    } else {
+        tracing::debug!("driver finished; closing connections");
+        io.finish().await;
+    }
     events.close();
 }
 

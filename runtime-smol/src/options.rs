@@ -82,6 +82,11 @@ pub struct Options {
     /// before the close and to see the peer close in turn; then it is
     /// dropped. Default 2 s.
     pub close_timeout: Duration,
+    /// Test hook: bind the client's callback listener (so its port is chosen
+    /// and advertised) but close it at once, as if a firewall blocked it;
+    /// [`Client::resume_listener`](crate::Client::resume_listener) opens it.
+    #[cfg(feature = "test-hooks")]
+    pub suspend_listener_at_start: bool,
 }
 
 impl Default for Options {
@@ -95,6 +100,8 @@ impl Default for Options {
             pause_reading_above: 64 * 1024,
             max_write_backlog: 8 * 1024 * 1024,
             close_timeout: Duration::from_secs(2),
+            #[cfg(feature = "test-hooks")]
+            suspend_listener_at_start: false,
         }
     }
 }

@@ -84,12 +84,12 @@ impl std::fmt::Debug for ServerEvents {
 impl ServerEvents {
     /// The next event, or `None` once the server has shut down and every
     /// event was taken.
-    pub async fn next(&mut self) -> Option<Event> {
+    pub async fn next(&self) -> Option<Event> {
         self.rx.recv().await
     }
 
     /// An event that is already waiting, without waiting.
-    pub fn try_next(&mut self) -> Option<Event> {
+    pub fn try_next(&self) -> Option<Event> {
         self.rx.try_recv()
     }
 }
@@ -136,6 +136,11 @@ enum Command {
     },
     /// Never answered: the reply channel closes when the driver has finished.
     Shutdown {
+        done: Reply<()>,
+    },
+    /// Likewise.
+    #[cfg(feature = "test-hooks")]
+    Kill {
         done: Reply<()>,
     },
 }
@@ -187,6 +192,7 @@ impl Server {
                 let machine = ServerMachine {
                     core,
                     shutdown_waiters: Vec::new(),
+                    killed: false,
                 };
                 driver::run(machine, io, net_rx, commands_rx, events_tx).await;
                 tracing::debug!("server stopped");
@@ -267,12 +273,24 @@ impl Server {
             let _ = finished.recv().await;
         }
     }
+
+    /// Test hook: stops at once as a crash would (no BYE, no ERROR, nothing
+    /// flushed; the listener closed) and returns when the driver has ended.
+    #[cfg(feature = "test-hooks")]
+    pub async fn kill(&self) {
+        let (done, finished) = async_channel::bounded(1);
+        if self.commands.send(Command::Kill { done }).await.is_ok() {
+            let _ = finished.recv().await;
+        }
+    }
 }
 
 struct ServerMachine {
     core: core::Server,
     /// Closed (dropped) when the driver finishes.
     shutdown_waiters: Vec<Reply<()>>,
+    /// Stop at once, as a crash would (test hook).
+    killed: bool,
 }
 
 impl ServerMachine {
@@ -364,6 +382,13 @@ impl Machine for ServerMachine {
                 self.shutdown_waiters.push(done);
                 self.begin_shutdown(now, io);
             }
+            #[cfg(feature = "test-hooks")]
+            Command::Kill { done } => {
+                tracing::debug!("test hook: killing the server");
+                self.shutdown_waiters.push(done);
+                io.stop_listening();
+                self.killed = true;
+            }
         }
     }
 
@@ -373,6 +398,10 @@ impl Machine for ServerMachine {
     }
 
     fn is_done(&self) -> bool {
-        self.core.is_shut_down()
+        self.killed || self.core.is_shut_down()
+    }
+
+    fn is_abrupt(&self) -> bool {
+        self.killed
     }
 }

@@ -9,6 +9,13 @@ use faxnotify_core::wire::{CallbackState, Caps};
 use faxnotify_smol::Client;
 use support::*;
 
+/// A client whose callback port is chosen and advertised but closed.
+async fn start_closed(config: faxnotify_core::client::ClientConfig) -> Client {
+    let mut options = test_options(6);
+    options.suspend_listener_at_start = true;
+    Client::start_with(config, options).await.expect("start")
+}
+
 fn is_status(e: &Event, want: CallbackState) -> bool {
     matches!(e, Event::CallbackStatus { state, .. } if *state == want)
 }
@@ -193,8 +200,7 @@ fn an_unreachable_callback_without_backchannel_queues_until_the_port_opens() {
         let (server, _events) = start_server(loopback(), &["alice"]).await;
         let mut config = client_config(server.local_addr(), "alice", ListenPolicy::Dynamic);
         config.caps = Caps::NONE;
-        let client = start_client(config).await;
-        client.suspend_listener().await.expect("running");
+        let client = start_closed(config).await;
         let Event::LoggedIn { session, caps, .. } =
             expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await
         else {
@@ -236,13 +242,12 @@ fn an_unreachable_callback_without_backchannel_queues_until_the_port_opens() {
 fn an_unreachable_callback_with_backchannel_delivers_on_control_then_moves_back() {
     block_on(async {
         let (server, _events) = start_server(loopback(), &["alice"]).await;
-        let client = start_client(client_config(
+        let client = start_closed(client_config(
             server.local_addr(),
             "alice",
             ListenPolicy::Dynamic,
         ))
         .await;
-        client.suspend_listener().await.expect("running");
         let Event::LoggedIn { session, caps, .. } =
             expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await
         else {
@@ -318,6 +323,55 @@ fn a_server_that_is_not_there_is_retried_until_it_is() {
         .await;
         let (server, _events) = start_server(addr, &["alice"]).await;
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        logout(client).await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn a_crashed_server_means_a_lost_connection_then_a_refused_resume() {
+    block_on(async {
+        let (server, _) = start_server(loopback(), &["alice"]).await;
+        let addr = server.local_addr();
+        let client = start_client(client_config(addr, "alice", ListenPolicy::Dynamic)).await;
+        let Event::LoggedIn { session, .. } =
+            expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await
+        else {
+            unreachable!()
+        };
+        server.kill().await;
+        expect(&client, "connection lost", |e| {
+            matches!(e, Event::ConnectionLost { .. })
+        })
+        .await;
+        // The port is free again as soon as kill returns.
+        let (server, _) = faxnotify_smol::Server::bind_with(
+            addr,
+            server_config(),
+            users(&["alice"]),
+            test_options(43),
+        )
+        .await
+        .expect("rebind after a crash");
+        // The new server does not know the session: the resume is refused [C-6].
+        expect(&client, "refused resume", |e| {
+            matches!(
+                e,
+                Event::SessionEnded {
+                    reason: SessionEndReason::ResumeRefused,
+                    session: s,
+                } if *s == session
+            )
+        })
+        .await;
+        let Event::LoggedIn { resumed, .. } = expect(&client, "new login", |e| {
+            matches!(e, Event::LoggedIn { .. })
+        })
+        .await
+        else {
+            unreachable!()
+        };
+        assert!(!resumed);
         logout(client).await;
         server.shutdown().await;
     });
