@@ -25,6 +25,7 @@ use async_io::{Async, Timer};
 use event_listener::Event;
 use faxnotify_core::ConnId;
 use futures_lite::{AsyncWriteExt as _, future};
+use tracing::Instrument as _;
 
 use crate::net::{self, NetMsg};
 use crate::options::Options;
@@ -403,7 +404,10 @@ impl Conns {
     /// Dials `addr` for `conn`.
     pub(crate) fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
         tracing::debug!(%conn, %addr, "dialling");
-        let task = self.executor.spawn(net::dial(conn, addr, self.tx.clone()));
+        let span = tracing::debug_span!("dial", %conn, %addr);
+        let task = self
+            .executor
+            .spawn(net::dial(conn, addr, self.tx.clone()).instrument(span));
         self.map.insert(
             conn,
             Entry {
@@ -452,18 +456,25 @@ impl Conns {
     fn open(&mut self, conn: ConnId, stream: Async<TcpStream>, peer: SocketAddr, accepted: bool) {
         let stream = Arc::new(stream);
         let queue = Arc::new(WriteQueue::new(self.limits));
-        let reader = self.executor.spawn(reader(
-            conn,
-            Arc::clone(&stream),
-            Arc::clone(&queue),
-            self.tx.clone(),
-        ));
-        let writer = self.executor.spawn(writer(
-            conn,
-            Arc::clone(&stream),
-            Arc::clone(&queue),
-            self.tx.clone(),
-        ));
+        let span = tracing::debug_span!("conn", %conn, %peer);
+        let reader = self.executor.spawn(
+            reader(
+                conn,
+                Arc::clone(&stream),
+                Arc::clone(&queue),
+                self.tx.clone(),
+            )
+            .instrument(span.clone()),
+        );
+        let writer = self.executor.spawn(
+            writer(
+                conn,
+                Arc::clone(&stream),
+                Arc::clone(&queue),
+                self.tx.clone(),
+            )
+            .instrument(span),
+        );
         self.map.insert(
             conn,
             Entry {
