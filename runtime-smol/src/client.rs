@@ -138,7 +138,7 @@ impl Client {
     /// [`Client::start`] with explicit runtime [`Options`].
     pub async fn start_with(config: ClientConfig, options: Options) -> Result<Client, StartError> {
         options.validate()?;
-        let seed = options.seed().map_err(StartError::Seed)?;
+        let seed = options.resolve_seed().map_err(StartError::Seed)?;
         let server = config.server;
         let user = config.user.clone();
         let core = core::Client::new(config, seed, Instant::now())?;

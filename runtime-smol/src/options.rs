@@ -13,6 +13,32 @@ use async_executor::Executor;
 /// The futures returned by the public API (`notify`, `next_event`, ...) only
 /// wait on channels, so they can be awaited from any executor whichever
 /// runner is chosen.
+///
+/// Running a server on an executor the application owns:
+///
+/// ```
+/// use std::sync::Arc;
+/// use faxnotify_core::server::{MemoryUserStore, ServerConfig};
+/// use faxnotify_smol::{Executor, Options, Server, TaskRunner};
+///
+/// let executor = Arc::new(Executor::new());
+/// let mut options = Options::default();
+/// options.runner = TaskRunner::Executor(Arc::clone(&executor));
+/// // The application runs the executor (here on this thread, around its own work).
+/// futures_lite::future::block_on(executor.run(async {
+///     let (server, _events) = Server::bind_with(
+///         "127.0.0.1:0".parse()?,
+///         ServerConfig::new([1; 32]),
+///         MemoryUserStore::new(),
+///         options,
+///     )
+///     .await?;
+///     assert_eq!(server.stats().await?.sessions, 0);
+///     server.shutdown().await;
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// }))
+/// .unwrap();
+/// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum TaskRunner {
@@ -158,7 +184,7 @@ impl Options {
     }
 
     /// The seed to use: the configured one, or fresh bytes from the OS.
-    pub(crate) fn seed(&self) -> Result<[u8; 32], getrandom::Error> {
+    pub(crate) fn resolve_seed(&self) -> Result<[u8; 32], getrandom::Error> {
         match self.seed {
             Some(seed) => Ok(seed),
             None => {
@@ -208,9 +234,9 @@ mod tests {
             seed: Some([3; 32]),
             ..Options::default()
         };
-        assert_eq!(fixed.seed().ok(), Some([3; 32]));
+        assert_eq!(fixed.resolve_seed().ok(), Some([3; 32]));
         let os = Options::default();
-        let (a, b) = (os.seed().ok(), os.seed().ok());
+        let (a, b) = (os.resolve_seed().ok(), os.resolve_seed().ok());
         assert!(a.is_some());
         assert_ne!(a, b, "two OS seeds should differ");
     }

@@ -168,7 +168,7 @@ impl Server {
         options: Options,
     ) -> Result<(Server, ServerEvents), ServerError> {
         options.validate()?;
-        let seed = options.seed().map_err(ServerError::Seed)?;
+        let seed = options.resolve_seed().map_err(ServerError::Seed)?;
         let core = core::Server::new(config, Box::new(users), seed, Instant::now())?;
         let bind_error = |e: std::io::Error| ServerError::Bind {
             addr,
