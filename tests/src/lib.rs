@@ -1,5 +1,9 @@
 //! faxnotify-conformance: FNP/1 simulator, conformance suite and cross-runtime tests.
 //!
-//! Not yet implemented; see issues 7 and 9.
+//! - [`conformance`]: the FNP/1 conformance suite, which checks any FNP/1
+//!   server or client (in any language) over real TCP and reports a verdict
+//!   per requirement of `docs/protocol.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod conformance;
