@@ -1,12 +1,12 @@
 //! The FNP/1 client on async-io.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use async_channel::Sender;
 use faxnotify_core::client::{
-    self as core, BindError, ClientConfig, ClientState, Event, Input, NetworkSettings, Output,
-    SettingsChange, StopReason,
+    self as core, BindError, ClientConfig, ClientState, Event, Input, ListenPolicy,
+    NetworkSettings, Output, SettingsChange, StopReason,
 };
 use faxnotify_core::{ConnId, SessionId};
 use tracing::Instrument as _;
@@ -141,6 +141,15 @@ impl Client {
         let seed = options.resolve_seed().map_err(StartError::Seed)?;
         let server = config.server;
         let user = config.user.clone();
+        // The `none` policy binds nothing: the client advertises port 0 and
+        // there is no listener to wait for.
+        let no_listener = (config.settings.listen == ListenPolicy::None).then(|| {
+            let ip = match server.ip().to_canonical() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            };
+            SocketAddr::new(ip, 0)
+        });
         let core = core::Client::new(config, seed, Instant::now())?;
 
         let (events_tx, events_rx) = mailbox::mailbox(options.event_capacity);
@@ -156,7 +165,7 @@ impl Client {
                 let io = Conns::new(executor, net_tx, limits);
                 let machine = ClientMachine {
                     core,
-                    started: Some(started_tx),
+                    started: no_listener.is_none().then_some(started_tx),
                     abandoned: false,
                     #[cfg(feature = "test-hooks")]
                     suspended: None,
@@ -170,6 +179,13 @@ impl Client {
         })
         .map_err(StartError::Spawn)?;
 
+        if let Some(listen_addr) = no_listener {
+            return Ok(Client {
+                commands: commands_tx,
+                events: events_rx,
+                listen_addr,
+            });
+        }
         match started_rx.recv().await {
             Ok(Ok(listen_addr)) => Ok(Client {
                 commands: commands_tx,
@@ -184,7 +200,9 @@ impl Client {
         }
     }
 
-    /// The bound callback listener (with the port the OS chose for `dynamic`).
+    /// The bound callback listener (with the port the OS chose for
+    /// `dynamic`). With [`ListenPolicy::None`] there is no listener: the
+    /// unspecified address of the server's family with port 0, as advertised.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr
     }

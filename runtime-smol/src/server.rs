@@ -120,6 +120,10 @@ enum Command {
         notification: Notification,
         reply: Reply<Result<NotifyReport, core::NotifyError>>,
     },
+    NotifyBatch {
+        batch: Vec<(Target, Notification)>,
+        reply: Reply<Vec<Result<NotifyReport, core::NotifyError>>>,
+    },
     Sessions {
         reply: Reply<Vec<SessionInfo>>,
     },
@@ -236,6 +240,25 @@ impl Server {
         .await
         .map_err(|Closed| NotifyError::Closed)?
         .map_err(NotifyError::Core)
+    }
+
+    /// Queues several notifications with one round trip to the driver:
+    /// [`Server::notify`] for each, in order, with one report (or encoding
+    /// error) each.
+    ///
+    /// Each `notify` is a round trip to the driver task, which writes what
+    /// the call produced before it takes the next one. An application with
+    /// several notifications at hand (a burst of fax activity, a backlog)
+    /// saves the round trips and lets the driver write them together: one
+    /// write per connection instead of one per notification. Within the
+    /// delivery window ([B-4]) they go out at once; the rest wait in the
+    /// sessions' queues.
+    pub async fn notify_batch(
+        &self,
+        batch: Vec<(Target, Notification)>,
+    ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
+        self.ask(|reply| Command::NotifyBatch { batch, reply })
+            .await
     }
 
     /// A snapshot of every live session.
@@ -362,6 +385,13 @@ impl Machine for ServerMachine {
                 reply,
             } => {
                 let _ = reply.try_send(self.core.notify(now, target, &notification));
+            }
+            Command::NotifyBatch { batch, reply } => {
+                let reports = batch
+                    .into_iter()
+                    .map(|(target, notification)| self.core.notify(now, target, &notification))
+                    .collect();
+                let _ = reply.try_send(reports);
             }
             Command::Sessions { reply } => {
                 let _ = reply.try_send(self.core.sessions().collect());
