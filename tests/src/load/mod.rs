@@ -31,21 +31,24 @@
 //!
 //! # Clients
 //!
-//! The clients do not use one OS thread each: see [`mio_fleet`] for mio.
+//! The clients do not use one OS thread each: see [`mio_fleet`] for mio
+//! and [`fnp_smol`] for smol.
 //!
 //! # The raw baseline
 //!
 //! The same connections, the same 54-byte NOTIFY frames and a 13-byte ACK
 //! for each, at most `window` frames unacknowledged per connection, on the
-//! same runtime — without any protocol logic ([`raw_mio`]).
+//! same runtime — without any protocol logic ([`raw_mio`], [`raw_smol`]).
 
 pub mod fnp_mio;
+pub mod fnp_smol;
 pub mod histogram;
 pub mod messages;
 pub mod mio_fleet;
 pub mod payload;
 pub mod producer;
 pub mod raw_mio;
+pub mod raw_smol;
 pub mod report;
 pub mod sys;
 pub mod tally;
@@ -181,7 +184,10 @@ pub fn child(role: Role, spec: &str) -> Result<(), String> {
         (Runtime::Mio, Implementation::Faxnotify, Role::Clients) => fnp_mio::clients(&spec),
         (Runtime::Mio, Implementation::Raw, Role::Server) => raw_mio::server(&spec),
         (Runtime::Mio, Implementation::Raw, Role::Clients) => raw_mio::clients(&spec),
-        (Runtime::Smol, _, _) => Err("the smol runtime is not wired up yet".into()),
+        (Runtime::Smol, Implementation::Faxnotify, Role::Server) => fnp_smol::server(&spec),
+        (Runtime::Smol, Implementation::Faxnotify, Role::Clients) => fnp_smol::clients(&spec),
+        (Runtime::Smol, Implementation::Raw, Role::Server) => raw_smol::server(&spec),
+        (Runtime::Smol, Implementation::Raw, Role::Clients) => raw_smol::clients(&spec),
     };
     if let Err(error) = &result {
         messages::send(&messages::ChildMsg::Failed {

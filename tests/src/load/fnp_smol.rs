@@ -1,0 +1,211 @@
+//! faxnotify on smol: the `faxnotify-smol` server (its driver on its own
+//! thread, the default) with the load application, and the clients as
+//! `faxnotify-smol` clients sharing one executor.
+//!
+//! The smol runtime's API is not one thread per client: a client is a few
+//! tasks (a driver, and a reader and a writer per connection) on any
+//! executor. So the clients process runs every client on one
+//! [`Executor`] driven by `client_threads` threads (default 1), with one
+//! more task per client reading its events — the runtime exactly as an
+//! application would use it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_io::Timer;
+use faxnotify_core::SessionId;
+use faxnotify_core::client::{ClientConfig, Event, ListenPolicy, NetworkSettings};
+use faxnotify_core::server::Target;
+use faxnotify_core::wire::{CallbackState, Notification};
+use faxnotify_smol::{Executor, Options, Server, ServerEvents, TaskRunner};
+use futures_lite::future;
+
+use super::messages::{self, ChildMsg, Spec};
+use super::mio_fleet::{PASSWORD, user_name};
+use super::payload;
+use super::producer::{self, Seen, ServerApi};
+use super::sys;
+use super::tally::{self, Recorder, Tally};
+
+struct SmolServer {
+    server: Server,
+    events: ServerEvents,
+}
+
+impl ServerApi for SmolServer {
+    fn notify_batch(
+        &mut self,
+        batch: Vec<(SessionId, Notification)>,
+    ) -> Result<(usize, Vec<String>), String> {
+        let batch = batch
+            .into_iter()
+            .map(|(s, n)| (Target::Session(s), n))
+            .collect();
+        let reports =
+            async_io::block_on(self.server.notify_batch(batch)).map_err(|e| e.to_string())?;
+        let mut accepted = 0;
+        let mut why = Vec::new();
+        for report in reports {
+            let report = report.map_err(|e| e.to_string())?;
+            accepted += report.accepted.len();
+            why.extend(
+                report
+                    .refused
+                    .iter()
+                    .take(3)
+                    .map(|(s, r)| format!("session {s}: {r}")),
+            );
+        }
+        Ok((accepted, why))
+    }
+
+    fn next_event(&mut self, timeout: Duration) -> Option<Seen> {
+        let event = if timeout.is_zero() {
+            self.events.try_next()
+        } else {
+            async_io::block_on(future::or(self.events.next(), async {
+                Timer::after(timeout).await;
+                None
+            }))
+        };
+        event.map(super::fnp_mio::seen)
+    }
+}
+
+/// The server process.
+pub fn server(spec: &Spec) -> Result<(), String> {
+    sys::raise_fd_limit();
+    let (server, events) = async_io::block_on(Server::bind_with(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        producer::config(spec),
+        producer::users(spec.clients)?,
+        Options::default(),
+    ))
+    .map_err(|e| e.to_string())?;
+    messages::send(&ChildMsg::Listening {
+        addr: server.local_addr(),
+    });
+    producer::run(spec, &mut SmolServer { server, events })
+}
+
+/// One client: starts it (when a login slot is free), reads its events
+/// until the process quits.
+async fn run_client(
+    config: ClientConfig,
+    options: Options,
+    slots: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    recorder: Arc<Mutex<Recorder>>,
+    tally: Arc<Tally>,
+) {
+    // A login slot: taken now, given back once the delivery path is up.
+    let _ = slots.1.recv().await;
+    let client = match faxnotify_smol::Client::start_with(config, options).await {
+        Ok(c) => c,
+        Err(e) => {
+            tally.note(format!("client start failed: {e}"));
+            let _ = slots.0.try_send(());
+            return;
+        }
+    };
+    let mut ready = false;
+    while let Some(event) = client.next_event().await {
+        match event {
+            Event::Notification { notification, .. } => {
+                if let Some(sent) = payload::sent_ns(&notification) {
+                    recorder
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .record(sent);
+                }
+            }
+            Event::CallbackEstablished { .. }
+            | Event::CallbackStatus {
+                state: CallbackState::Backchannel,
+                ..
+            } => {
+                if !ready {
+                    ready = true;
+                    tally.client_ready();
+                    let _ = slots.0.try_send(());
+                }
+            }
+            Event::Listening { .. } | Event::LoggedIn { .. } | Event::CallbackStatus { .. } => {}
+            other => tally.note(format!("{other:?}")),
+        }
+    }
+}
+
+/// The clients process: every client on one executor run by
+/// `client_threads` threads.
+pub fn clients(spec: &Spec) -> Result<(), String> {
+    sys::raise_fd_limit();
+    let server = spec.server.ok_or("no server address")?;
+    let tally = Tally::new(spec.clients as u64 * spec.per_client);
+    let executor = Arc::new(Executor::new());
+    let threads = spec.client_threads.max(1);
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    tally.on_command({
+        let tally = tally.clone();
+        let stop_tx = stop_tx.clone();
+        move || {
+            if tally.quitting() {
+                stop_tx.close();
+            }
+        }
+    });
+    // One recorder for the process (tasks move between threads).
+    let recorder = Arc::new(Mutex::new(Recorder::new(
+        &tally,
+        spec.clients as u64 * spec.per_client,
+    )));
+    // Login slots: one token per login allowed at once; a client takes one
+    // to start and gives it back when its delivery path is up.
+    let (slot_tx, slot_rx) = async_channel::bounded::<()>(spec.logins_in_flight.max(1));
+    for _ in 0..spec.logins_in_flight.max(1) {
+        let _ = slot_tx.try_send(());
+    }
+    let mut options = Options::default();
+    options.runner = TaskRunner::Executor(Arc::clone(&executor));
+    for i in 0..spec.clients {
+        let policy = if i < spec.backchannel {
+            ListenPolicy::None
+        } else {
+            ListenPolicy::Dynamic
+        };
+        let config = ClientConfig::new(
+            server,
+            user_name(spec.first_client + i),
+            PASSWORD,
+            NetworkSettings::new(policy),
+        );
+        let slots = (slot_tx.clone(), slot_rx.clone());
+        let recorder = Arc::clone(&recorder);
+        let tally = tally.clone();
+        let options = options.clone();
+        executor
+            .spawn(run_client(config, options, slots, recorder, tally))
+            .detach();
+    }
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let executor = Arc::clone(&executor);
+        let stop = stop_rx.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("load-smol-clients-{t}"))
+                .spawn(move || {
+                    async_io::block_on(executor.run(async {
+                        let _ = stop.recv().await;
+                    }));
+                })
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    tally::report_loop(spec, &tally, 1);
+    stop_tx.close();
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
