@@ -381,7 +381,20 @@ impl Conns {
         if let Some(at) = l.retry_at {
             Timer::at(at).await;
         }
-        l.listener.accept().await
+        // Wait for readiness before trying: the driver rebuilds this future
+        // on every wake-up, and an `accept` tried first would cost an
+        // accept4 syscall (EAGAIN) per wake-up of a busy connection.
+        // `poll_readable` (not `readable()`, whose future deregisters its
+        // waker when dropped) keeps the driver's waker registered across
+        // wake-ups, so waiting costs no epoll_ctl either.
+        loop {
+            future::poll_fn(|cx| l.listener.poll_readable(cx)).await?;
+            match l.listener.get_ref().accept() {
+                Ok((stream, peer)) => return Ok((Async::new(stream)?, peer)),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// An accept failed with an error that would repeat at once: pause.

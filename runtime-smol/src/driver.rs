@@ -87,13 +87,16 @@ pub(crate) async fn run<M: Machine>(
     let mut now = Instant::now();
     settle(&mut machine, now, &mut io, &events);
     while !machine.is_done() {
-        let next = machine.poll_timeout();
-        if next != armed {
-            match next {
-                Some(at) => timer.set_at(at),
-                None => timer = Timer::never(),
-            }
-            armed = next;
+        // Re-arm only when the core's deadline moved earlier (or nothing is
+        // armed). A deadline that moved later — the keepalive deadline does
+        // with every frame sent — is left to the armed timer, which then
+        // fires early: `handle_timeout` before the deadline is harmless, and
+        // re-arming async-io's timer on every send costs syscalls and wakes.
+        if let Some(at) = machine.poll_timeout()
+            && armed.is_none_or(|armed_at| at < armed_at)
+        {
+            timer.set_at(at);
+            armed = Some(at);
         }
         // While the application lags, listen for space before looking again,
         // so that space made in between is not missed.
