@@ -63,6 +63,10 @@ impl ServerApi for SmolServer {
     fn next_event(&mut self, timeout: Duration) -> Option<Seen> {
         let event = if timeout.is_zero() {
             self.events.try_next()
+        } else if timeout >= Duration::from_secs(1) {
+            // Delivery: events keep coming; wait without a timer (a timer
+            // per wait would cost the reactor a wake-up each time).
+            future::block_on(self.events.next())
         } else {
             async_io::block_on(future::or(self.events.next(), async {
                 Timer::after(timeout).await;
