@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
-use faxnotify_core::SessionId;
 use faxnotify_core::server::{Event, Target};
 use faxnotify_core::wire::{CallbackState, Notification};
 use faxnotify_mio::{LoopOptions, Server};
@@ -23,12 +22,8 @@ struct MioServer {
 impl ServerApi for MioServer {
     fn notify_batch(
         &mut self,
-        batch: Vec<(SessionId, Notification)>,
+        batch: Vec<(Target, Notification)>,
     ) -> Result<(usize, Vec<String>), String> {
-        let batch = batch
-            .into_iter()
-            .map(|(s, n)| (Target::Session(s), n))
-            .collect();
         let reports = self.server.notify_batch(batch).map_err(|e| e.to_string())?;
         let mut accepted = 0;
         let mut why = Vec::new();

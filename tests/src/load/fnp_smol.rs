@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_io::Timer;
-use faxnotify_core::SessionId;
 use faxnotify_core::client::{ClientConfig, Event, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::Target;
 use faxnotify_core::wire::{CallbackState, Notification};
@@ -36,12 +35,8 @@ struct SmolServer {
 impl ServerApi for SmolServer {
     fn notify_batch(
         &mut self,
-        batch: Vec<(SessionId, Notification)>,
+        batch: Vec<(Target, Notification)>,
     ) -> Result<(usize, Vec<String>), String> {
-        let batch = batch
-            .into_iter()
-            .map(|(s, n)| (Target::Session(s), n))
-            .collect();
         let reports =
             async_io::block_on(self.server.notify_batch(batch)).map_err(|e| e.to_string())?;
         let mut accepted = 0;

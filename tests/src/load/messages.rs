@@ -69,6 +69,9 @@ pub struct Spec {
     pub logins_in_flight: usize,
     /// Threads to run the clients on (clients only).
     pub client_threads: usize,
+    /// The scale run: this many broadcasts one after the other, instead
+    /// of `per_client` notifications per session (0: not a scale run).
+    pub broadcasts: u32,
 }
 
 /// A child's figures for the delivery phase.
@@ -93,6 +96,9 @@ pub struct ChildReport {
     pub threads: usize,
     /// Latencies from `notify` to the client application (clients only).
     pub latency: Option<Histogram>,
+    /// The scale run: how long each broadcast took, from `notify` to the
+    /// last session's acknowledgement, ns (server only).
+    pub broadcast_ns: Vec<u64>,
     /// Anything unexpected that happened (reconnects, refusals, ...).
     pub notes: Vec<String>,
 }

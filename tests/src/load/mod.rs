@@ -62,7 +62,7 @@ use serde::{Deserialize, Serialize};
 
 pub use messages::Role;
 pub use parent::{Launcher, LoadError, run};
-pub use report::{RunResult, render_table};
+pub use report::{RunResult, render_scale_table, render_table};
 
 /// A runtime the load tool measures.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -144,6 +144,10 @@ pub struct Options {
     pub logins_in_flight: usize,
     /// Longest a run's set-up or delivery may take, in seconds.
     pub timeout_secs: u64,
+    /// The scale run: instead of M notifications per client, this many
+    /// broadcasts (`Target::All`) one after the other, each timed from
+    /// `notify` to the last acknowledgement (faxnotify only).
+    pub broadcasts: Option<u32>,
 }
 
 impl Default for Options {
@@ -160,13 +164,33 @@ impl Default for Options {
             backchannel_percent: 0,
             logins_in_flight: 32,
             timeout_secs: 300,
+            broadcasts: None,
         }
     }
 }
 
 impl Options {
+    /// The scale run: 10 000 sessions on each runtime, 10 % of them
+    /// without a callback listener (backchannel), window 64, 20 broadcasts.
+    /// The file-descriptor limit decides the share: see `docs/performance.md`.
+    pub fn scale() -> Self {
+        Self {
+            clients: vec![10_000],
+            windows: vec![64],
+            raw: false,
+            clients_per_process: 5_000,
+            backchannel_percent: 10,
+            broadcasts: Some(20),
+            timeout_secs: 600,
+            ..Self::default()
+        }
+    }
+
     /// M for `clients` clients and `window`.
     pub fn per_client_for(&self, clients: usize, window: u32) -> u64 {
+        if let Some(b) = self.broadcasts {
+            return u64::from(b);
+        }
         let budget: u64 = if window >= 16 { 1_000_000 } else { 200_000 };
         self.per_client
             .unwrap_or_else(|| (budget / clients.max(1) as u64).clamp(100, 100_000))

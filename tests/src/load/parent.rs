@@ -168,7 +168,7 @@ pub fn run(
             for &window in &options.windows {
                 let per_client = options.per_client_for(clients, window);
                 let mut impls = vec![Implementation::Faxnotify];
-                if options.raw {
+                if options.raw && options.broadcasts.is_none() {
                     impls.push(Implementation::Raw);
                 }
                 for implementation in impls {
@@ -203,6 +203,7 @@ fn run_one(
     };
     let (tx, rx) = mpsc::channel();
     let mut procs: Vec<Proc> = Vec::new();
+    let mut backchannel = 0;
     let outcome = drive(
         options,
         launcher,
@@ -211,6 +212,7 @@ fn run_one(
         &rx,
         &mut procs,
         &mut progress,
+        &mut backchannel,
     );
     for p in procs {
         p.finish();
@@ -221,6 +223,7 @@ fn run_one(
         clients: config.clients,
         window: config.window,
         per_client: config.per_client,
+        backchannel,
         outcome,
     };
     progress.end(&result.summary());
@@ -240,6 +243,7 @@ fn base_spec(options: &Options, config: Config) -> Spec {
         server: None,
         logins_in_flight: options.logins_in_flight,
         client_threads: options.client_threads,
+        broadcasts: options.broadcasts.unwrap_or(0),
     }
 }
 
@@ -252,8 +256,10 @@ fn drive(
     rx: &Receiver<(From, ChildMsg)>,
     procs: &mut Vec<Proc>,
     progress: &mut Progress<'_>,
+    backchannel_total: &mut usize,
 ) -> Result<Figures, String> {
     let timeout = Duration::from_secs(options.timeout_secs);
+    let setup_started = Instant::now();
     let spec = base_spec(options, config);
     procs.push(spawn(launcher, Role::Server, &spec, From::Server, tx).map_err(|e| e.to_string())?);
     progress.show("starting the server", true);
@@ -285,6 +291,7 @@ fn drive(
             ..spec.clone()
         };
         first += count;
+        *backchannel_total += backchannel;
         procs.push(
             spawn(launcher, Role::Clients, &spec, From::Clients(p), tx)
                 .map_err(|e| e.to_string())?,
@@ -317,6 +324,7 @@ fn drive(
         );
     }
 
+    let setup_seconds = setup_started.elapsed().as_secs_f64();
     // Delivery.
     for p in procs.iter_mut().skip(1) {
         p.say("go");
@@ -350,7 +358,9 @@ fn drive(
     }
     let server = server_report.ok_or("no server report")?;
     let clients: Vec<ChildReport> = client_reports.into_iter().flatten().collect();
-    Ok(figures(&server, &clients, total))
+    let mut figures = figures(&server, &clients, total);
+    figures.setup_seconds = setup_seconds;
+    Ok(figures)
 }
 
 fn next(rx: &Receiver<(From, ChildMsg)>, deadline: Instant) -> Result<(From, ChildMsg), String> {
@@ -400,6 +410,8 @@ fn figures(server: &ChildReport, clients: &[ChildReport], total: u64) -> Figures
         client_processes: clients.len(),
         server_setup_cpu_ns: server.setup_cpu_ns,
         clients_setup_cpu_ns: clients.iter().map(|c| c.setup_cpu_ns).sum(),
+        broadcast_ns: server.broadcast_ns.clone(),
+        setup_seconds: 0.0,
         notes,
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use faxnotify_core::SessionId;
 use faxnotify_core::auth::{Credentials, DEFAULT_ITERATIONS};
-use faxnotify_core::server::{MemoryUserStore, ServerConfig};
+use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
 use faxnotify_core::wire::{Notification, Role as UserRole};
 
 use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
@@ -40,11 +40,12 @@ pub enum Seen {
 
 /// A running server as the producer drives it.
 pub trait ServerApi {
-    /// Queues each notification for its session, with one call to the
-    /// runtime; returns how many were accepted, and why the others were not.
+    /// Queues each notification for its target, with one call to the
+    /// runtime; returns how many sessions accepted them in all, and why the
+    /// others did not.
     fn notify_batch(
         &mut self,
-        batch: Vec<(SessionId, Notification)>,
+        batch: Vec<(Target, Notification)>,
     ) -> Result<(usize, Vec<String>), String>;
     /// The next event, waiting at most `timeout` (`None` if none came).
     fn next_event(&mut self, timeout: Duration) -> Option<Seen>;
@@ -123,6 +124,9 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
     }
     let ready_rss = sys::rss_bytes();
 
+    if spec.broadcasts > 0 {
+        return broadcasts(spec, api, &cmds, &up, notes, setup_start, ready_rss);
+    }
     // Delivery: per session, at most `outstanding` notified and not yet
     // acknowledged; every notification that became allowed while the
     // events were read goes to the runtime in one batch.
@@ -146,7 +150,10 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
             for i in dirty.drain(..) {
                 let allowed = m.min(acked[i] + q);
                 for number in sent[i] + 1..=allowed {
-                    batch.push((sessions[i], payload::notification(now, number)));
+                    batch.push((
+                        Target::Session(sessions[i]),
+                        payload::notification(now, number),
+                    ));
                 }
                 sent[i] = sent[i].max(allowed);
             }
@@ -202,9 +209,76 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
         ready_rss,
         threads: messages::thread_count(),
         latency: None,
+        broadcast_ns: Vec::new(),
         notes,
     })));
     // Keep serving (keepalives) until the parent is done with the clients.
+    loop {
+        match cmds.try_recv() {
+            Ok(Command::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
+            _ => {}
+        }
+        let _ = api.next_event(Duration::from_millis(50));
+    }
+}
+
+/// The scale run: `spec.broadcasts` broadcasts (`Target::All`) one after
+/// the other, each once every session has acknowledged the previous one;
+/// reports how long each took from `notify` to the last acknowledgement.
+fn broadcasts(
+    spec: &Spec,
+    api: &mut dyn ServerApi,
+    cmds: &std::sync::mpsc::Receiver<Command>,
+    up: &HashSet<SessionId>,
+    mut notes: Vec<String>,
+    setup_start: CpuSample,
+    ready_rss: u64,
+) -> Result<(), String> {
+    let n = up.len();
+    let go_cpu = CpuSample::now();
+    let start_ns = sys::monotonic_ns();
+    let mut took = Vec::with_capacity(spec.broadcasts as usize);
+    for k in 1..=u64::from(spec.broadcasts) {
+        let sent_ns = sys::monotonic_ns();
+        let (accepted, why) =
+            api.notify_batch(vec![(Target::All, payload::notification(sent_ns, k))])?;
+        if accepted != n {
+            return Err(format!(
+                "broadcast {k} reached {accepted} of {n} sessions: {}",
+                why.join("; ")
+            ));
+        }
+        let mut acked: HashSet<SessionId> = HashSet::with_capacity(n);
+        while acked.len() < n {
+            match api.next_event(Duration::from_secs(1)) {
+                Some(Seen::Delivered { session, last, .. }) if last >= k => {
+                    acked.insert(session);
+                }
+                Some(Seen::Note(text)) => {
+                    if notes.len() < 20 {
+                        notes.push(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+        took.push(sys::monotonic_ns() - sent_ns);
+    }
+    let end_ns = sys::monotonic_ns();
+    let cpu = CpuSample::now().since(go_cpu);
+    messages::send(&ChildMsg::Done(Box::new(ChildReport {
+        start_ns,
+        end_ns,
+        count: u64::from(spec.broadcasts) * n as u64,
+        cpu,
+        setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+        peak_rss: sys::peak_rss_bytes(),
+        ready_rss,
+        threads: messages::thread_count(),
+        latency: None,
+        broadcast_ns: took,
+        notes,
+    })));
     loop {
         match cmds.try_recv() {
             Ok(Command::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),

@@ -233,6 +233,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
                     ready_rss,
                     threads: messages::thread_count(),
                     latency: None,
+                    broadcast_ns: Vec::new(),
                     notes: Vec::new(),
                 })));
             }

@@ -197,6 +197,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
         ready_rss,
         threads: messages::thread_count(),
         latency: None,
+        broadcast_ns: Vec::new(),
         notes: Vec::new(),
     })));
     tally::wait_for(&cmds, Command::Quit);

@@ -37,6 +37,11 @@ pub struct Figures {
     pub server_setup_cpu_ns: u64,
     /// Clients' CPU before delivery (start-up and logins), ns.
     pub clients_setup_cpu_ns: u64,
+    /// The scale run: each broadcast's time from `notify` to the last
+    /// acknowledgement, ns.
+    pub broadcast_ns: Vec<u64>,
+    /// From starting the processes to every session up, seconds.
+    pub setup_seconds: f64,
     /// Anything unexpected.
     pub notes: Vec<String>,
 }
@@ -52,8 +57,10 @@ pub struct RunResult {
     pub clients: usize,
     /// The window.
     pub window: u32,
-    /// M.
+    /// M (for a scale run: the number of broadcasts).
     pub per_client: u64,
+    /// Sessions without a callback listener (backchannel delivery).
+    pub backchannel: usize,
     /// The figures, or why the run failed.
     pub outcome: Result<Figures, String>,
 }
@@ -178,6 +185,54 @@ pub fn render_table(results: &[RunResult]) -> String {
         for n in notes {
             let _ = writeln!(out, "{n}");
         }
+    }
+    out
+}
+
+/// The scale table: one row per runtime.
+pub fn render_scale_table(results: &[RunResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| runtime | sessions (callback + backchannel) | set-up s | server RSS ready / peak MiB | server MiB per 1 000 sessions | broadcasts | broadcast done p50 / max ms | per-client latency p50 / p99 / max ms | server CPU ms per broadcast | clients RSS MiB |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in results {
+        let Ok(f) = &r.outcome else {
+            let _ = writeln!(
+                out,
+                "| {} | {} | FAILED: {} | | | | | | | |",
+                r.runtime,
+                r.clients,
+                r.outcome.as_ref().err().map_or("", String::as_str)
+            );
+            continue;
+        };
+        let mut done = f.broadcast_ns.clone();
+        done.sort_unstable();
+        let p50 = done.get(done.len() / 2).copied().unwrap_or(0);
+        let max = done.last().copied().unwrap_or(0);
+        let broadcasts = done.len().max(1) as u64;
+        let _ = writeln!(
+            out,
+            "| {} | {} ({} + {}) | {:.1} | {} / {} | {:.2} | {} | {} / {} | {} / {} / {} | {:.1} | {} |",
+            r.runtime,
+            r.clients,
+            r.clients - r.backchannel,
+            r.backchannel,
+            f.setup_seconds,
+            mib(f.server_ready_rss),
+            mib(f.server_peak_rss),
+            f.server_ready_rss as f64 / (1024.0 * 1024.0) / (r.clients as f64 / 1000.0),
+            done.len(),
+            ms(p50),
+            ms(max),
+            ms(f.latency.quantile(0.5)),
+            ms(f.latency.quantile(0.99)),
+            ms(f.latency.max()),
+            f.server_cpu.total_ns as f64 / 1e6 / broadcasts as f64,
+            mib(f.clients_peak_rss),
+        );
     }
     out
 }

@@ -205,6 +205,7 @@ pub fn report_loop(spec: &Spec, tally: &Arc<Tally>, threads: usize) {
                 ready_rss,
                 threads: messages::thread_count(),
                 latency: Some(lock(&tally.latency).clone()),
+                broadcast_ns: Vec::new(),
                 notes: lock(&tally.notes).clone(),
             };
             messages::send(&ChildMsg::Done(Box::new(report)));
