@@ -254,11 +254,7 @@ fn broadcasts(
                 Some(Seen::Delivered { session, last, .. }) if last >= k => {
                     acked.insert(session);
                 }
-                Some(Seen::Note(text)) => {
-                    if notes.len() < 20 {
-                        notes.push(text);
-                    }
-                }
+                Some(Seen::Note(text)) if notes.len() < 20 => notes.push(text),
                 _ => {}
             }
         }
