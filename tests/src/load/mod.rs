@@ -148,6 +148,9 @@ pub struct Options {
     /// broadcasts (`Target::All`) one after the other, each timed from
     /// `notify` to the last acknowledgement (faxnotify only).
     pub broadcasts: Option<u32>,
+    /// Runs per configuration; the table shows the run with the median
+    /// throughput and the range of all of them.
+    pub repeat: usize,
 }
 
 impl Default for Options {
@@ -165,6 +168,7 @@ impl Default for Options {
             logins_in_flight: 32,
             timeout_secs: 300,
             broadcasts: None,
+            repeat: 1,
         }
     }
 }

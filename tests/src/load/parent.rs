@@ -179,12 +179,32 @@ pub fn run(
                         window,
                         per_client,
                     };
-                    results.push(run_one(options, launcher, config, progress)?);
+                    results.push(run_repeated(options, launcher, config, progress)?);
                 }
             }
         }
     }
     Ok(results)
+}
+
+/// Runs a configuration `options.repeat` times and keeps the run with the
+/// median throughput (failures count as zero), with every run's figure.
+fn run_repeated(
+    options: &Options,
+    launcher: &Launcher,
+    config: Config,
+    out: &mut dyn Write,
+) -> Result<RunResult, LoadError> {
+    let mut runs = Vec::new();
+    for _ in 0..options.repeat.max(1) {
+        runs.push(run_one(options, launcher, config, out)?);
+    }
+    let rate = |r: &RunResult| r.outcome.as_ref().map_or(0.0, |f| f.per_second);
+    let samples: Vec<f64> = runs.iter().map(rate).collect();
+    runs.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.samples = samples;
+    Ok(median)
 }
 
 fn run_one(
@@ -224,6 +244,7 @@ fn run_one(
         window: config.window,
         per_client: config.per_client,
         backchannel,
+        samples: Vec::new(),
         outcome,
     };
     progress.end(&result.summary());

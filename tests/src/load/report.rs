@@ -61,6 +61,9 @@ pub struct RunResult {
     pub per_client: u64,
     /// Sessions without a callback listener (backchannel delivery).
     pub backchannel: usize,
+    /// Throughput of every repetition of this configuration (the figures
+    /// are those of the median one).
+    pub samples: Vec<f64>,
     /// The figures, or why the run failed.
     pub outcome: Result<Figures, String>,
 }
@@ -78,6 +81,16 @@ fn ms(ns: u64) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// "min–max" of the repetitions' throughputs, in thousands ("–" for one run).
+fn range(samples: &[f64]) -> String {
+    if samples.len() < 2 {
+        return "–".to_owned();
+    }
+    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = samples.iter().copied().fold(0.0, f64::max);
+    format!("{:.0}k–{:.0}k", min / 1e3, max / 1e3)
 }
 
 fn secs(ns: u64) -> String {
@@ -106,17 +119,17 @@ pub fn render_table(results: &[RunResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| runtime | impl | N | W | M | notifications/s | ×raw | p50 ms | p99 ms | max ms | server CPU s (usr/sys) | clients CPU s (usr/sys) | server RSS MiB | clients RSS MiB |"
+        "| runtime | impl | N | W | M | notifications/s | range of runs | ×raw | p50 ms | p99 ms | max ms | server CPU s (usr/sys) | clients CPU s (usr/sys) | server RSS MiB | clients RSS MiB |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in results {
         let Ok(f) = &r.outcome else {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | FAILED: {} | | | | | | | | |",
+                "| {} | {} | {} | {} | {} | FAILED: {} | | | | | | | | | |",
                 r.runtime,
                 r.implementation,
                 r.clients,
@@ -143,13 +156,14 @@ pub fn render_table(results: &[RunResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} ({}/{}) | {} ({}/{}) | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} ({}/{}) | {} ({}/{}) | {} | {} |",
             r.runtime,
             r.implementation,
             r.clients,
             r.window,
             r.per_client,
             f.per_second,
+            range(&r.samples),
             ratio,
             ms(f.latency.quantile(0.5)),
             ms(f.latency.quantile(0.99)),
