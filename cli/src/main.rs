@@ -5,6 +5,9 @@
 //! Each subcommand lives in its own module under `commands/`; the runtimes
 //! (`--runtime mio|smol`) are behind `runtime`.
 
+#[macro_use]
+mod output;
+
 mod admin;
 mod commands;
 mod failure;
@@ -15,12 +18,13 @@ mod runtime;
 mod user_store;
 mod users_file;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::failure::{EXIT_STATUS_HELP, Exit};
+use crate::failure::EXIT_STATUS_HELP;
 
 /// faxnotify: FNP/1 fax notifications — server, client, users, settings,
 /// demo and conformance suite.
@@ -59,6 +63,7 @@ fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -95,6 +100,7 @@ mod tests {
     use clap::CommandFactory as _;
 
     use super::*;
+    use crate::failure::Exit;
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -220,7 +220,7 @@ pub fn run(args: Args) -> CmdResult {
         },
     )?;
     if args.json {
-        println!("{reply}");
+        outln!("{reply}");
     }
     if let Some((code, message)) = error_of(&reply) {
         let exit = match code.as_str() {
@@ -241,7 +241,7 @@ pub fn run(args: Args) -> CmdResult {
     let refused = list("refused");
     if !args.json {
         for a in &accepted {
-            println!(
+            outln!(
                 "queued: seq {} for session {}{}",
                 a["seq"],
                 a["session"].as_str().unwrap_or("?"),

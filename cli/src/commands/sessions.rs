@@ -56,7 +56,7 @@ pub fn run(args: Args) -> CmdResult {
         return Err(Failure::runtime(message));
     }
     if args.json {
-        println!("{reply}");
+        outln!("{reply}");
         return Ok(Exit::Ok);
     }
     let sessions = reply
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> CmdResult {
         .cloned()
         .unwrap_or_default();
     if sessions.is_empty() {
-        println!("no sessions");
+        outln!("no sessions");
         return Ok(Exit::Ok);
     }
     let columns = [
@@ -98,7 +98,7 @@ pub fn run(args: Args) -> CmdResult {
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end());
     }
     Ok(Exit::Ok)
 }
@@ -119,7 +119,7 @@ pub fn run_end(args: EndArgs) -> CmdResult {
         };
         return Err(Failure::new(exit, message));
     }
-    println!(
+    outln!(
         "ended session {} (the client was told BYE \"ended by server\")",
         text(&reply["session"])
     );

@@ -43,13 +43,13 @@ enum Action {
 
 fn show(file: &SettingsFile, path: Option<&PathBuf>) {
     match path {
-        Some(p) => println!("settings file: {}", p.display()),
-        None => println!(
+        Some(p) => outln!("settings file: {}", p.display()),
+        None => outln!(
             "settings file: {} (does not exist: the defaults apply)",
             SettingsFile::default_path().display()
         ),
     }
-    println!(
+    outln!(
         "server: {}",
         file.server.as_deref().unwrap_or("(not set: give --server)")
     );
@@ -59,7 +59,7 @@ fn show(file: &SettingsFile, path: Option<&PathBuf>) {
         Some(n) => format!("up to {n} clients per host"),
         None => "any number of clients per host".to_owned(),
     };
-    println!("listen: {listen} ({instances})");
+    outln!("listen: {listen} ({instances})");
 }
 
 /// Runs `faxnotify settings`.
@@ -107,9 +107,9 @@ pub fn run(args: Args) -> CmdResult {
                 SettingsFileError::Io { .. } => Failure::runtime(e.to_string()),
                 _ => Failure::usage(format!("{e}; nothing was changed")),
             })?;
-            println!("saved {}", path.display());
+            outln!("saved {}", path.display());
             show(&file, Some(&path));
-            println!(
+            outln!(
                 "running clients keep their settings until they are restarted; \
                  new clients use these"
             );

@@ -87,13 +87,13 @@ pub fn run(args: Args) -> CmdResult {
             .map_err(file_failure)?;
             let (prepared, created) = result.map_err(|e| Failure::usage(e.to_string()))?;
             if created {
-                println!(
+                outln!(
                     "created {} (mode 0600) with a new server secret",
                     users.display()
                 );
             }
             let verb = if replace { "saved" } else { "added" };
-            println!("{verb} user {prepared:?} ({})", role.name());
+            outln!("{verb} user {prepared:?} ({})", role.name());
             Ok(Exit::Ok)
         }
         Action::Remove { users, name } => {
@@ -107,16 +107,16 @@ pub fn run(args: Args) -> CmdResult {
             })
             .map_err(file_failure)?;
             let prepared = result?;
-            println!("removed user {prepared:?}; its live sessions go on until they end");
+            outln!("removed user {prepared:?}; its live sessions go on until they end");
             Ok(Exit::Ok)
         }
         Action::List { users } => {
             let file = UsersFile::load(&users).map_err(file_failure)?;
             if file.is_empty() {
-                println!("no users in {}", users.display());
+                outln!("no users in {}", users.display());
             }
             for (name, credentials) in file.users() {
-                println!(
+                outln!(
                     "{name}\t{}\t{} iterations",
                     credentials.role().name(),
                     credentials.iterations()

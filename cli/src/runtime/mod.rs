@@ -67,6 +67,26 @@ pub enum ClientStartError {
     Other(String),
 }
 
+impl fmt::Display for ServerStartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerStartError::AddrInUse(addr) => {
+                write!(f, "cannot listen on {addr}: address in use")
+            }
+            ServerStartError::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl fmt::Display for ClientStartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientStartError::Listen(reason) => write!(f, "{reason}"),
+            ClientStartError::Other(message) => f.write_str(message),
+        }
+    }
+}
+
 /// Why ending a session failed.
 #[derive(Debug)]
 pub enum EndSessionError {
