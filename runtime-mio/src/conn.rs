@@ -175,6 +175,16 @@ mod tests {
         }
         assert_eq!(conn.backlog, expected.len());
         let total = expected.len();
+        // Nobody reads yet, so the kernel's ~20 KiB of buffers cannot take the
+        // ~300 KiB queued: this first flush must stop part-way. Only then does
+        // the reader start, so the test always exercises partial writes.
+        let mut recycled = 0;
+        let first = conn.flush(|_| recycled += 1);
+        assert!(
+            matches!(first, Flush::Blocked),
+            "the first flush must block on full kernel buffers"
+        );
+        assert!(conn.backlog > 0 && conn.backlog < total);
         let reader = std::thread::spawn(move || {
             let mut got = Vec::with_capacity(total);
             let mut buf = [0u8; 4096];
@@ -185,8 +195,7 @@ mod tests {
             }
             got
         });
-        let mut recycled = 0;
-        let mut blocked = 0;
+        let mut blocked = 1;
         loop {
             match conn.flush(|_| recycled += 1) {
                 Flush::Done => break,

@@ -14,7 +14,7 @@
 //! ([`net`]), and scenarios that need a specific port retry when another
 //! process takes it first.
 //!
-//! To add a runtime: implement the traits in a module like [`mio`], then
+//! To add a runtime: implement the traits in a module like [`mio`] or [`smol`], then
 //! call each scenario from a test file (`tests/tests/runtime_<name>.rs`).
 
 pub mod mio;
@@ -22,6 +22,7 @@ pub mod net;
 pub mod probe;
 pub mod scenarios;
 mod setup;
+pub mod smol;
 
 use std::net::SocketAddr;
 use std::time::Duration;
