@@ -102,20 +102,12 @@ struct MioClient {
 }
 
 impl ClientRunner for MioClient {
-    fn callback_addr(&self) -> SocketAddr {
-        self.client.callback_addr()
-    }
-
     fn control(&self) -> ClientControl {
         Arc::new(MioClientOps(self.client.handle()))
     }
 
     fn next_event(&self, timeout: Duration) -> Polled<client::Event> {
         polled(self.client.events().recv_timeout(timeout))
-    }
-
-    fn kill(self: Box<Self>) {
-        drop(self.client);
     }
 }
 

@@ -126,14 +126,10 @@ pub type ServerControl = Arc<dyn ServerOps>;
 
 /// A running client.
 pub trait ClientRunner: Send {
-    /// The bound callback listener.
-    fn callback_addr(&self) -> SocketAddr;
     /// A handle for other threads (Ctrl-C).
     fn control(&self) -> ClientControl;
     /// The next event, waiting at most `timeout`.
     fn next_event(&self, timeout: Duration) -> Polled<client::Event>;
-    /// Stops at once without LOGOUT (as if the process died).
-    fn kill(self: Box<Self>);
 }
 
 /// What other threads may ask of a running client.
