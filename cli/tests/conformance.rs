@@ -67,13 +67,8 @@ fn our_server_passes_on_both_runtimes() {
             ])
             .arg("--password-file")
             .arg(&pw)
-            .args([
-                "--user2",
-                "bob:battery staple",
-                "--handshake-timeout",
-                "3s",
-                "--skip-slow",
-            ])
+            .args(["--user2", "bob:battery staple", "--handshake-timeout", "3s"])
+            .args(slow_flag())
             .arg("--admin-socket")
             .arg(&server.admin)
             .arg("--json")
@@ -110,14 +105,9 @@ fn our_server_passes_on_both_runtimes() {
 fn our_client_passes_on_both_runtimes() {
     for runtime in RUNTIMES {
         let output = faxnotify()
-            .args([
-                "conformance",
-                "client",
-                "--skip-slow",
-                "--",
-                bin(),
-                "client",
-            ])
+            .args(["conformance", "client"])
+            .args(slow_flag())
+            .args(["--", bin(), "client"])
             .args([
                 "--runtime",
                 runtime,

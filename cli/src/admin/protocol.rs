@@ -39,8 +39,9 @@ pub enum Request {
         /// What to send.
         notification: NotificationSpec,
     },
-    /// List the live sessions.
-    Sessions,
+    /// List the live sessions. (A struct variant, so that unknown keys are
+    /// refused like everywhere else.)
+    Sessions {},
     /// End a session with BYE "ended by server".
     EndSession {
         /// The session id, 16 hex digits as `sessions` shows it.
@@ -289,7 +290,7 @@ mod tests {
                 .map(|r| matches!(r, Request::Notify { to: To::All, .. })),
             Ok(true)
         );
-        assert_eq!(parse(r#"{"op":"sessions"}"#), Ok(Request::Sessions));
+        assert_eq!(parse(r#"{"op":"sessions"}"#), Ok(Request::Sessions {}));
         assert_eq!(
             parse(r#"{"op":"end_session","session":"00ff"}"#),
             Ok(Request::EndSession {

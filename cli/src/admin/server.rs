@@ -273,7 +273,7 @@ fn answer(line: &str, ctx: &Context) -> Value {
     };
     match request {
         Request::Notify { to, notification } => notify(ctx, &to, &notification),
-        Request::Sessions => match ctx.server.sessions() {
+        Request::Sessions {} => match ctx.server.sessions() {
             Ok(sessions) => json!({
                 "ok": true,
                 "sessions": sessions.iter().map(session_json).collect::<Vec<_>>(),

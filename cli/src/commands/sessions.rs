@@ -51,7 +51,7 @@ fn text(v: &Value) -> String {
 
 /// Runs `faxnotify sessions`.
 pub fn run(args: Args) -> CmdResult {
-    let reply = call(&args.admin_socket, &Request::Sessions)?;
+    let reply = call(&args.admin_socket, &Request::Sessions {})?;
     if let Some((_, message)) = error_of(&reply) {
         return Err(Failure::runtime(message));
     }

@@ -7,7 +7,8 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_io::Timer;
@@ -49,6 +50,7 @@ pub(super) fn start_server(
             server,
             events,
             ended: Cell::new(false),
+            shutdown: Arc::new(Mutex::new(None)),
         })),
         Err(rt::ServerError::Bind {
             addr,
@@ -63,6 +65,29 @@ struct SmolServer {
     events: rt::ServerEvents,
     /// The event stream has ended: the server has shut down.
     ended: Cell<bool>,
+    /// The thread running the one shutdown request, once one was made.
+    shutdown: Shutdown,
+}
+
+/// At most one shutdown request per server: faxnotify-smol can leave a
+/// second, overlapping `shutdown()` unanswered when the first one completes
+/// (the request is queued after the driver's last look at its commands,
+/// before it drops their channel), so later callers wait for the first.
+type Shutdown = Arc<Mutex<Option<JoinHandle<()>>>>;
+
+fn begin_shutdown(server: &rt::Server, shutdown: &Shutdown) {
+    let mut slot = shutdown.lock().unwrap_or_else(PoisonError::into_inner);
+    if slot.is_some() {
+        return;
+    }
+    let server = server.clone();
+    match std::thread::Builder::new()
+        .name("faxnotify-shutdown".into())
+        .spawn(move || block_on(server.shutdown()))
+    {
+        Ok(thread) => *slot = Some(thread),
+        Err(e) => tracing::warn!("cannot start the shutdown: {e}"),
+    }
 }
 
 impl ServerRunner for SmolServer {
@@ -71,7 +96,10 @@ impl ServerRunner for SmolServer {
     }
 
     fn control(&self) -> ServerControl {
-        Arc::new(SmolServerOps(self.server.clone()))
+        Arc::new(SmolServerOps {
+            server: self.server.clone(),
+            shutdown: Arc::clone(&self.shutdown),
+        })
     }
 
     fn next_event(&self, timeout: Duration) -> Polled<server::Event> {
@@ -83,30 +111,41 @@ impl ServerRunner for SmolServer {
     }
 
     fn join(self: Box<Self>) -> Result<(), String> {
-        // Once the event stream has ended the server is done. Asking it to
-        // shut down again right then can hang: the request may be queued
-        // after the driver's last look at its commands but before it drops
-        // their channel, and nobody ever answers it.
+        // Once the event stream has ended the server is done; asking it
+        // again could go unanswered (see `Shutdown`).
         if !self.ended.get() {
-            block_on(self.server.shutdown());
+            begin_shutdown(&self.server, &self.shutdown);
+        }
+        let thread = self
+            .shutdown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            thread
+                .join()
+                .map_err(|_| "the shutdown thread panicked".to_owned())?;
         }
         Ok(())
     }
 }
 
-struct SmolServerOps(rt::Server);
+struct SmolServerOps {
+    server: rt::Server,
+    shutdown: Shutdown,
+}
 
 impl ServerOps for SmolServerOps {
     fn notify(&self, target: Target, notification: &Notification) -> Result<NotifyReport, String> {
-        block_on(self.0.notify(target, notification.clone())).map_err(|e| e.to_string())
+        block_on(self.server.notify(target, notification.clone())).map_err(|e| e.to_string())
     }
 
     fn sessions(&self) -> Result<Vec<SessionInfo>, String> {
-        block_on(self.0.sessions()).map_err(|e| e.to_string())
+        block_on(self.server.sessions()).map_err(|e| e.to_string())
     }
 
     fn end_session(&self, session: SessionId) -> Result<(), EndSessionError> {
-        match block_on(self.0.end_session(session)) {
+        match block_on(self.server.end_session(session)) {
             Ok(()) => Ok(()),
             Err(rt::EndSessionError::Unknown(_)) => Err(EndSessionError::Unknown),
             Err(_) => Err(EndSessionError::Stopped),
@@ -114,15 +153,9 @@ impl ServerOps for SmolServerOps {
     }
 
     fn begin_shutdown(&self) {
-        // `shutdown` waits until every session has ended; the caller (a
-        // signal handler) must not.
-        let server = self.0.clone();
-        let spawned = std::thread::Builder::new()
-            .name("faxnotify-shutdown".into())
-            .spawn(move || block_on(server.shutdown()));
-        if let Err(e) = spawned {
-            tracing::warn!("cannot start the shutdown: {e}");
-        }
+        // On a thread: `shutdown` waits until every session has ended, and
+        // the caller (a signal handler) must not.
+        begin_shutdown(&self.server, &self.shutdown);
     }
 }
 
