@@ -26,10 +26,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::failure::EXIT_STATUS_HELP;
 
-/// faxnotify: FNP/1 fax notifications — server, client, users, settings,
-/// demo and conformance suite.
+/// faxnotify: FNP/1 fax notifications. Run a server or a client, manage
+/// users and client settings, report fax activity, watch the demo, and run
+/// the conformance suite.
 #[derive(Debug, Parser)]
-#[command(name = "faxnotify", version, about, after_help = EXIT_STATUS_HELP)]
+#[command(name = "faxnotify", version, after_help = EXIT_STATUS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,

@@ -252,3 +252,40 @@ fn sessions_end_as_the_server_says() {
         assert!(client.wait_exit().success(), "{}", client.dump());
     }
 }
+
+/// A user added while the server runs can log in without a restart.
+#[test]
+fn the_server_picks_up_new_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    let mut server = TestServer::start("mio", &users, dir.path(), &[]);
+    add_users(&users, &[("carol", "carol's password")]);
+    server.process.wait_line(Stream::Err, "the reload", |l| {
+        l.contains("users file reloaded: 2 users")
+    });
+    let password = write_file(dir.path(), "pw", "carol's password");
+    let mut client = common::Running::start(&[
+        "client".to_owned(),
+        "--runtime".into(),
+        "mio".into(),
+        "--server".into(),
+        server.addr.to_string(),
+        "--user".into(),
+        "carol".into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--listen".into(),
+        "dynamic".into(),
+        "--json".into(),
+    ]);
+    wait_event(&mut client, "logged_in", |_| true);
+    client.interrupt();
+    assert!(client.wait_exit().success(), "{}", client.dump());
+    server.process.interrupt();
+    assert!(
+        server.process.wait_exit().success(),
+        "{}",
+        server.process.dump()
+    );
+}

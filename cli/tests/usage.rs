@@ -286,3 +286,32 @@ fn usage_errors_exit_2() {
         .success()
         .stdout(contains("Exit status:").and(contains("4  port conflict")));
 }
+
+#[test]
+fn the_conformance_catalog_lists_cases_and_coverage() {
+    faxnotify()
+        .args(["conformance", "list", "server"])
+        .assert()
+        .success()
+        .stdout(contains("server/framing/zero-length").and(contains("client/").not()));
+    faxnotify()
+        .args(["conformance", "list", "--coverage"])
+        .assert()
+        .success()
+        .stdout(contains("F-1").and(contains("D-12")));
+    faxnotify()
+        .args([
+            "conformance",
+            "server",
+            "127.0.0.1:9",
+            "--user",
+            "a",
+            "--case",
+            "server/nope",
+        ])
+        .args(["--password", "x"])
+        .assert()
+        .code(2)
+        .stderr(contains("server/nope"));
+    faxnotify().args(["conformance", "client"]).assert().code(2);
+}
