@@ -19,6 +19,8 @@ use crate::failure::{CmdResult, Exit, Failure};
 /// `faxnotify notify`.
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "\
+`faxnotify notify --admin-socket PATH --user USER TEXT` is short for `... message TEXT`.
+
 Exit status: 0 when queued for every recipient session (at least one); 6 when \
 some recipient refused it (queue full) or there was nobody to queue it for; \
 2 for an unknown user or bad fields; 1 when the admin socket cannot be used.
@@ -46,9 +48,12 @@ pub struct Args {
     /// Print the server's JSON reply instead of a sentence.
     #[arg(long)]
     json: bool,
+    /// A server message: short for `message TEXT`.
+    #[arg(value_name = "TEXT", allow_hyphen_values = true)]
+    text: Option<String>,
     /// What happened.
     #[command(subcommand)]
-    kind: Kind,
+    kind: Option<Kind>,
 }
 
 /// The notification kinds of docs/protocol.md section 8.
@@ -205,7 +210,16 @@ pub fn run(args: Args) -> CmdResult {
             ));
         }
     };
-    let notification = args.kind.spec();
+    let notification = match (args.kind, args.text) {
+        (Some(kind), _) => kind.spec(),
+        (None, Some(text)) => NotificationSpec::ServerMessage { text },
+        (None, None) => {
+            return Err(Failure::usage(
+                "say what happened: fax-received, job-status, message TEXT, device-status \
+                 or fax-updated (see `faxnotify notify --help`)",
+            ));
+        }
+    };
     let built = notification.to_notification().map_err(Failure::usage)?;
     if let Err(e) = built.to_payload() {
         return Err(Failure::usage(format!(
