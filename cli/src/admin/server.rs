@@ -165,9 +165,12 @@ impl AdminSocket {
 
     fn shut(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = UnixStream::connect(&self.path);
-        if let Some(thread) = self.thread.take() {
+        // Wake the blocking accept. If that is impossible (someone removed
+        // the path), leave the thread blocked: the process is ending.
+        let woken = UnixStream::connect(&self.path).is_ok();
+        if let Some(thread) = self.thread.take()
+            && woken
+        {
             let _ = thread.join();
         }
         if let Ok(meta) = fs::symlink_metadata(&self.path)
