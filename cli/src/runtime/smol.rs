@@ -69,10 +69,10 @@ struct SmolServer {
     shutdown: Shutdown,
 }
 
-/// At most one shutdown request per server: faxnotify-smol can leave a
-/// second, overlapping `shutdown()` unanswered when the first one completes
-/// (the request is queued after the driver's last look at its commands,
-/// before it drops their channel), so later callers wait for the first.
+/// The thread running the server's shutdown, once one was asked for. One
+/// thread per server is enough: `shutdown()` waits until every session has
+/// ended, so later callers (a second Ctrl-C, `join`) wait for that thread
+/// instead of starting another.
 type Shutdown = Arc<Mutex<Option<JoinHandle<()>>>>;
 
 fn begin_shutdown(server: &rt::Server, shutdown: &Shutdown) {
@@ -111,8 +111,8 @@ impl ServerRunner for SmolServer {
     }
 
     fn join(self: Box<Self>) -> Result<(), String> {
-        // Once the event stream has ended the server is done; asking it
-        // again could go unanswered (see `Shutdown`).
+        // Once the event stream has ended the server is done; there is
+        // nothing left to shut down.
         if !self.ended.get() {
             begin_shutdown(&self.server, &self.shutdown);
         }
