@@ -192,13 +192,30 @@ pub(crate) async fn run<M: Machine>(
             Wake::Space => {}
         }
     }
+    // Commands that arrive from here on are never executed. They are held
+    // until the connections are closed and then dropped, which answers
+    // each one (its reply channel closes): a racing `shutdown()` returns
+    // once the port is free, and any other request fails as stopped instead
+    // of waiting for an answer that would never come.
+    let mut late = Vec::new();
     if machine.is_abrupt() {
         tracing::debug!("driver stopped abruptly; dropping connections");
         io.abort();
     } else {
         tracing::debug!("driver finished; closing connections");
-        io.finish().await;
+        let collect = async {
+            while let Ok(command) = commands.recv().await {
+                late.push(command);
+            }
+            future::pending::<()>().await
+        };
+        future::or(io.finish(), collect).await;
     }
+    commands.close();
+    while let Ok(command) = commands.try_recv() {
+        late.push(command);
+    }
+    drop(late);
     events.close();
 }
 
