@@ -9,6 +9,7 @@
 mod output;
 
 mod admin;
+mod bench;
 mod commands;
 mod failure;
 mod parse;
@@ -56,6 +57,9 @@ enum Commands {
     Demo(commands::demo::Args),
     /// Run the FNP/1 conformance suite against a server or a client.
     Conformance(commands::conformance::Args),
+    /// Measure throughput, latency, CPU and memory end to end on loopback,
+    /// against a raw-socket baseline (docs/performance.md).
+    Bench(bench::Args),
 }
 
 /// Logs go to standard error, filtered by `RUST_LOG` (default: `level`).
@@ -72,7 +76,7 @@ fn init_logging(level: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(match cli.command {
-        Commands::Demo(_) | Commands::Conformance(_) => "warn",
+        Commands::Demo(_) | Commands::Conformance(_) | Commands::Bench(_) => "warn",
         _ => "info",
     });
     let result = match cli.command {
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Commands::Settings(args) => commands::settings::run(args),
         Commands::Demo(args) => commands::demo::run(args),
         Commands::Conformance(args) => commands::conformance::run(args),
+        Commands::Bench(args) => bench::run(args),
     };
     let exit = match result {
         Ok(exit) => exit,

@@ -1,0 +1,139 @@
+//! `faxnotify bench`: the end-to-end load tool — one server and N clients
+//! on loopback per runtime and window, side by side with a raw-socket
+//! baseline — a thin layer over `faxnotify_conformance::load`.
+//! docs/performance.md has the figures and how to read them.
+
+use std::ffi::OsString;
+
+use clap::{Args as ClapArgs, ValueEnum};
+use faxnotify_conformance::load::{self, Launcher, Options, Role, Runtime};
+
+use crate::failure::{CmdResult, Exit, Failure};
+
+/// `faxnotify bench`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+Each run starts the server and the clients as child processes of this command
+(`faxnotify bench --role server|clients`), so CPU time and peak memory are
+measured per side. Progress goes to standard error, the table to standard
+output (Markdown). Run it on a quiet machine: other load distorts every figure.
+
+Examples:
+  faxnotify bench                                   # the whole matrix (a few minutes)
+  faxnotify bench --runtime mio --clients 100 --window 64
+  faxnotify bench --scale                           # 10 000 sessions, broadcasts")]
+pub struct Args {
+    /// Runtimes to measure (repeatable).
+    #[arg(long = "runtime", value_enum, default_values = ["mio", "smol"])]
+    runtimes: Vec<RuntimeArg>,
+    /// Client counts N, comma-separated [default: 1,10,100,1000; with
+    /// --scale: 10000].
+    #[arg(long, value_delimiter = ',')]
+    clients: Option<Vec<usize>>,
+    /// Delivery windows, comma-separated [default: 1,64; with --scale: 64].
+    #[arg(long = "window", value_delimiter = ',')]
+    windows: Option<Vec<u32>>,
+    /// Notifications per client M (default: about 1 000 000 per run at
+    /// window 16 and above, 200 000 below).
+    #[arg(long = "notifications", value_name = "M")]
+    per_client: Option<u64>,
+    /// Notifications the server application keeps unacknowledged per
+    /// session (default: the window).
+    #[arg(long, value_name = "Q")]
+    outstanding: Option<u32>,
+    /// Skip the raw-socket baseline.
+    #[arg(long)]
+    no_raw: bool,
+    /// Runs per configuration: the table shows the median one and the
+    /// range of all.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Threads per clients process.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// Clients logging in at once, per clients process.
+    #[arg(long, default_value_t = 32)]
+    logins_in_flight: usize,
+    /// The scale run: 10 000 sessions (10 % backchannel-only) per runtime,
+    /// window 64, timed broadcasts (--clients and --window still apply).
+    #[arg(long)]
+    scale: bool,
+    /// Broadcasts in the scale run.
+    #[arg(long, default_value_t = 20, requires = "scale")]
+    broadcasts: u32,
+    /// Longest a run's set-up or delivery may take, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Internal: the child process's part (server or clients).
+    #[arg(long, hide = true, requires = "spec")]
+    role: Option<String>,
+    /// Internal: the child process's task (JSON).
+    #[arg(long, hide = true, requires = "role")]
+    spec: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RuntimeArg {
+    Mio,
+    Smol,
+}
+
+/// Runs `faxnotify bench` (or, with `--role`, one of its child processes).
+pub fn run(args: Args) -> CmdResult {
+    if let (Some(role), Some(spec)) = (&args.role, &args.spec) {
+        let role = Role::parse(role)
+            .ok_or_else(|| Failure::usage(format!("unknown bench role {role:?}")))?;
+        load::child(role, spec).map_err(Failure::runtime)?;
+        return Ok(Exit::Ok);
+    }
+    let mut options = if args.scale {
+        Options::scale()
+    } else {
+        Options::default()
+    };
+    options.runtimes = args
+        .runtimes
+        .iter()
+        .map(|r| match r {
+            RuntimeArg::Mio => Runtime::Mio,
+            RuntimeArg::Smol => Runtime::Smol,
+        })
+        .collect();
+    if let Some(clients) = &args.clients {
+        options.clients = clients.clone();
+    }
+    if let Some(windows) = &args.windows {
+        options.windows = windows.clone();
+    }
+    if args.scale {
+        options.broadcasts = Some(args.broadcasts);
+    }
+    options.per_client = args.per_client;
+    options.outstanding = args.outstanding;
+    options.raw = options.raw && !args.no_raw;
+    options.client_threads = args.client_threads.max(1);
+    options.repeat = args.repeat.max(1);
+    options.logins_in_flight = args.logins_in_flight.max(1);
+    if let Some(t) = args.timeout {
+        options.timeout_secs = t;
+    }
+    let program = std::env::current_exe()
+        .map_err(|e| Failure::runtime(format!("cannot find this program to re-run it: {e}")))?;
+    let launcher = Launcher {
+        program,
+        args: vec![OsString::from("bench")],
+    };
+    let results = load::run(&options, &launcher, &mut std::io::stderr())
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let table = if args.scale {
+        load::render_scale_table(&results)
+    } else {
+        load::render_table(&results)
+    };
+    println!("{table}");
+    Ok(if results.iter().all(|r| r.outcome.is_ok()) {
+        Exit::Ok
+    } else {
+        Exit::Runtime
+    })
+}

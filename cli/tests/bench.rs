@@ -1,0 +1,77 @@
+//! `faxnotify bench` end to end, small: every run completes on both
+//! runtimes, with its raw baseline and the ratio beside it.
+
+mod common;
+
+use common::{RUNTIMES, faxnotify};
+
+/// The table's rows for one runtime, as cells.
+fn rows<'a>(table: &'a str, runtime: &str) -> Vec<Vec<&'a str>> {
+    table
+        .lines()
+        .filter(|l| l.starts_with(&format!("| {runtime} |")))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect()
+}
+
+#[test]
+fn a_small_bench_measures_both_runtimes_against_the_raw_baseline() {
+    let out = faxnotify()
+        .args([
+            "bench",
+            "--clients",
+            "3",
+            "--window",
+            "1,8",
+            "--notifications",
+            "40",
+        ])
+        .assert()
+        .success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(!table.contains("FAILED"), "{table}");
+    assert!(!table.contains("received"), "nothing lost: {table}");
+    for runtime in RUNTIMES {
+        let rows = rows(&table, runtime);
+        // (faxnotify, raw) for each window.
+        assert_eq!(rows.len(), 4, "{runtime}: {table}");
+        for pair in rows.chunks(2) {
+            let (fnp, raw) = (&pair[0], &pair[1]);
+            assert_eq!((fnp[1], raw[1]), ("faxnotify", "raw"), "{table}");
+            assert_eq!((fnp[2], fnp[4]), ("3", "40"), "N and M: {table}");
+            let rate: f64 = fnp[5].parse().unwrap();
+            let raw_rate: f64 = raw[5].parse().unwrap();
+            let ratio: f64 = fnp[7].parse().unwrap();
+            assert!(rate > 0.0 && raw_rate > 0.0, "{table}");
+            assert!(
+                (ratio - rate / raw_rate).abs() < 0.01,
+                "the ratio is faxnotify / raw: {table}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_small_scale_run_reports_broadcasts_and_the_backchannel_share() {
+    let out = faxnotify()
+        .args([
+            "bench",
+            "--scale",
+            "--runtime",
+            "mio",
+            "--clients",
+            "20",
+            "--broadcasts",
+            "3",
+        ])
+        .assert()
+        .success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let rows = rows(&table, "mio");
+    assert_eq!(rows.len(), 1, "{table}");
+    assert_eq!(
+        rows[0][1], "20 (18 + 2)",
+        "10 % over the backchannel: {table}"
+    );
+    assert_eq!(rows[0][5], "3", "broadcasts: {table}");
+}
