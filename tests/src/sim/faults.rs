@@ -74,6 +74,14 @@ impl Sim {
                 }
             }
             Action::StartClient(c) => self.start_client(c % clients),
+            Action::Logout(c) => {
+                let i = c % clients;
+                let now = self.clock(NodeId::Client(i));
+                if let Some(core) = self.clients[i].core.as_mut() {
+                    let _ = core.logout(now); // refused when already finished or logging out
+                    self.drain_client(i);
+                }
+            }
             Action::RestartServer { graceful, down_ms } => {
                 self.stop_server(graceful);
                 let at = self.now + Duration::from_millis(u64::from(down_ms));

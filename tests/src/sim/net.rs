@@ -188,11 +188,13 @@ pub struct Host {
     pub ports: BTreeMap<u16, PortOwner>,
     /// Ephemeral ports for outgoing connections.
     pub next_ephemeral: u16,
+    /// The server sees the host's address IPv4-mapped.
+    pub mapped_v6: bool,
 }
 
 impl Host {
     /// A host with the given latency.
-    pub fn new(latency: Duration) -> Self {
+    pub fn new(latency: Duration, mapped_v6: bool) -> Self {
         Self {
             link: Link {
                 latency,
@@ -203,6 +205,7 @@ impl Host {
             },
             ports: BTreeMap::new(),
             next_ephemeral: 50_000,
+            mapped_v6,
         }
     }
 

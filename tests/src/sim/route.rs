@@ -378,6 +378,14 @@ impl Sim {
                 code, connection, ..
             } => honest_error(*code, *connection == client::ConnectionKind::Callback)
                 .map_err(|why| format!("client {i} received ERROR {code}: {why}")),
+            // Ports can be taken and sessions ended or replaced; nothing else
+            // stops a client whose server follows the protocol.
+            client::Event::Stopped { reason } => match reason {
+                client::StopReason::FixedPortInUse { .. }
+                | client::StopReason::RangeExhausted { .. }
+                | client::StopReason::SessionEnded { .. } => Ok(()),
+                other => Err(format!("client {i} stopped: {other}")),
+            },
             _ => Ok(()),
         };
         self.check(result);
@@ -722,7 +730,13 @@ impl Sim {
                 };
                 let inc = self.server.incarnation;
                 let now = self.clock(NodeId::Server);
-                let peer = SocketAddr::new(host_ip(h), self.hosts[h].ephemeral());
+                let ip = match host_ip(h) {
+                    std::net::IpAddr::V4(v4) if self.hosts[h].mapped_v6 => {
+                        std::net::IpAddr::V6(v4.to_ipv6_mapped())
+                    }
+                    ip => ip,
+                };
+                let peer = SocketAddr::new(ip, self.hosts[h].ephemeral());
                 let Some(core) = self.server.core.as_mut() else {
                     // Nobody listens on the server's port: RST.
                     return self.schedule(self.now + lat, Ev::DialFailed(dialler));

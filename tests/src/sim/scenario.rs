@@ -27,6 +27,10 @@ pub struct ClientSpec {
 pub struct HostSpec {
     /// The clients on the host; each logs in as its own user.
     pub clients: Vec<ClientSpec>,
+    /// The server's socket reports the host's address IPv4-mapped
+    /// (`::ffff:a.b.c.d`, a dual-stack listener); the server must still dial
+    /// and report it as IPv4 [C-1].
+    pub mapped_v6: bool,
 }
 
 /// Who the server's application notifies.
@@ -127,6 +131,9 @@ pub enum Action {
     },
     /// Client `n` starts again (if it is not running) and logs in anew.
     StartClient(usize),
+    /// Client `n`'s user logs out (the process then finishes; a later
+    /// [`Action::StartClient`] starts it again).
+    Logout(usize),
     /// The server restarts: `graceful` shuts down first (sessions end with
     /// BYE shutdown and undelivered notifications are reported); otherwise
     /// the process dies. It is back after `down_ms`.
@@ -186,27 +193,31 @@ impl Scenario {
         Duration::from_millis(self.steps.iter().map(|s| u64::from(s.after_ms)).sum())
     }
 
-    /// A random scenario: 1..=3 hosts with 1..=3 clients each, and about
+    /// A random scenario: 1..=3 hosts with 1..=3 clients each (sometimes 5,
+    /// more than the server's dial slots per address, and then some fixed
+    /// ports clash as when a user starts a second instance), and about
     /// `steps` actions over a few virtual minutes, faults mixed with work.
     pub fn random(rng: &mut SimRng, steps: usize) -> Scenario {
         let host_count = rng.range(1, 3) as usize;
         let mut hosts = Vec::new();
         for _ in 0..host_count {
-            let n = rng.range(1, 3) as usize;
-            // Fixed ports must differ per host, or the second client could never start.
+            let n = if rng.chance(15) { 5 } else { rng.range(1, 3) as usize };
             let clients = (0..n)
                 .map(|i| ClientSpec {
                     policy: match rng.below(3) {
                         0 => ListenPolicy::Dynamic,
                         1 => ListenPolicy::Range { lo: 6000, hi: 6003 },
                         _ => ListenPolicy::Fixed {
-                            port: 7000 + i as u16,
+                            port: 7000 + (i % 2) as u16,
                         },
                     },
                     backchannel: rng.chance(70),
                 })
                 .collect();
-            hosts.push(HostSpec { clients });
+            hosts.push(HostSpec {
+                clients,
+                mapped_v6: rng.chance(25),
+            });
         }
         let clients = hosts.iter().map(|h| h.clients.len()).sum::<usize>();
         let mut out = Vec::new();
@@ -262,7 +273,8 @@ impl Scenario {
                     },
                     ms: rng.range(1_000, 90_000) as u32,
                 },
-                92..=93 => Action::EndSession(client),
+                92 => Action::EndSession(client),
+                93 => Action::Logout(client),
                 _ => Action::Notify {
                     to: Recipient::User(client),
                     count: 40,

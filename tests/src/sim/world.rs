@@ -238,7 +238,10 @@ impl Sim {
         let mut clients = Vec::new();
         let mut hosts = Vec::new();
         for (h, host) in scenario.hosts.iter().enumerate() {
-            hosts.push(Host::new(Duration::from_micros(rng.range(500, 30_000))));
+            hosts.push(Host::new(
+                Duration::from_micros(rng.range(500, 30_000)),
+                host.mapped_v6,
+            ));
             for spec in &host.clients {
                 let index = clients.len();
                 let user = format!("user{index}");
