@@ -3,8 +3,8 @@
 //! A failure shrinks to a short schedule (see the last test).
 
 use faxnotify_conformance::sim::{
-    Action, ClientSpec, Firewall, HostSpec, Machine, Recipient, Scenario, Sim, SimConfig,
-    Squatter, Step,
+    Action, ClientSpec, Firewall, HostSpec, Machine, Recipient, Scenario, Sim, SimConfig, Squatter,
+    Step,
 };
 use faxnotify_core::client::ListenPolicy;
 use proptest::prelude::*;
@@ -23,7 +23,10 @@ fn client_spec() -> impl Strategy<Value = ClientSpec> {
 }
 
 fn hosts() -> impl Strategy<Value = Vec<HostSpec>> {
-    let host = (proptest::collection::vec(client_spec(), 1..=3), any::<bool>())
+    let host = (
+        proptest::collection::vec(client_spec(), 1..=3),
+        any::<bool>(),
+    )
         .prop_map(|(clients, mapped_v6)| HostSpec { clients, mapped_v6 });
     proptest::collection::vec(host, 1..=3)
 }
@@ -118,9 +121,11 @@ fn failures_shrink_to_a_short_schedule() {
     let result = runner.run(&(any::<u64>(), scenario()), |(seed, scenario)| {
         let mut config = SimConfig::new(seed);
         config.settle = std::time::Duration::from_secs(30);
-        let report = Sim::run(config, &scenario)
-            .map_err(|v| TestCaseError::fail(v.to_string()))?;
-        if report.observed.contains_key("session closed: lease expired") {
+        let report = Sim::run(config, &scenario).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        if report
+            .observed
+            .contains_key("session closed: lease expired")
+        {
             return Err(TestCaseError::fail("a session expired"));
         }
         Ok(())

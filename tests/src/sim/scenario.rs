@@ -201,7 +201,11 @@ impl Scenario {
         let host_count = rng.range(1, 3) as usize;
         let mut hosts = Vec::new();
         for _ in 0..host_count {
-            let n = if rng.chance(15) { 5 } else { rng.range(1, 3) as usize };
+            let n = if rng.chance(15) {
+                5
+            } else {
+                rng.range(1, 3) as usize
+            };
             let clients = (0..n)
                 .map(|i| ClientSpec {
                     policy: match rng.below(3) {
