@@ -8,7 +8,7 @@ use faxnotify_conformance::sim::{
 };
 use faxnotify_core::client::ListenPolicy;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
 
 fn client_spec() -> impl Strategy<Value = ClientSpec> {
     let policy = prop_oneof![
@@ -96,7 +96,13 @@ fn cases() -> u32 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/sim_proptest.txt"
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_schedule_keeps_every_invariant(seed in any::<u64>(), scenario in scenario()) {

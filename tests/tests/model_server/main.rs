@@ -22,6 +22,7 @@ mod sut;
 mod transition;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use proptest_state_machine::prop_state_machine;
 use sut::ServerSut;
 
@@ -29,6 +30,9 @@ prop_state_machine! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
         max_shrink_iters: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/model_server.txt"
+        ))),
         ..ProptestConfig::default()
     })]
 
