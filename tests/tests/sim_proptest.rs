@@ -8,7 +8,9 @@ use faxnotify_conformance::sim::{
 };
 use faxnotify_core::client::ListenPolicy;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
 
 fn client_spec() -> impl Strategy<Value = ClientSpec> {
     let policy = prop_oneof![
@@ -87,6 +89,19 @@ fn scenario() -> impl Strategy<Value = Scenario> {
     (hosts(), steps(40)).prop_map(|(hosts, steps)| Scenario { hosts, steps })
 }
 
+/// A smaller world (one host, one or two clients, a dozen steps), for the
+/// shrinking test.
+fn small_scenario() -> impl Strategy<Value = Scenario> {
+    let host = proptest::collection::vec(client_spec(), 1..=2).prop_map(|clients| HostSpec {
+        clients,
+        mapped_v6: false,
+    });
+    (host, steps(12)).prop_map(|(host, steps)| Scenario {
+        hosts: vec![host],
+        steps,
+    })
+}
+
 /// 32 cases per `cargo test`; `PROPTEST_CASES=N` runs more.
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -113,20 +128,25 @@ proptest! {
 }
 
 /// Shrinking works on these strategies: a property that fails on a common
-/// event ("no session ever expires") is reduced to a schedule of a few
-/// steps and one client, whatever the first failing case was. (Shrinking
-/// cannot always reach the very shortest schedule: removing a step shifts the
-/// random stream that times everything after it.)
+/// event ("no session ever expires") is reduced from a dozen steps and two
+/// clients to a schedule of a few steps and one client. (Shrinking cannot
+/// always reach the very shortest schedule: removing a step shifts the random
+/// stream that times everything after it; the fixed RNG keeps the outcome
+/// the same on every run.)
 #[test]
 fn failures_shrink_to_a_short_schedule() {
-    let mut runner = TestRunner::new(Config {
-        cases: 256,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&(any::<u64>(), scenario()), |(seed, scenario)| {
+    // A fixed RNG: the same first failure and the same shrinking every run.
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let result = runner.run(&(any::<u64>(), small_scenario()), |(seed, scenario)| {
         let mut config = SimConfig::new(seed);
-        config.settle = std::time::Duration::from_secs(30);
+        config.settle = std::time::Duration::from_secs(20);
         let report = Sim::run(config, &scenario).map_err(|v| TestCaseError::fail(v.to_string()))?;
         if report
             .observed
@@ -138,6 +158,7 @@ fn failures_shrink_to_a_short_schedule() {
     });
     match result {
         Err(TestError::Fail(_, (_, minimal))) => {
+            println!("shrunk to {minimal:?}");
             assert!(
                 minimal.steps.len() <= 4 && minimal.client_count() == 1,
                 "not shrunk: {minimal:#?}"

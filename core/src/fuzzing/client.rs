@@ -463,13 +463,9 @@ impl Harness {
             if chunk.is_empty() {
                 continue;
             }
-            let result = self.client.handle_input(
-                self.now,
-                Input::Received {
-                    conn: conn,
-                    data: chunk,
-                },
-            );
+            let result = self
+                .client
+                .handle_input(self.now, Input::Received { conn, data: chunk });
             match result {
                 Ok(()) => {}
                 Err(InputError::NotConnected { .. } | InputError::UnknownConnection { .. }) => {}
