@@ -386,6 +386,11 @@ impl Harness {
                 Output::Event(event) => self.event(event),
             }
         }
+        assert_eq!(
+            self.expect_seq - 1,
+            self.client.last_delivered_seq(),
+            "the last delivered seq is the last one handed over"
+        );
         let held = self.client.fuzz_callbacks();
         let live = self.conns.live_where(|control| !control);
         assert_eq!(
@@ -418,7 +423,6 @@ impl Harness {
                     seq, self.expect_seq,
                     "each seq handed over exactly once and in order [B-3]"
                 );
-                assert_eq!(seq, self.client.last_delivered_seq());
                 self.expect_seq += 1;
                 self.stats.notifications += 1;
             }

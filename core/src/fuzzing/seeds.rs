@@ -388,6 +388,36 @@ mod tests {
     }
 
     #[test]
+    fn several_notifications_in_one_read() {
+        let notify = |seq: u64| {
+            crate::wire::Frame::Notify(crate::wire::Notify {
+                seq,
+                kind: 3,
+                payload: vec![0, 1, b'x'].into(),
+            })
+            .to_vec()
+            .unwrap()
+        };
+        let mut ops = vec![C::Bind { outcome: 0 }];
+        ops.extend(client_login(2));
+        ops.extend([
+            C::Accept,
+            C::CbHello { path: 1, mode: 0 },
+            C::Raw {
+                conn: 1,
+                bytes: [notify(1), notify(2), notify(3)].concat(),
+            },
+        ]);
+        let setup = ClientSetup {
+            policy: 0,
+            backchannel: true,
+            v6: false,
+        };
+        let s = client::run(&client::encode(&setup, &ops));
+        assert_eq!(s.notifications, 3, "{s:?}");
+    }
+
+    #[test]
     fn server_seeds_reach_the_states_they_are_named_after() {
         let run = |name| server::run(&seed("server", name));
         let s = run("seed-callback-delivery");
