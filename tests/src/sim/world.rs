@@ -318,22 +318,36 @@ impl Sim {
 
     /// Runs `scenario` with `cfg`: the schedule, then the settling phase and
     /// the final checks.
+    ///
+    /// A panic inside a core (or the simulator) is reported as a violation
+    /// too, with the log leading up to it.
     pub fn run(cfg: SimConfig, scenario: &Scenario) -> Result<Report, Violation> {
         let mut sim = Sim::new(cfg, scenario);
-        sim.start_server();
-        for i in 0..sim.clients.len() {
-            sim.start_client(i);
-        }
-        for step in &scenario.steps {
-            let until = sim.now + Duration::from_millis(u64::from(step.after_ms));
-            sim.run_until(until);
-            if sim.violation.is_some() {
-                break;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sim.start_server();
+            for i in 0..sim.clients.len() {
+                sim.start_client(i);
             }
-            sim.apply(&step.action);
-        }
-        if sim.violation.is_none() {
-            sim.settle();
+            for step in &scenario.steps {
+                let until = sim.now + Duration::from_millis(u64::from(step.after_ms));
+                sim.run_until(until);
+                if sim.violation.is_some() {
+                    break;
+                }
+                sim.apply(&step.action);
+            }
+            if sim.violation.is_none() {
+                sim.settle();
+            }
+        }));
+        if let Err(panic) = outcome {
+            let text = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            sim.violation = None;
+            sim.fail(format!("panic: {text}"));
         }
         sim.into_result()
     }
