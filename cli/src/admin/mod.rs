@@ -1,0 +1,6 @@
+//! The admin socket: how a fax engine and an administrator talk to a
+//! running `faxnotify server` (notify, list sessions, end a session).
+
+pub mod client;
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,427 @@
+//! The server side of the admin socket.
+//!
+//! The socket is created safely and owner-only: if the path exists it must
+//! be a stale socket (nobody answers on it), which is removed; anything
+//! else — a live server's socket, a file, a symlink — makes the server
+//! refuse to start. The socket is bound inside a fresh private directory
+//! (mode 0700), set to mode 0600, then hard-linked to its path, which fails
+//! rather than replace anything that appeared meanwhile. No other user can
+//! ever connect, not even during creation.
+//!
+//! Each connection gets a thread (at most [`MAX_CONNECTIONS`] at once) that
+//! answers one JSON reply per request line; a bad line gets an error reply,
+//! never a crash. Lines are bounded ([`MAX_LINE`]) and idle connections
+//! close after [`IDLE_TIMEOUT`].
+
+use std::fs;
+use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, FileTypeExt as _, MetadataExt as _, PermissionsExt as _,
+};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use faxnotify_core::auth::prepare_username;
+use faxnotify_core::server::{DeliveryPath, Refused, SessionInfo, Target};
+use faxnotify_core::wire::PolicyKind;
+use serde_json::{Value, json};
+
+use super::protocol::{Request, To, codes, error_reply, parse_session};
+use crate::runtime::{EndSessionError, ServerControl};
+use crate::user_store::SharedUsers;
+
+/// Admin connections served at once; more get a `busy` reply.
+pub const MAX_CONNECTIONS: usize = 16;
+/// The longest request line (a notification payload is at most 64 KiB, so
+/// even fully escaped JSON fits).
+pub const MAX_LINE: usize = 1024 * 1024;
+/// An admin connection idle this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running admin socket; [`AdminSocket::close`] removes it.
+#[derive(Debug)]
+pub struct AdminSocket {
+    path: PathBuf,
+    /// The socket's (device, inode), to remove only our own socket.
+    identity: (u64, u64),
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What request handlers need.
+#[derive(Clone)]
+struct Context {
+    server: ServerControl,
+    users: SharedUsers,
+}
+
+/// Makes room for the socket at `path`: nothing there, or a stale socket
+/// (removed). Refuses a live socket and anything that is not a socket.
+fn clear_path(path: &Path) -> Result<(), String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot check {}: {e}", path.display())),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(format!(
+            "{} exists and is not a socket: refusing to replace it; choose another --admin-socket path",
+            path.display()
+        ));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(format!(
+            "{} is in use by a running server: stop it first, or choose another --admin-socket path",
+            path.display()
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(path = %path.display(), "removing a stale admin socket");
+            fs::remove_file(path)
+                .map_err(|e| format!("cannot remove the stale socket {}: {e}", path.display()))
+        }
+        Err(e) => Err(format!(
+            "{} is a socket that cannot be checked ({e}): refusing to replace it",
+            path.display()
+        )),
+    }
+}
+
+/// Binds an owner-only socket at `path` without any moment where another
+/// user could connect or where something at `path` would be replaced.
+fn bind_private(path: &Path) -> Result<UnixListener, String> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| format!("cannot get random bytes: {e}"))?;
+    let private = parent.join(format!(
+        ".faxnotify-admin-{}-{}",
+        std::process::id(),
+        hex::encode(nonce)
+    ));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| {
+            format!(
+                "cannot create the admin socket in {}: {e}",
+                parent.display()
+            )
+        })?;
+    let inner = private.join("socket");
+    let result = (|| {
+        let listener = UnixListener::bind(&inner)?;
+        fs::set_permissions(&inner, fs::Permissions::from_mode(0o600))?;
+        fs::hard_link(&inner, path)?;
+        Ok::<_, io::Error>(listener)
+    })();
+    let _ = fs::remove_file(&inner);
+    let _ = fs::remove_dir(&private);
+    result.map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => format!(
+            "{} appeared while the admin socket was being created: refusing to replace it",
+            path.display()
+        ),
+        _ => format!("cannot create the admin socket {}: {e}", path.display()),
+    })
+}
+
+impl AdminSocket {
+    /// Creates the socket at `path` and starts answering on it.
+    pub fn start(path: &Path, server: ServerControl, users: SharedUsers) -> Result<Self, String> {
+        clear_path(path)?;
+        let listener = bind_private(path)?;
+        let meta = fs::symlink_metadata(path)
+            .map_err(|e| format!("cannot check {}: {e}", path.display()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ctx = Context { server, users };
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("faxnotify-admin".into())
+            .spawn(move || accept_loop(listener, ctx, &flag))
+            .map_err(|e| format!("cannot start the admin socket thread: {e}"))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            identity: (meta.dev(), meta.ino()),
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting and removes the socket (if it is still ours).
+    pub fn close(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept. If that is impossible (someone removed
+        // the path), leave the thread blocked: the process is ending.
+        let woken = UnixStream::connect(&self.path).is_ok();
+        if let Some(thread) = self.thread.take()
+            && woken
+        {
+            let _ = thread.join();
+        }
+        if let Ok(meta) = fs::symlink_metadata(&self.path)
+            && (meta.dev(), meta.ino()) == self.identity
+        {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Drop for AdminSocket {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shut();
+        }
+    }
+}
+
+fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool) {
+    let active = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!("admin socket accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::SeqCst);
+            let reply = error_reply(
+                codes::BUSY,
+                format!("more than {MAX_CONNECTIONS} admin connections at once; try again"),
+            );
+            let _ = writeln!(stream, "{reply}");
+            continue;
+        }
+        let ctx = ctx.clone();
+        let active = Arc::clone(&active);
+        let spawned = std::thread::Builder::new()
+            .name("faxnotify-admin-conn".into())
+            .spawn(move || {
+                serve(stream, &ctx);
+                active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot serve an admin connection: {e}");
+        }
+    }
+}
+
+/// Answers one connection's request lines until it closes.
+fn serve(stream: UnixStream, ctx: &Context) {
+    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
+        match reader.by_ref().take(limit).read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(_) => return, // idle timeout or a broken connection
+        }
+        if line.len() > MAX_LINE {
+            let reply = error_reply(
+                codes::BAD_REQUEST,
+                format!("request line longer than {MAX_LINE} bytes; closing"),
+            );
+            let _ = writeln!(writer, "{reply}");
+            return;
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let reply = answer(text.trim(), ctx);
+        if writeln!(writer, "{reply}").is_err() {
+            return;
+        }
+    }
+}
+
+fn answer(line: &str, ctx: &Context) -> Value {
+    let request: Request = match serde_json::from_str(line) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_reply(
+                codes::BAD_REQUEST,
+                format!(
+                    "not a valid request: {e} (one JSON object per line, see `faxnotify notify --help`)"
+                ),
+            );
+        }
+    };
+    match request {
+        Request::Notify { to, notification } => notify(ctx, &to, &notification),
+        Request::Sessions {} => match ctx.server.sessions() {
+            Ok(sessions) => json!({
+                "ok": true,
+                "sessions": sessions.iter().map(session_json).collect::<Vec<_>>(),
+            }),
+            Err(e) => error_reply(codes::SERVER_STOPPED, e),
+        },
+        Request::EndSession { session } => {
+            let Some(id) = parse_session(&session) else {
+                return error_reply(
+                    codes::NO_SUCH_SESSION,
+                    format!(
+                        "{session:?} is not a session id (16 hex digits, as `faxnotify sessions` shows)"
+                    ),
+                );
+            };
+            match ctx.server.end_session(id) {
+                Ok(()) => {
+                    tracing::info!(session = %id, "session ended through the admin socket");
+                    json!({"ok": true, "session": id.to_string()})
+                }
+                Err(EndSessionError::Unknown) => {
+                    error_reply(codes::NO_SUCH_SESSION, format!("no live session {id}"))
+                }
+                Err(EndSessionError::Stopped) => {
+                    error_reply(codes::SERVER_STOPPED, "the server is shutting down")
+                }
+            }
+        }
+    }
+}
+
+fn notify(ctx: &Context, to: &To, spec: &super::protocol::NotificationSpec) -> Value {
+    let notification = match spec.to_notification() {
+        Ok(n) => n,
+        Err(e) => return error_reply(codes::BAD_REQUEST, e),
+    };
+    if let Err(e) = notification.to_payload() {
+        return error_reply(
+            codes::CANNOT_ENCODE,
+            format!("the notification does not fit in a NOTIFY frame: {e}"),
+        );
+    }
+    let target = match to {
+        To::All => Target::All,
+        To::User(name) => {
+            let prepared = match prepare_username(name) {
+                Ok(p) => p,
+                Err(e) => return error_reply(codes::NO_SUCH_USER, e.to_string()),
+            };
+            if !ctx.users.contains(&prepared) {
+                return error_reply(
+                    codes::NO_SUCH_USER,
+                    format!("no user {prepared:?} in the users file"),
+                );
+            }
+            Target::User(prepared)
+        }
+        To::Session(text) => match parse_session(text) {
+            Some(id) => Target::Session(id),
+            None => {
+                return error_reply(
+                    codes::NO_SUCH_SESSION,
+                    format!(
+                        "{text:?} is not a session id (16 hex digits, as `faxnotify sessions` shows)"
+                    ),
+                );
+            }
+        },
+    };
+    let users: std::collections::HashMap<String, String> = ctx
+        .server
+        .sessions()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.id.to_string(), s.user.to_string()))
+        .collect();
+    let report = match ctx.server.notify(target, &notification) {
+        Ok(report) => report,
+        Err(e) => return error_reply(codes::SERVER_STOPPED, e),
+    };
+    let accepted: Vec<Value> = report
+        .accepted
+        .iter()
+        .map(|a| {
+            let id = a.session.to_string();
+            json!({"session": id, "user": users.get(&id), "seq": a.seq})
+        })
+        .collect();
+    let refused: Vec<Value> = report
+        .refused
+        .iter()
+        .map(|(session, why)| {
+            let reason = match why {
+                Refused::QueueFull { .. } => "queue_full",
+                Refused::NoSuchSession => "no_such_session",
+                Refused::PayloadTooLarge { .. } => "payload_too_large",
+                _ => "refused",
+            };
+            let id = session.to_string();
+            json!({"session": id, "user": users.get(&id), "reason": reason, "message": why.to_string()})
+        })
+        .collect();
+    tracing::info!(
+        "admin notify ({notification}) to {}: {} accepted, {} refused",
+        describe_to(to),
+        accepted.len(),
+        refused.len()
+    );
+    json!({"ok": true, "kind": notification.kind(), "accepted": accepted, "refused": refused})
+}
+
+fn describe_to(to: &To) -> String {
+    match to {
+        To::All => "everyone".to_owned(),
+        To::User(u) => format!("user {u:?}"),
+        To::Session(s) => format!("session {s}"),
+    }
+}
+
+/// One session as `sessions` lists it.
+pub fn session_json(s: &SessionInfo) -> Value {
+    let policy = s.advertised.map(|a| match a.policy {
+        PolicyKind::Range => format!("range:{}-{}", a.range_lo, a.range_hi),
+        PolicyKind::Fixed => format!("fixed:{}", a.port),
+        _ => "dynamic".to_owned(),
+    });
+    let path = match s.path {
+        DeliveryPath::Callback(_) => "callback",
+        DeliveryPath::Backchannel(_) => "backchannel",
+        _ => "none",
+    };
+    json!({
+        "session": s.id.to_string(),
+        "user": &*s.user,
+        "role": s.role.name(),
+        "peer": s.peer.to_string(),
+        "attached": s.attached,
+        "policy": policy,
+        "port": s.advertised.map(|a| a.port),
+        "callback": s.callback.map(|c| c.to_string()),
+        "path": path,
+        "callback_state": s.callback_state.map(|c| c.name()),
+        "queue_depth": s.queue_depth,
+        "unacked": s.unacked,
+        "last_seq": s.last_seq,
+        "acked_seq": s.acked_seq,
+    })
+}

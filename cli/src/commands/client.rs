@@ -1,0 +1,325 @@
+//! `faxnotify client`: a fax client that prints notifications as they
+//! arrive.
+//!
+//! It reads the machine-wide settings once at start (the listen policy of
+//! its callback port), logs in, prints each notification as a readable line
+//! (or, with `--json`, one JSON object per line under the stdout contract of
+//! docs/conformance.md), prints callback status changes with what to do
+//! about them, reconnects and resumes by itself, and logs out on Ctrl-C.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use faxnotify_core::client::{
+    BindError, ClientConfig, Event, ListenPolicy, SettingsFile, SettingsFileError, StopReason,
+};
+use faxnotify_core::wire::CallbackState;
+use serde_json::{Value, json};
+
+use crate::failure::{CmdResult, Exit, Failure};
+use crate::parse;
+use crate::password::{self, PASSWORD_ENV};
+use crate::render::notification_json;
+use crate::runtime::{self, ClientStartError, Polled, RuntimeKind};
+
+/// `faxnotify client`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+The password comes from --password-file, else the FAXNOTIFY_PASSWORD environment \
+variable, else a prompt on the terminal; never from the command line.
+
+Settings (the callback port's listen policy) are read once at start from \
+--settings, else /etc/faxnotify/client.toml if it exists, else `dynamic`; change \
+them with `faxnotify settings set` and restart the client.
+
+Exit status: 0 after logging out (Ctrl-C), 3 when the login is refused, 4 when \
+the callback port is taken, 2 for bad arguments or settings, 1 otherwise.")]
+pub struct Args {
+    /// The fax server, host:port (default: the settings file's `server`).
+    #[arg(long, value_name = "ADDR")]
+    server: Option<String>,
+    /// The user name.
+    #[arg(long, value_name = "USER")]
+    user: String,
+    /// A file holding the password (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// The machine-wide client settings file.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+    /// Override the settings file's listen policy: dynamic, range:LO-HI or fixed:PORT.
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    listen: Option<ListenPolicy>,
+    /// Print one JSON object per line: every delivered notification as
+    /// {"event":"notification","seq":..,"kind":..,"payload":..,"malformed":..,"fields":..},
+    /// and the other events with their own "event" names.
+    #[arg(long)]
+    json: bool,
+    /// The runtime to run on.
+    #[arg(long, value_enum, default_value_t)]
+    runtime: RuntimeKind,
+}
+
+fn parse_policy(text: &str) -> Result<ListenPolicy, String> {
+    text.parse::<ListenPolicy>().map_err(|e| e.to_string())
+}
+
+/// Loads the settings: the given file (which must exist), else the default
+/// file if it exists, else the defaults.
+pub fn load_settings(path: Option<&Path>) -> Result<(SettingsFile, Option<PathBuf>), Failure> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (SettingsFile::default_path(), false),
+    };
+    match SettingsFile::load(&path) {
+        Ok(file) => Ok((file, Some(path))),
+        Err(SettingsFileError::Io { source, .. })
+            if !required && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok((SettingsFile::default(), None))
+        }
+        Err(SettingsFileError::Io { path, source }) => Err(Failure::usage(format!(
+            "cannot read the settings file {}: {source}",
+            path.display()
+        ))),
+        Err(e) => Err(Failure::usage(e.to_string())),
+    }
+}
+
+/// The exit status for a client that stopped for good.
+pub fn stop_exit(reason: &StopReason) -> Exit {
+    match reason {
+        StopReason::AuthFailed { .. }
+        | StopReason::ServerSignatureInvalid
+        | StopReason::IterationsOutOfBounds { .. } => Exit::Auth,
+        StopReason::FixedPortInUse { .. } | StopReason::RangeExhausted { .. } => Exit::PortConflict,
+        StopReason::ListenFailed {
+            error: BindError::AddrInUse,
+            ..
+        } => Exit::PortConflict,
+        _ => Exit::Runtime,
+    }
+}
+
+/// Prints lines for the user, readable or JSON.
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn line(&self, json: Value, text: impl FnOnce() -> String) {
+        let mut out = std::io::stdout().lock();
+        let line = if self.json { json.to_string() } else { text() };
+        // A closed stdout (e.g. `| head`) must not stop the client.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+/// What the event means for the loop.
+enum Next {
+    Continue,
+    Exit(Exit, Option<String>),
+}
+
+fn show(p: &Printer, event: Event) -> Next {
+    match event {
+        Event::Listening { local, policy } => p.line(
+            json!({"event": "listening", "addr": local.to_string(), "policy": policy.to_string()}),
+            || format!("callback listener on {local} ({policy})"),
+        ),
+        Event::LoggedIn {
+            session,
+            role,
+            resumed,
+            lease,
+            callback,
+            server_name,
+            ..
+        } => p.line(
+            json!({"event": "logged_in", "session": session.to_string(), "role": role.name(),
+                "resumed": resumed, "lease_ms": lease.as_millis() as u64,
+                "callback": callback.to_string(), "server_name": server_name}),
+            || {
+                let how = if resumed { "resumed" } else { "new" };
+                format!(
+                    "logged in to {server_name:?} ({how} session {session}, {role}); \
+                     the server will call back {callback}"
+                )
+            },
+        ),
+        Event::CallbackStatus {
+            state,
+            detail,
+            hint,
+        } => p.line(
+            json!({"event": "status", "state": state.name(), "detail": detail, "hint": hint}),
+            || {
+                let what = match state {
+                    CallbackState::Reachable => "callback reachable: notifications arrive on it",
+                    CallbackState::Backchannel => {
+                        "callback unreachable: notifications arrive over the control connection"
+                    }
+                    _ => "callback unreachable: notifications wait on the server",
+                };
+                match hint {
+                    Some(hint) => format!("{what} ({detail})\n  hint: {hint}"),
+                    None => what.to_owned(),
+                }
+            },
+        ),
+        Event::Notification { seq, notification } => p.line(
+            notification_json(seq, &notification),
+            || format!("#{seq} {notification}"),
+        ),
+        Event::NotificationsMayHaveBeenMissed {
+            session,
+            last_delivered_seq,
+        } => p.line(
+            json!({"event": "may_have_missed", "session": session.to_string(),
+                "last_delivered_seq": last_delivered_seq}),
+            || {
+                format!(
+                    "session {session} ended after #{last_delivered_seq}: notifications may \
+                     have been missed; re-read the fax list"
+                )
+            },
+        ),
+        Event::SessionEnded { session, reason } => p.line(
+            json!({"event": "session_ended", "session": session.to_string(),
+                "reason": format!("{reason:?}")}),
+            || format!("session {session} ended ({reason:?})"),
+        ),
+        Event::ConnectionLost {
+            reason,
+            attempt,
+            retry_in,
+        } => p.line(
+            json!({"event": "connection_lost", "reason": format!("{reason:?}"),
+                "attempt": attempt, "retry_in_ms": retry_in.as_millis() as u64}),
+            || {
+                format!(
+                    "connection to the server lost ({reason:?}); retrying in {:.1} s (attempt {attempt})",
+                    retry_in.as_secs_f64()
+                )
+            },
+        ),
+        Event::ProtocolError {
+            connection, error, ..
+        } => p.line(
+            json!({"event": "protocol_error", "connection": format!("{connection:?}"),
+                "code": error.code().name(), "message": error.to_string()}),
+            || format!("protocol error on the {connection:?} connection: {error}"),
+        ),
+        Event::ErrorReceived {
+            connection,
+            code,
+            message,
+            ..
+        } => p.line(
+            json!({"event": "error_received", "connection": format!("{connection:?}"),
+                "code": code.name(), "message": message}),
+            || format!("the server sent {code} on the {connection:?} connection: {message}"),
+        ),
+        Event::LoggedOut { confirmed } => {
+            p.line(
+                json!({"event": "logged_out", "confirmed": confirmed}),
+                || {
+                    if confirmed {
+                        "logged out".to_owned()
+                    } else {
+                        "logged out (the server did not confirm)".to_owned()
+                    }
+                },
+            );
+            return Next::Exit(Exit::Ok, None);
+        }
+        Event::Stopped { reason } => {
+            p.line(
+                json!({"event": "stopped", "reason": reason.to_string()}),
+                || format!("stopped: {reason}"),
+            );
+            return Next::Exit(stop_exit(&reason), Some(reason.to_string()));
+        }
+        other => tracing::debug!(?other, "client event"),
+    }
+    Next::Continue
+}
+
+fn read_password(args: &Args) -> Result<String, Failure> {
+    if let Some(path) = &args.password_file {
+        return password::from_file(path);
+    }
+    if let Ok(pw) = std::env::var(PASSWORD_ENV) {
+        return Ok(pw);
+    }
+    if std::io::stdin().is_terminal() {
+        return password::prompt(&format!("Password for {}: ", args.user), false);
+    }
+    Err(Failure::usage(format!(
+        "no password: give --password-file FILE or set {PASSWORD_ENV} (or run on a terminal to be asked)"
+    )))
+}
+
+/// Runs `faxnotify client`.
+pub fn run(args: Args) -> CmdResult {
+    let (settings, _path) = load_settings(args.settings.as_deref())?;
+    let server_text = args
+        .server
+        .clone()
+        .or(settings.server.clone())
+        .ok_or_else(|| {
+            Failure::usage(
+                "no server: give --server HOST:PORT or set `server` in the settings file",
+            )
+        })?;
+    let server = parse::host_port(&server_text).map_err(Failure::usage)?;
+    let mut network = settings.network;
+    if let Some(policy) = args.listen {
+        network.listen = policy;
+    }
+    let password = read_password(&args)?;
+    let config = ClientConfig::new(server, args.user.clone(), password, network);
+    let printer = Printer { json: args.json };
+
+    let client = runtime::start_client(args.runtime, config).map_err(|e| match e {
+        ClientStartError::Listen(reason) => Failure::new(stop_exit(&reason), reason.to_string()),
+        ClientStartError::Other(message) => Failure::usage(message),
+    })?;
+
+    let presses = Arc::new(AtomicUsize::new(0));
+    let control = client.control();
+    ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            if let Err(e) = control.logout() {
+                tracing::debug!("logout: {e}");
+            }
+        } else {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| Failure::runtime(format!("cannot handle Ctrl-C: {e}")))?;
+
+    loop {
+        match client.next_event(Duration::from_secs(1)) {
+            Polled::Event(event) => match show(&printer, event) {
+                Next::Continue => {}
+                Next::Exit(Exit::Ok, _) => return Ok(Exit::Ok),
+                Next::Exit(exit, message) => {
+                    return Err(Failure::new(
+                        exit,
+                        message.unwrap_or_else(|| "the client stopped".to_owned()),
+                    ));
+                }
+            },
+            Polled::Idle => {}
+            Polled::Ended => {
+                return Err(Failure::runtime("the client stopped without saying why"));
+            }
+        }
+    }
+}

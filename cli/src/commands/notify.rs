@@ -1,0 +1,297 @@
+//! `faxnotify notify`: queue a notification on a running server through
+//! its admin socket. This is how a fax engine reports activity, e.g. from
+//! HylaFAX's `faxrcvd` or `notify` scripts:
+//!
+//! ```text
+//! faxnotify notify --admin-socket /run/faxnotify.sock --user alice \
+//!     fax-received --job 42 --from "+1 555 0100" --to sales --pages 3
+//! ```
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Subcommand};
+use serde_json::Value;
+
+use crate::admin::client::{call, error_of};
+use crate::admin::protocol::{EnumValue, NotificationSpec, Request, To, codes};
+use crate::failure::{CmdResult, Exit, Failure};
+
+/// `faxnotify notify`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+`faxnotify notify --admin-socket PATH --user USER TEXT` is short for `... message TEXT`.
+
+Exit status: 0 when queued for every recipient session (at least one); 6 when \
+some recipient refused it (queue full) or there was nobody to queue it for; \
+2 for an unknown user or bad fields; 1 when the admin socket cannot be used.
+
+The admin socket speaks one JSON request per line (see docs/architecture.md), e.g.
+  {\"op\":\"notify\",\"to\":{\"user\":\"alice\"},\"notification\":{\"kind\":\"server_message\",\"text\":\"hi\"}}")]
+pub struct Args {
+    /// The server's admin socket (`faxnotify server --admin-socket`).
+    #[arg(
+        long,
+        visible_alias = "admin",
+        env = "FAXNOTIFY_ADMIN_SOCKET",
+        value_name = "PATH"
+    )]
+    admin_socket: PathBuf,
+    /// Every session of this user.
+    #[arg(long, value_name = "USER", group = "recipients")]
+    user: Option<String>,
+    /// Every session of every user.
+    #[arg(long, group = "recipients")]
+    all: bool,
+    /// One session, by the id `faxnotify sessions` shows.
+    #[arg(long, value_name = "ID", group = "recipients")]
+    session: Option<String>,
+    /// Print the server's JSON reply instead of a sentence.
+    #[arg(long)]
+    json: bool,
+    /// A server message: short for `message TEXT`.
+    #[arg(value_name = "TEXT", allow_hyphen_values = true)]
+    text: Option<String>,
+    /// What happened.
+    #[command(subcommand)]
+    kind: Option<Kind>,
+}
+
+/// The notification kinds of docs/protocol.md section 8.
+#[derive(Debug, Subcommand)]
+enum Kind {
+    /// A fax was received (kind 1).
+    FaxReceived {
+        /// The job number.
+        #[arg(long)]
+        job: u64,
+        /// Caller id / TSI of the sender.
+        #[arg(long)]
+        from: String,
+        /// DID or recipient.
+        #[arg(long)]
+        to: String,
+        /// Pages received.
+        #[arg(long)]
+        pages: u16,
+        /// When, in ms since the Unix epoch (default: now).
+        #[arg(long, value_name = "MS")]
+        received_at_ms: Option<u64>,
+    },
+    /// A send job changed state (kind 2).
+    JobStatus {
+        /// The job number.
+        #[arg(long)]
+        job: u64,
+        /// queued, dialing, sending, completed, failed, retrying, cancelled,
+        /// blocked (or a number).
+        #[arg(long)]
+        state: String,
+        /// The page being sent.
+        #[arg(long, default_value_t = 0)]
+        page: u16,
+        /// Pages in all.
+        #[arg(long, default_value_t = 0)]
+        pages: u16,
+        /// The attempt number.
+        #[arg(long, default_value_t = 0)]
+        attempt: u16,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        detail: String,
+    },
+    /// A message from the administrator (kind 3).
+    #[command(visible_alias = "server-message")]
+    Message {
+        /// The text.
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+    /// A modem or device changed state (kind 4).
+    DeviceStatus {
+        /// The device, e.g. ttyS0.
+        #[arg(long)]
+        device: String,
+        /// up, down, busy (or a number).
+        #[arg(long)]
+        state: String,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        detail: String,
+    },
+    /// Someone changed a received fax: seen, deleted, commented (kind 5).
+    FaxUpdated {
+        /// The job number.
+        #[arg(long)]
+        job: u64,
+        /// seen, deleted, commented (or a number).
+        #[arg(long)]
+        change: String,
+        /// Who changed it.
+        #[arg(long)]
+        by: String,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+fn enum_arg(text: &str) -> EnumValue {
+    match text.parse::<u8>() {
+        Ok(n) => EnumValue::Number(n),
+        Err(_) => EnumValue::Name(text.to_owned()),
+    }
+}
+
+impl Kind {
+    fn spec(self) -> NotificationSpec {
+        match self {
+            Kind::FaxReceived {
+                job,
+                from,
+                to,
+                pages,
+                received_at_ms,
+            } => NotificationSpec::FaxReceived {
+                job,
+                from,
+                to,
+                pages,
+                received_at_ms,
+            },
+            Kind::JobStatus {
+                job,
+                state,
+                page,
+                pages,
+                attempt,
+                detail,
+            } => NotificationSpec::JobStatus {
+                job,
+                state: enum_arg(&state),
+                page,
+                pages,
+                attempt,
+                detail,
+            },
+            Kind::Message { text } => NotificationSpec::ServerMessage { text },
+            Kind::DeviceStatus {
+                device,
+                state,
+                detail,
+            } => NotificationSpec::DeviceStatus {
+                device,
+                state: enum_arg(&state),
+                detail,
+            },
+            Kind::FaxUpdated {
+                job,
+                change,
+                by,
+                comment,
+            } => NotificationSpec::FaxUpdated {
+                job,
+                change: enum_arg(&change),
+                by,
+                comment,
+            },
+        }
+    }
+}
+
+/// Runs `faxnotify notify`.
+pub fn run(args: Args) -> CmdResult {
+    let to = match (args.user, args.all, args.session) {
+        (Some(user), _, _) => To::User(user),
+        (None, true, _) => To::All,
+        (None, false, Some(session)) => To::Session(session),
+        (None, false, None) => {
+            return Err(Failure::usage(
+                "say who gets it: --user USER, --session ID or --all",
+            ));
+        }
+    };
+    let notification = match (args.kind, args.text) {
+        (Some(kind), _) => kind.spec(),
+        (None, Some(text)) => NotificationSpec::ServerMessage { text },
+        (None, None) => {
+            return Err(Failure::usage(
+                "say what happened: fax-received, job-status, message TEXT, device-status \
+                 or fax-updated (see `faxnotify notify --help`)",
+            ));
+        }
+    };
+    let built = notification.to_notification().map_err(Failure::usage)?;
+    if let Err(e) = built.to_payload() {
+        return Err(Failure::usage(format!(
+            "the notification does not fit in a NOTIFY frame: {e}"
+        )));
+    }
+    let reply = call(
+        &args.admin_socket,
+        &Request::Notify {
+            to: to.clone(),
+            notification,
+        },
+    )?;
+    if args.json {
+        outln!("{reply}");
+    }
+    if let Some((code, message)) = error_of(&reply) {
+        let exit = match code.as_str() {
+            codes::NO_SUCH_USER | codes::BAD_REQUEST | codes::CANNOT_ENCODE => Exit::Usage,
+            codes::NO_SUCH_SESSION => Exit::NotQueued,
+            _ => Exit::Runtime,
+        };
+        return Err(Failure::new(exit, message));
+    }
+    let list = |key: &str| {
+        reply
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let accepted = list("accepted");
+    let refused = list("refused");
+    if !args.json {
+        for a in &accepted {
+            outln!(
+                "queued: seq {} for session {}{}",
+                a["seq"],
+                a["session"].as_str().unwrap_or("?"),
+                who(a)
+            );
+        }
+    }
+    for r in &refused {
+        eprintln!(
+            "faxnotify: not queued for session {}{}: {}",
+            r["session"].as_str().unwrap_or("?"),
+            who(r),
+            r["message"].as_str().unwrap_or("refused")
+        );
+    }
+    if accepted.is_empty() && refused.is_empty() {
+        let nobody = match &to {
+            To::User(user) => format!("{user} has no session (not logged in)"),
+            To::All => "nobody is logged in".to_owned(),
+            To::Session(s) => format!("no session {s}"),
+        };
+        return Err(Failure::new(
+            Exit::NotQueued,
+            format!("nothing was queued: {nobody}"),
+        ));
+    }
+    if refused.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        Ok(Exit::NotQueued)
+    }
+}
+
+fn who(entry: &Value) -> String {
+    match entry.get("user").and_then(Value::as_str) {
+        Some(user) => format!(" ({user})"),
+        None => String::new(),
+    }
+}

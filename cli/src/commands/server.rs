@@ -1,0 +1,248 @@
+//! `faxnotify server`: a fax notification server.
+//!
+//! It logs sessions, callback states and deliveries (tracing; `RUST_LOG`
+//! filters, default `info`), serves the admin socket for `notify`,
+//! `sessions` and `end-session`, reloads the users file when it changes,
+//! and on Ctrl-C (or SIGTERM) ends every session with BYE shutdown before
+//! it exits. A second Ctrl-C exits at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::Args as ClapArgs;
+use faxnotify_core::server::{Event, ServerConfig};
+use faxnotify_core::wire::{CallbackState, Caps};
+
+use crate::admin::server::AdminSocket;
+use crate::failure::{CmdResult, Exit, Failure};
+use crate::parse;
+use crate::runtime::{self, Polled, RuntimeKind, ServerStartError};
+use crate::user_store::SharedUsers;
+use crate::users_file::{UsersFile, UsersFileError, too_open};
+
+/// How often the users file is checked for changes.
+const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// `faxnotify server`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+For the conformance suite (docs/conformance.md), relax the failed-login limiter \
+and shorten the lease so that the slow cases are quick:
+  faxnotify server --listen 127.0.0.1:4580 --users users.toml --admin-socket fx.sock \\
+      --lease 5s --handshake-timeout 3s --max-failed-logins 1000
+  faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
+      --admin-socket fx.sock --handshake-timeout 3s")]
+pub struct Args {
+    /// The address to listen on for control connections (a bare port means
+    /// every interface, IPv4 and IPv6).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4580", value_parser = parse::listen_addr)]
+    listen: SocketAddr,
+    /// The users file (`faxnotify user add --users FILE NAME` creates it).
+    #[arg(long, value_name = "FILE")]
+    users: PathBuf,
+    /// Serve the admin socket (owner-only) here, for `faxnotify notify`,
+    /// `sessions` and `end-session`.
+    #[arg(long, value_name = "PATH")]
+    admin_socket: Option<PathBuf>,
+    /// The runtime to run on.
+    #[arg(long, value_enum, default_value_t)]
+    runtime: RuntimeKind,
+    /// The name SERVER_HELLO announces.
+    #[arg(long, value_name = "NAME", default_value = "faxnotify")]
+    server_name: String,
+    /// How long a session lives without a frame on its control connection
+    /// [C-5] (at least 3s).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse::duration)]
+    lease: Duration,
+    /// Notifications in flight (sent, not acknowledged) per session [B-4].
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    window: u32,
+    /// Unacknowledged notifications one session may hold; beyond that
+    /// `notify` is refused for it [B-6].
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    queue_limit: usize,
+    /// From accepting a control connection to ADVERTISE_OK [C-9].
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
+    handshake_timeout: Duration,
+    /// How long a callback dial and its handshake may take [B-7].
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse::duration)]
+    callback_timeout: Duration,
+    /// Do not offer BACKCHANNEL: never deliver over the control connection.
+    #[arg(long)]
+    no_backchannel: bool,
+    /// Failed logins one IP address may make in a burst before its
+    /// connections are refused [A-5]; raise it for the conformance suite.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    max_failed_logins: u32,
+    /// The time it takes to forgive all of those failures [A-5].
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::duration)]
+    failed_login_window: Duration,
+    /// Sessions one user may have at once [C-7].
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    max_sessions_per_user: usize,
+    /// Sessions from one IP address [C-7] (terminal servers share one).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_sessions_per_ip: usize,
+    /// Connections per IP address that have not logged in yet [A-5].
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    max_unauthenticated_per_ip: usize,
+}
+
+fn config(args: &Args, secret: [u8; 32]) -> Result<ServerConfig, Failure> {
+    let mut config = ServerConfig::new(secret);
+    config.server_name = args.server_name.clone();
+    config.lease = args.lease;
+    config.window = args.window;
+    config.queue_limit = args.queue_limit;
+    config.handshake_timeout = args.handshake_timeout;
+    config.callback_handshake_timeout = args.callback_timeout;
+    if args.no_backchannel {
+        config.caps = Caps::NONE;
+    }
+    config.login_limiter.max_failures = args.max_failed_logins;
+    config.login_limiter.window = args.failed_login_window;
+    config.max_sessions_per_user = args.max_sessions_per_user;
+    config.max_sessions_per_ip = args.max_sessions_per_ip;
+    config.max_unauthenticated_per_ip = args.max_unauthenticated_per_ip;
+    config
+        .validate()
+        .map_err(|e| Failure::usage(format!("bad server setting: {e}")))?;
+    Ok(config)
+}
+
+fn load_users(path: &Path) -> Result<UsersFile, Failure> {
+    UsersFile::load(path).map_err(|e| match e {
+        UsersFileError::Io { .. } => Failure::runtime(e.to_string()),
+        _ => Failure::usage(e.to_string()),
+    })
+}
+
+/// The users file's identity, to notice a change.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Logs one server event at the level it deserves.
+pub fn log_event(event: &Event) {
+    match event {
+        Event::SessionOpened { .. }
+        | Event::SessionResumed { .. }
+        | Event::SessionDetached { .. }
+        | Event::SessionClosed { .. }
+        | Event::Delivered { .. } => tracing::info!("{event}"),
+        Event::CallbackStatus { state, .. } if *state == CallbackState::Reachable => {
+            tracing::info!("{event}");
+        }
+        Event::CallbackStatus { .. }
+        | Event::Undelivered { .. }
+        | Event::LoginFailed { .. }
+        | Event::ConnectionRefused { .. }
+        | Event::ProtocolError { .. } => tracing::warn!("{event}"),
+        _ => tracing::debug!("{event}"),
+    }
+}
+
+/// Runs `faxnotify server`.
+pub fn run(args: Args) -> CmdResult {
+    let file = load_users(&args.users)?;
+    if let Some(mode) = too_open(&args.users) {
+        tracing::warn!(
+            "the users file {} has mode {mode:03o}: others can read the credentials; run `chmod 600 {}`",
+            args.users.display(),
+            args.users.display()
+        );
+    }
+    if file.is_empty() {
+        tracing::warn!(
+            "the users file {} has no users: add one with `faxnotify user add --users {} NAME`",
+            args.users.display(),
+            args.users.display()
+        );
+    }
+    let config = config(&args, file.secret())?;
+    let users = SharedUsers::new(file.into_users());
+    let server = runtime::start_server(args.runtime, args.listen, config, users.clone()).map_err(
+        |e| match e {
+            ServerStartError::AddrInUse(addr) => Failure::new(
+                Exit::PortConflict,
+                format!(
+                    "cannot listen on {addr}: the address is in use (is another server running?)"
+                ),
+            ),
+            ServerStartError::Other(message) => Failure::runtime(message),
+        },
+    )?;
+    tracing::info!(
+        "listening on {} ({} runtime, {} users, lease {:?})",
+        server.local_addr(),
+        args.runtime,
+        users.len(),
+        args.lease
+    );
+    let control = server.control();
+    let admin = match &args.admin_socket {
+        Some(path) => match AdminSocket::start(path, Arc::clone(&control), users.clone()) {
+            Ok(admin) => {
+                tracing::info!("admin socket at {}", admin.path().display());
+                Some(admin)
+            }
+            Err(message) => {
+                control.begin_shutdown();
+                let _ = server.join();
+                return Err(Failure::usage(message));
+            }
+        },
+        None => None,
+    };
+
+    let presses = Arc::new(AtomicUsize::new(0));
+    let on_signal = Arc::clone(&control);
+    ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            tracing::info!("shutting down: ending every session (Ctrl-C again to exit at once)");
+            on_signal.begin_shutdown();
+        } else {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| Failure::runtime(format!("cannot handle Ctrl-C: {e}")))?;
+
+    let mut seen = stamp(&args.users);
+    let mut next_check = Instant::now() + RELOAD_CHECK;
+    loop {
+        match server.next_event(RELOAD_CHECK) {
+            Polled::Event(event) => log_event(&event),
+            Polled::Idle => {}
+            Polled::Ended => break,
+        }
+        if Instant::now() >= next_check {
+            next_check = Instant::now() + RELOAD_CHECK;
+            let now = stamp(&args.users);
+            if now != seen {
+                seen = now;
+                match UsersFile::load(&args.users) {
+                    Ok(file) => {
+                        let count = file.len();
+                        users.replace(file.into_users());
+                        tracing::info!("users file reloaded: {count} users");
+                    }
+                    Err(e) => {
+                        tracing::warn!("users file not reloaded (keeping the old users): {e}")
+                    }
+                }
+            }
+        }
+    }
+    if let Some(admin) = admin {
+        admin.close();
+    }
+    server
+        .join()
+        .map_err(|e| Failure::runtime(format!("the server failed: {e}")))?;
+    tracing::info!("server stopped");
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,119 @@
+//! `faxnotify settings show|set`: the machine-wide client settings (the
+//! core's settings file, TOML), shared by every client on the host.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Subcommand};
+use faxnotify_core::client::{ListenPolicy, SettingsFile, SettingsFileError};
+
+use crate::commands::client::load_settings;
+use crate::failure::{CmdResult, Exit, Failure};
+
+/// `faxnotify settings`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Print the settings in force for new clients.
+    Show {
+        /// The settings file (default /etc/faxnotify/client.toml).
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+    },
+    /// Change the settings. Running clients keep theirs until restarted.
+    Set {
+        /// The settings file (default /etc/faxnotify/client.toml).
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        /// The callback port's listen policy: `dynamic` (any free port; any
+        /// number of clients per host), `range:LO-HI` (the first free port of
+        /// a range the firewall opens), or `fixed:PORT` (exactly one client
+        /// per host).
+        #[arg(long, visible_alias = "listen", value_name = "POLICY")]
+        port: Option<String>,
+        /// The fax server, host:port.
+        #[arg(long, value_name = "ADDR")]
+        server: Option<String>,
+    },
+}
+
+fn show(file: &SettingsFile, path: Option<&PathBuf>) {
+    match path {
+        Some(p) => outln!("settings file: {}", p.display()),
+        None => outln!(
+            "settings file: {} (does not exist: the defaults apply)",
+            SettingsFile::default_path().display()
+        ),
+    }
+    outln!(
+        "server: {}",
+        file.server.as_deref().unwrap_or("(not set: give --server)")
+    );
+    let listen = file.network.listen;
+    let instances = match listen.instances_per_host() {
+        Some(1) => "one client per host".to_owned(),
+        Some(n) => format!("up to {n} clients per host"),
+        None => "any number of clients per host".to_owned(),
+    };
+    outln!("listen: {listen} ({instances})");
+}
+
+/// Runs `faxnotify settings`.
+pub fn run(args: Args) -> CmdResult {
+    match args.action {
+        Action::Show { settings } => {
+            let (file, path) = load_settings(settings.as_deref())?;
+            show(&file, path.as_ref());
+            Ok(Exit::Ok)
+        }
+        Action::Set {
+            settings,
+            port,
+            server,
+        } => {
+            if port.is_none() && server.is_none() {
+                return Err(Failure::usage(
+                    "nothing to change: give --port dynamic|range:LO-HI|fixed:PORT and/or --server HOST:PORT",
+                ));
+            }
+            let path = settings.unwrap_or_else(SettingsFile::default_path);
+            let mut file = match SettingsFile::load(&path) {
+                Ok(file) => file,
+                Err(SettingsFileError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    SettingsFile::default()
+                }
+                Err(e) => return Err(Failure::usage(e.to_string())),
+            };
+            if let Some(text) = port {
+                file.network.listen = text
+                    .parse::<ListenPolicy>()
+                    .map_err(|e| Failure::usage(format!("--port: {e}; nothing was changed")))?;
+            }
+            if let Some(server) = server {
+                file.server = Some(server);
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Failure::runtime(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            file.save(&path).map_err(|e| match e {
+                SettingsFileError::Io { .. } => Failure::runtime(e.to_string()),
+                _ => Failure::usage(format!("{e}; nothing was changed")),
+            })?;
+            outln!("saved {}", path.display());
+            show(&file, Some(&path));
+            outln!(
+                "running clients keep their settings until they are restarted; \
+                 new clients use these"
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}

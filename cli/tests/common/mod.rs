@@ -1,0 +1,247 @@
+//! Helpers for the CLI's end-to-end tests: run the built `faxnotify`
+//! binary, wait for its output lines (never for fixed sleeps), and stop it
+//! by its pid.
+#![allow(dead_code)] // each test file uses a part of this
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Generous: CI is a loaded two-core machine; waits end as soon as the line comes.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Both runtimes, by their `--runtime` names.
+pub const RUNTIMES: [&str; 2] = ["mio", "smol"];
+
+/// The built binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_faxnotify")
+}
+
+/// A `faxnotify` command for assert_cmd.
+pub fn faxnotify() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(bin());
+    cmd.env_remove("RUST_LOG")
+        .env_remove("FAXNOTIFY_PASSWORD")
+        .env_remove("FAXNOTIFY_ADMIN_SOCKET")
+        .timeout(WAIT);
+    cmd
+}
+
+/// Adds users to a users file (created if needed) through `user add --password-stdin`.
+pub fn add_users(file: &Path, users: &[(&str, &str)]) {
+    for (name, password) in users {
+        faxnotify()
+            .args(["user", "add", "--users"])
+            .arg(file)
+            .arg(name)
+            .arg("--password-stdin")
+            .write_stdin(format!("{password}\n"))
+            .assert()
+            .success();
+    }
+}
+
+/// Which stream a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+/// A running `faxnotify` process whose output lines are collected.
+pub struct Running {
+    child: Child,
+    lines: Receiver<(Stream, String)>,
+    /// Every line seen so far, for failure messages.
+    pub seen: Vec<(Stream, String)>,
+    name: String,
+}
+
+impl Running {
+    /// Starts `faxnotify ARGS` with piped output.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Running {
+        let mut command = Command::new(bin());
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("FAXNOTIFY_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the faxnotify binary starts");
+        let (tx, lines) = mpsc::channel();
+        for (stream, reader) in [
+            (
+                Stream::Out,
+                Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            ),
+            (Stream::Err, Box::new(child.stderr.take().expect("stderr"))),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send((stream, line)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let name = args
+            .iter()
+            .take(2)
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+            name,
+        }
+    }
+
+    /// Waits for a line of `stream` that `pred` accepts; panics with the
+    /// output so far when none comes within [`WAIT`].
+    pub fn wait_line(&mut self, stream: Stream, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((s, line)) => {
+                    self.seen.push((s, line.clone()));
+                    if s == stream && pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{}: no {what} within {WAIT:?}; output:\n{}",
+                        self.name,
+                        self.dump()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{}: ended without {what}; output:\n{}",
+                        self.name,
+                        self.dump()
+                    )
+                }
+            }
+        }
+    }
+
+    /// Everything seen so far.
+    pub fn dump(&self) -> String {
+        self.seen
+            .iter()
+            .map(|(s, l)| format!("[{s:?}] {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Sends SIGINT (Ctrl-C) to this process, by its pid.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -INT failed");
+    }
+
+    /// Waits for the process to exit and collects the rest of its output.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Take the last lines (the readers end with the pipes).
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    self.seen.push(line);
+                }
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{}: did not exit within {WAIT:?}; output:\n{}",
+                    self.name,
+                    self.dump()
+                );
+            }
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A server on 127.0.0.1 with an OS-chosen port.
+pub struct TestServer {
+    pub process: Running,
+    pub addr: SocketAddr,
+    pub admin: PathBuf,
+}
+
+impl TestServer {
+    /// Starts `faxnotify server` and waits until it listens and serves its admin socket.
+    pub fn start(runtime: &str, users: &Path, dir: &Path, extra: &[&str]) -> TestServer {
+        let admin = dir.join(format!("admin-{runtime}.sock"));
+        let mut args: Vec<String> = vec![
+            "server".into(),
+            "--runtime".into(),
+            runtime.into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--users".into(),
+            users.display().to_string(),
+            "--admin-socket".into(),
+            admin.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut process = Running::start(&args);
+        let line = process.wait_line(Stream::Err, "\"listening on\"", |l| {
+            l.contains("listening on ")
+        });
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        process.wait_line(Stream::Err, "\"admin socket at\"", |l| {
+            l.contains("admin socket at")
+        });
+        TestServer {
+            process,
+            addr,
+            admin,
+        }
+    }
+}
+
+/// Writes `text` to a new file in `dir`.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).expect("create");
+    f.write_all(text.as_bytes()).expect("write");
+    path
+}
+
+/// Parses a JSON line, or `None`.
+pub fn json(line: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(line).ok()
+}

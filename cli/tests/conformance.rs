@@ -1,0 +1,152 @@
+//! `faxnotify conformance` against faxnotify's own server and client, on
+//! both runtimes, through the CLI: every case that runs passes.
+//!
+//! The cases that wait for protocol timers are skipped (`--skip-slow`) to
+//! keep CI short (about 45 s for the four runs instead of about 2 min); the
+//! core-level suite (tests/tests/conformance_faxnotify.rs) runs them all.
+//! Set `FAXNOTIFY_CONFORMANCE_FULL=1` to run every case here too.
+
+mod common;
+
+use common::{RUNTIMES, TestServer, add_users, bin, faxnotify, write_file};
+
+/// The counts of the tree's last line: `N passed, N failed, N skipped`.
+fn counts(stdout: &str) -> (u32, u32, u32) {
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed, "))
+        .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
+    let numbers: Vec<u32> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1], numbers[2])
+}
+
+/// `--skip-slow`, unless `FAXNOTIFY_CONFORMANCE_FULL` is set.
+fn slow_flag() -> &'static [&'static str] {
+    if std::env::var_os("FAXNOTIFY_CONFORMANCE_FULL").is_some() {
+        &[]
+    } else {
+        &["--skip-slow"]
+    }
+}
+
+/// How the suite makes the server notify: through the admin socket
+/// directly on one runtime, and through a `faxnotify notify` command line
+/// (as docs/conformance.md writes it) on the other.
+fn trigger(runtime: &str, admin: &std::path::Path) -> Vec<String> {
+    if runtime == "mio" {
+        vec!["--admin-socket".into(), admin.display().to_string()]
+    } else {
+        let command = format!(
+            "'{}' notify --admin '{}' --user {{user}} {{text}}",
+            bin(),
+            admin.display()
+        );
+        vec!["--notify-command".into(), command]
+    }
+}
+
+#[test]
+fn our_server_passes_on_both_runtimes() {
+    for runtime in RUNTIMES {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users.toml");
+        add_users(
+            &users,
+            &[("alice", "correct horse"), ("bob", "battery staple")],
+        );
+        let mut server = TestServer::start(
+            runtime,
+            &users,
+            dir.path(),
+            &[
+                "--lease",
+                "5s",
+                "--handshake-timeout",
+                "3s",
+                "--max-failed-logins",
+                "1000",
+            ],
+        );
+        let pw = write_file(dir.path(), "pw", "correct horse");
+        let output = faxnotify()
+            .args([
+                "conformance",
+                "server",
+                &server.addr.to_string(),
+                "--user",
+                "alice",
+            ])
+            .arg("--password-file")
+            .arg(&pw)
+            .args(["--user2", "bob:battery staple", "--handshake-timeout", "3s"])
+            .args(slow_flag())
+            .args(trigger(runtime, &server.admin))
+            .arg("--json")
+            .arg(dir.path().join("report.json"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let (passed, failed, skipped) = counts(&stdout);
+        assert_eq!(failed, 0, "{runtime}:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{runtime}:\n{stdout}");
+        // Only the slow cases are skipped: the trigger and the second user were given.
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        for case in report["cases"].as_array().unwrap() {
+            if case["outcome"] == "skipped" {
+                assert_eq!(case["slow"], true, "{runtime}: {case}");
+            }
+        }
+        assert!(
+            passed >= 60,
+            "{runtime}: {passed} passed, {skipped} skipped"
+        );
+        server.process.interrupt();
+        assert!(
+            server.process.wait_exit().success(),
+            "{}",
+            server.process.dump()
+        );
+    }
+}
+
+#[test]
+fn our_client_passes_on_both_runtimes() {
+    for runtime in RUNTIMES {
+        let output = faxnotify()
+            .args(["conformance", "client"])
+            .args(slow_flag())
+            .args(["--", bin(), "client"])
+            .args([
+                "--runtime",
+                runtime,
+                "--server",
+                "{addr}",
+                "--user",
+                "{user}",
+            ])
+            .args([
+                "--password-file",
+                "{password_file}",
+                "--settings",
+                "{settings_file}",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let (passed, failed, skipped) = counts(&stdout);
+        assert_eq!(failed, 0, "{runtime}:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{runtime}:\n{stdout}");
+        assert!(
+            passed >= 60,
+            "{runtime}: {passed} passed, {skipped} skipped\n{stdout}"
+        );
+    }
+}

@@ -1,0 +1,502 @@
+//! The server runner: a [`faxnotify_core::server::Server`] on its own
+//! event-loop thread.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use faxnotify_core::server::{
+    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target,
+    UnknownSession, UserStore,
+};
+use faxnotify_core::wire::Notification;
+use faxnotify_core::{ConnId, SessionId};
+
+use crate::error::{EndSessionError, NotifyError, RunError, ServerStartError, Stopped};
+use crate::events::{self, Events};
+use crate::machine::{Action, Machine, NetInput, refused_input};
+use crate::mailbox::{self, Mailbox};
+use crate::options::LoopOptions;
+use crate::reactor::{Controller, Reactor};
+use crate::stats::LoopStats;
+
+/// Configures and starts a [`Server`].
+///
+/// ```no_run
+/// use faxnotify_core::server::{MemoryUserStore, ServerConfig};
+/// use faxnotify_mio::{LoopOptions, Server};
+///
+/// let server = Server::builder(ServerConfig::new([7; 32]), MemoryUserStore::new())
+///     .listen("[::]:4580".parse()?)       // dual-stack: IPv4 and IPv6 clients
+///     .options(LoopOptions::default())
+///     .start()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a builder does nothing until `start` is called"]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    users: Box<dyn UserStore + Send>,
+    listen: Vec<SocketAddr>,
+    seed: Option<[u8; 32]>,
+    options: LoopOptions,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("listen", &self.listen)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// Adds an address to listen on for control connections (at least one
+    /// is needed). Port 0 lets the OS choose ([`Server::local_addrs`] tells
+    /// which). An IPv6 unspecified address (`[::]`) is dual-stack where the
+    /// OS allows it, so it accepts IPv4 clients too; their callbacks are
+    /// dialled to their IPv4 address [C-1].
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// The seed of every random choice the core makes (session ids,
+    /// nonces, jitter). Without it, 32 bytes come from the OS; pass a
+    /// constant only in tests.
+    pub fn seed(mut self, seed: [u8; 32]) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The event loop's buffering and closing options.
+    pub fn options(mut self, options: LoopOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Binds the listeners and starts the loop thread.
+    pub fn start(self) -> Result<Server, ServerStartError> {
+        self.options.validate()?;
+        if self.listen.is_empty() {
+            return Err(ServerStartError::NoListenAddress);
+        }
+        let seed = match self.seed {
+            Some(seed) => seed,
+            None => mailbox::os_seed()?,
+        };
+        let now = Instant::now();
+        let core = core::Server::new(self.config, self.users, seed, now)?;
+        let (poll, waker) = Reactor::<ServerMachine>::make_poll()?;
+        let (sink, events) = events::channel(self.options.event_capacity, waker.clone());
+        let mut reactor = Reactor::new(poll, waker, ServerMachine { core }, sink, self.options);
+        for &addr in &self.listen {
+            reactor
+                .open_listener(addr)
+                .map_err(|err| ServerStartError::Bind {
+                    addr,
+                    error: faxnotify_core::client::BindError::from_io(&err),
+                })?;
+        }
+        let addrs = reactor.listener_addrs();
+        let (mailbox, rx) = mailbox::mailbox(reactor.waker().clone());
+        let mut ctl = ServerCtl {
+            rx,
+            abort: false,
+            shutdown_deadline: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("faxnotify-server".into())
+            .spawn(move || {
+                let _span = tracing::debug_span!("faxnotify_server").entered();
+                tracing::debug!("server loop started");
+                let result = reactor.run(&mut ctl);
+                tracing::debug!(?result, "server loop ended");
+                result
+            })?;
+        Ok(Server {
+            handle: ServerHandle { mailbox },
+            events,
+            thread: Some(thread),
+            addrs,
+        })
+    }
+}
+
+/// A fax server running on its own mio event-loop thread.
+///
+/// The loop accepts control connections, dials callbacks, and runs the
+/// FNP/1 server core; the application talks to it through this value (or
+/// a cloned [`ServerHandle`] on other threads) and reads [`Event`]s from
+/// [`Server::events`].
+///
+/// Dropping a `Server` stops its loop at once and closes every socket
+/// without a BYE (clients see a lost connection); call
+/// [`Server::shutdown`] to end sessions properly first.
+///
+/// # Example
+///
+/// A server and one client on loopback, one notification, and a clean end:
+///
+/// ```
+/// use std::time::Duration;
+/// use faxnotify_core::client::{self, ClientConfig, ListenPolicy, NetworkSettings};
+/// use faxnotify_core::server::{self, MemoryUserStore, ServerConfig, Target};
+/// use faxnotify_core::wire::{Notification, Role};
+/// use faxnotify_mio::{Client, Server};
+///
+/// let mut users = MemoryUserStore::new();
+/// users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
+/// let server = Server::builder(ServerConfig::new([7; 32]), users)
+///     .listen("127.0.0.1:0".parse()?)
+///     .start()?;
+///
+/// let config = ClientConfig::new(
+///     server.local_addr(),
+///     "alice",
+///     "correct horse",
+///     NetworkSettings::new(ListenPolicy::Dynamic),
+/// );
+/// let client = Client::start(config)?;
+/// let wait = Duration::from_secs(10);
+///
+/// // Wait until the server has the session, then notify its user.
+/// loop {
+///     match server.events().recv_timeout(wait)? {
+///         server::Event::SessionOpened { .. } => break,
+///         _ => {}
+///     }
+/// }
+/// let report = server.notify(Target::user("alice")?, &Notification::server_message("hi!"))?;
+/// assert_eq!(report.accepted.len(), 1);
+///
+/// // The client hands it to the application exactly once.
+/// let text = loop {
+///     if let client::Event::Notification { notification, .. } = client.events().recv_timeout(wait)? {
+///         break notification;
+///     }
+/// };
+/// assert_eq!(text, Notification::server_message("hi!"));
+///
+/// client.logout()?;
+/// client.join()?;
+/// server.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    handle: ServerHandle,
+    events: Events<Event>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Server {
+    /// A builder for a server with `config` and the users in `users`.
+    pub fn builder(config: ServerConfig, users: impl UserStore + Send + 'static) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            users: Box::new(users),
+            listen: Vec::new(),
+            seed: None,
+            options: LoopOptions::default(),
+        }
+    }
+
+    /// The first listen address, with the port the OS chose for port 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Every listen address, in the order given to the builder.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// The server's events, in order.
+    pub fn events(&self) -> &Events<Event> {
+        &self.events
+    }
+
+    /// See [`ServerHandle::notify`].
+    pub fn notify(
+        &self,
+        target: Target,
+        notification: &Notification,
+    ) -> Result<NotifyReport, NotifyError> {
+        self.handle.notify(target, notification)
+    }
+
+    /// See [`ServerHandle::sessions`].
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>, Stopped> {
+        self.handle.sessions()
+    }
+
+    /// See [`ServerHandle::end_session`].
+    pub fn end_session(&self, session: SessionId) -> Result<(), EndSessionError> {
+        self.handle.end_session(session)
+    }
+
+    /// See [`ServerHandle::stats`].
+    pub fn stats(&self) -> Result<LoopStats, Stopped> {
+        self.handle.stats()
+    }
+
+    /// Shuts down gracefully and waits for the loop to end: the listeners
+    /// close at once, every session ends with BYE shutdown (its
+    /// undelivered notifications reported in [`Event::Undelivered`]), and
+    /// the loop exits once every connection has written its last bytes and
+    /// closed, or after [`LoopOptions::shutdown_grace`]. Events not read
+    /// yet are lost with `self`: use [`Server::shutdown_and_drain`] to keep them.
+    pub fn shutdown(mut self) -> Result<(), RunError> {
+        let _ = self.handle.shutdown();
+        self.join_thread()
+    }
+
+    /// Shuts down like [`Server::shutdown`] and returns the events the
+    /// application has not read yet (the sessions' last events among them).
+    pub fn shutdown_and_drain(mut self) -> (Result<(), RunError>, Vec<Event>) {
+        let _ = self.handle.shutdown();
+        let result = self.join_thread();
+        let rest = std::iter::from_fn(|| self.events.try_recv().ok()).collect();
+        (result, rest)
+    }
+
+    fn join_thread(&mut self) -> Result<(), RunError> {
+        match self.thread.take() {
+            Some(thread) => mailbox::join(thread),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.handle.mailbox.send(ServerCmd::Abort);
+            let _ = mailbox::join(thread);
+        }
+    }
+}
+
+/// A cheap, cloneable handle to a running [`Server`], usable from any
+/// thread. Every call is a round trip to the loop thread; once the loop has
+/// ended they fail with [`Stopped`].
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    mailbox: Mailbox<ServerCmd>,
+}
+
+impl ServerHandle {
+    /// Queues `notification` for every session of `target` and sends it
+    /// where a delivery path is up. The report says, per session, which seq
+    /// it got or why it was refused (queue full [B-6], no such session).
+    pub fn notify(
+        &self,
+        target: Target,
+        notification: &Notification,
+    ) -> Result<NotifyReport, NotifyError> {
+        let notification = notification.clone();
+        Ok(self.mailbox.call(|reply| ServerCmd::Notify {
+            target,
+            notification,
+            reply,
+        })??)
+    }
+
+    /// A snapshot of every live session.
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>, Stopped> {
+        self.mailbox.call(|reply| ServerCmd::Sessions { reply })
+    }
+
+    /// A snapshot of one session (`None` if it is not live).
+    pub fn session(&self, session: SessionId) -> Result<Option<SessionInfo>, Stopped> {
+        self.mailbox
+            .call(|reply| ServerCmd::Session { session, reply })
+    }
+
+    /// Ends a session with BYE "ended by server".
+    pub fn end_session(&self, session: SessionId) -> Result<(), EndSessionError> {
+        Ok(self
+            .mailbox
+            .call(|reply| ServerCmd::EndSession { session, reply })??)
+    }
+
+    /// The event loop's counters.
+    pub fn stats(&self) -> Result<LoopStats, Stopped> {
+        self.mailbox.call(|reply| ServerCmd::Stats { reply })
+    }
+
+    /// Starts a graceful shutdown (see [`Server::shutdown`]) without
+    /// waiting for it.
+    pub fn shutdown(&self) -> Result<(), Stopped> {
+        self.mailbox.send(ServerCmd::Shutdown)
+    }
+}
+
+enum ServerCmd {
+    Notify {
+        target: Target,
+        notification: Notification,
+        reply: SyncSender<Result<NotifyReport, core::NotifyError>>,
+    },
+    Sessions {
+        reply: SyncSender<Vec<SessionInfo>>,
+    },
+    Session {
+        session: SessionId,
+        reply: SyncSender<Option<SessionInfo>>,
+    },
+    EndSession {
+        session: SessionId,
+        reply: SyncSender<Result<(), UnknownSession>>,
+    },
+    Stats {
+        reply: SyncSender<LoopStats>,
+    },
+    Shutdown,
+    Abort,
+}
+
+/// The server core as the loop sees it.
+struct ServerMachine {
+    core: core::Server,
+}
+
+impl Machine for ServerMachine {
+    type Event = Event;
+
+    fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
+        self.core.handle_accept(now, peer)
+    }
+
+    fn input(&mut self, now: Instant, input: NetInput<'_>) {
+        let input = match input {
+            NetInput::Connected(conn) => Input::Connected { conn },
+            NetInput::ConnectFailed(conn) => Input::ConnectFailed { conn },
+            NetInput::Received(conn, data) => Input::Received { conn, data },
+            NetInput::Closed(conn) => Input::Closed { conn },
+            NetInput::Bound { .. } | NetInput::BindFailed { .. } => {
+                // The server core never asks for a listener.
+                return;
+            }
+        };
+        if let Err(err) = self.core.handle_input(now, input) {
+            refused_input(&err);
+        }
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    fn next_action(&mut self) -> Option<Action<Event>> {
+        loop {
+            return Some(match self.core.poll_output()? {
+                Output::Connect { conn, addr } => Action::Connect { conn, addr },
+                Output::Transmit { conn, data } => Action::Transmit { conn, data },
+                Output::Close { conn } => Action::Close { conn },
+                Output::Event(event) => Action::Event(event),
+                other => {
+                    tracing::warn!(?other, "server output this runtime does not know; ignored");
+                    continue;
+                }
+            });
+        }
+    }
+}
+
+/// The application's side of the server loop.
+struct ServerCtl {
+    rx: Receiver<ServerCmd>,
+    abort: bool,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl ServerCtl {
+    fn shutdown(&mut self, reactor: &mut Reactor<ServerMachine>, now: Instant) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        tracing::debug!("graceful shutdown");
+        reactor.close_listeners();
+        reactor.machine.core.shutdown(now);
+        self.shutdown_deadline = Some(now + reactor.options().shutdown_grace);
+    }
+}
+
+impl Controller<ServerMachine> for ServerCtl {
+    fn commands(&mut self, reactor: &mut Reactor<ServerMachine>, now: Instant) {
+        loop {
+            let cmd = match self.rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.abort = true;
+                    return;
+                }
+            };
+            match cmd {
+                ServerCmd::Notify {
+                    target,
+                    notification,
+                    reply,
+                } => {
+                    let result = reactor.machine.core.notify(now, target, &notification);
+                    let _ = reply.send(result);
+                    reactor.settle(now);
+                }
+                ServerCmd::Sessions { reply } => {
+                    let _ = reply.send(reactor.machine.core.sessions().collect());
+                }
+                ServerCmd::Session { session, reply } => {
+                    let _ = reply.send(reactor.machine.core.session(session));
+                }
+                ServerCmd::EndSession { session, reply } => {
+                    let result = reactor.machine.core.end_session(now, session);
+                    let _ = reply.send(result);
+                    reactor.settle(now);
+                }
+                ServerCmd::Stats { reply } => {
+                    let _ = reply.send(reactor.stats());
+                }
+                ServerCmd::Shutdown => {
+                    self.shutdown(reactor, now);
+                    reactor.settle(now);
+                }
+                ServerCmd::Abort => {
+                    self.abort = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn done(&mut self, reactor: &Reactor<ServerMachine>, now: Instant) -> bool {
+        if self.abort {
+            return true;
+        }
+        match self.shutdown_deadline {
+            Some(deadline) => {
+                (reactor.machine.core.is_shut_down() && reactor.connection_count() == 0)
+                    || now >= deadline
+            }
+            None => false,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.shutdown_deadline
+    }
+}

@@ -1,0 +1,112 @@
+//! Creating listeners and dialling, with the socket options FNP/1 needs.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The listen backlog: connections the kernel queues before we accept them.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a non-blocking TCP listener to `addr`.
+///
+/// - Never `SO_REUSEPORT`: two live listeners must never share an endpoint
+///   (a second client with the same fixed port must fail, not split the
+///   callbacks).
+/// - `SO_REUSEADDR` on Unix only, where it lets a restarted server or client
+///   bind a port that still has connections in TIME_WAIT but does *not* let
+///   two listening sockets share a port. On Windows it would allow exactly
+///   that, so it is not set there.
+/// - An IPv6 listener is dual-stack (`IPV6_V6ONLY` off) where the OS allows
+///   it: `[::]` then also accepts IPv4 peers, which appear as IPv4-mapped
+///   addresses (the cores treat them as IPv4 [C-1]).
+pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6()
+        && let Err(err) = socket.set_only_v6(false)
+    {
+        tracing::debug!(%addr, %err, "cannot make the IPv6 listener dual-stack; IPv6 only");
+    }
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+/// Starts a non-blocking connect to `addr` with TCP_NODELAY set (small
+/// frames, latency matters). The outcome shows as the socket's first
+/// writable event.
+pub(crate) fn start_connect(addr: SocketAddr) -> io::Result<mio::net::TcpStream> {
+    let stream = mio::net::TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, Ipv6Addr, TcpStream};
+
+    use super::*;
+
+    fn v4(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    #[test]
+    fn a_second_listener_on_a_live_port_fails() {
+        let first = bind_listener(v4(0)).expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        let err = bind_listener(v4(port)).expect_err("SO_REUSEADDR must not share a live port");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        // Also through the unspecified address.
+        let err = bind_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+            .expect_err("the wildcard overlaps the live listener");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        drop(first);
+        bind_listener(v4(port)).expect("free again once the first is closed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_port_with_connections_in_time_wait_can_be_bound_again() {
+        let listener = std::net::TcpListener::from(Socket::from(std::os::fd::OwnedFd::from(
+            bind_listener(v4(0)).expect("bind"),
+        )));
+        listener.set_nonblocking(false).expect("blocking");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = TcpStream::connect(addr).expect("connect");
+        let (mut accepted, _) = listener.accept().expect("accept");
+        // The listening side closes first, so its end goes to TIME_WAIT.
+        accepted.write_all(b"x").expect("write");
+        drop(accepted);
+        let mut buf = [0u8; 4];
+        let _ = client.read(&mut buf);
+        drop(client);
+        drop(listener);
+        bind_listener(addr).expect("TIME_WAIT does not block a restart");
+    }
+
+    #[test]
+    fn an_ipv6_wildcard_listener_is_dual_stack() {
+        if std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
+            eprintln!("skipped: no IPv6 on this machine");
+            return;
+        }
+        let listener = bind_listener(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        TcpStream::connect(v4(port)).expect("an IPv4 client reaches the [::] listener");
+        let err = bind_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+            .expect_err("the dual-stack listener holds the IPv4 port too");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn dials_set_nodelay() {
+        let listener = std::net::TcpListener::bind(v4(0)).expect("bind");
+        let stream = start_connect(listener.local_addr().expect("addr")).expect("connect");
+        assert!(stream.nodelay().expect("nodelay"));
+    }
+}

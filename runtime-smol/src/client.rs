@@ -1,0 +1,425 @@
+//! The FNP/1 client on async-io.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use async_channel::Sender;
+use faxnotify_core::client::{
+    self as core, BindError, ClientConfig, ClientState, Event, Input, NetworkSettings, Output,
+    SettingsChange, StopReason,
+};
+use faxnotify_core::{ConnId, SessionId};
+use tracing::Instrument as _;
+
+use crate::conns::{Conns, Limits};
+use crate::driver::{self, Machine, NetInput};
+use crate::errors::{ChangeSettingsError, Closed, LogoutError, StartError};
+use crate::mailbox;
+use crate::net;
+use crate::options::Options;
+use crate::runner;
+
+/// Application requests waiting for the driver.
+const COMMAND_QUEUE: usize = 16;
+
+/// A running FNP/1 client: its callback listener, its control connection
+/// to the server, and the callbacks the server makes, driven by a
+/// background task (see [`TaskRunner`](crate::TaskRunner)).
+///
+/// [`Client::start`] returns once the callback listener is bound; the client
+/// then logs in, reconnects and resumes on its own, and reports everything
+/// through [`Client::next_event`]: [`Event::LoggedIn`], every
+/// [`Event::Notification`] exactly once and in order, [`Event::CallbackStatus`],
+/// [`Event::SessionEnded`], [`Event::ConnectionLost`], ... The stream ends
+/// (`None`) after [`Event::LoggedOut`] or [`Event::Stopped`].
+///
+/// Dropping the client stops it at once without logging out (as if the
+/// process died): the server keeps the session detached until its lease
+/// runs out. Call [`Client::logout`] first to end the session.
+///
+/// # Example
+///
+/// ```
+/// use faxnotify_core::client::{ClientConfig, Event, ListenPolicy, NetworkSettings};
+/// use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+/// use faxnotify_core::wire::{Notification, Role, ServerMessage};
+/// use faxnotify_smol::{Client, Server};
+///
+/// # futures_lite::future::block_on(async {
+/// let mut users = MemoryUserStore::new();
+/// users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
+/// let (server, _events) =
+///     Server::bind("127.0.0.1:0".parse()?, ServerConfig::new([1; 32]), users).await?;
+///
+/// let settings = NetworkSettings::new(ListenPolicy::Dynamic);
+/// let config = ClientConfig::new(server.local_addr(), "alice", "correct horse", settings);
+/// let client = Client::start(config).await?;
+/// println!("callbacks on {}", client.listen_addr());
+///
+/// // Wait until the server can reach the callback port.
+/// while let Some(event) = client.next_event().await {
+///     if let Event::CallbackEstablished { .. } = event {
+///         break;
+///     }
+/// }
+/// let text = "toner low".to_owned();
+/// server.notify(Target::All, Notification::ServerMessage(ServerMessage { text })).await?;
+/// loop {
+///     match client.next_event().await {
+///         Some(Event::Notification { seq, notification }) => {
+///             assert_eq!(seq, 1);
+///             println!("{notification:?}");
+///             break;
+///         }
+///         Some(_) => {}
+///         None => panic!("the client stopped"),
+///     }
+/// }
+///
+/// client.logout().await?;
+/// while let Some(event) = client.next_event().await {
+///     if let Event::LoggedOut { confirmed } = event {
+///         assert!(confirmed);
+///     }
+/// }
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Client {
+    commands: Sender<Command>,
+    events: mailbox::Receiver<Event>,
+    listen_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("listen_addr", &self.listen_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+type Reply<T> = Sender<T>;
+
+enum Command {
+    Logout {
+        reply: Reply<Result<(), core::LogoutError>>,
+    },
+    State {
+        reply: Reply<(ClientState, Option<SessionId>)>,
+    },
+    ChangeSettings {
+        settings: NetworkSettings,
+        reply: Reply<Result<SettingsChange, core::ChangeSettingsError>>,
+    },
+    #[cfg(feature = "test-hooks")]
+    SuspendListener { reply: Reply<()> },
+    #[cfg(feature = "test-hooks")]
+    ResumeListener { reply: Reply<std::io::Result<()>> },
+}
+
+/// How [`Client::start`] learns that the listener is bound.
+type Started = Result<SocketAddr, StopReason>;
+
+impl Client {
+    /// Starts a client with the default [`Options`] (a dedicated thread, a
+    /// seed from the OS): binds the callback listener by the configured
+    /// policy, then logs in in the background.
+    ///
+    /// Fails with the core's reason, unchanged, when the callback port
+    /// cannot be bound: [`StopReason::FixedPortInUse`] when a `fixed` port is
+    /// taken (another instance holds it), [`StopReason::RangeExhausted`] when
+    /// every port of a `range` is.
+    pub async fn start(config: ClientConfig) -> Result<Client, StartError> {
+        Self::start_with(config, Options::default()).await
+    }
+
+    /// [`Client::start`] with explicit runtime [`Options`].
+    pub async fn start_with(config: ClientConfig, options: Options) -> Result<Client, StartError> {
+        options.validate()?;
+        let seed = options.resolve_seed().map_err(StartError::Seed)?;
+        let server = config.server;
+        let user = config.user.clone();
+        let core = core::Client::new(config, seed, Instant::now())?;
+
+        let (events_tx, events_rx) = mailbox::mailbox(options.event_capacity);
+        let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_QUEUE);
+        let (net_tx, net_rx) = async_channel::bounded(options.input_queue);
+        let (started_tx, started_rx) = async_channel::bounded::<Started>(1);
+        let limits = Limits::from(&options);
+        #[cfg(feature = "test-hooks")]
+        let suspend_listener_at_start = options.suspend_listener_at_start;
+        let span = tracing::debug_span!("fnp_client", %server, %user);
+        runner::launch(&options.runner, "faxnotify-client", move |executor| {
+            async move {
+                let io = Conns::new(executor, net_tx, limits);
+                let machine = ClientMachine {
+                    core,
+                    started: Some(started_tx),
+                    abandoned: false,
+                    #[cfg(feature = "test-hooks")]
+                    suspended: None,
+                    #[cfg(feature = "test-hooks")]
+                    suspend_at_start: suspend_listener_at_start,
+                };
+                driver::run(machine, io, net_rx, commands_rx, events_tx).await;
+                tracing::debug!("client stopped");
+            }
+            .instrument(span)
+        })
+        .map_err(StartError::Spawn)?;
+
+        match started_rx.recv().await {
+            Ok(Ok(listen_addr)) => Ok(Client {
+                commands: commands_tx,
+                events: events_rx,
+                listen_addr,
+            }),
+            Ok(Err(reason)) => Err(StartError::Stopped(reason)),
+            // The driver ended without a word: only possible if it panicked.
+            Err(_) => Err(StartError::Spawn(std::io::Error::other(
+                "the client's driver ended before it was listening",
+            ))),
+        }
+    }
+
+    /// The bound callback listener (with the port the OS chose for `dynamic`).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    /// The next event, or `None` once the client has finished (after
+    /// [`Event::LoggedOut`] or [`Event::Stopped`]) and every event was taken.
+    ///
+    /// Read events promptly: while `event_capacity` events are waiting, the
+    /// client stops reading from the network (the server then holds further
+    /// notifications back, up to its window and queue limits).
+    pub async fn next_event(&self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// An event that is already waiting, without waiting.
+    pub fn try_next_event(&self) -> Option<Event> {
+        self.events.try_recv()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Closed> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.commands.send(make(reply)).await.map_err(|_| Closed)?;
+        answer.recv().await.map_err(|_| Closed)
+    }
+
+    /// Starts a logout: LOGOUT is sent and the client finishes on the
+    /// server's BYE (or after the core's `logout_timeout`). Keep reading
+    /// [`Client::next_event`] until it returns `None`: notifications that
+    /// arrive meanwhile are still delivered, then [`Event::LoggedOut`].
+    pub async fn logout(&self) -> Result<(), LogoutError> {
+        self.ask(|reply| Command::Logout { reply })
+            .await
+            .map_err(|Closed| LogoutError::Closed)?
+            .map_err(LogoutError::Core)
+    }
+
+    /// Where the client is, for user interfaces.
+    pub async fn state(&self) -> Result<ClientState, Closed> {
+        Ok(self.ask(|reply| Command::State { reply }).await?.0)
+    }
+
+    /// The session the client holds, if any.
+    pub async fn session(&self) -> Result<Option<SessionId>, Closed> {
+        Ok(self.ask(|reply| Command::State { reply }).await?.1)
+    }
+
+    /// Asks to change the network settings; see the core's
+    /// `Client::change_settings` (refused while logged in; otherwise they
+    /// take effect at the next start).
+    pub async fn change_settings(
+        &self,
+        settings: NetworkSettings,
+    ) -> Result<SettingsChange, ChangeSettingsError> {
+        self.ask(|reply| Command::ChangeSettings { settings, reply })
+            .await
+            .map_err(|Closed| ChangeSettingsError::Closed)?
+            .map_err(ChangeSettingsError::Core)
+    }
+
+    /// Test hook: kills the callback listener as a crash would. The port is
+    /// closed (connections to it are refused) and every open callback
+    /// connection is dropped; the core is told they closed, but not that the
+    /// listener is gone.
+    #[cfg(feature = "test-hooks")]
+    pub async fn suspend_listener(&self) -> Result<(), Closed> {
+        self.ask(|reply| Command::SuspendListener { reply }).await
+    }
+
+    /// Test hook: re-opens the listener [`Client::suspend_listener`] closed,
+    /// on the same address.
+    #[cfg(feature = "test-hooks")]
+    pub async fn resume_listener(&self) -> std::io::Result<()> {
+        self.ask(|reply| Command::ResumeListener { reply })
+            .await
+            .map_err(|Closed| std::io::Error::other("the client has stopped running"))?
+    }
+}
+
+struct ClientMachine {
+    core: core::Client,
+    /// Answered once, when the listener is bound or the client stopped.
+    started: Option<Sender<Started>>,
+    /// Every handle was dropped: stop at once.
+    abandoned: bool,
+    /// Where the suspended listener was bound.
+    #[cfg(feature = "test-hooks")]
+    suspended: Option<SocketAddr>,
+    /// Suspend the listener as soon as it is bound (test hook).
+    #[cfg(feature = "test-hooks")]
+    suspend_at_start: bool,
+}
+
+impl ClientMachine {
+    fn feed(&mut self, now: Instant, input: Input<'_>) {
+        if let Err(error) = self.core.handle_input(now, input) {
+            // The adapter broke the core's contract: a bug in this crate.
+            tracing::error!(%error, "input refused by the core");
+            debug_assert!(false, "input refused by the core: {error}");
+        }
+    }
+
+    fn listen(&mut self, now: Instant, addr: SocketAddr, io: &mut Conns) {
+        match net::bind_listener(addr).and_then(|listener| io.listen(listener)) {
+            Ok(local) => {
+                #[cfg(feature = "test-hooks")]
+                if std::mem::take(&mut self.suspend_at_start) {
+                    tracing::debug!(%local, "test hook: callback listener closed at start");
+                    self.suspended = Some(local);
+                    io.stop_listening();
+                }
+                self.feed(now, Input::Bound { local });
+            }
+            Err(error) => {
+                tracing::debug!(%addr, %error, "cannot bind the callback listener");
+                let error = BindError::from_io(&error);
+                self.feed(now, Input::BindFailed { addr, error });
+            }
+        }
+    }
+
+    fn report_start(&mut self, result: Started) {
+        if let Some(started) = self.started.take() {
+            let _ = started.try_send(result);
+        }
+    }
+}
+
+impl Machine for ClientMachine {
+    type Command = Command;
+    type Event = Event;
+
+    fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
+        self.core.handle_accept(now, peer)
+    }
+
+    fn input(&mut self, now: Instant, input: NetInput<'_>) {
+        let input = match input {
+            NetInput::Connected(conn) => Input::Connected { conn },
+            NetInput::ConnectFailed(conn) => Input::ConnectFailed { conn },
+            NetInput::Received(conn, data) => Input::Received { conn, data },
+            NetInput::Closed(conn) => Input::Closed { conn },
+        };
+        self.feed(now, input);
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    fn drain(&mut self, now: Instant, io: &mut Conns, events: &mailbox::Sender<Event>) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Listen { addr } => self.listen(now, addr, io),
+                Output::StopListening => io.stop_listening(),
+                Output::Connect { conn, addr } => io.dial(conn, addr),
+                Output::Transmit { conn, data } => {
+                    if let Some(buf) = io.transmit(conn, data) {
+                        self.core.recycle(buf);
+                    }
+                }
+                Output::Close { conn } => io.close(conn),
+                Output::Event(event) => {
+                    match &event {
+                        Event::Listening { local, .. } => self.report_start(Ok(*local)),
+                        Event::Stopped { reason } => self.report_start(Err(reason.clone())),
+                        _ => {}
+                    }
+                    events.push(event);
+                }
+                other => tracing::warn!(?other, "output this runtime does not know; ignored"),
+            }
+        }
+    }
+
+    fn command(
+        &mut self,
+        now: Instant,
+        command: Command,
+        io: &mut Conns,
+        _events: &mailbox::Sender<Event>,
+    ) {
+        match command {
+            Command::Logout { reply } => {
+                let _ = reply.try_send(self.core.logout(now));
+            }
+            Command::State { reply } => {
+                let _ = reply.try_send((self.core.state(), self.core.session()));
+            }
+            Command::ChangeSettings { settings, reply } => {
+                let _ = reply.try_send(self.core.change_settings(settings));
+            }
+            #[cfg(feature = "test-hooks")]
+            Command::SuspendListener { reply } => {
+                if let Some(local) = io.listening_on() {
+                    tracing::debug!(%local, "test hook: suspending the callback listener");
+                    self.suspended = Some(local);
+                    io.stop_listening();
+                    for conn in io.drop_accepted() {
+                        self.feed(now, Input::Closed { conn });
+                    }
+                }
+                let _ = reply.try_send(());
+            }
+            #[cfg(feature = "test-hooks")]
+            Command::ResumeListener { reply } => {
+                let result = match self.suspended.take() {
+                    Some(addr) => {
+                        tracing::debug!(%addr, "test hook: resuming the callback listener");
+                        net::bind_listener(addr)
+                            .and_then(|listener| io.listen(listener))
+                            .map(|_| ())
+                    }
+                    None => Ok(()),
+                };
+                let _ = reply.try_send(result);
+            }
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = io;
+    }
+
+    fn abandoned(&mut self, _now: Instant, _io: &mut Conns) {
+        tracing::debug!("client handle dropped: stopping without logout");
+        self.abandoned = true;
+    }
+
+    fn is_done(&self) -> bool {
+        self.abandoned || self.core.is_finished()
+    }
+
+    fn is_abrupt(&self) -> bool {
+        self.abandoned
+    }
+}

@@ -1,0 +1,704 @@
+//! The connections a driver owns: one reader and one writer task each, the
+//! bounded write queue between the driver and the writer, and the read gate
+//! that pauses reading while too much output waits.
+//!
+//! Bounds per connection (see the crate docs, "Backpressure"):
+//! - reading: at most one chunk (`read_chunk` bytes) held by the reader
+//!   while it waits for room in the driver's bounded input queue;
+//! - writing: the reader stops while more than `pause_reading_above` bytes
+//!   wait to be written, so a peer that sends without reading cannot make
+//!   the core produce more replies; whatever the application produces (the
+//!   server's NOTIFY window) is bounded by the core; and above
+//!   `max_write_backlog` the connection is treated as dead.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::collections::hash_map::{Entry as MapEntry, HashMap};
+use std::io::{self, Read as _, Write as _};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use async_channel::Sender;
+use async_executor::{Executor, Task};
+use async_io::{Async, Timer};
+use event_listener::Event;
+use faxnotify_core::ConnId;
+use futures_lite::{AsyncWriteExt as _, future};
+use tracing::Instrument as _;
+
+use crate::net::{self, NetMsg};
+use crate::options::Options;
+
+thread_local! {
+    /// Read scratch space, shared by the readers of one thread: an idle
+    /// connection holds no read buffer, and a read allocates only what arrived.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The I/O limits a connection runs with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) read_chunk: usize,
+    pub(crate) pause_reading_above: usize,
+    pub(crate) max_write_backlog: usize,
+    pub(crate) close_timeout: std::time::Duration,
+}
+
+impl From<&Options> for Limits {
+    fn from(o: &Options) -> Self {
+        Self {
+            read_chunk: o.read_chunk,
+            pause_reading_above: o.pause_reading_above,
+            max_write_backlog: o.max_write_backlog,
+            close_timeout: o.close_timeout,
+        }
+    }
+}
+
+#[derive(Default)]
+struct QueueState {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes queued plus the chunk the writer is writing.
+    bytes: usize,
+    /// The writer holds a chunk it has not finished writing.
+    writing: bool,
+    /// Close after flushing, by this deadline.
+    closing: Option<Instant>,
+}
+
+/// What the driver hands a connection's writer.
+struct WriteQueue {
+    state: Mutex<QueueState>,
+    /// Data was queued, or the connection is closing.
+    ready: Event,
+    /// The backlog fell to the read threshold.
+    drained: Event,
+    /// Closing began.
+    closing: Event,
+    limits: Limits,
+}
+
+/// What became of bytes handed to a connection.
+pub(crate) enum Written {
+    /// All written at once; the buffer can be reused.
+    Done(Vec<u8>),
+    /// Queued for the writer task.
+    Queued,
+    /// The connection is dead (write error, or backlog above the cap).
+    Dead,
+}
+
+impl WriteQueue {
+    fn new(limits: Limits) -> Self {
+        Self {
+            state: Mutex::new(QueueState::default()),
+            ready: Event::new(),
+            drained: Event::new(),
+            closing: Event::new(),
+            limits,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // Critical sections are single updates; a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `data` at once if nothing is waiting ahead of it, else queues it.
+    fn push(&self, stream: &Async<TcpStream>, mut data: Vec<u8>) -> Written {
+        let mut state = self.lock();
+        if state.bytes == 0 && !state.writing {
+            match stream.get_ref().write(&data) {
+                Ok(n) if n == data.len() => return Written::Done(data),
+                Ok(n) => {
+                    data.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    tracing::debug!(%error, "write failed");
+                    return Written::Dead;
+                }
+            }
+        }
+        state.bytes += data.len();
+        if state.bytes > self.limits.max_write_backlog {
+            tracing::debug!(
+                backlog = state.bytes,
+                cap = self.limits.max_write_backlog,
+                "peer does not read: write backlog above the cap"
+            );
+            return Written::Dead;
+        }
+        state.chunks.push_back(data);
+        drop(state);
+        self.ready.notify(1);
+        Written::Queued
+    }
+
+    /// The writer's next chunk; `None` when closing and everything is written.
+    async fn next_chunk(&self) -> Option<Vec<u8>> {
+        loop {
+            let listener = {
+                let mut state = self.lock();
+                if let Some(chunk) = state.chunks.pop_front() {
+                    state.writing = true;
+                    return Some(chunk);
+                }
+                if state.closing.is_some() {
+                    return None;
+                }
+                self.ready.listen()
+            };
+            listener.await;
+        }
+    }
+
+    /// The writer finished a chunk of `len` bytes.
+    fn written(&self, len: usize) {
+        let mut state = self.lock();
+        let before = state.bytes;
+        state.bytes -= len;
+        state.writing = false;
+        let threshold = self.limits.pause_reading_above;
+        let resume = before > threshold && state.bytes <= threshold;
+        drop(state);
+        if resume {
+            self.drained.notify(usize::MAX);
+        }
+    }
+
+    /// Waits until reading may go on (the backlog is at most the threshold).
+    async fn read_gate(&self) {
+        loop {
+            let listener = {
+                let state = self.lock();
+                if state.bytes <= self.limits.pause_reading_above {
+                    return;
+                }
+                self.drained.listen()
+            };
+            tracing::trace!("reading paused: peer is not reading");
+            listener.await;
+        }
+    }
+
+    fn close(&self, deadline: Instant) {
+        self.lock().closing.get_or_insert(deadline);
+        self.ready.notify(usize::MAX);
+        self.closing.notify(usize::MAX);
+    }
+
+    /// Resolves at the close deadline (never, if the connection is not closing).
+    async fn close_deadline(&self) {
+        let deadline = loop {
+            let listener = {
+                let state = self.lock();
+                if let Some(deadline) = state.closing {
+                    break deadline;
+                }
+                self.closing.listen()
+            };
+            listener.await;
+        };
+        Timer::at(deadline).await;
+    }
+
+    fn is_closing(&self) -> bool {
+        self.lock().closing.is_some()
+    }
+}
+
+/// Reads until EOF, an error, or cancellation, reporting to the driver.
+async fn reader(
+    conn: ConnId,
+    stream: Arc<Async<TcpStream>>,
+    queue: Arc<WriteQueue>,
+    tx: Sender<NetMsg>,
+) {
+    let chunk = queue.limits.read_chunk;
+    loop {
+        queue.read_gate().await;
+        let read = stream
+            .read_with(|s| {
+                SCRATCH.with(|scratch| {
+                    let mut scratch = scratch.borrow_mut();
+                    if scratch.len() < chunk {
+                        scratch.resize(chunk, 0);
+                    }
+                    let n = (&*s).read(&mut scratch[..chunk])?;
+                    Ok(scratch[..n].to_vec())
+                })
+            })
+            .await;
+        let msg = match read {
+            Ok(data) if data.is_empty() => NetMsg::Closed { conn },
+            Ok(data) => NetMsg::Received { conn, data },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                tracing::debug!(%conn, %error, "read failed");
+                NetMsg::Closed { conn }
+            }
+        };
+        let closed = matches!(msg, NetMsg::Closed { .. });
+        if tx.send(msg).await.is_err() || closed {
+            return;
+        }
+    }
+}
+
+/// Writes what the driver queues; on close, flushes, shuts down the write
+/// side and waits (bounded) for the peer to close, so that the peer reads
+/// everything before it sees the connection end.
+async fn writer(
+    conn: ConnId,
+    stream: Arc<Async<TcpStream>>,
+    queue: Arc<WriteQueue>,
+    tx: Sender<NetMsg>,
+) {
+    let work = async {
+        while let Some(chunk) = queue.next_chunk().await {
+            if let Err(error) = (&*stream).write_all(&chunk).await {
+                tracing::debug!(%conn, %error, "write failed");
+                if !queue.is_closing() {
+                    let _ = tx.send(NetMsg::Closed { conn }).await;
+                }
+                return;
+            }
+            queue.written(chunk.len());
+        }
+        // Closing, and everything is written.
+        let _ = stream.get_ref().shutdown(Shutdown::Write);
+        // Drain until the peer closes: closing with unread data would reset
+        // the connection and could destroy what the peer has not read yet.
+        let _ = stream
+            .read_with(|s| {
+                SCRATCH.with(|scratch| {
+                    let mut scratch = scratch.borrow_mut();
+                    if scratch.len() < 4096 {
+                        scratch.resize(4096, 0);
+                    }
+                    loop {
+                        if (&*s).read(&mut scratch[..])? == 0 {
+                            return Ok(());
+                        }
+                    }
+                })
+            })
+            .await;
+    };
+    future::or(work, queue.close_deadline()).await;
+    tracing::trace!(%conn, "connection released");
+}
+
+enum State {
+    Dialling(#[allow(dead_code)] Task<()>),
+    Open {
+        stream: Arc<Async<TcpStream>>,
+        queue: Arc<WriteQueue>,
+        reader: Task<()>,
+        writer: Task<()>,
+    },
+}
+
+struct Entry {
+    state: State,
+    /// Accepted on our listener (a callback, on the client).
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    accepted: bool,
+    peer: SocketAddr,
+}
+
+/// The listener. The driver accepts on it in its own loop (no task), so
+/// closing it releases the port at once: a restarted server or a resumed
+/// callback listener can bind the same port right away.
+struct Listening {
+    listener: Async<TcpListener>,
+    local: SocketAddr,
+    /// After an accept error that would repeat at once, accept again at this time.
+    retry_at: Option<Instant>,
+}
+
+/// Every connection and listener of one driver.
+pub(crate) struct Conns {
+    executor: Arc<Executor<'static>>,
+    tx: Sender<NetMsg>,
+    limits: Limits,
+    map: HashMap<ConnId, Entry>,
+    /// Writers still flushing closed connections.
+    closing: Vec<Task<()>>,
+    prune_at: usize,
+    listener: Option<Listening>,
+    /// Connections found dead while writing; the driver reports them closed.
+    dead: Vec<ConnId>,
+}
+
+impl Conns {
+    pub(crate) fn new(
+        executor: Arc<Executor<'static>>,
+        tx: Sender<NetMsg>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            executor,
+            tx,
+            limits,
+            map: HashMap::new(),
+            closing: Vec::new(),
+            prune_at: 64,
+            listener: None,
+            dead: Vec::new(),
+        }
+    }
+
+    // ----- listener ---------------------------------------------------------
+
+    /// Starts accepting on `listener`, replacing any previous one.
+    pub(crate) fn listen(&mut self, listener: Async<TcpListener>) -> io::Result<SocketAddr> {
+        let local = net::local_addr(&listener)?;
+        tracing::debug!(%local, "listening");
+        self.listener = Some(Listening {
+            listener,
+            local,
+            retry_at: None,
+        });
+        Ok(local)
+    }
+
+    /// Closes the listener now (queued connections are refused by the OS).
+    pub(crate) fn stop_listening(&mut self) {
+        if let Some(l) = self.listener.take() {
+            tracing::debug!(local = %l.local, "listener closed");
+        }
+    }
+
+    /// The next accepted connection; pending forever while not listening.
+    pub(crate) async fn accept(&self) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+        let Some(l) = &self.listener else {
+            return future::pending().await;
+        };
+        if let Some(at) = l.retry_at {
+            Timer::at(at).await;
+        }
+        l.listener.accept().await
+    }
+
+    /// An accept failed with an error that would repeat at once: pause.
+    pub(crate) fn accept_failed(&mut self, error: &io::Error) {
+        if let Some(l) = &mut self.listener {
+            tracing::warn!(%error, "accept failed; pausing 100 ms");
+            l.retry_at = Some(Instant::now() + std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// An accept succeeded: no more pause.
+    fn accepted(&mut self) {
+        if let Some(l) = &mut self.listener {
+            l.retry_at = None;
+        }
+    }
+
+    // ----- connections ------------------------------------------------------
+
+    /// Dials `addr` for `conn`.
+    pub(crate) fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
+        tracing::debug!(%conn, %addr, "dialling");
+        let span = tracing::debug_span!("dial", %conn, %addr);
+        let task = self
+            .executor
+            .spawn(net::dial(conn, addr, self.tx.clone()).instrument(span));
+        self.map.insert(
+            conn,
+            Entry {
+                state: State::Dialling(task),
+                accepted: false,
+                peer: addr,
+            },
+        );
+    }
+
+    /// A dial finished; returns whether the connection is still wanted (if
+    /// not, the stream is dropped).
+    pub(crate) fn dialled(&mut self, conn: ConnId, stream: Async<TcpStream>) -> bool {
+        match self.map.get(&conn) {
+            Some(Entry {
+                state: State::Dialling(_),
+                peer,
+                ..
+            }) => {
+                let peer = *peer;
+                self.open(conn, stream, peer, false);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A dial failed; returns whether the core is still waiting for it.
+    pub(crate) fn dial_failed(&mut self, conn: ConnId) -> bool {
+        match self.map.entry(conn) {
+            MapEntry::Occupied(e) if matches!(e.get().state, State::Dialling(_)) => {
+                e.remove();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes over an accepted connection.
+    pub(crate) fn adopt(&mut self, conn: ConnId, stream: Async<TcpStream>, peer: SocketAddr) {
+        tracing::debug!(%conn, %peer, "connection accepted");
+        self.accepted();
+        self.open(conn, stream, peer, true);
+    }
+
+    fn open(&mut self, conn: ConnId, stream: Async<TcpStream>, peer: SocketAddr, accepted: bool) {
+        let stream = Arc::new(stream);
+        let queue = Arc::new(WriteQueue::new(self.limits));
+        let span = tracing::debug_span!("conn", %conn, %peer);
+        let reader = self.executor.spawn(
+            reader(
+                conn,
+                Arc::clone(&stream),
+                Arc::clone(&queue),
+                self.tx.clone(),
+            )
+            .instrument(span.clone()),
+        );
+        let writer = self.executor.spawn(
+            writer(
+                conn,
+                Arc::clone(&stream),
+                Arc::clone(&queue),
+                self.tx.clone(),
+            )
+            .instrument(span),
+        );
+        self.map.insert(
+            conn,
+            Entry {
+                state: State::Open {
+                    stream,
+                    queue,
+                    reader,
+                    writer,
+                },
+                accepted,
+                peer,
+            },
+        );
+    }
+
+    /// Whether input from `conn` should reach the core.
+    pub(crate) fn is_open(&self, conn: ConnId) -> bool {
+        matches!(
+            self.map.get(&conn),
+            Some(Entry {
+                state: State::Open { .. },
+                ..
+            })
+        )
+    }
+
+    /// Writes (or queues) `data` on `conn`. Returns the buffer when it was
+    /// written at once. A connection found dead is dropped and remembered
+    /// for [`Conns::take_dead`].
+    pub(crate) fn transmit(&mut self, conn: ConnId, data: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(Entry {
+            state: State::Open { stream, queue, .. },
+            ..
+        }) = self.map.get(&conn)
+        else {
+            tracing::debug!(%conn, "transmit for a connection that is not open; dropped");
+            return None;
+        };
+        match queue.push(stream, data) {
+            Written::Done(buf) => Some(buf),
+            Written::Queued => None,
+            Written::Dead => {
+                self.forget(conn);
+                self.dead.push(conn);
+                None
+            }
+        }
+    }
+
+    /// Closes `conn` once what was transmitted is written (bounded by
+    /// `close_timeout`); abandons a dial in progress.
+    pub(crate) fn close(&mut self, conn: ConnId) {
+        let Some(entry) = self.map.remove(&conn) else {
+            return;
+        };
+        tracing::debug!(%conn, peer = %entry.peer, "closing connection");
+        match entry.state {
+            State::Dialling(task) => drop(task),
+            State::Open {
+                queue,
+                reader,
+                writer,
+                ..
+            } => {
+                drop(reader);
+                queue.close(Instant::now() + self.limits.close_timeout);
+                self.closing.push(writer);
+                if self.closing.len() >= self.prune_at {
+                    self.closing.retain(|t| !t.is_finished());
+                    self.prune_at = (self.closing.len() * 2).max(64);
+                }
+            }
+        }
+    }
+
+    /// Drops `conn` at once (the peer closed it, or it is dead); returns
+    /// whether it was known.
+    pub(crate) fn forget(&mut self, conn: ConnId) -> bool {
+        match self.map.remove(&conn) {
+            Some(entry) => {
+                tracing::debug!(%conn, peer = %entry.peer, "connection gone");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Connections found dead since the last call.
+    pub(crate) fn take_dead(&mut self) -> Vec<ConnId> {
+        std::mem::take(&mut self.dead)
+    }
+
+    /// Drops every accepted connection at once (test hook: a listener that
+    /// dies takes its connections with it); returns them.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn drop_accepted(&mut self) -> Vec<ConnId> {
+        let mut gone: Vec<ConnId> = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.accepted)
+            .map(|(c, _)| *c)
+            .collect();
+        gone.sort_unstable();
+        for conn in &gone {
+            self.map.remove(conn);
+        }
+        gone
+    }
+
+    /// The listener's address, if listening.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn listening_on(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().map(|l| l.local)
+    }
+
+    /// Drops everything at once, as a crash would: nothing more is written.
+    pub(crate) fn abort(mut self) {
+        self.stop_listening();
+        self.map.clear();
+        self.closing.clear();
+    }
+
+    /// Stops everything: the listener, dials and readers at once; writers
+    /// get until their close deadline to flush. Resolves when all are done.
+    pub(crate) async fn finish(mut self) {
+        self.stop_listening();
+        let conns: Vec<ConnId> = self.map.keys().copied().collect();
+        for conn in conns {
+            self.close(conn);
+        }
+        for task in self.closing.drain(..) {
+            task.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits(pause: usize, cap: usize) -> Limits {
+        Limits {
+            read_chunk: 1024,
+            pause_reading_above: pause,
+            max_write_backlog: cap,
+            close_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// A connected pair: (our side as Async, the peer's blocking side).
+    fn pair() -> (Async<TcpStream>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (Async::new(client).expect("async"), server)
+    }
+
+    #[test]
+    fn writes_directly_when_nothing_waits() {
+        let (ours, mut peer) = pair();
+        let q = WriteQueue::new(limits(1024, 4096));
+        assert!(matches!(q.push(&ours, b"hello".to_vec()), Written::Done(_)));
+        let mut buf = [0u8; 5];
+        peer.read_exact(&mut buf).expect("read");
+        assert_eq!(&buf, b"hello");
+    }
+
+    #[test]
+    fn a_peer_that_does_not_read_pauses_reading_then_is_dropped() {
+        let (ours, _peer) = pair();
+        let q = WriteQueue::new(limits(64 * 1024, 256 * 1024));
+        let chunk = vec![0u8; 16 * 1024];
+        // Fill the kernel buffers until writes start queueing.
+        let mut queued = 0usize;
+        let mut dead = false;
+        for _ in 0..10_000 {
+            match q.push(&ours, chunk.clone()) {
+                Written::Done(_) => {}
+                Written::Queued => queued += chunk.len(),
+                Written::Dead => {
+                    dead = true;
+                    break;
+                }
+            }
+        }
+        assert!(dead, "the backlog cap must end a peer that never reads");
+        assert!(queued <= 256 * 1024, "queued {queued} bytes, above the cap");
+        assert!(q.lock().bytes > 64 * 1024);
+        // Reading is paused while the backlog is above the threshold.
+        let gate = future::block_on(future::or(
+            async {
+                q.read_gate().await;
+                true
+            },
+            async {
+                Timer::after(Duration::from_millis(50)).await;
+                false
+            },
+        ));
+        assert!(!gate, "the read gate must stay shut");
+    }
+
+    #[test]
+    fn the_gate_opens_when_the_writer_catches_up() {
+        let q = WriteQueue::new(limits(10, 100));
+        {
+            let mut s = q.lock();
+            s.bytes = 50;
+            s.chunks.push_back(vec![0; 50]);
+        }
+        let opened = future::block_on(future::or(
+            async {
+                q.read_gate().await;
+                true
+            },
+            async {
+                Timer::after(Duration::from_millis(20)).await;
+                let chunk = q.next_chunk().await.expect("chunk");
+                q.written(chunk.len());
+                Timer::after(Duration::from_secs(5)).await;
+                false
+            },
+        ));
+        assert!(opened);
+    }
+}

@@ -1,0 +1,271 @@
+//! The run loop shared by the server and the client drivers, as the cores
+//! document it: after every input drain the outputs, then sleep until
+//! the next network message, application command, or `poll_timeout`.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use async_channel::Receiver;
+use async_io::{Async, Timer};
+use faxnotify_core::ConnId;
+use futures_lite::future;
+
+use crate::conns::Conns;
+use crate::mailbox;
+use crate::net::{self, NetMsg};
+
+/// Network messages handled per wake-up before the loop looks at commands
+/// and timers again (amortises the select; keeps commands responsive).
+const BATCH: usize = 64;
+
+/// A network event for the core, in the vocabulary both cores share.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NetInput<'a> {
+    Connected(ConnId),
+    ConnectFailed(ConnId),
+    Received(ConnId, &'a [u8]),
+    Closed(ConnId),
+}
+
+/// What a driver needs from its core: the adapter half of the sans-IO API.
+pub(crate) trait Machine {
+    /// Application requests.
+    type Command;
+    /// Events for the application.
+    type Event;
+
+    /// `handle_accept`.
+    fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId;
+    /// `handle_input`.
+    fn input(&mut self, now: Instant, input: NetInput<'_>);
+    /// `handle_timeout`.
+    fn timeout(&mut self, now: Instant);
+    /// `poll_timeout`.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Drains `poll_output` and carries every output out.
+    fn drain(&mut self, now: Instant, io: &mut Conns, events: &mailbox::Sender<Self::Event>);
+    /// An application request.
+    fn command(
+        &mut self,
+        now: Instant,
+        command: Self::Command,
+        io: &mut Conns,
+        events: &mailbox::Sender<Self::Event>,
+    );
+    /// Every application handle is gone.
+    fn abandoned(&mut self, now: Instant, io: &mut Conns);
+    /// Whether the driver can stop (checked after a drain).
+    fn is_done(&self) -> bool;
+    /// Whether to stop as a crash would: drop every socket without
+    /// flushing (otherwise connections are closed gracefully).
+    fn is_abrupt(&self) -> bool {
+        false
+    }
+}
+
+enum Wake<C> {
+    Command(Option<C>),
+    Net(Option<NetMsg>),
+    Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
+    Timer,
+    Space,
+}
+
+/// Runs `machine` until it is done, then closes every connection (bounded
+/// by the close timeout) and ends the event stream.
+pub(crate) async fn run<M: Machine>(
+    mut machine: M,
+    mut io: Conns,
+    net: Receiver<NetMsg>,
+    commands: Receiver<M::Command>,
+    events: mailbox::Sender<M::Event>,
+) {
+    let mut timer = Timer::never();
+    let mut armed: Option<Instant> = None;
+    let mut commands_open = true;
+    let mut now = Instant::now();
+    settle(&mut machine, now, &mut io, &events);
+    while !machine.is_done() {
+        let next = machine.poll_timeout();
+        if next != armed {
+            match next {
+                Some(at) => timer.set_at(at),
+                None => timer = Timer::never(),
+            }
+            armed = next;
+        }
+        // While the application lags, listen for space before looking again,
+        // so that space made in between is not missed.
+        let mut space = None;
+        let mut paused = events.is_full();
+        if paused {
+            space = Some(events.space());
+            paused = events.is_full();
+        }
+        let wake = {
+            let command = async {
+                if commands_open {
+                    Wake::Command(commands.recv().await.ok())
+                } else {
+                    future::pending().await
+                }
+            };
+            let input = async {
+                if paused {
+                    future::pending().await
+                } else {
+                    Wake::Net(net.recv().await.ok())
+                }
+            };
+            let accept = async {
+                if paused {
+                    future::pending().await
+                } else {
+                    Wake::Accepted(io.accept().await)
+                }
+            };
+            let tick = async {
+                (&mut timer).await;
+                Wake::Timer
+            };
+            let space = async {
+                match space {
+                    Some(listener) if paused => {
+                        listener.await;
+                        Wake::Space
+                    }
+                    _ => future::pending().await,
+                }
+            };
+            let network = future::race(input, accept);
+            future::race(future::race(command, network), future::or(tick, space)).await
+        };
+        now = Instant::now();
+        match wake {
+            Wake::Command(Some(command)) => {
+                machine.command(now, command, &mut io, &events);
+                settle(&mut machine, now, &mut io, &events);
+            }
+            Wake::Command(None) => {
+                commands_open = false;
+                machine.abandoned(now, &mut io);
+                settle(&mut machine, now, &mut io, &events);
+            }
+            Wake::Net(Some(msg)) => {
+                on_net(&mut machine, now, &mut io, &events, msg);
+                // Take what else is ready without going back to sleep.
+                for _ in 1..BATCH {
+                    if events.is_full() {
+                        break;
+                    }
+                    let Ok(msg) = net.try_recv() else { break };
+                    on_net(&mut machine, now, &mut io, &events, msg);
+                }
+            }
+            // The driver holds a sender itself, so the channel never closes.
+            Wake::Net(None) => {}
+            Wake::Accepted(Ok((stream, peer))) => {
+                if let Err(error) = net::configure(&stream) {
+                    tracing::debug!(%peer, %error, "accepted connection unusable; dropped");
+                } else {
+                    let conn = machine.accept(now, peer);
+                    io.adopt(conn, stream, peer);
+                    settle(&mut machine, now, &mut io, &events);
+                }
+            }
+            Wake::Accepted(Err(error)) => {
+                if net::is_transient_accept_error(&error) {
+                    tracing::debug!(%error, "accept failed; trying again");
+                } else {
+                    io.accept_failed(&error);
+                }
+            }
+            Wake::Timer => {
+                armed = None; // a fired one-shot timer must be re-armed
+                machine.timeout(now);
+                settle(&mut machine, now, &mut io, &events);
+            }
+            Wake::Space => {}
+        }
+    }
+    // Commands that arrive from here on are never executed. They are held
+    // until the connections are closed and then dropped, which answers
+    // each one (its reply channel closes): a racing `shutdown()` returns
+    // once the port is free, and any other request fails as stopped instead
+    // of waiting for an answer that would never come.
+    let mut late = Vec::new();
+    if machine.is_abrupt() {
+        tracing::debug!("driver stopped abruptly; dropping connections");
+        io.abort();
+    } else {
+        tracing::debug!("driver finished; closing connections");
+        let collect = async {
+            while let Ok(command) = commands.recv().await {
+                late.push(command);
+            }
+            future::pending::<()>().await
+        };
+        future::or(io.finish(), collect).await;
+    }
+    commands.close();
+    while let Ok(command) = commands.try_recv() {
+        late.push(command);
+    }
+    drop(late);
+    events.close();
+}
+
+fn on_net<M: Machine>(
+    machine: &mut M,
+    now: Instant,
+    io: &mut Conns,
+    events: &mailbox::Sender<M::Event>,
+    msg: NetMsg,
+) {
+    match msg {
+        NetMsg::Dialled { conn, result } => match result {
+            Ok(stream) => {
+                if io.dialled(conn, stream) {
+                    machine.input(now, NetInput::Connected(conn));
+                }
+            }
+            Err(_) => {
+                if io.dial_failed(conn) {
+                    machine.input(now, NetInput::ConnectFailed(conn));
+                }
+            }
+        },
+        NetMsg::Received { conn, data } => {
+            if io.is_open(conn) {
+                machine.input(now, NetInput::Received(conn, &data));
+            }
+        }
+        NetMsg::Closed { conn } => {
+            if io.forget(conn) {
+                machine.input(now, NetInput::Closed(conn));
+            }
+        }
+    }
+    settle(machine, now, io, events);
+}
+
+/// Drains the outputs, and reports connections that died while being
+/// written to as closed (which may produce more outputs).
+fn settle<M: Machine>(
+    machine: &mut M,
+    now: Instant,
+    io: &mut Conns,
+    events: &mailbox::Sender<M::Event>,
+) {
+    loop {
+        machine.drain(now, io, events);
+        let dead = io.take_dead();
+        if dead.is_empty() {
+            return;
+        }
+        for conn in dead {
+            machine.input(now, NetInput::Closed(conn));
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The FNP/1 server on async-io.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use async_channel::Sender;
+use faxnotify_core::client::BindError;
+use faxnotify_core::server::{
+    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target,
+    UnknownSession, UserStore,
+};
+use faxnotify_core::wire::Notification;
+use faxnotify_core::{ConnId, SessionId};
+use futures_lite::Stream;
+use tracing::Instrument as _;
+
+use crate::conns::{Conns, Limits};
+use crate::driver::{self, Machine, NetInput};
+use crate::errors::{Closed, EndSessionError, NotifyError, ServerError};
+use crate::mailbox;
+use crate::net;
+use crate::options::Options;
+use crate::runner;
+
+/// Application requests waiting for the driver.
+const COMMAND_QUEUE: usize = 64;
+
+/// A running FNP/1 server: a cheap, cloneable handle to the driver that
+/// owns the listener, the connections and the core [`core::Server`].
+///
+/// Every method sends a request to the driver and waits for its answer, so
+/// they can be called from any task or executor. When the last handle is
+/// dropped the server shuts down as by [`Server::shutdown`].
+///
+/// # Example
+///
+/// ```
+/// use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+/// use faxnotify_core::wire::{Notification, Role, ServerMessage};
+/// use faxnotify_smol::Server;
+///
+/// # futures_lite::future::block_on(async {
+/// let mut users = MemoryUserStore::new();
+/// users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
+/// let config = ServerConfig::new([1; 32]); // persist a random secret in production
+/// let (server, mut events) = Server::bind("127.0.0.1:0".parse()?, config, users).await?;
+/// println!("listening on {}", server.local_addr());
+///
+/// // Notify everyone logged in (nobody yet).
+/// let report = server
+///     .notify(Target::All, Notification::ServerMessage(ServerMessage { text: "hello".into() }))
+///     .await?;
+/// assert!(report.accepted.is_empty());
+///
+/// server.shutdown().await;
+/// assert!(events.next().await.is_none()); // the event stream ends with the server
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Server {
+    commands: Sender<Command>,
+    local: SocketAddr,
+}
+
+/// The server's events ([`core::Event`]), in order. A [`Stream`]; it ends
+/// once the server has shut down.
+///
+/// Read it promptly: while `event_capacity` events are waiting, the server
+/// stops reading from the network. Dropping it discards events from then on
+/// without slowing the server.
+pub struct ServerEvents {
+    rx: mailbox::Receiver<Event>,
+}
+
+impl std::fmt::Debug for ServerEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerEvents").finish_non_exhaustive()
+    }
+}
+
+impl ServerEvents {
+    /// The next event, or `None` once the server has shut down and every
+    /// event was taken.
+    pub async fn next(&self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// An event that is already waiting, without waiting.
+    pub fn try_next(&self) -> Option<Event> {
+        self.rx.try_recv()
+    }
+}
+
+impl Stream for ServerEvents {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
+
+/// Counters of a running server.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Live sessions (attached or detached).
+    pub sessions: usize,
+    /// Open connections known to the core (control, callback, dials).
+    pub connections: usize,
+}
+
+type Reply<T> = Sender<T>;
+
+enum Command {
+    Notify {
+        target: Target,
+        notification: Notification,
+        reply: Reply<Result<NotifyReport, core::NotifyError>>,
+    },
+    Sessions {
+        reply: Reply<Vec<SessionInfo>>,
+    },
+    Session {
+        id: SessionId,
+        reply: Reply<Option<SessionInfo>>,
+    },
+    EndSession {
+        id: SessionId,
+        reply: Reply<Result<(), UnknownSession>>,
+    },
+    Stats {
+        reply: Reply<ServerStats>,
+    },
+    /// Never answered: the reply channel closes when the driver has finished.
+    Shutdown {
+        done: Reply<()>,
+    },
+    /// Likewise.
+    #[cfg(feature = "test-hooks")]
+    Kill {
+        done: Reply<()>,
+    },
+}
+
+impl Server {
+    /// Binds `addr` and starts serving with the default [`Options`] (a
+    /// dedicated thread, a seed from the OS).
+    ///
+    /// For an IPv6 address the listener is dual-stack: `[::]:4580` also
+    /// accepts IPv4 clients, which the core sees (and dials back) as IPv4.
+    /// Port 0 picks a free port; see [`Server::local_addr`].
+    pub async fn bind(
+        addr: SocketAddr,
+        config: ServerConfig,
+        users: impl UserStore + Send + 'static,
+    ) -> Result<(Server, ServerEvents), ServerError> {
+        Self::bind_with(addr, config, users, Options::default()).await
+    }
+
+    /// [`Server::bind`] with explicit runtime [`Options`].
+    pub async fn bind_with(
+        addr: SocketAddr,
+        config: ServerConfig,
+        users: impl UserStore + Send + 'static,
+        options: Options,
+    ) -> Result<(Server, ServerEvents), ServerError> {
+        options.validate()?;
+        let seed = options.resolve_seed().map_err(ServerError::Seed)?;
+        let core = core::Server::new(config, Box::new(users), seed, Instant::now())?;
+        let bind_error = |e: std::io::Error| ServerError::Bind {
+            addr,
+            error: BindError::from_io(&e),
+        };
+        let listener = net::bind_listener(addr).map_err(bind_error)?;
+        let local = net::local_addr(&listener).map_err(bind_error)?;
+
+        let (events_tx, events_rx) = mailbox::mailbox(options.event_capacity);
+        let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_QUEUE);
+        let (net_tx, net_rx) = async_channel::bounded(options.input_queue);
+        let limits = Limits::from(&options);
+        let span = tracing::debug_span!("fnp_server", %local);
+        runner::launch(&options.runner, "faxnotify-server", move |executor| {
+            async move {
+                let mut io = Conns::new(executor, net_tx, limits);
+                if let Err(error) = io.listen(listener) {
+                    tracing::error!(%error, "listener unusable");
+                }
+                tracing::debug!("server started");
+                let machine = ServerMachine {
+                    core,
+                    shutdown_waiters: Vec::new(),
+                    killed: false,
+                };
+                driver::run(machine, io, net_rx, commands_rx, events_tx).await;
+                tracing::debug!("server stopped");
+            }
+            .instrument(span)
+        })
+        .map_err(ServerError::Spawn)?;
+        Ok((
+            Server {
+                commands: commands_tx,
+                local,
+            },
+            ServerEvents { rx: events_rx },
+        ))
+    }
+
+    /// The address the server listens on (with the port the OS chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Closed> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.commands.send(make(reply)).await.map_err(|_| Closed)?;
+        answer.recv().await.map_err(|_| Closed)
+    }
+
+    /// Queues `notification` for every session of `target` and sends it
+    /// where a delivery path is up. The report tells, per session, the seq
+    /// it got or why it was refused (queue full [B-6], no such session).
+    pub async fn notify(
+        &self,
+        target: Target,
+        notification: Notification,
+    ) -> Result<NotifyReport, NotifyError> {
+        self.ask(|reply| Command::Notify {
+            target,
+            notification,
+            reply,
+        })
+        .await
+        .map_err(|Closed| NotifyError::Closed)?
+        .map_err(NotifyError::Core)
+    }
+
+    /// A snapshot of every live session.
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Closed> {
+        self.ask(|reply| Command::Sessions { reply }).await
+    }
+
+    /// A snapshot of one session.
+    pub async fn session(&self, id: SessionId) -> Result<Option<SessionInfo>, Closed> {
+        self.ask(|reply| Command::Session { id, reply }).await
+    }
+
+    /// Ends a session: BYE "ended by server", its unacknowledged
+    /// notifications reported as [`Event::Undelivered`].
+    pub async fn end_session(&self, id: SessionId) -> Result<(), EndSessionError> {
+        self.ask(|reply| Command::EndSession { id, reply })
+            .await
+            .map_err(|Closed| EndSessionError::Closed)?
+            .map_err(EndSessionError::Unknown)
+    }
+
+    /// Counters of the server.
+    pub async fn stats(&self) -> Result<ServerStats, Closed> {
+        self.ask(|reply| Command::Stats { reply }).await
+    }
+
+    /// Shuts down: stops listening, ends every session with BYE shutdown
+    /// (undelivered notifications are reported as events), closes every
+    /// connection once what was written to it is flushed (at most
+    /// `close_timeout`), ends the event stream, and returns when all that is
+    /// done. Returns at once if the server has already stopped.
+    pub async fn shutdown(&self) {
+        let (done, finished) = async_channel::bounded(1);
+        if self.commands.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = finished.recv().await;
+        }
+    }
+
+    /// Test hook: stops at once as a crash would (no BYE, no ERROR, nothing
+    /// flushed; the listener closed) and returns when the driver has ended.
+    #[cfg(feature = "test-hooks")]
+    pub async fn kill(&self) {
+        let (done, finished) = async_channel::bounded(1);
+        if self.commands.send(Command::Kill { done }).await.is_ok() {
+            let _ = finished.recv().await;
+        }
+    }
+}
+
+struct ServerMachine {
+    core: core::Server,
+    /// Closed (dropped) when the driver finishes.
+    shutdown_waiters: Vec<Reply<()>>,
+    /// Stop at once, as a crash would (test hook).
+    killed: bool,
+}
+
+impl ServerMachine {
+    fn feed(&mut self, now: Instant, input: Input<'_>) {
+        if let Err(error) = self.core.handle_input(now, input) {
+            // The adapter broke the core's contract: a bug in this crate.
+            tracing::error!(%error, "input refused by the core");
+            debug_assert!(false, "input refused by the core: {error}");
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Instant, io: &mut Conns) {
+        io.stop_listening();
+        self.core.shutdown(now);
+    }
+}
+
+impl Machine for ServerMachine {
+    type Command = Command;
+    type Event = Event;
+
+    fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
+        self.core.handle_accept(now, peer)
+    }
+
+    fn input(&mut self, now: Instant, input: NetInput<'_>) {
+        let input = match input {
+            NetInput::Connected(conn) => Input::Connected { conn },
+            NetInput::ConnectFailed(conn) => Input::ConnectFailed { conn },
+            NetInput::Received(conn, data) => Input::Received { conn, data },
+            NetInput::Closed(conn) => Input::Closed { conn },
+        };
+        self.feed(now, input);
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    fn drain(&mut self, _now: Instant, io: &mut Conns, events: &mailbox::Sender<Event>) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Connect { conn, addr } => io.dial(conn, addr),
+                Output::Transmit { conn, data } => {
+                    io.transmit(conn, data);
+                }
+                Output::Close { conn } => io.close(conn),
+                Output::Event(event) => events.push(event),
+                other => tracing::warn!(?other, "output this runtime does not know; ignored"),
+            }
+        }
+    }
+
+    fn command(
+        &mut self,
+        now: Instant,
+        command: Command,
+        io: &mut Conns,
+        _events: &mailbox::Sender<Event>,
+    ) {
+        match command {
+            Command::Notify {
+                target,
+                notification,
+                reply,
+            } => {
+                let _ = reply.try_send(self.core.notify(now, target, &notification));
+            }
+            Command::Sessions { reply } => {
+                let _ = reply.try_send(self.core.sessions().collect());
+            }
+            Command::Session { id, reply } => {
+                let _ = reply.try_send(self.core.session(id));
+            }
+            Command::EndSession { id, reply } => {
+                let _ = reply.try_send(self.core.end_session(now, id));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.try_send(ServerStats {
+                    sessions: self.core.session_count(),
+                    connections: self.core.connection_count(),
+                });
+            }
+            Command::Shutdown { done } => {
+                self.shutdown_waiters.push(done);
+                self.begin_shutdown(now, io);
+            }
+            #[cfg(feature = "test-hooks")]
+            Command::Kill { done } => {
+                tracing::debug!("test hook: killing the server");
+                self.shutdown_waiters.push(done);
+                io.stop_listening();
+                self.killed = true;
+            }
+        }
+    }
+
+    fn abandoned(&mut self, now: Instant, io: &mut Conns) {
+        tracing::debug!("every server handle dropped: shutting down");
+        self.begin_shutdown(now, io);
+    }
+
+    fn is_done(&self) -> bool {
+        self.killed || self.core.is_shut_down()
+    }
+
+    fn is_abrupt(&self) -> bool {
+        self.killed
+    }
+}

@@ -1,0 +1,227 @@
+//! A server and clients on loopback: login, delivery, targeting, logout.
+
+mod support;
+
+use faxnotify_core::client::{Event, ListenPolicy};
+use faxnotify_core::server::{self, CloseReason, DeliveryPath, Target};
+use faxnotify_core::wire::CallbackState;
+use support::*;
+
+#[test]
+fn a_notification_arrives_once_and_logout_ends_the_session() {
+    block_on(async {
+        let (server, mut events) = start_server(loopback(), &["alice"]).await;
+        let client = start_client(client_config(
+            server.local_addr(),
+            "alice",
+            ListenPolicy::Dynamic,
+        ))
+        .await;
+        let listen = client.listen_addr();
+        assert_ne!(listen.port(), 0);
+
+        let Event::LoggedIn {
+            session, resumed, ..
+        } = expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await
+        else {
+            unreachable!()
+        };
+        assert!(!resumed);
+        expect(&client, "reachable callback", |e| {
+            matches!(
+                e,
+                Event::CallbackStatus {
+                    state: CallbackState::Reachable,
+                    ..
+                }
+            )
+        })
+        .await;
+
+        // The server dials the client's address at its listener's port [C-1].
+        let info = server
+            .session(session)
+            .await
+            .expect("server running")
+            .expect("session listed");
+        assert_eq!(info.callback.map(|a| a.port()), Some(listen.port()));
+        assert!(matches!(info.path, DeliveryPath::Callback(_)));
+
+        let report = server
+            .notify(Target::All, message("fax from +1 555 0100"))
+            .await
+            .expect("notify");
+        assert_eq!(report.accepted.len(), 1);
+        assert_eq!(report.accepted[0].session, session);
+        assert_eq!(report.accepted[0].seq, 1);
+
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(1, "fax from +1 555 0100".to_owned())]
+        );
+        expect_server(&mut events, "delivery", |e| {
+            matches!(
+                e,
+                server::Event::Delivered {
+                    first_seq: 1,
+                    last_seq: 1,
+                    ..
+                }
+            )
+        })
+        .await;
+
+        assert!(
+            logout(client).await,
+            "the server confirms the logout with BYE"
+        );
+        let closed = expect_server(&mut events, "session end", |e| {
+            matches!(e, server::Event::SessionClosed { .. })
+        })
+        .await;
+        assert!(matches!(
+            closed,
+            server::Event::SessionClosed {
+                reason: CloseReason::Logout,
+                ..
+            }
+        ));
+        assert!(server.sessions().await.expect("running").is_empty());
+        server.shutdown().await;
+        assert!(events.next().await.is_none(), "events end with the server");
+        assert!(
+            server.sessions().await.is_err(),
+            "a stopped server answers Closed"
+        );
+    });
+}
+
+#[test]
+fn many_notifications_arrive_in_order_exactly_once() {
+    block_on(async {
+        let (server, _events) = start_server(loopback(), &["alice"]).await;
+        let client = start_client(client_config(
+            server.local_addr(),
+            "alice",
+            ListenPolicy::Dynamic,
+        ))
+        .await;
+        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        // More than the window (64) so acknowledgements must flow.
+        for i in 1..=300u64 {
+            let report = server
+                .notify(Target::All, message(format!("n{i}")))
+                .await
+                .expect("notify");
+            assert!(report.all_accepted(), "{report:?}");
+        }
+        let got = notifications(&client, 300).await;
+        let expected: Vec<(u64, String)> = (1..=300).map(|i| (i, format!("n{i}"))).collect();
+        assert_eq!(got, expected);
+        assert_no_notification_waiting(&client);
+        logout(client).await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn twenty_clients_broadcast_and_per_user_targeting() {
+    block_on(async {
+        let names = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+        let (server, _events) = start_server(loopback(), &names).await;
+        // 20 instances on one host: every user runs two or three of them.
+        let mut clients = Vec::new();
+        for i in 0..20 {
+            let user = names[i % names.len()];
+            let config = client_config(server.local_addr(), user, ListenPolicy::Dynamic);
+            clients.push((user, start_client(config).await));
+        }
+        for (_, client) in &clients {
+            expect(client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        }
+        let ports: std::collections::HashSet<u16> = clients
+            .iter()
+            .map(|(_, c)| c.listen_addr().port())
+            .collect();
+        assert_eq!(ports.len(), 20, "every instance has its own callback port");
+
+        let report = server
+            .notify(Target::All, message("broadcast"))
+            .await
+            .expect("notify");
+        assert_eq!(report.accepted.len(), 20);
+        let report = server
+            .notify(Target::user("U3").expect("name"), message("for u3"))
+            .await
+            .expect("notify");
+        assert_eq!(report.accepted.len(), 3, "u3 runs clients 3, 11 and 19");
+
+        for (user, client) in &clients {
+            let mut expected = vec![(1, "broadcast".to_owned())];
+            if *user == "u3" {
+                expected.push((2, "for u3".to_owned()));
+            }
+            assert_eq!(
+                notifications(client, expected.len()).await,
+                expected,
+                "{user}"
+            );
+        }
+        // Nothing else arrives: a last broadcast is the next notification everywhere.
+        server
+            .notify(Target::All, message("last"))
+            .await
+            .expect("notify");
+        for (user, client) in &clients {
+            let next = if *user == "u3" { 3 } else { 2 };
+            assert_eq!(
+                notifications(client, 1).await,
+                vec![(next, "last".to_owned())]
+            );
+        }
+        for (_, client) in clients {
+            logout(client).await;
+        }
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn dropping_every_server_handle_shuts_the_server_down() {
+    block_on(async {
+        let (server, mut events) = start_server(loopback(), &["alice"]).await;
+        let client = start_client(client_config(
+            server.local_addr(),
+            "alice",
+            ListenPolicy::Dynamic,
+        ))
+        .await;
+        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        let clone = server.clone();
+        drop(server);
+        assert_eq!(clone.stats().await.expect("still running").sessions, 1);
+        drop(clone);
+        // The session ends with BYE shutdown, reported to both sides.
+        expect_server(&mut events, "shutdown", |e| {
+            matches!(
+                e,
+                server::Event::SessionClosed {
+                    reason: CloseReason::Shutdown,
+                    ..
+                }
+            )
+        })
+        .await;
+        expect(&client, "session end", |e| {
+            matches!(
+                e,
+                Event::SessionEnded {
+                    reason: faxnotify_core::client::SessionEndReason::Shutdown,
+                    ..
+                }
+            )
+        })
+        .await;
+        assert!(events.next().await.is_none());
+    });
+}

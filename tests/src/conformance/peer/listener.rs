@@ -1,0 +1,110 @@
+//! A TCP listener with an accept deadline, for the suite's callback listener
+//! (server under test) and the suite's server socket (client under test).
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use super::conn::{FrameConn, secs};
+use super::log::CaseLog;
+use crate::conformance::case::Fail;
+
+/// How often a pending accept is polled.
+const POLL: Duration = Duration::from_millis(5);
+
+/// A listening socket whose accepts time out.
+#[derive(Debug)]
+pub struct Listener {
+    listener: TcpListener,
+    addr: SocketAddr,
+    label: &'static str,
+    accepted: usize,
+    log: CaseLog,
+    wait: Duration,
+}
+
+impl Listener {
+    /// Binds `ip` on `port` (0: any free port). Accepted connections are
+    /// named `label#1`, `label#2`, ...
+    pub fn bind(
+        ip: IpAddr,
+        port: u16,
+        label: &'static str,
+        log: &CaseLog,
+        wait: Duration,
+    ) -> Result<Self, Fail> {
+        let listener = TcpListener::bind((ip, port)).map_err(|e| {
+            Fail::failed(
+                format!("the suite to listen on {ip} port {port}"),
+                e.to_string(),
+            )
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Fail::failed("a non-blocking listener", e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Fail::failed("the listener's address", e.to_string()))?;
+        log.line(format_args!("{label}: suite listens on {addr}"));
+        Ok(Self {
+            listener,
+            addr,
+            label,
+            accepted: 0,
+            log: log.clone(),
+            wait,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// How many connections were accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+
+    /// Accepts one connection within `wait`; `Ok(None)` if none came.
+    pub fn try_accept_within(&mut self, wait: Duration) -> Result<Option<FrameConn>, Fail> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    stream
+                        .set_nonblocking(false)
+                        .map_err(|e| Fail::failed("a blocking accepted socket", e.to_string()))?;
+                    self.accepted += 1;
+                    let label = format!("{}#{}", self.label, self.accepted);
+                    let conn = FrameConn::new(stream, &label, &self.log, self.wait)
+                        .map_err(|e| Fail::failed("a usable accepted connection", e.to_string()))?;
+                    return Ok(Some(conn));
+                }
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Fail::failed(
+                        "an incoming connection",
+                        format!("accept failed: {e}"),
+                    ));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Accepts one connection within `wait`, failing with `expected` if none came.
+    pub fn accept_within(&mut self, wait: Duration, expected: &str) -> Result<FrameConn, Fail> {
+        self.try_accept_within(wait)?
+            .ok_or_else(|| Fail::failed(expected, format!("no connection within {}", secs(wait))))
+    }
+}

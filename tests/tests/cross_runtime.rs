@@ -1,0 +1,54 @@
+//! Cross-runtime scenarios: a mio server with smol clients and a smol
+//! server with mio clients, in the same test run, on real sockets.
+#![cfg(feature = "runtimes")]
+
+use faxnotify_conformance::harness::mio::MioRuntime;
+use faxnotify_conformance::harness::scenarios;
+use faxnotify_conformance::harness::smol::SmolRuntime;
+
+const MIO: MioRuntime = MioRuntime;
+const SMOL: SmolRuntime = SmolRuntime;
+
+/// Each scenario twice: `mio_server_smol_clients::name` and
+/// `smol_server_mio_clients::name`.
+macro_rules! both_ways {
+    ($($name:ident => |$server:ident, $clients:ident| $body:expr;)+) => {
+        mod mio_server_smol_clients {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let ($server, $clients) = (&MIO, &SMOL);
+                    $body
+                }
+            )+
+        }
+        mod smol_server_mio_clients {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let ($server, $clients) = (&SMOL, &MIO);
+                    $body
+                }
+            )+
+        }
+    };
+}
+
+both_ways! {
+    twenty_clients_on_one_host => |s, c| scenarios::twenty_clients_on_one_host(s, c);
+    fixed_port_in_use => |s, c| scenarios::fixed_port_in_use(s, c);
+    range_of_three_with_four_clients => |s, c| scenarios::range_of_three_with_four_clients(s, c);
+    listener_killed_mid_stream_without_backchannel =>
+        |s, c| scenarios::listener_killed_mid_stream(s, c, false);
+    listener_killed_mid_stream_with_backchannel =>
+        |s, c| scenarios::listener_killed_mid_stream(s, c, true);
+    server_restart_graceful => |s, c| scenarios::server_restart(s, c, true);
+    server_restart_crash => |s, c| scenarios::server_restart(s, c, false);
+    wrong_password => |s, c| scenarios::wrong_password(s, c);
+    unreachable_callback_without_backchannel => |s, c| scenarios::unreachable_callback(s, c, false);
+    unreachable_callback_with_backchannel => |s, c| scenarios::unreachable_callback(s, c, true);
+    dual_stack_server_with_ipv4_clients => |s, c| scenarios::dual_stack_server_with_ipv4_clients(s, c);
+    ipv6_loopback => |s, c| scenarios::ipv6_loopback(s, c);
+}
