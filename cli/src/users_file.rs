@@ -359,11 +359,8 @@ impl UsersFile {
             path: path.to_path_buf(),
             source,
         })?;
-        // `File::lock` is Rust 1.89; the workspace's declared rust-version
-        // (1.85) is already below what the core needs (let chains, 1.88).
-        #[allow(clippy::incompatible_msrv)]
-        let locked = lock.lock();
-        locked.map_err(|source| UsersFileError::Io {
+        // Serialises concurrent `user add/remove` runs on the same file.
+        lock.lock().map_err(|source| UsersFileError::Io {
             path: path.to_path_buf(),
             source,
         })?;

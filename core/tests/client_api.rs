@@ -526,3 +526,32 @@ fn state_follows_the_life_of_the_client() {
     ));
     let _ = h.transcript();
 }
+
+#[test]
+fn frames_received_on_control_do_not_postpone_the_keepalive() {
+    // [C-5] [D-4]: the client pings a third of the lease after it last
+    // *sent* on the control connection. Receiving a frame that needs no
+    // answer (here CALLBACK_STATUS) sends nothing, so it must not move the
+    // PING; otherwise a server sending such frames often enough would never
+    // hear from the client and expire its lease.
+    let mut server = ScriptedServer::new();
+    let mut h = Harness::new(config(ListenPolicy::Fixed { port: 6003 }));
+    h.bind(6003);
+    let ctl = h.login(&mut server, SESSION); // ADVERTISE was the last frame sent
+    let ping_after = Duration::from_millis(u64::from(LEASE_MS / 3));
+    h.advance(ping_after - Duration::from_secs(1));
+    h.expect_no_output();
+    let status = Frame::CallbackStatus(faxnotify_core::wire::CallbackStatus {
+        state: faxnotify_core::wire::CallbackState::Reachable,
+        detail: "callback to port 6003 connected".into(),
+    });
+    h.send(ctl, &[status]);
+    assert!(matches!(h.expect_event(), Event::CallbackStatus { .. }));
+    h.expect_no_output();
+    h.advance(Duration::from_secs(1));
+    assert!(
+        matches!(h.expect_frame(ctl), Frame::Ping { .. }),
+        "PING a third of the lease after the last frame sent"
+    );
+    let _ = h.transcript();
+}

@@ -1,13 +1,21 @@
 //! Replays every committed fuzz corpus file through its harness, so machines
 //! without a nightly toolchain still check them (and a crash found by the
-//! fuzzer, once committed to the corpus, stays fixed).
+//! fuzzer, once committed to the corpus, stays fixed); and checks that the
+//! seeds of the structured targets are what `faxnotify_core::fuzzing::seeds`
+//! builds. `FAXNOTIFY_WRITE_SEEDS=1` (re)writes them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use faxnotify_core::fuzzing;
+
+fn corpus(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+}
 
 fn replay(target: &str, harness: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
+    let dir = corpus(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
@@ -27,5 +35,43 @@ fn replay(target: &str, harness: fn(&[u8])) {
 
 #[test]
 fn decode_corpus() {
-    replay("decode", faxnotify_core::fuzzing::decode);
+    replay("decode", fuzzing::decode);
+}
+
+#[test]
+fn client_corpus() {
+    replay("client", fuzzing::client);
+}
+
+#[test]
+fn server_corpus() {
+    replay("server", fuzzing::server);
+}
+
+#[test]
+fn committed_seeds_are_current() {
+    let write = std::env::var_os("FAXNOTIFY_WRITE_SEEDS").is_some();
+    let seeds = fuzzing::seeds();
+    assert!(seeds.iter().any(|s| s.target == "client"));
+    assert!(seeds.iter().any(|s| s.target == "server"));
+    for seed in seeds {
+        let path = corpus(seed.target).join(seed.name);
+        if write {
+            std::fs::create_dir_all(corpus(seed.target)).unwrap();
+            std::fs::write(&path, &seed.data).unwrap();
+            continue;
+        }
+        let committed = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with FAXNOTIFY_WRITE_SEEDS=1 to write the seeds)",
+                path.display()
+            )
+        });
+        assert_eq!(
+            committed,
+            seed.data,
+            "{} is stale (run with FAXNOTIFY_WRITE_SEEDS=1)",
+            path.display()
+        );
+    }
 }

@@ -7,6 +7,8 @@
 //!   harness, run against `faxnotify-mio` and `faxnotify-smol`.
 //! - `load` (feature `load`, on by default): the end-to-end load tool
 //!   behind `faxnotify bench`.
+//! - [`sim`]: a deterministic simulator of one server and many clients
+//!   under injected faults, with the delivery invariants it checks.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -15,3 +17,4 @@ pub mod conformance;
 pub mod harness;
 #[cfg(feature = "load")]
 pub mod load;
+pub mod sim;

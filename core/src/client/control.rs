@@ -237,8 +237,12 @@ impl Client {
         }
     }
 
+    /// Sends the owed ACK, if any, on the control connection. Only a frame
+    /// actually sent restarts the keepalive timer [D-4].
     fn flush_control_ack(&mut self, now: Instant, ack: &mut PendingAck) {
-        if let Some(control) = self.control.as_mut() {
+        if let Some(control) = self.control.as_mut()
+            && ack.is_owed()
+        {
             control.last_sent = now;
             let conn = control.conn;
             self.flush_ack(conn, ack);

@@ -56,6 +56,13 @@ impl Delivery {
 #[derive(Debug, Default)]
 pub(crate) struct PendingAck(Option<u64>);
 
+impl PendingAck {
+    /// Whether an ACK is owed.
+    pub(crate) fn is_owed(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 impl Client {
     /// Delivers (or recognises as a duplicate) one NOTIFY and records the
     /// ACK it needs. The payload is decoded from the borrowed frame: its

@@ -47,6 +47,14 @@ impl LoginCredentials {
         &self.user
     }
 
+    /// Stores keys derived elsewhere for `salt` and `iterations`, so that a
+    /// login with them skips PBKDF2 (fuzzing only: the harness derives them
+    /// once per process instead of once per input).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn prime(&mut self, salt: &[u8], iterations: u32, secrets: ClientSecrets) {
+        self.cache = Some((salt.to_vec(), iterations, secrets));
+    }
+
     /// The keys for `salt` and `iterations`, derived at most once.
     fn secrets(&mut self, salt: &[u8], iterations: u32) -> &ClientSecrets {
         let cached =

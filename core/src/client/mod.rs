@@ -64,6 +64,8 @@ mod control;
 mod delivery;
 mod errors;
 mod events;
+#[cfg(feature = "fuzzing")]
+mod fuzz_hooks;
 mod hints;
 mod io;
 mod listener;

@@ -74,6 +74,8 @@ mod delivery;
 mod dialer;
 mod errors;
 mod events;
+#[cfg(feature = "fuzzing")]
+mod fuzz_hooks;
 mod idhash;
 mod ids;
 mod io;

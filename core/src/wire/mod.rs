@@ -14,6 +14,7 @@ mod hexfmt;
 mod notification;
 mod parse;
 mod reader;
+mod utc;
 
 pub use codes::{
     ByeReason, CallbackState, Caps, ErrorCode, FrameType, NotificationKind, PolicyKind, Role,

@@ -10,6 +10,7 @@ use super::codes::{FrameType, NotificationKind};
 use super::encode::put_str;
 use super::error::{DecodeError, EncodeError};
 use super::reader::BodyReader;
+use super::utc::UtcMillis;
 
 /// Declares an enum carried in a notification payload: known values get a
 /// variant, any other value passes through as `Other(n)` [N-1].
@@ -422,8 +423,12 @@ impl fmt::Display for Notification {
         match self {
             Notification::FaxReceived(n) => write!(
                 f,
-                "fax received: job {} from {:?} to {:?}, {} page(s), at {} ms",
-                n.job, n.from, n.to, n.pages, n.received_at_ms
+                "fax received: job {} from {:?} to {:?}, {} page(s), at {}",
+                n.job,
+                n.from,
+                n.to,
+                n.pages,
+                UtcMillis(n.received_at_ms)
             ),
             Notification::JobStatus(n) => write!(
                 f,

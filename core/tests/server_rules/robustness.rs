@@ -46,7 +46,12 @@ fn frame(which: u8, n: u64) -> Frame<'static> {
     match which {
         0 => Frame::Login(Login {
             version: 1 + (n % 2) as u16,
-            user: if n % 3 == 0 { "alice" } else { "mallory" }.into(),
+            user: if n.is_multiple_of(3) {
+                "alice"
+            } else {
+                "mallory"
+            }
+            .into(),
             client_nonce: [n as u8; 32],
             caps: Caps::from_bits(n as u32),
             resume_session: n % 5,

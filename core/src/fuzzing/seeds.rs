@@ -1,0 +1,442 @@
+//! The seed corpora of the structured targets, written as operation lists.
+//!
+//! `fuzz/corpus/{client,server}/seed-*` are these inputs; the corpus test
+//! (`core/tests/fuzz_corpus.rs`) checks that the committed files are still
+//! what this module produces (so a change of the input format cannot leave
+//! stale seeds behind) and writes them with `FAXNOTIFY_WRITE_SEEDS=1`.
+
+use super::client::{self, ClientOp as C, ClientSetup};
+use super::server::{self, ServerOp as S};
+
+/// One seed input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seed {
+    /// The fuzz target (`client` or `server`).
+    pub target: &'static str,
+    /// The file name in `fuzz/corpus/<target>/`.
+    pub name: &'static str,
+    /// The input.
+    pub data: Vec<u8>,
+}
+
+/// Every seed of the structured targets.
+pub fn seeds() -> Vec<Seed> {
+    let mut out = Vec::new();
+    for (name, setup, ops) in client_seeds() {
+        let data = client::encode(&setup, &ops);
+        debug_assert_eq!(client::parse(&data), Some((setup, ops)));
+        out.push(Seed {
+            target: "client",
+            name,
+            data,
+        });
+    }
+    for (name, ops) in server_seeds() {
+        let data = server::encode(&ops);
+        debug_assert_eq!(server::parse(&data), ops);
+        out.push(Seed {
+            target: "server",
+            name,
+            data,
+        });
+    }
+    out
+}
+
+/// Listen, dial, a full valid login as `session` (2: new, 1: resume).
+fn client_login(session: u8) -> Vec<C> {
+    vec![
+        C::Dial { ok: true },
+        C::Hello {
+            versions: 0,
+            caps: 0,
+        },
+        C::Challenge {
+            salt: 0,
+            iterations: 0,
+        },
+        C::LoginOk {
+            session,
+            lease: 0,
+            caps: 1,
+            tamper: false,
+        },
+        C::AdvertiseOk { v6: false },
+    ]
+}
+
+fn notify(path: u8, seq: u8) -> C {
+    C::Notify {
+        path,
+        seq,
+        kind: 3,
+        len: 0,
+    }
+}
+
+fn client_seeds() -> Vec<(&'static str, ClientSetup, Vec<C>)> {
+    let range = ClientSetup {
+        policy: 1,
+        backchannel: true,
+        v6: false,
+    };
+    let mut callback = vec![C::Bind { outcome: 0 }];
+    callback.extend(client_login(2));
+    callback.extend([
+        C::Accept,
+        C::CbHello { path: 1, mode: 0 },
+        C::Status { state: 0 },
+        notify(1, 0),
+        notify(1, 0),
+        notify(1, 1),
+        notify(1, 0),
+        C::Ping { path: 1 },
+        C::Ping { path: 0 },
+        C::Timeout,
+        C::Logout,
+        C::Bye { path: 0, reason: 0 },
+    ]);
+
+    let mut backchannel = vec![C::Bind { outcome: 1 }, C::Bind { outcome: 0 }];
+    backchannel.extend(client_login(2));
+    backchannel.extend([
+        C::Status { state: 2 },
+        notify(0, 0),
+        notify(0, 0),
+        C::Accept,
+        C::CbHello { path: 1, mode: 0 },
+        C::Status { state: 0 },
+        notify(1, 1),
+        notify(1, 0),
+        notify(1, 2),
+    ]);
+
+    let mut resume = vec![C::Bind { outcome: 0 }];
+    resume.extend(client_login(2));
+    resume.extend([
+        C::Accept,
+        C::CbHello { path: 1, mode: 0 },
+        notify(1, 0),
+        C::Close { conn: 0 },
+        C::Timeout,
+    ]);
+    resume.extend(client_login(1));
+    resume.extend([
+        C::Accept,
+        C::CbHello { path: 2, mode: 0 },
+        notify(2, 0),
+        C::Bye { path: 0, reason: 1 },
+        C::Timeout,
+    ]);
+    resume.extend(client_login(2));
+
+    let mut refused = vec![C::Bind { outcome: 0 }];
+    refused.extend(client_login(2));
+    refused.extend([C::Close { conn: 0 }, C::Advance { ms: 2_000 }]);
+    refused.extend([
+        C::Dial { ok: true },
+        C::Hello {
+            versions: 0,
+            caps: 0,
+        },
+        C::Error { path: 0, code: 6 },
+    ]);
+    refused.extend(client_login(2));
+    refused.extend([C::Accept, C::CbHello { path: 1, mode: 3 }]);
+
+    let mut split = vec![C::Split { at: 3 }, C::Bind { outcome: 0 }];
+    split.extend(client_login(2));
+    split.extend([
+        C::Accept,
+        C::Split { at: 40 },
+        C::CbHello { path: 1, mode: 0 },
+        notify(1, 0),
+        C::Raw {
+            conn: 1,
+            bytes: vec![0, 0, 0, 9, 0x24],
+        },
+    ]);
+
+    let fixed = ClientSetup {
+        policy: 2,
+        backchannel: false,
+        v6: true,
+    };
+    let mut hostile = vec![C::Bind { outcome: 0 }];
+    hostile.extend(client_login(2));
+    hostile.extend([
+        C::Accept,
+        C::CbHello { path: 1, mode: 1 },
+        C::Accept,
+        C::CbHello { path: 1, mode: 2 },
+        C::Accept,
+        C::Advance { ms: 6_000 },
+        notify(0, 0),
+    ]);
+
+    vec![
+        ("seed-callback-delivery", range, callback),
+        ("seed-backchannel-and-back", range, backchannel),
+        ("seed-resume", range, resume),
+        ("seed-resume-refused", range, refused),
+        ("seed-split-frames", range, split),
+        ("seed-hostile-callbacks", fixed, hostile),
+    ]
+}
+
+/// Accept from `peer`, log in as alice (valid), advertise `port` (index).
+fn server_login(conn: u8, peer: u8, resume: u8, port: u8) -> Vec<S> {
+    vec![
+        S::Accept { peer },
+        S::Login {
+            conn,
+            user: 0,
+            resume,
+            caps: 1,
+            version: 0,
+        },
+        S::Proof { conn, valid: true },
+        S::Advertise {
+            conn,
+            port,
+            // Port 0 (no listener) only with the dynamic policy [C-2].
+            policy: if port == 0 { 0 } else { 1 },
+        },
+    ]
+}
+
+fn server_seeds() -> Vec<(&'static str, Vec<S>)> {
+    let mut delivery = server_login(0, 0, 0, 1);
+    delivery.extend([
+        S::Dial { dial: 0, ok: true },
+        S::CbChallenge { conn: 0 },
+        S::CbReady {
+            conn: 0,
+            valid: true,
+            seq: 1,
+        },
+        S::Notify {
+            target: 1,
+            count: 5,
+            len: 4,
+        },
+        S::Ack { conn: 1, seq: 1 },
+        S::Ack { conn: 1, seq: 0 },
+        S::Ping { conn: 0 },
+        S::Timeout,
+        S::Logout { conn: 0 },
+    ]);
+
+    let mut backchannel = server_login(0, 2, 0, 0);
+    backchannel.extend([
+        S::Notify {
+            target: 0,
+            count: 3,
+            len: 1,
+        },
+        S::Ack { conn: 0, seq: 0 },
+        S::Notify {
+            target: 2,
+            count: 7,
+            len: 0,
+        },
+        S::Ack { conn: 0, seq: 1 },
+    ]);
+
+    let mut fallback = server_login(0, 1, 0, 1);
+    fallback.extend([
+        S::Dial { dial: 0, ok: false },
+        S::Notify {
+            target: 2,
+            count: 2,
+            len: 3,
+        },
+        S::Timeout,
+        S::Dial { dial: 0, ok: true },
+        S::CbChallenge { conn: 0 },
+        S::CbReady {
+            conn: 0,
+            valid: true,
+            seq: 0,
+        },
+        S::Ack { conn: 0, seq: 0 },
+        S::Notify {
+            target: 0,
+            count: 1,
+            len: 0,
+        },
+    ]);
+
+    let mut resume = server_login(0, 0, 0, 1);
+    resume.extend([
+        S::Notify {
+            target: 1,
+            count: 2,
+            len: 2,
+        },
+        S::Close { conn: 0 },
+        S::Accept { peer: 1 },
+        S::Login {
+            conn: 0,
+            user: 0,
+            resume: 1,
+            caps: 1,
+            version: 0,
+        },
+        S::Proof {
+            conn: 0,
+            valid: true,
+        },
+        S::Advertise {
+            conn: 0,
+            port: 3,
+            policy: 2,
+        },
+        S::Dial { dial: 0, ok: true },
+        S::CbChallenge { conn: 0 },
+        S::CbReady {
+            conn: 0,
+            valid: true,
+            seq: 0,
+        },
+        S::EndSession { which: 0 },
+    ]);
+
+    let mut failures = Vec::new();
+    for user in [2, 3, 0, 1] {
+        failures.extend([
+            S::Accept { peer: 3 },
+            S::Login {
+                conn: 0,
+                user,
+                resume: 2,
+                caps: 0,
+                version: 0,
+            },
+            S::Proof {
+                conn: 0,
+                valid: false,
+            },
+        ]);
+    }
+    failures.extend([
+        S::Accept { peer: 3 },
+        S::Raw {
+            conn: 255,
+            bytes: vec![0, 0, 0x10, 0x32],
+        },
+        S::Advance { ms: 60_000 },
+    ]);
+
+    let mut shutdown = server_login(0, 0, 0, 1);
+    shutdown.extend(server_login(1, 1, 0, 0));
+    shutdown.extend([
+        S::Split { at: 2 },
+        S::Notify {
+            target: 0,
+            count: 3,
+            len: 9,
+        },
+        S::Shutdown,
+        S::Accept { peer: 0 },
+    ]);
+
+    vec![
+        ("seed-callback-delivery", delivery),
+        ("seed-backchannel", backchannel),
+        ("seed-dial-fails-then-callback", fallback),
+        ("seed-resume-elsewhere", resume),
+        ("seed-failed-logins", failures),
+        ("seed-shutdown", shutdown),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed(target: &str, name: &str) -> Vec<u8> {
+        seeds()
+            .into_iter()
+            .find(|s| s.target == target && s.name == name)
+            .map(|s| s.data)
+            .unwrap_or_else(|| panic!("no seed {target}/{name}"))
+    }
+
+    #[test]
+    fn client_seeds_reach_the_states_they_are_named_after() {
+        let run = |name| client::run(&seed("client", name));
+        let s = run("seed-callback-delivery");
+        assert!(
+            s.logins == 1 && s.callbacks == 1 && s.notifications == 3,
+            "{s:?}"
+        );
+        let s = run("seed-backchannel-and-back");
+        // 1 and 2 on the backchannel, then 2 again (a repeat), 3, and a gap.
+        assert!(s.callbacks == 1 && s.notifications == 3, "{s:?}");
+        let s = run("seed-resume");
+        assert!(
+            s.resumed == 1 && s.logins == 3 && s.notifications == 2,
+            "{s:?}"
+        );
+        let s = run("seed-resume-refused");
+        assert!(s.logins == 2 && s.callbacks == 0, "{s:?}");
+        let s = run("seed-split-frames");
+        assert!(s.callbacks == 1 && s.notifications == 1, "{s:?}");
+        let s = run("seed-hostile-callbacks");
+        assert!(s.logins == 1 && s.callbacks == 0, "{s:?}");
+    }
+
+    #[test]
+    fn several_notifications_in_one_read() {
+        let notify = |seq: u64| {
+            crate::wire::Frame::Notify(crate::wire::Notify {
+                seq,
+                kind: 3,
+                payload: vec![0, 1, b'x'].into(),
+            })
+            .to_vec()
+            .unwrap()
+        };
+        let mut ops = vec![C::Bind { outcome: 0 }];
+        ops.extend(client_login(2));
+        ops.extend([
+            C::Accept,
+            C::CbHello { path: 1, mode: 0 },
+            C::Raw {
+                conn: 1,
+                bytes: [notify(1), notify(2), notify(3)].concat(),
+            },
+        ]);
+        let setup = ClientSetup {
+            policy: 0,
+            backchannel: true,
+            v6: false,
+        };
+        let s = client::run(&client::encode(&setup, &ops));
+        assert_eq!(s.notifications, 3, "{s:?}");
+    }
+
+    #[test]
+    fn server_seeds_reach_the_states_they_are_named_after() {
+        let run = |name| server::run(&seed("server", name));
+        let s = run("seed-callback-delivery");
+        assert!(
+            s.sessions == 1 && s.reachable == 1 && s.delivered == 6,
+            "{s:?}"
+        );
+        let s = run("seed-backchannel");
+        assert!(s.backchannel == 1 && s.delivered >= 3, "{s:?}");
+        let s = run("seed-dial-fails-then-callback");
+        assert!(
+            s.backchannel == 1 && s.reachable == 1 && s.delivered >= 2,
+            "{s:?}"
+        );
+        let s = run("seed-resume-elsewhere");
+        assert!(s.resumed == 1 && s.reachable >= 1, "{s:?}");
+        let s = run("seed-failed-logins");
+        assert_eq!(s.sessions, 0, "{s:?}");
+        let s = run("seed-shutdown");
+        assert!(s.sessions == 2 && s.undelivered >= 3, "{s:?}");
+    }
+}

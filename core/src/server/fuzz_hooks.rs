@@ -1,0 +1,48 @@
+//! What the fuzzing harnesses (feature `fuzzing`) need to see inside the
+//! server: how much it holds, to check that nothing grows without bound and
+//! that everything is released once the peers fall silent.
+
+use super::Server;
+
+/// Sizes of the server's internal tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Footprint {
+    /// Open connections.
+    pub(crate) connections: usize,
+    /// Live sessions.
+    pub(crate) sessions: usize,
+    /// Heap entries, live and stale.
+    pub(crate) timers: usize,
+    /// Addresses with something counted against them.
+    pub(crate) addresses: usize,
+    /// Last bytes of closed connections not yet handed out.
+    pub(crate) closing: usize,
+    /// Outputs not yet polled.
+    pub(crate) pending_outputs: bool,
+    /// Bytes held by connections: partial frames in decoders and unsent output.
+    pub(crate) buffered: usize,
+    /// Entries in the per-user index.
+    pub(crate) users: usize,
+    /// Held callback endpoints [C-4].
+    pub(crate) endpoints: usize,
+}
+
+impl Server {
+    pub(crate) fn fuzz_footprint(&self) -> Footprint {
+        Footprint {
+            connections: self.conns.len(),
+            sessions: self.sessions.len(),
+            timers: self.timers.len(),
+            addresses: self.ips.len(),
+            closing: self.closing.len(),
+            pending_outputs: !self.out.is_empty(),
+            buffered: self
+                .conns
+                .values()
+                .map(|c| c.decoder.buffered() + c.out.len())
+                .sum(),
+            users: self.by_user.len(),
+            endpoints: self.endpoints.len(),
+        }
+    }
+}
