@@ -53,6 +53,7 @@ fn seeded_runs_keep_every_invariant() {
         total.undelivered += t.undelivered;
         total.unconfirmed += t.unconfirmed;
         total.lost_with_server += t.lost_with_server;
+        total.handed += t.handed;
         total.refused_queue_full += t.refused_queue_full;
         faults += r.faults;
         for (what, n) in r.observed {

@@ -34,7 +34,7 @@ impl Level {
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Requirement {
-    /// Its id: `F-1` ... `D-12`, or `S1-lock`, `S1-policy`, `S3-caps` for the
+    /// Its id: `F-1` ... `D-13`, or `S1-lock`, `S1-policy`, `S3-caps` for the
     /// MUSTs the spec states in sections 1 and 3 without an id.
     pub id: &'static str,
     /// How binding it is.
@@ -277,6 +277,12 @@ pub const REQUIREMENTS: &[Requirement] = &[
         "D-12",
         Level::Must,
         "callbacks accept frames up to 65 535 bytes before the handshake",
+    ),
+    gap(
+        "D-13",
+        Level::Must,
+        "a notification whose ACK the server read is reported delivered, never undelivered",
+        "the delivered/undelivered reports go to the server's application, not the wire; faxnotify's simulator checks them (tests/src/sim)",
     ),
 ];
 
