@@ -212,7 +212,15 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
         broadcast_ns: Vec::new(),
         notes,
     })));
-    // Keep serving (keepalives) until the parent is done with the clients.
+    serve_until_quit(api, &cmds)
+}
+
+/// Keeps the server serving (keepalives) until the parent is done with the
+/// clients.
+fn serve_until_quit(
+    api: &mut dyn ServerApi,
+    cmds: &std::sync::mpsc::Receiver<Command>,
+) -> Result<(), String> {
     loop {
         match cmds.try_recv() {
             Ok(Command::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
@@ -275,11 +283,5 @@ fn broadcasts(
         broadcast_ns: took,
         notes,
     })));
-    loop {
-        match cmds.try_recv() {
-            Ok(Command::Quit) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
-            _ => {}
-        }
-        let _ = api.next_event(Duration::from_millis(50));
-    }
+    serve_until_quit(api, cmds)
 }
