@@ -40,23 +40,12 @@ pub use seeds::{Seed, seeds};
 pub use server::server;
 
 use crate::ConnId;
-use crate::wire::{Decoder, Frame, MAX_FRAME_LEN};
+use crate::wire::{Frame, decode_whole_frames};
 
 /// Decodes one `Transmit`, which must hold only whole, valid frames.
 fn decode_transmit(data: &[u8]) -> Vec<Frame<'static>> {
     assert!(!data.is_empty(), "an empty Transmit");
-    let mut decoder = Decoder::new(MAX_FRAME_LEN);
-    let mut input = data;
-    let mut frames = Vec::new();
-    loop {
-        match decoder.decode(&mut input) {
-            Ok(Some(frame)) => frames.push(frame.into_owned()),
-            Ok(None) => break,
-            Err(err) => panic!("a Transmit does not decode: {err}"),
-        }
-    }
-    assert!(decoder.is_idle(), "a Transmit ends inside a frame");
-    frames
+    decode_whole_frames(data).unwrap_or_else(|err| panic!("a Transmit {err}"))
 }
 
 /// The connections a core issued, as the harness (its adapter) sees them,

@@ -15,6 +15,7 @@ mod notification;
 mod parse;
 mod reader;
 mod utc;
+mod whole;
 
 pub use codes::{
     ByeReason, CallbackState, Caps, ErrorCode, FrameType, NotificationKind, PolicyKind, Role,
@@ -30,6 +31,7 @@ pub use notification::{
     DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState, JobStatus,
     Notification, PayloadError, ServerMessage,
 };
+pub use whole::{WholeFramesError, decode_whole_frames};
 
 /// The protocol version this crate speaks (FNP/1).
 pub const PROTOCOL_VERSION: u16 = 1;

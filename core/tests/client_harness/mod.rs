@@ -13,7 +13,7 @@ use faxnotify_core::ConnId;
 use faxnotify_core::client::{
     BindError, Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
 };
-use faxnotify_core::wire::{Decoder, Frame, MAX_FRAME_LEN};
+use faxnotify_core::wire::{Frame, decode_whole_frames};
 
 use crate::support::transcript::Transcript;
 use server::ScriptedServer;
@@ -336,15 +336,5 @@ impl Harness {
 }
 
 pub(crate) fn decode_all(data: &[u8]) -> Vec<Frame<'static>> {
-    let mut decoder = Decoder::new(MAX_FRAME_LEN);
-    let mut input = data;
-    let mut out = Vec::new();
-    while let Some(f) = decoder
-        .decode(&mut input)
-        .expect("the client sends valid frames")
-    {
-        out.push(f.into_owned());
-    }
-    assert!(decoder.is_idle(), "the client sends whole frames");
-    out
+    decode_whole_frames(data).unwrap_or_else(|err| panic!("the client's output {err}"))
 }

@@ -18,8 +18,8 @@ use faxnotify_core::server::{
     Event, Input, InputError, MemoryUserStore, Output, Server, ServerConfig,
 };
 use faxnotify_core::wire::{
-    Advertise, CallbackState, Caps, CbHello, CbReady, Decoder, ErrorCode, Frame, Login,
-    MAX_FRAME_LEN, PolicyKind, Role,
+    Advertise, CallbackState, Caps, CbHello, CbReady, ErrorCode, Frame, Login, PolicyKind, Role,
+    decode_whole_frames,
 };
 use faxnotify_core::{ConnId, SessionId};
 
@@ -261,14 +261,7 @@ impl Harness {
     /// The frames the server sent on `conn` since the last call.
     pub fn recv(&mut self, conn: ConnId) -> Vec<Frame<'static>> {
         let bytes = self.inbox.remove(&conn).unwrap_or_default();
-        let mut decoder = Decoder::new(MAX_FRAME_LEN);
-        let mut input = bytes.as_slice();
-        let mut out = Vec::new();
-        while let Some(frame) = decoder.decode(&mut input).unwrap() {
-            out.push(frame.into_owned());
-        }
-        assert!(decoder.is_idle(), "the server sent a partial frame");
-        out
+        decode_whole_frames(&bytes).unwrap_or_else(|err| panic!("the server's output {err}"))
     }
 
     /// Exactly one frame was sent on `conn` since the last call.

@@ -3,30 +3,14 @@
 //! few frames to learn which session a connection serves and which
 //! acknowledgements the server was given.
 
-use faxnotify_core::wire::{Decoder, Frame, MAX_FRAME_LEN};
+use faxnotify_core::wire::{Frame, decode_whole_frames};
 
 /// Decodes one `Transmit`: it must hold only whole, valid frames.
 pub fn whole_frames(data: &[u8]) -> Result<Vec<Frame<'static>>, String> {
     if data.is_empty() {
         return Err("an empty Transmit".to_owned());
     }
-    let mut decoder = Decoder::new(MAX_FRAME_LEN);
-    let mut input = data;
-    let mut frames = Vec::new();
-    loop {
-        match decoder.decode(&mut input) {
-            Ok(Some(frame)) => frames.push(frame.into_owned()),
-            Ok(None) => break,
-            Err(err) => return Err(format!("a Transmit does not decode: {err}")),
-        }
-    }
-    if !decoder.is_idle() {
-        return Err(format!(
-            "a Transmit ends inside a frame ({} bytes left over)",
-            decoder.buffered()
-        ));
-    }
-    Ok(frames)
+    decode_whole_frames(data).map_err(|err| format!("a Transmit {err}"))
 }
 
 /// What the simulator wants to know about frames.
