@@ -85,7 +85,8 @@ impl Decoder {
         self.limit
     }
 
-    /// Bytes of an incomplete frame held (header included).
+    /// Bytes of an incomplete frame held: those of its length prefix while
+    /// that is incomplete, then those of its body.
     pub fn buffered(&self) -> usize {
         usize::from(self.header_len)
             + if self.partial_consumed {
