@@ -47,14 +47,7 @@ fn seeded_runs_keep_every_invariant() {
     let (mut faults, mut virtual_secs, mut runs) = (0, 0.0, 0);
     for seed in seeds() {
         let r = run(seed, false);
-        let t = r.tally;
-        total.accepted += t.accepted;
-        total.confirmed += t.confirmed;
-        total.undelivered += t.undelivered;
-        total.unconfirmed += t.unconfirmed;
-        total.lost_with_server += t.lost_with_server;
-        total.handed += t.handed;
-        total.refused_queue_full += t.refused_queue_full;
+        total += r.tally;
         faults += r.faults;
         for (what, n) in r.observed {
             *observed.entry(what).or_default() += n;

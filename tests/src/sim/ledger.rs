@@ -78,6 +78,29 @@ pub struct Tally {
     pub handed: u64,
 }
 
+/// Sums the tallies of several runs. The destructuring is exhaustive so a
+/// new count cannot be left out of the sum.
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        let Tally {
+            accepted,
+            refused_queue_full,
+            confirmed,
+            undelivered,
+            unconfirmed,
+            lost_with_server,
+            handed,
+        } = other;
+        self.accepted += accepted;
+        self.refused_queue_full += refused_queue_full;
+        self.confirmed += confirmed;
+        self.undelivered += undelivered;
+        self.unconfirmed += unconfirmed;
+        self.lost_with_server += lost_with_server;
+        self.handed += handed;
+    }
+}
+
 /// The accounting. Each method checks the invariants that the event it
 /// records can break, and returns the violation if one is broken.
 #[derive(Debug, Default)]
