@@ -25,20 +25,7 @@ impl ServerApi for MioServer {
         batch: Vec<(Target, Notification)>,
     ) -> Result<(usize, Vec<String>), String> {
         let reports = self.server.notify_batch(batch).map_err(|e| e.to_string())?;
-        let mut accepted = 0;
-        let mut why = Vec::new();
-        for report in reports {
-            let report = report.map_err(|e| e.to_string())?;
-            accepted += report.accepted.len();
-            why.extend(
-                report
-                    .refused
-                    .iter()
-                    .take(3)
-                    .map(|(s, r)| format!("session {s}: {r}")),
-            );
-        }
-        Ok((accepted, why))
+        producer::summarize_reports(reports)
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Seen> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use faxnotify_core::SessionId;
 use faxnotify_core::auth::{Credentials, DEFAULT_ITERATIONS};
-use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+use faxnotify_core::server::{MemoryUserStore, NotifyError, NotifyReport, ServerConfig, Target};
 use faxnotify_core::wire::{Notification, Role as UserRole};
 
 use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
@@ -49,6 +49,28 @@ pub trait ServerApi {
     ) -> Result<(usize, Vec<String>), String>;
     /// The next event, waiting at most `timeout` (`None` if none came).
     fn next_event(&mut self, timeout: Duration) -> Option<Seen>;
+}
+
+/// Sums one `notify_batch` call's reports, as [`ServerApi::notify_batch`]
+/// returns them: sessions that accepted, and why (up to 3 per report) the
+/// others did not.
+pub fn summarize_reports(
+    reports: Vec<Result<NotifyReport, NotifyError>>,
+) -> Result<(usize, Vec<String>), String> {
+    let mut accepted = 0;
+    let mut why = Vec::new();
+    for report in reports {
+        let report = report.map_err(|e| e.to_string())?;
+        accepted += report.accepted.len();
+        why.extend(
+            report
+                .refused
+                .iter()
+                .take(3)
+                .map(|(s, r)| format!("session {s}: {r}")),
+        );
+    }
+    Ok((accepted, why))
 }
 
 /// The users store every load server uses: `load0`, `load1`, ... with one
