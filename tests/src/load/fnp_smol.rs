@@ -17,15 +17,16 @@ use async_io::Timer;
 use faxnotify_core::client::{ClientConfig, Event, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::Target;
 use faxnotify_core::wire::{CallbackState, Notification};
-use faxnotify_smol::{Executor, Options, Server, ServerEvents, TaskRunner};
+use faxnotify_smol::{Options, Server, ServerEvents, TaskRunner};
 use futures_lite::future;
 
 use super::messages::{self, ChildMsg, Spec};
 use super::mio_fleet::{PASSWORD, user_name};
 use super::payload;
 use super::producer::{self, Seen, ServerApi};
+use super::smol_clients::{Slots, SmolClients};
 use super::sys;
-use super::tally::{self, Recorder, Tally};
+use super::tally::{Recorder, Tally};
 
 struct SmolServer {
     server: Server,
@@ -80,7 +81,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
 async fn run_client(
     config: ClientConfig,
     options: Options,
-    slots: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    slots: Slots,
     recorder: Arc<Mutex<Recorder>>,
     tally: Arc<Tally>,
 ) {
@@ -127,32 +128,9 @@ async fn run_client(
 pub fn clients(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
     let server = spec.server.ok_or("no server address")?;
-    let tally = Tally::new(spec.clients as u64 * spec.per_client);
-    let executor = Arc::new(Executor::new());
-    let threads = spec.client_threads.max(1);
-    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
-    tally.on_command({
-        let tally = tally.clone();
-        let stop_tx = stop_tx.clone();
-        move || {
-            if tally.quitting() {
-                stop_tx.close();
-            }
-        }
-    });
-    // One recorder for the process (tasks move between threads).
-    let recorder = Arc::new(Mutex::new(Recorder::new(
-        &tally,
-        spec.clients as u64 * spec.per_client,
-    )));
-    // Login slots: one token per login allowed at once; a client takes one
-    // to start and gives it back when its delivery path is up.
-    let (slot_tx, slot_rx) = async_channel::bounded::<()>(spec.logins_in_flight.max(1));
-    for _ in 0..spec.logins_in_flight.max(1) {
-        let _ = slot_tx.try_send(());
-    }
+    let process = SmolClients::new(spec);
     let mut options = Options::default();
-    options.runner = TaskRunner::Executor(Arc::clone(&executor));
+    options.runner = TaskRunner::Executor(Arc::clone(&process.executor));
     for i in 0..spec.clients {
         let policy = if i < spec.backchannel {
             ListenPolicy::None
@@ -165,33 +143,14 @@ pub fn clients(spec: &Spec) -> Result<(), String> {
             PASSWORD,
             NetworkSettings::new(policy),
         );
-        let slots = (slot_tx.clone(), slot_rx.clone());
-        let recorder = Arc::clone(&recorder);
-        let tally = tally.clone();
+        let slots = process.slots.clone();
+        let recorder = Arc::clone(&process.recorder);
+        let tally = process.tally.clone();
         let options = options.clone();
-        executor
+        process
+            .executor
             .spawn(run_client(config, options, slots, recorder, tally))
             .detach();
     }
-    let mut handles = Vec::new();
-    for t in 0..threads {
-        let executor = Arc::clone(&executor);
-        let stop = stop_rx.clone();
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("load-smol-clients-{t}"))
-                .spawn(move || {
-                    async_io::block_on(executor.run(async {
-                        let _ = stop.recv().await;
-                    }));
-                })
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    tally::report_loop(spec, &tally, 1);
-    stop_tx.close();
-    for h in handles {
-        let _ = h.join();
-    }
-    Ok(())
+    process.run(spec, "load-smol-clients")
 }

@@ -50,6 +50,7 @@ pub mod producer;
 pub mod raw_mio;
 pub mod raw_smol;
 pub mod report;
+pub mod smol_clients;
 pub mod sys;
 pub mod tally;
 

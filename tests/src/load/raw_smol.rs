@@ -14,26 +14,9 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
 use super::payload::{self, Framer, RawNotify};
+use super::smol_clients::{SmolClients, executor_thread};
 use super::sys::{self, CpuSample};
 use super::tally::{self, Recorder, Tally};
-
-/// Runs `executor` on a thread of its own until `stop` closes.
-fn executor_thread(
-    executor: &Arc<Executor<'static>>,
-    stop: &async_channel::Receiver<()>,
-    name: String,
-) -> Result<std::thread::JoinHandle<()>, String> {
-    let executor = Arc::clone(executor);
-    let stop = stop.clone();
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            async_io::block_on(executor.run(async {
-                let _ = stop.recv().await;
-            }));
-        })
-        .map_err(|e| e.to_string())
-}
 
 /// What the server's connection tasks share.
 struct ServerShared {
@@ -248,35 +231,17 @@ async fn client(
 pub fn clients(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
     let server = spec.server.ok_or("no server address")?;
-    let tally = Tally::new(spec.clients as u64 * spec.per_client);
-    let executor = Arc::new(Executor::new());
-    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
-    tally.on_command({
-        let tally = tally.clone();
-        let stop_tx = stop_tx.clone();
-        move || {
-            if tally.quitting() {
-                stop_tx.close();
-            }
-        }
-    });
-    let recorder = Arc::new(Mutex::new(Recorder::new(
-        &tally,
-        spec.clients as u64 * spec.per_client,
-    )));
-    let (slot_tx, slot_rx) = async_channel::bounded::<()>(spec.logins_in_flight.max(1));
-    for _ in 0..spec.logins_in_flight.max(1) {
-        let _ = slot_tx.try_send(());
-    }
+    let process = SmolClients::new(spec);
     for _ in 0..spec.clients {
         let task = client(
             server,
-            (slot_tx.clone(), slot_rx.clone()),
-            Arc::clone(&recorder),
-            tally.clone(),
+            process.slots.clone(),
+            Arc::clone(&process.recorder),
+            process.tally.clone(),
         );
-        let tally = tally.clone();
-        executor
+        let tally = process.tally.clone();
+        process
+            .executor
             .spawn(async move {
                 if let Err(e) = task.await
                     && !tally.quitting()
@@ -286,18 +251,5 @@ pub fn clients(spec: &Spec) -> Result<(), String> {
             })
             .detach();
     }
-    let mut handles = Vec::new();
-    for t in 0..spec.client_threads.max(1) {
-        handles.push(executor_thread(
-            &executor,
-            &stop_rx,
-            format!("load-raw-smol-clients-{t}"),
-        )?);
-    }
-    tally::report_loop(spec, &tally, 1);
-    stop_tx.close();
-    for h in handles {
-        let _ = h.join();
-    }
-    Ok(())
+    process.run(spec, "load-raw-smol-clients")
 }
