@@ -158,7 +158,10 @@ mod tests {
         let deep = dir.path().join("d".repeat(97 - base)).join("a.sock");
         assert!(deep.as_os_str().len() <= MAX_SOCKET_PATH);
         let err = validate(&deep).unwrap_err();
-        assert!(err.contains("directory") && err.contains("at most 88"), "{err}");
+        assert!(
+            err.contains("directory") && err.contains("at most 88"),
+            "{err}"
+        );
         let missing = dir.path().join("nowhere").join("a.sock");
         assert!(validate(&missing).unwrap_err().contains("does not exist"));
         let file = dir.path().join("file");

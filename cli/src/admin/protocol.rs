@@ -18,6 +18,12 @@
 //! `busy`, `server_stopped`. A notify reply lists every recipient session:
 //! `accepted` (with the seq it got) or `refused` (with `queue_full`,
 //! `no_such_session` or `payload_too_large`) [B-6].
+//!
+//! Any request may carry an `"id"` (string or number), echoed in its reply;
+//! a notify with `"delivery_reports":true` (and an id) is followed by one
+//! `{"id":..,"report":"delivered"|"undelivered",..}` line per accepted
+//! recipient and a `{"id":..,"report":"done",..}` line ([`Envelope`],
+//! `delivery`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

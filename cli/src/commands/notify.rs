@@ -3,9 +3,13 @@
 //! HylaFAX's `faxrcvd` or `notify` scripts:
 //!
 //! ```text
-//! faxnotify notify --admin-socket /run/faxnotify.sock --user alice \
+//! faxnotify notify --wait --user alice \
 //!     fax-received --job 42 --from "+1 555 0100" --to sales --pages 3
 //! ```
+//!
+//! The admin socket is the server's default one unless `--admin-socket`
+//! says otherwise; `--wait` waits for the delivery reports (see
+//! docs/architecture.md, "The admin socket").
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
