@@ -37,6 +37,8 @@ fn bad_requests_get_error_lines_and_the_server_goes_on() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 
     let mut stream = UnixStream::connect(&server.admin).unwrap();
+    // A missing reply fails the test instead of hanging it.
+    stream.set_read_timeout(Some(common::WAIT)).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     for (line, code) in [
         ("", "bad_request"),
