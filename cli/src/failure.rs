@@ -24,6 +24,12 @@ pub enum Exit {
     /// 6: `notify` did not queue the notification for every recipient (no
     /// session of that user, or a full queue).
     NotQueued = 6,
+    /// 7: `notify --wait`: some recipient's session ended before it
+    /// acknowledged the notification.
+    Undelivered = 7,
+    /// 8: `notify --wait`: the time ran out before every recipient was
+    /// reported (none known to have failed).
+    WaitTimedOut = 8,
 }
 
 impl Exit {
@@ -42,7 +48,9 @@ Exit status:
   3  authentication failed (wrong user name or password, or not the real server)
   4  port conflict (fixed callback port or range in use, listen address taken)
   5  demo: notifications were lost or duplicated
-  6  notify: not queued for every recipient (no session, queue full)";
+  6  notify: not queued for every recipient (no session, queue full)
+  7  notify --wait: undelivered to some recipient (its session ended first)
+  8  notify --wait: timed out before every recipient was reported";
 
 /// A command's failure: what to tell the user and how to exit.
 #[derive(Debug)]

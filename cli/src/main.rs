@@ -11,7 +11,9 @@ mod output;
 mod admin;
 mod bench;
 mod commands;
+mod event_log;
 mod failure;
+mod log_writer;
 mod parse;
 mod password;
 mod render;
@@ -69,20 +71,40 @@ enum Commands {
     Bench(bench::Args),
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (default: `level`).
-fn init_logging(level: &str) {
+/// Logs go to standard error, filtered by `RUST_LOG` (default: `level`),
+/// through a queue that never blocks the thread that logs (`log_writer`);
+/// the guard writes what is queued when the command ends.
+fn init_logging(level: &str) -> Option<log_writer::FlushGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (writer, guard) = match log_writer::spawn(std::io::stderr(), report_dropped) {
+        Ok((writer, guard)) => (writer, guard),
+        Err(e) => {
+            eprintln!("faxnotify: cannot start the log writer ({e}); logging is off");
+            return None;
+        }
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
+    Some(guard)
+}
+
+/// The log writer's report once standard error takes lines again: a log
+/// line like any other (it goes through the same queue).
+fn report_dropped(dropped: u64) -> Vec<u8> {
+    tracing::warn!(
+        "log output stalled: {} lines dropped",
+        log_writer::grouped(dropped)
+    );
+    Vec::new()
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(match cli.command {
+    let logging = init_logging(match cli.command {
         Commands::Demo(_) | Commands::Conformance(_) | Commands::Bench(_) => "warn",
         _ => "info",
     });
@@ -98,6 +120,8 @@ fn main() -> ExitCode {
         Commands::Conformance(args) => commands::conformance::run(args),
         Commands::Bench(args) => bench::run(args),
     };
+    // Queued log lines come out before the failure's sentence.
+    drop(logging);
     let exit = match result {
         Ok(exit) => exit,
         Err(failure) => {
@@ -130,6 +154,8 @@ mod tests {
             Exit::PortConflict,
             Exit::Lost,
             Exit::NotQueued,
+            Exit::Undelivered,
+            Exit::WaitTimedOut,
         ] {
             assert!(
                 EXIT_STATUS_HELP.contains(&format!("\n  {}  ", exit.code())),

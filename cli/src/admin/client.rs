@@ -2,19 +2,39 @@
 
 use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::protocol::Request;
+use super::protocol::{Request, request_line};
+use super::{path, peer};
 use crate::failure::Failure;
 
 /// How long a request may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens the admin socket at `path`, explaining the usual failures.
+/// Opens the admin socket at `path`, explaining the usual failures, and
+/// makes sure root or this user serves it (nothing is sent otherwise).
 pub fn connect(path: &Path) -> Result<UnixStream, Failure> {
+    let stream = open(path)?;
+    let peer = peer::peer_uid(&stream).map_err(Failure::runtime)?;
+    let me = peer::my_uid();
+    if !peer::trusted(peer, me) {
+        return Err(Failure::runtime(format!(
+            "refusing the admin socket {}: it is served by {}, not by root or by you ({}); \
+             another user may have taken the path while the server was down, so nothing \
+             was sent. Stop that process or remove the path, then start the server again \
+             (its default path is in a directory only its user can enter)",
+            path.display(),
+            peer::describe_uid(peer),
+            peer::describe_uid(me),
+        )));
+    }
+    Ok(stream)
+}
+
+fn open(path: &Path) -> Result<UnixStream, Failure> {
     UnixStream::connect(path).map_err(|e| {
         let shown = path.display();
         Failure::runtime(match e.kind() {
@@ -33,38 +53,116 @@ pub fn connect(path: &Path) -> Result<UnixStream, Failure> {
     })
 }
 
-/// Sends `request` and returns the reply (`ok` true or false).
-pub fn call(path: &Path, request: &Request) -> Result<Value, Failure> {
-    let stream = connect(path)?;
-    let broken = |e: io::Error| {
+/// The socket path given, or the default one.
+pub fn socket_path(given: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    match given {
+        Some(path) => Ok(path),
+        None => path::default_path().map_err(Failure::usage),
+    }
+}
+
+/// What [`Connection::receive`] got.
+#[derive(Debug)]
+pub enum Received {
+    /// One JSON line.
+    Line(Value),
+    /// The server closed the connection.
+    Closed,
+    /// Nothing came in time.
+    TimedOut,
+}
+
+/// An open admin connection: request lines out, reply and report lines in.
+#[derive(Debug)]
+pub struct Connection {
+    path: PathBuf,
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Connection {
+    /// Connects (see [`connect`]).
+    pub fn open(path: &Path) -> Result<Self, Failure> {
+        let stream = connect(path)?;
+        let mut this = Self {
+            path: path.to_path_buf(),
+            reader: BufReader::new(stream.try_clone().map_err(|e| {
+                Failure::runtime(format!(
+                    "cannot use the admin socket {}: {e}",
+                    path.display()
+                ))
+            })?),
+            stream,
+        };
+        this.stream
+            .set_write_timeout(Some(TIMEOUT))
+            .map_err(|e| this.broken(&e))?;
+        Ok(this)
+    }
+
+    fn broken(&mut self, e: &io::Error) -> Failure {
         Failure::runtime(format!(
             "the admin socket {} broke off: {e}",
-            path.display()
+            self.path.display()
         ))
-    };
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(broken)?;
-    stream.set_write_timeout(Some(TIMEOUT)).map_err(broken)?;
-    let line = serde_json::to_string(request)
-        .map_err(|e| Failure::runtime(format!("cannot encode the request: {e}")))?;
-    (&stream)
-        .write_all(format!("{line}\n").as_bytes())
-        .map_err(broken)?;
-    let mut reply = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut reply)
-        .map_err(broken)?;
-    if reply.trim().is_empty() {
-        return Err(Failure::runtime(format!(
+    }
+
+    /// Sends one request line.
+    pub fn send(&mut self, line: &Value) -> Result<(), Failure> {
+        let text = format!("{line}\n");
+        (&self.stream)
+            .write_all(text.as_bytes())
+            .map_err(|e| self.broken(&e))
+    }
+
+    /// The next line, waiting at most `timeout`.
+    pub fn receive(&mut self, timeout: Duration) -> Result<Received, Failure> {
+        if timeout.is_zero() {
+            return Ok(Received::TimedOut);
+        }
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| self.broken(&e))?;
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Ok(Received::Closed),
+            Ok(_) => serde_json::from_str(line.trim())
+                .map(Received::Line)
+                .map_err(|e| {
+                    Failure::runtime(format!(
+                        "the server's reply is not JSON ({e}): {}",
+                        line.trim()
+                    ))
+                }),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(Received::TimedOut)
+            }
+            Err(e) => Err(self.broken(&e)),
+        }
+    }
+}
+
+/// Sends `request` and returns the reply (`ok` true or false).
+pub fn call(path: &Path, request: &Request) -> Result<Value, Failure> {
+    let mut connection = Connection::open(path)?;
+    connection.send(&request_line(request, None, false))?;
+    match connection.receive(TIMEOUT)? {
+        Received::Line(reply) => Ok(reply),
+        Received::Closed => Err(Failure::runtime(format!(
             "the server closed the admin socket {} without answering",
             path.display()
-        )));
+        ))),
+        Received::TimedOut => Err(Failure::runtime(format!(
+            "the server did not answer on the admin socket {} within {}s",
+            path.display(),
+            TIMEOUT.as_secs()
+        ))),
     }
-    serde_json::from_str(reply.trim()).map_err(|e| {
-        Failure::runtime(format!(
-            "the server's reply is not JSON ({e}): {}",
-            reply.trim()
-        ))
-    })
 }
 
 /// The `message` of an error reply, with its code.

@@ -2,5 +2,8 @@
 //! running `faxnotify server` (notify, list sessions, end a session).
 
 pub mod client;
+pub mod delivery;
+pub mod path;
+pub mod peer;
 pub mod protocol;
 pub mod server;

@@ -18,6 +18,12 @@
 //! `busy`, `server_stopped`. A notify reply lists every recipient session:
 //! `accepted` (with the seq it got) or `refused` (with `queue_full`,
 //! `no_such_session` or `payload_too_large`) [B-6].
+//!
+//! Any request may carry an `"id"` (string or number), echoed in its reply;
+//! a notify with `"delivery_reports":true` (and an id) is followed by one
+//! `{"id":..,"report":"delivered"|"undelivered",..}` line per accepted
+//! recipient and a `{"id":..,"report":"done",..}` line ([`Envelope`],
+//! `delivery`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -233,6 +239,76 @@ impl NotificationSpec {
     }
 }
 
+/// A request line as it came: the request, its optional `id` (a string or
+/// a number, echoed in the reply and in report lines) and whether a notify
+/// asked for delivery reports (`"delivery_reports":true`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// The request's label, if it has one.
+    pub id: Option<Value>,
+    /// Report every recipient's delivery (notify only; needs an `id`).
+    pub delivery_reports: bool,
+    /// The request.
+    pub request: Request,
+}
+
+/// Parses a request line; on error, the id (if one could be read) and why.
+pub fn parse_line(line: &str) -> Result<Envelope, (Option<Value>, String)> {
+    let mut value: Value = serde_json::from_str(line).map_err(|e| (None, e.to_string()))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err((None, "a request is a JSON object".to_owned()));
+    };
+    let id = object.remove("id");
+    if let Some(bad) = id.as_ref().filter(|v| !v.is_string() && !v.is_u64()) {
+        return Err((None, format!("id {bad} must be a string or a number")));
+    }
+    let delivery_reports = match object.remove("delivery_reports") {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(other) => {
+            return Err((
+                id,
+                format!("delivery_reports {other} must be true or false"),
+            ));
+        }
+    };
+    let request: Request =
+        serde_json::from_value(value).map_err(|e| (id.clone(), e.to_string()))?;
+    if delivery_reports {
+        if !matches!(request, Request::Notify { .. }) {
+            return Err((
+                id,
+                "delivery_reports is for notify requests only".to_owned(),
+            ));
+        }
+        if id.is_none() {
+            return Err((
+                None,
+                "delivery_reports needs an id, to label the report lines".to_owned(),
+            ));
+        }
+    }
+    Ok(Envelope {
+        id,
+        delivery_reports,
+        request,
+    })
+}
+
+/// The line for `request`, with `id` and `delivery_reports` when given.
+pub fn request_line(request: &Request, id: Option<&str>, delivery_reports: bool) -> Value {
+    let mut value = serde_json::to_value(request).unwrap_or(Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        if let Some(id) = id {
+            object.insert("id".into(), Value::from(id));
+        }
+        if delivery_reports {
+            object.insert("delivery_reports".into(), Value::Bool(true));
+        }
+    }
+    value
+}
+
 /// Error codes of `{"ok":false,...}` replies.
 pub mod codes {
     /// The line is not a valid request.
@@ -305,6 +381,42 @@ mod tests {
             "not json",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_and_delivery_reports_ride_along() {
+        let line = r#"{"op":"notify","id":"job-42","delivery_reports":true,"to":"all","notification":{"kind":"server_message","text":"hi"}}"#;
+        let envelope = parse_line(line).unwrap();
+        assert_eq!(envelope.id, Some(json!("job-42")));
+        assert!(envelope.delivery_reports);
+        assert!(matches!(
+            envelope.request,
+            Request::Notify { to: To::All, .. }
+        ));
+        let built = request_line(&envelope.request, Some("job-42"), true);
+        assert_eq!(parse_line(&built.to_string()).unwrap(), envelope);
+        assert_eq!(
+            parse_line(r#"{"op":"sessions","id":7}"#).unwrap().id,
+            Some(json!(7))
+        );
+        for (bad, id) in [
+            (
+                r#"{"op":"sessions","delivery_reports":true,"id":1}"#,
+                Some(json!(1)),
+            ),
+            (
+                r#"{"op":"notify","delivery_reports":true,"to":"all","notification":{"kind":"server_message","text":"x"}}"#,
+                None,
+            ),
+            (r#"{"op":"sessions","id":{"a":1}}"#, None),
+            (r#"{"op":"sessions","id":"x","extra":1}"#, Some(json!("x"))),
+            ("[]", None),
+            ("", None),
+        ] {
+            let err = parse_line(bad).unwrap_err();
+            assert_eq!(err.0, id, "{bad}: {err:?}");
+            assert!(!err.1.is_empty());
         }
     }
 

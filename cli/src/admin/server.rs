@@ -8,10 +8,15 @@
 //! rather than replace anything that appeared meanwhile. No other user can
 //! ever connect, not even during creation.
 //!
-//! Each connection gets a thread (at most [`MAX_CONNECTIONS`] at once) that
-//! answers one JSON reply per request line; a bad line gets an error reply,
-//! never a crash. Lines are bounded ([`MAX_LINE`]) and idle connections
-//! close after [`IDLE_TIMEOUT`].
+//! A live socket served by another user (someone took the path while no
+//! server ran) is refused with its owner named.
+//!
+//! Each connection gets a reading thread (at most [`MAX_CONNECTIONS`]
+//! connections at once) that answers one JSON reply per request line, and
+//! a writing thread that puts out replies and delivery reports
+//! (`delivery`) in order; a bad line gets an error reply, never a crash.
+//! Lines are bounded ([`MAX_LINE`]); a connection idle for [`IDLE_TIMEOUT`]
+//! stops being read, and closes once its delivery reports are all out.
 
 use std::fs;
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
@@ -21,7 +26,8 @@ use std::os::unix::fs::{
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -30,26 +36,36 @@ use faxnotify_core::server::{DeliveryPath, Refused, SessionInfo, Target};
 use faxnotify_core::wire::PolicyKind;
 use serde_json::{Value, json};
 
-use super::protocol::{Request, To, codes, error_reply, parse_session};
+use super::delivery::{Recipient, Tracker};
+use super::path::parent;
+use super::peer;
+use super::protocol::{Envelope, Request, To, codes, error_reply, parse_line, parse_session};
 use crate::runtime::{EndSessionError, ServerControl};
 use crate::user_store::SharedUsers;
 
-/// Admin connections served at once; more get a `busy` reply.
-pub const MAX_CONNECTIONS: usize = 16;
+/// Admin connections served at once; more get a `busy` reply. (One that
+/// waits for delivery reports holds its place until they are out.)
+pub const MAX_CONNECTIONS: usize = 64;
 /// The longest request line (a notification payload is at most 64 KiB, so
 /// even fully escaped JSON fits).
 pub const MAX_LINE: usize = 1024 * 1024;
 /// An admin connection idle this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running admin socket; [`AdminSocket::close`] removes it.
+/// An admin socket: bound by [`AdminSocket::bind`] before the server
+/// starts, answering after [`AdminSocket::serve`]; [`AdminSocket::close`]
+/// (or dropping it) removes it.
 #[derive(Debug)]
 pub struct AdminSocket {
     path: PathBuf,
     /// The socket's (device, inode), to remove only our own socket.
     identity: (u64, u64),
     stop: Arc<AtomicBool>,
+    /// Until `serve` takes it.
+    listener: Option<UnixListener>,
     thread: Option<JoinHandle<()>>,
+    tracker: Tracker,
+    closed: bool,
 }
 
 /// What request handlers need.
@@ -57,6 +73,7 @@ pub struct AdminSocket {
 struct Context {
     server: ServerControl,
     users: SharedUsers,
+    tracker: Tracker,
 }
 
 /// Makes room for the socket at `path`: nothing there, or a stale socket
@@ -74,10 +91,20 @@ fn clear_path(path: &Path) -> Result<(), String> {
         ));
     }
     match UnixStream::connect(path) {
-        Ok(_) => Err(format!(
-            "{} is in use by a running server: stop it first, or choose another --admin-socket path",
-            path.display()
-        )),
+        Ok(stream) => match peer::peer_uid(&stream) {
+            Ok(uid) if !peer::trusted(uid, peer::my_uid()) => Err(format!(
+                "{} is served by {}, not by you ({}): another user may have taken the path \
+                 to receive what is meant for this server; refusing to start. Remove it (as \
+                 root or that user) or use the default path, in a directory only you can enter",
+                path.display(),
+                peer::describe_uid(uid),
+                peer::describe_uid(peer::my_uid())
+            )),
+            _ => Err(format!(
+                "{} is in use by a running server: stop it first, or choose another --admin-socket path",
+                path.display()
+            )),
+        },
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             tracing::info!(path = %path.display(), "removing a stale admin socket");
             fs::remove_file(path)
@@ -93,17 +120,12 @@ fn clear_path(path: &Path) -> Result<(), String> {
 /// Binds an owner-only socket at `path` without any moment where another
 /// user could connect or where something at `path` would be replaced.
 fn bind_private(path: &Path) -> Result<UnixListener, String> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut nonce = [0u8; 8];
+    let parent = parent(path);
+    // Short, so that a path near the limit of a Unix socket path still
+    // fits (path::CREATION_EXTRA counts "/.fx-<12 hex>/s").
+    let mut nonce = [0u8; 6];
     getrandom::fill(&mut nonce).map_err(|e| format!("cannot get random bytes: {e}"))?;
-    let private = parent.join(format!(
-        ".faxnotify-admin-{}-{}",
-        std::process::id(),
-        hex::encode(nonce)
-    ));
+    let private = parent.join(format!(".fx-{}", hex::encode(nonce)));
     fs::DirBuilder::new()
         .mode(0o700)
         .create(&private)
@@ -113,7 +135,7 @@ fn bind_private(path: &Path) -> Result<UnixListener, String> {
                 parent.display()
             )
         })?;
-    let inner = private.join("socket");
+    let inner = private.join("s");
     let result = (|| {
         let listener = UnixListener::bind(&inner)?;
         fs::set_permissions(&inner, fs::Permissions::from_mode(0o600))?;
@@ -132,25 +154,46 @@ fn bind_private(path: &Path) -> Result<UnixListener, String> {
 }
 
 impl AdminSocket {
-    /// Creates the socket at `path` and starts answering on it.
-    pub fn start(path: &Path, server: ServerControl, users: SharedUsers) -> Result<Self, String> {
+    /// Creates the socket at `path` (not answering yet: connections wait).
+    pub fn bind(path: &Path) -> Result<Self, String> {
         clear_path(path)?;
         let listener = bind_private(path)?;
         let meta = fs::symlink_metadata(path)
             .map_err(|e| format!("cannot check {}: {e}", path.display()))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let ctx = Context { server, users };
-        let flag = Arc::clone(&stop);
+        Ok(Self {
+            path: path.to_path_buf(),
+            identity: (meta.dev(), meta.ino()),
+            stop: Arc::new(AtomicBool::new(false)),
+            listener: Some(listener),
+            thread: None,
+            tracker: Tracker::default(),
+            closed: false,
+        })
+    }
+
+    /// Starts answering requests for `server`.
+    pub fn serve(&mut self, server: ServerControl, users: SharedUsers) -> Result<(), String> {
+        let Some(listener) = self.listener.take() else {
+            return Ok(());
+        };
+        let ctx = Context {
+            server,
+            users,
+            tracker: self.tracker.clone(),
+        };
+        let flag = Arc::clone(&self.stop);
         let thread = std::thread::Builder::new()
             .name("faxnotify-admin".into())
             .spawn(move || accept_loop(listener, ctx, &flag))
             .map_err(|e| format!("cannot start the admin socket thread: {e}"))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            identity: (meta.dev(), meta.ino()),
-            stop,
-            thread: Some(thread),
-        })
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Where the server's events go for delivery reports; feed it every
+    /// event (it never blocks).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
     }
 
     /// The socket's path.
@@ -164,6 +207,8 @@ impl AdminSocket {
     }
 
     fn shut(&mut self) {
+        self.closed = true;
+        self.listener = None;
         self.stop.store(true, Ordering::SeqCst);
         // Wake the blocking accept. If that is impossible (someone removed
         // the path), leave the thread blocked: the process is ending.
@@ -183,7 +228,7 @@ impl AdminSocket {
 
 impl Drop for AdminSocket {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if !self.closed {
             self.shut();
         }
     }
@@ -191,6 +236,7 @@ impl Drop for AdminSocket {
 
 fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool) {
     let active = Arc::new(AtomicUsize::new(0));
+    let ids = AtomicU64::new(0);
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -214,10 +260,11 @@ fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool) {
         }
         let ctx = ctx.clone();
         let active = Arc::clone(&active);
+        let id = ids.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("faxnotify-admin-conn".into())
             .spawn(move || {
-                serve(stream, &ctx);
+                serve(stream, &ctx, id);
                 active.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
@@ -226,13 +273,37 @@ fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool) {
     }
 }
 
-/// Answers one connection's request lines until it closes.
-fn serve(stream: UnixStream, ctx: &Context) {
+/// Answers one connection's request lines until it closes, then waits
+/// until its replies and delivery reports are out.
+fn serve(stream: UnixStream, ctx: &Context, connection: u64) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
+    // Replies and reports in the order they were made; the writer ends
+    // when the reader and every pending delivery report let go of `lines`.
+    let (lines, out) = mpsc::channel::<Value>();
+    let tracker = ctx.tracker.clone();
+    let written = std::thread::Builder::new()
+        .name("faxnotify-admin-out".into())
+        .spawn(move || {
+            for line in out {
+                if writeln!(writer, "{line}").is_err() {
+                    break;
+                }
+            }
+            tracker.cancel(connection);
+        });
+    let Ok(written) = written else {
+        return;
+    };
+    read_requests(stream, ctx, connection, &lines);
+    drop(lines);
+    let _ = written.join();
+}
+
+fn read_requests(stream: UnixStream, ctx: &Context, connection: u64, lines: &Sender<Value>) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -248,34 +319,70 @@ fn serve(stream: UnixStream, ctx: &Context) {
                 codes::BAD_REQUEST,
                 format!("request line longer than {MAX_LINE} bytes; closing"),
             );
-            let _ = writeln!(writer, "{reply}");
+            let _ = lines.send(reply);
             return;
         }
         let text = String::from_utf8_lossy(&line);
         if text.trim().is_empty() {
+            let reply = error_reply(
+                codes::BAD_REQUEST,
+                "empty request line: send one JSON object per line (see `faxnotify notify --help`)",
+            );
+            if lines.send(reply).is_err() {
+                return;
+            }
             continue;
         }
-        let reply = answer(text.trim(), ctx);
-        if writeln!(writer, "{reply}").is_err() {
+        if !answer(text.trim(), ctx, connection, lines) {
             return;
         }
     }
 }
 
-fn answer(line: &str, ctx: &Context) -> Value {
-    let request: Request = match serde_json::from_str(line) {
-        Ok(request) => request,
-        Err(e) => {
-            return error_reply(
+/// Answers one line; false when the connection's writer is gone.
+fn answer(line: &str, ctx: &Context, connection: u64, lines: &Sender<Value>) -> bool {
+    let Envelope {
+        id,
+        delivery_reports,
+        request,
+    } = match parse_line(line) {
+        Ok(envelope) => envelope,
+        Err((id, e)) => {
+            let reply = error_reply(
                 codes::BAD_REQUEST,
                 format!(
                     "not a valid request: {e} (one JSON object per line, see `faxnotify notify --help`)"
                 ),
             );
+            return lines.send(with_id(reply, id.as_ref())).is_ok();
         }
     };
-    match request {
+    let (reply, recipients) = match request {
         Request::Notify { to, notification } => notify(ctx, &to, &notification),
+        other => (answer_other(other, ctx), None),
+    };
+    if lines.send(with_id(reply, id.as_ref())).is_err() {
+        return false;
+    }
+    // After the reply, so that reports follow it.
+    if delivery_reports && let (Some(id), Some(recipients)) = (id, recipients) {
+        ctx.tracker
+            .register(connection, id, lines.clone(), recipients);
+    }
+    true
+}
+
+/// `reply` labelled with the request's `id`, if it had one.
+fn with_id(mut reply: Value, id: Option<&Value>) -> Value {
+    if let (Some(id), Some(object)) = (id, reply.as_object_mut()) {
+        object.insert("id".into(), id.clone());
+    }
+    reply
+}
+
+fn answer_other(request: Request, ctx: &Context) -> Value {
+    match request {
+        Request::Notify { .. } => error_reply(codes::BAD_REQUEST, "notify is answered elsewhere"),
         Request::Sessions {} => match ctx.server.sessions() {
             Ok(sessions) => json!({
                 "ok": true,
@@ -308,41 +415,48 @@ fn answer(line: &str, ctx: &Context) -> Value {
     }
 }
 
-fn notify(ctx: &Context, to: &To, spec: &super::protocol::NotificationSpec) -> Value {
+/// Queues a notification: the reply, and the accepted recipients (none
+/// for an error reply).
+fn notify(
+    ctx: &Context,
+    to: &To,
+    spec: &super::protocol::NotificationSpec,
+) -> (Value, Option<Vec<Recipient>>) {
+    let refuse = |reply: Value| (reply, None);
     let notification = match spec.to_notification() {
         Ok(n) => n,
-        Err(e) => return error_reply(codes::BAD_REQUEST, e),
+        Err(e) => return refuse(error_reply(codes::BAD_REQUEST, e)),
     };
     if let Err(e) = notification.to_payload() {
-        return error_reply(
+        return refuse(error_reply(
             codes::CANNOT_ENCODE,
             format!("the notification does not fit in a NOTIFY frame: {e}"),
-        );
+        ));
     }
     let target = match to {
         To::All => Target::All,
         To::User(name) => {
             let prepared = match prepare_username(name) {
                 Ok(p) => p,
-                Err(e) => return error_reply(codes::NO_SUCH_USER, e.to_string()),
+                Err(e) => return refuse(error_reply(codes::NO_SUCH_USER, e.to_string())),
             };
             if !ctx.users.contains(&prepared) {
-                return error_reply(
+                return refuse(error_reply(
                     codes::NO_SUCH_USER,
                     format!("no user {prepared:?} in the users file"),
-                );
+                ));
             }
             Target::User(prepared)
         }
         To::Session(text) => match parse_session(text) {
             Some(id) => Target::Session(id),
             None => {
-                return error_reply(
+                return refuse(error_reply(
                     codes::NO_SUCH_SESSION,
                     format!(
                         "{text:?} is not a session id (16 hex digits, as `faxnotify sessions` shows)"
                     ),
-                );
+                ));
             }
         },
     };
@@ -355,7 +469,7 @@ fn notify(ctx: &Context, to: &To, spec: &super::protocol::NotificationSpec) -> V
         .collect();
     let report = match ctx.server.notify(target, &notification) {
         Ok(report) => report,
-        Err(e) => return error_reply(codes::SERVER_STOPPED, e),
+        Err(e) => return refuse(error_reply(codes::SERVER_STOPPED, e)),
     };
     let accepted: Vec<Value> = report
         .accepted
@@ -385,7 +499,19 @@ fn notify(ctx: &Context, to: &To, spec: &super::protocol::NotificationSpec) -> V
         accepted.len(),
         refused.len()
     );
-    json!({"ok": true, "kind": notification.kind(), "accepted": accepted, "refused": refused})
+    let recipients = report
+        .accepted
+        .iter()
+        .map(|a| Recipient {
+            session: a.session,
+            user: users.get(&a.session.to_string()).cloned(),
+            seq: a.seq,
+        })
+        .collect();
+    (
+        json!({"ok": true, "kind": notification.kind(), "accepted": accepted, "refused": refused}),
+        Some(recipients),
+    )
 }
 
 fn describe_to(to: &To) -> String {

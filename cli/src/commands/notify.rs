@@ -3,18 +3,27 @@
 //! HylaFAX's `faxrcvd` or `notify` scripts:
 //!
 //! ```text
-//! faxnotify notify --admin-socket /run/faxnotify.sock --user alice \
+//! faxnotify notify --wait --user alice \
 //!     fax-received --job 42 --from "+1 555 0100" --to sales --pages 3
 //! ```
+//!
+//! The admin socket is the server's default one unless `--admin-socket`
+//! says otherwise; `--wait` waits for the delivery reports (see
+//! docs/architecture.md, "The admin socket").
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use clap::{Args as ClapArgs, Subcommand};
 use serde_json::Value;
 
-use crate::admin::client::{call, error_of};
-use crate::admin::protocol::{EnumValue, NotificationSpec, Request, To, codes};
+use crate::admin::client::{Connection, Received, error_of, socket_path};
+use crate::admin::protocol::{EnumValue, NotificationSpec, Request, To, codes, request_line};
 use crate::failure::{CmdResult, Exit, Failure};
+use crate::parse;
+
+/// How long the reply to the notify itself may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `faxnotify notify`.
 #[derive(Debug, ClapArgs)]
@@ -24,18 +33,27 @@ use crate::failure::{CmdResult, Exit, Failure};
 Exit status: 0 when queued for every recipient session (at least one); 6 when \
 some recipient refused it (queue full) or there was nobody to queue it for; \
 2 for an unknown user or bad fields; 1 when the admin socket cannot be used.
+With --wait: 0 when every recipient acknowledged it (delivered); 7 when some \
+recipient's session ended first (undelivered); 6 when some recipient refused \
+it and the others got it; 8 when the time ran out first (none known to have failed).
 
 The admin socket speaks one JSON request per line (see docs/architecture.md), e.g.
   {\"op\":\"notify\",\"to\":{\"user\":\"alice\"},\"notification\":{\"kind\":\"server_message\",\"text\":\"hi\"}}")]
 pub struct Args {
-    /// The server's admin socket (`faxnotify server --admin-socket`).
+    /// The server's admin socket (`faxnotify server --admin-socket`; default:
+    /// the server's default path).
     #[arg(
         long,
         visible_alias = "admin",
         env = "FAXNOTIFY_ADMIN_SOCKET",
         value_name = "PATH"
     )]
-    admin_socket: PathBuf,
+    admin_socket: Option<PathBuf>,
+    /// Wait until every recipient has acknowledged it (delivered) or its
+    /// session has ended (undelivered), at most TIMEOUT (default 60s).
+    #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "60s",
+          value_parser = parse::duration)]
+    wait: Option<Duration>,
     /// Every session of this user.
     #[arg(long, value_name = "USER", group = "recipients")]
     user: Option<String>,
@@ -226,13 +244,36 @@ pub fn run(args: Args) -> CmdResult {
             "the notification does not fit in a NOTIFY frame: {e}"
         )));
     }
-    let reply = call(
-        &args.admin_socket,
+    let path = socket_path(args.admin_socket)?;
+    let started = Instant::now();
+    let mut connection = Connection::open(&path)?;
+    // The id labels the report lines; one request per connection here, so
+    // the process id is enough.
+    let id = format!("notify-{}", std::process::id());
+    connection.send(&request_line(
         &Request::Notify {
             to: to.clone(),
             notification,
         },
-    )?;
+        Some(&id),
+        args.wait.is_some(),
+    ))?;
+    let reply = match connection.receive(REPLY_TIMEOUT)? {
+        Received::Line(reply) => reply,
+        Received::Closed => {
+            return Err(Failure::runtime(format!(
+                "the server closed the admin socket {} without answering",
+                path.display()
+            )));
+        }
+        Received::TimedOut => {
+            return Err(Failure::runtime(format!(
+                "the server did not answer on the admin socket {} within {}s",
+                path.display(),
+                REPLY_TIMEOUT.as_secs()
+            )));
+        }
+    };
     if args.json {
         outln!("{reply}");
     }
@@ -282,11 +323,94 @@ pub fn run(args: Args) -> CmdResult {
             format!("nothing was queued: {nobody}"),
         ));
     }
-    if refused.is_empty() {
-        Ok(Exit::Ok)
+    let queued = if refused.is_empty() {
+        Exit::Ok
     } else {
-        Ok(Exit::NotQueued)
+        Exit::NotQueued
+    };
+    match args.wait {
+        None => Ok(queued),
+        Some(timeout) => wait(
+            &mut connection,
+            accepted.len(),
+            started + timeout,
+            args.json,
+            queued,
+        ),
     }
+}
+
+/// Reads the delivery reports until `done` or `deadline`; the exit status
+/// says what became of the notification.
+fn wait(
+    connection: &mut Connection,
+    accepted: usize,
+    deadline: Instant,
+    json: bool,
+    queued: Exit,
+) -> CmdResult {
+    let mut delivered = 0usize;
+    let mut undelivered = 0usize;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match connection.receive(left)? {
+            Received::Line(line) => line,
+            Received::Closed => {
+                return Err(Failure::runtime(format!(
+                    "the server closed the admin socket before reporting every delivery \
+                     ({} of {accepted} unknown)",
+                    accepted - delivered - undelivered
+                )));
+            }
+            Received::TimedOut => {
+                let pending = accepted - delivered - undelivered;
+                eprintln!(
+                    "faxnotify: timed out: {pending} of {accepted} recipient{} not reported yet \
+                     (still queued: the server delivers it when it can)",
+                    if accepted == 1 { "" } else { "s" }
+                );
+                return Ok(if undelivered > 0 {
+                    Exit::Undelivered
+                } else if queued != Exit::Ok {
+                    queued
+                } else {
+                    Exit::WaitTimedOut
+                });
+            }
+        };
+        if json {
+            outln!("{line}");
+        }
+        let session = line["session"].as_str().unwrap_or("?");
+        match line["report"].as_str() {
+            Some("delivered") => {
+                delivered += 1;
+                if !json {
+                    outln!(
+                        "delivered: seq {} to session {session}{}",
+                        line["seq"],
+                        who(&line)
+                    );
+                }
+            }
+            Some("undelivered") => {
+                undelivered += 1;
+                eprintln!(
+                    "faxnotify: undelivered: seq {} to session {session}{}: {}",
+                    line["seq"],
+                    who(&line),
+                    line["message"].as_str().unwrap_or("its session ended")
+                );
+            }
+            Some("done") => break,
+            _ => {}
+        }
+    }
+    Ok(if undelivered > 0 {
+        Exit::Undelivered
+    } else {
+        queued
+    })
 }
 
 fn who(entry: &Value) -> String {

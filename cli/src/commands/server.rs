@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args as ClapArgs;
-use faxnotify_core::server::{Event, ServerConfig};
-use faxnotify_core::wire::{CallbackState, Caps};
+use faxnotify_core::server::ServerConfig;
+use faxnotify_core::wire::Caps;
 
-use crate::admin::server::AdminSocket;
+use crate::admin::{self, server::AdminSocket};
+use crate::event_log::{self, EventLog};
 use crate::failure::{CmdResult, Exit, Failure};
 use crate::parse;
 use crate::runtime::{self, Polled, RuntimeKind, ServerStartError};
@@ -43,10 +44,12 @@ pub struct Args {
     /// The users file (`faxnotify user add --users FILE NAME` creates it).
     #[arg(long, value_name = "FILE")]
     users: PathBuf,
-    /// Serve the admin socket (owner-only) here, for `faxnotify notify`,
-    /// `sessions` and `end-session`.
-    #[arg(long, value_name = "PATH")]
-    admin_socket: Option<PathBuf>,
+    /// Serve the admin socket (owner-only) for `faxnotify notify`,
+    /// `sessions` and `end-session`: at PATH, or without PATH at the
+    /// default path in a private directory ($XDG_RUNTIME_DIR/faxnotify/admin.sock,
+    /// /run/faxnotify/admin.sock for root).
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
+    admin_socket: Option<Option<PathBuf>>,
     /// The runtime to run on.
     #[arg(long, value_enum, default_value_t)]
     runtime: RuntimeKind,
@@ -126,28 +129,37 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Logs one server event at the level it deserves.
-pub fn log_event(event: &Event) {
-    match event {
-        Event::SessionOpened { .. }
-        | Event::SessionResumed { .. }
-        | Event::SessionDetached { .. }
-        | Event::SessionClosed { .. }
-        | Event::Delivered { .. } => tracing::info!("{event}"),
-        Event::CallbackStatus { state, .. } if *state == CallbackState::Reachable => {
-            tracing::info!("{event}");
+/// The admin socket's path, checked (and for the default path, its private
+/// directory made) before anything starts.
+fn admin_path(arg: Option<&Option<PathBuf>>) -> Result<Option<PathBuf>, Failure> {
+    let path = match arg {
+        None => return Ok(None),
+        Some(Some(path)) => {
+            let dir = admin::path::parent(path);
+            if admin::path::others_can_write(&dir) {
+                tracing::warn!(
+                    "the admin socket's directory {} is writable by other users: while no server \
+                     runs, one of them could take {} (faxnotify notify refuses a socket another \
+                     user serves); `--admin-socket` without a path uses a private directory",
+                    dir.display(),
+                    path.display()
+                );
+            }
+            path.clone()
         }
-        Event::CallbackStatus { .. }
-        | Event::Undelivered { .. }
-        | Event::LoginFailed { .. }
-        | Event::ConnectionRefused { .. }
-        | Event::ProtocolError { .. } => tracing::warn!("{event}"),
-        _ => tracing::debug!("{event}"),
-    }
+        Some(None) => {
+            let path = admin::path::default_path().map_err(Failure::usage)?;
+            admin::path::ensure_private_dir(&admin::path::parent(&path)).map_err(Failure::usage)?;
+            path
+        }
+    };
+    admin::path::validate(&path).map_err(Failure::usage)?;
+    Ok(Some(path))
 }
 
 /// Runs `faxnotify server`.
 pub fn run(args: Args) -> CmdResult {
+    let admin_path = admin_path(args.admin_socket.as_ref())?;
     let file = load_users(&args.users)?;
     if let Some(mode) = too_open(&args.users) {
         tracing::warn!(
@@ -164,6 +176,12 @@ pub fn run(args: Args) -> CmdResult {
         );
     }
     let config = config(&args, file.secret())?;
+    // Bound before the server starts, so that a taken path stops nothing
+    // that is already running.
+    let mut admin = match &admin_path {
+        Some(path) => Some(AdminSocket::bind(path).map_err(Failure::usage)?),
+        None => None,
+    };
     let users = SharedUsers::new(file.into_users());
     let server = runtime::start_server(args.runtime, args.listen, config, users.clone()).map_err(
         |e| match e {
@@ -184,20 +202,15 @@ pub fn run(args: Args) -> CmdResult {
         args.lease
     );
     let control = server.control();
-    let admin = match &args.admin_socket {
-        Some(path) => match AdminSocket::start(path, Arc::clone(&control), users.clone()) {
-            Ok(admin) => {
-                tracing::info!("admin socket at {}", admin.path().display());
-                Some(admin)
-            }
-            Err(message) => {
-                control.begin_shutdown();
-                let _ = server.join();
-                return Err(Failure::usage(message));
-            }
-        },
-        None => None,
-    };
+    if let Some(socket) = &mut admin {
+        if let Err(message) = socket.serve(Arc::clone(&control), users.clone()) {
+            control.begin_shutdown();
+            let _ = server.join();
+            return Err(Failure::runtime(message));
+        }
+        tracing::info!("admin socket at {}", socket.path().display());
+    }
+    let tracker = admin.as_ref().map(|a| a.tracker().clone());
 
     let presses = Arc::new(AtomicUsize::new(0));
     let on_signal = Arc::clone(&control);
@@ -213,10 +226,19 @@ pub fn run(args: Args) -> CmdResult {
 
     let mut seen = stamp(&args.users);
     let mut next_check = Instant::now() + RELOAD_CHECK;
+    // Nothing on this thread may block: while it does not drain the
+    // runtime's events, the runtime stops reading the network. Logging
+    // goes through a queue (log_writer) and repeated warnings are counted.
+    let mut log = EventLog::new(Instant::now(), event_log::INTERVAL);
     loop {
         match server.next_event(RELOAD_CHECK) {
-            Polled::Event(event) => log_event(&event),
-            Polled::Idle => {}
+            Polled::Event(event) => {
+                if let Some(tracker) = &tracker {
+                    tracker.observe(&event);
+                }
+                log.event(&event, Instant::now());
+            }
+            Polled::Idle => log.tick(Instant::now()),
             Polled::Ended => break,
         }
         if Instant::now() >= next_check {
@@ -237,6 +259,7 @@ pub fn run(args: Args) -> CmdResult {
             }
         }
     }
+    log.finish();
     if let Some(admin) = admin {
         admin.close();
     }

@@ -6,21 +6,22 @@ use std::path::PathBuf;
 use clap::Args as ClapArgs;
 use serde_json::Value;
 
-use crate::admin::client::{call, error_of};
+use crate::admin::client::{call, error_of, socket_path};
 use crate::admin::protocol::{Request, codes};
 use crate::failure::{CmdResult, Exit, Failure};
 
 /// `faxnotify sessions`.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The server's admin socket (`faxnotify server --admin-socket`).
+    /// The server's admin socket (`faxnotify server --admin-socket`; default:
+    /// the server's default path).
     #[arg(
         long,
         visible_alias = "admin",
         env = "FAXNOTIFY_ADMIN_SOCKET",
         value_name = "PATH"
     )]
-    admin_socket: PathBuf,
+    admin_socket: Option<PathBuf>,
     /// Print the server's JSON reply (one object with a `sessions` array).
     #[arg(long)]
     json: bool,
@@ -29,14 +30,15 @@ pub struct Args {
 /// `faxnotify end-session`.
 #[derive(Debug, ClapArgs)]
 pub struct EndArgs {
-    /// The server's admin socket (`faxnotify server --admin-socket`).
+    /// The server's admin socket (`faxnotify server --admin-socket`; default:
+    /// the server's default path).
     #[arg(
         long,
         visible_alias = "admin",
         env = "FAXNOTIFY_ADMIN_SOCKET",
         value_name = "PATH"
     )]
-    admin_socket: PathBuf,
+    admin_socket: Option<PathBuf>,
     /// The session id, as `faxnotify sessions` shows it.
     session: String,
 }
@@ -51,7 +53,7 @@ fn text(v: &Value) -> String {
 
 /// Runs `faxnotify sessions`.
 pub fn run(args: Args) -> CmdResult {
-    let reply = call(&args.admin_socket, &Request::Sessions {})?;
+    let reply = call(&socket_path(args.admin_socket)?, &Request::Sessions {})?;
     if let Some((_, message)) = error_of(&reply) {
         return Err(Failure::runtime(message));
     }
@@ -106,7 +108,7 @@ pub fn run(args: Args) -> CmdResult {
 /// Runs `faxnotify end-session`.
 pub fn run_end(args: EndArgs) -> CmdResult {
     let reply = call(
-        &args.admin_socket,
+        &socket_path(args.admin_socket)?,
         &Request::EndSession {
             session: args.session,
         },

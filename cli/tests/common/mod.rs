@@ -154,6 +154,13 @@ impl Running {
         assert!(status.success(), "kill -INT failed");
     }
 
+    /// Kills this process at once (SIGKILL: no goodbye to its peers), by its
+    /// pid, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit and collects the rest of its output.
     pub fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + WAIT;

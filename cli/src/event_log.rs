@@ -1,0 +1,329 @@
+//! How `faxnotify server` logs its events, with the warnings that anyone
+//! can cause (connections refused, failed logins, protocol errors before
+//! login) aggregated: per kind, the first [`LOGGED_PER_INTERVAL`] of an
+//! interval are logged in full, the rest are counted and summed up in one
+//! line per kind at the end of the interval, with the addresses that sent
+//! the most. A connection flood therefore writes a few lines every
+//! [`INTERVAL`], not one per connection (issue 17, case 2: 553 000
+//! "connection refused" lines, 75 MB in 30 s).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use faxnotify_core::server::{Event, PeerError};
+use faxnotify_core::wire::CallbackState;
+
+use crate::log_writer::grouped;
+
+/// How often repeated warnings are summed up.
+pub const INTERVAL: Duration = Duration::from_secs(10);
+/// Warnings of one kind logged one by one per interval before counting.
+pub const LOGGED_PER_INTERVAL: u64 = 3;
+/// Distinct addresses (and reasons) counted per kind and interval; more
+/// are summed up as "other", so a flood from many addresses cannot grow
+/// the counts without bound.
+const MAX_DISTINCT: usize = 1024;
+/// Addresses (and reasons) named in a summary line.
+const TOP: usize = 3;
+
+/// The warnings that unauthenticated peers can cause at will.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Refused,
+    LoginFailed,
+    ProtocolError,
+}
+
+impl Kind {
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Refused => "connections refused",
+            Kind::LoginFailed => "failed logins",
+            Kind::ProtocolError => "protocol errors before login",
+        }
+    }
+}
+
+/// One kind's counts in the current interval.
+#[derive(Debug, Default)]
+struct Tally {
+    seen: u64,
+    by_address: HashMap<IpAddr, u64>,
+    other_addresses: u64,
+    by_reason: HashMap<String, u64>,
+    other_reasons: u64,
+}
+
+fn count<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u64>, other: &mut u64, key: K) {
+    if let Some(n) = map.get_mut(&key) {
+        *n += 1;
+    } else if map.len() < MAX_DISTINCT {
+        map.insert(key, 1);
+    } else {
+        *other += 1;
+    }
+}
+
+/// The largest counts first, at most [`TOP`], as "key (n)".
+fn top<K: ToString>(map: &HashMap<K, u64>, other: u64) -> String {
+    let mut entries: Vec<(String, u64)> = map.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out = String::new();
+    for (i, (key, n)) in entries.iter().take(TOP).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{key} ({})", grouped(*n));
+    }
+    let rest: u64 = entries.iter().skip(TOP).map(|e| e.1).sum::<u64>() + other;
+    if rest > 0 {
+        let _ = write!(out, ", others ({})", grouped(rest));
+    }
+    out
+}
+
+impl Tally {
+    /// Counts one warning; true when it should still be logged in full.
+    fn record(&mut self, address: IpAddr, reason: String) -> bool {
+        self.seen += 1;
+        if self.seen <= LOGGED_PER_INTERVAL {
+            return true;
+        }
+        count(&mut self.by_address, &mut self.other_addresses, address);
+        count(&mut self.by_reason, &mut self.other_reasons, reason);
+        false
+    }
+
+    /// The summary of what was counted and not logged, if anything.
+    fn summary(&self, kind: Kind, interval: Duration) -> Option<String> {
+        let counted = self.seen.saturating_sub(LOGGED_PER_INTERVAL);
+        if counted == 0 {
+            return None;
+        }
+        let addresses = self.by_address.len() + usize::from(self.other_addresses > 0);
+        Some(format!(
+            "{} more {} in the last {}s than the {LOGGED_PER_INTERVAL} logged ({} in all) \
+             from {} address{}: {}; why: {}",
+            grouped(counted),
+            kind.what(),
+            interval.as_secs(),
+            grouped(self.seen),
+            if self.other_addresses > 0 {
+                format!("more than {addresses}")
+            } else {
+                addresses.to_string()
+            },
+            if addresses == 1 { "" } else { "es" },
+            top(&self.by_address, self.other_addresses),
+            top(&self.by_reason, self.other_reasons),
+        ))
+    }
+}
+
+/// Logs server events; call [`EventLog::tick`] at least every second or so.
+#[derive(Debug)]
+pub struct EventLog {
+    interval: Duration,
+    ends: Instant,
+    tallies: [(Kind, Tally); 3],
+}
+
+impl EventLog {
+    /// A log whose first interval starts at `now`.
+    pub fn new(now: Instant, interval: Duration) -> Self {
+        Self {
+            interval,
+            ends: now + interval,
+            tallies: [
+                (Kind::Refused, Tally::default()),
+                (Kind::LoginFailed, Tally::default()),
+                (Kind::ProtocolError, Tally::default()),
+            ],
+        }
+    }
+
+    /// Logs `event` (at `now`) at the level it deserves, or counts it.
+    pub fn event(&mut self, event: &Event, now: Instant) {
+        self.tick(now);
+        let repeated = match event {
+            Event::ConnectionRefused { peer, reason, .. } => {
+                Some((Kind::Refused, peer.ip(), reason.to_string()))
+            }
+            Event::LoginFailed { peer, reason, .. } => {
+                Some((Kind::LoginFailed, peer.ip(), reason.to_string()))
+            }
+            Event::ProtocolError {
+                peer,
+                session: None,
+                error,
+                ..
+            } => Some((Kind::ProtocolError, peer.ip(), error_code(error))),
+            _ => None,
+        };
+        if let Some((kind, address, reason)) = repeated
+            && !self.tally(kind).record(address, reason)
+        {
+            return;
+        }
+        log_event(event);
+    }
+
+    /// Ends the interval if it is over: one summary line per kind that
+    /// had more warnings than were logged.
+    pub fn tick(&mut self, now: Instant) {
+        if now < self.ends {
+            return;
+        }
+        for line in self.take_summaries() {
+            tracing::warn!("{line}");
+        }
+        self.ends = now + self.interval;
+    }
+
+    /// Logs the summaries of the last (unfinished) interval.
+    pub fn finish(mut self) {
+        for line in self.take_summaries() {
+            tracing::warn!("{line}");
+        }
+    }
+
+    /// The summary lines of the interval so far, starting a new one.
+    fn take_summaries(&mut self) -> Vec<String> {
+        let interval = self.interval;
+        self.tallies
+            .iter_mut()
+            .filter_map(|(kind, tally)| {
+                let line = tally.summary(*kind, interval);
+                *tally = Tally::default();
+                line
+            })
+            .collect()
+    }
+
+    fn tally(&mut self, kind: Kind) -> &mut Tally {
+        let slot = self.tallies.iter_mut().find(|(k, _)| *k == kind);
+        match slot {
+            Some((_, tally)) => tally,
+            None => unreachable!("every kind has a tally"),
+        }
+    }
+}
+
+/// A protocol error's code, without the peer's free text (which an
+/// attacker chooses, so it would make every line distinct).
+fn error_code(error: &PeerError) -> String {
+    match error {
+        PeerError::Sent { code, .. } => format!("sent {code}"),
+        PeerError::Received { code, .. } => format!("received {code}"),
+        other => other.to_string(),
+    }
+}
+
+/// Logs one server event at the level it deserves.
+pub fn log_event(event: &Event) {
+    match event {
+        Event::SessionOpened { .. }
+        | Event::SessionResumed { .. }
+        | Event::SessionDetached { .. }
+        | Event::SessionClosed { .. }
+        | Event::Delivered { .. } => tracing::info!("{event}"),
+        Event::CallbackStatus { state, .. } if *state == CallbackState::Reachable => {
+            tracing::info!("{event}");
+        }
+        Event::CallbackStatus { .. }
+        | Event::Undelivered { .. }
+        | Event::LoginFailed { .. }
+        | Event::ConnectionRefused { .. }
+        | Event::ProtocolError { .. } => tracing::warn!("{event}"),
+        _ => tracing::debug!("{event}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use faxnotify_core::ConnId;
+    use faxnotify_core::server::Refusal;
+
+    use super::*;
+
+    fn refused(ip: &str, port: u16) -> (Kind, IpAddr, String) {
+        let peer: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+        (
+            Kind::Refused,
+            peer.ip(),
+            Refusal::TooManyUnauthenticated.to_string(),
+        )
+    }
+
+    fn record(log: &mut EventLog, (kind, ip, reason): (Kind, IpAddr, String)) -> bool {
+        log.tally(kind).record(ip, reason)
+    }
+
+    #[test]
+    fn a_flood_is_a_few_lines_not_one_per_connection() {
+        let start = Instant::now();
+        let mut log = EventLog::new(start, INTERVAL);
+        let mut logged = 0;
+        for i in 0..100_000u32 {
+            let ip = if i % 10 == 0 { "10.0.0.8" } else { "10.0.0.7" };
+            if record(&mut log, refused(ip, u16::try_from(i % 60_000).unwrap())) {
+                logged += 1;
+            }
+        }
+        assert_eq!(logged, LOGGED_PER_INTERVAL);
+        let lines = log.take_summaries();
+        assert_eq!(
+            lines,
+            vec![
+                "99 997 more connections refused in the last 10s than the 3 logged \
+                 (100 000 in all) from 2 addresses: 10.0.0.7 (89 998), 10.0.0.8 (9 999); \
+                 why: too many unauthenticated connections from the address (99 997)"
+                    .to_owned()
+            ]
+        );
+        // A new interval logs again, and a quiet one says nothing.
+        assert!(record(&mut log, refused("10.0.0.7", 1)));
+        assert_eq!(log.take_summaries(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn many_addresses_cannot_grow_the_counts() {
+        let mut log = EventLog::new(Instant::now(), INTERVAL);
+        for i in 0..5000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            log.tally(Kind::LoginFailed)
+                .record(ip, "bad credentials".into());
+        }
+        let tally = log.tally(Kind::LoginFailed);
+        assert_eq!(tally.by_address.len(), MAX_DISTINCT);
+        let lines = log.take_summaries();
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert!(line.starts_with("4 997 more failed logins"), "{line}");
+        assert!(line.contains("from more than 1025 addresses"), "{line}");
+        assert!(line.contains("others (4 994)"), "{line}");
+    }
+
+    #[test]
+    fn only_warnings_anyone_can_cause_are_aggregated() {
+        let start = Instant::now();
+        let mut log = EventLog::new(start, INTERVAL);
+        let event = Event::ConnectionRefused {
+            conn: ConnId::from_raw(1),
+            peer: "10.0.0.7:4000".parse().unwrap(),
+            reason: Refusal::Busy,
+        };
+        for _ in 0..10 {
+            log.event(&event, start);
+        }
+        assert_eq!(log.tally(Kind::Refused).seen, 10);
+        assert_eq!(log.tally(Kind::ProtocolError).seen, 0);
+        // The summary comes with the first event or tick after the interval.
+        log.tick(start + INTERVAL);
+        assert_eq!(log.tally(Kind::Refused).seen, 0);
+    }
+}

@@ -1,0 +1,160 @@
+//! `notify --wait` and the admin protocol's delivery reports: "accepted"
+//! becomes "delivered" or "undelivered" for the application (issue 17,
+//! case 6), with an exit status per outcome.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::net::UnixStream;
+
+use common::{Running, Stream, TestServer, WAIT, add_users, faxnotify, json, write_file};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A server (lease `lease`) and alice's client, logged in and reachable.
+fn server_and_client(runtime: &str, dir: &std::path::Path, lease: &str) -> (TestServer, Running) {
+    let users = dir.join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    let server = TestServer::start(runtime, &users, dir, &["--lease", lease]);
+    let settings = dir.join("client.toml");
+    faxnotify()
+        .args(["settings", "set", "--settings"])
+        .arg(&settings)
+        .args(["--port", "dynamic", "--server", &server.addr.to_string()])
+        .assert()
+        .success();
+    let password = write_file(dir, "pw", &format!("{PASSWORD}\n"));
+    let mut client = Running::start(&[
+        "client".to_owned(),
+        "--runtime".into(),
+        runtime.into(),
+        "--user".into(),
+        "alice".into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--settings".into(),
+        settings.display().to_string(),
+        "--json".into(),
+    ]);
+    client.wait_line(Stream::Out, "reachable", |l| {
+        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
+    });
+    (server, client)
+}
+
+fn notify(server: &TestServer, args: &[&str]) -> assert_cmd::assert::Assert {
+    faxnotify()
+        .arg("notify")
+        .arg("--admin-socket")
+        .arg(&server.admin)
+        .args(args)
+        .assert()
+}
+
+#[test]
+fn wait_exits_by_outcome_delivered_timed_out_undelivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, mut client) = server_and_client("smol", dir.path(), "10s");
+
+    // Delivered: the client acknowledged it.
+    notify(&server, &["--wait", "--user", "alice", "message", "one"])
+        .code(0)
+        .stdout(contains("queued: seq 1").and(contains("delivered: seq 1")));
+
+    // The client dies: its session holds the next ones, undelivered so far.
+    client.kill();
+    server
+        .process
+        .wait_line(Stream::Err, "the session detached", |l| {
+            l.contains("session detached")
+        });
+    notify(
+        &server,
+        &["--user", "alice", "--wait", "1s", "message", "two"],
+    )
+    .code(8)
+    .stdout(contains("queued: seq 2"))
+    .stderr(contains("timed out: 1 of 1 recipient not reported"));
+
+    // Undelivered: the lease ends the session with both still unacknowledged.
+    notify(
+        &server,
+        &["--user", "alice", "--wait=60s", "message", "three"],
+    )
+    .code(7)
+    .stdout(contains("queued: seq 3"))
+    .stderr(contains("undelivered: seq 3").and(contains("lease expired")));
+
+    server.process.interrupt();
+    assert!(server.process.wait_exit().success());
+}
+
+#[test]
+fn the_admin_protocol_reports_deliveries_by_request_id() {
+    for runtime in common::RUNTIMES {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut server, _client) = server_and_client(runtime, dir.path(), "30s");
+        let mut stream = UnixStream::connect(&server.admin).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut lines = BufReader::new(stream.try_clone().unwrap());
+        let mut next = || {
+            let mut line = String::new();
+            lines.read_line(&mut line).unwrap();
+            json(line.trim()).unwrap_or_else(|| panic!("not JSON: {line:?}"))
+        };
+        // Two requests in a row; the reports follow each reply and carry
+        // the request's id.
+        for id in ["fax-41", "fax-42"] {
+            stream
+                .write_all(
+                    format!(
+                        r#"{{"op":"notify","id":"{id}","delivery_reports":true,"to":{{"user":"alice"}},"notification":{{"kind":"job_status","job":42,"state":"completed"}}}}"#
+                    )
+                    .as_bytes(),
+                )
+                .unwrap();
+            stream.write_all(b"\n").unwrap();
+        }
+        let mut by_id: std::collections::HashMap<String, Vec<serde_json::Value>> =
+            std::collections::HashMap::new();
+        while by_id
+            .values()
+            .filter(|v| v.last().is_some_and(|l| l["report"] == "done"))
+            .count()
+            < 2
+        {
+            let line = next();
+            let id = line["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no id: {line}"));
+            by_id.entry(id.to_owned()).or_default().push(line);
+        }
+        for (seq, id) in [(1, "fax-41"), (2, "fax-42")] {
+            let got = &by_id[id];
+            assert_eq!(got.len(), 3, "{runtime} {id}: {got:?}");
+            assert_eq!(got[0]["ok"], true, "{got:?}");
+            assert_eq!(got[0]["accepted"][0]["seq"], seq, "{got:?}");
+            assert_eq!(got[1]["report"], "delivered", "{got:?}");
+            assert_eq!(got[1]["seq"], seq, "{got:?}");
+            assert_eq!(got[1]["user"], "alice", "{got:?}");
+            assert_eq!(got[1]["session"], got[0]["accepted"][0]["session"]);
+            assert_eq!(got[2]["delivered"], 1, "{got:?}");
+            assert_eq!(got[2]["undelivered"], 0, "{got:?}");
+        }
+        // Reports need an id; ids come back on plain replies too.
+        stream
+            .write_all(b"{\"op\":\"notify\",\"delivery_reports\":true,\"to\":\"all\",\"notification\":{\"kind\":\"server_message\",\"text\":\"x\"}}\n{\"op\":\"sessions\",\"id\":9}\n")
+            .unwrap();
+        let refused = next();
+        assert_eq!(refused["error"], "bad_request", "{refused}");
+        assert!(refused["message"].as_str().unwrap().contains("needs an id"));
+        let sessions = next();
+        assert_eq!(sessions["id"], 9, "{sessions}");
+        assert_eq!(sessions["ok"], true, "{sessions}");
+        drop(stream);
+        server.process.interrupt();
+        assert!(server.process.wait_exit().success());
+    }
+}
