@@ -11,13 +11,16 @@ mod output;
 mod admin;
 mod bench;
 mod commands;
+mod escape;
 mod failure;
 mod parse;
 mod password;
 mod render;
 mod runtime;
+mod strangers;
 mod user_store;
 mod users_file;
+mod users_reload;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use faxnotify_core::server::{Event, ServerConfig};
@@ -21,7 +21,8 @@ use crate::failure::{CmdResult, Exit, Failure};
 use crate::parse;
 use crate::runtime::{self, Polled, RuntimeKind, ServerStartError};
 use crate::user_store::SharedUsers;
-use crate::users_file::{UsersFile, UsersFileError, too_open};
+use crate::users_file::{UsersFile, UsersFileError, read_text, too_open};
+use crate::users_reload::{Reloader, Watch};
 
 /// How often the users file is checked for changes.
 const RELOAD_CHECK: Duration = Duration::from_secs(1);
@@ -113,17 +114,15 @@ fn config(args: &Args, secret: [u8; 32]) -> Result<ServerConfig, Failure> {
     Ok(config)
 }
 
-fn load_users(path: &Path) -> Result<UsersFile, Failure> {
-    UsersFile::load(path).map_err(|e| match e {
+/// Loads the users file, and the watch that notices its next change.
+fn load_users(path: &Path) -> Result<(UsersFile, Watch), Failure> {
+    let failure = |e: UsersFileError| match e {
         UsersFileError::Io { .. } => Failure::runtime(e.to_string()),
         _ => Failure::usage(e.to_string()),
-    })
-}
-
-/// The users file's identity, to notice a change.
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    };
+    let text = read_text(path).map_err(failure)?;
+    let file = UsersFile::parse(&text, path).map_err(failure)?;
+    Ok((file, Watch::new(path.to_path_buf(), &text)))
 }
 
 /// Logs one server event at the level it deserves.
@@ -148,7 +147,7 @@ pub fn log_event(event: &Event) {
 
 /// Runs `faxnotify server`.
 pub fn run(args: Args) -> CmdResult {
-    let file = load_users(&args.users)?;
+    let (file, watch) = load_users(&args.users)?;
     if let Some(mode) = too_open(&args.users) {
         tracing::warn!(
             "the users file {} has mode {mode:03o}: others can read the credentials; run `chmod 600 {}`",
@@ -211,32 +210,18 @@ pub fn run(args: Args) -> CmdResult {
     })
     .map_err(|e| Failure::runtime(format!("cannot handle Ctrl-C: {e}")))?;
 
-    let mut seen = stamp(&args.users);
-    let mut next_check = Instant::now() + RELOAD_CHECK;
+    // The reload reads files: on its own thread, never on this one, which
+    // must keep draining the runtime's events.
+    let reloader = Reloader::start(watch, users.clone(), RELOAD_CHECK)
+        .map_err(|e| Failure::runtime(format!("cannot start the users file reload: {e}")))?;
     loop {
         match server.next_event(RELOAD_CHECK) {
             Polled::Event(event) => log_event(&event),
             Polled::Idle => {}
             Polled::Ended => break,
         }
-        if Instant::now() >= next_check {
-            next_check = Instant::now() + RELOAD_CHECK;
-            let now = stamp(&args.users);
-            if now != seen {
-                seen = now;
-                match UsersFile::load(&args.users) {
-                    Ok(file) => {
-                        let count = file.len();
-                        users.replace(file.into_users());
-                        tracing::info!("users file reloaded: {count} users");
-                    }
-                    Err(e) => {
-                        tracing::warn!("users file not reloaded (keeping the old users): {e}")
-                    }
-                }
-            }
-        }
     }
+    drop(reloader);
     if let Some(admin) = admin {
         admin.close();
     }
