@@ -173,6 +173,11 @@ impl Strangers {
         for ip in quiet {
             self.peers.remove(&ip);
         }
+        // One address after another, the shared line last.
+        reports.sort_by_key(|r| match r {
+            Report::Summary { ip, .. } | Report::First { ip, .. } => Some(*ip),
+            Report::Others { .. } => None,
+        });
         if let Some(since) = self.others.since
             && now.saturating_duration_since(since) >= PERIOD
         {
@@ -182,10 +187,6 @@ impl Strangers {
             });
             self.others = OthersTally::default();
         }
-        reports.sort_by_key(|r| match r {
-            Report::Summary { ip, .. } | Report::First { ip, .. } => Some(*ip),
-            Report::Others { .. } => None,
-        });
         reports
     }
 }
