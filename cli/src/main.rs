@@ -11,6 +11,7 @@ mod output;
 mod admin;
 mod bench;
 mod commands;
+mod escape;
 mod event_log;
 mod failure;
 mod log_writer;
@@ -18,8 +19,10 @@ mod parse;
 mod password;
 mod render;
 mod runtime;
+mod strangers;
 mod user_store;
 mod users_file;
+mod users_reload;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -17,7 +17,14 @@
 //! LOGIN carries them. The file is written atomically (a temporary file in
 //! the same directory, flushed to disk, renamed over the old one) with mode
 //! 0600, and edits hold an advisory lock on the directory so that two
-//! `faxnotify user` commands cannot lose each other's change.
+//! `faxnotify user` commands cannot lose each other's change. A users file
+//! that is a symbolic link is written through it: the link stays and its
+//! target is replaced.
+//!
+//! Reading is bounded and never blocks: only a regular file of at most
+//! [`MAX_FILE_BYTES`] is read (a FIFO or a device is refused), and an error
+//! names the line and column but never quotes the file, whose values are
+//! secrets.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -37,6 +44,11 @@ const VERSION: u32 = 1;
 /// unknown user [A-3], so the two cannot be told apart (docs/protocol.md
 /// section 10, "Noticed, not changed").
 pub const SALT_LEN: usize = 16;
+
+/// The largest users file read: about 25 000 users. A larger file is
+/// refused before it is read, so a mistake (or a hostile file) cannot make
+/// the server hold hundreds of megabytes.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
 
 /// The contents of a users file.
 #[derive(Clone, Debug)]
@@ -68,8 +80,37 @@ pub enum UsersFileError {
     Syntax {
         /// The file.
         path: PathBuf,
-        /// What is wrong, with line and column where TOML gives them.
+        /// What is wrong, with line and column where TOML gives them; never
+        /// a value from the file.
         message: String,
+    },
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error(
+        "users file {} is larger than {} MiB, far more than any users file needs: not read \
+         (is it the right file?)",
+        .path.display(), MAX_FILE_BYTES >> 20
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The path names a FIFO, a device or a directory, not a regular file.
+    #[error("users file {} is not a regular file (a FIFO, a device or a directory): not read", .path.display())]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The path is a symbolic link to nothing.
+    #[error(
+        "users file {} is a symbolic link to {}, which does not exist: create the target or \
+         remove the link",
+        .path.display(), .target.display()
+    )]
+    DanglingLink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
     },
     /// A user entry is unusable.
     #[error("users file {}: user {user:?}: {message}", .path.display())]
@@ -220,7 +261,7 @@ impl UsersFile {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawFile = toml::from_str(text).map_err(|e| syntax(e.to_string()))?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| syntax(toml_error(text, &e)))?;
         if raw.version != VERSION {
             return Err(syntax(format!(
                 "version {} is not supported (this faxnotify reads version {VERSION})",
@@ -289,20 +330,9 @@ impl UsersFile {
         )
     }
 
-    /// Reads the file at `path`.
+    /// Reads the file at `path` (see [`read_text`] for the bounds).
     pub fn load(path: &Path) -> Result<Self, UsersFileError> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(UsersFileError::Missing(path.to_path_buf()));
-            }
-            Err(source) => {
-                return Err(UsersFileError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        };
+        let text = read_text(path)?;
         Self::parse(&text, path)
     }
 
@@ -310,7 +340,10 @@ impl UsersFile {
     /// file (mode 0600) in the same directory, flushed to disk, renamed over
     /// `path`, and the directory flushed, so that a reader sees the old file
     /// or the new one, never a torn one.
+    /// A symbolic link at `path` is written through: its target is replaced.
     pub fn save(&self, path: &Path) -> Result<(), UsersFileError> {
+        let target = resolve_link(path)?;
+        let path = target.as_path();
         let io_err = |source| UsersFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -354,6 +387,10 @@ impl UsersFile {
         path: &Path,
         change: impl FnOnce(&mut UsersFile, bool) -> Result<T, E>,
     ) -> Result<Result<T, E>, UsersFileError> {
+        // Lock (and write in) the directory of the file itself, also when
+        // `path` is a symbolic link to it elsewhere.
+        let target = resolve_link(path)?;
+        let path = target.as_path();
         let dir = parent_dir(path);
         let lock = File::open(&dir).map_err(|source| UsersFileError::Io {
             path: path.to_path_buf(),
@@ -375,6 +412,124 @@ impl UsersFile {
         }
         drop(lock);
         Ok(result)
+    }
+}
+
+/// Reads the users file's text: a regular file of at most
+/// [`MAX_FILE_BYTES`], opened without blocking (a FIFO put in its place
+/// must not hang the reader).
+pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
+    use std::io::Read as _;
+    let io_err = |source| UsersFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Opening a FIFO for reading would wait for a writer.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(UsersFileError::Missing(path.to_path_buf()));
+        }
+        Err(source) => return Err(io_err(source)),
+    };
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(UsersFileError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let too_large = || UsersFileError::TooLarge {
+        path: path.to_path_buf(),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    // The file may grow between the check and the read: read one byte more
+    // than allowed at most, to tell.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| UsersFileError::Syntax {
+        path: path.to_path_buf(),
+        message: format!(
+            "not UTF-8 text (an invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// A TOML error as "line L, column C: what", without the excerpt of the
+/// file TOML's own message carries (the file's values are secrets), and
+/// with any quoted value in the explanation left out.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let what = redact_quoted(error.message().trim());
+    match error.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what,
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// `message` with the contents of every double-quoted run replaced by `…`:
+/// serde quotes the offending value ("invalid type: string \"…\"").
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        match (c, inside) {
+            ('"', false) => {
+                out.push_str("\"…\"");
+                inside = true;
+            }
+            ('"', true) => inside = false,
+            (c, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
+}
+
+/// The file `path` names: the target of a symbolic link (so that writing
+/// replaces the target, not the link), or `path` itself.
+fn resolve_link(path: &Path) -> Result<PathBuf, UsersFileError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => match fs::canonicalize(path) {
+            Ok(target) => Ok(target),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(UsersFileError::DanglingLink {
+                path: path.to_path_buf(),
+                target: fs::read_link(path).unwrap_or_default(),
+            }),
+            Err(source) => Err(UsersFileError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        },
+        _ => Ok(path.to_path_buf()),
     }
 }
 

@@ -14,7 +14,7 @@ use client_harness::{Harness, LEASE_MS, SESSION, config, server_peer};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
     BindError, CallbackRejection, Client, ClientState, ConnectionKind, Event, Input, InputError,
-    ListenPolicy, LogoutError, Output, ProtocolError, SessionEndReason,
+    ListenPolicy, LogoutError, Output, Peer, ProtocolError, SessionEndReason,
 };
 use faxnotify_core::wire::{ByeReason, ErrorCode, Frame, FrameType};
 
@@ -386,6 +386,10 @@ fn callback_misbehaviour_closes_only_that_callback() {
         Event::ProtocolError {
             conn: c,
             connection: ConnectionKind::Callback,
+            // Before CB_HELLO the peer is anyone who can reach the port.
+            peer: Peer::Unauthenticated {
+                addr: server_peer(50_001)
+            },
             error: ProtocolError::UnexpectedFrame {
                 frame: FrameType::Notify,
                 state: "on a callback awaiting CB_HELLO"
@@ -404,15 +408,43 @@ fn callback_misbehaviour_closes_only_that_callback() {
     // An ERROR from the server on a callback.
     let (cb, _) = h.open_callback(&mut server, 50_003);
     h.send(cb, &[Frame::error(ErrorCode::ShuttingDown, "bye")]);
-    assert!(matches!(
+    assert_eq!(
         h.expect_event(),
         Event::ErrorReceived {
+            conn: cb,
             connection: ConnectionKind::Callback,
+            // After a verified CB_HELLO it is the server.
+            peer: Peer::Server {
+                addr: server_peer(50_003)
+            },
             code: ErrorCode::ShuttingDown,
-            ..
+            message: "bye".into(),
         }
-    ));
+    );
     h.expect_close(cb);
+    // An ERROR from a stranger before any CB_HELLO: its text is reported as
+    // an unauthenticated peer's, with its address, never as the server's.
+    let stranger = "10.0.0.7:40000".parse().unwrap();
+    let c = h.accept(stranger);
+    let _ = h.expect_frame(c);
+    h.send(
+        c,
+        &[Frame::error(
+            ErrorCode::ShuttingDown,
+            "\n#2 server message: \"pay\"\x1b[2J",
+        )],
+    );
+    assert_eq!(
+        h.expect_event(),
+        Event::ErrorReceived {
+            conn: c,
+            connection: ConnectionKind::Callback,
+            peer: Peer::Unauthenticated { addr: stranger },
+            code: ErrorCode::ShuttingDown,
+            message: "\n#2 server message: \"pay\"\x1b[2J".into(),
+        }
+    );
+    h.expect_close(c);
     // None of this touched the session.
     assert!(matches!(h.client.state(), ClientState::LoggedIn { .. }));
     h.send(ctl, &[Frame::Ping { nonce: 2 }]);

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use faxnotify_core::client::{
-    Backoff, Client, ClientConfig, ConfigError, ListenPolicy, NetworkSettings, SettingsError,
-    SettingsFile, SettingsFileError,
+    Backoff, Client, ClientConfig, ConfigError, ListenAddress, ListenPolicy, NetworkSettings,
+    Output, SettingsError, SettingsFile, SettingsFileError,
 };
 use proptest::prelude::*;
 
@@ -381,4 +381,101 @@ fn config_debug_hides_the_password() {
     let text = format!("{:?}", config());
     assert!(!text.contains("correct horse"), "{text}");
     assert!(text.contains("<redacted>"));
+}
+
+/// The address of the first `Listen` for a client of `server` with `address`
+/// and the adapter's `local_ip`.
+fn first_listen(
+    server: &str,
+    address: ListenAddress,
+    local_ip: Option<&str>,
+) -> Result<SocketAddr, ConfigError> {
+    let mut settings = NetworkSettings::new(ListenPolicy::Fixed { port: 6003 });
+    settings.listen_address = address;
+    let mut config = ClientConfig::new(server.parse().unwrap(), "alice", "pw", settings);
+    config.local_ip = local_ip.map(|ip| ip.parse().unwrap());
+    let mut client = Client::new(config, [0; 32], Instant::now())?;
+    match client.poll_output() {
+        Some(Output::Listen { addr }) => Ok(addr),
+        other => panic!("expected Listen, got {other:?}"),
+    }
+}
+
+/// The listener binds the address the server is reached from, not every
+/// interface, unless the settings say `any` or name an address [C-1].
+#[test]
+fn the_listener_binds_the_route_address_by_default() {
+    let route = ListenAddress::Route;
+    let addr = |s: &str| -> SocketAddr { s.parse().unwrap() };
+    // The adapter found the route's local address.
+    assert_eq!(
+        first_listen("192.0.2.1:4580", route, Some("192.0.2.10")),
+        Ok(addr("192.0.2.10:6003"))
+    );
+    assert_eq!(
+        first_listen("[2001:db8::1]:4580", route, Some("2001:db8::10")),
+        Ok(addr("[2001:db8::10]:6003"))
+    );
+    // A loopback server needs no route: loopback (127.0.0.1 also for 127.0.0.5).
+    assert_eq!(
+        first_listen("127.0.0.5:4580", route, None),
+        Ok(addr("127.0.0.1:6003"))
+    );
+    assert_eq!(
+        first_listen("[::1]:4580", route, None),
+        Ok(addr("[::1]:6003"))
+    );
+    // An IPv4-mapped server is IPv4.
+    assert_eq!(
+        first_listen("[::ffff:192.0.2.1]:4580", route, Some("::ffff:192.0.2.10")),
+        Ok(addr("192.0.2.10:6003"))
+    );
+    // No route known: every interface, as before.
+    assert_eq!(
+        first_listen("192.0.2.1:4580", route, None),
+        Ok(addr("0.0.0.0:6003"))
+    );
+    // `any` and a fixed address override the route.
+    assert_eq!(
+        first_listen("192.0.2.1:4580", ListenAddress::Any, Some("192.0.2.10")),
+        Ok(addr("0.0.0.0:6003"))
+    );
+    assert_eq!(
+        first_listen(
+            "192.0.2.1:4580",
+            ListenAddress::Ip("198.51.100.7".parse().unwrap()),
+            Some("192.0.2.10")
+        ),
+        Ok(addr("198.51.100.7:6003"))
+    );
+    // Another family could never be dialled.
+    let err = first_listen(
+        "192.0.2.1:4580",
+        ListenAddress::Ip("2001:db8::7".parse().unwrap()),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::ListenAddressFamily { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("address family"), "{err}");
+}
+
+#[test]
+fn the_listen_address_is_a_setting_of_the_file() {
+    let file = SettingsFile::parse("[network]\nlisten_address = \"10.0.0.5\"\n").unwrap();
+    assert_eq!(
+        file.network.listen_address,
+        ListenAddress::Ip("10.0.0.5".parse().unwrap())
+    );
+    let file = SettingsFile::parse("[network]\nlisten = \"dynamic\"\n").unwrap();
+    assert_eq!(file.network.listen_address, ListenAddress::Route);
+    let file = SettingsFile::parse("[network]\nlisten_address = \"any\"\n").unwrap();
+    assert_eq!(SettingsFile::parse(&file.render()).unwrap(), file);
+    let err = SettingsFile::parse("[network]\nlisten_address = \"everywhere\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("network.listen_address") && err.to_string().contains("`any`"),
+        "{err}"
+    );
 }

@@ -11,12 +11,12 @@ mod support;
 use std::time::Duration;
 
 use client_harness::server::{ScriptedServer, notify, notify_raw};
-use client_harness::{Harness, LEASE_MS, SESSION, config, server_peer};
+use client_harness::{Harness, LEASE_MS, SERVER, SESSION, config, server_peer};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
     BindError, CallbackRejection, ChangeSettingsError, ClientState, ConnectionKind,
-    DisconnectReason, Event, Input, ListenPolicy, NetworkSettings, ProtocolError, SessionEndReason,
-    SettingsChange, StopReason,
+    DisconnectReason, Event, Input, ListenPolicy, NetworkSettings, Peer, ProtocolError,
+    SessionEndReason, SettingsChange, StopReason,
 };
 use faxnotify_core::wire::{
     Advertise, ByeReason, CallbackState, CallbackStatus, ErrorCode, Frame, Notification,
@@ -312,6 +312,9 @@ fn gap_is_an_error() {
         Event::ProtocolError {
             conn: cb,
             connection: ConnectionKind::Callback,
+            peer: Peer::Server {
+                addr: server_peer(50_000)
+            },
             error: ProtocolError::SequenceGap {
                 expected: 4,
                 received: 5
@@ -991,6 +994,10 @@ fn unexpected_frame_in_login() {
         Event::ProtocolError {
             conn: ctl,
             connection: ConnectionKind::Control,
+            // Before LOGIN_OK the server has not proven itself.
+            peer: Peer::Unauthenticated {
+                addr: SERVER.parse().unwrap()
+            },
             error: ProtocolError::UnexpectedFrame {
                 frame: faxnotify_core::wire::FrameType::Ping,
                 state: "while awaiting LOGIN_CHALLENGE"

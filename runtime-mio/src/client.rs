@@ -61,8 +61,9 @@ impl ClientBuilder {
     /// a fixed port in use or an exhausted range fails here with the
     /// core's [`StopReason`] in [`ClientStartError::Listen`], before any
     /// network traffic.
-    pub fn start(self) -> Result<Client, ClientStartError> {
+    pub fn start(mut self) -> Result<Client, ClientStartError> {
         self.options.validate()?;
+        crate::socket::fill_local_ip(&mut self.config);
         let seed = match self.seed {
             Some(seed) => seed,
             None => mailbox::os_seed()?,

@@ -136,8 +136,12 @@ impl Client {
     }
 
     /// [`Client::start`] with explicit runtime [`Options`].
-    pub async fn start_with(config: ClientConfig, options: Options) -> Result<Client, StartError> {
+    pub async fn start_with(
+        mut config: ClientConfig,
+        options: Options,
+    ) -> Result<Client, StartError> {
         options.validate()?;
+        crate::net::fill_local_ip(&mut config);
         let seed = options.resolve_seed().map_err(StartError::Seed)?;
         let server = config.server;
         let user = config.user.clone();

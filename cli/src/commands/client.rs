@@ -11,20 +11,26 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use faxnotify_core::client::{
-    BindError, ClientConfig, Event, ListenPolicy, SettingsFile, SettingsFileError, StopReason,
+    BindError, ClientConfig, ConnectionKind, Event, ListenPolicy, Peer, SettingsFile,
+    SettingsFileError, StopReason,
 };
 use faxnotify_core::wire::CallbackState;
 use serde_json::{Value, json};
 
+use crate::escape::{escape, escape_short, json_line, terminal_line};
 use crate::failure::{CmdResult, Exit, Failure};
 use crate::parse;
 use crate::password::{self, PASSWORD_ENV};
 use crate::render::notification_json;
 use crate::runtime::{self, ClientStartError, Polled, RuntimeKind};
+use crate::strangers::{Report, Strangers};
+
+/// How much of an unauthenticated peer's ERROR text is shown.
+const STRANGER_TEXT: usize = 80;
 
 /// `faxnotify client`.
 #[derive(Debug, ClapArgs)]
@@ -105,18 +111,57 @@ pub fn stop_exit(reason: &StopReason) -> Exit {
     }
 }
 
-/// Prints lines for the user, readable or JSON.
+/// Prints lines for the user, readable or JSON, and keeps the tally of
+/// unauthenticated peers.
 struct Printer {
     json: bool,
+    strangers: Strangers,
 }
 
 impl Printer {
+    /// Prints one line. Every peer-supplied field is escaped where the line
+    /// is built; this last pass catches anything that was not, so no control
+    /// character from the network reaches the terminal in either mode.
     fn line(&self, json: Value, text: impl FnOnce() -> String) {
         let mut out = std::io::stdout().lock();
-        let line = if self.json { json.to_string() } else { text() };
+        let line = if self.json {
+            json_line(&json)
+        } else {
+            terminal_line(&text())
+        };
         // A closed stdout (e.g. `| head`) must not stop the client.
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
+    }
+}
+
+/// The connection's name in a sentence.
+fn connection_name(kind: ConnectionKind) -> &'static str {
+    match kind {
+        ConnectionKind::Control => "control",
+        _ => "callback",
+    }
+}
+
+impl Printer {
+    /// Counts an unauthenticated peer's doing, printing what is due.
+    fn stranger(&mut self, ip: std::net::IpAddr, what: String) {
+        // A dual-stack listener sees IPv4 peers as IPv4-mapped addresses.
+        let ip = ip.to_canonical();
+        if let Some(report) = self.strangers.record(Instant::now(), ip, what) {
+            self.report(&report);
+        }
+    }
+
+    /// Prints the summaries whose period has ended.
+    fn strangers_due(&mut self) {
+        for report in self.strangers.due(Instant::now()) {
+            self.report(&report);
+        }
+    }
+
+    fn report(&self, report: &Report) {
+        self.line(report.json(), || report.text());
     }
 }
 
@@ -126,7 +171,7 @@ enum Next {
     Exit(Exit, Option<String>),
 }
 
-fn show(p: &Printer, event: Event) -> Next {
+fn show(p: &mut Printer, event: Event) -> Next {
     match event {
         Event::Listening { local, policy } => p.line(
             json!({"event": "listening", "addr": local.to_string(), "policy": policy.to_string()}),
@@ -167,7 +212,9 @@ fn show(p: &Printer, event: Event) -> Next {
                     _ => "callback unreachable: notifications wait on the server",
                 };
                 match hint {
-                    Some(hint) => format!("{what} ({detail})\n  hint: {hint}"),
+                    Some(hint) => {
+                        format!("{what} ({})\n  hint: {}", escape(&detail), escape(&hint))
+                    }
                     None => what.to_owned(),
                 }
             },
@@ -208,22 +255,70 @@ fn show(p: &Printer, event: Event) -> Next {
                 )
             },
         ),
+        // Anyone who can reach the callback port: counted, never shown as the server.
+        Event::CallbackRejected { peer, reason, .. } => p.stranger(peer.ip(), reason.to_string()),
         Event::ProtocolError {
-            connection, error, ..
+            peer: Peer::Unauthenticated { addr },
+            connection: ConnectionKind::Callback,
+            error,
+            ..
+        } => p.stranger(
+            addr.ip(),
+            format!("broke the protocol: {}", escape(&error.to_string())),
+        ),
+        Event::ErrorReceived {
+            peer: Peer::Unauthenticated { addr },
+            connection: ConnectionKind::Callback,
+            code,
+            message,
+            ..
+        } => p.stranger(
+            addr.ip(),
+            format!(
+                "sent ERROR {code}: \"{}\"",
+                escape_short(&message, STRANGER_TEXT)
+            ),
+        ),
+        Event::ProtocolError {
+            connection,
+            peer,
+            error,
+            ..
         } => p.line(
-            json!({"event": "protocol_error", "connection": format!("{connection:?}"),
+            json!({"event": "protocol_error", "connection": connection_name(connection),
+                "peer": peer.addr().to_string(), "authenticated": peer.is_authenticated(),
                 "code": error.code().name(), "message": error.to_string()}),
-            || format!("protocol error on the {connection:?} connection: {error}"),
+            || {
+                format!(
+                    "protocol error on the {} connection with {}: {}",
+                    connection_name(connection),
+                    peer_text(peer),
+                    escape(&error.to_string())
+                )
+            },
         ),
         Event::ErrorReceived {
             connection,
+            peer,
             code,
             message,
             ..
         } => p.line(
-            json!({"event": "error_received", "connection": format!("{connection:?}"),
+            json!({"event": "error_received", "connection": connection_name(connection),
+                "peer": peer.addr().to_string(), "authenticated": peer.is_authenticated(),
                 "code": code.name(), "message": message}),
-            || format!("the server sent {code} on the {connection:?} connection: {message}"),
+            || {
+                let who = if peer.is_authenticated() {
+                    "the server".to_owned()
+                } else {
+                    peer_text(peer)
+                };
+                format!(
+                    "{who} sent {code} on the {} connection: \"{}\"",
+                    connection_name(connection),
+                    escape(&message)
+                )
+            },
         ),
         Event::LoggedOut { confirmed } => {
             p.line(
@@ -248,6 +343,15 @@ fn show(p: &Printer, event: Event) -> Next {
         other => tracing::debug!(?other, "client event"),
     }
     Next::Continue
+}
+
+/// The peer in a sentence, saying whether it proved it is the server.
+fn peer_text(peer: Peer) -> String {
+    if peer.is_authenticated() {
+        format!("the server ({})", peer.addr())
+    } else {
+        format!("{} (not proven to be the server)", peer.addr())
+    }
 }
 
 fn read_password(args: &Args) -> Result<String, Failure> {
@@ -284,7 +388,10 @@ pub fn run(args: Args) -> CmdResult {
     }
     let password = read_password(&args)?;
     let config = ClientConfig::new(server, args.user.clone(), password, network);
-    let printer = Printer { json: args.json };
+    let mut printer = Printer {
+        json: args.json,
+        strangers: Strangers::default(),
+    };
 
     let client = runtime::start_client(args.runtime, config).map_err(|e| match e {
         ClientStartError::Listen(reason) => Failure::new(stop_exit(&reason), reason.to_string()),
@@ -305,8 +412,10 @@ pub fn run(args: Args) -> CmdResult {
     .map_err(|e| Failure::runtime(format!("cannot handle Ctrl-C: {e}")))?;
 
     loop {
-        match client.next_event(Duration::from_secs(1)) {
-            Polled::Event(event) => match show(&printer, event) {
+        let polled = client.next_event(Duration::from_secs(1));
+        printer.strangers_due();
+        match polled {
+            Polled::Event(event) => match show(&mut printer, event) {
                 Next::Continue => {}
                 Next::Exit(Exit::Ok, _) => return Ok(Exit::Ok),
                 Next::Exit(exit, message) => {

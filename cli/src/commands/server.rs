@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use faxnotify_core::server::ServerConfig;
@@ -22,7 +22,8 @@ use crate::failure::{CmdResult, Exit, Failure};
 use crate::parse;
 use crate::runtime::{self, Polled, RuntimeKind, ServerStartError};
 use crate::user_store::SharedUsers;
-use crate::users_file::{UsersFile, UsersFileError, too_open};
+use crate::users_file::{UsersFile, UsersFileError, read_text, too_open};
+use crate::users_reload::{Reloader, Watch};
 
 /// How often the users file is checked for changes.
 const RELOAD_CHECK: Duration = Duration::from_secs(1);
@@ -116,17 +117,15 @@ fn config(args: &Args, secret: [u8; 32]) -> Result<ServerConfig, Failure> {
     Ok(config)
 }
 
-fn load_users(path: &Path) -> Result<UsersFile, Failure> {
-    UsersFile::load(path).map_err(|e| match e {
+/// Loads the users file, and the watch that notices its next change.
+fn load_users(path: &Path) -> Result<(UsersFile, Watch), Failure> {
+    let failure = |e: UsersFileError| match e {
         UsersFileError::Io { .. } => Failure::runtime(e.to_string()),
         _ => Failure::usage(e.to_string()),
-    })
-}
-
-/// The users file's identity, to notice a change.
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    };
+    let text = read_text(path).map_err(failure)?;
+    let file = UsersFile::parse(&text, path).map_err(failure)?;
+    Ok((file, Watch::new(path.to_path_buf(), &text)))
 }
 
 /// The admin socket's path, checked (and for the default path, its private
@@ -160,7 +159,7 @@ fn admin_path(arg: Option<&Option<PathBuf>>) -> Result<Option<PathBuf>, Failure>
 /// Runs `faxnotify server`.
 pub fn run(args: Args) -> CmdResult {
     let admin_path = admin_path(args.admin_socket.as_ref())?;
-    let file = load_users(&args.users)?;
+    let (file, watch) = load_users(&args.users)?;
     if let Some(mode) = too_open(&args.users) {
         tracing::warn!(
             "the users file {} has mode {mode:03o}: others can read the credentials; run `chmod 600 {}`",
@@ -224,8 +223,10 @@ pub fn run(args: Args) -> CmdResult {
     })
     .map_err(|e| Failure::runtime(format!("cannot handle Ctrl-C: {e}")))?;
 
-    let mut seen = stamp(&args.users);
-    let mut next_check = Instant::now() + RELOAD_CHECK;
+    // The reload reads files: on its own thread, never on this one, which
+    // must keep draining the runtime's events.
+    let reloader = Reloader::start(watch, users.clone(), RELOAD_CHECK)
+        .map_err(|e| Failure::runtime(format!("cannot start the users file reload: {e}")))?;
     // Nothing on this thread may block: while it does not drain the
     // runtime's events, the runtime stops reading the network. Logging
     // goes through a queue (log_writer) and repeated warnings are counted.
@@ -241,25 +242,9 @@ pub fn run(args: Args) -> CmdResult {
             Polled::Idle => log.tick(Instant::now()),
             Polled::Ended => break,
         }
-        if Instant::now() >= next_check {
-            next_check = Instant::now() + RELOAD_CHECK;
-            let now = stamp(&args.users);
-            if now != seen {
-                seen = now;
-                match UsersFile::load(&args.users) {
-                    Ok(file) => {
-                        let count = file.len();
-                        users.replace(file.into_users());
-                        tracing::info!("users file reloaded: {count} users");
-                    }
-                    Err(e) => {
-                        tracing::warn!("users file not reloaded (keeping the old users): {e}")
-                    }
-                }
-            }
-        }
     }
     log.finish();
+    drop(reloader);
     if let Some(admin) = admin {
         admin.close();
     }

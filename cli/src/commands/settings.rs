@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Subcommand};
-use faxnotify_core::client::{ListenPolicy, SettingsFile, SettingsFileError};
+use faxnotify_core::client::{ListenAddress, ListenPolicy, SettingsFile, SettingsFileError};
 
 use crate::commands::client::load_settings;
 use crate::failure::{CmdResult, Exit, Failure};
@@ -35,6 +35,11 @@ enum Action {
         /// per host).
         #[arg(long, visible_alias = "listen", value_name = "POLICY")]
         port: Option<String>,
+        /// The local address the callback listener binds: `route` (the one
+        /// the server is reached from, which it dials back; the default),
+        /// `any` (every interface) or an IP address.
+        #[arg(long, value_name = "ADDR")]
+        listen_address: Option<String>,
         /// The fax server, host:port.
         #[arg(long, value_name = "ADDR")]
         server: Option<String>,
@@ -60,6 +65,15 @@ fn show(file: &SettingsFile, path: Option<&PathBuf>) {
         None => "any number of clients per host".to_owned(),
     };
     outln!("listen: {listen} ({instances})");
+    let address = match file.network.listen_address {
+        ListenAddress::Route => "the address the server is reached from".to_owned(),
+        ListenAddress::Any => "every interface".to_owned(),
+        other => other.to_string(),
+    };
+    outln!(
+        "listen address: {} ({address})",
+        file.network.listen_address
+    );
 }
 
 /// Runs `faxnotify settings`.
@@ -73,11 +87,13 @@ pub fn run(args: Args) -> CmdResult {
         Action::Set {
             settings,
             port,
+            listen_address,
             server,
         } => {
-            if port.is_none() && server.is_none() {
+            if port.is_none() && server.is_none() && listen_address.is_none() {
                 return Err(Failure::usage(
-                    "nothing to change: give --port dynamic|range:LO-HI|fixed:PORT and/or --server HOST:PORT",
+                    "nothing to change: give --port dynamic|range:LO-HI|fixed:PORT, \
+                     --listen-address route|any|IP and/or --server HOST:PORT",
                 ));
             }
             let path = settings.unwrap_or_else(SettingsFile::default_path);
@@ -94,6 +110,11 @@ pub fn run(args: Args) -> CmdResult {
                 file.network.listen = text
                     .parse::<ListenPolicy>()
                     .map_err(|e| Failure::usage(format!("--port: {e}; nothing was changed")))?;
+            }
+            if let Some(text) = listen_address {
+                file.network.listen_address = text.parse::<ListenAddress>().map_err(|e| {
+                    Failure::usage(format!("--listen-address: {e}; nothing was changed"))
+                })?;
             }
             if let Some(server) = server {
                 file.server = Some(server);

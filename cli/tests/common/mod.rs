@@ -145,6 +145,11 @@ impl Running {
             .join("\n")
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGINT (Ctrl-C) to this process, by its pid.
     pub fn interrupt(&self) {
         let status = Command::new("kill")

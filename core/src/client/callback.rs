@@ -8,7 +8,7 @@ use crate::wire::{CbHello, CbReady, Decoder, ErrorCode, Frame, MAX_FRAME_LEN, No
 use crate::{ConnId, SessionId};
 
 use super::delivery::PendingAck;
-use super::events::{CallbackRejection, ConnectionKind, Event, ProtocolError};
+use super::events::{CallbackRejection, ConnectionKind, Event, Peer, ProtocolError};
 use super::outbox::error_frame;
 use super::{Client, Output};
 
@@ -43,6 +43,11 @@ impl Callback {
 
     fn is_pending(&self) -> bool {
         matches!(self.phase, CallbackPhase::AwaitHello { .. })
+    }
+
+    /// The peer: the server once its CB_HELLO was verified, a stranger before.
+    fn peer(&self) -> Peer {
+        Peer::new(self.peer, !self.is_pending())
     }
 }
 
@@ -140,15 +145,17 @@ impl Client {
             return;
         };
         let phase = self.callbacks[i].phase;
+        let peer = self.callbacks[i].peer();
         if let CallbackPhase::Ready { .. } = phase {
             self.callbacks[i].deadline = now + idle;
         }
         match (phase, frame) {
             (_, Frame::Error(e)) => {
-                tracing::debug!(%conn, code = %e.code, message = %e.message, "ERROR on a callback");
+                tracing::debug!(%conn, ?peer, code = %e.code, message = %e.message, "ERROR on a callback");
                 self.out.event(Event::ErrorReceived {
                     conn,
                     connection: ConnectionKind::Callback,
+                    peer,
                     code: e.code,
                     message: e.message.into_owned(),
                 });
@@ -307,13 +314,18 @@ impl Client {
     /// The server broke the protocol on a callback: ERROR, close, event.
     /// The session goes on.
     fn callback_protocol_error(&mut self, conn: ConnId, error: ProtocolError) {
-        tracing::debug!(%conn, %error, "protocol error on a callback");
+        let Some(i) = self.callback_index(conn) else {
+            return;
+        };
+        let peer = self.callbacks[i].peer();
+        tracing::debug!(%conn, ?peer, %error, "protocol error on a callback");
         let message = error.to_string();
         self.out.frame(conn, &error_frame(error.code(), &message));
         self.close_callback(conn);
         self.out.event(Event::ProtocolError {
             conn,
             connection: ConnectionKind::Callback,
+            peer,
             error,
         });
     }

@@ -1,14 +1,14 @@
 //! The client's configuration.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::auth::{DEFAULT_ITERATION_CAP, MIN_ITERATIONS};
 use crate::wire::Caps;
 
 use super::errors::ConfigError;
-use super::settings::NetworkSettings;
+use super::settings::{ListenAddress, NetworkSettings};
 
 /// Exponential backoff between reconnection attempts of the control
 /// connection: `initial`, doubling per failed attempt up to `max`, each delay
@@ -81,8 +81,15 @@ pub struct ClientConfig {
     /// The password (prepared with RFC 8265 OpaqueString by the client).
     /// Never printed by `Debug`.
     pub password: String,
-    /// The listen policy; fixed for the client's life.
+    /// The listen policy and address; fixed for the client's life.
     pub settings: NetworkSettings,
+    /// The local address of this host's route to `server` (the address the
+    /// control connection will come from), filled in by the adapter before
+    /// it creates the client; the runtimes do it themselves when it is
+    /// `None`. With [`ListenAddress::Route`] the callback listener binds it.
+    /// Left `None`, a loopback server gets a loopback listener and any other
+    /// server the unspecified address (every interface).
+    pub local_ip: Option<IpAddr>,
     /// Capabilities offered in LOGIN (default BACKCHANNEL).
     pub caps: Caps,
     /// The largest PBKDF2 iteration count accepted from a server
@@ -125,6 +132,7 @@ impl ClientConfig {
             user: user.into(),
             password: password.into(),
             settings,
+            local_ip: None,
             caps: Caps::BACKCHANNEL,
             iteration_cap: DEFAULT_ITERATION_CAP,
             handshake_timeout: Duration::from_secs(10),
@@ -143,6 +151,20 @@ impl ClientConfig {
         self.settings.validate()?;
         if self.server.port() == 0 {
             return Err(ConfigError::ServerPortZero(self.server));
+        }
+        let server_v4 = self.server.ip().to_canonical().is_ipv4();
+        let fixed_ip = match self.settings.listen_address {
+            ListenAddress::Ip(ip) => Some(ip),
+            ListenAddress::Route => self.local_ip,
+            _ => None,
+        };
+        if let Some(ip) = fixed_ip
+            && ip.to_canonical().is_ipv4() != server_v4
+        {
+            return Err(ConfigError::ListenAddressFamily {
+                ip,
+                server: self.server,
+            });
         }
         if self.iteration_cap < MIN_ITERATIONS {
             return Err(ConfigError::IterationCapTooLow {
@@ -193,6 +215,7 @@ impl fmt::Debug for ClientConfig {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("settings", &self.settings)
+            .field("local_ip", &self.local_ip)
             .field("caps", &self.caps)
             .field("iteration_cap", &self.iteration_cap)
             .field("handshake_timeout", &self.handshake_timeout)

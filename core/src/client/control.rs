@@ -13,7 +13,7 @@ use crate::{ConnId, SessionId};
 
 use super::delivery::PendingAck;
 use super::events::{
-    ConnectionKind, DisconnectReason, Event, ProtocolError, SessionEndReason, StopReason,
+    ConnectionKind, DisconnectReason, Event, Peer, ProtocolError, SessionEndReason, StopReason,
 };
 use super::hints::callback_hint;
 use super::login::{self, LoginOkError, ProvenLogin};
@@ -533,6 +533,9 @@ impl Client {
         self.out.event(Event::ErrorReceived {
             conn: control.conn,
             connection: ConnectionKind::Control,
+            // Proven by LOGIN_OK's signature; before it, whoever
+            // answered at the server's address.
+            peer: Peer::new(self.server, logged_in),
             code,
             message: message.to_owned(),
         });
@@ -585,6 +588,7 @@ impl Client {
         self.out.event(Event::ProtocolError {
             conn,
             connection: ConnectionKind::Control,
+            peer: Peer::new(self.server, logged_in),
             error,
         });
         if logged_in && !matches!(self.phase, Phase::LoggingOut { .. }) {

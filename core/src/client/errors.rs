@@ -4,7 +4,7 @@
 //! closed connection and an [`Event`](super::Event).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::ConnId;
@@ -61,6 +61,18 @@ pub enum ConfigError {
     ZeroLimit {
         /// Which setting.
         name: &'static str,
+    },
+    /// The callback listener's address is not of the server's address
+    /// family, so the server could never dial it [C-1].
+    #[error(
+        "the callback listen address {ip} is not of the server's address family ({server}); \
+         the server dials the address the client connects from"
+    )]
+    ListenAddressFamily {
+        /// The listen address (the setting, or the route's local address).
+        ip: IpAddr,
+        /// The server.
+        server: SocketAddr,
     },
 }
 

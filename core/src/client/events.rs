@@ -62,7 +62,10 @@ pub enum Event {
         /// Where it came from.
         peer: SocketAddr,
     },
-    /// A callback connection was closed without delivering anything.
+    /// A callback connection was closed without delivering anything. Its
+    /// peer never proved it is the server (it is anyone who can reach the
+    /// callback port): a stranger, a forged CB_HELLO, or a server that
+    /// took too long.
     CallbackRejected {
         /// The callback connection.
         conn: ConnId,
@@ -114,6 +117,9 @@ pub enum Event {
         conn: ConnId,
         /// Which kind it is.
         connection: ConnectionKind,
+        /// Who the peer is: on a callback that has not completed its
+        /// handshake, anyone who can reach the callback port.
+        peer: Peer,
         /// What the peer did.
         error: ProtocolError,
     },
@@ -123,9 +129,13 @@ pub enum Event {
         conn: ConnId,
         /// Which kind it is.
         connection: ConnectionKind,
+        /// Who sent it: the message of a [`Peer::Unauthenticated`] must not
+        /// be shown as the server's.
+        peer: Peer,
         /// The code.
         code: ErrorCode,
-        /// The peer's message.
+        /// The peer's message: arbitrary UTF-8 from the network (control
+        /// characters included), to be escaped before it is displayed.
         message: String,
     },
     /// [`Client::logout`](super::Client::logout) finished. The client is done.
@@ -149,6 +159,51 @@ pub enum ConnectionKind {
     Control,
     /// A connection the server made to the callback listener.
     Callback,
+}
+
+/// The other end of a connection, and whether it proved it is the server.
+///
+/// Only a proof makes a peer the server: the control connection's peer is
+/// the address the client dialled, but until LOGIN_OK's signature is
+/// verified it may be anyone on the path; a callback's peer is anyone
+/// who can reach the callback port until its CB_HELLO is verified [B-1].
+/// What an unauthenticated peer says (ERROR texts) is not the server's word.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum Peer {
+    /// The proven server: the control connection after LOGIN_OK was
+    /// verified, or a callback after its CB_HELLO was.
+    Server {
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A peer that has not proven it is the server.
+    Unauthenticated {
+        /// Its address.
+        addr: SocketAddr,
+    },
+}
+
+impl Peer {
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        match *self {
+            Peer::Server { addr } | Peer::Unauthenticated { addr } => addr,
+        }
+    }
+
+    /// Whether the peer proved it is the server.
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self, Peer::Server { .. })
+    }
+
+    pub(crate) fn new(addr: SocketAddr, authenticated: bool) -> Self {
+        if authenticated {
+            Peer::Server { addr }
+        } else {
+            Peer::Unauthenticated { addr }
+        }
+    }
 }
 
 /// Why a callback connection was refused [B-1] [B-7].

@@ -6,6 +6,8 @@ use crate::ConnId;
 
 use super::errors::BindError;
 use super::events::Event;
+#[cfg(doc)]
+use super::settings::ListenAddress;
 
 /// Something that happened on the network, reported by the adapter with
 /// [`Client::handle_input`](super::Client::handle_input).
@@ -75,8 +77,8 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
     },
-    /// Bind a TCP listener to `addr` (the unspecified address of the
-    /// server's family [C-1]; port 0 means any), then report
+    /// Bind a TCP listener to `addr` (the address [`ListenAddress`] gives,
+    /// in the server's family [C-1]; port 0 means any), then report
     /// [`Input::Bound`] or [`Input::BindFailed`]. Report every accepted
     /// connection with [`Client::handle_accept`](super::Client::handle_accept).
     /// For an IPv6 listener, disable `IPV6_V6ONLY` where possible.

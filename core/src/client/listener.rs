@@ -4,15 +4,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::wire::Advertise;
 
+use super::config::ClientConfig;
 use super::errors::{BindError, InputError};
 use super::events::StopReason;
-use super::settings::ListenPolicy;
+use super::settings::{ListenAddress, ListenPolicy};
 
 /// The listener's progress through its policy.
 #[derive(Debug)]
 pub(crate) struct Listener {
     policy: ListenPolicy,
-    /// The unspecified address of the server's family [C-1].
+    /// The address to bind, by [`ListenAddress`].
     ip: IpAddr,
     state: ListenState,
 }
@@ -29,6 +30,26 @@ enum ListenState {
     Done,
 }
 
+/// The address the listener binds: see [`ListenAddress`].
+fn listen_ip(config: &ClientConfig) -> IpAddr {
+    let server = config.server.ip().to_canonical();
+    let (any, loopback) = match server {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::LOCALHOST.into()),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::LOCALHOST.into()),
+    };
+    match config.settings.listen_address {
+        ListenAddress::Ip(ip) => ip.to_canonical(),
+        ListenAddress::Route => match config.local_ip {
+            Some(ip) => ip.to_canonical(),
+            // A loopback server is reached from the loopback address (also
+            // 127.0.0.5 is reached from 127.0.0.1): no route to ask.
+            None if server.is_loopback() => loopback,
+            None => any,
+        },
+        _ => any,
+    }
+}
+
 /// What to do after a failed bind.
 #[derive(Debug)]
 pub(crate) enum BindStep {
@@ -41,16 +62,13 @@ pub(crate) enum BindStep {
 }
 
 impl Listener {
-    /// A listener for `policy`, in the address family of `server` (an
-    /// IPv4-mapped IPv6 server address counts as IPv4).
-    pub(crate) fn new(policy: ListenPolicy, server: SocketAddr) -> Self {
-        let ip = match server.ip().to_canonical() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
+    /// A listener by the configuration's policy and listen address, in the
+    /// address family of the server (an IPv4-mapped IPv6 address counts as
+    /// IPv4). [`ClientConfig::validate`] has checked the families.
+    pub(crate) fn new(config: &ClientConfig) -> Self {
         Self {
-            policy,
-            ip,
+            policy: config.settings.listen,
+            ip: listen_ip(config),
             state: ListenState::Idle,
         }
     }

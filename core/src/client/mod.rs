@@ -12,8 +12,10 @@
 //! # Life of a client
 //!
 //! 1. **Listen.** The client first asks for its callback listener
-//!    ([`Output::Listen`]) on the unspecified address of the server's
-//!    family [C-1], with the port its [`ListenPolicy`] gives: 0 for
+//!    ([`Output::Listen`]) on the address its [`ListenAddress`] gives (by
+//!    default the local address of the route to the server, which the
+//!    server dials [C-1]; [`ClientConfig::local_ip`] carries it), with the
+//!    port its [`ListenPolicy`] gives: 0 for
 //!    `dynamic`, each port of a `range` in turn until one is free, or the
 //!    `fixed` port. A fixed port in use, or a range with no free port,
 //!    stops the client before any network traffic ([`StopReason`]). The
@@ -82,13 +84,13 @@ use std::time::{Duration, Instant};
 pub use config::{Backoff, ClientConfig};
 pub use errors::{BindError, ConfigError, InputError, LogoutError};
 pub use events::{
-    CallbackRejection, ConnectionKind, DisconnectReason, Event, ProtocolError, SessionEndReason,
-    StopReason,
+    CallbackRejection, ConnectionKind, DisconnectReason, Event, Peer, ProtocolError,
+    SessionEndReason, StopReason,
 };
 pub use io::{Input, Output};
 pub use settings::{
-    ChangeSettingsError, ListenPolicy, MIN_LISTEN_PORT, NetworkSettings, SettingsChange,
-    SettingsError,
+    ChangeSettingsError, ListenAddress, ListenPolicy, MIN_LISTEN_PORT, NetworkSettings,
+    SettingsChange, SettingsError,
 };
 pub use settings_file::{SettingsFile, SettingsFileError};
 pub use state::ClientState;
@@ -245,7 +247,7 @@ impl Client {
             return Err(ConfigError::UserTooLong { len: user.len() });
         }
         let password = prepare_password(&config.password)?;
-        let mut listener = Listener::new(config.settings.listen, config.server);
+        let mut listener = Listener::new(&config);
         let mut out = Outbox::default();
         let first_bind = listener.start();
         if let Some(addr) = first_bind {

@@ -2,6 +2,7 @@
 //! its validation, and the settings lock (spec section 1).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use crate::SessionId;
@@ -159,6 +160,77 @@ impl FromStr for ListenPolicy {
     }
 }
 
+/// Which local address the callback listener binds (spec section 1,
+/// "Listen policies"; the port comes from the [`ListenPolicy`]).
+///
+/// The server dials the address the control connection comes from [C-1],
+/// so that is the only address the listener needs: binding every interface
+/// would let anyone who reaches the host on another one (a LAN, a VPN, a
+/// container network) knock on the callback port.
+///
+/// The text form is `route`, `any` or an IP address.
+///
+/// ```
+/// use faxnotify_core::client::ListenAddress;
+///
+/// assert_eq!("route".parse::<ListenAddress>().unwrap(), ListenAddress::Route);
+/// assert_eq!("any".parse::<ListenAddress>().unwrap(), ListenAddress::Any);
+/// let ip: ListenAddress = "10.0.0.5".parse().unwrap();
+/// assert_eq!(ip.to_string(), "10.0.0.5");
+/// assert!("10.0.0.300".parse::<ListenAddress>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[non_exhaustive]
+pub enum ListenAddress {
+    /// The local address of the route to the server: the one the control
+    /// connection uses, so the one the server dials. The adapter finds it
+    /// before the client starts ([`ClientConfig::local_ip`]); the runtimes
+    /// do so by connecting a UDP socket to the server, which sends nothing.
+    ///
+    /// [`ClientConfig::local_ip`]: super::ClientConfig::local_ip
+    #[default]
+    Route,
+    /// Every interface (the unspecified address of the server's family):
+    /// for hosts where the server's callbacks arrive on another address than
+    /// the one the control connection leaves from (a port forwarded to
+    /// another interface, a route that changes while the client runs).
+    Any,
+    /// This address, which must be of the server's address family.
+    Ip(IpAddr),
+}
+
+impl fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddress::Route => f.write_str("route"),
+            ListenAddress::Any => f.write_str("any"),
+            ListenAddress::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+impl FromStr for ListenAddress {
+    type Err = SettingsError;
+
+    /// Parses `route`, `any` or an IP address (surrounding whitespace ignored).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "route" => Ok(ListenAddress::Route),
+            "any" => Ok(ListenAddress::Any),
+            other => {
+                other
+                    .parse::<IpAddr>()
+                    .map(ListenAddress::Ip)
+                    .map_err(|_| SettingsError::Syntax {
+                        input: text.to_owned(),
+                        expected: "`route` (the address the server is reached from), `any` \
+                               (every interface) or an IP address",
+                    })
+            }
+        }
+    }
+}
+
 /// The client's network settings, read once when it starts and fixed for its
 /// whole life (spec section 1, "Settings lock").
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
@@ -166,12 +238,18 @@ impl FromStr for ListenPolicy {
 pub struct NetworkSettings {
     /// How the callback port is chosen.
     pub listen: ListenPolicy,
+    /// Which local address the callback listener binds (default: the
+    /// address the server is reached from).
+    pub listen_address: ListenAddress,
 }
 
 impl NetworkSettings {
-    /// Settings with the given listen policy.
+    /// Settings with the given listen policy, on the default listen address.
     pub const fn new(listen: ListenPolicy) -> Self {
-        Self { listen }
+        Self {
+            listen,
+            listen_address: ListenAddress::Route,
+        }
     }
 
     /// Checks every setting.

@@ -11,6 +11,8 @@
 //! [network]
 //! # "dynamic", "range:LO-HI", "fixed:PORT" or "none"
 //! listen = "range:6000-6010"
+//! # "route" (default), "any" or an IP address
+//! listen_address = "route"
 //! ```
 
 use std::fs;
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::settings::{ListenPolicy, NetworkSettings, SettingsError};
+use super::settings::{ListenAddress, ListenPolicy, NetworkSettings, SettingsError};
 
 /// The contents of the machine-wide client settings file.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -97,6 +99,7 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
     listen: Option<String>,
+    listen_address: Option<String>,
 }
 
 /// `host:port` with a non-empty host and a non-zero port (IPv6 in brackets).
@@ -158,9 +161,19 @@ impl SettingsFile {
             }
             None => ListenPolicy::default(),
         };
+        let mut network = NetworkSettings::new(listen);
+        if let Some(text) = raw.network.listen_address {
+            network.listen_address =
+                text.parse::<ListenAddress>()
+                    .map_err(|source| SettingsFileError::Invalid {
+                        path: path.map(Path::to_path_buf),
+                        key: "network.listen_address",
+                        source,
+                    })?;
+        }
         Ok(Self {
             server: raw.server,
-            network: NetworkSettings::new(listen),
+            network,
         })
     }
 
@@ -209,6 +222,18 @@ impl SettingsFile {
         out.push_str(&format!(
             "listen = {}\n",
             quote(&self.network.listen.to_string())
+        ));
+        out.push_str(
+            "# The local address the callback listener binds:\n\
+             #   \"route\"            the address this host reaches the server from,\n\
+             #                      which is the one the server dials back to\n\
+             #   \"any\"              every interface (when callbacks arrive on another\n\
+             #                      address, e.g. a port forwarded to another interface)\n\
+             #   an IP address      exactly that address\n",
+        );
+        out.push_str(&format!(
+            "listen_address = {}\n",
+            quote(&self.network.listen_address.to_string())
         ));
         out
     }
