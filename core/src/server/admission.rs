@@ -44,7 +44,8 @@ impl Admission {
         self.total
     }
 
-    /// Prefixes holding at least one.
+    /// Prefixes holding at least one (for the fuzzing harness's bounds).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn prefixes(&self) -> usize {
         self.queues.len()
     }

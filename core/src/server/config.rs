@@ -9,6 +9,11 @@ use crate::wire::{Caps, MAX_STR_LEN};
 /// The smallest lease the protocol allows [C-5].
 pub const MIN_LEASE: Duration = Duration::from_secs(3);
 
+/// The longest detached grace period and failed-login window: a day.
+/// Longer would only keep queues and failure records in memory for
+/// nothing (and could overflow the clock arithmetic).
+pub const MAX_HOLD: Duration = Duration::from_secs(24 * 3600);
+
 /// Everything a [`Server`](super::Server) can be tuned with.
 ///
 /// Start from [`ServerConfig::new`], which fills in the protocol's defaults,
@@ -39,7 +44,8 @@ pub struct ServerConfig {
     /// glitch, or by the failed-login limiter shut by a neighbour at its
     /// address — can still resume without losing anything. Default 120 s:
     /// longer than the limiter's default window (60 s) plus the client's
-    /// longest reconnect delay (30 s + 20 % jitter). Zero keeps only the lease.
+    /// longest reconnect delay (30 s + 20 % jitter). Zero keeps only the
+    /// lease; at most [`MAX_HOLD`].
     pub detached_grace: Duration,
     /// How many notifications may be in flight (sent, not acknowledged) on
     /// the active path [B-4]. Default 64.
@@ -104,7 +110,7 @@ pub struct LoginLimiterConfig {
     pub max_failures: u32,
     /// Failures allowed in a burst per address, all names together. Default 20.
     pub max_failures_per_address: u32,
-    /// The time it takes to forgive all of them. Default 60 s.
+    /// The time it takes to forgive all of them. Default 60 s, at most [`MAX_HOLD`].
     pub window: Duration,
 }
 
@@ -215,6 +221,18 @@ impl ServerConfig {
         if let Some((_, field)) = zero_checks.iter().find(|(zero, _)| *zero) {
             return Err(ConfigError::Zero { field });
         }
+        for (field, value) in [
+            ("detached_grace", self.detached_grace),
+            ("login_limiter.window", self.login_limiter.window),
+        ] {
+            if value > MAX_HOLD {
+                return Err(ConfigError::TooLong {
+                    field,
+                    value,
+                    max: MAX_HOLD,
+                });
+            }
+        }
         if self.dial_backoff.max < self.dial_backoff.initial {
             return Err(ConfigError::BackoffMaxBelowInitial {
                 initial: self.dial_backoff.initial,
@@ -319,6 +337,27 @@ mod tests {
             c.validate(),
             Err(ConfigError::ServerNameTooLong { .. })
         ));
+
+        let mut c = ServerConfig::new([1; 32]);
+        c.detached_grace = MAX_HOLD;
+        assert_eq!(c.validate(), Ok(()));
+        c.detached_grace = MAX_HOLD + Duration::from_secs(1);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooLong {
+                field: "detached_grace",
+                ..
+            })
+        ));
+
+        let mut c = ServerConfig::new([1; 32]);
+        c.login_limiter.max_failures_per_address = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero {
+                field: "login_limiter.max_failures_per_address"
+            })
+        );
 
         let mut c = ServerConfig::new([1; 32]);
         c.dial_backoff.max = Duration::from_millis(100);

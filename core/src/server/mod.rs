@@ -98,7 +98,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-pub use config::{BackoffConfig, LoginLimiterConfig, MIN_LEASE, ServerConfig};
+pub use config::{BackoffConfig, LoginLimiterConfig, MAX_HOLD, MIN_LEASE, ServerConfig};
 pub use errors::{ConfigError, InputError, NotifyError, Refused, UnknownSession};
 pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
 pub use outbox::{Input, Output};
