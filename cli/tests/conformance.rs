@@ -70,6 +70,8 @@ fn our_server_passes_on_both_runtimes() {
                 "3s",
                 "--max-failed-logins",
                 "1000",
+                "--max-failed-logins-per-address",
+                "1000",
             ],
         );
         let pw = write_file(dir.path(), "pw", "correct horse");

@@ -22,3 +22,5 @@ mod delivery;
 mod login;
 #[path = "server_rules/robustness.rs"]
 mod robustness;
+#[path = "server_rules/shared_address.rs"]
+mod shared_address;

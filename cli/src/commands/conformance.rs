@@ -36,7 +36,8 @@ enum ModeArgs {
     #[command(after_help = "\
 To test faxnotify's own server (fast: short lease, relaxed failed-login limiter):
   faxnotify server --listen 127.0.0.1:4580 --users users.toml --admin-socket fx.sock \\
-      --lease 5s --handshake-timeout 3s --max-failed-logins 1000
+      --lease 5s --handshake-timeout 3s --max-failed-logins 1000 \\
+      --max-failed-logins-per-address 1000
   faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
       --user2 bob:'battery staple' --admin-socket fx.sock --handshake-timeout 3s")]
     Server(ServerArgs),

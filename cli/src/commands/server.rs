@@ -34,7 +34,8 @@ const RELOAD_CHECK: Duration = Duration::from_secs(1);
 For the conformance suite (docs/conformance.md), relax the failed-login limiter \
 and shorten the lease so that the slow cases are quick:
   faxnotify server --listen 127.0.0.1:4580 --users users.toml --admin-socket fx.sock \\
-      --lease 5s --handshake-timeout 3s --max-failed-logins 1000
+      --lease 5s --handshake-timeout 3s --max-failed-logins 1000 \\
+      --max-failed-logins-per-address 1000
   faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
       --admin-socket fx.sock --handshake-timeout 3s")]
 pub struct Args {
@@ -61,6 +62,11 @@ pub struct Args {
     /// [C-5] (at least 3s).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse::duration)]
     lease: Duration,
+    /// How long a session whose control connection dropped waits, queue
+    /// intact, for its client to resume it [D-15] (it ends when this and its
+    /// lease have both run out; 0s: the lease alone).
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse::duration)]
+    detached_grace: Duration,
     /// Notifications in flight (sent, not acknowledged) per session [B-4].
     #[arg(long, value_name = "N", default_value_t = 64)]
     window: u32,
@@ -77,10 +83,15 @@ pub struct Args {
     /// Do not offer BACKCHANNEL: never deliver over the control connection.
     #[arg(long)]
     no_backchannel: bool,
-    /// Failed logins one IP address may make in a burst before its
-    /// connections are refused [A-5]; raise it for the conformance suite.
+    /// Failed logins one user name may make from one IP address in a burst
+    /// before its logins from there are refused [A-5] [D-15]; raise it for
+    /// the conformance suite.
     #[arg(long, value_name = "N", default_value_t = 5)]
     max_failed_logins: u32,
+    /// Failed logins of any names one IP address (IPv6: its /64) may make in
+    /// a burst before its connections are refused [A-5] [D-15].
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_failed_logins_per_address: u32,
     /// The time it takes to forgive all of those failures [A-5].
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::duration)]
     failed_login_window: Duration,
@@ -90,7 +101,7 @@ pub struct Args {
     /// Sessions from one IP address [C-7] (terminal servers share one).
     #[arg(long, value_name = "N", default_value_t = 256)]
     max_sessions_per_ip: usize,
-    /// Connections per IP address that have not logged in yet [A-5].
+    /// Connections per IP address (IPv6: per /64) that have not logged in yet [A-5].
     #[arg(long, value_name = "N", default_value_t = 8)]
     max_unauthenticated_per_ip: usize,
 }
@@ -106,7 +117,9 @@ fn config(args: &Args, secret: [u8; 32]) -> Result<ServerConfig, Failure> {
     if args.no_backchannel {
         config.caps = Caps::NONE;
     }
+    config.detached_grace = args.detached_grace;
     config.login_limiter.max_failures = args.max_failed_logins;
+    config.login_limiter.max_failures_per_address = args.max_failed_logins_per_address;
     config.login_limiter.window = args.failed_login_window;
     config.max_sessions_per_user = args.max_sessions_per_user;
     config.max_sessions_per_ip = args.max_sessions_per_ip;

@@ -403,10 +403,13 @@ impl Harness {
             "closing bytes left after the outputs were drained"
         );
         assert!(!fp.pending_outputs);
+        // 4 peers, and the IPv6 one's /64 (limits of unauthenticated peers
+        // count per /64); they share 2 prefixes (10.0.0.0/24, 2001:db8::/64).
         assert!(
-            fp.addresses <= 4,
-            "{} address entries for 4 peers",
-            fp.addresses
+            fp.addresses <= 5 && fp.prefixes <= 2,
+            "{} address entries and {} prefixes for 4 peers",
+            fp.addresses,
+            fp.prefixes
         );
         assert!(
             fp.timers <= 64 * (fp.connections + fp.sessions + fp.addresses) + 64,
@@ -870,6 +873,7 @@ impl Harness {
             self.server.is_idle()
                 && fp.timers == 0
                 && fp.addresses == 0
+                && fp.prefixes == 0
                 && fp.users == 0
                 && fp.endpoints == 0,
             "after the peers fell silent the server still holds {fp:?}"

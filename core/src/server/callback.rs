@@ -28,7 +28,7 @@ impl Server {
         cb.last_sent = now;
         let ip = cb.endpoint.ip();
         tracing::debug!(%conn, endpoint = %cb.endpoint, "callback connected");
-        self.release_dial_slot(now, ip);
+        self.release_dial_slot(now, ip, conn);
         self.arm_conn(conn);
     }
 

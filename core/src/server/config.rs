@@ -9,6 +9,11 @@ use crate::wire::{Caps, MAX_STR_LEN};
 /// The smallest lease the protocol allows [C-5].
 pub const MIN_LEASE: Duration = Duration::from_secs(3);
 
+/// The longest detached grace period and failed-login window: a day.
+/// Longer would only keep queues and failure records in memory for
+/// nothing (and could overflow the clock arithmetic).
+pub const MAX_HOLD: Duration = Duration::from_secs(24 * 3600);
+
 /// Everything a [`Server`](super::Server) can be tuned with.
 ///
 /// Start from [`ServerConfig::new`], which fills in the protocol's defaults,
@@ -32,6 +37,16 @@ pub struct ServerConfig {
     /// LOGIN_OK.lease_ms: how long a session lives without a frame on its
     /// control connection [C-5]. At least 3 s; default 30 s.
     pub lease: Duration,
+    /// How long a session whose control connection closed stays detached,
+    /// queue intact, waiting for a resume [D-15]: it ends when both this
+    /// (counted from the close) and its lease have run out. Separate from
+    /// the lease so that a client kept out for a while — by a network
+    /// glitch, or by the failed-login limiter shut by a neighbour at its
+    /// address — can still resume without losing anything. Default 120 s:
+    /// longer than the limiter's default window (60 s) plus the client's
+    /// longest reconnect delay (30 s + 20 % jitter). Zero keeps only the
+    /// lease; at most [`MAX_HOLD`].
+    pub detached_grace: Duration,
     /// How many notifications may be in flight (sent, not acknowledged) on
     /// the active path [B-4]. Default 64.
     pub window: u32,
@@ -52,17 +67,24 @@ pub struct ServerConfig {
     /// Terminal servers put many users behind one address, hence the
     /// generous default of 256.
     pub max_sessions_per_ip: usize,
-    /// Control connections that have not reached LOGIN_OK, per IP address. Default 8.
+    /// Control connections that have not reached LOGIN_OK, per IP address
+    /// (an IPv6 address's whole /64 counts as one). Default 8.
     pub max_unauthenticated_per_ip: usize,
     /// Control connections that have not reached LOGIN_OK, in all: a bound
     /// on what unauthenticated peers can cost when they come from many
-    /// addresses. Default 4 096 (about 20 MiB at worst).
+    /// addresses. Default 4 096 (about 20 MiB at worst). When it is reached,
+    /// a connection from a prefix (IPv4 /24, IPv6 /64) holding fewer of
+    /// them than the largest holder still gets in: the largest holder's
+    /// oldest is closed to make room [D-15].
     pub max_unauthenticated: usize,
     /// The failed-login limiter.
     pub login_limiter: LoginLimiterConfig,
     /// Retry timing of callback dials [B-5].
     pub dial_backoff: BackoffConfig,
-    /// Callback dials (TCP connects) in progress at once per destination IP [B-5]. Default 4.
+    /// Callback dials (TCP connects) in progress at once per destination IP
+    /// [B-5]. Default 4. A user with no dial in progress to an IP may always
+    /// start one, so one user's unreachable callbacks cannot hold back
+    /// another user's at the same address [D-15].
     pub max_dials_per_ip: usize,
     /// The server secret that derives unknown users' fake salts. The
     /// application must generate it once and persist it, so that a probe
@@ -75,16 +97,25 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::ServerIdentity>,
 }
 
-/// The failed-login limiter: each IP address may fail `max_failures`
-/// logins in a row; after that, its new connections are refused with
-/// `LIMIT_EXCEEDED` until failures are forgiven, one every
-/// `window / max_failures`.
+/// The failed-login limiter [A-5] [D-15]: each user name may fail
+/// `max_failures` logins in a row from one address (an IPv6 address's
+/// whole /64 counts as one); after that, LOGIN for that name from that
+/// address is refused with `LIMIT_EXCEEDED` until failures are forgiven, one
+/// every `window / max_failures`. Names that do not exist are counted the
+/// same way. The address as a whole may fail
+/// `max_failures_per_address` logins (any names) in a row before its new
+/// connections are refused, one forgiven every
+/// `window / max_failures_per_address`: one user's wrong passwords do not
+/// lock the others behind a shared address out, and guessing across names
+/// stays bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoginLimiterConfig {
-    /// Failures allowed in a burst. Default 5.
+    /// Failures allowed in a burst, per user name and address. Default 5.
     pub max_failures: u32,
-    /// The time it takes to forgive all of them. Default 60 s.
+    /// Failures allowed in a burst per address, all names together. Default 20.
+    pub max_failures_per_address: u32,
+    /// The time it takes to forgive all of them. Default 60 s, at most [`MAX_HOLD`].
     pub window: Duration,
 }
 
@@ -105,6 +136,7 @@ impl Default for LoginLimiterConfig {
     fn default() -> Self {
         Self {
             max_failures: 5,
+            max_failures_per_address: 20,
             window: Duration::from_secs(60),
         }
     }
@@ -127,6 +159,7 @@ impl ServerConfig {
         Self {
             server_name: "faxnotify".to_owned(),
             lease: Duration::from_secs(30),
+            detached_grace: Duration::from_secs(120),
             window: 64,
             queue_limit: 1_024,
             handshake_timeout: Duration::from_secs(10),
@@ -183,12 +216,28 @@ impl ServerConfig {
                 self.login_limiter.max_failures == 0,
                 "login_limiter.max_failures",
             ),
+            (
+                self.login_limiter.max_failures_per_address == 0,
+                "login_limiter.max_failures_per_address",
+            ),
             (self.login_limiter.window.is_zero(), "login_limiter.window"),
             (self.dial_backoff.initial.is_zero(), "dial_backoff.initial"),
             (self.max_dials_per_ip == 0, "max_dials_per_ip"),
         ];
         if let Some((_, field)) = zero_checks.iter().find(|(zero, _)| *zero) {
             return Err(ConfigError::Zero { field });
+        }
+        for (field, value) in [
+            ("detached_grace", self.detached_grace),
+            ("login_limiter.window", self.login_limiter.window),
+        ] {
+            if value > MAX_HOLD {
+                return Err(ConfigError::TooLong {
+                    field,
+                    value,
+                    max: MAX_HOLD,
+                });
+            }
         }
         if self.dial_backoff.max < self.dial_backoff.initial {
             return Err(ConfigError::BackoffMaxBelowInitial {
@@ -219,6 +268,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("server_name", &self.server_name)
             .field("lease", &self.lease)
+            .field("detached_grace", &self.detached_grace)
             .field("window", &self.window)
             .field("queue_limit", &self.queue_limit)
             .field("handshake_timeout", &self.handshake_timeout)
@@ -251,6 +301,9 @@ mod tests {
     fn defaults_are_the_protocols_and_valid() {
         let c = ServerConfig::new([1; 32]);
         assert_eq!(c.lease, Duration::from_secs(30));
+        assert_eq!(c.detached_grace, Duration::from_secs(120));
+        assert_eq!(c.login_limiter.max_failures, 5);
+        assert_eq!(c.login_limiter.max_failures_per_address, 20);
         assert_eq!(c.window, 64);
         assert_eq!(c.queue_limit, 1_024);
         assert_eq!(c.handshake_timeout, Duration::from_secs(10));
@@ -291,6 +344,27 @@ mod tests {
             c.validate(),
             Err(ConfigError::ServerNameTooLong { .. })
         ));
+
+        let mut c = ServerConfig::new([1; 32]);
+        c.detached_grace = MAX_HOLD;
+        assert_eq!(c.validate(), Ok(()));
+        c.detached_grace = MAX_HOLD + Duration::from_secs(1);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooLong {
+                field: "detached_grace",
+                ..
+            })
+        ));
+
+        let mut c = ServerConfig::new([1; 32]);
+        c.login_limiter.max_failures_per_address = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero {
+                field: "login_limiter.max_failures_per_address"
+            })
+        );
 
         let mut c = ServerConfig::new([1; 32]);
         c.dial_backoff.max = Duration::from_millis(100);

@@ -40,7 +40,7 @@ impl Server {
         let Some(e) = self.ips.get_mut(&ip) else {
             return;
         };
-        let wanted = e.failures_until;
+        let wanted = e.failed.as_ref().and_then(|f| f.forgotten_at());
         self.timers.arm(&mut e.timer, wanted, TimerKey::Ip(ip));
     }
 
@@ -137,8 +137,8 @@ impl Server {
             return;
         }
         e.timer = None;
-        if e.failures_until.is_some_and(|t| t <= now) {
-            e.failures_until = None;
+        if e.failed.as_mut().is_some_and(|f| f.prune(now)) {
+            e.failed = None;
         }
         self.ips.release(&ip, now);
         self.arm_ip(ip);

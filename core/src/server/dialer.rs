@@ -1,8 +1,12 @@
 //! Dialling callbacks [B-5]: exponential backoff with jitter from the
 //! injected RNG, at most `max_dials_per_ip` connects in progress per
-//! destination IP (later ones wait in a FIFO per IP), and the
-//! CALLBACK_STATUS that a first failure sends.
+//! destination IP — except that a user with none in progress there always
+//! gets one, so one user's black-holed callbacks cannot hold back another
+//! user behind the same address [D-15] (later ones wait in a FIFO per IP) —
+//! and the CALLBACK_STATUS that a first failure sends.
 
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Server;
@@ -10,9 +14,9 @@ use super::config::BackoffConfig;
 use super::conn::Conn;
 use super::outbox::Output;
 use super::session::{DeliveryPath, Dial};
-use crate::SessionId;
 use crate::rng::CoreRng;
 use crate::wire::CallbackState;
+use crate::{ConnId, SessionId};
 
 /// The delay before the next dial after `failures` failures in a row
 /// (`failures >= 1`): `initial · 2^(failures-1)`, at most `max`, scaled by
@@ -44,14 +48,18 @@ impl Server {
             return;
         };
         let entry = self.ips.entry(endpoint.ip());
-        if entry.dials_active >= self.config.max_dials_per_ip {
+        if !entry.may_dial(&s.user, self.config.max_dials_per_ip) {
             tracing::debug!(session = %sid, %endpoint, "dial waits for a slot");
             entry.dials_waiting.push_back(sid);
             s.dial = Dial::Waiting;
             return;
         }
-        entry.dials_active += 1;
+        let user = Arc::clone(&s.user);
         let conn = self.allocate_conn();
+        self.ips
+            .entry(endpoint.ip())
+            .dials_active
+            .push((conn, user));
         let s = &mut self.sessions[key];
         s.dial = Dial::InProgress(conn);
         tracing::debug!(session = %sid, %conn, %endpoint, "dialling callback");
@@ -65,23 +73,41 @@ impl Server {
         self.arm_conn(conn);
     }
 
-    /// A connect to `ip` finished (either way): the next waiting session may dial.
-    pub(super) fn release_dial_slot(&mut self, now: Instant, ip: std::net::IpAddr) {
+    /// The connect `conn` to `ip` finished (either way): waiting sessions
+    /// whose user may now dial go, in the order they came.
+    pub(super) fn release_dial_slot(&mut self, now: Instant, ip: IpAddr, conn: ConnId) {
         let Some(entry) = self.ips.get_mut(&ip) else {
             return;
         };
-        entry.dials_active = entry.dials_active.saturating_sub(1);
-        while let Some(next) = self
-            .ips
-            .get_mut(&ip)
-            .and_then(|e| e.dials_waiting.pop_front())
-        {
-            let waiting = self.session_mut(next).filter(|s| s.dial == Dial::Waiting);
-            if let Some(s) = waiting {
-                s.dial = Dial::Idle;
-                self.start_dial(now, next);
-                break;
+        entry.dials_active.retain(|(c, _)| *c != conn);
+        let mut at = 0;
+        while let Some(&next) = self.ips.get(&ip).and_then(|e| e.dials_waiting.get(at)) {
+            let user = self
+                .session_ref(next)
+                .filter(|s| s.dial == Dial::Waiting)
+                .map(|s| Arc::clone(&s.user));
+            let Some(user) = user else {
+                // Ended or moved on: not waiting any more.
+                if let Some(e) = self.ips.get_mut(&ip) {
+                    e.dials_waiting.remove(at);
+                }
+                continue;
+            };
+            let may = self
+                .ips
+                .get(&ip)
+                .is_some_and(|e| e.may_dial(&user, self.config.max_dials_per_ip));
+            if !may {
+                at += 1;
+                continue;
             }
+            if let Some(e) = self.ips.get_mut(&ip) {
+                e.dials_waiting.remove(at);
+            }
+            if let Some(s) = self.session_mut(next) {
+                s.dial = Dial::Idle;
+            }
+            self.start_dial(now, next);
         }
         self.ips.release(&ip, now);
     }

@@ -49,6 +49,16 @@ pub enum ConfigError {
         /// The ceiling.
         max: Duration,
     },
+    /// A duration longer than the server supports for it.
+    #[error("{field} of {value:?} is longer than the {max:?} this server allows")]
+    TooLong {
+        /// The offending field.
+        field: &'static str,
+        /// Its configured value.
+        value: Duration,
+        /// The longest allowed.
+        max: Duration,
+    },
     /// Jitter over 100 % would allow negative delays.
     #[error("dial backoff jitter of {percent} % is over 100 %")]
     JitterOver100 {

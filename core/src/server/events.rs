@@ -91,7 +91,9 @@ pub enum Event {
         /// Why.
         reason: LoginFailure,
     },
-    /// An accepted control connection was refused before SERVER_HELLO.
+    /// An accepted control connection was refused before SERVER_HELLO,
+    /// or closed before it logged in to make room for another prefix's
+    /// ([`Refusal::Displaced`]).
     ConnectionRefused {
         /// The refused connection.
         conn: ConnId,
@@ -195,6 +197,10 @@ pub enum LoginFailure {
     TooManySessionsForUser,
     /// The address has `max_sessions_per_ip` sessions [C-7] (`LIMIT_EXCEEDED`).
     TooManySessionsFromIp,
+    /// The user name failed too many logins from the address recently, so
+    /// LOGIN was refused before any challenge [A-5] [D-15] (`LIMIT_EXCEEDED`).
+    /// Names that do not exist are limited the same way.
+    TooManyFailedLogins,
 }
 
 /// Why an accepted connection was refused at once.
@@ -211,6 +217,10 @@ pub enum Refusal {
     Busy,
     /// The server is shutting down (`SHUTTING_DOWN`).
     ShuttingDown,
+    /// The connection had not logged in, its prefix held the most of the
+    /// `max_unauthenticated` places, and a connection from a prefix holding
+    /// fewer came: it was closed to make room [D-15] (`LIMIT_EXCEEDED`).
+    Displaced,
 }
 
 /// One notification that died with its session.
@@ -260,6 +270,9 @@ impl fmt::Display for LoginFailure {
             LoginFailure::TooManySessionsFromIp => {
                 f.write_str("too many sessions from the address")
             }
+            LoginFailure::TooManyFailedLogins => {
+                f.write_str("too many failed logins for the name from the address")
+            }
         }
     }
 }
@@ -273,6 +286,9 @@ impl fmt::Display for Refusal {
             }
             Refusal::Busy => "too many unauthenticated connections in all",
             Refusal::ShuttingDown => "shutting down",
+            Refusal::Displaced => {
+                "closed before logging in to make room: its network held the most unauthenticated connections"
+            }
         })
     }
 }

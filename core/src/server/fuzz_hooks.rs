@@ -13,8 +13,11 @@ pub(crate) struct Footprint {
     pub(crate) sessions: usize,
     /// Heap entries, live and stale.
     pub(crate) timers: usize,
-    /// Addresses with something counted against them.
+    /// Addresses with something counted against them (an IPv6 peer's /64
+    /// is one more, for its unauthenticated connections and failed logins).
     pub(crate) addresses: usize,
+    /// Prefixes (IPv4 /24, IPv6 /64) with unauthenticated connections.
+    pub(crate) prefixes: usize,
     /// Last bytes of closed connections not yet handed out.
     pub(crate) closing: usize,
     /// Outputs not yet polled.
@@ -34,6 +37,7 @@ impl Server {
             sessions: self.sessions.len(),
             timers: self.timers.len(),
             addresses: self.ips.len(),
+            prefixes: self.admission.prefixes(),
             closing: self.closing.len(),
             pending_outputs: !self.out.is_empty(),
             buffered: self

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use super::Server;
 use super::conn::{CallbackPhase, Conn, ConnKind};
-use super::events::{CloseReason, Event, PeerError};
+use super::events::{CloseReason, Event, PeerError, Refusal};
+use super::limits::address_key;
 use super::outbox::Output;
 use crate::ConnId;
 use crate::wire::{ErrorCode, Frame};
@@ -46,18 +47,49 @@ impl Server {
         match &c.kind {
             ConnKind::Control(ctl) if !ctl.is_authenticated() => {
                 let ip = ctl.peer.ip();
-                if let Some(e) = self.ips.get_mut(&ip) {
-                    e.unauthenticated = e.unauthenticated.saturating_sub(1);
-                }
-                self.unauthenticated = self.unauthenticated.saturating_sub(1);
-                self.ips.release(&ip, now);
+                self.forget_unauthenticated(now, ip, conn);
             }
             ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting) => {
-                self.release_dial_slot(now, cb.endpoint.ip());
+                self.release_dial_slot(now, cb.endpoint.ip(), conn);
             }
             _ => {}
         }
         Some(c)
+    }
+
+    /// Uncounts a control connection from `ip` that logged in or closed
+    /// before it did.
+    pub(super) fn forget_unauthenticated(
+        &mut self,
+        now: Instant,
+        ip: std::net::IpAddr,
+        conn: ConnId,
+    ) {
+        let key = address_key(ip);
+        if let Some(e) = self.ips.get_mut(&key) {
+            e.unauthenticated = e.unauthenticated.saturating_sub(1);
+        }
+        self.admission.remove(ip, conn);
+        self.ips.release(&key, now);
+    }
+
+    /// Closes a connection that has not logged in to make room under
+    /// `max_unauthenticated` for a prefix holding fewer [D-15].
+    pub(super) fn displace(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.conns.get(&conn).map(|c| c.peer()) else {
+            return;
+        };
+        tracing::debug!(%conn, %peer, "closing an unauthenticated connection to make room");
+        let error = Self::violation(
+            ErrorCode::LimitExceeded,
+            "too many connections from your network are logging in; closed to make room for others",
+        );
+        self.close_with_error(now, conn, &error, false);
+        self.out.event(Event::ConnectionRefused {
+            conn,
+            peer,
+            reason: Refusal::Displaced,
+        });
     }
 
     /// Writes an ERROR (if the server is the sender), reports it, and closes

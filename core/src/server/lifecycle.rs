@@ -136,8 +136,8 @@ impl Server {
     }
 
     /// The control connection closed: the session stays, detached, until it
-    /// is resumed or its lease runs out [C-5]. Its callback is closed and
-    /// delivery stops.
+    /// is resumed, or both its lease [C-5] and the detached grace period
+    /// [D-15] have run out. Its callback is closed and delivery stops.
     pub(super) fn detach(&mut self, now: Instant, sid: SessionId) {
         let Some(&key) = self.session_index.get(&sid) else {
             return;
@@ -146,7 +146,9 @@ impl Server {
         let s = &mut self.sessions[key];
         s.control = None;
         s.reported = None;
+        s.lease_deadline = s.lease_deadline.max(now + self.config.detached_grace);
         let user = Arc::clone(&s.user);
+        self.arm_session(sid);
         tracing::debug!(session = %sid, "session detached");
         self.out
             .event(Event::SessionDetached { session: sid, user });

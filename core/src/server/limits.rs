@@ -1,32 +1,54 @@
 //! Per-address bookkeeping: unauthenticated connections and sessions per IP
-//! [A-5] [C-7], the failed-login limiter, and the callback dial slots
-//! per destination IP [B-5].
+//! [A-5] [C-7], the failed-login records [A-5] [D-15], and the callback dial
+//! slots per destination IP [B-5].
 //!
 //! An address has an entry only while something is counted against it, so
 //! the table's size follows live connections and recent failures, not every
 //! address ever seen.
+//!
+//! What a peer can do from many addresses is counted under its
+//! [`address_key`]: an IPv6 host has a whole /64 to send from, so
+//! unauthenticated connections and failed logins are counted per /64
+//! (IPv4 per address: a NAT's users share one). Sessions [C-7] and dial
+//! slots [B-5] stay per exact IP.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Instant;
 
-use super::config::LoginLimiterConfig;
-use crate::SessionId;
+use super::failed_logins::FailedLogins;
+use crate::{ConnId, SessionId};
+
+/// The key that limits of unauthenticated peers count under: an IPv4
+/// address itself, an IPv6 address's /64.
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+    }
+}
 
 /// What is counted against one IP address.
 #[derive(Debug, Default)]
 pub(crate) struct IpEntry {
-    /// Control connections from it that have not reached LOGIN_OK.
+    /// Control connections under this [`address_key`] that have not reached LOGIN_OK.
     pub(crate) unauthenticated: usize,
     /// Sessions whose (latest) control connection comes from it.
     pub(crate) sessions: usize,
-    /// Callback dials to it whose TCP connect is in progress.
-    pub(crate) dials_active: usize,
-    /// Sessions waiting for a dial slot, first come first served.
+    /// Callback dials to it whose TCP connect is in progress, with their
+    /// session's user (slots are shared fairly between users [D-15]).
+    pub(crate) dials_active: Vec<(ConnId, Arc<str>)>,
+    /// Sessions waiting for a dial slot, first come first served among
+    /// those whose user may dial.
     pub(crate) dials_waiting: VecDeque<SessionId>,
-    /// The failed-login limiter's state (GCRA "theoretical arrival time").
-    pub(crate) failures_until: Option<Instant>,
-    /// The scheduled timer that forgets `failures_until` once it has passed.
+    /// Failed logins under this [`address_key`], until forgiven (boxed:
+    /// most entries never have any).
+    pub(crate) failed: Option<Box<FailedLogins>>,
+    /// The scheduled timer that forgets `failed` once it is all forgiven.
     pub(crate) timer: Option<Instant>,
 }
 
@@ -34,43 +56,29 @@ impl IpEntry {
     fn is_unused(&self, now: Instant) -> bool {
         self.unauthenticated == 0
             && self.sessions == 0
-            && self.dials_active == 0
+            && self.dials_active.is_empty()
             && self.dials_waiting.is_empty()
-            && self.failures_until.is_none_or(|t| t <= now)
-    }
-}
-
-/// The failed-login limiter, a generic cell-rate algorithm: every failure
-/// pushes the address's `failures_until` one `interval` further (from now at
-/// the earliest); the address is locked out while that lies more than
-/// `window - interval` ahead, i.e. after `max_failures` failures in quick
-/// succession, and one failure is forgiven every `interval`. One `Instant`
-/// per address, no history.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LoginLimiter {
-    interval: Duration,
-    window: Duration,
-}
-
-impl LoginLimiter {
-    pub(crate) fn new(config: &LoginLimiterConfig) -> Self {
-        Self {
-            interval: config.window / config.max_failures.max(1),
-            window: config.window,
-        }
+            && self
+                .failed
+                .as_ref()
+                .is_none_or(|f| f.forgotten_at().is_none_or(|t| t <= now))
     }
 
-    /// Whether an address with this state may try to log in now.
-    pub(crate) fn allows(&self, failures_until: Option<Instant>, now: Instant) -> bool {
-        match failures_until {
-            None => true,
-            Some(t) => t.saturating_duration_since(now) + self.interval <= self.window,
-        }
+    /// Dials in progress to this IP for `user`.
+    pub(crate) fn dials_of(&self, user: &str) -> usize {
+        self.dials_active
+            .iter()
+            .filter(|(_, u)| &**u == user)
+            .count()
     }
 
-    /// The state after one more failure at `now`.
-    pub(crate) fn record_failure(&self, failures_until: Option<Instant>, now: Instant) -> Instant {
-        failures_until.map_or(now, |t| t.max(now)) + self.interval
+    /// Whether `user` may start a dial to this IP now, with `max` slots per
+    /// destination IP [B-5]: up to `max` per user, and up to `max` in all —
+    /// except that a user with no dial in progress here always gets one, so
+    /// one user's black-holed callbacks cannot hold another's back [D-15].
+    pub(crate) fn may_dial(&self, user: &str, max: usize) -> bool {
+        let own = self.dials_of(user);
+        own < max && (own == 0 || self.dials_active.len() < max)
     }
 }
 
@@ -113,61 +121,6 @@ impl IpTable {
 mod tests {
     use super::*;
 
-    fn limiter(max_failures: u32, window_s: u64) -> LoginLimiter {
-        LoginLimiter::new(&LoginLimiterConfig {
-            max_failures,
-            window: Duration::from_secs(window_s),
-        })
-    }
-
-    #[test]
-    fn allows_a_burst_then_locks_out() {
-        let l = limiter(5, 60);
-        let t0 = Instant::now();
-        let mut state = None;
-        for i in 0..5 {
-            assert!(l.allows(state, t0), "attempt {i} should be allowed");
-            state = Some(l.record_failure(state, t0));
-        }
-        assert!(!l.allows(state, t0), "the sixth attempt is refused");
-        assert!(!l.allows(state, t0 + Duration::from_secs(11)));
-    }
-
-    #[test]
-    fn forgives_one_failure_per_interval() {
-        let l = limiter(5, 60); // interval 12 s
-        let t0 = Instant::now();
-        let mut state = None;
-        for _ in 0..5 {
-            state = Some(l.record_failure(state, t0));
-        }
-        let t12 = t0 + Duration::from_secs(12);
-        assert!(l.allows(state, t12));
-        state = Some(l.record_failure(state, t12));
-        assert!(!l.allows(state, t12), "one forgiven, one used");
-        // After the whole window without failures, the full burst is back.
-        let later = t12 + Duration::from_secs(60);
-        assert!(later >= state.unwrap());
-        let mut fresh = state;
-        for _ in 0..5 {
-            assert!(l.allows(fresh, later));
-            fresh = Some(l.record_failure(fresh, later));
-        }
-        assert!(!l.allows(fresh, later));
-    }
-
-    #[test]
-    fn spaced_failures_never_lock_out() {
-        let l = limiter(3, 30); // interval 10 s
-        let t0 = Instant::now();
-        let mut state = None;
-        for i in 0..100u64 {
-            let now = t0 + Duration::from_secs(10 * i);
-            assert!(l.allows(state, now), "failure {i}");
-            state = Some(l.record_failure(state, now));
-        }
-    }
-
     #[test]
     fn entries_are_dropped_when_unused() {
         let t0 = Instant::now();
@@ -177,10 +130,35 @@ mod tests {
         table.release(&ip, t0);
         assert_eq!(table.len(), 1);
         table.entry(ip).unauthenticated -= 1;
-        table.entry(ip).failures_until = Some(t0 + Duration::from_secs(5));
         table.release(&ip, t0);
-        assert_eq!(table.len(), 1, "a recent failure keeps the entry");
-        table.release(&ip, t0 + Duration::from_secs(5));
         assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_ipv4_per_address() {
+        let key = |s: &str| address_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn a_user_without_a_dial_always_gets_a_slot() {
+        let (alice, bob): (Arc<str>, Arc<str>) = ("alice".into(), "bob".into());
+        let mut e = IpEntry::default();
+        for i in 0..4 {
+            assert!(e.may_dial(&alice, 4));
+            e.dials_active
+                .push((ConnId::from_raw(i + 1), Arc::clone(&alice)));
+        }
+        assert!(!e.may_dial(&alice, 4), "alice has her 4");
+        assert!(e.may_dial(&bob, 4), "bob has none in progress");
+        e.dials_active.push((ConnId::from_raw(9), Arc::clone(&bob)));
+        assert!(!e.may_dial(&bob, 4), "bob has one and the IP is full");
+        e.dials_active.retain(|(c, _)| c.into_raw() > 1);
+        assert!(!e.may_dial(&alice, 4), "alice 3 + bob 1: alice waits");
+        e.dials_active.retain(|(c, _)| c.into_raw() > 2);
+        assert!(e.may_dial(&alice, 4) && e.may_dial(&bob, 4));
     }
 }

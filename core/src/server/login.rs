@@ -1,7 +1,7 @@
 //! The login on a control connection: LOGIN → LOGIN_CHALLENGE →
 //! LOGIN_PROOF → LOGIN_OK, with the version check [C-8], unknown users
 //! indistinguishable from wrong passwords, the failed-login limiter
-//! resume [C-6] and the session limits [C-7].
+//! per name and address [A-5] [D-15], resume [C-6] and the session limits [C-7].
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -14,6 +14,8 @@ use super::Server;
 use super::conn::{ConnKind, ControlPhase};
 use super::delivery::Delivery;
 use super::events::{Event, LoginFailure, PeerError};
+use super::failed_logins::NameKey;
+use super::limits::address_key;
 use super::session::{DeliveryPath, Dial, Session};
 use crate::auth::{
     AuthMessage, ClientKey, DEFAULT_ITERATIONS, ServerKey, StoredKey, recover_client_key,
@@ -27,6 +29,8 @@ use crate::{ConnId, SessionId};
 /// What the server remembers between LOGIN_CHALLENGE and LOGIN_PROOF.
 pub(crate) struct PendingLogin {
     user: String,
+    /// The user name's failed-login bucket [D-15].
+    name_key: NameKey,
     /// Whether the user exists. An unknown user is given fake keys and
     /// goes through the same proof computation before failing.
     known: bool,
@@ -143,6 +147,28 @@ impl Server {
             return;
         }
         let user = login.user.as_ref();
+        // [D-15]: the name's bucket at this address, for known and unknown
+        // names alike, before any lookup.
+        let name_key = self.limiter.name_key(user);
+        let Some(peer) = self.control_peer(conn) else {
+            return;
+        };
+        let failed = self
+            .ips
+            .get(&address_key(peer.ip()))
+            .and_then(|e| e.failed.as_deref());
+        if !self.limiter.allows_name(failed, name_key, now) {
+            self.refuse_login(
+                now,
+                conn,
+                user.to_owned(),
+                LoginFailure::TooManyFailedLogins,
+                ErrorCode::LimitExceeded,
+                "too many failed logins for this user from this address; try again later"
+                    .to_owned(),
+            );
+            return;
+        }
         let secret = &self.config.unknown_user_secret;
         // the fake values are computed for every login, known user
         // or not, so that the challenge takes the same time either way.
@@ -190,6 +216,7 @@ impl Server {
         let auth = AuthMessage::from_bodies(&self.hello[5..], &login_body, &challenge_body);
         let pending = PendingLogin {
             user: user.to_owned(),
+            name_key,
             known,
             stored_key,
             server_key,
@@ -219,7 +246,7 @@ impl Server {
         let client_key = match (recovered, pending.known) {
             (Some(key), true) => key,
             _ => {
-                self.record_failed_login(now, peer);
+                self.record_failed_login(now, peer, pending.name_key);
                 self.refuse_login(
                     now,
                     conn,
@@ -289,11 +316,11 @@ impl Server {
         self.open_session(now, conn, peer, *pending, &client_key);
     }
 
-    fn record_failed_login(&mut self, now: Instant, peer: SocketAddr) {
-        let ip = peer.ip();
-        let entry = self.ips.entry(ip);
-        entry.failures_until = Some(self.limiter.record_failure(entry.failures_until, now));
-        self.arm_ip(ip);
+    fn record_failed_login(&mut self, now: Instant, peer: SocketAddr, name: NameKey) {
+        let key = address_key(peer.ip());
+        let failed = self.ips.entry(key).failed.get_or_insert_with(Box::default);
+        self.limiter.record(failed, name, now);
+        self.arm_ip(key);
     }
 
     /// Sends LOGIN_OK for `sid` and moves the connection to AwaitAdvertise.
@@ -318,10 +345,7 @@ impl Server {
         {
             ctl.phase = ControlPhase::AwaitAdvertise(sid);
             let ip = ctl.peer.ip();
-            if let Some(e) = self.ips.get_mut(&ip) {
-                e.unauthenticated = e.unauthenticated.saturating_sub(1);
-            }
-            self.unauthenticated = self.unauthenticated.saturating_sub(1);
+            self.forget_unauthenticated(now, ip, conn);
         }
     }
 

@@ -65,6 +65,7 @@
 //! assert!(server.poll_timeout().is_some());
 //! ```
 
+mod admission;
 mod callback;
 mod config;
 mod conn;
@@ -74,6 +75,7 @@ mod delivery;
 mod dialer;
 mod errors;
 mod events;
+mod failed_logins;
 #[cfg(feature = "fuzzing")]
 mod fuzz_hooks;
 mod idhash;
@@ -96,7 +98,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-pub use config::{BackoffConfig, LoginLimiterConfig, MIN_LEASE, ServerConfig};
+pub use config::{BackoffConfig, LoginLimiterConfig, MAX_HOLD, MIN_LEASE, ServerConfig};
 pub use errors::{ConfigError, InputError, NotifyError, Refused, UnknownSession};
 pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
 pub use outbox::{Input, Output};
@@ -104,10 +106,12 @@ pub use session::{DeliveryPath, SessionInfo};
 pub use target::{Accepted, NotifyReport, Target};
 pub use users::{AddUserError, MemoryUserStore, UserStore};
 
+use self::admission::Admission;
 use self::conn::{CallbackPhase, Conn, ConnKind};
+use self::failed_logins::LoginLimiter;
 use self::idhash::IdMap;
 use self::ids::SessionIds;
-use self::limits::{IpTable, LoginLimiter};
+use self::limits::{IpTable, address_key};
 use self::outbox::{Outbox, Pending};
 use self::session::Session;
 use self::timers::{TimerHeap, TimerKey};
@@ -147,8 +151,8 @@ pub struct Server {
     /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).
     hello: Vec<u8>,
     next_ping_nonce: u64,
-    /// Control connections before LOGIN_OK, from all addresses.
-    unauthenticated: usize,
+    /// Control connections before LOGIN_OK, from all addresses, by prefix.
+    admission: Admission,
     shutting_down: bool,
 }
 
@@ -198,7 +202,7 @@ impl Server {
         })?;
         Ok(Self {
             ping_interval: config.lease / 3,
-            limiter: LoginLimiter::new(&config.login_limiter),
+            limiter: LoginLimiter::new(&config.login_limiter, &config.unknown_user_secret),
             config,
             users,
             rng,
@@ -216,7 +220,7 @@ impl Server {
             closing: IdMap::default(),
             hello,
             next_ping_nonce: 0,
-            unauthenticated: 0,
+            admission: Admission::default(),
             shutting_down: false,
         })
     }
@@ -239,23 +243,33 @@ impl Server {
     /// returns its handle. The server greets with SERVER_HELLO, or refuses
     /// the connection at once (ERROR + close + [`Event::ConnectionRefused`])
     /// when its address failed too many logins or has too many connections
-    /// that have not logged in [A-5], or the server is shutting down.
+    /// that have not logged in [A-5], or the server is shutting down. When
+    /// `max_unauthenticated` is reached, a connection from a prefix holding
+    /// fewer than the largest holder gets in, and the largest holder's
+    /// oldest is closed to make room [D-15].
     pub fn handle_accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
         let conn = self.allocate_conn();
         let peer = canonical(peer);
         let ip = peer.ip();
-        let entry = self.ips.get(&ip);
+        let key = address_key(ip);
+        let entry = self.ips.get(&key);
         let refusal = if self.shutting_down {
             Some(Refusal::ShuttingDown)
         } else if !self
             .limiter
-            .allows(entry.and_then(|e| e.failures_until), now)
+            .allows_address(entry.and_then(|e| e.failed.as_deref()), now)
         {
             Some(Refusal::TooManyFailedLogins)
         } else if entry.map_or(0, |e| e.unauthenticated) >= self.config.max_unauthenticated_per_ip {
             Some(Refusal::TooManyUnauthenticated)
-        } else if self.unauthenticated >= self.config.max_unauthenticated {
-            Some(Refusal::Busy)
+        } else if self.admission.total() >= self.config.max_unauthenticated {
+            match self.admission.displaceable_for(ip) {
+                Some(oldest) => {
+                    self.displace(now, oldest);
+                    None
+                }
+                None => Some(Refusal::Busy),
+            }
         } else {
             None
         };
@@ -285,8 +299,8 @@ impl Server {
             return conn;
         }
         tracing::debug!(%conn, %peer, "control connection accepted");
-        self.ips.entry(ip).unauthenticated += 1;
-        self.unauthenticated += 1;
+        self.ips.entry(key).unauthenticated += 1;
+        self.admission.add(ip, conn);
         let mut c = Conn::control(peer, now + self.config.handshake_timeout);
         c.write_raw(conn, &self.hello, &mut self.out);
         self.conns.insert(conn, Box::new(c));
@@ -455,6 +469,7 @@ impl Server {
         }
         self.timers.clear();
         self.ips.clear();
+        self.admission.clear();
     }
 
     /// Whether [`Server::shutdown`] was called.

@@ -50,7 +50,8 @@ pub(crate) struct Session {
     pub(crate) peer: SocketAddr,
     /// ADVERTISE on the current control connection.
     pub(crate) advertised: Option<Advertise>,
-    /// `lease` after the last frame received on a control connection [C-5].
+    /// `lease` after the last frame received on a control connection [C-5];
+    /// once detached, at least the detached grace period after the close [D-15].
     pub(crate) lease_deadline: Instant,
     pub(crate) path: DeliveryPath,
     /// The last CALLBACK_STATUS sent on the current control connection.
@@ -118,7 +119,8 @@ pub struct SessionInfo {
     /// The (latest) control connection's peer.
     pub peer: SocketAddr,
     /// Whether a control connection is attached (otherwise the session is
-    /// detached and waits for a resume until its lease runs out).
+    /// detached and waits for a resume until its lease and the detached
+    /// grace period have run out).
     pub attached: bool,
     /// Capabilities negotiated at the latest login.
     pub caps: Caps,

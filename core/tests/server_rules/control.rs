@@ -311,8 +311,9 @@ fn detached_session_queues_then_expires() {
     h.drain();
     assert_eq!(report.accepted.len(), 1);
     assert_eq!(h.server.session(client.session).unwrap().queue_depth, 1);
-    // The lease counts from the last control frame (ADVERTISE at t=0).
-    h.advance(Duration::from_millis(27_999));
+    // Detached at t=2 s: it lives for the detached grace period (120 s by
+    // default), which is longer than what is left of its lease [D-15].
+    h.advance(Duration::from_millis(119_999));
     assert!(h.server.session(client.session).is_some());
     h.advance(Duration::from_millis(1));
     assert!(h.server.session(client.session).is_none());
@@ -470,12 +471,42 @@ fn resume_of_unknown_or_foreign_session() {
 }
 
 #[test]
+fn without_a_grace_period_a_detached_session_lives_out_its_lease() {
+    // [C-5] alone: detached_grace 0 ends it when the lease runs out.
+    let mut h = Harness::with(|c| c.detached_grace = Duration::ZERO);
+    let client = h.login("192.0.2.10:50000", "alice", ALICE_PW);
+    h.advertise(&client, 0);
+    h.advance(Duration::from_secs(10));
+    h.peer_closed(client.conn);
+    h.advance(Duration::from_millis(19_999));
+    assert!(h.server.session(client.session).is_some());
+    h.advance(Duration::from_millis(1));
+    assert!(h.server.session(client.session).is_none());
+    assert_eq!(
+        closed_reasons(&h.take_events()),
+        vec![CloseReason::LeaseExpired]
+    );
+}
+
+#[test]
+fn a_grace_shorter_than_the_lease_does_not_shorten_it() {
+    let mut h = Harness::with(|c| c.detached_grace = Duration::from_secs(5));
+    let client = h.login("192.0.2.10:50000", "alice", ALICE_PW);
+    h.advertise(&client, 0);
+    h.peer_closed(client.conn);
+    h.advance(Duration::from_millis(29_999));
+    assert!(h.server.session(client.session).is_some());
+    h.advance(Duration::from_millis(1));
+    assert!(h.server.session(client.session).is_none());
+}
+
+#[test]
 fn expired_session_cannot_be_resumed() {
     let mut h = Harness::new();
     let client = h.login("192.0.2.10:50000", "alice", ALICE_PW);
     h.advertise(&client, 0);
     h.peer_closed(client.conn);
-    h.advance(Duration::from_secs(30));
+    h.advance(Duration::from_secs(120));
     let err = h
         .try_login(
             "192.0.2.10:50001",

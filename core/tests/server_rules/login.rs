@@ -280,8 +280,10 @@ fn one_byte_at_a_time() {
 
 #[test]
 fn failed_login_limiter() {
-    // 5 failures in a burst, then the address is refused until one
-    // failure is forgiven (60 s / 5 = every 12 s); other addresses are unaffected.
+    // [A-5] [D-15]: 5 failures of one name from one address in a burst, then
+    // LOGIN for that name there is refused until one failure is forgiven
+    // (60 s / 5 = every 12 s); 20 failures of any names shut the address
+    // (one forgiven every 3 s); other addresses are unaffected.
     let mut h = Harness::new();
     for i in 0..5 {
         let err = h
@@ -295,6 +297,31 @@ fn failed_login_limiter() {
             .unwrap_err();
         assert_eq!(error_code(&err.1), Some(ErrorCode::AuthFailed));
     }
+    let err = h
+        .try_login("192.0.2.66:40005", "alice", ALICE_PW, 0, Caps::NONE)
+        .unwrap_err();
+    assert_eq!(error_code(&err.1), Some(ErrorCode::LimitExceeded));
+    assert!(h.take_events().iter().any(|e| matches!(
+        e,
+        Event::LoginFailed {
+            reason: LoginFailure::TooManyFailedLogins,
+            ..
+        }
+    )));
+    h.log_client_frames = false;
+    for i in 0..15 {
+        let err = h
+            .try_login(
+                &format!("192.0.2.66:{}", 40010 + i),
+                &format!("user{i}"),
+                "guess",
+                0,
+                Caps::NONE,
+            )
+            .unwrap_err();
+        assert_eq!(error_code(&err.1), Some(ErrorCode::AuthFailed));
+    }
+    h.log_client_frames = true;
     let refused = h.accept("192.0.2.66:40100");
     assert_eq!(
         error_code(&h.recv_one(refused)),

@@ -125,6 +125,9 @@ impl ServerSut {
         config.max_sessions_per_user = SESSIONS_PER_USER;
         config.max_dials_per_ip = 64;
         config.login_limiter.max_failures = 10_000;
+        config.login_limiter.max_failures_per_address = 10_000;
+        // The reference model ends a detached session at its lease [C-5].
+        config.detached_grace = Duration::ZERO;
         config.dial_backoff.initial = Duration::from_millis(BACKOFF_INITIAL);
         config.dial_backoff.max = Duration::from_millis(BACKOFF_MAX);
         config.dial_backoff.jitter_percent = 0;
