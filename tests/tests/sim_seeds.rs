@@ -4,14 +4,26 @@
 //!
 //! `FAXNOTIFY_SIM_SEEDS=FIRST..END` runs another range of seeds (e.g. a long
 //! soak: `FAXNOTIFY_SIM_SEEDS=0..5000 cargo test --release -p
-//! faxnotify-conformance --test sim_seeds -- --nocapture`).
+//! faxnotify-conformance --test sim_seeds -- --nocapture`), and
+//! `FAXNOTIFY_SIM_SECONDS=N` stops it after about N seconds, saying how far
+//! it got (CI runs a fresh random range that way: `scripts/sim-random-seeds`).
+//! Seeds that once found a bug run every time (`REGRESSION_SEEDS`).
 
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use faxnotify_conformance::sim::{Report, Scenario, Sim, SimConfig, SimRng, Tally};
 
 /// Seeds run by a plain `cargo test`.
 const DEFAULT_SEEDS: Range<u64> = 0..16;
+
+/// Seeds that once broke an invariant, run by every `cargo test`.
+const REGRESSION_SEEDS: &[(u64, &str)] = &[
+    // A CB_READY overtaken by ACKs on the backchannel ended the session
+    // (last_seq 8 after ACKs up to 15; 16 after 17) [D-14].
+    (5_005_754, "stale CB_READY, 8 vs 15"),
+    (5_010_266, "stale CB_READY, 16 vs 17"),
+];
 
 fn scenario(seed: u64) -> Scenario {
     let mut rng = SimRng::new(seed ^ 0x5ce7_a210);
@@ -21,7 +33,23 @@ fn scenario(seed: u64) -> Scenario {
 fn run(seed: u64, keep_log: bool) -> Report {
     let mut config = SimConfig::new(seed);
     config.keep_log = keep_log;
-    Sim::run(config, &scenario(seed)).unwrap_or_else(|violation| panic!("{violation}"))
+    Sim::run(config, &scenario(seed)).unwrap_or_else(|violation| {
+        panic!(
+            "seed {seed}: {violation}\nreproduce with: FAXNOTIFY_SIM_SEEDS={seed}..{} \
+             cargo test --release -p faxnotify-conformance --test sim_seeds -- --nocapture",
+            seed + 1
+        )
+    })
+}
+
+/// The wall-time budget of `FAXNOTIFY_SIM_SECONDS`, if set.
+fn budget() -> Option<Duration> {
+    let secs = std::env::var("FAXNOTIFY_SIM_SECONDS").ok()?;
+    let secs = secs
+        .trim()
+        .parse::<u64>()
+        .expect("FAXNOTIFY_SIM_SECONDS is a number of seconds");
+    Some(Duration::from_secs(secs))
 }
 
 fn seeds() -> Range<u64> {
@@ -41,11 +69,20 @@ fn seeds() -> Range<u64> {
 
 #[test]
 fn seeded_runs_keep_every_invariant() {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let budget = budget();
+    let range = seeds();
     let mut total = Tally::default();
     let mut observed = std::collections::BTreeMap::<String, u64>::new();
     let (mut faults, mut virtual_secs, mut runs) = (0, 0.0, 0);
-    for seed in seeds() {
+    for seed in range.clone() {
+        if budget.is_some_and(|b| runs > 0 && started.elapsed() >= b) {
+            println!(
+                "time budget reached: ran seeds {}..{seed} of {}..{}",
+                range.start, range.start, range.end
+            );
+            break;
+        }
         let r = run(seed, false);
         total += r.tally;
         faults += r.faults;
@@ -64,6 +101,14 @@ fn seeded_runs_keep_every_invariant() {
     }
     // The generated schedules must exercise what the invariants are about.
     assert!(total.confirmed > 0 && total.undelivered > 0, "{total:?}");
+}
+
+#[test]
+fn regression_seeds_keep_every_invariant() {
+    for &(seed, what) in REGRESSION_SEEDS {
+        let r = run(seed, false);
+        assert!(r.tally.confirmed > 0, "seed {seed} ({what}): {:?}", r.tally);
+    }
 }
 
 #[test]

@@ -66,6 +66,7 @@ impl Server {
                     return;
                 };
                 let key = s.key.clone();
+                let acked_at_hello = s.delivery.acked();
                 let server_nonce = self.rng.nonce();
                 let proof = cb_hello_proof(&key, &client_nonce, &server_nonce, sid.get());
                 self.send(
@@ -83,6 +84,7 @@ impl Server {
                         client_nonce,
                         server_nonce,
                         key,
+                        acked_at_hello,
                     }));
                 }
             }
@@ -96,7 +98,8 @@ impl Server {
                     ready.last_seq,
                 );
                 if verify_mac(&expected, &ready.proof) {
-                    self.on_callback_ready(now, conn, sid, ready.last_seq);
+                    let floor = h.acked_at_hello;
+                    self.on_callback_ready(now, conn, sid, ready.last_seq, floor);
                 } else {
                     let error = Self::violation(ErrorCode::AuthFailed, "CB_READY proof is wrong");
                     self.abort_conn(now, conn, error);
@@ -135,13 +138,23 @@ impl Server {
         }
     }
 
-    /// CB_READY verified: this callback becomes the active path.
-    fn on_callback_ready(&mut self, now: Instant, conn: ConnId, sid: SessionId, last_seq: u64) {
+    /// CB_READY verified: this callback becomes the active path. `floor` is
+    /// the highest seq acknowledged when CB_HELLO went out [D-14].
+    fn on_callback_ready(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: SessionId,
+        last_seq: u64,
+        floor: u64,
+    ) {
         let Some(&key) = self.session_index.get(&sid) else {
             return;
         };
-        // [B-2]: last_seq must lie within what was acknowledged and sent.
-        let acked = match self.sessions[key].delivery.ready(last_seq) {
+        // [B-2] [D-14]: last_seq must lie between what was acknowledged
+        // before CB_HELLO and what was sent; below what was acknowledged
+        // since, it is merely stale.
+        let acked = match self.sessions[key].delivery.ready(last_seq, floor) {
             Ok(acked) => acked,
             Err(violation) => {
                 self.sequence_violation(now, conn, sid, violation.message("CB_READY last_seq"));

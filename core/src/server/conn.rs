@@ -97,6 +97,9 @@ pub(crate) struct CallbackHandshake {
     /// The session key as of CB_HELLO (a resume changes the session's key,
     /// and closes this connection with it).
     pub(crate) key: SessionKey,
+    /// The highest seq acknowledged when CB_HELLO was sent: the client had
+    /// delivered at least this much before it could send CB_READY [D-14].
+    pub(crate) acked_at_hello: u64,
 }
 
 impl Callback {

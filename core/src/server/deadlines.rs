@@ -44,21 +44,32 @@ impl Server {
         self.timers.arm(&mut e.timer, wanted, TimerKey::Ip(ip));
     }
 
+    /// Whether a heap entry still stands for its owner's scheduled deadline.
+    fn timer_is_live(&self, at: Instant, key: TimerKey) -> bool {
+        match key {
+            TimerKey::Conn(id) => self.conns.get(&id).is_some_and(|c| c.timer == Some(at)),
+            TimerKey::Session(sid) => self.session_ref(sid).is_some_and(|s| s.timer == Some(at)),
+            TimerKey::Ip(ip) => self.ips.get(&ip).is_some_and(|e| e.timer == Some(at)),
+        }
+    }
+
     /// Drops stale entries from the top of the heap so that
-    /// [`Server::poll_timeout`] names a time when something may be due.
+    /// [`Server::poll_timeout`] names a time when something may be due, and
+    /// compacts the heap when stale entries outnumber the owners (see
+    /// `timers`): every owner has at most one live entry, so afterwards the
+    /// heap holds at most `2 × owners + 64` entries.
     pub(super) fn prune_timers(&mut self) {
         while let Some((at, key)) = self.timers.peek() {
-            let live = match key {
-                TimerKey::Conn(id) => self.conns.get(&id).is_some_and(|c| c.timer == Some(at)),
-                TimerKey::Session(sid) => {
-                    self.session_ref(sid).is_some_and(|s| s.timer == Some(at))
-                }
-                TimerKey::Ip(ip) => self.ips.get(&ip).is_some_and(|e| e.timer == Some(at)),
-            };
-            if live {
+            if self.timer_is_live(at, key) {
                 break;
             }
             self.timers.pop();
+        }
+        let owners = self.conns.len() + self.sessions.len() + self.ips.len();
+        if self.timers.len() > 2 * owners + 64 {
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.retain(|at, key| self.timer_is_live(at, key));
+            self.timers = timers;
         }
     }
 
@@ -142,5 +153,45 @@ impl Server {
         }
         self.ips.release(&ip, now);
         self.arm_ip(ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::server::{Input, MemoryUserStore, ServerConfig};
+
+    /// Connections that open and close while an earlier deadline is pending
+    /// leave stale heap entries that cannot be popped yet; the heap must
+    /// still stay in proportion to what the server holds, and the pending
+    /// deadline must survive the compaction.
+    #[test]
+    fn churn_behind_a_pending_deadline_does_not_grow_the_heap() {
+        let t0 = Instant::now();
+        let config = ServerConfig::new([1; 32]);
+        let timeout = config.handshake_timeout;
+        let mut server =
+            Server::new(config, Box::new(MemoryUserStore::new()), [2; 32], t0).unwrap();
+        let kept: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let churn: SocketAddr = "192.0.2.2:4000".parse().unwrap();
+        server.handle_accept(t0, kept);
+        for _ in 0..10_000 {
+            let conn = server.handle_accept(t0, churn);
+            server.handle_input(t0, Input::Closed { conn }).unwrap();
+            while server.poll_output().is_some() {}
+        }
+        let owners = server.conns.len() + server.sessions.len() + server.ips.len();
+        assert_eq!(server.conns.len(), 1);
+        assert!(
+            server.timers.len() <= 2 * owners + 64,
+            "{} heap entries for {owners} owners",
+            server.timers.len()
+        );
+        assert_eq!(server.poll_timeout(), Some(t0 + timeout));
+        server.handle_timeout(t0 + timeout + Duration::from_millis(1));
+        assert_eq!(server.conns.len(), 0, "the kept connection timed out");
     }
 }

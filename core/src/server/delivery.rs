@@ -25,7 +25,8 @@ struct Queued {
 pub(crate) enum SeqViolation {
     /// ACK seq or CB_READY last_seq above the highest seq sent.
     AboveSent { seq: u64, max_sent: u64 },
-    /// CB_READY last_seq below the highest seq acknowledged.
+    /// CB_READY last_seq below the highest seq acknowledged when CB_HELLO
+    /// was sent [D-14].
     BelowAcked { seq: u64, acked: u64 },
 }
 
@@ -35,9 +36,9 @@ impl SeqViolation {
             SeqViolation::AboveSent { seq, max_sent } => {
                 format!("{what} {seq} is above the highest seq sent ({max_sent})")
             }
-            SeqViolation::BelowAcked { seq, acked } => {
-                format!("{what} {seq} is below the highest seq acknowledged ({acked})")
-            }
+            SeqViolation::BelowAcked { seq, acked } => format!(
+                "{what} {seq} is below the highest seq acknowledged before CB_HELLO ({acked})"
+            ),
         }
     }
 }
@@ -124,12 +125,21 @@ impl Delivery {
         Ok(Some((first, seq)))
     }
 
-    /// CB_READY.last_seq: the client already has everything up to it [B-2] [B-4].
-    pub(crate) fn ready(&mut self, last_seq: u64) -> Result<Option<AckedRange>, SeqViolation> {
-        if last_seq < self.acked {
+    /// CB_READY.last_seq: the client already has everything up to it [B-2]
+    /// [B-4]. `floor` is the highest seq acknowledged when CB_HELLO was
+    /// sent: below it the client went back, which is a violation; between it
+    /// and what was acknowledged since (ACKs that crossed the handshake on
+    /// another path) the CB_READY is merely stale and discards nothing more
+    /// [D-14].
+    pub(crate) fn ready(
+        &mut self,
+        last_seq: u64,
+        floor: u64,
+    ) -> Result<Option<AckedRange>, SeqViolation> {
+        if last_seq < floor {
             return Err(SeqViolation::BelowAcked {
                 seq: last_seq,
-                acked: self.acked,
+                acked: floor,
             });
         }
         self.ack(last_seq)
@@ -249,20 +259,43 @@ mod tests {
         send_all(&mut d, 64);
         d.ack(2).unwrap();
         assert_eq!(
-            d.ready(1),
+            d.ready(1, 2),
             Err(SeqViolation::BelowAcked { seq: 1, acked: 2 })
         );
         assert_eq!(
-            d.ready(6),
+            d.ready(6, 2),
             Err(SeqViolation::AboveSent {
                 seq: 6,
                 max_sent: 5
             })
         );
+        assert_eq!(d.depth(), 3, "a violation discards nothing");
         d.rewind();
-        assert_eq!(d.ready(4), Ok(Some((3, 4))));
+        assert_eq!(d.ready(4, 2), Ok(Some((3, 4))));
         assert_eq!(send_all(&mut d, 64), vec![5]);
-        assert_eq!(d.ready(5), Ok(Some((5, 5))));
+        assert_eq!(d.ready(5, 4), Ok(Some((5, 5))));
+    }
+
+    #[test]
+    fn a_stale_ready_discards_nothing_more() {
+        // [D-14]: CB_HELLO went out with 2 acknowledged; ACK 4 crossed the
+        // handshake on another path, then CB_READY last_seq 3 arrived.
+        let mut d = Delivery::default();
+        for i in 0..6 {
+            d.push(1, payload(i), 10).unwrap();
+        }
+        send_all(&mut d, 64);
+        d.ack(2).unwrap();
+        d.ack(4).unwrap();
+        d.rewind();
+        assert_eq!(d.ready(3, 2), Ok(None), "nothing newly acknowledged");
+        assert_eq!(d.ready(2, 2), Ok(None), "at the floor it is stale too");
+        assert_eq!(d.acked(), 4);
+        assert_eq!(send_all(&mut d, 64), vec![5, 6], "resent from above 4");
+        assert_eq!(
+            d.ready(1, 2),
+            Err(SeqViolation::BelowAcked { seq: 1, acked: 2 })
+        );
     }
 
     #[test]

@@ -9,6 +9,14 @@
 //! pushes a new one; the superseded entry is recognised as stale when it
 //! pops (its time no longer equals the owner's `scheduled`) and dropped.
 //! So an idle session costs one heap entry, and every operation is O(log n).
+//!
+//! Stale entries below a live one cannot be popped until their own time
+//! comes, so connections that open and close while an earlier deadline is
+//! pending (a flood, or time standing still) would leave one entry each for
+//! up to a handshake timeout or a lease. The server therefore compacts the
+//! heap with [`TimerHeap::retain`] whenever it holds more than twice as many
+//! entries as there are owners (plus a constant): the heap stays in
+//! proportion to what the server holds, at an amortised O(1) per entry.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -68,6 +76,11 @@ impl TimerHeap {
     /// Entries held, live and stale.
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Keeps only the entries for which `live` holds (O(n)).
+    pub(crate) fn retain(&mut self, mut live: impl FnMut(Instant, TimerKey) -> bool) {
+        self.heap.retain(|Reverse((at, key))| live(*at, *key));
     }
 
     pub(crate) fn clear(&mut self) {

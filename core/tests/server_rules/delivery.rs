@@ -1,10 +1,13 @@
-//! Delivery: sequence numbers and their bounds [B-2] [D-9], the window and
+//! Delivery: sequence numbers and their bounds [B-2] [D-9] [D-14], the window and
 //! resending [B-4], bounded queues [B-6], targets, and payloads [N-1].
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use faxnotify_core::server::{CloseReason, Event, Refused, Target};
 use faxnotify_core::wire::{
-    ByeReason, CbReady, ErrorCode, Frame, MAX_PAYLOAD_LEN, Notification, NotificationKind,
+    ByeReason, CallbackState, CbReady, ErrorCode, Frame, MAX_PAYLOAD_LEN, Notification,
+    NotificationKind,
 };
 
 use crate::assert_transcript;
@@ -113,7 +116,8 @@ fn ack_above_the_highest_sent_ends_the_session() {
 
 #[test]
 fn cb_ready_bounds() {
-    // [B-2]: last_seq above the highest sent, or below the highest acknowledged.
+    // [B-2] [D-14]: last_seq above the highest sent, or below the highest
+    // acknowledged before CB_HELLO.
     for (last_seq, what) in [(3u64, "above sent"), (0, "below acked")] {
         let mut h = Harness::new();
         let (client, cb) = h.online("192.0.2.10:50000", "alice", ALICE_PW, 6003);
@@ -131,6 +135,67 @@ fn cb_ready_bounds() {
         );
         assert!(h.server.session(client.session).is_none(), "{what}");
     }
+}
+
+#[test]
+fn stale_cb_ready_after_crossing_acks() {
+    // [D-14]: while a new callback's handshake is in flight, delivery goes
+    // on over the backchannel and the client's ACKs overtake its CB_READY.
+    // A CB_READY below what was acknowledged since CB_HELLO is merely stale:
+    // the callback becomes the path and nothing is lost. Below what was
+    // acknowledged *before* CB_HELLO the client went back: still a violation.
+    let mut h = Harness::with(|c| c.window = 8);
+    let client = h.login("192.0.2.10:50000", "alice", ALICE_PW);
+    h.advertise(&client, 6003);
+    let (dial, _) = h.take_dial();
+    h.connect_failed(dial);
+    assert_eq!(
+        callback_state(&h.recv_one(client.conn)),
+        Some(CallbackState::Backchannel)
+    );
+    notify_n(&mut h, Target::Session(client.session), 6);
+    assert_eq!(notify_seqs(&h.recv(client.conn)), vec![1, 2, 3, 4, 5, 6]);
+    h.send(client.conn, &Frame::Ack { seq: 2 });
+    h.advance(Duration::from_millis(600));
+    let (dial, _) = h.take_dial();
+    h.note("CB_HELLO goes out with 2 acknowledged");
+    let cb = h.callback_hello(&client, dial);
+    h.note("the client, having 3, answers CB_READY 3; its ACK 4 on the backchannel overtakes it");
+    h.send(client.conn, &Frame::Ack { seq: 4 });
+    h.cb_ready(&client, &cb, 3);
+    assert_eq!(
+        notify_seqs(&h.recv(dial)),
+        vec![5, 6],
+        "the unacknowledged rest is resent on the new callback [B-4]"
+    );
+    assert_eq!(
+        callback_state(&h.recv_one(client.conn)),
+        Some(CallbackState::Reachable)
+    );
+    h.send(dial, &Frame::Ack { seq: 6 });
+    assert_eq!(
+        delivered(&h.take_events()),
+        vec![(1, 2), (3, 4), (5, 6)],
+        "the stale CB_READY acknowledged nothing"
+    );
+    let info = h.server.session(client.session).unwrap();
+    assert_eq!((info.queue_depth, info.acked_seq), (0, 6));
+
+    h.note("the callback resets; the redial's CB_READY goes back below 6");
+    h.peer_closed(dial);
+    let (redial, _) = h.take_dial();
+    let cb = h.callback_hello(&client, redial);
+    h.cb_ready(&client, &cb, 5);
+    let Frame::Error(error) = h.recv_one(redial) else {
+        panic!("expected ERROR for CB_READY 5 after ACK 6 before CB_HELLO")
+    };
+    assert_eq!(error.code, ErrorCode::UnexpectedFrame);
+    assert_eq!(
+        error.message,
+        "CB_READY last_seq 5 is below the highest seq acknowledged before CB_HELLO (6)"
+    );
+    assert!(h.server.session(client.session).is_none());
+    assert_transcript!("stale_cb_ready_after_crossing_acks", h.transcript());
 }
 
 #[test]

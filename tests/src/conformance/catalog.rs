@@ -284,6 +284,11 @@ pub const REQUIREMENTS: &[Requirement] = &[
         "a notification whose ACK the server read is reported delivered, never undelivered",
         "the delivered/undelivered reports go to the server's application, not the wire; faxnotify's simulator checks them (tests/src/sim)",
     ),
+    req(
+        "D-14",
+        Level::Must,
+        "a stale CB_READY (ACKs crossed the handshake) is accepted; below what was acknowledged before CB_HELLO it is UNEXPECTED_FRAME",
+    ),
 ];
 
 /// Every case of both modes, in catalog order (mode, then section).

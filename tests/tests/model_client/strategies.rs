@@ -5,7 +5,7 @@ use faxnotify_core::wire::ByeReason;
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::reference::{ClientModel, CtlState, Listen};
+use super::reference::{ClientModel, CtlState, Listen, Phase};
 use super::transition::{FirstSeq, Grant, Hello, LoginError, On, Transition};
 
 fn first() -> impl Strategy<Value = FirstSeq> {
@@ -16,9 +16,13 @@ fn first() -> impl Strategy<Value = FirstSeq> {
     ]
 }
 
-/// The steps worth trying from `state`.
+/// The steps worth trying from `state`: only steps whose preconditions
+/// ([`ClientModel`]'s `preconditions`) hold there, so no case is ever
+/// rejected and any number of cases can run (`max_local_rejects` is 0).
 pub fn transition(state: &ClientModel) -> BoxedStrategy<Transition> {
+    let running = state.phase == Phase::Running;
     let ctl = state.control.as_ref().map(|c| c.state);
+    let can_resume = state.control.as_ref().is_some_and(|c| c.resume.is_some());
     let pending: Vec<usize> = state
         .callbacks
         .iter()
@@ -65,15 +69,20 @@ pub fn transition(state: &ClientModel) -> BoxedStrategy<Transition> {
                 .prop_map(|ok| Transition::Dial { ok })
                 .boxed(),
         )),
-        Some(CtlState::AwaitHello) => {
-            options.push((
-                8,
+        Some(CtlState::AwaitHello) if running => {
+            // A server grants a resume only to a client that asked for one.
+            let grant = if can_resume {
                 prop_oneof![
                     3 => Just(Grant::Resumed),
                     1 => Just(Grant::New),
                 ]
-                .prop_map(|grant| Transition::Login { grant })
-                .boxed(),
+                .boxed()
+            } else {
+                Just(Grant::New).boxed()
+            };
+            options.push((
+                8,
+                grant.prop_map(|grant| Transition::Login { grant }).boxed(),
             ));
             options.push((
                 1,
@@ -86,7 +95,7 @@ pub fn transition(state: &ClientModel) -> BoxedStrategy<Transition> {
                 .boxed(),
             ));
         }
-        Some(CtlState::Established) => {
+        Some(CtlState::Established) if running => {
             options.push((
                 3,
                 (0u8..3)
@@ -113,7 +122,14 @@ pub fn transition(state: &ClientModel) -> BoxedStrategy<Transition> {
             ));
             options.push((1, Just(Transition::Logout).boxed()));
         }
-        None => {}
+        // Logging out: the server may still say BYE.
+        Some(CtlState::Established) => options.push((
+            1,
+            select(ByeReason::ALL)
+                .prop_map(|reason| Transition::Bye { reason })
+                .boxed(),
+        )),
+        _ => {}
     }
     if ctl.is_some_and(|c| c != CtlState::Dialling) {
         options.push((1, Just(Transition::CloseControl).boxed()));

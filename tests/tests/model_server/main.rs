@@ -30,6 +30,8 @@ prop_state_machine! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
         max_shrink_iters: 256,
+        // The strategies generate only valid steps: a rejected one is a bug.
+        max_local_rejects: 0,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/model_server.txt"
         ))),

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::reference::{Dial, Path, Phase, ServerModel, USERS};
+use super::reference::{MAX_PENDING_CONNS, Path, Phase, ServerModel, USERS};
 use super::transition::{AckOn, AdvPort, NotifyTo, Resume, SeqChoice, Transition};
 
 fn seq_choice() -> impl Strategy<Value = SeqChoice> {
@@ -28,7 +28,9 @@ fn port() -> impl Strategy<Value = AdvPort> {
     ]
 }
 
-/// The steps worth trying from `state`.
+/// The steps worth trying from `state`: only steps whose preconditions
+/// ([`ServerModel`]'s `preconditions`) hold there, so no case is ever
+/// rejected and any number of cases can run (`max_local_rejects` is 0).
 pub fn transition(state: &ServerModel) -> BoxedStrategy<Transition> {
     let conns = state.conns.len();
     let sessions = state.sessions.len();
@@ -39,10 +41,11 @@ pub fn transition(state: &ServerModel) -> BoxedStrategy<Transition> {
     let awaiting: Vec<usize> = (0..conns)
         .filter(|&c| matches!(state.conns[c].phase, Phase::AwaitAdvertise(_)))
         .collect();
+    // Dials the harness can tell apart (no other pending dial to the same endpoint).
     let dialling: Vec<usize> = live
         .iter()
         .copied()
-        .filter(|&s| matches!(state.sessions[s].dial, Dial::Pending(_)))
+        .filter(|&s| state.dial_answerable(s))
         .collect();
     let on_callback: Vec<usize> = live
         .iter()
@@ -55,42 +58,37 @@ pub fn transition(state: &ServerModel) -> BoxedStrategy<Transition> {
         .filter(|&s| state.sessions[s].control.is_some())
         .collect();
 
-    let mut options: Vec<(u32, BoxedStrategy<Transition>)> = vec![
-        (
-            2,
-            (0u8..3)
-                .prop_map(|peer| Transition::Connect { peer })
-                .boxed(),
-        ),
-        (
-            3,
-            prop_oneof![
-                Just(1u64),
-                Just(100),
-                Just(499),
-                Just(1_000),
-                Just(4_999),
-                Just(10_003),
-                Just(30_011),
-                1u64..12_000
-            ]
-            .prop_map(|ms| Transition::Advance { ms })
-            .boxed(),
-        ),
-        (
-            4,
-            (
-                prop_oneof![
-                    2 => Just(NotifyTo::All),
-                    2 => (0..USERS).prop_map(NotifyTo::User),
-                    3 => (0..sessions.max(1)).prop_map(NotifyTo::Session),
-                ],
-                1u8..5,
-            )
-                .prop_map(|(to, count)| Transition::Notify { to, count })
-                .boxed(),
-        ),
-    ];
+    let mut options: Vec<(u32, BoxedStrategy<Transition>)> = vec![(
+        3,
+        prop_oneof![
+            Just(1u64),
+            Just(100),
+            Just(499),
+            Just(1_000),
+            Just(4_999),
+            Just(10_003),
+            Just(30_011),
+            1u64..12_000
+        ]
+        .prop_map(|ms| Transition::Advance { ms })
+        .boxed(),
+    )];
+    if state.pending_conns() < MAX_PENDING_CONNS {
+        let connect = (0u8..3).prop_map(|peer| Transition::Connect { peer });
+        options.push((2, connect.boxed()));
+    }
+    let to = if sessions > 0 {
+        prop_oneof![
+            2 => Just(NotifyTo::All),
+            2 => (0..USERS).prop_map(NotifyTo::User),
+            3 => (0..sessions).prop_map(NotifyTo::Session),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![Just(NotifyTo::All), (0..USERS).prop_map(NotifyTo::User)].boxed()
+    };
+    let notify = (to, 1u8..5).prop_map(|(to, count)| Transition::Notify { to, count });
+    options.push((4, notify.boxed()));
     if !unauth.is_empty() {
         let fresh = (
             select(unauth.clone()),

@@ -36,7 +36,9 @@ pub enum SeqChoice {
     Zero,
     /// One above the highest sent: a violation [B-2].
     AboveSent,
-    /// One below the highest acknowledged: a violation for CB_READY [B-2].
+    /// One below the highest acknowledged: a violation for CB_READY [B-2],
+    /// since a `DialOk` completes its handshake in one step, so everything
+    /// acknowledged was acknowledged before CB_HELLO [D-14].
     BelowAcked,
 }
 

@@ -51,9 +51,16 @@ pub(crate) const CASES: &[Case] = &[
     Case::server(
         "server/notifications/ready-below-acked",
         S,
-        &["B-2", "D-9"],
-        "CB_READY last_seq below the highest acknowledged seq is UNEXPECTED_FRAME and ends the session",
+        &["B-2", "D-9", "D-14"],
+        "CB_READY last_seq below the seq acknowledged before CB_HELLO is UNEXPECTED_FRAME and ends the session",
         ready_below_acked,
+    ),
+    Case::server(
+        "server/notifications/ready-stale",
+        S,
+        &["D-14", "B-4"],
+        "a CB_READY overtaken by an ACK on the backchannel is accepted; nothing acknowledged is resent",
+        ready_stale,
     ),
     Case::server(
         "server/notifications/repeated-ack",
@@ -210,6 +217,52 @@ fn ready_below_acked(ctx: &mut ServerCtx<'_>) -> Verdict {
         session,
         "after CB_READY below the highest acknowledged seq",
     )
+}
+
+fn ready_stale(ctx: &mut ServerCtx<'_>) -> Verdict {
+    ctx.need_trigger()?;
+    let mut session = ctx.login()?;
+    need_backchannel(&session)?;
+    let ip = session.control.local_addr().ip();
+    let port = ctx.dead_port(ip)?;
+    session.advertise_port(port)?;
+    session.expect_status(
+        CallbackState::Backchannel,
+        "after the first dial was refused [B-5]",
+    )?;
+    let texts = [ctx.notify()?, ctx.notify()?];
+    expect_message(&mut session.control, 1, &texts[0], "on the backchannel")?;
+    expect_message(&mut session.control, 2, &texts[1], "on the backchannel")?;
+    let mut listener = ctx.listener_on(ip, port)?;
+    let mut conn = listener.accept_within(
+        ctx.t.expect + ctx.t.margin + std::time::Duration::from_secs(5),
+        "a retried dial once the port listens [B-5]",
+    )?;
+    let nonce = ctx.nonce();
+    Session::cb_challenge(&mut conn, nonce)?;
+    let hello = session.expect_cb_hello(&mut conn, &nonce)?;
+    // CB_HELLO went out with nothing acknowledged; the ACK for both crosses
+    // the handshake on the backchannel, and the PONG shows it was read
+    // before the CB_READY (which still says 0) is sent.
+    session.control.send(&Frame::Ack { seq: 2 })?;
+    let ping = ctx.random_u64();
+    session
+        .control
+        .ping_pong(ping, "no ERROR for the ACK on the backchannel")?;
+    conn.send(&session.cb_ready(&nonce, &hello, 0))?;
+    session.expect_status(
+        CallbackState::Reachable,
+        "after CB_READY last_seq=0 that ACK 2 overtook: stale, not an error [D-14]",
+    )?;
+    let third = ctx.notify()?;
+    expect_message(
+        &mut conn,
+        3,
+        &third,
+        "first on the callback: 1 and 2 were acknowledged, so not resent [D-14]",
+    )?;
+    conn.send(&Frame::Ack { seq: 3 })?;
+    session.logout()
 }
 
 fn repeated_ack(ctx: &mut ServerCtx<'_>) -> Verdict {
