@@ -168,12 +168,13 @@ fn stranger_on_port(ctx: &mut ServerCtx<'_>) -> Verdict {
     // The server falls back to the backchannel and may deliver there [B-5]:
     // what matters is that the stranger got nothing.
     session.control.tolerate(FrameType::Notify);
+    // The status comes first: a PING now would pass over it.
+    after_failed_handshake(ctx, &mut session, &mut listener)?;
     let nonce = ctx.random_u64();
     session.control.ping_pong(
         nonce,
         "the session to go on after a failed callback handshake",
     )?;
-    after_failed_handshake(ctx, &mut session, &mut listener)?;
     session.logout()
 }
 

@@ -524,7 +524,7 @@ fn logout(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, _listener, mut callback) = ctx.establish()?;
     let id = session.id();
     session.logout()?;
-    callback
+    let bye = callback
         .conn
         .expect("BYE logout on the callback connection too [C-10]", |f| {
             matches!(
@@ -534,7 +534,8 @@ fn logout(ctx: &mut ServerCtx<'_>) -> Verdict {
                 }
             )
             .then_some(())
-        })?;
+        });
+    ctx.soft(bye)?;
     callback
         .conn
         .expect_closed("the callback connection to close after BYE [C-10]")?;
