@@ -201,16 +201,18 @@ fn unknown_user(ctx: &mut ServerCtx<'_>) -> Verdict {
                 "for unknown user {nobody:?}, like for a real one [A-3]"
             ))
         })?;
-        ensure(
+        let check = ensure(
             challenge.salt.len() == MIN_SALT_LEN,
             "an unknown user's salt of 16 bytes (the first 16 of an HMAC) [A-3]",
             || Frame::LoginChallenge(challenge.clone()).to_string(),
-        )?;
-        ensure(
+        );
+        ctx.soft(check)?;
+        let check = ensure(
             (MIN_ITERATIONS..=DEFAULT_ITERATION_CAP).contains(&challenge.iterations),
             "the default iteration count, which clients accept [A-3]",
             || Frame::LoginChallenge(challenge.clone()).to_string(),
-        )?;
+        );
+        ctx.soft(check)?;
         if attempt == 0 {
             let (auth, secrets) = ctx.secrets(&hello, &login, &challenge, "any password")?;
             conn.send(&Frame::LoginProof {
@@ -219,14 +221,15 @@ fn unknown_user(ctx: &mut ServerCtx<'_>) -> Verdict {
             let err = conn
                 .expect_error(ErrorCode::AuthFailed)
                 .map_err(|f| f.during("for an unknown user's proof [A-3]"))?;
-            ensure(
+            let check = ensure(
                 err.message == wrong_password.message,
                 format!(
                     "the same ERROR message as for a wrong password ({:?}) [A-3]",
                     wrong_password.message
                 ),
                 || format!("ERROR {} message={:?}", err.code, err.message),
-            )?;
+            );
+            ctx.soft(check)?;
         }
         challenges.push(challenge);
     }
