@@ -195,7 +195,10 @@ fn a_wrong_error_code_is_reported_with_the_frame_received() {
     }
     let counts = report.counts();
     assert_eq!((counts.passed, counts.failed, counts.skipped), (1, 1, 0));
-    assert_eq!(counts.to_string(), "1 passed, 1 failed, 0 skipped");
+    assert_eq!(
+        counts.to_string(),
+        "1 passed, 1 failed, 0 blocked, 0 skipped"
+    );
 }
 
 #[test]

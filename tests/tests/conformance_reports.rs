@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use faxnotify_conformance::conformance::{
-    CaseReport, Mode, Observer, Outcome, Report, TreePrinter, find, write_json, write_junit,
+    CaseReport, Deviation, Mode, Observer, Outcome, Report, TreePrinter, find, write_json,
+    write_junit,
 };
 
 fn case(id: &str, outcome: Outcome, ms: u64) -> CaseReport {
@@ -32,6 +33,29 @@ fn sample() -> Report {
             30,
         ),
         case(
+            "server/control/resume",
+            Outcome::Failed {
+                expected: "LOGIN_OK session_id=0x00000000000000a1, the resumed session [C-6]".into(),
+                got: "LOGIN_OK session_id=0x00000000000000a2 role=user lease_ms=5000 caps=0x1(BACKCHANNEL) server_signature=00".into(),
+            },
+            40,
+        )
+        .with_further(vec![Deviation {
+            expected: "BYE replaced on the old control connection of the resumed session [C-6]".into(),
+            got: "nothing within 5.0 s".into(),
+        }]),
+        case(
+            "server/notifications/acked-not-resent",
+            Outcome::Blocked {
+                reason: "cannot test [B-4][D-7]: needs [C-6], which failed in case server/control/resume".into(),
+                needs: "C-6".into(),
+                failed_in: Some("server/control/resume".into()),
+                expected: "LOGIN_OK session_id=0x00000000000000b1, the resumed session [C-6]".into(),
+                got: "a new session id; the server ignored resume_session".into(),
+            },
+            50,
+        ),
+        case(
             "server/notifications/seq-from-one",
             Outcome::Skipped {
                 reason: "needs a way to make the server send notifications (--notify-command)"
@@ -50,7 +74,14 @@ fn tree() {
     let mut printer = TreePrinter::new(Vec::new());
     printer.print_report(&report);
     let text = String::from_utf8(printer.into_inner()).unwrap();
-    assert_eq!(text.lines().last(), Some("1 passed, 1 failed, 1 skipped"));
+    assert_eq!(
+        text.lines().last(),
+        Some("1 passed, 2 failed, 1 blocked, 1 skipped")
+    );
+    assert!(
+        text.contains("  [C-6] failed in server/control/resume; blocks server/notifications/acked-not-resent\n"),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 }
 
@@ -73,7 +104,8 @@ fn json() {
     write_json(&sample(), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(value["summary"]["failed"], 1);
+    assert_eq!(value["summary"]["failed"], 2);
+    assert_eq!(value["summary"]["blocked"], 1);
     insta::assert_snapshot!(text);
 }
 
@@ -82,6 +114,6 @@ fn junit() {
     let mut out = Vec::new();
     write_junit(&sample(), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains(r#"failures="1""#));
+    assert!(text.contains(r#"failures="2" errors="1""#));
     insta::assert_snapshot!(text);
 }

@@ -23,7 +23,7 @@ use crate::{parse, password};
 /// `faxnotify conformance`.
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "\
-Exit status: 0 when no case failed, 1 when one did, 2 for bad arguments.
+Exit status: 0 when no case failed or was blocked, 1 when one did, 2 for bad arguments.
 See docs/conformance.md for the cases, the placeholders and the reports.")]
 pub struct Args {
     #[command(subcommand)]
@@ -34,9 +34,10 @@ pub struct Args {
 enum ModeArgs {
     /// Test a running server: the suite plays its clients.
     #[command(after_help = "\
-To test faxnotify's own server (fast: short lease, relaxed failed-login limiter):
+To test faxnotify's own server (fast: short lease, relaxed failed-login limiter;
+a lease above the suite's 5 s wait keeps a missing answer from reading as a lease expiry):
   faxnotify server --listen 127.0.0.1:4580 --users users.toml --admin-socket fx.sock \\
-      --lease 5s --handshake-timeout 3s --max-failed-logins 1000 \\
+      --lease 10s --handshake-timeout 3s --max-failed-logins 1000 \\
       --max-failed-logins-per-address 1000
   faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
       --user2 bob:'battery staple' --admin-socket fx.sock --handshake-timeout 3s")]
@@ -62,6 +63,10 @@ struct Common {
     /// Skip the cases that wait for protocol timers.
     #[arg(long)]
     skip_slow: bool,
+    /// Go on after a case's first deviation where its next checks do not
+    /// depend on it, and report every deviation of the case.
+    #[arg(long)]
+    keep_going: bool,
     /// Also write a JUnit XML report.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -177,6 +182,7 @@ impl NotifyTrigger for AdminTrigger {
 fn apply_common(config: &mut RunConfig, common: &Common) {
     config.selection.cases = common.cases.clone();
     config.selection.skip_slow = common.skip_slow;
+    config.selection.keep_going = common.keep_going;
 }
 
 fn write_reports(report: &Report, common: &Common) -> Result<(), Failure> {

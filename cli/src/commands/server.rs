@@ -34,7 +34,7 @@ const RELOAD_CHECK: Duration = Duration::from_secs(1);
 For the conformance suite (docs/conformance.md), relax the failed-login limiter \
 and shorten the lease so that the slow cases are quick:
   faxnotify server --listen 127.0.0.1:4580 --users users.toml --admin-socket fx.sock \\
-      --lease 5s --handshake-timeout 3s --max-failed-logins 1000 \\
+      --lease 10s --handshake-timeout 3s --max-failed-logins 1000 \\
       --max-failed-logins-per-address 1000
   faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
       --admin-socket fx.sock --handshake-timeout 3s")]

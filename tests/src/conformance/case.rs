@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::client_ctx::ClientCtx;
+use super::peer::log::CaseLog;
 use super::server_ctx::ServerCtx;
 
 /// Which side of FNP/1 is under test.
@@ -88,7 +89,8 @@ impl fmt::Display for Section {
 }
 
 /// Why a case did not pass: it failed (what the spec expects versus what the
-/// implementation did), or it could not run (skipped, with the reason).
+/// implementation did), it was blocked (a requirement it relies on to reach
+/// what it tests failed first), or it could not run (skipped, with the reason).
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum Fail {
@@ -97,6 +99,18 @@ pub enum Fail {
         /// What the spec requires, e.g. `ERROR FRAME_TOO_LARGE then close`.
         expected: String,
         /// What happened instead, using the frames' one-line form.
+        got: String,
+    },
+    /// A precondition failed: the case relies on requirement `needs` (a
+    /// resume [C-6], a redial [D-8], ...) to reach what it tests, and the
+    /// implementation broke `needs` on the way. Reported as *blocked*, not as
+    /// a failure of the requirements the case tests.
+    Blocked {
+        /// The requirement id that failed, e.g. `D-8`.
+        needs: &'static str,
+        /// What `needs` requires at this step.
+        expected: String,
+        /// What happened instead.
         got: String,
     },
     /// The case needs something the tester did not provide.
@@ -122,6 +136,29 @@ impl Fail {
         }
     }
 
+    /// Turns a failure into [`Fail::Blocked`] on requirement `needs`: the
+    /// step that failed is a precondition of the case, not what it tests.
+    /// Skips and blocks stay as they are.
+    pub fn needs(self, needs: &'static str) -> Self {
+        match self {
+            Fail::Failed { expected, got } => Fail::Blocked {
+                needs,
+                expected,
+                got,
+            },
+            other => other,
+        }
+    }
+
+    /// Turns a block back into a failure (for the case that tests the
+    /// precondition itself).
+    pub fn unblocked(self) -> Self {
+        match self {
+            Fail::Blocked { expected, got, .. } => Fail::Failed { expected, got },
+            other => other,
+        }
+    }
+
     /// Prefixes the expectation with the step that was running, so that a
     /// failure inside a shared helper still says where it happened.
     pub fn during(self, step: &str) -> Self {
@@ -130,8 +167,29 @@ impl Fail {
                 expected: format!("{step}: {expected}"),
                 got,
             },
+            Fail::Blocked {
+                needs,
+                expected,
+                got,
+            } => Fail::Blocked {
+                needs,
+                expected: format!("{step}: {expected}"),
+                got,
+            },
             skipped => skipped,
         }
+    }
+}
+
+/// Marks the failure of a step as a precondition failure ([`Fail::needs`]).
+pub(crate) trait Needs<T> {
+    /// A failure of this step means requirement `needs` failed.
+    fn needs(self, needs: &'static str) -> Result<T, Fail>;
+}
+
+impl<T> Needs<T> for Result<T, Fail> {
+    fn needs(self, needs: &'static str) -> Result<T, Fail> {
+        self.map_err(|f| f.needs(needs))
     }
 }
 
@@ -139,6 +197,11 @@ impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fail::Failed { expected, got } => write!(f, "expected {expected}, got {got}"),
+            Fail::Blocked {
+                needs,
+                expected,
+                got,
+            } => write!(f, "blocked by [{needs}]: expected {expected}, got {got}"),
             Fail::Skipped { reason } => write!(f, "skipped: {reason}"),
         }
     }
@@ -146,6 +209,35 @@ impl fmt::Display for Fail {
 
 /// What a case returns: `Ok(())` when it passed.
 pub type Verdict = Result<(), Fail>;
+
+/// The deviations a case noted and went on after (`--keep-going`): a
+/// check whose failure does not make the case's next steps meaningless goes
+/// through [`SoftChecks::check`] instead of `?`.
+#[derive(Debug, Default)]
+pub(crate) struct SoftChecks {
+    /// Whether the run goes on after a deviation (`--keep-going`).
+    pub(crate) keep_going: bool,
+    /// (expected, got) of every deviation noted so far.
+    pub(crate) found: Vec<(String, String)>,
+}
+
+impl SoftChecks {
+    /// With `--keep-going`, notes a failed check in the log and returns
+    /// `Ok` so the case goes on; otherwise returns the verdict unchanged.
+    /// Blocks and skips always stop the case.
+    pub(crate) fn check(&mut self, log: &CaseLog, verdict: Verdict) -> Verdict {
+        match verdict {
+            Err(Fail::Failed { expected, got }) if self.keep_going => {
+                log.line(format_args!(
+                    "deviation noted, case goes on (--keep-going): expected {expected}, got {got}"
+                ));
+                self.found.push((expected, got));
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
 
 /// Checks a condition inside a case: fails with `expected` / `got` when false.
 pub(crate) fn ensure(

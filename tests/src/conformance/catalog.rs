@@ -310,6 +310,15 @@ pub fn cases_for(mode: Mode) -> Vec<&'static Case> {
         .collect()
 }
 
+/// The case of `mode` that tests `requirement` on its own (the first that
+/// cites nothing else): where a case blocked on `requirement` sends the reader.
+pub fn tester_of(mode: Mode, requirement: &str) -> Option<&'static str> {
+    cases_for(mode)
+        .into_iter()
+        .find(|c| c.requirements == [requirement])
+        .map(|c| c.id)
+}
+
 /// Looks up a case by its exact id.
 pub fn find(id: &str) -> Option<&'static Case> {
     all_cases().into_iter().find(|c| c.id == id)

@@ -14,7 +14,7 @@ use faxnotify_core::wire::{
     Nonce, Notify, PROTOCOL_VERSION, Role, ServerHello,
 };
 
-use super::case::Fail;
+use super::case::{Fail, SoftChecks, Verdict};
 use super::config::{ClientTarget, Timeouts};
 use super::peer::conn::FrameConn;
 use super::peer::listener::Listener;
@@ -166,6 +166,7 @@ pub struct ClientCtx<'a> {
     pub(crate) rng: &'a mut SuiteRng,
     pub(crate) creds: &'a Credentials,
     pub(crate) user: &'a str,
+    pub(crate) soft: SoftChecks,
 }
 
 impl std::fmt::Debug for ClientCtx<'_> {
@@ -192,7 +193,14 @@ impl<'a> ClientCtx<'a> {
             rng,
             creds,
             user,
+            soft: SoftChecks::default(),
         }
+    }
+
+    /// A check the case can go on after: with `--keep-going` a failure is
+    /// noted (reported with the case's other deviations) and `Ok` returned.
+    pub fn soft(&mut self, verdict: Verdict) -> Verdict {
+        self.soft.check(&self.log, verdict)
     }
 
     /// 32 fresh random bytes.

@@ -239,6 +239,9 @@ pub struct Selection {
     pub cases: Vec<String>,
     /// Skip cases marked slow (they wait for protocol timers).
     pub skip_slow: bool,
+    /// Go on after a case's first deviation where its next checks do not
+    /// depend on it, and report every deviation (`--keep-going`).
+    pub keep_going: bool,
 }
 
 /// How long the suite waits. The defaults suit a loaded two-core CI machine.

@@ -36,8 +36,11 @@
 //! std::process::exit(report.exit_code());
 //! ```
 //!
-//! The tree ends with the line `N passed, N failed, N skipped`;
-//! [`Report::exit_code`] is non-zero when any case failed. [`write_json`]
+//! A case whose precondition fails (a resume [C-6] or a redial [D-8] it
+//! relies on) is *blocked*, not failed: "cannot test [B-4]: needs [D-8],
+//! which failed in case server/callback/redial-after-close".
+//! The tree ends with the line `N passed, N failed, N blocked, N skipped`;
+//! [`Report::exit_code`] is non-zero when any case failed or was blocked. [`write_json`]
 //! and [`write_junit`] write the other reports; [`write_catalog`] and
 //! [`write_coverage`] print the cases and which requirement ids they cover.
 
@@ -54,7 +57,8 @@ mod server_ctx;
 pub use case::{Case, Fail, Mode, Section, Verdict};
 pub use catalog::{
     Coverage, Level, REQUIREMENTS, Requirement, UnknownCase, all_cases, cases_for, coverage, find,
-    select, write_catalog, write_catalog_markdown, write_coverage, write_coverage_markdown,
+    select, tester_of, write_catalog, write_catalog_markdown, write_coverage,
+    write_coverage_markdown,
 };
 pub use client_ctx::{ClientCtx, Listen, ServeOpts, settings_toml};
 pub use config::{
@@ -62,7 +66,8 @@ pub use config::{
     Timeouts,
 };
 pub use report::{
-    CaseReport, Counts, Observer, Outcome, Quiet, Report, TreePrinter, write_json, write_junit,
+    CaseReport, Counts, Deviation, Observer, Outcome, Quiet, Report, RequirementResult,
+    TreePrinter, write_json, write_junit,
 };
 pub use runner::{RunError, run};
 pub use server_ctx::{LoginPlan, ServerCtx};

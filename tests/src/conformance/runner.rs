@@ -7,12 +7,12 @@ use faxnotify_core::auth::{Credentials, DEFAULT_ITERATIONS, prepare_username};
 use faxnotify_core::wire::Role;
 
 use super::case::{Body, Case, Fail, Mode, Verdict};
-use super::catalog::{UnknownCase, select};
+use super::catalog::{UnknownCase, select, tester_of};
 use super::client_ctx::ClientCtx;
 use super::config::{RunConfig, Target};
 use super::peer::log::CaseLog;
 use super::peer::rng::SuiteRng;
-use super::report::{CaseReport, Observer, Outcome, Report};
+use super::report::{CaseReport, Deviation, Observer, Outcome, Report, blocked_reason};
 use super::server_ctx::{SecretsCache, ServerCtx};
 
 /// Why a run could not start.
@@ -64,22 +64,22 @@ pub fn run(config: &RunConfig, observer: &mut dyn Observer) -> Result<Report, Ru
         observer.case_started(case);
         let case_started = Instant::now();
         let log = CaseLog::new();
-        let verdict = if case.slow && config.selection.skip_slow {
-            Err(Fail::skipped(
-                "slow case (waits for a protocol timer); --skip-slow was given",
-            ))
+        let (verdict, noted) = if case.slow && config.selection.skip_slow {
+            let skip =
+                Fail::skipped("slow case (waits for a protocol timer); --skip-slow was given");
+            (Err(skip), Vec::new())
         } else {
             run_case(case, config, &mut state, &mut rng, &log)
         };
-        let result = CaseReport::new(
-            case,
-            Outcome::from(verdict),
-            case_started.elapsed(),
-            log.lines(),
-        );
+        let (outcome, further) = outcome_of(case, &report, verdict, noted);
+        let result = CaseReport::new(case, outcome, case_started.elapsed(), log.lines())
+            .with_further(further);
         observer.case_finished(&result);
         report.cases.push(result);
     }
+    // A blocked case may have run before the case that tests its blocking
+    // requirement: name that case now that every verdict is in.
+    report.resolve_blocked();
     report.duration = started.elapsed();
     observer.finished(&report);
     Ok(report)
@@ -90,40 +90,105 @@ enum ModeState {
     Client { user: String, creds: Credentials },
 }
 
+/// The outcome of a case and its further deviations: with deviations noted
+/// under `--keep-going` the case failed with the first of them, whatever the
+/// body returned; what the body stopped on comes last.
+fn outcome_of(
+    case: &Case,
+    report: &Report,
+    verdict: Verdict,
+    noted: Vec<(String, String)>,
+) -> (Outcome, Vec<Deviation>) {
+    let mut noted = noted.into_iter();
+    let Some((expected, got)) = noted.next() else {
+        let mut outcome = Outcome::of(case, verdict);
+        if let Outcome::Blocked {
+            reason,
+            needs,
+            failed_in,
+            ..
+        } = &mut outcome
+        {
+            // Name the blocking case already if it failed earlier in the run.
+            *failed_in = tester_of(report.mode, needs)
+                .filter(|tester| {
+                    report
+                        .cases
+                        .iter()
+                        .any(|c| c.id == *tester && matches!(c.outcome, Outcome::Failed { .. }))
+                })
+                .map(str::to_owned);
+            let tested: Vec<&str> = case
+                .requirements
+                .iter()
+                .copied()
+                .filter(|r| *r != needs.as_str())
+                .collect();
+            *reason = blocked_reason(report.mode, &tested, needs, failed_in.as_deref());
+        }
+        return (outcome, Vec::new());
+    };
+    let mut further: Vec<Deviation> = noted
+        .map(|(expected, got)| Deviation { expected, got })
+        .collect();
+    match verdict {
+        Err(Fail::Failed { expected, got }) => further.push(Deviation { expected, got }),
+        Err(Fail::Blocked {
+            needs,
+            expected,
+            got,
+        }) => further.push(Deviation {
+            expected: format!("(then blocked: needs [{needs}]) {expected}"),
+            got,
+        }),
+        Ok(()) | Err(_) => {}
+    }
+    (Outcome::Failed { expected, got }, further)
+}
+
 fn run_case(
     case: &Case,
     config: &RunConfig,
     state: &mut ModeState,
     rng: &mut SuiteRng,
     log: &CaseLog,
-) -> Verdict {
+) -> (Verdict, Vec<(String, String)>) {
+    let keep_going = config.selection.keep_going;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         match (case.body, &config.target, state) {
             (Body::Server(body), Target::Server(target), ModeState::Server(cache)) => {
                 let mut ctx =
                     ServerCtx::new(target, config.timeouts, log.clone(), rng, cache, case.id);
-                body(&mut ctx)
+                ctx.soft.keep_going = keep_going;
+                let verdict = body(&mut ctx);
+                (verdict, std::mem::take(&mut ctx.soft.found))
             }
             (Body::Client(body), Target::Client(target), ModeState::Client { user, creds }) => {
                 let mut ctx =
                     ClientCtx::new(target, config.timeouts, log.clone(), rng, creds, user);
-                body(&mut ctx)
+                ctx.soft.keep_going = keep_going;
+                let verdict = body(&mut ctx);
+                (verdict, std::mem::take(&mut ctx.soft.found))
             }
-            _ => Err(Fail::skipped("the case is for the other mode")),
+            _ => (
+                Err(Fail::skipped("the case is for the other mode")),
+                Vec::new(),
+            ),
         }
     }));
     match outcome {
-        Ok(verdict) => verdict,
+        Ok(result) => result,
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(Fail::failed(
+            let fail = Fail::failed(
                 "the case to run to its end",
                 format!("the suite panicked ({message}); this is a bug in the suite"),
-            ))
+            );
+            (Err(fail), Vec::new())
         }
     }
 }

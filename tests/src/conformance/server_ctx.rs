@@ -15,7 +15,7 @@ use faxnotify_core::wire::{
     PROTOCOL_VERSION, ServerHello,
 };
 
-use super::case::Fail;
+use super::case::{Fail, SoftChecks, Verdict};
 use super::config::{ServerTarget, Timeouts};
 use super::peer::conn::{FrameConn, Got};
 use super::peer::listener::Listener;
@@ -52,6 +52,7 @@ pub struct ServerCtx<'a> {
     pub(crate) rng: &'a mut SuiteRng,
     pub(crate) cache: &'a mut SecretsCache,
     pub(crate) case_id: &'static str,
+    pub(crate) soft: SoftChecks,
     marks: u32,
 }
 
@@ -79,8 +80,15 @@ impl<'a> ServerCtx<'a> {
             rng,
             cache,
             case_id,
+            soft: SoftChecks::default(),
             marks: 0,
         }
+    }
+
+    /// A check the case can go on after: with `--keep-going` a failure is
+    /// noted (reported with the case's other deviations) and `Ok` returned.
+    pub fn soft(&mut self, verdict: Verdict) -> Verdict {
+        self.soft.check(&self.log, verdict)
     }
 
     /// The server's address.
@@ -200,6 +208,7 @@ impl<'a> ServerCtx<'a> {
             _ => None,
         })?;
         check_signature(&secrets, &auth, &ok)?;
+        conn.set_lease(Duration::from_millis(u64::from(ok.lease_ms)));
         // CALLBACK_STATUS may come at any time after ADVERTISE; cases that
         // care wait for it with `Session::expect_status`.
         conn.tolerate(FrameType::CallbackStatus);
@@ -347,28 +356,41 @@ impl<'a> ServerCtx<'a> {
     }
 
     /// Checks that `session` has ended: a resume of it gets UNKNOWN_SESSION [C-6].
+    ///
+    /// A LOGIN_OK naming the resumed id means the session was still alive: a
+    /// failure of what the case tests. A LOGIN_OK naming *another* id means
+    /// the server ignored resume_session and made a new session — a failure
+    /// of [C-6], which this check relies on, so the case is blocked (or, for
+    /// a case testing [C-6] itself, fails; see [`Fail::needs`]).
     pub fn expect_session_gone(&mut self, session_id: u64, why: &str) -> Result<(), Fail> {
+        let expected = format!(
+            "ERROR UNKNOWN_SESSION for a resume of session {session_id:#018x}, which {why}"
+        );
         let mut plan = self.plan()?;
         plan.resume_session = session_id;
         let (mut conn, hello) = self.connect_hello()?;
         match self.login_on_raw(&mut conn, &hello, &plan)? {
             Got::Frame(Frame::Error(e)) if e.code == ErrorCode::UnknownSession => Ok(()),
             Got::Frame(Frame::LoginOk(ok)) => {
-                // End the session the resume revived, so it does not linger.
+                // End the session the login made or revived, so it does not linger.
                 let _ = conn.send(&Frame::Logout);
-                Err(Fail::failed(
-                    format!(
-                        "ERROR UNKNOWN_SESSION for a resume of session {session_id:#018x}, which {why}"
-                    ),
-                    format!("{} (the session was still alive)", Frame::LoginOk(ok)),
-                ))
+                if ok.session_id == session_id {
+                    Err(Fail::failed(
+                        expected,
+                        format!("{} (the session was still alive)", Frame::LoginOk(ok)),
+                    ))
+                } else {
+                    Err(Fail::failed(
+                        format!("{expected} [C-6]"),
+                        format!(
+                            "{}: a new session; the server ignored resume_session",
+                            Frame::LoginOk(ok)
+                        ),
+                    )
+                    .needs("C-6"))
+                }
             }
-            other => Err(Fail::failed(
-                format!(
-                    "ERROR UNKNOWN_SESSION for a resume of session {session_id:#018x}, which {why}"
-                ),
-                other.to_string(),
-            )),
+            other => Err(Fail::failed(expected, other.to_string())),
         }
     }
 

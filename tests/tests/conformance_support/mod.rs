@@ -3,6 +3,7 @@
 //! Each test binary uses a different part.
 #![allow(dead_code)]
 
+pub mod amnesiac;
 pub mod client_process;
 pub mod server_loop;
 pub mod sockets;

@@ -4,9 +4,11 @@
 //! [`ServerFaults`] turn it into a mutant by changing what passes between
 //! the sockets and the core — never the core itself: ACK frames dropped
 //! before the core sees them, the dial address rewritten, LOGIN_OK's
-//! signature zeroed on the way out.
+//! signature zeroed, BYE on callbacks, ERROR MALFORMED or the
+//! CALLBACK_STATUS of a failed path dropped on the way out, redials refused,
+//! callbacks the core closed kept open while bytes trickle in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use faxnotify_conformance::conformance::{NotifyTrigger, ServerTarget};
 use faxnotify_core::ConnId;
 use faxnotify_core::server::{Input, MemoryUserStore, Output, Server, ServerConfig, Target};
-use faxnotify_core::wire::{FrameType, Notification};
+use faxnotify_core::wire::{CallbackState, ErrorCode, FrameType, Notification};
 
 use super::sockets::{ReadOutcome, Sockets};
 
@@ -30,7 +32,27 @@ pub struct ServerFaults {
     pub dial_ip: Option<IpAddr>,
     /// Zero LOGIN_OK.server_signature on the way out.
     pub zero_signature: bool,
+    /// Drop BYE frames on callback connections (the close still comes).
+    pub drop_callback_bye: bool,
+    /// Drop ERROR MALFORMED frames: the connection just closes, unexplained.
+    pub malformed_as_close: bool,
+    /// Drop CALLBACK_STATUS unreachable and backchannel: a failed callback
+    /// handshake goes unreported (the core still retries).
+    pub hide_failed_status: bool,
+    /// Fail every dial to an address the server has dialled before (no redial).
+    pub dial_once: bool,
+    /// A callback the core closes before its CB_CHALLENGE arrived whole stays
+    /// open until 5 s pass without a byte: a handshake timer that restarts
+    /// on every byte, not the fixed 5 s of [B-7].
+    pub idle_callback_timer: bool,
 }
+
+/// The 5 s of [B-7]: how long a callback must stay quiet under
+/// `idle_callback_timer` before the mutant closes it.
+const IDLE_CALLBACK_CLOSE: Duration = Duration::from_secs(5);
+
+/// Bytes of a whole CB_CHALLENGE (4 length, 1 type, 32 nonce).
+const CB_CHALLENGE_LEN: usize = 37;
 
 struct Request {
     user: String,
@@ -226,6 +248,46 @@ fn zero_login_ok_signature(data: &mut [u8]) {
     }
 }
 
+/// Removes from a transmit (whole frames) every frame `drop` picks, given
+/// its type byte and body.
+fn drop_frames(data: &mut Vec<u8>, drop: impl Fn(u8, &[u8]) -> bool) {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i + 5 <= data.len() {
+        let len = u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+        let end = (i + 4 + len).min(data.len());
+        if !drop(data[i + 4], &data[i + 5..end]) {
+            out.extend_from_slice(&data[i..end]);
+        }
+        i = end;
+    }
+    out.extend_from_slice(&data[i..]);
+    *data = out;
+}
+
+/// The faults of `faults` that act on a transmit of `conn`.
+fn mutate_transmit(faults: &ServerFaults, callback: bool, data: &mut Vec<u8>) {
+    if faults.zero_signature {
+        zero_login_ok_signature(data);
+    }
+    let error = FrameType::Error.to_wire();
+    let malformed = ErrorCode::Malformed.to_wire().to_be_bytes();
+    let bye = FrameType::Bye.to_wire();
+    let status = FrameType::CallbackStatus.to_wire();
+    let reachable = CallbackState::Reachable.to_wire();
+    drop_frames(data, |ty, body| {
+        (faults.malformed_as_close && ty == error && body.starts_with(&malformed))
+            || (faults.drop_callback_bye && callback && ty == bye)
+            || (faults.hide_failed_status && ty == status && body.first() != Some(&reachable))
+    });
+}
+
+/// A callback socket the core closed that the `idle_callback_timer` mutant
+/// keeps open.
+struct Lingering {
+    last_byte: Instant,
+}
+
 fn run(
     mut server: Server,
     listener: TcpListener,
@@ -235,6 +297,10 @@ fn run(
 ) {
     let mut sockets = Sockets::default();
     let mut filters: HashMap<ConnId, AckFilter> = HashMap::new();
+    // Callback connections: bytes received so far and when the last came.
+    let mut callbacks: HashMap<ConnId, (usize, Instant)> = HashMap::new();
+    let mut lingering: HashMap<ConnId, Lingering> = HashMap::new();
+    let mut dialled: HashSet<SocketAddr> = HashSet::new();
     let log = std::env::var_os("FNP1_HARNESS_LOG").is_some();
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
@@ -246,6 +312,18 @@ fn run(
         }
         for (conn, outcome) in sockets.read_all() {
             busy = true;
+            if let Some(linger) = lingering.get_mut(&conn) {
+                match outcome {
+                    ReadOutcome::Data(_) => linger.last_byte = now,
+                    ReadOutcome::Closed => {
+                        lingering.remove(&conn);
+                    }
+                }
+                continue;
+            }
+            if let (Some(seen), ReadOutcome::Data(data)) = (callbacks.get_mut(&conn), &outcome) {
+                *seen = (seen.0 + data.len(), now);
+            }
             let _ = match outcome {
                 ReadOutcome::Data(data) if faults.drop_acks => {
                     let data = filters.entry(conn).or_default().filter(&data);
@@ -281,8 +359,16 @@ fn run(
                     let addr = faults
                         .dial_ip
                         .map_or(addr, |ip| SocketAddr::new(ip, addr.port()));
-                    let input = match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                    let again = !dialled.insert(addr);
+                    let refused = faults.dial_once && again;
+                    let dial = if refused {
+                        Err(std::io::ErrorKind::ConnectionRefused.into())
+                    } else {
+                        TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                    };
+                    let input = match dial {
                         Ok(stream) => {
+                            callbacks.insert(conn, (0, Instant::now()));
                             sockets.insert(conn, stream);
                             Input::Connected { conn }
                         }
@@ -291,19 +377,31 @@ fn run(
                     let _ = server.handle_input(Instant::now(), input);
                 }
                 Output::Transmit { conn, mut data } => {
-                    if faults.zero_signature {
-                        zero_login_ok_signature(&mut data);
-                    }
+                    mutate_transmit(&faults, callbacks.contains_key(&conn), &mut data);
                     sockets.transmit(conn, &data);
                 }
                 Output::Close { conn } => {
                     filters.remove(&conn);
-                    sockets.close(conn);
+                    match callbacks.remove(&conn) {
+                        Some((seen, last_byte))
+                            if faults.idle_callback_timer && seen < CB_CHALLENGE_LEN =>
+                        {
+                            lingering.insert(conn, Lingering { last_byte });
+                        }
+                        _ => sockets.close(conn),
+                    }
                 }
                 Output::Event(event) if log => eprintln!("server: {event}"),
                 _ => {}
             }
         }
+        lingering.retain(|conn, linger| {
+            let keep = linger.last_byte.elapsed() < IDLE_CALLBACK_CLOSE;
+            if !keep {
+                sockets.close(*conn);
+            }
+            keep
+        });
         sockets.flush_all();
         if !busy {
             std::thread::sleep(Duration::from_millis(1));

@@ -6,10 +6,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::wire::{
-    DecodeError, Decoder, ErrorCode, ErrorFrame, Frame, FrameType, MAX_FRAME_LEN,
+    ByeReason, DecodeError, Decoder, ErrorCode, ErrorFrame, Frame, FrameType, MAX_FRAME_LEN,
 };
 
 use super::log::CaseLog;
@@ -79,6 +80,12 @@ pub struct FrameConn {
     split: Option<(usize, Duration)>,
     peer: SocketAddr,
     local: SocketAddr,
+    /// When the suite last wrote to this connection.
+    sent: Arc<Mutex<Instant>>,
+    /// The session's lease, once LOGIN_OK named it, and when the suite last
+    /// wrote on the session's control connection (only control frames renew
+    /// the lease [C-5]); for the control connection and its callbacks.
+    lease: Option<(Duration, Arc<Mutex<Instant>>)>,
 }
 
 impl FrameConn {
@@ -103,6 +110,8 @@ impl FrameConn {
             split: None,
             peer,
             local,
+            sent: Arc::new(Mutex::new(Instant::now())),
+            lease: None,
         })
     }
 
@@ -149,6 +158,48 @@ impl FrameConn {
     /// Stops tolerating frames of this type.
     pub fn intolerate(&mut self, ty: FrameType) {
         self.tolerated.retain(|t| *t != ty);
+    }
+
+    /// Tells the control connection the session's lease (LOGIN_OK.lease_ms),
+    /// so that an end the lease explains is reported as such [C-5].
+    pub fn set_lease(&mut self, lease: Duration) {
+        self.lease = Some((lease, Arc::clone(&self.sent)));
+    }
+
+    /// Lets a callback connection know its session's lease, counted on
+    /// `control` (see [`set_lease`](Self::set_lease)).
+    pub fn follow_lease(&mut self, control: &FrameConn) {
+        self.lease = control.lease.clone();
+    }
+
+    /// What `got` means for a wait that began at `since`: [`Got`]'s own text,
+    /// except for a close (or BYE lease expired) that came once the lease had
+    /// run out since the suite last wrote on the control connection. That is
+    /// the lease [C-5], not an answer: the reader needs to know that nothing
+    /// else came first.
+    pub fn explain(&self, got: &Got, since: Instant) -> String {
+        let Some((lease, control_sent)) = &self.lease else {
+            return got.to_string();
+        };
+        let silent = control_sent
+            .lock()
+            .map_or(Duration::ZERO, |sent| sent.elapsed());
+        let lease_end = match got {
+            Got::Frame(Frame::Bye {
+                reason: ByeReason::LeaseExpired,
+            }) => true,
+            Got::Closed(_) => silent + Duration::from_millis(250) >= *lease,
+            _ => false,
+        };
+        if !lease_end {
+            return got.to_string();
+        }
+        format!(
+            "nothing within {}; then {got}, {} after the suite's last frame on the control connection: the lease ({}) ran out first [C-5]",
+            secs(since.elapsed()),
+            secs(silent),
+            secs(*lease)
+        )
     }
 
     /// Writes a line to the case log.
@@ -235,6 +286,9 @@ impl FrameConn {
     }
 
     fn write(&mut self, bytes: &[u8], what: &str) -> Result<(), Fail> {
+        if let Ok(mut sent) = self.sent.lock() {
+            *sent = Instant::now();
+        }
         self.stream
             .write_all(bytes)
             .and_then(|()| self.stream.flush())
@@ -376,13 +430,14 @@ impl FrameConn {
         expected: &str,
         accept: impl FnOnce(&Frame<'static>) -> Option<T>,
     ) -> Result<T, Fail> {
+        let since = Instant::now();
         let got = self.next_relevant(wait);
         if let Got::Frame(frame) = &got
             && let Some(value) = accept(frame)
         {
             return Ok(value);
         }
-        Err(Fail::failed(expected, got.to_string()))
+        Err(Fail::failed(expected, self.explain(&got, since)))
     }
 
     /// Waits for any frame.
@@ -403,6 +458,7 @@ impl FrameConn {
         code: ErrorCode,
     ) -> Result<ErrorFrame<'static>, Fail> {
         let expected = format!("ERROR {code} then close");
+        let since = Instant::now();
         let got = self.next_relevant(wait);
         match got {
             Got::Frame(Frame::Error(err)) if err.code == code => {
@@ -413,7 +469,7 @@ impl FrameConn {
                 expected,
                 format!("ERROR {} message={:?}", err.code, err.message),
             )),
-            other => Err(Fail::failed(expected, other.to_string())),
+            other => Err(Fail::failed(expected, self.explain(&other, since))),
         }
     }
 
@@ -421,6 +477,7 @@ impl FrameConn {
     pub fn expect_error_in(&mut self, codes: &[ErrorCode]) -> Result<ErrorFrame<'static>, Fail> {
         let names: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
         let expected = format!("ERROR {} then close", names.join(" or "));
+        let since = Instant::now();
         let got = self.next_relevant(self.wait);
         match got {
             Got::Frame(Frame::Error(err)) if codes.contains(&err.code) => {
@@ -430,7 +487,7 @@ impl FrameConn {
                 ))?;
                 Ok(err)
             }
-            other => Err(Fail::failed(expected, other.to_string())),
+            other => Err(Fail::failed(expected, self.explain(&other, since))),
         }
     }
 
@@ -451,9 +508,10 @@ impl FrameConn {
     /// Checks that nothing but tolerated frames arrives for `wait`, and the
     /// connection stays open.
     pub fn expect_quiet(&mut self, wait: Duration, expected: &str) -> Result<(), Fail> {
+        let since = Instant::now();
         match self.next_relevant(wait) {
             Got::Nothing(_) => Ok(()),
-            other => Err(Fail::failed(expected, other.to_string())),
+            other => Err(Fail::failed(expected, self.explain(&other, since))),
         }
     }
 

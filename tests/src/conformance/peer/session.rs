@@ -172,6 +172,7 @@ impl Session {
         client_nonce: Nonce,
         last_seq: u64,
     ) -> Result<Callback, Fail> {
+        conn.follow_lease(&self.control);
         Self::cb_challenge(&mut conn, client_nonce)?;
         let hello = self.expect_cb_hello(&mut conn, &client_nonce)?;
         conn.send(&self.cb_ready(&client_nonce, &hello, last_seq))?;

@@ -1,7 +1,8 @@
 //! The JUnit XML report (`--junit FILE`), as CI systems read it: one
 //! `<testsuite>` per section, one `<testcase>` per case, `<failure>` with
-//! expected and got, `<skipped>` with the reason, and the case's log as
-//! `<system-out>`.
+//! expected and got, `<error type="blocked">` for a case a failed
+//! precondition blocked (not a failure of what it tests), `<skipped>` with
+//! the reason, and the case's log as `<system-out>`.
 
 use std::io::{self, Write};
 
@@ -14,13 +15,14 @@ pub fn write_junit(report: &Report, mut out: impl Write) -> io::Result<()> {
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
-        r#"<testsuites name="{}" tests="{}" failures="{}" skipped="{}" time="{:.3}">"#,
+        r#"<testsuites name="{}" tests="{}" failures="{}" errors="{}" skipped="{}" time="{:.3}">"#,
         escape(&format!(
             "FNP/1 conformance: {} {}",
             report.mode, report.target
         )),
         report.cases.len(),
         counts.failed,
+        counts.blocked,
         counts.skipped,
         report.duration.as_secs_f64()
     )?;
@@ -37,6 +39,10 @@ pub fn write_junit(report: &Report, mut out: impl Write) -> io::Result<()> {
             .iter()
             .filter(|c| matches!(c.outcome, Outcome::Failed { .. }))
             .count();
+        let blocked = cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Blocked { .. }))
+            .count();
         let skipped = cases
             .iter()
             .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
@@ -44,7 +50,7 @@ pub fn write_junit(report: &Report, mut out: impl Write) -> io::Result<()> {
         let time: f64 = cases.iter().map(|c| c.duration.as_secs_f64()).sum();
         writeln!(
             out,
-            r#"  <testsuite name="{}/{}" tests="{}" failures="{failed}" skipped="{skipped}" time="{time:.3}">"#,
+            r#"  <testsuite name="{}/{}" tests="{}" failures="{failed}" errors="{blocked}" skipped="{skipped}" time="{time:.3}">"#,
             report.mode,
             section.slug(),
             cases.len()
@@ -78,10 +84,27 @@ fn write_case(out: &mut impl Write, case: &CaseReport) -> io::Result<()> {
             writeln!(
                 out,
                 r#"      <failure message="{}" type="nonconformance">expected: {}
-got: {}</failure>"#,
+got: {}{}</failure>"#,
                 escape(&message),
                 escape_text(expected),
-                escape_text(got)
+                escape_text(got),
+                escape_text(&further(case))
+            )?;
+        }
+        Outcome::Blocked {
+            reason,
+            expected,
+            got,
+            ..
+        } => {
+            writeln!(
+                out,
+                r#"      <error message="{}" type="blocked">expected: {}
+got: {}{}</error>"#,
+                escape(reason),
+                escape_text(expected),
+                escape_text(got),
+                escape_text(&further(case))
             )?;
         }
         Outcome::Skipped { reason } => {
@@ -96,6 +119,14 @@ got: {}</failure>"#,
         )?;
     }
     writeln!(out, "    </testcase>")
+}
+
+/// The deviations found after the first (`--keep-going`), one pair of lines each.
+fn further(case: &CaseReport) -> String {
+    case.further
+        .iter()
+        .map(|d| format!("\nand expected: {}\ngot: {}", d.expected, d.got))
+        .collect()
 }
 
 /// Escapes text for XML content and attributes; characters XML 1.0 cannot

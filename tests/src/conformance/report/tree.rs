@@ -108,16 +108,28 @@ impl<W: Write> Observer for TreePrinter<W> {
     fn case_finished(&mut self, report: &CaseReport) {
         let reqs = requirements(&report.requirements);
         let name = slug(&report.id);
-        let text = match &report.outcome {
+        let mut text = match &report.outcome {
             Outcome::Passed => format!(
                 "  {} {name} {reqs}: {}\n",
                 self.paint("32", "✔"),
                 report.title
             ),
             Outcome::Failed { expected, got } => format!(
-                "  {} {name} {reqs}: {}\n    -> expected: {expected}\n            got: {got}\n",
+                "  {} {name} {reqs}: {}\n{}",
                 self.paint("31", "×"),
-                report.title
+                report.title,
+                expected_got(expected, got)
+            ),
+            Outcome::Blocked {
+                reason,
+                expected,
+                got,
+                ..
+            } => format!(
+                "  {} {name} {reqs}: {}\n    -> blocked: {reason}\n{}",
+                self.paint("35", "!"),
+                report.title,
+                expected_got(expected, got)
             ),
             Outcome::Skipped { reason } => format!(
                 "  {} {name} {reqs}: {}\n    -> skipped: {reason}\n",
@@ -125,6 +137,7 @@ impl<W: Write> Observer for TreePrinter<W> {
                 report.title
             ),
         };
+        text.push_str(&further(report));
         let text = match &report.outcome {
             Outcome::Failed { .. } => self.paint("31", &text),
             _ => text,
@@ -133,29 +146,90 @@ impl<W: Write> Observer for TreePrinter<W> {
     }
 
     fn finished(&mut self, report: &Report) {
-        let failures: Vec<&CaseReport> = report
-            .cases
-            .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Failed { .. }))
-            .collect();
-        if !failures.is_empty() {
-            let mut text = String::from("\nFailures:\n");
-            for case in failures {
-                if let Outcome::Failed { expected, got } = &case.outcome {
-                    text.push_str(&format!(
-                        "\n  {} {}: {}\n    -> expected: {expected}\n            got: {got}\n",
-                        case.id,
-                        requirements(&case.requirements),
-                        case.title
-                    ));
-                }
+        let mut text = String::new();
+        for (title, name) in [("Failures", "failed"), ("Blocked", "blocked")] {
+            let cases: Vec<&CaseReport> = report
+                .cases
+                .iter()
+                .filter(|c| c.outcome.name() == name)
+                .collect();
+            if cases.is_empty() {
+                continue;
             }
-            self.write(&text);
+            text.push_str(&format!("\n{title}:\n"));
+            for case in cases {
+                text.push_str(&format!(
+                    "\n  {} {}: {}\n",
+                    case.id,
+                    requirements(&case.requirements),
+                    case.title
+                ));
+                match &case.outcome {
+                    Outcome::Failed { expected, got } => {
+                        text.push_str(&expected_got(expected, got));
+                    }
+                    Outcome::Blocked {
+                        reason,
+                        expected,
+                        got,
+                        ..
+                    } => {
+                        text.push_str(&format!("    -> {reason}\n"));
+                        text.push_str(&expected_got(expected, got));
+                    }
+                    _ => {}
+                }
+                text.push_str(&further(case));
+            }
         }
-        self.write(&format!(
+        let broken: Vec<_> = report
+            .by_requirement()
+            .into_iter()
+            .filter(|r| r.broken() || !r.blocked.is_empty())
+            .collect();
+        if !broken.is_empty() {
+            text.push_str("\nBy requirement (what to fix first: the failed ones):\n");
+            for row in broken {
+                let mut parts = Vec::new();
+                if !row.failed.is_empty() {
+                    parts.push(format!("failed in {}", row.failed.join(", ")));
+                }
+                if !row.blocking.is_empty() {
+                    parts.push(format!("blocks {}", row.blocking.join(", ")));
+                }
+                if !row.blocked.is_empty() {
+                    parts.push(format!("untested: blocked in {}", row.blocked.join(", ")));
+                }
+                if !row.passed.is_empty() {
+                    parts.push(format!("{} passed", row.passed.len()));
+                }
+                text.push_str(&format!("  [{}] {}\n", row.id, parts.join("; ")));
+            }
+        }
+        text.push_str(&format!(
             "\nFinished in {:.1} seconds\n{}\n",
             report.duration.as_secs_f64(),
             report.counts()
         ));
+        self.write(&text);
     }
+}
+
+/// The `-> expected:` / `got:` lines of a failure.
+fn expected_got(expected: &str, got: &str) -> String {
+    format!("    -> expected: {expected}\n            got: {got}\n")
+}
+
+/// The deviations a case found after its first one (`--keep-going`).
+fn further(report: &CaseReport) -> String {
+    report
+        .further
+        .iter()
+        .map(|d| {
+            format!(
+                "    -> and expected: {}\n                got: {}\n",
+                d.expected, d.got
+            )
+        })
+        .collect()
 }

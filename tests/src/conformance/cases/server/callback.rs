@@ -9,7 +9,7 @@ use faxnotify_core::wire::{
     CallbackState, Caps, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN,
 };
 
-use crate::conformance::case::{Case, Fail, Section, Verdict, ensure};
+use crate::conformance::case::{Case, Fail, Needs, Section, Verdict, ensure};
 use crate::conformance::peer::conn::{FrameConn, Got, first_event, secs};
 use crate::conformance::peer::listener::Listener;
 use crate::conformance::peer::raw;
@@ -29,15 +29,15 @@ pub(crate) const CASES: &[Case] = &[
     Case::server(
         "server/callback/stranger-on-port",
         S,
-        &["B-1"],
-        "a stranger holding the callback port cannot answer CB_HELLO: AUTH_FAILED, and no notification",
+        &["B-1", "B-5"],
+        "a stranger holding the callback port cannot answer CB_HELLO: AUTH_FAILED, no notification, CALLBACK_STATUS for the failed handshake, and a redial",
         stranger_on_port,
     ),
     Case::server(
         "server/callback/ready-proof-other-seq",
         S,
-        &["B-1"],
-        "CB_READY whose proof was made for another last_seq gets AUTH_FAILED",
+        &["B-1", "B-5"],
+        "CB_READY whose proof was made for another last_seq gets AUTH_FAILED, then CALLBACK_STATUS for the failed handshake and a redial",
         ready_proof_other_seq,
     ),
     Case::server(
@@ -105,6 +105,14 @@ pub(crate) const CASES: &[Case] = &[
     )
     .slow(),
     Case::server(
+        "server/callback/handshake-trickle",
+        S,
+        &["B-7"],
+        "a callback whose CB_CHALLENGE trickles in one byte per second is closed within 5 s of the dial",
+        handshake_trickle,
+    )
+    .slow(),
+    Case::server(
         "server/callback/keepalive",
         S,
         &["D-4"],
@@ -157,9 +165,11 @@ fn stranger_on_port(ctx: &mut ServerCtx<'_>) -> Verdict {
     conn.expect_error(ErrorCode::AuthFailed)
         .map_err(|f| f.during("for a CB_READY with a random proof [B-1]"))?;
     let _ = hello;
-    // The server may fall back to the backchannel and deliver there [B-5]:
+    // The server falls back to the backchannel and may deliver there [B-5]:
     // what matters is that the stranger got nothing.
     session.control.tolerate(FrameType::Notify);
+    // The status comes first: a PING now would pass over it.
+    after_failed_handshake(ctx, &mut session, &mut listener)?;
     let nonce = ctx.random_u64();
     session.control.ping_pong(
         nonce,
@@ -168,8 +178,34 @@ fn stranger_on_port(ctx: &mut ServerCtx<'_>) -> Verdict {
     session.logout()
 }
 
+/// After the first callback handshake failed: CALLBACK_STATUS backchannel
+/// (or unreachable without BACKCHANNEL), a retried dial, and reachable once
+/// that handshake succeeds [B-5].
+fn after_failed_handshake(
+    ctx: &mut ServerCtx<'_>,
+    session: &mut Session,
+    listener: &mut Listener,
+) -> Verdict {
+    let state = if session.backchannel() {
+        CallbackState::Backchannel
+    } else {
+        CallbackState::Unreachable
+    };
+    session.expect_status(state, "after the first callback handshake failed [B-5]")?;
+    let conn = listener.accept_within(
+        retry_wait(ctx),
+        "a retried dial after the failed handshake (backoff from 0.5 s) [B-5]",
+    )?;
+    let nonce = ctx.nonce();
+    let _callback = session.cb_handshake(conn, nonce, 0)?;
+    session.expect_status(
+        CallbackState::Reachable,
+        "after the retried dial's handshake succeeded [B-5]",
+    )
+}
+
 fn ready_proof_other_seq(ctx: &mut ServerCtx<'_>) -> Verdict {
-    let (session, _listener, mut conn) = dialled(ctx)?;
+    let (mut session, mut listener, mut conn) = dialled(ctx)?;
     let client_nonce = ctx.nonce();
     Session::cb_challenge(&mut conn, client_nonce)?;
     let hello = session.expect_cb_hello(&mut conn, &client_nonce)?;
@@ -183,6 +219,7 @@ fn ready_proof_other_seq(ctx: &mut ServerCtx<'_>) -> Verdict {
     conn.send(&Frame::CbReady(CbReady { last_seq: 0, proof }))?;
     conn.expect_error(ErrorCode::AuthFailed)
         .map_err(|f| f.during("for CB_READY last_seq=0 carrying the proof for last_seq=1 [B-1]"))?;
+    after_failed_handshake(ctx, &mut session, &mut listener)?;
     session.logout()
 }
 
@@ -190,7 +227,10 @@ fn replayed_ready(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, mut listener, mut first) = ctx.establish()?;
     let replay = session.cb_ready(&first.client_nonce, &first.hello, 0);
     first.conn.close();
-    let mut conn = ctx.accept_callback(&mut listener, "again after the callback closed [D-8]")?;
+    // The redial is [D-8]'s; without it the replay cannot be tried.
+    let mut conn = ctx
+        .accept_callback(&mut listener, "again after the callback closed [D-8]")
+        .needs("D-8")?;
     Session::cb_challenge(&mut conn, first.client_nonce)?;
     let hello = session.expect_cb_hello(&mut conn, &first.client_nonce)?;
     ensure(
@@ -309,9 +349,25 @@ fn large_frame_before_handshake(ctx: &mut ServerCtx<'_>) -> Verdict {
         &raw::with_trailing(&challenge, &padding),
         "CB_CHALLENGE with 4967 bytes after its nonce (length 5000)",
     )?;
-    conn.expect_error(ErrorCode::Malformed).map_err(|f| {
-        f.during("callbacks read frames up to 65 535 bytes before the handshake [D-12]")
-    })?;
+    // Only FRAME_TOO_LARGE shows the frame was refused for its size [D-12];
+    // any other answer means it was read, and only [F-4] is left to judge.
+    match conn.next_relevant(conn.wait()) {
+        Got::Frame(Frame::Error(e)) if e.code == ErrorCode::Malformed => {
+            conn.expect_closed("the connection to close after ERROR MALFORMED [F-6]")?;
+        }
+        Got::Frame(Frame::Error(e)) if e.code == ErrorCode::FrameTooLarge => {
+            return Err(Fail::failed(
+                "callbacks read frames up to 65 535 bytes before the handshake [D-12]: ERROR MALFORMED for the 4 967 bytes after the nonce [F-4], then close",
+                format!("ERROR {} message={:?}", e.code, e.message),
+            ));
+        }
+        other => {
+            return Err(Fail::failed(
+                "ERROR MALFORMED for the 4 967 bytes after the CB_CHALLENGE nonce [F-4], then close",
+                other.to_string(),
+            ));
+        }
+    }
     session.logout()
 }
 
@@ -343,6 +399,60 @@ fn handshake_timeout(ctx: &mut ServerCtx<'_>) -> Verdict {
                 let nonce = ctx.random_u64();
                 session.control.ping_pong(nonce, "the session to go on")?;
             }
+            Got::Nothing(_) => {
+                return Err(Fail::failed(
+                    expected,
+                    format!("the callback still open after {}", secs(started.elapsed())),
+                ));
+            }
+            other => return Err(Fail::failed(expected, other.to_string())),
+        }
+    }
+    session.logout()
+}
+
+fn handshake_trickle(ctx: &mut ServerCtx<'_>) -> Verdict {
+    let (mut session, _listener, mut conn) = dialled(ctx)?;
+    let started = Instant::now();
+    let limit = ctx.t.callback_handshake + ctx.t.margin;
+    let expected = format!(
+        "the server to close a callback whose handshake is not done within {} of the dial, however slowly bytes keep coming [B-7]",
+        secs(limit)
+    );
+    let challenge = Frame::CbChallenge {
+        client_nonce: ctx.nonce(),
+    }
+    .to_vec()
+    .map_err(|e| Fail::failed("an encodable CB_CHALLENGE", e.to_string()))?;
+    conn.tolerate(FrameType::Error);
+    conn.note("trickling the CB_CHALLENGE one byte per second (never its last byte)");
+    let mut bytes = challenge[..challenge.len() - 1].iter();
+    let slice = Duration::from_millis(250);
+    let mut next_byte = Instant::now();
+    let mut next_ping = Instant::now() + Duration::from_millis(u64::from(session.ok.lease_ms) / 4);
+    loop {
+        if Instant::now() >= next_byte {
+            next_byte += Duration::from_secs(1);
+            if let Some(byte) = bytes.next() {
+                // A failed write means the server closed; the read below says so.
+                let _ = conn.send_raw_quiet(&[*byte], "one byte of a CB_CHALLENGE");
+            }
+        }
+        if Instant::now() >= next_ping {
+            // Only control frames renew the lease, which may be shorter than the wait.
+            let nonce = ctx.random_u64();
+            session.control.ping_pong(nonce, "the session to go on")?;
+            next_ping = Instant::now() + Duration::from_millis(u64::from(session.ok.lease_ms) / 4);
+        }
+        match conn.next_relevant(slice) {
+            Got::Closed(_) if started.elapsed() <= limit => break,
+            Got::Closed(_) => {
+                return Err(Fail::failed(
+                    expected,
+                    format!("the callback closed after {}", secs(started.elapsed())),
+                ));
+            }
+            Got::Nothing(_) if started.elapsed() <= limit => {}
             Got::Nothing(_) => {
                 return Err(Fail::failed(
                     expected,

@@ -457,7 +457,7 @@ fn resume(ctx: &mut ServerCtx<'_>) -> Verdict {
         || Frame::LoginOk(resumed.ok.clone()).to_string(),
     )?;
     old.ended = true;
-    old.control.expect(
+    let bye = old.control.expect(
         "BYE replaced on the old control connection of the resumed session [C-6]",
         |f| {
             matches!(
@@ -468,7 +468,8 @@ fn resume(ctx: &mut ServerCtx<'_>) -> Verdict {
             )
             .then_some(())
         },
-    )?;
+    );
+    ctx.soft(bye)?;
     old.control
         .expect_closed("the old control connection to close after BYE [C-6]")?;
     match old_cb.conn.next_relevant(old_cb.conn.wait()) {
@@ -524,7 +525,7 @@ fn logout(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, _listener, mut callback) = ctx.establish()?;
     let id = session.id();
     session.logout()?;
-    callback
+    let bye = callback
         .conn
         .expect("BYE logout on the callback connection too [C-10]", |f| {
             matches!(
@@ -534,7 +535,8 @@ fn logout(ctx: &mut ServerCtx<'_>) -> Verdict {
                 }
             )
             .then_some(())
-        })?;
+        });
+    ctx.soft(bye)?;
     callback
         .conn
         .expect_closed("the callback connection to close after BYE [C-10]")?;

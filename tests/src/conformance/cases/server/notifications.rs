@@ -3,7 +3,7 @@
 
 use faxnotify_core::wire::{CallbackState, Caps, ErrorCode, Frame, FrameType};
 
-use crate::conformance::case::{Case, Fail, Section, Verdict};
+use crate::conformance::case::{Case, Fail, Needs, Section, Verdict};
 use crate::conformance::client_ctx::notify;
 use crate::conformance::peer::conn::FrameConn;
 use crate::conformance::peer::listener::Listener;
@@ -131,7 +131,9 @@ fn resend_after_redial(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, mut listener, mut conn, texts) = two_delivered(ctx)?;
     conn.send(&Frame::Ack { seq: 1 })?;
     conn.close();
-    let redial = ctx.accept_callback(&mut listener, "again after the callback closed [D-8]")?;
+    let redial = ctx
+        .accept_callback(&mut listener, "again after the callback closed [D-8]")
+        .needs("D-8")?;
     let nonce = ctx.nonce();
     let mut callback = session.cb_handshake(redial, nonce, 1)?;
     expect_message(
@@ -147,7 +149,9 @@ fn resend_after_redial(ctx: &mut ServerCtx<'_>) -> Verdict {
 fn ready_discards(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, mut listener, mut conn, _texts) = two_delivered(ctx)?;
     conn.close();
-    let redial = ctx.accept_callback(&mut listener, "again after the callback closed [D-8]")?;
+    let redial = ctx
+        .accept_callback(&mut listener, "again after the callback closed [D-8]")
+        .needs("D-8")?;
     let nonce = ctx.nonce();
     let mut callback = session.cb_handshake(redial, nonce, 2)?;
     let third = ctx.notify()?;
@@ -205,7 +209,9 @@ fn ready_below_acked(ctx: &mut ServerCtx<'_>) -> Verdict {
     // Let the ACK land before the path changes.
     conn.expect_quiet(ctx.t.quiet, "nothing after ACK seq=2")?;
     conn.close();
-    let redial = ctx.accept_callback(&mut listener, "again after the callback closed [D-8]")?;
+    let redial = ctx
+        .accept_callback(&mut listener, "again after the callback closed [D-8]")
+        .needs("D-8")?;
     let nonce = ctx.nonce();
     let mut callback = session.cb_handshake(redial, nonce, 1)?;
     callback
@@ -325,6 +331,19 @@ fn acked_not_resent(ctx: &mut ServerCtx<'_>) -> Verdict {
     let mut plan = ctx.plan()?;
     plan.resume_session = session.id();
     let mut resumed = ctx.login_with(&plan)?;
+    if resumed.id() != session.id() {
+        // A new session has a new queue: what it resends says nothing about
+        // [B-4]. Dropping it sends LOGOUT, which ends it.
+        drop(resumed);
+        return Err(Fail::failed(
+            format!(
+                "LOGIN_OK session_id={:#018x}, the resumed session [C-6]",
+                session.id()
+            ),
+            "a new session id; the server ignored resume_session".to_owned(),
+        )
+        .needs("C-6"));
+    }
     resumed.advertise_port(0)?;
     resumed.expect_status(
         CallbackState::Backchannel,
