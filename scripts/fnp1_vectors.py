@@ -334,6 +334,49 @@ def compute_auth() -> dict:
     }
 
 
+# Section 12 [T-6] [T-7]: the same login and callback over TLS. The exporter
+# values stand for TLS-Exporter("EXPORTER-Channel-Binding", "", 32) of the
+# control and of the callback connection; the proofs are computed from them.
+TLS_EXPORTER_CONTROL = bytes(range(0xC0, 0xE0))
+TLS_EXPORTER_CALLBACK = bytes(range(0xE0, 0x100))
+
+
+def compute_tls(auth: dict) -> dict:
+    plain = auth["auth_message"]
+    auth_message = plain + TLS_EXPORTER_CONTROL  # [T-6]: the binding ends AuthMessage
+    proof = xor(auth["client_key"], hmac_sha256(auth["stored_key"], auth_message))
+    ok = LOGIN_OK_WITHOUT_SIGNATURE
+    login_ok_prefix = enc_u64(ok["session_id"]) + enc_u8(ok["role"]) + enc_u32(ok["lease_ms"]) + enc_u32(ok["caps"])
+    server_signature = hmac_sha256(auth["server_key"], auth_message + login_ok_prefix)
+    session_key = hmac_sha256(auth["client_key"], b"FNP/1 session" + b"\x00" + auth_message)
+    cb = CALLBACK
+    # [T-7]: the callback's own binding follows the plain proofs' inputs.
+    hello = hmac_sha256(
+        session_key,
+        b"FNP/1 callback\x00" + cb["client_nonce"] + cb["server_nonce"] + enc_u64(cb["session_id"]) + TLS_EXPORTER_CALLBACK,
+    )
+    ready = hmac_sha256(
+        session_key,
+        b"FNP/1 ready\x00" + cb["client_nonce"] + cb["server_nonce"] + enc_u64(cb["session_id"]) + enc_u64(cb["last_seq"])
+        + TLS_EXPORTER_CALLBACK,
+    )
+    # A relay sees two TLS connections with different exporters: the proof
+    # the client makes for its connection does not verify on the server's.
+    other = bytes(32)
+    relayed = hmac_sha256(auth["stored_key"], plain + other)
+    assert sha256(xor(proof, relayed)) != auth["stored_key"]
+    return {
+        "exporter_control": TLS_EXPORTER_CONTROL,
+        "exporter_callback": TLS_EXPORTER_CALLBACK,
+        "auth_message": auth_message,
+        "proof": proof,
+        "server_signature": server_signature,
+        "session_key": session_key,
+        "cb_hello_proof": hello,
+        "cb_ready_proof": ready,
+    }
+
+
 AUTH_ORDER = [
     "salted_password",
     "client_key",
@@ -484,6 +527,7 @@ def build() -> dict:
 
     doc = {
         "auth": {"inputs": auth_inputs_json(), **{k: auth[k].hex() for k in AUTH_ORDER}},
+        "tls": {k: v.hex() for k, v in compute_tls(auth).items()},
         "frames": frames,
         "notifications": notifications,
         "worked_example": example,

@@ -88,6 +88,71 @@ fn authentication_vectors_match_the_reference() {
     }
 }
 
+/// Section 12 [T-6] [T-7]: the login and callback proofs bound to given
+/// TLS exporter values, against the reference.
+#[test]
+fn tls_channel_binding_vectors_match_the_reference() {
+    use faxnotify_core::auth::{
+        AuthMessage, ChannelBinding, cb_hello_proof_bound, cb_ready_proof_bound, client_proof,
+        server_signature, session_key,
+    };
+    let v = vectors();
+    let tls = &v["tls"];
+    let exporter = |key: &str| {
+        let bytes: [u8; 32] = hex::decode(hex_field(tls, key))
+            .unwrap()
+            .try_into()
+            .unwrap();
+        ChannelBinding::from_bytes(bytes)
+    };
+    let (control, callback) = (exporter("exporter_control"), exporter("exporter_callback"));
+    let ours = examples::auth_values();
+    let auth = AuthMessage::from_bodies(ours.auth_message.as_bytes(), &[], &[]).bind(&control);
+    let key = session_key(&ours.secrets.client_key, &auth);
+    let checks = [
+        ("auth_message", hex::encode(auth.as_bytes())),
+        ("proof", hex::encode(client_proof(&ours.secrets, &auth))),
+        (
+            "server_signature",
+            hex::encode(server_signature(
+                &ours.secrets.server_key,
+                &auth,
+                &ours.login_ok,
+            )),
+        ),
+        ("session_key", hex::encode(key.as_bytes())),
+        (
+            "cb_hello_proof",
+            hex::encode(cb_hello_proof_bound(
+                &key,
+                &examples::CB_CLIENT_NONCE,
+                &examples::CB_SERVER_NONCE,
+                examples::SESSION_ID,
+                Some(&callback),
+            )),
+        ),
+        (
+            "cb_ready_proof",
+            hex::encode(cb_ready_proof_bound(
+                &key,
+                &examples::CB_CLIENT_NONCE,
+                &examples::CB_SERVER_NONCE,
+                examples::SESSION_ID,
+                5,
+                Some(&callback),
+            )),
+        ),
+    ];
+    for (name, ours) in checks {
+        assert_eq!(ours, hex_field(tls, name), "tls.{name}");
+    }
+    // Without a binding the callback proofs are the plain ones [B-1].
+    assert_eq!(
+        cb_hello_proof_bound(&key, &[1; 32], &[2; 32], 3, None),
+        cb_hello_proof(&key, &[1; 32], &[2; 32], 3)
+    );
+}
+
 #[test]
 fn every_example_frame_encodes_to_the_reference_bytes_and_back() {
     let v = vectors();

@@ -1,5 +1,6 @@
 //! The two proofs of the callback handshake (spec section 6).
 
+use super::binding::ChannelBinding;
 use super::hmac_sha256;
 use super::keys::SessionKey;
 use crate::wire::{Mac, Nonce};
@@ -12,6 +13,18 @@ pub fn cb_hello_proof(
     server_nonce: &Nonce,
     session_id: u64,
 ) -> Mac {
+    cb_hello_proof_bound(key, client_nonce, server_nonce, session_id, None)
+}
+
+/// CB_HELLO.proof, bound to the callback's TLS connection when it has one
+/// [T-7]: the channel binding's 32 bytes follow `session_id`.
+pub fn cb_hello_proof_bound(
+    key: &SessionKey,
+    client_nonce: &Nonce,
+    server_nonce: &Nonce,
+    session_id: u64,
+    binding: Option<&ChannelBinding>,
+) -> Mac {
     hmac_sha256(
         key.as_bytes(),
         &[
@@ -19,6 +32,7 @@ pub fn cb_hello_proof(
             client_nonce,
             server_nonce,
             &session_id.to_be_bytes(),
+            binding.map_or(&[][..], |b| &b.as_bytes()[..]),
         ],
     )
 }
@@ -33,6 +47,19 @@ pub fn cb_ready_proof(
     session_id: u64,
     last_seq: u64,
 ) -> Mac {
+    cb_ready_proof_bound(key, client_nonce, server_nonce, session_id, last_seq, None)
+}
+
+/// CB_READY.proof, bound to the callback's TLS connection when it has one
+/// [T-7]: the channel binding's 32 bytes follow `last_seq`.
+pub fn cb_ready_proof_bound(
+    key: &SessionKey,
+    client_nonce: &Nonce,
+    server_nonce: &Nonce,
+    session_id: u64,
+    last_seq: u64,
+    binding: Option<&ChannelBinding>,
+) -> Mac {
     hmac_sha256(
         key.as_bytes(),
         &[
@@ -41,6 +68,7 @@ pub fn cb_ready_proof(
             server_nonce,
             &session_id.to_be_bytes(),
             &last_seq.to_be_bytes(),
+            binding.map_or(&[][..], |b| &b.as_bytes()[..]),
         ],
     )
 }

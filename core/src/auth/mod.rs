@@ -13,17 +13,22 @@
 //! session_key      = HMAC(ClientKey, "FNP/1 session" || 0x00 || AuthMessage)
 //! ```
 //!
+//! Over TLS [T-6], AuthMessage ends with the connection's 32-byte
+//! `tls-exporter` channel binding, and so do the callback proofs' inputs.
+//!
 //! The server stores only [`Credentials`] (salt, iterations, StoredKey,
 //! ServerKey, role): never the password or anything that logs in as the user.
 //! Every comparison of secrets is constant-time.
 
+mod binding;
 mod callback;
 mod credentials;
 mod keys;
 mod prep;
 mod scram;
 
-pub use callback::{cb_hello_proof, cb_ready_proof};
+pub use binding::ChannelBinding;
+pub use callback::{cb_hello_proof, cb_hello_proof_bound, cb_ready_proof, cb_ready_proof_bound};
 pub use credentials::{Credentials, CredentialsError};
 pub use keys::{ClientKey, SaltedPassword, ServerKey, SessionKey, StoredKey};
 pub use prep::{PrepError, prepare_password, prepare_username};

@@ -36,6 +36,14 @@ impl AuthMessage {
         Ok(Self(out))
     }
 
+    /// Binds the login to its TLS connection [T-6]: appends the 32 bytes of
+    /// the connection's `tls-exporter` value, so the proof, the server
+    /// signature and the session key all depend on them.
+    pub fn bind(mut self, binding: &super::ChannelBinding) -> Self {
+        self.0.extend_from_slice(binding.as_bytes());
+        self
+    }
+
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

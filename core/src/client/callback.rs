@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::auth::{cb_hello_proof, cb_ready_proof, verify_mac};
+use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
 use crate::wire::{CbHello, CbReady, Decoder, ErrorCode, Frame, MAX_FRAME_LEN, Nonce};
 use crate::{ConnId, SessionId};
 
@@ -20,7 +20,7 @@ const DEFAULT_CALLBACK_IDLE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct Callback {
     conn: ConnId,
-    peer: SocketAddr,
+    pub(super) peer: SocketAddr,
     decoder: Decoder,
     phase: CallbackPhase,
     /// Handshake deadline [B-7] while awaiting CB_HELLO; afterwards the
@@ -90,6 +90,12 @@ impl Client {
             phase: CallbackPhase::AwaitHello { client_nonce },
             deadline: now + self.tunables.callback_handshake_timeout,
         });
+        // [T-2]: the fax client is the TLS client here too; its ClientHello
+        // goes first, and CB_CHALLENGE waits in the session for the
+        // handshake to complete.
+        if !self.start_tls(now, conn) {
+            return;
+        }
         // The listener speaks first.
         self.out.frame(conn, &Frame::CbChallenge { client_nonce });
     }
@@ -200,18 +206,30 @@ impl Client {
                 received: hello.session_id,
             }),
             Some(s) => {
-                let expected =
-                    cb_hello_proof(&s.key, client_nonce, &hello.server_nonce, hello.session_id);
+                // [T-7]: over TLS both proofs are bound to this connection.
+                let binding = self.out.tls(conn).map(|t| t.channel_binding());
+                let over_tls = binding.is_some();
+                let binding = binding.flatten();
+                let expected = cb_hello_proof_bound(
+                    &s.key,
+                    client_nonce,
+                    &hello.server_nonce,
+                    hello.session_id,
+                    binding.as_ref(),
+                );
                 if verify_mac(&expected, &hello.proof) {
                     let last_seq = self.delivery.last();
-                    let proof = cb_ready_proof(
+                    let proof = cb_ready_proof_bound(
                         &s.key,
                         client_nonce,
                         &hello.server_nonce,
                         hello.session_id,
                         last_seq,
+                        binding.as_ref(),
                     );
                     Ok((s.id, CbReady { last_seq, proof }))
+                } else if over_tls {
+                    Err(CallbackRejection::ChannelBindingFailed)
                 } else {
                     Err(CallbackRejection::BadProof)
                 }
@@ -263,7 +281,11 @@ impl Client {
     pub(super) fn callback_timers(&mut self, now: Instant) {
         while let Some(cb) = self.callbacks.iter().find(|c| now >= c.deadline) {
             let conn = cb.conn;
-            if cb.is_pending() {
+            let pending = cb.is_pending();
+            if pending && let Some(failure) = self.tls_handshaking(conn) {
+                // [T-8]: the TLS handshake itself did not finish.
+                self.tls_failed(now, conn, failure);
+            } else if pending {
                 self.reject_callback(
                     conn,
                     Some(ErrorCode::Timeout),

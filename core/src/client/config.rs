@@ -117,6 +117,10 @@ pub struct ClientConfig {
     /// from their first byte, this client being the TLS client on both
     /// [T-1] [T-2]; `None` keeps plain TCP (loopback tests, legacy servers).
     pub tls: Option<crate::tls::ClientTls>,
+    /// The wall clock the server's certificate validity is checked against
+    /// (default: the system clock; tests and the simulator inject a fixed
+    /// one, see [`crate::tls::FixedClock`]).
+    pub tls_clock: std::sync::Arc<dyn crate::tls::TimeProvider>,
 }
 
 impl ClientConfig {
@@ -142,6 +146,7 @@ impl ClientConfig {
             logout_timeout: Duration::from_secs(5),
             reconnect: Backoff::default(),
             tls: None,
+            tls_clock: crate::tls::system_clock(),
         }
     }
 

@@ -182,6 +182,9 @@ impl Client {
         control.phase = ControlPhase::AwaitHello;
         control.last_received = now;
         control.last_sent = now;
+        let conn = control.conn;
+        // [T-1]: TLS from the first byte; the ClientHello goes out now.
+        self.start_tls(now, conn);
         Ok(())
     }
 
@@ -202,7 +205,12 @@ impl Client {
 
     /// The control connection is gone: schedule a reconnect (which resumes
     /// the session if there still is one), or finish a logout.
-    fn control_lost(&mut self, now: Instant, reason: DisconnectReason, emit_close: bool) {
+    pub(super) fn control_lost(
+        &mut self,
+        now: Instant,
+        reason: DisconnectReason,
+        emit_close: bool,
+    ) {
         if let Some(control) = self.control.take()
             && emit_close
         {
@@ -385,12 +393,25 @@ impl Client {
         else {
             return debug_assert!(false, "checked by the caller");
         };
+        let conn = control.conn;
+        let binding = match self.out.tls(conn) {
+            None => None,
+            Some(tls) => match tls.channel_binding() {
+                Some(b) => Some(b),
+                // Unreachable: frames arrive only after the handshake.
+                None => return,
+            },
+        };
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
         match login::answer_challenge(
             &mut self.creds,
             self.tunables.iteration_cap,
             &hello_body,
             &login_body,
             challenge,
+            binding.as_ref(),
         ) {
             Ok((proof, proven)) => {
                 control.phase = ControlPhase::AwaitLoginOk(proven);
@@ -530,6 +551,7 @@ impl Client {
         tracing::debug!(%code, message, "ERROR on the control connection");
         let logged_in = control.is_logged_in();
         let resume = control.resume;
+        let over_tls = self.tls.is_some();
         self.out.event(Event::ErrorReceived {
             conn: control.conn,
             connection: ConnectionKind::Control,
@@ -553,6 +575,9 @@ impl Client {
             return self.control_lost(now, DisconnectReason::ErrorReceived { code }, true);
         }
         match code {
+            ErrorCode::AuthFailed if over_tls => self.stop(StopReason::AuthFailedOverTls {
+                message: message.to_owned(),
+            }),
             ErrorCode::AuthFailed => self.stop(StopReason::AuthFailed {
                 message: message.to_owned(),
             }),
@@ -614,6 +639,11 @@ impl Client {
             return;
         };
         if !control.is_established() && now >= control.handshake_deadline {
+            let conn = control.conn;
+            if let Some(failure) = self.tls_handshaking(conn) {
+                // [T-8]: the TLS handshake itself did not finish.
+                return self.tls_failed(now, conn, failure);
+            }
             tracing::debug!("login did not complete within the handshake timeout");
             // No ERROR: after LOGIN_OK it would end the session, which a
             // resume can still save.

@@ -16,6 +16,9 @@ use super::settings::SettingsError;
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The TLS settings cannot be used.
+    #[error("invalid TLS settings: {0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
     /// The network settings are invalid.
     #[error("invalid network settings: {0}")]
     Settings(#[from] SettingsError),

@@ -144,6 +144,20 @@ pub enum Event {
         /// `false` when the client gave up waiting or was not logged in.
         confirmed: bool,
     },
+    /// A TLS session failed: its handshake (the certificate, a peer that
+    /// does not speak TLS, a timeout) or the records after it [T-9]. The
+    /// connection is closed; nothing was sent in plaintext. The events that
+    /// follow say what the client does about it ([`Event::Stopped`] with
+    /// [`StopReason::Tls`] for a certificate it cannot trust, else
+    /// [`Event::ConnectionLost`] or [`Event::CallbackRejected`]).
+    TlsFailed {
+        /// The connection.
+        conn: ConnId,
+        /// Which kind it is.
+        connection: ConnectionKind,
+        /// Why, for a person.
+        reason: crate::tls::TlsFailure,
+    },
     /// The client stopped for good; it will not reconnect.
     Stopped {
         /// Why (its `Display` is a complete explanation for the user).
@@ -225,6 +239,16 @@ pub enum CallbackRejection {
     /// No CB_HELLO within the callback handshake timeout (ERROR TIMEOUT sent).
     #[error("no CB_HELLO within the callback handshake timeout")]
     HandshakeTimeout,
+    /// Over TLS, CB_HELLO named this client's session but its proof is
+    /// wrong (ERROR AUTH_FAILED sent): either the dialler does not hold the
+    /// session key, or the proof was made for another TLS connection [T-7].
+    #[error(
+        "channel binding failed: someone is relaying this connection (or the dialler does not hold the session key)"
+    )]
+    ChannelBindingFailed,
+    /// The TLS session failed (see the preceding [`Event::TlsFailed`]).
+    #[error("the TLS handshake failed")]
+    TlsFailed,
     /// Too many callback connections were already awaiting their handshake:
     /// closed at once, nothing sent.
     #[error("too many callback connections awaiting their handshake")]
@@ -336,6 +360,8 @@ pub enum DisconnectReason {
     },
     /// The server broke the protocol (see the preceding [`Event::ProtocolError`]).
     ProtocolError,
+    /// The TLS session failed (see the preceding [`Event::TlsFailed`]).
+    TlsFailed,
     /// The session ended (see the preceding [`Event::SessionEnded`]).
     SessionEnded,
 }
@@ -382,6 +408,21 @@ pub enum StopReason {
         /// The server's message.
         message: String,
     },
+    /// Over TLS, the server refused the login proof: the password is
+    /// wrong, or the proof was made for another TLS connection — a relay
+    /// that terminates TLS with a certificate this client trusts [T-6].
+    #[error(
+        "login refused: wrong user name or password, or channel binding failed: someone may be \
+         relaying this connection (server said: {message:?})"
+    )]
+    AuthFailedOverTls {
+        /// The server's message.
+        message: String,
+    },
+    /// The server's TLS certificate cannot be trusted, or the server does
+    /// not speak TLS [T-9]: retrying will not help until a setting changes.
+    #[error("{0}")]
+    Tls(crate::tls::TlsFailure),
     /// LOGIN_OK's server signature is wrong: the server does not know the
     /// password's keys, or the handshake was tampered with [A-2].
     #[error(

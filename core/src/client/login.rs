@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use crate::SessionId;
 use crate::auth::{
-    AuthMessage, ClientSecrets, MIN_ITERATIONS, SessionKey, client_proof, server_signature,
-    session_key, verify_mac,
+    AuthMessage, ChannelBinding, ClientSecrets, MIN_ITERATIONS, SessionKey, client_proof,
+    server_signature, session_key, verify_mac,
 };
 use crate::wire::{
     Caps, Frame, Login, LoginChallenge, LoginOk, Mac, Nonce, PROTOCOL_VERSION, ServerHello,
@@ -134,6 +134,7 @@ pub(crate) fn answer_challenge(
     hello_body: &[u8],
     login_body: &[u8],
     challenge: &LoginChallenge<'_>,
+    binding: Option<&ChannelBinding>,
 ) -> Result<(Mac, ProvenLogin), StopReason> {
     // The salt length was checked by the decoder (MALFORMED).
     if !(MIN_ITERATIONS..=iteration_cap).contains(&challenge.iterations) {
@@ -145,6 +146,11 @@ pub(crate) fn answer_challenge(
     }
     let challenge_body = body(&Frame::LoginChallenge(challenge.clone()));
     let auth = AuthMessage::from_bodies(hello_body, login_body, &challenge_body);
+    // [T-6]: over TLS the login is bound to this connection.
+    let auth = match binding {
+        Some(b) => auth.bind(b),
+        None => auth,
+    };
     let secrets = creds.secrets(&challenge.salt, challenge.iterations).clone();
     let proof = client_proof(&secrets, &auth);
     Ok((proof, ProvenLogin { auth, secrets }))
@@ -251,6 +257,7 @@ mod tests {
             &body(&hello),
             &body(&login),
             &challenge,
+            None,
         )
         .expect("acceptable challenge");
         assert_eq!(
@@ -285,10 +292,10 @@ mod tests {
         };
         for bad in [0, 4095, 10_001] {
             assert!(matches!(
-                answer_challenge(&mut creds, 10_000, b"", b"", &challenge(bad)),
+                answer_challenge(&mut creds, 10_000, b"", b"", &challenge(bad), None),
                 Err(StopReason::IterationsOutOfBounds { iterations, min: 4096, cap: 10_000 }) if iterations == bad
             ));
         }
-        assert!(answer_challenge(&mut creds, 10_000, b"", b"", &challenge(4096)).is_ok());
+        assert!(answer_challenge(&mut creds, 10_000, b"", b"", &challenge(4096), None).is_ok());
     }
 }

@@ -77,6 +77,7 @@ mod settings;
 mod settings_file;
 mod state;
 mod timers;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -202,6 +203,8 @@ pub struct Client {
     phase: Phase,
     /// The latest `now` seen, for [`Client::state`].
     last_now: Instant,
+    /// FNP/1 over TLS on every connection [T-1], when configured.
+    tls: Option<crate::tls::ClientTlsConfig>,
 }
 
 /// Configuration the client keeps after start.
@@ -247,8 +250,24 @@ impl Client {
             return Err(ConfigError::UserTooLong { len: user.len() });
         }
         let password = prepare_password(&config.password)?;
+        let tls = match &config.tls {
+            Some(tls) => Some(crate::tls::ClientTlsConfig::new(
+                tls,
+                std::sync::Arc::clone(&config.tls_clock),
+            )?),
+            None => None,
+        };
         let mut listener = Listener::new(&config);
         let mut out = Outbox::default();
+        if tls.is_none() && !config.server.ip().is_loopback() {
+            // [T-11]: say it once, before anything is sent. (A log line,
+            // not an event: the event stream of plain clients is unchanged;
+            // applications can also ask `Client::unencrypted_remote`.)
+            tracing::warn!(
+                server = %config.server,
+                "FNP/1 without TLS to a server that is not on this machine: the connection is not encrypted"
+            );
+        }
         let first_bind = listener.start();
         if let Some(addr) = first_bind {
             tracing::debug!(%addr, policy = %config.settings.listen, "binding the callback listener");
@@ -282,6 +301,7 @@ impl Client {
             callbacks: Vec::new(),
             phase: Phase::Running,
             last_now: now,
+            tls,
         };
         if first_bind.is_none() {
             // The `none` policy: no listener to wait for [D-7].
@@ -321,6 +341,15 @@ impl Client {
             }
             Input::Received { conn, data } => {
                 self.check_issued(conn)?;
+                let plaintext;
+                let data = match self.tls_receive(now, conn, data) {
+                    tls::Decrypted::Plain => data,
+                    tls::Decrypted::Text(text) => {
+                        plaintext = text;
+                        &plaintext[..]
+                    }
+                    tls::Decrypted::Failed => return Ok(()),
+                };
                 if self.is_control(conn) {
                     self.on_control_received(now, data)
                 } else {
@@ -330,6 +359,7 @@ impl Client {
             }
             Input::Closed { conn } => {
                 self.check_issued(conn)?;
+                self.out.forget_tls(conn);
                 if self.is_control(conn) {
                     self.on_control_closed(now);
                 } else {
@@ -349,6 +379,13 @@ impl Client {
         let conn = self.allocate_conn();
         self.on_accept(now, conn, peer);
         conn
+    }
+
+    /// Whether this client talks plain TCP to a server that is not on this
+    /// machine, so that notifications can be read and altered on the way
+    /// [T-11]; an application shows it once (the client logs it once).
+    pub fn unencrypted_remote(&self) -> bool {
+        self.tls.is_none() && !self.server.ip().is_loopback()
     }
 
     /// The next thing for the adapter to do. Call until `None` after every

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::ConnId;
+use crate::tls::TlsSession;
 use crate::wire::Frame;
 
 use super::events::Event;
@@ -23,6 +24,11 @@ const KEEP_QUEUE_CAPACITY: usize = 128;
 pub(crate) struct Outbox {
     queue: VecDeque<Output>,
     pool: Vec<Vec<u8>>,
+    /// The TLS sessions of connections that run FNP/1 over TLS [T-1]: a
+    /// control connection and a few callbacks, so a short list. Frames for
+    /// them are sealed into records as they are queued, and their closes
+    /// are preceded by close_notify.
+    tls: Vec<(ConnId, Box<TlsSession>)>,
 }
 
 impl Outbox {
@@ -30,6 +36,14 @@ impl Outbox {
     /// for the same connection (one write for several frames), else to a
     /// new one.
     pub(crate) fn frame(&mut self, conn: ConnId, frame: &Frame<'_>) {
+        if let Some(tls) = tls_of(&mut self.tls, conn) {
+            let mut plain = self.pool.pop().unwrap_or_default();
+            encode(frame, &mut plain);
+            tls.send(&plain);
+            self.recycle(plain);
+            self.flush_tls(conn);
+            return;
+        }
         if let Some(Output::Transmit { conn: last, data }) = self.queue.back_mut()
             && *last == conn
         {
@@ -46,7 +60,58 @@ impl Outbox {
     }
 
     pub(crate) fn push(&mut self, output: Output) {
+        if let Output::Close { conn } = output
+            && let Some(i) = self.tls.iter().position(|(c, _)| *c == conn)
+        {
+            let (_, mut tls) = self.tls.swap_remove(i);
+            tls.close();
+            self.append(conn, tls.take_output());
+        }
         self.queue.push_back(output);
+    }
+
+    /// Runs FNP/1 over `tls` on `conn` from now on, and queues its first
+    /// records (a client's ClientHello).
+    pub(crate) fn add_tls(&mut self, conn: ConnId, tls: TlsSession) {
+        self.tls.push((conn, Box::new(tls)));
+        self.flush_tls(conn);
+    }
+
+    /// The TLS session of `conn`, if it runs TLS.
+    pub(crate) fn tls(&mut self, conn: ConnId) -> Option<&mut TlsSession> {
+        tls_of(&mut self.tls, conn)
+    }
+
+    /// Forgets the TLS session of a connection that is gone (closed by the
+    /// peer, or failed): nothing more is sent on it.
+    pub(crate) fn forget_tls(&mut self, conn: ConnId) -> Option<Box<TlsSession>> {
+        let i = self.tls.iter().position(|(c, _)| *c == conn)?;
+        Some(self.tls.swap_remove(i).1)
+    }
+
+    /// Queues the records `conn`'s TLS session has to send, if any.
+    pub(crate) fn flush_tls(&mut self, conn: ConnId) {
+        if let Some(tls) = tls_of(&mut self.tls, conn)
+            && tls.wants_write()
+        {
+            let bytes = tls.take_output();
+            self.append(conn, bytes);
+        }
+    }
+
+    /// Appends bytes for `conn`: to the last queued transmit when that is
+    /// for the same connection, else as a new one.
+    pub(crate) fn append(&mut self, conn: ConnId, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(Output::Transmit { conn: last, data }) = self.queue.back_mut()
+            && *last == conn
+        {
+            data.extend_from_slice(&bytes);
+            return;
+        }
+        self.queue.push_back(Output::Transmit { conn, data: bytes });
     }
 
     pub(crate) fn pop(&mut self) -> Option<Output> {
@@ -64,6 +129,12 @@ impl Outbox {
             self.pool.push(buf);
         }
     }
+}
+
+fn tls_of(list: &mut [(ConnId, Box<TlsSession>)], conn: ConnId) -> Option<&mut TlsSession> {
+    list.iter_mut()
+        .find(|(c, _)| *c == conn)
+        .map(|(_, tls)| &mut **tls)
 }
 
 fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {

@@ -9,7 +9,7 @@ use super::Server;
 use super::conn::{CallbackHandshake, CallbackPhase, ConnKind};
 use super::events::{CloseReason, Event, PeerError};
 use super::session::{DeliveryPath, Dial};
-use crate::auth::{cb_hello_proof, cb_ready_proof, verify_mac};
+use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
 use crate::wire::{CallbackState, CbHello, ErrorCode, Frame};
 use crate::{ConnId, SessionId};
 
@@ -29,6 +29,11 @@ impl Server {
         let ip = cb.endpoint.ip();
         tracing::debug!(%conn, endpoint = %cb.endpoint, "callback connected");
         self.release_dial_slot(now, ip, conn);
+        // The server answers TLS on the callback too: the fax client is
+        // always the TLS client [T-2].
+        if !self.start_tls(now, conn) {
+            return;
+        }
         self.arm_conn(conn);
     }
 
@@ -68,7 +73,14 @@ impl Server {
                 let key = s.key.clone();
                 let acked_at_hello = s.delivery.acked();
                 let server_nonce = self.rng.nonce();
-                let proof = cb_hello_proof(&key, &client_nonce, &server_nonce, sid.get());
+                let binding = self.conns.get(&conn).and_then(|c| c.channel_binding());
+                let proof = cb_hello_proof_bound(
+                    &key,
+                    &client_nonce,
+                    &server_nonce,
+                    sid.get(),
+                    binding.as_ref(),
+                );
                 self.send(
                     now,
                     conn,
@@ -85,17 +97,19 @@ impl Server {
                         server_nonce,
                         key,
                         acked_at_hello,
+                        binding,
                     }));
                 }
             }
             (CallbackPhase::AwaitReady(h), Frame::CbReady(ready)) => {
                 // [B-1]: verified before anything is sent or discarded.
-                let expected = cb_ready_proof(
+                let expected = cb_ready_proof_bound(
                     &h.key,
                     &h.client_nonce,
                     &h.server_nonce,
                     sid.get(),
                     ready.last_seq,
+                    h.binding.as_ref(),
                 );
                 if verify_mac(&expected, &ready.proof) {
                     let floor = h.acked_at_hello;

@@ -95,6 +95,10 @@ pub struct ServerConfig {
     /// [T-1]; `None` keeps plain TCP. Replace it on a running server with
     /// [`Server::set_tls_identity`](super::Server::set_tls_identity).
     pub tls: Option<crate::tls::ServerIdentity>,
+    /// The wall clock rustls may consult (it needs none for FNP/1's
+    /// handshakes, which use no tickets or client certificates; a foreign
+    /// client offering a ticket makes it look). Default: the system clock.
+    pub tls_clock: std::sync::Arc<dyn crate::tls::TimeProvider>,
 }
 
 /// The failed-login limiter [A-5] [D-15]: each user name may fail
@@ -174,6 +178,7 @@ impl ServerConfig {
             max_dials_per_ip: 4,
             unknown_user_secret,
             tls: None,
+            tls_clock: crate::tls::system_clock(),
         }
     }
 

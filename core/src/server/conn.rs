@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::login::PendingLogin;
 use super::outbox::Outbox;
 use crate::auth::SessionKey;
+use crate::tls::TlsSession;
 use crate::wire::{Decoder, Frame, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, Nonce};
 use crate::{ConnId, SessionId};
 
@@ -18,6 +19,9 @@ pub(crate) struct Conn {
     pub(crate) out: Vec<u8>,
     /// The time of this connection's live heap entry (see `timers`).
     pub(crate) timer: Option<Instant>,
+    /// The TLS session, when the server runs FNP/1 over TLS [T-1]: `out`
+    /// then holds plaintext frames, sealed into records when flushed.
+    pub(crate) tls: Option<Box<TlsSession>>,
 }
 
 #[derive(Debug)]
@@ -100,6 +104,8 @@ pub(crate) struct CallbackHandshake {
     /// The highest seq acknowledged when CB_HELLO was sent: the client had
     /// delivered at least this much before it could send CB_READY [D-14].
     pub(crate) acked_at_hello: u64,
+    /// The callback's TLS channel binding [T-7] (`None` on plain TCP).
+    pub(crate) binding: Option<crate::auth::ChannelBinding>,
 }
 
 impl Callback {
@@ -138,6 +144,7 @@ impl Conn {
             decoder: Decoder::new(MAX_PRELOGIN_FRAME_LEN),
             out: Vec::new(),
             timer: None,
+            tls: None,
         }
     }
 
@@ -159,6 +166,7 @@ impl Conn {
             decoder: Decoder::new(MAX_FRAME_LEN),
             out: Vec::new(),
             timer: None,
+            tls: None,
         }
     }
 
@@ -210,6 +218,27 @@ impl Conn {
         if let ConnKind::Callback(cb) = &mut self.kind {
             cb.last_sent = now;
         }
+    }
+
+    /// What to transmit now: the pending frames, sealed into TLS records
+    /// (with any handshake records) on a TLS connection.
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
+        let data = std::mem::take(&mut self.out);
+        match self.tls.as_mut() {
+            None => data,
+            Some(tls) => {
+                if !data.is_empty() {
+                    tls.send(&data);
+                }
+                tls.take_output()
+            }
+        }
+    }
+
+    /// The channel binding of this connection's TLS session [T-6] (`None`
+    /// on plain TCP, or before the handshake completes).
+    pub(crate) fn channel_binding(&self) -> Option<crate::auth::ChannelBinding> {
+        self.tls.as_ref().and_then(|t| t.channel_binding())
     }
 
     /// Appends bytes that are already a whole encoded frame.

@@ -77,6 +77,26 @@ impl Server {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
+        // The handshake timeouts cover TLS [T-8]: a TLS handshake still
+        // running at the deadline is a TLS failure (no ERROR can be sent).
+        let expired = match &c.kind {
+            ConnKind::Control(ctl) => ctl.handshake_deadline.is_some_and(|d| d <= now),
+            ConnKind::Callback(cb) => {
+                !matches!(cb.phase, CallbackPhase::Connecting | CallbackPhase::Ready)
+                    && cb.deadline.is_some_and(|d| d <= now)
+            }
+        };
+        if expired
+            && let Some(tls) = c.tls.as_ref()
+            && tls.is_handshaking()
+        {
+            let failure = tls.timeout_failure();
+            self.tls_failed(now, id, failure);
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         match &mut c.kind {
             ConnKind::Control(ctl) => {
                 if ctl.handshake_deadline.is_some_and(|d| d <= now) {

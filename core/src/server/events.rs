@@ -102,6 +102,19 @@ pub enum Event {
         /// Why.
         reason: Refusal,
     },
+    /// A TLS session failed — most often its handshake: the peer does not
+    /// speak TLS, refused our certificate, or did not finish in time
+    /// [T-9]. The connection is closed; nothing was sent in plaintext.
+    TlsFailed {
+        /// The connection.
+        conn: ConnId,
+        /// Its peer (for a callback, the endpoint dialled).
+        peer: SocketAddr,
+        /// The session it belonged to, if any.
+        session: Option<SessionId>,
+        /// Why, for a person.
+        reason: crate::tls::TlsFailure,
+    },
     /// A connection was closed with an ERROR frame, sent or received [F-6].
     ProtocolError {
         /// The connection.
@@ -369,6 +382,18 @@ impl fmt::Display for Event {
                     write!(f, " session={s}")?;
                 }
                 write!(f, ": {error}")
+            }
+            Event::TlsFailed {
+                conn,
+                peer,
+                session,
+                reason,
+            } => {
+                write!(f, "TLS failed {conn} peer={peer}")?;
+                if let Some(s) = session {
+                    write!(f, " session={s}")?;
+                }
+                write!(f, ": {reason}")
             }
         }
     }

@@ -24,6 +24,12 @@ fn bounded(mut message: String) -> String {
     message
 }
 
+/// A TLS handshake record (content type 22, version 3.x): what a TLS client
+/// sends first, where a plain FNP/1 frame's length would start with zeros.
+fn looks_like_tls(data: &[u8]) -> bool {
+    matches!(data, [22, 3, ..])
+}
+
 impl Server {
     /// Writes a frame to a connection (nothing if it is closed).
     pub(super) fn send(&mut self, now: Instant, conn: ConnId, frame: &Frame<'_>) {
@@ -38,6 +44,16 @@ impl Server {
     pub(super) fn remove_conn(&mut self, now: Instant, conn: ConnId, emit: bool) -> Option<Conn> {
         let mut c = *self.conns.remove(&conn)?;
         if emit {
+            if let Some(tls) = c.tls.as_mut() {
+                // Seal what is pending and say goodbye with close_notify.
+                let pending = std::mem::take(&mut c.out);
+                if !pending.is_empty() {
+                    tls.send(&pending);
+                }
+                tls.close();
+                c.out = tls.take_output();
+                self.out.flush_later(conn);
+            }
             if !c.out.is_empty() {
                 // Its Flush is already queued; the bytes leave there, before the Close.
                 self.closing.insert(conn, std::mem::take(&mut c.out));
@@ -173,6 +189,23 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let plaintext;
+        let is_tls = c.tls.is_some();
+        let raw = data;
+        let data = if is_tls {
+            match self.tls_receive(now, conn, data) {
+                Some(p) => {
+                    plaintext = p;
+                    &plaintext[..]
+                }
+                None => return, // the TLS session failed; the connection is gone
+            }
+        } else {
+            data
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         // The frames borrow the decoder, and handling them needs `self`.
         let mut decoder = std::mem::take(&mut c.decoder);
         let mut input = data;
@@ -189,7 +222,16 @@ impl Server {
                 }
                 Ok(None) => break,
                 Err(err) => {
-                    let error = Self::violation(err.code(), err.to_string());
+                    let error = if !is_tls && looks_like_tls(raw) {
+                        // A TLS client at a plain server: say so, rather
+                        // than "frame too long" [T-3].
+                        Self::violation(
+                            err.code(),
+                            "the peer speaks TLS, but this server runs plain FNP/1",
+                        )
+                    } else {
+                        Self::violation(err.code(), err.to_string())
+                    };
                     self.abort_conn(now, conn, error);
                     return;
                 }

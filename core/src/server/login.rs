@@ -214,6 +214,24 @@ impl Server {
             return;
         }
         let auth = AuthMessage::from_bodies(&self.hello[5..], &login_body, &challenge_body);
+        // Over TLS the login is bound to this connection [T-6].
+        let auth = match self
+            .conns
+            .get(&conn)
+            .map(|c| (c.tls.is_some(), c.channel_binding()))
+        {
+            Some((true, Some(binding))) => auth.bind(&binding),
+            Some((false, _)) => auth,
+            _ => {
+                // Unreachable: LOGIN arrives only after the client's Finished.
+                let error = Self::violation(
+                    ErrorCode::Malformed,
+                    "LOGIN before the TLS handshake completed",
+                );
+                self.abort_conn(now, conn, error);
+                return;
+            }
+        };
         let pending = PendingLogin {
             user: user.to_owned(),
             name_key,

@@ -89,6 +89,7 @@ mod outbox;
 mod session;
 mod target;
 mod timers;
+mod tls;
 mod users;
 
 use std::collections::HashMap;
@@ -150,6 +151,9 @@ pub struct Server {
     closing: IdMap<ConnId, Vec<u8>>,
     /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).
     hello: Vec<u8>,
+    /// The rustls configuration for the TLS identity in force [T-1]; new
+    /// connections take it, established ones keep theirs.
+    tls: Option<Arc<rustls::ServerConfig>>,
     next_ping_nonce: u64,
     /// Control connections before LOGIN_OK, from all addresses, by prefix.
     admission: Admission,
@@ -200,6 +204,10 @@ impl Server {
         .map_err(|_| ConfigError::ServerNameTooLong {
             len: config.server_name.len(),
         })?;
+        let config_tls = config
+            .tls
+            .as_ref()
+            .map(|id| crate::tls::server_config(id, Arc::clone(&config.tls_clock)));
         Ok(Self {
             ping_interval: config.lease / 3,
             limiter: LoginLimiter::new(&config.login_limiter, &config.unknown_user_secret),
@@ -219,6 +227,7 @@ impl Server {
             out: Outbox::default(),
             closing: IdMap::default(),
             hello,
+            tls: config_tls,
             next_ping_nonce: 0,
             admission: Admission::default(),
             shutting_down: false,
@@ -234,6 +243,10 @@ impl Server {
     /// from now on present the new identity; established connections keep
     /// the one they were made with [T-2].
     pub fn set_tls_identity(&mut self, identity: crate::tls::ServerIdentity) {
+        self.tls = Some(crate::tls::server_config(
+            &identity,
+            Arc::clone(&self.config.tls_clock),
+        ));
         self.config.tls = Some(identity);
     }
 
@@ -290,7 +303,11 @@ impl Server {
                 ),
             };
             tracing::debug!(%conn, %peer, %reason, "refusing connection");
-            if let Ok(data) = Frame::error(code, message).to_vec() {
+            // Over TLS a plaintext ERROR would read as "not TLS"; a refused
+            // peer is not worth a handshake, so it is just closed [T-10].
+            if self.tls.is_none()
+                && let Ok(data) = Frame::error(code, message).to_vec()
+            {
                 self.out.push(Output::Transmit { conn, data });
             }
             self.out.push(Output::Close { conn });
@@ -304,6 +321,9 @@ impl Server {
         let mut c = Conn::control(peer, now + self.config.handshake_timeout);
         c.write_raw(conn, &self.hello, &mut self.out);
         self.conns.insert(conn, Box::new(c));
+        if !self.start_tls(now, conn) {
+            return conn;
+        }
         self.arm_conn(conn);
         conn
     }
@@ -354,7 +374,7 @@ impl Server {
                 Pending::Ready(output) => return Some(output),
                 Pending::Flush(conn) => {
                     let data = match self.conns.get_mut(&conn) {
-                        Some(c) => std::mem::take(&mut c.out),
+                        Some(c) => c.take_output(),
                         None => self.closing.remove(&conn).unwrap_or_default(),
                     };
                     if !data.is_empty() {

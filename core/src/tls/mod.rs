@@ -7,10 +7,39 @@
 //! control and callback connections alike; a fax client is always the TLS
 //! client and decides whom to trust with [`ClientTls`].
 
+mod config;
+mod failure;
+pub mod pin;
+mod provider;
+mod session;
+
 use std::fmt;
 use std::sync::Arc;
 
-pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+pub use failure::TlsFailure;
+pub use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+pub use rustls::time_provider::TimeProvider;
+
+pub(crate) use config::{ClientTlsConfig, server_config};
+pub(crate) use session::TlsSession;
+
+/// The wall clock rustls checks certificate validity against: the system
+/// clock unless the application injects another (tests and the simulator
+/// inject a fixed one). It is the only time the TLS sessions read, and it
+/// never affects the bytes sent.
+pub fn system_clock() -> Arc<dyn TimeProvider> {
+    Arc::new(rustls::time_provider::DefaultTimeProvider)
+}
+
+/// A wall clock that always says `at` (tests, the simulator).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub UnixTime);
+
+impl TimeProvider for FixedClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        Some(self.0)
+    }
+}
 
 /// The server's certificate chain and key (same identity on control and
 /// callback connections [T-2]).

@@ -14,7 +14,7 @@ mod hexfmt;
 mod notification;
 mod parse;
 mod reader;
-mod utc;
+pub(crate) mod utc;
 mod whole;
 
 pub use codes::{

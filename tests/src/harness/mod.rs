@@ -23,6 +23,7 @@ pub mod probe;
 pub mod scenarios;
 mod setup;
 pub mod smol;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,7 +33,7 @@ use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
 
 pub use probe::{ClientProbe, ServerProbe};
-pub use setup::{ClientSetup, ServerSetup, password_of, test_users};
+pub use setup::{ClientSetup, ServerSetup, password_of, test_users, with_tls};
 
 /// How long a scenario waits for one expected thing. Generous: CI is a
 /// loaded 2-core machine, and waits end as soon as the thing happens.

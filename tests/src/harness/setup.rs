@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use super::tls::with_tls;
+
 use faxnotify_core::auth::MIN_ITERATIONS;
 use faxnotify_core::client::{Backoff, ClientConfig, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::{MemoryUserStore, ServerConfig};
@@ -50,6 +52,8 @@ impl ServerSetup {
         config.server_name = "faxnotify scenario server".into();
         config.dial_backoff.initial = Duration::from_millis(50);
         config.dial_backoff.max = Duration::from_millis(400);
+        // [T-1]: under `with_tls`, every scenario runs over TLS 1.3.
+        config.tls = super::tls::server_identity();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             config,
@@ -94,6 +98,7 @@ impl ClientSetup {
             NetworkSettings::new(policy),
         );
         config.reconnect = Backoff::new(Duration::from_millis(100), Duration::from_secs(1), 20);
+        config.tls = super::tls::client_tls();
         let mut seed = [0x33; 32];
         seed[..user.len().min(32)].copy_from_slice(&user.as_bytes()[..user.len().min(32)]);
         Self {

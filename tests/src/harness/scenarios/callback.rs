@@ -15,8 +15,9 @@ pub fn wrong_password(server_rt: &dyn Runtime, client_rt: &dyn Runtime) {
     let setup = ClientSetup::new(server.addr(), "alice", ListenPolicy::Dynamic).password("not it");
     let mut client = start_client(client_rt, "alice", setup);
     client.wait_for("Stopped(AuthFailed)", |e| match e {
+        // Over TLS the client also names channel binding as a cause [T-6].
         client::Event::Stopped {
-            reason: StopReason::AuthFailed { .. },
+            reason: StopReason::AuthFailed { .. } | StopReason::AuthFailedOverTls { .. },
         } => Some(()),
         _ => None,
     });

@@ -1,0 +1,225 @@
+//! Why a TLS session failed, in words a fax administrator understands
+//! [T-9]. rustls's errors name protocol details; these name what is wrong
+//! and, where it helps, what to do.
+
+use std::fmt;
+
+use rustls::pki_types::{ServerName, UnixTime};
+use rustls::{AlertDescription, CertificateError, Error};
+
+use crate::wire::utc::UtcMillis;
+
+/// Why a TLS handshake or session failed. Shown to people with `Display`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The server's certificate does not carry the name the client expects.
+    WrongName {
+        /// The name the client verifies.
+        expected: String,
+        /// The names the certificate carries.
+        presented: Vec<String>,
+    },
+    /// The certificate chain does not lead to a trusted root.
+    UnknownAuthority,
+    /// The certificate has expired.
+    Expired {
+        /// When it expired, if rustls said.
+        not_after: Option<u64>,
+    },
+    /// The certificate is not valid yet.
+    NotYetValid {
+        /// When it becomes valid, if rustls said.
+        not_before: Option<u64>,
+    },
+    /// The server's certificate is not the pinned one.
+    FingerprintMismatch,
+    /// Another certificate problem.
+    BadCertificate {
+        /// What rustls found.
+        reason: String,
+    },
+    /// The first bytes from the peer were not TLS.
+    NotTls {
+        /// They looked like a plain FNP/1 frame.
+        plain_fnp: bool,
+    },
+    /// The peer ended the handshake with an alert (for example, it did not
+    /// trust our certificate).
+    PeerAlert {
+        /// The alert's name.
+        alert: String,
+    },
+    /// The peer cannot do what FNP/1 requires (TLS 1.3, X25519, ...).
+    Incompatible {
+        /// What rustls found.
+        reason: String,
+    },
+    /// The peer broke the TLS protocol.
+    Protocol {
+        /// What rustls found.
+        reason: String,
+    },
+    /// The peer sent (or we queued) more than the session buffers.
+    Overflow,
+    /// The handshake did not finish within the handshake timeout.
+    Timeout {
+        /// Whether the peer sent anything at all (a plain FNP/1 client waits
+        /// for the server to speak first, so it sends nothing).
+        heard_anything: bool,
+    },
+}
+
+fn unix_ms(t: UnixTime) -> u64 {
+    t.as_secs().saturating_mul(1000)
+}
+
+impl TlsFailure {
+    /// Translates a rustls error. `heard_tls`: whether a TLS record from the
+    /// peer was already accepted (otherwise garbage means "not TLS").
+    pub(crate) fn from_rustls(error: &Error, heard_tls: bool) -> Self {
+        match error {
+            Error::InvalidCertificate(cert) => Self::from_certificate(cert),
+            Error::AlertReceived(alert) => Self::PeerAlert {
+                alert: alert_name(*alert),
+            },
+            Error::InvalidMessage(_) | Error::InappropriateMessage { .. } if !heard_tls => {
+                Self::NotTls { plain_fnp: false }
+            }
+            Error::PeerIncompatible(p) => Self::Incompatible {
+                reason: format!("{p:?}").replace('_', " "),
+            },
+            Error::General(reason) if reason.contains("pinned") => Self::FingerprintMismatch,
+            other => Self::Protocol {
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    fn from_certificate(error: &CertificateError) -> Self {
+        match error {
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => Self::WrongName {
+                expected: server_name_text(expected),
+                presented: presented
+                    .iter()
+                    .map(|p| {
+                        p.trim_start_matches("DnsName(")
+                            .trim_end_matches(')')
+                            .trim_matches('"')
+                            .to_owned()
+                    })
+                    .collect(),
+            },
+            CertificateError::NotValidForName => Self::WrongName {
+                expected: String::new(),
+                presented: Vec::new(),
+            },
+            CertificateError::UnknownIssuer => Self::UnknownAuthority,
+            CertificateError::Expired => Self::Expired { not_after: None },
+            CertificateError::ExpiredContext { not_after, .. } => Self::Expired {
+                not_after: Some(unix_ms(*not_after)),
+            },
+            CertificateError::NotValidYet => Self::NotYetValid { not_before: None },
+            CertificateError::NotValidYetContext { not_before, .. } => Self::NotYetValid {
+                not_before: Some(unix_ms(*not_before)),
+            },
+            CertificateError::ApplicationVerificationFailure => Self::FingerprintMismatch,
+            other => Self::BadCertificate {
+                reason: Error::InvalidCertificate(other.clone()).to_string(),
+            },
+        }
+    }
+
+    /// The same failure, knowing the peer's first bytes looked like FNP/1.
+    pub(crate) fn with_first_bytes(self, first: &[u8]) -> Self {
+        match self {
+            // A plain FNP/1 frame starts with a u32 length of at most
+            // 65 535, so its first two bytes are zero; a TLS record starts
+            // with a content type (20..=24).
+            Self::NotTls { .. } => Self::NotTls {
+                plain_fnp: first.len() >= 2 && first[0] == 0 && first[1] == 0,
+            },
+            other => other,
+        }
+    }
+}
+
+fn server_name_text(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::DnsName(d) => d.as_ref().to_owned(),
+        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn alert_name(alert: AlertDescription) -> String {
+    let name = format!("{alert:?}");
+    // rustls spells them BadCertificate; the RFC says bad_certificate.
+    // (UnknownCA is unknown_ca: a capital after a capital starts no word.)
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut previous_lower = false;
+    for ch in name.chars() {
+        if ch.is_ascii_uppercase() && previous_lower {
+            out.push('_');
+        }
+        previous_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WrongName { expected, presented } => match presented.as_slice() {
+                [] => write!(f, "the server's certificate is not valid for {expected}"),
+                [one] => write!(f, "the server's certificate is for {one}, not {expected}"),
+                many => write!(
+                    f,
+                    "the server's certificate is for {}, not {expected}",
+                    many.join(", ")
+                ),
+            },
+            Self::UnknownAuthority => {
+                f.write_str("the server's certificate is not signed by a trusted authority")
+            }
+            Self::Expired { not_after: Some(t) } => {
+                write!(f, "the certificate expired on {}", UtcMillis(*t))
+            }
+            Self::Expired { not_after: None } => f.write_str("the certificate has expired"),
+            Self::NotYetValid { not_before: Some(t) } => {
+                write!(f, "the certificate is not valid before {}", UtcMillis(*t))
+            }
+            Self::NotYetValid { not_before: None } => {
+                f.write_str("the certificate is not valid yet (is the clock right?)")
+            }
+            Self::FingerprintMismatch => {
+                f.write_str("the server's certificate does not match the pinned fingerprint")
+            }
+            Self::BadCertificate { reason } => write!(f, "the certificate cannot be used: {reason}"),
+            Self::NotTls { plain_fnp: true } => {
+                f.write_str("the peer does not speak TLS (it sent plain FNP/1)")
+            }
+            Self::NotTls { plain_fnp: false } => f.write_str("the peer does not speak TLS"),
+            Self::PeerAlert { alert } => {
+                write!(f, "the peer refused the TLS handshake ({alert})")
+            }
+            Self::Incompatible { reason } => {
+                write!(f, "the peer cannot speak TLS 1.3 as FNP/1 requires: {reason}")
+            }
+            Self::Protocol { reason } => write!(f, "TLS failed: {reason}"),
+            Self::Overflow => f.write_str("the peer sent more than the TLS session can buffer"),
+            Self::Timeout { heard_anything: true } => {
+                f.write_str("the TLS handshake did not finish in time")
+            }
+            Self::Timeout { heard_anything: false } => f.write_str(
+                "the peer sent nothing within the handshake timeout (a plain FNP/1 client waits for the server to speak first: does it have TLS turned off?)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TlsFailure {}

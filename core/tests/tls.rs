@@ -1,0 +1,475 @@
+//! FNP/1 over TLS 1.3 (docs/protocol.md section 12), in memory: a real
+//! client core and a real server core joined by `tls/pump.rs`, with
+//! certificates from rcgen and a relay built on rustls.
+
+#![allow(unreachable_pub)]
+// Helpers outside #[test] functions panic on purpose when a script goes wrong.
+#![allow(clippy::unwrap_used)]
+
+#[path = "tls/certs.rs"]
+mod certs;
+#[path = "tls/pump.rs"]
+mod pump;
+#[path = "tls/relay.rs"]
+mod relay;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faxnotify_core::client::{
+    self, CallbackRejection, Client, ClientConfig, ConnectionKind, ListenPolicy, NetworkSettings,
+    StopReason,
+};
+use faxnotify_core::server::{self, MemoryUserStore, Server, ServerConfig, Target};
+use faxnotify_core::tls::{ClientTls, FixedClock, ServerIdentity, TlsFailure, Trust, UnixTime};
+use faxnotify_core::wire::{Notification, Role};
+
+use certs::{Ca, self_signed};
+use pump::{Net, RelayOn, SERVER_ADDR};
+
+const NAME: &str = "fax.example.org";
+/// The tests' wall clock: 2026-06-01, inside every certificate's validity but the expired one's.
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock(UnixTime::since_unix_epoch(Duration::from_secs(
+        1_780_272_000,
+    ))))
+}
+
+fn server(identity: Option<ServerIdentity>, now: Instant) -> Server {
+    let mut users = MemoryUserStore::new();
+    users
+        .add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)
+        .unwrap();
+    let mut config = ServerConfig::new([9; 32]);
+    config.tls = identity;
+    config.tls_clock = clock();
+    Server::new(config, Box::new(users), [2; 32], now).unwrap()
+}
+
+fn client(tls: Option<ClientTls>, now: Instant) -> Client {
+    let mut config = ClientConfig::new(
+        SERVER_ADDR.parse().unwrap(),
+        "alice",
+        "correct horse",
+        NetworkSettings::new(ListenPolicy::Fixed { port: 6000 }),
+    );
+    config.tls = tls;
+    config.tls_clock = clock();
+    Client::new(config, [3; 32], now).unwrap()
+}
+
+fn roots(ca: &Ca) -> ClientTls {
+    ClientTls {
+        server_name: NAME.to_owned(),
+        trust: Trust::Roots(vec![ca.cert.clone()]),
+    }
+}
+
+fn net(tls: Option<ClientTls>, identity: Option<ServerIdentity>) -> Net {
+    let now = Instant::now();
+    Net::new(client(tls, now), server(identity, now), now)
+}
+
+fn logged_in(net: &Net) -> bool {
+    net.client_events
+        .iter()
+        .any(|e| matches!(e, client::Event::LoggedIn { .. }))
+}
+
+fn callback_up(net: &Net) -> bool {
+    net.client_events
+        .iter()
+        .any(|e| matches!(e, client::Event::CallbackEstablished { .. }))
+}
+
+fn notifications(net: &Net) -> Vec<u64> {
+    net.client_events
+        .iter()
+        .filter_map(|e| match e {
+            client::Event::Notification { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect()
+}
+
+fn client_tls_failures(net: &Net) -> Vec<(ConnectionKind, TlsFailure)> {
+    net.client_events
+        .iter()
+        .filter_map(|e| match e {
+            client::Event::TlsFailed {
+                connection, reason, ..
+            } => Some((*connection, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn server_tls_failures(net: &Net) -> Vec<String> {
+    net.server_events
+        .iter()
+        .filter(|e| matches!(e, server::Event::TlsFailed { .. }))
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn stopped(net: &Net) -> Option<StopReason> {
+    net.client_events.iter().find_map(|e| match e {
+        client::Event::Stopped { reason } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+/// Login, callback and a notification, all over TLS; the bytes on the wire
+/// are TLS records, never FNP/1 frames.
+fn full_run(net: &mut Net) {
+    net.run_for(Duration::from_secs(2));
+    assert!(logged_in(net), "client events: {:#?}", net.client_log());
+    assert!(callback_up(net), "client events: {:#?}", net.client_log());
+    let report = net
+        .server
+        .notify(
+            net.now,
+            Target::All,
+            &Notification::server_message("hello over TLS"),
+        )
+        .unwrap();
+    assert_eq!(report.accepted.len(), 1);
+    net.run_for(Duration::from_secs(1));
+}
+
+#[test]
+fn login_notify_and_callback_over_tls() {
+    let ca = Ca::new("Test CA");
+    let mut net = net(Some(roots(&ca)), Some(ca.leaf(NAME, false)));
+    full_run(&mut net);
+    assert_eq!(notifications(&net), vec![1]);
+    // Nothing went out in plaintext: every write starts with a TLS record
+    // (20 change_cipher_spec for middlebox compatibility, 21 alert,
+    // 22 handshake, 23 application data; version 3.3, or 3.1 in a ClientHello).
+    for (side, conn, data) in &net.wire {
+        assert!(
+            matches!(data.first(), Some(20..=23)) && data.get(1..3) == Some(&[3, 3][..])
+                || data.get(..3) == Some(&[22, 3, 1][..]),
+            "{side:?} conn#{conn} wrote something that is not a TLS record: {:02x?}",
+            &data[..data.len().min(8)]
+        );
+        assert!(
+            !data.windows(14).any(|w| w == b"hello over TLS"),
+            "{side:?} sent the notification in clear"
+        );
+    }
+    assert!(server_tls_failures(&net).is_empty());
+    assert!(!net.client.unencrypted_remote());
+}
+
+#[test]
+fn pinned_fingerprint_is_accepted() {
+    let identity = self_signed(NAME);
+    let pin = faxnotify_core::tls::pin::fingerprint(&identity.chain()[0]);
+    let tls = ClientTls {
+        server_name: NAME.to_owned(),
+        trust: Trust::PinnedSha256(pin),
+    };
+    let mut net = net(Some(tls), Some(identity));
+    full_run(&mut net);
+    assert_eq!(notifications(&net), vec![1]);
+}
+
+#[test]
+fn same_seed_same_inputs_same_tls_bytes() {
+    let ca = Ca::new("Test CA");
+    let identity = ca.leaf(NAME, false);
+    let run = || {
+        let mut net = net(Some(roots(&ca)), Some(identity.clone()));
+        full_run(&mut net);
+        net.wire
+    };
+    let first = run();
+    assert!(
+        first.len() > 6,
+        "a TLS login and callback write more than that"
+    );
+    assert_eq!(first, run(), "two runs with the same seeds differ");
+    // And the seed matters: another client seed gives other TLS bytes.
+    let ca_net = |seed: [u8; 32]| {
+        let now = Instant::now();
+        let mut config = ClientConfig::new(
+            SERVER_ADDR.parse().unwrap(),
+            "alice",
+            "correct horse",
+            NetworkSettings::new(ListenPolicy::Fixed { port: 6000 }),
+        );
+        config.tls = Some(roots(&ca));
+        config.tls_clock = clock();
+        let mut net = Net::new(
+            Client::new(config, seed, now).unwrap(),
+            server(Some(identity.clone()), now),
+            now,
+        );
+        full_run(&mut net);
+        net.wire
+    };
+    assert_ne!(first, ca_net([4; 32]));
+}
+
+fn expect_client_stop(net: &mut Net, want: &str) {
+    net.run_for(Duration::from_secs(2));
+    assert!(!logged_in(net));
+    let failures = client_tls_failures(net);
+    assert_eq!(failures.len(), 1, "client events: {:#?}", net.client_log());
+    assert_eq!(failures[0].0, ConnectionKind::Control);
+    assert_eq!(failures[0].1.to_string(), want);
+    assert!(
+        matches!(stopped(net), Some(StopReason::Tls(_))),
+        "the client must stop, not retry or fall back: {:#?}",
+        net.client_log()
+    );
+    // The server logs the refused handshake with the peer's address.
+    let server = server_tls_failures(net);
+    assert_eq!(server.len(), 1, "server events: {:#?}", net.server_log());
+    assert!(server[0].contains("peer=192.0.2.10:"), "{}", server[0]);
+}
+
+#[test]
+fn wrong_name_is_refused() {
+    let ca = Ca::new("Test CA");
+    let mut net = net(Some(roots(&ca)), Some(ca.leaf("mail.example.org", false)));
+    expect_client_stop(
+        &mut net,
+        "the server's certificate is for mail.example.org, not fax.example.org",
+    );
+    assert!(
+        server_tls_failures(&net)[0]
+            .ends_with("the peer refused the TLS handshake (bad_certificate)")
+    );
+}
+
+#[test]
+fn unknown_authority_is_refused() {
+    let ca = Ca::new("Test CA");
+    let other = Ca::new("Someone else's CA");
+    let mut net = net(Some(roots(&ca)), Some(other.leaf(NAME, false)));
+    expect_client_stop(
+        &mut net,
+        "the server's certificate is not signed by a trusted authority",
+    );
+    assert!(
+        server_tls_failures(&net)[0].ends_with("(unknown_ca)"),
+        "{:?}",
+        server_tls_failures(&net)
+    );
+}
+
+#[test]
+fn expired_certificate_is_refused() {
+    let ca = Ca::new("Test CA");
+    let mut net = net(Some(roots(&ca)), Some(ca.leaf(NAME, true)));
+    expect_client_stop(&mut net, "the certificate expired on 2021-01-01 00:00:00Z");
+}
+
+#[test]
+fn fingerprint_mismatch_is_refused() {
+    let tls = ClientTls {
+        server_name: NAME.to_owned(),
+        trust: Trust::PinnedSha256([0xab; 32]),
+    };
+    let mut net = net(Some(tls), Some(self_signed(NAME)));
+    expect_client_stop(
+        &mut net,
+        "the server's certificate does not match the pinned fingerprint",
+    );
+}
+
+#[test]
+fn tls_client_to_plain_server_fails_clearly_on_both_sides() {
+    let ca = Ca::new("Test CA");
+    let mut net = net(Some(roots(&ca)), None);
+    net.run_for(Duration::from_secs(2));
+    let failures = client_tls_failures(&net);
+    assert_eq!(failures.len(), 1, "{:#?}", net.client_log());
+    assert_eq!(
+        failures[0].1.to_string(),
+        "the peer does not speak TLS (it sent plain FNP/1)"
+    );
+    assert!(matches!(stopped(&net), Some(StopReason::Tls(_))));
+    // The plain server saw a ClientHello where a frame should be.
+    let log = net.server_log();
+    assert!(
+        log.iter().any(|l| l.contains("speaks TLS")),
+        "server events: {log:#?}"
+    );
+}
+
+#[test]
+fn plain_client_to_tls_server_times_out_clearly_on_both_sides() {
+    let ca = Ca::new("Test CA");
+    let mut net = net(None, Some(ca.leaf(NAME, false)));
+    net.run_for(Duration::from_secs(11));
+    assert!(!logged_in(&net));
+    // Each waits for the other to speak first; the handshake timeout ends it.
+    let server = server_tls_failures(&net);
+    assert!(!server.is_empty(), "server events: {:#?}", net.server_log());
+    assert!(
+        server[0].contains("sent nothing within the handshake timeout"),
+        "{}",
+        server[0]
+    );
+    assert!(
+        net.client_events.iter().any(|e| matches!(
+            e,
+            client::Event::ConnectionLost {
+                reason: client::DisconnectReason::HandshakeTimeout,
+                ..
+            }
+        )),
+        "{:#?}",
+        net.client_log()
+    );
+    // And the client knows it runs without TLS to a remote server [T-11].
+    assert!(net.client.unencrypted_remote());
+}
+
+fn relay_net(on: RelayOn) -> Net {
+    let ca = Ca::new("Test CA");
+    let identity = ca.leaf(NAME, false);
+    // The man in the middle holds another certificate for the same name from
+    // a CA the client trusts.
+    let (mitm_chain, mitm_key) = ca.leaf_parts(NAME, false);
+    let server_roots = vec![ca.cert.clone()];
+    let mut net = net(Some(roots(&ca)), Some(identity));
+    net.relay_on = on;
+    net.make_relay = Some(Box::new(move || {
+        relay::Relay::new(
+            mitm_chain.clone(),
+            mitm_key.clone_key(),
+            &server_roots,
+            NAME,
+        )
+    }));
+    net
+}
+
+#[test]
+fn relay_on_control_cannot_log_in() {
+    let mut net = relay_net(RelayOn::Control);
+    net.run_for(Duration::from_secs(2));
+    assert!(!logged_in(&net), "{:#?}", net.client_log());
+    let reason = stopped(&net).expect("the client stops");
+    assert!(
+        matches!(reason, StopReason::AuthFailedOverTls { .. }),
+        "{reason:?}"
+    );
+    assert!(
+        reason.to_string().contains("channel binding failed"),
+        "{reason}"
+    );
+    assert!(
+        net.server_events
+            .iter()
+            .any(|e| matches!(e, server::Event::LoginFailed { .. })),
+        "{:#?}",
+        net.server_log()
+    );
+}
+
+#[test]
+fn relay_on_callback_is_refused() {
+    let mut net = relay_net(RelayOn::Callback);
+    net.run_for(Duration::from_secs(2));
+    assert!(logged_in(&net), "{:#?}", net.client_log());
+    assert!(!callback_up(&net), "{:#?}", net.client_log());
+    let rejected: Vec<_> = net
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            client::Event::CallbackRejected { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        rejected.contains(&CallbackRejection::ChannelBindingFailed),
+        "{:#?}",
+        net.client_log()
+    );
+    assert_eq!(
+        CallbackRejection::ChannelBindingFailed.to_string(),
+        "channel binding failed: someone is relaying this connection (or the dialler does not hold the session key)"
+    );
+}
+
+#[test]
+fn stranger_without_tls_on_the_callback_port_is_refused() {
+    let ca = Ca::new("Test CA");
+    let mut net = net(Some(roots(&ca)), Some(ca.leaf(NAME, false)));
+    net.run_for(Duration::from_secs(2));
+    assert!(logged_in(&net));
+    let now = net.now;
+    let stranger = net
+        .client
+        .handle_accept(now, "198.51.100.7:31337".parse().unwrap());
+    // The client speaks first, as TLS client: a ClientHello.
+    let mut first = Vec::new();
+    while let Some(out) = net.client.poll_output() {
+        if let client::Output::Transmit { conn, data } = out
+            && conn == stranger
+        {
+            first.extend_from_slice(&data);
+        }
+    }
+    assert_eq!(first.get(..1), Some(&[22u8][..]), "a TLS handshake record");
+    // The stranger answers with a plain FNP/1 CB_HELLO.
+    let plain = faxnotify_core::wire::Frame::CbHello(faxnotify_core::wire::CbHello {
+        session_id: 1,
+        server_nonce: [0; 32],
+        proof: [0; 32],
+    })
+    .to_vec()
+    .unwrap();
+    net.client
+        .handle_input(
+            now,
+            client::Input::Received {
+                conn: stranger,
+                data: &plain,
+            },
+        )
+        .unwrap();
+    let mut events = Vec::new();
+    let mut closed = false;
+    while let Some(out) = net.client.poll_output() {
+        match out {
+            client::Output::Event(e) => events.push(e),
+            client::Output::Close { conn } if conn == stranger => closed = true,
+            client::Output::Transmit { conn, data } if conn == stranger => {
+                // Only a TLS alert may go back, never plaintext.
+                assert_eq!(data.first(), Some(&21), "{data:02x?}");
+            }
+            _ => {}
+        }
+    }
+    assert!(closed);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            client::Event::TlsFailed { connection: ConnectionKind::Callback, reason, .. }
+                if reason.to_string() == "the peer does not speak TLS (it sent plain FNP/1)"
+        )),
+        "{events:#?}"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        client::Event::CallbackRejected {
+            reason: CallbackRejection::TlsFailed,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn certificate_reload_applies_to_new_handshakes() {
+    let ca = Ca::new("Test CA");
+    let mut net = net(Some(roots(&ca)), Some(ca.leaf("old.example.org", false)));
+    net.server.set_tls_identity(ca.leaf(NAME, false));
+    full_run(&mut net);
+    assert_eq!(notifications(&net), vec![1]);
+}
