@@ -12,6 +12,7 @@
 //! - [`wire`]: frames, notification payloads and the incremental decoder.
 //! - [`auth`]: the SCRAM-SHA-256 login, session keys and callback proofs.
 //! - [`server`]: the server state machine.
+//! - [`tls`]: FNP/1 over TLS 1.3 (settings; the sans-IO TLS session).
 //!
 //! The protocol is specified in `docs/protocol.md`.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ mod conn;
 pub mod fuzzing;
 mod rng;
 pub mod server;
+pub mod tls;
 pub mod wire;
 
 pub use conn::ConnId;

@@ -1,0 +1,138 @@
+//! FNP/1 over TLS 1.3 (docs/protocol.md section 12): the settings the client
+//! and server cores take, and (inside the crate) the per-connection TLS
+//! session that drives rustls's sans-IO connection with the core's seeded
+//! randomness and the caller's clock.
+//!
+//! The server has one [`ServerIdentity`] (certificate chain and key), used on
+//! control and callback connections alike; a fax client is always the TLS
+//! client and decides whom to trust with [`ClientTls`].
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+pub mod pem;
+pub mod pin;
+
+/// The server's certificate chain and key (same identity on control and
+/// callback connections [T-2]).
+///
+/// The key is parsed and checked against the leaf certificate when the
+/// identity is made, so a wrong pair is refused at configuration time rather
+/// than in every handshake.
+#[derive(Clone)]
+pub struct ServerIdentity {
+    pub(crate) key: Arc<rustls::sign::CertifiedKey>,
+}
+
+impl ServerIdentity {
+    /// An identity from a certificate chain (leaf first) and its private key.
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, TlsConfigError> {
+        if chain.is_empty() {
+            return Err(TlsConfigError::EmptyChain);
+        }
+        let signing_key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| {
+            TlsConfigError::UnusableKey {
+                reason: e.to_string(),
+            }
+        })?;
+        let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+        match certified.keys_match() {
+            Ok(()) => {}
+            // Keys whose public half cannot be extracted are not checked
+            // here; the handshake's own signature check still binds them.
+            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+                return Err(TlsConfigError::KeyDoesNotMatchCertificate);
+            }
+            Err(e) => {
+                return Err(TlsConfigError::BadCertificate {
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(Self {
+            key: Arc::new(certified),
+        })
+    }
+
+    /// The certificate chain, leaf first.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.key.cert
+    }
+}
+
+impl fmt::Debug for ServerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material.
+        f.debug_struct("ServerIdentity")
+            .field("chain_len", &self.key.cert.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a fax client decides to trust the server [T-4].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trust {
+    /// Verify the chain against these roots (system roots loaded by the
+    /// caller, or a CA file).
+    Roots(Vec<CertificateDer<'static>>),
+    /// Accept exactly the certificate with this SHA-256 fingerprint
+    /// (self-signed servers on a LAN).
+    PinnedSha256([u8; 32]),
+}
+
+/// A client's TLS settings: the name the server's certificate must carry,
+/// and the trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientTls {
+    /// The DNS name (or IP address literal) the server's certificate must
+    /// carry; also sent as SNI.
+    pub server_name: String,
+    /// Whom the client trusts.
+    pub trust: Trust,
+}
+
+/// Why a TLS setting is refused when it is made (a configuration mistake,
+/// never a peer's fault).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// The certificate chain has no certificate.
+    #[error("the certificate chain is empty: the certificate file holds no certificate")]
+    EmptyChain,
+    /// The private key could not be used for TLS 1.3 signatures.
+    #[error("the private key cannot be used: {reason}")]
+    UnusableKey {
+        /// What rustls said about it.
+        reason: String,
+    },
+    /// The key is not the one the leaf certificate was issued for.
+    #[error(
+        "the private key does not belong to the certificate (the certificate and key files do not match)"
+    )]
+    KeyDoesNotMatchCertificate,
+    /// The leaf certificate could not be read.
+    #[error("the certificate cannot be used: {reason}")]
+    BadCertificate {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The server name is neither a DNS name nor an IP address.
+    #[error("{name:?} is not a valid server name (a DNS name or an IP address)")]
+    BadServerName {
+        /// The name given.
+        name: String,
+    },
+    /// No trusted root could be used.
+    #[error("no usable trusted root certificate: {reason}")]
+    NoUsableRoots {
+        /// Why.
+        reason: String,
+    },
+}
