@@ -75,6 +75,7 @@ mod settings;
 mod settings_file;
 mod state;
 mod timers;
+mod tls_settings;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -92,6 +93,7 @@ pub use settings::{
 };
 pub use settings_file::{SettingsFile, SettingsFileError};
 pub use state::ClientState;
+pub use tls_settings::{TlsSettingError, TlsSettings, TlsTrust};
 
 use crate::auth::{SessionKey, prepare_password, prepare_username};
 use crate::conn::ConnIdAllocator;
