@@ -78,13 +78,13 @@ enum Deferred {
 }
 
 /// The client's callback listener, as the core asked for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum ListenSlot {
     None,
     Active(usize),
-    /// Closed by a test hook; re-opened on the same address on resume.
-    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
-    Suspended(SocketAddr),
+    /// Closed by a test hook, its port still held; re-opened on resume.
+    #[cfg(feature = "test-hooks")]
+    Suspended(crate::port_hold::PortHold),
 }
 
 /// A readiness noted from one poll event.
@@ -388,7 +388,11 @@ impl<M: Machine> Reactor<M> {
 
     /// Binds and registers a listener; returns its key.
     pub(crate) fn open_listener(&mut self, addr: SocketAddr) -> io::Result<usize> {
-        let mut listener = socket::bind_listener(addr)?;
+        self.register_listener(socket::bind_listener(addr)?)
+    }
+
+    /// Registers a bound listener; returns its key.
+    fn register_listener(&mut self, mut listener: mio::net::TcpListener) -> io::Result<usize> {
         let local = listener.local_addr()?;
         let entry = self.entries.vacant_entry();
         let key = entry.key();
@@ -843,12 +847,22 @@ impl<M: Machine> Reactor<M> {
         let ListenSlot::Active(key) = self.listen else {
             return;
         };
-        let addr = match &self.entries[key] {
-            Entry::Listener(l) => l.addr,
+        let hold = match &self.entries[key] {
+            Entry::Listener(l) => crate::port_hold::PortHold::take_over(&l.listener, l.addr),
             Entry::Conn(_) => return,
         };
+        let hold = match hold {
+            Ok(hold) => hold,
+            Err(err) => {
+                // Not suspending is visible to the test (connections still
+                // succeed); giving the port away would be a flake.
+                tracing::error!(%err, "test hook: cannot hold the listener's port; not suspended");
+                return;
+            }
+        };
+        let addr = hold.addr();
         self.remove_listener(key);
-        self.listen = ListenSlot::Suspended(addr);
+        self.listen = ListenSlot::Suspended(hold);
         let accepted: Vec<usize> = self
             .entries
             .iter()
@@ -865,13 +879,19 @@ impl<M: Machine> Reactor<M> {
     }
 
     /// Re-opens a listener closed by [`Reactor::suspend_listener`] on the
-    /// same address.
+    /// port it held.
     #[cfg(feature = "test-hooks")]
     pub(crate) fn resume_listener(&mut self) -> io::Result<()> {
-        let ListenSlot::Suspended(addr) = self.listen else {
-            return Ok(());
+        let hold = match std::mem::replace(&mut self.listen, ListenSlot::None) {
+            ListenSlot::Suspended(hold) => hold,
+            other => {
+                self.listen = other;
+                return Ok(());
+            }
         };
-        let key = self.open_listener(addr)?;
+        let addr = hold.addr();
+        // On failure the hold is gone with the error: the test fails on it.
+        let key = self.register_listener(hold.reopen()?)?;
         self.listen = ListenSlot::Active(key);
         tracing::debug!(%addr, "test hook: listener resumed");
         Ok(())

@@ -21,6 +21,21 @@ const LISTEN_BACKLOG: i32 = 1024;
 ///   it: `[::]` then also accepts IPv4 peers, which appear as IPv4-mapped
 ///   addresses (the cores treat them as IPv4 [C-1]).
 pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    // With the test hooks, a listener on a port the OS picks is made
+    // `SO_REUSEPORT`, so that suspending it can hold its port
+    // (`crate::port_hold`): its accepted connections inherit the option, and
+    // every socket on a port must have it for another to bind beside them.
+    // Only same-user sockets that set it could share such a port, and fixed
+    // ports and ranges never get it, so their one-instance rule is tested as
+    // it ships.
+    bind_listener_with(addr, cfg!(feature = "test-hooks") && addr.port() == 0)
+}
+
+/// [`bind_listener`], optionally with `SO_REUSEPORT` (see there).
+pub(crate) fn bind_listener_with(
+    addr: SocketAddr,
+    reuse_port: bool,
+) -> io::Result<mio::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6()
         && let Err(err) = socket.set_only_v6(false)
@@ -29,6 +44,12 @@ pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListene
     }
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
@@ -55,10 +76,29 @@ mod tests {
         SocketAddr::from((Ipv4Addr::LOCALHOST, port))
     }
 
+    /// Holds a free loopback port for the test's lifetime: bound with
+    /// `SO_REUSEADDR` but not listening, so listeners can bind it (again)
+    /// beside the holder, while no other process can take it between a
+    /// close and the re-bind the test makes.
+    #[cfg(unix)]
+    fn held_port() -> (Socket, u16) {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+        socket.set_reuse_address(true).expect("SO_REUSEADDR");
+        socket.bind(&v4(0).into()).expect("bind");
+        let port = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("addr")
+            .port();
+        (socket, port)
+    }
+
+    #[cfg(unix)]
     #[test]
     fn a_second_listener_on_a_live_port_fails() {
-        let first = bind_listener(v4(0)).expect("bind");
-        let port = first.local_addr().expect("addr").port();
+        let (_held, port) = held_port();
+        let first = bind_listener(v4(port)).expect("bind");
         let err = bind_listener(v4(port)).expect_err("SO_REUSEADDR must not share a live port");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         // Also through the unspecified address.
@@ -72,8 +112,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_port_with_connections_in_time_wait_can_be_bound_again() {
+        let (_held, port) = held_port();
         let listener = std::net::TcpListener::from(Socket::from(std::os::fd::OwnedFd::from(
-            bind_listener(v4(0)).expect("bind"),
+            bind_listener(v4(port)).expect("bind"),
         )));
         listener.set_nonblocking(false).expect("blocking");
         let addr = listener.local_addr().expect("addr");

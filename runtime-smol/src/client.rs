@@ -287,9 +287,9 @@ struct ClientMachine {
     started: Option<Sender<Started>>,
     /// Every handle was dropped: stop at once.
     abandoned: bool,
-    /// Where the suspended listener was bound.
+    /// The suspended listener's port, held until it is resumed.
     #[cfg(feature = "test-hooks")]
-    suspended: Option<SocketAddr>,
+    suspended: Option<crate::port_hold::PortHold>,
     /// Suspend the listener as soon as it is bound (test hook).
     #[cfg(feature = "test-hooks")]
     suspend_at_start: bool,
@@ -310,8 +310,7 @@ impl ClientMachine {
                 #[cfg(feature = "test-hooks")]
                 if std::mem::take(&mut self.suspend_at_start) {
                     tracing::debug!(%local, "test hook: callback listener closed at start");
-                    self.suspended = Some(local);
-                    io.stop_listening();
+                    self.suspend_listener(io);
                 }
                 self.feed(now, Input::Bound { local });
             }
@@ -319,6 +318,26 @@ impl ClientMachine {
                 tracing::debug!(%addr, %error, "cannot bind the callback listener");
                 let error = BindError::from_io(&error);
                 self.feed(now, Input::BindFailed { addr, error });
+            }
+        }
+    }
+
+    /// Test hook: closes the callback listener, holding its port (see
+    /// `crate::port_hold`); false when there was none to suspend.
+    #[cfg(feature = "test-hooks")]
+    fn suspend_listener(&mut self, io: &mut Conns) -> bool {
+        match io.suspend_listening() {
+            Ok(Some(hold)) => {
+                tracing::debug!(addr = %hold.addr(), "test hook: callback listener suspended");
+                self.suspended = Some(hold);
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                // Not suspending is visible to the test (connections still
+                // succeed); giving the port away would be a flake.
+                tracing::error!(%error, "test hook: cannot hold the listener's port; not suspended");
+                false
             }
         }
     }
@@ -400,10 +419,7 @@ impl Machine for ClientMachine {
             }
             #[cfg(feature = "test-hooks")]
             Command::SuspendListener { reply } => {
-                if let Some(local) = io.listening_on() {
-                    tracing::debug!(%local, "test hook: suspending the callback listener");
-                    self.suspended = Some(local);
-                    io.stop_listening();
+                if self.suspend_listener(io) {
                     for conn in io.drop_accepted() {
                         self.feed(now, Input::Closed { conn });
                     }
@@ -413,9 +429,9 @@ impl Machine for ClientMachine {
             #[cfg(feature = "test-hooks")]
             Command::ResumeListener { reply } => {
                 let result = match self.suspended.take() {
-                    Some(addr) => {
-                        tracing::debug!(%addr, "test hook: resuming the callback listener");
-                        net::bind_listener(addr)
+                    Some(hold) => {
+                        tracing::debug!(addr = %hold.addr(), "test hook: resuming the callback listener");
+                        hold.reopen()
                             .and_then(|listener| io.listen(listener))
                             .map(|_| ())
                     }

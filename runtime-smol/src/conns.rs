@@ -373,6 +373,18 @@ impl Conns {
         }
     }
 
+    /// Test hook: closes the listener but keeps its port bound (see
+    /// `crate::port_hold`); `None` when not listening.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn suspend_listening(&mut self) -> io::Result<Option<crate::port_hold::PortHold>> {
+        let Some(l) = &self.listener else {
+            return Ok(None);
+        };
+        let hold = crate::port_hold::PortHold::take_over(l.listener.get_ref(), l.local)?;
+        self.stop_listening();
+        Ok(Some(hold))
+    }
+
     /// The next accepted connection; pending forever while not listening.
     pub(crate) async fn accept(&self) -> io::Result<(Async<TcpStream>, SocketAddr)> {
         let Some(l) = &self.listener else {
@@ -595,12 +607,6 @@ impl Conns {
             self.map.remove(conn);
         }
         gone
-    }
-
-    /// The listener's address, if listening.
-    #[cfg(feature = "test-hooks")]
-    pub(crate) fn listening_on(&self) -> Option<SocketAddr> {
-        self.listener.as_ref().map(|l| l.local)
     }
 
     /// Drops everything at once, as a crash would: nothing more is written.

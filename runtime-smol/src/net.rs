@@ -36,9 +36,30 @@ pub(crate) enum NetMsg {
 /// - IPv6 listeners are dual-stack (`IPV6_V6ONLY` off): `[::]` also accepts
 ///   IPv4 connections, which the core sees as IPv4 peers [C-1].
 pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
+    // With the test hooks, a listener on a port the OS picks is made
+    // `SO_REUSEPORT`, so that suspending it can hold its port
+    // (`crate::port_hold`): its accepted connections inherit the option, and
+    // every socket on a port must have it for another to bind beside them.
+    // Only same-user sockets that set it could share such a port, and fixed
+    // ports and ranges never get it, so their one-instance rule is tested as
+    // it ships.
+    bind_listener_with(addr, cfg!(feature = "test-hooks") && addr.port() == 0)
+}
+
+/// [`bind_listener`], optionally with `SO_REUSEPORT` (see there).
+pub(crate) fn bind_listener_with(
+    addr: SocketAddr,
+    reuse_port: bool,
+) -> io::Result<Async<TcpListener>> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
     if addr.is_ipv6() {
         socket.set_only_v6(false)?;
     }

@@ -83,7 +83,9 @@ fn killing_the_callback_listener_mid_stream_loses_and_repeats_nothing() {
 #[test]
 fn a_restarted_server_means_a_lost_session_and_a_new_login() {
     block_on(async {
-        let (server, _events) = start_server(loopback(), &["alice"]).await;
+        // The restart binds the same port: held for the whole test.
+        let reserved = reserve_ports(1);
+        let (server, _events) = start_server(reserved.loopback(), &["alice"]).await;
         let addr = server.local_addr();
         let client = start_client(client_config(addr, "alice", ListenPolicy::Dynamic)).await;
         let Event::LoggedIn { session: first, .. } =
@@ -309,8 +311,10 @@ fn an_unreachable_callback_with_backchannel_delivers_on_control_then_moves_back(
 #[test]
 fn a_server_that_is_not_there_is_retried_until_it_is() {
     block_on(async {
-        let port = free_port();
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // Held (nothing listens: connections are refused) until the server
+        // binds it; no other process can take it meanwhile.
+        let reserved = reserve_ports(1);
+        let addr = reserved.loopback();
         let client = Client::start_with(
             client_config(addr, "alice", ListenPolicy::Dynamic),
             test_options(8),
@@ -331,7 +335,9 @@ fn a_server_that_is_not_there_is_retried_until_it_is() {
 #[test]
 fn a_crashed_server_means_a_lost_connection_then_a_refused_resume() {
     block_on(async {
-        let (server, _) = start_server(loopback(), &["alice"]).await;
+        // The restart binds the same port: held for the whole test.
+        let reserved = reserve_ports(1);
+        let (server, _) = start_server(reserved.loopback(), &["alice"]).await;
         let addr = server.local_addr();
         let client = start_client(client_config(addr, "alice", ListenPolicy::Dynamic)).await;
         let Event::LoggedIn { session, .. } =

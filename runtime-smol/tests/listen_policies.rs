@@ -13,7 +13,9 @@ use support::*;
 fn a_second_instance_on_a_fixed_port_fails_and_the_first_keeps_receiving() {
     block_on(async {
         let (server, _events) = start_server(loopback(), &["alice", "bob"]).await;
-        let port = free_port();
+        // Held until the test ends: no other process takes it meanwhile.
+        let reserved = reserve_ports(1);
+        let port = reserved.port();
         let first = start_client(client_config(
             server.local_addr(),
             "alice",
@@ -59,8 +61,8 @@ fn a_second_instance_on_a_fixed_port_fails_and_the_first_keeps_receiving() {
 fn a_range_of_three_ports_runs_three_instances_and_refuses_the_fourth() {
     block_on(async {
         let (server, _events) = start_server(loopback(), &["alice"]).await;
-        let lo = free_ports(3);
-        let hi = lo + 2;
+        let reserved = reserve_ports(3);
+        let (lo, hi) = (reserved.port(), reserved.hi());
         let policy = ListenPolicy::Range { lo, hi };
         let mut running = Vec::new();
         for _ in 0..3 {

@@ -105,6 +105,11 @@ pub struct ClientConfig {
     pub logout_timeout: Duration,
     /// Delays between reconnection attempts of the control connection.
     pub reconnect: Backoff,
+    /// FNP/1 over TLS 1.3 (docs/protocol.md section 12): with settings, the
+    /// control connection and every accepted callback connection run TLS
+    /// from their first byte, this client being the TLS client on both
+    /// [T-1] [T-2]; `None` keeps plain TCP (loopback tests, legacy servers).
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl ClientConfig {
@@ -128,6 +133,7 @@ impl ClientConfig {
             max_callbacks: 4,
             logout_timeout: Duration::from_secs(5),
             reconnect: Backoff::default(),
+            tls: None,
         }
     }
 
@@ -198,6 +204,7 @@ impl fmt::Debug for ClientConfig {
             .field("max_callbacks", &self.max_callbacks)
             .field("logout_timeout", &self.logout_timeout)
             .field("reconnect", &self.reconnect)
+            .field("tls", &self.tls)
             .finish()
     }
 }

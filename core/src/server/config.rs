@@ -68,6 +68,11 @@ pub struct ServerConfig {
     /// application must generate it once and persist it, so that a probe
     /// sees the same salt for a name across restarts.
     pub unknown_user_secret: [u8; 32],
+    /// FNP/1 over TLS 1.3 (docs/protocol.md section 12): with an identity,
+    /// every control and callback connection runs TLS from its first byte
+    /// [T-1]; `None` keeps plain TCP. Replace it on a running server with
+    /// [`Server::set_tls_identity`](super::Server::set_tls_identity).
+    pub tls: Option<crate::tls::ServerIdentity>,
 }
 
 /// The failed-login limiter: each IP address may fail `max_failures`
@@ -135,6 +140,7 @@ impl ServerConfig {
             dial_backoff: BackoffConfig::default(),
             max_dials_per_ip: 4,
             unknown_user_secret,
+            tls: None,
         }
     }
 
@@ -232,6 +238,7 @@ impl fmt::Debug for ServerConfig {
             .field("dial_backoff", &self.dial_backoff)
             .field("max_dials_per_ip", &self.max_dials_per_ip)
             .field("unknown_user_secret", &"<redacted>")
+            .field("tls", &self.tls)
             .finish()
     }
 }

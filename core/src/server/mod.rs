@@ -226,6 +226,13 @@ impl Server {
         &self.config
     }
 
+    /// Replaces the TLS identity (certificate reload): handshakes that start
+    /// from now on present the new identity; established connections keep
+    /// the one they were made with [T-2].
+    pub fn set_tls_identity(&mut self, identity: crate::tls::ServerIdentity) {
+        self.config.tls = Some(identity);
+    }
+
     // ----- adapter surface -------------------------------------------------
 
     /// Registers a control connection the adapter accepted from `peer` and

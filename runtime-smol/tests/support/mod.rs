@@ -222,25 +222,59 @@ pub async fn logout(client: Client) -> bool {
     confirmed.expect("LoggedOut event")
 }
 
-/// A port that was free a moment ago on every IPv4 address.
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|l| l.local_addr())
-        .expect("ephemeral port")
-        .port()
+/// Port numbers held for a test, each bound with `SO_REUSEADDR` but not
+/// listening, for as long as the value lives: other sockets cannot take them
+/// and connections to them are refused, yet the runtime's listeners (also
+/// `SO_REUSEADDR`) can bind and listen beside the holder. A number picked and
+/// released before the code under test binds it (or binds it again after a
+/// restart) would race with every other process on the machine.
+pub struct ReservedPorts {
+    lo: u16,
+    held: Vec<socket2::Socket>,
 }
 
-/// `n` consecutive ports that were free a moment ago (retries on a race).
-pub fn free_ports(n: u16) -> u16 {
+impl ReservedPorts {
+    /// The first (or only) reserved port.
+    pub fn port(&self) -> u16 {
+        self.lo
+    }
+
+    /// The last reserved port.
+    pub fn hi(&self) -> u16 {
+        self.lo + u16::try_from(self.held.len() - 1).expect("at most a u16 of ports")
+    }
+
+    /// `127.0.0.1:port()`.
+    pub fn loopback(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.lo))
+    }
+}
+
+fn hold(port: u16) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
+    Ok(socket)
+}
+
+/// Reserves `n` consecutive free ports on every IPv4 address.
+pub fn reserve_ports(n: u16) -> ReservedPorts {
     for _ in 0..200 {
-        let base = free_port();
-        if base > u16::MAX - n {
+        let first = hold(0).expect("reserve a free port");
+        let lo = first
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("the reserved port's address")
+            .port();
+        if lo.checked_add(n - 1).is_none() {
             continue;
         }
-        let all_free =
-            (base..base + n).all(|p| TcpListener::bind((Ipv4Addr::UNSPECIFIED, p)).is_ok());
-        if all_free {
-            return base;
+        let mut held = vec![first];
+        held.extend((lo + 1..lo + n).map_while(|p| hold(p).ok()));
+        if held.len() == usize::from(n) {
+            return ReservedPorts { lo, held };
         }
     }
     panic!("no {n} consecutive free ports found");

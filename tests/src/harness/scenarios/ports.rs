@@ -6,13 +6,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use faxnotify_core::client::{ListenPolicy, StopReason};
 
 use super::{assert_delivered, start_server};
-use crate::harness::net::{free_port, free_port_range};
+use crate::harness::net::{reserve_port, reserve_port_range};
 use crate::harness::{
     ClientProbe, ClientSetup, ClientStartError, Runtime, ServerSetup, test_users,
 };
 
-/// Tries to start a client; `None` if its listen policy found its ports
-/// taken (by another process racing the test), so the caller picks new ones.
+/// Tries to start a client.
 fn try_start(
     rt: &dyn Runtime,
     name: &str,
@@ -27,17 +26,13 @@ fn try_start(
 /// receiving notifications.
 pub fn fixed_port_in_use(server_rt: &dyn Runtime, client_rt: &dyn Runtime) {
     let mut server = start_server(server_rt, ServerSetup::new(test_users(&["alice", "bob"])));
-    let (mut first, port) = (0..10)
-        .find_map(|_| {
-            let port = free_port(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let setup = ClientSetup::new(server.addr(), "alice", ListenPolicy::Fixed { port });
-            match try_start(client_rt, "first", setup) {
-                Ok(client) => Some((client, port)),
-                Err(ClientStartError::Listen(StopReason::FixedPortInUse { .. })) => None,
-                Err(other) => panic!("the first instance does not start: {other:?}"),
-            }
-        })
-        .expect("a free fixed port within 10 tries");
+    // Held until the test ends, so no other process can take the port
+    // between the instances.
+    let reserved = reserve_port(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let port = reserved.port();
+    let setup = ClientSetup::new(server.addr(), "alice", ListenPolicy::Fixed { port });
+    let mut first = try_start(client_rt, "first", setup)
+        .unwrap_or_else(|e| panic!("the first instance does not start: {e:?}"));
     assert_eq!(first.callback_addr().port(), port);
 
     let second = try_start(
@@ -67,60 +62,42 @@ pub fn fixed_port_in_use(server_rt: &dyn Runtime, client_rt: &dyn Runtime) {
 pub fn range_of_three_with_four_clients(server_rt: &dyn Runtime, client_rt: &dyn Runtime) {
     let users = ["c0", "c1", "c2", "c3"];
     let mut server = start_server(server_rt, ServerSetup::new(test_users(&users)));
-    for _attempt in 0..10 {
-        let lo = free_port_range(3);
-        let hi = lo + 2;
-        let policy = ListenPolicy::Range { lo, hi };
-        let mut running = Vec::new();
-        let mut raced = false;
-        for user in &users[..3] {
-            match try_start(
-                client_rt,
-                user,
-                ClientSetup::new(server.addr(), user, policy),
-            ) {
-                Ok(client) => running.push(client),
-                Err(ClientStartError::Listen(StopReason::RangeExhausted { .. })) => {
-                    raced = true; // another process took a port of the range
-                    break;
-                }
-                Err(other) => panic!("{user} does not start: {other:?}"),
-            }
-        }
-        if raced {
-            continue;
-        }
-        let ports: HashSet<u16> = running.iter().map(|c| c.callback_addr().port()).collect();
-        assert_eq!(ports, (lo..=hi).collect::<HashSet<u16>>());
-
-        let fourth = try_start(
-            client_rt,
-            "c3",
-            ClientSetup::new(server.addr(), "c3", policy),
+    let reserved = reserve_port_range(3);
+    let (lo, hi) = (reserved.port(), reserved.hi());
+    let policy = ListenPolicy::Range { lo, hi };
+    let mut running = Vec::new();
+    for user in &users[..3] {
+        let setup = ClientSetup::new(server.addr(), user, policy);
+        running.push(
+            try_start(client_rt, user, setup)
+                .unwrap_or_else(|e| panic!("{user} does not start: {e:?}")),
         );
-        match fourth {
-            Err(ClientStartError::Listen(StopReason::RangeExhausted { lo: l, hi: h })) => {
-                assert_eq!((l, h), (lo, hi));
-            }
-            Err(other) => panic!("expected RangeExhausted {{ {lo}-{hi} }}, got {other:?}"),
-            Ok(_) => panic!("a fourth instance started on range {lo}-{hi}"),
-        }
-
-        for client in &mut running {
-            client.wait_logged_in();
-        }
-        // (Attached: instances of an attempt that raced may have left sessions.)
-        server.wait_sessions("three attached sessions", |s| {
-            s.iter().filter(|i| i.attached).count() == 3
-        });
-        server.broadcast("to the three");
-        for client in &mut running {
-            client.wait_message("to the three");
-            assert_delivered(client, 1, &["to the three".to_owned()]);
-            assert!(client.logout());
-        }
-        server.shutdown();
-        return;
     }
-    panic!("no range of 3 free ports stayed free for 10 attempts");
+    let ports: HashSet<u16> = running.iter().map(|c| c.callback_addr().port()).collect();
+    assert_eq!(ports, (lo..=hi).collect::<HashSet<u16>>());
+
+    let fourth = try_start(
+        client_rt,
+        "c3",
+        ClientSetup::new(server.addr(), "c3", policy),
+    );
+    match fourth {
+        Err(ClientStartError::Listen(StopReason::RangeExhausted { lo: l, hi: h })) => {
+            assert_eq!((l, h), (lo, hi));
+        }
+        Err(other) => panic!("expected RangeExhausted {{ {lo}-{hi} }}, got {other:?}"),
+        Ok(_) => panic!("a fourth instance started on range {lo}-{hi}"),
+    }
+
+    for client in &mut running {
+        client.wait_logged_in();
+    }
+    server.wait_sessions("three sessions", |s| s.len() == 3);
+    server.broadcast("to the three");
+    for client in &mut running {
+        client.wait_message("to the three");
+        assert_delivered(client, 1, &["to the three".to_owned()]);
+        assert!(client.logout());
+    }
+    server.shutdown();
 }

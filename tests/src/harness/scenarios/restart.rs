@@ -1,10 +1,12 @@
 //! The server restarts under a logged-in client.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::client::{self, ListenPolicy, SessionEndReason};
 
 use super::{assert_delivered, start_client, start_server};
+use crate::harness::net::{reserve_port, v4_loopback};
 use crate::harness::{ClientSetup, Runtime, ServerProbe, ServerSetup, WAIT, test_users};
 
 /// Starts a server on exactly `setup.listen`, retrying while the port is
@@ -29,7 +31,10 @@ fn restart_on(rt: &dyn Runtime, setup: ServerSetup) -> ServerProbe {
 /// that notifications may have been missed, logs in anew on the restarted
 /// server, and receives what it sends.
 pub fn server_restart(server_rt: &dyn Runtime, client_rt: &dyn Runtime, graceful: bool) {
-    let setup = ServerSetup::new(test_users(&["erin"]));
+    // The restarted server binds the same port: held for the whole test so
+    // no other process can take it while no server is there.
+    let reserved = reserve_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let setup = ServerSetup::new(test_users(&["erin"])).listen(v4_loopback(reserved.port()));
     let mut server = start_server(server_rt, setup.clone());
     let addr = server.addr();
     let mut client = start_client(
