@@ -16,6 +16,7 @@ mod parse;
 mod password;
 mod render;
 mod runtime;
+mod tls;
 mod user_store;
 mod users_file;
 
@@ -64,6 +65,8 @@ enum Commands {
     Demo(commands::demo::Args),
     /// Run the FNP/1 conformance suite against a server or a client.
     Conformance(commands::conformance::Args),
+    /// Make a self-signed server certificate; show a certificate's fingerprint.
+    Tls(commands::tls::Args),
     /// Measure throughput, latency, CPU and memory end to end on loopback,
     /// against a raw-socket baseline (docs/performance.md).
     Bench(bench::Args),
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Commands::Settings(args) => commands::settings::run(args),
         Commands::Demo(args) => commands::demo::run(args),
         Commands::Conformance(args) => commands::conformance::run(args),
+        Commands::Tls(args) => commands::tls::run(args),
         Commands::Bench(args) => bench::run(args),
     };
     let exit = match result {

@@ -93,7 +93,7 @@ pub use settings::{
 };
 pub use settings_file::{SettingsFile, SettingsFileError};
 pub use state::ClientState;
-pub use tls_settings::{TlsSettingError, TlsSettings, TlsTrust};
+pub use tls_settings::{TlsSettingError, TlsSettings, TlsTrust, check_server_name};
 
 use crate::auth::{SessionKey, prepare_password, prepare_username};
 use crate::conn::ConnIdAllocator;
