@@ -20,6 +20,7 @@ mod password;
 mod render;
 mod runtime;
 mod strangers;
+mod tls;
 mod user_store;
 mod users_file;
 mod users_reload;
@@ -69,6 +70,8 @@ enum Commands {
     Demo(commands::demo::Args),
     /// Run the FNP/1 conformance suite against a server or a client.
     Conformance(commands::conformance::Args),
+    /// Make a self-signed server certificate; show a certificate's fingerprint.
+    Tls(commands::tls::Args),
     /// Measure throughput, latency, CPU and memory end to end on loopback,
     /// against a raw-socket baseline (docs/performance.md).
     Bench(bench::Args),
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
         Commands::Settings(args) => commands::settings::run(args),
         Commands::Demo(args) => commands::demo::run(args),
         Commands::Conformance(args) => commands::conformance::run(args),
+        Commands::Tls(args) => commands::tls::run(args),
         Commands::Bench(args) => bench::run(args),
     };
     // Queued log lines come out before the failure's sentence.

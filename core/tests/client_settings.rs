@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use faxnotify_core::client::{
     Backoff, Client, ClientConfig, ConfigError, ListenAddress, ListenPolicy, NetworkSettings,
-    Output, SettingsError, SettingsFile, SettingsFileError,
+    Output, SettingsError, SettingsFile, SettingsFileError, TlsSettingError, TlsSettings, TlsTrust,
 };
 use proptest::prelude::*;
 
@@ -230,13 +230,86 @@ fn settings_file_refuses_mistakes() {
 
 #[test]
 fn rendered_file() {
-    let file = SettingsFile::new(
+    let mut file = SettingsFile::new(
         Some("fax.example:4580".into()),
         NetworkSettings::new(ListenPolicy::Range { lo: 6000, hi: 6010 }),
     );
+    file.tls = TlsSettings::new(TlsTrust::Pinned(PIN.parse().unwrap()));
+    file.tls.server_name = Some("fax.example.org".into());
     let text = file.render();
     assert_eq!(SettingsFile::parse(&text).unwrap(), file);
     insta::assert_snapshot!(text);
+}
+
+const PIN: &str = "sha256:00:01:0A:AB:CD:EF:10:20:30:40:50:60:70:80:90:A0:B0:C0:D0:E0:F0:FF:01:02:03:04:05:06:07:08:09:99";
+
+#[test]
+fn settings_file_tls_table() {
+    let f = SettingsFile::parse(&format!(
+        "server = \"192.0.2.7:4580\"\n[tls]\ntrust = \"pin:{PIN}\"\nserver_name = \"fax.example.org\"\n"
+    ))
+    .unwrap();
+    assert_eq!(f.tls.trust, TlsTrust::Pinned(PIN.parse().unwrap()));
+    assert_eq!(f.tls.name_for("192.0.2.7:4580"), "fax.example.org");
+    // Files written before TLS existed keep meaning plain TCP.
+    assert_eq!(SettingsFile::parse("").unwrap().tls.trust, TlsTrust::Off);
+    for trust in [
+        TlsTrust::Off,
+        TlsTrust::System,
+        TlsTrust::CaFile("/etc/faxnotify/ca file.pem".into()),
+        TlsTrust::Pinned(PIN.parse().unwrap()),
+    ] {
+        let mut file =
+            SettingsFile::new(Some("fax.example:4580".into()), NetworkSettings::default());
+        file.tls = TlsSettings::new(trust);
+        assert_eq!(SettingsFile::parse(&file.render()).unwrap(), file);
+    }
+}
+
+#[test]
+fn settings_file_refuses_bad_tls_values() {
+    let err = SettingsFile::parse("[tls]\ntrust = \"yes\"\n").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SettingsFileError::BadTls {
+                key: "tls.trust",
+                source: TlsSettingError::UnknownTrust { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "settings file: tls.trust: \"yes\" is not a trust setting: use \"system\", \
+         \"ca:/path/to/ca.pem\", \"pin:sha256:AB:CD:...\" or \"off\""
+    );
+    let err = SettingsFile::parse("[tls]\ntrust = \"pin:sha256:AB:CD\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("settings file: tls.trust: \"sha256:AB:CD\" is not a SHA-256 fingerprint"),
+        "{err}"
+    );
+    let err = SettingsFile::parse("[tls]\nserver_name = \"fax example\"\n").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SettingsFileError::BadTls {
+                key: "tls.server_name",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = SettingsFile::parse("[tls]\ntrusted = \"system\"\n").unwrap_err();
+    assert!(matches!(err, SettingsFileError::Syntax { .. }), "{err:?}");
+    let mut file = SettingsFile::default();
+    file.tls.server_name = Some("not a name".into());
+    assert!(matches!(
+        file.validate(),
+        Err(SettingsFileError::BadTls { .. })
+    ));
 }
 
 fn scratch_dir(name: &str) -> std::path::PathBuf {

@@ -110,8 +110,8 @@ fn the_listener_binds_the_address_the_server_is_reached_from() {
 fn a_fixed_port_held_on_any_address_refuses_a_second_instance() {
     block_on(async {
         let (server, _events) = start_server(loopback(), &["alice"]).await;
-        let port = free_port();
-        let holder = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).expect("bind");
+        let holder = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
+        let port = holder.local_addr().expect("the holder's address").port();
         let second = faxnotify_smol::Client::start_with(
             client_config(server.local_addr(), "alice", ListenPolicy::Fixed { port }),
             test_options(5),

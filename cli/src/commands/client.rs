@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Args as ClapArgs;
 use faxnotify_core::client::{
     BindError, ClientConfig, ConnectionKind, Event, ListenPolicy, Peer, SettingsFile,
-    SettingsFileError, StopReason,
+    SettingsFileError, StopReason, TlsTrust, check_server_name,
 };
 use faxnotify_core::wire::CallbackState;
 use serde_json::{Value, json};
@@ -60,6 +60,13 @@ pub struct Args {
     /// Override the settings file's listen policy: dynamic, range:LO-HI or fixed:PORT.
     #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
     listen: Option<ListenPolicy>,
+    /// Override the settings file's TLS trust: system, ca:FILE,
+    /// pin:sha256:AB:CD:... or off.
+    #[arg(long, value_name = "TRUST", value_parser = parse_trust)]
+    trust: Option<TlsTrust>,
+    /// Override the name the server's certificate must carry.
+    #[arg(long, value_name = "NAME", value_parser = parse_server_name)]
+    tls_server_name: Option<String>,
     /// Print one JSON object per line: every delivered notification as
     /// {"event":"notification","seq":..,"kind":..,"payload":..,"malformed":..,"fields":..},
     /// and the other events with their own "event" names.
@@ -72,6 +79,16 @@ pub struct Args {
 
 fn parse_policy(text: &str) -> Result<ListenPolicy, String> {
     text.parse::<ListenPolicy>().map_err(|e| e.to_string())
+}
+
+fn parse_trust(text: &str) -> Result<TlsTrust, String> {
+    text.parse::<TlsTrust>().map_err(|e| e.to_string())
+}
+
+fn parse_server_name(text: &str) -> Result<String, String> {
+    check_server_name(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Loads the settings: the given file (which must exist), else the default
@@ -386,8 +403,17 @@ pub fn run(args: Args) -> CmdResult {
     if let Some(policy) = args.listen {
         network.listen = policy;
     }
+    let mut tls_settings = settings.tls;
+    if let Some(trust) = args.trust.clone() {
+        tls_settings.trust = trust;
+    }
+    if let Some(name) = args.tls_server_name.clone() {
+        tls_settings.server_name = Some(name);
+    }
+    let tls = crate::tls::trust::client_tls(&tls_settings, &server_text).map_err(Failure::usage)?;
     let password = read_password(&args)?;
-    let config = ClientConfig::new(server, args.user.clone(), password, network);
+    let mut config = ClientConfig::new(server, args.user.clone(), password, network);
+    config.tls = tls;
     let mut printer = Printer {
         json: args.json,
         strangers: Strangers::default(),

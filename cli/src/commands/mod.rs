@@ -7,4 +7,5 @@ pub mod notify;
 pub mod server;
 pub mod sessions;
 pub mod settings;
+pub mod tls;
 pub mod user;

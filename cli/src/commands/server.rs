@@ -21,6 +21,7 @@ use crate::event_log::{self, EventLog};
 use crate::failure::{CmdResult, Exit, Failure};
 use crate::parse;
 use crate::runtime::{self, Polled, RuntimeKind, ServerStartError};
+use crate::tls::files::TlsFiles;
 use crate::user_store::SharedUsers;
 use crate::users_file::{UsersFile, UsersFileError, read_text, too_open};
 use crate::users_reload::{Reloader, Watch};
@@ -104,6 +105,15 @@ pub struct Args {
     /// Connections per IP address (IPv6: per /64) that have not logged in yet [A-5].
     #[arg(long, value_name = "N", default_value_t = 8)]
     max_unauthenticated_per_ip: usize,
+    /// The server's TLS certificate (PEM: the server's own first, then any
+    /// intermediates). With it every control and callback connection runs
+    /// FNP/1 over TLS 1.3. Reloaded when the file changes.
+    /// `faxnotify tls self-signed` makes one for a LAN.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM, unencrypted; keep it mode 0600).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn config(args: &Args, secret: [u8; 32]) -> Result<ServerConfig, Failure> {
@@ -169,6 +179,23 @@ fn admin_path(arg: Option<&Option<PathBuf>>) -> Result<Option<PathBuf>, Failure>
     Ok(Some(path))
 }
 
+/// Puts changed certificate files into service, or says why not (the
+/// server keeps the certificate it has).
+fn reload_tls(files: &mut TlsFiles, control: &dyn runtime::ServerOps) {
+    let Some(loaded) = files.reload_if_changed() else {
+        return;
+    };
+    match loaded.and_then(|identity| control.set_tls_identity(identity)) {
+        Ok(()) => tracing::info!(
+            "TLS certificate reloaded from {}: new connections use it",
+            files.cert().display()
+        ),
+        Err(why) => {
+            tracing::warn!("TLS certificate not reloaded (keeping the old one): {why}")
+        }
+    }
+}
+
 /// Runs `faxnotify server`.
 pub fn run(args: Args) -> CmdResult {
     let admin_path = admin_path(args.admin_socket.as_ref())?;
@@ -187,7 +214,31 @@ pub fn run(args: Args) -> CmdResult {
             args.users.display()
         );
     }
-    let config = config(&args, file.secret())?;
+    let mut config = config(&args, file.secret())?;
+    let mut tls_files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (files, identity) =
+                TlsFiles::load(cert.clone(), key.clone()).map_err(Failure::usage)?;
+            if let Some(mode) = too_open(key) {
+                tracing::warn!(
+                    "the TLS key {} has mode {mode:03o}: others can read it; run `chmod 600 {}`",
+                    key.display(),
+                    key.display()
+                );
+            }
+            config.tls = Some(identity);
+            Some(files)
+        }
+        _ => {
+            if !args.listen.ip().is_loopback() {
+                tracing::warn!(
+                    "no --tls-cert: connections are plain TCP, not encrypted; anyone on the network \
+                     path can read the notifications (`faxnotify tls self-signed` makes a certificate)"
+                );
+            }
+            None
+        }
+    };
     // Bound before the server starts, so that a taken path stops nothing
     // that is already running.
     let mut admin = match &admin_path {
@@ -207,11 +258,15 @@ pub fn run(args: Args) -> CmdResult {
         },
     )?;
     tracing::info!(
-        "listening on {} ({} runtime, {} users, lease {:?})",
+        "listening on {} ({} runtime, {} users, lease {:?}, {})",
         server.local_addr(),
         args.runtime,
         users.len(),
-        args.lease
+        args.lease,
+        match &tls_files {
+            Some(files) => format!("TLS with {}", files.cert().display()),
+            None => "plain TCP".to_owned(),
+        }
     );
     let control = server.control();
     if let Some(socket) = &mut admin {
@@ -244,6 +299,9 @@ pub fn run(args: Args) -> CmdResult {
     // runtime's events, the runtime stops reading the network. Logging
     // goes through a queue (log_writer) and repeated warnings are counted.
     let mut log = EventLog::new(Instant::now(), event_log::INTERVAL);
+    // (The certificate check still reads files here; it only runs with TLS
+    // files, once a second. Moving it beside the users file reload is left.)
+    let mut next_tls_check = Instant::now() + RELOAD_CHECK;
     loop {
         match server.next_event(RELOAD_CHECK) {
             Polled::Event(event) => {
@@ -254,6 +312,12 @@ pub fn run(args: Args) -> CmdResult {
             }
             Polled::Idle => log.tick(Instant::now()),
             Polled::Ended => break,
+        }
+        if let Some(files) = &mut tls_files
+            && Instant::now() >= next_tls_check
+        {
+            next_tls_check = Instant::now() + RELOAD_CHECK;
+            reload_tls(files, &*control);
         }
     }
     log.finish();

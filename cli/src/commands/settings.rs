@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Subcommand};
-use faxnotify_core::client::{ListenAddress, ListenPolicy, SettingsFile, SettingsFileError};
+use faxnotify_core::client::{
+    ListenAddress, ListenPolicy, SettingsFile, SettingsFileError, TlsTrust, check_server_name,
+};
 
 use crate::commands::client::load_settings;
 use crate::failure::{CmdResult, Exit, Failure};
@@ -43,6 +45,18 @@ enum Action {
         /// The fax server, host:port.
         #[arg(long, value_name = "ADDR")]
         server: Option<String>,
+        /// How clients trust the server's TLS certificate: `system` (the
+        /// host's trusted roots), `ca:FILE` (the CA certificates in a PEM
+        /// file), `pin:sha256:AB:CD:...` (exactly that certificate, as
+        /// `faxnotify tls self-signed` prints it), or `off` (plain TCP,
+        /// nothing encrypted).
+        #[arg(long, value_name = "TRUST")]
+        trust: Option<String>,
+        /// The name the server's certificate carries, when clients dial it
+        /// by another name or an IP address ("" to go back to the server's
+        /// host).
+        #[arg(long, value_name = "NAME")]
+        tls_server_name: Option<String>,
     },
 }
 
@@ -74,6 +88,55 @@ fn show(file: &SettingsFile, path: Option<&PathBuf>) {
         "listen address: {} ({address})",
         file.network.listen_address
     );
+    outln!("tls: {}", describe_tls(file));
+}
+
+/// `--trust`, with a CA file's path made absolute (every client on the
+/// host reads it, from wherever it runs) and the file checked now rather
+/// than at every client's start.
+fn checked_trust(text: &str) -> Result<TlsTrust, Failure> {
+    let unchanged = |e: String| Failure::usage(format!("--trust: {e}; nothing was changed"));
+    match text
+        .parse::<TlsTrust>()
+        .map_err(|e| unchanged(e.to_string()))?
+    {
+        TlsTrust::CaFile(path) => {
+            let path = std::path::absolute(&path).map_err(|e| unchanged(e.to_string()))?;
+            let trust = TlsTrust::CaFile(path);
+            crate::tls::trust::client_tls(
+                &faxnotify_core::client::TlsSettings::new(trust.clone()),
+                "localhost:1",
+            )
+            .map_err(unchanged)?;
+            Ok(trust)
+        }
+        trust => Ok(trust),
+    }
+}
+
+/// The TLS settings in words.
+fn describe_tls(file: &SettingsFile) -> String {
+    let name = match (&file.tls.server_name, &file.server) {
+        (Some(name), _) => format!("; the certificate must name {name}"),
+        (None, Some(server)) => {
+            format!("; the certificate must name {}", file.tls.name_for(server))
+        }
+        (None, None) => String::new(),
+    };
+    match &file.tls.trust {
+        TlsTrust::Off => "off (plain TCP: nothing is encrypted)".to_owned(),
+        TlsTrust::System => format!("on, trusting the system's root certificates{name}"),
+        TlsTrust::CaFile(path) => {
+            format!(
+                "on, trusting the CA certificates in {}{name}",
+                path.display()
+            )
+        }
+        TlsTrust::Pinned(fingerprint) => {
+            format!("on, trusting exactly the certificate {fingerprint}")
+        }
+        other => format!("on ({other})"),
+    }
 }
 
 /// Runs `faxnotify settings`.
@@ -89,11 +152,19 @@ pub fn run(args: Args) -> CmdResult {
             port,
             listen_address,
             server,
+            trust,
+            tls_server_name,
         } => {
-            if port.is_none() && server.is_none() && listen_address.is_none() {
+            if port.is_none()
+                && server.is_none()
+                && listen_address.is_none()
+                && trust.is_none()
+                && tls_server_name.is_none()
+            {
                 return Err(Failure::usage(
                     "nothing to change: give --port dynamic|range:LO-HI|fixed:PORT, \
-                     --listen-address route|any|IP and/or --server HOST:PORT",
+                     --listen-address route|any|IP, --server HOST:PORT, \
+                     --trust system|ca:FILE|pin:FINGERPRINT|off and/or --tls-server-name NAME",
                 ));
             }
             let path = settings.unwrap_or_else(SettingsFile::default_path);
@@ -118,6 +189,19 @@ pub fn run(args: Args) -> CmdResult {
             }
             if let Some(server) = server {
                 file.server = Some(server);
+            }
+            if let Some(text) = trust {
+                file.tls.trust = checked_trust(&text)?;
+            }
+            match tls_server_name.as_deref() {
+                None => {}
+                Some("") => file.tls.server_name = None,
+                Some(name) => {
+                    check_server_name(name).map_err(|e| {
+                        Failure::usage(format!("--tls-server-name: {e}; nothing was changed"))
+                    })?;
+                    file.tls.server_name = Some(name.to_owned());
+                }
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {

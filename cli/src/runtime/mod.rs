@@ -119,6 +119,21 @@ pub trait ServerOps: Send + Sync {
     /// Starts a graceful shutdown (BYE shutdown to every session); the
     /// event stream ends when it is done.
     fn begin_shutdown(&self);
+    /// Replaces the TLS identity (a certificate reload): new handshakes use
+    /// it, established connections keep theirs.
+    fn set_tls_identity(
+        &self,
+        identity: faxnotify_core::tls::ServerIdentity,
+    ) -> Result<(), String> {
+        // Until the runtimes carry the core's `Server::set_tls_identity`
+        // to their event loops (the TLS runtime plumbing).
+        drop(identity);
+        Err(
+            "this runtime cannot replace the certificate of a running server yet: \
+             restart the server to use the new one"
+                .to_owned(),
+        )
+    }
 }
 
 /// A cloneable handle to a running server.

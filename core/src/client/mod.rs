@@ -78,6 +78,7 @@ mod settings_file;
 mod state;
 mod timers;
 mod tls;
+mod tls_settings;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -95,6 +96,7 @@ pub use settings::{
 };
 pub use settings_file::{SettingsFile, SettingsFileError};
 pub use state::ClientState;
+pub use tls_settings::{TlsSettingError, TlsSettings, TlsTrust, check_server_name};
 
 use crate::auth::{SessionKey, prepare_password, prepare_username};
 use crate::conn::ConnIdAllocator;

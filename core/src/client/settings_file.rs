@@ -13,6 +13,12 @@
 //! listen = "range:6000-6010"
 //! # "route" (default), "any" or an IP address
 //! listen_address = "route"
+//!
+//! [tls]
+//! # "system", "ca:PATH", "pin:sha256:AB:CD:..." or "off"
+//! trust = "system"
+//! # The name the server's certificate carries (default: server's host). Optional.
+//! server_name = "fax.example"
 //! ```
 
 use std::fs;
@@ -22,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::settings::{ListenAddress, ListenPolicy, NetworkSettings, SettingsError};
+use super::tls_settings::{TlsSettingError, TlsSettings, TlsTrust, check_server_name};
 
 /// The contents of the machine-wide client settings file.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -32,6 +39,8 @@ pub struct SettingsFile {
     pub server: Option<String>,
     /// The network settings every client on the host starts with.
     pub network: NetworkSettings,
+    /// TLS: whom to trust, and the name to verify (`[tls]`; absent: plain TCP).
+    pub tls: TlsSettings,
 }
 
 /// Why a settings file cannot be read, parsed or written.
@@ -66,6 +75,17 @@ pub enum SettingsFileError {
         #[source]
         source: SettingsError,
     },
+    /// A `[tls]` value is not valid.
+    #[error("settings file{}: {key}: {source}", path_suffix(.path))]
+    BadTls {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The offending key, e.g. `tls.trust`.
+        key: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: TlsSettingError,
+    },
     /// The `server` value is not `host:port`.
     #[error(
         "settings file{}: server: {value:?} is not host:port (e.g. \"fax.example:4580\")",
@@ -93,6 +113,15 @@ struct RawFile {
     server: Option<String>,
     #[serde(default)]
     network: RawNetwork,
+    #[serde(default)]
+    tls: RawTls,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    trust: Option<String>,
+    server_name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -118,7 +147,11 @@ fn is_host_port(value: &str) -> bool {
 impl SettingsFile {
     /// A settings file with these contents.
     pub fn new(server: Option<String>, network: NetworkSettings) -> Self {
-        Self { server, network }
+        Self {
+            server,
+            network,
+            tls: TlsSettings::default(),
+        }
     }
 
     /// Where the file lives by default on this platform.
@@ -171,9 +204,27 @@ impl SettingsFile {
                         source,
                     })?;
         }
+        let bad_tls = |key, source| SettingsFileError::BadTls {
+            path: path.map(Path::to_path_buf),
+            key,
+            source,
+        };
+        let trust = match raw.tls.trust {
+            Some(text) => text
+                .parse::<TlsTrust>()
+                .map_err(|source| bad_tls("tls.trust", source))?,
+            None => TlsTrust::default(),
+        };
+        if let Some(name) = &raw.tls.server_name {
+            check_server_name(name).map_err(|source| bad_tls("tls.server_name", source))?;
+        }
         Ok(Self {
             server: raw.server,
             network,
+            tls: TlsSettings {
+                trust,
+                server_name: raw.tls.server_name,
+            },
         })
     }
 
@@ -187,6 +238,13 @@ impl SettingsFile {
                 value: server.clone(),
             });
         }
+        self.tls
+            .validate()
+            .map_err(|source| SettingsFileError::BadTls {
+                path: None,
+                key: "tls.server_name",
+                source,
+            })?;
         self.network
             .validate()
             .map_err(|source| SettingsFileError::Invalid {
@@ -235,6 +293,22 @@ impl SettingsFile {
             "listen_address = {}\n",
             quote(&self.network.listen_address.to_string())
         ));
+        out.push_str(
+            "\n[tls]\n\
+             # How this host trusts the fax server's certificate:\n\
+             #   \"system\"               the operating system's trusted roots\n\
+             #   \"ca:/path/ca.pem\"      only the CA certificates in this PEM file\n\
+             #   \"pin:sha256:AB:...\"    exactly this certificate (a self-signed server;\n\
+             #                          `faxnotify tls self-signed` prints the value)\n\
+             #   \"off\"                  no TLS: plain TCP, nothing is encrypted\n",
+        );
+        out.push_str(&format!("trust = {}\n", quote(&self.tls.trust.to_string())));
+        if let Some(name) = &self.tls.server_name {
+            out.push_str(
+                "# The name the server's certificate carries (default: the server's host).\n",
+            );
+            out.push_str(&format!("server_name = {}\n", quote(name)));
+        }
         out
     }
 

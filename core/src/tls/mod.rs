@@ -9,6 +9,7 @@
 
 mod config;
 mod failure;
+pub mod pem;
 pub mod pin;
 mod provider;
 mod session;

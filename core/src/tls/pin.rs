@@ -1,35 +1,187 @@
-//! Certificate pinning by SHA-256 fingerprint.
+//! Certificate pinning: a fax client on a LAN trusts exactly one
+//! self-signed server certificate, named by its SHA-256 fingerprint.
 //!
-//! A minimal stand-in for the version the tls-ops branch provides (its
-//! `Fingerprint` text form and richer errors win at merge): enough for the
-//! cores to accept exactly one pinned certificate.
+//! The fingerprint is SHA-256 over the certificate's DER bytes, the same
+//! number `openssl x509 -noout -fingerprint -sha256` prints. Its text form is
+//! `sha256:` and 32 colon-separated upper-case hex pairs.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, Error, SignatureScheme};
-use sha2::{Digest, Sha256};
+use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
+use sha2::{Digest as _, Sha256};
 
-/// The SHA-256 fingerprint of a DER certificate.
+/// SHA-256 over the certificate's DER bytes.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> [u8; 32] {
     Sha256::digest(cert.as_ref()).into()
 }
 
-/// Accepts exactly the certificate with the pinned fingerprint, and still
-/// checks the handshake signature with the provider's algorithms (so the
-/// peer must hold the certificate's key).
+/// A SHA-256 certificate fingerprint, written `sha256:AB:CD:…` (32 pairs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of `cert`.
+    pub fn of(cert: &CertificateDer<'_>) -> Self {
+        Self(fingerprint(cert))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sha256:")?;
+        for (i, byte) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{byte:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a text is not a fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FingerprintParseError {
+    /// Another hash than SHA-256 is named.
+    #[error(
+        "{text:?} is not a SHA-256 fingerprint: only sha256 is supported (e.g. `faxnotify tls fingerprint cert.pem`)"
+    )]
+    NotSha256 {
+        /// The text given.
+        text: String,
+    },
+    /// Not 64 hex digits.
+    #[error(
+        "{text:?} is not a SHA-256 fingerprint: expected 32 hex pairs (64 hex digits, colons optional), found {digits} hex digits"
+    )]
+    WrongLength {
+        /// The text given.
+        text: String,
+        /// How many hex digits it has.
+        digits: usize,
+    },
+    /// A character that is neither a hex digit nor a separator.
+    #[error(
+        "{text:?} is not a SHA-256 fingerprint: {bad:?} is not a hex digit (write it as sha256:AB:CD:...)"
+    )]
+    NotHex {
+        /// The text given.
+        text: String,
+        /// The first offending character.
+        bad: char,
+    },
+}
+
+impl FromStr for Fingerprint {
+    type Err = FingerprintParseError;
+
+    /// Accepts `sha256:AB:CD:…`, the same without the prefix, plain hex
+    /// (either case), and OpenSSL's `sha256 Fingerprint=AB:CD:…`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        let lower = trimmed.to_ascii_lowercase();
+        let body = if let Some(rest) = lower.strip_prefix("sha256 fingerprint=") {
+            rest
+        } else if let Some(rest) = lower.strip_prefix("sha256:") {
+            rest
+        } else if lower.contains('=')
+            || lower
+                .split_once(':')
+                .is_some_and(|(head, _)| head.len() > 2)
+        {
+            return Err(FingerprintParseError::NotSha256 {
+                text: text.to_owned(),
+            });
+        } else {
+            &lower
+        };
+        let mut digits = Vec::with_capacity(64);
+        for c in body.chars() {
+            match c {
+                ':' | ' ' | '-' => {}
+                c if c.is_ascii_hexdigit() => digits.push(c as u8),
+                bad => {
+                    return Err(FingerprintParseError::NotHex {
+                        text: text.to_owned(),
+                        bad,
+                    });
+                }
+            }
+        }
+        if digits.len() != 64 {
+            return Err(FingerprintParseError::WrongLength {
+                text: text.to_owned(),
+                digits: digits.len(),
+            });
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let hex = |d: u8| (d as char).to_digit(16).map_or(0, |v| v as u8);
+            *byte = hex(pair[0]) << 4 | hex(pair[1]);
+        }
+        Ok(Self(out))
+    }
+}
+
+/// The server presented another certificate than the pinned one.
+///
+/// This is the error inside the `rustls::Error` a [`PinnedVerifier`]
+/// returns; [`PinMismatch::find`] gets it back out to tell the person.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "certificate fingerprint does not match the pinned one (expected {expected}, got {got}): \
+     the server has a new certificate, or this is not the real server"
+)]
+pub struct PinMismatch {
+    /// The pinned fingerprint.
+    pub expected: Fingerprint,
+    /// The fingerprint of the certificate the server presented.
+    pub got: Fingerprint,
+}
+
+impl PinMismatch {
+    /// The mismatch inside a handshake error, if that is what it was
+    /// (rustls's own `Display` of it is not meant for people).
+    pub fn find(error: &rustls::Error) -> Option<&PinMismatch> {
+        match error {
+            rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+                let inner: &(dyn std::error::Error + 'static) = &**inner;
+                inner.downcast_ref::<PinMismatch>()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Accepts exactly the certificate with the pinned fingerprint, whatever
+/// its issuer, names or validity dates: the pin *is* the administrator's
+/// trust decision (a self-signed server on a LAN, reached by an IP address
+/// its certificate may not name). The handshake signature is still
+/// verified with the provider's algorithms, so only the holder of that
+/// certificate's key gets past it.
 #[derive(Debug)]
+// The TLS session (tls-core) builds it for `Trust::PinnedSha256`.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct PinnedVerifier {
-    pin: [u8; 32],
+    pinned: Fingerprint,
     provider: Arc<CryptoProvider>,
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 impl PinnedVerifier {
-    /// A verifier for `pin`.
-    pub(crate) fn new(pin: [u8; 32], provider: Arc<CryptoProvider>) -> Self {
-        Self { pin, provider }
+    /// A verifier for `pinned` that checks signatures with `provider`'s
+    /// algorithms.
+    pub(crate) fn new(pinned: [u8; 32], provider: Arc<CryptoProvider>) -> Self {
+        Self {
+            pinned: Fingerprint(pinned),
+            provider,
+        }
     }
 }
 
@@ -41,26 +193,33 @@ impl ServerCertVerifier for PinnedVerifier {
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        if fingerprint(end_entity) == self.pin {
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = Fingerprint::of(end_entity);
+        if got == self.pinned {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(Error::InvalidCertificate(
-                CertificateError::ApplicationVerificationFailure,
-            ))
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(PinMismatch {
+                    expected: self.pinned,
+                    got,
+                })),
+            )))
         }
     }
 
     fn verify_tls12_signature(
         &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        // FNP/1 over TLS is TLS 1.3 only [T-1].
-        Err(Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // FNP/1 over TLS is TLS 1.3 only, but a correct answer costs nothing.
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -68,8 +227,8 @@ impl ServerCertVerifier for PinnedVerifier {
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
             message,
             cert,
             dss,
@@ -83,3 +242,7 @@ impl ServerCertVerifier for PinnedVerifier {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+#[path = "pin_tests.rs"]
+mod tests;

@@ -1,0 +1,245 @@
+//! The server's certificate and key files: loading with errors that name
+//! the file and what is wrong with it, and noticing when they change.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use faxnotify_core::tls::pem::{parse_chain, parse_key};
+use faxnotify_core::tls::{ServerIdentity, TlsConfigError};
+
+/// Reads `path` for `what` ("certificate", "private key").
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    fs::read(path).map_err(|e| format!("cannot read the TLS {what} file {}: {e}", path.display()))
+}
+
+/// The server identity in `cert` (a PEM chain, leaf first) and `key` (its
+/// PEM private key), checked to belong together.
+pub fn load_identity(cert: &Path, key: &Path) -> Result<ServerIdentity, String> {
+    let chain =
+        parse_chain(&read(cert, "certificate")?).map_err(|e| format!("{} {e}", cert.display()))?;
+    let private =
+        parse_key(&read(key, "private key")?).map_err(|e| format!("{} {e}", key.display()))?;
+    ServerIdentity::new(chain, private).map_err(|e| match e {
+        TlsConfigError::KeyDoesNotMatchCertificate => format!(
+            "{} is not the private key of the certificate in {} (the two files do not belong together)",
+            key.display(),
+            cert.display()
+        ),
+        TlsConfigError::UnusableKey { reason } => format!(
+            "{} holds a private key TLS 1.3 cannot use ({reason}); use an ECDSA P-256/P-384, Ed25519 or RSA key",
+            key.display()
+        ),
+        TlsConfigError::BadCertificate { reason } => {
+            format!("{}: the certificate cannot be used ({reason})", cert.display())
+        }
+        other => format!("{} and {}: {other}", cert.display(), key.display()),
+    })
+}
+
+/// Writes `bytes` to a new file at `path` (replacing one that exists) that
+/// only its owner can read, from the moment it exists.
+pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let _ = fs::remove_file(path);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// What identifies a file's contents cheaply: changed by an edit, a copy
+/// over it, or a rename of a new file onto it (certbot, `mv`).
+type Stamp = Option<(SystemTime, u64, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.modified().ok()?, meta.len(), inode))
+}
+
+/// The server's `--tls-cert` and `--tls-key`, watched for changes.
+#[derive(Debug)]
+pub struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    seen: (Stamp, Stamp),
+}
+
+impl TlsFiles {
+    /// Loads the identity (a failure stops the server from starting) and
+    /// remembers the files' state.
+    pub fn load(cert: PathBuf, key: PathBuf) -> Result<(Self, ServerIdentity), String> {
+        let seen = (stamp(&cert), stamp(&key));
+        let identity = load_identity(&cert, &key)?;
+        Ok((Self { cert, key, seen }, identity))
+    }
+
+    /// The certificate file.
+    pub fn cert(&self) -> &Path {
+        &self.cert
+    }
+
+    /// `None` while neither file changed; after a change, the new identity
+    /// or why it cannot be used (the caller keeps the old one). A failed
+    /// change is reported once: the next report comes with the next change
+    /// (e.g. the key copied in after the certificate).
+    pub fn reload_if_changed(&mut self) -> Option<Result<ServerIdentity, String>> {
+        let now = (stamp(&self.cert), stamp(&self.key));
+        if now == self.seen {
+            return None;
+        }
+        self.seen = now;
+        Some(load_identity(&self.cert, &self.key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use faxnotify_core::tls::pin::Fingerprint;
+
+    use super::*;
+
+    fn pair(name: &str) -> (String, String) {
+        let made = rcgen::generate_simple_self_signed(vec![name.to_owned()]).expect("rcgen");
+        (made.cert.pem(), made.signing_key.serialize_pem())
+    }
+
+    fn leaf(identity: &ServerIdentity) -> Fingerprint {
+        Fingerprint::of(&identity.chain()[0])
+    }
+
+    fn fingerprint_of(pem: &str) -> Fingerprint {
+        Fingerprint::of(&parse_chain(pem.as_bytes()).expect("chain")[0])
+    }
+
+    /// Replaces a file the way deployment tools do: a new file renamed over it.
+    fn replace(path: &Path, text: &str) {
+        let tmp = path.with_extension("new");
+        fs::write(&tmp, text).expect("write");
+        fs::rename(&tmp, path).expect("rename");
+    }
+
+    #[test]
+    fn a_matching_pair_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = pair("fax.example.org");
+        fs::write(dir.path().join("cert.pem"), &cert).expect("write");
+        fs::write(dir.path().join("key.pem"), &key).expect("write");
+        let identity = load_identity(&dir.path().join("cert.pem"), &dir.path().join("key.pem"))
+            .expect("loads");
+        assert_eq!(leaf(&identity), fingerprint_of(&cert));
+    }
+
+    #[test]
+    fn swapped_files_name_the_file_and_what_it_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = pair("fax.example.org");
+        let cert_path = dir.path().join("cert.pem");
+        let key_path = dir.path().join("key.pem");
+        fs::write(&cert_path, &cert).expect("write");
+        fs::write(&key_path, &key).expect("write");
+        assert_eq!(
+            load_identity(&cert_path, &cert_path).err(),
+            Some(format!(
+                "{} holds no private key (found: CERTIFICATE)",
+                cert_path.display()
+            ))
+        );
+        assert_eq!(
+            load_identity(&key_path, &key_path).err(),
+            Some(format!(
+                "{} holds no certificate (found: PRIVATE KEY)",
+                key_path.display()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, _) = pair("fax.example.org");
+        let (_, other_key) = pair("fax.example.org");
+        let cert_path = dir.path().join("cert.pem");
+        let key_path = dir.path().join("key.pem");
+        fs::write(&cert_path, &cert).expect("write");
+        fs::write(&key_path, &other_key).expect("write");
+        assert_eq!(
+            load_identity(&cert_path, &key_path).err(),
+            Some(format!(
+                "{} is not the private key of the certificate in {} (the two files do not belong together)",
+                key_path.display(),
+                cert_path.display()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.pem");
+        let err = load_identity(&missing, &missing).expect_err("missing");
+        assert!(
+            err.starts_with(&format!(
+                "cannot read the TLS certificate file {}: ",
+                missing.display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_change_reloads_and_a_bad_change_is_reported_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cert_path = dir.path().join("cert.pem");
+        let key_path = dir.path().join("key.pem");
+        let (cert1, key1) = pair("fax.example.org");
+        fs::write(&cert_path, &cert1).expect("write");
+        fs::write(&key_path, &key1).expect("write");
+        let (mut files, first) =
+            TlsFiles::load(cert_path.clone(), key_path.clone()).expect("loads");
+        assert_eq!(leaf(&first), fingerprint_of(&cert1));
+        assert!(files.reload_if_changed().is_none(), "nothing changed");
+
+        // The new certificate arrives before its key: refused, said once.
+        let (cert2, key2) = pair("fax.example.org");
+        replace(&cert_path, &cert2);
+        let refused = files.reload_if_changed().expect("a change");
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("do not belong together")),
+            "{refused:?}"
+        );
+        assert!(files.reload_if_changed().is_none(), "reported once");
+
+        // Then the key: the new identity.
+        replace(&key_path, &key2);
+        let second = files.reload_if_changed().expect("a change").expect("loads");
+        assert_eq!(leaf(&second), fingerprint_of(&cert2));
+        assert!(files.reload_if_changed().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key.pem");
+        fs::write(&path, "old").expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        private_file(&path, b"secret").expect("write");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(fs::read(&path).expect("read"), b"secret");
+    }
+}

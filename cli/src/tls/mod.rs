@@ -1,0 +1,6 @@
+//! TLS files and trust for the commands: the server's certificate and key
+//! (loaded, checked, reloaded when they change), and the client's trust
+//! settings turned into what the core takes.
+
+pub mod files;
+pub mod trust;
