@@ -17,9 +17,10 @@
 //! listing says whose job it is, how many pages it has and how it ended
 //! (`D` done / `F` failed with its reason). The stream's "send done" (126)
 //! follows failed attempts too, so a job's outcome is only ever taken from a
-//! listing made *after* the event that asks for it: events of a job wait in
-//! that job's queue until such a listing arrives, so each job's notifications
-//! keep their order.
+//! listing made *after* the event that asks for it. Events that need a
+//! listing wait for it, and every later event waits behind them, so the
+//! notifications come out in exactly the stream's order (a listing on
+//! loopback takes milliseconds).
 //!
 //! **Reconnects.** hfaxd's stream only carries what happens while it is
 //! connected. After every reconnect the bridge lists the queues and reports
@@ -41,8 +42,8 @@ use crate::text::{MAX_DETAIL, MAX_PARTY, clean};
 
 /// Jobs followed at once; the oldest finished ones are forgotten first.
 pub const MAX_JOBS: usize = 4096;
-/// Events held per job while a listing is awaited.
-pub const MAX_PENDING_PER_JOB: usize = 64;
+/// Events held while a listing is awaited.
+pub const MAX_PENDING: usize = 4096;
 /// Finished job ids remembered (so an outcome is reported once).
 pub const MAX_FINISHED: usize = 65_536;
 /// Modems followed.
@@ -90,8 +91,8 @@ struct Job {
     dest: String,
     queued_sent: bool,
     final_sent: bool,
-    /// Events waiting for a listing newer than `needs`.
-    pending: VecDeque<(u64, Event)>,
+    /// The job as the latest listing showed it.
+    record: Option<JobRecord>,
 }
 
 /// A reception in progress.
@@ -116,8 +117,12 @@ pub struct Bridge {
     devices: BTreeMap<String, DeviceState>,
     caller_ids: VecDeque<Vec<String>>,
     receptions: BTreeMap<u64, Reception>,
-    /// Listings asked for so far, and whether one is being made.
+    /// Events waiting, each for the listing number it needs (0: none).
+    pending: VecDeque<(u64, Event)>,
+    /// Listings asked for so far, the number of the latest one received,
+    /// and whether one is being made.
     issued: u64,
+    done: u64,
     in_flight: bool,
     /// Another listing is wanted once the one being made arrives.
     wanted: bool,
@@ -139,7 +144,9 @@ impl Bridge {
             devices: BTreeMap::new(),
             caller_ids: VecDeque::new(),
             receptions: BTreeMap::new(),
+            pending: VecDeque::new(),
             issued: 0,
+            done: 0,
             in_flight: false,
             wanted: false,
             reconcile_in_flight: false,
@@ -208,23 +215,30 @@ impl Bridge {
         }
         let reconcile = std::mem::take(&mut self.reconcile_in_flight);
         self.in_flight = false;
-        let done = self.issued;
+        self.done = self.issued;
         if reconcile {
             self.reconcile(&records);
         }
-        // Owners and page totals for the jobs being followed.
-        for (id, record) in &records {
-            if let Some(job) = self.jobs.get_mut(id) {
-                job.pages_total = record.pages_total;
-                if job.user.is_none() {
-                    job.user = Some(self.routing.user_of_owner(&record.owner));
-                    job.attempt = job.attempt.max(record.tries);
-                }
+        // Owners, page totals and states of the jobs being followed.
+        for (id, job) in &mut self.jobs {
+            let Some(record) = records.get(id) else {
+                job.record = None;
+                continue;
+            };
+            job.pages_total = job.pages_total.max(record.pages_total);
+            if job.user.is_none() {
+                job.user = Some(self.routing.user_of_owner(&record.owner));
+                job.attempt = job.attempt.max(record.tries);
             }
+            job.record = Some(record.clone());
         }
-        let ids: Vec<u64> = self.jobs.keys().copied().collect();
-        for id in ids {
-            self.run_pending(now_ms, id, done, records.get(&id));
+        while let Some((needs, _)) = self.pending.front() {
+            if *needs > self.done {
+                break;
+            }
+            if let Some((_, event)) = self.pending.pop_front() {
+                self.process(now_ms, event);
+            }
         }
         if std::mem::take(&mut self.wanted) {
             let reconcile = std::mem::take(&mut self.reconcile_wanted);
@@ -258,9 +272,83 @@ impl Bridge {
         self.out.push_back(Output::Warning(text));
     }
 
+    /// Queues `event` behind those waiting, or handles it at once.
     fn handle_event(&mut self, now_ms: u64, event: Event) {
+        let needs_listing = match &event.subject {
+            Subject::Job { id, dest, .. } => {
+                let id = *id;
+                if self.finished.contains(&id) {
+                    return;
+                }
+                if !self.jobs.contains_key(&id) {
+                    if !is_job_progress(event.code) {
+                        return;
+                    }
+                    self.make_room_for_job();
+                    self.jobs.insert(id, Job::default());
+                }
+                let Some(job) = self.jobs.get_mut(&id) else {
+                    return;
+                };
+                if !dest.is_empty() {
+                    job.dest = dest.clone();
+                }
+                if event.code == codes::SEND_BEGIN {
+                    job.attempt = job.attempt.saturating_add(1);
+                }
+                // The outcome and the retry time are only correct in a
+                // listing made after the event; anything needs the owner.
+                job.user.is_none()
+                    || matches!(
+                        event.code,
+                        codes::SEND_REQUEUE | codes::SEND_DONE | codes::JOB_DEAD | codes::JOB_KILL
+                    )
+            }
+            _ => false,
+        };
+        if needs_listing {
+            let needs = self.issued + 1;
+            self.request_listing(false);
+            self.enqueue(needs, event);
+        } else if !self.pending.is_empty() {
+            self.enqueue(0, event);
+        } else {
+            self.process(now_ms, event);
+        }
+    }
+
+    fn enqueue(&mut self, needs: u64, event: Event) {
+        if self.pending.len() >= MAX_PENDING {
+            self.warn(format!(
+                "more than {MAX_PENDING} events wait for hfaxd's queue listing; \
+                 the oldest is dropped"
+            ));
+            self.pending.pop_front();
+        }
+        self.pending.push_back((needs, event));
+    }
+
+    fn process(&mut self, now_ms: u64, event: Event) {
         match &event.subject {
-            Subject::Job { id, .. } => self.handle_job_event(now_ms, *id, event),
+            Subject::Job { id, .. } => {
+                let id = *id;
+                let Some(job) = self.jobs.get(&id) else {
+                    return;
+                };
+                if job.user.is_none() {
+                    self.warn(format!(
+                        "job {id} is not in hfaxd's queues, so its owner is unknown: \
+                         its event \"{}\" is not reported",
+                        event.text
+                    ));
+                    return;
+                }
+                let record = job.record.clone();
+                self.job_event_to_notification(id, &event, record.as_ref());
+                if self.jobs.get(&id).is_some_and(|j| j.final_sent) {
+                    self.jobs.remove(&id);
+                }
+            }
             Subject::Modem { device } => {
                 let device = device.clone();
                 self.handle_modem_event(&device, event);
@@ -271,56 +359,6 @@ impl Bridge {
             }
             Subject::Other { .. } => {}
         }
-    }
-
-    // ---- jobs ----
-
-    fn handle_job_event(&mut self, now_ms: u64, id: u64, event: Event) {
-        if self.finished.contains(&id) {
-            return;
-        }
-        // Which events need a listing made after them: the outcome and the
-        // retry time are only correct there; anything needs the owner.
-        let needs_fresh = matches!(
-            event.code,
-            codes::SEND_REQUEUE | codes::SEND_DONE | codes::JOB_DEAD | codes::JOB_KILL
-        );
-        if !self.jobs.contains_key(&id) {
-            if !is_job_progress(event.code) {
-                return;
-            }
-            self.make_room_for_job();
-            self.jobs.insert(id, Job::default());
-        }
-        let Some(job) = self.jobs.get_mut(&id) else {
-            return;
-        };
-        if let Subject::Job { dest, .. } = &event.subject
-            && !dest.is_empty()
-        {
-            job.dest = dest.clone();
-        }
-        if event.code == codes::SEND_BEGIN {
-            job.attempt = job.attempt.saturating_add(1);
-        }
-        if !needs_fresh && job.user.is_some() && job.pending.is_empty() {
-            self.job_event_to_notification(now_ms, id, &event, None);
-            return;
-        }
-        if job.pending.len() >= MAX_PENDING_PER_JOB {
-            self.warn(format!(
-                "job {id}: more than {MAX_PENDING_PER_JOB} events wait for hfaxd's queue \
-                 listing; the oldest is dropped"
-            ));
-            if let Some(job) = self.jobs.get_mut(&id) {
-                job.pending.pop_front();
-            }
-        }
-        let needs = self.issued + 1;
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.pending.push_back((needs, event));
-        }
-        self.request_listing(false);
     }
 
     /// Forgets the oldest finished job (or, failing that, the oldest job)
@@ -343,44 +381,7 @@ impl Bridge {
         }
     }
 
-    /// Runs job `id`'s queued events that listing `done` answers.
-    fn run_pending(&mut self, now_ms: u64, id: u64, done: u64, record: Option<&JobRecord>) {
-        loop {
-            let Some(job) = self.jobs.get_mut(&id) else {
-                return;
-            };
-            match job.pending.front() {
-                Some((needs, _)) if *needs <= done => {}
-                _ => break,
-            }
-            let Some((_, event)) = job.pending.pop_front() else {
-                break;
-            };
-            if job.user.is_none() {
-                self.warn(format!(
-                    "job {id} is not in hfaxd's queues, so its owner is unknown: \
-                     its event \"{}\" is not reported",
-                    event.text
-                ));
-                continue;
-            }
-            self.job_event_to_notification(now_ms, id, &event, record);
-        }
-        if let Some(job) = self.jobs.get(&id)
-            && job.final_sent
-            && job.pending.is_empty()
-        {
-            self.jobs.remove(&id);
-        }
-    }
-
-    fn job_event_to_notification(
-        &mut self,
-        _now_ms: u64,
-        id: u64,
-        event: &Event,
-        record: Option<&JobRecord>,
-    ) {
+    fn job_event_to_notification(&mut self, id: u64, event: &Event, record: Option<&JobRecord>) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
@@ -488,7 +489,12 @@ impl Bridge {
             if !record.state.is_final() || self.finished.contains(id) {
                 continue;
             }
-            if self.jobs.get(id).is_some_and(|j| !j.pending.is_empty()) {
+            // A queued event of this job reports it, in order.
+            if self
+                .pending
+                .iter()
+                .any(|(_, e)| matches!(e.subject, Subject::Job { id: j, .. } if j == *id))
+            {
                 continue;
             }
             let job = self.jobs.remove(id).unwrap_or_default();

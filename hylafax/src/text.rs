@@ -30,7 +30,7 @@ pub fn clean(raw: &[u8], max: usize) -> String {
             &escaped
         };
         if out.len() + piece.len() > max {
-            while out.len() + ellipsis.len_utf8() > max {
+            while !out.is_empty() && out.len() + ellipsis.len_utf8() > max {
                 out.pop();
             }
             if max >= ellipsis.len_utf8() {
@@ -78,6 +78,8 @@ mod tests {
     fn long_text_is_cut_on_a_character_boundary_with_an_ellipsis() {
         assert_eq!(clean("ééééé".as_bytes(), 6), "é…");
         assert_eq!(clean("ééé".as_bytes(), 6), "ééé");
+        // Too short even for the ellipsis: cut to nothing, not a hang.
+        assert_eq!(clean(b"abc", 2), "");
         // An escape is never cut in half.
         let cut = clean(b"ab\x01", 6);
         assert_eq!(cut, "ab…");
