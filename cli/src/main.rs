@@ -12,6 +12,7 @@ mod admin;
 mod bench;
 mod commands;
 mod failure;
+mod hfaxd;
 mod parse;
 mod password;
 mod render;
@@ -62,6 +63,9 @@ enum Commands {
     Settings(commands::settings::Args),
     /// A server and several clients in one process, with simulated fax activity.
     Demo(commands::demo::Args),
+    /// Turn HylaFAX's live events into notifications (a bridge from hfaxd
+    /// to a running server's admin socket).
+    Hylafax(commands::hylafax::Args),
     /// Run the FNP/1 conformance suite against a server or a client.
     Conformance(commands::conformance::Args),
     /// Measure throughput, latency, CPU and memory end to end on loopback,
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Commands::Client(args) => commands::client::run(args),
         Commands::Settings(args) => commands::settings::run(args),
         Commands::Demo(args) => commands::demo::run(args),
+        Commands::Hylafax(args) => commands::hylafax::run(args),
         Commands::Conformance(args) => commands::conformance::run(args),
         Commands::Bench(args) => bench::run(args),
     };

@@ -297,11 +297,16 @@ impl Bridge {
                     job.attempt = job.attempt.saturating_add(1);
                 }
                 // The outcome and the retry time are only correct in a
-                // listing made after the event; anything needs the owner.
+                // listing made after the event, the page total after
+                // preparation; anything needs the owner.
                 job.user.is_none()
                     || matches!(
                         event.code,
-                        codes::SEND_REQUEUE | codes::SEND_DONE | codes::JOB_DEAD | codes::JOB_KILL
+                        codes::JOB_PREP_END
+                            | codes::SEND_REQUEUE
+                            | codes::SEND_DONE
+                            | codes::JOB_DEAD
+                            | codes::JOB_KILL
                     )
             }
             _ => false,

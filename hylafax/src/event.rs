@@ -24,6 +24,8 @@ pub mod codes {
     pub const JOB_DEAD: u16 = 104;
     /// Job's documents reaped (after it is dead).
     pub const JOB_REAP: u16 = 106;
+    /// Job preparation finished (the page total is known from here on).
+    pub const JOB_PREP_END: u16 = 115;
     /// Job killed (removed by a user).
     pub const JOB_KILL: u16 = 109;
     /// Job blocked by another job to the same destination.

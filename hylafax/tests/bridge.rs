@@ -53,13 +53,18 @@ fn drain(
 /// until its own (line 41).
 fn recorded_listing(fed: usize) -> String {
     let mut out = String::new();
-    out += if fed < 24 {
+    out += if fed < 7 {
+        // Before "Preparation finished" the page total is not known.
+        "1|R|root| 0:0 | 0:3 |1796525005|\r\n"
+    } else if fed < 24 {
         "1|R|root| 0:2 | 0:3 |1796525005|\r\n"
     } else {
         "1|D|root| 2:2 | 1:3 |1796525005|\r\n"
     };
     if fed >= 30 {
-        out += if fed < 41 {
+        out += if fed < 36 {
+            "2|R|root| 0:0 | 0:3 |1796525086|\r\n"
+        } else if fed < 41 {
             "2|R|root| 0:2 | 0:3 |1796525086|\r\n"
         } else {
             "2|F|root| 0:2 | 0:3 |1796525086|Unknown problem; too many attempts to dial\r\n"
@@ -106,7 +111,7 @@ fn the_recorded_stream_gives_each_notification_once_in_order() {
     assert_eq!(
         describe(&outputs),
         [
-            "alice: job 1 queued: page 0/2, attempt 0: \"to 5550001\"",
+            "alice: job 1 queued: page 0/0, attempt 0: \"to 5550001\"",
             "all: device \"ttyIAX0\" busy: \"Assigned to job\"",
             "alice: job 1 dialing: page 0/2, attempt 1: \"dialing 5550001\"",
             "all: device \"ttyIAX1\" busy: \"Marked busy\"",
@@ -117,7 +122,7 @@ fn the_recorded_stream_gives_each_notification_once_in_order() {
             "alice: job 1 completed: page 2/2, attempt 1: \"2 of 2 page(s) sent\"",
             "all: device \"ttyIAX1\" up: \"Marked ready\"",
             "all: device \"ttyIAX1\" down: \"Marked down\"",
-            "alice: job 2 queued: page 0/2, attempt 0: \"to 5550009\"",
+            "alice: job 2 queued: page 0/0, attempt 0: \"to 5550009\"",
             "all: device \"ttyIAX0\" busy: \"Assigned to job\"",
             "alice: job 2 dialing: page 0/2, attempt 1: \"dialing 5550009\"",
             "all: device \"ttyIAX0\" up: \"Released by job\"",
