@@ -26,7 +26,7 @@ const BUDGET: Duration = Duration::from_secs(180);
 const ENABLE: &str = "sudo apt-get install -y hylafax-server hylafax-client iaxmodem ghostscript \
                       (and run the test as root)";
 
-fn lab() -> PathBuf {
+fn lab_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/hylafax/lab.sh")
 }
 
@@ -61,7 +61,7 @@ impl Lab {
         let lab = Lab {
             dir: dir.to_owned(),
         };
-        let out = Command::new(lab())
+        let out = Command::new(lab_script())
             .args(["start"])
             .arg(dir)
             .args([HFAXD_PORT.to_string(), IAX_PORT.to_string()])
@@ -77,7 +77,7 @@ impl Lab {
     }
 
     fn run(&self, args: &[&str]) {
-        let status = Command::new(lab())
+        let status = Command::new(lab_script())
             .arg(args[0])
             .arg(&self.dir)
             .args(&args[1..])
@@ -93,7 +93,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new(lab()).arg("stop").arg(&self.dir).status();
+        let _ = Command::new(lab_script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
     }
 }
 
@@ -333,10 +336,7 @@ fn real_hylafax_faxes_reach_the_right_clients() {
     }
 
     // What HylaFAX itself says of the failed job.
-    let doneq = sh(
-        "faxstat",
-        &["-h", &host, "-d", "-O", &format!("JobFmt: %j|%s")],
-    );
+    let doneq = sh("faxstat", &["-h", &host, "-d", "-O", "JobFmt: %j|%s"]);
     let reason = doneq
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{failed}|")))

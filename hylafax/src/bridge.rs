@@ -393,6 +393,11 @@ impl Bridge {
         if job.final_sent {
             return;
         }
+        if matches!(event.code, codes::SEND_CALL | codes::SEND_PAGE) && job.attempt == 0 {
+            // Followed from mid-attempt (after a reconnect): the listing's
+            // tries count finished attempts, this is the next one.
+            job.attempt = record.map_or(1, |r| r.tries.saturating_add(1));
+        }
         let (state, page, detail) = match event.code {
             // "Ready to send" names the destination; "Created" does not yet.
             codes::JOB_READY if !job.queued_sent => {

@@ -192,7 +192,7 @@ fn after_a_reconnect_outcomes_missed_meanwhile_are_reported_once() {
     assert_eq!(
         describe(&outputs),
         [
-            "alice: job 4 sending: page 1/2, attempt 0: \"page 1 sent\"",
+            "alice: job 4 sending: page 1/2, attempt 1: \"page 1 sent\"",
             "alice: job 4 failed: page 1/2, attempt 3: \"No carrier detected (1 of 2 page(s) sent)\"",
             "dave: job 5 completed: page 1/1, attempt 1: \"1 of 1 page(s) sent\"",
         ]

@@ -77,7 +77,10 @@ pub fn run(args: Args) -> CmdResult {
     let mut backoff = BACKOFF_FIRST;
     loop {
         match serve(&config, &mut bridge, &mut outbox) {
-            Ok(Served::Streamed) => backoff = BACKOFF_FIRST,
+            Ok(Served::Streamed) => {
+                tracing::warn!("hfaxd closed its event stream; reconnecting");
+                backoff = BACKOFF_FIRST;
+            }
             Ok(Served::NotConnected(e)) => {
                 tracing::warn!("cannot subscribe to hfaxd's events: {e}; again in {backoff:?}")
             }
@@ -202,12 +205,12 @@ impl Outbox {
     }
 
     fn push(&mut self, to: Recipients, notification: Notification) {
-        if self.queue.len() >= MAX_OUTBOX {
-            if let Some((_, dropped)) = self.queue.pop_front() {
-                tracing::warn!(
-                    "more than {MAX_OUTBOX} notifications wait for the server; dropped: {dropped}"
-                );
-            }
+        if self.queue.len() >= MAX_OUTBOX
+            && let Some((_, dropped)) = self.queue.pop_front()
+        {
+            tracing::warn!(
+                "more than {MAX_OUTBOX} notifications wait for the server; dropped: {dropped}"
+            );
         }
         self.queue.push_back((to, notification));
     }
