@@ -14,6 +14,7 @@ mod commands;
 mod escape;
 mod event_log;
 mod failure;
+mod hfaxd;
 mod log_writer;
 mod parse;
 mod password;
@@ -68,6 +69,9 @@ enum Commands {
     Settings(commands::settings::Args),
     /// A server and several clients in one process, with simulated fax activity.
     Demo(commands::demo::Args),
+    /// Turn HylaFAX's live events into notifications (a bridge from hfaxd
+    /// to a running server's admin socket).
+    Hylafax(commands::hylafax::Args),
     /// Run the FNP/1 conformance suite against a server or a client.
     Conformance(commands::conformance::Args),
     /// Make a self-signed server certificate; show a certificate's fingerprint.
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         Commands::Client(args) => commands::client::run(args),
         Commands::Settings(args) => commands::settings::run(args),
         Commands::Demo(args) => commands::demo::run(args),
+        Commands::Hylafax(args) => commands::hylafax::run(args),
         Commands::Conformance(args) => commands::conformance::run(args),
         Commands::Tls(args) => commands::tls::run(args),
         Commands::Bench(args) => bench::run(args),

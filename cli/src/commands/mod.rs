@@ -3,6 +3,7 @@
 pub mod client;
 pub mod conformance;
 pub mod demo;
+pub mod hylafax;
 pub mod notify;
 pub mod server;
 pub mod sessions;

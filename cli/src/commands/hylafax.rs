@@ -1,0 +1,355 @@
+//! `faxnotify hylafax`: the HylaFAX bridge. It subscribes to hfaxd's event
+//! stream (`SITE TRIGGER`), lists HylaFAX's queues for owners and outcomes,
+//! and queues notifications on a running `faxnotify server` through its
+//! admin socket. The decisions are in the sans-IO `faxnotify-hylafax`
+//! crate; this module does the I/O, the reconnects and the retries.
+
+use std::collections::VecDeque;
+use std::io::{self, Read as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args as ClapArgs;
+use faxnotify_core::wire::Notification;
+use faxnotify_hylafax::queue::JOB_FORMAT;
+use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
+use serde_json::Value;
+
+use crate::admin::client::{call, error_of};
+use crate::admin::protocol::{EnumValue, NotificationSpec, Request, To, now_ms};
+use crate::failure::{CmdResult, Failure};
+use crate::hfaxd::{Control, HfaxdError};
+
+/// The trigger the bridge subscribes to: every job, send, receive and modem event.
+const TRIGGER: &str = "J*S*R*M*";
+/// Backoff between reconnects to hfaxd: from the first to the last.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often a blocked read wakes up to retry undelivered notifications.
+const TICK: Duration = Duration::from_millis(500);
+/// Notifications held while the faxnotify server cannot be reached.
+const MAX_OUTBOX: usize = 10_000;
+/// The longest configuration file read.
+const MAX_CONFIG: u64 = 1024 * 1024;
+
+/// `faxnotify hylafax`.
+#[derive(Debug, ClapArgs)]
+#[command(after_help = "\
+The configuration file (TOML):
+  hfaxd = \"127.0.0.1:4559\"          # hfaxd's client-server protocol
+  user = \"faxnotify\"                # hfaxd login (allow it in hosts.hfaxd)
+  admin_socket = \"/run/faxnotify/admin.sock\"
+  unrouted = [\"frontdesk\"]          # who gets faxes no route matches
+  [route]                           # called number (DID) or sub-address -> users
+  \"5550001\" = [\"alice\", \"bob\"]
+  [owners]                          # HylaFAX job owner -> faxnotify user
+  root = \"alice\"
+
+Received faxes go to the routed users as FAX_RECEIVED, send jobs to their owner \
+as JOB_STATUS, modem states to everyone as DEVICE_STATUS. The bridge reconnects \
+to hfaxd with backoff and, after every reconnect, reports the outcome of jobs \
+that finished meanwhile (from hfaxd's queue listing).")]
+pub struct Args {
+    /// The bridge's configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The faxnotify server's admin socket (default: the file's admin_socket).
+    #[arg(long, visible_alias = "admin", value_name = "PATH")]
+    admin_socket: Option<PathBuf>,
+}
+
+/// Runs `faxnotify hylafax` until it is killed.
+pub fn run(args: Args) -> CmdResult {
+    let config = load(&args.config)?;
+    let admin = args
+        .admin_socket
+        .or_else(|| config.admin_socket.clone().map(PathBuf::from))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "say where the server's admin socket is: --admin-socket PATH or \
+                 admin_socket in {}",
+                args.config.display()
+            ))
+        })?;
+    let mut bridge = Bridge::new(config.routing.clone());
+    let mut outbox = Outbox::new(admin);
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        match serve(&config, &mut bridge, &mut outbox) {
+            Ok(Served::Streamed) => {
+                tracing::warn!("hfaxd closed its event stream; reconnecting");
+                backoff = BACKOFF_FIRST;
+            }
+            Ok(Served::NotConnected(e)) => {
+                tracing::warn!("cannot subscribe to hfaxd's events: {e}; again in {backoff:?}")
+            }
+            Err(e) => tracing::warn!("hfaxd's event stream ended: {e}; reconnecting"),
+        }
+        bridge.handle_disconnected();
+        let deadline = Instant::now() + backoff;
+        while Instant::now() < deadline {
+            outbox.flush();
+            std::thread::sleep(TICK.min(deadline.saturating_duration_since(Instant::now())));
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+fn load(path: &Path) -> Result<Config, Failure> {
+    let shown = path.display();
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG).read_to_string(&mut text))
+        .map_err(|e| Failure::usage(format!("cannot read {shown}: {e}")))?;
+    Config::from_toml(&text).map_err(|e| Failure::usage(format!("{shown}: {e}")))
+}
+
+/// How a connection to hfaxd went.
+enum Served {
+    /// The stream ran (and then ended cleanly).
+    Streamed,
+    /// It never started.
+    NotConnected(HfaxdError),
+}
+
+/// Connects, subscribes and runs the stream until it ends.
+fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Served, HfaxdError> {
+    let (trigger, data, mut query) = match subscribe(config) {
+        Ok(parts) => parts,
+        Err(e) => return Ok(Served::NotConnected(e)),
+    };
+    tracing::info!(
+        "subscribed to hfaxd's events at {} (SITE TRIGGER {TRIGGER})",
+        trigger.addr()
+    );
+    bridge.handle_connected();
+    drain(bridge, &mut query, outbox)?;
+    let mut data = data;
+    data.set_read_timeout(Some(TICK))
+        .map_err(|e| io_error(config, e))?;
+    let mut buf = [0u8; 8192];
+    loop {
+        match data.read(&mut buf) {
+            Ok(0) => return Ok(Served::Streamed),
+            Ok(n) => {
+                bridge.handle_stream(now_ms(), &buf[..n]);
+                drain(bridge, &mut query, outbox)?;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                outbox.flush();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(config, e)),
+        }
+    }
+}
+
+fn io_error(config: &Config, source: io::Error) -> HfaxdError {
+    HfaxdError::Io {
+        addr: config.hfaxd.clone(),
+        source,
+    }
+}
+
+/// The trigger's control connection, its data stream, and a second
+/// control connection for listings (the first is busy with the stream).
+fn subscribe(config: &Config) -> Result<(Control, TcpStream, Control), HfaxdError> {
+    let mut trigger = Control::connect(&config.hfaxd, &config.user)?;
+    let data = trigger.open_data(&format!("SITE TRIGGER {TRIGGER}"))?;
+    let query = Control::connect(&config.hfaxd, &config.user)?;
+    Ok((trigger, data, query))
+}
+
+/// Carries out what the bridge asks for.
+fn drain(bridge: &mut Bridge, query: &mut Control, outbox: &mut Outbox) -> Result<(), HfaxdError> {
+    while let Some(output) = bridge.poll_output() {
+        match output {
+            Output::ListQueues => match query.list_queues(JOB_FORMAT) {
+                Ok(listing) => bridge.handle_listing(now_ms(), &listing),
+                Err(e) => {
+                    bridge.handle_listing_failed();
+                    return Err(e);
+                }
+            },
+            Output::Notify { to, notification } => outbox.push(to, notification),
+            Output::Warning(text) => tracing::warn!("{text}"),
+            _ => {}
+        }
+    }
+    outbox.flush();
+    Ok(())
+}
+
+/// Notifications on their way to the server, in order, kept while the
+/// server cannot be reached (it restarts independently of the bridge).
+struct Outbox {
+    admin: PathBuf,
+    queue: VecDeque<(Recipients, Notification)>,
+    /// Whether the last attempt failed (logged once per outage).
+    failing: bool,
+}
+
+impl Outbox {
+    fn new(admin: PathBuf) -> Outbox {
+        Outbox {
+            admin,
+            queue: VecDeque::new(),
+            failing: false,
+        }
+    }
+
+    fn push(&mut self, to: Recipients, notification: Notification) {
+        if self.queue.len() >= MAX_OUTBOX
+            && let Some((_, dropped)) = self.queue.pop_front()
+        {
+            tracing::warn!(
+                "more than {MAX_OUTBOX} notifications wait for the server; dropped: {dropped}"
+            );
+        }
+        self.queue.push_back((to, notification));
+    }
+
+    /// Delivers what it can, in order; stops at the first that cannot reach the server.
+    fn flush(&mut self) {
+        while let Some((to, notification)) = self.queue.front() {
+            match deliver(&self.admin, to, notification) {
+                Ok(()) => {
+                    if self.failing {
+                        tracing::info!("the faxnotify server is reachable again");
+                        self.failing = false;
+                    }
+                    self.queue.pop_front();
+                }
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!(
+                            "cannot reach the faxnotify server ({e}); {} notification(s) wait",
+                            self.queue.len()
+                        );
+                        self.failing = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Queues one notification for its recipients through the admin socket.
+/// `Err` only when the server cannot be reached (then it is tried again);
+/// a refusal (unknown user, nobody logged in) is logged and done.
+///
+/// This is the bridge's only use of the admin socket.
+fn deliver(admin: &Path, to: &Recipients, notification: &Notification) -> Result<(), Failure> {
+    let targets: Vec<To> = match to {
+        Recipients::All => vec![To::All],
+        Recipients::Users(users) => users.iter().cloned().map(To::User).collect(),
+    };
+    let Some(spec) = spec_of(notification) else {
+        return Ok(());
+    };
+    for target in targets {
+        let reply = call(
+            admin,
+            &Request::Notify {
+                to: target.clone(),
+                notification: spec.clone(),
+            },
+        )?;
+        let whom = match &target {
+            To::User(user) => user.clone(),
+            To::All => "everyone".to_owned(),
+            To::Session(s) => format!("session {s}"),
+        };
+        if let Some((_, message)) = error_of(&reply) {
+            tracing::warn!("not queued for {whom}: {message} ({notification})");
+            continue;
+        }
+        let count = |key: &str| reply.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+        let (accepted, refused) = (count("accepted"), count("refused"));
+        if accepted == 0 && refused == 0 {
+            tracing::info!("{whom} has no session: {notification}");
+        } else {
+            tracing::info!(
+                "queued for {whom} ({accepted} session(s){}): {notification}",
+                if refused > 0 {
+                    format!(", refused by {refused}")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The admin socket's form of a notification.
+fn spec_of(n: &Notification) -> Option<NotificationSpec> {
+    Some(match n {
+        Notification::FaxReceived(f) => NotificationSpec::FaxReceived {
+            job: f.job,
+            from: f.from.clone(),
+            to: f.to.clone(),
+            pages: f.pages,
+            received_at_ms: Some(f.received_at_ms),
+        },
+        Notification::JobStatus(j) => NotificationSpec::JobStatus {
+            job: j.job,
+            state: EnumValue::Number(j.state.to_wire()),
+            page: j.page,
+            pages: j.pages,
+            attempt: j.attempt,
+            detail: j.detail.clone(),
+        },
+        Notification::DeviceStatus(d) => NotificationSpec::DeviceStatus {
+            device: d.device.clone(),
+            state: EnumValue::Number(d.state.to_wire()),
+            detail: d.detail.clone(),
+        },
+        Notification::FaxUpdated(f) => NotificationSpec::FaxUpdated {
+            job: f.job,
+            change: EnumValue::Number(f.change.to_wire()),
+            by: f.by.clone(),
+            comment: f.comment.clone(),
+        },
+        Notification::ServerMessage(m) => NotificationSpec::ServerMessage {
+            text: m.text.clone(),
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use faxnotify_core::wire::{DeviceState, DeviceStatus, JobState, JobStatus};
+
+    use super::*;
+
+    #[test]
+    fn the_admin_form_gives_back_the_same_notification() {
+        for n in [
+            Notification::JobStatus(JobStatus {
+                job: 7,
+                state: JobState::Failed,
+                page: 1,
+                pages: 2,
+                attempt: 3,
+                detail: "No carrier detected".into(),
+            }),
+            Notification::DeviceStatus(DeviceStatus {
+                device: "ttyIAX0".into(),
+                state: DeviceState::Busy,
+                detail: "Marked busy".into(),
+            }),
+        ] {
+            let spec = spec_of(&n).unwrap();
+            assert_eq!(spec.to_notification().unwrap(), n);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The script hooks of contrib/hylafax (`FaxDispatch`, `FaxNotify`), sourced
+//! by `sh` the way HylaFAX's faxrcvd and notify source them, with the
+//! variables those scripts set: the notifications reach a real client.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Running, Stream, TestServer, add_users, bin, faxnotify, json, write_file};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn hook(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contrib/hylafax")
+        .join(name)
+}
+
+/// Sources `hook` in `sh` with `vars` set, as HylaFAX's scripts do.
+fn source(hook: &Path, admin: &Path, vars: &[(&str, &str)]) {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(". '{}'", hook.display()))
+        .env("FAXNOTIFY", bin())
+        .env("FAXNOTIFY_ADMIN_SOCKET", admin)
+        .envs(vars.iter().copied())
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "{} failed", hook.display());
+}
+
+fn client(dir: &Path, server: &TestServer, user: &str) -> Running {
+    let settings = dir.join(format!("{user}.toml"));
+    faxnotify()
+        .args(["settings", "set", "--settings"])
+        .arg(&settings)
+        .args(["--port", "dynamic", "--server", &server.addr.to_string()])
+        .assert()
+        .success();
+    let password = write_file(dir, &format!("{user}.pw"), &format!("{PASSWORD}\n"));
+    let mut process = Running::start(&[
+        "client".to_owned(),
+        "--user".into(),
+        user.into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--settings".into(),
+        settings.display().to_string(),
+        "--json".into(),
+    ]);
+    process.wait_line(Stream::Out, "reachable", |l| {
+        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
+    });
+    process
+}
+
+fn next_notification(client: &mut Running) -> serde_json::Value {
+    let line = client.wait_line(Stream::Out, "a notification", |l| {
+        json(l).is_some_and(|v| v["event"] == "notification")
+    });
+    json(&line).expect("JSON")
+}
+
+#[test]
+fn fax_dispatch_and_fax_notify_reach_the_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let server = TestServer::start("smol", &users, dir.path(), &[]);
+    let mut alice = client(dir.path(), &server, "alice");
+    let mut bob = client(dir.path(), &server, "bob");
+
+    // faxrcvd: a 2-page fax to 5550001 (routed to bob in the snippet).
+    source(
+        &hook("FaxDispatch"),
+        &server.admin,
+        &[
+            ("FILE", "recvq/fax000000001.tif"),
+            ("DEVICE", "ttyIAX1"),
+            ("COMMID", "000000002"),
+            ("MSG", ""),
+            ("CALLID1", "5550000"),
+            ("CALLID2", "Modem 0"),
+            ("CALLID4", "5550001"),
+            ("PAGES", "2"),
+            ("SENDER", "IAXmodem"),
+        ],
+    );
+    let fax = next_notification(&mut bob);
+    assert_eq!(fax["kind"], 1);
+    assert_eq!(fax["fields"]["job"], 2);
+    assert_eq!(fax["fields"]["from"], "5550000");
+    assert_eq!(fax["fields"]["to"], "5550001");
+    assert_eq!(fax["fields"]["pages"], 2);
+
+    // notify: root's job failed, then one is retried (root is alice's).
+    let job = |why: &str, extra: &[(&'static str, &'static str)]| {
+        let mut vars = vec![
+            ("WHY", why.to_owned()),
+            ("jobid", "7".to_owned()),
+            ("owner", "root".to_owned()),
+            ("npages", "0".to_owned()),
+            ("totpages", "2".to_owned()),
+            ("status", "No carrier detected".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        source(&hook("FaxNotify"), &server.admin, &vars);
+    };
+    job("requeued", &[("NEXT", "03:10")]);
+    job("failed", &[]);
+    let retry = next_notification(&mut alice);
+    assert_eq!(retry["kind"], 2);
+    assert_eq!(retry["fields"]["state"], 5);
+    assert_eq!(
+        retry["fields"]["detail"],
+        "next try at 03:10: No carrier detected"
+    );
+    let failed = next_notification(&mut alice);
+    assert_eq!(failed["fields"]["state"], 4);
+    assert_eq!(failed["fields"]["job"], 7);
+    assert_eq!(failed["fields"]["pages"], 2);
+    assert_eq!(failed["fields"]["detail"], "No carrier detected");
+
+    // Nothing reached the wrong user.
+    assert!(
+        !alice.dump().contains("\"kind\":1"),
+        "alice got the fax: {}",
+        alice.dump()
+    );
+    assert!(
+        !bob.dump().contains("\"kind\":2"),
+        "bob got alice's job: {}",
+        bob.dump()
+    );
+}

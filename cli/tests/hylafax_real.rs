@@ -1,0 +1,403 @@
+//! `faxnotify hylafax` against real HylaFAX 6.0 with two iaxmodem soft
+//! modems on loopback (contrib/hylafax/lab.sh): a fax that is sent and
+//! received, a fax that fails, a modem flipped busy and ready. The
+//! notifications the clients print are checked exactly: in order, once
+//! each, and the received fax only at its routed user.
+//!
+//! Needs root and the Debian packages; without them the test says it was
+//! skipped and how to enable it. `.ci/run` installs them and sets
+//! FAXNOTIFY_HYLAFAX_TEST=require, which turns a skip into a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Running, Stream, TestServer, add_users, faxnotify, json, write_file};
+
+const PASSWORD: &str = "correct horse battery";
+/// Fixed ports (hfaxd, and the soft modems' IAX2 pair): a run refuses to
+/// start when they are taken instead of re-binding ports found free.
+const HFAXD_PORT: u16 = 14559;
+const IAX_PORT: u16 = 14570;
+/// The whole test is bounded by this (each fax takes ~30 s).
+const BUDGET: Duration = Duration::from_secs(180);
+const ENABLE: &str = "sudo apt-get install -y hylafax-server hylafax-client iaxmodem ghostscript \
+                      (and run the test as root)";
+
+fn lab_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/hylafax/lab.sh")
+}
+
+/// Why this machine cannot run the lab, if it cannot.
+fn missing() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("it needs root (HylaFAX's daemons run as uucp)".into());
+    }
+    let tools = [
+        "faxq", "hfaxd", "faxgetty", "faxstate", "sendfax", "faxstat", "iaxmodem", "gs",
+    ];
+    let absent: Vec<_> = tools
+        .iter()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    (!absent.is_empty()).then(|| format!("{absent:?} are not installed"))
+}
+
+/// Stops the lab (every daemon by its pid) even when the test fails.
+struct Lab {
+    dir: PathBuf,
+}
+
+impl Lab {
+    fn start(dir: &Path) -> Lab {
+        let lab = Lab {
+            dir: dir.to_owned(),
+        };
+        let out = Command::new(lab_script())
+            .args(["start"])
+            .arg(dir)
+            .args([HFAXD_PORT.to_string(), IAX_PORT.to_string()])
+            .output()
+            .expect("lab.sh runs");
+        assert!(
+            out.status.success(),
+            "lab.sh start failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+
+    fn run(&self, args: &[&str]) {
+        let status = Command::new(lab_script())
+            .arg(args[0])
+            .arg(&self.dir)
+            .args(&args[1..])
+            .status()
+            .expect("lab.sh runs");
+        assert!(status.success(), "lab.sh {args:?} failed");
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.dir.join("spool")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(lab_script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A notification as the client printed it (`--json`), in short.
+fn short(v: &serde_json::Value) -> String {
+    let f = &v["fields"];
+    match v["kind"].as_u64() {
+        Some(1) => format!(
+            "fax {} from {} to {} pages {}",
+            f["job"], f["from"], f["to"], f["pages"]
+        ),
+        Some(2) => format!(
+            "job {} state {} page {}/{}",
+            f["job"], f["state"], f["page"], f["pages"]
+        ),
+        Some(4) => format!("device {} state {}", f["device"], f["state"]),
+        _ => v.to_string(),
+    }
+}
+
+struct Client {
+    process: Running,
+    notifications: Vec<serde_json::Value>,
+}
+
+impl Client {
+    fn start(dir: &Path, server: &TestServer, user: &str) -> Client {
+        let settings = dir.join(format!("{user}.toml"));
+        faxnotify()
+            .args(["settings", "set", "--settings"])
+            .arg(&settings)
+            .args(["--port", "dynamic", "--server", &server.addr.to_string()])
+            .assert()
+            .success();
+        let password = write_file(dir, &format!("{user}.pw"), &format!("{PASSWORD}\n"));
+        let mut process = Running::start(&[
+            "client".to_owned(),
+            "--user".into(),
+            user.into(),
+            "--password-file".into(),
+            password.display().to_string(),
+            "--settings".into(),
+            settings.display().to_string(),
+            "--json".into(),
+        ]);
+        process.wait_line(Stream::Out, "reachable", |l| {
+            json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
+        });
+        Client {
+            process,
+            notifications: Vec::new(),
+        }
+    }
+
+    /// Waits for a notification `pred` accepts, keeping every one seen.
+    fn wait(&mut self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) {
+        if self.notifications.iter().any(&pred) {
+            return;
+        }
+        self.process.wait_line(Stream::Out, what, |l| {
+            json(l).is_some_and(|v| v["event"] == "notification" && pred(&v))
+        });
+        // `wait_line` took the lines; re-read them from its record.
+        self.notifications = self
+            .process
+            .seen
+            .iter()
+            .filter(|(s, _)| *s == Stream::Out)
+            .filter_map(|(_, l)| json(l))
+            .filter(|v| v["event"] == "notification")
+            .collect();
+    }
+
+    fn of_kind(&self, kind: u64) -> Vec<String> {
+        self.notifications
+            .iter()
+            .filter(|v| v["kind"] == kind)
+            .map(short)
+            .collect()
+    }
+
+    fn device(&self, device: &str) -> Vec<String> {
+        self.notifications
+            .iter()
+            .filter(|v| v["kind"] == 4 && v["fields"]["device"] == device)
+            .map(short)
+            .collect()
+    }
+}
+
+fn job_state(v: &serde_json::Value, job: u64, state: u64) -> bool {
+    v["kind"] == 2 && v["fields"]["job"] == job && v["fields"]["state"] == state
+}
+
+/// Waits (bounded) until HylaFAX's status file says `text`: an external
+/// state with nothing to wait on but the file.
+fn wait_for_file(path: &Path, text: &str) {
+    let deadline = Instant::now() + common::WAIT;
+    while !std::fs::read_to_string(path).is_ok_and(|s| s.contains(text)) {
+        assert!(
+            Instant::now() < deadline,
+            "{} never said {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The job id `sendfax` printed ("request id is 3 (group id 3) ...").
+fn job_id(sendfax_output: &str) -> u64 {
+    sendfax_output
+        .split("request id is ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no job id in {sendfax_output:?}"))
+}
+
+#[test]
+fn real_hylafax_faxes_reach_the_right_clients() {
+    if let Some(why) = missing() {
+        assert!(
+            std::env::var("FAXNOTIFY_HYLAFAX_TEST").as_deref() != Ok("require"),
+            "FAXNOTIFY_HYLAFAX_TEST=require but {why}"
+        );
+        eprintln!("SKIPPED real_hylafax_faxes_reach_the_right_clients: {why}. To run it: {ENABLE}");
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = Lab::start(&dir.path().join("lab"));
+
+    let users = dir.path().join("users.toml");
+    add_users(
+        &users,
+        &[("alice", PASSWORD), ("bob", PASSWORD), ("carol", PASSWORD)],
+    );
+    let server = TestServer::start("smol", &users, dir.path(), &[]);
+    let mut alice = Client::start(dir.path(), &server, "alice");
+    let mut bob = Client::start(dir.path(), &server, "bob");
+    let mut carol = Client::start(dir.path(), &server, "carol");
+
+    // Faxes to 5550001 go to bob; root's jobs are alice's.
+    let config = write_file(
+        dir.path(),
+        "bridge.toml",
+        &format!(
+            "hfaxd = \"127.0.0.1:{HFAXD_PORT}\"\nuser = \"faxnotify\"\nadmin_socket = \"{}\"\n\
+             unrouted = [\"carol\"]\n[route]\n\"5550001\" = [\"bob\"]\n[owners]\nroot = \"alice\"\n",
+            server.admin.display()
+        ),
+    );
+    let mut bridge = Running::start(&[
+        "hylafax".to_owned(),
+        "--config".into(),
+        config.display().to_string(),
+    ]);
+    bridge.wait_line(Stream::Err, "subscribed", |l| {
+        l.contains("subscribed to hfaxd")
+    });
+
+    // A two-page fax from ttyFN0 to ttyFN1.
+    let doc = dir.path().join("doc.tif");
+    sh(
+        "gs",
+        &[
+            "-q",
+            "-dBATCH",
+            "-dNOPAUSE",
+            "-sDEVICE=tiffg4",
+            "-r204x98",
+            &format!("-sOutputFile={}", doc.display()),
+            "-c",
+            "/Helvetica findfont 24 scalefont setfont 72 700 moveto (faxnotify page one) show showpage \
+             /Helvetica findfont 24 scalefont setfont 72 700 moveto (page two) show showpage",
+        ],
+    );
+    let host = format!("127.0.0.1:{HFAXD_PORT}");
+    let doc = doc.display().to_string();
+    let sent = job_id(&sh("sendfax", &["-h", &host, "-n", "-d", "5550001", &doc]));
+    alice.wait("job completed", |v| job_state(v, sent, 3));
+    bob.wait("fax received", |v| v["kind"] == 1);
+
+    // The receiver is gone (once it is ready again): the next fax fails after one try.
+    alice.wait("ttyFN1 ready", |v| {
+        v["kind"] == 4 && v["fields"]["device"] == "ttyFN1" && v["fields"]["state"] == 0
+    });
+    lab.run(&["stop-modem", "1"]);
+    alice.wait("ttyFN1 down", |v| {
+        v["kind"] == 4 && v["fields"]["device"] == "ttyFN1" && v["fields"]["state"] == 1
+    });
+    let failed = job_id(&sh(
+        "sendfax",
+        &["-h", &host, "-n", "-T", "1", "-d", "5550009", &doc],
+    ));
+    alice.wait("job failed", |v| job_state(v, failed, 4));
+
+    // Flip ttyFN0 busy, then ready, once it is idle again after the failure.
+    let spool = lab.spool().display().to_string();
+    wait_for_file(&lab.spool().join("status/ttyFN0"), "Running and idle");
+    alice.wait("ttyFN0 up", |v| {
+        v["kind"] == 4 && v["fields"]["device"] == "ttyFN0" && v["fields"]["state"] == 0
+    });
+    sh("faxstate", &["-q", &spool, "-s", "busy", "ttyFN0"]);
+    alice.wait("ttyFN0 busy", |v| {
+        v["kind"] == 4
+            && v["fields"]["device"] == "ttyFN0"
+            && v["fields"]["state"] == 2
+            && v["fields"]["detail"] == "Marked busy"
+    });
+    sh("faxstate", &["-q", &spool, "-s", "ready", "ttyFN0"]);
+    alice.wait("ttyFN0 ready", |v| {
+        v["kind"] == 4
+            && v["fields"]["device"] == "ttyFN0"
+            && v["fields"]["detail"] == "Marked ready"
+    });
+    for client in [&mut bob, &mut carol] {
+        client.wait("ttyFN0 ready", |v| {
+            v["kind"] == 4
+                && v["fields"]["device"] == "ttyFN0"
+                && v["fields"]["detail"] == "Marked ready"
+        });
+    }
+
+    // What HylaFAX itself says of the failed job.
+    let doneq = sh("faxstat", &["-h", &host, "-d", "-O", "JobFmt: %j|%s"]);
+    let reason = doneq
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{failed}|")))
+        .unwrap_or_else(|| panic!("job {failed} not in {doneq}"))
+        .trim()
+        .to_owned();
+    assert!(!reason.is_empty(), "HylaFAX gave no reason: {doneq}");
+
+    // Exactly these, in this order, once each.
+    assert_eq!(
+        alice.of_kind(2),
+        [
+            // Queued before HylaFAX has prepared the document: no total yet.
+            format!("job {sent} state 0 page 0/0"),
+            format!("job {sent} state 1 page 0/2"),
+            format!("job {sent} state 2 page 1/2"),
+            format!("job {sent} state 2 page 2/2"),
+            format!("job {sent} state 3 page 2/2"),
+            format!("job {failed} state 0 page 0/0"),
+            format!("job {failed} state 1 page 0/2"),
+            format!("job {failed} state 4 page 0/2"),
+        ],
+        "{}",
+        alice.process.dump()
+    );
+    let failure = alice
+        .notifications
+        .iter()
+        .find(|v| job_state(v, failed, 4))
+        .expect("the failure");
+    assert_eq!(
+        failure["fields"]["detail"],
+        format!("{reason} (0 of 2 page(s) sent)")
+    );
+    let fax = bob.of_kind(1);
+    assert_eq!(fax.len(), 1, "{}", bob.process.dump());
+    assert!(
+        fax[0].contains("from \"5550000\" to \"5550001\" pages 2"),
+        "{fax:?}"
+    );
+    assert!(alice.of_kind(1).is_empty() && carol.of_kind(1).is_empty());
+    assert!(bob.of_kind(2).is_empty() && carol.of_kind(2).is_empty());
+    for client in [&alice, &bob, &carol] {
+        assert_eq!(
+            client.device("ttyFN0"),
+            ["device \"ttyFN0\" state 2", "device \"ttyFN0\" state 0"].repeat(3),
+            "{}",
+            client.process.dump()
+        );
+        assert_eq!(
+            client.device("ttyFN1"),
+            [
+                "device \"ttyFN1\" state 2",
+                "device \"ttyFN1\" state 0",
+                "device \"ttyFN1\" state 1"
+            ],
+            "{}",
+            client.process.dump()
+        );
+    }
+    assert!(started.elapsed() < BUDGET, "took {:?}", started.elapsed());
+    drop(bridge);
+    drop(lab);
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A HylaFAX 6.0 lab on loopback without hardware: faxq, hfaxd, and two
+# iaxmodem soft modems (ttyFN0, ttyFN1) that dial each other directly, each
+# with its faxgetty. Everything runs from a private copy of the spool in DIR
+# (no bind mounts), every daemon's pid is kept in DIR/pids, and `stop` ends
+# them by those pids and removes what `start` put outside DIR.
+#
+#   lab.sh start DIR [HFAXD_PORT [IAX_PORT]]   (as root; waits until both modems are ready)
+#   lab.sh stop-modem DIR N                    stop modem N's faxgetty and iaxmodem
+#   lab.sh stop DIR
+#
+# Needs: hylafax-server hylafax-client iaxmodem ghostscript (Debian packages).
+set -euo pipefail
+
+cmd=${1:?usage: lab.sh start|stop|stop-modem DIR ...}
+dir=${2:?usage: lab.sh start|stop|stop-modem DIR ...}
+spool="$dir/spool"
+pids="$dir/pids"
+# Modem names; the iaxmodem configs must live in /etc/iaxmodem (it has no other place).
+modem() { echo "ttyFN$1"; }
+
+stop_pid() { # name: TERM, then KILL if it is still there after 5 s
+  local file="$pids/$1" pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    # hfaxd serves each connection from a child, faxq sends from children.
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+run() { # name command...: start in the background, keep the pid
+  local name=$1; shift
+  "$@" >"$dir/$name.log" 2>&1 &
+  echo $! >"$pids/$name"
+}
+
+case "$cmd" in
+start)
+  hfaxd_port=${3:-14559}
+  iax_port=${4:-14570}
+  mkdir -p "$pids"
+  for i in 0 1; do
+    if [ -e "/etc/iaxmodem/$(modem $i)" ]; then
+      echo "lab.sh: /etc/iaxmodem/$(modem $i) exists: another lab is running (lab.sh stop its DIR)" >&2
+      exit 1
+    fi
+  done
+  cp -a /var/spool/hylafax "$spool"
+  cp -a /etc/hylafax/. "$spool/etc/"
+  # faxsend (root) would create log/seqf 0600 root; faxgetty (uucp) then cannot receive.
+  install -o uucp -g uucp -m 600 /dev/null "$spool/log/seqf"
+  mkdir -p /etc/iaxmodem
+  for i in 0 1; do
+    m=$(modem $i)
+    cat >"/etc/iaxmodem/$m" <<EOF
+device /dev/$m
+owner uucp:uucp
+mode 660
+port $((iax_port + i))
+refresh 0
+server 127.0.0.1:$((iax_port + 1 - i))
+peername iax$i
+secret x
+cidname Modem $i
+cidnumber 555000$i
+codec slinear
+EOF
+    cp /usr/share/doc/iaxmodem/examples/config.ttyIAX "$spool/etc/config.$m"
+  done
+  # A send that gets no answer fails after one try within ~25 s.
+  echo "ModemDialResponseTimeout: 15000" >>"$spool/etc/config.$(modem 0)"
+  for i in 0 1; do run "iaxmodem$i" iaxmodem "$(modem $i)"; done
+  for _ in $(seq 100); do [ -e "/dev/$(modem 0)" ] && [ -e "/dev/$(modem 1)" ] && break; sleep 0.1; done
+  cd "$spool"
+  run faxq faxq -q "$spool" -D
+  run hfaxd hfaxd -q "$spool" -d -i "$hfaxd_port"
+  for i in 0 1; do run "faxgetty$i" faxgetty -q "$spool" "$(modem $i)"; done
+  for _ in $(seq 600); do
+    if grep -qs "Running and idle" "$spool/status/$(modem 0)" &&
+      grep -qs "Running and idle" "$spool/status/$(modem 1)"; then
+      echo "lab.sh: HylaFAX is up: hfaxd on 127.0.0.1:$hfaxd_port, modems $(modem 0) and $(modem 1) ready"
+      exit 0
+    fi
+    sleep 0.1
+  done
+  echo "lab.sh: the modems did not come ready within 60 s" >&2
+  exit 1
+  ;;
+stop-modem)
+  n=${3:?which modem}
+  stop_pid "faxgetty$n"
+  stop_pid "iaxmodem$n"
+  ;;
+stop)
+  for name in faxgetty0 faxgetty1 hfaxd faxq iaxmodem0 iaxmodem1; do stop_pid "$name"; done
+  for i in 0 1; do
+    rm -f "/etc/iaxmodem/$(modem $i)"
+    # iaxmodem removes its tty link on a clean exit; not after KILL.
+    [ -L "/dev/$(modem $i)" ] && rm -f "/dev/$(modem $i)"
+  done
+  true
+  ;;
+*)
+  echo "lab.sh: unknown command $cmd" >&2
+  exit 2
+  ;;
+esac
