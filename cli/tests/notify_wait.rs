@@ -17,7 +17,14 @@ const PASSWORD: &str = "correct horse battery";
 fn server_and_client(runtime: &str, dir: &std::path::Path, lease: &str) -> (TestServer, Running) {
     let users = dir.join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
-    let server = TestServer::start(runtime, &users, dir, &["--lease", lease]);
+    // No detached grace: a detached session ends with its lease [D-15], so
+    // the undelivered report comes within the test's wait.
+    let server = TestServer::start(
+        runtime,
+        &users,
+        dir,
+        &["--lease", lease, "--detached-grace", "0s"],
+    );
     let settings = dir.join("client.toml");
     faxnotify()
         .args(["settings", "set", "--settings"])

@@ -21,6 +21,7 @@ use faxnotify_core::client::{
     StopReason,
 };
 use faxnotify_core::server::{self, MemoryUserStore, Server, ServerConfig, Target};
+use faxnotify_core::tls::pin::Fingerprint;
 use faxnotify_core::tls::{ClientTls, FixedClock, ServerIdentity, TlsFailure, Trust, UnixTime};
 use faxnotify_core::wire::{Notification, Role};
 
@@ -273,10 +274,16 @@ fn fingerprint_mismatch_is_refused() {
         server_name: NAME.to_owned(),
         trust: Trust::PinnedSha256([0xab; 32]),
     };
-    let mut net = net(Some(tls), Some(self_signed(NAME)));
+    let identity = self_signed(NAME);
+    let got = Fingerprint::of(&identity.chain()[0]);
+    let mut net = net(Some(tls), Some(identity));
     expect_client_stop(
         &mut net,
-        "the server's certificate does not match the pinned fingerprint",
+        &format!(
+            "certificate fingerprint does not match the pinned one (expected {}, got {got}): \
+             the server has a new certificate, or this is not the real server",
+            Fingerprint([0xab; 32])
+        ),
     );
 }
 

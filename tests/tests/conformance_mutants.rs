@@ -376,7 +376,7 @@ fn a_server_that_never_redials_fails_d8_and_blocks_the_cases_needing_a_redial() 
     for (id, tested) in [
         ("server/callback/replayed-ready", "[B-1][A-4]"),
         ("server/notifications/ready-discards", "[B-4]"),
-        ("server/notifications/ready-below-acked", "[B-2][D-9]"),
+        ("server/notifications/ready-below-acked", "[B-2][D-9][D-14]"),
     ] {
         let (reason, expected, _) = blocked(&results, id);
         assert_eq!(

@@ -112,7 +112,7 @@ fn is_permanent(reason: &TlsFailure) -> bool {
             | TlsFailure::UnknownAuthority
             | TlsFailure::Expired { .. }
             | TlsFailure::NotYetValid { .. }
-            | TlsFailure::FingerprintMismatch
+            | TlsFailure::FingerprintMismatch { .. }
             | TlsFailure::BadCertificate { .. }
             | TlsFailure::NotTls { .. }
     )

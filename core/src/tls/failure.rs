@@ -32,8 +32,12 @@ pub enum TlsFailure {
         /// When it becomes valid, if rustls said.
         not_before: Option<u64>,
     },
-    /// The server's certificate is not the pinned one.
-    FingerprintMismatch,
+    /// The server's certificate is not the pinned one (with both
+    /// fingerprints when the pinning verifier said which).
+    FingerprintMismatch {
+        /// The pinned fingerprint and the presented one.
+        mismatch: Option<crate::tls::pin::PinMismatch>,
+    },
     /// Another certificate problem.
     BadCertificate {
         /// What rustls found.
@@ -78,6 +82,11 @@ impl TlsFailure {
     /// Translates a rustls error. `heard_tls`: whether a TLS record from the
     /// peer was already accepted (otherwise garbage means "not TLS").
     pub(crate) fn from_rustls(error: &Error, heard_tls: bool) -> Self {
+        if let Some(mismatch) = crate::tls::pin::PinMismatch::find(error) {
+            return Self::FingerprintMismatch {
+                mismatch: Some(mismatch.clone()),
+            };
+        }
         match error {
             Error::InvalidCertificate(cert) => Self::from_certificate(cert),
             Error::AlertReceived(alert) => Self::PeerAlert {
@@ -89,7 +98,9 @@ impl TlsFailure {
             Error::PeerIncompatible(p) => Self::Incompatible {
                 reason: format!("{p:?}").replace('_', " "),
             },
-            Error::General(reason) if reason.contains("pinned") => Self::FingerprintMismatch,
+            Error::General(reason) if reason.contains("pinned") => {
+                Self::FingerprintMismatch { mismatch: None }
+            }
             other => Self::Protocol {
                 reason: other.to_string(),
             },
@@ -126,7 +137,9 @@ impl TlsFailure {
             CertificateError::NotValidYetContext { not_before, .. } => Self::NotYetValid {
                 not_before: Some(unix_ms(*not_before)),
             },
-            CertificateError::ApplicationVerificationFailure => Self::FingerprintMismatch,
+            CertificateError::ApplicationVerificationFailure => {
+                Self::FingerprintMismatch { mismatch: None }
+            }
             other => Self::BadCertificate {
                 reason: Error::InvalidCertificate(other.clone()).to_string(),
             },
@@ -196,7 +209,10 @@ impl fmt::Display for TlsFailure {
             Self::NotYetValid { not_before: None } => {
                 f.write_str("the certificate is not valid yet (is the clock right?)")
             }
-            Self::FingerprintMismatch => {
+            Self::FingerprintMismatch {
+                mismatch: Some(mismatch),
+            } => write!(f, "{mismatch}"),
+            Self::FingerprintMismatch { mismatch: None } => {
                 f.write_str("the server's certificate does not match the pinned fingerprint")
             }
             Self::BadCertificate { reason } => write!(f, "the certificate cannot be used: {reason}"),
