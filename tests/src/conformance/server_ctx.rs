@@ -18,7 +18,7 @@ use faxnotify_core::wire::{
 use super::case::{Fail, SoftChecks, Verdict};
 use super::config::{ServerTarget, Timeouts};
 use super::peer::conn::{FrameConn, Got};
-use super::peer::listener::Listener;
+use super::peer::listener::{DeadPort, Listener};
 use super::peer::log::CaseLog;
 use super::peer::rng::SuiteRng;
 use super::peer::session::{Callback, Session};
@@ -262,17 +262,19 @@ impl<'a> ServerCtx<'a> {
         Listener::bind(ip, port, "callback", &self.log, self.t.expect)
     }
 
-    /// A port on `ip` where nothing listens (bound, then released).
-    pub fn dead_port(&self, ip: IpAddr) -> Result<u16, Fail> {
-        let listener = std::net::TcpListener::bind((ip, 0))
+    /// A port on `ip` where nothing listens yet; [`ServerCtx::listen_on`]
+    /// later listens on the same port.
+    pub fn dead_port(&self, ip: IpAddr) -> Result<DeadPort, Fail> {
+        let dead = DeadPort::bind(ip)
             .map_err(|e| Fail::failed(format!("a free port on {ip}"), e.to_string()))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Fail::failed("the port's address", e.to_string()))?
-            .port();
         self.log
-            .line(format_args!("port {port} on {ip} has no listener"));
-        Ok(port)
+            .line(format_args!("port {} on {ip} has no listener", dead.port()));
+        Ok(dead)
+    }
+
+    /// Listens on the port [`ServerCtx::dead_port`] held.
+    pub fn listen_on(&self, dead: DeadPort) -> Result<Listener, Fail> {
+        Listener::on_dead_port(dead, "callback", &self.log, self.t.expect)
     }
 
     /// Waits for the server to dial `listener` (first dial: the connect and

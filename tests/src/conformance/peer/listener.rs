@@ -5,12 +5,44 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use socket2::{Domain, Protocol, Socket, Type};
+
 use super::conn::{FrameConn, secs};
 use super::log::CaseLog;
 use crate::conformance::case::Fail;
 
 /// How often a pending accept is polled.
 const POLL: Duration = Duration::from_millis(5);
+
+/// A port that is bound but not listening: a dial to it is refused (the
+/// kernel answers a SYN with RST), and because the suite keeps it bound no
+/// other program can take it before [`Listener::on_dead_port`] listens on
+/// it. (Releasing a port and binding the number again later races with
+/// every other process on the machine.)
+#[derive(Debug)]
+pub struct DeadPort {
+    socket: Socket,
+    addr: SocketAddr,
+}
+
+impl DeadPort {
+    /// Binds a free port on `ip` without listening.
+    pub fn bind(ip: IpAddr) -> std::io::Result<Self> {
+        let addr = SocketAddr::new(ip, 0);
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.bind(&addr.into())?;
+        let addr = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("not an IP socket address"))?;
+        Ok(Self { socket, addr })
+    }
+
+    /// The port number.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
 
 /// A listening socket whose accepts time out.
 #[derive(Debug)]
@@ -39,6 +71,30 @@ impl Listener {
                 e.to_string(),
             )
         })?;
+        Self::from_std(listener, label, log, wait)
+    }
+
+    /// Starts listening on the port a [`DeadPort`] held, so that no other
+    /// program can have taken it between the refused dial and this listener.
+    pub fn on_dead_port(
+        dead: DeadPort,
+        label: &'static str,
+        log: &CaseLog,
+        wait: Duration,
+    ) -> Result<Self, Fail> {
+        let DeadPort { socket, addr } = dead;
+        socket
+            .listen(128)
+            .map_err(|e| Fail::failed(format!("the suite to listen on {addr}"), e.to_string()))?;
+        Self::from_std(socket.into(), label, log, wait)
+    }
+
+    fn from_std(
+        listener: TcpListener,
+        label: &'static str,
+        log: &CaseLog,
+        wait: Duration,
+    ) -> Result<Self, Fail> {
         listener
             .set_nonblocking(true)
             .map_err(|e| Fail::failed("a non-blocking listener", e.to_string()))?;

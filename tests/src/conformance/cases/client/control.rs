@@ -151,15 +151,21 @@ fn advertise(ctx: &mut ClientCtx<'_>) -> Verdict {
     Ok(())
 }
 
-/// `count` consecutive ports, all free on every address, or a skip.
-fn free_ports(ctx: &mut ClientCtx<'_>, count: u16) -> Result<u16, Fail> {
+/// `count` consecutive ports free on every address, bound by the suite, or a
+/// skip. The case keeps the ones that must stay taken and drops the ones the
+/// client is to bind; binding a port again after releasing it would race with
+/// every other program on the machine. The ports lie below the kernel's
+/// ephemeral range, so outgoing connections cannot take a released one
+/// before the client binds it.
+fn free_ports(ctx: &mut ClientCtx<'_>, count: u16) -> Result<(u16, Vec<TcpListener>), Fail> {
+    let (lo, hi) = below_ephemeral();
     for _ in 0..50 {
-        let base = 20_000 + (ctx.random_u64() % 40_000) as u16;
+        let base = lo + (ctx.random_u64() % u64::from(hi - lo - count)) as u16;
         let held: Vec<TcpListener> = (0..count)
             .map_while(|i| TcpListener::bind((Ipv4Addr::UNSPECIFIED, base + i)).ok())
             .collect();
         if held.len() == usize::from(count) {
-            return Ok(base);
+            return Ok((base, held));
         }
     }
     Err(Fail::skipped(format!(
@@ -167,9 +173,15 @@ fn free_ports(ctx: &mut ClientCtx<'_>, count: u16) -> Result<u16, Fail> {
     )))
 }
 
-fn hold(port: u16) -> Result<TcpListener, Fail> {
-    TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
-        .map_err(|e| Fail::failed(format!("the suite to occupy port {port}"), e.to_string()))
+/// Ports from 10 000 up to the start of the kernel's ephemeral range (Linux:
+/// /proc/sys/net/ipv4/ip_local_port_range, 32768 by default).
+fn below_ephemeral() -> (u16, u16) {
+    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&first| first > 12_000)
+        .unwrap_or(32_768);
+    (10_000, first_ephemeral)
 }
 
 fn listen_with(ctx: &mut ClientCtx<'_>, listen: Listen, expected_port: u16) -> Verdict {
@@ -191,14 +203,16 @@ fn listen_with(ctx: &mut ClientCtx<'_>, listen: Listen, expected_port: u16) -> V
 
 fn listen_range(ctx: &mut ClientCtx<'_>) -> Verdict {
     ctx.need_settings()?;
-    let lo = free_ports(ctx, 3)?;
-    let _taken = hold(lo)?;
+    let (lo, mut held) = free_ports(ctx, 3)?;
+    // `lo` stays taken; the client is to bind lo + 1, the first free one.
+    held.truncate(1);
     listen_with(ctx, Listen::Range(lo, lo + 2), lo + 1)
 }
 
 fn listen_fixed(ctx: &mut ClientCtx<'_>) -> Verdict {
     ctx.need_settings()?;
-    let port = free_ports(ctx, 1)?;
+    let (port, held) = free_ports(ctx, 1)?;
+    drop(held);
     listen_with(ctx, Listen::Fixed(port), port)
 }
 
@@ -241,15 +255,13 @@ fn expect_startup_failure(ctx: &mut ClientCtx<'_>, listen: Listen) -> Verdict {
 
 fn fixed_port_taken(ctx: &mut ClientCtx<'_>) -> Verdict {
     ctx.need_settings()?;
-    let port = free_ports(ctx, 1)?;
-    let _taken = hold(port)?;
+    let (port, _taken) = free_ports(ctx, 1)?;
     expect_startup_failure(ctx, Listen::Fixed(port))
 }
 
 fn range_exhausted(ctx: &mut ClientCtx<'_>) -> Verdict {
     ctx.need_settings()?;
-    let lo = free_ports(ctx, 2)?;
-    let _taken = (hold(lo)?, hold(lo + 1)?);
+    let (lo, _taken) = free_ports(ctx, 2)?;
     expect_startup_failure(ctx, Listen::Range(lo, lo + 1))
 }
 

@@ -272,13 +272,13 @@ fn unreachable_then_reachable(ctx: &mut ServerCtx<'_>) -> Verdict {
     plan.caps = Caps::NONE;
     let mut session = ctx.login_with(&plan)?;
     let ip = session.control.local_addr().ip();
-    let port = ctx.dead_port(ip)?;
-    session.advertise_port(port)?;
+    let dead = ctx.dead_port(ip)?;
+    session.advertise_port(dead.port())?;
     session.expect_status(
         CallbackState::Unreachable,
         "after the first dial was refused [B-5]",
     )?;
-    let mut listener = ctx.listener_on(ip, port)?;
+    let mut listener = ctx.listen_on(dead)?;
     let conn = listener.accept_within(
         retry_wait(ctx),
         "a retried dial once the port listens (backoff from 0.5 s) [B-5]",
@@ -300,13 +300,13 @@ fn backchannel_fallback(ctx: &mut ServerCtx<'_>) -> Verdict {
         ));
     }
     let ip = session.control.local_addr().ip();
-    let port = ctx.dead_port(ip)?;
-    session.advertise_port(port)?;
+    let dead = ctx.dead_port(ip)?;
+    session.advertise_port(dead.port())?;
     session.expect_status(
         CallbackState::Backchannel,
         "after the first dial was refused [B-5]",
     )?;
-    let mut listener = ctx.listener_on(ip, port)?;
+    let mut listener = ctx.listen_on(dead)?;
     let conn = listener.accept_within(
         retry_wait(ctx),
         "a retried dial once the port listens [B-5]",

@@ -230,8 +230,8 @@ fn ready_stale(ctx: &mut ServerCtx<'_>) -> Verdict {
     let mut session = ctx.login()?;
     need_backchannel(&session)?;
     let ip = session.control.local_addr().ip();
-    let port = ctx.dead_port(ip)?;
-    session.advertise_port(port)?;
+    let dead = ctx.dead_port(ip)?;
+    session.advertise_port(dead.port())?;
     session.expect_status(
         CallbackState::Backchannel,
         "after the first dial was refused [B-5]",
@@ -239,7 +239,7 @@ fn ready_stale(ctx: &mut ServerCtx<'_>) -> Verdict {
     let texts = [ctx.notify()?, ctx.notify()?];
     expect_message(&mut session.control, 1, &texts[0], "on the backchannel")?;
     expect_message(&mut session.control, 2, &texts[1], "on the backchannel")?;
-    let mut listener = ctx.listener_on(ip, port)?;
+    let mut listener = ctx.listen_on(dead)?;
     let mut conn = listener.accept_within(
         ctx.t.expect + ctx.t.margin + std::time::Duration::from_secs(5),
         "a retried dial once the port listens [B-5]",
@@ -364,15 +364,15 @@ fn late_ack_former_backchannel(ctx: &mut ServerCtx<'_>) -> Verdict {
     let mut session = ctx.login()?;
     need_backchannel(&session)?;
     let ip = session.control.local_addr().ip();
-    let port = ctx.dead_port(ip)?;
-    session.advertise_port(port)?;
+    let dead = ctx.dead_port(ip)?;
+    session.advertise_port(dead.port())?;
     session.expect_status(
         CallbackState::Backchannel,
         "after the first dial was refused [B-5]",
     )?;
     let text = ctx.notify()?;
     expect_message(&mut session.control, 1, &text, "on the backchannel")?;
-    let mut listener = ctx.listener_on(ip, port)?;
+    let mut listener = ctx.listen_on(dead)?;
     let conn = listener.accept_within(
         ctx.t.expect + ctx.t.margin + std::time::Duration::from_secs(5),
         "a retried dial once the port listens [B-5]",
