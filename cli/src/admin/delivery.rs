@@ -73,6 +73,8 @@ struct State {
     waits: HashMap<SessionId, BTreeMap<u64, Waiters>>,
     requests: HashMap<u64, Request>,
     next_request: u64,
+    /// The server has stopped: nothing waiting can be delivered any more.
+    stopped: bool,
 }
 
 /// Shared between the event-draining thread and the admin connections.
@@ -94,8 +96,14 @@ fn close_reason(reason: &CloseReason) -> &'static str {
 impl State {
     /// Reports one recipient and, after the last one, the request's `done`.
     fn report(&mut self, key: u64, session: SessionId, user: Option<String>, seq: u64) {
+        let acked = self.acked.get(&session).copied().unwrap_or(0);
         let outcome = match self.closed.get(&session) {
             Some(ended) if seq > ended.acked => Err(ended.clone()),
+            None if self.stopped && seq > acked => Err(Ended {
+                acked,
+                reason: "shutdown",
+                message: "the server stopped before the client acknowledged it".to_owned(),
+            }),
             _ => Ok(()),
         };
         let Some(request) = self.requests.get_mut(&key) else {
@@ -219,7 +227,7 @@ impl Tracker {
         }
         for r in recipients {
             let acked = state.acked.get(&r.session).copied().unwrap_or(0);
-            if r.seq <= acked || state.closed.contains_key(&r.session) {
+            if r.seq <= acked || state.stopped || state.closed.contains_key(&r.session) {
                 state.report(key, r.session, r.user, r.seq);
             } else {
                 state
@@ -229,6 +237,24 @@ impl Tracker {
                     .entry(r.seq)
                     .or_default()
                     .push((key, r.user));
+            }
+        }
+    }
+
+    /// The server has stopped (its events have ended): every recipient
+    /// still waiting is reported undelivered now, and so is any registered
+    /// later, since no acknowledgement can come any more.
+    pub fn server_stopped(&self) {
+        let mut state = self.lock();
+        state.stopped = true;
+        // In session order, so that the reports come in a stable order.
+        let mut waiting: Vec<_> = std::mem::take(&mut state.waits).into_iter().collect();
+        waiting.sort_by_key(|(session, _)| *session);
+        for (session, waits) in waiting {
+            for (seq, waiters) in waits {
+                for (key, user) in waiters {
+                    state.report(key, session, user, seq);
+                }
             }
         }
     }
@@ -354,6 +380,39 @@ mod tests {
                 "done 2 1"
             ]
         );
+    }
+
+    #[test]
+    fn a_stopped_server_reports_every_waiting_recipient_undelivered() {
+        let tracker = Tracker::default();
+        let (tx, rx) = mpsc::channel();
+        tracker.observe(&delivered(1, 1, 2));
+        tracker.register(
+            1,
+            json!("a"),
+            tx.clone(),
+            vec![recipient(1, 3), recipient(2, 1)],
+        );
+        tracker.server_stopped();
+        assert_eq!(
+            lines(&rx),
+            vec![
+                "undelivered 0000000000000001 3",
+                "undelivered 0000000000000002 1",
+                "done 0 2"
+            ]
+        );
+        // Registered after the stop: acknowledged ones are still delivered.
+        tracker.register(1, json!("b"), tx, vec![recipient(1, 2), recipient(1, 4)]);
+        assert_eq!(
+            lines(&rx),
+            vec![
+                "delivered 0000000000000001 2",
+                "undelivered 0000000000000001 4",
+                "done 1 1"
+            ]
+        );
+        assert_eq!(tracker.waiting(), 0);
     }
 
     #[test]

@@ -25,11 +25,11 @@ use std::os::unix::fs::{
 };
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use faxnotify_core::auth::prepare_username;
 use faxnotify_core::server::{DeliveryPath, Refused, SessionInfo, Target};
@@ -51,6 +51,50 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const MAX_LINE: usize = 1024 * 1024;
 /// An admin connection idle this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stopping server waits for admin connections to take their
+/// last delivery reports (a `notify --wait` reads them and closes).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The admin connections being served, and a way to wait until none is.
+#[derive(Debug, Default)]
+struct Active {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Active {
+    /// Takes a place unless `max` are taken.
+    fn enter(&self, max: usize) -> bool {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        if *count >= max {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn leave(&self) {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *count = count.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Waits until no connection is served, at most until `deadline`.
+    fn wait_idle(&self, deadline: Instant) -> usize {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *count > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            count = self
+                .changed
+                .wait_timeout(count, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *count
+    }
+}
 
 /// An admin socket: bound by [`AdminSocket::bind`] before the server
 /// starts, answering after [`AdminSocket::serve`]; [`AdminSocket::close`]
@@ -65,6 +109,7 @@ pub struct AdminSocket {
     listener: Option<UnixListener>,
     thread: Option<JoinHandle<()>>,
     tracker: Tracker,
+    active: Arc<Active>,
     closed: bool,
 }
 
@@ -167,6 +212,7 @@ impl AdminSocket {
             listener: Some(listener),
             thread: None,
             tracker: Tracker::default(),
+            active: Arc::default(),
             closed: false,
         })
     }
@@ -182,9 +228,10 @@ impl AdminSocket {
             tracker: self.tracker.clone(),
         };
         let flag = Arc::clone(&self.stop);
+        let active = Arc::clone(&self.active);
         let thread = std::thread::Builder::new()
             .name("faxnotify-admin".into())
-            .spawn(move || accept_loop(listener, ctx, &flag))
+            .spawn(move || accept_loop(listener, ctx, &flag, &active))
             .map_err(|e| format!("cannot start the admin socket thread: {e}"))?;
         self.thread = Some(thread);
         Ok(())
@@ -201,9 +248,21 @@ impl AdminSocket {
         &self.path
     }
 
-    /// Stops accepting and removes the socket (if it is still ours).
+    /// Stops accepting and removes the socket (if it is still ours), once
+    /// the server has stopped: every recipient still waiting for a delivery
+    /// report is reported undelivered (the server stopped), and the
+    /// connections get up to [`DRAIN_TIMEOUT`] to take their last lines —
+    /// an accepted notification's outcome is never lost in the exit.
     pub fn close(mut self) {
         self.shut();
+        self.tracker.server_stopped();
+        let left = self.active.wait_idle(Instant::now() + DRAIN_TIMEOUT);
+        if left > 0 {
+            tracing::warn!(
+                "{left} admin connection(s) still open after {} s; exiting without them",
+                DRAIN_TIMEOUT.as_secs()
+            );
+        }
     }
 
     fn shut(&mut self) {
@@ -234,8 +293,7 @@ impl Drop for AdminSocket {
     }
 }
 
-fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool) {
-    let active = Arc::new(AtomicUsize::new(0));
+fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool, active: &Arc<Active>) {
     let ids = AtomicU64::new(0);
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
@@ -249,8 +307,7 @@ fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool) {
                 continue;
             }
         };
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::SeqCst);
+        if !active.enter(MAX_CONNECTIONS) {
             let reply = error_reply(
                 codes::BUSY,
                 format!("more than {MAX_CONNECTIONS} admin connections at once; try again"),
@@ -259,15 +316,16 @@ fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool) {
             continue;
         }
         let ctx = ctx.clone();
-        let active = Arc::clone(&active);
+        let served = Arc::clone(active);
         let id = ids.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("faxnotify-admin-conn".into())
             .spawn(move || {
                 serve(stream, &ctx, id);
-                active.fetch_sub(1, Ordering::SeqCst);
+                served.leave();
             });
         if let Err(e) = spawned {
+            active.leave();
             tracing::warn!("cannot serve an admin connection: {e}");
         }
     }
