@@ -261,6 +261,16 @@ impl Server {
     /// fewer than the largest holder gets in, and the largest holder's
     /// oldest is closed to make room [D-15].
     pub fn handle_accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
+        let conn = self.accept(now, peer);
+        // A full admission table makes room by displacing the oldest
+        // unauthenticated connection: its timer entry goes stale while the
+        // owner count stays the same, so a flood of accepts with no other
+        // input would grow the heap without this.
+        self.prune_timers();
+        conn
+    }
+
+    fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
         let conn = self.allocate_conn();
         let peer = canonical(peer);
         let ip = peer.ip();
