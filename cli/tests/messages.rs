@@ -238,6 +238,12 @@ fn bad_server_files_and_admin_paths_exit_2_before_listening() {
     // A directory as the users file is a bad file, like a missing one.
     let text = run_to_end(&mut server(dir.path(), &admin), 2);
     assert!(!text.contains("listening on"), "{text}");
+    run_to_end(
+        faxnotify()
+            .args(["user", "list", "--users"])
+            .arg(dir.path()),
+        2,
+    );
     let long = dir.path().join(format!("{}.sock", "a".repeat(120)));
     let text = run_to_end(&mut server(&users, &long), 2);
     assert!(

@@ -42,7 +42,7 @@ Settings (the callback port's listen policy) are read once at start from \
 --settings, else /etc/faxnotify/client.toml if it exists, else `dynamic`; change \
 them with `faxnotify settings set` and restart the client.
 
-Exit status: 0 after logging out (Ctrl-C), 3 when the login is refused, 4 when \
+Exit status: 0 after Ctrl-C (logged out, or stopped before logging in), 3 when the login is refused, 4 when \
 the callback port is taken, 2 for bad arguments or settings, 1 otherwise.")]
 pub struct Args {
     /// The fax server, host:port (default: the settings file's `server`).
