@@ -242,7 +242,9 @@ fn sessions_end_as_the_server_says() {
         let mut client = start_client(&password);
         wait_event(&mut client, "status", |v| v["state"] == "reachable");
         server.process.interrupt();
-        wait_event(&mut client, "session_ended", |v| v["reason"] == "Shutdown");
+        wait_event(&mut client, "session_ended", |v| {
+            v["reason"] == "server_shutdown"
+        });
         assert!(
             server.process.wait_exit().success(),
             "{}",

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Running, Stream, TestServer, add_users, bin, faxnotify, json, write_file};
+use common::{Running, Stream, TestServer, add_users, bin, json, start_json_client};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -31,28 +31,7 @@ fn source(hook: &Path, admin: &Path, vars: &[(&str, &str)]) {
 }
 
 fn client(dir: &Path, server: &TestServer, user: &str) -> Running {
-    let settings = dir.join(format!("{user}.toml"));
-    faxnotify()
-        .args(["settings", "set", "--settings"])
-        .arg(&settings)
-        .args(["--port", "dynamic", "--server", &server.addr.to_string()])
-        .assert()
-        .success();
-    let password = write_file(dir, &format!("{user}.pw"), &format!("{PASSWORD}\n"));
-    let mut process = Running::start(&[
-        "client".to_owned(),
-        "--user".into(),
-        user.into(),
-        "--password-file".into(),
-        password.display().to_string(),
-        "--settings".into(),
-        settings.display().to_string(),
-        "--json".into(),
-    ]);
-    process.wait_line(Stream::Out, "reachable", |l| {
-        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
-    });
-    process
+    start_json_client(dir, "smol", server.addr, user, PASSWORD)
 }
 
 fn next_notification(client: &mut Running) -> serde_json::Value {

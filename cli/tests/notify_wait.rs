@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 
-use common::{Running, Stream, TestServer, WAIT, add_users, faxnotify, json, write_file};
+use common::{Running, Stream, TestServer, WAIT, add_users, faxnotify, json, start_json_client};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -25,29 +25,7 @@ fn server_and_client(runtime: &str, dir: &std::path::Path, lease: &str) -> (Test
         dir,
         &["--lease", lease, "--detached-grace", "0s"],
     );
-    let settings = dir.join("client.toml");
-    faxnotify()
-        .args(["settings", "set", "--settings"])
-        .arg(&settings)
-        .args(["--port", "dynamic", "--server", &server.addr.to_string()])
-        .assert()
-        .success();
-    let password = write_file(dir, "pw", &format!("{PASSWORD}\n"));
-    let mut client = Running::start(&[
-        "client".to_owned(),
-        "--runtime".into(),
-        runtime.into(),
-        "--user".into(),
-        "alice".into(),
-        "--password-file".into(),
-        password.display().to_string(),
-        "--settings".into(),
-        settings.display().to_string(),
-        "--json".into(),
-    ]);
-    client.wait_line(Stream::Out, "reachable", |l| {
-        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
-    });
+    let client = start_json_client(dir, runtime, server.addr, "alice", PASSWORD);
     (server, client)
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{RUNTIMES, Stream, WAIT, add_users, bin, faxnotify, json, write_file};
+use common::{RUNTIMES, Stream, WAIT, add_users, bin, json, start_json_client};
 
 const PASSWORD: &str = "correct horse battery";
 /// Notifications sent while the log is stalled; their log lines alone are
@@ -117,28 +117,8 @@ fn stalled_log_on(runtime: &str) {
     add_users(&users, &[("alice", PASSWORD)]);
     let server = StalledServer::start(runtime, &users, dir.path());
 
-    let settings = dir.path().join("client.toml");
-    faxnotify()
-        .args(["settings", "set", "--settings"])
-        .arg(&settings)
-        .args(["--port", "dynamic", "--server", &server.addr.to_string()])
-        .assert()
-        .success();
-    let password = write_file(dir.path(), "pw", &format!("{PASSWORD}\n"));
-    let mut client = common::Running::start(&[
-        "client".to_owned(),
-        "--runtime".into(),
-        runtime.into(),
-        "--user".into(),
-        "alice".into(),
-        "--password-file".into(),
-        password.display().to_string(),
-        "--settings".into(),
-        settings.display().to_string(),
-        "--json".into(),
-    ]);
+    let mut client = start_json_client(dir.path(), runtime, server.addr, "alice", PASSWORD);
     let is_event = |l: &str, event: &str| json(l).is_some_and(|v| v["event"] == event);
-    client.wait_line(Stream::Out, "logged_in", |l| is_event(l, "logged_in"));
 
     // The flood runs until the end; wait until it has made far more
     // events than the pipe and the runtime's event channel hold.

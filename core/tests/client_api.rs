@@ -13,8 +13,8 @@ use client_harness::server::{ScriptedServer, notify};
 use client_harness::{Harness, LEASE_MS, SESSION, config, server_peer};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    BindError, CallbackRejection, Client, ClientState, ConnectionKind, Event, Input, InputError,
-    ListenPolicy, LogoutError, Output, Peer, ProtocolError, SessionEndReason,
+    BindError, CallbackRejection, Client, ClientState, ConnectError, ConnectionKind, Event, Input,
+    InputError, ListenPolicy, LogoutError, Output, Peer, ProtocolError, SessionEndReason,
 };
 use faxnotify_core::wire::{ByeReason, ErrorCode, Frame, FrameType};
 
@@ -225,8 +225,13 @@ fn api_misuse_is_an_error_and_changes_nothing() {
         Err(InputError::AlreadyConnected { conn: ctl })
     );
     assert_eq!(
-        h.client
-            .handle_input(now, Input::ConnectFailed { conn: ctl }),
+        h.client.handle_input(
+            now,
+            Input::ConnectFailed {
+                conn: ctl,
+                error: ConnectError::Refused
+            }
+        ),
         Err(InputError::AlreadyConnected { conn: ctl })
     );
     let cb = h.client.handle_accept(now, server_peer(50_000));

@@ -14,7 +14,7 @@ use client_harness::server::{ScriptedServer, notify, notify_raw};
 use client_harness::{Harness, LEASE_MS, SERVER, SESSION, config, server_peer};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    BindError, CallbackRejection, ChangeSettingsError, ClientState, ConnectionKind,
+    BindError, CallbackRejection, ChangeSettingsError, ClientState, ConnectError, ConnectionKind,
     DisconnectReason, Event, Input, ListenPolicy, NetworkSettings, Peer, ProtocolError,
     SessionEndReason, SettingsChange, StopReason,
 };
@@ -882,14 +882,16 @@ fn handshake_timeout_and_backoff() {
     for attempt in 2..=10 {
         h.fire_timer();
         let conn = h.expect_connect();
-        h.input(Input::ConnectFailed { conn });
+        let error = ConnectError::Refused;
+        h.input(Input::ConnectFailed { conn, error });
         match h.expect_event() {
             Event::ConnectionLost {
-                reason: DisconnectReason::ConnectFailed,
+                reason: DisconnectReason::ConnectFailed { error: e },
                 attempt: a,
                 retry_in,
             } => {
                 assert_eq!(a, attempt);
+                assert_eq!(e, error, "the OS's reason reaches the application");
                 delays.push(retry_in);
             }
             other => panic!("expected ConnectionLost, got {other:?}"),

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    self as core, BindError, ClientConfig, ClientState, Event, Input, ListenPolicy,
+    self as core, BindError, ClientConfig, ClientState, ConnectError, Event, Input, ListenPolicy,
     NetworkSettings, Output, SettingsChange, StopReason,
 };
 
@@ -352,7 +352,10 @@ impl Machine for ClientMachine {
         let error;
         let input = match input {
             NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn) => Input::ConnectFailed { conn },
+            NetInput::ConnectFailed(conn, err) => Input::ConnectFailed {
+                conn,
+                error: ConnectError::from_io(&err),
+            },
             NetInput::Received(conn, data) => Input::Received { conn, data },
             NetInput::Closed(conn) => Input::Closed { conn },
             NetInput::Bound { local } => Input::Bound { local },

@@ -23,7 +23,7 @@ pub(crate) enum Action<E> {
 #[derive(Debug)]
 pub(crate) enum NetInput<'a> {
     Connected(ConnId),
-    ConnectFailed(ConnId),
+    ConnectFailed(ConnId, io::Error),
     Received(ConnId, &'a [u8]),
     Closed(ConnId),
     Bound { local: SocketAddr },

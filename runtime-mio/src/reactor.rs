@@ -71,7 +71,7 @@ enum Entry {
 #[derive(Debug)]
 enum Deferred {
     Connected(ConnId),
-    ConnectFailed(ConnId),
+    ConnectFailed(ConnId, io::Error),
     Closed(ConnId),
     Bound(SocketAddr),
     BindFailed(SocketAddr, io::Error),
@@ -274,7 +274,7 @@ impl<M: Machine> Reactor<M> {
     fn feed(&mut self, input: Deferred, now: Instant) {
         let input = match input {
             Deferred::Connected(conn) => NetInput::Connected(conn),
-            Deferred::ConnectFailed(conn) => NetInput::ConnectFailed(conn),
+            Deferred::ConnectFailed(conn, err) => NetInput::ConnectFailed(conn, err),
             Deferred::Closed(conn) => NetInput::Closed(conn),
             Deferred::Bound(local) => NetInput::Bound { local },
             Deferred::BindFailed(addr, error) => NetInput::BindFailed { addr, error },
@@ -314,7 +314,7 @@ impl<M: Machine> Reactor<M> {
             Ok(stream) => stream,
             Err(err) => {
                 tracing::debug!(%conn, %addr, %err, "dial failed at once");
-                self.deferred.push_back(Deferred::ConnectFailed(conn));
+                self.deferred.push_back(Deferred::ConnectFailed(conn, err));
                 return;
             }
         };
@@ -327,7 +327,7 @@ impl<M: Machine> Reactor<M> {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             tracing::debug!(%conn, %addr, %err, "cannot register a dial");
-            self.deferred.push_back(Deferred::ConnectFailed(conn));
+            self.deferred.push_back(Deferred::ConnectFailed(conn, err));
             return;
         }
         c.want_write = true;
@@ -569,7 +569,10 @@ impl<M: Machine> Reactor<M> {
             }
             Err(err) => {
                 tracing::debug!(conn = %c.id, %err, "dial failed");
-                self.fail(key);
+                let conn = c.id;
+                // The OS's reason goes to the core: the user is told it.
+                self.deferred.push_back(Deferred::ConnectFailed(conn, err));
+                self.remove(key);
             }
         }
     }
@@ -770,7 +773,10 @@ impl<M: Machine> Reactor<M> {
         };
         let conn = c.id;
         match c.phase {
-            Phase::Connecting => self.deferred.push_back(Deferred::ConnectFailed(conn)),
+            Phase::Connecting => self.deferred.push_back(Deferred::ConnectFailed(
+                conn,
+                io::Error::other("the connection broke while dialling"),
+            )),
             Phase::Open => self.deferred.push_back(Deferred::Closed(conn)),
             Phase::Flushing { .. } | Phase::Draining { .. } => {}
         }

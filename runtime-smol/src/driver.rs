@@ -9,6 +9,7 @@ use std::time::Instant;
 use async_channel::Receiver;
 use async_io::{Async, Timer};
 use faxnotify_core::ConnId;
+use faxnotify_core::client::ConnectError;
 use futures_lite::future;
 
 use crate::conns::Conns;
@@ -23,7 +24,7 @@ const BATCH: usize = 64;
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum NetInput<'a> {
     Connected(ConnId),
-    ConnectFailed(ConnId),
+    ConnectFailed(ConnId, ConnectError),
     Received(ConnId, &'a [u8]),
     Closed(ConnId),
 }
@@ -233,9 +234,10 @@ fn on_net<M: Machine>(
                     machine.input(now, NetInput::Connected(conn));
                 }
             }
-            Err(_) => {
+            Err(err) => {
                 if io.dial_failed(conn) {
-                    machine.input(now, NetInput::ConnectFailed(conn));
+                    let error = ConnectError::from_io(&err);
+                    machine.input(now, NetInput::ConnectFailed(conn, error));
                 }
             }
         },

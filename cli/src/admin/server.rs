@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use faxnotify_core::auth::prepare_username;
 use faxnotify_core::server::{DeliveryPath, Refused, SessionInfo, Target};
-use faxnotify_core::wire::PolicyKind;
+use faxnotify_core::wire::{NotificationKind, PolicyKind};
 use serde_json::{Value, json};
 
 use super::delivery::{Recipient, Tracker};
@@ -551,8 +551,12 @@ fn notify(
             json!({"session": id, "user": users.get(&id), "reason": reason, "message": why.to_string()})
         })
         .collect();
+    // Fax numbers and message texts are the users' data: only at DEBUG.
+    tracing::debug!("admin notify: {notification}");
     tracing::info!(
-        "admin notify ({notification}) to {}: {} accepted, {} refused",
+        "admin notify (kind {}) to {}: {} accepted, {} refused",
+        NotificationKind::from_wire(notification.kind())
+            .map_or_else(|| notification.kind().to_string(), |k| k.to_string()),
         describe_to(to),
         accepted.len(),
         refused.len()

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use faxnotify_core::client::{
-    BindError, ClientConfig, ConnectionKind, Event, ListenPolicy, Peer, SettingsFile,
-    SettingsFileError, StopReason, TlsTrust, check_server_name,
+    BindError, ClientConfig, ConnectError, ConnectionKind, DisconnectReason, Event, ListenPolicy,
+    Peer, ProtocolError, SettingsFile, SettingsFileError, StopReason, TlsTrust, check_server_name,
 };
-use faxnotify_core::wire::CallbackState;
+use faxnotify_core::wire::{CallbackState, DecodeError};
 use serde_json::{Value, json};
 
 use crate::escape::{escape, escape_short, json_line, terminal_line};
@@ -42,7 +42,7 @@ Settings (the callback port's listen policy) are read once at start from \
 --settings, else /etc/faxnotify/client.toml if it exists, else `dynamic`; change \
 them with `faxnotify settings set` and restart the client.
 
-Exit status: 0 after logging out (Ctrl-C), 3 when the login is refused, 4 when \
+Exit status: 0 after Ctrl-C (logged out, or stopped before logging in), 3 when the login is refused, 4 when \
 the callback port is taken, 2 for bad arguments or settings, 1 otherwise.")]
 pub struct Args {
     /// The fax server, host:port (default: the settings file's `server`).
@@ -57,7 +57,9 @@ pub struct Args {
     /// The machine-wide client settings file.
     #[arg(long, value_name = "FILE")]
     settings: Option<PathBuf>,
-    /// Override the settings file's listen policy: dynamic, range:LO-HI or fixed:PORT.
+    /// Override the settings file's listen policy: dynamic, range:LO-HI,
+    /// fixed:PORT or none (no callback port: notifications over the control
+    /// connection, if the server offers it).
     #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
     listen: Option<ListenPolicy>,
     /// Override the settings file's TLS trust: system, ca:FILE,
@@ -133,6 +135,13 @@ pub fn stop_exit(reason: &StopReason) -> Exit {
 struct Printer {
     json: bool,
     strangers: Strangers,
+    /// The server as the user named it, for messages about reaching it.
+    server: String,
+    /// Whether a login ever succeeded (a Ctrl-C before it logs nothing out).
+    logged_in: bool,
+    /// The text of the server's last ERROR on the control connection, for
+    /// the line that says what the client does about it.
+    control_error: Option<String>,
 }
 
 impl Printer {
@@ -202,18 +211,21 @@ fn show(p: &mut Printer, event: Event) -> Next {
             callback,
             server_name,
             ..
-        } => p.line(
-            json!({"event": "logged_in", "session": session.to_string(), "role": role.name(),
+        } => {
+            p.logged_in = true;
+            p.line(
+                json!({"event": "logged_in", "session": session.to_string(), "role": role.name(),
                 "resumed": resumed, "lease_ms": lease.as_millis() as u64,
                 "callback": callback.to_string(), "server_name": server_name}),
-            || {
-                let how = if resumed { "resumed" } else { "new" };
-                format!(
-                    "logged in to {server_name:?} ({how} session {session}, {role}); \
+                || {
+                    let how = if resumed { "resumed" } else { "new" };
+                    format!(
+                        "logged in to {server_name:?} ({how} session {session}, {role}); \
                      the server will call back {callback}"
-                )
-            },
-        ),
+                    )
+                },
+            )
+        }
         Event::CallbackStatus {
             state,
             detail,
@@ -236,10 +248,10 @@ fn show(p: &mut Printer, event: Event) -> Next {
                 }
             },
         ),
-        Event::Notification { seq, notification } => p.line(
-            notification_json(seq, &notification),
-            || format!("#{seq} {notification}"),
-        ),
+        Event::Notification { seq, notification } => p
+            .line(notification_json(seq, &notification), || {
+                format!("#{seq} {notification}")
+            }),
         Event::NotificationsMayHaveBeenMissed {
             session,
             last_delivered_seq,
@@ -255,23 +267,23 @@ fn show(p: &mut Printer, event: Event) -> Next {
         ),
         Event::SessionEnded { session, reason } => p.line(
             json!({"event": "session_ended", "session": session.to_string(),
-                "reason": format!("{reason:?}")}),
-            || format!("session {session} ended ({reason:?})"),
+                "reason": reason.name(), "detail": reason.to_string()}),
+            || format!("session {session} ended: {reason}"),
         ),
         Event::ConnectionLost {
             reason,
             attempt,
             retry_in,
-        } => p.line(
-            json!({"event": "connection_lost", "reason": format!("{reason:?}"),
-                "attempt": attempt, "retry_in_ms": retry_in.as_millis() as u64}),
-            || {
-                format!(
-                    "connection to the server lost ({reason:?}); retrying in {:.1} s (attempt {attempt})",
-                    retry_in.as_secs_f64()
-                )
-            },
-        ),
+        } => {
+            let said = p.control_error.take();
+            let text = lost_text(&p.server, reason, said, attempt, retry_in);
+            p.line(
+                json!({"event": "connection_lost", "reason": reason.name(),
+                    "detail": reason.to_string(), "server": p.server,
+                    "attempt": attempt, "retry_in_ms": retry_in.as_millis() as u64}),
+                || text,
+            )
+        }
         // Anyone who can reach the callback port: counted, never shown as the server.
         Event::CallbackRejected { peer, reason, .. } => p.stranger(peer.ip(), reason.to_string()),
         Event::ProtocolError {
@@ -301,19 +313,34 @@ fn show(p: &mut Printer, event: Event) -> Next {
             peer,
             error,
             ..
-        } => p.line(
-            json!({"event": "protocol_error", "connection": connection_name(connection),
-                "peer": peer.addr().to_string(), "authenticated": peer.is_authenticated(),
-                "code": error.code().name(), "message": error.to_string()}),
-            || {
-                format!(
-                    "protocol error on the {} connection with {}: {}",
-                    connection_name(connection),
-                    peer_text(peer),
-                    escape(&error.to_string())
-                )
-            },
-        ),
+        } => {
+            let hint = not_fnp_hint(&error);
+            p.line(
+                json!({"event": "protocol_error", "connection": connection_name(connection),
+                    "peer": peer.addr().to_string(), "authenticated": peer.is_authenticated(),
+                    "code": error.code().name(), "message": error.to_string(), "hint": hint}),
+                || {
+                    let text = format!(
+                        "protocol error on the {} connection with {}: {}",
+                        connection_name(connection),
+                        peer_text(peer),
+                        escape(&error.to_string())
+                    );
+                    match &hint {
+                        Some(hint) => format!("{text}\n  hint: {hint}"),
+                        None => text,
+                    }
+                },
+            )
+        }
+        // On a terminal, the server's ERROR on the control connection is
+        // told once, by the line that says what the client does about it
+        // (it stops, or retries).
+        Event::ErrorReceived {
+            connection: ConnectionKind::Control,
+            message,
+            ..
+        } if !p.json => p.control_error = Some(escape(&message)),
         Event::ErrorReceived {
             connection,
             peer,
@@ -337,6 +364,14 @@ fn show(p: &mut Printer, event: Event) -> Next {
                 )
             },
         ),
+        Event::LoggedOut { .. } if !p.logged_in => {
+            // Ctrl-C before any login: there was nothing to log out of.
+            p.line(
+                json!({"event": "stopped", "reason": "interrupted before logging in"}),
+                || "stopped before logging in".to_owned(),
+            );
+            return Next::Exit(Exit::Ok, None);
+        }
         Event::LoggedOut { confirmed } => {
             p.line(
                 json!({"event": "logged_out", "confirmed": confirmed}),
@@ -351,15 +386,73 @@ fn show(p: &mut Printer, event: Event) -> Next {
             return Next::Exit(Exit::Ok, None);
         }
         Event::Stopped { reason } => {
-            p.line(
-                json!({"event": "stopped", "reason": reason.to_string()}),
-                || format!("stopped: {reason}"),
-            );
+            // In text mode the failure's sentence on stderr is the one
+            // message; JSON readers get the event too.
+            if p.json {
+                p.line(
+                    json!({"event": "stopped", "reason": reason.to_string()}),
+                    String::new,
+                );
+            }
             return Next::Exit(stop_exit(&reason), Some(reason.to_string()));
         }
         other => tracing::debug!(?other, "client event"),
     }
     Next::Continue
+}
+
+/// The line for a lost (or never made) control connection: what failed,
+/// the OS's reason and what to check, then when the client tries again.
+fn lost_text(
+    server: &str,
+    reason: DisconnectReason,
+    said: Option<String>,
+    attempt: u32,
+    retry_in: Duration,
+) -> String {
+    let retry = format!(
+        "retrying in {:.1} s (attempt {attempt})",
+        retry_in.as_secs_f64()
+    );
+    match reason {
+        DisconnectReason::ConnectFailed { error } => {
+            let check = match error {
+                ConnectError::Refused => "is the server running? is the address right?",
+                ConnectError::Unreachable => "is the host up? check the address and the network",
+                ConnectError::TimedOut => {
+                    "is the address right? a firewall may be dropping the connection"
+                }
+                _ => "check the address and the network",
+            };
+            format!("cannot connect to {server}: {error} ({check}); {retry}")
+        }
+        DisconnectReason::ErrorReceived { .. } if said.is_some() => format!(
+            "connection to {server} lost: {reason} (\"{}\"); {retry}",
+            said.unwrap_or_default()
+        ),
+        other => format!("connection to {server} lost: {other}; {retry}"),
+    }
+}
+
+/// A hint when the peer's first bytes look like another protocol's: a
+/// length prefix that spells "HTTP" is a web server, not an FNP server.
+fn not_fnp_hint(error: &ProtocolError) -> Option<String> {
+    let ProtocolError::Decode(DecodeError::FrameTooLarge { length, .. }) = error else {
+        return None;
+    };
+    let bytes = length.to_be_bytes();
+    if !bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let like = match &text[..] {
+        "HTTP" => "HTTP (a web server)".to_owned(),
+        "SSH-" => "SSH".to_owned(),
+        _ => format!("text ({text:?}...)"),
+    };
+    Some(format!(
+        "is this an FNP server? it answered like {like}; check the address and port"
+    ))
 }
 
 /// The peer in a sentence, saying whether it proved it is the server.
@@ -417,10 +510,22 @@ pub fn run(args: Args) -> CmdResult {
     let mut printer = Printer {
         json: args.json,
         strangers: Strangers::default(),
+        server: server_text,
+        logged_in: false,
+        control_error: None,
     };
 
     let client = runtime::start_client(args.runtime, config).map_err(|e| match e {
-        ClientStartError::Listen(reason) => Failure::new(stop_exit(&reason), reason.to_string()),
+        ClientStartError::Listen(reason) => {
+            // The same `stopped` event a login failure gives JSON readers.
+            if printer.json {
+                printer.line(
+                    json!({"event": "stopped", "reason": reason.to_string()}),
+                    String::new,
+                );
+            }
+            Failure::new(stop_exit(&reason), reason.to_string())
+        }
         ClientStartError::Other(message) => Failure::usage(message),
     })?;
 

@@ -154,9 +154,7 @@ impl Demo {
                 }
             }
             client::Event::ConnectionLost { reason, .. } => {
-                self.say(format!(
-                    "{name}: connection lost ({reason:?}); reconnecting"
-                ));
+                self.say(format!("{name}: connection lost: {reason}; reconnecting"));
             }
             client::Event::LoggedOut { .. } => {
                 self.members[who].finished = true;
@@ -372,10 +370,15 @@ fn send(
         demo.tally.sent.insert((a.session, a.seq), at);
     }
     if !report.refused.is_empty() {
+        let why: Vec<String> = report
+            .refused
+            .iter()
+            .map(|(session, why)| format!("session {session}: {why}"))
+            .collect();
         demo.say(format!(
-            "server refused {} recipient(s): {:?}",
+            "server refused {} recipient(s): {}",
             report.refused.len(),
-            report.refused
+            why.join("; ")
         ));
     }
     Ok(report.accepted.len())

@@ -11,7 +11,7 @@
 //! says otherwise; `--wait` waits for the delivery reports (see
 //! docs/architecture.md, "The admin socket").
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Args as ClapArgs, Subcommand};
@@ -27,8 +27,16 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `faxnotify notify`.
 #[derive(Debug, ClapArgs)]
-#[command(after_help = "\
-`faxnotify notify --admin-socket PATH --user USER TEXT` is short for `... message TEXT`.
+#[command(
+    disable_help_subcommand = true,
+    after_help = "\
+`faxnotify notify --admin-socket PATH --user USER TEXT` is short for `... message TEXT`. \
+The recipient (--user, --session or --all) and the other options may come before or \
+after the kind: `faxnotify notify message hi --user alice` works too. A long text \
+comes from a file with --text-file FILE, or from standard input with --text-file -.
+
+Limits: every text field (a message, a detail, a caller id, ...) holds at most 4096 \
+bytes of UTF-8, and a whole notification must fit in one NOTIFY frame (65535 bytes).
 
 Exit status: 0 when queued for every recipient session (at least one); 6 when \
 some recipient refused it (queue full) or there was nobody to queue it for; \
@@ -38,7 +46,8 @@ recipient's session ended first (undelivered); 6 when some recipient refused \
 it and the others got it; 8 when the time ran out first (none known to have failed).
 
 The admin socket speaks one JSON request per line (see docs/architecture.md), e.g.
-  {\"op\":\"notify\",\"to\":{\"user\":\"alice\"},\"notification\":{\"kind\":\"server_message\",\"text\":\"hi\"}}")]
+  {\"op\":\"notify\",\"to\":{\"user\":\"alice\"},\"notification\":{\"kind\":\"server_message\",\"text\":\"hi\"}}"
+)]
 pub struct Args {
     /// The server's admin socket (`faxnotify server --admin-socket`; default:
     /// the server's default path).
@@ -46,29 +55,34 @@ pub struct Args {
         long,
         visible_alias = "admin",
         env = "FAXNOTIFY_ADMIN_SOCKET",
-        value_name = "PATH"
+        value_name = "PATH",
+        global = true
     )]
     admin_socket: Option<PathBuf>,
     /// Wait until every recipient has acknowledged it (delivered) or its
     /// session has ended (undelivered), at most TIMEOUT (default 60s).
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "60s",
-          value_parser = parse::duration)]
+          value_parser = parse::duration, global = true)]
     wait: Option<Duration>,
     /// Every session of this user.
-    #[arg(long, value_name = "USER", group = "recipients")]
+    #[arg(long, value_name = "USER", global = true, conflicts_with_all = ["all", "session"])]
     user: Option<String>,
     /// Every session of every user.
-    #[arg(long, group = "recipients")]
+    #[arg(long, global = true, conflicts_with = "session")]
     all: bool,
     /// One session, by the id `faxnotify sessions` shows.
-    #[arg(long, value_name = "ID", group = "recipients")]
+    #[arg(long, value_name = "ID", global = true)]
     session: Option<String>,
     /// Print the server's JSON reply instead of a sentence.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     /// A server message: short for `message TEXT`.
     #[arg(value_name = "TEXT", allow_hyphen_values = true)]
     text: Option<String>,
+    /// A server message read from FILE (`-`: standard input): short for
+    /// `message --text-file FILE`.
+    #[arg(long, value_name = "FILE", conflicts_with = "text")]
+    text_file: Option<PathBuf>,
     /// What happened.
     #[command(subcommand)]
     kind: Option<Kind>,
@@ -120,9 +134,16 @@ enum Kind {
     /// A message from the administrator (kind 3).
     #[command(visible_alias = "server-message")]
     Message {
-        /// The text.
-        #[arg(allow_hyphen_values = true)]
-        text: String,
+        /// The text (at most 4096 bytes).
+        #[arg(
+            allow_hyphen_values = true,
+            required_unless_present = "text_file",
+            conflicts_with = "text_file"
+        )]
+        text: Option<String>,
+        /// Read the text from FILE (`-`: standard input).
+        #[arg(long, value_name = "FILE")]
+        text_file: Option<PathBuf>,
     },
     /// A modem or device changed state (kind 4).
     DeviceStatus {
@@ -161,8 +182,8 @@ fn enum_arg(text: &str) -> EnumValue {
 }
 
 impl Kind {
-    fn spec(self) -> NotificationSpec {
-        match self {
+    fn spec(self) -> Result<NotificationSpec, Failure> {
+        Ok(match self {
             Kind::FaxReceived {
                 job,
                 from,
@@ -191,7 +212,9 @@ impl Kind {
                 attempt,
                 detail,
             },
-            Kind::Message { text } => NotificationSpec::ServerMessage { text },
+            Kind::Message { text, text_file } => NotificationSpec::ServerMessage {
+                text: message_text(text, text_file.as_deref())?,
+            },
             Kind::DeviceStatus {
                 device,
                 state,
@@ -212,8 +235,27 @@ impl Kind {
                 by,
                 comment,
             },
-        }
+        })
     }
+}
+
+/// A message's text: given on the command line, or read from a file or
+/// standard input (`-`), where one trailing newline is not part of it.
+fn message_text(text: Option<String>, file: Option<&Path>) -> Result<String, Failure> {
+    let Some(file) = file else {
+        return Ok(text.unwrap_or_default());
+    };
+    let read = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Failure::usage(format!("cannot read the text from standard input: {e}")))?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| {
+            Failure::usage(format!("cannot read the text file {}: {e}", file.display()))
+        })?
+    };
+    let text = read.strip_suffix('\n').unwrap_or(&read);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(text.to_owned())
 }
 
 /// Runs `faxnotify notify`.
@@ -228,10 +270,18 @@ pub fn run(args: Args) -> CmdResult {
             ));
         }
     };
-    let notification = match (args.kind, args.text) {
-        (Some(kind), _) => kind.spec(),
-        (None, Some(text)) => NotificationSpec::ServerMessage { text },
-        (None, None) => {
+    let notification = match (args.kind, args.text, args.text_file) {
+        (Some(kind), None, None) => kind.spec()?,
+        (Some(_), _, _) => {
+            return Err(Failure::usage(
+                "give the text either before the kind (as a message) or to the kind, not both",
+            ));
+        }
+        (None, text, Some(file)) => NotificationSpec::ServerMessage {
+            text: message_text(text, Some(&file))?,
+        },
+        (None, Some(text), None) => NotificationSpec::ServerMessage { text },
+        (None, None, None) => {
             return Err(Failure::usage(
                 "say what happened: fax-received, job-status, message TEXT, device-status \
                  or fax-updated (see `faxnotify notify --help`)",

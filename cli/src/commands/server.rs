@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
-use faxnotify_core::server::ServerConfig;
+use faxnotify_core::server::{ConfigError, ServerConfig};
 use faxnotify_core::wire::Caps;
 
 use crate::admin::{self, server::AdminSocket};
@@ -134,18 +134,41 @@ fn config(args: &Args, secret: [u8; 32]) -> Result<ServerConfig, Failure> {
     config.max_sessions_per_user = args.max_sessions_per_user;
     config.max_sessions_per_ip = args.max_sessions_per_ip;
     config.max_unauthenticated_per_ip = args.max_unauthenticated_per_ip;
-    config
-        .validate()
-        .map_err(|e| Failure::usage(format!("bad server setting: {e}")))?;
+    config.validate().map_err(|e| {
+        let message = match e {
+            ConfigError::Zero { field } => format!("{} must not be zero", flag_of(field)),
+            ConfigError::TooLong { field, .. } => e.to_string().replacen(field, flag_of(field), 1),
+            other => format!("bad server setting: {other}"),
+        };
+        Failure::usage(message)
+    })?;
     Ok(config)
+}
+
+/// The command-line flag that sets a `ServerConfig` field: a refusal names
+/// what the user typed, not the library's field.
+fn flag_of(field: &str) -> &str {
+    match field {
+        "window" => "--window",
+        "queue_limit" => "--queue-limit",
+        "handshake_timeout" => "--handshake-timeout",
+        "callback_handshake_timeout" => "--callback-timeout",
+        "detached_grace" => "--detached-grace",
+        "max_sessions_per_user" => "--max-sessions-per-user",
+        "max_sessions_per_ip" => "--max-sessions-per-ip",
+        "max_unauthenticated_per_ip" => "--max-unauthenticated-per-ip",
+        "login_limiter.max_failures" => "--max-failed-logins",
+        "login_limiter.max_failures_per_address" => "--max-failed-logins-per-address",
+        "login_limiter.window" => "--failed-login-window",
+        other => other,
+    }
 }
 
 /// Loads the users file, and the watch that notices its next change.
 fn load_users(path: &Path) -> Result<(UsersFile, Watch), Failure> {
-    let failure = |e: UsersFileError| match e {
-        UsersFileError::Io { .. } => Failure::runtime(e.to_string()),
-        _ => Failure::usage(e.to_string()),
-    };
+    // A users file that cannot be read (missing, a directory, no
+    // permission) is as bad a file as one that does not parse: exit 2.
+    let failure = |e: UsersFileError| Failure::usage(e.to_string());
     let text = read_text(path).map_err(failure)?;
     let file = UsersFile::parse(&text, path).map_err(failure)?;
     Ok((file, Watch::new(path.to_path_buf(), &text)))
@@ -258,10 +281,11 @@ pub fn run(args: Args) -> CmdResult {
         },
     )?;
     tracing::info!(
-        "listening on {} ({} runtime, {} users, lease {:?}, {})",
+        "listening on {} ({} runtime, {} user{}, lease {:?}, {})",
         server.local_addr(),
         args.runtime,
         users.len(),
+        if users.len() == 1 { "" } else { "s" },
         args.lease,
         match &tls_files {
             Some(files) => format!("TLS with {}", files.cert().display()),

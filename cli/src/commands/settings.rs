@@ -33,8 +33,9 @@ enum Action {
         settings: Option<PathBuf>,
         /// The callback port's listen policy: `dynamic` (any free port; any
         /// number of clients per host), `range:LO-HI` (the first free port of
-        /// a range the firewall opens), or `fixed:PORT` (exactly one client
-        /// per host).
+        /// a range the firewall opens), `fixed:PORT` (exactly one client
+        /// per host), or `none` (no callback port: notifications come over
+        /// the control connection; needs a server that offers it).
         #[arg(long, visible_alias = "listen", value_name = "POLICY")]
         port: Option<String>,
         /// The local address the callback listener binds: `route` (the one
@@ -168,11 +169,13 @@ pub fn run(args: Args) -> CmdResult {
                 ));
             }
             let path = settings.unwrap_or_else(SettingsFile::default_path);
+            let mut created = false;
             let mut file = match SettingsFile::load(&path) {
                 Ok(file) => file,
                 Err(SettingsFileError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
+                    created = true;
                     SettingsFile::default()
                 }
                 Err(e) => return Err(Failure::usage(e.to_string())),
@@ -212,7 +215,13 @@ pub fn run(args: Args) -> CmdResult {
                 SettingsFileError::Io { .. } => Failure::runtime(e.to_string()),
                 _ => Failure::usage(format!("{e}; nothing was changed")),
             })?;
-            outln!("saved {}", path.display());
+            // A new file (e.g. /etc/faxnotify/client.toml, when run as
+            // root) is said to be new: it changes every client on the host.
+            if created {
+                outln!("created {} (for every client on this host)", path.display());
+            } else {
+                outln!("saved {}", path.display());
+            }
             show(&file, Some(&path));
             outln!(
                 "running clients keep their settings until they are restarted; \

@@ -58,9 +58,12 @@ enum Action {
     },
 }
 
+/// A users file that cannot be read or written is a bad file (exit 2),
+/// as `--help` documents; only the system's random source failing is a
+/// runtime failure.
 fn file_failure(e: UsersFileError) -> Failure {
     match e {
-        UsersFileError::Io { .. } | UsersFileError::Random(_) => Failure::runtime(e.to_string()),
+        UsersFileError::Random(_) => Failure::runtime(e.to_string()),
         _ => Failure::usage(e.to_string()),
     }
 }

@@ -257,3 +257,40 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn json(line: &str) -> Option<serde_json::Value> {
     serde_json::from_str(line).ok()
 }
+
+/// Saves a client settings file in `dir` (dynamic callback port, `server`),
+/// starts `faxnotify client --json --runtime RUNTIME` as `user`, and waits
+/// until the server reports its callback reachable: from then on a
+/// notification reaches it.
+pub fn start_json_client(
+    dir: &Path,
+    runtime: &str,
+    server: SocketAddr,
+    user: &str,
+    password: &str,
+) -> Running {
+    let settings = dir.join(format!("{user}-client.toml"));
+    faxnotify()
+        .args(["settings", "set", "--settings"])
+        .arg(&settings)
+        .args(["--port", "dynamic", "--server", &server.to_string()])
+        .assert()
+        .success();
+    let password = write_file(dir, &format!("{user}.pw"), &format!("{password}\n"));
+    let mut client = Running::start(&[
+        "client".to_owned(),
+        "--runtime".into(),
+        runtime.into(),
+        "--user".into(),
+        user.into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--settings".into(),
+        settings.display().to_string(),
+        "--json".into(),
+    ]);
+    client.wait_line(Stream::Out, "reachable", |l| {
+        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
+    });
+    client
+}

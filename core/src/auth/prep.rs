@@ -33,7 +33,7 @@ pub fn prepare_username(name: &str) -> Result<String, PrepError> {
         .map(|s| s.into_owned())
         .map_err(|e| PrepError::Username {
             name: name.to_owned(),
-            reason: format!("{e:?}"),
+            reason: precis_reason(&e, "a user name"),
         })
 }
 
@@ -43,6 +43,55 @@ pub fn prepare_password(password: &str) -> Result<String, PrepError> {
     OpaqueString::enforce(password)
         .map(|s| s.into_owned())
         .map_err(|e| PrepError::Password {
-            reason: format!("{e:?}"),
+            reason: precis_reason(&e, "a password"),
         })
+}
+
+/// What the PRECIS profile objected to, in words: the library's own text
+/// ("bad codepoint: code point 0x0020, position: 3, property: ...") is
+/// written for the library's developers.
+fn precis_reason(error: &precis_core::Error, what: &str) -> String {
+    match error {
+        precis_core::Error::Invalid => format!("empty, or not usable as {what} (RFC 8265)"),
+        precis_core::Error::BadCodepoint(info) => {
+            let at = info.position + 1;
+            match char::from_u32(info.cp) {
+                Some(' ') => format!("character {at} is a space, which {what} cannot contain"),
+                Some(c) if c.is_control() => format!(
+                    "character {at} is a control character (U+{:04X}), which {what} cannot contain",
+                    info.cp
+                ),
+                Some(c) if !c.is_whitespace() => format!(
+                    "character {at} ('{c}', U+{:04X}) is not allowed in {what} (RFC 8265)",
+                    info.cp
+                ),
+                _ => format!(
+                    "character {at} (U+{:04X}) is not allowed in {what} (RFC 8265)",
+                    info.cp
+                ),
+            }
+        }
+        other => format!("it cannot be prepared as {what} (RFC 8265: {other})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_what_is_wrong_in_words() {
+        let err = prepare_username("bob smith").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid user name \"bob smith\": character 4 is a space, which a user name cannot contain"
+        );
+        let err = prepare_password("").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid password: empty, or not usable as a password (RFC 8265)"
+        );
+        let err = prepare_password("a\u{7}b").unwrap_err().to_string();
+        assert!(err.contains("control character (U+0007)"), "{err}");
+    }
 }

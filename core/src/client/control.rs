@@ -19,7 +19,7 @@ use super::hints::callback_hint;
 use super::login::{self, LoginOkError, ProvenLogin};
 use super::outbox::error_frame;
 use super::timers::{Lease, backoff_delay, earliest};
-use super::{Client, InputError, Output, Phase, Session};
+use super::{Client, ConnectError, InputError, Output, Phase, Session};
 
 /// One control connection, from dial to close.
 #[derive(Debug)]
@@ -188,13 +188,17 @@ impl Client {
         Ok(())
     }
 
-    pub(super) fn on_control_connect_failed(&mut self, now: Instant) -> Result<(), InputError> {
+    pub(super) fn on_control_connect_failed(
+        &mut self,
+        now: Instant,
+        error: ConnectError,
+    ) -> Result<(), InputError> {
         if let Some(control) = &self.control
             && !matches!(control.phase, ControlPhase::Dialling)
         {
             return Err(InputError::AlreadyConnected { conn: control.conn });
         }
-        self.control_lost(now, DisconnectReason::ConnectFailed, false);
+        self.control_lost(now, DisconnectReason::ConnectFailed { error }, false);
         Ok(())
     }
 
@@ -640,6 +644,12 @@ impl Client {
         };
         if !control.is_established() && now >= control.handshake_deadline {
             let conn = control.conn;
+            if matches!(control.phase, ControlPhase::Dialling) {
+                // The dial itself hung (a firewall dropping SYNs): say so,
+                // not that a login was slow.
+                let error = ConnectError::TimedOut;
+                return self.control_lost(now, DisconnectReason::ConnectFailed { error }, true);
+            }
             if let Some(failure) = self.tls_handshaking(conn) {
                 // [T-8]: the TLS handshake itself did not finish.
                 return self.tls_failed(now, conn, failure);

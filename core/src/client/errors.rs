@@ -161,3 +161,37 @@ impl BindError {
         }
     }
 }
+
+/// Why dialling the server failed, as the adapter reports it in
+/// [`Input::ConnectFailed`](super::Input::ConnectFailed): what the person
+/// at the terminal needs to tell "no server there" from "no route there".
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Nothing listens on the port (`io::ErrorKind::ConnectionRefused`).
+    #[error("connection refused")]
+    Refused,
+    /// No route to the host or its network.
+    #[error("host unreachable")]
+    Unreachable,
+    /// The dial timed out (at the OS, or at the client's handshake timer).
+    #[error("timed out")]
+    TimedOut,
+    /// Any other failure, by its kind.
+    #[error("{0}")]
+    Other(io::ErrorKind),
+}
+
+impl ConnectError {
+    /// Maps an I/O error from `connect` (no I/O is done here).
+    pub fn from_io(err: &io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                ConnectError::Unreachable
+            }
+            io::ErrorKind::TimedOut => ConnectError::TimedOut,
+            kind => ConnectError::Other(kind),
+        }
+    }
+}

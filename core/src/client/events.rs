@@ -8,7 +8,7 @@ use crate::wire::{
 };
 use crate::{ConnId, SessionId};
 
-use super::errors::BindError;
+use super::errors::{BindError, ConnectError};
 use super::settings::ListenPolicy;
 
 /// Something the application should know, delivered as
@@ -346,7 +346,10 @@ impl SessionEndReason {
 #[non_exhaustive]
 pub enum DisconnectReason {
     /// The dial failed.
-    ConnectFailed,
+    ConnectFailed {
+        /// What the OS said.
+        error: ConnectError,
+    },
     /// The server closed the connection, or it broke.
     Closed,
     /// The login did not reach ADVERTISE_OK within the handshake timeout [C-9].
@@ -495,6 +498,6 @@ fn session_end_text(reason: SessionEndReason, session: SessionId) -> String {
         SessionEndReason::LoggedOutByServer => {
             format!("the server logged session {session} out")
         }
-        other => format!("session {session} ended: {other:?}"),
+        other => format!("session {session} ended: {other}"),
     }
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use crate::ConnId;
 
-use super::errors::BindError;
+use super::errors::{BindError, ConnectError};
 use super::events::Event;
 #[cfg(doc)]
 use super::settings::ListenAddress;
@@ -19,10 +19,12 @@ pub enum Input<'a> {
         /// The connection.
         conn: ConnId,
     },
-    /// A [`Output::Connect`] failed (refused, unreachable, ...: not distinguished).
+    /// A [`Output::Connect`] failed.
     ConnectFailed {
         /// The connection.
         conn: ConnId,
+        /// Why ([`ConnectError::from_io`] maps an `io::Error`).
+        error: ConnectError,
     },
     /// Bytes read from a connection, split anywhere.
     Received {

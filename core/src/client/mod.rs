@@ -73,6 +73,7 @@ mod io;
 mod listener;
 mod login;
 mod outbox;
+mod reason_text;
 mod settings;
 mod settings_file;
 mod state;
@@ -84,7 +85,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use config::{Backoff, ClientConfig};
-pub use errors::{BindError, ConfigError, InputError, LogoutError};
+pub use errors::{BindError, ConfigError, ConnectError, InputError, LogoutError};
 pub use events::{
     CallbackRejection, ConnectionKind, DisconnectReason, Event, Peer, ProtocolError,
     SessionEndReason, StopReason,
@@ -331,10 +332,10 @@ impl Client {
                     Ok(())
                 }
             }
-            Input::ConnectFailed { conn } => {
+            Input::ConnectFailed { conn, error } => {
                 self.check_issued(conn)?;
                 if self.is_control(conn) {
-                    self.on_control_connect_failed(now)
+                    self.on_control_connect_failed(now, error)
                 } else if self.callback_index(conn).is_some() {
                     Err(InputError::NotDialled { conn })
                 } else {

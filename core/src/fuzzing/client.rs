@@ -26,8 +26,8 @@ use crate::auth::{
     session_key,
 };
 use crate::client::{
-    BindError, Client, ClientConfig, Event, Input, InputError, ListenPolicy, NetworkSettings,
-    Output,
+    BindError, Client, ClientConfig, ConnectError, Event, Input, InputError, ListenPolicy,
+    NetworkSettings, Output,
 };
 use crate::wire::{
     ByeReason, CallbackState, CallbackStatus, Caps, CbHello, ErrorCode, Frame, LoginChallenge,
@@ -534,7 +534,10 @@ impl Harness {
                 let input = if ok {
                     Input::Connected { conn }
                 } else {
-                    Input::ConnectFailed { conn }
+                    Input::ConnectFailed {
+                        conn,
+                        error: ConnectError::Refused,
+                    }
                 };
                 let live = self.conns.is_live(conn);
                 if self.client.handle_input(self.now, input).is_ok() && live && !ok {

@@ -417,6 +417,16 @@ impl Notification {
     }
 }
 
+/// An optional free-text field at the end of a line: quoted (escaping any
+/// control character), or nothing at all when empty, not `""`.
+fn free_text(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    if text.is_empty() {
+        Ok(())
+    } else {
+        write!(f, ": {text:?}")
+    }
+}
+
 /// A one-line, human-readable rendering.
 impl fmt::Display for Notification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -430,20 +440,23 @@ impl fmt::Display for Notification {
                 n.pages,
                 UtcMillis(n.received_at_ms)
             ),
-            Notification::JobStatus(n) => write!(
-                f,
-                "job {} {}: page {}/{}, attempt {}: {:?}",
-                n.job, n.state, n.page, n.pages, n.attempt, n.detail
-            ),
+            Notification::JobStatus(n) => {
+                write!(
+                    f,
+                    "job {} {}: page {}/{}, attempt {}",
+                    n.job, n.state, n.page, n.pages, n.attempt
+                )?;
+                free_text(f, &n.detail)
+            }
             Notification::ServerMessage(n) => write!(f, "server message: {:?}", n.text),
             Notification::DeviceStatus(n) => {
-                write!(f, "device {:?} {}: {:?}", n.device, n.state, n.detail)
+                write!(f, "device {:?} {}", n.device, n.state)?;
+                free_text(f, &n.detail)
             }
-            Notification::FaxUpdated(n) => write!(
-                f,
-                "fax {} {} by {:?}: {:?}",
-                n.job, n.change, n.by, n.comment
-            ),
+            Notification::FaxUpdated(n) => {
+                write!(f, "fax {} {} by {:?}", n.job, n.change, n.by)?;
+                free_text(f, &n.comment)
+            }
             Notification::Unknown { kind, payload } => write!(
                 f,
                 "unknown notification kind {kind} ({} bytes)",
@@ -455,5 +468,24 @@ impl fmt::Display for Notification {
                 error,
             } => write!(f, "malformed {kind} ({} bytes): {error}", payload.len()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_free_text_is_left_out() {
+        let mut n = DeviceStatus {
+            device: "ttyS0".into(),
+            state: DeviceState::Up,
+            detail: String::new(),
+        };
+        let line = Notification::DeviceStatus(n.clone()).to_string();
+        assert_eq!(line, "device \"ttyS0\" up");
+        n.detail = "ready".into();
+        let line = Notification::DeviceStatus(n).to_string();
+        assert_eq!(line, "device \"ttyS0\" up: \"ready\"");
     }
 }

@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    BindError, Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
+    BindError, Client, ClientConfig, ConnectError, Event, Input, ListenPolicy, NetworkSettings,
+    Output,
 };
 use faxnotify_core::wire::CallbackState;
 use mio::net::{TcpListener, TcpStream};
@@ -351,7 +352,8 @@ impl Fleet {
             }
             Err(e) => {
                 self.tally.note(format!("client {m}: dial failed: {e}"));
-                self.input(m, Input::ConnectFailed { conn }, now);
+                let error = ConnectError::from_io(&e);
+                self.input(m, Input::ConnectFailed { conn, error }, now);
             }
         }
     }
@@ -500,7 +502,8 @@ impl Fleet {
             Err(e) => {
                 self.tally.note(format!("client {m}: connect failed: {e}"));
                 self.drop_stream(key);
-                self.input(m, Input::ConnectFailed { conn }, now);
+                let error = ConnectError::from_io(&e);
+                self.input(m, Input::ConnectFailed { conn, error }, now);
             }
         }
     }

@@ -695,7 +695,10 @@ impl Sim {
                     return;
                 };
                 let input = if dial_failed {
-                    client::Input::ConnectFailed { conn: end.conn }
+                    client::Input::ConnectFailed {
+                        conn: end.conn,
+                        error: client::ConnectError::Refused,
+                    }
                 } else {
                     client::Input::Closed { conn: end.conn }
                 };

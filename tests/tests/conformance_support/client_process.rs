@@ -13,7 +13,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::ConnId;
-use faxnotify_core::client::{BindError, Client, ClientConfig, Event, Input, Output, SettingsFile};
+use faxnotify_core::client::{
+    BindError, Client, ClientConfig, ConnectError, Event, Input, Output, SettingsFile,
+};
 use faxnotify_core::wire::{CbReady, Decoder, Frame, Notification};
 use serde_json::json;
 
@@ -185,7 +187,10 @@ fn run(config: ClientConfig, fault: ClientFault) -> i32 {
                             sockets.insert(conn, stream);
                             Input::Connected { conn }
                         }
-                        Err(_) => Input::ConnectFailed { conn },
+                        Err(e) => Input::ConnectFailed {
+                            conn,
+                            error: ConnectError::from_io(&e),
+                        },
                     };
                     let _ = client.handle_input(now, input);
                 }

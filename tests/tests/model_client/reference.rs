@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use faxnotify_core::SessionId;
 use faxnotify_core::client::{
-    BindError, CallbackRejection, DisconnectReason, SessionEndReason, StopReason,
+    BindError, CallbackRejection, ConnectError, DisconnectReason, SessionEndReason, StopReason,
 };
 use faxnotify_core::wire::{ByeReason, ErrorCode};
 use proptest::prelude::*;
@@ -604,7 +604,14 @@ impl ClientModel {
         if let (Phase::Running, Some(c)) = (self.phase, &self.control) {
             if c.state != CtlState::Established {
                 if now >= c.since + HANDSHAKE {
-                    self.control_lost(DisconnectReason::HandshakeTimeout, true);
+                    let why = if c.state == CtlState::Dialling {
+                        DisconnectReason::ConnectFailed {
+                            error: ConnectError::TimedOut,
+                        }
+                    } else {
+                        DisconnectReason::HandshakeTimeout
+                    };
+                    self.control_lost(why, true);
                 }
             } else if now >= c.last_received + LEASE {
                 self.control_lost(DisconnectReason::ServerSilent, true);
@@ -712,7 +719,12 @@ impl ReferenceStateMachine for ClientModel {
                         c.last_received = state.now;
                     }
                 } else {
-                    state.control_lost(DisconnectReason::ConnectFailed, false);
+                    state.control_lost(
+                        DisconnectReason::ConnectFailed {
+                            error: ConnectError::Refused,
+                        },
+                        false,
+                    );
                 }
             }
             Transition::Login { grant } => state.login(grant),

@@ -11,8 +11,8 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, SessionKey, cb_hello_proof, server_signature, session_key,
 };
 use faxnotify_core::client::{
-    Backoff, BindError, Client, ClientConfig, ClientState, Event, Input, ListenPolicy,
-    NetworkSettings, Output,
+    Backoff, BindError, Client, ClientConfig, ClientState, ConnectError, Event, Input,
+    ListenPolicy, NetworkSettings, Output,
 };
 use faxnotify_core::wire::{
     CallbackState, CallbackStatus, Caps, CbHello, Decoder, ErrorCode, Frame, LoginChallenge,
@@ -310,7 +310,10 @@ impl ClientSut {
                 self.input(if ok {
                     Input::Connected { conn }
                 } else {
-                    Input::ConnectFailed { conn }
+                    Input::ConnectFailed {
+                        conn,
+                        error: ConnectError::Refused,
+                    }
                 });
             }
             Transition::Login { grant } => self.login(grant),

@@ -1,0 +1,127 @@
+//! How the reasons of [`Event::SessionEnded`](super::Event::SessionEnded)
+//! and [`Event::ConnectionLost`](super::Event::ConnectionLost) read: a
+//! phrase for a person (`Display`) and a stable snake_case name for
+//! machine output (`name`).
+
+use std::fmt;
+
+use super::events::{DisconnectReason, SessionEndReason};
+
+impl SessionEndReason {
+    /// A stable snake_case name, e.g. for JSON output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionEndReason::LoggedOutByServer => "logged_out_by_server",
+            SessionEndReason::LeaseExpired => "lease_expired",
+            SessionEndReason::Replaced => "replaced",
+            SessionEndReason::Shutdown => "server_shutdown",
+            SessionEndReason::EndedByServer => "ended_by_server",
+            SessionEndReason::ResumeRefused => "resume_refused",
+            SessionEndReason::ControlError { .. } => "control_error",
+        }
+    }
+}
+
+impl fmt::Display for SessionEndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionEndReason::LoggedOutByServer => f.write_str("the server logged it out"),
+            SessionEndReason::LeaseExpired => f.write_str("its lease ran out on the server"),
+            SessionEndReason::Replaced => f.write_str("another connection took it over"),
+            SessionEndReason::Shutdown => f.write_str("the server is shutting down"),
+            SessionEndReason::EndedByServer => f.write_str("the server's administrator ended it"),
+            SessionEndReason::ResumeRefused => {
+                f.write_str("the server no longer knows it and refused to resume it")
+            }
+            SessionEndReason::ControlError { code } => {
+                write!(f, "an ERROR {code} on the control connection")
+            }
+        }
+    }
+}
+
+impl DisconnectReason {
+    /// A stable snake_case name, e.g. for JSON output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DisconnectReason::ConnectFailed { .. } => "connect_failed",
+            DisconnectReason::Closed => "closed",
+            DisconnectReason::HandshakeTimeout => "handshake_timeout",
+            DisconnectReason::ServerSilent => "server_silent",
+            DisconnectReason::ErrorReceived { .. } => "error_received",
+            DisconnectReason::ProtocolError => "protocol_error",
+            DisconnectReason::TlsFailed => "tls_failed",
+            DisconnectReason::SessionEnded => "session_ended",
+        }
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::ConnectFailed { error } => write!(f, "cannot connect: {error}"),
+            DisconnectReason::Closed => f.write_str("the server closed the connection"),
+            DisconnectReason::HandshakeTimeout => f.write_str("the login did not complete in time"),
+            DisconnectReason::ServerSilent => {
+                f.write_str("nothing came from the server for a whole lease")
+            }
+            DisconnectReason::ErrorReceived { code } => write!(f, "the server sent ERROR {code}"),
+            DisconnectReason::ProtocolError => f.write_str("the server broke the protocol"),
+            DisconnectReason::TlsFailed => f.write_str("the TLS session failed"),
+            DisconnectReason::SessionEnded => f.write_str("the session ended"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ConnectError;
+    use crate::wire::ErrorCode;
+
+    #[test]
+    fn reasons_read_as_phrases_and_name_in_snake_case() {
+        let ends = [
+            SessionEndReason::LoggedOutByServer,
+            SessionEndReason::LeaseExpired,
+            SessionEndReason::Replaced,
+            SessionEndReason::Shutdown,
+            SessionEndReason::EndedByServer,
+            SessionEndReason::ResumeRefused,
+            SessionEndReason::ControlError {
+                code: ErrorCode::LimitExceeded,
+            },
+        ];
+        let lost = [
+            DisconnectReason::ConnectFailed {
+                error: ConnectError::Refused,
+            },
+            DisconnectReason::Closed,
+            DisconnectReason::HandshakeTimeout,
+            DisconnectReason::ServerSilent,
+            DisconnectReason::ErrorReceived {
+                code: ErrorCode::LimitExceeded,
+            },
+            DisconnectReason::ProtocolError,
+            DisconnectReason::TlsFailed,
+            DisconnectReason::SessionEnded,
+        ];
+        let texts = ends
+            .iter()
+            .map(|r| (r.to_string(), r.name()))
+            .chain(lost.iter().map(|r| (r.to_string(), r.name())));
+        for (text, name) in texts {
+            assert!(text.contains(' '), "{text}: a phrase, not an identifier");
+            assert!(!text.contains('{') && !text.contains('('), "{text}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            lost[0].to_string(),
+            "cannot connect: connection refused",
+            "the OS's reason is said"
+        );
+    }
+}
