@@ -209,11 +209,14 @@ fn serve(stream: TcpStream, ids: &AtomicU64, channels: &Backchannels) -> Option<
     };
     let mut callback = None;
     if port == 0 {
-        control.send(&status(CallbackState::Backchannel, "port 0"))?;
+        // Registered before the status goes out: the suite triggers a
+        // notification as soon as it reads the status, and one triggered
+        // before the registration would go nowhere.
         let stream = control.stream.try_clone().ok()?;
         if let Ok(mut list) = channels.lock() {
             list.push((login.user.to_string(), stream, 1));
         }
+        control.send(&status(CallbackState::Backchannel, "port 0"))?;
     } else {
         let mut conn = Reader::new(TcpStream::connect(callback_addr).ok()?);
         let Frame::CbChallenge { client_nonce } = conn.next()? else {
