@@ -57,7 +57,8 @@ struct Cli {
         global = true,
         value_enum,
         default_value_t,
-        value_name = "FORMAT"
+        value_name = "FORMAT",
+        display_order = 1000
     )]
     log_format: log_format::LogFormat,
     #[command(subcommand)]

@@ -39,7 +39,10 @@ and shorten the lease so that the slow cases are quick:
       --lease 10s --handshake-timeout 3s --max-failed-logins 1000 \\
       --max-failed-logins-per-address 1000
   faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
-      --admin-socket fx.sock --handshake-timeout 3s")]
+      --admin-socket fx.sock --handshake-timeout 3s
+
+Under systemd (Type=notify, NOTIFY_SOCKET set) the server reports READY=1 once it \
+serves and STOPPING=1 when it shuts down; contrib/systemd has a hardened unit.")]
 pub struct Args {
     /// The address to listen on for control connections (a bare port means
     /// every interface, IPv4 and IPv6).

@@ -64,9 +64,15 @@ pub struct Running {
 impl Running {
     /// Starts `faxnotify ARGS` with piped output.
     pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Running {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts `faxnotify ARGS` with piped output and `env` added to its environment.
+    pub fn start_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &Path)]) -> Running {
         let mut command = Command::new(bin());
         command
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .env_remove("FAXNOTIFY_PASSWORD")
             .stdin(Stdio::null())
