@@ -39,7 +39,7 @@ fn the_server_says_ready_once_it_serves_and_stopping_on_ctrl_c() {
             "--admin-socket".into(),
             admin.display().to_string(),
         ];
-        let mut server = Running::start_with_env(&args, &[("NOTIFY_SOCKET", &notify)]);
+        let mut server = Running::start_with_env(&args, &[("NOTIFY_SOCKET", notify.as_os_str())]);
 
         assert_eq!(next(&socket), "READY=1", "{runtime}");
         // Ready means serving: the control port takes a connection and the

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use faxnotify_core::auth::prepare_username;
 use faxnotify_core::server::{DeliveryPath, Refused, SessionInfo, Target};
-use faxnotify_core::wire::PolicyKind;
+use faxnotify_core::wire::{NotificationKind, PolicyKind};
 use serde_json::{Value, json};
 
 use super::delivery::{Recipient, Tracker};
@@ -551,12 +551,16 @@ fn notify(
             json!({"session": id, "user": users.get(&id), "reason": reason, "message": why.to_string()})
         })
         .collect();
+    // What a notification says (fax numbers, names, texts) is logged only
+    // at debug: an info log is kept and shipped widely.
+    let kind = NotificationKind::from_wire(notification.kind()).map_or("unknown", |k| k.name());
     tracing::info!(
-        "admin notify ({notification}) to {}: {} accepted, {} refused",
+        "admin notify ({kind}) to {}: {} accepted, {} refused",
         describe_to(to),
         accepted.len(),
         refused.len()
     );
+    tracing::debug!("admin notify ({kind}): {notification}");
     let recipients = report
         .accepted
         .iter()

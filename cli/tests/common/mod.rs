@@ -68,13 +68,16 @@ impl Running {
     }
 
     /// Starts `faxnotify ARGS` with piped output and `env` added to its environment.
-    pub fn start_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &Path)]) -> Running {
+    pub fn start_with_env<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Running {
         let mut command = Command::new(bin());
         command
             .args(args)
-            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .env_remove("FAXNOTIFY_PASSWORD")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
