@@ -28,7 +28,11 @@ fn json_log_lines_carry_timestamp_level_message_and_fields() {
     );
     let line = server
         .process
-        .wait_line(Stream::Err, "a metrics line", |l| l.contains("metrics at"));
+        .seen
+        .iter()
+        .map(|(_, l)| l.clone())
+        .find(|l| l.contains("metrics at"))
+        .unwrap_or_else(|| panic!("no metrics line:\n{}", server.process.dump()));
     let value = json(&line).unwrap_or_else(|| panic!("not JSON: {line:?}"));
     assert_eq!(value["level"], "INFO", "{line}");
     assert!(value["timestamp"].is_string(), "{line}");
@@ -93,9 +97,7 @@ fn deliver_secret(dir: &Path, level: Option<&str>) -> (Running, Running) {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    server.wait_line(Stream::Err, "\"admin socket at\"", |l| {
-        l.contains("admin socket at")
-    });
+    server.wait_line(Stream::Err, "\"ready\"", |l| l.contains("ready: serving"));
 
     let settings = dir.join("client.toml");
     faxnotify()

@@ -15,13 +15,16 @@ use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
 
-/// Waits for the server's "metrics at http://ADDR/metrics" line.
-fn metrics_addr(server: &mut TestServer) -> SocketAddr {
+/// The address in the server's "metrics at http://ADDR/metrics" line
+/// (logged before the "ready" line `TestServer::start` waits for).
+fn metrics_addr(server: &TestServer) -> SocketAddr {
     let line = server
         .process
-        .wait_line(Stream::Err, "\"metrics at\"", |l| {
-            l.contains("metrics at http://")
-        });
+        .seen
+        .iter()
+        .map(|(_, l)| l)
+        .find(|l| l.contains("metrics at http://"))
+        .unwrap_or_else(|| panic!("no metrics line:\n{}", server.process.dump()));
     line.split("metrics at http://")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
@@ -165,7 +168,7 @@ fn metrics_count_logins_and_a_notification_from_queue_to_acknowledgement() {
         add_users(&users, &[("alice", PASSWORD)]);
         let mut server =
             TestServer::start(runtime, &users, dir.path(), &["--metrics", "127.0.0.1:0"]);
-        let metrics = metrics_addr(&mut server);
+        let metrics = metrics_addr(&server);
 
         let (status, headers, body) = get(metrics, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");

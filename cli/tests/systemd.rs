@@ -42,11 +42,15 @@ fn the_server_says_ready_once_it_serves_and_stopping_on_ctrl_c() {
         let mut server = Running::start_with_env(&args, &[("NOTIFY_SOCKET", notify.as_os_str())]);
 
         assert_eq!(next(&socket), "READY=1", "{runtime}");
+        server.wait_line(Stream::Err, "\"ready\"", |l| l.contains("ready: serving"));
         // Ready means serving: the control port takes a connection and the
         // admin socket answers, with no retry.
-        let line = server.wait_line(Stream::Err, "\"listening on\"", |l| {
-            l.contains("listening on ")
-        });
+        let line = server
+            .seen
+            .iter()
+            .map(|(_, l)| l.clone())
+            .find(|l| l.contains("listening on "))
+            .unwrap_or_else(|| panic!("no \"listening on\":\n{}", server.dump()));
         let addr: SocketAddr = line
             .split("listening on ")
             .nth(1)

@@ -311,6 +311,9 @@ pub fn run(args: Args) -> CmdResult {
         }
     })
     .map_err(|e| Failure::runtime(format!("cannot handle Ctrl-C: {e}")))?;
+    // Only now does Ctrl-C shut down gracefully: say so (tests and
+    // scripts wait for this line before they signal).
+    tracing::info!("ready: serving until Ctrl-C or SIGTERM");
     crate::systemd::ready();
 
     // The reload reads files: on its own thread, never on this one, which

@@ -246,6 +246,8 @@ impl TestServer {
         process.wait_line(Stream::Err, "\"admin socket at\"", |l| {
             l.contains("admin socket at")
         });
+        // Ctrl-C shuts the server down gracefully only from here on.
+        process.wait_line(Stream::Err, "\"ready\"", |l| l.contains("ready: serving"));
         TestServer {
             process,
             addr,
