@@ -290,3 +290,83 @@ fn refused(why: &Refused) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use faxnotify_core::server::{Accepted, Target};
+    use faxnotify_core::wire::Notification;
+    use faxnotify_core::{ConnId, SessionId};
+
+    use super::*;
+    use crate::runtime::EndSessionError;
+
+    /// A server with no sessions.
+    struct Empty;
+
+    impl ServerOps for Empty {
+        fn notify(&self, _: Target, _: &Notification) -> Result<NotifyReport, String> {
+            Err("not here".into())
+        }
+        fn sessions(&self) -> Result<Vec<SessionInfo>, String> {
+            Ok(Vec::new())
+        }
+        fn end_session(&self, _: SessionId) -> Result<(), EndSessionError> {
+            Err(EndSessionError::Stopped)
+        }
+        fn begin_shutdown(&self) {}
+    }
+
+    fn sample<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+    }
+
+    #[test]
+    fn refusals_count_by_reason_and_an_early_acknowledgement_is_timed() {
+        let recorder = Recorder::default();
+        let session = SessionId::new(9).unwrap();
+        for _ in 0..2 {
+            recorder.observe(&Event::ConnectionRefused {
+                conn: ConnId::from_raw(1),
+                peer: "10.0.0.7:4000".parse().unwrap(),
+                reason: Refusal::Busy,
+            });
+        }
+        // The acknowledgement is drained before `notify` returns.
+        let asked = Instant::now();
+        recorder.observe(&Event::Delivered {
+            session,
+            first_seq: 1,
+            last_seq: 1,
+        });
+        let mut report = NotifyReport::default();
+        report.accepted.push(Accepted { session, seq: 1 });
+        report
+            .refused
+            .push((session, Refused::QueueFull { limit: 1 }));
+        recorder.notified(&report, asked);
+
+        let text = recorder.scrape(&Empty);
+        let get =
+            |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
+        assert_eq!(
+            get("faxnotify_connections_refused_total{reason=\"busy\"}"),
+            "2"
+        );
+        assert_eq!(
+            get("faxnotify_connections_refused_total{reason=\"displaced\"}"),
+            "0"
+        );
+        assert_eq!(
+            get("faxnotify_notifications_refused_total{reason=\"queue_full\"}"),
+            "1"
+        );
+        assert_eq!(get("faxnotify_notifications_accepted_total"), "1");
+        assert_eq!(get("faxnotify_notifications_delivered_total"), "1");
+        assert_eq!(get("faxnotify_delivery_latency_seconds_count"), "1");
+        assert_eq!(
+            get("faxnotify_sessions{path=\"callback\",callback_state=\"reachable\"}"),
+            "0"
+        );
+    }
+}
