@@ -15,12 +15,15 @@ mod escape;
 mod event_log;
 mod failure;
 mod hfaxd;
+mod log_format;
 mod log_writer;
+mod metrics;
 mod parse;
 mod password;
 mod render;
 mod runtime;
 mod strangers;
+mod systemd;
 mod tls;
 mod user_store;
 mod users_file;
@@ -47,6 +50,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "faxnotify", version, after_help = EXIT_STATUS_HELP)]
 struct Cli {
+    /// How log lines on standard error look: text for a person, or JSON
+    /// lines (timestamp, level, fields.message) for a log shipper.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT",
+        display_order = 1000
+    )]
+    log_format: log_format::LogFormat,
     #[command(subcommand)]
     command: Commands,
 }
@@ -84,7 +98,7 @@ enum Commands {
 /// Logs go to standard error, filtered by `RUST_LOG` (default: `level`),
 /// through a queue that never blocks the thread that logs (`log_writer`);
 /// the guard writes what is queued when the command ends.
-fn init_logging(level: &str) -> Option<log_writer::FlushGuard> {
+fn init_logging(level: &str, format: log_format::LogFormat) -> Option<log_writer::FlushGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let (writer, guard) = match log_writer::spawn(std::io::stderr(), report_dropped) {
         Ok((writer, guard)) => (writer, guard),
@@ -93,12 +107,16 @@ fn init_logging(level: &str) -> Option<log_writer::FlushGuard> {
             return None;
         }
     };
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        log_format::LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        log_format::LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
     Some(guard)
 }
 
@@ -114,10 +132,13 @@ fn report_dropped(dropped: u64) -> Vec<u8> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logging = init_logging(match cli.command {
-        Commands::Demo(_) | Commands::Conformance(_) | Commands::Bench(_) => "warn",
-        _ => "info",
-    });
+    let logging = init_logging(
+        match cli.command {
+            Commands::Demo(_) | Commands::Conformance(_) | Commands::Bench(_) => "warn",
+            _ => "info",
+        },
+        cli.log_format,
+    );
     let result = match cli.command {
         Commands::Server(args) => commands::server::run(args),
         Commands::User(args) => commands::user::run(args),

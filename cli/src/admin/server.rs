@@ -551,16 +551,16 @@ fn notify(
             json!({"session": id, "user": users.get(&id), "reason": reason, "message": why.to_string()})
         })
         .collect();
-    // Fax numbers and message texts are the users' data: only at DEBUG.
-    tracing::debug!("admin notify: {notification}");
+    // What a notification says (fax numbers, names, texts) is logged only
+    // at debug: an info log is kept and shipped widely.
+    let kind = NotificationKind::from_wire(notification.kind()).map_or("unknown", |k| k.name());
     tracing::info!(
-        "admin notify (kind {}) to {}: {} accepted, {} refused",
-        NotificationKind::from_wire(notification.kind())
-            .map_or_else(|| notification.kind().to_string(), |k| k.to_string()),
+        "admin notify ({kind}) to {}: {} accepted, {} refused",
         describe_to(to),
         accepted.len(),
         refused.len()
     );
+    tracing::debug!("admin notify ({kind}): {notification}");
     let recipients = report
         .accepted
         .iter()

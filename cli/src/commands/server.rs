@@ -19,6 +19,7 @@ use faxnotify_core::wire::Caps;
 use crate::admin::{self, server::AdminSocket};
 use crate::event_log::{self, EventLog};
 use crate::failure::{CmdResult, Exit, Failure};
+use crate::metrics::{self, Recorder};
 use crate::parse;
 use crate::runtime::{self, Polled, RuntimeKind, ServerStartError};
 use crate::tls::files::TlsFiles;
@@ -38,7 +39,10 @@ and shorten the lease so that the slow cases are quick:
       --lease 10s --handshake-timeout 3s --max-failed-logins 1000 \\
       --max-failed-logins-per-address 1000
   faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
-      --admin-socket fx.sock --handshake-timeout 3s")]
+      --admin-socket fx.sock --handshake-timeout 3s
+
+Under systemd (Type=notify, NOTIFY_SOCKET set) the server reports READY=1 once it \
+serves and STOPPING=1 when it shuts down; contrib/systemd has a hardened unit.")]
 pub struct Args {
     /// The address to listen on for control connections (a bare port means
     /// every interface, IPv4 and IPv6).
@@ -114,6 +118,12 @@ pub struct Args {
     /// The certificate's private key (PEM, unencrypted; keep it mode 0600).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (sessions, queued,
+    /// accepted, delivered, undelivered and refused notifications, delivery
+    /// latency, logins, refused connections; docs/architecture.md lists
+    /// them). Port 0 picks a free port; the log says which.
+    #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
+    metrics: Option<SocketAddr>,
 }
 
 fn config(args: &Args, secret: [u8; 32]) -> Result<ServerConfig, Failure> {
@@ -268,6 +278,7 @@ pub fn run(args: Args) -> CmdResult {
         Some(path) => Some(AdminSocket::bind(path).map_err(Failure::usage)?),
         None => None,
     };
+    let metrics_endpoint = args.metrics.map(metrics::Endpoint::bind).transpose()?;
     let users = SharedUsers::new(file.into_users());
     let server = runtime::start_server(args.runtime, args.listen, config, users.clone()).map_err(
         |e| match e {
@@ -293,13 +304,22 @@ pub fn run(args: Args) -> CmdResult {
         }
     );
     let control = server.control();
+    let recorder = Recorder::default();
     if let Some(socket) = &mut admin {
-        if let Err(message) = socket.serve(Arc::clone(&control), users.clone()) {
+        let ops = metrics::metered(Arc::clone(&control), recorder.clone());
+        if let Err(message) = socket.serve(ops, users.clone()) {
             control.begin_shutdown();
             let _ = server.join();
             return Err(Failure::runtime(message));
         }
         tracing::info!("admin socket at {}", socket.path().display());
+    }
+    if let Some(Err(failure)) =
+        metrics_endpoint.map(|m| m.serve(recorder.clone(), Arc::clone(&control)))
+    {
+        control.begin_shutdown();
+        let _ = server.join();
+        return Err(failure);
     }
     let tracker = admin.as_ref().map(|a| a.tracker().clone());
 
@@ -308,12 +328,17 @@ pub fn run(args: Args) -> CmdResult {
     ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
             tracing::info!("shutting down: ending every session (Ctrl-C again to exit at once)");
+            crate::systemd::stopping();
             on_signal.begin_shutdown();
         } else {
             std::process::exit(130);
         }
     })
     .map_err(|e| Failure::runtime(format!("cannot handle Ctrl-C: {e}")))?;
+    // Only now does Ctrl-C shut down gracefully: say so (tests and
+    // scripts wait for this line before they signal).
+    tracing::info!("ready: serving until Ctrl-C or SIGTERM");
+    crate::systemd::ready();
 
     // The reload reads files: on its own thread, never on this one, which
     // must keep draining the runtime's events.
@@ -329,6 +354,9 @@ pub fn run(args: Args) -> CmdResult {
     loop {
         match server.next_event(RELOAD_CHECK) {
             Polled::Event(event) => {
+                // Counted before the tracker reports a delivery, so that a
+                // scrape after `notify --wait` returns sees it.
+                recorder.observe(&event);
                 if let Some(tracker) = &tracker {
                     tracker.observe(&event);
                 }

@@ -64,11 +64,20 @@ pub struct Running {
 impl Running {
     /// Starts `faxnotify ARGS` with piped output.
     pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Running {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts `faxnotify ARGS` with piped output and `env` added to its environment.
+    pub fn start_with_env<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Running {
         let mut command = Command::new(bin());
         command
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("FAXNOTIFY_PASSWORD")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -237,6 +246,8 @@ impl TestServer {
         process.wait_line(Stream::Err, "\"admin socket at\"", |l| {
             l.contains("admin socket at")
         });
+        // Ctrl-C shuts the server down gracefully only from here on.
+        process.wait_line(Stream::Err, "\"ready\"", |l| l.contains("ready: serving"));
         TestServer {
             process,
             addr,
