@@ -5,6 +5,8 @@
 //! Each subcommand lives in its own module under `commands/`; the runtimes
 //! (`--runtime mio|smol`) are behind `runtime`.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod output;
 

@@ -9,7 +9,7 @@
 //! read), not of its size and modification time: an edit of the same size
 //! whose modification time was set back, or a replacement within the file
 //! system's timestamp granularity, is still seen. Reading at most
-//! [`MAX_FILE_BYTES`](crate::users_file::MAX_FILE_BYTES) every period costs
+//! [`MAX_FILE_BYTES`](faxnotify_users::MAX_FILE_BYTES) every period costs
 //! little, and never on the event thread.
 
 use std::path::PathBuf;
