@@ -30,6 +30,11 @@ pub enum Exit {
     /// 8: `notify --wait`: the time ran out before every recipient was
     /// reported (none known to have failed).
     WaitTimedOut = 8,
+    /// 9: TLS: the server's certificate cannot be trusted (not the pinned
+    /// one, an unknown authority, another name, out of its dates) or the
+    /// server does not speak TLS; retrying will not help until a setting
+    /// or the server's certificate changes.
+    Tls = 9,
 }
 
 impl Exit {
@@ -50,7 +55,9 @@ Exit status:
   5  demo: notifications were lost or duplicated
   6  notify: not queued for every recipient (no session, queue full)
   7  notify --wait: undelivered to some recipient (its session ended first)
-  8  notify --wait: timed out before every recipient was reported";
+  8  notify --wait: timed out before every recipient was reported
+  9  TLS: the server's certificate cannot be trusted (pin, authority, name, dates),
+     or the server does not speak TLS";
 
 /// A command's failure: what to tell the user and how to exit.
 #[derive(Debug)]

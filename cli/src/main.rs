@@ -168,6 +168,7 @@ mod tests {
             Exit::NotQueued,
             Exit::Undelivered,
             Exit::WaitTimedOut,
+            Exit::Tls,
         ] {
             assert!(
                 EXIT_STATUS_HELP.contains(&format!("\n  {}  ", exit.code())),
