@@ -72,6 +72,9 @@ pub struct Spec {
     /// The scale run: this many broadcasts one after the other, instead
     /// of `per_client` notifications per session (0: not a scale run).
     pub broadcasts: u32,
+    /// The certificate of a run over TLS (`None`: plain TCP).
+    #[serde(default)]
+    pub tls: Option<super::tls::TlsMaterial>,
 }
 
 /// A child's figures for the delivery phase.

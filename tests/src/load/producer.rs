@@ -91,7 +91,7 @@ pub fn users(count: usize) -> Result<MemoryUserStore, String> {
 /// The server configuration of a load run: the protocol's defaults except
 /// the window under test and limits that would refuse many clients from
 /// one address.
-pub fn config(spec: &Spec) -> ServerConfig {
+pub fn config(spec: &Spec) -> Result<ServerConfig, String> {
     let mut secret = [0u8; 32];
     secret[..8].copy_from_slice(&sys::monotonic_ns().to_le_bytes());
     let mut config = ServerConfig::new(secret);
@@ -101,7 +101,8 @@ pub fn config(spec: &Spec) -> ServerConfig {
     config.max_unauthenticated_per_ip = usize::MAX;
     config.max_unauthenticated = usize::MAX;
     config.max_dials_per_ip = 64;
-    config
+    config.tls = spec.tls.as_ref().map(|tls| tls.identity()).transpose()?;
+    Ok(config)
 }
 
 /// Runs the server application until the parent says "quit".

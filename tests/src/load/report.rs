@@ -119,17 +119,17 @@ pub fn render_table(results: &[RunResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| runtime | impl | N | W | M | notifications/s | range of runs | ×raw | p50 ms | p99 ms | max ms | server CPU s (usr/sys) | clients CPU s (usr/sys) | server RSS MiB | clients RSS MiB |"
+        "| runtime | impl | N | W | M | notifications/s | range of runs | ×raw | ×plain | p50 ms | p99 ms | max ms | server CPU s (usr/sys) | clients CPU s (usr/sys) | server RSS MiB | clients RSS MiB | set-up s | logins/s |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in results {
         let Ok(f) = &r.outcome else {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | FAILED: {} | | | | | | | | | |",
+                "| {} | {} | {} | {} | {} | FAILED: {} | | | | | | | | | | | | |",
                 r.runtime,
                 r.implementation,
                 r.clients,
@@ -139,12 +139,13 @@ pub fn render_table(results: &[RunResult]) -> String {
             );
             continue;
         };
-        let ratio = match r.implementation {
-            Implementation::Raw => "1".to_owned(),
-            Implementation::Faxnotify => results
+        // This row's throughput over that of the same runtime, N and
+        // window with `base`.
+        let over = |base: Implementation| {
+            results
                 .iter()
                 .find(|b| {
-                    b.implementation == Implementation::Raw
+                    b.implementation == base
                         && b.runtime == r.runtime
                         && b.clients == r.clients
                         && b.window == r.window
@@ -152,11 +153,28 @@ pub fn render_table(results: &[RunResult]) -> String {
                 .and_then(|b| b.outcome.as_ref().ok())
                 .map_or("–".to_owned(), |b| {
                     format!("{:.2}", f.per_second / b.per_second.max(f64::MIN_POSITIVE))
-                }),
+                })
+        };
+        let ratio = match r.implementation {
+            Implementation::Raw => "1".to_owned(),
+            _ => over(Implementation::Raw),
+        };
+        let plain = match r.implementation {
+            Implementation::FaxnotifyTls => over(Implementation::Faxnotify),
+            _ => "–".to_owned(),
+        };
+        // Every session logged in (and its delivery path up) within the
+        // set-up, which also holds the processes' start.
+        let logins = match r.implementation {
+            Implementation::Raw => "–".to_owned(),
+            _ => format!(
+                "{:.0}",
+                r.clients as f64 / f.setup_seconds.max(f64::MIN_POSITIVE)
+            ),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} ({}/{}) | {} ({}/{}) | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {} ({}/{}) | {} | {} | {:.2} | {} |",
             r.runtime,
             r.implementation,
             r.clients,
@@ -165,6 +183,7 @@ pub fn render_table(results: &[RunResult]) -> String {
             f.per_second,
             range(&r.samples),
             ratio,
+            plain,
             ms(f.latency.quantile(0.5)),
             ms(f.latency.quantile(0.99)),
             ms(f.latency.max()),
@@ -176,6 +195,8 @@ pub fn render_table(results: &[RunResult]) -> String {
             secs(f.clients_cpu.system_ns),
             mib(f.server_peak_rss),
             mib(f.clients_peak_rss),
+            f.setup_seconds,
+            logins,
         );
     }
     let notes: Vec<String> = results
