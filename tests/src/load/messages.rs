@@ -91,6 +91,10 @@ pub struct ChildReport {
     pub cpu: CpuSample,
     /// CPU used before start (start-up, logins).
     pub setup_cpu_ns: u64,
+    /// Server: from listening to every session's delivery path up, ns —
+    /// the logins (the clients process's start included); 0 elsewhere.
+    #[serde(default)]
+    pub logins_ns: u64,
     /// Peak resident set size of the process (`VmHWM`), bytes.
     pub peak_rss: u64,
     /// Resident set size once every session was up, before delivery, bytes.

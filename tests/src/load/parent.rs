@@ -460,6 +460,7 @@ fn figures(server: &ChildReport, clients: &[ChildReport], total: u64) -> Figures
         clients_setup_cpu_ns: clients.iter().map(|c| c.setup_cpu_ns).sum(),
         broadcast_ns: server.broadcast_ns.clone(),
         setup_seconds: 0.0,
+        logins_seconds: server.logins_ns as f64 / 1e9,
         notes,
     }
 }

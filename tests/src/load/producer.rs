@@ -109,6 +109,8 @@ pub fn config(spec: &Spec) -> Result<ServerConfig, String> {
 pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
     let cmds = messages::commands(|| {});
     let setup_start = CpuSample::now();
+    let listening = std::time::Instant::now();
+    let mut logins_ns = 0;
     let mut notes: Vec<String> = Vec::new();
     let note = |notes: &mut Vec<String>, text: String| {
         if notes.len() < 20 {
@@ -141,6 +143,7 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
             last_report = std::time::Instant::now();
             messages::send(&ChildMsg::SetUp { done: up.len() });
             if up.len() == spec.clients {
+                logins_ns = u64::try_from(listening.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 messages::send(&ChildMsg::Ready { sessions: up.len() });
             }
         }
@@ -228,6 +231,7 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
         count: m * n as u64,
         cpu,
         setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+        logins_ns,
         peak_rss: sys::peak_rss_bytes(),
         ready_rss,
         threads: messages::thread_count(),
@@ -299,6 +303,8 @@ fn broadcasts(
         count: u64::from(spec.broadcasts) * n as u64,
         cpu,
         setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+        // The scale table times the set-up from the parent instead.
+        logins_ns: 0,
         peak_rss: sys::peak_rss_bytes(),
         ready_rss,
         threads: messages::thread_count(),
