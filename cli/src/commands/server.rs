@@ -2,9 +2,10 @@
 //!
 //! It logs sessions, callback states and deliveries (tracing; `RUST_LOG`
 //! filters, default `info`), serves the admin socket for `notify`,
-//! `sessions` and `end-session`, reloads the users file and the TLS certificate when they change,
-//! and on Ctrl-C (or SIGTERM) ends every session with BYE shutdown before
-//! it exits. A second Ctrl-C exits at once.
+//! `sessions` and `end-session`, reloads the users file and the TLS
+//! certificate when they change (on a thread of their own), and on Ctrl-C
+//! (or SIGTERM) ends every session with BYE shutdown before it exits. A
+//! second Ctrl-C exits at once.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
