@@ -21,6 +21,7 @@ output (Markdown). Run it on a quiet machine: other load distorts every figure.
 Examples:
   faxnotify bench                                   # the whole matrix (a few minutes)
   faxnotify bench --runtime mio --clients 100 --window 64
+  faxnotify bench --tls --clients 10,100 --window 1,64   # TLS beside plain and raw
   faxnotify bench --scale                           # 10 000 sessions, broadcasts")]
 pub struct Args {
     /// Runtimes to measure (repeatable).
@@ -44,6 +45,10 @@ pub struct Args {
     /// Skip the raw-socket baseline.
     #[arg(long)]
     no_raw: bool,
+    /// Also run every configuration over TLS 1.3 (a self-signed ECDSA
+    /// certificate the clients pin), in rows beside plain faxnotify.
+    #[arg(long)]
+    tls: bool,
     /// Runs per configuration: the table shows the median one and the
     /// range of all.
     #[arg(long, default_value_t = 1)]
@@ -111,6 +116,7 @@ pub fn run(args: Args) -> CmdResult {
     options.per_client = args.per_client;
     options.outstanding = args.outstanding;
     options.raw = options.raw && !args.no_raw;
+    options.tls = args.tls;
     options.client_threads = args.client_threads.max(1);
     options.repeat = args.repeat.max(1);
     options.logins_in_flight = args.logins_in_flight.max(1);

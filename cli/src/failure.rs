@@ -30,6 +30,11 @@ pub enum Exit {
     /// 8: `notify --wait`: the time ran out before every recipient was
     /// reported (none known to have failed).
     WaitTimedOut = 8,
+    /// 9: TLS: the server's certificate cannot be trusted (not the pinned
+    /// one, an unknown authority, another name, out of its dates) or the
+    /// server does not speak TLS; retrying will not help until a setting
+    /// or the server's certificate changes.
+    Tls = 9,
 }
 
 impl Exit {
@@ -46,11 +51,13 @@ Exit status:
   1  runtime failure (I/O, network, admin socket; a conformance case failed)
   2  usage error, bad settings or a bad file
   3  authentication failed (wrong user name or password, or not the real server)
-  4  port conflict (fixed callback port or range in use, listen address taken)
+  4  port conflict (fixed callback port or range in use, listen or metrics address taken)
   5  demo: notifications were lost or duplicated
   6  notify: not queued for every recipient (no session, queue full)
   7  notify --wait: undelivered to some recipient (its session ended first)
-  8  notify --wait: timed out before every recipient was reported";
+  8  notify --wait: timed out before every recipient was reported
+  9  TLS: the server's certificate cannot be trusted (pin, authority, name, dates),
+     or the server does not speak TLS";
 
 /// A command's failure: what to tell the user and how to exit.
 #[derive(Debug)]

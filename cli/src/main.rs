@@ -191,6 +191,7 @@ mod tests {
             Exit::NotQueued,
             Exit::Undelivered,
             Exit::WaitTimedOut,
+            Exit::Tls,
         ] {
             assert!(
                 EXIT_STATUS_HELP.contains(&format!("\n  {}  ", exit.code())),

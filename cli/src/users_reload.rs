@@ -1,4 +1,5 @@
-//! Reloading the users file when it changes, on a thread of its own.
+//! Reloading the users file and the TLS certificate when they change, on
+//! a thread of their own.
 //!
 //! File I/O must never run on the thread that drains the runtime's events:
 //! a slow disk, a huge file or a FIFO put in the file's place would stop
@@ -19,6 +20,8 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::runtime::ServerControl;
+use crate::tls::files::TlsFiles;
 use crate::user_store::SharedUsers;
 use crate::users_file::{UsersFile, UsersFileError, read_text};
 
@@ -81,13 +84,21 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Checks the file every `every` and replaces `users` when its contents
-    /// change (a file that does not parse keeps the old users, with a
-    /// warning that names the line but never quotes the file).
-    pub fn start(mut watch: Watch, users: SharedUsers, every: Duration) -> std::io::Result<Self> {
+    /// Checks the users file every `every` and replaces `users` when its
+    /// contents change (a file that does not parse keeps the old users,
+    /// with a warning that names the line but never quotes the file); with
+    /// `tls`, checks the certificate and key files too and hands a new
+    /// identity to the server (a pair that does not load keeps the old
+    /// certificate, with a warning saying why).
+    pub fn start(
+        mut watch: Watch,
+        users: SharedUsers,
+        mut tls: Option<(TlsFiles, ServerControl)>,
+        every: Duration,
+    ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("users-reload".into())
+            .name("reload".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     match watch.check() {
@@ -100,6 +111,9 @@ impl Reloader {
                         Some(Change::Failed(e)) => {
                             tracing::warn!("users file not reloaded (keeping the old users): {e}")
                         }
+                    }
+                    if let Some((files, server)) = &mut tls {
+                        files.reload(&**server);
                     }
                 }
             })?;

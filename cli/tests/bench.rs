@@ -75,3 +75,46 @@ fn a_small_scale_run_reports_broadcasts_and_the_backchannel_share() {
     );
     assert_eq!(rows[0][5], "3", "broadcasts: {table}");
 }
+
+#[test]
+fn a_small_bench_over_tls_puts_tls_beside_plain_faxnotify() {
+    let out = faxnotify()
+        .args([
+            "bench",
+            "--tls",
+            "--no-raw",
+            "--clients",
+            "2",
+            "--window",
+            "8",
+            "--notifications",
+            "40",
+        ])
+        .assert()
+        .success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(!table.contains("FAILED"), "{table}");
+    assert!(!table.contains("received"), "nothing lost: {table}");
+    for runtime in RUNTIMES {
+        let rows = rows(&table, runtime);
+        assert_eq!(rows.len(), 2, "{runtime}: {table}");
+        let (plain, tls) = (&rows[0], &rows[1]);
+        assert_eq!(
+            (plain[1], tls[1]),
+            ("faxnotify", "faxnotify+tls"),
+            "{table}"
+        );
+        let rate: f64 = plain[5].parse().unwrap();
+        let tls_rate: f64 = tls[5].parse().unwrap();
+        let ratio: f64 = tls[8].parse().unwrap();
+        assert!(
+            (ratio - tls_rate / rate).abs() < 0.01,
+            "×plain is TLS / plain: {table}"
+        );
+        // Both logged every client in.
+        for row in [plain, tls] {
+            let logins: f64 = row[17].parse().unwrap();
+            assert!(logins > 0.0, "{table}");
+        }
+    }
+}

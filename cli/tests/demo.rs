@@ -1,4 +1,5 @@
-//! `faxnotify demo` runs with no set-up and loses nothing, on both runtimes.
+//! `faxnotify demo` runs with no set-up and loses nothing, on both runtimes,
+//! over TLS by default and over plain TCP with `--plain`.
 
 mod common;
 
@@ -29,8 +30,11 @@ fn the_demo_delivers_everything_exactly_once() {
         assert_eq!(count(&stdout, "delivered:"), sent, "{stdout}");
         assert_eq!(count(&stdout, "duplicates:"), 0, "{stdout}");
         assert_eq!(count(&stdout, "lost:"), 0, "{stdout}");
+        // Over TLS by default, with the pin shown.
         assert!(
-            stdout.contains(&format!("summary ({runtime} runtime)")),
+            stdout.contains(&format!("summary ({runtime} runtime, TLS 1.3)"))
+                && stdout.contains("over TLS 1.3")
+                && stdout.contains("the clients pin\n  sha256:"),
             "{stdout}"
         );
         // The second fixed-port client was refused with the clear error.
@@ -45,4 +49,21 @@ fn the_demo_delivers_everything_exactly_once() {
         }
         assert!(stdout.contains("latency p50 / p99:"), "{stdout}");
     }
+}
+
+#[test]
+fn the_demo_runs_over_plain_tcp_when_asked() {
+    let output = faxnotify()
+        .args(["demo", "--burst", "10", "--runtime", "mio", "--plain"])
+        .output()
+        .expect("the demo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(count(&stdout, "lost:"), 0, "{stdout}");
+    assert!(
+        stdout.contains("over plain TCP (--plain)")
+            && stdout.contains("summary (mio runtime, plain TCP)")
+            && !stdout.contains("sha256:"),
+        "{stdout}"
+    );
 }

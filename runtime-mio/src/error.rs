@@ -86,6 +86,20 @@ pub enum EndSessionError {
     Stopped(#[from] Stopped),
 }
 
+/// Why [`ServerHandle::set_tls_identity`](crate::ServerHandle::set_tls_identity)
+/// failed (the server keeps the identity it has).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetTlsIdentityError {
+    /// The server was started without TLS: a port runs plain FNP/1 or
+    /// FNP/1 over TLS, never one and then the other [T-1].
+    #[error("the server runs plain TCP, not TLS: start it with a certificate to use one")]
+    PlainServer,
+    /// The event loop has ended.
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+}
+
 /// Why [`ClientHandle::logout`](crate::ClientHandle::logout) failed.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -155,7 +155,7 @@ pub use client::{Client, ClientBuilder, ClientHandle};
 pub use error::ResumeError;
 pub use error::{
     ChangeSettingsError, ClientStartError, EndSessionError, LogoutError, NotifyError, RunError,
-    ServerStartError, Stopped,
+    ServerStartError, SetTlsIdentityError, Stopped,
 };
 pub use events::Events;
 pub use options::{LoopOptions, OptionsError};

@@ -10,10 +10,13 @@ use faxnotify_core::server::{
     self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target,
     UnknownSession, UserStore,
 };
+use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::Notification;
 use faxnotify_core::{ConnId, SessionId};
 
-use crate::error::{EndSessionError, NotifyError, RunError, ServerStartError, Stopped};
+use crate::error::{
+    EndSessionError, NotifyError, RunError, ServerStartError, SetTlsIdentityError, Stopped,
+};
 use crate::events::{self, Events};
 use crate::machine::{Action, Machine, NetInput, refused_input};
 use crate::mailbox::{self, Mailbox};
@@ -257,6 +260,11 @@ impl Server {
         self.handle.stats()
     }
 
+    /// See [`ServerHandle::set_tls_identity`].
+    pub fn set_tls_identity(&self, identity: ServerIdentity) -> Result<(), SetTlsIdentityError> {
+        self.handle.set_tls_identity(identity)
+    }
+
     /// Shuts down gracefully and waits for the loop to end: the listeners
     /// close at once, every session ends with BYE shutdown (its
     /// undelivered notifications reported in [`Event::Undelivered`]), and
@@ -375,6 +383,18 @@ impl ServerHandle {
         self.mailbox.call(|reply| ServerCmd::Stats { reply })
     }
 
+    /// Replaces the server's TLS certificate and key (a certificate
+    /// reload) without a restart: TLS handshakes that start once this
+    /// returns present `identity`, on control and callback connections;
+    /// connections already established keep theirs [T-2].
+    ///
+    /// Read the new files on a thread of your own, not on the one that
+    /// takes the server's events. A server started without TLS refuses.
+    pub fn set_tls_identity(&self, identity: ServerIdentity) -> Result<(), SetTlsIdentityError> {
+        self.mailbox
+            .call(|reply| ServerCmd::SetTlsIdentity { identity, reply })?
+    }
+
     /// Starts a graceful shutdown (see [`Server::shutdown`]) without
     /// waiting for it.
     pub fn shutdown(&self) -> Result<(), Stopped> {
@@ -405,6 +425,10 @@ enum ServerCmd {
     },
     Stats {
         reply: SyncSender<LoopStats>,
+    },
+    SetTlsIdentity {
+        identity: ServerIdentity,
+        reply: SyncSender<Result<(), SetTlsIdentityError>>,
     },
     Shutdown,
     Abort,
@@ -524,6 +548,17 @@ impl Controller<ServerMachine> for ServerCtl {
                 }
                 ServerCmd::Stats { reply } => {
                     let _ = reply.send(reactor.stats());
+                }
+                ServerCmd::SetTlsIdentity { identity, reply } => {
+                    let core = &mut reactor.machine.core;
+                    let result = match core.config().tls {
+                        Some(_) => {
+                            core.set_tls_identity(identity);
+                            Ok(())
+                        }
+                        None => Err(SetTlsIdentityError::PlainServer),
+                    };
+                    let _ = reply.send(result);
                 }
                 ServerCmd::Shutdown => {
                     self.shutdown(reactor, now);

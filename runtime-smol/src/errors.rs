@@ -89,6 +89,20 @@ pub enum EndSessionError {
     Closed,
 }
 
+/// Why [`Server::set_tls_identity`](crate::Server::set_tls_identity) failed
+/// (the server keeps the identity it has).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetTlsIdentityError {
+    /// The server was started without TLS: a port runs plain FNP/1 or
+    /// FNP/1 over TLS, never one and then the other [T-1].
+    #[error("the server runs plain TCP, not TLS: start it with a certificate to use one")]
+    PlainServer,
+    /// The server has shut down.
+    #[error("the server has shut down")]
+    Closed,
+}
+
 /// Why [`Client::logout`](crate::Client::logout) failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -103,7 +103,8 @@ mod server;
 
 pub use client::Client;
 pub use errors::{
-    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, ServerError, StartError,
+    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, ServerError,
+    SetTlsIdentityError, StartError,
 };
 pub use options::{Options, OptionsError, TaskRunner};
 pub use server::{Server, ServerEvents, ServerStats};

@@ -11,6 +11,7 @@ use faxnotify_core::server::{
     self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target,
     UnknownSession, UserStore,
 };
+use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::Notification;
 use faxnotify_core::{ConnId, SessionId};
 use futures_lite::Stream;
@@ -18,7 +19,7 @@ use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
 use crate::driver::{self, Machine, NetInput};
-use crate::errors::{Closed, EndSessionError, NotifyError, ServerError};
+use crate::errors::{Closed, EndSessionError, NotifyError, ServerError, SetTlsIdentityError};
 use crate::mailbox;
 use crate::net;
 use crate::options::Options;
@@ -137,6 +138,10 @@ enum Command {
     },
     Stats {
         reply: Reply<ServerStats>,
+    },
+    SetTlsIdentity {
+        identity: ServerIdentity,
+        reply: Reply<Result<(), SetTlsIdentityError>>,
     },
     /// Never answered: the reply channel closes when the driver has finished.
     Shutdown {
@@ -285,6 +290,22 @@ impl Server {
         self.ask(|reply| Command::Stats { reply }).await
     }
 
+    /// Replaces the server's TLS certificate and key (a certificate
+    /// reload) without a restart: TLS handshakes that start once this
+    /// returns present `identity`, on control and callback connections;
+    /// connections already established keep theirs [T-2].
+    ///
+    /// Read the new files off the executor (blocking file I/O stalls every
+    /// task on its thread). A server started without TLS refuses.
+    pub async fn set_tls_identity(
+        &self,
+        identity: ServerIdentity,
+    ) -> Result<(), SetTlsIdentityError> {
+        self.ask(|reply| Command::SetTlsIdentity { identity, reply })
+            .await
+            .map_err(|Closed| SetTlsIdentityError::Closed)?
+    }
+
     /// Shuts down: stops listening, ends every session with BYE shutdown
     /// (undelivered notifications are reported as events), closes every
     /// connection once what was written to it is flushed (at most
@@ -407,6 +428,16 @@ impl Machine for ServerMachine {
                     sessions: self.core.session_count(),
                     connections: self.core.connection_count(),
                 });
+            }
+            Command::SetTlsIdentity { identity, reply } => {
+                let result = match self.core.config().tls {
+                    Some(_) => {
+                        self.core.set_tls_identity(identity);
+                        Ok(())
+                    }
+                    None => Err(SetTlsIdentityError::PlainServer),
+                };
+                let _ = reply.try_send(result);
             }
             Command::Shutdown { done } => {
                 self.shutdown_waiters.push(done);

@@ -43,7 +43,9 @@ Settings (the callback port's listen policy) are read once at start from \
 them with `faxnotify settings set` and restart the client.
 
 Exit status: 0 after Ctrl-C (logged out, or stopped before logging in), 3 when the login is refused, 4 when \
-the callback port is taken, 2 for bad arguments or settings, 1 otherwise.")]
+the callback port is taken, 9 when the server's TLS certificate cannot be trusted \
+(not the pinned one, unknown authority, another name, expired) or the server does \
+not speak TLS, 2 for bad arguments or settings, 1 otherwise.")]
 pub struct Args {
     /// The fax server, host:port (default: the settings file's `server`).
     #[arg(long, value_name = "ADDR")]
@@ -119,6 +121,7 @@ pub fn load_settings(path: Option<&Path>) -> Result<(SettingsFile, Option<PathBu
 pub fn stop_exit(reason: &StopReason) -> Exit {
     match reason {
         StopReason::AuthFailed { .. }
+        | StopReason::AuthFailedOverTls { .. }
         | StopReason::ServerSignatureInvalid
         | StopReason::IterationsOutOfBounds { .. } => Exit::Auth,
         StopReason::FixedPortInUse { .. } | StopReason::RangeExhausted { .. } => Exit::PortConflict,
@@ -126,6 +129,7 @@ pub fn stop_exit(reason: &StopReason) -> Exit {
             error: BindError::AddrInUse,
             ..
         } => Exit::PortConflict,
+        StopReason::Tls(_) => Exit::Tls,
         _ => Exit::Runtime,
     }
 }

@@ -5,6 +5,10 @@
 //! and ends with a summary: notifications sent, delivered, duplicates, lost,
 //! and the latency from `notify` to the client's application.
 //!
+//! It runs over TLS 1.3 unless `--plain`: a self-signed certificate made in
+//! memory for the run, pinned by every client, as a LAN server made with
+//! `faxnotify tls self-signed` would be.
+//!
 //! It exits 0 when every notification arrived exactly once, 5 when any was
 //! lost or duplicated, and 1 when the demo could not be set up.
 
@@ -18,6 +22,7 @@ use clap::Args as ClapArgs;
 use faxnotify_core::SessionId;
 use faxnotify_core::client::{self, ClientConfig, ListenPolicy, NetworkSettings, StopReason};
 use faxnotify_core::server::{self, ServerConfig, Target};
+use faxnotify_core::tls::ClientTls;
 use faxnotify_core::wire::{
     CallbackState, DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState,
     JobStatus, Notification, Role,
@@ -26,6 +31,7 @@ use faxnotify_core::wire::{
 use crate::admin::protocol::now_ms;
 use crate::failure::{CmdResult, Exit, Failure};
 use crate::runtime::{self, ClientControl, ClientStartError, Polled, RuntimeKind, ServerControl};
+use crate::tls::ephemeral::Ephemeral;
 use crate::user_store::SharedUsers;
 use crate::users_file::UsersFile;
 
@@ -41,6 +47,10 @@ pub struct Args {
     /// Notifications sent to every client in the closing burst.
     #[arg(long, value_name = "N", default_value_t = 300)]
     burst: u32,
+    /// Plain TCP instead of TLS 1.3 (by default the demo makes a
+    /// self-signed certificate in memory and the clients pin it).
+    #[arg(long)]
+    plain: bool,
 }
 
 /// How long the demo waits for one expected thing.
@@ -91,6 +101,8 @@ struct Demo {
     tx: Sender<Msg>,
     /// Print every delivery (the story) or stay quiet (the burst).
     verbose: bool,
+    /// The clients' TLS settings (`None`: plain TCP).
+    tls: Option<ClientTls>,
 }
 
 impl Demo {
@@ -205,12 +217,13 @@ impl Demo {
         who: usize,
     ) -> Result<(), ClientStartError> {
         let m = &self.members[who];
-        let config = ClientConfig::new(
+        let mut config = ClientConfig::new(
             server,
             m.name,
             password(m.name),
             NetworkSettings::new(m.policy),
         );
+        config.tls = self.tls.clone();
         let runner = runtime::start_client(kind, config)?;
         self.members[who].control = Some(runner.control());
         let tx = self.tx.clone();
@@ -407,8 +420,23 @@ pub fn run(args: Args) -> CmdResult {
         rx,
         tx: tx.clone(),
         verbose: true,
+        tls: None,
     };
-    outln!("faxnotify demo: a fax server and three clients on loopback ({kind} runtime)\n");
+    let tls = match args.plain {
+        true => None,
+        false => Some(Ephemeral::new("localhost").map_err(|e| {
+            Failure::runtime(format!("cannot make the demo's TLS certificate: {e}"))
+        })?),
+    };
+    demo.tls = tls.as_ref().map(Ephemeral::pinned);
+    outln!("faxnotify demo: a fax server and three clients on loopback ({kind} runtime)");
+    match &tls {
+        Some(tls) => outln!(
+            "over TLS 1.3: the server has a self-signed certificate made for this run; the clients pin\n  {}\n(`faxnotify tls self-signed` makes one to keep; `--plain` runs without TLS)\n",
+            tls.fingerprint
+        ),
+        None => outln!("over plain TCP (--plain): nothing is encrypted\n"),
+    }
 
     // The server, with four users.
     let mut file = UsersFile::new().map_err(|e| Failure::runtime(e.to_string()))?;
@@ -418,6 +446,7 @@ pub fn run(args: Args) -> CmdResult {
     }
     let mut config = ServerConfig::new(file.secret());
     config.server_name = "faxnotify demo".to_owned();
+    config.tls = tls.map(|tls| tls.identity);
     let users = SharedUsers::new(file.into_users());
     let server = runtime::start_server(
         kind,
@@ -475,7 +504,7 @@ pub fn run(args: Args) -> CmdResult {
     }
     demo.say("server: shut down");
     result?;
-    Ok(summary(&demo, kind))
+    Ok(summary(&demo, kind, demo.tls.is_some()))
 }
 
 /// Everything between the server's start and the logouts.
@@ -612,7 +641,7 @@ fn member(name: &'static str, policy: ListenPolicy) -> Member {
     }
 }
 
-fn summary(demo: &Demo, kind: RuntimeKind) -> Exit {
+fn summary(demo: &Demo, kind: RuntimeKind, tls: bool) -> Exit {
     let t = &demo.tally;
     let sent = t.sent.len();
     let delivered = t.sent.keys().filter(|k| t.received.contains_key(k)).count();
@@ -624,7 +653,10 @@ fn summary(demo: &Demo, kind: RuntimeKind) -> Exit {
         .collect();
     latencies.sort_unstable();
     outln!();
-    outln!("summary ({kind} runtime)");
+    outln!(
+        "summary ({kind} runtime, {})",
+        if tls { "TLS 1.3" } else { "plain TCP" }
+    );
     outln!("  notifications sent:   {sent}");
     outln!("  delivered:            {delivered}");
     outln!("  duplicates:           {}", t.duplicates);

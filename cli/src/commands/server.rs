@@ -2,9 +2,10 @@
 //!
 //! It logs sessions, callback states and deliveries (tracing; `RUST_LOG`
 //! filters, default `info`), serves the admin socket for `notify`,
-//! `sessions` and `end-session`, reloads the users file when it changes,
-//! and on Ctrl-C (or SIGTERM) ends every session with BYE shutdown before
-//! it exits. A second Ctrl-C exits at once.
+//! `sessions` and `end-session`, reloads the users file and the TLS
+//! certificate when they change (on a thread of their own), and on Ctrl-C
+//! (or SIGTERM) ends every session with BYE shutdown before it exits. A
+//! second Ctrl-C exits at once.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -212,23 +213,6 @@ fn admin_path(arg: Option<&Option<PathBuf>>) -> Result<Option<PathBuf>, Failure>
     Ok(Some(path))
 }
 
-/// Puts changed certificate files into service, or says why not (the
-/// server keeps the certificate it has).
-fn reload_tls(files: &mut TlsFiles, control: &dyn runtime::ServerOps) {
-    let Some(loaded) = files.reload_if_changed() else {
-        return;
-    };
-    match loaded.and_then(|identity| control.set_tls_identity(identity)) {
-        Ok(()) => tracing::info!(
-            "TLS certificate reloaded from {}: new connections use it",
-            files.cert().display()
-        ),
-        Err(why) => {
-            tracing::warn!("TLS certificate not reloaded (keeping the old one): {why}")
-        }
-    }
-}
-
 /// Runs `faxnotify server`.
 pub fn run(args: Args) -> CmdResult {
     let admin_path = admin_path(args.admin_socket.as_ref())?;
@@ -248,7 +232,7 @@ pub fn run(args: Args) -> CmdResult {
         );
     }
     let mut config = config(&args, file.secret())?;
-    let mut tls_files = match (&args.tls_cert, &args.tls_key) {
+    let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let (files, identity) =
                 TlsFiles::load(cert.clone(), key.clone()).map_err(Failure::usage)?;
@@ -340,17 +324,15 @@ pub fn run(args: Args) -> CmdResult {
     tracing::info!("ready: serving until Ctrl-C or SIGTERM");
     crate::systemd::ready();
 
-    // The reload reads files: on its own thread, never on this one, which
+    // The reloads read files: on their own thread, never on this one, which
     // must keep draining the runtime's events.
-    let reloader = Reloader::start(watch, users.clone(), RELOAD_CHECK)
-        .map_err(|e| Failure::runtime(format!("cannot start the users file reload: {e}")))?;
+    let tls_reload = tls_files.map(|files| (files, Arc::clone(&control)));
+    let reloader = Reloader::start(watch, users.clone(), tls_reload, RELOAD_CHECK)
+        .map_err(|e| Failure::runtime(format!("cannot start the reload thread: {e}")))?;
     // Nothing on this thread may block: while it does not drain the
     // runtime's events, the runtime stops reading the network. Logging
     // goes through a queue (log_writer) and repeated warnings are counted.
     let mut log = EventLog::new(Instant::now(), event_log::INTERVAL);
-    // (The certificate check still reads files here; it only runs with TLS
-    // files, once a second. Moving it beside the users file reload is left.)
-    let mut next_tls_check = Instant::now() + RELOAD_CHECK;
     loop {
         match server.next_event(RELOAD_CHECK) {
             Polled::Event(event) => {
@@ -364,12 +346,6 @@ pub fn run(args: Args) -> CmdResult {
             }
             Polled::Idle => log.tick(Instant::now()),
             Polled::Ended => break,
-        }
-        if let Some(files) = &mut tls_files
-            && Instant::now() >= next_tls_check
-        {
-            next_tls_check = Instant::now() + RELOAD_CHECK;
-            reload_tls(files, &*control);
         }
     }
     log.finish();

@@ -314,6 +314,9 @@ mod tests {
             Err(EndSessionError::Stopped)
         }
         fn begin_shutdown(&self) {}
+        fn set_tls_identity(&self, _: faxnotify_core::tls::ServerIdentity) -> Result<(), String> {
+            Err("not here".into())
+        }
     }
 
     fn sample<'a>(text: &'a str, series: &str) -> Option<&'a str> {

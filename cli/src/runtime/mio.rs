@@ -85,6 +85,13 @@ impl ServerOps for MioServerOps {
     fn begin_shutdown(&self) {
         let _ = self.0.shutdown();
     }
+
+    fn set_tls_identity(
+        &self,
+        identity: faxnotify_core::tls::ServerIdentity,
+    ) -> Result<(), String> {
+        self.0.set_tls_identity(identity).map_err(|e| e.to_string())
+    }
 }
 
 pub(super) fn start_client(

@@ -120,20 +120,10 @@ pub trait ServerOps: Send + Sync {
     /// event stream ends when it is done.
     fn begin_shutdown(&self);
     /// Replaces the TLS identity (a certificate reload): new handshakes use
-    /// it, established connections keep theirs.
-    fn set_tls_identity(
-        &self,
-        identity: faxnotify_core::tls::ServerIdentity,
-    ) -> Result<(), String> {
-        // Until the runtimes carry the core's `Server::set_tls_identity`
-        // to their event loops (the TLS runtime plumbing).
-        drop(identity);
-        Err(
-            "this runtime cannot replace the certificate of a running server yet: \
-             restart the server to use the new one"
-                .to_owned(),
-        )
-    }
+    /// it, established connections keep theirs. Blocks until the runtime
+    /// has it; call it off the thread that drains the events.
+    fn set_tls_identity(&self, identity: faxnotify_core::tls::ServerIdentity)
+    -> Result<(), String>;
 }
 
 /// A cloneable handle to a running server.

@@ -157,6 +157,13 @@ impl ServerOps for SmolServerOps {
         // the caller (a signal handler) must not.
         begin_shutdown(&self.server, &self.shutdown);
     }
+
+    fn set_tls_identity(
+        &self,
+        identity: faxnotify_core::tls::ServerIdentity,
+    ) -> Result<(), String> {
+        block_on(self.server.set_tls_identity(identity)).map_err(|e| e.to_string())
+    }
 }
 
 pub(super) fn start_client(

@@ -4,10 +4,12 @@
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use faxnotify_core::tls::pem::{parse_chain, parse_key};
 use faxnotify_core::tls::{ServerIdentity, TlsConfigError};
+use sha2::{Digest as _, Sha256};
+
+use crate::runtime::ServerOps;
 
 /// Reads `path` for `what` ("certificate", "private key").
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
@@ -17,10 +19,24 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
 /// The server identity in `cert` (a PEM chain, leaf first) and `key` (its
 /// PEM private key), checked to belong together.
 pub fn load_identity(cert: &Path, key: &Path) -> Result<ServerIdentity, String> {
-    let chain =
-        parse_chain(&read(cert, "certificate")?).map_err(|e| format!("{} {e}", cert.display()))?;
-    let private =
-        parse_key(&read(key, "private key")?).map_err(|e| format!("{} {e}", key.display()))?;
+    let (cert_pem, key_pem) = read_pair(cert, key)?;
+    identity_from(cert, key, &cert_pem, &key_pem)
+}
+
+/// The contents of both files.
+fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
+    Ok((read(cert, "certificate")?, read(key, "private key")?))
+}
+
+/// The identity in the files' contents; errors name the files.
+fn identity_from(
+    cert: &Path,
+    key: &Path,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<ServerIdentity, String> {
+    let chain = parse_chain(cert_pem).map_err(|e| format!("{} {e}", cert.display()))?;
+    let private = parse_key(key_pem).map_err(|e| format!("{} {e}", key.display()))?;
     ServerIdentity::new(chain, private).map_err(|e| match e {
         TlsConfigError::KeyDoesNotMatchCertificate => format!(
             "{} is not the private key of the certificate in {} (the two files do not belong together)",
@@ -54,33 +70,44 @@ pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()
 }
 
-/// What identifies a file's contents cheaply: changed by an edit, a copy
-/// over it, or a rename of a new file onto it (certbot, `mv`).
-type Stamp = Option<(SystemTime, u64, u64)>;
+/// What a check saw: a hash of both files' contents, or why they could not
+/// be read. A change is a change of the contents, not of sizes and
+/// modification times (as for the users file, `users_reload`): an edit in
+/// place within the file system's timestamp granularity is still seen.
+type Seen = Result<[u8; 32], String>;
 
-fn stamp(path: &Path) -> Stamp {
-    let meta = fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some((meta.modified().ok()?, meta.len(), inode))
+fn seen(read: &Result<(Vec<u8>, Vec<u8>), String>) -> Seen {
+    match read {
+        Ok((cert, key)) => {
+            let mut hash = Sha256::new();
+            // The length keeps "ab" + "c" apart from "a" + "bc".
+            hash.update((cert.len() as u64).to_be_bytes());
+            hash.update(cert);
+            hash.update(key);
+            Ok(hash.finalize().into())
+        }
+        Err(e) => Err(e.clone()),
+    }
 }
 
-/// The server's `--tls-cert` and `--tls-key`, watched for changes.
+/// The server's `--tls-cert` and `--tls-key`, watched for changes. Checks
+/// read both files: run them on a thread that may block (the reload
+/// thread, `users_reload`), never on the one that drains the runtime.
 #[derive(Debug)]
 pub struct TlsFiles {
     cert: PathBuf,
     key: PathBuf,
-    seen: (Stamp, Stamp),
+    seen: Seen,
 }
 
 impl TlsFiles {
     /// Loads the identity (a failure stops the server from starting) and
-    /// remembers the files' state.
+    /// remembers the files' contents.
     pub fn load(cert: PathBuf, key: PathBuf) -> Result<(Self, ServerIdentity), String> {
-        let seen = (stamp(&cert), stamp(&key));
-        let identity = load_identity(&cert, &key)?;
+        let read = read_pair(&cert, &key);
+        let seen = seen(&read);
+        let (cert_pem, key_pem) = read?;
+        let identity = identity_from(&cert, &key, &cert_pem, &key_pem)?;
         Ok((Self { cert, key, seen }, identity))
     }
 
@@ -94,12 +121,33 @@ impl TlsFiles {
     /// change is reported once: the next report comes with the next change
     /// (e.g. the key copied in after the certificate).
     pub fn reload_if_changed(&mut self) -> Option<Result<ServerIdentity, String>> {
-        let now = (stamp(&self.cert), stamp(&self.key));
+        let read = read_pair(&self.cert, &self.key);
+        let now = seen(&read);
         if now == self.seen {
             return None;
         }
         self.seen = now;
-        Some(load_identity(&self.cert, &self.key))
+        Some(read.and_then(|(cert_pem, key_pem)| {
+            identity_from(&self.cert, &self.key, &cert_pem, &key_pem)
+        }))
+    }
+
+    /// Puts changed files into service on `server`, or logs why not (the
+    /// server keeps the certificate it has). Blocks on file reads and on
+    /// the runtime's answer.
+    pub fn reload(&mut self, server: &dyn ServerOps) {
+        let Some(loaded) = self.reload_if_changed() else {
+            return;
+        };
+        match loaded.and_then(|identity| server.set_tls_identity(identity)) {
+            Ok(()) => tracing::info!(
+                "TLS certificate reloaded from {}: new connections use it, established ones keep theirs",
+                self.cert.display()
+            ),
+            Err(why) => {
+                tracing::warn!("TLS certificate not reloaded (keeping the old one): {why}")
+            }
+        }
     }
 }
 

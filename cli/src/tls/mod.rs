@@ -2,5 +2,6 @@
 //! (loaded, checked, reloaded when they change), and the client's trust
 //! settings turned into what the core takes.
 
+pub mod ephemeral;
 pub mod files;
 pub mod trust;

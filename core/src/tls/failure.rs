@@ -128,7 +128,13 @@ impl TlsFailure {
                 expected: String::new(),
                 presented: Vec::new(),
             },
-            CertificateError::UnknownIssuer => Self::UnknownAuthority,
+            // A certificate whose issuer's *name* is that of a trusted
+            // root that did not sign it (two self-signed certificates for
+            // the same host, or a forgery) fails as a bad signature: for the
+            // person it is the same thing, no trusted authority signed it.
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                Self::UnknownAuthority
+            }
             CertificateError::Expired => Self::Expired { not_after: None },
             CertificateError::ExpiredContext { not_after, .. } => Self::Expired {
                 not_after: Some(unix_ms(*not_after)),
@@ -239,3 +245,23 @@ impl fmt::Display for TlsFailure {
 }
 
 impl std::error::Error for TlsFailure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_of_the_same_name_that_did_not_sign_is_an_unknown_authority() {
+        for error in [
+            CertificateError::UnknownIssuer,
+            CertificateError::BadSignature,
+        ] {
+            let failure = TlsFailure::from_rustls(&Error::InvalidCertificate(error), true);
+            assert_eq!(failure, TlsFailure::UnknownAuthority);
+            assert_eq!(
+                failure.to_string(),
+                "the server's certificate is not signed by a trusted authority"
+            );
+        }
+    }
+}

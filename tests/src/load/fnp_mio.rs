@@ -62,7 +62,7 @@ pub fn seen(event: Event) -> Seen {
 /// The server process.
 pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
-    let server = Server::builder(producer::config(spec), producer::users(spec.clients)?)
+    let server = Server::builder(producer::config(spec)?, producer::users(spec.clients)?)
         .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
         .options(LoopOptions::default())
         .start()
@@ -94,7 +94,8 @@ pub fn clients(spec: &Spec) -> Result<(), String> {
             spec.logins_in_flight.div_ceil(threads),
             &tally,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .tls(spec.tls.as_ref().map(|tls| tls.client()));
         let tally = tally.clone();
         handles.push(
             std::thread::Builder::new()

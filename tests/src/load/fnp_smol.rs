@@ -65,7 +65,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
     let (server, events) = async_io::block_on(Server::bind_with(
         SocketAddr::from(([127, 0, 0, 1], 0)),
-        producer::config(spec),
+        producer::config(spec)?,
         producer::users(spec.clients)?,
         Options::default(),
     ))
@@ -137,12 +137,13 @@ pub fn clients(spec: &Spec) -> Result<(), String> {
         } else {
             ListenPolicy::Dynamic
         };
-        let config = ClientConfig::new(
+        let mut config = ClientConfig::new(
             server,
             user_name(spec.first_client + i),
             PASSWORD,
             NetworkSettings::new(policy),
         );
+        config.tls = spec.tls.as_ref().map(|tls| tls.client());
         let slots = process.slots.clone();
         let recorder = Arc::clone(&process.recorder);
         let tally = process.tally.clone();

@@ -72,6 +72,9 @@ pub struct Spec {
     /// The scale run: this many broadcasts one after the other, instead
     /// of `per_client` notifications per session (0: not a scale run).
     pub broadcasts: u32,
+    /// The certificate of a run over TLS (`None`: plain TCP).
+    #[serde(default)]
+    pub tls: Option<super::tls::TlsMaterial>,
 }
 
 /// A child's figures for the delivery phase.
@@ -88,6 +91,10 @@ pub struct ChildReport {
     pub cpu: CpuSample,
     /// CPU used before start (start-up, logins).
     pub setup_cpu_ns: u64,
+    /// Server: from listening to every session's delivery path up, ns —
+    /// the logins (the clients process's start included); 0 elsewhere.
+    #[serde(default)]
+    pub logins_ns: u64,
     /// Peak resident set size of the process (`VmHWM`), bytes.
     pub peak_rss: u64,
     /// Resident set size once every session was up, before delivery, bytes.

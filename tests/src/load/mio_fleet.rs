@@ -24,6 +24,7 @@ use faxnotify_core::client::{
     BindError, Client, ClientConfig, ConnectError, Event, Input, ListenPolicy, NetworkSettings,
     Output,
 };
+use faxnotify_core::tls::ClientTls;
 use faxnotify_core::wire::CallbackState;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -79,6 +80,8 @@ pub struct Fleet {
     logins_in_flight: usize,
     in_flight: usize,
     password: String,
+    /// The clients' TLS settings (`None`: plain TCP).
+    tls: Option<ClientTls>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -128,7 +131,14 @@ impl Fleet {
             logins_in_flight: logins_in_flight.max(1),
             in_flight: 0,
             password: PASSWORD.to_owned(),
+            tls: None,
         })
+    }
+
+    /// Runs the clients over TLS with `tls` (`None`: plain TCP).
+    pub fn tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Runs until the parent says "quit".
@@ -200,12 +210,13 @@ impl Fleet {
             } else {
                 ListenPolicy::Dynamic
             };
-            let config = ClientConfig::new(
+            let mut config = ClientConfig::new(
                 self.server,
                 user_name(i),
                 self.password.clone(),
                 NetworkSettings::new(policy),
             );
+            config.tls = self.tls.clone();
             let mut seed = [0u8; 32];
             seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
             seed[8..16].copy_from_slice(&super::sys::monotonic_ns().to_le_bytes());

@@ -53,6 +53,7 @@ pub mod report;
 pub mod smol_clients;
 pub mod sys;
 pub mod tally;
+pub mod tls;
 
 mod parent;
 
@@ -104,6 +105,20 @@ pub enum Implementation {
     Faxnotify,
     /// The raw baseline.
     Raw,
+    /// FNP/1 over TLS 1.3: the same cores, the server with a self-signed
+    /// certificate its clients pin ([`tls`]).
+    #[serde(rename = "faxnotify+tls")]
+    FaxnotifyTls,
+}
+
+impl Implementation {
+    /// Whether the faxnotify cores run (over TLS or not), not the baseline.
+    pub fn is_faxnotify(self) -> bool {
+        matches!(
+            self,
+            Implementation::Faxnotify | Implementation::FaxnotifyTls
+        )
+    }
 }
 
 impl fmt::Display for Implementation {
@@ -111,6 +126,7 @@ impl fmt::Display for Implementation {
         f.write_str(match self {
             Implementation::Faxnotify => "faxnotify",
             Implementation::Raw => "raw",
+            Implementation::FaxnotifyTls => "faxnotify+tls",
         })
     }
 }
@@ -130,6 +146,9 @@ pub struct Options {
     pub per_client: Option<u64>,
     /// Also run the raw baseline of each configuration.
     pub raw: bool,
+    /// Also run each configuration over TLS 1.3 (a self-signed certificate,
+    /// pinned by the clients).
+    pub tls: bool,
     /// Notifications the server application keeps unacknowledged per
     /// session; `None`: the window.
     pub outstanding: Option<u32>,
@@ -162,6 +181,7 @@ impl Default for Options {
             windows: vec![1, 64],
             per_client: None,
             raw: true,
+            tls: false,
             outstanding: None,
             client_threads: 1,
             clients_per_process: 6_000,
@@ -209,12 +229,22 @@ pub fn child(role: Role, spec: &str) -> Result<(), String> {
     let spec: messages::Spec =
         serde_json::from_str(spec).map_err(|e| format!("bad --spec: {e}"))?;
     let result = match (spec.runtime, spec.implementation, role) {
-        (Runtime::Mio, Implementation::Faxnotify, Role::Server) => fnp_mio::server(&spec),
-        (Runtime::Mio, Implementation::Faxnotify, Role::Clients) => fnp_mio::clients(&spec),
+        (Runtime::Mio, Implementation::Faxnotify | Implementation::FaxnotifyTls, Role::Server) => {
+            fnp_mio::server(&spec)
+        }
+        (Runtime::Mio, Implementation::Faxnotify | Implementation::FaxnotifyTls, Role::Clients) => {
+            fnp_mio::clients(&spec)
+        }
         (Runtime::Mio, Implementation::Raw, Role::Server) => raw_mio::server(&spec),
         (Runtime::Mio, Implementation::Raw, Role::Clients) => raw_mio::clients(&spec),
-        (Runtime::Smol, Implementation::Faxnotify, Role::Server) => fnp_smol::server(&spec),
-        (Runtime::Smol, Implementation::Faxnotify, Role::Clients) => fnp_smol::clients(&spec),
+        (Runtime::Smol, Implementation::Faxnotify | Implementation::FaxnotifyTls, Role::Server) => {
+            fnp_smol::server(&spec)
+        }
+        (
+            Runtime::Smol,
+            Implementation::Faxnotify | Implementation::FaxnotifyTls,
+            Role::Clients,
+        ) => fnp_smol::clients(&spec),
         (Runtime::Smol, Implementation::Raw, Role::Server) => raw_smol::server(&spec),
         (Runtime::Smol, Implementation::Raw, Role::Clients) => raw_smol::clients(&spec),
     };

@@ -12,6 +12,7 @@ use super::histogram::Histogram;
 use super::messages::{ChildMsg, ChildReport, Role, Spec};
 use super::report::{Figures, RunResult};
 use super::sys::CpuSample;
+use super::tls::TlsMaterial;
 use super::{Implementation, Options, Runtime};
 
 /// How to start a child process: `program args.. --role R --spec JSON`.
@@ -36,6 +37,9 @@ pub enum LoadError {
         /// Why.
         error: std::io::Error,
     },
+    /// The certificate of the TLS runs could not be made.
+    #[error("cannot make the certificate for the runs over TLS: {0}")]
+    Certificate(String),
 }
 
 /// Which child a message came from.
@@ -163,11 +167,20 @@ pub fn run(
     progress: &mut dyn Write,
 ) -> Result<Vec<RunResult>, LoadError> {
     let mut results = Vec::new();
+    // One certificate for every TLS run: what a run measures is the
+    // handshakes and the records, not making keys.
+    let tls = match options.tls {
+        true => Some(TlsMaterial::self_signed().map_err(LoadError::Certificate)?),
+        false => None,
+    };
     for &runtime in &options.runtimes {
         for &clients in &options.clients {
             for &window in &options.windows {
                 let per_client = options.per_client_for(clients, window);
                 let mut impls = vec![Implementation::Faxnotify];
+                if options.tls {
+                    impls.push(Implementation::FaxnotifyTls);
+                }
                 if options.raw && options.broadcasts.is_none() {
                     impls.push(Implementation::Raw);
                 }
@@ -179,7 +192,13 @@ pub fn run(
                         window,
                         per_client,
                     };
-                    results.push(run_repeated(options, launcher, config, progress)?);
+                    results.push(run_repeated(
+                        options,
+                        launcher,
+                        config,
+                        tls.as_ref(),
+                        progress,
+                    )?);
                 }
             }
         }
@@ -193,11 +212,12 @@ fn run_repeated(
     options: &Options,
     launcher: &Launcher,
     config: Config,
+    tls: Option<&TlsMaterial>,
     out: &mut dyn Write,
 ) -> Result<RunResult, LoadError> {
     let mut runs = Vec::new();
     for _ in 0..options.repeat.max(1) {
-        runs.push(run_one(options, launcher, config, out)?);
+        runs.push(run_one(options, launcher, config, tls, out)?);
     }
     let rate = |r: &RunResult| r.outcome.as_ref().map_or(0.0, |f| f.per_second);
     let samples: Vec<f64> = runs.iter().map(rate).collect();
@@ -211,12 +231,13 @@ fn run_one(
     options: &Options,
     launcher: &Launcher,
     config: Config,
+    tls: Option<&TlsMaterial>,
     out: &mut dyn Write,
 ) -> Result<RunResult, LoadError> {
     let mut progress = Progress {
         out,
         label: format!(
-            "{} {:<9} N={:<5} W={:<2} M={}",
+            "{} {:<13} N={:<5} W={:<2} M={}",
             config.runtime, config.implementation, config.clients, config.window, config.per_client
         ),
         last: Instant::now() - Duration::from_secs(1),
@@ -228,6 +249,7 @@ fn run_one(
         options,
         launcher,
         config,
+        tls,
         &tx,
         &rx,
         &mut procs,
@@ -251,7 +273,7 @@ fn run_one(
     Ok(result)
 }
 
-fn base_spec(options: &Options, config: Config) -> Spec {
+fn base_spec(options: &Options, config: Config, tls: Option<&TlsMaterial>) -> Spec {
     Spec {
         runtime: config.runtime,
         implementation: config.implementation,
@@ -265,6 +287,10 @@ fn base_spec(options: &Options, config: Config) -> Spec {
         logins_in_flight: options.logins_in_flight,
         client_threads: options.client_threads,
         broadcasts: options.broadcasts.unwrap_or(0),
+        tls: match config.implementation {
+            Implementation::FaxnotifyTls => tls.cloned(),
+            _ => None,
+        },
     }
 }
 
@@ -273,6 +299,7 @@ fn drive(
     options: &Options,
     launcher: &Launcher,
     config: Config,
+    tls: Option<&TlsMaterial>,
     tx: &Sender<(From, ChildMsg)>,
     rx: &Receiver<(From, ChildMsg)>,
     procs: &mut Vec<Proc>,
@@ -281,7 +308,7 @@ fn drive(
 ) -> Result<Figures, String> {
     let timeout = Duration::from_secs(options.timeout_secs);
     let setup_started = Instant::now();
-    let spec = base_spec(options, config);
+    let spec = base_spec(options, config, tls);
     procs.push(spawn(launcher, Role::Server, &spec, From::Server, tx).map_err(|e| e.to_string())?);
     progress.show("starting the server", true);
     let deadline = Instant::now() + timeout;
@@ -299,7 +326,7 @@ fn drive(
     let mut first = 0;
     for p in 0..processes {
         let count = config.clients / processes + usize::from(p < config.clients % processes);
-        let backchannel = if config.implementation == Implementation::Faxnotify {
+        let backchannel = if config.implementation.is_faxnotify() {
             count * usize::from(options.backchannel_percent.min(100)) / 100
         } else {
             0
@@ -433,6 +460,7 @@ fn figures(server: &ChildReport, clients: &[ChildReport], total: u64) -> Figures
         clients_setup_cpu_ns: clients.iter().map(|c| c.setup_cpu_ns).sum(),
         broadcast_ns: server.broadcast_ns.clone(),
         setup_seconds: 0.0,
+        logins_seconds: server.logins_ns as f64 / 1e9,
         notes,
     }
 }

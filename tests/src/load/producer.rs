@@ -91,7 +91,7 @@ pub fn users(count: usize) -> Result<MemoryUserStore, String> {
 /// The server configuration of a load run: the protocol's defaults except
 /// the window under test and limits that would refuse many clients from
 /// one address.
-pub fn config(spec: &Spec) -> ServerConfig {
+pub fn config(spec: &Spec) -> Result<ServerConfig, String> {
     let mut secret = [0u8; 32];
     secret[..8].copy_from_slice(&sys::monotonic_ns().to_le_bytes());
     let mut config = ServerConfig::new(secret);
@@ -101,13 +101,16 @@ pub fn config(spec: &Spec) -> ServerConfig {
     config.max_unauthenticated_per_ip = usize::MAX;
     config.max_unauthenticated = usize::MAX;
     config.max_dials_per_ip = 64;
-    config
+    config.tls = spec.tls.as_ref().map(|tls| tls.identity()).transpose()?;
+    Ok(config)
 }
 
 /// Runs the server application until the parent says "quit".
 pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
     let cmds = messages::commands(|| {});
     let setup_start = CpuSample::now();
+    let listening = std::time::Instant::now();
+    let mut logins_ns = 0;
     let mut notes: Vec<String> = Vec::new();
     let note = |notes: &mut Vec<String>, text: String| {
         if notes.len() < 20 {
@@ -140,6 +143,7 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
             last_report = std::time::Instant::now();
             messages::send(&ChildMsg::SetUp { done: up.len() });
             if up.len() == spec.clients {
+                logins_ns = u64::try_from(listening.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 messages::send(&ChildMsg::Ready { sessions: up.len() });
             }
         }
@@ -227,6 +231,7 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
         count: m * n as u64,
         cpu,
         setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+        logins_ns,
         peak_rss: sys::peak_rss_bytes(),
         ready_rss,
         threads: messages::thread_count(),
@@ -298,6 +303,8 @@ fn broadcasts(
         count: u64::from(spec.broadcasts) * n as u64,
         cpu,
         setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+        // The scale table times the set-up from the parent instead.
+        logins_ns: 0,
         peak_rss: sys::peak_rss_bytes(),
         ready_rss,
         threads: messages::thread_count(),

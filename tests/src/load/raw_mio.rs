@@ -229,6 +229,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
                     count: total,
                     cpu,
                     setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+                    logins_ns: 0,
                     peak_rss: sys::peak_rss_bytes(),
                     ready_rss,
                     threads: messages::thread_count(),

@@ -176,6 +176,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
         count: shared.total,
         cpu: end_cpu.since(go_cpu),
         setup_cpu_ns: go_cpu.total_ns.saturating_sub(setup_start.total_ns),
+        logins_ns: 0,
         peak_rss: sys::peak_rss_bytes(),
         ready_rss,
         threads: messages::thread_count(),

@@ -42,6 +42,9 @@ pub struct Figures {
     pub broadcast_ns: Vec<u64>,
     /// From starting the processes to every session up, seconds.
     pub setup_seconds: f64,
+    /// Measured by the server: from listening to every session's delivery
+    /// path up (the logins, with the clients process's start), seconds.
+    pub logins_seconds: f64,
     /// Anything unexpected.
     pub notes: Vec<String>,
 }
@@ -119,17 +122,17 @@ pub fn render_table(results: &[RunResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| runtime | impl | N | W | M | notifications/s | range of runs | ×raw | p50 ms | p99 ms | max ms | server CPU s (usr/sys) | clients CPU s (usr/sys) | server RSS MiB | clients RSS MiB |"
+        "| runtime | impl | N | W | M | notifications/s | range of runs | ×raw | ×plain | p50 ms | p99 ms | max ms | server CPU s (usr/sys) | clients CPU s (usr/sys) | server RSS MiB | clients RSS MiB | logins s | logins/s |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in results {
         let Ok(f) = &r.outcome else {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | FAILED: {} | | | | | | | | | |",
+                "| {} | {} | {} | {} | {} | FAILED: {} | | | | | | | | | | | | |",
                 r.runtime,
                 r.implementation,
                 r.clients,
@@ -139,12 +142,13 @@ pub fn render_table(results: &[RunResult]) -> String {
             );
             continue;
         };
-        let ratio = match r.implementation {
-            Implementation::Raw => "1".to_owned(),
-            Implementation::Faxnotify => results
+        // This row's throughput over that of the same runtime, N and
+        // window with `base`.
+        let over = |base: Implementation| {
+            results
                 .iter()
                 .find(|b| {
-                    b.implementation == Implementation::Raw
+                    b.implementation == base
                         && b.runtime == r.runtime
                         && b.clients == r.clients
                         && b.window == r.window
@@ -152,11 +156,31 @@ pub fn render_table(results: &[RunResult]) -> String {
                 .and_then(|b| b.outcome.as_ref().ok())
                 .map_or("–".to_owned(), |b| {
                     format!("{:.2}", f.per_second / b.per_second.max(f64::MIN_POSITIVE))
-                }),
+                })
+        };
+        let ratio = match r.implementation {
+            Implementation::Raw => "1".to_owned(),
+            _ => over(Implementation::Raw),
+        };
+        let plain = match r.implementation {
+            Implementation::FaxnotifyTls => over(Implementation::Faxnotify),
+            _ => "–".to_owned(),
+        };
+        // Every session logged in, with its delivery path up, within
+        // the server's login time.
+        let (login_time, logins) = match r.implementation {
+            Implementation::Raw => ("–".to_owned(), "–".to_owned()),
+            _ => (
+                format!("{:.3}", f.logins_seconds),
+                format!(
+                    "{:.0}",
+                    r.clients as f64 / f.logins_seconds.max(f64::MIN_POSITIVE)
+                ),
+            ),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} ({}/{}) | {} ({}/{}) | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {} ({}/{}) | {} | {} | {} | {} |",
             r.runtime,
             r.implementation,
             r.clients,
@@ -165,6 +189,7 @@ pub fn render_table(results: &[RunResult]) -> String {
             f.per_second,
             range(&r.samples),
             ratio,
+            plain,
             ms(f.latency.quantile(0.5)),
             ms(f.latency.quantile(0.99)),
             ms(f.latency.max()),
@@ -176,6 +201,8 @@ pub fn render_table(results: &[RunResult]) -> String {
             secs(f.clients_cpu.system_ns),
             mib(f.server_peak_rss),
             mib(f.clients_peak_rss),
+            login_time,
+            logins,
         );
     }
     let notes: Vec<String> = results
