@@ -470,7 +470,8 @@ impl<'a> ServerCtx<'a> {
 }
 
 fn is_refused_handshake(fail: &Fail) -> bool {
-    matches!(fail, Fail::Failed { got, .. } if got.starts_with("a failed handshake") && got.contains("closed the connection"))
+    matches!(fail, Fail::Failed { got, .. } if got.starts_with("a failed handshake")
+        && (got.contains("closed the connection") || got.contains("reset by peer")))
 }
 
 fn is_limit(fail: &Fail) -> bool {

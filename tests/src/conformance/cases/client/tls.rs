@@ -82,6 +82,13 @@ pub(crate) const CASES: &[Case] = &[
         "on its callback port the client starts TLS; a stranger answering in plain FNP/1 is closed on, and a real callback still works",
         plain_stranger,
     ),
+    Case::client(
+        "client/tls/silent-callback-handshake",
+        S,
+        &["T-8", "B-7"],
+        "a callback whose dialler never answers the client's ClientHello is closed within the callback handshake timeout",
+        silent_callback_handshake,
+    ),
 ];
 
 fn bound_session(ctx: &mut ClientCtx<'_>) -> Verdict {
@@ -110,9 +117,8 @@ fn refused_certificate(
     presented: Presented,
     what: &str,
 ) -> Verdict {
-    ctx.need_tls()?;
-    ctx.need_settings()?;
     let pki = ctx.need_tls()?;
+    ctx.need_settings()?;
     let mut running = ctx.start_tls_with(Listen::Dynamic, trust, presented)?;
     let wait = ctx.t.client_start;
     let Some(mut conn) = running.server.try_accept_plain_within(wait)? else {
@@ -277,4 +283,28 @@ fn plain_stranger(ctx: &mut ClientCtx<'_>) -> Verdict {
     ctx.cb_handshake(&session, conn)
         .map_err(|f| f.during("for a real callback after the stranger [T-3]"))?;
     Ok(())
+}
+
+fn silent_callback_handshake(ctx: &mut ClientCtx<'_>) -> Verdict {
+    ctx.need_tls()?;
+    let (_running, session, port) = advertised(ctx, &ServeOpts::default())?;
+    if port == 0 {
+        return Err(Fail::skipped(
+            "the client advertised port 0 (no callback listener)",
+        ));
+    }
+    let mut silent = ctx.dial_plain(&session, port)?;
+    // [B-7] runs from the accept, TLS handshake included [T-8].
+    let limit = ctx.t.callback_handshake + ctx.t.margin;
+    let (_, closed) = silent.read_raw(limit, false);
+    if closed {
+        return Ok(());
+    }
+    Err(Fail::failed(
+        format!(
+            "the client to close a callback whose TLS handshake never completes within {} [T-8] [B-7]",
+            secs(limit)
+        ),
+        format!("the connection still open after {}", secs(limit)),
+    ))
 }
