@@ -164,6 +164,7 @@ pub struct ServedCallback {
 
 /// How the client under test is told to trust the suite's server over TLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientTrust {
     /// `ca:` the suite's CA file.
     Ca,

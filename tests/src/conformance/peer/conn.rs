@@ -162,7 +162,7 @@ impl FrameConn {
                 ));
                 Ok(())
             }
-            Err((reason, _)) => {
+            Err(reason) => {
                 self.log.line(format_args!(
                     "{}: TLS handshake failed (suite is TLS {role}): {reason}",
                     self.label

@@ -50,6 +50,7 @@ impl DeadPort {
 /// control connections of a client under test (the fax client is always
 /// the TLS client [T-2]).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum AcceptTls {
     /// The suite is TLS client.
     Client(SuiteTlsClient),

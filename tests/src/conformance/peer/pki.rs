@@ -18,6 +18,7 @@ pub const WRONG_NAME: &str = "not-the-fax-server.invalid";
 
 /// Which certificate the suite presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Presented {
     /// Valid, from the CA the client trusts, for the address it dials.
     Good,

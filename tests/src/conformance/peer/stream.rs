@@ -85,25 +85,17 @@ impl TlsStream {
     /// Runs the handshake on `sock` (its read timeout bounds each wait) and
     /// computes the channel binding. On failure the TLS alert rustls chose,
     /// if any, has been sent; the error's text is rustls's reason.
-    pub(crate) fn handshake(
-        mut conn: rustls::Connection,
-        mut sock: TcpStream,
-    ) -> Result<Self, (io::Error, TcpStream)> {
+    pub(crate) fn handshake(mut conn: rustls::Connection, mut sock: TcpStream) -> io::Result<Self> {
         while conn.is_handshaking() {
-            if let Err(e) = conn.complete_io(&mut sock) {
-                return Err((e, sock));
-            }
+            conn.complete_io(&mut sock)?;
         }
         // complete_io may leave the client's Finished queued.
         while conn.wants_write() {
-            if let Err(e) = conn.write_tls(&mut sock) {
-                return Err((e, sock));
-            }
+            conn.write_tls(&mut sock)?;
         }
         let mut cb = [0u8; 32];
-        if let Err(e) = conn.export_keying_material(&mut cb, EXPORTER_LABEL, Some(&[])) {
-            return Err((io::Error::other(e), sock));
-        }
+        conn.export_keying_material(&mut cb, EXPORTER_LABEL, Some(&[]))
+            .map_err(io::Error::other)?;
         Ok(Self {
             conn,
             sock,

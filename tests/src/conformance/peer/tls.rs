@@ -82,7 +82,7 @@ impl SuiteTlsClient {
     /// Runs the TLS client handshake on `sock`.
     pub(crate) fn handshake(&self, sock: TcpStream, wait: Duration) -> HandshakeResult {
         let conn = rustls::ClientConnection::new(Arc::clone(&self.config), self.name.clone())
-            .map_err(|e| (e.to_string(), None))?;
+            .map_err(|e| e.to_string())?;
         handshake(conn.into(), sock, wait)
     }
 }
@@ -119,29 +119,25 @@ impl SuiteTlsServer {
 
     /// Runs the TLS server handshake on `sock`.
     pub(crate) fn handshake(&self, sock: TcpStream, wait: Duration) -> HandshakeResult {
-        let conn = rustls::ServerConnection::new(Arc::clone(&self.config))
-            .map_err(|e| (e.to_string(), None))?;
+        let conn =
+            rustls::ServerConnection::new(Arc::clone(&self.config)).map_err(|e| e.to_string())?;
         handshake(conn.into(), sock, wait)
     }
 }
 
 /// A finished handshake, or why it failed (rustls's reason, or the socket
-/// error) and the socket, if the case wants to watch what follows.
-pub(crate) type HandshakeResult = Result<TlsStream, (String, Option<TcpStream>)>;
+/// error), for a person.
+pub(crate) type HandshakeResult = Result<TlsStream, String>;
 
 fn handshake(conn: rustls::Connection, sock: TcpStream, wait: Duration) -> HandshakeResult {
-    if let Err(e) = sock.set_read_timeout(Some(wait.max(Duration::from_millis(1)))) {
-        return Err((e.to_string(), Some(sock)));
-    }
-    TlsStream::handshake(conn, sock).map_err(|(e, sock)| {
-        let reason = match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                format!("no answer within {:.1} s", wait.as_secs_f64())
-            }
-            std::io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_owned(),
-            _ => e.to_string(),
-        };
-        (reason, Some(sock))
+    sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+        .map_err(|e| e.to_string())?;
+    TlsStream::handshake(conn, sock).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer within {:.1} s", wait.as_secs_f64())
+        }
+        std::io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_owned(),
+        _ => e.to_string(),
     })
 }
 
