@@ -1,8 +1,9 @@
 //! `faxnotify conformance` against faxnotify's own server and client, on
-//! both runtimes, through the CLI: every case that runs passes.
+//! both runtimes, through the CLI, over plain TCP and with `--tls`: every
+//! case that runs passes.
 //!
 //! The cases that wait for protocol timers are skipped (`--skip-slow`) to
-//! keep CI short (about 45 s for the four runs instead of about 2 min); the
+//! keep CI short (about 80 s for the eight runs on a loaded two-core machine); the
 //! core-level suite (tests/tests/conformance_faxnotify.rs) runs them all.
 //! Set `FAXNOTIFY_CONFORMANCE_FULL=1` to run every case here too.
 
@@ -50,105 +51,188 @@ fn trigger(runtime: &str, admin: &std::path::Path) -> Vec<String> {
     }
 }
 
+/// A self-signed certificate for `localhost` and 127.0.0.1 in `dir`
+/// (`faxnotify tls self-signed`), and how the suite trusts it: by the CA
+/// file on mio, by the pinned fingerprint on smol.
+fn certificate(runtime: &str, dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let made = faxnotify()
+        .args([
+            "tls",
+            "self-signed",
+            "--name",
+            "localhost",
+            "--name",
+            "127.0.0.1",
+        ])
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let cert = dir.join("cert.pem").display().to_string();
+    let key = dir.join("key.pem").display().to_string();
+    let trust = if runtime == "mio" {
+        vec![
+            "--tls".to_owned(),
+            format!("ca:{cert}"),
+            "--tls-name".to_owned(),
+            "localhost".to_owned(),
+        ]
+    } else {
+        let printed = faxnotify()
+            .args(["tls", "fingerprint", &cert])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&printed.stdout).into_owned();
+        let pin = text
+            .split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .unwrap_or_else(|| panic!("no fingerprint in {text:?}"));
+        vec!["--tls".to_owned(), format!("pin:{pin}")]
+    };
+    (
+        vec!["--tls-cert".to_owned(), cert, "--tls-key".to_owned(), key],
+        trust,
+    )
+}
+
+/// The suite against `faxnotify server` on `runtime`, over TLS or not.
+fn against_our_server(runtime: &str, tls: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(
+        &users,
+        &[("alice", "correct horse"), ("bob", "battery staple")],
+    );
+    let (server_tls, suite_tls) = if tls {
+        certificate(runtime, dir.path())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut server_args: Vec<&str> = vec![
+        "--lease",
+        "10s",
+        "--handshake-timeout",
+        "3s",
+        "--max-failed-logins",
+        "1000",
+        "--max-failed-logins-per-address",
+        "1000",
+    ];
+    server_args.extend(server_tls.iter().map(String::as_str));
+    let mut server = TestServer::start(runtime, &users, dir.path(), &server_args);
+    let pw = write_file(dir.path(), "pw", "correct horse");
+    let output = faxnotify()
+        .args([
+            "conformance",
+            "server",
+            &server.addr.to_string(),
+            "--user",
+            "alice",
+        ])
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["--user2", "bob:battery staple", "--handshake-timeout", "3s"])
+        .args(slow_flag())
+        .args(trigger(runtime, &server.admin))
+        .args(&suite_tls)
+        .arg("--json")
+        .arg(dir.path().join("report.json"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (passed, failed, blocked, skipped) = counts(&stdout);
+    assert_eq!((failed, blocked), (0, 0), "{runtime}:\n{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{runtime}:\n{stdout}");
+    // Only the slow cases are skipped (the trigger and the second user were
+    // given), and without TLS the cases about TLS.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    for case in report["cases"].as_array().unwrap() {
+        if case["outcome"] == "skipped" {
+            let expected = case["slow"] == true || (!tls && case["section"] == "tls");
+            assert!(expected, "{runtime}: {case}");
+        }
+    }
+    assert!(
+        passed >= 60,
+        "{runtime}: {passed} passed, {skipped} skipped"
+    );
+    server.process.interrupt();
+    assert!(
+        server.process.wait_exit().success(),
+        "{}",
+        server.process.dump()
+    );
+}
+
 #[test]
 fn our_server_passes_on_both_runtimes() {
     for runtime in RUNTIMES {
-        let dir = tempfile::tempdir().unwrap();
-        let users = dir.path().join("users.toml");
-        add_users(
-            &users,
-            &[("alice", "correct horse"), ("bob", "battery staple")],
-        );
-        let mut server = TestServer::start(
+        against_our_server(runtime, false);
+    }
+}
+
+#[test]
+fn our_server_passes_over_tls_on_both_runtimes() {
+    for runtime in RUNTIMES {
+        against_our_server(runtime, true);
+    }
+}
+
+/// The suite against `faxnotify client` on `runtime`, over TLS (the suite's
+/// own CA, trusted through `{settings_file}`) or not.
+fn against_our_client(runtime: &str, tls: bool) {
+    let output = faxnotify()
+        .args(["conformance", "client"])
+        .args(slow_flag())
+        .args(if tls { &["--tls"][..] } else { &[] })
+        .args(["--", bin(), "client"])
+        .args([
+            "--runtime",
             runtime,
-            &users,
-            dir.path(),
-            &[
-                "--lease",
-                "10s",
-                "--handshake-timeout",
-                "3s",
-                "--max-failed-logins",
-                "1000",
-                "--max-failed-logins-per-address",
-                "1000",
-            ],
-        );
-        let pw = write_file(dir.path(), "pw", "correct horse");
-        let output = faxnotify()
-            .args([
-                "conformance",
-                "server",
-                &server.addr.to_string(),
-                "--user",
-                "alice",
-            ])
-            .arg("--password-file")
-            .arg(&pw)
-            .args(["--user2", "bob:battery staple", "--handshake-timeout", "3s"])
-            .args(slow_flag())
-            .args(trigger(runtime, &server.admin))
-            .arg("--json")
-            .arg(dir.path().join("report.json"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let (passed, failed, blocked, skipped) = counts(&stdout);
-        assert_eq!((failed, blocked), (0, 0), "{runtime}:\n{stdout}");
-        assert_eq!(output.status.code(), Some(0), "{runtime}:\n{stdout}");
-        // Only the slow cases are skipped: the trigger and the second user were given.
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
-                .unwrap();
-        for case in report["cases"].as_array().unwrap() {
-            if case["outcome"] == "skipped" {
-                assert_eq!(case["slow"], true, "{runtime}: {case}");
-            }
-        }
+            "--server",
+            "{addr}",
+            "--user",
+            "{user}",
+        ])
+        .args([
+            "--password-file",
+            "{password_file}",
+            "--settings",
+            "{settings_file}",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (passed, failed, blocked, skipped) = counts(&stdout);
+    assert_eq!((failed, blocked), (0, 0), "{runtime}:\n{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{runtime}:\n{stdout}");
+    if tls {
+        // No case is slow among the client's TLS cases: none may be skipped.
         assert!(
-            passed >= 60,
-            "{runtime}: {passed} passed, {skipped} skipped"
-        );
-        server.process.interrupt();
-        assert!(
-            server.process.wait_exit().success(),
-            "{}",
-            server.process.dump()
+            stdout.contains("FNP/1 over TLS") && !stdout.contains("run the suite with --tls"),
+            "{runtime}:\n{stdout}"
         );
     }
+    assert!(
+        passed >= 60,
+        "{runtime}: {passed} passed, {skipped} skipped\n{stdout}"
+    );
 }
 
 #[test]
 fn our_client_passes_on_both_runtimes() {
     for runtime in RUNTIMES {
-        let output = faxnotify()
-            .args(["conformance", "client"])
-            .args(slow_flag())
-            .args(["--", bin(), "client"])
-            .args([
-                "--runtime",
-                runtime,
-                "--server",
-                "{addr}",
-                "--user",
-                "{user}",
-            ])
-            .args([
-                "--password-file",
-                "{password_file}",
-                "--settings",
-                "{settings_file}",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let (passed, failed, blocked, skipped) = counts(&stdout);
-        assert_eq!((failed, blocked), (0, 0), "{runtime}:\n{stdout}");
-        assert_eq!(output.status.code(), Some(0), "{runtime}:\n{stdout}");
-        assert!(
-            passed >= 60,
-            "{runtime}: {passed} passed, {skipped} skipped\n{stdout}"
-        );
+        against_our_client(runtime, false);
+    }
+}
+
+#[test]
+fn our_client_passes_over_tls_on_both_runtimes() {
+    for runtime in RUNTIMES {
+        against_our_client(runtime, true);
     }
 }

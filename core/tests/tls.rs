@@ -480,3 +480,44 @@ fn certificate_reload_applies_to_new_handshakes() {
     full_run(&mut net);
     assert_eq!(notifications(&net), vec![1]);
 }
+
+#[test]
+fn plain_fnp_bytes_to_a_tls_server_are_refused_without_plaintext() {
+    // Found by the conformance suite (server/tls/plain-fnp-to-tls-port): the
+    // SERVER_HELLO queued at accept was sealed into the failed session.
+    let ca = Ca::new("Test CA");
+    let now = Instant::now();
+    let mut server = server(Some(ca.leaf(NAME, false)), now);
+    let conn = server.handle_accept(now, "198.51.100.7:40000".parse().unwrap());
+    let login = faxnotify_core::wire::Frame::Login(faxnotify_core::wire::Login {
+        version: 1,
+        user: "alice".into(),
+        client_nonce: [1; 32],
+        caps: faxnotify_core::wire::Caps::BACKCHANNEL,
+        resume_session: 0,
+    })
+    .to_vec()
+    .unwrap();
+    server
+        .handle_input(now, server::Input::Received { conn, data: &login })
+        .unwrap();
+    let (mut closed, mut failed) = (false, false);
+    while let Some(out) = server.poll_output() {
+        match out {
+            server::Output::Close { conn: c } if c == conn => closed = true,
+            server::Output::Event(server::Event::TlsFailed { reason, .. }) => {
+                assert_eq!(
+                    reason.to_string(),
+                    "the peer does not speak TLS (it sent plain FNP/1)"
+                );
+                failed = true;
+            }
+            server::Output::Transmit { conn: c, data } if c == conn => {
+                // At most a TLS alert, never an FNP/1 frame [T-3] [T-9].
+                assert_eq!(data.first(), Some(&21), "{data:02x?}");
+            }
+            _ => {}
+        }
+    }
+    assert!(closed && failed);
+}

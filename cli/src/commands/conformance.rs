@@ -15,9 +15,12 @@ use faxnotify_conformance::conformance::{
 };
 use serde_json::Value;
 
+use faxnotify_core::client::{TlsSettingError, TlsSettings, TlsTrust};
+
 use crate::admin::client::{call, error_of};
 use crate::admin::protocol::{NotificationSpec, Request, To};
 use crate::failure::{CmdResult, Exit, Failure};
+use crate::tls::trust::client_tls;
 use crate::{parse, password};
 
 /// `faxnotify conformance`.
@@ -40,7 +43,10 @@ a lease above the suite's 5 s wait keeps a missing answer from reading as a leas
       --lease 10s --handshake-timeout 3s --max-failed-logins 1000 \\
       --max-failed-logins-per-address 1000
   faxnotify conformance server 127.0.0.1:4580 --user alice --password-file pw \\
-      --user2 bob:'battery staple' --admin-socket fx.sock --handshake-timeout 3s")]
+      --user2 bob:'battery staple' --admin-socket fx.sock --handshake-timeout 3s
+Over TLS (a server started with its certificate and key): add --tls ca:ca.pem
+(or --tls pin:sha256:AB:CD:...) and, if the certificate does not name ADDR's
+host, --tls-name NAME.")]
     Server(ServerArgs),
     /// Test a client program: the suite plays its server and starts the
     /// client per case from the command line after `--`.
@@ -48,7 +54,8 @@ a lease above the suite's 5 s wait keeps a missing answer from reading as a leas
 Placeholders replaced in every argument: {addr} {host} {port} {user} {password} \
 {password_file} {settings_file}. To test faxnotify's own client:
   faxnotify conformance client -- faxnotify client --server {addr} --user {user} \\
-      --password-file {password_file} --settings {settings_file} --json")]
+      --password-file {password_file} --settings {settings_file} --json
+Over TLS: add --tls before `--`.")]
     Client(ClientArgs),
     /// Print the case catalog, or the requirement coverage.
     List(ListArgs),
@@ -107,6 +114,14 @@ struct ServerArgs {
     /// The server's handshake timeout [C-9], for the slow-loris cases.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
     handshake_timeout: Duration,
+    /// Run every case over TLS 1.3 (protocol.md section 12), trusting the
+    /// server by "ca:PATH" (a PEM CA file), "pin:sha256:AB:CD:..." (its
+    /// certificate's fingerprint) or "system" (the host's roots).
+    #[arg(long, value_name = "TRUST")]
+    tls: Option<String>,
+    /// The name the server's certificate must carry (default: ADDR's host).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    tls_name: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -123,6 +138,11 @@ struct ClientArgs {
     /// cases that read them are skipped.
     #[arg(long)]
     no_stdout_contract: bool,
+    /// Serve TLS 1.3 (protocol.md section 12) with a CA and certificates the
+    /// suite makes for the run; {settings_file} tells the client to trust
+    /// that CA ([tls] trust = "ca:PATH").
+    #[arg(long)]
+    tls: bool,
     #[command(flatten)]
     common: Common,
     /// The client's command line, with placeholders.
@@ -241,6 +261,19 @@ fn server_target(args: &ServerArgs) -> Result<ServerTarget, Failure> {
             socket: socket.clone(),
         }));
     }
+    if let Some(trust) = &args.tls {
+        let trust: TlsTrust = trust
+            .parse()
+            .map_err(|e: TlsSettingError| Failure::usage(format!("--tls {trust:?}: {e}")))?;
+        let mut settings = TlsSettings::new(trust);
+        settings.server_name = args.tls_name.clone();
+        target.tls = client_tls(&settings, &args.addr).map_err(Failure::usage)?;
+        if target.tls.is_none() {
+            return Err(Failure::usage(
+                "--tls off: leave out --tls to test a server over plain TCP",
+            ));
+        }
+    }
     Ok(target)
 }
 
@@ -259,6 +292,7 @@ pub fn run(args: Args) -> CmdResult {
             target.stdout_contract = !args.no_stdout_contract;
             target.user = args.user.clone();
             target.password = args.password.clone();
+            target.tls = args.tls;
             let mut config = RunConfig::new(Target::Client(target));
             apply_common(&mut config, &args.common);
             run_suite(&config, &args.common)

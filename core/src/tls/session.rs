@@ -33,6 +33,9 @@ pub(crate) struct TlsSession {
     heard_tls: bool,
     /// Whether the peer sent any byte at all.
     heard_anything: bool,
+    /// Whether the session failed: rustls then refuses plaintext, and a
+    /// failed handshake sends no FNP/1 at all [T-9].
+    failed: bool,
 }
 
 impl TlsSession {
@@ -76,6 +79,7 @@ impl TlsSession {
             random,
             heard_tls: false,
             heard_anything: false,
+            failed: false,
         }
     }
 
@@ -96,12 +100,16 @@ impl TlsSession {
                 Err(_) => {
                     // Only "plaintext buffer full" is possible here; we drain
                     // it below on every round, so treat it as a broken peer.
+                    self.failed = true;
                     return Err(TlsFailure::Overflow);
                 }
             }
             let heard = self.heard_tls;
             let state = with_random(&mut self.random, || self.conn.process_new_packets());
-            let state = state.map_err(|e| TlsFailure::from_rustls(&e, heard))?;
+            let state = state.map_err(|e| {
+                self.failed = true;
+                TlsFailure::from_rustls(&e, heard)
+            })?;
             self.heard_tls = true;
             let pending = state.plaintext_bytes_to_read();
             if pending > 0 {
@@ -125,6 +133,11 @@ impl TlsSession {
     /// Queues plaintext (whole FNP/1 frames) for sending; rustls holds it
     /// until the handshake completes.
     pub(crate) fn send(&mut self, plaintext: &[u8]) {
+        if self.failed {
+            // E.g. a SERVER_HELLO queued while a peer sent plain FNP/1
+            // instead of a ClientHello: it is dropped, never sent [T-9].
+            return;
+        }
         // Unlimited buffers (see `with_conn`): rustls takes every byte.
         let written = std::io::Write::write_all(&mut self.conn.writer(), plaintext);
         debug_assert!(

@@ -47,16 +47,20 @@ pub enum Section {
     Callback,
     /// Delivery: sequence numbers, acknowledgements, paths, payloads ([B-2]..[B-4], [N-1], [D-1], [D-2], [D-9]).
     Notifications,
+    /// FNP/1 over TLS: certificates, channel binding, no plaintext ([T-n]);
+    /// run with `--tls`, skipped without it.
+    Tls,
 }
 
 impl Section {
     /// Every section in catalog order.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Framing,
         Section::Authentication,
         Section::Control,
         Section::Callback,
         Section::Notifications,
+        Section::Tls,
     ];
 
     /// The section's heading in reports.
@@ -67,6 +71,7 @@ impl Section {
             Section::Control => "Control connection",
             Section::Callback => "Callback connection",
             Section::Notifications => "Notifications",
+            Section::Tls => "FNP/1 over TLS",
         }
     }
 
@@ -78,6 +83,7 @@ impl Section {
             Section::Control => "control",
             Section::Callback => "callback",
             Section::Notifications => "notifications",
+            Section::Tls => "tls",
         }
     }
 }

@@ -295,77 +295,68 @@ pub const REQUIREMENTS: &[Requirement] = &[
         "per-name failed-login limits, detached grace, fair unauthenticated caps and dial slots for users behind one address",
         "limits of faxnotify's server, not wire rules an outside implementation must follow; tested in core/tests/server_rules/shared_address.rs",
     ),
-    gap(
+    req(
         "T-1",
         Level::Must,
         "implicit TLS 1.3 from the first byte; a port is plain or TLS, never both",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-2",
         Level::Must,
         "the fax client is the TLS client on control and callback connections",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-3",
         Level::Must,
         "a client configured for TLS never falls back to plain TCP",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-4",
         Level::Must,
         "the client verifies the server's certificate (name and trust) on every connection",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-5",
         Level::Must,
         "the server verifies nothing about the client at the TLS level",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-6",
         Level::Must,
         "over TLS the SCRAM AuthMessage ends with the tls-exporter channel binding",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-7",
         Level::Must,
         "over TLS the callback proofs include the callback connection's own channel binding",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-8",
         Level::Must,
         "the handshake timeouts include the TLS handshake",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
-    gap(
+    req(
         "T-9",
         Level::Must,
         "a failed TLS handshake closes the connection without FNP/1 frames",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
     ),
     gap(
         "T-10",
         Level::Must,
         "over TLS a refusal before SERVER_HELLO is a close without ERROR",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
+        "a refusal before SERVER_HELLO needs the server's connection limits tripped on purpose, which the suite cannot do to a server it only reaches over the network",
     ),
     gap(
         "T-11",
         Level::Should,
         "plain TCP to a server that is not on loopback is reported once as not encrypted",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
+        "what the client tells its user about plain TCP is part of its application interface; nothing of it reaches the wire (faxnotify: core/tests/tls.rs)",
     ),
     gap(
         "T-12",
         Level::Editorial,
         "faxnotify's TLS profile: TLS 1.3 only, X25519, no resumption",
-        "the suite has no --tls mode yet: these are tested in-memory in core/tests/tls.rs and over real sockets in tests/tests/runtime_tls.rs",
+        "faxnotify's own profile beyond TLS 1.3, not a wire requirement; the TLS 1.3-only rule is tested by server/tls/tls12-only-client-hello",
     ),
 ];
 

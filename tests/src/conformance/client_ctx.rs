@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use faxnotify_core::auth::{
-    AuthMessage, Credentials, SessionKey, cb_hello_proof, cb_ready_proof, recover_client_key,
-    server_signature, session_key, verify_mac,
+    AuthMessage, ChannelBinding, Credentials, SessionKey, cb_hello_proof_bound,
+    cb_ready_proof_bound, recover_client_key, server_signature, session_key, verify_mac,
 };
 use faxnotify_core::wire::{
     Advertise, CallbackState, CallbackStatus, Caps, CbHello, Frame, Login, LoginChallenge, LoginOk,
@@ -17,8 +17,9 @@ use faxnotify_core::wire::{
 use super::case::{Fail, SoftChecks, Verdict};
 use super::config::{ClientTarget, Timeouts};
 use super::peer::conn::FrameConn;
-use super::peer::listener::Listener;
+use super::peer::listener::{AcceptTls, Listener};
 use super::peer::log::CaseLog;
+use super::peer::pki::{Presented, SuitePki};
 use super::peer::process::{ClientProcess, Placeholders};
 use super::peer::rng::SuiteRng;
 
@@ -67,6 +68,10 @@ pub struct ServeOpts {
     pub signed_lease_ms: Option<u32>,
     /// Send a server_signature of zeros (a server without the user's keys).
     pub zero_signature: bool,
+    /// Sign an AuthMessage bound to this channel binding instead of the
+    /// control connection's own (a relay that terminates the client's TLS
+    /// and logs in over its own connection to the real server [T-6]).
+    pub signed_binding: Option<ChannelBinding>,
 }
 
 impl Default for ServeOpts {
@@ -82,6 +87,7 @@ impl Default for ServeOpts {
             signed_hello: None,
             signed_lease_ms: None,
             zero_signature: false,
+            signed_binding: None,
         }
     }
 }
@@ -156,6 +162,16 @@ pub struct ServedCallback {
     pub last_seq: u64,
 }
 
+/// How the client under test is told to trust the suite's server over TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientTrust {
+    /// `ca:` the suite's CA file.
+    Ca,
+    /// `pin:` the SHA-256 fingerprint of the suite's good certificate.
+    Pin,
+}
+
 /// The context of one case against a client under test.
 pub struct ClientCtx<'a> {
     pub(crate) target: &'a ClientTarget,
@@ -167,6 +183,7 @@ pub struct ClientCtx<'a> {
     pub(crate) creds: &'a Credentials,
     pub(crate) user: &'a str,
     pub(crate) soft: SoftChecks,
+    pub(crate) pki: Option<&'a SuitePki>,
 }
 
 impl std::fmt::Debug for ClientCtx<'_> {
@@ -185,8 +202,10 @@ impl<'a> ClientCtx<'a> {
         rng: &'a mut SuiteRng,
         creds: &'a Credentials,
         user: &'a str,
+        pki: Option<&'a SuitePki>,
     ) -> Self {
         Self {
+            pki,
             target,
             t,
             log,
@@ -241,19 +260,54 @@ impl<'a> ClientCtx<'a> {
     }
 
     /// Binds the suite's server socket and starts the client with `listen`.
+    /// Under `--tls` the client trusts the suite's CA and the suite presents
+    /// its good certificate.
     pub fn start_with(&mut self, listen: Listen) -> Result<Running, Fail> {
-        let server = Listener::bind(
+        self.start_tls_with(listen, ClientTrust::Ca, Presented::Good)
+    }
+
+    /// The suite's certificates, or a skip unless the suite runs with `--tls`.
+    pub fn need_tls(&self) -> Result<&'a SuitePki, Fail> {
+        self.pki
+            .ok_or_else(|| Fail::skipped("a case about FNP/1 over TLS; run the suite with --tls"))
+    }
+
+    /// [`start_with`](Self::start_with), with the client trusting the suite
+    /// by `trust` and the suite presenting the certificate `presented` on
+    /// control connections (plain TCP without `--tls`).
+    pub fn start_tls_with(
+        &mut self,
+        listen: Listen,
+        trust: ClientTrust,
+        presented: Presented,
+    ) -> Result<Running, Fail> {
+        let mut server = Listener::bind(
             self.target.listen_ip,
             0,
             "control",
             &self.log,
             self.t.expect,
         )?;
+        let mut settings = settings_toml(server.addr(), listen);
+        let mut ca_pem = None;
+        if let Some(pki) = self.pki {
+            server.set_tls(Some(AcceptTls::Server(pki.server(presented).clone())));
+            let trust = match trust {
+                ClientTrust::Ca => "ca:{ca_file}".to_owned(),
+                ClientTrust::Pin => format!("pin:{}", pki.good_fingerprint),
+            };
+            settings.push_str(&format!("\n[tls]\ntrust = \"{trust}\"\n"));
+            ca_pem = Some(pki.ca_pem.clone());
+            self.log.line(format_args!(
+                "settings: tls trust = {trust:?}; the suite presents the {presented:?} certificate"
+            ));
+        }
         let vars = Placeholders {
             addr: server.addr(),
             user: self.target.user.clone(),
             password: self.target.password.clone(),
-            settings: settings_toml(server.addr(), listen),
+            settings,
+            ca_pem,
         };
         self.log
             .line(format_args!("settings: listen = {:?}", listen.text()));
@@ -329,16 +383,15 @@ impl<'a> ClientCtx<'a> {
             Frame::LoginProof { proof } => Some(*proof),
             _ => None,
         })?;
-        let auth = auth_message(&opts.hello, &login, &challenge)?;
-        let client_key =
-            recover_client_key(self.creds.stored_key(), &auth, &proof).ok_or_else(|| {
-                Fail::failed(
-                    "a LOGIN_PROOF that verifies against the user's StoredKey [A-1]",
-                    "a proof that does not verify (wrong password, or a wrong AuthMessage)"
-                        .to_string(),
-                )
-            })?;
-        let ok = self.login_ok(&login, &auth, opts, session_id)?;
+        let unbound = auth_message(&opts.hello, &login, &challenge)?;
+        let auth = conn.bind(unbound.clone());
+        let client_key = recover_client_key(self.creds.stored_key(), &auth, &proof)
+            .ok_or_else(|| self.proof_failure(&conn, &unbound, &proof))?;
+        let signed = match &opts.signed_binding {
+            Some(other) => unbound.bind(other),
+            None => auth.clone(),
+        };
+        let ok = self.login_ok(&login, &signed, opts, session_id)?;
         conn.send(&Frame::LoginOk(ok.clone()))?;
         Ok(ClientSession {
             control: conn,
@@ -346,6 +399,23 @@ impl<'a> ClientCtx<'a> {
             key: session_key(&client_key, &auth),
             ok,
         })
+    }
+
+    /// Why a LOGIN_PROOF failed: over TLS, a proof that verifies without the
+    /// channel binding is the client's fault under [T-6], not [A-1]'s.
+    fn proof_failure(&self, conn: &FrameConn, unbound: &AuthMessage, proof: &[u8; 32]) -> Fail {
+        if conn.binding().is_some()
+            && recover_client_key(self.creds.stored_key(), unbound, proof).is_some()
+        {
+            return Fail::failed(
+                "a LOGIN_PROOF over an AuthMessage ending with the TLS channel binding [T-6]",
+                "a proof over the AuthMessage without it: the client does not bind its login to the TLS connection",
+            );
+        }
+        Fail::failed(
+            "a LOGIN_PROOF that verifies against the user's StoredKey [A-1]",
+            "a proof that does not verify (wrong password, or a wrong AuthMessage)",
+        )
     }
 
     fn login_ok(
@@ -384,8 +454,25 @@ impl<'a> ClientCtx<'a> {
         self.finish_login(conn, login, opts)
     }
 
-    /// Dials the client's callback port (at its control connection's IP [C-1]).
+    /// Dials the client's callback port (at its control connection's IP
+    /// [C-1]); under `--tls` the suite then answers the client's TLS
+    /// handshake as TLS server with its certificate [T-2].
     pub fn dial(&self, session: &ClientSession, port: u16) -> Result<FrameConn, Fail> {
+        let mut conn = self.dial_plain(session, port)?;
+        if let Some(pki) = self.pki {
+            conn.start_tls_server(pki.server(Presented::Good))
+                .map_err(|reason| {
+                    Fail::failed(
+                        "the client to start TLS on the callback as TLS client and accept the server's certificate [T-2] [T-4]",
+                        format!("a failed handshake: {reason}"),
+                    )
+                })?;
+        }
+        Ok(conn)
+    }
+
+    /// Dials the client's callback port without TLS, even under `--tls`.
+    pub fn dial_plain(&self, session: &ClientSession, port: u16) -> Result<FrameConn, Fail> {
         let addr = SocketAddr::new(session.client_ip(), port);
         FrameConn::connect(addr, "callback", &self.log, self.t.expect)
             .map_err(|f| f.during(&format!("dialling the advertised callback port {port}")))
@@ -402,10 +489,12 @@ impl<'a> ClientCtx<'a> {
         )
     }
 
-    /// A valid CB_HELLO for `session` answering `client_nonce`.
+    /// A valid CB_HELLO for `session` answering `client_nonce` on `conn`
+    /// (bound to its channel over TLS [T-7]).
     pub fn cb_hello(
         &self,
         session: &ClientSession,
+        conn: &FrameConn,
         client_nonce: &Nonce,
         server_nonce: Nonce,
     ) -> Frame<'static> {
@@ -413,7 +502,13 @@ impl<'a> ClientCtx<'a> {
         Frame::CbHello(CbHello {
             session_id,
             server_nonce,
-            proof: cb_hello_proof(&session.key, client_nonce, &server_nonce, session_id),
+            proof: cb_hello_proof_bound(
+                &session.key,
+                client_nonce,
+                &server_nonce,
+                session_id,
+                conn.binding().as_ref(),
+            ),
         })
     }
 
@@ -429,16 +524,23 @@ impl<'a> ClientCtx<'a> {
             Frame::CbReady(r) => Some(r.clone()),
             _ => None,
         })?;
-        let want = cb_ready_proof(
+        let binding = conn.binding();
+        let want = cb_ready_proof_bound(
             &session.key,
             client_nonce,
             server_nonce,
             session.ok.session_id,
             ready.last_seq,
+            binding.as_ref(),
         );
         if !verify_mac(&want, &ready.proof) {
+            let expected = if binding.is_some() {
+                "CB_READY.proof = HMAC(session_key, \"FNP/1 ready\" ... || cb) with this callback's channel binding [B-1] [T-7]"
+            } else {
+                "CB_READY.proof = HMAC(session_key, \"FNP/1 ready\" ...) [B-1]"
+            };
             return Err(Fail::failed(
-                "CB_READY.proof = HMAC(session_key, \"FNP/1 ready\" ...) [B-1]",
+                expected,
                 format!("a proof that does not verify: {}", Frame::CbReady(ready)),
             ));
         }
@@ -453,7 +555,8 @@ impl<'a> ClientCtx<'a> {
     ) -> Result<ServedCallback, Fail> {
         let client_nonce = self.expect_cb_challenge(&mut conn)?;
         let server_nonce = self.rng.nonce();
-        conn.send(&self.cb_hello(session, &client_nonce, server_nonce))?;
+        let hello = self.cb_hello(session, &conn, &client_nonce, server_nonce);
+        conn.send(&hello)?;
         let last_seq = self.expect_cb_ready(session, &mut conn, &client_nonce, &server_nonce)?;
         Ok(ServedCallback {
             conn,

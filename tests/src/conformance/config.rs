@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use faxnotify_core::tls::ClientTls;
+
 /// One run of the suite.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -55,6 +57,11 @@ pub struct ServerTarget {
     /// How the suite makes the server send a notification to a user; cases
     /// about delivery are skipped without it.
     pub trigger: Option<Box<dyn NotifyTrigger>>,
+    /// FNP/1 over TLS (`--tls`): the server name the suite verifies and whom
+    /// it trusts. Every connection then runs TLS 1.3 and the logins and
+    /// callbacks are bound to it (protocol.md section 12); without it the
+    /// cases about TLS are skipped.
+    pub tls: Option<ClientTls>,
 }
 
 impl ServerTarget {
@@ -66,6 +73,7 @@ impl ServerTarget {
             password: password.into(),
             second_user: None,
             trigger: None,
+            tls: None,
         }
     }
 }
@@ -84,6 +92,7 @@ impl fmt::Debug for ServerTarget {
                 "trigger",
                 &self.trigger.as_ref().map(|trigger| trigger.describe()),
             )
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -192,7 +201,7 @@ impl NotifyTrigger for CommandTrigger {
 /// | `{host}`, `{port}` | the same, split |
 /// | `{user}`, `{password}` | the credentials the suite's server accepts |
 /// | `{password_file}` | a file holding the password (no trailing newline) |
-/// | `{settings_file}` | a client settings file (TOML) with the listen policy the case needs |
+/// | `{settings_file}` | a client settings file (TOML) with the listen policy the case needs, and under `--tls` its `[tls]` trust |
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientTarget {
@@ -208,6 +217,11 @@ pub struct ClientTarget {
     pub user: String,
     /// Its password.
     pub password: String,
+    /// FNP/1 over TLS (`--tls`): the suite makes a CA and certificates for
+    /// the run, serves TLS 1.3 on control connections and callbacks, and
+    /// tells the client to trust that CA in `{settings_file}`
+    /// (`[tls] trust = "ca:PATH"`). Without it the cases about TLS are skipped.
+    pub tls: bool,
 }
 
 impl ClientTarget {
@@ -219,6 +233,7 @@ impl ClientTarget {
             listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             user: "conformance".to_owned(),
             password: "fnp1 conformance pass".to_owned(),
+            tls: false,
         }
     }
 

@@ -60,7 +60,7 @@ pub use catalog::{
     select, tester_of, write_catalog, write_catalog_markdown, write_coverage,
     write_coverage_markdown,
 };
-pub use client_ctx::{ClientCtx, Listen, ServeOpts, settings_toml};
+pub use client_ctx::{ClientCtx, ClientTrust, Listen, ServeOpts, settings_toml};
 pub use config::{
     ClientTarget, CommandTrigger, NotifyTrigger, RunConfig, Selection, ServerTarget, Target,
     Timeouts,

@@ -11,7 +11,9 @@ use super::catalog::{UnknownCase, select, tester_of};
 use super::client_ctx::ClientCtx;
 use super::config::{RunConfig, Target};
 use super::peer::log::CaseLog;
+use super::peer::pki::SuitePki;
 use super::peer::rng::SuiteRng;
+use super::peer::tls::SuiteTlsClient;
 use super::report::{CaseReport, Deviation, Observer, Outcome, Report, blocked_reason};
 use super::server_ctx::{SecretsCache, ServerCtx};
 
@@ -28,6 +30,9 @@ pub enum RunError {
     /// The user name or password cannot be used (RFC 8265 refuses it).
     #[error("invalid credentials for the suite's server: {0}")]
     Credentials(String),
+    /// The TLS settings cannot be used.
+    #[error("cannot set up TLS for the suite: {0}")]
+    Tls(String),
 }
 
 /// Runs the cases `config` selects against its target, telling `observer`
@@ -45,7 +50,16 @@ pub fn run(config: &RunConfig, observer: &mut dyn Observer) -> Result<Report, Ru
     let cases = select(mode, &config.selection)?;
     let mut rng = SuiteRng::from_os();
     let mut state = match &config.target {
-        Target::Server(_) => ModeState::Server(SecretsCache::new()),
+        Target::Server(s) => {
+            let tls = match &s.tls {
+                Some(tls) => Some(SuiteTlsClient::new(tls).map_err(RunError::Tls)?),
+                None => None,
+            };
+            ModeState::Server {
+                cache: SecretsCache::new(),
+                tls,
+            }
+        }
         Target::Client(c) => {
             let user =
                 prepare_username(&c.user).map_err(|e| RunError::Credentials(e.to_string()))?;
@@ -53,7 +67,11 @@ pub fn run(config: &RunConfig, observer: &mut dyn Observer) -> Result<Report, Ru
             let creds =
                 Credentials::from_password(&c.password, &salt, DEFAULT_ITERATIONS, Role::User)
                     .map_err(|e| RunError::Credentials(e.to_string()))?;
-            ModeState::Client { user, creds }
+            let pki = match c.tls {
+                true => Some(SuitePki::new(c.listen_ip).map_err(RunError::Tls)?),
+                false => None,
+            };
+            ModeState::Client { user, creds, pki }
         }
     };
 
@@ -86,8 +104,15 @@ pub fn run(config: &RunConfig, observer: &mut dyn Observer) -> Result<Report, Ru
 }
 
 enum ModeState {
-    Server(SecretsCache),
-    Client { user: String, creds: Credentials },
+    Server {
+        cache: SecretsCache,
+        tls: Option<SuiteTlsClient>,
+    },
+    Client {
+        user: String,
+        creds: Credentials,
+        pki: Option<SuitePki>,
+    },
 }
 
 /// The outcome of a case and its further deviations: with deviations noted
@@ -156,16 +181,34 @@ fn run_case(
     let keep_going = config.selection.keep_going;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         match (case.body, &config.target, state) {
-            (Body::Server(body), Target::Server(target), ModeState::Server(cache)) => {
-                let mut ctx =
-                    ServerCtx::new(target, config.timeouts, log.clone(), rng, cache, case.id);
+            (Body::Server(body), Target::Server(target), ModeState::Server { cache, tls }) => {
+                let mut ctx = ServerCtx::new(
+                    target,
+                    config.timeouts,
+                    log.clone(),
+                    rng,
+                    cache,
+                    case.id,
+                    tls.as_ref(),
+                );
                 ctx.soft.keep_going = keep_going;
                 let verdict = body(&mut ctx);
                 (verdict, std::mem::take(&mut ctx.soft.found))
             }
-            (Body::Client(body), Target::Client(target), ModeState::Client { user, creds }) => {
-                let mut ctx =
-                    ClientCtx::new(target, config.timeouts, log.clone(), rng, creds, user);
+            (
+                Body::Client(body),
+                Target::Client(target),
+                ModeState::Client { user, creds, pki },
+            ) => {
+                let mut ctx = ClientCtx::new(
+                    target,
+                    config.timeouts,
+                    log.clone(),
+                    rng,
+                    creds,
+                    user,
+                    pki.as_ref(),
+                );
                 ctx.soft.keep_going = keep_going;
                 let verdict = body(&mut ctx);
                 (verdict, std::mem::take(&mut ctx.soft.found))

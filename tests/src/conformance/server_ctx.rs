@@ -18,10 +18,11 @@ use faxnotify_core::wire::{
 use super::case::{Fail, SoftChecks, Verdict};
 use super::config::{ServerTarget, Timeouts};
 use super::peer::conn::{FrameConn, Got};
-use super::peer::listener::{DeadPort, Listener};
+use super::peer::listener::{AcceptTls, DeadPort, Listener};
 use super::peer::log::CaseLog;
 use super::peer::rng::SuiteRng;
 use super::peer::session::{Callback, Session};
+use super::peer::tls::SuiteTlsClient;
 
 /// PBKDF2 results by (prepared password, salt, iterations): the suite logs in
 /// dozens of times and derives each key once.
@@ -53,6 +54,7 @@ pub struct ServerCtx<'a> {
     pub(crate) cache: &'a mut SecretsCache,
     pub(crate) case_id: &'static str,
     pub(crate) soft: SoftChecks,
+    pub(crate) tls: Option<&'a SuiteTlsClient>,
     marks: u32,
 }
 
@@ -72,8 +74,10 @@ impl<'a> ServerCtx<'a> {
         rng: &'a mut SuiteRng,
         cache: &'a mut SecretsCache,
         case_id: &'static str,
+        tls: Option<&'a SuiteTlsClient>,
     ) -> Self {
         Self {
+            tls,
             target,
             t,
             log,
@@ -106,9 +110,35 @@ impl<'a> ServerCtx<'a> {
         self.rng.nonzero_u64()
     }
 
-    /// A new control connection (nothing read yet).
+    /// A new control connection (nothing read yet), over TLS when the
+    /// suite runs with `--tls`.
     pub fn connect(&mut self) -> Result<FrameConn, Fail> {
+        let mut conn = self.connect_plain()?;
+        if let Some(tls) = self.tls {
+            conn.start_tls_client(tls).map_err(|reason| {
+                Fail::failed(
+                    "a TLS 1.3 handshake with the server [T-1] [T-4]",
+                    format!("a failed handshake: {reason}"),
+                )
+            })?;
+        }
+        Ok(conn)
+    }
+
+    /// A new TCP connection to the server without TLS, even under `--tls`.
+    pub fn connect_plain(&mut self) -> Result<FrameConn, Fail> {
         FrameConn::connect(self.target.addr, "control", &self.log, self.t.expect)
+    }
+
+    /// The suite's TLS client settings, under `--tls`.
+    pub fn tls(&self) -> Option<&SuiteTlsClient> {
+        self.tls
+    }
+
+    /// Fails with a skip unless the suite runs with `--tls`.
+    pub fn need_tls(&self) -> Result<&SuiteTlsClient, Fail> {
+        self.tls
+            .ok_or_else(|| Fail::skipped("a case about FNP/1 over TLS; run the suite with --tls"))
     }
 
     /// A new control connection and the server's SERVER_HELLO, its first
@@ -118,7 +148,15 @@ impl<'a> ServerCtx<'a> {
     pub fn connect_hello(&mut self) -> Result<(FrameConn, ServerHello<'static>), Fail> {
         let give_up = Instant::now() + self.t.max_timer_wait;
         loop {
-            let mut conn = self.connect()?;
+            let mut conn = match self.connect() {
+                // Over TLS a limiter refusal is a close before the
+                // handshake [T-10].
+                Err(fail) if is_refused_handshake(&fail) && Instant::now() < give_up => {
+                    self.backoff();
+                    continue;
+                }
+                other => other?,
+            };
             match expect_hello(&mut conn) {
                 Err(fail) if is_limit(&fail) && Instant::now() < give_up => self.backoff(),
                 other => return other.map(|hello| (conn, hello)),
@@ -200,6 +238,7 @@ impl<'a> ServerCtx<'a> {
         conn.send(&Frame::Login(login.clone()))?;
         let challenge = expect_challenge(&mut conn)?;
         let (auth, secrets) = self.secrets(&hello, &login, &challenge, &plan.password)?;
+        let auth = conn.bind(auth);
         conn.send(&Frame::LoginProof {
             proof: client_proof(&secrets, &auth),
         })?;
@@ -225,6 +264,8 @@ impl<'a> ServerCtx<'a> {
     }
 
     /// The AuthMessage and the client keys for a challenge (PBKDF2 cached).
+    /// Over TLS the AuthMessage still needs the connection's channel
+    /// binding: [`FrameConn::bind`].
     pub fn secrets(
         &mut self,
         hello: &ServerHello<'_>,
@@ -258,8 +299,12 @@ impl<'a> ServerCtx<'a> {
     }
 
     /// A callback listener on `ip`:`port`.
+    /// Under `--tls` the suite runs the TLS client handshake on each
+    /// callback the server dials [T-2].
     pub fn listener_on(&self, ip: IpAddr, port: u16) -> Result<Listener, Fail> {
-        Listener::bind(ip, port, "callback", &self.log, self.t.expect)
+        let mut listener = Listener::bind(ip, port, "callback", &self.log, self.t.expect)?;
+        listener.set_tls(self.tls.cloned().map(AcceptTls::Client));
+        Ok(listener)
     }
 
     /// A port on `ip` where nothing listens yet; [`ServerCtx::listen_on`]
@@ -274,7 +319,9 @@ impl<'a> ServerCtx<'a> {
 
     /// Listens on the port [`ServerCtx::dead_port`] held.
     pub fn listen_on(&self, dead: DeadPort) -> Result<Listener, Fail> {
-        Listener::on_dead_port(dead, "callback", &self.log, self.t.expect)
+        let mut listener = Listener::on_dead_port(dead, "callback", &self.log, self.t.expect)?;
+        listener.set_tls(self.tls.cloned().map(AcceptTls::Client));
+        Ok(listener)
     }
 
     /// Waits for the server to dial `listener` (first dial: the connect and
@@ -414,11 +461,17 @@ impl<'a> ServerCtx<'a> {
         conn.send(&Frame::Login(login.clone()))?;
         let challenge = expect_challenge(conn)?;
         let (auth, secrets) = self.secrets(hello, &login, &challenge, &plan.password)?;
+        let auth = conn.bind(auth);
         conn.send(&Frame::LoginProof {
             proof: client_proof(&secrets, &auth),
         })?;
         Ok(conn.next_relevant(conn.wait()))
     }
+}
+
+fn is_refused_handshake(fail: &Fail) -> bool {
+    matches!(fail, Fail::Failed { got, .. } if got.starts_with("a failed handshake")
+        && (got.contains("closed the connection") || got.contains("reset by peer")))
 }
 
 fn is_limit(fail: &Fail) -> bool {

@@ -86,14 +86,15 @@ pub fn entry() {
     let fault = ClientFault::from_name(&fault).expect("a known fault");
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
     let settings = SettingsFile::load(var("FNP1_SETTINGS")).expect("a valid settings file");
-    let server: SocketAddr = settings
+    let server_text = settings
         .server
         .as_deref()
-        .expect("the settings name the server")
-        .parse()
-        .expect("the server as ip:port");
+        .expect("the settings name the server");
+    let server: SocketAddr = server_text.parse().expect("the server as ip:port");
+    let tls = super::tls::client_tls(&settings.tls, server_text);
     let password = std::fs::read_to_string(var("FNP1_PASSWORD_FILE")).expect("the password file");
-    let config = ClientConfig::new(server, var("FNP1_USER"), password, settings.network);
+    let mut config = ClientConfig::new(server, var("FNP1_USER"), password, settings.network);
+    config.tls = tls;
     std::process::exit(run(config, fault));
 }
 

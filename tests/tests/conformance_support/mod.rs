@@ -7,3 +7,4 @@ pub mod amnesiac;
 pub mod client_process;
 pub mod server_loop;
 pub mod sockets;
+pub mod tls;

@@ -13,7 +13,11 @@ use faxnotify_core::wire::{
     ByeReason, DecodeError, Decoder, ErrorCode, ErrorFrame, Frame, FrameType, MAX_FRAME_LEN,
 };
 
+use faxnotify_core::auth::{AuthMessage, ChannelBinding};
+
 use super::log::CaseLog;
+use super::stream::Stream;
+use super::tls::{SuiteTlsClient, SuiteTlsServer};
 use crate::conformance::case::Fail;
 
 /// What the next read produced.
@@ -63,7 +67,7 @@ enum ReadState {
 /// A connection to the implementation under test.
 #[derive(Debug)]
 pub struct FrameConn {
-    stream: TcpStream,
+    stream: Stream,
     label: String,
     log: CaseLog,
     decoder: Decoder,
@@ -97,7 +101,7 @@ impl FrameConn {
         let local = stream.local_addr()?;
         log.line(format_args!("{label}: connected {local} -> {peer}"));
         Ok(Self {
-            stream,
+            stream: Stream::Plain(stream),
             label: label.to_owned(),
             log: log.clone(),
             decoder: Decoder::new(MAX_FRAME_LEN),
@@ -126,6 +130,63 @@ impl FrameConn {
             .map_err(|e| Fail::failed(format!("a TCP connection to {addr}"), format!("{e}")))?;
         Self::new(stream, label, log, wait)
             .map_err(|e| Fail::failed(format!("a usable TCP connection to {addr}"), format!("{e}")))
+    }
+
+    /// Runs the TLS client handshake (the suite plays the fax client
+    /// [T-2]); FNP/1 frames then travel inside TLS. Fails, naming rustls's
+    /// reason, if the handshake does.
+    pub fn start_tls_client(&mut self, tls: &SuiteTlsClient) -> Result<(), String> {
+        self.upgrade(|sock, wait| tls.handshake(sock, wait), "client")
+    }
+
+    /// Runs the TLS server handshake (the suite plays the fax server [T-2]).
+    pub fn start_tls_server(&mut self, tls: &SuiteTlsServer) -> Result<(), String> {
+        self.upgrade(|sock, wait| tls.handshake(sock, wait), "server")
+    }
+
+    fn upgrade(
+        &mut self,
+        handshake: impl FnOnce(TcpStream, Duration) -> super::tls::HandshakeResult,
+        role: &str,
+    ) -> Result<(), String> {
+        let Stream::Plain(sock) = &self.stream else {
+            return Err("TLS is already running on this connection".to_owned());
+        };
+        let sock = sock.try_clone().map_err(|e| e.to_string())?;
+        match handshake(sock, self.wait) {
+            Ok(tls) => {
+                self.stream = Stream::Tls(Box::new(tls));
+                self.log.line(format_args!(
+                    "{}: TLS 1.3 handshake done (suite is TLS {role})",
+                    self.label
+                ));
+                Ok(())
+            }
+            Err(reason) => {
+                self.log.line(format_args!(
+                    "{}: TLS handshake failed (suite is TLS {role}): {reason}",
+                    self.label
+                ));
+                // The connection stays readable as plain TCP, so a case
+                // can watch whether the peer closes it [T-9].
+                Err(reason)
+            }
+        }
+    }
+
+    /// The connection's RFC 9266 `tls-exporter` channel binding [T-6];
+    /// `None` on plain TCP.
+    pub fn binding(&self) -> Option<ChannelBinding> {
+        self.stream.binding()
+    }
+
+    /// `auth` as this connection's login must use it: ending with the
+    /// channel binding over TLS [T-6], unchanged on plain TCP.
+    pub fn bind(&self, auth: AuthMessage) -> AuthMessage {
+        match self.binding() {
+            Some(cb) => auth.bind(&cb),
+            None => auth,
+        }
     }
 
     /// The remote address.
@@ -306,13 +367,13 @@ impl FrameConn {
     pub fn shutdown_write(&mut self) {
         self.log
             .line(format_args!("{}: suite half-closes", self.label));
-        let _ = self.stream.shutdown(Shutdown::Write);
+        self.stream.shutdown_write();
     }
 
     /// Closes both directions.
     pub fn close(&mut self) {
         self.log.line(format_args!("{}: suite closes", self.label));
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.tcp().shutdown(Shutdown::Both);
     }
 
     // ---- receiving -----------------------------------------------------------------------
@@ -370,6 +431,7 @@ impl FrameConn {
             read_once = true;
             if self
                 .stream
+                .tcp()
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
                 .is_err()
             {
@@ -406,6 +468,31 @@ impl FrameConn {
                     self.state = ReadState::Undecodable(err);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Reads bytes as they come, without decoding (for what a peer sends
+    /// instead of, or before, TLS), for up to `wait`: until the peer closes
+    /// or, with `first_only`, until the first bytes arrived. Returns them
+    /// and whether the peer closed (end of stream or reset).
+    pub fn read_raw(&mut self, wait: Duration, first_only: bool) -> (Vec<u8>, bool) {
+        let deadline = Instant::now() + wait;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || (first_only && !got.is_empty()) {
+                return (got, false);
+            }
+            if self.stream.tcp().set_read_timeout(Some(left)).is_err() {
+                return (got, true);
+            }
+            match self.stream.read(&mut self.buf) {
+                Ok(0) => return (got, true),
+                Ok(n) => got.extend_from_slice(&self.buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return (got, true),
             }
         }
     }

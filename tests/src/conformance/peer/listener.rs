@@ -9,6 +9,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::conn::{FrameConn, secs};
 use super::log::CaseLog;
+use super::tls::{SuiteTlsClient, SuiteTlsServer};
 use crate::conformance::case::Fail;
 
 /// How often a pending accept is polled.
@@ -44,9 +45,23 @@ impl DeadPort {
     }
 }
 
+/// The TLS handshake the suite runs on each accepted connection: as TLS
+/// client on the callbacks a server under test dials, as TLS server on the
+/// control connections of a client under test (the fax client is always
+/// the TLS client [T-2]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum AcceptTls {
+    /// The suite is TLS client.
+    Client(SuiteTlsClient),
+    /// The suite is TLS server.
+    Server(SuiteTlsServer),
+}
+
 /// A listening socket whose accepts time out.
 #[derive(Debug)]
 pub struct Listener {
+    tls: Option<AcceptTls>,
     listener: TcpListener,
     addr: SocketAddr,
     label: &'static str,
@@ -103,6 +118,7 @@ impl Listener {
             .map_err(|e| Fail::failed("the listener's address", e.to_string()))?;
         log.line(format_args!("{label}: suite listens on {addr}"));
         Ok(Self {
+            tls: None,
             listener,
             addr,
             label,
@@ -110,6 +126,12 @@ impl Listener {
             log: log.clone(),
             wait,
         })
+    }
+
+    /// Runs this TLS handshake on every connection accepted from now on
+    /// (`None`: plain TCP).
+    pub fn set_tls(&mut self, tls: Option<AcceptTls>) {
+        self.tls = tls;
     }
 
     /// The bound address.
@@ -127,8 +149,33 @@ impl Listener {
         self.accepted
     }
 
-    /// Accepts one connection within `wait`; `Ok(None)` if none came.
+    /// Accepts one connection within `wait` and runs the TLS handshake
+    /// [`set_tls`](Self::set_tls) chose; `Ok(None)` if none came.
     pub fn try_accept_within(&mut self, wait: Duration) -> Result<Option<FrameConn>, Fail> {
+        let Some(mut conn) = self.try_accept_plain_within(wait)? else {
+            return Ok(None);
+        };
+        let (done, role) = match &self.tls {
+            None => return Ok(Some(conn)),
+            Some(AcceptTls::Client(tls)) => (conn.start_tls_client(tls), "client"),
+            Some(AcceptTls::Server(tls)) => (conn.start_tls_server(tls), "server"),
+        };
+        done.map_err(|reason| {
+            Fail::failed(
+                format!(
+                    "a TLS 1.3 handshake on {}, the suite as TLS {role} [T-1] [T-2]",
+                    conn.label()
+                ),
+                format!("a failed handshake: {reason}"),
+            )
+        })?;
+        Ok(Some(conn))
+    }
+
+    /// Accepts one connection within `wait` without TLS, whatever
+    /// [`set_tls`](Self::set_tls) chose (for cases about what happens
+    /// before or instead of the handshake).
+    pub fn try_accept_plain_within(&mut self, wait: Duration) -> Result<Option<FrameConn>, Fail> {
         let deadline = Instant::now() + wait;
         loop {
             match self.listener.accept() {

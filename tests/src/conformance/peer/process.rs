@@ -30,8 +30,11 @@ pub struct Placeholders {
     pub user: String,
     /// The password.
     pub password: String,
-    /// The client settings (TOML) to write to `{settings_file}`.
+    /// The client settings (TOML) to write to `{settings_file}`; a
+    /// `{ca_file}` in it names the file holding `ca_pem`.
     pub settings: String,
+    /// The CA certificate (PEM) to write to `{ca_file}`, under `--tls`.
+    pub ca_pem: Option<String>,
 }
 
 /// One notification the client handed to its application, as printed on
@@ -106,7 +109,14 @@ impl ClientProcess {
         let password_file = dir.join("password");
         let settings_file = dir.join("client.toml");
         std::fs::write(&password_file, &vars.password).map_err(setup)?;
-        std::fs::write(&settings_file, &vars.settings).map_err(setup)?;
+        let ca_file = dir.join("ca.pem");
+        if let Some(pem) = &vars.ca_pem {
+            std::fs::write(&ca_file, pem).map_err(setup)?;
+        }
+        let settings = vars
+            .settings
+            .replace("{ca_file}", &ca_file.display().to_string());
+        std::fs::write(&settings_file, settings).map_err(setup)?;
         let argv = fill(command, vars, &password_file, &settings_file);
         let Some((program, args)) = argv.split_first() else {
             return Err(Fail::failed("a client command line", "an empty one"));
@@ -338,6 +348,7 @@ mod tests {
             user: "alice".into(),
             password: "pw".into(),
             settings: String::new(),
+            ca_pem: None,
         };
         let cmd: Vec<String> = [
             "c",

@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use faxnotify_core::auth::{AuthMessage, SessionKey, cb_hello_proof, cb_ready_proof, verify_mac};
+use faxnotify_core::auth::{
+    AuthMessage, SessionKey, cb_hello_proof_bound, cb_ready_proof_bound, verify_mac,
+};
 use faxnotify_core::wire::{
     Advertise, ByeReason, CallbackState, CbHello, CbReady, Frame, FrameType, Login, LoginChallenge,
     LoginOk, Nonce, Notification, Notify, PolicyKind, ServerHello,
@@ -133,15 +135,22 @@ impl Session {
                 format!("CB_HELLO session_id={:#018x}", hello.session_id),
             ));
         }
-        let want = cb_hello_proof(
+        let binding = conn.binding();
+        let want = cb_hello_proof_bound(
             &self.key,
             client_nonce,
             &hello.server_nonce,
             hello.session_id,
+            binding.as_ref(),
         );
         if !verify_mac(&want, &hello.proof) {
+            let expected = if binding.is_some() {
+                "CB_HELLO.proof = HMAC(session_key, \"FNP/1 callback\" ... || cb) with this callback's channel binding [B-1] [T-7]"
+            } else {
+                "CB_HELLO.proof = HMAC(session_key, \"FNP/1 callback\" ...) [B-1]"
+            };
             return Err(Fail::failed(
-                "CB_HELLO.proof = HMAC(session_key, \"FNP/1 callback\" ...) [B-1]",
+                expected,
                 format!(
                     "a proof that does not verify: {}",
                     Frame::CbHello(hello.clone())
@@ -151,16 +160,24 @@ impl Session {
         Ok(hello)
     }
 
-    /// The CB_READY that completes a handshake with `last_seq`.
-    pub fn cb_ready(&self, client_nonce: &Nonce, hello: &CbHello, last_seq: u64) -> Frame<'static> {
+    /// The CB_READY that completes a handshake with `last_seq` on `conn`
+    /// (bound to its channel over TLS [T-7]).
+    pub fn cb_ready(
+        &self,
+        conn: &FrameConn,
+        client_nonce: &Nonce,
+        hello: &CbHello,
+        last_seq: u64,
+    ) -> Frame<'static> {
         Frame::CbReady(CbReady {
             last_seq,
-            proof: cb_ready_proof(
+            proof: cb_ready_proof_bound(
                 &self.key,
                 client_nonce,
                 &hello.server_nonce,
                 self.id(),
                 last_seq,
+                conn.binding().as_ref(),
             ),
         })
     }
@@ -175,7 +192,8 @@ impl Session {
         conn.follow_lease(&self.control);
         Self::cb_challenge(&mut conn, client_nonce)?;
         let hello = self.expect_cb_hello(&mut conn, &client_nonce)?;
-        conn.send(&self.cb_ready(&client_nonce, &hello, last_seq))?;
+        let ready = self.cb_ready(&conn, &client_nonce, &hello, last_seq);
+        conn.send(&ready)?;
         Ok(Callback {
             conn,
             client_nonce,

@@ -119,7 +119,7 @@ fn login(ctx: &mut ClientCtx<'_>) -> Verdict {
     Ok(())
 }
 
-fn refused_login_ok(
+pub(crate) fn refused_login_ok(
     ctx: &mut ClientCtx<'_>,
     opts: &ServeOpts,
     code: ErrorCode,

@@ -4,12 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use faxnotify_core::auth::cb_hello_proof;
+use faxnotify_core::auth::cb_hello_proof_bound;
 use faxnotify_core::wire::{CbHello, ErrorCode, Frame};
 
 use super::common::{challenged, expect_delivered};
 use crate::conformance::case::{Case, Section, Verdict, ensure};
-use crate::conformance::client_ctx::{ClientCtx, ServeOpts, message_payload, notify};
+use crate::conformance::client_ctx::{
+    ClientCtx, ClientSession, ServeOpts, message_payload, notify,
+};
 use crate::conformance::peer::conn::{FrameConn, Got, secs};
 
 const S: Section = Section::Callback;
@@ -60,13 +62,13 @@ pub(crate) const CASES: &[Case] = &[
     .slow(),
 ];
 
-fn refused_hello(
+pub(crate) fn refused_hello(
     ctx: &mut ClientCtx<'_>,
-    make: impl FnOnce(&mut ClientCtx<'_>, u64, &[u8; 32]) -> CbHello,
+    make: impl FnOnce(&mut ClientCtx<'_>, &ClientSession, &[u8; 32]) -> CbHello,
     why: &str,
 ) -> Verdict {
     let (mut running, session, mut conn, client_nonce) = challenged(ctx)?;
-    let hello = make(ctx, session.ok.session_id, &client_nonce);
+    let hello = make(ctx, &session, &client_nonce);
     conn.send_all(&[
         Frame::CbHello(hello),
         notify(1, 3, &message_payload("must not be delivered")),
@@ -87,8 +89,8 @@ fn refused_hello(
 fn wrong_hello_proof(ctx: &mut ClientCtx<'_>) -> Verdict {
     refused_hello(
         ctx,
-        |ctx, session_id, _| CbHello {
-            session_id,
+        |ctx, session, _| CbHello {
+            session_id: session.ok.session_id,
             server_nonce: ctx.nonce(),
             proof: ctx.nonce(),
         },
@@ -106,7 +108,13 @@ fn wrong_session(ctx: &mut ClientCtx<'_>) -> Verdict {
     let hello = CbHello {
         session_id: other,
         server_nonce,
-        proof: cb_hello_proof(&session.key, &client_nonce, &server_nonce, other),
+        proof: cb_hello_proof_bound(
+            &session.key,
+            &client_nonce,
+            &server_nonce,
+            other,
+            conn.binding().as_ref(),
+        ),
     };
     conn.send_all(&[
         Frame::CbHello(hello),
@@ -130,7 +138,12 @@ fn wrong_session(ctx: &mut ClientCtx<'_>) -> Verdict {
 
 fn replayed_hello(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, session, first) = ctx.establish(&ServeOpts::default())?;
-    let replay = ctx.cb_hello(&session, &first.client_nonce, first.server_nonce);
+    let replay = ctx.cb_hello(
+        &session,
+        &first.conn,
+        &first.client_nonce,
+        first.server_nonce,
+    );
     let port = first.conn.peer_addr().port();
     let mut second = ctx.dial(&session, port)?;
     ctx.expect_cb_challenge(&mut second)?;

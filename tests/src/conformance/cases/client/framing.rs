@@ -209,7 +209,7 @@ fn oversized_callback(ctx: &mut ClientCtx<'_>) -> Verdict {
 fn large_frame_before_cb_hello(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, session, mut conn, client_nonce) = challenged(ctx)?;
     let server_nonce = ctx.nonce();
-    let hello = ctx.cb_hello(&session, &client_nonce, server_nonce);
+    let hello = ctx.cb_hello(&session, &conn, &client_nonce, server_nonce);
     let padding = vec![0u8; 5_000 - 1 - 72];
     conn.send_raw(
         &raw::with_trailing(&hello, &padding),
@@ -364,7 +364,7 @@ fn byte_at_a_time(ctx: &mut ClientCtx<'_>) -> Verdict {
 fn coalesced(ctx: &mut ClientCtx<'_>) -> Verdict {
     let (_running, session, mut conn, client_nonce) = challenged(ctx)?;
     let server_nonce = ctx.nonce();
-    let hello = ctx.cb_hello(&session, &client_nonce, server_nonce);
+    let hello = ctx.cb_hello(&session, &conn, &client_nonce, server_nonce);
     conn.send_all(&[
         hello,
         notify(1, 3, &message_payload("first")),

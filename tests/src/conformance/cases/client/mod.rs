@@ -8,6 +8,7 @@ mod common;
 mod control;
 mod framing;
 mod notifications;
+mod tls;
 
 /// Every section's cases.
 pub(crate) const ALL: &[&[Case]] = &[
@@ -16,4 +17,5 @@ pub(crate) const ALL: &[&[Case]] = &[
     control::CASES,
     callback::CASES,
     notifications::CASES,
+    tls::CASES,
 ];

@@ -125,7 +125,7 @@ fn wrong_proof(ctx: &mut ServerCtx<'_>) -> Verdict {
     conn.send(&Frame::Login(login.clone()))?;
     let challenge = expect_challenge(&mut conn)?;
     let (auth, secrets) = ctx.secrets(&hello, &login, &challenge, &plan.password)?;
-    let mut proof = client_proof(&secrets, &auth);
+    let mut proof = client_proof(&secrets, &conn.bind(auth));
     proof[31] ^= 1;
     conn.send(&Frame::LoginProof { proof })?;
     conn.expect_error(ErrorCode::AuthFailed)?;
@@ -139,7 +139,7 @@ fn replayed_proof(ctx: &mut ServerCtx<'_>) -> Verdict {
     let password = ctx.plan()?.password;
     let (first_auth, secrets) =
         ctx.secrets(&first.hello, &first.login, &first.challenge, &password)?;
-    let proof = client_proof(&secrets, &first_auth);
+    let proof = client_proof(&secrets, &first.control.bind(first_auth));
     drop(first);
 
     let (mut conn, _) = ctx.connect_hello()?;
@@ -178,7 +178,7 @@ fn unknown_user(ctx: &mut ServerCtx<'_>) -> Verdict {
     let challenge = expect_challenge(&mut conn)?;
     let (auth, secrets) = ctx.secrets(&hello, &real, &challenge, "not the password")?;
     conn.send(&Frame::LoginProof {
-        proof: client_proof(&secrets, &auth),
+        proof: client_proof(&secrets, &conn.bind(auth)),
     })?;
     let wrong_password = conn
         .expect_error(ErrorCode::AuthFailed)
@@ -216,7 +216,7 @@ fn unknown_user(ctx: &mut ServerCtx<'_>) -> Verdict {
         if attempt == 0 {
             let (auth, secrets) = ctx.secrets(&hello, &login, &challenge, "any password")?;
             conn.send(&Frame::LoginProof {
-                proof: client_proof(&secrets, &auth),
+                proof: client_proof(&secrets, &conn.bind(auth)),
             })?;
             let err = conn
                 .expect_error(ErrorCode::AuthFailed)

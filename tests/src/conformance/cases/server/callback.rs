@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use faxnotify_core::auth::cb_ready_proof;
+use faxnotify_core::auth::cb_ready_proof_bound;
 use faxnotify_core::wire::{
     CallbackState, Caps, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN,
 };
@@ -123,7 +123,7 @@ pub(crate) const CASES: &[Case] = &[
 ];
 
 /// Login, a listener, ADVERTISE of its port, and the server's dial (no handshake yet).
-fn dialled(ctx: &mut ServerCtx<'_>) -> Result<(Session, Listener, FrameConn), Fail> {
+pub(crate) fn dialled(ctx: &mut ServerCtx<'_>) -> Result<(Session, Listener, FrameConn), Fail> {
     let mut session = ctx.login()?;
     let mut listener = ctx.listener(&session)?;
     session.advertise_port(listener.port())?;
@@ -181,7 +181,7 @@ fn stranger_on_port(ctx: &mut ServerCtx<'_>) -> Verdict {
 /// After the first callback handshake failed: CALLBACK_STATUS backchannel
 /// (or unreachable without BACKCHANNEL), a retried dial, and reachable once
 /// that handshake succeeds [B-5].
-fn after_failed_handshake(
+pub(crate) fn after_failed_handshake(
     ctx: &mut ServerCtx<'_>,
     session: &mut Session,
     listener: &mut Listener,
@@ -209,12 +209,13 @@ fn ready_proof_other_seq(ctx: &mut ServerCtx<'_>) -> Verdict {
     let client_nonce = ctx.nonce();
     Session::cb_challenge(&mut conn, client_nonce)?;
     let hello = session.expect_cb_hello(&mut conn, &client_nonce)?;
-    let proof = cb_ready_proof(
+    let proof = cb_ready_proof_bound(
         &session.key,
         &client_nonce,
         &hello.server_nonce,
         session.id(),
         1,
+        conn.binding().as_ref(),
     );
     conn.send(&Frame::CbReady(CbReady { last_seq: 0, proof }))?;
     conn.expect_error(ErrorCode::AuthFailed)
@@ -225,7 +226,7 @@ fn ready_proof_other_seq(ctx: &mut ServerCtx<'_>) -> Verdict {
 
 fn replayed_ready(ctx: &mut ServerCtx<'_>) -> Verdict {
     let (session, mut listener, mut first) = ctx.establish()?;
-    let replay = session.cb_ready(&first.client_nonce, &first.hello, 0);
+    let replay = session.cb_ready(&first.conn, &first.client_nonce, &first.hello, 0);
     first.conn.close();
     // The redial is [D-8]'s; without it the replay cannot be tried.
     let mut conn = ctx

@@ -7,6 +7,7 @@ mod callback;
 mod control;
 mod framing;
 mod notifications;
+mod tls;
 
 /// Every section's cases.
 pub(crate) const ALL: &[&[Case]] = &[
@@ -15,4 +16,5 @@ pub(crate) const ALL: &[&[Case]] = &[
     control::CASES,
     callback::CASES,
     notifications::CASES,
+    tls::CASES,
 ];

@@ -255,7 +255,8 @@ fn ready_stale(ctx: &mut ServerCtx<'_>) -> Verdict {
     session
         .control
         .ping_pong(ping, "no ERROR for the ACK on the backchannel")?;
-    conn.send(&session.cb_ready(&nonce, &hello, 0))?;
+    let ready = session.cb_ready(&conn, &nonce, &hello, 0);
+    conn.send(&ready)?;
     session.expect_status(
         CallbackState::Reachable,
         "after CB_READY last_seq=0 that ACK 2 overtook: stale, not an error [D-14]",
