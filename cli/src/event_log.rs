@@ -34,6 +34,7 @@ enum Kind {
     Refused,
     LoginFailed,
     ProtocolError,
+    TlsFailed,
 }
 
 impl Kind {
@@ -42,6 +43,7 @@ impl Kind {
             Kind::Refused => "connections refused",
             Kind::LoginFailed => "failed logins",
             Kind::ProtocolError => "protocol errors before login",
+            Kind::TlsFailed => "failed TLS handshakes",
         }
     }
 }
@@ -127,7 +129,7 @@ impl Tally {
 pub struct EventLog {
     interval: Duration,
     ends: Instant,
-    tallies: [(Kind, Tally); 3],
+    tallies: [(Kind, Tally); 4],
 }
 
 impl EventLog {
@@ -140,6 +142,7 @@ impl EventLog {
                 (Kind::Refused, Tally::default()),
                 (Kind::LoginFailed, Tally::default()),
                 (Kind::ProtocolError, Tally::default()),
+                (Kind::TlsFailed, Tally::default()),
             ],
         }
     }
@@ -160,6 +163,15 @@ impl EventLog {
                 error,
                 ..
             } => Some((Kind::ProtocolError, peer.ip(), error_code(error))),
+            // Anyone can fail a handshake with the control port at will (a
+            // scanner, a plain FNP/1 client); a callback's failure belongs
+            // to a session and is logged in full.
+            Event::TlsFailed {
+                peer,
+                session: None,
+                reason,
+                ..
+            } => Some((Kind::TlsFailed, peer.ip(), reason.to_string())),
             _ => None,
         };
         if let Some((kind, address, reason)) = repeated
@@ -236,7 +248,8 @@ pub fn log_event(event: &Event) {
         | Event::Undelivered { .. }
         | Event::LoginFailed { .. }
         | Event::ConnectionRefused { .. }
-        | Event::ProtocolError { .. } => tracing::warn!("{event}"),
+        | Event::ProtocolError { .. }
+        | Event::TlsFailed { .. } => tracing::warn!("{event}"),
         _ => tracing::debug!("{event}"),
     }
 }
@@ -247,6 +260,7 @@ mod tests {
 
     use faxnotify_core::ConnId;
     use faxnotify_core::server::Refusal;
+    use faxnotify_core::tls::TlsFailure;
 
     use super::*;
 
@@ -320,7 +334,17 @@ mod tests {
         for _ in 0..10 {
             log.event(&event, start);
         }
+        let tls = Event::TlsFailed {
+            conn: ConnId::from_raw(2),
+            peer: "10.0.0.9:4001".parse().unwrap(),
+            session: None,
+            reason: TlsFailure::NotTls { plain_fnp: true },
+        };
+        for _ in 0..5 {
+            log.event(&tls, start);
+        }
         assert_eq!(log.tally(Kind::Refused).seen, 10);
+        assert_eq!(log.tally(Kind::TlsFailed).seen, 5);
         assert_eq!(log.tally(Kind::ProtocolError).seen, 0);
         // The summary comes with the first event or tick after the interval.
         log.tick(start + INTERVAL);

@@ -363,6 +363,11 @@ fn a_client_that_cannot_trust_the_certificate_exits_9_and_says_why() {
         "--json".into(),
     ]);
     wait_event(&mut ok, "logged_in");
+    // The server logged the refused handshakes with the peer's address [T-9].
+    let mut server = server;
+    server.process.wait_line(Stream::Err, "a TLS failure", |l| {
+        l.contains("TLS failed") && l.contains("peer=127.0.0.1:")
+    });
 }
 
 #[test]
