@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Running, Stream, TestServer, add_users, faxnotify, json, write_file};
+use common::{Running, Stream, TestServer, add_users};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -24,29 +24,7 @@ fn a_graceful_shutdown_reports_waiting_recipients_undelivered() {
             dir,
             &["--lease", "30s", "--detached-grace", "300s"],
         );
-        let settings = dir.join("client.toml");
-        faxnotify()
-            .args(["settings", "set", "--settings"])
-            .arg(&settings)
-            .args(["--port", "dynamic", "--server", &server.addr.to_string()])
-            .assert()
-            .success();
-        let password = write_file(dir, "pw", &format!("{PASSWORD}\n"));
-        let mut client = Running::start(&[
-            "client".to_owned(),
-            "--runtime".into(),
-            runtime.into(),
-            "--user".into(),
-            "alice".into(),
-            "--password-file".into(),
-            password.display().to_string(),
-            "--settings".into(),
-            settings.display().to_string(),
-            "--json".into(),
-        ]);
-        client.wait_line(Stream::Out, "reachable", |l| {
-            json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
-        });
+        let mut client = common::start_json_client(dir, runtime, server.addr, "alice", PASSWORD);
         // The client dies: nothing acknowledges what follows.
         client.kill();
         server
