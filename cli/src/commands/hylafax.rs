@@ -115,7 +115,7 @@ enum Served {
 
 /// Connects, subscribes and runs the stream until it ends.
 fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Served, HfaxdError> {
-    let (trigger, data, mut query) = match subscribe(config) {
+    let (trigger, data) = match subscribe(config) {
         Ok(parts) => parts,
         Err(e) => return Ok(Served::NotConnected(e)),
     };
@@ -124,7 +124,7 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
         trigger.addr()
     );
     bridge.handle_connected();
-    drain(bridge, &mut query, outbox)?;
+    drain(config, bridge, outbox)?;
     let mut data = data;
     data.set_read_timeout(Some(TICK))
         .map_err(|e| io_error(config, e))?;
@@ -134,7 +134,7 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
             Ok(0) => return Ok(Served::Streamed),
             Ok(n) => {
                 bridge.handle_stream(now_ms(), &buf[..n]);
-                drain(bridge, &mut query, outbox)?;
+                drain(config, bridge, outbox)?;
             }
             Err(e)
                 if matches!(
@@ -157,20 +157,27 @@ fn io_error(config: &Config, source: io::Error) -> HfaxdError {
     }
 }
 
-/// The trigger's control connection, its data stream, and a second
-/// control connection for listings (the first is busy with the stream).
-fn subscribe(config: &Config) -> Result<(Control, TcpStream, Control), HfaxdError> {
+/// The trigger's control connection and its data stream.
+fn subscribe(config: &Config) -> Result<(Control, TcpStream), HfaxdError> {
     let mut trigger = Control::connect(&config.hfaxd, &config.user)?;
     let data = trigger.open_data(&format!("SITE TRIGGER {TRIGGER}"))?;
-    let query = Control::connect(&config.hfaxd, &config.user)?;
-    Ok((trigger, data, query))
+    Ok((trigger, data))
+}
+
+/// Lists the queues on a connection of its own. hfaxd keeps each job it
+/// has read for the rest of a connection and reads it again only when the
+/// queue file's mtime is newer *in whole seconds*: on a reused connection a
+/// listing made in the second faxq rewrites a job would keep showing the
+/// old job (e.g. no page total after preparation) until the next write.
+fn list_queues(config: &Config) -> Result<Vec<u8>, HfaxdError> {
+    Control::connect(&config.hfaxd, &config.user)?.list_queues(JOB_FORMAT)
 }
 
 /// Carries out what the bridge asks for.
-fn drain(bridge: &mut Bridge, query: &mut Control, outbox: &mut Outbox) -> Result<(), HfaxdError> {
+fn drain(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<(), HfaxdError> {
     while let Some(output) = bridge.poll_output() {
         match output {
-            Output::ListQueues => match query.list_queues(JOB_FORMAT) {
+            Output::ListQueues => match list_queues(config) {
                 Ok(listing) => bridge.handle_listing(now_ms(), &listing),
                 Err(e) => {
                     bridge.handle_listing_failed();
