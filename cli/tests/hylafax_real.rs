@@ -128,6 +128,10 @@ impl Drop for Lab {
             let _ = Command::new("faxstat")
                 .args(["-h", &format!("127.0.0.1:{HFAXD_PORT}"), "-s", "-d", "-a"])
                 .status();
+            for lock in ["/var/lock/LCK..ttyFN0", "/var/lock/LCK..ttyFN1"] {
+                let holder = std::fs::read_to_string(lock).unwrap_or_default();
+                eprintln!("--- {lock}: {}", holder.trim());
+            }
             for log in ["bridge.log", "spool/log/xferfaxlog"] {
                 let text = std::fs::read_to_string(self.dir.join(log)).unwrap_or_default();
                 eprintln!("--- {log}\n{text}");
@@ -202,6 +206,7 @@ fn short(v: &serde_json::Value) -> String {
             f["job"], f["state"], f["page"], f["pages"]
         ),
         Some(4) => format!("device {} state {}", f["device"], f["state"]),
+        Some(5) => format!("fax {} change {}", f["job"], f["change"]),
         _ => v.to_string(),
     }
 }
@@ -369,6 +374,23 @@ fn real_hylafax_faxes_reach_the_right_clients() {
     ));
     alice.wait("job completed", |v| job_state(v, sent, 3));
     bob.wait("fax received", |v| v["kind"] == 1);
+    let received_job = bob
+        .notifications
+        .iter()
+        .find(|v| v["kind"] == 1)
+        .expect("the fax")["fields"]["job"]
+        .clone();
+    // Cleared from HylaFAX's receive queue, as faxcron's clean-up does: the
+    // bridge notices it in its next listing (checked at the end).
+    let recvq = lab.spool().join("recvq");
+    let faxes: Vec<_> = std::fs::read_dir(&recvq)
+        .expect("recvq")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tif"))
+        .collect();
+    assert_eq!(faxes.len(), 1, "{faxes:?}");
+    std::fs::remove_file(&faxes[0]).expect("the received fax is removed");
 
     // The receiver is gone (once it is ready again): the next fax fails after one try.
     alice.wait("ttyFN1 ready", |v| {
@@ -410,6 +432,8 @@ fn real_hylafax_faxes_reach_the_right_clients() {
                 && v["fields"]["detail"] == "Marked ready"
         });
     }
+
+    bob.wait("fax deleted", |v| v["kind"] == 5);
 
     // What HylaFAX itself says of the failed job.
     // (Debian's faxstat has no -O: the job format comes from ~/.hylarc.)
@@ -458,6 +482,13 @@ fn real_hylafax_faxes_reach_the_right_clients() {
         "{fax:?}"
     );
     assert!(alice.of_kind(1).is_empty() && carol.of_kind(1).is_empty());
+    assert_eq!(
+        bob.of_kind(5),
+        [format!("fax {received_job} change 1")],
+        "{}",
+        bob.process.dump()
+    );
+    assert!(alice.of_kind(5).is_empty() && carol.of_kind(5).is_empty());
     assert!(bob.of_kind(2).is_empty() && carol.of_kind(2).is_empty());
     for client in [&alice, &bob, &carol] {
         assert_eq!(

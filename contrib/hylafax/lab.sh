@@ -44,20 +44,40 @@ alive() { # pid program: running (not a zombie) and still that program
   [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
 }
 
+descendants() { # pid: its children, grandchildren, ... (by pid)
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+
 stop_pid() { # name: TERM, then KILL if it is still there after 5 s
-  local file="$pids/$1" pid program=${1%[01]}
+  local file="$pids/$1" pid program=${1%[01]} others
   [ -f "$file" ] || return 0
   pid=$(cat "$file")
   # Checked by name too: the pid of a lab left long ago may be another program's now.
   if alive "$pid" "$program"; then
-    # hfaxd serves each connection from a child, faxq sends from children.
-    pkill -TERM -P "$pid" 2>/dev/null || true
+    # hfaxd serves each connection from a child; faxq sends from a faxsend
+    # below a child of its own. A faxsend left running would go on using the
+    # next lab's modem of the same name.
+    others=$(descendants "$pid")
+    [ -n "$others" ] && kill -KILL $others 2>/dev/null
     kill -TERM "$pid" 2>/dev/null || true
     # A zombie counts as gone (whoever adopted it reaps it in its own time).
     for _ in $(seq 50); do alive "$pid" "$program" || break; sleep 0.1; done
     alive "$pid" "$program" && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$file"
+}
+
+clear_locks() {
+  # HylaFAX's UUCP locks of the lab's modems (/var/lock/LCK..ttyFN0) hold the
+  # pid of their taker. Called when no daemon of this lab runs, so any such
+  # lock is a stopped lab's: stale, but while its pid is a zombie nobody
+  # reaped yet (or another process's by reuse) faxq takes it for live, cannot
+  # lock the modem and leaves jobs "waiting for modem" while the modem idles.
+  for i in 0 1; do rm -f "/var/lock/LCK..$(modem $i)"; done
 }
 
 run() { # name command...: start in the background, keep the pid
@@ -74,6 +94,7 @@ start)
     echo "lab.sh: stopping the lab a killed run left in $(cat "$current")" >&2
     "$0" stop "$(cat "$current")"
   fi
+  clear_locks
   mkdir -p "$pids"
   echo "$dir" >"$current"
   cp -a /var/spool/hylafax "$spool"
@@ -104,6 +125,13 @@ EOF
   for _ in $(seq 100); do [ -e "/dev/$(modem 0)" ] && [ -e "/dev/$(modem 1)" ] && break; sleep 0.1; done
   cd "$spool"
   run faxq faxq -q "$spool" -D
+  # faxgetty announces its modem to faxq's FIFO as it starts ("+ttyFN0:N...");
+  # started before faxq listens, that message would be lost.
+  for _ in $(seq 100); do [ -p "$spool/FIFO" ] && break; sleep 0.1; done
+  if [ ! -p "$spool/FIFO" ]; then
+    echo "lab.sh: faxq did not open its FIFO within 10 s (see $dir/faxq.log)" >&2
+    exit 1
+  fi
   run hfaxd hfaxd -q "$spool" -d -i "$hfaxd_port"
   for i in 0 1; do run "faxgetty$i" faxgetty -q "$spool" "$(modem $i)"; done
   for _ in $(seq 600); do
@@ -124,6 +152,7 @@ stop-modem)
   ;;
 stop)
   for name in faxgetty0 faxgetty1 hfaxd faxq iaxmodem0 iaxmodem1; do stop_pid "$name"; done
+  clear_locks
   for i in 0 1; do
     rm -f "/etc/iaxmodem/$(modem $i)"
     # iaxmodem removes its tty link on a clean exit; not after KILL.

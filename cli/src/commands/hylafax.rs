@@ -1,5 +1,6 @@
 //! `faxnotify hylafax`: the HylaFAX bridge. It subscribes to hfaxd's event
-//! stream (`SITE TRIGGER`), lists HylaFAX's queues for owners and outcomes,
+//! stream (`SITE TRIGGER`), lists HylaFAX's queues for owners and outcomes
+//! (and its receive queue for faxes deleted from it),
 //! and queues notifications on a running `faxnotify server` through its
 //! admin socket. The decisions are in the sans-IO `faxnotify-hylafax`
 //! crate; this module does the I/O, the reconnects and the retries.
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Args as ClapArgs;
 use faxnotify_core::wire::Notification;
 use faxnotify_hylafax::queue::JOB_FORMAT;
+use faxnotify_hylafax::received::RECV_FORMAT;
 use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
 use serde_json::Value;
 
@@ -46,7 +48,8 @@ The configuration file (TOML):
   [owners]                          # HylaFAX job owner -> faxnotify user
   root = \"alice\"
 
-Received faxes go to the routed users as FAX_RECEIVED, send jobs to their owner \
+Received faxes go to the routed users as FAX_RECEIVED (and as FAX_UPDATED \
+\"deleted\" once they leave HylaFAX's receive queue), send jobs to their owner \
 as JOB_STATUS, modem states to everyone as DEVICE_STATUS. The bridge reconnects \
 to hfaxd with backoff and, after every reconnect, reports the outcome of jobs \
 that finished meanwhile (from hfaxd's queue listing).")]
@@ -134,6 +137,7 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
             Ok(0) => return Ok(Served::Streamed),
             Ok(n) => {
                 bridge.handle_stream(now_ms(), &buf[..n]);
+                bridge.handle_timeout(now_ms());
                 drain(config, bridge, outbox)?;
             }
             Err(e)
@@ -142,7 +146,9 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                outbox.flush();
+                // A quiet stream: the receive queue listing may be due.
+                bridge.handle_timeout(now_ms());
+                drain(config, bridge, outbox)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io_error(config, e)),
@@ -173,6 +179,11 @@ fn list_queues(config: &Config) -> Result<Vec<u8>, HfaxdError> {
     Control::connect(&config.hfaxd, &config.user)?.list_queues(JOB_FORMAT)
 }
 
+/// Lists the receive queue, on a connection of its own too.
+fn list_received(config: &Config) -> Result<Vec<u8>, HfaxdError> {
+    Control::connect(&config.hfaxd, &config.user)?.list_received(RECV_FORMAT)
+}
+
 /// Carries out what the bridge asks for.
 fn drain(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<(), HfaxdError> {
     while let Some(output) = bridge.poll_output() {
@@ -182,6 +193,15 @@ fn drain(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<()
                 Err(e) => {
                     bridge.handle_listing_failed();
                     return Err(e);
+                }
+            },
+            // A failed receive queue listing is only asked for again later:
+            // the stream it does not belong to stays up.
+            Output::ListReceived => match list_received(config) {
+                Ok(listing) => bridge.handle_received_listing(&listing),
+                Err(e) => {
+                    tracing::warn!("cannot list hfaxd's receive queue: {e}");
+                    bridge.handle_received_listing_failed();
                 }
             },
             Output::Notify { to, notification } => outbox.push(to, notification),
