@@ -1,8 +1,9 @@
 //! `faxnotify hylafax` against real HylaFAX 6.0 with two iaxmodem soft
 //! modems on loopback (contrib/hylafax/lab.sh): a fax that is sent and
-//! received, a fax that fails, a modem flipped busy and ready. The
-//! notifications the clients print are checked exactly: in order, once
-//! each, and the received fax only at its routed user.
+//! received, a fax that fails, a modem flipped busy and ready, the received
+//! fax cleared from HylaFAX's receive queue. The notifications the clients
+//! print are checked exactly: in order, once each, and the received fax
+//! (and its deletion) only at its routed user.
 //!
 //! It runs wherever it can: as root with the Debian packages installed.
 //! Elsewhere it says it was skipped and the command that enables it;

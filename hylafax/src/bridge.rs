@@ -272,7 +272,8 @@ impl Bridge {
 
     /// The receive queue listing asked for by [`Output::ListReceived`]:
     /// every reported fax it no longer shows is FAX_UPDATED "deleted" for
-    /// the users it was reported to. HylaFAX does not say who deleted it.
+    /// the users it was reported to, `by` HylaFAX: it does not say who
+    /// deleted it.
     pub fn handle_received_listing(&mut self, data: &[u8]) {
         for gone in self.received.handle_listing(data) {
             self.out.push_back(Output::Notify {
@@ -280,8 +281,8 @@ impl Bridge {
                 notification: Notification::FaxUpdated(FaxUpdated {
                     job: gone.commid,
                     change: FaxChange::Deleted,
-                    by: String::new(),
-                    comment: String::new(),
+                    by: "HylaFAX".to_owned(),
+                    comment: "no longer in the receive queue".to_owned(),
                 }),
             });
         }

@@ -332,6 +332,10 @@ fn a_received_fax_leaving_the_receive_queue_is_fax_updated_deleted_for_its_users
         panic!("{notification}");
     };
     assert_eq!((update.job, update.change), (2, FaxChange::Deleted));
+    assert_eq!(
+        (update.by.as_str(), update.comment.as_str()),
+        ("HylaFAX", "no longer in the receive queue")
+    );
     // Reported once; nothing left to follow.
     assert_eq!(b.poll_output(), None);
     assert_eq!(b.poll_timeout(), None);
