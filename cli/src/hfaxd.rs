@@ -1,7 +1,8 @@
 //! A small client of hfaxd's client-server protocol (HylaFAX's FTP-like
 //! protocol on TCP 4559): log in, open data connections in active mode
 //! (`PORT`/`EPRT` to a listener of ours; hfaxd gives nothing on `PASV` for
-//! triggers), subscribe to the event stream and list the queues.
+//! triggers), subscribe to the event stream and list the queues and the
+//! receive queue.
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs as _};
@@ -176,19 +177,30 @@ impl Control {
         self.expect(&jobfmt, Some(&jobfmt), &[2])?;
         let mut out = Vec::new();
         for queue in ["sendq", "doneq"] {
-            let command = format!("LIST {queue}");
-            let data = self.open_data(&command)?;
-            data.set_read_timeout(Some(TIMEOUT))
-                .map_err(|e| self.io(e))?;
-            let mut chunk = Vec::new();
-            data.take(MAX_LISTING)
-                .read_to_end(&mut chunk)
-                .map_err(|e| self.io(e))?;
-            self.expect(&command, None, &[2])?;
-            out.extend_from_slice(&chunk);
+            out.extend_from_slice(&self.transfer(&format!("LIST {queue}"))?);
             out.extend_from_slice(b"\r\n");
         }
         Ok(out)
+    }
+
+    /// Runs `command` with a data connection and returns what came on it.
+    fn transfer(&mut self, command: &str) -> Result<Vec<u8>, HfaxdError> {
+        let data = self.open_data(command)?;
+        data.set_read_timeout(Some(TIMEOUT))
+            .map_err(|e| self.io(e))?;
+        let mut chunk = Vec::new();
+        data.take(MAX_LISTING)
+            .read_to_end(&mut chunk)
+            .map_err(|e| self.io(e))?;
+        self.expect(command, None, &[2])?;
+        Ok(chunk)
+    }
+
+    /// `RCVFMT format`, then the `recvq` listing.
+    pub fn list_received(&mut self, format: &str) -> Result<Vec<u8>, HfaxdError> {
+        let rcvfmt = format!("RCVFMT \"{format}\"");
+        self.expect(&rcvfmt, Some(&rcvfmt), &[2])?;
+        self.transfer("LIST recvq")
     }
 
     /// The address this connection is to.

@@ -5,6 +5,7 @@
 # (no bind mounts), every daemon's pid is kept in DIR/pids, and `stop` ends
 # them by those pids and removes what `start` put outside DIR.
 #
+#   lab.sh install                             (as root) the Debian packages, when missing
 #   lab.sh start DIR [HFAXD_PORT [IAX_PORT]]   (as root; waits until both modems are ready)
 #   lab.sh stop-modem DIR N                    stop modem N's faxgetty and iaxmodem
 #   lab.sh stop DIR
@@ -12,25 +13,71 @@
 # Needs: hylafax-server hylafax-client iaxmodem ghostscript (Debian packages).
 set -euo pipefail
 
-cmd=${1:?usage: lab.sh start|stop|stop-modem DIR ...}
+packages="hylafax-server hylafax-client iaxmodem ghostscript"
+if [ "${1:-}" = install ]; then
+  missing=$(for p in $packages; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+    grep -q '^install ok installed' || echo "$p"; done)
+  [ -z "$missing" ] && exit 0
+  echo "lab.sh: installing" $missing
+  # The post-install scripts complain about systemd and inetd on machines
+  # without them; that is harmless here (the lab starts the daemons itself).
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
+    apt-get install -y --no-install-recommends $missing
+  exit 0
+fi
+
+cmd=${1:?usage: lab.sh install|start|stop|stop-modem DIR ...}
 dir=${2:?usage: lab.sh start|stop|stop-modem DIR ...}
+# Which lab is running, so that one a killed run left behind is stopped first.
+current=/run/faxnotify-hylafax-lab
 spool="$dir/spool"
 pids="$dir/pids"
 # Modem names; the iaxmodem configs must live in /etc/iaxmodem (it has no other place).
 modem() { echo "ttyFN$1"; }
 
+alive() { # pid program: running (not a zombie) and still that program
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  case "$stat" in *") Z "*) return 1 ;; esac
+  [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+}
+
+descendants() { # pid: its children, grandchildren, ... (by pid)
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+
 stop_pid() { # name: TERM, then KILL if it is still there after 5 s
-  local file="$pids/$1" pid
+  local file="$pids/$1" pid program=${1%[01]} others
   [ -f "$file" ] || return 0
   pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null; then
-    # hfaxd serves each connection from a child, faxq sends from children.
-    pkill -TERM -P "$pid" 2>/dev/null || true
+  # Checked by name too: the pid of a lab left long ago may be another program's now.
+  if alive "$pid" "$program"; then
+    # hfaxd serves each connection from a child; faxq sends from a faxsend
+    # below a child of its own. A faxsend left running would go on using the
+    # next lab's modem of the same name.
+    others=$(descendants "$pid")
+    [ -n "$others" ] && kill -KILL $others 2>/dev/null
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    # A zombie counts as gone (whoever adopted it reaps it in its own time).
+    for _ in $(seq 50); do alive "$pid" "$program" || break; sleep 0.1; done
+    alive "$pid" "$program" && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$file"
+}
+
+clear_locks() {
+  # HylaFAX's UUCP locks of the lab's modems (/var/lock/LCK..ttyFN0) hold the
+  # pid of their taker. Called when no daemon of this lab runs, so any such
+  # lock is a stopped lab's: stale, but while its pid is a zombie nobody
+  # reaped yet (or another process's by reuse) faxq takes it for live, cannot
+  # lock the modem and leaves jobs "waiting for modem" while the modem idles.
+  for i in 0 1; do rm -f "/var/lock/LCK..$(modem $i)"; done
 }
 
 run() { # name command...: start in the background, keep the pid
@@ -43,13 +90,13 @@ case "$cmd" in
 start)
   hfaxd_port=${3:-14559}
   iax_port=${4:-14570}
+  if [ -f "$current" ] && [ "$(cat "$current")" != "$dir" ]; then
+    echo "lab.sh: stopping the lab a killed run left in $(cat "$current")" >&2
+    "$0" stop "$(cat "$current")"
+  fi
+  clear_locks
   mkdir -p "$pids"
-  for i in 0 1; do
-    if [ -e "/etc/iaxmodem/$(modem $i)" ]; then
-      echo "lab.sh: /etc/iaxmodem/$(modem $i) exists: another lab is running (lab.sh stop its DIR)" >&2
-      exit 1
-    fi
-  done
+  echo "$dir" >"$current"
   cp -a /var/spool/hylafax "$spool"
   cp -a /etc/hylafax/. "$spool/etc/"
   # faxsend (root) would create log/seqf 0600 root; faxgetty (uucp) then cannot receive.
@@ -78,6 +125,13 @@ EOF
   for _ in $(seq 100); do [ -e "/dev/$(modem 0)" ] && [ -e "/dev/$(modem 1)" ] && break; sleep 0.1; done
   cd "$spool"
   run faxq faxq -q "$spool" -D
+  # faxgetty announces its modem to faxq's FIFO as it starts ("+ttyFN0:N...");
+  # started before faxq listens, that message would be lost.
+  for _ in $(seq 100); do [ -p "$spool/FIFO" ] && break; sleep 0.1; done
+  if [ ! -p "$spool/FIFO" ]; then
+    echo "lab.sh: faxq did not open its FIFO within 10 s (see $dir/faxq.log)" >&2
+    exit 1
+  fi
   run hfaxd hfaxd -q "$spool" -d -i "$hfaxd_port"
   for i in 0 1; do run "faxgetty$i" faxgetty -q "$spool" "$(modem $i)"; done
   for _ in $(seq 600); do
@@ -98,11 +152,13 @@ stop-modem)
   ;;
 stop)
   for name in faxgetty0 faxgetty1 hfaxd faxq iaxmodem0 iaxmodem1; do stop_pid "$name"; done
+  clear_locks
   for i in 0 1; do
     rm -f "/etc/iaxmodem/$(modem $i)"
     # iaxmodem removes its tty link on a clean exit; not after KILL.
     [ -L "/dev/$(modem $i)" ] && rm -f "/dev/$(modem $i)"
   done
+  [ "$(cat "$current" 2>/dev/null)" = "$dir" ] && rm -f "$current"
   true
   ;;
 *)

@@ -8,6 +8,9 @@
 //! handle_stream(now_ms, bytes)        bytes read from the trigger stream
 //! handle_listing(now_ms, bytes)       the answer to Output::ListQueues
 //! handle_listing_failed()             ... when it could not be made
+//! handle_timeout(now_ms)              at poll_timeout() (a receive queue listing is due)
+//! handle_received_listing(bytes)      the answer to Output::ListReceived
+//! handle_received_listing_failed()    ... when it could not be made
 //! handle_disconnected()               the stream is gone (then reconnect)
 //! then poll_output() until None after each call
 //! ```
@@ -31,13 +34,15 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use faxnotify_core::wire::{
-    DeviceState, DeviceStatus, FaxReceived, JobState, JobStatus, Notification,
+    DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState, JobStatus,
+    Notification,
 };
 
 use crate::config::Routing;
 use crate::event::{Event, Subject, codes};
 use crate::lines::{Line, LineSplitter};
 use crate::queue::{JobRecord, QueueState};
+use crate::received::ReceivedFaxes;
 use crate::text::{MAX_DETAIL, MAX_PARTY, clean};
 
 /// Jobs followed at once; the oldest finished ones are forgotten first.
@@ -75,6 +80,10 @@ pub enum Output {
     /// sendq`, `LIST doneq`) and pass both listings to
     /// [`Bridge::handle_listing`] (or call [`Bridge::handle_listing_failed`]).
     ListQueues,
+    /// List HylaFAX's receive queue (`RCVFMT` [`crate::received::RECV_FORMAT`],
+    /// `LIST recvq`) and pass it to [`Bridge::handle_received_listing`] (or
+    /// call [`Bridge::handle_received_listing_failed`]).
+    ListReceived,
     /// Something an administrator should see in the log (a line that is not
     /// an event, a job that vanished, memory bounds reached).
     Warning(String),
@@ -129,6 +138,8 @@ pub struct Bridge {
     /// The listing being made follows a (re)connect.
     reconcile_in_flight: bool,
     reconcile_wanted: bool,
+    /// Received faxes reported, to notice them leaving the receive queue.
+    received: ReceivedFaxes,
 }
 
 impl Bridge {
@@ -151,6 +162,7 @@ impl Bridge {
             wanted: false,
             reconcile_in_flight: false,
             reconcile_wanted: false,
+            received: ReceivedFaxes::default(),
         }
     }
 
@@ -244,6 +256,41 @@ impl Bridge {
             let reconcile = std::mem::take(&mut self.reconcile_wanted);
             self.request_listing(reconcile);
         }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due next (Unix ms), if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.received.next_listing_ms()
+    }
+
+    /// Time passed: asks for the receive queue's listing when it is due.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.received.listing_due(now_ms) {
+            self.out.push_back(Output::ListReceived);
+        }
+    }
+
+    /// The receive queue listing asked for by [`Output::ListReceived`]:
+    /// every reported fax it no longer shows is FAX_UPDATED "deleted" for
+    /// the users it was reported to, `by` HylaFAX: it does not say who
+    /// deleted it.
+    pub fn handle_received_listing(&mut self, data: &[u8]) {
+        for gone in self.received.handle_listing(data) {
+            self.out.push_back(Output::Notify {
+                to: Recipients::Users(gone.users),
+                notification: Notification::FaxUpdated(FaxUpdated {
+                    job: gone.commid,
+                    change: FaxChange::Deleted,
+                    by: "HylaFAX".to_owned(),
+                    comment: "no longer in the receive queue".to_owned(),
+                }),
+            });
+        }
+    }
+
+    /// The receive queue listing could not be made; it is asked for again when due.
+    pub fn handle_received_listing_failed(&mut self) {
+        self.received.listing_failed();
     }
 
     /// The listing could not be made (hfaxd went away): events stay queued
@@ -611,6 +658,9 @@ impl Bridge {
                          `unrouted` is empty: nobody is told"
                     ));
                     return;
+                }
+                if let Some(file) = event.received_file() {
+                    self.received.add(now_ms, &file, commid, users.clone());
                 }
                 self.out.push_back(Output::Notify {
                     to: Recipients::Users(users),

@@ -204,6 +204,17 @@ impl Event {
         number_at(&before[start..]).and_then(|n| u16::try_from(n).ok())
     }
 
+    /// The file of a received document line (code 135: "..., file recvq/fax000000001.tif").
+    pub fn received_file(&self) -> Option<String> {
+        let at = find(&self.raw_text, b", file ")?;
+        let rest = &self.raw_text[at + 7..];
+        let end = rest
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(rest.len());
+        Some(clean(&rest[..end], MAX_PARTY))
+    }
+
     /// The sender's TSI of a receive line: `TSI "..."` (133) or `From TSI (com` (135).
     pub fn tsi(&self) -> Option<String> {
         let text = &self.raw_text;
@@ -390,6 +401,11 @@ mod tests {
         assert_eq!(doc.subject, Subject::Receive { commid: Some(2) });
         assert_eq!(doc.pages_received(), Some(2));
         assert_eq!(doc.tsi().as_deref(), Some("IAXmodem"));
+        assert_eq!(
+            doc.received_file().as_deref(),
+            Some("recvq/fax000000001.tif")
+        );
+        assert_eq!(start.received_file(), None);
         assert_eq!(parse("024324 136 RECV FAX: Call ended").text, "Call ended");
     }
 

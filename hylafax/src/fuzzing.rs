@@ -1,6 +1,7 @@
 //! The fuzzing harness of the `hylafax` cargo-fuzz target (and the corpus
 //! replay test): arbitrary bytes drive a [`Bridge`] through connects,
-//! stream chunks, listings and disconnects, and every notification it
+//! stream chunks, queue and receive queue listings, timeouts and
+//! disconnects, and every notification it
 //! produces must encode and stay within the text bounds.
 
 use crate::bridge::{Bridge, Output};
@@ -25,11 +26,14 @@ pub fn bridge(data: &[u8]) {
         let chunk = &body[..len.min(body.len())];
         rest = &body[chunk.len()..];
         now_ms += 1000;
-        match op % 5 {
+        match op % 8 {
             0 => bridge.handle_connected(),
             1 => bridge.handle_listing(now_ms, chunk),
             2 => bridge.handle_listing_failed(),
             3 => bridge.handle_disconnected(),
+            5 => bridge.handle_timeout(now_ms + 60_000),
+            6 => bridge.handle_received_listing(chunk),
+            7 => bridge.handle_received_listing_failed(),
             _ => bridge.handle_stream(now_ms, chunk),
         }
         while let Some(output) = bridge.poll_output() {
@@ -51,6 +55,7 @@ fn check(output: &Output) {
         N::FaxReceived(f) => vec![&f.from, &f.to],
         N::JobStatus(j) => vec![&j.detail],
         N::DeviceStatus(d) => vec![&d.device, &d.detail],
+        N::FaxUpdated(f) => vec![&f.by, &f.comment],
         _ => vec![],
     };
     for s in strings {

@@ -2,7 +2,8 @@
 //!
 //! The sans-IO half of `faxnotify hylafax`, the bridge from HylaFAX to FNP/1:
 //! it parses hfaxd's `SITE TRIGGER` event stream ([`event`]) and queue
-//! listings ([`queue`]), follows jobs, modems and receptions ([`bridge`]),
+//! listings ([`queue`]), follows jobs, modems, receptions ([`bridge`]) and
+//! received faxes leaving HylaFAX's receive queue ([`received`]),
 //! and says which notification goes to whom ([`bridge::Output`]). The
 //! command in `faxnotify-cli` does the I/O (hfaxd's client-server protocol,
 //! the faxnotify server's admin socket).
@@ -21,6 +22,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod lines;
 pub mod queue;
+pub mod received;
 pub mod text;
 
 pub use bridge::{Bridge, Output, Recipients};

@@ -292,3 +292,51 @@ fn a_job_missing_from_the_queues_is_a_warning_not_a_guess() {
     );
     let _ = JobState::Completed;
 }
+
+#[test]
+fn a_received_fax_leaving_the_receive_queue_is_fax_updated_deleted_for_its_users() {
+    use faxnotify_core::wire::FaxChange;
+    use faxnotify_hylafax::received::LIST_EVERY_MS;
+    let mut b = bridge();
+    let now = 1_796_525_000_000;
+    let lines = [
+        "040000 159 MODEM ttyIAX1: Caller-id information: \"5550000\",\"Modem 0\",\"<NONE>\",\"5550001\"",
+        "040001 133 RECV FAX: Session started (com 000000002), TSI \"IAXmodem\" <...>",
+        "040020 135 RECV FAX: From IAXmodem (com 000000002), 2 pages in 0:00:18, file recvq/fax000000001.tif",
+    ];
+    let received = run(&mut b, &lines, 0, &|_| String::new());
+    assert_eq!(describe(&received).len(), 1, "{received:?}");
+    // Not before its time; then one listing.
+    let due = b
+        .poll_timeout()
+        .expect("a listing is due once a fax is followed");
+    assert_eq!(due, now + LIST_EVERY_MS);
+    b.handle_timeout(due - 1);
+    assert_eq!(b.poll_output(), None);
+    b.handle_timeout(due);
+    assert_eq!(b.poll_output(), Some(Output::ListReceived));
+    b.handle_received_listing(b"fax000000001.tif\r\n");
+    assert_eq!(b.poll_output(), None);
+    // A listing that fails is asked for again; one without the fax reports it.
+    b.handle_timeout(due + LIST_EVERY_MS);
+    assert_eq!(b.poll_output(), Some(Output::ListReceived));
+    b.handle_received_listing_failed();
+    b.handle_timeout(due + 2 * LIST_EVERY_MS);
+    assert_eq!(b.poll_output(), Some(Output::ListReceived));
+    b.handle_received_listing(b"");
+    let Some(Output::Notify { to, notification }) = b.poll_output() else {
+        panic!("no notification");
+    };
+    assert_eq!(to, Recipients::Users(vec!["bob".into()]));
+    let Notification::FaxUpdated(update) = notification else {
+        panic!("{notification}");
+    };
+    assert_eq!((update.job, update.change), (2, FaxChange::Deleted));
+    assert_eq!(
+        (update.by.as_str(), update.comment.as_str()),
+        ("HylaFAX", "no longer in the receive queue")
+    );
+    // Reported once; nothing left to follow.
+    assert_eq!(b.poll_output(), None);
+    assert_eq!(b.poll_timeout(), None);
+}

@@ -1,5 +1,6 @@
 //! `faxnotify hylafax`: the HylaFAX bridge. It subscribes to hfaxd's event
-//! stream (`SITE TRIGGER`), lists HylaFAX's queues for owners and outcomes,
+//! stream (`SITE TRIGGER`), lists HylaFAX's queues for owners and outcomes
+//! (and its receive queue for faxes deleted from it),
 //! and queues notifications on a running `faxnotify server` through its
 //! admin socket. The decisions are in the sans-IO `faxnotify-hylafax`
 //! crate; this module does the I/O, the reconnects and the retries.
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Args as ClapArgs;
 use faxnotify_core::wire::Notification;
 use faxnotify_hylafax::queue::JOB_FORMAT;
+use faxnotify_hylafax::received::RECV_FORMAT;
 use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
 use serde_json::Value;
 
@@ -46,7 +48,8 @@ The configuration file (TOML):
   [owners]                          # HylaFAX job owner -> faxnotify user
   root = \"alice\"
 
-Received faxes go to the routed users as FAX_RECEIVED, send jobs to their owner \
+Received faxes go to the routed users as FAX_RECEIVED (and as FAX_UPDATED \
+\"deleted\" once they leave HylaFAX's receive queue), send jobs to their owner \
 as JOB_STATUS, modem states to everyone as DEVICE_STATUS. The bridge reconnects \
 to hfaxd with backoff and, after every reconnect, reports the outcome of jobs \
 that finished meanwhile (from hfaxd's queue listing).")]
@@ -115,7 +118,7 @@ enum Served {
 
 /// Connects, subscribes and runs the stream until it ends.
 fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Served, HfaxdError> {
-    let (trigger, data, mut query) = match subscribe(config) {
+    let (trigger, data) = match subscribe(config) {
         Ok(parts) => parts,
         Err(e) => return Ok(Served::NotConnected(e)),
     };
@@ -124,7 +127,7 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
         trigger.addr()
     );
     bridge.handle_connected();
-    drain(bridge, &mut query, outbox)?;
+    drain(config, bridge, outbox)?;
     let mut data = data;
     data.set_read_timeout(Some(TICK))
         .map_err(|e| io_error(config, e))?;
@@ -134,7 +137,8 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
             Ok(0) => return Ok(Served::Streamed),
             Ok(n) => {
                 bridge.handle_stream(now_ms(), &buf[..n]);
-                drain(bridge, &mut query, outbox)?;
+                bridge.handle_timeout(now_ms());
+                drain(config, bridge, outbox)?;
             }
             Err(e)
                 if matches!(
@@ -142,7 +146,9 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                outbox.flush();
+                // A quiet stream: the receive queue listing may be due.
+                bridge.handle_timeout(now_ms());
+                drain(config, bridge, outbox)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io_error(config, e)),
@@ -157,24 +163,45 @@ fn io_error(config: &Config, source: io::Error) -> HfaxdError {
     }
 }
 
-/// The trigger's control connection, its data stream, and a second
-/// control connection for listings (the first is busy with the stream).
-fn subscribe(config: &Config) -> Result<(Control, TcpStream, Control), HfaxdError> {
+/// The trigger's control connection and its data stream.
+fn subscribe(config: &Config) -> Result<(Control, TcpStream), HfaxdError> {
     let mut trigger = Control::connect(&config.hfaxd, &config.user)?;
     let data = trigger.open_data(&format!("SITE TRIGGER {TRIGGER}"))?;
-    let query = Control::connect(&config.hfaxd, &config.user)?;
-    Ok((trigger, data, query))
+    Ok((trigger, data))
+}
+
+/// Lists the queues on a connection of its own. hfaxd keeps each job it
+/// has read for the rest of a connection and reads it again only when the
+/// queue file's mtime is newer *in whole seconds*: on a reused connection a
+/// listing made in the second faxq rewrites a job would keep showing the
+/// old job (e.g. no page total after preparation) until the next write.
+fn list_queues(config: &Config) -> Result<Vec<u8>, HfaxdError> {
+    Control::connect(&config.hfaxd, &config.user)?.list_queues(JOB_FORMAT)
+}
+
+/// Lists the receive queue, on a connection of its own too.
+fn list_received(config: &Config) -> Result<Vec<u8>, HfaxdError> {
+    Control::connect(&config.hfaxd, &config.user)?.list_received(RECV_FORMAT)
 }
 
 /// Carries out what the bridge asks for.
-fn drain(bridge: &mut Bridge, query: &mut Control, outbox: &mut Outbox) -> Result<(), HfaxdError> {
+fn drain(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<(), HfaxdError> {
     while let Some(output) = bridge.poll_output() {
         match output {
-            Output::ListQueues => match query.list_queues(JOB_FORMAT) {
+            Output::ListQueues => match list_queues(config) {
                 Ok(listing) => bridge.handle_listing(now_ms(), &listing),
                 Err(e) => {
                     bridge.handle_listing_failed();
                     return Err(e);
+                }
+            },
+            // A failed receive queue listing is only asked for again later:
+            // the stream it does not belong to stays up.
+            Output::ListReceived => match list_received(config) {
+                Ok(listing) => bridge.handle_received_listing(&listing),
+                Err(e) => {
+                    tracing::warn!("cannot list hfaxd's receive queue: {e}");
+                    bridge.handle_received_listing_failed();
                 }
             },
             Output::Notify { to, notification } => outbox.push(to, notification),
