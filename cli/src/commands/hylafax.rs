@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
-use faxnotify_core::wire::Notification;
+use faxnotify_core::wire::{Notification, NotificationKind};
 use faxnotify_hylafax::queue::JOB_FORMAT;
 use faxnotify_hylafax::received::RECV_FORMAT;
 use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
@@ -85,7 +85,10 @@ pub fn run(args: Args) -> CmdResult {
                 backoff = BACKOFF_FIRST;
             }
             Ok(Served::NotConnected(e)) => {
-                tracing::warn!("cannot subscribe to hfaxd's events: {e}; again in {backoff:?}")
+                tracing::warn!(
+                    "cannot subscribe to hfaxd's events: {e}; again in {:.1} s",
+                    backoff.as_secs_f64()
+                )
             }
             Err(e) => tracing::warn!("hfaxd's event stream ended: {e}; reconnecting"),
         }
@@ -298,13 +301,17 @@ fn deliver(admin: &Path, to: &Recipients, notification: &Notification) -> Result
             tracing::warn!("not queued for {whom}: {message} ({notification})");
             continue;
         }
+        // Fax numbers and names are the users' data: the contents only at
+        // DEBUG, since an INFO log is kept and shipped widely.
+        let kind = NotificationKind::from_wire(notification.kind()).map_or("unknown", |k| k.name());
+        tracing::debug!("to {whom}: {notification}");
         let count = |key: &str| reply.get(key).and_then(Value::as_array).map_or(0, Vec::len);
         let (accepted, refused) = (count("accepted"), count("refused"));
         if accepted == 0 && refused == 0 {
-            tracing::info!("{whom} has no session: {notification}");
+            tracing::info!("{whom} has no session: {kind} not queued");
         } else {
             tracing::info!(
-                "queued for {whom} ({accepted} session(s){}): {notification}",
+                "{kind} queued for {whom} ({accepted} session(s){})",
                 if refused > 0 {
                     format!(", refused by {refused}")
                 } else {
