@@ -57,7 +57,8 @@ pub struct Args {
     /// The bridge's configuration file.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
-    /// The faxnotify server's admin socket (default: the file's admin_socket).
+    /// The faxnotify server's admin socket (default: the file's admin_socket,
+    /// else the server's default path, as for `faxnotify notify`).
     #[arg(long, visible_alias = "admin", value_name = "PATH")]
     admin_socket: Option<PathBuf>,
 }
@@ -65,16 +66,15 @@ pub struct Args {
 /// Runs `faxnotify hylafax` until it is killed.
 pub fn run(args: Args) -> CmdResult {
     let config = load(&args.config)?;
-    let admin = args
+    // Like `faxnotify notify`: the flag, the file's admin_socket, else the
+    // server's default path (a private directory of the server's user).
+    let admin = match args
         .admin_socket
         .or_else(|| config.admin_socket.clone().map(PathBuf::from))
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "say where the server's admin socket is: --admin-socket PATH or \
-                 admin_socket in {}",
-                args.config.display()
-            ))
-        })?;
+    {
+        Some(path) => path,
+        None => crate::admin::path::default_path().map_err(Failure::usage)?,
+    };
     let mut bridge = Bridge::new(config.routing.clone());
     let mut outbox = Outbox::new(admin);
     let mut backoff = BACKOFF_FIRST;
