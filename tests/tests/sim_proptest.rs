@@ -18,9 +18,10 @@ fn client_spec() -> impl Strategy<Value = ClientSpec> {
         Just(ListenPolicy::Range { lo: 6000, hi: 6002 }),
         (0u16..2).prop_map(|i| ListenPolicy::Fixed { port: 7000 + i }),
     ];
-    (policy, any::<bool>()).prop_map(|(policy, backchannel)| ClientSpec {
+    (policy, any::<bool>(), any::<bool>()).prop_map(|(policy, backchannel, pinned)| ClientSpec {
         policy,
         backchannel,
+        pinned,
     })
 }
 
@@ -86,7 +87,11 @@ fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
-    (hosts(), steps(40)).prop_map(|(hosts, steps)| Scenario { hosts, steps })
+    (hosts(), steps(40), any::<bool>()).prop_map(|(hosts, steps, tls)| Scenario {
+        hosts,
+        steps,
+        tls,
+    })
 }
 
 /// A smaller world (one host, one or two clients, a dozen steps), for the
@@ -99,6 +104,7 @@ fn small_scenario() -> impl Strategy<Value = Scenario> {
     (host, steps(12)).prop_map(|(host, steps)| Scenario {
         hosts: vec![host],
         steps,
+        tls: false,
     })
 }
 

@@ -109,6 +109,7 @@ mod net;
 mod rng;
 mod route;
 mod scenario;
+mod tls;
 mod wiretap;
 mod world;
 
