@@ -23,6 +23,14 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
     // (last_seq 8 after ACKs up to 15; 16 after 17) [D-14].
     (5_005_754, "stale CB_READY, 8 vs 15"),
     (5_010_266, "stale CB_READY, 16 vs 17"),
+    // Over TLS: a client that gave up on a handshake (its timeout, then
+    // close_notify) was reported by the server as "the peer refused the
+    // TLS handshake"; it is TlsFailure::PeerClosed.
+    (7_000_388, "TLS handshake abandoned by the client, control"),
+    (
+        7_050_241,
+        "TLS handshake abandoned by the client, after retries",
+    ),
 ];
 
 fn scenario(seed: u64) -> Scenario {
