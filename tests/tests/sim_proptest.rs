@@ -18,16 +18,22 @@ fn client_spec() -> impl Strategy<Value = ClientSpec> {
         Just(ListenPolicy::Range { lo: 6000, hi: 6002 }),
         (0u16..2).prop_map(|i| ListenPolicy::Fixed { port: 7000 + i }),
     ];
-    (policy, any::<bool>(), any::<bool>()).prop_map(|(policy, backchannel, pinned)| ClientSpec {
+    (policy, any::<bool>()).prop_map(|(policy, backchannel)| ClientSpec {
         policy,
         backchannel,
-        pinned,
+        pinned: false,
     })
+}
+
+/// A client that, over TLS, trusts by CA or by pin. (Kept apart from
+/// `client_spec`, whose draws the fixed-RNG shrinking test depends on.)
+fn tls_client_spec() -> impl Strategy<Value = ClientSpec> {
+    (client_spec(), any::<bool>()).prop_map(|(spec, pinned)| ClientSpec { pinned, ..spec })
 }
 
 fn hosts() -> impl Strategy<Value = Vec<HostSpec>> {
     let host = (
-        proptest::collection::vec(client_spec(), 1..=3),
+        proptest::collection::vec(tls_client_spec(), 1..=3),
         any::<bool>(),
     )
         .prop_map(|(clients, mapped_v6)| HostSpec { clients, mapped_v6 });
