@@ -49,11 +49,17 @@ fn server_corpus() {
 }
 
 #[test]
+fn server_tls_corpus() {
+    replay("server_tls", fuzzing::server_tls);
+}
+
+#[test]
 fn committed_seeds_are_current() {
     let write = std::env::var_os("FAXNOTIFY_WRITE_SEEDS").is_some();
     let seeds = fuzzing::seeds();
     assert!(seeds.iter().any(|s| s.target == "client"));
     assert!(seeds.iter().any(|s| s.target == "server"));
+    assert!(seeds.iter().any(|s| s.target == "server_tls"));
     for seed in seeds {
         let path = corpus(seed.target).join(seed.name);
         if write {

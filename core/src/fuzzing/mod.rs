@@ -15,6 +15,12 @@
 //! - [`server`]: the fuzzer plays any number of clients and the network
 //!   around one server core, and its application (notify, end a session,
 //!   shut down).
+//! - [`server_tls`]: the same around a server with a TLS identity; the
+//!   input's first byte says whether the fuzzer's bytes are sealed by an
+//!   honest TLS client per connection (so they reach FNP/1 behind a
+//!   completed handshake, channel-bound proofs and all), go into the TLS
+//!   stream as forged records after honest handshakes, or replace TLS
+//!   altogether (the handshake's parsing and failure paths).
 //!
 //! The structured harnesses read their input as a short setup followed by
 //! operations (see `bytes` for the format), offering "valid frame"
@@ -33,11 +39,12 @@ mod client;
 mod decode;
 mod seeds;
 mod server;
+mod tls_peer;
 
 pub use client::client;
 pub use decode::decode;
 pub use seeds::{Seed, seeds};
-pub use server::server;
+pub use server::{server, server_tls};
 
 use crate::ConnId;
 use crate::wire::{Frame, decode_whole_frames};

@@ -7,6 +7,8 @@
 
 use super::client::{self, ClientOp as C, ClientSetup};
 use super::server::{self, ServerOp as S};
+use super::tls_peer::{TlsMode, TlsPeer};
+use crate::ConnId;
 
 /// One seed input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,13 +36,63 @@ pub fn seeds() -> Vec<Seed> {
     for (name, ops) in server_seeds() {
         let data = server::encode(&ops);
         debug_assert_eq!(server::parse(&data), ops);
+        // The same stories over TLS, every byte sealed.
+        out.push(Seed {
+            target: "server_tls",
+            name,
+            data: [&[TlsMode::Sealed.byte()][..], &data].concat(),
+        });
         out.push(Seed {
             target: "server",
             name,
             data,
         });
     }
+    for (name, mode, ops) in server_tls_seeds() {
+        out.push(Seed {
+            target: "server_tls",
+            name,
+            data: [&[mode.byte()][..], &server::encode(&ops)].concat(),
+        });
+    }
     out
+}
+
+/// Seeds of `server_tls` that attack the TLS layer itself.
+fn server_tls_seeds() -> Vec<(&'static str, TlsMode, Vec<S>)> {
+    // A real ClientHello (the one the harness's peer would send on the
+    // first connection), sent raw in blob-sized pieces, then silence.
+    let (_, hello) = TlsPeer::start(ConnId::from_raw(1));
+    let mut raw_hello = vec![S::Accept { peer: 0 }, S::Split { at: 7 }];
+    raw_hello.extend(hello.chunks(200).map(|piece| S::Raw {
+        conn: 0,
+        bytes: piece.to_vec(),
+    }));
+    raw_hello.push(S::Advance { ms: 60_000 });
+
+    // A logged-in session, then an application-data record that does not
+    // decrypt, and a truncated record header.
+    let mut forged = server_login(0, 0, 0, 1);
+    forged.extend([
+        S::Raw {
+            conn: 0,
+            bytes: vec![
+                23, 3, 3, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                20,
+            ],
+        },
+        S::Accept { peer: 1 },
+        S::Raw {
+            conn: 1,
+            bytes: vec![22, 3, 1, 0],
+        },
+        S::Advance { ms: 60_000 },
+    ]);
+
+    vec![
+        ("seed-raw-client-hello", TlsMode::Raw, raw_hello),
+        ("seed-forged-records", TlsMode::RawRecords, forged),
+    ]
 }
 
 /// Listen, dial, a full valid login as `session` (2: new, 1: resume).
@@ -438,5 +490,29 @@ mod tests {
         assert_eq!(s.sessions, 0, "{s:?}");
         let s = run("seed-shutdown");
         assert!(s.sessions == 2 && s.undelivered >= 3, "{s:?}");
+    }
+
+    #[test]
+    fn server_tls_seeds_get_through_tls_to_the_same_states() {
+        let run = |name| server::run_tls(&seed("server_tls", name));
+        // Control and callback over TLS, with channel-bound proofs [T-6] [T-7].
+        let s = run("seed-callback-delivery");
+        assert!(
+            s.sessions == 1 && s.reachable == 1 && s.delivered == 6 && s.tls_failed == 0,
+            "{s:?}"
+        );
+        let s = run("seed-resume-elsewhere");
+        assert!(s.resumed == 1 && s.reachable >= 1, "{s:?}");
+        let s = run("seed-shutdown");
+        assert!(s.sessions == 2 && s.undelivered >= 3, "{s:?}");
+        // A real ClientHello gets the server's flight, then the handshake
+        // times out [T-8].
+        let s = run("seed-raw-client-hello");
+        assert!(s.sessions == 0 && s.tls_failed == 1, "{s:?}");
+        // A record that does not decrypt ends that connection's TLS; a
+        // partial record header is just a read to be continued (that
+        // connection later ends by the login timeout, not as a TLS failure).
+        let s = run("seed-forged-records");
+        assert!(s.sessions == 1 && s.tls_failed == 1, "{s:?}");
     }
 }

@@ -22,10 +22,11 @@ use arbitrary::{Result, Unstructured};
 use bytes::Bytes;
 
 use super::bytes::{self as b, Writer};
+use super::tls_peer::{self, TlsMode, TlsPeer};
 use super::{Conns, decode_transmit};
 use crate::auth::{
-    AuthMessage, ClientSecrets, Credentials, DEFAULT_ITERATIONS, SessionKey, cb_ready_proof,
-    client_proof, session_key,
+    AuthMessage, ChannelBinding, ClientSecrets, Credentials, DEFAULT_ITERATIONS, SessionKey,
+    cb_ready_proof_bound, client_proof, session_key,
 };
 use crate::server::{
     Event, Input, InputError, MemoryUserStore, Output, Refused, Server, ServerConfig, Target,
@@ -270,6 +271,8 @@ struct Peer {
     server_nonce: Option<Nonce>,
     /// Highest NOTIFY seq seen here.
     max_notify: u64,
+    /// The harness's TLS client on this connection (`server_tls`).
+    tls: Option<TlsPeer>,
 }
 
 /// The server's accounting as seen from outside, per session [C-10].
@@ -297,6 +300,8 @@ pub(crate) struct ServerStats {
     pub(crate) reachable: u64,
     /// CALLBACK_STATUS backchannel sent.
     pub(crate) backchannel: u64,
+    /// TLS sessions the server reported failed.
+    pub(crate) tls_failed: u64,
 }
 
 #[derive(Debug)]
@@ -313,6 +318,11 @@ struct Harness {
     split: usize,
     next_port: u16,
     config: ServerConfig,
+    /// The server runs TLS (`server_tls`), and how the peers speak it.
+    tls: Option<TlsMode>,
+    /// Bytes the peers' TLS clients answered while their input was being
+    /// drained, sent once it is.
+    tls_replies: Vec<(ConnId, Vec<u8>)>,
 }
 
 /// Runs one input. Panics when the server breaks an invariant.
@@ -320,9 +330,28 @@ pub fn server(data: &[u8]) {
     run(data);
 }
 
+/// Runs one input against a server with a TLS identity: the first byte
+/// picks how the peers speak TLS ([`TlsMode`]), the rest are the operations
+/// of [`server`]. Panics when the server breaks an invariant.
+pub fn server_tls(data: &[u8]) {
+    run_tls(data);
+}
+
+/// Runs one `server_tls` input and says how deep it got.
+pub(crate) fn run_tls(data: &[u8]) -> ServerStats {
+    let Some((&mode, ops)) = data.split_first() else {
+        return ServerStats::default();
+    };
+    run_with(Some(TlsMode::from_byte(mode)), ops)
+}
+
 /// Runs one input and says how deep it got.
 pub(crate) fn run(data: &[u8]) -> ServerStats {
-    let mut h = Harness::new();
+    run_with(None, data)
+}
+
+fn run_with(tls: Option<TlsMode>, data: &[u8]) -> ServerStats {
+    let mut h = Harness::new(tls);
     for op in parse(data) {
         h.apply(op);
     }
@@ -331,8 +360,12 @@ pub(crate) fn run(data: &[u8]) -> ServerStats {
 }
 
 impl Harness {
-    fn new() -> Self {
+    fn new(tls: Option<TlsMode>) -> Self {
         let mut config = ServerConfig::new([3; 32]);
+        if tls.is_some() {
+            config.tls = Some(tls_peer::identity());
+            config.tls_clock = tls_peer::wall_clock();
+        }
         config.lease = Duration::from_secs(6);
         config.window = 4;
         config.queue_limit = 8;
@@ -359,6 +392,8 @@ impl Harness {
             split: usize::MAX,
             next_port: 40_000,
             config,
+            tls,
+            tls_replies: Vec::new(),
         }
     }
 
@@ -381,8 +416,14 @@ impl Harness {
                 }
                 Output::Transmit { conn, data } => {
                     assert!(self.conns.is_live(conn), "Transmit on {conn}, not open");
-                    for frame in decode_transmit(&data) {
-                        self.observe(conn, &frame);
+                    let plaintext = match self.tls {
+                        None => data,
+                        Some(_) => self.open_records(conn, &data),
+                    };
+                    if !plaintext.is_empty() {
+                        for frame in decode_transmit(&plaintext) {
+                            self.observe(conn, &frame);
+                        }
                     }
                 }
                 Output::Close { conn } => {
@@ -392,6 +433,40 @@ impl Harness {
                 Output::Event(event) => self.event(event),
             }
         }
+        self.check_footprint();
+        // Now that the outputs are handled, the peers' TLS answers go out.
+        while !self.tls_replies.is_empty() {
+            for (conn, bytes) in std::mem::take(&mut self.tls_replies) {
+                self.feed_raw(conn, &bytes);
+            }
+        }
+    }
+
+    /// What the server's TLS records carry, as the peer's TLS client reads
+    /// them (nothing when the peer has none). Each `Transmit` must be whole
+    /// records, and what it seals whole frames.
+    fn open_records(&mut self, conn: ConnId, data: &[u8]) -> Vec<u8> {
+        tls_peer::check_records(data);
+        let sealed = self.tls == Some(TlsMode::Sealed);
+        let Some(peer) = self.conns.tag_mut(conn).and_then(|p| p.tls.as_mut()) else {
+            return Vec::new();
+        };
+        let (plaintext, reply) = peer.open(data);
+        if let Some(failure) = &peer.failed {
+            // With every byte sealed, nothing can break the stream: the
+            // server's own TLS output must be readable.
+            assert!(
+                !sealed,
+                "an honest TLS client refuses the server's records: {failure}"
+            );
+        }
+        if !reply.is_empty() {
+            self.tls_replies.push((conn, reply));
+        }
+        plaintext
+    }
+
+    fn check_footprint(&mut self) {
         let fp = self.server.fuzz_footprint();
         assert_eq!(
             fp.connections,
@@ -434,6 +509,7 @@ impl Harness {
 
     fn observe(&mut self, conn: ConnId, frame: &Frame<'_>) {
         let mut granted = None;
+        let binding = self.binding(conn);
         let Some(p) = self.conns.tag_mut(conn) else {
             return;
         };
@@ -445,7 +521,7 @@ impl Harness {
                 if let (Some(hello), Some((login, Some(user))), Some(challenge)) =
                     (&p.hello, &p.login, &p.challenge)
                 {
-                    let auth = AuthMessage::from_bodies(hello, login, challenge);
+                    let auth = bound(AuthMessage::from_bodies(hello, login, challenge), binding);
                     granted = Some((
                         ok.session_id,
                         session_key(&secrets()[*user].client_key, &auth),
@@ -498,6 +574,16 @@ impl Harness {
                 self.stats.undelivered += seqs.len() as u64;
             }
             Event::SessionOpened { .. } => self.stats.sessions += 1,
+            Event::TlsFailed { reason, .. } => {
+                self.stats.tls_failed += 1;
+                // Honest peers with every byte sealed give the server's TLS
+                // nothing to fail on but the clock [T-8].
+                assert!(
+                    self.tls != Some(TlsMode::Sealed)
+                        || matches!(reason, crate::tls::TlsFailure::Timeout { .. }),
+                    "TLS failed with honest peers: {reason}"
+                );
+            }
             Event::SessionResumed { .. } => self.stats.resumed += 1,
             Event::CallbackStatus { state, .. } => match state {
                 CallbackState::Reachable => self.stats.reachable += 1,
@@ -538,7 +624,39 @@ impl Harness {
         self.feed(conn, &bytes);
     }
 
+    /// The connection's TLS channel binding, when its peer runs TLS and the
+    /// handshake is over.
+    fn binding(&self, conn: ConnId) -> Option<ChannelBinding> {
+        let p = self.conns.list.iter().find(|(c, _, _)| *c == conn)?;
+        p.1.tls.as_ref()?.binding()
+    }
+
+    /// Sends bytes from the peer: sealed by its TLS client if it has one.
     fn feed(&mut self, conn: ConnId, bytes: &[u8]) {
+        let sealed = match self.conns.tag_mut(conn).and_then(|p| p.tls.as_mut()) {
+            Some(peer) => peer.seal(bytes),
+            None => return self.feed_raw(conn, bytes),
+        };
+        if !sealed.is_empty() {
+            self.feed_raw(conn, &sealed);
+        }
+    }
+
+    /// Starts the peer's TLS client on a new connection (unless the peers
+    /// speak no TLS) and sends its ClientHello.
+    fn start_tls(&mut self, conn: ConnId) {
+        if !matches!(self.tls, Some(TlsMode::Sealed | TlsMode::RawRecords)) {
+            return;
+        }
+        let (peer, hello) = TlsPeer::start(conn);
+        if let Some(p) = self.conns.tag_mut(conn) {
+            p.tls = Some(peer);
+        }
+        self.feed_raw(conn, &hello);
+    }
+
+    /// Sends bytes as they are, cut at the split point.
+    fn feed_raw(&mut self, conn: ConnId, bytes: &[u8]) {
         let at = self.split.min(bytes.len());
         for chunk in [&bytes[..at], &bytes[at..]] {
             if chunk.is_empty() {
@@ -581,6 +699,7 @@ impl Harness {
                     },
                 );
                 self.drain();
+                self.start_tls(conn);
             }
             ServerOp::Login {
                 conn,
@@ -621,11 +740,12 @@ impl Harness {
                     return;
                 };
                 let mut proof = [0u8; 32];
+                let binding = self.binding(conn);
                 if let Some(p) = self.peer_mut(conn)
                     && let (Some(hello), Some((login, user)), Some(challenge)) =
                         (&p.hello, &p.login, &p.challenge)
                 {
-                    let auth = AuthMessage::from_bodies(hello, login, challenge);
+                    let auth = bound(AuthMessage::from_bodies(hello, login, challenge), binding);
                     proof = client_proof(&secrets()[user.unwrap_or(0)], &auth);
                 }
                 if !valid {
@@ -671,6 +791,10 @@ impl Harness {
                     self.conns.close(conn);
                 }
                 self.drain();
+                if ok {
+                    // [T-2]: the fax client is the TLS client on callbacks too.
+                    self.start_tls(conn);
+                }
             }
             ServerOp::CbChallenge { conn } => {
                 let Some(conn) = self
@@ -692,6 +816,7 @@ impl Harness {
                 else {
                     return;
                 };
+                let binding = self.binding(conn);
                 let Some(p) = self.peer_mut(conn) else { return };
                 let (Some(session), Some(cn), Some(sn)) =
                     (p.session, p.client_nonce, p.server_nonce)
@@ -707,7 +832,9 @@ impl Harness {
                 };
                 let key = self.keys.iter().rev().find(|(id, _)| *id == session);
                 let mut proof = match key {
-                    Some((_, key)) => cb_ready_proof(key, &cn, &sn, session, last_seq),
+                    Some((_, key)) => {
+                        cb_ready_proof_bound(key, &cn, &sn, session, last_seq, binding.as_ref())
+                    }
                     None => [0; 32],
                 };
                 if !valid {
@@ -746,7 +873,11 @@ impl Harness {
             }
             ServerOp::Raw { conn, bytes } => {
                 if let Some(conn) = self.conns.any(conn) {
-                    self.feed(conn, &bytes);
+                    if self.tls == Some(TlsMode::RawRecords) {
+                        self.feed_raw(conn, &bytes);
+                    } else {
+                        self.feed(conn, &bytes);
+                    }
                 }
             }
             ServerOp::Close { conn } => {
@@ -886,6 +1017,14 @@ impl Harness {
                 "session {id:#x}: {book:?} at the end"
             );
         }
+    }
+}
+
+/// The AuthMessage bound to the connection's TLS session, if it has one [T-6].
+fn bound(auth: AuthMessage, binding: Option<ChannelBinding>) -> AuthMessage {
+    match binding {
+        Some(binding) => auth.bind(&binding),
+        None => auth,
     }
 }
 

@@ -48,6 +48,10 @@ pub enum TlsFailure {
         /// They looked like a plain FNP/1 frame.
         plain_fnp: bool,
     },
+    /// The peer closed the connection (close_notify) before the handshake
+    /// finished: it gave up, most often at its own handshake timeout. Not a
+    /// refusal: nothing in our certificate or settings needs to change.
+    PeerClosed,
     /// The peer ended the handshake with an alert (for example, it did not
     /// trust our certificate).
     PeerAlert {
@@ -89,6 +93,10 @@ impl TlsFailure {
         }
         match error {
             Error::InvalidCertificate(cert) => Self::from_certificate(cert),
+            // close_notify is how a peer says goodbye, not an objection;
+            // read as "refused", it would send an administrator chasing
+            // certificates when the peer merely timed out.
+            Error::AlertReceived(AlertDescription::CloseNotify) => Self::PeerClosed,
             Error::AlertReceived(alert) => Self::PeerAlert {
                 alert: alert_name(*alert),
             },
@@ -226,6 +234,9 @@ impl fmt::Display for TlsFailure {
                 f.write_str("the peer does not speak TLS (it sent plain FNP/1)")
             }
             Self::NotTls { plain_fnp: false } => f.write_str("the peer does not speak TLS"),
+            Self::PeerClosed => f.write_str(
+                "the peer closed the connection during the TLS handshake (it gave up waiting, or stopped)",
+            ),
             Self::PeerAlert { alert } => {
                 write!(f, "the peer refused the TLS handshake ({alert})")
             }
@@ -263,5 +274,28 @@ mod tests {
                 "the server's certificate is not signed by a trusted authority"
             );
         }
+    }
+
+    #[test]
+    fn close_notify_during_the_handshake_is_a_goodbye_not_a_refusal() {
+        let closed =
+            TlsFailure::from_rustls(&Error::AlertReceived(AlertDescription::CloseNotify), true);
+        assert_eq!(closed, TlsFailure::PeerClosed);
+        assert!(
+            closed
+                .to_string()
+                .contains("closed the connection during the TLS handshake")
+        );
+        let refused = TlsFailure::from_rustls(
+            &Error::AlertReceived(AlertDescription::BadCertificate),
+            true,
+        );
+        assert_eq!(
+            refused,
+            TlsFailure::PeerAlert {
+                alert: "bad_certificate".to_owned()
+            }
+        );
+        assert!(refused.to_string().contains("refused"));
     }
 }

@@ -29,6 +29,26 @@
 //! taken by another process (silent, an impostor speaking the callback
 //! handshake without the key, or garbage), and clock jumps.
 //!
+//! # TLS
+//!
+//! Three scenarios in ten ([`Scenario::tls`]) run FNP/1 over TLS 1.3: the
+//! server presents a fixed test certificate (`pki/`), each client trusts it
+//! through the test CA or by pinning it ([`ClientSpec::pinned`]), and every
+//! control and callback connection runs the cores' own TLS sessions inside
+//! the simulated network, faults and all. (A TLS server never falls back to
+//! plain TCP [T-3], so a run is all TLS or none.) The run stays a function
+//! of its seed: the cores' TLS randomness comes from their seeded streams,
+//! and rustls reads only a fixed wall clock.
+//!
+//! The wiretap cannot read frames inside TLS. There it checks that every
+//! `Transmit` is whole TLS records; the session a connection serves comes
+//! from the client core's events (LoggedIn, CallbackEstablished; in plain
+//! runs these are checked against the frames on the wire); and an honest
+//! peer's TLS may fail only by a handshake timeout. The accounting is the
+//! same, except that the ACKs the server read are unknown, so "an ACK the
+//! server read was ignored" is checked by the plain runs only — behind TLS
+//! the same decoder reads the same plaintext.
+//!
 //! # What "the end" is
 //!
 //! After the schedule, the run **settles**: every partition heals, firewalls
@@ -109,6 +129,7 @@ mod net;
 mod rng;
 mod route;
 mod scenario;
+mod tls;
 mod wiretap;
 mod world;
 

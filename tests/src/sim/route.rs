@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use faxnotify_core::client::{self, BindError, Client};
 use faxnotify_core::server::{self, Refused};
+use faxnotify_core::tls::TlsFailure;
 use faxnotify_core::wire::{CbReady, ErrorCode, Frame, Notification};
 use faxnotify_core::{ConnId, SessionId};
 
@@ -15,6 +16,7 @@ use super::net::{
     host_ip,
 };
 use super::scenario::{Firewall, Squatter};
+use super::tls::whole_records;
 use super::wiretap::{Mark, fnv1a, marks, whole_frames};
 use super::world::{Ev, Sim};
 
@@ -34,6 +36,25 @@ fn honest_error(code: ErrorCode, callback: bool) -> Result<(), &'static str> {
         ErrorCode::AuthFailed => Err("a login with the right password failed"),
         _ => Err("peers that both follow the protocol never send this"),
     }
+}
+
+/// Whether a TLS session between a client and a server that both follow
+/// the protocol (with the certificates of `super::tls`) can fail this way:
+/// only by running out of time under delays and partitions, on one side
+/// (a timeout) and then the other (the peer's close_notify mid-handshake).
+/// Anything else (a certificate refused, a record broken) means one side
+/// broke a rule.
+fn honest_tls_failure(reason: &TlsFailure) -> Result<(), &'static str> {
+    match reason {
+        TlsFailure::Timeout { .. } | TlsFailure::PeerClosed => Ok(()),
+        _ => Err("TLS between peers that both follow the protocol never fails this way"),
+    }
+}
+
+/// The variant of a TLS failure, for counting.
+fn failure_kind(reason: &TlsFailure) -> String {
+    let text = format!("{reason:?}");
+    text.split([' ', '{', '(']).next().unwrap_or("?").to_owned()
 }
 
 /// A name for the server events worth counting (how often each rule and
@@ -62,6 +83,9 @@ fn server_outcome(event: &server::Event) -> Option<String> {
         },
         server::Event::ConnectionRefused { reason, .. } => format!("connection refused: {reason}"),
         server::Event::CallbackStatus { state, .. } => format!("callback status {state}"),
+        server::Event::TlsFailed { reason, .. } => {
+            format!("server TLS failed: {}", failure_kind(reason))
+        }
         _ => return None,
     })
 }
@@ -71,6 +95,9 @@ fn client_outcome(event: &client::Event) -> Option<String> {
     Some(match event {
         client::Event::CallbackRejected { reason, .. } => format!("callback rejected: {reason:?}"),
         client::Event::ErrorReceived { code, .. } => format!("client received ERROR {code}"),
+        client::Event::TlsFailed { reason, .. } => {
+            format!("client TLS failed: {}", failure_kind(reason))
+        }
         client::Event::ConnectionLost { reason, .. } => format!("connection lost: {reason:?}"),
         client::Event::Stopped { reason } => {
             let text = format!("{reason:?}");
@@ -268,18 +295,21 @@ impl Sim {
             *self.observed.entry(what).or_default() += 1;
         }
         let result = match &event {
+            server::Event::TlsFailed { conn, reason, .. } => {
+                if self.server_talks_to_squatter(*conn) {
+                    Ok(())
+                } else {
+                    honest_tls_failure(reason)
+                        .map_err(|why| format!("server: TLS failed on {conn} ({reason}): {why}"))
+                }
+            }
             server::Event::ProtocolError { conn, error, .. } => {
                 let end = EndId {
                     node: NodeId::Server,
                     incarnation: inc,
                     conn: *conn,
                 };
-                let squatter = self.ends.get(&end).is_some_and(|&(c, _)| {
-                    matches!(
-                        self.conns[c].ends[1].id.map(|e| e.node),
-                        Some(NodeId::Squatter(_))
-                    )
-                });
+                let squatter = self.server_talks_to_squatter(*conn);
                 let kind = self.ends.get(&end).map(|&(c, _)| self.conns[c].kind);
                 if squatter {
                     Ok(())
@@ -342,6 +372,21 @@ impl Sim {
         self.check(result);
     }
 
+    /// Whether the server's `conn` reached a foreign process, not a client.
+    fn server_talks_to_squatter(&self, conn: ConnId) -> bool {
+        let end = EndId {
+            node: NodeId::Server,
+            incarnation: self.server.incarnation,
+            conn,
+        };
+        self.ends.get(&end).is_some_and(|&(c, _)| {
+            matches!(
+                self.conns[c].ends[1].id.map(|e| e.node),
+                Some(NodeId::Squatter(_))
+            )
+        })
+    }
+
     fn client_event(&mut self, i: usize, event: client::Event) {
         let inc = self.clients[i].incarnation;
         if let client::Event::Notification { seq, notification } = &event {
@@ -370,6 +415,28 @@ impl Sim {
             *self.observed.entry(what).or_default() += 1;
         }
         let result = match &event {
+            client::Event::LoggedIn { session, .. } => match self.feeding {
+                Some(c) => self.serves(c, *session, "LoggedIn"),
+                None => Err(format!("client {i}: LoggedIn outside a read")),
+            },
+            client::Event::CallbackEstablished { conn, .. } => {
+                let end = EndId {
+                    node: NodeId::Client(i),
+                    incarnation: inc,
+                    conn: *conn,
+                };
+                let session = self.clients[i].core.as_ref().and_then(Client::session);
+                match (self.ends.get(&end), session) {
+                    (Some(&(c, _)), Some(session)) => {
+                        self.serves(c, session, "CallbackEstablished")
+                    }
+                    _ => Err(format!(
+                        "client {i}: CallbackEstablished on {conn} without a session"
+                    )),
+                }
+            }
+            client::Event::TlsFailed { reason, .. } => honest_tls_failure(reason)
+                .map_err(|why| format!("client {i}: TLS failed ({reason}): {why}")),
             // The client's only peer is the server, which follows the protocol.
             client::Event::ProtocolError { error, .. } => Err(format!(
                 "client {i} reports a protocol error of the server: {error}"
@@ -389,6 +456,23 @@ impl Sim {
             _ => Ok(()),
         };
         self.check(result);
+    }
+
+    /// The client says connection `c` serves `session` (its LOGIN_OK or
+    /// CB_HELLO named it). Over TLS that is how the simulator learns it; in
+    /// plain runs the wiretap read it from the server's frame already, and
+    /// the two must agree.
+    fn serves(&mut self, c: usize, session: SessionId, what: &str) -> Result<(), String> {
+        if self.tls {
+            self.conns[c].session = Some(session);
+            return Ok(());
+        }
+        match self.conns[c].session {
+            Some(seen) if seen == session => Ok(()),
+            seen => Err(format!(
+                "{what} names session {session}, but the server's frames on the connection named {seen:?}"
+            )),
+        }
     }
 
     // ----- the network -----------------------------------------------------
@@ -427,7 +511,15 @@ impl Sim {
     }
 
     fn transmit(&mut self, end: EndId, data: Vec<u8>) {
-        let frames = match whole_frames(&data) {
+        // Over TLS the frames are sealed: whole records is what can be
+        // checked, and the session a connection serves is learnt from the
+        // client's events instead (see `client_event`).
+        let frames = if self.tls {
+            whole_records(&data).map(|_| Vec::new())
+        } else {
+            whole_frames(&data)
+        };
+        let frames = match frames {
             Ok(frames) => frames,
             Err(err) => return self.fail(format!("{:?}: {err}", end.node)),
         };
@@ -597,7 +689,7 @@ impl Sim {
         // What the server is given to read, for the accounting.
         let mut acks = Vec::new();
         let pipe = &mut self.conns[c].pipes[d];
-        if !pipe.rx_failed {
+        if !pipe.rx_failed && !self.tls {
             let mut input = bytes.as_slice();
             loop {
                 match pipe.rx.decode(&mut input) {

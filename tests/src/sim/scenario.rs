@@ -19,6 +19,9 @@ pub struct ClientSpec {
     /// Whether it offers BACKCHANNEL (without it an unreachable callback
     /// queues notifications until the callback works again).
     pub backchannel: bool,
+    /// In a run over TLS: it trusts the server by pinning its certificate's
+    /// fingerprint rather than through the CA [T-4].
+    pub pinned: bool,
 }
 
 /// A machine with client processes (several share its IP address, as on a
@@ -180,6 +183,10 @@ pub struct Scenario {
     pub hosts: Vec<HostSpec>,
     /// Work and faults, in time order.
     pub steps: Vec<Step>,
+    /// The server has a TLS identity and every client trusts it: control
+    /// and callback connections all run TLS 1.3 [T-1]. (TLS is the whole
+    /// run's or none: a TLS server never falls back to plain TCP [T-3].)
+    pub tls: bool,
 }
 
 impl Scenario {
@@ -196,7 +203,9 @@ impl Scenario {
     /// A random scenario: 1..=3 hosts with 1..=3 clients each (sometimes 5,
     /// more than the server's dial slots per address, and then some fixed
     /// ports clash as when a user starts a second instance), and about
-    /// `steps` actions over a few virtual minutes, faults mixed with work.
+    /// `steps` actions over a few virtual minutes, faults mixed with work;
+    /// three runs in ten over TLS, each client trusting the server through
+    /// the CA or by a pin.
     pub fn random(rng: &mut SimRng, steps: usize) -> Scenario {
         let host_count = rng.range(1, 3) as usize;
         let mut hosts = Vec::new();
@@ -216,6 +225,7 @@ impl Scenario {
                         },
                     },
                     backchannel: rng.chance(70),
+                    pinned: false,
                 })
                 .collect();
             hosts.push(HostSpec {
@@ -292,6 +302,18 @@ impl Scenario {
             } as u32;
             out.push(Step { after_ms, action });
         }
-        Scenario { hosts, steps: out }
+        // Drawn last, so the topology and schedule of a seed do not depend
+        // on whether it runs over TLS.
+        let tls = rng.chance(30);
+        if tls {
+            for client in hosts.iter_mut().flat_map(|h| h.clients.iter_mut()) {
+                client.pinned = rng.chance(50);
+            }
+        }
+        Scenario {
+            hosts,
+            steps: out,
+            tls,
+        }
     }
 }

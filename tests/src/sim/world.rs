@@ -74,6 +74,8 @@ pub struct Report {
     /// How often each failure path and rule was exercised (ERRORs by code,
     /// why sessions closed, why callbacks were rejected, ...).
     pub observed: BTreeMap<String, u64>,
+    /// The run was over TLS ([`Scenario::tls`]).
+    pub tls: bool,
 }
 
 /// A broken invariant.
@@ -201,6 +203,8 @@ pub struct Sim {
     pub(super) conns: Vec<SimConn>,
     pub(super) ends: HashMap<EndId, (usize, usize)>,
     pub(super) ledger: Ledger,
+    /// Every connection of the cores runs TLS: the wiretap sees records, not frames.
+    pub(super) tls: bool,
     /// Clock skew per machine: index 0 the server, 1 + h host h.
     pub(super) skew: Vec<Duration>,
     pub(super) next_payload: u64,
@@ -260,6 +264,10 @@ impl Sim {
                 } else {
                     Caps::NONE
                 };
+                if scenario.tls {
+                    config.tls = Some(super::tls::client_tls(spec.pinned));
+                    config.tls_clock = super::tls::wall_clock();
+                }
                 clients.push(ClientNode {
                     host: h,
                     user,
@@ -276,6 +284,10 @@ impl Sim {
         config.lease = cfg.lease;
         config.window = cfg.window;
         config.queue_limit = cfg.queue_limit;
+        if scenario.tls {
+            config.tls = Some(super::tls::server_identity());
+            config.tls_clock = super::tls::wall_clock();
+        }
         let host_count = hosts.len();
         Sim {
             rng,
@@ -298,7 +310,8 @@ impl Sim {
             held: (0..host_count).map(|_| Vec::new()).collect(),
             conns: Vec::new(),
             ends: HashMap::new(),
-            ledger: Ledger::default(),
+            ledger: Ledger::new(!scenario.tls),
+            tls: scenario.tls,
             skew: vec![Duration::ZERO; host_count + 1],
             next_payload: 0,
             log: Vec::new(),
@@ -374,6 +387,7 @@ impl Sim {
                 log: self.log,
                 traffic_digest: self.digest,
                 observed: self.observed,
+                tls: self.tls,
             }),
             Err(message) => {
                 let tail = self.log.len().saturating_sub(LOG_TAIL);
