@@ -298,6 +298,31 @@ fn client_with(
         .assert()
 }
 
+/// `faxnotify client --json` (on `runtime`) as `user` of `server`, trusting
+/// only the certificate pinned by `pin`.
+fn pinned_client(
+    runtime: &str,
+    server: std::net::SocketAddr,
+    user: &str,
+    password: &Path,
+    pin: &str,
+) -> Running {
+    Running::start(&[
+        "client".to_owned(),
+        "--runtime".into(),
+        runtime.into(),
+        "--server".into(),
+        server.to_string(),
+        "--user".into(),
+        user.into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--trust".into(),
+        format!("pin:{pin}"),
+        "--json".into(),
+    ])
+}
+
 /// A certificate a client cannot trust stops it with exit status 9 and a
 /// sentence that says what is wrong — never a retry loop, never plain TCP.
 #[test]
@@ -348,20 +373,8 @@ fn a_client_that_cannot_trust_the_certificate_exits_9_and_says_why() {
         contains("the server's certificate is for fax.example.org, not fax.other.org").and(clean()),
     );
     // The right pin logs in (so the refusals above were the certificate's).
-    let mut ok = Running::start(&[
-        "client".to_owned(),
-        "--server".into(),
-        server.addr.to_string(),
-        "--user".into(),
-        "alice".into(),
-        "--password-file".into(),
-        write_file(dir.path(), "pw", "secret-1\n")
-            .display()
-            .to_string(),
-        "--trust".into(),
-        format!("pin:{fingerprint}"),
-        "--json".into(),
-    ]);
+    let password = write_file(dir.path(), "pw", "secret-1\n");
+    let mut ok = pinned_client("smol", server.addr, "alice", &password, &fingerprint);
     wait_event(&mut ok, "logged_in");
     // The server logged the refused handshakes with the peer's address [T-9].
     let mut server = server;
@@ -421,22 +434,8 @@ fn reload_on(runtime: &str) {
     );
     let password = write_file(dir.path(), "pw", "secret-1\n");
     let addr = server.addr;
-    let client = |user: &str, password: &Path, pin: &str| {
-        Running::start(&[
-            "client".to_owned(),
-            "--runtime".into(),
-            runtime.into(),
-            "--server".into(),
-            addr.to_string(),
-            "--user".into(),
-            user.into(),
-            "--password-file".into(),
-            password.display().to_string(),
-            "--trust".into(),
-            format!("pin:{pin}"),
-            "--json".into(),
-        ])
-    };
+    let client =
+        |user: &str, password: &Path, pin: &str| pinned_client(runtime, addr, user, password, pin);
     let mut alice = client("alice", &password, &old);
     wait_event(&mut alice, "logged_in");
 
@@ -515,19 +514,7 @@ fn a_bad_new_certificate_keeps_the_old_one() {
         "{line}"
     );
     // The old certificate still serves.
-    let mut alice = Running::start(&[
-        "client".to_owned(),
-        "--server".into(),
-        server.addr.to_string(),
-        "--user".into(),
-        "alice".into(),
-        "--password-file".into(),
-        write_file(dir.path(), "pw", "secret-1\n")
-            .display()
-            .to_string(),
-        "--trust".into(),
-        format!("pin:{fingerprint}"),
-        "--json".into(),
-    ]);
+    let password = write_file(dir.path(), "pw", "secret-1\n");
+    let mut alice = pinned_client("smol", server.addr, "alice", &password, &fingerprint);
     wait_event(&mut alice, "logged_in");
 }
