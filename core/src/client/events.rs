@@ -56,6 +56,11 @@ pub enum Event {
     },
     /// A callback connection completed its handshake: the server proved it
     /// holds the session key [B-1].
+    ///
+    /// The first one of a login may come just before [`Event::LoggedIn`]:
+    /// the server dials as soon as it reads ADVERTISE, and the callback
+    /// handshake can finish before ADVERTISE_OK is read from the control
+    /// connection. Wait for the two in either order.
     CallbackEstablished {
         /// The callback connection.
         conn: ConnId,

@@ -64,14 +64,20 @@ pub fn wait_for<E: std::fmt::Debug, T>(
     }
 }
 
-/// Waits until the client is logged in and its callback is up.
+/// Waits until the client is logged in and its callback is up, in either
+/// order: the server dials as soon as it reads ADVERTISE, so the callback
+/// handshake can complete before the client reads ADVERTISE_OK (which
+/// makes LoggedIn). Waiting for one and then the other dropped the
+/// CallbackEstablished that came first and then waited for nothing.
 pub fn logged_in_with_callback(client: &Client) {
-    wait_for(client.events(), "LoggedIn", |e| {
-        matches!(e, client::Event::LoggedIn { .. }).then_some(())
-    });
-    wait_for(client.events(), "CallbackEstablished", |e| {
-        matches!(e, client::Event::CallbackEstablished { .. }).then_some(())
-    });
+    let (mut logged_in, mut callback) = (false, false);
+    while !(logged_in && callback) {
+        wait_for(client.events(), "LoggedIn and CallbackEstablished", |e| {
+            logged_in |= matches!(e, client::Event::LoggedIn { .. });
+            callback |= matches!(e, client::Event::CallbackEstablished { .. });
+            (logged_in && callback).then_some(())
+        });
+    }
 }
 
 /// Waits for the server's SessionOpened.
