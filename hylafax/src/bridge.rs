@@ -697,12 +697,15 @@ fn outcome_of(record: &JobRecord, killed: bool) -> (JobState, String) {
     }
 }
 
+/// `reason (what)`, at most [`MAX_DETAIL`] bytes: HylaFAX's reason (its
+/// own bound is [`MAX_DETAIL`] too) gives way, so that what happened
+/// ("0 of 2 page(s) sent") always fits.
 fn with_reason(what: &str, reason: &str) -> String {
     if reason.is_empty() {
-        what.to_owned()
-    } else {
-        format!("{reason} ({what})")
+        return what.to_owned();
     }
+    let room = MAX_DETAIL.saturating_sub(what.len() + " ()".len());
+    format!("{} ({what})", clean(reason.as_bytes(), room))
 }
 
 /// `HH:MM:SS` of a Unix time.
