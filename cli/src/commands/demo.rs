@@ -672,11 +672,55 @@ fn summary(demo: &Demo, kind: RuntimeKind, tls: bool) -> Exit {
         ms(percentile(&latencies, 50.0)),
         ms(percentile(&latencies, 99.0))
     );
-    if lost == 0 && t.duplicates == 0 && t.unexpected == 0 && sent > 0 {
+    let exit = verdict(t);
+    if exit == Exit::Ok {
         outln!("every notification arrived exactly once");
-        Exit::Ok
     } else {
         outln!("NOT every notification arrived exactly once");
+    }
+    exit
+}
+
+/// Exit status 0 when every notification sent arrived exactly once (and
+/// something was sent), else 5.
+fn verdict(t: &Tally) -> Exit {
+    let lost = t
+        .sent
+        .keys()
+        .filter(|k| !t.received.contains_key(k))
+        .count();
+    if lost == 0 && t.duplicates == 0 && t.unexpected == 0 && !t.sent.is_empty() {
+        Exit::Ok
+    } else {
         Exit::Lost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(sent: u64, received: u64) -> Tally {
+        let at = Instant::now();
+        let session = SessionId::new(1).expect("non-zero");
+        Tally {
+            sent: (1..=sent).map(|seq| ((session, seq), at)).collect(),
+            received: (1..=received).map(|seq| ((session, seq), at)).collect(),
+            ..Tally::default()
+        }
+    }
+
+    #[test]
+    fn the_demo_exits_5_when_a_notification_is_lost_or_duplicated() {
+        assert_eq!(verdict(&tally(3, 3)), Exit::Ok);
+        assert_eq!(verdict(&tally(3, 2)), Exit::Lost, "one lost");
+        let mut twice = tally(3, 3);
+        twice.duplicates = 1;
+        assert_eq!(verdict(&twice), Exit::Lost, "one duplicated");
+        let mut stray = tally(3, 3);
+        stray.unexpected = 1;
+        assert_eq!(verdict(&stray), Exit::Lost, "one nobody sent");
+        assert_eq!(verdict(&tally(0, 0)), Exit::Lost, "nothing was sent");
+        assert_eq!(Exit::Lost as i32, 5, "the documented status");
     }
 }
