@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, Stream, TestServer, add_users, faxnotify, json, write_file};
+use common::{Running, Stream, TestServer, add_users, json, write_file};
 
 const PASSWORD: &str = "correct horse battery";
 /// Fixed ports (hfaxd, and the soft modems' IAX2 pair): a run refuses to
@@ -219,27 +219,8 @@ struct Client {
 
 impl Client {
     fn start(dir: &Path, server: &TestServer, user: &str) -> Client {
-        let settings = dir.join(format!("{user}.toml"));
-        faxnotify()
-            .args(["settings", "set", "--settings"])
-            .arg(&settings)
-            .args(["--port", "dynamic", "--server", &server.addr.to_string()])
-            .assert()
-            .success();
-        let password = write_file(dir, &format!("{user}.pw"), &format!("{PASSWORD}\n"));
-        let mut process = Running::start(&[
-            "client".to_owned(),
-            "--user".into(),
-            user.into(),
-            "--password-file".into(),
-            password.display().to_string(),
-            "--settings".into(),
-            settings.display().to_string(),
-            "--json".into(),
-        ]);
-        process.wait_line(Stream::Out, "reachable", |l| {
-            json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
-        });
+        // smol: the client's default runtime.
+        let process = common::start_json_client(dir, "smol", server.addr, user, PASSWORD);
         Client {
             process,
             notifications: Vec::new(),
