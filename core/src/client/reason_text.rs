@@ -74,6 +74,18 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
+impl CallbackClosure {
+    /// A stable snake_case name, e.g. for JSON output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallbackClosure::ClosedByServer => "closed_by_server",
+            CallbackClosure::Bye { .. } => "bye",
+            CallbackClosure::Superseded => "superseded",
+            CallbackClosure::Silent { .. } => "silent",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,17 +136,5 @@ mod tests {
             "cannot connect: connection refused",
             "the OS's reason is said"
         );
-    }
-}
-
-impl CallbackClosure {
-    /// A stable snake_case name, e.g. for JSON output.
-    pub fn name(&self) -> &'static str {
-        match self {
-            CallbackClosure::ClosedByServer => "closed_by_server",
-            CallbackClosure::Bye { .. } => "bye",
-            CallbackClosure::Superseded => "superseded",
-            CallbackClosure::Silent { .. } => "silent",
-        }
     }
 }
