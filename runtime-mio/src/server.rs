@@ -449,7 +449,10 @@ impl Machine for ServerMachine {
     fn input(&mut self, now: Instant, input: NetInput<'_>) {
         let input = match input {
             NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, _) => Input::ConnectFailed { conn },
+            NetInput::ConnectFailed(conn, err) => Input::ConnectFailed {
+                conn,
+                error: core::ConnectError::from_io(&err),
+            },
             NetInput::Received(conn, data) => Input::Received { conn, data },
             NetInput::Closed(conn) => Input::Closed { conn },
             NetInput::Bound { .. } | NetInput::BindFailed { .. } => {

@@ -363,7 +363,7 @@ impl Machine for ServerMachine {
     fn input(&mut self, now: Instant, input: NetInput<'_>) {
         let input = match input {
             NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, _) => Input::ConnectFailed { conn },
+            NetInput::ConnectFailed(conn, error) => Input::ConnectFailed { conn, error },
             NetInput::Received(conn, data) => Input::Received { conn, data },
             NetInput::Closed(conn) => Input::Closed { conn },
         };
