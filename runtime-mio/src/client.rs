@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    self as core, BindError, ClientConfig, ClientState, ConnectError, Event, Input, ListenPolicy,
+    self as core, BindError, ClientConfig, ClientState, Event, Input, ListenPolicy,
     NetworkSettings, Output, SettingsChange, StopReason,
 };
 
 use crate::error::{ChangeSettingsError, ClientStartError, LogoutError, RunError, Stopped};
 use crate::events::{self, Events};
-use crate::machine::{Action, Machine, NetInput, refused_input};
+use crate::machine::{Machine, refused_input};
 use crate::mailbox::{self, Mailbox};
 use crate::options::LoopOptions;
 use crate::reactor::{Controller, Reactor};
@@ -348,22 +348,7 @@ impl Machine for ClientMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let error;
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, err) => Input::ConnectFailed {
-                conn,
-                error: ConnectError::from_io(&err),
-            },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-            NetInput::Bound { local } => Input::Bound { local },
-            NetInput::BindFailed { addr, error: err } => {
-                error = BindError::from_io(&err);
-                Input::BindFailed { addr, error }
-            }
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         if let Err(err) = self.core.handle_input(now, input) {
             refused_input(&err);
         }
@@ -377,30 +362,17 @@ impl Machine for ClientMachine {
         self.core.poll_timeout()
     }
 
-    fn next_action(&mut self) -> Option<Action<Event>> {
-        loop {
-            return Some(match self.core.poll_output()? {
-                Output::Connect { conn, addr } => Action::Connect { conn, addr },
-                Output::Transmit { conn, data } => Action::Transmit { conn, data },
-                Output::Close { conn } => Action::Close { conn },
-                Output::Listen { addr } => Action::Listen { addr },
-                Output::StopListening => Action::StopListening,
-                Output::Event(event) => {
-                    match &event {
-                        Event::Listening { local, .. } => self.listening = Some(*local),
-                        Event::Stopped { reason } if self.listening.is_none() => {
-                            self.stop = Some(reason.clone());
-                        }
-                        _ => {}
-                    }
-                    Action::Event(event)
-                }
-                other => {
-                    tracing::warn!(?other, "client output this runtime does not know; ignored");
-                    continue;
-                }
-            });
+    fn poll_output(&mut self) -> Option<Output> {
+        let output = self.core.poll_output()?;
+        // The start-up outcome, for `Client::start`'s answer.
+        match &output {
+            Output::Event(Event::Listening { local, .. }) => self.listening = Some(*local),
+            Output::Event(Event::Stopped { reason }) if self.listening.is_none() => {
+                self.stop = Some(reason.clone());
+            }
+            _ => {}
         }
+        Some(output)
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {

@@ -18,7 +18,7 @@ use crate::error::{
     EndSessionError, NotifyError, RunError, ServerStartError, SetTlsIdentityError, Stopped,
 };
 use crate::events::{self, Events};
-use crate::machine::{Action, Machine, NetInput, refused_input};
+use crate::machine::{Machine, refused_input};
 use crate::mailbox::{self, Mailbox};
 use crate::options::LoopOptions;
 use crate::reactor::{Controller, Reactor};
@@ -100,7 +100,7 @@ impl ServerBuilder {
                 .open_listener(addr)
                 .map_err(|err| ServerStartError::Bind {
                     addr,
-                    error: faxnotify_core::client::BindError::from_io(&err),
+                    error: core::BindError::from_io(&err),
                 })?;
         }
         let addrs = reactor.listener_addrs();
@@ -446,20 +446,7 @@ impl Machine for ServerMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, err) => Input::ConnectFailed {
-                conn,
-                error: core::ConnectError::from_io(&err),
-            },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-            NetInput::Bound { .. } | NetInput::BindFailed { .. } => {
-                // The server core never asks for a listener.
-                return;
-            }
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         if let Err(err) = self.core.handle_input(now, input) {
             refused_input(&err);
         }
@@ -473,19 +460,12 @@ impl Machine for ServerMachine {
         self.core.poll_timeout()
     }
 
-    fn next_action(&mut self) -> Option<Action<Event>> {
-        loop {
-            return Some(match self.core.poll_output()? {
-                Output::Connect { conn, addr } => Action::Connect { conn, addr },
-                Output::Transmit { conn, data } => Action::Transmit { conn, data },
-                Output::Close { conn } => Action::Close { conn },
-                Output::Event(event) => Action::Event(event),
-                other => {
-                    tracing::warn!(?other, "server output this runtime does not know; ignored");
-                    continue;
-                }
-            });
-        }
+    fn poll_output(&mut self) -> Option<Output> {
+        self.core.poll_output()
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        self.core.recycle(buf);
     }
 }
 

@@ -12,7 +12,7 @@ use faxnotify_core::{ConnId, SessionId};
 use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
-use crate::driver::{self, Machine, NetInput};
+use crate::driver::{self, Machine};
 use crate::errors::{ChangeSettingsError, Closed, LogoutError, StartError};
 use crate::mailbox;
 use crate::net;
@@ -361,13 +361,7 @@ impl Machine for ClientMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, error) => Input::ConnectFailed { conn, error },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         self.feed(now, input);
     }
 
