@@ -63,7 +63,7 @@ impl ClientBuilder {
     /// network traffic.
     pub fn start(mut self) -> Result<Client, ClientStartError> {
         self.options.validate()?;
-        crate::socket::fill_local_ip(&mut self.config);
+        faxnotify_runtime::fill_local_ip(&mut self.config);
         let seed = match self.seed {
             Some(seed) => seed,
             None => mailbox::os_seed()?,

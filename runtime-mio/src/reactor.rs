@@ -75,7 +75,7 @@ enum ListenSlot {
     Active(usize),
     /// Closed by a test hook, its port still held; re-opened on resume.
     #[cfg(feature = "test-hooks")]
-    Suspended(crate::port_hold::PortHold),
+    Suspended(faxnotify_runtime::PortHold),
 }
 
 /// A readiness noted from one poll event.
@@ -849,7 +849,7 @@ impl<M: Machine> Reactor<M> {
             return;
         };
         let hold = match &self.entries[key] {
-            Entry::Listener(l) => crate::port_hold::PortHold::take_over(&l.listener, l.addr),
+            Entry::Listener(l) => faxnotify_runtime::PortHold::take_over(&l.listener, l.addr),
             Entry::Conn(_) => return,
         };
         let hold = match hold {
@@ -892,7 +892,8 @@ impl<M: Machine> Reactor<M> {
         };
         let addr = hold.addr();
         // On failure the hold is gone with the error: the test fails on it.
-        let key = self.register_listener(hold.reopen()?)?;
+        let listener = mio::net::TcpListener::from_std(hold.reopen()?);
+        let key = self.register_listener(listener)?;
         self.listen = ListenSlot::Active(key);
         tracing::debug!(%addr, "test hook: listener resumed");
         Ok(())

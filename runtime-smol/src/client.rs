@@ -141,7 +141,7 @@ impl Client {
         options: Options,
     ) -> Result<Client, StartError> {
         options.validate()?;
-        crate::net::fill_local_ip(&mut config);
+        faxnotify_runtime::fill_local_ip(&mut config);
         let seed = options.resolve_seed().map_err(StartError::Seed)?;
         let server = config.server;
         let user = config.user.clone();
@@ -293,7 +293,7 @@ struct ClientMachine {
     abandoned: bool,
     /// The suspended listener's port, held until it is resumed.
     #[cfg(feature = "test-hooks")]
-    suspended: Option<crate::port_hold::PortHold>,
+    suspended: Option<faxnotify_runtime::PortHold>,
     /// Suspend the listener as soon as it is bound (test hook).
     #[cfg(feature = "test-hooks")]
     suspend_at_start: bool,
@@ -430,6 +430,7 @@ impl Machine for ClientMachine {
                     Some(hold) => {
                         tracing::debug!(addr = %hold.addr(), "test hook: resuming the callback listener");
                         hold.reopen()
+                            .and_then(async_io::Async::new)
                             .and_then(|listener| io.listen(listener))
                             .map(|_| ())
                     }
