@@ -11,11 +11,12 @@ use faxnotify_core::client::{
     self as core, BindError, ClientConfig, ClientState, Event, Input, ListenPolicy,
     NetworkSettings, Output, SettingsChange, StopReason,
 };
+use faxnotify_runtime::ClientRequest;
 
 use crate::error::{ChangeSettingsError, ClientStartError, LogoutError, RunError, Stopped};
 use crate::events::{self, Events};
 use crate::machine::{Machine, refused_input};
-use crate::mailbox::{self, Mailbox};
+use crate::mailbox::{self, Mailbox, SyncReplies};
 use crate::options::LoopOptions;
 use crate::reactor::{Controller, Reactor};
 use crate::stats::LoopStats;
@@ -270,12 +271,17 @@ impl ClientHandle {
     /// Logs out: LOGOUT, then [`Event::LoggedOut`] on the server's BYE (or
     /// after the core's logout timeout), then the loop ends.
     pub fn logout(&self) -> Result<(), LogoutError> {
-        Ok(self.mailbox.call(|reply| ClientCmd::Logout { reply })??)
+        Ok(self
+            .mailbox
+            .call(|reply| ClientCmd::Request(ClientRequest::Logout { reply }))??)
     }
 
     /// Where the client is, for user interfaces.
     pub fn state(&self) -> Result<ClientState, Stopped> {
-        self.mailbox.call(|reply| ClientCmd::State { reply })
+        let (state, _session) = self
+            .mailbox
+            .call(|reply| ClientCmd::Request(ClientRequest::State { reply }))?;
+        Ok(state)
     }
 
     /// Asks the core to change the network settings: refused while logged
@@ -284,9 +290,9 @@ impl ClientHandle {
         &self,
         settings: NetworkSettings,
     ) -> Result<SettingsChange, ChangeSettingsError> {
-        Ok(self
-            .mailbox
-            .call(|reply| ClientCmd::ChangeSettings { settings, reply })??)
+        Ok(self.mailbox.call(|reply| {
+            ClientCmd::Request(ClientRequest::ChangeSettings { settings, reply })
+        })??)
     }
 
     /// The event loop's counters.
@@ -310,16 +316,8 @@ impl ClientHandle {
 }
 
 enum ClientCmd {
-    Logout {
-        reply: SyncSender<Result<(), core::LogoutError>>,
-    },
-    State {
-        reply: SyncSender<ClientState>,
-    },
-    ChangeSettings {
-        settings: NetworkSettings,
-        reply: SyncSender<Result<SettingsChange, core::ChangeSettingsError>>,
-    },
+    /// What every runtime's client answers the same way.
+    Request(ClientRequest<SyncReplies>),
     Stats {
         reply: SyncSender<LoopStats>,
     },
@@ -402,16 +400,9 @@ impl Controller<ClientMachine> for ClientCtl {
                 }
             };
             match cmd {
-                ClientCmd::Logout { reply } => {
-                    let result = reactor.machine.core.logout(now);
-                    let _ = reply.send(result);
+                ClientCmd::Request(request) => {
+                    request.answer(&mut reactor.machine.core, now);
                     reactor.settle(now);
-                }
-                ClientCmd::State { reply } => {
-                    let _ = reply.send(reactor.machine.core.state());
-                }
-                ClientCmd::ChangeSettings { settings, reply } => {
-                    let _ = reply.send(reactor.machine.core.change_settings(settings));
                 }
                 ClientCmd::Stats { reply } => {
                     let _ = reply.send(reactor.stats());
