@@ -84,8 +84,9 @@ mod tls_settings;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+pub use crate::io::{BindError, ConnectError};
 pub use config::{Backoff, ClientConfig};
-pub use errors::{BindError, ConfigError, ConnectError, InputError, LogoutError};
+pub use errors::{ConfigError, InputError, LogoutError};
 pub use events::{
     CallbackClosure, CallbackRejection, ConnectionKind, DisconnectReason, Event, Peer,
     ProtocolError, SessionEndReason, StopReason,

@@ -770,7 +770,10 @@ impl Sim {
                     return;
                 };
                 let input = if dial_failed {
-                    server::Input::ConnectFailed { conn: end.conn }
+                    server::Input::ConnectFailed {
+                        conn: end.conn,
+                        error: server::ConnectError::Refused,
+                    }
                 } else {
                     server::Input::Closed { conn: end.conn }
                 };
