@@ -2,9 +2,9 @@
 //! server with mio clients, in the same test run, on real sockets.
 #![cfg(feature = "runtimes")]
 
-use faxnotify_conformance::harness::mio::MioRuntime;
-use faxnotify_conformance::harness::scenarios;
-use faxnotify_conformance::harness::smol::SmolRuntime;
+use faxnotify_tests::harness::mio::MioRuntime;
+use faxnotify_tests::harness::scenarios;
+use faxnotify_tests::harness::smol::SmolRuntime;
 
 const MIO: MioRuntime = MioRuntime;
 const SMOL: SmolRuntime = SmolRuntime;

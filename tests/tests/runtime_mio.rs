@@ -2,8 +2,8 @@
 //! on loopback, server and clients both on mio.
 #![cfg(feature = "runtimes")]
 
-use faxnotify_conformance::harness::mio::MioRuntime;
-use faxnotify_conformance::harness::scenarios;
+use faxnotify_tests::harness::mio::MioRuntime;
+use faxnotify_tests::harness::scenarios;
 
 const MIO: MioRuntime = MioRuntime;
 
