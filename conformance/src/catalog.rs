@@ -282,7 +282,7 @@ pub const REQUIREMENTS: &[Requirement] = &[
         "D-13",
         Level::Must,
         "a notification whose ACK the server read is reported delivered, never undelivered",
-        "the delivered/undelivered reports go to the server's application, not the wire; faxnotify's simulator checks them (tests/src/sim)",
+        "the delivered/undelivered reports go to the server's application, not the wire; faxnotify's simulator checks them (sim/)",
     ),
     req(
         "D-14",

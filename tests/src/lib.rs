@@ -1,13 +1,14 @@
-//! faxnotify-tests: the cross-runtime scenario harness and the tests of this
-//! repository that span crates.
+//! faxnotify-tests: the cross-runtime scenario harness, and the tests of this
+//! repository that are not one crate's own (`tests/tests`): the model tests of
+//! the client and server cores, the runtime scenarios on each runtime and
+//! across runtimes, and TLS reloading.
 //!
-//! - `harness` (feature `runtimes`, on by default): the runtime scenario
-//!   harness, run against `faxnotify-mio` and `faxnotify-smol`.
+//! - [`harness`]: the runtime scenario harness, run against `faxnotify-mio`
+//!   and `faxnotify-smol`.
 //!
 //! The conformance suite, the simulator and the load tool have crates of
 //! their own: `conformance/`, `sim/` and `loadgen/`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(feature = "runtimes")]
 pub mod harness;

@@ -1,6 +1,5 @@
 //! Cross-runtime scenarios: a mio server with smol clients and a smol
 //! server with mio clients, in the same test run, on real sockets.
-#![cfg(feature = "runtimes")]
 
 use faxnotify_tests::harness::mio::MioRuntime;
 use faxnotify_tests::harness::scenarios;

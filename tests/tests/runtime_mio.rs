@@ -1,6 +1,5 @@
 //! The runtime scenarios of issue 5 against `faxnotify-mio`: real sockets
 //! on loopback, server and clients both on mio.
-#![cfg(feature = "runtimes")]
 
 use faxnotify_tests::harness::mio::MioRuntime;
 use faxnotify_tests::harness::scenarios;

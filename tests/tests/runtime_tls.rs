@@ -2,7 +2,6 @@
 //! every scenario with every control and callback connection in TLS, on mio,
 //! on smol, and across the two. Certificates come from a test CA
 //! (`harness::tls`); clients verify the name `localhost`.
-#![cfg(feature = "runtimes")]
 
 use faxnotify_tests::harness::mio::MioRuntime;
 use faxnotify_tests::harness::scenarios;
