@@ -46,7 +46,7 @@ impl Listen {
 }
 
 /// The client settings file the suite writes for `{settings_file}`: the
-/// format of faxnotify's client (`faxnotify_core::client::SettingsFile`).
+/// format of faxnotify's client (`faxnotify_settings::SettingsFile`).
 pub fn settings_toml(server: SocketAddr, listen: Listen) -> String {
     format!(
         "# written by the FNP/1 conformance suite\nserver = \"{server}\"\n\n[network]\nlisten = \"{}\"\n",

@@ -13,10 +13,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::ConnId;
-use faxnotify_core::client::{
-    BindError, Client, ClientConfig, ConnectError, Event, Input, Output, SettingsFile,
-};
+use faxnotify_core::client::{BindError, Client, ClientConfig, ConnectError, Event, Input, Output};
 use faxnotify_core::wire::{CbReady, Decoder, Frame, Notification};
+use faxnotify_settings::SettingsFile;
 use serde_json::json;
 
 use super::sockets::{ReadOutcome, Sockets};

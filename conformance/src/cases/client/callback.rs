@@ -9,9 +9,7 @@ use faxnotify_core::wire::{CbHello, ErrorCode, Frame};
 
 use super::common::{challenged, established_with_lease, expect_delivered};
 use crate::case::{Case, Fail, Section, Verdict, ensure};
-use crate::client_ctx::{
-    ClientCtx, ClientSession, ServeOpts, expect_ack, message_payload, notify,
-};
+use crate::client_ctx::{ClientCtx, ClientSession, ServeOpts, expect_ack, message_payload, notify};
 use crate::peer::conn::{FrameConn, Got, first_event, secs};
 
 const S: Section = Section::Callback;

@@ -1,8 +1,13 @@
-//! The machine-wide settings file (TOML), so that every client instance on a
-//! host reads the same settings when it starts.
+//! The machine-wide client settings file (TOML), so that every client
+//! instance on a host reads the same settings when it starts.
 //!
-//! Parsing and rendering are pure; [`SettingsFile::load`] and
-//! [`SettingsFile::save`] are the only file I/O in faxnotify-core.
+//! The settings themselves ([`NetworkSettings`], [`TlsSettings`] and their
+//! text forms) belong to `faxnotify-core`, which does no I/O; this crate is
+//! the file: its format ([`SettingsFile::parse`], [`SettingsFile::render`])
+//! and reading and writing it safely ([`SettingsFile::load`],
+//! [`SettingsFile::save`]). `faxnotify settings` writes it and
+//! `faxnotify client` reads it; an application that embeds a client can
+//! read the same file.
 //!
 //! ```toml
 //! # Address of the fax server (host:port). Optional.
@@ -20,15 +25,30 @@
 //! # The name the server's certificate carries (default: server's host). Optional.
 //! server_name = "fax.example"
 //! ```
+//!
+//! Reading is bounded and never blocks: only a regular file of at most
+//! [`MAX_FILE_BYTES`] is read (a FIFO or a device put in its place is
+//! refused, so a client starting cannot hang on it). Writing is atomic: a
+//! temporary file in the same directory, flushed to disk, renamed over the
+//! old one, so a client starting meanwhile reads the old file or the new
+//! one, never a torn one. A settings file that is a symbolic link is
+//! written through: the link stays and its target is replaced.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-use std::fs;
-use std::io::{self, Write as _};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
+use faxnotify_core::client::{
+    ListenAddress, ListenPolicy, NetworkSettings, SettingsError, TlsSettingError, TlsSettings,
+    TlsTrust, check_server_name,
+};
 use serde::Deserialize;
 
-use super::settings::{ListenAddress, ListenPolicy, NetworkSettings, SettingsError};
-use super::tls_settings::{TlsSettingError, TlsSettings, TlsTrust, check_server_name};
+/// The largest settings file read. A rendered file is under 2 KiB; a larger
+/// one is refused before it is read (is it the right file?).
+pub const MAX_FILE_BYTES: u64 = 64 << 10;
 
 /// The contents of the machine-wide client settings file.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -47,14 +67,34 @@ pub struct SettingsFile {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettingsFileError {
-    /// Reading or writing the file failed.
-    #[error("settings file {path}: {source}")]
+    /// Reading or writing the file failed (a missing file is an
+    /// [`io::ErrorKind::NotFound`] here).
+    #[error("settings file {}: {source}", .path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
         #[source]
         source: io::Error,
+    },
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error(
+        "settings file {} is larger than {} KiB, far more than any settings file needs: \
+         not read (is it the right file?)",
+        .path.display(), MAX_FILE_BYTES >> 10
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The path names a FIFO, a device or a directory, not a regular file.
+    #[error(
+        "settings file {} is not a regular file (a FIFO, a device or a directory): not read",
+        .path.display()
+    )]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
     },
     /// The text is not valid TOML or has unknown or mistyped keys.
     #[error("settings file{}: {message}", path_suffix(.path))]
@@ -218,13 +258,12 @@ impl SettingsFile {
         if let Some(name) = &raw.tls.server_name {
             check_server_name(name).map_err(|source| bad_tls("tls.server_name", source))?;
         }
+        let mut tls = TlsSettings::new(trust);
+        tls.server_name = raw.tls.server_name;
         Ok(Self {
             server: raw.server,
             network,
-            tls: TlsSettings {
-                trust,
-                server_name: raw.tls.server_name,
-            },
+            tls,
         })
     }
 
@@ -312,23 +351,24 @@ impl SettingsFile {
         out
     }
 
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path` (a regular file of at most
+    /// [`MAX_FILE_BYTES`], opened without blocking).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SettingsFileError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| SettingsFileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_text(path)?;
         Self::parse_inner(&text, Some(path))
     }
 
     /// Validates the settings and writes them to `path` atomically: into a
-    /// temporary file in the same directory, flushed to disk, then renamed
-    /// over `path`, so that a client starting meanwhile reads either the old
-    /// or the new file, never a torn one.
+    /// temporary file in the same directory (mode 0644: every client on the
+    /// host reads it, and it holds no secret), flushed to disk, renamed over
+    /// `path`, and the directory flushed, so that a client starting
+    /// meanwhile reads either the old or the new file, never a torn one.
+    /// A symbolic link at `path` is written through: its target is replaced.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SettingsFileError> {
         self.validate()?;
-        let path = path.as_ref();
+        let target = resolve_link(path.as_ref())?;
+        let path = target.as_path();
         let io_err = |source| SettingsFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -336,21 +376,95 @@ impl SettingsFile {
         let file_name = path
             .file_name()
             .ok_or_else(|| io_err(io::Error::other("the path names no file")))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(file_name);
         tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
+        let tmp = dir.join(tmp_name);
+        let _ = fs::remove_file(&tmp); // left over by a crash of this very pid
         let result = (|| {
-            let mut file = fs::File::create(&tmp)?;
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o644);
+            }
+            let mut file = options.open(&tmp)?;
             file.write_all(self.render().as_bytes())?;
             file.sync_all()?;
             drop(file);
-            fs::rename(&tmp, path)
+            fs::rename(&tmp, path)?;
+            // Make the rename itself durable.
+            File::open(&dir)?.sync_all()
         })();
         if let Err(source) = result {
             let _ = fs::remove_file(&tmp);
             return Err(io_err(source));
         }
         Ok(())
+    }
+}
+
+/// The file's text: a regular file of at most [`MAX_FILE_BYTES`], opened
+/// without blocking (a FIFO put in its place must not hang the client).
+fn read_text(path: &Path) -> Result<String, SettingsFileError> {
+    let io_err = |source| SettingsFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Opening a FIFO for reading would wait for a writer.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(SettingsFileError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let too_large = || SettingsFileError::TooLarge {
+        path: path.to_path_buf(),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    // The file may grow between the check and the read: read one byte more
+    // than allowed at most, to tell.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| SettingsFileError::Syntax {
+        path: Some(path.to_path_buf()),
+        message: format!(
+            "not UTF-8 text (an invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// The file `path` names: the target of a symbolic link (so that saving
+/// replaces the target, not the link), or `path` itself.
+fn resolve_link(path: &Path) -> Result<PathBuf, SettingsFileError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            fs::canonicalize(path).map_err(|source| SettingsFileError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(path.to_path_buf()),
     }
 }
