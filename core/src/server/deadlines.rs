@@ -193,8 +193,7 @@ mod tests {
         let t0 = Instant::now();
         let config = ServerConfig::new([1; 32]);
         let timeout = config.handshake_timeout;
-        let mut server =
-            Server::new(config, Box::new(MemoryUserStore::new()), [2; 32], t0).unwrap();
+        let mut server = Server::new(config, Box::new(MemoryUserStore::new()), [2; 32]).unwrap();
         let kept: SocketAddr = "192.0.2.1:4000".parse().unwrap();
         let churn: SocketAddr = "192.0.2.2:4000".parse().unwrap();
         server.handle_accept(t0, kept);

@@ -54,7 +54,7 @@
 //! let mut users = MemoryUserStore::new();
 //! users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User).unwrap();
 //! let now = Instant::now();
-//! let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32], now).unwrap();
+//! let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32]).unwrap();
 //!
 //! let peer: SocketAddr = "192.0.2.10:50000".parse().unwrap();
 //! let conn = server.handle_accept(now, peer);
@@ -183,15 +183,14 @@ impl Server {
     ///
     /// `seed` drives every random choice (session ids, nonces, dial jitter):
     /// production adapters pass 32 bytes from the OS's CSPRNG; tests pass a
-    /// constant to make runs reproducible. `now` is the adapter's clock.
+    /// constant to make runs reproducible. It takes no clock: no deadline
+    /// exists before the first connection.
     pub fn new(
         config: ServerConfig,
         users: Box<dyn UserStore + Send>,
         seed: [u8; 32],
-        now: Instant,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let _ = now; // no deadlines exist before the first connection
         let mut rng = CoreRng::from_seed(seed);
         let session_ids = SessionIds::new(&mut rng);
         let hello = Frame::ServerHello(ServerHello {
