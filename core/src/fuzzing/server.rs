@@ -467,6 +467,7 @@ impl Harness {
     }
 
     fn check_footprint(&mut self) {
+        self.server.fuzz_assert_consistent();
         let fp = self.server.fuzz_footprint();
         assert_eq!(
             fp.connections,
