@@ -9,18 +9,13 @@ use super::events::{CloseReason, Event, PeerError, Refusal};
 use super::limits::address_key;
 use super::outbox::Output;
 use crate::ConnId;
-use crate::wire::{ErrorCode, Frame};
+use crate::wire::{ErrorCode, Frame, bounded_error_message};
 
-/// Keeps ERROR messages within a `str` field, on a character boundary.
+/// Cuts an ERROR message to the bound every sender of this crate keeps
+/// ([`MAX_ERROR_MESSAGE_LEN`](crate::wire::MAX_ERROR_MESSAGE_LEN)).
 fn bounded(mut message: String) -> String {
-    const LIMIT: usize = 512;
-    if message.len() > LIMIT {
-        let mut end = LIMIT;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
+    let end = bounded_error_message(&message).len();
+    message.truncate(end);
     message
 }
 
