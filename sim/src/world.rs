@@ -576,12 +576,10 @@ impl Sim {
         self.server.open.clear();
         self.server.sessions_of.clear();
         let seed = self.rng.seed32();
-        let now = self.clock(NodeId::Server);
         match Server::new(
             self.server.config.clone(),
             Box::new(self.server.users.clone()),
             seed,
-            now,
         ) {
             Ok(core) => self.server.core = Some(core),
             Err(err) => return self.fail(format!("server config refused: {err}")),

@@ -127,8 +127,7 @@ impl RunningServer {
                 )
                 .expect("valid test users");
         }
-        let server =
-            Server::new(config, Box::new(users), [9; 32], Instant::now()).expect("a valid config");
+        let server = Server::new(config, Box::new(users), [9; 32]).expect("a valid config");
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         listener
             .set_nonblocking(true)
