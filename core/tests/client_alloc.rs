@@ -1,6 +1,7 @@
-//! The NOTIFY → ACK step allocates nothing beyond the notification's own
-//! strings: the NOTIFY is decoded borrowed from the input, the ACK goes into
-//! a recycled buffer, and one cumulative ACK covers a whole read.
+//! The NOTIFY → ACK step allocates nothing in steady state: the read is
+//! copied into a reused receive buffer, the notification's strings are
+//! slices of it, the ACK goes into a recycled buffer, and one cumulative ACK
+//! covers a whole read.
 //!
 //! Allocations are counted by a wrapper around the system allocator, on the
 //! test's thread only. This checks a count, not a speed.
@@ -17,7 +18,7 @@ use std::cell::Cell;
 use client_harness::server::{ScriptedServer, notify_raw};
 use client_harness::{Harness, SESSION, config};
 use faxnotify_core::client::{Event, Input, ListenPolicy, Output};
-use faxnotify_core::wire::{Frame, Notification};
+use faxnotify_core::wire::{FaxReceived, Frame, Notification};
 
 struct Counting;
 
@@ -73,7 +74,7 @@ fn batch(first: u64, n: u64, kind: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn notify_to_ack_allocates_only_the_strings() {
+fn notify_to_ack_allocates_nothing() {
     let mut server = ScriptedServer::new();
     let mut h = Harness::new(config(ListenPolicy::Fixed { port: 6003 }));
     h.bind(6003);
@@ -122,14 +123,69 @@ fn notify_to_ack_allocates_only_the_strings() {
             allocs
         };
 
-    // Warm up: the output queue and the transmit buffer pool reach their size.
-    step(&mut client, 3, &message, 64);
-    // A read of 64 SERVER_MESSAGEs: one allocation each, for its text.
-    assert_eq!(step(&mut client, 3, &message, 64), 64);
-    // One NOTIFY per read: still only its text.
+    // FAX_RECEIVED: two strings.
+    let fax = Notification::FaxReceived(FaxReceived {
+        job: 4711,
+        from: "+1 555 0100".into(),
+        to: "sales".into(),
+        pages: 3,
+        received_at_ms: 1_700_000_000_000,
+    })
+    .to_payload()
+    .unwrap();
+    // Warm up with the largest read: the output queue, the transmit buffer
+    // pool and the receive buffer reach their size.
+    step(&mut client, 1, &fax, 64);
+    // A read of 64 SERVER_MESSAGEs: their texts are slices of the read.
+    assert_eq!(step(&mut client, 3, &message, 64), 0);
+    // One NOTIFY per read: the receive buffer is reused once the previous
+    // notification was dropped.
     for _ in 0..10 {
-        assert_eq!(step(&mut client, 3, &message, 1), 1);
+        assert_eq!(step(&mut client, 3, &message, 1), 0);
     }
-    // Unknown kinds: one copy of the raw payload each [N-1].
-    assert_eq!(step(&mut client, 200, b"\x01\x02", 16), 16);
+    for n in [1, 64] {
+        assert_eq!(step(&mut client, 1, &fax, n), 0);
+    }
+    // Unknown kinds: the raw payload is a slice too [N-1].
+    assert_eq!(step(&mut client, 200, b"\x01\x02", 16), 0);
+}
+
+#[test]
+fn notifications_kept_across_reads_keep_their_text() {
+    let mut server = ScriptedServer::new();
+    let mut h = Harness::new(config(ListenPolicy::Fixed { port: 6003 }));
+    h.bind(6003);
+    h.login(&mut server, SESSION);
+    let (cb, _) = h.open_callback(&mut server, 50_000);
+    let mut client = h.client;
+    let now = h.now;
+
+    // The application holds every notification while later reads arrive:
+    // the receive buffer cannot be reused under them, and none changes.
+    let mut kept = Vec::new();
+    for seq in 1..=200u64 {
+        let text = format!("message {seq}");
+        let payload = Notification::server_message(text.as_str())
+            .to_payload()
+            .unwrap();
+        let data = batch(seq, 1, 3, &payload);
+        client
+            .handle_input(
+                now,
+                Input::Received {
+                    conn: cb,
+                    data: &data,
+                },
+            )
+            .unwrap();
+        while let Some(out) = client.poll_output() {
+            if let Output::Event(Event::Notification { notification, .. }) = out {
+                kept.push((text.clone(), notification));
+            }
+        }
+    }
+    assert_eq!(kept.len(), 200);
+    for (text, notification) in &kept {
+        assert_eq!(notification, &Notification::server_message(text.as_str()));
+    }
 }

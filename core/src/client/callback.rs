@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
-use crate::wire::{CbHello, CbReady, Decoder, ErrorCode, Frame, MAX_FRAME_LEN, Nonce};
+use bytes::Bytes;
+
+use crate::wire::{CbHello, CbReady, ErrorCode, Frame, MAX_FRAME_LEN, Nonce, SharedDecoder};
 use crate::{ConnId, SessionId};
 
 use super::delivery::PendingAck;
@@ -23,7 +25,7 @@ const DEFAULT_CALLBACK_IDLE: Duration = Duration::from_secs(30);
 pub(crate) struct Callback {
     conn: ConnId,
     pub(super) peer: SocketAddr,
-    decoder: Decoder,
+    decoder: SharedDecoder,
     phase: CallbackPhase,
     /// Handshake deadline [B-7] while awaiting CB_HELLO; afterwards the
     /// time after which silence means the server is gone from it [D-4].
@@ -88,7 +90,7 @@ impl Client {
             conn,
             peer,
             // [D-12]: callbacks take full-size frames from the start.
-            decoder: Decoder::new(MAX_FRAME_LEN),
+            decoder: SharedDecoder::new(MAX_FRAME_LEN),
             phase: CallbackPhase::AwaitHello { client_nonce },
             deadline: now + self.tunables.callback_handshake_timeout,
         });
@@ -120,18 +122,28 @@ impl Client {
         let Some(i) = self.callback_index(conn) else {
             return; // already closed: the input raced with our Close
         };
+        // The frames are slices of the decoder's buffer, and so are the
+        // notifications decoded from them (no copy, no allocation).
         let mut decoder = std::mem::take(&mut self.callbacks[i].decoder);
-        let mut input = data;
+        decoder.extend(data);
         let mut ack = PendingAck::default();
         loop {
-            match decoder.decode(&mut input) {
-                Ok(Some(frame)) => {
+            let bytes = match decoder.next_frame() {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => break,
+                Err(err) => {
+                    self.flush_ack(conn, &mut ack);
+                    self.callback_protocol_error(conn, err.into());
+                    break;
+                }
+            };
+            match Frame::parse(bytes[0], &bytes[1..]) {
+                Ok(frame) => {
                     if !matches!(frame, Frame::Notify(_)) {
                         self.flush_ack(conn, &mut ack);
                     }
-                    self.on_callback_frame(now, conn, frame, &mut ack);
+                    self.on_callback_frame(now, conn, frame, &bytes, &mut ack);
                 }
-                Ok(None) => break,
                 Err(err) => {
                     self.flush_ack(conn, &mut ack);
                     self.callback_protocol_error(conn, err.into());
@@ -153,6 +165,7 @@ impl Client {
         now: Instant,
         conn: ConnId,
         frame: Frame<'_>,
+        bytes: &Bytes,
         ack: &mut PendingAck,
     ) {
         let idle = self.callback_idle();
@@ -180,7 +193,7 @@ impl Client {
                 self.on_cb_hello(now, conn, &client_nonce, &hello)
             }
             (CallbackPhase::Ready { .. }, Frame::Notify(notify)) => {
-                if let Err(err) = self.accept_notify(&notify, ack) {
+                if let Err(err) = self.accept_notify(&notify, bytes, ack) {
                     self.flush_ack(conn, ack);
                     self.callback_protocol_error(conn, err);
                 }

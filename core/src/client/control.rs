@@ -5,9 +5,11 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use crate::wire::{
-    ByeReason, CallbackState, CallbackStatus, Decoder, ErrorCode, Frame, LoginChallenge, LoginOk,
-    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello,
+    ByeReason, CallbackState, CallbackStatus, ErrorCode, Frame, LoginChallenge, LoginOk,
+    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello, SharedDecoder,
 };
 use crate::{ConnId, SessionId};
 
@@ -25,7 +27,7 @@ use super::{Client, ConnectError, InputError, Output, Phase, Session};
 #[derive(Debug)]
 pub(crate) struct Control {
     conn: ConnId,
-    decoder: Decoder,
+    decoder: SharedDecoder,
     phase: ControlPhase,
     /// ADVERTISE_OK must arrive by then [C-9].
     handshake_deadline: Instant,
@@ -92,7 +94,7 @@ impl Control {
     fn new(conn: ConnId, now: Instant, deadline: Instant, resume: Option<SessionId>) -> Self {
         Self {
             conn,
-            decoder: Decoder::new(MAX_PRELOGIN_FRAME_LEN),
+            decoder: SharedDecoder::new(MAX_PRELOGIN_FRAME_LEN),
             phase: ControlPhase::Dialling,
             handshake_deadline: deadline,
             last_sent: now,
@@ -273,19 +275,28 @@ impl Client {
         if matches!(control.phase, ControlPhase::Dialling) {
             return Err(InputError::NotConnected { conn });
         }
-        // The frames borrow the decoder: take it out while they are handled.
+        // The frames are slices of the decoder's buffer (see
+        // `on_callback_received`); it is taken out while they are handled.
         let mut decoder = std::mem::take(&mut control.decoder);
-        let mut input = data;
+        decoder.extend(data);
         let mut ack = PendingAck::default();
         loop {
-            match decoder.decode(&mut input) {
-                Ok(Some(frame)) => {
+            let bytes = match decoder.next_frame() {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => break,
+                Err(err) => {
+                    self.flush_control_ack(now, &mut ack);
+                    self.control_protocol_error(now, err.into());
+                    break;
+                }
+            };
+            match Frame::parse(bytes[0], &bytes[1..]) {
+                Ok(frame) => {
                     if !matches!(frame, Frame::Notify(_)) {
                         self.flush_control_ack(now, &mut ack);
                     }
-                    self.on_control_frame(now, frame, &mut ack);
+                    self.on_control_frame(now, frame, &bytes, &mut ack);
                 }
-                Ok(None) => break,
                 Err(err) => {
                     self.flush_control_ack(now, &mut ack);
                     self.control_protocol_error(now, err.into());
@@ -312,7 +323,13 @@ impl Client {
         Ok(())
     }
 
-    fn on_control_frame(&mut self, now: Instant, frame: Frame<'_>, ack: &mut PendingAck) {
+    fn on_control_frame(
+        &mut self,
+        now: Instant,
+        frame: Frame<'_>,
+        bytes: &Bytes,
+        ack: &mut PendingAck,
+    ) {
         let Some(control) = self.control.as_mut() else {
             return;
         };
@@ -339,7 +356,7 @@ impl Client {
             // Any PONG renews liveness; an unknown nonce is ignored [B-7].
             (_, Frame::Pong { .. }) if established => {}
             (_, Frame::Notify(notify)) if established && backchannel => {
-                if let Err(err) = self.accept_notify(&notify, ack) {
+                if let Err(err) = self.accept_notify(&notify, bytes, ack) {
                     self.flush_control_ack(now, ack);
                     self.control_protocol_error(now, err);
                 }

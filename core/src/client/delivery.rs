@@ -2,7 +2,9 @@
 //! cumulative, coalesced acknowledgement.
 
 use crate::ConnId;
-use crate::wire::{Frame, Notification, Notify};
+use bytes::Bytes;
+
+use crate::wire::{Frame, Notification, Notify, shared_slice};
 
 use super::Client;
 use super::events::{Event, ProtocolError};
@@ -65,16 +67,18 @@ impl PendingAck {
 
 impl Client {
     /// Delivers (or recognises as a duplicate) one NOTIFY and records the
-    /// ACK it needs. The payload is decoded from the borrowed frame: its
-    /// strings are the only allocation.
+    /// ACK it needs. `frame` holds the NOTIFY's bytes: the notification's
+    /// strings are slices of it, so delivering allocates nothing.
     pub(super) fn accept_notify(
         &mut self,
         notify: &Notify<'_>,
+        frame: &Bytes,
         ack: &mut PendingAck,
     ) -> Result<(), ProtocolError> {
         match self.delivery.check(notify.seq) {
             Verdict::Deliver => {
-                let notification = Notification::decode(notify.kind, &notify.payload);
+                let payload = shared_slice(frame, &notify.payload);
+                let notification = Notification::decode_bytes(notify.kind, payload);
                 self.delivery.last = notify.seq;
                 tracing::trace!(
                     seq = notify.seq,

@@ -103,7 +103,7 @@ pub use errors::{ConfigError, InputError, NotifyError, Refused, UnknownSession};
 pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
 pub use outbox::{Input, Output};
 pub use session::{DeliveryPath, SessionInfo};
-pub use target::{Accepted, NotifyReport, Target};
+pub use target::{Accepted, NotifyReport, NotifySummary, Target};
 pub use users::{AddUserError, MemoryUserStore, UserStore};
 
 use self::admission::Admission;

@@ -10,8 +10,8 @@ use super::Server;
 use super::errors::{NotifyError, Refused};
 use super::events::Event;
 use super::session::{DeliveryPath, Session};
-use super::target::{Accepted, NotifyReport, Target};
-use crate::wire::{Frame, MAX_PAYLOAD_LEN, Notification, Notify};
+use super::target::{Accepted, NotifyReport, NotifySummary, Target};
+use crate::wire::{EncodedNotification, Frame, MAX_PAYLOAD_LEN, Notification, Notify};
 use crate::{ConnId, SessionId};
 
 impl Server {
@@ -21,27 +21,63 @@ impl Server {
     ///
     /// The report lists, per session, the seq it got or why it was refused
     /// (queue full [B-6], no such session). `Err` only if the notification
-    /// cannot be encoded at all.
+    /// cannot be encoded at all. [`Server::notify_encoded`] is the same
+    /// without the encoding and without the per-session list.
     pub fn notify(
         &mut self,
         now: Instant,
         target: Target,
         notification: &Notification,
     ) -> Result<NotifyReport, NotifyError> {
-        let payload = notification.to_payload()?;
-        let kind = notification.kind();
+        let encoded = EncodedNotification::encode(notification)?;
         let mut report = NotifyReport::default();
         if target == Target::All {
             report.accepted.reserve(self.sessions.len());
         }
-        let mut record = |session: SessionId, result: Result<u64, Refused>| match result {
+        self.notify_each(now, &target, &encoded, |session, result| match result {
             Ok(seq) => report.accepted.push(Accepted { session, seq }),
             Err(refused) => report.refused.push((session, refused)),
-        };
+        });
+        Ok(report)
+    }
+
+    /// Queues an encoded notification for every session of `target` and
+    /// sends it where a path is up: every queue shares `notification`'s
+    /// payload. The summary counts the sessions that accepted it and lists
+    /// those that refused it (queue full [B-6], no such session); it
+    /// allocates only for refusals, so a broadcast that every session
+    /// accepts allocates nothing here. [`Event::Delivered`] and
+    /// [`Event::Undelivered`] report each session's outcome later, as for
+    /// [`Server::notify`].
+    pub fn notify_encoded(
+        &mut self,
+        now: Instant,
+        target: &Target,
+        notification: &EncodedNotification,
+    ) -> NotifySummary {
+        let mut summary = NotifySummary::default();
+        self.notify_each(now, target, notification, |session, result| {
+            summary.record(session, result)
+        });
+        summary
+    }
+
+    /// Queues an encoded notification for every session of `target`, and
+    /// tells `each` what became of it per session: its seq there, or why it
+    /// was refused. The most general form of [`Server::notify_encoded`].
+    pub fn notify_each(
+        &mut self,
+        now: Instant,
+        target: &Target,
+        notification: &EncodedNotification,
+        mut each: impl FnMut(SessionId, Result<u64, Refused>),
+    ) {
+        let kind = notification.kind();
+        let payload = notification.payload();
         match target {
             Target::Session(id) => {
-                let result = self.notify_session(now, id, kind, payload);
-                record(id, result);
+                let result = self.notify_session(now, *id, kind, payload.clone());
+                each(*id, result);
             }
             Target::User(name) => {
                 // `notify_session` never changes the index, so walking it by
@@ -51,7 +87,7 @@ impl Server {
                         break;
                     };
                     let result = self.notify_session(now, id, kind, payload.clone());
-                    record(id, result);
+                    each(id, result);
                 }
             }
             Target::All => {
@@ -60,11 +96,10 @@ impl Server {
                         continue;
                     };
                     let result = self.notify_session(now, id, kind, payload.clone());
-                    record(id, result);
+                    each(id, result);
                 }
             }
         }
-        Ok(report)
     }
 
     /// Queues an already encoded payload for one session and returns its

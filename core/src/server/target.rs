@@ -52,3 +52,35 @@ impl NotifyReport {
         self.refused.is_empty()
     }
 }
+
+/// What [`Server::notify_encoded`](super::Server::notify_encoded) did: how
+/// many sessions accepted the notification, and which refused it and why.
+/// Nothing is dropped silently [B-6]; a notification every recipient
+/// accepted costs no allocation here.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct NotifySummary {
+    /// How many sessions queued it.
+    pub accepted: usize,
+    /// Sessions that did not, and why.
+    pub refused: Vec<(SessionId, Refused)>,
+}
+
+impl NotifySummary {
+    /// Whether every recipient accepted it (vacuously true for no recipients).
+    pub fn all_accepted(&self) -> bool {
+        self.refused.is_empty()
+    }
+
+    /// How many recipients there were.
+    pub fn recipients(&self) -> usize {
+        self.accepted + self.refused.len()
+    }
+
+    pub(crate) fn record(&mut self, session: SessionId, result: Result<u64, Refused>) {
+        match result {
+            Ok(_) => self.accepted += 1,
+            Err(refused) => self.refused.push((session, refused)),
+        }
+    }
+}

@@ -8,12 +8,15 @@
 mod codes;
 mod decoder;
 mod encode;
+mod encoded;
 mod error;
 mod frame;
 mod hexfmt;
 mod notification;
 mod parse;
 mod reader;
+mod shared_decoder;
+mod text;
 pub(crate) mod utc;
 mod whole;
 
@@ -22,6 +25,7 @@ pub use codes::{
 };
 pub use decoder::Decoder;
 pub use encode::login_ok_signed_prefix;
+pub use encoded::EncodedNotification;
 pub use error::{DecodeError, EncodeError};
 pub use frame::{
     Advertise, CallbackStatus, CbHello, CbReady, ErrorFrame, Frame, Login, LoginChallenge, LoginOk,
@@ -31,6 +35,9 @@ pub use notification::{
     DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState, JobStatus,
     Notification, PayloadError, ServerMessage,
 };
+pub use shared_decoder::SharedDecoder;
+pub(crate) use shared_decoder::shared_slice;
+pub use text::Text;
 pub use whole::{WholeFramesError, decode_whole_frames};
 
 /// The protocol version this crate speaks (FNP/1).

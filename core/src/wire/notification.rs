@@ -10,6 +10,7 @@ use super::codes::{FrameType, NotificationKind};
 use super::encode::put_str;
 use super::error::{DecodeError, EncodeError};
 use super::reader::BodyReader;
+use super::text::Text;
 use super::utc::UtcMillis;
 
 /// Declares an enum carried in a notification payload: known values get a
@@ -111,9 +112,9 @@ pub struct FaxReceived {
     /// The server's job number.
     pub job: u64,
     /// Caller id or TSI.
-    pub from: String,
+    pub from: Text,
     /// DID or recipient.
-    pub to: String,
+    pub to: Text,
     /// Number of pages.
     pub pages: u16,
     /// When it arrived, in Unix milliseconds.
@@ -134,25 +135,25 @@ pub struct JobStatus {
     /// Attempt number.
     pub attempt: u16,
     /// Human-readable detail.
-    pub detail: String,
+    pub detail: Text,
 }
 
 /// SERVER_MESSAGE (kind 3).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ServerMessage {
     /// The message.
-    pub text: String,
+    pub text: Text,
 }
 
 /// DEVICE_STATUS (kind 4).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct DeviceStatus {
     /// The device (e.g. a modem's tty).
-    pub device: String,
+    pub device: Text,
     /// Its new state.
     pub state: DeviceState,
     /// Human-readable detail.
-    pub detail: String,
+    pub detail: Text,
 }
 
 /// FAX_UPDATED (kind 5).
@@ -163,9 +164,9 @@ pub struct FaxUpdated {
     /// What changed.
     pub change: FaxChange,
     /// Who changed it.
-    pub by: String,
+    pub by: Text,
     /// The comment, if any.
-    pub comment: String,
+    pub comment: Text,
 }
 
 /// Why a known kind's payload did not parse (it is then delivered raw [N-1]).
@@ -268,38 +269,47 @@ impl Notification {
     }
 
     /// A server message (kind 3).
-    pub fn server_message(text: impl Into<String>) -> Self {
+    pub fn server_message(text: impl Into<Text>) -> Self {
         Notification::ServerMessage(ServerMessage { text: text.into() })
     }
 
-    /// Decodes a NOTIFY payload. Never fails: see the type's documentation.
+    /// Decodes a NOTIFY payload, copying it once. Never fails: see the
+    /// type's documentation.
     pub fn decode(kind: u8, payload: &[u8]) -> Notification {
+        Self::decode_bytes(kind, Bytes::copy_from_slice(payload))
+    }
+
+    /// Decodes a NOTIFY payload held in shared bytes: string fields and raw
+    /// payloads are slices of `payload`, so nothing is copied or allocated.
+    /// Never fails: see the type's documentation.
+    pub fn decode_bytes(kind: u8, payload: Bytes) -> Notification {
         let Some(known) = NotificationKind::from_wire(kind) else {
-            return Notification::Unknown {
-                kind,
-                payload: Bytes::copy_from_slice(payload),
-            };
+            return Notification::Unknown { kind, payload };
         };
-        match Self::parse_known(known, payload) {
+        match Self::parse_known(known, &payload) {
             Ok(n) => n,
-            Err(err) => Notification::Malformed {
+            Err(error) => Notification::Malformed {
                 kind: known,
-                payload: Bytes::copy_from_slice(payload),
-                error: err.into(),
+                payload,
+                error,
             },
         }
     }
 
-    fn parse_known(kind: NotificationKind, payload: &[u8]) -> Result<Notification, DecodeError> {
+    fn parse_known(kind: NotificationKind, payload: &Bytes) -> Result<Notification, PayloadError> {
         // The reader's errors name NOTIFY; they are converted to PayloadError.
         let mut r = BodyReader::new(FrameType::Notify, payload);
-        let owned = |s: std::borrow::Cow<'_, str>| s.into_owned();
+        // A string is checked for UTF-8 once, as a slice of the payload.
+        let text = |r: &mut BodyReader<'_>, field: &'static str| {
+            let raw = r.str_bytes(field)?;
+            Text::from_utf8(payload.slice_ref(raw)).map_err(|_| PayloadError::InvalidUtf8 { field })
+        };
         // Bytes after the known fields are ignored [N-1]: no `finish()`.
         Ok(match kind {
             NotificationKind::FaxReceived => Notification::FaxReceived(FaxReceived {
                 job: r.u64("job")?,
-                from: owned(r.str("from")?),
-                to: owned(r.str("to")?),
+                from: text(&mut r, "from")?,
+                to: text(&mut r, "to")?,
                 pages: r.u16("pages")?,
                 received_at_ms: r.u64("received_at_ms")?,
             }),
@@ -309,21 +319,21 @@ impl Notification {
                 page: r.u16("page")?,
                 pages: r.u16("pages")?,
                 attempt: r.u16("attempt")?,
-                detail: owned(r.str("detail")?),
+                detail: text(&mut r, "detail")?,
             }),
             NotificationKind::ServerMessage => Notification::ServerMessage(ServerMessage {
-                text: owned(r.str("text")?),
+                text: text(&mut r, "text")?,
             }),
             NotificationKind::DeviceStatus => Notification::DeviceStatus(DeviceStatus {
-                device: owned(r.str("device")?),
+                device: text(&mut r, "device")?,
                 state: DeviceState::from_wire(r.u8("state")?),
-                detail: owned(r.str("detail")?),
+                detail: text(&mut r, "detail")?,
             }),
             NotificationKind::FaxUpdated => Notification::FaxUpdated(FaxUpdated {
                 job: r.u64("job")?,
                 change: FaxChange::from_wire(r.u8("change")?),
-                by: owned(r.str("by")?),
-                comment: owned(r.str("comment")?),
+                by: text(&mut r, "by")?,
+                comment: text(&mut r, "comment")?,
             }),
         })
     }
@@ -480,7 +490,7 @@ mod tests {
         let mut n = DeviceStatus {
             device: "ttyS0".into(),
             state: DeviceState::Up,
-            detail: String::new(),
+            detail: Text::new(),
         };
         let line = Notification::DeviceStatus(n.clone()).to_string();
         assert_eq!(line, "device \"ttyS0\" up");

@@ -80,6 +80,20 @@ impl<'a> BodyReader<'a> {
             })
     }
 
+    /// A `str` field's bytes, its length checked but not its UTF-8 (the
+    /// caller checks that once, where it keeps the bytes).
+    pub(crate) fn str_bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let len = usize::from(self.u16(field)?);
+        if len > MAX_STR_LEN {
+            return Err(DecodeError::StringTooLong {
+                frame: self.frame,
+                field,
+                len,
+            });
+        }
+        self.take(len, field)
+    }
+
     pub(crate) fn addr(&mut self, field: &'static str) -> Result<SocketAddr, DecodeError> {
         let ip = match self.u8(field)? {
             4 => IpAddr::V4(Ipv4Addr::from(self.array::<4>(field)?)),

@@ -1,0 +1,217 @@
+//! A frame decoder whose frames are shared bytes [F-1]..[F-5].
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::MAX_FRAME_LEN;
+use super::error::DecodeError;
+
+/// Above this many bytes of capacity, the receive buffer is released once it
+/// is empty, so an idle connection that once took a large read does not keep
+/// it: one largest frame and its length prefix.
+const KEEP_CAPACITY: usize = MAX_FRAME_LEN as usize + 4;
+
+/// Turns a byte stream, split anywhere, into frames held in shared
+/// [`Bytes`], so that what is decoded from a frame (a notification's
+/// strings) can keep slices of it instead of copies.
+///
+/// Each read is copied once into a receive buffer
+/// ([`SharedDecoder::extend`]); [`SharedDecoder::next_frame`] splits whole
+/// frames off its front without copying. Once every frame split from the
+/// buffer has been dropped, the buffer is reused for the next reads, so in
+/// steady state (frames dropped before the next read) decoding allocates
+/// nothing. A frame still held when the buffer runs out keeps its part of
+/// the old buffer alive and the decoder starts a new one.
+///
+/// Like [`Decoder`](super::Decoder), it checks the length prefix against the
+/// limit as soon as its four bytes are in, buffers a partial frame only as
+/// its bytes arrive, and after an error is spent: every further call
+/// returns the same error.
+///
+/// ```
+/// use faxnotify_core::wire::{Frame, MAX_FRAME_LEN, SharedDecoder};
+///
+/// let bytes = Frame::Ack { seq: 7 }.to_vec().unwrap();
+/// let mut decoder = SharedDecoder::new(MAX_FRAME_LEN);
+/// decoder.extend(&bytes[..3]);
+/// assert_eq!(decoder.next_frame(), Ok(None)); // needs more bytes
+/// decoder.extend(&bytes[3..]);
+/// let frame = decoder.next_frame().unwrap().unwrap();
+/// assert_eq!(Frame::parse(frame[0], &frame[1..]), Ok(Frame::Ack { seq: 7 }));
+/// ```
+#[derive(Debug)]
+pub struct SharedDecoder {
+    buf: BytesMut,
+    limit: u32,
+    failed: Option<DecodeError>,
+}
+
+impl Default for SharedDecoder {
+    /// A decoder with the largest limit (65 535).
+    fn default() -> Self {
+        Self::new(MAX_FRAME_LEN)
+    }
+}
+
+impl SharedDecoder {
+    /// A decoder refusing frames longer than `max_frame_len` (clamped to 65 535).
+    pub fn new(max_frame_len: u32) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            limit: max_frame_len.min(MAX_FRAME_LEN),
+            failed: None,
+        }
+    }
+
+    /// Changes the limit for frames whose length prefix has not been read
+    /// yet (clamped to 65 535).
+    pub fn set_max_frame_len(&mut self, max_frame_len: u32) {
+        self.limit = max_frame_len.min(MAX_FRAME_LEN);
+    }
+
+    /// The limit in force.
+    pub fn max_frame_len(&self) -> u32 {
+        self.limit
+    }
+
+    /// Bytes received and not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends a read. Nothing is kept once the decoder has failed.
+    pub fn extend(&mut self, data: &[u8]) {
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// The next complete frame (its type byte and body, without the length
+    /// prefix; parse it with [`Frame::parse`](super::Frame::parse)), or
+    /// `Ok(None)` until more bytes arrive.
+    pub fn next_frame(&mut self) -> Result<Option<Bytes>, DecodeError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let Some(header) = self.buf.first_chunk::<4>() else {
+            self.release_if_large();
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(*header);
+        if len == 0 {
+            return Err(self.fail(DecodeError::EmptyFrame));
+        }
+        if len > self.limit {
+            return Err(self.fail(DecodeError::FrameTooLarge {
+                length: len,
+                limit: self.limit,
+            }));
+        }
+        let len = len as usize;
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        self.buf.advance(4);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    fn release_if_large(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    fn fail(&mut self, err: DecodeError) -> DecodeError {
+        self.failed = Some(err.clone());
+        self.buf = BytesMut::new();
+        err
+    }
+}
+
+/// `part` as a slice of `whole` when it lies inside it (no copy), else a copy.
+pub(crate) fn shared_slice(whole: &Bytes, part: &[u8]) -> Bytes {
+    let start = whole.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    if at >= start && at + part.len() <= start + whole.len() {
+        whole.slice_ref(part)
+    } else {
+        Bytes::copy_from_slice(part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Frame;
+
+    fn frames(decoder: &mut SharedDecoder) -> Vec<Frame<'static>> {
+        let mut out = Vec::new();
+        while let Some(bytes) = decoder.next_frame().unwrap() {
+            out.push(Frame::parse(bytes[0], &bytes[1..]).unwrap().into_owned());
+        }
+        out
+    }
+
+    #[test]
+    fn a_stream_split_anywhere_gives_the_same_frames() {
+        let sent = [
+            Frame::Ack { seq: 1 },
+            Frame::Ping { nonce: 9 },
+            Frame::Ack { seq: 2 },
+        ];
+        let mut stream = Vec::new();
+        for f in &sent {
+            f.encode(&mut stream).unwrap();
+        }
+        for chunk in 1..stream.len() {
+            let mut decoder = SharedDecoder::default();
+            let mut got = Vec::new();
+            for piece in stream.chunks(chunk) {
+                decoder.extend(piece);
+                got.extend(frames(&mut decoder));
+            }
+            assert_eq!(got, sent, "reads of {chunk} bytes");
+            assert_eq!(decoder.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn the_length_prefix_is_checked_before_the_body_arrives() {
+        let mut decoder = SharedDecoder::new(100);
+        decoder.extend(&101u32.to_be_bytes());
+        let err = DecodeError::FrameTooLarge {
+            length: 101,
+            limit: 100,
+        };
+        assert_eq!(decoder.next_frame(), Err(err.clone()));
+        decoder.extend(&[0; 10]);
+        assert_eq!(decoder.next_frame(), Err(err), "spent after an error");
+        assert_eq!(decoder.buffered(), 0, "nothing kept after an error");
+
+        let mut decoder = SharedDecoder::default();
+        decoder.extend(&[0, 0, 0, 0]);
+        assert_eq!(decoder.next_frame(), Err(DecodeError::EmptyFrame));
+    }
+
+    #[test]
+    fn frames_are_slices_of_one_buffer() {
+        let mut stream = Vec::new();
+        Frame::Ack { seq: 1 }.encode(&mut stream).unwrap();
+        Frame::Ack { seq: 2 }.encode(&mut stream).unwrap();
+        let mut decoder = SharedDecoder::default();
+        decoder.extend(&stream);
+        let first = decoder.next_frame().unwrap().unwrap();
+        let second = decoder.next_frame().unwrap().unwrap();
+        // Contiguous: the second frame's body follows the first's and the
+        // second's length prefix, in the same allocation.
+        assert_eq!(
+            second.as_ptr() as usize,
+            first.as_ptr() as usize + first.len() + 4
+        );
+        assert_eq!(
+            shared_slice(&first, &first[1..]).as_ptr(),
+            first[1..].as_ptr()
+        );
+        let elsewhere = [1, 2, 3];
+        assert_eq!(shared_slice(&first, &elsewhere), &elsewhere[..]);
+    }
+}
