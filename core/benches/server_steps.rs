@@ -11,8 +11,6 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub)]
 
-#[path = "server_support/alloc.rs"]
-mod alloc;
 #[path = "server_support/driver.rs"]
 mod driver;
 
@@ -23,8 +21,8 @@ use criterion::{Criterion, Throughput};
 use faxnotify_core::server::{Input, Output, Target};
 use faxnotify_core::wire::Notification;
 
-use alloc::{Counting, allocations};
 use driver::{Client, Driver, ack};
+use faxnotify_testkit::alloc::{Counting, allocations};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -95,7 +93,7 @@ impl Many {
     fn new(n: usize) -> Self {
         let mut d = Driver::new(n, |_| {});
         let clients = (0..n).map(|i| d.open(i, true)).collect();
-        while d.server.poll_output().is_some() {}
+        d.server.discard_outputs();
         Self {
             d,
             clients,
