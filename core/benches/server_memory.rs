@@ -60,13 +60,8 @@ fn measure(n: usize, callback: bool) -> Figures {
         d.server
             .handle_input(d.now, Input::Received { conn, data: &ack })
             .unwrap();
-        d.server.drain();
-        assert!(
-            d.server
-                .take_pending()
-                .iter()
-                .all(|output| matches!(output, Output::Event(_)))
-        );
+        d.server
+            .drain_into(|_, output| assert!(matches!(output, Output::Event(_))));
     }
     let after_traffic = (live_bytes() - before) as f64 / n as f64;
     Figures {
