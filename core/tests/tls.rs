@@ -153,8 +153,8 @@ fn stopped(net: &Net) -> Option<StopReason> {
 /// are TLS records, never FNP/1 frames.
 fn full_run(net: &mut Net) {
     net.run_for(Duration::from_secs(2));
-    assert!(logged_in(net), "client events: {:#?}", client_log(&net));
-    assert!(callback_up(net), "client events: {:#?}", client_log(&net));
+    assert!(logged_in(net), "client events: {:#?}", client_log(net));
+    assert!(callback_up(net), "client events: {:#?}", client_log(net));
     let report = net
         .server
         .notify(
@@ -246,17 +246,17 @@ fn expect_client_stop(net: &mut Net, want: &str) {
     net.run_for(Duration::from_secs(2));
     assert!(!logged_in(net));
     let failures = client_tls_failures(net);
-    assert_eq!(failures.len(), 1, "client events: {:#?}", client_log(&net));
+    assert_eq!(failures.len(), 1, "client events: {:#?}", client_log(net));
     assert_eq!(failures[0].0, ConnectionKind::Control);
     assert_eq!(failures[0].1.to_string(), want);
     assert!(
         matches!(stopped(net), Some(StopReason::Tls(_))),
         "the client must stop, not retry or fall back: {:#?}",
-        client_log(&net)
+        client_log(net)
     );
     // The server logs the refused handshake with the peer's address.
     let server = server_tls_failures(net);
-    assert_eq!(server.len(), 1, "server events: {:#?}", server_log(&net));
+    assert_eq!(server.len(), 1, "server events: {:#?}", server_log(net));
     assert!(server[0].contains("peer=192.0.2.10:"), "{}", server[0]);
 }
 
