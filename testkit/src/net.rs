@@ -84,6 +84,7 @@ pub struct Faults {
 
 #[derive(Clone, Copy, Debug)]
 struct Link {
+    path: Path,
     peer: Side,
     peer_conn: ConnId,
     middlebox: Option<usize>,
@@ -111,19 +112,20 @@ struct Station {
 }
 
 /// The default address of the `i`-th client: 192.0.2.10 onwards (TEST-NET-1)
-/// for the first 200, then one IPv6 address each in 2001:db8::/32.
+/// for the first 200, then an IPv6 address in a /64 of its own (the unit
+/// the server counts per-address limits by) within 2001:db8::/32.
 pub fn client_ip(i: usize) -> IpAddr {
     match u8::try_from(i) {
         Ok(small) if small < 200 => IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + small)),
         _ => IpAddr::V6(Ipv6Addr::new(
             0x2001,
             0xdb8,
-            0,
-            0,
-            0,
-            (i >> 32) as u16,
             (i >> 16) as u16,
             i as u16,
+            0,
+            0,
+            0,
+            1,
         )),
     }
 }
@@ -250,6 +252,19 @@ impl Net {
     /// The other end of a connection, while it is open.
     pub fn peer_of(&self, side: Side, conn: ConnId) -> Option<(Side, ConnId)> {
         self.links.get(&(side, conn)).map(|l| (l.peer, l.peer_conn))
+    }
+
+    /// The open connections of `side`, oldest first: its handle, the kind,
+    /// and the other end.
+    pub fn connections(&self, side: Side) -> Vec<(ConnId, Path, Side, ConnId)> {
+        let mut conns: Vec<_> = self
+            .links
+            .iter()
+            .filter(|((s, _), _)| *s == side)
+            .map(|((_, conn), l)| (*conn, l.path, l.peer, l.peer_conn))
+            .collect();
+        conns.sort_by_key(|(conn, ..)| conn.into_raw());
+        conns
     }
 
     /// One round: every core's outputs are carried out (dials answered,
@@ -490,6 +505,7 @@ impl Net {
         self.links.insert(
             (client, client_conn),
             Link {
+                path,
                 peer: Side::Server,
                 peer_conn: server_conn,
                 middlebox: index,
@@ -498,6 +514,7 @@ impl Net {
         self.links.insert(
             (Side::Server, server_conn),
             Link {
+                path,
                 peer: client,
                 peer_conn: client_conn,
                 middlebox: index,
