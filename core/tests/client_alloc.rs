@@ -37,7 +37,7 @@ fn notify_to_ack_allocates_only_the_strings() {
     h.bind(6003);
     h.login(&mut server, SESSION);
     let (cb, _) = h.open_callback(&mut server, 50_000);
-    let mut client = Endpoint::new(h.client);
+    let mut client = h.client;
     let now = h.now;
 
     let message = Notification::server_message("fax from +1 555 0100")

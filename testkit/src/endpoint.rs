@@ -28,16 +28,21 @@ pub struct Endpoint<C: Core> {
 impl<C: Core> Endpoint<C> {
     /// Wraps `core`, taking what it already has to say.
     pub fn new(core: C) -> Self {
-        let mut endpoint = Self {
+        let mut endpoint = Self::new_undrained(core);
+        endpoint.drain();
+        endpoint
+    }
+
+    /// Wraps `core` and leaves its outputs in it until [`Endpoint::drain`].
+    pub fn new_undrained(core: C) -> Self {
+        Self {
             core,
             events: Vec::new(),
             // Room for a handshake's outputs from the start, so that the
             // queue's growth does not show in the memory benchmarks'
             // per-session figures.
             pending: VecDeque::with_capacity(32),
-        };
-        endpoint.drain();
-        endpoint
+        }
     }
 
     /// Moves every output of the core into the pending queue; returns
