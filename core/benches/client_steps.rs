@@ -32,8 +32,8 @@ use faxnotify_core::client::{
     self, Client, ClientConfig, Event, ListenPolicy, NetworkSettings, Output,
 };
 use faxnotify_core::wire::{FaxReceived, Frame, Notification, Notify};
+use faxnotify_testkit::Endpoint;
 use faxnotify_testkit::alloc::{Counting, allocations};
-use faxnotify_testkit::{Endpoint, Input};
 
 use scripted::ScriptedServer;
 
@@ -52,13 +52,13 @@ fn established() -> (Client, ConnId, Instant) {
         NetworkSettings::new(ListenPolicy::Fixed { port: 6003 }),
     );
     let mut client = Endpoint::new(Client::new(config, [7; 32], now).unwrap());
-    let Some(faxnotify_testkit::Output::Listen { addr }) = client.next_output() else {
+    let Some(Output::Listen { addr }) = client.next_output() else {
         panic!("the client listens first");
     };
-    client.input(now, Input::Bound { local: addr });
+    client.input(now, client::Input::Bound { local: addr });
     let (ctl, _) = client.take_connects()[0];
     client.discard_outputs();
-    client.input(now, Input::Connected { conn: ctl });
+    client.input(now, client::Input::Connected { conn: ctl });
 
     let mut server = ScriptedServer::new();
     client.receive_frames(now, ctl, &[server.hello()]);

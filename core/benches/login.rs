@@ -34,11 +34,12 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, Credentials, DEFAULT_ITERATIONS, client_proof, prepare_password,
 };
 use faxnotify_core::client::{Client, ClientConfig, Event, ListenPolicy, NetworkSettings};
+use faxnotify_core::io::{Input, Output};
 use faxnotify_core::server::{MemoryUserStore, Server, ServerConfig};
 use faxnotify_core::wire::{Advertise, Caps, Frame, Login, PolicyKind, Role};
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_testkit::Endpoint;
 use faxnotify_testkit::frames::first_frame;
-use faxnotify_testkit::{Endpoint, Input, Output};
 
 const SEED: [u8; 32] = [7; 32];
 const SESSION: u64 = 0x0123_4567_89ab_cdef;

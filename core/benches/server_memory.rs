@@ -16,8 +16,7 @@ mod driver;
 use std::time::Duration;
 
 use bytes::Bytes;
-use faxnotify_core::server::Input;
-use faxnotify_testkit::Output;
+use faxnotify_core::server::{Input, Output};
 
 use driver::{Client, Driver, ack};
 use faxnotify_testkit::alloc::{Counting, live_bytes};

@@ -10,6 +10,7 @@
 //! state machines reproducible under property tests, snapshots and fuzzing.
 //!
 //! - [`wire`]: frames, notification payloads and the incremental decoder.
+//! - [`io`]: the inputs and outputs an adapter exchanges with either core.
 //! - [`auth`]: the SCRAM-SHA-256 login, session keys and callback proofs.
 //! - [`server`]: the server state machine.
 //! - [`tls`]: FNP/1 over TLS 1.3 (settings; the sans-IO TLS session).
@@ -24,6 +25,7 @@ pub mod client;
 mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod io;
 mod rng;
 pub mod server;
 pub mod tls;

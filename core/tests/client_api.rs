@@ -14,11 +14,11 @@ use client_harness::{Harness, LEASE_MS, SESSION, config, server_peer};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
     BindError, CallbackRejection, Client, ClientState, ConnectError, ConnectionKind, Event, Input,
-    InputError, ListenPolicy, LogoutError, Peer, ProtocolError, SessionEndReason,
+    InputError, ListenPolicy, LogoutError, Output, Peer, ProtocolError, SessionEndReason,
 };
 use faxnotify_core::wire::{ByeReason, ErrorCode, Frame, FrameType};
+use faxnotify_testkit::Endpoint;
 use faxnotify_testkit::frames::encode;
-use faxnotify_testkit::{Endpoint, Output};
 
 /// A scripted session touching every part of the client, including jittered
 /// reconnects, PINGs and fresh nonces.
@@ -79,9 +79,9 @@ fn events_with_chunks(chunk: Option<usize>) -> Vec<Event> {
         }
     };
     let local = "0.0.0.0:6003".parse().unwrap();
-    client.input(now, faxnotify_testkit::Input::Bound { local });
+    client.input(now, Input::Bound { local });
     let ctl = ConnId::from_raw(1);
-    client.input(now, faxnotify_testkit::Input::Connected { conn: ctl });
+    client.input(now, Input::Connected { conn: ctl });
     feed(&mut client, ctl, &[server.hello()]);
     let login = client.take_frames(ctl).remove(0);
     feed(&mut client, ctl, &[server.challenge_for(&login)]);
@@ -445,6 +445,13 @@ fn old_callbacks_beyond_the_limit_are_closed() {
         Event::CallbackEstablished { .. }
     ));
     h.expect_close(a);
+    match h.expect_event() {
+        Event::CallbackClosed { conn, reason, .. } => {
+            assert_eq!(conn, a);
+            assert_eq!(reason, faxnotify_core::client::CallbackClosure::Superseded);
+        }
+        other => panic!("expected CallbackClosed, got {other:?}"),
+    }
     // b and c still deliver.
     h.send(b, &[notify(1)]);
     assert_eq!(h.delivered_then_ack(b), (vec![1], 1));

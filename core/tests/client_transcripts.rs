@@ -1113,7 +1113,7 @@ fn no_listener_without_server_backchannel_stops() {
         .take_all()
         .into_iter()
         .filter_map(|o| match o {
-            faxnotify_testkit::Output::Event(e) => Some(e),
+            faxnotify_core::client::Output::Event(e) => Some(e),
             _ => None,
         })
         .collect();

@@ -18,11 +18,12 @@ use faxnotify_core::client::{
     self, CallbackRejection, Client, ClientConfig, ConnectionKind, ListenPolicy, NetworkSettings,
     StopReason,
 };
+use faxnotify_core::io::Output;
 use faxnotify_core::server::{self, MemoryUserStore, Server, ServerConfig, Target};
 use faxnotify_core::tls::pin::Fingerprint;
 use faxnotify_core::tls::{ClientTls, FixedClock, ServerIdentity, TlsFailure, Trust, UnixTime};
 use faxnotify_core::wire::{Notification, Role};
-use faxnotify_testkit::{Endpoint, Middlebox, Net, Output, Path, SERVER_ADDR, Side};
+use faxnotify_testkit::{Endpoint, Middlebox, Net, Path, SERVER_ADDR, Side};
 
 use certs::{Ca, self_signed};
 

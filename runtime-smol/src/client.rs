@@ -12,7 +12,7 @@ use faxnotify_core::{ConnId, SessionId};
 use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
-use crate::driver::{self, Machine, NetInput};
+use crate::driver::{self, Machine};
 use crate::errors::{ChangeSettingsError, Closed, LogoutError, StartError};
 use crate::mailbox;
 use crate::net;
@@ -141,7 +141,7 @@ impl Client {
         options: Options,
     ) -> Result<Client, StartError> {
         options.validate()?;
-        crate::net::fill_local_ip(&mut config);
+        faxnotify_runtime::fill_local_ip(&mut config);
         let seed = options.resolve_seed().map_err(StartError::Seed)?;
         let server = config.server;
         let user = config.user.clone();
@@ -293,7 +293,7 @@ struct ClientMachine {
     abandoned: bool,
     /// The suspended listener's port, held until it is resumed.
     #[cfg(feature = "test-hooks")]
-    suspended: Option<crate::port_hold::PortHold>,
+    suspended: Option<faxnotify_runtime::PortHold>,
     /// Suspend the listener as soon as it is bound (test hook).
     #[cfg(feature = "test-hooks")]
     suspend_at_start: bool,
@@ -361,13 +361,7 @@ impl Machine for ClientMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, error) => Input::ConnectFailed { conn, error },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         self.feed(now, input);
     }
 
@@ -436,6 +430,7 @@ impl Machine for ClientMachine {
                     Some(hold) => {
                         tracing::debug!(addr = %hold.addr(), "test hook: resuming the callback listener");
                         hold.reopen()
+                            .and_then(async_io::Async::new)
                             .and_then(|listener| io.listen(listener))
                             .map(|_| ())
                     }

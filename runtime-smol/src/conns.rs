@@ -376,11 +376,11 @@ impl Conns {
     /// Test hook: closes the listener but keeps its port bound (see
     /// `crate::port_hold`); `None` when not listening.
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn suspend_listening(&mut self) -> io::Result<Option<crate::port_hold::PortHold>> {
+    pub(crate) fn suspend_listening(&mut self) -> io::Result<Option<faxnotify_runtime::PortHold>> {
         let Some(l) = &self.listener else {
             return Ok(None);
         };
-        let hold = crate::port_hold::PortHold::take_over(l.listener.get_ref(), l.local)?;
+        let hold = faxnotify_runtime::PortHold::take_over(l.listener.get_ref(), l.local)?;
         self.stop_listening();
         Ok(Some(hold))
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use async_channel::Receiver;
 use async_io::{Async, Timer};
 use faxnotify_core::ConnId;
-use faxnotify_core::client::ConnectError;
+use faxnotify_core::io::{ConnectError, Input};
 use futures_lite::future;
 
 use crate::conns::Conns;
@@ -20,15 +20,6 @@ use crate::net::{self, NetMsg};
 /// and timers again (amortises the select; keeps commands responsive).
 const BATCH: usize = 64;
 
-/// A network event for the core, in the vocabulary both cores share.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum NetInput<'a> {
-    Connected(ConnId),
-    ConnectFailed(ConnId, ConnectError),
-    Received(ConnId, &'a [u8]),
-    Closed(ConnId),
-}
-
 /// What a driver needs from its core: the adapter half of the sans-IO API.
 pub(crate) trait Machine {
     /// Application requests.
@@ -38,8 +29,8 @@ pub(crate) trait Machine {
 
     /// `handle_accept`.
     fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId;
-    /// `handle_input`.
-    fn input(&mut self, now: Instant, input: NetInput<'_>);
+    /// `handle_input`, in the vocabulary both cores share.
+    fn input(&mut self, now: Instant, input: Input<'_>);
     /// `handle_timeout`.
     fn timeout(&mut self, now: Instant);
     /// `poll_timeout`.
@@ -231,24 +222,24 @@ fn on_net<M: Machine>(
         NetMsg::Dialled { conn, result } => match result {
             Ok(stream) => {
                 if io.dialled(conn, stream) {
-                    machine.input(now, NetInput::Connected(conn));
+                    machine.input(now, Input::Connected { conn });
                 }
             }
             Err(err) => {
                 if io.dial_failed(conn) {
                     let error = ConnectError::from_io(&err);
-                    machine.input(now, NetInput::ConnectFailed(conn, error));
+                    machine.input(now, Input::ConnectFailed { conn, error });
                 }
             }
         },
         NetMsg::Received { conn, data } => {
             if io.is_open(conn) {
-                machine.input(now, NetInput::Received(conn, &data));
+                machine.input(now, Input::Received { conn, data: &data });
             }
         }
         NetMsg::Closed { conn } => {
             if io.forget(conn) {
-                machine.input(now, NetInput::Closed(conn));
+                machine.input(now, Input::Closed { conn });
             }
         }
     }
@@ -270,7 +261,7 @@ fn settle<M: Machine>(
             return;
         }
         for conn in dead {
-            machine.input(now, NetInput::Closed(conn));
+            machine.input(now, Input::Closed { conn });
         }
     }
 }

@@ -96,8 +96,6 @@ mod errors;
 mod mailbox;
 mod net;
 mod options;
-#[cfg(feature = "test-hooks")]
-mod port_hold;
 mod runner;
 mod server;
 

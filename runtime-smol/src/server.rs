@@ -18,7 +18,7 @@ use futures_lite::Stream;
 use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
-use crate::driver::{self, Machine, NetInput};
+use crate::driver::{self, Machine};
 use crate::errors::{Closed, EndSessionError, NotifyError, ServerError, SetTlsIdentityError};
 use crate::mailbox;
 use crate::net;
@@ -360,13 +360,7 @@ impl Machine for ServerMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, _) => Input::ConnectFailed { conn },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         self.feed(now, input);
     }
 
@@ -383,7 +377,9 @@ impl Machine for ServerMachine {
             match output {
                 Output::Connect { conn, addr } => io.dial(conn, addr),
                 Output::Transmit { conn, data } => {
-                    io.transmit(conn, data);
+                    if let Some(buf) = io.transmit(conn, data) {
+                        self.core.recycle(buf);
+                    }
                 }
                 Output::Close { conn } => io.close(conn),
                 Output::Event(event) => events.push(event),

@@ -9,7 +9,9 @@ use std::time::Instant;
 use faxnotify_core::ConnId;
 use faxnotify_core::wire::Frame;
 
-use crate::core::{Core, Input, Output};
+use faxnotify_core::io::{Input, Output};
+
+use crate::core::Core;
 use crate::frames::frames;
 
 /// A core, its outputs not yet handled (in the order it produced them), and

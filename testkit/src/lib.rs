@@ -24,6 +24,7 @@ mod endpoint;
 pub mod frames;
 mod net;
 
-pub use crate::core::{Core, Input, Output};
+pub use crate::core::Core;
 pub use endpoint::Endpoint;
+pub use faxnotify_core::io::{Input, Output};
 pub use net::{ClientId, Faults, Middlebox, Net, Path, Relayed, SERVER_ADDR, Side, client_ip};

@@ -13,10 +13,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::ConnId;
-use faxnotify_core::client::{BindError, Client, ConnectError};
+use faxnotify_core::client::Client;
+use faxnotify_core::io::{BindError, ConnectError, Input, Output};
 use faxnotify_core::server::Server;
 
-use crate::core::{Core, Input, Output};
+use crate::core::Core;
 use crate::endpoint::Endpoint;
 
 /// The server's address on the network (where clients dial).
@@ -402,9 +403,7 @@ impl Net {
                 Output::Transmit { conn, data } => self.send(Side::Server, conn, data),
                 Output::Close { conn } => self.close(Side::Server, conn),
                 Output::Event(e) => self.server.events.push(e),
-                Output::Listen { .. } | Output::StopListening => {
-                    unreachable!("the server has no listener of its own")
-                }
+                other => panic!("the server asked for {other:?}, which it never does"),
             }
         }
         moved
@@ -422,6 +421,7 @@ impl Net {
                 Output::Transmit { conn, data } => self.send(side, conn, data),
                 Output::Close { conn } => self.close(side, conn),
                 Output::Event(e) => self.clients[id.0].endpoint.events.push(e),
+                other => panic!("the testkit does not know the client's {other:?}"),
             }
         }
         moved

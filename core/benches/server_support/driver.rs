@@ -10,11 +10,11 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, Credentials, DEFAULT_ITERATIONS, SessionKey, cb_ready_proof,
     client_proof, prepare_password, session_key,
 };
-use faxnotify_core::server::{MemoryUserStore, Server, ServerConfig};
+use faxnotify_core::server::{Input, MemoryUserStore, Server, ServerConfig};
 use faxnotify_core::wire::{Advertise, Caps, CbReady, Frame, Login, PolicyKind, Role};
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_testkit::Endpoint;
 use faxnotify_testkit::frames::first_frame;
-use faxnotify_testkit::{Endpoint, Input};
 
 const PASSWORD: &str = "bench password";
 const SALT: [u8; 16] = [0x5a; 16];

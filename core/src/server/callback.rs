@@ -10,6 +10,7 @@ use super::conn::{CallbackHandshake, CallbackPhase, ConnKind};
 use super::events::{CloseReason, Event, PeerError};
 use super::session::{DeliveryPath, Dial};
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
+use crate::io::ConnectError;
 use crate::wire::{CallbackState, CbHello, ErrorCode, Frame};
 use crate::{ConnId, SessionId};
 
@@ -37,12 +38,12 @@ impl Server {
         self.arm_conn(conn);
     }
 
-    pub(super) fn on_connect_failed(&mut self, now: Instant, conn: ConnId) {
+    pub(super) fn on_connect_failed(&mut self, now: Instant, conn: ConnId, error: ConnectError) {
         let Some(c) = self.remove_conn(now, conn, false) else {
             return;
         };
         if let ConnKind::Callback(cb) = c.kind {
-            tracing::debug!(%conn, endpoint = %cb.endpoint, "callback dial failed");
+            tracing::debug!(%conn, endpoint = %cb.endpoint, %error, "callback dial failed");
             self.callback_lost(now, cb.session, conn, true);
         }
     }

@@ -99,6 +99,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+pub use crate::io::{BindError, ConnectError};
 pub use config::{BackoffConfig, LoginLimiterConfig, MAX_HOLD, MIN_LEASE, ServerConfig};
 pub use errors::{ConfigError, InputError, NotifyError, Refused, UnknownSession};
 pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
@@ -344,11 +345,9 @@ impl Server {
     /// `Err` means the adapter broke the contract (a handle this server never
     /// issued, or an input that cannot happen in the connection's state).
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), InputError> {
-        let conn = match input {
-            Input::Connected { conn }
-            | Input::ConnectFailed { conn }
-            | Input::Received { conn, .. }
-            | Input::Closed { conn } => conn,
+        let Some(conn) = input.conn() else {
+            // Bound / BindFailed: the server never asks for a listener.
+            return Err(InputError::NotAListener);
         };
         if conn.into_raw() == 0 || conn.into_raw() > self.last_conn {
             return Err(InputError::UnknownConnection(conn));
@@ -368,9 +367,11 @@ impl Server {
         }
         match input {
             Input::Connected { .. } => self.on_connected(now, conn),
-            Input::ConnectFailed { .. } => self.on_connect_failed(now, conn),
+            Input::ConnectFailed { error, .. } => self.on_connect_failed(now, conn, error),
             Input::Received { data, .. } => self.on_received(now, conn, data),
             Input::Closed { .. } => self.on_closed(now, conn),
+            // Answered above: these carry no connection.
+            Input::Bound { .. } | Input::BindFailed { .. } => {}
         }
         self.prune_timers();
         Ok(())
@@ -384,7 +385,7 @@ impl Server {
                 Pending::Ready(output) => return Some(output),
                 Pending::Flush(conn) => {
                     let data = match self.conns.get_mut(&conn) {
-                        Some(c) => c.take_output(),
+                        Some(c) => c.take_output(&mut self.out),
                         None => self.closing.remove(&conn).unwrap_or_default(),
                     };
                     if !data.is_empty() {
@@ -394,6 +395,13 @@ impl Server {
             }
         }
         None
+    }
+
+    /// Hands back the buffer of a written [`Output::Transmit`], so that the
+    /// next frames reuse it instead of allocating. Optional: a dropped
+    /// buffer is only a missed saving.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.out.recycle(buf);
     }
 
     /// When [`Server::handle_timeout`] must be called next, if ever.

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    BindError, Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings,
+    BindError, Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
 };
 use faxnotify_core::wire::Frame;
-use faxnotify_testkit::{Endpoint, Output};
+use faxnotify_testkit::Endpoint;
 
 use crate::support::transcript::Transcript;
 use server::ScriptedServer;
@@ -110,6 +110,7 @@ impl Harness {
                     self.transcript.line(self.now, format!("out Listen {addr}"))
                 }
                 Output::StopListening => self.transcript.line(self.now, "out StopListening"),
+                other => self.transcript.line(self.now, format!("out {other:?}")),
             }
         }
     }
@@ -172,7 +173,7 @@ impl Harness {
         self.drain();
     }
 
-    pub(crate) fn next(&mut self) -> Output<Event> {
+    pub(crate) fn next(&mut self) -> Output {
         self.client.next_output().expect("an output is pending")
     }
 
@@ -180,7 +181,7 @@ impl Harness {
         !self.client.pending().is_empty()
     }
 
-    pub(crate) fn take_all(&mut self) -> Vec<Output<Event>> {
+    pub(crate) fn take_all(&mut self) -> Vec<Output> {
         self.client.take_pending()
     }
 

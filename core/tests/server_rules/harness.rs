@@ -14,13 +14,16 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, DEFAULT_ITERATIONS, SessionKey, cb_hello_proof, cb_ready_proof,
     client_proof, prepare_password, server_signature, session_key, verify_mac,
 };
-use faxnotify_core::server::{Event, Input, InputError, MemoryUserStore, Server, ServerConfig};
+use faxnotify_core::io::ConnectError;
+use faxnotify_core::server::{
+    Event, Input, InputError, MemoryUserStore, Output, Server, ServerConfig,
+};
 use faxnotify_core::wire::{
     Advertise, CallbackState, Caps, CbHello, CbReady, ErrorCode, Frame, Login, PolicyKind, Role,
     decode_whole_frames,
 };
 use faxnotify_core::{ConnId, SessionId};
-use faxnotify_testkit::{Endpoint, Output};
+use faxnotify_testkit::Endpoint;
 
 use crate::support::transcript::Transcript;
 
@@ -236,7 +239,10 @@ impl Harness {
 
     pub fn connect_failed(&mut self, conn: ConnId) {
         self.log.line(self.now, format!("connect failed {conn}"));
-        self.input(Input::ConnectFailed { conn });
+        self.input(Input::ConnectFailed {
+            conn,
+            error: ConnectError::Refused,
+        });
     }
 
     pub fn peer_closed(&mut self, conn: ConnId) {

@@ -94,6 +94,9 @@ fn server_outcome(event: &server::Event) -> Option<String> {
 fn client_outcome(event: &client::Event) -> Option<String> {
     Some(match event {
         client::Event::CallbackRejected { reason, .. } => format!("callback rejected: {reason:?}"),
+        client::Event::CallbackClosed { reason, .. } => {
+            format!("callback closed: {}", reason.name())
+        }
         client::Event::ErrorReceived { code, .. } => format!("client received ERROR {code}"),
         client::Event::TlsFailed { reason, .. } => {
             format!("client TLS failed: {}", failure_kind(reason))
@@ -767,7 +770,10 @@ impl Sim {
                     return;
                 };
                 let input = if dial_failed {
-                    server::Input::ConnectFailed { conn: end.conn }
+                    server::Input::ConnectFailed {
+                        conn: end.conn,
+                        error: server::ConnectError::Refused,
+                    }
                 } else {
                     server::Input::Closed { conn: end.conn }
                 };

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use faxnotify_conformance::conformance::{NotifyTrigger, ServerTarget};
 use faxnotify_core::ConnId;
-use faxnotify_core::server::{Input, MemoryUserStore, Output, Server, ServerConfig, Target};
+use faxnotify_core::server::{
+    ConnectError, Input, MemoryUserStore, Output, Server, ServerConfig, Target,
+};
 use faxnotify_core::wire::{CallbackState, ErrorCode, FrameType, Notification};
 
 use super::sockets::{ReadOutcome, Sockets};
@@ -372,7 +374,10 @@ fn run(
                             sockets.insert(conn, stream);
                             Input::Connected { conn }
                         }
-                        Err(_) => Input::ConnectFailed { conn },
+                        Err(err) => Input::ConnectFailed {
+                            conn,
+                            error: ConnectError::from_io(&err),
+                        },
                     };
                     let _ = server.handle_input(Instant::now(), input);
                 }

@@ -9,21 +9,19 @@
 //! kernel answers SYNs with a reset), until the listener is opened again
 //! beside it. That needs `SO_REUSEPORT` on the listener from its creation
 //! (its accepted connections inherit it), which the test hooks give every
-//! listener on a port the OS picks (see `bind_listener`).
+//! listener on a port the OS picks (see [`bind_listener`](crate::bind_listener)'s `reuse_port`).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 
-use async_io::Async;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use std::net::TcpListener;
 
-use crate::net;
+use crate::listener::bind_listener;
 
 /// A port held, bound but not listening, while the listener is suspended.
 #[derive(Debug)]
-pub(crate) struct PortHold {
+pub struct PortHold {
     socket: Socket,
     addr: SocketAddr,
 }
@@ -32,7 +30,7 @@ impl PortHold {
     /// Binds a placeholder to `listener`'s address `addr`; the caller then
     /// closes the listener. Fails with `AddrInUse` for a listener that was
     /// not made `SO_REUSEPORT` when it was bound.
-    pub(crate) fn take_over(listener: &impl AsFd, addr: SocketAddr) -> io::Result<PortHold> {
+    pub fn take_over(listener: &impl AsFd, addr: SocketAddr) -> io::Result<PortHold> {
         if !SockRef::from(listener).reuse_port()? {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
@@ -51,13 +49,13 @@ impl PortHold {
     }
 
     /// The held address.
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Opens a listener on the held address, then lets the placeholder go.
-    pub(crate) fn reopen(self) -> io::Result<Async<TcpListener>> {
-        let listener = net::bind_listener_with(self.addr, true)?;
+    pub fn reopen(self) -> io::Result<TcpListener> {
+        let listener = bind_listener(self.addr, true)?;
         drop(self.socket);
         Ok(listener)
     }
@@ -71,18 +69,18 @@ mod tests {
 
     #[test]
     fn a_held_port_refuses_connections_and_cannot_be_taken() {
-        let listener = net::bind_listener((Ipv4Addr::LOCALHOST, 0).into()).unwrap();
-        let addr = net::local_addr(&listener).unwrap();
-        let hold = PortHold::take_over(listener.get_ref(), addr).unwrap();
+        let listener = bind_listener((Ipv4Addr::LOCALHOST, 0).into(), true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = PortHold::take_over(&listener, addr).unwrap();
         drop(listener);
 
         let refused = TcpStream::connect(addr).unwrap_err();
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
-        let taken = net::bind_listener(addr).unwrap_err();
+        let taken = bind_listener(addr, false).unwrap_err();
         assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
 
         let listener = hold.reopen().unwrap();
-        assert_eq!(net::local_addr(&listener).unwrap(), addr);
+        assert_eq!(listener.local_addr().unwrap(), addr);
         TcpStream::connect(addr).expect("listening again");
     }
 }
