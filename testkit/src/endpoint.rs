@@ -140,15 +140,14 @@ impl<C: Core> Endpoint<C> {
         events
     }
 
-    /// Takes the pending bytes transmitted on `conn`, concatenated, and
-    /// hands the buffers back to the core; other outputs stay pending.
+    /// Takes the pending bytes transmitted on `conn`, concatenated; other
+    /// outputs stay pending. (The buffers are dropped, not recycled: see
+    /// [`Endpoint::discard_outputs`].)
     pub fn take_transmitted(&mut self, conn: ConnId) -> Vec<u8> {
         let mut bytes = Vec::new();
-        let core = &mut self.core;
         self.pending.retain_mut(|output| match output {
             Output::Transmit { conn: c, data } if *c == conn => {
                 bytes.extend_from_slice(data);
-                core.give_back(std::mem::take(data));
                 false
             }
             _ => true,
@@ -190,14 +189,12 @@ impl<C: Core> Endpoint<C> {
         }
     }
 
-    /// Drops every output, pending or still in the core, handing
-    /// transmitted buffers back (without queueing, as [`Endpoint::drain_into`]).
+    /// Drops every output, pending or still in the core (without queueing,
+    /// as [`Endpoint::drain_into`]). Transmitted buffers are dropped, not
+    /// recycled, so the core's buffer pool stays as an adapter that drops
+    /// them would leave it (the memory benchmarks count it).
     pub fn discard_outputs(&mut self) {
-        self.drain_into(|core, output| {
-            if let Output::Transmit { data, .. } = output {
-                core.give_back(data);
-            }
-        });
+        self.drain_into(|_, _| {});
     }
 }
 

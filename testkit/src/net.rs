@@ -143,6 +143,10 @@ pub struct Net {
     pub start: Instant,
     /// Failures to make on purpose.
     pub faults: Faults,
+    /// Whether written buffers go back to their core (`recycle`), as a
+    /// real adapter does; on by default. A memory figure per session turns
+    /// it off, since the pool is per core, not per session.
+    pub recycle: bool,
     /// Every byte written (`Some` once [`Net::record_wire`] was called):
     /// the writer, its connection and the bytes, in order.
     pub wire: Option<Vec<(Side, ConnId, Vec<u8>)>>,
@@ -177,6 +181,7 @@ impl Net {
             now,
             start: now,
             faults: Faults::default(),
+            recycle: true,
             wire: None,
             middlebox_for: None,
             clients: Vec::new(),
@@ -593,6 +598,9 @@ impl Net {
     }
 
     fn give_back(&mut self, side: Side, data: Vec<u8>) {
+        if !self.recycle {
+            return;
+        }
         match side {
             Side::Server => self.server.give_back(data),
             Side::Client(id) => self.clients[id.0].endpoint.give_back(data),
