@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut users = MemoryUserStore::new();
     users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
     // Seeds: fixed here for a reproducible run; 32 bytes from the OS in production.
-    let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32], now)?;
+    let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32])?;
     let config = ClientConfig::new(
         server_addr,
         "alice",

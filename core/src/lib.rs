@@ -12,8 +12,11 @@
 //! - [`wire`]: frames, notification payloads and the incremental decoder.
 //! - [`io`]: the inputs and outputs an adapter exchanges with either core.
 //! - [`auth`]: the SCRAM-SHA-256 login, session keys and callback proofs.
+//! - [`client`]: the client state machine.
 //! - [`server`]: the server state machine.
 //! - [`tls`]: FNP/1 over TLS 1.3 (settings; the sans-IO TLS session).
+//! - `fuzzing` (feature `fuzzing`): the harnesses the fuzz targets and the
+//!   corpus replay tests drive both state machines with.
 //!
 //! The protocol is specified in `docs/protocol.md`.
 #![forbid(unsafe_code)]

@@ -35,7 +35,7 @@ fn clock() -> Arc<FixedClock> {
     ))))
 }
 
-fn server(identity: Option<ServerIdentity>, now: Instant) -> Server {
+fn server(identity: Option<ServerIdentity>) -> Server {
     let mut users = MemoryUserStore::new();
     users
         .add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)
@@ -43,7 +43,7 @@ fn server(identity: Option<ServerIdentity>, now: Instant) -> Server {
     let mut config = ServerConfig::new([9; 32]);
     config.tls = identity;
     config.tls_clock = clock();
-    Server::new(config, Box::new(users), [2; 32], now).unwrap()
+    Server::new(config, Box::new(users), [2; 32]).unwrap()
 }
 
 fn client(tls: Option<ClientTls>, now: Instant) -> Client {
@@ -74,7 +74,7 @@ fn pair(client: Client, server: Server, now: Instant) -> Net {
 
 fn net(tls: Option<ClientTls>, identity: Option<ServerIdentity>) -> Net {
     let now = Instant::now();
-    pair(client(tls, now), server(identity, now), now)
+    pair(client(tls, now), server(identity), now)
 }
 
 /// Every byte written, by whom, on which connection.
@@ -234,7 +234,7 @@ fn same_seed_same_inputs_same_tls_bytes() {
         config.tls_clock = clock();
         let mut net = pair(
             Client::new(config, seed, now).unwrap(),
-            server(Some(identity.clone()), now),
+            server(Some(identity.clone())),
             now,
         );
         full_run(&mut net);
@@ -501,7 +501,7 @@ fn plain_fnp_bytes_to_a_tls_server_are_refused_without_plaintext() {
     // SERVER_HELLO queued at accept was sealed into the failed session.
     let ca = Ca::new("Test CA");
     let now = Instant::now();
-    let mut server = Endpoint::new(server(Some(ca.leaf(NAME, false)), now));
+    let mut server = Endpoint::new(server(Some(ca.leaf(NAME, false))));
     let conn = server.accept(now, "198.51.100.7:40000".parse().unwrap());
     let login = faxnotify_core::wire::Frame::Login(faxnotify_core::wire::Login {
         version: 1,

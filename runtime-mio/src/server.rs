@@ -90,8 +90,7 @@ impl ServerBuilder {
             Some(seed) => seed,
             None => mailbox::os_seed()?,
         };
-        let now = Instant::now();
-        let core = core::Server::new(self.config, self.users, seed, now)?;
+        let core = core::Server::new(self.config, self.users, seed)?;
         let (poll, waker) = Reactor::<ServerMachine>::make_poll()?;
         let (sink, events) = events::channel(self.options.event_capacity, waker.clone());
         let mut reactor = Reactor::new(poll, waker, ServerMachine { core }, sink, self.options);

@@ -178,7 +178,7 @@ impl Server {
     ) -> Result<(Server, ServerEvents), ServerError> {
         options.validate()?;
         let seed = options.resolve_seed().map_err(ServerError::Seed)?;
-        let core = core::Server::new(config, Box::new(users), seed, Instant::now())?;
+        let core = core::Server::new(config, Box::new(users), seed)?;
         let bind_error = |e: std::io::Error| ServerError::Bind {
             addr,
             error: BindError::from_io(&e),

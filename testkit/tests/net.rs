@@ -15,7 +15,7 @@ use faxnotify_testkit::{ClientId, Endpoint, Net, Path, SERVER_ADDR, Side, client
 
 const PASSWORD: &str = "correct horse";
 
-fn server(users: usize, now: Instant) -> Server {
+fn server(users: usize) -> Server {
     let mut store = MemoryUserStore::new();
     for i in 0..users {
         store
@@ -24,7 +24,7 @@ fn server(users: usize, now: Instant) -> Server {
     }
     let mut config = ServerConfig::new([9; 32]);
     config.max_sessions_per_ip = 1_000;
-    Server::new(config, Box::new(store), [2; 32], now).unwrap()
+    Server::new(config, Box::new(store), [2; 32]).unwrap()
 }
 
 fn client(i: usize, policy: ListenPolicy, now: Instant) -> Client {
@@ -39,7 +39,7 @@ fn client(i: usize, policy: ListenPolicy, now: Instant) -> Client {
 
 fn pair(policy: ListenPolicy) -> Net {
     let now = Instant::now();
-    Net::pair(client(0, policy, now), server(1, now), now)
+    Net::pair(client(0, policy, now), server(1), now)
 }
 
 fn count(events: &[client::Event], want: fn(&client::Event) -> bool) -> usize {
@@ -110,7 +110,7 @@ fn step_runs_one_round_at_a_time() {
 fn many_clients_share_one_server() {
     let now = Instant::now();
     let n = 300; // past the 200 IPv4 addresses, into IPv6
-    let mut net = Net::new(server(n, now), now);
+    let mut net = Net::new(server(n), now);
     for i in 0..n {
         net.add_client(client(i, ListenPolicy::Dynamic, now));
     }
@@ -153,7 +153,7 @@ fn timers_run_at_their_time_and_only_when_time_is_let_pass() {
 #[test]
 fn two_clients_on_one_address_cannot_both_hold_a_fixed_port() {
     let now = Instant::now();
-    let mut net = Net::new(server(2, now), now);
+    let mut net = Net::new(server(2), now);
     let ip = client_ip(0);
     net.add_client_at(client(0, ListenPolicy::Fixed { port: 6003 }, now), ip);
     let second = net.add_client_at(client(1, ListenPolicy::Fixed { port: 6003 }, now), ip);

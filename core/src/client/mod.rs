@@ -75,7 +75,6 @@ mod login;
 mod outbox;
 mod reason_text;
 mod settings;
-mod settings_file;
 mod state;
 mod timers;
 mod tls;
@@ -96,7 +95,6 @@ pub use settings::{
     ChangeSettingsError, ListenAddress, ListenPolicy, MIN_LISTEN_PORT, NetworkSettings,
     SettingsChange, SettingsError,
 };
-pub use settings_file::{SettingsFile, SettingsFileError};
 pub use state::ClientState;
 pub use tls_settings::{TlsSettingError, TlsSettings, TlsTrust, check_server_name};
 

@@ -378,7 +378,7 @@ impl Harness {
         config.login_limiter.window = Duration::from_secs(10);
         config.max_dials_per_ip = 2;
         let now = Instant::now();
-        let server = match Server::new(config.clone(), Box::new(users()), [9; 32], now) {
+        let server = match Server::new(config.clone(), Box::new(users()), [9; 32]) {
             Ok(server) => server,
             Err(err) => panic!("the harness's configuration is refused: {err}"),
         };
@@ -477,6 +477,7 @@ impl Harness {
     }
 
     fn check_footprint(&mut self) {
+        self.server.fuzz_assert_consistent();
         let fp = self.server.fuzz_footprint();
         assert_eq!(
             fp.connections,

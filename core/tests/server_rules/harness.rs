@@ -132,7 +132,7 @@ impl Harness {
         let mut c = config();
         tweak(&mut c);
         let start = Instant::now();
-        let server = Server::new(c, Box::new(users()), seed, start).unwrap();
+        let server = Server::new(c, Box::new(users()), seed).unwrap();
         Self {
             server: Endpoint::new_undrained(server),
             start,

@@ -133,7 +133,7 @@ impl ServerSut {
         config.dial_backoff.max = Duration::from_millis(BACKOFF_MAX);
         config.dial_backoff.jitter_percent = 0;
         let base = Instant::now();
-        let server = Server::new(config, Box::new(users), [5; 32], base).expect("valid config");
+        let server = Server::new(config, Box::new(users), [5; 32]).expect("valid config");
         Self {
             server,
             base,
