@@ -14,6 +14,37 @@
 //!   the memory benchmarks.
 //! - [`frames`]: frames to bytes and back.
 //!
+//! A client logs in, the server dials back, a notification is delivered
+//! and acknowledged, all in memory and without time passing:
+//!
+//! ```
+//! use std::time::Instant;
+//!
+//! use faxnotify_core::client::{self, Client, ClientConfig, ListenPolicy, NetworkSettings};
+//! use faxnotify_core::server::{MemoryUserStore, Server, ServerConfig, Target};
+//! use faxnotify_core::wire::{Notification, Role};
+//! use faxnotify_testkit::{Net, SERVER_ADDR};
+//!
+//! let mut users = MemoryUserStore::new();
+//! users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
+//! let server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32])?;
+//! let settings = NetworkSettings::new(ListenPolicy::Fixed { port: 6003 });
+//! let config = ClientConfig::new(SERVER_ADDR, "alice", "correct horse", settings);
+//! let now = Instant::now();
+//! let mut net = Net::pair(Client::new(config, [3; 32], now)?, server, now);
+//!
+//! net.drive(); // listen, dial, log in, advertise, call back
+//! let now = net.now;
+//! net.server.notify(now, Target::All, &Notification::server_message("hello"))?;
+//! net.drive(); // NOTIFY, then the ACK
+//!
+//! let delivered = net.client().events.iter().any(|e| {
+//!     matches!(e, client::Event::Notification { seq: 1, .. })
+//! });
+//! assert!(delivered);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Not published: it exists for the workspace's own tests.
 #![deny(unsafe_code)] // allowed, with SAFETY comments, in `alloc` only
 #![warn(missing_docs)]
