@@ -3,11 +3,19 @@
 //! allocations on one thread during one closure (the tests' assertions,
 //! which other test threads must not disturb).
 //!
-//! Install it in a test or benchmark binary with
+//! Install it in a test or benchmark binary:
 //!
-//! ```ignore
+//! ```
+//! use faxnotify_testkit::alloc::{Counting, allocations_during};
+//!
 //! #[global_allocator]
-//! static ALLOCATOR: faxnotify_testkit::alloc::Counting = faxnotify_testkit::alloc::Counting;
+//! static ALLOCATOR: Counting = Counting;
+//!
+//! # fn main() {
+//! let mut v: Vec<u8> = Vec::with_capacity(4);
+//! assert_eq!(allocations_during(|| v.extend_from_slice(b"four")), 0);
+//! assert_eq!(allocations_during(|| v.push(5)), 1); // grows once
+//! # }
 //! ```
 //!
 //! This is the only `unsafe` code of the workspace outside the fuzz
