@@ -54,8 +54,10 @@ mod core;
 mod endpoint;
 pub mod frames;
 mod net;
+mod topology;
 
 pub use crate::core::Core;
 pub use endpoint::Endpoint;
 pub use faxnotify_core::io::{Input, Output};
-pub use net::{ClientId, Faults, Middlebox, Net, Path, Relayed, SERVER_ADDR, Side, client_ip};
+pub use net::Net;
+pub use topology::{ClientId, Faults, Middlebox, Path, Relayed, SERVER_ADDR, Side, client_ip};
