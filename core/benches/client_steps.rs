@@ -105,7 +105,7 @@ fn server_message() -> Vec<u8> {
 /// An established client and a read of `per_read` NOTIFYs whose seqs are
 /// rewritten in place for each step.
 struct Receiver {
-    client: Client,
+    client: Endpoint<Client>,
     cb: ConnId,
     now: Instant,
     read: Vec<u8>,
@@ -117,6 +117,7 @@ struct Receiver {
 impl Receiver {
     fn new(kind: u8, payload: &[u8], per_read: usize) -> Self {
         let (client, cb, now) = established();
+        let client = Endpoint::new(client);
         let frame = Frame::Notify(Notify {
             seq: 0,
             kind,
@@ -155,16 +156,15 @@ impl Receiver {
             )
             .unwrap();
         let mut delivered = 0;
-        while let Some(output) = self.client.poll_output() {
-            match output {
-                Output::Event(Event::Notification { notification, .. }) => {
-                    black_box(notification);
-                    delivered += 1;
-                }
-                Output::Transmit { data, .. } => self.client.recycle(data),
-                other => panic!("unexpected output {other:?}"),
+        // Straight from the core to the closure: no queue in between.
+        self.client.drain_into(|client, output| match output {
+            Output::Event(Event::Notification { notification, .. }) => {
+                black_box(notification);
+                delivered += 1;
             }
-        }
+            Output::Transmit { data, .. } => client.recycle(data),
+            other => panic!("unexpected output {other:?}"),
+        });
         delivered
     }
 }

@@ -63,20 +63,20 @@ impl One {
         self.seq += 1;
         debug_assert_eq!(seq, self.seq);
         let mut bytes = 0;
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             if let Output::Transmit { data, .. } = output {
                 bytes += data.len();
             }
-        }
+        });
         let conn = self.client.callback.unwrap();
         let ack = ack(seq);
         self.d
             .server
             .handle_input(now, Input::Received { conn, data: &ack })
             .unwrap();
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             black_box(output);
-        }
+        });
         bytes
     }
 }
@@ -114,11 +114,11 @@ impl Many {
         debug_assert_eq!(report.accepted.len(), self.clients.len());
         drop(report);
         let mut transmits = 0;
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             if matches!(output, Output::Transmit { .. }) {
                 transmits += 1;
             }
-        }
+        });
         let ack = ack(self.seq);
         for c in &self.clients {
             let conn = c.callback.unwrap();
@@ -127,9 +127,9 @@ impl Many {
                 .handle_input(now, Input::Received { conn, data: &ack })
                 .unwrap();
         }
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             black_box(output);
-        }
+        });
         transmits
     }
 }
