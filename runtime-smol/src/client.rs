@@ -9,6 +9,7 @@ use faxnotify_core::client::{
     NetworkSettings, Output, SettingsChange, StopReason,
 };
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_runtime::ClientRequest;
 use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
@@ -18,6 +19,7 @@ use crate::mailbox;
 use crate::net;
 use crate::options::Options;
 use crate::runner;
+use crate::server::AsyncReplies;
 
 /// Application requests waiting for the driver.
 const COMMAND_QUEUE: usize = 16;
@@ -103,16 +105,8 @@ impl std::fmt::Debug for Client {
 type Reply<T> = Sender<T>;
 
 enum Command {
-    Logout {
-        reply: Reply<Result<(), core::LogoutError>>,
-    },
-    State {
-        reply: Reply<(ClientState, Option<SessionId>)>,
-    },
-    ChangeSettings {
-        settings: NetworkSettings,
-        reply: Reply<Result<SettingsChange, core::ChangeSettingsError>>,
-    },
+    /// What every runtime's client answers the same way.
+    Request(ClientRequest<AsyncReplies>),
     #[cfg(feature = "test-hooks")]
     SuspendListener { reply: Reply<()> },
     #[cfg(feature = "test-hooks")]
@@ -237,7 +231,7 @@ impl Client {
     /// [`Client::next_event`] until it returns `None`: notifications that
     /// arrive meanwhile are still delivered, then [`Event::LoggedOut`].
     pub async fn logout(&self) -> Result<(), LogoutError> {
-        self.ask(|reply| Command::Logout { reply })
+        self.ask(|reply| Command::Request(ClientRequest::Logout { reply }))
             .await
             .map_err(|Closed| LogoutError::Closed)?
             .map_err(LogoutError::Core)
@@ -245,12 +239,18 @@ impl Client {
 
     /// Where the client is, for user interfaces.
     pub async fn state(&self) -> Result<ClientState, Closed> {
-        Ok(self.ask(|reply| Command::State { reply }).await?.0)
+        Ok(self
+            .ask(|reply| Command::Request(ClientRequest::State { reply }))
+            .await?
+            .0)
     }
 
     /// The session the client holds, if any.
     pub async fn session(&self) -> Result<Option<SessionId>, Closed> {
-        Ok(self.ask(|reply| Command::State { reply }).await?.1)
+        Ok(self
+            .ask(|reply| Command::Request(ClientRequest::State { reply }))
+            .await?
+            .1)
     }
 
     /// Asks to change the network settings; see the core's
@@ -260,7 +260,7 @@ impl Client {
         &self,
         settings: NetworkSettings,
     ) -> Result<SettingsChange, ChangeSettingsError> {
-        self.ask(|reply| Command::ChangeSettings { settings, reply })
+        self.ask(|reply| Command::Request(ClientRequest::ChangeSettings { settings, reply }))
             .await
             .map_err(|Closed| ChangeSettingsError::Closed)?
             .map_err(ChangeSettingsError::Core)
@@ -406,15 +406,7 @@ impl Machine for ClientMachine {
         _events: &mailbox::Sender<Event>,
     ) {
         match command {
-            Command::Logout { reply } => {
-                let _ = reply.try_send(self.core.logout(now));
-            }
-            Command::State { reply } => {
-                let _ = reply.try_send((self.core.state(), self.core.session()));
-            }
-            Command::ChangeSettings { settings, reply } => {
-                let _ = reply.try_send(self.core.change_settings(settings));
-            }
+            Command::Request(request) => request.answer(&mut self.core, now),
             #[cfg(feature = "test-hooks")]
             Command::SuspendListener { reply } => {
                 if self.suspend_listener(io) {
