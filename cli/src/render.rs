@@ -8,15 +8,19 @@ use serde_json::{Value, json};
 /// enum values as numbers; `None` for raw notifications.
 pub fn fields(n: &Notification) -> Option<Value> {
     Some(match n {
-        Notification::FaxReceived(f) => json!({"job": f.job, "from": f.from, "to": f.to,
-            "pages": f.pages, "received_at_ms": f.received_at_ms}),
+        Notification::FaxReceived(f) => {
+            json!({"job": f.job, "from": f.from.as_str(), "to": f.to.as_str(),
+            "pages": f.pages, "received_at_ms": f.received_at_ms})
+        }
         Notification::JobStatus(j) => json!({"job": j.job, "state": j.state.to_wire(),
-            "page": j.page, "pages": j.pages, "attempt": j.attempt, "detail": j.detail}),
-        Notification::ServerMessage(m) => json!({"text": m.text}),
-        Notification::DeviceStatus(d) => json!({"device": d.device, "state": d.state.to_wire(),
-            "detail": d.detail}),
+            "page": j.page, "pages": j.pages, "attempt": j.attempt, "detail": j.detail.as_str()}),
+        Notification::ServerMessage(m) => json!({"text": m.text.as_str()}),
+        Notification::DeviceStatus(d) => {
+            json!({"device": d.device.as_str(), "state": d.state.to_wire(),
+            "detail": d.detail.as_str()})
+        }
         Notification::FaxUpdated(f) => json!({"job": f.job, "change": f.change.to_wire(),
-            "by": f.by, "comment": f.comment}),
+            "by": f.by.as_str(), "comment": f.comment.as_str()}),
         _ => return None,
     })
 }
@@ -71,7 +75,7 @@ mod tests {
                 page: 0,
                 pages: 0,
                 attempt: 0,
-                detail: String::new(),
+                detail: faxnotify_core::wire::Text::new(),
             }),
         );
         assert_eq!(job["fields"]["state"], 99);

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use faxnotify_core::wire::{
     DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState, JobStatus,
-    Notification,
+    Notification, Text,
 };
 
 use crate::config::Routing;
@@ -281,8 +281,8 @@ impl Bridge {
                 notification: Notification::FaxUpdated(FaxUpdated {
                     job: gone.commid,
                     change: FaxChange::Deleted,
-                    by: "HylaFAX".to_owned(),
-                    comment: "no longer in the receive queue".to_owned(),
+                    by: Text::from_static("HylaFAX"),
+                    comment: Text::from_static("no longer in the receive queue"),
                 }),
             });
         }
@@ -495,7 +495,7 @@ impl Bridge {
                     page: record.pages_sent,
                     pages: record.pages_total.max(job.pages_total),
                     attempt: job.attempt,
-                    detail,
+                    detail: detail.into(),
                 });
                 let user = job.user.clone().unwrap_or_default();
                 self.finished_insert(id);
@@ -513,7 +513,7 @@ impl Bridge {
             page,
             pages: record.map_or(job.pages_total, |r| r.pages_total.max(job.pages_total)),
             attempt: job.attempt,
-            detail: clean(detail.as_bytes(), MAX_DETAIL),
+            detail: clean(detail.as_bytes(), MAX_DETAIL).into(),
         });
         let user = job.user.clone().unwrap_or_default();
         self.out.push_back(Output::Notify {
@@ -568,7 +568,7 @@ impl Bridge {
                     page: record.pages_sent,
                     pages: record.pages_total,
                     attempt: job.attempt.max(record.tries),
-                    detail,
+                    detail: detail.into(),
                 }),
             });
         }
@@ -603,9 +603,9 @@ impl Bridge {
         self.out.push_back(Output::Notify {
             to: Recipients::All,
             notification: Notification::DeviceStatus(DeviceStatus {
-                device: device.to_owned(),
+                device: device.into(),
                 state,
-                detail: event.text,
+                detail: event.text.into(),
             }),
         });
     }
@@ -666,8 +666,8 @@ impl Bridge {
                     to: Recipients::Users(users),
                     notification: Notification::FaxReceived(FaxReceived {
                         job: commid,
-                        from: clean(from.as_bytes(), MAX_PARTY),
-                        to: clean(to.as_bytes(), MAX_PARTY),
+                        from: clean(from.as_bytes(), MAX_PARTY).into(),
+                        to: clean(to.as_bytes(), MAX_PARTY).into(),
                         pages: event.pages_received().unwrap_or(0),
                         received_at_ms: at_time_of_day(now_ms, event.time.seconds()),
                     }),

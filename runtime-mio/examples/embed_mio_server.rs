@@ -27,7 +27,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let handle = server.handle();
     std::thread::spawn(move || {
         for text in std::io::stdin().lines().map_while(Result::ok) {
-            let message = Notification::ServerMessage(ServerMessage { text });
+            let message = Notification::ServerMessage(ServerMessage { text: text.into() });
             match handle.notify(Target::All, &message) {
                 Ok(report) => eprintln!("queued for {} session(s)", report.accepted.len()),
                 Err(e) => eprintln!("not queued: {e}"),

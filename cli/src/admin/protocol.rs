@@ -186,8 +186,8 @@ impl NotificationSpec {
                 received_at_ms,
             } => Notification::FaxReceived(FaxReceived {
                 job: *job,
-                from: from.clone(),
-                to: to.clone(),
+                from: from.as_str().into(),
+                to: to.as_str().into(),
                 pages: *pages,
                 received_at_ms: received_at_ms.unwrap_or_else(now_ms),
             }),
@@ -206,21 +206,23 @@ impl NotificationSpec {
                 page: *page,
                 pages: *pages,
                 attempt: *attempt,
-                detail: detail.clone(),
+                detail: detail.as_str().into(),
             }),
             NotificationSpec::ServerMessage { text } => {
-                Notification::ServerMessage(ServerMessage { text: text.clone() })
+                Notification::ServerMessage(ServerMessage {
+                    text: text.as_str().into(),
+                })
             }
             NotificationSpec::DeviceStatus {
                 device,
                 state,
                 detail,
             } => Notification::DeviceStatus(DeviceStatus {
-                device: device.clone(),
+                device: device.as_str().into(),
                 state: DeviceState::from_wire(enum_value(state, "state", |n| {
                     DeviceState::from_wire(n).to_string()
                 })?),
-                detail: detail.clone(),
+                detail: detail.as_str().into(),
             }),
             NotificationSpec::FaxUpdated {
                 job,
@@ -232,8 +234,8 @@ impl NotificationSpec {
                 change: FaxChange::from_wire(enum_value(change, "change", |n| {
                     FaxChange::from_wire(n).to_string()
                 })?),
-                by: by.clone(),
-                comment: comment.clone(),
+                by: by.as_str().into(),
+                comment: comment.as_str().into(),
             }),
         })
     }

@@ -25,7 +25,7 @@ use faxnotify_core::server::{self, ServerConfig, Target};
 use faxnotify_core::tls::ClientTls;
 use faxnotify_core::wire::{
     CallbackState, DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState,
-    JobStatus, Notification, Role,
+    JobStatus, Notification, Role, Text,
 };
 
 use crate::admin::protocol::now_ms;
@@ -281,7 +281,7 @@ fn story() -> Vec<(&'static str, Target, Notification)> {
             page,
             pages: 2,
             attempt: 1,
-            detail: detail.to_owned(),
+            detail: detail.into(),
         })
     };
     vec![
@@ -337,7 +337,7 @@ fn story() -> Vec<(&'static str, Target, Notification)> {
                 job: 101,
                 change: FaxChange::Seen,
                 by: "carol".into(),
-                comment: String::new(),
+                comment: Text::new(),
             }),
         ),
         (

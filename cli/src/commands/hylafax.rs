@@ -328,8 +328,8 @@ fn spec_of(n: &Notification) -> Option<NotificationSpec> {
     Some(match n {
         Notification::FaxReceived(f) => NotificationSpec::FaxReceived {
             job: f.job,
-            from: f.from.clone(),
-            to: f.to.clone(),
+            from: f.from.to_string(),
+            to: f.to.to_string(),
             pages: f.pages,
             received_at_ms: Some(f.received_at_ms),
         },
@@ -339,21 +339,21 @@ fn spec_of(n: &Notification) -> Option<NotificationSpec> {
             page: j.page,
             pages: j.pages,
             attempt: j.attempt,
-            detail: j.detail.clone(),
+            detail: j.detail.to_string(),
         },
         Notification::DeviceStatus(d) => NotificationSpec::DeviceStatus {
-            device: d.device.clone(),
+            device: d.device.to_string(),
             state: EnumValue::Number(d.state.to_wire()),
-            detail: d.detail.clone(),
+            detail: d.detail.to_string(),
         },
         Notification::FaxUpdated(f) => NotificationSpec::FaxUpdated {
             job: f.job,
             change: EnumValue::Number(f.change.to_wire()),
-            by: f.by.clone(),
-            comment: f.comment.clone(),
+            by: f.by.to_string(),
+            comment: f.comment.to_string(),
         },
         Notification::ServerMessage(m) => NotificationSpec::ServerMessage {
-            text: m.text.clone(),
+            text: m.text.to_string(),
         },
         _ => return None,
     })

@@ -243,7 +243,7 @@ pub fn expect_message(conn: &mut FrameConn, seq: u64, text: &str, why: &str) -> 
 /// The text of a SERVER_MESSAGE notification.
 pub fn message_text(n: &Notify<'_>) -> Option<String> {
     match Notification::decode(n.kind, &n.payload) {
-        Notification::ServerMessage(m) => Some(m.text),
+        Notification::ServerMessage(m) => Some(m.text.into()),
         _ => None,
     }
 }

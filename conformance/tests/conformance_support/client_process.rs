@@ -119,18 +119,22 @@ pub fn contract_line(seq: u64, n: &Notification) -> String {
         ),
     };
     let fields = match n {
-        Notification::FaxReceived(f) => json!({"job": f.job, "from": f.from, "to": f.to,
-            "pages": f.pages, "received_at_ms": f.received_at_ms}),
+        Notification::FaxReceived(f) => {
+            json!({"job": f.job, "from": f.from.as_str(), "to": f.to.as_str(),
+            "pages": f.pages, "received_at_ms": f.received_at_ms})
+        }
         Notification::JobStatus(j) => {
             json!({"job": j.job, "state": j.state.to_wire(), "page": j.page,
-            "pages": j.pages, "attempt": j.attempt, "detail": j.detail})
+            "pages": j.pages, "attempt": j.attempt, "detail": j.detail.as_str()})
         }
-        Notification::ServerMessage(m) => json!({"text": m.text}),
-        Notification::DeviceStatus(d) => json!({"device": d.device, "state": d.state.to_wire(),
-            "detail": d.detail}),
+        Notification::ServerMessage(m) => json!({"text": m.text.as_str()}),
+        Notification::DeviceStatus(d) => {
+            json!({"device": d.device.as_str(), "state": d.state.to_wire(),
+            "detail": d.detail.as_str()})
+        }
         Notification::FaxUpdated(f) => {
-            json!({"job": f.job, "change": f.change.to_wire(), "by": f.by,
-            "comment": f.comment})
+            json!({"job": f.job, "change": f.change.to_wire(), "by": f.by.as_str(),
+            "comment": f.comment.as_str()})
         }
         _ => serde_json::Value::Null,
     };

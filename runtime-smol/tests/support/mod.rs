@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_io::Timer;
 use faxnotify_core::client::{Backoff, ClientConfig, Event, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::{self, MemoryUserStore, ServerConfig};
-use faxnotify_core::wire::{Notification, Role, ServerMessage};
+use faxnotify_core::wire::{Notification, Role, ServerMessage, Text};
 use faxnotify_smol::{Client, Options, Server, ServerEvents};
 use futures_lite::future;
 
@@ -179,12 +179,14 @@ pub async fn notifications(client: &Client, count: usize) -> Vec<(u64, String)> 
 }
 
 pub fn message(text: impl Into<String>) -> Notification {
-    Notification::ServerMessage(ServerMessage { text: text.into() })
+    Notification::ServerMessage(ServerMessage {
+        text: Text::from(text.into()),
+    })
 }
 
 pub fn text_of(notification: &Notification) -> String {
     match notification {
-        Notification::ServerMessage(m) => m.text.clone(),
+        Notification::ServerMessage(m) => m.text.to_string(),
         other => format!("{other:?}"),
     }
 }

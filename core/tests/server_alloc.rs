@@ -1,0 +1,175 @@
+//! The server's delivery step allocates nothing in steady state: an
+//! encoded notification is queued for every recipient as a shared payload,
+//! each NOTIFY is written into a recycled transmit buffer, and the ACK
+//! that acknowledges it frees the queue entry without allocating.
+//!
+//! Allocations are counted on the test's thread only. This checks a count,
+//! not a speed.
+
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
+#[allow(unreachable_pub)] // written with `pub` for the benchmarks
+#[path = "../benches/server_support/driver.rs"]
+mod driver;
+
+use faxnotify_core::server::{Input, Output, Refused, Target};
+use faxnotify_core::wire::{EncodedNotification, Notification};
+use faxnotify_testkit::alloc::{Counting, allocations_during};
+
+use driver::{Client, Driver, ack};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn message() -> EncodedNotification {
+    EncodedNotification::encode(&Notification::server_message("fax from +1 555 0100")).unwrap()
+}
+
+/// One notification to `target`, every NOTIFY transmitted (buffers handed
+/// back), every ACK read; returns the allocations made and the transmits.
+fn step(
+    d: &mut Driver,
+    clients: &[Client],
+    target: &Target,
+    notification: &EncodedNotification,
+    seq: u64,
+) -> (u64, usize) {
+    let now = d.now;
+    let mut transmits = 0;
+    let allocs = allocations_during(|| {
+        let summary = d.server.notify_encoded(now, target, notification);
+        assert!(summary.all_accepted());
+        d.server.drain_into(|server, output| {
+            if let Output::Transmit { data, .. } = output {
+                transmits += 1;
+                server.recycle(data);
+            }
+        });
+        let ack = ack(seq);
+        for c in clients {
+            let conn = c.callback.unwrap();
+            d.server
+                .handle_input(now, Input::Received { conn, data: &ack })
+                .unwrap();
+        }
+        d.server.drain_into(|_, output| {
+            assert!(matches!(output, Output::Event(_)), "{output:?}");
+        });
+    });
+    (allocs, transmits)
+}
+
+#[test]
+fn notify_transmit_ack_allocates_nothing() {
+    let mut d = Driver::new(1, |_| {});
+    let clients = [d.open(0, true)];
+    d.server.discard_outputs();
+    let target = Target::Session(clients[0].session);
+    let notification = message();
+    // Warm up: the queue, the output queue and the buffer pool reach their size.
+    step(&mut d, &clients, &target, &notification, 1);
+    for seq in 2..100 {
+        assert_eq!(
+            step(&mut d, &clients, &target, &notification, seq),
+            (0, 1),
+            "step {seq}"
+        );
+    }
+
+    // The same through `notify_session`, the single-session form.
+    let now = d.now;
+    let conn = clients[0].callback.unwrap();
+    for seq in 100..110 {
+        let allocs = allocations_during(|| {
+            let got = d
+                .server
+                .notify_session(
+                    now,
+                    clients[0].session,
+                    notification.kind(),
+                    notification.payload().clone(),
+                )
+                .unwrap();
+            assert_eq!(got, seq);
+            d.server.drain_into(|server, output| {
+                if let Output::Transmit { data, .. } = output {
+                    server.recycle(data);
+                }
+            });
+            d.server
+                .handle_input(
+                    now,
+                    Input::Received {
+                        conn,
+                        data: &ack(seq),
+                    },
+                )
+                .unwrap();
+            d.server.discard_outputs();
+        });
+        assert_eq!(allocs, 0, "seq {seq}");
+    }
+}
+
+#[test]
+fn a_broadcast_shares_one_payload_and_allocates_nothing() {
+    // Fewer sessions than the server's pool of transmit buffers, so every
+    // NOTIFY of a broadcast goes into a recycled buffer.
+    let mut d = Driver::new(8, |_| {});
+    let clients: Vec<Client> = (0..8).map(|i| d.open(i, true)).collect();
+    d.server.discard_outputs();
+    let notification = message();
+    step(&mut d, &clients, &Target::All, &notification, 1);
+    for seq in 2..50 {
+        assert_eq!(
+            step(&mut d, &clients, &Target::All, &notification, seq),
+            (0, 8),
+            "broadcast {seq}"
+        );
+    }
+}
+
+#[test]
+fn the_summary_counts_acceptances_and_lists_refusals() {
+    let mut d = Driver::new(2, |c| c.queue_limit = 2);
+    let a = d.open(0, true);
+    let b = d.open(1, true);
+    d.server.discard_outputs();
+    let now = d.now;
+    let notification = message();
+    // Nothing is acknowledged: both queues fill after two.
+    for _ in 0..2 {
+        let summary = d.server.notify_encoded(now, &Target::All, &notification);
+        assert_eq!((summary.accepted, summary.recipients()), (2, 2));
+    }
+    // `a` acknowledges its two; only `b` stays full.
+    d.server
+        .handle_input(
+            now,
+            Input::Received {
+                conn: a.callback.unwrap(),
+                data: &ack(2),
+            },
+        )
+        .unwrap();
+    let summary = d.server.notify_encoded(now, &Target::All, &notification);
+    assert_eq!(summary.accepted, 1);
+    assert_eq!(
+        summary.refused,
+        [(b.session, Refused::QueueFull { limit: 2 })]
+    );
+    assert!(!summary.all_accepted());
+
+    // `notify` reports the same per session, with seqs.
+    let report = d
+        .server
+        .notify(now, Target::All, &Notification::server_message("again"))
+        .unwrap();
+    assert_eq!(report.accepted.len(), 1);
+    assert_eq!(report.accepted[0].session, a.session);
+    assert_eq!(report.accepted[0].seq, 4);
+    assert_eq!(
+        report.refused,
+        [(b.session, Refused::QueueFull { limit: 2 })]
+    );
+}
