@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
-use bytes::Bytes;
-
-use crate::wire::{CbHello, CbReady, ErrorCode, Frame, MAX_FRAME_LEN, Nonce, SharedDecoder};
+use crate::wire::{
+    CbHello, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN, Nonce, SharedDecoder,
+    SharedNotify, split_notify,
+};
 use crate::{ConnId, SessionId};
 
 use super::delivery::PendingAck;
@@ -137,18 +138,24 @@ impl Client {
                     break;
                 }
             };
-            match Frame::parse(bytes[0], &bytes[1..]) {
-                Ok(frame) => {
-                    if !matches!(frame, Frame::Notify(_)) {
-                        self.flush_ack(conn, &mut ack);
-                    }
-                    self.on_callback_frame(now, conn, frame, &bytes, &mut ack);
+            // A NOTIFY's payload takes over the frame's bytes; any other
+            // frame is parsed borrowing them.
+            let parsed = split_notify(bytes).and_then(|split| match split {
+                Ok(notify) => {
+                    self.on_callback_notify(now, conn, notify, &mut ack);
+                    Ok(())
                 }
-                Err(err) => {
+                Err(bytes) => {
+                    let frame = Frame::parse(bytes[0], &bytes[1..])?;
                     self.flush_ack(conn, &mut ack);
-                    self.callback_protocol_error(conn, err.into());
-                    break;
+                    self.on_callback_frame(now, conn, frame);
+                    Ok(())
                 }
+            });
+            if let Err(err) = parsed {
+                self.flush_ack(conn, &mut ack);
+                self.callback_protocol_error(conn, err.into());
+                break;
             }
             if self.callback_index(conn).is_none() {
                 return; // closed by that frame (any ACK was sent first)
@@ -160,14 +167,7 @@ impl Client {
         }
     }
 
-    fn on_callback_frame(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        frame: Frame<'_>,
-        bytes: &Bytes,
-        ack: &mut PendingAck,
-    ) {
+    fn on_callback_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
         let idle = self.callback_idle();
         let Some(i) = self.callback_index(conn) else {
             return;
@@ -192,12 +192,6 @@ impl Client {
             (CallbackPhase::AwaitHello { client_nonce }, Frame::CbHello(hello)) => {
                 self.on_cb_hello(now, conn, &client_nonce, &hello)
             }
-            (CallbackPhase::Ready { .. }, Frame::Notify(notify)) => {
-                if let Err(err) = self.accept_notify(&notify, bytes, ack) {
-                    self.flush_ack(conn, ack);
-                    self.callback_protocol_error(conn, err);
-                }
-            }
             (CallbackPhase::Ready { .. }, Frame::Ping { nonce }) => {
                 if let Some(s) = self.session.as_mut() {
                     s.pings_callbacks = true;
@@ -218,6 +212,38 @@ impl Client {
                         CallbackPhase::AwaitHello { .. } => "on a callback awaiting CB_HELLO",
                         CallbackPhase::Ready { .. } => "on a callback connection",
                     },
+                },
+            ),
+        }
+    }
+
+    /// A NOTIFY on a callback: delivered once the handshake is done [D-2],
+    /// a protocol error before.
+    fn on_callback_notify(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        notify: SharedNotify,
+        ack: &mut PendingAck,
+    ) {
+        let idle = self.callback_idle();
+        let Some(i) = self.callback_index(conn) else {
+            return;
+        };
+        let cb = &mut self.callbacks[i];
+        match cb.phase {
+            CallbackPhase::Ready { .. } => {
+                cb.deadline = now + idle;
+                if let Err(err) = self.accept_notify(notify, ack) {
+                    self.flush_ack(conn, ack);
+                    self.callback_protocol_error(conn, err);
+                }
+            }
+            CallbackPhase::AwaitHello { .. } => self.callback_protocol_error(
+                conn,
+                ProtocolError::UnexpectedFrame {
+                    frame: FrameType::Notify,
+                    state: "on a callback awaiting CB_HELLO",
                 },
             ),
         }

@@ -5,11 +5,9 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::wire::{
-    ByeReason, CallbackState, CallbackStatus, ErrorCode, Frame, LoginChallenge, LoginOk,
-    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello, SharedDecoder,
+    ByeReason, CallbackState, CallbackStatus, ErrorCode, Frame, FrameType, LoginChallenge, LoginOk,
+    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello, SharedDecoder, SharedNotify, split_notify,
 };
 use crate::{ConnId, SessionId};
 
@@ -290,18 +288,24 @@ impl Client {
                     break;
                 }
             };
-            match Frame::parse(bytes[0], &bytes[1..]) {
-                Ok(frame) => {
-                    if !matches!(frame, Frame::Notify(_)) {
-                        self.flush_control_ack(now, &mut ack);
-                    }
-                    self.on_control_frame(now, frame, &bytes, &mut ack);
+            // A NOTIFY's payload takes over the frame's bytes; any other
+            // frame is parsed borrowing them.
+            let parsed = split_notify(bytes).and_then(|split| match split {
+                Ok(notify) => {
+                    self.on_control_notify(now, notify, &mut ack);
+                    Ok(())
                 }
-                Err(err) => {
+                Err(bytes) => {
+                    let frame = Frame::parse(bytes[0], &bytes[1..])?;
                     self.flush_control_ack(now, &mut ack);
-                    self.control_protocol_error(now, err.into());
-                    break;
+                    self.on_control_frame(now, frame);
+                    Ok(())
                 }
+            });
+            if let Err(err) = parsed {
+                self.flush_control_ack(now, &mut ack);
+                self.control_protocol_error(now, err.into());
+                break;
             }
             match &self.control {
                 Some(control) if control.conn == conn => {
@@ -323,13 +327,36 @@ impl Client {
         Ok(())
     }
 
-    fn on_control_frame(
-        &mut self,
-        now: Instant,
-        frame: Frame<'_>,
-        bytes: &Bytes,
-        ack: &mut PendingAck,
-    ) {
+    /// A NOTIFY on the control connection: delivered while the server
+    /// announces the backchannel, a protocol error otherwise [D-2].
+    fn on_control_notify(&mut self, now: Instant, notify: SharedNotify, ack: &mut PendingAck) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        control.last_received = now;
+        let established = control.is_established();
+        if established && control.backchannel() {
+            if let Err(err) = self.accept_notify(notify, ack) {
+                self.flush_control_ack(now, ack);
+                self.control_protocol_error(now, err);
+            }
+            return;
+        }
+        let state = if established {
+            "on the control connection, which is not the backchannel [D-2]"
+        } else {
+            control.phase.describe()
+        };
+        self.control_protocol_error(
+            now,
+            ProtocolError::UnexpectedFrame {
+                frame: FrameType::Notify,
+                state,
+            },
+        );
+    }
+
+    fn on_control_frame(&mut self, now: Instant, frame: Frame<'_>) {
         let Some(control) = self.control.as_mut() else {
             return;
         };
@@ -337,7 +364,6 @@ impl Client {
         let state = control.phase.describe();
         let logged_in = control.is_logged_in();
         let established = control.is_established();
-        let backchannel = control.backchannel();
         match (control.phase.kind(), frame) {
             (_, Frame::Error(e)) => self.on_control_error(now, e.code, &e.message),
             (PhaseKind::AwaitHello, Frame::ServerHello(hello)) => self.on_server_hello(now, hello),
@@ -355,27 +381,13 @@ impl Client {
             }
             // Any PONG renews liveness; an unknown nonce is ignored [B-7].
             (_, Frame::Pong { .. }) if established => {}
-            (_, Frame::Notify(notify)) if established && backchannel => {
-                if let Err(err) = self.accept_notify(&notify, bytes, ack) {
-                    self.flush_control_ack(now, ack);
-                    self.control_protocol_error(now, err);
-                }
-            }
-            (_, other) => {
-                let state = match other {
-                    Frame::Notify(_) if established => {
-                        "on the control connection, which is not the backchannel [D-2]"
-                    }
-                    _ => state,
-                };
-                self.control_protocol_error(
-                    now,
-                    ProtocolError::UnexpectedFrame {
-                        frame: other.frame_type(),
-                        state,
-                    },
-                )
-            }
+            (_, other) => self.control_protocol_error(
+                now,
+                ProtocolError::UnexpectedFrame {
+                    frame: other.frame_type(),
+                    state,
+                },
+            ),
         }
     }
 

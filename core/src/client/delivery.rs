@@ -2,9 +2,7 @@
 //! cumulative, coalesced acknowledgement.
 
 use crate::ConnId;
-use bytes::Bytes;
-
-use crate::wire::{Frame, Notification, Notify, shared_slice};
+use crate::wire::{Frame, Notification, SharedNotify};
 
 use super::Client;
 use super::events::{Event, ProtocolError};
@@ -67,18 +65,16 @@ impl PendingAck {
 
 impl Client {
     /// Delivers (or recognises as a duplicate) one NOTIFY and records the
-    /// ACK it needs. `frame` holds the NOTIFY's bytes: the notification's
-    /// strings are slices of it, so delivering allocates nothing.
+    /// ACK it needs. The notification's strings are slices of the received
+    /// bytes, so delivering allocates nothing.
     pub(super) fn accept_notify(
         &mut self,
-        notify: &Notify<'_>,
-        frame: &Bytes,
+        notify: SharedNotify,
         ack: &mut PendingAck,
     ) -> Result<(), ProtocolError> {
         match self.delivery.check(notify.seq) {
             Verdict::Deliver => {
-                let payload = shared_slice(frame, &notify.payload);
-                let notification = Notification::decode_bytes(notify.kind, payload);
+                let notification = Notification::decode_bytes(notify.kind, notify.payload);
                 self.delivery.last = notify.seq;
                 tracing::trace!(
                     seq = notify.seq,

@@ -36,7 +36,7 @@ pub use notification::{
     Notification, PayloadError, ServerMessage,
 };
 pub use shared_decoder::SharedDecoder;
-pub(crate) use shared_decoder::shared_slice;
+pub(crate) use shared_decoder::{SharedNotify, split_notify};
 pub use text::Text;
 pub use whole::{WholeFramesError, decode_whole_frames};
 

@@ -1,8 +1,9 @@
 //! Notification payloads (spec section 7) and their forward-compatible decoding [N-1].
 
 use std::fmt;
+use std::ops::Range;
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 
 use super::MAX_PAYLOAD_LEN;
 use super::MAX_STR_LEN;
@@ -287,7 +288,7 @@ impl Notification {
             return Notification::Unknown { kind, payload };
         };
         match Self::parse_known(known, &payload) {
-            Ok(n) => n,
+            Ok(fields) => fields.build(payload),
             Err(error) => Notification::Malformed {
                 kind: known,
                 payload,
@@ -296,45 +297,49 @@ impl Notification {
         }
     }
 
-    fn parse_known(kind: NotificationKind, payload: &Bytes) -> Result<Notification, PayloadError> {
+    /// Reads a known kind's fields, its strings as checked ranges of the
+    /// payload, so that building the notification cannot fail and can hand
+    /// the payload's own handle to the last string.
+    fn parse_known(kind: NotificationKind, payload: &[u8]) -> Result<Fields, PayloadError> {
         // The reader's errors name NOTIFY; they are converted to PayloadError.
         let mut r = BodyReader::new(FrameType::Notify, payload);
-        // A string is checked for UTF-8 once, as a slice of the payload.
         let text = |r: &mut BodyReader<'_>, field: &'static str| {
             let raw = r.str_bytes(field)?;
-            Text::from_utf8(payload.slice_ref(raw)).map_err(|_| PayloadError::InvalidUtf8 { field })
+            std::str::from_utf8(raw).map_err(|_| PayloadError::InvalidUtf8 { field })?;
+            let start = raw.as_ptr() as usize - payload.as_ptr() as usize;
+            Ok::<_, PayloadError>(start..start + raw.len())
         };
         // Bytes after the known fields are ignored [N-1]: no `finish()`.
         Ok(match kind {
-            NotificationKind::FaxReceived => Notification::FaxReceived(FaxReceived {
+            NotificationKind::FaxReceived => Fields::FaxReceived {
                 job: r.u64("job")?,
                 from: text(&mut r, "from")?,
                 to: text(&mut r, "to")?,
                 pages: r.u16("pages")?,
                 received_at_ms: r.u64("received_at_ms")?,
-            }),
-            NotificationKind::JobStatus => Notification::JobStatus(JobStatus {
+            },
+            NotificationKind::JobStatus => Fields::JobStatus {
                 job: r.u64("job")?,
                 state: JobState::from_wire(r.u8("state")?),
                 page: r.u16("page")?,
                 pages: r.u16("pages")?,
                 attempt: r.u16("attempt")?,
                 detail: text(&mut r, "detail")?,
-            }),
-            NotificationKind::ServerMessage => Notification::ServerMessage(ServerMessage {
+            },
+            NotificationKind::ServerMessage => Fields::ServerMessage {
                 text: text(&mut r, "text")?,
-            }),
-            NotificationKind::DeviceStatus => Notification::DeviceStatus(DeviceStatus {
+            },
+            NotificationKind::DeviceStatus => Fields::DeviceStatus {
                 device: text(&mut r, "device")?,
                 state: DeviceState::from_wire(r.u8("state")?),
                 detail: text(&mut r, "detail")?,
-            }),
-            NotificationKind::FaxUpdated => Notification::FaxUpdated(FaxUpdated {
+            },
+            NotificationKind::FaxUpdated => Fields::FaxUpdated {
                 job: r.u64("job")?,
                 change: FaxChange::from_wire(r.u8("change")?),
                 by: text(&mut r, "by")?,
                 comment: text(&mut r, "comment")?,
-            }),
+            },
         })
     }
 
@@ -425,6 +430,116 @@ impl Notification {
         self.encode_payload(&mut out)?;
         Ok(Bytes::from(out))
     }
+}
+
+/// A known kind's fields as parsed, strings as ranges of the payload whose
+/// UTF-8 was checked.
+enum Fields {
+    FaxReceived {
+        job: u64,
+        from: Range<usize>,
+        to: Range<usize>,
+        pages: u16,
+        received_at_ms: u64,
+    },
+    JobStatus {
+        job: u64,
+        state: JobState,
+        page: u16,
+        pages: u16,
+        attempt: u16,
+        detail: Range<usize>,
+    },
+    ServerMessage {
+        text: Range<usize>,
+    },
+    DeviceStatus {
+        device: Range<usize>,
+        state: DeviceState,
+        detail: Range<usize>,
+    },
+    FaxUpdated {
+        job: u64,
+        change: FaxChange,
+        by: Range<usize>,
+        comment: Range<usize>,
+    },
+}
+
+impl Fields {
+    /// The notification, its strings slices of `payload`: the last one
+    /// takes `payload`'s own handle, the others are clones of it (every
+    /// clone of shared bytes is an atomic reference count, so one fewer
+    /// matters on the client's hot path).
+    fn build(self, payload: Bytes) -> Notification {
+        match self {
+            Fields::FaxReceived {
+                job,
+                from,
+                to,
+                pages,
+                received_at_ms,
+            } => Notification::FaxReceived(FaxReceived {
+                job,
+                from: slice(&payload, from),
+                to: take(payload, to),
+                pages,
+                received_at_ms,
+            }),
+            Fields::JobStatus {
+                job,
+                state,
+                page,
+                pages,
+                attempt,
+                detail,
+            } => Notification::JobStatus(JobStatus {
+                job,
+                state,
+                page,
+                pages,
+                attempt,
+                detail: take(payload, detail),
+            }),
+            Fields::ServerMessage { text } => Notification::ServerMessage(ServerMessage {
+                text: take(payload, text),
+            }),
+            Fields::DeviceStatus {
+                device,
+                state,
+                detail,
+            } => Notification::DeviceStatus(DeviceStatus {
+                device: slice(&payload, device),
+                state,
+                detail: take(payload, detail),
+            }),
+            Fields::FaxUpdated {
+                job,
+                change,
+                by,
+                comment,
+            } => Notification::FaxUpdated(FaxUpdated {
+                job,
+                change,
+                by: slice(&payload, by),
+                comment: take(payload, comment),
+            }),
+        }
+    }
+}
+
+/// A checked string range of `payload`, as a shared slice.
+fn slice(payload: &Bytes, range: Range<usize>) -> Text {
+    take(payload.clone(), range)
+}
+
+/// A checked string range of `payload`, keeping `payload`'s handle.
+fn take(mut payload: Bytes, range: Range<usize>) -> Text {
+    payload.truncate(range.end);
+    payload.advance(range.start);
+    // The range was checked for UTF-8 when parsed; an empty text is only a
+    // fallback that cannot happen.
+    Text::from_utf8(payload).unwrap_or_default()
 }
 
 /// An optional free-text field at the end of a line: quoted (escaping any

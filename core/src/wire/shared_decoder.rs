@@ -3,7 +3,9 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::MAX_FRAME_LEN;
+use super::codes::FrameType;
 use super::error::DecodeError;
+use super::frame::Frame;
 
 /// Above this many bytes of capacity, the receive buffer is released once it
 /// is empty, so an idle connection that once took a large read does not keep
@@ -127,15 +129,38 @@ impl SharedDecoder {
     }
 }
 
-/// `part` as a slice of `whole` when it lies inside it (no copy), else a copy.
-pub(crate) fn shared_slice(whole: &Bytes, part: &[u8]) -> Bytes {
-    let start = whole.as_ptr() as usize;
-    let at = part.as_ptr() as usize;
-    if at >= start && at + part.len() <= start + whole.len() {
-        whole.slice_ref(part)
-    } else {
-        Bytes::copy_from_slice(part)
+/// Where a NOTIFY's payload starts in its frame's bytes: after the type
+/// byte, `seq` (8), `kind` (1) and the blob's length (2).
+const NOTIFY_PAYLOAD_AT: usize = 1 + 8 + 1 + 2;
+
+/// A NOTIFY whose payload is its frame's own bytes.
+#[derive(Debug)]
+pub(crate) struct SharedNotify {
+    pub(crate) seq: u64,
+    pub(crate) kind: u8,
+    pub(crate) payload: Bytes,
+}
+
+/// If `frame` (type byte and body, from [`SharedDecoder::next_frame`]) is
+/// a NOTIFY, checks it like [`Frame::parse`] and returns it with the
+/// payload taking over the frame's handle (no reference count changes
+/// hands); any other frame comes back unchanged, unparsed.
+pub(crate) fn split_notify(frame: Bytes) -> Result<Result<SharedNotify, Bytes>, DecodeError> {
+    if frame.first() != Some(&FrameType::Notify.to_wire()) {
+        return Ok(Err(frame));
     }
+    let fields = match Frame::parse(frame[0], &frame[1..])? {
+        Frame::Notify(n) => Some((n.seq, n.kind, n.payload.len())),
+        _ => None,
+    };
+    let Some((seq, kind, len)) = fields else {
+        return Ok(Err(frame));
+    };
+    let mut payload = frame;
+    // [F-4]: the parse checked that the payload ends the frame.
+    payload.advance(NOTIFY_PAYLOAD_AT);
+    debug_assert_eq!(payload.len(), len);
+    Ok(Ok(SharedNotify { seq, kind, payload }))
 }
 
 #[cfg(test)]
@@ -207,11 +232,29 @@ mod tests {
             second.as_ptr() as usize,
             first.as_ptr() as usize + first.len() + 4
         );
-        assert_eq!(
-            shared_slice(&first, &first[1..]).as_ptr(),
-            first[1..].as_ptr()
-        );
-        let elsewhere = [1, 2, 3];
-        assert_eq!(shared_slice(&first, &elsewhere), &elsewhere[..]);
+    }
+
+    #[test]
+    fn a_notify_is_split_into_its_fields_and_its_own_payload() {
+        let frame = |f: &Frame<'_>| Bytes::from(f.to_vec().unwrap()).slice(4..);
+        let notify = Frame::Notify(crate::wire::Notify {
+            seq: 7,
+            kind: 3,
+            payload: (&b"payload"[..]).into(),
+        });
+        let split = split_notify(frame(&notify)).unwrap().unwrap();
+        assert_eq!((split.seq, split.kind), (7, 3));
+        assert_eq!(split.payload, &b"payload"[..]);
+
+        let ack = frame(&Frame::Ack { seq: 1 });
+        assert_eq!(split_notify(ack.clone()).unwrap().unwrap_err(), ack);
+
+        // A NOTIFY with a byte after its payload is refused [F-4].
+        let mut long = frame(&notify).to_vec();
+        long.push(0);
+        assert!(matches!(
+            split_notify(Bytes::from(long)),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
     }
 }
