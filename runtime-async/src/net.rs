@@ -2,30 +2,28 @@
 //! connection tasks send to the driver.
 
 use async_channel::Sender;
-use async_io::Async;
 use faxnotify_core::ConnId;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
+
+use crate::runtime::{AsyncTcp, Runtime};
 
 /// The listen backlog: enough for a burst of callbacks or logins.
 const BACKLOG: i32 = 1024;
 
 /// What connection tasks report to the driver.
-#[derive(Debug)]
-pub(crate) enum NetMsg {
+pub(crate) enum NetMsg<S> {
     /// A dial finished.
-    Dialled {
-        conn: ConnId,
-        result: io::Result<Async<TcpStream>>,
-    },
+    Dialled { conn: ConnId, result: io::Result<S> },
     /// Bytes arrived.
     Received { conn: ConnId, data: Vec<u8> },
     /// The peer closed the connection, or it broke.
     Closed { conn: ConnId },
 }
 
-/// Binds a TCP listener on `addr`.
+/// Binds a non-blocking TCP listener on `addr` (the runtime adopts it on
+/// the instance's task, see [`Runtime::listener`]).
 ///
 /// - No `SO_REUSEPORT`: two live listeners can never share an endpoint, so
 ///   a `fixed` port held by another instance fails with `AddrInUse`.
@@ -35,7 +33,7 @@ pub(crate) enum NetMsg {
 ///   so it is not set there.)
 /// - IPv6 listeners are dual-stack (`IPV6_V6ONLY` off): `[::]` also accepts
 ///   IPv4 connections, which the core sees as IPv4 peers [C-1].
-pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
+pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     // With the test hooks, a listener on a port the OS picks is made
     // `SO_REUSEPORT`, so that suspending it can hold its port
     // (`crate::port_hold`): its accepted connections inherit the option, and
@@ -47,10 +45,7 @@ pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<Async<TcpListener>> 
 }
 
 /// [`bind_listener`], optionally with `SO_REUSEPORT` (see there).
-pub(crate) fn bind_listener_with(
-    addr: SocketAddr,
-    reuse_port: bool,
-) -> io::Result<Async<TcpListener>> {
+pub(crate) fn bind_listener_with(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
@@ -66,17 +61,7 @@ pub(crate) fn bind_listener_with(
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
-    Async::new(TcpListener::from(socket))
-}
-
-/// The address a listener is bound to.
-pub(crate) fn local_addr(listener: &Async<TcpListener>) -> io::Result<SocketAddr> {
-    listener.get_ref().local_addr()
-}
-
-/// Frames are small and latency matters: no Nagle delay.
-pub(crate) fn configure(stream: &Async<TcpStream>) -> io::Result<()> {
-    stream.get_ref().set_nodelay(true)
+    Ok(TcpListener::from(socket))
 }
 
 /// An accept error that says nothing about the next accept (the peer gave
@@ -94,9 +79,9 @@ pub(crate) fn is_transient_accept_error(error: &io::Error) -> bool {
 
 /// Dials `addr` and reports the outcome. The core enforces the dial's
 /// timeout: it closes the connection, and the driver then drops this task.
-pub(crate) async fn dial(conn: ConnId, addr: SocketAddr, tx: Sender<NetMsg>) {
-    let result = match Async::<TcpStream>::connect(addr).await {
-        Ok(stream) => configure(&stream).map(|()| stream),
+pub(crate) async fn dial<R: Runtime>(conn: ConnId, addr: SocketAddr, tx: Sender<NetMsg<R::Tcp>>) {
+    let result = match R::connect(addr).await {
+        Ok(stream) => stream.set_nodelay().map(|()| stream),
         Err(error) => Err(error),
     };
     if let Err(error) = &result {
@@ -145,12 +130,13 @@ pub(crate) fn fill_local_ip(config: &mut faxnotify_core::client::ClientConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpStream;
 
     #[test]
     fn a_live_port_cannot_be_bound_twice_even_with_reuseaddr() {
         let first = bind_listener("127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()))
             .expect("bind an ephemeral port");
-        let addr = local_addr(&first).expect("local addr");
+        let addr = first.local_addr().expect("local addr");
         let second = bind_listener(addr).expect_err("second bind must fail");
         assert_eq!(second.kind(), io::ErrorKind::AddrInUse);
         drop(first);
@@ -165,7 +151,7 @@ mod tests {
             eprintln!("skipped: this machine has no IPv6");
             return;
         };
-        let port = local_addr(&listener).expect("local addr").port();
+        let port = listener.local_addr().expect("local addr").port();
         // The IPv4 wildcard on the same port is taken by the dual-stack listener.
         let v4: SocketAddr = SocketAddr::from(([0, 0, 0, 0], port));
         assert_eq!(

@@ -13,11 +13,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
-
-use async_io::Async;
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::net::TcpListener;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::net;
 
@@ -29,11 +27,11 @@ pub(crate) struct PortHold {
 }
 
 impl PortHold {
-    /// Binds a placeholder to `listener`'s address `addr`; the caller then
-    /// closes the listener. Fails with `AddrInUse` for a listener that was
-    /// not made `SO_REUSEPORT` when it was bound.
-    pub(crate) fn take_over(listener: &impl AsFd, addr: SocketAddr) -> io::Result<PortHold> {
-        if !SockRef::from(listener).reuse_port()? {
+    /// Binds a placeholder to the address `addr` of a listener (made
+    /// `SO_REUSEPORT` when it was bound, if `reuse_port`); the caller then
+    /// closes the listener. Fails with `AddrInUse` for a listener that was not.
+    pub(crate) fn take_over(reuse_port: bool, addr: SocketAddr) -> io::Result<PortHold> {
+        if !reuse_port {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
                 "only a listener on a port the OS picked can be suspended",
@@ -56,7 +54,7 @@ impl PortHold {
     }
 
     /// Opens a listener on the held address, then lets the placeholder go.
-    pub(crate) fn reopen(self) -> io::Result<Async<TcpListener>> {
+    pub(crate) fn reopen(self) -> io::Result<TcpListener> {
         let listener = net::bind_listener_with(self.addr, true)?;
         drop(self.socket);
         Ok(listener)
@@ -72,8 +70,9 @@ mod tests {
     #[test]
     fn a_held_port_refuses_connections_and_cannot_be_taken() {
         let listener = net::bind_listener((Ipv4Addr::LOCALHOST, 0).into()).unwrap();
-        let addr = net::local_addr(&listener).unwrap();
-        let hold = PortHold::take_over(listener.get_ref(), addr).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reuse_port = socket2::SockRef::from(&listener).reuse_port().unwrap();
+        let hold = PortHold::take_over(reuse_port, addr).unwrap();
         drop(listener);
 
         let refused = TcpStream::connect(addr).unwrap_err();
@@ -82,7 +81,7 @@ mod tests {
         assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
 
         let listener = hold.reopen().unwrap();
-        assert_eq!(net::local_addr(&listener).unwrap(), addr);
+        assert_eq!(listener.local_addr().unwrap(), addr);
         TcpStream::connect(addr).expect("listening again");
     }
 }
