@@ -25,7 +25,7 @@ const COMMAND_QUEUE: usize = 16;
 
 /// A running FNP/1 client: its callback listener, its control connection
 /// to the server, and the callbacks the server makes, driven by a
-/// background task (see [`TaskRunner`](crate::TaskRunner)).
+/// background task (see [`Options::runner`](crate::Options::runner)).
 ///
 /// [`Client::start`] returns once the callback listener is bound; the client
 /// then logs in, reconnects and resumes on its own, and reports everything
