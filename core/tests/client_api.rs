@@ -477,6 +477,13 @@ fn old_callbacks_beyond_the_limit_are_closed() {
         Event::CallbackEstablished { .. }
     ));
     h.expect_close(a);
+    match h.expect_event() {
+        Event::CallbackClosed { conn, reason, .. } => {
+            assert_eq!(conn, a);
+            assert_eq!(reason, faxnotify_core::client::CallbackClosure::Superseded);
+        }
+        other => panic!("expected CallbackClosed, got {other:?}"),
+    }
     // b and c still deliver.
     h.send(b, &[notify(1)]);
     assert_eq!(h.delivered_then_ack(b), (vec![1], 1));

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use faxnotify_core::client::{
-    BindError, ClientConfig, ConnectError, ConnectionKind, DisconnectReason, Event, ListenPolicy,
-    Peer, ProtocolError, SettingsFile, SettingsFileError, StopReason, TlsTrust, check_server_name,
+    BindError, CallbackClosure, ClientConfig, ConnectError, ConnectionKind, DisconnectReason,
+    Event, ListenPolicy, Peer, ProtocolError, SettingsFile, SettingsFileError, StopReason,
+    TlsTrust, check_server_name,
 };
 use faxnotify_core::wire::{CallbackState, DecodeError};
 use serde_json::{Value, json};
@@ -288,6 +289,18 @@ fn show(p: &mut Printer, event: Event) -> Next {
                 || text,
             )
         }
+        // A dead callback is worth a line: deliveries now wait for the
+        // server's redial [D-4]. Routine closes (the server's own, its BYE
+        // after a resume, a newer callback) are not.
+        Event::CallbackClosed {
+            peer,
+            reason: reason @ CallbackClosure::Silent { .. },
+            ..
+        } => p.line(
+            json!({"event": "callback_closed", "peer": peer.to_string(),
+                "reason": reason.name(), "detail": reason.to_string()}),
+            || format!("closed the callback from {peer}: {reason}; the server will dial again to deliver"),
+        ),
         // Anyone who can reach the callback port: counted, never shown as the server.
         Event::CallbackRejected { peer, reason, .. } => p.stranger(peer.ip(), reason.to_string()),
         Event::ProtocolError {

@@ -8,7 +8,9 @@ use crate::wire::{CbHello, CbReady, Decoder, ErrorCode, Frame, MAX_FRAME_LEN, No
 use crate::{ConnId, SessionId};
 
 use super::delivery::PendingAck;
-use super::events::{CallbackRejection, ConnectionKind, Event, Peer, ProtocolError};
+use super::events::{
+    CallbackClosure, CallbackRejection, ConnectionKind, Event, Peer, ProtocolError,
+};
 use super::outbox::error_frame;
 use super::{Client, Output};
 
@@ -103,7 +105,14 @@ impl Client {
     pub(super) fn on_callback_closed(&mut self, conn: ConnId) {
         if let Some(i) = self.callback_index(conn) {
             tracing::debug!(%conn, "callback connection closed by the server");
-            self.callbacks.remove(i);
+            let cb = self.callbacks.remove(i);
+            if !cb.is_pending() {
+                self.out.event(Event::CallbackClosed {
+                    conn,
+                    peer: cb.peer,
+                    reason: CallbackClosure::ClosedByServer,
+                });
+            }
         }
     }
 
@@ -177,13 +186,16 @@ impl Client {
                 }
             }
             (CallbackPhase::Ready { .. }, Frame::Ping { nonce }) => {
+                if let Some(s) = self.session.as_mut() {
+                    s.pings_callbacks = true;
+                }
                 self.out.frame(conn, &Frame::Pong { nonce });
             }
             (CallbackPhase::Ready { session }, Frame::Bye { reason }) => {
                 // The control connection speaks for the session; a callback
                 // BYE (e.g. `replaced` after our own resume) closes only it.
                 tracing::debug!(%conn, %reason, %session, "BYE on a callback");
-                self.close_callback(conn);
+                self.close_callback_because(conn, CallbackClosure::Bye { reason });
             }
             (phase, other) => self.callback_protocol_error(
                 conn,
@@ -270,7 +282,7 @@ impl Client {
             match oldest {
                 Some(conn) => {
                     tracing::debug!(%conn, "closing the oldest callback connection");
-                    self.close_callback(conn);
+                    self.close_callback_because(conn, CallbackClosure::Superseded);
                 }
                 None => return,
             }
@@ -291,10 +303,29 @@ impl Client {
                     Some(ErrorCode::Timeout),
                     CallbackRejection::HandshakeTimeout,
                 );
-            } else {
+            } else if self.session.as_ref().is_some_and(|s| s.pings_callbacks) {
                 tracing::debug!(%conn, "callback silent for a whole lease; closing it");
-                self.close_callback(conn);
+                let after = self.callback_idle();
+                self.close_callback_because(conn, CallbackClosure::Silent { after });
+            } else {
+                // Be liberal [D-16]: a server that has never pinged a
+                // callback may not implement [D-4], and its quiet callback
+                // is its only way to deliver. Look again after another lease.
+                tracing::debug!(%conn, "callback quiet for a lease; kept open (this server has not pinged its callbacks)");
+                let idle = self.callback_idle();
+                if let Some(i) = self.callback_index(conn) {
+                    self.callbacks[i].deadline = now + idle;
+                }
             }
+        }
+    }
+
+    /// Closes an authenticated callback and tells the application why.
+    fn close_callback_because(&mut self, conn: ConnId, reason: CallbackClosure) {
+        if let Some(i) = self.callback_index(conn) {
+            let peer = self.callbacks[i].peer;
+            self.close_callback(conn);
+            self.out.event(Event::CallbackClosed { conn, peer, reason });
         }
     }
 

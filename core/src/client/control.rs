@@ -469,6 +469,7 @@ impl Client {
             role: ok.role,
             caps: ok.caps,
             lease: Lease::from_ms(ok.lease_ms),
+            pings_callbacks: false,
         });
         if let Some(control) = self.control.as_mut() {
             control.phase = ControlPhase::AwaitAdvertiseOk { resumed };

@@ -79,6 +79,18 @@ pub enum Event {
         /// Why.
         reason: CallbackRejection,
     },
+    /// An authenticated callback connection (one that had an
+    /// [`Event::CallbackEstablished`]) was closed, and no other event says
+    /// why. Notifications keep coming on a newer callback, after a redial
+    /// or over the control connection; this says what happened to this one.
+    CallbackClosed {
+        /// The callback connection.
+        conn: ConnId,
+        /// Where it came from.
+        peer: SocketAddr,
+        /// Why it was closed.
+        reason: CallbackClosure,
+    },
     /// A notification, handed over exactly once and in sequence order [B-3].
     Notification {
         /// Its sequence number in the session.
@@ -262,6 +274,36 @@ pub enum CallbackRejection {
     /// listener is not bound yet): closed at once, nothing sent.
     #[error("the client is not listening")]
     NotListening,
+}
+
+/// Why an authenticated callback connection was closed
+/// ([`Event::CallbackClosed`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackClosure {
+    /// The server closed the connection.
+    #[error("the server closed it")]
+    ClosedByServer,
+    /// The server said BYE on it (e.g. `replaced` after a resume).
+    #[error("the server said goodbye ({reason})")]
+    Bye {
+        /// The BYE's reason.
+        reason: ByeReason,
+    },
+    /// A newer callback took its place: the client keeps at most
+    /// `max_callbacks` of them, and the server uses only the newest [D-9].
+    #[error("a newer callback connection took its place")]
+    Superseded,
+    /// Nothing came on it for a whole lease although this server has sent
+    /// PING on its callbacks in this session, which it does every third of
+    /// a lease when it has nothing else to send [D-4]: the connection is
+    /// presumed dead. (From a server that was never seen to ping, a quiet
+    /// callback is kept open: such a server may simply have nothing to say.)
+    #[error("silent for {}s although the server pings its callbacks; presumed dead", .after.as_secs())]
+    Silent {
+        /// How long it had been silent.
+        after: Duration,
+    },
 }
 
 /// How the peer broke the protocol.

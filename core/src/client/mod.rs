@@ -87,8 +87,8 @@ use std::time::{Duration, Instant};
 pub use config::{Backoff, ClientConfig};
 pub use errors::{BindError, ConfigError, ConnectError, InputError, LogoutError};
 pub use events::{
-    CallbackRejection, ConnectionKind, DisconnectReason, Event, Peer, ProtocolError,
-    SessionEndReason, StopReason,
+    CallbackClosure, CallbackRejection, ConnectionKind, DisconnectReason, Event, Peer,
+    ProtocolError, SessionEndReason, StopReason,
 };
 pub use io::{Input, Output};
 pub use settings::{
@@ -231,6 +231,10 @@ struct Session {
     role: Role,
     caps: Caps,
     lease: Lease,
+    /// Whether the server has sent PING on a callback since LOGIN_OK: only
+    /// then does a callback's silence mean it is dead ([D-4]; a server
+    /// written from the design alone may never ping, see [D-16]).
+    pings_callbacks: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

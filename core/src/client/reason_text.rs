@@ -1,11 +1,12 @@
-//! How the reasons of [`Event::SessionEnded`](super::Event::SessionEnded)
-//! and [`Event::ConnectionLost`](super::Event::ConnectionLost) read: a
+//! How the reasons of [`Event::SessionEnded`](super::Event::SessionEnded),
+//! [`Event::ConnectionLost`](super::Event::ConnectionLost) and
+//! [`Event::CallbackClosed`](super::Event::CallbackClosed) read: a
 //! phrase for a person (`Display`) and a stable snake_case name for
 //! machine output (`name`).
 
 use std::fmt;
 
-use super::events::{DisconnectReason, SessionEndReason};
+use super::events::{CallbackClosure, DisconnectReason, SessionEndReason};
 
 impl SessionEndReason {
     /// A stable snake_case name, e.g. for JSON output.
@@ -69,6 +70,18 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::ProtocolError => f.write_str("the server broke the protocol"),
             DisconnectReason::TlsFailed => f.write_str("the TLS session failed"),
             DisconnectReason::SessionEnded => f.write_str("the session ended"),
+        }
+    }
+}
+
+impl CallbackClosure {
+    /// A stable snake_case name, e.g. for JSON output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallbackClosure::ClosedByServer => "closed_by_server",
+            CallbackClosure::Bye { .. } => "bye",
+            CallbackClosure::Superseded => "superseded",
+            CallbackClosure::Silent { .. } => "silent",
         }
     }
 }

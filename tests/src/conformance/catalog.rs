@@ -296,6 +296,11 @@ pub const REQUIREMENTS: &[Requirement] = &[
         "limits of faxnotify's server, not wire rules an outside implementation must follow; tested in core/tests/server_rules/shared_address.rs",
     ),
     req(
+        "D-16",
+        Level::Must,
+        "a client keeps a quiet callback open unless the server has pinged a callback since LOGIN_OK",
+    ),
+    req(
         "T-1",
         Level::Must,
         "implicit TLS 1.3 from the first byte; a port is plain or TLS, never both",

@@ -94,6 +94,9 @@ fn server_outcome(event: &server::Event) -> Option<String> {
 fn client_outcome(event: &client::Event) -> Option<String> {
     Some(match event {
         client::Event::CallbackRejected { reason, .. } => format!("callback rejected: {reason:?}"),
+        client::Event::CallbackClosed { reason, .. } => {
+            format!("callback closed: {}", reason.name())
+        }
         client::Event::ErrorReceived { code, .. } => format!("client received ERROR {code}"),
         client::Event::TlsFailed { reason, .. } => {
             format!("client TLS failed: {}", failure_kind(reason))

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use faxnotify_core::SessionId;
 use faxnotify_core::client::{
-    BindError, CallbackRejection, ConnectError, DisconnectReason, SessionEndReason, StopReason,
+    BindError, CallbackClosure, CallbackRejection, ConnectError, DisconnectReason,
+    SessionEndReason, StopReason,
 };
 use faxnotify_core::wire::{ByeReason, ErrorCode};
 use proptest::prelude::*;
@@ -72,6 +73,7 @@ pub enum E {
     Status(u8),
     CallbackEstablished(usize),
     CallbackRejected(usize, CallbackRejection),
+    CallbackClosed(usize, CallbackClosure),
     Notification(u64),
     Missed {
         session: u64,
@@ -157,6 +159,8 @@ pub struct ClientModel {
     pub session: Option<u64>,
     pub delivered: u64,
     pub callbacks: Vec<Cb>,
+    /// The server pinged a callback since the last LOGIN_OK [D-16].
+    pub pings_callbacks: bool,
     pub next_session: u64,
     pub next_cb: usize,
     pub expect: Vec<Out>,
@@ -181,6 +185,7 @@ impl ClientModel {
             session: None,
             delivered: 0,
             callbacks: Vec::new(),
+            pings_callbacks: false,
             next_session: FIRST_SESSION,
             next_cb: 0,
             expect: vec![Out::Listen(first)],
@@ -365,6 +370,7 @@ impl ClientModel {
             self.end_session(SessionEndReason::ResumeRefused);
         }
         self.session = Some(id);
+        self.pings_callbacks = false;
         let port = match self.listen {
             Listen::Bound(p) => p,
             _ => 0,
@@ -474,6 +480,7 @@ impl ClientModel {
             };
             self.callbacks.retain(|c| c.id != oldest);
             self.out(Out::Close(Role::Callback(oldest)));
+            self.ev(E::CallbackClosed(oldest, CallbackClosure::Superseded));
         }
     }
 
@@ -627,9 +634,17 @@ impl ClientModel {
             self.start_control();
         }
         while let Some(cb) = self.callbacks.iter().find(|c| now >= c.deadline).cloned() {
-            if cb.ready {
+            if cb.ready && self.session.is_some() && self.pings_callbacks {
+                let after = std::time::Duration::from_millis(self.callback_idle());
                 self.callbacks.retain(|c| c.id != cb.id);
                 self.out(Out::Close(Role::Callback(cb.id)));
+                self.ev(E::CallbackClosed(cb.id, CallbackClosure::Silent { after }));
+            } else if cb.ready {
+                // [D-16]: quiet, but this server never pinged: kept open.
+                let deadline = now + self.callback_idle();
+                if let Some(c) = self.callbacks.iter_mut().find(|c| c.id == cb.id) {
+                    c.deadline = deadline;
+                }
             } else {
                 self.reject(
                     cb.id,
@@ -751,12 +766,19 @@ impl ReferenceStateMachine for ClientModel {
                     if let Some(cb) = state.callbacks.iter_mut().find(|c| c.id == id) {
                         cb.deadline = deadline;
                     }
+                    state.pings_callbacks = true;
                     state.out(Out::Frame(Role::Callback(id), F::Pong));
                 }
             },
             Transition::Bye { reason } => state.bye(reason),
             Transition::CloseControl => state.control_lost(DisconnectReason::Closed, false),
-            Transition::CloseCallback { cb } => state.callbacks.retain(|c| c.id != cb),
+            Transition::CloseCallback { cb } => {
+                let ready = state.callbacks.iter().any(|c| c.id == cb && c.ready);
+                state.callbacks.retain(|c| c.id != cb);
+                if ready {
+                    state.ev(E::CallbackClosed(cb, CallbackClosure::ClosedByServer));
+                }
+            }
             Transition::Advance { ms } => state.advance(ms),
             Transition::Logout => {
                 if state.established() {

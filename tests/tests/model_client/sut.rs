@@ -176,6 +176,10 @@ impl ClientSut {
                 Role::Callback(id) => E::CallbackRejected(id, reason),
                 Role::Control => panic!("a control connection as a callback"),
             },
+            Event::CallbackClosed { conn, reason, .. } => match self.roles[&conn] {
+                Role::Callback(id) => E::CallbackClosed(id, reason),
+                Role::Control => panic!("a control connection as a callback"),
+            },
             Event::Notification { seq, .. } => E::Notification(seq),
             Event::NotificationsMayHaveBeenMissed {
                 session,

@@ -1,18 +1,18 @@
 //! The callback connection against a client: the CB_HELLO it must check
 //! (wrong proof, wrong session, replay), its handshake timeout and bound on
-//! unverified connections, and keepalive.
+//! unverified connections, keepalive, and a quiet callback kept open.
 
 use std::time::{Duration, Instant};
 
 use faxnotify_core::auth::cb_hello_proof_bound;
 use faxnotify_core::wire::{CbHello, ErrorCode, Frame};
 
-use super::common::{challenged, expect_delivered};
-use crate::conformance::case::{Case, Section, Verdict, ensure};
+use super::common::{challenged, established_with_lease, expect_delivered};
+use crate::conformance::case::{Case, Fail, Section, Verdict, ensure};
 use crate::conformance::client_ctx::{
-    ClientCtx, ClientSession, ServeOpts, message_payload, notify,
+    ClientCtx, ClientSession, ServeOpts, expect_ack, message_payload, notify,
 };
-use crate::conformance::peer::conn::{FrameConn, Got, secs};
+use crate::conformance::peer::conn::{FrameConn, Got, first_event, secs};
 
 const S: Section = Section::Callback;
 
@@ -58,6 +58,14 @@ pub(crate) const CASES: &[Case] = &[
         &["B-7"],
         "a callback connection without CB_HELLO is closed by the client within 5 s",
         handshake_timeout,
+    )
+    .slow(),
+    Case::client(
+        "client/callback/quiet-kept-open",
+        S,
+        &["D-16"],
+        "a callback the server never pings stays open through two quiet leases, and a NOTIFY on it then is acknowledged",
+        quiet_kept_open,
     )
     .slow(),
 ];
@@ -213,5 +221,39 @@ fn handshake_timeout(ctx: &mut ClientCtx<'_>) -> Verdict {
             "the client to close a callback without CB_HELLO within {} [B-7]",
             secs(limit)
         ),
+    )
+}
+
+fn quiet_kept_open(ctx: &mut ClientCtx<'_>) -> Verdict {
+    const LEASE_MS: u32 = 3_000;
+    let (_running, mut session, mut callback) = established_with_lease(ctx, LEASE_MS)?;
+    // The suite plays a server that never pings its callbacks: it answers
+    // the client's PINGs on control (auto_pong) and says nothing on the
+    // callback for two leases.
+    let quiet = 2 * Duration::from_millis(u64::from(LEASE_MS));
+    let deadline = Instant::now() + quiet;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match first_event(&mut [&mut session.control, &mut callback.conn], left) {
+            None => break,
+            Some((0, Got::Frame(Frame::Ping { .. }))) => {}
+            Some((i, got)) => {
+                let on = if i == 0 { "control" } else { "callback" };
+                return Err(Fail::failed(
+                    format!(
+                        "the callback to stay open while quiet for {}, since the server never pinged it [D-16]",
+                        secs(quiet)
+                    ),
+                    format!("{got} on the {on} connection"),
+                ));
+            }
+        }
+    }
+    callback
+        .conn
+        .send(&notify(1, 3, &message_payload("after two quiet leases")))?;
+    expect_ack(
+        &mut callback.conn,
+        1,
+        "for a NOTIFY on a callback that had been quiet for two leases [D-16]",
     )
 }
