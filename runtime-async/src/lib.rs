@@ -26,6 +26,17 @@
 //! [`Runtime`] value in [`Options::runner`]. The futures the API returns only
 //! wait on channels, so they can be awaited from any executor.
 //!
+//! # Writing an adapter for another runtime
+//!
+//! Implement [`Runtime`] on a type that says where tasks run (the
+//! `runner` of [`Options`]): `launch` starts the driver, `listener` adopts a
+//! bound std listener, `connect` dials, `timer` makes an [`AsyncTimer`];
+//! plus [`Spawn`], [`AsyncListener`] and [`AsyncTcp`] on the runtime's
+//! spawner, listener and stream (newtypes). Then name the handles:
+//! `pub type Server = faxnotify_async::Server<MyRunner>;` and likewise
+//! `Client` and `Options`. faxnotify-tokio's `runtime.rs` (about 150 lines
+//! with its documentation) is a complete example.
+//!
 //! # Backpressure
 //!
 //! Nothing a peer or a slow application does grows memory without bound:
