@@ -1,12 +1,12 @@
 //! `faxnotify bench`: the end-to-end load tool — one server and N clients
 //! on loopback per runtime and window, side by side with a raw-socket
-//! baseline — a thin layer over `faxnotify_conformance::load`.
+//! baseline — a thin layer over `faxnotify_loadgen`.
 //! docs/performance.md has the figures and how to read them.
 
 use std::ffi::OsString;
 
 use clap::{Args as ClapArgs, ValueEnum};
-use faxnotify_conformance::load::{self, Launcher, Options, Role, Runtime};
+use faxnotify_loadgen::{self as load, Launcher, Options, Role, Runtime};
 
 use crate::failure::{CmdResult, Exit, Failure};
 

@@ -4,7 +4,7 @@
 //!
 //! The cases that wait for protocol timers are skipped (`--skip-slow`) to
 //! keep CI short (about 80 s for the eight runs on a loaded two-core machine); the
-//! core-level suite (tests/tests/conformance_faxnotify.rs) runs them all.
+//! core-level suite (conformance/tests/conformance_faxnotify.rs) runs them all.
 //! Set `FAXNOTIFY_CONFORMANCE_FULL=1` to run every case here too.
 
 mod common;

@@ -191,7 +191,7 @@ impl ServerSide {
         config.max_sessions_per_ip = usize::MAX;
         config.max_dials_per_ip = usize::MAX;
         let now = Instant::now();
-        let server = Server::new(config, Box::new(users), [4; 32], now).unwrap();
+        let server = Server::new(config, Box::new(users), [4; 32]).unwrap();
         let secrets = ClientSecrets::derive(
             &prepare_password(password).unwrap(),
             &salt,

@@ -51,7 +51,7 @@ fn measure(tls: bool) -> usize {
     let mut config = ServerConfig::new([9; 32]);
     config.tls = tls.then(|| ca.leaf(NAME, false));
     config.tls_clock = clock.clone();
-    let server = Server::new(config, Box::new(users), [2; 32], now).unwrap();
+    let server = Server::new(config, Box::new(users), [2; 32]).unwrap();
     let before = live_bytes();
 
     let mut config = ClientConfig::new(

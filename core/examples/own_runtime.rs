@@ -5,6 +5,8 @@
 //! clock, so that the whole exchange fits in one function: a client logs in
 //! to a server, advertises its callback port, the server dials back, a
 //! notification is delivered and acknowledged, and the client logs out.
+//! Both cores speak one vocabulary (`faxnotify_core::io`: `Input`,
+//! `Output<Event>`), so one adapter loop serves either side.
 //! A real adapter does the same with TCP sockets (see `faxnotify-mio` and
 //! `faxnotify-smol`):
 //!
@@ -12,7 +14,7 @@
 //! |---|---|---|
 //! | `Listen { addr }` (client) | bind a listener | `Input::Bound` / `Input::BindFailed` |
 //! | `Connect { conn, addr }` | dial `addr` | `Input::Connected` / `Input::ConnectFailed` |
-//! | `Transmit { conn, data }` | write `data` | (bytes read later: `Input::Received`) |
+//! | `Transmit { conn, data }` | write `data`, then `recycle(data)` | (bytes read later: `Input::Received`) |
 //! | `Close { conn }` | close after writing | (peer closes: `Input::Closed`) |
 //! | `Event(e)` | hand to the application | |
 //! | a connection accepted | | `handle_accept(now, peer)` |
@@ -26,6 +28,7 @@ use std::time::Instant;
 
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{self, Client, ClientConfig, ListenPolicy, NetworkSettings};
+use faxnotify_core::io::ConnectError;
 use faxnotify_core::server::{self, MemoryUserStore, Server, ServerConfig, Target};
 use faxnotify_core::wire::{CallbackState, Notification, Role};
 
@@ -57,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut users = MemoryUserStore::new();
     users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
     // Seeds: fixed here for a reproducible run; 32 bytes from the OS in production.
-    let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32], now)?;
+    let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32])?;
     let config = ClientConfig::new(
         server_addr,
         "alice",
@@ -148,7 +151,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             wires.connect(End::Server(conn), End::Client(accepted));
                             server.handle_input(now, server::Input::Connected { conn })?;
                         } else {
-                            server.handle_input(now, server::Input::ConnectFailed { conn })?;
+                            let error = ConnectError::Refused;
+                            server
+                                .handle_input(now, server::Input::ConnectFailed { conn, error })?;
                         }
                     }
                     server::Output::Transmit { conn, data } => {
@@ -159,6 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             };
                             client.handle_input(now, input)?;
                         }
+                        server.recycle(data);
                     }
                     server::Output::Close { conn } => {
                         if let Some(End::Client(peer)) = wires.peer.remove(&End::Server(conn)) {

@@ -38,12 +38,10 @@ impl fmt::Display for ConnId {
 
 /// Allocates [`ConnId`]s in increasing order, never reusing one.
 #[derive(Debug, Default, Clone)]
-#[allow(dead_code)] // used by the client and server cores
 pub(crate) struct ConnIdAllocator {
     next: u64,
 }
 
-#[allow(dead_code)] // used by the client and server cores
 impl ConnIdAllocator {
     /// Returns a handle that was never returned before.
     pub(crate) fn allocate(&mut self) -> ConnId {

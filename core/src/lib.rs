@@ -10,9 +10,13 @@
 //! state machines reproducible under property tests, snapshots and fuzzing.
 //!
 //! - [`wire`]: frames, notification payloads and the incremental decoder.
+//! - [`io`]: the inputs and outputs an adapter exchanges with either core.
 //! - [`auth`]: the SCRAM-SHA-256 login, session keys and callback proofs.
+//! - [`client`]: the client state machine.
 //! - [`server`]: the server state machine.
 //! - [`tls`]: FNP/1 over TLS 1.3 (settings; the sans-IO TLS session).
+//! - `fuzzing` (feature `fuzzing`): the harnesses the fuzz targets and the
+//!   corpus replay tests drive both state machines with.
 //!
 //! The protocol is specified in `docs/protocol.md`.
 #![forbid(unsafe_code)]
@@ -24,6 +28,7 @@ pub mod client;
 mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod io;
 mod rng;
 pub mod server;
 pub mod tls;

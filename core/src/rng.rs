@@ -9,10 +9,8 @@ use crate::wire::Nonce;
 
 /// A seeded cryptographic RNG.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // used by the client and server cores
 pub(crate) struct CoreRng(ChaCha20Rng);
 
-#[allow(dead_code)] // used by the client and server cores
 impl CoreRng {
     pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
         Self(ChaCha20Rng::from_seed(seed))

@@ -1,4 +1,4 @@
-//! Listen policies, network settings, the settings file and client
+//! Listen policies, network settings and client
 //! configuration validation.
 
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use faxnotify_core::client::{
     Backoff, Client, ClientConfig, ConfigError, ListenAddress, ListenPolicy, NetworkSettings,
-    Output, SettingsError, SettingsFile, SettingsFileError, TlsSettingError, TlsSettings, TlsTrust,
+    Output, SettingsError,
 };
 use proptest::prelude::*;
 
@@ -57,13 +57,6 @@ fn the_no_listener_policy() {
     );
     assert_eq!(ListenPolicy::None.instances_per_host(), None);
     assert_eq!(ListenPolicy::None.validate(), Ok(()));
-    // Through the settings file and back.
-    let text = SettingsFile::new(None, NetworkSettings::new(ListenPolicy::None)).render();
-    assert!(text.contains("listen = \"none\""), "{text}");
-    assert_eq!(
-        SettingsFile::parse(&text).unwrap().network.listen,
-        ListenPolicy::None
-    );
 }
 
 #[test]
@@ -167,213 +160,6 @@ proptest! {
             prop_assert!(policy.validate().is_ok());
         }
     }
-
-    #[test]
-    fn settings_file_round_trips(policy in valid_policy(), server in proptest::option::of("[a-z]{1,10}\\.example:[1-9][0-9]{0,3}")) {
-        let file = SettingsFile::new(server, NetworkSettings::new(policy));
-        prop_assert_eq!(SettingsFile::parse(&file.render()).unwrap(), file);
-    }
-}
-
-#[test]
-fn settings_file_parses_and_defaults() {
-    let f = SettingsFile::parse(
-        "server = \"fax.example:4580\"\n[network]\nlisten = \"range:6000-6010\"\n",
-    )
-    .unwrap();
-    assert_eq!(f.server.as_deref(), Some("fax.example:4580"));
-    assert_eq!(f.network.listen, ListenPolicy::Range { lo: 6000, hi: 6010 });
-    let empty = SettingsFile::parse("").unwrap();
-    assert_eq!(empty.server, None);
-    assert_eq!(empty.network.listen, ListenPolicy::Dynamic);
-    let ipv6 = SettingsFile::parse("server = \"[2001:db8::1]:4580\"").unwrap();
-    assert_eq!(ipv6.server.as_deref(), Some("[2001:db8::1]:4580"));
-}
-
-#[test]
-fn settings_file_refuses_mistakes() {
-    // A misspelt key is not silently ignored.
-    let err = SettingsFile::parse("[network]\nlisen = \"dynamic\"\n").unwrap_err();
-    assert!(matches!(err, SettingsFileError::Syntax { .. }), "{err:?}");
-    assert!(err.to_string().contains("lisen"), "{err}");
-    let err = SettingsFile::parse("[network]\nlisten = \"range:6010-6000\"\n").unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            SettingsFileError::Invalid {
-                key: "network.listen",
-                source: SettingsError::EmptyRange { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("network.listen"), "{err}");
-    let err = SettingsFile::parse("[network]\nlisten = 6003\n").unwrap_err();
-    assert!(matches!(err, SettingsFileError::Syntax { .. }), "{err:?}");
-    for server in [
-        "fax.example",
-        "fax.example:0",
-        ":4580",
-        "fax example:4580",
-        "2001:db8::1:4580",
-    ] {
-        let err = SettingsFile::parse(&format!("server = \"{server}\"")).unwrap_err();
-        assert!(
-            matches!(err, SettingsFileError::BadServer { .. }),
-            "{server}: {err:?}"
-        );
-    }
-    let err = SettingsFile::parse("[network\n").unwrap_err();
-    assert!(matches!(err, SettingsFileError::Syntax { .. }), "{err:?}");
-}
-
-#[test]
-fn rendered_file() {
-    let mut file = SettingsFile::new(
-        Some("fax.example:4580".into()),
-        NetworkSettings::new(ListenPolicy::Range { lo: 6000, hi: 6010 }),
-    );
-    file.tls = TlsSettings::new(TlsTrust::Pinned(PIN.parse().unwrap()));
-    file.tls.server_name = Some("fax.example.org".into());
-    let text = file.render();
-    assert_eq!(SettingsFile::parse(&text).unwrap(), file);
-    insta::assert_snapshot!(text);
-}
-
-const PIN: &str = "sha256:00:01:0A:AB:CD:EF:10:20:30:40:50:60:70:80:90:A0:B0:C0:D0:E0:F0:FF:01:02:03:04:05:06:07:08:09:99";
-
-#[test]
-fn settings_file_tls_table() {
-    let f = SettingsFile::parse(&format!(
-        "server = \"192.0.2.7:4580\"\n[tls]\ntrust = \"pin:{PIN}\"\nserver_name = \"fax.example.org\"\n"
-    ))
-    .unwrap();
-    assert_eq!(f.tls.trust, TlsTrust::Pinned(PIN.parse().unwrap()));
-    assert_eq!(f.tls.name_for("192.0.2.7:4580"), "fax.example.org");
-    // Files written before TLS existed keep meaning plain TCP.
-    assert_eq!(SettingsFile::parse("").unwrap().tls.trust, TlsTrust::Off);
-    for trust in [
-        TlsTrust::Off,
-        TlsTrust::System,
-        TlsTrust::CaFile("/etc/faxnotify/ca file.pem".into()),
-        TlsTrust::Pinned(PIN.parse().unwrap()),
-    ] {
-        let mut file =
-            SettingsFile::new(Some("fax.example:4580".into()), NetworkSettings::default());
-        file.tls = TlsSettings::new(trust);
-        assert_eq!(SettingsFile::parse(&file.render()).unwrap(), file);
-    }
-}
-
-#[test]
-fn settings_file_refuses_bad_tls_values() {
-    let err = SettingsFile::parse("[tls]\ntrust = \"yes\"\n").unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            SettingsFileError::BadTls {
-                key: "tls.trust",
-                source: TlsSettingError::UnknownTrust { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "settings file: tls.trust: \"yes\" is not a trust setting: use \"system\", \
-         \"ca:/path/to/ca.pem\", \"pin:sha256:AB:CD:...\" or \"off\""
-    );
-    let err = SettingsFile::parse("[tls]\ntrust = \"pin:sha256:AB:CD\"\n").unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("settings file: tls.trust: \"sha256:AB:CD\" is not a SHA-256 fingerprint"),
-        "{err}"
-    );
-    let err = SettingsFile::parse("[tls]\nserver_name = \"fax example\"\n").unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            SettingsFileError::BadTls {
-                key: "tls.server_name",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    let err = SettingsFile::parse("[tls]\ntrusted = \"system\"\n").unwrap_err();
-    assert!(matches!(err, SettingsFileError::Syntax { .. }), "{err:?}");
-    let mut file = SettingsFile::default();
-    file.tls.server_name = Some("not a name".into());
-    assert!(matches!(
-        file.validate(),
-        Err(SettingsFileError::BadTls { .. })
-    ));
-}
-
-fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "faxnotify-client-settings-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[test]
-fn save_and_load() {
-    let dir = scratch_dir("save");
-    let path = dir.join("client.toml");
-    let first = SettingsFile::new(
-        None,
-        NetworkSettings::new(ListenPolicy::Fixed { port: 6003 }),
-    );
-    first.save(&path).unwrap();
-    assert_eq!(SettingsFile::load(&path).unwrap(), first);
-    // Saving again replaces the file whole.
-    let second = SettingsFile::new(
-        Some("fax.example:4580".into()),
-        NetworkSettings::new(ListenPolicy::Dynamic),
-    );
-    second.save(&path).unwrap();
-    assert_eq!(SettingsFile::load(&path).unwrap(), second);
-    // No temporary file is left behind.
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["client.toml"]);
-    // Invalid settings are not written.
-    let bad = SettingsFile::new(None, NetworkSettings::new(ListenPolicy::Fixed { port: 80 }));
-    assert!(matches!(
-        bad.save(&path),
-        Err(SettingsFileError::Invalid { .. })
-    ));
-    assert_eq!(SettingsFile::load(&path).unwrap(), second);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn load_errors_name_the_file() {
-    let dir = scratch_dir("load");
-    let missing = dir.join("missing.toml");
-    let err = SettingsFile::load(&missing).unwrap_err();
-    assert!(matches!(err, SettingsFileError::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("missing.toml"), "{err}");
-    let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[network]\nlisten = \"fixed:80\"\n").unwrap();
-    let err = SettingsFile::load(&bad).unwrap_err();
-    assert!(
-        err.to_string().contains("bad.toml") && err.to_string().contains("1024"),
-        "{err}"
-    );
-    let err = SettingsFile::default()
-        .save(dir.join("no-such-dir").join("x.toml"))
-        .unwrap_err();
-    assert!(matches!(err, SettingsFileError::Io { .. }), "{err:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn config() -> ClientConfig {
@@ -533,22 +319,4 @@ fn the_listener_binds_the_route_address_by_default() {
         "{err}"
     );
     assert!(err.to_string().contains("address family"), "{err}");
-}
-
-#[test]
-fn the_listen_address_is_a_setting_of_the_file() {
-    let file = SettingsFile::parse("[network]\nlisten_address = \"10.0.0.5\"\n").unwrap();
-    assert_eq!(
-        file.network.listen_address,
-        ListenAddress::Ip("10.0.0.5".parse().unwrap())
-    );
-    let file = SettingsFile::parse("[network]\nlisten = \"dynamic\"\n").unwrap();
-    assert_eq!(file.network.listen_address, ListenAddress::Route);
-    let file = SettingsFile::parse("[network]\nlisten_address = \"any\"\n").unwrap();
-    assert_eq!(SettingsFile::parse(&file.render()).unwrap(), file);
-    let err = SettingsFile::parse("[network]\nlisten_address = \"everywhere\"\n").unwrap_err();
-    assert!(
-        err.to_string().contains("network.listen_address") && err.to_string().contains("`any`"),
-        "{err}"
-    );
 }

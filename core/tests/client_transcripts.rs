@@ -14,9 +14,9 @@ use client_harness::server::{ScriptedServer, notify, notify_raw};
 use client_harness::{Harness, LEASE_MS, SERVER, SESSION, config, server_peer};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    BindError, CallbackRejection, ChangeSettingsError, ClientState, ConnectError, ConnectionKind,
-    DisconnectReason, Event, Input, ListenPolicy, NetworkSettings, Peer, ProtocolError,
-    SessionEndReason, SettingsChange, StopReason,
+    BindError, CallbackClosure, CallbackRejection, ChangeSettingsError, ClientState, ConnectError,
+    ConnectionKind, DisconnectReason, Event, Input, ListenPolicy, NetworkSettings, Peer,
+    ProtocolError, SessionEndReason, SettingsChange, StopReason,
 };
 use faxnotify_core::wire::{
     Advertise, ByeReason, CallbackState, CallbackStatus, ErrorCode, Frame, Notification,
@@ -436,6 +436,10 @@ fn control_loss_and_resume() {
 #[test]
 fn server_silence_then_resume() {
     let (mut h, _server, ctl, cb) = logged_in_with_callback();
+    // A server that pings its callbacks [D-4] [D-16]: the callback's silence
+    // will count too.
+    h.send(cb, &[Frame::Ping { nonce: 9 }]);
+    assert_eq!(h.expect_frame(cb), Frame::Pong { nonce: 9 });
     // PING after a third of the lease [C-5] [D-4], twice; then a whole lease
     // of silence means the server is gone.
     h.fire_timer();
@@ -454,6 +458,13 @@ fn server_silence_then_resume() {
     ));
     // The callback was silent as long (the server pings live ones [D-4]).
     h.expect_close(cb);
+    assert!(matches!(
+        h.expect_event(),
+        Event::CallbackClosed {
+            reason: CallbackClosure::Silent { .. },
+            ..
+        }
+    ));
     h.fire_timer();
     let _ = h.expect_connect();
     assert!(matches!(
@@ -710,6 +721,15 @@ fn bye_on_callback_closes_only_it() {
         }],
     );
     h.expect_close(cb);
+    assert!(matches!(
+        h.expect_event(),
+        Event::CallbackClosed {
+            reason: CallbackClosure::Bye {
+                reason: ByeReason::Replaced
+            },
+            ..
+        }
+    ));
     h.expect_no_output();
     assert_eq!(h.client.session().map(|s| s.get()), Some(SESSION));
     h.send(ctl, &[Frame::Ping { nonce: 5 }]);

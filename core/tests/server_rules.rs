@@ -12,6 +12,8 @@ mod support;
 #[path = "server_rules/harness.rs"]
 mod harness;
 
+#[path = "server_rules/adapter.rs"]
+mod adapter;
 #[path = "server_rules/callback.rs"]
 mod callback;
 #[path = "server_rules/control.rs"]

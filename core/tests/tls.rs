@@ -36,7 +36,7 @@ fn clock() -> Arc<FixedClock> {
     ))))
 }
 
-fn server(identity: Option<ServerIdentity>, now: Instant) -> Server {
+fn server(identity: Option<ServerIdentity>) -> Server {
     let mut users = MemoryUserStore::new();
     users
         .add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)
@@ -44,7 +44,7 @@ fn server(identity: Option<ServerIdentity>, now: Instant) -> Server {
     let mut config = ServerConfig::new([9; 32]);
     config.tls = identity;
     config.tls_clock = clock();
-    Server::new(config, Box::new(users), [2; 32], now).unwrap()
+    Server::new(config, Box::new(users), [2; 32]).unwrap()
 }
 
 fn client(tls: Option<ClientTls>, now: Instant) -> Client {
@@ -68,7 +68,7 @@ fn roots(ca: &Ca) -> ClientTls {
 
 fn net(tls: Option<ClientTls>, identity: Option<ServerIdentity>) -> Net {
     let now = Instant::now();
-    Net::new(client(tls, now), server(identity, now), now)
+    Net::new(client(tls, now), server(identity), now)
 }
 
 fn logged_in(net: &Net) -> bool {
@@ -204,7 +204,7 @@ fn same_seed_same_inputs_same_tls_bytes() {
         config.tls_clock = clock();
         let mut net = Net::new(
             Client::new(config, seed, now).unwrap(),
-            server(Some(identity.clone()), now),
+            server(Some(identity.clone())),
             now,
         );
         full_run(&mut net);
@@ -487,7 +487,7 @@ fn plain_fnp_bytes_to_a_tls_server_are_refused_without_plaintext() {
     // SERVER_HELLO queued at accept was sealed into the failed session.
     let ca = Ca::new("Test CA");
     let now = Instant::now();
-    let mut server = server(Some(ca.leaf(NAME, false)), now);
+    let mut server = server(Some(ca.leaf(NAME, false)));
     let conn = server.handle_accept(now, "198.51.100.7:40000".parse().unwrap());
     let login = faxnotify_core::wire::Frame::Login(faxnotify_core::wire::Login {
         version: 1,

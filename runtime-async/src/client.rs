@@ -10,15 +10,17 @@ use faxnotify_core::client::{
     NetworkSettings, Output, SettingsChange, StopReason,
 };
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_runtime::ClientRequest;
 use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
-use crate::driver::{self, Machine, NetInput};
+use crate::driver::{self, Machine};
 use crate::errors::{ChangeSettingsError, Closed, LogoutError, StartError};
 use crate::mailbox;
 use crate::net;
 use crate::options::Options;
 use crate::runtime::Runtime;
+use crate::server::AsyncReplies;
 
 /// Application requests waiting for the driver.
 const COMMAND_QUEUE: usize = 16;
@@ -58,16 +60,8 @@ impl<R> std::fmt::Debug for Client<R> {
 type Reply<T> = Sender<T>;
 
 enum Command {
-    Logout {
-        reply: Reply<Result<(), core::LogoutError>>,
-    },
-    State {
-        reply: Reply<(ClientState, Option<SessionId>)>,
-    },
-    ChangeSettings {
-        settings: NetworkSettings,
-        reply: Reply<Result<SettingsChange, core::ChangeSettingsError>>,
-    },
+    /// What every runtime's client answers the same way.
+    Request(ClientRequest<AsyncReplies>),
     #[cfg(feature = "test-hooks")]
     SuspendListener { reply: Reply<()> },
     #[cfg(feature = "test-hooks")]
@@ -96,7 +90,7 @@ impl<R: Runtime> Client<R> {
         options: Options<R>,
     ) -> Result<Self, StartError> {
         options.validate()?;
-        crate::net::fill_local_ip(&mut config);
+        faxnotify_runtime::fill_local_ip(&mut config);
         let seed = options.resolve_seed().map_err(StartError::Seed)?;
         let server = config.server;
         let user = config.user.clone();
@@ -190,7 +184,7 @@ impl<R: Runtime> Client<R> {
     /// [`Client::next_event`] until it returns `None`: notifications that
     /// arrive meanwhile are still delivered, then [`Event::LoggedOut`].
     pub async fn logout(&self) -> Result<(), LogoutError> {
-        self.ask(|reply| Command::Logout { reply })
+        self.ask(|reply| Command::Request(ClientRequest::Logout { reply }))
             .await
             .map_err(|Closed| LogoutError::Closed)?
             .map_err(LogoutError::Core)
@@ -198,12 +192,18 @@ impl<R: Runtime> Client<R> {
 
     /// Where the client is, for user interfaces.
     pub async fn state(&self) -> Result<ClientState, Closed> {
-        Ok(self.ask(|reply| Command::State { reply }).await?.0)
+        Ok(self
+            .ask(|reply| Command::Request(ClientRequest::State { reply }))
+            .await?
+            .0)
     }
 
     /// The session the client holds, if any.
     pub async fn session(&self) -> Result<Option<SessionId>, Closed> {
-        Ok(self.ask(|reply| Command::State { reply }).await?.1)
+        Ok(self
+            .ask(|reply| Command::Request(ClientRequest::State { reply }))
+            .await?
+            .1)
     }
 
     /// Asks to change the network settings; see the core's
@@ -213,7 +213,7 @@ impl<R: Runtime> Client<R> {
         &self,
         settings: NetworkSettings,
     ) -> Result<SettingsChange, ChangeSettingsError> {
-        self.ask(|reply| Command::ChangeSettings { settings, reply })
+        self.ask(|reply| Command::Request(ClientRequest::ChangeSettings { settings, reply }))
             .await
             .map_err(|Closed| ChangeSettingsError::Closed)?
             .map_err(ChangeSettingsError::Core)
@@ -246,7 +246,7 @@ struct ClientMachine {
     abandoned: bool,
     /// The suspended listener's port, held until it is resumed.
     #[cfg(feature = "test-hooks")]
-    suspended: Option<crate::port_hold::PortHold>,
+    suspended: Option<faxnotify_runtime::PortHold>,
     /// Suspend the listener as soon as it is bound (test hook).
     #[cfg(feature = "test-hooks")]
     suspend_at_start: bool,
@@ -280,7 +280,7 @@ impl ClientMachine {
     }
 
     /// Test hook: closes the callback listener, holding its port (see
-    /// `crate::port_hold`); false when there was none to suspend.
+    /// `faxnotify_runtime::PortHold`); false when there was none to suspend.
     #[cfg(feature = "test-hooks")]
     fn suspend_listener<R: Runtime>(&mut self, io: &mut Conns<R>) -> bool {
         match io.suspend_listening() {
@@ -314,13 +314,7 @@ impl<R: Runtime> Machine<R> for ClientMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, error) => Input::ConnectFailed { conn, error },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         self.feed(now, input);
     }
 
@@ -365,15 +359,7 @@ impl<R: Runtime> Machine<R> for ClientMachine {
         _events: &mailbox::Sender<Event>,
     ) {
         match command {
-            Command::Logout { reply } => {
-                let _ = reply.try_send(self.core.logout(now));
-            }
-            Command::State { reply } => {
-                let _ = reply.try_send((self.core.state(), self.core.session()));
-            }
-            Command::ChangeSettings { settings, reply } => {
-                let _ = reply.try_send(self.core.change_settings(settings));
-            }
+            Command::Request(request) => request.answer(&mut self.core, now),
             #[cfg(feature = "test-hooks")]
             Command::SuspendListener { reply } => {
                 if self.suspend_listener(io) {

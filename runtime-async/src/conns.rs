@@ -329,9 +329,6 @@ struct Entry<S> {
 struct Listening<L> {
     listener: L,
     local: SocketAddr,
-    /// Bound with `SO_REUSEPORT`, so that its port can be held (test hook).
-    #[cfg(feature = "test-hooks")]
-    reuse_port: bool,
     /// After an accept error that would repeat at once, accept again at this time.
     retry_at: Option<Instant>,
 }
@@ -370,15 +367,11 @@ impl<R: Runtime> Conns<R> {
     /// replacing any previous one.
     pub(crate) fn listen(&mut self, listener: TcpListener) -> io::Result<SocketAddr> {
         let local = listener.local_addr()?;
-        #[cfg(feature = "test-hooks")]
-        let reuse_port = socket2::SockRef::from(&listener).reuse_port()?;
         let listener = R::listener(listener)?;
         tracing::debug!(%local, "listening");
         self.listener = Some(Listening {
             listener,
             local,
-            #[cfg(feature = "test-hooks")]
-            reuse_port,
             retry_at: None,
         });
         Ok(local)
@@ -392,13 +385,15 @@ impl<R: Runtime> Conns<R> {
     }
 
     /// Test hook: closes the listener but keeps its port bound (see
-    /// `crate::port_hold`); `None` when not listening.
+    /// `faxnotify_runtime::PortHold`); `None` when not listening.
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn suspend_listening(&mut self) -> io::Result<Option<crate::port_hold::PortHold>> {
+    pub(crate) fn suspend_listening(&mut self) -> io::Result<Option<faxnotify_runtime::PortHold>> {
         let Some(l) = &self.listener else {
             return Ok(None);
         };
-        let hold = crate::port_hold::PortHold::take_over(l.reuse_port, l.local)?;
+        let socket = l.listener.socket();
+        let hold = faxnotify_runtime::PortHold::take_over(&*socket, l.local)?;
+        drop(socket);
         self.stop_listening();
         Ok(Some(hold))
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use async_channel::Receiver;
 use faxnotify_core::ConnId;
-use faxnotify_core::client::ConnectError;
+use faxnotify_core::io::{ConnectError, Input};
 use futures_lite::future;
 
 use crate::conns::Conns;
@@ -20,15 +20,6 @@ use crate::runtime::{self, AsyncTcp as _, AsyncTimer as _, Runtime};
 /// and timers again (amortises the select; keeps commands responsive).
 const BATCH: usize = 64;
 
-/// A network event for the core, in the vocabulary both cores share.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum NetInput<'a> {
-    Connected(ConnId),
-    ConnectFailed(ConnId, ConnectError),
-    Received(ConnId, &'a [u8]),
-    Closed(ConnId),
-}
-
 /// What a driver needs from its core: the adapter half of the sans-IO API.
 pub(crate) trait Machine<R: Runtime> {
     /// Application requests.
@@ -38,8 +29,8 @@ pub(crate) trait Machine<R: Runtime> {
 
     /// `handle_accept`.
     fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId;
-    /// `handle_input`.
-    fn input(&mut self, now: Instant, input: NetInput<'_>);
+    /// `handle_input`, in the vocabulary both cores share.
+    fn input(&mut self, now: Instant, input: Input<'_>);
     /// `handle_timeout`.
     fn timeout(&mut self, now: Instant);
     /// `poll_timeout`.
@@ -237,24 +228,24 @@ fn on_net<R: Runtime, M: Machine<R>>(
         NetMsg::Dialled { conn, result } => match result {
             Ok(stream) => {
                 if io.dialled(conn, stream) {
-                    machine.input(now, NetInput::Connected(conn));
+                    machine.input(now, Input::Connected { conn });
                 }
             }
             Err(err) => {
                 if io.dial_failed(conn) {
                     let error = ConnectError::from_io(&err);
-                    machine.input(now, NetInput::ConnectFailed(conn, error));
+                    machine.input(now, Input::ConnectFailed { conn, error });
                 }
             }
         },
         NetMsg::Received { conn, data } => {
             if io.is_open(conn) {
-                machine.input(now, NetInput::Received(conn, &data));
+                machine.input(now, Input::Received { conn, data: &data });
             }
         }
         NetMsg::Closed { conn } => {
             if io.forget(conn) {
-                machine.input(now, NetInput::Closed(conn));
+                machine.input(now, Input::Closed { conn });
             }
         }
     }
@@ -276,7 +267,7 @@ fn settle<R: Runtime, M: Machine<R>>(
             return;
         }
         for conn in dead {
-            machine.input(now, NetInput::Closed(conn));
+            machine.input(now, Input::Closed { conn });
         }
     }
 }

@@ -99,8 +99,6 @@ mod errors;
 mod mailbox;
 mod net;
 mod options;
-#[cfg(feature = "test-hooks")]
-mod port_hold;
 mod runtime;
 mod server;
 mod task;

@@ -69,6 +69,8 @@ pub trait AsyncListener: Send + Sync + 'static {
     /// The next connection. The waker must stay registered between calls
     /// (the driver polls from a future it rebuilds on every wake-up).
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Tcp, SocketAddr)>>;
+    /// The socket, for its options (the test hooks hold its port).
+    fn socket(&self) -> socket2::SockRef<'_>;
 }
 
 /// A TCP stream shared by a reader and a writer task: `try_*` never wait

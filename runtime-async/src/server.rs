@@ -7,19 +7,19 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_channel::Sender;
-use faxnotify_core::client::BindError;
+use faxnotify_core::io::BindError;
 use faxnotify_core::server::{
-    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target,
-    UnknownSession, UserStore,
+    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target, UserStore,
 };
 use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::Notification;
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_runtime::ServerRequest;
 use futures_lite::Stream;
 use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
-use crate::driver::{self, Machine, NetInput};
+use crate::driver::{self, Machine};
 use crate::errors::{Closed, EndSessionError, NotifyError, ServerError, SetTlsIdentityError};
 use crate::mailbox;
 use crate::net;
@@ -111,27 +111,22 @@ pub struct ServerStats {
 
 type Reply<T> = Sender<T>;
 
+/// The driver's reply channels, for the requests of `faxnotify_runtime`.
+#[derive(Debug)]
+pub(crate) struct AsyncReplies;
+
+impl faxnotify_runtime::Replies for AsyncReplies {
+    type Reply<T> = Reply<T>;
+
+    fn send<T>(reply: Reply<T>, value: T) {
+        // A one-slot channel per call; a caller that gave up is nobody to tell.
+        let _ = reply.try_send(value);
+    }
+}
+
 enum Command {
-    Notify {
-        target: Target,
-        notification: Notification,
-        reply: Reply<Result<NotifyReport, core::NotifyError>>,
-    },
-    NotifyBatch {
-        batch: Vec<(Target, Notification)>,
-        reply: Reply<Vec<Result<NotifyReport, core::NotifyError>>>,
-    },
-    Sessions {
-        reply: Reply<Vec<SessionInfo>>,
-    },
-    Session {
-        id: SessionId,
-        reply: Reply<Option<SessionInfo>>,
-    },
-    EndSession {
-        id: SessionId,
-        reply: Reply<Result<(), UnknownSession>>,
-    },
+    /// What every runtime's server answers the same way.
+    Request(ServerRequest<AsyncReplies>),
     Stats {
         reply: Reply<ServerStats>,
     },
@@ -174,7 +169,7 @@ impl<R: Runtime> Server<R> {
     ) -> Result<(Self, ServerEvents), ServerError> {
         options.validate()?;
         let seed = options.resolve_seed().map_err(ServerError::Seed)?;
-        let core = core::Server::new(config, Box::new(users), seed, Instant::now())?;
+        let core = core::Server::new(config, Box::new(users), seed)?;
         let bind_error = |e: std::io::Error| ServerError::Bind {
             addr,
             error: BindError::from_io(&e),
@@ -234,10 +229,12 @@ impl<R: Runtime> Server<R> {
         target: Target,
         notification: Notification,
     ) -> Result<NotifyReport, NotifyError> {
-        self.ask(|reply| Command::Notify {
-            target,
-            notification,
-            reply,
+        self.ask(|reply| {
+            Command::Request(ServerRequest::Notify {
+                target,
+                notification,
+                reply,
+            })
         })
         .await
         .map_err(|Closed| NotifyError::Closed)?
@@ -259,24 +256,26 @@ impl<R: Runtime> Server<R> {
         &self,
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
-        self.ask(|reply| Command::NotifyBatch { batch, reply })
+        self.ask(|reply| Command::Request(ServerRequest::NotifyBatch { batch, reply }))
             .await
     }
 
     /// A snapshot of every live session.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Closed> {
-        self.ask(|reply| Command::Sessions { reply }).await
+        self.ask(|reply| Command::Request(ServerRequest::Sessions { reply }))
+            .await
     }
 
     /// A snapshot of one session.
     pub async fn session(&self, id: SessionId) -> Result<Option<SessionInfo>, Closed> {
-        self.ask(|reply| Command::Session { id, reply }).await
+        self.ask(|reply| Command::Request(ServerRequest::Session { id, reply }))
+            .await
     }
 
     /// Ends a session: BYE "ended by server", its unacknowledged
     /// notifications reported as [`Event::Undelivered`].
     pub async fn end_session(&self, id: SessionId) -> Result<(), EndSessionError> {
-        self.ask(|reply| Command::EndSession { id, reply })
+        self.ask(|reply| Command::Request(ServerRequest::EndSession { id, reply }))
             .await
             .map_err(|Closed| EndSessionError::Closed)?
             .map_err(EndSessionError::Unknown)
@@ -357,13 +356,7 @@ impl<R: Runtime> Machine<R> for ServerMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, _) => Input::ConnectFailed { conn },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         self.feed(now, input);
     }
 
@@ -380,7 +373,9 @@ impl<R: Runtime> Machine<R> for ServerMachine {
             match output {
                 Output::Connect { conn, addr } => io.dial(conn, addr),
                 Output::Transmit { conn, data } => {
-                    io.transmit(conn, data);
+                    if let Some(buf) = io.transmit(conn, data) {
+                        self.core.recycle(buf);
+                    }
                 }
                 Output::Close { conn } => io.close(conn),
                 Output::Event(event) => events.push(event),
@@ -397,29 +392,7 @@ impl<R: Runtime> Machine<R> for ServerMachine {
         _events: &mailbox::Sender<Event>,
     ) {
         match command {
-            Command::Notify {
-                target,
-                notification,
-                reply,
-            } => {
-                let _ = reply.try_send(self.core.notify(now, target, &notification));
-            }
-            Command::NotifyBatch { batch, reply } => {
-                let reports = batch
-                    .into_iter()
-                    .map(|(target, notification)| self.core.notify(now, target, &notification))
-                    .collect();
-                let _ = reply.try_send(reports);
-            }
-            Command::Sessions { reply } => {
-                let _ = reply.try_send(self.core.sessions().collect());
-            }
-            Command::Session { id, reply } => {
-                let _ = reply.try_send(self.core.session(id));
-            }
-            Command::EndSession { id, reply } => {
-                let _ = reply.try_send(self.core.end_session(now, id));
-            }
+            Command::Request(request) => request.answer(&mut self.core, now),
             Command::Stats { reply } => {
                 let _ = reply.try_send(ServerStats {
                     sessions: self.core.session_count(),

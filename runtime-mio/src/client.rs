@@ -8,14 +8,15 @@ use std::time::Instant;
 
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    self as core, BindError, ClientConfig, ClientState, ConnectError, Event, Input, ListenPolicy,
+    self as core, BindError, ClientConfig, ClientState, Event, Input, ListenPolicy,
     NetworkSettings, Output, SettingsChange, StopReason,
 };
+use faxnotify_runtime::ClientRequest;
 
 use crate::error::{ChangeSettingsError, ClientStartError, LogoutError, RunError, Stopped};
 use crate::events::{self, Events};
-use crate::machine::{Action, Machine, NetInput, refused_input};
-use crate::mailbox::{self, Mailbox};
+use crate::machine::{Machine, refused_input};
+use crate::mailbox::{self, Mailbox, SyncReplies};
 use crate::options::LoopOptions;
 use crate::reactor::{Controller, Reactor};
 use crate::stats::LoopStats;
@@ -63,7 +64,7 @@ impl ClientBuilder {
     /// network traffic.
     pub fn start(mut self) -> Result<Client, ClientStartError> {
         self.options.validate()?;
-        crate::socket::fill_local_ip(&mut self.config);
+        faxnotify_runtime::fill_local_ip(&mut self.config);
         let seed = match self.seed {
             Some(seed) => seed,
             None => mailbox::os_seed()?,
@@ -270,12 +271,17 @@ impl ClientHandle {
     /// Logs out: LOGOUT, then [`Event::LoggedOut`] on the server's BYE (or
     /// after the core's logout timeout), then the loop ends.
     pub fn logout(&self) -> Result<(), LogoutError> {
-        Ok(self.mailbox.call(|reply| ClientCmd::Logout { reply })??)
+        Ok(self
+            .mailbox
+            .call(|reply| ClientCmd::Request(ClientRequest::Logout { reply }))??)
     }
 
     /// Where the client is, for user interfaces.
     pub fn state(&self) -> Result<ClientState, Stopped> {
-        self.mailbox.call(|reply| ClientCmd::State { reply })
+        let (state, _session) = self
+            .mailbox
+            .call(|reply| ClientCmd::Request(ClientRequest::State { reply }))?;
+        Ok(state)
     }
 
     /// Asks the core to change the network settings: refused while logged
@@ -284,9 +290,9 @@ impl ClientHandle {
         &self,
         settings: NetworkSettings,
     ) -> Result<SettingsChange, ChangeSettingsError> {
-        Ok(self
-            .mailbox
-            .call(|reply| ClientCmd::ChangeSettings { settings, reply })??)
+        Ok(self.mailbox.call(|reply| {
+            ClientCmd::Request(ClientRequest::ChangeSettings { settings, reply })
+        })??)
     }
 
     /// The event loop's counters.
@@ -310,16 +316,8 @@ impl ClientHandle {
 }
 
 enum ClientCmd {
-    Logout {
-        reply: SyncSender<Result<(), core::LogoutError>>,
-    },
-    State {
-        reply: SyncSender<ClientState>,
-    },
-    ChangeSettings {
-        settings: NetworkSettings,
-        reply: SyncSender<Result<SettingsChange, core::ChangeSettingsError>>,
-    },
+    /// What every runtime's client answers the same way.
+    Request(ClientRequest<SyncReplies>),
     Stats {
         reply: SyncSender<LoopStats>,
     },
@@ -348,22 +346,7 @@ impl Machine for ClientMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let error;
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, err) => Input::ConnectFailed {
-                conn,
-                error: ConnectError::from_io(&err),
-            },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-            NetInput::Bound { local } => Input::Bound { local },
-            NetInput::BindFailed { addr, error: err } => {
-                error = BindError::from_io(&err);
-                Input::BindFailed { addr, error }
-            }
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         if let Err(err) = self.core.handle_input(now, input) {
             refused_input(&err);
         }
@@ -377,30 +360,17 @@ impl Machine for ClientMachine {
         self.core.poll_timeout()
     }
 
-    fn next_action(&mut self) -> Option<Action<Event>> {
-        loop {
-            return Some(match self.core.poll_output()? {
-                Output::Connect { conn, addr } => Action::Connect { conn, addr },
-                Output::Transmit { conn, data } => Action::Transmit { conn, data },
-                Output::Close { conn } => Action::Close { conn },
-                Output::Listen { addr } => Action::Listen { addr },
-                Output::StopListening => Action::StopListening,
-                Output::Event(event) => {
-                    match &event {
-                        Event::Listening { local, .. } => self.listening = Some(*local),
-                        Event::Stopped { reason } if self.listening.is_none() => {
-                            self.stop = Some(reason.clone());
-                        }
-                        _ => {}
-                    }
-                    Action::Event(event)
-                }
-                other => {
-                    tracing::warn!(?other, "client output this runtime does not know; ignored");
-                    continue;
-                }
-            });
+    fn poll_output(&mut self) -> Option<Output> {
+        let output = self.core.poll_output()?;
+        // The start-up outcome, for `Client::start`'s answer.
+        match &output {
+            Output::Event(Event::Listening { local, .. }) => self.listening = Some(*local),
+            Output::Event(Event::Stopped { reason }) if self.listening.is_none() => {
+                self.stop = Some(reason.clone());
+            }
+            _ => {}
         }
+        Some(output)
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {
@@ -430,16 +400,9 @@ impl Controller<ClientMachine> for ClientCtl {
                 }
             };
             match cmd {
-                ClientCmd::Logout { reply } => {
-                    let result = reactor.machine.core.logout(now);
-                    let _ = reply.send(result);
+                ClientCmd::Request(request) => {
+                    request.answer(&mut reactor.machine.core, now);
                     reactor.settle(now);
-                }
-                ClientCmd::State { reply } => {
-                    let _ = reply.send(reactor.machine.core.state());
-                }
-                ClientCmd::ChangeSettings { settings, reply } => {
-                    let _ = reply.send(reactor.machine.core.change_settings(settings));
                 }
                 ClientCmd::Stats { reply } => {
                     let _ = reply.send(reactor.stats());

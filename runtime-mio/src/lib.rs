@@ -143,8 +143,6 @@ mod events;
 mod machine;
 mod mailbox;
 mod options;
-#[cfg(feature = "test-hooks")]
-mod port_hold;
 mod reactor;
 mod server;
 mod socket;

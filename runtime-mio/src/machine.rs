@@ -1,34 +1,12 @@
 //! What the event loop needs from a sans-IO core: the client and the server
-//! cores speak the same I/O vocabulary, and this trait lets one loop drive
-//! either.
+//! cores speak the same I/O vocabulary (`faxnotify_core::io`), and this
+//! trait lets one loop drive either.
 
-use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use faxnotify_core::ConnId;
-
-/// One thing the core asks the loop to do (the union of both cores' outputs).
-#[derive(Debug)]
-pub(crate) enum Action<E> {
-    Connect { conn: ConnId, addr: SocketAddr },
-    Transmit { conn: ConnId, data: Vec<u8> },
-    Close { conn: ConnId },
-    Listen { addr: SocketAddr },
-    StopListening,
-    Event(E),
-}
-
-/// What the OS reported, for the core.
-#[derive(Debug)]
-pub(crate) enum NetInput<'a> {
-    Connected(ConnId),
-    ConnectFailed(ConnId, io::Error),
-    Received(ConnId, &'a [u8]),
-    Closed(ConnId),
-    Bound { local: SocketAddr },
-    BindFailed { addr: SocketAddr, error: io::Error },
-}
+use faxnotify_core::io::{Input, Output};
 
 /// A sans-IO core as the loop sees it.
 pub(crate) trait Machine {
@@ -39,17 +17,15 @@ pub(crate) trait Machine {
     /// Feeds one input. The loop only reports what the core asked for, so
     /// a refusal is a bug in the loop: it is logged (and trips a debug
     /// assertion), never propagated to the network.
-    fn input(&mut self, now: Instant, input: NetInput<'_>);
+    fn input(&mut self, now: Instant, input: Input<'_>);
     /// Runs due timers.
     fn timeout(&mut self, now: Instant);
     /// The next timer.
     fn poll_timeout(&self) -> Option<Instant>;
     /// The next output.
-    fn next_action(&mut self) -> Option<Action<Self::Event>>;
+    fn poll_output(&mut self) -> Option<Output<Self::Event>>;
     /// A written transmit buffer, for reuse.
-    fn recycle(&mut self, buf: Vec<u8>) {
-        drop(buf);
-    }
+    fn recycle(&mut self, buf: Vec<u8>);
 }
 
 /// Logs an input the core refused (a loop bug, never the peer's doing).

@@ -54,6 +54,19 @@ impl<C> Mailbox<C> {
     }
 }
 
+/// The loop's reply channels, for the requests of `faxnotify_runtime`.
+#[derive(Debug)]
+pub(crate) struct SyncReplies;
+
+impl faxnotify_runtime::Replies for SyncReplies {
+    type Reply<T> = SyncSender<T>;
+
+    fn send<T>(reply: SyncSender<T>, value: T) {
+        // The caller gave up waiting: nobody to tell.
+        let _ = reply.send(value);
+    }
+}
+
 /// Waits for the loop thread and maps how it ended.
 pub(crate) fn join(thread: JoinHandle<std::io::Result<()>>) -> Result<(), RunError> {
     match thread.join() {

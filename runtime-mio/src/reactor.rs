@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faxnotify_core::ConnId;
+use faxnotify_core::io::{BindError, ConnectError, Input, Output};
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
 use crate::conn::{Conn, Flush, Phase};
 use crate::events::EventSink;
-use crate::machine::{Action, Machine, NetInput};
+use crate::machine::Machine;
 use crate::options::LoopOptions;
 use crate::socket;
 use crate::stats::LoopStats;
@@ -67,16 +68,6 @@ enum Entry {
     Conn(Conn),
 }
 
-/// An input to feed the core once the current outputs are applied.
-#[derive(Debug)]
-enum Deferred {
-    Connected(ConnId),
-    ConnectFailed(ConnId, io::Error),
-    Closed(ConnId),
-    Bound(SocketAddr),
-    BindFailed(SocketAddr, io::Error),
-}
-
 /// The client's callback listener, as the core asked for it.
 #[derive(Debug)]
 enum ListenSlot {
@@ -84,7 +75,7 @@ enum ListenSlot {
     Active(usize),
     /// Closed by a test hook, its port still held; re-opened on resume.
     #[cfg(feature = "test-hooks")]
-    Suspended(crate::port_hold::PortHold),
+    Suspended(faxnotify_runtime::PortHold),
 }
 
 /// A readiness noted from one poll event.
@@ -107,7 +98,8 @@ pub(crate) struct Reactor<M: Machine> {
     parked: Vec<usize>,
     /// Connections with new output.
     dirty: Vec<usize>,
-    deferred: VecDeque<Deferred>,
+    /// Inputs to feed the core once the current outputs are applied.
+    deferred: VecDeque<Input<'static>>,
     /// Closing connections by deadline.
     lingering: BinaryHeap<Reverse<(Instant, ConnId)>>,
     listen: ListenSlot,
@@ -260,8 +252,8 @@ impl<M: Machine> Reactor<M> {
     /// feeds the inputs that this produced, until nothing is left.
     pub(crate) fn settle(&mut self, now: Instant) {
         loop {
-            while let Some(action) = self.machine.next_action() {
-                self.apply(action, now);
+            while let Some(output) = self.machine.poll_output() {
+                self.apply(output, now);
             }
             self.flush_dirty(now);
             match self.deferred.pop_front() {
@@ -271,23 +263,16 @@ impl<M: Machine> Reactor<M> {
         }
     }
 
-    fn feed(&mut self, input: Deferred, now: Instant) {
-        let input = match input {
-            Deferred::Connected(conn) => NetInput::Connected(conn),
-            Deferred::ConnectFailed(conn, err) => NetInput::ConnectFailed(conn, err),
-            Deferred::Closed(conn) => NetInput::Closed(conn),
-            Deferred::Bound(local) => NetInput::Bound { local },
-            Deferred::BindFailed(addr, error) => NetInput::BindFailed { addr, error },
-        };
+    fn feed(&mut self, input: Input<'_>, now: Instant) {
         self.machine.input(now, input);
     }
 
     // ----- the core's outputs ------------------------------------------------
 
-    fn apply(&mut self, action: Action<M::Event>, now: Instant) {
-        match action {
-            Action::Connect { conn, addr } => self.connect(conn, addr),
-            Action::Transmit { conn, data } => {
+    fn apply(&mut self, output: Output<M::Event>, now: Instant) {
+        match output {
+            Output::Connect { conn, addr } => self.connect(conn, addr),
+            Output::Transmit { conn, data } => {
                 let Some(&key) = self.by_conn.get(&conn) else {
                     return; // closed already (the close raced with this output)
                 };
@@ -302,10 +287,12 @@ impl<M: Machine> Reactor<M> {
                     }
                 }
             }
-            Action::Close { conn } => self.close(conn, now),
-            Action::Listen { addr } => self.listen(addr),
-            Action::StopListening => self.stop_listening(),
-            Action::Event(event) => self.sink.push(event),
+            Output::Close { conn } => self.close(conn, now),
+            Output::Listen { addr } => self.listen(addr),
+            Output::StopListening => self.stop_listening(),
+            Output::Event(event) => self.sink.push(event),
+            // A newer core's output this loop does not know yet.
+            _ => tracing::warn!("an output this runtime does not know; ignored"),
         }
     }
 
@@ -314,7 +301,7 @@ impl<M: Machine> Reactor<M> {
             Ok(stream) => stream,
             Err(err) => {
                 tracing::debug!(%conn, %addr, %err, "dial failed at once");
-                self.deferred.push_back(Deferred::ConnectFailed(conn, err));
+                self.deferred.push_back(connect_failed(conn, &err));
                 return;
             }
         };
@@ -327,7 +314,7 @@ impl<M: Machine> Reactor<M> {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             tracing::debug!(%conn, %addr, %err, "cannot register a dial");
-            self.deferred.push_back(Deferred::ConnectFailed(conn, err));
+            self.deferred.push_back(connect_failed(conn, &err));
             return;
         }
         c.want_write = true;
@@ -370,11 +357,14 @@ impl<M: Machine> Reactor<M> {
                     Entry::Conn(_) => addr,
                 };
                 self.listen = ListenSlot::Active(key);
-                self.deferred.push_back(Deferred::Bound(local));
+                self.deferred.push_back(Input::Bound { local });
             }
             Err(err) => {
                 tracing::debug!(%addr, %err, "cannot bind the callback listener");
-                self.deferred.push_back(Deferred::BindFailed(addr, err));
+                self.deferred.push_back(Input::BindFailed {
+                    addr,
+                    error: BindError::from_io(&err),
+                });
             }
         }
     }
@@ -556,7 +546,7 @@ impl<M: Machine> Reactor<M> {
                 c.phase = Phase::Open;
                 c.readable = readable;
                 let conn = c.id;
-                self.deferred.push_back(Deferred::Connected(conn));
+                self.deferred.push_back(Input::Connected { conn });
                 // Bytes the core transmits after Connected make it dirty; a
                 // connection with nothing to write drops WRITABLE interest.
                 if !c.dirty {
@@ -571,7 +561,7 @@ impl<M: Machine> Reactor<M> {
                 tracing::debug!(conn = %c.id, %err, "dial failed");
                 let conn = c.id;
                 // The OS's reason goes to the core: the user is told it.
-                self.deferred.push_back(Deferred::ConnectFailed(conn, err));
+                self.deferred.push_back(connect_failed(conn, &err));
                 self.remove(key);
             }
         }
@@ -737,8 +727,13 @@ impl<M: Machine> Reactor<M> {
                     budget -= n;
                     if c.phase == Phase::Open {
                         let conn = c.id;
-                        self.machine
-                            .input(now, NetInput::Received(conn, &self.read_buf[..n]));
+                        self.machine.input(
+                            now,
+                            Input::Received {
+                                conn,
+                                data: &self.read_buf[..n],
+                            },
+                        );
                         self.settle(now);
                     } else {
                         c.discarded += n;
@@ -773,11 +768,11 @@ impl<M: Machine> Reactor<M> {
         };
         let conn = c.id;
         match c.phase {
-            Phase::Connecting => self.deferred.push_back(Deferred::ConnectFailed(
+            Phase::Connecting => self.deferred.push_back(connect_failed(
                 conn,
-                io::Error::other("the connection broke while dialling"),
+                &io::Error::other("the connection broke while dialling"),
             )),
-            Phase::Open => self.deferred.push_back(Deferred::Closed(conn)),
+            Phase::Open => self.deferred.push_back(Input::Closed { conn }),
             Phase::Flushing { .. } | Phase::Draining { .. } => {}
         }
         self.remove(key);
@@ -854,7 +849,7 @@ impl<M: Machine> Reactor<M> {
             return;
         };
         let hold = match &self.entries[key] {
-            Entry::Listener(l) => crate::port_hold::PortHold::take_over(&l.listener, l.addr),
+            Entry::Listener(l) => faxnotify_runtime::PortHold::take_over(&l.listener, l.addr),
             Entry::Conn(_) => return,
         };
         let hold = match hold {
@@ -897,9 +892,18 @@ impl<M: Machine> Reactor<M> {
         };
         let addr = hold.addr();
         // On failure the hold is gone with the error: the test fails on it.
-        let key = self.register_listener(hold.reopen()?)?;
+        let listener = mio::net::TcpListener::from_std(hold.reopen()?);
+        let key = self.register_listener(listener)?;
         self.listen = ListenSlot::Active(key);
         tracing::debug!(%addr, "test hook: listener resumed");
         Ok(())
+    }
+}
+
+/// The core's report of a failed dial.
+fn connect_failed(conn: ConnId, err: &io::Error) -> Input<'static> {
+    Input::ConnectFailed {
+        conn,
+        error: ConnectError::from_io(err),
     }
 }

@@ -7,19 +7,19 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use faxnotify_core::server::{
-    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target,
-    UnknownSession, UserStore,
+    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target, UserStore,
 };
 use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::Notification;
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_runtime::ServerRequest;
 
 use crate::error::{
     EndSessionError, NotifyError, RunError, ServerStartError, SetTlsIdentityError, Stopped,
 };
 use crate::events::{self, Events};
-use crate::machine::{Action, Machine, NetInput, refused_input};
-use crate::mailbox::{self, Mailbox};
+use crate::machine::{Machine, refused_input};
+use crate::mailbox::{self, Mailbox, SyncReplies};
 use crate::options::LoopOptions;
 use crate::reactor::{Controller, Reactor};
 use crate::stats::LoopStats;
@@ -90,8 +90,7 @@ impl ServerBuilder {
             Some(seed) => seed,
             None => mailbox::os_seed()?,
         };
-        let now = Instant::now();
-        let core = core::Server::new(self.config, self.users, seed, now)?;
+        let core = core::Server::new(self.config, self.users, seed)?;
         let (poll, waker) = Reactor::<ServerMachine>::make_poll()?;
         let (sink, events) = events::channel(self.options.event_capacity, waker.clone());
         let mut reactor = Reactor::new(poll, waker, ServerMachine { core }, sink, self.options);
@@ -100,7 +99,7 @@ impl ServerBuilder {
                 .open_listener(addr)
                 .map_err(|err| ServerStartError::Bind {
                     addr,
-                    error: faxnotify_core::client::BindError::from_io(&err),
+                    error: core::BindError::from_io(&err),
                 })?;
         }
         let addrs = reactor.listener_addrs();
@@ -320,10 +319,12 @@ impl ServerHandle {
         notification: &Notification,
     ) -> Result<NotifyReport, NotifyError> {
         let notification = notification.clone();
-        Ok(self.mailbox.call(|reply| ServerCmd::Notify {
-            target,
-            notification,
-            reply,
+        Ok(self.mailbox.call(|reply| {
+            ServerCmd::Request(ServerRequest::Notify {
+                target,
+                notification,
+                reply,
+            })
         })??)
     }
 
@@ -357,25 +358,26 @@ impl ServerHandle {
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Stopped> {
         self.mailbox
-            .call(|reply| ServerCmd::NotifyBatch { batch, reply })
+            .call(|reply| ServerCmd::Request(ServerRequest::NotifyBatch { batch, reply }))
     }
 
     /// A snapshot of every live session.
     pub fn sessions(&self) -> Result<Vec<SessionInfo>, Stopped> {
-        self.mailbox.call(|reply| ServerCmd::Sessions { reply })
+        self.mailbox
+            .call(|reply| ServerCmd::Request(ServerRequest::Sessions { reply }))
     }
 
     /// A snapshot of one session (`None` if it is not live).
     pub fn session(&self, session: SessionId) -> Result<Option<SessionInfo>, Stopped> {
         self.mailbox
-            .call(|reply| ServerCmd::Session { session, reply })
+            .call(|reply| ServerCmd::Request(ServerRequest::Session { id: session, reply }))
     }
 
     /// Ends a session with BYE "ended by server".
     pub fn end_session(&self, session: SessionId) -> Result<(), EndSessionError> {
         Ok(self
             .mailbox
-            .call(|reply| ServerCmd::EndSession { session, reply })??)
+            .call(|reply| ServerCmd::Request(ServerRequest::EndSession { id: session, reply }))??)
     }
 
     /// The event loop's counters.
@@ -403,26 +405,8 @@ impl ServerHandle {
 }
 
 enum ServerCmd {
-    Notify {
-        target: Target,
-        notification: Notification,
-        reply: SyncSender<Result<NotifyReport, core::NotifyError>>,
-    },
-    NotifyBatch {
-        batch: Vec<(Target, Notification)>,
-        reply: SyncSender<Vec<Result<NotifyReport, core::NotifyError>>>,
-    },
-    Sessions {
-        reply: SyncSender<Vec<SessionInfo>>,
-    },
-    Session {
-        session: SessionId,
-        reply: SyncSender<Option<SessionInfo>>,
-    },
-    EndSession {
-        session: SessionId,
-        reply: SyncSender<Result<(), UnknownSession>>,
-    },
+    /// What every runtime's server answers the same way.
+    Request(ServerRequest<SyncReplies>),
     Stats {
         reply: SyncSender<LoopStats>,
     },
@@ -446,17 +430,7 @@ impl Machine for ServerMachine {
         self.core.handle_accept(now, peer)
     }
 
-    fn input(&mut self, now: Instant, input: NetInput<'_>) {
-        let input = match input {
-            NetInput::Connected(conn) => Input::Connected { conn },
-            NetInput::ConnectFailed(conn, _) => Input::ConnectFailed { conn },
-            NetInput::Received(conn, data) => Input::Received { conn, data },
-            NetInput::Closed(conn) => Input::Closed { conn },
-            NetInput::Bound { .. } | NetInput::BindFailed { .. } => {
-                // The server core never asks for a listener.
-                return;
-            }
-        };
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         if let Err(err) = self.core.handle_input(now, input) {
             refused_input(&err);
         }
@@ -470,19 +444,12 @@ impl Machine for ServerMachine {
         self.core.poll_timeout()
     }
 
-    fn next_action(&mut self) -> Option<Action<Event>> {
-        loop {
-            return Some(match self.core.poll_output()? {
-                Output::Connect { conn, addr } => Action::Connect { conn, addr },
-                Output::Transmit { conn, data } => Action::Transmit { conn, data },
-                Output::Close { conn } => Action::Close { conn },
-                Output::Event(event) => Action::Event(event),
-                other => {
-                    tracing::warn!(?other, "server output this runtime does not know; ignored");
-                    continue;
-                }
-            });
-        }
+    fn poll_output(&mut self) -> Option<Output> {
+        self.core.poll_output()
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        self.core.recycle(buf);
     }
 }
 
@@ -517,33 +484,8 @@ impl Controller<ServerMachine> for ServerCtl {
                 }
             };
             match cmd {
-                ServerCmd::Notify {
-                    target,
-                    notification,
-                    reply,
-                } => {
-                    let result = reactor.machine.core.notify(now, target, &notification);
-                    let _ = reply.send(result);
-                    reactor.settle(now);
-                }
-                ServerCmd::NotifyBatch { batch, reply } => {
-                    let core = &mut reactor.machine.core;
-                    let reports = batch
-                        .into_iter()
-                        .map(|(target, notification)| core.notify(now, target, &notification))
-                        .collect();
-                    let _ = reply.send(reports);
-                    reactor.settle(now);
-                }
-                ServerCmd::Sessions { reply } => {
-                    let _ = reply.send(reactor.machine.core.sessions().collect());
-                }
-                ServerCmd::Session { session, reply } => {
-                    let _ = reply.send(reactor.machine.core.session(session));
-                }
-                ServerCmd::EndSession { session, reply } => {
-                    let result = reactor.machine.core.end_session(now, session);
-                    let _ = reply.send(result);
+                ServerCmd::Request(request) => {
+                    request.answer(&mut reactor.machine.core, now);
                     reactor.settle(now);
                 }
                 ServerCmd::Stats { reply } => {

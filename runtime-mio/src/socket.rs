@@ -3,57 +3,18 @@
 use std::io;
 use std::net::SocketAddr;
 
-use socket2::{Domain, Protocol, Socket, Type};
-
-/// The listen backlog: connections the kernel queues before we accept them.
-const LISTEN_BACKLOG: i32 = 1024;
-
-/// Binds a non-blocking TCP listener to `addr`.
-///
-/// - Never `SO_REUSEPORT`: two live listeners must never share an endpoint
-///   (a second client with the same fixed port must fail, not split the
-///   callbacks).
-/// - `SO_REUSEADDR` on Unix only, where it lets a restarted server or client
-///   bind a port that still has connections in TIME_WAIT but does *not* let
-///   two listening sockets share a port. On Windows it would allow exactly
-///   that, so it is not set there.
-/// - An IPv6 listener is dual-stack (`IPV6_V6ONLY` off) where the OS allows
-///   it: `[::]` then also accepts IPv4 peers, which appear as IPv4-mapped
-///   addresses (the cores treat them as IPv4 [C-1]).
+/// Binds a non-blocking TCP listener to `addr` (the options are
+/// [`faxnotify_runtime::bind_listener`]'s).
 pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
     // With the test hooks, a listener on a port the OS picks is made
     // `SO_REUSEPORT`, so that suspending it can hold its port
-    // (`crate::port_hold`): its accepted connections inherit the option, and
-    // every socket on a port must have it for another to bind beside them.
-    // Only same-user sockets that set it could share such a port, and fixed
-    // ports and ranges never get it, so their one-instance rule is tested as
-    // it ships.
-    bind_listener_with(addr, cfg!(feature = "test-hooks") && addr.port() == 0)
-}
-
-/// [`bind_listener`], optionally with `SO_REUSEPORT` (see there).
-pub(crate) fn bind_listener_with(
-    addr: SocketAddr,
-    reuse_port: bool,
-) -> io::Result<mio::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6()
-        && let Err(err) = socket.set_only_v6(false)
-    {
-        tracing::debug!(%addr, %err, "cannot make the IPv6 listener dual-stack; IPv6 only");
-    }
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    #[cfg(unix)]
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    #[cfg(not(unix))]
-    let _ = reuse_port;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(mio::net::TcpListener::from_std(socket.into()))
+    // (`faxnotify_runtime::PortHold`): its accepted connections inherit the
+    // option, and every socket on a port must have it for another to bind
+    // beside them. Only same-user sockets that set it could share such a
+    // port, and fixed ports and ranges never get it, so their one-instance
+    // rule is tested as it ships.
+    let reuse_port = cfg!(feature = "test-hooks") && addr.port() == 0;
+    faxnotify_runtime::bind_listener(addr, reuse_port).map(mio::net::TcpListener::from_std)
 }
 
 /// Starts a non-blocking connect to `addr` with TCP_NODELAY set (small
@@ -65,126 +26,22 @@ pub(crate) fn start_connect(addr: SocketAddr) -> io::Result<mio::net::TcpStream>
     Ok(stream)
 }
 
-/// The local address of this host's route to `server`: the address a
-/// connection to it comes from, which the server dials back [C-1]. A UDP
-/// socket "connected" to the server asks the routing table and sends nothing.
-pub(crate) fn route_local_ip(server: SocketAddr) -> io::Result<std::net::IpAddr> {
-    let server = SocketAddr::new(server.ip().to_canonical(), server.port());
-    let any: SocketAddr = if server.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = std::net::UdpSocket::bind(any)?;
-    socket.connect(server)?;
-    Ok(socket.local_addr()?.ip())
-}
-
-/// Fills in [`ClientConfig::local_ip`] for [`ListenAddress::Route`] when the
-/// application did not: the callback listener binds that address rather
-/// than every interface. Without a route (no network yet) it stays unset and
-/// the core falls back to every interface, which a later route can use.
-pub(crate) fn fill_local_ip(config: &mut faxnotify_core::client::ClientConfig) {
-    use faxnotify_core::client::{ListenAddress, ListenPolicy};
-    if config.local_ip.is_some()
-        || config.settings.listen_address != ListenAddress::Route
-        || config.settings.listen == ListenPolicy::None
-    {
-        return;
-    }
-    match route_local_ip(config.server) {
-        Ok(ip) => config.local_ip = Some(ip),
-        Err(err) => tracing::warn!(
-            server = %config.server,
-            %err,
-            "no route to the server yet: the callback listener binds every interface"
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::{Ipv4Addr, Ipv6Addr, TcpStream};
+    use std::net::Ipv4Addr;
 
     use super::*;
 
-    fn v4(port: u16) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-    }
-
-    /// Holds a free loopback port for the test's lifetime: bound with
-    /// `SO_REUSEADDR` but not listening, so listeners can bind it (again)
-    /// beside the holder, while no other process can take it between a
-    /// close and the re-bind the test makes.
-    #[cfg(unix)]
-    fn held_port() -> (Socket, u16) {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
-        socket.set_reuse_address(true).expect("SO_REUSEADDR");
-        socket.bind(&v4(0).into()).expect("bind");
-        let port = socket
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .expect("addr")
-            .port();
-        (socket, port)
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_second_listener_on_a_live_port_fails() {
-        let (_held, port) = held_port();
-        let first = bind_listener(v4(port)).expect("bind");
-        let err = bind_listener(v4(port)).expect_err("SO_REUSEADDR must not share a live port");
-        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
-        // Also through the unspecified address.
-        let err = bind_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
-            .expect_err("the wildcard overlaps the live listener");
-        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
-        drop(first);
-        bind_listener(v4(port)).expect("free again once the first is closed");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_port_with_connections_in_time_wait_can_be_bound_again() {
-        let (_held, port) = held_port();
-        let listener = std::net::TcpListener::from(Socket::from(std::os::fd::OwnedFd::from(
-            bind_listener(v4(port)).expect("bind"),
-        )));
-        listener.set_nonblocking(false).expect("blocking");
-        let addr = listener.local_addr().expect("addr");
-        let mut client = TcpStream::connect(addr).expect("connect");
-        let (mut accepted, _) = listener.accept().expect("accept");
-        // The listening side closes first, so its end goes to TIME_WAIT.
-        accepted.write_all(b"x").expect("write");
-        drop(accepted);
-        let mut buf = [0u8; 4];
-        let _ = client.read(&mut buf);
-        drop(client);
-        drop(listener);
-        bind_listener(addr).expect("TIME_WAIT does not block a restart");
-    }
-
-    #[test]
-    fn an_ipv6_wildcard_listener_is_dual_stack() {
-        if std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
-            eprintln!("skipped: no IPv6 on this machine");
-            return;
-        }
-        let listener = bind_listener(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        TcpStream::connect(v4(port)).expect("an IPv4 client reaches the [::] listener");
-        let err = bind_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
-            .expect_err("the dual-stack listener holds the IPv4 port too");
-        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
-    }
-
     #[test]
     fn dials_set_nodelay() {
-        let listener = std::net::TcpListener::bind(v4(0)).expect("bind");
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let stream = start_connect(listener.local_addr().expect("addr")).expect("connect");
         assert!(stream.nodelay().expect("nodelay"));
+    }
+
+    #[test]
+    fn listeners_are_mio_listeners_on_the_address() {
+        let listener = bind_listener((Ipv4Addr::LOCALHOST, 0).into()).expect("bind");
+        assert!(listener.local_addr().expect("addr").ip().is_loopback());
     }
 }

@@ -158,6 +158,10 @@ impl AsyncListener for Listener {
             }
         }
     }
+
+    fn socket(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(&self.0)
+    }
 }
 
 /// A TCP stream on async-io's reactor.

@@ -121,6 +121,10 @@ impl AsyncListener for Listener {
             .poll_accept(cx)
             .map_ok(|(stream, peer)| (Tcp(stream), peer))
     }
+
+    fn socket(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(&self.0)
+    }
 }
 
 /// A tokio TCP stream.

@@ -1,20 +1,14 @@
-//! faxnotify-conformance: FNP/1 simulator, conformance suite and cross-runtime tests.
+//! faxnotify-tests: the cross-runtime scenario harness, and the tests of this
+//! repository that are not one crate's own (`tests/tests`): the model tests of
+//! the client and server cores, the runtime scenarios on each runtime and
+//! across runtimes, and TLS reloading.
 //!
-//! - [`conformance`]: the FNP/1 conformance suite, which checks any FNP/1
-//!   server or client (in any language) over real TCP and reports a verdict
-//!   per requirement of `docs/protocol.md`.
-//! - `harness` (feature `runtimes`, on by default): the runtime scenario
-//!   harness, run against `faxnotify-mio` and `faxnotify-smol`.
-//! - `load` (feature `load`, on by default): the end-to-end load tool
-//!   behind `faxnotify bench`.
-//! - [`sim`]: a deterministic simulator of one server and many clients
-//!   under injected faults, with the delivery invariants it checks.
+//! - [`harness`]: the runtime scenario harness, run against `faxnotify-mio`
+//!   and `faxnotify-smol`.
+//!
+//! The conformance suite, the simulator and the load tool have crates of
+//! their own: `conformance/`, `sim/` and `loadgen/`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod conformance;
-#[cfg(feature = "runtimes")]
 pub mod harness;
-#[cfg(feature = "load")]
-pub mod load;
-pub mod sim;

@@ -1,10 +1,9 @@
 //! Cross-runtime scenarios: a mio server with smol clients and a smol
 //! server with mio clients, in the same test run, on real sockets.
-#![cfg(feature = "runtimes")]
 
-use faxnotify_conformance::harness::mio::MioRuntime;
-use faxnotify_conformance::harness::scenarios;
-use faxnotify_conformance::harness::smol::SmolRuntime;
+use faxnotify_tests::harness::mio::MioRuntime;
+use faxnotify_tests::harness::scenarios;
+use faxnotify_tests::harness::smol::SmolRuntime;
 
 const MIO: MioRuntime = MioRuntime;
 const SMOL: SmolRuntime = SmolRuntime;

@@ -1,9 +1,8 @@
 //! The runtime scenarios of issue 5 against `faxnotify-mio`: real sockets
 //! on loopback, server and clients both on mio.
-#![cfg(feature = "runtimes")]
 
-use faxnotify_conformance::harness::mio::MioRuntime;
-use faxnotify_conformance::harness::scenarios;
+use faxnotify_tests::harness::mio::MioRuntime;
+use faxnotify_tests::harness::scenarios;
 
 const MIO: MioRuntime = MioRuntime;
 

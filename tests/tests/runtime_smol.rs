@@ -1,9 +1,8 @@
 //! The runtime scenarios of issue 5 against `faxnotify-smol`: real sockets
 //! on loopback, server and clients both on smol.
-#![cfg(feature = "runtimes")]
 
-use faxnotify_conformance::harness::scenarios;
-use faxnotify_conformance::harness::smol::SmolRuntime;
+use faxnotify_tests::harness::scenarios;
+use faxnotify_tests::harness::smol::SmolRuntime;
 
 const SMOL: SmolRuntime = SmolRuntime;
 

@@ -2,12 +2,11 @@
 //! every scenario with every control and callback connection in TLS, on mio,
 //! on smol, and across the two. Certificates come from a test CA
 //! (`harness::tls`); clients verify the name `localhost`.
-#![cfg(feature = "runtimes")]
 
-use faxnotify_conformance::harness::mio::MioRuntime;
-use faxnotify_conformance::harness::scenarios;
-use faxnotify_conformance::harness::smol::SmolRuntime;
-use faxnotify_conformance::harness::with_tls;
+use faxnotify_tests::harness::mio::MioRuntime;
+use faxnotify_tests::harness::scenarios;
+use faxnotify_tests::harness::smol::SmolRuntime;
+use faxnotify_tests::harness::with_tls;
 
 const MIO: MioRuntime = MioRuntime;
 const SMOL: SmolRuntime = SmolRuntime;

@@ -2,7 +2,6 @@
 //! TLS is up, the server's identity is replaced, a new client that pins the
 //! new certificate logs in, one that pins the old certificate is refused,
 //! and the first session still gets its notifications [T-2].
-#![cfg(feature = "runtimes")]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use clap::Args as ClapArgs;
 use faxnotify_core::client::{
     BindError, CallbackClosure, ClientConfig, ConnectError, ConnectionKind, DisconnectReason,
-    Event, ListenPolicy, Peer, ProtocolError, SettingsFile, SettingsFileError, StopReason,
-    TlsTrust, check_server_name,
+    Event, ListenPolicy, Peer, ProtocolError, StopReason, TlsTrust, check_server_name,
 };
 use faxnotify_core::wire::{CallbackState, DecodeError};
+use faxnotify_settings::{SettingsFile, SettingsFileError};
 use serde_json::{Value, json};
 
 use crate::escape::{escape, escape_short, json_line, terminal_line};

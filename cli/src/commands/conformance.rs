@@ -1,6 +1,6 @@
 //! `faxnotify conformance server|client|list`: the FNP/1 conformance suite
 //! (docs/conformance.md) as a command, a thin layer over
-//! `faxnotify_conformance::conformance`.
+//! `faxnotify_conformance`.
 
 use std::fs::File;
 use std::io::IsTerminal as _;
@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
-use faxnotify_conformance::conformance::{
-    self, ClientTarget, CommandTrigger, Mode, NotifyTrigger, Report, RunConfig, ServerTarget,
-    Target, TreePrinter,
+use faxnotify_conformance::{
+    self as conformance, ClientTarget, CommandTrigger, Mode, NotifyTrigger, Report, RunConfig,
+    ServerTarget, Target, TreePrinter,
 };
 use serde_json::Value;
 

@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Subcommand};
-use faxnotify_core::client::{
-    ListenAddress, ListenPolicy, SettingsFile, SettingsFileError, TlsTrust, check_server_name,
-};
+use faxnotify_core::client::{ListenAddress, ListenPolicy, TlsTrust, check_server_name};
+use faxnotify_settings::{SettingsFile, SettingsFileError};
 
 use crate::commands::client::load_settings;
 use crate::failure::{CmdResult, Exit, Failure};

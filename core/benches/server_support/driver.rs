@@ -70,7 +70,7 @@ impl Driver {
         config.max_dials_per_ip = 1_000_000;
         tweak(&mut config);
         let now = Instant::now();
-        let server = Server::new(config, Box::new(store), [4; 32], now).unwrap();
+        let server = Server::new(config, Box::new(store), [4; 32]).unwrap();
         let secrets = ClientSecrets::derive(
             &prepare_password(PASSWORD).unwrap(),
             &SALT,

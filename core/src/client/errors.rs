@@ -3,7 +3,6 @@
 //! Peer misbehaviour is never one of these: it becomes an ERROR frame, a
 //! closed connection and an [`Event`](super::Event).
 
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -132,66 +131,4 @@ pub enum LogoutError {
     /// A logout is already under way.
     #[error("a logout is already under way")]
     AlreadyLoggingOut,
-}
-
-/// Why binding the callback listener failed, as the adapter reports it in
-/// [`Input::BindFailed`](super::Input::BindFailed).
-#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BindError {
-    /// The port is taken (`io::ErrorKind::AddrInUse`).
-    #[error("address in use")]
-    AddrInUse,
-    /// The OS refused the port (`io::ErrorKind::PermissionDenied`, e.g. a
-    /// port reserved by the system).
-    #[error("permission denied")]
-    PermissionDenied,
-    /// Any other failure, described.
-    #[error("{0}")]
-    Other(String),
-}
-
-impl BindError {
-    /// Maps an I/O error from `bind`/`listen` (no I/O is done here).
-    pub fn from_io(err: &io::Error) -> Self {
-        match err.kind() {
-            io::ErrorKind::AddrInUse => BindError::AddrInUse,
-            io::ErrorKind::PermissionDenied => BindError::PermissionDenied,
-            _ => BindError::Other(err.to_string()),
-        }
-    }
-}
-
-/// Why dialling the server failed, as the adapter reports it in
-/// [`Input::ConnectFailed`](super::Input::ConnectFailed): what the person
-/// at the terminal needs to tell "no server there" from "no route there".
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// Nothing listens on the port (`io::ErrorKind::ConnectionRefused`).
-    #[error("connection refused")]
-    Refused,
-    /// No route to the host or its network.
-    #[error("host unreachable")]
-    Unreachable,
-    /// The dial timed out (at the OS, or at the client's handshake timer).
-    #[error("timed out")]
-    TimedOut,
-    /// Any other failure, by its kind.
-    #[error("{0}")]
-    Other(io::ErrorKind),
-}
-
-impl ConnectError {
-    /// Maps an I/O error from `connect` (no I/O is done here).
-    pub fn from_io(err: &io::Error) -> Self {
-        match err.kind() {
-            io::ErrorKind::ConnectionRefused => ConnectError::Refused,
-            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-                ConnectError::Unreachable
-            }
-            io::ErrorKind::TimedOut => ConnectError::TimedOut,
-            kind => ConnectError::Other(kind),
-        }
-    }
 }

@@ -8,8 +8,8 @@ use crate::wire::{
 };
 use crate::{ConnId, SessionId};
 
-use super::errors::{BindError, ConnectError};
 use super::settings::ListenPolicy;
+use crate::io::{BindError, ConnectError};
 
 /// Something the application should know, delivered as
 /// [`Output::Event`](super::Output::Event) in the order it happened.

@@ -5,9 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::wire::Advertise;
 
 use super::config::ClientConfig;
-use super::errors::{BindError, InputError};
+use super::errors::InputError;
 use super::events::StopReason;
 use super::settings::{ListenAddress, ListenPolicy};
+use crate::io::BindError;
 
 /// The listener's progress through its policy.
 #[derive(Debug)]

@@ -75,7 +75,6 @@ mod login;
 mod outbox;
 mod reason_text;
 mod settings;
-mod settings_file;
 mod state;
 mod timers;
 mod tls;
@@ -84,8 +83,9 @@ mod tls_settings;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+pub use crate::io::{BindError, ConnectError};
 pub use config::{Backoff, ClientConfig};
-pub use errors::{BindError, ConfigError, ConnectError, InputError, LogoutError};
+pub use errors::{ConfigError, InputError, LogoutError};
 pub use events::{
     CallbackClosure, CallbackRejection, ConnectionKind, DisconnectReason, Event, Peer,
     ProtocolError, SessionEndReason, StopReason,
@@ -95,7 +95,6 @@ pub use settings::{
     ChangeSettingsError, ListenAddress, ListenPolicy, MIN_LISTEN_PORT, NetworkSettings,
     SettingsChange, SettingsError,
 };
-pub use settings_file::{SettingsFile, SettingsFileError};
 pub use state::ClientState;
 pub use tls_settings::{TlsSettingError, TlsSettings, TlsTrust, check_server_name};
 

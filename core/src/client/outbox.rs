@@ -147,11 +147,8 @@ fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// An ERROR frame whose message fits the 4 096-byte limit of `str`.
+/// An ERROR frame whose message is cut to the bound every sender of this
+/// crate keeps ([`MAX_ERROR_MESSAGE_LEN`](crate::wire::MAX_ERROR_MESSAGE_LEN)).
 pub(crate) fn error_frame(code: crate::wire::ErrorCode, message: &str) -> Frame<'_> {
-    let mut end = message.len().min(crate::wire::MAX_STR_LEN);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    Frame::error(code, &message[..end])
+    Frame::error(code, crate::wire::bounded_error_message(message))
 }

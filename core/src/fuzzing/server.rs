@@ -28,6 +28,7 @@ use crate::auth::{
     AuthMessage, ChannelBinding, ClientSecrets, Credentials, DEFAULT_ITERATIONS, SessionKey,
     cb_ready_proof_bound, client_proof, session_key,
 };
+use crate::io::ConnectError;
 use crate::server::{
     Event, Input, InputError, MemoryUserStore, Output, Refused, Server, ServerConfig, Target,
 };
@@ -377,7 +378,7 @@ impl Harness {
         config.login_limiter.window = Duration::from_secs(10);
         config.max_dials_per_ip = 2;
         let now = Instant::now();
-        let server = match Server::new(config.clone(), Box::new(users()), [9; 32], now) {
+        let server = match Server::new(config.clone(), Box::new(users()), [9; 32]) {
             Ok(server) => server,
             Err(err) => panic!("the harness's configuration is refused: {err}"),
         };
@@ -416,21 +417,30 @@ impl Harness {
                 }
                 Output::Transmit { conn, data } => {
                     assert!(self.conns.is_live(conn), "Transmit on {conn}, not open");
-                    let plaintext = match self.tls {
-                        None => data,
-                        Some(_) => self.open_records(conn, &data),
+                    let opened;
+                    let plaintext: &[u8] = match self.tls {
+                        None => &data,
+                        Some(_) => {
+                            opened = self.open_records(conn, &data);
+                            &opened
+                        }
                     };
                     if !plaintext.is_empty() {
-                        for frame in decode_transmit(&plaintext) {
+                        for frame in decode_transmit(plaintext) {
                             self.observe(conn, &frame);
                         }
                     }
+                    // Reused buffers must come back empty-handed: exercise it.
+                    self.server.recycle(data);
                 }
                 Output::Close { conn } => {
                     assert!(self.conns.is_live(conn), "Close of {conn}, not open");
                     self.conns.close(conn);
                 }
                 Output::Event(event) => self.event(event),
+                Output::Listen { .. } | Output::StopListening => {
+                    panic!("the server asked for a listener, which it never does")
+                }
             }
         }
         self.check_footprint();
@@ -467,6 +477,7 @@ impl Harness {
     }
 
     fn check_footprint(&mut self) {
+        self.server.fuzz_assert_consistent();
         let fp = self.server.fuzz_footprint();
         assert_eq!(
             fp.connections,
@@ -778,7 +789,10 @@ impl Harness {
                 let input = if ok {
                     Input::Connected { conn }
                 } else {
-                    Input::ConnectFailed { conn }
+                    Input::ConnectFailed {
+                        conn,
+                        error: ConnectError::Refused,
+                    }
                 };
                 if let Err(err) = self.server.handle_input(self.now, input) {
                     panic!("the outcome of a pending dial is refused: {err}");

@@ -10,13 +10,14 @@ use super::conn::{CallbackHandshake, CallbackPhase, ConnKind};
 use super::events::{CloseReason, Event, PeerError};
 use super::session::{DeliveryPath, Dial};
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
+use crate::io::ConnectError;
 use crate::wire::{CallbackState, CbHello, ErrorCode, Frame};
 use crate::{ConnId, SessionId};
 
 impl Server {
     pub(super) fn on_connected(&mut self, now: Instant, conn: ConnId) {
         let timeout = self.config.callback_handshake_timeout;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         let ConnKind::Callback(cb) = &mut c.kind else {
@@ -37,19 +38,19 @@ impl Server {
         self.arm_conn(conn);
     }
 
-    pub(super) fn on_connect_failed(&mut self, now: Instant, conn: ConnId) {
+    pub(super) fn on_connect_failed(&mut self, now: Instant, conn: ConnId, error: ConnectError) {
         let Some(c) = self.remove_conn(now, conn, false) else {
             return;
         };
         if let ConnKind::Callback(cb) = c.kind {
-            tracing::debug!(%conn, endpoint = %cb.endpoint, "callback dial failed");
+            tracing::debug!(%conn, endpoint = %cb.endpoint, %error, "callback dial failed");
             self.callback_lost(now, cb.session, conn, true);
         }
     }
 
     /// A frame on a callback connection.
     pub(super) fn on_callback_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         let ConnKind::Callback(cb) = &mut c.kind else {
@@ -67,13 +68,13 @@ impl Server {
                 },
             ),
             (CallbackPhase::AwaitChallenge, Frame::CbChallenge { client_nonce }) => {
-                let Some(s) = self.session_ref(sid) else {
+                let Some(s) = self.sessions.get(sid) else {
                     return;
                 };
                 let key = s.key.clone();
                 let acked_at_hello = s.delivery.acked();
                 let server_nonce = self.rng.nonce();
-                let binding = self.conns.get(&conn).and_then(|c| c.channel_binding());
+                let binding = self.conns.get(conn).and_then(|c| c.channel_binding());
                 let proof = cb_hello_proof_bound(
                     &key,
                     &client_nonce,
@@ -90,7 +91,7 @@ impl Server {
                         proof,
                     }),
                 );
-                if let Some(ConnKind::Callback(cb)) = self.conns.get_mut(&conn).map(|c| &mut c.kind)
+                if let Some(ConnKind::Callback(cb)) = self.conns.get_mut(conn).map(|c| &mut c.kind)
                 {
                     cb.phase = CallbackPhase::AwaitReady(Box::new(CallbackHandshake {
                         client_nonce,
@@ -121,7 +122,8 @@ impl Server {
             }
             (CallbackPhase::Ready, Frame::Ack { seq }) => {
                 let active = self
-                    .session_ref(sid)
+                    .sessions
+                    .get(sid)
                     .is_some_and(|s| s.path == DeliveryPath::Callback(conn));
                 if active {
                     self.on_ack(now, sid, conn, seq);
@@ -162,7 +164,7 @@ impl Server {
         last_seq: u64,
         floor: u64,
     ) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         // [B-2] [D-14]: last_seq must lie between what was acknowledged
@@ -175,7 +177,7 @@ impl Server {
                 return;
             }
         };
-        let Some(ConnKind::Callback(cb)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) else {
+        let Some(ConnKind::Callback(cb)) = self.conns.get_mut(conn).map(|c| &mut c.kind) else {
             return;
         };
         cb.phase = CallbackPhase::Ready;
@@ -185,19 +187,13 @@ impl Server {
         tracing::debug!(%conn, session = %sid, %endpoint, last_seq, "callback ready");
 
         // [C-4]: the endpoint is now held by this session; an older holder is replaced.
-        if let Some(&other) = self.endpoints.get(&endpoint)
+        if let Some(other) = self.sessions.holder(endpoint)
             && other != sid
         {
             self.end_session_with(now, other, CloseReason::Replaced { by: sid });
         }
-        self.endpoints.insert(endpoint, sid);
+        self.sessions.hold_endpoint(key, endpoint);
         let s = &mut self.sessions[key];
-        if let Some(held) = s.held_endpoint.replace(endpoint)
-            && held != endpoint
-            && self.endpoints.get(&held) == Some(&sid)
-        {
-            self.endpoints.remove(&held);
-        }
         // [D-9]: at most one callback; an older one is closed.
         let old = std::mem::replace(&mut s.path, DeliveryPath::Callback(conn));
         s.dial = Dial::Idle;
@@ -233,7 +229,7 @@ impl Server {
         conn: ConnId,
         failed: bool,
     ) {
-        let Some(s) = self.session_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         let was_active = s.path == DeliveryPath::Callback(conn);

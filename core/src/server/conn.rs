@@ -206,6 +206,9 @@ impl Conn {
     ) {
         if self.out.is_empty() {
             outbox.flush_later(id);
+            if self.out.capacity() == 0 {
+                self.out = outbox.buffer();
+            }
         }
         // Reserve the exact size so that a frame costs at most one allocation.
         self.out.reserve(frame.encoded_len());
@@ -222,7 +225,8 @@ impl Conn {
 
     /// What to transmit now: the pending frames, sealed into TLS records
     /// (with any handshake records) on a TLS connection.
-    pub(crate) fn take_output(&mut self) -> Vec<u8> {
+    /// The plaintext buffer of a TLS connection goes back to `outbox`'s pool.
+    pub(crate) fn take_output(&mut self, outbox: &mut Outbox) -> Vec<u8> {
         let data = std::mem::take(&mut self.out);
         match self.tls.as_mut() {
             None => data,
@@ -230,6 +234,7 @@ impl Conn {
                 if !data.is_empty() {
                     tls.send(&data);
                 }
+                outbox.recycle(data);
                 tls.take_output()
             }
         }
@@ -245,6 +250,9 @@ impl Conn {
     pub(crate) fn write_raw(&mut self, id: ConnId, bytes: &[u8], outbox: &mut Outbox) {
         if self.out.is_empty() {
             outbox.flush_later(id);
+            if self.out.capacity() == 0 {
+                self.out = outbox.buffer();
+            }
         }
         self.out.extend_from_slice(bytes);
     }

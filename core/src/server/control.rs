@@ -50,14 +50,14 @@ impl Server {
         sid: SessionId,
         frame: Frame<'_>,
     ) {
-        let Some(ConnKind::Control(ctl)) = self.conns.get(&conn).map(|c| &c.kind) else {
+        let Some(ConnKind::Control(ctl)) = self.conns.get(conn).map(|c| &c.kind) else {
             return;
         };
         let established = matches!(ctl.phase, ControlPhase::Established(_));
         let carried_backchannel = ctl.carried_backchannel;
         // [C-5]: every frame on the control connection renews the lease.
         let lease = self.config.lease;
-        let Some(s) = self.session_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         s.lease_deadline = now + lease;
@@ -122,7 +122,7 @@ impl Server {
     }
 
     fn on_advertise(&mut self, now: Instant, conn: ConnId, sid: SessionId, a: Advertise) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         if let Err(message) = check_advertise(&a, self.sessions[key].backchannel_negotiated()) {
@@ -135,16 +135,13 @@ impl Server {
         s.advertised = Some(a);
         // [C-4]: an endpoint is held only where a handshake succeeded; a new
         // advertisement elsewhere lets go of the old one.
-        if let Some(held) = s.held_endpoint
-            && (a.port == 0 || held != callback)
+        if s.held_endpoint()
+            .is_some_and(|held| a.port == 0 || held != callback)
         {
-            s.held_endpoint = None;
-            if self.endpoints.get(&held) == Some(&sid) {
-                self.endpoints.remove(&held);
-            }
+            self.sessions.let_go_endpoint(key);
         }
         self.send(now, conn, &Frame::AdvertiseOk { callback });
-        if let Some(ConnKind::Control(ctl)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) {
+        if let Some(ConnKind::Control(ctl)) = self.conns.get_mut(conn).map(|c| &mut c.kind) {
             ctl.phase = ControlPhase::Established(sid);
             ctl.handshake_deadline = None; // [C-9] reached ADVERTISE_OK
         }
@@ -165,7 +162,7 @@ impl Server {
     /// Moves delivery to the control connection, announced first with
     /// CALLBACK_STATUS backchannel, then resends everything unacknowledged [B-4].
     pub(super) fn use_backchannel(&mut self, now: Instant, sid: SessionId, detail: &str) {
-        let Some(s) = self.session_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         let Some(control) = s.control else {
@@ -173,7 +170,7 @@ impl Server {
         };
         s.path = DeliveryPath::Backchannel(control);
         s.delivery.rewind();
-        if let Some(ConnKind::Control(ctl)) = self.conns.get_mut(&control).map(|c| &mut c.kind) {
+        if let Some(ConnKind::Control(ctl)) = self.conns.get_mut(control).map(|c| &mut c.kind) {
             ctl.carried_backchannel = true;
         }
         self.report(now, sid, CallbackState::Backchannel, detail);
@@ -188,7 +185,7 @@ impl Server {
         state: CallbackState,
         detail: &str,
     ) {
-        let Some(s) = self.session_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         let Some(control) = s.control else {

@@ -16,7 +16,7 @@ use crate::{ConnId, SessionId};
 
 impl Server {
     pub(super) fn arm_conn(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(c) = self.conns.get_mut(id) else {
             return;
         };
         let wanted = match &c.kind {
@@ -27,7 +27,7 @@ impl Server {
     }
 
     pub(super) fn arm_session(&mut self, sid: SessionId) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         let s = &mut self.sessions[key];
@@ -47,8 +47,8 @@ impl Server {
     /// Whether a heap entry still stands for its owner's scheduled deadline.
     fn timer_is_live(&self, at: Instant, key: TimerKey) -> bool {
         match key {
-            TimerKey::Conn(id) => self.conns.get(&id).is_some_and(|c| c.timer == Some(at)),
-            TimerKey::Session(sid) => self.session_ref(sid).is_some_and(|s| s.timer == Some(at)),
+            TimerKey::Conn(id) => self.conns.get(id).is_some_and(|c| c.timer == Some(at)),
+            TimerKey::Session(sid) => self.sessions.get(sid).is_some_and(|s| s.timer == Some(at)),
             TimerKey::Ip(ip) => self.ips.get(&ip).is_some_and(|e| e.timer == Some(at)),
         }
     }
@@ -74,7 +74,7 @@ impl Server {
     }
 
     pub(super) fn on_conn_timer(&mut self, now: Instant, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(c) = self.conns.get_mut(id) else {
             return;
         };
         // The handshake timeouts cover TLS [T-8]: a TLS handshake still
@@ -94,7 +94,7 @@ impl Server {
             self.tls_failed(now, id, failure);
             return;
         }
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(c) = self.conns.get_mut(id) else {
             return;
         };
         match &mut c.kind {
@@ -145,7 +145,7 @@ impl Server {
     }
 
     pub(super) fn on_session_timer(&mut self, now: Instant, sid: SessionId) {
-        let Some(s) = self.session_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         if s.lease_deadline <= now {
@@ -193,8 +193,7 @@ mod tests {
         let t0 = Instant::now();
         let config = ServerConfig::new([1; 32]);
         let timeout = config.handshake_timeout;
-        let mut server =
-            Server::new(config, Box::new(MemoryUserStore::new()), [2; 32], t0).unwrap();
+        let mut server = Server::new(config, Box::new(MemoryUserStore::new()), [2; 32]).unwrap();
         let kept: SocketAddr = "192.0.2.1:4000".parse().unwrap();
         let churn: SocketAddr = "192.0.2.2:4000".parse().unwrap();
         server.handle_accept(t0, kept);

@@ -34,7 +34,7 @@ impl Server {
     /// destination's dial slots. Does nothing unless the session is attached,
     /// advertised a port, has no working callback and no dial under way.
     pub(super) fn start_dial(&mut self, now: Instant, sid: SessionId) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         let s = &mut self.sessions[key];
@@ -47,25 +47,23 @@ impl Server {
         let Some(endpoint) = s.callback_endpoint() else {
             return;
         };
-        let entry = self.ips.entry(endpoint.ip());
-        if !entry.may_dial(&s.user, self.config.max_dials_per_ip) {
+        let ip = endpoint.ip();
+        if !self
+            .ips
+            .may_dial(ip, s.user(), self.config.max_dials_per_ip)
+        {
             tracing::debug!(session = %sid, %endpoint, "dial waits for a slot");
-            entry.dials_waiting.push_back(sid);
+            self.ips.wait_for_dial(ip, sid);
             s.dial = Dial::Waiting;
             return;
         }
-        let user = Arc::clone(&s.user);
-        let conn = self.allocate_conn();
-        self.ips
-            .entry(endpoint.ip())
-            .dials_active
-            .push((conn, user));
-        let s = &mut self.sessions[key];
+        let conn = self.conns.allocate();
+        self.ips.add_dial(ip, conn, Arc::clone(s.user()));
         s.dial = Dial::InProgress(conn);
         tracing::debug!(session = %sid, %conn, %endpoint, "dialling callback");
         let deadline = now + self.config.callback_handshake_timeout;
         self.conns
-            .insert(conn, Box::new(Conn::callback(sid, endpoint, now, deadline)));
+            .insert(conn, Conn::callback(sid, endpoint, now, deadline));
         self.out.push(Output::Connect {
             conn,
             addr: endpoint,
@@ -76,35 +74,27 @@ impl Server {
     /// The connect `conn` to `ip` finished (either way): waiting sessions
     /// whose user may now dial go, in the order they came.
     pub(super) fn release_dial_slot(&mut self, now: Instant, ip: IpAddr, conn: ConnId) {
-        let Some(entry) = self.ips.get_mut(&ip) else {
+        if !self.ips.end_dial(ip, conn) {
             return;
-        };
-        entry.dials_active.retain(|(c, _)| *c != conn);
+        }
         let mut at = 0;
-        while let Some(&next) = self.ips.get(&ip).and_then(|e| e.dials_waiting.get(at)) {
+        while let Some(next) = self.ips.waiting(ip, at) {
             let user = self
-                .session_ref(next)
+                .sessions
+                .get(next)
                 .filter(|s| s.dial == Dial::Waiting)
-                .map(|s| Arc::clone(&s.user));
+                .map(|s| Arc::clone(s.user()));
             let Some(user) = user else {
                 // Ended or moved on: not waiting any more.
-                if let Some(e) = self.ips.get_mut(&ip) {
-                    e.dials_waiting.remove(at);
-                }
+                self.ips.take_waiting(ip, at);
                 continue;
             };
-            let may = self
-                .ips
-                .get(&ip)
-                .is_some_and(|e| e.may_dial(&user, self.config.max_dials_per_ip));
-            if !may {
+            if !self.ips.may_dial(ip, &user, self.config.max_dials_per_ip) {
                 at += 1;
                 continue;
             }
-            if let Some(e) = self.ips.get_mut(&ip) {
-                e.dials_waiting.remove(at);
-            }
-            if let Some(s) = self.session_mut(next) {
+            self.ips.take_waiting(ip, at);
+            if let Some(s) = self.sessions.get_mut(next) {
                 s.dial = Dial::Idle;
             }
             self.start_dial(now, next);
@@ -117,7 +107,7 @@ impl Server {
     /// delivery moves to the control connection) when negotiated, else
     /// `unreachable` [B-5] [D-8]. The detail never says refused or timed out.
     pub(super) fn dial_failed(&mut self, now: Instant, sid: SessionId) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         let s = &mut self.sessions[key];

@@ -81,6 +81,10 @@ pub enum InputError {
     /// `Received` for a dial that has not been reported `Connected` yet.
     #[error("{0} received bytes before it was reported connected")]
     NotConnected(ConnId),
+    /// `Bound` or `BindFailed`: the server never asks for a listener
+    /// (the adapter owns the server's listening socket).
+    #[error("the server never asks for a listener, so Bound and BindFailed cannot happen")]
+    NotAListener,
 }
 
 /// Why a notification was not queued for one session.

@@ -3,6 +3,7 @@
 //! that everything is released once the peers fall silent.
 
 use super::Server;
+use super::conn::ConnKind;
 
 /// Sizes of the server's internal tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,31 @@ pub(crate) struct Footprint {
 }
 
 impl Server {
+    /// Panics unless every table's indexes agree with what it holds, and
+    /// the per-address counts and the global cap's count agree with the
+    /// sessions and connections [A-5] [C-7] [D-15].
+    pub(crate) fn fuzz_assert_consistent(&self) {
+        self.conns.assert_consistent();
+        self.sessions.assert_consistent();
+        let unauthenticated: Vec<_> = self
+            .conns
+            .iter()
+            .filter_map(|(_, c)| match &c.kind {
+                ConnKind::Control(ctl) if !ctl.is_authenticated() => Some(ctl.peer.ip()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            self.admission.total(),
+            unauthenticated.len(),
+            "the global cap counts every connection that has not logged in"
+        );
+        self.ips.assert_counts(
+            self.sessions.iter().map(|s| s.peer.ip()),
+            unauthenticated.into_iter(),
+        );
+    }
+
     pub(crate) fn fuzz_footprint(&self) -> Footprint {
         Footprint {
             connections: self.conns.len(),
@@ -38,15 +64,11 @@ impl Server {
             timers: self.timers.len(),
             addresses: self.ips.len(),
             prefixes: self.admission.prefixes(),
-            closing: self.closing.len(),
+            closing: self.conns.closing_len(),
             pending_outputs: !self.out.is_empty(),
-            buffered: self
-                .conns
-                .values()
-                .map(|c| c.decoder.buffered() + c.out.len())
-                .sum(),
-            users: self.by_user.len(),
-            endpoints: self.endpoints.len(),
+            buffered: self.conns.buffered(),
+            users: self.sessions.user_count(),
+            endpoints: self.sessions.endpoint_count(),
         }
     }
 }

@@ -9,18 +9,13 @@ use super::events::{CloseReason, Event, PeerError, Refusal};
 use super::limits::address_key;
 use super::outbox::Output;
 use crate::ConnId;
-use crate::wire::{ErrorCode, Frame};
+use crate::wire::{ErrorCode, Frame, bounded_error_message};
 
-/// Keeps ERROR messages within a `str` field, on a character boundary.
+/// Cuts an ERROR message to the bound every sender of this crate keeps
+/// ([`MAX_ERROR_MESSAGE_LEN`](crate::wire::MAX_ERROR_MESSAGE_LEN)).
 fn bounded(mut message: String) -> String {
-    const LIMIT: usize = 512;
-    if message.len() > LIMIT {
-        let mut end = LIMIT;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
+    let end = bounded_error_message(&message).len();
+    message.truncate(end);
     message
 }
 
@@ -33,7 +28,7 @@ fn looks_like_tls(data: &[u8]) -> bool {
 impl Server {
     /// Writes a frame to a connection (nothing if it is closed).
     pub(super) fn send(&mut self, now: Instant, conn: ConnId, frame: &Frame<'_>) {
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(conn) {
             c.write(conn, frame, now, &mut self.out);
         }
     }
@@ -42,7 +37,7 @@ impl Server {
     /// tells the adapter to close it after its pending bytes. Consequences
     /// for its session are the caller's business.
     pub(super) fn remove_conn(&mut self, now: Instant, conn: ConnId, emit: bool) -> Option<Conn> {
-        let mut c = *self.conns.remove(&conn)?;
+        let mut c = self.conns.remove(conn)?;
         if emit {
             if let Some(tls) = c.tls.as_mut() {
                 // Seal what is pending and say goodbye with close_notify.
@@ -54,10 +49,8 @@ impl Server {
                 c.out = tls.take_output();
                 self.out.flush_later(conn);
             }
-            if !c.out.is_empty() {
-                // Its Flush is already queued; the bytes leave there, before the Close.
-                self.closing.insert(conn, std::mem::take(&mut c.out));
-            }
+            // Its Flush is already queued; the bytes leave there, before the Close.
+            self.conns.retire(conn, std::mem::take(&mut c.out));
             self.out.push(Output::Close { conn });
         }
         match &c.kind {
@@ -81,18 +74,22 @@ impl Server {
         ip: std::net::IpAddr,
         conn: ConnId,
     ) {
-        let key = address_key(ip);
-        if let Some(e) = self.ips.get_mut(&key) {
-            e.unauthenticated = e.unauthenticated.saturating_sub(1);
-        }
+        self.ips.remove_unauthenticated(address_key(ip), now);
         self.admission.remove(ip, conn);
-        self.ips.release(&key, now);
+    }
+
+    /// Counts a control connection from `ip` that has not logged in, per
+    /// address and in the global cap [D-15]; undone by
+    /// [`Server::forget_unauthenticated`].
+    pub(super) fn count_unauthenticated(&mut self, ip: std::net::IpAddr, conn: ConnId) {
+        self.ips.add_unauthenticated(address_key(ip));
+        self.admission.add(ip, conn);
     }
 
     /// Closes a connection that has not logged in to make room under
     /// `max_unauthenticated` for a prefix holding fewer [D-15].
     pub(super) fn displace(&mut self, now: Instant, conn: ConnId) {
-        let Some(peer) = self.conns.get(&conn).map(|c| c.peer()) else {
+        let Some(peer) = self.conns.get(conn).map(|c| c.peer()) else {
             return;
         };
         tracing::debug!(%conn, %peer, "closing an unauthenticated connection to make room");
@@ -118,7 +115,7 @@ impl Server {
         error: &PeerError,
         report: bool,
     ) -> Option<Conn> {
-        let c = self.conns.get(&conn)?;
+        let c = self.conns.get(conn)?;
         let (peer, session) = (c.peer(), c.session());
         if let PeerError::Sent { code, message } = error {
             tracing::debug!(%conn, %peer, %code, message, "closing with ERROR");
@@ -170,7 +167,8 @@ impl Server {
             ConnKind::Control(ctl) => {
                 if let Some(sid) = ctl.session()
                     && self
-                        .session_ref(sid)
+                        .sessions
+                        .get(sid)
                         .is_some_and(|s| s.control == Some(conn))
                 {
                     self.detach(now, sid);
@@ -186,7 +184,7 @@ impl Server {
     }
 
     pub(super) fn on_received(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         let plaintext;
@@ -203,7 +201,7 @@ impl Server {
         } else {
             data
         };
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         // The frames borrow the decoder, and handling them needs `self`.
@@ -214,7 +212,7 @@ impl Server {
                 Ok(Some(frame)) => {
                     tracing::trace!(%conn, %frame, "received");
                     self.on_frame(now, conn, frame);
-                    match self.conns.get(&conn) {
+                    match self.conns.get(conn) {
                         // The limit may have changed with LOGIN_OK [F-1].
                         Some(c) => decoder.set_max_frame_len(c.frame_limit()),
                         None => return, // closed by that frame; the rest is moot
@@ -237,13 +235,13 @@ impl Server {
                 }
             }
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(conn) {
             c.decoder = decoder;
         }
     }
 
     pub(super) fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get(conn) else {
             return;
         };
         match &c.kind {

@@ -17,27 +17,11 @@ impl Server {
     /// session dies of a protocol error elsewhere), every unacknowledged
     /// notification reported, then [`Event::SessionClosed`].
     pub(super) fn end_session_with(&mut self, now: Instant, sid: SessionId, reason: CloseReason) {
-        let Some(key) = self.session_index.remove(&sid) else {
+        let Some(mut s) = self.sessions.remove(sid) else {
             return;
         };
-        let mut s = self.sessions.remove(key);
-        tracing::debug!(session = %sid, user = %s.user, %reason, "session ends");
-        if let Some(list) = self.by_user.get_mut(&s.user) {
-            list.retain(|&id| id != sid);
-            if list.is_empty() {
-                self.by_user.remove(&s.user);
-            }
-        }
-        let ip = s.peer.ip();
-        if let Some(e) = self.ips.get_mut(&ip) {
-            e.sessions = e.sessions.saturating_sub(1);
-        }
-        self.ips.release(&ip, now);
-        if let Some(endpoint) = s.held_endpoint
-            && self.endpoints.get(&endpoint) == Some(&sid)
-        {
-            self.endpoints.remove(&endpoint);
-        }
+        tracing::debug!(session = %sid, user = %s.user(), %reason, "session ends");
+        self.ips.remove_session(s.peer.ip(), now);
 
         let bye = |reason: ByeReason| Frame::Bye { reason };
         let (control_frame, callback_frame) = match &reason {
@@ -66,7 +50,7 @@ impl Server {
         };
         for cb in active.into_iter().chain(in_progress) {
             let after_hello = matches!(
-                self.conns.get(&cb).map(|c| &c.kind),
+                self.conns.get(cb).map(|c| &c.kind),
                 Some(ConnKind::Callback(c)) if c.after_hello()
             );
             if after_hello {
@@ -84,13 +68,13 @@ impl Server {
         if !notifications.is_empty() {
             self.out.event(Event::Undelivered {
                 session: sid,
-                user: Arc::clone(&s.user),
+                user: Arc::clone(s.user()),
                 notifications,
             });
         }
         self.out.event(Event::SessionClosed {
             session: sid,
-            user: s.user,
+            user: Arc::clone(s.user()),
             reason,
         });
     }
@@ -110,11 +94,7 @@ impl Server {
             }
             Dial::Waiting => {
                 if let Some(endpoint) = endpoint {
-                    let ip = endpoint.ip();
-                    if let Some(e) = self.ips.get_mut(&ip) {
-                        e.dials_waiting.retain(|&id| id != sid);
-                    }
-                    self.ips.release(&ip, now);
+                    self.ips.stop_waiting(endpoint.ip(), sid, now);
                 }
             }
             Dial::Idle | Dial::Backoff(_) => {}
@@ -125,7 +105,7 @@ impl Server {
     /// path is gone until a new ADVERTISE or handshake.
     pub(super) fn drop_callbacks(&mut self, now: Instant, key: usize) {
         let s = &mut self.sessions[key];
-        let (sid, endpoint) = (s.id, s.callback_endpoint());
+        let (sid, endpoint) = (s.id(), s.callback_endpoint());
         let dial = std::mem::replace(&mut s.dial, Dial::Idle);
         let path = std::mem::replace(&mut s.path, DeliveryPath::None);
         s.dial_failures = 0;
@@ -139,7 +119,7 @@ impl Server {
     /// is resumed, or both its lease [C-5] and the detached grace period
     /// [D-15] have run out. Its callback is closed and delivery stops.
     pub(super) fn detach(&mut self, now: Instant, sid: SessionId) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         self.drop_callbacks(now, key);
@@ -147,7 +127,7 @@ impl Server {
         s.control = None;
         s.reported = None;
         s.lease_deadline = s.lease_deadline.max(now + self.config.detached_grace);
-        let user = Arc::clone(&s.user);
+        let user = Arc::clone(s.user());
         self.arm_session(sid);
         tracing::debug!(session = %sid, "session detached");
         self.out

@@ -36,15 +36,15 @@ pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
 #[derive(Debug, Default)]
 pub(crate) struct IpEntry {
     /// Control connections under this [`address_key`] that have not reached LOGIN_OK.
-    pub(crate) unauthenticated: usize,
+    unauthenticated: usize,
     /// Sessions whose (latest) control connection comes from it.
-    pub(crate) sessions: usize,
+    sessions: usize,
     /// Callback dials to it whose TCP connect is in progress, with their
     /// session's user (slots are shared fairly between users [D-15]).
-    pub(crate) dials_active: Vec<(ConnId, Arc<str>)>,
+    dials_active: Vec<(ConnId, Arc<str>)>,
     /// Sessions waiting for a dial slot, first come first served among
     /// those whose user may dial.
-    pub(crate) dials_waiting: VecDeque<SessionId>,
+    dials_waiting: VecDeque<SessionId>,
     /// Failed logins under this [`address_key`], until forgiven (boxed:
     /// most entries never have any).
     pub(crate) failed: Option<Box<FailedLogins>>,
@@ -65,7 +65,7 @@ impl IpEntry {
     }
 
     /// Dials in progress to this IP for `user`.
-    pub(crate) fn dials_of(&self, user: &str) -> usize {
+    fn dials_of(&self, user: &str) -> usize {
         self.dials_active
             .iter()
             .filter(|(_, u)| &**u == user)
@@ -76,7 +76,7 @@ impl IpEntry {
     /// destination IP [B-5]: up to `max` per user, and up to `max` in all —
     /// except that a user with no dial in progress here always gets one, so
     /// one user's black-holed callbacks cannot hold another's back [D-15].
-    pub(crate) fn may_dial(&self, user: &str, max: usize) -> bool {
+    fn may_dial(&self, user: &str, max: usize) -> bool {
         let own = self.dials_of(user);
         own < max && (own == 0 || self.dials_active.len() < max)
     }
@@ -101,6 +101,97 @@ impl IpTable {
         self.map.entry(ip).or_default()
     }
 
+    /// Control connections under `key` (an [`address_key`]) that have not
+    /// logged in.
+    pub(crate) fn unauthenticated_at(&self, key: IpAddr) -> usize {
+        self.map.get(&key).map_or(0, |e| e.unauthenticated)
+    }
+
+    /// Whether `user` may start a dial to `ip` now (see [`IpEntry::may_dial`]).
+    pub(crate) fn may_dial(&self, ip: IpAddr, user: &str, max: usize) -> bool {
+        self.map.get(&ip).map_or(max > 0, |e| e.may_dial(user, max))
+    }
+
+    /// Counts a dial to `ip` whose connect is in progress [B-5].
+    pub(crate) fn add_dial(&mut self, ip: IpAddr, conn: ConnId, user: Arc<str>) {
+        self.entry(ip).dials_active.push((conn, user));
+    }
+
+    /// The connect `conn` to `ip` finished; false if nothing is counted
+    /// against `ip`. The caller starts waiting dials, then releases.
+    pub(crate) fn end_dial(&mut self, ip: IpAddr, conn: ConnId) -> bool {
+        let Some(e) = self.map.get_mut(&ip) else {
+            return false;
+        };
+        e.dials_active.retain(|(c, _)| *c != conn);
+        true
+    }
+
+    /// Queues a session's dial behind `ip`'s slots.
+    pub(crate) fn wait_for_dial(&mut self, ip: IpAddr, sid: SessionId) {
+        self.entry(ip).dials_waiting.push_back(sid);
+    }
+
+    /// The `at`-th session waiting for a slot at `ip`.
+    pub(crate) fn waiting(&self, ip: IpAddr, at: usize) -> Option<SessionId> {
+        self.map.get(&ip)?.dials_waiting.get(at).copied()
+    }
+
+    /// Takes the `at`-th session out of `ip`'s queue.
+    pub(crate) fn take_waiting(&mut self, ip: IpAddr, at: usize) {
+        if let Some(e) = self.map.get_mut(&ip) {
+            e.dials_waiting.remove(at);
+        }
+    }
+
+    /// A session stops waiting for a slot at `ip` (it ended or moved on).
+    pub(crate) fn stop_waiting(&mut self, ip: IpAddr, sid: SessionId, now: Instant) {
+        if let Some(e) = self.map.get_mut(&ip) {
+            e.dials_waiting.retain(|&id| id != sid);
+        }
+        self.release(&ip, now);
+    }
+
+    /// Sessions whose (latest) control connection comes from `ip` [C-7].
+    pub(crate) fn sessions_at(&self, ip: IpAddr) -> usize {
+        self.map.get(&ip).map_or(0, |e| e.sessions)
+    }
+
+    /// Counts a session from `ip` [C-7].
+    pub(crate) fn add_session(&mut self, ip: IpAddr) {
+        self.entry(ip).sessions += 1;
+    }
+
+    /// Uncounts a session from `ip` (it ended or moved away).
+    pub(crate) fn remove_session(&mut self, ip: IpAddr, now: Instant) {
+        if let Some(e) = self.map.get_mut(&ip) {
+            e.sessions = e.sessions.saturating_sub(1);
+        }
+        self.release(&ip, now);
+    }
+
+    /// A session resumed from another address: it counts there now.
+    pub(crate) fn move_session(&mut self, from: IpAddr, to: IpAddr, now: Instant) {
+        if from != to {
+            self.remove_session(from, now);
+            self.add_session(to);
+        }
+    }
+
+    /// Counts a control connection under `key` (an [`address_key`]) that
+    /// has not logged in.
+    pub(crate) fn add_unauthenticated(&mut self, key: IpAddr) {
+        self.entry(key).unauthenticated += 1;
+    }
+
+    /// Uncounts one that logged in or closed.
+    pub(crate) fn remove_unauthenticated(&mut self, key: IpAddr, now: Instant) {
+        if let Some(e) = self.map.get_mut(&key) {
+            e.unauthenticated = e.unauthenticated.saturating_sub(1);
+        }
+        self.release(&key, now);
+    }
+
     /// Drops the entry if nothing is counted against the address any more.
     pub(crate) fn release(&mut self, ip: &IpAddr, now: Instant) {
         if self.map.get(ip).is_some_and(|e| e.is_unused(now)) {
@@ -110,6 +201,31 @@ impl IpTable {
 
     pub(crate) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Panics unless the sessions and unauthenticated connections counted
+    /// per address are exactly those listed (each by the key it counts under).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn assert_counts(
+        &self,
+        sessions: impl Iterator<Item = IpAddr>,
+        unauthenticated: impl Iterator<Item = IpAddr>,
+    ) {
+        let mut expected: HashMap<IpAddr, (usize, usize)> = HashMap::new();
+        for ip in sessions {
+            expected.entry(ip).or_default().0 += 1;
+        }
+        for ip in unauthenticated {
+            expected.entry(address_key(ip)).or_default().1 += 1;
+        }
+        for (ip, e) in &self.map {
+            let (s, u) = expected.remove(ip).unwrap_or_default();
+            assert_eq!((e.sessions, e.unauthenticated), (s, u), "counts of {ip}");
+        }
+        assert!(
+            expected.is_empty(),
+            "counted but without an entry: {expected:?}"
+        );
     }
 
     pub(crate) fn clear(&mut self) {
@@ -132,6 +248,35 @@ mod tests {
         table.entry(ip).unauthenticated -= 1;
         table.release(&ip, t0);
         assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn sessions_move_between_addresses_and_release_their_entries() {
+        let t0 = Instant::now();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let mut table = IpTable::default();
+        table.add_session(a);
+        table.add_session(a);
+        table.add_unauthenticated(b);
+        assert_eq!((table.sessions_at(a), table.sessions_at(b)), (2, 0));
+        table.move_session(a, a, t0);
+        assert_eq!(
+            table.sessions_at(a),
+            2,
+            "a resume from the same address moves nothing"
+        );
+        table.move_session(a, b, t0);
+        assert_eq!((table.sessions_at(a), table.sessions_at(b)), (1, 1));
+        table.remove_session(a, t0);
+        assert_eq!(table.len(), 1, "nothing is counted against a any more");
+        table.remove_unauthenticated(b, t0);
+        assert_eq!(table.len(), 1, "b still has a session");
+        table.remove_session(b, t0);
+        assert_eq!(table.len(), 0);
+        // Uncounting what was never counted changes nothing and leaves nothing.
+        table.remove_session(a, t0);
+        table.remove_unauthenticated(a, t0);
+        assert_eq!((table.len(), table.sessions_at(a)), (0, 0));
     }
 
     #[test]

@@ -12,11 +12,10 @@ use sha2::{Digest, Sha256};
 
 use super::Server;
 use super::conn::{ConnKind, ControlPhase};
-use super::delivery::Delivery;
 use super::events::{Event, LoginFailure, PeerError};
 use super::failed_logins::NameKey;
 use super::limits::address_key;
-use super::session::{DeliveryPath, Dial, Session};
+use super::session::{Grant, Session};
 use crate::auth::{
     AuthMessage, ClientKey, DEFAULT_ITERATIONS, ServerKey, StoredKey, recover_client_key,
     server_signature, session_key, unknown_user_salt,
@@ -69,7 +68,7 @@ impl Server {
     /// A frame on a control connection before LOGIN_OK.
     pub(super) fn on_login_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
         let awaiting_proof = matches!(
-            self.conns.get(&conn).map(|c| &c.kind),
+            self.conns.get(conn).map(|c| &c.kind),
             Some(ConnKind::Control(ctl)) if matches!(ctl.phase, ControlPhase::AwaitProof(_))
         );
         match frame {
@@ -99,7 +98,7 @@ impl Server {
     }
 
     fn control_peer(&self, conn: ConnId) -> Option<SocketAddr> {
-        match &self.conns.get(&conn)?.kind {
+        match &self.conns.get(conn)?.kind {
             ConnKind::Control(ctl) => Some(ctl.peer),
             ConnKind::Callback(_) => None,
         }
@@ -217,7 +216,7 @@ impl Server {
         // Over TLS the login is bound to this connection [T-6].
         let auth = match self
             .conns
-            .get(&conn)
+            .get(conn)
             .map(|c| (c.tls.is_some(), c.channel_binding()))
         {
             Some((true, Some(binding))) => auth.bind(&binding),
@@ -244,13 +243,13 @@ impl Server {
             caps: self.config.caps.intersection(login.caps),
         };
         self.send(now, conn, &challenge);
-        if let Some(ConnKind::Control(ctl)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) {
+        if let Some(ConnKind::Control(ctl)) = self.conns.get_mut(conn).map(|c| &mut c.kind) {
             ctl.phase = ControlPhase::AwaitProof(Box::new(pending));
         }
     }
 
     fn on_login_proof(&mut self, now: Instant, conn: ConnId, proof: &Mac) {
-        let Some(ConnKind::Control(ctl)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) else {
+        let Some(ConnKind::Control(ctl)) = self.conns.get_mut(conn).map(|c| &mut c.kind) else {
             return;
         };
         let ControlPhase::AwaitProof(pending) =
@@ -279,8 +278,9 @@ impl Server {
         // [C-6]: resume is checked only after a valid proof.
         if pending.resume != 0 {
             let live = SessionId::new(pending.resume).filter(|id| {
-                self.session_ref(*id)
-                    .is_some_and(|s| *s.user == pending.user)
+                self.sessions
+                    .get(*id)
+                    .is_some_and(|s| **s.user() == pending.user)
             });
             match live {
                 Some(sid) => self.resume(now, conn, peer, sid, *pending, &client_key),
@@ -299,8 +299,8 @@ impl Server {
             return;
         }
         // [C-7]
-        let user_sessions = self.by_user.get(pending.user.as_str()).map_or(0, Vec::len);
-        let ip_sessions = self.ips.get(&peer.ip()).map_or(0, |e| e.sessions);
+        let user_sessions = self.sessions.count_of_user(&pending.user);
+        let ip_sessions = self.ips.sessions_at(peer.ip());
         let limit = if user_sessions >= self.config.max_sessions_per_user {
             Some((
                 LoginFailure::TooManySessionsForUser,
@@ -358,12 +358,31 @@ impl Server {
         };
         ok.server_signature = server_signature(&pending.server_key, &pending.auth, &ok);
         self.send(now, conn, &Frame::LoginOk(ok));
-        if let Some(c) = self.conns.get_mut(&conn)
+        if let Some(c) = self.conns.get_mut(conn)
             && let ConnKind::Control(ctl) = &mut c.kind
         {
             ctl.phase = ControlPhase::AwaitAdvertise(sid);
             let ip = ctl.peer.ip();
             self.forget_unauthenticated(now, ip, conn);
+        }
+    }
+
+    /// What this login gives the session it opens or resumes.
+    fn grant(
+        &self,
+        now: Instant,
+        conn: ConnId,
+        peer: SocketAddr,
+        pending: &PendingLogin,
+        client_key: &ClientKey,
+    ) -> Grant {
+        Grant {
+            control: conn,
+            peer,
+            key: session_key(client_key, &pending.auth),
+            caps: pending.caps,
+            role: pending.role,
+            lease_deadline: now + self.config.lease,
         }
     }
 
@@ -375,33 +394,13 @@ impl Server {
         pending: PendingLogin,
         client_key: &ClientKey,
     ) {
-        let sid = self.session_ids.next_id();
-        let user: Arc<str> = match self.by_user.get_key_value(pending.user.as_str()) {
-            Some((name, _)) => Arc::clone(name),
-            None => Arc::from(pending.user.as_str()),
-        };
+        let sid = self.sessions.next_id();
+        let user = self.sessions.user_name(&pending.user);
         self.send_login_ok(now, conn, sid, &pending);
-        let key = self.sessions.insert(Session {
-            id: sid,
-            user: Arc::clone(&user),
-            role: pending.role,
-            caps: pending.caps,
-            key: session_key(client_key, &pending.auth),
-            control: Some(conn),
-            peer,
-            advertised: None,
-            lease_deadline: now + self.config.lease,
-            path: DeliveryPath::None,
-            reported: None,
-            held_endpoint: None,
-            dial: Dial::Idle,
-            dial_failures: 0,
-            delivery: Delivery::default(),
-            timer: None,
-        });
-        self.session_index.insert(sid, key);
-        self.by_user.entry(Arc::clone(&user)).or_default().push(sid);
-        self.ips.entry(peer.ip()).sessions += 1;
+        let grant = self.grant(now, conn, peer, &pending, client_key);
+        self.sessions
+            .insert(Session::new(sid, Arc::clone(&user), grant));
+        self.ips.add_session(peer.ip());
         self.arm_session(sid);
         tracing::debug!(session = %sid, %user, %peer, "session opened");
         self.out.event(Event::SessionOpened {
@@ -424,12 +423,12 @@ impl Server {
         pending: PendingLogin,
         client_key: &ClientKey,
     ) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         let old_ip = self.sessions[key].peer.ip();
         if old_ip != peer.ip() {
-            let ip_sessions = self.ips.get(&peer.ip()).map_or(0, |e| e.sessions);
+            let ip_sessions = self.ips.sessions_at(peer.ip());
             if ip_sessions >= self.config.max_sessions_per_ip {
                 let message = format!(
                     "address has {ip_sessions} sessions, the limit is {}",
@@ -458,23 +457,11 @@ impl Server {
             self.remove_conn(now, old, true);
         }
         self.send_login_ok(now, conn, sid, &pending);
-        if old_ip != peer.ip() {
-            if let Some(e) = self.ips.get_mut(&old_ip) {
-                e.sessions = e.sessions.saturating_sub(1);
-            }
-            self.ips.release(&old_ip, now);
-            self.ips.entry(peer.ip()).sessions += 1;
-        }
+        self.ips.move_session(old_ip, peer.ip(), now);
+        let grant = self.grant(now, conn, peer, &pending, client_key);
         let s = &mut self.sessions[key];
-        s.control = Some(conn);
-        s.peer = peer;
-        s.key = session_key(client_key, &pending.auth);
-        s.caps = pending.caps;
-        s.role = pending.role;
-        s.advertised = None;
-        s.reported = None;
-        s.lease_deadline = now + self.config.lease;
-        let user = Arc::clone(&s.user);
+        s.resume(grant);
+        let user = Arc::clone(s.user());
         self.arm_session(sid);
         tracing::debug!(session = %sid, %user, %peer, "session resumed");
         self.out.event(Event::SessionResumed {

@@ -54,7 +54,7 @@
 //! let mut users = MemoryUserStore::new();
 //! users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User).unwrap();
 //! let now = Instant::now();
-//! let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32], now).unwrap();
+//! let mut server = Server::new(ServerConfig::new([1; 32]), Box::new(users), [2; 32]).unwrap();
 //!
 //! let peer: SocketAddr = "192.0.2.10:50000".parse().unwrap();
 //! let conn = server.handle_accept(now, peer);
@@ -69,6 +69,7 @@ mod admission;
 mod callback;
 mod config;
 mod conn;
+mod conn_table;
 mod control;
 mod deadlines;
 mod delivery;
@@ -92,13 +93,11 @@ mod timers;
 mod tls;
 mod users;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
+pub use crate::io::{BindError, ConnectError};
 pub use config::{BackoffConfig, LoginLimiterConfig, MAX_HOLD, MIN_LEASE, ServerConfig};
 pub use errors::{ConfigError, InputError, NotifyError, Refused, UnknownSession};
 pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
@@ -109,14 +108,13 @@ pub use users::{AddUserError, MemoryUserStore, UserStore};
 
 use self::admission::Admission;
 use self::conn::{CallbackPhase, Conn, ConnKind};
+use self::conn_table::ConnTable;
 use self::failed_logins::LoginLimiter;
-use self::idhash::IdMap;
 use self::ids::SessionIds;
 use self::limits::{IpTable, address_key};
 use self::outbox::{Outbox, Pending};
-use self::session::Session;
+use self::session::{Session, SessionTable};
 use self::timers::{TimerHeap, TimerKey};
-use crate::conn::ConnIdAllocator;
 use crate::rng::CoreRng;
 use crate::wire::{ErrorCode, Frame, PROTOCOL_VERSION, ServerHello};
 use crate::{ConnId, SessionId};
@@ -129,26 +127,14 @@ pub struct Server {
     ping_interval: Duration,
     users: Box<dyn UserStore + Send>,
     rng: CoreRng,
-    session_ids: SessionIds,
-    conn_ids: ConnIdAllocator,
-    /// The highest ConnId issued: anything above was never issued.
-    last_conn: u64,
-    /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole connection.
-    conns: IdMap<ConnId, Box<Conn>>,
-    /// Sessions in a slab (dense, and iterated in a deterministic order),
-    /// indexed by id.
-    sessions: Slab<Session>,
-    session_index: IdMap<SessionId, usize>,
-    /// Sessions per prepared user name, for targeting and [C-7].
-    by_user: HashMap<Arc<str>, Vec<SessionId>>,
+    /// Connections, live and closing, by handle.
+    conns: ConnTable,
+    /// Sessions by id, by user and by held callback endpoint.
+    sessions: SessionTable,
     ips: IpTable,
     limiter: LoginLimiter,
-    /// Which session holds each callback endpoint [C-4].
-    endpoints: HashMap<SocketAddr, SessionId>,
     timers: TimerHeap,
     out: Outbox,
-    /// The last bytes of connections closed while their Flush was queued.
-    closing: IdMap<ConnId, Vec<u8>>,
     /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).
     hello: Vec<u8>,
     /// The rustls configuration for the TLS identity in force [T-1]; new
@@ -183,15 +169,14 @@ impl Server {
     ///
     /// `seed` drives every random choice (session ids, nonces, dial jitter):
     /// production adapters pass 32 bytes from the OS's CSPRNG; tests pass a
-    /// constant to make runs reproducible. `now` is the adapter's clock.
+    /// constant to make runs reproducible. It takes no clock: no deadline
+    /// exists before the first connection.
     pub fn new(
         config: ServerConfig,
         users: Box<dyn UserStore + Send>,
         seed: [u8; 32],
-        now: Instant,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let _ = now; // no deadlines exist before the first connection
         let mut rng = CoreRng::from_seed(seed);
         let session_ids = SessionIds::new(&mut rng);
         let hello = Frame::ServerHello(ServerHello {
@@ -214,18 +199,11 @@ impl Server {
             config,
             users,
             rng,
-            session_ids,
-            conn_ids: ConnIdAllocator::default(),
-            last_conn: 0,
-            conns: IdMap::default(),
-            sessions: Slab::new(),
-            session_index: IdMap::default(),
-            by_user: HashMap::new(),
+            conns: ConnTable::default(),
+            sessions: SessionTable::new(session_ids),
             ips: IpTable::default(),
-            endpoints: HashMap::new(),
             timers: TimerHeap::default(),
             out: Outbox::default(),
-            closing: IdMap::default(),
             hello,
             tls: config_tls,
             next_ping_nonce: 0,
@@ -271,7 +249,7 @@ impl Server {
     }
 
     fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
-        let conn = self.allocate_conn();
+        let conn = self.conns.allocate();
         let peer = canonical(peer);
         let ip = peer.ip();
         let key = address_key(ip);
@@ -283,7 +261,7 @@ impl Server {
             .allows_address(entry.and_then(|e| e.failed.as_deref()), now)
         {
             Some(Refusal::TooManyFailedLogins)
-        } else if entry.map_or(0, |e| e.unauthenticated) >= self.config.max_unauthenticated_per_ip {
+        } else if self.ips.unauthenticated_at(key) >= self.config.max_unauthenticated_per_ip {
             Some(Refusal::TooManyUnauthenticated)
         } else if self.admission.total() >= self.config.max_unauthenticated {
             match self.admission.displaceable_for(ip) {
@@ -326,11 +304,10 @@ impl Server {
             return conn;
         }
         tracing::debug!(%conn, %peer, "control connection accepted");
-        self.ips.entry(key).unauthenticated += 1;
-        self.admission.add(ip, conn);
+        self.count_unauthenticated(ip, conn);
         let mut c = Conn::control(peer, now + self.config.handshake_timeout);
         c.write_raw(conn, &self.hello, &mut self.out);
-        self.conns.insert(conn, Box::new(c));
+        self.conns.insert(conn, c);
         if !self.start_tls(now, conn) {
             return conn;
         }
@@ -344,16 +321,14 @@ impl Server {
     /// `Err` means the adapter broke the contract (a handle this server never
     /// issued, or an input that cannot happen in the connection's state).
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), InputError> {
-        let conn = match input {
-            Input::Connected { conn }
-            | Input::ConnectFailed { conn }
-            | Input::Received { conn, .. }
-            | Input::Closed { conn } => conn,
+        let Some(conn) = input.conn() else {
+            // Bound / BindFailed: the server never asks for a listener.
+            return Err(InputError::NotAListener);
         };
-        if conn.into_raw() == 0 || conn.into_raw() > self.last_conn {
+        if !self.conns.was_issued(conn) {
             return Err(InputError::UnknownConnection(conn));
         }
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get(conn) else {
             return Ok(()); // closed by us; the input raced with Close
         };
         let connecting = matches!(
@@ -368,9 +343,11 @@ impl Server {
         }
         match input {
             Input::Connected { .. } => self.on_connected(now, conn),
-            Input::ConnectFailed { .. } => self.on_connect_failed(now, conn),
+            Input::ConnectFailed { error, .. } => self.on_connect_failed(now, conn, error),
             Input::Received { data, .. } => self.on_received(now, conn, data),
             Input::Closed { .. } => self.on_closed(now, conn),
+            // Answered above: these carry no connection.
+            Input::Bound { .. } | Input::BindFailed { .. } => {}
         }
         self.prune_timers();
         Ok(())
@@ -383,10 +360,7 @@ impl Server {
             match pending {
                 Pending::Ready(output) => return Some(output),
                 Pending::Flush(conn) => {
-                    let data = match self.conns.get_mut(&conn) {
-                        Some(c) => c.take_output(),
-                        None => self.closing.remove(&conn).unwrap_or_default(),
-                    };
+                    let data = self.conns.take_output(conn, &mut self.out);
                     if !data.is_empty() {
                         return Some(Output::Transmit { conn, data });
                     }
@@ -394,6 +368,13 @@ impl Server {
             }
         }
         None
+    }
+
+    /// Hands back the buffer of a written [`Output::Transmit`], so that the
+    /// next frames reuse it instead of allocating. Optional: a dropped
+    /// buffer is only a missed saving.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.out.recycle(buf);
     }
 
     /// When [`Server::handle_timeout`] must be called next, if ever.
@@ -408,7 +389,7 @@ impl Server {
         while let Some((at, key)) = self.timers.pop_due(now) {
             match key {
                 TimerKey::Conn(id) => {
-                    let Some(c) = self.conns.get_mut(&id) else {
+                    let Some(c) = self.conns.get_mut(id) else {
                         continue;
                     };
                     if c.timer != Some(at) {
@@ -419,7 +400,7 @@ impl Server {
                     self.arm_conn(id);
                 }
                 TimerKey::Session(sid) => {
-                    let Some(s) = self.session_mut(sid) else {
+                    let Some(s) = self.sessions.get_mut(sid) else {
                         continue;
                     };
                     if s.timer != Some(at) {
@@ -439,12 +420,12 @@ impl Server {
 
     /// A snapshot of every live session (attached or detached), in a stable order.
     pub fn sessions(&self) -> impl Iterator<Item = SessionInfo> + '_ {
-        self.sessions.iter().map(|(_, s)| s.info())
+        self.sessions.iter().map(Session::info)
     }
 
     /// A snapshot of one session.
     pub fn session(&self, id: SessionId) -> Option<SessionInfo> {
-        self.session_ref(id).map(Session::info)
+        self.sessions.get(id).map(Session::info)
     }
 
     /// The number of live sessions.
@@ -460,7 +441,7 @@ impl Server {
     /// Ends a session: BYE "ended by server" on its connections, its
     /// unacknowledged notifications reported as [`Event::Undelivered`] [C-10].
     pub fn end_session(&mut self, now: Instant, id: SessionId) -> Result<(), UnknownSession> {
-        if !self.session_index.contains_key(&id) {
+        if !self.sessions.contains(id) {
             return Err(UnknownSession(id));
         }
         self.end_session_with(now, id, CloseReason::EndedByServer);
@@ -478,15 +459,12 @@ impl Server {
         }
         tracing::debug!(sessions = self.sessions.len(), "server shutting down");
         self.shutting_down = true;
-        let ids: Vec<SessionId> = self.sessions.iter().map(|(_, s)| s.id).collect();
-        for id in ids {
+        for id in self.sessions.ids() {
             self.end_session_with(now, id, CloseReason::Shutdown);
         }
-        let mut rest: Vec<ConnId> = self.conns.keys().copied().collect();
-        rest.sort_unstable();
-        for conn in rest {
+        for conn in self.conns.handles_in_order() {
             if matches!(
-                self.conns.get(&conn).map(|c| &c.kind),
+                self.conns.get(conn).map(|c| &c.kind),
                 Some(ConnKind::Control(_))
             ) {
                 self.send(
@@ -516,21 +494,5 @@ impl Server {
     /// Whether the server holds no session, no connection and no pending output.
     pub fn is_idle(&self) -> bool {
         self.sessions.is_empty() && self.conns.is_empty() && self.out.is_empty()
-    }
-
-    // ----- shared internals ------------------------------------------------
-
-    fn allocate_conn(&mut self) -> ConnId {
-        let conn = self.conn_ids.allocate();
-        self.last_conn = conn.into_raw();
-        conn
-    }
-
-    fn session_ref(&self, id: SessionId) -> Option<&Session> {
-        self.session_index.get(&id).map(|&k| &self.sessions[k])
-    }
-
-    fn session_mut(&mut self, id: SessionId) -> Option<&mut Session> {
-        self.session_index.get(&id).map(|&k| &mut self.sessions[k])
     }
 }

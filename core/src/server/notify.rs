@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::Server;
 use super::errors::{NotifyError, Refused};
 use super::events::Event;
-use super::session::DeliveryPath;
+use super::session::{DeliveryPath, Session};
 use super::target::{Accepted, NotifyReport, Target};
 use crate::wire::{Frame, MAX_PAYLOAD_LEN, Notification, Notify};
 use crate::{ConnId, SessionId};
@@ -47,8 +47,7 @@ impl Server {
                 // `notify_session` never changes the index, so walking it by
                 // position is stable and needs no copy.
                 for i in 0.. {
-                    let Some(&id) = self.by_user.get(name.as_str()).and_then(|ids| ids.get(i))
-                    else {
+                    let Some(id) = self.sessions.of_user(name.as_str(), i) else {
                         break;
                     };
                     let result = self.notify_session(now, id, kind, payload.clone());
@@ -56,8 +55,8 @@ impl Server {
                 }
             }
             Target::All => {
-                for key in 0..self.sessions.capacity() {
-                    let Some(id) = self.sessions.get(key).map(|s| s.id) else {
+                for key in 0..self.sessions.key_bound() {
+                    let Some(id) = self.sessions.by_key(key).map(Session::id) else {
                         continue;
                     };
                     let result = self.notify_session(now, id, kind, payload.clone());
@@ -83,7 +82,10 @@ impl Server {
             return Err(Refused::PayloadTooLarge { len: payload.len() });
         }
         let limit = self.config.queue_limit;
-        let s = self.session_mut(session).ok_or(Refused::NoSuchSession)?;
+        let s = self
+            .sessions
+            .get_mut(session)
+            .ok_or(Refused::NoSuchSession)?;
         let seq = s
             .delivery
             .push(kind, payload, limit)
@@ -94,7 +96,7 @@ impl Server {
 
     /// Sends what the window allows on the active path.
     pub(super) fn pump(&mut self, now: Instant, sid: SessionId) {
-        let Some(&key) = self.session_index.get(&sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
         let s = &mut self.sessions[key];
@@ -102,7 +104,7 @@ impl Server {
             DeliveryPath::Callback(c) | DeliveryPath::Backchannel(c) => c,
             DeliveryPath::None => return,
         };
-        let Some(conn) = self.conns.get_mut(&conn_id) else {
+        let Some(conn) = self.conns.get_mut(conn_id) else {
             return;
         };
         while let Some((seq, kind, payload)) = s.delivery.next_to_send(self.config.window) {
@@ -117,7 +119,7 @@ impl Server {
 
     /// A cumulative ACK received on `conn` for the session.
     pub(super) fn on_ack(&mut self, now: Instant, sid: SessionId, conn: ConnId, seq: u64) {
-        let Some(s) = self.session_mut(sid) else {
+        let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         match s.delivery.ack(seq) {

@@ -1,69 +1,28 @@
 //! What the server hands the adapter, and the queue that orders it.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 
 use super::events::Event;
 use crate::ConnId;
 
-/// Inputs from the adapter, passed to [`Server::handle_input`](super::Server::handle_input).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[non_exhaustive]
-pub enum Input<'a> {
-    /// A [`Output::Connect`] the server asked for succeeded.
-    Connected {
-        /// The dial.
-        conn: ConnId,
-    },
-    /// A [`Output::Connect`] failed (refused, unreachable, ...: not distinguished).
-    ConnectFailed {
-        /// The dial.
-        conn: ConnId,
-    },
-    /// Bytes read from a connection, split anywhere.
-    Received {
-        /// The connection.
-        conn: ConnId,
-        /// The bytes.
-        data: &'a [u8],
-    },
-    /// The peer closed the connection, or an I/O error happened on it.
-    Closed {
-        /// The connection.
-        conn: ConnId,
-    },
-}
+/// Something that happened on the network, reported by the adapter with
+/// [`Server::handle_input`](super::Server::handle_input); see
+/// [`crate::io::Input`]. The server never asks for a listener, so
+/// `Bound` and `BindFailed` are refused as misuse.
+pub use crate::io::Input;
 
-/// Work for the adapter, from [`Server::poll_output`](super::Server::poll_output).
-#[derive(Clone, PartialEq, Eq, Debug)]
-#[non_exhaustive]
-pub enum Output {
-    /// Open a TCP connection to `addr` (a callback) and report the outcome
-    /// with [`Input::Connected`] or [`Input::ConnectFailed`]. The server
-    /// enforces its own timeout: it sends [`Output::Close`] for a dial that
-    /// takes too long, and the adapter then abandons it.
-    Connect {
-        /// The handle the outcome is reported with.
-        conn: ConnId,
-        /// The endpoint: the client's control IP and its advertised port [C-1].
-        addr: SocketAddr,
-    },
-    /// Write these bytes (whole frames; in order per connection).
-    Transmit {
-        /// The connection.
-        conn: ConnId,
-        /// The bytes.
-        data: Vec<u8>,
-    },
-    /// Close the connection once everything already transmitted is written.
-    /// Nothing more will be sent on it, and inputs for it are ignored.
-    Close {
-        /// The connection.
-        conn: ConnId,
-    },
-    /// Something for the application.
-    Event(Event),
-}
+/// Work for the adapter, from [`Server::poll_output`](super::Server::poll_output);
+/// see [`crate::io::Output`]. The server never emits `Listen` or
+/// `StopListening`. Written [`Output::Transmit`] buffers go back with
+/// [`Server::recycle`](super::Server::recycle).
+pub type Output = crate::io::Output<Event>;
+
+/// Buffers kept for reuse. A busy server writes to many connections
+/// between two `poll_output` drains, so a few more than the client keeps.
+const POOL_LEN: usize = 16;
+/// Recycled buffers larger than this are dropped, so an idle server holds
+/// no big buffers.
+const POOL_BUF_CAPACITY: usize = 4096;
 
 #[derive(Debug)]
 pub(crate) enum Pending {
@@ -78,6 +37,9 @@ pub(crate) enum Pending {
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     queue: VecDeque<Pending>,
+    /// Written transmit buffers the adapter handed back, for the next
+    /// connection that writes.
+    pool: Vec<Vec<u8>>,
 }
 
 impl Outbox {
@@ -100,5 +62,19 @@ impl Outbox {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// An empty buffer to write frames into: a recycled one if there is one.
+    pub(crate) fn buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    /// Keeps `buf` for [`Outbox::buffer`], unless the pool is full or the
+    /// buffer is large.
+    pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.pool.len() < POOL_LEN && buf.capacity() <= POOL_BUF_CAPACITY && buf.capacity() > 0 {
+            buf.clear();
+            self.pool.push(buf);
+        }
     }
 }

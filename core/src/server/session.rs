@@ -1,9 +1,12 @@
 //! A session's state, and the listing the application sees.
 
+mod table;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use self::table::SessionTable;
 use super::delivery::Delivery;
 use crate::auth::SessionKey;
 use crate::wire::{Advertise, CallbackState, Caps, Role};
@@ -35,10 +38,29 @@ pub(crate) enum Dial {
     InProgress(ConnId),
 }
 
+/// What a successful login gives a session, new or resumed [C-6].
+#[derive(Debug)]
+pub(crate) struct Grant {
+    /// The control connection that logged in.
+    pub(crate) control: ConnId,
+    /// Its peer (IPv4-mapped shown as IPv4).
+    pub(crate) peer: SocketAddr,
+    /// Of this login; authenticates callbacks [B-1].
+    pub(crate) key: SessionKey,
+    /// LOGIN_OK.caps.
+    pub(crate) caps: Caps,
+    pub(crate) role: Role,
+    /// The first lease of this connection [C-5].
+    pub(crate) lease_deadline: Instant,
+}
+
+/// One session. Its id, user and held endpoint are what the
+/// [`SessionTable`]'s indexes are keyed on, so they are private to this
+/// module: read them with the getters, change them through the table.
 #[derive(Debug)]
 pub(crate) struct Session {
-    pub(crate) id: SessionId,
-    pub(crate) user: Arc<str>,
+    id: SessionId,
+    user: Arc<str>,
     pub(crate) role: Role,
     /// Negotiated on the latest login (LOGIN_OK.caps).
     pub(crate) caps: Caps,
@@ -57,7 +79,7 @@ pub(crate) struct Session {
     /// The last CALLBACK_STATUS sent on the current control connection.
     pub(crate) reported: Option<CallbackState>,
     /// The endpoint this session holds after a successful handshake [C-4].
-    pub(crate) held_endpoint: Option<SocketAddr>,
+    held_endpoint: Option<SocketAddr>,
     pub(crate) dial: Dial,
     /// Failed dials or handshakes in a row (the backoff exponent).
     pub(crate) dial_failures: u32,
@@ -67,6 +89,55 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// A session opened by a login on `grant.control`, not advertised yet.
+    pub(crate) fn new(id: SessionId, user: Arc<str>, grant: Grant) -> Self {
+        Self {
+            id,
+            user,
+            role: grant.role,
+            caps: grant.caps,
+            key: grant.key,
+            control: Some(grant.control),
+            peer: grant.peer,
+            advertised: None,
+            lease_deadline: grant.lease_deadline,
+            path: DeliveryPath::None,
+            reported: None,
+            held_endpoint: None,
+            dial: Dial::Idle,
+            dial_failures: 0,
+            delivery: Delivery::default(),
+            timer: None,
+        }
+    }
+
+    /// [C-6]: the session moves to the connection of a new login, whose
+    /// key, capabilities and role replace the old ones; it advertises anew.
+    pub(crate) fn resume(&mut self, grant: Grant) {
+        self.control = Some(grant.control);
+        self.peer = grant.peer;
+        self.key = grant.key;
+        self.caps = grant.caps;
+        self.role = grant.role;
+        self.advertised = None;
+        self.reported = None;
+        self.lease_deadline = grant.lease_deadline;
+    }
+
+    pub(crate) fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The prepared user name, shared by the user's sessions.
+    pub(crate) fn user(&self) -> &Arc<str> {
+        &self.user
+    }
+
+    /// The endpoint this session holds [C-4].
+    pub(crate) fn held_endpoint(&self) -> Option<SocketAddr> {
+        self.held_endpoint
+    }
+
     /// The callback endpoint to dial: the control peer's IP and the
     /// advertised port [C-1]; `None` without a listener (port 0).
     pub(crate) fn callback_endpoint(&self) -> Option<SocketAddr> {

@@ -19,7 +19,7 @@ impl Server {
         };
         match TlsSession::server(config, self.rng.nonce()) {
             Ok(session) => {
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     c.tls = Some(Box::new(session));
                 }
                 true
@@ -39,7 +39,7 @@ impl Server {
         conn: ConnId,
         data: &[u8],
     ) -> Option<Vec<u8>> {
-        let c = self.conns.get_mut(&conn)?;
+        let c = self.conns.get_mut(conn)?;
         let tls = c.tls.as_mut()?;
         let mut plaintext = Vec::new();
         let result = tls.receive(data, &mut plaintext);
@@ -64,7 +64,7 @@ impl Server {
     /// address, the alert if any, the close, and the same consequences as
     /// the peer closing (a callback is dialled again later [B-5]).
     pub(super) fn tls_failed(&mut self, now: Instant, conn: ConnId, reason: TlsFailure) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get(conn) else {
             return;
         };
         let (peer, session) = (c.peer(), c.session());
@@ -76,7 +76,7 @@ impl Server {
             reason,
         });
         // remove_conn seals the pending alert and closes.
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         let handshaking = c.tls.as_ref().is_some_and(|t| t.is_handshaking());
@@ -91,7 +91,8 @@ impl Server {
                 && let ConnKind::Control(ctl) = removed.kind
                 && let Some(sid) = ctl.session()
                 && self
-                    .session_ref(sid)
+                    .sessions
+                    .get(sid)
                     .is_some_and(|s| s.control == Some(conn))
             {
                 self.detach(now, sid);

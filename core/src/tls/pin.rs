@@ -166,14 +166,11 @@ impl PinMismatch {
 /// verified with the provider's algorithms, so only the holder of that
 /// certificate's key gets past it.
 #[derive(Debug)]
-// The TLS session (tls-core) builds it for `Trust::PinnedSha256`.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct PinnedVerifier {
     pinned: Fingerprint,
     provider: Arc<CryptoProvider>,
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 impl PinnedVerifier {
     /// A verifier for `pinned` that checks signatures with `provider`'s
     /// algorithms.

@@ -14,6 +14,7 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, DEFAULT_ITERATIONS, SessionKey, cb_hello_proof, cb_ready_proof,
     client_proof, prepare_password, server_signature, session_key, verify_mac,
 };
+use faxnotify_core::io::ConnectError;
 use faxnotify_core::server::{
     Event, Input, InputError, MemoryUserStore, Output, Server, ServerConfig,
 };
@@ -129,7 +130,7 @@ impl Harness {
         let mut c = config();
         tweak(&mut c);
         let start = Instant::now();
-        let server = Server::new(c, Box::new(users()), seed, start).unwrap();
+        let server = Server::new(c, Box::new(users()), seed).unwrap();
         Self {
             server,
             start,
@@ -230,7 +231,10 @@ impl Harness {
 
     pub fn connect_failed(&mut self, conn: ConnId) {
         self.log.line(self.now, format!("connect failed {conn}"));
-        self.input(Input::ConnectFailed { conn });
+        self.input(Input::ConnectFailed {
+            conn,
+            error: ConnectError::Refused,
+        });
     }
 
     pub fn peer_closed(&mut self, conn: ConnId) {

@@ -519,7 +519,7 @@ fn same_inputs_same_outputs() {
 fn server_rejects_bad_config() {
     let mut c = config();
     c.lease = Duration::from_secs(1);
-    assert!(Server::new(c, Box::new(users()), SEED, std::time::Instant::now()).is_err());
+    assert!(Server::new(c, Box::new(users()), SEED).is_err());
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use faxnotify_core::server::{Input, InputError, Target};
+use faxnotify_core::server::{ConnectError, Input, InputError, Target};
 use faxnotify_core::wire::{
     Advertise, Caps, CbReady, ErrorCode, Frame, Login, Notification, PolicyKind,
 };
@@ -160,7 +160,13 @@ fn run(actions: Vec<Action>) {
                             h.drain();
                         }
                         1 => {
-                            let _ = h.server.handle_input(h.now, Input::ConnectFailed { conn });
+                            let _ = h.server.handle_input(
+                                h.now,
+                                Input::ConnectFailed {
+                                    conn,
+                                    error: ConnectError::Refused,
+                                },
+                            );
                             h.drain();
                         }
                         _ => {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, Credentials, SessionKey, cb_ready_proof, client_proof, session_key,
 };
+use faxnotify_core::io::ConnectError;
 use faxnotify_core::server::{
     CloseReason, DeliveryPath, Event, Input, LoginFailure, MemoryUserStore, Output, Refused,
     Server, ServerConfig, Target,
@@ -132,7 +133,7 @@ impl ServerSut {
         config.dial_backoff.max = Duration::from_millis(BACKOFF_MAX);
         config.dial_backoff.jitter_percent = 0;
         let base = Instant::now();
-        let server = Server::new(config, Box::new(users), [5; 32], base).expect("valid config");
+        let server = Server::new(config, Box::new(users), [5; 32]).expect("valid config");
         Self {
             server,
             base,
@@ -477,7 +478,13 @@ impl ServerSut {
                 let conn = self.pending_dial(session, model);
                 let now = self.at();
                 self.server
-                    .handle_input(now, Input::ConnectFailed { conn })
+                    .handle_input(
+                        now,
+                        Input::ConnectFailed {
+                            conn,
+                            error: ConnectError::Refused,
+                        },
+                    )
                     .expect("a pending dial");
                 self.dials.retain(|(c, _)| *c != conn);
                 if let Some(i) = self.conns.get_mut(&conn) {

@@ -1,0 +1,175 @@
+//! The requests an application sends to a running client or server, the
+//! same on every runtime. A runtime's command enum carries one of these
+//! (beside its own commands: statistics, shutdown, test hooks) and answers
+//! it with [`ServerRequest::answer`] / [`ClientRequest::answer`] on its
+//! loop; only the reply channel differs per runtime, so the requests are
+//! generic over a [`Replies`] family.
+
+use std::fmt;
+use std::time::Instant;
+
+use faxnotify_core::SessionId;
+use faxnotify_core::client::{
+    self, ChangeSettingsError, ClientState, LogoutError, NetworkSettings, SettingsChange,
+};
+use faxnotify_core::server::{
+    self, NotifyError, NotifyReport, SessionInfo, Target, UnknownSession,
+};
+use faxnotify_core::wire::Notification;
+
+/// A runtime's reply channels: one type per answer type, and how to answer.
+///
+/// A runtime implements it on a marker type of its own, e.g. for
+/// `std::sync::mpsc`:
+///
+/// ```
+/// use std::sync::mpsc::SyncSender;
+/// use faxnotify_runtime::Replies;
+///
+/// struct Sync;
+/// impl Replies for Sync {
+///     type Reply<T> = SyncSender<T>;
+///     fn send<T>(reply: SyncSender<T>, value: T) {
+///         // The caller gave up waiting: nobody to tell.
+///         let _ = reply.send(value);
+///     }
+/// }
+/// ```
+pub trait Replies {
+    /// The sending half of a one-shot reply channel for a `T`.
+    type Reply<T>;
+    /// Answers; a caller that stopped waiting is not an error.
+    fn send<T>(reply: Self::Reply<T>, value: T);
+}
+
+/// A request to a server, answered by its core.
+#[non_exhaustive]
+pub enum ServerRequest<R: Replies> {
+    /// [`Server::notify`](server::Server::notify).
+    Notify {
+        /// Who.
+        target: Target,
+        /// What.
+        notification: Notification,
+        /// The answer.
+        reply: R::Reply<Result<NotifyReport, NotifyError>>,
+    },
+    /// [`Server::notify`](server::Server::notify) for each, in order.
+    NotifyBatch {
+        /// The notifications.
+        batch: Vec<(Target, Notification)>,
+        /// One answer per notification.
+        reply: R::Reply<Vec<Result<NotifyReport, NotifyError>>>,
+    },
+    /// [`Server::sessions`](server::Server::sessions).
+    Sessions {
+        /// The answer.
+        reply: R::Reply<Vec<SessionInfo>>,
+    },
+    /// [`Server::session`](server::Server::session).
+    Session {
+        /// Which.
+        id: SessionId,
+        /// The answer.
+        reply: R::Reply<Option<SessionInfo>>,
+    },
+    /// [`Server::end_session`](server::Server::end_session).
+    EndSession {
+        /// Which.
+        id: SessionId,
+        /// The answer.
+        reply: R::Reply<Result<(), UnknownSession>>,
+    },
+}
+
+impl<R: Replies> ServerRequest<R> {
+    /// Answers the request from `server`. The caller drains the server's
+    /// outputs afterwards (a notification or a BYE may be queued).
+    pub fn answer(self, server: &mut server::Server, now: Instant) {
+        match self {
+            ServerRequest::Notify {
+                target,
+                notification,
+                reply,
+            } => R::send(reply, server.notify(now, target, &notification)),
+            ServerRequest::NotifyBatch { batch, reply } => {
+                let reports = batch
+                    .into_iter()
+                    .map(|(target, notification)| server.notify(now, target, &notification))
+                    .collect();
+                R::send(reply, reports);
+            }
+            ServerRequest::Sessions { reply } => R::send(reply, server.sessions().collect()),
+            ServerRequest::Session { id, reply } => R::send(reply, server.session(id)),
+            ServerRequest::EndSession { id, reply } => R::send(reply, server.end_session(now, id)),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            ServerRequest::Notify { .. } => "Notify",
+            ServerRequest::NotifyBatch { .. } => "NotifyBatch",
+            ServerRequest::Sessions { .. } => "Sessions",
+            ServerRequest::Session { .. } => "Session",
+            ServerRequest::EndSession { .. } => "EndSession",
+        }
+    }
+}
+
+impl<R: Replies> fmt::Debug for ServerRequest<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The reply channel says nothing worth printing.
+        f.write_str(self.name())
+    }
+}
+
+/// A request to a client, answered by its core.
+#[non_exhaustive]
+pub enum ClientRequest<R: Replies> {
+    /// [`Client::logout`](client::Client::logout).
+    Logout {
+        /// The answer.
+        reply: R::Reply<Result<(), LogoutError>>,
+    },
+    /// [`Client::state`](client::Client::state) and
+    /// [`Client::session`](client::Client::session).
+    State {
+        /// The answer.
+        reply: R::Reply<(ClientState, Option<SessionId>)>,
+    },
+    /// [`Client::change_settings`](client::Client::change_settings).
+    ChangeSettings {
+        /// The new settings.
+        settings: NetworkSettings,
+        /// The answer.
+        reply: R::Reply<Result<SettingsChange, ChangeSettingsError>>,
+    },
+}
+
+impl<R: Replies> ClientRequest<R> {
+    /// Answers the request from `client`. The caller drains the client's
+    /// outputs afterwards (a logout queues a BYE).
+    pub fn answer(self, client: &mut client::Client, now: Instant) {
+        match self {
+            ClientRequest::Logout { reply } => R::send(reply, client.logout(now)),
+            ClientRequest::State { reply } => R::send(reply, (client.state(), client.session())),
+            ClientRequest::ChangeSettings { settings, reply } => {
+                R::send(reply, client.change_settings(settings));
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            ClientRequest::Logout { .. } => "Logout",
+            ClientRequest::State { .. } => "State",
+            ClientRequest::ChangeSettings { .. } => "ChangeSettings",
+        }
+    }
+}
+
+impl<R: Replies> fmt::Debug for ClientRequest<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

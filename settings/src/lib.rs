@@ -1,0 +1,470 @@
+//! The machine-wide client settings file (TOML), so that every client
+//! instance on a host reads the same settings when it starts.
+//!
+//! The settings themselves ([`NetworkSettings`], [`TlsSettings`] and their
+//! text forms) belong to `faxnotify-core`, which does no I/O; this crate is
+//! the file: its format ([`SettingsFile::parse`], [`SettingsFile::render`])
+//! and reading and writing it safely ([`SettingsFile::load`],
+//! [`SettingsFile::save`]). `faxnotify settings` writes it and
+//! `faxnotify client` reads it; an application that embeds a client can
+//! read the same file.
+//!
+//! ```toml
+//! # Address of the fax server (host:port). Optional.
+//! server = "fax.example:4580"
+//!
+//! [network]
+//! # "dynamic", "range:LO-HI", "fixed:PORT" or "none"
+//! listen = "range:6000-6010"
+//! # "route" (default), "any" or an IP address
+//! listen_address = "route"
+//!
+//! [tls]
+//! # "system", "ca:PATH", "pin:sha256:AB:CD:..." or "off"
+//! trust = "system"
+//! # The name the server's certificate carries (default: server's host). Optional.
+//! server_name = "fax.example"
+//! ```
+//!
+//! Reading is bounded and never blocks: only a regular file of at most
+//! [`MAX_FILE_BYTES`] is read (a FIFO or a device put in its place is
+//! refused, so a client starting cannot hang on it). Writing is atomic: a
+//! temporary file in the same directory, flushed to disk, renamed over the
+//! old one, so a client starting meanwhile reads the old file or the new
+//! one, never a torn one. A settings file that is a symbolic link is
+//! written through: the link stays and its target is replaced.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use faxnotify_core::client::{
+    ListenAddress, ListenPolicy, NetworkSettings, SettingsError, TlsSettingError, TlsSettings,
+    TlsTrust, check_server_name,
+};
+use serde::Deserialize;
+
+/// The largest settings file read. A rendered file is under 2 KiB; a larger
+/// one is refused before it is read (is it the right file?).
+pub const MAX_FILE_BYTES: u64 = 64 << 10;
+
+/// The contents of the machine-wide client settings file.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct SettingsFile {
+    /// The fax server as `host:port`, unresolved (resolving is the
+    /// application's job), if the file names one.
+    pub server: Option<String>,
+    /// The network settings every client on the host starts with.
+    pub network: NetworkSettings,
+    /// TLS: whom to trust, and the name to verify (`[tls]`; absent: plain TCP).
+    pub tls: TlsSettings,
+}
+
+/// Why a settings file cannot be read, parsed or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsFileError {
+    /// Reading or writing the file failed (a missing file is an
+    /// [`io::ErrorKind::NotFound`] here).
+    #[error("settings file {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error(
+        "settings file {} is larger than {} KiB, far more than any settings file needs: \
+         not read (is it the right file?)",
+        .path.display(), MAX_FILE_BYTES >> 10
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The path names a FIFO, a device or a directory, not a regular file.
+    #[error(
+        "settings file {} is not a regular file (a FIFO, a device or a directory): not read",
+        .path.display()
+    )]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The text is not valid TOML or has unknown or mistyped keys.
+    #[error("settings file{}: {message}", path_suffix(.path))]
+    Syntax {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The TOML parser's explanation (with line and column).
+        message: String,
+    },
+    /// A value is well-formed TOML but not a valid setting.
+    #[error("settings file{}: {key}: {source}", path_suffix(.path))]
+    Invalid {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The offending key, e.g. `network.listen`.
+        key: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: SettingsError,
+    },
+    /// A `[tls]` value is not valid.
+    #[error("settings file{}: {key}: {source}", path_suffix(.path))]
+    BadTls {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The offending key, e.g. `tls.trust`.
+        key: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: TlsSettingError,
+    },
+    /// The `server` value is not `host:port`.
+    #[error(
+        "settings file{}: server: {value:?} is not host:port (e.g. \"fax.example:4580\")",
+        path_suffix(.path)
+    )]
+    BadServer {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The value given.
+        value: String,
+    },
+}
+
+fn path_suffix(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!(" {}", p.display()),
+        None => String::new(),
+    }
+}
+
+/// The file as written, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    server: Option<String>,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    tls: RawTls,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    trust: Option<String>,
+    server_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    listen: Option<String>,
+    listen_address: Option<String>,
+}
+
+/// `host:port` with a non-empty host and a non-zero port (IPv6 in brackets).
+fn is_host_port(value: &str) -> bool {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner.strip_suffix(']').is_some_and(|h| !h.is_empty())
+    } else {
+        !host.is_empty() && !host.contains(':') && !host.chars().any(char::is_whitespace)
+    };
+    host_ok && matches!(port.parse::<u16>(), Ok(p) if p != 0)
+}
+
+impl SettingsFile {
+    /// A settings file with these contents.
+    pub fn new(server: Option<String>, network: NetworkSettings) -> Self {
+        Self {
+            server,
+            network,
+            tls: TlsSettings::default(),
+        }
+    }
+
+    /// Where the file lives by default on this platform.
+    pub fn default_path() -> PathBuf {
+        if cfg!(windows) {
+            PathBuf::from(r"C:\ProgramData\faxnotify\client.toml")
+        } else {
+            PathBuf::from("/etc/faxnotify/client.toml")
+        }
+    }
+
+    /// Parses and validates the file's text. Missing keys take their defaults
+    /// (`listen = "dynamic"`, no server); unknown keys are refused so that a
+    /// misspelt setting is not silently ignored.
+    pub fn parse(text: &str) -> Result<Self, SettingsFileError> {
+        Self::parse_inner(text, None)
+    }
+
+    fn parse_inner(text: &str, path: Option<&Path>) -> Result<Self, SettingsFileError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| SettingsFileError::Syntax {
+            path: path.map(Path::to_path_buf),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        if let Some(server) = &raw.server
+            && !is_host_port(server)
+        {
+            return Err(SettingsFileError::BadServer {
+                path: path.map(Path::to_path_buf),
+                value: server.clone(),
+            });
+        }
+        let listen = match raw.network.listen {
+            Some(text) => {
+                text.parse::<ListenPolicy>()
+                    .map_err(|source| SettingsFileError::Invalid {
+                        path: path.map(Path::to_path_buf),
+                        key: "network.listen",
+                        source,
+                    })?
+            }
+            None => ListenPolicy::default(),
+        };
+        let mut network = NetworkSettings::new(listen);
+        if let Some(text) = raw.network.listen_address {
+            network.listen_address =
+                text.parse::<ListenAddress>()
+                    .map_err(|source| SettingsFileError::Invalid {
+                        path: path.map(Path::to_path_buf),
+                        key: "network.listen_address",
+                        source,
+                    })?;
+        }
+        let bad_tls = |key, source| SettingsFileError::BadTls {
+            path: path.map(Path::to_path_buf),
+            key,
+            source,
+        };
+        let trust = match raw.tls.trust {
+            Some(text) => text
+                .parse::<TlsTrust>()
+                .map_err(|source| bad_tls("tls.trust", source))?,
+            None => TlsTrust::default(),
+        };
+        if let Some(name) = &raw.tls.server_name {
+            check_server_name(name).map_err(|source| bad_tls("tls.server_name", source))?;
+        }
+        let mut tls = TlsSettings::new(trust);
+        tls.server_name = raw.tls.server_name;
+        Ok(Self {
+            server: raw.server,
+            network,
+            tls,
+        })
+    }
+
+    /// Checks the settings without writing anything.
+    pub fn validate(&self) -> Result<(), SettingsFileError> {
+        if let Some(server) = &self.server
+            && !is_host_port(server)
+        {
+            return Err(SettingsFileError::BadServer {
+                path: None,
+                value: server.clone(),
+            });
+        }
+        self.tls
+            .validate()
+            .map_err(|source| SettingsFileError::BadTls {
+                path: None,
+                key: "tls.server_name",
+                source,
+            })?;
+        self.network
+            .validate()
+            .map_err(|source| SettingsFileError::Invalid {
+                path: None,
+                key: "network.listen",
+                source,
+            })
+    }
+
+    /// Renders the file with explanatory comments. [`SettingsFile::parse`]
+    /// reads the result back unchanged.
+    pub fn render(&self) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let mut out = String::from(
+            "# faxnotify client settings, shared by every client instance on this host.\n\
+             # Each client reads them once when it starts: a change takes effect when\n\
+             # the client restarts.\n\n",
+        );
+        if let Some(server) = &self.server {
+            out.push_str("# The fax server, host:port.\n");
+            out.push_str(&format!("server = {}\n\n", quote(server)));
+        }
+        out.push_str(
+            "[network]\n\
+             # The callback port the server dials back to:\n\
+             #   \"dynamic\"          any free port (any number of clients per host)\n\
+             #   \"range:LO-HI\"      the first free port of a range your firewall opens\n\
+             #                      (up to HI-LO+1 clients per host)\n\
+             #   \"fixed:PORT\"       exactly PORT (only one client per host)\n\
+             #   \"none\"             no port: notifications come over the connection to\n\
+             #                      the server (for hosts it cannot connect back to)\n",
+        );
+        out.push_str(&format!(
+            "listen = {}\n",
+            quote(&self.network.listen.to_string())
+        ));
+        out.push_str(
+            "# The local address the callback listener binds:\n\
+             #   \"route\"            the address this host reaches the server from,\n\
+             #                      which is the one the server dials back to\n\
+             #   \"any\"              every interface (when callbacks arrive on another\n\
+             #                      address, e.g. a port forwarded to another interface)\n\
+             #   an IP address      exactly that address\n",
+        );
+        out.push_str(&format!(
+            "listen_address = {}\n",
+            quote(&self.network.listen_address.to_string())
+        ));
+        out.push_str(
+            "\n[tls]\n\
+             # How this host trusts the fax server's certificate:\n\
+             #   \"system\"               the operating system's trusted roots\n\
+             #   \"ca:/path/ca.pem\"      only the CA certificates in this PEM file\n\
+             #   \"pin:sha256:AB:...\"    exactly this certificate (a self-signed server;\n\
+             #                          `faxnotify tls self-signed` prints the value)\n\
+             #   \"off\"                  no TLS: plain TCP, nothing is encrypted\n",
+        );
+        out.push_str(&format!("trust = {}\n", quote(&self.tls.trust.to_string())));
+        if let Some(name) = &self.tls.server_name {
+            out.push_str(
+                "# The name the server's certificate carries (default: the server's host).\n",
+            );
+            out.push_str(&format!("server_name = {}\n", quote(name)));
+        }
+        out
+    }
+
+    /// Reads and validates the file at `path` (a regular file of at most
+    /// [`MAX_FILE_BYTES`], opened without blocking).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, SettingsFileError> {
+        let path = path.as_ref();
+        let text = read_text(path)?;
+        Self::parse_inner(&text, Some(path))
+    }
+
+    /// Validates the settings and writes them to `path` atomically: into a
+    /// temporary file in the same directory (mode 0644: every client on the
+    /// host reads it, and it holds no secret), flushed to disk, renamed over
+    /// `path`, and the directory flushed, so that a client starting
+    /// meanwhile reads either the old or the new file, never a torn one.
+    /// A symbolic link at `path` is written through: its target is replaced.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SettingsFileError> {
+        self.validate()?;
+        let target = resolve_link(path.as_ref())?;
+        let path = target.as_path();
+        let io_err = |source| SettingsFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| io_err(io::Error::other("the path names no file")))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let _ = fs::remove_file(&tmp); // left over by a crash of this very pid
+        let result = (|| {
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o644);
+            }
+            let mut file = options.open(&tmp)?;
+            file.write_all(self.render().as_bytes())?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&tmp, path)?;
+            // Make the rename itself durable.
+            File::open(&dir)?.sync_all()
+        })();
+        if let Err(source) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(source));
+        }
+        Ok(())
+    }
+}
+
+/// The file's text: a regular file of at most [`MAX_FILE_BYTES`], opened
+/// without blocking (a FIFO put in its place must not hang the client).
+fn read_text(path: &Path) -> Result<String, SettingsFileError> {
+    let io_err = |source| SettingsFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Opening a FIFO for reading would wait for a writer.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(SettingsFileError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let too_large = || SettingsFileError::TooLarge {
+        path: path.to_path_buf(),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    // The file may grow between the check and the read: read one byte more
+    // than allowed at most, to tell.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| SettingsFileError::Syntax {
+        path: Some(path.to_path_buf()),
+        message: format!(
+            "not UTF-8 text (an invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// The file `path` names: the target of a symbolic link (so that saving
+/// replaces the target, not the link), or `path` itself.
+fn resolve_link(path: &Path) -> Result<PathBuf, SettingsFileError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            fs::canonicalize(path).map_err(|source| SettingsFileError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(path.to_path_buf()),
+    }
+}
