@@ -393,7 +393,6 @@ impl<R: Runtime> Conns<R> {
         };
         let socket = l.listener.socket();
         let hold = faxnotify_runtime::PortHold::take_over(&*socket, l.local)?;
-        drop(socket);
         self.stop_listening();
         Ok(Some(hold))
     }
