@@ -18,8 +18,6 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub)]
 
-#[path = "server_support/alloc.rs"]
-mod alloc;
 #[allow(dead_code)] // the benchmark uses a subset of the scripted server
 #[path = "../tests/client_harness/server.rs"]
 mod scripted;
@@ -31,47 +29,18 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{
-    Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
+    self, Client, ClientConfig, Event, ListenPolicy, NetworkSettings, Output,
 };
-use faxnotify_core::wire::{Decoder, FaxReceived, Frame, MAX_FRAME_LEN, Notification, Notify};
+use faxnotify_core::wire::{FaxReceived, Frame, Notification, Notify};
+use faxnotify_testkit::Endpoint;
+use faxnotify_testkit::alloc::{Counting, allocations};
 
-use alloc::{Counting, allocations};
 use scripted::ScriptedServer;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
 const SESSION: u64 = 0x0123_4567_89ab_cdef;
-
-/// Decodes every frame in `data`.
-fn frames(data: &[u8]) -> Vec<Frame<'static>> {
-    let mut decoder = Decoder::new(MAX_FRAME_LEN);
-    let mut input = data;
-    let mut out = Vec::new();
-    while let Some(frame) = decoder.decode(&mut input).unwrap() {
-        out.push(frame.into_owned());
-    }
-    out
-}
-
-/// Drains the client's outputs; returns the frames it sent on `conn`.
-fn sent_on(client: &mut Client, conn: ConnId) -> Vec<Frame<'static>> {
-    let mut out = Vec::new();
-    while let Some(output) = client.poll_output() {
-        if let Output::Transmit { conn: c, data } = output {
-            assert_eq!(c, conn);
-            out.extend(frames(&data));
-        }
-    }
-    out
-}
-
-fn feed(client: &mut Client, now: Instant, conn: ConnId, frame: &Frame<'_>) {
-    let data = frame.to_vec().unwrap();
-    client
-        .handle_input(now, Input::Received { conn, data: &data })
-        .unwrap();
-}
 
 /// A client logged in with a working callback connection.
 fn established() -> (Client, ConnId, Instant) {
@@ -82,48 +51,34 @@ fn established() -> (Client, ConnId, Instant) {
         scripted::PASSWORD,
         NetworkSettings::new(ListenPolicy::Fixed { port: 6003 }),
     );
-    let mut client = Client::new(config, [7; 32], now).unwrap();
-    let Some(Output::Listen { addr }) = client.poll_output() else {
+    let mut client = Endpoint::new(Client::new(config, [7; 32], now).unwrap());
+    let Some(Output::Listen { addr }) = client.next_output() else {
         panic!("the client listens first");
     };
-    client
-        .handle_input(now, Input::Bound { local: addr })
-        .unwrap();
-    let mut ctl = None;
-    while let Some(output) = client.poll_output() {
-        if let Output::Connect { conn, .. } = output {
-            ctl = Some(conn);
-        }
-    }
-    let ctl = ctl.expect("the client dials after binding");
-    client
-        .handle_input(now, Input::Connected { conn: ctl })
-        .unwrap();
+    client.input(now, client::Input::Bound { local: addr });
+    let (ctl, _) = client.take_connects()[0];
+    client.discard_outputs();
+    client.input(now, client::Input::Connected { conn: ctl });
 
     let mut server = ScriptedServer::new();
-    feed(&mut client, now, ctl, &server.hello());
-    let login = sent_on(&mut client, ctl).remove(0);
-    feed(&mut client, now, ctl, &server.challenge_for(&login));
-    let proof = sent_on(&mut client, ctl).remove(0);
-    feed(
-        &mut client,
-        now,
-        ctl,
-        &server.login_ok(&proof, SESSION, 30_000),
-    );
-    let advertise = sent_on(&mut client, ctl).remove(0);
+    client.receive_frames(now, ctl, &[server.hello()]);
+    let login = client.take_frames(ctl).remove(0);
+    client.receive_frames(now, ctl, &[server.challenge_for(&login)]);
+    let proof = client.take_frames(ctl).remove(0);
+    client.receive_frames(now, ctl, &[server.login_ok(&proof, SESSION, 30_000)]);
+    let advertise = client.take_frames(ctl).remove(0);
     assert!(matches!(advertise, Frame::Advertise(_)), "{advertise}");
     let callback = SocketAddr::from(([192, 0, 2, 10], 6003));
-    feed(&mut client, now, ctl, &Frame::AdvertiseOk { callback });
-    sent_on(&mut client, ctl);
+    client.receive_frames(now, ctl, &[Frame::AdvertiseOk { callback }]);
 
-    let cb = client.handle_accept(now, SocketAddr::from(([192, 0, 2, 1], 50_000)));
-    let challenge = sent_on(&mut client, cb).remove(0);
+    let cb = client.accept(now, SocketAddr::from(([192, 0, 2, 1], 50_000)));
+    let challenge = client.take_frames(cb).remove(0);
     let (hello, _, _) = server.cb_hello(&challenge);
-    feed(&mut client, now, cb, &hello);
-    let ready = sent_on(&mut client, cb).remove(0);
+    client.receive_frames(now, cb, &[hello]);
+    let ready = client.take_frames(cb).remove(0);
     assert!(matches!(ready, Frame::CbReady(_)), "{ready}");
-    (client, cb, now)
+    client.discard_outputs();
+    (client.core, cb, now)
 }
 
 /// A realistic FAX_RECEIVED payload (two short strings).
@@ -150,7 +105,7 @@ fn server_message() -> Vec<u8> {
 /// An established client and a read of `per_read` NOTIFYs whose seqs are
 /// rewritten in place for each step.
 struct Receiver {
-    client: Client,
+    client: Endpoint<Client>,
     cb: ConnId,
     now: Instant,
     read: Vec<u8>,
@@ -162,6 +117,7 @@ struct Receiver {
 impl Receiver {
     fn new(kind: u8, payload: &[u8], per_read: usize) -> Self {
         let (client, cb, now) = established();
+        let client = Endpoint::new(client);
         let frame = Frame::Notify(Notify {
             seq: 0,
             kind,
@@ -193,23 +149,22 @@ impl Receiver {
         self.client
             .handle_input(
                 self.now,
-                Input::Received {
+                client::Input::Received {
                     conn: self.cb,
                     data: &self.read,
                 },
             )
             .unwrap();
         let mut delivered = 0;
-        while let Some(output) = self.client.poll_output() {
-            match output {
-                Output::Event(Event::Notification { notification, .. }) => {
-                    black_box(notification);
-                    delivered += 1;
-                }
-                Output::Transmit { data, .. } => self.client.recycle(data),
-                other => panic!("unexpected output {other:?}"),
+        // Straight from the core to the closure: no queue in between.
+        self.client.drain_into(|client, output| match output {
+            Output::Event(Event::Notification { notification, .. }) => {
+                black_box(notification);
+                delivered += 1;
             }
-        }
+            Output::Transmit { data, .. } => client.recycle(data),
+            other => panic!("unexpected output {other:?}"),
+        });
         delivered
     }
 }

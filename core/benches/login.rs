@@ -33,21 +33,16 @@ use criterion::Criterion;
 use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, Credentials, DEFAULT_ITERATIONS, client_proof, prepare_password,
 };
-use faxnotify_core::client::{self, Client, ClientConfig, Event, ListenPolicy, NetworkSettings};
-use faxnotify_core::server::{self, MemoryUserStore, Server, ServerConfig};
-use faxnotify_core::wire::{
-    Advertise, Caps, Decoder, Frame, Login, MAX_FRAME_LEN, PolicyKind, Role,
-};
+use faxnotify_core::client::{Client, ClientConfig, Event, ListenPolicy, NetworkSettings};
+use faxnotify_core::io::{Input, Output};
+use faxnotify_core::server::{MemoryUserStore, Server, ServerConfig};
+use faxnotify_core::wire::{Advertise, Caps, Frame, Login, PolicyKind, Role};
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_testkit::Endpoint;
+use faxnotify_testkit::frames::first_frame;
 
 const SEED: [u8; 32] = [7; 32];
 const SESSION: u64 = 0x0123_4567_89ab_cdef;
-
-fn first_frame(data: &[u8]) -> Frame<'static> {
-    let mut decoder = Decoder::new(MAX_FRAME_LEN);
-    let mut input = data;
-    decoder.decode(&mut input).unwrap().unwrap().into_owned()
-}
 
 // ---- the client's side ------------------------------------------------------
 
@@ -76,44 +71,32 @@ fn client_login(
     mut record: Option<&mut scripted::ScriptedServer>,
 ) -> bool {
     let now = Instant::now();
-    let mut client = Client::new(client_config(), SEED, now).unwrap();
-    let Some(client::Output::Listen { addr }) = client.poll_output() else {
+    let mut client = Endpoint::new(Client::new(client_config(), SEED, now).unwrap());
+    let Some(Output::Listen { addr }) = client.next_output() else {
         panic!("the client listens first");
     };
-    client
-        .handle_input(now, client::Input::Bound { local: addr })
-        .unwrap();
-    let mut ctl = None;
-    while let Some(output) = client.poll_output() {
-        if let client::Output::Connect { conn, .. } = output {
-            ctl = Some(conn);
-        }
-    }
-    let conn = ctl.unwrap();
-    client
-        .handle_input(now, client::Input::Connected { conn })
-        .unwrap();
+    client.input(now, Input::Bound { local: addr });
+    let (conn, _) = client.take_connects()[0];
+    client.discard_outputs();
+    client.input(now, Input::Connected { conn });
     if let Some(server) = record.as_deref_mut() {
         script.hello = server.hello().to_vec().unwrap();
     }
     let mut logged_in = false;
-    let mut step = |client: &mut Client, data: &[u8]| -> Option<Frame<'static>> {
-        client
-            .handle_input(now, client::Input::Received { conn, data })
-            .unwrap();
+    // One read in; the first frame the client sent back.
+    let mut step = |client: &mut Endpoint<Client>, data: &[u8]| -> Option<Frame<'static>> {
+        client.receive(now, conn, data);
         let mut sent = None;
-        while let Some(output) = client.poll_output() {
-            match output {
-                client::Output::Transmit { data, .. } => {
-                    if sent.is_none() {
-                        sent = Some(first_frame(&data));
-                    }
-                    client.recycle(data);
+        client.drain_into(|client, output| match output {
+            Output::Transmit { data, .. } => {
+                if sent.is_none() {
+                    sent = Some(first_frame(&data));
                 }
-                client::Output::Event(Event::LoggedIn { .. }) => logged_in = true,
-                _ => {}
+                client.recycle(data);
             }
-        }
+            Output::Event(Event::LoggedIn { .. }) => logged_in = true,
+            _ => {}
+        });
         sent
     };
     let login = step(&mut client, &script.hello).unwrap();
@@ -154,22 +137,21 @@ fn server_script() -> ServerScript {
 const USERS: usize = 16;
 
 struct ServerSide {
-    server: Server,
+    server: Endpoint<Server>,
     now: Instant,
     secrets: ClientSecrets,
     logins: usize,
 }
 
-fn take_transmit(server: &mut Server) -> (Vec<u8>, Option<ConnId>) {
+/// Takes the server's outputs: the bytes it transmitted and the dial it asked for.
+fn take_transmit(server: &mut Endpoint<Server>) -> (Vec<u8>, Option<ConnId>) {
     let mut bytes = Vec::new();
     let mut dial = None;
-    while let Some(output) = server.poll_output() {
-        match output {
-            server::Output::Transmit { data, .. } => bytes.extend_from_slice(&data),
-            server::Output::Connect { conn, .. } => dial = Some(conn),
-            _ => {}
-        }
-    }
+    server.drain_into(|_, output| match output {
+        Output::Transmit { data, .. } => bytes.extend_from_slice(&data),
+        Output::Connect { conn, .. } => dial = Some(conn),
+        _ => {}
+    });
     (bytes, dial)
 }
 
@@ -198,7 +180,7 @@ impl ServerSide {
             DEFAULT_ITERATIONS,
         );
         Self {
-            server,
+            server: Endpoint::new(server),
             now,
             secrets,
             logins: 0,
@@ -232,11 +214,9 @@ impl ServerSide {
         let mut spent = Duration::ZERO;
 
         let t = Instant::now();
-        let conn = server.handle_accept(now, peer);
+        let conn = server.accept(now, peer);
         let (hello, _) = take_transmit(server);
-        server
-            .handle_input(now, server::Input::Received { conn, data: &login })
-            .unwrap();
+        server.receive(now, conn, &login);
         let (challenge, _) = take_transmit(server);
         spent += t.elapsed();
 
@@ -249,19 +229,9 @@ impl ServerSide {
         .unwrap();
 
         let t = Instant::now();
-        server
-            .handle_input(now, server::Input::Received { conn, data: &proof })
-            .unwrap();
+        server.receive(now, conn, &proof);
         let (ok, _) = take_transmit(server);
-        server
-            .handle_input(
-                now,
-                server::Input::Received {
-                    conn,
-                    data: &advertise,
-                },
-            )
-            .unwrap();
+        server.receive(now, conn, &advertise);
         let (_, dial) = take_transmit(server);
         spent += t.elapsed();
 
@@ -278,13 +248,16 @@ impl ServerSide {
     /// Ends a session and forgets its connections (not timed).
     fn end(&mut self, session: SessionId) {
         self.server.end_session(self.now, session).unwrap();
-        while let Some(output) = self.server.poll_output() {
-            if let server::Output::Close { conn } = output {
-                let _ = self
-                    .server
-                    .handle_input(self.now, server::Input::Closed { conn });
+        let mut closed = Vec::new();
+        self.server.drain_into(|_, output| {
+            if let Output::Close { conn } = output {
+                closed.push(conn);
             }
+        });
+        for conn in closed {
+            let _ = self.server.try_input(self.now, Input::Closed { conn });
         }
+        self.server.discard_outputs();
     }
 }
 

@@ -10,8 +10,6 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub)]
 
-#[path = "server_support/alloc.rs"]
-mod alloc;
 #[path = "server_support/driver.rs"]
 mod driver;
 
@@ -20,8 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use faxnotify_core::server::{Input, Output};
 
-use alloc::{Counting, live_bytes};
 use driver::{Client, Driver, ack};
+use faxnotify_testkit::alloc::{Counting, live_bytes};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -38,12 +36,12 @@ fn measure(n: usize, callback: bool) -> Figures {
     for i in 0..n {
         clients.push(d.open(i, callback));
     }
-    while d.server.poll_output().is_some() {}
+    d.server.discard_outputs();
     // Settle: the handshake deadlines (10 s) pass and the callbacks get
     // their first keepalive PING, as on a real server after a while.
     d.now += Duration::from_secs(11);
     d.server.handle_timeout(d.now);
-    while d.server.poll_output().is_some() {}
+    d.server.discard_outputs();
     let idle = (live_bytes() - before) as f64 / n as f64;
     assert_eq!(d.server.session_count(), n);
 
@@ -54,16 +52,15 @@ fn measure(n: usize, callback: bool) -> Figures {
             .notify_session(d.now, c.session, 3, payload.clone())
             .unwrap();
     }
-    while d.server.poll_output().is_some() {}
+    d.server.discard_outputs();
     let ack = ack(1);
     for c in &clients {
         let conn = c.callback.unwrap_or(c.control);
         d.server
             .handle_input(d.now, Input::Received { conn, data: &ack })
             .unwrap();
-        while let Some(output) = d.server.poll_output() {
-            assert!(matches!(output, Output::Event(_)));
-        }
+        d.server
+            .drain_into(|_, output| assert!(matches!(output, Output::Event(_))));
     }
     let after_traffic = (live_bytes() - before) as f64 / n as f64;
     Figures {

@@ -11,8 +11,6 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub)]
 
-#[path = "server_support/alloc.rs"]
-mod alloc;
 #[path = "server_support/driver.rs"]
 mod driver;
 
@@ -23,8 +21,8 @@ use criterion::{Criterion, Throughput};
 use faxnotify_core::server::{Input, Output, Target};
 use faxnotify_core::wire::Notification;
 
-use alloc::{Counting, allocations};
 use driver::{Client, Driver, ack};
+use faxnotify_testkit::alloc::{Counting, allocations};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -65,20 +63,20 @@ impl One {
         self.seq += 1;
         debug_assert_eq!(seq, self.seq);
         let mut bytes = 0;
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             if let Output::Transmit { data, .. } = output {
                 bytes += data.len();
             }
-        }
+        });
         let conn = self.client.callback.unwrap();
         let ack = ack(seq);
         self.d
             .server
             .handle_input(now, Input::Received { conn, data: &ack })
             .unwrap();
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             black_box(output);
-        }
+        });
         bytes
     }
 }
@@ -95,7 +93,7 @@ impl Many {
     fn new(n: usize) -> Self {
         let mut d = Driver::new(n, |_| {});
         let clients = (0..n).map(|i| d.open(i, true)).collect();
-        while d.server.poll_output().is_some() {}
+        d.server.discard_outputs();
         Self {
             d,
             clients,
@@ -116,11 +114,11 @@ impl Many {
         debug_assert_eq!(report.accepted.len(), self.clients.len());
         drop(report);
         let mut transmits = 0;
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             if matches!(output, Output::Transmit { .. }) {
                 transmits += 1;
             }
-        }
+        });
         let ack = ack(self.seq);
         for c in &self.clients {
             let conn = c.callback.unwrap();
@@ -129,9 +127,9 @@ impl Many {
                 .handle_input(now, Input::Received { conn, data: &ack })
                 .unwrap();
         }
-        while let Some(output) = self.d.server.poll_output() {
+        self.d.server.drain_into(|_, output| {
             black_box(output);
-        }
+        });
         transmits
     }
 }

@@ -2,7 +2,7 @@
 //! beside the same session over plain TCP (server state only).
 //!
 //! A client core and a server core run the whole login and callback
-//! handshake in memory (`tests/tls/pump.rs`); the server is built first, its
+//! handshake in memory (the testkit's `Net`); the server is built first, its
 //! live heap read, and after the session has settled (handshake deadlines
 //! passed, first keepalive sent) everything but the server is dropped and
 //! the heap read again. The counting allocator counts requested sizes.
@@ -13,14 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, unreachable_pub, dead_code)]
 
-#[path = "server_support/alloc.rs"]
-mod alloc;
 #[path = "../tests/tls/certs.rs"]
 mod certs;
-#[path = "../tests/tls/pump.rs"]
-mod pump;
-#[path = "../tests/tls/relay.rs"]
-mod relay;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,8 +24,8 @@ use faxnotify_core::server::{MemoryUserStore, Server, ServerConfig};
 use faxnotify_core::tls::{ClientTls, FixedClock, Trust, UnixTime};
 use faxnotify_core::wire::Role;
 
-use alloc::{Counting, live_bytes};
-use pump::{Net, SERVER_ADDR};
+use faxnotify_testkit::alloc::{Counting, live_bytes};
+use faxnotify_testkit::{Net, SERVER_ADDR};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -55,7 +49,7 @@ fn measure(tls: bool) -> usize {
     let before = live_bytes();
 
     let mut config = ClientConfig::new(
-        SERVER_ADDR.parse().unwrap(),
+        SERVER_ADDR,
         "alice",
         "correct horse",
         NetworkSettings::new(ListenPolicy::Fixed { port: 6000 }),
@@ -65,10 +59,13 @@ fn measure(tls: bool) -> usize {
         trust: Trust::Roots(vec![ca.cert.clone()]),
     });
     config.tls_clock = clock;
-    let mut net = Net::new(Client::new(config, [3; 32], now).unwrap(), server, now);
+    let mut net = Net::pair(Client::new(config, [3; 32], now).unwrap(), server, now);
+    // The server's pool of written buffers is per server, not per session.
+    net.recycle = false;
     net.run_for(Duration::from_secs(15));
     assert!(
-        net.client_events
+        net.client()
+            .events
             .iter()
             .any(|e| matches!(e, client::Event::CallbackEstablished { .. })),
         "the session must be up"
@@ -82,7 +79,7 @@ fn measure(tls: bool) -> usize {
 
 /// Drops everything of the network but the server.
 fn keep_server(net: Net) -> Server {
-    net.server
+    net.server.core
 }
 
 fn main() {

@@ -20,6 +20,10 @@
 //! | a connection accepted | | `handle_accept(now, peer)` |
 //! | `poll_timeout()` passed | | `handle_timeout(now)` |
 //!
+//! The loop is written out here on purpose, for integrators to read; the
+//! workspace's tests drive the cores with the same logic from
+//! `faxnotify-testkit`'s `Net`.
+//!
 //! Run it with `cargo run -p faxnotify-core --example own_runtime`.
 
 use std::collections::HashMap;

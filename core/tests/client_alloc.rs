@@ -11,57 +11,15 @@ mod client_harness;
 #[allow(unreachable_pub)] // the shared support module is written with `pub`
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use client_harness::server::{ScriptedServer, notify_raw};
 use client_harness::{Harness, SESSION, config};
-use faxnotify_core::client::{Event, Input, ListenPolicy, Output};
+use faxnotify_core::client::{Event, ListenPolicy};
 use faxnotify_core::wire::{Frame, Notification};
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// wrapper only bumps a thread-local counter (const-initialised, no destructor,
-// so touching it never allocates).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use faxnotify_testkit::alloc::{Counting, allocations_during};
+use faxnotify_testkit::{Endpoint, Output};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-fn allocations_during(f: impl FnOnce()) -> u64 {
-    COUNT.with(|c| c.set(0));
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    COUNT.with(Cell::get)
-}
 
 /// `n` NOTIFYs from `first`, kind `kind`, `payload` each, as one read.
 fn batch(first: u64, n: u64, kind: u8, payload: &[u8]) -> Vec<u8> {
@@ -86,41 +44,35 @@ fn notify_to_ack_allocates_only_the_strings() {
         .to_payload()
         .unwrap();
     let mut next = 1;
-    let mut step =
-        |client: &mut faxnotify_core::client::Client, kind: u8, payload: &[u8], n: u64| {
-            let data = batch(next, n, kind, payload);
-            next += n;
-            let mut delivered = 0;
-            let mut acks = Vec::with_capacity(4); // allocated before counting
-            let allocs = allocations_during(|| {
-                client
-                    .handle_input(
-                        now,
-                        Input::Received {
-                            conn: cb,
-                            data: &data,
-                        },
-                    )
-                    .unwrap();
-                while let Some(out) = client.poll_output() {
-                    match out {
-                        Output::Event(Event::Notification { .. }) => delivered += 1,
-                        Output::Transmit { data, .. } => {
-                            acks.push(data.len());
-                            client.recycle(data);
-                        }
-                        other => panic!("unexpected {other:?}"),
+    let mut step = |client: &mut Endpoint<faxnotify_core::client::Client>,
+                    kind: u8,
+                    payload: &[u8],
+                    n: u64| {
+        let data = batch(next, n, kind, payload);
+        next += n;
+        let mut delivered = 0;
+        let mut acks = Vec::with_capacity(4); // allocated before counting
+        let allocs = allocations_during(|| {
+            client.receive(now, cb, &data);
+            while let Some(out) = client.next_output() {
+                match out {
+                    Output::Event(Event::Notification { .. }) => delivered += 1,
+                    Output::Transmit { data, .. } => {
+                        acks.push(data.len());
+                        client.recycle(data);
                     }
+                    other => panic!("unexpected {other:?}"),
                 }
-            });
-            assert_eq!(delivered, n);
-            assert_eq!(
-                acks,
-                [Frame::Ack { seq: 0 }.encoded_len()],
-                "one ACK per read"
-            );
-            allocs
-        };
+            }
+        });
+        assert_eq!(delivered, n);
+        assert_eq!(
+            acks,
+            [Frame::Ack { seq: 0 }.encoded_len()],
+            "one ACK per read"
+        );
+        allocs
+    };
 
     // Warm up: the output queue and the transmit buffer pool reach their size.
     step(&mut client, 3, &message, 64);

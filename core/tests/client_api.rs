@@ -17,6 +17,8 @@ use faxnotify_core::client::{
     InputError, ListenPolicy, LogoutError, Output, Peer, ProtocolError, SessionEndReason,
 };
 use faxnotify_core::wire::{ByeReason, ErrorCode, Frame, FrameType};
+use faxnotify_testkit::Endpoint;
+use faxnotify_testkit::frames::encode;
 
 /// A scripted session touching every part of the client, including jittered
 /// reconnects, PINGs and fresh nonces.
@@ -67,54 +69,23 @@ fn same_seed_same_transcript() {
 fn events_with_chunks(chunk: Option<usize>) -> Vec<Event> {
     let mut server = ScriptedServer::new();
     let now = Instant::now();
-    let mut client = Client::new(config(ListenPolicy::Fixed { port: 6003 }), [3; 32], now).unwrap();
-    let mut events = Vec::new();
-    let mut pending: Vec<(ConnId, Vec<u8>)> = Vec::new();
-    let drain =
-        |client: &mut Client, events: &mut Vec<Event>, pending: &mut Vec<(ConnId, Vec<u8>)>| {
-            while let Some(out) = client.poll_output() {
-                match out {
-                    Output::Event(e) => events.push(e),
-                    Output::Transmit { conn, data } => pending.push((conn, data)),
-                    _ => {}
-                }
-            }
-        };
-    let feed = |client: &mut Client, conn: ConnId, frames: &[Frame<'_>]| {
-        let mut data = Vec::new();
-        for f in frames {
-            f.encode(&mut data).unwrap();
-        }
+    let client = Client::new(config(ListenPolicy::Fixed { port: 6003 }), [3; 32], now).unwrap();
+    let mut client = Endpoint::new(client);
+    let feed = |client: &mut Endpoint<Client>, conn: ConnId, frames: &[Frame<'_>]| {
+        let data = encode(frames);
         let step = chunk.unwrap_or(data.len());
         for piece in data.chunks(step) {
-            client
-                .handle_input(now, Input::Received { conn, data: piece })
-                .unwrap();
+            client.receive(now, conn, piece);
         }
     };
-    let take_frame = |pending: &mut Vec<(ConnId, Vec<u8>)>| -> Frame<'static> {
-        let (_, data) = pending.remove(0);
-        client_harness::decode_all(&data).remove(0)
-    };
-    client
-        .handle_input(
-            now,
-            Input::Bound {
-                local: "0.0.0.0:6003".parse().unwrap(),
-            },
-        )
-        .unwrap();
+    let local = "0.0.0.0:6003".parse().unwrap();
+    client.input(now, Input::Bound { local });
     let ctl = ConnId::from_raw(1);
-    client
-        .handle_input(now, Input::Connected { conn: ctl })
-        .unwrap();
-    drain(&mut client, &mut events, &mut pending);
+    client.input(now, Input::Connected { conn: ctl });
     feed(&mut client, ctl, &[server.hello()]);
-    drain(&mut client, &mut events, &mut pending);
-    let login = take_frame(&mut pending);
+    let login = client.take_frames(ctl).remove(0);
     feed(&mut client, ctl, &[server.challenge_for(&login)]);
-    drain(&mut client, &mut events, &mut pending);
-    let proof = take_frame(&mut pending);
+    let proof = client.take_frames(ctl).remove(0);
     feed(
         &mut client,
         ctl,
@@ -126,11 +97,9 @@ fn events_with_chunks(chunk: Option<usize>) -> Vec<Event> {
             Frame::Ping { nonce: 4 },
         ],
     );
-    drain(&mut client, &mut events, &mut pending);
-    pending.clear();
-    let cb = client.handle_accept(now, server_peer(50_000));
-    drain(&mut client, &mut events, &mut pending);
-    let challenge = take_frame(&mut pending);
+    client.take_transmitted(ctl);
+    let cb = client.accept(now, server_peer(50_000));
+    let challenge = client.take_frames(cb).remove(0);
     let (hello, _, _) = server.cb_hello(&challenge);
     // CB_HELLO and the first NOTIFYs in one stream.
     feed(
@@ -138,8 +107,7 @@ fn events_with_chunks(chunk: Option<usize>) -> Vec<Event> {
         cb,
         &[hello, notify(1), notify(2), notify(1), notify(3)],
     );
-    drain(&mut client, &mut events, &mut pending);
-    events
+    client.take_events()
 }
 
 #[test]
@@ -205,7 +173,7 @@ fn api_misuse_is_an_error_and_changes_nothing() {
         h.client.handle_input(now, Input::Bound { local: listen }),
         Err(InputError::NoListenPending)
     );
-    while h.client.poll_output().is_some() {}
+    h.client.discard_outputs();
     let ctl = ConnId::from_raw(1);
     assert_eq!(
         h.client.handle_input(
@@ -509,9 +477,9 @@ fn user_name_is_sent_prepared() {
 fn ipv6_server_listens_on_ipv6() {
     let mut cfg = config(ListenPolicy::Dynamic);
     cfg.server = "[2001:db8::1]:4580".parse().unwrap();
-    let mut client = Client::new(cfg, [0; 32], Instant::now()).unwrap();
+    let mut client = Endpoint::new(Client::new(cfg, [0; 32], Instant::now()).unwrap());
     assert_eq!(
-        client.poll_output(),
+        client.next_output(),
         Some(Output::Listen {
             addr: "[::]:0".parse().unwrap()
         })
@@ -519,9 +487,9 @@ fn ipv6_server_listens_on_ipv6() {
     // An IPv4-mapped server address counts as IPv4 [C-1].
     let mut cfg = config(ListenPolicy::Fixed { port: 6003 });
     cfg.server = "[::ffff:192.0.2.1]:4580".parse().unwrap();
-    let mut client = Client::new(cfg, [0; 32], Instant::now()).unwrap();
+    let mut client = Endpoint::new(Client::new(cfg, [0; 32], Instant::now()).unwrap());
     assert_eq!(
-        client.poll_output(),
+        client.next_output(),
         Some(Output::Listen {
             addr: "0.0.0.0:6003".parse().unwrap()
         })

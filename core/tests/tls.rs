@@ -1,5 +1,5 @@
 //! FNP/1 over TLS 1.3 (docs/protocol.md section 12), in memory: a real
-//! client core and a real server core joined by `tls/pump.rs`, with
+//! client core and a real server core joined by the testkit's `Net`, with
 //! certificates from rcgen and a relay built on rustls.
 
 #![allow(unreachable_pub)]
@@ -8,8 +8,6 @@
 
 #[path = "tls/certs.rs"]
 mod certs;
-#[path = "tls/pump.rs"]
-mod pump;
 #[path = "tls/relay.rs"]
 mod relay;
 
@@ -20,13 +18,14 @@ use faxnotify_core::client::{
     self, CallbackRejection, Client, ClientConfig, ConnectionKind, ListenPolicy, NetworkSettings,
     StopReason,
 };
+use faxnotify_core::io::Output;
 use faxnotify_core::server::{self, MemoryUserStore, Server, ServerConfig, Target};
 use faxnotify_core::tls::pin::Fingerprint;
 use faxnotify_core::tls::{ClientTls, FixedClock, ServerIdentity, TlsFailure, Trust, UnixTime};
 use faxnotify_core::wire::{Notification, Role};
+use faxnotify_testkit::{Endpoint, Middlebox, Net, Path, SERVER_ADDR, Side};
 
 use certs::{Ca, self_signed};
-use pump::{Net, RelayOn, SERVER_ADDR};
 
 const NAME: &str = "fax.example.org";
 /// The tests' wall clock: 2026-06-01, inside every certificate's validity but the expired one's.
@@ -49,7 +48,7 @@ fn server(identity: Option<ServerIdentity>) -> Server {
 
 fn client(tls: Option<ClientTls>, now: Instant) -> Client {
     let mut config = ClientConfig::new(
-        SERVER_ADDR.parse().unwrap(),
+        SERVER_ADDR,
         "alice",
         "correct horse",
         NetworkSettings::new(ListenPolicy::Fixed { port: 6000 }),
@@ -66,25 +65,40 @@ fn roots(ca: &Ca) -> ClientTls {
     }
 }
 
+/// A client and a server in memory, every byte written kept for inspection.
+fn pair(client: Client, server: Server, now: Instant) -> Net {
+    let mut net = Net::pair(client, server, now);
+    net.record_wire();
+    net
+}
+
 fn net(tls: Option<ClientTls>, identity: Option<ServerIdentity>) -> Net {
     let now = Instant::now();
-    Net::new(client(tls, now), server(identity), now)
+    pair(client(tls, now), server(identity), now)
+}
+
+/// Every byte written, by whom, on which connection.
+fn wire(net: &Net) -> Vec<(Side, faxnotify_core::ConnId, Vec<u8>)> {
+    net.wire.clone().unwrap_or_default()
 }
 
 fn logged_in(net: &Net) -> bool {
-    net.client_events
+    net.client()
+        .events
         .iter()
         .any(|e| matches!(e, client::Event::LoggedIn { .. }))
 }
 
 fn callback_up(net: &Net) -> bool {
-    net.client_events
+    net.client()
+        .events
         .iter()
         .any(|e| matches!(e, client::Event::CallbackEstablished { .. }))
 }
 
 fn notifications(net: &Net) -> Vec<u64> {
-    net.client_events
+    net.client()
+        .events
         .iter()
         .filter_map(|e| match e {
             client::Event::Notification { seq, .. } => Some(*seq),
@@ -94,7 +108,8 @@ fn notifications(net: &Net) -> Vec<u64> {
 }
 
 fn client_tls_failures(net: &Net) -> Vec<(ConnectionKind, TlsFailure)> {
-    net.client_events
+    net.client()
+        .events
         .iter()
         .filter_map(|e| match e {
             client::Event::TlsFailed {
@@ -106,15 +121,30 @@ fn client_tls_failures(net: &Net) -> Vec<(ConnectionKind, TlsFailure)> {
 }
 
 fn server_tls_failures(net: &Net) -> Vec<String> {
-    net.server_events
+    net.server
+        .events
         .iter()
         .filter(|e| matches!(e, server::Event::TlsFailed { .. }))
         .map(ToString::to_string)
         .collect()
 }
 
+/// Client events as text.
+fn client_log(net: &Net) -> Vec<String> {
+    net.client()
+        .events
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect()
+}
+
+/// Server events as text (their Display, as an operator reads them).
+fn server_log(net: &Net) -> Vec<String> {
+    net.server.events.iter().map(ToString::to_string).collect()
+}
+
 fn stopped(net: &Net) -> Option<StopReason> {
-    net.client_events.iter().find_map(|e| match e {
+    net.client().events.iter().find_map(|e| match e {
         client::Event::Stopped { reason } => Some(reason.clone()),
         _ => None,
     })
@@ -124,8 +154,8 @@ fn stopped(net: &Net) -> Option<StopReason> {
 /// are TLS records, never FNP/1 frames.
 fn full_run(net: &mut Net) {
     net.run_for(Duration::from_secs(2));
-    assert!(logged_in(net), "client events: {:#?}", net.client_log());
-    assert!(callback_up(net), "client events: {:#?}", net.client_log());
+    assert!(logged_in(net), "client events: {:#?}", client_log(net));
+    assert!(callback_up(net), "client events: {:#?}", client_log(net));
     let report = net
         .server
         .notify(
@@ -147,11 +177,11 @@ fn login_notify_and_callback_over_tls() {
     // Nothing went out in plaintext: every write starts with a TLS record
     // (20 change_cipher_spec for middlebox compatibility, 21 alert,
     // 22 handshake, 23 application data; version 3.3, or 3.1 in a ClientHello).
-    for (side, conn, data) in &net.wire {
+    for (side, conn, data) in &wire(&net) {
         assert!(
             matches!(data.first(), Some(20..=23)) && data.get(1..3) == Some(&[3, 3][..])
                 || data.get(..3) == Some(&[22, 3, 1][..]),
-            "{side:?} conn#{conn} wrote something that is not a TLS record: {:02x?}",
+            "{side:?} {conn} wrote something that is not a TLS record: {:02x?}",
             &data[..data.len().min(8)]
         );
         assert!(
@@ -160,7 +190,7 @@ fn login_notify_and_callback_over_tls() {
         );
     }
     assert!(server_tls_failures(&net).is_empty());
-    assert!(!net.client.unencrypted_remote());
+    assert!(!net.client().unencrypted_remote());
 }
 
 #[test]
@@ -183,7 +213,7 @@ fn same_seed_same_inputs_same_tls_bytes() {
     let run = || {
         let mut net = net(Some(roots(&ca)), Some(identity.clone()));
         full_run(&mut net);
-        net.wire
+        wire(&net)
     };
     let first = run();
     assert!(
@@ -195,20 +225,20 @@ fn same_seed_same_inputs_same_tls_bytes() {
     let ca_net = |seed: [u8; 32]| {
         let now = Instant::now();
         let mut config = ClientConfig::new(
-            SERVER_ADDR.parse().unwrap(),
+            SERVER_ADDR,
             "alice",
             "correct horse",
             NetworkSettings::new(ListenPolicy::Fixed { port: 6000 }),
         );
         config.tls = Some(roots(&ca));
         config.tls_clock = clock();
-        let mut net = Net::new(
+        let mut net = pair(
             Client::new(config, seed, now).unwrap(),
             server(Some(identity.clone())),
             now,
         );
         full_run(&mut net);
-        net.wire
+        wire(&net)
     };
     assert_ne!(first, ca_net([4; 32]));
 }
@@ -217,17 +247,17 @@ fn expect_client_stop(net: &mut Net, want: &str) {
     net.run_for(Duration::from_secs(2));
     assert!(!logged_in(net));
     let failures = client_tls_failures(net);
-    assert_eq!(failures.len(), 1, "client events: {:#?}", net.client_log());
+    assert_eq!(failures.len(), 1, "client events: {:#?}", client_log(net));
     assert_eq!(failures[0].0, ConnectionKind::Control);
     assert_eq!(failures[0].1.to_string(), want);
     assert!(
         matches!(stopped(net), Some(StopReason::Tls(_))),
         "the client must stop, not retry or fall back: {:#?}",
-        net.client_log()
+        client_log(net)
     );
     // The server logs the refused handshake with the peer's address.
     let server = server_tls_failures(net);
-    assert_eq!(server.len(), 1, "server events: {:#?}", net.server_log());
+    assert_eq!(server.len(), 1, "server events: {:#?}", server_log(net));
     assert!(server[0].contains("peer=192.0.2.10:"), "{}", server[0]);
 }
 
@@ -293,14 +323,14 @@ fn tls_client_to_plain_server_fails_clearly_on_both_sides() {
     let mut net = net(Some(roots(&ca)), None);
     net.run_for(Duration::from_secs(2));
     let failures = client_tls_failures(&net);
-    assert_eq!(failures.len(), 1, "{:#?}", net.client_log());
+    assert_eq!(failures.len(), 1, "{:#?}", client_log(&net));
     assert_eq!(
         failures[0].1.to_string(),
         "the peer does not speak TLS (it sent plain FNP/1)"
     );
     assert!(matches!(stopped(&net), Some(StopReason::Tls(_))));
     // The plain server saw a ClientHello where a frame should be.
-    let log = net.server_log();
+    let log = server_log(&net);
     assert!(
         log.iter().any(|l| l.contains("speaks TLS")),
         "server events: {log:#?}"
@@ -315,14 +345,14 @@ fn plain_client_to_tls_server_times_out_clearly_on_both_sides() {
     assert!(!logged_in(&net));
     // Each waits for the other to speak first; the handshake timeout ends it.
     let server = server_tls_failures(&net);
-    assert!(!server.is_empty(), "server events: {:#?}", net.server_log());
+    assert!(!server.is_empty(), "server events: {:#?}", server_log(&net));
     assert!(
         server[0].contains("sent nothing within the handshake timeout"),
         "{}",
         server[0]
     );
     assert!(
-        net.client_events.iter().any(|e| matches!(
+        net.client().events.iter().any(|e| matches!(
             e,
             client::Event::ConnectionLost {
                 reason: client::DisconnectReason::HandshakeTimeout,
@@ -330,13 +360,13 @@ fn plain_client_to_tls_server_times_out_clearly_on_both_sides() {
             }
         )),
         "{:#?}",
-        net.client_log()
+        client_log(&net)
     );
     // And the client knows it runs without TLS to a remote server [T-11].
-    assert!(net.client.unencrypted_remote());
+    assert!(net.client().unencrypted_remote());
 }
 
-fn relay_net(on: RelayOn) -> Net {
+fn relay_net(on: Path) -> Net {
     let ca = Ca::new("Test CA");
     let identity = ca.leaf(NAME, false);
     // The man in the middle holds another certificate for the same name from
@@ -344,23 +374,24 @@ fn relay_net(on: RelayOn) -> Net {
     let (mitm_chain, mitm_key) = ca.leaf_parts(NAME, false);
     let server_roots = vec![ca.cert.clone()];
     let mut net = net(Some(roots(&ca)), Some(identity));
-    net.relay_on = on;
-    net.make_relay = Some(Box::new(move || {
-        relay::Relay::new(
-            mitm_chain.clone(),
-            mitm_key.clone_key(),
-            &server_roots,
-            NAME,
-        )
+    net.middlebox_for = Some(Box::new(move |path| {
+        (path == on).then(|| {
+            Box::new(relay::Relay::new(
+                mitm_chain.clone(),
+                mitm_key.clone_key(),
+                &server_roots,
+                NAME,
+            )) as Box<dyn Middlebox>
+        })
     }));
     net
 }
 
 #[test]
 fn relay_on_control_cannot_log_in() {
-    let mut net = relay_net(RelayOn::Control);
+    let mut net = relay_net(Path::Control);
     net.run_for(Duration::from_secs(2));
-    assert!(!logged_in(&net), "{:#?}", net.client_log());
+    assert!(!logged_in(&net), "{:#?}", client_log(&net));
     let reason = stopped(&net).expect("the client stops");
     assert!(
         matches!(reason, StopReason::AuthFailedOverTls { .. }),
@@ -371,22 +402,24 @@ fn relay_on_control_cannot_log_in() {
         "{reason}"
     );
     assert!(
-        net.server_events
+        net.server
+            .events
             .iter()
             .any(|e| matches!(e, server::Event::LoginFailed { .. })),
         "{:#?}",
-        net.server_log()
+        server_log(&net)
     );
 }
 
 #[test]
 fn relay_on_callback_is_refused() {
-    let mut net = relay_net(RelayOn::Callback);
+    let mut net = relay_net(Path::Callback);
     net.run_for(Duration::from_secs(2));
-    assert!(logged_in(&net), "{:#?}", net.client_log());
-    assert!(!callback_up(&net), "{:#?}", net.client_log());
+    assert!(logged_in(&net), "{:#?}", client_log(&net));
+    assert!(!callback_up(&net), "{:#?}", client_log(&net));
     let rejected: Vec<_> = net
-        .client_events
+        .client()
+        .events
         .iter()
         .filter_map(|e| match e {
             client::Event::CallbackRejected { reason, .. } => Some(*reason),
@@ -396,7 +429,7 @@ fn relay_on_callback_is_refused() {
     assert!(
         rejected.contains(&CallbackRejection::ChannelBindingFailed),
         "{:#?}",
-        net.client_log()
+        client_log(&net)
     );
     assert_eq!(
         CallbackRejection::ChannelBindingFailed.to_string(),
@@ -411,43 +444,24 @@ fn stranger_without_tls_on_the_callback_port_is_refused() {
     net.run_for(Duration::from_secs(2));
     assert!(logged_in(&net));
     let now = net.now;
-    let stranger = net
-        .client
-        .handle_accept(now, "198.51.100.7:31337".parse().unwrap());
+    let client = net.client_mut();
+    let stranger = client.accept(now, "198.51.100.7:31337".parse().unwrap());
     // The client speaks first, as TLS client: a ClientHello.
-    let mut first = Vec::new();
-    while let Some(out) = net.client.poll_output() {
-        if let client::Output::Transmit { conn, data } = out
-            && conn == stranger
-        {
-            first.extend_from_slice(&data);
-        }
-    }
+    let first = client.take_transmitted(stranger);
     assert_eq!(first.get(..1), Some(&[22u8][..]), "a TLS handshake record");
     // The stranger answers with a plain FNP/1 CB_HELLO.
     let plain = faxnotify_core::wire::Frame::CbHello(faxnotify_core::wire::CbHello {
         session_id: 1,
         server_nonce: [0; 32],
         proof: [0; 32],
-    })
-    .to_vec()
-    .unwrap();
-    net.client
-        .handle_input(
-            now,
-            client::Input::Received {
-                conn: stranger,
-                data: &plain,
-            },
-        )
-        .unwrap();
-    let mut events = Vec::new();
-    let mut closed = false;
-    while let Some(out) = net.client.poll_output() {
+    });
+    client.receive_frames(now, stranger, &[plain]);
+    let (mut events, mut closed) = (Vec::new(), false);
+    for out in client.take_pending() {
         match out {
-            client::Output::Event(e) => events.push(e),
-            client::Output::Close { conn } if conn == stranger => closed = true,
-            client::Output::Transmit { conn, data } if conn == stranger => {
+            Output::Event(e) => events.push(e),
+            Output::Close { conn } if conn == stranger => closed = true,
+            Output::Transmit { conn, data } if conn == stranger => {
                 // Only a TLS alert may go back, never plaintext.
                 assert_eq!(data.first(), Some(&21), "{data:02x?}");
             }
@@ -487,32 +501,28 @@ fn plain_fnp_bytes_to_a_tls_server_are_refused_without_plaintext() {
     // SERVER_HELLO queued at accept was sealed into the failed session.
     let ca = Ca::new("Test CA");
     let now = Instant::now();
-    let mut server = server(Some(ca.leaf(NAME, false)));
-    let conn = server.handle_accept(now, "198.51.100.7:40000".parse().unwrap());
+    let mut server = Endpoint::new(server(Some(ca.leaf(NAME, false))));
+    let conn = server.accept(now, "198.51.100.7:40000".parse().unwrap());
     let login = faxnotify_core::wire::Frame::Login(faxnotify_core::wire::Login {
         version: 1,
         user: "alice".into(),
         client_nonce: [1; 32],
         caps: faxnotify_core::wire::Caps::BACKCHANNEL,
         resume_session: 0,
-    })
-    .to_vec()
-    .unwrap();
-    server
-        .handle_input(now, server::Input::Received { conn, data: &login })
-        .unwrap();
+    });
+    server.receive_frames(now, conn, &[login]);
     let (mut closed, mut failed) = (false, false);
-    while let Some(out) = server.poll_output() {
+    for out in server.take_pending() {
         match out {
-            server::Output::Close { conn: c } if c == conn => closed = true,
-            server::Output::Event(server::Event::TlsFailed { reason, .. }) => {
+            Output::Close { conn: c } if c == conn => closed = true,
+            Output::Event(server::Event::TlsFailed { reason, .. }) => {
                 assert_eq!(
                     reason.to_string(),
                     "the peer does not speak TLS (it sent plain FNP/1)"
                 );
                 failed = true;
             }
-            server::Output::Transmit { conn: c, data } if c == conn => {
+            Output::Transmit { conn: c, data } if c == conn => {
                 // At most a TLS alert, never an FNP/1 frame [T-3] [T-9].
                 assert_eq!(data.first(), Some(&21), "{data:02x?}");
             }

@@ -1,43 +1,13 @@
 //! The decoder allocates nothing for fixed-size frames, nor for NOTIFY (whose
 //! payload it lends out), once a connection's buffer exists. Counted with a
-//! counting global allocator; this test binary has a single test so nothing
-//! else allocates concurrently.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! counting global allocator, on the test's thread only.
 
 use faxnotify_core::wire::{CbHello, CbReady, Decoder, Frame, MAX_FRAME_LEN, Notify};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: delegates to the system allocator; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use faxnotify_testkit::alloc::{Counting, allocations_during};
+use faxnotify_testkit::frames::for_each_frame;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    f();
-    ALLOCATIONS.load(Ordering::Relaxed) - before
-}
 
 fn stream() -> Vec<u8> {
     let frames = [
@@ -73,16 +43,10 @@ fn stream() -> Vec<u8> {
     out
 }
 
-fn decode_all(decoder: &mut Decoder, chunks: &[&[u8]]) -> usize {
-    let mut n = 0;
-    for chunk in chunks {
-        let mut input = *chunk;
-        while let Some(frame) = decoder.decode(&mut input).unwrap() {
-            std::hint::black_box(&frame);
-            n += 1;
-        }
-    }
-    n
+fn decode_all(decoder: &mut Decoder, chunks: &[&[u8]]) -> u64 {
+    for_each_frame(decoder, chunks, |frame| {
+        std::hint::black_box(frame);
+    }) as u64
 }
 
 #[test]

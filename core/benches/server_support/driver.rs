@@ -1,4 +1,4 @@
-//! Drives a `Server` with many scripted clients, without a network: logs
+//! Drives a `Server` (a testkit `Endpoint`) with many scripted clients, without a network: logs
 //! them in (real SCRAM), advertises, and completes their callbacks.
 
 #![allow(dead_code)] // each benchmark uses a different subset
@@ -10,11 +10,11 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, Credentials, DEFAULT_ITERATIONS, SessionKey, cb_ready_proof,
     client_proof, prepare_password, session_key,
 };
-use faxnotify_core::server::{Input, MemoryUserStore, Output, Server, ServerConfig};
-use faxnotify_core::wire::{
-    Advertise, Caps, CbReady, Decoder, Frame, Login, MAX_FRAME_LEN, PolicyKind, Role,
-};
+use faxnotify_core::server::{Input, MemoryUserStore, Server, ServerConfig};
+use faxnotify_core::wire::{Advertise, Caps, CbReady, Frame, Login, PolicyKind, Role};
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_testkit::Endpoint;
+use faxnotify_testkit::frames::first_frame;
 
 const PASSWORD: &str = "bench password";
 const SALT: [u8; 16] = [0x5a; 16];
@@ -29,7 +29,8 @@ pub struct Client {
 }
 
 pub struct Driver {
-    pub server: Server,
+    /// The server; its own API through `Deref`.
+    pub server: Endpoint<Server>,
     pub now: Instant,
     secrets: ClientSecrets,
 }
@@ -77,39 +78,31 @@ impl Driver {
             DEFAULT_ITERATIONS,
         );
         Self {
-            server,
+            server: Endpoint::new(server),
             now,
             secrets,
         }
     }
 
-    /// Drains the outputs; returns the bytes sent to `conn` and the dials asked for.
-    fn drain(&mut self, conn: ConnId) -> (Vec<u8>, Option<ConnId>) {
-        let mut bytes = Vec::new();
-        let mut dial = None;
-        while let Some(output) = self.server.poll_output() {
-            match output {
-                Output::Transmit { conn: c, data } if c == conn => bytes.extend_from_slice(&data),
-                Output::Connect { conn, .. } => dial = Some(conn),
-                _ => {}
-            }
-        }
+    /// Takes the outputs; returns the bytes sent to `conn` and the dial asked for.
+    fn collect(&mut self, conn: ConnId) -> (Vec<u8>, Option<ConnId>) {
+        let bytes = self.server.take_transmitted(conn);
+        let dial = self.server.take_connects().pop().map(|(dial, _)| dial);
+        self.server.discard_outputs();
         (bytes, dial)
     }
 
     fn send(&mut self, conn: ConnId, frame: &Frame<'_>) -> (Vec<u8>, Option<ConnId>) {
-        let bytes = frame.to_vec().unwrap();
         self.server
-            .handle_input(self.now, Input::Received { conn, data: &bytes })
-            .unwrap();
-        self.drain(conn)
+            .receive_frames(self.now, conn, std::slice::from_ref(frame));
+        self.collect(conn)
     }
 
     /// Logs client `i` in, advertises, and with `callback` completes the
     /// callback handshake (otherwise advertises port 0: backchannel).
     pub fn open(&mut self, i: usize, callback: bool) -> Client {
-        let conn = self.server.handle_accept(self.now, peer(i));
-        let (hello, _) = self.drain(conn);
+        let conn = self.server.accept(self.now, peer(i));
+        let (hello, _) = self.collect(conn);
         let login = Frame::Login(Login {
             version: 1,
             user: user(i).into(),
@@ -144,9 +137,7 @@ impl Driver {
     }
 
     fn handshake(&mut self, session: SessionId, key: &SessionKey, dial: ConnId) -> ConnId {
-        self.server
-            .handle_input(self.now, Input::Connected { conn: dial })
-            .unwrap();
+        self.server.input(self.now, Input::Connected { conn: dial });
         let client_nonce = [8; 32];
         let (hello, _) = self.send(dial, &Frame::CbChallenge { client_nonce });
         let server_nonce = match first_frame(&hello) {
@@ -157,12 +148,6 @@ impl Driver {
         self.send(dial, &Frame::CbReady(CbReady { last_seq: 0, proof }));
         dial
     }
-}
-
-fn first_frame(bytes: &[u8]) -> Frame<'static> {
-    let mut decoder = Decoder::new(MAX_FRAME_LEN);
-    let mut input = bytes;
-    decoder.decode(&mut input).unwrap().unwrap().into_owned()
 }
 
 /// An ACK frame on the stack (no allocation).

@@ -121,6 +121,16 @@ use crate::{ConnId, SessionId};
 
 /// The FNP/1 server state machine. See the [module documentation](self) for
 /// the run loop.
+//
+// Each table keeps its own indexes (`ConnTable`, `SessionTable`, `IpTable`,
+// `Admission`, `TimerHeap`). What links one table to another the server's
+// methods keep in step, and the fuzzing harness checks after every step
+// (`fuzz_assert_consistent`): a control connection that has not logged in is
+// counted in `ips` and `admission` (`count_unauthenticated` /
+// `forget_unauthenticated`, `remove_conn`); a session is counted in `ips`
+// under its peer's IP (opened, resumed from elsewhere, ended); a connection,
+// session or address with a deadline has one live heap entry (`arm_*`,
+// `prune_timers`).
 pub struct Server {
     config: ServerConfig,
     /// `config.lease / 3`: the callback keepalive interval [D-4].
@@ -131,8 +141,11 @@ pub struct Server {
     conns: ConnTable,
     /// Sessions by id, by user and by held callback endpoint.
     sessions: SessionTable,
+    /// What is counted against each address: sessions, unauthenticated
+    /// connections, dials, failed logins [A-5] [B-5] [C-7].
     ips: IpTable,
     limiter: LoginLimiter,
+    /// Every deadline of every connection, session and address.
     timers: TimerHeap,
     out: Outbox,
     /// The SERVER_HELLO frame, encoded once (its body is the start of every AuthMessage).

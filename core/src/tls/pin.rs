@@ -131,7 +131,7 @@ impl FromStr for Fingerprint {
 
 /// The server presented another certificate than the pinned one.
 ///
-/// This is the error inside the `rustls::Error` a [`PinnedVerifier`]
+/// This is the error inside the `rustls::Error` the pinning verifier
 /// returns; [`PinMismatch::find`] gets it back out to tell the person.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(

@@ -5,7 +5,6 @@
 
 pub(crate) mod server;
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,8 @@ use faxnotify_core::ConnId;
 use faxnotify_core::client::{
     BindError, Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
 };
-use faxnotify_core::wire::{Frame, decode_whole_frames};
+use faxnotify_core::wire::Frame;
+use faxnotify_testkit::Endpoint;
 
 use crate::support::transcript::Transcript;
 use server::ScriptedServer;
@@ -36,13 +36,13 @@ pub(crate) fn server_peer(port: u16) -> SocketAddr {
     SocketAddr::from(([192, 0, 2, 1], port))
 }
 
-/// A client under test, its pending outputs and the transcript.
+/// A client under test (with its pending outputs) and the transcript.
 pub(crate) struct Harness {
-    pub(crate) client: Client,
+    /// The client; its own API through `Deref`.
+    pub(crate) client: Endpoint<Client>,
     pub(crate) now: Instant,
     transcript: Transcript,
-    pending: VecDeque<Output>,
-    /// Every event emitted, in order (also in `pending` until taken).
+    /// Every event emitted, in order (also pending in `client` until taken).
     pub(crate) events: Vec<Event>,
 }
 
@@ -55,10 +55,10 @@ impl Harness {
         let now = Instant::now();
         let client = Client::new(config, seed, now).expect("valid config");
         let mut h = Self {
-            client,
+            // Nothing is taken from the client before the transcript starts.
+            client: Endpoint::new_undrained(client),
             now,
             transcript: Transcript::new(now),
-            pending: VecDeque::new(),
             events: Vec::new(),
         };
         h.note("client created");
@@ -72,9 +72,9 @@ impl Harness {
 
     pub(crate) fn transcript(self) -> String {
         assert!(
-            self.pending.is_empty(),
+            self.client.pending().is_empty(),
             "outputs left unchecked: {:?}",
-            self.pending
+            self.client.pending()
         );
         self.transcript.finish()
     }
@@ -84,9 +84,12 @@ impl Harness {
         self.transcript.finish()
     }
 
+    /// Takes the client's new outputs into its pending queue, logging each.
     fn drain(&mut self) {
-        while let Some(out) = self.client.poll_output() {
-            match &out {
+        let old = self.client.pending().len();
+        self.client.drain();
+        for out in self.client.pending().range(old..) {
+            match out {
                 Output::Transmit { conn, data } => {
                     self.transcript.frames(self.now, "C->S", *conn, data);
                 }
@@ -109,7 +112,6 @@ impl Harness {
                 Output::StopListening => self.transcript.line(self.now, "out StopListening"),
                 other => self.transcript.line(self.now, format!("out {other:?}")),
             }
-            self.pending.push_back(out);
         }
     }
 
@@ -119,6 +121,7 @@ impl Harness {
             other => self.transcript.line(self.now, format!("in  {other:?}")),
         }
         self.client
+            .core
             .handle_input(self.now, input)
             .expect("the harness feeds only valid inputs");
         self.drain();
@@ -137,7 +140,7 @@ impl Harness {
     }
 
     pub(crate) fn accept(&mut self, peer: SocketAddr) -> ConnId {
-        let conn = self.client.handle_accept(self.now, peer);
+        let conn = self.client.core.handle_accept(self.now, peer);
         self.transcript
             .line(self.now, format!("in  accept {conn} from {peer}"));
         self.drain();
@@ -171,15 +174,15 @@ impl Harness {
     }
 
     pub(crate) fn next(&mut self) -> Output {
-        self.pending.pop_front().expect("an output is pending")
+        self.client.next_output().expect("an output is pending")
     }
 
     pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        !self.client.pending().is_empty()
     }
 
     pub(crate) fn take_all(&mut self) -> Vec<Output> {
-        self.pending.drain(..).collect()
+        self.client.take_pending()
     }
 
     pub(crate) fn expect_listen(&mut self) -> SocketAddr {
@@ -240,9 +243,9 @@ impl Harness {
 
     pub(crate) fn expect_no_output(&mut self) {
         assert!(
-            self.pending.is_empty(),
+            self.client.pending().is_empty(),
             "unexpected outputs: {:?}",
-            self.pending
+            self.client.pending()
         );
     }
 
@@ -336,5 +339,5 @@ impl Harness {
 }
 
 pub(crate) fn decode_all(data: &[u8]) -> Vec<Frame<'static>> {
-    decode_whole_frames(data).unwrap_or_else(|err| panic!("the client's output {err}"))
+    faxnotify_testkit::frames::frames(data)
 }

@@ -23,6 +23,7 @@ use faxnotify_core::wire::{
     decode_whole_frames,
 };
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_testkit::Endpoint;
 
 use crate::support::transcript::Transcript;
 
@@ -103,7 +104,8 @@ pub struct CallbackConn {
 }
 
 pub struct Harness {
-    pub server: Server,
+    /// The server; its own API through `Deref`.
+    pub server: Endpoint<Server>,
     pub start: Instant,
     pub now: Instant,
     log: Transcript,
@@ -132,7 +134,7 @@ impl Harness {
         let start = Instant::now();
         let server = Server::new(c, Box::new(users()), seed).unwrap();
         Self {
-            server,
+            server: Endpoint::new_undrained(server),
             start,
             now: start,
             log: Transcript::new(start),
@@ -156,31 +158,37 @@ impl Harness {
 
     /// Drains every output into the inboxes, the event list and the log.
     pub fn drain(&mut self) {
-        while let Some(output) = self.server.poll_output() {
-            match output {
-                Output::Transmit { conn, data } => {
-                    assert!(
-                        !self.closed.contains(&conn),
-                        "{conn} transmitted after Close"
-                    );
-                    self.log.frames(self.now, "S->C", conn, &data);
-                    self.inbox.entry(conn).or_default().extend_from_slice(&data);
-                }
-                Output::Connect { conn, addr } => {
-                    self.log.line(self.now, format!("S: connect {conn} {addr}"));
-                    self.dials.push((conn, addr));
-                }
-                Output::Close { conn } => {
-                    self.log.line(self.now, format!("S: close {conn}"));
-                    assert!(self.closed.insert(conn), "{conn} closed twice");
-                }
-                Output::Event(event) => {
-                    self.log.line(self.now, format!("event: {event}"));
-                    self.events.push(event);
-                }
-                other => panic!("unexpected output {other:?}"),
+        let Self {
+            server,
+            now,
+            log,
+            inbox,
+            events,
+            closed,
+            dials,
+            ..
+        } = self;
+        let now = *now;
+        server.drain_into(|_, output| match output {
+            Output::Transmit { conn, data } => {
+                assert!(!closed.contains(&conn), "{conn} transmitted after Close");
+                log.frames(now, "S->C", conn, &data);
+                inbox.entry(conn).or_default().extend_from_slice(&data);
             }
-        }
+            Output::Connect { conn, addr } => {
+                log.line(now, format!("S: connect {conn} {addr}"));
+                dials.push((conn, addr));
+            }
+            Output::Close { conn } => {
+                log.line(now, format!("S: close {conn}"));
+                assert!(closed.insert(conn), "{conn} closed twice");
+            }
+            Output::Event(event) => {
+                log.line(now, format!("event: {event}"));
+                events.push(event);
+            }
+            other => panic!("unexpected output {other:?}"),
+        });
     }
 
     fn input(&mut self, input: Input<'_>) {
@@ -191,7 +199,7 @@ impl Harness {
     // ----- adapter inputs ---------------------------------------------------
 
     pub fn accept(&mut self, peer: &str) -> ConnId {
-        let conn = self.server.handle_accept(self.now, addr(peer));
+        let conn = self.server.core.handle_accept(self.now, addr(peer));
         self.log
             .line(self.now, format!("accept {conn} from {peer}"));
         self.drain();

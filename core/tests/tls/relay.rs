@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use faxnotify_core::tls::{CertificateDer, PrivateKeyDer};
+use faxnotify_testkit::{Middlebox, Relayed};
 use rustls::pki_types::ServerName;
 
 pub struct Relay {
@@ -42,8 +43,29 @@ impl Relay {
         }
     }
 
-    /// Bytes from the fax client; returns (bytes for the client, bytes for the server).
-    pub fn client_sent(&mut self, mut data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    fn outputs(&mut self) -> Relayed {
+        let mut to_client = Vec::new();
+        while self.to_client.wants_write() {
+            self.to_client.write_tls(&mut to_client).unwrap();
+        }
+        let mut to_server = Vec::new();
+        while self.to_server.wants_write() {
+            self.to_server.write_tls(&mut to_server).unwrap();
+        }
+        Relayed {
+            to_client,
+            to_server,
+        }
+    }
+}
+
+impl Middlebox for Relay {
+    /// The relay's first flight toward the server (its ClientHello).
+    fn open(&mut self) -> Relayed {
+        self.outputs()
+    }
+
+    fn client_sent(&mut self, mut data: &[u8]) -> Relayed {
         while !data.is_empty() {
             self.to_client.read_tls(&mut data).unwrap();
             self.to_client.process_new_packets().unwrap();
@@ -54,8 +76,7 @@ impl Relay {
         self.outputs()
     }
 
-    /// Bytes from the fax server; returns (bytes for the client, bytes for the server).
-    pub fn server_sent(&mut self, mut data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    fn server_sent(&mut self, mut data: &[u8]) -> Relayed {
         while !data.is_empty() {
             self.to_server.read_tls(&mut data).unwrap();
             self.to_server.process_new_packets().unwrap();
@@ -64,22 +85,5 @@ impl Relay {
         let _ = self.to_server.reader().read_to_end(&mut plain);
         self.to_client.writer().write_all(&plain).unwrap();
         self.outputs()
-    }
-
-    /// The relay's first flight toward the server (its ClientHello).
-    pub fn start(&mut self) -> Vec<u8> {
-        self.outputs().1
-    }
-
-    fn outputs(&mut self) -> (Vec<u8>, Vec<u8>) {
-        let mut to_client = Vec::new();
-        while self.to_client.wants_write() {
-            self.to_client.write_tls(&mut to_client).unwrap();
-        }
-        let mut to_server = Vec::new();
-        while self.to_server.wants_write() {
-            self.to_server.write_tls(&mut to_server).unwrap();
-        }
-        (to_client, to_server)
     }
 }
