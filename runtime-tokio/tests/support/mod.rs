@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use faxnotify_core::client::{Backoff, ClientConfig, Event, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::{self, MemoryUserStore, ServerConfig};
-use faxnotify_core::wire::{Notification, Role, ServerMessage};
+use faxnotify_core::wire::{Notification, Role, ServerMessage, Text};
 use faxnotify_tokio::{Client, Options, Server, ServerEvents};
 
 /// How long any single expected thing may take (CI is a loaded 2-core machine).
@@ -147,12 +147,14 @@ pub async fn notifications(client: &Client, count: usize) -> Vec<(u64, String)> 
 }
 
 pub fn message(text: impl Into<String>) -> Notification {
-    Notification::ServerMessage(ServerMessage { text: text.into() })
+    Notification::ServerMessage(ServerMessage {
+        text: Text::from(text.into()),
+    })
 }
 
 pub fn text_of(notification: &Notification) -> String {
     match notification {
-        Notification::ServerMessage(m) => m.text.clone(),
+        Notification::ServerMessage(m) => m.text.to_string(),
         other => format!("{other:?}"),
     }
 }
