@@ -8,7 +8,7 @@ use super::login::PendingLogin;
 use super::outbox::Outbox;
 use crate::auth::SessionKey;
 use crate::tls::TlsSession;
-use crate::wire::{Decoder, Frame, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, Nonce};
+use crate::wire::{Decoder, Frame, FrameType, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, Nonce};
 use crate::{ConnId, SessionId};
 
 #[derive(Debug)]
@@ -195,6 +195,46 @@ impl Conn {
         }
     }
 
+    /// Announces the connection to the outbox when its buffer is empty
+    /// (its bytes leave with that `Flush`), taking a pooled buffer if it
+    /// has none.
+    fn start_write(&mut self, id: ConnId, outbox: &mut Outbox) {
+        if self.out.is_empty() {
+            outbox.flush_later(id);
+            if self.out.capacity() == 0 {
+                self.out = outbox.buffer();
+            }
+        }
+    }
+
+    /// Appends a NOTIFY: the same bytes as encoding `Frame::Notify`, without
+    /// the general encoder's checks (the payload was checked to fit when it
+    /// was queued) — this is the server's hottest write.
+    pub(crate) fn write_notify(
+        &mut self,
+        id: ConnId,
+        notify: (u64, u8, &[u8]),
+        now: Instant,
+        outbox: &mut Outbox,
+    ) {
+        let (seq, kind, payload) = notify;
+        debug_assert!(payload.len() <= crate::wire::MAX_PAYLOAD_LEN);
+        self.start_write(id, outbox);
+        // Length (type + body), type, seq, kind, the blob's length.
+        let mut header = [0u8; 16];
+        header[..4].copy_from_slice(&(12 + payload.len() as u32).to_be_bytes());
+        header[4] = FrameType::Notify.to_wire();
+        header[5..13].copy_from_slice(&seq.to_be_bytes());
+        header[13] = kind;
+        header[14..].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        self.out.reserve(header.len() + payload.len());
+        self.out.extend_from_slice(&header);
+        self.out.extend_from_slice(payload);
+        if let ConnKind::Callback(cb) = &mut self.kind {
+            cb.last_sent = now;
+        }
+    }
+
     /// Appends a whole frame to the pending output, announcing the
     /// connection to the outbox when its buffer was empty.
     pub(crate) fn write(
@@ -204,12 +244,7 @@ impl Conn {
         now: Instant,
         outbox: &mut Outbox,
     ) {
-        if self.out.is_empty() {
-            outbox.flush_later(id);
-            if self.out.capacity() == 0 {
-                self.out = outbox.buffer();
-            }
-        }
+        self.start_write(id, outbox);
         // Reserve the exact size so that a frame costs at most one allocation.
         self.out.reserve(frame.encoded_len());
         if let Err(err) = frame.encode(&mut self.out) {
@@ -248,12 +283,35 @@ impl Conn {
 
     /// Appends bytes that are already a whole encoded frame.
     pub(crate) fn write_raw(&mut self, id: ConnId, bytes: &[u8], outbox: &mut Outbox) {
-        if self.out.is_empty() {
-            outbox.flush_later(id);
-            if self.out.capacity() == 0 {
-                self.out = outbox.buffer();
-            }
-        }
+        self.start_write(id, outbox);
         self.out.extend_from_slice(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Notify;
+
+    #[test]
+    fn write_notify_writes_what_the_encoder_writes() {
+        let now = Instant::now();
+        let id = crate::conn::ConnIdAllocator::default().allocate();
+        let peer = SocketAddr::from(([192, 0, 2, 1], 6003));
+        let session = SessionId::new(7).unwrap();
+        let mut conn = Conn::callback(session, peer, now, now);
+        let mut outbox = Outbox::default();
+        for payload in [&b""[..], b"x", &[0xab; 300][..]] {
+            conn.out.clear();
+            conn.write_notify(id, (0x0102_0304_0506_0708, 200, payload), now, &mut outbox);
+            let expected = Frame::Notify(Notify {
+                seq: 0x0102_0304_0506_0708,
+                kind: 200,
+                payload: payload.into(),
+            })
+            .to_vec()
+            .unwrap();
+            assert_eq!(conn.out, expected);
+        }
     }
 }

@@ -92,10 +92,15 @@ impl Delivery {
         self.sent = self.acked;
     }
 
+    /// Whether a notification waits to be sent and the window has room.
+    pub(crate) fn can_send(&self, window: u32) -> bool {
+        self.sent < self.last_seq() && self.in_flight() < u64::from(window)
+    }
+
     /// The next notification to send on the current path, if the window
     /// has room; marks it sent.
     pub(crate) fn next_to_send(&mut self, window: u32) -> Option<(u64, u8, &Bytes)> {
-        if self.sent >= self.last_seq() || self.in_flight() >= u64::from(window) {
+        if !self.can_send(window) {
             return None;
         }
         self.sent += 1;
@@ -117,8 +122,11 @@ impl Delivery {
             return Ok(None);
         }
         let first = self.acked + 1;
-        let count = (seq - self.acked) as usize;
-        self.queue.drain(..count);
+        // One at a time: usually one or a few, where a `drain` costs more
+        // than the entries.
+        for _ in self.acked..seq {
+            self.queue.pop_front();
+        }
         self.acked = seq;
         // A late ACK [D-1] can cover seqs not yet resent on the new path.
         self.sent = self.sent.max(seq);

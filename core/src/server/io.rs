@@ -190,22 +190,20 @@ impl Server {
         let plaintext;
         let is_tls = c.tls.is_some();
         let raw = data;
-        let data = if is_tls {
+        // The frames borrow the decoder, and handling them needs `self`:
+        // it is taken out (on plain TCP with the lookup just made).
+        let (data, mut decoder) = if is_tls {
             match self.tls_receive(now, conn, data) {
-                Some(p) => {
-                    plaintext = p;
-                    &plaintext[..]
-                }
+                Some(p) => plaintext = p,
                 None => return, // the TLS session failed; the connection is gone
             }
+            let Some(c) = self.conns.get_mut(conn) else {
+                return;
+            };
+            (&plaintext[..], std::mem::take(&mut c.decoder))
         } else {
-            data
+            (data, std::mem::take(&mut c.decoder))
         };
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
-        // The frames borrow the decoder, and handling them needs `self`.
-        let mut decoder = std::mem::take(&mut c.decoder);
         let mut input = data;
         loop {
             match decoder.decode(&mut input) {

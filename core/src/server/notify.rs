@@ -1,7 +1,6 @@
 //! The application's notifications: queueing per session [B-6], windowed
 //! pipelined sending on the active path [B-4], and cumulative ACKs [B-2] [D-9].
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,7 +10,7 @@ use super::errors::{NotifyError, Refused};
 use super::events::Event;
 use super::session::{DeliveryPath, Session};
 use super::target::{Accepted, NotifyReport, NotifySummary, Target};
-use crate::wire::{EncodedNotification, Frame, MAX_PAYLOAD_LEN, Notification, Notify};
+use crate::wire::{EncodedNotification, MAX_PAYLOAD_LEN, Notification};
 use crate::{ConnId, SessionId};
 
 impl Server {
@@ -103,9 +102,9 @@ impl Server {
     }
 
     /// Queues an already encoded payload for one session and returns its
-    /// seq. This is the allocation-free path: `payload` is shared, not
-    /// copied (a [`Bytes`] clone is a reference count), and in steady state
-    /// the only allocation is the NOTIFY frame's bytes for the adapter.
+    /// seq. `payload` is shared, not copied (a [`Bytes`] clone is a
+    /// reference count); with transmit buffers handed back through
+    /// [`Server::recycle`], a steady-state step allocates nothing.
     pub fn notify_session(
         &mut self,
         now: Instant,
@@ -117,24 +116,29 @@ impl Server {
             return Err(Refused::PayloadTooLarge { len: payload.len() });
         }
         let limit = self.config.queue_limit;
-        let s = self
-            .sessions
-            .get_mut(session)
-            .ok_or(Refused::NoSuchSession)?;
-        let seq = s
+        let key = self.sessions.key(session).ok_or(Refused::NoSuchSession)?;
+        let seq = self.sessions[key]
             .delivery
             .push(kind, payload, limit)
             .ok_or(Refused::QueueFull { limit })?;
-        self.pump(now, session);
+        self.pump_key(now, key);
         Ok(seq)
     }
 
     /// Sends what the window allows on the active path.
     pub(super) fn pump(&mut self, now: Instant, sid: SessionId) {
-        let Some(key) = self.sessions.key(sid) else {
-            return;
-        };
+        if let Some(key) = self.sessions.key(sid) {
+            self.pump_key(now, key);
+        }
+    }
+
+    /// [`Server::pump`] for a session already looked up (the hot paths
+    /// spare a second lookup).
+    fn pump_key(&mut self, now: Instant, key: usize) {
         let s = &mut self.sessions[key];
+        if !s.delivery.can_send(self.config.window) {
+            return; // the usual case after an ACK: nothing more queued
+        }
         let conn_id = match s.path {
             DeliveryPath::Callback(c) | DeliveryPath::Backchannel(c) => c,
             DeliveryPath::None => return,
@@ -143,28 +147,23 @@ impl Server {
             return;
         };
         while let Some((seq, kind, payload)) = s.delivery.next_to_send(self.config.window) {
-            let frame = Frame::Notify(Notify {
-                seq,
-                kind,
-                payload: Cow::Borrowed(payload.as_ref()),
-            });
-            conn.write(conn_id, &frame, now, &mut self.out);
+            conn.write_notify(conn_id, (seq, kind, payload), now, &mut self.out);
         }
     }
 
     /// A cumulative ACK received on `conn` for the session.
     pub(super) fn on_ack(&mut self, now: Instant, sid: SessionId, conn: ConnId, seq: u64) {
-        let Some(s) = self.sessions.get_mut(sid) else {
+        let Some(key) = self.sessions.key(sid) else {
             return;
         };
-        match s.delivery.ack(seq) {
+        match self.sessions[key].delivery.ack(seq) {
             Ok(Some((first_seq, last_seq))) => {
                 self.out.event(Event::Delivered {
                     session: sid,
                     first_seq,
                     last_seq,
                 });
-                self.pump(now, sid);
+                self.pump_key(now, key);
             }
             Ok(None) => {} // a repeat [D-9]
             Err(violation) => {

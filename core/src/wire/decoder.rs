@@ -118,6 +118,23 @@ impl Decoder {
             self.partial_consumed = false;
             self.release_partial();
         }
+        // Fastest path: between frames, with a whole frame at the front of
+        // the input (the usual read), parse it in place without touching
+        // the decoder's reassembly state.
+        if self.expected.is_none()
+            && self.header_len == 0
+            && let Some((header, rest)) = input.split_first_chunk::<4>()
+        {
+            let len = u32::from_be_bytes(*header);
+            if len != 0 && len <= self.limit && rest.len() >= len as usize {
+                let (frame_bytes, rest) = rest.split_at(len as usize);
+                *input = rest;
+                return match Frame::parse(frame_bytes[0], &frame_bytes[1..]) {
+                    Ok(frame) => Ok(Some(frame)),
+                    Err(err) => Err(self.fail(err)),
+                };
+            }
+        }
         let len = match self.expected {
             Some(len) => len,
             None => match self.read_header(input) {
