@@ -1,9 +1,11 @@
 //! # faxnotify-smol
 //!
-//! An async FNP/1 fax notification [`Server`] and [`Client`] on
-//! [async-io](https://docs.rs/async-io), the reactor under smol. It is an
-//! adapter around the sans-IO cores of `faxnotify-core`: it owns the sockets,
-//! timers and tasks and contains no protocol logic.
+//! An async FNP/1 [`Server`] and [`Client`] on
+//! [async-io](https://docs.rs/async-io), the reactor under smol. The driver,
+//! the connections and the handles are faxnotify-async's, written once for
+//! any runtime; this crate is their [`Runtime`](faxnotify_async::Runtime) on
+//! async-io and names them for it. Backpressure, sockets and logging are
+//! described in [faxnotify-async](faxnotify_async#backpressure).
 //!
 //! ```text
 //! Server::bind(addr, config, users).await -> (Server, ServerEvents)
@@ -12,15 +14,13 @@
 //!     client.next_event().await, logout(), state(), change_settings()
 //! ```
 //!
-//! See [`Server`] and [`Client`] for complete examples.
-//!
 //! # Which executor runs it
 //!
 //! Each server and each client has a *driver* task that owns its core and
 //! runs the core's loop (drain outputs, arm an [`async_io::Timer`] at
 //! `poll_timeout`, wait for a socket message, an application command or the
 //! timer), plus one reader and one writer task per connection. Where those
-//! tasks run is the [`TaskRunner`] in [`Options`]:
+//! tasks run is the [`TaskRunner`] in [`Options::runner`](faxnotify_async::Options::runner):
 //!
 //! - [`TaskRunner::DedicatedThread`] (the default): a thread per instance
 //!   runs an executor of its own. Nothing is spawned on any global
@@ -34,78 +34,113 @@
 //! can be awaited from anywhere. async-std is discontinued; this crate does
 //! not depend on it (it is a dev-dependency for that one test).
 //!
-//! # Backpressure
-//!
-//! Nothing a peer or a slow application does grows memory without bound:
-//!
-//! - **Reading.** Readers hand chunks (at most `read_chunk` bytes) to the
-//!   driver through one bounded queue (`input_queue` messages); when it is
-//!   full, readers stop reading and TCP flow control pushes back on the
-//!   peers. An idle connection holds no read buffer.
-//! - **Writing.** Bytes for a connection are written at once when the
-//!   socket takes them, else queued for its writer task. While more than
-//!   `pause_reading_above` bytes (64 KiB) wait for a peer that does not
-//!   read, that connection is not read either, so its requests (PINGs, ...)
-//!   cannot make the core produce more replies. What the application sends
-//!   is bounded by the core (the server's NOTIFY window [B-4] and queue
-//!   limit [B-6]); as a last resort a connection whose backlog exceeds
-//!   `max_write_backlog` (8 MiB) is treated as dead and closed. So a
-//!   connection costs at most about `read_chunk + max_write_backlog`.
-//! - **Events.** While `event_capacity` events wait for the application,
-//!   the driver stops taking network input (timers and commands go on), so
-//!   a client application that does not read its events stops
-//!   acknowledging, and the server holds notifications back within its
-//!   window and queue limits.
-//! - **Commands and replies** go through bounded channels.
-//!
-//! A server with 10 000 connections does not re-poll every socket on each
-//! wake-up: each connection's tasks are woken by the reactor for that
-//! socket only, and the driver's work per message is O(1).
-//!
-//! # Sockets
-//!
-//! Listeners are bound with socket2 and never with `SO_REUSEPORT`, so two
-//! instances can never share a callback endpoint: a second client with the
-//! same `fixed` port fails at start with the core's
-//! [`StopReason::FixedPortInUse`](faxnotify_core::client::StopReason::FixedPortInUse),
-//! and the next instance of a full `range` with
-//! [`StopReason::RangeExhausted`](faxnotify_core::client::StopReason::RangeExhausted).
-//! `SO_REUSEADDR` is set on Unix only (there it does not let two live
-//! listeners share a port, and it lets a restart bind a port with
-//! connections in TIME_WAIT). IPv6 listeners are dual-stack: a server on
-//! `[::]` serves IPv4 clients too and dials their callbacks over IPv4.
-//! Every connection has `TCP_NODELAY`.
-//!
-//! # Randomness
-//!
-//! Seeds come from the operating system ([`getrandom`]) unless
-//! [`Options::seed`] fixes one (for reproducible tests only).
-//!
-//! # Logging
-//!
-//! `tracing` spans `fnp_server` / `fnp_client` and `debug` events for the
-//! lifecycle of listeners and connections.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
-mod client;
-mod conns;
-mod driver;
-mod errors;
-mod mailbox;
-mod net;
-mod options;
-mod runner;
-mod server;
+mod runtime;
 
-pub use client::Client;
-pub use errors::{
-    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, ServerError,
-    SetTlsIdentityError, StartError,
+pub use faxnotify_async::{
+    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, OptionsError,
+    ServerError, ServerEvents, ServerStats, SetTlsIdentityError, StartError,
 };
-pub use options::{Options, OptionsError, TaskRunner};
-pub use server::{Server, ServerEvents, ServerStats};
+pub use runtime::TaskRunner;
 
 /// The executor type [`TaskRunner::Executor`] takes (the same as `smol::Executor`).
 pub use async_executor::Executor;
+
+/// A running FNP/1 server on async-io ([`faxnotify_async::Server`]).
+///
+/// # Example
+///
+/// ```
+/// use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+/// use faxnotify_core::wire::{Notification, Role, ServerMessage};
+/// use faxnotify_smol::Server;
+///
+/// # futures_lite::future::block_on(async {
+/// let mut users = MemoryUserStore::new();
+/// users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
+/// let config = ServerConfig::new([1; 32]); // persist a random secret in production
+/// let (server, mut events) = Server::bind("127.0.0.1:0".parse()?, config, users).await?;
+/// println!("listening on {}", server.local_addr());
+///
+/// // Notify everyone logged in (nobody yet).
+/// let report = server
+///     .notify(Target::All, Notification::ServerMessage(ServerMessage { text: "hello".into() }))
+///     .await?;
+/// assert!(report.accepted.is_empty());
+///
+/// server.shutdown().await;
+/// assert!(events.next().await.is_none()); // the event stream ends with the server
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub type Server = faxnotify_async::Server<TaskRunner>;
+
+/// A running FNP/1 client on async-io ([`faxnotify_async::Client`]).
+///
+/// # Example
+///
+/// ```
+/// use faxnotify_core::client::{ClientConfig, Event, ListenPolicy, NetworkSettings};
+/// use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+/// use faxnotify_core::wire::{Notification, Role, ServerMessage};
+/// use faxnotify_smol::{Client, Server};
+///
+/// # futures_lite::future::block_on(async {
+/// let mut users = MemoryUserStore::new();
+/// users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
+/// let (server, _events) =
+///     Server::bind("127.0.0.1:0".parse()?, ServerConfig::new([1; 32]), users).await?;
+///
+/// let settings = NetworkSettings::new(ListenPolicy::Dynamic);
+/// let config = ClientConfig::new(server.local_addr(), "alice", "correct horse", settings);
+/// let client = Client::start(config).await?;
+/// println!("callbacks on {}", client.listen_addr());
+///
+/// // Wait until the server can reach the callback port.
+/// while let Some(event) = client.next_event().await {
+///     if let Event::CallbackEstablished { .. } = event {
+///         break;
+///     }
+/// }
+/// let text = "toner low".to_owned();
+/// server.notify(Target::All, Notification::ServerMessage(ServerMessage { text })).await?;
+/// loop {
+///     match client.next_event().await {
+///         Some(Event::Notification { seq, notification }) => {
+///             assert_eq!(seq, 1);
+///             println!("{notification:?}");
+///             break;
+///         }
+///         Some(_) => {}
+///         None => panic!("the client stopped"),
+///     }
+/// }
+///
+/// client.logout().await?;
+/// while let Some(event) = client.next_event().await {
+///     if let Event::LoggedOut { confirmed } = event {
+///         assert!(confirmed);
+///     }
+/// }
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub type Client = faxnotify_async::Client<TaskRunner>;
+
+/// Runtime options: the seed, the I/O bounds, and where the tasks run
+/// ([`faxnotify_async::Options`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use faxnotify_smol::Options;
+///
+/// let mut options = Options::default();
+/// options.seed = Some([7; 32]); // reproducible nonces, for tests only
+/// options.close_timeout = Duration::from_secs(1);
+/// assert!(options.validate().is_ok());
+/// ```
+pub type Options = faxnotify_async::Options<TaskRunner>;

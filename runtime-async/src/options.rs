@@ -1,68 +1,7 @@
 //! Runtime options shared by [`Server`](crate::Server) and [`Client`](crate::Client):
 //! where the background tasks run, the seed, and the I/O bounds.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
-
-use async_executor::Executor;
-
-/// Where a server's or client's background tasks run (its driver and one
-/// reader and one writer task per connection).
-///
-/// The futures returned by the public API (`notify`, `next_event`, ...) only
-/// wait on channels, so they can be awaited from any executor whichever
-/// runner is chosen.
-///
-/// Running a server on an executor the application owns:
-///
-/// ```
-/// use std::sync::Arc;
-/// use faxnotify_core::server::{MemoryUserStore, ServerConfig};
-/// use faxnotify_smol::{Executor, Options, Server, TaskRunner};
-///
-/// let executor = Arc::new(Executor::new());
-/// let mut options = Options::default();
-/// options.runner = TaskRunner::Executor(Arc::clone(&executor));
-/// // The application runs the executor (here on this thread, around its own work).
-/// futures_lite::future::block_on(executor.run(async {
-///     let (server, _events) = Server::bind_with(
-///         "127.0.0.1:0".parse()?,
-///         ServerConfig::new([1; 32]),
-///         MemoryUserStore::new(),
-///         options,
-///     )
-///     .await?;
-///     assert_eq!(server.stats().await?.sessions, 0);
-///     server.shutdown().await;
-///     Ok::<(), Box<dyn std::error::Error>>(())
-/// }))
-/// .unwrap();
-/// ```
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub enum TaskRunner {
-    /// A dedicated OS thread per server or client runs an
-    /// [`Executor`] of its own with every task of that instance. Nothing is
-    /// spawned anywhere else, so the instance works under any executor
-    /// (smol, `async_std::task::block_on`, a plain `futures_lite::future::block_on`,
-    /// ...). The thread ends when the instance has stopped. The default.
-    #[default]
-    DedicatedThread,
-    /// Spawn the tasks on this executor. The caller must keep it running
-    /// (`executor.run(..)` on one or more threads) for as long as the
-    /// instance lives; nothing happens while nobody runs it.
-    Executor(Arc<Executor<'static>>),
-}
-
-impl fmt::Debug for TaskRunner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskRunner::DedicatedThread => f.write_str("DedicatedThread"),
-            TaskRunner::Executor(_) => f.write_str("Executor(..)"),
-        }
-    }
-}
 
 /// Options of the runtime (the protocol's own settings are in the core's
 /// `ServerConfig` / `ClientConfig`).
@@ -81,13 +20,14 @@ impl fmt::Debug for TaskRunner {
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct Options {
+pub struct Options<R> {
     /// Seed of the core's random numbers (session ids, nonces, jitter).
     /// `None` (the default): 32 bytes from the operating system's CSPRNG.
     /// Fixed seeds are for tests only: they make nonces predictable.
     pub seed: Option<[u8; 32]>,
-    /// Where background tasks run. Default: a dedicated thread.
-    pub runner: TaskRunner,
+    /// Where background tasks run: a [`Runtime`](crate::Runtime) value,
+    /// such as faxnotify-smol's `TaskRunner` or faxnotify-tokio's.
+    pub runner: R,
     /// Events kept for the application before the instance stops reading
     /// from the network until the application catches up. Default 1 024.
     pub event_capacity: usize,
@@ -115,11 +55,11 @@ pub struct Options {
     pub suspend_listener_at_start: bool,
 }
 
-impl Default for Options {
+impl<R: Default> Default for Options<R> {
     fn default() -> Self {
         Self {
             seed: None,
-            runner: TaskRunner::DedicatedThread,
+            runner: R::default(),
             event_capacity: 1_024,
             read_chunk: 16 * 1024,
             input_queue: 256,
@@ -156,7 +96,7 @@ pub enum OptionsError {
     },
 }
 
-impl Options {
+impl<R> Options<R> {
     /// Checks the options.
     pub fn validate(&self) -> Result<(), OptionsError> {
         for (value, field) in [
@@ -199,6 +139,8 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Options = super::Options<()>;
 
     #[test]
     fn defaults_are_valid_and_bounded() {

@@ -14,21 +14,21 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::collections::hash_map::{Entry as MapEntry, HashMap};
-use std::io::{self, Read as _, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_channel::Sender;
-use async_executor::{Executor, Task};
-use async_io::{Async, Timer};
 use event_listener::Event;
 use faxnotify_core::ConnId;
-use futures_lite::{AsyncWriteExt as _, future};
+use futures_lite::future;
 use tracing::Instrument as _;
 
 use crate::net::{self, NetMsg};
 use crate::options::Options;
+use crate::runtime::{self, AsyncListener, AsyncTcp, Runtime};
+use crate::task::Task;
 
 thread_local! {
     /// Read scratch space, shared by the readers of one thread: an idle
@@ -45,8 +45,8 @@ pub(crate) struct Limits {
     pub(crate) close_timeout: std::time::Duration,
 }
 
-impl From<&Options> for Limits {
-    fn from(o: &Options) -> Self {
+impl<R> From<&Options<R>> for Limits {
+    fn from(o: &Options<R>) -> Self {
         Self {
             read_chunk: o.read_chunk,
             pause_reading_above: o.pause_reading_above,
@@ -106,10 +106,10 @@ impl WriteQueue {
     }
 
     /// Writes `data` at once if nothing is waiting ahead of it, else queues it.
-    fn push(&self, stream: &Async<TcpStream>, mut data: Vec<u8>) -> Written {
+    fn push(&self, stream: &impl AsyncTcp, mut data: Vec<u8>) -> Written {
         let mut state = self.lock();
         if state.bytes == 0 && !state.writing {
-            match stream.get_ref().write(&data) {
+            match stream.try_write(&data) {
                 Ok(n) if n == data.len() => return Written::Done(data),
                 Ok(n) => {
                     data.drain(..n);
@@ -191,7 +191,7 @@ impl WriteQueue {
     }
 
     /// Resolves at the close deadline (never, if the connection is not closing).
-    async fn close_deadline(&self) {
+    async fn close_deadline<R: Runtime>(&self) {
         let deadline = loop {
             let listener = {
                 let state = self.lock();
@@ -202,7 +202,7 @@ impl WriteQueue {
             };
             listener.await;
         };
-        Timer::at(deadline).await;
+        runtime::sleep_until::<R>(deadline).await;
     }
 
     fn is_closing(&self) -> bool {
@@ -210,32 +210,54 @@ impl WriteQueue {
     }
 }
 
+/// Reads what is there into a fresh buffer of at most `max` bytes, waiting
+/// for the socket when nothing is (through the shared scratch space, so a
+/// waiting reader holds no buffer). An empty buffer is the end of the stream.
+async fn read(stream: &impl AsyncTcp, max: usize) -> io::Result<Vec<u8>> {
+    loop {
+        let read: io::Result<Vec<u8>> = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < max {
+                scratch.resize(max, 0);
+            }
+            let n = stream.try_read(&mut scratch[..max])?;
+            Ok(scratch[..n].to_vec())
+        });
+        match read {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.readable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `data`, waiting for the socket as needed.
+async fn write_all(stream: &impl AsyncTcp, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Reads until EOF, an error, or cancellation, reporting to the driver.
-async fn reader(
+async fn reader<S: AsyncTcp>(
     conn: ConnId,
-    stream: Arc<Async<TcpStream>>,
+    stream: Arc<S>,
     queue: Arc<WriteQueue>,
-    tx: Sender<NetMsg>,
+    tx: Sender<NetMsg<S>>,
 ) {
     let chunk = queue.limits.read_chunk;
     loop {
         queue.read_gate().await;
-        let read = stream
-            .read_with(|s| {
-                SCRATCH.with(|scratch| {
-                    let mut scratch = scratch.borrow_mut();
-                    if scratch.len() < chunk {
-                        scratch.resize(chunk, 0);
-                    }
-                    let n = (&*s).read(&mut scratch[..chunk])?;
-                    Ok(scratch[..n].to_vec())
-                })
-            })
-            .await;
-        let msg = match read {
+        let msg = match read(&*stream, chunk).await {
             Ok(data) if data.is_empty() => NetMsg::Closed { conn },
             Ok(data) => NetMsg::Received { conn, data },
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => {
                 tracing::debug!(%conn, %error, "read failed");
                 NetMsg::Closed { conn }
@@ -251,15 +273,15 @@ async fn reader(
 /// Writes what the driver queues; on close, flushes, shuts down the write
 /// side and waits (bounded) for the peer to close, so that the peer reads
 /// everything before it sees the connection end.
-async fn writer(
+async fn writer<R: Runtime>(
     conn: ConnId,
-    stream: Arc<Async<TcpStream>>,
+    stream: Arc<R::Tcp>,
     queue: Arc<WriteQueue>,
-    tx: Sender<NetMsg>,
+    tx: Sender<NetMsg<R::Tcp>>,
 ) {
     let work = async {
         while let Some(chunk) = queue.next_chunk().await {
-            if let Err(error) = (&*stream).write_all(&chunk).await {
+            if let Err(error) = write_all(&*stream, &chunk).await {
                 tracing::debug!(%conn, %error, "write failed");
                 if !queue.is_closing() {
                     let _ = tx.send(NetMsg::Closed { conn }).await;
@@ -269,41 +291,32 @@ async fn writer(
             queue.written(chunk.len());
         }
         // Closing, and everything is written.
-        let _ = stream.get_ref().shutdown(Shutdown::Write);
+        let _ = stream.shutdown_write();
         // Drain until the peer closes: closing with unread data would reset
         // the connection and could destroy what the peer has not read yet.
-        let _ = stream
-            .read_with(|s| {
-                SCRATCH.with(|scratch| {
-                    let mut scratch = scratch.borrow_mut();
-                    if scratch.len() < 4096 {
-                        scratch.resize(4096, 0);
-                    }
-                    loop {
-                        if (&*s).read(&mut scratch[..])? == 0 {
-                            return Ok(());
-                        }
-                    }
-                })
-            })
-            .await;
+        while let Ok(data) = read(&*stream, 4096).await {
+            if data.is_empty() {
+                break;
+            }
+        }
     };
-    future::or(work, queue.close_deadline()).await;
+    future::or(work, queue.close_deadline::<R>()).await;
     tracing::trace!(%conn, "connection released");
 }
 
-enum State {
-    Dialling(#[allow(dead_code)] Task<()>),
+enum State<S> {
+    /// Dropping the task abandons the dial.
+    Dialling(#[allow(dead_code)] Task),
     Open {
-        stream: Arc<Async<TcpStream>>,
+        stream: Arc<S>,
         queue: Arc<WriteQueue>,
-        reader: Task<()>,
-        writer: Task<()>,
+        reader: Task,
+        writer: Task,
     },
 }
 
-struct Entry {
-    state: State,
+struct Entry<S> {
+    state: State<S>,
     /// Accepted on our listener (a callback, on the client).
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     accepted: bool,
@@ -313,35 +326,31 @@ struct Entry {
 /// The listener. The driver accepts on it in its own loop (no task), so
 /// closing it releases the port at once: a restarted server or a resumed
 /// callback listener can bind the same port right away.
-struct Listening {
-    listener: Async<TcpListener>,
+struct Listening<L> {
+    listener: L,
     local: SocketAddr,
     /// After an accept error that would repeat at once, accept again at this time.
     retry_at: Option<Instant>,
 }
 
 /// Every connection and listener of one driver.
-pub(crate) struct Conns {
-    executor: Arc<Executor<'static>>,
-    tx: Sender<NetMsg>,
+pub(crate) struct Conns<R: Runtime> {
+    spawner: R::Spawner,
+    tx: Sender<NetMsg<R::Tcp>>,
     limits: Limits,
-    map: HashMap<ConnId, Entry>,
+    map: HashMap<ConnId, Entry<R::Tcp>>,
     /// Writers still flushing closed connections.
-    closing: Vec<Task<()>>,
+    closing: Vec<Task>,
     prune_at: usize,
-    listener: Option<Listening>,
+    listener: Option<Listening<R::Listener>>,
     /// Connections found dead while writing; the driver reports them closed.
     dead: Vec<ConnId>,
 }
 
-impl Conns {
-    pub(crate) fn new(
-        executor: Arc<Executor<'static>>,
-        tx: Sender<NetMsg>,
-        limits: Limits,
-    ) -> Self {
+impl<R: Runtime> Conns<R> {
+    pub(crate) fn new(spawner: R::Spawner, tx: Sender<NetMsg<R::Tcp>>, limits: Limits) -> Self {
         Self {
-            executor,
+            spawner,
             tx,
             limits,
             map: HashMap::new(),
@@ -354,9 +363,11 @@ impl Conns {
 
     // ----- listener ---------------------------------------------------------
 
-    /// Starts accepting on `listener`, replacing any previous one.
-    pub(crate) fn listen(&mut self, listener: Async<TcpListener>) -> io::Result<SocketAddr> {
-        let local = net::local_addr(&listener)?;
+    /// Starts accepting on `listener` (bound by [`net::bind_listener`]),
+    /// replacing any previous one.
+    pub(crate) fn listen(&mut self, listener: TcpListener) -> io::Result<SocketAddr> {
+        let local = listener.local_addr()?;
+        let listener = R::listener(listener)?;
         tracing::debug!(%local, "listening");
         self.listener = Some(Listening {
             listener,
@@ -374,39 +385,29 @@ impl Conns {
     }
 
     /// Test hook: closes the listener but keeps its port bound (see
-    /// `crate::port_hold`); `None` when not listening.
+    /// `faxnotify_runtime::PortHold`); `None` when not listening.
     #[cfg(feature = "test-hooks")]
     pub(crate) fn suspend_listening(&mut self) -> io::Result<Option<faxnotify_runtime::PortHold>> {
         let Some(l) = &self.listener else {
             return Ok(None);
         };
-        let hold = faxnotify_runtime::PortHold::take_over(l.listener.get_ref(), l.local)?;
+        let socket = l.listener.socket();
+        let hold = faxnotify_runtime::PortHold::take_over(&*socket, l.local)?;
         self.stop_listening();
         Ok(Some(hold))
     }
 
     /// The next accepted connection; pending forever while not listening.
-    pub(crate) async fn accept(&self) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    pub(crate) async fn accept(&self) -> io::Result<(R::Tcp, SocketAddr)> {
         let Some(l) = &self.listener else {
             return future::pending().await;
         };
         if let Some(at) = l.retry_at {
-            Timer::at(at).await;
+            runtime::sleep_until::<R>(at).await;
         }
-        // Wait for readiness before trying: the driver rebuilds this future
-        // on every wake-up, and an `accept` tried first would cost an
-        // accept4 syscall (EAGAIN) per wake-up of a busy connection.
-        // `poll_readable` (not `readable()`, whose future deregisters its
-        // waker when dropped) keeps the driver's waker registered across
-        // wake-ups, so waiting costs no epoll_ctl either.
-        loop {
-            future::poll_fn(|cx| l.listener.poll_readable(cx)).await?;
-            match l.listener.get_ref().accept() {
-                Ok((stream, peer)) => return Ok((Async::new(stream)?, peer)),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
-            }
-        }
+        // Polled (not a future per call): the driver rebuilds this future on
+        // every wake-up, and the listener keeps its waker registered.
+        future::poll_fn(|cx| l.listener.poll_accept(cx)).await
     }
 
     /// An accept failed with an error that would repeat at once: pause.
@@ -430,9 +431,8 @@ impl Conns {
     pub(crate) fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
         tracing::debug!(%conn, %addr, "dialling");
         let span = tracing::debug_span!("dial", %conn, %addr);
-        let task = self
-            .executor
-            .spawn(net::dial(conn, addr, self.tx.clone()).instrument(span));
+        let dial = net::dial::<R>(conn, addr, self.tx.clone()).instrument(span);
+        let task = Task::spawn(&self.spawner, dial);
         self.map.insert(
             conn,
             Entry {
@@ -445,7 +445,7 @@ impl Conns {
 
     /// A dial finished; returns whether the connection is still wanted (if
     /// not, the stream is dropped).
-    pub(crate) fn dialled(&mut self, conn: ConnId, stream: Async<TcpStream>) -> bool {
+    pub(crate) fn dialled(&mut self, conn: ConnId, stream: R::Tcp) -> bool {
         match self.map.get(&conn) {
             Some(Entry {
                 state: State::Dialling(_),
@@ -472,34 +472,23 @@ impl Conns {
     }
 
     /// Takes over an accepted connection.
-    pub(crate) fn adopt(&mut self, conn: ConnId, stream: Async<TcpStream>, peer: SocketAddr) {
+    pub(crate) fn adopt(&mut self, conn: ConnId, stream: R::Tcp, peer: SocketAddr) {
         tracing::debug!(%conn, %peer, "connection accepted");
         self.accepted();
         self.open(conn, stream, peer, true);
     }
 
-    fn open(&mut self, conn: ConnId, stream: Async<TcpStream>, peer: SocketAddr, accepted: bool) {
+    fn open(&mut self, conn: ConnId, stream: R::Tcp, peer: SocketAddr, accepted: bool) {
         let stream = Arc::new(stream);
         let queue = Arc::new(WriteQueue::new(self.limits));
         let span = tracing::debug_span!("conn", %conn, %peer);
-        let reader = self.executor.spawn(
-            reader(
-                conn,
-                Arc::clone(&stream),
-                Arc::clone(&queue),
-                self.tx.clone(),
-            )
-            .instrument(span.clone()),
+        let (s, q, tx) = (Arc::clone(&stream), Arc::clone(&queue), self.tx.clone());
+        let reader = Task::spawn(
+            &self.spawner,
+            reader(conn, s, q, tx).instrument(span.clone()),
         );
-        let writer = self.executor.spawn(
-            writer(
-                conn,
-                Arc::clone(&stream),
-                Arc::clone(&queue),
-                self.tx.clone(),
-            )
-            .instrument(span),
-        );
+        let (s, q, tx) = (Arc::clone(&stream), Arc::clone(&queue), self.tx.clone());
+        let writer = Task::spawn(&self.spawner, writer::<R>(conn, s, q, tx).instrument(span));
         self.map.insert(
             conn,
             Entry {
@@ -538,7 +527,7 @@ impl Conns {
             tracing::debug!(%conn, "transmit for a connection that is not open; dropped");
             return None;
         };
-        match queue.push(stream, data) {
+        match queue.push(&**stream, data) {
             Written::Done(buf) => Some(buf),
             Written::Queued => None,
             Written::Dead => {
@@ -625,7 +614,7 @@ impl Conns {
             self.close(conn);
         }
         for task in self.closing.drain(..) {
-            task.await;
+            task.join().await;
         }
     }
 }
@@ -633,6 +622,9 @@ impl Conns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_io::Timer;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
     use std::time::Duration;
 
     fn limits(pause: usize, cap: usize) -> Limits {
@@ -644,12 +636,37 @@ mod tests {
         }
     }
 
-    /// A connected pair: (our side as Async, the peer's blocking side).
-    fn pair() -> (Async<TcpStream>, TcpStream) {
+    /// A non-blocking stream for [`WriteQueue::push`], which only tries.
+    struct Tries(TcpStream);
+
+    impl AsyncTcp for Tries {
+        fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            (&self.0).read(buf)
+        }
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            (&self.0).write(buf)
+        }
+        async fn readable(&self) -> io::Result<()> {
+            future::pending().await
+        }
+        async fn writable(&self) -> io::Result<()> {
+            future::pending().await
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            self.0.shutdown(std::net::Shutdown::Write)
+        }
+        fn set_nodelay(&self) -> io::Result<()> {
+            self.0.set_nodelay(true)
+        }
+    }
+
+    /// A connected pair: (our side, non-blocking; the peer's blocking side).
+    fn pair() -> (Tries, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (server, _) = listener.accept().expect("accept");
-        (Async::new(client).expect("async"), server)
+        client.set_nonblocking(true).expect("non-blocking");
+        (Tries(client), server)
     }
 
     #[test]

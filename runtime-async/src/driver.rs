@@ -3,11 +3,10 @@
 //! the next network message, application command, or `poll_timeout`.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use async_channel::Receiver;
-use async_io::{Async, Timer};
 use faxnotify_core::ConnId;
 use faxnotify_core::io::{ConnectError, Input};
 use futures_lite::future;
@@ -15,13 +14,14 @@ use futures_lite::future;
 use crate::conns::Conns;
 use crate::mailbox;
 use crate::net::{self, NetMsg};
+use crate::runtime::{self, AsyncTcp as _, AsyncTimer as _, Runtime};
 
 /// Network messages handled per wake-up before the loop looks at commands
 /// and timers again (amortises the select; keeps commands responsive).
 const BATCH: usize = 64;
 
 /// What a driver needs from its core: the adapter half of the sans-IO API.
-pub(crate) trait Machine {
+pub(crate) trait Machine<R: Runtime> {
     /// Application requests.
     type Command;
     /// Events for the application.
@@ -36,17 +36,17 @@ pub(crate) trait Machine {
     /// `poll_timeout`.
     fn poll_timeout(&self) -> Option<Instant>;
     /// Drains `poll_output` and carries every output out.
-    fn drain(&mut self, now: Instant, io: &mut Conns, events: &mailbox::Sender<Self::Event>);
+    fn drain(&mut self, now: Instant, io: &mut Conns<R>, events: &mailbox::Sender<Self::Event>);
     /// An application request.
     fn command(
         &mut self,
         now: Instant,
         command: Self::Command,
-        io: &mut Conns,
+        io: &mut Conns<R>,
         events: &mailbox::Sender<Self::Event>,
     );
     /// Every application handle is gone.
-    fn abandoned(&mut self, now: Instant, io: &mut Conns);
+    fn abandoned(&mut self, now: Instant, io: &mut Conns<R>);
     /// Whether the driver can stop (checked after a drain).
     fn is_done(&self) -> bool;
     /// Whether to stop as a crash would: drop every socket without
@@ -56,24 +56,24 @@ pub(crate) trait Machine {
     }
 }
 
-enum Wake<C> {
+enum Wake<C, S> {
     Command(Option<C>),
-    Net(Option<NetMsg>),
-    Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
+    Net(Option<NetMsg<S>>),
+    Accepted(io::Result<(S, SocketAddr)>),
     Timer,
     Space,
 }
 
 /// Runs `machine` until it is done, then closes every connection (bounded
 /// by the close timeout) and ends the event stream.
-pub(crate) async fn run<M: Machine>(
+pub(crate) async fn run<R: Runtime, M: Machine<R>>(
     mut machine: M,
-    mut io: Conns,
-    net: Receiver<NetMsg>,
+    mut io: Conns<R>,
+    net: Receiver<NetMsg<R::Tcp>>,
     commands: Receiver<M::Command>,
     events: mailbox::Sender<M::Event>,
 ) {
-    let mut timer = Timer::never();
+    let mut timer: Option<R::Timer> = None;
     let mut armed: Option<Instant> = None;
     let mut commands_open = true;
     let mut now = Instant::now();
@@ -87,7 +87,10 @@ pub(crate) async fn run<M: Machine>(
         if let Some(at) = machine.poll_timeout()
             && armed.is_none_or(|armed_at| at < armed_at)
         {
-            timer.set_at(at);
+            match &mut timer {
+                Some(timer) => timer.reset(at),
+                None => timer = Some(R::timer(at)),
+            }
             armed = Some(at);
         }
         // While the application lags, listen for space before looking again,
@@ -121,7 +124,10 @@ pub(crate) async fn run<M: Machine>(
                 }
             };
             let tick = async {
-                (&mut timer).await;
+                match &mut timer {
+                    Some(timer) => runtime::fired(timer).await,
+                    None => future::pending().await,
+                }
                 Wake::Timer
             };
             let space = async {
@@ -161,7 +167,7 @@ pub(crate) async fn run<M: Machine>(
             // The driver holds a sender itself, so the channel never closes.
             Wake::Net(None) => {}
             Wake::Accepted(Ok((stream, peer))) => {
-                if let Err(error) = net::configure(&stream) {
+                if let Err(error) = stream.set_nodelay() {
                     tracing::debug!(%peer, %error, "accepted connection unusable; dropped");
                 } else {
                     let conn = machine.accept(now, peer);
@@ -211,12 +217,12 @@ pub(crate) async fn run<M: Machine>(
     events.close();
 }
 
-fn on_net<M: Machine>(
+fn on_net<R: Runtime, M: Machine<R>>(
     machine: &mut M,
     now: Instant,
-    io: &mut Conns,
+    io: &mut Conns<R>,
     events: &mailbox::Sender<M::Event>,
-    msg: NetMsg,
+    msg: NetMsg<R::Tcp>,
 ) {
     match msg {
         NetMsg::Dialled { conn, result } => match result {
@@ -248,10 +254,10 @@ fn on_net<M: Machine>(
 
 /// Drains the outputs, and reports connections that died while being
 /// written to as closed (which may produce more outputs).
-fn settle<M: Machine>(
+fn settle<R: Runtime, M: Machine<R>>(
     machine: &mut M,
     now: Instant,
-    io: &mut Conns,
+    io: &mut Conns<R>,
     events: &mailbox::Sender<M::Event>,
 ) {
     loop {

@@ -36,8 +36,9 @@ pub enum ServerError {
     /// The OS could not provide a seed.
     #[error("cannot seed the random number generator: {0}")]
     Seed(getrandom::Error),
-    /// The dedicated thread could not be started.
-    #[error("cannot start the server's thread: {0}")]
+    /// The runtime could not start the server's driver (no thread, no
+    /// runtime to spawn on).
+    #[error("cannot start the server's task: {0}")]
     Spawn(#[source] io::Error),
 }
 
@@ -60,8 +61,9 @@ pub enum StartError {
     /// The OS could not provide a seed.
     #[error("cannot seed the random number generator: {0}")]
     Seed(getrandom::Error),
-    /// The dedicated thread could not be started.
-    #[error("cannot start the client's thread: {0}")]
+    /// The runtime could not start the client's driver (no thread, no
+    /// runtime to spawn on).
+    #[error("cannot start the client's task: {0}")]
     Spawn(#[source] io::Error),
 }
 

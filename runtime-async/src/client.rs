@@ -1,5 +1,6 @@
-//! The FNP/1 client on async-io.
+//! The FNP/1 client, on any [`Runtime`].
 
+use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use crate::errors::{ChangeSettingsError, Closed, LogoutError, StartError};
 use crate::mailbox;
 use crate::net;
 use crate::options::Options;
-use crate::runner;
+use crate::runtime::Runtime;
 use crate::server::AsyncReplies;
 
 /// Application requests waiting for the driver.
@@ -26,7 +27,7 @@ const COMMAND_QUEUE: usize = 16;
 
 /// A running FNP/1 client: its callback listener, its control connection
 /// to the server, and the callbacks the server makes, driven by a
-/// background task (see [`TaskRunner`](crate::TaskRunner)).
+/// background task (see [`Options::runner`](crate::Options::runner)).
 ///
 /// [`Client::start`] returns once the callback listener is bound; the client
 /// then logs in, reconnects and resumes on its own, and reports everything
@@ -39,62 +40,16 @@ const COMMAND_QUEUE: usize = 16;
 /// process died): the server keeps the session detached until its lease
 /// runs out. Call [`Client::logout`] first to end the session.
 ///
-/// # Example
-///
-/// ```
-/// use faxnotify_core::client::{ClientConfig, Event, ListenPolicy, NetworkSettings};
-/// use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
-/// use faxnotify_core::wire::{Notification, Role, ServerMessage};
-/// use faxnotify_smol::{Client, Server};
-///
-/// # futures_lite::future::block_on(async {
-/// let mut users = MemoryUserStore::new();
-/// users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
-/// let (server, _events) =
-///     Server::bind("127.0.0.1:0".parse()?, ServerConfig::new([1; 32]), users).await?;
-///
-/// let settings = NetworkSettings::new(ListenPolicy::Dynamic);
-/// let config = ClientConfig::new(server.local_addr(), "alice", "correct horse", settings);
-/// let client = Client::start(config).await?;
-/// println!("callbacks on {}", client.listen_addr());
-///
-/// // Wait until the server can reach the callback port.
-/// while let Some(event) = client.next_event().await {
-///     if let Event::CallbackEstablished { .. } = event {
-///         break;
-///     }
-/// }
-/// let text = "toner low".to_owned();
-/// server.notify(Target::All, Notification::ServerMessage(ServerMessage { text })).await?;
-/// loop {
-///     match client.next_event().await {
-///         Some(Event::Notification { seq, notification }) => {
-///             assert_eq!(seq, 1);
-///             println!("{notification:?}");
-///             break;
-///         }
-///         Some(_) => {}
-///         None => panic!("the client stopped"),
-///     }
-/// }
-///
-/// client.logout().await?;
-/// while let Some(event) = client.next_event().await {
-///     if let Event::LoggedOut { confirmed } = event {
-///         assert!(confirmed);
-///     }
-/// }
-/// server.shutdown().await;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
-pub struct Client {
+/// An adapter crate names it for its runtime (`faxnotify_smol::Client`,
+/// `faxnotify_tokio::Client`; see their examples).
+pub struct Client<R> {
     commands: Sender<Command>,
     events: mailbox::Receiver<Event>,
     listen_addr: SocketAddr,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl std::fmt::Debug for Client {
+impl<R> std::fmt::Debug for Client<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("listen_addr", &self.listen_addr)
@@ -116,24 +71,24 @@ enum Command {
 /// How [`Client::start`] learns that the listener is bound.
 type Started = Result<SocketAddr, StopReason>;
 
-impl Client {
-    /// Starts a client with the default [`Options`] (a dedicated thread, a
-    /// seed from the OS): binds the callback listener by the configured
+impl<R: Runtime> Client<R> {
+    /// Starts a client with the default [`Options`] (the runtime's default
+    /// runner, a seed from the OS): binds the callback listener by the configured
     /// policy, then logs in in the background.
     ///
     /// Fails with the core's reason, unchanged, when the callback port
     /// cannot be bound: [`StopReason::FixedPortInUse`] when a `fixed` port is
     /// taken (another instance holds it), [`StopReason::RangeExhausted`] when
     /// every port of a `range` is.
-    pub async fn start(config: ClientConfig) -> Result<Client, StartError> {
+    pub async fn start(config: ClientConfig) -> Result<Self, StartError> {
         Self::start_with(config, Options::default()).await
     }
 
     /// [`Client::start`] with explicit runtime [`Options`].
     pub async fn start_with(
         mut config: ClientConfig,
-        options: Options,
-    ) -> Result<Client, StartError> {
+        options: Options<R>,
+    ) -> Result<Self, StartError> {
         options.validate()?;
         faxnotify_runtime::fill_local_ip(&mut config);
         let seed = options.resolve_seed().map_err(StartError::Seed)?;
@@ -158,9 +113,9 @@ impl Client {
         #[cfg(feature = "test-hooks")]
         let suspend_listener_at_start = options.suspend_listener_at_start;
         let span = tracing::debug_span!("fnp_client", %server, %user);
-        runner::launch(&options.runner, "faxnotify-client", move |executor| {
+        let launched = options.runner.launch("faxnotify-client", move |spawner| {
             async move {
-                let io = Conns::new(executor, net_tx, limits);
+                let io = Conns::<R>::new(spawner, net_tx, limits);
                 let machine = ClientMachine {
                     core,
                     started: no_listener.is_none().then_some(started_tx),
@@ -174,21 +129,19 @@ impl Client {
                 tracing::debug!("client stopped");
             }
             .instrument(span)
-        })
-        .map_err(StartError::Spawn)?;
+        });
+        launched.map_err(StartError::Spawn)?;
 
-        if let Some(listen_addr) = no_listener {
-            return Ok(Client {
-                commands: commands_tx,
-                events: events_rx,
-                listen_addr,
-            });
-        }
-        match started_rx.recv().await {
+        let listen_addr = match no_listener {
+            Some(listen_addr) => Ok(Ok(listen_addr)),
+            None => started_rx.recv().await,
+        };
+        match listen_addr {
             Ok(Ok(listen_addr)) => Ok(Client {
                 commands: commands_tx,
                 events: events_rx,
                 listen_addr,
+                runtime: PhantomData,
             }),
             Ok(Err(reason)) => Err(StartError::Stopped(reason)),
             // The driver ended without a word: only possible if it panicked.
@@ -308,7 +261,7 @@ impl ClientMachine {
         }
     }
 
-    fn listen(&mut self, now: Instant, addr: SocketAddr, io: &mut Conns) {
+    fn listen<R: Runtime>(&mut self, now: Instant, addr: SocketAddr, io: &mut Conns<R>) {
         match net::bind_listener(addr).and_then(|listener| io.listen(listener)) {
             Ok(local) => {
                 #[cfg(feature = "test-hooks")]
@@ -327,9 +280,9 @@ impl ClientMachine {
     }
 
     /// Test hook: closes the callback listener, holding its port (see
-    /// `crate::port_hold`); false when there was none to suspend.
+    /// `faxnotify_runtime::PortHold`); false when there was none to suspend.
     #[cfg(feature = "test-hooks")]
-    fn suspend_listener(&mut self, io: &mut Conns) -> bool {
+    fn suspend_listener<R: Runtime>(&mut self, io: &mut Conns<R>) -> bool {
         match io.suspend_listening() {
             Ok(Some(hold)) => {
                 tracing::debug!(addr = %hold.addr(), "test hook: callback listener suspended");
@@ -353,7 +306,7 @@ impl ClientMachine {
     }
 }
 
-impl Machine for ClientMachine {
+impl<R: Runtime> Machine<R> for ClientMachine {
     type Command = Command;
     type Event = Event;
 
@@ -373,7 +326,7 @@ impl Machine for ClientMachine {
         self.core.poll_timeout()
     }
 
-    fn drain(&mut self, now: Instant, io: &mut Conns, events: &mailbox::Sender<Event>) {
+    fn drain(&mut self, now: Instant, io: &mut Conns<R>, events: &mailbox::Sender<Event>) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Listen { addr } => self.listen(now, addr, io),
@@ -402,7 +355,7 @@ impl Machine for ClientMachine {
         &mut self,
         now: Instant,
         command: Command,
-        io: &mut Conns,
+        io: &mut Conns<R>,
         _events: &mailbox::Sender<Event>,
     ) {
         match command {
@@ -422,7 +375,6 @@ impl Machine for ClientMachine {
                     Some(hold) => {
                         tracing::debug!(addr = %hold.addr(), "test hook: resuming the callback listener");
                         hold.reopen()
-                            .and_then(async_io::Async::new)
                             .and_then(|listener| io.listen(listener))
                             .map(|_| ())
                     }
@@ -435,7 +387,7 @@ impl Machine for ClientMachine {
         let _ = io;
     }
 
-    fn abandoned(&mut self, _now: Instant, _io: &mut Conns) {
+    fn abandoned(&mut self, _now: Instant, _io: &mut Conns<R>) {
         tracing::debug!("client handle dropped: stopping without logout");
         self.abandoned = true;
     }

@@ -1,5 +1,6 @@
-//! The FNP/1 server on async-io.
+//! The FNP/1 server, on any [`Runtime`].
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -23,47 +24,42 @@ use crate::errors::{Closed, EndSessionError, NotifyError, ServerError, SetTlsIde
 use crate::mailbox;
 use crate::net;
 use crate::options::Options;
-use crate::runner;
+use crate::runtime::Runtime;
 
 /// Application requests waiting for the driver.
 const COMMAND_QUEUE: usize = 64;
 
 /// A running FNP/1 server: a cheap, cloneable handle to the driver that
-/// owns the listener, the connections and the core [`core::Server`].
+/// owns the listener, the connections and the core [`core::Server`],
+/// running on the runtime `R` (an adapter crate names it:
+/// `faxnotify_smol::Server`, `faxnotify_tokio::Server`; see their examples).
 ///
 /// Every method sends a request to the driver and waits for its answer, so
 /// they can be called from any task or executor. When the last handle is
 /// dropped the server shuts down as by [`Server::shutdown`].
-///
-/// # Example
-///
-/// ```
-/// use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
-/// use faxnotify_core::wire::{Notification, Role, ServerMessage};
-/// use faxnotify_smol::Server;
-///
-/// # futures_lite::future::block_on(async {
-/// let mut users = MemoryUserStore::new();
-/// users.add_password("alice", "correct horse", &[0x5a; 16], 4096, Role::User)?;
-/// let config = ServerConfig::new([1; 32]); // persist a random secret in production
-/// let (server, mut events) = Server::bind("127.0.0.1:0".parse()?, config, users).await?;
-/// println!("listening on {}", server.local_addr());
-///
-/// // Notify everyone logged in (nobody yet).
-/// let report = server
-///     .notify(Target::All, Notification::ServerMessage(ServerMessage { text: "hello".into() }))
-///     .await?;
-/// assert!(report.accepted.is_empty());
-///
-/// server.shutdown().await;
-/// assert!(events.next().await.is_none()); // the event stream ends with the server
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
-#[derive(Clone, Debug)]
-pub struct Server {
+pub struct Server<R> {
     commands: Sender<Command>,
     local: SocketAddr,
+    runtime: PhantomData<fn() -> R>,
+}
+
+// Not derived: those would ask `R: Clone + Debug` of the runtime marker.
+impl<R> Clone for Server<R> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            local: self.local,
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Server<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The server's events ([`core::Event`]), in order. A [`Stream`]; it ends
@@ -149,9 +145,9 @@ enum Command {
     },
 }
 
-impl Server {
-    /// Binds `addr` and starts serving with the default [`Options`] (a
-    /// dedicated thread, a seed from the OS).
+impl<R: Runtime> Server<R> {
+    /// Binds `addr` and starts serving with the default [`Options`] (the
+    /// runtime's default runner, a seed from the OS).
     ///
     /// For an IPv6 address the listener is dual-stack: `[::]:4580` also
     /// accepts IPv4 clients, which the core sees (and dials back) as IPv4.
@@ -160,7 +156,7 @@ impl Server {
         addr: SocketAddr,
         config: ServerConfig,
         users: impl UserStore + Send + 'static,
-    ) -> Result<(Server, ServerEvents), ServerError> {
+    ) -> Result<(Self, ServerEvents), ServerError> {
         Self::bind_with(addr, config, users, Options::default()).await
     }
 
@@ -169,8 +165,8 @@ impl Server {
         addr: SocketAddr,
         config: ServerConfig,
         users: impl UserStore + Send + 'static,
-        options: Options,
-    ) -> Result<(Server, ServerEvents), ServerError> {
+        options: Options<R>,
+    ) -> Result<(Self, ServerEvents), ServerError> {
         options.validate()?;
         let seed = options.resolve_seed().map_err(ServerError::Seed)?;
         let core = core::Server::new(config, Box::new(users), seed)?;
@@ -179,16 +175,16 @@ impl Server {
             error: BindError::from_io(&e),
         };
         let listener = net::bind_listener(addr).map_err(bind_error)?;
-        let local = net::local_addr(&listener).map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
 
         let (events_tx, events_rx) = mailbox::mailbox(options.event_capacity);
         let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_QUEUE);
         let (net_tx, net_rx) = async_channel::bounded(options.input_queue);
         let limits = Limits::from(&options);
         let span = tracing::debug_span!("fnp_server", %local);
-        runner::launch(&options.runner, "faxnotify-server", move |executor| {
+        let launched = options.runner.launch("faxnotify-server", move |spawner| {
             async move {
-                let mut io = Conns::new(executor, net_tx, limits);
+                let mut io = Conns::<R>::new(spawner, net_tx, limits);
                 if let Err(error) = io.listen(listener) {
                     tracing::error!(%error, "listener unusable");
                 }
@@ -202,12 +198,13 @@ impl Server {
                 tracing::debug!("server stopped");
             }
             .instrument(span)
-        })
-        .map_err(ServerError::Spawn)?;
+        });
+        launched.map_err(ServerError::Spawn)?;
         Ok((
             Server {
                 commands: commands_tx,
                 local,
+                runtime: PhantomData,
             },
             ServerEvents { rx: events_rx },
         ))
@@ -345,13 +342,13 @@ impl ServerMachine {
         }
     }
 
-    fn begin_shutdown(&mut self, now: Instant, io: &mut Conns) {
+    fn begin_shutdown<R: Runtime>(&mut self, now: Instant, io: &mut Conns<R>) {
         io.stop_listening();
         self.core.shutdown(now);
     }
 }
 
-impl Machine for ServerMachine {
+impl<R: Runtime> Machine<R> for ServerMachine {
     type Command = Command;
     type Event = Event;
 
@@ -371,7 +368,7 @@ impl Machine for ServerMachine {
         self.core.poll_timeout()
     }
 
-    fn drain(&mut self, _now: Instant, io: &mut Conns, events: &mailbox::Sender<Event>) {
+    fn drain(&mut self, _now: Instant, io: &mut Conns<R>, events: &mailbox::Sender<Event>) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Connect { conn, addr } => io.dial(conn, addr),
@@ -391,7 +388,7 @@ impl Machine for ServerMachine {
         &mut self,
         now: Instant,
         command: Command,
-        io: &mut Conns,
+        io: &mut Conns<R>,
         _events: &mailbox::Sender<Event>,
     ) {
         match command {
@@ -426,7 +423,7 @@ impl Machine for ServerMachine {
         }
     }
 
-    fn abandoned(&mut self, now: Instant, io: &mut Conns) {
+    fn abandoned(&mut self, now: Instant, io: &mut Conns<R>) {
         tracing::debug!("every server handle dropped: shutting down");
         self.begin_shutdown(now, io);
     }

@@ -1,0 +1,272 @@
+//! Backpressure on real sockets, on tokio: a client application that stops
+//! reading events, and a peer that floods without reading.
+
+mod support;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use faxnotify_core::client::{self as core_client, Event, Input, Output};
+use faxnotify_core::server::{Refused, Target};
+use faxnotify_core::wire::{CallbackState, Caps, Frame};
+use faxnotify_tokio::{Client, Options};
+use support::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Polls `check` every 10 ms until it holds (bounded by [`WAIT`]).
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {WAIT:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue() {
+    runtime().block_on(async {
+        const WINDOW: u32 = 8;
+        const QUEUE: usize = 100;
+        const EVENTS: usize = 4;
+        let mut config = server_config();
+        config.window = WINDOW;
+        config.queue_limit = QUEUE;
+        let (server, _) = start_server_with(config, &["alice"]).await;
+        let mut options = Options::default();
+        options.seed = Some([2; 32]);
+        options.event_capacity = EVENTS;
+        let mut config = client_config(server.local_addr(), "alice");
+        config.caps = Caps::NONE;
+        let client = Client::start_with(config, options).await.expect("start");
+        let Event::LoggedIn { session, .. } =
+            expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await
+        else {
+            unreachable!()
+        };
+        expect(&client, "reachable", |e| {
+            matches!(
+                e,
+                Event::CallbackStatus {
+                    state: CallbackState::Reachable,
+                    ..
+                }
+            )
+        })
+        .await;
+
+        // The application stops reading events; the server keeps notifying.
+        let mut accepted = 0u64;
+        let mut refused = 0usize;
+        // What each seq carries: the client may acknowledge (and so make
+        // room in the queue) between two refusals, so seq and i may differ.
+        let mut sent = Vec::new();
+        for i in 1..=150 {
+            let report = server
+                .notify(Target::Session(session), message(format!("n{i}")))
+                .await
+                .expect("notify");
+            accepted += report.accepted.len() as u64;
+            for delivery in &report.accepted {
+                sent.push((delivery.seq, format!("n{i}")));
+            }
+            for (_, why) in &report.refused {
+                assert_eq!(*why, Refused::QueueFull { limit: QUEUE });
+                refused += 1;
+            }
+        }
+        // The client took at most what fills its event queue from one read
+        // (a window of NOTIFYs), then stopped reading and acknowledging.
+        let most_acked = (EVENTS + WINDOW as usize) as u64;
+        eventually("the server's window fills", async || {
+            let info = server
+                .session(session)
+                .await
+                .expect("running")
+                .expect("listed");
+            info.unacked == u64::from(WINDOW)
+        })
+        .await;
+        let info = server
+            .session(session)
+            .await
+            .expect("running")
+            .expect("listed");
+        assert!(
+            info.acked_seq <= most_acked,
+            "acked {} > {most_acked}",
+            info.acked_seq
+        );
+        assert!(info.queue_depth <= QUEUE, "{info:?}");
+        assert_eq!(info.last_seq, accepted);
+        assert!(
+            refused >= 150 - QUEUE - most_acked as usize,
+            "refused only {refused}"
+        );
+        assert_eq!(accepted as usize + refused, 150);
+
+        // The application catches up: everything accepted arrives, once, in order.
+        let got = notifications(&client, accepted as usize).await;
+        assert_eq!(got, sent);
+        let seqs: Vec<u64> = got.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (1..=accepted).collect::<Vec<_>>());
+        eventually("everything acknowledged", async || {
+            let info = server
+                .session(session)
+                .await
+                .expect("running")
+                .expect("listed");
+            info.queue_depth == 0
+        })
+        .await;
+        logout(client).await;
+        server.shutdown().await;
+    });
+}
+
+/// Logs in over a blocking socket by driving the core client by hand, and
+/// returns the control connection (plus the callback listener, kept open).
+fn raw_login(server: SocketAddr, user: &str) -> (TcpStream, TcpListener) {
+    let mut config = client_config(server, user);
+    config.caps = Caps::NONE;
+    let now = Instant::now();
+    let mut core = core_client::Client::new(config, [5; 32], now).expect("config");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut control: Option<(faxnotify_core::ConnId, TcpStream)> = None;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        while let Some(output) = core.poll_output() {
+            match output {
+                Output::Listen { .. } => {
+                    let local = listener.local_addr().expect("addr");
+                    core.handle_input(now, Input::Bound { local })
+                        .expect("bound");
+                }
+                Output::Connect { conn, addr } => {
+                    let stream = TcpStream::connect(addr).expect("connect");
+                    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+                    control = Some((conn, stream));
+                    core.handle_input(now, Input::Connected { conn })
+                        .expect("connected");
+                }
+                Output::Transmit { data, .. } => {
+                    control
+                        .as_mut()
+                        .expect("control")
+                        .1
+                        .write_all(&data)
+                        .expect("write");
+                }
+                Output::Event(Event::LoggedIn { .. }) => {
+                    let (_, stream) = control.expect("control");
+                    return (stream, listener);
+                }
+                Output::Event(_) => {}
+                other => panic!("unexpected {other:?} during login"),
+            }
+        }
+        let (conn, stream) = control.as_mut().expect("control");
+        let n = stream.read(&mut buf).expect("read during login");
+        assert!(n > 0, "server closed during login");
+        core.handle_input(
+            Instant::now(),
+            Input::Received {
+                conn: *conn,
+                data: &buf[..n],
+            },
+        )
+        .expect("input");
+    }
+}
+
+/// The flood is written from this (blocking) thread; the server runs on
+/// the runtime's worker threads.
+#[test]
+fn a_peer_that_floods_without_reading_is_paused_alone() {
+    let runtime = runtime();
+    let (server, _events) = runtime.block_on(start_server(&["mallory", "alice"]));
+    let addr = server.local_addr();
+    let (mut flood, _callback_listener) = raw_login(addr, "mallory");
+
+    // PINGs without ever reading the PONGs.
+    let ping = Frame::Ping { nonce: 7 }.to_vec().expect("encode");
+    let burst = ping.repeat(1_000);
+    flood
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut sent = 0usize;
+    let stalled = loop {
+        match flood.write(&burst) {
+            Ok(n) => sent += n,
+            // Two seconds without room: the server stopped reading this connection.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break true;
+            }
+            Err(e) => panic!("flood write failed: {e}"),
+        }
+        if started.elapsed() > WAIT * 2 {
+            break false;
+        }
+    };
+    assert!(
+        stalled,
+        "the server kept reading a peer that never reads ({sent} bytes)"
+    );
+
+    // Everyone else is still served while that connection is paused.
+    runtime.block_on(async {
+        assert_eq!(server.stats().await.expect("responsive").sessions, 1);
+        let client = start_client(client_config(addr, "alice")).await;
+        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        server
+            .notify(
+                Target::user("alice").expect("name"),
+                message("still served"),
+            )
+            .await
+            .expect("notify");
+        assert_eq!(
+            notifications(&client, 1).await,
+            vec![(1, "still served".to_owned())]
+        );
+        logout(client).await;
+    });
+
+    // Once the peer reads its PONGs, the server reads again.
+    flood.set_nonblocking(true).expect("nonblocking");
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + WAIT;
+    let mut resumed = false;
+    while Instant::now() < deadline && !resumed {
+        loop {
+            match flood.read(&mut buf) {
+                Ok(0) => panic!("the server closed the flooding connection"),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        match flood.write(&ping) {
+            Ok(_) => resumed = true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(resumed, "the server never read again");
+    runtime.block_on(server.shutdown());
+}
