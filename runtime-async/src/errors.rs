@@ -16,7 +16,7 @@ use crate::options::OptionsError;
 /// Why [`Server::bind`](crate::Server::bind) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ServerError {
+pub enum ServerStartError {
     /// The core refused the configuration.
     #[error("invalid server configuration: {0}")]
     Config(#[from] server::ConfigError),
@@ -44,7 +44,7 @@ pub enum ServerError {
 /// Why [`Client::start`](crate::Client::start) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum StartError {
+pub enum ClientStartError {
     /// The core refused the configuration.
     #[error("invalid client configuration: {0}")]
     Config(#[from] client::ConfigError),
@@ -56,7 +56,7 @@ pub enum StartError {
     /// [`StopReason::FixedPortInUse`], [`StopReason::RangeExhausted`] or
     /// [`StopReason::ListenFailed`].
     #[error(transparent)]
-    Stopped(StopReason),
+    Listen(StopReason),
     /// The OS could not provide a seed.
     #[error("cannot seed the random number generator: {0}")]
     Seed(getrandom::Error),
