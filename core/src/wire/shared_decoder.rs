@@ -9,8 +9,10 @@ use super::frame::Frame;
 
 /// Above this many bytes of capacity, the receive buffer is released once it
 /// is empty, so an idle connection that once took a large read does not keep
-/// it: one largest frame and its length prefix.
-const KEEP_CAPACITY: usize = MAX_FRAME_LEN as usize + 4;
+/// it. A full delivery window of usual notifications (64 × about 60 bytes)
+/// fits, so steady delivery reuses its buffer; reads larger than this cost
+/// one allocation per read, never one per notification.
+const KEEP_CAPACITY: usize = 16 * 1024;
 
 /// Turns a byte stream, split anywhere, into frames held in shared
 /// [`Bytes`], so that what is decoded from a frame (a notification's
