@@ -101,7 +101,7 @@ pub trait Harness: Sized {
 
 /// Expands to one `#[test]` per check of the suite, run with the given
 /// [`Harness`](crate::adapter_tests::Harness) type, grouped in one module
-/// per file of [`adapter_tests`](crate::adapter_tests) (`delivery`,
+/// per file of [`adapter_tests`](mod@crate::adapter_tests) (`delivery`,
 /// `backpressure`, `shutdown`, `faults`, `listening`, `ip_families`, `tls`).
 ///
 /// Call it once at the top level of a test file, where the harness type is

@@ -76,9 +76,10 @@ pub fn server_config() -> ServerConfig {
 
 /// Options with a fixed seed and the runtime's default runner.
 pub fn test_options<R: Runtime>(seed: u8) -> Options<R> {
-    let mut options = Options::default();
-    options.seed = Some([seed; 32]);
-    options
+    Options {
+        seed: Some([seed; 32]),
+        ..Options::default()
+    }
 }
 
 /// Options with a fixed seed and the harness's runner.
