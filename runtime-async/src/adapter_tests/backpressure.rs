@@ -129,6 +129,8 @@ pub fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_qu
 
 /// Logs in over a blocking socket by driving the core client by hand, and
 /// returns the control connection (plus the callback listener, kept open).
+/// faxnotify-testkit's `socket::login` does the same, but this crate is
+/// published and cannot depend on the unpublished testkit.
 fn raw_login(server: SocketAddr, user: &str) -> (TcpStream, TcpListener) {
     let mut config = client_config(server, user, ListenPolicy::Dynamic);
     config.caps = Caps::NONE;

@@ -11,7 +11,7 @@ use faxnotify_core::wire::CallbackState;
 
 use super::Harness;
 use super::support::*;
-use crate::{Client, Server, ServerError, StartError};
+use crate::{Client, ClientStartError, Server, ServerStartError};
 
 /// The listener of a client of a server on 127.0.0.1 is on 127.0.0.1: the
 /// same port on another loopback address (127.0.0.2, another interface as
@@ -126,7 +126,7 @@ pub fn a_fixed_port_held_on_any_address_refuses_a_second_instance<H: Harness>() 
         assert!(
             matches!(
                 second,
-                Err(StartError::Stopped(StopReason::FixedPortInUse { .. }))
+                Err(ClientStartError::Listen(StopReason::FixedPortInUse { .. }))
             ),
             "{second:?}"
         );
@@ -158,7 +158,9 @@ pub fn a_second_instance_on_a_fixed_port_fails_and_the_first_keeps_receiving<H: 
         )
         .await;
         match second {
-            Err(StartError::Stopped(StopReason::FixedPortInUse { port: p })) => assert_eq!(p, port),
+            Err(ClientStartError::Listen(StopReason::FixedPortInUse { port: p })) => {
+                assert_eq!(p, port)
+            }
             other => panic!("expected FixedPortInUse, got {other:?}"),
         }
         // The failed instance never reached the server.
@@ -212,7 +214,7 @@ pub fn a_range_of_three_ports_runs_three_instances_and_refuses_the_fourth<H: Har
         )
         .await;
         match fourth {
-            Err(StartError::Stopped(StopReason::RangeExhausted { lo: l, hi: h })) => {
+            Err(ClientStartError::Listen(StopReason::RangeExhausted { lo: l, hi: h })) => {
                 assert_eq!((l, h), (lo, hi));
             }
             other => panic!("expected RangeExhausted, got {other:?}"),
@@ -249,7 +251,7 @@ pub fn a_server_cannot_bind_a_port_that_is_listening<H: Harness>() {
         let taken: SocketAddr = first.local_addr();
         let second = Server::bind_with(taken, server_config(), users(&[]), options(&h, 5)).await;
         match second {
-            Err(ServerError::Bind { addr, error }) => {
+            Err(ServerStartError::Bind { addr, error }) => {
                 assert_eq!(addr, taken);
                 assert_eq!(error, BindError::AddrInUse);
             }
