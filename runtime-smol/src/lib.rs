@@ -106,7 +106,7 @@ pub type Server = faxnotify_async::Server<TaskRunner>;
 ///     }
 /// }
 /// let text = "toner low".to_owned();
-/// server.notify(Target::All, Notification::ServerMessage(ServerMessage { text })).await?;
+/// server.notify(Target::All, Notification::ServerMessage(ServerMessage { text: text.into() })).await?;
 /// loop {
 ///     match client.next_event().await {
 ///         Some(Event::Notification { seq, notification }) => {

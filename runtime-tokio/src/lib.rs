@@ -50,7 +50,7 @@ pub use runtime::TaskRunner;
 /// // Notify everyone logged in (nobody yet).
 /// let text = "hello".to_owned();
 /// let report = server
-///     .notify(Target::All, Notification::ServerMessage(ServerMessage { text }))
+///     .notify(Target::All, Notification::ServerMessage(ServerMessage { text: text.into() }))
 ///     .await?;
 /// assert!(report.accepted.is_empty());
 ///
@@ -90,7 +90,7 @@ pub type Server = faxnotify_async::Server<TaskRunner>;
 ///     }
 /// }
 /// let text = "toner low".to_owned();
-/// server.notify(Target::All, Notification::ServerMessage(ServerMessage { text })).await?;
+/// server.notify(Target::All, Notification::ServerMessage(ServerMessage { text: text.into() })).await?;
 /// loop {
 ///     match client.next_event().await {
 ///         Some(Event::Notification { seq, .. }) => break assert_eq!(seq, 1),
