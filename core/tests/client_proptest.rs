@@ -18,6 +18,7 @@ use client_harness::{LEASE_MS, SESSION, config, decode_all, server_peer};
 use faxnotify_core::ConnId;
 use faxnotify_core::client::{Client, Event, Input, ListenPolicy, Output};
 use faxnotify_core::wire::{CallbackState, CallbackStatus, Frame};
+use faxnotify_testkit::Endpoint;
 use proptest::prelude::*;
 
 /// What the scripted server does next.
@@ -62,7 +63,8 @@ struct Path {
 }
 
 struct Sim {
-    client: Client,
+    /// The client and its outputs, taken one by one by [`Sim::pump`].
+    client: Endpoint<Client>,
     now: Instant,
     server: ScriptedServer,
     total: u64,
@@ -87,6 +89,7 @@ impl Sim {
     fn new(seed: [u8; 32], total: u64) -> Self {
         let now = Instant::now();
         let client = Client::new(config(ListenPolicy::Fixed { port: 6003 }), seed, now).unwrap();
+        let client = Endpoint::new(client);
         let mut sim = Self {
             client,
             now,
@@ -113,14 +116,14 @@ impl Sim {
     }
 
     fn input(&mut self, input: Input<'_>) {
-        self.client
-            .handle_input(self.now, input)
-            .expect("valid input");
+        self.client.input(self.now, input);
         self.pump();
     }
 
+    /// Takes every output of the client, in order, checking each.
     fn pump(&mut self) {
-        while let Some(out) = self.client.poll_output() {
+        self.client.drain();
+        while let Some(out) = self.client.next_output() {
             match out {
                 Output::Event(Event::Notification { seq, notification }) => {
                     let expected = self.delivered.last().map_or(1, |l| l + 1);
@@ -187,11 +190,8 @@ impl Sim {
     }
 
     fn send(&mut self, conn: ConnId, frames: &[Frame<'_>]) {
-        let mut data = Vec::new();
-        for f in frames {
-            f.encode(&mut data).unwrap();
-        }
-        self.input(Input::Received { conn, data: &data });
+        self.client.receive_frames(self.now, conn, frames);
+        self.pump();
     }
 
     fn login(&mut self, ctl: ConnId) {
@@ -215,7 +215,7 @@ impl Sim {
     }
 
     fn open_callback(&mut self) {
-        let conn = self.client.handle_accept(self.now, server_peer(50_000));
+        let conn = self.client.accept(self.now, server_peer(50_000));
         self.pump();
         let challenge = self.take_frame(conn);
         let (hello, cn, sn) = self.server.cb_hello(&challenge);
@@ -547,7 +547,7 @@ proptest! {
                     let ctl = sim.ctl;
                     for piece in data.chunks(chunk) {
                         if sim.client.is_finished() { break; }
-                        let _ = sim.client.handle_input(sim.now, Input::Received { conn: ctl, data: piece });
+                        let _ = sim.client.try_input(sim.now, Input::Received { conn: ctl, data: piece });
                         sim.pump();
                     }
                 }
@@ -555,7 +555,7 @@ proptest! {
                     let conn = match callbacks[i] {
                         Some(c) if !sim.closed.contains(&c) => c,
                         _ => {
-                            let c = sim.client.handle_accept(sim.now, server_peer(50_000));
+                            let c = sim.client.accept(sim.now, server_peer(50_000));
                             sim.pump();
                             callbacks[i] = Some(c);
                             if let Some(challenge) = sim.frames.get_mut(&c).and_then(VecDeque::pop_front)
@@ -571,12 +571,12 @@ proptest! {
                     for f in &frames {
                         f.encode(&mut data).unwrap();
                     }
-                    let _ = sim.client.handle_input(sim.now, Input::Received { conn, data: &data });
+                    let _ = sim.client.try_input(sim.now, Input::Received { conn, data: &data });
                     sim.pump();
                 }
                 Hostile::Garbage(bytes) => {
                     let ctl = sim.ctl;
-                    let _ = sim.client.handle_input(sim.now, Input::Received { conn: ctl, data: &bytes });
+                    let _ = sim.client.try_input(sim.now, Input::Received { conn: ctl, data: &bytes });
                     sim.pump();
                 }
                 Hostile::Wait(ms) => {
@@ -586,13 +586,13 @@ proptest! {
                     // A reconnect: the newest dial becomes the control connection.
                     while let Some(c) = sim.connects.pop_front() {
                         sim.ctl = c;
-                        let _ = sim.client.handle_input(sim.now, Input::Connected { conn: c });
+                        let _ = sim.client.try_input(sim.now, Input::Connected { conn: c });
                         sim.pump();
                     }
                 }
                 Hostile::Close => {
                     let ctl = sim.ctl;
-                    let _ = sim.client.handle_input(sim.now, Input::Closed { conn: ctl });
+                    let _ = sim.client.try_input(sim.now, Input::Closed { conn: ctl });
                     sim.pump();
                 }
             }

@@ -4,21 +4,19 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use faxnotify_core::client::{self, ClientConfig, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::{Refused, ServerConfig, Target};
 use faxnotify_core::wire::{Caps, Frame, Notification};
 use faxnotify_mio::LoopOptions;
 
-/// Logs in over a blocking socket with the client core (so that the test
-/// then owns a raw, logged-in control connection).
+/// Logs in over a blocking socket; returns the control connection (the
+/// test then owns a raw, logged-in connection). The callback listener is
+/// dropped on return, so the server's callback dial is refused.
 fn raw_login(server: std::net::SocketAddr, user: &str) -> TcpStream {
-    // A real listener that never accepts: the server's callback dial
-    // connects and then just times out.
-    let idle = TcpListener::bind("127.0.0.1:0").expect("bind");
     let mut config = ClientConfig::new(
         server,
         user,
@@ -26,62 +24,8 @@ fn raw_login(server: std::net::SocketAddr, user: &str) -> TcpStream {
         NetworkSettings::new(ListenPolicy::Dynamic),
     );
     config.caps = Caps::NONE;
-    let now = Instant::now();
-    let mut core = client::Client::new(config, [9; 32], now).expect("config");
-    let mut stream: Option<TcpStream> = None;
-    let deadline = now + common::WAIT;
-    loop {
-        while let Some(output) = core.poll_output() {
-            match output {
-                client::Output::Listen { .. } => {
-                    let local = idle.local_addr().expect("addr");
-                    let local = std::net::SocketAddr::new([0, 0, 0, 0].into(), local.port());
-                    core.handle_input(Instant::now(), client::Input::Bound { local })
-                        .expect("bound");
-                }
-                client::Output::Connect { conn, addr } => {
-                    let s = TcpStream::connect(addr).expect("connect");
-                    s.set_read_timeout(Some(Duration::from_millis(100)))
-                        .expect("timeout");
-                    stream = Some(s);
-                    core.handle_input(Instant::now(), client::Input::Connected { conn })
-                        .expect("connected");
-                }
-                client::Output::Transmit { data, .. } => {
-                    stream
-                        .as_mut()
-                        .expect("connected")
-                        .write_all(&data)
-                        .expect("write");
-                }
-                client::Output::Event(client::Event::LoggedIn { .. }) => {
-                    return stream.expect("connected");
-                }
-                _ => {}
-            }
-        }
-        assert!(Instant::now() < deadline, "raw login timed out");
-        let s = stream.as_mut().expect("dialled");
-        let mut buf = [0u8; 4096];
-        match s.read(&mut buf) {
-            Ok(0) => panic!("server closed during login"),
-            Ok(n) => {
-                let conn = faxnotify_core::ConnId::from_raw(1);
-                core.handle_input(
-                    Instant::now(),
-                    client::Input::Received {
-                        conn,
-                        data: &buf[..n],
-                    },
-                )
-                .expect("received");
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                core.handle_timeout(Instant::now());
-            }
-            Err(e) => panic!("read: {e}"),
-        }
-    }
+    let (stream, _) = faxnotify_testkit::socket::login(config, common::WAIT);
+    stream
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use faxnotify_core::client::{self as core_client, Event, Input, Output};
+use faxnotify_core::client::Event;
 use faxnotify_core::server::{Refused, Target};
 use faxnotify_core::wire::{CallbackState, Caps, Frame};
 use faxnotify_tokio::{Client, Options};
@@ -131,59 +131,12 @@ fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue(
     });
 }
 
-/// Logs in over a blocking socket by driving the core client by hand, and
-/// returns the control connection (plus the callback listener, kept open).
+/// Logs in over a blocking socket; returns the control connection (the
+/// test then owns a raw, logged-in connection) and the callback listener.
 fn raw_login(server: SocketAddr, user: &str) -> (TcpStream, TcpListener) {
     let mut config = client_config(server, user);
     config.caps = Caps::NONE;
-    let now = Instant::now();
-    let mut core = core_client::Client::new(config, [5; 32], now).expect("config");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let mut control: Option<(faxnotify_core::ConnId, TcpStream)> = None;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        while let Some(output) = core.poll_output() {
-            match output {
-                Output::Listen { .. } => {
-                    let local = listener.local_addr().expect("addr");
-                    core.handle_input(now, Input::Bound { local })
-                        .expect("bound");
-                }
-                Output::Connect { conn, addr } => {
-                    let stream = TcpStream::connect(addr).expect("connect");
-                    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-                    control = Some((conn, stream));
-                    core.handle_input(now, Input::Connected { conn })
-                        .expect("connected");
-                }
-                Output::Transmit { data, .. } => {
-                    control
-                        .as_mut()
-                        .expect("control")
-                        .1
-                        .write_all(&data)
-                        .expect("write");
-                }
-                Output::Event(Event::LoggedIn { .. }) => {
-                    let (_, stream) = control.expect("control");
-                    return (stream, listener);
-                }
-                Output::Event(_) => {}
-                other => panic!("unexpected {other:?} during login"),
-            }
-        }
-        let (conn, stream) = control.as_mut().expect("control");
-        let n = stream.read(&mut buf).expect("read during login");
-        assert!(n > 0, "server closed during login");
-        core.handle_input(
-            Instant::now(),
-            Input::Received {
-                conn: *conn,
-                data: &buf[..n],
-            },
-        )
-        .expect("input");
-    }
+    faxnotify_testkit::socket::login(config, WAIT)
 }
 
 /// The flood is written from this (blocking) thread; the server runs on

@@ -13,6 +13,8 @@
 //! - [`alloc`]: the counting global allocator of the allocation tests and
 //!   the memory benchmarks.
 //! - [`frames`]: frames to bytes and back.
+//! - [`socket`]: a client core logged in over a real, blocking socket, for
+//!   the runtimes' tests that need a raw connection to a real server loop.
 //!
 //! A client logs in, the server dials back, a notification is delivered
 //! and acknowledged, all in memory and without time passing:
@@ -54,6 +56,7 @@ mod core;
 mod endpoint;
 pub mod frames;
 mod net;
+pub mod socket;
 mod topology;
 
 pub use crate::core::Core;

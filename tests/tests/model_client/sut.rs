@@ -18,6 +18,7 @@ use faxnotify_core::wire::{
     CallbackState, CallbackStatus, Caps, CbHello, Decoder, ErrorCode, Frame, LoginChallenge,
     LoginOk, Nonce, Notify, Role as WireRole, ServerHello,
 };
+use faxnotify_testkit::Endpoint;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 
 use super::reference::{
@@ -38,7 +39,9 @@ fn secrets() -> &'static ClientSecrets {
 const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 4580);
 
 pub struct ClientSut {
-    client: Client,
+    /// The client and the outputs it produced, taken one by one by
+    /// [`ClientSut::drain`] as the test's adapter would.
+    client: Endpoint<Client>,
     base: Instant,
     now: u64,
     clock: Instant,
@@ -80,7 +83,7 @@ impl ClientSut {
             0,
         );
         let base = Instant::now();
-        let client = Client::new(config, [3; 32], base).expect("valid config");
+        let client = Endpoint::new(Client::new(config, [3; 32], base).expect("valid config"));
         let mut sut = Self {
             client,
             base,
@@ -101,8 +104,10 @@ impl ClientSut {
         sut
     }
 
+    /// Takes every output the client produced, in order, into `outs`.
     fn drain(&mut self) {
-        while let Some(out) = self.client.poll_output() {
+        self.client.drain();
+        while let Some(out) = self.client.next_output() {
             let o = match out {
                 Output::Listen { addr } => {
                     self.listen = Some(addr);
@@ -210,18 +215,13 @@ impl ClientSut {
     }
 
     fn input(&mut self, input: Input<'_>) {
-        self.client
-            .handle_input(self.clock, input)
-            .expect("a valid input");
+        self.client.input(self.clock, input);
         self.drain();
     }
 
     fn send(&mut self, conn: ConnId, frames: &[Frame<'_>]) {
-        let mut bytes = Vec::new();
-        for f in frames {
-            f.encode(&mut bytes).expect("valid frame");
-        }
-        self.input(Input::Received { conn, data: &bytes });
+        self.client.receive_frames(self.clock, conn, frames);
+        self.drain();
     }
 
     fn control(&self) -> ConnId {
@@ -341,7 +341,7 @@ impl ClientSut {
             }
             Transition::Accept => {
                 let peer = SocketAddr::new(SERVER.ip(), 50_000);
-                let conn = self.client.handle_accept(self.clock, peer);
+                let conn = self.client.accept(self.clock, peer);
                 self.roles
                     .insert(conn, Role::Callback(self.callbacks.len()));
                 self.callbacks.push(conn);
@@ -413,7 +413,7 @@ impl ClientSut {
                         break;
                     }
                     self.clock = self.clock.max(at);
-                    self.client.handle_timeout(self.clock);
+                    self.client.fire_due(self.clock);
                     self.drain();
                     if let Some(next) = self.client.poll_timeout() {
                         assert!(

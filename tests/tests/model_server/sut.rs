@@ -19,6 +19,7 @@ use faxnotify_core::wire::{
     Advertise, CallbackState, Caps, CbReady, Decoder, Frame, Login, Nonce, PolicyKind, Role,
 };
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_testkit::Endpoint;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 
 use super::reference::{
@@ -81,7 +82,9 @@ struct Observed {
 }
 
 pub struct ServerSut {
-    server: Server,
+    /// The server and the outputs it produced, taken one by one by
+    /// [`ServerSut::drain`] as the scripted clients' adapter would.
+    server: Endpoint<Server>,
     base: Instant,
     /// The model's time, in ms.
     now: u64,
@@ -133,7 +136,8 @@ impl ServerSut {
         config.dial_backoff.max = Duration::from_millis(BACKOFF_MAX);
         config.dial_backoff.jitter_percent = 0;
         let base = Instant::now();
-        let server = Server::new(config, Box::new(users), [5; 32]).expect("valid config");
+        let server =
+            Endpoint::new(Server::new(config, Box::new(users), [5; 32]).expect("valid config"));
         Self {
             server,
             base,
@@ -171,9 +175,12 @@ impl ServerSut {
         i
     }
 
+    /// Takes every output the server produced, in order, and answers the
+    /// callback keepalives among them.
     fn drain(&mut self) {
         loop {
-            while let Some(out) = self.server.poll_output() {
+            self.server.drain();
+            while let Some(out) = self.server.next_output() {
                 match out {
                     Output::Connect { conn, addr } => {
                         self.conns.insert(
@@ -322,19 +329,15 @@ impl ServerSut {
     }
 
     fn send(&mut self, conn: ConnId, frame: &Frame<'_>) {
-        let bytes = frame.to_vec().expect("valid frame");
         let now = self.at();
         self.server
-            .handle_input(now, Input::Received { conn, data: &bytes })
-            .expect("input for an issued connection");
+            .receive_frames(now, conn, std::slice::from_ref(frame));
         self.drain();
     }
 
     fn close(&mut self, conn: ConnId) {
         let now = self.at();
-        self.server
-            .handle_input(now, Input::Closed { conn })
-            .expect("input for an issued connection");
+        self.server.input(now, Input::Closed { conn });
         if let Some(c) = self.conns.get_mut(&conn) {
             c.live = false;
         }
@@ -375,7 +378,7 @@ impl ServerSut {
                 self.next_port += 1;
                 let addr = peer_addr(peer, self.next_port);
                 let now = self.at();
-                let conn = self.server.handle_accept(now, addr);
+                let conn = self.server.accept(now, addr);
                 self.controls.push(conn);
                 self.order.push(conn);
                 self.conns.insert(
@@ -447,9 +450,7 @@ impl ServerSut {
             Transition::DialOk { session, last_seq } => {
                 let conn = self.pending_dial(session, model);
                 let now = self.at();
-                self.server
-                    .handle_input(now, Input::Connected { conn })
-                    .expect("a pending dial");
+                self.server.input(now, Input::Connected { conn });
                 self.dials.retain(|(c, _)| *c != conn);
                 self.drain();
                 let client_nonce = [0xc0 ^ session as u8; 32];
@@ -477,15 +478,8 @@ impl ServerSut {
             Transition::DialFail { session } => {
                 let conn = self.pending_dial(session, model);
                 let now = self.at();
-                self.server
-                    .handle_input(
-                        now,
-                        Input::ConnectFailed {
-                            conn,
-                            error: ConnectError::Refused,
-                        },
-                    )
-                    .expect("a pending dial");
+                let error = ConnectError::Refused;
+                self.server.input(now, Input::ConnectFailed { conn, error });
                 self.dials.retain(|(c, _)| *c != conn);
                 if let Some(i) = self.conns.get_mut(&conn) {
                     i.live = false;
@@ -558,7 +552,7 @@ impl ServerSut {
                         break;
                     }
                     self.clock = self.clock.max(at);
-                    self.server.handle_timeout(self.clock);
+                    self.server.fire_due(self.clock);
                     self.drain();
                     if let Some(next) = self.server.poll_timeout() {
                         assert!(
