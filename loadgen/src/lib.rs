@@ -277,3 +277,18 @@ pub fn child(role: Role, spec: &str) -> Result<(), String> {
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Runtime;
+
+    #[test]
+    fn runtimes_read_back_what_they_print_as_text_and_in_a_spec() {
+        for runtime in [Runtime::Mio, Runtime::Smol, Runtime::Tokio] {
+            assert_eq!(runtime.to_string().parse::<Runtime>(), Ok(runtime));
+            let json = serde_json::to_string(&runtime).expect("serializes");
+            assert_eq!(json, format!("\"{runtime}\""));
+        }
+        assert!("glommio".parse::<Runtime>().is_err());
+    }
+}

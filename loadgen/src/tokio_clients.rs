@@ -119,3 +119,35 @@ impl TokioClients {
 pub fn spawn(threads: &TokioThreads, task: impl Future<Output = ()> + Send + 'static) {
     drop(threads.handle().spawn(task));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a task on `threads` and returns the name of the thread it ran on.
+    fn thread_of_a_task(threads: &TokioThreads) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn(threads, async move {
+            let name = std::thread::current().name().map(str::to_owned);
+            let _ = tx.send(name.unwrap_or_default());
+        });
+        rx.recv().expect("the task ran")
+    }
+
+    #[test]
+    fn one_thread_is_a_current_thread_runtime_on_a_thread_of_its_own() {
+        let threads = TokioThreads::start(1, "t1").expect("a runtime");
+        assert!(matches!(threads.owner, Owner::CurrentThread { .. }));
+        assert_eq!(thread_of_a_task(&threads), "t1-0");
+        threads.stop(); // joins its thread: does not hang
+    }
+
+    #[test]
+    fn more_threads_are_a_multi_thread_runtime_with_that_many_workers() {
+        let threads = TokioThreads::start(3, "t3").expect("a runtime");
+        assert!(matches!(threads.owner, Owner::MultiThread(_)));
+        assert_eq!(threads.handle().metrics().num_workers(), 3);
+        assert!(thread_of_a_task(&threads).starts_with("t3-"));
+        threads.stop();
+    }
+}
