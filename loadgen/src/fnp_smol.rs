@@ -5,7 +5,7 @@
 //! The smol runtime's API is not one thread per client: a client is a few
 //! tasks (a driver, and a reader and a writer per connection) on any
 //! executor. So the clients process runs every client on one
-//! [`Executor`] driven by `client_threads` threads (default 1), with one
+//! [`Executor`](faxnotify_smol::Executor) driven by `client_threads` threads (default 1), with one
 //! more task per client reading its events — the runtime exactly as an
 //! application would use it.
 
