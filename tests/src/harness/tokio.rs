@@ -49,10 +49,11 @@ impl TokioRuntime {
 
     /// The runtime of this flavour, built on first use.
     fn handle(&self) -> Handle {
-        static MULTI: OnceLock<Handle> = OnceLock::new();
+        // Statics: the runtimes live as long as the test binary.
+        static MULTI: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
         static CURRENT: OnceLock<Handle> = OnceLock::new();
         match self.flavour {
-            Flavour::MultiThread => MULTI.get_or_init(multi_thread).clone(),
+            Flavour::MultiThread => MULTI.get_or_init(multi_thread).handle().clone(),
             Flavour::CurrentThread => CURRENT.get_or_init(current_thread).clone(),
         }
     }
@@ -76,18 +77,14 @@ impl TokioRuntime {
     }
 }
 
-fn multi_thread() -> Handle {
-    let runtime = Builder::new_multi_thread()
+/// Its workers run the tasks without anyone blocking on the runtime.
+fn multi_thread() -> tokio::runtime::Runtime {
+    Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("harness-tokio")
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    let handle = runtime.handle().clone();
-    // The runtime lives as long as the test binary: its workers run
-    // without anyone blocking on it.
-    std::mem::forget(runtime);
-    handle
+        .expect("a tokio runtime")
 }
 
 fn current_thread() -> Handle {
