@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
 use crate::driver::{self, Machine};
-use crate::errors::{ChangeSettingsError, Closed, LogoutError, StartError};
+use crate::errors::{ChangeSettingsError, ClientStartError, Closed, LogoutError};
 use crate::mailbox;
 use crate::net;
 use crate::options::Options;
@@ -80,7 +80,7 @@ impl<R: Runtime> Client<R> {
     /// cannot be bound: [`StopReason::FixedPortInUse`] when a `fixed` port is
     /// taken (another instance holds it), [`StopReason::RangeExhausted`] when
     /// every port of a `range` is.
-    pub async fn start(config: ClientConfig) -> Result<Self, StartError> {
+    pub async fn start(config: ClientConfig) -> Result<Self, ClientStartError> {
         Self::start_with(config, Options::default()).await
     }
 
@@ -88,10 +88,10 @@ impl<R: Runtime> Client<R> {
     pub async fn start_with(
         mut config: ClientConfig,
         options: Options<R>,
-    ) -> Result<Self, StartError> {
+    ) -> Result<Self, ClientStartError> {
         options.validate()?;
         faxnotify_runtime::fill_local_ip(&mut config);
-        let seed = options.resolve_seed().map_err(StartError::Seed)?;
+        let seed = options.resolve_seed().map_err(ClientStartError::Seed)?;
         let server = config.server;
         let user = config.user.clone();
         // The `none` policy binds nothing: the client advertises port 0 and
@@ -130,7 +130,7 @@ impl<R: Runtime> Client<R> {
             }
             .instrument(span)
         });
-        launched.map_err(StartError::Spawn)?;
+        launched.map_err(ClientStartError::Spawn)?;
 
         let listen_addr = match no_listener {
             Some(listen_addr) => Ok(Ok(listen_addr)),
@@ -143,9 +143,9 @@ impl<R: Runtime> Client<R> {
                 listen_addr,
                 runtime: PhantomData,
             }),
-            Ok(Err(reason)) => Err(StartError::Stopped(reason)),
+            Ok(Err(reason)) => Err(ClientStartError::Listen(reason)),
             // The driver ended without a word: only possible if it panicked.
-            Err(_) => Err(StartError::Spawn(std::io::Error::other(
+            Err(_) => Err(ClientStartError::Spawn(std::io::Error::other(
                 "the client's driver ended before it was listening",
             ))),
         }

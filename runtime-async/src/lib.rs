@@ -105,8 +105,8 @@ mod task;
 
 pub use client::Client;
 pub use errors::{
-    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, ServerError,
-    SetTlsIdentityError, StartError,
+    ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, NotifyError,
+    ServerStartError, SetTlsIdentityError,
 };
 pub use options::{Options, OptionsError};
 pub use runtime::{AsyncListener, AsyncTcp, AsyncTimer, Runtime, Spawn};

@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
 use crate::driver::{self, Machine};
-use crate::errors::{Closed, EndSessionError, NotifyError, ServerError, SetTlsIdentityError};
+use crate::errors::{Closed, EndSessionError, NotifyError, ServerStartError, SetTlsIdentityError};
 use crate::mailbox;
 use crate::net;
 use crate::options::Options;
@@ -156,7 +156,7 @@ impl<R: Runtime> Server<R> {
         addr: SocketAddr,
         config: ServerConfig,
         users: impl UserStore + Send + 'static,
-    ) -> Result<(Self, ServerEvents), ServerError> {
+    ) -> Result<(Self, ServerEvents), ServerStartError> {
         Self::bind_with(addr, config, users, Options::default()).await
     }
 
@@ -166,11 +166,11 @@ impl<R: Runtime> Server<R> {
         config: ServerConfig,
         users: impl UserStore + Send + 'static,
         options: Options<R>,
-    ) -> Result<(Self, ServerEvents), ServerError> {
+    ) -> Result<(Self, ServerEvents), ServerStartError> {
         options.validate()?;
-        let seed = options.resolve_seed().map_err(ServerError::Seed)?;
+        let seed = options.resolve_seed().map_err(ServerStartError::Seed)?;
         let core = core::Server::new(config, Box::new(users), seed)?;
-        let bind_error = |e: std::io::Error| ServerError::Bind {
+        let bind_error = |e: std::io::Error| ServerStartError::Bind {
             addr,
             error: BindError::from_io(&e),
         };
@@ -199,7 +199,7 @@ impl<R: Runtime> Server<R> {
             }
             .instrument(span)
         });
-        launched.map_err(ServerError::Spawn)?;
+        launched.map_err(ServerStartError::Spawn)?;
         Ok((
             Server {
                 commands: commands_tx,

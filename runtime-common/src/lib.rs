@@ -6,7 +6,8 @@
 //! and, for the test hooks, how a suspended listener keeps its port
 //! (`PortHold`, with the `test-hooks` feature); and the requests an
 //! application sends a running client or server ([`ServerRequest`],
-//! [`ClientRequest`]), generic over the runtime's reply channel.
+//! [`ClientRequest`]), generic over the runtime's reply channel, with their
+//! errors ([`Closed`] when the loop has ended).
 //!
 //! The runtimes (`faxnotify-mio`, `faxnotify-smol`) wrap the standard
 //! library sockets this crate returns in their own types. Dependencies
@@ -15,12 +16,16 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+mod errors;
 mod listener;
 #[cfg(all(unix, feature = "test-hooks"))]
 mod port_hold;
 mod request;
 mod route;
 
+pub use errors::{
+    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, SetTlsIdentityError,
+};
 pub use listener::{bind_listener, is_transient_accept_error};
 #[cfg(all(unix, feature = "test-hooks"))]
 pub use port_hold::PortHold;

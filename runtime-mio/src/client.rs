@@ -13,7 +13,7 @@ use faxnotify_core::client::{
 };
 use faxnotify_runtime::ClientRequest;
 
-use crate::error::{ChangeSettingsError, ClientStartError, LogoutError, RunError, Stopped};
+use crate::errors::{ChangeSettingsError, ClientStartError, Closed, LogoutError, RunError};
 use crate::events::{self, Events};
 use crate::machine::{Machine, refused_input};
 use crate::mailbox::{self, Mailbox, SyncReplies};
@@ -230,12 +230,12 @@ impl Client {
     }
 
     /// See [`ClientHandle::state`].
-    pub fn state(&self) -> Result<ClientState, Stopped> {
+    pub fn state(&self) -> Result<ClientState, Closed> {
         self.handle.state()
     }
 
     /// See [`ClientHandle::stats`].
-    pub fn stats(&self) -> Result<LoopStats, Stopped> {
+    pub fn stats(&self) -> Result<LoopStats, Closed> {
         self.handle.stats()
     }
 
@@ -261,7 +261,7 @@ impl Drop for Client {
 
 /// A cheap, cloneable handle to a running [`Client`], usable from any
 /// thread. Every call is a round trip to the loop thread; once the loop has
-/// ended they fail with [`Stopped`].
+/// ended they fail with [`Closed`].
 #[derive(Clone, Debug)]
 pub struct ClientHandle {
     mailbox: Mailbox<ClientCmd>,
@@ -277,7 +277,7 @@ impl ClientHandle {
     }
 
     /// Where the client is, for user interfaces.
-    pub fn state(&self) -> Result<ClientState, Stopped> {
+    pub fn state(&self) -> Result<ClientState, Closed> {
         let (state, _session) = self
             .mailbox
             .call(|reply| ClientCmd::Request(ClientRequest::State { reply }))?;
@@ -296,7 +296,7 @@ impl ClientHandle {
     }
 
     /// The event loop's counters.
-    pub fn stats(&self) -> Result<LoopStats, Stopped> {
+    pub fn stats(&self) -> Result<LoopStats, Closed> {
         self.mailbox.call(|reply| ClientCmd::Stats { reply })
     }
 
@@ -304,13 +304,13 @@ impl ClientHandle {
     /// connection, as if the listening side had died. The core is told
     /// the connections closed; it keeps its session.
     #[cfg(feature = "test-hooks")]
-    pub fn suspend_listener(&self) -> Result<(), Stopped> {
+    pub fn suspend_listener(&self) -> Result<(), Closed> {
         self.mailbox.call(|reply| ClientCmd::Suspend { reply })
     }
 
     /// Test hook: re-opens the suspended callback listener on the same port.
     #[cfg(feature = "test-hooks")]
-    pub fn resume_listener(&self) -> Result<(), crate::error::ResumeError> {
+    pub fn resume_listener(&self) -> Result<(), crate::errors::ResumeError> {
         Ok(self.mailbox.call(|reply| ClientCmd::Resume { reply })??)
     }
 }

@@ -138,7 +138,7 @@
 
 mod client;
 mod conn;
-mod error;
+mod errors;
 mod events;
 mod machine;
 mod mailbox;
@@ -150,10 +150,10 @@ mod stats;
 
 pub use client::{Client, ClientBuilder, ClientHandle};
 #[cfg(feature = "test-hooks")]
-pub use error::ResumeError;
-pub use error::{
-    ChangeSettingsError, ClientStartError, EndSessionError, LogoutError, NotifyError, RunError,
-    ServerStartError, SetTlsIdentityError, Stopped,
+pub use errors::ResumeError;
+pub use errors::{
+    ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, NotifyError,
+    RunError, ServerStartError, SetTlsIdentityError,
 };
 pub use events::Events;
 pub use options::{LoopOptions, OptionsError};

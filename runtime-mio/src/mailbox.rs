@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use mio::Waker;
 
-use crate::error::{RunError, Stopped};
+use crate::errors::{Closed, RunError};
 
 pub(crate) struct Mailbox<C> {
     tx: Sender<C>,
@@ -40,17 +40,17 @@ pub(crate) fn mailbox<C>(waker: Arc<Waker>) -> (Mailbox<C>, Receiver<C>) {
 
 impl<C> Mailbox<C> {
     /// Sends a command without waiting.
-    pub(crate) fn send(&self, cmd: C) -> Result<(), Stopped> {
-        self.tx.send(cmd).map_err(|_| Stopped)?;
-        self.waker.wake().map_err(|_| Stopped)
+    pub(crate) fn send(&self, cmd: C) -> Result<(), Closed> {
+        self.tx.send(cmd).map_err(|_| Closed)?;
+        self.waker.wake().map_err(|_| Closed)
     }
 
     /// Sends a command made around a reply channel and waits for the reply.
-    pub(crate) fn call<T>(&self, make: impl FnOnce(SyncSender<T>) -> C) -> Result<T, Stopped> {
+    pub(crate) fn call<T>(&self, make: impl FnOnce(SyncSender<T>) -> C) -> Result<T, Closed> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         self.send(make(reply_tx))?;
         // The loop drops the command (and the reply sender) if it ends first.
-        reply_rx.recv().map_err(|_| Stopped)
+        reply_rx.recv().map_err(|_| Closed)
     }
 }
 

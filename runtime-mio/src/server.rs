@@ -14,8 +14,8 @@ use faxnotify_core::wire::Notification;
 use faxnotify_core::{ConnId, SessionId};
 use faxnotify_runtime::ServerRequest;
 
-use crate::error::{
-    EndSessionError, NotifyError, RunError, ServerStartError, SetTlsIdentityError, Stopped,
+use crate::errors::{
+    Closed, EndSessionError, NotifyError, RunError, ServerStartError, SetTlsIdentityError,
 };
 use crate::events::{self, Events};
 use crate::machine::{Machine, refused_input};
@@ -240,12 +240,12 @@ impl Server {
     pub fn notify_batch(
         &self,
         batch: Vec<(Target, Notification)>,
-    ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Stopped> {
+    ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
         self.handle.notify_batch(batch)
     }
 
     /// See [`ServerHandle::sessions`].
-    pub fn sessions(&self) -> Result<Vec<SessionInfo>, Stopped> {
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>, Closed> {
         self.handle.sessions()
     }
 
@@ -255,7 +255,7 @@ impl Server {
     }
 
     /// See [`ServerHandle::stats`].
-    pub fn stats(&self) -> Result<LoopStats, Stopped> {
+    pub fn stats(&self) -> Result<LoopStats, Closed> {
         self.handle.stats()
     }
 
@@ -303,7 +303,7 @@ impl Drop for Server {
 
 /// A cheap, cloneable handle to a running [`Server`], usable from any
 /// thread. Every call is a round trip to the loop thread; once the loop has
-/// ended they fail with [`Stopped`].
+/// ended they fail with [`Closed`].
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     mailbox: Mailbox<ServerCmd>,
@@ -356,19 +356,19 @@ impl ServerHandle {
     pub fn notify_batch(
         &self,
         batch: Vec<(Target, Notification)>,
-    ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Stopped> {
+    ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
         self.mailbox
             .call(|reply| ServerCmd::Request(ServerRequest::NotifyBatch { batch, reply }))
     }
 
     /// A snapshot of every live session.
-    pub fn sessions(&self) -> Result<Vec<SessionInfo>, Stopped> {
+    pub fn sessions(&self) -> Result<Vec<SessionInfo>, Closed> {
         self.mailbox
             .call(|reply| ServerCmd::Request(ServerRequest::Sessions { reply }))
     }
 
     /// A snapshot of one session (`None` if it is not live).
-    pub fn session(&self, session: SessionId) -> Result<Option<SessionInfo>, Stopped> {
+    pub fn session(&self, session: SessionId) -> Result<Option<SessionInfo>, Closed> {
         self.mailbox
             .call(|reply| ServerCmd::Request(ServerRequest::Session { id: session, reply }))
     }
@@ -381,7 +381,7 @@ impl ServerHandle {
     }
 
     /// The event loop's counters.
-    pub fn stats(&self) -> Result<LoopStats, Stopped> {
+    pub fn stats(&self) -> Result<LoopStats, Closed> {
         self.mailbox.call(|reply| ServerCmd::Stats { reply })
     }
 
@@ -399,7 +399,7 @@ impl ServerHandle {
 
     /// Starts a graceful shutdown (see [`Server::shutdown`]) without
     /// waiting for it.
-    pub fn shutdown(&self) -> Result<(), Stopped> {
+    pub fn shutdown(&self) -> Result<(), Closed> {
         self.mailbox.send(ServerCmd::Shutdown)
     }
 }

@@ -41,8 +41,8 @@
 mod runtime;
 
 pub use faxnotify_async::{
-    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, OptionsError,
-    ServerError, ServerEvents, ServerStats, SetTlsIdentityError, StartError,
+    ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, NotifyError,
+    OptionsError, ServerEvents, ServerStartError, ServerStats, SetTlsIdentityError,
 };
 pub use runtime::TaskRunner;
 

@@ -120,7 +120,7 @@ fn a_fixed_port_held_on_any_address_refuses_a_second_instance() {
         assert!(
             matches!(
                 second,
-                Err(faxnotify_smol::StartError::Stopped(
+                Err(faxnotify_smol::ClientStartError::Listen(
                     faxnotify_core::client::StopReason::FixedPortInUse { .. }
                 ))
             ),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use faxnotify_core::client::{BindError, Event, ListenPolicy, StopReason};
 use faxnotify_core::server::Target;
-use faxnotify_smol::{Server, ServerError, StartError};
+use faxnotify_smol::{ClientStartError, Server, ServerStartError};
 use support::*;
 
 #[test]
@@ -31,7 +31,9 @@ fn a_second_instance_on_a_fixed_port_fails_and_the_first_keeps_receiving() {
         )
         .await;
         match second {
-            Err(StartError::Stopped(StopReason::FixedPortInUse { port: p })) => assert_eq!(p, port),
+            Err(ClientStartError::Listen(StopReason::FixedPortInUse { port: p })) => {
+                assert_eq!(p, port)
+            }
             other => panic!("expected FixedPortInUse, got {other:?}"),
         }
         // The failed instance never reached the server.
@@ -82,7 +84,7 @@ fn a_range_of_three_ports_runs_three_instances_and_refuses_the_fourth() {
         )
         .await;
         match fourth {
-            Err(StartError::Stopped(StopReason::RangeExhausted { lo: l, hi: h })) => {
+            Err(ClientStartError::Listen(StopReason::RangeExhausted { lo: l, hi: h })) => {
                 assert_eq!((l, h), (lo, hi));
             }
             other => panic!("expected RangeExhausted, got {other:?}"),
@@ -115,7 +117,7 @@ fn a_server_cannot_bind_a_port_that_is_listening() {
         let taken: SocketAddr = first.local_addr();
         let second = Server::bind_with(taken, server_config(), users(&[]), test_options(5)).await;
         match second {
-            Err(ServerError::Bind { addr, error }) => {
+            Err(ServerStartError::Bind { addr, error }) => {
                 assert_eq!(addr, taken);
                 assert_eq!(error, BindError::AddrInUse);
             }

@@ -185,7 +185,7 @@ fn starting_outside_a_tokio_runtime_fails_with_a_reason() {
     ));
     let error = started.expect_err("no runtime to spawn on");
     assert!(
-        matches!(error, faxnotify_tokio::ServerError::Spawn(_)),
+        matches!(error, faxnotify_tokio::ServerStartError::Spawn(_)),
         "{error}"
     );
     assert!(error.to_string().contains("cannot start"), "{error}");

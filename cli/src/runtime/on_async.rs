@@ -70,7 +70,7 @@ pub(super) fn start_server<B: Blocking>(
             ended: Cell::new(false),
             shutdown: Arc::new(Mutex::new(None)),
         })),
-        Err(rt::ServerError::Bind {
+        Err(rt::ServerStartError::Bind {
             addr,
             error: BindError::AddrInUse,
         }) => Err(ServerStartError::AddrInUse(addr)),
@@ -202,7 +202,7 @@ pub(super) fn start_client<B: Blocking>(
             on,
             client: Arc::new(client),
         })),
-        Err(rt::StartError::Stopped(reason)) => Err(ClientStartError::Listen(reason)),
+        Err(rt::ClientStartError::Listen(reason)) => Err(ClientStartError::Listen(reason)),
         Err(e) => Err(ClientStartError::Other(e.to_string())),
     }
 }

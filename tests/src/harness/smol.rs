@@ -10,7 +10,7 @@ use async_io::Timer;
 use faxnotify_core::client;
 use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
-use faxnotify_smol::{Client, Options, Server, ServerEvents, StartError};
+use faxnotify_smol::{Client, Options, Server, ServerEvents};
 use futures_lite::future;
 
 use super::{
@@ -66,7 +66,9 @@ impl Runtime for SmolRuntime {
         options.suspend_listener_at_start = setup.listener_closed_at_start;
         match block_on(Client::start_with(setup.config, options)) {
             Ok(client) => Ok(Box::new(SmolClient { client })),
-            Err(StartError::Stopped(reason)) => Err(ClientStartError::Listen(reason)),
+            Err(faxnotify_smol::ClientStartError::Listen(reason)) => {
+                Err(ClientStartError::Listen(reason))
+            }
             Err(other) => Err(ClientStartError::Other(other.to_string())),
         }
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use faxnotify_core::client;
 use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
-use faxnotify_tokio::{Client, Options, Server, ServerEvents, StartError, TaskRunner};
+use faxnotify_tokio::{Client, Options, Server, ServerEvents, TaskRunner};
 use tokio::runtime::{Builder, Handle};
 
 use super::{
@@ -134,7 +134,9 @@ impl Runtime for TokioRuntime {
         options.suspend_listener_at_start = setup.listener_closed_at_start;
         match self.block_on(Client::start_with(setup.config, options)) {
             Ok(client) => Ok(Box::new(TokioClient { rt: *self, client })),
-            Err(StartError::Stopped(reason)) => Err(ClientStartError::Listen(reason)),
+            Err(faxnotify_tokio::ClientStartError::Listen(reason)) => {
+                Err(ClientStartError::Listen(reason))
+            }
             Err(other) => Err(ClientStartError::Other(other.to_string())),
         }
     }
