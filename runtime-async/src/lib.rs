@@ -37,6 +37,15 @@
 //! `Client` and `Options`. faxnotify-tokio's `runtime.rs` (about 150 lines
 //! with its documentation) is a complete example.
 //!
+//! Then prove it: with this crate's `adapter-tests` feature in your
+//! `[dev-dependencies]`, one test file implements the three methods of
+//! `adapter_tests::Harness` (make a harness per test, block on a future
+//! inside your runtime, the `runner` for the instances) and calls
+//! `faxnotify_async::adapter_tests!(MyHarness);`. That runs every check
+//! faxnotify-smol and faxnotify-tokio pass (delivery, backpressure, shutdown,
+//! faults, listen policies and addresses, IPv4/IPv6, TLS) on your runtime,
+//! about thirty tests; add tests only for what your runtime alone has.
+//!
 //! # Backpressure
 //!
 //! Nothing a peer or a slow application does grows memory without bound:
@@ -92,6 +101,8 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+#[cfg(feature = "adapter-tests")]
+pub mod adapter_tests;
 mod client;
 mod conns;
 mod driver;

@@ -2,14 +2,12 @@
 //! runtime starts no thread of its own. Alone in this test binary so that
 //! the process's thread count is meaningful.
 
-mod support;
-
 use std::sync::Arc;
 
+use faxnotify_async::adapter_tests::support::*;
 use faxnotify_core::client::{Event, ListenPolicy};
 use faxnotify_core::server::Target;
 use faxnotify_smol::{Client, Executor, Server, TaskRunner};
-use support::*;
 
 fn threads() -> Option<usize> {
     std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())

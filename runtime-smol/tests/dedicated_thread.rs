@@ -2,12 +2,11 @@
 //! which ends when the instance stops. Alone in this test binary so that
 //! the process's thread count is meaningful.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use faxnotify_async::adapter_tests::support::*;
 use faxnotify_core::client::{Event, ListenPolicy};
-use support::*;
+use faxnotify_smol::{Client, Server};
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task")
@@ -30,18 +29,27 @@ fn one_thread_per_instance_that_ends_with_it() {
         eprintln!("skipped: needs /proc to count threads");
         return;
     }
-    block_on(async {
+    init_tracing();
+    async_io::block_on(async {
         // Start async-io's own reactor thread before counting.
         async_io::Timer::after(Duration::from_millis(1)).await;
         let baseline = threads();
-        let (server, _events) = start_server(loopback(), &["alice"]).await;
+        // The default runner: TaskRunner::DedicatedThread.
+        let (server, _events) = Server::bind_with(
+            loopback(),
+            server_config(),
+            users(&["alice"]),
+            test_options(1),
+        )
+        .await
+        .expect("server binds");
         assert_eq!(threads(), baseline + 1, "the server's thread");
-        let client = start_client(client_config(
-            server.local_addr(),
-            "alice",
-            ListenPolicy::Dynamic,
-        ))
-        .await;
+        let client = Client::start_with(
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+            test_options(2),
+        )
+        .await
+        .expect("client starts");
         assert_eq!(threads(), baseline + 2, "the client's thread");
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
         logout(client).await;

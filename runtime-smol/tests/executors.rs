@@ -3,12 +3,10 @@
 //! `dedicated_thread.rs` check the two task runners (each alone in its test
 //! binary, so that counting the process's threads means something).
 
-mod support;
-
+use faxnotify_async::adapter_tests::support::*;
 use faxnotify_core::client::{Event, ListenPolicy};
 use faxnotify_core::server::Target;
 use faxnotify_smol::{Client, Server};
-use support::*;
 
 /// Logs alice in, delivers one notification, logs out, shuts down.
 pub async fn round_trip(

@@ -1,51 +1,47 @@
-//! Backpressure on real sockets, on tokio: a client application that stops
-//! reading events, and a peer that floods without reading.
-
-mod support;
+//! Backpressure on real sockets: a client application that stops reading
+//! events, and a peer that floods without reading.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use faxnotify_core::client::Event;
+use faxnotify_core::client::{self as core_client, Event, Input, ListenPolicy, Output};
 use faxnotify_core::server::{Refused, Target};
 use faxnotify_core::wire::{CallbackState, Caps, Frame};
-use faxnotify_tokio::{Client, Options};
-use support::*;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
+use super::Harness;
+use super::support::*;
+use crate::{Client, Runtime};
 
 /// Polls `check` every 10 ms until it holds (bounded by [`WAIT`]).
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+async fn eventually<R: Runtime>(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !check().await {
         assert!(Instant::now() < deadline, "not within {WAIT:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        sleep::<R>(Duration::from_millis(10)).await;
     }
 }
 
-#[test]
-fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue() {
-    runtime().block_on(async {
+/// An application that stops reading events stops its client acknowledging:
+/// the server holds back within its window and queue limit, and once the
+/// application catches up everything accepted arrives once, in order.
+pub fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
         const WINDOW: u32 = 8;
         const QUEUE: usize = 100;
         const EVENTS: usize = 4;
         let mut config = server_config();
         config.window = WINDOW;
         config.queue_limit = QUEUE;
-        let (server, _) = start_server_with(config, &["alice"]).await;
-        let mut options = Options::default();
-        options.seed = Some([2; 32]);
-        options.event_capacity = EVENTS;
-        let mut config = client_config(server.local_addr(), "alice");
+        let (server, _) = start_server_with(&h, loopback(), config, &["alice"]).await;
+        let mut client_options = options(&h, 2);
+        client_options.event_capacity = EVENTS;
+        let mut config = client_config(server.local_addr(), "alice", ListenPolicy::Dynamic);
         config.caps = Caps::NONE;
-        let client = Client::start_with(config, options).await.expect("start");
+        let client = Client::start_with(config, client_options)
+            .await
+            .expect("start");
         let Event::LoggedIn { session, .. } =
             expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await
         else {
@@ -85,7 +81,7 @@ fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue(
         // The client took at most what fills its event queue from one read
         // (a window of NOTIFYs), then stopped reading and acknowledging.
         let most_acked = (EVENTS + WINDOW as usize) as u64;
-        eventually("the server's window fills", async || {
+        eventually::<H::Rt>("the server's window fills", async || {
             let info = server
                 .session(session)
                 .await
@@ -117,7 +113,7 @@ fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue(
         assert_eq!(got, sent);
         let seqs: Vec<u64> = got.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(seqs, (1..=accepted).collect::<Vec<_>>());
-        eventually("everything acknowledged", async || {
+        eventually::<H::Rt>("everything acknowledged", async || {
             let info = server
                 .session(session)
                 .await
@@ -131,20 +127,68 @@ fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue(
     });
 }
 
-/// Logs in over a blocking socket; returns the control connection (the
-/// test then owns a raw, logged-in connection) and the callback listener.
+/// Logs in over a blocking socket by driving the core client by hand, and
+/// returns the control connection (plus the callback listener, kept open).
+/// faxnotify-testkit's `socket::login` does the same, but this crate is
+/// published and cannot depend on the unpublished testkit.
 fn raw_login(server: SocketAddr, user: &str) -> (TcpStream, TcpListener) {
-    let mut config = client_config(server, user);
+    let mut config = client_config(server, user, ListenPolicy::Dynamic);
     config.caps = Caps::NONE;
-    faxnotify_testkit::socket::login(config, WAIT)
+    let now = Instant::now();
+    let mut core = core_client::Client::new(config, [5; 32], now).expect("config");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut control: Option<(faxnotify_core::ConnId, TcpStream)> = None;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        while let Some(output) = core.poll_output() {
+            match output {
+                Output::Listen { .. } => {
+                    let local = listener.local_addr().expect("addr");
+                    core.handle_input(now, Input::Bound { local })
+                        .expect("bound");
+                }
+                Output::Connect { conn, addr } => {
+                    let stream = TcpStream::connect(addr).expect("connect");
+                    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+                    control = Some((conn, stream));
+                    core.handle_input(now, Input::Connected { conn })
+                        .expect("connected");
+                }
+                Output::Transmit { data, .. } => {
+                    control
+                        .as_mut()
+                        .expect("control")
+                        .1
+                        .write_all(&data)
+                        .expect("write");
+                }
+                Output::Event(Event::LoggedIn { .. }) => {
+                    let (_, stream) = control.expect("control");
+                    return (stream, listener);
+                }
+                Output::Event(_) => {}
+                other => panic!("unexpected {other:?} during login"),
+            }
+        }
+        let (conn, stream) = control.as_mut().expect("control");
+        let n = stream.read(&mut buf).expect("read during login");
+        assert!(n > 0, "server closed during login");
+        core.handle_input(
+            Instant::now(),
+            Input::Received {
+                conn: *conn,
+                data: &buf[..n],
+            },
+        )
+        .expect("input");
+    }
 }
 
-/// The flood is written from this (blocking) thread; the server runs on
-/// the runtime's worker threads.
-#[test]
-fn a_peer_that_floods_without_reading_is_paused_alone() {
-    let runtime = runtime();
-    let (server, _events) = runtime.block_on(start_server(&["mallory", "alice"]));
+/// A peer that sends PINGs without reading the PONGs stops being read, alone:
+/// the others are served meanwhile, and it is read again once it reads.
+pub fn a_peer_that_floods_without_reading_is_paused_alone<H: Harness>() {
+    let h = setup::<H>();
+    let (server, _events) = h.block_on(start_server(&h, loopback(), &["mallory", "alice"]));
     let addr = server.local_addr();
     let (mut flood, _callback_listener) = raw_login(addr, "mallory");
 
@@ -180,9 +224,9 @@ fn a_peer_that_floods_without_reading_is_paused_alone() {
     );
 
     // Everyone else is still served while that connection is paused.
-    runtime.block_on(async {
+    h.block_on(async {
         assert_eq!(server.stats().await.expect("responsive").sessions, 1);
-        let client = start_client(client_config(addr, "alice")).await;
+        let client = start_client(&h, client_config(addr, "alice", ListenPolicy::Dynamic)).await;
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
         server
             .notify(
@@ -221,5 +265,5 @@ fn a_peer_that_floods_without_reading_is_paused_alone() {
         }
     }
     assert!(resumed, "the server never read again");
-    runtime.block_on(server.shutdown());
+    h.block_on(server.shutdown());
 }

@@ -1,28 +1,31 @@
-//! Helpers shared by the integration tests: users, configurations, free
-//! ports, and waiting on events with generous timeouts (never sleeping for
-//! correctness).
-#![allow(dead_code)] // each test file uses a subset
+//! Helpers the checks share, public for adapters' own tests: users,
+//! configurations, instances started on a harness, waiting on events with
+//! generous timeouts (never sleeping for correctness), and ports held for
+//! the length of a test.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use faxnotify_core::client::{Backoff, ClientConfig, Event, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::{self, MemoryUserStore, ServerConfig};
-use faxnotify_core::wire::{Notification, Role, ServerMessage};
-use faxnotify_smol::{Client, Options, Server, ServerEvents};
+use faxnotify_core::wire::{Notification, Role};
 use futures_lite::future;
+
+use super::Harness;
+use crate::runtime::sleep_until;
+use crate::{Client, Options, Runtime, Server, ServerEvents};
 
 /// How long any single expected thing may take (CI is a loaded 2-core machine).
 pub const WAIT: Duration = Duration::from_secs(30);
 
-pub fn block_on<T>(f: impl Future<Output = T>) -> T {
+/// A harness for one test, with logging set up first.
+pub fn setup<H: Harness>() -> H {
     init_tracing();
-    async_io::block_on(f)
+    H::new()
 }
 
-/// `RUST_LOG=faxnotify_smol=debug` shows the runtime's lifecycle events.
+/// `RUST_LOG=faxnotify_async=debug` shows the runtime's lifecycle events.
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -30,6 +33,21 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Sleeps on `R`'s timer (inside the runtime: see [`Harness::block_on`]).
+pub async fn sleep<R: Runtime>(duration: Duration) {
+    sleep_until::<R>(Instant::now() + duration).await;
+}
+
+/// Fails the test instead of hanging when `f` does not complete within `limit`.
+pub async fn within<R: Runtime, T>(limit: Duration, what: &str, f: impl Future<Output = T>) -> T {
+    future::or(f, async {
+        sleep::<R>(limit).await;
+        panic!("{what} did not complete within {limit:?}");
+    })
+    .await
+}
+
+/// The password of a test user.
 pub fn password(user: &str) -> String {
     format!("{user}-secret")
 }
@@ -50,44 +68,63 @@ pub fn users(names: &[&str]) -> MemoryUserStore {
 /// A server configuration that redials failed callbacks quickly.
 pub fn server_config() -> ServerConfig {
     let mut config = ServerConfig::new([9; 32]);
-    config.server_name = "smol-test".into();
+    config.server_name = "adapter-test".into();
     config.dial_backoff.initial = Duration::from_millis(100);
     config.dial_backoff.max = Duration::from_millis(800);
     config
 }
 
-pub fn test_options(seed: u8) -> Options {
-    let mut options = Options::default();
-    options.seed = Some([seed; 32]);
+/// Options with a fixed seed and the runtime's default runner.
+pub fn test_options<R: Runtime>(seed: u8) -> Options<R> {
+    Options {
+        seed: Some([seed; 32]),
+        ..Options::default()
+    }
+}
+
+/// Options with a fixed seed and the harness's runner.
+pub fn options<H: Harness>(harness: &H, seed: u8) -> Options<H::Rt> {
+    let mut options = test_options(seed);
+    options.runner = harness.runner();
     options
 }
 
-pub async fn start_server(addr: SocketAddr, names: &[&str]) -> (Server, ServerEvents) {
-    start_server_with(addr, server_config(), names).await
+/// A server for `names` on `addr` with [`server_config`].
+pub async fn start_server<H: Harness>(
+    harness: &H,
+    addr: SocketAddr,
+    names: &[&str],
+) -> (Server<H::Rt>, ServerEvents) {
+    start_server_with(harness, addr, server_config(), names).await
 }
 
-pub async fn start_server_with(
+/// A server for `names` on `addr` with `config`.
+pub async fn start_server_with<H: Harness>(
+    harness: &H,
     addr: SocketAddr,
     config: ServerConfig,
     names: &[&str],
-) -> (Server, ServerEvents) {
-    Server::bind_with(addr, config, users(names), test_options(1))
+) -> (Server<H::Rt>, ServerEvents) {
+    Server::bind_with(addr, config, users(names), options(harness, 1))
         .await
         .expect("server binds")
 }
 
+/// `127.0.0.1:0`.
 pub fn loopback() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 
+/// A configuration of `user` (with [`password`]) that reconnects quickly.
 pub fn client_config(server: SocketAddr, user: &str, policy: ListenPolicy) -> ClientConfig {
     let mut config = ClientConfig::new(server, user, password(user), NetworkSettings::new(policy));
     config.reconnect = Backoff::new(Duration::from_millis(100), Duration::from_millis(800), 20);
     config
 }
 
-pub async fn start_client(config: ClientConfig) -> Client {
-    Client::start_with(config, test_options(2))
+/// A client started on the harness's runner.
+pub async fn start_client<H: Harness>(harness: &H, config: ClientConfig) -> Client<H::Rt> {
+    Client::start_with(config, options(harness, 2))
         .await
         .expect("client starts")
 }
@@ -96,7 +133,11 @@ pub async fn start_client(config: ClientConfig) -> Client {
 /// (listing what came) on timeout or when the client stops. A notification
 /// skipped on the way is a test bug (it would be lost): it panics too; use
 /// [`expect_keeping`] where notifications may arrive meanwhile.
-pub async fn expect(client: &Client, what: &str, pred: impl FnMut(&Event) -> bool) -> Event {
+pub async fn expect<R: Runtime>(
+    client: &Client<R>,
+    what: &str,
+    pred: impl FnMut(&Event) -> bool,
+) -> Event {
     let mut kept = Vec::new();
     let event = expect_keeping(client, &mut kept, what, pred).await;
     assert!(
@@ -107,14 +148,13 @@ pub async fn expect(client: &Client, what: &str, pred: impl FnMut(&Event) -> boo
 }
 
 /// [`expect`], appending the notifications that arrive meanwhile to `kept`.
-pub async fn expect_keeping(
-    client: &Client,
+pub async fn expect_keeping<R: Runtime>(
+    client: &Client<R>,
     kept: &mut Vec<(u64, String)>,
     what: &str,
     mut pred: impl FnMut(&Event) -> bool,
 ) -> Event {
     let mut seen = Vec::new();
-    let deadline = Timer::after(WAIT);
     let found = future::or(
         async {
             while let Some(event) = client.next_event().await {
@@ -129,7 +169,7 @@ pub async fn expect_keeping(
             None
         },
         async {
-            deadline.await;
+            sleep::<R>(WAIT).await;
             None
         },
     )
@@ -138,8 +178,8 @@ pub async fn expect_keeping(
 }
 
 /// The same for server events.
-pub async fn expect_server(
-    events: &mut ServerEvents,
+pub async fn expect_server<R: Runtime>(
+    events: &ServerEvents,
     what: &str,
     mut pred: impl FnMut(&server::Event) -> bool,
 ) -> server::Event {
@@ -155,7 +195,7 @@ pub async fn expect_server(
             None
         },
         async {
-            Timer::after(WAIT).await;
+            sleep::<R>(WAIT).await;
             None
         },
     )
@@ -164,7 +204,7 @@ pub async fn expect_server(
 }
 
 /// Collects `count` notifications (skipping other events) as (seq, text).
-pub async fn notifications(client: &Client, count: usize) -> Vec<(u64, String)> {
+pub async fn notifications<R: Runtime>(client: &Client<R>, count: usize) -> Vec<(u64, String)> {
     let mut got = Vec::new();
     while got.len() < count {
         let event = expect(client, "notification", |e| {
@@ -178,19 +218,22 @@ pub async fn notifications(client: &Client, count: usize) -> Vec<(u64, String)> 
     got
 }
 
+/// A server message.
 pub fn message(text: impl Into<String>) -> Notification {
-    Notification::ServerMessage(ServerMessage { text: text.into() })
+    let text: String = text.into();
+    Notification::server_message(text)
 }
 
+/// The text of a server message, or the notification's debug form.
 pub fn text_of(notification: &Notification) -> String {
     match notification {
-        Notification::ServerMessage(m) => m.text.clone(),
+        Notification::ServerMessage(m) => m.text.to_string(),
         other => format!("{other:?}"),
     }
 }
 
 /// Asserts that no notification is waiting right now.
-pub fn assert_no_notification_waiting(client: &Client) {
+pub fn assert_no_notification_waiting<R: Runtime>(client: &Client<R>) {
     while let Some(event) = client.try_next_event() {
         assert!(
             !matches!(event, Event::Notification { .. }),
@@ -199,8 +242,9 @@ pub fn assert_no_notification_waiting(client: &Client) {
     }
 }
 
-/// Logs out and waits for the end of the event stream.
-pub async fn logout(client: Client) -> bool {
+/// Logs out and waits for the end of the event stream; whether the server
+/// confirmed the logout.
+pub async fn logout<R: Runtime>(client: Client<R>) -> bool {
     client.logout().await.expect("logout accepted");
     let mut confirmed = None;
     let done = future::or(
@@ -213,7 +257,7 @@ pub async fn logout(client: Client) -> bool {
             true
         },
         async {
-            Timer::after(WAIT).await;
+            sleep::<R>(WAIT).await;
             false
         },
     )
@@ -228,6 +272,7 @@ pub async fn logout(client: Client) -> bool {
 /// `SO_REUSEADDR`) can bind and listen beside the holder. A number picked and
 /// released before the code under test binds it (or binds it again after a
 /// restart) would race with every other process on the machine.
+#[derive(Debug)]
 pub struct ReservedPorts {
     lo: u16,
     held: Vec<socket2::Socket>,

@@ -1,26 +1,28 @@
 //! IPv4, IPv6 and a dual-stack server.
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use faxnotify_core::client::{Event, ListenPolicy};
 use faxnotify_core::server::{self, Target};
-use support::*;
 
-#[test]
-fn a_dual_stack_server_dials_ipv4_clients_back_over_ipv4() {
+use super::Harness;
+use super::support::*;
+
+/// A server on `[::]` serves an IPv4 client and dials its callback over IPv4;
+/// IPv4-mapped peers are shown as IPv4.
+pub fn a_dual_stack_server_dials_ipv4_clients_back_over_ipv4<H: Harness>() {
     if !has_ipv6() {
         eprintln!("skipped: this machine has no IPv6 loopback");
         return;
     }
-    block_on(async {
+    let h = setup::<H>();
+    h.block_on(async {
         let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
-        let (server, mut events) = start_server(any6, &["alice"]).await;
+        let (server, events) = start_server(&h, any6, &["alice"]).await;
         let port = server.local_addr().port();
         // The client reaches the [::] listener over IPv4.
         let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let client = start_client(client_config(v4, "alice", ListenPolicy::Dynamic)).await;
+        let client = start_client(&h, client_config(v4, "alice", ListenPolicy::Dynamic)).await;
         assert!(
             client.listen_addr().is_ipv4(),
             "listener in the server's family [C-1]"
@@ -37,7 +39,7 @@ fn a_dual_stack_server_dials_ipv4_clients_back_over_ipv4() {
         );
         assert_eq!(callback.port(), client.listen_addr().port());
 
-        let opened = expect_server(&mut events, "session", |e| {
+        let opened = expect_server::<H::Rt>(&events, "session", |e| {
             matches!(e, server::Event::SessionOpened { .. })
         })
         .await;
@@ -70,20 +72,20 @@ fn a_dual_stack_server_dials_ipv4_clients_back_over_ipv4() {
     });
 }
 
-#[test]
-fn ipv6_loopback_end_to_end() {
+/// Login, callback and delivery over `::1`.
+pub fn ipv6_loopback_end_to_end<H: Harness>() {
     if !has_ipv6() {
         eprintln!("skipped: this machine has no IPv6 loopback");
         return;
     }
-    block_on(async {
+    let h = setup::<H>();
+    h.block_on(async {
         let (server, _events) =
-            start_server(SocketAddr::from((Ipv6Addr::LOCALHOST, 0)), &["alice"]).await;
-        let client = start_client(client_config(
-            server.local_addr(),
-            "alice",
-            ListenPolicy::Dynamic,
-        ))
+            start_server(&h, SocketAddr::from((Ipv6Addr::LOCALHOST, 0)), &["alice"]).await;
+        let client = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+        )
         .await;
         assert!(client.listen_addr().is_ipv6());
         let Event::LoggedIn { callback, .. } =

@@ -1,21 +1,24 @@
-//! A server and clients on loopback: login, delivery, targeting, logout.
-
-mod support;
+//! A server and clients on loopback: login, delivery in order and exactly
+//! once, targeting, `notify_batch`, a client without a listener (delivery
+//! over the backchannel), logout, and a server dropped by its handles.
 
 use faxnotify_core::client::{Event, ListenPolicy};
 use faxnotify_core::server::{self, CloseReason, DeliveryPath, Target};
 use faxnotify_core::wire::CallbackState;
-use support::*;
 
-#[test]
-fn a_notification_arrives_once_and_logout_ends_the_session() {
-    block_on(async {
-        let (server, mut events) = start_server(loopback(), &["alice"]).await;
-        let client = start_client(client_config(
-            server.local_addr(),
-            "alice",
-            ListenPolicy::Dynamic,
-        ))
+use super::Harness;
+use super::support::*;
+
+/// A notification arrives once over the callback the server dials [C-1]; the
+/// server reports its delivery; logout is confirmed and ends the session.
+pub fn a_notification_arrives_once_and_logout_ends_the_session<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
+        let (server, events) = start_server(&h, loopback(), &["alice"]).await;
+        let client = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+        )
         .await;
         let listen = client.listen_addr();
         assert_ne!(listen.port(), 0);
@@ -59,7 +62,7 @@ fn a_notification_arrives_once_and_logout_ends_the_session() {
             notifications(&client, 1).await,
             vec![(1, "fax from +1 555 0100".to_owned())]
         );
-        expect_server(&mut events, "delivery", |e| {
+        expect_server::<H::Rt>(&events, "delivery", |e| {
             matches!(
                 e,
                 server::Event::Delivered {
@@ -75,7 +78,7 @@ fn a_notification_arrives_once_and_logout_ends_the_session() {
             logout(client).await,
             "the server confirms the logout with BYE"
         );
-        let closed = expect_server(&mut events, "session end", |e| {
+        let closed = expect_server::<H::Rt>(&events, "session end", |e| {
             matches!(e, server::Event::SessionClosed { .. })
         })
         .await;
@@ -96,15 +99,15 @@ fn a_notification_arrives_once_and_logout_ends_the_session() {
     });
 }
 
-#[test]
-fn many_notifications_arrive_in_order_exactly_once() {
-    block_on(async {
-        let (server, _events) = start_server(loopback(), &["alice"]).await;
-        let client = start_client(client_config(
-            server.local_addr(),
-            "alice",
-            ListenPolicy::Dynamic,
-        ))
+/// 300 notifications (more than the window) arrive in order, exactly once.
+pub fn many_notifications_arrive_in_order_exactly_once<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
+        let (server, _events) = start_server(&h, loopback(), &["alice"]).await;
+        let client = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+        )
         .await;
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
         // More than the window (64) so acknowledgements must flow.
@@ -124,17 +127,19 @@ fn many_notifications_arrive_in_order_exactly_once() {
     });
 }
 
-#[test]
-fn twenty_clients_broadcast_and_per_user_targeting() {
-    block_on(async {
+/// Twenty instances of eight users on one host, each with its own callback
+/// port: a broadcast reaches all, a user's notification only that user's.
+pub fn twenty_clients_broadcast_and_per_user_targeting<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
         let names = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"];
-        let (server, _events) = start_server(loopback(), &names).await;
+        let (server, _events) = start_server(&h, loopback(), &names).await;
         // 20 instances on one host: every user runs two or three of them.
         let mut clients = Vec::new();
         for i in 0..20 {
             let user = names[i % names.len()];
             let config = client_config(server.local_addr(), user, ListenPolicy::Dynamic);
-            clients.push((user, start_client(config).await));
+            clients.push((user, start_client(&h, config).await));
         }
         for (_, client) in &clients {
             expect(client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
@@ -186,15 +191,16 @@ fn twenty_clients_broadcast_and_per_user_targeting() {
     });
 }
 
-#[test]
-fn dropping_every_server_handle_shuts_the_server_down() {
-    block_on(async {
-        let (server, mut events) = start_server(loopback(), &["alice"]).await;
-        let client = start_client(client_config(
-            server.local_addr(),
-            "alice",
-            ListenPolicy::Dynamic,
-        ))
+/// Dropping the last `Server` handle shuts the server down: its sessions end
+/// with BYE, reported to both sides, and its events end.
+pub fn dropping_every_server_handle_shuts_the_server_down<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
+        let (server, events) = start_server(&h, loopback(), &["alice"]).await;
+        let client = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+        )
         .await;
         expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
         let clone = server.clone();
@@ -202,7 +208,7 @@ fn dropping_every_server_handle_shuts_the_server_down() {
         assert_eq!(clone.stats().await.expect("still running").sessions, 1);
         drop(clone);
         // The session ends with BYE shutdown, reported to both sides.
-        expect_server(&mut events, "shutdown", |e| {
+        expect_server::<H::Rt>(&events, "shutdown", |e| {
             matches!(
                 e,
                 server::Event::SessionClosed {
@@ -223,5 +229,82 @@ fn dropping_every_server_handle_shuts_the_server_down() {
         })
         .await;
         assert!(events.next().await.is_none());
+    });
+}
+
+/// `notify_batch` gives one report per notification, and they arrive in order.
+pub fn a_batch_gets_one_report_per_notification_and_arrives_in_order<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
+        let (server, _events) = start_server(&h, loopback(), &["alice"]).await;
+        let alice = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+        )
+        .await;
+        expect(&alice, "callback", |e| {
+            matches!(e, Event::CallbackEstablished { .. })
+        })
+        .await;
+        let reports = server
+            .notify_batch(vec![
+                (Target::All, message("one")),
+                (Target::user("carol").expect("name"), message("nobody")),
+                (Target::user("alice").expect("name"), message("two")),
+            ])
+            .await
+            .expect("running");
+        let seqs: Vec<Vec<u64>> = reports
+            .into_iter()
+            .map(|r| {
+                r.expect("encodable")
+                    .accepted
+                    .iter()
+                    .map(|a| a.seq)
+                    .collect()
+            })
+            .collect();
+        assert_eq!(seqs, vec![vec![1], vec![], vec![2]]);
+        assert_eq!(
+            notifications(&alice, 2).await,
+            vec![(1, "one".to_owned()), (2, "two".to_owned())]
+        );
+        logout(alice).await;
+        server.shutdown().await;
+    });
+}
+
+/// A client with the `none` policy advertises port 0 and gets its
+/// notifications over the backchannel.
+pub fn a_client_without_a_listener_gets_its_notifications_over_the_backchannel<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
+        let (server, _events) = start_server(&h, loopback(), &["alice"]).await;
+        let alice = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::None),
+        )
+        .await;
+        assert_eq!(alice.listen_addr().port(), 0, "port 0 is advertised");
+        expect(&alice, "backchannel", |e| {
+            matches!(
+                e,
+                Event::CallbackStatus {
+                    state: CallbackState::Backchannel,
+                    ..
+                }
+            )
+        })
+        .await;
+        server
+            .notify(Target::All, message("over control"))
+            .await
+            .expect("notify");
+        assert_eq!(
+            notifications(&alice, 1).await,
+            vec![(1, "over control".to_owned())]
+        );
+        logout(alice).await;
+        server.shutdown().await;
     });
 }
