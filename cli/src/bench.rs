@@ -25,7 +25,7 @@ Examples:
   faxnotify bench --scale                           # 10 000 sessions, broadcasts")]
 pub struct Args {
     /// Runtimes to measure (repeatable).
-    #[arg(long = "runtime", value_enum, default_values = ["mio", "smol"])]
+    #[arg(long = "runtime", value_enum, default_values = ["mio", "smol", "tokio"])]
     runtimes: Vec<RuntimeArg>,
     /// Client counts N, comma-separated [default: 1,10,100,1000; with
     /// --scale: 10000].
@@ -81,6 +81,7 @@ pub struct Args {
 enum RuntimeArg {
     Mio,
     Smol,
+    Tokio,
 }
 
 /// Runs `faxnotify bench` (or, with `--role`, one of its child processes).
@@ -102,6 +103,7 @@ pub fn run(args: Args) -> CmdResult {
         .map(|r| match r {
             RuntimeArg::Mio => Runtime::Mio,
             RuntimeArg::Smol => Runtime::Smol,
+            RuntimeArg::Tokio => Runtime::Tokio,
         })
         .collect();
     if let Some(clients) = &args.clients {

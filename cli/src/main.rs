@@ -3,7 +3,7 @@
 //! server, watch a demo, and run the conformance suite.
 //!
 //! Each subcommand lives in its own module under `commands/`; the runtimes
-//! (`--runtime mio|smol`) are behind `runtime`.
+//! (`--runtime mio|smol|tokio`) are behind `runtime`.
 
 #![forbid(unsafe_code)]
 

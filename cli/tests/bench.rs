@@ -1,5 +1,5 @@
-//! `faxnotify bench` end to end, small: every run completes on both
-//! runtimes, with its raw baseline and the ratio beside it.
+//! `faxnotify bench` end to end, small: every run completes on every
+//! runtime (mio, smol, tokio), with its raw baseline and the ratio beside it.
 
 mod common;
 
@@ -15,7 +15,7 @@ fn rows<'a>(table: &'a str, runtime: &str) -> Vec<Vec<&'a str>> {
 }
 
 #[test]
-fn a_small_bench_measures_both_runtimes_against_the_raw_baseline() {
+fn a_small_bench_measures_every_runtime_against_the_raw_baseline() {
     let out = faxnotify()
         .args([
             "bench",

@@ -1,5 +1,5 @@
 //! `faxnotify conformance` against faxnotify's own server and client, on
-//! both runtimes, through the CLI, over plain TCP and with `--tls`: every
+//! every runtime (mio, smol, tokio), through the CLI, over plain TCP and with `--tls`: every
 //! case that runs passes.
 //!
 //! The cases that wait for protocol timers are skipped (`--skip-slow`) to
@@ -168,14 +168,14 @@ fn against_our_server(runtime: &str, tls: bool) {
 }
 
 #[test]
-fn our_server_passes_on_both_runtimes() {
+fn our_server_passes_on_every_runtime() {
     for runtime in RUNTIMES {
         against_our_server(runtime, false);
     }
 }
 
 #[test]
-fn our_server_passes_over_tls_on_both_runtimes() {
+fn our_server_passes_over_tls_on_every_runtime() {
     for runtime in RUNTIMES {
         against_our_server(runtime, true);
     }
@@ -224,14 +224,14 @@ fn against_our_client(runtime: &str, tls: bool) {
 }
 
 #[test]
-fn our_client_passes_on_both_runtimes() {
+fn our_client_passes_on_every_runtime() {
     for runtime in RUNTIMES {
         against_our_client(runtime, false);
     }
 }
 
 #[test]
-fn our_client_passes_over_tls_on_both_runtimes() {
+fn our_client_passes_over_tls_on_every_runtime() {
     for runtime in RUNTIMES {
         against_our_client(runtime, true);
     }

@@ -1,4 +1,4 @@
-//! `faxnotify demo` runs with no set-up and loses nothing, on both runtimes,
+//! `faxnotify demo` runs with no set-up and loses nothing, on every runtime (mio, smol, tokio),
 //! over TLS by default and over plain TCP with `--plain`.
 
 mod common;

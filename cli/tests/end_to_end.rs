@@ -1,5 +1,5 @@
 //! `server` + `client` + `notify` (+ `sessions`, `end-session`, `settings`)
-//! over real sockets, on both runtimes and across them.
+//! over real sockets, on every runtime (mio, smol, tokio) and across them.
 
 mod common;
 
@@ -166,8 +166,15 @@ fn a_notification_reaches_the_client_on_smol() {
 }
 
 #[test]
+fn a_notification_reaches_the_client_on_tokio() {
+    deliver("tokio", "tokio");
+}
+
+#[test]
 fn a_notification_reaches_the_client_across_runtimes() {
     deliver("mio", "smol");
+    deliver("tokio", "mio");
+    deliver("smol", "tokio");
 }
 
 /// The server's shutdown reaches a logged-in client as BYE shutdown; an

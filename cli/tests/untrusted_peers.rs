@@ -158,6 +158,11 @@ fn strangers_on_the_callback_port_are_summarised_and_escaped_in_json() {
     run("smol", true);
 }
 
+#[test]
+fn strangers_on_the_callback_port_are_summarised_and_escaped_on_tokio() {
+    run("tokio", false);
+}
+
 /// Text from the proven server is escaped too: a server message with an
 /// escape sequence and a newline arrives as one inert line.
 #[test]

@@ -275,10 +275,10 @@ fn usage_errors_exit_2() {
         .code(2)
         .stderr(contains("unexpected argument"));
     faxnotify()
-        .args(["demo", "--runtime", "tokio"])
+        .args(["demo", "--runtime", "glommio"])
         .assert()
         .code(2)
-        .stderr(contains("invalid value 'tokio'"));
+        .stderr(contains("invalid value 'glommio'"));
     faxnotify().assert().code(2).stderr(contains("Usage"));
     faxnotify()
         .arg("--help")

@@ -5,7 +5,7 @@
 //! The smol runtime's API is not one thread per client: a client is a few
 //! tasks (a driver, and a reader and a writer per connection) on any
 //! executor. So the clients process runs every client on one
-//! [`Executor`] driven by `client_threads` threads (default 1), with one
+//! [`Executor`](faxnotify_smol::Executor) driven by `client_threads` threads (default 1), with one
 //! more task per client reading its events — the runtime exactly as an
 //! application would use it.
 
@@ -77,17 +77,18 @@ pub fn server(spec: &Spec) -> Result<(), String> {
 }
 
 /// One client: starts it (when a login slot is free), reads its events
-/// until the process quits.
-async fn run_client(
+/// until the process quits. The same on every faxnotify-async runtime
+/// (smol, tokio).
+pub(crate) async fn run_client<R: faxnotify_async::Runtime>(
     config: ClientConfig,
-    options: Options,
+    options: faxnotify_async::Options<R>,
     slots: Slots,
     recorder: Arc<Mutex<Recorder>>,
     tally: Arc<Tally>,
 ) {
     // A login slot: taken now, given back once the delivery path is up.
     let _ = slots.1.recv().await;
-    let client = match faxnotify_smol::Client::start_with(config, options).await {
+    let client = match faxnotify_async::Client::start_with(config, options).await {
         Ok(c) => c,
         Err(e) => {
             tally.note(format!("client start failed: {e}"));
@@ -123,6 +124,24 @@ async fn run_client(
     }
 }
 
+/// The configuration of the process's `i`th client: the first
+/// `spec.backchannel` advertise no callback port.
+pub(crate) fn client_config(spec: &Spec, server: SocketAddr, i: usize) -> ClientConfig {
+    let policy = if i < spec.backchannel {
+        ListenPolicy::None
+    } else {
+        ListenPolicy::Dynamic
+    };
+    let mut config = ClientConfig::new(
+        server,
+        user_name(spec.first_client + i),
+        PASSWORD,
+        NetworkSettings::new(policy),
+    );
+    config.tls = spec.tls.as_ref().map(|tls| tls.client());
+    config
+}
+
 /// The clients process: every client on one executor run by
 /// `client_threads` threads.
 pub fn clients(spec: &Spec) -> Result<(), String> {
@@ -132,18 +151,7 @@ pub fn clients(spec: &Spec) -> Result<(), String> {
     let mut options = Options::default();
     options.runner = TaskRunner::Executor(Arc::clone(&process.executor));
     for i in 0..spec.clients {
-        let policy = if i < spec.backchannel {
-            ListenPolicy::None
-        } else {
-            ListenPolicy::Dynamic
-        };
-        let mut config = ClientConfig::new(
-            server,
-            user_name(spec.first_client + i),
-            PASSWORD,
-            NetworkSettings::new(policy),
-        );
-        config.tls = spec.tls.as_ref().map(|tls| tls.client());
+        let config = client_config(spec, server, i);
         let slots = process.slots.clone();
         let recorder = Arc::clone(&process.recorder);
         let tally = process.tally.clone();

@@ -31,19 +31,21 @@
 //!
 //! # Clients
 //!
-//! The clients do not use one OS thread each: see [`mio_fleet`] for mio
-//! and [`fnp_smol`] for smol.
+//! The clients do not use one OS thread each: see [`mio_fleet`] for mio,
+//! [`fnp_smol`] for smol and [`fnp_tokio`] for tokio.
 //!
 //! # The raw baseline
 //!
 //! The same connections, the same 54-byte NOTIFY frames and a 13-byte ACK
 //! for each, at most `window` frames unacknowledged per connection, on the
-//! same runtime — without any protocol logic ([`raw_mio`], [`raw_smol`]).
+//! same runtime — without any protocol logic ([`raw_mio`], [`raw_smol`],
+//! [`raw_tokio`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod fnp_mio;
 pub mod fnp_smol;
+pub mod fnp_tokio;
 pub mod histogram;
 pub mod messages;
 pub mod mio_fleet;
@@ -51,11 +53,13 @@ pub mod payload;
 pub mod producer;
 pub mod raw_mio;
 pub mod raw_smol;
+pub mod raw_tokio;
 pub mod report;
 pub mod smol_clients;
 pub mod sys;
 pub mod tally;
 pub mod tls;
+pub mod tokio_clients;
 
 mod parent;
 
@@ -76,6 +80,8 @@ pub enum Runtime {
     Mio,
     /// `faxnotify-smol`.
     Smol,
+    /// `faxnotify-tokio`.
+    Tokio,
 }
 
 impl fmt::Display for Runtime {
@@ -83,6 +89,7 @@ impl fmt::Display for Runtime {
         f.write_str(match self {
             Runtime::Mio => "mio",
             Runtime::Smol => "smol",
+            Runtime::Tokio => "tokio",
         })
     }
 }
@@ -94,7 +101,8 @@ impl FromStr for Runtime {
         match s {
             "mio" => Ok(Runtime::Mio),
             "smol" => Ok(Runtime::Smol),
-            other => Err(format!("unknown runtime `{other}` (mio or smol)")),
+            "tokio" => Ok(Runtime::Tokio),
+            other => Err(format!("unknown runtime `{other}` (mio, smol or tokio)")),
         }
     }
 }
@@ -178,7 +186,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            runtimes: vec![Runtime::Mio, Runtime::Smol],
+            runtimes: vec![Runtime::Mio, Runtime::Smol, Runtime::Tokio],
             clients: vec![1, 10, 100, 1_000],
             windows: vec![1, 64],
             per_client: None,
@@ -249,6 +257,18 @@ pub fn child(role: Role, spec: &str) -> Result<(), String> {
         ) => fnp_smol::clients(&spec),
         (Runtime::Smol, Implementation::Raw, Role::Server) => raw_smol::server(&spec),
         (Runtime::Smol, Implementation::Raw, Role::Clients) => raw_smol::clients(&spec),
+        (
+            Runtime::Tokio,
+            Implementation::Faxnotify | Implementation::FaxnotifyTls,
+            Role::Server,
+        ) => fnp_tokio::server(&spec),
+        (
+            Runtime::Tokio,
+            Implementation::Faxnotify | Implementation::FaxnotifyTls,
+            Role::Clients,
+        ) => fnp_tokio::clients(&spec),
+        (Runtime::Tokio, Implementation::Raw, Role::Server) => raw_tokio::server(&spec),
+        (Runtime::Tokio, Implementation::Raw, Role::Clients) => raw_tokio::clients(&spec),
     };
     if let Err(error) = &result {
         messages::send(&messages::ChildMsg::Failed {
@@ -256,4 +276,19 @@ pub fn child(role: Role, spec: &str) -> Result<(), String> {
         });
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Runtime;
+
+    #[test]
+    fn runtimes_read_back_what_they_print_as_text_and_in_a_spec() {
+        for runtime in [Runtime::Mio, Runtime::Smol, Runtime::Tokio] {
+            assert_eq!(runtime.to_string().parse::<Runtime>(), Ok(runtime));
+            let json = serde_json::to_string(&runtime).expect("serializes");
+            assert_eq!(json, format!("\"{runtime}\""));
+        }
+        assert!("glommio".parse::<Runtime>().is_err());
+    }
 }

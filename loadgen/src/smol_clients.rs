@@ -1,7 +1,8 @@
-//! What both smol clients processes — faxnotify's and the raw baseline's —
-//! set up alike: one executor run by `client_threads` threads, a stop
-//! signal that closes when the parent says quit, one latency recorder for
-//! the process, and the login slots.
+//! What every async clients process — faxnotify's and the raw baseline's,
+//! on smol and on tokio ([`super::tokio_clients`]) — sets up alike: where
+//! its tasks run, a stop signal that closes when the parent says quit, one
+//! latency recorder for the process, and the login slots. On smol, one
+//! executor run by `client_threads` threads.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,23 +16,35 @@ use super::tally::{self, Recorder, Tally};
 /// start and gives it back when its delivery path is up.
 pub type Slots = (Sender<()>, Receiver<()>);
 
-/// A smol clients process before its executor runs.
+/// An async clients process before its tasks run: `E` is where they run.
 #[derive(Debug)]
-pub struct SmolClients {
-    /// The executor every client task is spawned on.
-    pub executor: Arc<Executor<'static>>,
+pub struct ClientsProcess<E> {
+    /// Where every client task is spawned.
+    pub executor: E,
     /// The process's counts and its link to the parent.
     pub tally: Arc<Tally>,
     /// One recorder for the process (tasks move between threads).
     pub recorder: Arc<Mutex<Recorder>>,
     /// The login slots, `spec.logins_in_flight` of them.
     pub slots: Slots,
-    stop: (Sender<()>, Receiver<()>),
+    /// Closed when the parent says quit (or the process is done).
+    pub(crate) stop: (Sender<()>, Receiver<()>),
 }
 
+/// A smol clients process before its executor runs.
+pub type SmolClients = ClientsProcess<Arc<Executor<'static>>>;
+
 impl SmolClients {
-    /// Sets up the process's shared parts for `spec`.
+    /// Sets up the process's shared parts for `spec`, with an executor.
     pub fn new(spec: &Spec) -> Self {
+        ClientsProcess::with(spec, Arc::new(Executor::new()))
+    }
+}
+
+impl<E> ClientsProcess<E> {
+    /// Sets up the process's shared parts for `spec`, its tasks to run on
+    /// `executor`.
+    pub fn with(spec: &Spec, executor: E) -> Self {
         let total = spec.clients as u64 * spec.per_client;
         let tally = Tally::new(total);
         let stop = async_channel::bounded::<()>(1);
@@ -50,15 +63,17 @@ impl SmolClients {
         for _ in 0..in_flight {
             let _ = slots.0.try_send(());
         }
-        SmolClients {
-            executor: Arc::new(Executor::new()),
+        ClientsProcess {
+            executor,
             tally,
             recorder,
             slots,
             stop,
         }
     }
+}
 
+impl SmolClients {
     /// Runs the executor on `spec.client_threads` threads (named
     /// `{name}-{i}`) and reports progress to the parent until it says quit.
     pub fn run(self, spec: &Spec, name: &str) -> Result<(), String> {

@@ -3,8 +3,8 @@
 //! the client and server cores, the runtime scenarios on each runtime and
 //! across runtimes, and TLS reloading.
 //!
-//! - [`harness`]: the runtime scenario harness, run against `faxnotify-mio`
-//!   and `faxnotify-smol`.
+//! - [`harness`]: the runtime scenario harness, run against `faxnotify-mio`,
+//!   `faxnotify-smol` and `faxnotify-tokio`.
 //!
 //! The conformance suite, the simulator and the load tool have crates of
 //! their own: `conformance/`, `sim/` and `loadgen/`.

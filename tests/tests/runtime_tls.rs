@@ -1,17 +1,21 @@
 //! The runtime scenarios of issue 5 over TLS 1.3 (protocol.md section 12):
 //! every scenario with every control and callback connection in TLS, on mio,
-//! on smol, and across the two. Certificates come from a test CA
+//! on smol, on tokio, and across runtimes (a mio server with smol clients, a
+//! tokio server with mio clients). Certificates come from a test CA
 //! (`harness::tls`); clients verify the name `localhost`.
 
 use faxnotify_tests::harness::mio::MioRuntime;
 use faxnotify_tests::harness::scenarios;
 use faxnotify_tests::harness::smol::SmolRuntime;
+use faxnotify_tests::harness::tokio::TokioRuntime;
 use faxnotify_tests::harness::with_tls;
 
 const MIO: MioRuntime = MioRuntime;
 const SMOL: SmolRuntime = SmolRuntime;
+const TOKIO: TokioRuntime = TokioRuntime::MULTI_THREAD;
 
-/// Each scenario on mio, on smol, and with a mio server and smol clients.
+/// Each scenario on mio, on smol, on tokio, with a mio server and smol
+/// clients, and with a tokio server and mio clients.
 macro_rules! over_tls {
     ($($name:ident => |$server:ident, $clients:ident| $body:expr;)+) => {
         mod mio {
@@ -34,12 +38,32 @@ macro_rules! over_tls {
                 }
             )+
         }
+        mod tokio {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let ($server, $clients) = (&TOKIO, &TOKIO);
+                    with_tls(|| $body)
+                }
+            )+
+        }
         mod mio_server_smol_clients {
             use super::*;
             $(
                 #[test]
                 fn $name() {
                     let ($server, $clients) = (&MIO, &SMOL);
+                    with_tls(|| $body)
+                }
+            )+
+        }
+        mod tokio_server_mio_clients {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let ($server, $clients) = (&TOKIO, &MIO);
                     with_tls(|| $body)
                 }
             )+

@@ -1,7 +1,8 @@
 //! Certificate reload without a restart, on each runtime: a session over
 //! TLS is up, the server's identity is replaced, a new client that pins the
 //! new certificate logs in, one that pins the old certificate is refused,
-//! and the first session still gets its notifications [T-2].
+//! and the first session still gets its notifications [T-2]: on mio, smol
+//! and tokio.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -232,5 +233,93 @@ mod smol {
             Err(SetTlsIdentityError::PlainServer)
         );
         block_on(server.shutdown());
+    }
+}
+
+mod tokio {
+    use faxnotify_tokio::{Client, Server, SetTlsIdentityError};
+
+    use super::*;
+
+    /// Each test runs on a multi-thread runtime of its own, as an
+    /// application started by `#[tokio::main]` does.
+    fn runtime() -> ::tokio::runtime::Runtime {
+        ::tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    }
+
+    async fn first<T>(client: &Client, pick: impl Fn(client::Event) -> Option<T>) -> T {
+        loop {
+            let event = ::tokio::time::timeout(WAIT, client.next_event())
+                .await
+                .ok()
+                .flatten()
+                .expect("a client event");
+            if let Some(found) = pick(event) {
+                return found;
+            }
+        }
+    }
+
+    async fn start(config: ClientConfig) -> Client {
+        Client::start(config).await.expect("the client starts")
+    }
+
+    #[test]
+    fn a_replaced_identity_serves_new_clients_and_old_sessions_go_on() {
+        runtime().block_on(async {
+            let (old, new) = (identity(), identity());
+            let (config, users) = server_config(Some(old.clone()));
+            let (server, _events) =
+                Server::bind("127.0.0.1:0".parse().expect("addr"), config, users)
+                    .await
+                    .expect("the server starts");
+            let addr = server.local_addr();
+            let alice = start(client_config(addr, "alice", pin_of(&old))).await;
+            assert!(matches!(first(&alice, outcome).await, Outcome::LoggedIn));
+
+            server
+                .set_tls_identity(new.clone())
+                .await
+                .expect("the identity is replaced");
+
+            let bob = start(client_config(addr, "bob", pin_of(&new))).await;
+            assert!(matches!(first(&bob, outcome).await, Outcome::LoggedIn));
+            let carol = start(client_config(addr, "carol", pin_of(&old))).await;
+            assert_refused_as_mismatch(&first(&carol, outcome).await, pin_of(&old), pin_of(&new));
+
+            let report = server
+                .notify(
+                    Target::user("alice").expect("name"),
+                    Notification::server_message("still here"),
+                )
+                .await
+                .expect("notify");
+            assert_eq!(report.accepted.len(), 1, "{report:?}");
+            assert_eq!(
+                first(&alice, message).await,
+                Notification::server_message("still here")
+            );
+            server.shutdown().await;
+        });
+    }
+
+    #[test]
+    fn a_plain_server_refuses_a_certificate() {
+        runtime().block_on(async {
+            let (config, users) = server_config(None);
+            let (server, _events) =
+                Server::bind("127.0.0.1:0".parse().expect("addr"), config, users)
+                    .await
+                    .expect("the server starts");
+            assert_eq!(
+                server.set_tls_identity(identity()).await,
+                Err(SetTlsIdentityError::PlainServer)
+            );
+            server.shutdown().await;
+        });
     }
 }

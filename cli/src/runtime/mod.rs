@@ -1,12 +1,17 @@
 //! The runtimes the commands run on, behind one small blocking interface.
 //!
-//! `--runtime mio|smol` picks `faxnotify-mio` (one event-loop thread per
-//! server or client) or `faxnotify-smol` (async, on a dedicated executor
-//! thread). Both drive the same sans-IO cores; the commands see only the
-//! traits below, so every command behaves the same on either.
+//! `--runtime mio|smol|tokio` picks `faxnotify-mio` (one event-loop
+//! thread per server or client), `faxnotify-smol` (async, on a dedicated
+//! executor thread per server or client) or `faxnotify-tokio` (async, on
+//! one current-thread tokio runtime the process starts; `tokio.rs` says
+//! why). All drive the same sans-IO cores; the commands see only the traits
+//! below, so every command behaves the same on each. smol and tokio share
+//! their wrappers (`on_async.rs`): both are faxnotify-async.
 
 mod mio;
+mod on_async;
 mod smol;
+mod tokio;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,6 +31,8 @@ pub enum RuntimeKind {
     /// faxnotify-smol: async on async-io, tasks on a dedicated executor thread.
     #[default]
     Smol,
+    /// faxnotify-tokio: async on tokio, tasks on one current-thread runtime.
+    Tokio,
 }
 
 impl fmt::Display for RuntimeKind {
@@ -33,6 +40,7 @@ impl fmt::Display for RuntimeKind {
         f.write_str(match self {
             RuntimeKind::Mio => "mio",
             RuntimeKind::Smol => "smol",
+            RuntimeKind::Tokio => "tokio",
         })
     }
 }
@@ -155,7 +163,11 @@ pub fn start_server(
 ) -> Result<Box<dyn ServerRunner>, ServerStartError> {
     match kind {
         RuntimeKind::Mio => mio::start_server(listen, config, users),
-        RuntimeKind::Smol => smol::start_server(listen, config, users),
+        RuntimeKind::Smol => on_async::start_server(smol::Smol, listen, config, users),
+        RuntimeKind::Tokio => {
+            let on = tokio::Tokio::get().map_err(ServerStartError::Other)?;
+            on_async::start_server(on, listen, config, users)
+        }
     }
 }
 
@@ -166,6 +178,10 @@ pub fn start_client(
 ) -> Result<Box<dyn ClientRunner>, ClientStartError> {
     match kind {
         RuntimeKind::Mio => mio::start_client(config),
-        RuntimeKind::Smol => smol::start_client(config),
+        RuntimeKind::Smol => on_async::start_client(smol::Smol, config),
+        RuntimeKind::Tokio => {
+            let on = tokio::Tokio::get().map_err(ClientStartError::Other)?;
+            on_async::start_client(on, config)
+        }
     }
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 /// Generous: CI is a loaded two-core machine; waits end as soon as the line comes.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// Both runtimes, by their `--runtime` names.
-pub const RUNTIMES: [&str; 2] = ["mio", "smol"];
+/// Every runtime, by its `--runtime` name.
+pub const RUNTIMES: [&str; 3] = ["mio", "smol", "tokio"];
 
 /// The built binary.
 pub fn bin() -> &'static str {

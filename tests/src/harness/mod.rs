@@ -1,5 +1,5 @@
 //! The runtime scenario harness: a runtime-neutral, blocking facade over the
-//! FNP/1 runtimes (`faxnotify-mio`, `faxnotify-smol`), and the
+//! FNP/1 runtimes (`faxnotify-mio`, `faxnotify-smol`, `faxnotify-tokio`), and the
 //! scenarios of issue 5 written against it.
 //!
 //! A runtime implements [`Runtime`] (start a server or a client from a
@@ -14,7 +14,7 @@
 //! ([`net`]), and scenarios that need a specific port retry when another
 //! process takes it first.
 //!
-//! To add a runtime: implement the traits in a module like [`mio`] or [`smol`], then
+//! To add a runtime: implement the traits in a module like [`mio`], [`smol`] or [`tokio`], then
 //! call each scenario from a test file (`tests/tests/runtime_<name>.rs`).
 
 pub mod mio;
@@ -24,6 +24,7 @@ pub mod scenarios;
 mod setup;
 pub mod smol;
 pub mod tls;
+pub mod tokio;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,7 +42,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 /// A runtime that can run FNP/1 servers and clients for the scenarios.
 pub trait Runtime: Send + Sync + 'static {
-    /// A short name for messages: `"mio"`, `"smol"`.
+    /// A short name for messages: `"mio"`, `"smol"`, `"tokio"`.
     fn name(&self) -> &'static str;
     /// Starts a server listening on `setup.listen`.
     fn start_server(&self, setup: ServerSetup) -> Result<Box<dyn ServerUnderTest>, String>;
