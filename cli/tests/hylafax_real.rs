@@ -120,6 +120,23 @@ impl Lab {
     fn spool(&self) -> PathBuf {
         self.dir.join("spool")
     }
+
+    /// Returns once faxq has taken `job` off its ready queue.
+    ///
+    /// HylaFAX 6.0.7's faxq can lose the poke that should run its scheduler
+    /// for a job submitted within the second after a deferred scheduler run
+    /// (both modems report ready in the same second when the lab starts).
+    /// Nothing else pokes an idle faxq, so the job then stays ready for
+    /// good: caught with faxq's tracing on a machine at load 10, "SUBMIT JOB
+    /// 1" at 10:18:21.6 after both modems' READY at 10:18:20.0, then no
+    /// scheduler run for the 60 s the test waited; faxstat showed the job
+    /// "W" (ready), both modems "Running and idle", and neither UUCP lock
+    /// file existed. So it was neither a stale lock, nor a modem not yet
+    /// ready, nor a wait too short. `lab.sh dispatched` re-pokes faxq while
+    /// the job's q-file says ready (see there).
+    fn dispatched(&self, job: u64) {
+        self.run(&["dispatched", &job.to_string()]);
+    }
 }
 
 impl Drop for Lab {
@@ -129,9 +146,33 @@ impl Drop for Lab {
             let _ = Command::new("faxstat")
                 .args(["-h", &format!("127.0.0.1:{HFAXD_PORT}"), "-s", "-d", "-a"])
                 .status();
+            // An absent lock must not read as an empty one (it did, and
+            // pointed a diagnosis at stale locks that were not there).
             for lock in ["/var/lock/LCK..ttyFN0", "/var/lock/LCK..ttyFN1"] {
-                let holder = std::fs::read_to_string(lock).unwrap_or_default();
-                eprintln!("--- {lock}: {}", holder.trim());
+                let holder = match std::fs::read_to_string(lock) {
+                    Ok(pid) => format!("held by pid {:?}", pid.trim()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),
+                    Err(e) => format!("unreadable: {e}"),
+                };
+                eprintln!("--- {lock}: {holder}");
+            }
+            // HylaFAX's own record of the jobs it has not finished.
+            let sendq = self.spool().join("sendq");
+            for entry in std::fs::read_dir(&sendq).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let fields: Vec<_> = text
+                    .lines()
+                    .filter(|l| {
+                        ["state:", "status:", "modem:", "tts:", "ndials:", "ntries:"]
+                            .iter()
+                            .any(|f| l.starts_with(f))
+                    })
+                    .collect();
+                eprintln!(
+                    "--- sendq/{}: {}",
+                    entry.file_name().display(),
+                    fields.join(" ")
+                );
             }
             for log in ["bridge.log", "spool/log/xferfaxlog"] {
                 let text = std::fs::read_to_string(self.dir.join(log)).unwrap_or_default();
@@ -354,6 +395,7 @@ fn real_hylafax_faxes_reach_the_right_clients() {
         "sendfax",
         &["-h", &from_modem0, "-n", "-d", "5550001", &doc],
     ));
+    lab.dispatched(sent);
     alice.wait("job completed", |v| job_state(v, sent, 3));
     bob.wait("fax received", |v| v["kind"] == 1);
     let received_job = bob
@@ -386,6 +428,7 @@ fn real_hylafax_faxes_reach_the_right_clients() {
         "sendfax",
         &["-h", &from_modem0, "-n", "-T", "1", "-d", "5550009", &doc],
     ));
+    lab.dispatched(failed);
     alice.wait("job failed", |v| job_state(v, failed, 4));
 
     // Flip ttyFN0 busy, then ready, once it is idle again after the failure.

@@ -7,6 +7,7 @@
 #
 #   lab.sh install                             (as root) the Debian packages, when missing
 #   lab.sh start DIR [HFAXD_PORT [IAX_PORT]]   (as root; waits until both modems are ready)
+#   lab.sh dispatched DIR JOB                  wait until faxq has taken job JOB off its ready queue
 #   lab.sh stop-modem DIR N                    stop modem N's faxgetty and iaxmodem
 #   lab.sh stop DIR
 #
@@ -143,6 +144,40 @@ EOF
     sleep 0.1
   done
   echo "lab.sh: the modems did not come ready within 60 s" >&2
+  exit 1
+  ;;
+dispatched)
+  # faxq 6.0.7 can lose the poke that should run its scheduler for a new job:
+  # SchedTimeout::start runs at most once per wall-clock second, and after a
+  # poke deferred by a second while a run was pending (two modems reporting
+  # ready in the same second, as at start) its `pending` flag stays set, so a
+  # poke after that deferred run but within its second starts no timer at
+  # all. Nothing else pokes faxq while the lab idles: the job stays ready
+  # ("W" in faxstat, q-file state 5) with both modems "Running and idle" and
+  # no UUCP lock. Seen with faxq's tracing: both modems READY at 10:18:20.0,
+  # "SUBMIT JOB 1" at 10:18:21.6, then no "Picking next job" for the 60 s the
+  # test waited; and made to happen at will by submitting ~1.2 s after both
+  # modems came ready (READY at 46.30, SUBMIT at 47.57: still ready 8 s
+  # later; one "S1" here and faxq ran the job at once).
+  # So while the q-file says ready (5), resubmit the job through faxq's FIFO
+  # ("S<job>": for a job faxq knows this only pokes its scheduler, posting
+  # no event), once a second: a poke in a later second than the lost one
+  # always starts a run. A job that has left sendq has been taken.
+  job=${3:?which job}
+  qfile="$spool/sendq/q$job"
+  for n in $(seq 60); do
+    state=$(sed -n 's/^state://p' "$qfile" 2>/dev/null || true)
+    if [ "$state" != 5 ]; then
+      # faxq's own poke runs it within ~1 s; later means one was lost.
+      [ "$n" -gt 3 ] && echo "lab.sh: faxq took job $job after $((n - 1)) pokes" >&2
+      exit 0
+    fi
+    alive "$(cat "$pids/faxq")" faxq || { echo "lab.sh: faxq is not running" >&2; exit 1; }
+    # NUL-terminated: faxq splits what it reads from its FIFO at NULs.
+    printf 'S%s\0' "$job" >"$spool/FIFO"
+    sleep 1
+  done
+  echo "lab.sh: faxq left job $job ready for 60 s ($qfile: $(tr '\n' ' ' <"$qfile"))" >&2
   exit 1
   ;;
 stop-modem)
