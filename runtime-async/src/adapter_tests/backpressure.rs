@@ -184,6 +184,44 @@ fn raw_login(server: SocketAddr, user: &str) -> (TcpStream, TcpListener) {
     }
 }
 
+/// An endless stream of PINGs, written in bursts that may stop part-way.
+///
+/// A blocking write whose timeout runs out after some bytes went returns
+/// that short count (socket(7), `SO_SNDTIMEO`); on a loaded machine, where
+/// the server reads in fits and starts, that happens. The next write must go
+/// on from there: starting the burst again would cut a frame in two, and
+/// the server rightly closes a connection that sends a malformed frame —
+/// with the flood's data unread, so the flood then fails with a reset.
+struct Pings {
+    burst: Vec<u8>,
+    frame_len: usize,
+    /// Where in `burst` the stream goes on.
+    at: usize,
+}
+
+impl Pings {
+    fn new(ping: &[u8]) -> Self {
+        Self {
+            burst: ping.repeat(1_000),
+            frame_len: ping.len(),
+            at: 0,
+        }
+    }
+
+    /// Writes (part of) the rest of the burst; returns how much went.
+    fn write_to(&mut self, w: &mut impl Write) -> io::Result<usize> {
+        let n = w.write(&self.burst[self.at..])?;
+        self.at = (self.at + n) % self.burst.len();
+        Ok(n)
+    }
+
+    /// What completes the frame a short write cut, or a whole PING.
+    fn rest_of_frame(&self) -> &[u8] {
+        let end = self.at + self.frame_len - self.at % self.frame_len;
+        &self.burst[self.at..end]
+    }
+}
+
 /// A peer that sends PINGs without reading the PONGs stops being read, alone:
 /// the others are served meanwhile, and it is read again once it reads.
 pub fn a_peer_that_floods_without_reading_is_paused_alone<H: Harness>() {
@@ -194,14 +232,14 @@ pub fn a_peer_that_floods_without_reading_is_paused_alone<H: Harness>() {
 
     // PINGs without ever reading the PONGs.
     let ping = Frame::Ping { nonce: 7 }.to_vec().expect("encode");
-    let burst = ping.repeat(1_000);
+    let mut pings = Pings::new(&ping);
     flood
         .set_write_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
     let started = Instant::now();
     let mut sent = 0usize;
     let stalled = loop {
-        match flood.write(&burst) {
+        match pings.write_to(&mut flood) {
             Ok(n) => sent += n,
             // Two seconds without room: the server stopped reading this connection.
             Err(e)
@@ -256,7 +294,7 @@ pub fn a_peer_that_floods_without_reading_is_paused_alone<H: Harness>() {
                 Err(e) => panic!("read: {e}"),
             }
         }
-        match flood.write(&ping) {
+        match flood.write(pings.rest_of_frame()) {
             Ok(_) => resumed = true,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(10));
@@ -266,4 +304,50 @@ pub fn a_peer_that_floods_without_reading_is_paused_alone<H: Harness>() {
     }
     assert!(resumed, "the server never read again");
     h.block_on(server.shutdown());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `max` bytes per write, like a blocking
+    /// socket whose send timeout ran out part-way.
+    struct Short {
+        got: Vec<u8>,
+        max: usize,
+    }
+
+    impl Write for Short {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.max);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Short writes go on where they stopped: what arrives is whole PINGs.
+    #[test]
+    fn short_writes_keep_the_ping_stream_whole() {
+        let ping = Frame::Ping { nonce: 7 }.to_vec().expect("encode");
+        let mut pings = Pings::new(&ping);
+        // A count that is no multiple of the frame length cuts frames.
+        let mut w = Short {
+            got: Vec::new(),
+            max: 5_001,
+        };
+        for _ in 0..7 {
+            pings.write_to(&mut w).expect("write");
+        }
+        assert_ne!(w.got.len() % ping.len(), 0, "the test must cut a frame");
+        w.max = usize::MAX;
+        let rest = pings.rest_of_frame().to_vec();
+        w.write_all(&rest).expect("write");
+        assert_eq!(w.got.len() % ping.len(), 0);
+        assert!(w.got.chunks(ping.len()).all(|frame| frame == ping));
+        // On a frame boundary, the rest of the frame is a whole PING.
+        assert_eq!(Pings::new(&ping).rest_of_frame(), &ping[..]);
+    }
 }
