@@ -52,6 +52,7 @@ pub mod mio_fleet;
 pub mod payload;
 pub mod producer;
 pub mod raw_mio;
+mod raw_shared;
 pub mod raw_smol;
 pub mod raw_tokio;
 pub mod report;

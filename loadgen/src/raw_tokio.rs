@@ -5,7 +5,7 @@
 //! between tasks.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,18 +15,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
 use super::payload::{self, Framer, RawNotify};
+use super::raw_shared::ServerShared;
 use super::sys::{self, CpuSample};
 use super::tally::{self, Recorder, Tally};
 use super::tokio_clients::{self, TokioClients, TokioThreads};
-
-/// What the server's connection tasks share.
-struct ServerShared {
-    total: u64,
-    acked: AtomicU64,
-    end_ns: AtomicU64,
-    end_cpu: Mutex<Option<CpuSample>>,
-    connected: AtomicUsize,
-}
 
 /// One server connection: waits for "go", fills the window, then reads
 /// ACKs and refills.
@@ -61,22 +53,7 @@ async fn serve(
         if n == 0 {
             return Ok(());
         }
-        let mut newly = 0;
-        framer.feed(&buf[..n], |ack| {
-            let mut s = [0u8; 8];
-            s.copy_from_slice(&ack[5..13]);
-            let seq = u64::from_be_bytes(s);
-            newly += seq.saturating_sub(acked);
-            acked = acked.max(seq);
-        });
-        let before = shared.acked.fetch_add(newly, Ordering::AcqRel);
-        if before < shared.total && before + newly >= shared.total {
-            shared.end_ns.store(sys::monotonic_ns(), Ordering::Release);
-            *shared
-                .end_cpu
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CpuSample::now());
-        }
+        shared.record_acks(&mut framer, &buf[..n], &mut acked);
     }
 }
 
@@ -97,13 +74,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     let cmds = messages::commands(|| {});
     let setup_start = CpuSample::now();
     let (go_tx, go_rx) = async_channel::bounded::<()>(1);
-    let shared = Arc::new(ServerShared {
-        total: spec.per_client * spec.clients as u64,
-        acked: AtomicU64::new(0),
-        end_ns: AtomicU64::new(0),
-        end_cpu: Mutex::new(None),
-        connected: AtomicUsize::new(0),
-    });
+    let shared = Arc::new(ServerShared::new(spec.per_client * spec.clients as u64));
     let (m, w) = (spec.per_client, u64::from(spec.window));
     {
         let shared = Arc::clone(&shared);
@@ -161,11 +132,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
             _ => {}
         }
     }
-    let end_cpu = shared
-        .end_cpu
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .unwrap_or_else(CpuSample::now);
+    let end_cpu = shared.end_cpu();
     messages::send(&ChildMsg::Done(Box::new(ChildReport {
         start_ns,
         end_ns: shared.end_ns.load(Ordering::Acquire),
