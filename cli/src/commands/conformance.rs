@@ -140,7 +140,7 @@ struct ClientArgs {
     no_stdout_contract: bool,
     /// Serve TLS 1.3 (protocol.md section 12) with a CA and certificates the
     /// suite makes for the run; {settings_file} tells the client to trust
-    /// that CA ([tls] trust = "ca:PATH").
+    /// that CA (`[tls] trust = "ca:PATH"`).
     #[arg(long)]
     tls: bool,
     #[command(flatten)]
