@@ -39,6 +39,12 @@ use super::{Event, Server};
 pub struct ClaimId(u64);
 
 impl ClaimId {
+    /// The claim with this raw number (for tests; the server issues them
+    /// counting up from 1).
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+
     /// The raw number (for logs and maps).
     pub fn get(self) -> u64 {
         self.0
