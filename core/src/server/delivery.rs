@@ -397,6 +397,46 @@ mod tests {
     }
 
     #[test]
+    fn push_at_takes_only_the_next_seq() {
+        let mut d = Delivery::default();
+        assert_eq!(d.push_at(2, 1, payload(2), 10), PushAt::Gap { expected: 1 });
+        assert_eq!(d.push_at(1, 1, payload(1), 1), PushAt::Queued);
+        assert_eq!(
+            d.push_at(1, 1, payload(1), 1),
+            PushAt::Repeat { expected: 2 }
+        );
+        assert_eq!(d.push_at(2, 1, payload(2), 1), PushAt::Full);
+        send_all(&mut d, 64);
+        d.ack(1).unwrap();
+        assert_eq!(d.push_at(1, 1, payload(1), 1), PushAt::AlreadyAcked);
+        assert_eq!(d.push_at(2, 1, payload(2), 1), PushAt::Queued);
+    }
+
+    #[test]
+    fn a_restored_queue_takes_one_claim_beyond_what_it_sent() {
+        // [D-17]: restored at 3; the client had up to 6 from elsewhere.
+        let mut d = Delivery::restored(3);
+        assert_eq!((d.last_seq(), d.acked()), (3, 3));
+        assert_eq!(d.push_at(4, 1, payload(4), 10), PushAt::Queued);
+        assert_eq!(send_all(&mut d, 64), vec![4]);
+        assert_eq!(d.ack(6), Ok(Some((4, 4))));
+        assert_eq!(d.push_at(5, 1, payload(5), 10), PushAt::AckedOnArrival);
+        assert_eq!(d.push_at(6, 1, payload(6), 10), PushAt::AckedOnArrival);
+        assert_eq!(d.push_at(7, 1, payload(7), 10), PushAt::Queued);
+        assert_eq!(send_all(&mut d, 64), vec![7]);
+        assert_eq!(d.ack(6), Ok(None), "a repeat");
+        assert_eq!(
+            d.ack(8),
+            Err(SeqViolation::AboveSent {
+                seq: 8,
+                max_sent: 7
+            }),
+            "only the first acknowledgement may claim"
+        );
+        assert_eq!(d.ack(7), Ok(Some((7, 7))));
+    }
+
+    #[test]
     fn undelivered_lists_every_unacked_seq_in_order() {
         let mut d = Delivery::default();
         for i in 0..4 {
