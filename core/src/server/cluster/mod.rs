@@ -100,13 +100,13 @@ pub enum ClaimAnswer {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum ClaimRefusal {
-    /// The session does not exist, has expired, belongs to another user,
-    /// or another server won the race to take it over: `ERROR
-    /// UNKNOWN_SESSION` [C-6], the client logs in anew.
+    /// The session does not exist, has expired or belongs to another
+    /// user: `ERROR UNKNOWN_SESSION` [C-6], the client logs in anew.
     UnknownSession,
-    /// The shared store cannot be reached, or the session's owner still
-    /// holds its lease: `ERROR SHUTTING_DOWN`, the client keeps its session
-    /// id and tries again after its backoff [D-17].
+    /// The shared store cannot be reached, the session's owner still holds
+    /// its lease, or another server won the race to take it over: `ERROR
+    /// SHUTTING_DOWN`, the client keeps its session id and tries again
+    /// after its backoff [D-17].
     Unavailable,
 }
 
