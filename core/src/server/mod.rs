@@ -17,6 +17,7 @@
 //!        - a dial outcome, bytes read, or a close:
 //!                                       server.handle_input(now, Input::Received { conn, data })?;
 //!        - the application's work:      server.notify(now, target, &notification)?; end_session, shutdown
+//!          (in cluster mode [D-17]:      handle_claim, notify_session_at, release_session, set_bus_available)
 //!        - a timer that expired:        server.handle_timeout(now);
 //!     2. drain the outputs:             while let Some(output) = server.poll_output() { match output { .. } }
 //!        - Output::Connect   { conn, addr }  dial addr; report Connected / ConnectFailed for conn
