@@ -125,6 +125,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cluster;
 mod faults;
 mod ledger;
 mod net;

@@ -99,6 +99,40 @@ pub struct ServerConfig {
     /// handshakes, which use no tickets or client certificates; a foreign
     /// client offering a ticket makes it look). Default: the system clock.
     pub tls_clock: std::sync::Arc<dyn crate::tls::TimeProvider>,
+    /// Cluster mode [D-17]: `Some` makes this core one server of several
+    /// sharing a log and a session store through the application (see
+    /// [`Server::handle_claim`](super::Server::handle_claim)). `None`
+    /// (the default) is the single server of [C-10], unchanged.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// Cluster mode's settings [D-17].
+///
+/// In cluster mode every login with a valid proof waits for the
+/// application (an [`Event::ClaimSession`](super::Event::ClaimSession)):
+/// to register a new session in the shared store, or to look up and take
+/// over a session this server does not hold. These bound that wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// Logins waiting for the application's answer at once; the next one
+    /// is refused with `LIMIT_EXCEEDED` until an answer frees a place.
+    /// Default 1 024.
+    pub max_pending_claims: usize,
+    /// How long a login waits for the application's answer before it is
+    /// refused with `SHUTTING_DOWN` (try again) [D-17]. Default 5 s; it
+    /// must be below `handshake_timeout`, which still bounds the whole
+    /// login [C-9].
+    pub claim_timeout: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            max_pending_claims: 1_024,
+            claim_timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// The failed-login limiter [A-5] [D-15]: each user name may fail
@@ -179,6 +213,7 @@ impl ServerConfig {
             unknown_user_secret,
             tls: None,
             tls_clock: crate::tls::system_clock(),
+            cluster: None,
         }
     }
 
@@ -258,6 +293,25 @@ impl ServerConfig {
         if !Caps::SUPPORTED.contains(self.caps) {
             return Err(ConfigError::UnsupportedCaps { caps: self.caps });
         }
+        if let Some(cluster) = &self.cluster {
+            if cluster.max_pending_claims == 0 {
+                return Err(ConfigError::Zero {
+                    field: "cluster.max_pending_claims",
+                });
+            }
+            if cluster.claim_timeout.is_zero() {
+                return Err(ConfigError::Zero {
+                    field: "cluster.claim_timeout",
+                });
+            }
+            if cluster.claim_timeout >= self.handshake_timeout {
+                return Err(ConfigError::TooLong {
+                    field: "cluster.claim_timeout",
+                    value: cluster.claim_timeout,
+                    max: self.handshake_timeout,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -294,6 +348,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_dials_per_ip", &self.max_dials_per_ip)
             .field("unknown_user_secret", &"<redacted>")
             .field("tls", &self.tls)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::cluster::PendingClaim;
 use super::login::PendingLogin;
 use super::outbox::Outbox;
 use crate::auth::SessionKey;
@@ -48,6 +49,9 @@ pub(crate) enum ControlPhase {
     AwaitLogin,
     /// LOGIN_CHALLENGE sent.
     AwaitProof(Box<PendingLogin>),
+    /// Cluster mode [D-17]: the proof was valid; waiting for the
+    /// application's answer to the claim before LOGIN_OK.
+    AwaitClaim(Box<PendingClaim>),
     /// LOGIN_OK sent; only ADVERTISE may follow [C-3].
     AwaitAdvertise(SessionId),
     /// ADVERTISE_OK sent.
@@ -55,10 +59,32 @@ pub(crate) enum ControlPhase {
 }
 
 impl Control {
+    /// The earliest of the handshake deadline [C-9] and a waiting claim's
+    /// timeout [D-17].
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        match &self.phase {
+            ControlPhase::AwaitClaim(claim) => Some(
+                self.handshake_deadline
+                    .map_or(claim.deadline, |d| d.min(claim.deadline)),
+            ),
+            _ => self.handshake_deadline,
+        }
+    }
+
+    /// The claim this connection's login waits on, if any [D-17].
+    pub(crate) fn claim(&self) -> Option<&PendingClaim> {
+        match &self.phase {
+            ControlPhase::AwaitClaim(claim) => Some(claim),
+            _ => None,
+        }
+    }
+
     pub(crate) fn session(&self) -> Option<SessionId> {
         match self.phase {
             ControlPhase::AwaitAdvertise(s) | ControlPhase::Established(s) => Some(s),
-            ControlPhase::AwaitLogin | ControlPhase::AwaitProof(_) => None,
+            ControlPhase::AwaitLogin
+            | ControlPhase::AwaitProof(_)
+            | ControlPhase::AwaitClaim(_) => None,
         }
     }
 

@@ -20,7 +20,7 @@ impl Server {
             return;
         };
         let wanted = match &c.kind {
-            ConnKind::Control(ctl) => ctl.handshake_deadline,
+            ConnKind::Control(ctl) => ctl.next_deadline(),
             ConnKind::Callback(cb) => cb.next_deadline(self.config.lease, self.ping_interval),
         };
         self.timers.arm(&mut c.timer, wanted, TimerKey::Conn(id));
@@ -99,7 +99,10 @@ impl Server {
         };
         match &mut c.kind {
             ConnKind::Control(ctl) => {
-                if ctl.handshake_deadline.is_some_and(|d| d <= now) {
+                if ctl.claim().is_some_and(|claim| claim.deadline <= now) {
+                    // [D-17]: the application did not answer in time.
+                    self.claim_timed_out(now, id);
+                } else if ctl.handshake_deadline.is_some_and(|d| d <= now) {
                     let secs = self.config.handshake_timeout.as_secs_f64();
                     let error = Self::violation(
                         ErrorCode::Timeout,

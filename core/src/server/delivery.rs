@@ -55,6 +55,32 @@ pub(crate) struct Delivery {
     sent: u64,
     /// Highest seq ever sent in this session, on any path: the bound of [B-2].
     max_sent: u64,
+    /// Cluster mode [D-17]: the highest seq the client said it had from the
+    /// session's previous server, when that is above what this server
+    /// holds (`acked` once caught up). Seqs up to it that arrive from the
+    /// log are acknowledged on arrival, not sent again.
+    claimed: u64,
+    /// Cluster mode [D-17]: restored from a record, and no ACK or CB_READY
+    /// read since. The first one may exceed what this server sent: it says
+    /// what the client had from the previous server.
+    unconfirmed_restore: bool,
+}
+
+/// What became of a notification given with its seq [D-17].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PushAt {
+    /// Queued at its seq.
+    Queued,
+    /// At or below the acknowledged seq: nothing to do.
+    AlreadyAcked,
+    /// At or below what the client claimed on resume: acknowledged now.
+    AckedOnArrival,
+    /// The queue is full [B-6].
+    Full,
+    /// Not the next seq (`expected`): skips ahead.
+    Gap { expected: u64 },
+    /// Not the next seq (`expected`): already queued.
+    Repeat { expected: u64 },
 }
 
 impl Delivery {
@@ -75,6 +101,45 @@ impl Delivery {
     /// Notifications sent on the current path and not acknowledged.
     pub(crate) fn in_flight(&self) -> u64 {
         self.sent - self.acked
+    }
+
+    /// A session restored from the cluster's record [D-17]: everything up
+    /// to `acked` was acknowledged on another server; the next seq is
+    /// `acked + 1`.
+    pub(crate) fn restored(acked: u64) -> Self {
+        Self {
+            acked,
+            sent: acked,
+            max_sent: acked,
+            claimed: acked,
+            unconfirmed_restore: true,
+            ..Self::default()
+        }
+    }
+
+    /// Queues a notification at the seq the shared log gave it [D-17].
+    pub(crate) fn push_at(&mut self, seq: u64, kind: u8, payload: Bytes, limit: usize) -> PushAt {
+        let expected = self.last_seq() + 1;
+        if seq <= self.acked {
+            return PushAt::AlreadyAcked;
+        }
+        if seq < expected {
+            return PushAt::Repeat { expected };
+        }
+        if seq > expected {
+            return PushAt::Gap { expected };
+        }
+        if seq <= self.claimed {
+            // The queue is empty here: a claim acknowledges all it holds.
+            self.acked = seq;
+            self.sent = self.sent.max(seq);
+            self.max_sent = self.max_sent.max(seq);
+            return PushAt::AckedOnArrival;
+        }
+        match self.push(kind, payload, limit) {
+            Some(_) => PushAt::Queued,
+            None => PushAt::Full,
+        }
     }
 
     /// Queues a notification and returns its seq, or `None` if `limit`
@@ -112,25 +177,35 @@ impl Delivery {
 
     /// A cumulative ACK. At or below `acked` it is a harmless repeat [D-9].
     pub(crate) fn ack(&mut self, seq: u64) -> Result<Option<AckedRange>, SeqViolation> {
-        if seq > self.max_sent {
-            return Err(SeqViolation::AboveSent {
-                seq,
-                max_sent: self.max_sent,
-            });
+        let bound = self.max_sent.max(self.claimed);
+        if seq > bound {
+            if !self.unconfirmed_restore {
+                return Err(SeqViolation::AboveSent {
+                    seq,
+                    max_sent: bound,
+                });
+            }
+            // [D-17]: the first acknowledgement after a restore states
+            // what the client had from the previous server.
+            self.claimed = seq;
         }
-        if seq <= self.acked {
+        self.unconfirmed_restore = false;
+        // Beyond what is held only after a restore's claim.
+        let upto = seq.min(self.last_seq());
+        if upto <= self.acked {
             return Ok(None);
         }
         let first = self.acked + 1;
         // One at a time: usually one or a few, where a `drain` costs more
         // than the entries.
-        for _ in self.acked..seq {
+        for _ in self.acked..upto {
             self.queue.pop_front();
         }
-        self.acked = seq;
+        self.acked = upto;
         // A late ACK [D-1] can cover seqs not yet resent on the new path.
-        self.sent = self.sent.max(seq);
-        Ok(Some((first, seq)))
+        self.sent = self.sent.max(upto);
+        self.max_sent = self.max_sent.max(upto);
+        Ok(Some((first, upto)))
     }
 
     /// CB_READY.last_seq: the client already has everything up to it [B-2]
@@ -319,6 +394,46 @@ mod tests {
         assert_eq!(d.next_to_send(1).map(|(s, _, _)| s), Some(1));
         assert_eq!(d.ack(3), Ok(Some((1, 3))));
         assert_eq!(send_all(&mut d, 64), vec![4]);
+    }
+
+    #[test]
+    fn push_at_takes_only_the_next_seq() {
+        let mut d = Delivery::default();
+        assert_eq!(d.push_at(2, 1, payload(2), 10), PushAt::Gap { expected: 1 });
+        assert_eq!(d.push_at(1, 1, payload(1), 1), PushAt::Queued);
+        assert_eq!(
+            d.push_at(1, 1, payload(1), 1),
+            PushAt::Repeat { expected: 2 }
+        );
+        assert_eq!(d.push_at(2, 1, payload(2), 1), PushAt::Full);
+        send_all(&mut d, 64);
+        d.ack(1).unwrap();
+        assert_eq!(d.push_at(1, 1, payload(1), 1), PushAt::AlreadyAcked);
+        assert_eq!(d.push_at(2, 1, payload(2), 1), PushAt::Queued);
+    }
+
+    #[test]
+    fn a_restored_queue_takes_one_claim_beyond_what_it_sent() {
+        // [D-17]: restored at 3; the client had up to 6 from elsewhere.
+        let mut d = Delivery::restored(3);
+        assert_eq!((d.last_seq(), d.acked()), (3, 3));
+        assert_eq!(d.push_at(4, 1, payload(4), 10), PushAt::Queued);
+        assert_eq!(send_all(&mut d, 64), vec![4]);
+        assert_eq!(d.ack(6), Ok(Some((4, 4))));
+        assert_eq!(d.push_at(5, 1, payload(5), 10), PushAt::AckedOnArrival);
+        assert_eq!(d.push_at(6, 1, payload(6), 10), PushAt::AckedOnArrival);
+        assert_eq!(d.push_at(7, 1, payload(7), 10), PushAt::Queued);
+        assert_eq!(send_all(&mut d, 64), vec![7]);
+        assert_eq!(d.ack(6), Ok(None), "a repeat");
+        assert_eq!(
+            d.ack(8),
+            Err(SeqViolation::AboveSent {
+                seq: 8,
+                max_sent: 7
+            }),
+            "only the first acknowledgement may claim"
+        );
+        assert_eq!(d.ack(7), Ok(Some((7, 7))));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::cluster::{ClaimId, ClaimKind};
 use crate::wire::{Caps, EncodeError, MAX_PAYLOAD_LEN};
 use crate::{ConnId, SessionId};
 
@@ -106,6 +107,78 @@ pub enum Refused {
         /// The payload's length.
         len: usize,
     },
+    /// Cluster mode numbers notifications from the shared log [D-17]: they
+    /// come in through [`Server::notify_session_at`](super::Server::notify_session_at),
+    /// never through the server's own numbering.
+    #[error(
+        "in cluster mode notifications come from the shared log with their seq (notify_session_at)"
+    )]
+    Clustered,
+    /// The application said the cluster bus is unreachable [D-17]: nothing
+    /// is queued that the cluster could not make durable.
+    #[error("not durable: the cluster bus is unreachable")]
+    BusUnavailable,
+}
+
+/// Why [`Server::notify_session_at`](super::Server::notify_session_at)
+/// did not queue a notification at the seq it was given [D-17].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeqError {
+    /// The server is not in cluster mode: it numbers notifications itself.
+    #[error("notify_session_at is for cluster mode; this server numbers notifications itself")]
+    NotClustered,
+    /// Refused for the session as a plain notify would be (queue full,
+    /// no such session, payload too large, bus unavailable).
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The seq skips ahead of the session's next one: an entry of the log
+    /// was missed.
+    #[error("seq {got} skips ahead: the session's next seq is {expected}")]
+    Gap {
+        /// The session's next seq.
+        expected: u64,
+        /// The seq given.
+        got: u64,
+    },
+    /// The seq is already queued (sent or not, not yet acknowledged): the
+    /// log was read twice.
+    #[error("seq {got} is already queued: the session's next seq is {expected}")]
+    Repeat {
+        /// The session's next seq.
+        expected: u64,
+        /// The seq given.
+        got: u64,
+    },
+}
+
+/// Why [`Server::handle_claim`](super::Server::handle_claim) did not apply
+/// an answer. In every case the login it named got no session from it, so
+/// an application that took anything for it in the shared store (created a
+/// record, took a session's ownership) must give it back.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// This server never issued the claim.
+    #[error("{0} was never issued by this server")]
+    NeverIssued(ClaimId),
+    /// The claim was answered already, timed out, or its login went away
+    /// (the client closed, the bus was declared unavailable, shutdown).
+    #[error("{0} is no longer pending: answered, timed out, or its login went away")]
+    NotPending(ClaimId),
+    /// The answer does not fit the claim: a restore for a new session, or
+    /// `Opened` / `IdTaken` for a resume. The login was refused.
+    #[error("{claim} asked to {asked}; the answer does not fit")]
+    WrongAnswer {
+        /// The claim.
+        claim: ClaimId,
+        /// What it asked for.
+        asked: ClaimKind,
+    },
+    /// The record to restore belongs to another user than the one who
+    /// logged in: the login got `UNKNOWN_SESSION` [C-6].
+    #[error("{0}: the record to restore belongs to another user")]
+    OtherUser(ClaimId),
 }
 
 /// Why [`Server::notify`](super::Server::notify) could not notify anyone.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::cluster::{ClaimId, ClaimKind};
 use crate::wire::{CallbackState, ErrorCode, Role};
 use crate::{ConnId, SessionId};
 
@@ -33,6 +34,49 @@ pub enum Event {
         user: Arc<str>,
         /// The new control connection's peer.
         peer: SocketAddr,
+    },
+    /// Cluster mode [D-17]: a login with a valid proof waits for the
+    /// application. For [`ClaimKind::Open`], register `session` in the
+    /// shared store (it must not exist) and fix where it starts in the log;
+    /// for [`ClaimKind::Resume`], look `session` up, check it is `user`'s
+    /// and not expired, take its ownership. Then answer with
+    /// [`Server::handle_claim`](super::Server::handle_claim) within
+    /// `claim_timeout`.
+    ClaimSession {
+        /// The claim to answer.
+        claim: ClaimId,
+        /// What the login asks for.
+        kind: ClaimKind,
+        /// The session to open (a fresh id) or to resume.
+        session: SessionId,
+        /// The user who logged in (prepared name, proof verified).
+        user: Arc<str>,
+        /// The control connection's peer.
+        peer: SocketAddr,
+    },
+    /// Cluster mode [D-17]: a session held by another server came back
+    /// from its record and was attached to a login (LOGIN_OK sent). Its
+    /// next seq is `acked_seq + 1`; read the log from there.
+    SessionRestored {
+        /// The session.
+        session: SessionId,
+        /// Its user.
+        user: Arc<str>,
+        /// The role of the login that restored it.
+        role: Role,
+        /// The new control connection's peer.
+        peer: SocketAddr,
+        /// The acknowledged seq it was restored at.
+        acked_seq: u64,
+    },
+    /// Cluster mode [D-17]: the application released the session (or the
+    /// server shut down): its connections were closed without BYE and its
+    /// queue dropped unreported; it lives on in the shared store.
+    SessionReleased {
+        /// The session.
+        session: SessionId,
+        /// Its user.
+        user: Arc<str>,
     },
     /// The session's control connection closed; the session keeps its queue
     /// until it is resumed or its lease runs out [C-5].
@@ -214,6 +258,15 @@ pub enum LoginFailure {
     /// LOGIN was refused before any challenge [A-5] [D-15] (`LIMIT_EXCEEDED`).
     /// Names that do not exist are limited the same way.
     TooManyFailedLogins,
+    /// Cluster mode: the bus is unreachable, or the application could not
+    /// serve the session now [D-17] (`SHUTTING_DOWN`: try again).
+    ClusterUnavailable,
+    /// Cluster mode: the application did not answer the claim within
+    /// `claim_timeout` [D-17] (`SHUTTING_DOWN`: try again).
+    ClaimTimedOut,
+    /// Cluster mode: `max_pending_claims` logins were already waiting for
+    /// the application [D-17] (`LIMIT_EXCEEDED`).
+    TooManyClaims,
 }
 
 /// Why an accepted connection was refused at once.
@@ -234,6 +287,9 @@ pub enum Refusal {
     /// `max_unauthenticated` places, and a connection from a prefix holding
     /// fewer came: it was closed to make room [D-15] (`LIMIT_EXCEEDED`).
     Displaced,
+    /// Cluster mode: the application said the bus is unreachable [D-17]
+    /// (`SHUTTING_DOWN`: try again).
+    ClusterUnavailable,
 }
 
 /// One notification that died with its session.
@@ -286,6 +342,9 @@ impl fmt::Display for LoginFailure {
             LoginFailure::TooManyFailedLogins => {
                 f.write_str("too many failed logins for the name from the address")
             }
+            LoginFailure::ClusterUnavailable => f.write_str("the cluster bus is unreachable"),
+            LoginFailure::ClaimTimedOut => f.write_str("the cluster did not answer in time"),
+            LoginFailure::TooManyClaims => f.write_str("too many logins waiting for the cluster"),
         }
     }
 }
@@ -299,6 +358,7 @@ impl fmt::Display for Refusal {
             }
             Refusal::Busy => "too many unauthenticated connections in all",
             Refusal::ShuttingDown => "shutting down",
+            Refusal::ClusterUnavailable => "the cluster bus is unreachable",
             Refusal::Displaced => {
                 "closed before logging in to make room: its network held the most unauthenticated connections"
             }
@@ -324,6 +384,26 @@ impl fmt::Display for Event {
                 user,
                 peer,
             } => write!(f, "session resumed {session} user={user:?} peer={peer}"),
+            Event::ClaimSession {
+                claim,
+                kind,
+                session,
+                user,
+                peer,
+            } => write!(f, "{claim}: {kind} {session} user={user:?} peer={peer}"),
+            Event::SessionRestored {
+                session,
+                user,
+                role,
+                peer,
+                acked_seq,
+            } => write!(
+                f,
+                "session restored {session} user={user:?} role={role} peer={peer} acked={acked_seq}"
+            ),
+            Event::SessionReleased { session, user } => {
+                write!(f, "session released {session} user={user:?}")
+            }
             Event::SessionDetached { session, user } => {
                 write!(f, "session detached {session} user={user:?}")
             }

@@ -55,6 +55,19 @@ impl Server {
             self.sessions.iter().map(|s| s.peer.ip()),
             unauthenticated.into_iter(),
         );
+        // [D-17]: a claim is pending exactly while its login waits for it.
+        let waiting: Vec<_> = self
+            .conns
+            .iter()
+            .filter_map(|(id, c)| match &c.kind {
+                ConnKind::Control(ctl) => ctl.claim().map(|claim| (claim.id, id)),
+                ConnKind::Callback(_) => None,
+            })
+            .collect();
+        assert_eq!(waiting.len(), self.cluster.claims.len(), "pending claims");
+        for (claim, conn) in waiting {
+            assert_eq!(self.cluster.claims.get(&claim), Some(&conn), "{claim}");
+        }
     }
 
     pub(crate) fn fuzz_footprint(&self) -> Footprint {

@@ -56,6 +56,10 @@ impl Server {
         match &c.kind {
             ConnKind::Control(ctl) if !ctl.is_authenticated() => {
                 let ip = ctl.peer.ip();
+                if let Some(claim) = ctl.claim() {
+                    // Its answer, if it comes, finds nothing pending [D-17].
+                    self.cluster.claims.remove(&claim.id);
+                }
                 self.forget_unauthenticated(now, ip, conn);
             }
             ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting) => {

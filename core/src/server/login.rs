@@ -11,13 +11,14 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::Server;
+use super::cluster::ClaimKind;
 use super::conn::{ConnKind, ControlPhase};
 use super::events::{Event, LoginFailure, PeerError};
 use super::failed_logins::NameKey;
 use super::limits::address_key;
 use super::session::{Grant, Session};
 use crate::auth::{
-    AuthMessage, ClientKey, DEFAULT_ITERATIONS, ServerKey, StoredKey, recover_client_key,
+    AuthMessage, DEFAULT_ITERATIONS, ServerKey, SessionKey, StoredKey, recover_client_key,
     server_signature, session_key, unknown_user_salt,
 };
 use crate::wire::{
@@ -27,7 +28,7 @@ use crate::{ConnId, SessionId};
 
 /// What the server remembers between LOGIN_CHALLENGE and LOGIN_PROOF.
 pub(crate) struct PendingLogin {
-    user: String,
+    pub(super) user: String,
     /// The user name's failed-login bucket [D-15].
     name_key: NameKey,
     /// Whether the user exists. An unknown user is given fake keys and
@@ -35,9 +36,9 @@ pub(crate) struct PendingLogin {
     known: bool,
     stored_key: StoredKey,
     server_key: ServerKey,
-    role: Role,
+    pub(super) role: Role,
     auth: AuthMessage,
-    resume: u64,
+    pub(super) resume: u64,
     /// LOGIN_OK.caps: SERVER_HELLO.caps ∩ LOGIN.caps.
     caps: Caps,
 }
@@ -67,10 +68,13 @@ fn fake_key(secret: &[u8; 32], label: &[u8], user: &str) -> [u8; 32] {
 impl Server {
     /// A frame on a control connection before LOGIN_OK.
     pub(super) fn on_login_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
-        let awaiting_proof = matches!(
-            self.conns.get(conn).map(|c| &c.kind),
-            Some(ConnKind::Control(ctl)) if matches!(ctl.phase, ControlPhase::AwaitProof(_))
-        );
+        let (awaiting_proof, awaiting_claim) = match self.conns.get(conn).map(|c| &c.kind) {
+            Some(ConnKind::Control(ctl)) => (
+                matches!(ctl.phase, ControlPhase::AwaitProof(_)),
+                matches!(ctl.phase, ControlPhase::AwaitClaim(_)),
+            ),
+            _ => (false, false),
+        };
         match frame {
             Frame::Error(e) => self.abort_conn(
                 now,
@@ -80,6 +84,17 @@ impl Server {
                     message: e.message.into_owned(),
                 },
             ),
+            // [D-17]: the client waits for LOGIN_OK; nothing else may come.
+            other if awaiting_claim => {
+                let error = Self::violation(
+                    ErrorCode::UnexpectedFrame,
+                    format!(
+                        "expected nothing before LOGIN_OK, got {}",
+                        other.frame_type()
+                    ),
+                );
+                self.abort_conn(now, conn, error);
+            }
             Frame::Login(login) if !awaiting_proof => self.on_login(now, conn, &login),
             Frame::LoginProof { proof } if awaiting_proof => self.on_login_proof(now, conn, &proof),
             other => {
@@ -105,7 +120,7 @@ impl Server {
     }
 
     /// Refuses a login: event, ERROR, close (no session exists yet).
-    fn refuse_login(
+    pub(super) fn refuse_login(
         &mut self,
         now: Instant,
         conn: ConnId,
@@ -275,16 +290,29 @@ impl Server {
                 return;
             }
         };
+        let clustered = self.config.cluster.is_some();
+        if clustered && !self.cluster.bus_available {
+            // [D-17]: a server cut off from the bus serves no session.
+            self.refuse_unavailable(now, conn, pending.user);
+            return;
+        }
+        let key = session_key(&client_key, &pending.auth);
         // [C-6]: resume is checked only after a valid proof.
         if pending.resume != 0 {
-            let live = SessionId::new(pending.resume).filter(|id| {
+            let requested = SessionId::new(pending.resume);
+            let held = requested.and_then(|id| {
                 self.sessions
-                    .get(*id)
-                    .is_some_and(|s| **s.user() == pending.user)
+                    .get(id)
+                    .map(|s| (id, **s.user() == pending.user))
             });
-            match live {
-                Some(sid) => self.resume(now, conn, peer, sid, *pending, &client_key),
-                None => {
+            match (held, requested) {
+                (Some((sid, true)), _) => self.resume(now, conn, peer, sid, *pending, key),
+                // [D-17]: a session this server does not hold may live on
+                // another: the application looks it up.
+                (None, Some(sid)) if clustered => {
+                    self.start_claim(now, conn, ClaimKind::Resume, sid, *pending, key);
+                }
+                _ => {
                     let requested = pending.resume;
                     self.refuse_login(
                         now,
@@ -331,7 +359,24 @@ impl Server {
             );
             return;
         }
-        self.open_session(now, conn, peer, *pending, &client_key);
+        let sid = self.fresh_session_id();
+        if clustered {
+            // [D-17]: registered in the shared store before LOGIN_OK.
+            self.start_claim(now, conn, ClaimKind::Open, sid, *pending, key);
+        } else {
+            self.open_session(now, conn, peer, sid, *pending, key);
+        }
+    }
+
+    /// A session id this server has never issued and does not hold (a
+    /// session restored from the cluster [D-17] came with its own id).
+    pub(super) fn fresh_session_id(&mut self) -> SessionId {
+        loop {
+            let sid = self.sessions.next_id();
+            if !self.sessions.contains(sid) {
+                return sid;
+            }
+        }
     }
 
     fn record_failed_login(&mut self, now: Instant, peer: SocketAddr, name: NameKey) {
@@ -342,7 +387,7 @@ impl Server {
     }
 
     /// Sends LOGIN_OK for `sid` and moves the connection to AwaitAdvertise.
-    fn send_login_ok(
+    pub(super) fn send_login_ok(
         &mut self,
         now: Instant,
         conn: ConnId,
@@ -368,36 +413,36 @@ impl Server {
     }
 
     /// What this login gives the session it opens or resumes.
-    fn grant(
+    pub(super) fn grant(
         &self,
         now: Instant,
         conn: ConnId,
         peer: SocketAddr,
         pending: &PendingLogin,
-        client_key: &ClientKey,
+        key: SessionKey,
     ) -> Grant {
         Grant {
             control: conn,
             peer,
-            key: session_key(client_key, &pending.auth),
+            key,
             caps: pending.caps,
             role: pending.role,
             lease_deadline: now + self.config.lease,
         }
     }
 
-    fn open_session(
+    pub(super) fn open_session(
         &mut self,
         now: Instant,
         conn: ConnId,
         peer: SocketAddr,
+        sid: SessionId,
         pending: PendingLogin,
-        client_key: &ClientKey,
+        key: SessionKey,
     ) {
-        let sid = self.sessions.next_id();
         let user = self.sessions.user_name(&pending.user);
         self.send_login_ok(now, conn, sid, &pending);
-        let grant = self.grant(now, conn, peer, &pending, client_key);
+        let grant = self.grant(now, conn, peer, &pending, key);
         self.sessions
             .insert(Session::new(sid, Arc::clone(&user), grant));
         self.ips.add_session(peer.ip());
@@ -414,19 +459,19 @@ impl Server {
     /// [C-6]: the session moves to this connection. An old control
     /// connection gets BYE replaced, the callback is closed, the queue is
     /// kept; the new login's key and capabilities replace the old ones.
-    fn resume(
+    pub(super) fn resume(
         &mut self,
         now: Instant,
         conn: ConnId,
         peer: SocketAddr,
         sid: SessionId,
         pending: PendingLogin,
-        client_key: &ClientKey,
+        key: SessionKey,
     ) {
-        let Some(key) = self.sessions.key(sid) else {
+        let Some(slot) = self.sessions.key(sid) else {
             return;
         };
-        let old_ip = self.sessions[key].peer.ip();
+        let old_ip = self.sessions[slot].peer.ip();
         if old_ip != peer.ip() {
             let ip_sessions = self.ips.sessions_at(peer.ip());
             if ip_sessions >= self.config.max_sessions_per_ip {
@@ -445,8 +490,8 @@ impl Server {
                 return;
             }
         }
-        self.drop_callbacks(now, key);
-        if let Some(old) = self.sessions[key].control.take() {
+        self.drop_callbacks(now, slot);
+        if let Some(old) = self.sessions[slot].control.take() {
             self.send(
                 now,
                 old,
@@ -458,8 +503,8 @@ impl Server {
         }
         self.send_login_ok(now, conn, sid, &pending);
         self.ips.move_session(old_ip, peer.ip(), now);
-        let grant = self.grant(now, conn, peer, &pending, client_key);
-        let s = &mut self.sessions[key];
+        let grant = self.grant(now, conn, peer, &pending, key);
+        let s = &mut self.sessions[slot];
         s.resume(grant);
         let user = Arc::clone(s.user());
         self.arm_session(sid);

@@ -17,6 +17,7 @@
 //!        - a dial outcome, bytes read, or a close:
 //!                                       server.handle_input(now, Input::Received { conn, data })?;
 //!        - the application's work:      server.notify(now, target, &notification)?; end_session, shutdown
+//!          (in cluster mode [D-17]:      handle_claim, notify_session_at, release_session, set_bus_available)
 //!        - a timer that expired:        server.handle_timeout(now);
 //!     2. drain the outputs:             while let Some(output) = server.poll_output() { match output { .. } }
 //!        - Output::Connect   { conn, addr }  dial addr; report Connected / ConnectFailed for conn
@@ -67,6 +68,7 @@
 
 mod admission;
 mod callback;
+mod cluster;
 mod config;
 mod conn;
 mod conn_table;
@@ -98,8 +100,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::io::{BindError, ConnectError};
-pub use config::{BackoffConfig, LoginLimiterConfig, MAX_HOLD, MIN_LEASE, ServerConfig};
-pub use errors::{ConfigError, InputError, NotifyError, Refused, UnknownSession};
+pub use cluster::{ClaimAnswer, ClaimId, ClaimKind, ClaimRefusal, Sequenced, SessionRecord};
+pub use config::{
+    BackoffConfig, ClusterConfig, LoginLimiterConfig, MAX_HOLD, MIN_LEASE, ServerConfig,
+};
+pub use errors::{
+    ClaimError, ConfigError, InputError, NotifyError, Refused, SeqError, UnknownSession,
+};
 pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
 pub use outbox::{Input, Output};
 pub use session::{DeliveryPath, SessionInfo};
@@ -107,6 +114,7 @@ pub use target::{Accepted, NotifyReport, NotifySummary, Target};
 pub use users::{AddUserError, MemoryUserStore, UserStore};
 
 use self::admission::Admission;
+use self::cluster::ClusterState;
 use self::conn::{CallbackPhase, Conn, ConnKind};
 use self::conn_table::ConnTable;
 use self::failed_logins::LoginLimiter;
@@ -157,6 +165,8 @@ pub struct Server {
     /// Control connections before LOGIN_OK, from all addresses, by prefix.
     admission: Admission,
     shutting_down: bool,
+    /// Cluster mode's state [D-17] (unused without `config.cluster`).
+    cluster: ClusterState,
 }
 
 impl std::fmt::Debug for Server {
@@ -222,6 +232,7 @@ impl Server {
             next_ping_nonce: 0,
             admission: Admission::default(),
             shutting_down: false,
+            cluster: ClusterState::default(),
         })
     }
 
@@ -269,6 +280,8 @@ impl Server {
         let entry = self.ips.get(&key);
         let refusal = if self.shutting_down {
             Some(Refusal::ShuttingDown)
+        } else if !self.bus_available() {
+            Some(Refusal::ClusterUnavailable)
         } else if !self
             .limiter
             .allows_address(entry.and_then(|e| e.failed.as_deref()), now)
@@ -290,6 +303,11 @@ impl Server {
         if let Some(reason) = refusal {
             let (code, message) = match reason {
                 Refusal::ShuttingDown => (ErrorCode::ShuttingDown, "the server is shutting down"),
+                // [D-17]: a temporary refusal; the client tries again.
+                Refusal::ClusterUnavailable => (
+                    ErrorCode::ShuttingDown,
+                    "the cluster bus is unreachable; try again",
+                ),
                 Refusal::TooManyFailedLogins => (
                     ErrorCode::LimitExceeded,
                     "too many failed logins from this address; try again later",
@@ -466,14 +484,24 @@ impl Server {
     /// notifications reported), connections that have not logged in get
     /// ERROR SHUTTING_DOWN, and later connections are refused. Calling it
     /// again does nothing.
+    ///
+    /// In cluster mode the sessions do not end: each is released
+    /// ([`Server::release_session`]: closed without BYE,
+    /// [`Event::SessionReleased`]) so that its client resumes on another
+    /// server [D-17].
     pub fn shutdown(&mut self, now: Instant) {
         if self.shutting_down {
             return;
         }
         tracing::debug!(sessions = self.sessions.len(), "server shutting down");
         self.shutting_down = true;
+        let clustered = self.config.cluster.is_some();
         for id in self.sessions.ids() {
-            self.end_session_with(now, id, CloseReason::Shutdown);
+            if clustered {
+                self.release(now, id);
+            } else {
+                self.end_session_with(now, id, CloseReason::Shutdown);
+            }
         }
         for conn in self.conns.handles_in_order() {
             if matches!(
@@ -491,6 +519,7 @@ impl Server {
         self.timers.clear();
         self.ips.clear();
         self.admission.clear();
+        self.cluster.claims.clear();
     }
 
     /// Whether [`Server::shutdown`] was called.

@@ -115,6 +115,10 @@ impl Server {
         if payload.len() > MAX_PAYLOAD_LEN {
             return Err(Refused::PayloadTooLarge { len: payload.len() });
         }
+        if self.config.cluster.is_some() {
+            // [D-17]: the shared log numbers them (`notify_session_at`).
+            return Err(Refused::Clustered);
+        }
         let limit = self.config.queue_limit;
         let key = self.sessions.key(session).ok_or(Refused::NoSuchSession)?;
         let seq = self.sessions[key]
@@ -126,7 +130,7 @@ impl Server {
     }
 
     /// Sends what the window allows on the active path.
-    pub(super) fn pump(&mut self, now: Instant, sid: SessionId) {
+    pub(in crate::server) fn pump(&mut self, now: Instant, sid: SessionId) {
         if let Some(key) = self.sessions.key(sid) {
             self.pump_key(now, key);
         }

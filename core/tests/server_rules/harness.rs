@@ -95,6 +95,13 @@ pub struct Client {
     pub role: Role,
 }
 
+/// A login whose LOGIN_PROOF was sent, waiting for the server's reply.
+pub struct ProvenLogin {
+    pub conn: ConnId,
+    secrets: ClientSecrets,
+    auth: AuthMessage,
+}
+
 /// A scripted callback listener's state.
 #[derive(Clone, Debug)]
 pub struct CallbackConn {
@@ -350,6 +357,21 @@ impl Harness {
         resume: u64,
         caps: Caps,
     ) -> Result<Client, (ConnId, Frame<'static>)> {
+        let proven = self.login_to_proof(conn, user, password, resume, caps)?;
+        self.login_reply(&proven)
+    }
+
+    /// Runs a login up to and including LOGIN_PROOF; the server's reply
+    /// is read by `login_reply` (a clustered server answers only once its
+    /// application has answered the claim).
+    pub fn login_to_proof(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        password: &str,
+        resume: u64,
+        caps: Caps,
+    ) -> Result<ProvenLogin, (ConnId, Frame<'static>)> {
         let hello = self.recv_one(conn);
         if matches!(hello, Frame::Error(_)) {
             return Err((conn, hello));
@@ -371,12 +393,25 @@ impl Harness {
         let auth = AuthMessage::from_frames(&hello, &login, &challenge).unwrap();
         let proof = client_proof(&secrets, &auth);
         self.send(conn, &Frame::LoginProof { proof });
+        Ok(ProvenLogin {
+            conn,
+            secrets,
+            auth,
+        })
+    }
+
+    /// The server's reply to a LOGIN_PROOF: LOGIN_OK (checked) or the ERROR.
+    pub fn login_reply(
+        &mut self,
+        proven: &ProvenLogin,
+    ) -> Result<Client, (ConnId, Frame<'static>)> {
+        let conn = proven.conn;
         let reply = self.recv_one(conn);
         let Frame::LoginOk(ok) = &reply else {
             return Err((conn, reply));
         };
         // the server's signature covers the whole handshake.
-        let expected = server_signature(&secrets.server_key, &auth, ok);
+        let expected = server_signature(&proven.secrets.server_key, &proven.auth, ok);
         assert!(
             verify_mac(&expected, &ok.server_signature),
             "bad server signature"
@@ -384,7 +419,7 @@ impl Harness {
         Ok(Client {
             conn,
             session: SessionId::new(ok.session_id).unwrap(),
-            key: session_key(&secrets.client_key, &auth),
+            key: session_key(&proven.secrets.client_key, &proven.auth),
             caps: ok.caps,
             lease_ms: ok.lease_ms,
             role: ok.role,
