@@ -1,0 +1,171 @@
+//! Creating the cluster's streams and bucket, or checking the existing ones.
+
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::GetStreamErrorKind;
+use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
+use async_nats::jetstream::{self, kv};
+
+use crate::bounded::Link;
+use crate::config::BusConfig;
+use crate::error::BusError;
+use crate::subjects::Names;
+
+/// The handles [`ensure`] found or made.
+pub(crate) struct Assets {
+    pub(crate) log: stream::Stream,
+    pub(crate) reports: stream::Stream,
+    pub(crate) sessions: kv::Store,
+}
+
+/// Finds or creates the log, the reports stream and the sessions bucket.
+///
+/// Existing assets are used when the settings the guarantees depend on
+/// match (subjects, file storage, replicas, and for the log: refuse new
+/// messages when full, never drop old ones); limits an operator tuned (size,
+/// age) are left alone. Several servers may start at once: creating an
+/// asset that another server just created is not an error.
+pub(crate) async fn ensure(
+    js: &jetstream::Context,
+    link: &Link,
+    names: &Names,
+    config: &BusConfig,
+) -> Result<Assets, BusError> {
+    let log_config = stream::Config {
+        name: names.log_stream.clone(),
+        description: Some("faxnotify notifications, one subject per user".into()),
+        subjects: vec![names.log_subjects()],
+        storage: StorageType::File,
+        num_replicas: config.replicas,
+        retention: RetentionPolicy::Limits,
+        // A full log refuses new notifications (the publisher is told they
+        // are not accepted); dropping old ones would lose accepted ones.
+        discard: DiscardPolicy::New,
+        discard_new_per_subject: true,
+        max_bytes: config.log_max_bytes,
+        max_messages_per_subject: config.log_max_per_user,
+        duplicate_window: config.duplicate_window,
+        allow_direct: true,
+        ..Default::default()
+    };
+    let log = stream(js, link, log_config, |have| {
+        check_common(have, config)?;
+        if have.discard != DiscardPolicy::New {
+            return Err("it discards old messages when full (needs discard: new)".into());
+        }
+        Ok(())
+    })
+    .await?;
+
+    let reports_config = stream::Config {
+        name: names.reports_stream.clone(),
+        description: Some("faxnotify delivery reports, one subject per origin server".into()),
+        subjects: vec![names.reports_subjects()],
+        storage: StorageType::File,
+        num_replicas: config.replicas,
+        retention: RetentionPolicy::Limits,
+        max_age: config.reports_max_age,
+        ..Default::default()
+    };
+    let reports = stream(js, link, reports_config, |have| check_common(have, config)).await?;
+
+    let bucket = &names.sessions_bucket;
+    let kv_stream = format!("KV_{bucket}");
+    match js.get_stream(&kv_stream).await {
+        Ok(found) => {
+            if found.cached_info().config.num_replicas != config.replicas {
+                return Err(misconfigured(
+                    &kv_stream,
+                    replicas_detail(found.cached_info().config.num_replicas, config),
+                ));
+            }
+        }
+        Err(err) if not_found(&err) => {
+            let created = js
+                .create_key_value(kv::Config {
+                    bucket: bucket.clone(),
+                    description: "faxnotify session records (sealed)".into(),
+                    // Compare-and-set needs only the latest revision.
+                    history: 1,
+                    storage: StorageType::File,
+                    num_replicas: config.replicas,
+                    ..Default::default()
+                })
+                .await;
+            if let Err(err) = created {
+                // Another server may have created it a moment ago.
+                if js.get_stream(&kv_stream).await.is_err() {
+                    return Err(link.failed("creating the sessions bucket", &err, None));
+                }
+            }
+        }
+        Err(err) => return Err(link.failed("looking up the sessions bucket", &err, None)),
+    }
+    let sessions = js
+        .get_key_value(bucket)
+        .await
+        .map_err(|err| link.failed("opening the sessions bucket", &err, None))?;
+    Ok(Assets {
+        log,
+        reports,
+        sessions,
+    })
+}
+
+/// Gets the stream named in `want`, creating it when absent; `check` says
+/// why an existing one cannot be used.
+async fn stream(
+    js: &jetstream::Context,
+    link: &Link,
+    want: stream::Config,
+    check: impl Fn(&stream::Config) -> Result<(), String>,
+) -> Result<stream::Stream, BusError> {
+    let found = match js.get_stream(&want.name).await {
+        Ok(found) => found,
+        Err(err) if not_found(&err) => match js.create_stream(want.clone()).await {
+            Ok(created) => return Ok(created),
+            // Another server may have created it a moment ago.
+            Err(create_err) => js
+                .get_stream(&want.name)
+                .await
+                .map_err(|_| link.failed("creating a stream", &create_err, None))?,
+        },
+        Err(err) => return Err(link.failed("looking up a stream", &err, None)),
+    };
+    let have = &found.cached_info().config;
+    if have.subjects != want.subjects {
+        return Err(misconfigured(
+            &want.name,
+            format!("subjects {:?}, expected {:?}", have.subjects, want.subjects),
+        ));
+    }
+    check(have).map_err(|detail| misconfigured(&want.name, detail))?;
+    Ok(found)
+}
+
+fn check_common(have: &stream::Config, config: &BusConfig) -> Result<(), String> {
+    if have.storage != StorageType::File {
+        return Err("it is kept in memory (needs file storage)".into());
+    }
+    if have.retention != RetentionPolicy::Limits {
+        return Err("its retention is not limits-based".into());
+    }
+    if have.num_replicas != config.replicas {
+        return Err(replicas_detail(have.num_replicas, config));
+    }
+    Ok(())
+}
+
+fn replicas_detail(have: usize, config: &BusConfig) -> String {
+    format!("{have} replicas, configured {}", config.replicas)
+}
+
+fn misconfigured(asset: &str, detail: String) -> BusError {
+    BusError::Misconfigured {
+        asset: asset.to_owned(),
+        detail,
+    }
+}
+
+fn not_found(err: &jetstream::context::GetStreamError) -> bool {
+    matches!(err.kind(), GetStreamErrorKind::JetStream(js) if js.error_code() == ErrorCode::STREAM_NOT_FOUND)
+}
