@@ -20,6 +20,14 @@ use crate::subjects::Names;
 /// answering is noticed (and another one tried) within about two of these.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 
+/// async-nats's own request timeouts are set this much past the
+/// operation bound, so that the bound (and its typed error) fires first.
+const INNER_SLACK: Duration = Duration::from_secs(1);
+
+/// The pause between attempts to set up the streams while JetStream has
+/// no leader.
+const SETUP_RETRY: Duration = Duration::from_millis(250);
+
 /// One faxnotify server's connection to the cluster's bus.
 ///
 /// Cheap to clone (one shared connection). Every call is bounded by the
@@ -62,7 +70,7 @@ impl Bus {
         let options = ConnectOptions::new()
             .name(format!("faxnotify {origin}"))
             .connection_timeout(bound)
-            .request_timeout(Some(config.timeouts.operation))
+            .request_timeout(Some(config.timeouts.operation + INNER_SLACK))
             .ping_interval(PING_INTERVAL)
             // Reconnect for as long as the server runs: each call is
             // bounded on its own, and a server with no bus refuses work.
@@ -82,17 +90,11 @@ impl Bus {
             })?;
         let link = Link::new(client.clone(), &config.urls);
         let js = jetstream::ContextBuilder::new()
-            .timeout(config.timeouts.operation)
-            .ack_timeout(config.timeouts.operation)
+            .timeout(config.timeouts.operation + INNER_SLACK)
+            .ack_timeout(config.timeouts.operation + INNER_SLACK)
             .build(client);
         let names = Names::new(&config);
-        let assets = link
-            .within(
-                "setting up the cluster's streams",
-                bound,
-                setup::ensure(&js, &link, &names, &config),
-            )
-            .await??;
+        let assets = set_up(&js, &link, &names, &config).await?;
         Ok(Bus {
             inner: Arc::new(Inner {
                 link,
@@ -128,6 +130,39 @@ impl fmt::Debug for Bus {
             .field("urls", &self.inner.config.urls)
             .field("prefix", &self.inner.config.prefix)
             .finish_non_exhaustive()
+    }
+}
+
+/// Runs [`setup::ensure`] until it succeeds or the connect bound runs out:
+/// right after a NATS node died, JetStream answers nothing until it has
+/// elected a new leader (a few seconds), which is no reason to give up.
+async fn set_up(
+    js: &jetstream::Context,
+    link: &Link,
+    names: &Names,
+    config: &BusConfig,
+) -> Result<setup::Assets, BusError> {
+    const OPERATION: &str = "setting up the cluster's streams";
+    let bound = config.timeouts.connect;
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut last = None;
+    loop {
+        match tokio::time::timeout_at(deadline, setup::ensure(js, link, names, config)).await {
+            Ok(Ok(assets)) => return Ok(assets),
+            Ok(Err(err @ (BusError::Misconfigured { .. } | BusError::Config(_)))) => {
+                return Err(err);
+            }
+            Ok(Err(err)) => last = Some(err),
+            Err(_) => {
+                return Err(
+                    last.unwrap_or_else(|| link.failed(OPERATION, &"no answer", Some(bound)))
+                );
+            }
+        }
+        if tokio::time::Instant::now() + SETUP_RETRY >= deadline {
+            return Err(last.expect("set just above"));
+        }
+        tokio::time::sleep(SETUP_RETRY).await;
     }
 }
 

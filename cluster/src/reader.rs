@@ -34,6 +34,7 @@ impl Bus {
             &inner.log,
             &inner.link,
             subject,
+            inner.names.log_tail(user)?,
             from.0,
             inner.config.timeouts.operation,
             READ,
@@ -50,14 +51,14 @@ impl UserLog {
     /// it. [`ReadError::Bus`] ends this reader: read again with
     /// [`Bus::read_user`] from the seq after the last entry seen.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<LogEntry>, ReadError> {
-        let Some((seq, message)) = self.read.next(wait).await? else {
+        let Some(item) = self.read.next(wait).await? else {
             return Ok(None);
         };
-        let origin = message
+        let origin = item
             .headers
             .as_ref()
             .and_then(|h| h.get(ORIGIN_HEADER))
             .map(|v| v.as_str());
-        LogEntry::parse(LogSeq(seq), &message.payload, origin).map(Some)
+        LogEntry::parse(LogSeq(item.seq), &item.payload, origin).map(Some)
     }
 }

@@ -61,6 +61,7 @@ impl Bus {
             &inner.reports,
             &inner.link,
             inner.names.report_subject(inner.origin),
+            inner.names.report_tail(inner.origin),
             1,
             inner.config.timeouts.operation,
             READ,
@@ -75,10 +76,10 @@ impl ReportReader {
     /// [`ReportError::Malformed`] skips one bad message; [`ReportError::Bus`]
     /// ends this reader.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Report>, ReportError> {
-        let Some((_, message)) = self.read.next(wait).await? else {
+        let Some(item) = self.read.next(wait).await? else {
             return Ok(None);
         };
-        Report::decode(&message.payload)
+        Report::decode(&item.payload)
             .map(Some)
             .map_err(|reason| ReportError::Malformed {
                 reason: reason.into(),

@@ -2,7 +2,7 @@
 
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::GetStreamErrorKind;
-use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
+use async_nats::jetstream::stream::{self, DiscardPolicy, Republish, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, kv};
 
 use crate::bounded::Link;
@@ -45,6 +45,11 @@ pub(crate) async fn ensure(
         max_messages_per_subject: config.log_max_per_user,
         duplicate_window: config.duplicate_window,
         allow_direct: true,
+        republish: Some(Republish {
+            source: names.log_subjects(),
+            destination: names.log_tails(),
+            headers_only: false,
+        }),
         ..Default::default()
     };
     let log = stream(js, link, log_config, |have| {
@@ -64,42 +69,37 @@ pub(crate) async fn ensure(
         num_replicas: config.replicas,
         retention: RetentionPolicy::Limits,
         max_age: config.reports_max_age,
+        allow_direct: true,
+        republish: Some(Republish {
+            source: names.reports_subjects(),
+            destination: names.reports_tails(),
+            headers_only: false,
+        }),
         ..Default::default()
     };
     let reports = stream(js, link, reports_config, |have| check_common(have, config)).await?;
 
+    // The bucket's backing stream, made as the key-value convention has it
+    // (what `create_key_value` would make): async-nats's own call first
+    // queries account limits in a form older servers (Debian's 2.9) do not
+    // answer, so the stream is created directly.
     let bucket = &names.sessions_bucket;
-    let kv_stream = format!("KV_{bucket}");
-    match js.get_stream(&kv_stream).await {
-        Ok(found) => {
-            if found.cached_info().config.num_replicas != config.replicas {
-                return Err(misconfigured(
-                    &kv_stream,
-                    replicas_detail(found.cached_info().config.num_replicas, config),
-                ));
-            }
-        }
-        Err(err) if not_found(&err) => {
-            let created = js
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "faxnotify session records (sealed)".into(),
-                    // Compare-and-set needs only the latest revision.
-                    history: 1,
-                    storage: StorageType::File,
-                    num_replicas: config.replicas,
-                    ..Default::default()
-                })
-                .await;
-            if let Err(err) = created {
-                // Another server may have created it a moment ago.
-                if js.get_stream(&kv_stream).await.is_err() {
-                    return Err(link.failed("creating the sessions bucket", &err, None));
-                }
-            }
-        }
-        Err(err) => return Err(link.failed("looking up the sessions bucket", &err, None)),
-    }
+    let sessions_config = stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some("faxnotify session records (sealed)".into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        storage: StorageType::File,
+        num_replicas: config.replicas,
+        retention: RetentionPolicy::Limits,
+        // Compare-and-set needs only the latest revision of a key.
+        max_messages_per_subject: 1,
+        discard: DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        ..Default::default()
+    };
+    stream(js, link, sessions_config, |have| check_common(have, config)).await?;
     let sessions = js
         .get_key_value(bucket)
         .await
@@ -137,6 +137,19 @@ async fn stream(
             &want.name,
             format!("subjects {:?}, expected {:?}", have.subjects, want.subjects),
         ));
+    }
+    // Readers follow the republished tail ([`crate::ordered`]).
+    if have.republish != want.republish {
+        return Err(misconfigured(
+            &want.name,
+            format!(
+                "republishes {:?}, expected {:?}",
+                have.republish, want.republish
+            ),
+        ));
+    }
+    if want.allow_direct && !have.allow_direct {
+        return Err(misconfigured(&want.name, "direct get is off".into()));
     }
     check(have).map_err(|detail| misconfigured(&want.name, detail))?;
     Ok(found)

@@ -80,6 +80,27 @@ impl Names {
         Ok(format!("{}.n.{}", self.prefix, user_token(user)?))
     }
 
+    /// Where the log stream republishes what it stored (`faxnotify.tn.>`),
+    /// for readers to follow live.
+    pub(crate) fn log_tails(&self) -> String {
+        format!("{}.tn.>", self.prefix)
+    }
+
+    /// Where one user's stored notifications are republished.
+    pub(crate) fn log_tail(&self, user: &str) -> Result<String, UserError> {
+        Ok(format!("{}.tn.{}", self.prefix, user_token(user)?))
+    }
+
+    /// Where the reports stream republishes (`faxnotify.tr.>`).
+    pub(crate) fn reports_tails(&self) -> String {
+        format!("{}.tr.>", self.prefix)
+    }
+
+    /// Where one origin's stored reports are republished.
+    pub(crate) fn report_tail(&self, origin: ServerId) -> String {
+        format!("{}.tr.{origin}", self.prefix)
+    }
+
     /// Every report subject (`faxnotify.r.>`).
     pub(crate) fn reports_subjects(&self) -> String {
         format!("{}.r.>", self.prefix)
