@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, stream};
 use async_nats::{ConnectOptions, Event};
 
 use crate::bounded::Link;
@@ -44,7 +44,7 @@ pub(crate) struct Inner {
     pub(crate) js: jetstream::Context,
     pub(crate) log: stream::Stream,
     pub(crate) reports: stream::Stream,
-    pub(crate) sessions: kv::Store,
+    pub(crate) sessions: stream::Stream,
     pub(crate) names: Names,
     pub(crate) config: BusConfig,
     pub(crate) origin: ServerId,

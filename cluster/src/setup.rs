@@ -1,9 +1,9 @@
 //! Creating the cluster's streams and bucket, or checking the existing ones.
 
+use async_nats::jetstream;
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::stream::{self, DiscardPolicy, Republish, RetentionPolicy, StorageType};
-use async_nats::jetstream::{self, kv};
 
 use crate::bounded::Link;
 use crate::config::BusConfig;
@@ -14,7 +14,8 @@ use crate::subjects::Names;
 pub(crate) struct Assets {
     pub(crate) log: stream::Stream,
     pub(crate) reports: stream::Stream,
-    pub(crate) sessions: kv::Store,
+    /// The bucket's backing stream (`KV_FAXNOTIFY_SESSIONS`).
+    pub(crate) sessions: stream::Stream,
 }
 
 /// Finds or creates the log, the reports stream and the sessions bucket.
@@ -99,11 +100,7 @@ pub(crate) async fn ensure(
         allow_direct: true,
         ..Default::default()
     };
-    stream(js, link, sessions_config, |have| check_common(have, config)).await?;
-    let sessions = js
-        .get_key_value(bucket)
-        .await
-        .map_err(|err| link.failed("opening the sessions bucket", &err, None))?;
+    let sessions = stream(js, link, sessions_config, |have| check_common(have, config)).await?;
     Ok(Assets {
         log,
         reports,
