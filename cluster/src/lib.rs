@@ -63,3 +63,8 @@ pub use report::{Outcome, Report};
 pub use reports::ReportReader;
 pub use secret::{ClusterSecret, SecretError};
 pub use subjects::{UserError, user_token};
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -75,6 +75,7 @@ impl NatsCluster {
         ));
         // A leftover of an earlier run with the same pid is stale.
         let _ = std::fs::remove_dir_all(&root);
+        remove_stale_dirs();
         std::fs::create_dir_all(&root).map_err(|e| HarnessError::Spawn(e.to_string()))?;
         let mut cluster = NatsCluster {
             root,
@@ -162,6 +163,29 @@ impl NatsCluster {
     /// Where the nodes keep their files.
     pub fn dir(&self) -> &Path {
         &self.root
+    }
+}
+
+/// Removes the directories of test runs that were killed before they could
+/// clean up (their process is gone).
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("faxnotify-nats-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // /proc tells whether the pid lives (Linux; elsewhere nothing is removed).
+        if Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
