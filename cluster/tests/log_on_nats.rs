@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{OPERATION, bus, note, run};
+use common::{OPERATION, bus, config, connect, note, run, secret};
 use faxnotify_cluster::{Bus, BusError, LogEntry, LogSeq, PublishId, UserLog};
 use faxnotify_core::wire::EncodedNotification;
 
@@ -135,6 +135,9 @@ fn with_one_nats_node_killed_publishing_and_reading_go_on() {
         |mut cluster| async move {
             let a = bus(&cluster, 1).await;
             let b = bus(&cluster, 2).await;
+            // The configuration every server keeps: all three nodes, the
+            // one about to die first.
+            let configured = config(&cluster);
             let mut reader = b.read_user("alice", LogSeq(1)).await.unwrap();
             let mut accepted = Vec::new();
             for n in 0..20 {
@@ -156,11 +159,12 @@ fn with_one_nats_node_killed_publishing_and_reading_go_on() {
             for (n, entry) in seen.iter().enumerate() {
                 assert_eq!(entry.notification, note(n));
             }
-            // So does a server connecting now, to the two nodes left.
+            // So does a server connecting now (the dead node its first
+            // address), to the two nodes left.
             cluster
                 .wait_for_leader(Duration::from_secs(30))
                 .unwrap_or_else(|err| panic!("{err}\n{}", cluster.logs()));
-            let c = bus(&cluster, 3).await;
+            let c = connect(configured, 3, &secret()).await;
             let again = read(&c, "alice", LogSeq(1), 40).await;
             assert_eq!(again, seen);
         },
