@@ -1,0 +1,76 @@
+//! Small identifiers the bus hands out and takes back.
+
+use std::fmt;
+
+/// A faxnotify server process in the cluster: random per process, so a
+/// restarted server is a new origin (its old reports are not mixed in).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerId(pub u64);
+
+impl ServerId {
+    /// A fresh random id from the operating system's generator.
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(u64::from_be_bytes(bytes)))
+    }
+}
+
+impl fmt::Display for ServerId {
+    /// 16 lowercase hex digits, as in subjects and headers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerId({self})")
+    }
+}
+
+/// A message's sequence number in the log stream (from 1). Every server
+/// reading the log sees the same number for the same notification.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct LogSeq(pub u64);
+
+impl fmt::Display for LogSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The revision of a session record in the key-value bucket, for
+/// compare-and-set.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Revision(pub u64);
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The de-duplication id of one publish (`Nats-Msg-Id`): retrying a publish
+/// with the same id stores the notification once (within the log's
+/// duplicate window) and answers with the first publish's [`LogSeq`].
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct PublishId(String);
+
+impl PublishId {
+    /// `<origin>-<counter>`, as the design of issue 19 names it.
+    pub(crate) fn new(origin: ServerId, counter: u64) -> Self {
+        Self(format!("{origin}-{counter}"))
+    }
+
+    /// The id as sent in the `Nats-Msg-Id` header.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PublishId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,70 @@
+//! Cluster mode for faxnotify servers: the shared notification log, the
+//! session records and the delivery reports, on NATS JetStream.
+//!
+//! Several faxnotify servers form one service by sharing three JetStream
+//! assets (names derived from a prefix, `faxnotify` by default; see
+//! [`BusConfig`]):
+//!
+//! - the **log** stream `FAXNOTIFY_LOG`, subjects `faxnotify.n.<token(user)>`
+//!   ([`user_token`]): one message per notification, payload = the NOTIFY
+//!   kind byte followed by the NOTIFY payload of docs/protocol.md §8. A
+//!   notification is *accepted* once JetStream acknowledged it, i.e. it is
+//!   stored on a quorum of the stream's replicas ([`Bus::publish`]). A fax
+//!   engine may publish there directly with the same subject and payload.
+//! - the **sessions** key-value bucket `FAXNOTIFY_SESSIONS`: one
+//!   [`SessionRecord`] per session, sealed with the cluster secret
+//!   ([`ClusterSecret`]), changed by compare-and-set so that exactly one
+//!   server wins a resume race ([`Bus::update_session`]).
+//! - the **reports** stream `FAXNOTIFY_REPORTS`, subjects
+//!   `faxnotify.r.<origin server id>`: delivered / undelivered [`Report`]s
+//!   for the server that accepted the notification ([`Bus::publish_report`],
+//!   [`Bus::read_reports`]).
+//!
+//! The crate knows nothing of faxnotify's sockets or of the server core: it
+//! stores and fetches. Every call is bounded by [`Timeouts`] and fails with a
+//! typed error a person can read ("the cluster bus is unreachable: …").
+//!
+//! With the `harness` feature, [`harness`] starts a real `nats-server`
+//! JetStream cluster on loopback for tests and examples.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod bounded;
+mod config;
+mod connect;
+mod error;
+mod ids;
+mod log_entry;
+mod ordered;
+mod publish;
+mod reader;
+mod record;
+mod record_codec;
+mod report;
+mod report_codec;
+mod reports;
+mod seal;
+mod secret;
+mod sessions;
+mod setup;
+mod subjects;
+
+#[cfg(feature = "harness")]
+pub mod harness;
+
+pub use config::{BusConfig, ConfigError, Timeouts};
+pub use connect::Bus;
+pub use error::{BusError, ReadError, ReportError, SessionError};
+pub use ids::{LogSeq, PublishId, Revision, ServerId};
+pub use log_entry::LogEntry;
+pub use reader::UserLog;
+pub use record::{RecordError, SessionRecord};
+pub use report::{Outcome, Report};
+pub use reports::ReportReader;
+pub use secret::{ClusterSecret, SecretError};
+pub use subjects::{UserError, user_token};
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

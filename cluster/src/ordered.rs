@@ -1,0 +1,157 @@
+//! An ordered read of one subject of a stream, from a given seq.
+//!
+//! No JetStream consumer: on Debian's nats-server 2.9 a new consumer may be
+//! placed on a dead node after a node loss and never answer. Instead each
+//! stream *republishes* every stored message to a tail subject (headers
+//! `Nats-Sequence` and `Nats-Last-Sequence`); the reader takes live
+//! messages from there and fetches anything it did not see (a gap, a lost
+//! connection, the backlog from the start seq) with a direct get, which
+//! every replica answers.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::Subscriber;
+use async_nats::jetstream::stream::{self, DirectGetErrorKind};
+use bytes::Bytes;
+use futures_lite::StreamExt as _;
+use tokio::time::Instant;
+
+use crate::bounded::Link;
+use crate::error::BusError;
+
+/// While caught up and idle, the reader asks the stream this often whether
+/// it missed something (a live message lost in a reconnect).
+const POLL: Duration = Duration::from_secs(1);
+
+/// One message read, in stream order.
+pub(crate) struct Item {
+    pub(crate) seq: u64,
+    pub(crate) headers: Option<HeaderMap>,
+    pub(crate) payload: Bytes,
+}
+
+pub(crate) struct OrderedRead {
+    stream: stream::Stream,
+    subject: String,
+    live: Subscriber,
+    next_seq: u64,
+    /// No message at `next_seq` when last asked.
+    caught_up: bool,
+    link: Link,
+    bound: Duration,
+    operation: &'static str,
+}
+
+impl OrderedRead {
+    /// Starts reading `subject` at stream seq `from` (1 = the beginning);
+    /// `tail` is where the stream republishes `subject`.
+    pub(crate) async fn start(
+        stream: &stream::Stream,
+        link: &Link,
+        subject: String,
+        tail: String,
+        from: u64,
+        bound: Duration,
+        operation: &'static str,
+    ) -> Result<Self, BusError> {
+        // Subscribed before the first fetch, so nothing stored in between
+        // goes unseen.
+        let live = link
+            .within(operation, bound, link.client().subscribe(tail))
+            .await?
+            .map_err(|err| link.failed(operation, &err, None))?;
+        Ok(Self {
+            stream: stream.clone(),
+            subject,
+            live,
+            next_seq: from.max(1),
+            caught_up: false,
+            link: link.clone(),
+            bound,
+            operation,
+        })
+    }
+
+    /// The next message, or `None` when nothing arrived within `wait`.
+    pub(crate) async fn next(&mut self, wait: Duration) -> Result<Option<Item>, BusError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if !self.caught_up {
+                match self.fetch().await? {
+                    Some(item) => return Ok(Some(item)),
+                    None => self.caught_up = true,
+                }
+            }
+            let until = deadline.min(Instant::now() + POLL);
+            match tokio::time::timeout_at(until, self.live.next()).await {
+                Ok(Some(message)) => {
+                    let Some((seq, last)) = positions(message.headers.as_ref()) else {
+                        self.caught_up = false;
+                        continue;
+                    };
+                    if seq < self.next_seq {
+                        continue; // fetched already
+                    }
+                    if last >= self.next_seq {
+                        // Something of this subject came before it unseen:
+                        // fetch in order from where we are.
+                        self.caught_up = false;
+                        continue;
+                    }
+                    self.next_seq = seq + 1;
+                    return Ok(Some(Item {
+                        seq,
+                        headers: message.headers,
+                        payload: message.payload,
+                    }));
+                }
+                Ok(None) => {
+                    return Err(self
+                        .link
+                        .failed(self.operation, &"the subscription ended", None));
+                }
+                Err(_) if Instant::now() >= deadline => return Ok(None),
+                Err(_) => self.caught_up = false,
+            }
+        }
+    }
+
+    /// The first message of the subject at or after `next_seq`, if any.
+    async fn fetch(&mut self) -> Result<Option<Item>, BusError> {
+        let got = self
+            .link
+            .within(
+                self.operation,
+                self.bound,
+                self.stream
+                    .direct_get_next_for_subject(self.subject.as_str(), Some(self.next_seq)),
+            )
+            .await?;
+        match got {
+            Ok(message) => {
+                self.next_seq = message.sequence + 1;
+                Ok(Some(Item {
+                    seq: message.sequence,
+                    headers: Some(message.headers),
+                    payload: message.payload,
+                }))
+            }
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => {
+                let timed_out = err.kind() == DirectGetErrorKind::TimedOut;
+                Err(self
+                    .link
+                    .failed(self.operation, &err, timed_out.then_some(self.bound)))
+            }
+        }
+    }
+}
+
+/// `Nats-Sequence` and `Nats-Last-Sequence` of a republished message.
+fn positions(headers: Option<&HeaderMap>) -> Option<(u64, u64)> {
+    let headers = headers?;
+    let seq = headers.get("Nats-Sequence")?.as_str().parse().ok()?;
+    let last = headers.get("Nats-Last-Sequence")?.as_str().parse().ok()?;
+    Some((seq, last))
+}

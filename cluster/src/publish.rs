@@ -1,0 +1,95 @@
+//! Accepting a notification: publish to the log and wait for JetStream.
+
+use std::sync::atomic::Ordering;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::{BufMut as _, BytesMut};
+use faxnotify_core::wire::EncodedNotification;
+
+use crate::connect::Bus;
+use crate::error::BusError;
+use crate::ids::{LogSeq, PublishId};
+
+/// The header naming the server that accepted a notification.
+pub(crate) const ORIGIN_HEADER: &str = "Faxnotify-Origin";
+
+const PUBLISH: &str = "the publish of a notification";
+
+impl Bus {
+    /// A fresh publish id (`<origin>-<counter>`). Keep it to retry a
+    /// publish whose outcome is unknown: the retry is stored once.
+    pub fn publish_id(&self) -> PublishId {
+        let counter = self.inner.next_publish.fetch_add(1, Ordering::Relaxed);
+        PublishId::new(self.inner.origin, counter)
+    }
+
+    /// Publishes `notification` for every session of `user` and returns
+    /// its log seq once JetStream acknowledged it, i.e. once it is stored on
+    /// a quorum of the log's replicas: only then is it *accepted*.
+    ///
+    /// Any error means not accepted (see [`BusError`]). Retrying with the
+    /// same `id` within the log's duplicate window stores it once and
+    /// returns the first publish's seq.
+    pub async fn publish(
+        &self,
+        id: &PublishId,
+        user: &str,
+        notification: &EncodedNotification,
+    ) -> Result<LogSeq, BusError> {
+        let inner = &self.inner;
+        let subject = inner.names.log_subject(user)?;
+        let payload = notification.payload();
+        let mut body = BytesMut::with_capacity(1 + payload.len());
+        body.put_u8(notification.kind());
+        body.put_slice(payload);
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN_HEADER, inner.origin.to_string().as_str());
+        let message = PublishMessage::build()
+            .payload(body.freeze())
+            .headers(headers)
+            .message_id(id.as_str());
+
+        let bound = inner.config.timeouts.operation;
+        let ack = inner
+            .link
+            .within(PUBLISH, bound, async {
+                inner.js.send_publish(subject, message).await?.await
+            })
+            .await?
+            .map_err(|err| {
+                let timed_out = matches!(err.kind(), PublishErrorKind::TimedOut);
+                inner.link.failed(PUBLISH, &err, timed_out.then_some(bound))
+            })?;
+        // Another stream capturing our subjects would hold it where no
+        // server reads: not accepted.
+        if ack.stream != inner.names.log_stream {
+            return Err(BusError::Misconfigured {
+                asset: ack.stream,
+                detail: format!(
+                    "it captures the log's subjects ({})",
+                    inner.names.log_subjects()
+                ),
+            });
+        }
+        Ok(LogSeq(ack.sequence))
+    }
+
+    /// The log's last seq (0 when empty): a new session starts after it,
+    /// read before LOGIN_OK so that nothing accepted later is missed.
+    pub async fn log_last_seq(&self) -> Result<LogSeq, BusError> {
+        const INFO: &str = "the log's state";
+        let inner = &self.inner;
+        let mut log = inner.log.clone();
+        let bound = inner.config.timeouts.operation;
+        let info = inner
+            .link
+            .within(INFO, bound, async {
+                log.info().await.map(|i| i.state.last_sequence)
+            })
+            .await?
+            .map_err(|err| inner.link.failed(INFO, &err, None))?;
+        Ok(LogSeq(info))
+    }
+}

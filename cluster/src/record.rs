@@ -1,0 +1,71 @@
+//! The session record: what another server needs to take a session over.
+
+use crate::ids::ServerId;
+
+/// One session's shared state, as stored (sealed) in the sessions bucket
+/// under the session id.
+///
+/// Session seqs stay contiguous [B-2]: the owner numbers the user's log
+/// messages after `acked_log_seq` (or from `start_log_seq`) as
+/// `acked_session_seq + 1, + 2, …`, so any server reading the same log
+/// assigns the same seq to the same notification.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SessionRecord {
+    /// The session id.
+    pub session: u64,
+    /// The user, prepared (as the server's core holds it).
+    pub user: String,
+    /// The server that serves the session now.
+    pub owner: ServerId,
+    /// Until when the owner's lease holds (Unix ms); the owner renews it
+    /// while it holds the session, another server may take over after it.
+    pub owner_until_unix_ms: u64,
+    /// The first log seq that belongs to this session (the log's last seq
+    /// + 1 when the session began).
+    pub start_log_seq: u64,
+    /// The highest session seq the client acknowledged.
+    pub acked_session_seq: u64,
+    /// The log seq of that notification (0 if none yet).
+    pub acked_log_seq: u64,
+    /// When the detached session expires (Unix ms) [C-5]/[C-10].
+    pub expires_unix_ms: u64,
+}
+
+impl SessionRecord {
+    /// The log seq the owner reads from next: after the last acknowledged
+    /// notification, or the session's first.
+    pub fn next_log_seq(&self) -> u64 {
+        if self.acked_log_seq == 0 {
+            self.start_log_seq
+        } else {
+            self.acked_log_seq + 1
+        }
+    }
+}
+
+/// Why a session record cannot be sealed or opened.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Authentication failed: the record was changed at rest, moved under
+    /// another session id, or sealed with another cluster secret.
+    #[error(
+        "its record failed authentication (changed at rest, or sealed with another cluster secret)"
+    )]
+    NotAuthentic,
+    /// A format version this server does not know (a newer server wrote it).
+    #[error("its record has format version {0}, which this server does not know")]
+    UnknownVersion(u8),
+    /// Authentic, but not a record of this format.
+    #[error("its record is malformed: {0}")]
+    Malformed(&'static str),
+    /// A user name over 255 bytes.
+    #[error("its user name is {len} bytes long; at most 255 are allowed")]
+    UserTooLong {
+        /// The name's length.
+        len: usize,
+    },
+    /// The system's random generator failed (no nonce, nothing sealed).
+    #[error("no randomness for sealing its record: {0}")]
+    NoRandomness(String),
+}

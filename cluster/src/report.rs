@@ -1,0 +1,30 @@
+//! Delivery reports: what became of a notification, for its origin server.
+
+use crate::ids::LogSeq;
+
+/// What became of one notification in one session, sent to the server that
+/// accepted it so that it can answer the submitter (`notify --wait`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Report {
+    /// The notification's seq in the log.
+    pub log_seq: LogSeq,
+    /// The session it was delivered in (or not).
+    pub session: u64,
+    /// Its seq in that session.
+    pub session_seq: u64,
+    /// Delivered or not, and why not.
+    pub outcome: Outcome,
+}
+
+/// The outcome a [`Report`] carries.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The client acknowledged it.
+    Delivered,
+    /// It will not be delivered in this session.
+    Undelivered {
+        /// Why, for a person (at most 1024 bytes are carried).
+        reason: String,
+    },
+}

@@ -1,0 +1,88 @@
+//! Reports on the bus: published by a session's owner, read by the origin.
+
+use std::time::Duration;
+
+use async_nats::jetstream::context::PublishErrorKind;
+
+use crate::connect::Bus;
+use crate::error::ReportError;
+use crate::ids::{LogSeq, ServerId};
+use crate::ordered::OrderedRead;
+use crate::report::Report;
+
+const PUBLISH: &str = "the publish of a report";
+const READ: &str = "reading reports";
+
+/// The reports for this server (the notifications it accepted), in the
+/// order they were published.
+pub struct ReportReader {
+    read: OrderedRead,
+}
+
+impl std::fmt::Debug for ReportReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportReader").finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// Sends `report` to `origin` (the server that accepted the
+    /// notification, from [`LogEntry::origin`](crate::LogEntry::origin));
+    /// returns once JetStream stored it.
+    pub async fn publish_report(
+        &self,
+        origin: ServerId,
+        report: &Report,
+    ) -> Result<LogSeq, ReportError> {
+        let inner = &self.inner;
+        let subject = inner.names.report_subject(origin);
+        let bound = inner.config.timeouts.operation;
+        let ack = inner
+            .link
+            .within(PUBLISH, bound, async {
+                inner
+                    .js
+                    .publish(subject, report.encode().into())
+                    .await?
+                    .await
+            })
+            .await?
+            .map_err(|err| {
+                let timed_out = matches!(err.kind(), PublishErrorKind::TimedOut);
+                inner.link.failed(PUBLISH, &err, timed_out.then_some(bound))
+            })?;
+        Ok(LogSeq(ack.sequence))
+    }
+
+    /// Reads the reports for this server, from the oldest kept.
+    pub async fn read_reports(&self) -> Result<ReportReader, ReportError> {
+        let inner = &self.inner;
+        let read = OrderedRead::start(
+            &inner.reports,
+            &inner.link,
+            inner.names.report_subject(inner.origin),
+            inner.names.report_tail(inner.origin),
+            1,
+            inner.config.timeouts.operation,
+            READ,
+        )
+        .await?;
+        Ok(ReportReader { read })
+    }
+}
+
+impl ReportReader {
+    /// The next report, or `None` when none arrived within `wait`.
+    /// [`ReportError::Malformed`] skips one bad message; [`ReportError::Bus`]
+    /// ends this reader.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Report>, ReportError> {
+        let Some(item) = self.read.next(wait).await? else {
+            return Ok(None);
+        };
+        Report::decode(&item.payload)
+            .map(Some)
+            .map_err(|reason| ReportError::Malformed {
+                reason: reason.into(),
+            })
+    }
+}

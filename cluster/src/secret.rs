@@ -1,0 +1,156 @@
+//! The cluster secret: one 32-byte file every server of the cluster holds.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+/// HKDF info of the session-record key; a new record format gets a new
+/// label, so keys never cross formats.
+const RECORD_KEY_INFO: &[u8] = b"faxnotify cluster session record v1";
+
+/// The cluster secret, kept only as the keys derived from it.
+///
+/// The secret seals session records at rest in the bucket
+/// ([`SessionRecord`](crate::SessionRecord)): whoever can read the bucket
+/// but lacks the secret cannot read or forge a record. Records hold no key
+/// material (a resume is a full login with a fresh session key), so the
+/// secret protects user names and session ownership, not credentials.
+#[derive(Clone)]
+pub struct ClusterSecret {
+    record_key: [u8; 32],
+}
+
+impl ClusterSecret {
+    /// The secret from its 32 bytes.
+    pub fn from_bytes(secret: &[u8; 32]) -> Self {
+        let mut record_key = [0u8; 32];
+        Hkdf::<Sha256>::new(None, secret)
+            .expand(RECORD_KEY_INFO, &mut record_key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self { record_key }
+    }
+
+    /// Reads the secret file: exactly 32 bytes, readable by its owner only
+    /// (as the users file), so a copy left world-readable is refused rather
+    /// than used.
+    pub fn read_file(path: &Path) -> Result<Self, SecretError> {
+        let io = |err: std::io::Error| SecretError::Unreadable {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(SecretError::TooOpen {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        let secret: [u8; 32] =
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| SecretError::WrongLength {
+                    path: path.to_owned(),
+                    len: bytes.len(),
+                })?;
+        Ok(Self::from_bytes(&secret))
+    }
+
+    /// The XChaCha20-Poly1305 key of session records.
+    pub(crate) fn record_key(&self) -> &[u8; 32] {
+        &self.record_key
+    }
+}
+
+impl fmt::Debug for ClusterSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClusterSecret(..)")
+    }
+}
+
+/// Why the cluster secret file cannot be used.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The file cannot be read.
+    #[error("cannot read the cluster secret {}: {reason}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// Not exactly 32 bytes.
+    #[error(
+        "the cluster secret {} is {len} bytes long; it must be exactly 32 (e.g. head -c 32 /dev/urandom)",
+        path.display()
+    )]
+    WrongLength {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+    },
+    /// Readable or writable by others than its owner.
+    #[error(
+        "the cluster secret {} has mode {mode:o}; others must not read it (chmod 600)",
+        path.display()
+    )]
+    TooOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_key_is_derived_not_the_secret_itself() {
+        let a = ClusterSecret::from_bytes(&[7; 32]);
+        let b = ClusterSecret::from_bytes(&[8; 32]);
+        assert_ne!(a.record_key(), &[7; 32]);
+        assert_ne!(a.record_key(), b.record_key());
+        assert_eq!(
+            a.record_key(),
+            ClusterSecret::from_bytes(&[7; 32]).record_key()
+        );
+        assert_eq!(format!("{a:?}"), "ClusterSecret(..)");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_must_be_private_and_32_bytes() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("faxnotify-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, [1u8; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = ClusterSecret::read_file(&path).unwrap_err();
+        assert!(
+            matches!(err, SecretError::TooOpen { mode: 0o644, .. }),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let secret = ClusterSecret::read_file(&path).unwrap();
+        assert_eq!(
+            secret.record_key(),
+            ClusterSecret::from_bytes(&[1; 32]).record_key()
+        );
+        std::fs::write(&path, [1u8; 31]).unwrap();
+        let err = ClusterSecret::read_file(&path).unwrap_err();
+        assert!(err.to_string().contains("is 31 bytes long"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

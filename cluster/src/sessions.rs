@@ -1,0 +1,137 @@
+//! Session records in the bucket: create, load, compare-and-set.
+//!
+//! A write names the revision it replaces twice: as JetStream's expected
+//! last subject sequence, and in its de-duplication id `<key>@<revision>`.
+//! The first alone is not enough on nats-server before 2.9.21 (Debian's is
+//! 2.9.10): a clustered stream checks it against what is already applied,
+//! so two writes racing from the same revision can both be stored
+//! (nats-io/nats-server#4320). The leader also tracks the ids of writes in
+//! flight, so of writes sharing `<key>@<revision>` exactly one is stored
+//! and the others are answered "duplicate": they lost.
+
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+
+use crate::connect::Bus;
+use crate::error::SessionError;
+use crate::ids::Revision;
+use crate::record::SessionRecord;
+use crate::subjects::session_key;
+
+const CREATE: &str = "creating a session record";
+const LOAD: &str = "loading a session record";
+const UPDATE: &str = "updating a session record";
+
+impl Bus {
+    /// Stores a new session's record; [`SessionError::Exists`] when the id
+    /// is taken (pick another id).
+    pub async fn create_session(&self, record: &SessionRecord) -> Result<Revision, SessionError> {
+        self.write_session(record, 0, CREATE)
+            .await?
+            .ok_or(SessionError::Exists {
+                session: record.session,
+            })
+    }
+
+    /// The session's record and its revision, or `None` when it has none.
+    /// A record that fails to open (changed at rest, another cluster's
+    /// secret) is an error, never a record.
+    ///
+    /// Read from the bucket stream's leader, not from any replica: a
+    /// replica that lags would report a record created a moment ago as
+    /// absent, and a resume would be refused for nothing.
+    pub async fn load_session(
+        &self,
+        session: u64,
+    ) -> Result<Option<(SessionRecord, Revision)>, SessionError> {
+        let inner = &self.inner;
+        let bound = inner.config.timeouts.operation;
+        let subject = format!(
+            "$KV.{}.{}",
+            inner.names.sessions_bucket,
+            session_key(session)
+        );
+        let got = inner
+            .link
+            .within(
+                LOAD,
+                bound,
+                inner.sessions.get_last_raw_message_by_subject(&subject),
+            )
+            .await?;
+        let message = match got {
+            Ok(message) => message,
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(err) => return Err(inner.link.failed(LOAD, &err, None).into()),
+        };
+        // A delete or purge marker: no record.
+        if message.headers.get("KV-Operation").is_some() {
+            return Ok(None);
+        }
+        let record = SessionRecord::open(&inner.secret, session, &message.payload)
+            .map_err(|error| SessionError::Record { session, error })?;
+        Ok(Some((record, Revision(message.sequence))))
+    }
+
+    /// Replaces the record if it is still at `expected` (the revision it was
+    /// loaded or last written at) and returns the new revision. Of servers
+    /// racing from the same revision exactly one succeeds; the others get
+    /// [`SessionError::Lost`]. After an error other than `Lost` the outcome
+    /// is unknown: load the record again to see who owns the session.
+    pub async fn update_session(
+        &self,
+        record: &SessionRecord,
+        expected: Revision,
+    ) -> Result<Revision, SessionError> {
+        self.write_session(record, expected.0, UPDATE)
+            .await?
+            .ok_or(SessionError::Lost {
+                session: record.session,
+            })
+    }
+
+    /// Writes `record` over revision `expected` (0: the key must not
+    /// exist); `None` when another write got there first.
+    async fn write_session(
+        &self,
+        record: &SessionRecord,
+        expected: u64,
+        operation: &'static str,
+    ) -> Result<Option<Revision>, SessionError> {
+        let inner = &self.inner;
+        let sealed = record
+            .seal(&inner.secret)
+            .map_err(|error| SessionError::Record {
+                session: record.session,
+                error,
+            })?;
+        let key = session_key(record.session);
+        let subject = format!("$KV.{}.{key}", inner.names.sessions_bucket);
+        let message = PublishMessage::build()
+            .payload(sealed.into())
+            .expected_last_subject_sequence(expected)
+            .message_id(format!("{key}@{expected}"));
+        let bound = inner.config.timeouts.operation;
+        let result = inner
+            .link
+            .within(operation, bound, async {
+                inner.js.send_publish(subject, message).await?.await
+            })
+            .await?;
+        match result {
+            // Same id seen before: a rival's write from the same revision
+            // (each call seals afresh, so never an echo of our own).
+            Ok(ack) if ack.duplicate => Ok(None),
+            Ok(ack) => Ok(Some(Revision(ack.sequence))),
+            Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => Ok(None),
+            Err(err) => {
+                let timed_out = err.kind() == PublishErrorKind::TimedOut;
+                Err(inner
+                    .link
+                    .failed(operation, &err, timed_out.then_some(bound))
+                    .into())
+            }
+        }
+    }
+}
