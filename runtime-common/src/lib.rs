@@ -30,4 +30,4 @@ pub use listener::{bind_listener, is_transient_accept_error};
 #[cfg(all(unix, feature = "test-hooks"))]
 pub use port_hold::PortHold;
 pub use request::{ClientRequest, Replies, ServerRequest};
-pub use route::{fill_local_ip, route_local_ip};
+pub use route::{fill_local_ip, no_listener_addr, route_local_ip};
