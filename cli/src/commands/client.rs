@@ -563,7 +563,7 @@ pub fn run(args: Args) -> CmdResult {
         tls_settings.server_name = Some(name);
     }
     let tls_name = one_certificate_name(&tls_settings, &servers.given())?;
-    let tls = crate::tls::trust::client_tls(&tls_settings, &tls_name).map_err(Failure::usage)?;
+    let tls = crate::tls::trust::client_tls(&tls_settings, tls_name).map_err(Failure::usage)?;
     let password = read_password(&args)?;
     let addrs = servers.addrs();
     let mut config = ClientConfig::new(addrs[0], args.user.clone(), password, network);
