@@ -625,3 +625,35 @@ pub fn run(args: Args) -> CmdResult {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_of_different_names_need_one_certificate_name() {
+        let given = ["fax1.example:4580", "fax2.example:4580"];
+        let system = TlsSettings::new(TlsTrust::System);
+        let err = one_certificate_name(&system, &given).unwrap_err();
+        assert!(
+            err.message
+                .contains("have different host names, and TLS checks one name"),
+            "{}",
+            err.message
+        );
+        // A name for all of them, plain TCP, or a pin (not checked by name):
+        // no question.
+        let mut named = system.clone();
+        named.server_name = Some("fax.example".to_owned());
+        assert_eq!(one_certificate_name(&named, &given).ok(), Some(given[0]));
+        let off = TlsSettings::new(TlsTrust::Off);
+        assert_eq!(one_certificate_name(&off, &given).ok(), Some(given[0]));
+        let pin: TlsTrust = "pin:sha256:00:01:0A:AB:CD:EF:10:20:30:40:50:60:70:80:90:A0:B0:C0:D0:E0:F0:FF:01:02:03:04:05:06:07:08:09:99"
+            .parse()
+            .unwrap();
+        assert!(one_certificate_name(&TlsSettings::new(pin), &given).is_ok());
+        // One name on several ports, or one name's several addresses, is one name.
+        let same = ["fax.example:4580", "fax.example:4581"];
+        assert!(one_certificate_name(&system, &same).is_ok());
+    }
+}
