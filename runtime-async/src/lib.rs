@@ -105,6 +105,7 @@
 pub mod adapter_tests;
 mod client;
 mod conns;
+mod doorbell;
 mod driver;
 mod errors;
 mod mailbox;
@@ -117,8 +118,9 @@ mod task;
 pub use client::Client;
 pub use errors::{
     ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, NotifyError,
-    ServerStartError, SetTlsIdentityError,
+    PostError, ServerStartError, SetTlsIdentityError,
 };
+pub use faxnotify_runtime::{NotificationEncoder, PostReport};
 pub use options::{Options, OptionsError};
 pub use runtime::{AsyncListener, AsyncTcp, AsyncTimer, Runtime, Spawn};
 pub use server::Server;

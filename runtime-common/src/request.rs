@@ -13,9 +13,9 @@ use faxnotify_core::client::{
     self, ChangeSettingsError, ClientState, LogoutError, NetworkSettings, SettingsChange,
 };
 use faxnotify_core::server::{
-    self, NotifyError, NotifyReport, SessionInfo, Target, UnknownSession,
+    self, NotifyError, NotifyReport, NotifySummary, SessionInfo, Target, UnknownSession,
 };
-use faxnotify_core::wire::Notification;
+use faxnotify_core::wire::{EncodedNotification, Notification};
 
 /// A runtime's reply channels: one type per answer type, and how to answer.
 ///
@@ -61,6 +61,16 @@ pub enum ServerRequest<R: Replies> {
         /// One answer per notification.
         reply: R::Reply<Vec<Result<NotifyReport, NotifyError>>>,
     },
+    /// [`Server::notify_encoded`](server::Server::notify_encoded): the
+    /// notification was encoded on the application's thread.
+    NotifyEncoded {
+        /// Who.
+        target: Target,
+        /// What, encoded.
+        notification: EncodedNotification,
+        /// The answer.
+        reply: R::Reply<NotifySummary>,
+    },
     /// [`Server::sessions`](server::Server::sessions).
     Sessions {
         /// The answer.
@@ -99,6 +109,11 @@ impl<R: Replies> ServerRequest<R> {
                     .collect();
                 R::send(reply, reports);
             }
+            ServerRequest::NotifyEncoded {
+                target,
+                notification,
+                reply,
+            } => R::send(reply, server.notify_encoded(now, &target, &notification)),
             ServerRequest::Sessions { reply } => R::send(reply, server.sessions().collect()),
             ServerRequest::Session { id, reply } => R::send(reply, server.session(id)),
             ServerRequest::EndSession { id, reply } => R::send(reply, server.end_session(now, id)),
@@ -109,6 +124,7 @@ impl<R: Replies> ServerRequest<R> {
         match self {
             ServerRequest::Notify { .. } => "Notify",
             ServerRequest::NotifyBatch { .. } => "NotifyBatch",
+            ServerRequest::NotifyEncoded { .. } => "NotifyEncoded",
             ServerRequest::Sessions { .. } => "Sessions",
             ServerRequest::Session { .. } => "Session",
             ServerRequest::EndSession { .. } => "EndSession",
