@@ -156,6 +156,7 @@ pub use errors::{
     RunError, ServerStartError, SetTlsIdentityError,
 };
 pub use events::Events;
+pub use faxnotify_runtime::{NotificationEncoder, PostError, PostReport};
 pub use options::{LoopOptions, OptionsError};
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use stats::LoopStats;

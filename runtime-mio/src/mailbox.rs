@@ -88,11 +88,17 @@ impl<C> Mailbox<C> {
     }
 
     /// Wakes the loop unless a wake is pending already.
-    pub(crate) fn wake(&self) -> Result<(), Closed> {
+    fn wake(&self) -> Result<(), Closed> {
         if self.gate.should_wake() {
-            self.waker.wake().map_err(|_| Closed)?;
+            self.ring()?;
         }
         Ok(())
+    }
+
+    /// Wakes the loop: for a sender that has asked the shared gate itself
+    /// (the server's post inbox).
+    pub(crate) fn ring(&self) -> Result<(), Closed> {
+        self.waker.wake().map_err(|_| Closed)
     }
 
     /// Sends a command made around a reply channel and waits for the reply.

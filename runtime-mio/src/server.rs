@@ -435,7 +435,7 @@ impl ServerHandle {
     /// ```no_run
     /// # use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
     /// # use faxnotify_core::wire::Notification;
-    /// use faxnotify_runtime::NotificationEncoder;
+    /// use faxnotify_mio::NotificationEncoder;
     /// # let server = faxnotify_mio::Server::builder(ServerConfig::new([7; 32]), MemoryUserStore::new())
     /// #     .listen("127.0.0.1:0".parse()?).start()?;
     /// let mut encoder = NotificationEncoder::new();
@@ -459,7 +459,7 @@ impl ServerHandle {
         I::IntoIter: ExactSizeIterator,
     {
         if self.inbox.post(batch)? {
-            self.mailbox.wake().map_err(|Closed| PostError::Closed)?;
+            self.mailbox.ring().map_err(|Closed| PostError::Closed)?;
         }
         Ok(())
     }
