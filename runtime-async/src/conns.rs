@@ -253,11 +253,27 @@ async fn reader<S: AsyncTcp>(
     tx: Sender<NetMsg<S>>,
 ) {
     let chunk = queue.limits.read_chunk;
+    let mut emptied = false;
     loop {
         queue.read_gate().await;
+        if emptied {
+            // The last read was short: the socket is empty, so wait for it
+            // instead of trying a read that would only say WouldBlock (a
+            // system call per read of ACKs). The peer's FIN makes it ready
+            // too (async-io re-arms level-triggered; tokio keeps the
+            // read-closed readiness).
+            if let Err(error) = stream.readable().await {
+                tracing::debug!(%conn, %error, "read failed");
+                let _ = tx.send(NetMsg::Closed { conn }).await;
+                return;
+            }
+        }
         let msg = match read(&*stream, chunk).await {
             Ok(data) if data.is_empty() => NetMsg::Closed { conn },
-            Ok(data) => NetMsg::Received { conn, data },
+            Ok(data) => {
+                emptied = data.len() < chunk;
+                NetMsg::Received { conn, data }
+            }
             Err(error) => {
                 tracing::debug!(%conn, %error, "read failed");
                 NetMsg::Closed { conn }

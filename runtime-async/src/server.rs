@@ -16,7 +16,9 @@ use faxnotify_core::server::{
 use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::{EncodedNotification, Notification};
 use faxnotify_core::{ConnId, SessionId};
-use faxnotify_runtime::{PostError, PostInbox, PostReport, ServerRequest, WakeGate};
+use faxnotify_runtime::{
+    EncodedBatch, PostError, PostInbox, PostReport, ServerRequest, WakeGate, encode_on_this_thread,
+};
 use futures_lite::Stream;
 use tracing::Instrument as _;
 
@@ -254,6 +256,10 @@ impl<R: Runtime> Server<R> {
         target: Target,
         notification: Notification,
     ) -> Result<NotifyReport, NotifyError> {
+        // Encoded here, on the caller's thread, into its arena: the driver
+        // only queues it.
+        let notification =
+            encode_on_this_thread(&notification).map_err(|e| NotifyError::Core(e.into()))?;
         self.ask(|reply| {
             Command::Request(ServerRequest::Notify {
                 target,
@@ -262,8 +268,7 @@ impl<R: Runtime> Server<R> {
             })
         })
         .await
-        .map_err(|Closed| NotifyError::Closed)?
-        .map_err(NotifyError::Core)
+        .map_err(|Closed| NotifyError::Closed)
     }
 
     /// Queues several notifications with one round trip to the driver:
@@ -281,8 +286,11 @@ impl<R: Runtime> Server<R> {
         &self,
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
-        self.ask(|reply| Command::Request(ServerRequest::NotifyBatch { batch, reply }))
-            .await
+        let (batch, errors) = EncodedBatch::encode(batch).into_parts();
+        let reports = self
+            .ask(|reply| Command::Request(ServerRequest::NotifyBatch { batch, reply }))
+            .await?;
+        Ok(EncodedBatch::answer(errors, reports))
     }
 
     /// Queues a notification encoded on the caller's thread (see

@@ -1,17 +1,36 @@
 //! Encoding notifications on the application's thread, into one arena.
 
+use std::cell::RefCell;
+
 use bytes::BytesMut;
 use faxnotify_core::wire::{EncodeError, EncodedNotification, Notification};
 
 /// How much arena a new chunk holds: many notifications share one
-/// allocation, so encoding costs no allocation per notification.
-const CHUNK: usize = 64 * 1024;
+/// allocation, so encoding costs no allocation per notification. Small
+/// enough that a notification held long (a session that does not
+/// acknowledge) pins little with it.
+const CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    /// The arena of `notify` calls made on this thread.
+    static ENCODER: RefCell<NotificationEncoder> = RefCell::new(NotificationEncoder::new());
+}
+
+/// Encodes `notification` into the calling thread's arena (a
+/// [`NotificationEncoder`] of its own): what the runtimes' `notify` and
+/// `notify_batch` do on the application's thread before they hand the
+/// notification to the event loop.
+pub fn encode_on_this_thread(
+    notification: &Notification,
+) -> Result<EncodedNotification, EncodeError> {
+    ENCODER.with(|encoder| encoder.borrow_mut().encode(notification))
+}
 
 /// Encodes notifications into slices of one shared buffer, on the
 /// application's thread, for a server's `post` (or `notify_encoded`).
 ///
 /// Each [`EncodedNotification`] is a [`bytes::Bytes`] slice of the
-/// encoder's current 64 KiB chunk, not an allocation of its own. A chunk is
+/// encoder's current 16 KiB chunk, not an allocation of its own. A chunk is
 /// freed once, when the last notification in it has been delivered (or the
 /// application drops it); until then the encoder starts a new chunk, and it
 /// reuses a chunk in place once every notification in it is gone. So the
@@ -19,8 +38,8 @@ const CHUNK: usize = 64 * 1024;
 /// instead of one per notification.
 ///
 /// A notification kept for long (an unacknowledged session's queue) keeps
-/// its whole chunk alive: memory is bounded by the sessions' queue limits
-/// times a chunk at worst.
+/// its whole chunk alive: memory stays bounded by the sessions' queue
+/// limits, times a chunk at worst instead of a payload.
 ///
 /// ```
 /// use faxnotify_core::wire::Notification;

@@ -29,7 +29,7 @@ mod post;
 mod request;
 mod route;
 
-pub use encoder::NotificationEncoder;
+pub use encoder::{NotificationEncoder, encode_on_this_thread};
 pub use errors::{
     ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, SetTlsIdentityError,
 };
@@ -37,5 +37,5 @@ pub use listener::{bind_listener, is_transient_accept_error};
 #[cfg(all(unix, feature = "test-hooks"))]
 pub use port_hold::PortHold;
 pub use post::{LISTED_REFUSALS, PostError, PostInbox, PostReport, WakeGate};
-pub use request::{ClientRequest, Replies, ServerRequest};
+pub use request::{ClientRequest, EncodedBatch, Replies, ServerRequest};
 pub use route::{fill_local_ip, route_local_ip};

@@ -14,7 +14,9 @@ use faxnotify_core::server::{
 use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::{EncodedNotification, Notification};
 use faxnotify_core::{ConnId, SessionId};
-use faxnotify_runtime::{PostError, PostInbox, PostReport, ServerRequest, WakeGate};
+use faxnotify_runtime::{
+    EncodedBatch, PostError, PostInbox, PostReport, ServerRequest, WakeGate, encode_on_this_thread,
+};
 
 use crate::errors::{
     Closed, EndSessionError, NotifyError, RunError, ServerStartError, SetTlsIdentityError,
@@ -356,14 +358,17 @@ impl ServerHandle {
         target: Target,
         notification: &Notification,
     ) -> Result<NotifyReport, NotifyError> {
-        let notification = notification.clone();
+        // Encoded here, on the caller's thread, into its arena: the loop
+        // only queues it.
+        let notification =
+            encode_on_this_thread(notification).map_err(|e| NotifyError::Core(e.into()))?;
         Ok(self.mailbox.call(|reply| {
             ServerCmd::Request(ServerRequest::Notify {
                 target,
                 notification,
                 reply,
             })
-        })??)
+        })?)
     }
 
     /// Queues several notifications with one round trip to the loop:
@@ -395,8 +400,11 @@ impl ServerHandle {
         &self,
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
-        self.mailbox
-            .call(|reply| ServerCmd::Request(ServerRequest::NotifyBatch { batch, reply }))
+        let (batch, errors) = EncodedBatch::encode(batch).into_parts();
+        let reports = self
+            .mailbox
+            .call(|reply| ServerCmd::Request(ServerRequest::NotifyBatch { batch, reply }))?;
+        Ok(EncodedBatch::answer(errors, reports))
     }
 
     /// Queues a notification encoded on this thread (see
