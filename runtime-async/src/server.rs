@@ -205,7 +205,7 @@ impl<R: Runtime> Server<R> {
                 tracing::debug!("server started");
                 let machine = ServerMachine {
                     core,
-                    inbox: Arc::clone(&driver_inbox),
+                    inbox: driver_inbox,
                     posts: Vec::new(),
                     shutdown_waiters: Vec::new(),
                     killed: false,
@@ -219,7 +219,6 @@ impl<R: Runtime> Server<R> {
                     Some(driver_bell),
                 )
                 .await;
-                driver_inbox.close();
                 tracing::debug!("server stopped");
             }
             .instrument(span)
@@ -329,7 +328,7 @@ impl<R: Runtime> Server<R> {
     /// # use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
     /// # use faxnotify_core::wire::Notification;
     /// use faxnotify_smol::NotificationEncoder;
-    /// # smol::block_on(async {
+    /// # async_io::block_on(async {
     /// # let (server, _events) = faxnotify_smol::Server::bind(
     /// #     "127.0.0.1:0".parse()?, ServerConfig::new([7; 32]), MemoryUserStore::new()).await?;
     /// let mut encoder = NotificationEncoder::new();
@@ -339,7 +338,8 @@ impl<R: Runtime> Server<R> {
     ///     eprintln!("session {session} refused a notification: {why}");
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # });
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn post(&self, target: Target, notification: EncodedNotification) -> Result<(), PostError> {
         self.post_batch([(target, notification)])
@@ -460,6 +460,14 @@ impl ServerMachine {
     fn begin_shutdown<R: Runtime>(&mut self, now: Instant, io: &mut Conns<R>) {
         io.stop_listening();
         self.core.shutdown(now);
+    }
+}
+
+impl Drop for ServerMachine {
+    fn drop(&mut self) {
+        // Before the shutdown waiters are released (fields drop after
+        // this): once `shutdown` has returned, a post fails as closed.
+        self.inbox.close();
     }
 }
 
