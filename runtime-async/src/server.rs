@@ -285,11 +285,12 @@ impl<R: Runtime> Server<R> {
         &self,
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
-        let (batch, errors) = EncodedBatch::encode(batch).into_parts();
+        let mut encoded = EncodedBatch::encode(batch);
+        let batch = encoded.take_batch();
         let reports = self
             .ask(|reply| Command::Request(ServerRequest::NotifyBatch { batch, reply }))
             .await?;
-        Ok(EncodedBatch::answer(errors, reports))
+        Ok(encoded.answer(reports))
     }
 
     /// Queues a notification encoded on the caller's thread (see

@@ -186,14 +186,17 @@ impl EncodedBatch {
         }
     }
 
+    /// What to send, in order (taken once; the errors stay for
+    /// [`EncodedBatch::answer`]).
+    pub fn take_batch(&mut self) -> Vec<(Target, EncodedNotification)> {
+        std::mem::take(&mut self.batch)
+    }
+
     /// The answer to the original batch: the loop's reports for what was
     /// sent, with the encoding errors back in their places.
-    pub fn answer(
-        errors: Vec<(usize, NotifyError)>,
-        reports: Vec<NotifyReport>,
-    ) -> Vec<Result<NotifyReport, NotifyError>> {
-        let mut out = Vec::with_capacity(reports.len() + errors.len());
-        let mut errors = errors.into_iter().peekable();
+    pub fn answer(self, reports: Vec<NotifyReport>) -> Vec<Result<NotifyReport, NotifyError>> {
+        let mut out = Vec::with_capacity(reports.len() + self.errors.len());
+        let mut errors = self.errors.into_iter().peekable();
         let mut reports = reports.into_iter();
         loop {
             if let Some((i, _)) = errors.peek()
@@ -210,16 +213,6 @@ impl EncodedBatch {
         }
         out.extend(errors.map(|(_, e)| Err(e)));
         out
-    }
-
-    /// Splits into what to send and the errors to put back.
-    pub fn into_parts(
-        self,
-    ) -> (
-        Vec<(Target, EncodedNotification)>,
-        Vec<(usize, NotifyError)>,
-    ) {
-        (self.batch, self.errors)
     }
 }
 
@@ -290,10 +283,10 @@ mod tests {
             (Target::All, ok),
             (Target::All, bad),
         ];
-        let (send, errors) = EncodedBatch::encode(batch).into_parts();
-        assert_eq!(send.len(), 2);
+        let mut encoded = EncodedBatch::encode(batch);
+        assert_eq!(encoded.take_batch().len(), 2);
         let reports = vec![NotifyReport::default(), NotifyReport::default()];
-        let answer = EncodedBatch::answer(errors, reports);
+        let answer = encoded.answer(reports);
         let shape: Vec<bool> = answer.iter().map(Result::is_ok).collect();
         assert_eq!(shape, vec![false, true, false, true, false]);
         assert!(matches!(

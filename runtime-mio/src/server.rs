@@ -400,11 +400,12 @@ impl ServerHandle {
         &self,
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
-        let (batch, errors) = EncodedBatch::encode(batch).into_parts();
+        let mut encoded = EncodedBatch::encode(batch);
+        let batch = encoded.take_batch();
         let reports = self
             .mailbox
             .call(|reply| ServerCmd::Request(ServerRequest::NotifyBatch { batch, reply }))?;
-        Ok(EncodedBatch::answer(errors, reports))
+        Ok(encoded.answer(reports))
     }
 
     /// Queues a notification encoded on this thread (see

@@ -41,15 +41,18 @@ fn round(
             matches!(e, client::Event::Notification { seq: s, .. } if *s == seq).then_some(())
         });
         wait_for(server.events(), "Delivered", |e| {
-            matches!(e, server::Event::Delivered { last_seq, .. } if *last_seq == seq)
-                .then_some(())
+            matches!(e, server::Event::Delivered { last_seq, .. } if *last_seq == seq).then_some(())
         });
     }
 }
 
 #[test]
 fn posting_and_delivering_allocates_nothing_per_notification() {
-    let server = server(ServerConfig::new([7; 32]), &["alice"], LoopOptions::default());
+    let server = server(
+        ServerConfig::new([7; 32]),
+        &["alice"],
+        LoopOptions::default(),
+    );
     let alice = client(&server, "alice", LoopOptions::default());
     logged_in_with_callback(&alice);
     let session = wait_for(server.events(), "SessionOpened", |e| match e {
@@ -59,11 +62,27 @@ fn posting_and_delivering_allocates_nothing_per_notification() {
     let mut encoder = NotificationEncoder::new();
     let notification = Notification::server_message("a fax came in");
     // Warm up: buffers, pools and channels reach their steady sizes.
-    round(&server, &alice, session, &mut encoder, &notification, 1, 500);
+    round(
+        &server,
+        &alice,
+        session,
+        &mut encoder,
+        &notification,
+        1,
+        500,
+    );
 
     let count = 2_000;
     let before = allocations();
-    round(&server, &alice, session, &mut encoder, &notification, 501, count);
+    round(
+        &server,
+        &alice,
+        session,
+        &mut encoder,
+        &notification,
+        501,
+        count,
+    );
     let per_notification = (allocations() - before) as f64 / count as f64;
     println!("allocations per posted notification, end to end: {per_notification:.3}");
     // Arena chunks (16 KiB for every few hundred notifications) and the
@@ -86,8 +105,7 @@ fn posting_and_delivering_allocates_nothing_per_notification() {
             matches!(e, client::Event::Notification { seq: s, .. } if *s == seq).then_some(())
         });
         wait_for(server.events(), "Delivered", |e| {
-            matches!(e, server::Event::Delivered { last_seq, .. } if *last_seq == seq)
-                .then_some(())
+            matches!(e, server::Event::Delivered { last_seq, .. } if *last_seq == seq).then_some(())
         });
     }
     let per_notify = (allocations() - before) as f64 / count as f64;

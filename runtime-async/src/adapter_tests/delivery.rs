@@ -299,7 +299,7 @@ pub fn posts_arrive_in_order_and_refusals_add_up_in_the_report<H: Harness>() {
         let mut encoder = crate::NotificationEncoder::new();
         for i in 1..=50 {
             let encoded = encoder
-                .encode(&message(&format!("post {i}")))
+                .encode(&message(format!("post {i}")))
                 .expect("encodable");
             server
                 .post(Target::user("alice").expect("name"), encoded)
