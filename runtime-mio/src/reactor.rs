@@ -183,6 +183,8 @@ impl<M: Machine> Reactor<M> {
                 return Ok(());
             }
             let timeout = self.next_timeout(now, ctl.deadline());
+            // One wake-up of the application for the turn's events.
+            self.sink.wake_receiver();
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
