@@ -2,7 +2,7 @@
 //! event-loop thread.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -375,7 +375,7 @@ impl Machine for ClientMachine {
 
 /// The application's side of the client loop.
 struct ClientCtl {
-    rx: Receiver<ClientCmd>,
+    rx: mailbox::Inbound<ClientCmd>,
     abort: bool,
     /// When the core finished (logged out or stopped).
     finished_at: Option<Instant>,
@@ -385,6 +385,7 @@ struct ClientCtl {
 
 impl Controller<ClientMachine> for ClientCtl {
     fn commands(&mut self, reactor: &mut Reactor<ClientMachine>, now: Instant) {
+        self.rx.rearm();
         loop {
             let cmd = match self.rx.try_recv() {
                 Ok(cmd) => cmd,
