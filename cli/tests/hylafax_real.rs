@@ -482,7 +482,8 @@ fn real_hylafax_faxes_reach_the_right_clients() {
     assert_eq!(
         alice.of_kind(2),
         [
-            // Queued before HylaFAX has prepared the document: no total yet.
+            // Queued before HylaFAX has prepared the document: no total yet
+            // (whenever the bridge's listing was made: it races preparation).
             format!("job {sent} state 0 page 0/0"),
             format!("job {sent} state 1 page 0/2"),
             format!("job {sent} state 2 page 1/2"),
