@@ -174,7 +174,10 @@ impl Drop for Lab {
                     fields.join(" ")
                 );
             }
-            for log in ["bridge.log", "spool/log/xferfaxlog"] {
+            // The bridge's log has hfaxd's event stream and listings
+            // (RUST_LOG=debug); syslog.log has faxq's and hfaxd's traces
+            // (lab.sh keeps it where nothing else listens on /dev/log).
+            for log in ["bridge.log", "spool/log/xferfaxlog", "syslog.log"] {
                 let text = std::fs::read_to_string(self.dir.join(log)).unwrap_or_default();
                 eprintln!("--- {log}\n{text}");
             }
@@ -196,7 +199,8 @@ impl Bridge {
             .arg("hylafax")
             .arg("--config")
             .arg(config)
-            .env_remove("RUST_LOG")
+            // Debug: the event stream and listings, shown if the test fails.
+            .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
@@ -478,7 +482,8 @@ fn real_hylafax_faxes_reach_the_right_clients() {
     assert_eq!(
         alice.of_kind(2),
         [
-            // Queued before HylaFAX has prepared the document: no total yet.
+            // Queued before HylaFAX has prepared the document: no total yet
+            // (whenever the bridge's listing was made: it races preparation).
             format!("job {sent} state 0 page 0/0"),
             format!("job {sent} state 1 page 0/2"),
             format!("job {sent} state 2 page 1/2"),

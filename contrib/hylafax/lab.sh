@@ -11,6 +11,11 @@
 #   lab.sh stop-modem DIR N                    stop modem N's faxgetty and iaxmodem
 #   lab.sh stop DIR
 #
+# HylaFAX logs only to syslog. Where nothing listens on /dev/log (CI's
+# containers) and python3 is there, the lab listens itself while it runs:
+# faxq's, hfaxd's and faxgetty's traces go to DIR/syslog.log, each line
+# stamped in milliseconds (syslog's own stamp has whole seconds).
+#
 # Needs: hylafax-server hylafax-client iaxmodem ghostscript (Debian packages).
 set -euo pipefail
 
@@ -53,8 +58,8 @@ descendants() { # pid: its children, grandchildren, ... (by pid)
   done
 }
 
-stop_pid() { # name: TERM, then KILL if it is still there after 5 s
-  local file="$pids/$1" pid program=${1%[01]} others
+stop_pid() { # name [program]: TERM, then KILL if it is still there after 5 s
+  local file="$pids/$1" pid program=${2:-${1%[01]}} others
   [ -f "$file" ] || return 0
   pid=$(cat "$file")
   # Checked by name too: the pid of a lab left long ago may be another program's now.
@@ -85,6 +90,37 @@ run() { # name command...: start in the background, keep the pid
   local name=$1; shift
   "$@" >"$dir/$name.log" 2>&1 &
   echo $! >"$pids/$name"
+}
+
+# The syslog listener (see the top): stamps and appends each datagram.
+syslog_listener='
+import os, socket, sys, time
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o666)
+with open(out, "ab", buffering=0) as f:
+    while True:
+        data = s.recv(65536).rstrip(b"\n")
+        t = time.time()
+        stamp = time.strftime("%H:%M:%S", time.gmtime(t)) + ".%03d " % (int(t * 1000) % 1000)
+        f.write(stamp.encode() + data + b"\n")
+'
+
+start_syslog() {
+  [ -e /dev/log ] && return 0
+  command -v python3 >/dev/null || return 0
+  run syslogd python3 -c "$syslog_listener" /dev/log "$dir/syslog.log"
+  for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
+  # Stopped by its own program name (python3 runs as python3.N).
+  cat "/proc/$(cat "$pids/syslogd")/comm" >"$pids/syslogd.comm"
+  touch "$dir/dev-log-is-ours"
+}
+
+stop_syslog() {
+  [ -f "$pids/syslogd.comm" ] && stop_pid syslogd "$(cat "$pids/syslogd.comm")"
+  rm -f "$pids/syslogd.comm"
+  if [ -f "$dir/dev-log-is-ours" ]; then rm -f /dev/log "$dir/dev-log-is-ours"; fi
 }
 
 case "$cmd" in
@@ -122,6 +158,13 @@ EOF
   done
   # A send that gets no answer fails after one try within ~25 s.
   echo "ModemDialResponseTimeout: 15000" >>"$spool/etc/config.$(modem 0)"
+  # Traces (when syslog.log is kept): faxq's server operation, state changes,
+  # queue and job management and FIFO messages; hfaxd's and faxgetty's
+  # operation and state changes (not the example's 0xFFF: modem I/O traces
+  # slow a modem down).
+  echo "ServerTracing: 0x04b01" >>"$spool/etc/config"
+  for i in 0 1; do echo "ServerTracing: 0x08101" >>"$spool/etc/config.$(modem $i)"; done
+  start_syslog
   for i in 0 1; do run "iaxmodem$i" iaxmodem "$(modem $i)"; done
   for _ in $(seq 100); do [ -e "/dev/$(modem 0)" ] && [ -e "/dev/$(modem 1)" ] && break; sleep 0.1; done
   cd "$spool"
@@ -187,6 +230,7 @@ stop-modem)
   ;;
 stop)
   for name in faxgetty0 faxgetty1 hfaxd faxq iaxmodem0 iaxmodem1; do stop_pid "$name"; done
+  stop_syslog
   clear_locks
   for i in 0 1; do
     rm -f "/etc/iaxmodem/$(modem $i)"

@@ -25,6 +25,14 @@
 //! notifications come out in exactly the stream's order (a listing on
 //! loopback takes milliseconds).
 //!
+//! **Same stream, same notifications.** What a notification says depends
+//! only on the events before it, never on how hfaxd's lines were split into
+//! reads or on when a listing was made: a job's attempt is counted, and its
+//! page total reported, as its events are handled in order. HylaFAX counts
+//! the pages when it prepares the job, which races any listing made before
+//! the stream says "Preparation finished", so statuses before that (queued)
+//! carry page total 0: not yet known.
+//!
 //! **Reconnects.** hfaxd's stream only carries what happens while it is
 //! connected. After every reconnect the bridge lists the queues and reports
 //! the outcome of every job that finished while it was away: jobs it was
@@ -100,6 +108,10 @@ struct Job {
     dest: String,
     queued_sent: bool,
     final_sent: bool,
+    /// The events handled so far say HylaFAX has prepared the job
+    /// ("Preparation finished", or any stage of sending): its page total is
+    /// reported from then on.
+    prepared: bool,
     /// The job as the latest listing showed it.
     record: Option<JobRecord>,
 }
@@ -340,9 +352,6 @@ impl Bridge {
                 if !dest.is_empty() {
                     job.dest = dest.clone();
                 }
-                if event.code == codes::SEND_BEGIN {
-                    job.attempt = job.attempt.saturating_add(1);
-                }
                 // The outcome and the retry time are only correct in a
                 // listing made after the event, the page total after
                 // preparation; anything needs the owner.
@@ -440,6 +449,12 @@ impl Bridge {
         if job.final_sent {
             return;
         }
+        // Counted here, in the stream's order, not as the event arrives: an
+        // earlier event still waiting for a listing must not report it.
+        if event.code == codes::SEND_BEGIN {
+            job.attempt = job.attempt.saturating_add(1);
+        }
+        job.prepared |= follows_preparation(event.code);
         if matches!(event.code, codes::SEND_CALL | codes::SEND_PAGE) && job.attempt == 0 {
             // Followed from mid-attempt (after a reconnect): the listing's
             // tries count finished attempts, this is the next one.
@@ -507,11 +522,21 @@ impl Bridge {
             }
             _ => return,
         };
+        // HylaFAX counts the pages as it prepares the job. A listing asked
+        // for at an earlier event may have been made after that (it raced
+        // the preparation under load), so the total is only reported once
+        // the stream has said the job is prepared: until then it is 0, not
+        // yet known, whatever the listings' timing.
+        let pages = if job.prepared {
+            record.map_or(job.pages_total, |r| r.pages_total.max(job.pages_total))
+        } else {
+            0
+        };
         let notification = Notification::JobStatus(JobStatus {
             job: id,
             state,
             page,
-            pages: record.map_or(job.pages_total, |r| r.pages_total.max(job.pages_total)),
+            pages,
             attempt: job.attempt,
             detail: clean(detail.as_bytes(), MAX_DETAIL).into(),
         });
@@ -682,6 +707,12 @@ impl Bridge {
 /// (a job's later events are followed whatever their code).
 fn is_job_progress(code: u16) -> bool {
     (codes::JOB_CREATE..codes::RECV_BEGIN).contains(&code) && code != codes::JOB_REAP
+}
+
+/// Codes HylaFAX posts for a job only once it has prepared the job's
+/// documents: "Preparation finished" and every stage of sending.
+fn follows_preparation(code: u16) -> bool {
+    code == codes::JOB_PREP_END || (codes::SEND_BEGIN..=codes::SEND_DONE).contains(&code)
 }
 
 /// A finished job's state and detail, from its listing.

@@ -139,6 +139,11 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
         match data.read(&mut buf) {
             Ok(0) => return Ok(Served::Streamed),
             Ok(n) => {
+                // What HylaFAX said, for a diagnosis (RUST_LOG=debug).
+                tracing::debug!(
+                    "hfaxd's event stream: {}",
+                    String::from_utf8_lossy(&buf[..n]).escape_debug()
+                );
                 bridge.handle_stream(now_ms(), &buf[..n]);
                 bridge.handle_timeout(now_ms());
                 drain(config, bridge, outbox)?;
@@ -191,13 +196,22 @@ fn list_received(config: &Config) -> Result<Vec<u8>, HfaxdError> {
 fn drain(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<(), HfaxdError> {
     while let Some(output) = bridge.poll_output() {
         match output {
-            Output::ListQueues => match list_queues(config) {
-                Ok(listing) => bridge.handle_listing(now_ms(), &listing),
-                Err(e) => {
-                    bridge.handle_listing_failed();
-                    return Err(e);
+            Output::ListQueues => {
+                tracing::debug!("listing hfaxd's queues");
+                match list_queues(config) {
+                    Ok(listing) => {
+                        tracing::debug!(
+                            "hfaxd's queue listing: {}",
+                            String::from_utf8_lossy(&listing).escape_debug()
+                        );
+                        bridge.handle_listing(now_ms(), &listing)
+                    }
+                    Err(e) => {
+                        bridge.handle_listing_failed();
+                        return Err(e);
+                    }
                 }
-            },
+            }
             // A failed receive queue listing is only asked for again later:
             // the stream it does not belong to stays up.
             Output::ListReceived => match list_received(config) {
