@@ -15,6 +15,7 @@ use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::Notification;
 use faxnotify_core::{ConnId, SessionId};
 use faxnotify_runtime::ServerRequest;
+use faxnotify_runtime::ClusterRequest;
 use futures_lite::Stream;
 use tracing::Instrument as _;
 
@@ -124,7 +125,7 @@ impl faxnotify_runtime::Replies for AsyncReplies {
     }
 }
 
-enum Command {
+pub(crate) enum Command {
     /// What every runtime's server answers the same way.
     Request(ServerRequest<AsyncReplies>),
     Stats {
@@ -143,6 +144,8 @@ enum Command {
     Kill {
         done: Reply<()>,
     },
+    /// Cluster mode's requests (`cluster.rs`).
+    Cluster(ClusterRequest<AsyncReplies>),
 }
 
 impl<R: Runtime> Server<R> {
@@ -215,7 +218,7 @@ impl<R: Runtime> Server<R> {
         self.local
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Closed> {
+    pub(crate) async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Closed> {
         let (reply, answer) = async_channel::bounded(1);
         self.commands.send(make(reply)).await.map_err(|_| Closed)?;
         answer.recv().await.map_err(|_| Closed)
@@ -420,6 +423,7 @@ impl<R: Runtime> Machine<R> for ServerMachine {
                 io.stop_listening();
                 self.killed = true;
             }
+            Command::Cluster(request) => request.answer(&mut self.core, now),
         }
     }
 

@@ -31,3 +31,7 @@ pub use listener::{bind_listener, is_transient_accept_error};
 pub use port_hold::PortHold;
 pub use request::{ClientRequest, Replies, ServerRequest};
 pub use route::{fill_local_ip, route_local_ip};
+
+// Cluster mode's requests [D-17], apart from the ones every server answers.
+mod cluster_request;
+pub use cluster_request::ClusterRequest;
