@@ -14,8 +14,8 @@ use faxnotify_core::server::{
 use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::Notification;
 use faxnotify_core::{ConnId, SessionId};
-use faxnotify_runtime::ServerRequest;
 use faxnotify_runtime::ClusterRequest;
+use faxnotify_runtime::ServerRequest;
 use futures_lite::Stream;
 use tracing::Instrument as _;
 
