@@ -180,15 +180,12 @@ impl Glue {
                 self.taken.insert(session, taken);
             }
             Msg::Answered { session, applied } => {
-                // An applied answer's event has removed the entry; one
-                // still here was applied as a plain resume of a session
-                // this node holds again, or gave no session at all.
-                if let Some(taken) = self.taken.remove(&session) {
-                    if let Some(held) = self.held.get_mut(&session) {
-                        held.taken = taken;
-                    } else if !applied {
-                        self.give_back(session, taken, None);
-                    }
+                // An applied answer's event (opened, restored, or resumed
+                // when another login restored the session here first)
+                // takes the record; it may still be on its way. One that
+                // gave no session gives the record back.
+                if !applied && let Some(taken) = self.taken.remove(&session) {
+                    self.give_back(session, taken, None);
                 }
             }
             Msg::Numbered {
@@ -248,8 +245,14 @@ impl Glue {
                 }
             }
             Event::SessionResumed { session, .. } => {
+                let taken = self.taken.remove(session);
                 if let Some(held) = self.held.get_mut(session) {
                     held.detached_since = None;
+                    // A restore this node answered became a plain resume:
+                    // the record's revision is the take-over's.
+                    if let Some(taken) = taken {
+                        held.taken = taken;
+                    }
                 }
             }
             Event::Delivered {
