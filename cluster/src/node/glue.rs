@@ -48,9 +48,11 @@ pub(super) enum Msg {
         log_seq: LogSeq,
         origin: Option<ServerId>,
     },
-    /// A renewal ended.
+    /// A renewal ended (of the hold `generation`: a session released and
+    /// held again meanwhile ignores it).
     Renewed {
         session: SessionId,
+        generation: u64,
         result: Result<Taken, leases::RenewFailure>,
     },
     /// The probe's outcome.
@@ -71,6 +73,8 @@ pub(super) struct Held {
     /// The last write's outcome is unknown: load before the next one.
     pub(super) reload: bool,
     pub(super) reader: AbortHandle,
+    /// Which hold of the session this is (renewals answer to one).
+    pub(super) generation: u64,
     /// Woken when acknowledgements free room in the queue.
     pub(super) room: Arc<Notify>,
 }
@@ -90,6 +94,7 @@ pub(super) struct Glue {
     pub(super) available: Arc<AtomicBool>,
     pub(super) last_bus_ok: Instant,
     pub(super) probing: bool,
+    pub(super) generations: u64,
     /// Bus writes that must finish before the node's events end.
     pub(super) writes: JoinSet<()>,
 }
@@ -118,6 +123,7 @@ pub(super) fn spawn(
         available,
         last_bus_ok: Instant::now(),
         probing: false,
+        generations: 0,
         writes: JoinSet::new(),
     };
     tokio::spawn(async move {
@@ -198,7 +204,11 @@ impl Glue {
                     held.seqs.insert(seq, (log_seq, origin));
                 }
             }
-            Msg::Renewed { session, result } => self.renewed(session, result),
+            Msg::Renewed {
+                session,
+                generation,
+                result,
+            } => self.renewed(session, generation, result),
             Msg::Probe(ok) => {
                 self.probing = false;
                 self.bus_seen(ok);
@@ -315,6 +325,8 @@ impl Glue {
         ))
         .abort_handle();
         let lease_until = taken.written_at + self.timings.owner_lease;
+        self.generations += 1;
+        let generation = self.generations;
         self.held.insert(
             session,
             Held {
@@ -327,6 +339,7 @@ impl Glue {
                 renewing: false,
                 reload: false,
                 reader,
+                generation,
                 room,
             },
         );

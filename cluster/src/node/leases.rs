@@ -43,15 +43,29 @@ impl Glue {
             }
             let (bus, msgs) = (self.bus.clone(), self.msgs.clone());
             let (revision, reload) = (held.taken.revision, held.reload);
+            let generation = held.generation;
             tokio::spawn(async move {
                 let result = renew(&bus, record, revision, reload, me, now).await;
-                let _ = msgs.send(Msg::Renewed { session, result });
+                let _ = msgs.send(Msg::Renewed {
+                    session,
+                    generation,
+                    result,
+                });
             });
         }
     }
 
-    pub(super) fn renewed(&mut self, session: SessionId, result: Result<Taken, RenewFailure>) {
-        let Some(held) = self.held.get_mut(&session) else {
+    pub(super) fn renewed(
+        &mut self,
+        session: SessionId,
+        generation: u64,
+        result: Result<Taken, RenewFailure>,
+    ) {
+        let Some(held) = self
+            .held
+            .get_mut(&session)
+            .filter(|h| h.generation == generation)
+        else {
             return;
         };
         held.renewing = false;
