@@ -8,7 +8,7 @@ mod cluster_support;
 mod common;
 
 use cluster_support::{nats, secret, server};
-use common::{Running, Stream, add_users, faxnotify, json, start_json_client, write_file};
+use common::{Running, Stream, WAIT, add_users, faxnotify, json, start_json_client, write_file};
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
@@ -102,12 +102,25 @@ fn a_server_cut_from_the_bus_refuses_notify_and_logins_then_recovers() {
         json(l).is_some_and(|v| v["event"] == "logged_in" && v["resumed"] == true)
     });
     assert_eq!(json(&resumed).map(|v| v["session"].clone()), Some(session));
-    let out = faxnotify()
-        .args(["notify", "--admin-socket"])
-        .arg(&a.admin)
-        .args(["--wait", "30s", "--user", "alice", "message", "back"])
-        .output()
-        .unwrap();
+    // JetStream elects its leaders again first; until then a notify is
+    // refused as not durable, and an operator tries again.
+    nats.wait_for_leader(WAIT).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = None;
+    for _ in 0..20 {
+        let tried = faxnotify()
+            .args(["notify", "--admin-socket"])
+            .arg(&a.admin)
+            .args(["--wait", "30s", "--user", "alice", "message", "back"])
+            .output()
+            .unwrap();
+        let refused = String::from_utf8_lossy(&tried.stderr).contains("not durable");
+        out = Some(tried);
+        if !refused {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let out = out.expect("tried");
     if !out.status.success() {
         a.process.interrupt();
         a.process.wait_exit();
