@@ -178,3 +178,124 @@ async fn resume(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The resume rule on a real 3-node JetStream cluster: of servers
+    //! racing to take one session over exactly one wins; a live owner's
+    //! lease, another user and an expired record are refused.
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::harness::{NatsCluster, skip_unless_available};
+    use crate::{BusConfig, ClusterSecret, Timeouts};
+
+    async fn bus(cluster: &NatsCluster, origin: u64) -> crate::Bus {
+        let mut config = BusConfig::new(cluster.urls());
+        config.replicas = cluster.size();
+        config.log_max_bytes = 64 << 20;
+        config.timeouts = Timeouts {
+            connect: Duration::from_secs(20),
+            operation: Duration::from_secs(3),
+        };
+        crate::Bus::connect(
+            config,
+            ServerId(origin),
+            ClusterSecret::from_bytes(&[7; 32]),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to the bus: {err}"))
+    }
+
+    fn record(session: u64, owner: u64, owner_until: u64) -> SessionRecord {
+        SessionRecord {
+            session,
+            user: "alice".into(),
+            owner: ServerId(owner),
+            owner_until_unix_ms: owner_until,
+            start_log_seq: 1,
+            acked_session_seq: 4,
+            acked_log_seq: 9,
+            expires_unix_ms: unix_ms() + 600_000,
+        }
+    }
+
+    #[test]
+    fn of_servers_racing_to_resume_a_session_exactly_one_wins() {
+        const TEST: &str = "of_servers_racing_to_resume_a_session_exactly_one_wins";
+        if skip_unless_available(TEST) {
+            return;
+        }
+        let cluster = NatsCluster::start(3).unwrap_or_else(|err| panic!("{err}"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            let (a, b, c) = (
+                bus(&cluster, 1).await,
+                bus(&cluster, 2).await,
+                bus(&cluster, 3).await,
+            );
+            let lease = 10_000;
+            for round in 0..30u64 {
+                // The owner (server 9) died: its lease ran out.
+                let session = 0x7000 + round;
+                a.create_session(&record(session, 9, 1_000)).await.unwrap();
+                let (ra, rb, rc) = tokio::join!(
+                    resume(&a, session, "alice", ServerId(1), lease),
+                    resume(&b, session, "alice", ServerId(2), lease),
+                    resume(&c, session, "alice", ServerId(3), lease),
+                );
+                let winners: Vec<u64> = [(1, &ra), (2, &rb), (3, &rc)]
+                    .into_iter()
+                    .filter_map(|(id, r)| matches!(r, Outcome::Restore(..)).then_some(id))
+                    .collect();
+                assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+                for r in [&ra, &rb, &rc] {
+                    match r {
+                        Outcome::Restore(record, _) => {
+                            assert_eq!(record.acked_session_seq, 4);
+                            assert_eq!(record.owner, ServerId(winners[0]));
+                        }
+                        Outcome::Refused(ClaimRefusal::Unavailable) => {}
+                        _ => panic!("round {round}: a loser must be told to try again"),
+                    }
+                }
+                // The store names the winner, whose lease now holds:
+                // another resume waits for it.
+                let (stored, _) = a.load_session(session).await.unwrap().unwrap();
+                assert_eq!(stored.owner, ServerId(winners[0]));
+                let loser = if winners[0] == 1 { &b } else { &a };
+                let later = resume(
+                    loser,
+                    session,
+                    "alice",
+                    ServerId(if winners[0] == 1 { 2 } else { 1 }),
+                    lease,
+                )
+                .await;
+                assert!(matches!(later, Outcome::Refused(ClaimRefusal::Unavailable)));
+            }
+            // Another user's session, and an expired one: unknown.
+            a.create_session(&record(0x7100, 9, 1_000)).await.unwrap();
+            assert!(matches!(
+                resume(&b, 0x7100, "bob", ServerId(2), lease).await,
+                Outcome::Refused(ClaimRefusal::UnknownSession)
+            ));
+            let mut expired = record(0x7101, 9, 1_000);
+            expired.expires_unix_ms = 1_000;
+            a.create_session(&expired).await.unwrap();
+            assert!(matches!(
+                resume(&b, 0x7101, "alice", ServerId(2), lease).await,
+                Outcome::Refused(ClaimRefusal::UnknownSession)
+            ));
+            assert!(matches!(
+                resume(&b, 0x7102, "alice", ServerId(2), lease).await,
+                Outcome::Refused(ClaimRefusal::UnknownSession)
+            ));
+        });
+    }
+}
