@@ -377,11 +377,21 @@ pub fn run(args: Args) -> CmdResult {
     }
     let tracker = admin.as_ref().map(|a| a.tracker().clone());
 
+    let clustered = cluster_control.is_some();
     let presses = Arc::new(AtomicUsize::new(0));
     let on_signal = Arc::clone(&control);
     ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
-            tracing::info!("shutting down: ending every session (Ctrl-C again to exit at once)");
+            if clustered {
+                tracing::info!(
+                    "shutting down: every session goes back to the cluster, its client resumes on \
+                     another server (Ctrl-C again to exit at once)"
+                );
+            } else {
+                tracing::info!(
+                    "shutting down: ending every session (Ctrl-C again to exit at once)"
+                );
+            }
             crate::systemd::stopping();
             on_signal.begin_shutdown();
         } else {
