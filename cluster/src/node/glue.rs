@@ -57,6 +57,8 @@ pub(super) enum Msg {
     },
     /// The probe's outcome.
     Probe(bool),
+    /// The core does not hold this session (a release found it gone).
+    Gone { session: SessionId },
 }
 
 /// A session this node holds.
@@ -209,6 +211,11 @@ impl Glue {
                 generation,
                 result,
             } => self.renewed(session, generation, result),
+            Msg::Gone { session } => {
+                if let Some(held) = self.held.remove(&session) {
+                    held.reader.abort();
+                }
+            }
             Msg::Probe(ok) => {
                 self.probing = false;
                 self.bus_seen(ok);

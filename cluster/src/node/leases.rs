@@ -110,9 +110,13 @@ impl Glue {
     }
 
     fn release(&self, session: SessionId) {
-        let server = self.server.clone();
+        let (server, msgs) = (self.server.clone(), self.msgs.clone());
         tokio::spawn(async move {
-            let _ = server.release_session(session).await;
+            // The core no longer has it (its end is on the way as an
+            // event): stop renewing a lease nobody serves.
+            if let Ok(Err(_)) = server.release_session(session).await {
+                let _ = msgs.send(Msg::Gone { session });
+            }
         });
     }
 
