@@ -80,6 +80,11 @@ pub struct Args {
     /// every server): it seals the session records the cluster stores.
     #[arg(long, value_name = "FILE", requires = "cluster")]
     cluster_secret: Option<PathBuf>,
+    /// Copies the cluster keeps of its log and session records: 3 survives
+    /// the loss of one NATS node; 1 for a single nats-server (no failover
+    /// of the bus itself).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "cluster")]
+    cluster_replicas: usize,
     /// The name SERVER_HELLO announces.
     #[arg(long, value_name = "NAME", default_value = "faxnotify")]
     server_name: String,
@@ -250,7 +255,8 @@ fn cluster_of(args: &Args) -> Result<Option<(BusConfig, ClusterSecret)>, Failure
     let (Some(urls), Some(secret)) = (&args.cluster, &args.cluster_secret) else {
         return Ok(None);
     };
-    let config = BusConfig::new(urls.iter().map(|u| u.trim().to_owned()).collect());
+    let mut config = BusConfig::new(urls.iter().map(|u| u.trim().to_owned()).collect());
+    config.replicas = args.cluster_replicas;
     config
         .validate()
         .map_err(|e| Failure::usage(format!("--cluster: {e}")))?;
