@@ -24,6 +24,7 @@ mod parse;
 mod password;
 mod render;
 mod runtime;
+mod server_list;
 mod strangers;
 mod systemd;
 mod tls;

@@ -28,20 +28,29 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 
 /// Resolves `host:port` to its first address (IPv6 in brackets).
 pub fn host_port(text: &str) -> Result<SocketAddr, String> {
+    let mut addrs = host_port_all(text)?;
+    Ok(addrs.remove(0))
+}
+
+/// Resolves `host:port` to every address it names, in the resolver's order
+/// (never empty; IPv6 in brackets).
+pub fn host_port_all(text: &str) -> Result<Vec<SocketAddr>, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
+        return Ok(vec![addr]);
     }
     if !text.contains(':') {
         return Err(format!(
             "{text:?} is not host:port: add the port, e.g. {text}:4580"
         ));
     }
-    let mut addrs = text
+    let addrs: Vec<SocketAddr> = text
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {text:?}: {e}"))?;
-    addrs
-        .next()
-        .ok_or_else(|| format!("{text:?} resolves to no address"))
+        .map_err(|e| format!("cannot resolve {text:?}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{text:?} resolves to no address"));
+    }
+    Ok(addrs)
 }
 
 /// A listen address: `host:port`, or a bare port meaning all interfaces

@@ -476,7 +476,7 @@ fn user_name_is_sent_prepared() {
 #[test]
 fn ipv6_server_listens_on_ipv6() {
     let mut cfg = config(ListenPolicy::Dynamic);
-    cfg.server = "[2001:db8::1]:4580".parse().unwrap();
+    cfg.servers = vec!["[2001:db8::1]:4580".parse().unwrap()];
     let mut client = Endpoint::new(Client::new(cfg, [0; 32], Instant::now()).unwrap());
     assert_eq!(
         client.next_output(),
@@ -486,7 +486,7 @@ fn ipv6_server_listens_on_ipv6() {
     );
     // An IPv4-mapped server address counts as IPv4 [C-1].
     let mut cfg = config(ListenPolicy::Fixed { port: 6003 });
-    cfg.server = "[::ffff:192.0.2.1]:4580".parse().unwrap();
+    cfg.servers = vec!["[::ffff:192.0.2.1]:4580".parse().unwrap()];
     let mut client = Endpoint::new(Client::new(cfg, [0; 32], Instant::now()).unwrap());
     assert_eq!(
         client.next_output(),

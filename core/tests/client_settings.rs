@@ -219,7 +219,7 @@ fn bad_configuration_is_refused_before_anything_starts() {
     c.max_pending_callbacks = 0;
     assert!(matches!(new_client(c), Err(ConfigError::ZeroLimit { .. })));
     let mut c = config();
-    c.server = SocketAddr::from(([192, 0, 2, 1], 0));
+    c.servers = vec![SocketAddr::from(([192, 0, 2, 1], 0))];
     assert!(matches!(new_client(c), Err(ConfigError::ServerPortZero(_))));
     let mut c = config();
     c.user = "al ice".into();

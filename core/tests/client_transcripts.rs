@@ -379,6 +379,7 @@ fn control_loss_and_resume() {
             reason: DisconnectReason::Closed,
             attempt: 1,
             retry_in,
+            ..
         } => retry_in,
         other => panic!("expected ConnectionLost, got {other:?}"),
     };
@@ -909,6 +910,7 @@ fn handshake_timeout_and_backoff() {
                 reason: DisconnectReason::ConnectFailed { error: e },
                 attempt: a,
                 retry_in,
+                ..
             } => {
                 assert_eq!(a, attempt);
                 assert_eq!(e, error, "the OS's reason reaches the application");

@@ -6,7 +6,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use faxnotify_core::server::{Event, Target};
-use faxnotify_core::wire::{CallbackState, Notification};
+use faxnotify_core::wire::{CallbackState, EncodedNotification};
 use faxnotify_mio::{LoopOptions, Server};
 
 use super::messages::{self, ChildMsg, Spec};
@@ -14,18 +14,21 @@ use super::mio_fleet::Fleet;
 use super::producer::{self, Seen, ServerApi};
 use super::sys;
 use super::tally::{self, Tally};
+use faxnotify_runtime::PostReport;
 
 struct MioServer {
     server: Server,
 }
 
 impl ServerApi for MioServer {
-    fn notify_batch(
-        &mut self,
-        batch: Vec<(Target, Notification)>,
-    ) -> Result<(usize, Vec<String>), String> {
-        let reports = self.server.notify_batch(batch).map_err(|e| e.to_string())?;
-        producer::summarize_reports(reports)
+    fn post_batch(&mut self, batch: &mut Vec<(Target, EncodedNotification)>) -> Result<(), String> {
+        self.server
+            .post_batch(batch.drain(..))
+            .map_err(|e| e.to_string())
+    }
+
+    fn take_post_report(&mut self) -> PostReport {
+        self.server.take_post_report()
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Seen> {
@@ -62,9 +65,11 @@ pub fn seen(event: Event) -> Seen {
 /// The server process.
 pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
+    let mut options = LoopOptions::default();
+    options.post_capacity = producer::post_capacity(spec);
     let server = Server::builder(producer::config(spec)?, producer::users(spec.clients)?)
         .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .options(LoopOptions::default())
+        .options(options)
         .start()
         .map_err(|e| e.to_string())?;
     messages::send(&ChildMsg::Listening {

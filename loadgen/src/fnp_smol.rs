@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_io::Timer;
 use faxnotify_core::client::{ClientConfig, Event, ListenPolicy, NetworkSettings};
 use faxnotify_core::server::Target;
-use faxnotify_core::wire::{CallbackState, Notification};
+use faxnotify_core::wire::{CallbackState, EncodedNotification};
 use faxnotify_smol::{Options, Server, ServerEvents, TaskRunner};
 use futures_lite::future;
 
@@ -27,6 +27,7 @@ use super::producer::{self, Seen, ServerApi};
 use super::smol_clients::{Slots, SmolClients};
 use super::sys;
 use super::tally::{Recorder, Tally};
+use faxnotify_runtime::PostReport;
 
 struct SmolServer {
     server: Server,
@@ -34,13 +35,14 @@ struct SmolServer {
 }
 
 impl ServerApi for SmolServer {
-    fn notify_batch(
-        &mut self,
-        batch: Vec<(Target, Notification)>,
-    ) -> Result<(usize, Vec<String>), String> {
-        let reports =
-            async_io::block_on(self.server.notify_batch(batch)).map_err(|e| e.to_string())?;
-        producer::summarize_reports(reports)
+    fn post_batch(&mut self, batch: &mut Vec<(Target, EncodedNotification)>) -> Result<(), String> {
+        self.server
+            .post_batch(batch.drain(..))
+            .map_err(|e| e.to_string())
+    }
+
+    fn take_post_report(&mut self) -> PostReport {
+        self.server.take_post_report()
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Seen> {
@@ -63,11 +65,13 @@ impl ServerApi for SmolServer {
 /// The server process.
 pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
+    let mut options = Options::default();
+    options.post_capacity = producer::post_capacity(spec);
     let (server, events) = async_io::block_on(Server::bind_with(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         producer::config(spec)?,
         producer::users(spec.clients)?,
-        Options::default(),
+        options,
     ))
     .map_err(|e| e.to_string())?;
     messages::send(&ChildMsg::Listening {

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use faxnotify_core::server::Target;
-use faxnotify_core::wire::Notification;
+use faxnotify_core::wire::EncodedNotification;
 use faxnotify_tokio::{Options, Server, ServerEvents, TaskRunner};
 use futures_lite::future;
 
@@ -19,6 +19,7 @@ use super::messages::{self, ChildMsg, Spec};
 use super::producer::{self, Seen, ServerApi};
 use super::sys;
 use super::tokio_clients::{self, TokioClients, TokioThreads};
+use faxnotify_runtime::PostReport;
 
 struct TokioServer<'a> {
     threads: &'a TokioThreads,
@@ -27,14 +28,14 @@ struct TokioServer<'a> {
 }
 
 impl ServerApi for TokioServer<'_> {
-    fn notify_batch(
-        &mut self,
-        batch: Vec<(Target, Notification)>,
-    ) -> Result<(usize, Vec<String>), String> {
-        // The handles' futures only wait on channels: no runtime needed.
-        let reports =
-            future::block_on(self.server.notify_batch(batch)).map_err(|e| e.to_string())?;
-        producer::summarize_reports(reports)
+    fn post_batch(&mut self, batch: &mut Vec<(Target, EncodedNotification)>) -> Result<(), String> {
+        self.server
+            .post_batch(batch.drain(..))
+            .map_err(|e| e.to_string())
+    }
+
+    fn take_post_report(&mut self) -> PostReport {
+        self.server.take_post_report()
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Seen> {
@@ -61,6 +62,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     let threads = TokioThreads::start(1, "load-tokio-server")?;
     let mut options = Options::default();
     options.runner = TaskRunner::Handle(threads.handle().clone());
+    options.post_capacity = producer::post_capacity(spec);
     let (server, events) = future::block_on(Server::bind_with(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         producer::config(spec)?,

@@ -165,8 +165,9 @@ impl Fleet {
                 }
                 let key = event.token().0;
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                let hup = event.is_read_closed() || event.is_error();
                 let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-                self.on_ready(key, readable, writable, now);
+                self.on_ready(key, readable, hup, writable, now);
             }
             self.run_timers(now);
             self.start_more(now);
@@ -463,7 +464,7 @@ impl Fleet {
         }
     }
 
-    fn on_ready(&mut self, key: usize, readable: bool, writable: bool, now: Instant) {
+    fn on_ready(&mut self, key: usize, readable: bool, hup: bool, writable: bool, now: Instant) {
         match self.socks.get_mut(key) {
             Some(Sock::Listener { .. }) => self.accept(key, now),
             Some(Sock::Stream {
@@ -474,7 +475,7 @@ impl Fleet {
                     return;
                 }
                 if readable {
-                    self.read(key, now);
+                    self.read(key, now, hup);
                 }
             }
             None => {}
@@ -507,7 +508,7 @@ impl Fleet {
                 *connecting = false;
                 self.input(m, Input::Connected { conn }, now);
                 if self.flush(key) {
-                    self.read(key, now);
+                    self.read(key, now, true);
                 }
             }
             Err(e) => {
@@ -549,7 +550,7 @@ impl Fleet {
                     });
                     self.by_conn.insert((m, conn), skey);
                     self.drain(m, now);
-                    self.read(skey, now);
+                    self.read(skey, now, true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -561,7 +562,11 @@ impl Fleet {
         }
     }
 
-    fn read(&mut self, key: usize, now: Instant) {
+    /// Reads what `key` has. A short read empties the socket, and new data
+    /// raises a new edge, so the read that would only say `WouldBlock` is
+    /// spared — unless `to_the_end` (the peer's FIN was seen, which raises
+    /// no new edge; or no event told what is there).
+    fn read(&mut self, key: usize, now: Instant, to_the_end: bool) {
         loop {
             let Some(Sock::Stream {
                 stream,
@@ -583,7 +588,11 @@ impl Fleet {
                     return;
                 }
                 Ok(n) => {
+                    let emptied = n < self.read_buf.len() && !to_the_end;
                     if closing {
+                        if emptied {
+                            return;
+                        }
                         continue;
                     }
                     let core = &mut self.members[m as usize].core;
@@ -597,6 +606,9 @@ impl Fleet {
                         self.tally.note(format!("client {m}: input refused: {e}"));
                     }
                     self.drain(m, now);
+                    if emptied {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

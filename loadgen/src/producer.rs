@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use faxnotify_core::SessionId;
 use faxnotify_core::auth::{Credentials, DEFAULT_ITERATIONS};
-use faxnotify_core::server::{MemoryUserStore, NotifyError, NotifyReport, ServerConfig, Target};
-use faxnotify_core::wire::{Notification, Role as UserRole};
+use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+use faxnotify_core::wire::{EncodedNotification, Role as UserRole};
+use faxnotify_runtime::{NotificationEncoder, PostReport};
 
 use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
 use super::mio_fleet::{PASSWORD, user_name};
@@ -40,37 +41,40 @@ pub enum Seen {
 
 /// A running server as the producer drives it.
 pub trait ServerApi {
-    /// Queues each notification for its target, with one call to the
-    /// runtime; returns how many sessions accepted them in all, and why the
-    /// others did not.
-    fn notify_batch(
-        &mut self,
-        batch: Vec<(Target, Notification)>,
-    ) -> Result<(usize, Vec<String>), String>;
+    /// Posts each encoded notification for its target, fire and forget
+    /// (one call to the runtime, no reply), and empties `batch`. `Err`
+    /// when the runtime refused the posts (its inbox is full, or it has
+    /// stopped).
+    fn post_batch(&mut self, batch: &mut Vec<(Target, EncodedNotification)>) -> Result<(), String>;
+    /// What became of the posts the runtime has taken since the last call.
+    fn take_post_report(&mut self) -> PostReport;
     /// The next event, waiting at most `timeout` (`None` if none came).
     fn next_event(&mut self, timeout: Duration) -> Option<Seen>;
 }
 
-/// Sums one `notify_batch` call's reports, as [`ServerApi::notify_batch`]
-/// returns them: sessions that accepted, and why (up to 3 per report) the
-/// others did not.
-pub fn summarize_reports(
-    reports: Vec<Result<NotifyReport, NotifyError>>,
-) -> Result<(usize, Vec<String>), String> {
-    let mut accepted = 0;
-    let mut why = Vec::new();
-    for report in reports {
-        let report = report.map_err(|e| e.to_string())?;
-        accepted += report.accepted.len();
-        why.extend(
-            report
-                .refused
-                .iter()
-                .take(3)
-                .map(|(s, r)| format!("session {s}: {r}")),
-        );
+/// Refusals in a post report, as an error for the run (up to 3 reasons).
+pub fn refusals(report: &PostReport) -> Result<(), String> {
+    if report.all_accepted() {
+        return Ok(());
     }
-    Ok((accepted, why))
+    let why: Vec<String> = report
+        .refusals
+        .iter()
+        .take(3)
+        .map(|(s, r)| format!("session {s}: {r}"))
+        .collect();
+    Err(format!(
+        "{} notifications refused: {}",
+        report.refused,
+        why.join("; ")
+    ))
+}
+
+/// How many notifications a run may have posted and not yet taken by the
+/// runtime at once: every session's `outstanding` (the runtime's default
+/// inbox is smaller than a large run's first burst).
+pub fn post_capacity(spec: &Spec) -> usize {
+    (spec.clients * spec.outstanding as usize).max(65_536)
 }
 
 /// The users store every load server uses: `load0`, `load1`, ... with one
@@ -166,36 +170,27 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
     let mut acked = vec![0u64; n];
     let mut complete = 0usize;
     let mut dirty: Vec<usize> = (0..n).collect();
-    let mut refused = 0usize;
+    // Encoded here, on the application's thread, into one arena; posted
+    // fire and forget: the runtime's loop answers nothing per batch.
+    let mut encoder = NotificationEncoder::new();
+    let mut batch = Vec::new();
     let go_cpu = CpuSample::now();
     let start_ns = sys::monotonic_ns();
     while complete < n {
         if !dirty.is_empty() {
             let now = sys::monotonic_ns();
-            let mut batch = Vec::new();
             for i in dirty.drain(..) {
                 let allowed = m.min(acked[i] + q);
                 for number in sent[i] + 1..=allowed {
-                    batch.push((
-                        Target::Session(sessions[i]),
-                        payload::notification(now, number),
-                    ));
+                    let encoded = encoder
+                        .encode(&payload::notification(now, number))
+                        .map_err(|e| e.to_string())?;
+                    batch.push((Target::Session(sessions[i]), encoded));
                 }
                 sent[i] = sent[i].max(allowed);
             }
             if !batch.is_empty() {
-                let expected = batch.len();
-                let (accepted, why) = api.notify_batch(batch)?;
-                if accepted != expected {
-                    refused += expected - accepted;
-                    for w in why {
-                        note(&mut notes, w);
-                    }
-                    return Err(format!(
-                        "{refused} notifications refused: {}",
-                        notes.join("; ")
-                    ));
-                }
+                api.post_batch(&mut batch)?;
             }
         }
         // Every event already waiting, or else wait for one.
@@ -222,6 +217,7 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
                 Seen::PathUp(_) | Seen::Nothing => {}
             }
         }
+        refusals(&api.take_post_report())?;
     }
     let end_ns = sys::monotonic_ns();
     let cpu = CpuSample::now().since(go_cpu);
@@ -273,18 +269,25 @@ fn broadcasts(
     let go_cpu = CpuSample::now();
     let start_ns = sys::monotonic_ns();
     let mut took = Vec::with_capacity(spec.broadcasts as usize);
+    let mut encoder = NotificationEncoder::new();
+    let mut batch = Vec::with_capacity(1);
     for k in 1..=u64::from(spec.broadcasts) {
         let sent_ns = sys::monotonic_ns();
-        let (accepted, why) =
-            api.notify_batch(vec![(Target::All, payload::notification(sent_ns, k))])?;
-        if accepted != n {
-            return Err(format!(
-                "broadcast {k} reached {accepted} of {n} sessions: {}",
-                why.join("; ")
-            ));
-        }
+        let encoded = encoder
+            .encode(&payload::notification(sent_ns, k))
+            .map_err(|e| e.to_string())?;
+        batch.push((Target::All, encoded));
+        api.post_batch(&mut batch)?;
         let mut acked: HashSet<SessionId> = HashSet::with_capacity(n);
+        let mut reached = 0;
         while acked.len() < n {
+            // The report comes as soon as the loop has taken the post.
+            let report = api.take_post_report();
+            refusals(&report)?;
+            reached += report.accepted;
+            if report.posted > 0 && reached != n as u64 {
+                return Err(format!("broadcast {k} reached {reached} of {n} sessions"));
+            }
             match api.next_event(Duration::from_secs(1)) {
                 Some(Seen::Delivered { session, last, .. }) if last >= k => {
                     acked.insert(session);

@@ -1,7 +1,7 @@
 //! The FNP/1 client, on any [`Runtime`].
 
 use std::marker::PhantomData;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use async_channel::Sender;
@@ -92,17 +92,12 @@ impl<R: Runtime> Client<R> {
         options.validate()?;
         faxnotify_runtime::fill_local_ip(&mut config);
         let seed = options.resolve_seed().map_err(ClientStartError::Seed)?;
-        let server = config.server;
+        let servers = config.servers.clone();
         let user = config.user.clone();
         // The `none` policy binds nothing: the client advertises port 0 and
         // there is no listener to wait for.
-        let no_listener = (config.settings.listen == ListenPolicy::None).then(|| {
-            let ip = match server.ip().to_canonical() {
-                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            };
-            SocketAddr::new(ip, 0)
-        });
+        let no_listener = (config.settings.listen == ListenPolicy::None)
+            .then(|| faxnotify_runtime::no_listener_addr(&config));
         let core = core::Client::new(config, seed, Instant::now())?;
 
         let (events_tx, events_rx) = mailbox::mailbox(options.event_capacity);
@@ -112,7 +107,7 @@ impl<R: Runtime> Client<R> {
         let limits = Limits::from(&options);
         #[cfg(feature = "test-hooks")]
         let suspend_listener_at_start = options.suspend_listener_at_start;
-        let span = tracing::debug_span!("fnp_client", %server, %user);
+        let span = tracing::debug_span!("fnp_client", ?servers, %user);
         let launched = options.runner.launch("faxnotify-client", move |spawner| {
             async move {
                 let io = Conns::<R>::new(spawner, net_tx, limits);
@@ -125,7 +120,7 @@ impl<R: Runtime> Client<R> {
                     #[cfg(feature = "test-hooks")]
                     suspend_at_start: suspend_listener_at_start,
                 };
-                driver::run(machine, io, net_rx, commands_rx, events_tx).await;
+                driver::run(machine, io, net_rx, commands_rx, events_tx, None).await;
                 tracing::debug!("client stopped");
             }
             .instrument(span)

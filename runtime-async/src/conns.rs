@@ -253,11 +253,27 @@ async fn reader<S: AsyncTcp>(
     tx: Sender<NetMsg<S>>,
 ) {
     let chunk = queue.limits.read_chunk;
+    let mut emptied = false;
     loop {
         queue.read_gate().await;
+        if emptied {
+            // The last read was short: the socket is empty, so wait for it
+            // instead of trying a read that would only say WouldBlock (a
+            // system call per read of ACKs). The peer's FIN makes it ready
+            // too (async-io re-arms level-triggered; tokio keeps the
+            // read-closed readiness).
+            if let Err(error) = stream.readable().await {
+                tracing::debug!(%conn, %error, "read failed");
+                let _ = tx.send(NetMsg::Closed { conn }).await;
+                return;
+            }
+        }
         let msg = match read(&*stream, chunk).await {
             Ok(data) if data.is_empty() => NetMsg::Closed { conn },
-            Ok(data) => NetMsg::Received { conn, data },
+            Ok(data) => {
+                emptied = data.len() < chunk;
+                NetMsg::Received { conn, data }
+            }
             Err(error) => {
                 tracing::debug!(%conn, %error, "read failed");
                 NetMsg::Closed { conn }
@@ -312,6 +328,8 @@ enum State<S> {
         queue: Arc<WriteQueue>,
         reader: Task,
         writer: Task,
+        /// What this turn transmitted, written at the end of the turn.
+        out: Vec<u8>,
     },
 }
 
@@ -345,6 +363,8 @@ pub(crate) struct Conns<R: Runtime> {
     listener: Option<Listening<R::Listener>>,
     /// Connections found dead while writing; the driver reports them closed.
     dead: Vec<ConnId>,
+    /// Connections with bytes transmitted this turn and not written yet.
+    unflushed: Vec<ConnId>,
 }
 
 impl<R: Runtime> Conns<R> {
@@ -358,6 +378,7 @@ impl<R: Runtime> Conns<R> {
             prune_at: 64,
             listener: None,
             dead: Vec::new(),
+            unflushed: Vec::new(),
         }
     }
 
@@ -497,6 +518,7 @@ impl<R: Runtime> Conns<R> {
                     queue,
                     reader,
                     writer,
+                    out: Vec::new(),
                 },
                 accepted,
                 peer,
@@ -515,26 +537,73 @@ impl<R: Runtime> Conns<R> {
         )
     }
 
-    /// Writes (or queues) `data` on `conn`. Returns the buffer when it was
-    /// written at once. A connection found dead is dropped and remembered
-    /// for [`Conns::take_dead`].
-    pub(crate) fn transmit(&mut self, conn: ConnId, data: Vec<u8>) -> Option<Vec<u8>> {
+    /// Queues `data` for `conn`, to be written with everything else the
+    /// turn transmits to it ([`Conns::flush`]). Returns a buffer the core
+    /// can reuse (`data` itself once copied, or a spare one).
+    pub(crate) fn transmit(&mut self, conn: ConnId, mut data: Vec<u8>) -> Option<Vec<u8>> {
         let Some(Entry {
-            state: State::Open { stream, queue, .. },
+            state: State::Open { out, .. },
             ..
-        }) = self.map.get(&conn)
+        }) = self.map.get_mut(&conn)
         else {
             tracing::debug!(%conn, "transmit for a connection that is not open; dropped");
             return None;
         };
-        match queue.push(&**stream, data) {
-            Written::Done(buf) => Some(buf),
-            Written::Queued => None,
-            Written::Dead => {
+        if out.is_empty() {
+            // The turn's first bytes for it: take the buffer as it is, and
+            // hand back the spare one kept from the last write.
+            self.unflushed.push(conn);
+            std::mem::swap(out, &mut data);
+            return (data.capacity() > 0).then_some(data);
+        }
+        out.extend_from_slice(&data);
+        Some(data)
+    }
+
+    /// Whether some connection has bytes transmitted and not yet written.
+    pub(crate) fn has_unflushed(&self) -> bool {
+        !self.unflushed.is_empty()
+    }
+
+    /// Writes (or queues for its writer) what each connection was sent
+    /// this turn: one write per connection. A connection found dead is
+    /// dropped and remembered for [`Conns::take_dead`].
+    pub(crate) fn flush(&mut self) {
+        let mut unflushed = std::mem::take(&mut self.unflushed);
+        for conn in unflushed.drain(..) {
+            if !self.write_out(conn) {
                 self.forget(conn);
                 self.dead.push(conn);
-                None
             }
+        }
+        // Keep the list's capacity for the next turn.
+        self.unflushed = unflushed;
+    }
+
+    /// Hands `conn`'s unwritten bytes to its write queue; false if the
+    /// connection turned out dead.
+    fn write_out(&mut self, conn: ConnId) -> bool {
+        let Some(Entry {
+            state: State::Open {
+                stream, queue, out, ..
+            },
+            ..
+        }) = self.map.get_mut(&conn)
+        else {
+            return true; // gone meanwhile: nothing to write
+        };
+        if out.is_empty() {
+            return true;
+        }
+        match queue.push(&**stream, std::mem::take(out)) {
+            Written::Done(mut buf) => {
+                // Written at once: keep the buffer for the next turn.
+                buf.clear();
+                *out = buf;
+                true
+            }
+            Written::Queued => true,
+            Written::Dead => false,
         }
     }
 
@@ -548,11 +617,17 @@ impl<R: Runtime> Conns<R> {
         match entry.state {
             State::Dialling(task) => drop(task),
             State::Open {
+                stream,
                 queue,
                 reader,
                 writer,
-                ..
+                out,
             } => {
+                // What this turn sent before the close goes first; a dead
+                // connection is being closed anyway.
+                if !out.is_empty() {
+                    let _ = queue.push(&*stream, out);
+                }
                 drop(reader);
                 queue.close(Instant::now() + self.limits.close_timeout);
                 self.closing.push(writer);

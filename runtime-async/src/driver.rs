@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_channel::Receiver;
@@ -12,6 +13,7 @@ use faxnotify_core::io::{ConnectError, Input};
 use futures_lite::future;
 
 use crate::conns::Conns;
+use crate::doorbell::Doorbell;
 use crate::mailbox;
 use crate::net::{self, NetMsg};
 use crate::runtime::{self, AsyncTcp as _, AsyncTimer as _, Runtime};
@@ -45,6 +47,8 @@ pub(crate) trait Machine<R: Runtime> {
         io: &mut Conns<R>,
         events: &mailbox::Sender<Self::Event>,
     );
+    /// The application posted notifications (the doorbell rang): take them.
+    fn posted(&mut self, _now: Instant) {}
     /// Every application handle is gone.
     fn abandoned(&mut self, now: Instant, io: &mut Conns<R>);
     /// Whether the driver can stop (checked after a drain).
@@ -62,6 +66,7 @@ enum Wake<C, S> {
     Accepted(io::Result<(S, SocketAddr)>),
     Timer,
     Space,
+    Posted,
 }
 
 /// Runs `machine` until it is done, then closes every connection (bounded
@@ -72,12 +77,13 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
     net: Receiver<NetMsg<R::Tcp>>,
     commands: Receiver<M::Command>,
     events: mailbox::Sender<M::Event>,
+    doorbell: Option<Arc<Doorbell>>,
 ) {
     let mut timer: Option<R::Timer> = None;
     let mut armed: Option<Instant> = None;
     let mut commands_open = true;
     let mut now = Instant::now();
-    settle(&mut machine, now, &mut io, &events);
+    finish_turn(&mut machine, now, &mut io, &events);
     while !machine.is_done() {
         // Re-arm only when the core's deadline moved earlier (or nothing is
         // armed). A deadline that moved later — the keepalive deadline does
@@ -139,8 +145,18 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
                     _ => future::pending().await,
                 }
             };
+            let posted = async {
+                match &doorbell {
+                    Some(bell) => {
+                        bell.rung().await;
+                        Wake::Posted
+                    }
+                    None => future::pending().await,
+                }
+            };
             let network = future::race(input, accept);
-            future::race(future::race(command, network), future::or(tick, space)).await
+            let local = future::or(future::or(tick, space), posted);
+            future::race(future::race(command, network), local).await
         };
         now = Instant::now();
         match wake {
@@ -188,7 +204,10 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
                 settle(&mut machine, now, &mut io, &events);
             }
             Wake::Space => {}
+            Wake::Posted => machine.posted(now),
         }
+        // One write per connection for everything this turn produced.
+        finish_turn(&mut machine, now, &mut io, &events);
     }
     // Commands that arrive from here on are never executed. They are held
     // until the connections are closed and then dropped, which answers
@@ -252,8 +271,27 @@ fn on_net<R: Runtime, M: Machine<R>>(
     settle(machine, now, io, events);
 }
 
+/// Ends a turn: settles, then hands each connection what the turn
+/// queued for it in one write; writes that find a connection dead are
+/// reported (which may produce more outputs), so it settles again.
+fn finish_turn<R: Runtime, M: Machine<R>>(
+    machine: &mut M,
+    now: Instant,
+    io: &mut Conns<R>,
+    events: &mailbox::Sender<M::Event>,
+) {
+    loop {
+        settle(machine, now, io, events);
+        if !io.has_unflushed() {
+            return;
+        }
+        io.flush();
+    }
+}
+
 /// Drains the outputs, and reports connections that died while being
-/// written to as closed (which may produce more outputs).
+/// written to as closed (which may produce more outputs). What the outputs
+/// transmit waits for the end of the turn ([`finish_turn`]).
 fn settle<R: Runtime, M: Machine<R>>(
     machine: &mut M,
     now: Instant,

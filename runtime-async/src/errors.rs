@@ -2,7 +2,8 @@
 //! the requests' errors are faxnotify-runtime's, shared with every runtime.
 
 pub use faxnotify_runtime::{
-    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, SetTlsIdentityError,
+    ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, PostError,
+    SetTlsIdentityError,
 };
 
 use std::io;

@@ -13,6 +13,7 @@
 //! ```text
 //! Server::bind(addr, config, users).await -> (Server, ServerEvents)
 //!     server.notify(target, notification).await, sessions(), end_session(), shutdown()
+//!     server.post(target, encoded) (fire and forget), take_post_report()
 //! Client::start(config).await -> Client
 //!     client.next_event().await, logout(), state(), change_settings()
 //! ```
@@ -46,6 +47,22 @@
 //! faults, listen policies and addresses, IPv4/IPv6, TLS) on your runtime,
 //! about thirty tests; add tests only for what your runtime alone has.
 //!
+//! # Notifying cheaply
+//!
+//! Notifications are encoded on the caller's thread, never in the driver:
+//! `notify` and `notify_batch` encode into the calling thread's arena and
+//! wait for the driver's per-session report. [`Server::post`] is fire and
+//! forget: notifications encoded with a [`NotificationEncoder`] go into a
+//! bounded inbox ([`Options::post_capacity`]; a full one refuses with
+//! [`PostError::Full`]) that the driver empties on its next turn, waking it
+//! only when no wake is pending; a [`PostReport`]
+//! ([`Server::take_post_report`]) counts what was accepted and lists the
+//! refusals, and each session's outcome comes as the usual events. The
+//! driver writes each connection once per turn, whatever the turn
+//! produced for it (a batch of up to 64 network messages, a command, the
+//! posts), and a reader whose last read was short waits for the socket
+//! instead of reading again into `WouldBlock`.
+//!
 //! # Backpressure
 //!
 //! Nothing a peer or a slow application does grows memory without bound:
@@ -54,8 +71,9 @@
 //!   driver through one bounded queue (`input_queue` messages); when it is
 //!   full, readers stop reading and TCP flow control pushes back on the
 //!   peers. An idle connection holds no read buffer.
-//! - **Writing.** Bytes for a connection are written at once when the
-//!   socket takes them, else queued for its writer task. While more than
+//! - **Writing.** Bytes for a connection are written at the end of the
+//!   driver's turn when the socket takes them, else queued for its writer
+//!   task. While more than
 //!   `pause_reading_above` bytes (64 KiB) wait for a peer that does not
 //!   read, that connection is not read either, so its requests (PINGs, ...)
 //!   cannot make the core produce more replies. What the application sends
@@ -105,6 +123,7 @@
 pub mod adapter_tests;
 mod client;
 mod conns;
+mod doorbell;
 mod driver;
 mod errors;
 mod mailbox;
@@ -119,8 +138,9 @@ mod cluster;
 pub use client::Client;
 pub use errors::{
     ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, NotifyError,
-    ServerStartError, SetTlsIdentityError,
+    PostError, ServerStartError, SetTlsIdentityError,
 };
+pub use faxnotify_runtime::{NotificationEncoder, PostReport};
 pub use options::{Options, OptionsError};
 pub use runtime::{AsyncListener, AsyncTcp, AsyncTimer, Runtime, Spawn};
 pub use server::Server;

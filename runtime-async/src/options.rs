@@ -48,6 +48,12 @@ pub struct Options<R> {
     /// before the close and to see the peer close in turn; then it is
     /// dropped. Default 2 s.
     pub close_timeout: Duration,
+    /// Notifications a server's application may have posted
+    /// ([`Server::post`](crate::Server::post)) that the driver has not taken
+    /// yet; a post beyond that is refused with
+    /// [`PostError::Full`](crate::PostError::Full). Default 65 536. The
+    /// client ignores it.
+    pub post_capacity: usize,
     /// Test hook: bind the client's callback listener (so its port is chosen
     /// and advertised) but close it at once, as if a firewall blocked it;
     /// [`Client::resume_listener`](crate::Client::resume_listener) opens it.
@@ -66,6 +72,7 @@ impl<R: Default> Default for Options<R> {
             pause_reading_above: 64 * 1024,
             max_write_backlog: 8 * 1024 * 1024,
             close_timeout: Duration::from_secs(2),
+            post_capacity: 65_536,
             #[cfg(feature = "test-hooks")]
             suspend_listener_at_start: false,
         }
@@ -104,6 +111,7 @@ impl<R> Options<R> {
             (self.read_chunk, "read_chunk"),
             (self.input_queue, "input_queue"),
             (self.pause_reading_above, "pause_reading_above"),
+            (self.post_capacity, "post_capacity"),
         ] {
             if value == 0 {
                 return Err(OptionsError::Zero { field });

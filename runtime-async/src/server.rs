@@ -3,23 +3,28 @@
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_channel::Sender;
 use faxnotify_core::io::BindError;
 use faxnotify_core::server::{
-    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target, UserStore,
+    self as core, Event, Input, NotifyReport, NotifySummary, Output, ServerConfig, SessionInfo,
+    Target, UserStore,
 };
 use faxnotify_core::tls::ServerIdentity;
-use faxnotify_core::wire::Notification;
+use faxnotify_core::wire::{EncodedNotification, Notification};
 use faxnotify_core::{ConnId, SessionId};
 use faxnotify_runtime::ClusterRequest;
-use faxnotify_runtime::ServerRequest;
+use faxnotify_runtime::{
+    EncodedBatch, PostError, PostInbox, PostReport, ServerRequest, WakeGate, encode_on_this_thread,
+};
 use futures_lite::Stream;
 use tracing::Instrument as _;
 
 use crate::conns::{Conns, Limits};
+use crate::doorbell::Doorbell;
 use crate::driver::{self, Machine};
 use crate::errors::{Closed, EndSessionError, NotifyError, ServerStartError, SetTlsIdentityError};
 use crate::mailbox;
@@ -40,6 +45,9 @@ const COMMAND_QUEUE: usize = 64;
 /// dropped the server shuts down as by [`Server::shutdown`].
 pub struct Server<R> {
     commands: Sender<Command>,
+    /// Posted notifications, and the doorbell that wakes the driver for them.
+    inbox: Arc<PostInbox>,
+    doorbell: Arc<Doorbell>,
     local: SocketAddr,
     runtime: PhantomData<fn() -> R>,
 }
@@ -49,6 +57,8 @@ impl<R> Clone for Server<R> {
     fn clone(&self) -> Self {
         Self {
             commands: self.commands.clone(),
+            inbox: Arc::clone(&self.inbox),
+            doorbell: Arc::clone(&self.doorbell),
             local: self.local,
             runtime: PhantomData,
         }
@@ -184,6 +194,10 @@ impl<R: Runtime> Server<R> {
         let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_QUEUE);
         let (net_tx, net_rx) = async_channel::bounded(options.input_queue);
         let limits = Limits::from(&options);
+        let gate = Arc::new(WakeGate::new());
+        let inbox = Arc::new(PostInbox::new(options.post_capacity, Arc::clone(&gate)));
+        let doorbell = Arc::new(Doorbell::new(gate));
+        let (driver_inbox, driver_bell) = (Arc::clone(&inbox), Arc::clone(&doorbell));
         let span = tracing::debug_span!("fnp_server", %local);
         let launched = options.runner.launch("faxnotify-server", move |spawner| {
             async move {
@@ -194,10 +208,20 @@ impl<R: Runtime> Server<R> {
                 tracing::debug!("server started");
                 let machine = ServerMachine {
                     core,
+                    inbox: driver_inbox,
+                    posts: Vec::new(),
                     shutdown_waiters: Vec::new(),
                     killed: false,
                 };
-                driver::run(machine, io, net_rx, commands_rx, events_tx).await;
+                driver::run(
+                    machine,
+                    io,
+                    net_rx,
+                    commands_rx,
+                    events_tx,
+                    Some(driver_bell),
+                )
+                .await;
                 tracing::debug!("server stopped");
             }
             .instrument(span)
@@ -206,6 +230,8 @@ impl<R: Runtime> Server<R> {
         Ok((
             Server {
                 commands: commands_tx,
+                inbox,
+                doorbell,
                 local,
                 runtime: PhantomData,
             },
@@ -232,6 +258,10 @@ impl<R: Runtime> Server<R> {
         target: Target,
         notification: Notification,
     ) -> Result<NotifyReport, NotifyError> {
+        // Encoded here, on the caller's thread, into its arena: the driver
+        // only queues it.
+        let notification =
+            encode_on_this_thread(&notification).map_err(|e| NotifyError::Core(e.into()))?;
         self.ask(|reply| {
             Command::Request(ServerRequest::Notify {
                 target,
@@ -240,8 +270,7 @@ impl<R: Runtime> Server<R> {
             })
         })
         .await
-        .map_err(|Closed| NotifyError::Closed)?
-        .map_err(NotifyError::Core)
+        .map_err(|Closed| NotifyError::Closed)
     }
 
     /// Queues several notifications with one round trip to the driver:
@@ -259,8 +288,85 @@ impl<R: Runtime> Server<R> {
         &self,
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
-        self.ask(|reply| Command::Request(ServerRequest::NotifyBatch { batch, reply }))
-            .await
+        let mut encoded = EncodedBatch::encode(batch);
+        let batch = encoded.take_batch();
+        let reports = self
+            .ask(|reply| Command::Request(ServerRequest::NotifyBatch { batch, reply }))
+            .await?;
+        Ok(encoded.answer(reports))
+    }
+
+    /// Queues a notification encoded on the caller's thread (see
+    /// [`NotificationEncoder`](crate::NotificationEncoder)) for every
+    /// session of `target`, with a round trip to the driver. The summary
+    /// counts the sessions that accepted it and lists those that refused
+    /// it and why (queue full [B-6], no such session).
+    pub async fn notify_encoded(
+        &self,
+        target: Target,
+        notification: EncodedNotification,
+    ) -> Result<NotifySummary, Closed> {
+        self.ask(|reply| {
+            Command::Request(ServerRequest::NotifyEncoded {
+                target,
+                notification,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Posts a notification for every session of `target` and returns at
+    /// once: fire and forget, no `await`, callable from any thread. The
+    /// driver takes every post on its next turn, in order, and queues it
+    /// as [`Server::notify_encoded`] would; what became of the posts adds
+    /// up in [`Server::take_post_report`], and each session's outcome comes
+    /// later as [`Event::Delivered`] / [`Event::Undelivered`].
+    ///
+    /// The cheapest way to notify: no reply to wait for, and one wake-up of
+    /// the driver for all posts made while it was busy. Posts wait in an
+    /// inbox of [`Options::post_capacity`] notifications; when it is full
+    /// the post is refused with [`PostError::Full`] and nothing is queued.
+    ///
+    /// ```no_run
+    /// # use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+    /// # use faxnotify_core::wire::Notification;
+    /// use faxnotify_smol::NotificationEncoder;
+    /// # async_io::block_on(async {
+    /// # let (server, _events) = faxnotify_smol::Server::bind(
+    /// #     "127.0.0.1:0".parse()?, ServerConfig::new([7; 32]), MemoryUserStore::new()).await?;
+    /// let mut encoder = NotificationEncoder::new();
+    /// server.post(Target::All, encoder.encode(&Notification::server_message("hello"))?)?;
+    /// // ... later, or now and then:
+    /// for (session, why) in &server.take_post_report().refusals {
+    ///     eprintln!("session {session} refused a notification: {why}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn post(&self, target: Target, notification: EncodedNotification) -> Result<(), PostError> {
+        self.post_batch([(target, notification)])
+    }
+
+    /// Posts several notifications, in order, or none of them if they do
+    /// not all fit in the inbox; see [`Server::post`].
+    pub fn post_batch<I>(&self, batch: I) -> Result<(), PostError>
+    where
+        I: IntoIterator<Item = (Target, EncodedNotification)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if self.inbox.post(batch)? {
+            self.doorbell.ring();
+        }
+        Ok(())
+    }
+
+    /// What became of the posted notifications the driver has taken since
+    /// the last call (counts, and the first refusals with their reasons);
+    /// resets the report.
+    pub fn take_post_report(&self) -> PostReport {
+        self.inbox.take_report()
     }
 
     /// A snapshot of every live session.
@@ -330,6 +436,10 @@ impl<R: Runtime> Server<R> {
 
 struct ServerMachine {
     core: core::Server,
+    inbox: Arc<PostInbox>,
+    /// The posts being delivered; swapped with the inbox's vector, so both
+    /// keep their capacity.
+    posts: Vec<(Target, EncodedNotification)>,
     /// Closed (dropped) when the driver finishes.
     shutdown_waiters: Vec<Reply<()>>,
     /// Stop at once, as a crash would (test hook).
@@ -345,9 +455,23 @@ impl ServerMachine {
         }
     }
 
+    /// Queues everything posted so far.
+    fn take_posts(&mut self, now: Instant) {
+        self.inbox.take(&mut self.posts);
+        self.inbox.deliver(&mut self.core, now, &mut self.posts);
+    }
+
     fn begin_shutdown<R: Runtime>(&mut self, now: Instant, io: &mut Conns<R>) {
         io.stop_listening();
         self.core.shutdown(now);
+    }
+}
+
+impl Drop for ServerMachine {
+    fn drop(&mut self) {
+        // Before the shutdown waiters are released (fields drop after
+        // this): once `shutdown` has returned, a post fails as closed.
+        self.inbox.close();
     }
 }
 
@@ -394,6 +518,9 @@ impl<R: Runtime> Machine<R> for ServerMachine {
         io: &mut Conns<R>,
         _events: &mailbox::Sender<Event>,
     ) {
+        // A post made before a request on the same task is queued before
+        // the request is answered.
+        self.take_posts(now);
         match command {
             Command::Request(request) => request.answer(&mut self.core, now),
             Command::Stats { reply } => {
@@ -425,6 +552,10 @@ impl<R: Runtime> Machine<R> for ServerMachine {
             }
             Command::Cluster(request) => request.answer(&mut self.core, now),
         }
+    }
+
+    fn posted(&mut self, now: Instant) {
+        self.take_posts(now);
     }
 
     fn abandoned(&mut self, now: Instant, io: &mut Conns<R>) {

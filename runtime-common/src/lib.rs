@@ -7,7 +7,11 @@
 //! (`PortHold`, with the `test-hooks` feature); and the requests an
 //! application sends a running client or server ([`ServerRequest`],
 //! [`ClientRequest`]), generic over the runtime's reply channel, with their
-//! errors ([`Closed`] when the loop has ended).
+//! errors ([`Closed`] when the loop has ended); and fire-and-forget
+//! notifications: encoded on the application's thread
+//! ([`NotificationEncoder`]), posted into a bounded [`PostInbox`] that the
+//! loop empties once per turn, with one wake-up per turn ([`WakeGate`]) and
+//! an aggregated [`PostReport`].
 //!
 //! The runtimes (`faxnotify-mio`, `faxnotify-smol`) wrap the standard
 //! library sockets this crate returns in their own types. Dependencies
@@ -16,21 +20,25 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+mod encoder;
 mod errors;
 mod listener;
 #[cfg(all(unix, feature = "test-hooks"))]
 mod port_hold;
+mod post;
 mod request;
 mod route;
 
+pub use encoder::{NotificationEncoder, encode_on_this_thread};
 pub use errors::{
     ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, SetTlsIdentityError,
 };
 pub use listener::{bind_listener, is_transient_accept_error};
 #[cfg(all(unix, feature = "test-hooks"))]
 pub use port_hold::PortHold;
-pub use request::{ClientRequest, Replies, ServerRequest};
-pub use route::{fill_local_ip, route_local_ip};
+pub use post::{LISTED_REFUSALS, PostError, PostInbox, PostReport, WakeGate};
+pub use request::{ClientRequest, EncodedBatch, Replies, ServerRequest};
+pub use route::{fill_local_ip, no_listener_addr, route_local_ip};
 
 // Cluster mode's requests [D-17], apart from the ones every server answers.
 mod cluster_request;

@@ -1,8 +1,8 @@
 //! The client runner: a [`faxnotify_core::client::Client`] on its own
 //! event-loop thread.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::net::SocketAddr;
+use std::sync::mpsc::{SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -71,13 +71,8 @@ impl ClientBuilder {
         };
         let now = Instant::now();
         // The `none` policy binds nothing: the client advertises port 0.
-        let no_listener = (self.config.settings.listen == ListenPolicy::None).then(|| {
-            let ip = match self.config.server.ip().to_canonical() {
-                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            };
-            SocketAddr::new(ip, 0)
-        });
+        let no_listener = (self.config.settings.listen == ListenPolicy::None)
+            .then(|| faxnotify_runtime::no_listener_addr(&self.config));
         let core = core::Client::new(self.config, seed, now)?;
         let (poll, waker) = Reactor::<ClientMachine>::make_poll()?;
         let (sink, events) = events::channel(self.options.event_capacity, waker.clone());
@@ -380,7 +375,7 @@ impl Machine for ClientMachine {
 
 /// The application's side of the client loop.
 struct ClientCtl {
-    rx: Receiver<ClientCmd>,
+    rx: mailbox::Inbound<ClientCmd>,
     abort: bool,
     /// When the core finished (logged out or stopped).
     finished_at: Option<Instant>,
@@ -390,6 +385,7 @@ struct ClientCtl {
 
 impl Controller<ClientMachine> for ClientCtl {
     fn commands(&mut self, reactor: &mut Reactor<ClientMachine>, now: Instant) {
+        self.rx.rearm();
         loop {
             let cmd = match self.rx.try_recv() {
                 Ok(cmd) => cmd,

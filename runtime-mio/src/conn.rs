@@ -49,6 +49,9 @@ pub(crate) struct Conn {
     pub(crate) backlog: usize,
     /// A readable event was seen and the socket not yet read to WouldBlock.
     pub(crate) readable: bool,
+    /// The peer's FIN (or an error) was seen: read until the end, since no
+    /// new readiness edge will come for it.
+    pub(crate) hup: bool,
     /// The connection sits in the loop's ready queue.
     pub(crate) queued: bool,
     /// New output waits to be flushed.
@@ -72,6 +75,7 @@ impl Conn {
             head: 0,
             backlog: 0,
             readable: false,
+            hup: false,
             queued: false,
             dirty: false,
             want_write: false,

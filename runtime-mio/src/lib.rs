@@ -14,11 +14,29 @@
 //! ```text
 //!  application threads                 loop thread
 //!  ───────────────────                 ───────────
-//!  handle.notify(..) ──command──▶ Waker ─▶ poll ─▶ core.notify ─▶ Transmit ─▶ socket
+//!  handle.notify(..) ──command──▶ Waker ─▶ poll ─▶ core.notify_each ─▶ Transmit ─▶ socket
+//!  handle.post(..)   ──inbox────▶ Waker (once per turn) ─▶ core.notify_encoded ─▶ ...
 //!  events.recv()     ◀──Events (bounded)── core events ◀─ core.handle_input ◀─ socket
 //! ```
 //!
 //! See [`Server`] and [`Client`] for runnable examples.
+//!
+//! # Notifying cheaply
+//!
+//! Notifications are encoded on the application's thread, never on the
+//! loop: `notify` and `notify_batch` encode into the calling thread's arena
+//! and wait for the loop's per-session report. [`ServerHandle::post`] goes
+//! further: fire and forget, with a [`NotificationEncoder`] of the
+//! application's own, into a bounded inbox ([`LoopOptions::post_capacity`],
+//! a full inbox refuses the post with [`PostError::Full`]) that the loop
+//! empties once per turn; what became of the posts adds up in a
+//! [`PostReport`] ([`ServerHandle::take_post_report`]), and each session's
+//! outcome comes as the usual `Delivered` / `Undelivered` events. A post
+//! costs no reply, wakes the loop only if no wake is pending (one eventfd
+//! write for any number of posts per turn), and allocates nothing per
+//! notification in steady state: every session's queue shares the arena's
+//! slice, and the loop frees an arena chunk once, after hundreds of
+//! notifications, not a buffer per notification.
 //!
 //! # The loop
 //!
@@ -35,9 +53,13 @@
 //! - **Reads** go until `WouldBlock`, at most
 //!   [`LoopOptions::read_budget`] bytes per connection per turn so that a
 //!   busy peer cannot starve the others.
-//! - **Writes** go until `WouldBlock`; what remains waits in a
-//!   per-connection queue, and WRITABLE interest is registered only while
-//!   that queue is not empty.
+//! - **Reads** after a short read stop there (the socket is empty; new data
+//!   raises a new edge), so a batch of ACKs costs one `recvfrom`, not two;
+//!   once the peer's FIN was seen they go on to the end.
+//! - **Writes** happen once per turn: what the turn's commands, reads and
+//!   timers produced for a connection leaves in one vectored write. They go
+//!   until `WouldBlock`; what remains waits in a per-connection queue, and
+//!   WRITABLE interest is registered only while that queue is not empty.
 //! - **Closing** a connection (the core's `Close`) first writes what is
 //!   queued, then sends FIN and reads (discarding) until the peer's FIN, so
 //!   that the last frames — a BYE or an ERROR — are not destroyed by a
@@ -156,6 +178,7 @@ pub use errors::{
     RunError, ServerStartError, SetTlsIdentityError,
 };
 pub use events::Events;
+pub use faxnotify_runtime::{NotificationEncoder, PostError, PostReport};
 pub use options::{LoopOptions, OptionsError};
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use stats::LoopStats;

@@ -2,12 +2,17 @@
 //! loop's waker. Every call that returns something waits for the loop's
 //! reply, so the channel never holds more than one command per calling
 //! thread (plus fire-and-forget shutdowns).
+//!
+//! Wake-ups are coalesced by a [`WakeGate`]: a sender writes the loop's
+//! eventfd only when no wake is pending, and the loop re-arms the gate
+//! before it takes the commands ([`Inbound::rearm`]).
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
+use faxnotify_runtime::WakeGate;
 use mio::Waker;
 
 use crate::errors::{Closed, RunError};
@@ -15,6 +20,7 @@ use crate::errors::{Closed, RunError};
 pub(crate) struct Mailbox<C> {
     tx: Sender<C>,
     waker: Arc<Waker>,
+    gate: Arc<WakeGate>,
 }
 
 impl<C> Clone for Mailbox<C> {
@@ -22,7 +28,27 @@ impl<C> Clone for Mailbox<C> {
         Self {
             tx: self.tx.clone(),
             waker: Arc::clone(&self.waker),
+            gate: Arc::clone(&self.gate),
         }
+    }
+}
+
+/// The loop's end of a mailbox.
+pub(crate) struct Inbound<C> {
+    rx: Receiver<C>,
+    gate: Arc<WakeGate>,
+}
+
+impl<C> Inbound<C> {
+    /// Call before taking commands: a command sent from here on wakes the
+    /// loop again.
+    pub(crate) fn rearm(&self) {
+        self.gate.rearm();
+    }
+
+    /// The next command, if one is waiting.
+    pub(crate) fn try_recv(&self) -> Result<C, TryRecvError> {
+        self.rx.try_recv()
     }
 }
 
@@ -32,16 +58,46 @@ impl<C> fmt::Debug for Mailbox<C> {
     }
 }
 
-/// A mailbox and the loop's end of it.
-pub(crate) fn mailbox<C>(waker: Arc<Waker>) -> (Mailbox<C>, Receiver<C>) {
+/// A mailbox and the loop's end of it, with a gate of its own.
+pub(crate) fn mailbox<C>(waker: Arc<Waker>) -> (Mailbox<C>, Inbound<C>) {
+    mailbox_with_gate(waker, Arc::new(WakeGate::new()))
+}
+
+/// A mailbox whose wake-ups share `gate` with another way into the loop
+/// (the server's post inbox): one wake-up serves both.
+pub(crate) fn mailbox_with_gate<C>(
+    waker: Arc<Waker>,
+    gate: Arc<WakeGate>,
+) -> (Mailbox<C>, Inbound<C>) {
     let (tx, rx) = mpsc::channel();
-    (Mailbox { tx, waker }, rx)
+    (
+        Mailbox {
+            tx,
+            waker,
+            gate: Arc::clone(&gate),
+        },
+        Inbound { rx, gate },
+    )
 }
 
 impl<C> Mailbox<C> {
     /// Sends a command without waiting.
     pub(crate) fn send(&self, cmd: C) -> Result<(), Closed> {
         self.tx.send(cmd).map_err(|_| Closed)?;
+        self.wake()
+    }
+
+    /// Wakes the loop unless a wake is pending already.
+    fn wake(&self) -> Result<(), Closed> {
+        if self.gate.should_wake() {
+            self.ring()?;
+        }
+        Ok(())
+    }
+
+    /// Wakes the loop: for a sender that has asked the shared gate itself
+    /// (the server's post inbox).
+    pub(crate) fn ring(&self) -> Result<(), Closed> {
         self.waker.wake().map_err(|_| Closed)
     }
 

@@ -39,6 +39,12 @@ pub struct LoopOptions {
     /// waits for the last bytes to be written before the loop exits
     /// anyway (default 5 s).
     pub shutdown_grace: Duration,
+    /// Notifications a server's application may have posted
+    /// ([`ServerHandle::post`](crate::ServerHandle::post)) that the loop
+    /// has not taken yet (default 65 536). A post beyond that is refused
+    /// with [`PostError::Full`](faxnotify_runtime::PostError::Full). The
+    /// client ignores it.
+    pub post_capacity: usize,
 }
 
 impl Default for LoopOptions {
@@ -49,6 +55,7 @@ impl Default for LoopOptions {
             event_capacity: 1024,
             close_linger: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
+            post_capacity: 65_536,
         }
     }
 }
@@ -74,6 +81,7 @@ impl LoopOptions {
             ("event_capacity", self.event_capacity == 0),
             ("close_linger", self.close_linger.is_zero()),
             ("shutdown_grace", self.shutdown_grace.is_zero()),
+            ("post_capacity", self.post_capacity == 0),
         ];
         match zero.iter().find(|(_, z)| *z) {
             Some((name, _)) => Err(OptionsError::Zero { name }),

@@ -2,7 +2,8 @@
 //! slab of listeners and connections addressed by `Token`, and the
 //! translation between what the OS reports and a core's inputs and outputs.
 //!
-//! One turn: apply the core's outputs (and flush), sleep in `poll` until
+//! One turn: apply the core's outputs and flush (one write per connection
+//! with new output), sleep in `poll` until
 //! I/O, a wake from the application or the core's next timer, note what
 //! became ready, run the application's commands and due timers, then serve
 //! the ready queue — accepts, and reads of at most `read_budget` bytes per
@@ -83,6 +84,8 @@ enum ListenSlot {
 struct Readiness {
     key: usize,
     readable: bool,
+    /// The peer closed its side, or the socket has an error.
+    hup: bool,
     writable: bool,
 }
 
@@ -175,11 +178,13 @@ impl<M: Machine> Reactor<M> {
         let mut events = mio::Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            self.settle(now);
+            self.finish_turn(now);
             if ctl.done(self, now) {
                 return Ok(());
             }
             let timeout = self.next_timeout(now, ctl.deadline());
+            // One wake-up of the application for the turn's events.
+            self.sink.wake_receiver();
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -196,6 +201,7 @@ impl<M: Machine> Reactor<M> {
                     self.noted.push(Readiness {
                         key: event.token().0,
                         readable: event.is_readable() || event.is_read_closed() || event.is_error(),
+                        hup: event.is_read_closed() || event.is_error(),
                         writable: event.is_writable()
                             || event.is_write_closed()
                             || event.is_error(),
@@ -248,18 +254,32 @@ impl<M: Machine> Reactor<M> {
         next.map(|at| at.saturating_duration_since(now))
     }
 
-    /// Applies every output of the core, flushes what they queued, and
-    /// feeds the inputs that this produced, until nothing is left.
+    /// Applies every output of the core and feeds the inputs that this
+    /// produced, until nothing is left. What the outputs queue for writing
+    /// waits for the end of the turn ([`Reactor::finish_turn`]).
     pub(crate) fn settle(&mut self, now: Instant) {
         loop {
             while let Some(output) = self.machine.poll_output() {
                 self.apply(output, now);
             }
-            self.flush_dirty(now);
             match self.deferred.pop_front() {
                 Some(input) => self.feed(input, now),
                 None => return,
             }
+        }
+    }
+
+    /// Ends a turn: settles, then writes each connection's new output with
+    /// one (vectored) write, however many requests, reads and timers of
+    /// the turn produced it — a turn's NOTIFYs for one connection leave in
+    /// one system call. Failed writes become inputs, so it settles again.
+    fn finish_turn(&mut self, now: Instant) {
+        loop {
+            self.settle(now);
+            if self.dirty.is_empty() {
+                return;
+            }
+            self.flush_dirty(now);
         }
     }
 
@@ -509,7 +529,7 @@ impl<M: Machine> Reactor<M> {
             Some(Entry::Conn(c)) => {
                 if c.phase == Phase::Connecting {
                     if r.readable || r.writable {
-                        self.check_connect(r.key, r.readable);
+                        self.check_connect(r.key, r.readable, r.hup);
                     }
                     return;
                 }
@@ -519,6 +539,7 @@ impl<M: Machine> Reactor<M> {
                 }
                 if r.readable {
                     c.readable = true;
+                    c.hup |= r.hup;
                     self.enqueue(r.key);
                 }
             }
@@ -527,7 +548,7 @@ impl<M: Machine> Reactor<M> {
     }
 
     /// A dial's socket became ready: did it connect?
-    fn check_connect(&mut self, key: usize, readable: bool) {
+    fn check_connect(&mut self, key: usize, readable: bool, hup: bool) {
         let Some(Entry::Conn(c)) = self.entries.get_mut(key) else {
             return;
         };
@@ -545,6 +566,7 @@ impl<M: Machine> Reactor<M> {
                 tracing::debug!(conn = %c.id, "connected");
                 c.phase = Phase::Open;
                 c.readable = readable;
+                c.hup = hup;
                 let conn = c.id;
                 self.deferred.push_back(Input::Connected { conn });
                 // Bytes the core transmits after Connected make it dirty; a
@@ -725,6 +747,14 @@ impl<M: Machine> Reactor<M> {
                 }
                 Ok(n) => {
                     budget -= n;
+                    // A short read emptied the socket: more data (or the
+                    // peer's FIN) raises a new edge, so the read that would
+                    // only say WouldBlock is spared — one read per turn for
+                    // a batch of ACKs. Not once the peer's FIN was seen
+                    // (no new edge will come for it: read to the end).
+                    if n < want && !c.hup {
+                        c.readable = false;
+                    }
                     if c.phase == Phase::Open {
                         let conn = c.id;
                         self.machine.input(

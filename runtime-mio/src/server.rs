@@ -2,17 +2,21 @@
 //! event-loop thread.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use faxnotify_core::server::{
-    self as core, Event, Input, NotifyReport, Output, ServerConfig, SessionInfo, Target, UserStore,
+    self as core, Event, Input, NotifyReport, NotifySummary, Output, ServerConfig, SessionInfo,
+    Target, UserStore,
 };
 use faxnotify_core::tls::ServerIdentity;
-use faxnotify_core::wire::Notification;
+use faxnotify_core::wire::{EncodedNotification, Notification};
 use faxnotify_core::{ConnId, SessionId};
-use faxnotify_runtime::ServerRequest;
+use faxnotify_runtime::{
+    EncodedBatch, PostError, PostInbox, PostReport, ServerRequest, WakeGate, encode_on_this_thread,
+};
 
 use crate::errors::{
     Closed, EndSessionError, NotifyError, RunError, ServerStartError, SetTlsIdentityError,
@@ -93,6 +97,7 @@ impl ServerBuilder {
         let core = core::Server::new(self.config, self.users, seed)?;
         let (poll, waker) = Reactor::<ServerMachine>::make_poll()?;
         let (sink, events) = events::channel(self.options.event_capacity, waker.clone());
+        let post_capacity = self.options.post_capacity;
         let mut reactor = Reactor::new(poll, waker, ServerMachine { core }, sink, self.options);
         for &addr in &self.listen {
             reactor
@@ -103,9 +108,14 @@ impl ServerBuilder {
                 })?;
         }
         let addrs = reactor.listener_addrs();
-        let (mailbox, rx) = mailbox::mailbox(reactor.waker().clone());
+        // Commands and posts share one gate: one wake-up per turn for both.
+        let gate = Arc::new(WakeGate::new());
+        let inbox = Arc::new(PostInbox::new(post_capacity, Arc::clone(&gate)));
+        let (mailbox, rx) = mailbox::mailbox_with_gate(reactor.waker().clone(), gate);
         let mut ctl = ServerCtl {
             rx,
+            inbox: Arc::clone(&inbox),
+            posts: Vec::new(),
             abort: false,
             shutdown_deadline: None,
         };
@@ -116,10 +126,11 @@ impl ServerBuilder {
                 tracing::debug!("server loop started");
                 let result = reactor.run(&mut ctl);
                 tracing::debug!(?result, "server loop ended");
+                ctl.inbox.close();
                 result
             })?;
         Ok(Server {
-            handle: ServerHandle { mailbox },
+            handle: ServerHandle { mailbox, inbox },
             events,
             thread: Some(thread),
             addrs,
@@ -236,6 +247,34 @@ impl Server {
         self.handle.notify(target, notification)
     }
 
+    /// See [`ServerHandle::notify_encoded`].
+    pub fn notify_encoded(
+        &self,
+        target: Target,
+        notification: &EncodedNotification,
+    ) -> Result<NotifySummary, Closed> {
+        self.handle.notify_encoded(target, notification)
+    }
+
+    /// See [`ServerHandle::post`].
+    pub fn post(&self, target: Target, notification: EncodedNotification) -> Result<(), PostError> {
+        self.handle.post(target, notification)
+    }
+
+    /// See [`ServerHandle::post_batch`].
+    pub fn post_batch<I>(&self, batch: I) -> Result<(), PostError>
+    where
+        I: IntoIterator<Item = (Target, EncodedNotification)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        self.handle.post_batch(batch)
+    }
+
+    /// See [`ServerHandle::take_post_report`].
+    pub fn take_post_report(&self) -> PostReport {
+        self.handle.take_post_report()
+    }
+
     /// See [`ServerHandle::notify_batch`].
     pub fn notify_batch(
         &self,
@@ -307,6 +346,7 @@ impl Drop for Server {
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     mailbox: Mailbox<ServerCmd>,
+    inbox: Arc<PostInbox>,
 }
 
 impl ServerHandle {
@@ -318,14 +358,17 @@ impl ServerHandle {
         target: Target,
         notification: &Notification,
     ) -> Result<NotifyReport, NotifyError> {
-        let notification = notification.clone();
+        // Encoded here, on the caller's thread, into its arena: the loop
+        // only queues it.
+        let notification =
+            encode_on_this_thread(notification).map_err(|e| NotifyError::Core(e.into()))?;
         Ok(self.mailbox.call(|reply| {
             ServerCmd::Request(ServerRequest::Notify {
                 target,
                 notification,
                 reply,
             })
-        })??)
+        })?)
     }
 
     /// Queues several notifications with one round trip to the loop:
@@ -357,8 +400,84 @@ impl ServerHandle {
         &self,
         batch: Vec<(Target, Notification)>,
     ) -> Result<Vec<Result<NotifyReport, core::NotifyError>>, Closed> {
-        self.mailbox
-            .call(|reply| ServerCmd::Request(ServerRequest::NotifyBatch { batch, reply }))
+        let mut encoded = EncodedBatch::encode(batch);
+        let batch = encoded.take_batch();
+        let reports = self
+            .mailbox
+            .call(|reply| ServerCmd::Request(ServerRequest::NotifyBatch { batch, reply }))?;
+        Ok(encoded.answer(reports))
+    }
+
+    /// Queues a notification encoded on this thread (see
+    /// [`NotificationEncoder`](faxnotify_runtime::NotificationEncoder)) for
+    /// every session of `target`, with a round trip to the loop. The
+    /// summary counts the sessions that accepted it and lists those that
+    /// refused it and why (queue full [B-6], no such session).
+    pub fn notify_encoded(
+        &self,
+        target: Target,
+        notification: &EncodedNotification,
+    ) -> Result<NotifySummary, Closed> {
+        let notification = notification.clone();
+        self.mailbox.call(|reply| {
+            ServerCmd::Request(ServerRequest::NotifyEncoded {
+                target,
+                notification,
+                reply,
+            })
+        })
+    }
+
+    /// Posts a notification for every session of `target` and returns at
+    /// once, without waiting for the loop: fire and forget. The loop takes
+    /// every post on its next turn, in order, and queues it as
+    /// [`ServerHandle::notify_encoded`] would; what became of the posts
+    /// adds up in [`ServerHandle::take_post_report`], and each session's
+    /// outcome comes later as [`Event::Delivered`] / [`Event::Undelivered`].
+    ///
+    /// The cheapest way to notify: no reply to wait for, and one wake-up of
+    /// the loop for all posts made while it was busy. The posts wait in an
+    /// inbox of [`LoopOptions::post_capacity`](crate::LoopOptions::post_capacity)
+    /// notifications; when it is full the post is refused with
+    /// [`PostError::Full`] and nothing is queued.
+    ///
+    /// ```no_run
+    /// # use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target};
+    /// # use faxnotify_core::wire::Notification;
+    /// use faxnotify_mio::NotificationEncoder;
+    /// # let server = faxnotify_mio::Server::builder(ServerConfig::new([7; 32]), MemoryUserStore::new())
+    /// #     .listen("127.0.0.1:0".parse()?).start()?;
+    /// let mut encoder = NotificationEncoder::new();
+    /// server.post(Target::All, encoder.encode(&Notification::server_message("hello"))?)?;
+    /// // ... later, or now and then:
+    /// let report = server.take_post_report();
+    /// for (session, why) in &report.refusals {
+    ///     eprintln!("session {session} refused a notification: {why}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn post(&self, target: Target, notification: EncodedNotification) -> Result<(), PostError> {
+        self.post_batch([(target, notification)])
+    }
+
+    /// Posts several notifications, in order, or none of them if they do
+    /// not all fit in the inbox; see [`ServerHandle::post`].
+    pub fn post_batch<I>(&self, batch: I) -> Result<(), PostError>
+    where
+        I: IntoIterator<Item = (Target, EncodedNotification)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if self.inbox.post(batch)? {
+            self.mailbox.ring().map_err(|Closed| PostError::Closed)?;
+        }
+        Ok(())
+    }
+
+    /// What became of the posted notifications the loop has taken since
+    /// the last call (counts, and the first refusals with their reasons);
+    /// resets the report.
+    pub fn take_post_report(&self) -> PostReport {
+        self.inbox.take_report()
     }
 
     /// A snapshot of every live session.
@@ -455,7 +574,11 @@ impl Machine for ServerMachine {
 
 /// The application's side of the server loop.
 struct ServerCtl {
-    rx: Receiver<ServerCmd>,
+    rx: mailbox::Inbound<ServerCmd>,
+    inbox: Arc<PostInbox>,
+    /// The posts being delivered; swapped with the inbox's vector, so both
+    /// keep their capacity.
+    posts: Vec<(Target, EncodedNotification)>,
     abort: bool,
     shutdown_deadline: Option<Instant>,
 }
@@ -474,7 +597,14 @@ impl ServerCtl {
 
 impl Controller<ServerMachine> for ServerCtl {
     fn commands(&mut self, reactor: &mut Reactor<ServerMachine>, now: Instant) {
+        self.rx.rearm();
         loop {
+            // Posts first, and again before each command: a post made
+            // before a call on the same thread is queued before the call
+            // is answered.
+            self.inbox.take(&mut self.posts);
+            self.inbox
+                .deliver(&mut reactor.machine.core, now, &mut self.posts);
             let cmd = match self.rx.try_recv() {
                 Ok(cmd) => cmd,
                 Err(TryRecvError::Empty) => return,

@@ -41,8 +41,9 @@
 mod runtime;
 
 pub use faxnotify_async::{
-    ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, NotifyError,
-    OptionsError, ServerEvents, ServerStartError, ServerStats, SetTlsIdentityError,
+    ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError,
+    NotificationEncoder, NotifyError, OptionsError, PostError, PostReport, ServerEvents,
+    ServerStartError, ServerStats, SetTlsIdentityError,
 };
 pub use runtime::TaskRunner;
 

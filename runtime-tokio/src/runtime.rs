@@ -3,13 +3,14 @@
 //! from `tokio::time`. No thread of its own.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Read as _};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use faxnotify_async::{AsyncListener, AsyncTcp, AsyncTimer, Runtime, Spawn};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::time::Sleep;
@@ -133,7 +134,27 @@ pub struct Tcp(TcpStream);
 
 impl AsyncTcp for Tcp {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        // A short read empties the socket: clear tokio's readiness then, as
+        // tokio's own `poll_read` does, so that the reader's next
+        // `readable()` waits for new data instead of returning at once into
+        // a read that only says WouldBlock (a system call per read). Tokio
+        // clears readiness only when the closure says WouldBlock, so the
+        // bytes read travel beside it. The peer's FIN stays ready: tokio
+        // never clears read-closed readiness.
+        let mut got = 0;
+        let result = self.0.try_io(Interest::READABLE, || {
+            let n = (&*socket2::SockRef::from(&self.0)).read(buf)?;
+            got = n;
+            if n > 0 && n < buf.len() {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        });
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+            other => other,
+        }
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {

@@ -12,6 +12,8 @@
 //! ```toml
 //! # Address of the fax server (host:port). Optional.
 //! server = "fax.example:4580"
+//! # Or several servers of a cluster, tried in turn (instead of `server`):
+//! # servers = ["fax1.example:4580", "fax2.example:4580"]
 //!
 //! [network]
 //! # "dynamic", "range:LO-HI", "fixed:PORT" or "none"
@@ -55,8 +57,14 @@ pub const MAX_FILE_BYTES: u64 = 64 << 10;
 #[non_exhaustive]
 pub struct SettingsFile {
     /// The fax server as `host:port`, unresolved (resolving is the
-    /// application's job), if the file names one.
+    /// application's job), if the file names one (`server = "..."`).
     pub server: Option<String>,
+    /// Several fax servers as `host:port`, unresolved, in the order a
+    /// client tries them (`servers = [...]`): the servers of a cluster a
+    /// client fails over between. Empty when the file has no `servers`; a
+    /// file has `server` or `servers`, not both. [`SettingsFile::all_servers`]
+    /// reads either.
+    pub servers: Vec<String>,
     /// The network settings every client on the host starts with.
     pub network: NetworkSettings,
     /// TLS: whom to trust, and the name to verify (`[tls]`; absent: plain TCP).
@@ -137,6 +145,39 @@ pub enum SettingsFileError {
         /// The value given.
         value: String,
     },
+    /// An entry of `servers` is not `host:port`.
+    #[error(
+        "settings file{}: servers: entry {} ({value:?}) is not host:port \
+         (e.g. \"fax.example:4580\")",
+        path_suffix(.path), .index + 1
+    )]
+    BadServerInList {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+        /// The entry's position (0-based).
+        index: usize,
+        /// The value given.
+        value: String,
+    },
+    /// `servers` is an empty list.
+    #[error(
+        "settings file{}: servers is empty: list at least one host:port, or remove the key",
+        path_suffix(.path)
+    )]
+    NoServers {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+    },
+    /// Both `server` and `servers` are set.
+    #[error(
+        "settings file{}: both server and servers are set: keep one (servers = [\"a:4580\", \
+         \"b:4580\"] lists several servers, server = \"a:4580\" names one)",
+        path_suffix(.path)
+    )]
+    ServerAndServers {
+        /// The file, when it was loaded from one.
+        path: Option<PathBuf>,
+    },
 }
 
 fn path_suffix(path: &Option<PathBuf>) -> String {
@@ -151,6 +192,7 @@ fn path_suffix(path: &Option<PathBuf>) -> String {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     server: Option<String>,
+    servers: Option<Vec<String>>,
     #[serde(default)]
     network: RawNetwork,
     #[serde(default)]
@@ -184,13 +226,57 @@ fn is_host_port(value: &str) -> bool {
     host_ok && matches!(port.parse::<u16>(), Ok(p) if p != 0)
 }
 
+/// Checks the server keys: `server` or a non-empty `servers` of
+/// `host:port` values, not both.
+fn check_servers(
+    server: Option<&str>,
+    servers: Option<&[String]>,
+    path: Option<&Path>,
+) -> Result<(), SettingsFileError> {
+    let path = || path.map(Path::to_path_buf);
+    if let Some(server) = server {
+        if servers.is_some() {
+            return Err(SettingsFileError::ServerAndServers { path: path() });
+        }
+        if !is_host_port(server) {
+            return Err(SettingsFileError::BadServer {
+                path: path(),
+                value: server.to_owned(),
+            });
+        }
+    }
+    if let Some(servers) = servers {
+        if servers.is_empty() {
+            return Err(SettingsFileError::NoServers { path: path() });
+        }
+        if let Some((index, value)) = servers.iter().enumerate().find(|(_, s)| !is_host_port(s)) {
+            return Err(SettingsFileError::BadServerInList {
+                path: path(),
+                index,
+                value: value.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl SettingsFile {
     /// A settings file with these contents.
     pub fn new(server: Option<String>, network: NetworkSettings) -> Self {
         Self {
             server,
+            servers: Vec::new(),
             network,
             tls: TlsSettings::default(),
+        }
+    }
+
+    /// The servers the file names, in order: `servers`, or `server` alone
+    /// (empty when it names none).
+    pub fn all_servers(&self) -> Vec<&str> {
+        match &self.server {
+            Some(server) if self.servers.is_empty() => vec![server.as_str()],
+            _ => self.servers.iter().map(String::as_str).collect(),
         }
     }
 
@@ -215,14 +301,7 @@ impl SettingsFile {
             path: path.map(Path::to_path_buf),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        if let Some(server) = &raw.server
-            && !is_host_port(server)
-        {
-            return Err(SettingsFileError::BadServer {
-                path: path.map(Path::to_path_buf),
-                value: server.clone(),
-            });
-        }
+        check_servers(raw.server.as_deref(), raw.servers.as_deref(), path)?;
         let listen = match raw.network.listen {
             Some(text) => {
                 text.parse::<ListenPolicy>()
@@ -262,6 +341,7 @@ impl SettingsFile {
         tls.server_name = raw.tls.server_name;
         Ok(Self {
             server: raw.server,
+            servers: raw.servers.unwrap_or_default(),
             network,
             tls,
         })
@@ -269,14 +349,9 @@ impl SettingsFile {
 
     /// Checks the settings without writing anything.
     pub fn validate(&self) -> Result<(), SettingsFileError> {
-        if let Some(server) = &self.server
-            && !is_host_port(server)
-        {
-            return Err(SettingsFileError::BadServer {
-                path: None,
-                value: server.clone(),
-            });
-        }
+        // An empty `servers` field means the key is absent.
+        let servers = (!self.servers.is_empty()).then_some(&self.servers[..]);
+        check_servers(self.server.as_deref(), servers, None)?;
         self.tls
             .validate()
             .map_err(|source| SettingsFileError::BadTls {
@@ -305,6 +380,15 @@ impl SettingsFile {
         if let Some(server) = &self.server {
             out.push_str("# The fax server, host:port.\n");
             out.push_str(&format!("server = {}\n\n", quote(server)));
+        }
+        if !self.servers.is_empty() {
+            let list: Vec<String> = self.servers.iter().map(|s| quote(s)).collect();
+            out.push_str(
+                "# The fax servers, host:port, tried in turn: a client that loses its\n\
+                 # server, or cannot reach it, moves on to the next one and resumes its\n\
+                 # session there (the servers of one cluster).\n",
+            );
+            out.push_str(&format!("servers = [{}]\n\n", list.join(", ")));
         }
         out.push_str(
             "[network]\n\

@@ -34,8 +34,16 @@ fn valid_policy() -> impl Strategy<Value = ListenPolicy> {
 
 proptest! {
     #[test]
-    fn settings_file_round_trips(policy in valid_policy(), server in proptest::option::of("[a-z]{1,10}\\.example:[1-9][0-9]{0,3}")) {
-        let file = SettingsFile::new(server, NetworkSettings::new(policy));
+    fn settings_file_round_trips(
+        policy in valid_policy(),
+        server in proptest::option::of("[a-z]{1,10}\\.example:[1-9][0-9]{0,3}"),
+        servers in proptest::collection::vec("[a-z]{1,10}\\.example:[1-9][0-9]{0,3}", 0..4),
+    ) {
+        let mut file = SettingsFile::new(server, NetworkSettings::new(policy));
+        // A file names one server or a list, not both.
+        if file.server.is_none() {
+            file.servers = servers;
+        }
         prop_assert_eq!(SettingsFile::parse(&file.render()).unwrap(), file);
     }
 }
@@ -338,4 +346,93 @@ fn saving_writes_through_a_symbolic_link() {
     let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode & 0o644, 0o644, "{mode:o}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn several_servers_are_listed_in_order() {
+    let f = SettingsFile::parse(
+        "servers = [\"fax1.example:4580\", \"[2001:db8::2]:4580\", \"192.0.2.3:4580\"]\n",
+    )
+    .unwrap();
+    assert_eq!(f.server, None);
+    assert_eq!(
+        f.all_servers(),
+        ["fax1.example:4580", "[2001:db8::2]:4580", "192.0.2.3:4580"]
+    );
+    // The old key keeps working, as a list of one.
+    let one = SettingsFile::parse("server = \"fax.example:4580\"").unwrap();
+    assert_eq!(one.all_servers(), ["fax.example:4580"]);
+    assert!(one.servers.is_empty());
+    assert!(SettingsFile::parse("").unwrap().all_servers().is_empty());
+}
+
+#[test]
+fn several_servers_round_trip_and_render() {
+    let mut file = SettingsFile::new(None, NetworkSettings::new(ListenPolicy::Dynamic));
+    file.servers = vec!["fax1.example:4580".into(), "fax2.example:4580".into()];
+    let text = file.render();
+    assert!(
+        text.contains("servers = [\"fax1.example:4580\", \"fax2.example:4580\"]"),
+        "{text}"
+    );
+    assert!(!text.contains("\nserver ="), "{text}");
+    assert_eq!(SettingsFile::parse(&text).unwrap(), file);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn server_list_mistakes_are_explained() {
+    let err = SettingsFile::parse("server = \"a.example:4580\"\nservers = [\"b.example:4580\"]\n")
+        .unwrap_err();
+    assert!(
+        matches!(err, SettingsFileError::ServerAndServers { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("both server and servers are set: keep one"),
+        "{text}"
+    );
+
+    let err = SettingsFile::parse("servers = []").unwrap_err();
+    assert!(
+        matches!(err, SettingsFileError::NoServers { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("servers is empty"), "{err}");
+
+    let err = SettingsFile::parse("servers = [\"a.example:4580\", \"b.example\"]").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SettingsFileError::BadServerInList { index: 1, value, .. } if value == "b.example"
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("servers: entry 2 (\"b.example\") is not host:port"),
+        "{err}"
+    );
+
+    // Not a list of strings: the TOML reader says so.
+    let err = SettingsFile::parse("servers = \"a.example:4580\"").unwrap_err();
+    assert!(matches!(err, SettingsFileError::Syntax { .. }), "{err:?}");
+
+    // Saving checks the same rules.
+    let mut file = SettingsFile::new(
+        Some("a.example:4580".into()),
+        NetworkSettings::new(ListenPolicy::Dynamic),
+    );
+    file.servers = vec!["b.example:4580".into()];
+    assert!(matches!(
+        file.validate().unwrap_err(),
+        SettingsFileError::ServerAndServers { path: None }
+    ));
+    file.server = None;
+    file.servers.push("b.example".into());
+    assert!(matches!(
+        file.validate().unwrap_err(),
+        SettingsFileError::BadServerInList { index: 1, .. }
+    ));
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Args as ClapArgs;
 use faxnotify_core::client::{
     BindError, CallbackClosure, ClientConfig, ConnectError, ConnectionKind, DisconnectReason,
-    Event, ListenPolicy, Peer, ProtocolError, StopReason, TlsTrust, check_server_name,
+    Event, ListenPolicy, Peer, ProtocolError, StopReason, TlsSettings, TlsTrust, check_server_name,
 };
 use faxnotify_core::wire::{CallbackState, DecodeError};
 use faxnotify_settings::{SettingsFile, SettingsFileError};
@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 
 use crate::escape::{escape, escape_short, json_line, terminal_line};
 use crate::failure::{CmdResult, Exit, Failure};
-use crate::parse;
 use crate::password::{self, PASSWORD_ENV};
 use crate::render::notification_json;
 use crate::runtime::{self, ClientStartError, Polled, RuntimeKind};
+use crate::server_list::ServerList;
 use crate::strangers::{Report, Strangers};
 
 /// How much of an unauthenticated peer's ERROR text is shown.
@@ -48,9 +48,13 @@ the callback port is taken, 9 when the server's TLS certificate cannot be truste
 (not the pinned one, unknown authority, another name, expired) or the server does \
 not speak TLS, 2 for bad arguments or settings, 1 otherwise.")]
 pub struct Args {
-    /// The fax server, host:port (default: the settings file's `server`).
+    /// The fax server, host:port (default: the settings file's `server` or
+    /// `servers`). Repeat it to list the servers of a cluster: the client
+    /// moves to the next one when it loses its server or cannot reach it,
+    /// and resumes its session there. A name with several addresses gives
+    /// all of them.
     #[arg(long, value_name = "ADDR")]
-    server: Option<String>,
+    server: Vec<String>,
     /// The user name.
     #[arg(long, value_name = "USER")]
     user: String,
@@ -140,8 +144,8 @@ pub fn stop_exit(reason: &StopReason) -> Exit {
 struct Printer {
     json: bool,
     strangers: Strangers,
-    /// The server as the user named it, for messages about reaching it.
-    server: String,
+    /// The servers as the user named them, for messages about reaching them.
+    servers: ServerList,
     /// Whether a login ever succeeded (a Ctrl-C before it logs nothing out).
     logged_in: bool,
     /// The text of the server's last ERROR on the control connection, for
@@ -215,17 +219,20 @@ fn show(p: &mut Printer, event: Event) -> Next {
             lease,
             callback,
             server_name,
+            server,
             ..
         } => {
             p.logged_in = true;
+            let at = p.servers.describe(server);
             p.line(
                 json!({"event": "logged_in", "session": session.to_string(), "role": role.name(),
                 "resumed": resumed, "lease_ms": lease.as_millis() as u64,
-                "callback": callback.to_string(), "server_name": server_name}),
+                "callback": callback.to_string(), "server_name": server_name,
+                "server": server.to_string()}),
                 || {
                     let how = if resumed { "resumed" } else { "new" };
                     format!(
-                        "logged in to {server_name:?} ({how} session {session}, {role}); \
+                        "logged in to {server_name:?} at {at} ({how} session {session}, {role}); \
                      the server will call back {callback}"
                     )
                 },
@@ -279,12 +286,18 @@ fn show(p: &mut Printer, event: Event) -> Next {
             reason,
             attempt,
             retry_in,
+            server,
+            next_server,
         } => {
             let said = p.control_error.take();
-            let text = lost_text(&p.server, reason, said, attempt, retry_in);
+            let lost = p.servers.describe(server);
+            // Said only when the client moves on to another server.
+            let next = (next_server != server).then(|| p.servers.describe(next_server));
+            let text = lost_text(&lost, next.as_deref(), reason, said, attempt, retry_in);
             p.line(
                 json!({"event": "connection_lost", "reason": reason.name(),
-                    "detail": reason.to_string(), "server": p.server,
+                    "detail": reason.to_string(), "server": server.to_string(),
+                    "next_server": next_server.to_string(),
                     "attempt": attempt, "retry_in_ms": retry_in.as_millis() as u64}),
                 || text,
             )
@@ -419,16 +432,19 @@ fn show(p: &mut Printer, event: Event) -> Next {
 }
 
 /// The line for a lost (or never made) control connection: what failed,
-/// the OS's reason and what to check, then when the client tries again.
+/// the OS's reason and what to check, then when (and, when it moves on to
+/// another server, where) the client tries again.
 fn lost_text(
     server: &str,
+    next: Option<&str>,
     reason: DisconnectReason,
     said: Option<String>,
     attempt: u32,
     retry_in: Duration,
 ) -> String {
+    let whom = next.map(|n| format!(" {n}")).unwrap_or_default();
     let retry = format!(
-        "retrying in {:.1} s (attempt {attempt})",
+        "retrying{whom} in {:.1} s (attempt {attempt})",
         retry_in.as_secs_f64()
     );
     match reason {
@@ -481,6 +497,27 @@ fn peer_text(peer: Peer) -> String {
     }
 }
 
+/// The server whose host is the name every server's certificate must
+/// carry: the client checks one name whichever server it is on. Servers of
+/// different host names need `tls.server_name` (or `--tls-server-name`)
+/// when a certificate authority vouches for the name; a pinned certificate
+/// is not checked by name.
+fn one_certificate_name<'a>(tls: &TlsSettings, given: &[&'a str]) -> Result<&'a str, Failure> {
+    let first = given.first().copied().unwrap_or_default();
+    let by_name = matches!(tls.trust, TlsTrust::System | TlsTrust::CaFile(_));
+    if by_name && tls.server_name.is_none() {
+        let name = tls.name_for(first);
+        if let Some(other) = given.iter().find(|g| tls.name_for(g) != name) {
+            return Err(Failure::usage(format!(
+                "servers {first} and {other} have different host names, and TLS checks one name \
+                 on every server: set tls.server_name in the settings file (or give \
+                 --tls-server-name) to the name every server's certificate carries"
+            )));
+        }
+    }
+    Ok(first)
+}
+
 fn read_password(args: &Args) -> Result<String, Failure> {
     if let Some(path) = &args.password_file {
         return password::from_file(path);
@@ -499,16 +536,21 @@ fn read_password(args: &Args) -> Result<String, Failure> {
 /// Runs `faxnotify client`.
 pub fn run(args: Args) -> CmdResult {
     let (settings, _path) = load_settings(args.settings.as_deref())?;
-    let server_text = args
-        .server
-        .clone()
-        .or(settings.server.clone())
-        .ok_or_else(|| {
-            Failure::usage(
-                "no server: give --server HOST:PORT or set `server` in the settings file",
-            )
-        })?;
-    let server = parse::host_port(&server_text).map_err(Failure::usage)?;
+    let given: Vec<String> = if args.server.is_empty() {
+        settings
+            .all_servers()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        args.server.clone()
+    };
+    if given.is_empty() {
+        return Err(Failure::usage(
+            "no server: give --server HOST:PORT or set `server` (or `servers`) in the settings file",
+        ));
+    }
+    let servers = ServerList::resolve(&given).map_err(Failure::usage)?;
     let mut network = settings.network;
     if let Some(policy) = args.listen {
         network.listen = policy;
@@ -520,14 +562,17 @@ pub fn run(args: Args) -> CmdResult {
     if let Some(name) = args.tls_server_name.clone() {
         tls_settings.server_name = Some(name);
     }
-    let tls = crate::tls::trust::client_tls(&tls_settings, &server_text).map_err(Failure::usage)?;
+    let tls_name = one_certificate_name(&tls_settings, &servers.given())?;
+    let tls = crate::tls::trust::client_tls(&tls_settings, tls_name).map_err(Failure::usage)?;
     let password = read_password(&args)?;
-    let mut config = ClientConfig::new(server, args.user.clone(), password, network);
+    let addrs = servers.addrs();
+    let mut config = ClientConfig::new(addrs[0], args.user.clone(), password, network);
+    config.servers = addrs;
     config.tls = tls;
     let mut printer = Printer {
         json: args.json,
         strangers: Strangers::default(),
-        server: server_text,
+        servers,
         logged_in: false,
         control_error: None,
     };
@@ -578,5 +623,37 @@ pub fn run(args: Args) -> CmdResult {
                 return Err(Failure::runtime("the client stopped without saying why"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_of_different_names_need_one_certificate_name() {
+        let given = ["fax1.example:4580", "fax2.example:4580"];
+        let system = TlsSettings::new(TlsTrust::System);
+        let err = one_certificate_name(&system, &given).unwrap_err();
+        assert!(
+            err.message
+                .contains("have different host names, and TLS checks one name"),
+            "{}",
+            err.message
+        );
+        // A name for all of them, plain TCP, or a pin (not checked by name):
+        // no question.
+        let mut named = system.clone();
+        named.server_name = Some("fax.example".to_owned());
+        assert_eq!(one_certificate_name(&named, &given).ok(), Some(given[0]));
+        let off = TlsSettings::new(TlsTrust::Off);
+        assert_eq!(one_certificate_name(&off, &given).ok(), Some(given[0]));
+        let pin: TlsTrust = "pin:sha256:00:01:0A:AB:CD:EF:10:20:30:40:50:60:70:80:90:A0:B0:C0:D0:E0:F0:FF:01:02:03:04:05:06:07:08:09:99"
+            .parse()
+            .unwrap();
+        assert!(one_certificate_name(&TlsSettings::new(pin), &given).is_ok());
+        // One name on several ports, or one name's several addresses, is one name.
+        let same = ["fax.example:4580", "fax.example:4581"];
+        assert!(one_certificate_name(&system, &same).is_ok());
     }
 }

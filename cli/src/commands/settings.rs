@@ -42,9 +42,11 @@ enum Action {
         /// `any` (every interface) or an IP address.
         #[arg(long, value_name = "ADDR")]
         listen_address: Option<String>,
-        /// The fax server, host:port.
+        /// The fax server, host:port. Repeat it to list the servers of a
+        /// cluster, tried in turn (written as `servers = [...]`); the list
+        /// given replaces the one in the file.
         #[arg(long, value_name = "ADDR")]
-        server: Option<String>,
+        server: Vec<String>,
         /// How clients trust the server's TLS certificate: `system` (the
         /// host's trusted roots), `ca:FILE` (the CA certificates in a PEM
         /// file), `pin:sha256:AB:CD:...` (exactly that certificate, as
@@ -68,10 +70,14 @@ fn show(file: &SettingsFile, path: Option<&PathBuf>) {
             SettingsFile::default_path().display()
         ),
     }
-    outln!(
-        "server: {}",
-        file.server.as_deref().unwrap_or("(not set: give --server)")
-    );
+    match file.all_servers()[..] {
+        [] => outln!("server: (not set: give --server)"),
+        [one] => outln!("server: {one}"),
+        ref several => outln!(
+            "servers: {} (tried in turn; a client that loses one moves on to the next)",
+            several.join(", ")
+        ),
+    }
     let listen = file.network.listen;
     let instances = match listen.instances_per_host() {
         Some(1) => "one client per host".to_owned(),
@@ -116,7 +122,7 @@ fn checked_trust(text: &str) -> Result<TlsTrust, Failure> {
 
 /// The TLS settings in words.
 fn describe_tls(file: &SettingsFile) -> String {
-    let name = match (&file.tls.server_name, &file.server) {
+    let name = match (&file.tls.server_name, file.all_servers().first()) {
         (Some(name), _) => format!("; the certificate must name {name}"),
         (None, Some(server)) => {
             format!("; the certificate must name {}", file.tls.name_for(server))
@@ -156,7 +162,7 @@ pub fn run(args: Args) -> CmdResult {
             tls_server_name,
         } => {
             if port.is_none()
-                && server.is_none()
+                && server.is_empty()
                 && listen_address.is_none()
                 && trust.is_none()
                 && tls_server_name.is_none()
@@ -189,8 +195,17 @@ pub fn run(args: Args) -> CmdResult {
                     Failure::usage(format!("--listen-address: {e}; nothing was changed"))
                 })?;
             }
-            if let Some(server) = server {
-                file.server = Some(server);
+            // One server keeps the old `server` key; several are `servers`.
+            match &server[..] {
+                [] => {}
+                [one] => {
+                    file.server = Some(one.clone());
+                    file.servers.clear();
+                }
+                _ => {
+                    file.server = None;
+                    file.servers = server;
+                }
             }
             if let Some(text) = trust {
                 file.tls.trust = checked_trust(&text)?;

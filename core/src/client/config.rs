@@ -69,13 +69,23 @@ impl Backoff {
 ///     NetworkSettings::new(ListenPolicy::Range { lo: 6000, hi: 6010 }),
 /// );
 /// config.handshake_timeout = Duration::from_secs(20);
+/// // Two more servers of the same cluster to fail over to [D-17].
+/// config.servers.push("192.0.2.2:4580".parse().unwrap());
+/// config.servers.push("192.0.2.3:4580".parse().unwrap());
+/// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// The fax server's control address. The callback listener uses its
-    /// address family [C-1].
-    pub server: SocketAddr,
+    /// The fax servers' control addresses, tried in turn: the client dials
+    /// the first, and after a failed dial, a lost control connection or a
+    /// refused login (SHUTTING_DOWN, ...) its next attempt goes to the next
+    /// address, round robin, under the one [`Backoff`] of
+    /// [`ClientConfig::reconnect`]. A session resumes on whichever server
+    /// answers ([C-6]; in cluster mode any server of the cluster holds it,
+    /// [D-17]). Not empty, all of one address family: the callback listener
+    /// uses it [C-1]. [`ClientConfig::new`] gives a list of one.
+    pub servers: Vec<SocketAddr>,
     /// The user name (prepared with RFC 8265 UsernameCaseMapped by the client).
     pub user: String,
     /// The password (prepared with RFC 8265 OpaqueString by the client).
@@ -83,12 +93,14 @@ pub struct ClientConfig {
     pub password: String,
     /// The listen policy and address; fixed for the client's life.
     pub settings: NetworkSettings,
-    /// The local address of this host's route to `server` (the address the
-    /// control connection will come from), filled in by the adapter before
+    /// The local address of this host's route to the servers (the address
+    /// the control connection will come from), filled in by the adapter before
     /// it creates the client; the runtimes do it themselves when it is
     /// `None`. With [`ListenAddress::Route`] the callback listener binds it.
-    /// Left `None`, a loopback server gets a loopback listener and any other
-    /// server the unspecified address (every interface).
+    /// Left `None`, loopback servers get a loopback listener and any other
+    /// servers the unspecified address (every interface). The runtimes
+    /// leave it `None` when the servers are reached from different local
+    /// addresses, since the listener must take callbacks from each.
     pub local_ip: Option<IpAddr>,
     /// Capabilities offered in LOGIN (default BACKCHANNEL).
     pub caps: Caps,
@@ -124,7 +136,9 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A configuration with the defaults listed on each field.
+    /// A configuration for one server with the defaults listed on each
+    /// field (push onto [`ClientConfig::servers`] to add servers to fail
+    /// over to).
     pub fn new(
         server: SocketAddr,
         user: impl Into<String>,
@@ -132,7 +146,7 @@ impl ClientConfig {
         settings: NetworkSettings,
     ) -> Self {
         Self {
-            server,
+            servers: vec![server],
             user: user.into(),
             password: password.into(),
             settings,
@@ -154,10 +168,22 @@ impl ClientConfig {
     /// prepares when it is created).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.settings.validate()?;
-        if self.server.port() == 0 {
-            return Err(ConfigError::ServerPortZero(self.server));
+        let Some(&first) = self.servers.first() else {
+            return Err(ConfigError::NoServer);
+        };
+        let server_v4 = is_v4(first);
+        for &server in &self.servers {
+            if server.port() == 0 {
+                return Err(ConfigError::ServerPortZero(server));
+            }
+            // One callback listener serves every server, in one family [C-1].
+            if is_v4(server) != server_v4 {
+                return Err(ConfigError::ServerFamiliesMixed {
+                    first,
+                    other: server,
+                });
+            }
         }
-        let server_v4 = self.server.ip().to_canonical().is_ipv4();
         let fixed_ip = match self.settings.listen_address {
             ListenAddress::Ip(ip) => Some(ip),
             ListenAddress::Route => self.local_ip,
@@ -166,10 +192,7 @@ impl ClientConfig {
         if let Some(ip) = fixed_ip
             && ip.to_canonical().is_ipv4() != server_v4
         {
-            return Err(ConfigError::ListenAddressFamily {
-                ip,
-                server: self.server,
-            });
+            return Err(ConfigError::ListenAddressFamily { ip, server: first });
         }
         if self.iteration_cap < MIN_ITERATIONS {
             return Err(ConfigError::IterationCapTooLow {
@@ -213,10 +236,15 @@ impl ClientConfig {
     }
 }
 
+/// Whether `addr` is IPv4, an IPv4-mapped IPv6 address counting as IPv4.
+fn is_v4(addr: SocketAddr) -> bool {
+    addr.ip().to_canonical().is_ipv4()
+}
+
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("server", &self.server)
+            .field("servers", &self.servers)
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("settings", &self.settings)

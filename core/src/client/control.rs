@@ -159,17 +159,15 @@ impl Client {
     pub(super) fn start_control(&mut self, now: Instant) {
         let conn = self.allocate_conn();
         let resume = self.session.as_ref().map(|s| s.id);
-        tracing::debug!(%conn, server = %self.server, ?resume, "dialling the server");
+        let server = self.servers.current();
+        tracing::debug!(%conn, %server, ?resume, "dialling the server");
         self.control = Some(Control::new(
             conn,
             now,
             now + self.tunables.handshake_timeout,
             resume,
         ));
-        self.out.push(Output::Connect {
-            conn,
-            addr: self.server,
-        });
+        self.out.push(Output::Connect { conn, addr: server });
     }
 
     pub(super) fn on_control_connected(&mut self, now: Instant) -> Result<(), InputError> {
@@ -225,10 +223,19 @@ impl Client {
             Phase::LoggingOut { .. } => return self.finish_logout(false),
             Phase::LoggedOut | Phase::Stopped => return,
         }
+        // One backoff for the whole list, never reset by moving on: a
+        // cluster that is down as a whole is retried no faster than one
+        // server [D-17].
         self.failures = self.failures.saturating_add(1);
         let delay = backoff_delay(&mut self.rng, &self.tunables.backoff, self.failures);
+        // Whatever failed, the next attempt goes to the next server: the
+        // session, if any, resumes there [C-6] [D-17].
+        let server = self.servers.current();
+        let next_server = self.servers.advance();
         tracing::debug!(
             ?reason,
+            %server,
+            %next_server,
             attempt = self.failures,
             ?delay,
             "control connection lost"
@@ -238,6 +245,8 @@ impl Client {
             reason,
             attempt: self.failures,
             retry_in: delay,
+            server,
+            next_server,
         });
     }
 
@@ -530,6 +539,7 @@ impl Client {
             lease: session.lease.lease,
             callback,
             server_name: control.server_name.clone(),
+            server: self.servers.current(),
         });
     }
 
@@ -591,7 +601,7 @@ impl Client {
             connection: ConnectionKind::Control,
             // Proven by LOGIN_OK's signature; before it, whoever
             // answered at the server's address.
-            peer: Peer::new(self.server, logged_in),
+            peer: Peer::new(self.servers.current(), logged_in),
             code,
             message: message.to_owned(),
         });
@@ -647,7 +657,7 @@ impl Client {
         self.out.event(Event::ProtocolError {
             conn,
             connection: ConnectionKind::Control,
-            peer: Peer::new(self.server, logged_in),
+            peer: Peer::new(self.servers.current(), logged_in),
             error,
         });
         if logged_in && !matches!(self.phase, Phase::LoggingOut { .. }) {

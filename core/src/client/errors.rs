@@ -33,6 +33,22 @@ pub enum ConfigError {
     /// The server address has port 0.
     #[error("server address {0} has port 0")]
     ServerPortZero(SocketAddr),
+    /// [`ClientConfig::servers`](super::ClientConfig::servers) is empty.
+    #[error("no server address: give at least one")]
+    NoServer,
+    /// The server addresses mix IPv4 and IPv6: the one callback listener
+    /// can take callbacks in one family only [C-1].
+    #[error(
+        "server addresses {first} and {other} are of different address families; \
+         the callback listener takes the family of the servers, so list servers of one \
+         family (IPv4 or IPv6)"
+    )]
+    ServerFamiliesMixed {
+        /// The first server.
+        first: SocketAddr,
+        /// A server of the other family.
+        other: SocketAddr,
+    },
     /// The iteration cap is below the protocol minimum, so no login could succeed.
     #[error("iteration cap {cap} is below the protocol minimum of {min} [A-4]")]
     IterationCapTooLow {

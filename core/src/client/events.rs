@@ -42,6 +42,9 @@ pub enum Event {
         callback: SocketAddr,
         /// The server's name from SERVER_HELLO.
         server_name: String,
+        /// The address of the server the client is logged in to (one of
+        /// [`ClientConfig::servers`](super::ClientConfig::servers)).
+        server: SocketAddr,
     },
     /// The server reported how it delivers: over the callback, not at all
     /// for now, or over the control connection (CALLBACK_STATUS).
@@ -126,6 +129,12 @@ pub enum Event {
         attempt: u32,
         /// Delay until the next attempt.
         retry_in: Duration,
+        /// The server the connection was to (or was being dialled).
+        server: SocketAddr,
+        /// The server the next attempt dials: the next of
+        /// [`ClientConfig::servers`](super::ClientConfig::servers), round
+        /// robin (the same one when there is only one) [D-17].
+        next_server: SocketAddr,
     },
     /// The peer broke the protocol: the client sent it an ERROR (with
     /// [`ProtocolError::code`]) and closed the connection.

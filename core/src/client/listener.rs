@@ -33,18 +33,29 @@ enum ListenState {
 
 /// The address the listener binds: see [`ListenAddress`].
 fn listen_ip(config: &ClientConfig) -> IpAddr {
-    let server = config.server.ip().to_canonical();
-    let (any, loopback) = match server {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::LOCALHOST.into()),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::LOCALHOST.into()),
+    // The servers' family ([`ClientConfig::validate`] checked that they
+    // share one; an empty list, refused there, is taken as IPv4).
+    let v4 = config
+        .servers
+        .first()
+        .is_none_or(|s| s.ip().to_canonical().is_ipv4());
+    let (any, loopback) = if v4 {
+        (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::LOCALHOST.into())
+    } else {
+        (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::LOCALHOST.into())
     };
+    // Loopback servers are reached from the loopback address (also
+    // 127.0.0.5 is reached from 127.0.0.1): no route to ask. One server
+    // elsewhere needs a listener it can reach.
+    let all_loopback = config
+        .servers
+        .iter()
+        .all(|s| s.ip().to_canonical().is_loopback());
     match config.settings.listen_address {
         ListenAddress::Ip(ip) => ip.to_canonical(),
         ListenAddress::Route => match config.local_ip {
             Some(ip) => ip.to_canonical(),
-            // A loopback server is reached from the loopback address (also
-            // 127.0.0.5 is reached from 127.0.0.1): no route to ask.
-            None if server.is_loopback() => loopback,
+            None if all_loopback => loopback,
             None => any,
         },
         _ => any,

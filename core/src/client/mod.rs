@@ -36,6 +36,11 @@
 //!    of silence [C-5]. When the control connection is lost it reconnects
 //!    with backoff and resumes the session [C-6]; if the resume is refused
 //!    it logs in anew and emits [`Event::NotificationsMayHaveBeenMissed`].
+//!    With several [`ClientConfig::servers`] every failed or lost connection
+//!    moves it to the next one, round robin, under the same backoff (never
+//!    reset by the move, only by a completed login), so the session resumes
+//!    on another server of a cluster [D-17]; [`Event::LoggedIn`] and
+//!    [`Event::ConnectionLost`] name the servers.
 //! 5. **End.** [`Client::logout`] sends LOGOUT and finishes on the server's
 //!    BYE ([`Event::LoggedOut`]); fatal errors finish with
 //!    [`Event::Stopped`]. Either way every connection is closed and
@@ -45,10 +50,10 @@
 //!
 //! | what happens | the client |
 //! |---|---|
-//! | control connection closed, server silent for a lease, handshake timeout | reconnects with backoff, resumes the session |
+//! | control connection closed, server silent for a lease, handshake timeout | reconnects with backoff (to the next server, if there are several), resumes the session |
 //! | BYE lease expired, BYE shutdown, an ERROR on control after LOGIN_OK | the session is over [C-10] [F-6]: reconnects with backoff, logs in anew, reports notifications may have been missed |
-//! | ERROR UNKNOWN_SESSION on resume | logs in anew at once, reports notifications may have been missed |
-//! | ERROR LIMIT_EXCEEDED, SHUTTING_DOWN, TIMEOUT, ... before LOGIN_OK | reconnects with backoff |
+//! | ERROR UNKNOWN_SESSION on resume | logs in anew at once on the same server, reports notifications may have been missed |
+//! | ERROR LIMIT_EXCEEDED, SHUTTING_DOWN, TIMEOUT, ... before LOGIN_OK | reconnects with backoff (to the next server), keeping the session to resume |
 //! | BYE replaced, BYE ended by server, unsolicited BYE logout | stops ([`StopReason::SessionEnded`]) |
 //! | ERROR AUTH_FAILED, bad server signature, iterations out of bounds, unsupported version, lease below 3 s, ERROR BAD_PORT | stops (fatal, typed [`StopReason`]) |
 //! | a callback connection misbehaves (bad proof, gap, malformed frame) | ERROR to it, closes it; the session goes on |
@@ -74,6 +79,7 @@ mod listener;
 mod login;
 mod outbox;
 mod reason_text;
+mod servers;
 mod settings;
 mod state;
 mod timers;
@@ -110,6 +116,7 @@ use delivery::Delivery;
 use listener::{BindStep, Listener};
 use login::LoginCredentials;
 use outbox::Outbox;
+use servers::ServerList;
 use timers::{Lease, earliest};
 
 /// The FNP/1 client state machine. The [module documentation](self)
@@ -183,7 +190,8 @@ use timers::{Lease, earliest};
 /// ```
 #[derive(Debug)]
 pub struct Client {
-    server: SocketAddr,
+    /// The servers, and the one the client is on [D-17].
+    servers: ServerList,
     tunables: Tunables,
     settings: NetworkSettings,
     pending_settings: Option<NetworkSettings>,
@@ -265,12 +273,12 @@ impl Client {
         };
         let mut listener = Listener::new(&config);
         let mut out = Outbox::default();
-        if tls.is_none() && !config.server.ip().is_loopback() {
+        if tls.is_none() && config.servers.iter().any(|s| !s.ip().is_loopback()) {
             // [T-11]: say it once, before anything is sent. (A log line,
             // not an event: the event stream of plain clients is unchanged;
             // applications can also ask `Client::unencrypted_remote`.)
             tracing::warn!(
-                server = %config.server,
+                servers = ?config.servers,
                 "FNP/1 without TLS to a server that is not on this machine: the connection is not encrypted"
             );
         }
@@ -280,7 +288,7 @@ impl Client {
             out.push(Output::Listen { addr });
         }
         let mut client = Client {
-            server: config.server,
+            servers: ServerList::new(config.servers),
             tunables: Tunables {
                 caps: config.caps,
                 iteration_cap: config.iteration_cap,
@@ -391,7 +399,15 @@ impl Client {
     /// machine, so that notifications can be read and altered on the way
     /// [T-11]; an application shows it once (the client logs it once).
     pub fn unencrypted_remote(&self) -> bool {
-        self.tls.is_none() && !self.server.ip().is_loopback()
+        self.tls.is_none() && self.servers.all().iter().any(|s| !s.ip().is_loopback())
+    }
+
+    /// The server the client is on: the address of its control connection,
+    /// or, between attempts, the one it dials next (one of
+    /// [`ClientConfig::servers`]; it moves on after every failed or lost
+    /// connection, [D-17]).
+    pub fn server(&self) -> SocketAddr {
+        self.servers.current()
     }
 
     /// The next thing for the adapter to do. Call until `None` after every

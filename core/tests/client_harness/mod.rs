@@ -193,9 +193,14 @@ impl Harness {
     }
 
     pub(crate) fn expect_connect(&mut self) -> ConnId {
+        self.expect_connect_to(SERVER.parse().expect("valid"))
+    }
+
+    /// The next output must be a dial of `server`.
+    pub(crate) fn expect_connect_to(&mut self, server: SocketAddr) -> ConnId {
         match self.next() {
             Output::Connect { conn, addr } => {
-                assert_eq!(addr, SERVER.parse().expect("valid"));
+                assert_eq!(addr, server, "dialled the wrong server");
                 conn
             }
             other => panic!("expected Connect, got {other:?}"),

@@ -1,9 +1,10 @@
 //! A server and clients on loopback: login, delivery in order and exactly
-//! once, targeting, `notify_batch`, a client without a listener (delivery
+//! once, targeting, `notify_batch`, posts, a client without a listener (delivery
 //! over the backchannel), logout, and a server dropped by its handles.
 
+use faxnotify_core::SessionId;
 use faxnotify_core::client::{Event, ListenPolicy};
-use faxnotify_core::server::{self, CloseReason, DeliveryPath, Target};
+use faxnotify_core::server::{self, CloseReason, DeliveryPath, Refused, Target};
 use faxnotify_core::wire::CallbackState;
 
 use super::Harness;
@@ -271,6 +272,79 @@ pub fn a_batch_gets_one_report_per_notification_and_arrives_in_order<H: Harness>
         );
         logout(alice).await;
         server.shutdown().await;
+    });
+}
+
+/// Posted notifications (encoded on the caller's thread, fire and forget)
+/// arrive in order; a refusal adds up in the post report, which a round
+/// trip makes complete; a batch larger than the inbox is refused whole.
+pub fn posts_arrive_in_order_and_refusals_add_up_in_the_report<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
+        let mut options = options(&h, 1);
+        options.post_capacity = 64;
+        let (server, _events) =
+            crate::Server::bind_with(loopback(), server_config(), users(&["alice"]), options)
+                .await
+                .expect("server binds");
+        let alice = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+        )
+        .await;
+        expect(&alice, "callback", |e| {
+            matches!(e, Event::CallbackEstablished { .. })
+        })
+        .await;
+        let mut encoder = crate::NotificationEncoder::new();
+        for i in 1..=50 {
+            let encoded = encoder
+                .encode(&message(format!("post {i}")))
+                .expect("encodable");
+            server
+                .post(Target::user("alice").expect("name"), encoded)
+                .expect("room in the inbox");
+        }
+        let stray = encoder.encode(&message("nobody")).expect("encodable");
+        server
+            .post(Target::user("carol").expect("name"), stray)
+            .expect("room in the inbox");
+        let missing = SessionId::new(u64::MAX).expect("non-zero");
+        let lost = encoder.encode(&message("lost")).expect("encodable");
+        server
+            .post_batch([(Target::Session(missing), lost)])
+            .expect("room in the inbox");
+        // A round trip: the driver takes every earlier post before answering.
+        server.stats().await.expect("running");
+        let report = server.take_post_report();
+        assert_eq!(report.posted, 52);
+        assert_eq!(report.accepted, 50, "carol has no session: nobody refused");
+        assert_eq!(report.refused, 1);
+        assert_eq!(report.refusals, vec![(missing, Refused::NoSuchSession)]);
+        let expected: Vec<(u64, String)> = (1..=50).map(|i| (i, format!("post {i}"))).collect();
+        assert_eq!(notifications(&alice, 50).await, expected);
+
+        let too_many: Vec<_> = (0..65)
+            .map(|_| {
+                (
+                    Target::All,
+                    encoder.encode(&message("x")).expect("encodable"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            server.post_batch(too_many),
+            Err(crate::PostError::Full { capacity: 64 })
+        );
+        server.stats().await.expect("running");
+        assert_eq!(server.take_post_report().posted, 0, "nothing was queued");
+        logout(alice).await;
+        server.shutdown().await;
+        let late = encoder.encode(&message("late")).expect("encodable");
+        assert_eq!(
+            server.post(Target::All, late),
+            Err(crate::PostError::Closed)
+        );
     });
 }
 

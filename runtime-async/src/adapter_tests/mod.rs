@@ -118,6 +118,7 @@ macro_rules! adapter_tests {
                 twenty_clients_broadcast_and_per_user_targeting,
                 dropping_every_server_handle_shuts_the_server_down,
                 a_batch_gets_one_report_per_notification_and_arrives_in_order,
+                posts_arrive_in_order_and_refusals_add_up_in_the_report,
                 a_client_without_a_listener_gets_its_notifications_over_the_backchannel,
             ]
         );

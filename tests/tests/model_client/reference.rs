@@ -31,6 +31,9 @@ pub const BACKOFF_MAX: u64 = 30_000;
 pub const DYNAMIC_PORT: u16 = 40_000;
 /// The first session id the scripted server hands out.
 pub const FIRST_SESSION: u64 = 100;
+/// The most server addresses a model client has (the SUT's list is that
+/// long; a case uses the first 1 to `MAX_SERVERS`).
+pub const MAX_SERVERS: usize = 3;
 
 /// The listen policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +69,11 @@ pub enum F {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum E {
     Listening(u16),
+    /// `server`: the index of the server logged in to.
     LoggedIn {
         session: u64,
         resumed: bool,
+        server: usize,
     },
     Status(u8),
     CallbackEstablished(usize),
@@ -83,10 +88,13 @@ pub enum E {
         session: u64,
         why: SessionEndReason,
     },
+    /// `server` lost, `next` dialled next (indices) [D-17].
     Lost {
         why: DisconnectReason,
         attempt: u32,
         retry_in: u64,
+        server: usize,
+        next: usize,
     },
     ProtocolError(Role),
     ErrorReceived(Role, ErrorCode),
@@ -99,7 +107,8 @@ pub enum E {
 pub enum Out {
     Listen(u16),
     StopListening,
-    Connect,
+    /// A dial of the server with this index.
+    Connect(usize),
     Close(Role),
     Frame(Role, F),
     Event(E),
@@ -150,6 +159,11 @@ pub struct Cb {
 pub struct ClientModel {
     pub policy: Policy,
     pub backchannel: bool,
+    /// How many server addresses the client has (1..=[`MAX_SERVERS`]); the
+    /// scripted server answers for all of them, like a cluster [D-17].
+    pub servers: usize,
+    /// The index of the server the client is on (dialled last or next).
+    pub server: usize,
     pub now: u64,
     pub listen: Listen,
     pub phase: Phase,
@@ -167,7 +181,7 @@ pub struct ClientModel {
 }
 
 impl ClientModel {
-    pub fn new(policy: Policy, backchannel: bool) -> Self {
+    pub fn new(policy: Policy, backchannel: bool, servers: usize) -> Self {
         let first = match policy {
             Policy::Dynamic => 0,
             Policy::Range(lo, _) => lo,
@@ -176,6 +190,8 @@ impl ClientModel {
         Self {
             policy,
             backchannel,
+            servers,
+            server: 0,
             now: 0,
             listen: Listen::Pending(first),
             phase: Phase::Running,
@@ -226,7 +242,7 @@ impl ClientModel {
             resume: self.session,
             status: None,
         });
-        self.out(Out::Connect);
+        self.out(Out::Connect(self.server));
     }
 
     fn control_lost(&mut self, why: DisconnectReason, emit_close: bool) {
@@ -238,13 +254,19 @@ impl ClientModel {
             Phase::LoggingOut(_) => return self.finish_logout(false),
             _ => return,
         }
+        // One backoff across the servers: moving on does not reset it.
         self.failures += 1;
         let delay = (BACKOFF_INITIAL << (self.failures - 1).min(20)).min(BACKOFF_MAX);
         self.reconnect_at = Some(self.now + delay);
+        // Whatever was lost, the next attempt goes to the next server.
+        let lost = self.server;
+        self.server = (self.server + 1) % self.servers;
         self.ev(E::Lost {
             why,
             attempt: self.failures,
             retry_in: delay,
+            server: lost,
+            next: self.server,
         });
     }
 
@@ -383,6 +405,7 @@ impl ClientModel {
         self.ev(E::LoggedIn {
             session: id,
             resumed,
+            server: self.server,
         });
     }
 
@@ -680,8 +703,11 @@ impl ReferenceStateMachine for ClientModel {
                 Just(Policy::Fixed(7000)),
             ],
             prop::bool::weighted(0.7),
+            1..=MAX_SERVERS,
         )
-            .prop_map(|(policy, backchannel)| ClientModel::new(policy, backchannel))
+            .prop_map(|(policy, backchannel, servers)| {
+                ClientModel::new(policy, backchannel, servers)
+            })
             .boxed()
     }
 

@@ -23,8 +23,8 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 
 use super::reference::{
     BACKOFF_INITIAL, BACKOFF_MAX, CALLBACK_TIMEOUT, ClientModel, CtlState, DYNAMIC_PORT, E, F,
-    FIRST_SESSION, HANDSHAKE, LEASE, LOGOUT_TIMEOUT, Listen, MAX_PENDING, MAX_READY, Out, Phase,
-    Policy, Role,
+    FIRST_SESSION, HANDSHAKE, LEASE, LOGOUT_TIMEOUT, Listen, MAX_PENDING, MAX_READY, MAX_SERVERS,
+    Out, Phase, Policy, Role,
 };
 use super::transition::{Grant, Hello, LoginError, On, Transition};
 
@@ -36,7 +36,20 @@ fn secrets() -> &'static ClientSecrets {
     SECRETS.get_or_init(|| ClientSecrets::derive(PASSWORD, &SALT, 4096))
 }
 
-const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 4580);
+/// The server addresses; a case's client has the first `model.servers`.
+const SERVERS: [SocketAddr; MAX_SERVERS] = [
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 4580),
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)), 4580),
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 4580),
+];
+
+/// The index of a server address in [`SERVERS`].
+fn server_index(addr: SocketAddr) -> usize {
+    SERVERS
+        .iter()
+        .position(|s| *s == addr)
+        .unwrap_or_else(|| panic!("{addr} is not a configured server"))
+}
 
 pub struct ClientSut {
     /// The client and the outputs it produced, taken one by one by
@@ -65,8 +78,13 @@ impl ClientSut {
             Policy::Range(lo, hi) => ListenPolicy::Range { lo, hi },
             Policy::Fixed(port) => ListenPolicy::Fixed { port },
         };
-        let mut config =
-            ClientConfig::new(SERVER, "modeller", PASSWORD, NetworkSettings::new(policy));
+        let mut config = ClientConfig::new(
+            SERVERS[0],
+            "modeller",
+            PASSWORD,
+            NetworkSettings::new(policy),
+        );
+        config.servers = SERVERS[..model.servers].to_vec();
         config.caps = if model.backchannel {
             Caps::BACKCHANNEL
         } else {
@@ -115,11 +133,10 @@ impl ClientSut {
                 }
                 Output::StopListening => Out::StopListening,
                 Output::Connect { conn, addr } => {
-                    assert_eq!(addr, SERVER);
                     self.roles.insert(conn, Role::Control);
                     self.control = Some(conn);
                     self.login = None;
-                    Out::Connect
+                    Out::Connect(server_index(addr))
                 }
                 Output::Close { conn } => Out::Close(self.roles[&conn]),
                 Output::Transmit { conn, data } => {
@@ -167,10 +184,14 @@ impl ClientSut {
         match e {
             Event::Listening { local, .. } => E::Listening(local.port()),
             Event::LoggedIn {
-                session, resumed, ..
+                session,
+                resumed,
+                server,
+                ..
             } => E::LoggedIn {
                 session: session.get(),
                 resumed,
+                server: server_index(server),
             },
             Event::CallbackStatus { state, .. } => E::Status(state.to_wire()),
             Event::CallbackEstablished { conn, .. } => match self.roles[&conn] {
@@ -201,10 +222,14 @@ impl ClientSut {
                 reason,
                 attempt,
                 retry_in,
+                server,
+                next_server,
             } => E::Lost {
                 why: reason,
                 attempt,
                 retry_in: retry_in.as_millis() as u64,
+                server: server_index(server),
+                next: server_index(next_server),
             },
             Event::ProtocolError { conn, .. } => E::ProtocolError(self.roles[&conn]),
             Event::ErrorReceived { conn, code, .. } => E::ErrorReceived(self.roles[&conn], code),
@@ -340,7 +365,7 @@ impl ClientSut {
                 self.send(conn, &[frame]);
             }
             Transition::Accept => {
-                let peer = SocketAddr::new(SERVER.ip(), 50_000);
+                let peer = SocketAddr::new(self.client.server().ip(), 50_000);
                 let conn = self.client.accept(self.clock, peer);
                 self.roles
                     .insert(conn, Role::Callback(self.callbacks.len()));
@@ -503,6 +528,11 @@ impl StateMachineTest for ClientSut {
         );
         assert_eq!(sut.client.last_delivered_seq(), model.delivered);
         assert_eq!(sut.client.session().map(|s| s.get()), model.session);
+        assert_eq!(
+            sut.client.server(),
+            SERVERS[model.server],
+            "the server the client is on [D-17]"
+        );
         assert_eq!(sut.client.is_finished(), model.finished());
         sut
     }

@@ -1,0 +1,298 @@
+//! Fire-and-forget notifications: the application posts encoded
+//! notifications into a bounded inbox and goes on; the event loop takes
+//! the whole inbox on its next turn, queues each with
+//! [`Server::notify_encoded`](faxnotify_core::server::Server::notify_encoded),
+//! and adds the outcome to a [`PostReport`] the application reads when it
+//! likes. No reply per notification, and one wake-up of the loop for any
+//! number of posts made while it was busy ([`WakeGate`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use faxnotify_core::SessionId;
+use faxnotify_core::server::{self, NotifySummary, Refused, Target};
+use faxnotify_core::wire::EncodedNotification;
+
+/// Refusals a [`PostReport`] lists one by one; beyond that it only counts
+/// them, so an application that never reads the report cannot make the
+/// loop hold more.
+pub const LISTED_REFUSALS: usize = 64;
+
+/// One wake-up for many requests: the sender wakes the loop only when no
+/// wake is pending already; the loop re-arms the gate just before it takes
+/// what was sent.
+///
+/// With requests sent faster than the loop turns, only the first of a
+/// turn's requests pays the wake (an eventfd write, a task wake-up).
+#[derive(Debug, Default)]
+pub struct WakeGate {
+    pending: AtomicBool,
+}
+
+impl WakeGate {
+    /// A gate with no wake pending.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Call after sending: whether this sender must wake the loop (no wake
+    /// was pending). Release: what was sent before is visible to the loop
+    /// once it has [re-armed](WakeGate::rearm) the gate.
+    pub fn should_wake(&self) -> bool {
+        !self.pending.swap(true, Ordering::AcqRel)
+    }
+
+    /// Call on the loop before taking what was sent: a send from here on
+    /// wakes the loop again. Returns whether a wake was pending.
+    pub fn rearm(&self) -> bool {
+        // A read-modify-write, so that it synchronises with the senders'
+        // `should_wake`: everything they sent before is seen after this.
+        self.pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether a wake is pending (the loop has not re-armed since).
+    pub fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+}
+
+/// Why a post was not queued. Nothing was queued then: the caller still
+/// owns the decision (retry later, or make a round trip that waits).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostError {
+    /// The loop has not taken the `capacity` notifications posted before
+    /// (it is busy, or the application posts faster than it can deliver).
+    #[error(
+        "{capacity} posted notifications are still waiting for the server's loop; post fewer or wait"
+    )]
+    Full {
+        /// The inbox's capacity (`post_capacity` in the runtime's options).
+        capacity: usize,
+    },
+    /// The server has shut down.
+    #[error("the server has shut down")]
+    Closed,
+}
+
+/// What became of posted notifications since the report was last taken
+/// ([`PostInbox::take_report`]): how many sessions queued them, and which
+/// refused them and why. Per-notification outcomes come later as the
+/// server's `Delivered` / `Undelivered` events, as for `notify`.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct PostReport {
+    /// Notifications the loop has taken from the inbox.
+    pub posted: u64,
+    /// Session queues that accepted one (a broadcast counts each session).
+    pub accepted: u64,
+    /// Sessions that refused one (queue full [B-6], no such session).
+    pub refused: u64,
+    /// The first [`LISTED_REFUSALS`] refusals, in order: which session, why.
+    pub refusals: Vec<(SessionId, Refused)>,
+}
+
+impl PostReport {
+    /// Whether nothing was refused.
+    pub fn all_accepted(&self) -> bool {
+        self.refused == 0
+    }
+
+    fn add(&mut self, summary: NotifySummary) {
+        self.posted += 1;
+        self.accepted += summary.accepted as u64;
+        self.refused += summary.refused.len() as u64;
+        let room = LISTED_REFUSALS.saturating_sub(self.refusals.len());
+        self.refusals.extend(summary.refused.into_iter().take(room));
+    }
+}
+
+struct Inbox {
+    posts: Vec<(Target, EncodedNotification)>,
+    closed: bool,
+}
+
+/// The bounded queue of posted notifications between the application's
+/// threads and the loop, and the report of what became of them.
+///
+/// The loop swaps the inbox's vector with an empty one of its own, so both
+/// keep their capacity: posting allocates nothing in steady state, and the
+/// loop never frees a vector the application allocated.
+#[derive(Debug)]
+pub struct PostInbox {
+    inbox: Mutex<Inbox>,
+    report: Mutex<PostReport>,
+    capacity: usize,
+    gate: Arc<WakeGate>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("posts", &self.posts.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is a single push, swap or update: a panic
+    // cannot leave the state inconsistent, so poisoning is ignored.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PostInbox {
+    /// An inbox holding at most `capacity` notifications not yet taken,
+    /// whose wake-ups go through `gate` (which the loop's other ways in,
+    /// such as its command channel, may share: one wake-up serves all).
+    pub fn new(capacity: usize, gate: Arc<WakeGate>) -> Self {
+        Self {
+            inbox: Mutex::new(Inbox {
+                posts: Vec::new(),
+                closed: false,
+            }),
+            report: Mutex::new(PostReport::default()),
+            capacity,
+            gate,
+        }
+    }
+
+    /// The gate of this inbox's wake-ups (see [`PostInbox::post`]).
+    pub fn gate(&self) -> &Arc<WakeGate> {
+        &self.gate
+    }
+
+    /// Posts every notification of `batch`, or none of them if they do not
+    /// all fit. `Ok(true)`: the caller must wake the loop (no wake was
+    /// pending); `Ok(false)`: a wake is pending already.
+    pub fn post<I>(&self, batch: I) -> Result<bool, PostError>
+    where
+        I: IntoIterator<Item = (Target, EncodedNotification)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let batch = batch.into_iter();
+        {
+            let mut inbox = lock(&self.inbox);
+            if inbox.closed {
+                return Err(PostError::Closed);
+            }
+            if inbox.posts.len() + batch.len() > self.capacity {
+                return Err(PostError::Full {
+                    capacity: self.capacity,
+                });
+            }
+            inbox.posts.extend(batch);
+        }
+        Ok(self.gate.should_wake())
+    }
+
+    /// The loop's side: re-arms the gate and swaps everything posted into
+    /// `into` (which must be empty; its capacity goes to the inbox).
+    pub fn take(&self, into: &mut Vec<(Target, EncodedNotification)>) {
+        debug_assert!(into.is_empty());
+        self.gate.rearm();
+        std::mem::swap(&mut lock(&self.inbox).posts, into);
+    }
+
+    /// The loop's side: queues every notification in `posts` on `server`,
+    /// adds the outcomes to the report, and empties `posts` (keeping its
+    /// capacity). The caller drains the server's outputs afterwards.
+    pub fn deliver(
+        &self,
+        server: &mut server::Server,
+        now: std::time::Instant,
+        posts: &mut Vec<(Target, EncodedNotification)>,
+    ) {
+        if posts.is_empty() {
+            return;
+        }
+        let mut report = lock(&self.report);
+        for (target, notification) in posts.drain(..) {
+            report.add(server.notify_encoded(now, &target, &notification));
+        }
+    }
+
+    /// What became of the notifications the loop has taken since the last
+    /// call; resets the report.
+    pub fn take_report(&self) -> PostReport {
+        std::mem::take(&mut *lock(&self.report))
+    }
+
+    /// The loop has ended: later posts fail with [`PostError::Closed`],
+    /// and what is still waiting is dropped (it was never queued, so no
+    /// session will report it).
+    pub fn close(&self) {
+        let mut inbox = lock(&self.inbox);
+        inbox.closed = true;
+        inbox.posts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faxnotify_core::wire::Notification;
+
+    fn encoded(text: &str) -> EncodedNotification {
+        EncodedNotification::encode(&Notification::server_message(text)).expect("encode")
+    }
+
+    #[test]
+    fn one_wake_per_turn() {
+        let inbox = PostInbox::new(8, Arc::default());
+        assert_eq!(inbox.post([(Target::All, encoded("a"))]), Ok(true));
+        assert_eq!(inbox.post([(Target::All, encoded("b"))]), Ok(false));
+        let mut taken = Vec::new();
+        inbox.take(&mut taken);
+        assert_eq!(taken.len(), 2);
+        // Taken: the next post wakes the loop again.
+        assert_eq!(inbox.post([(Target::All, encoded("c"))]), Ok(true));
+    }
+
+    #[test]
+    fn a_full_inbox_refuses_the_whole_batch() {
+        let inbox = PostInbox::new(2, Arc::default());
+        let three: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|t| (Target::All, encoded(t)))
+            .collect();
+        assert_eq!(inbox.post(three), Err(PostError::Full { capacity: 2 }));
+        assert_eq!(inbox.post([(Target::All, encoded("a"))]), Ok(true));
+        let mut taken = Vec::new();
+        inbox.take(&mut taken);
+        assert_eq!(taken.len(), 1, "nothing of the refused batch was queued");
+    }
+
+    #[test]
+    fn a_closed_inbox_refuses_and_drops() {
+        let inbox = PostInbox::new(2, Arc::default());
+        inbox.post([(Target::All, encoded("a"))]).expect("post");
+        inbox.close();
+        assert_eq!(
+            inbox.post([(Target::All, encoded("b"))]),
+            Err(PostError::Closed)
+        );
+        let mut taken = Vec::new();
+        inbox.take(&mut taken);
+        assert!(taken.is_empty());
+    }
+
+    #[test]
+    fn the_report_lists_a_bounded_number_of_refusals() {
+        let mut report = PostReport::default();
+        for i in 0..100u64 {
+            let mut summary = NotifySummary::default();
+            summary.accepted = 2;
+            summary.refused.push((
+                SessionId::new(i + 1).expect("non-zero"),
+                Refused::NoSuchSession,
+            ));
+            report.add(summary);
+        }
+        assert_eq!(report.posted, 100);
+        assert_eq!(report.accepted, 200);
+        assert_eq!(report.refused, 100);
+        assert_eq!(report.refusals.len(), LISTED_REFUSALS);
+        assert!(!report.all_accepted());
+    }
+}
