@@ -2,11 +2,10 @@
 //! resumes its session on another server of the cluster — 0 lost, 0
 //! duplicated, every accepted notification reported delivered.
 //!
-//! The client connects through a relay (`cluster_support::Relay`) that is
-//! pointed at the surviving server when the first one dies: the client
-//! takes one server address until it learns several, and its resume then
-//! reaches the other server at the same address. What is tested is the
-//! servers' half: the take-over of the session from the bus.
+//! Twice: with both servers in the client's settings (`servers = [...]`,
+//! the client moves to the next on failure), and through a relay pointed
+//! at the surviving server when the first one dies (one address, as an
+//! older client or a load balancer has it).
 
 mod cluster_support;
 mod common;
@@ -54,18 +53,73 @@ fn publish_all(admin: std::path::PathBuf, lines: mpsc::Sender<Value>) {
 }
 
 #[test]
+fn a_client_whose_server_is_killed_resumes_on_the_next_of_its_servers() {
+    let Some(nats) = nats("a_client_whose_server_is_killed_resumes_on_the_next_of_its_servers")
+    else {
+        return;
+    };
+    failover(&nats, Via::Settings);
+}
+
+#[test]
 fn a_client_whose_server_is_killed_resumes_elsewhere_with_nothing_lost_or_repeated() {
     let Some(nats) = nats("a_client_whose_server_is_killed_resumes_elsewhere") else {
         return;
     };
+    failover(&nats, Via::Relay);
+}
+
+/// How the client reaches the other server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Both servers in its settings.
+    Settings,
+    /// One address, a relay re-pointed when the first server dies.
+    Relay,
+}
+
+/// A client with settings listing `servers`, as `start_json_client` starts one.
+fn client_of(dir: &std::path::Path, servers: &[std::net::SocketAddr]) -> common::Running {
+    let settings = dir.join("alice-client.toml");
+    let mut set = common::faxnotify();
+    set.args(["settings", "set", "--settings"])
+        .arg(&settings)
+        .args(["--port", "dynamic"]);
+    for s in servers {
+        set.args(["--server", &s.to_string()]);
+    }
+    set.assert().success();
+    let password = common::write_file(dir, "alice.pw", &format!("{PASSWORD}\n"));
+    let mut client = common::Running::start(&[
+        "client".to_owned(),
+        "--runtime".into(),
+        "tokio".into(),
+        "--user".into(),
+        "alice".into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--settings".into(),
+        settings.display().to_string(),
+        "--json".into(),
+    ]);
+    client.wait_line(Stream::Out, "reachable", |l| {
+        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
+    });
+    client
+}
+
+fn failover(nats: &faxnotify_cluster::harness::NatsCluster, via: Via) {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
     let secret = secret(dir.path());
-    let mut a = server(dir.path(), "a", &users, &nats, &secret, &[]);
-    let b = server(dir.path(), "b", &users, &nats, &secret, &[]);
+    let mut a = server(dir.path(), "a", &users, nats, &secret, &[]);
+    let b = server(dir.path(), "b", &users, nats, &secret, &[]);
     let relay = Relay::start(a.addr);
-    let mut alice = start_json_client(dir.path(), "tokio", relay.addr, "alice", PASSWORD);
+    let mut alice = match via {
+        Via::Relay => start_json_client(dir.path(), "tokio", relay.addr, "alice", PASSWORD),
+        Via::Settings => client_of(dir.path(), &[a.addr, b.addr]),
+    };
     let first = alice.seen.iter().find_map(|(_, l)| {
         json(l)
             .filter(|v| v["event"] == "logged_in")
@@ -145,5 +199,4 @@ fn a_client_whose_server_is_killed_resumes_elsewhere_with_nothing_lost_or_repeat
             "{id}: {line}"
         );
     }
-    drop(nats);
 }
