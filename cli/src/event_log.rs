@@ -240,6 +240,10 @@ pub fn log_event(event: &Event) {
         | Event::SessionResumed { .. }
         | Event::SessionDetached { .. }
         | Event::SessionClosed { .. }
+        // Cluster mode: a session taken over from the cluster, or let go
+        // to it.
+        | Event::SessionRestored { .. }
+        | Event::SessionReleased { .. }
         | Event::Delivered { .. } => tracing::info!("{event}"),
         Event::CallbackStatus { state, .. } if *state == CallbackState::Reachable => {
             tracing::info!("{event}");

@@ -31,6 +31,12 @@ impl SharedUsers {
             .contains_key(prepared_user)
     }
 
+    /// Every user's prepared name, in order.
+    pub fn names(&self) -> Vec<String> {
+        let users = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        users.keys().cloned().collect()
+    }
+
     /// The number of users.
     pub fn len(&self) -> usize {
         self.0.read().unwrap_or_else(PoisonError::into_inner).len()

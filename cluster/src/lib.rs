@@ -20,8 +20,9 @@
 //!   for the server that accepted the notification ([`Bus::publish_report`],
 //!   [`Bus::read_reports`]).
 //!
-//! The crate knows nothing of faxnotify's sockets or of the server core: it
-//! stores and fetches. Every call is bounded by [`Timeouts`] and fails with a
+//! The bus knows nothing of faxnotify's sockets or of the server core: it
+//! stores and fetches. [`ClusterNode`] is the glue: a faxnotify-tokio
+//! server whose core runs in cluster mode [D-17], fed from the bus. Every call is bounded by [`Timeouts`] and fails with a
 //! typed error a person can read ("the cluster bus is unreachable: …").
 //!
 //! With the `harness` feature, [`harness`] starts a real `nats-server`
@@ -35,6 +36,7 @@ mod connect;
 mod error;
 mod ids;
 mod log_entry;
+mod node;
 mod ordered;
 mod publish;
 mod reader;
@@ -57,6 +59,7 @@ pub use connect::Bus;
 pub use error::{BusError, ReadError, ReportError, SessionError};
 pub use ids::{LogSeq, PublishId, Revision, ServerId};
 pub use log_entry::LogEntry;
+pub use node::{ClusterNode, NodeEvent, NodeEvents, NodeTimings, PublishError};
 pub use reader::UserLog;
 pub use record::{RecordError, SessionRecord};
 pub use report::{Outcome, Report};

@@ -132,6 +132,8 @@ mod options;
 mod runtime;
 mod server;
 mod task;
+// Cluster mode's calls on a running server [D-17].
+mod cluster;
 
 pub use client::Client;
 pub use errors::{

@@ -16,6 +16,7 @@ use faxnotify_core::server::{
 use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::{EncodedNotification, Notification};
 use faxnotify_core::{ConnId, SessionId};
+use faxnotify_runtime::ClusterRequest;
 use faxnotify_runtime::{
     EncodedBatch, PostError, PostInbox, PostReport, ServerRequest, WakeGate, encode_on_this_thread,
 };
@@ -134,7 +135,7 @@ impl faxnotify_runtime::Replies for AsyncReplies {
     }
 }
 
-enum Command {
+pub(crate) enum Command {
     /// What every runtime's server answers the same way.
     Request(ServerRequest<AsyncReplies>),
     Stats {
@@ -153,6 +154,8 @@ enum Command {
     Kill {
         done: Reply<()>,
     },
+    /// Cluster mode's requests (`cluster.rs`).
+    Cluster(ClusterRequest<AsyncReplies>),
 }
 
 impl<R: Runtime> Server<R> {
@@ -241,7 +244,7 @@ impl<R: Runtime> Server<R> {
         self.local
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Closed> {
+    pub(crate) async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Closed> {
         let (reply, answer) = async_channel::bounded(1);
         self.commands.send(make(reply)).await.map_err(|_| Closed)?;
         answer.recv().await.map_err(|_| Closed)
@@ -547,6 +550,7 @@ impl<R: Runtime> Machine<R> for ServerMachine {
                 io.stop_listening();
                 self.killed = true;
             }
+            Command::Cluster(request) => request.answer(&mut self.core, now),
         }
     }
 

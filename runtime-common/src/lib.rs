@@ -39,3 +39,7 @@ pub use port_hold::PortHold;
 pub use post::{LISTED_REFUSALS, PostError, PostInbox, PostReport, WakeGate};
 pub use request::{ClientRequest, EncodedBatch, Replies, ServerRequest};
 pub use route::{fill_local_ip, no_listener_addr, route_local_ip};
+
+// Cluster mode's requests [D-17], apart from the ones every server answers.
+mod cluster_request;
+pub use cluster_request::ClusterRequest;

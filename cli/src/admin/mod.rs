@@ -2,6 +2,7 @@
 //! running `faxnotify server` (notify, list sessions, end a session).
 
 pub mod client;
+pub mod cluster;
 pub mod delivery;
 pub mod path;
 pub mod peer;

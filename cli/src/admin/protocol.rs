@@ -325,6 +325,9 @@ pub mod codes {
     pub const BUSY: &str = "busy";
     /// The server is shutting down.
     pub const SERVER_STOPPED: &str = "server_stopped";
+    /// Cluster mode: the notification could not be made durable (the
+    /// cluster's bus is unreachable or refused it); nothing was accepted.
+    pub const NOT_DURABLE: &str = "not_durable";
 }
 
 /// An error reply.

@@ -36,10 +36,12 @@ use faxnotify_core::server::{DeliveryPath, Refused, SessionInfo, Target};
 use faxnotify_core::wire::{NotificationKind, PolicyKind};
 use serde_json::{Value, json};
 
+use super::cluster::{self, ClusterTracker};
 use super::delivery::{Recipient, Tracker};
 use super::path::parent;
 use super::peer;
 use super::protocol::{Envelope, Request, To, codes, error_reply, parse_line, parse_session};
+use crate::runtime::cluster::ClusterControl;
 use crate::runtime::{EndSessionError, ServerControl};
 use crate::user_store::SharedUsers;
 
@@ -111,6 +113,9 @@ pub struct AdminSocket {
     tracker: Tracker,
     active: Arc<Active>,
     closed: bool,
+    /// Cluster mode: notify publishes to the cluster's log.
+    cluster: Option<ClusterControl>,
+    cluster_tracker: ClusterTracker,
 }
 
 /// What request handlers need.
@@ -119,6 +124,8 @@ struct Context {
     server: ServerControl,
     users: SharedUsers,
     tracker: Tracker,
+    cluster: Option<ClusterControl>,
+    cluster_tracker: ClusterTracker,
 }
 
 /// Makes room for the socket at `path`: nothing there, or a stale socket
@@ -214,6 +221,8 @@ impl AdminSocket {
             tracker: Tracker::default(),
             active: Arc::default(),
             closed: false,
+            cluster: None,
+            cluster_tracker: ClusterTracker::default(),
         })
     }
 
@@ -226,6 +235,8 @@ impl AdminSocket {
             server,
             users,
             tracker: self.tracker.clone(),
+            cluster: self.cluster.clone(),
+            cluster_tracker: self.cluster_tracker.clone(),
         };
         let flag = Arc::clone(&self.stop);
         let active = Arc::clone(&self.active);
@@ -241,6 +252,17 @@ impl AdminSocket {
     /// event (it never blocks).
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
+    }
+
+    /// Cluster mode: notify publishes to the cluster's log through
+    /// `cluster` (call before [`AdminSocket::serve`]).
+    pub fn set_cluster(&mut self, cluster: ClusterControl) {
+        self.cluster = Some(cluster);
+    }
+
+    /// Where cluster mode's delivery reports go.
+    pub fn cluster_tracker(&self) -> &ClusterTracker {
+        &self.cluster_tracker
     }
 
     /// The socket's path.
@@ -415,6 +437,19 @@ fn answer(line: &str, ctx: &Context, connection: u64, lines: &Sender<Value>) -> 
             return lines.send(with_id(reply, id.as_ref())).is_ok();
         }
     };
+    if let (Some(cluster), Request::Notify { to, notification }) = (&ctx.cluster, &request) {
+        let (reply, published) = match notification.to_notification() {
+            Ok(n) => cluster::notify(cluster, &ctx.users, to, &n, delivery_reports),
+            Err(e) => (error_reply(codes::BAD_REQUEST, e), None),
+        };
+        if lines.send(with_id(reply, id.as_ref())).is_err() {
+            return false;
+        }
+        if delivery_reports && let (Some(id), Some(published)) = (id, published) {
+            ctx.cluster_tracker.register(id, lines.clone(), &published);
+        }
+        return true;
+    }
     let (reply, recipients) = match request {
         Request::Notify { to, notification } => notify(ctx, &to, &notification),
         other => (answer_other(other, ctx), None),

@@ -44,6 +44,10 @@ some recipient refused it (queue full) or there was nobody to queue it for; \
 With --wait: 0 when every recipient acknowledged it (delivered); 7 when some \
 recipient's session ended first (undelivered); 6 when some recipient refused \
 it and the others got it; 8 when the time ran out first (none known to have failed).
+Against a server in cluster mode (`faxnotify server --cluster`): 0 once the cluster \
+stored it durably (every session of the user, on any server, gets it); 6 when it \
+could not be made durable (nothing accepted); --wait reports every session of \
+the user in the cluster.
 
 The admin socket speaks one JSON request per line (see docs/architecture.md), e.g.
   {\"op\":\"notify\",\"to\":{\"user\":\"alice\"},\"notification\":{\"kind\":\"server_message\",\"text\":\"hi\"}}"
@@ -330,7 +334,7 @@ pub fn run(args: Args) -> CmdResult {
     if let Some((code, message)) = error_of(&reply) {
         let exit = match code.as_str() {
             codes::NO_SUCH_USER | codes::BAD_REQUEST | codes::CANNOT_ENCODE => Exit::Usage,
-            codes::NO_SUCH_SESSION => Exit::NotQueued,
+            codes::NO_SUCH_SESSION | codes::NOT_DURABLE => Exit::NotQueued,
             _ => Exit::Runtime,
         };
         return Err(Failure::new(exit, message));
@@ -344,7 +348,19 @@ pub fn run(args: Args) -> CmdResult {
     };
     let accepted = list("accepted");
     let refused = list("refused");
-    if !args.json {
+    // Cluster mode: accepted once durable in the cluster's log; the
+    // sessions that get it live on any server.
+    let clustered = reply.get("cluster").and_then(Value::as_bool) == Some(true);
+    if !args.json && clustered {
+        for a in &accepted {
+            outln!(
+                "accepted: log seq {} for user {} (durable in the cluster)",
+                a["log_seq"],
+                a["user"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    if !args.json && !clustered {
         for a in &accepted {
             outln!(
                 "queued: seq {} for session {}{}",
@@ -378,11 +394,16 @@ pub fn run(args: Args) -> CmdResult {
     } else {
         Exit::NotQueued
     };
+    // In cluster mode, every session of the user in the cluster reports.
+    let recipients = match reply.get("recipients").and_then(Value::as_u64) {
+        Some(n) if clustered => usize::try_from(n).unwrap_or(usize::MAX),
+        _ => accepted.len(),
+    };
     match args.wait {
         None => Ok(queued),
         Some(timeout) => wait(
             &mut connection,
-            accepted.len(),
+            recipients,
             started + timeout,
             args.json,
             queued,

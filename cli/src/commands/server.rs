@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
+use faxnotify_cluster::{BusConfig, ClusterSecret};
 use faxnotify_core::server::{ConfigError, ServerConfig};
 use faxnotify_core::wire::Caps;
 
@@ -58,9 +59,32 @@ pub struct Args {
     /// /run/faxnotify/admin.sock for root).
     #[arg(long, value_name = "PATH", num_args = 0..=1)]
     admin_socket: Option<Option<PathBuf>>,
-    /// The runtime to run on.
-    #[arg(long, value_enum, default_value_t)]
-    runtime: RuntimeKind,
+    /// The runtime to run on (default smol; tokio in cluster mode, the only
+    /// one it runs on).
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
+    /// Cluster mode (issue 19): this server is one of several that share
+    /// their sessions and notifications on a NATS JetStream cluster at
+    /// these addresses (nats://HOST:PORT, comma-separated). Any server's
+    /// admin socket accepts notifications for every session, and a client
+    /// whose server dies resumes on another with nothing lost. Runs on
+    /// --runtime tokio.
+    #[arg(
+        long,
+        value_name = "URLS",
+        value_delimiter = ',',
+        requires = "cluster_secret"
+    )]
+    cluster: Option<Vec<String>>,
+    /// The cluster's secret (exactly 32 bytes, mode 0600, the same file on
+    /// every server): it seals the session records the cluster stores.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    cluster_secret: Option<PathBuf>,
+    /// Copies the cluster keeps of its log and session records: 3 survives
+    /// the loss of one NATS node; 1 for a single nats-server (no failover
+    /// of the bus itself).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "cluster")]
+    cluster_replicas: usize,
     /// The name SERVER_HELLO announces.
     #[arg(long, value_name = "NAME", default_value = "faxnotify")]
     server_name: String,
@@ -213,8 +237,38 @@ fn admin_path(arg: Option<&Option<PathBuf>>) -> Result<Option<PathBuf>, Failure>
     Ok(Some(path))
 }
 
+/// The runtime to run on: tokio in cluster mode (refusing another one
+/// asked for), smol by default.
+fn runtime_of(args: &Args) -> Result<RuntimeKind, Failure> {
+    match (&args.cluster, args.runtime) {
+        (None, kind) => Ok(kind.unwrap_or_default()),
+        (Some(_), None | Some(RuntimeKind::Tokio)) => Ok(RuntimeKind::Tokio),
+        (Some(_), Some(other)) => Err(Failure::usage(format!(
+            "cluster mode runs on the tokio runtime, not {other}: use --runtime tokio (or leave \
+             --runtime out)"
+        ))),
+    }
+}
+
+/// Cluster mode's bus settings and secret, checked before anything starts.
+fn cluster_of(args: &Args) -> Result<Option<(BusConfig, ClusterSecret)>, Failure> {
+    let (Some(urls), Some(secret)) = (&args.cluster, &args.cluster_secret) else {
+        return Ok(None);
+    };
+    let mut config = BusConfig::new(urls.iter().map(|u| u.trim().to_owned()).collect());
+    config.replicas = args.cluster_replicas;
+    config
+        .validate()
+        .map_err(|e| Failure::usage(format!("--cluster: {e}")))?;
+    let secret = ClusterSecret::read_file(secret)
+        .map_err(|e| Failure::usage(format!("--cluster-secret: {e}")))?;
+    Ok(Some((config, secret)))
+}
+
 /// Runs `faxnotify server`.
 pub fn run(args: Args) -> CmdResult {
+    let runtime = runtime_of(&args)?;
+    let cluster = cluster_of(&args)?;
     let admin_path = admin_path(args.admin_socket.as_ref())?;
     let (file, watch) = load_users(&args.users)?;
     if let Some(mode) = too_open(&args.users) {
@@ -264,32 +318,54 @@ pub fn run(args: Args) -> CmdResult {
     };
     let metrics_endpoint = args.metrics.map(metrics::Endpoint::bind).transpose()?;
     let users = SharedUsers::new(file.into_users());
-    let server = runtime::start_server(args.runtime, args.listen, config, users.clone()).map_err(
-        |e| match e {
-            ServerStartError::AddrInUse(addr) => Failure::new(
-                Exit::PortConflict,
-                format!(
-                    "cannot listen on {addr}: the address is in use (is another server running?)"
-                ),
-            ),
-            ServerStartError::Other(message) => Failure::runtime(message),
-        },
-    )?;
+    let mut cluster_control = None;
+    let started = match cluster {
+        None => runtime::start_server(runtime, args.listen, config, users.clone()),
+        Some((bus, secret)) => {
+            let tracker = admin.as_ref().map(|a| a.cluster_tracker().clone());
+            let sink: runtime::cluster::ReportSink = Arc::new(move |report| {
+                if let Some(tracker) = &tracker {
+                    tracker.report(&report);
+                }
+            });
+            runtime::cluster::start(args.listen, config, users.clone(), bus, secret, sink).map(
+                |(server, control)| {
+                    cluster_control = Some(control);
+                    server
+                },
+            )
+        }
+    };
+    let server = started.map_err(|e| match e {
+        ServerStartError::AddrInUse(addr) => Failure::new(
+            Exit::PortConflict,
+            format!("cannot listen on {addr}: the address is in use (is another server running?)"),
+        ),
+        ServerStartError::Other(message) => Failure::runtime(message),
+    })?;
     tracing::info!(
-        "listening on {} ({} runtime, {} user{}, lease {:?}, {})",
+        "listening on {} ({} runtime, {} user{}, lease {:?}, {}){}",
         server.local_addr(),
-        args.runtime,
+        runtime,
         users.len(),
         if users.len() == 1 { "" } else { "s" },
         args.lease,
         match &tls_files {
             Some(files) => format!("TLS with {}", files.cert().display()),
             None => "plain TCP".to_owned(),
+        },
+        if cluster_control.is_some() {
+            ", cluster mode"
+        } else {
+            ""
         }
     );
     let control = server.control();
     let recorder = Recorder::default();
     if let Some(socket) = &mut admin {
+        if let Some(cluster) = &cluster_control {
+            socket.set_cluster(Arc::clone(cluster));
+        }
         let ops = metrics::metered(Arc::clone(&control), recorder.clone());
         if let Err(message) = socket.serve(ops, users.clone()) {
             control.begin_shutdown();
@@ -307,11 +383,21 @@ pub fn run(args: Args) -> CmdResult {
     }
     let tracker = admin.as_ref().map(|a| a.tracker().clone());
 
+    let clustered = cluster_control.is_some();
     let presses = Arc::new(AtomicUsize::new(0));
     let on_signal = Arc::clone(&control);
     ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
-            tracing::info!("shutting down: ending every session (Ctrl-C again to exit at once)");
+            if clustered {
+                tracing::info!(
+                    "shutting down: every session goes back to the cluster, its client resumes on \
+                     another server (Ctrl-C again to exit at once)"
+                );
+            } else {
+                tracing::info!(
+                    "shutting down: ending every session (Ctrl-C again to exit at once)"
+                );
+            }
             crate::systemd::stopping();
             on_signal.begin_shutdown();
         } else {

@@ -8,6 +8,7 @@
 //! below, so every command behaves the same on each. smol and tokio share
 //! their wrappers (`on_async.rs`): both are faxnotify-async.
 
+pub mod cluster;
 mod mio;
 mod on_async;
 mod smol;

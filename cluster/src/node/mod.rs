@@ -1,0 +1,220 @@
+//! A server of the cluster: a faxnotify-tokio server whose core runs in
+//! cluster mode [D-17], glued to the [`Bus`]. It follows the simulator's
+//! reference glue (`sim/src/cluster/node.rs`) rule for rule:
+//!
+//! - **claims** (`claims.rs`): a new session's record is created (owner =
+//!   this server, start = the log's last seq + 1, read before LOGIN_OK); a
+//!   resume of a session held elsewhere loads the record, checks its user,
+//!   its expiry and that the owner's lease has run out (or is ours), and
+//!   takes it over by compare-and-set — of racing servers exactly one wins,
+//!   the others answer "unavailable" and their clients try again;
+//! - **delivery** (`reader.rs`): each held session reads its user's log
+//!   from the acknowledged position and hands the core every entry with the
+//!   seq the log gives it (`notify_session_at`), pausing while the queue is
+//!   full;
+//! - **ownership** (`leases.rs`): leases are renewed, acknowledgements
+//!   persisted in the same write (batched per renewal); a session whose
+//!   lease could not be renewed is released before the lease runs out, and
+//!   so is one detached for a moment, so its client can resume anywhere;
+//!   released sessions are given back in the store;
+//! - **reports** (`reports.rs`): delivered / undelivered reports go to the
+//!   server that accepted each notification; this server's own reports are
+//!   read and handed to the application;
+//! - **bus availability**: a probe every renewal period; after
+//!   [`NodeTimings::bus_loss_bound`] without the bus the core refuses
+//!   logins and notifications ([`ClusterNode::publish`] too).
+
+mod claims;
+mod glue;
+mod leases;
+mod reader;
+mod reports;
+mod scan;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use faxnotify_core::server::{Event, ServerConfig, UserStore};
+use faxnotify_core::wire::EncodedNotification;
+use faxnotify_tokio::{Options, Server, ServerStartError};
+use tokio::sync::mpsc;
+
+use crate::connect::Bus;
+use crate::error::BusError;
+use crate::ids::LogSeq;
+use crate::report::Report;
+
+/// The clocks of a node's ownership. The defaults keep a session's
+/// unavailability after a crash near `owner_lease` and never let a node
+/// serve a session past its lease: it releases `release_margin` before.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct NodeTimings {
+    /// How long an owner's lease lasts without renewal (how long the
+    /// sessions of a crashed server wait before another may take them).
+    pub owner_lease: Duration,
+    /// How often leases are renewed, acknowledgements persisted and the
+    /// bus probed.
+    pub renew_every: Duration,
+    /// A session whose lease would run out within this is released; it
+    /// covers clock skew between servers and the release itself.
+    pub release_margin: Duration,
+    /// How long a detached session stays held before it is released, so
+    /// that its client can resume it on any server.
+    pub detached_release: Duration,
+    /// How long without the bus before logins and notifications are refused.
+    pub bus_loss_bound: Duration,
+}
+
+impl Default for NodeTimings {
+    fn default() -> Self {
+        Self {
+            owner_lease: Duration::from_secs(10),
+            renew_every: Duration::from_secs(2),
+            release_margin: Duration::from_secs(3),
+            detached_release: Duration::from_secs(2),
+            bus_loss_bound: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a node tells its application, in order.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// An event of the server core (every one, claims included, for logs
+    /// and metrics; the node has already acted on it).
+    Server(Event),
+    /// A report for a notification this server accepted.
+    Report(Report),
+    /// The bus became unreachable (`false`) or reachable again (`true`).
+    BusAvailable(bool),
+}
+
+/// A running cluster node. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ClusterNode {
+    server: Server,
+    bus: Bus,
+    available: Arc<AtomicBool>,
+}
+
+/// The node's events; they end once the server has shut down and its
+/// sessions were given back.
+#[derive(Debug)]
+pub struct NodeEvents {
+    rx: mpsc::UnboundedReceiver<NodeEvent>,
+}
+
+impl NodeEvents {
+    /// The next event, or `None` once the node has stopped.
+    pub async fn next(&mut self) -> Option<NodeEvent> {
+        self.rx.recv().await
+    }
+}
+
+/// Why a notification was not accepted by the cluster.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The node has no bus right now.
+    #[error("not durable: the cluster bus is unreachable; nothing was accepted")]
+    BusUnavailable,
+    /// The publish failed (not accepted).
+    #[error("not durable: {0}; nothing was accepted")]
+    Bus(#[from] BusError),
+}
+
+impl ClusterNode {
+    /// Starts a server on `addr` whose core is in cluster mode (`config`
+    /// gets the default [`ClusterConfig`](faxnotify_core::server::ClusterConfig)
+    /// unless it has one), glued to `bus`. Call it inside a tokio runtime:
+    /// the glue's tasks are spawned on it.
+    pub async fn start(
+        addr: SocketAddr,
+        mut config: ServerConfig,
+        users: impl UserStore + Send + 'static,
+        bus: Bus,
+        timings: NodeTimings,
+        options: Options,
+    ) -> Result<(ClusterNode, NodeEvents), ServerStartError> {
+        if config.cluster.is_none() {
+            config.cluster = Some(Default::default());
+        }
+        // A detached session outlives its lease by the grace: the record
+        // says so to the server that resumes it [C-10].
+        let expiry = config.lease + config.detached_grace;
+        let (server, events) = Server::bind_with(addr, config, users, options).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let available = Arc::new(AtomicBool::new(true));
+        let node = ClusterNode {
+            server: server.clone(),
+            bus: bus.clone(),
+            available: Arc::clone(&available),
+        };
+        glue::spawn(server, events, bus, timings, expiry, available, tx);
+        Ok((node, NodeEvents { rx }))
+    }
+
+    /// The server (sessions, statistics, shutdown).
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Whether the node has the bus (as its last probe said).
+    pub fn bus_available(&self) -> bool {
+        self.available.load(Ordering::SeqCst)
+    }
+
+    /// Accepts `notification` for every session of `user`, on any server:
+    /// returns its log seq once JetStream stored it on a quorum. Refused
+    /// while the node has no bus. A publish whose outcome is unknown is
+    /// retried once with the same publish id, which JetStream stores once.
+    pub async fn publish(
+        &self,
+        user: &str,
+        notification: &EncodedNotification,
+    ) -> Result<LogSeq, PublishError> {
+        if !self.bus_available() {
+            return Err(PublishError::BusUnavailable);
+        }
+        let id = self.bus.publish_id();
+        match self.bus.publish(&id, user, notification).await {
+            Ok(seq) => Ok(seq),
+            Err(err @ (BusError::User(_) | BusError::Config(_))) => Err(err.into()),
+            Err(first) => {
+                tracing::debug!(error = %first, "publish failed; retrying with the same id");
+                self.bus
+                    .publish(&id, user, notification)
+                    .await
+                    .map_err(PublishError::from)
+            }
+        }
+    }
+
+    /// How many live sessions `user` has in the whole cluster (a scan of
+    /// the session records: costs one read per session of the cluster; for
+    /// `notify --wait`).
+    pub async fn sessions_of(&self, user: &str, at: LogSeq) -> Result<Vec<u64>, BusError> {
+        scan::sessions_of(&self.bus, user, at).await
+    }
+
+    /// Shuts the server down: its sessions are released (not ended: their
+    /// clients resume on another server) and given back in the store; the
+    /// events end once that is done.
+    pub async fn shutdown(&self) {
+        self.server.shutdown().await;
+    }
+}
