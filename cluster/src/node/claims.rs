@@ -161,7 +161,7 @@ async fn resume(
     }
     if record.owner != me && record.owner != ServerId(0) && record.owner_until_unix_ms > now {
         tracing::debug!(session = %format_args!("{session:016x}"), "resume waits for the owner's lease");
-        return Outcome::Refused(ClaimRefusal::Unavailable);
+        return Outcome::Refused(ClaimRefusal::HeldElsewhere);
     }
     let mut taken = record;
     taken.owner = me;
@@ -170,7 +170,7 @@ async fn resume(
         Ok(revision) => Outcome::Restore(taken, revision),
         Err(SessionError::Lost { .. }) => {
             tracing::debug!(session = %format_args!("{session:016x}"), "lost the race to take a session over");
-            Outcome::Refused(ClaimRefusal::Unavailable)
+            Outcome::Refused(ClaimRefusal::HeldElsewhere)
         }
         Err(err) => {
             tracing::warn!(%err, "cannot take a session over");
@@ -260,7 +260,7 @@ mod tests {
                             assert_eq!(record.acked_session_seq, 4);
                             assert_eq!(record.owner, ServerId(winners[0]));
                         }
-                        Outcome::Refused(ClaimRefusal::Unavailable) => {}
+                        Outcome::Refused(ClaimRefusal::HeldElsewhere) => {}
                         _ => panic!("round {round}: a loser must be told to try again"),
                     }
                 }
@@ -277,7 +277,10 @@ mod tests {
                     lease,
                 )
                 .await;
-                assert!(matches!(later, Outcome::Refused(ClaimRefusal::Unavailable)));
+                assert!(matches!(
+                    later,
+                    Outcome::Refused(ClaimRefusal::HeldElsewhere)
+                ));
             }
             // Another user's session, and an expired one: unknown.
             a.create_session(&record(0x7100, 9, 1_000)).await.unwrap();

@@ -331,7 +331,7 @@ impl World {
                     Some((_, r)) if r.user != user => Some(ClaimRefusal::UnknownSession),
                     Some((_, r)) if r.owner != 0 && r.owner != me && r.owner_until_ms > now_ms => {
                         self.observe("resume waits for the owner's lease");
-                        Some(ClaimRefusal::Unavailable)
+                        Some(ClaimRefusal::HeldElsewhere)
                     }
                     Some(_) => None,
                 };
@@ -368,7 +368,7 @@ impl World {
                     // [D-17]: exactly one of the racers wins; the loser's
                     // client tries again (and finds the winner's lease).
                     self.observe("compare-and-set lost a race");
-                    self.answer(n, claim, ClaimAnswer::Refused(ClaimRefusal::Unavailable))?;
+                    self.answer(n, claim, ClaimAnswer::Refused(ClaimRefusal::HeldElsewhere))?;
                     return Ok(());
                 }
                 let restore = SessionRecord::new(record.user.clone(), record.acked);

@@ -233,6 +233,14 @@ impl Server {
                     format!("session {requested:#018x} is not a live session of this user"),
                 );
             }
+            ClaimRefusal::HeldElsewhere => self.refuse_login(
+                now,
+                conn,
+                pending.login.user,
+                LoginFailure::ClusterUnavailable,
+                ErrorCode::ShuttingDown,
+                "the session is still held by another server of the cluster; try again".to_owned(),
+            ),
             // An open cannot be "unknown": the store refused it.
             _ => self.refuse_unavailable(now, conn, pending.login.user),
         }

@@ -103,11 +103,16 @@ pub enum ClaimRefusal {
     /// The session does not exist, has expired or belongs to another
     /// user: `ERROR UNKNOWN_SESSION` [C-6], the client logs in anew.
     UnknownSession,
-    /// The shared store cannot be reached, the session's owner still holds
-    /// its lease, or another server won the race to take it over: `ERROR
-    /// SHUTTING_DOWN`, the client keeps its session id and tries again
-    /// after its backoff [D-17].
+    /// The shared store cannot be reached or did not answer: `ERROR
+    /// SHUTTING_DOWN` ("the cluster bus is unreachable"), the client keeps
+    /// its session id and tries again after its backoff [D-17].
     Unavailable,
+    /// The session's owner still holds its lease, or another server won
+    /// the race to take it over: `ERROR SHUTTING_DOWN` as for
+    /// [`Unavailable`](Self::Unavailable), with a message that says so (an
+    /// operator watching a failover must not read "bus unreachable" while
+    /// the bus is fine) [D-17].
+    HeldElsewhere,
 }
 
 /// What the shared store says about a session, for a restore.
