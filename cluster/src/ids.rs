@@ -58,7 +58,7 @@ impl fmt::Display for Revision {
 pub struct PublishId(String);
 
 impl PublishId {
-    /// `<origin>-<counter>`, as the design of issue 19 names it.
+    /// `<origin>-<counter>` (cluster/README.md).
     pub(crate) fn new(origin: ServerId, counter: u64) -> Self {
         Self(format!("{origin}-{counter}"))
     }

@@ -63,7 +63,7 @@ pub struct Args {
     /// one it runs on).
     #[arg(long, value_enum)]
     runtime: Option<RuntimeKind>,
-    /// Cluster mode (issue 19): this server is one of several that share
+    /// Cluster mode (docs/protocol.md [D-17]): this server is one of several that share
     /// their sessions and notifications on a NATS JetStream cluster at
     /// these addresses (nats://HOST:PORT, comma-separated). Any server's
     /// admin socket accepts notifications for every session, and a client

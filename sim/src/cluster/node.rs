@@ -1,5 +1,5 @@
 //! A server node: a server core in cluster mode and the application glue
-//! the bus half of issue 19 builds for real — answering claims from the
+//! faxnotify-cluster's `ClusterNode` (cluster/src/node/) does for real — answering claims from the
 //! store, reading the log into sessions with their seqs, persisting
 //! acknowledgements, renewing and giving up ownership [D-17].
 
