@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
 
 use crate::connect::Bus;
 use crate::error::ReportError;
@@ -36,15 +37,26 @@ impl Bus {
     ) -> Result<LogSeq, ReportError> {
         let inner = &self.inner;
         let subject = inner.names.report_subject(origin);
+        // One report per (session, seq, outcome): a retry after a lost ack,
+        // or a second owner reporting the same seq after a failover within
+        // the stream's de-duplication window, is stored once.
+        let id = format!(
+            "r-{:016x}-{}-{}",
+            report.session,
+            report.session_seq,
+            match report.outcome {
+                crate::report::Outcome::Delivered => "d",
+                _ => "u",
+            }
+        );
+        let message = PublishMessage::build()
+            .payload(report.encode().into())
+            .message_id(id.as_str());
         let bound = inner.config.timeouts.operation;
         let ack = inner
             .link
             .within(PUBLISH, bound, async {
-                inner
-                    .js
-                    .publish(subject, report.encode().into())
-                    .await?
-                    .await
+                inner.js.send_publish(subject, message).await?.await
             })
             .await?
             .map_err(|err| {

@@ -46,6 +46,9 @@ fn reports_reach_the_origin_of_the_notification() {
             };
             owner.publish_report(to, &delivered).await.unwrap();
             owner.publish_report(to, &undelivered).await.unwrap();
+            // A retry (after a lost ack, or by a later owner of the session
+            // after a failover) is stored once.
+            owner.publish_report(to, &delivered).await.unwrap();
 
             let wait = Duration::from_secs(10);
             assert_eq!(origin_reports.next(wait).await, Ok(Some(delivered.clone())));

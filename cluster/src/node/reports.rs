@@ -14,8 +14,15 @@ use crate::error::ReportError;
 use crate::ids::{LogSeq, ServerId};
 use crate::report::{Outcome, Report};
 
-/// Attempts at publishing one report before it is given up (logged).
-const ATTEMPTS: u32 = 3;
+/// How long a report is retried before it is given up (logged): long
+/// enough for JetStream to elect the reports stream's leader again after
+/// a node or the whole bus came back (seen: several seconds of "no stream
+/// found for given subject"), bounded so that tasks do not pile up while
+/// the bus stays away.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+/// The first pause between attempts; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long one wait for reports lasts before the reader looks again.
 const QUIET: Duration = Duration::from_secs(5);
 /// The pause before a reader that lost the bus starts again.
@@ -68,13 +75,28 @@ pub(super) fn undelivered(
 fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, report: Report) {
     let bus = bus.clone();
     writes.spawn(async move {
-        for attempt in 1..=ATTEMPTS {
+        // Retried with the same de-duplication id (the report's own), so
+        // a publish that was stored but whose ack was lost is not stored
+        // twice.
+        let give_up = tokio::time::Instant::now() + GIVE_UP_AFTER;
+        let mut pause = FIRST_PAUSE;
+        loop {
             match bus.publish_report(origin, &report).await {
                 Ok(_) => return,
-                Err(err) if attempt == ATTEMPTS => {
-                    tracing::warn!(%err, log_seq = %report.log_seq, "delivery report lost");
+                Err(err) if tokio::time::Instant::now() + pause >= give_up => {
+                    tracing::warn!(
+                        %err,
+                        log_seq = %report.log_seq,
+                        "delivery report lost after {}s of retries",
+                        GIVE_UP_AFTER.as_secs()
+                    );
+                    return;
                 }
-                Err(_) => tokio::time::sleep(RETRY).await,
+                Err(err) => {
+                    tracing::debug!(%err, log_seq = %report.log_seq, "a report publish failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
             }
         }
     });
