@@ -11,8 +11,11 @@
 //!   as one log message carrying [`BATCH`] notifications would be: if
 //!   messages per second hardly drop, batching multiplies notifications
 //!   per second by nearly [`BATCH`];
-//! - **read**: one user's notifications read back from the log in order, as
-//!   a session's owner reads them.
+//! - **read back**: one user's notifications read from the log in order
+//!   after they were stored, as a resumed session's new owner catches up;
+//! - **live**: publishes ([`IN_FLIGHT`] in flight) to one user while a
+//!   reader follows the user's log, as a session's owner does during
+//!   delivery: from the first publish to the last message read.
 //!
 //! With each, the CPU the `nats-server` processes used per message.
 
@@ -60,8 +63,10 @@ pub struct BusCost {
     /// Publish with ack of [`BATCH`]-notification messages, [`IN_FLIGHT`]
     /// in flight.
     pub batched: Phase,
-    /// Reading one user's log in order.
+    /// Reading one user's log in order, after the fact.
     pub read: Phase,
+    /// Publishing and following one user's log at once.
+    pub live: Phase,
 }
 
 /// Measures on the cluster of `spec`; `nats_cpu_ns` reads the nats-server
@@ -117,12 +122,16 @@ pub async fn measure(
         nats_cpu_ns() - cpu,
         one.payload().len() + 1,
     );
+    let cpu = nats_cpu_ns();
+    let live = live(&bus, &one, messages).await?;
+    let live = phase(live, nats_cpu_ns() - cpu, one.payload().len() + 1);
     Ok(BusCost {
         messages,
         sequential,
         in_flight,
         batched,
         read,
+        live,
     })
 }
 
@@ -176,6 +185,36 @@ async fn read(bus: &Bus, user: &str, from: u64, count: usize) -> Result<f64, Str
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Publishes `count` messages to a user whose log a reader follows: the
+/// rate from the first publish to the last message read, and the publishes'
+/// latencies.
+async fn live(
+    bus: &Arc<Bus>,
+    note: &EncodedNotification,
+    count: usize,
+) -> Result<(f64, Vec<Duration>), String> {
+    let from = bus.log_last_seq().await.map_err(|e| e.to_string())?.0 + 1;
+    let mut log = bus
+        .read_user("live", LogSeq(from))
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let reader = async move {
+        for n in 0..count {
+            match log.next(Duration::from_secs(5)).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(format!("the live read stalled after {n} of {count}")),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    };
+    let (published, read) = tokio::join!(publish(bus, note, "live", count, IN_FLIGHT), reader);
+    read?;
+    let (_, latencies) = published?;
+    Ok((count as f64 / started.elapsed().as_secs_f64(), latencies))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -200,7 +239,12 @@ pub fn render_bus_table(cost: &BusCost) -> String {
             cost.batched,
             BATCH,
         ),
-        ("read one user's log in order", cost.read, 1),
+        ("read one user's log back in order", cost.read, 1),
+        (
+            "publish 64 in flight while following the user's log (a session's path)",
+            cost.live,
+            1,
+        ),
     ];
     for (what, p, per_message) in rows {
         let latency = |ns: u64| match p.p50_ns {
