@@ -628,3 +628,54 @@ fn figures(server: &ChildReport, clients: &[ChildReport], total: u64) -> Figures
         notes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_spread_evenly_over_the_servers_each_from_its_own_first_client() {
+        let shares: Vec<(usize, usize)> = (0..3).map(|i| share(10, 3, i)).collect();
+        assert_eq!(shares, [(4, 0), (3, 4), (3, 7)]);
+        assert_eq!(share(10, 1, 0), (10, 0), "standalone: every client");
+        assert_eq!(share(2, 3, 2), (0, 2), "more servers than clients");
+    }
+
+    #[test]
+    fn the_servers_of_a_cluster_run_add_up_to_one_row() {
+        let server = |start_ns, end_ns, cpu_ns, logins_ns| ChildReport {
+            start_ns,
+            end_ns,
+            count: 10,
+            cpu: CpuSample {
+                total_ns: cpu_ns,
+                user_ns: cpu_ns,
+                system_ns: 0,
+            },
+            logins_ns,
+            peak_rss: 100,
+            ready_rss: 50,
+            threads: 4,
+            notes: vec![format!("from {start_ns}")],
+            ..ChildReport::default()
+        };
+        let merged = merge_servers(vec![server(20, 90, 5, 7), server(10, 80, 6, 9)]);
+        assert_eq!(
+            (merged.start_ns, merged.end_ns),
+            (10, 90),
+            "first start, last end"
+        );
+        assert_eq!((merged.count, merged.cpu.total_ns), (20, 11));
+        assert_eq!(
+            (merged.peak_rss, merged.ready_rss, merged.threads),
+            (200, 100, 8)
+        );
+        assert_eq!(
+            merged.logins_ns, 9,
+            "until the last server had its sessions"
+        );
+        assert_eq!(merged.notes, ["from 20", "from 10"]);
+        let alone = server(1, 2, 3, 4);
+        assert_eq!(merge_servers(vec![alone.clone()]).start_ns, alone.start_ns);
+    }
+}
