@@ -34,6 +34,16 @@
 //! The clients do not use one OS thread each: see [`mio_fleet`] for mio,
 //! [`fnp_smol`] for smol and [`fnp_tokio`] for tokio.
 //!
+//! # Cluster mode
+//!
+//! With [`run_cluster`], each configuration also runs on
+//! [`Options::cluster_servers`] faxnotify-tokio servers in cluster mode on
+//! a 3-node NATS JetStream cluster on loopback, the clients spread evenly
+//! over them; each server's application publishes its sessions'
+//! notifications to the shared log ([`fnp_cluster`] says why in-process),
+//! and the row sums the servers' CPU and memory. Before the runs,
+//! [`bus_cost`] measures the bus's own per-message costs.
+//!
 //! # The raw baseline
 //!
 //! The same connections, the same 54-byte NOTIFY frames and a 13-byte ACK
