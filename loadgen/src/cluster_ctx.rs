@@ -74,17 +74,24 @@ impl ClusterCtx {
         }
     }
 
-    /// Removes the streams of the run with `prefix`: a long bench would
-    /// otherwise keep every run's log (three copies) on disk until it ends.
-    pub fn remove_streams(&self, prefix: &str) {
+    /// Removes the streams of the run with `prefix` (a long bench would
+    /// otherwise keep every run's log, three copies, on disk until it
+    /// ends); returns how many messages its log and its reports stream
+    /// held, where that could be read.
+    pub fn remove_streams(&self, prefix: &str) -> Option<(u64, u64)> {
         let urls = self.cluster.urls();
         let stem = prefix.to_ascii_uppercase();
         self.runtime.block_on(async {
-            let Some(url) = urls.first() else { return };
-            let Ok(client) = async_nats::connect(url.as_str()).await else {
-                return;
-            };
+            let client = async_nats::connect(urls.first()?.as_str()).await.ok()?;
             let js = async_nats::jetstream::new(client);
+            let mut held = Vec::with_capacity(2);
+            for name in [format!("{stem}_LOG"), format!("{stem}_REPORTS")] {
+                let messages = match js.get_stream(&name).await {
+                    Ok(mut stream) => stream.info().await.ok().map(|i| i.state.messages),
+                    Err(_) => None,
+                };
+                held.push(messages);
+            }
             for name in [
                 format!("{stem}_LOG"),
                 format!("{stem}_REPORTS"),
@@ -94,7 +101,8 @@ impl ClusterCtx {
                 // the cluster is stopped with the bench.
                 let _ = js.delete_stream(&name).await;
             }
-        });
+            Some((held[0]?, held[1]?))
+        })
     }
 
     /// CPU the cluster's nats-server processes have used so far, ns (the
@@ -128,7 +136,7 @@ impl ClusterCtx {
         let cost = self
             .runtime
             .block_on(bus_cost::measure(&spec, options.bus_messages, &cpu));
-        self.remove_streams(&spec.prefix);
+        let _ = self.remove_streams(&spec.prefix);
         cost
     }
 }

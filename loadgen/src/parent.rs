@@ -340,7 +340,15 @@ fn run_one(
         p.finish();
     }
     if let (Some(bus), Some(cluster)) = (&bus, shared.cluster) {
-        cluster.remove_streams(&bus.prefix);
+        let stored = cluster.remove_streams(&bus.prefix);
+        if let (Ok(figures), Some((log, reports))) = (&mut outcome, stored) {
+            // What the bus stored (each on 3 replicas) for the run's
+            // notifications: the writes the extrapolation counts.
+            figures.notes.push(format!(
+                "the bus stored {log} log and {reports} report messages for {} notifications",
+                figures.notifications
+            ));
+        }
     }
     let result = RunResult {
         runtime: config.runtime,
