@@ -22,7 +22,16 @@ Examples:
   faxnotify bench                                   # the whole matrix (a few minutes)
   faxnotify bench --runtime mio --clients 100 --window 64
   faxnotify bench --tls --clients 10,100 --window 1,64   # TLS beside plain and raw
-  faxnotify bench --scale                           # 10 000 sessions, broadcasts")]
+  faxnotify bench --scale                           # 10 000 sessions, broadcasts
+  faxnotify bench --cluster --clients 100 --window 64   # 3 servers on NATS beside one
+
+--cluster starts a 3-node NATS JetStream cluster on loopback (nats-server, the
+Debian package), measures the bus's own per-message costs on it, then runs each
+configuration on tokio twice: one standalone server, and --cluster-servers
+servers in cluster mode with the clients spread over them, each server
+publishing its sessions' notifications to the cluster's log the way the admin
+socket's notify does (accepted once stored on a quorum). ×plain is the cluster
+row over the standalone one; the notes give nats-server's CPU.")]
 pub struct Args {
     /// Runtimes to measure (repeatable).
     #[arg(long = "runtime", value_enum, default_values = ["mio", "smol", "tokio"])]
@@ -66,6 +75,18 @@ pub struct Args {
     /// Broadcasts in the scale run.
     #[arg(long, default_value_t = 20, requires = "scale")]
     broadcasts: u32,
+    /// Cluster mode beside standalone: tokio only, no raw baseline (see
+    /// below).
+    #[arg(long, conflicts_with = "scale")]
+    cluster: bool,
+    /// Servers in cluster mode in the cluster rows.
+    #[arg(long, default_value_t = 3, value_name = "S", requires = "cluster",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    cluster_servers: u16,
+    /// Messages of each measurement of the bus's per-message costs.
+    #[arg(long, default_value_t = 5_000, value_name = "K", requires = "cluster",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    bus_messages: u32,
     /// Longest a run's set-up or delivery may take, in seconds.
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
@@ -125,21 +146,45 @@ pub fn run(args: Args) -> CmdResult {
     if let Some(t) = args.timeout {
         options.timeout_secs = t;
     }
+    if args.cluster {
+        // Cluster mode is a faxnotify-tokio server; its rows compare with
+        // the standalone tokio server, not with a baseline.
+        options.runtimes = vec![Runtime::Tokio];
+        options.raw = false;
+        options.cluster_servers = usize::from(args.cluster_servers);
+        options.bus_messages = args.bus_messages as usize;
+    }
     let program = std::env::current_exe()
         .map_err(|e| Failure::runtime(format!("cannot find this program to re-run it: {e}")))?;
     let launcher = Launcher {
         program,
         args: vec![OsString::from("bench")],
     };
-    let results = load::run(&options, &launcher, &mut std::io::stderr())
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    let table = if args.scale {
-        load::render_scale_table(&results)
+    let mut bus_ok = true;
+    let results = if args.cluster {
+        let bench = load::run_cluster(&options, &launcher, &mut std::io::stderr())
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        println!("{}", load::render_table(&bench.results));
+        match &bench.bus {
+            Ok(cost) => println!("{}", load::render_bus_table(cost)),
+            Err(why) => {
+                bus_ok = false;
+                println!("the bus's per-message costs: FAILED: {why}");
+            }
+        }
+        bench.results
     } else {
-        load::render_table(&results)
+        let results = load::run(&options, &launcher, &mut std::io::stderr())
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        let table = if args.scale {
+            load::render_scale_table(&results)
+        } else {
+            load::render_table(&results)
+        };
+        println!("{table}");
+        results
     };
-    println!("{table}");
-    Ok(if results.iter().all(|r| r.outcome.is_ok()) {
+    Ok(if bus_ok && results.iter().all(|r| r.outcome.is_ok()) {
         Exit::Ok
     } else {
         Exit::Runtime

@@ -34,6 +34,16 @@
 //! The clients do not use one OS thread each: see [`mio_fleet`] for mio,
 //! [`fnp_smol`] for smol and [`fnp_tokio`] for tokio.
 //!
+//! # Cluster mode
+//!
+//! With [`run_cluster`], each configuration also runs on
+//! [`Options::cluster_servers`] faxnotify-tokio servers in cluster mode on
+//! a 3-node NATS JetStream cluster on loopback, the clients spread evenly
+//! over them; each server's application publishes its sessions'
+//! notifications to the shared log ([`fnp_cluster`] says why in-process),
+//! and the row sums the servers' CPU and memory. Before the runs,
+//! [`bus_cost`] measures the bus's own per-message costs.
+//!
 //! # The raw baseline
 //!
 //! The same connections, the same 54-byte NOTIFY frames and a 13-byte ACK
@@ -43,6 +53,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bus_cost;
+mod cluster_ctx;
+pub mod fnp_cluster;
 pub mod fnp_mio;
 pub mod fnp_smol;
 pub mod fnp_tokio;
@@ -69,8 +82,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use bus_cost::{BusCost, render_bus_table};
 pub use messages::Role;
-pub use parent::{Launcher, LoadError, run};
+pub use parent::{ClusterBench, Launcher, LoadError, run, run_cluster};
 pub use report::{RunResult, render_scale_table, render_table};
 
 /// A runtime the load tool measures.
@@ -120,6 +134,11 @@ pub enum Implementation {
     /// certificate its clients pin ([`tls`]).
     #[serde(rename = "faxnotify+tls")]
     FaxnotifyTls,
+    /// FNP/1 served by several servers in cluster mode on one NATS
+    /// JetStream cluster [D-17] ([`fnp_cluster`]; tokio only), the clients
+    /// spread over them.
+    #[serde(rename = "cluster")]
+    FaxnotifyCluster,
 }
 
 impl Implementation {
@@ -127,7 +146,9 @@ impl Implementation {
     pub fn is_faxnotify(self) -> bool {
         matches!(
             self,
-            Implementation::Faxnotify | Implementation::FaxnotifyTls
+            Implementation::Faxnotify
+                | Implementation::FaxnotifyTls
+                | Implementation::FaxnotifyCluster
         )
     }
 }
@@ -138,6 +159,7 @@ impl fmt::Display for Implementation {
             Implementation::Faxnotify => "faxnotify",
             Implementation::Raw => "raw",
             Implementation::FaxnotifyTls => "faxnotify+tls",
+            Implementation::FaxnotifyCluster => "cluster",
         })
     }
 }
@@ -182,6 +204,13 @@ pub struct Options {
     /// Runs per configuration; the table shows the run with the median
     /// throughput and the range of all of them.
     pub repeat: usize,
+    /// Servers of the cluster rows (tokio only): that many faxnotify
+    /// servers in cluster mode on a 3-node NATS JetStream cluster, beside
+    /// the standalone row of each configuration; 0: no cluster rows.
+    pub cluster_servers: usize,
+    /// Messages of each measurement of the bus's per-message costs (cluster
+    /// runs only).
+    pub bus_messages: usize,
 }
 
 impl Default for Options {
@@ -201,6 +230,8 @@ impl Default for Options {
             timeout_secs: 300,
             broadcasts: None,
             repeat: 1,
+            cluster_servers: 0,
+            bus_messages: 5_000,
         }
     }
 }
@@ -270,6 +301,15 @@ pub fn child(role: Role, spec: &str) -> Result<(), String> {
         ) => fnp_tokio::clients(&spec),
         (Runtime::Tokio, Implementation::Raw, Role::Server) => raw_tokio::server(&spec),
         (Runtime::Tokio, Implementation::Raw, Role::Clients) => raw_tokio::clients(&spec),
+        (Runtime::Tokio, Implementation::FaxnotifyCluster, Role::Server) => {
+            fnp_cluster::server(&spec)
+        }
+        (Runtime::Tokio, Implementation::FaxnotifyCluster, Role::Clients) => {
+            fnp_tokio::clients(&spec)
+        }
+        (runtime, Implementation::FaxnotifyCluster, _) => {
+            Err(format!("cluster mode runs on tokio only, not on {runtime}"))
+        }
     };
     if let Err(error) = &result {
         messages::send(&messages::ChildMsg::Failed {

@@ -75,6 +75,25 @@ pub struct Spec {
     /// The certificate of a run over TLS (`None`: plain TCP).
     #[serde(default)]
     pub tls: Option<super::tls::TlsMaterial>,
+    /// The bus of a cluster run's servers (`None`: a standalone server).
+    #[serde(default)]
+    pub cluster: Option<ClusterSpec>,
+}
+
+/// What a server of a cluster run needs to join the cluster.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    /// The NATS servers' client URLs.
+    pub urls: Vec<String>,
+    /// The run's subject prefix: every run has streams of its own.
+    pub prefix: String,
+    /// The log's size limit, bytes.
+    pub log_max_bytes: i64,
+    /// The cluster secret every server of the run shares.
+    pub secret: [u8; 32],
+    /// Users in the users store (every client of the run, whichever server
+    /// it logs in to).
+    pub users: usize,
 }
 
 /// A child's figures for the delivery phase.

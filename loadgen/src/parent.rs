@@ -8,8 +8,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use super::bus_cost::BusCost;
+use super::cluster_ctx::ClusterCtx;
 use super::histogram::Histogram;
-use super::messages::{ChildMsg, ChildReport, Role, Spec};
+use super::messages::{ChildMsg, ChildReport, ClusterSpec, Role, Spec};
 use super::report::{Figures, RunResult};
 use super::sys::CpuSample;
 use super::tls::TlsMaterial;
@@ -40,12 +42,33 @@ pub enum LoadError {
     /// The certificate of the TLS runs could not be made.
     #[error("cannot make the certificate for the runs over TLS: {0}")]
     Certificate(String),
+    /// The cluster rows need `nats-server`, and it is not there.
+    #[error("the cluster rows need nats-server: {why}. To enable them: {enable}")]
+    NatsMissing {
+        /// What is missing.
+        why: String,
+        /// The command that installs it.
+        enable: String,
+    },
+    /// The NATS JetStream cluster of the cluster rows did not start.
+    #[error("cannot start the NATS cluster of the cluster rows: {0}")]
+    Cluster(String),
+}
+
+/// What `faxnotify bench --cluster` measured: the rows, and the bus's own
+/// per-message costs on the same NATS cluster.
+#[derive(Debug)]
+pub struct ClusterBench {
+    /// Every run, standalone and cluster rows.
+    pub results: Vec<RunResult>,
+    /// The bus's per-message costs (`Err`: why they could not be measured).
+    pub bus: Result<BusCost, String>,
 }
 
 /// Which child a message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum From {
-    Server,
+    Server(usize),
     Clients(usize),
 }
 
@@ -166,12 +189,45 @@ pub fn run(
     launcher: &Launcher,
     progress: &mut dyn Write,
 ) -> Result<Vec<RunResult>, LoadError> {
+    run_all(options, launcher, progress, None)
+}
+
+/// `faxnotify bench --cluster`: starts a 3-node NATS JetStream cluster on
+/// loopback (stopped when this returns), measures the bus's per-message
+/// costs on it, then runs every configuration standalone and with
+/// `options.cluster_servers` servers in cluster mode (tokio only).
+pub fn run_cluster(
+    options: &Options,
+    launcher: &Launcher,
+    progress: &mut dyn Write,
+) -> Result<ClusterBench, LoadError> {
+    let _ = writeln!(
+        progress,
+        "starting a 3-node NATS JetStream cluster on loopback"
+    );
+    let cluster = ClusterCtx::start()?;
+    let _ = writeln!(progress, "measuring the bus's per-message costs");
+    let bus = cluster.bus_cost(options);
+    let results = run_all(options, launcher, progress, Some(&cluster))?;
+    Ok(ClusterBench { results, bus })
+}
+
+fn run_all(
+    options: &Options,
+    launcher: &Launcher,
+    progress: &mut dyn Write,
+    cluster: Option<&ClusterCtx>,
+) -> Result<Vec<RunResult>, LoadError> {
     let mut results = Vec::new();
     // One certificate for every TLS run: what a run measures is the
     // handshakes and the records, not making keys.
     let tls = match options.tls {
         true => Some(TlsMaterial::self_signed().map_err(LoadError::Certificate)?),
         false => None,
+    };
+    let shared = Shared {
+        tls: tls.as_ref(),
+        cluster,
     };
     for &runtime in &options.runtimes {
         for &clients in &options.clients {
@@ -180,6 +236,9 @@ pub fn run(
                 let mut impls = vec![Implementation::Faxnotify];
                 if options.tls {
                     impls.push(Implementation::FaxnotifyTls);
+                }
+                if cluster.is_some() && runtime == Runtime::Tokio && options.broadcasts.is_none() {
+                    impls.push(Implementation::FaxnotifyCluster);
                 }
                 if options.raw && options.broadcasts.is_none() {
                     impls.push(Implementation::Raw);
@@ -192,18 +251,19 @@ pub fn run(
                         window,
                         per_client,
                     };
-                    results.push(run_repeated(
-                        options,
-                        launcher,
-                        config,
-                        tls.as_ref(),
-                        progress,
-                    )?);
+                    results.push(run_repeated(options, launcher, config, &shared, progress)?);
                 }
             }
         }
     }
     Ok(results)
+}
+
+/// What every run of a `faxnotify bench` shares.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    tls: Option<&'a TlsMaterial>,
+    cluster: Option<&'a ClusterCtx>,
 }
 
 /// Runs a configuration `options.repeat` times and keeps the run with the
@@ -212,12 +272,12 @@ fn run_repeated(
     options: &Options,
     launcher: &Launcher,
     config: Config,
-    tls: Option<&TlsMaterial>,
+    shared: &Shared<'_>,
     out: &mut dyn Write,
 ) -> Result<RunResult, LoadError> {
     let mut runs = Vec::new();
     for _ in 0..options.repeat.max(1) {
-        runs.push(run_one(options, launcher, config, tls, out)?);
+        runs.push(run_one(options, launcher, config, shared, out)?);
     }
     let rate = |r: &RunResult| r.outcome.as_ref().map_or(0.0, |f| f.per_second);
     let samples: Vec<f64> = runs.iter().map(rate).collect();
@@ -231,7 +291,7 @@ fn run_one(
     options: &Options,
     launcher: &Launcher,
     config: Config,
-    tls: Option<&TlsMaterial>,
+    shared: &Shared<'_>,
     out: &mut dyn Write,
 ) -> Result<RunResult, LoadError> {
     let mut progress = Progress {
@@ -245,19 +305,50 @@ fn run_one(
     let (tx, rx) = mpsc::channel();
     let mut procs: Vec<Proc> = Vec::new();
     let mut backchannel = 0;
-    let outcome = drive(
+    // A cluster run has streams of its own, removed after it.
+    let bus = match (config.implementation, shared.cluster) {
+        (Implementation::FaxnotifyCluster, Some(cluster)) => {
+            Some(cluster.run_spec(config.clients, config.per_client))
+        }
+        _ => None,
+    };
+    let nats_cpu = || shared.cluster.map_or(0, ClusterCtx::nats_cpu_ns);
+    let nats_before = nats_cpu();
+    let mut outcome = drive(
         options,
         launcher,
         config,
-        tls,
+        shared.tls,
+        bus.as_ref(),
         &tx,
         &rx,
         &mut procs,
         &mut progress,
         &mut backchannel,
     );
+    if let (Some(_), Ok(figures)) = (&bus, &mut outcome) {
+        // The bus's share of a cluster run, set-up included: the servers'
+        // CPU does not show it.
+        let ns = nats_cpu().saturating_sub(nats_before);
+        figures.notes.push(format!(
+            "nats-server CPU {:.2} s (3 nodes, set-up included), {:.1} µs per notification",
+            ns as f64 / 1e9,
+            ns as f64 / 1e3 / figures.notifications.max(1) as f64
+        ));
+    }
     for p in procs {
         p.finish();
+    }
+    if let (Some(bus), Some(cluster)) = (&bus, shared.cluster) {
+        let stored = cluster.remove_streams(&bus.prefix);
+        if let (Ok(figures), Some((log, reports))) = (&mut outcome, stored) {
+            // What the bus stored (each on 3 replicas) for the run's
+            // notifications: the writes the extrapolation counts.
+            figures.notes.push(format!(
+                "the bus stored {log} log and {reports} report messages for {} notifications",
+                figures.notifications
+            ));
+        }
     }
     let result = RunResult {
         runtime: config.runtime,
@@ -291,7 +382,17 @@ fn base_spec(options: &Options, config: Config, tls: Option<&TlsMaterial>) -> Sp
             Implementation::FaxnotifyTls => tls.cloned(),
             _ => None,
         },
+        cluster: None,
     }
+}
+
+/// Sessions of server `i` of `servers`, and the index of its first client.
+fn share(clients: usize, servers: usize, i: usize) -> (usize, usize) {
+    let count = clients / servers + usize::from(i < clients % servers);
+    let first = (0..i)
+        .map(|j| clients / servers + usize::from(j < clients % servers))
+        .sum();
+    (count, first)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -300,6 +401,7 @@ fn drive(
     launcher: &Launcher,
     config: Config,
     tls: Option<&TlsMaterial>,
+    cluster: Option<&ClusterSpec>,
     tx: &Sender<(From, ChildMsg)>,
     rx: &Receiver<(From, ChildMsg)>,
     procs: &mut Vec<Proc>,
@@ -308,91 +410,127 @@ fn drive(
 ) -> Result<Figures, String> {
     let timeout = Duration::from_secs(options.timeout_secs);
     let setup_started = Instant::now();
-    let spec = base_spec(options, config, tls);
-    procs.push(spawn(launcher, Role::Server, &spec, From::Server, tx).map_err(|e| e.to_string())?);
-    progress.show("starting the server", true);
-    let deadline = Instant::now() + timeout;
-    let addr = loop {
-        match next(rx, deadline)? {
-            (From::Server, ChildMsg::Listening { addr }) => break addr,
-            (_, ChildMsg::Failed { error }) => return Err(format!("server: {error}")),
-            _ => {}
-        }
+    let spec = Spec {
+        cluster: cluster.cloned(),
+        ..base_spec(options, config, tls)
     };
-
-    // The clients, split over processes.
-    let per_process = options.clients_per_process.max(1);
-    let processes = config.clients.div_ceil(per_process).max(1);
-    let mut first = 0;
-    for p in 0..processes {
-        let count = config.clients / processes + usize::from(p < config.clients % processes);
-        let backchannel = if config.implementation.is_faxnotify() {
-            count * usize::from(options.backchannel_percent.min(100)) / 100
-        } else {
-            0
-        };
-        let spec = Spec {
-            clients: count,
-            first_client: first,
-            backchannel,
-            server: Some(addr),
+    // A cluster run's clients are spread evenly over its servers; each
+    // server drives the sessions logged in to it.
+    let servers = match cluster {
+        Some(_) => options.cluster_servers.clamp(1, config.clients.max(1)),
+        None => 1,
+    };
+    for i in 0..servers {
+        let server_spec = Spec {
+            clients: share(config.clients, servers, i).0,
             ..spec.clone()
         };
-        first += count;
-        *backchannel_total += backchannel;
         procs.push(
-            spawn(launcher, Role::Clients, &spec, From::Clients(p), tx)
+            spawn(launcher, Role::Server, &server_spec, From::Server(i), tx)
                 .map_err(|e| e.to_string())?,
         );
     }
+    progress.show(
+        match servers {
+            1 => "starting the server",
+            _ => "starting the servers",
+        },
+        true,
+    );
+    let deadline = Instant::now() + timeout;
+    let mut addrs = vec![None; servers];
+    while addrs.iter().any(Option::is_none) {
+        match next(rx, deadline)? {
+            (From::Server(i), ChildMsg::Listening { addr }) => addrs[i] = Some(addr),
+            (who, ChildMsg::Failed { error }) => return Err(format!("{}: {error}", name(who))),
+            _ => {}
+        }
+    }
+
+    // The clients, split over processes, each process on one server.
+    let per_process = options.clients_per_process.max(1);
+    let mut processes = 0;
+    for (i, addr) in addrs.iter().enumerate() {
+        let (on_server, mut first) = share(config.clients, servers, i);
+        let here = on_server.div_ceil(per_process).max(1);
+        for p in 0..here {
+            let count = on_server / here + usize::from(p < on_server % here);
+            let backchannel = if config.implementation.is_faxnotify() {
+                count * usize::from(options.backchannel_percent.min(100)) / 100
+            } else {
+                0
+            };
+            let spec = Spec {
+                clients: count,
+                first_client: first,
+                backchannel,
+                server: *addr,
+                ..spec.clone()
+            };
+            first += count;
+            *backchannel_total += backchannel;
+            procs.push(
+                spawn(launcher, Role::Clients, &spec, From::Clients(processes), tx)
+                    .map_err(|e| e.to_string())?,
+            );
+            processes += 1;
+        }
+    }
 
     // Set-up: every session up on both sides.
-    let mut server_ready = false;
+    let mut servers_ready = vec![false; servers];
     let mut clients_ready = vec![false; processes];
     let mut set_up = vec![0usize; processes];
-    let mut server_up = 0usize;
-    while !(server_ready && clients_ready.iter().all(|r| *r)) {
+    let mut server_up = vec![0usize; servers];
+    while !(servers_ready.iter().all(|r| *r) && clients_ready.iter().all(|r| *r)) {
         match next(rx, deadline)? {
-            (From::Server, ChildMsg::SetUp { done }) => server_up = done,
-            (From::Server, ChildMsg::Ready { .. }) => server_ready = true,
+            (From::Server(i), ChildMsg::SetUp { done }) => server_up[i] = done,
+            (From::Server(i), ChildMsg::Ready { .. }) => servers_ready[i] = true,
             (From::Clients(p), ChildMsg::SetUp { done }) => set_up[p] = done,
             (From::Clients(p), ChildMsg::Ready { sessions }) => {
                 set_up[p] = sessions;
                 clients_ready[p] = true;
             }
-            (who, ChildMsg::Failed { error }) => return Err(format!("{who:?}: {error}")),
+            (who, ChildMsg::Failed { error }) => return Err(format!("{}: {error}", name(who))),
             _ => {}
         }
         progress.show(
             &format!(
-                "set-up: {} clients up, server sees {server_up} sessions",
-                set_up.iter().sum::<usize>()
+                "set-up: {} clients up, {} {} sessions",
+                set_up.iter().sum::<usize>(),
+                match servers {
+                    1 => "server sees",
+                    _ => "servers see",
+                },
+                server_up.iter().sum::<usize>()
             ),
             false,
         );
     }
 
     let setup_seconds = setup_started.elapsed().as_secs_f64();
-    // Delivery.
-    for p in procs.iter_mut().skip(1) {
+    // Delivery: the clients start their clocks before the servers notify.
+    for p in procs.iter_mut().skip(servers) {
         p.say("go");
     }
-    procs[0].say("go");
+    for p in procs.iter_mut().take(servers) {
+        p.say("go");
+    }
     let total = config.clients as u64 * config.per_client;
     let started = Instant::now();
     let deadline = started + timeout;
-    let mut server_report: Option<ChildReport> = None;
+    let mut server_reports: Vec<Option<ChildReport>> = vec![None; servers];
     let mut client_reports: Vec<Option<ChildReport>> = vec![None; processes];
     let mut received = vec![0u64; processes];
-    while server_report.is_none() || client_reports.iter().any(Option::is_none) {
+    while server_reports.iter().any(Option::is_none) || client_reports.iter().any(Option::is_none) {
         match next(rx, deadline)? {
-            (From::Server, ChildMsg::Done(r)) => server_report = Some(*r),
+            (From::Server(i), ChildMsg::Done(r)) => server_reports[i] = Some(*r),
             (From::Clients(p), ChildMsg::Done(r)) => {
                 received[p] = r.count;
                 client_reports[p] = Some(*r);
             }
             (From::Clients(p), ChildMsg::Progress { done }) => received[p] = done,
-            (who, ChildMsg::Failed { error }) => return Err(format!("{who:?}: {error}")),
+            (who, ChildMsg::Failed { error }) => return Err(format!("{}: {error}", name(who))),
             _ => {}
         }
         let got: u64 = received.iter().sum();
@@ -404,11 +542,45 @@ fn drive(
             false,
         );
     }
-    let server = server_report.ok_or("no server report")?;
+    let server = merge_servers(server_reports.into_iter().flatten().collect());
     let clients: Vec<ChildReport> = client_reports.into_iter().flatten().collect();
     let mut figures = figures(&server, &clients, total);
     figures.setup_seconds = setup_seconds;
     Ok(figures)
+}
+
+/// A child as a person calls it in a failed run's row.
+fn name(who: From) -> String {
+    match who {
+        From::Server(0) => "server".into(),
+        From::Server(i) => format!("server {}", i + 1),
+        From::Clients(p) => format!("clients process {}", p + 1),
+    }
+}
+
+/// The servers of a cluster run as one: delivery from the first server's
+/// start, CPU, memory and threads summed, logins until the last was done.
+fn merge_servers(mut reports: Vec<ChildReport>) -> ChildReport {
+    let mut merged = match reports.len() {
+        0 => return ChildReport::default(),
+        1 => return reports.swap_remove(0),
+        _ => reports[0].clone(),
+    };
+    for r in &reports[1..] {
+        merged.start_ns = merged.start_ns.min(r.start_ns);
+        merged.end_ns = merged.end_ns.max(r.end_ns);
+        merged.count += r.count;
+        merged.cpu.total_ns += r.cpu.total_ns;
+        merged.cpu.user_ns += r.cpu.user_ns;
+        merged.cpu.system_ns += r.cpu.system_ns;
+        merged.setup_cpu_ns += r.setup_cpu_ns;
+        merged.logins_ns = merged.logins_ns.max(r.logins_ns);
+        merged.peak_rss += r.peak_rss;
+        merged.ready_rss += r.ready_rss;
+        merged.threads += r.threads;
+        merged.notes.extend(r.notes.iter().cloned());
+    }
+    merged
 }
 
 fn next(rx: &Receiver<(From, ChildMsg)>, deadline: Instant) -> Result<(From, ChildMsg), String> {
@@ -462,5 +634,56 @@ fn figures(server: &ChildReport, clients: &[ChildReport], total: u64) -> Figures
         setup_seconds: 0.0,
         logins_seconds: server.logins_ns as f64 / 1e9,
         notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_spread_evenly_over_the_servers_each_from_its_own_first_client() {
+        let shares: Vec<(usize, usize)> = (0..3).map(|i| share(10, 3, i)).collect();
+        assert_eq!(shares, [(4, 0), (3, 4), (3, 7)]);
+        assert_eq!(share(10, 1, 0), (10, 0), "standalone: every client");
+        assert_eq!(share(2, 3, 2), (0, 2), "more servers than clients");
+    }
+
+    #[test]
+    fn the_servers_of_a_cluster_run_add_up_to_one_row() {
+        let server = |start_ns, end_ns, cpu_ns, logins_ns| ChildReport {
+            start_ns,
+            end_ns,
+            count: 10,
+            cpu: CpuSample {
+                total_ns: cpu_ns,
+                user_ns: cpu_ns,
+                system_ns: 0,
+            },
+            logins_ns,
+            peak_rss: 100,
+            ready_rss: 50,
+            threads: 4,
+            notes: vec![format!("from {start_ns}")],
+            ..ChildReport::default()
+        };
+        let merged = merge_servers(vec![server(20, 90, 5, 7), server(10, 80, 6, 9)]);
+        assert_eq!(
+            (merged.start_ns, merged.end_ns),
+            (10, 90),
+            "first start, last end"
+        );
+        assert_eq!((merged.count, merged.cpu.total_ns), (20, 11));
+        assert_eq!(
+            (merged.peak_rss, merged.ready_rss, merged.threads),
+            (200, 100, 8)
+        );
+        assert_eq!(
+            merged.logins_ns, 9,
+            "until the last server had its sessions"
+        );
+        assert_eq!(merged.notes, ["from 20", "from 10"]);
+        let alone = server(1, 2, 3, 4);
+        assert_eq!(merge_servers(vec![alone.clone()]).start_ns, alone.start_ns);
     }
 }

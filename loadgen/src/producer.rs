@@ -50,6 +50,11 @@ pub trait ServerApi {
     fn take_post_report(&mut self) -> PostReport;
     /// The next event, waiting at most `timeout` (`None` if none came).
     fn next_event(&mut self, timeout: Duration) -> Option<Seen>;
+    /// `Err` once the run cannot complete for a reason no event reports
+    /// (a cluster that refused publishes).
+    fn check(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Refusals in a post report, as an error for the run (up to 3 reasons).
@@ -218,6 +223,7 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
             }
         }
         refusals(&api.take_post_report())?;
+        api.check()?;
     }
     let end_ns = sys::monotonic_ns();
     let cpu = CpuSample::now().since(go_cpu);

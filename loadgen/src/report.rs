@@ -163,7 +163,9 @@ pub fn render_table(results: &[RunResult]) -> String {
             _ => over(Implementation::Raw),
         };
         let plain = match r.implementation {
-            Implementation::FaxnotifyTls => over(Implementation::Faxnotify),
+            Implementation::FaxnotifyTls | Implementation::FaxnotifyCluster => {
+                over(Implementation::Faxnotify)
+            }
             _ => "–".to_owned(),
         };
         // Every session logged in, with its delivery path up, within

@@ -27,7 +27,13 @@ pub fn process_cpu_ns() -> u64 {
 /// User and system CPU time of this process in nanoseconds, from
 /// `/proc/self/stat` (clock-tick resolution, usually 10 ms).
 pub fn user_system_ns() -> (u64, u64) {
-    let Ok(stat) = fs::read_to_string("/proc/self/stat") else {
+    user_system_ns_of("self")
+}
+
+/// User and system CPU time of process `pid` (`"self"`: this one), ns,
+/// from `/proc/<pid>/stat` (clock ticks); (0, 0) where it cannot be read.
+pub fn user_system_ns_of(pid: &str) -> (u64, u64) {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return (0, 0);
     };
     // The command name (field 2) may contain spaces; fields resume after ')'.
