@@ -1,9 +1,13 @@
 //! Two servers racing to resume the same session (issue 19, [D-17]): the
-//! server holding alice's session dies (kill -9); two clients of alice with
-//! her session id log in at the same moment, one on each of two other
-//! servers. Exactly one gets LOGIN_OK for that session, the other is
-//! refused with SHUTTING_DOWN (try again), and the winner gets the
-//! notifications.
+//! server holding alice's session goes; two clients of alice with her
+//! session id log in at the same moment, one on each of two other servers.
+//! Exactly one gets LOGIN_OK for that session, the other is refused with
+//! SHUTTING_DOWN (try again), and the winner gets the notifications.
+//!
+//! Twice: the server killed (kill -9: the session's owner lease must run
+//! out first, the racers are refused until then), and stopped gracefully
+//! (the session is given back in the store: both servers take it over by
+//! compare-and-set in the very first round).
 
 mod cluster_support;
 mod common;
@@ -17,18 +21,39 @@ use common::{WAIT, add_users, start_json_client};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// How the server holding the session goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Goes {
+    /// kill -9.
+    Killed,
+    /// Ctrl-C, waited for.
+    Stopped,
+}
+
 #[test]
-fn two_servers_racing_to_resume_a_session_let_exactly_one_win() {
-    let Some(nats) = nats("two_servers_racing_to_resume_a_session_let_exactly_one_win") else {
+fn two_servers_racing_to_resume_a_crashed_servers_session_let_exactly_one_win() {
+    let Some(nats) = nats("two_servers_racing_to_resume_a_crashed_servers_session") else {
         return;
     };
+    race(&nats, Goes::Killed);
+}
+
+#[test]
+fn two_servers_racing_to_resume_a_stopped_servers_session_let_exactly_one_win() {
+    let Some(nats) = nats("two_servers_racing_to_resume_a_stopped_servers_session") else {
+        return;
+    };
+    race(&nats, Goes::Stopped);
+}
+
+fn race(nats: &faxnotify_cluster::harness::NatsCluster, goes: Goes) {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
     let secret = secret(dir.path());
-    let mut a = server(dir.path(), "a", &users, &nats, &secret, &[]);
-    let b = server(dir.path(), "b", &users, &nats, &secret, &[]);
-    let c = server(dir.path(), "c", &users, &nats, &secret, &[]);
+    let mut a = server(dir.path(), "a", &users, nats, &secret, &[]);
+    let b = server(dir.path(), "b", &users, nats, &secret, &[]);
+    let c = server(dir.path(), "c", &users, nats, &secret, &[]);
     let mut alice = start_json_client(dir.path(), "tokio", a.addr, "alice", PASSWORD);
     let session = first_session(&alice);
     let id = session
@@ -39,10 +64,17 @@ fn two_servers_racing_to_resume_a_session_let_exactly_one_win() {
     Admin::connect(&a.admin).notify("alice", "alice-1");
     wait_for_text(&mut alice, "alice-1");
 
-    // Her client goes away and so does her server, without a word: the
-    // session lives on in the cluster, owned by A until its lease ends.
+    // Her client goes away without a word (the session lives on in the
+    // cluster), and so does her server, killed (A owns the session until
+    // its lease ends) or stopped (A gives it back).
     alice.kill();
-    a.process.kill();
+    match goes {
+        Goes::Killed => a.process.kill(),
+        Goes::Stopped => {
+            a.process.interrupt();
+            assert!(a.process.wait_exit().success(), "{}", a.process.dump());
+        }
+    }
 
     // Two clients resume it at once, on B and on C, round after round
     // while the lease of dead A still holds it (both refused), until a
@@ -123,6 +155,6 @@ fn two_servers_racing_to_resume_a_session_let_exactly_one_win() {
         got.len() == 1 || got == [(1, "alice-1".to_owned()), (2, "alice-2".to_owned())],
         "{got:?}"
     );
-    eprintln!("won in round {rounds}: {answers:?}");
-    drop((b, c, nats));
+    eprintln!("{goes:?}: won in round {rounds}: {answers:?}");
+    drop((b, c));
 }
