@@ -23,6 +23,8 @@ struct Published {
     bob: Vec<String>,
     after_kill: usize,
     refused: Vec<String>,
+    /// The longest time one notification was refused before it was accepted.
+    longest_refusal: Duration,
 }
 
 /// Publishes "alice-n" / "bob-n" alternately through `admin`, one at a
@@ -35,12 +37,14 @@ fn publish(admin: std::path::PathBuf, killed: mpsc::Receiver<()>) -> Published {
         bob: Vec::new(),
         after_kill: 0,
         refused: Vec::new(),
+        longest_refusal: Duration::ZERO,
     };
     let mut dead = false;
     for n in 1..=PER_USER {
         for user in ["alice", "bob"] {
             let text = format!("{user}-{n}");
-            let give_up = Instant::now() + WAIT;
+            let first_try = Instant::now();
+            let give_up = first_try + WAIT;
             loop {
                 dead = dead || killed.try_recv().is_ok();
                 let reply = admin.notify(user, &text);
@@ -54,6 +58,7 @@ fn publish(admin: std::path::PathBuf, killed: mpsc::Receiver<()>) -> Published {
                     if dead {
                         out.after_kill += 1;
                     }
+                    out.longest_refusal = out.longest_refusal.max(first_try.elapsed());
                     break;
                 }
                 out.refused.push(format!("{text}: {reply}"));
@@ -121,9 +126,10 @@ fn a_nats_node_killed_mid_stream_loses_and_repeats_nothing() {
         assert_exactly(client, &texts);
     }
     eprintln!(
-        "accepted {} after the kill; {} refusals retried; alice got {}",
+        "accepted {} after the kill; {} refusals retried, the longest time to acceptance {:?}; alice got {}",
         published.after_kill,
         published.refused.len(),
+        published.longest_refusal,
         notifications(&alice).len()
     );
     drop((a, b, nats));

@@ -21,6 +21,9 @@ use common::{WAIT, add_users, start_json_client};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// What a winner received: (seq, text).
+type Received = Vec<(u64, String)>;
+
 /// How the server holding the session goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Goes {
@@ -85,7 +88,7 @@ fn race(nats: &faxnotify_cluster::harness::NatsCluster, goes: Goes) {
     let (answers, got) = loop {
         rounds += 1;
         let barrier = Barrier::new(2);
-        let results: Vec<(Answer, Option<Vec<(u64, String)>>)> = std::thread::scope(|s| {
+        let results: Vec<(Answer, Option<Received>)> = std::thread::scope(|s| {
             let racers: Vec<_> = targets
                 .iter()
                 .enumerate()

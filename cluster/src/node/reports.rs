@@ -14,8 +14,16 @@ use crate::error::ReportError;
 use crate::ids::{LogSeq, ServerId};
 use crate::report::{Outcome, Report};
 
-/// Attempts at publishing one report before it is given up (logged).
-const ATTEMPTS: u32 = 3;
+/// How long a report is tried before it is given up (logged). After the
+/// bus comes back JetStream elects each stream's leader on its own: the
+/// log may take notifications again seconds before the reports stream
+/// takes their reports ("no stream found"), so one second of attempts lost
+/// reports that `notify --wait` was waiting for.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// The first pause between attempts; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+/// The longest pause between attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(4);
 /// How long one wait for reports lasts before the reader looks again.
 const QUIET: Duration = Duration::from_secs(5);
 /// The pause before a reader that lost the bus starts again.
@@ -68,13 +76,22 @@ pub(super) fn undelivered(
 fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, report: Report) {
     let bus = bus.clone();
     writes.spawn(async move {
-        for attempt in 1..=ATTEMPTS {
+        let give_up = tokio::time::Instant::now() + PATIENCE;
+        let mut pause = FIRST_PAUSE;
+        loop {
             match bus.publish_report(origin, &report).await {
                 Ok(_) => return,
-                Err(err) if attempt == ATTEMPTS => {
+                Err(err) if tokio::time::Instant::now() + pause >= give_up => {
                     tracing::warn!(%err, log_seq = %report.log_seq, "delivery report lost");
+                    return;
                 }
-                Err(_) => tokio::time::sleep(RETRY).await,
+                Err(err) => {
+                    // A report published twice (an ack lost) is counted
+                    // once: its reader keys it by log seq and session.
+                    tracing::debug!(%err, log_seq = %report.log_seq, "delivery report not published yet; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
             }
         }
     });
