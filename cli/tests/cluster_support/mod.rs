@@ -4,6 +4,8 @@
 //! (the client takes one server address until it learns several).
 #![allow(dead_code)] // each test file uses a part of this
 
+pub mod raw;
+
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
@@ -41,9 +43,22 @@ pub fn server(
     secret: &Path,
     extra: &[&str],
 ) -> TestServer {
+    server_on(dir, name, users, &nats.urls(), secret, extra)
+}
+
+/// `faxnotify server --cluster URLS` (as [`server`], with the NATS
+/// addresses given: relays, say).
+pub fn server_on(
+    dir: &Path,
+    name: &str,
+    users: &Path,
+    urls: &[String],
+    secret: &Path,
+    extra: &[&str],
+) -> TestServer {
     let own = dir.join(name);
     std::fs::create_dir_all(&own).expect("server dir");
-    let urls = nats.urls().join(",");
+    let urls = urls.join(",");
     let mut args = vec![
         "--cluster",
         urls.as_str(),
@@ -86,6 +101,66 @@ impl Relay {
     }
 }
 
+/// A TCP relay to one NATS node that can be cut: every connection it
+/// relays is closed and later ones are closed at once, as a partition
+/// between one server and the bus looks to that server.
+pub struct CutRelay {
+    pub addr: SocketAddr,
+    cut: Arc<Mutex<bool>>,
+    live: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl CutRelay {
+    /// Relays to `target` (`nats://127.0.0.1:P`).
+    pub fn start(target: &str) -> CutRelay {
+        let target: SocketAddr = target
+            .trim_start_matches("nats://")
+            .parse()
+            .expect("a nats://IP:PORT url");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("relay bind");
+        let addr = listener.local_addr().expect("relay addr");
+        let cut = Arc::new(Mutex::new(false));
+        let live: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (is_cut, streams) = (Arc::clone(&cut), Arc::clone(&live));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                // Checked and registered under the lock, so `cut` closes
+                // every connection it lets through.
+                let mut streams = streams.lock().unwrap_or_else(PoisonError::into_inner);
+                if *is_cut.lock().unwrap_or_else(PoisonError::into_inner) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                for s in [&client, &server] {
+                    if let Ok(clone) = s.try_clone() {
+                        streams.push(clone);
+                    }
+                }
+                pipe(client, server);
+            }
+        });
+        CutRelay { addr, cut, live }
+    }
+
+    /// The URL a server is given.
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// Closes every relayed connection and every later one.
+    pub fn cut(&self) {
+        let mut streams = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        *self.cut.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        for s in streams.drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
 fn pipe(a: TcpStream, b: TcpStream) {
     let _ = a.set_nodelay(true);
     let _ = b.set_nodelay(true);
@@ -108,5 +183,120 @@ fn pipe(a: TcpStream, b: TcpStream) {
             let _ = to.shutdown(Shutdown::Both);
             let _ = from.shutdown(Shutdown::Both);
         });
+    }
+}
+
+/// A connection to a server's admin socket that notifies one request at a
+/// time and waits for each reply (report lines in between are kept).
+pub struct Admin {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+    next: u64,
+    /// Report lines seen so far.
+    pub reports: Vec<serde_json::Value>,
+}
+
+impl Admin {
+    pub fn connect(path: &Path) -> Admin {
+        let stream = std::os::unix::net::UnixStream::connect(path).expect("admin socket");
+        stream
+            .set_read_timeout(Some(crate::common::WAIT))
+            .expect("read timeout");
+        Admin {
+            reader: std::io::BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+            next: 1,
+            reports: Vec::new(),
+        }
+    }
+
+    /// Sends a server message `text` to `user` and returns the reply
+    /// (`{"ok":true,..}` when accepted).
+    pub fn notify(&mut self, user: &str, text: &str) -> serde_json::Value {
+        use std::io::BufRead as _;
+        let id = format!("r{}", self.next);
+        self.next += 1;
+        let request = serde_json::json!({"op": "notify", "id": id, "to": {"user": user},
+            "notification": {"kind": "server_message", "text": text}});
+        writeln!(self.writer, "{request}").expect("admin write");
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("admin reply");
+            assert!(n > 0, "the admin socket closed before replying to {id}");
+            let Some(v) = crate::common::json(&line) else {
+                continue;
+            };
+            if v.get("ok").is_some() && v["id"] == id.as_str() {
+                return v;
+            }
+            self.reports.push(v);
+        }
+    }
+}
+
+/// Notifications a `faxnotify client --json` printed: (seq, text).
+pub fn notifications(client: &crate::common::Running) -> Vec<(u64, String)> {
+    client
+        .seen
+        .iter()
+        .filter_map(|(_, l)| crate::common::json(l))
+        .filter(|v| v["event"] == "notification")
+        .map(|v| {
+            (
+                v["seq"].as_u64().expect("seq"),
+                v["fields"]["text"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `client` printed the notification `text`.
+pub fn wait_for_text(client: &mut crate::common::Running, text: &str) {
+    if notifications(client).iter().any(|(_, t)| t == text) {
+        return;
+    }
+    client.wait_line(crate::common::Stream::Out, text, |l| {
+        crate::common::json(l)
+            .is_some_and(|v| v["event"] == "notification" && v["fields"]["text"] == text)
+    });
+}
+
+/// The session of the client's first login.
+pub fn first_session(client: &crate::common::Running) -> serde_json::Value {
+    client
+        .seen
+        .iter()
+        .find_map(|(_, l)| crate::common::json(l).filter(|v| v["event"] == "logged_in"))
+        .map(|v| v["session"].clone())
+        .expect("logged in")
+}
+
+/// Asserts `client` got exactly `texts`, in order, with seqs 1, 2, ...,
+/// in one session (resumed, never reported as possibly missed).
+pub fn assert_exactly(client: &crate::common::Running, texts: &[String]) {
+    let expected: Vec<(u64, String)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as u64 + 1, t.clone()))
+        .collect();
+    assert_eq!(
+        notifications(client),
+        expected,
+        "every accepted notification once, in order; output:\n{}",
+        client.dump()
+    );
+    let session = first_session(client);
+    for (_, line) in &client.seen {
+        let Some(v) = crate::common::json(line) else {
+            continue;
+        };
+        assert!(
+            !(line.contains("may_have_missed") || v["event"] == "session_ended"),
+            "{}",
+            client.dump()
+        );
+        if v["event"] == "logged_in" {
+            assert_eq!(v["session"], session, "{}", client.dump());
+        }
     }
 }

@@ -51,9 +51,14 @@ impl Node {
             store = dir.join("js").display().to_string(),
         );
         if clustered {
+            // `no_advertise`: a client connects only to the URLs it was
+            // given, never to the other nodes' addresses the cluster would
+            // gossip, so a test can put a relay (and a partition) between
+            // one server and the bus.
             writeln!(
                 conf,
-                "cluster {{ name: faxnotify-test, listen: 127.0.0.1:-1, routes: [{seed:?}] }}"
+                "cluster {{ name: faxnotify-test, listen: 127.0.0.1:-1, no_advertise: true, \
+                 routes: [{seed:?}] }}"
             )
             .expect("writing to a String");
         }

@@ -158,6 +158,10 @@ impl Glue {
                     None => break,
                 },
                 _ = tick.tick() => {
+                    // A JoinSet keeps every finished task until joined:
+                    // without this, one entry per report and give-back
+                    // for as long as the node runs.
+                    while self.writes.try_join_next().is_some() {}
                     let now = Instant::now();
                     self.expire(now);
                     if now >= last_renewal + self.timings.renew_every {

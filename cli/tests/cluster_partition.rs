@@ -1,0 +1,114 @@
+//! One server cut from the bus while the other is not (issue 19): every
+//! connection between server A and NATS goes through a relay that the test
+//! cuts. A stops accepting and says why, its client moves to B and resumes
+//! its session there, and B keeps accepting throughout.
+
+mod cluster_support;
+mod common;
+
+use cluster_support::{Admin, CutRelay, assert_exactly, first_session, nats, secret, server};
+use cluster_support::{server_on, wait_for_text};
+use common::{Running, Stream, add_users, faxnotify, json, start_json_client, write_file};
+use predicates::str::contains;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A client of `user` with `servers` in its settings, in that order.
+fn client_of(dir: &std::path::Path, user: &str, servers: &[std::net::SocketAddr]) -> Running {
+    let settings = dir.join(format!("{user}-client.toml"));
+    let mut set = faxnotify();
+    set.args(["settings", "set", "--settings"])
+        .arg(&settings)
+        .args(["--port", "dynamic"]);
+    for s in servers {
+        set.args(["--server", &s.to_string()]);
+    }
+    set.assert().success();
+    let password = write_file(dir, &format!("{user}.pw"), &format!("{PASSWORD}\n"));
+    let mut client = Running::start(&[
+        "client".to_owned(),
+        "--runtime".into(),
+        "tokio".into(),
+        "--user".into(),
+        user.into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--settings".into(),
+        settings.display().to_string(),
+        "--json".into(),
+    ]);
+    client.wait_line(Stream::Out, "reachable", |l| {
+        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
+    });
+    client
+}
+
+/// Notifies `text` to `user` through `admin`; it must be accepted.
+fn accepted(admin: &mut Admin, user: &str, text: &str) {
+    let reply = admin.notify(user, text);
+    assert_eq!(reply["ok"], true, "{text}: {reply}");
+}
+
+#[test]
+fn a_server_partitioned_from_the_bus_stops_and_its_clients_move_to_the_other() {
+    let Some(nats) = nats("a_server_partitioned_from_the_bus_stops_and_its_clients_move") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let secret = secret(dir.path());
+    // A reaches every NATS node through a relay of its own; B directly.
+    let relays: Vec<CutRelay> = nats.urls().iter().map(|u| CutRelay::start(u)).collect();
+    let relay_urls: Vec<String> = relays.iter().map(CutRelay::url).collect();
+    let mut a = server_on(dir.path(), "a", &users, &relay_urls, &secret, &[]);
+    let b = server(dir.path(), "b", &users, &nats, &secret, &[]);
+    let mut alice = client_of(dir.path(), "alice", &[a.addr, b.addr]);
+    let mut bob = start_json_client(dir.path(), "tokio", b.addr, "bob", PASSWORD);
+    let session = first_session(&alice);
+    let mut on_b = Admin::connect(&b.admin);
+    accepted(&mut on_b, "alice", "alice-1");
+    accepted(&mut on_b, "bob", "bob-1");
+    wait_for_text(&mut alice, "alice-1");
+    wait_for_text(&mut bob, "bob-1");
+
+    // The partition: A loses the bus, the NATS cluster itself is whole.
+    for relay in &relays {
+        relay.cut();
+    }
+    a.process
+        .wait_line(Stream::Err, "the bus loss noticed", |l| {
+            l.contains("the cluster bus is unreachable: refusing logins and notifications")
+        });
+    faxnotify()
+        .args(["notify", "--admin-socket"])
+        .arg(&a.admin)
+        .args(["--user", "alice", "message", "lost?"])
+        .assert()
+        .code(6)
+        .stderr(contains("not durable: the cluster bus is unreachable"));
+
+    // B keeps accepting, for its own client and for A's (queued in the
+    // cluster until she is back).
+    accepted(&mut on_b, "bob", "bob-2");
+    accepted(&mut on_b, "alice", "alice-2");
+    wait_for_text(&mut bob, "bob-2");
+
+    // Alice's session is let go by A; she resumes it on B (once A's lease
+    // has run out: A could not give it back) and gets what B accepted.
+    alice.wait_line(Stream::Out, "the connection closed", |l| {
+        json(l).is_some_and(|v| v["event"] == "connection_lost")
+    });
+    let resumed = alice.wait_line(Stream::Out, "the resume", |l| {
+        json(l).is_some_and(|v| v["event"] == "logged_in" && v["resumed"] == true)
+    });
+    assert_eq!(json(&resumed).map(|v| v["session"].clone()), Some(session));
+    // alice-2 was stored after the cut: only B can have read it.
+    wait_for_text(&mut alice, "alice-2");
+    accepted(&mut on_b, "alice", "alice-3");
+    wait_for_text(&mut alice, "alice-3");
+    let texts: Vec<String> = (1..=3).map(|n| format!("alice-{n}")).collect();
+    assert_exactly(&alice, &texts);
+    assert_exactly(&bob, &["bob-1".to_owned(), "bob-2".to_owned()]);
+    drop((a, b, relays, nats));
+}
