@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use async_nats::Client;
 use async_nats::connection::State;
+use async_nats::jetstream;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::publish::PublishAck;
 
 use crate::error::BusError;
 
@@ -39,6 +43,26 @@ impl Link {
         tokio::time::timeout(bound, fut)
             .await
             .map_err(|_| self.failed(operation, &"no answer", Some(bound)))
+    }
+
+    /// Publishes `message` to `subject` and waits, at most `bound` in
+    /// all, for JetStream's ack (the message stored on a quorum).
+    pub(crate) async fn publish_acked(
+        &self,
+        js: &jetstream::Context,
+        operation: &'static str,
+        bound: Duration,
+        subject: String,
+        message: PublishMessage,
+    ) -> Result<PublishAck, BusError> {
+        self.within(operation, bound, async {
+            js.send_publish(subject, message).await?.await
+        })
+        .await?
+        .map_err(|err| {
+            let timed_out = matches!(err.kind(), PublishErrorKind::TimedOut);
+            self.failed(operation, &err, timed_out.then_some(bound))
+        })
     }
 
     /// The error for a failed call: unreachable when the client has no

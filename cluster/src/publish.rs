@@ -3,7 +3,6 @@
 use std::sync::atomic::Ordering;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::{BufMut as _, BytesMut};
 use faxnotify_core::wire::EncodedNotification;
@@ -54,14 +53,8 @@ impl Bus {
         let bound = inner.config.timeouts.operation;
         let ack = inner
             .link
-            .within(PUBLISH, bound, async {
-                inner.js.send_publish(subject, message).await?.await
-            })
-            .await?
-            .map_err(|err| {
-                let timed_out = matches!(err.kind(), PublishErrorKind::TimedOut);
-                inner.link.failed(PUBLISH, &err, timed_out.then_some(bound))
-            })?;
+            .publish_acked(&inner.js, PUBLISH, bound, subject, message)
+            .await?;
         // Another stream capturing our subjects would hold it where no
         // server reads: not accepted.
         if ack.stream != inner.names.log_stream {

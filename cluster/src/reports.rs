@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 
 use crate::connect::Bus;
@@ -55,14 +54,8 @@ impl Bus {
         let bound = inner.config.timeouts.operation;
         let ack = inner
             .link
-            .within(PUBLISH, bound, async {
-                inner.js.send_publish(subject, message).await?.await
-            })
-            .await?
-            .map_err(|err| {
-                let timed_out = matches!(err.kind(), PublishErrorKind::TimedOut);
-                inner.link.failed(PUBLISH, &err, timed_out.then_some(bound))
-            })?;
+            .publish_acked(&inner.js, PUBLISH, bound, subject, message)
+            .await?;
         Ok(LogSeq(ack.sequence))
     }
 
