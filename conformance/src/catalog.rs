@@ -300,6 +300,12 @@ pub const REQUIREMENTS: &[Requirement] = &[
         Level::Must,
         "a client keeps a quiet callback open unless the server has pinged a callback since LOGIN_OK",
     ),
+    gap(
+        "D-17",
+        Level::Must,
+        "cluster mode: a session outlives its server and resumes on another; seqs come from the shared log; the first ACK after a restore may exceed what was sent; SHUTTING_DOWN is the temporary refusal",
+        "needs several servers sharing a log and a session store; the suite tests one server process. Tested in core/tests/cluster_*.rs, the cluster simulator (sim/tests/cluster_seeds.rs) and with real processes in cli/tests/cluster_*.rs",
+    ),
     req(
         "T-1",
         Level::Must,
