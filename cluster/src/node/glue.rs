@@ -19,6 +19,7 @@ use super::{NodeEvent, NodeTimings, claims, leases, reader};
 use crate::connect::Bus;
 use crate::ids::{LogSeq, Revision, ServerId};
 use crate::record::SessionRecord;
+use crate::report::Outcome;
 
 /// How long a stopping node waits for its sessions to be given back.
 const GIVE_BACK_BOUND: Duration = Duration::from_secs(5);
@@ -287,13 +288,14 @@ impl Glue {
                 if let Some(held) = self.held.get_mut(session) {
                     for n in notifications {
                         if let Some((log_seq, Some(origin))) = held.seqs.remove(&n.seq) {
-                            reports::undelivered(
+                            reports::send(
                                 &self.bus,
                                 &mut self.writes,
                                 origin,
                                 log_seq,
                                 *session,
                                 n.seq,
+                                reports::session_ended(),
                             );
                         }
                     }
@@ -368,7 +370,16 @@ impl Glue {
                 held.acked_log_seq = log_seq.0;
             }
             if let Some(origin) = origin {
-                reports::delivered(&self.bus, &mut self.writes, origin, log_seq, session, seq);
+                let delivered = Outcome::Delivered;
+                reports::send(
+                    &self.bus,
+                    &mut self.writes,
+                    origin,
+                    log_seq,
+                    session,
+                    seq,
+                    delivered,
+                );
             }
         }
         held.room.notify_one();

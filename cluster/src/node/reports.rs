@@ -28,34 +28,23 @@ const QUIET: Duration = Duration::from_secs(5);
 /// The pause before a reader that lost the bus starts again.
 const RETRY: Duration = Duration::from_millis(500);
 
-pub(super) fn delivered(
-    bus: &Bus,
-    writes: &mut JoinSet<()>,
-    origin: ServerId,
-    log_seq: LogSeq,
-    session: SessionId,
-    seq: u64,
-) {
-    publish(
-        bus,
-        writes,
-        origin,
-        Report {
-            log_seq,
-            session: session.get(),
-            session_seq: seq,
-            outcome: Outcome::Delivered,
-        },
-    );
+/// Why a notification handed to a session that ended is undelivered.
+pub(super) fn session_ended() -> Outcome {
+    Outcome::Undelivered {
+        reason: "the session ended before the client acknowledged it".into(),
+    }
 }
 
-pub(super) fn undelivered(
+/// Reports `outcome` for the session's `seq` (log entry `log_seq`) to
+/// `origin`, the server that accepted it.
+pub(super) fn send(
     bus: &Bus,
     writes: &mut JoinSet<()>,
     origin: ServerId,
     log_seq: LogSeq,
     session: SessionId,
     seq: u64,
+    outcome: Outcome,
 ) {
     publish(
         bus,
@@ -65,9 +54,7 @@ pub(super) fn undelivered(
             log_seq,
             session: session.get(),
             session_seq: seq,
-            outcome: Outcome::Undelivered {
-                reason: "the session ended before the client acknowledged it".into(),
-            },
+            outcome,
         },
     );
 }
