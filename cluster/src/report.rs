@@ -10,7 +10,8 @@ pub struct Report {
     pub log_seq: LogSeq,
     /// The session it was delivered in (or not).
     pub session: u64,
-    /// Its seq in that session.
+    /// Its seq in that session; 0 when the session ended before its
+    /// server read the notification from the log (it was never numbered).
     pub session_seq: u64,
     /// Delivered or not, and why not.
     pub outcome: Outcome,

@@ -38,16 +38,17 @@ impl Bus {
         let subject = inner.names.report_subject(origin);
         // One report per (session, seq, outcome): a retry after a lost ack,
         // or a second owner reporting the same seq after a failover within
-        // the stream's de-duplication window, is stored once.
-        let id = format!(
-            "r-{:016x}-{}-{}",
-            report.session,
-            report.session_seq,
-            match report.outcome {
-                crate::report::Outcome::Delivered => "d",
-                _ => "u",
-            }
-        );
+        // the stream's de-duplication window, is stored once. A report of
+        // an entry the session never numbered (seq 0) is one per log seq.
+        let outcome = match report.outcome {
+            crate::report::Outcome::Delivered => "d",
+            _ => "u",
+        };
+        let id = if report.session_seq == 0 {
+            format!("r-{:016x}-l{}-{outcome}", report.session, report.log_seq)
+        } else {
+            format!("r-{:016x}-{}-{outcome}", report.session, report.session_seq)
+        };
         let message = PublishMessage::build()
             .payload(report.encode().into())
             .message_id(id.as_str());

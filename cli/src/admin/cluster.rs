@@ -156,6 +156,9 @@ impl State {
             }
             Outcome::Undelivered { reason } => {
                 waiting.undelivered += 1;
+                // Seq 0: the session ended before its server read the
+                // notification from the log, so it never had a seq there.
+                let seq = (seq != 0).then_some(seq);
                 json!({"id": waiting.id, "report": "undelivered", "session": session,
                        "user": user, "seq": seq, "log_seq": at.0,
                        "reason": "session_ended", "message": reason})

@@ -69,6 +69,9 @@ pub(super) struct Held {
     pub(super) lease_until: Instant,
     pub(super) acked_seq: u64,
     pub(super) acked_log_seq: u64,
+    /// The log seq of the last entry the reader numbered (before the first:
+    /// the one before where it starts); what comes after it is unread.
+    pub(super) read_to: u64,
     /// session seq → (log seq, origin), until acknowledged.
     pub(super) seqs: BTreeMap<u64, (LogSeq, Option<ServerId>)>,
     pub(super) detached_since: Option<Instant>,
@@ -209,6 +212,7 @@ impl Glue {
             } => {
                 if let Some(held) = self.held.get_mut(&session) {
                     held.seqs.insert(seq, (log_seq, origin));
+                    held.read_to = held.read_to.max(log_seq.0);
                 }
             }
             Msg::Renewed {
@@ -310,12 +314,42 @@ impl Glue {
             }
             Event::SessionClosed { session, .. } => {
                 if let Some(held) = self.held.remove(session) {
-                    held.reader.abort();
-                    leases::close(self, *session, held.taken);
+                    self.closed(*session, held);
                 }
             }
             _ => {}
         }
+    }
+
+    /// A held session ended: nothing more is read for it, its record is
+    /// closed, and every notification accepted for it and not acknowledged
+    /// is reported undelivered to the server that accepted it — numbered
+    /// ones the core did not report (a reader's hand-over that crossed the
+    /// end), then, once the record is closed, the log's entries the reader
+    /// never reached. Nothing accepted is lost silently.
+    fn closed(&mut self, session: SessionId, held: Held) {
+        held.reader.abort();
+        for (seq, (log_seq, origin)) in held.seqs {
+            if let Some(origin) = origin {
+                let outcome = reports::session_ended();
+                reports::send(
+                    &self.bus,
+                    &mut self.writes,
+                    origin,
+                    log_seq,
+                    session,
+                    seq,
+                    outcome,
+                );
+            }
+        }
+        let bus = self.bus.clone();
+        let user = held.taken.record.user.clone();
+        let unread_from = LogSeq(held.read_to + 1);
+        self.writes.spawn(async move {
+            leases::close(bus.clone(), session, held.taken).await;
+            reports::unread(bus, session, user, unread_from).await;
+        });
     }
 
     /// Starts serving a session from its record: its reader, its lease.
@@ -347,6 +381,7 @@ impl Glue {
                 lease_until,
                 acked_seq,
                 acked_log_seq,
+                read_to: from.saturating_sub(1),
                 seqs: BTreeMap::new(),
                 detached_since: None,
                 renewing: false,

@@ -152,19 +152,15 @@ impl Glue {
 }
 
 /// A session ended (logout, expiry, BYE): its record can no longer be
-/// resumed anywhere.
-pub(super) fn close(glue: &mut Glue, session: SessionId, taken: Taken) {
+/// resumed anywhere. Returns once the write landed or failed (logged).
+pub(super) async fn close(bus: crate::Bus, session: SessionId, taken: Taken) {
     let mut record = taken.record;
     record.owner = ServerId(0);
     record.owner_until_unix_ms = 0;
     record.expires_unix_ms = 0;
-    let bus = glue.bus.clone();
-    let revision = taken.revision;
-    glue.writes.spawn(async move {
-        if let Err(err) = bus.update_session(&record, revision).await {
-            tracing::debug!(%session, %err, "ended session's record not closed");
-        }
-    });
+    if let Err(err) = bus.update_session(&record, taken.revision).await {
+        tracing::debug!(%session, %err, "ended session's record not closed");
+    }
 }
 
 async fn renew(

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use super::NodeEvent;
 use crate::connect::Bus;
-use crate::error::ReportError;
+use crate::error::{ReadError, ReportError};
 use crate::ids::{LogSeq, ServerId};
 use crate::report::{Outcome, Report};
 
@@ -61,32 +61,100 @@ pub(super) fn send(
 
 fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, report: Report) {
     let bus = bus.clone();
-    writes.spawn(async move {
-        // Retried with the same de-duplication id (the report's own), so
-        // a publish that was stored but whose ack was lost is not stored
-        // twice.
-        let give_up = tokio::time::Instant::now() + GIVE_UP_AFTER;
-        let mut pause = FIRST_PAUSE;
-        loop {
-            match bus.publish_report(origin, &report).await {
-                Ok(_) => return,
-                Err(err) if tokio::time::Instant::now() + pause >= give_up => {
-                    tracing::warn!(
-                        %err,
-                        log_seq = %report.log_seq,
-                        "delivery report lost after {}s of retries",
-                        GIVE_UP_AFTER.as_secs()
-                    );
-                    return;
-                }
-                Err(err) => {
-                    tracing::debug!(%err, log_seq = %report.log_seq, "a report publish failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_PAUSE);
-                }
+    writes.spawn(async move { deliver(&bus, origin, &report).await });
+}
+
+/// Publishes `report` to `origin`, retried with the same de-duplication id
+/// (the report's own), so a publish that was stored but whose ack was lost
+/// is not stored twice; given up (logged) after [`GIVE_UP_AFTER`].
+async fn deliver(bus: &Bus, origin: ServerId, report: &Report) {
+    let give_up = tokio::time::Instant::now() + GIVE_UP_AFTER;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        match bus.publish_report(origin, report).await {
+            Ok(_) => return,
+            Err(err) if tokio::time::Instant::now() + pause >= give_up => {
+                tracing::warn!(
+                    %err,
+                    log_seq = %report.log_seq,
+                    "delivery report lost after {}s of retries",
+                    GIVE_UP_AFTER.as_secs()
+                );
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(%err, log_seq = %report.log_seq, "a report publish failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
             }
         }
-    });
+    }
+}
+
+/// Reports undelivered, to the servers that accepted them, the entries of
+/// `user`'s log from `from` up to the log's end as it is now: accepted for
+/// `session`, which ended before its reader reached them. Run once the
+/// session's record is closed, so the end read here covers every
+/// notification whose submitter counted the session (`notify --wait` counts
+/// only sessions whose record is open). Reports carry session seq 0: the
+/// session never numbered them.
+pub(super) async fn unread(bus: Bus, session: SessionId, user: String, mut from: LogSeq) {
+    let give_up = tokio::time::Instant::now() + GIVE_UP_AFTER;
+    let mut pause = FIRST_PAUSE;
+    let mut end = None;
+    loop {
+        let step = async {
+            let last = match end {
+                Some(last) => last,
+                None => *end.insert(bus.log_last_seq().await?),
+            };
+            while from <= last {
+                match bus.stored_user_entry(&user, from).await {
+                    Ok(Some(entry)) if entry.log_seq <= last => {
+                        from = LogSeq(entry.log_seq.0 + 1);
+                        if let Some(origin) = entry.origin {
+                            let report = Report {
+                                log_seq: entry.log_seq,
+                                session: session.get(),
+                                session_seq: 0,
+                                outcome: never_read(),
+                            };
+                            deliver(&bus, origin, &report).await;
+                        }
+                    }
+                    Ok(_) => break,
+                    // Skipped by every reader: no notification to report.
+                    Err(ReadError::Malformed { log_seq, .. }) => from = LogSeq(log_seq.0 + 1),
+                    Err(ReadError::Bus(err)) => return Err(err),
+                }
+            }
+            Ok::<_, crate::error::BusError>(())
+        };
+        match step.await {
+            Ok(()) => return,
+            Err(err) if tokio::time::Instant::now() + pause >= give_up => {
+                tracing::warn!(
+                    %session,
+                    %err,
+                    from = %from,
+                    "the notifications an ended session never read were not all reported undelivered"
+                );
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(%session, %err, "reading an ended session's unread notifications; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+    }
+}
+
+/// Why a log entry an ended session never read is undelivered.
+fn never_read() -> Outcome {
+    Outcome::Undelivered {
+        reason: "the session ended before its server read the notification from the log".into(),
+    }
 }
 
 /// Reads this server's reports for as long as the node runs.
