@@ -11,7 +11,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let expected = || format!("{text:?} is not a duration: write e.g. 500ms, 5s, 2m or 1h");
+    let expected = || format!("{text:?} is not a duration: write e.g. 500ms, 5s, 2m, 1h or 7d");
     if number.is_empty() {
         return Err(expected());
     }
@@ -21,6 +21,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "" | "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
+        "d" => 86_400.0,
         _ => return Err(expected()),
     };
     Duration::try_from_secs_f64(value * scale).map_err(|_| expected())
@@ -74,6 +75,7 @@ mod tests {
         assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         for bad in ["", "s", "5 parsecs", "-1s", "1..2s"] {
             let err = duration(bad).expect_err(bad);
             assert!(err.contains("is not a duration"), "{err}");

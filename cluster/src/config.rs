@@ -45,6 +45,13 @@ pub struct BusConfig {
     pub log_max_bytes: i64,
     /// The most notifications the log holds for one user (refused beyond).
     pub log_max_per_user: i64,
+    /// How long the log keeps a notification. Without an age limit the log
+    /// only grows, and once full refuses every notification; with one, a
+    /// session whose reader falls further behind than this (a client that
+    /// acknowledges nothing for days, a detached session resumed after
+    /// that long) is ended, so its client starts a new session knowing it
+    /// may have missed some ([C-10]), rather than losing them silently.
+    pub log_max_age: Duration,
     /// How long JetStream remembers a publish id to store a retry once.
     pub duplicate_window: Duration,
     /// How long a report waits in the reports stream for its origin.
@@ -53,7 +60,8 @@ pub struct BusConfig {
 
 impl BusConfig {
     /// The defaults for `urls`: prefix `faxnotify`, 3 replicas, a 1 GiB log
-    /// with at most 100 000 notifications per user, reports kept an hour.
+    /// with at most 100 000 notifications per user, each kept 7 days,
+    /// reports kept an hour.
     pub fn new(urls: Vec<String>) -> Self {
         Self {
             urls,
@@ -62,6 +70,7 @@ impl BusConfig {
             timeouts: Timeouts::default(),
             log_max_bytes: 1 << 30,
             log_max_per_user: 100_000,
+            log_max_age: Duration::from_secs(7 * 24 * 3600),
             duplicate_window: Duration::from_secs(120),
             reports_max_age: Duration::from_secs(3600),
         }
@@ -94,6 +103,13 @@ impl BusConfig {
         }
         if self.timeouts.connect.is_zero() || self.timeouts.operation.is_zero() {
             return Err(ConfigError::ZeroTimeout);
+        }
+        // JetStream refuses a duplicate window longer than the age limit.
+        if self.log_max_age.is_zero() || self.log_max_age < self.duplicate_window {
+            return Err(ConfigError::LogMaxAge {
+                max_age: self.log_max_age,
+                duplicate_window: self.duplicate_window,
+            });
         }
         Ok(())
     }
@@ -130,6 +146,18 @@ pub enum ConfigError {
     /// A zero bound, which would fail every call.
     #[error("a zero timeout would fail every call to the bus")]
     ZeroTimeout,
+    /// A log age limit of zero, or shorter than the duplicate window.
+    #[error(
+        "the log's age limit ({}s) must be at least the publish duplicate window ({}s)",
+        max_age.as_secs_f64(),
+        duplicate_window.as_secs_f64()
+    )]
+    LogMaxAge {
+        /// The age limit given.
+        max_age: Duration,
+        /// The duplicate window it must cover.
+        duplicate_window: Duration,
+    },
 }
 
 #[cfg(test)]
@@ -156,6 +184,13 @@ mod tests {
         let mut many = config.clone();
         many.replicas = 7;
         assert_eq!(many.validate(), Err(ConfigError::BadReplicas(7)));
+
+        let mut young = config.clone();
+        young.log_max_age = Duration::from_secs(60);
+        assert_eq!(
+            young.validate().unwrap_err().to_string(),
+            "the log's age limit (60s) must be at least the publish duplicate window (120s)"
+        );
 
         let mut bad_url = config;
         bad_url.urls.push("nats://[::1".into());

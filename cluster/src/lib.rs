@@ -30,13 +30,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod backlog;
 mod bounded;
 mod config;
 mod connect;
 mod error;
 mod ids;
 mod log_entry;
+mod log_state;
 mod node;
 mod ordered;
 mod publish;
@@ -60,6 +60,7 @@ pub use connect::Bus;
 pub use error::{BusError, ReadError, ReportError, SessionError};
 pub use ids::{LogSeq, PublishId, Revision, ServerId};
 pub use log_entry::LogEntry;
+pub use log_state::LogBounds;
 pub use node::{ClusterNode, NodeEvent, NodeEvents, NodeTimings, PublishError};
 pub use reader::UserLog;
 pub use record::{RecordError, SessionRecord};

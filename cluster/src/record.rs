@@ -25,7 +25,10 @@ pub struct SessionRecord {
     pub start_log_seq: u64,
     /// The highest session seq the client acknowledged.
     pub acked_session_seq: u64,
-    /// The log seq of that notification (0 if none yet).
+    /// The log seq the session has everything up to: that notification's,
+    /// or a later one when the log held nothing more of the user's up to
+    /// it (an idle session's position moves with the log, so that it does
+    /// not fall behind the log's age limit); 0 if none yet.
     pub acked_log_seq: u64,
     /// When the detached session expires (Unix ms) [C-5]/[C-10].
     pub expires_unix_ms: u64,

@@ -44,6 +44,9 @@ pub(crate) async fn ensure(
         discard_new_per_subject: true,
         max_bytes: config.log_max_bytes,
         max_messages_per_subject: config.log_max_per_user,
+        // Age is the log's only trim (see `BusConfig::log_max_age`); the
+        // stream's own value is what the readers check against.
+        max_age: config.log_max_age,
         duplicate_window: config.duplicate_window,
         allow_direct: true,
         republish: Some(Republish {

@@ -85,6 +85,19 @@ pub struct Args {
     /// of the bus itself).
     #[arg(long, value_name = "N", default_value_t = 3, requires = "cluster")]
     cluster_replicas: usize,
+    /// How long the cluster's log keeps a notification (the log's only
+    /// trim). A session whose client acknowledges nothing for that long, or
+    /// that resumes after it, is ended, and its client starts a new session
+    /// told it may have missed notifications. At least twice --lease plus
+    /// --detached-grace.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "7d",
+        value_parser = parse::duration,
+        requires = "cluster"
+    )]
+    cluster_log_max_age: Duration,
     /// The name SERVER_HELLO announces.
     #[arg(long, value_name = "NAME", default_value = "faxnotify")]
     server_name: String,
@@ -257,12 +270,33 @@ fn cluster_of(args: &Args) -> Result<Option<(BusConfig, ClusterSecret)>, Failure
     };
     let mut config = BusConfig::new(urls.iter().map(|u| u.trim().to_owned()).collect());
     config.replicas = args.cluster_replicas;
+    // A detached session's position ages unread until it is resumed (its
+    // record outlives it by lease + grace): the log must keep it longer.
+    let resumable = args.lease + args.detached_grace;
+    if args.cluster_log_max_age < resumable * 2 {
+        return Err(Failure::usage(format!(
+            "--cluster-log-max-age {}: a session may be resumed up to {} after its client went \
+             away (--lease plus --detached-grace); the log must keep notifications at least \
+             twice that",
+            humantime_secs(args.cluster_log_max_age),
+            humantime_secs(resumable)
+        )));
+    }
+    config.log_max_age = args.cluster_log_max_age;
+    // A publish retry is recognised within the window, which JetStream
+    // wants no longer than the age limit.
+    config.duplicate_window = config.duplicate_window.min(config.log_max_age);
     config
         .validate()
         .map_err(|e| Failure::usage(format!("--cluster: {e}")))?;
     let secret = ClusterSecret::read_file(secret)
         .map_err(|e| Failure::usage(format!("--cluster-secret: {e}")))?;
     Ok(Some((config, secret)))
+}
+
+/// `90s`, `1.5s`: a duration as a person writes it.
+fn humantime_secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// Runs `faxnotify server`.

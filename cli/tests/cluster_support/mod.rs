@@ -300,3 +300,48 @@ pub fn assert_exactly(client: &crate::common::Running, texts: &[String]) {
         }
     }
 }
+
+/// The cluster's log seen from the test: how far its age limit trimmed it.
+pub struct LogWatch {
+    runtime: tokio::runtime::Runtime,
+    bus: faxnotify_cluster::Bus,
+}
+
+impl LogWatch {
+    pub fn new(nats: &NatsCluster) -> LogWatch {
+        use faxnotify_cluster::{Bus, BusConfig, ClusterSecret, ServerId};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let bus = runtime
+            .block_on(Bus::connect(
+                BusConfig::new(nats.urls()),
+                ServerId(0x0b5e),
+                ClusterSecret::from_bytes(&[0x5a; 32]),
+            ))
+            .unwrap_or_else(|err| panic!("{err}"));
+        LogWatch { runtime, bus }
+    }
+
+    /// Whether the log no longer holds `seq` (its first seq is past it).
+    pub fn trimmed(&self, seq: u64) -> bool {
+        let bounds = self
+            .runtime
+            .block_on(self.bus.log_bounds())
+            .unwrap_or_else(|err| panic!("{err}"));
+        bounds.first.0 > seq
+    }
+
+    /// Waits until the log no longer holds `seq`, asking every 200 ms.
+    pub fn wait_until_trimmed(&self, seq: u64, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        while !self.trimmed(seq) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log still holds {seq} after {within:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}

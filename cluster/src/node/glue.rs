@@ -15,6 +15,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::reports;
+use super::retention::Retention;
 use super::{NodeEvent, NodeTimings, claims, leases, reader};
 use crate::connect::Bus;
 use crate::ids::{LogSeq, Revision, ServerId};
@@ -49,6 +50,13 @@ pub(super) enum Msg {
         log_seq: LogSeq,
         origin: Option<ServerId>,
     },
+    /// An idle reader found nothing of its user's up to `log_seq`: with
+    /// everything numbered acknowledged, the session's position moves
+    /// there, so that it does not age past the log's age limit.
+    CaughtUp { session: SessionId, log_seq: LogSeq },
+    /// The log's age limit removed entries the session had not read: end
+    /// it (see `retention.rs`).
+    Lost { session: SessionId },
     /// A renewal ended (of the hold `generation`: a session released and
     /// held again meanwhile ignores it).
     Renewed {
@@ -83,6 +91,10 @@ pub(super) struct Held {
     pub(super) generation: u64,
     /// Woken when acknowledgements free room in the queue.
     pub(super) room: Arc<Notify>,
+    /// Its reader fell behind the log's age limit: once released, the
+    /// session is closed, not given back, so a resume anywhere is refused
+    /// as unknown and the client starts a new session [C-10].
+    pub(super) lost: bool,
 }
 
 pub(super) struct Glue {
@@ -103,6 +115,8 @@ pub(super) struct Glue {
     pub(super) generations: u64,
     /// Bus writes that must finish before the node's events end.
     pub(super) writes: JoinSet<()>,
+    /// The log's age limit, as the readers check it.
+    pub(super) retention: Retention,
 }
 
 pub(super) fn spawn(
@@ -115,6 +129,7 @@ pub(super) fn spawn(
     app: mpsc::UnboundedSender<NodeEvent>,
 ) {
     let (msgs, inbox) = mpsc::unbounded_channel();
+    let bus_max_age = bus.log_max_age();
     let report_reader = tokio::spawn(reports::read_own(bus.clone(), app.clone()));
     let glue = Glue {
         me: bus.origin(),
@@ -131,6 +146,7 @@ pub(super) fn spawn(
         probing: false,
         generations: 0,
         writes: JoinSet::new(),
+        retention: Retention::new(bus_max_age),
     };
     tokio::spawn(async move {
         glue.run(events, inbox).await;
@@ -213,6 +229,20 @@ impl Glue {
                 if let Some(held) = self.held.get_mut(&session) {
                     held.seqs.insert(seq, (log_seq, origin));
                     held.read_to = held.read_to.max(log_seq.0);
+                }
+            }
+            Msg::CaughtUp { session, log_seq } => {
+                if let Some(held) = self.held.get_mut(&session) {
+                    held.read_to = held.read_to.max(log_seq.0);
+                    if held.seqs.is_empty() {
+                        held.acked_log_seq = held.acked_log_seq.max(log_seq.0);
+                    }
+                }
+            }
+            Msg::Lost { session } => {
+                if let Some(held) = self.held.get_mut(&session) {
+                    held.lost = true;
+                    self.release(session);
                 }
             }
             Msg::Renewed {
@@ -307,6 +337,10 @@ impl Glue {
             }
             Event::SessionReleased { session, .. } => {
                 if let Some(held) = self.held.remove(session) {
+                    if held.lost {
+                        self.closed(*session, held);
+                        return;
+                    }
                     held.reader.abort();
                     let acked = (held.acked_seq, held.acked_log_seq);
                     self.give_back(*session, held.taken, Some(acked));
@@ -360,17 +394,16 @@ impl Glue {
         } else {
             acked_log_seq + 1
         };
-        let reader = tokio::spawn(reader::read(
-            self.bus.clone(),
-            self.server.clone(),
+        let cx = reader::Context {
+            bus: self.bus.clone(),
+            server: self.server.clone(),
             session,
-            taken.record.user.clone(),
-            LogSeq(from),
-            acked_seq + 1,
-            self.msgs.clone(),
-            Arc::clone(&room),
-        ))
-        .abort_handle();
+            user: taken.record.user.clone(),
+            msgs: self.msgs.clone(),
+            room: Arc::clone(&room),
+            retention: self.retention.clone(),
+        };
+        let reader = tokio::spawn(reader::read(cx, LogSeq(from), acked_seq + 1)).abort_handle();
         let lease_until = taken.written_at + self.timings.owner_lease;
         self.generations += 1;
         let generation = self.generations;
@@ -389,6 +422,7 @@ impl Glue {
                 reader,
                 generation,
                 room,
+                lost: false,
             },
         );
     }
@@ -467,9 +501,14 @@ impl Glue {
         }
         self.probing = true;
         let (bus, msgs) = (self.bus.clone(), self.msgs.clone());
+        let retention = self.retention.clone();
         tokio::spawn(async move {
-            let ok = bus.log_last_seq().await.is_ok();
-            let _ = msgs.send(Msg::Probe(ok));
+            let started = Instant::now();
+            let last = bus.log_last_seq().await;
+            if let Ok(last) = last {
+                retention.record(started, last);
+            }
+            let _ = msgs.send(Msg::Probe(last.is_ok()));
         });
     }
 }

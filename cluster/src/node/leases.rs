@@ -37,7 +37,11 @@ impl Glue {
             let unix = unix_ms();
             record.owner_until_unix_ms = unix.saturating_add(lease_ms);
             record.expires_unix_ms = unix.saturating_add(expiry_ms);
-            if held.acked_seq > record.acked_session_seq {
+            // Later when more is acknowledged, or an idle reader moved the
+            // position past log entries of other users.
+            if (held.acked_seq, held.acked_log_seq)
+                > (record.acked_session_seq, record.acked_log_seq)
+            {
                 record.acked_session_seq = held.acked_seq;
                 record.acked_log_seq = held.acked_log_seq;
             }
@@ -109,7 +113,7 @@ impl Glue {
         }
     }
 
-    fn release(&self, session: SessionId) {
+    pub(super) fn release(&self, session: SessionId) {
         let (server, msgs) = (self.server.clone(), self.msgs.clone());
         tokio::spawn(async move {
             // The core no longer has it (its end is on the way as an
@@ -133,7 +137,7 @@ impl Glue {
         }
         let mut record = taken.record;
         if let Some((seq, log_seq)) = acked
-            && seq > record.acked_session_seq
+            && (seq, log_seq) > (record.acked_session_seq, record.acked_log_seq)
         {
             record.acked_session_seq = seq;
             record.acked_log_seq = log_seq;

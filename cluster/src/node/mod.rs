@@ -27,8 +27,10 @@
 mod claims;
 mod glue;
 mod leases;
+mod log_clock;
 mod reader;
 mod reports;
+mod retention;
 mod scan;
 
 use std::net::SocketAddr;

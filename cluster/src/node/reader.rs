@@ -3,7 +3,7 @@
 //! session's notifications alike and contiguously [B-2].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{Refused, SeqError};
@@ -11,6 +11,7 @@ use faxnotify_tokio::Server;
 use tokio::sync::{Notify, mpsc};
 
 use super::glue::Msg;
+use super::retention::{Advance, Position, Retention};
 use crate::connect::Bus;
 use crate::error::ReadError;
 use crate::ids::LogSeq;
@@ -23,22 +24,36 @@ const RETRY: Duration = Duration::from_millis(500);
 /// The longest pause of a full queue before the seq is offered again.
 const FULL_WAIT: Duration = Duration::from_millis(200);
 
+/// What a reader works with besides its position.
+pub(super) struct Context {
+    pub(super) bus: Bus,
+    pub(super) server: Server,
+    pub(super) session: SessionId,
+    pub(super) user: String,
+    pub(super) msgs: mpsc::UnboundedSender<Msg>,
+    pub(super) room: Arc<Notify>,
+    pub(super) retention: Retention,
+}
+
 /// Reads `user`'s log from `from` and hands every entry to the core as
 /// `session`'s seq `next_seq`, `next_seq + 1`, … until the session is gone
-/// (the loop aborts the task, or the core no longer has it).
-#[allow(clippy::too_many_arguments)] // one task's whole context
-pub(super) async fn read(
-    bus: Bus,
-    server: Server,
-    session: SessionId,
-    user: String,
-    mut from: LogSeq,
-    mut next_seq: u64,
-    msgs: mpsc::UnboundedSender<Msg>,
-    room: Arc<Notify>,
-) {
+/// (the loop aborts the task, or the core no longer has it), or ends the
+/// session if the log's age limit removed entries it had not read.
+pub(super) async fn read(cx: Context, mut from: LogSeq, mut next_seq: u64) {
+    let Context {
+        bus,
+        server,
+        session,
+        user,
+        msgs,
+        room,
+        retention,
+    } = &cx;
+    let (session, user) = (*session, user.as_str());
+    let quiet = retention.advance_every().map_or(QUIET, |a| a.min(QUIET));
+    let mut idle_since = Instant::now();
     loop {
-        let mut log = match bus.read_user(&user, from).await {
+        let mut log = match bus.read_user(user, from).await {
             Ok(log) => log,
             Err(err) => {
                 tracing::debug!(%session, %err, "cannot read the log; trying again");
@@ -47,11 +62,40 @@ pub(super) async fn read(
             }
         };
         loop {
-            match log.next(QUIET).await {
-                Ok(None) => {}
+            match log.next(quiet).await {
+                Ok(None) => {
+                    let Some(every) = retention.advance_every() else {
+                        continue;
+                    };
+                    if idle_since.elapsed() < every {
+                        continue;
+                    }
+                    match retention.advance(bus, user, from).await {
+                        Ok(Some(to)) => {
+                            idle_since = Instant::now();
+                            from = to;
+                            let caught_up = Msg::CaughtUp {
+                                session,
+                                log_seq: LogSeq(to.0 - 1),
+                            };
+                            if msgs.send(caught_up).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(Advance::Lost { first }) => return lost(msgs, session, from, first),
+                        Err(Advance::Bus(err)) => {
+                            tracing::debug!(%session, %err, "cannot move an idle reader's position; later");
+                        }
+                    }
+                }
                 Ok(Some(entry)) => {
+                    if !whole(&cx, from).await {
+                        return;
+                    }
+                    idle_since = Instant::now();
                     from = LogSeq(entry.log_seq.0 + 1);
-                    if !hand_over(&server, session, next_seq, &entry, &msgs, &room).await {
+                    if !hand_over(server, session, next_seq, &entry, msgs, room).await {
                         return;
                     }
                     next_seq += 1;
@@ -69,6 +113,37 @@ pub(super) async fn read(
         }
         tokio::time::sleep(RETRY).await;
     }
+}
+
+/// Whether the log still holds everything from `from` on (asked again
+/// while the bus does not answer); ends the session when it does not.
+async fn whole(cx: &Context, from: LogSeq) -> bool {
+    loop {
+        match cx.retention.check(&cx.bus, from).await {
+            Ok(Position::Whole) => return true,
+            Ok(Position::Lost { first }) => {
+                lost(&cx.msgs, cx.session, from, first);
+                return false;
+            }
+            Err(err) => {
+                tracing::debug!(session = %cx.session, %err, "cannot check the log's first seq; trying again");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// A session whose reader fell behind the log's age limit: the loop ends
+/// it, so that its client starts a new session told it may have missed
+/// notifications [C-10].
+fn lost(msgs: &mpsc::UnboundedSender<Msg>, session: SessionId, from: LogSeq, first: LogSeq) {
+    tracing::warn!(
+        %session,
+        "the session fell behind the cluster log's age limit: its next notification was at \
+         log seq {from}, the log now starts at {first}; ending it so that its client starts a \
+         new session (told it may have missed notifications)"
+    );
+    let _ = msgs.send(Msg::Lost { session });
 }
 
 /// Gives the core one entry at `seq`, waiting while the queue is full or

@@ -1,0 +1,94 @@
+//! What the log holds now, without waiting for more: a user's stored
+//! entries (those a session that ended never read are reported
+//! undelivered), the log's first and last seq, and its age limit (a reader
+//! behind the first seq may have lost entries to it).
+
+use std::time::Duration;
+
+use async_nats::jetstream::stream::DirectGetErrorKind;
+
+use crate::connect::Bus;
+use crate::error::{BusError, ReadError};
+use crate::ids::LogSeq;
+use crate::log_entry::LogEntry;
+use crate::publish::ORIGIN_HEADER;
+
+const STORED: &str = "reading a user's stored notifications";
+const BOUNDS: &str = "the log's first and last seq";
+
+/// The seqs the log holds now.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct LogBounds {
+    /// The oldest entry kept (the last seq + 1 when the log is empty):
+    /// everything before it was removed by the age limit.
+    pub first: LogSeq,
+    /// The newest entry (0 when nothing was ever stored).
+    pub last: LogSeq,
+}
+
+impl Bus {
+    /// How long the log keeps an entry (the stream's own setting, which an
+    /// operator may have changed); `None` without an age limit.
+    pub(crate) fn log_max_age(&self) -> Option<Duration> {
+        let age = self.inner.log.cached_info().config.max_age;
+        (!age.is_zero()).then_some(age)
+    }
+
+    /// The log's first and last seq, asked of the stream now (how far the
+    /// age limit has trimmed it, for operators and tests).
+    pub async fn log_bounds(&self) -> Result<LogBounds, BusError> {
+        let inner = &self.inner;
+        let mut log = inner.log.clone();
+        let bound = inner.config.timeouts.operation;
+        let (first, last) = inner
+            .link
+            .within(BOUNDS, bound, async {
+                log.info()
+                    .await
+                    .map(|i| (i.state.first_sequence, i.state.last_sequence))
+            })
+            .await?
+            .map_err(|err| inner.link.failed(BOUNDS, &err, None))?;
+        Ok(LogBounds {
+            first: LogSeq(first),
+            last: LogSeq(last),
+        })
+    }
+
+    /// `user`'s first log entry stored at or after `from`, or `None` when
+    /// the log holds none (yet). A malformed message is
+    /// [`ReadError::Malformed`]: ask again after it.
+    pub(crate) async fn stored_user_entry(
+        &self,
+        user: &str,
+        from: LogSeq,
+    ) -> Result<Option<LogEntry>, ReadError> {
+        let inner = &self.inner;
+        let subject = inner.names.log_subject(user).map_err(BusError::from)?;
+        let bound = inner.config.timeouts.operation;
+        let got = inner
+            .link
+            .within(
+                STORED,
+                bound,
+                inner
+                    .log
+                    .direct_get_next_for_subject(subject.as_str(), Some(from.0)),
+            )
+            .await?;
+        let message = match got {
+            Ok(message) => message,
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                let timed_out = err.kind() == DirectGetErrorKind::TimedOut;
+                return Err(inner
+                    .link
+                    .failed(STORED, &err, timed_out.then_some(bound))
+                    .into());
+            }
+        };
+        let origin = message.headers.get(ORIGIN_HEADER).map(|v| v.as_str());
+        LogEntry::parse(LogSeq(message.sequence), &message.payload, origin).map(Some)
+    }
+}
