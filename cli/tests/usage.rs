@@ -225,6 +225,22 @@ fn the_server_refuses_bad_settings_and_files() {
         .assert()
         .code(2)
         .stderr(contains("is not a duration"));
+    // The cluster log must outlive a resumable session (checked before the
+    // bus is reached: no NATS needed).
+    let secret = write_file(dir.path(), "cluster.secret", &"k".repeat(32));
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    faxnotify()
+        .args(["server", "--listen", "127.0.0.1:0", "--runtime", "tokio"])
+        .args(["--cluster", "nats://127.0.0.1:1", "--cluster-secret"])
+        .arg(&secret)
+        .args(["--cluster-log-max-age", "4m", "--users"])
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("--cluster-log-max-age 240s: a session may be resumed up to 150s")
+                .and(clean()),
+        );
     // The listen address is taken: a port conflict.
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     for runtime in RUNTIMES {
