@@ -97,6 +97,12 @@ pub(crate) async fn ensure(
         retention: RetentionPolicy::Limits,
         // Compare-and-set needs only the latest revision of a key.
         max_messages_per_subject: 1,
+        // Held sessions' records are rewritten every renewal; a record
+        // nobody wrote for as long as the log keeps notifications belongs
+        // to a session that ended or expired long ago (the server refuses
+        // a lease + grace over half of it). Without a limit, every session
+        // ever opened would stay in the bucket.
+        max_age: config.log_max_age,
         discard: DiscardPolicy::New,
         allow_rollup: true,
         deny_delete: true,

@@ -147,3 +147,38 @@ fn a_tampered_record_or_another_clusters_secret_is_refused() {
         },
     );
 }
+
+#[test]
+fn a_record_nobody_writes_for_the_age_limit_leaves_the_bucket() {
+    run(
+        "a_record_nobody_writes_for_the_age_limit_leaves_the_bucket",
+        3,
+        |cluster| async move {
+            let mut short = config(&cluster);
+            short.log_max_age = std::time::Duration::from_secs(2);
+            short.duplicate_window = short.log_max_age;
+            let bus = connect(short, 1, &secret()).await;
+            let kept = bus.create_session(&record(0x61, 1)).await.unwrap();
+            bus.create_session(&record(0x62, 1)).await.unwrap();
+            // 0x61 is rewritten (as an owner renews), 0x62 is left alone.
+            let started = std::time::Instant::now();
+            let mut revision = kept;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                revision = bus
+                    .update_session(&record(0x61, 1), revision)
+                    .await
+                    .unwrap();
+                if bus.load_session(0x62).await.unwrap().is_none() {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "an unwritten record outlived its age limit by far"
+                );
+            }
+            assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+            assert!(bus.load_session(0x61).await.unwrap().is_some());
+        },
+    );
+}
