@@ -11,12 +11,11 @@ mod cluster_support;
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::net::UnixStream;
+use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cluster_support::{Relay, nats, secret, server};
+use cluster_support::{Relay, admin_lines, nats, secret, server};
 use common::{Stream, WAIT, add_users, json, start_json_client};
 use serde_json::Value;
 
@@ -26,14 +25,10 @@ const TOTAL: usize = 60;
 /// Publishes `TOTAL` notifications "n1".."nTOTAL" through `admin`, each
 /// with delivery reports, and sends back every line the socket answers.
 fn publish_all(admin: std::path::PathBuf, lines: mpsc::Sender<Value>) {
-    let stream = UnixStream::connect(&admin).expect("admin socket");
-    let mut writer = stream.try_clone().expect("clone");
+    let (mut writer, answers) = admin_lines(&admin);
     std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { return };
-            if let Some(v) = json(&line)
-                && lines.send(v).is_err()
-            {
+        for v in answers {
+            if lines.send(v).is_err() {
                 return;
             }
         }

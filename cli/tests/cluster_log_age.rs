@@ -15,17 +15,15 @@
 mod cluster_support;
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::sync::{Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use cluster_support::raw::{Answer, resume};
-use cluster_support::{LogWatch, nats, secret, server, wait_for_text};
-use common::{Stream, WAIT, add_users, json, start_json_client};
+use cluster_support::raw::{self, Answer, resume};
+use cluster_support::{LogWatch, admin_lines, nats, secret, server, wait_for_text};
+use common::{Stream, WAIT, add_users, start_json_client};
 use faxnotify_conformance::peer::conn::{FrameConn, Got};
-use faxnotify_conformance::peer::listener::Listener;
-use faxnotify_conformance::peer::log::CaseLog;
 use faxnotify_core::wire::{Frame, FrameType};
 use serde_json::Value;
 
@@ -39,25 +37,6 @@ const SHORT: [&str; 6] = [
     "--cluster-log-max-age",
     "8s",
 ];
-
-/// An admin connection: requests written here, every line answered sent to
-/// the returned channel.
-fn admin(path: &std::path::Path) -> (UnixStream, mpsc::Receiver<Value>) {
-    let stream = UnixStream::connect(path).expect("admin socket");
-    let requests = stream.try_clone().expect("clone");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { return };
-            if let Some(v) = json(&line)
-                && tx.send(v).is_err()
-            {
-                return;
-            }
-        }
-    });
-    (requests, lines)
-}
 
 /// Notifies `user` with `text` (id `text`) and returns the log seq the
 /// cluster accepted it at; other lines are kept in `others`.
@@ -125,7 +104,7 @@ fn a_session_whose_unread_notifications_aged_out_of_the_log_is_ended() {
     let mut extra = SHORT.to_vec();
     extra.extend(["--queue-limit", "2"]);
     let a = server(dir.path(), "a", &users, &nats, &secret, &extra);
-    let (mut requests, lines) = admin(&a.admin);
+    let (mut requests, lines) = admin_lines(&a.admin);
     let mut others = Vec::new();
     let watch = LogWatch::new(&nats);
 
@@ -137,18 +116,7 @@ fn a_session_whose_unread_notifications_aged_out_of_the_log_is_ended() {
         7,
         &Barrier::new(1),
         |mut session| {
-            let log = CaseLog::new();
-            let ip = session.control.local_addr().ip();
-            let mut listener = Listener::bind(ip, 0, "callback", &log, WAIT).expect("a listener");
-            session
-                .advertise_port(listener.port())
-                .unwrap_or_else(|f| panic!("{f}"));
-            let conn = listener
-                .accept_within(WAIT, "the server's callback")
-                .unwrap_or_else(|f| panic!("{f}"));
-            let mut callback = session
-                .cb_handshake(conn, [0x42; 32], 0)
-                .unwrap_or_else(|f| panic!("{f}"));
+            let mut callback = raw::callback(&mut session, 0);
 
             let mut last = 0;
             for n in 1..=6 {
@@ -238,7 +206,7 @@ fn an_idle_session_outlives_other_users_notifications_aging_out() {
     let secret = secret(dir.path());
     let a = server(dir.path(), "a", &users, &nats, &secret, &SHORT);
     let mut alice = start_json_client(dir.path(), "tokio", a.addr, "alice", PASSWORD);
-    let (mut requests, lines) = admin(&a.admin);
+    let (mut requests, lines) = admin_lines(&a.admin);
     let mut others = Vec::new();
 
     // After alice's session began: bob's, which ages out of the log while

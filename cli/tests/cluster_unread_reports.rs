@@ -13,16 +13,13 @@ mod cluster_support;
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::net::UnixStream;
-use std::sync::{Barrier, mpsc};
+use std::io::Write as _;
+use std::sync::Barrier;
 
-use cluster_support::raw::{Answer, resume};
-use cluster_support::{nats, secret, server};
-use common::{WAIT, add_users, json};
+use cluster_support::raw::{self, Answer, resume};
+use cluster_support::{admin_lines, nats, secret, server};
+use common::{WAIT, add_users};
 use faxnotify_conformance::peer::conn::Got;
-use faxnotify_conformance::peer::listener::Listener;
-use faxnotify_conformance::peer::log::CaseLog;
 use faxnotify_core::wire::Frame;
 use serde_json::Value;
 
@@ -50,19 +47,7 @@ fn a_session_that_ends_behind_its_log_reports_every_unread_notification_undelive
 
     // The admin connection: requests from here, every line it answers
     // into `lines`.
-    let admin = UnixStream::connect(&a.admin).expect("admin socket");
-    let mut requests = admin.try_clone().expect("clone");
-    let (tx, lines) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(admin).lines() {
-            let Ok(line) = line else { return };
-            if let Some(v) = json(&line)
-                && tx.send(v).is_err()
-            {
-                return;
-            }
-        }
-    });
+    let (mut requests, lines) = admin_lines(&a.admin);
     let mut reports: Vec<Value> = Vec::new();
 
     let (answer, received) = resume(
@@ -73,18 +58,7 @@ fn a_session_that_ends_behind_its_log_reports_every_unread_notification_undelive
         7,
         &Barrier::new(1),
         |mut session| {
-            let log = CaseLog::new();
-            let ip = session.control.local_addr().ip();
-            let mut listener = Listener::bind(ip, 0, "callback", &log, WAIT).expect("a listener");
-            session
-                .advertise_port(listener.port())
-                .unwrap_or_else(|f| panic!("{f}"));
-            let conn = listener
-                .accept_within(WAIT, "the server's callback")
-                .unwrap_or_else(|f| panic!("{f}"));
-            let mut callback = session
-                .cb_handshake(conn, [0x42; 32], 0)
-                .unwrap_or_else(|f| panic!("{f}"));
+            let mut callback = raw::callback(&mut session, 0);
 
             for n in 1..=TOTAL {
                 let request = format!(

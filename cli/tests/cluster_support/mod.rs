@@ -234,6 +234,32 @@ impl Admin {
     }
 }
 
+/// A connection to a server's admin socket for requests written at will:
+/// every line it answers (replies and report lines) goes to the channel,
+/// read by a thread of its own.
+pub fn admin_lines(
+    path: &Path,
+) -> (
+    std::os::unix::net::UnixStream,
+    std::sync::mpsc::Receiver<serde_json::Value>,
+) {
+    use std::io::BufRead as _;
+    let stream = std::os::unix::net::UnixStream::connect(path).expect("admin socket");
+    let requests = stream.try_clone().expect("clone");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if let Some(v) = crate::common::json(&line)
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    (requests, lines)
+}
+
 /// Notifications a `faxnotify client --json` printed: (seq, text).
 pub fn notifications(client: &crate::common::Running) -> Vec<(u64, String)> {
     client

@@ -9,7 +9,7 @@ use std::time::Duration;
 use faxnotify_conformance::peer::conn::{FrameConn, Got};
 use faxnotify_conformance::peer::listener::Listener;
 use faxnotify_conformance::peer::log::CaseLog;
-use faxnotify_conformance::peer::session::{Session, message_text};
+use faxnotify_conformance::peer::session::{Callback, Session, message_text};
 use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, client_proof, prepare_password, session_key,
 };
@@ -116,15 +116,9 @@ pub fn resume<T>(
     }
 }
 
-/// Advertises a callback listener, completes the callback handshake
-/// (`last_seq` received before), calls `notify`, and returns the
-/// notifications (seq, text) that came until one with text `until`.
-pub fn receive_until(
-    mut session: Session,
-    last_seq: u64,
-    notify: impl FnOnce(),
-    until: &str,
-) -> Vec<(u64, String)> {
+/// Advertises a callback listener and completes the callback handshake
+/// the server dials (`last_seq` received before).
+pub fn callback(session: &mut Session, last_seq: u64) -> Callback {
     let log = CaseLog::new();
     let ip = session.control.local_addr().ip();
     let mut listener = Listener::bind(ip, 0, "callback", &log, WAIT).expect("a listener");
@@ -134,9 +128,20 @@ pub fn receive_until(
     let conn = listener
         .accept_within(WAIT, "the server's callback")
         .unwrap_or_else(|f| panic!("{f}"));
-    let mut callback = session
+    session
         .cb_handshake(conn, [0x42; 32], last_seq)
-        .unwrap_or_else(|f| panic!("{f}"));
+        .unwrap_or_else(|f| panic!("{f}"))
+}
+
+/// Sets up the callback ([`callback`]), calls `notify`, and returns the
+/// notifications (seq, text) that came until one with text `until`.
+pub fn receive_until(
+    mut session: Session,
+    last_seq: u64,
+    notify: impl FnOnce(),
+    until: &str,
+) -> Vec<(u64, String)> {
+    let mut callback = callback(&mut session, last_seq);
     notify();
     let mut got = Vec::new();
     loop {
