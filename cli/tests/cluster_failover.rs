@@ -108,8 +108,10 @@ fn failover(nats: &faxnotify_cluster::harness::NatsCluster, via: Via) {
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
     let secret = secret(dir.path());
-    let mut a = server(dir.path(), "a", &users, nats, &secret, &[]);
-    let b = server(dir.path(), "b", &users, nats, &secret, &[]);
+    // A 5 s owner lease (the shortest): the sessions of A move sooner.
+    let lease = ["--cluster-owner-lease", "5s"];
+    let mut a = server(dir.path(), "a", &users, nats, &secret, &lease);
+    let b = server(dir.path(), "b", &users, nats, &secret, &lease);
     let relay = Relay::start(a.addr);
     let mut alice = match via {
         Via::Relay => start_json_client(dir.path(), "tokio", relay.addr, "alice", PASSWORD),

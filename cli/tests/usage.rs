@@ -241,6 +241,15 @@ fn the_server_refuses_bad_settings_and_files() {
             contains("--cluster-log-max-age 240s: a session may be resumed up to 150s")
                 .and(clean()),
         );
+    faxnotify()
+        .args(["server", "--listen", "127.0.0.1:0", "--runtime", "tokio"])
+        .args(["--cluster", "nats://127.0.0.1:1", "--cluster-secret"])
+        .arg(&secret)
+        .args(["--cluster-owner-lease", "2s", "--users"])
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .stderr(contains("--cluster-owner-lease: an owner lease of 2s is too short").and(clean()));
     // The listen address is taken: a port conflict.
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     for runtime in RUNTIMES {

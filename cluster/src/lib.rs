@@ -61,7 +61,9 @@ pub use error::{BusError, ReadError, ReportError, SessionError};
 pub use ids::{LogSeq, PublishId, Revision, ServerId};
 pub use log_entry::LogEntry;
 pub use log_state::LogBounds;
-pub use node::{ClusterNode, NodeEvent, NodeEvents, NodeTimings, PublishError};
+pub use node::{
+    ClusterNode, MIN_OWNER_LEASE, NodeEvent, NodeEvents, NodeTimings, PublishError, TimingsError,
+};
 pub use reader::UserLog;
 pub use record::{RecordError, SessionRecord};
 pub use report::{Outcome, Report};

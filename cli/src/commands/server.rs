@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
-use faxnotify_cluster::{BusConfig, ClusterSecret};
+use faxnotify_cluster::{BusConfig, ClusterSecret, NodeTimings};
+
+use crate::runtime::cluster::ClusterSettings;
 use faxnotify_core::server::{ConfigError, ServerConfig};
 use faxnotify_core::wire::Caps;
 
@@ -98,6 +100,19 @@ pub struct Args {
         requires = "cluster"
     )]
     cluster_log_max_age: Duration,
+    /// How long this server owns a session without renewing it in the
+    /// cluster (at least 5s; renewed every fifth of it). The clients of a
+    /// server that crashed resume elsewhere once it has run out; every
+    /// renewal is one write per session to the bus, so a longer lease is a
+    /// lighter load.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse::duration,
+        requires = "cluster"
+    )]
+    cluster_owner_lease: Duration,
     /// The name SERVER_HELLO announces.
     #[arg(long, value_name = "NAME", default_value = "faxnotify")]
     server_name: String,
@@ -264,7 +279,7 @@ fn runtime_of(args: &Args) -> Result<RuntimeKind, Failure> {
 }
 
 /// Cluster mode's bus settings and secret, checked before anything starts.
-fn cluster_of(args: &Args) -> Result<Option<(BusConfig, ClusterSecret)>, Failure> {
+fn cluster_of(args: &Args) -> Result<Option<ClusterSettings>, Failure> {
     let (Some(urls), Some(secret)) = (&args.cluster, &args.cluster_secret) else {
         return Ok(None);
     };
@@ -289,9 +304,15 @@ fn cluster_of(args: &Args) -> Result<Option<(BusConfig, ClusterSecret)>, Failure
     config
         .validate()
         .map_err(|e| Failure::usage(format!("--cluster: {e}")))?;
+    let timings = NodeTimings::with_owner_lease(args.cluster_owner_lease)
+        .map_err(|e| Failure::usage(format!("--cluster-owner-lease: {e}")))?;
     let secret = ClusterSecret::read_file(secret)
         .map_err(|e| Failure::usage(format!("--cluster-secret: {e}")))?;
-    Ok(Some((config, secret)))
+    Ok(Some(ClusterSettings {
+        bus: config,
+        secret,
+        timings,
+    }))
 }
 
 /// `90s`, `1.5s`: a duration as a person writes it.
@@ -355,14 +376,14 @@ pub fn run(args: Args) -> CmdResult {
     let mut cluster_control = None;
     let started = match cluster {
         None => runtime::start_server(runtime, args.listen, config, users.clone()),
-        Some((bus, secret)) => {
+        Some(cluster) => {
             let tracker = admin.as_ref().map(|a| a.cluster_tracker().clone());
             let sink: runtime::cluster::ReportSink = Arc::new(move |report| {
                 if let Some(tracker) = &tracker {
                     tracker.report(&report);
                 }
             });
-            runtime::cluster::start(args.listen, config, users.clone(), bus, secret, sink).map(
+            runtime::cluster::start(args.listen, config, users.clone(), cluster, sink).map(
                 |(server, control)| {
                     cluster_control = Some(control);
                     server

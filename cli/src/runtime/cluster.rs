@@ -43,20 +43,30 @@ impl std::fmt::Debug for dyn ClusterOps {
     }
 }
 
+/// Cluster mode's settings, checked before anything starts.
+#[derive(Debug)]
+pub struct ClusterSettings {
+    /// The bus's settings.
+    pub bus: BusConfig,
+    /// The cluster secret.
+    pub secret: ClusterSecret,
+    /// The node's lease timings.
+    pub timings: NodeTimings,
+}
+
 /// Connects to the bus and starts the node.
 pub fn start(
     listen: SocketAddr,
     config: ServerConfig,
     users: impl UserStore + Send + 'static,
-    bus_config: BusConfig,
-    secret: ClusterSecret,
+    cluster: ClusterSettings,
     reports: ReportSink,
 ) -> Result<(Box<dyn ServerRunner>, ClusterControl), ServerStartError> {
     let on = Tokio::get().map_err(ServerStartError::Other)?;
     let origin = ServerId::random()
         .map_err(|e| ServerStartError::Other(format!("cannot draw a server id: {e}")))?;
     let bus = on
-        .block_on(Bus::connect(bus_config, origin, secret))
+        .block_on(Bus::connect(cluster.bus, origin, cluster.secret))
         .map_err(|e| ServerStartError::Other(format!("cannot join the cluster: {e}")))?;
     tracing::info!("joined the cluster bus as server {origin}");
     let mut options = faxnotify_tokio::Options::default();
@@ -66,7 +76,7 @@ pub fn start(
         config,
         users,
         bus,
-        NodeTimings::default(),
+        cluster.timings,
         options,
     ));
     let (node, events) = match started {

@@ -157,9 +157,10 @@ pub(super) fn spawn(
 impl Glue {
     async fn run(mut self, events: ServerEvents, mut inbox: mpsc::UnboundedReceiver<Msg>) {
         let mut tick =
-            tokio::time::interval(self.timings.renew_every.min(Duration::from_millis(500)));
+            tokio::time::interval(self.timings.probe_every().min(Duration::from_millis(500)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_renewal = Instant::now();
+        let mut last_probe = Instant::now();
         loop {
             tokio::select! {
                 // Messages first: a record taken for a claim is known
@@ -187,6 +188,9 @@ impl Glue {
                     if now >= last_renewal + self.timings.renew_every {
                         last_renewal = now;
                         self.renew_all(now);
+                    }
+                    if now >= last_probe + self.timings.probe_every() {
+                        last_probe = now;
                         self.probe();
                     }
                 }
@@ -495,7 +499,7 @@ impl Glue {
 
     fn probe(&mut self) {
         if self.probing {
-            // The last probe has not come back within a renewal period.
+            // The last probe has not come back within a probe period.
             self.bus_seen(false);
             return;
         }

@@ -57,8 +57,9 @@ pub struct NodeTimings {
     /// How long an owner's lease lasts without renewal (how long the
     /// sessions of a crashed server wait before another may take them).
     pub owner_lease: Duration,
-    /// How often leases are renewed, acknowledgements persisted and the
-    /// bus probed.
+    /// How often leases are renewed and acknowledgements persisted: one
+    /// record write per held session each time, the cluster's largest
+    /// steady load on the bus (see docs/performance.md).
     pub renew_every: Duration,
     /// A session whose lease would run out within this is released; it
     /// covers clock skew between servers and the release itself.
@@ -68,6 +69,47 @@ pub struct NodeTimings {
     pub detached_release: Duration,
     /// How long without the bus before logins and notifications are refused.
     pub bus_loss_bound: Duration,
+}
+
+impl NodeTimings {
+    /// Timings for an owner lease of `lease` (at least 5 s): renewed every
+    /// fifth of it, released three tenths before it runs out. A longer
+    /// lease writes to the bus less often and makes a crashed server's
+    /// clients wait longer before their sessions move.
+    pub fn with_owner_lease(lease: Duration) -> Result<Self, TimingsError> {
+        if lease < MIN_OWNER_LEASE {
+            return Err(TimingsError::OwnerLeaseTooShort(lease));
+        }
+        Ok(Self {
+            owner_lease: lease,
+            renew_every: lease / 5,
+            release_margin: lease * 3 / 10,
+            ..Self::default()
+        })
+    }
+
+    /// How often the bus is probed: often enough to notice its loss
+    /// within [`bus_loss_bound`](Self::bus_loss_bound).
+    pub(crate) fn probe_every(&self) -> Duration {
+        self.renew_every.min(self.bus_loss_bound / 2)
+    }
+}
+
+/// The shortest owner lease [`NodeTimings::with_owner_lease`] takes: its
+/// renewals and release margin must leave room for a write that takes a
+/// while.
+pub const MIN_OWNER_LEASE: Duration = Duration::from_secs(5);
+
+/// Why timings cannot be used.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimingsError {
+    /// An owner lease below [`MIN_OWNER_LEASE`].
+    #[error(
+        "an owner lease of {}s is too short: at least 5s (renewed every fifth of it)",
+        .0.as_secs_f64()
+    )]
+    OwnerLeaseTooShort(Duration),
 }
 
 impl Default for NodeTimings {
@@ -218,5 +260,29 @@ impl ClusterNode {
     /// events end once that is done.
     pub async fn shutdown(&self) {
         self.server.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_lease_sets_the_renewals_and_the_margin() {
+        let t = NodeTimings::with_owner_lease(Duration::from_secs(60)).unwrap();
+        assert_eq!(t.owner_lease, Duration::from_secs(60));
+        assert_eq!(t.renew_every, Duration::from_secs(12));
+        assert_eq!(t.release_margin, Duration::from_secs(18));
+        // The bus is still probed often enough to notice its loss in time.
+        assert_eq!(t.probe_every(), Duration::from_secs(1));
+        assert_eq!(
+            NodeTimings::with_owner_lease(Duration::from_secs(10)).unwrap(),
+            NodeTimings::default()
+        );
+        let err = NodeTimings::with_owner_lease(Duration::from_secs(3)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "an owner lease of 3s is too short: at least 5s (renewed every fifth of it)"
+        );
     }
 }
