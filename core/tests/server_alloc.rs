@@ -109,6 +109,33 @@ fn notify_transmit_ack_allocates_nothing() {
         });
         assert_eq!(allocs, 0, "seq {seq}");
     }
+
+    // And through `notify_encoded_owned`, which moves the payload into the
+    // session's queue: the same outcome, still nothing allocated.
+    for seq in 110..120 {
+        let owned = notification.clone();
+        let allocs = allocations_during(|| {
+            let summary = d.server.notify_encoded_owned(now, &target, owned);
+            assert!(summary.all_accepted());
+            d.server.drain_into(|server, output| {
+                if let Output::Transmit { data, .. } = output {
+                    server.recycle(data);
+                }
+            });
+            d.server
+                .handle_input(
+                    now,
+                    Input::Received {
+                        conn,
+                        data: &ack(seq),
+                    },
+                )
+                .unwrap();
+            d.server.discard_outputs();
+        });
+        assert_eq!(allocs, 0, "seq {seq}");
+    }
+    assert_eq!(d.server.session(clients[0].session).unwrap().acked_seq, 119);
 }
 
 #[test]

@@ -208,7 +208,7 @@ impl PostInbox {
         }
         let mut report = lock(&self.report);
         for (target, notification) in posts.drain(..) {
-            report.add(server.notify_encoded(now, &target, &notification));
+            report.add(server.notify_encoded_owned(now, &target, notification));
         }
     }
 

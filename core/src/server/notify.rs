@@ -61,6 +61,28 @@ impl Server {
         summary
     }
 
+    /// As [`Server::notify_encoded`], taking the notification: one
+    /// session's queue gets the payload itself. A clone and a drop of a
+    /// shared [`Bytes`] are two atomic operations on a reference count that
+    /// the application's thread may be updating at the same moment (it
+    /// encodes the next notifications into the same buffer): on the event
+    /// loop, that cache line moving between cores cost more than the core's
+    /// own step (docs/performance.md). Several sessions share it as before.
+    pub fn notify_encoded_owned(
+        &mut self,
+        now: Instant,
+        target: &Target,
+        notification: EncodedNotification,
+    ) -> NotifySummary {
+        let Target::Session(id) = target else {
+            return self.notify_encoded(now, target, &notification);
+        };
+        let mut summary = NotifySummary::default();
+        let (kind, payload) = notification.into_parts();
+        summary.record(*id, self.notify_session(now, *id, kind, payload));
+        summary
+    }
+
     /// Queues an encoded notification for every session of `target`, and
     /// tells `each` what became of it per session: its seq there, or why it
     /// was refused. The most general form of [`Server::notify_encoded`].

@@ -47,6 +47,12 @@ impl EncodedNotification {
         &self.payload
     }
 
+    /// The kind byte and the payload, taken apart (no reference count
+    /// changes, unlike cloning the payload).
+    pub fn into_parts(self) -> (u8, Bytes) {
+        (self.kind, self.payload)
+    }
+
     /// The notification as the receiving client decodes it.
     pub fn decode(&self) -> Notification {
         Notification::decode_bytes(self.kind, self.payload.clone())
