@@ -33,6 +33,7 @@ fn reports_reach_the_origin_of_the_notification() {
             assert_eq!(to, origin.origin());
             let delivered = Report {
                 log_seq: entry.log_seq,
+                index: entry.index,
                 session: 0x51,
                 session_seq: 1,
                 outcome: Outcome::Delivered,

@@ -17,7 +17,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use super::reports;
 use super::{NodeEvent, NodeTimings, claims, leases, reader};
 use crate::connect::Bus;
-use crate::ids::{LogSeq, Revision, ServerId};
+use crate::ids::{LogPos, LogSeq, Revision, ServerId};
 use crate::record::SessionRecord;
 use crate::report::Outcome;
 
@@ -42,11 +42,11 @@ pub(super) enum Msg {
     /// The core's answer to a claim the node took a record for: `false`
     /// when no session came of it (give the record back).
     Answered { session: SessionId, applied: bool },
-    /// A reader is about to hand the core `seq` (from `log_seq`).
+    /// A reader is about to hand the core `seq` (from `position`).
     Numbered {
         session: SessionId,
         seq: u64,
-        log_seq: LogSeq,
+        position: LogPos,
         origin: Option<ServerId>,
     },
     /// A renewal ended (of the hold `generation`: a session released and
@@ -68,9 +68,10 @@ pub(super) struct Held {
     /// Until when the lease surely holds (from the start of the write).
     pub(super) lease_until: Instant,
     pub(super) acked_seq: u64,
-    pub(super) acked_log_seq: u64,
-    /// session seq → (log seq, origin), until acknowledged.
-    pub(super) seqs: BTreeMap<u64, (LogSeq, Option<ServerId>)>,
+    /// Where `acked_seq` is in the log (seq 0: nothing acknowledged yet).
+    pub(super) acked_at: LogPos,
+    /// session seq → (log position, origin), until acknowledged.
+    pub(super) seqs: BTreeMap<u64, (LogPos, Option<ServerId>)>,
     pub(super) detached_since: Option<Instant>,
     pub(super) renewing: bool,
     /// The last write's outcome is unknown: load before the next one.
@@ -204,11 +205,11 @@ impl Glue {
             Msg::Numbered {
                 session,
                 seq,
-                log_seq,
+                position,
                 origin,
             } => {
                 if let Some(held) = self.held.get_mut(&session) {
-                    held.seqs.insert(seq, (log_seq, origin));
+                    held.seqs.insert(seq, (position, origin));
                 }
             }
             Msg::Renewed {
@@ -245,7 +246,7 @@ impl Glue {
             }
             Event::SessionOpened { session, .. } => {
                 if let Some(taken) = self.taken.remove(session) {
-                    self.hold(*session, taken, 0, 0);
+                    self.hold(*session, taken, 0);
                 } else {
                     tracing::error!(%session, "a session opened without a record in the cluster");
                 }
@@ -254,9 +255,8 @@ impl Glue {
                 session, acked_seq, ..
             } => {
                 if let Some(taken) = self.taken.remove(session) {
-                    let acked_log = taken.record.acked_log_seq;
                     debug_assert_eq!(taken.record.acked_session_seq, *acked_seq);
-                    self.hold(*session, taken, *acked_seq, acked_log);
+                    self.hold(*session, taken, *acked_seq);
                 } else {
                     tracing::error!(%session, "a session restored without a record");
                 }
@@ -287,12 +287,12 @@ impl Glue {
             } => {
                 if let Some(held) = self.held.get_mut(session) {
                     for n in notifications {
-                        if let Some((log_seq, Some(origin))) = held.seqs.remove(&n.seq) {
+                        if let Some((position, Some(origin))) = held.seqs.remove(&n.seq) {
                             reports::send(
                                 &self.bus,
                                 &mut self.writes,
                                 origin,
-                                log_seq,
+                                position,
                                 *session,
                                 n.seq,
                                 reports::session_ended(),
@@ -304,7 +304,7 @@ impl Glue {
             Event::SessionReleased { session, .. } => {
                 if let Some(held) = self.held.remove(session) {
                     held.reader.abort();
-                    let acked = (held.acked_seq, held.acked_log_seq);
+                    let acked = (held.acked_seq, held.acked_at);
                     self.give_back(*session, held.taken, Some(acked));
                 }
             }
@@ -318,20 +318,22 @@ impl Glue {
         }
     }
 
-    /// Starts serving a session from its record: its reader, its lease.
-    fn hold(&mut self, session: SessionId, taken: Taken, acked_seq: u64, acked_log_seq: u64) {
+    /// Starts serving a session from its record (acknowledged up to
+    /// `acked_seq`, at the record's acknowledged position): its reader, its
+    /// lease.
+    fn hold(&mut self, session: SessionId, taken: Taken, acked_seq: u64) {
         let room = Arc::new(Notify::new());
-        let from = if acked_log_seq == 0 {
-            taken.record.start_log_seq
-        } else {
-            acked_log_seq + 1
+        let from = taken.record.resume_at();
+        let acked_at = LogPos {
+            seq: LogSeq(taken.record.acked_log_seq),
+            index: taken.record.acked_log_index,
         };
         let reader = tokio::spawn(reader::read(
             self.bus.clone(),
             self.server.clone(),
             session,
             taken.record.user.clone(),
-            LogSeq(from),
+            from,
             acked_seq + 1,
             self.msgs.clone(),
             Arc::clone(&room),
@@ -346,7 +348,7 @@ impl Glue {
                 taken,
                 lease_until,
                 acked_seq,
-                acked_log_seq,
+                acked_at,
                 seqs: BTreeMap::new(),
                 detached_since: None,
                 renewing: false,
@@ -364,10 +366,10 @@ impl Glue {
         };
         let later = held.seqs.split_off(&(last + 1));
         let done = std::mem::replace(&mut held.seqs, later);
-        for (seq, (log_seq, origin)) in done {
+        for (seq, (position, origin)) in done {
             if seq > held.acked_seq {
                 held.acked_seq = seq;
-                held.acked_log_seq = log_seq.0;
+                held.acked_at = position;
             }
             if let Some(origin) = origin {
                 let delivered = Outcome::Delivered;
@@ -375,7 +377,7 @@ impl Glue {
                     &self.bus,
                     &mut self.writes,
                     origin,
-                    log_seq,
+                    position,
                     session,
                     seq,
                     delivered,

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, mpsc};
 use super::glue::Msg;
 use crate::connect::Bus;
 use crate::error::ReadError;
-use crate::ids::LogSeq;
+use crate::ids::{LogPos, LogSeq};
 use crate::log_entry::LogEntry;
 
 /// How long one wait for the log lasts before the reader looks again.
@@ -23,16 +23,17 @@ const RETRY: Duration = Duration::from_millis(500);
 /// The longest pause of a full queue before the seq is offered again.
 const FULL_WAIT: Duration = Duration::from_millis(200);
 
-/// Reads `user`'s log from `from` and hands every entry to the core as
-/// `session`'s seq `next_seq`, `next_seq + 1`, … until the session is gone
-/// (the loop aborts the task, or the core no longer has it).
+/// Reads `user`'s log from `from` and hands every notification to the core
+/// as `session`'s seq `next_seq`, `next_seq + 1`, … (the notifications of a
+/// message that holds several get consecutive seqs) until the session is
+/// gone (the loop aborts the task, or the core no longer has it).
 #[allow(clippy::too_many_arguments)] // one task's whole context
 pub(super) async fn read(
     bus: Bus,
     server: Server,
     session: SessionId,
     user: String,
-    mut from: LogSeq,
+    mut from: LogPos,
     mut next_seq: u64,
     msgs: mpsc::UnboundedSender<Msg>,
     room: Arc<Notify>,
@@ -50,16 +51,20 @@ pub(super) async fn read(
             match log.next(QUIET).await {
                 Ok(None) => {}
                 Ok(Some(entry)) => {
-                    from = LogSeq(entry.log_seq.0 + 1);
+                    // Read again from here, the rest of its message first.
+                    from = LogPos {
+                        seq: entry.log_seq,
+                        index: entry.index.saturating_add(1),
+                    };
                     if !hand_over(&server, session, next_seq, &entry, &msgs, &room).await {
                         return;
                     }
                     next_seq += 1;
                 }
-                // Skipped alike by every server: no seq is used.
+                // Skipped whole, alike by every server: no seq is used.
                 Err(ReadError::Malformed { log_seq, reason }) => {
                     tracing::warn!(%session, %log_seq, %reason, "log message skipped");
-                    from = LogSeq(log_seq.0 + 1);
+                    from = LogPos::start_of(LogSeq(log_seq.0 + 1));
                 }
                 Err(err) => {
                     tracing::debug!(%session, %err, "the log reader stopped; reading again");
@@ -84,7 +89,7 @@ async fn hand_over(
     let numbered = Msg::Numbered {
         session,
         seq,
-        log_seq: entry.log_seq,
+        position: entry.position(),
         origin: entry.origin,
     };
     if msgs.send(numbered).is_err() {

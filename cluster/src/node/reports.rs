@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use super::NodeEvent;
 use crate::connect::Bus;
 use crate::error::ReportError;
-use crate::ids::{LogSeq, ServerId};
+use crate::ids::{LogPos, ServerId};
 use crate::report::{Outcome, Report};
 
 /// How long a report is retried before it is given up (logged): long
@@ -35,13 +35,13 @@ pub(super) fn session_ended() -> Outcome {
     }
 }
 
-/// Reports `outcome` for the session's `seq` (log entry `log_seq`) to
+/// Reports `outcome` for the session's `seq` (at `position` in the log) to
 /// `origin`, the server that accepted it.
 pub(super) fn send(
     bus: &Bus,
     writes: &mut JoinSet<()>,
     origin: ServerId,
-    log_seq: LogSeq,
+    position: LogPos,
     session: SessionId,
     seq: u64,
     outcome: Outcome,
@@ -51,7 +51,8 @@ pub(super) fn send(
         writes,
         origin,
         Report {
-            log_seq,
+            log_seq: position.seq,
+            index: position.index,
             session: session.get(),
             session_seq: seq,
             outcome,
