@@ -49,6 +49,7 @@ mod reader;
 mod record;
 mod record_codec;
 mod report;
+mod report_batch;
 mod report_codec;
 mod reports;
 mod seal;

@@ -19,7 +19,6 @@ use super::{NodeEvent, NodeTimings, claims, leases, reader};
 use crate::connect::Bus;
 use crate::ids::{LogPos, LogSeq, Revision, ServerId};
 use crate::record::SessionRecord;
-use crate::report::Outcome;
 
 /// How long a stopping node waits for its sessions to be given back.
 const GIVE_BACK_BOUND: Duration = Duration::from_secs(5);
@@ -366,25 +365,22 @@ impl Glue {
         };
         let later = held.seqs.split_off(&(last + 1));
         let done = std::mem::replace(&mut held.seqs, later);
+        // One report message per origin for the whole acknowledgement,
+        // not one per notification: the bus's cost is per message.
+        let mut by_origin: BTreeMap<ServerId, Vec<(u64, LogPos)>> = BTreeMap::new();
         for (seq, (position, origin)) in done {
             if seq > held.acked_seq {
                 held.acked_seq = seq;
                 held.acked_at = position;
             }
             if let Some(origin) = origin {
-                let delivered = Outcome::Delivered;
-                reports::send(
-                    &self.bus,
-                    &mut self.writes,
-                    origin,
-                    position,
-                    session,
-                    seq,
-                    delivered,
-                );
+                by_origin.entry(origin).or_default().push((seq, position));
             }
         }
         held.room.notify_one();
+        for (origin, delivered) in by_origin {
+            reports::send_delivered(&self.bus, &mut self.writes, origin, session, &delivered);
+        }
     }
 
     /// Answers a claim "unavailable" (the client tries again).

@@ -25,6 +25,8 @@ const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long one wait for reports lasts before the reader looks again.
 const QUIET: Duration = Duration::from_secs(5);
+/// Delivered reports per message (about 30 bytes each).
+const PER_MESSAGE: usize = 1024;
 /// The pause before a reader that lost the bus starts again.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -46,21 +48,41 @@ pub(super) fn send(
     seq: u64,
     outcome: Outcome,
 ) {
-    publish(
-        bus,
-        writes,
-        origin,
-        Report {
-            log_seq: position.seq,
-            index: position.index,
-            session: session.get(),
-            session_seq: seq,
-            outcome,
-        },
-    );
+    let report = Report {
+        log_seq: position.seq,
+        index: position.index,
+        session: session.get(),
+        session_seq: seq,
+        outcome,
+    };
+    publish(bus, writes, origin, vec![report]);
 }
 
-fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, report: Report) {
+/// Reports to `origin` every notification of one session that one
+/// cumulative acknowledgement delivered, in as few messages as fit.
+pub(super) fn send_delivered(
+    bus: &Bus,
+    writes: &mut JoinSet<()>,
+    origin: ServerId,
+    session: SessionId,
+    delivered: &[(u64, LogPos)],
+) {
+    for chunk in delivered.chunks(PER_MESSAGE) {
+        let reports = chunk
+            .iter()
+            .map(|&(seq, position)| Report {
+                log_seq: position.seq,
+                index: position.index,
+                session: session.get(),
+                session_seq: seq,
+                outcome: Outcome::Delivered,
+            })
+            .collect();
+        publish(bus, writes, origin, reports);
+    }
+}
+
+fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, reports: Vec<Report>) {
     let bus = bus.clone();
     writes.spawn(async move {
         // Retried with the same de-duplication id (the report's own), so
@@ -69,19 +91,19 @@ fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, report: Report
         let give_up = tokio::time::Instant::now() + GIVE_UP_AFTER;
         let mut pause = FIRST_PAUSE;
         loop {
-            match bus.publish_report(origin, &report).await {
+            match bus.publish_reports(origin, &reports).await {
                 Ok(_) => return,
                 Err(err) if tokio::time::Instant::now() + pause >= give_up => {
                     tracing::warn!(
                         %err,
-                        log_seq = %report.log_seq,
-                        "delivery report lost after {}s of retries",
+                        reports = reports.len(),
+                        "delivery reports lost after {}s of retries",
                         GIVE_UP_AFTER.as_secs()
                     );
                     return;
                 }
                 Err(err) => {
-                    tracing::debug!(%err, log_seq = %report.log_seq, "a report publish failed; retrying");
+                    tracing::debug!(%err, reports = reports.len(), "a report publish failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_PAUSE);
                 }
