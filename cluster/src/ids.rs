@@ -40,6 +40,49 @@ impl fmt::Display for LogSeq {
     }
 }
 
+/// Where a notification is in the log: its message's [`LogSeq`] and its
+/// index in that message (a message may hold several notifications,
+/// docs/protocol.md [D-17]). Every server reading the log sees the same
+/// position for the same notification; positions order as the log does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct LogPos {
+    /// The message's seq in the log stream.
+    pub seq: LogSeq,
+    /// The notification's index in the message (0 for the first, and for
+    /// a message that holds one notification).
+    pub index: u16,
+}
+
+impl LogPos {
+    /// The first notification of message `seq`.
+    pub fn start_of(seq: LogSeq) -> Self {
+        Self { seq, index: 0 }
+    }
+
+    /// The position right after this one (the next notification of the
+    /// same message, or, past its last, the next message's first: readers
+    /// treat an index beyond a message's end as "after it").
+    pub fn next(self) -> Self {
+        Self {
+            seq: self.seq,
+            index: self.index.saturating_add(1),
+        }
+    }
+}
+
+impl From<LogSeq> for LogPos {
+    fn from(seq: LogSeq) -> Self {
+        Self::start_of(seq)
+    }
+}
+
+impl fmt::Display for LogPos {
+    /// `seq.index`, e.g. `17.0` (the first notification of message 17).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.seq, self.index)
+    }
+}
+
 /// The revision of a session record in the key-value bucket, for
 /// compare-and-set.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

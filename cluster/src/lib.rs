@@ -7,10 +7,15 @@
 //!
 //! - the **log** stream `FAXNOTIFY_LOG`, subjects `faxnotify.n.<token(user)>`
 //!   ([`user_token`]): one message per notification, payload = the NOTIFY
-//!   kind byte followed by the NOTIFY payload of docs/protocol.md §8. A
-//!   notification is *accepted* once JetStream acknowledged it, i.e. it is
-//!   stored on a quorum of the stream's replicas ([`Bus::publish`]). A fax
-//!   engine may publish there directly with the same subject and payload.
+//!   kind byte followed by the NOTIFY payload of docs/protocol.md §8, or
+//!   one message per batch of notifications (kind byte 0, then the
+//!   entries: docs/protocol.md [D-17]); a notification's place is its
+//!   [`LogPos`] (message seq, index in the message). A notification is
+//!   *accepted* once JetStream acknowledged it, i.e. it is stored on a
+//!   quorum of the stream's replicas ([`Bus::publish`],
+//!   [`Bus::publish_batch`]; [`ClusterNode::publish`] batches a user's
+//!   concurrent submissions). A fax engine may publish there directly with
+//!   the same subject and payload.
 //! - the **sessions** key-value bucket `FAXNOTIFY_SESSIONS`: one
 //!   [`SessionRecord`] per session, sealed with the cluster secret
 //!   ([`ClusterSecret`]), changed by compare-and-set so that exactly one
@@ -36,6 +41,7 @@ mod connect;
 mod error;
 mod ids;
 mod log_entry;
+mod log_format;
 mod log_state;
 mod node;
 mod ordered;
@@ -44,6 +50,7 @@ mod reader;
 mod record;
 mod record_codec;
 mod report;
+mod report_batch;
 mod report_codec;
 mod reports;
 mod seal;
@@ -58,7 +65,7 @@ pub mod harness;
 pub use config::{BusConfig, ConfigError, Timeouts};
 pub use connect::Bus;
 pub use error::{BusError, ReadError, ReportError, SessionError};
-pub use ids::{LogSeq, PublishId, Revision, ServerId};
+pub use ids::{LogPos, LogSeq, PublishId, Revision, ServerId};
 pub use log_entry::LogEntry;
 pub use log_state::LogBounds;
 pub use node::{

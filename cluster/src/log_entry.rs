@@ -1,16 +1,19 @@
-//! One notification as read back from the log.
+//! Notifications as read back from the log.
 
 use bytes::Bytes;
 use faxnotify_core::wire::EncodedNotification;
 
 use crate::error::ReadError;
-use crate::ids::{LogSeq, ServerId};
+use crate::ids::{LogPos, LogSeq, ServerId};
+use crate::log_format;
 
 /// A notification in a user's log, with where it is and who accepted it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct LogEntry {
-    /// Its seq in the log: the same on every server.
+    /// The seq of its message in the log: the same on every server.
     pub log_seq: LogSeq,
+    /// Its index in that message (a message may hold several, [D-17]).
+    pub index: u16,
     /// The NOTIFY kind and payload.
     pub notification: EncodedNotification,
     /// The faxnotify server that accepted it (`None` when published by
@@ -19,27 +22,37 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    /// Parses a log message: the kind byte, then the NOTIFY payload.
+    /// Where it is in the log.
+    pub fn position(&self) -> LogPos {
+        LogPos {
+            seq: self.log_seq,
+            index: self.index,
+        }
+    }
+
+    /// Parses a log message into its notifications, in order (one, or a
+    /// batch: cluster/src/log_format.rs). A malformed message yields none.
     pub(crate) fn parse(
         log_seq: LogSeq,
         body: &Bytes,
         origin: Option<&str>,
-    ) -> Result<Self, ReadError> {
-        let malformed = |reason: String| ReadError::Malformed { log_seq, reason };
-        let Some(&kind) = body.first() else {
-            return Err(malformed("it is empty (no notification kind)".into()));
-        };
-        let notification = EncodedNotification::from_payload(kind, body.slice(1..))
-            .map_err(|err| malformed(err.to_string()))?;
+    ) -> Result<Vec<Self>, ReadError> {
+        let notifications =
+            log_format::decode(body).map_err(|reason| ReadError::Malformed { log_seq, reason })?;
         let origin = origin
             .filter(|o| o.len() == 16)
             .and_then(|o| u64::from_str_radix(o, 16).ok())
             .map(ServerId);
-        Ok(Self {
-            log_seq,
-            notification,
-            origin,
-        })
+        Ok(notifications
+            .into_iter()
+            .zip(0u16..)
+            .map(|(notification, index)| Self {
+                log_seq,
+                index,
+                notification,
+                origin,
+            })
+            .collect())
     }
 }
 
@@ -55,15 +68,18 @@ mod tests {
         let encoded = EncodedNotification::encode(&n).unwrap();
         let mut body = vec![encoded.kind()];
         body.extend_from_slice(encoded.payload());
-        let entry =
+        let entries =
             LogEntry::parse(LogSeq(5), &Bytes::from(body), Some("00000000000000ff")).unwrap();
+        let [entry] = &entries[..] else {
+            panic!("one notification: {entries:?}");
+        };
         assert_eq!(entry.notification.decode(), n);
         assert_eq!(entry.origin, Some(ServerId(0xff)));
-        assert_eq!(entry.log_seq, LogSeq(5));
+        assert_eq!(entry.position(), LogPos::start_of(LogSeq(5)));
 
         let engine = LogEntry::parse(LogSeq(6), &Bytes::from_static(&[3, 0, 0]), None).unwrap();
-        assert_eq!(engine.origin, None);
-        assert_eq!(engine.notification.kind(), 3);
+        assert_eq!(engine[0].origin, None);
+        assert_eq!(engine[0].notification.kind(), 3);
 
         let err = LogEntry::parse(LogSeq(7), &Bytes::new(), None).unwrap_err();
         assert_eq!(
@@ -75,5 +91,22 @@ mod tests {
             LogEntry::parse(LogSeq(8), &huge, None),
             Err(ReadError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn a_batch_gives_each_notification_its_index() {
+        let a = EncodedNotification::encode(&Notification::server_message("a")).unwrap();
+        let b = EncodedNotification::encode(&Notification::server_message("b")).unwrap();
+        let body = log_format::encode(&[&a, &b]);
+        let entries = LogEntry::parse(LogSeq(9), &body, Some("0000000000000001")).unwrap();
+        let got: Vec<_> = entries
+            .iter()
+            .map(|e| (e.position().to_string(), e.notification.clone(), e.origin))
+            .collect();
+        let origin = Some(ServerId(1));
+        assert_eq!(
+            got,
+            vec![("9.0".into(), a, origin), ("9.1".into(), b, origin)]
+        );
     }
 }

@@ -9,7 +9,7 @@ use async_nats::jetstream::stream::DirectGetErrorKind;
 
 use crate::connect::Bus;
 use crate::error::{BusError, ReadError};
-use crate::ids::LogSeq;
+use crate::ids::{LogPos, LogSeq};
 use crate::log_entry::LogEntry;
 use crate::publish::ORIGIN_HEADER;
 
@@ -56,14 +56,15 @@ impl Bus {
         })
     }
 
-    /// `user`'s first log entry stored at or after `from`, or `None` when
-    /// the log holds none (yet). A malformed message is
+    /// The entries of `user`'s first log message stored at or after
+    /// `from` (those of its notifications at or after `from`), or `None`
+    /// when the log holds none (yet). A malformed message is
     /// [`ReadError::Malformed`]: ask again after it.
-    pub(crate) async fn stored_user_entry(
+    pub(crate) async fn stored_user_entries(
         &self,
         user: &str,
-        from: LogSeq,
-    ) -> Result<Option<LogEntry>, ReadError> {
+        from: LogPos,
+    ) -> Result<Option<Vec<LogEntry>>, ReadError> {
         let inner = &self.inner;
         let subject = inner.names.log_subject(user).map_err(BusError::from)?;
         let bound = inner.config.timeouts.operation;
@@ -74,7 +75,7 @@ impl Bus {
                 bound,
                 inner
                     .log
-                    .direct_get_next_for_subject(subject.as_str(), Some(from.0)),
+                    .direct_get_next_for_subject(subject.as_str(), Some(from.seq.0)),
             )
             .await?;
         let message = match got {
@@ -89,6 +90,8 @@ impl Bus {
             }
         };
         let origin = message.headers.get(ORIGIN_HEADER).map(|v| v.as_str());
-        LogEntry::parse(LogSeq(message.sequence), &message.payload, origin).map(Some)
+        let mut entries = LogEntry::parse(LogSeq(message.sequence), &message.payload, origin)?;
+        entries.retain(|e| e.position() >= from);
+        Ok(Some(entries))
     }
 }

@@ -4,12 +4,12 @@ use std::sync::atomic::Ordering;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
-use bytes::{BufMut as _, BytesMut};
 use faxnotify_core::wire::EncodedNotification;
 
 use crate::connect::Bus;
 use crate::error::BusError;
 use crate::ids::{LogSeq, PublishId};
+use crate::log_format;
 
 /// The header naming the server that accepted a notification.
 pub(crate) const ORIGIN_HEADER: &str = "Faxnotify-Origin";
@@ -37,16 +37,30 @@ impl Bus {
         user: &str,
         notification: &EncodedNotification,
     ) -> Result<LogSeq, BusError> {
+        self.publish_batch(id, user, &[notification]).await
+    }
+
+    /// Publishes `notifications` (1 to 65 535, in order) for every session
+    /// of `user` as ONE log message [D-17]: notification `i` is at
+    /// position (the returned seq, `i`). Accepted, and retried, as
+    /// [`publish`](Self::publish): all of them or none.
+    ///
+    /// # Panics
+    ///
+    /// If `notifications` is empty or longer than 65 535.
+    pub async fn publish_batch(
+        &self,
+        id: &PublishId,
+        user: &str,
+        notifications: &[&EncodedNotification],
+    ) -> Result<LogSeq, BusError> {
         let inner = &self.inner;
         let subject = inner.names.log_subject(user)?;
-        let payload = notification.payload();
-        let mut body = BytesMut::with_capacity(1 + payload.len());
-        body.put_u8(notification.kind());
-        body.put_slice(payload);
+        let body = log_format::encode(notifications);
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN_HEADER, inner.origin.to_string().as_str());
         let message = PublishMessage::build()
-            .payload(body.freeze())
+            .payload(body)
             .headers(headers)
             .message_id(id.as_str());
 

@@ -1,10 +1,11 @@
 //! Reading one user's notifications from the log, in order.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::connect::Bus;
 use crate::error::{BusError, ReadError};
-use crate::ids::LogSeq;
+use crate::ids::LogPos;
 use crate::log_entry::LogEntry;
 use crate::ordered::OrderedRead;
 use crate::publish::ORIGIN_HEADER;
@@ -12,22 +13,35 @@ use crate::publish::ORIGIN_HEADER;
 const READ: &str = "reading a user's notifications";
 
 /// One user's notifications in log order, as the owner of a session reads
-/// them to number them with the session's seqs [B-2].
+/// them to number them with the session's seqs [B-2]: one at a time, also
+/// when a log message holds several.
 pub struct UserLog {
     read: OrderedRead,
+    /// Where reading starts: earlier notifications of its message are
+    /// skipped (a session resumed in the middle of a message).
+    from: LogPos,
+    /// The rest of the last message read.
+    pending: VecDeque<LogEntry>,
 }
 
 impl std::fmt::Debug for UserLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserLog").finish_non_exhaustive()
+        f.debug_struct("UserLog")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
     }
 }
 
 impl Bus {
-    /// Reads `user`'s notifications from log seq `from` on (a session's
-    /// [`next_log_seq`](crate::SessionRecord::next_log_seq)); later ones
-    /// arrive as they are accepted.
-    pub async fn read_user(&self, user: &str, from: LogSeq) -> Result<UserLog, BusError> {
+    /// Reads `user`'s notifications from position `from` on (a session's
+    /// [`resume_at`](crate::SessionRecord::resume_at), or a [`LogSeq`](crate::LogSeq) for
+    /// the start of a message); later ones arrive as they are accepted.
+    pub async fn read_user(
+        &self,
+        user: &str,
+        from: impl Into<LogPos>,
+    ) -> Result<UserLog, BusError> {
+        let from = from.into();
         let inner = &self.inner;
         let subject = inner.names.log_subject(user)?;
         let read = OrderedRead::start(
@@ -35,30 +49,43 @@ impl Bus {
             &inner.link,
             subject,
             inner.names.log_tail(user)?,
-            from.0,
+            from.seq.0,
             inner.config.timeouts.operation,
             READ,
         )
         .await?;
-        Ok(UserLog { read })
+        Ok(UserLog {
+            read,
+            from,
+            pending: VecDeque::new(),
+        })
     }
 }
 
 impl UserLog {
     /// The next notification, or `None` when none arrived within `wait`.
     ///
-    /// [`ReadError::Malformed`] is one bad message: reading goes on after
-    /// it. [`ReadError::Bus`] ends this reader: read again with
-    /// [`Bus::read_user`] from the seq after the last entry seen.
+    /// [`ReadError::Malformed`] is one bad message (none of its
+    /// notifications is handed out): reading goes on after it.
+    /// [`ReadError::Bus`] ends this reader: read again with
+    /// [`Bus::read_user`] from the position after the last entry seen.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<LogEntry>, ReadError> {
-        let Some(item) = self.read.next(wait).await? else {
-            return Ok(None);
-        };
-        let origin = item
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(ORIGIN_HEADER))
-            .map(|v| v.as_str());
-        LogEntry::parse(LogSeq(item.seq), &item.payload, origin).map(Some)
+        loop {
+            if let Some(entry) = self.pending.pop_front() {
+                return Ok(Some(entry));
+            }
+            let Some(item) = self.read.next(wait).await? else {
+                return Ok(None);
+            };
+            let origin = item
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(ORIGIN_HEADER))
+                .map(|v| v.as_str());
+            let entries = LogEntry::parse(crate::LogSeq(item.seq), &item.payload, origin)?;
+            let from = self.from;
+            self.pending
+                .extend(entries.into_iter().filter(|e| e.position() >= from));
+        }
     }
 }

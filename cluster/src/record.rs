@@ -1,14 +1,15 @@
 //! The session record: what another server needs to take a session over.
 
-use crate::ids::ServerId;
+use crate::ids::{LogPos, LogSeq, ServerId};
 
 /// One session's shared state, as stored (sealed) in the sessions bucket
 /// under the session id.
 ///
-/// Session seqs stay contiguous [B-2]: the owner numbers the user's log
-/// messages after `acked_log_seq` (or from `start_log_seq`) as
-/// `acked_session_seq + 1, + 2, …`, so any server reading the same log
-/// assigns the same seq to the same notification.
+/// Session seqs stay contiguous [B-2]: the owner numbers the user's
+/// notifications after the acknowledged position (`acked_log_seq`,
+/// `acked_log_index`), or from `start_log_seq`, as `acked_session_seq`
+/// plus 1, 2, …, so any server reading the same log assigns the same seq to the
+/// same notification, also in the middle of a message that holds several.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SessionRecord {
     /// The session id.
@@ -25,23 +26,39 @@ pub struct SessionRecord {
     pub start_log_seq: u64,
     /// The highest session seq the client acknowledged.
     pub acked_session_seq: u64,
-    /// The log seq the session has everything up to: that notification's,
-    /// or a later one when the log held nothing more of the user's up to
-    /// it (an idle session's position moves with the log, so that it does
-    /// not fall behind the log's age limit); 0 if none yet.
+    /// The log seq of that notification's message (0 if none yet), or a
+    /// later one when the log held nothing more of the user's up to it (an
+    /// idle session's position moves with the log, so that it does not
+    /// fall behind the log's age limit; the index is then 0).
     pub acked_log_seq: u64,
+    /// That notification's index in its message.
+    pub acked_log_index: u16,
     /// When the detached session expires (Unix ms) [C-5]/[C-10].
     pub expires_unix_ms: u64,
 }
 
 impl SessionRecord {
-    /// The log seq the owner reads from next: after the last acknowledged
-    /// notification, or the session's first.
-    pub fn next_log_seq(&self) -> u64 {
+    /// The acknowledged position: (0, 0) if nothing was acknowledged.
+    pub fn acked_pos(&self) -> LogPos {
+        LogPos {
+            seq: LogSeq(self.acked_log_seq),
+            index: self.acked_log_index,
+        }
+    }
+
+    /// Where the owner reads from next: right after the last acknowledged
+    /// notification (later notifications of its message come first), or
+    /// the session's first message.
+    pub fn resume_at(&self) -> LogPos {
         if self.acked_log_seq == 0 {
-            self.start_log_seq
+            LogPos::start_of(LogSeq(self.start_log_seq))
         } else {
-            self.acked_log_seq + 1
+            LogPos {
+                seq: LogSeq(self.acked_log_seq),
+                // Indices stop at 65 534 (a message holds at most 65 535
+                // notifications): no overflow for any record a server wrote.
+                index: self.acked_log_index.saturating_add(1),
+            }
         }
     }
 }

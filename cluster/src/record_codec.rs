@@ -1,8 +1,11 @@
 //! The session record's plaintext layout (sealed before it is stored).
 //!
-//! `version u8 (1) | session u64 | user_len u8 | user | owner u64 |
+//! `version u8 (2) | session u64 | user_len u8 | user | owner u64 |
 //! owner_until u64 | start_log_seq u64 | acked_session_seq u64 |
-//! acked_log_seq u64 | expires u64`, integers big-endian.
+//! acked_log_seq u64 | acked_log_index u16 | expires u64`, integers
+//! big-endian. Version 1 (written before log messages held batches) has no
+//! `acked_log_index`: it is read as 0, which is exact, since each of its
+//! messages held one notification. Records are written as version 2.
 
 use crate::ids::ServerId;
 use crate::record::{RecordError, SessionRecord};
@@ -11,6 +14,7 @@ use crate::secret::ClusterSecret;
 use crate::subjects::session_key;
 
 const RECORD_V1: u8 = 1;
+const RECORD_V2: u8 = 2;
 
 impl SessionRecord {
     /// The record sealed for the bucket key of its session.
@@ -42,8 +46,8 @@ impl SessionRecord {
         let user = self.user.as_bytes();
         let user_len =
             u8::try_from(user.len()).map_err(|_| RecordError::UserTooLong { len: user.len() })?;
-        let mut out = Vec::with_capacity(2 + 8 * 7 + user.len());
-        out.push(RECORD_V1);
+        let mut out = Vec::with_capacity(2 + 8 * 7 + 2 + user.len());
+        out.push(RECORD_V2);
         out.extend_from_slice(&self.session.to_be_bytes());
         out.push(user_len);
         out.extend_from_slice(user);
@@ -53,17 +57,18 @@ impl SessionRecord {
             self.start_log_seq,
             self.acked_session_seq,
             self.acked_log_seq,
-            self.expires_unix_ms,
         ] {
             out.extend_from_slice(&n.to_be_bytes());
         }
+        out.extend_from_slice(&self.acked_log_index.to_be_bytes());
+        out.extend_from_slice(&self.expires_unix_ms.to_be_bytes());
         Ok(out)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
-        if version != RECORD_V1 {
+        if version != RECORD_V1 && version != RECORD_V2 {
             return Err(RecordError::UnknownVersion(version));
         }
         let session = r.u64()?;
@@ -79,6 +84,7 @@ impl SessionRecord {
             start_log_seq: r.u64()?,
             acked_session_seq: r.u64()?,
             acked_log_seq: r.u64()?,
+            acked_log_index: if version == RECORD_V1 { 0 } else { r.u16()? },
             expires_unix_ms: r.u64()?,
         };
         if !r.0.is_empty() {
@@ -105,6 +111,11 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
+    fn u16(&mut self) -> Result<u16, RecordError> {
+        let bytes: [u8; 2] = self.take(2)?.try_into().expect("took 2");
+        Ok(u16::from_be_bytes(bytes))
+    }
+
     fn u64(&mut self) -> Result<u64, RecordError> {
         let bytes: [u8; 8] = self.take(8)?.try_into().expect("took 8");
         Ok(u64::from_be_bytes(bytes))
@@ -124,6 +135,7 @@ mod tests {
             start_log_seq: 10,
             acked_session_seq: 3,
             acked_log_seq: 17,
+            acked_log_index: 4,
             expires_unix_ms: 1_700_000_300_000,
         }
     }
@@ -141,12 +153,18 @@ mod tests {
             SessionRecord::open(&secret, 1, &sealed),
             Err(RecordError::NotAuthentic)
         );
-        assert_eq!(record().next_log_seq(), 18);
+        // After notification 4 of message 17: its notification 5 next.
+        let pos = |seq, index| crate::LogPos {
+            seq: crate::LogSeq(seq),
+            index,
+        };
+        assert_eq!(record().resume_at(), pos(17, 5));
         let fresh = SessionRecord {
             acked_log_seq: 0,
+            acked_log_index: 0,
             ..record()
         };
-        assert_eq!(fresh.next_log_seq(), 10);
+        assert_eq!(fresh.resume_at(), pos(10, 0));
     }
 
     #[test]
@@ -162,11 +180,22 @@ mod tests {
             SessionRecord::decode(&longer),
             Err(RecordError::Malformed("bytes after its last field"))
         );
-        let mut v9 = plain;
+        let mut v9 = plain.clone();
         v9[0] = 9;
         assert_eq!(
             SessionRecord::decode(&v9),
             Err(RecordError::UnknownVersion(9))
+        );
+        // A version 1 record (no acked_log_index) reads as index 0.
+        let mut v1 = plain[..plain.len() - 10].to_vec();
+        v1.extend_from_slice(&plain[plain.len() - 8..]);
+        v1[0] = RECORD_V1;
+        assert_eq!(
+            SessionRecord::decode(&v1),
+            Ok(SessionRecord {
+                acked_log_index: 0,
+                ..record()
+            })
         );
         let long_user = SessionRecord {
             user: "a".repeat(256),

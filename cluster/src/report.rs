@@ -1,13 +1,15 @@
 //! Delivery reports: what became of a notification, for its origin server.
 
-use crate::ids::LogSeq;
+use crate::ids::{LogPos, LogSeq};
 
 /// What became of one notification in one session, sent to the server that
 /// accepted it so that it can answer the submitter (`notify --wait`).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Report {
-    /// The notification's seq in the log.
+    /// The seq of the notification's message in the log.
     pub log_seq: LogSeq,
+    /// The notification's index in that message.
+    pub index: u16,
     /// The session it was delivered in (or not).
     pub session: u64,
     /// Its seq in that session; 0 when the session ended before its
@@ -15,6 +17,17 @@ pub struct Report {
     pub session_seq: u64,
     /// Delivered or not, and why not.
     pub outcome: Outcome,
+}
+
+impl Report {
+    /// The notification's position in the log (what
+    /// [`ClusterNode::publish`](crate::ClusterNode::publish) answered).
+    pub fn position(&self) -> LogPos {
+        LogPos {
+            seq: self.log_seq,
+            index: self.index,
+        }
+    }
 }
 
 /// The outcome a [`Report`] carries.

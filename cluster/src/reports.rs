@@ -1,5 +1,6 @@
 //! Reports on the bus: published by a session's owner, read by the origin.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::message::PublishMessage;
@@ -8,7 +9,8 @@ use crate::connect::Bus;
 use crate::error::ReportError;
 use crate::ids::{LogSeq, ServerId};
 use crate::ordered::OrderedRead;
-use crate::report::Report;
+use crate::report::{Outcome, Report};
+use crate::report_batch;
 
 const PUBLISH: &str = "the publish of a report";
 const READ: &str = "reading reports";
@@ -17,6 +19,8 @@ const READ: &str = "reading reports";
 /// order they were published.
 pub struct ReportReader {
     read: OrderedRead,
+    /// The rest of the last message read (a message may hold several).
+    pending: VecDeque<Report>,
 }
 
 impl std::fmt::Debug for ReportReader {
@@ -34,23 +38,52 @@ impl Bus {
         origin: ServerId,
         report: &Report,
     ) -> Result<LogSeq, ReportError> {
+        self.publish_reports(origin, std::slice::from_ref(report))
+            .await
+    }
+
+    /// Sends `reports` (1 to 65 535, of one session and one outcome, as a
+    /// cumulative acknowledgement gives them) to `origin` as ONE message;
+    /// returns once JetStream stored it. The reader hands them out one by
+    /// one ([`ReportReader::next`]).
+    ///
+    /// # Panics
+    ///
+    /// If `reports` is empty.
+    pub async fn publish_reports(
+        &self,
+        origin: ServerId,
+        reports: &[Report],
+    ) -> Result<LogSeq, ReportError> {
+        let (first, last) = match reports {
+            [first, .., last] => (first, last),
+            [one] => (one, one),
+            [] => panic!("no report to publish"),
+        };
         let inner = &self.inner;
         let subject = inner.names.report_subject(origin);
-        // One report per (session, seq, outcome): a retry after a lost ack,
-        // or a second owner reporting the same seq after a failover within
-        // the stream's de-duplication window, is stored once. A report of
-        // an entry the session never numbered (seq 0) is one per log seq.
-        let outcome = match report.outcome {
-            crate::report::Outcome::Delivered => "d",
+        // One message per (session, seqs, outcome): a retry after a lost
+        // ack, or a second owner reporting the same seqs after a failover
+        // within the stream's de-duplication window, is stored once.
+        // Reports of notifications the session never numbered (seq 0: it
+        // ended before reading them) are named by their log positions.
+        let outcome = match first.outcome {
+            Outcome::Delivered => "d",
             _ => "u",
         };
-        let id = if report.session_seq == 0 {
-            format!("r-{:016x}-l{}-{outcome}", report.session, report.log_seq)
-        } else {
-            format!("r-{:016x}-{}-{outcome}", report.session, report.session_seq)
+        let session = first.session;
+        let id = match (first.session_seq, reports.len()) {
+            (0, 1) => format!("r-{session:016x}-l{}-{outcome}", first.position()),
+            (0, _) => format!(
+                "r-{session:016x}-l{}-{}-{outcome}",
+                first.position(),
+                last.position()
+            ),
+            (seq, 1) => format!("r-{session:016x}-{seq}-{outcome}"),
+            (seq, _) => format!("r-{session:016x}-{seq}-{}-{outcome}", last.session_seq),
         };
         let message = PublishMessage::build()
-            .payload(report.encode().into())
+            .payload(report_batch::encode(reports).into())
             .message_id(id.as_str());
         let bound = inner.config.timeouts.operation;
         let ack = inner
@@ -73,7 +106,10 @@ impl Bus {
             READ,
         )
         .await?;
-        Ok(ReportReader { read })
+        Ok(ReportReader {
+            read,
+            pending: VecDeque::new(),
+        })
     }
 }
 
@@ -82,13 +118,17 @@ impl ReportReader {
     /// [`ReportError::Malformed`] skips one bad message; [`ReportError::Bus`]
     /// ends this reader.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Report>, ReportError> {
+        if let Some(report) = self.pending.pop_front() {
+            return Ok(Some(report));
+        }
         let Some(item) = self.read.next(wait).await? else {
             return Ok(None);
         };
-        Report::decode(&item.payload)
-            .map(Some)
-            .map_err(|reason| ReportError::Malformed {
+        let reports =
+            report_batch::decode(&item.payload).map_err(|reason| ReportError::Malformed {
                 reason: reason.into(),
-            })
+            })?;
+        self.pending.extend(reports);
+        Ok(self.pending.pop_front())
     }
 }

@@ -1,13 +1,14 @@
 //! The notification log on a real 3-node JetStream cluster: accepted means
 //! stored, per-user order, de-duplicated retries, a dead NATS node, and a
-//! bus cut off (nothing reported accepted).
+//! bus cut off (nothing reported accepted), and batches: one message,
+//! read one notification at a time at its position.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{OPERATION, bus, config, connect, note, run, secret};
-use faxnotify_cluster::{Bus, BusError, LogEntry, LogSeq, PublishId, UserLog};
+use faxnotify_cluster::{Bus, BusError, LogEntry, LogPos, LogSeq, PublishId, UserLog};
 use faxnotify_core::wire::EncodedNotification;
 
 /// Reads `count` entries of `user` from `from`, failing if they do not come.
@@ -260,6 +261,65 @@ fn a_reader_that_caught_up_gets_new_notifications_as_they_are_accepted() {
             }
             let seqs: Vec<_> = seen.iter().map(|e| e.log_seq).collect();
             assert_eq!(seqs, accepted);
+        },
+    );
+}
+
+#[test]
+fn a_batch_is_read_one_notification_at_a_time_and_a_read_can_start_inside_it() {
+    run(
+        "a_batch_is_read_one_notification_at_a_time",
+        3,
+        |cluster| async move {
+            let (a, b) = (bus(&cluster, 0xa).await, bus(&cluster, 0xb).await);
+            let notes: Vec<EncodedNotification> = (0..5).map(note).collect();
+            let refs: Vec<&EncodedNotification> = notes.iter().collect();
+            let first = a.publish(&a.publish_id(), "erin", &note(9)).await.unwrap();
+            let id = a.publish_id();
+            let batch = a.publish_batch(&id, "erin", &refs).await.unwrap();
+            // A retry of the same message is stored once.
+            assert_eq!(a.publish_batch(&id, "erin", &refs).await, Ok(batch));
+            // A fax engine's malformed batch (count 2, one entry): skipped
+            // whole, the next message is read.
+            let client = async_nats::connect(cluster.urls()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            let subject = format!(
+                "faxnotify.n.{}",
+                faxnotify_cluster::user_token("erin").unwrap()
+            );
+            let bad: &[u8] = b"\x00\x00\x02\x03\x00\x00";
+            js.publish(subject, bad.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            let after = a.publish(&a.publish_id(), "erin", &note(10)).await.unwrap();
+
+            let mut log = b.read_user("erin", first).await.unwrap();
+            let mut seen = Vec::new();
+            let mut malformed = 0;
+            while seen.len() < 7 {
+                match log.next(Duration::from_secs(10)).await {
+                    Ok(Some(entry)) => seen.push((entry.position(), entry.notification)),
+                    Ok(None) => panic!("only {} of 7 arrived", seen.len()),
+                    Err(faxnotify_cluster::ReadError::Malformed { .. }) => malformed += 1,
+                    Err(err) => panic!("reading failed: {err}"),
+                }
+            }
+            assert_eq!(malformed, 1, "the malformed batch is named once");
+            let pos = |seq, index| LogPos { seq, index };
+            let mut expected = vec![(pos(first, 0), note(9))];
+            expected.extend((0..5).map(|i| (pos(batch, i as u16), note(i))));
+            expected.push((pos(after, 0), note(10)));
+            assert_eq!(seen, expected);
+
+            // A session acknowledged up to index 2 resumes at index 3.
+            let mut log = b.read_user("erin", pos(batch, 3)).await.unwrap();
+            let next = log.next(Duration::from_secs(10)).await.unwrap().unwrap();
+            assert_eq!(
+                (next.position(), next.notification),
+                (pos(batch, 3), note(3))
+            );
         },
     );
 }

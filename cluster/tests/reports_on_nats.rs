@@ -33,6 +33,7 @@ fn reports_reach_the_origin_of_the_notification() {
             assert_eq!(to, origin.origin());
             let delivered = Report {
                 log_seq: entry.log_seq,
+                index: entry.index,
                 session: 0x51,
                 session_seq: 1,
                 outcome: Outcome::Delivered,
@@ -67,6 +68,41 @@ fn reports_reach_the_origin_of_the_notification() {
             // A server that starts reading later still gets what is kept.
             let mut late = origin.read_reports().await.unwrap();
             assert_eq!(late.next(wait).await, Ok(Some(delivered)));
+        },
+    );
+}
+
+#[test]
+fn a_cumulative_acknowledgement_reports_in_one_message_read_one_by_one() {
+    run(
+        "a_cumulative_acknowledgement_reports",
+        3,
+        |cluster| async move {
+            let origin = bus(&cluster, 0x0c).await;
+            let owner = bus(&cluster, 0x0d).await;
+            let mut reports = origin.read_reports().await.unwrap();
+            let report = |seq: u64| Report {
+                log_seq: LogSeq(40),
+                index: seq as u16 - 1,
+                session: 0x61,
+                session_seq: seq,
+                outcome: Outcome::Delivered,
+            };
+            let three: Vec<Report> = (1..=3).map(report).collect();
+            let stored = owner
+                .publish_reports(origin.origin(), &three)
+                .await
+                .unwrap();
+            // A retry of the same acknowledgement is stored once.
+            assert_eq!(
+                owner.publish_reports(origin.origin(), &three).await,
+                Ok(stored)
+            );
+            let wait = Duration::from_secs(10);
+            for expected in three {
+                assert_eq!(reports.next(wait).await, Ok(Some(expected)));
+            }
+            assert_eq!(reports.next(Duration::from_millis(300)).await, Ok(None));
         },
     );
 }

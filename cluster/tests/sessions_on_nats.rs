@@ -6,7 +6,7 @@ mod common;
 
 use common::{bus, config, connect, run, secret};
 use faxnotify_cluster::{
-    ClusterSecret, RecordError, Revision, ServerId, SessionError, SessionRecord,
+    ClusterSecret, LogPos, LogSeq, RecordError, Revision, ServerId, SessionError, SessionRecord,
 };
 
 fn record(session: u64, owner: u64) -> SessionRecord {
@@ -18,6 +18,7 @@ fn record(session: u64, owner: u64) -> SessionRecord {
         start_log_seq: 5,
         acked_session_seq: 0,
         acked_log_seq: 0,
+        acked_log_index: 0,
         expires_unix_ms: 300_000,
     }
 }
@@ -44,12 +45,18 @@ fn a_record_is_created_once_and_loads_as_written() {
             let acked = SessionRecord {
                 acked_session_seq: 3,
                 acked_log_seq: 9,
+                acked_log_index: 2,
                 ..record(0x51, 1)
             };
             let next = a.update_session(&acked, revision).await.unwrap();
             assert!(next > revision);
             let (loaded, at) = b.load_session(0x51).await.unwrap().unwrap();
-            assert_eq!((loaded.next_log_seq(), at), (10, next));
+            // Resumes with the notification after index 2 of message 9.
+            let resume = LogPos {
+                seq: LogSeq(9),
+                index: 3,
+            };
+            assert_eq!((loaded.resume_at(), at), (resume, next));
             // Writing from a stale revision loses.
             assert_eq!(
                 a.update_session(&record(0x51, 1), revision).await,

@@ -67,6 +67,8 @@ fn clustered_servers_lose_nothing_accepted_under_faults() {
         "compare-and-set lost a race",
         "seq the client had from the previous server",
         "client resumed",
+        "log message of several notifications",
+        "session resumed in the middle of a log message",
     ] {
         assert!(
             observed.get(must).copied().unwrap_or(0) > 0,

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use faxnotify_cluster::{Outcome, Report};
+use faxnotify_cluster::{LogPos, Outcome, Report};
 use faxnotify_core::auth::prepare_username;
 use faxnotify_core::wire::{Notification, NotificationKind};
 use serde_json::{Value, json};
@@ -25,8 +25,8 @@ const REMEMBERED: usize = 4096;
 pub struct Published {
     /// The prepared user.
     pub user: String,
-    /// Its seq in the log.
-    pub log_seq: u64,
+    /// Its position in the log (a log message may hold several).
+    pub position: LogPos,
     /// The sessions whose reports to wait for (with delivery reports only).
     pub sessions: Vec<u64>,
 }
@@ -67,16 +67,19 @@ pub fn notify(
     let mut published = Vec::with_capacity(targets.len());
     for user in targets {
         match cluster.publish(&user, notification) {
-            Ok(log_seq) => published.push(Published {
+            Ok(position) => published.push(Published {
                 user,
-                log_seq,
+                position,
                 sessions: Vec::new(),
             }),
             Err(message) => {
                 // Those published before stay accepted: say which.
                 let done: Vec<Value> = published
                     .iter()
-                    .map(|p| json!({"user": p.user, "log_seq": p.log_seq}))
+                    .map(|p| {
+                        json!({"user": p.user, "log_seq": p.position.seq.0,
+                                     "log_index": p.position.index})
+                    })
                     .collect();
                 let mut reply = error_reply(codes::NOT_DURABLE, message);
                 if let Some(object) = reply.as_object_mut() {
@@ -94,7 +97,7 @@ pub fn notify(
     let mut recipients = 0usize;
     if reports {
         for p in &mut published {
-            match cluster.sessions_of(&p.user, p.log_seq) {
+            match cluster.sessions_of(&p.user, p.position.seq.0) {
                 Ok(sessions) => p.sessions = sessions,
                 Err(e) => {
                     tracing::warn!("cannot count {}'s sessions in the cluster: {e}", p.user);
@@ -105,7 +108,10 @@ pub fn notify(
     }
     let accepted: Vec<Value> = published
         .iter()
-        .map(|p| json!({"user": p.user, "log_seq": p.log_seq}))
+        .map(|p| {
+            json!({"user": p.user, "log_seq": p.position.seq.0,
+                                     "log_index": p.position.index})
+        })
         .collect();
     let reply = json!({"ok": true, "kind": notification.kind(), "cluster": true,
                        "accepted": accepted, "refused": [], "recipients": recipients});
@@ -117,17 +123,17 @@ pub fn notify(
 struct Waiting {
     id: Value,
     lines: Sender<Value>,
-    /// (log seq, session) → user.
-    remaining: HashMap<(u64, u64), String>,
+    /// (log position, session) → user.
+    remaining: HashMap<(LogPos, u64), String>,
     delivered: usize,
     undelivered: usize,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Reports seen, by (log seq, session): outcome and session seq.
-    seen: HashMap<(u64, u64), (Outcome, u64)>,
-    seen_order: VecDeque<(u64, u64)>,
+    /// Reports seen, by (log position, session): outcome and session seq.
+    seen: HashMap<(LogPos, u64), (Outcome, u64)>,
+    seen_order: VecDeque<(LogPos, u64)>,
     requests: HashMap<u64, Waiting>,
     next: u64,
 }
@@ -140,7 +146,7 @@ struct State {
 pub struct ClusterTracker(Arc<Mutex<State>>);
 
 impl State {
-    fn deliver(&mut self, key: u64, at: (u64, u64), outcome: &Outcome, seq: u64) {
+    fn deliver(&mut self, key: u64, at: (LogPos, u64), outcome: &Outcome, seq: u64) {
         let Some(waiting) = self.requests.get_mut(&key) else {
             return;
         };
@@ -152,7 +158,8 @@ impl State {
             Outcome::Delivered => {
                 waiting.delivered += 1;
                 json!({"id": waiting.id, "report": "delivered", "session": session,
-                       "user": user, "seq": seq, "log_seq": at.0})
+                       "user": user, "seq": seq, "log_seq": at.0.seq.0,
+                       "log_index": at.0.index})
             }
             Outcome::Undelivered { reason } => {
                 waiting.undelivered += 1;
@@ -160,8 +167,8 @@ impl State {
                 // notification from the log, so it never had a seq there.
                 let seq = (seq != 0).then_some(seq);
                 json!({"id": waiting.id, "report": "undelivered", "session": session,
-                       "user": user, "seq": seq, "log_seq": at.0,
-                       "reason": "session_ended", "message": reason})
+                       "user": user, "seq": seq, "log_seq": at.0.seq.0,
+                       "log_index": at.0.index, "reason": "session_ended", "message": reason})
             }
             _ => return,
         };
@@ -186,7 +193,7 @@ impl ClusterTracker {
 
     /// A report from the bus.
     pub fn report(&self, report: &Report) {
-        let at = (report.log_seq.0, report.session);
+        let at = (report.position(), report.session);
         let mut state = self.lock();
         if state.seen.contains_key(&at) {
             return;
@@ -217,11 +224,15 @@ impl ClusterTracker {
         let mut state = self.lock();
         let key = state.next;
         state.next += 1;
-        let remaining: HashMap<(u64, u64), String> = published
+        let remaining: HashMap<(LogPos, u64), String> = published
             .iter()
-            .flat_map(|p| p.sessions.iter().map(|s| ((p.log_seq, *s), p.user.clone())))
+            .flat_map(|p| {
+                p.sessions
+                    .iter()
+                    .map(|s| ((p.position, *s), p.user.clone()))
+            })
             .collect();
-        let ready: HashSet<(u64, u64)> = remaining
+        let ready: HashSet<(LogPos, u64)> = remaining
             .keys()
             .filter(|at| state.seen.contains_key(at))
             .copied()

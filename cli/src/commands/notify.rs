@@ -354,8 +354,9 @@ pub fn run(args: Args) -> CmdResult {
     if !args.json && clustered {
         for a in &accepted {
             outln!(
-                "accepted: log seq {} for user {} (durable in the cluster)",
+                "accepted: log seq {}.{} for user {} (durable in the cluster)",
                 a["log_seq"],
+                a["log_index"],
                 a["user"].as_str().unwrap_or("?")
             );
         }

@@ -28,8 +28,12 @@ pub type ReportSink = Arc<dyn Fn(faxnotify_cluster::Report) + Send + Sync>;
 /// What only a server in cluster mode can do, for the admin socket.
 pub trait ClusterOps: Send + Sync {
     /// Publishes `notification` for every session of `user` (prepared) and
-    /// returns its log seq once the cluster stored it durably.
-    fn publish(&self, user: &str, notification: &Notification) -> Result<u64, String>;
+    /// returns its position in the log once the cluster stored it durably.
+    fn publish(
+        &self,
+        user: &str,
+        notification: &Notification,
+    ) -> Result<faxnotify_cluster::LogPos, String>;
     /// The sessions of `user` in the whole cluster that log seq `at` reaches.
     fn sessions_of(&self, user: &str, at: u64) -> Result<Vec<u64>, String>;
 }
@@ -222,11 +226,14 @@ struct NodeOps {
 }
 
 impl ClusterOps for NodeOps {
-    fn publish(&self, user: &str, notification: &Notification) -> Result<u64, String> {
+    fn publish(
+        &self,
+        user: &str,
+        notification: &Notification,
+    ) -> Result<faxnotify_cluster::LogPos, String> {
         let encoded = EncodedNotification::encode(notification).map_err(|e| e.to_string())?;
         self.on
             .block_on(self.node.publish(user, &encoded))
-            .map(|seq| seq.0)
             .map_err(|e| e.to_string())
     }
 

@@ -121,6 +121,7 @@ async fn open(
         start_log_seq: last.0 + 1,
         acked_session_seq: 0,
         acked_log_seq: 0,
+        acked_log_index: 0,
         expires_unix_ms: now.saturating_add(expiry_ms),
     };
     match bus.create_session(&record).await {
@@ -217,6 +218,7 @@ mod tests {
             start_log_seq: 1,
             acked_session_seq: 4,
             acked_log_seq: 9,
+            acked_log_index: 0,
             expires_unix_ms: unix_ms() + 600_000,
         }
     }

@@ -18,9 +18,8 @@ use super::reports;
 use super::retention::Retention;
 use super::{NodeEvent, NodeTimings, claims, leases, reader};
 use crate::connect::Bus;
-use crate::ids::{LogSeq, Revision, ServerId};
+use crate::ids::{LogPos, LogSeq, Revision, ServerId};
 use crate::record::SessionRecord;
-use crate::report::Outcome;
 
 /// How long a stopping node waits for its sessions to be given back.
 const GIVE_BACK_BOUND: Duration = Duration::from_secs(5);
@@ -43,11 +42,11 @@ pub(super) enum Msg {
     /// The core's answer to a claim the node took a record for: `false`
     /// when no session came of it (give the record back).
     Answered { session: SessionId, applied: bool },
-    /// A reader is about to hand the core `seq` (from `log_seq`).
+    /// A reader is about to hand the core `seq` (from `position`).
     Numbered {
         session: SessionId,
         seq: u64,
-        log_seq: LogSeq,
+        position: LogPos,
         origin: Option<ServerId>,
     },
     /// An idle reader found nothing of its user's up to `log_seq`: with
@@ -76,12 +75,13 @@ pub(super) struct Held {
     /// Until when the lease surely holds (from the start of the write).
     pub(super) lease_until: Instant,
     pub(super) acked_seq: u64,
-    pub(super) acked_log_seq: u64,
-    /// The log seq of the last entry the reader numbered (before the first:
-    /// the one before where it starts); what comes after it is unread.
-    pub(super) read_to: u64,
-    /// session seq → (log seq, origin), until acknowledged.
-    pub(super) seqs: BTreeMap<u64, (LogSeq, Option<ServerId>)>,
+    /// Where `acked_seq` is in the log (seq 0: nothing acknowledged yet).
+    pub(super) acked_at: LogPos,
+    /// Where the reader reads next: after the last entry it numbered (or
+    /// where it started); what comes from here on is unread.
+    pub(super) read_next: LogPos,
+    /// session seq → (log position, origin), until acknowledged.
+    pub(super) seqs: BTreeMap<u64, (LogPos, Option<ServerId>)>,
     pub(super) detached_since: Option<Instant>,
     pub(super) renewing: bool,
     /// The last write's outcome is unknown: load before the next one.
@@ -227,19 +227,22 @@ impl Glue {
             Msg::Numbered {
                 session,
                 seq,
-                log_seq,
+                position,
                 origin,
             } => {
                 if let Some(held) = self.held.get_mut(&session) {
-                    held.seqs.insert(seq, (log_seq, origin));
-                    held.read_to = held.read_to.max(log_seq.0);
+                    held.seqs.insert(seq, (position, origin));
+                    held.read_next = held.read_next.max(position.next());
                 }
             }
             Msg::CaughtUp { session, log_seq } => {
                 if let Some(held) = self.held.get_mut(&session) {
-                    held.read_to = held.read_to.max(log_seq.0);
+                    // Nothing of the user's up to `log_seq`: read on after it.
+                    let after = LogPos::start_of(LogSeq(log_seq.0 + 1));
+                    held.read_next = held.read_next.max(after);
                     if held.seqs.is_empty() {
-                        held.acked_log_seq = held.acked_log_seq.max(log_seq.0);
+                        let at = LogPos::start_of(log_seq);
+                        held.acked_at = held.acked_at.max(at);
                     }
                 }
             }
@@ -283,7 +286,7 @@ impl Glue {
             }
             Event::SessionOpened { session, .. } => {
                 if let Some(taken) = self.taken.remove(session) {
-                    self.hold(*session, taken, 0, 0);
+                    self.hold(*session, taken, 0);
                 } else {
                     tracing::error!(%session, "a session opened without a record in the cluster");
                 }
@@ -292,9 +295,8 @@ impl Glue {
                 session, acked_seq, ..
             } => {
                 if let Some(taken) = self.taken.remove(session) {
-                    let acked_log = taken.record.acked_log_seq;
                     debug_assert_eq!(taken.record.acked_session_seq, *acked_seq);
-                    self.hold(*session, taken, *acked_seq, acked_log);
+                    self.hold(*session, taken, *acked_seq);
                 } else {
                     tracing::error!(%session, "a session restored without a record");
                 }
@@ -325,12 +327,12 @@ impl Glue {
             } => {
                 if let Some(held) = self.held.get_mut(session) {
                     for n in notifications {
-                        if let Some((log_seq, Some(origin))) = held.seqs.remove(&n.seq) {
+                        if let Some((position, Some(origin))) = held.seqs.remove(&n.seq) {
                             reports::send(
                                 &self.bus,
                                 &mut self.writes,
                                 origin,
-                                log_seq,
+                                position,
                                 *session,
                                 n.seq,
                                 reports::session_ended(),
@@ -346,7 +348,7 @@ impl Glue {
                         return;
                     }
                     held.reader.abort();
-                    let acked = (held.acked_seq, held.acked_log_seq);
+                    let acked = (held.acked_seq, held.acked_at);
                     self.give_back(*session, held.taken, Some(acked));
                 }
             }
@@ -367,14 +369,14 @@ impl Glue {
     /// never reached. Nothing accepted is lost silently.
     fn closed(&mut self, session: SessionId, held: Held) {
         held.reader.abort();
-        for (seq, (log_seq, origin)) in held.seqs {
+        for (seq, (position, origin)) in held.seqs {
             if let Some(origin) = origin {
                 let outcome = reports::session_ended();
                 reports::send(
                     &self.bus,
                     &mut self.writes,
                     origin,
-                    log_seq,
+                    position,
                     session,
                     seq,
                     outcome,
@@ -383,20 +385,22 @@ impl Glue {
         }
         let bus = self.bus.clone();
         let user = held.taken.record.user.clone();
-        let unread_from = LogSeq(held.read_to + 1);
+        let unread_from = held.read_next;
         self.writes.spawn(async move {
             leases::close(bus.clone(), session, held.taken).await;
             reports::unread(bus, session, user, unread_from).await;
         });
     }
 
-    /// Starts serving a session from its record: its reader, its lease.
-    fn hold(&mut self, session: SessionId, taken: Taken, acked_seq: u64, acked_log_seq: u64) {
+    /// Starts serving a session from its record (acknowledged up to
+    /// `acked_seq`, at the record's acknowledged position): its reader, its
+    /// lease.
+    fn hold(&mut self, session: SessionId, taken: Taken, acked_seq: u64) {
         let room = Arc::new(Notify::new());
-        let from = if acked_log_seq == 0 {
-            taken.record.start_log_seq
-        } else {
-            acked_log_seq + 1
+        let from = taken.record.resume_at();
+        let acked_at = LogPos {
+            seq: LogSeq(taken.record.acked_log_seq),
+            index: taken.record.acked_log_index,
         };
         let cx = reader::Context {
             bus: self.bus.clone(),
@@ -407,7 +411,7 @@ impl Glue {
             room: Arc::clone(&room),
             retention: self.retention.clone(),
         };
-        let reader = tokio::spawn(reader::read(cx, LogSeq(from), acked_seq + 1)).abort_handle();
+        let reader = tokio::spawn(reader::read(cx, from, acked_seq + 1)).abort_handle();
         let lease_until = taken.written_at + self.timings.owner_lease;
         self.generations += 1;
         let generation = self.generations;
@@ -417,8 +421,8 @@ impl Glue {
                 taken,
                 lease_until,
                 acked_seq,
-                acked_log_seq,
-                read_to: from.saturating_sub(1),
+                acked_at,
+                read_next: from,
                 seqs: BTreeMap::new(),
                 detached_since: None,
                 renewing: false,
@@ -437,25 +441,22 @@ impl Glue {
         };
         let later = held.seqs.split_off(&(last + 1));
         let done = std::mem::replace(&mut held.seqs, later);
-        for (seq, (log_seq, origin)) in done {
+        // One report message per origin for the whole acknowledgement,
+        // not one per notification: the bus's cost is per message.
+        let mut by_origin: BTreeMap<ServerId, Vec<(u64, LogPos)>> = BTreeMap::new();
+        for (seq, (position, origin)) in done {
             if seq > held.acked_seq {
                 held.acked_seq = seq;
-                held.acked_log_seq = log_seq.0;
+                held.acked_at = position;
             }
             if let Some(origin) = origin {
-                let delivered = Outcome::Delivered;
-                reports::send(
-                    &self.bus,
-                    &mut self.writes,
-                    origin,
-                    log_seq,
-                    session,
-                    seq,
-                    delivered,
-                );
+                by_origin.entry(origin).or_default().push((seq, position));
             }
         }
         held.room.notify_one();
+        for (origin, delivered) in by_origin {
+            reports::send_delivered(&self.bus, &mut self.writes, origin, session, &delivered);
+        }
     }
 
     /// Answers a claim "unavailable" (the client tries again).

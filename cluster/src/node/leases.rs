@@ -10,7 +10,7 @@ use faxnotify_core::SessionId;
 use super::claims::unix_ms;
 use super::glue::{Glue, Msg, Taken};
 use crate::error::SessionError;
-use crate::ids::ServerId;
+use crate::ids::{LogPos, ServerId};
 use crate::record::SessionRecord;
 
 /// Why a renewal did not land.
@@ -39,11 +39,10 @@ impl Glue {
             record.expires_unix_ms = unix.saturating_add(expiry_ms);
             // Later when more is acknowledged, or an idle reader moved the
             // position past log entries of other users.
-            if (held.acked_seq, held.acked_log_seq)
-                > (record.acked_session_seq, record.acked_log_seq)
-            {
+            if (held.acked_seq, held.acked_at) > (record.acked_session_seq, record.acked_pos()) {
                 record.acked_session_seq = held.acked_seq;
-                record.acked_log_seq = held.acked_log_seq;
+                record.acked_log_seq = held.acked_at.seq.0;
+                record.acked_log_index = held.acked_at.index;
             }
             let (bus, msgs) = (self.bus.clone(), self.msgs.clone());
             let (revision, reload) = (held.taken.revision, held.reload);
@@ -130,17 +129,18 @@ impl Glue {
         &mut self,
         session: SessionId,
         taken: Taken,
-        acked: Option<(u64, u64)>,
+        acked: Option<(u64, LogPos)>,
     ) {
         if !self.available.load(std::sync::atomic::Ordering::SeqCst) {
             return; // its lease runs out on its own
         }
         let mut record = taken.record;
-        if let Some((seq, log_seq)) = acked
-            && (seq, log_seq) > (record.acked_session_seq, record.acked_log_seq)
+        if let Some((seq, at)) = acked
+            && (seq, at) > (record.acked_session_seq, record.acked_pos())
         {
             record.acked_session_seq = seq;
-            record.acked_log_seq = log_seq;
+            record.acked_log_seq = at.seq.0;
+            record.acked_log_index = at.index;
         }
         record.owner = ServerId(0);
         record.owner_until_unix_ms = 0;

@@ -24,6 +24,7 @@
 //!   [`NodeTimings::bus_loss_bound`] without the bus the core refuses
 //!   logins and notifications ([`ClusterNode::publish`] too).
 
+mod batcher;
 mod claims;
 mod glue;
 mod leases;
@@ -45,8 +46,9 @@ use tokio::sync::mpsc;
 
 use crate::connect::Bus;
 use crate::error::BusError;
-use crate::ids::LogSeq;
+use crate::ids::{LogPos, LogSeq};
 use crate::report::Report;
+use batcher::{Batcher, Limits, Sink};
 
 /// The clocks of a node's ownership. The defaults keep a session's
 /// unavailability after a crash near `owner_lease` and never let a node
@@ -138,11 +140,48 @@ pub enum NodeEvent {
 }
 
 /// A running cluster node. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClusterNode {
     server: Server,
     bus: Bus,
     available: Arc<AtomicBool>,
+    batcher: Arc<Batcher<LogSink>>,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("server", &self.server)
+            .field("bus", &self.bus)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The batcher's way to the log: one publish id per message, and one retry
+/// with it when the outcome is unknown (JetStream stores it once).
+struct LogSink {
+    bus: Bus,
+}
+
+impl Sink for LogSink {
+    async fn store(
+        &self,
+        user: &str,
+        batch: &[&EncodedNotification],
+    ) -> Result<LogSeq, PublishError> {
+        let id = self.bus.publish_id();
+        match self.bus.publish_batch(&id, user, batch).await {
+            Ok(seq) => Ok(seq),
+            Err(err @ (BusError::User(_) | BusError::Config(_))) => Err(err.into()),
+            Err(first) => {
+                tracing::debug!(error = %first, "publish failed; retrying with the same id");
+                self.bus
+                    .publish_batch(&id, user, batch)
+                    .await
+                    .map_err(PublishError::from)
+            }
+        }
+    }
 }
 
 /// The node's events; they end once the server has shut down and its
@@ -169,6 +208,22 @@ pub enum PublishError {
     /// The publish failed (not accepted).
     #[error("not durable: {0}; nothing was accepted")]
     Bus(#[from] BusError),
+    /// Too many of this user's notifications are already waiting for the
+    /// bus (it is slower than they come): not accepted, try again later.
+    #[error(
+        "not accepted: {notifications} notifications ({bytes} bytes) of this user are already \
+         waiting for the cluster bus; try again later"
+    )]
+    Backlog {
+        /// Notifications waiting.
+        notifications: usize,
+        /// Their payload bytes.
+        bytes: usize,
+    },
+    /// The node stopped before the bus answered: not known to be accepted
+    /// (it may have been stored).
+    #[error("not known to be durable: the node stopped before the cluster bus answered")]
+    Stopped,
 }
 
 impl ClusterNode {
@@ -193,10 +248,13 @@ impl ClusterNode {
         let (server, events) = Server::bind_with(addr, config, users, options).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let available = Arc::new(AtomicBool::new(true));
+        let sink = LogSink { bus: bus.clone() };
+        let runtime = tokio::runtime::Handle::current();
         let node = ClusterNode {
             server: server.clone(),
             bus: bus.clone(),
             available: Arc::clone(&available),
+            batcher: Batcher::new(sink, Limits::default(), runtime),
         };
         glue::spawn(server, events, bus, timings, expiry, available, tx);
         Ok((node, NodeEvents { rx }))
@@ -223,29 +281,26 @@ impl ClusterNode {
     }
 
     /// Accepts `notification` for every session of `user`, on any server:
-    /// returns its log seq once JetStream stored it on a quorum. Refused
-    /// while the node has no bus. A publish whose outcome is unknown is
-    /// retried once with the same publish id, which JetStream stores once.
+    /// returns its position in the log once JetStream stored it on a
+    /// quorum. Refused while the node has no bus.
+    ///
+    /// While a message of `user` is being stored, the user's next
+    /// notifications wait and go out together as one message when it
+    /// returns (at most 256 notifications or 256 KiB per message; a user's
+    /// queue holds at most 16 384 notifications or 16 MiB, beyond which
+    /// [`PublishError::Backlog`] refuses): each caller gets its own
+    /// position, and the order of the log is the order of the calls. A
+    /// message whose outcome is unknown is retried once with the same
+    /// publish id, which JetStream stores once.
     pub async fn publish(
         &self,
         user: &str,
         notification: &EncodedNotification,
-    ) -> Result<LogSeq, PublishError> {
+    ) -> Result<LogPos, PublishError> {
         if !self.bus_available() {
             return Err(PublishError::BusUnavailable);
         }
-        let id = self.bus.publish_id();
-        match self.bus.publish(&id, user, notification).await {
-            Ok(seq) => Ok(seq),
-            Err(err @ (BusError::User(_) | BusError::Config(_))) => Err(err.into()),
-            Err(first) => {
-                tracing::debug!(error = %first, "publish failed; retrying with the same id");
-                self.bus
-                    .publish(&id, user, notification)
-                    .await
-                    .map_err(PublishError::from)
-            }
-        }
+        self.batcher.submit(user, notification).await
     }
 
     /// How many live sessions `user` has in the whole cluster (a scan of

@@ -14,7 +14,7 @@ use super::glue::Msg;
 use super::retention::{Advance, Position, Retention};
 use crate::connect::Bus;
 use crate::error::ReadError;
-use crate::ids::LogSeq;
+use crate::ids::{LogPos, LogSeq};
 use crate::log_entry::LogEntry;
 
 /// How long one wait for the log lasts before the reader looks again.
@@ -35,11 +35,12 @@ pub(super) struct Context {
     pub(super) retention: Retention,
 }
 
-/// Reads `user`'s log from `from` and hands every entry to the core as
-/// `session`'s seq `next_seq`, `next_seq + 1`, … until the session is gone
-/// (the loop aborts the task, or the core no longer has it), or ends the
-/// session if the log's age limit removed entries it had not read.
-pub(super) async fn read(cx: Context, mut from: LogSeq, mut next_seq: u64) {
+/// Reads `user`'s log from `from` and hands every notification to the core
+/// as `session`'s seq `next_seq`, `next_seq + 1`, … (the notifications of a
+/// message that holds several get consecutive seqs) until the session is
+/// gone (the loop aborts the task, or the core no longer has it), or ends
+/// the session if the log's age limit removed entries it had not read.
+pub(super) async fn read(cx: Context, mut from: LogPos, mut next_seq: u64) {
     let Context {
         bus,
         server,
@@ -73,7 +74,7 @@ pub(super) async fn read(cx: Context, mut from: LogSeq, mut next_seq: u64) {
                     match retention.advance(bus, user, from).await {
                         Ok(Some(to)) => {
                             idle_since = Instant::now();
-                            from = to;
+                            from = LogPos::start_of(to);
                             let caught_up = Msg::CaughtUp {
                                 session,
                                 log_seq: LogSeq(to.0 - 1),
@@ -83,27 +84,30 @@ pub(super) async fn read(cx: Context, mut from: LogSeq, mut next_seq: u64) {
                             }
                         }
                         Ok(None) => {}
-                        Err(Advance::Lost { first }) => return lost(msgs, session, from, first),
+                        Err(Advance::Lost { first }) => {
+                            return lost(msgs, session, from.seq, first);
+                        }
                         Err(Advance::Bus(err)) => {
                             tracing::debug!(%session, %err, "cannot move an idle reader's position; later");
                         }
                     }
                 }
                 Ok(Some(entry)) => {
-                    if !whole(&cx, from).await {
+                    if !whole(&cx, from.seq).await {
                         return;
                     }
                     idle_since = Instant::now();
-                    from = LogSeq(entry.log_seq.0 + 1);
+                    // Read again from here, the rest of its message first.
+                    from = entry.position().next();
                     if !hand_over(server, session, next_seq, &entry, msgs, room).await {
                         return;
                     }
                     next_seq += 1;
                 }
-                // Skipped alike by every server: no seq is used.
+                // Skipped whole, alike by every server: no seq is used.
                 Err(ReadError::Malformed { log_seq, reason }) => {
                     tracing::warn!(%session, %log_seq, %reason, "log message skipped");
-                    from = LogSeq(log_seq.0 + 1);
+                    from = LogPos::start_of(LogSeq(log_seq.0 + 1));
                 }
                 Err(err) => {
                     tracing::debug!(%session, %err, "the log reader stopped; reading again");
@@ -159,7 +163,7 @@ async fn hand_over(
     let numbered = Msg::Numbered {
         session,
         seq,
-        log_seq: entry.log_seq,
+        position: entry.position(),
         origin: entry.origin,
     };
     if msgs.send(numbered).is_err() {

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use super::NodeEvent;
 use crate::connect::Bus;
 use crate::error::{ReadError, ReportError};
-use crate::ids::{LogSeq, ServerId};
+use crate::ids::{LogPos, LogSeq, ServerId};
 use crate::report::{Outcome, Report};
 
 /// How long a report is retried before it is given up (logged): long
@@ -25,6 +25,8 @@ const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long one wait for reports lasts before the reader looks again.
 const QUIET: Duration = Duration::from_secs(5);
+/// Delivered reports per message (about 30 bytes each).
+const PER_MESSAGE: usize = 1024;
 /// The pause before a reader that lost the bus starts again.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -35,55 +37,77 @@ pub(super) fn session_ended() -> Outcome {
     }
 }
 
-/// Reports `outcome` for the session's `seq` (log entry `log_seq`) to
+/// Reports `outcome` for the session's `seq` (at `position` in the log) to
 /// `origin`, the server that accepted it.
 pub(super) fn send(
     bus: &Bus,
     writes: &mut JoinSet<()>,
     origin: ServerId,
-    log_seq: LogSeq,
+    position: LogPos,
     session: SessionId,
     seq: u64,
     outcome: Outcome,
 ) {
-    publish(
-        bus,
-        writes,
-        origin,
-        Report {
-            log_seq,
-            session: session.get(),
-            session_seq: seq,
-            outcome,
-        },
-    );
+    let report = Report {
+        log_seq: position.seq,
+        index: position.index,
+        session: session.get(),
+        session_seq: seq,
+        outcome,
+    };
+    publish(bus, writes, origin, vec![report]);
 }
 
-fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, report: Report) {
+/// Reports to `origin` every notification of one session that one
+/// cumulative acknowledgement delivered, in as few messages as fit.
+pub(super) fn send_delivered(
+    bus: &Bus,
+    writes: &mut JoinSet<()>,
+    origin: ServerId,
+    session: SessionId,
+    delivered: &[(u64, LogPos)],
+) {
+    for chunk in delivered.chunks(PER_MESSAGE) {
+        let reports = chunk
+            .iter()
+            .map(|&(seq, position)| Report {
+                log_seq: position.seq,
+                index: position.index,
+                session: session.get(),
+                session_seq: seq,
+                outcome: Outcome::Delivered,
+            })
+            .collect();
+        publish(bus, writes, origin, reports);
+    }
+}
+
+fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, reports: Vec<Report>) {
     let bus = bus.clone();
-    writes.spawn(async move { deliver(&bus, origin, &report).await });
+    writes.spawn(async move { deliver(&bus, origin, &reports).await });
 }
 
-/// Publishes `report` to `origin`, retried with the same de-duplication id
-/// (the report's own), so a publish that was stored but whose ack was lost
-/// is not stored twice; given up (logged) after [`GIVE_UP_AFTER`].
-async fn deliver(bus: &Bus, origin: ServerId, report: &Report) {
+/// Publishes `reports` to `origin` as one message, retried with the same
+/// de-duplication id (the reports' own), so a publish that was stored but
+/// whose ack was lost is not stored twice; given up (logged) after
+/// [`GIVE_UP_AFTER`].
+async fn deliver(bus: &Bus, origin: ServerId, reports: &[Report]) {
     let give_up = tokio::time::Instant::now() + GIVE_UP_AFTER;
     let mut pause = FIRST_PAUSE;
     loop {
-        match bus.publish_report(origin, report).await {
+        match bus.publish_reports(origin, reports).await {
             Ok(_) => return,
             Err(err) if tokio::time::Instant::now() + pause >= give_up => {
                 tracing::warn!(
                     %err,
-                    log_seq = %report.log_seq,
-                    "delivery report lost after {}s of retries",
+                    reports = reports.len(),
+                    "delivery reports lost after {}s of retries",
                     GIVE_UP_AFTER.as_secs()
                 );
                 return;
             }
             Err(err) => {
-                tracing::debug!(%err, log_seq = %report.log_seq, "a report publish failed; retrying");
+                tracing::debug!(%err, reports = reports.len(), "a report publish failed; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_PAUSE);
             }
@@ -98,7 +122,7 @@ async fn deliver(bus: &Bus, origin: ServerId, report: &Report) {
 /// notification whose submitter counted the session (`notify --wait` counts
 /// only sessions whose record is open). Reports carry session seq 0: the
 /// session never numbered them.
-pub(super) async fn unread(bus: Bus, session: SessionId, user: String, mut from: LogSeq) {
+pub(super) async fn unread(bus: Bus, session: SessionId, user: String, mut from: LogPos) {
     let give_up = tokio::time::Instant::now() + GIVE_UP_AFTER;
     let mut pause = FIRST_PAUSE;
     let mut end = None;
@@ -108,23 +132,39 @@ pub(super) async fn unread(bus: Bus, session: SessionId, user: String, mut from:
                 Some(last) => last,
                 None => *end.insert(bus.log_last_seq().await?),
             };
-            while from <= last {
-                match bus.stored_user_entry(&user, from).await {
-                    Ok(Some(entry)) if entry.log_seq <= last => {
-                        from = LogSeq(entry.log_seq.0 + 1);
-                        if let Some(origin) = entry.origin {
-                            let report = Report {
+            while from.seq <= last {
+                match bus.stored_user_entries(&user, from).await {
+                    Ok(Some(entries)) => {
+                        let Some(first) = entries.first() else {
+                            // Past its last notification: the next message.
+                            from = LogPos::start_of(LogSeq(from.seq.0 + 1));
+                            continue;
+                        };
+                        if first.log_seq > last {
+                            break;
+                        }
+                        from = LogPos::start_of(LogSeq(first.log_seq.0 + 1));
+                        // One message, one origin: one report message.
+                        let Some(origin) = first.origin else { continue };
+                        let reports: Vec<Report> = entries
+                            .iter()
+                            .map(|entry| Report {
                                 log_seq: entry.log_seq,
+                                index: entry.index,
                                 session: session.get(),
                                 session_seq: 0,
                                 outcome: never_read(),
-                            };
-                            deliver(&bus, origin, &report).await;
+                            })
+                            .collect();
+                        for chunk in reports.chunks(PER_MESSAGE) {
+                            deliver(&bus, origin, chunk).await;
                         }
                     }
-                    Ok(_) => break,
+                    Ok(None) => break,
                     // Skipped by every reader: no notification to report.
-                    Err(ReadError::Malformed { log_seq, .. }) => from = LogSeq(log_seq.0 + 1),
+                    Err(ReadError::Malformed { log_seq, .. }) => {
+                        from = LogPos::start_of(LogSeq(log_seq.0 + 1));
+                    }
                     Err(ReadError::Bus(err)) => return Err(err),
                 }
             }

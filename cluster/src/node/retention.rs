@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::log_clock::{Age, LogClock};
 use crate::connect::Bus;
 use crate::error::{BusError, ReadError};
-use crate::ids::LogSeq;
+use crate::ids::{LogPos, LogSeq};
 
 /// The clock's allowance for the bus's clock running ahead of this
 /// server's, as a fraction of the age limit.
@@ -106,32 +106,39 @@ impl Retention {
         })
     }
 
-    /// For an idle reader at `from`: the position it can move to, if the
-    /// log holds nothing of `user`'s from `from` to its last seq; `None`
-    /// when it holds something (read it) or has nothing new. Checks the
-    /// position first: a lost one is an error to end the session on.
+    /// For an idle reader at `from`: the message seq it can move to, if
+    /// the log holds nothing of `user`'s from `from` to its last seq;
+    /// `None` when it holds something (read it) or has nothing new. Checks
+    /// the position first: a lost one is an error to end the session on.
     pub(super) async fn advance(
         &self,
         bus: &Bus,
         user: &str,
-        from: LogSeq,
+        mut from: LogPos,
     ) -> Result<Option<LogSeq>, Advance> {
         if self.inner.is_none() {
             return Ok(None);
         }
-        if let Position::Lost { first } = self.check(bus, from).await? {
+        if let Position::Lost { first } = self.check(bus, from.seq).await? {
             return Err(Advance::Lost { first });
         }
         // The last seq first: whatever the user has up to it is found by
         // the read that follows.
         let bounds = bus.log_bounds().await?;
-        if bounds.last < from {
-            return Ok(None);
-        }
-        match bus.stored_user_entry(user, from).await {
-            Ok(None) => Ok(Some(LogSeq(bounds.last.0 + 1))),
-            Ok(Some(_)) | Err(ReadError::Malformed { .. }) => Ok(None),
-            Err(ReadError::Bus(err)) => Err(err.into()),
+        loop {
+            if bounds.last < from.seq {
+                return Ok(None);
+            }
+            return match bus.stored_user_entries(user, from).await {
+                Ok(None) => Ok(Some(LogSeq(bounds.last.0 + 1))),
+                // The rest of a message already read: look after it.
+                Ok(Some(entries)) if entries.is_empty() => {
+                    from = LogPos::start_of(LogSeq(from.seq.0 + 1));
+                    continue;
+                }
+                Ok(Some(_)) | Err(ReadError::Malformed { .. }) => Ok(None),
+                Err(ReadError::Bus(err)) => Err(err.into()),
+            };
         }
     }
 }

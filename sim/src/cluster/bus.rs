@@ -1,6 +1,7 @@
 //! A model of the cluster's shared state [D-17]: an ordered log of
-//! notifications per user (JetStream's `FAXNOTIFY_LOG`, filtered by user)
-//! and a key-value store of session records with compare-and-set on a
+//! messages per user (JetStream's `FAXNOTIFY_LOG`, filtered by user), each
+//! holding one notification or a batch of them (a notification's place is
+//! its [`Pos`]: message, index in the message), and a key-value store of session records with compare-and-set on a
 //! revision (`FAXNOTIFY_SESSIONS`). Every operation is atomic at the
 //! instant it completes; the world decides when that is (bus latency) and
 //! whether the node can reach the bus at all.
@@ -15,6 +16,26 @@ pub(crate) struct Entry {
     pub(crate) id: u64,
 }
 
+/// Where a notification is in its user's log: the message (its index in
+/// the user's log, standing in for the stream seq) and its index in the
+/// message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub(crate) message: usize,
+    pub(crate) index: usize,
+}
+
+impl Pos {
+    /// The next notification's position when `self` is not a message's
+    /// last (reading from it moves on to the next message otherwise).
+    pub(crate) fn after(self) -> Self {
+        Self {
+            message: self.message,
+            index: self.index + 1,
+        }
+    }
+}
+
 /// A session's record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Record {
@@ -23,35 +44,95 @@ pub(crate) struct Record {
     pub(crate) owner: u64,
     /// The owner's lease, in virtual milliseconds.
     pub(crate) owner_until_ms: u64,
-    /// The index in the user's log of the session's seq 1.
+    /// The message of the user's log that holds the session's seq 1 (the
+    /// first message after the log's end when the session began).
     pub(crate) start: usize,
     /// The highest session seq persisted as acknowledged.
     pub(crate) acked: u64,
+    /// Where that notification is (`None` before the first).
+    pub(crate) acked_at: Option<Pos>,
+}
+
+impl Record {
+    /// Where the owner reads from next: right after the acknowledged
+    /// notification, or the session's first message.
+    pub(crate) fn resume_at(&self) -> Pos {
+        self.acked_at.map_or(
+            Pos {
+                message: self.start,
+                index: 0,
+            },
+            Pos::after,
+        )
+    }
 }
 
 /// The log and the store.
 #[derive(Debug, Default)]
 pub(crate) struct Bus {
-    log: BTreeMap<String, Vec<Entry>>,
+    /// Per user: its messages, each one or more notifications.
+    log: BTreeMap<String, Vec<Vec<Entry>>>,
     kv: BTreeMap<SessionId, (u64, Record)>,
     next_revision: u64,
 }
 
 impl Bus {
-    /// Appends an accepted notification to `user`'s log.
-    pub(crate) fn publish(&mut self, user: &str, entry: Entry) {
-        self.log.entry(user.to_owned()).or_default().push(entry);
+    /// Appends a message of accepted notifications (at least one) to
+    /// `user`'s log.
+    pub(crate) fn publish(&mut self, user: &str, message: Vec<Entry>) {
+        assert!(!message.is_empty(), "a log message holds a notification");
+        self.log.entry(user.to_owned()).or_default().push(message);
     }
 
-    /// `user`'s log from `from` on.
-    pub(crate) fn entries(&self, user: &str, from: usize) -> &[Entry] {
+    /// The first notification at or after `from` in `user`'s log (the next
+    /// message's first when `from` is past its message's end), and where.
+    pub(crate) fn next_entry(&self, user: &str, from: Pos) -> Option<(Pos, Entry)> {
+        let messages = self.log.get(user)?;
+        let mut at = from;
+        loop {
+            let message = messages.get(at.message)?;
+            if let Some(entry) = message.get(at.index) {
+                return Some((at, *entry));
+            }
+            at = Pos {
+                message: at.message + 1,
+                index: 0,
+            };
+        }
+    }
+
+    /// `user`'s `n`-th notification (from 0), counted across messages.
+    pub(crate) fn entry_at(&self, user: &str, n: usize) -> Option<Entry> {
+        self.log.get(user)?.iter().flatten().nth(n).copied()
+    }
+
+    /// How many notifications precede `at` in `user`'s log.
+    pub(crate) fn flat_index(&self, user: &str, at: Pos) -> usize {
+        self.log.get(user).map_or(0, |l| {
+            l.iter().take(at.message).map(Vec::len).sum::<usize>()
+                + at.index.min(l.get(at.message).map_or(0, Vec::len))
+        })
+    }
+
+    /// Whether `at` is inside a message, after its first notification.
+    pub(crate) fn is_mid_message(&self, user: &str, at: Pos) -> bool {
+        at.index > 0
+            && self
+                .log
+                .get(user)
+                .and_then(|l| l.get(at.message))
+                .is_some_and(|m| at.index < m.len())
+    }
+
+    /// How many notifications `user`'s log holds.
+    pub(crate) fn len(&self, user: &str) -> usize {
         self.log
             .get(user)
-            .map_or(&[][..], |l| l.get(from..).unwrap_or(&[]))
+            .map_or(0, |l| l.iter().map(Vec::len).sum())
     }
 
-    /// How many entries `user`'s log holds.
-    pub(crate) fn len(&self, user: &str) -> usize {
+    /// How many messages `user`'s log holds.
+    pub(crate) fn messages(&self, user: &str) -> usize {
         self.log.get(user).map_or(0, Vec::len)
     }
 
@@ -105,6 +186,7 @@ mod tests {
             owner_until_ms: 0,
             start: 0,
             acked: 0,
+            acked_at: None,
         }
     }
 
@@ -125,14 +207,28 @@ mod tests {
     }
 
     #[test]
-    fn the_log_is_ordered_per_user() {
+    fn the_log_is_ordered_per_user_and_positions_walk_batches() {
         let mut bus = Bus::default();
-        bus.publish("a", Entry { id: 1 });
-        bus.publish("b", Entry { id: 2 });
-        bus.publish("a", Entry { id: 3 });
-        assert_eq!(bus.entries("a", 0), &[Entry { id: 1 }, Entry { id: 3 }]);
-        assert_eq!(bus.entries("a", 1), &[Entry { id: 3 }]);
-        assert_eq!(bus.entries("a", 5), &[]);
-        assert_eq!(bus.len("b"), 1);
+        let e = |id| Entry { id };
+        bus.publish("a", vec![e(1)]);
+        bus.publish("b", vec![e(2)]);
+        bus.publish("a", vec![e(3), e(4)]);
+        assert_eq!(bus.entry_at("a", 0), Some(e(1)));
+        assert_eq!(bus.entry_at("a", 2), Some(e(4)));
+        assert_eq!(bus.entry_at("a", 3), None);
+        assert_eq!((bus.len("a"), bus.messages("a"), bus.len("b")), (3, 2, 1));
+        let pos = |message, index| Pos { message, index };
+        // After the last of message 0: message 1's first.
+        assert_eq!(bus.next_entry("a", pos(0, 1)), Some((pos(1, 0), e(3))));
+        assert_eq!(bus.next_entry("a", pos(1, 1)), Some((pos(1, 1), e(4))));
+        assert_eq!(bus.next_entry("a", pos(1, 2)), None);
+        assert_eq!(bus.flat_index("a", pos(1, 1)), 2);
+        assert!(bus.is_mid_message("a", pos(1, 1)));
+        assert!(!bus.is_mid_message("a", pos(1, 0)) && !bus.is_mid_message("a", pos(1, 2)));
+        // A record resumes right after its acknowledged notification.
+        let mut r = record(1);
+        assert_eq!(r.resume_at(), pos(0, 0));
+        r.acked_at = Some(pos(1, 0));
+        assert_eq!(r.resume_at(), pos(1, 1));
     }
 }

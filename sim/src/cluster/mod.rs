@@ -5,13 +5,19 @@
 //! them off the bus, slows the bus down (so claims time out and take-overs
 //! race) and resets connections.
 //!
+//! Notifications are accepted one or several per log message, as a
+//! node's batcher writes them; a notification's place is (message, index
+//! in the message), and records persist that position with the seq.
+//!
 //! Checked as it runs: a client never loses its session (no
 //! "notifications may have been missed", no new session); every seq it is
 //! handed is the next one and carries exactly the log entry the session's
 //! numbering gives it; no session is held by two servers at once, and a
 //! held session's record names its holder as owner (a server that loses the
 //! bus gives its sessions up before its lease could pass to another); no
-//! session ends or reports anything undelivered. At the end, after the
+//! session ends or reports anything undelivered; a restored session's
+//! persisted position names the same notification as its persisted seq
+//! (so a resume in the middle of a message neither repeats nor skips). At the end, after the
 //! faults heal: every client was handed every notification accepted for its
 //! user since its session started, exactly once, in order; then every
 //! client logs out and nothing is left — no session, no record.

@@ -13,7 +13,7 @@ use faxnotify_core::server::{
 };
 use faxnotify_core::wire::{EncodedNotification, Notification};
 
-use super::bus::Record;
+use super::bus::{Pos, Record};
 use super::world::{Ev, Step, World};
 use crate::rng::SimRng;
 
@@ -55,8 +55,12 @@ pub(crate) enum BusOp {
 #[derive(Debug)]
 pub(crate) struct Consumer {
     user: String,
-    next_index: usize,
+    /// Where the next notification is read from.
+    next: Pos,
     next_seq: u64,
+    /// The position of every seq handed to the core and not yet
+    /// acknowledged (what the real glue keeps for its reports).
+    positions: BTreeMap<u64, Pos>,
 }
 
 pub(crate) struct Node {
@@ -68,9 +72,10 @@ pub(crate) struct Node {
     pub(crate) bus_down_since: Option<Duration>,
     pub(crate) slow_bus: bool,
     pub(crate) consumers: BTreeMap<SessionId, Consumer>,
-    acks: BTreeMap<SessionId, u64>,
+    /// The highest acknowledged seq of each session and its position.
+    acks: BTreeMap<SessionId, (u64, Pos)>,
     opening: BTreeMap<SessionId, (String, usize)>,
-    restoring: BTreeMap<SessionId, (String, usize, u64)>,
+    restoring: BTreeMap<SessionId, Record>,
     detached: BTreeMap<SessionId, Duration>,
     last_renew: Duration,
     last_flush: Duration,
@@ -194,35 +199,63 @@ impl World {
                     .opening
                     .remove(&session)
                     .ok_or_else(|| format!("node {n} opened {session} without a record"))?;
-                self.starts.insert(session, (user.clone(), start));
+                let first = Pos {
+                    message: start,
+                    index: 0,
+                };
+                let flat = self.bus.flat_index(&user, first);
+                self.starts.insert(session, (user.clone(), flat));
                 self.nodes[n].consumers.insert(
                     session,
                     Consumer {
                         user,
-                        next_index: start,
+                        next: first,
                         next_seq: 1,
+                        positions: BTreeMap::new(),
                     },
                 );
             }
             Event::SessionRestored {
                 session, acked_seq, ..
             } => {
-                let (user, start, acked) = self.nodes[n]
+                let record = self.nodes[n]
                     .restoring
                     .remove(&session)
                     .ok_or_else(|| format!("node {n} restored {session} without a record"))?;
-                if acked != acked_seq {
+                if record.acked != acked_seq {
                     return Err(format!(
-                        "{session} restored at {acked_seq}, the record says {acked}"
+                        "{session} restored at {acked_seq}, the record says {}",
+                        record.acked
                     ));
+                }
+                // The record's position and its seq name the same
+                // notification: resuming there neither repeats nor skips.
+                let next = record.resume_at();
+                let (_, flat_start) = self
+                    .starts
+                    .get(&session)
+                    .cloned()
+                    .ok_or_else(|| format!("session {session} was never created"))?;
+                let flat_next = self.bus.flat_index(&record.user, next);
+                if flat_next != flat_start + record.acked as usize {
+                    return Err(format!(
+                        "{session}: the record's position {next:?} is notification {flat_next} \
+                         of the log, its seq {} says {}",
+                        record.acked,
+                        flat_start + record.acked as usize
+                    ));
+                }
+                if self.bus.is_mid_message(&record.user, next) {
+                    self.observe("session resumed in the middle of a log message");
                 }
                 self.observe("session restored on another server");
                 self.nodes[n].consumers.insert(
                     session,
                     Consumer {
-                        user,
-                        next_index: start + acked as usize,
-                        next_seq: acked + 1,
+                        user: record.user,
+                        next,
+                        next_seq: acked_seq + 1,
+                        positions: BTreeMap::new(),
                     },
                 );
             }
@@ -235,8 +268,19 @@ impl World {
             Event::Delivered {
                 session, last_seq, ..
             } => {
-                let acked = self.nodes[n].acks.entry(session).or_default();
-                *acked = (*acked).max(last_seq);
+                // The highest seq handed over up to `last_seq`, with its
+                // position (as the real glue persists it).
+                let node = &mut self.nodes[n];
+                if let Some(c) = node.consumers.get_mut(&session) {
+                    let later = c.positions.split_off(&(last_seq + 1));
+                    let done = std::mem::replace(&mut c.positions, later);
+                    if let Some((&seq, &at)) = done.iter().next_back() {
+                        let acked = node.acks.entry(session).or_insert((0, at));
+                        if seq > acked.0 {
+                            *acked = (seq, at);
+                        }
+                    }
+                }
             }
             Event::SessionReleased { session, .. } => {
                 self.nodes[n].consumers.remove(&session);
@@ -300,13 +344,14 @@ impl World {
                 session,
                 user,
             } => {
-                let start = self.bus.len(&user);
+                let start = self.bus.messages(&user);
                 let record = Record {
                     user: user.clone(),
                     owner: me,
                     owner_until_ms: now_ms + OWNER_LEASE.as_millis() as u64,
                     start,
                     acked: 0,
+                    acked_at: None,
                 };
                 if self.bus.create(session, record) {
                     self.nodes[n].opening.insert(session, (user, start));
@@ -372,9 +417,7 @@ impl World {
                     return Ok(());
                 }
                 let restore = SessionRecord::new(record.user.clone(), record.acked);
-                self.nodes[n]
-                    .restoring
-                    .insert(session, (record.user, record.start, record.acked));
+                self.nodes[n].restoring.insert(session, record);
                 let applied = self.answer(n, claim, ClaimAnswer::Restore(restore))?;
                 self.nodes[n].restoring.remove(&session);
                 if !applied {
@@ -386,7 +429,7 @@ impl World {
     }
 
     fn flush_ack(&mut self, n: usize, session: SessionId) {
-        let Some(&acked) = self.nodes[n].acks.get(&session) else {
+        let Some(&(acked, at)) = self.nodes[n].acks.get(&session) else {
             return;
         };
         let me = self.nodes[n].owner_id;
@@ -396,6 +439,7 @@ impl World {
         {
             let mut r = r.clone();
             r.acked = acked;
+            r.acked_at = Some(at);
             self.bus.update(session, r, rev);
         }
     }
@@ -472,7 +516,7 @@ impl World {
         let sessions: Vec<SessionId> = self.nodes[n].consumers.keys().copied().collect();
         for sid in sessions {
             while let Some(c) = self.nodes[n].consumers.get(&sid) {
-                let Some(entry) = self.bus.entries(&c.user, c.next_index).first().copied() else {
+                let Some((at, entry)) = self.bus.next_entry(&c.user, c.next) else {
                     break;
                 };
                 let seq = c.next_seq;
@@ -494,7 +538,8 @@ impl World {
                             self.observe("seq the client had from the previous server");
                         }
                         if let Some(c) = self.nodes[n].consumers.get_mut(&sid) {
-                            c.next_index += 1;
+                            c.positions.insert(seq, at);
+                            c.next = at.after();
                             c.next_seq += 1;
                         }
                     }

@@ -148,7 +148,7 @@ pub(crate) struct World {
     next_link: u64,
     pub(crate) bus: Bus,
     next_entry: u64,
-    /// Where each session's seq 1 is in its user's log, from its creation.
+    /// How many of its user's notifications precede each session's seq 1.
     pub(crate) starts: BTreeMap<SessionId, (String, usize)>,
     /// What each session's client application was handed: entry ids by seq.
     pub(crate) handed: BTreeMap<SessionId, Vec<u64>>,
@@ -308,7 +308,7 @@ impl World {
             .map(|u| format!("user{u}"))
             .collect();
         for user in &users {
-            self.publish_any(user)?;
+            self.publish_any(user, 1)?;
         }
         self.run_until(self.now + cfg.settle)?;
         self.check_complete()?;
@@ -519,8 +519,14 @@ impl World {
         match action {
             Action::Notify { user, count } => {
                 let user = format!("user{user}");
-                for _ in 0..count {
-                    self.publish_any(&user)?;
+                // As a node's batcher would: several notifications per log
+                // message, so sessions start, acknowledge and resume in the
+                // middle of messages.
+                let mut left = count;
+                while left > 0 {
+                    let batch = (self.rng.range(1, 6) as usize).min(left);
+                    self.publish_any(&user, batch)?;
+                    left -= batch;
                 }
                 Ok(())
             }
@@ -575,9 +581,9 @@ impl World {
         }
     }
 
-    /// A notification is accepted through a node that reaches the bus (the
-    /// admin socket), or refused when none does.
-    pub(crate) fn publish_any(&mut self, user: &str) -> Step {
+    /// `count` notifications are accepted as one log message through a node
+    /// that reaches the bus (the admin socket), or refused when none does.
+    pub(crate) fn publish_any(&mut self, user: &str, count: usize) -> Step {
         let up: Vec<usize> = (0..self.nodes.len())
             .filter(|&n| self.nodes[n].core.is_some() && !self.nodes[n].bus_cut)
             .collect();
@@ -585,11 +591,18 @@ impl World {
             self.observe("notify refused: no server reaches the bus");
             return Ok(());
         }
-        let id = self.next_entry;
-        self.next_entry += 1;
-        self.bus.publish(user, Entry { id });
-        self.accepted += 1;
-        self.note(format!("accepted n{id} for {user}"));
+        let first = self.next_entry;
+        self.next_entry += count as u64;
+        let message: Vec<Entry> = (first..self.next_entry).map(|id| Entry { id }).collect();
+        self.bus.publish(user, message);
+        self.accepted += count as u64;
+        if count > 1 {
+            self.observe("log message of several notifications");
+        }
+        self.note(format!(
+            "accepted n{first}..=n{} for {user} in one message",
+            self.next_entry - 1
+        ));
         Ok(())
     }
 
@@ -825,11 +838,7 @@ impl World {
                         handed.len()
                     ));
                 }
-                let expected = self
-                    .bus
-                    .entries(&user, start + handed.len())
-                    .first()
-                    .map(|e| e.id);
+                let expected = self.bus.entry_at(&user, start + handed.len()).map(|e| e.id);
                 if expected != Some(id) {
                     return Err(format!(
                         "session {session} seq {seq}: handed n{id}, the log says {expected:?}"

@@ -1,0 +1,165 @@
+//! A log message's bytes [D-17]: one notification, or a batch of them.
+//!
+//! - **one**: `kind u8 (not 0) | payload` — the NOTIFY kind byte and the
+//!   NOTIFY payload of docs/protocol.md §8, as a fax engine publishes;
+//! - **batch**: `0x00 | count u16 | count × (kind u8 | len u16 | payload)`,
+//!   integers big-endian, `count` ≥ 1, nothing after the last entry. Kind
+//!   0 is the one kind the log reserves for this marker, so a notification
+//!   of kind 0 is always written as a batch (of one, if need be).
+//!
+//! A message that is neither is malformed as a whole: every server skips
+//! all of it, so every server numbers the rest alike.
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use faxnotify_core::wire::EncodedNotification;
+
+/// The first byte of a batch: the notification kind the log reserves.
+pub(crate) const BATCH_MARKER: u8 = 0;
+/// Bytes a batch adds to its first entry: the marker and the count.
+pub(crate) const BATCH_HEADER: usize = 3;
+/// Bytes a batch adds to each entry: its kind and its length.
+pub(crate) const ENTRY_HEADER: usize = 3;
+
+/// The bytes of one log message holding `notifications` (at least one, at
+/// most `u16::MAX`), in order.
+pub(crate) fn encode(notifications: &[&EncodedNotification]) -> Bytes {
+    assert!(
+        !notifications.is_empty() && notifications.len() <= usize::from(u16::MAX),
+        "a log message holds 1 to 65535 notifications"
+    );
+    if let [one] = notifications
+        && one.kind() != BATCH_MARKER
+    {
+        let mut body = BytesMut::with_capacity(1 + one.payload().len());
+        body.put_u8(one.kind());
+        body.put_slice(one.payload());
+        return body.freeze();
+    }
+    let mut body = BytesMut::with_capacity(batch_len(notifications.iter().copied()));
+    body.put_u8(BATCH_MARKER);
+    body.put_u16(u16::try_from(notifications.len()).expect("checked above"));
+    for n in notifications {
+        body.put_u8(n.kind());
+        // A NOTIFY payload is at most 65 523 bytes.
+        body.put_u16(u16::try_from(n.payload().len()).expect("a NOTIFY payload fits a u16"));
+        body.put_slice(n.payload());
+    }
+    body.freeze()
+}
+
+/// The size of the batch form of `notifications`.
+pub(crate) fn batch_len<'a>(notifications: impl Iterator<Item = &'a EncodedNotification>) -> usize {
+    BATCH_HEADER
+        + notifications
+            .map(|n| ENTRY_HEADER + n.payload().len())
+            .sum::<usize>()
+}
+
+/// The notifications of one log message, or why it holds none.
+pub(crate) fn decode(body: &Bytes) -> Result<Vec<EncodedNotification>, String> {
+    let Some(&first) = body.first() else {
+        return Err("it is empty (no notification kind)".into());
+    };
+    if first != BATCH_MARKER {
+        let one = EncodedNotification::from_payload(first, body.slice(1..))
+            .map_err(|err| err.to_string())?;
+        return Ok(vec![one]);
+    }
+    if body.len() < BATCH_HEADER {
+        return Err("it ends inside its batch header".into());
+    }
+    let count = usize::from(u16::from_be_bytes([body[1], body[2]]));
+    if count == 0 {
+        return Err("it is a batch of no notifications".into());
+    }
+    let mut at = BATCH_HEADER;
+    let mut out = Vec::with_capacity(count);
+    for index in 0..count {
+        let Some(header) = body.get(at..at + ENTRY_HEADER) else {
+            return Err(format!("it ends inside the header of its entry {index}"));
+        };
+        let kind = header[0];
+        let len = usize::from(u16::from_be_bytes([header[1], header[2]]));
+        let start = at + ENTRY_HEADER;
+        if body.len() < start + len {
+            return Err(format!("it ends inside the payload of its entry {index}"));
+        }
+        let n = EncodedNotification::from_payload(kind, body.slice(start..start + len))
+            .map_err(|err| format!("its entry {index}: {err}"))?;
+        out.push(n);
+        at = start + len;
+    }
+    if at != body.len() {
+        return Err(format!("{} bytes after its last entry", body.len() - at));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(kind: u8, payload: &'static [u8]) -> EncodedNotification {
+        EncodedNotification::from_payload(kind, Bytes::from_static(payload)).unwrap()
+    }
+
+    /// The vectors of docs/protocol.md [D-17].
+    #[test]
+    fn the_documented_vectors_encode_and_decode() {
+        let one = n(3, &[0, 2, b'h', b'i']);
+        assert_eq!(&encode(&[&one])[..], b"\x03\x00\x02hi");
+        let two = [n(3, &[0, 2, b'h', b'i']), n(1, &[9])];
+        let batch = encode(&[&two[0], &two[1]]);
+        assert_eq!(
+            &batch[..],
+            b"\x00\x00\x02\x03\x00\x04\x00\x02hi\x01\x00\x01\x09"
+        );
+        assert_eq!(batch.len(), batch_len(two.iter()));
+        assert_eq!(decode(&batch).unwrap(), two.to_vec());
+        // Kind 0 is the batch marker: alone it is a batch of one.
+        let zero = n(0, b"z");
+        assert_eq!(&encode(&[&zero])[..], b"\x00\x00\x01\x00\x00\x01z");
+        assert_eq!(decode(&encode(&[&zero])).unwrap(), vec![zero]);
+        assert_eq!(decode(&encode(&[&one])).unwrap(), vec![one]);
+    }
+
+    #[test]
+    fn malformed_messages_are_refused_whole_with_the_reason() {
+        let two = [n(3, b"ab"), n(1, b"")];
+        let batch = encode(&[&two[0], &two[1]]);
+        // Every truncation of a batch is refused, none panics.
+        for len in 0..batch.len() {
+            assert!(decode(&batch.slice(..len)).is_err(), "len {len}");
+        }
+        let mut longer = batch.to_vec();
+        longer.push(7);
+        assert_eq!(
+            decode(&Bytes::from(longer)),
+            Err("1 bytes after its last entry".into())
+        );
+        assert_eq!(
+            decode(&Bytes::from_static(b"\x00\x00\x00")),
+            Err("it is a batch of no notifications".into())
+        );
+        assert_eq!(
+            decode(&Bytes::from_static(b"\x00\x00\x02\x03\x00\x00")),
+            Err("it ends inside the header of its entry 1".into())
+        );
+        assert_eq!(
+            decode(&Bytes::from_static(b"\x00\x00\x01\x03\x00\x05ab")),
+            Err("it ends inside the payload of its entry 0".into())
+        );
+        assert_eq!(
+            decode(&Bytes::new()),
+            Err("it is empty (no notification kind)".into())
+        );
+        // A single notification over the NOTIFY limit.
+        let huge = Bytes::from(vec![1u8; 70_000]);
+        assert!(decode(&huge).is_err());
+        // A batch entry over the limit (65 524..=65 535 fit the length).
+        let mut over = vec![0, 0, 1, 1, 0xff, 0xff];
+        over.extend(std::iter::repeat_n(0u8, 0xffff));
+        let err = decode(&Bytes::from(over)).unwrap_err();
+        assert!(err.starts_with("its entry 0: "), "{err}");
+    }
+}
