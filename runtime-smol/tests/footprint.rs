@@ -33,7 +33,7 @@ impl Harness for Dedicated {
 
 #[test]
 fn session_bytes_and_post_allocations() {
-    let bytes = footprint::idle_session_bytes::<Dedicated>(1_000, live_bytes);
+    let bytes = footprint::idle_session_bytes::<Dedicated>(500, live_bytes);
     println!(
         "smol: server heap bytes per idle session: {:.0}, after one notification: {:.0}",
         bytes.idle, bytes.after_notification

@@ -38,7 +38,7 @@ impl Harness for MultiThread {
 
 #[test]
 fn session_bytes_and_post_allocations() {
-    let bytes = footprint::idle_session_bytes::<MultiThread>(1_000, live_bytes);
+    let bytes = footprint::idle_session_bytes::<MultiThread>(500, live_bytes);
     println!(
         "tokio: server heap bytes per idle session: {:.0}, after one notification: {:.0}",
         bytes.idle, bytes.after_notification

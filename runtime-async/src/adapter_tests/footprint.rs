@@ -136,14 +136,18 @@ pub fn idle_session_bytes<H: Harness>(sessions: usize, live_bytes: fn() -> usize
 
     let warm_up = 16;
     let mut streams = Vec::with_capacity(warm_up + sessions);
+    // The events are taken as they come: while the application lags the
+    // server stops reading.
     for _ in 0..warm_up {
         streams.push(raw_login(addr, "u", &secrets));
+        drain(&events);
     }
     settle();
     drain(&events);
     let before = live_bytes();
     for _ in 0..sessions {
         streams.push(raw_login(addr, "u", &secrets));
+        drain(&events);
     }
     settle();
     drain(&events);
@@ -155,9 +159,11 @@ pub fn idle_session_bytes<H: Harness>(sessions: usize, live_bytes: fn() -> usize
         .expect("encodable");
     server.post(Target::All, encoded).expect("room in the inbox");
     for stream in &mut streams {
-        let seq = match parse(&read_frame(stream)) {
-            Frame::Notify(n) => n.seq,
-            other => panic!("expected NOTIFY, got {other}"),
+        // After what the login left (CALLBACK_STATUS backchannel).
+        let seq = loop {
+            if let Frame::Notify(n) = parse(&read_frame(stream)) {
+                break n.seq;
+            }
         };
         send(stream, &Frame::Ack { seq });
     }
