@@ -29,6 +29,19 @@ impl Doorbell {
         self.waker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wakes the driver unless a wake is pending already (for senders
+    /// that do not hold the gate themselves).
+    pub(crate) fn ring_if_idle(&self) {
+        if self.gate.should_wake() {
+            self.ring();
+        }
+    }
+
+    /// The driver's side: a send from here on rings again.
+    pub(crate) fn rearm(&self) {
+        self.gate.rearm();
+    }
+
     /// Wakes the driver (call when the gate said to).
     pub(crate) fn ring(&self) {
         if let Some(waker) = self.lock().take() {

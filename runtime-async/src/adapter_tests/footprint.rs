@@ -18,8 +18,10 @@ use faxnotify_core::auth::{
 };
 use faxnotify_core::client::{Event, ListenPolicy};
 use faxnotify_core::server::{self, MemoryUserStore, Target};
-use faxnotify_core::wire::{Advertise, Caps, Decoder, Frame, Login, MAX_FRAME_LEN, PolicyKind, Role};
 use faxnotify_core::wire::Notification;
+use faxnotify_core::wire::{
+    Advertise, Caps, Decoder, Frame, Login, MAX_FRAME_LEN, PolicyKind, Role,
+};
 
 use super::Harness;
 use super::support::{
@@ -157,7 +159,9 @@ pub fn idle_session_bytes<H: Harness>(sessions: usize, live_bytes: fn() -> usize
     let encoded = encoder
         .encode(&Notification::server_message("hello"))
         .expect("encodable");
-    server.post(Target::All, encoded).expect("room in the inbox");
+    server
+        .post(Target::All, encoded)
+        .expect("room in the inbox");
     for stream in &mut streams {
         // After what the login left (CALLBACK_STATUS backchannel).
         let seq = loop {
