@@ -163,6 +163,7 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
             future::race(future::race(command, network), local).await
         };
         now = Instant::now();
+        net.awake();
         match wake {
             Wake::Command(Some(command)) => {
                 machine.command(now, command, &mut io, &events);
@@ -174,9 +175,8 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
                 settle(&mut machine, now, &mut io, &events);
             }
             Wake::Net => {
-                // Messages sent from here on ring again; what is left after
-                // this batch is seen before the next wait (`ready`).
-                net.rearm();
+                // What is left after this batch is seen before the next
+                // wait (`ready`).
                 for _ in 0..BATCH {
                     if events.is_full() {
                         break;

@@ -126,6 +126,10 @@ impl<T> Receiver<T> {
     fn poll_take(&self, waker: Option<&Waker>) -> Poll<Option<T>> {
         let mut state = self.shared.lock();
         let was_full = state.queue.len() >= self.shared.capacity;
+        if let Some(waker) = waker {
+            // Served: a push while this task runs need not wake it.
+            state.waiting.retain(|w| !w.will_wake(waker));
+        }
         if let Some(event) = state.queue.pop_front() {
             let now_below = state.queue.len() < self.shared.capacity;
             drop(state);

@@ -123,17 +123,31 @@ impl<S> NetTx<S> {
 }
 
 impl<S> NetRx<S> {
-    /// Resolves when a message may be waiting.
+    /// Resolves when a message is waiting. Only while it waits does a
+    /// sender ring (see [`NetRx::awake`]).
     pub(crate) async fn ready(&self) {
-        if self.rx.is_empty() {
-            self.shared.bell.rung().await;
-        }
+        std::future::poll_fn(|cx| {
+            if !self.rx.is_empty() {
+                return std::task::Poll::Ready(());
+            }
+            // Going to sleep: from here on the next sender rings, and a
+            // message sent before the waker was stored is seen below.
+            self.shared.bell.rearm();
+            self.shared.bell.set_waker(cx.waker());
+            if self.rx.is_empty() {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
     }
 
-    /// Call before taking messages: a message sent from here on wakes the
-    /// driver again.
-    pub(crate) fn rearm(&self) {
-        self.shared.bell.rearm();
+    /// Call when the driver wakes, for whatever reason: senders need not
+    /// ring while it runs (it looks at the channel before it sleeps again),
+    /// so a message sent meanwhile costs no wake-up of a running task.
+    pub(crate) fn awake(&self) {
+        self.shared.bell.hold();
     }
 
     /// A message that is waiting.

@@ -4,8 +4,8 @@
 //! tokio detaches), so the driver spawns detached tasks through
 //! [`Spawn`] and cancels them itself: the task races its work against a
 //! cancellation signal, looking at the signal first so that a cancelled
-//! task never polls its work again (a reader polled after its connection
-//! closed would take the socket's read waker from the writer draining it).
+//! task never polls its work again (work polled after its connection was
+//! dropped could still read from or write to the socket).
 //!
 //! Each flag has a single waiter (the task itself for the cancellation,
 //! the one `join` for the end), so it keeps that waiter's waker in a slot
