@@ -340,7 +340,10 @@ async fn writer<R: Runtime>(conn: ConnId, link: &Link<R::Tcp>, net: &NetTx<R::Tc
     let (stream, queue) = (&link.stream, &link.queue);
     let work = async {
         while let Some(chunk) = queue.next_chunk().await {
-            if let Err(error) = write_all(stream, &chunk).await {
+            // Boxed, as the drain below: a chunk is queued only when the
+            // socket was full, so these are the slow paths, and unboxed
+            // their waits would enlarge every idle connection's task.
+            if let Err(error) = Box::pin(write_all(stream, &chunk)).await {
                 tracing::debug!(%conn, %error, "write failed");
                 if !queue.is_closing() {
                     net.send(NetMsg::Closed { conn }).await;
@@ -353,7 +356,7 @@ async fn writer<R: Runtime>(conn: ConnId, link: &Link<R::Tcp>, net: &NetTx<R::Tc
         let _ = stream.shutdown_write();
         // Drain until the peer closes: closing with unread data would reset
         // the connection and could destroy what the peer has not read yet.
-        discard(stream).await;
+        Box::pin(discard(stream)).await;
     };
     future::or(work, queue.close_deadline::<R>()).await;
 }
