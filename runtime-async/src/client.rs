@@ -102,7 +102,7 @@ impl<R: Runtime> Client<R> {
 
         let (events_tx, events_rx) = mailbox::mailbox(options.event_capacity);
         let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_QUEUE);
-        let (net_tx, net_rx) = async_channel::bounded(options.input_queue);
+        let (net_tx, net_rx) = net::channel(options.input_queue);
         let (started_tx, started_rx) = async_channel::bounded::<Started>(1);
         let limits = Limits::from(&options);
         #[cfg(feature = "test-hooks")]

@@ -1,15 +1,21 @@
-//! The connections a driver owns: one reader and one writer task each, the
-//! bounded write queue between the driver and the writer, and the read gate
-//! that pauses reading while too much output waits.
+//! The connections a driver owns: one task each that reads and writes,
+//! the bounded write queue between the driver and that task, and the read
+//! gate that pauses reading while too much output waits.
 //!
 //! Bounds per connection (see the crate docs, "Backpressure"):
-//! - reading: at most one chunk (`read_chunk` bytes) held by the reader
+//! - reading: at most one chunk (`read_chunk` bytes) held by the task
 //!   while it waits for room in the driver's bounded input queue;
-//! - writing: the reader stops while more than `pause_reading_above` bytes
-//!   wait to be written, so a peer that sends without reading cannot make
-//!   the core produce more replies; whatever the application produces (the
-//!   server's NOTIFY window) is bounded by the core; and above
+//! - writing: the task stops reading while more than `pause_reading_above`
+//!   bytes wait to be written, so a peer that sends without reading cannot
+//!   make the core produce more replies; whatever the application produces
+//!   (the server's NOTIFY window) is bounded by the core; and above
 //!   `max_write_backlog` the connection is treated as dead.
+//!
+//! What an idle connection holds: its task (a future that waits for the
+//! socket and its queue), the shared stream and queue state, and its map
+//! entry; no read buffer (reads go through a per-thread scratch space into
+//! buffers that circulate through the driver) and no write buffer (the
+//! turn's bytes go out in a buffer that returns to a pool once written).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -17,24 +23,26 @@ use std::collections::hash_map::{Entry as MapEntry, HashMap};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use async_channel::Sender;
-use event_listener::Event;
 use faxnotify_core::ConnId;
 use futures_lite::future;
 use tracing::Instrument as _;
 
-use crate::net::{self, NetMsg};
+use crate::net::{self, NetMsg, NetTx};
 use crate::options::Options;
 use crate::runtime::{self, AsyncListener, AsyncTcp, Runtime};
 use crate::task::Task;
 
 thread_local! {
-    /// Read scratch space, shared by the readers of one thread: an idle
-    /// connection holds no read buffer, and a read allocates only what arrived.
+    /// Read scratch space, shared by the connections of one thread: an idle
+    /// connection holds no read buffer.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Written buffers kept for the core's next transmissions.
+const SPARE_BUFFERS: usize = 16;
 
 /// The I/O limits a connection runs with.
 #[derive(Clone, Copy, Debug)]
@@ -59,23 +67,38 @@ impl<R> From<&Options<R>> for Limits {
 #[derive(Default)]
 struct QueueState {
     chunks: VecDeque<Vec<u8>>,
-    /// Bytes queued plus the chunk the writer is writing.
+    /// Bytes queued plus the chunk the task is writing.
     bytes: usize,
-    /// The writer holds a chunk it has not finished writing.
+    /// The task holds a chunk it has not finished writing.
     writing: bool,
     /// Close after flushing, by this deadline.
     closing: Option<Instant>,
+    /// The connection's task, while it waits on this state (one task reads
+    /// and writes, so one slot: no event listener to allocate per wait).
+    task: Option<Waker>,
 }
 
-/// What the driver hands a connection's writer.
+impl QueueState {
+    /// Wakes the task (call after a change it may wait for).
+    fn wake(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.wake();
+        }
+    }
+
+    /// `Pending`, with the task's waker kept for [`QueueState::wake`].
+    fn wait<T>(&mut self, cx: &Context<'_>) -> Poll<T> {
+        match &self.task {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.task = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+/// What the driver hands a connection's task.
 struct WriteQueue {
     state: Mutex<QueueState>,
-    /// Data was queued, or the connection is closing.
-    ready: Event,
-    /// The backlog fell to the read threshold.
-    drained: Event,
-    /// Closing began.
-    closing: Event,
     limits: Limits,
 }
 
@@ -83,7 +106,7 @@ struct WriteQueue {
 pub(crate) enum Written {
     /// All written at once; the buffer can be reused.
     Done(Vec<u8>),
-    /// Queued for the writer task.
+    /// Queued for the connection's task.
     Queued,
     /// The connection is dead (write error, or backlog above the cap).
     Dead,
@@ -93,9 +116,6 @@ impl WriteQueue {
     fn new(limits: Limits) -> Self {
         Self {
             state: Mutex::new(QueueState::default()),
-            ready: Event::new(),
-            drained: Event::new(),
-            closing: Event::new(),
             limits,
         }
     }
@@ -132,76 +152,75 @@ impl WriteQueue {
             return Written::Dead;
         }
         state.chunks.push_back(data);
-        drop(state);
-        self.ready.notify(1);
+        state.wake();
         Written::Queued
     }
 
-    /// The writer's next chunk; `None` when closing and everything is written.
+    /// The task's next chunk; `None` when closing and everything is written.
     async fn next_chunk(&self) -> Option<Vec<u8>> {
-        loop {
-            let listener = {
-                let mut state = self.lock();
-                if let Some(chunk) = state.chunks.pop_front() {
-                    state.writing = true;
-                    return Some(chunk);
-                }
-                if state.closing.is_some() {
-                    return None;
-                }
-                self.ready.listen()
-            };
-            listener.await;
-        }
+        future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if let Some(chunk) = state.chunks.pop_front() {
+                state.writing = true;
+                return Poll::Ready(Some(chunk));
+            }
+            if state.closing.is_some() {
+                return Poll::Ready(None);
+            }
+            state.wait(cx)
+        })
+        .await
     }
 
-    /// The writer finished a chunk of `len` bytes.
+    /// The task finished a chunk of `len` bytes.
     fn written(&self, len: usize) {
         let mut state = self.lock();
-        let before = state.bytes;
         state.bytes -= len;
         state.writing = false;
-        let threshold = self.limits.pause_reading_above;
-        let resume = before > threshold && state.bytes <= threshold;
-        drop(state);
-        if resume {
-            self.drained.notify(usize::MAX);
+        // Reading may go on (the read half of the same task looks again).
+        if state.bytes <= self.limits.pause_reading_above {
+            state.wake();
         }
     }
 
     /// Waits until reading may go on (the backlog is at most the threshold).
     async fn read_gate(&self) {
-        loop {
-            let listener = {
-                let state = self.lock();
-                if state.bytes <= self.limits.pause_reading_above {
-                    return;
-                }
-                self.drained.listen()
-            };
-            tracing::trace!("reading paused: peer is not reading");
-            listener.await;
-        }
+        let mut logged = false;
+        future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.bytes <= self.limits.pause_reading_above {
+                return Poll::Ready(());
+            }
+            if !logged {
+                tracing::trace!("reading paused: peer is not reading");
+                logged = true;
+            }
+            state.wait(cx)
+        })
+        .await;
     }
 
     fn close(&self, deadline: Instant) {
-        self.lock().closing.get_or_insert(deadline);
-        self.ready.notify(usize::MAX);
-        self.closing.notify(usize::MAX);
+        let mut state = self.lock();
+        state.closing.get_or_insert(deadline);
+        state.wake();
+    }
+
+    /// Resolves when closing begins, with its deadline.
+    async fn closing(&self) -> Instant {
+        future::poll_fn(|cx| {
+            let mut state = self.lock();
+            match state.closing {
+                Some(deadline) => Poll::Ready(deadline),
+                None => state.wait(cx),
+            }
+        })
+        .await
     }
 
     /// Resolves at the close deadline (never, if the connection is not closing).
     async fn close_deadline<R: Runtime>(&self) {
-        let deadline = loop {
-            let listener = {
-                let state = self.lock();
-                if let Some(deadline) = state.closing {
-                    break deadline;
-                }
-                self.closing.listen()
-            };
-            listener.await;
-        };
+        let deadline = self.closing().await;
         runtime::sleep_until::<R>(deadline).await;
     }
 
@@ -210,23 +229,55 @@ impl WriteQueue {
     }
 }
 
-/// Reads what is there into a fresh buffer of at most `max` bytes, waiting
-/// for the socket when nothing is (through the shared scratch space, so a
-/// waiting reader holds no buffer). An empty buffer is the end of the stream.
-async fn read(stream: &impl AsyncTcp, max: usize) -> io::Result<Vec<u8>> {
+/// A connection's stream and write queue, shared by the driver and the
+/// connection's task (one allocation).
+struct Link<S> {
+    stream: S,
+    queue: WriteQueue,
+}
+
+/// Reads what is there (at most `max` bytes) into a buffer of `net`'s,
+/// waiting for the socket when nothing is (through the shared scratch
+/// space, so a waiting connection holds no buffer). `None` is the end of
+/// the stream.
+async fn read<S: AsyncTcp>(stream: &S, max: usize, net: &NetTx<S>) -> io::Result<Option<Vec<u8>>> {
     loop {
-        let read: io::Result<Vec<u8>> = SCRATCH.with(|scratch| {
+        let read = SCRATCH.with(|scratch| -> io::Result<Option<Vec<u8>>> {
             let mut scratch = scratch.borrow_mut();
             if scratch.len() < max {
                 scratch.resize(max, 0);
             }
             let n = stream.try_read(&mut scratch[..max])?;
-            Ok(scratch[..n].to_vec())
+            Ok((n > 0).then(|| net.buffer(&scratch[..n])))
         });
         match read {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.readable().await?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
+        }
+    }
+}
+
+/// Reads and drops what the peer sends until it closes (or an error).
+async fn discard(stream: &impl AsyncTcp) {
+    loop {
+        let read = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < 4096 {
+                scratch.resize(4096, 0);
+            }
+            stream.try_read(&mut scratch[..4096])
+        });
+        match read {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if stream.readable().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }
@@ -245,13 +296,9 @@ async fn write_all(stream: &impl AsyncTcp, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads until EOF, an error, or cancellation, reporting to the driver.
-async fn reader<S: AsyncTcp>(
-    conn: ConnId,
-    stream: Arc<S>,
-    queue: Arc<WriteQueue>,
-    tx: Sender<NetMsg<S>>,
-) {
+/// Reads until EOF or an error, reporting to the driver.
+async fn reader<S: AsyncTcp>(conn: ConnId, link: &Link<S>, net: &NetTx<S>) {
+    let (stream, queue) = (&link.stream, &link.queue);
     let chunk = queue.limits.read_chunk;
     let mut emptied = false;
     loop {
@@ -264,13 +311,13 @@ async fn reader<S: AsyncTcp>(
             // read-closed readiness).
             if let Err(error) = stream.readable().await {
                 tracing::debug!(%conn, %error, "read failed");
-                let _ = tx.send(NetMsg::Closed { conn }).await;
+                net.send(NetMsg::Closed { conn }).await;
                 return;
             }
         }
-        let msg = match read(&*stream, chunk).await {
-            Ok(data) if data.is_empty() => NetMsg::Closed { conn },
-            Ok(data) => {
+        let msg = match read(stream, chunk, net).await {
+            Ok(None) => NetMsg::Closed { conn },
+            Ok(Some(data)) => {
                 emptied = data.len() < chunk;
                 NetMsg::Received { conn, data }
             }
@@ -280,7 +327,7 @@ async fn reader<S: AsyncTcp>(
             }
         };
         let closed = matches!(msg, NetMsg::Closed { .. });
-        if tx.send(msg).await.is_err() || closed {
+        if !net.send(msg).await || closed {
             return;
         }
     }
@@ -289,18 +336,17 @@ async fn reader<S: AsyncTcp>(
 /// Writes what the driver queues; on close, flushes, shuts down the write
 /// side and waits (bounded) for the peer to close, so that the peer reads
 /// everything before it sees the connection end.
-async fn writer<R: Runtime>(
-    conn: ConnId,
-    stream: Arc<R::Tcp>,
-    queue: Arc<WriteQueue>,
-    tx: Sender<NetMsg<R::Tcp>>,
-) {
+async fn writer<R: Runtime>(conn: ConnId, link: &Link<R::Tcp>, net: &NetTx<R::Tcp>) {
+    let (stream, queue) = (&link.stream, &link.queue);
     let work = async {
         while let Some(chunk) = queue.next_chunk().await {
-            if let Err(error) = write_all(&*stream, &chunk).await {
+            // Boxed, as the drain below: a chunk is queued only when the
+            // socket was full, so these are the slow paths, and unboxed
+            // their waits would enlarge every idle connection's task.
+            if let Err(error) = Box::pin(write_all(stream, &chunk)).await {
                 tracing::debug!(%conn, %error, "write failed");
                 if !queue.is_closing() {
-                    let _ = tx.send(NetMsg::Closed { conn }).await;
+                    net.send(NetMsg::Closed { conn }).await;
                 }
                 return;
             }
@@ -310,13 +356,29 @@ async fn writer<R: Runtime>(
         let _ = stream.shutdown_write();
         // Drain until the peer closes: closing with unread data would reset
         // the connection and could destroy what the peer has not read yet.
-        while let Ok(data) = read(&*stream, 4096).await {
-            if data.is_empty() {
-                break;
-            }
-        }
+        Box::pin(discard(stream)).await;
     };
     future::or(work, queue.close_deadline::<R>()).await;
+}
+
+/// A connection's one task: writes what the driver queues and, until
+/// closing begins, reads and reports; it ends when the closing is done
+/// (or when the driver drops it). One task instead of a reader and a
+/// writer halves what a connection holds.
+async fn connection<R: Runtime>(conn: ConnId, link: Arc<Link<R::Tcp>>, net: NetTx<R::Tcp>) {
+    let reading = async {
+        // Closing first: once it has begun, nothing more is read here
+        // (the writer half drains the socket itself).
+        future::or(
+            async {
+                link.queue.closing().await;
+            },
+            reader(conn, &link, &net),
+        )
+        .await;
+        future::pending::<()>().await;
+    };
+    future::or(writer::<R>(conn, &link, &net), reading).await;
     tracing::trace!(%conn, "connection released");
 }
 
@@ -324,11 +386,10 @@ enum State<S> {
     /// Dropping the task abandons the dial.
     Dialling(#[allow(dead_code)] Task),
     Open {
-        stream: Arc<S>,
-        queue: Arc<WriteQueue>,
-        reader: Task,
-        writer: Task,
-        /// What this turn transmitted, written at the end of the turn.
+        link: Arc<Link<S>>,
+        task: Task,
+        /// What this turn transmitted, written at the end of the turn
+        /// (empty, without capacity, between turns).
         out: Vec<u8>,
     },
 }
@@ -354,7 +415,7 @@ struct Listening<L> {
 /// Every connection and listener of one driver.
 pub(crate) struct Conns<R: Runtime> {
     spawner: R::Spawner,
-    tx: Sender<NetMsg<R::Tcp>>,
+    tx: NetTx<R::Tcp>,
     limits: Limits,
     map: HashMap<ConnId, Entry<R::Tcp>>,
     /// Writers still flushing closed connections.
@@ -365,10 +426,12 @@ pub(crate) struct Conns<R: Runtime> {
     dead: Vec<ConnId>,
     /// Connections with bytes transmitted this turn and not written yet.
     unflushed: Vec<ConnId>,
+    /// Written buffers, for the core's next transmissions.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<R: Runtime> Conns<R> {
-    pub(crate) fn new(spawner: R::Spawner, tx: Sender<NetMsg<R::Tcp>>, limits: Limits) -> Self {
+    pub(crate) fn new(spawner: R::Spawner, tx: NetTx<R::Tcp>, limits: Limits) -> Self {
         Self {
             spawner,
             tx,
@@ -379,6 +442,7 @@ impl<R: Runtime> Conns<R> {
             listener: None,
             dead: Vec::new(),
             unflushed: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -500,24 +564,19 @@ impl<R: Runtime> Conns<R> {
     }
 
     fn open(&mut self, conn: ConnId, stream: R::Tcp, peer: SocketAddr, accepted: bool) {
-        let stream = Arc::new(stream);
-        let queue = Arc::new(WriteQueue::new(self.limits));
+        let link = Arc::new(Link {
+            stream,
+            queue: WriteQueue::new(self.limits),
+        });
         let span = tracing::debug_span!("conn", %conn, %peer);
-        let (s, q, tx) = (Arc::clone(&stream), Arc::clone(&queue), self.tx.clone());
-        let reader = Task::spawn(
-            &self.spawner,
-            reader(conn, s, q, tx).instrument(span.clone()),
-        );
-        let (s, q, tx) = (Arc::clone(&stream), Arc::clone(&queue), self.tx.clone());
-        let writer = Task::spawn(&self.spawner, writer::<R>(conn, s, q, tx).instrument(span));
+        let work = connection::<R>(conn, Arc::clone(&link), self.tx.clone()).instrument(span);
+        let task = Task::spawn(&self.spawner, work);
         self.map.insert(
             conn,
             Entry {
                 state: State::Open {
-                    stream,
-                    queue,
-                    reader,
-                    writer,
+                    link,
+                    task,
                     out: Vec::new(),
                 },
                 accepted,
@@ -540,7 +599,7 @@ impl<R: Runtime> Conns<R> {
     /// Queues `data` for `conn`, to be written with everything else the
     /// turn transmits to it ([`Conns::flush`]). Returns a buffer the core
     /// can reuse (`data` itself once copied, or a spare one).
-    pub(crate) fn transmit(&mut self, conn: ConnId, mut data: Vec<u8>) -> Option<Vec<u8>> {
+    pub(crate) fn transmit(&mut self, conn: ConnId, data: Vec<u8>) -> Option<Vec<u8>> {
         let Some(Entry {
             state: State::Open { out, .. },
             ..
@@ -551,10 +610,10 @@ impl<R: Runtime> Conns<R> {
         };
         if out.is_empty() {
             // The turn's first bytes for it: take the buffer as it is, and
-            // hand back the spare one kept from the last write.
+            // hand the core a written one instead, if there is one.
             self.unflushed.push(conn);
-            std::mem::swap(out, &mut data);
-            return (data.capacity() > 0).then_some(data);
+            *out = data;
+            return self.spare.pop();
         }
         out.extend_from_slice(&data);
         Some(data)
@@ -584,9 +643,7 @@ impl<R: Runtime> Conns<R> {
     /// connection turned out dead.
     fn write_out(&mut self, conn: ConnId) -> bool {
         let Some(Entry {
-            state: State::Open {
-                stream, queue, out, ..
-            },
+            state: State::Open { link, out, .. },
             ..
         }) = self.map.get_mut(&conn)
         else {
@@ -595,11 +652,14 @@ impl<R: Runtime> Conns<R> {
         if out.is_empty() {
             return true;
         }
-        match queue.push(&**stream, std::mem::take(out)) {
+        match link.queue.push(&link.stream, std::mem::take(out)) {
             Written::Done(mut buf) => {
-                // Written at once: keep the buffer for the next turn.
-                buf.clear();
-                *out = buf;
+                // Written at once: the buffer goes back round, and the idle
+                // connection holds none.
+                if self.spare.len() < SPARE_BUFFERS {
+                    buf.clear();
+                    self.spare.push(buf);
+                }
                 true
             }
             Written::Queued => true,
@@ -616,21 +676,15 @@ impl<R: Runtime> Conns<R> {
         tracing::debug!(%conn, peer = %entry.peer, "closing connection");
         match entry.state {
             State::Dialling(task) => drop(task),
-            State::Open {
-                stream,
-                queue,
-                reader,
-                writer,
-                out,
-            } => {
+            State::Open { link, task, out } => {
                 // What this turn sent before the close goes first; a dead
                 // connection is being closed anyway.
                 if !out.is_empty() {
-                    let _ = queue.push(&*stream, out);
+                    let _ = link.queue.push(&link.stream, out);
                 }
-                drop(reader);
-                queue.close(Instant::now() + self.limits.close_timeout);
-                self.closing.push(writer);
+                // Stops the reading at once; the task flushes, then ends.
+                link.queue.close(Instant::now() + self.limits.close_timeout);
+                self.closing.push(task);
                 if self.closing.len() >= self.prune_at {
                     self.closing.retain(|t| !t.is_finished());
                     self.prune_at = (self.closing.len() * 2).max(64);

@@ -29,6 +29,34 @@ impl Doorbell {
         self.waker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wakes the driver unless a wake is pending already (for senders
+    /// that do not hold the gate themselves).
+    pub(crate) fn ring_if_idle(&self) {
+        if self.gate.should_wake() {
+            self.ring();
+        }
+    }
+
+    /// The driver's side: a send from here on rings again.
+    pub(crate) fn rearm(&self) {
+        self.gate.rearm();
+    }
+
+    /// The driver's side: it is awake, so senders need not ring until it
+    /// [rearms](Doorbell::rearm) the gate.
+    pub(crate) fn hold(&self) {
+        self.gate.should_wake();
+    }
+
+    /// Keeps `waker` for the next ring.
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let mut slot = self.lock();
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
     /// Wakes the driver (call when the gate said to).
     pub(crate) fn ring(&self) {
         if let Some(waker) = self.lock().take() {

@@ -10,12 +10,12 @@ use std::time::Instant;
 use async_channel::Receiver;
 use faxnotify_core::ConnId;
 use faxnotify_core::io::{ConnectError, Input};
-use futures_lite::future;
+use futures_lite::{Stream as _, future};
 
 use crate::conns::Conns;
 use crate::doorbell::Doorbell;
 use crate::mailbox;
-use crate::net::{self, NetMsg};
+use crate::net::{self, NetMsg, NetRx};
 use crate::runtime::{self, AsyncTcp as _, AsyncTimer as _, Runtime};
 
 /// Network messages handled per wake-up before the loop looks at commands
@@ -62,7 +62,7 @@ pub(crate) trait Machine<R: Runtime> {
 
 enum Wake<C, S> {
     Command(Option<C>),
-    Net(Option<NetMsg<S>>),
+    Net,
     Accepted(io::Result<(S, SocketAddr)>),
     Timer,
     Space,
@@ -74,7 +74,7 @@ enum Wake<C, S> {
 pub(crate) async fn run<R: Runtime, M: Machine<R>>(
     mut machine: M,
     mut io: Conns<R>,
-    net: Receiver<NetMsg<R::Tcp>>,
+    net: NetRx<R::Tcp>,
     commands: Receiver<M::Command>,
     events: mailbox::Sender<M::Event>,
     doorbell: Option<Arc<Doorbell>>,
@@ -83,6 +83,7 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
     let mut armed: Option<Instant> = None;
     let mut commands_open = true;
     let mut now = Instant::now();
+    let mut commands = std::pin::pin!(commands);
     finish_turn(&mut machine, now, &mut io, &events);
     while !machine.is_done() {
         // Re-arm only when the core's deadline moved earlier (or nothing is
@@ -108,9 +109,11 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
             paused = events.is_full();
         }
         let wake = {
+            // Polled as a stream, which keeps its listener between turns
+            // (a `recv` future per turn would allocate one per wait).
             let command = async {
                 if commands_open {
-                    Wake::Command(commands.recv().await.ok())
+                    Wake::Command(future::poll_fn(|cx| commands.as_mut().poll_next(cx)).await)
                 } else {
                     future::pending().await
                 }
@@ -119,7 +122,8 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
                 if paused {
                     future::pending().await
                 } else {
-                    Wake::Net(net.recv().await.ok())
+                    net.ready().await;
+                    Wake::Net
                 }
             };
             let accept = async {
@@ -159,6 +163,7 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
             future::race(future::race(command, network), local).await
         };
         now = Instant::now();
+        net.awake();
         match wake {
             Wake::Command(Some(command)) => {
                 machine.command(now, command, &mut io, &events);
@@ -169,19 +174,17 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
                 machine.abandoned(now, &mut io);
                 settle(&mut machine, now, &mut io, &events);
             }
-            Wake::Net(Some(msg)) => {
-                on_net(&mut machine, now, &mut io, &events, msg);
-                // Take what else is ready without going back to sleep.
-                for _ in 1..BATCH {
+            Wake::Net => {
+                // What is left after this batch is seen before the next
+                // wait (`ready`).
+                for _ in 0..BATCH {
                     if events.is_full() {
                         break;
                     }
-                    let Ok(msg) = net.try_recv() else { break };
-                    on_net(&mut machine, now, &mut io, &events, msg);
+                    let Some(msg) = net.try_recv() else { break };
+                    on_net(&mut machine, now, &mut io, &events, &net, msg);
                 }
             }
-            // The driver holds a sender itself, so the channel never closes.
-            Wake::Net(None) => {}
             Wake::Accepted(Ok((stream, peer))) => {
                 if let Err(error) = stream.set_nodelay() {
                     tracing::debug!(%peer, %error, "accepted connection unusable; dropped");
@@ -241,6 +244,7 @@ fn on_net<R: Runtime, M: Machine<R>>(
     now: Instant,
     io: &mut Conns<R>,
     events: &mailbox::Sender<M::Event>,
+    net: &NetRx<R::Tcp>,
     msg: NetMsg<R::Tcp>,
 ) {
     match msg {
@@ -261,6 +265,7 @@ fn on_net<R: Runtime, M: Machine<R>>(
             if io.is_open(conn) {
                 machine.input(now, Input::Received { conn, data: &data });
             }
+            net.recycle(data);
         }
         NetMsg::Closed { conn } => {
             if io.forget(conn) {

@@ -23,7 +23,8 @@
 //! Each server and each client has a *driver* task that owns its core and
 //! runs the core's loop (drain outputs, arm a timer at `poll_timeout`,
 //! wait for a socket message, an application command or the timer), plus
-//! one reader and one writer task per connection, all started through the
+//! one task per connection that reads it and writes what the driver could
+//! not write at once, all started through the
 //! [`Runtime`] value in [`Options::runner`]. The futures the API returns only
 //! wait on channels, so they can be awaited from any executor.
 //!
@@ -60,19 +61,21 @@
 //! refusals, and each session's outcome comes as the usual events. The
 //! driver writes each connection once per turn, whatever the turn
 //! produced for it (a batch of up to 64 network messages, a command, the
-//! posts), and a reader whose last read was short waits for the socket
-//! instead of reading again into `WouldBlock`.
+//! posts), and a connection whose last read was short waits for the socket
+//! instead of reading again into `WouldBlock`. In steady state nothing on
+//! this path allocates: waits keep wakers instead of event listeners, and
+//! read and write buffers go round instead of being made per message.
 //!
 //! # Backpressure
 //!
 //! Nothing a peer or a slow application does grows memory without bound:
 //!
-//! - **Reading.** Readers hand chunks (at most `read_chunk` bytes) to the
-//!   driver through one bounded queue (`input_queue` messages); when it is
-//!   full, readers stop reading and TCP flow control pushes back on the
-//!   peers. An idle connection holds no read buffer.
+//! - **Reading.** Connection tasks hand chunks (at most `read_chunk` bytes)
+//!   to the driver through one bounded queue (`input_queue` messages); when
+//!   it is full, they stop reading and TCP flow control pushes back on the
+//!   peers. An idle connection holds no read buffer and no write buffer.
 //! - **Writing.** Bytes for a connection are written at the end of the
-//!   driver's turn when the socket takes them, else queued for its writer
+//!   driver's turn when the socket takes them, else queued for its
 //!   task. While more than
 //!   `pause_reading_above` bytes (64 KiB) wait for a peer that does not
 //!   read, that connection is not read either, so its requests (PINGs, ...)

@@ -5,12 +5,15 @@
 //! itself, which stops taking network input while the queue holds
 //! `capacity` events or more, and resumes when the application has taken
 //! some ([`Sender::space`]). Events produced meanwhile by timers are few.
+//!
+//! A receiver waits with its task's waker kept in the queue's state (the
+//! vector keeps its capacity), not with an event listener, which would be
+//! an allocation per wait: one per event when the application keeps up.
 
 use std::collections::VecDeque;
-use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use event_listener::{Event, EventListener};
 use futures_lite::Stream;
@@ -21,13 +24,14 @@ struct State<T> {
     closed: bool,
     /// The application dropped its end: events are discarded.
     abandoned: bool,
+    /// Tasks waiting for an event (one each; a receiver polled from a task
+    /// that gave up leaves a stale waker, woken once for nothing).
+    waiting: Vec<Waker>,
 }
 
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
-    /// An event arrived or the queue closed.
-    item: Event,
     /// The queue went below capacity, or the receiver went away.
     space: Event,
 }
@@ -47,19 +51,16 @@ pub(crate) fn mailbox<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             queue: VecDeque::new(),
             closed: false,
             abandoned: false,
+            waiting: Vec::new(),
         }),
         capacity,
-        item: Event::new(),
         space: Event::new(),
     });
     (
         Sender {
             shared: Arc::clone(&shared),
         },
-        Receiver {
-            shared,
-            listener: None,
-        },
+        Receiver { shared },
     )
 }
 
@@ -76,8 +77,7 @@ impl<T> Sender<T> {
             return;
         }
         state.queue.push_back(event);
-        drop(state);
-        self.shared.item.notify(1);
+        wake_all(&mut state);
     }
 
     /// Whether the driver should stop taking input until the application
@@ -96,8 +96,9 @@ impl<T> Sender<T> {
     /// Ends the stream: the receiver gets `None` once it has taken every
     /// queued event.
     pub(crate) fn close(&self) {
-        self.shared.lock().closed = true;
-        self.shared.item.notify(usize::MAX);
+        let mut state = self.shared.lock();
+        state.closed = true;
+        wake_all(&mut state);
     }
 }
 
@@ -107,16 +108,28 @@ impl<T> Drop for Sender<T> {
     }
 }
 
+/// Wakes every waiting receiver (under the lock: a waker is a queue push
+/// of its task, never a call back into this queue).
+fn wake_all<T>(state: &mut State<T>) {
+    for waker in state.waiting.drain(..) {
+        waker.wake();
+    }
+}
+
 /// The application's end.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
-    listener: Option<EventListener>,
 }
 
 impl<T> Receiver<T> {
-    fn try_take(&self) -> Poll<Option<T>> {
+    /// The next event, or `Pending` with `waker` (if any) registered.
+    fn poll_take(&self, waker: Option<&Waker>) -> Poll<Option<T>> {
         let mut state = self.shared.lock();
         let was_full = state.queue.len() >= self.shared.capacity;
+        if let Some(waker) = waker {
+            // Served: a push while this task runs need not wake it.
+            state.waiting.retain(|w| !w.will_wake(waker));
+        }
         if let Some(event) = state.queue.pop_front() {
             let now_below = state.queue.len() < self.shared.capacity;
             drop(state);
@@ -128,27 +141,23 @@ impl<T> Receiver<T> {
         if state.closed {
             return Poll::Ready(None);
         }
+        if let Some(waker) = waker
+            && !state.waiting.iter().any(|w| w.will_wake(waker))
+        {
+            state.waiting.push(waker.clone());
+        }
         Poll::Pending
     }
 
     /// The next event; `None` once the driver has finished and every event
     /// was taken.
     pub(crate) async fn recv(&self) -> Option<T> {
-        loop {
-            if let Poll::Ready(event) = self.try_take() {
-                return event;
-            }
-            let listener = self.shared.item.listen();
-            if let Poll::Ready(event) = self.try_take() {
-                return event;
-            }
-            listener.await;
-        }
+        std::future::poll_fn(|cx| self.poll_take(Some(cx.waker()))).await
     }
 
     /// An event that is already queued, without waiting.
     pub(crate) fn try_recv(&self) -> Option<T> {
-        match self.try_take() {
+        match self.poll_take(None) {
             Poll::Ready(event) => event,
             Poll::Pending => None,
         }
@@ -158,23 +167,8 @@ impl<T> Receiver<T> {
 impl<T> Stream for Receiver<T> {
     type Item = T;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        loop {
-            if let Poll::Ready(event) = self.try_take() {
-                self.listener = None;
-                return Poll::Ready(event);
-            }
-            match self.listener.as_mut() {
-                None => {
-                    // Register, then look again before sleeping.
-                    self.listener = Some(self.shared.item.listen());
-                }
-                Some(listener) => {
-                    futures_lite::ready!(Pin::new(listener).poll(cx));
-                    self.listener = None;
-                }
-            }
-        }
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.poll_take(Some(cx.waker()))
     }
 }
 
@@ -183,6 +177,7 @@ impl<T> Drop for Receiver<T> {
         let mut state = self.shared.lock();
         state.abandoned = true;
         state.queue.clear();
+        state.waiting.clear();
         drop(state);
         self.shared.space.notify(usize::MAX);
     }

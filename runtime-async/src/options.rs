@@ -34,7 +34,7 @@ pub struct Options<R> {
     /// Bytes read from a socket at a time. Default 16 KiB.
     pub read_chunk: usize,
     /// Read messages waiting for the driver, from all connections together;
-    /// when the queue is full every reader waits. Default 256.
+    /// when the queue is full every connection waits. Default 256.
     pub input_queue: usize,
     /// A connection is not read from while this many bytes wait to be
     /// written to it (a peer that sends but does not read). Default 64 KiB.

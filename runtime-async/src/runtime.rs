@@ -73,7 +73,7 @@ pub trait AsyncListener: Send + Sync + 'static {
     fn socket(&self) -> socket2::SockRef<'_>;
 }
 
-/// A TCP stream shared by a reader and a writer task: `try_*` never wait
+/// A TCP stream shared by the driver and a connection task: `try_*` never wait
 /// (they fail with `WouldBlock`), the readiness futures do.
 pub trait AsyncTcp: Send + Sync + 'static {
     /// Reads what is there now.

@@ -192,7 +192,7 @@ impl<R: Runtime> Server<R> {
 
         let (events_tx, events_rx) = mailbox::mailbox(options.event_capacity);
         let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_QUEUE);
-        let (net_tx, net_rx) = async_channel::bounded(options.input_queue);
+        let (net_tx, net_rx) = net::channel(options.input_queue);
         let limits = Limits::from(&options);
         let gate = Arc::new(WakeGate::new());
         let inbox = Arc::new(PostInbox::new(options.post_capacity, Arc::clone(&gate)));

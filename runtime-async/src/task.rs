@@ -4,14 +4,19 @@
 //! tokio detaches), so the driver spawns detached tasks through
 //! [`Spawn`] and cancels them itself: the task races its work against a
 //! cancellation signal, looking at the signal first so that a cancelled
-//! task never polls its work again (a reader polled after its connection
-//! closed would take the socket's read waker from the writer draining it).
+//! task never polls its work again (work polled after its connection was
+//! dropped could still read from or write to the socket).
+//!
+//! Each flag has a single waiter (the task itself for the cancellation,
+//! the one `join` for the end), so it keeps that waiter's waker in a slot
+//! instead of an event listener: a task costs no allocation beyond its
+//! shared state.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
-use event_listener::Event;
 use futures_lite::future;
 
 use crate::runtime::Spawn;
@@ -19,13 +24,18 @@ use crate::runtime::Spawn;
 #[derive(Default)]
 struct Flag {
     set: AtomicBool,
-    event: Event,
+    /// The waiter's waker, while it waits.
+    waiter: Mutex<Option<Waker>>,
 }
 
 impl Flag {
     fn set(&self) {
         self.set.store(true, Ordering::Release);
-        self.event.notify(usize::MAX);
+        // A single take: a poisoned slot is still consistent.
+        let waker = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     fn is_set(&self) -> bool {
@@ -33,13 +43,25 @@ impl Flag {
     }
 
     async fn wait(&self) {
-        while !self.is_set() {
-            let listener = self.event.listen();
+        future::poll_fn(|cx| {
             if self.is_set() {
-                return;
+                return Poll::Ready(());
             }
-            listener.await;
-        }
+            {
+                let mut waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
+                match &*waiter {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waiter = Some(cx.waker().clone()),
+                }
+            }
+            // Look again: a `set` that found no waker is seen here.
+            if self.is_set() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 }
 

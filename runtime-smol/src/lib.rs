@@ -19,7 +19,7 @@
 //! Each server and each client has a *driver* task that owns its core and
 //! runs the core's loop (drain outputs, arm an [`async_io::Timer`] at
 //! `poll_timeout`, wait for a socket message, an application command or the
-//! timer), plus one reader and one writer task per connection. Where those
+//! timer), plus one task per connection. Where those
 //! tasks run is the [`TaskRunner`] in [`Options::runner`](faxnotify_async::Options::runner):
 //!
 //! - [`TaskRunner::DedicatedThread`] (the default): a thread per instance

@@ -16,7 +16,7 @@ use faxnotify_async::{AsyncListener, AsyncTcp, AsyncTimer, Runtime, Spawn};
 use futures_lite::{FutureExt as _, ready};
 
 /// Where a server's or client's background tasks run (its driver and one
-/// reader and one writer task per connection).
+/// task per connection).
 ///
 /// The futures returned by the public API (`notify`, `next_event`, ...) only
 /// wait on channels, so they can be awaited from any executor whichever

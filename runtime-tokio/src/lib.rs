@@ -3,7 +3,7 @@
 //! An async FNP/1 [`Server`] and [`Client`] on [tokio](https://docs.rs/tokio):
 //! faxnotify-async's driver, connections and handles, written once for any
 //! runtime, on `tokio::net` and `tokio::time`. The tasks (a driver per
-//! instance, a reader and a writer per connection) are spawned on the
+//! instance, one per connection) are spawned on the
 //! caller's runtime through a [`tokio::runtime::Handle`]; this crate starts
 //! no thread of its own. A tokio application embeds a server or a client
 //! with `#[tokio::main]` and nothing else. Backpressure, sockets and

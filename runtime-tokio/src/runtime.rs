@@ -16,7 +16,7 @@ use tokio::runtime::Handle;
 use tokio::time::Sleep;
 
 /// Which tokio runtime a server's or client's tasks run on (its driver and
-/// one reader and one writer task per connection).
+/// one task per connection).
 ///
 /// The runtime must have I/O and time enabled (`enable_all()`, as
 /// `#[tokio::main]` does). The futures the public API returns only wait on
@@ -171,7 +171,7 @@ impl AsyncTcp for Tcp {
 
     fn shutdown_write(&self) -> io::Result<()> {
         // tokio shuts down through `&mut` (AsyncWrite); the socket is shared
-        // by the reader and the writer, so the call goes to the OS directly.
+        // by the driver and the connection's task, so the call goes to the OS directly.
         socket2::SockRef::from(&self.0).shutdown(Shutdown::Write)
     }
 

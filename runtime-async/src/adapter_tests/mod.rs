@@ -69,6 +69,7 @@ use crate::Runtime;
 pub mod backpressure;
 pub mod delivery;
 pub mod faults;
+pub mod footprint;
 pub mod ip_families;
 pub mod listening;
 pub mod shutdown;

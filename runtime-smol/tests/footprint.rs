@@ -1,0 +1,59 @@
+//! Heap bytes per idle session and allocations per posted notification on
+//! smol (faxnotify-async's `adapter_tests::footprint`), asserted at the
+//! bounds reached. One test: the counting allocator counts every thread of
+//! the process, so nothing may run beside it.
+
+use std::future::Future;
+
+use faxnotify_async::adapter_tests::{Harness, footprint};
+use faxnotify_smol::TaskRunner;
+use faxnotify_testkit::alloc::{Counting, allocations, live_bytes};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Every instance on a dedicated thread (the default runner).
+struct Dedicated;
+
+impl Harness for Dedicated {
+    type Rt = TaskRunner;
+
+    fn new() -> Self {
+        Dedicated
+    }
+
+    fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
+        async_io::block_on(f)
+    }
+
+    fn runner(&self) -> TaskRunner {
+        TaskRunner::DedicatedThread
+    }
+}
+
+#[test]
+fn session_bytes_and_post_allocations() {
+    // 400 sessions: two sockets each in this process, within the usual
+    // limit of 1 024 open files.
+    let bytes = footprint::idle_session_bytes::<Dedicated>(400, live_bytes);
+    println!(
+        "smol: server heap bytes per idle session: {:.0}, after one notification: {:.0}",
+        bytes.idle, bytes.after_notification
+    );
+    let per_post = footprint::post_allocations::<Dedicated>(2_000, allocations);
+    println!("smol: allocations per posted notification, end to end: {per_post:.3}");
+    // Bounds reached (debug build; a release build holds less): the
+    // server's core (about 1.2 KiB), one task, its shared state and its map
+    // entry per connection; no read or write buffer while idle. What
+    // allocates per notification is async-io's reactor: each turn collects
+    // its wakers into a new vector and splits its timer map.
+    assert!(
+        bytes.idle < 3_400.0,
+        "{:.0} bytes per idle session",
+        bytes.idle
+    );
+    assert!(
+        per_post < 8.5,
+        "{per_post:.3} allocations per posted notification"
+    );
+}

@@ -1,0 +1,63 @@
+//! Heap bytes per idle session and allocations per posted notification on
+//! tokio (faxnotify-async's `adapter_tests::footprint`), asserted at the
+//! bounds reached. One test: the counting allocator counts every thread of
+//! the process, so nothing may run beside it.
+
+use std::future::Future;
+
+use faxnotify_async::adapter_tests::{Harness, footprint};
+use faxnotify_testkit::alloc::{Counting, allocations, live_bytes};
+use faxnotify_tokio::TaskRunner;
+use tokio::runtime::{Builder, Runtime};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct MultiThread(Runtime);
+
+impl Harness for MultiThread {
+    type Rt = TaskRunner;
+
+    fn new() -> Self {
+        let runtime = Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        MultiThread(runtime)
+    }
+
+    fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
+        self.0.block_on(f)
+    }
+
+    fn runner(&self) -> TaskRunner {
+        TaskRunner::Handle(self.0.handle().clone())
+    }
+}
+
+#[test]
+fn session_bytes_and_post_allocations() {
+    // 400 sessions: two sockets each in this process, within the usual
+    // limit of 1 024 open files.
+    let bytes = footprint::idle_session_bytes::<MultiThread>(400, live_bytes);
+    println!(
+        "tokio: server heap bytes per idle session: {:.0}, after one notification: {:.0}",
+        bytes.idle, bytes.after_notification
+    );
+    let per_post = footprint::post_allocations::<MultiThread>(2_000, allocations);
+    println!("tokio: allocations per posted notification, end to end: {per_post:.3}");
+    // Bounds reached (debug build; a release build holds less): the
+    // server's core (about 1.2 KiB), one task, its shared state and its map
+    // entry per connection; no read or write buffer while idle. Nothing
+    // allocates per notification (the rare buffer a queue grows).
+    assert!(
+        bytes.idle < 3_600.0,
+        "{:.0} bytes per idle session",
+        bytes.idle
+    );
+    assert!(
+        per_post < 0.05,
+        "{per_post:.3} allocations per posted notification"
+    );
+}
