@@ -9,6 +9,7 @@ use crate::error::ReportError;
 use crate::ids::{LogSeq, ServerId};
 use crate::ordered::OrderedRead;
 use crate::report::Report;
+use crate::secret::ClusterSecret;
 
 const PUBLISH: &str = "the publish of a report";
 const READ: &str = "reading reports";
@@ -17,6 +18,8 @@ const READ: &str = "reading reports";
 /// order they were published.
 pub struct ReportReader {
     read: OrderedRead,
+    secret: ClusterSecret,
+    origin: ServerId,
 }
 
 impl std::fmt::Debug for ReportReader {
@@ -49,7 +52,7 @@ impl Bus {
             }
         );
         let message = PublishMessage::build()
-            .payload(report.encode().into())
+            .payload(report.encode(&inner.secret, origin).into())
             .message_id(id.as_str());
         let bound = inner.config.timeouts.operation;
         let ack = inner
@@ -72,19 +75,24 @@ impl Bus {
             READ,
         )
         .await?;
-        Ok(ReportReader { read })
+        Ok(ReportReader {
+            read,
+            secret: inner.secret.clone(),
+            origin: inner.origin,
+        })
     }
 }
 
 impl ReportReader {
     /// The next report, or `None` when none arrived within `wait`.
-    /// [`ReportError::Malformed`] skips one bad message; [`ReportError::Bus`]
-    /// ends this reader.
+    /// [`ReportError::Malformed`] skips one bad message (a forged one too:
+    /// reports are authenticated with the cluster secret);
+    /// [`ReportError::Bus`] ends this reader.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Report>, ReportError> {
         let Some(item) = self.read.next(wait).await? else {
             return Ok(None);
         };
-        Report::decode(&item.payload)
+        Report::decode(&self.secret, self.origin, &item.payload)
             .map(Some)
             .map_err(|reason| ReportError::Malformed {
                 reason: reason.into(),

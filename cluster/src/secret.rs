@@ -9,6 +9,9 @@ use sha2::Sha256;
 /// HKDF info of the session-record key; a new record format gets a new
 /// label, so keys never cross formats.
 const RECORD_KEY_INFO: &[u8] = b"faxnotify cluster session record v1";
+/// HKDF info of the reports' MAC key: another label than the records', so
+/// the two keys are independent.
+const REPORT_KEY_INFO: &[u8] = b"faxnotify cluster report mac v1";
 
 /// The cluster secret, kept only as the keys derived from it.
 ///
@@ -17,19 +20,33 @@ const RECORD_KEY_INFO: &[u8] = b"faxnotify cluster session record v1";
 /// but lacks the secret cannot read or forge a record. Records hold no key
 /// material (a resume is a full login with a fresh session key), so the
 /// secret protects user names and session ownership, not credentials.
+///
+/// It also authenticates delivery reports ([`Report`](crate::Report)): a
+/// report without a valid MAC is refused, so whoever can publish on the
+/// bus but lacks the secret cannot tell `notify --wait` a lie.
 #[derive(Clone)]
 pub struct ClusterSecret {
     record_key: [u8; 32],
+    report_key: [u8; 32],
 }
 
 impl ClusterSecret {
     /// The secret from its 32 bytes.
     pub fn from_bytes(secret: &[u8; 32]) -> Self {
+        let hkdf = Hkdf::<Sha256>::new(None, secret);
         let mut record_key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, secret)
-            .expand(RECORD_KEY_INFO, &mut record_key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Self { record_key }
+        let mut report_key = [0u8; 32];
+        for (info, key) in [
+            (RECORD_KEY_INFO, &mut record_key),
+            (REPORT_KEY_INFO, &mut report_key),
+        ] {
+            hkdf.expand(info, key)
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
+        }
+        Self {
+            record_key,
+            report_key,
+        }
     }
 
     /// Reads the secret file: exactly 32 bytes, readable by its owner only
@@ -66,6 +83,11 @@ impl ClusterSecret {
     /// The XChaCha20-Poly1305 key of session records.
     pub(crate) fn record_key(&self) -> &[u8; 32] {
         &self.record_key
+    }
+
+    /// The HMAC-SHA256 key of delivery reports.
+    pub(crate) fn report_key(&self) -> &[u8; 32] {
+        &self.report_key
     }
 }
 
@@ -121,6 +143,8 @@ mod tests {
         let b = ClusterSecret::from_bytes(&[8; 32]);
         assert_ne!(a.record_key(), &[7; 32]);
         assert_ne!(a.record_key(), b.record_key());
+        assert_ne!(a.report_key(), a.record_key());
+        assert_ne!(a.report_key(), b.report_key());
         assert_eq!(
             a.record_key(),
             ClusterSecret::from_bytes(&[7; 32]).record_key()
