@@ -41,15 +41,23 @@ impl Bus {
         let subject = inner.names.report_subject(origin);
         // One report per (session, seq, outcome): a retry after a lost ack,
         // or a second owner reporting the same seq after a failover within
-        // the stream's de-duplication window, is stored once.
+        // the stream's de-duplication window, is stored once. The tag
+        // keeps the id unpredictable without the secret, so nobody can
+        // have the genuine report dropped as a duplicate of theirs.
+        let outcome = match report.outcome {
+            crate::report::Outcome::Delivered => "d",
+            _ => "u",
+        };
+        let tag = inner.secret.id_tag(&[
+            b"report",
+            &origin.0.to_be_bytes(),
+            &report.session.to_be_bytes(),
+            &report.session_seq.to_be_bytes(),
+            outcome.as_bytes(),
+        ]);
         let id = format!(
-            "r-{:016x}-{}-{}",
-            report.session,
-            report.session_seq,
-            match report.outcome {
-                crate::report::Outcome::Delivered => "d",
-                _ => "u",
-            }
+            "r-{:016x}-{}-{outcome}-{tag}",
+            report.session, report.session_seq
         );
         let message = PublishMessage::build()
             .payload(report.encode(&inner.secret, origin).into())

@@ -12,6 +12,8 @@ const RECORD_KEY_INFO: &[u8] = b"faxnotify cluster session record v1";
 /// HKDF info of the reports' MAC key: another label than the records', so
 /// the two keys are independent.
 const REPORT_KEY_INFO: &[u8] = b"faxnotify cluster report mac v1";
+/// HKDF info of the key that makes de-duplication ids unpredictable.
+const ID_KEY_INFO: &[u8] = b"faxnotify cluster dedup id v1";
 
 /// The cluster secret, kept only as the keys derived from it.
 ///
@@ -28,6 +30,7 @@ const REPORT_KEY_INFO: &[u8] = b"faxnotify cluster report mac v1";
 pub struct ClusterSecret {
     record_key: [u8; 32],
     report_key: [u8; 32],
+    id_key: [u8; 32],
 }
 
 impl ClusterSecret {
@@ -36,9 +39,11 @@ impl ClusterSecret {
         let hkdf = Hkdf::<Sha256>::new(None, secret);
         let mut record_key = [0u8; 32];
         let mut report_key = [0u8; 32];
+        let mut id_key = [0u8; 32];
         for (info, key) in [
             (RECORD_KEY_INFO, &mut record_key),
             (REPORT_KEY_INFO, &mut report_key),
+            (ID_KEY_INFO, &mut id_key),
         ] {
             hkdf.expand(info, key)
                 .expect("32 bytes is a valid HKDF-SHA256 output length");
@@ -46,6 +51,7 @@ impl ClusterSecret {
         Self {
             record_key,
             report_key,
+            id_key,
         }
     }
 
@@ -88,6 +94,24 @@ impl ClusterSecret {
     /// The HMAC-SHA256 key of delivery reports.
     pub(crate) fn report_key(&self) -> &[u8; 32] {
         &self.report_key
+    }
+
+    /// 16 hex digits only holders of the secret can compute, for the
+    /// de-duplication ids (`Nats-Msg-Id`) of publishes: JetStream drops a
+    /// message whose id it saw within the window, so whoever may publish
+    /// on the bus and could guess a server's next id could store a message
+    /// of theirs under it first, and the server's own would be dropped as
+    /// a "duplicate" while acknowledged.
+    pub(crate) fn id_tag(&self, parts: &[&[u8]]) -> String {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.id_key)
+            .expect("HMAC takes a key of any length");
+        for part in parts {
+            // Length-prefixed, so the parts cannot run into each other.
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        hex::encode(&mac.finalize().into_bytes()[..8])
     }
 }
 
@@ -145,6 +169,13 @@ mod tests {
         assert_ne!(a.record_key(), b.record_key());
         assert_ne!(a.report_key(), a.record_key());
         assert_ne!(a.report_key(), b.report_key());
+        assert_ne!(a.id_key, a.report_key);
+        let tag = a.id_tag(&[b"log", &[1]]);
+        assert_eq!(tag.len(), 16);
+        assert_eq!(tag, a.id_tag(&[b"log", &[1]]));
+        assert_ne!(tag, a.id_tag(&[b"log", &[2]]));
+        assert_ne!(tag, a.id_tag(&[b"lo", b"g\x01"]));
+        assert_ne!(tag, b.id_tag(&[b"log", &[1]]));
         assert_eq!(
             a.record_key(),
             ClusterSecret::from_bytes(&[7; 32]).record_key()
