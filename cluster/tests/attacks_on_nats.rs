@@ -271,3 +271,98 @@ fn an_oversized_log_message_is_skipped_and_an_unknown_kind_passes_through() {
         },
     );
 }
+
+#[test]
+fn stream_headers_in_a_log_message_do_not_move_a_reader() {
+    run(
+        "stream_headers_in_a_log_message_do_not_move_a_reader",
+        3,
+        |cluster| async move {
+            let server = bus(&cluster, 1).await;
+            let js = raw(&cluster).await;
+            let first = server
+                .publish(&server.publish_id(), "alice", &note(1))
+                .await
+                .unwrap();
+            let mut log = server.read_user("alice", LogSeq(1)).await.unwrap();
+            assert_eq!(log.next(WAIT).await.unwrap().unwrap().log_seq, first);
+            // Caught up; now a message whose own headers claim a far seq
+            // (the stream's republish adds the real ones).
+            let subject = format!("faxnotify.n.{}", user_token("alice").unwrap());
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Sequence", "1000000");
+            headers.insert("Nats-Last-Sequence", "0");
+            let forged = js
+                .publish_with_headers(subject, headers, Bytes::from_static(&[3, 0, 0]))
+                .await
+                .unwrap()
+                .await
+                .unwrap()
+                .sequence;
+            let genuine = server
+                .publish(&server.publish_id(), "alice", &note(2))
+                .await
+                .unwrap();
+            let got = log.next(WAIT).await.unwrap().unwrap();
+            assert_eq!(got.log_seq, LogSeq(forged));
+            let got = log.next(WAIT).await.unwrap().unwrap();
+            assert_eq!(got.log_seq, genuine, "the genuine notification was skipped");
+        },
+    );
+}
+
+#[test]
+fn a_message_forged_on_the_tail_neither_arrives_nor_moves_a_reader() {
+    run(
+        "a_message_forged_on_the_tail_neither_arrives_nor_moves_a_reader",
+        3,
+        |cluster| async move {
+            let server = bus(&cluster, 1).await;
+            let attacker = async_nats::connect(cluster.urls()).await.unwrap();
+            let first = server
+                .publish(&server.publish_id(), "alice", &note(1))
+                .await
+                .unwrap();
+            let mut log = server.read_user("alice", LogSeq(1)).await.unwrap();
+            let mut reports = server.read_reports().await.unwrap();
+            assert_eq!(log.next(WAIT).await.unwrap().unwrap().log_seq, first);
+            assert_eq!(log.next(Duration::from_millis(500)).await, Ok(None));
+            // The tails are plain subjects: the attacker claims a far seq
+            // there, for the log and for the reports.
+            let token = user_token("alice").unwrap();
+            for tail in [
+                format!("faxnotify.tn.{token}"),
+                format!("faxnotify.tr.{}", server.origin()),
+            ] {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Sequence", "1000000");
+                headers.insert("Nats-Last-Sequence", "0");
+                let body = Bytes::from_static(&[3, 0, 0]);
+                attacker
+                    .publish_with_headers(tail, headers, body)
+                    .await
+                    .unwrap();
+            }
+            attacker.flush().await.unwrap();
+            assert_eq!(log.next(Duration::from_secs(2)).await, Ok(None));
+            assert_eq!(reports.next(Duration::from_secs(2)).await, Ok(None));
+            // What is accepted next still arrives.
+            let genuine = server
+                .publish(&server.publish_id(), "alice", &note(2))
+                .await
+                .unwrap();
+            assert_eq!(log.next(WAIT).await.unwrap().unwrap().log_seq, genuine);
+            let report = Report {
+                log_seq: genuine,
+                session: 0x51,
+                session_seq: 2,
+                outcome: Outcome::Delivered,
+            };
+            server
+                .publish_report(server.origin(), &report)
+                .await
+                .unwrap();
+            assert_eq!(reports.next(WAIT).await, Ok(Some(report)));
+        },
+    );
+}
