@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::secret::ClusterSecret;
+
 /// A faxnotify server process in the cluster: random per process, so a
 /// restarted server is a new origin (its old reports are not mixed in).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,9 +103,12 @@ impl fmt::Display for Revision {
 pub struct PublishId(String);
 
 impl PublishId {
-    /// `<origin>-<counter>` (cluster/README.md).
-    pub(crate) fn new(origin: ServerId, counter: u64) -> Self {
-        Self(format!("{origin}-{counter}"))
+    /// `<origin>-<counter>-<tag>` (cluster/README.md), the tag keyed by
+    /// the cluster secret so that nobody without it can predict the id
+    /// and have the notification dropped as a duplicate.
+    pub(crate) fn new(origin: ServerId, counter: u64, secret: &ClusterSecret) -> Self {
+        let tag = secret.id_tag(&[b"log", &origin.0.to_be_bytes(), &counter.to_be_bytes()]);
+        Self(format!("{origin}-{counter}-{tag}"))
     }
 
     /// The id as sent in the `Nats-Msg-Id` header.

@@ -31,7 +31,9 @@
 //! typed error a person can read ("the cluster bus is unreachable: …").
 //!
 //! With the `harness` feature, [`harness`] starts a real `nats-server`
-//! JetStream cluster on loopback for tests and examples.
+//! JetStream cluster on loopback for tests and examples; with `fuzzing`,
+//! `fuzzing` holds the harness of the `cluster` fuzz target (what arrives
+//! from the bus: log messages, sealed records, reports).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -59,6 +61,8 @@ mod sessions;
 mod setup;
 mod subjects;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(feature = "harness")]
 pub mod harness;
 

@@ -39,8 +39,11 @@ impl LogEntry {
     ) -> Result<Vec<Self>, ReadError> {
         let notifications =
             log_format::decode(body).map_err(|reason| ReadError::Malformed { log_seq, reason })?;
+        // Only the form servers write (ServerId's Display): from_str_radix
+        // alone also takes "+" and upper case, so two headers would name
+        // one server.
         let origin = origin
-            .filter(|o| o.len() == 16)
+            .filter(|o| o.len() == 16 && o.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             .and_then(|o| u64::from_str_radix(o, 16).ok())
             .map(ServerId);
         Ok(notifications
@@ -76,6 +79,16 @@ mod tests {
         assert_eq!(entry.notification.decode(), n);
         assert_eq!(entry.origin, Some(ServerId(0xff)));
         assert_eq!(entry.position(), LogPos::start_of(LogSeq(5)));
+
+        for odd in [
+            "+0000000000000ff",
+            "00000000000000FF",
+            "ff",
+            " 00000000000000f",
+        ] {
+            let entry = LogEntry::parse(LogSeq(5), &Bytes::from_static(&[3, 0, 0]), Some(odd));
+            assert_eq!(entry.unwrap()[0].origin, None, "{odd:?}");
+        }
 
         let engine = LogEntry::parse(LogSeq(6), &Bytes::from_static(&[3, 0, 0]), None).unwrap();
         assert_eq!(engine[0].origin, None);

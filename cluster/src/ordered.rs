@@ -3,10 +3,11 @@
 //! No JetStream consumer: on Debian's nats-server 2.9 a new consumer may be
 //! placed on a dead node after a node loss and never answer. Instead each
 //! stream *republishes* every stored message to a tail subject (headers
-//! `Nats-Sequence` and `Nats-Last-Sequence`); the reader takes live
-//! messages from there and fetches anything it did not see (a gap, a lost
-//! connection, the backlog from the start seq) with a direct get, which
-//! every replica answers.
+//! `Nats-Sequence` and `Nats-Last-Sequence`); a live message there wakes
+//! the reader, which fetches what it has not read (the new message, a
+//! gap, the backlog from the start seq) with a direct get, which every
+//! replica answers. The tail's content is never used: anyone who may
+//! publish on the bus can publish on it.
 
 use std::time::Duration;
 
@@ -86,25 +87,19 @@ impl OrderedRead {
             let until = deadline.min(Instant::now() + POLL);
             match tokio::time::timeout_at(until, self.live.next()).await {
                 Ok(Some(message)) => {
-                    let Some((seq, last)) = positions(message.headers.as_ref()) else {
+                    // Only a wake-up: the tail is a plain subject, and
+                    // whoever may publish on the bus can publish there
+                    // too, with any seq in its headers. Taken as it came,
+                    // a forged message would be delivered and move the
+                    // reader past every genuine one before its seq, so
+                    // what is read always comes from the stream. A reader
+                    // that is behind fetches anyway; one that is caught up
+                    // pays one direct get per message.
+                    let seen = claimed_seq(message.headers.as_ref())
+                        .is_some_and(|seq| seq < self.next_seq);
+                    if !seen {
                         self.caught_up = false;
-                        continue;
-                    };
-                    if seq < self.next_seq {
-                        continue; // fetched already
                     }
-                    if last >= self.next_seq {
-                        // Something of this subject came before it unseen:
-                        // fetch in order from where we are.
-                        self.caught_up = false;
-                        continue;
-                    }
-                    self.next_seq = seq + 1;
-                    return Ok(Some(Item {
-                        seq,
-                        headers: message.headers,
-                        payload: message.payload,
-                    }));
                 }
                 Ok(None) => {
                     return Err(self
@@ -148,10 +143,7 @@ impl OrderedRead {
     }
 }
 
-/// `Nats-Sequence` and `Nats-Last-Sequence` of a republished message.
-fn positions(headers: Option<&HeaderMap>) -> Option<(u64, u64)> {
-    let headers = headers?;
-    let seq = headers.get("Nats-Sequence")?.as_str().parse().ok()?;
-    let last = headers.get("Nats-Last-Sequence")?.as_str().parse().ok()?;
-    Some((seq, last))
+/// The `Nats-Sequence` a republished message claims.
+fn claimed_seq(headers: Option<&HeaderMap>) -> Option<u64> {
+    headers?.get("Nats-Sequence")?.as_str().parse().ok()
 }

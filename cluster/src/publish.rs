@@ -17,11 +17,11 @@ pub(crate) const ORIGIN_HEADER: &str = "Faxnotify-Origin";
 const PUBLISH: &str = "the publish of a notification";
 
 impl Bus {
-    /// A fresh publish id (`<origin>-<counter>`). Keep it to retry a
+    /// A fresh publish id (`<origin>-<counter>-<tag>`). Keep it to retry a
     /// publish whose outcome is unknown: the retry is stored once.
     pub fn publish_id(&self) -> PublishId {
         let counter = self.inner.next_publish.fetch_add(1, Ordering::Relaxed);
-        PublishId::new(self.inner.origin, counter)
+        PublishId::new(self.inner.origin, counter, &self.inner.secret)
     }
 
     /// Publishes `notification` for every session of `user` and returns

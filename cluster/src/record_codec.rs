@@ -42,7 +42,8 @@ impl SessionRecord {
         Ok(record)
     }
 
-    fn encode(&self) -> Result<Vec<u8>, RecordError> {
+    /// The plaintext's bytes.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, RecordError> {
         let user = self.user.as_bytes();
         let user_len =
             u8::try_from(user.len()).map_err(|_| RecordError::UserTooLong { len: user.len() })?;
@@ -65,7 +66,8 @@ impl SessionRecord {
         Ok(out)
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+    /// Parses a plaintext: exactly one record, nothing after it.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
         if version != RECORD_V1 && version != RECORD_V2 {

@@ -11,6 +11,7 @@ use crate::ids::{LogSeq, ServerId};
 use crate::ordered::OrderedRead;
 use crate::report::{Outcome, Report};
 use crate::report_batch;
+use crate::secret::ClusterSecret;
 
 const PUBLISH: &str = "the publish of a report";
 const READ: &str = "reading reports";
@@ -21,6 +22,8 @@ pub struct ReportReader {
     read: OrderedRead,
     /// The rest of the last message read (a message may hold several).
     pending: VecDeque<Report>,
+    secret: ClusterSecret,
+    origin: ServerId,
 }
 
 impl std::fmt::Debug for ReportReader {
@@ -66,13 +69,15 @@ impl Bus {
         // ack, or a second owner reporting the same seqs after a failover
         // within the stream's de-duplication window, is stored once.
         // Reports of notifications the session never numbered (seq 0: it
-        // ended before reading them) are named by their log positions.
+        // ended before reading them) are named by their log positions. The
+        // tag keeps the id unpredictable without the secret, so nobody can
+        // have the genuine reports dropped as a duplicate of theirs.
         let outcome = match first.outcome {
             Outcome::Delivered => "d",
             _ => "u",
         };
         let session = first.session;
-        let id = match (first.session_seq, reports.len()) {
+        let name = match (first.session_seq, reports.len()) {
             (0, 1) => format!("r-{session:016x}-l{}-{outcome}", first.position()),
             (0, _) => format!(
                 "r-{session:016x}-l{}-{}-{outcome}",
@@ -82,8 +87,12 @@ impl Bus {
             (seq, 1) => format!("r-{session:016x}-{seq}-{outcome}"),
             (seq, _) => format!("r-{session:016x}-{seq}-{}-{outcome}", last.session_seq),
         };
+        let tag = inner
+            .secret
+            .id_tag(&[b"report", &origin.0.to_be_bytes(), name.as_bytes()]);
+        let id = format!("{name}-{tag}");
         let message = PublishMessage::build()
-            .payload(report_batch::encode(reports).into())
+            .payload(report_batch::encode(&inner.secret, origin, reports).into())
             .message_id(id.as_str());
         let bound = inner.config.timeouts.operation;
         let ack = inner
@@ -109,14 +118,17 @@ impl Bus {
         Ok(ReportReader {
             read,
             pending: VecDeque::new(),
+            secret: inner.secret.clone(),
+            origin: inner.origin,
         })
     }
 }
 
 impl ReportReader {
     /// The next report, or `None` when none arrived within `wait`.
-    /// [`ReportError::Malformed`] skips one bad message; [`ReportError::Bus`]
-    /// ends this reader.
+    /// [`ReportError::Malformed`] skips one bad message (a forged one too:
+    /// reports are authenticated with the cluster secret);
+    /// [`ReportError::Bus`] ends this reader.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Report>, ReportError> {
         if let Some(report) = self.pending.pop_front() {
             return Ok(Some(report));
@@ -125,8 +137,10 @@ impl ReportReader {
             return Ok(None);
         };
         let reports =
-            report_batch::decode(&item.payload).map_err(|reason| ReportError::Malformed {
-                reason: reason.into(),
+            report_batch::decode(&self.secret, self.origin, &item.payload).map_err(|reason| {
+                ReportError::Malformed {
+                    reason: reason.into(),
+                }
             })?;
         self.pending.extend(reports);
         Ok(self.pending.pop_front())

@@ -8,7 +8,7 @@ use crate::secret::ClusterSecret;
 
 /// The sealed format's version (first byte).
 const SEAL_V1: u8 = 1;
-const NONCE_LEN: usize = 24;
+pub(crate) const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
 /// `SEAL_V1 || nonce || ciphertext+tag`, authenticated with `aad` (the
@@ -22,6 +22,17 @@ pub(crate) fn seal(
     // across servers, and collisions are negligible at any write rate.
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|err| RecordError::NoRandomness(err.to_string()))?;
+    seal_with_nonce(secret, aad, plaintext, nonce)
+}
+
+/// [`seal`] with the nonce given: the fuzzing harness's inputs decide it,
+/// so a run is reproducible.
+pub(crate) fn seal_with_nonce(
+    secret: &ClusterSecret,
+    aad: &[u8],
+    plaintext: &[u8],
+    nonce: [u8; NONCE_LEN],
+) -> Result<Vec<u8>, RecordError> {
     let cipher = XChaCha20Poly1305::new(secret.record_key().into());
     let sealed = cipher
         .encrypt(

@@ -9,6 +9,11 @@ use sha2::Sha256;
 /// HKDF info of the session-record key; a new record format gets a new
 /// label, so keys never cross formats.
 const RECORD_KEY_INFO: &[u8] = b"faxnotify cluster session record v1";
+/// HKDF info of the reports' MAC key: another label than the records', so
+/// the two keys are independent.
+const REPORT_KEY_INFO: &[u8] = b"faxnotify cluster report mac v1";
+/// HKDF info of the key that makes de-duplication ids unpredictable.
+const ID_KEY_INFO: &[u8] = b"faxnotify cluster dedup id v1";
 
 /// The cluster secret, kept only as the keys derived from it.
 ///
@@ -17,19 +22,37 @@ const RECORD_KEY_INFO: &[u8] = b"faxnotify cluster session record v1";
 /// but lacks the secret cannot read or forge a record. Records hold no key
 /// material (a resume is a full login with a fresh session key), so the
 /// secret protects user names and session ownership, not credentials.
+///
+/// It also authenticates delivery reports ([`Report`](crate::Report)): a
+/// report without a valid MAC is refused, so whoever can publish on the
+/// bus but lacks the secret cannot tell `notify --wait` a lie.
 #[derive(Clone)]
 pub struct ClusterSecret {
     record_key: [u8; 32],
+    report_key: [u8; 32],
+    id_key: [u8; 32],
 }
 
 impl ClusterSecret {
     /// The secret from its 32 bytes.
     pub fn from_bytes(secret: &[u8; 32]) -> Self {
+        let hkdf = Hkdf::<Sha256>::new(None, secret);
         let mut record_key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, secret)
-            .expand(RECORD_KEY_INFO, &mut record_key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Self { record_key }
+        let mut report_key = [0u8; 32];
+        let mut id_key = [0u8; 32];
+        for (info, key) in [
+            (RECORD_KEY_INFO, &mut record_key),
+            (REPORT_KEY_INFO, &mut report_key),
+            (ID_KEY_INFO, &mut id_key),
+        ] {
+            hkdf.expand(info, key)
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
+        }
+        Self {
+            record_key,
+            report_key,
+            id_key,
+        }
     }
 
     /// Reads the secret file: exactly 32 bytes, readable by its owner only
@@ -66,6 +89,29 @@ impl ClusterSecret {
     /// The XChaCha20-Poly1305 key of session records.
     pub(crate) fn record_key(&self) -> &[u8; 32] {
         &self.record_key
+    }
+
+    /// The HMAC-SHA256 key of delivery reports.
+    pub(crate) fn report_key(&self) -> &[u8; 32] {
+        &self.report_key
+    }
+
+    /// 16 hex digits only holders of the secret can compute, for the
+    /// de-duplication ids (`Nats-Msg-Id`) of publishes: JetStream drops a
+    /// message whose id it saw within the window, so whoever may publish
+    /// on the bus and could guess a server's next id could store a message
+    /// of theirs under it first, and the server's own would be dropped as
+    /// a "duplicate" while acknowledged.
+    pub(crate) fn id_tag(&self, parts: &[&[u8]]) -> String {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.id_key)
+            .expect("HMAC takes a key of any length");
+        for part in parts {
+            // Length-prefixed, so the parts cannot run into each other.
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        hex::encode(&mac.finalize().into_bytes()[..8])
     }
 }
 
@@ -121,6 +167,15 @@ mod tests {
         let b = ClusterSecret::from_bytes(&[8; 32]);
         assert_ne!(a.record_key(), &[7; 32]);
         assert_ne!(a.record_key(), b.record_key());
+        assert_ne!(a.report_key(), a.record_key());
+        assert_ne!(a.report_key(), b.report_key());
+        assert_ne!(a.id_key, a.report_key);
+        let tag = a.id_tag(&[b"log", &[1]]);
+        assert_eq!(tag.len(), 16);
+        assert_eq!(tag, a.id_tag(&[b"log", &[1]]));
+        assert_ne!(tag, a.id_tag(&[b"log", &[2]]));
+        assert_ne!(tag, a.id_tag(&[b"lo", b"g\x01"]));
+        assert_ne!(tag, b.id_tag(&[b"log", &[1]]));
         assert_eq!(
             a.record_key(),
             ClusterSecret::from_bytes(&[7; 32]).record_key()

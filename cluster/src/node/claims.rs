@@ -301,6 +301,23 @@ mod tests {
                 resume(&b, 0x7102, "alice", ServerId(2), lease).await,
                 Outcome::Refused(ClaimRefusal::UnknownSession)
             ));
+            // A record written by someone without the cluster secret (here
+            // with another one) is never served: unknown too.
+            let mut config = BusConfig::new(cluster.urls());
+            config.replicas = cluster.size();
+            config.log_max_bytes = 64 << 20;
+            let forger =
+                crate::Bus::connect(config, ServerId(9), ClusterSecret::from_bytes(&[1; 32]))
+                    .await
+                    .unwrap_or_else(|err| panic!("cannot connect to the bus: {err}"));
+            forger
+                .create_session(&record(0x7103, 9, 1_000))
+                .await
+                .unwrap();
+            assert!(matches!(
+                resume(&b, 0x7103, "alice", ServerId(2), lease).await,
+                Outcome::Refused(ClaimRefusal::UnknownSession)
+            ));
         });
     }
 }
