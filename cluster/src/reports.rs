@@ -45,8 +45,8 @@ impl Bus {
             .await
     }
 
-    /// Sends `reports` (1 to 65 535, of one session and one outcome, as a
-    /// cumulative acknowledgement gives them) to `origin` as ONE message;
+    /// Sends `reports` (1 to 65 535, of any sessions and outcomes) to
+    /// `origin` as ONE message;
     /// returns once JetStream stored it. The reader hands them out one by
     /// one ([`ReportReader::next`]).
     ///
@@ -87,9 +87,24 @@ impl Bus {
             (seq, 1) => format!("r-{session:016x}-{seq}-{outcome}"),
             (seq, _) => format!("r-{session:016x}-{seq}-{}-{outcome}", last.session_seq),
         };
-        let tag = inner
-            .secret
-            .id_tag(&[b"report", &origin.0.to_be_bytes(), name.as_bytes()]);
+        // The tag covers every report: a message may hold several
+        // sessions' reports (group commit per origin), and two different
+        // messages must never share an id, or JetStream would drop the
+        // second as a duplicate.
+        let mut covered = Vec::with_capacity(reports.len() * 27);
+        for r in reports {
+            covered.extend_from_slice(&r.session.to_be_bytes());
+            covered.extend_from_slice(&r.session_seq.to_be_bytes());
+            covered.extend_from_slice(&r.log_seq.0.to_be_bytes());
+            covered.extend_from_slice(&r.index.to_be_bytes());
+            covered.push(u8::from(matches!(r.outcome, Outcome::Delivered)));
+        }
+        let tag = inner.secret.id_tag(&[
+            b"report",
+            &origin.0.to_be_bytes(),
+            name.as_bytes(),
+            &covered,
+        ]);
         let id = format!("{name}-{tag}");
         let message = PublishMessage::build()
             .payload(report_batch::encode(&inner.secret, origin, reports).into())

@@ -115,6 +115,8 @@ pub(super) struct Glue {
     pub(super) generations: u64,
     /// Bus writes that must finish before the node's events end.
     pub(super) writes: JoinSet<()>,
+    /// Reports waiting for their origin, sent a message at a time.
+    pub(super) outbox: reports::Outbox,
     /// The log's age limit, as the readers check it.
     pub(super) retention: Retention,
 }
@@ -146,6 +148,7 @@ pub(super) fn spawn(
         probing: false,
         generations: 0,
         writes: JoinSet::new(),
+        outbox: reports::Outbox::default(),
         retention: Retention::new(bus_max_age),
     };
     tokio::spawn(async move {
@@ -328,15 +331,9 @@ impl Glue {
                 if let Some(held) = self.held.get_mut(session) {
                     for n in notifications {
                         if let Some((position, Some(origin))) = held.seqs.remove(&n.seq) {
-                            reports::send(
-                                &self.bus,
-                                &mut self.writes,
-                                origin,
-                                position,
-                                *session,
-                                n.seq,
-                                reports::session_ended(),
-                            );
+                            let report = reports::ended(position, *session, n.seq);
+                            self.outbox
+                                .push(&self.bus, &mut self.writes, origin, vec![report]);
                         }
                     }
                 }
@@ -371,16 +368,9 @@ impl Glue {
         held.reader.abort();
         for (seq, (position, origin)) in held.seqs {
             if let Some(origin) = origin {
-                let outcome = reports::session_ended();
-                reports::send(
-                    &self.bus,
-                    &mut self.writes,
-                    origin,
-                    position,
-                    session,
-                    seq,
-                    outcome,
-                );
+                let report = reports::ended(position, session, seq);
+                self.outbox
+                    .push(&self.bus, &mut self.writes, origin, vec![report]);
             }
         }
         let bus = self.bus.clone();
@@ -455,7 +445,9 @@ impl Glue {
         }
         held.room.notify_one();
         for (origin, delivered) in by_origin {
-            reports::send_delivered(&self.bus, &mut self.writes, origin, session, &delivered);
+            let reports = reports::delivered(session, &delivered);
+            self.outbox
+                .push(&self.bus, &mut self.writes, origin, reports);
         }
     }
 

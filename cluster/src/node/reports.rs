@@ -2,6 +2,8 @@
 //! that accepted the notification; this server's own are read and handed
 //! to the application (`notify --wait`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use faxnotify_core::SessionId;
@@ -25,66 +27,106 @@ const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long one wait for reports lasts before the reader looks again.
 const QUIET: Duration = Duration::from_secs(5);
-/// Delivered reports per message (about 30 bytes each).
-const PER_MESSAGE: usize = 1024;
+/// Reports per message: about 70 bytes each (with its MAC), at most
+/// 1 100 with the longest reason, so a message stays well under NATS's
+/// 1 MiB `max_payload` whatever it holds.
+const PER_MESSAGE: usize = 512;
 /// The pause before a reader that lost the bus starts again.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// Why a notification handed to a session that ended is undelivered.
-pub(super) fn session_ended() -> Outcome {
-    Outcome::Undelivered {
-        reason: "the session ended before the client acknowledged it".into(),
-    }
-}
-
-/// Reports `outcome` for the session's `seq` (at `position` in the log) to
-/// `origin`, the server that accepted it.
-pub(super) fn send(
-    bus: &Bus,
-    writes: &mut JoinSet<()>,
-    origin: ServerId,
-    position: LogPos,
-    session: SessionId,
-    seq: u64,
-    outcome: Outcome,
-) {
-    let report = Report {
+/// The report of the session's `seq` (at `position` in the log), handed
+/// to the core and not acknowledged when the session ended.
+pub(super) fn ended(position: LogPos, session: SessionId, seq: u64) -> Report {
+    Report {
         log_seq: position.seq,
         index: position.index,
         session: session.get(),
         session_seq: seq,
-        outcome,
-    };
-    publish(bus, writes, origin, vec![report]);
-}
-
-/// Reports to `origin` every notification of one session that one
-/// cumulative acknowledgement delivered, in as few messages as fit.
-pub(super) fn send_delivered(
-    bus: &Bus,
-    writes: &mut JoinSet<()>,
-    origin: ServerId,
-    session: SessionId,
-    delivered: &[(u64, LogPos)],
-) {
-    for chunk in delivered.chunks(PER_MESSAGE) {
-        let reports = chunk
-            .iter()
-            .map(|&(seq, position)| Report {
-                log_seq: position.seq,
-                index: position.index,
-                session: session.get(),
-                session_seq: seq,
-                outcome: Outcome::Delivered,
-            })
-            .collect();
-        publish(bus, writes, origin, reports);
+        outcome: Outcome::Undelivered {
+            reason: "the session ended before the client acknowledged it".into(),
+        },
     }
 }
 
-fn publish(bus: &Bus, writes: &mut JoinSet<()>, origin: ServerId, reports: Vec<Report>) {
-    let bus = bus.clone();
-    writes.spawn(async move { deliver(&bus, origin, &reports).await });
+/// The reports of every notification of `session` that one cumulative
+/// acknowledgement delivered: (session seq, position) each.
+pub(super) fn delivered(session: SessionId, delivered: &[(u64, LogPos)]) -> Vec<Report> {
+    delivered
+        .iter()
+        .map(|&(seq, position)| Report {
+            log_seq: position.seq,
+            index: position.index,
+            session: session.get(),
+            session_seq: seq,
+            outcome: Outcome::Delivered,
+        })
+        .collect()
+}
+
+/// Group commit of reports per origin: while one report message to an
+/// origin is being stored, the reports made meanwhile (any session's) wait
+/// and go out together, up to [`PER_MESSAGE`] per message. A report
+/// message costs JetStream a round trip to a quorum whatever it holds, so
+/// under load this cuts the bus's work as the log's batches did.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Outbox {
+    /// An origin's queue exists exactly while a task sends it.
+    queues: Arc<Mutex<HashMap<ServerId, Vec<Report>>>>,
+}
+
+/// Reports an origin's queue holds at most while the bus is slow; more are
+/// dropped, and the drop is logged (a submitter's `notify --wait` then
+/// times out, saying so).
+const QUEUED_AT_MOST: usize = 1 << 20;
+
+impl Outbox {
+    /// Queues `reports` for `origin`; a task sends them (with any queued
+    /// meanwhile) unless one already does.
+    pub(super) fn push(
+        &self,
+        bus: &Bus,
+        writes: &mut JoinSet<()>,
+        origin: ServerId,
+        reports: Vec<Report>,
+    ) {
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(queue) = queues.get_mut(&origin) {
+            let room = QUEUED_AT_MOST.saturating_sub(queue.len());
+            if reports.len() > room {
+                tracing::warn!(
+                    %origin,
+                    dropped = reports.len() - room,
+                    "delivery reports dropped: {QUEUED_AT_MOST} already wait for the bus"
+                );
+            }
+            queue.extend(reports.into_iter().take(room));
+            return;
+        }
+        queues.insert(origin, reports);
+        let (bus, this) = (bus.clone(), self.clone());
+        writes.spawn(async move { this.drain(&bus, origin).await });
+    }
+
+    /// Sends `origin`'s queue message by message until it is empty, then
+    /// removes it (under the lock: a report either joins a message of this
+    /// task or starts the next one).
+    async fn drain(&self, bus: &Bus, origin: ServerId) {
+        loop {
+            let batch: Vec<Report> = {
+                let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(queue) = queues.get_mut(&origin) else {
+                    return;
+                };
+                if queue.is_empty() {
+                    queues.remove(&origin);
+                    return;
+                }
+                let n = queue.len().min(PER_MESSAGE);
+                queue.drain(..n).collect()
+            };
+            deliver(bus, origin, &batch).await;
+        }
+    }
 }
 
 /// Publishes `reports` to `origin` as one message, retried with the same
@@ -226,5 +268,77 @@ pub(super) async fn read_own(bus: Bus, app: mpsc::UnboundedSender<NodeEvent>) {
             }
         }
         tokio::time::sleep(RETRY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::harness::{NatsCluster, skip_unless_available};
+    use crate::{BusConfig, ClusterSecret, Timeouts};
+
+    fn report(seq: u64) -> Report {
+        Report {
+            log_seq: LogSeq(seq),
+            index: 0,
+            session: 0x100 + seq % 3,
+            session_seq: seq,
+            outcome: Outcome::Delivered,
+        }
+    }
+
+    #[test]
+    fn reports_made_while_an_origins_message_is_sent_go_out_together() {
+        const TEST: &str = "reports_made_while_an_origins_message_is_sent_go_out_together";
+        if skip_unless_available(TEST) {
+            return;
+        }
+        let cluster = NatsCluster::start(1).unwrap_or_else(|err| panic!("{err}"));
+        // One thread: the sending task starts only once the test awaits,
+        // so every report below is queued before the first message goes.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            let mut config = BusConfig::new(cluster.urls());
+            config.replicas = 1;
+            config.log_max_bytes = 16 << 20;
+            config.timeouts = Timeouts {
+                connect: Duration::from_secs(20),
+                operation: Duration::from_secs(3),
+            };
+            let secret = ClusterSecret::from_bytes(&[7; 32]);
+            let bus = Bus::connect(config, ServerId(0x0a), secret)
+                .await
+                .unwrap_or_else(|err| panic!("cannot connect to the bus: {err}"));
+            let origin = bus.origin();
+            let outbox = Outbox::default();
+            let mut writes = JoinSet::new();
+            // 700 reports of three sessions, pushed one by one: more than
+            // one message holds.
+            for seq in 1..=700 {
+                outbox.push(&bus, &mut writes, origin, vec![report(seq)]);
+            }
+            while writes.join_next().await.is_some() {}
+            let mut reader = bus.read_reports().await.unwrap();
+            for seq in 1..=700 {
+                let got = reader.next(Duration::from_secs(10)).await.unwrap();
+                assert_eq!(got, Some(report(seq)), "report {seq}");
+            }
+            let stored = bus
+                .inner
+                .reports
+                .clone()
+                .info()
+                .await
+                .unwrap()
+                .state
+                .messages;
+            assert_eq!(stored, 2, "700 reports in messages of at most 512");
+            assert!(outbox.queues.lock().unwrap().is_empty());
+        });
     }
 }
