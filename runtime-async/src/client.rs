@@ -120,7 +120,16 @@ impl<R: Runtime> Client<R> {
                     #[cfg(feature = "test-hooks")]
                     suspend_at_start: suspend_listener_at_start,
                 };
-                driver::run(machine, io, net_rx, commands_rx, events_tx, None).await;
+                driver::run(
+                    machine,
+                    io,
+                    net_rx,
+                    commands_rx,
+                    events_tx,
+                    None,
+                    driver::Turns::default(),
+                )
+                .await;
                 tracing::debug!("client stopped");
             }
             .instrument(span)

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_channel::Receiver;
@@ -60,6 +61,24 @@ pub(crate) trait Machine<R: Runtime> {
     }
 }
 
+/// How many times a driver's loop has woken up, shared with its handle (a
+/// test hook): a driver that wakes again and again with nothing to do
+/// spins, which would otherwise show only as CPU time.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Turns(Arc<AtomicU64>);
+
+impl Turns {
+    fn count(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The wake-ups so far.
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 enum Wake<C, S> {
     Command(Option<C>),
     Net,
@@ -78,6 +97,7 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
     commands: Receiver<M::Command>,
     events: mailbox::Sender<M::Event>,
     doorbell: Option<Arc<Doorbell>>,
+    turns: Turns,
 ) {
     let mut timer: Option<R::Timer> = None;
     let mut armed: Option<Instant> = None;
@@ -133,10 +153,16 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
                     Wake::Accepted(io.accept().await)
                 }
             };
+            // Only an armed timer is waited on. One that has fired stays
+            // ready on some runtimes (tokio's `Sleep` does): polled again
+            // while the core has no deadline, it would wake the loop at
+            // once, every turn — a spin, which a paused driver whose
+            // handshakes all timed out reaches (nothing is read, so soon
+            // nothing is due).
             let tick = async {
-                match &mut timer {
-                    Some(timer) => runtime::fired(timer).await,
-                    None => future::pending().await,
+                match (&mut timer, armed) {
+                    (Some(timer), Some(_)) => runtime::fired(timer).await,
+                    _ => future::pending().await,
                 }
                 Wake::Timer
             };
@@ -164,6 +190,7 @@ pub(crate) async fn run<R: Runtime, M: Machine<R>>(
         };
         now = Instant::now();
         net.awake();
+        turns.count();
         match wake {
             Wake::Command(Some(command)) => {
                 machine.command(now, command, &mut io, &events);

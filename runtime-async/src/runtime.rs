@@ -58,7 +58,9 @@ pub trait Spawn: Clone + Send + Sync + 'static {
 pub trait AsyncTimer: Send + Unpin + 'static {
     /// Fires at `at` instead (again, if it had fired).
     fn reset(&mut self, at: Instant);
-    /// Ready once the deadline has passed.
+    /// Ready once the deadline has passed. After it was ready, the driver
+    /// polls it again only once it has been [reset](AsyncTimer::reset), so a
+    /// fired timer may stay ready (tokio's `Sleep`) or not (async-io's `Timer`).
     fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 

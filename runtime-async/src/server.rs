@@ -49,6 +49,9 @@ pub struct Server<R> {
     inbox: Arc<PostInbox>,
     doorbell: Arc<Doorbell>,
     local: SocketAddr,
+    /// The driver's wake-ups (test hook).
+    #[cfg(feature = "test-hooks")]
+    turns: driver::Turns,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -60,6 +63,8 @@ impl<R> Clone for Server<R> {
             inbox: Arc::clone(&self.inbox),
             doorbell: Arc::clone(&self.doorbell),
             local: self.local,
+            #[cfg(feature = "test-hooks")]
+            turns: self.turns.clone(),
             runtime: PhantomData,
         }
     }
@@ -198,6 +203,8 @@ impl<R: Runtime> Server<R> {
         let inbox = Arc::new(PostInbox::new(options.post_capacity, Arc::clone(&gate)));
         let doorbell = Arc::new(Doorbell::new(gate));
         let (driver_inbox, driver_bell) = (Arc::clone(&inbox), Arc::clone(&doorbell));
+        let turns = driver::Turns::default();
+        let driver_turns = turns.clone();
         let span = tracing::debug_span!("fnp_server", %local);
         let launched = options.runner.launch("faxnotify-server", move |spawner| {
             async move {
@@ -220,6 +227,7 @@ impl<R: Runtime> Server<R> {
                     commands_rx,
                     events_tx,
                     Some(driver_bell),
+                    driver_turns,
                 )
                 .await;
                 tracing::debug!("server stopped");
@@ -233,6 +241,8 @@ impl<R: Runtime> Server<R> {
                 inbox,
                 doorbell,
                 local,
+                #[cfg(feature = "test-hooks")]
+                turns,
                 runtime: PhantomData,
             },
             ServerEvents { rx: events_rx },
@@ -421,6 +431,12 @@ impl<R: Runtime> Server<R> {
         if self.commands.send(Command::Shutdown { done }).await.is_ok() {
             let _ = finished.recv().await;
         }
+    }
+
+    /// Test hook: how many times the driver's loop has woken up so far.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn driver_turns(&self) -> u64 {
+        self.turns.get()
     }
 
     /// Test hook: stops at once as a crash would (no BYE, no ERROR, nothing

@@ -1,5 +1,6 @@
 //! Backpressure on real sockets: a client application that stops reading
-//! events, and a peer that floods without reading.
+//! events, a server application that does, and a peer that floods without
+//! reading.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,10 +9,11 @@ use std::time::{Duration, Instant};
 use faxnotify_core::client::{self as core_client, Event, Input, ListenPolicy, Output};
 use faxnotify_core::server::{Refused, Target};
 use faxnotify_core::wire::{CallbackState, Caps, Frame};
+use futures_lite::future;
 
 use super::Harness;
 use super::support::*;
-use crate::{Client, Runtime};
+use crate::{Client, Runtime, Server};
 
 /// Polls `check` every 10 ms until it holds (bounded by [`WAIT`]).
 async fn eventually<R: Runtime>(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -123,6 +125,76 @@ pub fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_qu
         })
         .await;
         logout(client).await;
+        server.shutdown().await;
+    });
+}
+
+/// A server application that stops reading its events pauses the server's
+/// intake, and the paused driver sleeps until something it can act on
+/// happens (room for events, a request, the core's next deadline), even
+/// once the core has no deadline left: while paused nothing is read, so
+/// the logins in flight time out, and then nothing at all is due. Once the
+/// application reads again, every client logs in.
+pub fn a_server_app_that_stops_reading_pauses_intake_and_the_driver_sleeps<H: Harness>() {
+    let h = setup::<H>();
+    h.block_on(async {
+        const CLIENTS: usize = 4;
+        // Wake-ups allowed while paused with nothing to act on: a sleeping
+        // driver has none; one that spins has hundreds of thousands.
+        const MOST_WAKE_UPS: u64 = 100;
+        let names: Vec<String> = (0..CLIENTS).map(|i| format!("user{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut config = server_config();
+        // Long enough for a login on a loaded machine, short enough that
+        // the logins held up by the pause time out within the test.
+        config.handshake_timeout = Duration::from_secs(3);
+        let mut server_options = options(&h, 1);
+        // The first login's event fills the queue.
+        server_options.event_capacity = 1;
+        let (server, events) = Server::bind_with(loopback(), config, users(&names), server_options)
+            .await
+            .expect("server binds");
+        let addr = server.local_addr();
+        let mut clients = Vec::new();
+        for name in &names {
+            clients.push(start_client(&h, client_config(addr, name, ListenPolicy::Dynamic)).await);
+        }
+        // The first session opens: its event fills the queue and the server
+        // stops reading and accepting, its handshake and any others
+        // accepted meanwhile unfinished.
+        eventually::<H::Rt>("a session opens", async || {
+            server.stats().await.expect("running").sessions >= 1
+        })
+        .await;
+        // They time out [C-9]; then the core has no deadline at all.
+        eventually::<H::Rt>("the paused handshakes time out", async || {
+            let stats = server.stats().await.expect("running");
+            stats.sessions == 0 && stats.connections == 0
+        })
+        .await;
+        let before = server.driver_turns();
+        sleep::<H::Rt>(Duration::from_millis(300)).await;
+        let paused_turns = server.driver_turns() - before;
+        assert!(
+            paused_turns < MOST_WAKE_UPS,
+            "the paused driver woke {paused_turns} times in 300 ms with nothing to do"
+        );
+
+        // The application reads again: the clients (which reconnected
+        // meanwhile) are accepted and all log in.
+        let read_on = async {
+            while events.next().await.is_some() {}
+            panic!("the server's events ended");
+        };
+        let all_in = eventually::<H::Rt>("every client logs in", async || {
+            server.stats().await.expect("running").sessions == CLIENTS
+        });
+        future::or(all_in, read_on).await;
+        // From here on events are discarded, so logouts are not held up.
+        drop(events);
+        for client in clients {
+            logout(client).await;
+        }
         server.shutdown().await;
     });
 }

@@ -3,9 +3,11 @@
 //!
 //! An adapter (a [`Runtime`] implementation and the handles named for it)
 //! is only as good as what runs on it: delivery in order and exactly once,
-//! backpressure on real sockets, shutdowns that answer every request, a
-//! dying callback listener, a restarted or crashed server, listen policies,
-//! the callback listener's address, IPv4, IPv6 and dual stack, TLS. This
+//! backpressure on real sockets, a driver that sleeps when idle or paused
+//! (a timer that stays ready once fired must not make it spin), shutdowns
+//! that answer every request, a dying callback listener, a restarted or
+//! crashed server, listen policies, the callback listener's address, IPv4,
+//! IPv6 and dual stack, TLS. This
 //! module holds those tests once, written against a small [`Harness`]
 //! trait, so faxnotify-smol, faxnotify-tokio and your own adapter run the
 //! same ones. It is compiled with the `adapter-tests` feature (which also
@@ -20,7 +22,7 @@
 //! Then one test file, say `tests/adapter.rs`, implements [`Harness`] and
 //! expands [`adapter_tests!`](crate::adapter_tests!) into one `#[test]`
 //! per check, grouped in modules named after the files below (`delivery`,
-//! `backpressure`, `shutdown`, `faults`, `listening`, `ip_families`, `tls`):
+//! `backpressure`, `idle`, `shutdown`, `faults`, `listening`, `ip_families`, `tls`):
 //!
 //! ```no_run
 //! use std::future::Future;
@@ -70,6 +72,7 @@ pub mod backpressure;
 pub mod delivery;
 pub mod faults;
 pub mod footprint;
+pub mod idle;
 pub mod ip_families;
 pub mod listening;
 pub mod shutdown;
@@ -103,7 +106,7 @@ pub trait Harness: Sized {
 /// Expands to one `#[test]` per check of the suite, run with the given
 /// [`Harness`](crate::adapter_tests::Harness) type, grouped in one module
 /// per file of [`adapter_tests`](mod@crate::adapter_tests) (`delivery`,
-/// `backpressure`, `shutdown`, `faults`, `listening`, `ip_families`, `tls`).
+/// `backpressure`, `idle`, `shutdown`, `faults`, `listening`, `ip_families`, `tls`).
 ///
 /// Call it once at the top level of a test file, where the harness type is
 /// in scope: `faxnotify_async::adapter_tests!(MyHarness);`.
@@ -129,7 +132,13 @@ macro_rules! adapter_tests {
             [
                 a_client_app_that_stops_reading_holds_the_server_within_its_window_and_queue,
                 a_peer_that_floods_without_reading_is_paused_alone,
+                a_server_app_that_stops_reading_pauses_intake_and_the_driver_sleeps,
             ]
+        );
+        $crate::__adapter_test_group!(
+            $harness,
+            idle,
+            [a_server_sleeps_once_its_last_client_has_left]
         );
         $crate::__adapter_test_group!(
             $harness,
