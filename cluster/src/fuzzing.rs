@@ -126,10 +126,28 @@ fn log_message(log_seq: LogSeq, chunk: &[u8]) {
         }
     };
     if batch {
-        // A batch is accepted only in its one canonical form: what a
-        // server would publish for its notifications is the bytes read.
-        let notifications: Vec<_> = entries.iter().map(|e| &e.notification).collect();
-        assert_eq!(crate::log_format::encode(&notifications), body);
+        // A batch is accepted only as exactly its notifications in the
+        // batch form: nothing skipped, added or reordered. (A batch of one
+        // is valid too — a kind-0 notification needs it, and a fax engine
+        // may write it — so a notification has two forms; each is exact.)
+        let mut form = vec![crate::log_format::BATCH_MARKER];
+        let count = u16::try_from(entries.len()).expect("a count is a u16");
+        form.extend_from_slice(&count.to_be_bytes());
+        for entry in &entries {
+            let n = &entry.notification;
+            form.push(n.kind());
+            let len = u16::try_from(n.payload().len()).expect("a payload fits a u16");
+            form.extend_from_slice(&len.to_be_bytes());
+            form.extend_from_slice(n.payload());
+        }
+        assert_eq!(form, body);
+        if let [one] = &entries[..]
+            && one.notification.kind() != crate::log_format::BATCH_MARKER
+        {
+            // What a server would publish for it: the one-notification form.
+            let single = crate::log_format::encode(&[&one.notification]);
+            assert_eq!(single[0], one.notification.kind());
+        }
     } else {
         assert!(fits, "a log message of {} bytes accepted", body.len());
         let [entry] = &entries[..] else {
