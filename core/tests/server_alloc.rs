@@ -76,64 +76,43 @@ fn notify_transmit_ack_allocates_nothing() {
         );
     }
 
-    // The same through `notify_session`, the single-session form.
+    // The same through the single-session forms: `notify_session`, and
+    // `notify_encoded_owned`, which moves the payload into the queue.
     let now = d.now;
     let conn = clients[0].callback.unwrap();
-    for seq in 100..110 {
+    let session = clients[0].session;
+    let mut single = |d: &mut Driver, seq: u64, notify: &mut dyn FnMut(&mut Driver)| {
         let allocs = allocations_during(|| {
+            notify(d);
+            d.server.drain_into(|server, output| {
+                if let Output::Transmit { data, .. } = output {
+                    server.recycle(data);
+                }
+            });
+            let data = &ack(seq);
+            d.server
+                .handle_input(now, Input::Received { conn, data })
+                .unwrap();
+            d.server.discard_outputs();
+        });
+        assert_eq!(allocs, 0, "seq {seq}");
+    };
+    for seq in 100..110 {
+        single(&mut d, seq, &mut |d| {
+            let payload = notification.payload().clone();
             let got = d
                 .server
-                .notify_session(
-                    now,
-                    clients[0].session,
-                    notification.kind(),
-                    notification.payload().clone(),
-                )
-                .unwrap();
-            assert_eq!(got, seq);
-            d.server.drain_into(|server, output| {
-                if let Output::Transmit { data, .. } = output {
-                    server.recycle(data);
-                }
-            });
-            d.server
-                .handle_input(
-                    now,
-                    Input::Received {
-                        conn,
-                        data: &ack(seq),
-                    },
-                )
-                .unwrap();
-            d.server.discard_outputs();
+                .notify_session(now, session, notification.kind(), payload);
+            assert_eq!(got, Ok(seq));
         });
-        assert_eq!(allocs, 0, "seq {seq}");
     }
-
-    // And through `notify_encoded_owned`, which moves the payload into the
-    // session's queue: the same outcome, still nothing allocated.
     for seq in 110..120 {
-        let owned = notification.clone();
-        let allocs = allocations_during(|| {
+        let mut owned = Some(notification.clone());
+        single(&mut d, seq, &mut |d| {
+            let owned = owned.take().expect("once");
             let summary = d.server.notify_encoded_owned(now, &target, owned);
             assert!(summary.all_accepted());
-            d.server.drain_into(|server, output| {
-                if let Output::Transmit { data, .. } = output {
-                    server.recycle(data);
-                }
-            });
-            d.server
-                .handle_input(
-                    now,
-                    Input::Received {
-                        conn,
-                        data: &ack(seq),
-                    },
-                )
-                .unwrap();
-            d.server.discard_outputs();
         });
-        assert_eq!(allocs, 0, "seq {seq}");
     }
     assert_eq!(d.server.session(clients[0].session).unwrap().acked_seq, 119);
 }

@@ -3,38 +3,15 @@
 //! bounds reached. One test: the counting allocator counts every thread of
 //! the process, so nothing may run beside it.
 
-use std::future::Future;
-
-use faxnotify_async::adapter_tests::{Harness, footprint};
+use faxnotify_async::adapter_tests::footprint;
 use faxnotify_testkit::alloc::{Counting, allocations, live_bytes};
-use faxnotify_tokio::TaskRunner;
-use tokio::runtime::{Builder, Runtime};
+
+mod harness;
+
+use harness::MultiThread;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-struct MultiThread(Runtime);
-
-impl Harness for MultiThread {
-    type Rt = TaskRunner;
-
-    fn new() -> Self {
-        let runtime = Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        MultiThread(runtime)
-    }
-
-    fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
-        self.0.block_on(f)
-    }
-
-    fn runner(&self) -> TaskRunner {
-        TaskRunner::Handle(self.0.handle().clone())
-    }
-}
 
 #[test]
 fn session_bytes_and_post_allocations() {
