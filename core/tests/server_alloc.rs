@@ -81,7 +81,7 @@ fn notify_transmit_ack_allocates_nothing() {
     let now = d.now;
     let conn = clients[0].callback.unwrap();
     let session = clients[0].session;
-    let mut single = |d: &mut Driver, seq: u64, notify: &mut dyn FnMut(&mut Driver)| {
+    let single = |d: &mut Driver, seq: u64, notify: &mut dyn FnMut(&mut Driver)| {
         let allocs = allocations_during(|| {
             notify(d);
             d.server.drain_into(|server, output| {
