@@ -108,38 +108,45 @@ impl Retention {
 
     /// For an idle reader at `from`: the message seq it can move to, if
     /// the log holds nothing of `user`'s from `from` to its last seq;
-    /// `None` when it holds something (read it) or has nothing new. Checks
-    /// the position first: a lost one is an error to end the session on.
+    /// `None` when it holds something (read it) or has nothing new. A
+    /// position the age limit overtook is an error to end the session on.
     pub(super) async fn advance(
         &self,
         bus: &Bus,
         user: &str,
-        mut from: LogPos,
+        from: LogPos,
     ) -> Result<Option<LogSeq>, Advance> {
         if self.inner.is_none() {
             return Ok(None);
         }
+        // The last seq before the search, so that "nothing up to it" holds
+        // for whatever the search does not find.
+        let last = bus.log_bounds().await?.last;
+        let mut at = from;
+        let found = loop {
+            if last < at.seq {
+                break None;
+            }
+            match bus.stored_user_entries(user, at).await {
+                // The rest of a message already read: look after it.
+                Ok(Some(entries)) if entries.is_empty() => {
+                    at = LogPos::start_of(LogSeq(at.seq.0 + 1));
+                }
+                Ok(found) => break found.map(|_| ()),
+                Err(ReadError::Malformed { .. }) => break Some(()),
+                Err(ReadError::Bus(err)) => return Err(err.into()),
+            }
+        };
+        // The position checked after the search, as a read is: a search
+        // that found nothing because the age limit removed it meanwhile is
+        // a loss, not an empty log.
         if let Position::Lost { first } = self.check(bus, from.seq).await? {
             return Err(Advance::Lost { first });
         }
-        // The last seq first: whatever the user has up to it is found by
-        // the read that follows.
-        let bounds = bus.log_bounds().await?;
-        loop {
-            if bounds.last < from.seq {
-                return Ok(None);
-            }
-            return match bus.stored_user_entries(user, from).await {
-                Ok(None) => Ok(Some(LogSeq(bounds.last.0 + 1))),
-                // The rest of a message already read: look after it.
-                Ok(Some(entries)) if entries.is_empty() => {
-                    from = LogPos::start_of(LogSeq(from.seq.0 + 1));
-                    continue;
-                }
-                Ok(Some(_)) | Err(ReadError::Malformed { .. }) => Ok(None),
-                Err(ReadError::Bus(err)) => Err(err.into()),
-            };
-        }
+        Ok(match found {
+            None if last >= from.seq => Some(LogSeq(last.0 + 1)),
+            _ => None,
+        })
     }
 }
 
