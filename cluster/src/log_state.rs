@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::stream::DirectGetErrorKind;
-
 use crate::connect::Bus;
 use crate::error::{BusError, ReadError};
 use crate::ids::{LogPos, LogSeq};
 use crate::log_entry::LogEntry;
+use crate::ordered;
 use crate::publish::ORIGIN_HEADER;
 
 const STORED: &str = "reading a user's stored notifications";
@@ -68,29 +67,17 @@ impl Bus {
         let inner = &self.inner;
         let subject = inner.names.log_subject(user).map_err(BusError::from)?;
         let bound = inner.config.timeouts.operation;
-        let got = inner
-            .link
-            .within(
-                STORED,
-                bound,
-                inner
-                    .log
-                    .direct_get_next_for_subject(subject.as_str(), Some(from.seq.0)),
-            )
-            .await?;
-        let message = match got {
-            Ok(message) => message,
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => return Ok(None),
-            Err(err) => {
-                let timed_out = err.kind() == DirectGetErrorKind::TimedOut;
-                return Err(inner
-                    .link
-                    .failed(STORED, &err, timed_out.then_some(bound))
-                    .into());
-            }
+        let message =
+            ordered::direct_next(&inner.log, &inner.link, &subject, from.seq.0, bound, STORED);
+        let Some(message) = message.await? else {
+            return Ok(None);
         };
-        let origin = message.headers.get(ORIGIN_HEADER).map(|v| v.as_str());
-        let mut entries = LogEntry::parse(LogSeq(message.sequence), &message.payload, origin)?;
+        let origin = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(ORIGIN_HEADER))
+            .map(|v| v.as_str());
+        let mut entries = LogEntry::parse(LogSeq(message.seq), &message.payload, origin)?;
         entries.retain(|e| e.position() >= from);
         Ok(Some(entries))
     }

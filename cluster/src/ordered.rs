@@ -114,31 +114,49 @@ impl OrderedRead {
 
     /// The first message of the subject at or after `next_seq`, if any.
     async fn fetch(&mut self) -> Result<Option<Item>, BusError> {
-        let got = self
-            .link
-            .within(
-                self.operation,
-                self.bound,
-                self.stream
-                    .direct_get_next_for_subject(self.subject.as_str(), Some(self.next_seq)),
-            )
-            .await?;
-        match got {
-            Ok(message) => {
-                self.next_seq = message.sequence + 1;
-                Ok(Some(Item {
-                    seq: message.sequence,
-                    headers: Some(message.headers),
-                    payload: message.payload,
-                }))
-            }
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
-            Err(err) => {
-                let timed_out = err.kind() == DirectGetErrorKind::TimedOut;
-                Err(self
-                    .link
-                    .failed(self.operation, &err, timed_out.then_some(self.bound)))
-            }
+        let item = direct_next(
+            &self.stream,
+            &self.link,
+            &self.subject,
+            self.next_seq,
+            self.bound,
+            self.operation,
+        )
+        .await?;
+        if let Some(item) = &item {
+            self.next_seq = item.seq + 1;
+        }
+        Ok(item)
+    }
+}
+
+/// The first message of `subject` at or after stream seq `seq`, if any,
+/// read with a direct get (which every replica answers) within `bound`.
+pub(crate) async fn direct_next(
+    stream: &stream::Stream,
+    link: &Link,
+    subject: &str,
+    seq: u64,
+    bound: Duration,
+    operation: &'static str,
+) -> Result<Option<Item>, BusError> {
+    let got = link
+        .within(
+            operation,
+            bound,
+            stream.direct_get_next_for_subject(subject, Some(seq)),
+        )
+        .await?;
+    match got {
+        Ok(message) => Ok(Some(Item {
+            seq: message.sequence,
+            headers: Some(message.headers),
+            payload: message.payload,
+        })),
+        Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+        Err(err) => {
+            let timed_out = err.kind() == DirectGetErrorKind::TimedOut;
+            Err(link.failed(operation, &err, timed_out.then_some(bound)))
         }
     }
 }

@@ -86,17 +86,6 @@ impl Bus {
     /// The log's last seq (0 when empty): a new session starts after it,
     /// read before LOGIN_OK so that nothing accepted later is missed.
     pub async fn log_last_seq(&self) -> Result<LogSeq, BusError> {
-        const INFO: &str = "the log's state";
-        let inner = &self.inner;
-        let mut log = inner.log.clone();
-        let bound = inner.config.timeouts.operation;
-        let info = inner
-            .link
-            .within(INFO, bound, async {
-                log.info().await.map(|i| i.state.last_sequence)
-            })
-            .await?
-            .map_err(|err| inner.link.failed(INFO, &err, None))?;
-        Ok(LogSeq(info))
+        Ok(self.log_bounds().await?.last)
     }
 }

@@ -328,14 +328,15 @@ impl Glue {
                 notifications,
                 ..
             } => {
-                if let Some(held) = self.held.get_mut(session) {
-                    for n in notifications {
-                        if let Some((position, Some(origin))) = held.seqs.remove(&n.seq) {
-                            let report = reports::ended(position, *session, n.seq);
-                            self.outbox
-                                .push(&self.bus, &mut self.writes, origin, vec![report]);
-                        }
-                    }
+                let ended: Vec<_> = match self.held.get_mut(session) {
+                    Some(held) => notifications
+                        .iter()
+                        .filter_map(|n| held.seqs.remove(&n.seq).map(|at| (n.seq, at)))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                for (seq, (position, origin)) in ended {
+                    self.report_ended(*session, seq, position, origin);
                 }
             }
             Event::SessionReleased { session, .. } => {
@@ -367,11 +368,7 @@ impl Glue {
     fn closed(&mut self, session: SessionId, held: Held) {
         held.reader.abort();
         for (seq, (position, origin)) in held.seqs {
-            if let Some(origin) = origin {
-                let report = reports::ended(position, session, seq);
-                self.outbox
-                    .push(&self.bus, &mut self.writes, origin, vec![report]);
-            }
+            self.report_ended(session, seq, position, origin);
         }
         let bus = self.bus.clone();
         let user = held.taken.record.user.clone();
@@ -382,16 +379,29 @@ impl Glue {
         });
     }
 
+    /// Reports the session's `seq` undelivered (it ended first) to the
+    /// server that accepted it; a fax engine's notification has none.
+    fn report_ended(
+        &mut self,
+        session: SessionId,
+        seq: u64,
+        position: LogPos,
+        origin: Option<ServerId>,
+    ) {
+        if let Some(origin) = origin {
+            let report = reports::ended(position, session, seq);
+            self.outbox
+                .push(&self.bus, &mut self.writes, origin, vec![report]);
+        }
+    }
+
     /// Starts serving a session from its record (acknowledged up to
     /// `acked_seq`, at the record's acknowledged position): its reader, its
     /// lease.
     fn hold(&mut self, session: SessionId, taken: Taken, acked_seq: u64) {
         let room = Arc::new(Notify::new());
         let from = taken.record.resume_at();
-        let acked_at = LogPos {
-            seq: LogSeq(taken.record.acked_log_seq),
-            index: taken.record.acked_log_index,
-        };
+        let acked_at = taken.record.acked_pos();
         let cx = reader::Context {
             bus: self.bus.clone(),
             server: self.server.clone(),
