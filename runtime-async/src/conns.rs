@@ -382,6 +382,18 @@ async fn connection<R: Runtime>(conn: ConnId, link: Arc<Link<R::Tcp>>, net: NetT
     tracing::trace!(%conn, "connection released");
 }
 
+/// Bytes of a connection's task as spawned (its future, in the wrappers
+/// the executor gets), without the executor's own task header.
+#[cfg(feature = "adapter-tests")]
+pub(crate) fn connection_task_size<R: Runtime>() -> usize {
+    fn spawned<A, B, C, F: std::future::Future<Output = ()> + Send + 'static>(
+        _: fn(A, B, C) -> F,
+    ) -> usize {
+        Task::spawned_size::<tracing::instrument::Instrumented<F>>()
+    }
+    spawned(connection::<R> as fn(_, _, _) -> _)
+}
+
 enum State<S> {
     /// Dropping the task abandons the dial.
     Dialling(#[allow(dead_code)] Task),

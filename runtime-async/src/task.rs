@@ -71,6 +71,12 @@ struct Shared {
     done: Flag,
 }
 
+/// `work`, raced against its cancellation; the end is flagged.
+async fn cancellable<F: Future<Output = ()> + Send + 'static>(task: Arc<Shared>, work: F) {
+    future::or(task.cancel.wait(), work).await;
+    task.done.set();
+}
+
 /// A spawned task, cancelled when the handle is dropped.
 pub(crate) struct Task {
     shared: Arc<Shared>,
@@ -83,12 +89,17 @@ impl Task {
         work: impl Future<Output = ()> + Send + 'static,
     ) -> Task {
         let shared = Arc::new(Shared::default());
-        let task = Arc::clone(&shared);
-        spawner.spawn(async move {
-            future::or(task.cancel.wait(), work).await;
-            task.done.set();
-        });
+        spawner.spawn(cancellable(Arc::clone(&shared), work));
         Task { shared }
+    }
+
+    /// Bytes of the future [`Task::spawn`] hands the spawner for `work`.
+    #[cfg(feature = "adapter-tests")]
+    pub(crate) fn spawned_size<F: Future<Output = ()> + Send + 'static>() -> usize {
+        fn size_of_return<A, B, O>(_: fn(A, B) -> O) -> usize {
+            std::mem::size_of::<O>()
+        }
+        size_of_return(cancellable::<F> as fn(_, _) -> _)
     }
 
     /// Whether the task has ended.

@@ -35,6 +35,8 @@ impl Harness for Dedicated {
 fn session_bytes_and_post_allocations() {
     // 400 sessions: two sockets each in this process, within the usual
     // limit of 1 024 open files.
+    let task = footprint::connection_task_bytes::<TaskRunner>();
+    println!("smol: a connection's task future: {task} bytes");
     let bytes = footprint::idle_session_bytes::<Dedicated>(400, live_bytes);
     println!(
         "smol: server heap bytes per idle session: {:.0}, after one notification: {:.0}",

@@ -17,6 +17,8 @@ static ALLOCATOR: Counting = Counting;
 fn session_bytes_and_post_allocations() {
     // 400 sessions: two sockets each in this process, within the usual
     // limit of 1 024 open files.
+    let task = footprint::connection_task_bytes::<faxnotify_tokio::TaskRunner>();
+    println!("tokio: a connection's task future: {task} bytes");
     let bytes = footprint::idle_session_bytes::<MultiThread>(400, live_bytes);
     println!(
         "tokio: server heap bytes per idle session: {:.0}, after one notification: {:.0}",
