@@ -177,12 +177,15 @@ impl AsyncTcp for Tcp {
         self.0.get_ref().write(buf)
     }
 
-    async fn readable(&self) -> io::Result<()> {
-        self.0.readable().await
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Ready only after an event since the last `Pending` (async-io
+        // re-arms its oneshot registration on each wait): a short read is
+        // followed by a real wait, not by another read.
+        self.0.poll_readable(cx)
     }
 
-    async fn writable(&self) -> io::Result<()> {
-        self.0.writable().await
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_writable(cx)
     }
 
     fn shutdown_write(&self) -> io::Result<()> {
