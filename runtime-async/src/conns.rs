@@ -107,7 +107,9 @@ fn keep(slot: &mut Option<Waker>, cx: &Context<'_>) {
 /// What the driver hands a connection's task.
 pub(crate) struct WriteQueue {
     state: Mutex<QueueState>,
-    pub(crate) limits: Limits,
+    /// Shared by every connection of the driver (one pointer each, not 40
+    /// bytes of copies).
+    pub(crate) limits: Arc<Limits>,
 }
 
 /// What became of bytes handed to a connection.
@@ -121,7 +123,7 @@ pub(crate) enum Written {
 }
 
 impl WriteQueue {
-    fn new(limits: Limits) -> Self {
+    fn new(limits: Arc<Limits>) -> Self {
         Self {
             state: Mutex::new(QueueState::default()),
             limits,
@@ -297,7 +299,7 @@ struct Listening<L> {
 pub(crate) struct Conns<R: Runtime> {
     spawner: R::Spawner,
     tx: NetTx<R::Tcp>,
-    limits: Limits,
+    limits: Arc<Limits>,
     map: HashMap<ConnId, Entry<R::Tcp>>,
     /// Tasks still flushing closed connections.
     closing: Vec<Handle<R::Tcp>>,
@@ -316,7 +318,7 @@ impl<R: Runtime> Conns<R> {
         Self {
             spawner,
             tx,
-            limits,
+            limits: Arc::new(limits),
             map: HashMap::new(),
             closing: Vec::new(),
             prune_at: 64,
@@ -447,7 +449,7 @@ impl<R: Runtime> Conns<R> {
     fn open(&mut self, conn: ConnId, stream: R::Tcp, peer: SocketAddr, accepted: bool) {
         let link = Arc::new(Link {
             stream,
-            queue: WriteQueue::new(self.limits),
+            queue: WriteQueue::new(Arc::clone(&self.limits)),
         });
         // Not instrumented: a span would be kept in every idle task; what
         // the task logs names its connection (`conn`), and the driver logs
@@ -682,7 +684,7 @@ mod tests {
     #[test]
     fn writes_directly_when_nothing_waits() {
         let (ours, mut peer) = pair();
-        let q = WriteQueue::new(limits(1024, 4096));
+        let q = WriteQueue::new(Arc::new(limits(1024, 4096)));
         assert!(matches!(q.push(&ours, b"hello".to_vec()), Written::Done(_)));
         let mut buf = [0u8; 5];
         peer.read_exact(&mut buf).expect("read");
@@ -692,7 +694,7 @@ mod tests {
     #[test]
     fn a_peer_that_does_not_read_pauses_reading_then_is_dropped() {
         let (ours, _peer) = pair();
-        let q = WriteQueue::new(limits(64 * 1024, 256 * 1024));
+        let q = WriteQueue::new(Arc::new(limits(64 * 1024, 256 * 1024)));
         let chunk = vec![0u8; 16 * 1024];
         // Fill the kernel buffers until writes start queueing.
         let mut queued = 0usize;
@@ -716,7 +718,7 @@ mod tests {
 
     #[test]
     fn the_gate_opens_when_the_writer_catches_up() {
-        let q = WriteQueue::new(limits(10, 100));
+        let q = WriteQueue::new(Arc::new(limits(10, 100)));
         {
             let mut s = q.lock();
             s.bytes = 50;
