@@ -402,3 +402,217 @@ fn drain(stream: &impl AsyncTcp, cx: &mut Context<'_>) -> Poll<()> {
     cx.waker().wake_by_ref();
     Poll::Pending
 }
+
+#[cfg(test)]
+mod tests {
+    //! The task through the driver's side of it ([`Conns`]), on a minimal
+    //! runtime over async-io (a thread per task), against a blocking peer.
+
+    use std::io::{Read as _, Write as _};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use async_io::{Async, Timer};
+    use futures_lite::future;
+
+    use super::*;
+    use crate::conns::{Conns, Limits};
+    use crate::net::{self, NetRx};
+    use crate::runtime::{AsyncListener, Spawn};
+
+    /// Bounds every wait of these tests.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[derive(Clone, Debug, Default)]
+    struct Threads;
+
+    impl Spawn for Threads {
+        fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+            std::thread::spawn(move || async_io::block_on(task));
+        }
+    }
+
+    struct Tcp(Async<TcpStream>);
+
+    impl AsyncTcp for Tcp {
+        fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            (&*self.0.get_ref()).read(buf)
+        }
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            (&*self.0.get_ref()).write(buf)
+        }
+        fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.poll_readable(cx)
+        }
+        fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.poll_writable(cx)
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            self.0.get_ref().shutdown(std::net::Shutdown::Write)
+        }
+        fn set_nodelay(&self) -> io::Result<()> {
+            self.0.get_ref().set_nodelay(true)
+        }
+    }
+
+    struct Listener;
+
+    impl AsyncListener for Listener {
+        type Tcp = Tcp;
+        fn poll_accept(&self, _: &mut Context<'_>) -> Poll<io::Result<(Tcp, SocketAddr)>> {
+            Poll::Pending
+        }
+        fn socket(&self) -> socket2::SockRef<'_> {
+            unreachable!("these tests do not listen")
+        }
+    }
+
+    struct Deadline(Timer);
+
+    impl AsyncTimer for Deadline {
+        fn reset(&mut self, at: Instant) {
+            self.0.set_at(at);
+        }
+        fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+            Pin::new(&mut self.0).poll(cx).map(drop)
+        }
+    }
+
+    impl Runtime for Threads {
+        type Tcp = Tcp;
+        type Listener = Listener;
+        type Timer = Deadline;
+        type Spawner = Threads;
+
+        fn launch<F>(&self, _: &str, make: impl FnOnce(Threads) -> F) -> io::Result<()>
+        where
+            F: Future<Output = ()> + Send + 'static,
+        {
+            Threads.spawn(make(Threads));
+            Ok(())
+        }
+        fn listener(_: TcpListener) -> io::Result<Listener> {
+            Ok(Listener)
+        }
+        async fn connect(addr: SocketAddr) -> io::Result<Tcp> {
+            Async::<TcpStream>::connect(addr).await.map(Tcp)
+        }
+        fn timer(at: Instant) -> Deadline {
+            Deadline(Timer::at(at))
+        }
+    }
+
+    const CONN: ConnId = ConnId::from_raw(7);
+
+    /// A driver's connections with one adopted connection, and its peer
+    /// (blocking, reads bounded by [`WAIT`]).
+    fn adopted(pause_reading_above: usize) -> (Conns<Threads>, NetRx<Tcp>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        peer.set_read_timeout(Some(WAIT)).expect("timeout");
+        let (ours, addr) = listener.accept().expect("accept");
+        let (tx, rx) = net::channel(16);
+        let limits = Limits {
+            read_chunk: 1024,
+            pause_reading_above,
+            max_write_backlog: 64 << 20,
+            close_timeout: WAIT,
+        };
+        let mut conns = Conns::<Threads>::new(Threads, tx, limits);
+        conns.adopt(CONN, Tcp(Async::new(ours).expect("async")), addr);
+        (conns, rx, peer)
+    }
+
+    /// The next message from the connection's task, within [`WAIT`].
+    fn next(rx: &NetRx<Tcp>) -> NetMsg<Tcp> {
+        async_io::block_on(future::or(
+            async {
+                loop {
+                    if let Some(msg) = rx.try_recv() {
+                        return msg;
+                    }
+                    rx.ready().await;
+                }
+            },
+            async {
+                Timer::after(WAIT).await;
+                panic!("no message from the connection's task");
+            },
+        ))
+    }
+
+    #[test]
+    fn reads_are_reported_and_the_end_of_the_stream_too() {
+        let (_conns, rx, mut peer) = adopted(64 * 1024);
+        peer.write_all(b"hello").expect("send");
+        match next(&rx) {
+            NetMsg::Received { conn, data } => {
+                assert_eq!(conn, CONN);
+                assert_eq!(data, b"hello");
+            }
+            _ => panic!("expected the bytes"),
+        }
+        peer.shutdown(std::net::Shutdown::Write).expect("FIN");
+        assert!(matches!(next(&rx), NetMsg::Closed { conn } if conn == CONN));
+    }
+
+    #[test]
+    fn closing_flushes_shuts_down_and_ends_when_the_peer_closes() {
+        let (mut conns, _rx, mut peer) = adopted(64 * 1024);
+        // More than the socket takes at once, so the task writes the rest.
+        let data: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+        conns.transmit(CONN, data.clone());
+        conns.flush();
+        conns.close(CONN);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).expect("everything, then FIN");
+        assert!(
+            got == data,
+            "{} of {} bytes arrived intact",
+            got.len(),
+            data.len()
+        );
+        drop(peer);
+        // The task ends once the peer has closed, well before the deadline.
+        let started = Instant::now();
+        async_io::block_on(conns.finish());
+        assert!(started.elapsed() < WAIT, "the task waited for its deadline");
+    }
+
+    #[test]
+    fn a_dropped_connection_ends_its_task_and_closes_the_socket() {
+        let (mut conns, rx, mut peer) = adopted(64 * 1024);
+        assert!(conns.forget(CONN));
+        // The task held the last reference: the socket closes without a FIN
+        // of the task's (it never shut down), and nothing is read again.
+        let mut buf = [0u8; 16];
+        assert_eq!(peer.read(&mut buf).expect("the end"), 0);
+        let _ = peer.write_all(b"unread");
+        assert!(rx.try_recv().is_none(), "a dropped connection read again");
+    }
+
+    #[test]
+    fn a_peer_that_does_not_read_pauses_reading() {
+        let (mut conns, rx, mut peer) = adopted(1024);
+        // The peer does not read: the task keeps far more than the
+        // threshold queued, and stops reading.
+        conns.transmit(CONN, vec![0; 16 << 20]);
+        conns.flush();
+        peer.write_all(b"ignored while paused").expect("send");
+        let reported = async_io::block_on(future::or(
+            async {
+                rx.ready().await;
+                true
+            },
+            async {
+                Timer::after(Duration::from_millis(200)).await;
+                false
+            },
+        ));
+        assert!(!reported, "read while the peer does not read");
+        // Once the peer reads everything, reading goes on.
+        let mut sink = vec![0u8; 16 << 20];
+        peer.read_exact(&mut sink).expect("the backlog");
+        assert!(matches!(next(&rx), NetMsg::Received { .. }));
+    }
+}
