@@ -43,7 +43,7 @@ const DRAIN_CHUNK: usize = 4096;
 const DRAIN_READS_PER_POLL: usize = 64;
 
 /// The read half, while the connection is open.
-enum Reading {
+enum ReadHalf {
     /// Reads while the read gate is open.
     Reading {
         /// The last read was short: the socket is empty, so wait for it
@@ -68,7 +68,7 @@ enum Reading {
 
 /// Where the connection is in its life.
 enum Phase<T> {
-    Open(Reading),
+    Open(ReadHalf),
     /// Flushing, then draining until the peer closes, by the deadline.
     Closing {
         deadline: T,
@@ -117,7 +117,7 @@ impl<R: Runtime> Connection<R> {
             net,
             chunk: None,
             written: 0,
-            phase: Phase::Open(Reading::Reading {
+            phase: Phase::Open(ReadHalf::Reading {
                 emptied: false,
                 paused: false,
             }),
@@ -233,23 +233,23 @@ impl<R: Runtime> Connection<R> {
         let chunk = queue.limits.read_chunk;
         loop {
             let (msg, emptied) = match reading {
-                Reading::Stopped => return Step::Wait,
-                Reading::Reporting {
+                ReadHalf::Stopped => return Step::Wait,
+                ReadHalf::Reporting {
                     send,
                     emptied,
                     then_stop,
                 } => {
                     *reading = match send.as_mut().poll(cx) {
                         Poll::Pending => return Step::Wait,
-                        Poll::Ready(true) if !*then_stop => Reading::Reading {
+                        Poll::Ready(true) if !*then_stop => ReadHalf::Reading {
                             emptied: *emptied,
                             paused: false,
                         },
-                        Poll::Ready(_) => Reading::Stopped,
+                        Poll::Ready(_) => ReadHalf::Stopped,
                     };
                     continue;
                 }
-                Reading::Reading { emptied, paused } => {
+                ReadHalf::Reading { emptied, paused } => {
                     if queue.reading_paused() {
                         if !*paused {
                             tracing::trace!(%conn, "reading paused: peer is not reading");
@@ -296,12 +296,12 @@ impl<R: Runtime> Connection<R> {
             };
             let then_stop = matches!(msg, NetMsg::Closed { .. });
             *reading = match self.net.start_send(msg) {
-                Ok(true) if !then_stop => Reading::Reading {
+                Ok(true) if !then_stop => ReadHalf::Reading {
                     emptied,
                     paused: false,
                 },
-                Ok(_) => Reading::Stopped,
-                Err(send) => Reading::Reporting {
+                Ok(_) => ReadHalf::Stopped,
+                Err(send) => ReadHalf::Reporting {
                     send,
                     emptied,
                     then_stop,
@@ -322,7 +322,7 @@ impl<R: Runtime> Connection<R> {
             Phase::Open(reading) => {
                 state.closing.is_some()
                     || writable
-                    || matches!(reading, Reading::Reading { paused: true, .. })
+                    || matches!(reading, ReadHalf::Reading { paused: true, .. })
                         && !self.link.queue.pauses_reading(state)
             }
             Phase::Closing { .. } => writable,
@@ -436,10 +436,10 @@ mod tests {
 
     impl AsyncTcp for Tcp {
         fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-            (&*self.0.get_ref()).read(buf)
+            self.0.get_ref().read(buf)
         }
         fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-            (&*self.0.get_ref()).write(buf)
+            self.0.get_ref().write(buf)
         }
         fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.0.poll_readable(cx)
