@@ -125,6 +125,7 @@
 #[cfg(feature = "adapter-tests")]
 pub mod adapter_tests;
 mod client;
+mod connection;
 mod conns;
 mod doorbell;
 mod driver;

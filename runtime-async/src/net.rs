@@ -7,8 +7,10 @@
 //! event listener, an allocation, on every wait). The bytes read travel in
 //! buffers that the driver gives back once the core has taken them.
 
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_channel::{Receiver, Sender, TrySendError};
@@ -32,6 +34,12 @@ pub(crate) enum NetMsg<S> {
     /// The peer closed the connection, or it broke.
     Closed { conn: ConnId },
 }
+
+/// A message waiting for room in the driver's queue; resolves to whether
+/// it was sent (false: the driver is gone). Boxed: it exists only while
+/// the driver lags, and a connection task would otherwise carry its space
+/// while idle.
+pub(crate) type Sending = Pin<Box<dyn Future<Output = bool> + Send>>;
 
 /// Binds a non-blocking TCP listener on `addr` (the options are
 /// [`faxnotify_runtime::bind_listener`]'s; the runtime adopts it on the
@@ -98,22 +106,41 @@ pub(crate) fn channel<S>(capacity: usize) -> (NetTx<S>, NetRx<S>) {
     (NetTx { tx, shared }, rx)
 }
 
-impl<S> NetTx<S> {
+impl<S: Send + 'static> NetTx<S> {
     /// Sends `msg`, waiting while the channel is full; false if the
     /// driver is gone.
     pub(crate) async fn send(&self, msg: NetMsg<S>) -> bool {
-        let sent = match self.tx.try_send(msg) {
-            Ok(()) => true,
-            // Only while the driver lags: this wait may allocate.
-            Err(TrySendError::Full(msg)) => self.tx.send(msg).await.is_ok(),
-            Err(TrySendError::Closed(_)) => false,
-        };
-        if sent {
-            self.shared.bell.ring_if_idle();
+        match self.start_send(msg) {
+            Ok(sent) => sent,
+            Err(sending) => sending.await,
         }
-        sent
     }
 
+    /// Sends `msg` if there is room (`Ok(false)`: the driver is gone);
+    /// else the wait for room, to be polled to the end.
+    pub(crate) fn start_send(&self, msg: NetMsg<S>) -> Result<bool, Sending> {
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.shared.bell.ring_if_idle();
+                Ok(true)
+            }
+            // Only while the driver lags: this wait allocates.
+            Err(TrySendError::Full(msg)) => {
+                let net = self.clone();
+                Err(Box::pin(async move {
+                    let sent = net.tx.send(msg).await.is_ok();
+                    if sent {
+                        net.shared.bell.ring_if_idle();
+                    }
+                    sent
+                }))
+            }
+            Err(TrySendError::Closed(_)) => Ok(false),
+        }
+    }
+}
+
+impl<S> NetTx<S> {
     /// `bytes` in a buffer of their own (a reused one when there is one).
     pub(crate) fn buffer(&self, bytes: &[u8]) -> Vec<u8> {
         let mut buf = self.shared.buffers().pop().unwrap_or_default();

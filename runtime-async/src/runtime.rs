@@ -76,16 +76,28 @@ pub trait AsyncListener: Send + Sync + 'static {
 }
 
 /// A TCP stream shared by the driver and a connection task: `try_*` never wait
-/// (they fail with `WouldBlock`), the readiness futures do.
+/// (they fail with `WouldBlock`); the connection's task waits through
+/// `poll_readable`/`poll_writable` (tokio's `poll_read_ready`/`poll_write_ready`,
+/// async-io's `Async::poll_readable`/`poll_writable`).
+///
+/// Readiness is polled, not awaited, so that a connection's task keeps no
+/// future per wait (the shape of quinn's `AsyncUdpSocket::poll_recv`): each
+/// direction keeps the waker of its latest `Pending` call registered until
+/// the socket is ready (one task reads and writes a stream, so one waker
+/// per direction is enough).
 pub trait AsyncTcp: Send + Sync + 'static {
     /// Reads what is there now.
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes what the socket takes now.
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
-    /// Resolves when a read may succeed.
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
-    /// Resolves when a write may succeed.
-    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
+    /// Ready when a read may succeed (or the peer closed); else `Pending`,
+    /// with `cx`'s waker registered. After a read said `WouldBlock` (or
+    /// read less than asked), the next call must wait for new readiness,
+    /// not answer ready at once (the reader would spin).
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ready when a write may succeed; else `Pending`, with `cx`'s waker
+    /// registered. After a write said `WouldBlock`, waits for new readiness.
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Shuts the write side down (FIN after what was written).
     fn shutdown_write(&self) -> io::Result<()>;
     /// Turns Nagle's algorithm off (frames are small and latency matters).

@@ -7,10 +7,11 @@
 //! task never polls its work again (work polled after its connection was
 //! dropped could still read from or write to the socket).
 //!
-//! Each flag has a single waiter (the task itself for the cancellation,
-//! the one `join` for the end), so it keeps that waiter's waker in a slot
-//! instead of an event listener: a task costs no allocation beyond its
-//! shared state.
+//! The flag has a single waiter (the task itself), so it keeps that
+//! waiter's waker in a slot instead of an event listener: a task costs no
+//! allocation beyond its shared state. (Connections do not use this: their
+//! tasks are cancelled through the state they share with the driver
+//! anyway, see `conns::Handle`; dials do.)
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,15 +66,9 @@ impl Flag {
     }
 }
 
-#[derive(Default)]
-struct Shared {
-    cancel: Flag,
-    done: Flag,
-}
-
 /// A spawned task, cancelled when the handle is dropped.
 pub(crate) struct Task {
-    shared: Arc<Shared>,
+    cancel: Arc<Flag>,
 }
 
 impl Task {
@@ -82,29 +77,18 @@ impl Task {
         spawner: &impl Spawn,
         work: impl Future<Output = ()> + Send + 'static,
     ) -> Task {
-        let shared = Arc::new(Shared::default());
-        let task = Arc::clone(&shared);
+        let cancel = Arc::new(Flag::default());
+        let flag = Arc::clone(&cancel);
         spawner.spawn(async move {
-            future::or(task.cancel.wait(), work).await;
-            task.done.set();
+            future::or(flag.wait(), work).await;
         });
-        Task { shared }
-    }
-
-    /// Whether the task has ended.
-    pub(crate) fn is_finished(&self) -> bool {
-        self.shared.done.is_set()
-    }
-
-    /// Waits until the task has ended.
-    pub(crate) async fn join(self) {
-        self.shared.done.wait().await;
+        Task { cancel }
     }
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
-        self.shared.cancel.set();
+        self.cancel.set();
     }
 }
 
@@ -128,18 +112,11 @@ mod tests {
             let _tx = tx; // dropped with the work
             future::pending::<()>().await;
         });
-        assert!(!task.is_finished());
+        assert!(
+            matches!(rx.try_recv(), Err(async_channel::TryRecvError::Empty)),
+            "the work runs until the handle is dropped"
+        );
         drop(task);
         assert!(future::block_on(rx.recv()).is_err(), "the work was dropped");
-    }
-
-    #[test]
-    fn join_waits_for_the_end() {
-        let (tx, rx) = async_channel::bounded::<()>(1);
-        let task = Task::spawn(&Threads, async move {
-            let _ = rx.recv().await;
-        });
-        tx.try_send(()).expect("send");
-        future::block_on(task.join());
     }
 }

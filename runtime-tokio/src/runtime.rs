@@ -136,7 +136,7 @@ impl AsyncTcp for Tcp {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         // A short read empties the socket: clear tokio's readiness then, as
         // tokio's own `poll_read` does, so that the reader's next
-        // `readable()` waits for new data instead of returning at once into
+        // `poll_readable` waits for new data instead of returning at once into
         // a read that only says WouldBlock (a system call per read). Tokio
         // clears readiness only when the closure says WouldBlock, so the
         // bytes read travel beside it. The peer's FIN stays ready: tokio
@@ -161,12 +161,14 @@ impl AsyncTcp for Tcp {
         self.0.try_write(buf)
     }
 
-    async fn readable(&self) -> io::Result<()> {
-        self.0.readable().await
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The waker goes to the socket's reader slot: nothing allocated or
+        // kept per wait (`readable()`'s future is 168 bytes).
+        self.0.poll_read_ready(cx)
     }
 
-    async fn writable(&self) -> io::Result<()> {
-        self.0.writable().await
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_write_ready(cx)
     }
 
     fn shutdown_write(&self) -> io::Result<()> {

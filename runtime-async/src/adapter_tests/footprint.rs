@@ -34,6 +34,13 @@ const PASSWORD: &str = "footprint password";
 const SALT: [u8; 16] = [0x5a; 16];
 const ITERATIONS: u32 = 4096;
 
+/// Bytes of one connection's task future as the executor gets it (the
+/// executor adds its own task header): what an idle connection's task
+/// holds besides its shared state.
+pub fn connection_task_bytes<R: crate::Runtime>() -> usize {
+    crate::conns::connection_task_size::<R>()
+}
+
 /// Heap bytes per idle session on the server.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionBytes {

@@ -1,0 +1,618 @@
+//! A connection's one task, written by hand as a state machine: it writes
+//! what the driver queues and, until closing begins, reads and reports;
+//! on close it flushes, shuts the write side down and drains what the peer
+//! still sends, by the close deadline.
+//!
+//! Hand-written rather than an `async fn` so that an idle connection costs
+//! this struct and nothing more: an `async fn` keeps every await point's
+//! locals (readiness futures, the send to the driver, the close timer) in
+//! one future as large as its largest state, for the life of the
+//! connection. Here the socket's readiness is polled through
+//! [`AsyncTcp::poll_readable`]/[`AsyncTcp::poll_writable`] (the waker
+//! stays with the socket, nothing is kept per wait), the rare wait for
+//! room in the driver's queue is boxed, and the close timer exists only
+//! while closing.
+//!
+//! The task is cancelled through its link ([`Link`]): the driver flags it
+//! and wakes the task, which looks at the flag before anything else, so a
+//! dropped connection never reads or writes again.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use faxnotify_core::ConnId;
+
+use crate::conns::{Link, QueueState};
+use crate::net::{NetMsg, NetTx, Sending};
+use crate::runtime::{AsyncTcp, AsyncTimer, Runtime};
+
+thread_local! {
+    /// Read scratch space, shared by the connections of one thread: an idle
+    /// connection holds no read buffer.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What the drain reads at a time, and how many reads it makes before it
+/// lets other tasks run (a peer that keeps sending while the connection
+/// closes must not hold the thread until the deadline).
+const DRAIN_CHUNK: usize = 4096;
+const DRAIN_READS_PER_POLL: usize = 64;
+
+/// The read half, while the connection is open.
+enum ReadHalf {
+    /// Reads while the read gate is open.
+    Reading {
+        /// The last read was short: the socket is empty, so wait for it
+        /// instead of trying a read that would only say `WouldBlock` (a
+        /// system call per read of ACKs).
+        emptied: bool,
+        /// Paused by the read gate (logged once per pause).
+        paused: bool,
+    },
+    /// What was read waits for room in the driver's queue (the one chunk
+    /// a connection may hold); then reading goes on, or stops after the
+    /// end of the stream.
+    Reporting {
+        send: Sending,
+        emptied: bool,
+        then_stop: bool,
+    },
+    /// The end of the stream or a read error was reported (or the driver
+    /// is gone): nothing more is read; the driver drops the connection.
+    Stopped,
+}
+
+/// Where the connection is in its life.
+enum Phase<T> {
+    Open(ReadHalf),
+    /// Flushing, then draining until the peer closes, by the deadline.
+    Closing {
+        deadline: T,
+        shut_down: bool,
+    },
+    /// A write failed: the report of it waits for room in the driver's
+    /// queue, then the task ends.
+    Failing(Sending),
+}
+
+/// What the write half did in one step.
+enum Wrote {
+    /// Everything queued is written.
+    Idle,
+    /// A chunk waits for the socket (the waker is registered with it).
+    Blocked,
+    /// The connection is broken.
+    Failed(io::Error),
+}
+
+/// What a step of the task came to.
+enum Step {
+    /// The task is done.
+    Done,
+    /// Everything that could be done is; each wait's waker is registered
+    /// (the queue's at the end of [`Connection::poll`]).
+    Wait,
+}
+
+/// A connection's task (see the module docs).
+pub(crate) struct Connection<R: Runtime> {
+    conn: ConnId,
+    link: Arc<Link<R::Tcp>>,
+    net: NetTx<R::Tcp>,
+    /// The chunk being written and how much of it is; `None` while idle.
+    chunk: Option<Vec<u8>>,
+    written: usize,
+    phase: Phase<R::Timer>,
+}
+
+impl<R: Runtime> Connection<R> {
+    pub(crate) fn new(conn: ConnId, link: Arc<Link<R::Tcp>>, net: NetTx<R::Tcp>) -> Self {
+        Self {
+            conn,
+            link,
+            net,
+            chunk: None,
+            written: 0,
+            phase: Phase::Open(ReadHalf::Reading {
+                emptied: false,
+                paused: false,
+            }),
+        }
+    }
+
+    /// Does what can be done now: writes, reads, closes.
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        let closing = {
+            let state = self.link.queue.lock();
+            if state.cancelled {
+                return Step::Done;
+            }
+            state.closing
+        };
+        if let (Phase::Open(_), Some(deadline)) = (&self.phase, closing) {
+            // Closing has begun: nothing more is read (a report waiting for
+            // room is dropped), the write half flushes by the deadline.
+            self.phase = Phase::Closing {
+                deadline: R::timer(deadline),
+                shut_down: false,
+            };
+        }
+        if let Phase::Failing(send) = &mut self.phase {
+            return match send.as_mut().poll(cx) {
+                Poll::Ready(_) => Step::Done,
+                Poll::Pending => Step::Wait,
+            };
+        }
+        let wrote = self.write(cx);
+        if let Wrote::Failed(error) = &wrote {
+            tracing::debug!(conn = %self.conn, %error, "write failed");
+            if matches!(self.phase, Phase::Closing { .. }) {
+                return Step::Done;
+            }
+            return match self.net.start_send(NetMsg::Closed { conn: self.conn }) {
+                Ok(_) => Step::Done,
+                Err(send) => {
+                    self.phase = Phase::Failing(send);
+                    self.step(cx)
+                }
+            };
+        }
+        match &mut self.phase {
+            Phase::Open(_) => self.read(cx),
+            Phase::Closing {
+                deadline,
+                shut_down,
+            } => {
+                if matches!(wrote, Wrote::Idle) {
+                    // Closing, and everything is written.
+                    if !*shut_down {
+                        let _ = self.link.stream.shutdown_write();
+                        *shut_down = true;
+                    }
+                    // Drain until the peer closes: closing with unread data
+                    // would reset the connection and could destroy what the
+                    // peer has not read yet.
+                    if drain(&self.link.stream, cx).is_ready() {
+                        return Step::Done;
+                    }
+                }
+                match deadline.poll_fire(cx) {
+                    Poll::Ready(()) => Step::Done,
+                    Poll::Pending => Step::Wait,
+                }
+            }
+            Phase::Failing(_) => Step::Wait, // handled above
+        }
+    }
+
+    /// Writes what the driver queued until the socket is full.
+    fn write(&mut self, cx: &mut Context<'_>) -> Wrote {
+        let stream = &self.link.stream;
+        loop {
+            let chunk = match &self.chunk {
+                Some(chunk) => chunk,
+                None => match self.link.queue.next_chunk() {
+                    Some(chunk) => {
+                        self.written = 0;
+                        self.chunk.insert(chunk)
+                    }
+                    None => return Wrote::Idle,
+                },
+            };
+            match stream.try_write(&chunk[self.written..]) {
+                Ok(0) => return Wrote::Failed(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.written += n;
+                    if self.written == chunk.len() {
+                        self.link.queue.written(chunk.len());
+                        self.chunk = None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match stream.poll_writable(cx) {
+                    Poll::Pending => return Wrote::Blocked,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(error)) => return Wrote::Failed(error),
+                },
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Wrote::Failed(error),
+            }
+        }
+    }
+
+    /// Reads and reports until the socket is empty, the gate shuts or the
+    /// driver's queue is full.
+    fn read(&mut self, cx: &mut Context<'_>) -> Step {
+        let Phase::Open(reading) = &mut self.phase else {
+            return Step::Wait;
+        };
+        let (conn, stream, queue) = (self.conn, &self.link.stream, &self.link.queue);
+        let chunk = queue.limits.read_chunk;
+        loop {
+            let (msg, emptied) = match reading {
+                ReadHalf::Stopped => return Step::Wait,
+                ReadHalf::Reporting {
+                    send,
+                    emptied,
+                    then_stop,
+                } => {
+                    *reading = match send.as_mut().poll(cx) {
+                        Poll::Pending => return Step::Wait,
+                        Poll::Ready(true) if !*then_stop => ReadHalf::Reading {
+                            emptied: *emptied,
+                            paused: false,
+                        },
+                        Poll::Ready(_) => ReadHalf::Stopped,
+                    };
+                    continue;
+                }
+                ReadHalf::Reading { emptied, paused } => {
+                    if queue.reading_paused() {
+                        if !*paused {
+                            tracing::trace!(%conn, "reading paused: peer is not reading");
+                            *paused = true;
+                        }
+                        return Step::Wait;
+                    }
+                    *paused = false;
+                    let ready = if *emptied {
+                        // The peer's FIN makes the socket ready too
+                        // (async-io re-arms level-triggered; tokio keeps
+                        // the read-closed readiness).
+                        match stream.poll_readable(cx) {
+                            Poll::Pending => return Step::Wait,
+                            Poll::Ready(ready) => ready,
+                        }
+                    } else {
+                        Ok(())
+                    };
+                    *emptied = false;
+                    match ready.and_then(|()| read_once(stream, chunk, &self.net)) {
+                        Ok(None) => (NetMsg::Closed { conn }, false),
+                        Ok(Some(data)) => {
+                            let emptied = data.len() < chunk;
+                            (NetMsg::Received { conn, data }, emptied)
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            match stream.poll_readable(cx) {
+                                Poll::Pending => return Step::Wait,
+                                Poll::Ready(Ok(())) => continue,
+                                Poll::Ready(Err(error)) => {
+                                    tracing::debug!(%conn, %error, "read failed");
+                                    (NetMsg::Closed { conn }, false)
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(error) => {
+                            tracing::debug!(%conn, %error, "read failed");
+                            (NetMsg::Closed { conn }, false)
+                        }
+                    }
+                }
+            };
+            let then_stop = matches!(msg, NetMsg::Closed { .. });
+            *reading = match self.net.start_send(msg) {
+                Ok(true) if !then_stop => ReadHalf::Reading {
+                    emptied,
+                    paused: false,
+                },
+                Ok(_) => ReadHalf::Stopped,
+                Err(send) => ReadHalf::Reporting {
+                    send,
+                    emptied,
+                    then_stop,
+                },
+            };
+        }
+    }
+
+    /// Whether something the task waits for on its queue happened since
+    /// [`Connection::step`] looked (the driver changes it under the lock
+    /// the task parks under, so nothing is missed).
+    fn changed(&self, state: &QueueState) -> bool {
+        if state.cancelled {
+            return true;
+        }
+        let writable = self.chunk.is_none() && !state.chunks.is_empty();
+        match &self.phase {
+            Phase::Open(reading) => {
+                state.closing.is_some()
+                    || writable
+                    || matches!(reading, ReadHalf::Reading { paused: true, .. })
+                        && !self.link.queue.pauses_reading(state)
+            }
+            Phase::Closing { .. } => writable,
+            Phase::Failing(_) => false,
+        }
+    }
+}
+
+impl<R: Runtime> Future for Connection<R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if let Step::Done = this.step(cx) {
+                return Poll::Ready(());
+            }
+            // Going to sleep: leave the waker with the queue for the
+            // driver, and look once more under the same lock at what the
+            // driver may have changed since the step looked.
+            let mut state = this.link.queue.lock();
+            if this.changed(&state) {
+                continue;
+            }
+            return state.park(cx);
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Connection<R> {
+    fn drop(&mut self) {
+        // Finished or dropped by the executor: either way whoever waits
+        // for the end (the driver's shutdown) may go on.
+        self.link.queue.finished();
+        tracing::trace!(conn = %self.conn, "connection released");
+    }
+}
+
+/// Reads what is there (at most `max` bytes) into a buffer of `net`'s,
+/// through the shared scratch space (so a waiting connection holds no
+/// buffer). `None` is the end of the stream.
+fn read_once<S: AsyncTcp>(stream: &S, max: usize, net: &NetTx<S>) -> io::Result<Option<Vec<u8>>> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < max {
+            scratch.resize(max, 0);
+        }
+        let n = stream.try_read(&mut scratch[..max])?;
+        Ok((n > 0).then(|| net.buffer(&scratch[..n])))
+    })
+}
+
+/// Reads and drops what the peer sends; ready when it has closed (or on
+/// an error).
+fn drain(stream: &impl AsyncTcp, cx: &mut Context<'_>) -> Poll<()> {
+    for _ in 0..DRAIN_READS_PER_POLL {
+        let read = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < DRAIN_CHUNK {
+                scratch.resize(DRAIN_CHUNK, 0);
+            }
+            stream.try_read(&mut scratch[..DRAIN_CHUNK])
+        });
+        match read {
+            Ok(0) => return Poll::Ready(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match stream.poll_readable(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Poll::Ready(()),
+        }
+    }
+    // Still sending: let other tasks run, and come back.
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+#[cfg(test)]
+mod tests {
+    //! The task through the driver's side of it ([`Conns`]), on a minimal
+    //! runtime over async-io (a thread per task), against a blocking peer.
+
+    use std::io::{Read as _, Write as _};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use async_io::{Async, Timer};
+    use futures_lite::future;
+
+    use super::*;
+    use crate::conns::{Conns, Limits};
+    use crate::net::{self, NetRx};
+    use crate::runtime::{AsyncListener, Spawn};
+
+    /// Bounds every wait of these tests.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[derive(Clone, Debug, Default)]
+    struct Threads;
+
+    impl Spawn for Threads {
+        fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+            std::thread::spawn(move || async_io::block_on(task));
+        }
+    }
+
+    struct Tcp(Async<TcpStream>);
+
+    impl AsyncTcp for Tcp {
+        fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0.get_ref().read(buf)
+        }
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            self.0.get_ref().write(buf)
+        }
+        fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.poll_readable(cx)
+        }
+        fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.poll_writable(cx)
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            self.0.get_ref().shutdown(std::net::Shutdown::Write)
+        }
+        fn set_nodelay(&self) -> io::Result<()> {
+            self.0.get_ref().set_nodelay(true)
+        }
+    }
+
+    struct Listener;
+
+    impl AsyncListener for Listener {
+        type Tcp = Tcp;
+        fn poll_accept(&self, _: &mut Context<'_>) -> Poll<io::Result<(Tcp, SocketAddr)>> {
+            Poll::Pending
+        }
+        fn socket(&self) -> socket2::SockRef<'_> {
+            unreachable!("these tests do not listen")
+        }
+    }
+
+    struct Deadline(Timer);
+
+    impl AsyncTimer for Deadline {
+        fn reset(&mut self, at: Instant) {
+            self.0.set_at(at);
+        }
+        fn poll_fire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+            Pin::new(&mut self.0).poll(cx).map(drop)
+        }
+    }
+
+    impl Runtime for Threads {
+        type Tcp = Tcp;
+        type Listener = Listener;
+        type Timer = Deadline;
+        type Spawner = Threads;
+
+        fn launch<F>(&self, _: &str, make: impl FnOnce(Threads) -> F) -> io::Result<()>
+        where
+            F: Future<Output = ()> + Send + 'static,
+        {
+            Threads.spawn(make(Threads));
+            Ok(())
+        }
+        fn listener(_: TcpListener) -> io::Result<Listener> {
+            Ok(Listener)
+        }
+        async fn connect(addr: SocketAddr) -> io::Result<Tcp> {
+            Async::<TcpStream>::connect(addr).await.map(Tcp)
+        }
+        fn timer(at: Instant) -> Deadline {
+            Deadline(Timer::at(at))
+        }
+    }
+
+    const CONN: ConnId = ConnId::from_raw(7);
+
+    /// A driver's connections with one adopted connection, and its peer
+    /// (blocking, reads bounded by [`WAIT`]).
+    fn adopted(pause_reading_above: usize) -> (Conns<Threads>, NetRx<Tcp>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        peer.set_read_timeout(Some(WAIT)).expect("timeout");
+        let (ours, addr) = listener.accept().expect("accept");
+        let (tx, rx) = net::channel(16);
+        let limits = Limits {
+            read_chunk: 1024,
+            pause_reading_above,
+            max_write_backlog: 64 << 20,
+            close_timeout: WAIT,
+        };
+        let mut conns = Conns::<Threads>::new(Threads, tx, limits);
+        conns.adopt(CONN, Tcp(Async::new(ours).expect("async")), addr);
+        (conns, rx, peer)
+    }
+
+    /// The next message from the connection's task, within [`WAIT`].
+    fn next(rx: &NetRx<Tcp>) -> NetMsg<Tcp> {
+        async_io::block_on(future::or(
+            async {
+                loop {
+                    if let Some(msg) = rx.try_recv() {
+                        return msg;
+                    }
+                    rx.ready().await;
+                }
+            },
+            async {
+                Timer::after(WAIT).await;
+                panic!("no message from the connection's task");
+            },
+        ))
+    }
+
+    #[test]
+    fn reads_are_reported_and_the_end_of_the_stream_too() {
+        let (_conns, rx, mut peer) = adopted(64 * 1024);
+        peer.write_all(b"hello").expect("send");
+        match next(&rx) {
+            NetMsg::Received { conn, data } => {
+                assert_eq!(conn, CONN);
+                assert_eq!(data, b"hello");
+            }
+            _ => panic!("expected the bytes"),
+        }
+        peer.shutdown(std::net::Shutdown::Write).expect("FIN");
+        assert!(matches!(next(&rx), NetMsg::Closed { conn } if conn == CONN));
+    }
+
+    #[test]
+    fn closing_flushes_shuts_down_and_ends_when_the_peer_closes() {
+        let (mut conns, _rx, mut peer) = adopted(64 * 1024);
+        // More than the socket takes at once, so the task writes the rest.
+        let data: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+        conns.transmit(CONN, data.clone());
+        conns.flush();
+        conns.close(CONN);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).expect("everything, then FIN");
+        assert!(
+            got == data,
+            "{} of {} bytes arrived intact",
+            got.len(),
+            data.len()
+        );
+        drop(peer);
+        // The task ends once the peer has closed, well before the deadline.
+        let started = Instant::now();
+        async_io::block_on(conns.finish());
+        assert!(started.elapsed() < WAIT, "the task waited for its deadline");
+    }
+
+    #[test]
+    fn a_dropped_connection_ends_its_task_and_closes_the_socket() {
+        let (mut conns, rx, mut peer) = adopted(64 * 1024);
+        assert!(conns.forget(CONN));
+        // The task held the last reference: the socket closes without a FIN
+        // of the task's (it never shut down), and nothing is read again.
+        let mut buf = [0u8; 16];
+        assert_eq!(peer.read(&mut buf).expect("the end"), 0);
+        let _ = peer.write_all(b"unread");
+        assert!(rx.try_recv().is_none(), "a dropped connection read again");
+    }
+
+    #[test]
+    fn a_peer_that_does_not_read_pauses_reading() {
+        let (mut conns, rx, mut peer) = adopted(1024);
+        // The peer does not read: the task keeps far more than the
+        // threshold queued, and stops reading.
+        conns.transmit(CONN, vec![0; 16 << 20]);
+        conns.flush();
+        peer.write_all(b"ignored while paused").expect("send");
+        let reported = async_io::block_on(future::or(
+            async {
+                rx.ready().await;
+                true
+            },
+            async {
+                Timer::after(Duration::from_millis(200)).await;
+                false
+            },
+        ));
+        assert!(!reported, "read while the peer does not read");
+        // Once the peer reads everything, reading goes on.
+        let mut sink = vec![0u8; 16 << 20];
+        peer.read_exact(&mut sink).expect("the backlog");
+        assert!(matches!(next(&rx), NetMsg::Received { .. }));
+    }
+}
