@@ -117,6 +117,8 @@ pub fn config(spec: &Spec) -> Result<ServerConfig, String> {
 /// Runs the server application until the parent says "quit".
 pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
     let cmds = messages::commands(|| {});
+    // Before the first login: the program, its threads and the users store.
+    let start_rss = sys::rss_bytes();
     let setup_start = CpuSample::now();
     let listening = std::time::Instant::now();
     let mut logins_ns = 0;
@@ -160,6 +162,13 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
     let ready_rss = sys::rss_bytes();
 
     if spec.broadcasts > 0 {
+        // What the sessions themselves cost, beside the table's RSS per
+        // session (which counts the process's start-up too).
+        notes.push(format!(
+            "server RSS before the first login {:.1} MiB; {:.2} KiB per session above it",
+            start_rss as f64 / (1024.0 * 1024.0),
+            ready_rss.saturating_sub(start_rss) as f64 / 1024.0 / up.len().max(1) as f64
+        ));
         return broadcasts(spec, api, &cmds, &up, notes, setup_start, ready_rss);
     }
     // Delivery: per session, at most `outstanding` notified and not yet
