@@ -67,11 +67,14 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
     let mut options = LoopOptions::default();
     options.post_capacity = producer::post_capacity(spec);
-    let server = Server::builder(producer::config(spec)?, producer::users(spec.clients)?)
-        .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .options(options)
-        .start()
-        .map_err(|e| e.to_string())?;
+    let server = Server::builder(
+        producer::config(spec)?,
+        producer::LoadUsers::new(spec.clients)?,
+    )
+    .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+    .options(options)
+    .start()
+    .map_err(|e| e.to_string())?;
     messages::send(&ChildMsg::Listening {
         addr: server.local_addr(),
     });
