@@ -90,12 +90,34 @@ pub struct Args {
     /// Longest a run's set-up or delivery may take, in seconds.
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
+    /// The clients' callback ports, LO-HI (default: any the OS gives). A
+    /// range that is taken makes the clients fail to start: the tests use
+    /// it to check that such a run ends at once, saying why.
+    #[arg(long, hide = true, value_name = "LO-HI", value_parser = port_range)]
+    listen_ports: Option<(u16, u16)>,
     /// Internal: the child process's part (server or clients).
     #[arg(long, hide = true, requires = "spec")]
     role: Option<String>,
     /// Internal: the child process's task (JSON).
     #[arg(long, hide = true, requires = "role")]
     spec: Option<String>,
+}
+
+/// `LO-HI`: two ports, the low one first.
+fn port_range(text: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?}: expected LO-HI, e.g. 40000-40010"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{p:?} is not a port (1-65535)"))
+    };
+    let (lo, hi) = (port(lo)?, port(hi)?);
+    if lo > hi {
+        return Err(format!("{lo}-{hi}: the low port must come first"));
+    }
+    Ok((lo, hi))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -143,6 +165,7 @@ pub fn run(args: Args) -> CmdResult {
     options.client_threads = args.client_threads.max(1);
     options.repeat = args.repeat.max(1);
     options.logins_in_flight = args.logins_in_flight.max(1);
+    options.listen_ports = args.listen_ports;
     if let Some(t) = args.timeout {
         options.timeout_secs = t;
     }

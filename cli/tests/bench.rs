@@ -118,3 +118,52 @@ fn a_small_bench_over_tls_puts_tls_beside_plain_faxnotify() {
         }
     }
 }
+
+#[test]
+fn a_run_whose_clients_cannot_listen_ends_at_once_saying_how_many_and_why() {
+    // The clients' only callback port, held here on the wildcard address,
+    // which conflicts with every loopback address a clients process uses:
+    // each client with a listener fails to bind, as when ephemeral ports
+    // run out. Before the fix the server waited for them until the timeout.
+    let held = std::net::TcpListener::bind(("0.0.0.0", 0)).expect("a port to hold");
+    let port = held.local_addr().expect("its port").port();
+    let range = format!("{port}-{port}");
+    for runtime in RUNTIMES {
+        let out = faxnotify()
+            .args([
+                "bench",
+                "--scale",
+                "--runtime",
+                runtime,
+                "--clients",
+                "20",
+                "--broadcasts",
+                "1",
+                "--listen-ports",
+                &range,
+                // A regression would wait this long and say "timed out".
+                "--timeout",
+                "120",
+            ])
+            .assert()
+            .failure();
+        let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        let rows = rows(&table, runtime);
+        assert_eq!(rows.len(), 1, "{table}");
+        let row = rows[0].join("|");
+        // 2 of the 20 take delivery over the backchannel and start.
+        assert!(
+            row.contains("18 of 20 clients could not bind a callback listener"),
+            "{runtime}: {table}"
+        );
+        assert!(
+            row.contains(&format!("callback range {range} is in use")),
+            "{runtime}: why: {table}"
+        );
+        assert!(
+            row.contains("Wait a minute for TIME-WAIT to clear, or lower --clients"),
+            "{runtime}: what to do: {table}"
+        );
+    }
+    drop(held);
+}

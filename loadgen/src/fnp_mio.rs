@@ -1,7 +1,7 @@
 //! faxnotify on mio: the `faxnotify-mio` server with the load application,
 //! and the clients as client cores on mio loops ([`super::mio_fleet`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
@@ -67,11 +67,14 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
     let mut options = LoopOptions::default();
     options.post_capacity = producer::post_capacity(spec);
-    let server = Server::builder(producer::config(spec)?, producer::users(spec.clients)?)
-        .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .options(options)
-        .start()
-        .map_err(|e| e.to_string())?;
+    let server = Server::builder(
+        producer::config(spec)?,
+        producer::LoadUsers::new(spec.clients)?,
+    )
+    .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+    .options(options)
+    .start()
+    .map_err(|e| e.to_string())?;
     messages::send(&ChildMsg::Listening {
         addr: server.local_addr(),
     });
@@ -84,6 +87,16 @@ pub fn clients(spec: &Spec) -> Result<(), String> {
     let server = spec.server.ok_or("no server address")?;
     let tally = Tally::new(spec.clients as u64 * spec.per_client);
     let threads = spec.client_threads.clamp(1, spec.clients.max(1));
+    let local_ip = spec.local_ip.and_then(|ip| match sys::local_address(ip) {
+        Ok(()) => Some(IpAddr::V4(ip)),
+        Err(e) => {
+            tally.note(format!(
+                "{ip} is not a local address here ({e}): these clients dial from 127.0.0.1 \
+                 and share its ephemeral ports with the other processes"
+            ));
+            None
+        }
+    });
     let mut handles = Vec::new();
     for t in 0..threads {
         // Client i goes to thread i % threads; the first `backchannel` of
@@ -100,7 +113,9 @@ pub fn clients(spec: &Spec) -> Result<(), String> {
             &tally,
         )
         .map_err(|e| e.to_string())?
-        .tls(spec.tls.as_ref().map(|tls| tls.client()));
+        .tls(spec.tls.as_ref().map(|tls| tls.client()))
+        .listen_policy(spec.listen_policy())
+        .local_ip(local_ip);
         let tally = tally.clone();
         handles.push(
             std::thread::Builder::new()

@@ -26,7 +26,7 @@ use super::payload;
 use super::producer::{self, Seen, ServerApi};
 use super::smol_clients::{Slots, SmolClients};
 use super::sys;
-use super::tally::{Recorder, Tally};
+use super::tally::{Recorder, StartFailure, Tally};
 use faxnotify_runtime::PostReport;
 
 struct SmolServer {
@@ -70,7 +70,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     let (server, events) = async_io::block_on(Server::bind_with(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         producer::config(spec)?,
-        producer::users(spec.clients)?,
+        producer::LoadUsers::new(spec.clients)?,
         options,
     ))
     .map_err(|e| e.to_string())?;
@@ -95,13 +95,24 @@ pub(crate) async fn run_client<R: faxnotify_async::Runtime>(
     let client = match faxnotify_async::Client::start_with(config, options).await {
         Ok(c) => c,
         Err(e) => {
-            tally.note(format!("client start failed: {e}"));
+            tally.client_failed(match &e {
+                faxnotify_async::ClientStartError::Listen(reason) => StartFailure::stopped(reason),
+                other => StartFailure::other(format!("client start failed: {other}")),
+            });
             let _ = slots.0.try_send(());
             return;
         }
     };
     let mut ready = false;
     while let Some(event) = client.next_event().await {
+        if !ready && let Event::Stopped { reason } = &event {
+            // Stopped before its delivery path was up (e.g. no callback
+            // port): it never will be. Counted, and its login slot given
+            // back so that the other clients go on starting.
+            tally.client_failed(StartFailure::stopped(reason));
+            let _ = slots.0.try_send(());
+            return;
+        }
         match event {
             Event::Notification { notification, .. } => {
                 if let Some(sent) = payload::sent_ns(&notification) {
@@ -134,7 +145,7 @@ pub(crate) fn client_config(spec: &Spec, server: SocketAddr, i: usize) -> Client
     let policy = if i < spec.backchannel {
         ListenPolicy::None
     } else {
-        ListenPolicy::Dynamic
+        spec.listen_policy()
     };
     let mut config = ClientConfig::new(
         server,

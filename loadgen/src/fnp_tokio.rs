@@ -66,7 +66,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     let (server, events) = future::block_on(Server::bind_with(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         producer::config(spec)?,
-        producer::users(spec.clients)?,
+        producer::LoadUsers::new(spec.clients)?,
         options,
     ))
     .map_err(|e| e.to_string())?;

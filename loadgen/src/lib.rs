@@ -211,6 +211,9 @@ pub struct Options {
     /// Messages of each measurement of the bus's per-message costs (cluster
     /// runs only).
     pub bus_messages: usize,
+    /// The clients' callback ports, `lo..=hi` (`None`: any the OS gives).
+    /// For tests: a range the test holds makes every client fail to start.
+    pub listen_ports: Option<(u16, u16)>,
 }
 
 impl Default for Options {
@@ -232,6 +235,7 @@ impl Default for Options {
             repeat: 1,
             cluster_servers: 0,
             bus_messages: 5_000,
+            listen_ports: None,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! output) and the parent's commands (lines on the child's standard input).
 
 use std::io::{self, BufRead, Write};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use faxnotify_core::client::ListenPolicy;
 use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
@@ -78,6 +80,26 @@ pub struct Spec {
     /// The bus of a cluster run's servers (`None`: a standalone server).
     #[serde(default)]
     pub cluster: Option<ClusterSpec>,
+    /// The clients' callback ports, `lo..=hi` (`None`: any port the OS
+    /// gives, the default). A test sets a range it holds to make every
+    /// client fail to start.
+    #[serde(default)]
+    pub listen_ports: Option<(u16, u16)>,
+    /// The loopback address this clients process dials from and listens
+    /// on (mio; `None`: the route's, 127.0.0.1), so that each clients
+    /// process has a port space of its own.
+    #[serde(default)]
+    pub local_ip: Option<Ipv4Addr>,
+}
+
+impl Spec {
+    /// The listen policy of the clients that have a callback listener.
+    pub fn listen_policy(&self) -> ListenPolicy {
+        match self.listen_ports {
+            Some((lo, hi)) => ListenPolicy::Range { lo, hi },
+            None => ListenPolicy::Dynamic,
+        }
+    }
 }
 
 /// What a server of a cluster run needs to join the cluster.
@@ -143,6 +165,25 @@ pub enum ChildMsg {
     SetUp {
         /// How many.
         done: usize,
+    },
+    /// Clients of this process that could not start so far (set-up only;
+    /// sent as soon as the count changes, for the progress line).
+    NotStarted {
+        /// How many.
+        failed: usize,
+    },
+    /// Every client of this process is settled and `failed` of them could
+    /// not start: the run cannot complete (the server application waits for
+    /// every session), so the parent ends it.
+    StartFailed {
+        /// Clients that could not start.
+        failed: usize,
+        /// Clients of this process.
+        clients: usize,
+        /// The first failure was its callback listener's bind.
+        listener: bool,
+        /// Why the first failed, for a person.
+        why: String,
     },
     /// Every session is up: ready for "go".
     Ready {

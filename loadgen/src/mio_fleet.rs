@@ -15,7 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,7 +31,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::payload;
-use super::tally::{Recorder, Tally};
+use super::tally::{Recorder, StartFailure, Tally};
 
 const WAKER: Token = Token(usize::MAX);
 const READ_CHUNK: usize = 64 * 1024;
@@ -43,8 +43,9 @@ struct Member {
     armed: Option<Instant>,
     /// The callback listener's slab key.
     listener: Option<usize>,
-    /// Logged in with a delivery path (callback handshake done, or backchannel).
-    ready: bool,
+    /// Settled: logged in with a delivery path (callback handshake done,
+    /// or backchannel), or stopped before it had one.
+    settled: bool,
 }
 
 enum Sock {
@@ -82,6 +83,11 @@ pub struct Fleet {
     password: String,
     /// The clients' TLS settings (`None`: plain TCP).
     tls: Option<ClientTls>,
+    /// The listen policy of the clients with a callback listener.
+    policy: ListenPolicy,
+    /// The local address the clients dial from and listen on (`None`: the
+    /// route's).
+    local_ip: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -132,7 +138,25 @@ impl Fleet {
             in_flight: 0,
             password: PASSWORD.to_owned(),
             tls: None,
+            policy: ListenPolicy::Dynamic,
+            local_ip: None,
         })
+    }
+
+    /// The clients' callback listeners follow `policy` (backchannel-only
+    /// clients still have none).
+    pub fn listen_policy(mut self, policy: ListenPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The clients dial from `ip` and listen on it (`None`: the route's
+    /// address): on loopback, every address of 127/8 has a port space of
+    /// its own, so fleets on different addresses do not compete for
+    /// ephemeral ports.
+    pub fn local_ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.local_ip = ip;
+        self
     }
 
     /// Runs the clients over TLS with `tls` (`None`: plain TCP).
@@ -209,7 +233,7 @@ impl Fleet {
             let policy = if backchannel {
                 ListenPolicy::None
             } else {
-                ListenPolicy::Dynamic
+                self.policy
             };
             let mut config = ClientConfig::new(
                 self.server,
@@ -218,13 +242,17 @@ impl Fleet {
                 NetworkSettings::new(policy),
             );
             config.tls = self.tls.clone();
+            // The listener binds the address the control connection
+            // comes from (`connect` binds it too) [C-1].
+            config.local_ip = self.local_ip;
             let mut seed = [0u8; 32];
             seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
             seed[8..16].copy_from_slice(&super::sys::monotonic_ns().to_le_bytes());
             let core = match Client::new(config, seed, now) {
                 Ok(core) => core,
                 Err(e) => {
-                    self.tally.note(format!("client {i}: {e}"));
+                    self.tally
+                        .client_failed(StartFailure::other(format!("client {i}: {e}")));
                     continue;
                 }
             };
@@ -233,7 +261,7 @@ impl Fleet {
                 core,
                 armed: None,
                 listener: None,
-                ready: false,
+                settled: false,
             });
             self.in_flight += 1;
             self.drain(m, now);
@@ -284,19 +312,33 @@ impl Fleet {
             | Event::CallbackStatus {
                 state: CallbackState::Backchannel,
                 ..
-            } => self.mark_ready(m),
+            } => {
+                if self.settle(m) {
+                    self.tally.client_ready();
+                }
+            }
+            // Stopped before its delivery path was up (e.g. no callback
+            // port): it never will be. Counted, and its login slot freed
+            // so that the other clients go on starting.
+            Event::Stopped { reason } if !self.members[m as usize].settled => {
+                self.settle(m);
+                self.tally.client_failed(StartFailure::stopped(&reason));
+            }
             Event::Listening { .. } | Event::LoggedIn { .. } | Event::CallbackStatus { .. } => {}
             other => self.tally.note(format!("client {m}: {other:?}")),
         }
     }
 
-    fn mark_ready(&mut self, m: u32) {
+    /// Marks member `m` settled (up, or stopped for good), freeing its
+    /// login slot; `false` if it already was.
+    fn settle(&mut self, m: u32) -> bool {
         let member = &mut self.members[m as usize];
-        if !member.ready {
-            member.ready = true;
-            self.in_flight -= 1;
-            self.tally.client_ready();
+        if member.settled {
+            return false;
         }
+        member.settled = true;
+        self.in_flight -= 1;
+        true
     }
 
     fn listen(&mut self, m: u32, addr: SocketAddr, now: Instant) {
@@ -340,7 +382,7 @@ impl Fleet {
 
     fn connect(&mut self, m: u32, conn: ConnId, addr: SocketAddr, now: Instant) {
         let key = self.socks.vacant_entry().key();
-        let stream = TcpStream::connect(addr).and_then(|mut stream| {
+        let stream = dial(addr, self.local_ip).and_then(|mut stream| {
             stream.set_nodelay(true)?;
             self.poll.registry().register(
                 &mut stream,
@@ -627,4 +669,25 @@ impl Fleet {
     pub fn received(&self) -> u64 {
         self.recorder.received()
     }
+}
+
+/// A non-blocking dial of `addr`, from `local` if given (port chosen by the
+/// OS), so that the server sees that address and calls back to it [C-1].
+fn dial(addr: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(ip) = local else {
+        return TcpStream::connect(addr);
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }

@@ -3,8 +3,10 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use super::cluster_ctx::ClusterCtx;
 use super::histogram::Histogram;
 use super::messages::{ChildMsg, ChildReport, ClusterSpec, Role, Spec};
 use super::report::{Figures, RunResult};
-use super::sys::CpuSample;
+use super::sys::{self, CpuSample};
 use super::tls::TlsMaterial;
 use super::{Implementation, Options, Runtime};
 
@@ -383,7 +385,23 @@ fn base_spec(options: &Options, config: Config, tls: Option<&TlsMaterial>) -> Sp
             _ => None,
         },
         cluster: None,
+        listen_ports: options.listen_ports,
+        local_ip: None,
     }
+}
+
+/// Clients processes started so far by this parent: each gets the next
+/// loopback address ([`sys::clients_loopback`]).
+static CLIENTS_PROCESSES: AtomicU32 = AtomicU32::new(0);
+
+/// The loopback address of the next clients process: its own, so that its
+/// callback listeners and dials do not compete for 127.0.0.1's ephemeral
+/// ports with the server's dials, the other processes and the TIME-WAIT
+/// connections earlier runs left. Offset by this parent's process id, so
+/// that a second `faxnotify bench` right after a first uses other ones.
+fn next_loopback() -> Ipv4Addr {
+    let offset = std::process::id().wrapping_mul(64);
+    sys::clients_loopback(offset, CLIENTS_PROCESSES.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Sessions of server `i` of `servers`, and the index of its first client.
@@ -465,6 +483,7 @@ fn drive(
                 first_client: first,
                 backchannel,
                 server: *addr,
+                local_ip: Some(next_loopback()),
                 ..spec.clone()
             };
             first += count;
@@ -482,6 +501,8 @@ fn drive(
     let mut clients_ready = vec![false; processes];
     let mut set_up = vec![0usize; processes];
     let mut server_up = vec![0usize; servers];
+    let mut not_started = vec![0usize; processes];
+    let mut start_failed: Vec<Option<StartFailed>> = vec![None; processes];
     while !(servers_ready.iter().all(|r| *r) && clients_ready.iter().all(|r| *r)) {
         match next(rx, deadline)? {
             (From::Server(i), ChildMsg::SetUp { done }) => server_up[i] = done,
@@ -491,13 +512,38 @@ fn drive(
                 set_up[p] = sessions;
                 clients_ready[p] = true;
             }
+            (From::Clients(p), ChildMsg::NotStarted { failed }) => not_started[p] = failed,
+            (
+                From::Clients(p),
+                ChildMsg::StartFailed {
+                    failed,
+                    listener,
+                    why,
+                    ..
+                },
+            ) => {
+                not_started[p] = failed;
+                start_failed[p] = Some(StartFailed { listener, why });
+            }
             (who, ChildMsg::Failed { error }) => return Err(format!("{}: {error}", name(who))),
             _ => {}
         }
+        // Once every clients process is settled (all its clients up, or
+        // some never will be), a run with clients that could not start
+        // ends here: the server application would wait for them for ever.
+        let settled = (0..processes).all(|p| clients_ready[p] || start_failed[p].is_some());
+        if settled && let Some(first) = start_failed.iter().flatten().next() {
+            return Err(first.sentence(not_started.iter().sum(), config.clients));
+        }
+        let failed: usize = not_started.iter().sum();
         progress.show(
             &format!(
-                "set-up: {} clients up, {} {} sessions",
+                "set-up: {} clients up, {}{} {} sessions",
                 set_up.iter().sum::<usize>(),
+                match failed {
+                    0 => String::new(),
+                    n => format!("{} could not start, ", group(n)),
+                },
                 match servers {
                     1 => "server sees",
                     _ => "servers see",
@@ -547,6 +593,48 @@ fn drive(
     let mut figures = figures(&server, &clients, total);
     figures.setup_seconds = setup_seconds;
     Ok(figures)
+}
+
+/// The first reason a clients process gave for clients that could not
+/// start.
+#[derive(Clone, Debug)]
+struct StartFailed {
+    listener: bool,
+    why: String,
+}
+
+impl StartFailed {
+    /// The failed run's sentence: how many of the run's `clients` could not
+    /// start (`failed`), why, and what to do about it.
+    fn sentence(&self, failed: usize, clients: usize) -> String {
+        let (failed, clients) = (group(failed), group(clients));
+        if self.listener {
+            format!(
+                "{failed} of {clients} clients could not bind a callback listener: {}. \
+                 Ephemeral ports exhausted? Wait a minute for TIME-WAIT to clear, or lower \
+                 --clients",
+                self.why
+            )
+        } else {
+            format!(
+                "{failed} of {clients} clients could not start: {}",
+                self.why
+            )
+        }
+    }
+}
+
+/// `n` with its thousands apart ("10 000"), as the tables write them.
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A child as a person calls it in a failed run's row.
@@ -640,6 +728,32 @@ fn figures(server: &ChildReport, clients: &[ChildReport], total: u64) -> Figures
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_that_could_not_start_are_counted_in_a_sentence_that_says_what_to_do() {
+        let ports = StartFailed {
+            listener: true,
+            why: "cannot listen on 127.0.0.2:0: Address not available (os error 99)".into(),
+        };
+        assert_eq!(
+            ports.sentence(3_120, 10_000),
+            "3 120 of 10 000 clients could not bind a callback listener: cannot listen on \
+             127.0.0.2:0: Address not available (os error 99). Ephemeral ports exhausted? \
+             Wait a minute for TIME-WAIT to clear, or lower --clients"
+        );
+        let other = StartFailed {
+            listener: false,
+            why: "login refused".into(),
+        };
+        assert_eq!(
+            other.sentence(1, 4),
+            "1 of 4 clients could not start: login refused"
+        );
+        assert_eq!(
+            [group(0), group(999), group(1_000), group(1_234_567)],
+            ["0", "999", "1 000", "1 234 567"]
+        );
+    }
 
     #[test]
     fn clients_are_spread_evenly_over_the_servers_each_from_its_own_first_client() {

@@ -207,6 +207,12 @@ pub fn render_table(results: &[RunResult]) -> String {
             logins,
         );
     }
+    write_notes(&mut out, results);
+    out
+}
+
+/// The runs' notes, one line per run that has any, after a table.
+fn write_notes(out: &mut String, results: &[RunResult]) {
     let notes: Vec<String> = results
         .iter()
         .filter_map(|r| {
@@ -229,7 +235,6 @@ pub fn render_table(results: &[RunResult]) -> String {
             let _ = writeln!(out, "{n}");
         }
     }
-    out
 }
 
 /// The scale table: one row per runtime.
@@ -277,5 +282,6 @@ pub fn render_scale_table(results: &[RunResult]) -> String {
             mib(f.clients_peak_rss),
         );
     }
+    write_notes(&mut out, results);
     out
 }

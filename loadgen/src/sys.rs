@@ -124,6 +124,27 @@ pub fn raise_fd_limit() -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
+/// `Ok` if `ip` is an address of this host (a UDP socket can bind it; no
+/// TCP port is taken). On Linux every address of 127/8 is.
+pub fn local_address(ip: std::net::Ipv4Addr) -> std::io::Result<()> {
+    std::net::UdpSocket::bind((ip, 0)).map(drop)
+}
+
+/// The loopback address of the `n`th clients process this parent starts
+/// (counting from 0 over every run): 127.0.0.2, 127.0.0.3, … and on
+/// through 127/8, skipping 127.0.0.1 (the server's) and each /24's
+/// network and broadcast addresses. `offset` varies it between load tool
+/// invocations, so that a run right after another does not meet the
+/// previous run's TIME-WAIT connections on its addresses.
+pub fn clients_loopback(offset: u32, n: u32) -> std::net::Ipv4Addr {
+    // 254 usable hosts (1..=254) per /24, 65 536 /24s in 127/8; host 1 of
+    // 127.0.0.0/24 is the server's.
+    const SPACE: u32 = 254 * 65_536 - 1;
+    let k = (offset.wrapping_add(n)) % SPACE + 1;
+    let (net, host) = (k / 254, k % 254 + 1);
+    std::net::Ipv4Addr::new(127, (net >> 8) as u8, net as u8, host as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +166,23 @@ mod tests {
         assert!(rss > 0);
         assert!(peak_rss_bytes() >= rss);
         assert!(raise_fd_limit() > 0);
+    }
+
+    #[test]
+    fn each_clients_process_gets_a_loopback_address_of_its_own_never_the_servers() {
+        use std::net::Ipv4Addr;
+        assert_eq!(clients_loopback(0, 0), Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(clients_loopback(0, 1), Ipv4Addr::new(127, 0, 0, 3));
+        assert_eq!(clients_loopback(0, 252), Ipv4Addr::new(127, 0, 0, 254));
+        assert_eq!(clients_loopback(0, 253), Ipv4Addr::new(127, 0, 1, 1));
+        // Wrapping around 127/8 skips 127.0.0.1 and every .0 and .255.
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..2_000 {
+            let ip = clients_loopback(u32::MAX - 1_000, n);
+            let [a, _, _, d] = ip.octets();
+            assert!(a == 127 && d != 0 && d != 255, "{ip}");
+            assert_ne!(ip, Ipv4Addr::LOCALHOST);
+            assert!(seen.insert(ip), "{ip} twice");
+        }
     }
 }

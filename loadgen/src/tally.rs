@@ -7,6 +7,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use faxnotify_core::client::StopReason;
+
 use super::histogram::Histogram;
 use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
 use super::sys::{self, CpuSample};
@@ -21,6 +23,11 @@ type Wake = Box<dyn Fn() + Send + Sync>;
 pub struct Tally {
     total: u64,
     ready: AtomicUsize,
+    /// Clients that could not start (no delivery path, ever).
+    failed: AtomicUsize,
+    /// Why the first of them could not, and whether it was its callback
+    /// listener.
+    first_failure: Mutex<Option<StartFailure>>,
     received: AtomicU64,
     last_ns: AtomicU64,
     phase: AtomicU8,
@@ -46,6 +53,8 @@ impl Tally {
         Arc::new(Self {
             total,
             ready: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            first_failure: Mutex::new(None),
             received: AtomicU64::new(0),
             last_ns: AtomicU64::new(0),
             phase: AtomicU8::new(SETTING_UP),
@@ -73,6 +82,22 @@ impl Tally {
         self.ready.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A client could not start: it will never have a delivery path.
+    /// Counted, and reported to the parent once every client of the
+    /// process is either up or failed (see [`report_loop`]).
+    pub fn client_failed(&self, failure: StartFailure) {
+        let mut first = lock(&self.first_failure);
+        if first.is_none() {
+            *first = Some(failure);
+        }
+        self.failed.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Clients that could not start so far.
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::Acquire)
+    }
+
     /// Whether the parent said "go".
     pub fn started(&self) -> bool {
         self.phase.load(Ordering::Acquire) >= GO
@@ -88,6 +113,39 @@ impl Tally {
         let mut notes = lock(&self.notes);
         if notes.len() < 20 {
             notes.push(text);
+        }
+    }
+}
+
+/// Why a client could not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartFailure {
+    /// Its callback listener could not be bound (a port or address
+    /// problem), as opposed to any other reason.
+    pub listener: bool,
+    /// What went wrong, for a person.
+    pub why: String,
+}
+
+impl StartFailure {
+    /// Why a client core stopped before it had its delivery path.
+    pub fn stopped(reason: &StopReason) -> Self {
+        Self {
+            listener: matches!(
+                reason,
+                StopReason::ListenFailed { .. }
+                    | StopReason::RangeExhausted { .. }
+                    | StopReason::FixedPortInUse { .. }
+            ),
+            why: reason.to_string(),
+        }
+    }
+
+    /// A client that failed before its core ran (`why` for a person).
+    pub fn other(why: String) -> Self {
+        Self {
+            listener: false,
+            why,
         }
     }
 }
@@ -153,6 +211,7 @@ pub fn report_loop(spec: &Spec, tally: &Arc<Tally>, threads: usize) {
     let mut start_ns = 0;
     let mut last_ready = usize::MAX;
     let mut ready_sent = false;
+    let mut last_failed = 0;
     let mut ready_rss = 0;
     let mut last_progress = u64::MAX;
     let mut done = false;
@@ -173,9 +232,29 @@ pub fn report_loop(spec: &Spec, tally: &Arc<Tally>, threads: usize) {
         }
         if !ready_sent {
             let ready = tally.ready.load(Ordering::Relaxed);
+            let failed = tally.failed();
             if ready != last_ready {
                 last_ready = ready;
                 messages::send(&ChildMsg::SetUp { done: ready });
+            }
+            if failed != last_failed {
+                last_failed = failed;
+                messages::send(&ChildMsg::NotStarted { failed });
+            }
+            if failed > 0 && ready + failed >= spec.clients {
+                // Every client is settled and some never will be up: the
+                // server would wait for them for ever. Say so once; the
+                // parent ends the run.
+                ready_sent = true;
+                let first = lock(&tally.first_failure).clone();
+                let first = first.unwrap_or_else(|| StartFailure::other("unknown".into()));
+                messages::send(&ChildMsg::StartFailed {
+                    failed,
+                    clients: spec.clients,
+                    listener: first.listener,
+                    why: first.why,
+                });
+                continue;
             }
             if ready >= spec.clients {
                 ready_sent = true;
