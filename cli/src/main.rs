@@ -17,6 +17,7 @@ mod escape;
 mod event_log;
 mod failure;
 mod hfaxd;
+mod huge_pages;
 mod log_format;
 mod log_writer;
 mod metrics;
@@ -142,6 +143,7 @@ fn main() -> ExitCode {
         },
         cli.log_format,
     );
+    huge_pages::opt_out();
     let result = match cli.command {
         Commands::Server(args) => commands::server::run(args),
         Commands::User(args) => commands::user::run(args),
