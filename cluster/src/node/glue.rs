@@ -42,11 +42,14 @@ pub(super) enum Msg {
     /// The core's answer to a claim the node took a record for: `false`
     /// when no session came of it (give the record back).
     Answered { session: SessionId, applied: bool },
-    /// A reader is about to hand the core `seq` (from `position`).
+    /// A reader is about to hand the core `count` notifications of one
+    /// log message at seqs `first_seq`… (from positions `first`, its
+    /// `first.index + 1`, …), all accepted by `origin`.
     Numbered {
         session: SessionId,
-        seq: u64,
-        position: LogPos,
+        first_seq: u64,
+        first: LogPos,
+        count: usize,
         origin: Option<ServerId>,
     },
     /// An idle reader found nothing of its user's up to `log_seq`: with
@@ -229,13 +232,18 @@ impl Glue {
             }
             Msg::Numbered {
                 session,
-                seq,
-                position,
+                first_seq,
+                first,
+                count,
                 origin,
             } => {
                 if let Some(held) = self.held.get_mut(&session) {
-                    held.seqs.insert(seq, (position, origin));
-                    held.read_next = held.read_next.max(position.next());
+                    let mut position = first;
+                    for seq in (first_seq..).take(count) {
+                        held.seqs.insert(seq, (position, origin));
+                        position = position.next();
+                    }
+                    held.read_next = held.read_next.max(position);
                 }
             }
             Msg::CaughtUp { session, log_seq } => {

@@ -1,12 +1,14 @@
 //! One held session's reader of its user's log [D-17]: every entry goes to
 //! the core with the seq the log gives it, so every server numbers the
-//! session's notifications alike and contiguously [B-2].
+//! session's notifications alike and contiguously [B-2]. A log message's
+//! notifications (up to 256) go over in one call to the core, not one each.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use faxnotify_core::SessionId;
-use faxnotify_core::server::{Refused, SeqError};
+use faxnotify_core::server::{Refused, RunError, SeqError};
 use faxnotify_tokio::Server;
 use tokio::sync::{Notify, mpsc};
 
@@ -63,7 +65,7 @@ pub(super) async fn read(cx: Context, mut from: LogPos, mut next_seq: u64) {
             }
         };
         loop {
-            match log.next(quiet).await {
+            match log.next_message(quiet).await {
                 Ok(None) => {
                     let Some(every) = retention.advance_every() else {
                         continue;
@@ -92,17 +94,20 @@ pub(super) async fn read(cx: Context, mut from: LogPos, mut next_seq: u64) {
                         }
                     }
                 }
-                Ok(Some(entry)) => {
+                Ok(Some(entries)) => {
+                    let Some(last) = entries.last() else {
+                        continue;
+                    };
                     if !whole(&cx, from.seq).await {
                         return;
                     }
                     idle_since = Instant::now();
-                    // Read again from here, the rest of its message first.
-                    from = entry.position().next();
-                    if !hand_over(server, session, next_seq, &entry, msgs, room).await {
+                    // Read again from here if the reader starts over.
+                    from = last.position().next();
+                    if !hand_over(server, session, next_seq, &entries, msgs, room).await {
                         return;
                     }
-                    next_seq += 1;
+                    next_seq += entries.len() as u64;
                 }
                 // Skipped whole, alike by every server: no seq is used.
                 Err(ReadError::Malformed { log_seq, reason }) => {
@@ -150,40 +155,55 @@ fn lost(msgs: &mpsc::UnboundedSender<Msg>, session: SessionId, from: LogSeq, fir
     let _ = msgs.send(Msg::Lost { session });
 }
 
-/// Gives the core one entry at `seq`, waiting while the queue is full or
-/// the bus is away; false once the session is gone.
+/// Gives the core the entries of one message at `first_seq`, `first_seq + 1`,
+/// …, in as few calls as the queue allows, waiting while it is full or the
+/// bus is away; false once the session is gone.
 async fn hand_over(
     server: &Server,
     session: SessionId,
-    seq: u64,
-    entry: &LogEntry,
+    first_seq: u64,
+    entries: &[LogEntry],
     msgs: &mpsc::UnboundedSender<Msg>,
     room: &Notify,
 ) -> bool {
+    let Some(first) = entries.first() else {
+        return true;
+    };
     let numbered = Msg::Numbered {
         session,
-        seq,
-        position: entry.position(),
-        origin: entry.origin,
+        first_seq,
+        first: first.position(),
+        count: entries.len(),
+        origin: first.origin,
     };
     if msgs.send(numbered).is_err() {
         return false;
     }
-    let n = &entry.notification;
+    // How many of the message the core has taken so far.
+    let mut done = 0;
     loop {
-        match server
-            .notify_session_at(session, seq, n.kind(), n.payload().clone())
-            .await
-        {
+        let run: Vec<(u8, Bytes)> = entries[done..]
+            .iter()
+            .map(|e| (e.notification.kind(), e.notification.payload().clone()))
+            .collect();
+        let seq = first_seq + done as u64;
+        let error = match server.notify_session_run_at(session, seq, run).await {
             Ok(Ok(_)) => return true,
-            Ok(Err(SeqError::Refused(Refused::QueueFull { .. }))) => {
+            Ok(Err(RunError { taken, error, .. })) => {
+                done += taken;
+                error
+            }
+            Err(_) => return false,
+        };
+        match error {
+            SeqError::Refused(Refused::QueueFull { .. }) => {
                 let _ = tokio::time::timeout(FULL_WAIT, room.notified()).await;
             }
-            Ok(Err(SeqError::Refused(Refused::BusUnavailable))) => {
+            SeqError::Refused(Refused::BusUnavailable) => {
                 tokio::time::sleep(RETRY).await;
             }
-            Ok(Err(SeqError::Refused(Refused::NoSuchSession))) | Err(_) => return false,
-            Ok(Err(err)) => {
+            SeqError::Refused(Refused::NoSuchSession) => return false,
+            err => {
                 tracing::error!(%session, %err, "the log's entry does not fit the session; its reader stops");
                 return false;
             }
