@@ -74,18 +74,46 @@ impl UserLog {
             if let Some(entry) = self.pending.pop_front() {
                 return Ok(Some(entry));
             }
-            let Some(item) = self.read.next(wait).await? else {
+            if !self.read_message(wait).await? {
                 return Ok(None);
-            };
-            let origin = item
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(ORIGIN_HEADER))
-                .map(|v| v.as_str());
-            let entries = LogEntry::parse(crate::LogSeq(item.seq), &item.payload, origin)?;
-            let from = self.from;
-            self.pending
-                .extend(entries.into_iter().filter(|e| e.position() >= from));
+            }
         }
+    }
+
+    /// The rest of the next message: its notifications from the reading
+    /// position on (at least one, at consecutive positions of one message,
+    /// at most a message's 256), or `None` when none arrived within
+    /// `wait`. Errors as for [`UserLog::next`]. For a reader that hands a
+    /// message's notifications on in one go.
+    pub async fn next_message(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<Vec<LogEntry>>, ReadError> {
+        loop {
+            if !self.pending.is_empty() {
+                return Ok(Some(self.pending.drain(..).collect()));
+            }
+            if !self.read_message(wait).await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads the next message into `pending` (what of it is at or after
+    /// the reading position); false when none arrived within `wait`.
+    async fn read_message(&mut self, wait: Duration) -> Result<bool, ReadError> {
+        let Some(item) = self.read.next(wait).await? else {
+            return Ok(false);
+        };
+        let origin = item
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(ORIGIN_HEADER))
+            .map(|v| v.as_str());
+        let entries = LogEntry::parse(crate::LogSeq(item.seq), &item.payload, origin)?;
+        let from = self.from;
+        self.pending
+            .extend(entries.into_iter().filter(|e| e.position() >= from));
+        Ok(true)
     }
 }

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{
-    ClaimAnswer, ClaimError, ClaimId, SeqError, Sequenced, UnknownSession,
+    ClaimAnswer, ClaimError, ClaimId, RunError, RunSequenced, SeqError, Sequenced, UnknownSession,
 };
 use faxnotify_runtime::ClusterRequest;
 
@@ -48,6 +48,26 @@ impl<R: Runtime> Server<R> {
                 seq,
                 kind,
                 payload,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// [`core::Server::notify_session_run_at`](faxnotify_core::server::Server::notify_session_run_at):
+    /// queues a run of the shared log's notifications for one session at
+    /// consecutive seqs from `first_seq`, all or a prefix, in one round trip.
+    pub async fn notify_session_run_at(
+        &self,
+        session: SessionId,
+        first_seq: u64,
+        run: Vec<(u8, Bytes)>,
+    ) -> Result<Result<RunSequenced, RunError>, Closed> {
+        self.ask(|reply| {
+            Command::Cluster(ClusterRequest::NotifySessionRun {
+                session,
+                first_seq,
+                run,
                 reply,
             })
         })

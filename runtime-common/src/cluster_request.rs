@@ -10,7 +10,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{
-    self, ClaimAnswer, ClaimError, ClaimId, SeqError, Sequenced, UnknownSession,
+    self, ClaimAnswer, ClaimError, ClaimId, RunError, RunSequenced, SeqError, Sequenced,
+    UnknownSession,
 };
 
 use crate::Replies;
@@ -39,6 +40,18 @@ pub enum ClusterRequest<R: Replies> {
         payload: Bytes,
         /// The result.
         reply: R::Reply<Result<Sequenced, SeqError>>,
+    },
+    /// [`Server::notify_session_run_at`](server::Server::notify_session_run_at):
+    /// a run of consecutive seqs (one log message's notifications) at once.
+    NotifySessionRun {
+        /// Which session.
+        session: SessionId,
+        /// The seq the shared log gives the run's first notification.
+        first_seq: u64,
+        /// NOTIFY.kind and encoded payload of each, in seq order.
+        run: Vec<(u8, Bytes)>,
+        /// The result.
+        reply: R::Reply<Result<RunSequenced, RunError>>,
     },
     /// [`Server::release_session`](server::Server::release_session).
     Release {
@@ -84,6 +97,15 @@ impl<R: Replies> ClusterRequest<R> {
                 reply,
                 server.notify_session_at(now, session, seq, kind, payload),
             ),
+            ClusterRequest::NotifySessionRun {
+                session,
+                first_seq,
+                run,
+                reply,
+            } => R::send(
+                reply,
+                server.notify_session_run_at(now, session, first_seq, &run),
+            ),
             ClusterRequest::Release { session, reply } => {
                 R::send(reply, server.release_session(now, session));
             }
@@ -101,6 +123,7 @@ impl<R: Replies> ClusterRequest<R> {
         match self {
             ClusterRequest::Claim { .. } => "Claim",
             ClusterRequest::NotifySessionAt { .. } => "NotifySessionAt",
+            ClusterRequest::NotifySessionRun { .. } => "NotifySessionRun",
             ClusterRequest::Release { .. } => "Release",
             ClusterRequest::SetBusAvailable { .. } => "SetBusAvailable",
             ClusterRequest::Holds { .. } => "Holds",

@@ -69,6 +69,7 @@ fn clustered_servers_lose_nothing_accepted_under_faults() {
         "client resumed",
         "log message of several notifications",
         "session resumed in the middle of a log message",
+        "log message handed over in part (queue full)",
     ] {
         assert!(
             observed.get(must).copied().unwrap_or(0) > 0,

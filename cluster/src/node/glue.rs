@@ -12,11 +12,12 @@ use faxnotify_core::SessionId;
 use faxnotify_core::server::{ClaimAnswer, ClaimError, ClaimId, ClaimRefusal, Event};
 use faxnotify_tokio::{Server, ServerEvents};
 use tokio::sync::{Notify, mpsc};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 
+use super::readers::{Joined, Readers};
 use super::reports;
 use super::retention::Retention;
-use super::{NodeEvent, NodeTimings, claims, leases, reader};
+use super::{NodeEvent, NodeTimings, claims, leases};
 use crate::connect::Bus;
 use crate::ids::{LogPos, LogSeq, Revision, ServerId};
 use crate::record::SessionRecord;
@@ -42,20 +43,29 @@ pub(super) enum Msg {
     /// The core's answer to a claim the node took a record for: `false`
     /// when no session came of it (give the record back).
     Answered { session: SessionId, applied: bool },
-    /// A reader is about to hand the core `seq` (from `position`).
+    /// A reader is about to hand the core `count` notifications of one
+    /// log message at seqs `first_seq`… (from positions `first`, its
+    /// `first.index + 1`, …), all accepted by `origin`.
     Numbered {
         session: SessionId,
-        seq: u64,
-        position: LogPos,
+        /// The hold it was read for (an older hold's is ignored).
+        generation: u64,
+        first_seq: u64,
+        first: LogPos,
+        count: usize,
         origin: Option<ServerId>,
     },
     /// An idle reader found nothing of its user's up to `log_seq`: with
     /// everything numbered acknowledged, the session's position moves
     /// there, so that it does not age past the log's age limit.
-    CaughtUp { session: SessionId, log_seq: LogSeq },
+    CaughtUp {
+        session: SessionId,
+        generation: u64,
+        log_seq: LogSeq,
+    },
     /// The log's age limit removed entries the session had not read: end
     /// it (see `retention.rs`).
-    Lost { session: SessionId },
+    Lost { session: SessionId, generation: u64 },
     /// A renewal ended (of the hold `generation`: a session released and
     /// held again meanwhile ignores it).
     Renewed {
@@ -86,10 +96,11 @@ pub(super) struct Held {
     pub(super) renewing: bool,
     /// The last write's outcome is unknown: load before the next one.
     pub(super) reload: bool,
-    pub(super) reader: AbortHandle,
-    /// Which hold of the session this is (renewals answer to one).
+    /// Which hold of the session this is (renewals and its user's reader
+    /// answer to one).
     pub(super) generation: u64,
-    /// Woken when acknowledgements free room in the queue.
+    /// Woken when acknowledgements free room in the queue (its user's
+    /// reader's).
     pub(super) room: Arc<Notify>,
     /// Its reader fell behind the log's age limit: once released, the
     /// session is closed, not given back, so a resume anywhere is refused
@@ -119,6 +130,8 @@ pub(super) struct Glue {
     pub(super) outbox: reports::Outbox,
     /// The log's age limit, as the readers check it.
     pub(super) retention: Retention,
+    /// The log's readers, one per user with sessions held here.
+    pub(super) readers: Readers,
 }
 
 pub(super) fn spawn(
@@ -133,6 +146,8 @@ pub(super) fn spawn(
     let (msgs, inbox) = mpsc::unbounded_channel();
     let bus_max_age = bus.log_max_age();
     let report_reader = tokio::spawn(reports::read_own(bus.clone(), app.clone()));
+    let retention = Retention::new(bus_max_age);
+    let readers = Readers::new(bus.clone(), server.clone(), msgs.clone(), retention.clone());
     let glue = Glue {
         me: bus.origin(),
         server,
@@ -149,7 +164,8 @@ pub(super) fn spawn(
         generations: 0,
         writes: JoinSet::new(),
         outbox: reports::Outbox::default(),
-        retention: Retention::new(bus_max_age),
+        retention,
+        readers,
     };
     tokio::spawn(async move {
         glue.run(events, inbox).await;
@@ -201,9 +217,8 @@ impl Glue {
         }
         // The server stopped: its sessions were released (events seen);
         // let the give-backs land before the events end.
-        for (_, held) in self.held.drain() {
-            held.reader.abort();
-        }
+        self.held.clear();
+        self.readers.stop_all();
         let writes = async { while self.writes.join_next().await.is_some() {} };
         if tokio::time::timeout(GIVE_BACK_BOUND, writes).await.is_err() {
             tracing::warn!(
@@ -229,17 +244,27 @@ impl Glue {
             }
             Msg::Numbered {
                 session,
-                seq,
-                position,
+                generation,
+                first_seq,
+                first,
+                count,
                 origin,
             } => {
-                if let Some(held) = self.held.get_mut(&session) {
-                    held.seqs.insert(seq, (position, origin));
-                    held.read_next = held.read_next.max(position.next());
+                if let Some(held) = self.held_now(session, generation) {
+                    let mut position = first;
+                    for seq in (first_seq..).take(count) {
+                        held.seqs.insert(seq, (position, origin));
+                        position = position.next();
+                    }
+                    held.read_next = held.read_next.max(position);
                 }
             }
-            Msg::CaughtUp { session, log_seq } => {
-                if let Some(held) = self.held.get_mut(&session) {
+            Msg::CaughtUp {
+                session,
+                generation,
+                log_seq,
+            } => {
+                if let Some(held) = self.held_now(session, generation) {
                     // Nothing of the user's up to `log_seq`: read on after it.
                     let after = LogPos::start_of(LogSeq(log_seq.0 + 1));
                     held.read_next = held.read_next.max(after);
@@ -249,8 +274,11 @@ impl Glue {
                     }
                 }
             }
-            Msg::Lost { session } => {
-                if let Some(held) = self.held.get_mut(&session) {
+            Msg::Lost {
+                session,
+                generation,
+            } => {
+                if let Some(held) = self.held_now(session, generation) {
                     held.lost = true;
                     self.release(session);
                 }
@@ -262,7 +290,7 @@ impl Glue {
             } => self.renewed(session, generation, result),
             Msg::Gone { session } => {
                 if let Some(held) = self.held.remove(&session) {
-                    held.reader.abort();
+                    self.leave(session, &held);
                 }
             }
             Msg::Probe(ok) => {
@@ -345,7 +373,7 @@ impl Glue {
                         self.closed(*session, held);
                         return;
                     }
-                    held.reader.abort();
+                    self.leave(*session, &held);
                     let acked = (held.acked_seq, held.acked_at);
                     self.give_back(*session, held.taken, Some(acked));
                 }
@@ -366,7 +394,7 @@ impl Glue {
     /// end), then, once the record is closed, the log's entries the reader
     /// never reached. Nothing accepted is lost silently.
     fn closed(&mut self, session: SessionId, held: Held) {
-        held.reader.abort();
+        self.leave(session, &held);
         for (seq, (position, origin)) in held.seqs {
             self.report_ended(session, seq, position, origin);
         }
@@ -399,22 +427,17 @@ impl Glue {
     /// `acked_seq`, at the record's acknowledged position): its reader, its
     /// lease.
     fn hold(&mut self, session: SessionId, taken: Taken, acked_seq: u64) {
-        let room = Arc::new(Notify::new());
         let from = taken.record.resume_at();
         let acked_at = taken.record.acked_pos();
-        let cx = reader::Context {
-            bus: self.bus.clone(),
-            server: self.server.clone(),
-            session,
-            user: taken.record.user.clone(),
-            msgs: self.msgs.clone(),
-            room: Arc::clone(&room),
-            retention: self.retention.clone(),
-        };
-        let reader = tokio::spawn(reader::read(cx, from, acked_seq + 1)).abort_handle();
-        let lease_until = taken.written_at + self.timings.owner_lease;
         self.generations += 1;
         let generation = self.generations;
+        let joined = Joined {
+            generation,
+            from,
+            next_seq: acked_seq + 1,
+        };
+        let room = self.readers.join(&taken.record.user, session, joined);
+        let lease_until = taken.written_at + self.timings.owner_lease;
         self.held.insert(
             session,
             Held {
@@ -427,12 +450,24 @@ impl Glue {
                 detached_since: None,
                 renewing: false,
                 reload: false,
-                reader,
                 generation,
                 room,
                 lost: false,
             },
         );
+    }
+
+    /// The session, if `generation` is its hold now.
+    fn held_now(&mut self, session: SessionId, generation: u64) -> Option<&mut Held> {
+        self.held
+            .get_mut(&session)
+            .filter(|held| held.generation == generation)
+    }
+
+    /// Nothing more is read for this hold of `session`.
+    fn leave(&mut self, session: SessionId, held: &Held) {
+        self.readers
+            .leave(&held.taken.record.user, session, held.generation);
     }
 
     fn delivered(&mut self, session: SessionId, last: u64) {

@@ -8,10 +8,11 @@
 //!   its expiry and that the owner's lease has run out (or is ours), and
 //!   takes it over by compare-and-set — of racing servers exactly one wins,
 //!   the others answer "unavailable" and their clients try again;
-//! - **delivery** (`reader.rs`): each held session reads its user's log
-//!   from the acknowledged position and hands the core every entry with the
-//!   seq the log gives it (`notify_session_at`), pausing while the queue is
-//!   full;
+//! - **delivery** (`readers.rs`, `reader.rs`): one reader per user with
+//!   sessions held here reads the user's log once for all of them, and
+//!   hands each session every entry from its acknowledged position on, with
+//!   the seq the log gives it there, a message's entries in one call
+//!   (`notify_session_run_at`), pausing a session while its queue is full;
 //! - **ownership** (`leases.rs`): leases are renewed, acknowledgements
 //!   persisted in the same write (batched per renewal); a session whose
 //!   lease could not be renewed is released before the lease runs out, and
@@ -30,6 +31,7 @@ mod glue;
 mod leases;
 mod log_clock;
 mod reader;
+mod readers;
 mod reports;
 mod retention;
 mod scan;

@@ -152,6 +152,21 @@ pub enum SeqError {
     },
 }
 
+/// Why [`Server::notify_session_run_at`](super::Server::notify_session_run_at)
+/// stopped before the end of a run [D-17]: the first `taken` notifications
+/// were taken (queued, or acknowledged already), the one after them was
+/// refused for `error`, and nothing after it was looked at.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+#[error("{error} (after the first {taken} of the run were taken)")]
+pub struct RunError {
+    /// How many notifications from the start of the run were taken.
+    pub taken: usize,
+    /// Why the next one was not.
+    #[source]
+    pub error: SeqError,
+}
+
 /// Why [`Server::handle_claim`](super::Server::handle_claim) did not apply
 /// an answer. In every case the login it named got no session from it, so
 /// an application that took anything for it in the shared store (created a

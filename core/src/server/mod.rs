@@ -17,7 +17,8 @@
 //!        - a dial outcome, bytes read, or a close:
 //!                                       server.handle_input(now, Input::Received { conn, data })?;
 //!        - the application's work:      server.notify(now, target, &notification)?; end_session, shutdown
-//!          (in cluster mode [D-17]:      handle_claim, notify_session_at, release_session, set_bus_available)
+//!          (in cluster mode [D-17]:      handle_claim, notify_session_at, notify_session_run_at,
+//!                                        release_session, set_bus_available)
 //!        - a timer that expired:        server.handle_timeout(now);
 //!     2. drain the outputs:             while let Some(output) = server.poll_output() { match output { .. } }
 //!        - Output::Connect   { conn, addr }  dial addr; report Connected / ConnectFailed for conn
@@ -100,12 +101,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::io::{BindError, ConnectError};
-pub use cluster::{ClaimAnswer, ClaimId, ClaimKind, ClaimRefusal, Sequenced, SessionRecord};
+pub use cluster::{
+    ClaimAnswer, ClaimId, ClaimKind, ClaimRefusal, RunSequenced, Sequenced, SessionRecord,
+};
 pub use config::{
     BackoffConfig, ClusterConfig, LoginLimiterConfig, MAX_HOLD, MIN_LEASE, ServerConfig,
 };
 pub use errors::{
-    ClaimError, ConfigError, InputError, NotifyError, Refused, SeqError, UnknownSession,
+    ClaimError, ConfigError, InputError, NotifyError, Refused, RunError, SeqError, UnknownSession,
 };
 pub use events::{CloseReason, Event, LoginFailure, PeerError, Refusal, Undelivered};
 pub use outbox::{Input, Output};

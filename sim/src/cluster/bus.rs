@@ -101,6 +101,26 @@ impl Bus {
         }
     }
 
+    /// The rest of the first message with a notification at or after
+    /// `from` (that notification and the ones after it in its message),
+    /// each with where it is; empty when there is none yet.
+    pub(crate) fn rest_of_message(&self, user: &str, from: Pos) -> Vec<(Pos, Entry)> {
+        let Some((first, _)) = self.next_entry(user, from) else {
+            return Vec::new();
+        };
+        self.log[user][first.message][first.index..]
+            .iter()
+            .zip(first.index..)
+            .map(|(entry, index)| {
+                let at = Pos {
+                    message: first.message,
+                    index,
+                };
+                (at, *entry)
+            })
+            .collect()
+    }
+
     /// `user`'s `n`-th notification (from 0), counted across messages.
     pub(crate) fn entry_at(&self, user: &str, n: usize) -> Option<Entry> {
         self.log.get(user)?.iter().flatten().nth(n).copied()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{
     ClaimAnswer, ClaimError, ClaimId, ClaimKind, ClaimRefusal, ClusterConfig as CoreCluster, Event,
-    MemoryUserStore, Refused, SeqError, Sequenced, Server, ServerConfig, SessionRecord,
+    MemoryUserStore, Refused, RunError, SeqError, Server, ServerConfig, SessionRecord,
 };
 use faxnotify_core::wire::{EncodedNotification, Notification};
 
@@ -510,41 +510,58 @@ impl World {
     }
 
     /// Reads the log into every session this node holds, with the seqs
-    /// the log gives them.
+    /// the log gives them: the rest of one log message at a time, in one
+    /// call to the core, as the real reader hands it over.
     fn pump(&mut self, n: usize) -> Step {
         let now = self.instant();
         let sessions: Vec<SessionId> = self.nodes[n].consumers.keys().copied().collect();
         for sid in sessions {
             while let Some(c) = self.nodes[n].consumers.get(&sid) {
-                let Some((at, entry)) = self.bus.next_entry(&c.user, c.next) else {
+                let message = self.bus.rest_of_message(&c.user, c.next);
+                if message.is_empty() {
                     break;
-                };
-                let seq = c.next_seq;
-                let encoded = EncodedNotification::encode(&Notification::server_message(format!(
-                    "n{}",
-                    entry.id
-                )))
-                .map_err(|e| e.to_string())?;
-                let result = self.core(n)?.notify_session_at(
-                    now,
-                    sid,
-                    seq,
-                    encoded.kind(),
-                    encoded.payload().clone(),
-                );
-                match result {
-                    Ok(outcome) => {
-                        if outcome == Sequenced::DeliveredBefore {
+                }
+                let first_seq = c.next_seq;
+                let run = message
+                    .iter()
+                    .map(|(_, entry)| {
+                        let note = Notification::server_message(format!("n{}", entry.id));
+                        EncodedNotification::encode(&note)
+                            .map(|e| (e.kind(), e.payload().clone()))
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let result = self
+                    .core(n)?
+                    .notify_session_run_at(now, sid, first_seq, &run);
+                let (taken, stop) = match result {
+                    Ok(done) => {
+                        if done.delivered_before > 0 {
                             self.observe("seq the client had from the previous server");
                         }
-                        if let Some(c) = self.nodes[n].consumers.get_mut(&sid) {
-                            c.positions.insert(seq, at);
-                            c.next = at.after();
-                            c.next_seq += 1;
-                        }
+                        (done.taken(), None)
                     }
-                    Err(SeqError::Refused(Refused::QueueFull { .. })) => break,
-                    Err(e) => return Err(format!("node {n} session {sid} seq {seq}: {e}")),
+                    Err(RunError { taken, error, .. }) => (taken, Some(error)),
+                };
+                if let Some(c) = self.nodes[n].consumers.get_mut(&sid) {
+                    for (seq, (at, _)) in (first_seq..).zip(&message[..taken]) {
+                        c.positions.insert(seq, *at);
+                        c.next = at.after();
+                    }
+                    c.next_seq += taken as u64;
+                }
+                match stop {
+                    None => {}
+                    Some(SeqError::Refused(Refused::QueueFull { .. })) => {
+                        if taken > 0 {
+                            self.observe("log message handed over in part (queue full)");
+                        }
+                        break;
+                    }
+                    Some(e) => {
+                        let seq = first_seq + taken as u64;
+                        return Err(format!("node {n} session {sid} seq {seq}: {e}"));
+                    }
                 }
             }
         }

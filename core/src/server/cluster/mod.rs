@@ -151,6 +151,28 @@ pub enum Sequenced {
     DeliveredBefore,
 }
 
+/// What [`Server::notify_session_run_at`] did with a run it took whole,
+/// or with the prefix it took before a refusal: how many of each outcome
+/// of [`Sequenced`], in seq order (acknowledged, then delivered before,
+/// then queued).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct RunSequenced {
+    /// Queued at their seqs ([`Sequenced::Queued`]).
+    pub queued: usize,
+    /// At or below the acknowledged seq ([`Sequenced::AlreadyAcknowledged`]).
+    pub already_acknowledged: usize,
+    /// Had by the client from the previous server ([`Sequenced::DeliveredBefore`]).
+    pub delivered_before: usize,
+}
+
+impl RunSequenced {
+    /// How many notifications of the run were taken.
+    pub fn taken(&self) -> usize {
+        self.queued + self.already_acknowledged + self.delivered_before
+    }
+}
+
 /// A login waiting for the application, kept in its connection's phase.
 pub(crate) struct PendingClaim {
     pub(crate) id: ClaimId,

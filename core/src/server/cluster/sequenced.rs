@@ -1,16 +1,18 @@
 //! Notifications from the shared log, each with the session seq the log
 //! gives it [D-17], so that every server reading the log numbers a
-//! session's notifications alike and contiguously [B-2].
+//! session's notifications alike and contiguously [B-2]: one at a time, or
+//! a run of consecutive seqs (one log message's worth) in one call, so that
+//! the application pays one hand-over per message, not per notification.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::Sequenced;
+use super::{RunSequenced, Sequenced};
 use crate::SessionId;
 use crate::server::Server;
 use crate::server::delivery::PushAt;
-use crate::server::errors::{Refused, SeqError};
+use crate::server::errors::{Refused, RunError, SeqError};
 use crate::server::events::Event;
 use crate::wire::MAX_PAYLOAD_LEN;
 
@@ -35,37 +37,100 @@ impl Server {
         kind: u8,
         payload: Bytes,
     ) -> Result<Sequenced, SeqError> {
+        let done = self
+            .notify_session_run_at(now, session, seq, &[(kind, payload)])
+            .map_err(|stopped| stopped.error)?;
+        Ok(if done.delivered_before > 0 {
+            Sequenced::DeliveredBefore
+        } else if done.already_acknowledged > 0 {
+            Sequenced::AlreadyAcknowledged
+        } else {
+            Sequenced::Queued
+        })
+    }
+
+    /// Queues a run of notifications from the shared log for one session
+    /// at consecutive seqs `first_seq`, `first_seq + 1`, … (each a NOTIFY
+    /// kind and payload), and sends them where a path is up [D-17]: what
+    /// [`Server::notify_session_at`] does for each, in order, in one call.
+    ///
+    /// All or a prefix: the run is taken in order until a notification is
+    /// refused for the reason `notify_session_at` would refuse it (full
+    /// queue, gap, repeat, payload too large, …). What came before it
+    /// stays taken, nothing after it is looked at, and the error says how
+    /// many were taken ([`RunError::taken`]), so the caller offers the rest
+    /// again from `first_seq + taken` (after [`Event::Delivered`] freed
+    /// room, for [`Refused::QueueFull`]). The seqs the client already had
+    /// from the session's previous server are reported in one
+    /// [`Event::Delivered`] for the range.
+    pub fn notify_session_run_at(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        first_seq: u64,
+        run: &[(u8, Bytes)],
+    ) -> Result<RunSequenced, RunError> {
+        let none_taken = |error: SeqError| RunError { taken: 0, error };
         if self.config.cluster.is_none() {
-            return Err(SeqError::NotClustered);
+            return Err(none_taken(SeqError::NotClustered));
         }
         if !self.cluster.bus_available {
-            return Err(Refused::BusUnavailable.into());
-        }
-        if payload.len() > MAX_PAYLOAD_LEN {
-            return Err(Refused::PayloadTooLarge { len: payload.len() }.into());
+            return Err(none_taken(Refused::BusUnavailable.into()));
         }
         let limit = self.config.queue_limit;
-        let key = self.sessions.key(session).ok_or(Refused::NoSuchSession)?;
-        match self.sessions[key]
-            .delivery
-            .push_at(seq, kind, payload, limit)
-        {
-            PushAt::Queued => {
-                self.pump(now, session);
-                Ok(Sequenced::Queued)
+        let key = self
+            .sessions
+            .key(session)
+            .ok_or(none_taken(Refused::NoSuchSession.into()))?;
+        let delivery = &mut self.sessions[key].delivery;
+        let mut done = RunSequenced::default();
+        // The seqs acknowledged on arrival: consecutive, before any queued.
+        let mut delivered: Option<(u64, u64)> = None;
+        let mut stopped = None;
+        for (seq, (kind, payload)) in (first_seq..).zip(run) {
+            if payload.len() > MAX_PAYLOAD_LEN {
+                stopped = Some(Refused::PayloadTooLarge { len: payload.len() }.into());
+                break;
             }
-            PushAt::AlreadyAcked => Ok(Sequenced::AlreadyAcknowledged),
-            PushAt::AckedOnArrival => {
-                self.out.event(Event::Delivered {
-                    session,
-                    first_seq: seq,
-                    last_seq: seq,
-                });
-                Ok(Sequenced::DeliveredBefore)
+            match delivery.push_at(seq, *kind, payload.clone(), limit) {
+                PushAt::Queued => done.queued += 1,
+                PushAt::AlreadyAcked => done.already_acknowledged += 1,
+                PushAt::AckedOnArrival => {
+                    done.delivered_before += 1;
+                    let first = delivered.map_or(seq, |(first, _)| first);
+                    delivered = Some((first, seq));
+                }
+                PushAt::Full => {
+                    stopped = Some(Refused::QueueFull { limit }.into());
+                    break;
+                }
+                PushAt::Gap { expected } => {
+                    stopped = Some(SeqError::Gap { expected, got: seq });
+                    break;
+                }
+                PushAt::Repeat { expected } => {
+                    stopped = Some(SeqError::Repeat { expected, got: seq });
+                    break;
+                }
             }
-            PushAt::Full => Err(Refused::QueueFull { limit }.into()),
-            PushAt::Gap { expected } => Err(SeqError::Gap { expected, got: seq }),
-            PushAt::Repeat { expected } => Err(SeqError::Repeat { expected, got: seq }),
+        }
+        if let Some((first_seq, last_seq)) = delivered {
+            self.out.event(Event::Delivered {
+                session,
+                first_seq,
+                last_seq,
+            });
+        }
+        if done.queued > 0 {
+            // Once for the run: the window takes what it has room for.
+            self.pump(now, session);
+        }
+        match stopped {
+            None => Ok(done),
+            Some(error) => Err(RunError {
+                taken: done.taken(),
+                error,
+            }),
         }
     }
 }
