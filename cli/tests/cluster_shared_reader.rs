@@ -6,8 +6,14 @@
 mod cluster_support;
 mod common;
 
-use cluster_support::{nats, secret, server};
-use common::{Stream, add_users, faxnotify, json, start_json_client};
+use std::sync::Barrier;
+
+use cluster_support::raw::{self, Answer, resume};
+use cluster_support::{Admin, assert_exactly, nats, secret, server, wait_for_text};
+use common::{Stream, WAIT, add_users, faxnotify, json, start_json_client};
+use faxnotify_conformance::peer::conn::Got;
+use faxnotify_conformance::peer::session::{Callback, message_text};
+use faxnotify_core::wire::Frame;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -70,4 +76,88 @@ fn sessions_of_one_user_on_one_server_each_get_theirs_from_their_own_position() 
         notification_texts(&mut second, 2),
         [(1, "three".to_owned()), (2, "four".to_owned())]
     );
+}
+
+/// The other side of sharing one reader: a session whose queue is full
+/// keeps the rest of its message and stops holding the reader, which goes
+/// on for the user's other session; once acknowledgements free room, the
+/// first session takes that rest and the reader reads again from its
+/// position, behind where the reader had got to. Each session gets every
+/// notification once, in order, with contiguous seqs.
+#[test]
+fn a_session_left_behind_by_a_full_queue_reads_again_from_its_own_position() {
+    let Some(nats) = nats("a_session_left_behind_by_a_full_queue_reads_again") else {
+        return;
+    };
+    const TOTAL: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    let secret = secret(dir.path());
+    let a = server(
+        dir.path(),
+        "a",
+        &users,
+        &nats,
+        &secret,
+        &["--queue-limit", "2"],
+    );
+    let fast_dir = dir.path().join("fast");
+    std::fs::create_dir_all(&fast_dir).unwrap();
+    let mut fast = start_json_client(&fast_dir, "tokio", a.addr, "alice", PASSWORD);
+    let texts: Vec<String> = (1..=TOTAL).map(|i| format!("n{i}")).collect();
+
+    // The slow session: logged in at the protocol level, it takes two
+    // NOTIFYs without acknowledging them, so its queue (limit 2) is full.
+    let (answer, slow_got) = resume(
+        a.addr,
+        "alice",
+        PASSWORD,
+        0,
+        9,
+        &Barrier::new(1),
+        |mut session| {
+            let mut callback = raw::callback(&mut session, 0);
+            let mut admin = Admin::connect(&a.admin);
+            for text in &texts {
+                assert_eq!(admin.notify("alice", text)["ok"], true, "{text} accepted");
+            }
+            // The other session gets everything while this one holds back:
+            // the reader went on without it.
+            wait_for_text(&mut fast, &texts[TOTAL - 1]);
+            let mut got = Vec::new();
+            got.push(next(&mut callback));
+            got.push(next(&mut callback));
+            // Room for the rest: the reader serves this session again from
+            // its own position, behind where it read for the other.
+            let _ = callback.conn.send(&Frame::Ack { seq: got[1].0 });
+            while got.len() < TOTAL {
+                let (seq, text) = next(&mut callback);
+                let _ = callback.conn.send(&Frame::Ack { seq });
+                got.push((seq, text));
+            }
+            got
+        },
+    );
+    assert!(matches!(answer, Answer::LoggedIn(_)), "{answer:?}");
+    let expected: Vec<(u64, String)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as u64 + 1, t.clone()))
+        .collect();
+    assert_eq!(
+        slow_got.expect("logged in"),
+        expected,
+        "the slow session, server:\n{}",
+        a.process.dump()
+    );
+    assert_exactly(&fast, &texts);
+}
+
+/// The next NOTIFY on the callback connection: (seq, text).
+fn next(callback: &mut Callback) -> (u64, String) {
+    match callback.conn.next_relevant(WAIT) {
+        Got::Frame(Frame::Notify(n)) => (n.seq, message_text(&n).unwrap_or_default()),
+        other => panic!("no NOTIFY: {other:?}"),
+    }
 }
