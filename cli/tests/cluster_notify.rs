@@ -7,25 +7,12 @@
 mod cluster_support;
 mod common;
 
-use cluster_support::{nats, secret, server};
-use common::{Stream, add_users, faxnotify, json, start_json_client};
+use cluster_support::{nats, next_notifications, secret, server};
+use common::{add_users, faxnotify, start_json_client};
 use predicates::prelude::*;
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
-
-fn notification_texts(client: &mut common::Running, n: usize) -> Vec<(u64, String)> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let line = client.wait_line(Stream::Out, "a notification", |l| {
-            json(l).is_some_and(|v| v["event"] == "notification")
-        });
-        let v = json(&line).expect("json");
-        let text = v["fields"]["text"].as_str().unwrap_or_default().to_owned();
-        got.push((v["seq"].as_u64().expect("seq"), text));
-    }
-    got
-}
 
 #[test]
 fn a_notification_through_one_server_reaches_sessions_on_every_server() {
@@ -64,11 +51,11 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
                 .and(contains("delivered: seq 1").count(2)),
         );
     assert_eq!(
-        notification_texts(&mut alice_a, 1),
+        next_notifications(&mut alice_a, 1),
         [(1, "hello cluster".to_owned())]
     );
     assert_eq!(
-        notification_texts(&mut alice_b, 1),
+        next_notifications(&mut alice_b, 1),
         [(1, "hello cluster".to_owned())]
     );
 
@@ -80,11 +67,11 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
         .assert()
         .code(0);
     assert_eq!(
-        notification_texts(&mut alice_a, 1),
+        next_notifications(&mut alice_a, 1),
         [(2, "second".to_owned())]
     );
     assert_eq!(
-        notification_texts(&mut alice_b, 1),
+        next_notifications(&mut alice_b, 1),
         [(2, "second".to_owned())]
     );
 

@@ -9,26 +9,15 @@ mod common;
 use std::sync::Barrier;
 
 use cluster_support::raw::{self, Answer, resume};
-use cluster_support::{Admin, assert_exactly, nats, secret, server, wait_for_text};
-use common::{Stream, WAIT, add_users, faxnotify, json, start_json_client};
+use cluster_support::{
+    Admin, assert_exactly, nats, next_notifications, secret, server, wait_for_text,
+};
+use common::{WAIT, add_users, faxnotify, start_json_client};
 use faxnotify_conformance::peer::conn::Got;
 use faxnotify_conformance::peer::session::{Callback, message_text};
 use faxnotify_core::wire::Frame;
 
 const PASSWORD: &str = "correct horse battery";
-
-fn notification_texts(client: &mut common::Running, n: usize) -> Vec<(u64, String)> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let line = client.wait_line(Stream::Out, "a notification", |l| {
-            json(l).is_some_and(|v| v["event"] == "notification")
-        });
-        let v = json(&line).expect("json");
-        let text = v["fields"]["text"].as_str().unwrap_or_default().to_owned();
-        got.push((v["seq"].as_u64().expect("seq"), text));
-    }
-    got
-}
 
 fn notify(admin: &std::path::Path, text: &str) {
     faxnotify()
@@ -57,7 +46,7 @@ fn sessions_of_one_user_on_one_server_each_get_theirs_from_their_own_position() 
     notify(&a.admin, "one");
     notify(&a.admin, "two");
     assert_eq!(
-        notification_texts(&mut first, 2),
+        next_notifications(&mut first, 2),
         [(1, "one".to_owned()), (2, "two".to_owned())]
     );
 
@@ -69,11 +58,11 @@ fn sessions_of_one_user_on_one_server_each_get_theirs_from_their_own_position() 
     notify(&a.admin, "three");
     notify(&a.admin, "four");
     assert_eq!(
-        notification_texts(&mut first, 2),
+        next_notifications(&mut first, 2),
         [(3, "three".to_owned()), (4, "four".to_owned())]
     );
     assert_eq!(
-        notification_texts(&mut second, 2),
+        next_notifications(&mut second, 2),
         [(1, "three".to_owned()), (2, "four".to_owned())]
     );
 }

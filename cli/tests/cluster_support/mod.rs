@@ -276,6 +276,20 @@ pub fn notifications(client: &crate::common::Running) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The next `n` notifications `client` prints from here: (seq, text).
+pub fn next_notifications(client: &mut crate::common::Running, n: usize) -> Vec<(u64, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let line = client.wait_line(crate::common::Stream::Out, "a notification", |l| {
+            crate::common::json(l).is_some_and(|v| v["event"] == "notification")
+        });
+        let v = crate::common::json(&line).expect("json");
+        let text = v["fields"]["text"].as_str().unwrap_or_default().to_owned();
+        got.push((v["seq"].as_u64().expect("seq"), text));
+    }
+    got
+}
+
 /// Waits until `client` printed the notification `text`.
 pub fn wait_for_text(client: &mut crate::common::Running, text: &str) {
     if notifications(client).iter().any(|(_, t)| t == text) {
