@@ -16,13 +16,13 @@ mod harness;
 mod common;
 
 use bytes::Bytes;
-use common::{answer, claims, clustered, delivered, on_backchannel, one_claim, open};
+use common::{answer, claims, clustered, delivered, on_backchannel, one_claim, open, restored};
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{
     ClaimAnswer, Event, LoginFailure, Refused, SeqError, Sequenced, SessionRecord, Target,
 };
 use faxnotify_core::wire::{Caps, ErrorCode, Frame, Notification};
-use harness::{ALICE_PW, Client, Harness, error_code, notify_seqs};
+use harness::{ALICE_PW, Harness, error_code, notify_seqs};
 
 const X: u64 = 0x0123_4567_89ab_cdef;
 
@@ -37,25 +37,6 @@ fn at(h: &mut Harness, s: SessionId, seq: u64) -> Result<Sequenced, SeqError> {
         .notify_session_at(now, s, seq, 3, payload(seq as u8));
     h.drain();
     r
-}
-
-/// A resume of X restored at `acked`, on the backchannel.
-fn restored(h: &mut Harness, acked: u64) -> Client {
-    let conn = h.accept("192.0.2.1:5000");
-    let proven = h
-        .login_to_proof(conn, "alice", ALICE_PW, X, Caps::BACKCHANNEL)
-        .unwrap();
-    let (claim, _, _, _) = one_claim(h);
-    answer(
-        h,
-        claim,
-        ClaimAnswer::Restore(SessionRecord::new("alice", acked)),
-    );
-    let client = h.login_reply(&proven).unwrap();
-    on_backchannel(h, &client);
-    h.recv(client.conn); // CALLBACK_STATUS backchannel [D-7]
-    h.take_events();
-    client
 }
 
 #[test]
@@ -144,7 +125,7 @@ fn the_servers_own_numbering_is_refused_in_cluster_mode_and_seqs_outside_it() {
 #[test]
 fn a_restored_session_continues_after_the_records_acknowledged_seq() {
     let mut h = clustered();
-    let client = restored(&mut h, 5);
+    let client = restored(&mut h, X, 5);
     let s = client.session;
     assert_eq!(at(&mut h, s, 5), Ok(Sequenced::AlreadyAcknowledged));
     assert_eq!(
@@ -166,7 +147,7 @@ fn the_first_ack_after_a_restore_says_what_the_client_had_from_the_previous_serv
     // previous server. Redelivered 4 is a duplicate to it, so it ACKs 6
     // [B-3]: that is not "above what was sent" here.
     let mut h = clustered();
-    let client = restored(&mut h, 3);
+    let client = restored(&mut h, X, 3);
     let s = client.session;
     at(&mut h, s, 4).unwrap();
     assert_eq!(notify_seqs(&h.recv(client.conn)), vec![4]);
@@ -195,7 +176,7 @@ fn the_first_ack_after_a_restore_says_what_the_client_had_from_the_previous_serv
 #[test]
 fn a_first_ack_within_what_was_sent_ends_the_allowance() {
     let mut h = clustered();
-    let client = restored(&mut h, 3);
+    let client = restored(&mut h, X, 3);
     let s = client.session;
     at(&mut h, s, 4).unwrap();
     h.recv(client.conn);

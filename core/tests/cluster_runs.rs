@@ -16,12 +16,10 @@ mod harness;
 mod common;
 
 use bytes::Bytes;
-use common::{answer, clustered, delivered, on_backchannel, one_claim, open};
+use common::{clustered, delivered, open, restored};
 use faxnotify_core::SessionId;
-use faxnotify_core::server::{
-    ClaimAnswer, ClusterConfig, Refused, RunError, RunSequenced, SeqError, SessionRecord,
-};
-use faxnotify_core::wire::{Caps, Frame, MAX_PAYLOAD_LEN};
+use faxnotify_core::server::{ClusterConfig, Refused, RunError, RunSequenced, SeqError};
+use faxnotify_core::wire::{Frame, MAX_PAYLOAD_LEN};
 use harness::{ALICE_PW, Harness, notify_seqs};
 
 const X: u64 = 0x0123_4567_89ab_cdef;
@@ -139,20 +137,7 @@ fn a_restored_run_skips_what_was_acknowledged_and_reports_what_the_client_had() 
     // Restored at 3 (persisted acks lag); the client had up to 6 from the
     // previous server [D-17] [B-3].
     let mut h = clustered();
-    let conn = h.accept("192.0.2.1:5000");
-    let proven = h
-        .login_to_proof(conn, "alice", ALICE_PW, X, Caps::BACKCHANNEL)
-        .unwrap();
-    let (claim, _, _, _) = one_claim(&mut h);
-    answer(
-        &mut h,
-        claim,
-        ClaimAnswer::Restore(SessionRecord::new("alice", 3)),
-    );
-    let client = h.login_reply(&proven).unwrap();
-    on_backchannel(&mut h, &client);
-    h.recv(client.conn);
-    h.take_events();
+    let client = restored(&mut h, X, 3);
     let s = client.session;
     assert_eq!(run_at(&mut h, s, 2, &run(2..=4)).unwrap().queued, 1);
     assert_eq!(notify_seqs(&h.recv(client.conn)), vec![4]);

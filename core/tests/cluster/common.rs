@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use faxnotify_core::SessionId;
-use faxnotify_core::server::{ClaimAnswer, ClaimId, ClaimKind, ClusterConfig, Event};
+use faxnotify_core::server::{
+    ClaimAnswer, ClaimId, ClaimKind, ClusterConfig, Event, SessionRecord,
+};
 use faxnotify_core::wire::{Caps, Frame};
 
-use crate::harness::{Client, Harness};
+use crate::harness::{ALICE_PW, Client, Harness};
 
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -67,6 +69,26 @@ pub fn open(h: &mut Harness, peer: &str, user: &str, password: &str) -> Client {
     assert_eq!(kind, ClaimKind::Open);
     answer(h, claim, ClaimAnswer::Opened);
     h.login_reply(&proven).unwrap()
+}
+
+/// A resume of alice's `session`, restored with `acked` acknowledged, on
+/// the backchannel; the events so far taken.
+pub fn restored(h: &mut Harness, session: u64, acked: u64) -> Client {
+    let conn = h.accept("192.0.2.1:5000");
+    let proven = h
+        .login_to_proof(conn, "alice", ALICE_PW, session, Caps::BACKCHANNEL)
+        .unwrap();
+    let (claim, _, _, _) = one_claim(h);
+    answer(
+        h,
+        claim,
+        ClaimAnswer::Restore(SessionRecord::new("alice", acked)),
+    );
+    let client = h.login_reply(&proven).unwrap();
+    on_backchannel(h, &client);
+    h.recv(client.conn); // CALLBACK_STATUS backchannel [D-7]
+    h.take_events();
+    client
 }
 
 /// ADVERTISE port 0: delivery on the backchannel [D-7].
