@@ -107,6 +107,12 @@ impl Outbox {
         writes.spawn(async move { this.drain(&bus, origin).await });
     }
 
+    /// Reports waiting, all origins.
+    pub(super) fn queued(&self) -> usize {
+        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        queues.values().map(Vec::len).sum()
+    }
+
     /// Sends `origin`'s queue message by message until it is empty, then
     /// removes it (under the lock: a report either joins a message of this
     /// task or starts the next one).
@@ -322,6 +328,7 @@ mod tests {
             for seq in 1..=700 {
                 outbox.push(&bus, &mut writes, origin, vec![report(seq)]);
             }
+            assert_eq!(outbox.queued(), 700, "none sent before the test awaits");
             while writes.join_next().await.is_some() {}
             let mut reader = bus.read_reports().await.unwrap();
             for seq in 1..=700 {
@@ -339,6 +346,7 @@ mod tests {
                 .messages;
             assert_eq!(stored, 2, "700 reports in messages of at most 512");
             assert!(outbox.queues.lock().unwrap().is_empty());
+            assert_eq!(outbox.queued(), 0);
         });
     }
 }
