@@ -73,7 +73,8 @@ pub use ids::{LogPos, LogSeq, PublishId, Revision, ServerId};
 pub use log_entry::LogEntry;
 pub use log_state::LogBounds;
 pub use node::{
-    ClusterNode, MIN_OWNER_LEASE, NodeEvent, NodeEvents, NodeTimings, PublishError, TimingsError,
+    ClusterNode, Footprint, MIN_OWNER_LEASE, NodeEvent, NodeEvents, NodeTimings, PublishError,
+    TimingsError,
 };
 pub use reader::UserLog;
 pub use record::{RecordError, SessionRecord};

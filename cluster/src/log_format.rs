@@ -56,12 +56,20 @@ pub(crate) fn batch_len<'a>(notifications: impl Iterator<Item = &'a EncodedNotif
 }
 
 /// The notifications of one log message, or why it holds none.
+///
+/// Each payload is copied out of `body`, never a slice of it: a message
+/// read from the bus is a slice of the NATS client's read buffer (64 KiB,
+/// shared by whatever else arrived with it), and a notification the core
+/// queues until its client acknowledges it would keep that whole buffer
+/// alive. Slices made a cluster server hold one read buffer per queued
+/// notification (docs/performance.md, issue 19: 134–233 MiB instead of
+/// 31 MiB under `bench --cluster`).
 pub(crate) fn decode(body: &Bytes) -> Result<Vec<EncodedNotification>, String> {
     let Some(&first) = body.first() else {
         return Err("it is empty (no notification kind)".into());
     };
     if first != BATCH_MARKER {
-        let one = EncodedNotification::from_payload(first, body.slice(1..))
+        let one = EncodedNotification::from_payload(first, Bytes::copy_from_slice(&body[1..]))
             .map_err(|err| err.to_string())?;
         return Ok(vec![one]);
     }
@@ -84,7 +92,8 @@ pub(crate) fn decode(body: &Bytes) -> Result<Vec<EncodedNotification>, String> {
         if body.len() < start + len {
             return Err(format!("it ends inside the payload of its entry {index}"));
         }
-        let n = EncodedNotification::from_payload(kind, body.slice(start..start + len))
+        let payload = Bytes::copy_from_slice(&body[start..start + len]);
+        let n = EncodedNotification::from_payload(kind, payload)
             .map_err(|err| format!("its entry {index}: {err}"))?;
         out.push(n);
         at = start + len;
@@ -121,6 +130,32 @@ mod tests {
         assert_eq!(&encode(&[&zero])[..], b"\x00\x00\x01\x00\x00\x01z");
         assert_eq!(decode(&encode(&[&zero])).unwrap(), vec![zero]);
         assert_eq!(decode(&encode(&[&one])).unwrap(), vec![one]);
+    }
+
+    /// A decoded notification must not keep the message's buffer alive: on
+    /// the bus that buffer is the NATS client's read buffer, and the core
+    /// queues each notification until its client acknowledges it.
+    #[test]
+    fn decoded_payloads_do_not_share_the_message_buffer() {
+        let two = [n(3, b"first"), n(1, b"second")];
+        let one = n(3, b"alone");
+        for message in [encode(&[&two[0], &two[1]]), encode(&[&one])] {
+            // The message inside a larger buffer, as a read buffer holds it.
+            let mut buffer = vec![0xee; 4096];
+            buffer.extend_from_slice(&message);
+            buffer.extend(vec![0xee; 4096]);
+            let buffer = Bytes::from(buffer);
+            let body = buffer.slice(4096..4096 + message.len());
+            let within = buffer.as_ptr_range();
+            for decoded in decode(&body).unwrap() {
+                let payload = decoded.payload().as_ptr_range();
+                assert!(
+                    payload.end <= within.start || payload.start >= within.end,
+                    "the payload {:?} points into the message's buffer",
+                    decoded.payload()
+                );
+            }
+        }
     }
 
     #[test]

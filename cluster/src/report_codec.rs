@@ -34,6 +34,16 @@ const FIXED_LEN: usize = 1 + 8 * 3 + 2 + 1 + 2;
 const MAC_LEN: usize = 32;
 
 impl Report {
+    /// How many bytes [`encode`](Self::encode) makes of it (without
+    /// encoding it: no MAC computed).
+    pub(crate) fn encoded_len(&self) -> usize {
+        let reason = match &self.outcome {
+            Outcome::Delivered => 0,
+            Outcome::Undelivered { reason } => cut(reason).len(),
+        };
+        FIXED_LEN + reason + MAC_LEN
+    }
+
     /// The report's bytes for `origin`'s subject, with their MAC.
     pub(crate) fn encode(&self, secret: &ClusterSecret, origin: ServerId) -> Vec<u8> {
         let (outcome, reason) = match &self.outcome {

@@ -129,6 +129,13 @@ impl<S: Sink> Batcher<S> {
         answer.await.unwrap_or(Err(PublishError::Stopped))
     }
 
+    /// Notifications waiting, all users (the batches being stored are no
+    /// longer counted).
+    pub(super) fn queued(&self) -> usize {
+        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        queues.values().map(|queue| queue.waiting.len()).sum()
+    }
+
     /// Stores `user`'s queue batch by batch until it is empty, then removes
     /// it (under the lock, so a submission either lands in a batch of this
     /// task or starts the next task).
@@ -276,6 +283,7 @@ mod tests {
         }
         // One message of the user at a time: the first.
         assert_eq!(started.load(Ordering::SeqCst), 1);
+        assert_eq!(b.queued(), 5, "the five wait; the first is being stored");
         gate.add_permits(2);
         assert_eq!(first.await.unwrap(), Ok(pos(1, 0)));
         for (i, task) in later.into_iter().enumerate() {
@@ -287,6 +295,7 @@ mod tests {
         let order: Vec<u8> = stored[1].1.iter().map(|n| n.payload()[0]).collect();
         assert_eq!(order, [1, 2, 3, 4, 5], "in submission order");
         assert!(b.queues.lock().unwrap().is_empty(), "the queue is gone");
+        assert_eq!(b.queued(), 0);
     }
 
     #[tokio::test]

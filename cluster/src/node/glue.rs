@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{ClaimAnswer, ClaimError, ClaimId, ClaimRefusal, Event};
 use faxnotify_tokio::{Server, ServerEvents};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 
+use super::footprint::Footprint;
 use super::readers::{Joined, Readers};
 use super::reports;
 use super::retention::Retention;
@@ -77,6 +78,8 @@ pub(super) enum Msg {
     Probe(bool),
     /// The core does not hold this session (a release found it gone).
     Gone { session: SessionId },
+    /// What the loop holds now (the application asks).
+    Footprint(oneshot::Sender<Footprint>),
 }
 
 /// A session this node holds.
@@ -142,7 +145,7 @@ pub(super) fn spawn(
     expiry: Duration,
     available: Arc<AtomicBool>,
     app: mpsc::UnboundedSender<NodeEvent>,
-) {
+) -> mpsc::UnboundedSender<Msg> {
     let (msgs, inbox) = mpsc::unbounded_channel();
     let bus_max_age = bus.log_max_age();
     let report_reader = tokio::spawn(reports::read_own(bus.clone(), app.clone()));
@@ -154,7 +157,7 @@ pub(super) fn spawn(
         bus,
         timings,
         expiry,
-        msgs,
+        msgs: msgs.clone(),
         app,
         held: HashMap::new(),
         taken: HashMap::new(),
@@ -171,6 +174,7 @@ pub(super) fn spawn(
         glue.run(events, inbox).await;
         report_reader.abort();
     });
+    msgs
 }
 
 impl Glue {
@@ -297,6 +301,23 @@ impl Glue {
                 self.probing = false;
                 self.bus_seen(ok);
             }
+            Msg::Footprint(reply) => {
+                let _ = reply.send(self.footprint());
+            }
+        }
+    }
+
+    /// The sizes of what the loop holds (the batcher's queues are the
+    /// node's, counted there).
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            held_sessions: self.held.len(),
+            claims_pending: self.taken.len(),
+            numbered: self.held.values().map(|held| held.seqs.len()).sum(),
+            readers: self.readers.len(),
+            reports_queued: self.outbox.queued(),
+            bus_writes: self.writes.len(),
+            publishes_queued: 0,
         }
     }
 

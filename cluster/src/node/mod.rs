@@ -27,6 +27,7 @@
 
 mod batcher;
 mod claims;
+mod footprint;
 mod glue;
 mod leases;
 mod log_clock;
@@ -51,6 +52,7 @@ use crate::error::BusError;
 use crate::ids::{LogPos, LogSeq};
 use crate::report::Report;
 use batcher::{Batcher, Limits, Sink};
+pub use footprint::Footprint;
 
 /// The clocks of a node's ownership. The defaults keep a session's
 /// unavailability after a crash near `owner_lease` and never let a node
@@ -148,6 +150,8 @@ pub struct ClusterNode {
     bus: Bus,
     available: Arc<AtomicBool>,
     batcher: Arc<Batcher<LogSink>>,
+    /// The glue's loop (for [`ClusterNode::footprint`]).
+    glue: mpsc::UnboundedSender<glue::Msg>,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -197,6 +201,13 @@ impl NodeEvents {
     /// The next event, or `None` once the node has stopped.
     pub async fn next(&mut self) -> Option<NodeEvent> {
         self.rx.recv().await
+    }
+
+    /// Events waiting to be read: the node does not wait for its
+    /// application, so an application that reads slower than events come
+    /// holds them here.
+    pub fn waiting(&self) -> usize {
+        self.rx.len()
     }
 }
 
@@ -252,13 +263,23 @@ impl ClusterNode {
         let available = Arc::new(AtomicBool::new(true));
         let sink = LogSink { bus: bus.clone() };
         let runtime = tokio::runtime::Handle::current();
+        let batcher = Batcher::new(sink, Limits::default(), runtime);
+        let glue = glue::spawn(
+            server.clone(),
+            events,
+            bus.clone(),
+            timings,
+            expiry,
+            Arc::clone(&available),
+            tx,
+        );
         let node = ClusterNode {
-            server: server.clone(),
-            bus: bus.clone(),
-            available: Arc::clone(&available),
-            batcher: Batcher::new(sink, Limits::default(), runtime),
+            server,
+            bus,
+            available,
+            batcher,
+            glue,
         };
-        glue::spawn(server, events, bus, timings, expiry, available, tx);
         Ok((node, NodeEvents { rx }))
     }
 
@@ -303,6 +324,17 @@ impl ClusterNode {
             return Err(PublishError::BusUnavailable);
         }
         self.batcher.submit(user, notification).await
+    }
+
+    /// The sizes of the node's tables and queues now (for metrics, and for
+    /// tests that check the node keeps nothing it is done with); `None`
+    /// once the node has stopped.
+    pub async fn footprint(&self) -> Option<Footprint> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.glue.send(glue::Msg::Footprint(reply)).ok()?;
+        let mut footprint = answer.await.ok()?;
+        footprint.publishes_queued = self.batcher.queued();
+        Some(footprint)
     }
 
     /// How many live sessions `user` has in the whole cluster (a scan of

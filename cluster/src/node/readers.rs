@@ -131,6 +131,11 @@ impl Readers {
         }
     }
 
+    /// How many readers run (users with a session held here).
+    pub(super) fn len(&self) -> usize {
+        self.by_user.len()
+    }
+
     /// Ends every reader (the node stops).
     pub(super) fn stop_all(&mut self) {
         for (_, (_, task)) in self.by_user.drain() {

@@ -2,7 +2,7 @@
 //! that accepted the notification; this server's own are read and handed
 //! to the application (`notify --wait`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,10 +27,21 @@ const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long one wait for reports lasts before the reader looks again.
 const QUIET: Duration = Duration::from_secs(5);
-/// Reports per message: about 70 bytes each (with its MAC), at most
-/// 1 100 with the longest reason, so a message stays well under NATS's
-/// 1 MiB `max_payload` whatever it holds.
-const PER_MESSAGE: usize = 512;
+/// Bytes of reports per message, well under NATS's 1 MiB `max_payload`:
+/// 8 191 "delivered" reports (64 bytes each with its MAC and length), 481
+/// with the longest reason. Bounded by bytes, not by a
+/// count sized for the longest reason: with one message in flight per
+/// origin, a message of 512 reports let a server's reports fall behind its
+/// deliveries under load, and its queue grew for as long as the load
+/// lasted (issue 19: 365 000 reports, 20 MiB, after 60 s of
+/// `bench --cluster`).
+const MESSAGE_BYTES: usize = 512 * 1024;
+/// Reports per message at most (the batch format counts them in a u16).
+const PER_MESSAGE: usize = u16::MAX as usize;
+/// Bytes a batch adds per report (its length) and per message (marker
+/// and count).
+const REPORT_FRAMING: usize = 2;
+const BATCH_FRAMING: usize = 3;
 /// The pause before a reader that lost the bus starts again.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -65,13 +76,13 @@ pub(super) fn delivered(session: SessionId, delivered: &[(u64, LogPos)]) -> Vec<
 
 /// Group commit of reports per origin: while one report message to an
 /// origin is being stored, the reports made meanwhile (any session's) wait
-/// and go out together, up to [`PER_MESSAGE`] per message. A report
+/// and go out together, up to [`MESSAGE_BYTES`] per message. A report
 /// message costs JetStream a round trip to a quorum whatever it holds, so
 /// under load this cuts the bus's work as the log's batches did.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Outbox {
     /// An origin's queue exists exactly while a task sends it.
-    queues: Arc<Mutex<HashMap<ServerId, Vec<Report>>>>,
+    queues: Arc<Mutex<HashMap<ServerId, VecDeque<Report>>>>,
 }
 
 /// Reports an origin's queue holds at most while the bus is slow; more are
@@ -102,9 +113,15 @@ impl Outbox {
             queue.extend(reports.into_iter().take(room));
             return;
         }
-        queues.insert(origin, reports);
+        queues.insert(origin, reports.into());
         let (bus, this) = (bus.clone(), self.clone());
         writes.spawn(async move { this.drain(&bus, origin).await });
+    }
+
+    /// Reports waiting, all origins.
+    pub(super) fn queued(&self) -> usize {
+        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        queues.values().map(VecDeque::len).sum()
     }
 
     /// Sends `origin`'s queue message by message until it is empty, then
@@ -121,12 +138,27 @@ impl Outbox {
                     queues.remove(&origin);
                     return;
                 }
-                let n = queue.len().min(PER_MESSAGE);
+                let n = fitting(queue.iter());
                 queue.drain(..n).collect()
             };
             deliver(bus, origin, &batch).await;
         }
     }
+}
+
+/// How many of `reports`, from the first, one message holds: as many as
+/// fit [`MESSAGE_BYTES`] (at least one) and [`PER_MESSAGE`].
+fn fitting<'a>(reports: impl Iterator<Item = &'a Report>) -> usize {
+    let mut bytes = BATCH_FRAMING;
+    let mut n = 0;
+    for report in reports.take(PER_MESSAGE) {
+        bytes += REPORT_FRAMING + report.encoded_len();
+        if n > 0 && bytes > MESSAGE_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 /// Publishes `reports` to `origin` as one message, retried with the same
@@ -198,8 +230,11 @@ pub(super) async fn unread(bus: Bus, session: SessionId, user: String, mut from:
                                 outcome: never_read(),
                             })
                             .collect();
-                        for chunk in reports.chunks(PER_MESSAGE) {
+                        let mut rest = &reports[..];
+                        while !rest.is_empty() {
+                            let (chunk, after) = rest.split_at(fitting(rest.iter()));
                             deliver(&bus, origin, chunk).await;
+                            rest = after;
                         }
                     }
                     Ok(None) => break,
@@ -290,6 +325,32 @@ mod tests {
     }
 
     #[test]
+    fn a_message_holds_as_many_reports_as_its_bytes_allow() {
+        let delivered: Vec<Report> = (1..=10_000).map(report).collect();
+        // 64 bytes each: a message carries thousands, so an origin's
+        // reports keep up with its deliveries with one message in flight.
+        assert_eq!(fitting(delivered.iter()), 8_191);
+        assert_eq!(fitting(delivered[..100].iter()), 100);
+        let long = Report {
+            outcome: Outcome::Undelivered {
+                reason: "x".repeat(5_000),
+            },
+            ..report(1)
+        };
+        // The reason is cut to 1 024 bytes on the bus: 1 088 bytes each.
+        assert_eq!(fitting(std::iter::repeat_n(&long, 1_000)), 481);
+        assert_eq!(fitting(std::iter::empty()), 0);
+        // What fits is what the bus takes: the encoded message is within
+        // the bound.
+        let secret = ClusterSecret::from_bytes(&[7; 32]);
+        let n = fitting(delivered.iter());
+        let bytes = crate::report_batch::encode(&secret, ServerId(1), &delivered[..n]);
+        assert!(bytes.len() <= MESSAGE_BYTES, "{} bytes", bytes.len());
+        let bytes = crate::report_batch::encode(&secret, ServerId(1), &delivered[..=n]);
+        assert!(bytes.len() > MESSAGE_BYTES, "one more would not fit");
+    }
+
+    #[test]
     fn reports_made_while_an_origins_message_is_sent_go_out_together() {
         const TEST: &str = "reports_made_while_an_origins_message_is_sent_go_out_together";
         if skip_unless_available(TEST) {
@@ -317,14 +378,15 @@ mod tests {
             let origin = bus.origin();
             let outbox = Outbox::default();
             let mut writes = JoinSet::new();
-            // 700 reports of three sessions, pushed one by one: more than
-            // one message holds.
-            for seq in 1..=700 {
+            // 9 000 reports of three sessions, pushed one by one: more
+            // than one message holds.
+            for seq in 1..=9_000 {
                 outbox.push(&bus, &mut writes, origin, vec![report(seq)]);
             }
+            assert_eq!(outbox.queued(), 9_000, "none sent before the test awaits");
             while writes.join_next().await.is_some() {}
             let mut reader = bus.read_reports().await.unwrap();
-            for seq in 1..=700 {
+            for seq in 1..=9_000 {
                 let got = reader.next(Duration::from_secs(10)).await.unwrap();
                 assert_eq!(got, Some(report(seq)), "report {seq}");
             }
@@ -337,8 +399,9 @@ mod tests {
                 .unwrap()
                 .state
                 .messages;
-            assert_eq!(stored, 2, "700 reports in messages of at most 512");
+            assert_eq!(stored, 2, "9 000 reports in messages of at most 8 191");
             assert!(outbox.queues.lock().unwrap().is_empty());
+            assert_eq!(outbox.queued(), 0);
         });
     }
 }
