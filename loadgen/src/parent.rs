@@ -668,6 +668,17 @@ fn merge_servers(mut reports: Vec<ChildReport>) -> ChildReport {
         merged.threads += r.threads;
         merged.notes.extend(r.notes.iter().cloned());
     }
+    // The table has one server column: say that it adds the servers up,
+    // and what each one held.
+    let peaks: Vec<String> = reports
+        .iter()
+        .map(|r| format!("{:.1}", r.peak_rss as f64 / (1024.0 * 1024.0)))
+        .collect();
+    merged.notes.push(format!(
+        "server CPU and RSS are the sum of {} servers'; peak RSS of each: {} MiB",
+        reports.len(),
+        peaks.join(" / ")
+    ));
     merged
 }
 
