@@ -133,7 +133,8 @@ pub fn a_client_app_that_stops_reading_holds_the_server_within_its_window_and_qu
 /// intake, and the paused driver sleeps until something it can act on
 /// happens (room for events, a request, the core's next deadline), even
 /// once the core has no deadline left: while paused nothing is read, so
-/// the logins in flight time out, and then nothing at all is due. Once the
+/// the logins in flight time out (and a session logged in just before the
+/// pause expires with its lease), and then nothing at all is due. Once the
 /// application reads again, every client logs in.
 pub fn a_server_app_that_stops_reading_pauses_intake_and_the_driver_sleeps<H: Harness>() {
     let h = setup::<H>();
@@ -148,6 +149,11 @@ pub fn a_server_app_that_stops_reading_pauses_intake_and_the_driver_sleeps<H: Ha
         // Long enough for a login on a loaded machine, short enough that
         // the logins held up by the pause time out within the test.
         config.handshake_timeout = Duration::from_secs(3);
+        // A login that completed just before the pause is no longer in
+        // flight: it ends when its lease runs out, since nothing its client
+        // sends is read. At the default 30 s that is the whole of the wait
+        // below (runtime-mio/tests/idle.rs was seen failing on it).
+        config.lease = Duration::from_secs(5);
         let mut server_options = options(&h, 1);
         // The first login's event fills the queue.
         server_options.event_capacity = 1;
