@@ -305,7 +305,8 @@ fn on_net<R: Runtime, M: Machine<R>>(
 
 /// Ends a turn: settles, then hands each connection what the turn
 /// queued for it in one write; writes that find a connection dead are
-/// reported (which may produce more outputs), so it settles again.
+/// reported (which may produce more outputs), so it settles again. Last,
+/// the turn's events go to the application together (one wake-up).
 fn finish_turn<R: Runtime, M: Machine<R>>(
     machine: &mut M,
     now: Instant,
@@ -315,10 +316,11 @@ fn finish_turn<R: Runtime, M: Machine<R>>(
     loop {
         settle(machine, now, io, events);
         if !io.has_unflushed() {
-            return;
+            break;
         }
         io.flush();
     }
+    events.flush();
 }
 
 /// Drains the outputs, and reports connections that died while being

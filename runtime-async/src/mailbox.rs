@@ -9,7 +9,15 @@
 //! A receiver waits with its task's waker kept in the queue's state (the
 //! vector keeps its capacity), not with an event listener, which would be
 //! an allocation per wait: one per event when the application keeps up.
+//!
+//! The driver's pushes wait on its side until it calls [`Sender::flush`]
+//! (at the end of every turn, before it sleeps): one lock of the shared
+//! queue and at most one wake-up of the application per turn, instead of
+//! one of each per event — at window 64 a turn carries an event per ACK
+//! read, and the application's thread, taking events as they come, would
+//! otherwise contend for the lock with every push.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,32 +67,58 @@ pub(crate) fn mailbox<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     (
         Sender {
             shared: Arc::clone(&shared),
+            pending: RefCell::new(Vec::new()),
+            queued: Cell::new(0),
         },
         Receiver { shared },
     )
 }
 
-/// The driver's end.
+/// The driver's end (one task's: the events it pushes wait here, not
+/// shared, until [`Sender::flush`]).
 pub(crate) struct Sender<T> {
     shared: Arc<Shared<T>>,
+    /// Pushed since the last flush (keeps its capacity between turns).
+    pending: RefCell<Vec<T>>,
+    /// The shared queue's length when last seen: it only shrinks until the
+    /// next flush, so while this plus what is pending is below capacity the
+    /// queue is not full, and [`Sender::is_full`] need not take the lock.
+    queued: Cell<usize>,
 }
 
 impl<T> Sender<T> {
-    /// Queues an event (dropped if the application is gone).
+    /// Queues an event (dropped if the application is gone); the
+    /// application sees it after the next [`Sender::flush`].
     pub(crate) fn push(&self, event: T) {
-        let mut state = self.shared.lock();
-        if state.abandoned {
+        self.pending.borrow_mut().push(event);
+    }
+
+    /// Hands every pushed event to the application: one lock, one wake-up.
+    pub(crate) fn flush(&self) {
+        let mut pending = self.pending.borrow_mut();
+        if pending.is_empty() {
             return;
         }
-        state.queue.push_back(event);
+        let mut state = self.shared.lock();
+        if state.abandoned {
+            pending.clear();
+            return;
+        }
+        state.queue.extend(pending.drain(..));
+        self.queued.set(state.queue.len());
         wake_all(&mut state);
     }
 
     /// Whether the driver should stop taking input until the application
-    /// catches up.
+    /// catches up (what is pending and not flushed counts).
     pub(crate) fn is_full(&self) -> bool {
+        let pending = self.pending.borrow().len();
+        if self.queued.get() + pending < self.shared.capacity {
+            return false;
+        }
         let state = self.shared.lock();
-        !state.abandoned && state.queue.len() >= self.shared.capacity
+        self.queued.set(state.queue.len());
+        !state.abandoned && state.queue.len() + pending >= self.shared.capacity
     }
 
     /// A listener notified when the queue may have gone below capacity.
@@ -96,6 +130,7 @@ impl<T> Sender<T> {
     /// Ends the stream: the receiver gets `None` once it has taken every
     /// queued event.
     pub(crate) fn close(&self) {
+        self.flush();
         let mut state = self.shared.lock();
         state.closed = true;
         wake_all(&mut state);
@@ -193,7 +228,7 @@ mod tests {
         let (tx, rx) = mailbox(4);
         tx.push(1);
         tx.push(2);
-        drop(tx);
+        drop(tx); // flushes
         assert_eq!(block_on(rx.recv()), Some(1));
         assert_eq!(block_on(rx.recv()), Some(2));
         assert_eq!(block_on(rx.recv()), None);
@@ -205,6 +240,9 @@ mod tests {
         tx.push(1);
         assert!(!tx.is_full());
         tx.push(2);
+        // Pending events count before they are flushed.
+        assert!(tx.is_full());
+        tx.flush();
         assert!(tx.is_full());
         let space = tx.space();
         assert_eq!(rx.try_recv(), Some(1));
@@ -217,11 +255,24 @@ mod tests {
     fn a_dropped_receiver_discards_and_never_blocks() {
         let (tx, rx) = mailbox(1);
         tx.push(1);
+        tx.flush();
         assert!(tx.is_full());
         drop(rx);
         assert!(!tx.is_full());
         tx.push(2);
+        tx.flush();
         assert!(!tx.is_full());
+    }
+
+    #[test]
+    fn pushes_wait_for_the_flush() {
+        let (tx, rx) = mailbox(8);
+        tx.push(1);
+        tx.push(2);
+        assert_eq!(rx.try_recv(), None, "seen before the flush");
+        tx.flush();
+        assert_eq!(rx.try_recv(), Some(1));
+        assert_eq!(rx.try_recv(), Some(2));
     }
 
     #[test]
@@ -230,6 +281,7 @@ mod tests {
         let pusher = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(20));
             tx.push(7);
+            tx.flush();
         });
         use futures_lite::StreamExt;
         assert_eq!(block_on(rx.next()), Some(7));

@@ -105,6 +105,16 @@ impl PostReport {
         let room = LISTED_REFUSALS.saturating_sub(self.refusals.len());
         self.refusals.extend(summary.refused.into_iter().take(room));
     }
+
+    /// Adds a later report's counts and refusals (the first
+    /// [`LISTED_REFUSALS`] of both, in order).
+    fn merge(&mut self, later: PostReport) {
+        self.posted += later.posted;
+        self.accepted += later.accepted;
+        self.refused += later.refused;
+        let room = LISTED_REFUSALS.saturating_sub(self.refusals.len());
+        self.refusals.extend(later.refusals.into_iter().take(room));
+    }
 }
 
 struct Inbox {
@@ -206,10 +216,15 @@ impl PostInbox {
         if posts.is_empty() {
             return;
         }
-        let mut report = lock(&self.report);
+        // Counted here, then added under the lock once: the lock is not
+        // held while the core queues the batch, so an application taking
+        // the report meanwhile does not wait for it (and sleep, a
+        // context switch on each side).
+        let mut taken = PostReport::default();
         for (target, notification) in posts.drain(..) {
-            report.add(server.notify_encoded_owned(now, &target, notification));
+            taken.add(server.notify_encoded_owned(now, &target, notification));
         }
+        lock(&self.report).merge(taken);
     }
 
     /// What became of the notifications the loop has taken since the last
@@ -294,5 +309,29 @@ mod tests {
         assert_eq!(report.refused, 100);
         assert_eq!(report.refusals.len(), LISTED_REFUSALS);
         assert!(!report.all_accepted());
+    }
+
+    #[test]
+    fn merged_reports_add_up_and_keep_the_first_refusals() {
+        let refusing = |from: u64, count: u64| {
+            let mut report = PostReport::default();
+            for i in from..from + count {
+                let mut summary = NotifySummary::default();
+                summary.accepted = 1;
+                summary
+                    .refused
+                    .push((SessionId::new(i).expect("non-zero"), Refused::NoSuchSession));
+                report.add(summary);
+            }
+            report
+        };
+        let mut report = refusing(1, 3);
+        report.merge(refusing(100, LISTED_REFUSALS as u64));
+        assert_eq!(report.posted, 3 + LISTED_REFUSALS as u64);
+        assert_eq!(report.accepted, report.posted);
+        assert_eq!(report.refused, report.posted);
+        assert_eq!(report.refusals.len(), LISTED_REFUSALS);
+        let first: Vec<u64> = report.refusals[..4].iter().map(|(s, _)| s.get()).collect();
+        assert_eq!(first, [1, 2, 3, 100], "in order, the earlier ones first");
     }
 }
