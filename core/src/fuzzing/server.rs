@@ -966,7 +966,8 @@ impl Harness {
                 let last_seq = match seq % 4 {
                     0 => sent,
                     1 => 0,
-                    2 => sent + 1,
+                    // Restored sessions may start at the end of the seqs.
+                    2 => sent.saturating_add(1),
                     _ => sent.saturating_sub(1),
                 };
                 let key = self.keys.iter().rev().find(|(id, _)| *id == session);
@@ -990,7 +991,7 @@ impl Harness {
                 let seq = match seq % 4 {
                     0 => max,
                     1 => max.saturating_sub(1),
-                    2 => max + 1,
+                    2 => max.saturating_add(1),
                     _ => session
                         .and_then(|s| self.sent.get(&s).copied())
                         .unwrap_or(0),

@@ -351,6 +351,11 @@ impl Harness {
                         got == s && expected == next && got < expected && got > after.acked_seq,
                         "{error} (at {s}, newest {new_last})"
                     ),
+                    SeqError::PastEnd { got } => assert!(
+                        got == u64::MAX
+                            && (s == u64::MAX || first.checked_add(taken as u64).is_none()),
+                        "{error} at {s}"
+                    ),
                     SeqError::Refused(Refused::QueueFull { limit }) => assert!(
                         s == next && limit == self.config.queue_limit && after.queue_depth == limit,
                         "{error} with {} queued",
