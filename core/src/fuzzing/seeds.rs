@@ -748,6 +748,14 @@ mod tests {
         assert!(s.resumed == 1 && s.reachable >= 1, "{s:?}");
         let s = run("seed-shutdown");
         assert!(s.sessions == 2 && s.undelivered >= 3, "{s:?}");
+        // Cluster mode behind TLS: the same claims, runs and deliveries.
+        let s = run("seed-cluster-open-and-runs");
+        assert!(
+            s.claims == 1 && s.taken == 5 && s.delivered == 5 && s.tls_failed == 0,
+            "{s:?}"
+        );
+        let s = run("seed-cluster-release");
+        assert!(s.released == 1 && s.restored == 1, "{s:?}");
         // A real ClientHello gets the server's flight, then the handshake
         // times out [T-8].
         let s = run("seed-raw-client-hello");
