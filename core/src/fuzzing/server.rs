@@ -6,6 +6,9 @@
 //! of every kind, raw bytes, closes, notifications, ended sessions,
 //! shutdown and time steps.
 //!
+//! An input whose first byte is [`CLUSTER_MODE`] runs the server in cluster
+//! mode [D-17], with the operations of the application too (see `cluster`).
+//!
 //! The users' keys are derived once per process and stored in the server
 //! as credentials, so logins cost HMACs only. When the input ends the peers
 //! fall silent and time runs on: the server must then let go of everything
