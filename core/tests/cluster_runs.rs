@@ -180,3 +180,44 @@ fn a_run_is_refused_whole_without_the_bus_or_outside_cluster_mode() {
     let err = run_at(&mut plain, c.session, 1, &run(1..=2)).unwrap_err();
     assert_eq!(err.error, SeqError::NotClustered);
 }
+
+#[test]
+fn the_seqs_end_below_u64_max_and_nothing_overflows_there() {
+    // Found by fuzzing the server harness in cluster mode: a session
+    // restored at the end of the seq space computed the seq after its
+    // newest, and a run reaching u64::MAX the seq after the run's last
+    // (overflow panics in debug builds, wraps in release ones).
+    let mut h = clustered();
+    let s = restored(&mut h, X, u64::MAX - 2).session;
+    let err = run_at(&mut h, s, u64::MAX - 1, &run(u64::MAX - 1..=u64::MAX)).unwrap_err();
+    let past_end = SeqError::PastEnd { got: u64::MAX };
+    assert_eq!((err.taken, err.error), (1, past_end));
+    assert_eq!(h.server.session(s).unwrap().last_seq, u64::MAX - 1);
+    let err = run_at(&mut h, s, u64::MAX, &run(1..=1)).unwrap_err();
+    assert_eq!((err.taken, err.error), (0, past_end));
+    let now = h.now;
+    let payload = Bytes::from_static(b"x");
+    let single = h.server.notify_session_at(now, s, u64::MAX, 3, payload);
+    assert_eq!(single, Err(past_end));
+
+    // Restored with everything acknowledged: it takes nothing more, and it
+    // ends with nothing to report.
+    let mut h = clustered();
+    let s = restored(&mut h, X, u64::MAX).session;
+    let err = run_at(&mut h, s, u64::MAX, &run(1..=2)).unwrap_err();
+    assert_eq!(
+        (err.taken, err.error),
+        (1, past_end),
+        "u64::MAX acknowledged"
+    );
+    let now = h.now;
+    h.server.end_session(now, s).unwrap();
+    h.drain();
+    let events = h.take_events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, faxnotify_core::server::Event::Undelivered { .. })),
+        "{events:?}"
+    );
+}

@@ -14,7 +14,11 @@
 //!   delivery to logout.
 //! - [`server`]: the fuzzer plays any number of clients and the network
 //!   around one server core, and its application (notify, end a session,
-//!   shut down).
+//!   shut down). An input whose first byte is `0xec` runs the server in
+//!   cluster mode [D-17], where the harness also plays the application
+//!   between the server and the bus: it answers claims, hands sessions
+//!   notifications from the log at their seqs, releases sessions and
+//!   says whether the bus is reachable.
 //! - [`server_tls`]: the same around a server with a TLS identity; the
 //!   input's first byte says whether the fuzzer's bytes are sealed by an
 //!   honest TLS client per connection (so they reach FNP/1 behind a

@@ -393,13 +393,217 @@ fn server_seeds() -> Vec<(&'static str, Vec<S>)> {
         S::Accept { peer: 0 },
     ]);
 
-    vec![
+    let mut seeds = vec![
         ("seed-callback-delivery", delivery),
         ("seed-backchannel", backchannel),
         ("seed-dial-fails-then-callback", fallback),
         ("seed-resume-elsewhere", resume),
         ("seed-failed-logins", failures),
         ("seed-shutdown", shutdown),
+    ];
+    seeds.extend(cluster_seeds());
+    seeds
+}
+
+/// The application hands the newest session a run of `n` (a single
+/// notification for `n` 0x80) from seq `seq` (0: the next one, 1: one
+/// back, 2: one ahead, 3: the acknowledged one), payload `len`.
+fn notify_at(seq: u8, n: u8, len: u8) -> S {
+    S::NotifyAt {
+        which: 0,
+        seq,
+        count: n,
+        len,
+    }
+}
+
+/// Answers claim `which` (index in the order asked): 0 opened, 1 id taken,
+/// 2 restore at `ACKED[acked]`, 3 another user's record, 4..6 refusals.
+fn claim(which: u8, answer: u8, acked: u8) -> S {
+    S::Claim {
+        which,
+        answer,
+        acked,
+    }
+}
+
+/// Cluster mode [D-17]: the harness plays the application too.
+fn cluster_seeds() -> Vec<(&'static str, Vec<S>)> {
+    // A new session waits for its claim, then takes runs from the log on a
+    // callback: whole, cut by a payload too large, a gap and a repeat.
+    let mut open = vec![S::ClusterMode];
+    open.extend(server_login(0, 0, 0, 1));
+    open.splice(4..4, [claim(0, 0, 0)]);
+    open.extend([
+        S::Dial { dial: 0, ok: true },
+        S::CbChallenge { conn: 0 },
+        S::CbReady {
+            conn: 0,
+            valid: true,
+            seq: 0,
+        },
+        notify_at(0, 3, 4),
+        S::Ack { conn: 1, seq: 0 },
+        notify_at(0, 0x80, 0),
+        notify_at(0, 4, 0xf9),
+        notify_at(2, 2, 0),
+        notify_at(1, 0x80, 0),
+        notify_at(3, 2, 0),
+        S::Ack { conn: 1, seq: 0 },
+        S::Logout { conn: 0 },
+    ]);
+
+    // A resume of a session held elsewhere, restored from its record at
+    // seq 3; its client had more from the previous server (an ACK ahead of
+    // what was sent here), so the next seqs are delivered on arrival.
+    let restore = vec![
+        S::ClusterMode,
+        S::Accept { peer: 1 },
+        S::Login {
+            conn: 0,
+            user: 0,
+            resume: 2,
+            caps: 1,
+            version: 0,
+        },
+        S::Proof {
+            conn: 0,
+            valid: true,
+        },
+        claim(0, 2, 2),
+        S::Advertise {
+            conn: 0,
+            port: 0,
+            policy: 0,
+        },
+        notify_at(0, 1, 1),
+        S::Ack { conn: 0, seq: 2 },
+        notify_at(0, 5, 2),
+        notify_at(0, 5, 2),
+        S::Ack { conn: 0, seq: 0 },
+        S::Close { conn: 0 },
+    ];
+
+    // Released with notifications held (no report), refused after; then
+    // restored here again from its record, a new life of the same id.
+    let mut release = vec![S::ClusterMode];
+    release.extend(server_login(0, 2, 0, 0));
+    release.splice(4..4, [claim(0, 0, 0)]);
+    release.extend([
+        notify_at(0, 3, 0),
+        S::Release { which: 0 },
+        S::NotifyAt {
+            which: 255,
+            seq: 0,
+            count: 1,
+            len: 0,
+        },
+        S::Release { which: 255 },
+        S::Accept { peer: 2 },
+        S::Login {
+            conn: 0,
+            user: 0,
+            resume: 1,
+            caps: 1,
+            version: 0,
+        },
+        S::Proof {
+            conn: 0,
+            valid: true,
+        },
+        claim(1, 2, 1),
+        S::Advertise {
+            conn: 0,
+            port: 0,
+            policy: 0,
+        },
+        notify_at(0, 2, 0),
+        S::Ack { conn: 0, seq: 0 },
+    ]);
+
+    // Answers that do not fit: a restore for a new session, a late answer,
+    // one never asked, one after the claim timed out, another user's
+    // record, ids taken until the login is refused, a claim too many.
+    let login = |peer: u8, resume: u8| {
+        [
+            S::Accept { peer },
+            S::Login {
+                conn: 0,
+                user: 0,
+                resume,
+                caps: 1,
+                version: 0,
+            },
+            S::Proof {
+                conn: 0,
+                valid: true,
+            },
+        ]
+    };
+    let mut errors = vec![S::ClusterMode];
+    errors.extend(login(0, 0));
+    errors.extend([claim(0, 2, 0), claim(0, 0, 0), claim(255, 0, 0)]);
+    errors.extend(login(1, 0));
+    errors.extend([S::PastClaimTimeout, claim(1, 0, 0)]);
+    errors.extend(login(2, 2));
+    errors.extend([claim(2, 3, 0), claim(2, 4, 0)]);
+    errors.extend(login(3, 0));
+    errors.extend([
+        claim(3, 1, 0),
+        claim(3, 1, 0),
+        claim(3, 1, 0),
+        claim(3, 0, 0),
+    ]);
+    errors.extend(login(0, 0));
+    errors.extend(login(1, 0));
+    errors.extend(login(2, 0));
+    errors.extend([claim(6, 6, 0), claim(4, 5, 0), claim(5, 0, 0)]);
+
+    // The bus goes away: the waiting login, a new one, a resume and the
+    // log's notifications are refused; then it comes back.
+    let mut bus = vec![S::ClusterMode];
+    bus.extend(server_login(0, 0, 0, 0));
+    bus.splice(4..4, [claim(0, 0, 0)]);
+    bus.extend([
+        notify_at(0, 2, 0),
+        S::Accept { peer: 3 },
+        S::Accept { peer: 1 },
+        S::Login {
+            conn: 2,
+            user: 1,
+            resume: 0,
+            caps: 1,
+            version: 0,
+        },
+        S::Proof {
+            conn: 2,
+            valid: true,
+        },
+        S::Bus { up: false },
+        S::Login {
+            conn: 1,
+            user: 0,
+            resume: 1,
+            caps: 1,
+            version: 0,
+        },
+        S::Proof {
+            conn: 1,
+            valid: true,
+        },
+        notify_at(0, 2, 0),
+        S::Accept { peer: 2 },
+        S::Bus { up: true },
+        notify_at(0, 2, 0),
+        S::Ack { conn: 0, seq: 0 },
+    ]);
+
+    vec![
+        ("seed-cluster-open-and-runs", open),
+        ("seed-cluster-restore", restore),
+        ("seed-cluster-release", release),
+        ("seed-cluster-claim-errors", errors),
+        ("seed-cluster-bus-away", bus),
     ]
 }
 
@@ -493,6 +697,45 @@ mod tests {
     }
 
     #[test]
+    fn cluster_seeds_reach_the_states_they_are_named_after() {
+        let run = |name| server::run(&seed("server", name));
+        let s = run("seed-cluster-open-and-runs");
+        assert!(
+            s.claims == 1 && s.sessions == 1 && s.reachable == 1,
+            "{s:?}"
+        );
+        // 3, 1, then 1 of 2 (the next too large), nothing from a gap or a
+        // repeat, 1 of 2 from the acknowledged seq (then a repeat).
+        assert!(
+            s.taken == 5 && s.partial_runs == 2 && s.seq_refusals == 4 && s.delivered == 5,
+            "{s:?}"
+        );
+        // Restored at 3; seq 5 was had from elsewhere; the queue fills.
+        let s = run("seed-cluster-restore");
+        assert!(s.claims == 1 && s.restored == 1, "{s:?}");
+        assert!(
+            s.taken == 10 && s.delivered_before == 1 && s.partial_runs == 1 && s.delivered >= 2,
+            "{s:?}"
+        );
+        let s = run("seed-cluster-release");
+        assert!(
+            s.released == 1 && s.released_pending == 3 && s.seq_refusals == 1,
+            "{s:?}"
+        );
+        assert!(s.claims == 2 && s.restored == 1, "{s:?}");
+        let s = run("seed-cluster-claim-errors");
+        assert!(
+            s.claims == 8 && s.claim_errors == 9 && s.sessions == 1,
+            "{s:?}"
+        );
+        let s = run("seed-cluster-bus-away");
+        assert!(
+            s.sessions == 1 && s.bus_refusals == 2 && s.seq_refusals == 1 && s.taken == 4,
+            "{s:?}"
+        );
+    }
+
+    #[test]
     fn server_tls_seeds_get_through_tls_to_the_same_states() {
         let run = |name| server::run_tls(&seed("server_tls", name));
         // Control and callback over TLS, with channel-bound proofs [T-6] [T-7].
@@ -505,6 +748,14 @@ mod tests {
         assert!(s.resumed == 1 && s.reachable >= 1, "{s:?}");
         let s = run("seed-shutdown");
         assert!(s.sessions == 2 && s.undelivered >= 3, "{s:?}");
+        // Cluster mode behind TLS: the same claims, runs and deliveries.
+        let s = run("seed-cluster-open-and-runs");
+        assert!(
+            s.claims == 1 && s.taken == 5 && s.delivered == 5 && s.tls_failed == 0,
+            "{s:?}"
+        );
+        let s = run("seed-cluster-release");
+        assert!(s.released == 1 && s.restored == 1, "{s:?}");
         // A real ClientHello gets the server's flight, then the handshake
         // times out [T-8].
         let s = run("seed-raw-client-hello");

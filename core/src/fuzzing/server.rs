@@ -6,12 +6,17 @@
 //! of every kind, raw bytes, closes, notifications, ended sessions,
 //! shutdown and time steps.
 //!
+//! An input whose first byte is [`CLUSTER_MODE`] runs the server in cluster
+//! mode [D-17], with the operations of the application too (see `cluster`).
+//!
 //! The users' keys are derived once per process and stored in the server
 //! as credentials, so logins cost HMACs only. When the input ends the peers
 //! fall silent and time runs on: the server must then let go of everything
 //! (no session, connection, address entry or timer left), and every
 //! notification it accepted must have been acknowledged or reported
 //! undelivered exactly once.
+
+mod cluster;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -135,13 +140,48 @@ pub(crate) enum ServerOp {
     Timeout,
     /// Frames sent from now on are cut at this byte.
     Split { at: u8 },
+    /// Only valid first (the byte [`CLUSTER_MODE`]): the server runs in
+    /// cluster mode [D-17] and the harness plays its application too,
+    /// with the operations below besides those above.
+    ClusterMode,
+    /// (Cluster mode) The application answers a claim it was asked
+    /// (pending or not any more, or one never issued): opened, id taken,
+    /// restore (the claim's user or another, acked seq from a table), or a
+    /// refusal of every kind.
+    Claim { which: u8, answer: u8, acked: u8 },
+    /// (Cluster mode) The application hands a session notifications from
+    /// the log: one (`notify_session_at`) or a run of 0..5
+    /// (`notify_session_run_at`), from the session's next seq or off by
+    /// one either way, one payload perhaps too large.
+    NotifyAt {
+        which: u8,
+        seq: u8,
+        count: u8,
+        len: u8,
+    },
+    /// (Cluster mode) The application releases a session (or one it
+    /// does not hold).
+    Release { which: u8 },
+    /// (Cluster mode) The application says whether the bus is reachable.
+    Bus { up: bool },
+    /// (Cluster mode) Time passes just beyond the claims' timeout.
+    PastClaimTimeout,
 }
 
 const OPS: u8 = 20;
+/// Operations of cluster mode only (read as `OPS..OPS + CLUSTER_OPS`).
+const CLUSTER_OPS: u8 = 5;
+
+/// The first byte of an input that runs in cluster mode. In plain mode it
+/// reads as a Shutdown of a server that holds nothing yet, which leaves the
+/// rest of the input nothing to do, so no plain input worth keeping
+/// starts with it (and no committed one does).
+pub(crate) const CLUSTER_MODE: u8 = 0xec;
 
 impl ServerOp {
-    fn read(u: &mut Unstructured<'_>) -> Result<Self> {
-        Ok(match b::u8(u)? % OPS {
+    fn read(u: &mut Unstructured<'_>, cluster: bool) -> Result<Self> {
+        let ops = if cluster { OPS + CLUSTER_OPS } else { OPS };
+        Ok(match b::u8(u)? % ops {
             0 => Self::Accept { peer: b::u8(u)? },
             1 => Self::Login {
                 conn: b::u8(u)?,
@@ -194,7 +234,21 @@ impl ServerOp {
             16 => Self::Shutdown,
             17 => Self::Advance { ms: b::u16(u)? },
             18 => Self::Timeout,
-            _ => Self::Split { at: b::u8(u)? },
+            19 => Self::Split { at: b::u8(u)? },
+            20 => Self::Claim {
+                which: b::u8(u)?,
+                answer: b::u8(u)?,
+                acked: b::u8(u)?,
+            },
+            21 => Self::NotifyAt {
+                which: b::u8(u)?,
+                seq: b::u8(u)?,
+                count: b::u8(u)?,
+                len: b::u8(u)?,
+            },
+            22 => Self::Release { which: b::u8(u)? },
+            23 => Self::Bus { up: b::bool(u)? },
+            _ => Self::PastClaimTimeout,
         })
     }
 
@@ -232,15 +286,36 @@ impl ServerOp {
             Self::Advance { ms } => w.u8(17).u16(*ms),
             Self::Timeout => w.u8(18),
             Self::Split { at } => w.u8(19).u8(*at),
+            Self::ClusterMode => w.u8(CLUSTER_MODE),
+            Self::Claim {
+                which,
+                answer,
+                acked,
+            } => w.u8(20).u8(*which).u8(*answer).u8(*acked),
+            Self::NotifyAt {
+                which,
+                seq,
+                count,
+                len,
+            } => w.u8(21).u8(*which).u8(*seq).u8(*count).u8(*len),
+            Self::Release { which } => w.u8(22).u8(*which),
+            Self::Bus { up } => w.u8(23).bool(*up),
+            Self::PastClaimTimeout => w.u8(24),
         };
     }
 }
 
-/// Decodes a whole input into operations.
+/// Decodes a whole input into operations: [`ServerOp::ClusterMode`] first
+/// if it starts with [`CLUSTER_MODE`], then the operations of that mode.
 pub(crate) fn parse(data: &[u8]) -> Vec<ServerOp> {
     let mut u = Unstructured::new(data);
     let mut ops = Vec::new();
-    while let Ok(op) = ServerOp::read(&mut u) {
+    let cluster = data.first() == Some(&CLUSTER_MODE);
+    if cluster {
+        let _ = b::u8(&mut u);
+        ops.push(ServerOp::ClusterMode);
+    }
+    while let Ok(op) = ServerOp::read(&mut u, cluster) {
         ops.push(op);
     }
     ops
@@ -274,6 +349,8 @@ struct Peer {
     max_notify: u64,
     /// The harness's TLS client on this connection (`server_tls`).
     tls: Option<TlsPeer>,
+    /// The peer's address (control connections), which claims name.
+    addr: Option<SocketAddr>,
 }
 
 /// The server's accounting as seen from outside, per session [C-10].
@@ -283,6 +360,14 @@ struct Book {
     acked: u64,
     reported: bool,
     closed: bool,
+    /// (Cluster mode) Released by the application [D-17]: it ends without
+    /// reporting what it held.
+    released: bool,
+    /// (Cluster mode) The payloads handed in at seqs not yet acknowledged,
+    /// which its NOTIFYs must carry.
+    payloads: BTreeMap<u64, Bytes>,
+    /// (Cluster mode) The highest seq sent on the wire.
+    max_wire: u64,
 }
 
 /// How deep an input got (for checking that the seeds reach the states
@@ -303,6 +388,30 @@ pub(crate) struct ServerStats {
     pub(crate) backchannel: u64,
     /// TLS sessions the server reported failed.
     pub(crate) tls_failed: u64,
+    /// (Cluster mode) Claims the server asked the application.
+    pub(crate) claims: u64,
+    /// (Cluster mode) Answers to claims that returned a typed error (late,
+    /// wrong, another user's record, never issued).
+    pub(crate) claim_errors: u64,
+    /// (Cluster mode) Sessions restored from a record.
+    pub(crate) restored: u64,
+    /// (Cluster mode) Notifications taken from the log at their seqs.
+    pub(crate) taken: u64,
+    /// (Cluster mode) Notifications taken that the client had from the
+    /// session's previous server (acknowledged on arrival).
+    pub(crate) delivered_before: u64,
+    /// (Cluster mode) Runs refused after a prefix of one or more was taken.
+    pub(crate) partial_runs: u64,
+    /// (Cluster mode) Notifications or runs refused (gap, repeat, full
+    /// queue, too large, unknown session, bus away).
+    pub(crate) seq_refusals: u64,
+    /// (Cluster mode) Sessions released.
+    pub(crate) released: u64,
+    /// (Cluster mode) Notifications held by sessions when they were
+    /// released (not reported: the log keeps them).
+    pub(crate) released_pending: u64,
+    /// (Cluster mode) Logins refused because the bus was away.
+    pub(crate) bus_refusals: u64,
 }
 
 #[derive(Debug)]
@@ -324,6 +433,8 @@ struct Harness {
     /// Bytes the peers' TLS clients answered while their input was being
     /// drained, sent once it is.
     tls_replies: Vec<(ConnId, Vec<u8>)>,
+    /// Cluster mode: the application the harness plays [D-17].
+    app: Option<cluster::App>,
 }
 
 /// Runs one input. Panics when the server breaks an invariant.
@@ -352,8 +463,10 @@ pub(crate) fn run(data: &[u8]) -> ServerStats {
 }
 
 fn run_with(tls: Option<TlsMode>, data: &[u8]) -> ServerStats {
-    let mut h = Harness::new(tls);
-    for op in parse(data) {
+    let ops = parse(data);
+    let clustered = ops.first() == Some(&ServerOp::ClusterMode);
+    let mut h = Harness::new(tls, clustered);
+    for op in ops {
         h.apply(op);
     }
     h.finish();
@@ -361,8 +474,11 @@ fn run_with(tls: Option<TlsMode>, data: &[u8]) -> ServerStats {
 }
 
 impl Harness {
-    fn new(tls: Option<TlsMode>) -> Self {
+    fn new(tls: Option<TlsMode>, clustered: bool) -> Self {
         let mut config = ServerConfig::new([3; 32]);
+        if clustered {
+            config.cluster = Some(cluster::config());
+        }
         if tls.is_some() {
             config.tls = Some(tls_peer::identity());
             config.tls_clock = tls_peer::wall_clock();
@@ -395,6 +511,7 @@ impl Harness {
             config,
             tls,
             tls_replies: Vec::new(),
+            app: clustered.then(cluster::App::default),
         }
     }
 
@@ -519,6 +636,9 @@ impl Harness {
     }
 
     fn observe(&mut self, conn: ConnId, frame: &Frame<'_>) {
+        if self.app.is_some() {
+            self.cluster_observe(conn, frame);
+        }
         let mut granted = None;
         let binding = self.binding(conn);
         let Some(p) = self.conns.tag_mut(conn) else {
@@ -558,6 +678,9 @@ impl Harness {
     }
 
     fn event(&mut self, event: Event) {
+        if self.app.is_some() {
+            self.cluster_event(&event);
+        }
         match event {
             Event::Delivered {
                 session,
@@ -566,6 +689,7 @@ impl Harness {
             } => {
                 let book = self.book(session);
                 assert!(!book.closed, "Delivered after the session closed");
+                assert!(!book.released, "Delivered after the session was released");
                 assert_eq!(first_seq, book.acked + 1, "Delivered ranges continue [B-2]");
                 assert!(last_seq >= first_seq && last_seq <= book.accepted);
                 book.acked = last_seq;
@@ -578,6 +702,7 @@ impl Harness {
             } => {
                 let book = self.book(session);
                 assert!(!book.closed && !book.reported, "Undelivered twice");
+                assert!(!book.released, "a released session reports [D-17]");
                 let seqs: Vec<u64> = notifications.iter().map(|n| n.seq).collect();
                 let expected: Vec<u64> = (book.acked + 1..=book.accepted).collect();
                 assert_eq!(seqs, expected, "exactly the unacknowledged seqs [C-10]");
@@ -604,6 +729,7 @@ impl Harness {
             Event::SessionClosed { session, .. } => {
                 let book = self.book(session);
                 assert!(!book.closed, "a session closed twice");
+                assert!(!book.released, "a released session closed");
                 assert!(
                     book.reported || book.acked == book.accepted,
                     "a session closed holding unreported notifications [C-10]"
@@ -700,12 +826,14 @@ impl Harness {
         match op {
             ServerOp::Accept { peer: n } => {
                 self.next_port = self.next_port.wrapping_add(1).max(1024);
-                let conn = self.server.handle_accept(self.now, peer(n, self.next_port));
+                let addr = peer(n, self.next_port);
+                let conn = self.server.handle_accept(self.now, addr);
                 self.conns.issued(
                     conn,
                     Peer {
                         control: true,
                         connected: true,
+                        addr: Some(addr),
                         ..Peer::default()
                     },
                 );
@@ -841,7 +969,8 @@ impl Harness {
                 let last_seq = match seq % 4 {
                     0 => sent,
                     1 => 0,
-                    2 => sent + 1,
+                    // Restored sessions may start at the end of the seqs.
+                    2 => sent.saturating_add(1),
                     _ => sent.saturating_sub(1),
                 };
                 let key = self.keys.iter().rev().find(|(id, _)| *id == session);
@@ -865,7 +994,7 @@ impl Harness {
                 let seq = match seq % 4 {
                     0 => max,
                     1 => max.saturating_sub(1),
-                    2 => max + 1,
+                    2 => max.saturating_add(1),
                     _ => session
                         .and_then(|s| self.sent.get(&s).copied())
                         .unwrap_or(0),
@@ -939,6 +1068,13 @@ impl Harness {
                 }
             }
             ServerOp::Split { at } => self.split = usize::from(at),
+            // Taken by `run_with` (only valid first).
+            ServerOp::ClusterMode => {}
+            ServerOp::Claim { .. }
+            | ServerOp::NotifyAt { .. }
+            | ServerOp::Release { .. }
+            | ServerOp::Bus { .. }
+            | ServerOp::PastClaimTimeout => self.apply_cluster(op),
         }
     }
 
@@ -986,6 +1122,8 @@ impl Harness {
                 }
             };
             for a in &report.accepted {
+                // [D-17]: in cluster mode only the log numbers notifications.
+                assert!(self.app.is_none(), "notify accepted in cluster mode");
                 let book = self.book(a.session);
                 assert!(!book.closed, "accepted for a closed session");
                 assert_eq!(a.seq, book.accepted + 1, "seqs grow by 1 [B-2]");
@@ -998,6 +1136,7 @@ impl Harness {
                         assert_eq!(depth, Some(*limit), "refused with room in the queue [B-6]")
                     }
                     Refused::NoSuchSession => assert_eq!(depth, None),
+                    Refused::Clustered if self.app.is_some() => {}
                     other => panic!("unexpected refusal {other}"),
                 }
             }
@@ -1025,12 +1164,17 @@ impl Harness {
                 && fp.endpoints == 0,
             "after the peers fell silent the server still holds {fp:?}"
         );
-        for (id, book) in &self.books {
+        let retired = self.app.iter().flat_map(|app| app.retired.iter());
+        let retired = retired.map(|(id, book)| (id, book));
+        for (id, book) in self.books.iter().chain(retired) {
+            // Released sessions [D-17] end without a report: the log keeps
+            // what they held for the session's next owner.
             assert!(
-                book.closed && (book.reported || book.acked == book.accepted),
+                book.released || (book.closed && (book.reported || book.acked == book.accepted)),
                 "session {id:#x}: {book:?} at the end"
             );
         }
+        self.finish_cluster();
     }
 }
 

@@ -81,6 +81,8 @@ pub(crate) enum PushAt {
     Gap { expected: u64 },
     /// Not the next seq (`expected`): already queued.
     Repeat { expected: u64 },
+    /// `u64::MAX`, past the last seq a session can have.
+    PastEnd,
 }
 
 impl Delivery {
@@ -119,10 +121,16 @@ impl Delivery {
 
     /// Queues a notification at the seq the shared log gave it [D-17].
     pub(crate) fn push_at(&mut self, seq: u64, kind: u8, payload: Bytes, limit: usize) -> PushAt {
-        let expected = self.last_seq() + 1;
         if seq <= self.acked {
             return PushAt::AlreadyAcked;
         }
+        if seq == u64::MAX {
+            // Never queued, so `last_seq() + 1` below cannot overflow: the
+            // newest seq is `u64::MAX` only when it is acknowledged (a
+            // session restored there), and then every seq returned above.
+            return PushAt::PastEnd;
+        }
+        let expected = self.last_seq() + 1;
         if seq < expected {
             return PushAt::Repeat { expected };
         }
@@ -230,13 +238,15 @@ impl Delivery {
 
     /// Empties the queue, for reporting when the session ends [C-10].
     pub(crate) fn take_undelivered(&mut self) -> Vec<Undelivered> {
-        let first = self.acked + 1;
+        // `acked + 1` only for an entry held: `acked` may be `u64::MAX`
+        // (a session restored at the end of its seqs) with none [D-17].
+        let acked = self.acked;
         let out = self
             .queue
             .drain(..)
             .enumerate()
             .map(|(i, q)| Undelivered {
-                seq: first + i as u64,
+                seq: acked + 1 + i as u64,
                 kind: q.kind,
                 payload: q.payload,
             })

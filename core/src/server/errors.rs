@@ -150,6 +150,15 @@ pub enum SeqError {
         /// The seq given.
         got: u64,
     },
+    /// The seq is past the last one a session can have, `u64::MAX - 1`
+    /// (kept below `u64::MAX` so that every seq has a next one): the
+    /// log's entry is corrupt, or the session has used up its seqs. A run
+    /// that reaches past `u64::MAX` names that as `u64::MAX` too.
+    #[error("seq {got} is past the last seq a session can have (u64::MAX - 1)")]
+    PastEnd {
+        /// The seq given.
+        got: u64,
+    },
 }
 
 /// Why [`Server::notify_session_run_at`](super::Server::notify_session_run_at)

@@ -87,7 +87,12 @@ impl Server {
         // The seqs acknowledged on arrival: consecutive, before any queued.
         let mut delivered: Option<(u64, u64)> = None;
         let mut stopped = None;
-        for (seq, (kind, payload)) in (first_seq..).zip(run) {
+        for (i, (kind, payload)) in run.iter().enumerate() {
+            // Not `(first_seq..).zip(run)`: a range at u64::MAX overflows.
+            let Some(seq) = first_seq.checked_add(i as u64) else {
+                stopped = Some(SeqError::PastEnd { got: u64::MAX });
+                break;
+            };
             if payload.len() > MAX_PAYLOAD_LEN {
                 stopped = Some(Refused::PayloadTooLarge { len: payload.len() }.into());
                 break;
@@ -110,6 +115,10 @@ impl Server {
                 }
                 PushAt::Repeat { expected } => {
                     stopped = Some(SeqError::Repeat { expected, got: seq });
+                    break;
+                }
+                PushAt::PastEnd => {
+                    stopped = Some(SeqError::PastEnd { got: seq });
                     break;
                 }
             }
