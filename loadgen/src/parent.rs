@@ -786,7 +786,7 @@ mod tests {
                 system_ns: 0,
             },
             logins_ns,
-            peak_rss: 100,
+            peak_rss: 100 << 20,
             ready_rss: 50,
             threads: 4,
             notes: vec![format!("from {start_ns}")],
@@ -801,13 +801,20 @@ mod tests {
         assert_eq!((merged.count, merged.cpu.total_ns), (20, 11));
         assert_eq!(
             (merged.peak_rss, merged.ready_rss, merged.threads),
-            (200, 100, 8)
+            (200 << 20, 100, 8)
         );
         assert_eq!(
             merged.logins_ns, 9,
             "until the last server had its sessions"
         );
-        assert_eq!(merged.notes, ["from 20", "from 10"]);
+        assert_eq!(
+            merged.notes,
+            [
+                "from 20",
+                "from 10",
+                "server CPU and RSS are the sum of 2 servers'; peak RSS of each: 100.0 / 100.0 MiB"
+            ]
+        );
         let alone = server(1, 2, 3, 4);
         assert_eq!(merge_servers(vec![alone.clone()]).start_ns, alone.start_ns);
     }
