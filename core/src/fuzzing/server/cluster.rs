@@ -23,8 +23,7 @@ use bytes::Bytes;
 use super::{Book, Harness, ServerOp};
 use crate::server::{
     ClaimAnswer, ClaimError, ClaimId, ClaimKind, ClaimRefusal, ClusterConfig, Event, LoginFailure,
-    Refused, RunError, RunSequenced, SeqError, Sequenced, SessionInfo, SessionRecord,
-    UnknownSession,
+    Refused, RunError, RunSequenced, SeqError, Sequenced, SessionRecord, UnknownSession,
 };
 use crate::wire::{Frame, MAX_PAYLOAD_LEN};
 use crate::{ConnId, SessionId};
@@ -209,21 +208,28 @@ impl Harness {
         self.drain();
     }
 
-    /// The application hands a session notifications from the log at
-    /// their seqs [D-17]: a run is taken whole or as a prefix, and the
-    /// server's seqs must then be exactly what it took.
-    fn notify_at(&mut self, which: u8, seq: u8, count: u8, len: u8) {
-        let sessions: Vec<SessionInfo> = self.server.sessions().collect();
-        let id = if which == 255 || sessions.is_empty() {
+    /// The session an application op names: a live one by `which`, or
+    /// (255, or none live) the last one released, else an id never given.
+    fn pick_session(&mut self, which: u8) -> Option<SessionId> {
+        let ids: Vec<SessionId> = self.server.sessions().map(|s| s.id).collect();
+        if which == 255 || ids.is_empty() {
             self.app()
                 .released
                 .last()
                 .copied()
                 .or(SessionId::new(0xdead))
         } else {
-            Some(sessions[usize::from(which) % sessions.len()].id)
+            Some(ids[usize::from(which) % ids.len()])
+        }
+    }
+
+    /// The application hands a session notifications from the log at
+    /// their seqs [D-17]: a run is taken whole or as a prefix, and the
+    /// server's seqs must then be exactly what it took.
+    fn notify_at(&mut self, which: u8, seq: u8, count: u8, len: u8) {
+        let Some(id) = self.pick_session(which) else {
+            return;
         };
-        let Some(id) = id else { return };
         let before = self.server.session(id);
         let (last, acked) = before
             .as_ref()
@@ -384,17 +390,9 @@ impl Harness {
     /// The application releases a session [D-17]: it goes, with its
     /// connections, and without a report.
     fn release(&mut self, which: u8) {
-        let ids: Vec<SessionId> = self.server.sessions().map(|s| s.id).collect();
-        let id = if which == 255 || ids.is_empty() {
-            self.app()
-                .released
-                .last()
-                .copied()
-                .or(SessionId::new(0xdead))
-        } else {
-            Some(ids[usize::from(which) % ids.len()])
+        let Some(id) = self.pick_session(which) else {
+            return;
         };
-        let Some(id) = id else { return };
         let live = self.server.session(id).is_some();
         let result = self.server.release_session(self.now, id);
         let expected = if live {
