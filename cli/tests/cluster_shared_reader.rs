@@ -10,7 +10,7 @@ use std::sync::Barrier;
 
 use cluster_support::raw::{self, Answer, resume};
 use cluster_support::{
-    Admin, assert_exactly, nats, next_notifications, secret, server, wait_for_text,
+    Admin, assert_exactly, nats, next_notifications, numbered, secret, server, wait_for_text,
 };
 use common::{WAIT, add_users, faxnotify, start_json_client};
 use faxnotify_conformance::peer::conn::Got;
@@ -129,14 +129,9 @@ fn a_session_left_behind_by_a_full_queue_reads_again_from_its_own_position() {
         },
     );
     assert!(matches!(answer, Answer::LoggedIn(_)), "{answer:?}");
-    let expected: Vec<(u64, String)> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (i as u64 + 1, t.clone()))
-        .collect();
     assert_eq!(
         slow_got.expect("logged in"),
-        expected,
+        numbered(&texts),
         "the slow session, server:\n{}",
         a.process.dump()
     );

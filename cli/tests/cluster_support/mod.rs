@@ -311,17 +311,21 @@ pub fn first_session(client: &crate::common::Running) -> serde_json::Value {
         .expect("logged in")
 }
 
-/// Asserts `client` got exactly `texts`, in order, with seqs 1, 2, ...,
-/// in one session (resumed, never reported as possibly missed).
-pub fn assert_exactly(client: &crate::common::Running, texts: &[String]) {
-    let expected: Vec<(u64, String)> = texts
+/// `texts` as one session gets them: (seq, text) with seqs 1, 2, ...
+pub fn numbered(texts: &[String]) -> Vec<(u64, String)> {
+    texts
         .iter()
         .enumerate()
         .map(|(i, t)| (i as u64 + 1, t.clone()))
-        .collect();
+        .collect()
+}
+
+/// Asserts `client` got exactly `texts`, in order, with seqs 1, 2, ...,
+/// in one session (resumed, never reported as possibly missed).
+pub fn assert_exactly(client: &crate::common::Running, texts: &[String]) {
     assert_eq!(
         notifications(client),
-        expected,
+        numbered(texts),
         "every accepted notification once, in order; output:\n{}",
         client.dump()
     );
