@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::stream::Republish;
 use common::{OPERATION, bus, config, connect, note, run, secret};
 use faxnotify_cluster::{Bus, BusError, LogEntry, LogPos, LogSeq, PublishId, UserLog};
 use faxnotify_core::wire::EncodedNotification;
@@ -319,6 +320,86 @@ fn a_batch_is_read_one_notification_at_a_time_and_a_read_can_start_inside_it() {
             assert_eq!(
                 (next.position(), next.notification),
                 (pos(batch, 3), note(3))
+            );
+        },
+    );
+}
+
+#[test]
+fn the_tail_carries_headers_only_and_a_tail_with_payloads_still_serves() {
+    run(
+        "the_tail_carries_headers_only_and_a_tail_with_payloads_still_serves",
+        1,
+        |cluster| async move {
+            let a = bus(&cluster, 1).await;
+            let client = async_nats::connect(cluster.urls()).await.unwrap();
+            let mut tail = client.subscribe("faxnotify.tn.>").await.unwrap();
+            client.flush().await.unwrap();
+            // The server may miss a subscription made a moment before (the
+            // readers' poll covers a lost wake-up): publish until one comes.
+            let mut published = Vec::new();
+            let woke = loop {
+                assert!(published.len() < 5, "the tail never woke a reader");
+                published.push(a.publish(&a.publish_id(), "alice", &note(1)).await.unwrap());
+                let next = futures_lite::StreamExt::next(&mut tail);
+                if let Ok(woke) = tokio::time::timeout(OPERATION, next).await {
+                    break woke.unwrap();
+                }
+            };
+            // Readers take only the seq from the tail: a payload there would
+            // be bytes every server receives and drops.
+            assert!(
+                woke.payload.is_empty(),
+                "{} bytes on the tail",
+                woke.payload.len()
+            );
+            let claimed = woke.headers.as_ref().and_then(|h| h.get("Nats-Sequence"));
+            let claimed = claimed.and_then(|v| v.as_str().parse().ok()).map(LogSeq);
+            assert!(
+                claimed.is_some_and(|seq| published.contains(&seq)),
+                "{claimed:?}"
+            );
+
+            // A log an earlier version made republishes full payloads
+            // (nats-server does not let a stream's republish change):
+            // servers use it as it is.
+            let js = async_nats::jetstream::new(client);
+            let made = js
+                .get_stream("FAXNOTIFY_LOG")
+                .await
+                .unwrap()
+                .cached_info()
+                .config
+                .clone();
+            let remade = |change: fn(&mut Republish)| {
+                let (js, mut config) = (js.clone(), made.clone());
+                change(config.republish.as_mut().unwrap());
+                async move {
+                    js.delete_stream(&config.name).await.unwrap();
+                    js.create_stream(config).await.unwrap();
+                }
+            };
+            remade(|tail| tail.headers_only = false).await;
+            let b = bus(&cluster, 2).await;
+            let first = a.publish(&a.publish_id(), "alice", &note(2)).await.unwrap();
+            let second = a.publish(&a.publish_id(), "alice", &note(3)).await.unwrap();
+            let seqs: Vec<_> = read(&b, "alice", first, 2)
+                .await
+                .iter()
+                .map(|e| e.log_seq)
+                .collect();
+            assert_eq!(seqs, [first, second]);
+
+            // One that republishes elsewhere would leave readers asleep:
+            // refused, saying what is wrong with it.
+            remade(|tail| tail.destination = "elsewhere.>".into()).await;
+            let err = Bus::connect(config(&cluster), faxnotify_cluster::ServerId(3), secret())
+                .await
+                .expect_err("a log whose tail is elsewhere is refused");
+            assert!(
+                matches!(err, BusError::Misconfigured { .. })
+                    && err.to_string().contains("republishes"),
+                "{err}"
             );
         },
     );
