@@ -15,15 +15,17 @@ use crate::wire::{ErrorCode, Frame};
 use crate::{ConnId, SessionId};
 
 impl Server {
-    pub(super) fn arm_conn(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
+    /// Keeps the connection's heap entry in step with its deadlines, and
+    /// returns its frame length limit [F-1] if it is open (what a caller
+    /// decoding its frames needs next, without another lookup).
+    pub(super) fn arm_conn(&mut self, id: ConnId) -> Option<u32> {
+        let c = self.conns.get_mut(id)?;
         let wanted = match &c.kind {
             ConnKind::Control(ctl) => ctl.next_deadline(),
             ConnKind::Callback(cb) => cb.next_deadline(self.config.lease, self.ping_interval),
         };
         self.timers.arm(&mut c.timer, wanted, TimerKey::Conn(id));
+        Some(c.frame_limit())
     }
 
     pub(super) fn arm_session(&mut self, sid: SessionId) {

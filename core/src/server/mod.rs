@@ -118,7 +118,7 @@ pub use users::{AddUserError, MemoryUserStore, UserStore};
 
 use self::admission::Admission;
 use self::cluster::ClusterState;
-use self::conn::{CallbackPhase, Conn, ConnKind};
+use self::conn::{Conn, ConnKind};
 use self::conn_table::ConnTable;
 use self::failed_logins::LoginLimiter;
 use self::ids::SessionIds;
@@ -362,23 +362,26 @@ impl Server {
         if !self.conns.was_issued(conn) {
             return Err(InputError::UnknownConnection(conn));
         }
+        if let Input::Received { data, .. } = input {
+            // The hottest input: `on_received` looks the connection up once
+            // for these checks and the frames.
+            let result = self.on_received(now, conn, data);
+            self.prune_timers();
+            return result;
+        }
         let Some(c) = self.conns.get(conn) else {
             return Ok(()); // closed by us; the input raced with Close
         };
-        let connecting = matches!(
-            &c.kind,
-            ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting)
-        );
+        let connecting = c.is_connecting();
         match input {
             Input::Connected { .. } if !connecting => return Err(InputError::NotADial(conn)),
             Input::ConnectFailed { .. } if !connecting => return Err(InputError::NotADial(conn)),
-            Input::Received { .. } if connecting => return Err(InputError::NotConnected(conn)),
             _ => {}
         }
         match input {
             Input::Connected { .. } => self.on_connected(now, conn),
             Input::ConnectFailed { error, .. } => self.on_connect_failed(now, conn, error),
-            Input::Received { data, .. } => self.on_received(now, conn, data),
+            Input::Received { .. } => {} // taken above
             Input::Closed { .. } => self.on_closed(now, conn),
             // Answered above: these carry no connection.
             Input::Bound { .. } | Input::BindFailed { .. } => {}
