@@ -25,6 +25,7 @@ pub use codes::{
 };
 pub use decoder::Decoder;
 pub(crate) use decoder::whole_frame_at_front;
+pub(crate) use encode::ack_bytes;
 pub use encode::login_ok_signed_prefix;
 pub use encoded::EncodedNotification;
 pub use error::{DecodeError, EncodeError};
