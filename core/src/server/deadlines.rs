@@ -61,6 +61,14 @@ impl Server {
     /// `timers`): every owner has at most one live entry, so afterwards the
     /// heap holds at most `2 × owners + 64` entries.
     pub(super) fn prune_timers(&mut self) {
+        // Nothing pushed or popped and no owner removed since the top was
+        // found live (an owner's slot changes only with a push or a pop):
+        // it still is, and the heap has not grown. The usual case after a
+        // frame, whose deadlines move later or not at all.
+        let stamp = self.timer_stamp();
+        if self.timers_pruned_at == Some(stamp) {
+            return;
+        }
         while let Some((at, key)) = self.timers.peek() {
             if self.timer_is_live(at, key) {
                 break;
@@ -73,6 +81,16 @@ impl Server {
             timers.retain(|at, key| self.timer_is_live(at, key));
             self.timers = timers;
         }
+        self.timers_pruned_at = Some(self.timer_stamp());
+    }
+
+    /// Changes when the heap or the set of its possible owners does.
+    fn timer_stamp(&self) -> u64 {
+        self.timers
+            .changes()
+            .wrapping_add(self.conns.removed())
+            .wrapping_add(self.sessions.removed())
+            .wrapping_add(self.ips.removed())
     }
 
     pub(super) fn on_conn_timer(&mut self, now: Instant, id: ConnId) {

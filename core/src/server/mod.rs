@@ -168,6 +168,9 @@ pub struct Server {
     /// Control connections before LOGIN_OK, from all addresses, by prefix.
     admission: Admission,
     shutting_down: bool,
+    /// `timer_stamp` when `prune_timers` last left the heap's top
+    /// live (see `deadlines`).
+    timers_pruned_at: Option<u64>,
     /// Cluster mode's state [D-17] (unused without `config.cluster`).
     cluster: ClusterState,
 }
@@ -235,6 +238,7 @@ impl Server {
             next_ping_nonce: 0,
             admission: Admission::default(),
             shutting_down: false,
+            timers_pruned_at: None,
             cluster: ClusterState::default(),
         })
     }
@@ -392,7 +396,16 @@ impl Server {
 
     /// The next thing for the adapter to do, or `None` when there is
     /// nothing. Drain it after every call that feeds the server.
+    #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
+        // Inlined for the last call of a drain, which finds nothing.
+        if self.out.is_empty() {
+            return None;
+        }
+        self.poll_pending()
+    }
+
+    fn poll_pending(&mut self) -> Option<Output> {
         while let Some(pending) = self.out.pop() {
             match pending {
                 Pending::Ready(output) => return Some(output),
