@@ -114,6 +114,10 @@ impl Outbox {
         self.queue.push_back(Output::Transmit { conn, data: bytes });
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Output> {
         let out = self.queue.pop_front();
         if self.queue.is_empty() && self.queue.capacity() > KEEP_QUEUE_CAPACITY {

@@ -114,8 +114,11 @@ impl SharedDecoder {
         if self.buf.len() < 4 + len {
             return Ok(None);
         }
-        self.buf.advance(4);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        // The prefix is dropped from the frozen `Bytes` (a pointer bump)
+        // rather than from the `BytesMut` (which re-encodes its offset).
+        let mut frame = self.buf.split_to(4 + len).freeze();
+        frame.advance(4);
+        Ok(Some(frame))
     }
 
     fn release_if_large(&mut self) {
