@@ -141,6 +141,8 @@ impl Receiver {
     }
 
     /// One read in, every output handled; returns the notifications delivered.
+    // Never inlined: callgrind counts instructions per call of it.
+    #[inline(never)]
     fn step(&mut self) -> usize {
         for &at in &self.seq_at {
             self.read[at..at + 8].copy_from_slice(&self.next_seq.to_be_bytes());
@@ -195,11 +197,32 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-fn count_allocations(full: bool) {
+impl Case {
+    /// Its benchmark id, e.g. `fax_received/one_per_read`.
+    fn id(&self) -> String {
+        if self.per_read == 1 {
+            format!("{}/one_per_read", self.name)
+        } else {
+            format!("{}/{}_per_read", self.name, self.per_read)
+        }
+    }
+}
+
+/// The cases whose id contains `filter` (all without one): run without
+/// `--bench` and with a filter, only that case's steps run, which is what
+/// an instruction count of `Receiver::step` needs (see docs/performance.md).
+fn selected(filter: Option<&str>) -> Vec<Case> {
+    cases()
+        .into_iter()
+        .filter(|c| filter.is_none_or(|f| c.id().contains(f)))
+        .collect()
+}
+
+fn count_allocations(full: bool, filter: Option<&str>) {
     println!(
         "client: heap allocations per notification (NOTIFY read -> event -> ACK), steady state"
     );
-    for case in cases() {
+    for case in selected(filter) {
         let mut r = Receiver::new(case.kind, &case.payload, case.per_read);
         for _ in 0..100 {
             r.step(); // warm up: output queue and transmit buffers reach their size
@@ -229,9 +252,16 @@ fn count_allocations(full: bool) {
 fn main() {
     // `cargo bench` passes --bench; under `cargo test` everything runs once, small.
     let full = std::env::args().any(|a| a == "--bench");
-    count_allocations(full);
+    // Outside `cargo bench`, the first argument that is not an option
+    // picks cases, as criterion's filter does under `cargo bench`.
+    let filter = if full {
+        None
+    } else {
+        std::env::args().skip(1).find(|a| !a.starts_with('-'))
+    };
+    count_allocations(full, filter.as_deref());
     if !full {
-        for case in cases() {
+        for case in selected(filter.as_deref()) {
             let mut r = Receiver::new(case.kind, &case.payload, case.per_read);
             assert_eq!(r.step(), case.per_read);
         }
@@ -243,12 +273,7 @@ fn main() {
     for case in cases() {
         group.throughput(Throughput::Elements(case.per_read as u64));
         let mut r = Receiver::new(case.kind, &case.payload, case.per_read);
-        let id = if case.per_read == 1 {
-            format!("{}/one_per_read", case.name)
-        } else {
-            format!("{}/{}_per_read", case.name, case.per_read)
-        };
-        group.bench_function(id, |b| b.iter(|| black_box(r.step())));
+        group.bench_function(case.id(), |b| b.iter(|| black_box(r.step())));
     }
     group.finish();
     c.final_summary();

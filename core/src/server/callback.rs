@@ -121,19 +121,7 @@ impl Server {
                 }
             }
             (CallbackPhase::Ready, Frame::Ack { seq }) => {
-                let active = self
-                    .sessions
-                    .get(sid)
-                    .is_some_and(|s| s.path == DeliveryPath::Callback(conn));
-                if active {
-                    self.on_ack(now, sid, conn, seq);
-                } else {
-                    let error = Self::violation(
-                        ErrorCode::UnexpectedFrame,
-                        "ACK on a callback that is not the active path",
-                    );
-                    self.abort_conn(now, conn, error);
-                }
+                self.on_callback_ack(now, conn, sid, seq);
             }
             (CallbackPhase::Ready, Frame::Pong { .. }) => {} // liveness only [D-4]
             (phase, other) => {
@@ -150,6 +138,33 @@ impl Server {
                     ),
                 );
                 self.abort_conn(now, conn, error);
+            }
+        }
+    }
+
+    /// An ACK on a ready callback: the session's when the callback is its
+    /// active path, a violation otherwise. Returns whether the connection
+    /// is still open.
+    pub(super) fn on_callback_ack(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: SessionId,
+        seq: u64,
+    ) -> bool {
+        let key = self
+            .sessions
+            .key(sid)
+            .filter(|&key| self.sessions[key].path == DeliveryPath::Callback(conn));
+        match key {
+            Some(key) => self.on_ack_at(now, key, conn, seq),
+            None => {
+                let error = Self::violation(
+                    ErrorCode::UnexpectedFrame,
+                    "ACK on a callback that is not the active path",
+                );
+                self.abort_conn(now, conn, error);
+                false
             }
         }
     }

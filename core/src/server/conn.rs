@@ -196,6 +196,14 @@ impl Conn {
         }
     }
 
+    /// A callback dial not yet reported connected.
+    pub(crate) fn is_connecting(&self) -> bool {
+        matches!(
+            &self.kind,
+            ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting)
+        )
+    }
+
     /// The session this connection serves, if any yet.
     pub(crate) fn session(&self) -> Option<SessionId> {
         match &self.kind {

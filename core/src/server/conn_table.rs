@@ -19,6 +19,8 @@ pub(crate) struct ConnTable {
     last: u64,
     /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole connection.
     live: IdMap<ConnId, Box<Conn>>,
+    /// Connections removed so far (wrapping), for `Server::prune_timers`.
+    removed: u64,
     /// The last bytes of connections closed while their Flush was queued.
     closing: IdMap<ConnId, Vec<u8>>,
 }
@@ -57,7 +59,14 @@ impl ConnTable {
     /// Forgets a live connection and hands it back; its unsent bytes stay
     /// in it (see [`ConnTable::retire`]).
     pub(crate) fn remove(&mut self, conn: ConnId) -> Option<Conn> {
-        self.live.remove(&conn).map(|c| *c)
+        let c = self.live.remove(&conn)?;
+        self.removed = self.removed.wrapping_add(1);
+        Some(*c)
+    }
+
+    /// How many connections were removed so far (wrapping).
+    pub(crate) fn removed(&self) -> u64 {
+        self.removed
     }
 
     /// Keeps the last bytes of a removed connection for the `Flush` that is

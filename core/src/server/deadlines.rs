@@ -15,15 +15,17 @@ use crate::wire::{ErrorCode, Frame};
 use crate::{ConnId, SessionId};
 
 impl Server {
-    pub(super) fn arm_conn(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
+    /// Keeps the connection's heap entry in step with its deadlines, and
+    /// returns its frame length limit [F-1] if it is open (what a caller
+    /// decoding its frames needs next, without another lookup).
+    pub(super) fn arm_conn(&mut self, id: ConnId) -> Option<u32> {
+        let c = self.conns.get_mut(id)?;
         let wanted = match &c.kind {
             ConnKind::Control(ctl) => ctl.next_deadline(),
             ConnKind::Callback(cb) => cb.next_deadline(self.config.lease, self.ping_interval),
         };
         self.timers.arm(&mut c.timer, wanted, TimerKey::Conn(id));
+        Some(c.frame_limit())
     }
 
     pub(super) fn arm_session(&mut self, sid: SessionId) {
@@ -59,6 +61,14 @@ impl Server {
     /// `timers`): every owner has at most one live entry, so afterwards the
     /// heap holds at most `2 × owners + 64` entries.
     pub(super) fn prune_timers(&mut self) {
+        // Nothing pushed or popped and no owner removed since the top was
+        // found live (an owner's slot changes only with a push or a pop):
+        // it still is, and the heap has not grown. The usual case after a
+        // frame, whose deadlines move later or not at all.
+        let stamp = self.timer_stamp();
+        if self.timers_pruned_at == Some(stamp) {
+            return;
+        }
         while let Some((at, key)) = self.timers.peek() {
             if self.timer_is_live(at, key) {
                 break;
@@ -71,6 +81,16 @@ impl Server {
             timers.retain(|at, key| self.timer_is_live(at, key));
             self.timers = timers;
         }
+        self.timers_pruned_at = Some(self.timer_stamp());
+    }
+
+    /// Changes when the heap or the set of its possible owners does.
+    fn timer_stamp(&self) -> u64 {
+        self.timers
+            .changes()
+            .wrapping_add(self.conns.removed())
+            .wrapping_add(self.sessions.removed())
+            .wrapping_add(self.ips.removed())
     }
 
     pub(super) fn on_conn_timer(&mut self, now: Instant, id: ConnId) {

@@ -5,11 +5,14 @@ use std::time::Instant;
 
 use super::Server;
 use super::conn::{CallbackPhase, Conn, ConnKind};
+use super::errors::InputError;
 use super::events::{CloseReason, Event, PeerError, Refusal};
 use super::limits::address_key;
 use super::outbox::Output;
 use crate::ConnId;
-use crate::wire::{ErrorCode, Frame, bounded_error_message};
+use crate::wire::{
+    DecodeError, ErrorCode, Frame, MAX_FRAME_LEN, bounded_error_message, whole_frame_at_front,
+};
 
 /// Cuts an ERROR message to the bound every sender of this crate keeps
 /// ([`MAX_ERROR_MESSAGE_LEN`](crate::wire::MAX_ERROR_MESSAGE_LEN)).
@@ -187,13 +190,57 @@ impl Server {
         }
     }
 
-    pub(super) fn on_received(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+    /// Bytes read from `conn`. `Err` if it is a dial not yet connected.
+    pub(super) fn on_received(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        data: &[u8],
+    ) -> Result<(), InputError> {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Ok(()); // closed by us; the input raced with Close
+        };
+        if c.is_connecting() {
+            return Err(InputError::NotConnected(conn));
+        }
+        let mut input = data;
+        if c.tls.is_none() && c.decoder.is_between_frames() {
+            // The usual read on plain TCP: whole frames. They are parsed
+            // here, in place, and the decoder is neither taken out nor put
+            // back (two lookups and two moves of it per read).
+            let mut limit = c.frame_limit();
+            loop {
+                match whole_frame_at_front(&mut input, limit) {
+                    Some(Ok(frame)) => {
+                        tracing::trace!(%conn, %frame, "received");
+                        match self.on_frame(now, conn, frame) {
+                            Some(new_limit) => limit = new_limit,
+                            None => return Ok(()), // closed by that frame
+                        }
+                    }
+                    Some(Err(err)) => {
+                        self.undecodable(now, conn, data, false, err);
+                        return Ok(());
+                    }
+                    None => break,
+                }
+            }
+            if input.is_empty() {
+                return Ok(());
+            }
+        }
+        self.on_received_buffered(now, conn, input, data);
+        Ok(())
+    }
+
+    /// [`Server::on_received`] through the connection's decoder: TLS, and
+    /// frames split across reads. `raw` is the whole read.
+    fn on_received_buffered(&mut self, now: Instant, conn: ConnId, data: &[u8], raw: &[u8]) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         let plaintext;
         let is_tls = c.tls.is_some();
-        let raw = data;
         // The frames borrow the decoder, and handling them needs `self`:
         // it is taken out (on plain TCP with the lookup just made).
         let (data, mut decoder) = if is_tls {
@@ -206,33 +253,26 @@ impl Server {
             };
             (&plaintext[..], std::mem::take(&mut c.decoder))
         } else {
-            (data, std::mem::take(&mut c.decoder))
+            let limit = c.frame_limit();
+            let mut decoder = std::mem::take(&mut c.decoder);
+            // In step with the connection (the fast path may have seen LOGIN_OK).
+            decoder.set_max_frame_len(limit);
+            (data, decoder)
         };
         let mut input = data;
         loop {
             match decoder.decode(&mut input) {
                 Ok(Some(frame)) => {
                     tracing::trace!(%conn, %frame, "received");
-                    self.on_frame(now, conn, frame);
-                    match self.conns.get(conn) {
+                    match self.on_frame(now, conn, frame) {
                         // The limit may have changed with LOGIN_OK [F-1].
-                        Some(c) => decoder.set_max_frame_len(c.frame_limit()),
+                        Some(limit) => decoder.set_max_frame_len(limit),
                         None => return, // closed by that frame; the rest is moot
                     }
                 }
                 Ok(None) => break,
                 Err(err) => {
-                    let error = if !is_tls && looks_like_tls(raw) {
-                        // A TLS client at a plain server: say so, rather
-                        // than "frame too long" [T-3].
-                        Self::violation(
-                            err.code(),
-                            "the peer speaks TLS, but this server runs plain FNP/1",
-                        )
-                    } else {
-                        Self::violation(err.code(), err.to_string())
-                    };
-                    self.abort_conn(now, conn, error);
+                    self.undecodable(now, conn, raw, is_tls, err);
                     return;
                 }
             }
@@ -242,11 +282,34 @@ impl Server {
         }
     }
 
-    pub(super) fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
-        let Some(c) = self.conns.get(conn) else {
-            return;
+    /// Bytes that are no FNP/1 frame: ERROR and close [F-6]. `raw` is the
+    /// read they came in.
+    fn undecodable(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        raw: &[u8],
+        is_tls: bool,
+        err: DecodeError,
+    ) {
+        let error = if !is_tls && looks_like_tls(raw) {
+            // A TLS client at a plain server: say so, rather than "frame
+            // too long" [T-3].
+            Self::violation(
+                err.code(),
+                "the peer speaks TLS, but this server runs plain FNP/1",
+            )
+        } else {
+            Self::violation(err.code(), err.to_string())
         };
-        match &c.kind {
+        self.abort_conn(now, conn, error);
+    }
+
+    /// One frame received on `conn`; returns the connection's frame length
+    /// limit [F-1] if it is still open afterwards.
+    pub(super) fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) -> Option<u32> {
+        let c = self.conns.get_mut(conn)?;
+        match &mut c.kind {
             ConnKind::Control(ctl) => match ctl.session() {
                 None => self.on_login_frame(now, conn, frame),
                 Some(sid) => {
@@ -256,10 +319,25 @@ impl Server {
             },
             ConnKind::Callback(cb) => {
                 let sid = cb.session;
+                if let (CallbackPhase::Ready, Frame::Ack { seq }) = (&cb.phase, &frame)
+                    && c.timer.is_some()
+                {
+                    // The hottest frame. It leaves every deadline where it
+                    // was or later: the session's (an ACK renews no lease)
+                    // and the connection's (its keepalive and silence
+                    // deadlines only move later with traffic, see
+                    // `Callback::next_deadline`), whose heap entry exists:
+                    // no re-arming is needed (see `timers`).
+                    cb.last_received = now;
+                    let seq = *seq;
+                    return self
+                        .on_callback_ack(now, conn, sid, seq)
+                        .then_some(MAX_FRAME_LEN);
+                }
                 self.on_callback_frame(now, conn, frame);
                 self.arm_session(sid);
             }
         }
-        self.arm_conn(conn);
+        self.arm_conn(conn)
     }
 }

@@ -86,6 +86,9 @@ impl IpEntry {
 #[derive(Debug, Default)]
 pub(crate) struct IpTable {
     map: HashMap<IpAddr, IpEntry>,
+    /// Entries removed so far (wrapping; a clear counts as one), for
+    /// `Server::prune_timers`.
+    removed: u64,
 }
 
 impl IpTable {
@@ -196,7 +199,13 @@ impl IpTable {
     pub(crate) fn release(&mut self, ip: &IpAddr, now: Instant) {
         if self.map.get(ip).is_some_and(|e| e.is_unused(now)) {
             self.map.remove(ip);
+            self.removed = self.removed.wrapping_add(1);
         }
+    }
+
+    /// How many entries were removed so far (wrapping).
+    pub(crate) fn removed(&self) -> u64 {
+        self.removed
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -229,6 +238,7 @@ impl IpTable {
     }
 
     pub(crate) fn clear(&mut self) {
+        self.removed = self.removed.wrapping_add(1);
         self.map.clear();
     }
 }

@@ -118,7 +118,7 @@ pub use users::{AddUserError, MemoryUserStore, UserStore};
 
 use self::admission::Admission;
 use self::cluster::ClusterState;
-use self::conn::{CallbackPhase, Conn, ConnKind};
+use self::conn::{Conn, ConnKind};
 use self::conn_table::ConnTable;
 use self::failed_logins::LoginLimiter;
 use self::ids::SessionIds;
@@ -168,6 +168,9 @@ pub struct Server {
     /// Control connections before LOGIN_OK, from all addresses, by prefix.
     admission: Admission,
     shutting_down: bool,
+    /// `timer_stamp` when `prune_timers` last left the heap's top
+    /// live (see `deadlines`).
+    timers_pruned_at: Option<u64>,
     /// Cluster mode's state [D-17] (unused without `config.cluster`).
     cluster: ClusterState,
 }
@@ -235,6 +238,7 @@ impl Server {
             next_ping_nonce: 0,
             admission: Admission::default(),
             shutting_down: false,
+            timers_pruned_at: None,
             cluster: ClusterState::default(),
         })
     }
@@ -362,23 +366,26 @@ impl Server {
         if !self.conns.was_issued(conn) {
             return Err(InputError::UnknownConnection(conn));
         }
+        if let Input::Received { data, .. } = input {
+            // The hottest input: `on_received` looks the connection up once
+            // for these checks and the frames.
+            let result = self.on_received(now, conn, data);
+            self.prune_timers();
+            return result;
+        }
         let Some(c) = self.conns.get(conn) else {
             return Ok(()); // closed by us; the input raced with Close
         };
-        let connecting = matches!(
-            &c.kind,
-            ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting)
-        );
+        let connecting = c.is_connecting();
         match input {
             Input::Connected { .. } if !connecting => return Err(InputError::NotADial(conn)),
             Input::ConnectFailed { .. } if !connecting => return Err(InputError::NotADial(conn)),
-            Input::Received { .. } if connecting => return Err(InputError::NotConnected(conn)),
             _ => {}
         }
         match input {
             Input::Connected { .. } => self.on_connected(now, conn),
             Input::ConnectFailed { error, .. } => self.on_connect_failed(now, conn, error),
-            Input::Received { data, .. } => self.on_received(now, conn, data),
+            Input::Received { .. } => {} // taken above
             Input::Closed { .. } => self.on_closed(now, conn),
             // Answered above: these carry no connection.
             Input::Bound { .. } | Input::BindFailed { .. } => {}
@@ -389,7 +396,16 @@ impl Server {
 
     /// The next thing for the adapter to do, or `None` when there is
     /// nothing. Drain it after every call that feeds the server.
+    #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
+        // Inlined for the last call of a drain, which finds nothing.
+        if self.out.is_empty() {
+            return None;
+        }
+        self.poll_pending()
+    }
+
+    fn poll_pending(&mut self) -> Option<Output> {
         while let Some(pending) = self.out.pop() {
             match pending {
                 Pending::Ready(output) => return Some(output),

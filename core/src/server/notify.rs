@@ -179,21 +179,30 @@ impl Server {
 
     /// A cumulative ACK received on `conn` for the session.
     pub(super) fn on_ack(&mut self, now: Instant, sid: SessionId, conn: ConnId, seq: u64) {
-        let Some(key) = self.sessions.key(sid) else {
-            return;
-        };
-        match self.sessions[key].delivery.ack(seq) {
+        if let Some(key) = self.sessions.key(sid) {
+            self.on_ack_at(now, key, conn, seq);
+        }
+    }
+
+    /// [`Server::on_ack`] for the session under `key`. Returns whether
+    /// `conn` is still open (a violation closes it).
+    pub(super) fn on_ack_at(&mut self, now: Instant, key: usize, conn: ConnId, seq: u64) -> bool {
+        let s = &mut self.sessions[key];
+        match s.delivery.ack(seq) {
             Ok(Some((first_seq, last_seq))) => {
                 self.out.event(Event::Delivered {
-                    session: sid,
+                    session: s.id(),
                     first_seq,
                     last_seq,
                 });
                 self.pump_key(now, key);
+                true
             }
-            Ok(None) => {} // a repeat [D-9]
+            Ok(None) => true, // a repeat [D-9]
             Err(violation) => {
+                let sid = s.id();
                 self.sequence_violation(now, conn, sid, violation.message("ACK"));
+                false
             }
         }
     }

@@ -37,6 +37,10 @@ pub(crate) enum TimerKey {
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
     heap: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    /// Pushes and pops so far (wrapping): with the owners' tables' removal
+    /// counts, it tells whether the heap's top may have gone stale since
+    /// it was last found live (see `Server::prune_timers`).
+    changes: u64,
 }
 
 impl TimerHeap {
@@ -50,6 +54,7 @@ impl TimerHeap {
     ) {
         let Some(wanted) = wanted else { return };
         if scheduled.is_none_or(|at| wanted < at) {
+            self.changed();
             self.heap.push(Reverse((wanted, key)));
             *scheduled = Some(wanted);
         }
@@ -63,14 +68,24 @@ impl TimerHeap {
     /// Removes and returns the earliest entry if it is due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerKey)> {
         match self.heap.peek() {
-            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
+            Some(Reverse((at, _))) if *at <= now => self.pop(),
             _ => None,
         }
     }
 
     /// Removes the earliest entry.
     pub(crate) fn pop(&mut self) -> Option<(Instant, TimerKey)> {
+        self.changed();
         self.heap.pop().map(|Reverse(e)| e)
+    }
+
+    /// Bumped by every change of the heap's entries.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    fn changed(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
     }
 
     /// Entries held, live and stale.
@@ -80,10 +95,12 @@ impl TimerHeap {
 
     /// Keeps only the entries for which `live` holds (O(n)).
     pub(crate) fn retain(&mut self, mut live: impl FnMut(Instant, TimerKey) -> bool) {
+        self.changed();
         self.heap.retain(|Reverse((at, key))| live(*at, *key));
     }
 
     pub(crate) fn clear(&mut self) {
+        self.changed();
         self.heap.clear();
     }
 }

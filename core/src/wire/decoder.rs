@@ -9,6 +9,27 @@ use super::frame::Frame;
 /// 64 KiB around.
 const KEEP_CAPACITY: usize = 4096;
 
+/// The frame lying whole at the front of `input`, parsed in place, with
+/// `input` advanced past it; `None` (and `input` untouched) when the front
+/// is not a whole frame with a length prefix within `limit`: a partial frame
+/// or a bad prefix is the [`Decoder`]'s business. This is the decoder's
+/// fastest path, open to a caller whose decoder
+/// [is between frames](Decoder::is_between_frames): the usual read (whole
+/// frames) then never touches the decoder.
+pub(crate) fn whole_frame_at_front<'i>(
+    input: &mut &'i [u8],
+    limit: u32,
+) -> Option<Result<Frame<'i>, DecodeError>> {
+    let (header, rest) = input.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*header);
+    if len == 0 || len > limit || rest.len() < len as usize {
+        return None;
+    }
+    let (frame_bytes, rest) = rest.split_at(len as usize);
+    *input = rest;
+    Some(Frame::parse(frame_bytes[0], &frame_bytes[1..]))
+}
+
 /// Turns a byte stream, split anywhere, into frames.
 ///
 /// Feed it whatever a socket read returned: [`Decoder::decode`] takes bytes
@@ -96,6 +117,14 @@ impl Decoder {
             }
     }
 
+    /// Whether the decoder holds nothing of a frame and has not failed: the
+    /// next bytes start a frame, so a caller may parse whole frames at the
+    /// front of a read itself ([`whole_frame_at_front`]) and leave the
+    /// decoder alone.
+    pub(crate) fn is_between_frames(&self) -> bool {
+        self.failed.is_none() && self.expected.is_none() && self.header_len == 0
+    }
+
     /// Whether the decoder is between frames (nothing partial is held).
     pub fn is_idle(&self) -> bool {
         self.buffered() == 0 && self.expected.is_none()
@@ -123,17 +152,12 @@ impl Decoder {
         // the decoder's reassembly state.
         if self.expected.is_none()
             && self.header_len == 0
-            && let Some((header, rest)) = input.split_first_chunk::<4>()
+            && let Some(parsed) = whole_frame_at_front(input, self.limit)
         {
-            let len = u32::from_be_bytes(*header);
-            if len != 0 && len <= self.limit && rest.len() >= len as usize {
-                let (frame_bytes, rest) = rest.split_at(len as usize);
-                *input = rest;
-                return match Frame::parse(frame_bytes[0], &frame_bytes[1..]) {
-                    Ok(frame) => Ok(Some(frame)),
-                    Err(err) => Err(self.fail(err)),
-                };
-            }
+            return match parsed {
+                Ok(frame) => Ok(Some(frame)),
+                Err(err) => Err(self.fail(err)),
+            };
         }
         let len = match self.expected {
             Some(len) => len,

@@ -216,3 +216,26 @@ pub fn login_ok_signed_prefix(ok: &super::frame::LoginOk) -> [u8; 17] {
     out[13..17].copy_from_slice(&ok.caps.bits().to_be_bytes());
     out
 }
+
+/// An encoded ACK: the same bytes as encoding `Frame::Ack { seq }`,
+/// without the general encoder (a client writes one per read of NOTIFYs).
+pub(crate) fn ack_bytes(seq: u64) -> [u8; 13] {
+    let mut out = [0u8; 13];
+    out[..4].copy_from_slice(&9u32.to_be_bytes()); // type + seq
+    out[4] = super::codes::FrameType::Ack.to_wire();
+    out[5..].copy_from_slice(&seq.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_bytes_are_what_the_encoder_writes() {
+        for seq in [0, 1, 0x0102_0304_0506_0708, u64::MAX] {
+            let expected = Frame::Ack { seq }.to_vec().unwrap();
+            assert_eq!(ack_bytes(seq).as_slice(), expected);
+        }
+    }
+}

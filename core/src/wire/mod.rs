@@ -24,6 +24,8 @@ pub use codes::{
     ByeReason, CallbackState, Caps, ErrorCode, FrameType, NotificationKind, PolicyKind, Role,
 };
 pub use decoder::Decoder;
+pub(crate) use decoder::whole_frame_at_front;
+pub(crate) use encode::ack_bytes;
 pub use encode::login_ok_signed_prefix;
 pub use encoded::EncodedNotification;
 pub use error::{DecodeError, EncodeError};

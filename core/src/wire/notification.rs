@@ -305,7 +305,13 @@ impl Notification {
         let mut r = BodyReader::new(FrameType::Notify, payload);
         let text = |r: &mut BodyReader<'_>, field: &'static str| {
             let raw = r.str_bytes(field)?;
-            std::str::from_utf8(raw).map_err(|_| PayloadError::InvalidUtf8 { field })?;
+            // `build` makes a `Text` of it, which checks UTF-8 (the only
+            // way to make one without `unsafe`): checked here too only when
+            // that check could fail, so the usual ASCII text is validated
+            // once, not twice.
+            if !raw.is_ascii() {
+                std::str::from_utf8(raw).map_err(|_| PayloadError::InvalidUtf8 { field })?;
+            }
             let start = raw.as_ptr() as usize - payload.as_ptr() as usize;
             Ok::<_, PayloadError>(start..start + raw.len())
         };

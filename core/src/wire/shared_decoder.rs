@@ -114,8 +114,11 @@ impl SharedDecoder {
         if self.buf.len() < 4 + len {
             return Ok(None);
         }
-        self.buf.advance(4);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        // The prefix is dropped from the frozen `Bytes` (a pointer bump)
+        // rather than from the `BytesMut` (which re-encodes its offset).
+        let mut frame = self.buf.split_to(4 + len).freeze();
+        frame.advance(4);
+        Ok(Some(frame))
     }
 
     fn release_if_large(&mut self) {
@@ -135,6 +138,16 @@ impl SharedDecoder {
 /// byte, `seq` (8), `kind` (1) and the blob's length (2).
 const NOTIFY_PAYLOAD_AT: usize = 1 + 8 + 1 + 2;
 
+/// The seq, kind and payload length of a NOTIFY frame (type byte and
+/// body) whose payload's length prefix says it ends the frame exactly; `None`
+/// for anything else, short or long.
+fn notify_header(frame: &[u8]) -> Option<(u64, u8, usize)> {
+    let (header, payload) = frame.split_first_chunk::<NOTIFY_PAYLOAD_AT>()?;
+    let [_, seq @ .., kind, len_hi, len_lo] = *header;
+    let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+    (len == payload.len()).then_some((u64::from_be_bytes(seq), kind, len))
+}
+
 /// A NOTIFY whose payload is its frame's own bytes.
 #[derive(Debug)]
 pub(crate) struct SharedNotify {
@@ -151,9 +164,15 @@ pub(crate) fn split_notify(frame: Bytes) -> Result<Result<SharedNotify, Bytes>, 
     if frame.first() != Some(&FrameType::Notify.to_wire()) {
         return Ok(Err(frame));
     }
-    let fields = match Frame::parse(frame[0], &frame[1..])? {
-        Frame::Notify(n) => Some((n.seq, n.kind, n.payload.len())),
-        _ => None,
+    let fields = match notify_header(&frame) {
+        // The usual NOTIFY: its fields and a payload that ends the frame,
+        // which is all `Frame::parse` would check.
+        Some(fields) => Some(fields),
+        // Anything else gets the parser's verdict (and its exact error).
+        None => match Frame::parse(frame[0], &frame[1..])? {
+            Frame::Notify(n) => Some((n.seq, n.kind, n.payload.len())),
+            _ => None,
+        },
     };
     let Some((seq, kind, len)) = fields else {
         return Ok(Err(frame));

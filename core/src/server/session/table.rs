@@ -29,6 +29,8 @@ pub(crate) struct SessionTable {
     by_user: HashMap<Arc<str>, Vec<SessionId>>,
     /// Which session holds each callback endpoint [C-4].
     endpoints: HashMap<SocketAddr, SessionId>,
+    /// Sessions removed so far (wrapping), for `Server::prune_timers`.
+    removed: u64,
 }
 
 impl SessionTable {
@@ -39,6 +41,7 @@ impl SessionTable {
             index: IdMap::default(),
             by_user: HashMap::new(),
             endpoints: HashMap::new(),
+            removed: 0,
         }
     }
 
@@ -70,6 +73,7 @@ impl SessionTable {
     /// endpoint it held.
     pub(crate) fn remove(&mut self, id: SessionId) -> Option<Session> {
         let key = self.index.remove(&id)?;
+        self.removed = self.removed.wrapping_add(1);
         let s = self.slab.remove(key);
         if let Some(list) = self.by_user.get_mut(&s.user) {
             list.retain(|&other| other != id);
@@ -116,6 +120,11 @@ impl SessionTable {
 
     pub(crate) fn len(&self) -> usize {
         self.slab.len()
+    }
+
+    /// How many sessions were removed so far (wrapping).
+    pub(crate) fn removed(&self) -> u64 {
+        self.removed
     }
 
     pub(crate) fn is_empty(&self) -> bool {
