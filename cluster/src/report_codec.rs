@@ -14,7 +14,7 @@
 //! copied to another origin's subject is refused too. Versions 1 and 2
 //! (no mac) are refused as unknown.
 
-use hmac::{KeyInit as _, Mac as _};
+use hmac::Mac as _;
 
 use crate::ids::{LogSeq, ServerId};
 use crate::report::{Outcome, Report};
@@ -131,8 +131,7 @@ pub(crate) fn authentic(secret: &ClusterSecret, origin: ServerId, body: &[u8]) -
 
 /// The MAC state over `origin` and `body`.
 fn mac(secret: &ClusterSecret, origin: ServerId, body: &[u8]) -> HmacSha256 {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.report_key()).expect("HMAC takes a key of any length");
+    let mut mac = secret.report_mac();
     mac.update(&origin.0.to_be_bytes());
     mac.update(body);
     mac

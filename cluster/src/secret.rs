@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use hkdf::Hkdf;
+use hmac::Hmac;
 use sha2::Sha256;
 
 /// HKDF info of the session-record key; a new record format gets a new
@@ -29,8 +30,11 @@ const ID_KEY_INFO: &[u8] = b"faxnotify cluster dedup id v1";
 #[derive(Clone)]
 pub struct ClusterSecret {
     record_key: [u8; 32],
-    report_key: [u8; 32],
-    id_key: [u8; 32],
+    /// HMACs keyed once: keying hashes the key's two pads, as much SHA-256
+    /// work as a short message's MAC itself, and a server computes one per
+    /// report and per publish.
+    report_mac: Hmac<Sha256>,
+    id_mac: Hmac<Sha256>,
 }
 
 impl ClusterSecret {
@@ -50,8 +54,8 @@ impl ClusterSecret {
         }
         Self {
             record_key,
-            report_key,
-            id_key,
+            report_mac: keyed(&report_key),
+            id_mac: keyed(&id_key),
         }
     }
 
@@ -92,8 +96,9 @@ impl ClusterSecret {
     }
 
     /// The HMAC-SHA256 key of delivery reports.
-    pub(crate) fn report_key(&self) -> &[u8; 32] {
-        &self.report_key
+    /// A MAC of reports, keyed with the reports' key.
+    pub(crate) fn report_mac(&self) -> Hmac<Sha256> {
+        self.report_mac.clone()
     }
 
     /// 16 hex digits only holders of the secret can compute, for the
@@ -103,9 +108,8 @@ impl ClusterSecret {
     /// of theirs under it first, and the server's own would be dropped as
     /// a "duplicate" while acknowledged.
     pub(crate) fn id_tag(&self, parts: &[&[u8]]) -> String {
-        use hmac::{KeyInit as _, Mac as _};
-        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.id_key)
-            .expect("HMAC takes a key of any length");
+        use hmac::Mac as _;
+        let mut mac = self.id_mac.clone();
         for part in parts {
             // Length-prefixed, so the parts cannot run into each other.
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -113,6 +117,11 @@ impl ClusterSecret {
         }
         hex::encode(&mac.finalize().into_bytes()[..8])
     }
+}
+
+fn keyed(key: &[u8; 32]) -> Hmac<Sha256> {
+    use hmac::KeyInit as _;
+    Hmac::new_from_slice(key).expect("HMAC takes a key of any length")
 }
 
 impl fmt::Debug for ClusterSecret {
@@ -167,9 +176,15 @@ mod tests {
         let b = ClusterSecret::from_bytes(&[8; 32]);
         assert_ne!(a.record_key(), &[7; 32]);
         assert_ne!(a.record_key(), b.record_key());
-        assert_ne!(a.report_key(), a.record_key());
-        assert_ne!(a.report_key(), b.report_key());
-        assert_ne!(a.id_key, a.report_key);
+        // The three keys differ: their MACs of one message do.
+        let of = |mut mac: Hmac<Sha256>| {
+            use hmac::Mac as _;
+            mac.update(b"message");
+            mac.finalize().into_bytes()
+        };
+        assert_ne!(of(a.report_mac()), of(keyed(a.record_key())));
+        assert_ne!(of(a.report_mac()), of(a.id_mac.clone()));
+        assert_ne!(of(a.report_mac()), of(b.report_mac()));
         let tag = a.id_tag(&[b"log", &[1]]);
         assert_eq!(tag.len(), 16);
         assert_eq!(tag, a.id_tag(&[b"log", &[1]]));
@@ -207,5 +222,20 @@ mod tests {
         let err = ClusterSecret::read_file(&path).unwrap_err();
         assert!(err.to_string().contains("is 31 bytes long"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tags_and_macs_are_plain_hkdf_and_hmac_sha256() {
+        // Servers of different versions share one bus: these values are
+        // RFC 5869 HKDF-SHA256 and RFC 2104 HMAC-SHA256 as any other
+        // implementation computes them (here Python's hmac and hashlib).
+        let a = ClusterSecret::from_bytes(&[7; 32]);
+        assert_eq!(a.id_tag(&[b"log", &[1]]), "f68cf841e8b6e4f2");
+        let mut mac = a.report_mac();
+        hmac::Mac::update(&mut mac, b"message");
+        assert_eq!(
+            hex::encode(hmac::Mac::finalize(mac).into_bytes()),
+            "9190257cb9c216a597f21308dae07a8f5d96c29da4aefb5d5de89cf13d334e1d"
+        );
     }
 }
