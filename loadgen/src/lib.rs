@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 pub mod bus_cost;
+pub mod closed_loop;
 mod cluster_ctx;
 pub mod fnp_cluster;
 pub mod fnp_mio;
