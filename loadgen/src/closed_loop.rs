@@ -7,8 +7,9 @@
 //! per round trip), or — for a standalone server — inside the server's
 //! loop, in a [`ServerHandler`] ([`in_loop_handler`]): the loop's thread
 //! answers each `Delivered` with the next notification at once, as the
-//! raw baseline's single thread does. The server processes use the
-//! handler at every window: see [`crate::producer::run`] for why.
+//! raw baseline's single thread does. The standalone server processes use
+//! the handler at every window (the crate documentation, "The load", has
+//! the measurements).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
