@@ -171,7 +171,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
         users: HashMap::new(),
         refused: Arc::default(),
     };
-    let result = producer::run(spec, &mut api);
+    let result = producer::run(spec, &mut api, None);
     threads.handle().block_on(node.shutdown());
     drop(api);
     threads.stop();

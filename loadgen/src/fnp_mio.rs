@@ -9,6 +9,7 @@ use faxnotify_core::server::{Event, Target};
 use faxnotify_core::wire::{CallbackState, EncodedNotification};
 use faxnotify_mio::{LoopOptions, Server};
 
+use super::closed_loop::{InLoop, in_loop_handler};
 use super::messages::{self, ChildMsg, Spec};
 use super::mio_fleet::Fleet;
 use super::producer::{self, Seen, ServerApi};
@@ -67,18 +68,20 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
     let mut options = LoopOptions::default();
     options.post_capacity = producer::post_capacity(spec);
+    let in_loop = InLoop::default();
     let server = Server::builder(
         producer::config(spec)?,
         producer::LoadUsers::new(spec.clients)?,
     )
     .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
     .options(options)
+    .handler(in_loop_handler(in_loop.clone()))
     .start()
     .map_err(|e| e.to_string())?;
     messages::send(&ChildMsg::Listening {
         addr: server.local_addr(),
     });
-    producer::run(spec, &mut MioServer { server })
+    producer::run(spec, &mut MioServer { server }, Some(&in_loop))
 }
 
 /// The clients process: the clients split over `client_threads` mio loops.

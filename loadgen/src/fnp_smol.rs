@@ -20,6 +20,7 @@ use faxnotify_core::wire::{CallbackState, EncodedNotification};
 use faxnotify_smol::{Options, Server, ServerEvents, TaskRunner};
 use futures_lite::future;
 
+use super::closed_loop::{InLoop, in_loop_handler};
 use super::messages::{self, ChildMsg, Spec};
 use super::mio_fleet::{PASSWORD, user_name};
 use super::payload;
@@ -67,17 +68,19 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     sys::raise_fd_limit();
     let mut options = Options::default();
     options.post_capacity = producer::post_capacity(spec);
-    let (server, events) = async_io::block_on(Server::bind_with(
+    let in_loop = InLoop::default();
+    let (server, events) = async_io::block_on(Server::bind_with_handler(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         producer::config(spec)?,
         producer::LoadUsers::new(spec.clients)?,
         options,
+        in_loop_handler(in_loop.clone()),
     ))
     .map_err(|e| e.to_string())?;
     messages::send(&ChildMsg::Listening {
         addr: server.local_addr(),
     });
-    producer::run(spec, &mut SmolServer { server, events })
+    producer::run(spec, &mut SmolServer { server, events }, Some(&in_loop))
 }
 
 /// One client: starts it (when a login slot is free), reads its events

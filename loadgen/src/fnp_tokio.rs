@@ -14,6 +14,7 @@ use faxnotify_core::wire::EncodedNotification;
 use faxnotify_tokio::{Options, Server, ServerEvents, TaskRunner};
 use futures_lite::future;
 
+use super::closed_loop::{InLoop, in_loop_handler};
 use super::fnp_smol::{client_config, run_client};
 use super::messages::{self, ChildMsg, Spec};
 use super::producer::{self, Seen, ServerApi};
@@ -63,11 +64,13 @@ pub fn server(spec: &Spec) -> Result<(), String> {
     let mut options = Options::default();
     options.runner = TaskRunner::Handle(threads.handle().clone());
     options.post_capacity = producer::post_capacity(spec);
-    let (server, events) = future::block_on(Server::bind_with(
+    let in_loop = InLoop::default();
+    let (server, events) = future::block_on(Server::bind_with_handler(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         producer::config(spec)?,
         producer::LoadUsers::new(spec.clients)?,
         options,
+        in_loop_handler(in_loop.clone()),
     ))
     .map_err(|e| e.to_string())?;
     messages::send(&ChildMsg::Listening {
@@ -80,6 +83,7 @@ pub fn server(spec: &Spec) -> Result<(), String> {
             server,
             events,
         },
+        Some(&in_loop),
     );
     threads.stop();
     result

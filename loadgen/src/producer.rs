@@ -5,7 +5,7 @@
 //! baseline's window: the application notifies a session as fast as its
 //! client acknowledges), and report.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use faxnotify_core::SessionId;
@@ -14,6 +14,7 @@ use faxnotify_core::server::{MemoryUserStore, ServerConfig, Target, UserStore};
 use faxnotify_core::wire::{EncodedNotification, Role as UserRole};
 use faxnotify_runtime::{NotificationEncoder, PostReport};
 
+use super::closed_loop::{Batch, ClosedLoop, InLoop};
 use super::messages::{self, ChildMsg, ChildReport, Command, Spec};
 use super::mio_fleet::{PASSWORD, user_name};
 use super::payload;
@@ -145,7 +146,18 @@ pub fn config(spec: &Spec) -> Result<ServerConfig, String> {
 }
 
 /// Runs the server application until the parent says "quit".
-pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
+///
+/// With `in_loop` (the state the server's
+/// [`in_loop_handler`](super::closed_loop::in_loop_handler) shares),
+/// the delivery's closed loop runs in the server's loop, which answers
+/// each acknowledgement with the next notification on its own thread;
+/// this thread only starts it and waits for the end. Without it (a
+/// cluster run, whose notifications go through the bus), this thread
+/// reads the events and posts. The standalone servers use the handler at
+/// every window, by measurement (the crate documentation, "The load", has
+/// the figures): it removes the two thread hand-offs per round trip, and
+/// costs fewer system calls and context switches at window 64 too.
+pub fn run(spec: &Spec, api: &mut dyn ServerApi, in_loop: Option<&InLoop>) -> Result<(), String> {
     let cmds = messages::commands(|| {});
     // Before the first login: the program, its threads and the users store.
     let start_rss = sys::rss_bytes();
@@ -153,11 +165,6 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
     let listening = std::time::Instant::now();
     let mut logins_ns = 0;
     let mut notes: Vec<String> = Vec::new();
-    let note = |notes: &mut Vec<String>, text: String| {
-        if notes.len() < 20 {
-            notes.push(text);
-        }
-    };
 
     // Set-up: every session gets a delivery path.
     let mut up: HashSet<SessionId> = HashSet::with_capacity(spec.clients);
@@ -202,67 +209,15 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
         return broadcasts(spec, api, &cmds, &up, notes, setup_start, ready_rss);
     }
     // Delivery: per session, at most `outstanding` notified and not yet
-    // acknowledged; every notification that became allowed while the
-    // events were read goes to the runtime in one batch.
+    // acknowledged ([`ClosedLoop`]), in the server's loop or on this thread.
     let n = spec.clients;
     let m = spec.per_client;
-    let q = u64::from(spec.outstanding);
-    let sessions: Vec<SessionId> = up.into_iter().collect();
-    let index: HashMap<SessionId, usize> =
-        sessions.iter().enumerate().map(|(i, s)| (*s, i)).collect();
-    let mut sent = vec![0u64; n];
-    let mut acked = vec![0u64; n];
-    let mut complete = 0usize;
-    let mut dirty: Vec<usize> = (0..n).collect();
-    // Encoded here, on the application's thread, into one arena; posted
-    // fire and forget: the runtime's loop answers nothing per batch.
-    let mut encoder = NotificationEncoder::new();
-    let mut batch = Vec::new();
+    let closed_loop = ClosedLoop::new(up.into_iter().collect(), m, spec.outstanding);
     let go_cpu = CpuSample::now();
     let start_ns = sys::monotonic_ns();
-    while complete < n {
-        if !dirty.is_empty() {
-            let now = sys::monotonic_ns();
-            for i in dirty.drain(..) {
-                let allowed = m.min(acked[i] + q);
-                for number in sent[i] + 1..=allowed {
-                    let encoded = encoder
-                        .encode(&payload::notification(now, number))
-                        .map_err(|e| e.to_string())?;
-                    batch.push((Target::Session(sessions[i]), encoded));
-                }
-                sent[i] = sent[i].max(allowed);
-            }
-            if !batch.is_empty() {
-                api.post_batch(&mut batch)?;
-            }
-        }
-        // Every event already waiting, or else wait for one.
-        let mut wait = Duration::from_secs(1);
-        while let Some(seen) = api.next_event(wait) {
-            wait = Duration::ZERO;
-            match seen {
-                Seen::Delivered { session, last, .. } => {
-                    let Some(&i) = index.get(&session) else {
-                        continue;
-                    };
-                    if last > acked[i] {
-                        let was = acked[i];
-                        acked[i] = last.min(m);
-                        if acked[i] == m && was < m {
-                            complete += 1;
-                        }
-                        if sent[i] < m {
-                            dirty.push(i);
-                        }
-                    }
-                }
-                Seen::Note(text) => note(&mut notes, text),
-                Seen::PathUp(_) | Seen::Nothing => {}
-            }
-        }
-        refusals(&api.take_post_report())?;
-        api.check()?;
+    match in_loop {
+        Some(shared) => deliver_in_loop(api, shared, closed_loop, &mut notes)?,
+        None => deliver_here(api, closed_loop, &mut notes)?,
     }
     let end_ns = sys::monotonic_ns();
     let cpu = CpuSample::now().since(go_cpu);
@@ -281,6 +236,79 @@ pub fn run(spec: &Spec, api: &mut dyn ServerApi) -> Result<(), String> {
         notes,
     })));
     serve_until_quit(api, &cmds)
+}
+
+/// The closed loop on this thread: post what the acknowledgements allow,
+/// read the events (every one waiting, or wait for one), repeat.
+fn deliver_here(
+    api: &mut dyn ServerApi,
+    mut closed_loop: ClosedLoop,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut batch = Batch::new();
+    while !closed_loop.is_complete() {
+        closed_loop.fill(&mut batch)?;
+        if !batch.is_empty() {
+            api.post_batch(&mut batch)?;
+        }
+        let mut wait = Duration::from_secs(1);
+        while let Some(seen) = api.next_event(wait) {
+            wait = Duration::ZERO;
+            match seen {
+                Seen::Delivered { session, last, .. } => closed_loop.acknowledged(session, last),
+                Seen::Note(text) => note(notes, text),
+                Seen::PathUp(_) | Seen::Nothing => {}
+            }
+        }
+        refusals(&api.take_post_report())?;
+        api.check()?;
+    }
+    Ok(())
+}
+
+/// The closed loop in the server's loop: this thread posts the first
+/// window of every session and hands the loop over to the handler, then
+/// waits for the event that says the run is complete (or failed),
+/// looking at the refusals once a second meanwhile.
+fn deliver_in_loop(
+    api: &mut dyn ServerApi,
+    shared: &InLoop,
+    mut closed_loop: ClosedLoop,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut batch = Batch::new();
+    closed_loop.fill(&mut batch)?;
+    // Installed before the first post: no acknowledgement can come first.
+    shared.lock().closed_loop = Some(closed_loop);
+    api.post_batch(&mut batch)?;
+    loop {
+        match api.next_event(Duration::from_secs(1)) {
+            Some(Seen::Note(text)) => note(notes, text),
+            Some(Seen::Delivered { .. } | Seen::PathUp(_) | Seen::Nothing) | None => {}
+        }
+        {
+            let mut state = shared.lock();
+            if let Some(error) = state.error.take() {
+                return Err(error);
+            }
+            if state
+                .closed_loop
+                .as_ref()
+                .is_some_and(ClosedLoop::is_complete)
+            {
+                return Ok(());
+            }
+        }
+        refusals(&api.take_post_report())?;
+        api.check()?;
+    }
+}
+
+/// Keeps `text` among the run's notes (the first 20).
+fn note(notes: &mut Vec<String>, text: String) {
+    if notes.len() < 20 {
+        notes.push(text);
+    }
 }
 
 /// Keeps the server serving (keepalives) until the parent is done with the

@@ -14,6 +14,8 @@
 //! Server::bind(addr, config, users).await -> (Server, ServerEvents)
 //!     server.notify(target, notification).await, sessions(), end_session(), shutdown()
 //!     server.post(target, encoded) (fire and forget), take_post_report()
+//! Server::bind_with_handler(addr, config, users, options, handler).await
+//!     handler(event, notifier) on the driver task: notifier.post(..)
 //! Client::start(config).await -> Client
 //!     client.next_event().await, logout(), state(), change_settings()
 //! ```
@@ -65,6 +67,18 @@
 //! instead of reading again into `WouldBlock`. In steady state nothing on
 //! this path allocates: waits keep wakers instead of event listeners, and
 //! read and write buffers go round instead of being made per message.
+//!
+//! # A handler on the driver task
+//!
+//! An application that notifies in answer to events (the next notification
+//! when the last one is acknowledged) pays, through [`ServerEvents`] and
+//! `post`, two cross-task hand-offs per round trip: the driver wakes the
+//! application for the `Delivered` event, the application's post wakes the
+//! driver. A [`ServerHandler`] given to [`Server::bind_with_handler`] runs
+//! on the driver task with each event instead; it may post right there
+//! ([`LoopNotifier`]: queued at once, same [`PostReport`]) and hands back
+//! the events it leaves to the application, which go to the stream in
+//! order. Every event goes to exactly one of the two.
 //!
 //! # Backpressure
 //!
@@ -144,7 +158,7 @@ pub use errors::{
     ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, NotifyError,
     PostError, ServerStartError, SetTlsIdentityError,
 };
-pub use faxnotify_runtime::{NotificationEncoder, PostReport};
+pub use faxnotify_runtime::{LoopNotifier, NotificationEncoder, PostReport, ServerHandler};
 pub use options::{Options, OptionsError};
 pub use runtime::{AsyncListener, AsyncTcp, AsyncTimer, Runtime, Spawn};
 pub use server::Server;

@@ -18,7 +18,8 @@ use faxnotify_core::wire::{EncodedNotification, Notification};
 use faxnotify_core::{ConnId, SessionId};
 use faxnotify_runtime::ClusterRequest;
 use faxnotify_runtime::{
-    EncodedBatch, PostError, PostInbox, PostReport, ServerRequest, WakeGate, encode_on_this_thread,
+    EncodedBatch, LoopNotifier, PostError, PostInbox, PostReport, ServerHandler, ServerRequest,
+    WakeGate, encode_on_this_thread,
 };
 use futures_lite::Stream;
 use tracing::Instrument as _;
@@ -185,9 +186,83 @@ impl<R: Runtime> Server<R> {
         users: impl UserStore + Send + 'static,
         options: Options<R>,
     ) -> Result<(Self, ServerEvents), ServerStartError> {
+        Self::start(addr, config, Box::new(users), options, None).await
+    }
+
+    /// [`Server::bind_with`], and an application handler the driver calls
+    /// on its own task with each event, in order, instead of sending it to
+    /// the [`ServerEvents`]: the events it hands back (`Some(event)`) go
+    /// to the stream, the others are the handler's alone — none is lost or
+    /// seen twice.
+    ///
+    /// The handler may notify right there ([`LoopNotifier::post_batch`]):
+    /// the notifications are queued in the driver at once, as posts taken
+    /// from the inbox are, with their outcomes in the same [`PostReport`]
+    /// ([`Server::take_post_report`]). An application that answers each
+    /// `Delivered` with the next notification (a closed loop at window 1)
+    /// saves the two cross-task hand-offs per notification of
+    /// `events.next().await` then `post()`: the driver's wake-up of the
+    /// application, and the doorbell that wakes the driver.
+    ///
+    /// The handler runs inside the driver: keep it short and never block
+    /// or wait in it (see [`ServerHandler`]).
+    ///
+    /// ```no_run
+    /// use faxnotify_core::server::{Event, MemoryUserStore, ServerConfig, Target};
+    /// use faxnotify_core::wire::Notification;
+    /// use faxnotify_smol::{LoopNotifier, NotificationEncoder, Options, Server};
+    /// # async_io::block_on(async {
+    /// let mut encoder = NotificationEncoder::new();
+    /// let next = move |event: Event, notifier: &mut LoopNotifier<'_>| match event {
+    ///     // Each acknowledgement brings the session its next message.
+    ///     Event::Delivered { session, last_seq, .. } => {
+    ///         let text = Notification::server_message(format!("after {last_seq}"));
+    ///         if let Ok(encoded) = encoder.encode(&text) {
+    ///             notifier.post(Target::Session(session), encoded);
+    ///         }
+    ///         None
+    ///     }
+    ///     other => Some(other), // to the event stream
+    /// };
+    /// let (server, events) = Server::bind_with_handler(
+    ///     "127.0.0.1:0".parse()?,
+    ///     ServerConfig::new([7; 32]),
+    ///     MemoryUserStore::new(),
+    ///     Options::default(),
+    ///     next,
+    /// )
+    /// .await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn bind_with_handler(
+        addr: SocketAddr,
+        config: ServerConfig,
+        users: impl UserStore + Send + 'static,
+        options: Options<R>,
+        handler: impl ServerHandler,
+    ) -> Result<(Self, ServerEvents), ServerStartError> {
+        Self::start(
+            addr,
+            config,
+            Box::new(users),
+            options,
+            Some(Box::new(handler)),
+        )
+        .await
+    }
+
+    async fn start(
+        addr: SocketAddr,
+        config: ServerConfig,
+        users: Box<dyn UserStore + Send>,
+        options: Options<R>,
+        handler: Option<Box<dyn ServerHandler>>,
+    ) -> Result<(Self, ServerEvents), ServerStartError> {
         options.validate()?;
         let seed = options.resolve_seed().map_err(ServerStartError::Seed)?;
-        let core = core::Server::new(config, Box::new(users), seed)?;
+        let core = core::Server::new(config, users, seed)?;
         let bind_error = |e: std::io::Error| ServerStartError::Bind {
             addr,
             error: BindError::from_io(&e),
@@ -216,6 +291,7 @@ impl<R: Runtime> Server<R> {
                 let machine = ServerMachine {
                     core,
                     inbox: driver_inbox,
+                    handler,
                     posts: Vec::new(),
                     shutdown_waiters: Vec::new(),
                     killed: false,
@@ -453,6 +529,8 @@ impl<R: Runtime> Server<R> {
 struct ServerMachine {
     core: core::Server,
     inbox: Arc<PostInbox>,
+    /// The application's handler on the driver task, if it has one.
+    handler: Option<Box<dyn ServerHandler>>,
     /// The posts being delivered; swapped with the inbox's vector, so both
     /// keep their capacity.
     posts: Vec<(Target, EncodedNotification)>,
@@ -474,7 +552,8 @@ impl ServerMachine {
     /// Queues everything posted so far.
     fn take_posts(&mut self, now: Instant) {
         self.inbox.take(&mut self.posts);
-        self.inbox.deliver(&mut self.core, now, &mut self.posts);
+        self.inbox
+            .deliver(&mut self.core, now, self.posts.drain(..));
     }
 
     fn begin_shutdown<R: Runtime>(&mut self, now: Instant, io: &mut Conns<R>) {
@@ -511,7 +590,7 @@ impl<R: Runtime> Machine<R> for ServerMachine {
         self.core.poll_timeout()
     }
 
-    fn drain(&mut self, _now: Instant, io: &mut Conns<R>, events: &mailbox::Sender<Event>) {
+    fn drain(&mut self, now: Instant, io: &mut Conns<R>, events: &mailbox::Sender<Event>) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Connect { conn, addr } => io.dial(conn, addr),
@@ -521,7 +600,23 @@ impl<R: Runtime> Machine<R> for ServerMachine {
                     }
                 }
                 Output::Close { conn } => io.close(conn),
-                Output::Event(event) => events.push(event),
+                Output::Event(event) => {
+                    // The handler's posts only queue more outputs, which
+                    // this loop takes next.
+                    let passed = match &mut self.handler {
+                        Some(handler) => LoopNotifier::dispatch(
+                            handler.as_mut(),
+                            &mut self.core,
+                            &self.inbox,
+                            now,
+                            event,
+                        ),
+                        None => Some(event),
+                    };
+                    if let Some(event) = passed {
+                        events.push(event);
+                    }
+                }
                 other => tracing::warn!(?other, "output this runtime does not know; ignored"),
             }
         }

@@ -11,7 +11,9 @@
 //! notifications: encoded on the application's thread
 //! ([`NotificationEncoder`]), posted into a bounded [`PostInbox`] that the
 //! loop empties once per turn, with one wake-up per turn ([`WakeGate`]) and
-//! an aggregated [`PostReport`].
+//! an aggregated [`PostReport`]; and an application handler the server
+//! loop calls on its own thread with each event ([`ServerHandler`]), which
+//! may notify right there ([`LoopNotifier`]) without a thread hand-off.
 //!
 //! The runtimes (`faxnotify-mio`, `faxnotify-smol`) wrap the standard
 //! library sockets this crate returns in their own types. Dependencies
@@ -22,6 +24,7 @@
 
 mod encoder;
 mod errors;
+mod handler;
 mod listener;
 #[cfg(all(unix, feature = "test-hooks"))]
 mod port_hold;
@@ -33,6 +36,7 @@ pub use encoder::{NotificationEncoder, encode_on_this_thread};
 pub use errors::{
     ChangeSettingsError, Closed, EndSessionError, LogoutError, NotifyError, SetTlsIdentityError,
 };
+pub use handler::{LoopNotifier, ServerHandler};
 pub use listener::{bind_listener, is_transient_accept_error};
 #[cfg(all(unix, feature = "test-hooks"))]
 pub use port_hold::PortHold;

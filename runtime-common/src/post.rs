@@ -204,27 +204,27 @@ impl PostInbox {
         std::mem::swap(&mut lock(&self.inbox).posts, into);
     }
 
-    /// The loop's side: queues every notification in `posts` on `server`,
-    /// adds the outcomes to the report, and empties `posts` (keeping its
-    /// capacity). The caller drains the server's outputs afterwards.
-    pub fn deliver(
-        &self,
-        server: &mut server::Server,
-        now: std::time::Instant,
-        posts: &mut Vec<(Target, EncodedNotification)>,
-    ) {
-        if posts.is_empty() {
-            return;
-        }
+    /// The loop's side: queues every notification of `posts` on `server`,
+    /// in order, and adds the outcomes to the report. Posts taken from the
+    /// inbox come here (`posts.drain(..)`, which keeps the vector's
+    /// capacity), and so do a loop handler's
+    /// ([`LoopNotifier`](crate::LoopNotifier)): one accounting for both.
+    /// The caller drains the server's outputs afterwards.
+    pub fn deliver<I>(&self, server: &mut server::Server, now: std::time::Instant, posts: I)
+    where
+        I: IntoIterator<Item = (Target, EncodedNotification)>,
+    {
         // Counted here, then added under the lock once: the lock is not
         // held while the core queues the batch, so an application taking
         // the report meanwhile does not wait for it (and sleep, a
         // context switch on each side).
         let mut taken = PostReport::default();
-        for (target, notification) in posts.drain(..) {
+        for (target, notification) in posts {
             taken.add(server.notify_encoded_owned(now, &target, notification));
         }
-        lock(&self.report).merge(taken);
+        if taken.posted > 0 {
+            lock(&self.report).merge(taken);
+        }
     }
 
     /// What became of the notifications the loop has taken since the last

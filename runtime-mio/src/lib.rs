@@ -38,6 +38,18 @@
 //! slice, and the loop frees an arena chunk once, after hundreds of
 //! notifications, not a buffer per notification.
 //!
+//! # A handler on the loop thread
+//!
+//! An application that notifies in answer to events (the next notification
+//! when the last one is acknowledged) pays, through [`Events`] and `post`,
+//! two thread hand-offs per round trip: the loop wakes the application for
+//! the `Delivered` event, the application wakes the loop for the post. A
+//! [`ServerHandler`] set with [`ServerBuilder::handler`] runs on the loop
+//! thread with each event instead; it may post right there
+//! ([`LoopNotifier`]: queued at once, same [`PostReport`]) and hands back
+//! the events it leaves to the application, which go to [`Events`] in
+//! order. Every event goes to exactly one of the two.
+//!
 //! # The loop
 //!
 //! One turn applies the core's outputs (dials, writes, closes, listener
@@ -178,7 +190,9 @@ pub use errors::{
     RunError, ServerStartError, SetTlsIdentityError,
 };
 pub use events::Events;
-pub use faxnotify_runtime::{NotificationEncoder, PostError, PostReport};
+pub use faxnotify_runtime::{
+    LoopNotifier, NotificationEncoder, PostError, PostReport, ServerHandler,
+};
 pub use options::{LoopOptions, OptionsError};
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use stats::LoopStats;

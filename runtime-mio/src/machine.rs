@@ -26,6 +26,12 @@ pub(crate) trait Machine {
     fn poll_output(&mut self) -> Option<Output<Self::Event>>;
     /// A written transmit buffer, for reuse.
     fn recycle(&mut self, buf: Vec<u8>);
+    /// An event of the core, before it goes to the application's events
+    /// channel: a machine with a handler on the loop's thread gives it
+    /// there and passes on only what the handler hands back.
+    fn on_event(&mut self, _now: Instant, event: Self::Event) -> Option<Self::Event> {
+        Some(event)
+    }
 }
 
 /// Logs an input the core refused (a loop bug, never the peer's doing).

@@ -310,7 +310,11 @@ impl<M: Machine> Reactor<M> {
             Output::Close { conn } => self.close(conn, now),
             Output::Listen { addr } => self.listen(addr),
             Output::StopListening => self.stop_listening(),
-            Output::Event(event) => self.sink.push(event),
+            Output::Event(event) => {
+                if let Some(event) = self.machine.on_event(now, event) {
+                    self.sink.push(event);
+                }
+            }
             // A newer core's output this loop does not know yet.
             _ => tracing::warn!("an output this runtime does not know; ignored"),
         }

@@ -15,7 +15,8 @@ use faxnotify_core::tls::ServerIdentity;
 use faxnotify_core::wire::{EncodedNotification, Notification};
 use faxnotify_core::{ConnId, SessionId};
 use faxnotify_runtime::{
-    EncodedBatch, PostError, PostInbox, PostReport, ServerRequest, WakeGate, encode_on_this_thread,
+    EncodedBatch, LoopNotifier, PostError, PostInbox, PostReport, ServerHandler, ServerRequest,
+    WakeGate, encode_on_this_thread,
 };
 
 use crate::errors::{
@@ -47,6 +48,7 @@ pub struct ServerBuilder {
     listen: Vec<SocketAddr>,
     seed: Option<[u8; 32]>,
     options: LoopOptions,
+    handler: Option<Box<dyn ServerHandler>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -55,6 +57,7 @@ impl std::fmt::Debug for ServerBuilder {
             .field("config", &self.config)
             .field("listen", &self.listen)
             .field("options", &self.options)
+            .field("handler", &self.handler.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +87,50 @@ impl ServerBuilder {
         self
     }
 
+    /// An application handler the loop calls on its own thread with each
+    /// event, in order, instead of sending it to [`Server::events`]: the
+    /// events it hands back (`Some(event)`) go to the channel, the others
+    /// are the handler's alone — none is lost or seen twice.
+    ///
+    /// The handler may notify right there ([`LoopNotifier::post_batch`]):
+    /// the notifications are queued on the loop thread at once, as posts
+    /// taken from the inbox are, with their outcomes in the same
+    /// [`PostReport`] ([`Server::take_post_report`]). An application that
+    /// answers each `Delivered` with the next notification (a closed loop
+    /// at window 1) saves the two thread hand-offs per notification of
+    /// `events().recv()` then `post()`: the loop's wake-up of the
+    /// application, and the application's wake-up of the loop.
+    ///
+    /// The handler runs inside the loop: keep it short and never block in
+    /// it (see [`ServerHandler`]).
+    ///
+    /// ```no_run
+    /// use faxnotify_core::server::{Event, MemoryUserStore, ServerConfig, Target};
+    /// use faxnotify_core::wire::Notification;
+    /// use faxnotify_mio::{LoopNotifier, NotificationEncoder, Server};
+    ///
+    /// let mut encoder = NotificationEncoder::new();
+    /// let server = Server::builder(ServerConfig::new([7; 32]), MemoryUserStore::new())
+    ///     .listen("127.0.0.1:0".parse()?)
+    ///     .handler(move |event: Event, notifier: &mut LoopNotifier<'_>| match event {
+    ///         // Each acknowledgement brings the session its next message.
+    ///         Event::Delivered { session, last_seq, .. } => {
+    ///             let next = Notification::server_message(format!("after {last_seq}"));
+    ///             if let Ok(encoded) = encoder.encode(&next) {
+    ///                 notifier.post(Target::Session(session), encoded);
+    ///             }
+    ///             None
+    ///         }
+    ///         other => Some(other), // to `server.events()`
+    ///     })
+    ///     .start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handler(mut self, handler: impl ServerHandler) -> Self {
+        self.handler = Some(Box::new(handler));
+        self
+    }
+
     /// Binds the listeners and starts the loop thread.
     pub fn start(self) -> Result<Server, ServerStartError> {
         self.options.validate()?;
@@ -97,8 +144,18 @@ impl ServerBuilder {
         let core = core::Server::new(self.config, self.users, seed)?;
         let (poll, waker) = Reactor::<ServerMachine>::make_poll()?;
         let (sink, events) = events::channel(self.options.event_capacity, waker.clone());
-        let post_capacity = self.options.post_capacity;
-        let mut reactor = Reactor::new(poll, waker, ServerMachine { core }, sink, self.options);
+        // Commands and posts share one gate: one wake-up per turn for both.
+        let gate = Arc::new(WakeGate::new());
+        let inbox = Arc::new(PostInbox::new(
+            self.options.post_capacity,
+            Arc::clone(&gate),
+        ));
+        let machine = ServerMachine {
+            core,
+            inbox: Arc::clone(&inbox),
+            handler: self.handler,
+        };
+        let mut reactor = Reactor::new(poll, waker, machine, sink, self.options);
         for &addr in &self.listen {
             reactor
                 .open_listener(addr)
@@ -108,9 +165,6 @@ impl ServerBuilder {
                 })?;
         }
         let addrs = reactor.listener_addrs();
-        // Commands and posts share one gate: one wake-up per turn for both.
-        let gate = Arc::new(WakeGate::new());
-        let inbox = Arc::new(PostInbox::new(post_capacity, Arc::clone(&gate)));
         let (mailbox, rx) = mailbox::mailbox_with_gate(reactor.waker().clone(), gate);
         let mut ctl = ServerCtl {
             rx,
@@ -215,6 +269,7 @@ impl Server {
             listen: Vec::new(),
             seed: None,
             options: LoopOptions::default(),
+            handler: None,
         }
     }
 
@@ -540,6 +595,10 @@ enum ServerCmd {
 /// The server core as the loop sees it.
 struct ServerMachine {
     core: core::Server,
+    /// The post inbox, whose report a handler's posts add to.
+    inbox: Arc<PostInbox>,
+    /// The application's handler on the loop thread, if it has one.
+    handler: Option<Box<dyn ServerHandler>>,
 }
 
 impl Machine for ServerMachine {
@@ -569,6 +628,15 @@ impl Machine for ServerMachine {
 
     fn recycle(&mut self, buf: Vec<u8>) {
         self.core.recycle(buf);
+    }
+
+    fn on_event(&mut self, now: Instant, event: Event) -> Option<Event> {
+        match &mut self.handler {
+            Some(handler) => {
+                LoopNotifier::dispatch(handler.as_mut(), &mut self.core, &self.inbox, now, event)
+            }
+            None => Some(event),
+        }
     }
 }
 
@@ -604,7 +672,7 @@ impl Controller<ServerMachine> for ServerCtl {
             // is answered.
             self.inbox.take(&mut self.posts);
             self.inbox
-                .deliver(&mut reactor.machine.core, now, &mut self.posts);
+                .deliver(&mut reactor.machine.core, now, self.posts.drain(..));
             let cmd = match self.rx.try_recv() {
                 Ok(cmd) => cmd,
                 Err(TryRecvError::Empty) => return,

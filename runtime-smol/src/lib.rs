@@ -10,6 +10,9 @@
 //! ```text
 //! Server::bind(addr, config, users).await -> (Server, ServerEvents)
 //!     server.notify(target, notification).await, sessions(), end_session(), shutdown()
+//! Server::bind_with_handler(addr, config, users, options, handler).await
+//!     handler(event, notifier) on the driver task, which may notifier.post(..)
+//!     (see faxnotify-async, "A handler on the driver task")
 //! Client::start(config).await -> Client
 //!     client.next_event().await, logout(), state(), change_settings()
 //! ```
@@ -41,9 +44,9 @@
 mod runtime;
 
 pub use faxnotify_async::{
-    ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError,
+    ChangeSettingsError, ClientStartError, Closed, EndSessionError, LogoutError, LoopNotifier,
     NotificationEncoder, NotifyError, OptionsError, PostError, PostReport, ServerEvents,
-    ServerStartError, ServerStats, SetTlsIdentityError,
+    ServerHandler, ServerStartError, ServerStats, SetTlsIdentityError,
 };
 pub use runtime::TaskRunner;
 

@@ -65,3 +65,13 @@ fn dual_stack_server_with_ipv4_clients() {
 fn ipv6_loopback() {
     scenarios::ipv6_loopback(&SMOL, &SMOL);
 }
+
+#[test]
+fn handler_runs_a_closed_loop() {
+    scenarios::handler_runs_a_closed_loop(&SMOL);
+}
+
+#[test]
+fn handler_post_to_a_full_queue_is_refused() {
+    scenarios::handler_post_to_a_full_queue_is_refused(&SMOL);
+}

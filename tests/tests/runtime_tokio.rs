@@ -47,4 +47,7 @@ on_both_flavours! {
     unreachable_callback_with_backchannel => |t| scenarios::unreachable_callback(t, t, true);
     dual_stack_server_with_ipv4_clients => |t| scenarios::dual_stack_server_with_ipv4_clients(t, t);
     ipv6_loopback => |t| scenarios::ipv6_loopback(t, t);
+    handler_runs_a_closed_loop => |t| scenarios::handler_runs_a_closed_loop(t);
+    handler_post_to_a_full_queue_is_refused =>
+        |t| scenarios::handler_post_to_a_full_queue_is_refused(t);
 }

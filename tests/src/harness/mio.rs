@@ -6,7 +6,7 @@ use std::time::Duration;
 use faxnotify_core::client;
 use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
-use faxnotify_mio::{Client, ClientStartError as MioStartError, Server};
+use faxnotify_mio::{Client, ClientStartError as MioStartError, PostReport, Server, ServerHandler};
 
 use super::{
     ClientSetup, ClientStartError, ClientUnderTest, Runtime, ServerSetup, ServerUnderTest,
@@ -21,12 +21,18 @@ impl Runtime for MioRuntime {
         "mio"
     }
 
-    fn start_server(&self, setup: ServerSetup) -> Result<Box<dyn ServerUnderTest>, String> {
-        let server = Server::builder(setup.config, setup.users)
+    fn start_server_with(
+        &self,
+        setup: ServerSetup,
+        handler: Option<Box<dyn ServerHandler>>,
+    ) -> Result<Box<dyn ServerUnderTest>, String> {
+        let mut builder = Server::builder(setup.config, setup.users)
             .listen(setup.listen)
-            .seed(setup.seed)
-            .start()
-            .map_err(|e| e.to_string())?;
+            .seed(setup.seed);
+        if let Some(handler) = handler {
+            builder = builder.handler(handler);
+        }
+        let server = builder.start().map_err(|e| e.to_string())?;
         Ok(Box::new(MioServer { server }))
     }
 
@@ -67,6 +73,10 @@ impl ServerUnderTest for MioServer {
 
     fn next_event(&self, timeout: Duration) -> Option<server::Event> {
         self.server.events().recv_timeout(timeout).ok()
+    }
+
+    fn take_post_report(&self) -> PostReport {
+        self.server.take_post_report()
     }
 
     fn shutdown(self: Box<Self>) {

@@ -32,6 +32,7 @@ use std::time::Duration;
 use faxnotify_core::client::{self, StopReason};
 use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
+use faxnotify_mio::{PostReport, ServerHandler};
 
 pub use probe::{ClientProbe, ServerProbe};
 pub use setup::{ClientSetup, ServerSetup, password_of, test_users, with_tls};
@@ -45,7 +46,17 @@ pub trait Runtime: Send + Sync + 'static {
     /// A short name for messages: `"mio"`, `"smol"`, `"tokio"`.
     fn name(&self) -> &'static str;
     /// Starts a server listening on `setup.listen`.
-    fn start_server(&self, setup: ServerSetup) -> Result<Box<dyn ServerUnderTest>, String>;
+    fn start_server(&self, setup: ServerSetup) -> Result<Box<dyn ServerUnderTest>, String> {
+        self.start_server_with(setup, None)
+    }
+    /// Starts a server listening on `setup.listen`, with `handler` (if
+    /// any) as its application handler on the loop's thread (the runtime's
+    /// [`ServerHandler`] option).
+    fn start_server_with(
+        &self,
+        setup: ServerSetup,
+        handler: Option<Box<dyn ServerHandler>>,
+    ) -> Result<Box<dyn ServerUnderTest>, String>;
     /// Starts a client. Its callback listener must be bound when this
     /// returns: a listen-policy failure is [`ClientStartError::Listen`]
     /// with the core's reason, unchanged.
@@ -75,6 +86,8 @@ pub trait ServerUnderTest: Send {
     /// The next event, waiting at most `timeout`; `None` on timeout or
     /// once the server has ended.
     fn next_event(&self, timeout: Duration) -> Option<server::Event>;
+    /// `Server::take_post_report`: what became of the posts since the last call.
+    fn take_post_report(&self) -> PostReport;
     /// Graceful shutdown (BYE shutdown to every session), waiting for the
     /// loop to end and the port to be free.
     fn shutdown(self: Box<Self>);

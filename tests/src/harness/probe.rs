@@ -11,6 +11,8 @@ use faxnotify_core::client;
 use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
 
+use faxnotify_mio::PostReport;
+
 use super::{ClientUnderTest, ServerUnderTest, WAIT};
 
 /// Events seen, each of which one `wait_for` may claim.
@@ -289,6 +291,29 @@ impl ServerProbe {
     /// Every event so far.
     pub fn events(&self) -> &[server::Event] {
         &self.history.events
+    }
+
+    /// Pulls events until `count` have come (up to [`WAIT`]).
+    pub fn wait_events(&mut self, count: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.history.events.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "server: {count} events expected, {} came:\n{}",
+                    self.history.events.len(),
+                    self.history.dump()
+                );
+            }
+            if let Some(event) = self.inner().next_event(left) {
+                self.history.push(event);
+            }
+        }
+    }
+
+    /// What became of the posts since the last call.
+    pub fn take_post_report(&self) -> PostReport {
+        self.inner().take_post_report()
     }
 
     /// Graceful shutdown.

@@ -10,7 +10,7 @@ use async_io::Timer;
 use faxnotify_core::client;
 use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
-use faxnotify_smol::{Client, Options, Server, ServerEvents};
+use faxnotify_smol::{Client, Options, PostReport, Server, ServerEvents, ServerHandler};
 use futures_lite::future;
 
 use super::{
@@ -44,13 +44,19 @@ impl Runtime for SmolRuntime {
         "smol"
     }
 
-    fn start_server(&self, setup: ServerSetup) -> Result<Box<dyn ServerUnderTest>, String> {
-        let (server, events) = block_on(Server::bind_with(
-            setup.listen,
-            setup.config,
-            setup.users,
-            options(setup.seed),
-        ))
+    fn start_server_with(
+        &self,
+        setup: ServerSetup,
+        handler: Option<Box<dyn ServerHandler>>,
+    ) -> Result<Box<dyn ServerUnderTest>, String> {
+        let (listen, config, users) = (setup.listen, setup.config, setup.users);
+        let options = options(setup.seed);
+        let (server, events) = block_on(async move {
+            match handler {
+                Some(h) => Server::bind_with_handler(listen, config, users, options, h).await,
+                None => Server::bind_with(listen, config, users, options).await,
+            }
+        })
         .map_err(|e| e.to_string())?;
         Ok(Box::new(SmolServer {
             server: Some(server),
@@ -102,6 +108,10 @@ impl ServerUnderTest for SmolServer {
 
     fn next_event(&self, timeout: Duration) -> Option<server::Event> {
         within(timeout, self.events.next())
+    }
+
+    fn take_post_report(&self) -> PostReport {
+        self.server().take_post_report()
     }
 
     fn shutdown(mut self: Box<Self>) {

@@ -17,7 +17,9 @@ use std::time::Duration;
 use faxnotify_core::client;
 use faxnotify_core::server::{self, NotifyReport, SessionInfo, Target};
 use faxnotify_core::wire::Notification;
-use faxnotify_tokio::{Client, Options, Server, ServerEvents, TaskRunner};
+use faxnotify_tokio::{
+    Client, Options, PostReport, Server, ServerEvents, ServerHandler, TaskRunner,
+};
 use tokio::runtime::{Builder, Handle};
 
 use super::{
@@ -110,14 +112,20 @@ impl Runtime for TokioRuntime {
         }
     }
 
-    fn start_server(&self, setup: ServerSetup) -> Result<Box<dyn ServerUnderTest>, String> {
+    fn start_server_with(
+        &self,
+        setup: ServerSetup,
+        handler: Option<Box<dyn ServerHandler>>,
+    ) -> Result<Box<dyn ServerUnderTest>, String> {
+        let (listen, config, users) = (setup.listen, setup.config, setup.users);
+        let options = self.options(setup.seed);
         let (server, events) = self
-            .block_on(Server::bind_with(
-                setup.listen,
-                setup.config,
-                setup.users,
-                self.options(setup.seed),
-            ))
+            .block_on(async move {
+                match handler {
+                    Some(h) => Server::bind_with_handler(listen, config, users, options, h).await,
+                    None => Server::bind_with(listen, config, users, options).await,
+                }
+            })
             .map_err(|e| e.to_string())?;
         Ok(Box::new(TokioServer {
             rt: *self,
@@ -174,6 +182,10 @@ impl ServerUnderTest for TokioServer {
 
     fn next_event(&self, timeout: Duration) -> Option<server::Event> {
         self.rt.within(timeout, self.events.next())
+    }
+
+    fn take_post_report(&self) -> PostReport {
+        self.server().take_post_report()
     }
 
     fn shutdown(mut self: Box<Self>) {

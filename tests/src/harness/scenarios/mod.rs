@@ -2,12 +2,14 @@
 //! runtime of the clients (the same one, or two for cross-runtime tests).
 
 mod callback;
+mod handler;
 mod many_clients;
 mod ports;
 mod restart;
 mod stack;
 
 pub use callback::{listener_killed_mid_stream, unreachable_callback, wrong_password};
+pub use handler::{handler_post_to_a_full_queue_is_refused, handler_runs_a_closed_loop};
 pub use many_clients::twenty_clients_on_one_host;
 pub use ports::{fixed_port_in_use, range_of_three_with_four_clients};
 pub use restart::server_restart;
