@@ -29,6 +29,10 @@ use crate::post::{PostInbox, PostReport};
 /// long, no I/O, no waiting on a channel); hand slow work to a thread of
 /// your own, by returning the event or through a channel of yours.
 ///
+/// A panic in the handler is a panic of the loop: the server stops serving
+/// every session (on mio, joining the server reports
+/// `RunError::Panicked`). Catch inside the handler what it may panic on.
+///
 /// Any `FnMut(Event, &mut LoopNotifier<'_>) -> Option<Event>` closure that
 /// is `Send + 'static` is a handler.
 pub trait ServerHandler: Send + 'static {
