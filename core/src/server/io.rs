@@ -10,9 +10,7 @@ use super::events::{CloseReason, Event, PeerError, Refusal};
 use super::limits::address_key;
 use super::outbox::Output;
 use crate::ConnId;
-use crate::wire::{
-    DecodeError, ErrorCode, Frame, MAX_FRAME_LEN, bounded_error_message, whole_frame_at_front,
-};
+use crate::wire::{DecodeError, ErrorCode, Frame, bounded_error_message, whole_frame_at_front};
 
 /// Cuts an ERROR message to the bound every sender of this crate keeps
 /// ([`MAX_ERROR_MESSAGE_LEN`](crate::wire::MAX_ERROR_MESSAGE_LEN)).
@@ -309,6 +307,7 @@ impl Server {
     /// limit [F-1] if it is still open afterwards.
     pub(super) fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) -> Option<u32> {
         let c = self.conns.get_mut(conn)?;
+        let limit = c.frame_limit();
         match &mut c.kind {
             ConnKind::Control(ctl) => match ctl.session() {
                 None => self.on_login_frame(now, conn, frame),
@@ -330,9 +329,8 @@ impl Server {
                     // no re-arming is needed (see `timers`).
                     cb.last_received = now;
                     let seq = *seq;
-                    return self
-                        .on_callback_ack(now, conn, sid, seq)
-                        .then_some(MAX_FRAME_LEN);
+                    // An ACK changes no frame limit.
+                    return self.on_callback_ack(now, conn, sid, seq).then_some(limit);
                 }
                 self.on_callback_frame(now, conn, frame);
                 self.arm_session(sid);
