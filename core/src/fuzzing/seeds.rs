@@ -238,40 +238,62 @@ fn client_seeds() -> Vec<(&'static str, ClientSetup, Vec<C>)> {
 
 /// Accept from `peer`, log in as alice (valid), advertise `port` (index).
 fn server_login(conn: u8, peer: u8, resume: u8, port: u8) -> Vec<S> {
-    vec![
-        S::Accept { peer },
+    let mut ops = accepted_login(peer, conn, resume);
+    ops.push(S::Advertise {
+        conn,
+        port,
+        // Port 0 (no listener) only with the dynamic policy [C-2].
+        policy: if port == 0 { 0 } else { 1 },
+    });
+    ops
+}
+
+/// Accept from `peer`, then `conn` logs in as alice (valid) with `resume`.
+fn accepted_login(peer: u8, conn: u8, resume: u8) -> Vec<S> {
+    let mut ops = vec![S::Accept { peer }];
+    ops.extend(login_and_proof(conn, 0, resume, 1));
+    ops
+}
+
+/// `conn` logs in as `user` (with `resume` and `caps` indices) and sends
+/// a valid proof; the connection is already accepted.
+fn login_and_proof(conn: u8, user: u8, resume: u8, caps: u8) -> [S; 2] {
+    [
         S::Login {
             conn,
-            user: 0,
+            user,
             resume,
-            caps: 1,
+            caps,
             version: 0,
         },
         S::Proof { conn, valid: true },
-        S::Advertise {
+    ]
+}
+
+/// The first dial succeeds and its callback `conn` proves itself, ready
+/// from `seq`.
+fn callback_up(conn: u8, seq: u8) -> [S; 3] {
+    [
+        S::Dial { dial: 0, ok: true },
+        S::CbChallenge { conn },
+        S::CbReady {
             conn,
-            port,
-            // Port 0 (no listener) only with the dynamic policy [C-2].
-            policy: if port == 0 { 0 } else { 1 },
+            valid: true,
+            seq,
         },
     ]
 }
 
+/// The application notifies `target` of `count` notifications, payload `len`.
+fn notify_of(target: u8, count: u8, len: u8) -> S {
+    S::Notify { target, count, len }
+}
+
 fn server_seeds() -> Vec<(&'static str, Vec<S>)> {
     let mut delivery = server_login(0, 0, 0, 1);
+    delivery.extend(callback_up(0, 1));
     delivery.extend([
-        S::Dial { dial: 0, ok: true },
-        S::CbChallenge { conn: 0 },
-        S::CbReady {
-            conn: 0,
-            valid: true,
-            seq: 1,
-        },
-        S::Notify {
-            target: 1,
-            count: 5,
-            len: 4,
-        },
+        notify_of(1, 5, 4),
         S::Ack { conn: 1, seq: 1 },
         S::Ack { conn: 1, seq: 0 },
         S::Ping { conn: 0 },
@@ -281,78 +303,35 @@ fn server_seeds() -> Vec<(&'static str, Vec<S>)> {
 
     let mut backchannel = server_login(0, 2, 0, 0);
     backchannel.extend([
-        S::Notify {
-            target: 0,
-            count: 3,
-            len: 1,
-        },
+        notify_of(0, 3, 1),
         S::Ack { conn: 0, seq: 0 },
-        S::Notify {
-            target: 2,
-            count: 7,
-            len: 0,
-        },
+        notify_of(2, 7, 0),
         S::Ack { conn: 0, seq: 1 },
     ]);
 
     let mut fallback = server_login(0, 1, 0, 1);
     fallback.extend([
         S::Dial { dial: 0, ok: false },
-        S::Notify {
-            target: 2,
-            count: 2,
-            len: 3,
-        },
+        notify_of(2, 2, 3),
         S::Timeout,
-        S::Dial { dial: 0, ok: true },
-        S::CbChallenge { conn: 0 },
-        S::CbReady {
-            conn: 0,
-            valid: true,
-            seq: 0,
-        },
-        S::Ack { conn: 0, seq: 0 },
-        S::Notify {
-            target: 0,
-            count: 1,
-            len: 0,
-        },
     ]);
+    fallback.extend(callback_up(0, 0));
+    fallback.extend([S::Ack { conn: 0, seq: 0 }, notify_of(0, 1, 0)]);
 
     let mut resume = server_login(0, 0, 0, 1);
     resume.extend([
-        S::Notify {
-            target: 1,
-            count: 2,
-            len: 2,
-        },
+        notify_of(1, 2, 2),
         S::Close { conn: 0 },
         S::Accept { peer: 1 },
-        S::Login {
-            conn: 0,
-            user: 0,
-            resume: 1,
-            caps: 1,
-            version: 0,
-        },
-        S::Proof {
-            conn: 0,
-            valid: true,
-        },
-        S::Advertise {
-            conn: 0,
-            port: 3,
-            policy: 2,
-        },
-        S::Dial { dial: 0, ok: true },
-        S::CbChallenge { conn: 0 },
-        S::CbReady {
-            conn: 0,
-            valid: true,
-            seq: 0,
-        },
-        S::EndSession { which: 0 },
     ]);
+    resume.extend(login_and_proof(0, 0, 1, 1));
+    resume.push(S::Advertise {
+        conn: 0,
+        port: 3,
+        policy: 2,
+    });
+    resume.extend(callback_up(0, 0));
+    resume.push(S::EndSession { which: 0 });
 
     let mut failures = Vec::new();
     for user in [2, 3, 0, 1] {
@@ -384,11 +363,7 @@ fn server_seeds() -> Vec<(&'static str, Vec<S>)> {
     shutdown.extend(server_login(1, 1, 0, 0));
     shutdown.extend([
         S::Split { at: 2 },
-        S::Notify {
-            target: 0,
-            count: 3,
-            len: 9,
-        },
+        notify_of(0, 3, 9),
         S::Shutdown,
         S::Accept { peer: 0 },
     ]);
@@ -427,6 +402,21 @@ fn claim(which: u8, answer: u8, acked: u8) -> S {
     }
 }
 
+/// Accept from `peer`, log in as alice with `resume`, the application
+/// answers the claim with `answer`, then advertise no callback port.
+fn claimed_login(peer: u8, resume: u8, answer: S) -> Vec<S> {
+    let mut ops = accepted_login(peer, 0, resume);
+    ops.extend([
+        answer,
+        S::Advertise {
+            conn: 0,
+            port: 0,
+            policy: 0,
+        },
+    ]);
+    ops
+}
+
 /// Cluster mode [D-17]: the harness plays the application too.
 fn cluster_seeds() -> Vec<(&'static str, Vec<S>)> {
     // A new session waits for its claim, then takes runs from the log on a
@@ -434,14 +424,9 @@ fn cluster_seeds() -> Vec<(&'static str, Vec<S>)> {
     let mut open = vec![S::ClusterMode];
     open.extend(server_login(0, 0, 0, 1));
     open.splice(4..4, [claim(0, 0, 0)]);
+    open.extend([]);
+    open.extend(callback_up(0, 0));
     open.extend([
-        S::Dial { dial: 0, ok: true },
-        S::CbChallenge { conn: 0 },
-        S::CbReady {
-            conn: 0,
-            valid: true,
-            seq: 0,
-        },
         notify_at(0, 3, 4),
         S::Ack { conn: 1, seq: 0 },
         notify_at(0, 0x80, 0),
@@ -456,33 +441,16 @@ fn cluster_seeds() -> Vec<(&'static str, Vec<S>)> {
     // A resume of a session held elsewhere, restored from its record at
     // seq 3; its client had more from the previous server (an ACK ahead of
     // what was sent here), so the next seqs are delivered on arrival.
-    let restore = vec![
-        S::ClusterMode,
-        S::Accept { peer: 1 },
-        S::Login {
-            conn: 0,
-            user: 0,
-            resume: 2,
-            caps: 1,
-            version: 0,
-        },
-        S::Proof {
-            conn: 0,
-            valid: true,
-        },
-        claim(0, 2, 2),
-        S::Advertise {
-            conn: 0,
-            port: 0,
-            policy: 0,
-        },
+    let mut restore = vec![S::ClusterMode];
+    restore.extend(claimed_login(1, 2, claim(0, 2, 2)));
+    restore.extend([
         notify_at(0, 1, 1),
         S::Ack { conn: 0, seq: 2 },
         notify_at(0, 5, 2),
         notify_at(0, 5, 2),
         S::Ack { conn: 0, seq: 0 },
         S::Close { conn: 0 },
-    ];
+    ]);
 
     // Released with notifications held (no report), refused after; then
     // restored here again from its record, a new life of the same id.
@@ -499,47 +467,14 @@ fn cluster_seeds() -> Vec<(&'static str, Vec<S>)> {
             len: 0,
         },
         S::Release { which: 255 },
-        S::Accept { peer: 2 },
-        S::Login {
-            conn: 0,
-            user: 0,
-            resume: 1,
-            caps: 1,
-            version: 0,
-        },
-        S::Proof {
-            conn: 0,
-            valid: true,
-        },
-        claim(1, 2, 1),
-        S::Advertise {
-            conn: 0,
-            port: 0,
-            policy: 0,
-        },
-        notify_at(0, 2, 0),
-        S::Ack { conn: 0, seq: 0 },
     ]);
+    release.extend(claimed_login(2, 1, claim(1, 2, 1)));
+    release.extend([notify_at(0, 2, 0), S::Ack { conn: 0, seq: 0 }]);
 
     // Answers that do not fit: a restore for a new session, a late answer,
     // one never asked, one after the claim timed out, another user's
     // record, ids taken until the login is refused, a claim too many.
-    let login = |peer: u8, resume: u8| {
-        [
-            S::Accept { peer },
-            S::Login {
-                conn: 0,
-                user: 0,
-                resume,
-                caps: 1,
-                version: 0,
-            },
-            S::Proof {
-                conn: 0,
-                valid: true,
-            },
-        ]
-    };
+    let login = |peer, resume| accepted_login(peer, 0, resume);
     let mut errors = vec![S::ClusterMode];
     errors.extend(login(0, 0));
     errors.extend([claim(0, 2, 0), claim(0, 0, 0), claim(255, 0, 0)]);
@@ -568,29 +503,11 @@ fn cluster_seeds() -> Vec<(&'static str, Vec<S>)> {
         notify_at(0, 2, 0),
         S::Accept { peer: 3 },
         S::Accept { peer: 1 },
-        S::Login {
-            conn: 2,
-            user: 1,
-            resume: 0,
-            caps: 1,
-            version: 0,
-        },
-        S::Proof {
-            conn: 2,
-            valid: true,
-        },
-        S::Bus { up: false },
-        S::Login {
-            conn: 1,
-            user: 0,
-            resume: 1,
-            caps: 1,
-            version: 0,
-        },
-        S::Proof {
-            conn: 1,
-            valid: true,
-        },
+    ]);
+    bus.extend(login_and_proof(2, 1, 0, 1));
+    bus.push(S::Bus { up: false });
+    bus.extend(login_and_proof(1, 0, 1, 1));
+    bus.extend([
         notify_at(0, 2, 0),
         S::Accept { peer: 2 },
         S::Bus { up: true },
