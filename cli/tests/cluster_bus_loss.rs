@@ -7,8 +7,8 @@
 mod cluster_support;
 mod common;
 
-use cluster_support::{nats, secret, server};
-use common::{Running, Stream, WAIT, add_users, faxnotify, json, start_json_client, write_file};
+use cluster_support::{Bed, nats};
+use common::{Running, Stream, WAIT, faxnotify, json, start_json_client, write_file};
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
@@ -19,11 +19,9 @@ fn a_server_cut_from_the_bus_refuses_notify_and_logins_then_recovers() {
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
-    let secret = secret(dir.path());
-    let mut a = server(dir.path(), "a", &users, &nats, &secret, &[]);
+    let bed = Bed::new(&[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let dir = &bed.dir;
+    let mut a = bed.server("a", &nats, &[]);
     let mut alice = start_json_client(dir.path(), "tokio", a.addr, "alice", PASSWORD);
     let session = alice
         .seen

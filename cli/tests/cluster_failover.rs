@@ -15,8 +15,8 @@ use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cluster_support::{Relay, admin_lines, nats, secret, server};
-use common::{Stream, WAIT, add_users, json, start_json_client};
+use cluster_support::{Bed, Relay, admin_lines, nats};
+use common::{Stream, WAIT, json, start_json_client};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery";
@@ -104,14 +104,12 @@ fn client_of(dir: &std::path::Path, servers: &[std::net::SocketAddr]) -> common:
 }
 
 fn failover(nats: &faxnotify_cluster::harness::NatsCluster, via: Via) {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
+    let bed = Bed::new(&[("alice", PASSWORD)]);
+    let dir = &bed.dir;
     // A 5 s owner lease (the shortest): the sessions of A move sooner.
     let lease = ["--cluster-owner-lease", "5s"];
-    let mut a = server(dir.path(), "a", &users, nats, &secret, &lease);
-    let b = server(dir.path(), "b", &users, nats, &secret, &lease);
+    let mut a = bed.server("a", nats, &lease);
+    let b = bed.server("b", nats, &lease);
     let relay = Relay::start(a.addr);
     let mut alice = match via {
         Via::Relay => start_json_client(dir.path(), "tokio", relay.addr, "alice", PASSWORD),

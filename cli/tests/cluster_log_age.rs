@@ -21,8 +21,8 @@ use std::sync::{Barrier, mpsc};
 use std::time::{Duration, Instant};
 
 use cluster_support::raw::{self, Answer, resume};
-use cluster_support::{LogWatch, admin_lines, nats, secret, server, wait_for_text};
-use common::{Stream, WAIT, add_users, start_json_client};
+use cluster_support::{Bed, LogWatch, admin_lines, nats, wait_for_text};
+use common::{Stream, WAIT, start_json_client};
 use faxnotify_conformance::peer::conn::{FrameConn, Got};
 use faxnotify_core::wire::{Frame, FrameType};
 use serde_json::Value;
@@ -97,13 +97,10 @@ fn a_session_whose_unread_notifications_aged_out_of_the_log_is_ended() {
     let Some(nats) = nats("a_session_whose_unread_notifications_aged_out_of_the_log") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
+    let bed = Bed::new(&[("alice", PASSWORD)]);
     let mut extra = SHORT.to_vec();
     extra.extend(["--queue-limit", "2"]);
-    let a = server(dir.path(), "a", &users, &nats, &secret, &extra);
+    let a = bed.server("a", &nats, &extra);
     let (mut requests, lines) = admin_lines(&a.admin);
     let mut others = Vec::new();
     let watch = LogWatch::new(&nats);
@@ -200,11 +197,9 @@ fn an_idle_session_outlives_other_users_notifications_aging_out() {
     let Some(nats) = nats("an_idle_session_outlives_other_users_notifications_aging_out") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
-    let secret = secret(dir.path());
-    let a = server(dir.path(), "a", &users, &nats, &secret, &SHORT);
+    let bed = Bed::new(&[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let dir = &bed.dir;
+    let a = bed.server("a", &nats, &SHORT);
     let mut alice = start_json_client(dir.path(), "tokio", a.addr, "alice", PASSWORD);
     let (mut requests, lines) = admin_lines(&a.admin);
     let mut others = Vec::new();

@@ -9,8 +9,8 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cluster_support::{Admin, assert_exactly, nats, notifications, secret, server, wait_for_text};
-use common::{WAIT, add_users, start_json_client};
+use cluster_support::{Admin, Bed, assert_exactly, nats, notifications, wait_for_text};
+use common::{WAIT, start_json_client};
 
 const PASSWORD: &str = "correct horse battery";
 /// Notifications per user.
@@ -82,12 +82,10 @@ fn a_nats_node_killed_mid_stream_loses_and_repeats_nothing() {
     let Some(mut nats) = nats("a_nats_node_killed_mid_stream_loses_and_repeats_nothing") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
-    let secret = secret(dir.path());
-    let a = server(dir.path(), "a", &users, &nats, &secret, &[]);
-    let b = server(dir.path(), "b", &users, &nats, &secret, &[]);
+    let bed = Bed::new(&[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let dir = &bed.dir;
+    let a = bed.server("a", &nats, &[]);
+    let b = bed.server("b", &nats, &[]);
     let mut alice = start_json_client(dir.path(), "tokio", a.addr, "alice", PASSWORD);
     let mut bob = start_json_client(dir.path(), "tokio", b.addr, "bob", PASSWORD);
 

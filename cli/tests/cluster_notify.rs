@@ -7,8 +7,8 @@
 mod cluster_support;
 mod common;
 
-use cluster_support::{nats, next_notifications, secret, server};
-use common::{add_users, faxnotify, start_json_client};
+use cluster_support::{Bed, nats, next_notifications};
+use common::{faxnotify, start_json_client};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -20,12 +20,10 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
-    let a = server(dir.path(), "a", &users, &nats, &secret, &[]);
-    let b = server(dir.path(), "b", &users, &nats, &secret, &[]);
+    let bed = Bed::new(&[("alice", PASSWORD)]);
+    let dir = &bed.dir;
+    let a = bed.server("a", &nats, &[]);
+    let b = bed.server("b", &nats, &[]);
     let on_a = dir.path().join("a");
     let on_b = dir.path().join("b");
     let mut alice_a = start_json_client(&on_a, "tokio", a.addr, "alice", PASSWORD);
@@ -87,10 +85,7 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
 
 #[test]
 fn cluster_mode_runs_on_tokio_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
+    let bed = Bed::new(&[("alice", PASSWORD)]);
     faxnotify()
         .args([
             "server",
@@ -100,19 +95,23 @@ fn cluster_mode_runs_on_tokio_only() {
             "127.0.0.1:0",
             "--users",
         ])
-        .arg(&users)
+        .arg(&bed.users)
         .args(["--cluster", "nats://127.0.0.1:1", "--cluster-secret"])
-        .arg(&secret)
+        .arg(&bed.secret)
         .assert()
         .code(2)
         .stderr(contains("cluster mode runs on the tokio runtime, not mio"));
     // A secret others can read is refused before anything starts.
-    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        &bed.secret,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     faxnotify()
         .args(["server", "--listen", "127.0.0.1:0", "--users"])
-        .arg(&users)
+        .arg(&bed.users)
         .args(["--cluster", "nats://127.0.0.1:1", "--cluster-secret"])
-        .arg(&secret)
+        .arg(&bed.secret)
         .assert()
         .code(2)
         .stderr(contains("--cluster-secret"));

@@ -6,9 +6,9 @@
 mod cluster_support;
 mod common;
 
-use cluster_support::{Admin, CutRelay, assert_exactly, first_session, nats, secret, server};
-use cluster_support::{server_on, wait_for_text};
-use common::{Running, Stream, add_users, faxnotify, json, start_json_client, write_file};
+use cluster_support::wait_for_text;
+use cluster_support::{Admin, Bed, CutRelay, assert_exactly, first_session, nats};
+use common::{Running, Stream, faxnotify, json, start_json_client, write_file};
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
@@ -54,15 +54,13 @@ fn a_server_partitioned_from_the_bus_stops_and_its_clients_move_to_the_other() {
     let Some(nats) = nats("a_server_partitioned_from_the_bus_stops_and_its_clients_move") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
-    let secret = secret(dir.path());
+    let bed = Bed::new(&[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let dir = &bed.dir;
     // A reaches every NATS node through a relay of its own; B directly.
     let relays: Vec<CutRelay> = nats.urls().iter().map(|u| CutRelay::start(u)).collect();
     let relay_urls: Vec<String> = relays.iter().map(CutRelay::url).collect();
-    let mut a = server_on(dir.path(), "a", &users, &relay_urls, &secret, &[]);
-    let b = server(dir.path(), "b", &users, &nats, &secret, &[]);
+    let mut a = bed.server_on("a", &relay_urls, &[]);
+    let b = bed.server("b", &nats, &[]);
     let mut alice = client_of(dir.path(), "alice", &[a.addr, b.addr]);
     let mut bob = start_json_client(dir.path(), "tokio", b.addr, "bob", PASSWORD);
     let session = first_session(&alice);

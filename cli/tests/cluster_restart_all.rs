@@ -9,8 +9,8 @@ mod cluster_support;
 mod common;
 
 use cluster_support::wait_for_text;
-use cluster_support::{Admin, Relay, assert_exactly, first_session, nats, secret, server};
-use common::{Stream, add_users, json, start_json_client};
+use cluster_support::{Admin, Bed, Relay, assert_exactly, first_session, nats};
+use common::{Stream, json, start_json_client};
 
 const PASSWORD: &str = "correct horse battery";
 /// Notifications per user before and after the restart.
@@ -45,12 +45,10 @@ fn every_server_restarted_at_once_clients_resume_with_nothing_lost_or_repeated()
     let Some(nats) = nats("every_server_restarted_at_once_clients_resume") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
-    let secret = secret(dir.path());
-    let mut a = server(dir.path(), "a", &users, &nats, &secret, &[]);
-    let mut b = server(dir.path(), "b", &users, &nats, &secret, &[]);
+    let bed = Bed::new(&[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let dir = &bed.dir;
+    let mut a = bed.server("a", &nats, &[]);
+    let mut b = bed.server("b", &nats, &[]);
     // One address per client, as a load balancer gives it.
     let to_alice = Relay::start(a.addr);
     let to_bob = Relay::start(b.addr);
@@ -71,8 +69,8 @@ fn every_server_restarted_at_once_clients_resume_with_nothing_lost_or_repeated()
     assert!(b.process.wait_exit().success(), "{}", b.process.dump());
 
     // New processes, new ports; the relays lead there from now on.
-    let c = server(dir.path(), "c", &users, &nats, &secret, &[]);
-    let d = server(dir.path(), "d", &users, &nats, &secret, &[]);
+    let c = bed.server("c", &nats, &[]);
+    let d = bed.server("d", &nats, &[]);
     to_alice.point_to(c.addr);
     to_bob.point_to(d.addr);
     signal(&bob, "CONT");

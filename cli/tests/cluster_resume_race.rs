@@ -16,8 +16,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use cluster_support::raw::{Answer, receive_until, resume};
-use cluster_support::{Admin, first_session, nats, secret, server, wait_for_text};
-use common::{WAIT, add_users, start_json_client};
+use cluster_support::{Admin, Bed, first_session, nats, wait_for_text};
+use common::{WAIT, start_json_client};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -50,13 +50,11 @@ fn two_servers_racing_to_resume_a_stopped_servers_session_let_exactly_one_win() 
 }
 
 fn race(nats: &faxnotify_cluster::harness::NatsCluster, goes: Goes) {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
-    let mut a = server(dir.path(), "a", &users, nats, &secret, &[]);
-    let b = server(dir.path(), "b", &users, nats, &secret, &[]);
-    let c = server(dir.path(), "c", &users, nats, &secret, &[]);
+    let bed = Bed::new(&[("alice", PASSWORD)]);
+    let dir = &bed.dir;
+    let mut a = bed.server("a", nats, &[]);
+    let b = bed.server("b", nats, &[]);
+    let c = bed.server("c", nats, &[]);
     let mut alice = start_json_client(dir.path(), "tokio", a.addr, "alice", PASSWORD);
     let session = first_session(&alice);
     let id = session

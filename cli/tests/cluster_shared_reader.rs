@@ -10,9 +10,9 @@ use std::sync::Barrier;
 
 use cluster_support::raw::{self, Answer, resume};
 use cluster_support::{
-    Admin, assert_exactly, nats, next_notifications, numbered, secret, server, wait_for_text,
+    Admin, Bed, assert_exactly, nats, next_notifications, numbered, wait_for_text,
 };
-use common::{WAIT, add_users, faxnotify, start_json_client};
+use common::{WAIT, faxnotify, start_json_client};
 use faxnotify_conformance::peer::conn::Got;
 use faxnotify_conformance::peer::session::{Callback, message_text};
 use faxnotify_core::wire::Frame;
@@ -35,11 +35,9 @@ fn sessions_of_one_user_on_one_server_each_get_theirs_from_their_own_position() 
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
-    let a = server(dir.path(), "a", &users, &nats, &secret, &[]);
+    let bed = Bed::new(&[("alice", PASSWORD)]);
+    let dir = &bed.dir;
+    let a = bed.server("a", &nats, &[]);
     let first_dir = dir.path().join("first");
     std::fs::create_dir_all(&first_dir).unwrap();
     let mut first = start_json_client(&first_dir, "tokio", a.addr, "alice", PASSWORD);
@@ -79,18 +77,9 @@ fn a_session_left_behind_by_a_full_queue_reads_again_from_its_own_position() {
         return;
     };
     const TOTAL: usize = 6;
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
-    let a = server(
-        dir.path(),
-        "a",
-        &users,
-        &nats,
-        &secret,
-        &["--queue-limit", "2"],
-    );
+    let bed = Bed::new(&[("alice", PASSWORD)]);
+    let dir = &bed.dir;
+    let a = bed.server("a", &nats, &["--queue-limit", "2"]);
     let fast_dir = dir.path().join("fast");
     std::fs::create_dir_all(&fast_dir).unwrap();
     let mut fast = start_json_client(&fast_dir, "tokio", a.addr, "alice", PASSWORD);

@@ -17,8 +17,8 @@ use std::io::Write as _;
 use std::sync::Barrier;
 
 use cluster_support::raw::{self, Answer, resume};
-use cluster_support::{admin_lines, nats, secret, server};
-use common::{WAIT, add_users};
+use cluster_support::{Bed, admin_lines, nats};
+use common::WAIT;
 use faxnotify_conformance::peer::conn::Got;
 use faxnotify_core::wire::Frame;
 use serde_json::Value;
@@ -32,18 +32,8 @@ fn a_session_that_ends_behind_its_log_reports_every_unread_notification_undelive
     let Some(nats) = nats("a_session_that_ends_behind_its_log_reports_every_unread") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    add_users(&users, &[("alice", PASSWORD)]);
-    let secret = secret(dir.path());
-    let a = server(
-        dir.path(),
-        "a",
-        &users,
-        &nats,
-        &secret,
-        &["--queue-limit", QUEUE_LIMIT],
-    );
+    let bed = Bed::new(&[("alice", PASSWORD)]);
+    let a = bed.server("a", &nats, &["--queue-limit", QUEUE_LIMIT]);
 
     // The admin connection: requests from here, every line it answers
     // into `lines`.

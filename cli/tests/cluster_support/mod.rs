@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use faxnotify_cluster::harness::{NatsCluster, skip_unless_available};
 
-use crate::common::TestServer;
+use crate::common::{TestServer, add_users};
 
 /// A fresh 3-node NATS cluster, or `None` (and the skip message) when
 /// nats-server is absent; under `FAXNOTIFY_NATS_TEST=require` that fails.
@@ -25,48 +25,51 @@ pub fn nats(test: &str) -> Option<NatsCluster> {
     Some(NatsCluster::start(3).unwrap_or_else(|err| panic!("{err}")))
 }
 
-/// A cluster secret file (32 bytes, mode 0600) in `dir`.
-pub fn secret(dir: &Path) -> PathBuf {
-    let path = dir.join("cluster.secret");
-    std::fs::write(&path, [0x5a; 32]).expect("write the secret");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    path
+/// A test's directory, with its users file and a cluster secret (32
+/// bytes, mode 0600) the test's servers share.
+pub struct Bed {
+    pub dir: tempfile::TempDir,
+    pub users: PathBuf,
+    pub secret: PathBuf,
 }
 
-/// `faxnotify server --cluster` in its own directory `dir/name` (its
-/// admin socket there), with `extra` arguments.
-pub fn server(
-    dir: &Path,
-    name: &str,
-    users: &Path,
-    nats: &NatsCluster,
-    secret: &Path,
-    extra: &[&str],
-) -> TestServer {
-    server_on(dir, name, users, &nats.urls(), secret, extra)
-}
+impl Bed {
+    /// A fresh directory with `users` (name, password) in its users file.
+    pub fn new(users: &[(&str, &str)]) -> Bed {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let users_file = dir.path().join("users.toml");
+        add_users(&users_file, users);
+        let secret = dir.path().join("cluster.secret");
+        std::fs::write(&secret, [0x5a; 32]).expect("write the secret");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        Bed {
+            dir,
+            users: users_file,
+            secret,
+        }
+    }
 
-/// `faxnotify server --cluster URLS` (as [`server`], with the NATS
-/// addresses given: relays, say).
-pub fn server_on(
-    dir: &Path,
-    name: &str,
-    users: &Path,
-    urls: &[String],
-    secret: &Path,
-    extra: &[&str],
-) -> TestServer {
-    let own = dir.join(name);
-    std::fs::create_dir_all(&own).expect("server dir");
-    let urls = urls.join(",");
-    let mut args = vec![
-        "--cluster",
-        urls.as_str(),
-        "--cluster-secret",
-        secret.to_str().expect("utf-8 path"),
-    ];
-    args.extend_from_slice(extra);
-    TestServer::start("tokio", users, &own, &args)
+    /// `faxnotify server --cluster` in its own directory `name` (its
+    /// admin socket there), on `nats`, with `extra` arguments.
+    pub fn server(&self, name: &str, nats: &NatsCluster, extra: &[&str]) -> TestServer {
+        self.server_on(name, &nats.urls(), extra)
+    }
+
+    /// `faxnotify server --cluster URLS` (as [`Bed::server`], with the
+    /// NATS addresses given: relays, say).
+    pub fn server_on(&self, name: &str, urls: &[String], extra: &[&str]) -> TestServer {
+        let own = self.dir.path().join(name);
+        std::fs::create_dir_all(&own).expect("server dir");
+        let urls = urls.join(",");
+        let mut args = vec![
+            "--cluster",
+            urls.as_str(),
+            "--cluster-secret",
+            self.secret.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        TestServer::start("tokio", &self.users, &own, &args)
+    }
 }
 
 /// A TCP relay on 127.0.0.1: each connection it accepts is relayed to the
