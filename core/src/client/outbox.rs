@@ -36,9 +36,23 @@ impl Outbox {
     /// for the same connection (one write for several frames), else to a
     /// new one.
     pub(crate) fn frame(&mut self, conn: ConnId, frame: &Frame<'_>) {
+        self.write(conn, |out| encode(frame, out));
+    }
+
+    /// Appends an ACK for `conn`, as [`Outbox::frame`] would, without
+    /// building a [`Frame`]: the client's most frequent frame, one per read
+    /// of NOTIFYs.
+    pub(crate) fn ack(&mut self, conn: ConnId, seq: u64) {
+        self.write(conn, |out| {
+            out.extend_from_slice(&crate::wire::ack_bytes(seq));
+        });
+    }
+
+    /// Appends what `write` writes for `conn` (see [`Outbox::frame`]).
+    fn write(&mut self, conn: ConnId, write: impl FnOnce(&mut Vec<u8>)) {
         if let Some(tls) = tls_of(&mut self.tls, conn) {
             let mut plain = self.pool.pop().unwrap_or_default();
-            encode(frame, &mut plain);
+            write(&mut plain);
             tls.send(&plain);
             self.recycle(plain);
             self.flush_tls(conn);
@@ -47,11 +61,11 @@ impl Outbox {
         if let Some(Output::Transmit { conn: last, data }) = self.queue.back_mut()
             && *last == conn
         {
-            encode(frame, data);
+            write(data);
             return;
         }
         let mut data = self.pool.pop().unwrap_or_default();
-        encode(frame, &mut data);
+        write(&mut data);
         self.queue.push_back(Output::Transmit { conn, data });
     }
 
@@ -142,11 +156,6 @@ fn tls_of(list: &mut [(ConnId, Box<TlsSession>)], conn: ConnId) -> Option<&mut T
 }
 
 fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
-    if let Frame::Ack { seq } = frame {
-        // The client's most frequent frame, one per read of NOTIFYs.
-        out.extend_from_slice(&crate::wire::ack_bytes(*seq));
-        return;
-    }
     // Every frame the client builds is within the protocol's limits (the
     // user name is checked at start, messages are short), so this cannot
     // fail; if it ever did, dropping the frame beats panicking.
