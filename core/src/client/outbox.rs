@@ -132,6 +132,7 @@ impl Outbox {
         self.queue.is_empty()
     }
 
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<Output> {
         let out = self.queue.pop_front();
         if self.queue.is_empty() && self.queue.capacity() > KEEP_QUEUE_CAPACITY {

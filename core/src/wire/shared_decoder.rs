@@ -14,6 +14,14 @@ use super::frame::Frame;
 /// one allocation per read, never one per notification.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
+/// The least room the receive buffer grows by. Frames are split off its
+/// front, so its free room moves toward the end; when a read no longer
+/// fits, `BytesMut` moves the (usually empty) remainder back to the start
+/// of its allocation, checking first that no frame still uses it. With
+/// room for several reads that check and move come once every several
+/// reads instead of at every read of one small NOTIFY (about 60 bytes).
+const MIN_GROWTH: usize = 512;
+
 /// Turns a byte stream, split anywhere, into frames held in shared
 /// [`Bytes`], so that what is decoded from a frame (a notification's
 /// strings) can keep slices of it instead of copies.
@@ -85,6 +93,9 @@ impl SharedDecoder {
     /// Appends a read. Nothing is kept once the decoder has failed.
     pub fn extend(&mut self, data: &[u8]) {
         if self.failed.is_none() {
+            if self.buf.capacity() - self.buf.len() < data.len() {
+                self.buf.reserve(data.len().max(MIN_GROWTH));
+            }
             self.buf.extend_from_slice(data);
         }
     }
