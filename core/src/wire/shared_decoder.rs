@@ -267,6 +267,21 @@ mod tests {
     }
 
     #[test]
+    fn small_reads_fill_the_room_before_it_is_moved_back() {
+        let ack = Frame::Ack { seq: 1 }.to_vec().unwrap();
+        let mut decoder = SharedDecoder::default();
+        decoder.extend(&ack);
+        let first = decoder.next_frame().unwrap().unwrap();
+        let first_at = first.as_ptr() as usize;
+        drop(first);
+        // The next read goes after the last one in the same allocation,
+        // not back to its start: the buffer grew with room to spare.
+        decoder.extend(&ack);
+        let second = decoder.next_frame().unwrap().unwrap();
+        assert_eq!(second.as_ptr() as usize, first_at + ack.len());
+    }
+
+    #[test]
     fn a_notify_is_split_into_its_fields_and_its_own_payload() {
         let frame = |f: &Frame<'_>| Bytes::from(f.to_vec().unwrap()).slice(4..);
         let notify = Frame::Notify(crate::wire::Notify {
