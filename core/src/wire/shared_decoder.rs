@@ -103,7 +103,18 @@ impl SharedDecoder {
     /// The next complete frame (its type byte and body, without the length
     /// prefix; parse it with [`Frame::parse`](super::Frame::parse)), or
     /// `Ok(None)` until more bytes arrive.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, DecodeError> {
+        // A read is usually used up by its frames: the call that finds
+        // nothing left is inlined, only the one that splits a frame is not.
+        if self.buf.is_empty() && self.failed.is_none() {
+            self.release_if_large();
+            return Ok(None);
+        }
+        self.split_frame()
+    }
+
+    fn split_frame(&mut self) -> Result<Option<Bytes>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
