@@ -535,6 +535,7 @@ impl Fields {
 }
 
 /// A checked string range of `payload`, as a shared slice.
+#[inline]
 fn slice(payload: &Bytes, range: Range<usize>) -> Text {
     // `Bytes::slice` sets the range on its clone directly (no second
     // truncate and advance as `take` needs on a handle it does not copy).
@@ -542,6 +543,7 @@ fn slice(payload: &Bytes, range: Range<usize>) -> Text {
 }
 
 /// A checked string range of `payload`, keeping `payload`'s handle.
+#[inline]
 fn take(mut payload: Bytes, range: Range<usize>) -> Text {
     payload.truncate(range.end);
     payload.advance(range.start);
