@@ -142,6 +142,7 @@ impl Outbox {
         out
     }
 
+#[inline]
     pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
         if self.pool.len() < POOL_LEN && buf.capacity() <= POOL_BUF_CAPACITY {
             buf.clear();
