@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
 use crate::wire::{
     CbHello, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN, Nonce, SharedDecoder,
-    SharedNotify, split_notify,
+    SharedNotify,
 };
 use crate::{ConnId, SessionId};
 
@@ -131,8 +131,8 @@ impl Client {
         self.callbacks[i].decoder.extend(data);
         let mut ack = PendingAck::default();
         loop {
-            let bytes = match self.callbacks[i].decoder.next_frame() {
-                Ok(Some(bytes)) => bytes,
+            let split = match self.callbacks[i].decoder.next_split() {
+                Ok(Some(split)) => split,
                 Ok(None) => break,
                 Err(err) => {
                     self.flush_ack(conn, &mut ack);
@@ -142,18 +142,16 @@ impl Client {
             };
             // A NOTIFY's payload takes over the frame's bytes; any other
             // frame is parsed borrowing them.
-            let parsed = split_notify(bytes).and_then(|split| match split {
+            let parsed = match split {
                 Ok(notify) => {
                     self.on_callback_notify(now, conn, i, notify, &mut ack);
                     Ok(())
                 }
-                Err(bytes) => {
-                    let frame = Frame::parse(bytes[0], &bytes[1..])?;
+                Err(bytes) => Frame::parse(bytes[0], &bytes[1..]).map(|frame| {
                     self.flush_ack(conn, &mut ack);
                     self.on_callback_frame(now, conn, frame);
-                    Ok(())
-                }
-            });
+                }),
+            };
             if let Err(err) = parsed {
                 self.flush_ack(conn, &mut ack);
                 self.callback_protocol_error(conn, err.into());
