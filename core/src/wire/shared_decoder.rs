@@ -231,7 +231,6 @@ pub(crate) struct SharedNotify {
 /// a NOTIFY, checks it like [`Frame::parse`] and returns it with the
 /// payload taking over the frame's handle (no reference count changes
 /// hands); any other frame comes back unchanged, unparsed.
-#[inline]
 pub(crate) fn split_notify(frame: Bytes) -> Result<Split, DecodeError> {
     if frame.first() != Some(&FrameType::Notify.to_wire()) {
         return Ok(Err(frame));
