@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
 use crate::wire::{
     CbHello, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN, Nonce, SharedDecoder,
-    SharedNotify, split_notify,
+    SharedNotify,
 };
 use crate::{ConnId, SessionId};
 
@@ -120,51 +120,49 @@ impl Client {
     }
 
     pub(super) fn on_callback_received(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
-        let Some(i) = self.callback_index(conn) else {
+        let Some(mut i) = self.callback_index(conn) else {
             return; // already closed: the input raced with our Close
         };
         // The frames are slices of the decoder's buffer, and so are the
-        // notifications decoded from them (no copy, no allocation).
-        let mut decoder = std::mem::take(&mut self.callbacks[i].decoder);
-        decoder.extend(data);
+        // notifications decoded from them (no copy, no allocation). The
+        // decoder stays in its callback (no taking it out and putting it
+        // back per read): only its index is looked up again after each
+        // frame, since a frame may close the callback.
+        self.callbacks[i].decoder.extend(data);
         let mut ack = PendingAck::default();
         loop {
-            let bytes = match decoder.next_frame() {
-                Ok(Some(bytes)) => bytes,
+            let split = match self.callbacks[i].decoder.next_split() {
+                Ok(Some(split)) => split,
                 Ok(None) => break,
                 Err(err) => {
                     self.flush_ack(conn, &mut ack);
                     self.callback_protocol_error(conn, err.into());
-                    break;
+                    return;
                 }
             };
             // A NOTIFY's payload takes over the frame's bytes; any other
             // frame is parsed borrowing them.
-            let parsed = split_notify(bytes).and_then(|split| match split {
+            let parsed = match split {
                 Ok(notify) => {
-                    self.on_callback_notify(now, conn, notify, &mut ack);
+                    self.on_callback_notify(now, conn, i, notify, &mut ack);
                     Ok(())
                 }
-                Err(bytes) => {
-                    let frame = Frame::parse(bytes[0], &bytes[1..])?;
+                Err(bytes) => Frame::parse(bytes[0], &bytes[1..]).map(|frame| {
                     self.flush_ack(conn, &mut ack);
                     self.on_callback_frame(now, conn, frame);
-                    Ok(())
-                }
-            });
+                }),
+            };
             if let Err(err) = parsed {
                 self.flush_ack(conn, &mut ack);
                 self.callback_protocol_error(conn, err.into());
-                break;
+                return;
             }
-            if self.callback_index(conn).is_none() {
-                return; // closed by that frame (any ACK was sent first)
+            match self.callback_index(conn) {
+                Some(j) => i = j,
+                None => return, // closed by that frame (any ACK was sent first)
             }
         }
         self.flush_ack(conn, &mut ack);
-        if let Some(i) = self.callback_index(conn) {
-            self.callbacks[i].decoder = decoder;
-        }
     }
 
     fn on_callback_frame(&mut self, now: Instant, conn: ConnId, frame: Frame<'_>) {
@@ -217,19 +215,17 @@ impl Client {
         }
     }
 
-    /// A NOTIFY on a callback: delivered once the handshake is done [D-2],
-    /// a protocol error before.
+    /// A NOTIFY on callback `i` (`conn`'s index, just looked up): delivered
+    /// once the handshake is done [D-2], a protocol error before.
     fn on_callback_notify(
         &mut self,
         now: Instant,
         conn: ConnId,
+        i: usize,
         notify: SharedNotify,
         ack: &mut PendingAck,
     ) {
         let idle = self.callback_idle();
-        let Some(i) = self.callback_index(conn) else {
-            return;
-        };
         let cb = &mut self.callbacks[i];
         match cb.phase {
             CallbackPhase::Ready { .. } => {

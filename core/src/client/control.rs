@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::wire::{
     ByeReason, CallbackState, CallbackStatus, ErrorCode, Frame, FrameType, LoginChallenge, LoginOk,
-    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello, SharedDecoder, SharedNotify, split_notify,
+    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello, SharedDecoder, SharedNotify,
 };
 use crate::{ConnId, SessionId};
 
@@ -288,8 +288,8 @@ impl Client {
         decoder.extend(data);
         let mut ack = PendingAck::default();
         loop {
-            let bytes = match decoder.next_frame() {
-                Ok(Some(bytes)) => bytes,
+            let split = match decoder.next_split() {
+                Ok(Some(split)) => split,
                 Ok(None) => break,
                 Err(err) => {
                     self.flush_control_ack(now, &mut ack);
@@ -299,18 +299,16 @@ impl Client {
             };
             // A NOTIFY's payload takes over the frame's bytes; any other
             // frame is parsed borrowing them.
-            let parsed = split_notify(bytes).and_then(|split| match split {
+            let parsed = match split {
                 Ok(notify) => {
                     self.on_control_notify(now, notify, &mut ack);
                     Ok(())
                 }
-                Err(bytes) => {
-                    let frame = Frame::parse(bytes[0], &bytes[1..])?;
+                Err(bytes) => Frame::parse(bytes[0], &bytes[1..]).map(|frame| {
                     self.flush_control_ack(now, &mut ack);
                     self.on_control_frame(now, frame);
-                    Ok(())
-                }
-            });
+                }),
+            };
             if let Err(err) = parsed {
                 self.flush_control_ack(now, &mut ack);
                 self.control_protocol_error(now, err.into());

@@ -2,7 +2,7 @@
 //! cumulative, coalesced acknowledgement.
 
 use crate::ConnId;
-use crate::wire::{Frame, Notification, SharedNotify};
+use crate::wire::{Notification, SharedNotify};
 
 use super::Client;
 use super::events::{Event, ProtocolError};
@@ -108,7 +108,7 @@ impl Client {
     /// Sends the owed ACK, if any, on `conn`.
     pub(super) fn flush_ack(&mut self, conn: ConnId, ack: &mut PendingAck) {
         if let Some(seq) = ack.0.take() {
-            self.out.frame(conn, &Frame::Ack { seq });
+            self.out.ack(conn, seq);
         }
     }
 }

@@ -423,6 +423,7 @@ impl Client {
 
     /// Hands back a [`Output::Transmit`] buffer once written, so the client
     /// can reuse it instead of allocating (optional).
+    #[inline]
     pub fn recycle(&mut self, buf: Vec<u8>) {
         self.out.recycle(buf);
     }

@@ -36,9 +36,23 @@ impl Outbox {
     /// for the same connection (one write for several frames), else to a
     /// new one.
     pub(crate) fn frame(&mut self, conn: ConnId, frame: &Frame<'_>) {
+        self.write(conn, |out| encode(frame, out));
+    }
+
+    /// Appends an ACK for `conn`, as [`Outbox::frame`] would, without
+    /// building a [`Frame`]: the client's most frequent frame, one per read
+    /// of NOTIFYs.
+    pub(crate) fn ack(&mut self, conn: ConnId, seq: u64) {
+        self.write(conn, |out| {
+            out.extend_from_slice(&crate::wire::ack_bytes(seq));
+        });
+    }
+
+    /// Appends what `write` writes for `conn` (see [`Outbox::frame`]).
+    fn write(&mut self, conn: ConnId, write: impl FnOnce(&mut Vec<u8>)) {
         if let Some(tls) = tls_of(&mut self.tls, conn) {
             let mut plain = self.pool.pop().unwrap_or_default();
-            encode(frame, &mut plain);
+            write(&mut plain);
             tls.send(&plain);
             self.recycle(plain);
             self.flush_tls(conn);
@@ -47,11 +61,11 @@ impl Outbox {
         if let Some(Output::Transmit { conn: last, data }) = self.queue.back_mut()
             && *last == conn
         {
-            encode(frame, data);
+            write(data);
             return;
         }
         let mut data = self.pool.pop().unwrap_or_default();
-        encode(frame, &mut data);
+        write(&mut data);
         self.queue.push_back(Output::Transmit { conn, data });
     }
 
@@ -118,15 +132,27 @@ impl Outbox {
         self.queue.is_empty()
     }
 
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<Output> {
-        let out = self.queue.pop_front();
-        if self.queue.is_empty() && self.queue.capacity() > KEEP_QUEUE_CAPACITY {
-            // An unusual burst grew the queue; an idle client does not keep it.
-            self.queue.shrink_to(16);
+        // Decided before the pop, so that the usual pop moves the output
+        // straight to the caller (with the shrink after it, the output is
+        // moved once more, through a temporary).
+        if self.queue.len() == 1 && self.queue.capacity() > KEEP_QUEUE_CAPACITY {
+            return self.pop_last_and_shrink();
         }
+        self.queue.pop_front()
+    }
+
+    /// Pops the last output and gives back the room an unusual burst grew
+    /// the queue to: an idle client does not keep it.
+    #[cold]
+    fn pop_last_and_shrink(&mut self) -> Option<Output> {
+        let out = self.queue.pop_front();
+        self.queue.shrink_to(16);
         out
     }
 
+    #[inline]
     pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
         if self.pool.len() < POOL_LEN && buf.capacity() <= POOL_BUF_CAPACITY {
             buf.clear();
@@ -142,11 +168,6 @@ fn tls_of(list: &mut [(ConnId, Box<TlsSession>)], conn: ConnId) -> Option<&mut T
 }
 
 fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
-    if let Frame::Ack { seq } = frame {
-        // The client's most frequent frame, one per read of NOTIFYs.
-        out.extend_from_slice(&crate::wire::ack_bytes(*seq));
-        return;
-    }
     // Every frame the client builds is within the protocol's limits (the
     // user name is checked at start, messages are short), so this cannot
     // fail; if it ever did, dropping the frame beats panicking.
@@ -160,4 +181,38 @@ fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
 /// crate keeps ([`MAX_ERROR_MESSAGE_LEN`](crate::wire::MAX_ERROR_MESSAGE_LEN)).
 pub(crate) fn error_frame(code: crate::wire::ErrorCode, message: &str) -> Frame<'_> {
     Frame::error(code, crate::wire::bounded_error_message(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closes(outbox: &mut Outbox, n: u64) {
+        for raw in 1..=n {
+            outbox.push(Output::Close {
+                conn: ConnId::from_raw(raw),
+            });
+        }
+    }
+
+    #[test]
+    fn outputs_come_out_in_order_and_a_burst_gives_its_room_back() {
+        let mut outbox = Outbox::default();
+        closes(&mut outbox, 500);
+        assert!(outbox.queue.capacity() > KEEP_QUEUE_CAPACITY);
+        for raw in 1..=500 {
+            let Some(Output::Close { conn }) = outbox.pop() else {
+                panic!("output {raw} missing");
+            };
+            assert_eq!(conn.into_raw(), raw);
+        }
+        assert!(outbox.pop().is_none());
+        assert!(outbox.queue.capacity() <= KEEP_QUEUE_CAPACITY);
+
+        // Within the kept room, nothing is given back.
+        closes(&mut outbox, 3);
+        let kept = outbox.queue.capacity();
+        while outbox.pop().is_some() {}
+        assert_eq!(outbox.queue.capacity(), kept);
+    }
 }

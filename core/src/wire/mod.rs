@@ -38,7 +38,7 @@ pub use notification::{
     Notification, PayloadError, ServerMessage,
 };
 pub use shared_decoder::SharedDecoder;
-pub(crate) use shared_decoder::{SharedNotify, split_notify};
+pub(crate) use shared_decoder::SharedNotify;
 pub use text::Text;
 pub use whole::{WholeFramesError, decode_whole_frames};
 

@@ -535,11 +535,15 @@ impl Fields {
 }
 
 /// A checked string range of `payload`, as a shared slice.
+#[inline]
 fn slice(payload: &Bytes, range: Range<usize>) -> Text {
-    take(payload.clone(), range)
+    // `Bytes::slice` sets the range on its clone directly (no second
+    // truncate and advance as `take` needs on a handle it does not copy).
+    Text::from_utf8(payload.slice(range)).unwrap_or_default()
 }
 
 /// A checked string range of `payload`, keeping `payload`'s handle.
+#[inline]
 fn take(mut payload: Bytes, range: Range<usize>) -> Text {
     payload.truncate(range.end);
     payload.advance(range.start);

@@ -34,6 +34,7 @@ impl Text {
     }
 
     /// Checks that `bytes` are UTF-8 and keeps them, without copying.
+    #[inline]
     pub fn from_utf8(bytes: Bytes) -> Result<Self, Utf8Error> {
         ByteString::try_from(bytes).map(Text)
     }
