@@ -291,11 +291,7 @@ fn deliver_in_loop(
             if let Some(error) = state.error.take() {
                 return Err(error);
             }
-            if state
-                .closed_loop
-                .as_ref()
-                .is_some_and(ClosedLoop::is_complete)
-            {
+            if state.complete {
                 return Ok(());
             }
         }

@@ -37,6 +37,12 @@ impl EncodedNotification {
         Ok(Self { kind, payload })
     }
 
+    /// A payload whose length was checked while it was encoded.
+    pub(super) fn checked(kind: u8, payload: Bytes) -> Self {
+        debug_assert!(payload.len() <= MAX_PAYLOAD_LEN);
+        Self { kind, payload }
+    }
+
     /// The kind byte NOTIFY carries.
     pub fn kind(&self) -> u8 {
         self.kind

@@ -5,6 +5,7 @@
 //! a byte stream split anywhere back into frames; [`Notification`] is the typed
 //! form of a NOTIFY payload.
 
+mod arena;
 mod codes;
 mod decoder;
 mod encode;
@@ -20,6 +21,7 @@ mod text;
 pub(crate) mod utc;
 mod whole;
 
+pub use arena::NotificationEncoder;
 pub use codes::{
     ByeReason, CallbackState, Caps, ErrorCode, FrameType, NotificationKind, PolicyKind, Role,
 };

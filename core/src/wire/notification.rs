@@ -364,25 +364,31 @@ impl Notification {
         list.into_iter().flatten()
     }
 
+    /// Length of the fixed-size fields of the payload (all but the strings).
+    fn fixed_len(&self) -> usize {
+        match self {
+            Notification::FaxReceived(_) => 8 + 2 + 8,
+            Notification::JobStatus(_) => 8 + 1 + 2 + 2 + 2,
+            Notification::ServerMessage(_) => 0,
+            Notification::DeviceStatus(_) => 1,
+            Notification::FaxUpdated(_) => 8 + 1,
+            Notification::Unknown { payload, .. } | Notification::Malformed { payload, .. } => {
+                payload.len()
+            }
+        }
+    }
+
     /// Length of the encoded payload.
     pub fn payload_len(&self) -> usize {
         let strings: usize = self.strings().map(|(_, s)| 2 + s.len()).sum();
-        strings
-            + match self {
-                Notification::FaxReceived(_) => 8 + 2 + 8,
-                Notification::JobStatus(_) => 8 + 1 + 2 + 2 + 2,
-                Notification::ServerMessage(_) => 0,
-                Notification::DeviceStatus(_) => 1,
-                Notification::FaxUpdated(_) => 8 + 1,
-                Notification::Unknown { payload, .. } | Notification::Malformed { payload, .. } => {
-                    payload.len()
-                }
-            }
+        strings + self.fixed_len()
     }
 
-    /// Appends the payload (the bytes NOTIFY's blob carries). Refuses strings
-    /// over 4 096 bytes and payloads over 65 523 bytes; on error nothing is written.
-    pub fn encode_payload(&self, out: &mut impl BufMut) -> Result<(), EncodeError> {
+    /// Length of the encoded payload, or why no NOTIFY can carry it (a
+    /// string over 4 096 bytes, a payload over 65 523 bytes): the checks
+    /// and the length in one pass over the strings.
+    pub fn checked_payload_len(&self) -> Result<usize, EncodeError> {
+        let mut len = self.fixed_len();
         for (field, s) in self.strings() {
             if s.len() > MAX_STR_LEN {
                 return Err(EncodeError::StringTooLong {
@@ -390,11 +396,25 @@ impl Notification {
                     len: s.len(),
                 });
             }
+            len += 2 + s.len();
         }
-        let len = self.payload_len();
         if len > MAX_PAYLOAD_LEN {
             return Err(EncodeError::PayloadTooLarge { len });
         }
+        Ok(len)
+    }
+
+    /// Appends the payload (the bytes NOTIFY's blob carries). Refuses strings
+    /// over 4 096 bytes and payloads over 65 523 bytes; on error nothing is written.
+    pub fn encode_payload(&self, out: &mut impl BufMut) -> Result<(), EncodeError> {
+        self.checked_payload_len()?;
+        self.write_payload(out);
+        Ok(())
+    }
+
+    /// Appends the payload, whose length [`Notification::checked_payload_len`]
+    /// has accepted.
+    pub(super) fn write_payload(&self, out: &mut impl BufMut) {
         match self {
             Notification::FaxReceived(n) => {
                 out.put_u64(n.job);
@@ -427,7 +447,6 @@ impl Notification {
                 out.put_slice(payload)
             }
         }
-        Ok(())
     }
 
     /// The encoded payload as shareable bytes (encode once, queue to many sessions).
