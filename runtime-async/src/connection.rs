@@ -23,6 +23,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use faxnotify_core::ConnId;
 
@@ -133,9 +134,10 @@ impl<R: Runtime> Connection<R> {
             }
             state.closing
         };
-        if let (Phase::Open(_), Some(deadline)) = (&self.phase, closing) {
+        if let (Phase::Open(_), true) = (&self.phase, closing) {
             // Closing has begun: nothing more is read (a report waiting for
             // room is dropped), the write half flushes by the deadline.
+            let deadline = Instant::now() + self.link.queue.limits.close_timeout;
             self.phase = Phase::Closing {
                 deadline: R::timer(deadline),
                 shut_down: false,
@@ -329,7 +331,7 @@ impl<R: Runtime> Connection<R> {
         let writable = self.chunk.is_none() && !state.chunks.is_empty();
         match &self.phase {
             Phase::Open(reading) => {
-                state.closing.is_some()
+                state.closing
                     || writable
                     || matches!(reading, ReadHalf::Reading { paused: true, .. })
                         && !self.link.queue.pauses_reading(state)
