@@ -268,26 +268,34 @@ pub(crate) fn connection_task_size<R: Runtime>() -> usize {
     std::mem::size_of::<Connection<R>>()
 }
 
-enum State<S> {
+/// A connection's place in the map: 16 bytes, so that with its id a map
+/// slot is 24 (the map of 19 000 connections has 32 768 slots). What a
+/// turn transmits waits in [`Conns::unflushed`], not here: a buffer in
+/// every entry was 24 bytes more per slot, empty between turns.
+enum Entry<S> {
     /// Dropping the task abandons the dial.
     Dialling(#[allow(dead_code)] Task),
     Open {
         /// Dropping it cancels the connection's task.
         link: Handle<S>,
-        /// What this turn transmitted, written at the end of the turn
-        /// (empty, without capacity, between turns).
-        out: Vec<u8>,
+        /// Where this turn's bytes for it wait in [`Conns::unflushed`]
+        /// ([`NOT_PENDING`]: nothing transmitted this turn).
+        pending: u32,
+        /// Accepted on our listener (a callback, on the client).
+        #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+        accepted: bool,
     },
-}
-
-struct Entry<S> {
-    state: State<S>,
-    /// Accepted on our listener (a callback, on the client).
-    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
-    accepted: bool,
     // No peer address: the accept and the dial log it with the connection's
     // id, and 32 bytes in every entry would be kept for the close's log line.
 }
+
+/// [`Entry::Open::pending`] when the connection has nothing in
+/// [`Conns::unflushed`].
+const NOT_PENDING: u32 = u32::MAX;
+
+/// Entries of [`Conns::unflushed`] whose room is kept between turns (a
+/// broadcast's 10 000 would be 320 KiB).
+const KEPT_UNFLUSHED: usize = 256;
 
 /// The listener. The driver accepts on it in its own loop (no task), so
 /// closing it releases the port at once: a restarted server or a resumed
@@ -311,8 +319,9 @@ pub(crate) struct Conns<R: Runtime> {
     listener: Option<Listening<R::Listener>>,
     /// Connections found dead while writing; the driver reports them closed.
     dead: Vec<ConnId>,
-    /// Connections with bytes transmitted this turn and not written yet.
-    unflushed: Vec<ConnId>,
+    /// What each connection was transmitted this turn, not written yet,
+    /// in the order of its first bytes.
+    unflushed: Vec<(ConnId, Vec<u8>)>,
     /// Written buffers, for the core's next transmissions.
     spare: Vec<Vec<u8>>,
 }
@@ -405,23 +414,14 @@ impl<R: Runtime> Conns<R> {
         let span = tracing::debug_span!("dial", %conn, %addr);
         let dial = net::dial::<R>(conn, addr, self.tx.clone()).instrument(span);
         let task = Task::spawn(&self.spawner, dial);
-        self.map.insert(
-            conn,
-            Entry {
-                state: State::Dialling(task),
-                accepted: false,
-            },
-        );
+        self.map.insert(conn, Entry::Dialling(task));
     }
 
     /// A dial finished; returns whether the connection is still wanted (if
     /// not, the stream is dropped).
     pub(crate) fn dialled(&mut self, conn: ConnId, stream: R::Tcp) -> bool {
         match self.map.get(&conn) {
-            Some(Entry {
-                state: State::Dialling(_),
-                ..
-            }) => {
+            Some(Entry::Dialling(_)) => {
                 self.open(conn, stream, false);
                 true
             }
@@ -432,7 +432,7 @@ impl<R: Runtime> Conns<R> {
     /// A dial failed; returns whether the core is still waiting for it.
     pub(crate) fn dial_failed(&mut self, conn: ConnId) -> bool {
         match self.map.entry(conn) {
-            MapEntry::Occupied(e) if matches!(e.get().state, State::Dialling(_)) => {
+            MapEntry::Occupied(e) if matches!(e.get(), Entry::Dialling(_)) => {
                 e.remove();
                 true
             }
@@ -459,11 +459,9 @@ impl<R: Runtime> Conns<R> {
         self.spawner.spawn(task);
         self.map.insert(
             conn,
-            Entry {
-                state: State::Open {
-                    link: Handle(link),
-                    out: Vec::new(),
-                },
+            Entry::Open {
+                link: Handle(link),
+                pending: NOT_PENDING,
                 accepted,
             },
         );
@@ -471,36 +469,28 @@ impl<R: Runtime> Conns<R> {
 
     /// Whether input from `conn` should reach the core.
     pub(crate) fn is_open(&self, conn: ConnId) -> bool {
-        matches!(
-            self.map.get(&conn),
-            Some(Entry {
-                state: State::Open { .. },
-                ..
-            })
-        )
+        matches!(self.map.get(&conn), Some(Entry::Open { .. }))
     }
 
     /// Queues `data` for `conn`, to be written with everything else the
     /// turn transmits to it ([`Conns::flush`]). Returns a buffer the core
     /// can reuse (`data` itself once copied, or a spare one).
     pub(crate) fn transmit(&mut self, conn: ConnId, data: Vec<u8>) -> Option<Vec<u8>> {
-        let Some(Entry {
-            state: State::Open { out, .. },
-            ..
-        }) = self.map.get_mut(&conn)
-        else {
+        let Some(Entry::Open { pending, .. }) = self.map.get_mut(&conn) else {
             tracing::debug!(%conn, "transmit for a connection that is not open; dropped");
             return None;
         };
-        if out.is_empty() {
-            // The turn's first bytes for it: take the buffer as it is, and
-            // hand the core a written one instead, if there is one.
-            self.unflushed.push(conn);
-            *out = data;
-            return self.spare.pop();
+        if let Some((_, out)) = self.unflushed.get_mut(*pending as usize) {
+            out.extend_from_slice(&data);
+            return Some(data);
         }
-        out.extend_from_slice(&data);
-        Some(data)
+        // The turn's first bytes for it: take the buffer as it is, and
+        // hand the core a written one instead, if there is one. (Past
+        // u32::MAX entries in one turn, bytes go in entries of their own,
+        // written in order all the same.)
+        *pending = u32::try_from(self.unflushed.len()).unwrap_or(NOT_PENDING);
+        self.unflushed.push((conn, data));
+        self.spare.pop()
     }
 
     /// Whether some connection has bytes transmitted and not yet written.
@@ -513,30 +503,28 @@ impl<R: Runtime> Conns<R> {
     /// dropped and remembered for [`Conns::take_dead`].
     pub(crate) fn flush(&mut self) {
         let mut unflushed = std::mem::take(&mut self.unflushed);
-        for conn in unflushed.drain(..) {
-            if !self.write_out(conn) {
+        for (conn, out) in unflushed.drain(..) {
+            if !self.write_out(conn, out) {
                 self.forget(conn);
                 self.dead.push(conn);
             }
         }
-        // Keep the list's capacity for the next turn.
+        // Keep the list's room for the next turn, up to a point.
+        unflushed.shrink_to(KEPT_UNFLUSHED);
         self.unflushed = unflushed;
     }
 
-    /// Hands `conn`'s unwritten bytes to its write queue; false if the
-    /// connection turned out dead.
-    fn write_out(&mut self, conn: ConnId) -> bool {
-        let Some(Entry {
-            state: State::Open { link, out, .. },
-            ..
-        }) = self.map.get_mut(&conn)
-        else {
+    /// Hands `out`, `conn`'s unwritten bytes, to its write queue; false if
+    /// the connection turned out dead.
+    fn write_out(&mut self, conn: ConnId, out: Vec<u8>) -> bool {
+        let Some(Entry::Open { link, pending, .. }) = self.map.get_mut(&conn) else {
             return true; // gone meanwhile: nothing to write
         };
+        *pending = NOT_PENDING;
         if out.is_empty() {
             return true;
         }
-        match link.queue.push(&link.stream, std::mem::take(out)) {
+        match link.queue.push(&link.stream, out) {
             Written::Done(mut buf) => {
                 // Written at once: the buffer goes back round, and the idle
                 // connection holds none.
@@ -558,11 +546,17 @@ impl<R: Runtime> Conns<R> {
             return;
         };
         tracing::debug!(%conn, "closing connection");
-        match entry.state {
-            State::Dialling(task) => drop(task),
-            State::Open { link, out } => {
+        match entry {
+            Entry::Dialling(task) => drop(task),
+            Entry::Open { link, pending, .. } => {
                 // What this turn sent before the close goes first; a dead
-                // connection is being closed anyway.
+                // connection is being closed anyway. (Its place in
+                // `unflushed` stays, empty: the flush skips it.)
+                let out = self
+                    .unflushed
+                    .get_mut(pending as usize)
+                    .map(|(_, out)| std::mem::take(out))
+                    .unwrap_or_default();
                 if !out.is_empty() {
                     let _ = link.queue.push(&link.stream, out);
                 }
@@ -600,7 +594,7 @@ impl<R: Runtime> Conns<R> {
         let mut gone: Vec<ConnId> = self
             .map
             .iter()
-            .filter(|(_, e)| e.accepted)
+            .filter(|(_, e)| matches!(e, Entry::Open { accepted: true, .. }))
             .map(|(c, _)| *c)
             .collect();
         gone.sort_unstable();
@@ -678,6 +672,13 @@ mod tests {
         let (server, _) = listener.accept().expect("accept");
         client.set_nonblocking(true).expect("non-blocking");
         (Tries(client), server)
+    }
+
+    /// A map slot is a connection's id and its entry: 24 bytes, however
+    /// large the runtime's stream (see [`Entry`]).
+    #[test]
+    fn a_map_slot_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<(ConnId, Entry<Tries>)>(), 24);
     }
 
     #[test]
