@@ -137,7 +137,7 @@ impl<R: Runtime> Connection<R> {
         if let (Phase::Open(_), true) = (&self.phase, closing) {
             // Closing has begun: nothing more is read (a report waiting for
             // room is dropped), the write half flushes by the deadline.
-            let deadline = Instant::now() + self.link.queue.limits.close_timeout;
+            let deadline = Instant::now() + self.link.queue.limits().close_timeout;
             self.phase = Phase::Closing {
                 deadline: R::timer(deadline),
                 shut_down: false,
@@ -232,7 +232,7 @@ impl<R: Runtime> Connection<R> {
             return Step::Wait;
         };
         let (conn, stream, queue) = (self.conn, &self.link.stream, &self.link.queue);
-        let chunk = queue.limits.read_chunk;
+        let chunk = queue.limits().read_chunk;
         loop {
             let (msg, emptied) = match reading {
                 ReadHalf::Stopped => return Step::Wait,
