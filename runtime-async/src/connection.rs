@@ -23,6 +23,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use faxnotify_core::ConnId;
 
@@ -133,9 +134,10 @@ impl<R: Runtime> Connection<R> {
             }
             state.closing
         };
-        if let (Phase::Open(_), Some(deadline)) = (&self.phase, closing) {
+        if let (Phase::Open(_), true) = (&self.phase, closing) {
             // Closing has begun: nothing more is read (a report waiting for
             // room is dropped), the write half flushes by the deadline.
+            let deadline = Instant::now() + self.link.queue.limits().close_timeout;
             self.phase = Phase::Closing {
                 deadline: R::timer(deadline),
                 shut_down: false,
@@ -230,7 +232,7 @@ impl<R: Runtime> Connection<R> {
             return Step::Wait;
         };
         let (conn, stream, queue) = (self.conn, &self.link.stream, &self.link.queue);
-        let chunk = queue.limits.read_chunk;
+        let chunk = queue.limits().read_chunk;
         loop {
             let (msg, emptied) = match reading {
                 ReadHalf::Stopped => return Step::Wait,
@@ -278,7 +280,16 @@ impl<R: Runtime> Connection<R> {
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             match stream.poll_readable(cx) {
-                                Poll::Pending => return Step::Wait,
+                                Poll::Pending => {
+                                    // The wake-up will be this wait's
+                                    // readiness: look at it before reading.
+                                    // A read first would leave it over, and
+                                    // the next wait would return at once
+                                    // into a read that finds nothing (on
+                                    // async-io, two reads per ACK).
+                                    *emptied = true;
+                                    return Step::Wait;
+                                }
                                 Poll::Ready(Ok(())) => continue,
                                 Poll::Ready(Err(error)) => {
                                     tracing::debug!(%conn, %error, "read failed");
@@ -320,7 +331,7 @@ impl<R: Runtime> Connection<R> {
         let writable = self.chunk.is_none() && !state.chunks.is_empty();
         match &self.phase {
             Phase::Open(reading) => {
-                state.closing.is_some()
+                state.closing
                     || writable
                     || matches!(reading, ReadHalf::Reading { paused: true, .. })
                         && !self.link.queue.pauses_reading(state)
@@ -410,6 +421,8 @@ mod tests {
 
     use std::io::{Read as _, Write as _};
     use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use async_io::{Async, Timer};
@@ -432,26 +445,73 @@ mod tests {
         }
     }
 
-    struct Tcp(Async<TcpStream>);
+    /// A socket on async-io; with `events`, the test says when it becomes
+    /// readable (see [`Events`]).
+    struct Tcp {
+        io: Async<TcpStream>,
+        events: Option<Arc<Events>>,
+    }
+
+    /// Readiness as an executor's thread that drives async-io's reactor
+    /// sees it: one per event, kept until a wait looks at it, whether or
+    /// not a read came first. And the reads that found nothing.
+    #[derive(Default)]
+    struct Events {
+        /// An event not yet looked at, and the task that waits for one.
+        state: Mutex<(bool, Option<std::task::Waker>)>,
+        empty_reads: AtomicUsize,
+    }
+
+    impl Events {
+        fn lock(&self) -> std::sync::MutexGuard<'_, (bool, Option<std::task::Waker>)> {
+            self.state.lock().expect("events")
+        }
+
+        fn deliver(&self) {
+            let mut state = self.lock();
+            state.0 = true;
+            if let Some(task) = state.1.take() {
+                task.wake();
+            }
+        }
+
+        fn poll(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+            let mut state = self.lock();
+            if std::mem::take(&mut state.0) {
+                return Poll::Ready(Ok(()));
+            }
+            state.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
 
     impl AsyncTcp for Tcp {
         fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-            self.0.get_ref().read(buf)
+            let read = self.io.get_ref().read(buf);
+            if let (Some(events), Err(e)) = (&self.events, &read)
+                && e.kind() == io::ErrorKind::WouldBlock
+            {
+                events.empty_reads.fetch_add(1, Ordering::Relaxed);
+            }
+            read
         }
         fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-            self.0.get_ref().write(buf)
+            self.io.get_ref().write(buf)
         }
         fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.0.poll_readable(cx)
+            match &self.events {
+                Some(events) => events.poll(cx),
+                None => self.io.poll_readable(cx),
+            }
         }
         fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.0.poll_writable(cx)
+            self.io.poll_writable(cx)
         }
         fn shutdown_write(&self) -> io::Result<()> {
-            self.0.get_ref().shutdown(std::net::Shutdown::Write)
+            self.io.get_ref().shutdown(std::net::Shutdown::Write)
         }
         fn set_nodelay(&self) -> io::Result<()> {
-            self.0.get_ref().set_nodelay(true)
+            self.io.get_ref().set_nodelay(true)
         }
     }
 
@@ -495,7 +555,8 @@ mod tests {
             Ok(Listener)
         }
         async fn connect(addr: SocketAddr) -> io::Result<Tcp> {
-            Async::<TcpStream>::connect(addr).await.map(Tcp)
+            let io = Async::<TcpStream>::connect(addr).await?;
+            Ok(Tcp { io, events: None })
         }
         fn timer(at: Instant) -> Deadline {
             Deadline(Timer::at(at))
@@ -507,6 +568,14 @@ mod tests {
     /// A driver's connections with one adopted connection, and its peer
     /// (blocking, reads bounded by [`WAIT`]).
     fn adopted(pause_reading_above: usize) -> (Conns<Threads>, NetRx<Tcp>, TcpStream) {
+        adopted_with(pause_reading_above, None)
+    }
+
+    /// [`adopted`], its readiness from `events` if given.
+    fn adopted_with(
+        pause_reading_above: usize,
+        events: Option<Arc<Events>>,
+    ) -> (Conns<Threads>, NetRx<Tcp>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         peer.set_read_timeout(Some(WAIT)).expect("timeout");
@@ -519,7 +588,8 @@ mod tests {
             close_timeout: WAIT,
         };
         let mut conns = Conns::<Threads>::new(Threads, tx, limits);
-        conns.adopt(CONN, Tcp(Async::new(ours).expect("async")), addr);
+        let io = Async::new(ours).expect("async");
+        conns.adopt(CONN, Tcp { io, events }, addr);
         (conns, rx, peer)
     }
 
@@ -554,6 +624,34 @@ mod tests {
         }
         peer.shutdown(std::net::Shutdown::Write).expect("FIN");
         assert!(matches!(next(&rx), NetMsg::Closed { conn } if conn == CONN));
+    }
+
+    /// A read that found nothing ends in a wait, and the wake-up is that
+    /// wait's readiness: the task looks at it before it reads, so the
+    /// readiness is not left over for after the read (where it made the
+    /// next read one that found nothing: on async-io, two reads per ACK).
+    #[test]
+    fn every_wake_up_costs_one_read() {
+        let events = Arc::new(Events::default());
+        let (_conns, rx, mut peer) = adopted_with(64 * 1024, Some(Arc::clone(&events)));
+        // The task's first read finds nothing (the peer has sent nothing
+        // yet), and it waits: where every accepted connection starts.
+        let deadline = Instant::now() + WAIT;
+        while events.lock().1.is_none() {
+            assert!(Instant::now() < deadline, "the task never waited");
+            std::thread::yield_now();
+        }
+        assert_eq!(events.empty_reads.load(Ordering::Relaxed), 1);
+        for round in 0..20u8 {
+            peer.write_all(&[round; 9]).expect("send");
+            events.deliver();
+            match next(&rx) {
+                NetMsg::Received { data, .. } => assert_eq!(data, [round; 9]),
+                _ => panic!("expected the bytes"),
+            }
+        }
+        let empty = events.empty_reads.load(Ordering::Relaxed) - 1;
+        assert_eq!(empty, 0, "{empty} reads found nothing in 20 round trips");
     }
 
     #[test]

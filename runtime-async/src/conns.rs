@@ -67,8 +67,11 @@ pub(crate) struct QueueState {
     bytes: usize,
     /// The task holds a chunk it has not finished writing.
     writing: bool,
-    /// Close after flushing, by this deadline.
-    pub(crate) closing: Option<Instant>,
+    /// Close after flushing, within `close_timeout` of the task seeing
+    /// this. (Not the deadline itself: 16 bytes more put the shared state
+    /// of a connection on async-io into the allocator's next size class,
+    /// 160 bytes instead of 128, for every connection.)
+    pub(crate) closing: bool,
     /// The driver dropped the connection: the task ends without another
     /// read or write.
     pub(crate) cancelled: bool,
@@ -77,8 +80,8 @@ pub(crate) struct QueueState {
     /// The connection's task, while it waits on this state (one task reads
     /// and writes, so one slot: no event listener to allocate per wait).
     task: Option<Waker>,
-    /// Who waits for the task's end (the driver's shutdown), while it waits.
-    joiner: Option<Waker>,
+    // Who waits for the task's end is in [`Shared`]: a slot here was 16
+    // bytes in every connection for the one wait of a shutdown.
 }
 
 impl QueueState {
@@ -104,12 +107,34 @@ fn keep(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
+/// What every connection of a driver shares (one pointer each, not 40
+/// bytes of copies of the limits).
+pub(crate) struct Shared {
+    limits: Limits,
+    /// Who waits for a task's end (the driver's shutdown, which joins one
+    /// task at a time), while it waits. Any task's end wakes it; it looks
+    /// again at the task it waits for.
+    joiner: Mutex<Option<Waker>>,
+}
+
+impl Shared {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            joiner: Mutex::new(None),
+        }
+    }
+
+    fn joiner(&self) -> MutexGuard<'_, Option<Waker>> {
+        // A single update under the lock: a poisoned lock is still consistent.
+        self.joiner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// What the driver hands a connection's task.
 pub(crate) struct WriteQueue {
     state: Mutex<QueueState>,
-    /// Shared by every connection of the driver (one pointer each, not 40
-    /// bytes of copies).
-    pub(crate) limits: Arc<Limits>,
+    shared: Arc<Shared>,
 }
 
 /// What became of bytes handed to a connection.
@@ -123,11 +148,16 @@ pub(crate) enum Written {
 }
 
 impl WriteQueue {
-    fn new(limits: Arc<Limits>) -> Self {
+    fn new(shared: Arc<Shared>) -> Self {
         Self {
             state: Mutex::new(QueueState::default()),
-            limits,
+            shared,
         }
+    }
+
+    /// The driver's I/O limits.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.shared.limits
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, QueueState> {
@@ -153,10 +183,10 @@ impl WriteQueue {
             }
         }
         state.bytes += data.len();
-        if state.bytes > self.limits.max_write_backlog {
+        if state.bytes > self.limits().max_write_backlog {
             tracing::debug!(
                 backlog = state.bytes,
-                cap = self.limits.max_write_backlog,
+                cap = self.limits().max_write_backlog,
                 "peer does not read: write backlog above the cap"
             );
             return Written::Dead;
@@ -190,12 +220,12 @@ impl WriteQueue {
 
     /// [`WriteQueue::reading_paused`], under a lock already held.
     pub(crate) fn pauses_reading(&self, state: &QueueState) -> bool {
-        state.bytes > self.limits.pause_reading_above
+        state.bytes > self.limits().pause_reading_above
     }
 
-    fn close(&self, deadline: Instant) {
+    fn close(&self) {
         let mut state = self.lock();
-        state.closing.get_or_insert(deadline);
+        state.closing = true;
         state.wake();
     }
 
@@ -208,9 +238,10 @@ impl WriteQueue {
 
     /// The task has ended: called by the task, as it is dropped.
     pub(crate) fn finished(&self) {
-        let mut state = self.lock();
-        state.finished = true;
-        if let Some(joiner) = state.joiner.take() {
+        self.lock().finished = true;
+        // After the flag: a joiner that stores its waker first is woken
+        // here, one that comes later sees the flag.
+        if let Some(joiner) = self.shared.joiner().take() {
             joiner.wake();
         }
     }
@@ -222,12 +253,16 @@ impl WriteQueue {
     /// Waits until the task has ended.
     async fn join(&self) {
         future::poll_fn(|cx| {
-            let mut state = self.lock();
-            if state.finished {
+            if self.lock().finished {
                 return Poll::Ready(());
             }
-            keep(&mut state.joiner, cx);
-            Poll::Pending
+            keep(&mut self.shared.joiner(), cx);
+            // The task may have ended before the waker was stored.
+            if self.lock().finished {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
         })
         .await;
     }
@@ -265,26 +300,34 @@ pub(crate) fn connection_task_size<R: Runtime>() -> usize {
     std::mem::size_of::<Connection<R>>()
 }
 
-enum State<S> {
+/// A connection's place in the map: 16 bytes, so that with its id a map
+/// slot is 24 (the map of 19 000 connections has 32 768 slots). What a
+/// turn transmits waits in [`Conns::unflushed`], not here: a buffer in
+/// every entry was 24 bytes more per slot, empty between turns.
+enum Entry<S> {
     /// Dropping the task abandons the dial.
     Dialling(#[allow(dead_code)] Task),
     Open {
         /// Dropping it cancels the connection's task.
         link: Handle<S>,
-        /// What this turn transmitted, written at the end of the turn
-        /// (empty, without capacity, between turns).
-        out: Vec<u8>,
+        /// Where this turn's bytes for it wait in [`Conns::unflushed`]
+        /// ([`NOT_PENDING`]: nothing transmitted this turn).
+        pending: u32,
+        /// Accepted on our listener (a callback, on the client).
+        #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+        accepted: bool,
     },
-}
-
-struct Entry<S> {
-    state: State<S>,
-    /// Accepted on our listener (a callback, on the client).
-    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
-    accepted: bool,
     // No peer address: the accept and the dial log it with the connection's
     // id, and 32 bytes in every entry would be kept for the close's log line.
 }
+
+/// [`Entry::Open::pending`] when the connection has nothing in
+/// [`Conns::unflushed`].
+const NOT_PENDING: u32 = u32::MAX;
+
+/// Entries of [`Conns::unflushed`] whose room is kept between turns (a
+/// broadcast's 10 000 would be 320 KiB).
+const KEPT_UNFLUSHED: usize = 256;
 
 /// The listener. The driver accepts on it in its own loop (no task), so
 /// closing it releases the port at once: a restarted server or a resumed
@@ -300,7 +343,7 @@ struct Listening<L> {
 pub(crate) struct Conns<R: Runtime> {
     spawner: R::Spawner,
     tx: NetTx<R::Tcp>,
-    limits: Arc<Limits>,
+    shared: Arc<Shared>,
     map: HashMap<ConnId, Entry<R::Tcp>>,
     /// Tasks still flushing closed connections.
     closing: Vec<Handle<R::Tcp>>,
@@ -308,8 +351,9 @@ pub(crate) struct Conns<R: Runtime> {
     listener: Option<Listening<R::Listener>>,
     /// Connections found dead while writing; the driver reports them closed.
     dead: Vec<ConnId>,
-    /// Connections with bytes transmitted this turn and not written yet.
-    unflushed: Vec<ConnId>,
+    /// What each connection was transmitted this turn, not written yet,
+    /// in the order of its first bytes.
+    unflushed: Vec<(ConnId, Vec<u8>)>,
     /// Written buffers, for the core's next transmissions.
     spare: Vec<Vec<u8>>,
 }
@@ -319,7 +363,7 @@ impl<R: Runtime> Conns<R> {
         Self {
             spawner,
             tx,
-            limits: Arc::new(limits),
+            shared: Arc::new(Shared::new(limits)),
             map: HashMap::new(),
             closing: Vec::new(),
             prune_at: 64,
@@ -402,23 +446,14 @@ impl<R: Runtime> Conns<R> {
         let span = tracing::debug_span!("dial", %conn, %addr);
         let dial = net::dial::<R>(conn, addr, self.tx.clone()).instrument(span);
         let task = Task::spawn(&self.spawner, dial);
-        self.map.insert(
-            conn,
-            Entry {
-                state: State::Dialling(task),
-                accepted: false,
-            },
-        );
+        self.map.insert(conn, Entry::Dialling(task));
     }
 
     /// A dial finished; returns whether the connection is still wanted (if
     /// not, the stream is dropped).
     pub(crate) fn dialled(&mut self, conn: ConnId, stream: R::Tcp) -> bool {
         match self.map.get(&conn) {
-            Some(Entry {
-                state: State::Dialling(_),
-                ..
-            }) => {
+            Some(Entry::Dialling(_)) => {
                 self.open(conn, stream, false);
                 true
             }
@@ -429,7 +464,7 @@ impl<R: Runtime> Conns<R> {
     /// A dial failed; returns whether the core is still waiting for it.
     pub(crate) fn dial_failed(&mut self, conn: ConnId) -> bool {
         match self.map.entry(conn) {
-            MapEntry::Occupied(e) if matches!(e.get().state, State::Dialling(_)) => {
+            MapEntry::Occupied(e) if matches!(e.get(), Entry::Dialling(_)) => {
                 e.remove();
                 true
             }
@@ -447,7 +482,7 @@ impl<R: Runtime> Conns<R> {
     fn open(&mut self, conn: ConnId, stream: R::Tcp, accepted: bool) {
         let link = Arc::new(Link {
             stream,
-            queue: WriteQueue::new(Arc::clone(&self.limits)),
+            queue: WriteQueue::new(Arc::clone(&self.shared)),
         });
         // Not instrumented: a span would be kept in every idle task; what
         // the task logs names its connection (`conn`), and the driver logs
@@ -456,11 +491,9 @@ impl<R: Runtime> Conns<R> {
         self.spawner.spawn(task);
         self.map.insert(
             conn,
-            Entry {
-                state: State::Open {
-                    link: Handle(link),
-                    out: Vec::new(),
-                },
+            Entry::Open {
+                link: Handle(link),
+                pending: NOT_PENDING,
                 accepted,
             },
         );
@@ -468,36 +501,28 @@ impl<R: Runtime> Conns<R> {
 
     /// Whether input from `conn` should reach the core.
     pub(crate) fn is_open(&self, conn: ConnId) -> bool {
-        matches!(
-            self.map.get(&conn),
-            Some(Entry {
-                state: State::Open { .. },
-                ..
-            })
-        )
+        matches!(self.map.get(&conn), Some(Entry::Open { .. }))
     }
 
     /// Queues `data` for `conn`, to be written with everything else the
     /// turn transmits to it ([`Conns::flush`]). Returns a buffer the core
     /// can reuse (`data` itself once copied, or a spare one).
     pub(crate) fn transmit(&mut self, conn: ConnId, data: Vec<u8>) -> Option<Vec<u8>> {
-        let Some(Entry {
-            state: State::Open { out, .. },
-            ..
-        }) = self.map.get_mut(&conn)
-        else {
+        let Some(Entry::Open { pending, .. }) = self.map.get_mut(&conn) else {
             tracing::debug!(%conn, "transmit for a connection that is not open; dropped");
             return None;
         };
-        if out.is_empty() {
-            // The turn's first bytes for it: take the buffer as it is, and
-            // hand the core a written one instead, if there is one.
-            self.unflushed.push(conn);
-            *out = data;
-            return self.spare.pop();
+        if let Some((_, out)) = self.unflushed.get_mut(*pending as usize) {
+            out.extend_from_slice(&data);
+            return Some(data);
         }
-        out.extend_from_slice(&data);
-        Some(data)
+        // The turn's first bytes for it: take the buffer as it is, and
+        // hand the core a written one instead, if there is one. (Past
+        // u32::MAX entries in one turn, bytes go in entries of their own,
+        // written in order all the same.)
+        *pending = u32::try_from(self.unflushed.len()).unwrap_or(NOT_PENDING);
+        self.unflushed.push((conn, data));
+        self.spare.pop()
     }
 
     /// Whether some connection has bytes transmitted and not yet written.
@@ -510,30 +535,28 @@ impl<R: Runtime> Conns<R> {
     /// dropped and remembered for [`Conns::take_dead`].
     pub(crate) fn flush(&mut self) {
         let mut unflushed = std::mem::take(&mut self.unflushed);
-        for conn in unflushed.drain(..) {
-            if !self.write_out(conn) {
+        for (conn, out) in unflushed.drain(..) {
+            if !self.write_out(conn, out) {
                 self.forget(conn);
                 self.dead.push(conn);
             }
         }
-        // Keep the list's capacity for the next turn.
+        // Keep the list's room for the next turn, up to a point.
+        unflushed.shrink_to(KEPT_UNFLUSHED);
         self.unflushed = unflushed;
     }
 
-    /// Hands `conn`'s unwritten bytes to its write queue; false if the
-    /// connection turned out dead.
-    fn write_out(&mut self, conn: ConnId) -> bool {
-        let Some(Entry {
-            state: State::Open { link, out, .. },
-            ..
-        }) = self.map.get_mut(&conn)
-        else {
+    /// Hands `out`, `conn`'s unwritten bytes, to its write queue; false if
+    /// the connection turned out dead.
+    fn write_out(&mut self, conn: ConnId, out: Vec<u8>) -> bool {
+        let Some(Entry::Open { link, pending, .. }) = self.map.get_mut(&conn) else {
             return true; // gone meanwhile: nothing to write
         };
+        *pending = NOT_PENDING;
         if out.is_empty() {
             return true;
         }
-        match link.queue.push(&link.stream, std::mem::take(out)) {
+        match link.queue.push(&link.stream, out) {
             Written::Done(mut buf) => {
                 // Written at once: the buffer goes back round, and the idle
                 // connection holds none.
@@ -555,16 +578,22 @@ impl<R: Runtime> Conns<R> {
             return;
         };
         tracing::debug!(%conn, "closing connection");
-        match entry.state {
-            State::Dialling(task) => drop(task),
-            State::Open { link, out } => {
+        match entry {
+            Entry::Dialling(task) => drop(task),
+            Entry::Open { link, pending, .. } => {
                 // What this turn sent before the close goes first; a dead
-                // connection is being closed anyway.
+                // connection is being closed anyway. (Its place in
+                // `unflushed` stays, empty: the flush skips it.)
+                let out = self
+                    .unflushed
+                    .get_mut(pending as usize)
+                    .map(|(_, out)| std::mem::take(out))
+                    .unwrap_or_default();
                 if !out.is_empty() {
                     let _ = link.queue.push(&link.stream, out);
                 }
                 // Stops the reading at once; the task flushes, then ends.
-                link.queue.close(Instant::now() + self.limits.close_timeout);
+                link.queue.close();
                 self.closing.push(link);
                 if self.closing.len() >= self.prune_at {
                     self.closing.retain(|link| !link.queue.is_finished());
@@ -597,7 +626,7 @@ impl<R: Runtime> Conns<R> {
         let mut gone: Vec<ConnId> = self
             .map
             .iter()
-            .filter(|(_, e)| e.accepted)
+            .filter(|(_, e)| matches!(e, Entry::Open { accepted: true, .. }))
             .map(|(c, _)| *c)
             .collect();
         gone.sort_unstable();
@@ -677,10 +706,26 @@ mod tests {
         (Tries(client), server)
     }
 
+    /// A map slot is a connection's id and its entry: 24 bytes, however
+    /// large the runtime's stream (see [`Entry`]).
+    #[test]
+    fn a_map_slot_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<(ConnId, Entry<Tries>)>(), 24);
+    }
+
+    /// The state a connection's task shares with the driver: 64 bytes,
+    /// which with the stream puts the shared allocation at 112 bytes on
+    /// async-io and 128 on tokio (an allocator's size classes: every 16
+    /// bytes more can cost 32 per connection).
+    #[test]
+    fn the_shared_queue_state_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<QueueState>(), 64);
+    }
+
     #[test]
     fn writes_directly_when_nothing_waits() {
         let (ours, mut peer) = pair();
-        let q = WriteQueue::new(Arc::new(limits(1024, 4096)));
+        let q = WriteQueue::new(Arc::new(Shared::new(limits(1024, 4096))));
         assert!(matches!(q.push(&ours, b"hello".to_vec()), Written::Done(_)));
         let mut buf = [0u8; 5];
         peer.read_exact(&mut buf).expect("read");
@@ -690,7 +735,7 @@ mod tests {
     #[test]
     fn a_peer_that_does_not_read_pauses_reading_then_is_dropped() {
         let (ours, _peer) = pair();
-        let q = WriteQueue::new(Arc::new(limits(64 * 1024, 256 * 1024)));
+        let q = WriteQueue::new(Arc::new(Shared::new(limits(64 * 1024, 256 * 1024))));
         let chunk = vec![0u8; 16 * 1024];
         // Fill the kernel buffers until writes start queueing.
         let mut queued = 0usize;
@@ -714,7 +759,7 @@ mod tests {
 
     #[test]
     fn the_gate_opens_when_the_writer_catches_up() {
-        let q = WriteQueue::new(Arc::new(limits(10, 100)));
+        let q = WriteQueue::new(Arc::new(Shared::new(limits(10, 100))));
         {
             let mut s = q.lock();
             s.bytes = 50;
