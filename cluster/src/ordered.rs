@@ -23,7 +23,11 @@ use crate::bounded::Link;
 use crate::error::BusError;
 
 /// While caught up and idle, the reader asks the stream this often whether
-/// it missed something (a live message lost in a reconnect).
+/// it missed something: a live message lost in a reconnect, or a tail
+/// message nats-server did not republish to a subscription it had only
+/// just taken (seen on 2.9.10). Counted from the last ask, whatever the
+/// callers' waits: a caller that always waits less than this must not
+/// keep the reader from asking.
 const POLL: Duration = Duration::from_secs(1);
 
 /// One message read, in stream order.
@@ -40,6 +44,8 @@ pub(crate) struct OrderedRead {
     next_seq: u64,
     /// No message at `next_seq` when last asked.
     caught_up: bool,
+    /// When the stream was last asked for `next_seq`.
+    asked_at: Instant,
     link: Link,
     bound: Duration,
     operation: &'static str,
@@ -69,6 +75,7 @@ impl OrderedRead {
             live,
             next_seq: from.max(1),
             caught_up: false,
+            asked_at: Instant::now(),
             link: link.clone(),
             bound,
             operation,
@@ -80,13 +87,16 @@ impl OrderedRead {
         let deadline = Instant::now() + wait;
         self.take_wake_ups().await?;
         loop {
+            if self.caught_up && self.asked_at.elapsed() >= POLL {
+                self.caught_up = false;
+            }
             if !self.caught_up {
                 match self.fetch().await? {
                     Some(item) => return Ok(Some(item)),
                     None => self.caught_up = true,
                 }
             }
-            let until = deadline.min(Instant::now() + POLL);
+            let until = deadline.min(self.asked_at + POLL);
             match tokio::time::timeout_at(until, self.live.next()).await {
                 Ok(Some(message)) => {
                     // Only a wake-up: the tail is a plain subject, and
@@ -139,6 +149,7 @@ impl OrderedRead {
 
     /// The first message of the subject at or after `next_seq`, if any.
     async fn fetch(&mut self) -> Result<Option<Item>, BusError> {
+        self.asked_at = Instant::now();
         let item = direct_next(
             &self.stream,
             &self.link,
@@ -189,4 +200,74 @@ pub(crate) async fn direct_next(
 /// The `Nats-Sequence` a republished message claims.
 fn claimed_seq(headers: Option<&HeaderMap>) -> Option<u64> {
     headers?.get("Nats-Sequence")?.as_str().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::{NatsCluster, skip_unless_available};
+    use crate::{Bus, BusConfig, ClusterSecret, ServerId};
+
+    /// A reader whose tail never wakes it (here: a tail nothing is
+    /// republished to; on nats-server 2.9.10 a republish to a subscription
+    /// taken just before can be lost the same way) still finds a message
+    /// within about `POLL`, even when every call waits less than `POLL`.
+    /// The session reader waits a tenth of a short age limit (0.8 s for
+    /// 8 s): its reader used to ask only when a call's own wait ran past
+    /// `POLL`, so it never asked again and the message aged out unread.
+    #[test]
+    fn short_waits_without_wake_ups_still_poll_the_stream() {
+        const TEST: &str = "short_waits_without_wake_ups_still_poll_the_stream";
+        if skip_unless_available(TEST) {
+            return;
+        }
+        let cluster = NatsCluster::start(1).unwrap_or_else(|err| panic!("{err}"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            let mut config = BusConfig::new(cluster.urls());
+            config.replicas = 1;
+            let bus = Bus::connect(config, ServerId(1), ClusterSecret::from_bytes(&[7; 32]))
+                .await
+                .unwrap_or_else(|err| panic!("cannot connect to the bus: {err}"));
+            let inner = &bus.inner;
+            let subject = inner.names.log_subject("alice").expect("a user's subject");
+            let wait = Duration::from_millis(300);
+            let mut read = OrderedRead::start(
+                &inner.log,
+                &inner.link,
+                subject.clone(),
+                "faxnotify-test.no-tail".to_owned(),
+                1,
+                Duration::from_secs(5),
+                "a test read",
+            )
+            .await
+            .expect("the read starts");
+            assert!(
+                read.next(wait).await.expect("read").is_none(),
+                "nothing yet"
+            );
+
+            let stored = inner
+                .js
+                .publish(subject, Bytes::from_static(b"unparsed"))
+                .await
+                .expect("published")
+                .await
+                .expect("stored")
+                .sequence;
+            // POLL is 1 s: 10 calls of 0.3 s cover it three times over.
+            let mut found = None;
+            for _ in 0..10 {
+                if let Some(item) = read.next(wait).await.expect("read") {
+                    found = Some(item.seq);
+                    break;
+                }
+            }
+            assert_eq!(found, Some(stored), "the stored message was never read");
+        });
+    }
 }
