@@ -60,6 +60,8 @@ mod secret;
 mod sessions;
 mod setup;
 mod subjects;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

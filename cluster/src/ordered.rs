@@ -205,7 +205,7 @@ fn claimed_seq(headers: Option<&HeaderMap>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::{NatsCluster, skip_unless_available};
+    use crate::test_support::one_node;
     use crate::{Bus, BusConfig, ClusterSecret, ServerId};
 
     /// A reader whose tail never wakes it (here: a tail nothing is
@@ -217,15 +217,11 @@ mod tests {
     /// `POLL`, so it never asked again and the message aged out unread.
     #[test]
     fn short_waits_without_wake_ups_still_poll_the_stream() {
-        const TEST: &str = "short_waits_without_wake_ups_still_poll_the_stream";
-        if skip_unless_available(TEST) {
+        let Some((cluster, runtime)) =
+            one_node("short_waits_without_wake_ups_still_poll_the_stream")
+        else {
             return;
-        }
-        let cluster = NatsCluster::start(1).unwrap_or_else(|err| panic!("{err}"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
+        };
         runtime.block_on(async {
             let mut config = BusConfig::new(cluster.urls());
             config.replicas = 1;

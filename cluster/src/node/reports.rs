@@ -311,7 +311,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::harness::{NatsCluster, skip_unless_available};
+    use crate::test_support::one_node;
     use crate::{BusConfig, ClusterSecret, Timeouts};
 
     fn report(seq: u64) -> Report {
@@ -352,17 +352,13 @@ mod tests {
 
     #[test]
     fn reports_made_while_an_origins_message_is_sent_go_out_together() {
-        const TEST: &str = "reports_made_while_an_origins_message_is_sent_go_out_together";
-        if skip_unless_available(TEST) {
-            return;
-        }
-        let cluster = NatsCluster::start(1).unwrap_or_else(|err| panic!("{err}"));
         // One thread: the sending task starts only once the test awaits,
         // so every report below is queued before the first message goes.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
+        let Some((cluster, runtime)) =
+            one_node("reports_made_while_an_origins_message_is_sent_go_out_together")
+        else {
+            return;
+        };
         runtime.block_on(async {
             let mut config = BusConfig::new(cluster.urls());
             config.replicas = 1;
