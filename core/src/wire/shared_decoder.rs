@@ -105,13 +105,23 @@ impl SharedDecoder {
     /// `Ok(None)` until more bytes arrive.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, DecodeError> {
-        // A read is usually used up by its frames: the call that finds
-        // nothing left is inlined, only the one that splits a frame is not.
-        if self.buf.is_empty() && self.failed.is_none() {
-            self.release_if_large();
+        if self.used_up() {
             return Ok(None);
         }
         self.split_frame()
+    }
+
+    /// Whether the reads so far are used up (nothing buffered, no error to
+    /// give), releasing a large buffer then. A read is usually used up by
+    /// its frames: the call that finds nothing left is inlined, only the
+    /// one that splits a frame is not.
+    #[inline]
+    fn used_up(&mut self) -> bool {
+        let used_up = self.buf.is_empty() && self.failed.is_none();
+        if used_up {
+            self.release_if_large();
+        }
+        used_up
     }
 
     fn split_frame(&mut self) -> Result<Option<Bytes>, DecodeError> {
@@ -148,8 +158,7 @@ impl SharedDecoder {
     /// `Ok(None)` until more bytes arrive.
     #[inline]
     pub(crate) fn next_split(&mut self) -> Result<Option<Split>, DecodeError> {
-        if self.buf.is_empty() && self.failed.is_none() {
-            self.release_if_large();
+        if self.used_up() {
             return Ok(None);
         }
         self.split_next()
