@@ -205,8 +205,7 @@ fn claimed_seq(headers: Option<&HeaderMap>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::one_node;
-    use crate::{Bus, BusConfig, ClusterSecret, ServerId};
+    use crate::test_support::{bus_on, one_node};
 
     /// A reader whose tail never wakes it (here: a tail nothing is
     /// republished to; on nats-server 2.9.10 a republish to a subscription
@@ -223,11 +222,7 @@ mod tests {
             return;
         };
         runtime.block_on(async {
-            let mut config = BusConfig::new(cluster.urls());
-            config.replicas = 1;
-            let bus = Bus::connect(config, ServerId(1), ClusterSecret::from_bytes(&[7; 32]))
-                .await
-                .unwrap_or_else(|err| panic!("cannot connect to the bus: {err}"));
+            let bus = bus_on(&cluster, |_| {}).await;
             let inner = &bus.inner;
             let subject = inner.names.log_subject("alice").expect("a user's subject");
             let wait = Duration::from_millis(300);

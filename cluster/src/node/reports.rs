@@ -311,8 +311,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::test_support::one_node;
-    use crate::{BusConfig, ClusterSecret, Timeouts};
+    use crate::test_support::{bus_on, one_node};
+    use crate::{ClusterSecret, Timeouts};
 
     fn report(seq: u64) -> Report {
         Report {
@@ -360,17 +360,14 @@ mod tests {
             return;
         };
         runtime.block_on(async {
-            let mut config = BusConfig::new(cluster.urls());
-            config.replicas = 1;
-            config.log_max_bytes = 16 << 20;
-            config.timeouts = Timeouts {
-                connect: Duration::from_secs(20),
-                operation: Duration::from_secs(3),
-            };
-            let secret = ClusterSecret::from_bytes(&[7; 32]);
-            let bus = Bus::connect(config, ServerId(0x0a), secret)
-                .await
-                .unwrap_or_else(|err| panic!("cannot connect to the bus: {err}"));
+            let bus = bus_on(&cluster, |config| {
+                config.log_max_bytes = 16 << 20;
+                config.timeouts = Timeouts {
+                    connect: Duration::from_secs(20),
+                    operation: Duration::from_secs(3),
+                };
+            })
+            .await;
             let origin = bus.origin();
             let outbox = Outbox::default();
             let mut writes = JoinSet::new();
