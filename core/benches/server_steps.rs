@@ -1,5 +1,8 @@
 //! The cost of delivering notifications:
 //! - one step `notify_session` → NOTIFY transmit → ACK for one session;
+//! - a full window for one session: 64 encoded notifications queued as
+//!   the runtimes' post inbox queues a run of them for one session, their
+//!   NOTIFYs transmitted, then one cumulative ACK of all 64;
 //! - a broadcast (`notify_encoded(Target::All)`, the notification encoded
 //!   once beforehand as an application thread would) to 10 000 sessions,
 //!   every NOTIFY transmitted and acknowledged;
@@ -72,6 +75,72 @@ impl One {
         });
         let conn = self.client.callback.unwrap();
         let ack = ack(seq);
+        self.d
+            .server
+            .handle_input(now, Input::Received { conn, data: &ack })
+            .unwrap();
+        self.d.server.drain_into(|_, output| {
+            black_box(output);
+        });
+        bytes
+    }
+}
+
+/// One session receiving a whole window at a time, as the load's closed
+/// loop sends at window 64: what the server spends per notification when
+/// they come in runs for the same session.
+struct Window {
+    d: Driver,
+    client: Client,
+    seq: u64,
+    notification: EncodedNotification,
+}
+
+/// The notifications of one [`Window::step`]: the server's default window.
+const WINDOW: u64 = 64;
+
+impl Window {
+    fn new() -> Self {
+        let mut d = Driver::new(1, |_| {});
+        let client = d.open(0, true);
+        d.server.discard_outputs();
+        Self {
+            d,
+            client,
+            seq: 0,
+            notification: EncodedNotification::encode(&Notification::server_message(
+                "fax received from +1 555 0100",
+            ))
+            .unwrap(),
+        }
+    }
+
+    /// 64 notifications queued → their NOTIFYs transmitted → one ACK of
+    /// all → the Delivered event. Returns the bytes transmitted.
+    // Never inlined: callgrind counts instructions per call of it.
+    #[inline(never)]
+    fn step(&mut self) -> usize {
+        let now = self.d.now;
+        let target = Target::Session(self.client.session);
+        for _ in 0..WINDOW {
+            // Each its own owned notification, as the runtimes' inbox holds
+            // them (a clone here is one reference count, the caller's).
+            let summary =
+                self.d
+                    .server
+                    .notify_encoded_owned(now, &target, self.notification.clone());
+            debug_assert_eq!(summary.accepted, 1);
+        }
+        self.seq += WINDOW;
+        let mut bytes = 0;
+        self.d.server.drain_into(|server, output| {
+            if let Output::Transmit { data, .. } = output {
+                bytes += data.len();
+                server.recycle(data);
+            }
+        });
+        let conn = self.client.callback.unwrap();
+        let ack = ack(self.seq);
         self.d
             .server
             .handle_input(now, Input::Received { conn, data: &ack })
@@ -156,6 +225,22 @@ fn count_allocations(full: bool) {
          (transmit buffers recycled)"
     );
 
+    let mut window = Window::new();
+    for _ in 0..100 {
+        window.step();
+    }
+    let rounds = if full { 10_000u64 } else { 100 };
+    let before = allocations();
+    for _ in 0..rounds {
+        black_box(window.step());
+    }
+    let per_window = (allocations() - before) as f64 / rounds as f64;
+    assert!(per_window == 0.0, "{per_window} allocations per window");
+    println!(
+        "allocations per window of {WINDOW} notifications -> NOTIFY transmits -> one ACK: \
+         {per_window:.3}"
+    );
+
     let sessions = if full { BROADCAST_SESSIONS } else { 500 };
     let mut many = Many::new(sessions);
     for _ in 0..3 {
@@ -186,6 +271,8 @@ fn main() {
         // Criterion's test mode still runs each benchmark once; keep the broadcast small.
         let mut one = One::new();
         one.step();
+        let mut window = Window::new();
+        assert!(window.step() > 0);
         let mut many = Many::new(100);
         assert_eq!(many.broadcast(), 100);
         return;
@@ -197,6 +284,11 @@ fn main() {
     let mut one = One::new();
     group.bench_function("notify_transmit_ack_one_session", |b| {
         b.iter(|| black_box(one.step()))
+    });
+    group.throughput(Throughput::Elements(WINDOW));
+    let mut window = Window::new();
+    group.bench_function("window_64_one_session_one_ack", |b| {
+        b.iter(|| black_box(window.step()))
     });
     group.throughput(Throughput::Elements(BROADCAST_SESSIONS as u64));
     group.sample_size(20);
