@@ -134,6 +134,56 @@ impl Server {
         kind: u8,
         payload: Bytes,
     ) -> Result<u64, Refused> {
+        let key = self.sessions.key(session);
+        let seq = self.queue_at(key, kind, payload)?;
+        if let Some(key) = key {
+            self.pump_key(now, key);
+        }
+        Ok(seq)
+    }
+
+    /// Queues several encoded notifications for one session, in order,
+    /// and sends what the window allows once at the end: what
+    /// [`Server::notify_session`] does for each of them, with one session
+    /// lookup and one pass over the window instead of one per
+    /// notification, so that their NOTIFYs are written back to back into
+    /// the connection's buffer and leave in one transmit.
+    ///
+    /// `each` hears every notification's outcome, in order: its own seq,
+    /// or why it was refused — exactly what `notify_session` would have
+    /// said for it. With `n` places left in the session's queue the first
+    /// `n` are queued and every one after them is refused with
+    /// [`Refused::QueueFull`] [B-6]; with no such session every one is
+    /// refused with [`Refused::NoSuchSession`]. Every payload is moved
+    /// into the queue, with no reference count taken or dropped.
+    pub fn notify_session_batch<I>(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        notifications: I,
+        mut each: impl FnMut(Result<u64, Refused>),
+    ) where
+        I: IntoIterator<Item = EncodedNotification>,
+    {
+        let key = self.sessions.key(session);
+        let mut queued = false;
+        for notification in notifications {
+            let (kind, payload) = notification.into_parts();
+            let result = self.queue_at(key, kind, payload);
+            queued |= result.is_ok();
+            each(result);
+        }
+        if let (true, Some(key)) = (queued, key) {
+            // Once for the batch: the window takes what it has room for,
+            // in seq order, as it would have one pump at a time.
+            self.pump_key(now, key);
+        }
+    }
+
+    /// Queues one notification for the session under `key` (`None`: no
+    /// such session) without sending it: the checks of
+    /// [`Server::notify_session`], in its order.
+    fn queue_at(&mut self, key: Option<usize>, kind: u8, payload: Bytes) -> Result<u64, Refused> {
         if payload.len() > MAX_PAYLOAD_LEN {
             return Err(Refused::PayloadTooLarge { len: payload.len() });
         }
@@ -142,13 +192,11 @@ impl Server {
             return Err(Refused::Clustered);
         }
         let limit = self.config.queue_limit;
-        let key = self.sessions.key(session).ok_or(Refused::NoSuchSession)?;
-        let seq = self.sessions[key]
+        let key = key.ok_or(Refused::NoSuchSession)?;
+        self.sessions[key]
             .delivery
             .push(kind, payload, limit)
-            .ok_or(Refused::QueueFull { limit })?;
-        self.pump_key(now, key);
-        Ok(seq)
+            .ok_or(Refused::QueueFull { limit })
     }
 
     /// Sends what the window allows on the active path.

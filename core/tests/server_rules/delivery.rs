@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use faxnotify_core::server::{CloseReason, Event, Refused, Target};
+use faxnotify_core::server::{CloseReason, Event, Output, Refused, Target};
 use faxnotify_core::wire::{
-    ByeReason, CallbackState, CbReady, ErrorCode, Frame, MAX_PAYLOAD_LEN, Notification,
-    NotificationKind,
+    ByeReason, CallbackState, CbReady, EncodedNotification, ErrorCode, Frame, MAX_PAYLOAD_LEN,
+    Notification, NotificationKind, decode_whole_frames,
 };
 
 use crate::assert_transcript;
@@ -403,4 +403,125 @@ fn notify_before_the_handshake_is_not_sent_early() {
         }),
     );
     assert_eq!(notify_seqs(&h.recv(dial)), Vec::<u64>::new());
+}
+
+/// Notifications 0..n for `notify_session_batch`, each its own text.
+fn encoded_n(n: usize) -> Vec<EncodedNotification> {
+    (0..n)
+        .map(|i| {
+            EncodedNotification::encode(&Notification::server_message(format!("#{i}"))).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_for_one_session_is_each_notification_in_turn() {
+    // [B-4] [B-6]: a batch says and sends exactly what one notify_session
+    // per notification would: its own seq each, the items beyond the
+    // queue's room refused one by one, the window's NOTIFYs in seq order,
+    // byte for byte the same transcript.
+    let run = |batched: bool| {
+        let mut h = Harness::with(|c| {
+            c.window = 3;
+            c.queue_limit = 6;
+        });
+        let (client, cb) = h.online("192.0.2.10:50000", "alice", ALICE_PW, 6003);
+        notify_n(&mut h, Target::Session(client.session), 2);
+        assert_eq!(notify_seqs(&h.recv(cb)), vec![1, 2]);
+        let mut results = Vec::new();
+        let notifications = encoded_n(7);
+        if batched {
+            h.server
+                .notify_session_batch(h.now, client.session, notifications, |r| results.push(r));
+        } else {
+            for n in notifications {
+                let (kind, payload) = n.into_parts();
+                results.push(
+                    h.server
+                        .notify_session(h.now, client.session, kind, payload),
+                );
+            }
+        }
+        h.drain();
+        let sent = notify_seqs(&h.recv(cb));
+        h.send(cb, &Frame::Ack { seq: 3 });
+        let after_ack = notify_seqs(&h.recv(cb));
+        h.send(cb, &Frame::Ack { seq: 6 });
+        let info = h.server.session(client.session).unwrap();
+        let state = (info.queue_depth, info.unacked, info.last_seq);
+        (
+            results,
+            sent,
+            after_ack,
+            state,
+            h.take_events(),
+            h.transcript(),
+        )
+    };
+    let (results, sent, after_ack, state, events, transcript) = run(true);
+    let full = Err(Refused::QueueFull { limit: 6 });
+    assert_eq!(results, vec![Ok(3), Ok(4), Ok(5), Ok(6), full, full, full]);
+    assert_eq!(sent, vec![3], "the window of 3 had room for one more");
+    assert_eq!(after_ack, vec![4, 5, 6]);
+    assert_eq!(state, (0, 0, 6));
+    assert_eq!(delivered(&events), vec![(1, 3), (4, 6)]);
+    let (results2, sent2, after_ack2, state2, events2, transcript2) = run(false);
+    assert_eq!(results, results2);
+    assert_eq!((sent, after_ack, state), (sent2, after_ack2, state2));
+    assert_eq!(events, events2);
+    assert_eq!(transcript, transcript2);
+}
+
+#[test]
+fn a_batch_sends_a_whole_window_in_one_transmit() {
+    // The batch's NOTIFYs leave back to back: one transmit for the window.
+    let mut h = Harness::with(|c| c.window = 4);
+    let (client, cb) = h.online("192.0.2.10:50000", "alice", ALICE_PW, 6003);
+    let mut seqs = Vec::new();
+    h.server
+        .notify_session_batch(h.now, client.session, encoded_n(6), |r| {
+            seqs.push(r.unwrap())
+        });
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    let mut transmits = Vec::new();
+    h.server.drain_into(|_, output| {
+        if let Output::Transmit { conn, data } = output {
+            transmits.push((conn, data));
+        }
+    });
+    assert_eq!(transmits.len(), 1, "{transmits:?}");
+    assert_eq!(transmits[0].0, cb);
+    let frames = decode_whole_frames(&transmits[0].1).unwrap();
+    assert_eq!(notify_seqs(&frames), vec![1, 2, 3, 4]);
+    let texts: Vec<_> = frames
+        .iter()
+        .map(|f| match f {
+            Frame::Notify(n) => Notification::decode_bytes(n.kind, n.payload.to_vec().into()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        (0..4)
+            .map(|i| Notification::server_message(format!("#{i}")))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_batch_for_no_session_refuses_each() {
+    let mut h = Harness::new();
+    let gone = h.login("192.0.2.10:50000", "alice", ALICE_PW);
+    h.server.end_session(h.now, gone.session).unwrap();
+    h.drain();
+    let mut results = Vec::new();
+    h.server
+        .notify_session_batch(h.now, gone.session, encoded_n(3), |r| results.push(r));
+    assert_eq!(results, vec![Err(Refused::NoSuchSession); 3]);
+    h.drain();
+    assert!(
+        h.take_events()
+            .iter()
+            .all(|e| !matches!(e, Event::Delivered { .. }))
+    );
 }
