@@ -5,12 +5,17 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::cluster::PendingClaim;
+use super::delivery::Queued;
 use super::login::PendingLogin;
 use super::outbox::Outbox;
 use crate::auth::SessionKey;
 use crate::tls::TlsSession;
 use crate::wire::{Decoder, Frame, FrameType, MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, Nonce};
 use crate::{ConnId, SessionId};
+
+/// A NOTIFY's bytes before its payload: length, type, seq, kind, the
+/// payload's length.
+const NOTIFY_HEADER_LEN: usize = 16;
 
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -241,29 +246,40 @@ impl Conn {
         }
     }
 
-    /// Appends a NOTIFY: the same bytes as encoding `Frame::Notify`, without
-    /// the general encoder's checks (the payload was checked to fit when it
-    /// was queued) — this is the server's hottest write.
-    pub(crate) fn write_notify(
+    /// Appends NOTIFYs of consecutive seqs from `first_seq`, back to back:
+    /// the same bytes as encoding each `Frame::Notify`, without the general
+    /// encoder's checks (each payload was checked to fit when it was
+    /// queued) — this is the server's hottest write.
+    pub(crate) fn write_notifies(
         &mut self,
         id: ConnId,
-        notify: (u64, u8, &[u8]),
+        first_seq: u64,
+        notifications: &[Queued],
         now: Instant,
         outbox: &mut Outbox,
     ) {
-        let (seq, kind, payload) = notify;
-        debug_assert!(payload.len() <= crate::wire::MAX_PAYLOAD_LEN);
+        if notifications.is_empty() {
+            return;
+        }
         self.start_write(id, outbox);
-        // Length (type + body), type, seq, kind, the blob's length.
-        let mut header = [0u8; 16];
-        header[..4].copy_from_slice(&(12 + payload.len() as u32).to_be_bytes());
-        header[4] = FrameType::Notify.to_wire();
-        header[5..13].copy_from_slice(&seq.to_be_bytes());
-        header[13] = kind;
-        header[14..].copy_from_slice(&(payload.len() as u16).to_be_bytes());
-        self.out.reserve(header.len() + payload.len());
-        self.out.extend_from_slice(&header);
-        self.out.extend_from_slice(payload);
+        // The slice first: the seqs are taken only while notifications
+        // remain, so the last seq a session can have does not overflow.
+        for (Queued { kind, payload }, seq) in notifications.iter().zip(first_seq..) {
+            let kind = *kind;
+            debug_assert!(payload.len() <= crate::wire::MAX_PAYLOAD_LEN);
+            // Length (type + body), type, seq, kind, the blob's length.
+            let mut header = [0u8; NOTIFY_HEADER_LEN];
+            header[..4].copy_from_slice(&(12 + payload.len() as u32).to_be_bytes());
+            header[4] = FrameType::Notify.to_wire();
+            header[5..13].copy_from_slice(&seq.to_be_bytes());
+            header[13] = kind;
+            header[14..].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+            // Exact for the first (a fresh buffer costs one allocation);
+            // for the next ones the buffer grows by doubling as needed.
+            self.out.reserve(header.len() + payload.len());
+            self.out.extend_from_slice(&header);
+            self.out.extend_from_slice(payload);
+        }
         if let ConnKind::Callback(cb) = &mut self.kind {
             cb.last_sent = now;
         }
@@ -326,26 +342,46 @@ impl Conn {
 mod tests {
     use super::*;
     use crate::wire::Notify;
+    use bytes::Bytes;
 
     #[test]
-    fn write_notify_writes_what_the_encoder_writes() {
+    fn write_notifies_writes_what_the_encoder_writes() {
         let now = Instant::now();
         let id = crate::conn::ConnIdAllocator::default().allocate();
         let peer = SocketAddr::from(([192, 0, 2, 1], 6003));
         let session = SessionId::new(7).unwrap();
         let mut conn = Conn::callback(session, peer, now, now);
         let mut outbox = Outbox::default();
-        for payload in [&b""[..], b"x", &[0xab; 300][..]] {
-            conn.out.clear();
-            conn.write_notify(id, (0x0102_0304_0506_0708, 200, payload), now, &mut outbox);
-            let expected = Frame::Notify(Notify {
-                seq: 0x0102_0304_0506_0708,
+        conn.write_notifies(id, 1, &[], now, &mut outbox);
+        assert!(conn.out.is_empty());
+        assert!(outbox.is_empty(), "nothing written, nothing to flush");
+        let payloads = [
+            Bytes::new(),
+            Bytes::from_static(b"x"),
+            Bytes::from(vec![0xab; 300]),
+        ];
+        let first_seq = 0x0102_0304_0506_0708;
+        let notifications: Vec<_> = payloads
+            .iter()
+            .map(|payload| Queued {
                 kind: 200,
-                payload: payload.into(),
+                payload: payload.clone(),
             })
-            .to_vec()
-            .unwrap();
-            assert_eq!(conn.out, expected);
+            .collect();
+        conn.write_notifies(id, first_seq, &notifications, now, &mut outbox);
+        let mut expected = Vec::new();
+        for (seq, payload) in (first_seq..).zip(&payloads) {
+            let frame = Frame::Notify(Notify {
+                seq,
+                kind: 200,
+                payload: payload.as_ref().into(),
+            });
+            expected.extend(frame.to_vec().unwrap());
         }
+        assert_eq!(conn.out, expected);
+        assert!(
+            !outbox.is_empty(),
+            "the connection is announced for flushing"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Server;
+use super::delivery::Delivery;
 use super::errors::{NotifyError, Refused};
 use super::events::Event;
 use super::session::{DeliveryPath, Session};
@@ -135,7 +136,14 @@ impl Server {
         payload: Bytes,
     ) -> Result<u64, Refused> {
         let key = self.sessions.key(session);
-        let seq = self.queue_at(key, kind, payload)?;
+        let delivery = key.map(|key| &mut self.sessions[key].delivery);
+        let seq = queue(
+            delivery,
+            self.config.cluster.is_some(),
+            self.config.queue_limit,
+            kind,
+            payload,
+        )?;
         if let Some(key) = key {
             self.pump_key(now, key);
         }
@@ -166,10 +174,14 @@ impl Server {
         I: IntoIterator<Item = EncodedNotification>,
     {
         let key = self.sessions.key(session);
+        let clustered = self.config.cluster.is_some();
+        let limit = self.config.queue_limit;
+        // Looked up once for the batch.
+        let mut delivery = key.map(|key| &mut self.sessions[key].delivery);
         let mut queued = false;
         for notification in notifications {
             let (kind, payload) = notification.into_parts();
-            let result = self.queue_at(key, kind, payload);
+            let result = queue(delivery.as_deref_mut(), clustered, limit, kind, payload);
             queued |= result.is_ok();
             each(result);
         }
@@ -178,25 +190,6 @@ impl Server {
             // in seq order, as it would have one pump at a time.
             self.pump_key(now, key);
         }
-    }
-
-    /// Queues one notification for the session under `key` (`None`: no
-    /// such session) without sending it: the checks of
-    /// [`Server::notify_session`], in its order.
-    fn queue_at(&mut self, key: Option<usize>, kind: u8, payload: Bytes) -> Result<u64, Refused> {
-        if payload.len() > MAX_PAYLOAD_LEN {
-            return Err(Refused::PayloadTooLarge { len: payload.len() });
-        }
-        if self.config.cluster.is_some() {
-            // [D-17]: the shared log numbers them (`notify_session_at`).
-            return Err(Refused::Clustered);
-        }
-        let limit = self.config.queue_limit;
-        let key = key.ok_or(Refused::NoSuchSession)?;
-        self.sessions[key]
-            .delivery
-            .push(kind, payload, limit)
-            .ok_or(Refused::QueueFull { limit })
     }
 
     /// Sends what the window allows on the active path.
@@ -220,8 +213,11 @@ impl Server {
         let Some(conn) = self.conns.get_mut(conn_id) else {
             return;
         };
-        while let Some((seq, kind, payload)) = s.delivery.next_to_send(self.config.window) {
-            conn.write_notify(conn_id, (seq, kind, payload), now, &mut self.out);
+        let (first_seq, [front, back]) = s.delivery.take_to_send(self.config.window);
+        conn.write_notifies(conn_id, first_seq, front, now, &mut self.out);
+        if !back.is_empty() {
+            let seq = first_seq + front.len() as u64;
+            conn.write_notifies(conn_id, seq, back, now, &mut self.out);
         }
     }
 
@@ -254,4 +250,28 @@ impl Server {
             }
         }
     }
+}
+
+/// Queues one notification in a session's `delivery` queue (`None`: no
+/// such session) without sending it: the checks of
+/// [`Server::notify_session`], in its order.
+#[inline]
+fn queue(
+    delivery: Option<&mut Delivery>,
+    clustered: bool,
+    limit: usize,
+    kind: u8,
+    payload: Bytes,
+) -> Result<u64, Refused> {
+    if payload.len() > MAX_PAYLOAD_LEN {
+        return Err(Refused::PayloadTooLarge { len: payload.len() });
+    }
+    if clustered {
+        // [D-17]: the shared log numbers them (`notify_session_at`).
+        return Err(Refused::Clustered);
+    }
+    delivery
+        .ok_or(Refused::NoSuchSession)?
+        .push(kind, payload, limit)
+        .ok_or(Refused::QueueFull { limit })
 }
