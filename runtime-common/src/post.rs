@@ -1,7 +1,8 @@
 //! Fire-and-forget notifications: the application posts encoded
 //! notifications into a bounded inbox and goes on; the event loop takes
-//! the whole inbox on its next turn, queues each with
-//! [`Server::notify_encoded`](faxnotify_core::server::Server::notify_encoded),
+//! the whole inbox on its next turn, queues each (a run of them for one
+//! session in one
+//! [`Server::notify_session_batch`](faxnotify_core::server::Server::notify_session_batch)),
 //! and adds the outcome to a [`PostReport`] the application reads when it
 //! likes. No reply per notification, and one wake-up of the loop for any
 //! number of posts made while it was busy ([`WakeGate`]).
@@ -104,6 +105,21 @@ impl PostReport {
         self.refused += summary.refused.len() as u64;
         let room = LISTED_REFUSALS.saturating_sub(self.refusals.len());
         self.refusals.extend(summary.refused.into_iter().take(room));
+    }
+
+    /// A notification posted to one session: [`PostReport::add`] of its
+    /// summary, without building one.
+    fn add_one(&mut self, session: SessionId, result: Result<u64, Refused>) {
+        self.posted += 1;
+        match result {
+            Ok(_) => self.accepted += 1,
+            Err(refused) => {
+                self.refused += 1;
+                if self.refusals.len() < LISTED_REFUSALS {
+                    self.refusals.push((session, refused));
+                }
+            }
+        }
     }
 
     /// Adds a later report's counts and refusals (the first
@@ -210,6 +226,13 @@ impl PostInbox {
     /// capacity), and so do a loop handler's
     /// ([`LoopNotifier`](crate::LoopNotifier)): one accounting for both.
     /// The caller drains the server's outputs afterwards.
+    ///
+    /// A run of consecutive posts to the same session goes to the core in
+    /// one call ([`Server::notify_session_batch`](server::Server::notify_session_batch)):
+    /// one session lookup and one pass over its window for the run, its
+    /// NOTIFYs written back to back. Each post is still its own
+    /// notification with its own seq, and the report counts each as
+    /// before.
     pub fn deliver<I>(&self, server: &mut server::Server, now: std::time::Instant, posts: I)
     where
         I: IntoIterator<Item = (Target, EncodedNotification)>,
@@ -219,8 +242,19 @@ impl PostInbox {
         // the report meanwhile does not wait for it (and sleep, a
         // context switch on each side).
         let mut taken = PostReport::default();
-        for (target, notification) in posts {
-            taken.add(server.notify_encoded_owned(now, &target, notification));
+        let mut posts = posts.into_iter().peekable();
+        while let Some((target, notification)) = posts.next() {
+            let Target::Session(session) = target else {
+                taken.add(server.notify_encoded_owned(now, &target, notification));
+                continue;
+            };
+            // This post and every next one for the same session.
+            let run = std::iter::once(notification).chain(std::iter::from_fn(|| {
+                posts
+                    .next_if(|(next, _)| matches!(next, Target::Session(s) if *s == session))
+                    .map(|(_, notification)| notification)
+            }));
+            server.notify_session_batch(now, session, run, |result| taken.add_one(session, result));
         }
         if taken.posted > 0 {
             lock(&self.report).merge(taken);
@@ -246,7 +280,12 @@ impl PostInbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faxnotify_core::wire::Notification;
+    use std::time::Instant;
+
+    use faxnotify_core::client::{Client, ClientConfig, ListenPolicy, NetworkSettings};
+    use faxnotify_core::server::{MemoryUserStore, Server, ServerConfig};
+    use faxnotify_core::wire::{Notification, Role};
+    use faxnotify_testkit::{Net, SERVER_ADDR};
 
     fn encoded(text: &str) -> EncodedNotification {
         EncodedNotification::encode(&Notification::server_message(text)).expect("encode")
@@ -333,5 +372,115 @@ mod tests {
         assert_eq!(report.refusals.len(), LISTED_REFUSALS);
         let first: Vec<u64> = report.refusals[..4].iter().map(|(s, _)| s.get()).collect();
         assert_eq!(first, [1, 2, 3, 100], "in order, the earlier ones first");
+    }
+
+    /// Two users logged in (nothing acknowledges while a test runs)
+    /// on a server whose session queues hold `queue_limit`.
+    fn two_sessions(queue_limit: usize) -> (Net, SessionId, SessionId) {
+        const PASSWORD: &str = "correct horse";
+        let mut store = MemoryUserStore::new();
+        for user in ["user0", "user1"] {
+            store
+                .add_password(user, PASSWORD, &[0x5a; 16], 4096, Role::User)
+                .expect("user");
+        }
+        let mut config = ServerConfig::new([9; 32]);
+        config.queue_limit = queue_limit;
+        let server = Server::new(config, Box::new(store), [2; 32]).expect("server");
+        let now = Instant::now();
+        let mut net = Net::new(server, now);
+        for i in 0..2u8 {
+            let settings = NetworkSettings::new(ListenPolicy::None);
+            let config = ClientConfig::new(SERVER_ADDR, format!("user{i}"), PASSWORD, settings);
+            net.add_client(Client::new(config, [i; 32], now).expect("client"));
+        }
+        net.drive();
+        let mut sessions: Vec<_> = net.server.sessions().map(|s| (s.user, s.id)).collect();
+        sessions.sort();
+        assert_eq!(sessions.len(), 2);
+        (net, sessions[0].1, sessions[1].1)
+    }
+
+    #[test]
+    fn runs_for_one_session_are_reported_as_each_post() {
+        // [B-6]: a run for one session is queued in one call, yet every
+        // post is counted and refused exactly as on its own: the posts
+        // beyond a full queue's room are refused one by one, in order.
+        let (mut net, a, b) = two_sessions(3);
+        let gone = SessionId::new(u64::MAX).expect("non-zero");
+        let targets = [
+            Target::Session(a),
+            Target::Session(a),
+            Target::Session(b),
+            Target::Session(a),
+            Target::Session(a),
+            Target::Session(a),
+            Target::All,
+            Target::Session(gone),
+            Target::Session(b),
+        ];
+        let posts: Vec<_> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), encoded(&format!("#{i}"))))
+            .collect();
+        // The reference: each post on its own, as before runs were batched.
+        let (mut twin, ta, tb) = two_sessions(3);
+        assert_eq!((ta, tb), (a, b), "the same seeds give the same sessions");
+        let mut expected = PostReport::default();
+        for (target, notification) in posts.clone() {
+            let now = twin.now;
+            expected.add(twin.server.notify_encoded_owned(now, &target, notification));
+        }
+
+        let inbox = PostInbox::new(16, Arc::default());
+        let now = net.now;
+        inbox.deliver(&mut net.server, now, posts);
+        let report = inbox.take_report();
+        assert_eq!(report, expected);
+        assert_eq!(report.posted, 9);
+        assert_eq!(report.accepted, 6);
+        let full = Refused::QueueFull { limit: 3 };
+        assert_eq!(
+            report.refusals,
+            [
+                (a, full),
+                (a, full),
+                (a, full),
+                (gone, Refused::NoSuchSession)
+            ]
+        );
+        for (session, last_seq) in [(a, 3), (b, 3)] {
+            let info = net.server.session(session).expect("session");
+            let twin_info = twin.server.session(session).expect("session");
+            assert_eq!((info.last_seq, info.queue_depth), (last_seq, 3));
+            assert_eq!(
+                (info.last_seq, info.queue_depth),
+                (twin_info.last_seq, twin_info.queue_depth)
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_refused_run_lists_a_bounded_number() {
+        let (mut net, a, _) = two_sessions(1);
+        let posts: Vec<_> = (0..100)
+            .map(|i| (Target::Session(a), encoded(&format!("#{i}"))))
+            .collect();
+        let inbox = PostInbox::new(100, Arc::default());
+        let now = net.now;
+        inbox.deliver(&mut net.server, now, posts);
+        let report = inbox.take_report();
+        assert_eq!(
+            (report.posted, report.accepted, report.refused),
+            (100, 1, 99)
+        );
+        assert_eq!(report.refusals.len(), LISTED_REFUSALS);
+        assert!(
+            report
+                .refusals
+                .iter()
+                .all(|r| *r == (a, Refused::QueueFull { limit: 1 }))
+        );
     }
 }
