@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
 use crate::wire::{
-    CbHello, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN, Nonce, SharedDecoder,
-    SharedNotify,
+    CbHello, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN, Nonce, Notification,
+    SharedDecoder, SharedNotify,
 };
 use crate::{ConnId, SessionId};
 
@@ -130,8 +130,9 @@ impl Client {
         // frame, since a frame may close the callback.
         self.callbacks[i].decoder.extend(data);
         let mut ack = PendingAck::default();
+        let mut decoded = None;
         loop {
-            let split = match self.callbacks[i].decoder.next_split() {
+            let split = match self.callbacks[i].decoder.next_split(&mut decoded) {
                 Ok(Some(split)) => split,
                 Ok(None) => break,
                 Err(err) => {
@@ -144,7 +145,7 @@ impl Client {
             // frame is parsed borrowing them.
             let parsed = match split {
                 Ok(notify) => {
-                    self.on_callback_notify(now, conn, i, notify, &mut ack);
+                    self.on_callback_notify(now, conn, i, notify, &mut decoded, &mut ack);
                     Ok(())
                 }
                 Err(bytes) => Frame::parse(bytes[0], &bytes[1..]).map(|frame| {
@@ -223,6 +224,7 @@ impl Client {
         conn: ConnId,
         i: usize,
         notify: SharedNotify,
+        decoded: &mut Option<Notification>,
         ack: &mut PendingAck,
     ) {
         let idle = self.callback_idle();
@@ -230,7 +232,7 @@ impl Client {
         match cb.phase {
             CallbackPhase::Ready { .. } => {
                 cb.deadline = now + idle;
-                if let Err(err) = self.accept_notify(notify, ack) {
+                if let Err(err) = self.accept_notify(notify, decoded, ack) {
                     self.flush_ack(conn, ack);
                     self.callback_protocol_error(conn, err);
                 }

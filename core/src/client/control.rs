@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::wire::{
     ByeReason, CallbackState, CallbackStatus, ErrorCode, Frame, FrameType, LoginChallenge, LoginOk,
-    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, ServerHello, SharedDecoder, SharedNotify,
+    MAX_FRAME_LEN, MAX_PRELOGIN_FRAME_LEN, Notification, ServerHello, SharedDecoder, SharedNotify,
 };
 use crate::{ConnId, SessionId};
 
@@ -287,8 +287,9 @@ impl Client {
         let mut decoder = std::mem::take(&mut control.decoder);
         decoder.extend(data);
         let mut ack = PendingAck::default();
+        let mut decoded = None;
         loop {
-            let split = match decoder.next_split() {
+            let split = match decoder.next_split(&mut decoded) {
                 Ok(Some(split)) => split,
                 Ok(None) => break,
                 Err(err) => {
@@ -301,7 +302,7 @@ impl Client {
             // frame is parsed borrowing them.
             let parsed = match split {
                 Ok(notify) => {
-                    self.on_control_notify(now, notify, &mut ack);
+                    self.on_control_notify(now, notify, &mut decoded, &mut ack);
                     Ok(())
                 }
                 Err(bytes) => Frame::parse(bytes[0], &bytes[1..]).map(|frame| {
@@ -336,14 +337,20 @@ impl Client {
 
     /// A NOTIFY on the control connection: delivered while the server
     /// announces the backchannel, a protocol error otherwise [D-2].
-    fn on_control_notify(&mut self, now: Instant, notify: SharedNotify, ack: &mut PendingAck) {
+    fn on_control_notify(
+        &mut self,
+        now: Instant,
+        notify: SharedNotify,
+        decoded: &mut Option<Notification>,
+        ack: &mut PendingAck,
+    ) {
         let Some(control) = self.control.as_mut() else {
             return;
         };
         control.last_received = now;
         let established = control.is_established();
         if established && control.backchannel() {
-            if let Err(err) = self.accept_notify(notify, ack) {
+            if let Err(err) = self.accept_notify(notify, decoded, ack) {
                 self.flush_control_ack(now, ack);
                 self.control_protocol_error(now, err);
             }

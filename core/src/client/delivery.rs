@@ -65,16 +65,26 @@ impl PendingAck {
 
 impl Client {
     /// Delivers (or recognises as a duplicate) one NOTIFY and records the
-    /// ACK it needs. The notification's strings are slices of the received
-    /// bytes, so delivering allocates nothing.
+    /// ACK it needs. The notification's strings are held in place or are
+    /// slices of the received bytes, so delivering allocates nothing; a
+    /// NOTIFY without a payload was decoded into `decoded` by the decoder.
     pub(super) fn accept_notify(
         &mut self,
         notify: SharedNotify,
+        decoded: &mut Option<Notification>,
         ack: &mut PendingAck,
     ) -> Result<(), ProtocolError> {
         match self.delivery.check(notify.seq) {
             Verdict::Deliver => {
-                let notification = Notification::decode_bytes(notify.kind, notify.payload);
+                let notification = match notify.payload {
+                    Some(payload) => Notification::decode_bytes(notify.kind, payload),
+                    // The decoder fills `decoded` whenever it gives no
+                    // payload; the empty payload is only a fallback that
+                    // cannot happen.
+                    None => decoded
+                        .take()
+                        .unwrap_or_else(|| Notification::decode(notify.kind, &[])),
+                };
                 self.delivery.last = notify.seq;
                 tracing::trace!(
                     seq = notify.seq,

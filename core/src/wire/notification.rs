@@ -11,7 +11,7 @@ use super::codes::{FrameType, NotificationKind};
 use super::encode::put_str;
 use super::error::{DecodeError, EncodeError};
 use super::reader::BodyReader;
-use super::text::Text;
+use super::text::{INLINE_LEN, Text};
 use super::utc::UtcMillis;
 
 /// Declares an enum carried in a notification payload: known values get a
@@ -287,8 +287,8 @@ impl Notification {
         let Some(known) = NotificationKind::from_wire(kind) else {
             return Notification::Unknown { kind, payload };
         };
-        match Self::parse_known(known, &payload) {
-            Ok(fields) => fields.build(payload),
+        match Self::parse_known(known, &payload, true) {
+            Ok(fields) => fields.build_shared(payload),
             Err(error) => Notification::Malformed {
                 kind: known,
                 payload,
@@ -297,10 +297,36 @@ impl Notification {
         }
     }
 
+    /// Decodes a NOTIFY payload whose strings are all short enough to be
+    /// held in place (see [`Text`]), copying them out of `payload`: the
+    /// notification then keeps no reference to the received bytes, so the
+    /// client need not split them off (an atomic reference count to take,
+    /// and one to drop with each string). `None` for anything else (an
+    /// unknown kind, a malformed payload, a longer or non-UTF-8 string),
+    /// which [`Notification::decode_bytes`] then decodes.
+    pub(crate) fn decode_in_place(kind: u8, payload: &[u8]) -> Option<Notification> {
+        let known = NotificationKind::from_wire(kind)?;
+        // A payload too long for all its strings to fit is not parsed twice.
+        let (fixed, strings) = layout(known);
+        if payload.len() > fixed + strings * (2 + INLINE_LEN) {
+            return None;
+        }
+        // No UTF-8 check while parsing: holding a text in place checks it.
+        let fields = Self::parse_known(known, payload, false).ok()?;
+        fields.build_in_place(payload)
+    }
+
     /// Reads a known kind's fields, its strings as checked ranges of the
     /// payload, so that building the notification cannot fail and can hand
     /// the payload's own handle to the last string.
-    fn parse_known(kind: NotificationKind, payload: &[u8]) -> Result<Fields, PayloadError> {
+    /// (`check_utf8`: whether to check the strings' UTF-8 here.)
+    // Inlined into both callers: the parsed fields then need no moving.
+    #[inline(always)]
+    fn parse_known(
+        kind: NotificationKind,
+        payload: &[u8],
+        check_utf8: bool,
+    ) -> Result<Fields, PayloadError> {
         // The reader's errors name NOTIFY; they are converted to PayloadError.
         let mut r = BodyReader::new(FrameType::Notify, payload);
         let text = |r: &mut BodyReader<'_>, field: &'static str| {
@@ -309,7 +335,7 @@ impl Notification {
             // way to make one without `unsafe`): checked here too only when
             // that check could fail, so the usual ASCII text is validated
             // once, not twice.
-            if !raw.is_ascii() {
+            if check_utf8 && !raw.is_ascii() {
                 std::str::from_utf8(raw).map_err(|_| PayloadError::InvalidUtf8 { field })?;
             }
             let start = raw.as_ptr() as usize - payload.as_ptr() as usize;
@@ -367,14 +393,14 @@ impl Notification {
     /// Length of the fixed-size fields of the payload (all but the strings).
     fn fixed_len(&self) -> usize {
         match self {
-            Notification::FaxReceived(_) => 8 + 2 + 8,
-            Notification::JobStatus(_) => 8 + 1 + 2 + 2 + 2,
-            Notification::ServerMessage(_) => 0,
-            Notification::DeviceStatus(_) => 1,
-            Notification::FaxUpdated(_) => 8 + 1,
             Notification::Unknown { payload, .. } | Notification::Malformed { payload, .. } => {
                 payload.len()
             }
+            Notification::FaxReceived(_) => layout(NotificationKind::FaxReceived).0,
+            Notification::JobStatus(_) => layout(NotificationKind::JobStatus).0,
+            Notification::ServerMessage(_) => layout(NotificationKind::ServerMessage).0,
+            Notification::DeviceStatus(_) => layout(NotificationKind::DeviceStatus).0,
+            Notification::FaxUpdated(_) => layout(NotificationKind::FaxUpdated).0,
         }
     }
 
@@ -457,6 +483,19 @@ impl Notification {
     }
 }
 
+/// A known kind's payload layout: the length of its fixed-size fields, and
+/// its number of strings (each after a 2-byte length).
+#[inline]
+const fn layout(kind: NotificationKind) -> (usize, usize) {
+    match kind {
+        NotificationKind::FaxReceived => (8 + 2 + 8, 2),
+        NotificationKind::JobStatus => (8 + 1 + 2 + 2 + 2, 1),
+        NotificationKind::ServerMessage => (0, 1),
+        NotificationKind::DeviceStatus => (1, 2),
+        NotificationKind::FaxUpdated => (8 + 1, 2),
+    }
+}
+
 /// A known kind's fields as parsed, strings as ranges of the payload whose
 /// UTF-8 was checked.
 enum Fields {
@@ -496,7 +535,10 @@ impl Fields {
     /// takes `payload`'s own handle, the others are clones of it (every
     /// clone of shared bytes is an atomic reference count, so one fewer
     /// matters on the client's hot path).
-    fn build(self, payload: Bytes) -> Notification {
+    // Not one builder with `build_in_place` taking a closure for the
+    // strings: that cost this path ~50 instructions per notification
+    // (callgrind, client_steps).
+    fn build_shared(self, payload: Bytes) -> Notification {
         match self {
             Fields::FaxReceived {
                 job,
@@ -550,6 +592,66 @@ impl Fields {
                 comment: take(payload, comment),
             }),
         }
+    }
+
+    /// The notification, its strings copied out of `payload` and held in
+    /// place; `None` when one does not fit or is not UTF-8.
+    #[inline(always)]
+    fn build_in_place(self, payload: &[u8]) -> Option<Notification> {
+        let text = |range: Range<usize>| Text::inline(&payload[range]);
+        Some(match self {
+            Fields::FaxReceived {
+                job,
+                from,
+                to,
+                pages,
+                received_at_ms,
+            } => Notification::FaxReceived(FaxReceived {
+                job,
+                from: text(from)?,
+                to: text(to)?,
+                pages,
+                received_at_ms,
+            }),
+            Fields::JobStatus {
+                job,
+                state,
+                page,
+                pages,
+                attempt,
+                detail,
+            } => Notification::JobStatus(JobStatus {
+                job,
+                state,
+                page,
+                pages,
+                attempt,
+                detail: text(detail)?,
+            }),
+            Fields::ServerMessage { text: message } => Notification::ServerMessage(ServerMessage {
+                text: text(message)?,
+            }),
+            Fields::DeviceStatus {
+                device,
+                state,
+                detail,
+            } => Notification::DeviceStatus(DeviceStatus {
+                device: text(device)?,
+                state,
+                detail: text(detail)?,
+            }),
+            Fields::FaxUpdated {
+                job,
+                change,
+                by,
+                comment,
+            } => Notification::FaxUpdated(FaxUpdated {
+                job,
+                change,
+                by: text(by)?,
+                comment: text(comment)?,
+            }),
+        })
     }
 }
 

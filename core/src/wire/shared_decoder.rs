@@ -6,6 +6,7 @@ use super::MAX_FRAME_LEN;
 use super::codes::FrameType;
 use super::error::DecodeError;
 use super::frame::Frame;
+use super::notification::Notification;
 
 /// Above this many bytes of capacity, the receive buffer is released once it
 /// is empty, so an idle connection that once took a large read does not keep
@@ -155,25 +156,50 @@ impl SharedDecoder {
 
     /// The next complete frame as [`split_notify`] gives it: a NOTIFY split
     /// into its fields and its payload, any other frame unparsed; or
-    /// `Ok(None)` until more bytes arrive.
+    /// `Ok(None)` until more bytes arrive. A NOTIFY whose strings are all
+    /// short comes without a payload, decoded into `decoded`.
     #[inline]
-    pub(crate) fn next_split(&mut self) -> Result<Option<Split>, DecodeError> {
+    pub(crate) fn next_split(
+        &mut self,
+        decoded: &mut Option<Notification>,
+    ) -> Result<Option<Split>, DecodeError> {
         if self.used_up() {
             return Ok(None);
         }
-        self.split_next()
+        self.split_next(decoded)
     }
 
-    fn split_next(&mut self) -> Result<Option<Split>, DecodeError> {
+    fn split_next(
+        &mut self,
+        decoded: &mut Option<Notification>,
+    ) -> Result<Option<Split>, DecodeError> {
         // The client's most frequent frame: a well-formed NOTIFY whole at
-        // the front has its fields read in place and its payload split off
-        // at once, without a `Bytes` of its frame looked at again.
+        // the front has its fields read in place, and its notification
+        // too when its strings are short (then the frame's bytes are
+        // dropped where they lie: no `Bytes` split off, so no atomic
+        // reference count taken and dropped); else its payload is split
+        // off at once, without a `Bytes` of its frame looked at again.
         if self.failed.is_none()
             && let Some((seq, kind, len)) = self.front_notify()
         {
-            let mut payload = self.buf.split_to(4 + NOTIFY_PAYLOAD_AT + len).freeze();
-            payload.advance(4 + NOTIFY_PAYLOAD_AT);
-            return Ok(Some(Ok(SharedNotify { seq, kind, payload })));
+            let at = 4 + NOTIFY_PAYLOAD_AT;
+            if let Some(notification) = Notification::decode_in_place(kind, &self.buf[at..at + len])
+            {
+                self.buf.advance(at + len);
+                *decoded = Some(notification);
+                return Ok(Some(Ok(SharedNotify {
+                    seq,
+                    kind,
+                    payload: None,
+                })));
+            }
+            let mut payload = self.buf.split_to(at + len).freeze();
+            payload.advance(at);
+            return Ok(Some(Ok(SharedNotify {
+                seq,
+                kind,
+                payload: Some(payload),
+            })));
         }
         match self.split_frame()? {
             Some(frame) => split_notify(frame).map(Some),
@@ -228,12 +254,13 @@ fn notify_header(frame: &[u8]) -> Option<(u64, u8, usize)> {
 /// frame's type byte and body, unparsed.
 pub(crate) type Split = Result<SharedNotify, Bytes>;
 
-/// A NOTIFY whose payload is its frame's own bytes.
+/// A NOTIFY whose payload is its frame's own bytes, or (`None`) was
+/// decoded in place into the `decoded` of [`SharedDecoder::next_split`].
 #[derive(Debug)]
 pub(crate) struct SharedNotify {
     pub(crate) seq: u64,
     pub(crate) kind: u8,
-    pub(crate) payload: Bytes,
+    pub(crate) payload: Option<Bytes>,
 }
 
 /// If `frame` (type byte and body, from [`SharedDecoder::next_frame`]) is
@@ -261,7 +288,11 @@ pub(crate) fn split_notify(frame: Bytes) -> Result<Split, DecodeError> {
     // [F-4]: the parse checked that the payload ends the frame.
     payload.advance(NOTIFY_PAYLOAD_AT);
     debug_assert_eq!(payload.len(), len);
-    Ok(Ok(SharedNotify { seq, kind, payload }))
+    Ok(Ok(SharedNotify {
+        seq,
+        kind,
+        payload: Some(payload),
+    }))
 }
 
 #[cfg(test)]
@@ -353,8 +384,15 @@ mod tests {
     /// Every `next_split` answer of a decoder fed `stream` in reads of
     /// `chunk` bytes, up to and including the first error.
     fn splits(stream: &[u8], chunk: usize, general: bool) -> Vec<String> {
-        let describe = |r: Split| match r {
-            Ok(n) => format!("notify {} {} {:?}", n.seq, n.kind, n.payload),
+        let mut decoded = None;
+        let describe = |r: Split, decoded: &mut Option<Notification>| match r {
+            Ok(n) => {
+                let notification = match n.payload {
+                    Some(payload) => Notification::decode_bytes(n.kind, payload),
+                    None => decoded.take().expect("decoded in place"),
+                };
+                format!("notify {} {notification:?}", n.seq)
+            }
             Err(b) => format!("frame {b:?}"),
         };
         let mut decoder = SharedDecoder::default();
@@ -368,10 +406,10 @@ mod tests {
                         .next_frame()
                         .and_then(|f| f.map(split_notify).transpose())
                 } else {
-                    decoder.next_split()
+                    decoder.next_split(&mut decoded)
                 };
                 match next {
-                    Ok(Some(r)) => out.push(describe(r)),
+                    Ok(Some(r)) => out.push(describe(r, &mut decoded)),
                     Ok(None) => break,
                     Err(e) => {
                         out.push(format!("error {e}"));
@@ -381,6 +419,57 @@ mod tests {
             }
         }
         out
+    }
+
+    /// (kind, payload) of NOTIFYs for the paths of `next_split`.
+    fn notifications() -> Vec<(u8, Vec<u8>)> {
+        let fax = |from: &str| {
+            Notification::FaxReceived(crate::wire::FaxReceived {
+                job: 4711,
+                from: from.into(),
+                to: "sales".into(),
+                pages: 3,
+                received_at_ms: 1_700_000_000_000,
+            })
+        };
+        let encoded = |n: Notification| (n.kind(), n.to_payload().unwrap().to_vec());
+        let mut not_utf8 = encoded(fax("+1 555 0100")).1;
+        not_utf8[8 + 2] = 0xff;
+        vec![
+            encoded(fax("+1 555 0100")),
+            encoded(fax("Müller\0")),
+            encoded(Notification::server_message(
+                "fax received from +1 555 0100",
+            )),
+            (1, not_utf8),
+            (200, b"raw".to_vec()),
+            encoded(Notification::server_message("x".repeat(20))),
+        ]
+    }
+
+    #[test]
+    fn short_strings_are_decoded_in_place_and_long_ones_split_off() {
+        let mut decoder = SharedDecoder::default();
+        let mut decoded = None;
+        let mut in_place = Vec::new();
+        for (seq, (kind, payload)) in (1..).zip(notifications()) {
+            let frame = Frame::Notify(crate::wire::Notify {
+                seq,
+                kind,
+                payload: payload.clone().into(),
+            });
+            decoder.extend(&frame.to_vec().unwrap());
+            let Ok(notify) = decoder.next_split(&mut decoded).unwrap().unwrap() else {
+                panic!("not a NOTIFY");
+            };
+            in_place.push(notify.payload.is_none());
+            let notification = match notify.payload {
+                None => decoded.take().unwrap(),
+                Some(payload) => Notification::decode_bytes(kind, payload),
+            };
+            assert_eq!(notification, Notification::decode(kind, &payload));
+        }
+        assert_eq!(in_place, [true, true, false, false, false, true]);
     }
 
     #[test]
@@ -396,19 +485,36 @@ mod tests {
         notify(1).encode(&mut stream).unwrap();
         Frame::Ping { nonce: 9 }.encode(&mut stream).unwrap();
         notify(2).encode(&mut stream).unwrap();
+        // Decoded in place (short strings, also non-ASCII or with a NUL),
+        // split off (a long string), raw (a short string that is not
+        // UTF-8, an unknown kind): the same notifications either way.
+        for (seq, (kind, payload)) in (3..).zip(notifications()) {
+            let frame = Frame::Notify(crate::wire::Notify {
+                seq,
+                kind,
+                payload: payload.into(),
+            });
+            frame.encode(&mut stream).unwrap();
+        }
         // A NOTIFY whose blob length overstates its frame: the general
         // path's exact error, not a fast-path guess.
         let mut bad = Vec::new();
-        notify(3).encode(&mut bad).unwrap();
+        notify(20).encode(&mut bad).unwrap();
         bad[4 + 1 + 8 + 1 + 1] += 1;
         stream.extend_from_slice(&bad);
         for chunk in 1..=stream.len() {
             let got = splits(&stream, chunk, false);
             assert_eq!(got, splits(&stream, chunk, true), "reads of {chunk} bytes");
-            assert_eq!(got.len(), 4, "reads of {chunk} bytes: {got:?}");
-            assert!(got[0].starts_with("notify 1 3"), "{got:?}");
+            assert_eq!(got.len(), 10, "reads of {chunk} bytes: {got:?}");
+            assert!(got[0].starts_with("notify 1 Malformed"), "{got:?}");
             assert!(got[1].starts_with("frame"), "{got:?}");
-            assert!(got[3].starts_with("error"), "{got:?}");
+            assert!(got[3].contains("\"+1 555 0100\""), "{got:?}");
+            assert!(got[4].contains("\"Müller\\0\""), "{got:?}");
+            assert!(got[5].contains("fax received from"), "{got:?}");
+            assert!(got[6].contains("InvalidUtf8"), "{got:?}");
+            assert!(got[7].contains("Unknown"), "{got:?}");
+            assert!(got[8].contains("x".repeat(20).as_str()), "{got:?}");
+            assert!(got[9].starts_with("error"), "{got:?}");
         }
     }
 
@@ -422,7 +528,7 @@ mod tests {
         });
         let split = split_notify(frame(&notify)).unwrap().unwrap();
         assert_eq!((split.seq, split.kind), (7, 3));
-        assert_eq!(split.payload, &b"payload"[..]);
+        assert_eq!(split.payload.unwrap(), &b"payload"[..]);
 
         let ack = frame(&Frame::Ack { seq: 1 });
         assert_eq!(split_notify(ack.clone()).unwrap().unwrap_err(), ack);
