@@ -16,7 +16,8 @@
 //! (which also cancels the task), and its map entry; no read buffer (reads
 //! go through a per-thread scratch space into buffers that circulate
 //! through the driver) and no write buffer (the turn's bytes go out in a
-//! buffer that returns to a pool once written).
+//! buffer that returns to a pool once written; what the socket does not
+//! take at once waits in a backlog that exists only while it does).
 
 use std::collections::VecDeque;
 use std::collections::hash_map::{Entry as MapEntry, HashMap};
@@ -62,11 +63,13 @@ impl<R> From<&Options<R>> for Limits {
 /// What the driver and a connection's task share, under one lock.
 #[derive(Default)]
 pub(crate) struct QueueState {
-    pub(crate) chunks: VecDeque<Vec<u8>>,
-    /// Bytes queued plus the chunk the task is writing.
+    /// What waits to be written, while anything does. Boxed: an idle
+    /// connection (nearly all of them, nearly always) keeps one pointer,
+    /// not a 32-byte queue and the task a 24-byte chunk beside it.
+    backlog: Option<Box<Backlog>>,
+    /// Bytes waiting to be written (the backlog's, less what of its first
+    /// chunk is written).
     bytes: usize,
-    /// The task holds a chunk it has not finished writing.
-    writing: bool,
     /// Close after flushing, within `close_timeout` of the task seeing
     /// this. (Not the deadline itself: 16 bytes more put the shared state
     /// of a connection on async-io into the allocator's next size class,
@@ -77,11 +80,38 @@ pub(crate) struct QueueState {
     pub(crate) cancelled: bool,
     /// The task has ended (or was dropped).
     finished: bool,
+    /// The task's last write found the socket full: the socket wakes the
+    /// task (what the driver queues meanwhile goes out behind it). Here,
+    /// not in the task, where one flag more put its future past 56 bytes.
+    write_blocked: bool,
     /// The connection's task, while it waits on this state (one task reads
     /// and writes, so one slot: no event listener to allocate per wait).
     task: Option<Waker>,
     // Who waits for the task's end is in [`Shared`]: a slot here was 16
     // bytes in every connection for the one wait of a shutdown.
+}
+
+/// The chunks a connection could not write at once, oldest first, and how
+/// much of the first one is written. The task writes them from here, under
+/// the queue's lock (as the driver's own first try does), so it holds no
+/// chunk of its own.
+#[derive(Default)]
+struct Backlog {
+    chunks: VecDeque<Vec<u8>>,
+    written: usize,
+}
+
+impl QueueState {
+    /// [`WriteQueue::reading_paused`], under the lock.
+    pub(crate) fn pauses_reading(&self, limits: &Limits) -> bool {
+        self.bytes > limits.pause_reading_above
+    }
+
+    /// Whether something waits to be written that the task has not tried
+    /// since (it is not waiting for the socket to take more).
+    pub(crate) fn writable(&self) -> bool {
+        self.backlog.is_some() && !self.write_blocked
+    }
 }
 
 impl QueueState {
@@ -107,20 +137,24 @@ fn keep(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
-/// What every connection of a driver shares (one pointer each, not 40
-/// bytes of copies of the limits).
-pub(crate) struct Shared {
-    limits: Limits,
+/// What every connection's task of a driver shares (one pointer each, not
+/// 40 bytes of copies of the limits and a 16-byte sender beside it; and
+/// not a pointer in every connection's [`Link`] as well).
+pub(crate) struct Shared<S> {
+    pub(crate) limits: Limits,
+    /// The tasks' way to the driver.
+    pub(crate) net: NetTx<S>,
     /// Who waits for a task's end (the driver's shutdown, which joins one
     /// task at a time), while it waits. Any task's end wakes it; it looks
     /// again at the task it waits for.
     joiner: Mutex<Option<Waker>>,
 }
 
-impl Shared {
-    pub(crate) fn new(limits: Limits) -> Self {
+impl<S> Shared<S> {
+    pub(crate) fn new(limits: Limits, net: NetTx<S>) -> Self {
         Self {
             limits,
+            net,
             joiner: Mutex::new(None),
         }
     }
@@ -131,10 +165,10 @@ impl Shared {
     }
 }
 
-/// What the driver hands a connection's task.
+/// What the driver hands a connection's task. (The limits it works with
+/// come from the caller: the driver and the task each have them.)
 pub(crate) struct WriteQueue {
     state: Mutex<QueueState>,
-    shared: Arc<Shared>,
 }
 
 /// What became of bytes handed to a connection.
@@ -148,16 +182,10 @@ pub(crate) enum Written {
 }
 
 impl WriteQueue {
-    fn new(shared: Arc<Shared>) -> Self {
+    fn new() -> Self {
         Self {
             state: Mutex::new(QueueState::default()),
-            shared,
         }
-    }
-
-    /// The driver's I/O limits.
-    pub(crate) fn limits(&self) -> &Limits {
-        &self.shared.limits
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, QueueState> {
@@ -166,9 +194,9 @@ impl WriteQueue {
     }
 
     /// Writes `data` at once if nothing is waiting ahead of it, else queues it.
-    fn push(&self, stream: &impl AsyncTcp, mut data: Vec<u8>) -> Written {
+    fn push(&self, stream: &impl AsyncTcp, mut data: Vec<u8>, limits: &Limits) -> Written {
         let mut state = self.lock();
-        if state.bytes == 0 && !state.writing {
+        if state.backlog.is_none() {
             match stream.try_write(&data) {
                 Ok(n) if n == data.len() => return Written::Done(data),
                 Ok(n) => {
@@ -183,44 +211,67 @@ impl WriteQueue {
             }
         }
         state.bytes += data.len();
-        if state.bytes > self.limits().max_write_backlog {
+        if state.bytes > limits.max_write_backlog {
             tracing::debug!(
                 backlog = state.bytes,
-                cap = self.limits().max_write_backlog,
+                cap = limits.max_write_backlog,
                 "peer does not read: write backlog above the cap"
             );
             return Written::Dead;
         }
-        state.chunks.push_back(data);
+        state
+            .backlog
+            .get_or_insert_with(Box::default)
+            .chunks
+            .push_back(data);
         state.wake();
         Written::Queued
     }
 
-    /// The task's next chunk, if one is queued.
-    pub(crate) fn next_chunk(&self) -> Option<Vec<u8>> {
+    /// Writes the backlog until it is gone (`Ready(Ok)`; the connection
+    /// then holds no buffer) or the socket is full (`Pending`, the waker
+    /// registered with the socket); `Ready(Err)`: the connection is broken.
+    /// (The task looks at the read gate next: no wake-up.)
+    pub(crate) fn write_backlog(
+        &self,
+        stream: &impl AsyncTcp,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         let mut state = self.lock();
-        let chunk = state.chunks.pop_front()?;
-        state.writing = true;
-        Some(chunk)
-    }
-
-    /// The task finished a chunk of `len` bytes. (The task itself looks at
-    /// the read gate next: no wake-up.)
-    pub(crate) fn written(&self, len: usize) {
-        let mut state = self.lock();
-        state.bytes -= len;
-        state.writing = false;
+        let state = &mut *state;
+        state.write_blocked = false;
+        while let Some(backlog) = &mut state.backlog {
+            let Some(chunk) = backlog.chunks.front() else {
+                state.backlog = None;
+                break;
+            };
+            match stream.try_write(&chunk[backlog.written..]) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    state.bytes -= n;
+                    backlog.written += n;
+                    if backlog.written == chunk.len() {
+                        backlog.chunks.pop_front();
+                        backlog.written = 0;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if stream.poll_writable(cx)?.is_pending() {
+                        state.write_blocked = true;
+                        return Poll::Pending;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Whether reading waits for the peer to read what was written: the
     /// backlog is above the threshold.
-    pub(crate) fn reading_paused(&self) -> bool {
-        self.pauses_reading(&self.lock())
-    }
-
-    /// [`WriteQueue::reading_paused`], under a lock already held.
-    pub(crate) fn pauses_reading(&self, state: &QueueState) -> bool {
-        state.bytes > self.limits().pause_reading_above
+    pub(crate) fn reading_paused(&self, limits: &Limits) -> bool {
+        self.lock().pauses_reading(limits)
     }
 
     fn close(&self) {
@@ -237,11 +288,11 @@ impl WriteQueue {
     }
 
     /// The task has ended: called by the task, as it is dropped.
-    pub(crate) fn finished(&self) {
+    pub(crate) fn finished<S>(&self, shared: &Shared<S>) {
         self.lock().finished = true;
         // After the flag: a joiner that stores its waker first is woken
         // here, one that comes later sees the flag.
-        if let Some(joiner) = self.shared.joiner().take() {
+        if let Some(joiner) = shared.joiner().take() {
             joiner.wake();
         }
     }
@@ -251,12 +302,12 @@ impl WriteQueue {
     }
 
     /// Waits until the task has ended.
-    async fn join(&self) {
+    async fn join<S>(&self, shared: &Shared<S>) {
         future::poll_fn(|cx| {
             if self.lock().finished {
                 return Poll::Ready(());
             }
-            keep(&mut self.shared.joiner(), cx);
+            keep(&mut shared.joiner(), cx);
             // The task may have ended before the waker was stored.
             if self.lock().finished {
                 Poll::Ready(())
@@ -298,6 +349,13 @@ impl<S> Drop for Handle<S> {
 #[cfg(feature = "adapter-tests")]
 pub(crate) fn connection_task_size<R: Runtime>() -> usize {
     std::mem::size_of::<Connection<R>>()
+}
+
+/// Bytes of a connection's shared state (its [`Link`]: the runtime's
+/// stream and the write queue), without the reference counts of its `Arc`.
+#[cfg(feature = "adapter-tests")]
+pub(crate) fn connection_link_size<R: Runtime>() -> usize {
+    std::mem::size_of::<Link<R::Tcp>>()
 }
 
 /// A connection's place in the map: 16 bytes, so that with its id a map
@@ -342,8 +400,8 @@ struct Listening<L> {
 /// Every connection and listener of one driver.
 pub(crate) struct Conns<R: Runtime> {
     spawner: R::Spawner,
-    tx: NetTx<R::Tcp>,
-    shared: Arc<Shared>,
+    /// The limits, and the tasks' sender (the dials' too).
+    shared: Arc<Shared<R::Tcp>>,
     map: HashMap<ConnId, Entry<R::Tcp>>,
     /// Tasks still flushing closed connections.
     closing: Vec<Handle<R::Tcp>>,
@@ -362,8 +420,7 @@ impl<R: Runtime> Conns<R> {
     pub(crate) fn new(spawner: R::Spawner, tx: NetTx<R::Tcp>, limits: Limits) -> Self {
         Self {
             spawner,
-            tx,
-            shared: Arc::new(Shared::new(limits)),
+            shared: Arc::new(Shared::new(limits, tx)),
             map: HashMap::new(),
             closing: Vec::new(),
             prune_at: 64,
@@ -444,7 +501,7 @@ impl<R: Runtime> Conns<R> {
     pub(crate) fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
         tracing::debug!(%conn, %addr, "dialling");
         let span = tracing::debug_span!("dial", %conn, %addr);
-        let dial = net::dial::<R>(conn, addr, self.tx.clone()).instrument(span);
+        let dial = net::dial::<R>(conn, addr, self.shared.net.clone()).instrument(span);
         let task = Task::spawn(&self.spawner, dial);
         self.map.insert(conn, Entry::Dialling(task));
     }
@@ -482,12 +539,12 @@ impl<R: Runtime> Conns<R> {
     fn open(&mut self, conn: ConnId, stream: R::Tcp, accepted: bool) {
         let link = Arc::new(Link {
             stream,
-            queue: WriteQueue::new(Arc::clone(&self.shared)),
+            queue: WriteQueue::new(),
         });
         // Not instrumented: a span would be kept in every idle task; what
         // the task logs names its connection (`conn`), and the driver logs
         // the peer's address with it when the connection opens.
-        let task = Connection::<R>::new(conn, Arc::clone(&link), self.tx.clone());
+        let task = Connection::<R>::new(conn, Arc::clone(&link), Arc::clone(&self.shared));
         self.spawner.spawn(task);
         self.map.insert(
             conn,
@@ -556,7 +613,7 @@ impl<R: Runtime> Conns<R> {
         if out.is_empty() {
             return true;
         }
-        match link.queue.push(&link.stream, out) {
+        match link.queue.push(&link.stream, out, &self.shared.limits) {
             Written::Done(mut buf) => {
                 // Written at once: the buffer goes back round, and the idle
                 // connection holds none.
@@ -590,7 +647,7 @@ impl<R: Runtime> Conns<R> {
                     .map(|(_, out)| std::mem::take(out))
                     .unwrap_or_default();
                 if !out.is_empty() {
-                    let _ = link.queue.push(&link.stream, out);
+                    let _ = link.queue.push(&link.stream, out, &self.shared.limits);
                 }
                 // Stops the reading at once; the task flushes, then ends.
                 link.queue.close();
@@ -652,7 +709,7 @@ impl<R: Runtime> Conns<R> {
             self.close(conn);
         }
         for link in self.closing.drain(..) {
-            link.queue.join().await;
+            link.queue.join(&self.shared).await;
         }
     }
 }
@@ -713,20 +770,25 @@ mod tests {
         assert_eq!(std::mem::size_of::<(ConnId, Entry<Tries>)>(), 24);
     }
 
-    /// The state a connection's task shares with the driver: 64 bytes,
-    /// which with the stream puts the shared allocation at 112 bytes on
-    /// async-io and 128 on tokio (an allocator's size classes: every 16
-    /// bytes more can cost 32 per connection).
+    /// The state a connection's task shares with the driver: 40 bytes,
+    /// which with the stream puts the shared allocation at 80 bytes on
+    /// async-io and 96 on tokio (an allocator's size classes: every 16
+    /// bytes more can cost 16 or 32 per connection). It was 64 while it
+    /// held the write queue inline (and the link 8 more with a pointer to
+    /// the limits: 112 and 128 bytes).
     #[test]
-    fn the_shared_queue_state_is_64_bytes() {
-        assert_eq!(std::mem::size_of::<QueueState>(), 64);
+    fn the_shared_queue_state_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<QueueState>(), 40);
     }
 
     #[test]
     fn writes_directly_when_nothing_waits() {
         let (ours, mut peer) = pair();
-        let q = WriteQueue::new(Arc::new(Shared::new(limits(1024, 4096))));
-        assert!(matches!(q.push(&ours, b"hello".to_vec()), Written::Done(_)));
+        let (q, limits) = (WriteQueue::new(), limits(1024, 4096));
+        assert!(matches!(
+            q.push(&ours, b"hello".to_vec(), &limits),
+            Written::Done(_)
+        ));
         let mut buf = [0u8; 5];
         peer.read_exact(&mut buf).expect("read");
         assert_eq!(&buf, b"hello");
@@ -735,13 +797,13 @@ mod tests {
     #[test]
     fn a_peer_that_does_not_read_pauses_reading_then_is_dropped() {
         let (ours, _peer) = pair();
-        let q = WriteQueue::new(Arc::new(Shared::new(limits(64 * 1024, 256 * 1024))));
+        let (q, limits) = (WriteQueue::new(), limits(64 * 1024, 256 * 1024));
         let chunk = vec![0u8; 16 * 1024];
         // Fill the kernel buffers until writes start queueing.
         let mut queued = 0usize;
         let mut dead = false;
         for _ in 0..10_000 {
-            match q.push(&ours, chunk.clone()) {
+            match q.push(&ours, chunk.clone(), &limits) {
                 Written::Done(_) => {}
                 Written::Queued => queued += chunk.len(),
                 Written::Dead => {
@@ -754,21 +816,67 @@ mod tests {
         assert!(queued <= 256 * 1024, "queued {queued} bytes, above the cap");
         assert!(q.lock().bytes > 64 * 1024);
         // Reading is paused while the backlog is above the threshold.
-        assert!(q.reading_paused(), "the read gate must stay shut");
+        assert!(q.reading_paused(&limits), "the read gate must stay shut");
     }
 
     #[test]
     fn the_gate_opens_when_the_writer_catches_up() {
-        let q = WriteQueue::new(Arc::new(Shared::new(limits(10, 100))));
+        let (ours, mut peer) = pair();
+        let (q, limits) = (WriteQueue::new(), limits(10, 100));
         {
             let mut s = q.lock();
             s.bytes = 50;
-            s.chunks.push_back(vec![0; 50]);
+            s.backlog = Some(Box::new(Backlog {
+                chunks: VecDeque::from([vec![7; 50]]),
+                written: 0,
+            }));
         }
-        assert!(q.reading_paused());
-        let chunk = q.next_chunk().expect("chunk");
-        assert!(q.reading_paused(), "the chunk being written still counts");
-        q.written(chunk.len());
-        assert!(!q.reading_paused(), "the gate opens once it is written");
+        assert!(q.reading_paused(&limits));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            q.write_backlog(&ours, &mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(
+            !q.reading_paused(&limits),
+            "the gate opens once it is written"
+        );
+        assert!(
+            q.lock().backlog.is_none(),
+            "a written backlog is given back"
+        );
+        let mut got = [0u8; 50];
+        peer.read_exact(&mut got).expect("the backlog");
+        assert_eq!(got, [7; 50]);
+    }
+
+    /// What waits behind a chunk the socket did not take goes out after
+    /// it, in order, and the queue holds nothing once it is all written.
+    #[test]
+    fn a_backlog_is_written_in_order_then_released() {
+        let (ours, mut peer) = pair();
+        let (q, limits) = (WriteQueue::new(), limits(64 << 20, 64 << 20));
+        let data: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        let mut queued = false;
+        for piece in data.chunks(1 << 20) {
+            queued |= matches!(q.push(&ours, piece.to_vec(), &limits), Written::Queued);
+        }
+        assert!(queued, "the socket took 8 MiB at once");
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; 8 << 20];
+            peer.read_exact(&mut got).expect("everything");
+            got
+        });
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            match q.write_backlog(&ours, &mut cx) {
+                Poll::Ready(result) => break result.expect("written"),
+                // The test's socket never registers a waker: try again.
+                Poll::Pending => std::thread::yield_now(),
+            }
+        }
+        assert!(reader.join().expect("reader") == data, "bytes out of order");
+        assert!(q.lock().backlog.is_none());
+        assert_eq!(q.lock().bytes, 0);
     }
 }

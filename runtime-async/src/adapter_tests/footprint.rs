@@ -41,6 +41,13 @@ pub fn connection_task_bytes<R: crate::Runtime>() -> usize {
     crate::conns::connection_task_size::<R>()
 }
 
+/// Bytes of one connection's state shared by the driver and its task (the
+/// runtime's stream and the write queue; the allocation adds the `Arc`'s
+/// two counts, 16 bytes).
+pub fn connection_link_bytes<R: crate::Runtime>() -> usize {
+    crate::conns::connection_link_size::<R>()
+}
+
 /// Heap bytes per idle session on the server.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionBytes {
