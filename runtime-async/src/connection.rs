@@ -11,10 +11,12 @@
 //! [`AsyncTcp::poll_readable`]/[`AsyncTcp::poll_writable`] (the waker
 //! stays with the socket, nothing is kept per wait), the rare wait for
 //! room in the driver's queue is boxed, the close timer exists only
-//! while closing, the chunk being written stays in the write queue, and
-//! the limits and the sender to the driver are behind one shared pointer
-//! (40 bytes in all: with async-task's header an 80-byte allocation, 128
-//! before; on tokio the task stays 256 bytes, its header's alignment).
+//! while closing, the chunk being written stays in the write queue, the
+//! limits and the sender to the driver are behind one shared pointer, and
+//! everything but plain reading (a report waiting for room, closing, a
+//! failed write) is boxed: an open connection's task is 24 bytes, which
+//! puts tokio's task in 128 bytes instead of 256 (its header and trailer
+//! take 104 and it aligns to 128).
 //!
 //! The task is cancelled through its link ([`Link`]): the driver flags it
 //! and wakes the task, which looks at the flag before anything else, so a
@@ -27,8 +29,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
-
-use faxnotify_core::ConnId;
 
 use crate::conns::{Link, QueueState, Shared};
 use crate::net::{NetMsg, NetTx, Sending};
@@ -46,52 +46,30 @@ thread_local! {
 const DRAIN_CHUNK: usize = 4096;
 const DRAIN_READS_PER_POLL: usize = 64;
 
-/// A report waiting for room in the driver's queue, behind one more
-/// pointer: 8 bytes in the task instead of 16 (a wide pointer), which
-/// keeps the task's future at 40 bytes and async-task's allocation at 80
-/// instead of 96. The second allocation is made only while the driver lags.
-type Waiting = Box<Sending>;
-
-/// The read half, while the connection is open.
-enum ReadHalf {
-    /// Reads while the read gate is open.
-    Reading {
-        /// The last read was short: the socket is empty, so wait for it
-        /// instead of trying a read that would only say `WouldBlock` (a
-        /// system call per read of ACKs).
-        emptied: bool,
-        /// Paused by the read gate (logged once per pause).
-        paused: bool,
-    },
+/// What the task is doing when it is not simply reading: rare or short
+/// states, boxed, so that the task of an open connection is three
+/// pointers (24 bytes: tokio then fits the task in 128 bytes instead of
+/// 256; its header and trailer take 104).
+enum Rare<T> {
     /// What was read waits for room in the driver's queue (the one chunk
     /// a connection may hold); then reading goes on, or stops after the
     /// end of the stream.
     Reporting {
-        send: Waiting,
+        send: Sending,
         emptied: bool,
         then_stop: bool,
     },
     /// The end of the stream or a read error was reported (or the driver
     /// is gone): nothing more is read; the driver drops the connection.
     Stopped,
-}
-
-/// Where the connection is in its life.
-enum Phase<T> {
-    Open(ReadHalf),
-    /// Flushing, by the deadline.
-    Closing {
-        deadline: T,
-    },
+    /// Closing: flushing, by the deadline.
+    Closing { deadline: T },
     /// Flushed and the write side shut down: draining until the peer
-    /// closes, by the deadline. (A phase of its own rather than a flag:
-    /// with the flag the phase took 24 bytes instead of 16.)
-    ShutDown {
-        deadline: T,
-    },
+    /// closes, by the deadline.
+    ShutDown { deadline: T },
     /// A write failed: the report of it waits for room in the driver's
     /// queue, then the task ends.
-    Failing(Waiting),
+    Failing(Sending),
 }
 
 /// What the write half did in one step.
@@ -113,32 +91,47 @@ enum Step {
     Wait,
 }
 
-/// A connection's task (see the module docs).
+/// A connection's task (see the module docs). While it reads (nearly
+/// always) it is its link, the driver's shared state and an empty slot:
+/// the read gate's flags are in the link's queue state, the chunk being
+/// written in its queue, and the connection's id in the link.
 pub(crate) struct Connection<R: Runtime> {
-    conn: ConnId,
     link: Arc<Link<R::Tcp>>,
     /// The limits and the way to the driver, shared by every connection.
     shared: Arc<Shared<R::Tcp>>,
-    /// (No chunk being written: the chunks wait in the queue, and the task
-    /// writes them from there.)
-    phase: Phase<R::Timer>,
+    /// `None`: open and reading (or waiting to).
+    rare: Option<Box<Rare<R::Timer>>>,
 }
 
 impl<R: Runtime> Connection<R> {
-    pub(crate) fn new(conn: ConnId, link: Arc<Link<R::Tcp>>, shared: Arc<Shared<R::Tcp>>) -> Self {
+    pub(crate) fn new(link: Arc<Link<R::Tcp>>, shared: Arc<Shared<R::Tcp>>) -> Self {
         Self {
-            conn,
             link,
             shared,
-            phase: Phase::Open(ReadHalf::Reading {
-                emptied: false,
-                paused: false,
-            }),
+            rare: None,
         }
+    }
+
+    /// Enters a rare state (reusing the box of the last one).
+    fn enter(&mut self, rare: Rare<R::Timer>) {
+        match &mut self.rare {
+            Some(slot) => **slot = rare,
+            None => self.rare = Some(Box::new(rare)),
+        }
+    }
+
+    /// Whether the connection is open (reading, reporting or stopped):
+    /// closing has not begun and no write has failed.
+    fn is_open(&self) -> bool {
+        matches!(
+            self.rare.as_deref(),
+            None | Some(Rare::Reporting { .. } | Rare::Stopped)
+        )
     }
 
     /// Does what can be done now: writes, reads, closes.
     fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        let conn = self.link.conn;
         let closing = {
             let state = self.link.queue.lock();
             if state.cancelled {
@@ -146,42 +139,36 @@ impl<R: Runtime> Connection<R> {
             }
             state.closing
         };
-        if let (Phase::Open(_), true) = (&self.phase, closing) {
+        if closing && self.is_open() {
             // Closing has begun: nothing more is read (a report waiting for
             // room is dropped), the write half flushes by the deadline.
             let deadline = Instant::now() + self.shared.limits.close_timeout;
-            self.phase = Phase::Closing {
+            self.enter(Rare::Closing {
                 deadline: R::timer(deadline),
-            };
+            });
         }
-        if let Phase::Failing(send) = &mut self.phase {
-            return match Pin::as_mut(send).poll(cx) {
+        if let Some(Rare::Failing(send)) = self.rare.as_deref_mut() {
+            return match send.as_mut().poll(cx) {
                 Poll::Ready(_) => Step::Done,
                 Poll::Pending => Step::Wait,
             };
         }
         let wrote = self.write(cx);
         if let Wrote::Failed(error) = &wrote {
-            tracing::debug!(conn = %self.conn, %error, "write failed");
-            if matches!(self.phase, Phase::Closing { .. } | Phase::ShutDown { .. }) {
+            tracing::debug!(%conn, %error, "write failed");
+            if !self.is_open() {
                 return Step::Done;
             }
-            return match self
-                .shared
-                .net
-                .start_send(NetMsg::Closed { conn: self.conn })
-            {
+            return match self.shared.net.start_send(NetMsg::Closed { conn }) {
                 Ok(_) => Step::Done,
                 Err(send) => {
-                    self.phase = Phase::Failing(Box::new(send));
+                    self.enter(Rare::Failing(send));
                     self.step(cx)
                 }
             };
         }
-        match &self.phase {
-            Phase::Open(_) => return self.read(cx),
-            Phase::Failing(_) => return Step::Wait, // handled above
-            Phase::Closing { .. } | Phase::ShutDown { .. } => {}
+        if self.is_open() {
+            return self.read(cx);
         }
         if matches!(wrote, Wrote::Idle) {
             // Closing, and everything is written.
@@ -193,24 +180,27 @@ impl<R: Runtime> Connection<R> {
                 return Step::Done;
             }
         }
-        match &mut self.phase {
-            Phase::Closing { deadline } | Phase::ShutDown { deadline } => {
+        match self.rare.as_deref_mut() {
+            Some(Rare::Closing { deadline } | Rare::ShutDown { deadline }) => {
                 match deadline.poll_fire(cx) {
                     Poll::Ready(()) => Step::Done,
                     Poll::Pending => Step::Wait,
                 }
             }
-            Phase::Open(_) | Phase::Failing(_) => Step::Wait,
+            _ => Step::Wait,
         }
     }
 
-    /// Shuts the write side down, once: from [`Phase::Closing`] to
-    /// [`Phase::ShutDown`] (any other phase stays as it is).
+    /// Shuts the write side down, once: from [`Rare::Closing`] to
+    /// [`Rare::ShutDown`] (any other state stays as it is).
     fn shut_down(&mut self) {
-        self.phase = match std::mem::replace(&mut self.phase, Phase::Open(ReadHalf::Stopped)) {
-            Phase::Closing { deadline } => {
+        let Some(rare) = self.rare.as_deref_mut() else {
+            return;
+        };
+        *rare = match std::mem::replace(rare, Rare::Stopped) {
+            Rare::Closing { deadline } => {
                 let _ = self.link.stream.shutdown_write();
-                Phase::ShutDown { deadline }
+                Rare::ShutDown { deadline }
             }
             other => other,
         };
@@ -228,97 +218,49 @@ impl<R: Runtime> Connection<R> {
     /// Reads and reports until the socket is empty, the gate shuts or the
     /// driver's queue is full.
     fn read(&mut self, cx: &mut Context<'_>) -> Step {
-        let Phase::Open(reading) = &mut self.phase else {
-            return Step::Wait;
-        };
-        let (conn, stream, queue) = (self.conn, &self.link.stream, &self.link.queue);
-        let (limits, net) = (&self.shared.limits, &self.shared.net);
-        let chunk = limits.read_chunk;
-        loop {
-            let (msg, emptied) = match reading {
-                ReadHalf::Stopped => return Step::Wait,
-                ReadHalf::Reporting {
+        // The last read was short: the socket is empty, so wait for it
+        // instead of trying a read that would only say `WouldBlock` (a
+        // system call per read of ACKs). Kept in the queue state between
+        // polls; `None`: take it from there.
+        let mut emptied = None;
+        if let Some(rare) = self.rare.as_deref_mut() {
+            let Rare::Reporting {
+                send,
+                emptied: was_emptied,
+                then_stop,
+            } = rare
+            else {
+                return Step::Wait; // stopped
+            };
+            match send.as_mut().poll(cx) {
+                Poll::Pending => return Step::Wait,
+                Poll::Ready(true) if !*then_stop => emptied = Some(*was_emptied),
+                Poll::Ready(_) => {
+                    *rare = Rare::Stopped;
+                    return Step::Wait;
+                }
+            }
+            self.rare = None;
+        }
+        match read_and_report(&self.link, &self.shared, emptied, cx) {
+            ReadEnd::Wait => Step::Wait,
+            ReadEnd::Stop => {
+                self.enter(Rare::Stopped);
+                Step::Wait
+            }
+            ReadEnd::Report {
+                send,
+                emptied,
+                then_stop,
+            } => {
+                self.enter(Rare::Reporting {
                     send,
                     emptied,
                     then_stop,
-                } => {
-                    *reading = match Pin::as_mut(send).poll(cx) {
-                        Poll::Pending => return Step::Wait,
-                        Poll::Ready(true) if !*then_stop => ReadHalf::Reading {
-                            emptied: *emptied,
-                            paused: false,
-                        },
-                        Poll::Ready(_) => ReadHalf::Stopped,
-                    };
-                    continue;
-                }
-                ReadHalf::Reading { emptied, paused } => {
-                    if queue.reading_paused(limits) {
-                        if !*paused {
-                            tracing::trace!(%conn, "reading paused: peer is not reading");
-                            *paused = true;
-                        }
-                        return Step::Wait;
-                    }
-                    *paused = false;
-                    let ready = if *emptied {
-                        // The peer's FIN makes the socket ready too
-                        // (async-io re-arms level-triggered; tokio keeps
-                        // the read-closed readiness).
-                        match stream.poll_readable(cx) {
-                            Poll::Pending => return Step::Wait,
-                            Poll::Ready(ready) => ready,
-                        }
-                    } else {
-                        Ok(())
-                    };
-                    *emptied = false;
-                    match ready.and_then(|()| read_once(stream, chunk, net)) {
-                        Ok(None) => (NetMsg::Closed { conn }, false),
-                        Ok(Some(data)) => {
-                            let emptied = data.len() < chunk;
-                            (NetMsg::Received { conn, data }, emptied)
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            match stream.poll_readable(cx) {
-                                Poll::Pending => {
-                                    // The wake-up will be this wait's
-                                    // readiness: look at it before reading.
-                                    // A read first would leave it over, and
-                                    // the next wait would return at once
-                                    // into a read that finds nothing (on
-                                    // async-io, two reads per ACK).
-                                    *emptied = true;
-                                    return Step::Wait;
-                                }
-                                Poll::Ready(Ok(())) => continue,
-                                Poll::Ready(Err(error)) => {
-                                    tracing::debug!(%conn, %error, "read failed");
-                                    (NetMsg::Closed { conn }, false)
-                                }
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(error) => {
-                            tracing::debug!(%conn, %error, "read failed");
-                            (NetMsg::Closed { conn }, false)
-                        }
-                    }
-                }
-            };
-            let then_stop = matches!(msg, NetMsg::Closed { .. });
-            *reading = match net.start_send(msg) {
-                Ok(true) if !then_stop => ReadHalf::Reading {
-                    emptied,
-                    paused: false,
-                },
-                Ok(_) => ReadHalf::Stopped,
-                Err(send) => ReadHalf::Reporting {
-                    send: Box::new(send),
-                    emptied,
-                    then_stop,
-                },
-            };
+                });
+                // Polls the send, which registers its waker.
+                self.read(cx)
+            }
         }
     }
 
@@ -330,15 +272,15 @@ impl<R: Runtime> Connection<R> {
             return true;
         }
         let writable = state.writable();
-        match &self.phase {
-            Phase::Open(reading) => {
+        match self.rare.as_deref() {
+            None => {
                 state.closing
                     || writable
-                    || matches!(reading, ReadHalf::Reading { paused: true, .. })
-                        && !state.pauses_reading(&self.shared.limits)
+                    || state.read_paused && !state.pauses_reading(&self.shared.limits)
             }
-            Phase::Closing { .. } | Phase::ShutDown { .. } => writable,
-            Phase::Failing(_) => false,
+            Some(Rare::Reporting { .. } | Rare::Stopped) => state.closing || writable,
+            Some(Rare::Closing { .. } | Rare::ShutDown { .. }) => writable,
+            Some(Rare::Failing(_)) => false,
         }
     }
 }
@@ -369,7 +311,106 @@ impl<R: Runtime> Drop for Connection<R> {
         // Finished or dropped by the executor: either way whoever waits
         // for the end (the driver's shutdown) may go on.
         self.link.queue.finished(&self.shared);
-        tracing::trace!(conn = %self.conn, "connection released");
+        tracing::trace!(conn = %self.link.conn, "connection released");
+    }
+}
+
+/// How [`read_and_report`] ended.
+enum ReadEnd {
+    /// Waiting for the socket or the read gate (the waker is registered).
+    Wait,
+    /// The end of the stream or a read error was reported, or the driver
+    /// is gone: nothing more is read.
+    Stop,
+    /// A report waits for room in the driver's queue.
+    Report {
+        send: Sending,
+        emptied: bool,
+        then_stop: bool,
+    },
+}
+
+/// Reads and reports until the socket is empty, the gate shuts or the
+/// driver's queue is full. `emptied`: whether the last read was short
+/// (`None`: as the queue state keeps it).
+fn read_and_report<S: AsyncTcp + Send + 'static>(
+    link: &Link<S>,
+    shared: &Shared<S>,
+    mut emptied: Option<bool>,
+    cx: &mut Context<'_>,
+) -> ReadEnd {
+    let (conn, stream, queue) = (link.conn, &link.stream, &link.queue);
+    let (limits, net) = (&shared.limits, &shared.net);
+    let chunk = limits.read_chunk;
+    loop {
+        let was_emptied = {
+            let mut state = queue.lock();
+            let was_emptied = *emptied.get_or_insert(state.read_emptied);
+            if state.pauses_reading(limits) {
+                if !state.read_paused {
+                    tracing::trace!(%conn, "reading paused: peer is not reading");
+                    state.read_paused = true;
+                }
+                state.read_emptied = was_emptied;
+                return ReadEnd::Wait;
+            }
+            state.read_paused = false;
+            was_emptied
+        };
+        let ready = if was_emptied {
+            // The peer's FIN makes the socket ready too (async-io re-arms
+            // level-triggered; tokio keeps the read-closed readiness).
+            match stream.poll_readable(cx) {
+                Poll::Pending => {
+                    queue.lock().read_emptied = true;
+                    return ReadEnd::Wait;
+                }
+                Poll::Ready(ready) => ready,
+            }
+        } else {
+            Ok(())
+        };
+        emptied = Some(false);
+        let (msg, now_emptied) = match ready.and_then(|()| read_once(stream, chunk, net)) {
+            Ok(None) => (NetMsg::Closed { conn }, false),
+            Ok(Some(data)) => {
+                let short = data.len() < chunk;
+                (NetMsg::Received { conn, data }, short)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match stream.poll_readable(cx) {
+                Poll::Pending => {
+                    // The wake-up will be this wait's readiness: look at it
+                    // before reading. A read first would leave it over, and
+                    // the next wait would return at once into a read that
+                    // finds nothing (on async-io, two reads per ACK).
+                    queue.lock().read_emptied = true;
+                    return ReadEnd::Wait;
+                }
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(error)) => {
+                    tracing::debug!(%conn, %error, "read failed");
+                    (NetMsg::Closed { conn }, false)
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                tracing::debug!(%conn, %error, "read failed");
+                (NetMsg::Closed { conn }, false)
+            }
+        };
+        emptied = Some(now_emptied);
+        let then_stop = matches!(msg, NetMsg::Closed { .. });
+        match net.start_send(msg) {
+            Ok(true) if !then_stop => {}
+            Ok(_) => return ReadEnd::Stop,
+            Err(send) => {
+                return ReadEnd::Report {
+                    send,
+                    emptied: now_emptied,
+                    then_stop,
+                };
+            }
+        }
     }
 }
 
@@ -428,6 +469,8 @@ mod tests {
 
     use async_io::{Async, Timer};
     use futures_lite::future;
+
+    use faxnotify_core::ConnId;
 
     use super::*;
     use crate::conns::{Conns, Limits};

@@ -82,8 +82,14 @@ pub(crate) struct QueueState {
     finished: bool,
     /// The task's last write found the socket full: the socket wakes the
     /// task (what the driver queues meanwhile goes out behind it). Here,
-    /// not in the task, where one flag more put its future past 56 bytes.
+    /// not in the task, where one flag more put its future past 56 bytes
+    /// (the same for the two read flags below; only the task uses them).
     write_blocked: bool,
+    /// The task's last read was short: the socket is empty, so the task
+    /// waits for it before reading again.
+    pub(crate) read_emptied: bool,
+    /// The task's reading is paused by the read gate (logged once per pause).
+    pub(crate) read_paused: bool,
     /// The connection's task, while it waits on this state (one task reads
     /// and writes, so one slot: no event listener to allocate per wait).
     task: Option<Waker>,
@@ -270,6 +276,7 @@ impl WriteQueue {
 
     /// Whether reading waits for the peer to read what was written: the
     /// backlog is above the threshold.
+    #[cfg(test)]
     pub(crate) fn reading_paused(&self, limits: &Limits) -> bool {
         self.lock().pauses_reading(limits)
     }
@@ -322,6 +329,9 @@ impl WriteQueue {
 /// A connection's stream and write queue, shared by the driver and the
 /// connection's task (one allocation).
 pub(crate) struct Link<S> {
+    /// The connection's id (here rather than in the task: see
+    /// [`Connection`]).
+    pub(crate) conn: ConnId,
     pub(crate) stream: S,
     pub(crate) queue: WriteQueue,
 }
@@ -538,13 +548,14 @@ impl<R: Runtime> Conns<R> {
 
     fn open(&mut self, conn: ConnId, stream: R::Tcp, accepted: bool) {
         let link = Arc::new(Link {
+            conn,
             stream,
             queue: WriteQueue::new(),
         });
         // Not instrumented: a span would be kept in every idle task; what
         // the task logs names its connection (`conn`), and the driver logs
         // the peer's address with it when the connection opens.
-        let task = Connection::<R>::new(conn, Arc::clone(&link), Arc::clone(&self.shared));
+        let task = Connection::<R>::new(Arc::clone(&link), Arc::clone(&self.shared));
         self.spawner.spawn(task);
         self.map.insert(
             conn,
@@ -771,11 +782,11 @@ mod tests {
     }
 
     /// The state a connection's task shares with the driver: 40 bytes,
-    /// which with the stream puts the shared allocation at 80 bytes on
-    /// async-io and 96 on tokio (an allocator's size classes: every 16
-    /// bytes more can cost 16 or 32 per connection). It was 64 while it
-    /// held the write queue inline (and the link 8 more with a pointer to
-    /// the limits: 112 and 128 bytes).
+    /// which with the stream and the connection's id puts the shared
+    /// allocation at 88 bytes on async-io and 104 on tokio (an allocator's
+    /// size classes: every 16 bytes more can cost 16 or 32 per
+    /// connection). It was 64 while it held the write queue inline (and
+    /// the link had a pointer to the limits: 112 and 128 bytes).
     #[test]
     fn the_shared_queue_state_is_40_bytes() {
         assert_eq!(std::mem::size_of::<QueueState>(), 40);

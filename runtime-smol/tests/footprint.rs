@@ -43,8 +43,8 @@ fn session_bytes_and_post_allocations() {
     // the hand-written one 88 bytes while it held the chunk it was writing
     // and a copy of the driver's sender, and the shared state 96 (smol) or
     // 112 (tokio) with the write queue inline and a pointer to the limits).
-    assert!(task <= 40, "a connection's task future is {task} bytes");
-    assert!(link <= 64, "a connection's shared state is {link} bytes");
+    assert!(task <= 24, "a connection's task future is {task} bytes");
+    assert!(link <= 72, "a connection's shared state is {link} bytes");
     let bytes = footprint::idle_session_bytes::<Dedicated>(400, live_bytes);
     println!(
         "smol: server heap bytes per idle session: {:.0}, after one notification: {:.0}",
