@@ -13,6 +13,8 @@ mod encoded;
 mod error;
 mod frame;
 mod hexfmt;
+#[cfg(test)]
+mod in_place_proptest;
 mod notification;
 mod parse;
 mod reader;

@@ -1,0 +1,157 @@
+//! Property tests of the client's two ways of decoding a NOTIFY payload:
+//! in place (short strings copied into the `Text`s, nothing split off the
+//! receive buffer) and from shared bytes (strings sliced from them).
+//!
+//! The client takes the in-place way whenever it says yes, so where it
+//! does it must give exactly the notification the shared way gives, for
+//! any bytes; and it must say yes to every well-formed payload whose
+//! strings fit in place, or the atomics it exists to save come back
+//! unnoticed. Run with `PROPTEST_CASES=100000` to soak.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::notification::{
+    DeviceState, DeviceStatus, FaxChange, FaxReceived, FaxUpdated, JobState, JobStatus,
+    Notification, ServerMessage,
+};
+use super::text::{INLINE_LEN, Text};
+
+/// Strings on both sides of the in-place bound, in any Unicode (so a
+/// string of few chars may still be too many bytes).
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => proptest::collection::vec(any::<char>(), 0..8)
+            .prop_map(|c| c.into_iter().collect::<String>()),
+        3 => (0..=INLINE_LEN + 4).prop_map(|len| "7".repeat(len)),
+    ]
+}
+
+/// A known notification of any kind, its strings from `text()`.
+fn notification() -> impl Strategy<Value = Notification> {
+    let t = || text().prop_map(Text::from);
+    prop_oneof![
+        (any::<u64>(), t(), t(), any::<u16>(), any::<u64>()).prop_map(
+            |(job, from, to, pages, received_at_ms)| Notification::FaxReceived(FaxReceived {
+                job,
+                from,
+                to,
+                pages,
+                received_at_ms,
+            })
+        ),
+        (any::<u64>(), any::<u8>(), any::<[u16; 3]>(), t()).prop_map(
+            |(job, state, [page, pages, attempt], detail)| Notification::JobStatus(JobStatus {
+                job,
+                state: JobState::from_wire(state),
+                page,
+                pages,
+                attempt,
+                detail,
+            })
+        ),
+        t().prop_map(|text| Notification::ServerMessage(ServerMessage { text })),
+        (t(), any::<u8>(), t()).prop_map(|(device, state, detail)| {
+            Notification::DeviceStatus(DeviceStatus {
+                device,
+                state: DeviceState::from_wire(state),
+                detail,
+            })
+        }),
+        (any::<u64>(), any::<u8>(), t(), t()).prop_map(|(job, change, by, comment)| {
+            Notification::FaxUpdated(FaxUpdated {
+                job,
+                change: FaxChange::from_wire(change),
+                by,
+                comment,
+            })
+        }),
+    ]
+}
+
+/// Whether every string of `n` fits in place.
+fn all_strings_fit(n: &Notification) -> bool {
+    let texts: &[&Text] = match n {
+        Notification::FaxReceived(f) => &[&f.from, &f.to],
+        Notification::JobStatus(j) => &[&j.detail],
+        Notification::ServerMessage(m) => &[&m.text],
+        Notification::DeviceStatus(d) => &[&d.device, &d.detail],
+        Notification::FaxUpdated(f) => &[&f.by, &f.comment],
+        _ => &[],
+    };
+    texts.iter().all(|t| t.len() <= INLINE_LEN)
+}
+
+/// One change to a well-formed payload: cut it short, flip a byte, or add
+/// bytes after it.
+#[derive(Clone, Debug)]
+enum Edit {
+    Truncate(usize),
+    Flip(usize, u8),
+    Append(Vec<u8>),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        any::<usize>().prop_map(Edit::Truncate),
+        (any::<usize>(), 1..=u8::MAX).prop_map(|(at, mask)| Edit::Flip(at, mask)),
+        proptest::collection::vec(any::<u8>(), 1..8).prop_map(Edit::Append),
+    ]
+}
+
+fn apply(mut payload: Vec<u8>, edit: &Edit) -> Vec<u8> {
+    match edit {
+        Edit::Truncate(at) => payload.truncate(at % (payload.len() + 1)),
+        Edit::Flip(at, mask) if !payload.is_empty() => {
+            let at = at % payload.len();
+            payload[at] ^= mask;
+        }
+        Edit::Flip(..) => {}
+        Edit::Append(tail) => payload.extend_from_slice(tail),
+    }
+    payload
+}
+
+/// Asserts that where the in-place decoding answers, it is the shared one.
+fn agrees(kind: u8, payload: &[u8]) -> Result<(), TestCaseError> {
+    if let Some(in_place) = Notification::decode_in_place(kind, payload) {
+        let shared = Notification::decode_bytes(kind, Bytes::copy_from_slice(payload));
+        prop_assert_eq!(in_place, shared);
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn well_formed_short_strings_are_decoded_in_place(n in notification()) {
+        let kind = n.kind();
+        let payload = n.to_payload().expect("strings are far below the limit");
+        let in_place = Notification::decode_in_place(kind, &payload);
+        if all_strings_fit(&n) {
+            prop_assert_eq!(in_place, Some(n));
+        } else {
+            prop_assert_eq!(in_place, None);
+        }
+    }
+
+    #[test]
+    fn edited_payloads_decode_in_place_as_from_shared_bytes(
+        n in notification(),
+        edits in proptest::collection::vec(edit(), 1..4),
+    ) {
+        let kind = n.kind();
+        let mut payload = n.to_payload().expect("strings are far below the limit").to_vec();
+        for e in &edits {
+            payload = apply(payload, e);
+        }
+        agrees(kind, &payload)?;
+    }
+
+    #[test]
+    fn any_bytes_of_any_kind_decode_in_place_as_from_shared_bytes(
+        kind in any::<u8>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..80),
+    ) {
+        agrees(kind, &payload)?;
+    }
+}
