@@ -175,6 +175,10 @@ impl Server {
             self.end_session_with(now, sid, CloseReason::LeaseExpired);
             return;
         }
+        // About once a lease (the timer fires at the lease's scheduled end
+        // even when frames renewed it): an idle session's empty queue gives
+        // its buffer back.
+        s.delivery.release_if_idle();
         if let Dial::Backoff(at) = s.dial
             && at <= now
         {

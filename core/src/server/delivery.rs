@@ -65,6 +65,9 @@ pub(crate) struct Delivery {
     /// read since. The first one may exceed what this server sent: it says
     /// what the client had from the previous server.
     unconfirmed_restore: bool,
+    /// A notification was queued since the last [`Delivery::release_if_idle`]:
+    /// the session is busy, so its queue keeps its buffer.
+    busy: bool,
 }
 
 /// What became of a notification given with its seq [D-17].
@@ -159,6 +162,14 @@ impl Delivery {
         if self.queue.len() >= limit {
             return None;
         }
+        if self.queue.capacity() == 0 {
+            // Room for one, not the four a first push reserves: sessions
+            // that get one notification at a time (window 1, or a client
+            // that acknowledges before the next) never need more, and a
+            // burst grows the buffer as usual.
+            self.queue.reserve_exact(1);
+        }
+        self.busy = true;
         self.queue.push_back(Queued { kind, payload });
         Some(self.last_seq())
     }
@@ -253,6 +264,24 @@ impl Delivery {
             });
         }
         self.ack(last_seq)
+    }
+
+    /// Gives the queue's buffer back when nothing is held and nothing was
+    /// queued since the previous call, which the session's timer makes
+    /// about once a lease: a session idle for that long holds no buffer,
+    /// and one that is busy keeps it, so a steady flow of notifications
+    /// does not allocate and free it over and over.
+    pub(crate) fn release_if_idle(&mut self) {
+        if !self.busy && self.queue.is_empty() && self.queue.capacity() > 0 {
+            self.queue = VecDeque::new();
+        }
+        self.busy = false;
+    }
+
+    /// The capacity of the queue's buffer, in notifications.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.queue.capacity()
     }
 
     /// Empties the queue, for reporting when the session ends [C-10].
@@ -476,5 +505,32 @@ mod tests {
         assert_eq!(seqs, vec![2, 3, 4]);
         assert_eq!(kinds, vec![11, 12, 13]);
         assert_eq!(d.depth(), 0);
+    }
+
+    #[test]
+    fn one_at_a_time_holds_one_slot_and_an_idle_queue_gives_it_back() {
+        let mut d = Delivery::default();
+        assert_eq!(d.capacity(), 0, "nothing before the first notification");
+        for seq in 1..=3 {
+            d.push(1, payload(0), 10).unwrap();
+            assert_eq!(send_all(&mut d, 1), vec![seq]);
+            d.ack(seq).unwrap();
+            assert_eq!(d.capacity(), 1, "one at a time needs one slot");
+        }
+        // Queued since the last check: busy, so the buffer stays.
+        d.release_if_idle();
+        assert_eq!(d.capacity(), 1);
+        // Nothing queued since: idle, so it goes.
+        d.release_if_idle();
+        assert_eq!(d.capacity(), 0);
+        // A burst grows it as usual; held entries are never released.
+        for _ in 0..3 {
+            d.push(1, payload(0), 10).unwrap();
+        }
+        assert!(d.capacity() >= 3);
+        d.release_if_idle();
+        d.release_if_idle();
+        assert_eq!(d.depth(), 3, "nothing held is lost");
+        assert_eq!(send_all(&mut d, 64), vec![4, 5, 6]);
     }
 }

@@ -1,0 +1,150 @@
+//! Heap bytes the server keeps per session: idle, once a notification has
+//! been acknowledged, and once the session has stayed idle for a while
+//! after it. The queue's buffer is what a notification leaves behind; the
+//! server keeps it while the session is busy and gives it back once the
+//! session has been idle for about a lease (issue 16, item 4).
+//!
+//! A counting allocator counts the bytes requested (not the system
+//! allocator's overhead). Its own test binary with one test: the
+//! allocator counts every thread of the process.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // a panic is the failure report
+
+#[allow(unreachable_pub)] // written with `pub` for the benchmarks
+#[path = "../benches/server_support/driver.rs"]
+mod driver;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use faxnotify_core::server::{Input, Output};
+use faxnotify_core::wire::Frame;
+use faxnotify_testkit::alloc::{Counting, live_bytes};
+
+use driver::{Client, Driver, ack};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const SESSIONS: usize = 1_000;
+
+/// Bytes per session held above `before`.
+fn per_session(before: usize) -> f64 {
+    live_bytes().saturating_sub(before) as f64 / SESSIONS as f64
+}
+
+/// Hands every transmit buffer back and drops the rest.
+fn drain(d: &mut Driver) {
+    d.server.drain_into(|server, output| {
+        if let Output::Transmit { data, .. } = output {
+            server.recycle(data);
+        }
+    });
+}
+
+struct Figures {
+    /// Per idle session, from before the first login.
+    idle: f64,
+    /// Added per session by one notification, acknowledged.
+    after_notification: f64,
+    /// Added per session by it, once the session has been idle for two leases.
+    after_idle_leases: f64,
+}
+
+fn measure(callback: bool) -> Figures {
+    let mut d = Driver::new(SESSIONS, |_| {});
+    let lease = d.server.config().lease;
+    let start = live_bytes();
+    let clients: Vec<Client> = (0..SESSIONS).map(|i| d.open(i, callback)).collect();
+    d.server.discard_outputs();
+    // The handshake deadlines pass; the callbacks get their first PING.
+    d.now += Duration::from_secs(11);
+    d.server.handle_timeout(d.now);
+    drain(&mut d);
+    // Measured from here, so that the figures are what one notification
+    // adds: the login's one-off growth of shared tables is behind us.
+    let idle = per_session(start);
+    let before = live_bytes();
+
+    let payload = Bytes::from_static(b"\x00\x05hello");
+    for c in &clients {
+        d.server
+            .notify_session(d.now, c.session, 3, payload.clone())
+            .unwrap();
+    }
+    drain(&mut d);
+    let ack = ack(1);
+    for c in &clients {
+        let conn = c.callback.unwrap_or(c.control);
+        d.server
+            .handle_input(d.now, Input::Received { conn, data: &ack })
+            .unwrap();
+        drain(&mut d);
+    }
+    let after_notification = per_session(before);
+
+    // Two leases of keepalives and nothing else: each session's timer
+    // fires twice (busy, then idle).
+    let ping = Frame::Ping { nonce: 1 }.to_vec().unwrap();
+    let step = lease / 3;
+    for _ in 0..7 {
+        d.now += step;
+        for c in &clients {
+            d.server
+                .handle_input(
+                    d.now,
+                    Input::Received {
+                        conn: c.control,
+                        data: &ping,
+                    },
+                )
+                .unwrap();
+            if let Some(conn) = c.callback {
+                // A repeated ACK: proof of life on the callback [D-4] [D-9].
+                d.server
+                    .handle_input(d.now, Input::Received { conn, data: &ack })
+                    .unwrap();
+            }
+            drain(&mut d);
+        }
+        d.server.handle_timeout(d.now);
+        drain(&mut d);
+    }
+    assert_eq!(d.server.session_count(), SESSIONS, "every session lives");
+    let after_idle_leases = per_session(before);
+    Figures {
+        idle,
+        after_notification,
+        after_idle_leases,
+    }
+}
+
+#[test]
+fn a_notification_leaves_little_and_an_idle_session_gives_it_back() {
+    // Bounds reached, in bytes per session: (path, added by the
+    // notification, left after two idle leases). The queue's buffer holds
+    // one entry (40 B) until the session has been idle for a lease (before:
+    // four, 160 B, kept for the session's life). Over the backchannel the
+    // broadcast's NOTIFYs also grow the server's output queue to one entry
+    // per session (131 B at 1 000 sessions; the callbacks' keepalives
+    // already did before the notification).
+    for (callback, after_notification, after_idle) in [(false, 180.0, 140.0), (true, 50.0, 10.0)] {
+        let f = measure(callback);
+        let path = if callback { "callback" } else { "backchannel" };
+        println!(
+            "{path}: {:.0} B per idle session; one notification acknowledged adds {:.0} B, \
+             {:.0} B after two idle leases",
+            f.idle, f.after_notification, f.after_idle_leases
+        );
+        assert!(
+            f.after_notification < after_notification,
+            "{path}: {:.0} B per session after one notification",
+            f.after_notification
+        );
+        assert!(
+            f.after_idle_leases < after_idle,
+            "{path}: {:.0} B per session after two idle leases",
+            f.after_idle_leases
+        );
+    }
+}
