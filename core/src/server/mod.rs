@@ -436,6 +436,9 @@ impl Server {
     /// lease expiry [C-5], dial retries [B-5], callback keepalives and dead
     /// callbacks [D-4].
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Before this call's own outputs, while the queue is (usually)
+        // drained: a broadcast's room goes once a lease passes without one.
+        self.out.trim_if_idle(now, self.config.lease);
         while let Some((at, key)) = self.timers.pop_due(now) {
             match key {
                 TimerKey::Conn(id) => {
