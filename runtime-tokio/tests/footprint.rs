@@ -46,16 +46,10 @@ fn session_bytes_and_post_allocations() {
         "{:.0} bytes per idle session",
         bytes.idle
     );
-    // After one notification each, acknowledged: a session's queue keeps
-    // one entry's room (40 B; four, 160 B, before: 1 802-1 886 B here,
-    // now 1 738-1 805 B; the figure varies with how the ACKs are read), and
-    // the core's output queue the broadcast's room until a lease passes
-    // without another.
-    assert!(
-        bytes.after_notification < 1_850.0,
-        "{:.0} bytes per session after one notification",
-        bytes.after_notification
-    );
+    // After one notification each the figure varies by about 150 B with
+    // how the ACKs happen to be read, too much for a bound that would
+    // catch the core's queues growing back; core/tests/session_memory.rs
+    // bounds those exactly, and faxnotify-mio's footprint test the whole.
     assert!(
         per_post < 0.05,
         "{per_post:.3} allocations per posted notification"
