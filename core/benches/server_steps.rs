@@ -67,23 +67,7 @@ impl One {
             .unwrap();
         self.seq += 1;
         debug_assert_eq!(seq, self.seq);
-        let mut bytes = 0;
-        self.d.server.drain_into(|server, output| {
-            if let Output::Transmit { data, .. } = output {
-                bytes += data.len();
-                server.recycle(data);
-            }
-        });
-        let conn = self.client.callback.unwrap();
-        let ack = ack(seq);
-        self.d
-            .server
-            .handle_input(now, Input::Received { conn, data: &ack })
-            .unwrap();
-        self.d.server.drain_into(|_, output| {
-            black_box(output);
-        });
-        bytes
+        transmit_and_ack(&mut self.d, &self.client, seq)
     }
 }
 
@@ -134,24 +118,33 @@ impl Window {
             });
         debug_assert_eq!(accepted, WINDOW);
         self.seq += WINDOW;
-        let mut bytes = 0;
-        self.d.server.drain_into(|server, output| {
-            if let Output::Transmit { data, .. } = output {
-                bytes += data.len();
-                server.recycle(data);
-            }
-        });
-        let conn = self.client.callback.unwrap();
-        let ack = ack(self.seq);
-        self.d
-            .server
-            .handle_input(now, Input::Received { conn, data: &ack })
-            .unwrap();
-        self.d.server.drain_into(|_, output| {
-            black_box(output);
-        });
-        bytes
+        transmit_and_ack(&mut self.d, &self.client, self.seq)
     }
+}
+
+/// The rest of a step after the notify: the NOTIFYs transmitted (their
+/// buffers recycled, as a runtime does), the cumulative ACK of `seq` read,
+/// the `Delivered` event drained. Returns the bytes transmitted.
+// Inlined into each step, so that callgrind counts it with the step.
+#[inline(always)]
+fn transmit_and_ack(d: &mut Driver, client: &Client, seq: u64) -> usize {
+    let now = d.now;
+    let mut bytes = 0;
+    d.server.drain_into(|server, output| {
+        if let Output::Transmit { data, .. } = output {
+            bytes += data.len();
+            server.recycle(data);
+        }
+    });
+    let conn = client.callback.unwrap();
+    let ack = ack(seq);
+    d.server
+        .handle_input(now, Input::Received { conn, data: &ack })
+        .unwrap();
+    d.server.drain_into(|_, output| {
+        black_box(output);
+    });
+    bytes
 }
 
 /// Many sessions with working callbacks.
