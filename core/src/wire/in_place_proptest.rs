@@ -27,46 +27,41 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A known notification of any kind, its strings from `text()`.
+/// A known notification of any kind, its strings from `text()`: one draw
+/// of every field any kind has, then the kind picks what it needs.
 fn notification() -> impl Strategy<Value = Notification> {
     let t = || text().prop_map(Text::from);
-    prop_oneof![
-        (any::<u64>(), t(), t(), any::<u16>(), any::<u64>()).prop_map(
-            |(job, from, to, pages, received_at_ms)| Notification::FaxReceived(FaxReceived {
+    (0..5u8, any::<u64>(), any::<(u8, [u16; 3], u64)>(), t(), t()).prop_map(
+        |(kind, job, (code, [a, b, c], at), first, second)| match kind {
+            0 => Notification::FaxReceived(FaxReceived {
                 job,
-                from,
-                to,
-                pages,
-                received_at_ms,
-            })
-        ),
-        (any::<u64>(), any::<u8>(), any::<[u16; 3]>(), t()).prop_map(
-            |(job, state, [page, pages, attempt], detail)| Notification::JobStatus(JobStatus {
+                from: first,
+                to: second,
+                pages: a,
+                received_at_ms: at,
+            }),
+            1 => Notification::JobStatus(JobStatus {
                 job,
-                state: JobState::from_wire(state),
-                page,
-                pages,
-                attempt,
-                detail,
-            })
-        ),
-        t().prop_map(|text| Notification::ServerMessage(ServerMessage { text })),
-        (t(), any::<u8>(), t()).prop_map(|(device, state, detail)| {
-            Notification::DeviceStatus(DeviceStatus {
-                device,
-                state: DeviceState::from_wire(state),
-                detail,
-            })
-        }),
-        (any::<u64>(), any::<u8>(), t(), t()).prop_map(|(job, change, by, comment)| {
-            Notification::FaxUpdated(FaxUpdated {
+                state: JobState::from_wire(code),
+                page: a,
+                pages: b,
+                attempt: c,
+                detail: first,
+            }),
+            2 => Notification::ServerMessage(ServerMessage { text: first }),
+            3 => Notification::DeviceStatus(DeviceStatus {
+                device: first,
+                state: DeviceState::from_wire(code),
+                detail: second,
+            }),
+            _ => Notification::FaxUpdated(FaxUpdated {
                 job,
-                change: FaxChange::from_wire(change),
-                by,
-                comment,
-            })
-        }),
-    ]
+                change: FaxChange::from_wire(code),
+                by: first,
+                comment: second,
+            }),
+        },
+    )
 }
 
 /// Whether every string of `n` fits in place.
