@@ -16,9 +16,8 @@ mod driver;
 use std::time::Duration;
 
 use bytes::Bytes;
-use faxnotify_core::server::{Input, Output};
 
-use driver::{Client, Driver, ack};
+use driver::{Client, Driver};
 use faxnotify_testkit::alloc::{Counting, live_bytes};
 
 #[global_allocator]
@@ -47,21 +46,7 @@ fn measure(n: usize, callback: bool) -> Figures {
 
     // One notification to everyone, acknowledged: queues keep a little capacity.
     let payload = Bytes::from_static(b"\x00\x05hello");
-    for c in &clients {
-        d.server
-            .notify_session(d.now, c.session, 3, payload.clone())
-            .unwrap();
-    }
-    d.server.discard_outputs();
-    let ack = ack(1);
-    for c in &clients {
-        let conn = c.callback.unwrap_or(c.control);
-        d.server
-            .handle_input(d.now, Input::Received { conn, data: &ack })
-            .unwrap();
-        d.server
-            .drain_into(|_, output| assert!(matches!(output, Output::Event(_))));
-    }
+    d.notify_each_and_ack(&clients, &payload);
     let after_traffic = (live_bytes() - before) as f64 / n as f64;
     Figures {
         idle,

@@ -17,7 +17,7 @@ mod driver;
 use std::time::Duration;
 
 use bytes::Bytes;
-use faxnotify_core::server::{Input, Output};
+use faxnotify_core::server::Input;
 use faxnotify_core::wire::Frame;
 use faxnotify_testkit::alloc::{Counting, live_bytes};
 
@@ -31,15 +31,6 @@ const SESSIONS: usize = 1_000;
 /// Bytes per session held above `before`.
 fn per_session(before: usize) -> f64 {
     live_bytes().saturating_sub(before) as f64 / SESSIONS as f64
-}
-
-/// Hands every transmit buffer back and drops the rest.
-fn drain(d: &mut Driver) {
-    d.server.drain_into(|server, output| {
-        if let Output::Transmit { data, .. } = output {
-            server.recycle(data);
-        }
-    });
 }
 
 struct Figures {
@@ -60,32 +51,20 @@ fn measure(callback: bool) -> Figures {
     // The handshake deadlines pass; the callbacks get their first PING.
     d.now += Duration::from_secs(11);
     d.server.handle_timeout(d.now);
-    drain(&mut d);
+    d.recycle_transmits();
     // Measured from here, so that the figures are what one notification
     // adds: the login's one-off growth of shared tables is behind us.
     let idle = per_session(start);
     let before = live_bytes();
 
     let payload = Bytes::from_static(b"\x00\x05hello");
-    for c in &clients {
-        d.server
-            .notify_session(d.now, c.session, 3, payload.clone())
-            .unwrap();
-    }
-    drain(&mut d);
-    let ack = ack(1);
-    for c in &clients {
-        let conn = c.callback.unwrap_or(c.control);
-        d.server
-            .handle_input(d.now, Input::Received { conn, data: &ack })
-            .unwrap();
-        drain(&mut d);
-    }
+    d.notify_each_and_ack(&clients, &payload);
     let after_notification = per_session(before);
 
     // Two leases of keepalives and nothing else: each session's timer
     // fires twice (busy, then idle).
     let ping = Frame::Ping { nonce: 1 }.to_vec().unwrap();
+    let ack = ack(1);
     let step = lease / 3;
     for _ in 0..7 {
         d.now += step;
@@ -105,10 +84,10 @@ fn measure(callback: bool) -> Figures {
                     .handle_input(d.now, Input::Received { conn, data: &ack })
                     .unwrap();
             }
-            drain(&mut d);
+            d.recycle_transmits();
         }
         d.server.handle_timeout(d.now);
-        drain(&mut d);
+        d.recycle_transmits();
     }
     assert_eq!(d.server.session_count(), SESSIONS, "every session lives");
     let after_idle_leases = per_session(before);

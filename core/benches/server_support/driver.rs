@@ -6,11 +6,12 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
+use bytes::Bytes;
 use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, Credentials, DEFAULT_ITERATIONS, SessionKey, cb_ready_proof,
     client_proof, prepare_password, session_key,
 };
-use faxnotify_core::server::{Input, MemoryUserStore, Server, ServerConfig};
+use faxnotify_core::server::{Input, MemoryUserStore, Output, Server, ServerConfig};
 use faxnotify_core::wire::{Advertise, Caps, CbReady, Frame, Login, PolicyKind, Role};
 use faxnotify_core::{ConnId, SessionId};
 use faxnotify_testkit::Endpoint;
@@ -134,6 +135,36 @@ impl Driver {
             control: conn,
             callback,
         }
+    }
+
+    /// One notification (`payload`, kind 3) to every client, its NOTIFY
+    /// transmitted and acknowledged: the first traffic after login, for
+    /// what a notification leaves behind. Transmit buffers are recycled as
+    /// a runtime does; every other output is dropped.
+    pub fn notify_each_and_ack(&mut self, clients: &[Client], payload: &Bytes) {
+        for c in clients {
+            self.server
+                .notify_session(self.now, c.session, 3, payload.clone())
+                .unwrap();
+        }
+        self.recycle_transmits();
+        let ack = ack(1);
+        for c in clients {
+            let conn = c.callback.unwrap_or(c.control);
+            self.server
+                .handle_input(self.now, Input::Received { conn, data: &ack })
+                .unwrap();
+            self.recycle_transmits();
+        }
+    }
+
+    /// Drains the outputs, handing transmit buffers back for reuse.
+    pub fn recycle_transmits(&mut self) {
+        self.server.drain_into(|server, output| {
+            if let Output::Transmit { data, .. } = output {
+                server.recycle(data);
+            }
+        });
     }
 
     fn handshake(&mut self, session: SessionId, key: &SessionKey, dial: ConnId) -> ConnId {
