@@ -76,25 +76,11 @@ impl Client {
     ) -> Result<(), ProtocolError> {
         match self.delivery.check(notify.seq) {
             Verdict::Deliver => {
-                let notification = match notify.payload {
-                    Some(payload) => Notification::decode_bytes(notify.kind, payload),
-                    // The decoder fills `decoded` whenever it gives no
-                    // payload; the empty payload is only a fallback that
-                    // cannot happen.
-                    None => decoded
-                        .take()
-                        .unwrap_or_else(|| Notification::decode(notify.kind, &[])),
-                };
-                self.delivery.last = notify.seq;
-                tracing::trace!(
-                    seq = notify.seq,
-                    kind = notify.kind,
-                    "notification delivered"
-                );
-                self.out.event(Event::Notification {
-                    seq: notify.seq,
-                    notification,
-                });
+                let (seq, kind) = (notify.seq, notify.kind);
+                let notification = notify.notification(decoded);
+                self.delivery.last = seq;
+                tracing::trace!(seq, kind, "notification delivered");
+                self.out.event(Event::Notification { seq, notification });
             }
             Verdict::Duplicate => {
                 tracing::debug!(

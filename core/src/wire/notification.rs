@@ -316,10 +316,11 @@ impl Notification {
         fields.build_in_place(payload)
     }
 
-    /// Reads a known kind's fields, its strings as checked ranges of the
-    /// payload, so that building the notification cannot fail and can hand
-    /// the payload's own handle to the last string.
-    /// (`check_utf8`: whether to check the strings' UTF-8 here.)
+    /// Reads a known kind's fields, its strings as ranges of the payload.
+    /// With `check_utf8` their UTF-8 is checked here, so that
+    /// [`Fields::build_shared`] cannot fail and can hand the payload's own
+    /// handle to the last string; without, [`Fields::build_in_place`]
+    /// checks each string as it copies it.
     // Inlined into both callers: the parsed fields then need no moving.
     #[inline(always)]
     fn parse_known(
@@ -496,8 +497,9 @@ const fn layout(kind: NotificationKind) -> (usize, usize) {
     }
 }
 
-/// A known kind's fields as parsed, strings as ranges of the payload whose
-/// UTF-8 was checked.
+/// A known kind's fields as parsed, strings as ranges of the payload
+/// (their UTF-8 checked unless they are to be held in place, see
+/// [`Notification::parse_known`]).
 enum Fields {
     FaxReceived {
         job: u64,

@@ -263,6 +263,22 @@ pub(crate) struct SharedNotify {
     pub(crate) payload: Option<Bytes>,
 }
 
+impl SharedNotify {
+    /// The notification: decoded from the payload, or taken from
+    /// `decoded` where the decoder put it when it gave no payload.
+    #[inline]
+    pub(crate) fn notification(self, decoded: &mut Option<Notification>) -> Notification {
+        match self.payload {
+            Some(payload) => Notification::decode_bytes(self.kind, payload),
+            // The decoder fills `decoded` whenever it gives no payload;
+            // the empty payload is only a fallback that cannot happen.
+            None => decoded
+                .take()
+                .unwrap_or_else(|| Notification::decode(self.kind, &[])),
+        }
+    }
+}
+
 /// If `frame` (type byte and body, from [`SharedDecoder::next_frame`]) is
 /// a NOTIFY, checks it like [`Frame::parse`] and returns it with the
 /// payload taking over the frame's handle (no reference count changes
@@ -387,11 +403,8 @@ mod tests {
         let mut decoded = None;
         let describe = |r: Split, decoded: &mut Option<Notification>| match r {
             Ok(n) => {
-                let notification = match n.payload {
-                    Some(payload) => Notification::decode_bytes(n.kind, payload),
-                    None => decoded.take().expect("decoded in place"),
-                };
-                format!("notify {} {notification:?}", n.seq)
+                let seq = n.seq;
+                format!("notify {seq} {:?}", n.notification(decoded))
             }
             Err(b) => format!("frame {b:?}"),
         };
@@ -463,10 +476,8 @@ mod tests {
                 panic!("not a NOTIFY");
             };
             in_place.push(notify.payload.is_none());
-            let notification = match notify.payload {
-                None => decoded.take().unwrap(),
-                Some(payload) => Notification::decode_bytes(kind, payload),
-            };
+            assert_eq!(decoded.is_some(), notify.payload.is_none());
+            let notification = notify.notification(&mut decoded);
             assert_eq!(notification, Notification::decode(kind, &payload));
         }
         assert_eq!(in_place, [true, true, false, false, false, true]);
