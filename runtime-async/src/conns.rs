@@ -108,7 +108,8 @@ struct Backlog {
 }
 
 impl QueueState {
-    /// [`WriteQueue::reading_paused`], under the lock.
+    /// Whether reading waits for the peer to read what was written: the
+    /// backlog is above the threshold.
     pub(crate) fn pauses_reading(&self, limits: &Limits) -> bool {
         self.bytes > limits.pause_reading_above
     }
@@ -118,9 +119,7 @@ impl QueueState {
     pub(crate) fn writable(&self) -> bool {
         self.backlog.is_some() && !self.write_blocked
     }
-}
 
-impl QueueState {
     /// Wakes the task (call after a change it may wait for).
     fn wake(&mut self) {
         if let Some(task) = self.task.take() {
@@ -274,8 +273,7 @@ impl WriteQueue {
         Poll::Ready(Ok(()))
     }
 
-    /// Whether reading waits for the peer to read what was written: the
-    /// backlog is above the threshold.
+    /// [`QueueState::pauses_reading`], taking the lock (for the tests).
     #[cfg(test)]
     pub(crate) fn reading_paused(&self, limits: &Limits) -> bool {
         self.lock().pauses_reading(limits)
