@@ -35,6 +35,13 @@ pub enum UserError {
 /// spaces), and preparing first makes every spelling a login accepts map
 /// to the one subject the user's sessions read. At most 510 characters.
 pub fn user_token(user: &str) -> Result<String, UserError> {
+    Ok(hex::encode(prepared_user(user)?.as_bytes()))
+}
+
+/// `user` prepared (RFC 8265 UsernameCaseMapped), as a login prepares it
+/// and as session records hold it: every spelling a login accepts gives
+/// the one name.
+pub(crate) fn prepared_user(user: &str) -> Result<String, UserError> {
     let prepared = prepare_username(user).map_err(|err| UserError::Invalid {
         name: user.to_owned(),
         reason: err.to_string(),
@@ -44,7 +51,7 @@ pub fn user_token(user: &str) -> Result<String, UserError> {
             len: prepared.len(),
         });
     }
-    Ok(hex::encode(prepared.as_bytes()))
+    Ok(prepared)
 }
 
 /// The names of one cluster's streams, bucket and subjects.
@@ -117,6 +124,23 @@ pub(crate) fn session_key(session: u64) -> String {
     format!("{session:016x}")
 }
 
+/// The bucket key of a session's index entry: `u.<tag>.<session key>`,
+/// `tag` the user's [`ClusterSecret::user_tag`](crate::ClusterSecret), so
+/// that one user's entries share a prefix a subject filter lists.
+pub(crate) fn index_key(tag: &str, session: u64) -> String {
+    format!("{INDEX_PREFIX}.{tag}.{}", session_key(session))
+}
+
+/// Every index entry of the user whose tag is `tag` (a subject filter
+/// under the bucket's `$KV.<bucket>.`).
+pub(crate) fn index_keys(tag: &str) -> String {
+    format!("{INDEX_PREFIX}.{tag}.*")
+}
+
+/// The first token of index keys: never 16 hex digits, so no session's
+/// record key.
+const INDEX_PREFIX: &str = "u";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +178,7 @@ mod tests {
         assert_eq!(names.log_stream, "SITE-B_LOG");
         assert_eq!(names.log_subjects(), "site-b.n.>");
         assert_eq!(session_key(0x1f), "000000000000001f");
+        assert_eq!(index_key("ab12", 0x1f), "u.ab12.000000000000001f");
+        assert_eq!(index_keys("ab12"), "u.ab12.*");
     }
 }
