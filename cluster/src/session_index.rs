@@ -2,7 +2,7 @@
 //! in requests proportional to that user's sessions, not the cluster's.
 //!
 //! Next to each record (key = session id) the bucket holds an empty index
-//! entry, key `u.<user tag>.<session id>` (`subjects::index_key`; the tag
+//! entry, key `u.<user tag>.s<session id>` (`subjects::index_key`; the tag
 //! an HMAC of the user under a key derived from the cluster secret, so the
 //! key does not show the name the sealed record hides). Listing the keys
 //! under one user's tag is one request; each session found is then loaded
@@ -27,7 +27,7 @@ use crate::connect::Bus;
 use crate::error::{BusError, SessionError};
 use crate::ids::LogSeq;
 use crate::record::SessionRecord;
-use crate::subjects::{index_key, index_keys, prepared_user};
+use crate::subjects::{index_key, index_keys, indexed_session, prepared_user};
 
 const INDEX: &str = "indexing a session record";
 const LIST: &str = "listing a user's session records";
@@ -83,11 +83,7 @@ impl Bus {
                 let mut listed = Vec::new();
                 while let Some(item) = info.next().await {
                     let (subject, _) = item?;
-                    if let Some(key) = subject.rsplit('.').next()
-                        && let Ok(id) = u64::from_str_radix(key, 16)
-                    {
-                        listed.push(id);
-                    }
+                    listed.extend(indexed_session(&subject));
                 }
                 Ok::<_, async_nats::jetstream::stream::InfoError>(listed)
             })
