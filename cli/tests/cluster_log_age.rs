@@ -7,7 +7,9 @@
 //!   have missed notifications [C-10].
 //! - An idle session is not mistaken for one: its position follows the log
 //!   while it has nothing to read, so other users' notifications aging out
-//!   before it do not end it.
+//!   before it do not end it; and its index entry in the sessions bucket
+//!   (which ages out as the log does) is kept, so `notify --wait` still
+//!   counts it.
 //!
 //! The servers run with a short lease (3 s) and grace (1 s), so that an
 //! 8 s age limit is allowed (at least twice lease + grace).
@@ -38,8 +40,9 @@ const SHORT: [&str; 6] = [
     "8s",
 ];
 
-/// Notifies `user` with `text` (id `text`) and returns the log seq the
-/// cluster accepted it at; other lines are kept in `others`.
+/// Notifies `user` with `text` (id `text`) and returns the admin reply
+/// (the log seq the cluster accepted it at: [`log_seq`]); other lines are
+/// kept in `others`.
 fn notify(
     requests: &mut UnixStream,
     lines: &mpsc::Receiver<Value>,
@@ -47,7 +50,7 @@ fn notify(
     user: &str,
     text: &str,
     reports: bool,
-) -> u64 {
+) -> Value {
     let request = serde_json::json!({"op": "notify", "id": text, "delivery_reports": reports,
         "to": {"user": user}, "notification": {"kind": "server_message", "text": text}});
     writeln!(requests, "{request}").expect("admin write");
@@ -55,10 +58,17 @@ fn notify(
         let line = lines.recv_timeout(WAIT).expect("an admin reply");
         if line.get("ok").is_some() && line["id"] == text {
             assert_eq!(line["ok"], true, "{line}");
-            return line["accepted"][0]["log_seq"].as_u64().expect("log_seq");
+            return line;
         }
         others.push(line);
     }
+}
+
+/// The log seq a notify reply says the notification was accepted at.
+fn log_seq(reply: &Value) -> u64 {
+    reply["accepted"][0]["log_seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no log_seq in {reply}"))
 }
 
 /// PINGs on `control` about every second, and answers the server's PINGs
@@ -117,14 +127,14 @@ fn a_session_whose_unread_notifications_aged_out_of_the_log_is_ended() {
 
             let mut last = 0;
             for n in 1..=6 {
-                last = notify(
+                last = log_seq(&notify(
                     &mut requests,
                     &lines,
                     &mut others,
                     "alice",
                     &format!("n{n}"),
                     true,
-                );
+                ));
             }
             // The queue's worth (2) arrives and is not acknowledged: the
             // session's reader waits with n3 while n4..n6 age in the log.
@@ -206,9 +216,20 @@ fn an_idle_session_outlives_other_users_notifications_aging_out() {
 
     // After alice's session began: bob's, which ages out of the log while
     // alice has nothing to read.
-    let bobs = notify(&mut requests, &lines, &mut others, "bob", "for bob", false);
+    let bobs = log_seq(&notify(
+        &mut requests,
+        &lines,
+        &mut others,
+        "bob",
+        "for bob",
+        false,
+    ));
     LogWatch::new(&nats).wait_until_trimmed(bobs, MAX_AGE * 4);
-    notify(&mut requests, &lines, &mut others, "alice", "after", false);
+    // Waited on, it counts alice's session: the session's index entry in
+    // the bucket, older than the age limit by now had it been written
+    // once, was written again by its owner's renewals.
+    let reply = notify(&mut requests, &lines, &mut others, "alice", "after", true);
+    assert_eq!(reply["recipients"], 1, "{reply}");
     wait_for_text(&mut alice, "after");
     cluster_support::assert_exactly(&alice, &["after".to_owned()]);
 }

@@ -51,6 +51,9 @@ pub(crate) struct Inner {
     pub(crate) secret: ClusterSecret,
     /// The counter half of the next [`PublishId`](crate::PublishId).
     pub(crate) next_publish: AtomicU64,
+    /// Requests that read the sessions bucket (records loaded, index
+    /// listings), for [`Bus::session_reads`].
+    pub(crate) session_reads: AtomicU64,
 }
 
 impl Bus {
@@ -107,6 +110,7 @@ impl Bus {
                 origin,
                 secret,
                 next_publish: AtomicU64::new(1),
+                session_reads: AtomicU64::new(0),
             }),
         })
     }

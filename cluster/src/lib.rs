@@ -19,7 +19,9 @@
 //! - the **sessions** key-value bucket `FAXNOTIFY_SESSIONS`: one
 //!   [`SessionRecord`] per session, sealed with the cluster secret
 //!   ([`ClusterSecret`]), changed by compare-and-set so that exactly one
-//!   server wins a resume race ([`Bus::update_session`]).
+//!   server wins a resume race ([`Bus::update_session`]); and per session
+//!   an index entry under a keyed hash of its user, so that a user's
+//!   sessions are found without reading everyone's ([`Bus::sessions_of`]).
 //! - the **reports** stream `FAXNOTIFY_REPORTS`, subjects
 //!   `faxnotify.r.<origin server id>`: delivered / undelivered [`Report`]s
 //!   for the server that accepted the notification ([`Bus::publish_report`],
@@ -57,6 +59,7 @@ mod report_codec;
 mod reports;
 mod seal;
 mod secret;
+mod session_index;
 mod sessions;
 mod setup;
 mod subjects;

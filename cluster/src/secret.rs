@@ -15,6 +15,8 @@ const RECORD_KEY_INFO: &[u8] = b"faxnotify cluster session record v1";
 const REPORT_KEY_INFO: &[u8] = b"faxnotify cluster report mac v1";
 /// HKDF info of the key that makes de-duplication ids unpredictable.
 const ID_KEY_INFO: &[u8] = b"faxnotify cluster dedup id v1";
+/// HKDF info of the key that hides user names in the bucket's index keys.
+const USER_KEY_INFO: &[u8] = b"faxnotify cluster user index v1";
 
 /// The cluster secret, kept only as the keys derived from it.
 ///
@@ -35,6 +37,7 @@ pub struct ClusterSecret {
     /// report and per publish.
     report_mac: Hmac<Sha256>,
     id_mac: Hmac<Sha256>,
+    user_mac: Hmac<Sha256>,
 }
 
 impl ClusterSecret {
@@ -44,10 +47,12 @@ impl ClusterSecret {
         let mut record_key = [0u8; 32];
         let mut report_key = [0u8; 32];
         let mut id_key = [0u8; 32];
+        let mut user_key = [0u8; 32];
         for (info, key) in [
             (RECORD_KEY_INFO, &mut record_key),
             (REPORT_KEY_INFO, &mut report_key),
             (ID_KEY_INFO, &mut id_key),
+            (USER_KEY_INFO, &mut user_key),
         ] {
             hkdf.expand(info, key)
                 .expect("32 bytes is a valid HKDF-SHA256 output length");
@@ -56,6 +61,7 @@ impl ClusterSecret {
             record_key,
             report_mac: keyed(&report_key),
             id_mac: keyed(&id_key),
+            user_mac: keyed(&user_key),
         }
     }
 
@@ -116,6 +122,18 @@ impl ClusterSecret {
             mac.update(part);
         }
         hex::encode(&mac.finalize().into_bytes()[..8])
+    }
+
+    /// 32 hex digits naming `user` (prepared) in the sessions bucket's
+    /// index keys: records are sealed so that whoever reads the bucket
+    /// without the secret learns no user names, and a key in clear would
+    /// give them away. 128 bits, so two users of one cluster never share
+    /// a tag by chance.
+    pub(crate) fn user_tag(&self, user: &str) -> String {
+        use hmac::Mac as _;
+        let mut mac = self.user_mac.clone();
+        mac.update(user.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 }
 
@@ -191,6 +209,12 @@ mod tests {
         assert_ne!(tag, a.id_tag(&[b"log", &[2]]));
         assert_ne!(tag, a.id_tag(&[b"lo", b"g\x01"]));
         assert_ne!(tag, b.id_tag(&[b"log", &[1]]));
+        let user = a.user_tag("alice");
+        assert_eq!(user.len(), 32);
+        assert!(!user.contains(&hex::encode("alice")));
+        assert_ne!(user, a.user_tag("bob"));
+        assert_ne!(user, b.user_tag("alice"));
+        assert_ne!(of(a.user_mac.clone()), of(a.id_mac.clone()));
         assert_eq!(
             a.record_key(),
             ClusterSecret::from_bytes(&[7; 32]).record_key()
@@ -231,6 +255,7 @@ mod tests {
         // implementation computes them (here Python's hmac and hashlib).
         let a = ClusterSecret::from_bytes(&[7; 32]);
         assert_eq!(a.id_tag(&[b"log", &[1]]), "f68cf841e8b6e4f2");
+        assert_eq!(a.user_tag("alice"), "4927dc3479548a2334182f4423686150");
         let mut mac = a.report_mac();
         hmac::Mac::update(&mut mac, b"message");
         assert_eq!(

@@ -9,6 +9,8 @@
 //! flight, so of writes sharing `<key>@<revision>` exactly one is stored
 //! and the others are answered "duplicate": they lost.
 
+use std::sync::atomic::Ordering;
+
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
@@ -26,7 +28,13 @@ const UPDATE: &str = "updating a session record";
 impl Bus {
     /// Stores a new session's record; [`SessionError::Exists`] when the id
     /// is taken (pick another id).
+    ///
+    /// The record's index entry is written first ([`Bus::index_session`]),
+    /// so that every record has one for [`Bus::sessions_of`] to find; an
+    /// entry left without its record (the id was taken, or the create
+    /// failed) only costs that lookup a read.
     pub async fn create_session(&self, record: &SessionRecord) -> Result<Revision, SessionError> {
+        self.index_session(record).await?;
         self.write_session(record, 0, CREATE)
             .await?
             .ok_or(SessionError::Exists {
@@ -52,6 +60,7 @@ impl Bus {
             inner.names.sessions_bucket,
             session_key(session)
         );
+        inner.session_reads.fetch_add(1, Ordering::Relaxed);
         let got = inner
             .link
             .within(

@@ -35,6 +35,13 @@ pub enum UserError {
 /// spaces), and preparing first makes every spelling a login accepts map
 /// to the one subject the user's sessions read. At most 510 characters.
 pub fn user_token(user: &str) -> Result<String, UserError> {
+    Ok(hex::encode(prepared_user(user)?.as_bytes()))
+}
+
+/// `user` prepared (RFC 8265 UsernameCaseMapped), as a login prepares it
+/// and as session records hold it: every spelling a login accepts gives
+/// the one name.
+pub(crate) fn prepared_user(user: &str) -> Result<String, UserError> {
     let prepared = prepare_username(user).map_err(|err| UserError::Invalid {
         name: user.to_owned(),
         reason: err.to_string(),
@@ -44,7 +51,7 @@ pub fn user_token(user: &str) -> Result<String, UserError> {
             len: prepared.len(),
         });
     }
-    Ok(hex::encode(prepared.as_bytes()))
+    Ok(prepared)
 }
 
 /// The names of one cluster's streams, bucket and subjects.
@@ -117,6 +124,40 @@ pub(crate) fn session_key(session: u64) -> String {
     format!("{session:016x}")
 }
 
+/// The bucket key of a session's index entry: `u.<tag>.s<session key>`,
+/// `tag` the user's [`ClusterSecret::user_tag`](crate::ClusterSecret), so
+/// that one user's entries share a prefix a subject filter lists.
+pub(crate) fn index_key(tag: &str, session: u64) -> String {
+    format!(
+        "{INDEX_PREFIX}.{tag}.{INDEX_SESSION}{}",
+        session_key(session)
+    )
+}
+
+/// Every index entry of the user whose tag is `tag` (a subject filter
+/// under the bucket's `$KV.<bucket>.`).
+pub(crate) fn index_keys(tag: &str) -> String {
+    format!("{INDEX_PREFIX}.{tag}.*")
+}
+
+/// The session an index entry's subject (or key) names, if it is one.
+pub(crate) fn indexed_session(subject: &str) -> Option<u64> {
+    let last = subject.rsplit('.').next()?.strip_prefix(INDEX_SESSION)?;
+    // `from_str_radix` also takes a sign.
+    if last.len() != 16 || !last.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(last, 16).ok()
+}
+
+/// The first token of index keys: never 16 hex digits, so no session's
+/// record key.
+const INDEX_PREFIX: &str = "u";
+/// Before the session id in an index key: servers of the previous version
+/// took the last token of every key in the bucket for a session id, and
+/// would count a session twice while versions are mixed.
+const INDEX_SESSION: &str = "s";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +195,15 @@ mod tests {
         assert_eq!(names.log_stream, "SITE-B_LOG");
         assert_eq!(names.log_subjects(), "site-b.n.>");
         assert_eq!(session_key(0x1f), "000000000000001f");
+        assert_eq!(index_key("ab12", 0x1f), "u.ab12.s000000000000001f");
+        assert_eq!(index_keys("ab12"), "u.ab12.*");
+        assert_eq!(
+            indexed_session("$KV.B.u.ab12.s000000000000001f"),
+            Some(0x1f)
+        );
+        // A record's key, or a key someone else put there: no entry.
+        assert_eq!(indexed_session("$KV.B.000000000000001f"), None);
+        assert_eq!(indexed_session("$KV.B.u.ab12.s1f"), None);
+        assert_eq!(indexed_session("$KV.B.u.ab12.s+00000000000001f"), None);
     }
 }

@@ -15,7 +15,7 @@ use crate::ids::ServerId;
 use crate::record::SessionRecord;
 
 /// Milliseconds since the Unix epoch (the records' clock).
-pub(super) fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -44,14 +44,18 @@ pub(super) fn spawn(
             _ => resume(&bus, session.get(), &user, me, lease_ms).await,
         };
         let (answer, taken) = match outcome {
+            // `create_session` wrote the index entry after `written_at`.
             Outcome::Opened(record, revision) => (
                 ClaimAnswer::Opened,
                 Some(Taken {
                     record,
                     revision,
                     written_at,
+                    indexed_at: Some(written_at),
                 }),
             ),
+            // Its entry's age is the previous owner's to know: the first
+            // renewal writes it again.
             Outcome::Restore(record, revision) => (
                 ClaimAnswer::Restore(CoreRecord::new(
                     record.user.clone(),
@@ -61,6 +65,7 @@ pub(super) fn spawn(
                     record,
                     revision,
                     written_at,
+                    indexed_at: None,
                 }),
             ),
             Outcome::IdTaken => (ClaimAnswer::IdTaken, None),

@@ -33,6 +33,10 @@ pub(super) struct Taken {
     pub(super) revision: Revision,
     /// When the write that set the lease started.
     pub(super) written_at: Instant,
+    /// When this node last wrote the record's index entry (before that
+    /// write started); `None` when it has not (a session taken over): the
+    /// next renewal writes it.
+    pub(super) indexed_at: Option<Instant>,
 }
 
 /// What the other tasks tell the loop.
@@ -118,6 +122,9 @@ pub(super) struct Glue {
     pub(super) timings: NodeTimings,
     /// Lease + detached grace: how long a record outlives its last renewal.
     pub(super) expiry: Duration,
+    /// How often a held session's index entry is written again
+    /// ([`Bus::index_refresh`]; `None`: once is enough).
+    pub(super) index_refresh: Option<Duration>,
     pub(super) msgs: mpsc::UnboundedSender<Msg>,
     pub(super) app: mpsc::UnboundedSender<NodeEvent>,
     pub(super) held: HashMap<SessionId, Held>,
@@ -153,6 +160,7 @@ pub(super) fn spawn(
     let readers = Readers::new(bus.clone(), server.clone(), msgs.clone(), retention.clone());
     let glue = Glue {
         me: bus.origin(),
+        index_refresh: bus.index_refresh(),
         server,
         bus,
         timings,

@@ -3,7 +3,7 @@
 //! a lease the node could not renew runs out, and detached ones after a
 //! moment; released and closed sessions given back in the store.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use faxnotify_core::SessionId;
 
@@ -47,8 +47,12 @@ impl Glue {
             let (bus, msgs) = (self.bus.clone(), self.msgs.clone());
             let (revision, reload) = (held.taken.revision, held.reload);
             let generation = held.generation;
+            let indexed_at = fresh_index(held.taken.indexed_at, self.index_refresh, now);
             tokio::spawn(async move {
-                let result = renew(&bus, record, revision, reload, me, now).await;
+                let mut result = renew(&bus, record, revision, reload, me, now).await;
+                if let Ok(taken) = &mut result {
+                    taken.indexed_at = index(&bus, &taken.record, indexed_at, now).await;
+                }
                 let _ = msgs.send(Msg::Renewed {
                     session,
                     generation,
@@ -188,8 +192,64 @@ async fn renew(
             record,
             revision,
             written_at: started,
+            indexed_at: None,
         }),
         Err(SessionError::Lost { .. }) => Err(RenewFailure::Lost),
         Err(_) => Err(RenewFailure::Bus),
+    }
+}
+
+/// When the session's index entry was written, if that was recent enough
+/// not to write it again at `now`: within `refresh` (`None`: ever).
+fn fresh_index(
+    indexed_at: Option<Instant>,
+    refresh: Option<Duration>,
+    now: Instant,
+) -> Option<Instant> {
+    let at = indexed_at?;
+    match refresh {
+        Some(every) if now >= at + every => None,
+        _ => Some(at),
+    }
+}
+
+/// After a renewal: writes the session's index entry again unless it was
+/// written at `indexed_at`, recently enough (see `session_index.rs`), and
+/// returns when it was last written. A failed write is tried again at the
+/// next renewal; the lease does not depend on it.
+async fn index(
+    bus: &crate::Bus,
+    record: &SessionRecord,
+    indexed_at: Option<Instant>,
+    started: Instant,
+) -> Option<Instant> {
+    if indexed_at.is_some() {
+        return indexed_at;
+    }
+    match bus.index_session(record).await {
+        Ok(()) => Some(started),
+        Err(err) => {
+            tracing::debug!(session = %format_args!("{:016x}", record.session), %err, "session index entry not written");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_entry_is_written_again_once_a_refresh_period_old() {
+        let t0 = Instant::now();
+        let every = Some(Duration::from_secs(100));
+        let at = |secs| t0 + Duration::from_secs(secs);
+        // Never written by this node (a session taken over): write it.
+        assert_eq!(fresh_index(None, every, at(0)), None);
+        assert_eq!(fresh_index(None, None, at(0)), None);
+        assert_eq!(fresh_index(Some(t0), every, at(99)), Some(t0));
+        assert_eq!(fresh_index(Some(t0), every, at(100)), None);
+        // A bucket without an age limit keeps it for ever.
+        assert_eq!(fresh_index(Some(t0), None, at(1_000_000)), Some(t0));
     }
 }

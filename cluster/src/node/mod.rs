@@ -35,7 +35,6 @@ mod reader;
 mod readers;
 mod reports;
 mod retention;
-mod scan;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +51,7 @@ use crate::error::BusError;
 use crate::ids::{LogPos, LogSeq};
 use crate::report::Report;
 use batcher::{Batcher, Limits, Sink};
+pub(crate) use claims::unix_ms;
 pub use footprint::Footprint;
 
 /// The clocks of a node's ownership. The defaults keep a session's
@@ -337,11 +337,12 @@ impl ClusterNode {
         Some(footprint)
     }
 
-    /// How many live sessions `user` has in the whole cluster (a scan of
-    /// the session records: costs one read per session of the cluster; for
-    /// `notify --wait`).
+    /// The live sessions `user` has in the whole cluster that the log
+    /// entry `at` belongs to, for `notify --wait` ([`Bus::sessions_of`]:
+    /// one listing of the user's index and one read per session of the
+    /// user).
     pub async fn sessions_of(&self, user: &str, at: LogSeq) -> Result<Vec<u64>, BusError> {
-        scan::sessions_of(&self.bus, user, at).await
+        self.bus.sessions_of(user, at).await
     }
 
     /// Shuts the server down: its sessions are released (not ended: their
