@@ -107,8 +107,9 @@ impl Window {
     fn step(&mut self) -> usize {
         let now = self.d.now;
         // Each its own owned notification, as the runtimes' post inbox
-        // holds them (a clone here is one reference count, the caller's),
-        // handed over as the inbox hands a run for one session.
+        // holds them (a clone here copies the small payload held inline,
+        // as the application's encoder wrote it into each), handed over as
+        // the inbox hands a run for one session.
         let notifications = (0..WINDOW).map(|_| self.notification.clone());
         let mut accepted = 0;
         self.d

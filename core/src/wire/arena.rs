@@ -1,4 +1,5 @@
-//! Encoding many notifications into one shared buffer.
+//! Encoding many notifications: small ones inline, larger ones into one
+//! shared buffer.
 
 use bytes::BytesMut;
 
@@ -12,10 +13,14 @@ use super::notification::Notification;
 /// acknowledge) pins little with it.
 const CHUNK: usize = 16 * 1024;
 
-/// Encodes notifications into slices of one shared buffer, on the
-/// application's thread, for a server's `post` (or `notify_encoded`).
+/// Encodes notifications on the application's thread, for a server's
+/// `post` (or `notify_encoded`): a payload of at most
+/// [`INLINE_PAYLOAD_LEN`](super::INLINE_PAYLOAD_LEN) bytes straight into
+/// the notification itself (no buffer, no reference count: see
+/// [`EncodedNotification`]), a larger one into a slice of one shared
+/// buffer.
 ///
-/// Each [`EncodedNotification`] is a [`bytes::Bytes`] slice of the
+/// Each larger [`EncodedNotification`] is a [`bytes::Bytes`] slice of the
 /// encoder's current 16 KiB chunk, not an allocation of its own. A chunk is
 /// freed once, when the last notification in it has been delivered (or the
 /// application drops it); until then the encoder starts a new chunk, and it
@@ -33,8 +38,11 @@ const CHUNK: usize = 16 * 1024;
 /// let mut encoder = NotificationEncoder::new();
 /// let a = encoder.encode(&Notification::server_message("one"))?;
 /// let b = encoder.encode(&Notification::server_message("two"))?;
-/// assert_eq!(a.payload().as_ref(), Notification::server_message("one").to_payload()?.as_ref());
+/// assert_eq!(a.payload(), &Notification::server_message("one").to_payload()?[..]);
 /// assert_ne!(a, b);
+/// assert!(a.is_inline(), "a small payload needs no buffer");
+/// let long = encoder.encode(&Notification::server_message("x".repeat(100)))?;
+/// assert!(!long.is_inline());
 /// # Ok::<(), faxnotify_core::wire::EncodeError>(())
 /// ```
 #[derive(Debug, Default)]
@@ -52,15 +60,21 @@ impl NotificationEncoder {
     /// carry (a string over 4 096 bytes, a payload over 65 523 bytes).
     ///
     /// The limits are checked and the length found in one pass, and the
-    /// payload is written straight into the arena: on the event loop of a
-    /// server that notifies from an application handler, this is part of
-    /// every notification's cost.
+    /// payload is written straight into the notification (small) or the
+    /// arena (larger): on the event loop of a server that notifies from an
+    /// application handler, this is part of every notification's cost.
     pub fn encode(
         &mut self,
         notification: &Notification,
     ) -> Result<EncodedNotification, EncodeError> {
         // On error nothing was written, so the arena stays empty.
         let len = notification.checked_payload_len()?;
+        if let Some(small) = EncodedNotification::encode_inline(notification, len) {
+            // No split of the arena: splitting and later dropping a slice
+            // of it were the largest user-space cost of a server fed at
+            // window 64 (two atomic operations on a shared count).
+            return Ok(small);
+        }
         if self.arena.capacity() < len {
             // `reserve` reuses the chunk in place when nothing else holds
             // it any more, and otherwise starts a new one.
@@ -77,6 +91,7 @@ impl NotificationEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::INLINE_PAYLOAD_LEN;
 
     #[test]
     fn each_payload_is_what_the_core_encodes() {
@@ -85,10 +100,25 @@ mod tests {
             let n = Notification::server_message(format!("message {i}"));
             let encoded = encoder.encode(&n).expect("encode");
             assert_eq!(encoded.kind(), n.kind());
-            assert_eq!(
-                encoded.payload().as_ref(),
-                n.to_payload().expect("payload").as_ref()
-            );
+            assert_eq!(encoded.payload(), &n.to_payload().expect("payload")[..]);
+        }
+    }
+
+    #[test]
+    fn small_payloads_skip_the_arena_and_larger_ones_use_it() {
+        let mut encoder = NotificationEncoder::new();
+        // A server message's payload is its text and a 2-byte length.
+        for (len, inline) in [
+            (2, true),
+            (INLINE_PAYLOAD_LEN, true),
+            (INLINE_PAYLOAD_LEN + 1, false),
+            (4_098, false),
+        ] {
+            let n = Notification::server_message("x".repeat(len - 2));
+            let encoded = encoder.encode(&n).expect("encode");
+            assert_eq!(encoded.is_inline(), inline, "{len} bytes");
+            assert_eq!(encoded.payload(), &n.to_payload().expect("payload")[..]);
+            assert_eq!(encoded, EncodedNotification::encode(&n).expect("encode"));
         }
     }
 
@@ -97,16 +127,11 @@ mod tests {
         let mut encoder = NotificationEncoder::new();
         let long = Notification::server_message("x".repeat(5_000));
         assert!(encoder.encode(&long).is_err());
-        let ok = encoder
-            .encode(&Notification::server_message("fine"))
-            .expect("encode");
-        assert_eq!(
-            ok.payload().as_ref(),
-            Notification::server_message("fine")
-                .to_payload()
-                .expect("payload")
-                .as_ref()
-        );
+        // Longer than an inline payload, so that it goes into the arena.
+        let fine = Notification::server_message("fine ".repeat(20));
+        let ok = encoder.encode(&fine).expect("encode");
+        assert!(!ok.is_inline());
+        assert_eq!(ok.payload(), &fine.to_payload().expect("payload")[..]);
     }
 
     #[test]
