@@ -5,9 +5,10 @@
 //! The queue holds every notification not yet acknowledged, in seq order;
 //! seqs are implicit (`acked + 1 + index`), so an entry is the notification
 //! itself: a kind byte and its payload, small ones inline (no shared buffer
-//! whose reference count the event loop would drop at every ACK). `sent` marks how far the current path got: on a path
-//! change it drops back to `acked` and everything unacknowledged goes out
-//! again from the lowest seq.
+//! whose reference count the event loop would drop at every ACK). `sent`
+//! marks how far the current path got: on a path change it drops back to
+//! `acked` and everything unacknowledged goes out again from the lowest
+//! seq.
 
 use std::collections::VecDeque;
 
@@ -503,6 +504,25 @@ mod tests {
         assert_eq!(seqs, vec![2, 3, 4]);
         assert_eq!(kinds, vec![11, 12, 13]);
         assert_eq!(d.depth(), 0);
+    }
+
+    #[test]
+    fn undelivered_payloads_are_the_queued_bytes_inline_or_shared() {
+        let mut d = Delivery::default();
+        let long = vec![7; crate::wire::INLINE_PAYLOAD_LEN + 1];
+        let shared = bytes::Bytes::from(long.clone());
+        d.push(note(3, 1), 10).unwrap();
+        d.push(Queued::from_payload(4, shared.clone()).unwrap(), 10)
+            .unwrap();
+        d.push(Queued::from_slice(5, &long).unwrap(), 10).unwrap();
+        let u = d.take_undelivered();
+        let got: Vec<(u8, &[u8])> = u.iter().map(|n| (n.kind, &n.payload[..])).collect();
+        assert_eq!(got, [(3, &[1][..]), (4, &long[..]), (5, &long[..])]);
+        assert_eq!(
+            u[1].payload.as_ptr(),
+            shared.as_ptr(),
+            "a shared payload is handed back, not copied"
+        );
     }
 
     #[test]
