@@ -67,13 +67,40 @@ impl NotificationEncoder {
         &mut self,
         notification: &Notification,
     ) -> Result<EncodedNotification, EncodeError> {
+        let mut out = EncodedNotification::default();
+        self.encode_to(notification, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`NotificationEncoder::encode`] into `out`, in place of what it
+    /// held (unchanged on error): for a caller that collects notifications
+    /// (a batch for `post_batch`), which pushes a placeholder
+    /// ([`EncodedNotification::default`]) and encodes into it where it
+    /// stays. That spares moving a small payload right after writing it,
+    /// which costs more than writing it (the processor waits for the
+    /// payload's stores to land before it can read them back).
+    ///
+    /// ```
+    /// use faxnotify_core::wire::{EncodedNotification, Notification, NotificationEncoder};
+    ///
+    /// let mut encoder = NotificationEncoder::new();
+    /// let mut batch = vec![EncodedNotification::default()];
+    /// encoder.encode_to(&Notification::server_message("one"), &mut batch[0])?;
+    /// assert_eq!(batch[0].decode(), Notification::server_message("one"));
+    /// # Ok::<(), faxnotify_core::wire::EncodeError>(())
+    /// ```
+    pub fn encode_to(
+        &mut self,
+        notification: &Notification,
+        out: &mut EncodedNotification,
+    ) -> Result<(), EncodeError> {
         // On error nothing was written, so the arena stays empty.
         let len = notification.checked_payload_len()?;
-        if let Some(small) = EncodedNotification::encode_inline(notification, len) {
+        if out.encode_inline_to(notification, len) {
             // No split of the arena: splitting and later dropping a slice
             // of it were the largest user-space cost of a server fed at
             // window 64 (two atomic operations on a shared count).
-            return Ok(small);
+            return Ok(());
         }
         if self.arena.capacity() < len {
             // `reserve` reuses the chunk in place when nothing else holds
@@ -81,10 +108,8 @@ impl NotificationEncoder {
             self.arena.reserve(len.max(CHUNK));
         }
         notification.write_payload(&mut self.arena);
-        Ok(EncodedNotification::checked(
-            notification.kind(),
-            self.arena.split().freeze(),
-        ))
+        *out = EncodedNotification::checked(notification.kind(), self.arena.split().freeze());
+        Ok(())
     }
 }
 
@@ -132,6 +157,23 @@ mod tests {
         let ok = encoder.encode(&fine).expect("encode");
         assert!(!ok.is_inline());
         assert_eq!(ok.payload(), &fine.to_payload().expect("payload")[..]);
+    }
+
+    #[test]
+    fn encoding_in_place_replaces_what_was_there_and_a_refusal_changes_nothing() {
+        let mut encoder = NotificationEncoder::new();
+        let small = Notification::server_message("small");
+        let large = Notification::server_message("large ".repeat(20));
+        let mut out = EncodedNotification::default();
+        // Inline over inline, shared over inline, inline over shared.
+        for n in [&small, &large, &small] {
+            encoder.encode_to(n, &mut out).expect("encode");
+            assert_eq!(out, EncodedNotification::encode(n).expect("encode"));
+            assert_eq!(out.decode(), *n);
+        }
+        let refused = Notification::server_message("x".repeat(5_000));
+        assert!(encoder.encode_to(&refused, &mut out).is_err());
+        assert_eq!(out.decode(), small, "a refusal leaves it as it was");
     }
 
     #[test]
