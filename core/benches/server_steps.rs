@@ -255,7 +255,8 @@ fn count_allocations(full: bool) {
     );
     // One transmit buffer per session (every session's NOTIFY is written
     // before the adapter takes the first, so the recycled pool covers only
-    // a few); the payload is shared and the summary allocates nothing.
+    // a few); each queue gets its own copy of the small payload (a larger
+    // one is shared) and the summary allocates nothing.
     assert!(per_broadcast <= sessions as f64, "{per_broadcast}");
 }
 
