@@ -107,8 +107,9 @@ impl Window {
     fn step(&mut self) -> usize {
         let now = self.d.now;
         // Each its own owned notification, as the runtimes' post inbox
-        // holds them (a clone here is one reference count, the caller's),
-        // handed over as the inbox hands a run for one session.
+        // holds them (a clone here copies the small payload held inline,
+        // as the application's encoder wrote it into each), handed over as
+        // the inbox hands a run for one session.
         let notifications = (0..WINDOW).map(|_| self.notification.clone());
         let mut accepted = 0;
         self.d
@@ -254,7 +255,8 @@ fn count_allocations(full: bool) {
     );
     // One transmit buffer per session (every session's NOTIFY is written
     // before the adapter takes the first, so the recycled pool covers only
-    // a few); the payload is shared and the summary allocates nothing.
+    // a few); each queue gets its own copy of the small payload (a larger
+    // one is shared) and the summary allocates nothing.
     assert!(per_broadcast <= sessions as f64, "{per_broadcast}");
 }
 

@@ -9,8 +9,8 @@
 
 use faxnotify_core::wire::{
     DeviceState, DeviceStatus, EncodeError, EncodedNotification, FaxChange, FaxReceived,
-    FaxUpdated, JobState, JobStatus, MAX_PAYLOAD_LEN, Notification, NotificationEncoder,
-    ServerMessage, Text,
+    FaxUpdated, INLINE_PAYLOAD_LEN, JobState, JobStatus, MAX_PAYLOAD_LEN, Notification,
+    NotificationEncoder, ServerMessage, Text,
 };
 use proptest::prelude::*;
 
@@ -157,10 +157,22 @@ proptest! {
             let payload = n.to_payload();
             match (&from_arena, &alone, &payload) {
                 (Ok(a), Ok(b), Ok(p)) => {
-                    prop_assert_eq!(a.payload(), p);
-                    prop_assert_eq!(b.payload(), p);
+                    prop_assert_eq!(a.payload(), &p[..]);
+                    prop_assert_eq!(b.payload(), &p[..]);
                     prop_assert_eq!(a.kind(), n.kind());
                     prop_assert_eq!(&a.decode(), n);
+                    prop_assert_eq!(&b.decode(), n);
+                    // Inline exactly when small, from either encoder, and
+                    // equal to the payload copied or kept shared.
+                    let small = p.len() <= INLINE_PAYLOAD_LEN;
+                    prop_assert_eq!(a.is_inline(), small);
+                    prop_assert_eq!(b.is_inline(), small);
+                    let copied = EncodedNotification::from_slice(n.kind(), p).unwrap();
+                    prop_assert_eq!(copied.is_inline(), small);
+                    prop_assert_eq!(&copied, a);
+                    let shared = EncodedNotification::from_payload(n.kind(), p.clone()).unwrap();
+                    prop_assert!(!shared.is_inline());
+                    prop_assert_eq!(&shared, a);
                 }
                 (Err(a), Err(b), Err(p)) => {
                     prop_assert_eq!(a, p);

@@ -1,5 +1,6 @@
 //! The server's delivery step allocates nothing in steady state: an
-//! encoded notification is queued for every recipient as a shared payload,
+//! encoded notification is queued for every recipient (a small payload
+//! copied inline, a larger one as a shared payload),
 //! each NOTIFY is written into a recycled transmit buffer, and the ACK
 //! that acknowledges it frees the queue entry without allocating.
 //!
@@ -21,8 +22,19 @@ use driver::{Client, Driver, ack};
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// Held inline: a small payload.
 fn message() -> EncodedNotification {
-    EncodedNotification::encode(&Notification::server_message("fax from +1 555 0100")).unwrap()
+    let n = EncodedNotification::encode(&Notification::server_message("fax from +1 555 0100"));
+    assert!(n.as_ref().unwrap().is_inline());
+    n.unwrap()
+}
+
+/// Held in a shared buffer: longer than an inline payload.
+fn long_message() -> EncodedNotification {
+    let text = "fax from +1 555 0100 to the sales team, 3 pages, received at 10:02";
+    let n = EncodedNotification::encode(&Notification::server_message(text)).unwrap();
+    assert!(!n.is_inline());
+    n
 }
 
 /// One notification to `target`, every NOTIFY transmitted (buffers handed
@@ -61,11 +73,19 @@ fn step(
 
 #[test]
 fn notify_transmit_ack_allocates_nothing() {
+    notify_transmit_ack_allocates_nothing_with(message());
+}
+
+#[test]
+fn notify_transmit_ack_of_a_shared_payload_allocates_nothing() {
+    notify_transmit_ack_allocates_nothing_with(long_message());
+}
+
+fn notify_transmit_ack_allocates_nothing_with(notification: EncodedNotification) {
     let mut d = Driver::new(1, |_| {});
     let clients = [d.open(0, true)];
     d.server.discard_outputs();
     let target = Target::Session(clients[0].session);
-    let notification = message();
     // Warm up: the queue, the output queue and the buffer pool reach their size.
     step(&mut d, &clients, &target, &notification, 1);
     for seq in 2..100 {
@@ -76,11 +96,18 @@ fn notify_transmit_ack_allocates_nothing() {
         );
     }
 
-    // The same through the single-session forms: `notify_session`, and
-    // `notify_encoded_owned`, which moves the payload into the queue.
+    // The same through the single-session forms: `notify_session` (given
+    // `Bytes`, which it queues shared), and `notify_encoded_owned`, which
+    // moves the notification into the queue.
     let now = d.now;
     let conn = clients[0].callback.unwrap();
     let session = clients[0].session;
+    // Made outside the counted steps: for an inline payload it is a copy,
+    // and a `Bytes` made from a `Vec` allocates its shared count at its
+    // first clone, which the notification's own steps above made for a
+    // shared one.
+    let shared = notification.payload_bytes();
+    drop(shared.clone());
     let single = |d: &mut Driver, seq: u64, notify: &mut dyn FnMut(&mut Driver)| {
         let allocs = allocations_during(|| {
             notify(d);
@@ -99,7 +126,7 @@ fn notify_transmit_ack_allocates_nothing() {
     };
     for seq in 100..110 {
         single(&mut d, seq, &mut |d| {
-            let payload = notification.payload().clone();
+            let payload = shared.clone();
             let got = d
                 .server
                 .notify_session(now, session, notification.kind(), payload);
@@ -119,12 +146,20 @@ fn notify_transmit_ack_allocates_nothing() {
 
 #[test]
 fn a_broadcast_shares_one_payload_and_allocates_nothing() {
+    a_broadcast_allocates_nothing_with(long_message());
+}
+
+#[test]
+fn a_broadcast_copies_an_inline_payload_and_allocates_nothing() {
+    a_broadcast_allocates_nothing_with(message());
+}
+
+fn a_broadcast_allocates_nothing_with(notification: EncodedNotification) {
     // Fewer sessions than the server's pool of transmit buffers, so every
     // NOTIFY of a broadcast goes into a recycled buffer.
     let mut d = Driver::new(8, |_| {});
     let clients: Vec<Client> = (0..8).map(|i| d.open(i, true)).collect();
     d.server.discard_outputs();
-    let notification = message();
     step(&mut d, &clients, &Target::All, &notification, 1);
     for seq in 2..50 {
         assert_eq!(

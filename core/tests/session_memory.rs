@@ -102,8 +102,9 @@ fn measure(callback: bool) -> Figures {
 fn a_notification_leaves_little_and_an_idle_session_gives_it_back() {
     // Bounds reached, in bytes per session: (path, added by the
     // notification, left after two idle leases). The queue's buffer holds
-    // one entry (40 B) until the session has been idle for a lease (before:
-    // four, 160 B, kept for the session's life). Over the backchannel the
+    // one entry (48 B since a small payload is held inline in it; 40 B
+    // before) until the session has been idle for a lease (before: four,
+    // 160 B, kept for the session's life). Over the backchannel the
     // broadcast's NOTIFYs also grow the server's output queue to one entry
     // per session (131 B at 1 000 sessions), given back to 64 entries once
     // a lease passes without such a burst; the callbacks' keepalives go

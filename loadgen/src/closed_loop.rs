@@ -100,11 +100,19 @@ impl ClosedLoop {
         for i in self.dirty.drain(..) {
             let allowed = self.per_session.min(self.acked[i] + self.outstanding);
             for number in self.sent[i] + 1..=allowed {
+                // Encoded where it stays in the batch, not moved there:
+                // reading back the payload just written costs more than
+                // writing it (`NotificationEncoder::encode_to`).
+                let at = batch.len();
+                let target = Target::Session(self.sessions[i]);
+                batch.push((target, EncodedNotification::default()));
                 let encoded = self
                     .encoder
-                    .encode(&payload::notification(now, number))
-                    .map_err(|e| e.to_string())?;
-                batch.push((Target::Session(self.sessions[i]), encoded));
+                    .encode_to(&payload::notification(now, number), &mut batch[at].1);
+                if let Err(e) = encoded {
+                    batch.truncate(at);
+                    return Err(e.to_string());
+                }
             }
             self.sent[i] = self.sent[i].max(allowed);
         }

@@ -1,5 +1,6 @@
-//! Encoding notifications on the application's thread, into one arena
-//! (the core's [`NotificationEncoder`]) per thread.
+//! Encoding notifications on the application's thread, with one
+//! [`NotificationEncoder`] (the core's: small payloads inline, larger ones
+//! into its arena) per thread.
 
 use std::cell::RefCell;
 

@@ -34,9 +34,11 @@
 //! outcome comes as the usual `Delivered` / `Undelivered` events. A post
 //! costs no reply, wakes the loop only if no wake is pending (one eventfd
 //! write for any number of posts per turn), and allocates nothing per
-//! notification in steady state: every session's queue shares the arena's
-//! slice, and the loop frees an arena chunk once, after hundreds of
-//! notifications, not a buffer per notification.
+//! notification in steady state: a small payload travels inline in the
+//! notification itself, with no buffer at all; for a larger one every
+//! session's queue shares the arena's slice, and the loop frees an arena
+//! chunk once, after hundreds of notifications, not a buffer per
+//! notification.
 //!
 //! # A handler on the loop thread
 //!

@@ -128,7 +128,8 @@ fn an_idle_session_costs_the_core_state_and_little_more() {
     // idle: the loop has one read buffer, and a connection's out queue
     // holds one buffer inline and gives its queue back once written (before
     // that: 1 095 / 1 672 B). After the notification a session's queue
-    // keeps one entry's room (40 B; four before, 1 594 B here), and the
+    // keeps one entry's room (48 B with a small payload inline, 40 B
+    // before; four entries before that, 1 594 B here), and the
     // core's output queue the broadcast's room (one 128-byte entry per
     // session) until a lease passes without another.
     assert!(idle < 1_150.0, "{idle:.0} bytes per idle session");

@@ -293,7 +293,8 @@ async fn hand_over(cx: &Context, session: SessionId, s: &mut Serving, run: &[Log
     }
     let notes: Vec<(u8, Bytes)> = run
         .iter()
-        .map(|e| (e.notification.kind(), e.notification.payload().clone()))
+        // Shared as the log's decoder made them: a reference count each.
+        .map(|e| (e.notification.kind(), e.notification.payload_bytes()))
         .collect();
     let (taken, error) = match cx
         .server

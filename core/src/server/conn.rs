@@ -264,8 +264,9 @@ impl Conn {
         self.start_write(id, outbox);
         // The slice first: the seqs are taken only while notifications
         // remain, so the last seq a session can have does not overflow.
-        for (Queued { kind, payload }, seq) in notifications.iter().zip(first_seq..) {
-            let kind = *kind;
+        for (notification, seq) in notifications.iter().zip(first_seq..) {
+            let kind = notification.kind();
+            let payload = notification.payload();
             debug_assert!(payload.len() <= crate::wire::MAX_PAYLOAD_LEN);
             // Length (type + body), type, seq, kind, the blob's length.
             let mut header = [0u8; NOTIFY_HEADER_LEN];
@@ -363,10 +364,8 @@ mod tests {
         let first_seq = 0x0102_0304_0506_0708;
         let notifications: Vec<_> = payloads
             .iter()
-            .map(|payload| Queued {
-                kind: 200,
-                payload: payload.clone(),
-            })
+            // Inline (the first two) and shared (the third) alike.
+            .map(|payload| Queued::from_slice(200, payload).unwrap())
             .collect();
         conn.write_notifies(id, first_seq, &notifications, now, &mut outbox);
         let mut expected = Vec::new();

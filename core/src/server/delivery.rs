@@ -3,23 +3,22 @@
 //! [B-2] [B-4] [B-6] [D-9].
 //!
 //! The queue holds every notification not yet acknowledged, in seq order;
-//! seqs are implicit (`acked + 1 + index`), so an entry is a kind byte and a
-//! shared payload. `sent` marks how far the current path got: on a path
-//! change it drops back to `acked` and everything unacknowledged goes out
-//! again from the lowest seq.
+//! seqs are implicit (`acked + 1 + index`), so an entry is the notification
+//! itself: a kind byte and its payload, small ones inline (no shared buffer
+//! whose reference count the event loop would drop at every ACK). `sent`
+//! marks how far the current path got: on a path change it drops back to
+//! `acked` and everything unacknowledged goes out again from the lowest
+//! seq.
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-
 use super::events::Undelivered;
+use crate::wire::EncodedNotification;
 
-/// A queued notification: its NOTIFY's kind and payload.
-#[derive(Debug, Clone)]
-pub(crate) struct Queued {
-    pub(crate) kind: u8,
-    pub(crate) payload: Bytes,
-}
+/// A queued notification: its NOTIFY's kind and payload, as the
+/// application encoded it (48 bytes, a small payload inline), moved in
+/// without a copy of a shared buffer's reference count.
+pub(crate) type Queued = EncodedNotification;
 
 /// Why an acknowledgement breaks [B-2].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -124,7 +123,7 @@ impl Delivery {
     }
 
     /// Queues a notification at the seq the shared log gave it [D-17].
-    pub(crate) fn push_at(&mut self, seq: u64, kind: u8, payload: Bytes, limit: usize) -> PushAt {
+    pub(crate) fn push_at(&mut self, seq: u64, notification: Queued, limit: usize) -> PushAt {
         if seq <= self.acked {
             return PushAt::AlreadyAcked;
         }
@@ -148,7 +147,7 @@ impl Delivery {
             self.max_sent = self.max_sent.max(seq);
             return PushAt::AckedOnArrival;
         }
-        match self.push(kind, payload, limit) {
+        match self.push(notification, limit) {
             Some(_) => PushAt::Queued,
             None => PushAt::Full,
         }
@@ -158,7 +157,7 @@ impl Delivery {
     /// notifications are already held [B-6].
     // Inlined: the hot notify paths call it once per notification.
     #[inline]
-    pub(crate) fn push(&mut self, kind: u8, payload: Bytes, limit: usize) -> Option<u64> {
+    pub(crate) fn push(&mut self, notification: Queued, limit: usize) -> Option<u64> {
         if self.queue.len() >= limit {
             return None;
         }
@@ -170,7 +169,7 @@ impl Delivery {
             self.queue.reserve_exact(1);
         }
         self.busy = true;
-        self.queue.push_back(Queued { kind, payload });
+        self.queue.push_back(notification);
         Some(self.last_seq())
     }
 
@@ -284,7 +283,9 @@ impl Delivery {
         self.queue.capacity()
     }
 
-    /// Empties the queue, for reporting when the session ends [C-10].
+    /// Empties the queue, for reporting when the session ends [C-10]
+    /// (an inline payload is copied into a buffer of its own here: the
+    /// event is the application's to keep).
     pub(crate) fn take_undelivered(&mut self) -> Vec<Undelivered> {
         // `acked + 1` only for an entry held: `acked` may be `u64::MAX`
         // (a session restored at the end of its seqs) with none [D-17].
@@ -295,8 +296,8 @@ impl Delivery {
             .enumerate()
             .map(|(i, q)| Undelivered {
                 seq: acked + 1 + i as u64,
-                kind: q.kind,
-                payload: q.payload,
+                kind: q.kind(),
+                payload: q.payload_bytes(),
             })
             .collect();
         self.sent = self.acked;
@@ -308,8 +309,9 @@ impl Delivery {
 mod tests {
     use super::*;
 
-    fn payload(n: u8) -> Bytes {
-        Bytes::from(vec![n])
+    /// A notification of `kind` whose one-byte payload is `n`.
+    fn note(kind: u8, n: u8) -> Queued {
+        EncodedNotification::from_slice(kind, &[n]).unwrap()
     }
 
     fn send_all(d: &mut Delivery, window: u32) -> Vec<u64> {
@@ -320,8 +322,8 @@ mod tests {
     #[test]
     fn seqs_start_at_one_and_grow_by_one() {
         let mut d = Delivery::default();
-        assert_eq!(d.push(3, payload(1), 10), Some(1));
-        assert_eq!(d.push(3, payload(2), 10), Some(2));
+        assert_eq!(d.push(note(3, 1), 10), Some(1));
+        assert_eq!(d.push(note(3, 2), 10), Some(2));
         assert_eq!(d.last_seq(), 2);
         assert_eq!(send_all(&mut d, 64), vec![1, 2]);
     }
@@ -330,7 +332,7 @@ mod tests {
     fn the_window_bounds_what_is_in_flight() {
         let mut d = Delivery::default();
         for i in 0..10 {
-            d.push(1, payload(i), 100).unwrap();
+            d.push(note(1, i), 100).unwrap();
         }
         assert_eq!(send_all(&mut d, 4), vec![1, 2, 3, 4]);
         assert_eq!(d.in_flight(), 4);
@@ -348,19 +350,19 @@ mod tests {
     #[test]
     fn the_queue_is_bounded() {
         let mut d = Delivery::default();
-        assert_eq!(d.push(1, payload(0), 2), Some(1));
-        assert_eq!(d.push(1, payload(0), 2), Some(2));
-        assert_eq!(d.push(1, payload(0), 2), None);
+        assert_eq!(d.push(note(1, 0), 2), Some(1));
+        assert_eq!(d.push(note(1, 0), 2), Some(2));
+        assert_eq!(d.push(note(1, 0), 2), None);
         send_all(&mut d, 64);
         d.ack(1).unwrap();
-        assert_eq!(d.push(1, payload(0), 2), Some(3), "an ACK frees room");
+        assert_eq!(d.push(note(1, 0), 2), Some(3), "an ACK frees room");
     }
 
     #[test]
     fn acks_above_the_highest_sent_are_violations_repeats_are_not() {
         let mut d = Delivery::default();
         for i in 0..3 {
-            d.push(1, payload(i), 10).unwrap();
+            d.push(note(1, i), 10).unwrap();
         }
         send_all(&mut d, 2); // 1 and 2 sent, 3 queued
         assert_eq!(
@@ -380,7 +382,7 @@ mod tests {
     fn rewind_resends_from_the_lowest_unacked() {
         let mut d = Delivery::default();
         for i in 0..5 {
-            d.push(1, payload(i), 10).unwrap();
+            d.push(note(1, i), 10).unwrap();
         }
         assert_eq!(send_all(&mut d, 64), vec![1, 2, 3, 4, 5]);
         d.ack(2).unwrap();
@@ -392,7 +394,7 @@ mod tests {
     fn ready_discards_what_the_client_has_and_checks_bounds() {
         let mut d = Delivery::default();
         for i in 0..5 {
-            d.push(1, payload(i), 10).unwrap();
+            d.push(note(1, i), 10).unwrap();
         }
         send_all(&mut d, 64);
         d.ack(2).unwrap();
@@ -420,7 +422,7 @@ mod tests {
         // handshake on another path, then CB_READY last_seq 3 arrived.
         let mut d = Delivery::default();
         for i in 0..6 {
-            d.push(1, payload(i), 10).unwrap();
+            d.push(note(1, i), 10).unwrap();
         }
         send_all(&mut d, 64);
         d.ack(2).unwrap();
@@ -442,7 +444,7 @@ mod tests {
         // only seq 1 was resent before the late ACK 3 arrived.
         let mut d = Delivery::default();
         for i in 0..4 {
-            d.push(1, payload(i), 10).unwrap();
+            d.push(note(1, i), 10).unwrap();
         }
         assert_eq!(send_all(&mut d, 3), vec![1, 2, 3]);
         d.rewind();
@@ -454,17 +456,14 @@ mod tests {
     #[test]
     fn push_at_takes_only_the_next_seq() {
         let mut d = Delivery::default();
-        assert_eq!(d.push_at(2, 1, payload(2), 10), PushAt::Gap { expected: 1 });
-        assert_eq!(d.push_at(1, 1, payload(1), 1), PushAt::Queued);
-        assert_eq!(
-            d.push_at(1, 1, payload(1), 1),
-            PushAt::Repeat { expected: 2 }
-        );
-        assert_eq!(d.push_at(2, 1, payload(2), 1), PushAt::Full);
+        assert_eq!(d.push_at(2, note(1, 2), 10), PushAt::Gap { expected: 1 });
+        assert_eq!(d.push_at(1, note(1, 1), 1), PushAt::Queued);
+        assert_eq!(d.push_at(1, note(1, 1), 1), PushAt::Repeat { expected: 2 });
+        assert_eq!(d.push_at(2, note(1, 2), 1), PushAt::Full);
         send_all(&mut d, 64);
         d.ack(1).unwrap();
-        assert_eq!(d.push_at(1, 1, payload(1), 1), PushAt::AlreadyAcked);
-        assert_eq!(d.push_at(2, 1, payload(2), 1), PushAt::Queued);
+        assert_eq!(d.push_at(1, note(1, 1), 1), PushAt::AlreadyAcked);
+        assert_eq!(d.push_at(2, note(1, 2), 1), PushAt::Queued);
     }
 
     #[test]
@@ -472,12 +471,12 @@ mod tests {
         // [D-17]: restored at 3; the client had up to 6 from elsewhere.
         let mut d = Delivery::restored(3);
         assert_eq!((d.last_seq(), d.acked()), (3, 3));
-        assert_eq!(d.push_at(4, 1, payload(4), 10), PushAt::Queued);
+        assert_eq!(d.push_at(4, note(1, 4), 10), PushAt::Queued);
         assert_eq!(send_all(&mut d, 64), vec![4]);
         assert_eq!(d.ack(6), Ok(Some((4, 4))));
-        assert_eq!(d.push_at(5, 1, payload(5), 10), PushAt::AckedOnArrival);
-        assert_eq!(d.push_at(6, 1, payload(6), 10), PushAt::AckedOnArrival);
-        assert_eq!(d.push_at(7, 1, payload(7), 10), PushAt::Queued);
+        assert_eq!(d.push_at(5, note(1, 5), 10), PushAt::AckedOnArrival);
+        assert_eq!(d.push_at(6, note(1, 6), 10), PushAt::AckedOnArrival);
+        assert_eq!(d.push_at(7, note(1, 7), 10), PushAt::Queued);
         assert_eq!(send_all(&mut d, 64), vec![7]);
         assert_eq!(d.ack(6), Ok(None), "a repeat");
         assert_eq!(
@@ -495,7 +494,7 @@ mod tests {
     fn undelivered_lists_every_unacked_seq_in_order() {
         let mut d = Delivery::default();
         for i in 0..4 {
-            d.push(10 + i, payload(i), 10).unwrap();
+            d.push(note(10 + i, i), 10).unwrap();
         }
         send_all(&mut d, 2);
         d.ack(1).unwrap();
@@ -508,11 +507,30 @@ mod tests {
     }
 
     #[test]
+    fn undelivered_payloads_are_the_queued_bytes_inline_or_shared() {
+        let mut d = Delivery::default();
+        let long = vec![7; crate::wire::INLINE_PAYLOAD_LEN + 1];
+        let shared = bytes::Bytes::from(long.clone());
+        d.push(note(3, 1), 10).unwrap();
+        d.push(Queued::from_payload(4, shared.clone()).unwrap(), 10)
+            .unwrap();
+        d.push(Queued::from_slice(5, &long).unwrap(), 10).unwrap();
+        let u = d.take_undelivered();
+        let got: Vec<(u8, &[u8])> = u.iter().map(|n| (n.kind, &n.payload[..])).collect();
+        assert_eq!(got, [(3, &[1][..]), (4, &long[..]), (5, &long[..])]);
+        assert_eq!(
+            u[1].payload.as_ptr(),
+            shared.as_ptr(),
+            "a shared payload is handed back, not copied"
+        );
+    }
+
+    #[test]
     fn one_at_a_time_holds_one_slot_and_an_idle_queue_gives_it_back() {
         let mut d = Delivery::default();
         assert_eq!(d.capacity(), 0, "nothing before the first notification");
         for seq in 1..=3 {
-            d.push(1, payload(0), 10).unwrap();
+            d.push(note(1, 0), 10).unwrap();
             assert_eq!(send_all(&mut d, 1), vec![seq]);
             d.ack(seq).unwrap();
             assert_eq!(d.capacity(), 1, "one at a time needs one slot");
@@ -525,7 +543,7 @@ mod tests {
         assert_eq!(d.capacity(), 0);
         // A burst grows it as usual; held entries are never released.
         for _ in 0..3 {
-            d.push(1, payload(0), 10).unwrap();
+            d.push(note(1, 0), 10).unwrap();
         }
         assert!(d.capacity() >= 3);
         d.release_if_idle();

@@ -16,8 +16,8 @@ use crate::{ConnId, SessionId};
 
 impl Server {
     /// Queues a notification for every session of `target` and sends it
-    /// where a path is up. The payload is encoded once and shared by all
-    /// queues.
+    /// where a path is up. The payload is encoded once; every queue gets a
+    /// copy of a small one and shares a larger one.
     ///
     /// The report lists, per session, the seq it got or why it was refused
     /// (queue full [B-6], no such session). `Err` only if the notification
@@ -42,8 +42,9 @@ impl Server {
     }
 
     /// Queues an encoded notification for every session of `target` and
-    /// sends it where a path is up: every queue shares `notification`'s
-    /// payload. The summary counts the sessions that accepted it and lists
+    /// sends it where a path is up: every queue gets a clone of
+    /// `notification` (a copy of a small payload held inline, a reference
+    /// count on a larger shared one; never an allocation). The summary counts the sessions that accepted it and lists
     /// those that refused it (queue full [B-6], no such session); it
     /// allocates only for refusals, so a broadcast that every session
     /// accepts allocates nothing here. [`Event::Delivered`] and
@@ -63,12 +64,13 @@ impl Server {
     }
 
     /// As [`Server::notify_encoded`], taking the notification: one
-    /// session's queue gets the payload itself. A clone and a drop of a
-    /// shared [`Bytes`] are two atomic operations on a reference count that
-    /// the application's thread may be updating at the same moment (it
-    /// encodes the next notifications into the same buffer): on the event
-    /// loop, that cache line moving between cores cost more than the core's
-    /// own step (docs/performance.md). Several sessions share it as before.
+    /// session's queue gets the notification itself, moved. A clone and a
+    /// drop of a shared [`Bytes`] are two atomic operations on a reference
+    /// count that the application's thread may be updating at the same
+    /// moment (it encodes the next notifications into the same buffer): on
+    /// the event loop, that cache line moving between cores cost more than
+    /// the core's own step (docs/performance.md). Several sessions get a
+    /// clone each, as with [`Server::notify_encoded`].
     pub fn notify_encoded_owned(
         &mut self,
         now: Instant,
@@ -79,8 +81,7 @@ impl Server {
             return self.notify_encoded(now, target, &notification);
         };
         let mut summary = NotifySummary::default();
-        let (kind, payload) = notification.into_parts();
-        summary.record(*id, self.notify_session(now, *id, kind, payload));
+        summary.record(*id, self.notify_queued(now, *id, notification));
         summary
     }
 
@@ -94,11 +95,9 @@ impl Server {
         notification: &EncodedNotification,
         mut each: impl FnMut(SessionId, Result<u64, Refused>),
     ) {
-        let kind = notification.kind();
-        let payload = notification.payload();
         match target {
             Target::Session(id) => {
-                let result = self.notify_session(now, *id, kind, payload.clone());
+                let result = self.notify_queued(now, *id, notification.clone());
                 each(*id, result);
             }
             Target::User(name) => {
@@ -108,7 +107,7 @@ impl Server {
                     let Some(id) = self.sessions.of_user(name.as_str(), i) else {
                         break;
                     };
-                    let result = self.notify_session(now, id, kind, payload.clone());
+                    let result = self.notify_queued(now, id, notification.clone());
                     each(id, result);
                 }
             }
@@ -117,7 +116,7 @@ impl Server {
                     let Some(id) = self.sessions.by_key(key).map(Session::id) else {
                         continue;
                     };
-                    let result = self.notify_session(now, id, kind, payload.clone());
+                    let result = self.notify_queued(now, id, notification.clone());
                     each(id, result);
                 }
             }
@@ -125,9 +124,11 @@ impl Server {
     }
 
     /// Queues an already encoded payload for one session and returns its
-    /// seq. `payload` is shared, not copied (a [`Bytes`] clone is a
-    /// reference count); with transmit buffers handed back through
-    /// [`Server::recycle`], a steady-state step allocates nothing.
+    /// seq. `payload` is kept as it is, shared, not copied (a [`Bytes`]
+    /// clone is a reference count); with transmit buffers handed back
+    /// through [`Server::recycle`], a steady-state step allocates nothing.
+    /// An [`EncodedNotification`] given to [`Server::notify_encoded_owned`]
+    /// spares the reference count for a small payload.
     pub fn notify_session(
         &mut self,
         now: Instant,
@@ -135,14 +136,29 @@ impl Server {
         kind: u8,
         payload: Bytes,
     ) -> Result<u64, Refused> {
+        if payload.len() > MAX_PAYLOAD_LEN {
+            return Err(Refused::PayloadTooLarge { len: payload.len() });
+        }
+        self.notify_queued(now, session, EncodedNotification::checked(kind, payload))
+    }
+
+    /// [`Server::notify_session`] for a notification checked to fit.
+    // Inlined into each caller: a 48-byte notification passed to a call is
+    // copied once more on the way.
+    #[inline(always)]
+    fn notify_queued(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        notification: EncodedNotification,
+    ) -> Result<u64, Refused> {
         let key = self.sessions.key(session);
         let delivery = key.map(|key| &mut self.sessions[key].delivery);
         let seq = queue(
             delivery,
             self.config.cluster.is_some(),
             self.config.queue_limit,
-            kind,
-            payload,
+            notification,
         )?;
         if let Some(key) = key {
             self.pump_key(now, key);
@@ -162,8 +178,8 @@ impl Server {
     /// said for it. With `n` places left in the session's queue the first
     /// `n` are queued and every one after them is refused with
     /// [`Refused::QueueFull`] [B-6]; with no such session every one is
-    /// refused with [`Refused::NoSuchSession`]. Every payload is moved
-    /// into the queue, with no reference count taken or dropped.
+    /// refused with [`Refused::NoSuchSession`]. Every notification is
+    /// moved into the queue, with no reference count taken or dropped.
     pub fn notify_session_batch<I>(
         &mut self,
         now: Instant,
@@ -180,8 +196,7 @@ impl Server {
         let mut delivery = key.map(|key| &mut self.sessions[key].delivery);
         let mut queued = false;
         for notification in notifications {
-            let (kind, payload) = notification.into_parts();
-            let result = queue(delivery.as_deref_mut(), clustered, limit, kind, payload);
+            let result = queue(delivery.as_deref_mut(), clustered, limit, notification);
             queued |= result.is_ok();
             each(result);
         }
@@ -254,24 +269,22 @@ impl Server {
 
 /// Queues one notification in a session's `delivery` queue (`None`: no
 /// such session) without sending it: the checks of
-/// [`Server::notify_session`], in its order.
+/// [`Server::notify_session`] after the payload's length (an
+/// [`EncodedNotification`] was checked when it was made), in its order.
 #[inline]
 fn queue(
     delivery: Option<&mut Delivery>,
     clustered: bool,
     limit: usize,
-    kind: u8,
-    payload: Bytes,
+    notification: EncodedNotification,
 ) -> Result<u64, Refused> {
-    if payload.len() > MAX_PAYLOAD_LEN {
-        return Err(Refused::PayloadTooLarge { len: payload.len() });
-    }
+    debug_assert!(notification.payload().len() <= MAX_PAYLOAD_LEN);
     if clustered {
         // [D-17]: the shared log numbers them (`notify_session_at`).
         return Err(Refused::Clustered);
     }
     delivery
         .ok_or(Refused::NoSuchSession)?
-        .push(kind, payload, limit)
+        .push(notification, limit)
         .ok_or(Refused::QueueFull { limit })
 }

@@ -31,7 +31,7 @@ pub use decoder::Decoder;
 pub(crate) use decoder::whole_frame_at_front;
 pub(crate) use encode::ack_bytes;
 pub use encode::login_ok_signed_prefix;
-pub use encoded::EncodedNotification;
+pub use encoded::{EncodedNotification, INLINE_PAYLOAD_LEN};
 pub use error::{DecodeError, EncodeError};
 pub use frame::{
     Advertise, CallbackStatus, CbHello, CbReady, ErrorFrame, Frame, Login, LoginChallenge, LoginOk,

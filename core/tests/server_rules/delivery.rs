@@ -435,11 +435,12 @@ fn a_batch_for_one_session_is_each_notification_in_turn() {
                 .notify_session_batch(h.now, client.session, notifications, |r| results.push(r));
         } else {
             for n in notifications {
-                let (kind, payload) = n.into_parts();
-                results.push(
-                    h.server
-                        .notify_session(h.now, client.session, kind, payload),
-                );
+                results.push(h.server.notify_session(
+                    h.now,
+                    client.session,
+                    n.kind(),
+                    n.payload_bytes(),
+                ));
             }
         }
         h.drain();

@@ -527,7 +527,7 @@ impl World {
                     .map(|(_, entry)| {
                         let note = Notification::server_message(format!("n{}", entry.id));
                         EncodedNotification::encode(&note)
-                            .map(|e| (e.kind(), e.payload().clone()))
+                            .map(|e| (e.kind(), e.payload_bytes()))
                             .map_err(|e| e.to_string())
                     })
                     .collect::<Result<Vec<_>, _>>()?;

@@ -14,7 +14,7 @@ use crate::server::Server;
 use crate::server::delivery::PushAt;
 use crate::server::errors::{Refused, RunError, SeqError};
 use crate::server::events::Event;
-use crate::wire::MAX_PAYLOAD_LEN;
+use crate::wire::{EncodedNotification, MAX_PAYLOAD_LEN};
 
 impl Server {
     /// Queues a notification from the shared log for one session at `seq`,
@@ -97,7 +97,8 @@ impl Server {
                 stopped = Some(Refused::PayloadTooLarge { len: payload.len() }.into());
                 break;
             }
-            match delivery.push_at(seq, *kind, payload.clone(), limit) {
+            let notification = EncodedNotification::checked(*kind, payload.clone());
+            match delivery.push_at(seq, notification, limit) {
                 PushAt::Queued => done.queued += 1,
                 PushAt::AlreadyAcked => done.already_acknowledged += 1,
                 PushAt::AckedOnArrival => {
