@@ -13,6 +13,7 @@ mod output;
 mod admin;
 mod bench;
 mod commands;
+mod descriptors;
 mod escape;
 mod event_log;
 mod failure;

@@ -326,6 +326,58 @@ fn notify_takes_its_options_anywhere_and_reads_text_from_a_file() {
         .stdout(contains("4096 bytes").and(contains("--text-file")));
 }
 
+/// A text without end (`yes | faxnotify notify --text-file -`, or
+/// `--text-file /dev/zero`) is refused once it is longer than any
+/// notification can carry, not read until the memory runs out.
+#[test]
+fn notify_stops_reading_a_text_longer_than_any_notification() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    /// What the writer offers: far more than any notification carries.
+    const OFFERED: usize = 64 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::bin())
+        .args([
+            "notify",
+            "--user",
+            "alice",
+            "--text-file",
+            "-",
+            "--admin-socket",
+        ])
+        .arg(dir.path().join("none.sock"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faxnotify starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let chunk = [b'y'; 64 << 10];
+        let mut written = 0;
+        while written < OFFERED {
+            if stdin.write_all(&chunk).is_err() {
+                break; // notify stopped reading and exited
+            }
+            written += chunk.len();
+        }
+        written
+    });
+    let output = child.wait_with_output().expect("faxnotify ends");
+    let written = writer.join().expect("writer");
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("the text from standard input is longer than"),
+        "{text}"
+    );
+    assert!(
+        written < OFFERED,
+        "notify read all {written} bytes of a text it could never send"
+    );
+    assert_for_people(&text);
+}
+
 /// Every exit status `--help` documents that a test can provoke here (5,
 /// the demo's lost notifications, needs a broken server; 7 and 8 are in
 /// notify_wait.rs).

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::collections::hash_map::{Entry as MapEntry, HashMap};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -292,6 +292,16 @@ impl WriteQueue {
         state.wake();
     }
 
+    /// [`WriteQueue::cancel`], unless closing has begun: a closing task
+    /// ends by itself, by its close deadline.
+    fn cancel_unless_closing(&self) {
+        let mut state = self.lock();
+        if !state.closing {
+            state.cancelled = true;
+            state.wake();
+        }
+    }
+
     /// The task has ended: called by the task, as it is dropped.
     pub(crate) fn finished<S>(&self, shared: &Shared<S>) {
         self.lock().finished = true;
@@ -300,10 +310,6 @@ impl WriteQueue {
         if let Some(joiner) = shared.joiner().take() {
             joiner.wake();
         }
-    }
-
-    fn is_finished(&self) -> bool {
-        self.lock().finished
     }
 
     /// Waits until the task has ended.
@@ -334,8 +340,9 @@ pub(crate) struct Link<S> {
     pub(crate) queue: WriteQueue,
 }
 
-/// The driver's hold on a connection's task: dropping it cancels the task
-/// (a [`Task`] without an allocation of its own: the link is shared anyway).
+/// The driver's hold on a connection's task: dropping it cancels the task,
+/// unless the connection is closing (a [`Task`] without an allocation of
+/// its own: the link is shared anyway).
 struct Handle<S>(Arc<Link<S>>);
 
 impl<S> std::ops::Deref for Handle<S> {
@@ -348,7 +355,7 @@ impl<S> std::ops::Deref for Handle<S> {
 
 impl<S> Drop for Handle<S> {
     fn drop(&mut self) {
-        self.0.queue.cancel();
+        self.0.queue.cancel_unless_closing();
     }
 }
 
@@ -411,8 +418,12 @@ pub(crate) struct Conns<R: Runtime> {
     /// The limits, and the tasks' sender (the dials' too).
     shared: Arc<Shared<R::Tcp>>,
     map: HashMap<ConnId, Entry<R::Tcp>>,
-    /// Tasks still flushing closed connections.
-    closing: Vec<Handle<R::Tcp>>,
+    /// Tasks still flushing closed connections, held weakly: a task that
+    /// ends releases its socket at once. (Held strongly, every finished
+    /// close kept its descriptor until the next prune, which only another
+    /// close could bring: a server at its descriptor limit could then
+    /// accept nothing, so close nothing, and never got them back.)
+    closing: Vec<Weak<Link<R::Tcp>>>,
     prune_at: usize,
     listener: Option<Listening<R::Listener>>,
     /// Connections found dead while writing; the driver reports them closed.
@@ -658,11 +669,13 @@ impl<R: Runtime> Conns<R> {
                 if !out.is_empty() {
                     let _ = link.queue.push(&link.stream, out, &self.shared.limits);
                 }
-                // Stops the reading at once; the task flushes, then ends.
+                // Stops the reading at once; the task flushes, then ends
+                // (dropping the handle of a closing task leaves it running).
                 link.queue.close();
-                self.closing.push(link);
+                self.closing.push(Arc::downgrade(&link.0));
+                drop(link);
                 if self.closing.len() >= self.prune_at {
-                    self.closing.retain(|link| !link.queue.is_finished());
+                    self.closing.retain(|link| link.strong_count() > 0);
                     self.prune_at = (self.closing.len() * 2).max(64);
                 }
             }
@@ -706,7 +719,11 @@ impl<R: Runtime> Conns<R> {
     pub(crate) fn abort(mut self) {
         self.stop_listening();
         self.map.clear();
-        self.closing.clear();
+        for link in self.closing.drain(..) {
+            if let Some(link) = link.upgrade() {
+                link.queue.cancel();
+            }
+        }
     }
 
     /// Stops everything: the listener, dials and readers at once; writers
@@ -718,7 +735,9 @@ impl<R: Runtime> Conns<R> {
             self.close(conn);
         }
         for link in self.closing.drain(..) {
-            link.queue.join(&self.shared).await;
+            if let Some(link) = link.upgrade() {
+                link.queue.join(&self.shared).await;
+            }
         }
     }
 }

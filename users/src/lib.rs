@@ -463,15 +463,32 @@ impl UsersFile {
     }
 }
 
-/// Reads the users file's text: a regular file of at most
-/// [`MAX_FILE_BYTES`], opened without blocking (a FIFO put in its place
-/// must not hang the reader).
-pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
+/// Why [`read_bounded`] read nothing. The messages follow the file's name.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BoundedReadError {
+    /// The file does not exist.
+    #[error("does not exist")]
+    Missing,
+    /// The path names a FIFO, a device or a directory, not a regular file.
+    #[error("is not a regular file (a FIFO, a device or a directory): not read")]
+    NotAFile,
+    /// The file is larger than the bound.
+    #[error("is larger than {} KiB: not read", .max >> 10)]
+    TooLarge {
+        /// The bound, in bytes.
+        max: u64,
+    },
+    /// Opening or reading failed.
+    #[error("{0}")]
+    Io(#[source] io::Error),
+}
+
+/// Reads a regular file of at most `max` bytes, opened without blocking:
+/// a FIFO put in its place must not hang the reader, and a device
+/// (`/dev/zero`) or a huge file must not fill the memory.
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BoundedReadError> {
     use std::io::Read as _;
-    let io_err = |source| UsersFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let mut options = OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -482,32 +499,41 @@ pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
     }
     let file = match options.open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(UsersFileError::Missing(path.to_path_buf()));
-        }
-        Err(source) => return Err(io_err(source)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BoundedReadError::Missing),
+        Err(e) => return Err(BoundedReadError::Io(e)),
     };
-    let meta = file.metadata().map_err(io_err)?;
+    let meta = file.metadata().map_err(BoundedReadError::Io)?;
     if !meta.is_file() {
-        return Err(UsersFileError::NotAFile {
-            path: path.to_path_buf(),
-        });
+        return Err(BoundedReadError::NotAFile);
     }
-    let too_large = || UsersFileError::TooLarge {
-        path: path.to_path_buf(),
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large());
+    if meta.len() > max {
+        return Err(BoundedReadError::TooLarge { max });
     }
     // The file may grow between the check and the read: read one byte more
     // than allowed at most, to tell.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1)
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(io_err)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large());
+        .map_err(BoundedReadError::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(BoundedReadError::TooLarge { max });
     }
+    Ok(bytes)
+}
+
+/// Reads the users file's text: a regular file of at most
+/// [`MAX_FILE_BYTES`] ([`read_bounded`]).
+pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
+    let path_buf = || path.to_path_buf();
+    let bytes = read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
+        BoundedReadError::Missing => UsersFileError::Missing(path_buf()),
+        BoundedReadError::NotAFile => UsersFileError::NotAFile { path: path_buf() },
+        BoundedReadError::TooLarge { .. } => UsersFileError::TooLarge { path: path_buf() },
+        BoundedReadError::Io(source) => UsersFileError::Io {
+            path: path_buf(),
+            source,
+        },
+    })?;
     String::from_utf8(bytes).map_err(|e| UsersFileError::Syntax {
         path: path.to_path_buf(),
         message: format!(

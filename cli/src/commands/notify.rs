@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Args as ClapArgs, Subcommand};
+use faxnotify_core::wire::MAX_STR_LEN;
 use serde_json::Value;
 
 use crate::admin::client::{Connection, Received, error_of, socket_path};
@@ -243,6 +244,12 @@ impl Kind {
     }
 }
 
+/// The most of a text file or standard input read: a text carries at most
+/// [`MAX_STR_LEN`] bytes, and one trailing newline (`\r\n`) is not part of
+/// it. Reading stops one byte beyond, so that a text without end (`yes |`,
+/// `/dev/zero`) is refused instead of read until the memory runs out.
+const MAX_TEXT_READ: usize = MAX_STR_LEN + 2;
+
 /// A message's text: given on the command line, or read from a file or
 /// standard input (`-`), where one trailing newline is not part of it.
 fn message_text(text: Option<String>, file: Option<&Path>) -> Result<String, Failure> {
@@ -250,16 +257,37 @@ fn message_text(text: Option<String>, file: Option<&Path>) -> Result<String, Fai
         return Ok(text.unwrap_or_default());
     };
     let read = if file == Path::new("-") {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| Failure::usage(format!("cannot read the text from standard input: {e}")))?
+        read_text(std::io::stdin(), "the text from standard input")?
     } else {
-        std::fs::read_to_string(file).map_err(|e| {
+        let opened = std::fs::File::open(file).map_err(|e| {
             Failure::usage(format!("cannot read the text file {}: {e}", file.display()))
-        })?
+        })?;
+        read_text(opened, &format!("the text file {}", file.display()))?
     };
     let text = read.strip_suffix('\n').unwrap_or(&read);
     let text = text.strip_suffix('\r').unwrap_or(text);
     Ok(text.to_owned())
+}
+
+/// Reads `what` from `reader`: at most [`MAX_TEXT_READ`] bytes of UTF-8.
+fn read_text(reader: impl std::io::Read, what: &str) -> Result<String, Failure> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_TEXT_READ as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::usage(format!("cannot read {what}: {e}")))?;
+    if bytes.len() > MAX_TEXT_READ {
+        return Err(Failure::usage(format!(
+            "{what} is longer than a message can carry (at most {MAX_STR_LEN} bytes): not sent"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read {what}: not UTF-8 text (an invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 /// Runs `faxnotify notify`.

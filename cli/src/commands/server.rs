@@ -341,6 +341,7 @@ pub fn run(args: Args) -> CmdResult {
         );
     }
     let mut config = config(&args, file.secret())?;
+    crate::descriptors::fit_to_descriptor_limit(&mut config);
     let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let (files, identity) =

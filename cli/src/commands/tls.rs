@@ -63,12 +63,8 @@ pub fn run(args: Args) -> CmdResult {
             force,
         } => self_signed(&name, &out, days, force),
         Action::Fingerprint { cert } => {
-            let pem = std::fs::read(&cert).map_err(|e| {
-                Failure::usage(format!(
-                    "cannot read the certificate {}: {e}",
-                    cert.display()
-                ))
-            })?;
+            let pem =
+                crate::tls::files::read_pem_file(&cert, "certificate").map_err(Failure::usage)?;
             let chain =
                 parse_chain(&pem).map_err(|e| Failure::usage(format!("{} {e}", cert.display())))?;
             outln!("{}", Fingerprint::of(&chain[0]));

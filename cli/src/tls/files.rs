@@ -7,13 +7,38 @@ use std::path::{Path, PathBuf};
 
 use faxnotify_core::tls::pem::{parse_chain, parse_key};
 use faxnotify_core::tls::{ServerIdentity, TlsConfigError};
+use faxnotify_users::{BoundedReadError, read_bounded};
 use sha2::{Digest as _, Sha256};
 
 use crate::runtime::ServerOps;
 
-/// Reads `path` for `what` ("certificate", "private key").
+/// The largest PEM file read: a chain of a few certificates is a few KiB.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+/// Reads `path` for `what` ("certificate", "private key"): a regular file
+/// of at most [`MAX_PEM_BYTES`] (a FIFO or a device in its place would
+/// block the server's start, or its reload thread, or fill the memory).
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    fs::read(path).map_err(|e| format!("cannot read the TLS {what} file {}: {e}", path.display()))
+    read_pem_file(path, &format!("TLS {what} file"))
+}
+
+/// Reads the PEM file `path`, named `what` ("CA file") in errors.
+pub fn read_pem_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    read_bounded(path, MAX_PEM_BYTES).map_err(|e| match e {
+        BoundedReadError::Missing => {
+            format!(
+                "cannot read the {what} {}: it does not exist",
+                path.display()
+            )
+        }
+        BoundedReadError::Io(e) => format!("cannot read the {what} {}: {e}", path.display()),
+        BoundedReadError::TooLarge { .. } => format!(
+            "the {what} {} is larger than {} MiB: not read (a PEM file is a few KiB)",
+            path.display(),
+            MAX_PEM_BYTES >> 20
+        ),
+        other => format!("the {what} {} {other}", path.display()),
+    })
 }
 
 /// The server identity in `cert` (a PEM chain, leaf first) and `key` (its
@@ -242,6 +267,41 @@ mod tests {
                 missing.display()
             )),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_a_device_or_a_huge_file_is_refused_without_being_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = pair("fax.example.org");
+        let cert_path = dir.path().join("cert.pem");
+        let key_path = dir.path().join("key.pem");
+        fs::write(&cert_path, &cert).expect("write");
+        fs::write(&key_path, &key).expect("write");
+        // Reading a FIFO with no writer would wait for ever; /dev/zero
+        // would fill the memory.
+        let fifo = dir.path().join("fifo.pem");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        for odd in [fifo.as_path(), Path::new("/dev/zero")] {
+            assert_eq!(
+                load_identity(&cert_path, odd).err(),
+                Some(format!(
+                    "the TLS private key file {} is not a regular file (a FIFO, a device or a \
+                     directory): not read",
+                    odd.display()
+                ))
+            );
+        }
+        let huge = dir.path().join("huge.pem");
+        fs::File::create(&huge)
+            .and_then(|f| f.set_len(2 << 20))
+            .expect("a sparse file");
+        assert_eq!(
+            load_identity(&huge, &key_path).err(),
+            Some(format!(
+                "the TLS certificate file {} is larger than 1 MiB: not read (a PEM file is a few KiB)",
+                huge.display()
+            ))
         );
     }
 

@@ -44,8 +44,7 @@ fn system_roots() -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// The CA certificates of a PEM file.
 fn ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+    let pem = super::files::read_pem_file(path, "CA file")?;
     parse_chain(&pem).map_err(|e| format!("the CA file {} {e}", path.display()))
 }
 

@@ -73,8 +73,29 @@ impl Running {
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Running {
         let mut command = Command::new(bin());
+        command.args(args);
+        Self::spawn(command, args, env)
+    }
+
+    /// Starts `faxnotify ARGS` like [`Running::start`], allowed at most
+    /// `fds` open file descriptors (`ulimit -n`).
+    pub fn start_with_fd_limit<S: AsRef<std::ffi::OsStr>>(args: &[S], fds: u32) -> Running {
+        let mut command = Command::new("sh");
         command
-            .args(args)
+            .arg("-c")
+            .arg(format!("ulimit -n {fds} && exec \"$0\" \"$@\""))
+            .arg(bin())
+            .args(args);
+        Self::spawn(command, args, &[])
+    }
+
+    /// Spawns `command` (which runs `faxnotify ARGS`) with piped output.
+    fn spawn<S: AsRef<std::ffi::OsStr>>(
+        mut command: Command,
+        args: &[S],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Running {
+        command
             .env_remove("RUST_LOG")
             .env_remove("FAXNOTIFY_PASSWORD")
             .envs(env.iter().copied())
@@ -220,6 +241,27 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `faxnotify server` and waits until it listens and serves its admin socket.
     pub fn start(runtime: &str, users: &Path, dir: &Path, extra: &[&str]) -> TestServer {
+        Self::start_with(runtime, users, dir, extra, None)
+    }
+
+    /// [`TestServer::start`], allowed at most `fds` open file descriptors.
+    pub fn start_with_fd_limit(
+        runtime: &str,
+        users: &Path,
+        dir: &Path,
+        extra: &[&str],
+        fds: u32,
+    ) -> TestServer {
+        Self::start_with(runtime, users, dir, extra, Some(fds))
+    }
+
+    fn start_with(
+        runtime: &str,
+        users: &Path,
+        dir: &Path,
+        extra: &[&str],
+        fd_limit: Option<u32>,
+    ) -> TestServer {
         let admin = dir.join(format!("admin-{runtime}.sock"));
         let mut args: Vec<String> = vec![
             "server".into(),
@@ -233,7 +275,10 @@ impl TestServer {
             admin.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let mut process = Running::start(&args);
+        let mut process = match fd_limit {
+            Some(fds) => Running::start_with_fd_limit(&args, fds),
+            None => Running::start(&args),
+        };
         let line = process.wait_line(Stream::Err, "\"listening on\"", |l| {
             l.contains("listening on ")
         });

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use rustls::pki_types::{ServerName, UnixTime};
-use rustls::{AlertDescription, CertificateError, Error};
+use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
 
 use crate::wire::utc::UtcMillis;
 
@@ -104,7 +104,7 @@ impl TlsFailure {
                 Self::NotTls { plain_fnp: false }
             }
             Error::PeerIncompatible(p) => Self::Incompatible {
-                reason: format!("{p:?}").replace('_', " "),
+                reason: incompatibility(p),
             },
             Error::General(reason) if reason.contains("pinned") => {
                 Self::FingerprintMismatch { mismatch: None }
@@ -183,14 +183,48 @@ fn server_name_text(name: &ServerName<'_>) -> String {
 }
 
 fn alert_name(alert: AlertDescription) -> String {
-    let name = format!("{alert:?}");
     // rustls spells them BadCertificate; the RFC says bad_certificate.
-    // (UnknownCA is unknown_ca: a capital after a capital starts no word.)
+    words(&format!("{alert:?}"), '_')
+}
+
+/// What an incompatible peer lacks, in words: what a client offering too
+/// little (the usual case) lacks is said plainly; the rarer cases are
+/// rustls's names split into lower-case words.
+fn incompatibility(incompatible: &PeerIncompatible) -> String {
+    match incompatible {
+        PeerIncompatible::SupportedVersionsExtensionRequired
+        | PeerIncompatible::ServerDoesNotSupportTls12Or13
+        | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig => {
+            "it offers only TLS 1.2 or older".to_owned()
+        }
+        PeerIncompatible::NoCipherSuitesInCommon => {
+            "it offers none of the cipher suites FNP/1 uses".to_owned()
+        }
+        PeerIncompatible::NoKxGroupsInCommon
+        | PeerIncompatible::KeyShareExtensionRequired
+        | PeerIncompatible::NamedGroupsExtensionRequired => {
+            "it offers no key exchange FNP/1 uses (X25519)".to_owned()
+        }
+        PeerIncompatible::NoSignatureSchemesInCommon
+        | PeerIncompatible::SignatureAlgorithmsExtensionRequired => {
+            "it offers no signature scheme in common with the certificate".to_owned()
+        }
+        // The variant's name only (an ECH refusal's payload is no words).
+        other => {
+            let name = format!("{other:?}");
+            words(name.split('(').next().unwrap_or(&name), ' ')
+        }
+    }
+}
+
+/// A CamelCase name as lower-case words joined by `separator`. (UnknownCA
+/// is unknown_ca: a capital after a capital starts no word.)
+fn words(name: &str, separator: char) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     let mut previous_lower = false;
     for ch in name.chars() {
         if ch.is_ascii_uppercase() && previous_lower {
-            out.push('_');
+            out.push(separator);
         }
         previous_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
         out.push(ch.to_ascii_lowercase());
@@ -272,6 +306,33 @@ mod tests {
             assert_eq!(
                 failure.to_string(),
                 "the server's certificate is not signed by a trusted authority"
+            );
+        }
+    }
+
+    #[test]
+    fn an_incompatible_peer_is_told_in_words_not_in_rustls_names() {
+        use rustls::PeerIncompatible as P;
+        for (incompatible, words) in [
+            (
+                P::SupportedVersionsExtensionRequired,
+                "it offers only TLS 1.2 or older",
+            ),
+            (
+                P::NoCipherSuitesInCommon,
+                "it offers none of the cipher suites FNP/1 uses",
+            ),
+            (
+                P::NoKxGroupsInCommon,
+                "it offers no key exchange FNP/1 uses (X25519)",
+            ),
+            (P::NullCompressionRequired, "null compression required"),
+        ] {
+            let text =
+                TlsFailure::from_rustls(&Error::PeerIncompatible(incompatible), true).to_string();
+            assert_eq!(
+                text,
+                format!("the peer cannot speak TLS 1.3 as FNP/1 requires: {words}")
             );
         }
     }
