@@ -304,16 +304,21 @@ impl Notification {
     /// and one to drop with each string). `None` for anything else (an
     /// unknown kind, a malformed payload, a longer or non-UTF-8 string),
     /// which [`Notification::decode_bytes`] then decodes.
-    pub(crate) fn decode_in_place(kind: u8, payload: &[u8]) -> Option<Notification> {
+    ///
+    /// The payload is `received[..len]`; whatever `received` holds after
+    /// it (the next frames of a read) lets a short string be copied as a
+    /// fixed 20 bytes, which is faster (see [`Text`]'s `inline`), and does
+    /// not change what is decoded.
+    pub(crate) fn decode_in_place(kind: u8, received: &[u8], len: usize) -> Option<Notification> {
         let known = NotificationKind::from_wire(kind)?;
         // A payload too long for all its strings to fit is not parsed twice.
         let (fixed, strings) = layout(known);
-        if payload.len() > fixed + strings * (2 + INLINE_LEN) {
+        if len > fixed + strings * (2 + INLINE_LEN) {
             return None;
         }
         // No UTF-8 check while parsing: holding a text in place checks it.
-        let fields = Self::parse_known(known, payload, false).ok()?;
-        fields.build_in_place(payload)
+        let fields = Self::parse_known(known, received.get(..len)?, false).ok()?;
+        fields.build_in_place(received)
     }
 
     /// Reads a known kind's fields, its strings as ranges of the payload.
@@ -596,11 +601,12 @@ impl Fields {
         }
     }
 
-    /// The notification, its strings copied out of `payload` and held in
-    /// place; `None` when one does not fit or is not UTF-8.
+    /// The notification, its strings copied out of `received` (the
+    /// payload and any bytes after it) and held in place; `None` when one
+    /// does not fit or is not UTF-8.
     #[inline(always)]
-    fn build_in_place(self, payload: &[u8]) -> Option<Notification> {
-        let text = |range: Range<usize>| Text::inline(&payload[range]);
+    fn build_in_place(self, received: &[u8]) -> Option<Notification> {
+        let text = |range: Range<usize>| Text::inline(received, range);
         Some(match self {
             Fields::FaxReceived {
                 job,
