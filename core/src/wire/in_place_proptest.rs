@@ -122,14 +122,18 @@ fn agrees(kind: u8, payload: &[u8], after: &[u8]) -> Result<(), TestCaseError> {
 /// `payload` decoded in place with nothing after it (strings near its end
 /// copied by their length).
 fn in_place_alone(kind: u8, payload: &[u8]) -> Option<Notification> {
-    Notification::decode_in_place(kind, payload, payload.len())
+    in_place(kind, payload, &[])
 }
 
 /// `payload` decoded in place with `after` following it in the received
 /// bytes (strings read as a fixed 20 bytes where those reach).
 fn in_place(kind: u8, payload: &[u8], after: &[u8]) -> Option<Notification> {
     let received = [payload, after].concat();
-    Notification::decode_in_place(kind, &received, payload.len())
+    // Whatever it held before, `decoded` holds the answer after.
+    let mut decoded = Some(Notification::server_message("before"));
+    let yes = Notification::decode_in_place(kind, &received, payload.len(), &mut decoded);
+    assert_eq!(yes, decoded.is_some());
+    decoded
 }
 
 /// Bytes after a payload: the next frames of a read, here any bytes.

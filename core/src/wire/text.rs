@@ -61,20 +61,35 @@ impl Text {
         ByteString::try_from(bytes).map(|s| Text(Repr::Shared(s)))
     }
 
-    /// `received[range]` copied into the text itself, when it is UTF-8 and
-    /// at most 20 bytes long; `None` otherwise. `received` may go on past
-    /// the range: the copy is then one of a fixed 20 bytes (see
-    /// [`inline_bytes`]).
+    /// An empty text held in place, for [`Text::fill_inline`] to fill.
     #[inline(always)]
-    pub(crate) fn inline(received: &[u8], range: Range<usize>) -> Option<Self> {
-        let bytes = inline_bytes(received, range.clone())?;
+    pub(crate) const fn inline_empty() -> Self {
+        Text(Repr::Inline(ArrayString::new_const()))
+    }
+
+    /// Sets this text, held in place (see [`Text::inline_empty`]), to
+    /// `received[range]` when that is UTF-8 and at most 20 bytes long;
+    /// `false` otherwise, or when the text is not held in place.
+    /// `received` may go on past the range: the copy is then one of a
+    /// fixed 20 bytes (see [`inline_bytes`]).
+    #[inline(always)]
+    pub(crate) fn fill_inline(&mut self, received: &[u8], range: Range<usize>) -> bool {
+        let Repr::Inline(text) = &mut self.0 else {
+            return false;
+        };
+        let Some(bytes) = inline_bytes(received, range.clone()) else {
+            return false;
+        };
         // The bytes past the text are zeros, valid UTF-8 and a character
         // boundary at `range.len()`: so the whole 20 are UTF-8 exactly when
-        // the text is, and the truncation cannot panic. The array is moved
+        // the text is, and the truncation cannot panic. The array is copied
         // into the `ArrayString` by a copy of fixed size.
-        let mut text = ArrayString::from_byte_string(&bytes).ok()?;
+        let Ok(filled) = ArrayString::from_byte_string(&bytes) else {
+            return false;
+        };
+        *text = filled;
         text.truncate(range.len());
-        Some(Text(Repr::Inline(text)))
+        true
     }
 
     /// The text.
@@ -321,7 +336,13 @@ mod tests {
 
     /// All of `bytes` held in place.
     fn whole(bytes: &[u8]) -> Option<Text> {
-        Text::inline(bytes, 0..bytes.len())
+        inline(bytes, 0..bytes.len())
+    }
+
+    /// `received[range]` held in place.
+    fn inline(received: &[u8], range: Range<usize>) -> Option<Text> {
+        let mut text = Text::inline_empty();
+        text.fill_inline(received, range).then_some(text)
     }
 
     #[test]
@@ -336,18 +357,18 @@ mod tests {
                 let mut received = b"\xff\xfe".to_vec();
                 received.extend_from_slice(&text.as_bytes()[..len]);
                 received.extend(std::iter::repeat_n(0xff, after));
-                let inline = Text::inline(&received, 2..2 + len).unwrap();
-                assert!(matches!(inline.0, Repr::Inline(_)));
-                assert_eq!(inline, &text[..len], "{len} bytes, {after} after");
+                let held = inline(&received, 2..2 + len).unwrap();
+                assert!(matches!(held.0, Repr::Inline(_)));
+                assert_eq!(held, &text[..len], "{len} bytes, {after} after");
             }
         }
         // Cut inside a character, outside the bytes, or too long: refused.
         let received = "Müller and more bytes after it".as_bytes();
-        assert!(Text::inline(received, 0..2).is_none());
-        assert!(Text::inline(received, 2..4).is_none());
-        assert!(Text::inline(received, 0..received.len() + 1).is_none());
-        assert!(Text::inline(received, 0..INLINE_LEN + 1).is_none());
-        assert_eq!(Text::inline(received, 0..3).unwrap(), "Mü");
+        assert!(inline(received, 0..2).is_none());
+        assert!(inline(received, 2..4).is_none());
+        assert!(inline(received, 0..received.len() + 1).is_none());
+        assert!(inline(received, 0..INLINE_LEN + 1).is_none());
+        assert_eq!(inline(received, 0..3).unwrap(), "Mü");
     }
 
     #[test]
