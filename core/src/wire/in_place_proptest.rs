@@ -129,8 +129,8 @@ fn in_place_alone(kind: u8, payload: &[u8]) -> Option<Notification> {
 /// bytes (strings read as a fixed 20 bytes where those reach).
 fn in_place(kind: u8, payload: &[u8], after: &[u8]) -> Option<Notification> {
     let received = [payload, after].concat();
-    // Whatever it held before, `decoded` holds the answer after.
-    let mut decoded = Some(Notification::server_message("before"));
+    // Empty before, as the decoder hands it: the answer after.
+    let mut decoded = None;
     let yes = Notification::decode_in_place(kind, &received, payload.len(), &mut decoded);
     assert_eq!(yes, decoded.is_some());
     decoded

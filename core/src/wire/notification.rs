@@ -305,7 +305,8 @@ impl Notification {
     /// unknown kind, a malformed payload, a longer or non-UTF-8 string),
     /// which [`Notification::decode_bytes`] then decodes. The notification
     /// is written into `decoded` (`true`), built where it is to be (see
-    /// [`Fields::build_in_place`]); on `false` `decoded` is `None`.
+    /// [`Fields::build_in_place`]); on `false` `decoded` holds what it held
+    /// before or `None`.
     ///
     /// The payload is `received[..len]`; whatever `received` holds after
     /// it (the next frames of a read) lets a short string be copied as a
@@ -317,19 +318,25 @@ impl Notification {
         len: usize,
         decoded: &mut Option<Notification>,
     ) -> bool {
-        let fields = NotificationKind::from_wire(kind).and_then(|known| {
-            // A payload too long for all its strings to fit is not parsed
-            // twice.
-            let (fixed, strings) = layout(known);
-            if len > fixed + strings * (2 + INLINE_LEN) {
-                return None;
-            }
-            // No UTF-8 check while parsing: holding a text in place checks it.
-            Self::parse_known(known, received.get(..len)?, false).ok()
-        });
-        if fields.is_some_and(|fields| fields.build_in_place(received, decoded)) {
+        let Some(known) = NotificationKind::from_wire(kind) else {
+            return false;
+        };
+        // A payload too long for all its strings to fit is not parsed twice.
+        let (fixed, strings) = layout(known);
+        if len > fixed + strings * (2 + INLINE_LEN) {
+            return false;
+        }
+        // No UTF-8 check while parsing: holding a text in place checks it.
+        let Some(Ok(fields)) = received
+            .get(..len)
+            .map(|payload| Self::parse_known(known, payload, false))
+        else {
+            return false;
+        };
+        if fields.build_in_place(received, decoded) {
             return true;
         }
+        // A part was written: the caller decodes it the other way.
         *decoded = None;
         false
     }
