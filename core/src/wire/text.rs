@@ -132,8 +132,8 @@ static KEEP: [u8; 2 * INLINE_LEN] = {
 /// when the range is longer or outside `received`.
 ///
 /// Where `received` holds 20 bytes from the range's start, they are read
-/// as a fixed 20 and the bytes past the range masked off in registers.
-/// The array is then written by wide stores that the wide loads moving it
+/// as a fixed 20 and the bytes past the range masked off with a constant
+/// table. The array is then written by wide stores that the wide loads moving it
 /// into the notification can be forwarded from. A copy of the range's own
 /// length (a `memcpy` of variable size) writes it in narrow pieces instead,
 /// and each wide load of them stalls until those stores have landed: the
@@ -141,13 +141,14 @@ static KEEP: [u8; 2 * INLINE_LEN] = {
 /// text within 20 bytes of the end of the received bytes is copied so.
 #[inline(always)]
 fn inline_bytes(received: &[u8], range: Range<usize>) -> Option<[u8; INLINE_LEN]> {
-    let len = range.len();
-    if len > INLINE_LEN || range.end > received.len() {
+    let text = received.get(range.clone())?;
+    let len = text.len();
+    if len > INLINE_LEN {
         return None;
     }
     let mut bytes = [0; INLINE_LEN];
     let Some(window) = received[range.start..].first_chunk::<INLINE_LEN>() else {
-        bytes[..len].copy_from_slice(&received[range]);
+        bytes[..len].copy_from_slice(text);
         return Some(bytes);
     };
     // Masked byte by byte with a fixed 20 of a constant table (ones
@@ -368,6 +369,9 @@ mod tests {
         assert!(inline(received, 2..4).is_none());
         assert!(inline(received, 0..received.len() + 1).is_none());
         assert!(inline(received, 0..INLINE_LEN + 1).is_none());
+        #[allow(clippy::reversed_empty_ranges)] // a range no parser gives
+        let backwards = received.len() + 2..received.len() + 1;
+        assert!(inline(received, backwards).is_none());
         assert_eq!(inline(received, 0..3).unwrap(), "Mü");
     }
 
