@@ -107,46 +107,70 @@ fn apply(mut payload: Vec<u8>, edit: &Edit) -> Vec<u8> {
     payload
 }
 
-/// Asserts that where the in-place decoding answers, it is the shared one.
-fn agrees(kind: u8, payload: &[u8]) -> Result<(), TestCaseError> {
-    if let Some(in_place) = Notification::decode_in_place(kind, payload) {
+/// Asserts that where the in-place decoding answers, it is the shared one,
+/// and that bytes after the payload change nothing.
+fn agrees(kind: u8, payload: &[u8], after: &[u8]) -> Result<(), TestCaseError> {
+    let in_place = in_place(kind, payload, after);
+    prop_assert_eq!(&in_place, &in_place_alone(kind, payload));
+    if let Some(in_place) = in_place {
         let shared = Notification::decode_bytes(kind, Bytes::copy_from_slice(payload));
         prop_assert_eq!(in_place, shared);
     }
     Ok(())
 }
 
+/// `payload` decoded in place with nothing after it (strings near its end
+/// copied by their length).
+fn in_place_alone(kind: u8, payload: &[u8]) -> Option<Notification> {
+    in_place(kind, payload, &[])
+}
+
+/// `payload` decoded in place with `after` following it in the received
+/// bytes (strings read as a fixed 20 bytes where those reach).
+fn in_place(kind: u8, payload: &[u8], after: &[u8]) -> Option<Notification> {
+    let received = [payload, after].concat();
+    // Empty before, as the decoder hands it: the answer after.
+    let mut decoded = None;
+    let yes = Notification::decode_in_place(kind, &received, payload.len(), &mut decoded);
+    assert_eq!(yes, decoded.is_some());
+    decoded
+}
+
+/// Bytes after a payload: the next frames of a read, here any bytes.
+fn after() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..=INLINE_LEN + 4)
+}
+
 proptest! {
     #[test]
-    fn well_formed_short_strings_are_decoded_in_place(n in notification()) {
+    fn well_formed_short_strings_are_decoded_in_place(n in notification(), after in after()) {
         let kind = n.kind();
         let payload = n.to_payload().expect("strings are far below the limit");
-        let in_place = Notification::decode_in_place(kind, &payload);
-        if all_strings_fit(&n) {
-            prop_assert_eq!(in_place, Some(n));
-        } else {
-            prop_assert_eq!(in_place, None);
-        }
+        let expected = all_strings_fit(&n).then_some(n);
+        prop_assert_eq!(&in_place_alone(kind, &payload), &expected);
+        prop_assert_eq!(&in_place(kind, &payload, &after), &expected);
     }
 
     #[test]
     fn edited_payloads_decode_in_place_as_from_shared_bytes(
         n in notification(),
         edits in proptest::collection::vec(edit(), 1..4),
+        after in after(),
     ) {
         let kind = n.kind();
         let mut payload = n.to_payload().expect("strings are far below the limit").to_vec();
         for e in &edits {
             payload = apply(payload, e);
         }
-        agrees(kind, &payload)?;
+        agrees(kind, &payload, &after)?;
     }
 
     #[test]
     fn any_bytes_of_any_kind_decode_in_place_as_from_shared_bytes(
         kind in any::<u8>(),
         payload in proptest::collection::vec(any::<u8>(), 0..80),
+        after in after(),
     ) {
-        agrees(kind, &payload)?;
+        agrees(kind, &payload, &after)?;
     }
 }

@@ -303,17 +303,42 @@ impl Notification {
     /// client need not split them off (an atomic reference count to take,
     /// and one to drop with each string). `None` for anything else (an
     /// unknown kind, a malformed payload, a longer or non-UTF-8 string),
-    /// which [`Notification::decode_bytes`] then decodes.
-    pub(crate) fn decode_in_place(kind: u8, payload: &[u8]) -> Option<Notification> {
-        let known = NotificationKind::from_wire(kind)?;
+    /// which [`Notification::decode_bytes`] then decodes. The notification
+    /// is written into `decoded` (`true`), built where it is to be (see
+    /// [`Fields::build_in_place`]); on `false` `decoded` holds what it held
+    /// before or `None`.
+    ///
+    /// The payload is `received[..len]`; whatever `received` holds after
+    /// it (the next frames of a read) lets a short string be copied as a
+    /// fixed 20 bytes, which is faster (see [`Text`]'s `inline`), and does
+    /// not change what is decoded.
+    pub(crate) fn decode_in_place(
+        kind: u8,
+        received: &[u8],
+        len: usize,
+        decoded: &mut Option<Notification>,
+    ) -> bool {
+        let Some(known) = NotificationKind::from_wire(kind) else {
+            return false;
+        };
         // A payload too long for all its strings to fit is not parsed twice.
         let (fixed, strings) = layout(known);
-        if payload.len() > fixed + strings * (2 + INLINE_LEN) {
-            return None;
+        if len > fixed + strings * (2 + INLINE_LEN) {
+            return false;
         }
         // No UTF-8 check while parsing: holding a text in place checks it.
-        let fields = Self::parse_known(known, payload, false).ok()?;
-        fields.build_in_place(payload)
+        let Some(Ok(fields)) = received
+            .get(..len)
+            .map(|payload| Self::parse_known(known, payload, false))
+        else {
+            return false;
+        };
+        if fields.build_in_place(received, decoded) {
+            return true;
+        }
+        // A part was written: the caller decodes it the other way.
+        *decoded = None;
+        false
     }
 
     /// Reads a known kind's fields, its strings as ranges of the payload.
@@ -596,25 +621,38 @@ impl Fields {
         }
     }
 
-    /// The notification, its strings copied out of `payload` and held in
-    /// place; `None` when one does not fit or is not UTF-8.
+    /// The notification written into `decoded`, its strings copied out of
+    /// `received` (the payload and any bytes after it) and held in place;
+    /// `false` when one does not fit or is not UTF-8 (`decoded` is then
+    /// left holding a part, which the caller clears).
+    ///
+    /// Written where it goes, its strings filled in there: a notification
+    /// built on the stack and then moved is read back by wide loads right
+    /// after its fields were written by narrower stores, and each such
+    /// load stalls until those stores land (store-to-load forwarding).
     #[inline(always)]
-    fn build_in_place(self, payload: &[u8]) -> Option<Notification> {
-        let text = |range: Range<usize>| Text::inline(&payload[range]);
-        Some(match self {
+    fn build_in_place(self, received: &[u8], decoded: &mut Option<Notification>) -> bool {
+        let empty = Text::inline_empty;
+        match self {
             Fields::FaxReceived {
                 job,
                 from,
                 to,
                 pages,
                 received_at_ms,
-            } => Notification::FaxReceived(FaxReceived {
-                job,
-                from: text(from)?,
-                to: text(to)?,
-                pages,
-                received_at_ms,
-            }),
+            } => {
+                let n = decoded.insert(Notification::FaxReceived(FaxReceived {
+                    job,
+                    from: empty(),
+                    to: empty(),
+                    pages,
+                    received_at_ms,
+                }));
+                let Notification::FaxReceived(n) = n else {
+                    return false;
+                };
+                n.from.fill_inline(received, from) && n.to.fill_inline(received, to)
+            }
             Fields::JobStatus {
                 job,
                 state,
@@ -622,38 +660,61 @@ impl Fields {
                 pages,
                 attempt,
                 detail,
-            } => Notification::JobStatus(JobStatus {
-                job,
-                state,
-                page,
-                pages,
-                attempt,
-                detail: text(detail)?,
-            }),
-            Fields::ServerMessage { text: message } => Notification::ServerMessage(ServerMessage {
-                text: text(message)?,
-            }),
+            } => {
+                let n = decoded.insert(Notification::JobStatus(JobStatus {
+                    job,
+                    state,
+                    page,
+                    pages,
+                    attempt,
+                    detail: empty(),
+                }));
+                let Notification::JobStatus(n) = n else {
+                    return false;
+                };
+                n.detail.fill_inline(received, detail)
+            }
+            Fields::ServerMessage { text } => {
+                let n =
+                    decoded.insert(Notification::ServerMessage(ServerMessage { text: empty() }));
+                let Notification::ServerMessage(n) = n else {
+                    return false;
+                };
+                n.text.fill_inline(received, text)
+            }
             Fields::DeviceStatus {
                 device,
                 state,
                 detail,
-            } => Notification::DeviceStatus(DeviceStatus {
-                device: text(device)?,
-                state,
-                detail: text(detail)?,
-            }),
+            } => {
+                let n = decoded.insert(Notification::DeviceStatus(DeviceStatus {
+                    device: empty(),
+                    state,
+                    detail: empty(),
+                }));
+                let Notification::DeviceStatus(n) = n else {
+                    return false;
+                };
+                n.device.fill_inline(received, device) && n.detail.fill_inline(received, detail)
+            }
             Fields::FaxUpdated {
                 job,
                 change,
                 by,
                 comment,
-            } => Notification::FaxUpdated(FaxUpdated {
-                job,
-                change,
-                by: text(by)?,
-                comment: text(comment)?,
-            }),
-        })
+            } => {
+                let n = decoded.insert(Notification::FaxUpdated(FaxUpdated {
+                    job,
+                    change,
+                    by: empty(),
+                    comment: empty(),
+                }));
+                let Notification::FaxUpdated(n) = n else {
+                    return false;
+                };
+                n.by.fill_inline(received, by) && n.comment.fill_inline(received, comment)
+            }
+        }
     }
 }
 

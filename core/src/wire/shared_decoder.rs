@@ -183,10 +183,8 @@ impl SharedDecoder {
             && let Some((seq, kind, len)) = self.front_notify()
         {
             let at = 4 + NOTIFY_PAYLOAD_AT;
-            if let Some(notification) = Notification::decode_in_place(kind, &self.buf[at..at + len])
-            {
+            if Notification::decode_in_place(kind, &self.buf[at..], len, decoded) {
                 self.buf.advance(at + len);
-                *decoded = Some(notification);
                 return Ok(Some(Ok(SharedNotify {
                     seq,
                     kind,
