@@ -5,30 +5,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::Path;
 
-use common::{RUNTIMES, Running, Stream, TestServer, add_users, faxnotify, json, write_file};
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, socket};
+use common::{
+    RUNTIMES, Running, Stream, TestServer, add_users, faxnotify, json, refusing_port, write_file,
+};
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A port that refuses connections: bound, never listening, and held (so
-/// nothing else takes it) until the descriptor is dropped.
-fn refusing_port() -> (OwnedFd, SocketAddr) {
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::empty(),
-        None,
-    )
-    .expect("a socket");
-    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).expect("bind");
-    let addr: SockaddrIn = getsockname(fd.as_raw_fd()).expect("getsockname");
-    (fd, SocketAddr::from(([127, 0, 0, 1], addr.port())))
-}
 
 /// `faxnotify settings set --settings FILE ARGS...`, which must succeed.
 fn settings_set(file: &Path, args: &[&str]) -> String {

@@ -11,9 +11,9 @@ use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd as _;
 
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+use nix::sys::socket::{SockaddrIn, connect};
 
-use common::{RUNTIMES, TestServer, WAIT, add_users};
+use common::{RUNTIMES, TestServer, WAIT, add_users, bound_socket};
 
 /// Low enough that every descriptor is used several times over below.
 const FD_LIMIT: u32 = 64;
@@ -56,15 +56,7 @@ fn run(runtime: &str) {
 /// A connection from `from` to `to`, made at once (the kernel completes it
 /// whether or not the server accepts it yet).
 fn connect_from(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::empty(),
-        None,
-    )
-    .expect("a socket");
-    let [a, b, c, d] = from.octets();
-    bind(fd.as_raw_fd(), &SockaddrIn::new(a, b, c, d, 0)).expect("bind");
+    let fd = bound_socket(from);
     let SocketAddr::V4(to) = to else {
         panic!("an IPv4 server")
     };

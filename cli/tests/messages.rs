@@ -5,15 +5,13 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::net::TcpListener;
 use std::path::Path;
 
 use common::{
-    RUNTIMES, Running, Stream, TestServer, add_users, faxnotify, json, start_json_client,
-    write_file,
+    RUNTIMES, Running, Stream, TestServer, add_users, faxnotify, json, refusing_port,
+    start_json_client, write_file,
 };
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, socket};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -81,21 +79,6 @@ fn run_to_end(cmd: &mut assert_cmd::Command, code: i32) -> String {
     );
     assert_for_people(&text);
     text
-}
-
-/// A bound TCP socket that does not listen: dialling its port is refused,
-/// and holding it keeps anyone else from taking the port meanwhile.
-fn refusing_port() -> (OwnedFd, SocketAddr) {
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::empty(),
-        None,
-    )
-    .expect("a socket");
-    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).expect("bind");
-    let addr: SockaddrIn = getsockname(fd.as_raw_fd()).expect("getsockname");
-    (fd, SocketAddr::from(([127, 0, 0, 1], addr.port())))
 }
 
 fn client_args(server: &str, user: &str, pw: &Path, runtime: &str) -> Vec<String> {

@@ -187,6 +187,16 @@ mod tests {
         (made.cert.pem(), made.signing_key.serialize_pem())
     }
 
+    /// A matching certificate and key written to `cert.pem` and `key.pem`
+    /// in `dir`: their paths.
+    fn written_pair(dir: &Path) -> (PathBuf, PathBuf) {
+        let (cert, key) = pair("fax.example.org");
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        fs::write(&cert_path, &cert).expect("write");
+        fs::write(&key_path, &key).expect("write");
+        (cert_path, key_path)
+    }
+
     fn leaf(identity: &ServerIdentity) -> Fingerprint {
         Fingerprint::of(&identity.chain()[0])
     }
@@ -216,11 +226,7 @@ mod tests {
     #[test]
     fn swapped_files_name_the_file_and_what_it_holds() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (cert, key) = pair("fax.example.org");
-        let cert_path = dir.path().join("cert.pem");
-        let key_path = dir.path().join("key.pem");
-        fs::write(&cert_path, &cert).expect("write");
-        fs::write(&key_path, &key).expect("write");
+        let (cert_path, key_path) = written_pair(dir.path());
         assert_eq!(
             load_identity(&cert_path, &cert_path).err(),
             Some(format!(
@@ -273,11 +279,7 @@ mod tests {
     #[test]
     fn a_fifo_a_device_or_a_huge_file_is_refused_without_being_read() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (cert, key) = pair("fax.example.org");
-        let cert_path = dir.path().join("cert.pem");
-        let key_path = dir.path().join("key.pem");
-        fs::write(&cert_path, &cert).expect("write");
-        fs::write(&key_path, &key).expect("write");
+        let (cert_path, key_path) = written_pair(dir.path());
         // Reading a FIFO with no writer would wait for ever; /dev/zero
         // would fill the memory.
         let fifo = dir.path().join("fifo.pem");

@@ -4,7 +4,8 @@
 #![allow(dead_code)] // each test file uses a part of this
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -43,6 +44,31 @@ pub fn add_users(file: &Path, users: &[(&str, &str)]) {
             .assert()
             .success();
     }
+}
+
+/// A TCP socket bound to `ip` on a port the kernel picks, neither
+/// listening nor connected yet.
+pub fn bound_socket(ip: Ipv4Addr) -> OwnedFd {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .expect("a socket");
+    let [a, b, c, d] = ip.octets();
+    bind(fd.as_raw_fd(), &SockaddrIn::new(a, b, c, d, 0)).expect("bind");
+    fd
+}
+
+/// A bound TCP socket that does not listen: dialling its port is refused,
+/// and holding it keeps anyone else from taking the port meanwhile.
+pub fn refusing_port() -> (OwnedFd, SocketAddr) {
+    let fd = bound_socket(Ipv4Addr::LOCALHOST);
+    let addr: nix::sys::socket::SockaddrIn =
+        nix::sys::socket::getsockname(fd.as_raw_fd()).expect("getsockname");
+    (fd, SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port())))
 }
 
 /// Which stream a line came from.
