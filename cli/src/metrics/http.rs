@@ -17,6 +17,8 @@ use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 pub const MAX_REQUEST: usize = 8 * 1024;
 /// How long one connection may take, from accept to the last byte written.
 pub const DEADLINE: Duration = Duration::from_secs(5);
+/// The pause after a failed accept, as the event loops make.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Why the metrics address cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +57,14 @@ pub fn serve(listener: TcpListener, page: impl Fn() -> String + Send + 'static) 
                     Ok(stream) => {
                         let _ = answer(stream, &page);
                     }
-                    Err(e) => tracing::debug!("metrics: accept failed: {e}"),
+                    Err(e) => {
+                        tracing::debug!("metrics: accept failed: {e}");
+                        // Out of descriptors (EMFILE, ENFILE), accept fails at
+                        // once for as long as the connection waits: without a
+                        // pause this thread would spin a core until a
+                        // descriptor comes free.
+                        std::thread::sleep(ACCEPT_RETRY);
+                    }
                 }
             }
         })?;
