@@ -2,10 +2,17 @@
 //! input, a file, or an environment variable. Never the command line
 //! (other users can read a process's arguments).
 
-use std::io::{self, BufRead as _, IsTerminal as _};
+use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
 use std::path::Path;
 
+use faxnotify_users::{BoundedReadError, read_bounded};
+
 use crate::failure::Failure;
+
+/// The most a password file or line may hold: far above any password, and
+/// a bound, so that `/dev/zero` or a stream without a line end given by
+/// mistake is refused instead of filling the memory.
+pub const MAX_PASSWORD_BYTES: u64 = 64 * 1024;
 
 /// The environment variable `faxnotify client` reads the password from.
 pub const PASSWORD_ENV: &str = "FAXNOTIFY_PASSWORD";
@@ -24,9 +31,19 @@ fn strip_newline(mut text: String) -> String {
 /// Reads one line of standard input (`--password-stdin`).
 pub fn from_stdin() -> Result<String, Failure> {
     let mut line = String::new();
-    io::stdin().lock().read_line(&mut line).map_err(|e| {
-        Failure::runtime(format!("cannot read the password from standard input: {e}"))
-    })?;
+    io::stdin()
+        .lock()
+        .take(MAX_PASSWORD_BYTES + 1)
+        .read_line(&mut line)
+        .map_err(|e| {
+            Failure::runtime(format!("cannot read the password from standard input: {e}"))
+        })?;
+    if line.len() as u64 > MAX_PASSWORD_BYTES {
+        return Err(Failure::usage(format!(
+            "the first line of standard input is longer than {} KiB: not a password",
+            MAX_PASSWORD_BYTES >> 10
+        )));
+    }
     if line.is_empty() {
         return Err(Failure::usage(
             "standard input is empty: pipe the password in, e.g. `printf '%s\\n' \"$PW\" | faxnotify ...`",
@@ -36,13 +53,21 @@ pub fn from_stdin() -> Result<String, Failure> {
 }
 
 /// Reads a password file: its whole content, less one trailing line ending.
+/// A regular file of at most [`MAX_PASSWORD_BYTES`] only: a FIFO must not
+/// hang the command, nor a device fill the memory.
 pub fn from_file(path: &Path) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::usage(format!(
-            "cannot read the password file {}: {e}",
-            path.display()
-        ))
+    let file = path.display();
+    let bytes = read_bounded(path, MAX_PASSWORD_BYTES).map_err(|e| match e {
+        BoundedReadError::Missing => Failure::usage(format!(
+            "cannot read the password file {file}: it does not exist"
+        )),
+        BoundedReadError::Io(e) => {
+            Failure::usage(format!("cannot read the password file {file}: {e}"))
+        }
+        other => Failure::usage(format!("the password file {file} {other}")),
     })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::usage(format!("the password file {file} is not UTF-8 text")))?;
     Ok(strip_newline(text))
 }
 
@@ -77,5 +102,48 @@ mod tests {
         assert_eq!(strip_newline("pw\r\n".into()), "pw");
         assert_eq!(strip_newline("pw".into()), "pw");
         assert_eq!(strip_newline("pw\n\n".into()), "pw\n");
+    }
+
+    #[test]
+    fn a_password_file_is_a_small_regular_file_of_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("pw");
+        std::fs::write(&good, "secret\n").expect("write");
+        assert_eq!(from_file(&good).expect("reads"), "secret");
+
+        let message = |path: &Path| from_file(path).expect_err("refused").to_string();
+        // Reading a FIFO with no writer would wait for ever; /dev/zero
+        // would fill the memory.
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        for odd in [fifo.as_path(), Path::new("/dev/zero")] {
+            assert!(
+                message(odd)
+                    .ends_with("is not a regular file (a FIFO, a device or a directory): not read"),
+                "{}",
+                message(odd)
+            );
+        }
+        let huge = dir.path().join("huge");
+        std::fs::File::create(&huge)
+            .and_then(|f| f.set_len(MAX_PASSWORD_BYTES + 1))
+            .expect("a sparse file");
+        assert!(
+            message(&huge).ends_with("is larger than 64 KiB: not read"),
+            "{}",
+            message(&huge)
+        );
+        let binary = dir.path().join("binary");
+        std::fs::write(&binary, [0xff, 0xfe]).expect("write");
+        assert!(
+            message(&binary).ends_with("is not UTF-8 text"),
+            "{}",
+            message(&binary)
+        );
+        assert!(
+            message(&dir.path().join("nope")).ends_with("it does not exist"),
+            "{}",
+            message(&dir.path().join("nope"))
+        );
     }
 }

@@ -288,3 +288,22 @@ fn user_add_writes_through_a_symlinked_users_file() {
         .failure()
         .stderr(contains("symbolic link"));
 }
+
+#[test]
+fn a_password_line_longer_than_any_password_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.toml");
+    // A stream without a line end (say, a binary piped in by mistake):
+    // refused once past the bound, not read into memory to its end.
+    faxnotify()
+        .args(["user", "add", "--users"])
+        .arg(&file)
+        .args(["dave", "--password-stdin"])
+        .write_stdin(vec![b'a'; 200 * 1024])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "the first line of standard input is longer than 64 KiB: not a password",
+        ));
+    assert!(!file.exists(), "nothing was written");
+}
