@@ -5,7 +5,7 @@
 use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
 use std::path::Path;
 
-use faxnotify_users::{BoundedReadError, read_bounded};
+use faxnotify_users::read_bounded;
 
 use crate::failure::Failure;
 
@@ -57,15 +57,8 @@ pub fn from_stdin() -> Result<String, Failure> {
 /// hang the command, nor a device fill the memory.
 pub fn from_file(path: &Path) -> Result<String, Failure> {
     let file = path.display();
-    let bytes = read_bounded(path, MAX_PASSWORD_BYTES).map_err(|e| match e {
-        BoundedReadError::Missing => Failure::usage(format!(
-            "cannot read the password file {file}: it does not exist"
-        )),
-        BoundedReadError::Io(e) => {
-            Failure::usage(format!("cannot read the password file {file}: {e}"))
-        }
-        other => Failure::usage(format!("the password file {file} {other}")),
-    })?;
+    let bytes = read_bounded(path, MAX_PASSWORD_BYTES)
+        .map_err(|e| Failure::usage(e.describe("password file", path)))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Failure::usage(format!("the password file {file} is not UTF-8 text")))?;
     Ok(strip_newline(text))

@@ -484,6 +484,19 @@ pub enum BoundedReadError {
     Io(#[source] io::Error),
 }
 
+impl BoundedReadError {
+    /// The whole sentence for a person: `what` ("password file") at
+    /// `path`, and why it was not read.
+    pub fn describe(&self, what: &str, path: &Path) -> String {
+        let path = path.display();
+        match self {
+            Self::Missing => format!("cannot read the {what} {path}: it does not exist"),
+            Self::Io(e) => format!("cannot read the {what} {path}: {e}"),
+            other => format!("the {what} {path} {other}"),
+        }
+    }
+}
+
 /// Reads a regular file of at most `max` bytes, opened without blocking:
 /// a FIFO put in its place must not hang the reader, and a device
 /// (`/dev/zero`) or a huge file must not fill the memory.

@@ -25,19 +25,12 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
 /// Reads the PEM file `path`, named `what` ("CA file") in errors.
 pub fn read_pem_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
     read_bounded(path, MAX_PEM_BYTES).map_err(|e| match e {
-        BoundedReadError::Missing => {
-            format!(
-                "cannot read the {what} {}: it does not exist",
-                path.display()
-            )
-        }
-        BoundedReadError::Io(e) => format!("cannot read the {what} {}: {e}", path.display()),
         BoundedReadError::TooLarge { .. } => format!(
             "the {what} {} is larger than {} MiB: not read (a PEM file is a few KiB)",
             path.display(),
             MAX_PEM_BYTES >> 20
         ),
-        other => format!("the {what} {} {other}", path.display()),
+        other => other.describe(what, path),
     })
 }
 
