@@ -229,7 +229,7 @@ async fn index(
     match bus.index_session(record).await {
         Ok(()) => Some(started),
         Err(err) => {
-            tracing::debug!(session = %format_args!("{:016x}", record.session), %err, "session index entry not written");
+            tracing::debug!(session = %crate::subjects::session_key(record.session), %err, "session index entry not written");
             None
         }
     }
