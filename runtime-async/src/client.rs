@@ -172,6 +172,16 @@ impl<R: Runtime> Client<R> {
         self.events.recv().await
     }
 
+    /// Waits for an event, then moves it and those waiting behind it, up
+    /// to `limit` in all, onto the end of `into`; returns how many. Taking
+    /// events in batches costs one lock of the queue per batch instead of
+    /// one per event (tokio's `mpsc::Receiver::recv_many`): at window 64
+    /// a client's notifications arrive dozens at a time. Returns 0 once the
+    /// client has finished and every event was taken, or if `limit` is 0.
+    pub async fn next_events(&self, into: &mut Vec<Event>, limit: usize) -> usize {
+        self.events.recv_many(into, limit).await
+    }
+
     /// An event that is already waiting, without waiting.
     pub fn try_next_event(&self) -> Option<Event> {
         self.events.try_recv()

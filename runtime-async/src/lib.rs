@@ -17,7 +17,7 @@
 //! Server::bind_with_handler(addr, config, users, options, handler).await
 //!     handler(event, notifier) on the driver task: notifier.post(..)
 //! Client::start(config).await -> Client
-//!     client.next_event().await, logout(), state(), change_settings()
+//!     client.next_event().await (next_events(&mut vec, limit): a batch), logout(), state(), change_settings()
 //! ```
 //!
 //! # Tasks

@@ -159,22 +159,42 @@ pub(crate) struct Receiver<T> {
 impl<T> Receiver<T> {
     /// The next event, or `Pending` with `waker` (if any) registered.
     fn poll_take(&self, waker: Option<&Waker>) -> Poll<Option<T>> {
+        let mut event = None;
+        self.poll_take_into(waker, 1, |taken| event = Some(taken))
+            .map(|taken| (taken > 0).then(|| event.take()).flatten())
+    }
+
+    /// Up to `limit` waiting events, each handed to `take` in order, under
+    /// one lock; `Ready(0)` once the driver has finished and every event
+    /// was taken (or `limit` is 0), else `Pending` with `waker` (if any)
+    /// registered.
+    fn poll_take_into(
+        &self,
+        waker: Option<&Waker>,
+        limit: usize,
+        mut take: impl FnMut(T),
+    ) -> Poll<usize> {
+        if limit == 0 {
+            return Poll::Ready(0);
+        }
         let mut state = self.shared.lock();
         let was_full = state.queue.len() >= self.shared.capacity;
         if let Some(waker) = waker {
             // Served: a push while this task runs need not wake it.
             state.waiting.retain(|w| !w.will_wake(waker));
         }
-        if let Some(event) = state.queue.pop_front() {
+        let taken = limit.min(state.queue.len());
+        if taken > 0 {
+            state.queue.drain(..taken).for_each(&mut take);
             let now_below = state.queue.len() < self.shared.capacity;
             drop(state);
             if was_full && now_below {
                 self.shared.space.notify(usize::MAX);
             }
-            return Poll::Ready(Some(event));
+            return Poll::Ready(taken);
         }
         if state.closed {
-            return Poll::Ready(None);
+            return Poll::Ready(0);
         }
         if let Some(waker) = waker
             && !state.waiting.iter().any(|w| w.will_wake(waker))
@@ -188,6 +208,14 @@ impl<T> Receiver<T> {
     /// was taken.
     pub(crate) async fn recv(&self) -> Option<T> {
         std::future::poll_fn(|cx| self.poll_take(Some(cx.waker()))).await
+    }
+
+    /// Waits for at least one event, then moves up to `limit` waiting
+    /// events onto `into` under one lock; returns how many. 0: the driver
+    /// has finished and every event was taken (or `limit` is 0).
+    pub(crate) async fn recv_many(&self, into: &mut Vec<T>, limit: usize) -> usize {
+        std::future::poll_fn(|cx| self.poll_take_into(Some(cx.waker()), limit, |e| into.push(e)))
+            .await
     }
 
     /// An event that is already queued, without waiting.
@@ -262,6 +290,28 @@ mod tests {
         tx.push(2);
         tx.flush();
         assert!(!tx.is_full());
+    }
+
+    #[test]
+    fn many_at_once_in_order_up_to_the_limit_then_the_end() {
+        let (tx, rx) = mailbox(4);
+        for i in 1..=5 {
+            tx.push(i);
+        }
+        tx.flush();
+        assert!(tx.is_full());
+        let space = tx.space();
+        let mut got = vec![0];
+        assert_eq!(block_on(rx.recv_many(&mut got, 3)), 3);
+        assert_eq!(got, [0, 1, 2, 3], "appended, in order");
+        // Taking them made room: the driver is told.
+        assert!(!tx.is_full());
+        block_on(space);
+        assert_eq!(block_on(rx.recv_many(&mut got, 0)), 0);
+        drop(tx);
+        assert_eq!(block_on(rx.recv_many(&mut got, 10)), 2);
+        assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(block_on(rx.recv_many(&mut got, 10)), 0, "the end");
     }
 
     #[test]

@@ -102,6 +102,16 @@ impl ServerEvents {
         self.rx.recv().await
     }
 
+    /// Waits for an event, then moves it and those waiting behind it, up
+    /// to `limit` in all, onto the end of `into`; returns how many. Taking
+    /// events in batches costs one lock of the queue per batch instead of
+    /// one per event (tokio's `mpsc::Receiver::recv_many`). Returns 0 once
+    /// the server has shut down and every event was taken, or if `limit`
+    /// is 0.
+    pub async fn next_many(&self, into: &mut Vec<Event>, limit: usize) -> usize {
+        self.rx.recv_many(into, limit).await
+    }
+
     /// An event that is already waiting, without waiting.
     pub fn try_next(&self) -> Option<Event> {
         self.rx.try_recv()

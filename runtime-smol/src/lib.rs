@@ -14,7 +14,7 @@
 //!     handler(event, notifier) on the driver task, which may notifier.post(..)
 //!     (see faxnotify-async, "A handler on the driver task")
 //! Client::start(config).await -> Client
-//!     client.next_event().await, logout(), state(), change_settings()
+//!     client.next_event().await (next_events(&mut vec, limit): a batch), logout(), state(), change_settings()
 //! ```
 //!
 //! # Which executor runs it

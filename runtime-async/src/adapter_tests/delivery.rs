@@ -128,6 +128,84 @@ pub fn many_notifications_arrive_in_order_exactly_once<H: Harness>() {
     });
 }
 
+/// Events taken in batches (`Client::next_events`, `ServerEvents::next_many`)
+/// are the same events in the same order: 300 notifications arrive in
+/// order, exactly once, no batch is larger than asked, the server's
+/// delivery reports cover every seq once, and both streams end with 0.
+pub fn events_taken_in_batches_are_every_event_in_order<H: Harness>() {
+    const LIMIT: usize = 50;
+    let h = setup::<H>();
+    h.block_on(async {
+        let (server, events) = start_server(&h, loopback(), &["alice"]).await;
+        let client = start_client(
+            &h,
+            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+        )
+        .await;
+        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        for i in 1..=300u64 {
+            let report = server
+                .notify(Target::All, message(format!("n{i}")))
+                .await
+                .expect("notify");
+            assert!(report.all_accepted(), "{report:?}");
+        }
+        let mut got = Vec::new();
+        let mut batch = Vec::new();
+        within::<H::Rt, _>(WAIT, "300 notifications in batches", async {
+            while got.len() < 300 {
+                let n = client.next_events(&mut batch, LIMIT).await;
+                assert!((1..=LIMIT).contains(&n), "a batch of {n}");
+                assert_eq!(batch.len(), n, "appended to the empty vector");
+                for event in batch.drain(..) {
+                    if let Event::Notification { seq, notification } = event {
+                        got.push((seq, text_of(&notification)));
+                    }
+                }
+            }
+        })
+        .await;
+        let expected: Vec<(u64, String)> = (1..=300).map(|i| (i, format!("n{i}"))).collect();
+        assert_eq!(got, expected);
+        assert_eq!(client.next_events(&mut batch, 0).await, 0, "limit 0");
+
+        // The server's reports, in batches: every seq acknowledged once.
+        let mut acked = 0u64;
+        let mut reports = Vec::new();
+        within::<H::Rt, _>(WAIT, "every delivery report", async {
+            while acked < 300 {
+                assert!(events.next_many(&mut reports, LIMIT).await > 0);
+                for event in reports.drain(..) {
+                    if let server::Event::Delivered {
+                        first_seq,
+                        last_seq,
+                        ..
+                    } = event
+                    {
+                        assert_eq!(first_seq, acked + 1, "reports in order, none twice");
+                        acked = last_seq;
+                    }
+                }
+            }
+        })
+        .await;
+        client.logout().await.expect("logout accepted");
+        within::<H::Rt, _>(WAIT, "the end of the client's events", async {
+            while client.next_events(&mut batch, LIMIT).await > 0 {
+                batch.clear();
+            }
+        })
+        .await;
+        server.shutdown().await;
+        within::<H::Rt, _>(WAIT, "the end of the server's events", async {
+            while events.next_many(&mut reports, LIMIT).await > 0 {
+                reports.clear();
+            }
+        })
+        .await;
+    });
+}
+
 /// Twenty instances of eight users on one host, each with its own callback
 /// port: a broadcast reaches all, a user's notification only that user's.
 pub fn twenty_clients_broadcast_and_per_user_targeting<H: Harness>() {

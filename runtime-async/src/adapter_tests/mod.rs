@@ -119,6 +119,7 @@ macro_rules! adapter_tests {
             [
                 a_notification_arrives_once_and_logout_ends_the_session,
                 many_notifications_arrive_in_order_exactly_once,
+                events_taken_in_batches_are_every_event_in_order,
                 twenty_clients_broadcast_and_per_user_targeting,
                 dropping_every_server_handle_shuts_the_server_down,
                 a_batch_gets_one_report_per_notification_and_arrives_in_order,
