@@ -104,7 +104,14 @@ impl<T> Sender<T> {
             pending.clear();
             return;
         }
-        state.queue.extend(pending.drain(..));
+        if state.queue.is_empty() {
+            // The application took everything: hand the turn's buffer over
+            // instead of moving each event, and keep the queue's.
+            let pushed = VecDeque::from(std::mem::take(&mut *pending));
+            *pending = Vec::from(std::mem::replace(&mut state.queue, pushed));
+        } else {
+            state.queue.extend(pending.drain(..));
+        }
         self.queued.set(state.queue.len());
         wake_all(&mut state);
     }
@@ -160,32 +167,49 @@ impl<T> Receiver<T> {
     /// The next event, or `Pending` with `waker` (if any) registered.
     fn poll_take(&self, waker: Option<&Waker>) -> Poll<Option<T>> {
         let mut event = None;
-        self.poll_take_into(waker, 1, |taken| event = Some(taken))
-            .map(|taken| (taken > 0).then(|| event.take()).flatten())
+        self.poll_take_with(waker, |queue| {
+            event = queue.pop_front();
+            1
+        })
+        .map(|_| event)
     }
 
-    /// Up to `limit` waiting events, each handed to `take` in order, under
-    /// one lock; `Ready(0)` once the driver has finished and every event
-    /// was taken (or `limit` is 0), else `Pending` with `waker` (if any)
+    /// Up to `limit` (at least 1) waiting events onto the end of `into`;
+    /// see [`Receiver::poll_take_with`].
+    fn poll_take_many(&self, waker: &Waker, into: &mut Vec<T>, limit: usize) -> Poll<usize> {
+        self.poll_take_with(Some(waker), |queue| {
+            if into.is_empty() && queue.len() <= limit {
+                // Everything, into an empty vector: hand the queue's buffer
+                // over instead of moving each event (and give the queue the
+                // vector's, for the driver's next flush).
+                let all = std::mem::replace(queue, VecDeque::from(std::mem::take(into)));
+                *into = Vec::from(all);
+                into.len()
+            } else {
+                let taken = limit.min(queue.len());
+                into.extend(queue.drain(..taken));
+                taken
+            }
+        })
+    }
+
+    /// Under one lock: if events wait, `take` takes some (at least one;
+    /// it returns how many); `Ready(0)` once the driver has finished and
+    /// every event was taken; else `Pending` with `waker` (if any)
     /// registered.
-    fn poll_take_into(
+    fn poll_take_with(
         &self,
         waker: Option<&Waker>,
-        limit: usize,
-        mut take: impl FnMut(T),
+        take: impl FnOnce(&mut VecDeque<T>) -> usize,
     ) -> Poll<usize> {
-        if limit == 0 {
-            return Poll::Ready(0);
-        }
         let mut state = self.shared.lock();
         let was_full = state.queue.len() >= self.shared.capacity;
         if let Some(waker) = waker {
             // Served: a push while this task runs need not wake it.
             state.waiting.retain(|w| !w.will_wake(waker));
         }
-        let taken = limit.min(state.queue.len());
-        if taken > 0 {
-            state.queue.drain(..taken).for_each(&mut take);
+        if !state.queue.is_empty() {
+            let taken = take(&mut state.queue);
             let now_below = state.queue.len() < self.shared.capacity;
             drop(state);
             if was_full && now_below {
@@ -214,8 +238,10 @@ impl<T> Receiver<T> {
     /// events onto `into` under one lock; returns how many. 0: the driver
     /// has finished and every event was taken (or `limit` is 0).
     pub(crate) async fn recv_many(&self, into: &mut Vec<T>, limit: usize) -> usize {
-        std::future::poll_fn(|cx| self.poll_take_into(Some(cx.waker()), limit, |e| into.push(e)))
-            .await
+        if limit == 0 {
+            return 0;
+        }
+        std::future::poll_fn(|cx| self.poll_take_many(cx.waker(), into, limit)).await
     }
 
     /// An event that is already queued, without waiting.
@@ -298,7 +324,7 @@ mod tests {
         for i in 1..=5 {
             tx.push(i);
         }
-        tx.flush();
+        tx.flush(); // into the empty queue: the whole buffer
         assert!(tx.is_full());
         let space = tx.space();
         let mut got = vec![0];
@@ -308,9 +334,16 @@ mod tests {
         assert!(!tx.is_full());
         block_on(space);
         assert_eq!(block_on(rx.recv_many(&mut got, 0)), 0);
-        drop(tx);
+        tx.push(6);
+        tx.flush(); // behind what waits
+        let mut rest = Vec::new();
+        assert_eq!(block_on(rx.recv_many(&mut rest, 10)), 3);
+        assert_eq!(rest, [4, 5, 6], "everything, into an empty vector");
+        tx.push(7);
+        tx.push(8);
+        drop(tx); // flushes
         assert_eq!(block_on(rx.recv_many(&mut got, 10)), 2);
-        assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(got, [0, 1, 2, 3, 7, 8]);
         assert_eq!(block_on(rx.recv_many(&mut got, 10)), 0, "the end");
     }
 
