@@ -44,6 +44,7 @@ mod config;
 mod connect;
 mod error;
 mod ids;
+mod index_upgrade;
 mod log_entry;
 mod log_format;
 mod log_state;
@@ -75,6 +76,7 @@ pub use config::{BusConfig, ConfigError, Timeouts};
 pub use connect::Bus;
 pub use error::{BusError, ReadError, ReportError, SessionError};
 pub use ids::{LogPos, LogSeq, PublishId, Revision, ServerId};
+pub use index_upgrade::{Backfill, PREVIOUS_VERSION_HOLD};
 pub use log_entry::LogEntry;
 pub use log_state::LogBounds;
 pub use node::{
