@@ -67,6 +67,12 @@ mod subjects;
 #[cfg(test)]
 mod test_support;
 
+/// Counts allocations, so that unit tests can say what a path allocates
+/// (`faxnotify_testkit::alloc::allocations_during`, per thread).
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: faxnotify_testkit::alloc::Counting = faxnotify_testkit::alloc::Counting;
+
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 #[cfg(feature = "harness")]
