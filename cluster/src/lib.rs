@@ -21,7 +21,10 @@
 //!   ([`ClusterSecret`]), changed by compare-and-set so that exactly one
 //!   server wins a resume race ([`Bus::update_session`]); and per session
 //!   an index entry under a keyed hash of its user, so that a user's
-//!   sessions are found without reading everyone's ([`Bus::sessions_of`]).
+//!   sessions are found without reading everyone's ([`Bus::sessions_of`];
+//!   servers of the previous version write no entries, so nodes sweep the
+//!   bucket for records without one, [`Bus::backfill_index`], and lookups
+//!   list the whole bucket while such servers may run).
 //! - the **reports** stream `FAXNOTIFY_REPORTS`, subjects
 //!   `faxnotify.r.<origin server id>`: delivered / undelivered [`Report`]s
 //!   for the server that accepted the notification ([`Bus::publish_report`],
