@@ -54,6 +54,9 @@ pub(crate) struct Inner {
     /// Requests that read the sessions bucket (records loaded, index
     /// listings), for [`Bus::session_reads`].
     pub(crate) session_reads: AtomicU64,
+    /// What sweeps found of records without an index entry
+    /// (`index_upgrade.rs`).
+    pub(crate) unindexed: std::sync::Mutex<crate::index_upgrade::Unindexed>,
 }
 
 impl Bus {
@@ -111,6 +114,7 @@ impl Bus {
                 secret,
                 next_publish: AtomicU64::new(1),
                 session_reads: AtomicU64::new(0),
+                unindexed: crate::index_upgrade::unindexed(),
             }),
         })
     }

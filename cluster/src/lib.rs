@@ -21,7 +21,10 @@
 //!   ([`ClusterSecret`]), changed by compare-and-set so that exactly one
 //!   server wins a resume race ([`Bus::update_session`]); and per session
 //!   an index entry under a keyed hash of its user, so that a user's
-//!   sessions are found without reading everyone's ([`Bus::sessions_of`]).
+//!   sessions are found without reading everyone's ([`Bus::sessions_of`];
+//!   servers of the previous version write no entries, so nodes sweep the
+//!   bucket for records without one, [`Bus::backfill_index`], and lookups
+//!   list the whole bucket while such servers may run).
 //! - the **reports** stream `FAXNOTIFY_REPORTS`, subjects
 //!   `faxnotify.r.<origin server id>`: delivered / undelivered [`Report`]s
 //!   for the server that accepted the notification ([`Bus::publish_report`],
@@ -44,6 +47,7 @@ mod config;
 mod connect;
 mod error;
 mod ids;
+mod index_upgrade;
 mod log_entry;
 mod log_format;
 mod log_state;
@@ -66,6 +70,12 @@ mod subjects;
 #[cfg(test)]
 mod test_support;
 
+/// Counts allocations, so that unit tests can say what a path allocates
+/// (`faxnotify_testkit::alloc::allocations_during`, per thread).
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: faxnotify_testkit::alloc::Counting = faxnotify_testkit::alloc::Counting;
+
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 #[cfg(feature = "harness")]
@@ -75,6 +85,7 @@ pub use config::{BusConfig, ConfigError, Timeouts};
 pub use connect::Bus;
 pub use error::{BusError, ReadError, ReportError, SessionError};
 pub use ids::{LogPos, LogSeq, PublishId, Revision, ServerId};
+pub use index_upgrade::{Backfill, PREVIOUS_VERSION_HOLD};
 pub use log_entry::LogEntry;
 pub use log_state::LogBounds;
 pub use node::{

@@ -37,8 +37,6 @@ impl LogEntry {
         body: &Bytes,
         origin: Option<&str>,
     ) -> Result<Vec<Self>, ReadError> {
-        let notifications =
-            log_format::decode(body).map_err(|reason| ReadError::Malformed { log_seq, reason })?;
         // Only the form servers write (ServerId's Display): from_str_radix
         // alone also takes "+" and upper case, so two headers would name
         // one server.
@@ -46,17 +44,25 @@ impl LogEntry {
             .filter(|o| o.len() == 16 && o.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             .and_then(|o| u64::from_str_radix(o, 16).ok())
             .map(ServerId);
-        Ok(notifications
-            .into_iter()
-            .zip(0u16..)
-            .map(|(notification, index)| Self {
-                log_seq,
-                index,
-                notification,
-                origin,
-            })
-            .collect())
+        log_format::decode(body, |notification, index| Self {
+            log_seq,
+            index,
+            notification,
+            origin,
+        })
+        .map_err(|reason| ReadError::Malformed { log_seq, reason })
     }
+}
+
+/// The run a session is handed (`notify_session_run_at`): the
+/// notifications of `entries`, in order.
+pub(crate) fn run_of(entries: &[LogEntry]) -> Vec<EncodedNotification> {
+    entries
+        .iter()
+        // As the log's decoder made them: a small payload copied inline,
+        // a larger one shared (a reference count).
+        .map(|e| e.notification.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -121,5 +127,40 @@ mod tests {
             got,
             vec![("9.0".into(), a, origin), ("9.1".into(), b, origin)]
         );
+    }
+
+    /// A log message decoded and made into the run a session is handed:
+    /// two lists a message (the entries, the run), and for payloads of at
+    /// most INLINE_PAYLOAD_LEN bytes nothing per notification. (Before
+    /// they were copied inline: 35 for this batch of 16, a copy and a
+    /// reference count's first clone each.)
+    #[test]
+    fn small_payloads_from_the_log_allocate_nothing_per_notification() {
+        use faxnotify_testkit::alloc::allocations_during;
+        let server_message = |text: String| {
+            EncodedNotification::encode(&Notification::server_message(text)).unwrap()
+        };
+        let small: Vec<_> = (0..16)
+            .map(|i| server_message(format!("fax {i}")))
+            .collect();
+        let large: Vec<_> = (0..4).map(|i| server_message(format!("{i:>60}"))).collect();
+        assert!(small.iter().all(|n| n.is_inline()) && !large.iter().any(|n| n.is_inline()));
+        let cost = |body: Bytes| {
+            let mut run = Vec::new();
+            let allocations = allocations_during(|| {
+                let entries = LogEntry::parse(LogSeq(1), &body, None).unwrap();
+                run = run_of(&entries);
+            });
+            (allocations, run)
+        };
+        let batch = log_format::encode(&small.iter().collect::<Vec<_>>());
+        assert_eq!(cost(batch), (2, small.clone()));
+        let one = log_format::encode(&[&small[0]]);
+        assert_eq!(cost(one), (2, vec![small[0].clone()]));
+        // A larger payload is copied into a buffer of its own, which the
+        // first clone makes shared (`bytes` allocates its reference count
+        // then); every later session's clone only counts.
+        let batch = log_format::encode(&large.iter().collect::<Vec<_>>());
+        assert_eq!(cost(batch), (2 + 2 * 4, large));
     }
 }

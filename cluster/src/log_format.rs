@@ -63,25 +63,35 @@ pub(crate) fn batch_len<'a>(notifications: impl Iterator<Item = &'a EncodedNotif
 /// queues until its client acknowledges it would keep that whole buffer
 /// alive. Slices made a cluster server hold one read buffer per queued
 /// notification (docs/performance.md, issue 19: 134–233 MiB instead of
-/// 31 MiB under `bench --cluster`).
-pub(crate) fn decode(body: &Bytes) -> Result<Vec<EncodedNotification>, String> {
+/// 31 MiB under `bench --cluster`). A payload of at most
+/// [`INLINE_PAYLOAD_LEN`](faxnotify_core::wire::INLINE_PAYLOAD_LEN) bytes
+/// is copied inline ([`EncodedNotification::from_slice`]): no allocation,
+/// and none for each session it is handed to; a larger one into a buffer
+/// of its own, which those sessions share.
+///
+/// Each notification is made into a `T` by `make` as it is decoded, so
+/// that the caller's list is the only one allocated.
+pub(crate) fn decode<T>(
+    body: &Bytes,
+    mut make: impl FnMut(EncodedNotification, u16) -> T,
+) -> Result<Vec<T>, String> {
     let Some(&first) = body.first() else {
         return Err("it is empty (no notification kind)".into());
     };
     if first != BATCH_MARKER {
-        let one = EncodedNotification::from_payload(first, Bytes::copy_from_slice(&body[1..]))
-            .map_err(|err| err.to_string())?;
-        return Ok(vec![one]);
+        let one =
+            EncodedNotification::from_slice(first, &body[1..]).map_err(|err| err.to_string())?;
+        return Ok(vec![make(one, 0)]);
     }
     if body.len() < BATCH_HEADER {
         return Err("it ends inside its batch header".into());
     }
-    let count = usize::from(u16::from_be_bytes([body[1], body[2]]));
+    let count = u16::from_be_bytes([body[1], body[2]]);
     if count == 0 {
         return Err("it is a batch of no notifications".into());
     }
     let mut at = BATCH_HEADER;
-    let mut out = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(usize::from(count));
     for index in 0..count {
         let Some(header) = body.get(at..at + ENTRY_HEADER) else {
             return Err(format!("it ends inside the header of its entry {index}"));
@@ -92,10 +102,9 @@ pub(crate) fn decode(body: &Bytes) -> Result<Vec<EncodedNotification>, String> {
         if body.len() < start + len {
             return Err(format!("it ends inside the payload of its entry {index}"));
         }
-        let payload = Bytes::copy_from_slice(&body[start..start + len]);
-        let n = EncodedNotification::from_payload(kind, payload)
+        let n = EncodedNotification::from_slice(kind, &body[start..start + len])
             .map_err(|err| format!("its entry {index}: {err}"))?;
-        out.push(n);
+        out.push(make(n, index));
         at = start + len;
     }
     if at != body.len() {
@@ -107,6 +116,10 @@ pub(crate) fn decode(body: &Bytes) -> Result<Vec<EncodedNotification>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keep(n: EncodedNotification, _index: u16) -> EncodedNotification {
+        n
+    }
 
     fn n(kind: u8, payload: &'static [u8]) -> EncodedNotification {
         EncodedNotification::from_payload(kind, Bytes::from_static(payload)).unwrap()
@@ -124,12 +137,12 @@ mod tests {
             b"\x00\x00\x02\x03\x00\x04\x00\x02hi\x01\x00\x01\x09"
         );
         assert_eq!(batch.len(), batch_len(two.iter()));
-        assert_eq!(decode(&batch).unwrap(), two.to_vec());
+        assert_eq!(decode(&batch, keep).unwrap(), two.to_vec());
         // Kind 0 is the batch marker: alone it is a batch of one.
         let zero = n(0, b"z");
         assert_eq!(&encode(&[&zero])[..], b"\x00\x00\x01\x00\x00\x01z");
-        assert_eq!(decode(&encode(&[&zero])).unwrap(), vec![zero]);
-        assert_eq!(decode(&encode(&[&one])).unwrap(), vec![one]);
+        assert_eq!(decode(&encode(&[&zero]), keep).unwrap(), vec![zero]);
+        assert_eq!(decode(&encode(&[&one]), keep).unwrap(), vec![one]);
     }
 
     /// A decoded notification must not keep the message's buffer alive: on
@@ -147,7 +160,7 @@ mod tests {
             let buffer = Bytes::from(buffer);
             let body = buffer.slice(4096..4096 + message.len());
             let within = buffer.as_ptr_range();
-            for decoded in decode(&body).unwrap() {
+            for decoded in decode(&body, keep).unwrap() {
                 let payload = decoded.payload().as_ptr_range();
                 assert!(
                     payload.end <= within.start || payload.start >= within.end,
@@ -164,37 +177,37 @@ mod tests {
         let batch = encode(&[&two[0], &two[1]]);
         // Every truncation of a batch is refused, none panics.
         for len in 0..batch.len() {
-            assert!(decode(&batch.slice(..len)).is_err(), "len {len}");
+            assert!(decode(&batch.slice(..len), keep).is_err(), "len {len}");
         }
         let mut longer = batch.to_vec();
         longer.push(7);
         assert_eq!(
-            decode(&Bytes::from(longer)),
+            decode(&Bytes::from(longer), keep),
             Err("1 bytes after its last entry".into())
         );
         assert_eq!(
-            decode(&Bytes::from_static(b"\x00\x00\x00")),
+            decode(&Bytes::from_static(b"\x00\x00\x00"), keep),
             Err("it is a batch of no notifications".into())
         );
         assert_eq!(
-            decode(&Bytes::from_static(b"\x00\x00\x02\x03\x00\x00")),
+            decode(&Bytes::from_static(b"\x00\x00\x02\x03\x00\x00"), keep),
             Err("it ends inside the header of its entry 1".into())
         );
         assert_eq!(
-            decode(&Bytes::from_static(b"\x00\x00\x01\x03\x00\x05ab")),
+            decode(&Bytes::from_static(b"\x00\x00\x01\x03\x00\x05ab"), keep),
             Err("it ends inside the payload of its entry 0".into())
         );
         assert_eq!(
-            decode(&Bytes::new()),
+            decode(&Bytes::new(), keep),
             Err("it is empty (no notification kind)".into())
         );
         // A single notification over the NOTIFY limit.
         let huge = Bytes::from(vec![1u8; 70_000]);
-        assert!(decode(&huge).is_err());
+        assert!(decode(&huge, keep).is_err());
         // A batch entry over the limit (65 524..=65 535 fit the length).
         let mut over = vec![0, 0, 1, 1, 0xff, 0xff];
         over.extend(std::iter::repeat_n(0u8, 0xffff));
-        let err = decode(&Bytes::from(over)).unwrap_err();
+        let err = decode(&Bytes::from(over), keep).unwrap_err();
         assert!(err.starts_with("its entry 0: "), "{err}");
     }
 }

@@ -21,13 +21,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
-use futures_lite::StreamExt as _;
 
 use crate::connect::Bus;
 use crate::error::{BusError, SessionError};
 use crate::ids::LogSeq;
 use crate::record::SessionRecord;
-use crate::subjects::{index_key, index_keys, indexed_session, prepared_user};
+use crate::subjects::{index_key, index_keys, index_prefix, indexed_session, prepared_user};
 
 const INDEX: &str = "indexing a session record";
 const LIST: &str = "listing a user's session records";
@@ -65,30 +64,22 @@ impl Bus {
     /// many delivery reports the origin of a notification waits for
     /// (`notify --wait`). One listing of the user's index entries and one
     /// load per entry: the cost follows the user's sessions, not the
-    /// cluster's.
+    /// cluster's. While servers of the previous version may hold sessions
+    /// without entries ([`Bus::index_trusted`] is false), one listing of
+    /// the whole bucket instead, and a load per entry of the user's and
+    /// per record without an entry (`index_upgrade.rs`).
     pub async fn sessions_of(&self, user: &str, at: LogSeq) -> Result<Vec<u64>, BusError> {
-        let inner = &self.inner;
         let user = prepared_user(user)?;
-        let filter = format!(
-            "$KV.{}.{}",
-            inner.names.sessions_bucket,
-            index_keys(&inner.secret.user_tag(&user))
-        );
-        let bound = inner.config.timeouts.operation;
-        inner.session_reads.fetch_add(1, Ordering::Relaxed);
-        let listed: Vec<u64> = inner
-            .link
-            .within(LIST, bound, async {
-                let mut info = inner.sessions.info_with_subjects(&filter).await?;
-                let mut listed = Vec::new();
-                while let Some(item) = info.next().await {
-                    let (subject, _) = item?;
-                    listed.extend(indexed_session(&subject));
-                }
-                Ok::<_, async_nats::jetstream::stream::InfoError>(listed)
-            })
-            .await?
-            .map_err(|err| inner.link.failed(LIST, &err, None))?;
+        let tag = self.inner.secret.user_tag(&user);
+        let listed = if self.index_trusted() {
+            self.list_keys(&index_keys(&tag), LIST)
+                .await?
+                .iter()
+                .filter_map(|key| indexed_session(key))
+                .collect()
+        } else {
+            self.candidates_in_whole_bucket(&index_prefix(&tag)).await?
+        };
         let now = crate::node::unix_ms();
         let mut found = Vec::new();
         for session in listed {

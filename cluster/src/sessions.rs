@@ -42,6 +42,21 @@ impl Bus {
             })
     }
 
+    /// Stores a new session's record as a server of the previous version
+    /// did: without its index entry. For tests of a rolling upgrade
+    /// (`index_upgrade.rs`); a server never does this.
+    #[cfg(feature = "harness")]
+    pub async fn create_session_as_previous_version(
+        &self,
+        record: &SessionRecord,
+    ) -> Result<Revision, SessionError> {
+        self.write_session(record, 0, CREATE)
+            .await?
+            .ok_or(SessionError::Exists {
+                session: record.session,
+            })
+    }
+
     /// The session's record and its revision, or `None` when it has none.
     /// A record that fails to open (changed at rest, another cluster's
     /// secret) is an error, never a record.

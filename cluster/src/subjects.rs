@@ -137,7 +137,12 @@ pub(crate) fn index_key(tag: &str, session: u64) -> String {
 /// Every index entry of the user whose tag is `tag` (a subject filter
 /// under the bucket's `$KV.<bucket>.`).
 pub(crate) fn index_keys(tag: &str) -> String {
-    format!("{INDEX_PREFIX}.{tag}.*")
+    format!("{}*", index_prefix(tag))
+}
+
+/// What every index key of the user whose tag is `tag` begins with.
+pub(crate) fn index_prefix(tag: &str) -> String {
+    format!("{INDEX_PREFIX}.{tag}.")
 }
 
 /// The session an index entry's subject (or key) names, if it is one.
@@ -148,6 +153,16 @@ pub(crate) fn indexed_session(subject: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(last, 16).ok()
+}
+
+/// The session whose record `key` (a key of the bucket, without the
+/// `$KV.<bucket>.` of its subject) is, if it is a record's key: exactly 16
+/// lowercase hex digits ([`session_key`]), one token.
+pub(crate) fn record_session(key: &str) -> Option<u64> {
+    if key.len() != 16 || !key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(key, 16).ok()
 }
 
 /// The first token of index keys: never 16 hex digits, so no session's
@@ -203,6 +218,18 @@ mod tests {
         );
         // A record's key, or a key someone else put there: no entry.
         assert_eq!(indexed_session("$KV.B.000000000000001f"), None);
+        assert_eq!(record_session("000000000000001f"), Some(0x1f));
+        assert_eq!(record_session(&session_key(u64::MAX)), Some(u64::MAX));
+        for not_a_record in [
+            "u.ab12.s000000000000001f",
+            "000000000000001F",
+            "+00000000000001f",
+            "00000000000001f",
+            "0000000000000001f",
+            "upgrade",
+        ] {
+            assert_eq!(record_session(not_a_record), None, "{not_a_record}");
+        }
         assert_eq!(indexed_session("$KV.B.u.ab12.s1f"), None);
         assert_eq!(indexed_session("$KV.B.u.ab12.s+00000000000001f"), None);
     }

@@ -87,6 +87,11 @@ fn a_users_sessions_cost_reads_of_that_users_sessions_only() {
                 .await
                 .unwrap();
 
+            // Its sweep finds every live record indexed: lookups list the
+            // user's prefix alone.
+            let swept = b.backfill_index().await.unwrap();
+            assert_eq!((swept.records, swept.indexed), (1_004, 0));
+            assert!(b.index_trusted());
             let before = b.session_reads();
             // Any spelling a login accepts names the one user.
             let found = b.sessions_of("Alice", LogSeq(10)).await.unwrap();
@@ -140,12 +145,115 @@ fn index_entries_leave_the_bucket_with_their_records() {
             }
             // 0xb2's entry, written before its record, went no later:
             // one listing and one load, of the session kept alive.
+            bus.backfill_index().await.unwrap();
+            assert!(bus.index_trusted());
             let before = bus.session_reads();
             assert_eq!(
                 bus.sessions_of("alice", LogSeq(1)).await.unwrap(),
                 vec![0xb1]
             );
             assert_eq!(bus.session_reads() - before, 2);
+        },
+    );
+}
+
+/// A rolling upgrade: servers of the previous version write records
+/// without index entries beside servers of this one. Their sessions must
+/// count for `notify --wait` all the same: listed in the whole bucket
+/// until the index can be trusted, given their entries by sweeps.
+#[test]
+fn sessions_of_previous_version_servers_count_during_a_rolling_upgrade() {
+    run(
+        "sessions_of_previous_version_servers_count_during_a_rolling_upgrade",
+        3,
+        |cluster| async move {
+            // Plays both versions: `create_session` is this version's
+            // write, `create_session_as_previous_version` the old one's.
+            let writer = bus(&cluster, 1).await;
+            let alive = in_an_hour();
+            for i in 0..20 {
+                let other = record(0x10_0000 + i, "bob", 1, alive);
+                if i % 2 == 0 {
+                    writer.create_session(&other).await.unwrap();
+                } else {
+                    writer
+                        .create_session_as_previous_version(&other)
+                        .await
+                        .unwrap();
+                }
+            }
+            // Alice: a session opened by a new server, one by an old
+            // server, and one old, ended.
+            writer
+                .create_session(&record(0xa1, "alice", 5, alive))
+                .await
+                .unwrap();
+            writer
+                .create_session_as_previous_version(&record(0xa2, "alice", 5, alive))
+                .await
+                .unwrap();
+            writer
+                .create_session_as_previous_version(&record(0xa3, "alice", 1, 1_000))
+                .await
+                .unwrap();
+
+            // A new server before its first sweep: it cannot know that no
+            // old server runs, so it lists the whole bucket.
+            let new = bus(&cluster, 2).await;
+            assert!(!new.index_trusted());
+            let before = new.session_reads();
+            assert_eq!(
+                new.sessions_of("alice", LogSeq(10)).await.unwrap(),
+                vec![0xa1, 0xa2]
+            );
+            // One listing, alice's one entry, the 12 records without one.
+            assert_eq!(new.session_reads() - before, 1 + 1 + 12);
+
+            // Its sweep gives the 11 live ones their entries.
+            let before = new.session_reads();
+            let done = new.backfill_index().await.unwrap();
+            assert_eq!((done.records, done.loaded, done.indexed), (23, 12, 11));
+            assert_eq!(new.session_reads() - before, 1 + 12);
+            // Old servers were seen: lookups stay wide, but the ended
+            // record is not loaded again.
+            assert!(!new.index_trusted());
+            let before = new.session_reads();
+            assert_eq!(
+                new.sessions_of("alice", LogSeq(10)).await.unwrap(),
+                vec![0xa1, 0xa2]
+            );
+            assert_eq!(new.session_reads() - before, 1 + 2);
+            let again = new.backfill_index().await.unwrap();
+            assert_eq!((again.records, again.loaded, again.indexed), (23, 0, 0));
+
+            // An old server opens a session after that sweep: counted at
+            // once, by the wide lookup.
+            writer
+                .create_session_as_previous_version(&record(0xa4, "alice", 6, alive))
+                .await
+                .unwrap();
+            let before = new.session_reads();
+            assert_eq!(
+                new.sessions_of("alice", LogSeq(10)).await.unwrap(),
+                vec![0xa1, 0xa2, 0xa4]
+            );
+            assert_eq!(new.session_reads() - before, 1 + 2 + 1);
+            let done = new.backfill_index().await.unwrap();
+            assert_eq!((done.records, done.loaded, done.indexed), (24, 1, 1));
+
+            // The upgrade is over: a server started now finds no live
+            // record without its entry (only the ended one, loaded once),
+            // trusts the index, and lists alice's prefix alone.
+            let later = bus(&cluster, 3).await;
+            let done = later.backfill_index().await.unwrap();
+            assert_eq!((done.records, done.loaded, done.indexed), (24, 1, 0));
+            assert!(later.index_trusted());
+            let before = later.session_reads();
+            assert_eq!(
+                later.sessions_of("alice", LogSeq(10)).await.unwrap(),
+                vec![0xa1, 0xa2, 0xa4]
+            );
+            assert_eq!(later.session_reads() - before, 1 + 3);
         },
     );
 }

@@ -19,20 +19,21 @@ use bytes::Bytes;
 use common::{clustered, delivered, open, restored};
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{ClusterConfig, Refused, RunError, RunSequenced, SeqError};
-use faxnotify_core::wire::{Frame, MAX_PAYLOAD_LEN};
+use faxnotify_core::wire::{EncodedNotification, Frame, MAX_PAYLOAD_LEN};
 use harness::{ALICE_PW, Harness, notify_seqs};
 
 const X: u64 = 0x0123_4567_89ab_cdef;
 
-fn run(seqs: std::ops::RangeInclusive<u64>) -> Vec<(u8, Bytes)> {
-    seqs.map(|seq| (3, Bytes::from(vec![seq as u8]))).collect()
+fn run(seqs: std::ops::RangeInclusive<u64>) -> Vec<EncodedNotification> {
+    seqs.map(|seq| EncodedNotification::from_slice(3, &[seq as u8]).unwrap())
+        .collect()
 }
 
 fn run_at(
     h: &mut Harness,
     s: SessionId,
     first: u64,
-    notes: &[(u8, Bytes)],
+    notes: &[EncodedNotification],
 ) -> Result<RunSequenced, RunError> {
     let now = h.now;
     let r = h.server.notify_session_run_at(now, s, first, notes);
@@ -115,21 +116,46 @@ fn a_full_queue_takes_a_prefix_and_the_rest_is_offered_again() {
 }
 
 #[test]
-fn a_payload_too_large_stops_the_run_where_it_is() {
+fn a_payload_too_large_is_refused_one_at_a_time_and_changes_nothing() {
+    // A run's notifications cannot be too large: EncodedNotification
+    // refuses them when it is made. Raw bytes one at a time are checked.
     let mut h = clustered();
     let client = open(&mut h, "192.0.2.1:5000", "alice", ALICE_PW);
     let s = client.session;
-    let mut notes = run(1..=3);
-    notes[1].1 = Bytes::from(vec![0; MAX_PAYLOAD_LEN + 1]);
-    let err = run_at(&mut h, s, 1, &notes).unwrap_err();
-    assert_eq!(err.taken, 1);
+    assert_eq!(run_at(&mut h, s, 1, &run(1..=1)), Ok(queued(1)));
+    let now = h.now;
+    let huge = Bytes::from(vec![0; MAX_PAYLOAD_LEN + 1]);
     assert_eq!(
-        err.error,
-        SeqError::Refused(Refused::PayloadTooLarge {
+        h.server.notify_session_at(now, s, 2, 3, huge),
+        Err(SeqError::Refused(Refused::PayloadTooLarge {
             len: MAX_PAYLOAD_LEN + 1
-        })
+        }))
     );
     assert_eq!(h.server.session(s).unwrap().last_seq, 1);
+}
+
+#[test]
+fn small_payloads_of_a_run_are_sent_as_given_whether_inline_or_shared() {
+    let mut h = clustered();
+    let client = open(&mut h, "192.0.2.1:5000", "alice", ALICE_PW);
+    let s = client.session;
+    let small = EncodedNotification::from_slice(3, &[0, 5, b'h', b'e', b'l', b'l', b'o']).unwrap();
+    let large = EncodedNotification::from_slice(3, &[b'x'; 200]).unwrap();
+    assert!(small.is_inline() && !large.is_inline());
+    let notes = [small.clone(), large.clone()];
+    assert_eq!(run_at(&mut h, s, 1, &notes), Ok(queued(2)));
+    let replies = h.advertise(&client, 0);
+    let sent: Vec<(u8, Vec<u8>)> = replies
+        .iter()
+        .filter_map(|frame| match frame {
+            Frame::Notify(n) => Some((n.kind, n.payload.to_vec())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(3, small.payload().to_vec()), (3, large.payload().to_vec())]
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use faxnotify_core::SessionId;
 use faxnotify_core::server::{
     ClaimAnswer, ClaimError, ClaimId, RunError, RunSequenced, SeqError, Sequenced, UnknownSession,
 };
+use faxnotify_core::wire::EncodedNotification;
 use faxnotify_runtime::ClusterRequest;
 
 use crate::errors::Closed;
@@ -61,7 +62,7 @@ impl<R: Runtime> Server<R> {
         &self,
         session: SessionId,
         first_seq: u64,
-        run: Vec<(u8, Bytes)>,
+        run: Vec<EncodedNotification>,
     ) -> Result<Result<RunSequenced, RunError>, Closed> {
         self.ask(|reply| {
             Command::Cluster(ClusterRequest::NotifySessionRun {

@@ -13,6 +13,7 @@ use faxnotify_core::server::{
     self, ClaimAnswer, ClaimError, ClaimId, RunError, RunSequenced, SeqError, Sequenced,
     UnknownSession,
 };
+use faxnotify_core::wire::EncodedNotification;
 
 use crate::Replies;
 
@@ -48,8 +49,8 @@ pub enum ClusterRequest<R: Replies> {
         session: SessionId,
         /// The seq the shared log gives the run's first notification.
         first_seq: u64,
-        /// NOTIFY.kind and encoded payload of each, in seq order.
-        run: Vec<(u8, Bytes)>,
+        /// The notifications, in seq order.
+        run: Vec<EncodedNotification>,
         /// The result.
         reply: R::Reply<Result<RunSequenced, RunError>>,
     },

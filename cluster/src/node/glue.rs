@@ -156,6 +156,10 @@ pub(super) fn spawn(
     let (msgs, inbox) = mpsc::unbounded_channel();
     let bus_max_age = bus.log_max_age();
     let report_reader = tokio::spawn(reports::read_own(bus.clone(), app.clone()));
+    let index_sweeps = tokio::spawn(super::index_sweep::run(
+        bus.clone(),
+        timings.index_sweep_every,
+    ));
     let retention = Retention::new(bus_max_age);
     let readers = Readers::new(bus.clone(), server.clone(), msgs.clone(), retention.clone());
     let glue = Glue {
@@ -181,6 +185,7 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         glue.run(events, inbox).await;
         report_reader.abort();
+        index_sweeps.abort();
     });
     msgs
 }

@@ -29,6 +29,7 @@ mod batcher;
 mod claims;
 mod footprint;
 mod glue;
+mod index_sweep;
 mod leases;
 mod log_clock;
 mod reader;
@@ -75,6 +76,13 @@ pub struct NodeTimings {
     pub detached_release: Duration,
     /// How long without the bus before logins and notifications are refused.
     pub bus_loss_bound: Duration,
+    /// How often the node sweeps the sessions bucket for records without
+    /// an index entry ([`Bus::backfill_index`], also once at start): how
+    /// long a session opened by a server of the previous version during a
+    /// rolling upgrade can stay unindexed. Each sweep is one listing of
+    /// the bucket's keys (two per session), plus a read and a write per
+    /// such record.
+    pub index_sweep_every: Duration,
 }
 
 impl NodeTimings {
@@ -126,6 +134,7 @@ impl Default for NodeTimings {
             release_margin: Duration::from_secs(3),
             detached_release: Duration::from_secs(2),
             bus_loss_bound: Duration::from_secs(2),
+            index_sweep_every: Duration::from_secs(5 * 60),
         }
     }
 }

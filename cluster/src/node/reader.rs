@@ -20,7 +20,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{Refused, RunError, SeqError};
 use faxnotify_tokio::Server;
@@ -291,11 +290,7 @@ async fn hand_over(cx: &Context, session: SessionId, s: &mut Serving, run: &[Log
     if !cx.shared.serves(session, s.generation) {
         return Handed::Gone;
     }
-    let notes: Vec<(u8, Bytes)> = run
-        .iter()
-        // Shared as the log's decoder made them: a reference count each.
-        .map(|e| (e.notification.kind(), e.notification.payload_bytes()))
-        .collect();
+    let notes = crate::log_entry::run_of(run);
     let (taken, error) = match cx
         .server
         .notify_session_run_at(session, s.next_seq, notes)

@@ -526,9 +526,7 @@ impl World {
                     .iter()
                     .map(|(_, entry)| {
                         let note = Notification::server_message(format!("n{}", entry.id));
-                        EncodedNotification::encode(&note)
-                            .map(|e| (e.kind(), e.payload_bytes()))
-                            .map_err(|e| e.to_string())
+                        EncodedNotification::encode(&note).map_err(|e| e.to_string())
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let result = self

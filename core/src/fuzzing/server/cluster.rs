@@ -25,7 +25,7 @@ use crate::server::{
     ClaimAnswer, ClaimError, ClaimId, ClaimKind, ClaimRefusal, ClusterConfig, Event, LoginFailure,
     Refused, RunError, RunSequenced, SeqError, Sequenced, SessionRecord, UnknownSession,
 };
-use crate::wire::{Frame, MAX_PAYLOAD_LEN};
+use crate::wire::{EncodedNotification, Frame, MAX_PAYLOAD_LEN};
 use crate::{ConnId, SessionId};
 
 /// How long a login waits for the application's answer.
@@ -255,22 +255,18 @@ impl Harness {
         } else {
             usize::from(count & 0x7f) % 6
         };
-        let big = (len >= 0xf8).then(|| usize::from(len - 0xf8) % n.max(1));
+        // Only one at a time takes raw bytes: a run's notifications were
+        // checked when they were made.
+        let big = (single && len >= 0xf8).then_some(0);
         let seq_of = |i: usize| first.wrapping_add(i as u64);
-        let run: Vec<(u8, Bytes)> = (0..n)
-            .map(|i| {
-                let p = if big == Some(i) {
-                    Bytes::from(vec![0u8; MAX_PAYLOAD_LEN + 1])
-                } else {
-                    payload(seq_of(i), len)
-                };
-                (3, p)
-            })
-            .collect();
         let outcome = if single {
-            let (kind, p) = run[0].clone();
+            let p = if big.is_some() {
+                Bytes::from(vec![0u8; MAX_PAYLOAD_LEN + 1])
+            } else {
+                payload(seq_of(0), len)
+            };
             self.server
-                .notify_session_at(self.now, id, first, kind, p)
+                .notify_session_at(self.now, id, first, 3, p)
                 .map(|done| {
                     let mut counts = RunSequenced::default();
                     match done {
@@ -282,6 +278,13 @@ impl Harness {
                 })
                 .map_err(|error| RunError { taken: 0, error })
         } else {
+            // Inline and shared payloads alike (8 to 71 bytes).
+            let run: Vec<EncodedNotification> = (0..n)
+                .map(|i| {
+                    EncodedNotification::from_slice(3, &payload(seq_of(i), len))
+                        .expect("at most 71 bytes")
+                })
+                .collect();
             self.server.notify_session_run_at(self.now, id, first, &run)
         };
         let refused_whole = |error: Refused| {
@@ -378,9 +381,11 @@ impl Harness {
         self.stats.taken += new_last - last;
         self.stats.delivered_before += after.acked_seq - acked;
         let book = self.book(id);
-        for (i, (_, p)) in run.iter().enumerate().take(taken) {
+        // What was taken is what `payload` made for its seq (a payload
+        // too large is never taken).
+        for i in 0..taken {
             if seq_of(i) > last {
-                book.payloads.insert(seq_of(i), p.clone());
+                book.payloads.insert(seq_of(i), payload(seq_of(i), len));
             }
         }
         book.accepted = new_last;

@@ -37,8 +37,15 @@ impl Server {
         kind: u8,
         payload: Bytes,
     ) -> Result<Sequenced, SeqError> {
+        // Refused as a run of it would be: what holds for every
+        // notification first, then this one's size.
+        self.sequenced_key(session)?;
+        if payload.len() > MAX_PAYLOAD_LEN {
+            return Err(Refused::PayloadTooLarge { len: payload.len() }.into());
+        }
+        let notification = EncodedNotification::checked(kind, payload);
         let done = self
-            .notify_session_run_at(now, session, seq, &[(kind, payload)])
+            .notify_session_run_at(now, session, seq, std::slice::from_ref(&notification))
             .map_err(|stopped| stopped.error)?;
         Ok(if done.delivered_before > 0 {
             Sequenced::DeliveredBefore
@@ -50,13 +57,15 @@ impl Server {
     }
 
     /// Queues a run of notifications from the shared log for one session
-    /// at consecutive seqs `first_seq`, `first_seq + 1`, … (each a NOTIFY
-    /// kind and payload), and sends them where a path is up [D-17]: what
-    /// [`Server::notify_session_at`] does for each, in order, in one call.
+    /// at consecutive seqs `first_seq`, `first_seq + 1`, …, and sends them
+    /// where a path is up [D-17]: what [`Server::notify_session_at`] does
+    /// for each, in order, in one call. Each is queued as a clone: a small
+    /// payload held inline is copied with no allocation (decode the log
+    /// with [`EncodedNotification::from_slice`]), a larger one shared.
     ///
     /// All or a prefix: the run is taken in order until a notification is
     /// refused for the reason `notify_session_at` would refuse it (full
-    /// queue, gap, repeat, payload too large, …). What came before it
+    /// queue, gap, repeat, …). What came before it
     /// stays taken, nothing after it is looked at, and the error says how
     /// many were taken ([`RunError::taken`]), so the caller offers the rest
     /// again from `first_seq + taken` (after [`Event::Delivered`] freed
@@ -68,37 +77,24 @@ impl Server {
         now: Instant,
         session: SessionId,
         first_seq: u64,
-        run: &[(u8, Bytes)],
+        run: &[EncodedNotification],
     ) -> Result<RunSequenced, RunError> {
-        let none_taken = |error: SeqError| RunError { taken: 0, error };
-        if self.config.cluster.is_none() {
-            return Err(none_taken(SeqError::NotClustered));
-        }
-        if !self.cluster.bus_available {
-            return Err(none_taken(Refused::BusUnavailable.into()));
-        }
-        let limit = self.config.queue_limit;
         let key = self
-            .sessions
-            .key(session)
-            .ok_or(none_taken(Refused::NoSuchSession.into()))?;
+            .sequenced_key(session)
+            .map_err(|error| RunError { taken: 0, error })?;
+        let limit = self.config.queue_limit;
         let delivery = &mut self.sessions[key].delivery;
         let mut done = RunSequenced::default();
         // The seqs acknowledged on arrival: consecutive, before any queued.
         let mut delivered: Option<(u64, u64)> = None;
         let mut stopped = None;
-        for (i, (kind, payload)) in run.iter().enumerate() {
+        for (i, notification) in run.iter().enumerate() {
             // Not `(first_seq..).zip(run)`: a range at u64::MAX overflows.
             let Some(seq) = first_seq.checked_add(i as u64) else {
                 stopped = Some(SeqError::PastEnd { got: u64::MAX });
                 break;
             };
-            if payload.len() > MAX_PAYLOAD_LEN {
-                stopped = Some(Refused::PayloadTooLarge { len: payload.len() }.into());
-                break;
-            }
-            let notification = EncodedNotification::checked(*kind, payload.clone());
-            match delivery.push_at(seq, notification, limit) {
+            match delivery.push_at(seq, notification.clone(), limit) {
                 PushAt::Queued => done.queued += 1,
                 PushAt::AlreadyAcked => done.already_acknowledged += 1,
                 PushAt::AckedOnArrival => {
@@ -142,5 +138,19 @@ impl Server {
                 error,
             }),
         }
+    }
+
+    /// The table key of `session` if it can take notifications from the
+    /// log at all: cluster mode, the bus up, the session held here.
+    fn sequenced_key(&self, session: SessionId) -> Result<usize, SeqError> {
+        if self.config.cluster.is_none() {
+            return Err(SeqError::NotClustered);
+        }
+        if !self.cluster.bus_available {
+            return Err(Refused::BusUnavailable.into());
+        }
+        self.sessions
+            .key(session)
+            .ok_or(Refused::NoSuchSession.into())
     }
 }

@@ -1,0 +1,278 @@
+//! The index by user while servers of the previous version run beside
+//! this one (a rolling upgrade), and after they are gone.
+//!
+//! Servers of the previous version write session records but no index
+//! entries, so [`Bus::sessions_of`] would not find their sessions, and
+//! `notify --wait` would wait for fewer reports than there are sessions.
+//! Two things close that:
+//!
+//! - **a sweep** ([`Bus::backfill_index`], by every node at its start and
+//!   then every [`NodeTimings::index_sweep_every`](crate::NodeTimings)):
+//!   one listing of the bucket's keys; each record with no entry is loaded
+//!   once to learn its user, and a live one gets its entry. A server of
+//!   this version writes the entry before the record and keeps it while
+//!   the session lives (`session_index.rs`), so a live record without one
+//!   is the previous version's: the sweep remembers when it last found one.
+//!   Records without an entry that will never count (ended, gone, or not
+//!   opening) are remembered and not loaded again while they stay listed.
+//! - **a wider lookup** while the index cannot be trusted: before this
+//!   bus's first sweep, and for [`PREVIOUS_VERSION_HOLD`] after a sweep
+//!   last found a previous-version record, `sessions_of` lists every key
+//!   of the bucket and loads the user's entries plus every record that has
+//!   no entry (and is not known to be dead), instead of listing the user's
+//!   prefix only: exact at the moment of the lookup, at the price of a
+//!   listing that grows with the cluster. Once a sweep finds nothing for
+//!   that long, lookups use the user's prefix alone again.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt as _;
+
+use crate::connect::Bus;
+use crate::error::{BusError, SessionError};
+use crate::subjects::{indexed_session, record_session};
+
+/// How long after a sweep found a live record of the previous version
+/// lookups keep listing the whole bucket: a server of that version that
+/// opened a session lately is likely to open more, each invisible to the
+/// user's prefix until the next sweep indexes it. Several sweep periods,
+/// so one sweep that happens to find none does not end it.
+pub const PREVIOUS_VERSION_HOLD: Duration = Duration::from_secs(30 * 60);
+
+const SWEEP: &str = "listing the session records to index";
+const LIST_ALL: &str = "listing every session record";
+
+/// What a bus knows of the records that have no index entry.
+#[derive(Default)]
+pub(crate) struct Unindexed {
+    /// A sweep has completed: until then nothing says that every live
+    /// record has its entry.
+    swept: bool,
+    /// When a sweep last found a live record without its entry.
+    previous_seen: Option<Instant>,
+    /// Records without an entry that never count: ended, gone, not
+    /// opening. Kept while listed, so neither a sweep nor a wide lookup
+    /// loads them again.
+    dead: HashSet<u64>,
+}
+
+impl Unindexed {
+    fn index_trusted(&self, now: Instant) -> bool {
+        self.swept
+            && self
+                .previous_seen
+                .is_none_or(|seen| now >= seen + PREVIOUS_VERSION_HOLD)
+    }
+}
+
+/// What one sweep of the sessions bucket did ([`Bus::backfill_index`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub struct Backfill {
+    /// Session records listed in the bucket.
+    pub records: usize,
+    /// Records with no index entry that were loaded to learn their user.
+    pub loaded: usize,
+    /// Index entries written: live records of previous-version servers.
+    pub indexed: usize,
+}
+
+/// The keys of one listing of the whole bucket, sorted out.
+struct BucketKeys {
+    /// Sessions with a record.
+    records: Vec<u64>,
+    /// Sessions with an index entry, under any user.
+    indexed: HashSet<u64>,
+    /// Sessions with an entry under the user looked up (if any).
+    of_user: Vec<u64>,
+}
+
+impl BucketKeys {
+    /// `keys` without their `$KV.<bucket>.`; `user_prefix` is
+    /// `u.<tag>.` of the user looked up, if any.
+    fn sort(keys: &[String], user_prefix: Option<&str>) -> Self {
+        let mut sorted = BucketKeys {
+            records: Vec::new(),
+            indexed: HashSet::new(),
+            of_user: Vec::new(),
+        };
+        for key in keys {
+            if let Some(session) = record_session(key) {
+                sorted.records.push(session);
+            } else if let Some(session) = indexed_session(key) {
+                sorted.indexed.insert(session);
+                if user_prefix.is_some_and(|prefix| key.starts_with(prefix)) {
+                    sorted.of_user.push(session);
+                }
+            }
+        }
+        sorted
+    }
+
+    /// Records with no entry, leaving out those known dead.
+    fn unindexed<'a>(&'a self, dead: &'a HashSet<u64>) -> impl Iterator<Item = u64> + 'a {
+        self.records
+            .iter()
+            .copied()
+            .filter(|s| !self.indexed.contains(s) && !dead.contains(s))
+    }
+}
+
+impl Bus {
+    /// One sweep of the sessions bucket: writes the missing index entry of
+    /// every live record that has none (a record written by a server of
+    /// the previous version), so that [`Bus::sessions_of`] finds it.
+    ///
+    /// Costs one listing of the bucket's keys, plus one load per record
+    /// without an entry not already known dead and one write per live one
+    /// among them; in a cluster of this version alone, the listing only.
+    /// It also tells this bus's lookups whether the index can be trusted
+    /// (module docs).
+    pub async fn backfill_index(&self) -> Result<Backfill, BusError> {
+        let keys = self.list_keys(">", SWEEP).await?;
+        let keys = BucketKeys::sort(&keys, None);
+        let known_dead = self.unindexed().dead.clone();
+        let mut dead: HashSet<u64> = keys
+            .records
+            .iter()
+            .copied()
+            .filter(|s| known_dead.contains(s))
+            .collect();
+        let mut done = Backfill {
+            records: keys.records.len(),
+            ..Backfill::default()
+        };
+        let now = crate::node::unix_ms();
+        for session in keys.unindexed(&known_dead) {
+            done.loaded += 1;
+            match self.load_session(session).await {
+                Ok(Some((record, _))) if record.expires_unix_ms > now => {
+                    self.index_session(&record).await?;
+                    done.indexed += 1;
+                }
+                Err(SessionError::Bus(err)) => return Err(err),
+                // Ended, gone since the listing, or not opening: it never
+                // counts, so it needs no entry.
+                Ok(_) | Err(_) => {
+                    dead.insert(session);
+                }
+            }
+        }
+        let mut state = self.unindexed();
+        state.swept = true;
+        state.dead = dead;
+        if done.indexed > 0 {
+            state.previous_seen = Some(Instant::now());
+        }
+        Ok(done)
+    }
+
+    /// Whether [`Bus::sessions_of`] may list only the user's index entries
+    /// (module docs): a sweep found every live record indexed, for
+    /// [`PREVIOUS_VERSION_HOLD`] since it last found one that was not.
+    pub fn index_trusted(&self) -> bool {
+        self.unindexed().index_trusted(Instant::now())
+    }
+
+    /// The sessions a wide lookup loads for the user whose entries begin
+    /// with `user_prefix` (`u.<tag>.`): the user's entries and every
+    /// record that has none, not known dead. One listing of the bucket.
+    pub(crate) async fn candidates_in_whole_bucket(
+        &self,
+        user_prefix: &str,
+    ) -> Result<Vec<u64>, BusError> {
+        let keys = self.list_keys(">", LIST_ALL).await?;
+        let keys = BucketKeys::sort(&keys, Some(user_prefix));
+        let state = self.unindexed();
+        let mut candidates = keys.of_user.clone();
+        candidates.extend(keys.unindexed(&state.dead));
+        Ok(candidates)
+    }
+
+    /// The keys of the sessions bucket under `filter` (a subject filter
+    /// after `$KV.<bucket>.`), without that prefix: one listing, counted
+    /// in [`Bus::session_reads`].
+    pub(crate) async fn list_keys(
+        &self,
+        filter: &str,
+        operation: &'static str,
+    ) -> Result<Vec<String>, BusError> {
+        let inner = &self.inner;
+        let prefix = format!("$KV.{}.", inner.names.sessions_bucket);
+        let filter = format!("{prefix}{filter}");
+        let bound = inner.config.timeouts.operation;
+        inner.session_reads.fetch_add(1, Ordering::Relaxed);
+        inner
+            .link
+            .within(operation, bound, async {
+                let mut info = inner.sessions.info_with_subjects(&filter).await?;
+                let mut keys = Vec::new();
+                while let Some(item) = info.next().await {
+                    let (subject, _) = item?;
+                    if let Some(key) = subject.strip_prefix(&prefix) {
+                        keys.push(key.to_owned());
+                    }
+                }
+                Ok::<_, async_nats::jetstream::stream::InfoError>(keys)
+            })
+            .await?
+            .map_err(|err| inner.link.failed(operation, &err, None))
+    }
+
+    fn unindexed(&self) -> std::sync::MutexGuard<'_, Unindexed> {
+        // Nothing panics while holding it; a poisoned lock's data is whole.
+        self.inner
+            .unindexed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A new bus's state: no sweep yet, so lookups list the whole bucket.
+pub(crate) fn unindexed() -> Mutex<Unindexed> {
+    Mutex::new(Unindexed::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(|&k| k.to_owned()).collect()
+    }
+
+    #[test]
+    fn a_listing_sorts_records_entries_and_the_users_entries() {
+        let listed = keys(&[
+            "00000000000000a1",
+            "u.aa.s00000000000000a1",
+            "00000000000000a2",
+            "00000000000000b1",
+            "u.bb.s00000000000000b1",
+            "u.aa.s00000000000000a5",
+            "00000000000000c1",
+            "upgrade",
+        ]);
+        let sorted = BucketKeys::sort(&listed, Some("u.aa."));
+        assert_eq!(sorted.records, vec![0xa1, 0xa2, 0xb1, 0xc1]);
+        assert_eq!(sorted.of_user, vec![0xa1, 0xa5]);
+        let dead = HashSet::from([0xc1]);
+        assert_eq!(sorted.unindexed(&dead).collect::<Vec<_>>(), vec![0xa2]);
+    }
+
+    #[test]
+    fn the_index_is_trusted_after_a_clean_sweep_and_a_hold_after_a_finding() {
+        let t0 = Instant::now();
+        let mut state = Unindexed::default();
+        // No sweep yet: a previous-version server may hold any record.
+        assert!(!state.index_trusted(t0));
+        state.swept = true;
+        assert!(state.index_trusted(t0));
+        state.previous_seen = Some(t0);
+        assert!(!state.index_trusted(t0 + PREVIOUS_VERSION_HOLD / 2));
+        assert!(state.index_trusted(t0 + PREVIOUS_VERSION_HOLD));
+    }
+}
