@@ -87,19 +87,29 @@ impl StalledServer {
     /// interval, and a wall-clock deadline also runs while the processes
     /// are stopped (SIGSTOP); continued, the test found its deadline
     /// passed before the server, continued a moment later, could write.
-    fn stop_and_read_to_end(mut self) -> (Vec<String>, ExitStatus) {
+    fn stop_and_read_to_end(&mut self) -> (Vec<String>, ExitStatus) {
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
-        let mut lines = self.head;
+        let mut lines = std::mem::take(&mut self.head);
         // Bytes, not `read_line`: a line cut at exit (the writer gives up
         // on a stalled output) must not end the reading with an error.
-        for line in self.stderr.split(b'\n') {
+        for line in (&mut self.stderr).split(b'\n') {
             let line = line.expect("read stderr");
             lines.push(format!("{}\n", String::from_utf8_lossy(&line)));
         }
         let status = self.child.wait().expect("the server's exit status");
         (lines, status)
+    }
+}
+
+impl Drop for StalledServer {
+    /// A test that failed midway leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -125,7 +135,7 @@ fn stalled_log_on(runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
-    let server = StalledServer::start(runtime, &users, dir.path());
+    let mut server = StalledServer::start(runtime, &users, dir.path());
 
     let mut client = start_json_client(dir.path(), runtime, server.addr, "alice", PASSWORD);
     let is_event = |l: &str, event: &str| json(l).is_some_and(|v| v["event"] == event);
