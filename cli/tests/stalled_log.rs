@@ -10,7 +10,7 @@ mod common;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -77,19 +77,39 @@ impl StalledServer {
         }
     }
 
-    /// Reads the rest of stderr on a thread: lines as they come.
-    fn resume_reading(self) -> (Child, std::sync::mpsc::Receiver<String>) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut stderr = self.stderr;
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if tx.send(std::mem::take(&mut line)).is_err() {
-                    return;
-                }
-            }
-        });
-        (self.child, rx)
+    /// Stops the server (Ctrl-C) and reads its log to the end: the lines
+    /// queued while nobody read, then those of the shutdown, which ends
+    /// with the summaries of the unfinished interval. Returns every line
+    /// and the exit status.
+    ///
+    /// The end of the log is what the test waits for, not a line within a
+    /// deadline: the flood's summary is due at the first tick after its
+    /// interval, and a wall-clock deadline also runs while the processes
+    /// are stopped (SIGSTOP); continued, the test found its deadline
+    /// passed before the server, continued a moment later, could write.
+    fn stop_and_read_to_end(&mut self) -> (Vec<String>, ExitStatus) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let mut lines = std::mem::take(&mut self.head);
+        // Bytes, not `read_line`: a line cut at exit (the writer gives up
+        // on a stalled output) must not end the reading with an error.
+        for line in (&mut self.stderr).split(b'\n') {
+            let line = line.expect("read stderr");
+            lines.push(format!("{}\n", String::from_utf8_lossy(&line)));
+        }
+        let status = self.child.wait().expect("the server's exit status");
+        (lines, status)
+    }
+}
+
+impl Drop for StalledServer {
+    /// A test that failed midway leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -115,7 +135,7 @@ fn stalled_log_on(runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
-    let server = StalledServer::start(runtime, &users, dir.path());
+    let mut server = StalledServer::start(runtime, &users, dir.path());
 
     let mut client = start_json_client(dir.path(), runtime, server.addr, "alice", PASSWORD);
     let is_event = |l: &str, event: &str| json(l).is_some_and(|v| v["event"] == event);
@@ -164,25 +184,17 @@ fn stalled_log_on(runtime: &str) {
     flooder.join().unwrap();
     let flood_size = made.load(Ordering::SeqCst);
 
-    // Reading again: the queued lines come out, and the flood is a few
-    // summary lines, not one line per connection.
-    let head = server.head.clone();
-    let (mut child, lines) = server.resume_reading();
-    let mut seen = head;
-    let deadline = Instant::now() + WAIT;
-    while !seen
-        .iter()
-        .any(|l| l.contains("more connections refused") || l.contains("more protocol errors"))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => panic!(
-                "{runtime}: no summary of the flood; stderr:\n{}",
-                seen.concat()
-            ),
-        }
-    }
+    // Reading again, to the end of the log: the queued lines come out, and
+    // the flood is a few summary lines, not one line per connection.
+    drop(client);
+    let (seen, status) = server.stop_and_read_to_end();
+    assert!(status.success(), "{runtime}: {status}");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("more connections refused") || l.contains("more protocol errors")),
+        "{runtime}: no summary of the flood; stderr:\n{}",
+        seen.concat()
+    );
     let one_by_one = seen
         .iter()
         .filter(|l| l.contains("connection refused conn#") || l.contains("protocol error conn#"))
@@ -191,10 +203,4 @@ fn stalled_log_on(runtime: &str) {
         (one_by_one as u64) < flood_size / 10,
         "{runtime}: {one_by_one} lines for {flood_size} connections"
     );
-    drop(client);
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{runtime}: {status}");
 }
