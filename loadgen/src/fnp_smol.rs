@@ -112,7 +112,7 @@ pub(crate) async fn run_client<R: faxnotify_async::Runtime>(
     let mut ready = false;
     // Events in batches, and the recorder locked once per batch: what the
     // raw baseline's clients do per read.
-    let mut batch = Vec::with_capacity(EVENT_BATCH);
+    let mut batch = Vec::new();
     while client.next_events(&mut batch, EVENT_BATCH).await > 0 {
         let mut recorder = recorder
             .lock()
