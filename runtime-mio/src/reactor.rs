@@ -307,7 +307,7 @@ impl<M: Machine> Reactor<M> {
                     }
                 }
             }
-            Output::Close { conn } => self.close(conn, now),
+            Output::Close { conn, .. } => self.close(conn, now),
             Output::Listen { addr } => self.listen(addr),
             Output::StopListening => self.stop_listening(),
             Output::Event(event) => {

@@ -89,7 +89,7 @@ mod tls_settings;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-pub use crate::io::{BindError, ConnectError};
+pub use crate::io::{BindError, CloseKind, ConnectError};
 pub use config::{Backoff, ClientConfig};
 pub use errors::{ConfigError, InputError, LogoutError};
 pub use events::{
@@ -690,9 +690,7 @@ impl Client {
     /// Closes every connection and the listener.
     fn shut_down(&mut self, phase: Phase) {
         if let Some(control) = self.control.take() {
-            self.out.push(Output::Close {
-                conn: control.conn(),
-            });
+            self.out.close(control.conn());
         }
         self.close_all_callbacks();
         self.reconnect_at = None;

@@ -100,7 +100,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use crate::io::{BindError, ConnectError};
+pub use crate::io::{BindError, CloseKind, ConnectError};
 pub use cluster::{
     ClaimAnswer, ClaimId, ClaimKind, ClaimRefusal, RunSequenced, Sequenced, SessionRecord,
 };
@@ -336,7 +336,11 @@ impl Server {
             {
                 self.out.push(Output::Transmit { conn, data });
             }
-            self.out.push(Output::Close { conn });
+            // Refused before it had a session: closed at once (see `CloseKind`).
+            self.out.push(Output::Close {
+                conn,
+                kind: CloseKind::Prompt,
+            });
             self.out
                 .event(Event::ConnectionRefused { conn, peer, reason });
             return conn;
