@@ -134,7 +134,8 @@ use timers::{Lease, earliest};
 ///             Output::StopListening             => close the listener,
 ///             Output::Connect { conn, addr }    => dial; later Input::Connected / Input::ConnectFailed,
 ///             Output::Transmit { conn, data }   => write data on conn (then client.recycle(data)),
-///             Output::Close { conn }            => close conn once everything before it is written,
+///             Output::Close { conn, .. }        => close conn once everything before it is written
+///                                                  (the client's are all CloseKind::Graceful),
 ///             Output::Event(event)              => tell the application,
 ///         }
 ///     }
