@@ -2,8 +2,10 @@
 //! each one back as soon as a connection it closed has ended (a peer that
 //! makes it close connections — a flood of garbage, of slow handshakes —
 //! must not leave it holding sockets until it can accept nobody, for good),
-//! and a flood of connections that never log in cannot take them all
-//! ([D-15] rule 3 must still make room for others).
+//! a flood of connections that never log in cannot take them all
+//! ([D-15] rule 3 must still make room for others), and a connection it
+//! refuses gives its descriptor back at once, even if the peer never
+//! closes its end.
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::os::fd::AsRawFd as _;
 
 use nix::sys::socket::{SockaddrIn, connect};
 
-use common::{RUNTIMES, TestServer, WAIT, add_users, bound_socket};
+use common::{RUNTIMES, TestServer, WAIT, add_users, bound_socket, start_json_client};
 
 /// Low enough that every descriptor is used several times over below.
 const FD_LIMIT: u32 = 64;
@@ -123,6 +125,118 @@ fn flood_then_greet(runtime: &str) {
         // Ends the flood's readers: the server closes their connections.
         drop(server);
     });
+}
+
+/// Refused connections made one after another and kept open by their
+/// peer: several times what the server may hold.
+const REFUSED: usize = 3 * FD_LIMIT as usize;
+
+/// Sockets the process `pid` has open.
+fn sockets_held(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the server's descriptors")
+        .filter_map(Result::ok)
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|to| to.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
+/// Reads refused connection `i` to its end: the refusal's ERROR
+/// LIMIT_EXCEEDED (and no SERVER_HELLO), then the server's FIN.
+fn read_refusal(stream: &mut TcpStream, i: usize, server: &TestServer) {
+    let mut got = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut got) {
+        panic!(
+            "refused connection {i} of {REFUSED} did not end ({e}); output:\n{}",
+            server.process.dump()
+        );
+    }
+    assert!(
+        got.len() > 7 && got[4] == 0x7f && got[5..7] == [0x00, 0x08],
+        "refused connection {i}: {got:02x?} is not an ERROR LIMIT_EXCEEDED"
+    );
+}
+
+fn refusals_give_their_descriptors_back(runtime: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", "correct horse battery")]);
+    let mut server = TestServer::start_with_fd_limit(
+        runtime,
+        &users,
+        dir.path(),
+        &[
+            "--handshake-timeout",
+            "1h",
+            "--max-unauthenticated-per-ip",
+            "1",
+        ],
+        FD_LIMIT,
+    );
+    // One connection from the flooding address waits to log in: every
+    // further one from there is refused.
+    let flood = Ipv4Addr::new(127, 0, 1, 2);
+    let mut waiting = connect_from(flood, server.addr);
+    assert!(
+        matches!(greeted(&mut waiting), Ok(true)),
+        "{runtime}: the first connection was not greeted"
+    );
+    let pid = server.process.pid();
+    let before = sockets_held(pid);
+    // The peers never close: a server that waits for them keeps a
+    // descriptor per refusal, reaches its limit, and fails to accept.
+    let mut refused = Vec::with_capacity(REFUSED);
+    for i in 0..REFUSED {
+        let mut stream = connect_from(flood, server.addr);
+        read_refusal(&mut stream, i, &server);
+        refused.push(stream);
+    }
+    // Their sockets are gone (the last may still be on its way out).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let held = sockets_held(pid);
+        if held <= before + 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{runtime}: {held} sockets held after {REFUSED} refusals, {before} before"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Someone else logs in right after, with the refused peers still open.
+    let client = start_json_client(
+        dir.path(),
+        runtime,
+        server.addr,
+        "alice",
+        "correct horse battery",
+    );
+    drop(client);
+    server.process.interrupt();
+    server.process.wait_exit();
+    let failed: Vec<_> = server
+        .process
+        .seen
+        .iter()
+        .filter(|(_, line)| line.contains("accept failed;"))
+        .map(|(_, line)| line.as_str())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{runtime}: the server could not accept while refusing connections:\n{}",
+        failed.join("\n")
+    );
+    drop(refused);
+}
+
+#[test]
+fn refused_connections_give_their_descriptors_back_at_once_on_every_runtime() {
+    for runtime in RUNTIMES {
+        refusals_give_their_descriptors_back(runtime);
+    }
 }
 
 #[test]

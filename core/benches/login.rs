@@ -250,7 +250,7 @@ impl ServerSide {
         self.server.end_session(self.now, session).unwrap();
         let mut closed = Vec::new();
         self.server.drain_into(|_, output| {
-            if let Output::Close { conn } = output {
+            if let Output::Close { conn, .. } = output {
                 closed.push(conn);
             }
         });

@@ -15,7 +15,7 @@
 //! | `Listen { addr }` (client) | bind a listener | `Input::Bound` / `Input::BindFailed` |
 //! | `Connect { conn, addr }` | dial `addr` | `Input::Connected` / `Input::ConnectFailed` |
 //! | `Transmit { conn, data }` | write `data`, then `recycle(data)` | (bytes read later: `Input::Received`) |
-//! | `Close { conn }` | close after writing | (peer closes: `Input::Closed`) |
+//! | `Close { conn, kind }` | close after writing; `Graceful`: wait for the peer's FIN, `Prompt`: don't | (peer closes: `Input::Closed`) |
 //! | `Event(e)` | hand to the application | |
 //! | a connection accepted | | `handle_accept(now, peer)` |
 //! | `poll_timeout()` passed | | `handle_timeout(now)` |
@@ -115,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         }
                         client.recycle(data);
                     }
-                    client::Output::Close { conn } => {
+                    client::Output::Close { conn, .. } => {
                         if let Some(End::Server(peer)) = wires.peer.remove(&End::Client(conn)) {
                             wires.peer.remove(&End::Server(peer));
                             server.handle_input(now, server::Input::Closed { conn: peer })?;
@@ -170,7 +170,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         }
                         server.recycle(data);
                     }
-                    server::Output::Close { conn } => {
+                    // In memory there is no peer to wait for: both kinds
+                    // close the wire at once.
+                    server::Output::Close { conn, .. } => {
                         if let Some(End::Client(peer)) = wires.peer.remove(&End::Server(conn)) {
                             wires.peer.remove(&End::Client(peer));
                             client.handle_input(now, client::Input::Closed { conn: peer })?;

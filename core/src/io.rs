@@ -108,6 +108,8 @@ pub enum Output<E> {
     Close {
         /// The connection.
         conn: ConnId,
+        /// Whether to wait for the peer to close too ([`CloseKind`]).
+        kind: CloseKind,
     },
     /// Bind a TCP listener to `addr` (client only: the callback listener,
     /// in the server's family [C-1]; port 0 means any), then report
@@ -122,6 +124,31 @@ pub enum Output<E> {
     StopListening,
     /// Tell the application.
     Event(E),
+}
+
+/// How an adapter closes a connection on [`Output::Close`]. Either way it
+/// first writes what was transmitted before the `Close`, within its close
+/// timeout, then shuts the write side down (FIN).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
+pub enum CloseKind {
+    /// Then keep reading (and discarding) until the peer closes too,
+    /// bounded by the close timeout, and only then release the socket.
+    /// Closing a socket that has unread data sends a reset, which can
+    /// destroy the last frames before the peer reads them: a connection
+    /// with a session may still have an ACK or a notification in flight.
+    #[default]
+    Graceful,
+    /// Then discard what has already arrived (so that closing sends no
+    /// reset for it) and release the socket at once, without waiting for
+    /// the peer: the kernel still delivers the last bytes and the FIN on
+    /// its own, without holding a descriptor of the process. The server
+    /// closes this way a connection that never got a session (refused,
+    /// timed out or failed in the handshake, TLS or the login), so that
+    /// peers who never log in cannot keep its descriptors for the close
+    /// timeout each: a flood of them would make `accept` fail for everyone
+    /// at the descriptor limit. An adapter may treat it as `Graceful`.
+    Prompt,
 }
 
 /// Why binding a listener failed, as the adapter reports it in

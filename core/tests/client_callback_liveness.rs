@@ -14,7 +14,7 @@ use std::time::Duration;
 use client_harness::server::{ScriptedServer, notify};
 use client_harness::{Harness, LEASE_MS, SESSION, config};
 use faxnotify_core::ConnId;
-use faxnotify_core::client::{CallbackClosure, Event, Input, ListenPolicy, Output};
+use faxnotify_core::client::{CallbackClosure, CloseKind, Event, Input, ListenPolicy, Output};
 use faxnotify_core::wire::{ByeReason, Frame};
 
 const THIRD: Duration = Duration::from_millis(LEASE_MS as u64 / 3);
@@ -77,7 +77,13 @@ fn a_silent_callback_is_closed_once_the_server_has_pinged_one() {
     // A whole lease of silence after the PING: closed, and said why.
     let rest = third_of_a_lease(&mut h, ctl);
     assert_eq!(rest.len(), 2, "{rest:?}");
-    assert_eq!(rest[0], Output::Close { conn: cb });
+    assert_eq!(
+        rest[0],
+        Output::Close {
+            conn: cb,
+            kind: CloseKind::Graceful
+        }
+    );
     match &rest[1] {
         Output::Event(Event::CallbackClosed { conn, reason, .. }) => {
             assert_eq!(*conn, cb);
@@ -107,7 +113,7 @@ fn a_ping_seen_in_an_earlier_login_does_not_count_after_a_new_one() {
             // Only the older callback (from before the reconnect) may go:
             // [D-9] keeps the newest; the new one must stay.
             assert!(
-                !matches!(out, Output::Close { conn } if conn == cb2),
+                !matches!(out, Output::Close { conn, .. } if conn == cb2),
                 "step {step}: the new login's quiet callback was closed"
             );
         }

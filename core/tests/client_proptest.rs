@@ -173,7 +173,7 @@ impl Sim {
                     self.client.recycle(data);
                 }
                 Output::Connect { conn, .. } => self.connects.push_back(conn),
-                Output::Close { conn } => {
+                Output::Close { conn, .. } => {
                     self.callbacks.retain(|p| p.conn != conn);
                     self.closed.push(conn);
                 }

@@ -460,7 +460,7 @@ fn stranger_without_tls_on_the_callback_port_is_refused() {
     for out in client.take_pending() {
         match out {
             Output::Event(e) => events.push(e),
-            Output::Close { conn } if conn == stranger => closed = true,
+            Output::Close { conn, .. } if conn == stranger => closed = true,
             Output::Transmit { conn, data } if conn == stranger => {
                 // Only a TLS alert may go back, never plaintext.
                 assert_eq!(data.first(), Some(&21), "{data:02x?}");
@@ -514,7 +514,7 @@ fn plain_fnp_bytes_to_a_tls_server_are_refused_without_plaintext() {
     let (mut closed, mut failed) = (false, false);
     for out in server.take_pending() {
         match out {
-            Output::Close { conn: c } if c == conn => closed = true,
+            Output::Close { conn: c, .. } if c == conn => closed = true,
             Output::Event(server::Event::TlsFailed { reason, .. }) => {
                 assert_eq!(
                     reason.to_string(),

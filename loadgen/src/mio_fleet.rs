@@ -278,7 +278,7 @@ impl Fleet {
                 }
                 Output::Event(event) => self.on_event(m, event),
                 Output::Connect { conn, addr } => self.connect(m, conn, addr, now),
-                Output::Close { conn } => self.close(m, conn),
+                Output::Close { conn, .. } => self.close(m, conn),
                 Output::Listen { addr } => self.listen(m, addr, now),
                 Output::StopListening => {
                     if let Some(key) = self.members[m as usize].listener.take()

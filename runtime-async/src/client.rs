@@ -351,7 +351,7 @@ impl<R: Runtime> Machine<R> for ClientMachine {
                         self.core.recycle(buf);
                     }
                 }
-                Output::Close { conn } => io.close(conn),
+                Output::Close { conn, kind } => io.close(conn, kind),
                 Output::Event(event) => {
                     match &event {
                         Event::Listening { local, .. } => self.report_start(Ok(*local)),

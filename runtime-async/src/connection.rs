@@ -62,8 +62,10 @@ enum Rare<T> {
     /// The end of the stream or a read error was reported (or the driver
     /// is gone): nothing more is read; the driver drops the connection.
     Stopped,
-    /// Closing: flushing, by the deadline.
-    Closing { deadline: T },
+    /// Closing: flushing, by the deadline; `promptly`: then releasing the
+    /// socket without waiting for the peer
+    /// ([`CloseKind::Prompt`](faxnotify_core::io::CloseKind::Prompt)).
+    Closing { deadline: T, promptly: bool },
     /// Flushed and the write side shut down: draining until the peer
     /// closes, by the deadline.
     ShutDown { deadline: T },
@@ -132,12 +134,12 @@ impl<R: Runtime> Connection<R> {
     /// Does what can be done now: writes, reads, closes.
     fn step(&mut self, cx: &mut Context<'_>) -> Step {
         let conn = self.link.conn;
-        let closing = {
+        let (closing, promptly) = {
             let state = self.link.queue.lock();
             if state.cancelled {
                 return Step::Done;
             }
-            state.closing
+            (state.closing, state.close_promptly)
         };
         if closing && self.is_open() {
             // Closing has begun: nothing more is read (a report waiting for
@@ -145,6 +147,7 @@ impl<R: Runtime> Connection<R> {
             let deadline = Instant::now() + self.shared.limits.close_timeout;
             self.enter(Rare::Closing {
                 deadline: R::timer(deadline),
+                promptly,
             });
         }
         if let Some(Rare::Failing(send)) = self.rare.as_deref_mut() {
@@ -172,16 +175,21 @@ impl<R: Runtime> Connection<R> {
         }
         if matches!(wrote, Wrote::Idle) {
             // Closing, and everything is written.
+            let promptly = matches!(
+                self.rare.as_deref(),
+                Some(Rare::Closing { promptly: true, .. })
+            );
             self.shut_down();
             // Drain until the peer closes: closing with unread data would
             // reset the connection and could destroy what the peer has not
-            // read yet.
-            if drain(&self.link.stream, cx).is_ready() {
+            // read yet. Closing promptly, only what is there now: the
+            // kernel sends our last bytes and FIN without our descriptor.
+            if drain(&self.link.stream, cx).is_ready() || promptly {
                 return Step::Done;
             }
         }
         match self.rare.as_deref_mut() {
-            Some(Rare::Closing { deadline } | Rare::ShutDown { deadline }) => {
+            Some(Rare::Closing { deadline, .. } | Rare::ShutDown { deadline }) => {
                 match deadline.poll_fire(cx) {
                     Poll::Ready(()) => Step::Done,
                     Poll::Pending => Step::Wait,
@@ -198,7 +206,7 @@ impl<R: Runtime> Connection<R> {
             return;
         };
         *rare = match std::mem::replace(rare, Rare::Stopped) {
-            Rare::Closing { deadline } => {
+            Rare::Closing { deadline, .. } => {
                 let _ = self.link.stream.shutdown_write();
                 Rare::ShutDown { deadline }
             }
@@ -471,6 +479,7 @@ mod tests {
     use futures_lite::future;
 
     use faxnotify_core::ConnId;
+    use faxnotify_core::io::CloseKind;
 
     use super::*;
     use crate::conns::{Conns, Limits};
@@ -705,7 +714,7 @@ mod tests {
         let data: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
         conns.transmit(CONN, data.clone());
         conns.flush();
-        conns.close(CONN);
+        conns.close(CONN, CloseKind::Graceful);
         let mut got = Vec::new();
         peer.read_to_end(&mut got).expect("everything, then FIN");
         assert!(
@@ -719,6 +728,24 @@ mod tests {
         let started = Instant::now();
         async_io::block_on(conns.finish());
         assert!(started.elapsed() < WAIT, "the task waited for its deadline");
+    }
+
+    #[test]
+    fn closing_promptly_writes_shuts_down_and_ends_without_the_peer() {
+        let (mut conns, _rx, mut peer) = adopted(64 * 1024);
+        peer.write_all(b"unread by the server").expect("send");
+        conns.transmit(CONN, b"refused".to_vec());
+        conns.flush();
+        conns.close(CONN, CloseKind::Prompt);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).expect("the bytes, then FIN");
+        assert_eq!(got, b"refused");
+        // The peer stays open: the task ends all the same, long before its
+        // close deadline (`WAIT`), which a graceful close would wait for.
+        let started = Instant::now();
+        async_io::block_on(conns.finish());
+        assert!(started.elapsed() < WAIT, "the task waited for the peer");
+        drop(peer);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use faxnotify_core::ConnId;
+use faxnotify_core::io::CloseKind;
 use futures_lite::future;
 use tracing::Instrument as _;
 
@@ -75,6 +76,9 @@ pub(crate) struct QueueState {
     /// of a connection on async-io into the allocator's next size class,
     /// 160 bytes instead of 128, for every connection.)
     pub(crate) closing: bool,
+    /// With `closing`: the core's [`CloseKind::Prompt`], release the socket
+    /// once flushed, without waiting for the peer.
+    pub(crate) close_promptly: bool,
     /// The driver dropped the connection: the task ends without another
     /// read or write.
     pub(crate) cancelled: bool,
@@ -279,9 +283,10 @@ impl WriteQueue {
         self.lock().pauses_reading(limits)
     }
 
-    fn close(&self) {
+    fn close(&self, kind: CloseKind) {
         let mut state = self.lock();
         state.closing = true;
+        state.close_promptly = kind == CloseKind::Prompt;
         state.wake();
     }
 
@@ -649,12 +654,13 @@ impl<R: Runtime> Conns<R> {
     }
 
     /// Closes `conn` once what was transmitted is written (bounded by
-    /// `close_timeout`); abandons a dial in progress.
-    pub(crate) fn close(&mut self, conn: ConnId) {
+    /// `close_timeout`), then as `kind` says ([`CloseKind`]); abandons a
+    /// dial in progress.
+    pub(crate) fn close(&mut self, conn: ConnId, kind: CloseKind) {
         let Some(entry) = self.map.remove(&conn) else {
             return;
         };
-        tracing::debug!(%conn, "closing connection");
+        tracing::debug!(%conn, ?kind, "closing connection");
         match entry {
             Entry::Dialling(task) => drop(task),
             Entry::Open { link, pending, .. } => {
@@ -671,7 +677,7 @@ impl<R: Runtime> Conns<R> {
                 }
                 // Stops the reading at once; the task flushes, then ends
                 // (dropping the handle of a closing task leaves it running).
-                link.queue.close();
+                link.queue.close(kind);
                 self.closing.push(Arc::downgrade(&link.0));
                 drop(link);
                 if self.closing.len() >= self.prune_at {
@@ -732,7 +738,7 @@ impl<R: Runtime> Conns<R> {
         self.stop_listening();
         let conns: Vec<ConnId> = self.map.keys().copied().collect();
         for conn in conns {
-            self.close(conn);
+            self.close(conn, CloseKind::Graceful);
         }
         for link in self.closing.drain(..) {
             if let Some(link) = link.upgrade() {

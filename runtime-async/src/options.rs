@@ -46,7 +46,9 @@ pub struct Options<R> {
     pub max_write_backlog: usize,
     /// How long a closed connection may take to flush what was written
     /// before the close and to see the peer close in turn; then it is
-    /// dropped. Default 2 s.
+    /// dropped. Default 2 s. A connection the core closes
+    /// [promptly](faxnotify_core::io::CloseKind::Prompt) (on the server:
+    /// one that never got a session) waits only for its writes.
     pub close_timeout: Duration,
     /// Notifications a server's application may have posted
     /// ([`Server::post`](crate::Server::post)) that the driver has not taken

@@ -609,7 +609,7 @@ impl<R: Runtime> Machine<R> for ServerMachine {
                         self.core.recycle(buf);
                     }
                 }
-                Output::Close { conn } => io.close(conn),
+                Output::Close { conn, kind } => io.close(conn, kind),
                 Output::Event(event) => {
                     // The handler's posts only queue more outputs, which
                     // this loop takes next.

@@ -2,10 +2,11 @@
 //! it is in its life.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::time::Instant;
 
 use faxnotify_core::ConnId;
+use faxnotify_core::io::CloseKind;
 use mio::net::TcpStream;
 
 /// How many buffers one `write_vectored` call takes at most.
@@ -18,8 +19,9 @@ pub(crate) enum Phase {
     Connecting,
     /// Open: bytes read go to the core.
     Open,
-    /// The core closed it: writing what is queued, until `deadline`.
-    Flushing { deadline: Instant },
+    /// The core closed it: writing what is queued, until `deadline`; then
+    /// draining ([`CloseKind::Graceful`]) or dropped ([`CloseKind::Prompt`]).
+    Flushing { deadline: Instant, kind: CloseKind },
     /// Everything is written and our FIN sent: reading (and discarding)
     /// until the peer's FIN, so that closing does not reset the connection
     /// and destroy our last frames in flight; dropped at `deadline`.
@@ -88,6 +90,23 @@ impl Conn {
             want_write: false,
             accepted,
             discarded: 0,
+        }
+    }
+
+    /// Reads and throws away what has arrived, at most `max` bytes into
+    /// `buf`, until the socket is empty or the peer's FIN: closing a socket
+    /// with unread data would reset the connection instead of ending it
+    /// with our FIN after our last bytes.
+    pub(crate) fn discard_received(&mut self, buf: &mut [u8], max: usize) {
+        let mut left = max;
+        while left > 0 {
+            let want = left.min(buf.len());
+            match self.stream.read(&mut buf[..want]) {
+                Ok(0) => return,
+                Ok(n) => left -= n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return, // WouldBlock: nothing more; else broken
+            }
         }
     }
 

@@ -78,6 +78,12 @@
 //!   queued, then sends FIN and reads (discarding) until the peer's FIN, so
 //!   that the last frames — a BYE or an ERROR — are not destroyed by a
 //!   reset. [`LoopOptions::close_linger`] bounds how long this may take.
+//!   A `Close` of kind `Prompt` (the server's, for a connection that never
+//!   got a session: a refusal, a failed login or handshake) does not wait
+//!   for the peer: after the writes and the FIN it discards what has
+//!   arrived and closes the socket, whose last bytes the kernel still
+//!   sends, so that peers who never log in cannot keep the server's
+//!   descriptors.
 //!
 //! # Sockets and listen policies
 //!

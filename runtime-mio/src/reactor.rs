@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faxnotify_core::ConnId;
-use faxnotify_core::io::{BindError, ConnectError, Input, Output};
+use faxnotify_core::io::{BindError, CloseKind, ConnectError, Input, Output};
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
@@ -307,7 +307,7 @@ impl<M: Machine> Reactor<M> {
                     }
                 }
             }
-            Output::Close { conn } => self.close(conn, now),
+            Output::Close { conn, kind } => self.close(conn, kind, now),
             Output::Listen { addr } => self.listen(addr),
             Output::StopListening => self.stop_listening(),
             Output::Event(event) => {
@@ -347,7 +347,7 @@ impl<M: Machine> Reactor<M> {
         self.by_conn.insert(conn, key);
     }
 
-    fn close(&mut self, conn: ConnId, now: Instant) {
+    fn close(&mut self, conn: ConnId, kind: CloseKind, now: Instant) {
         let Some(&key) = self.by_conn.get(&conn) else {
             return;
         };
@@ -360,9 +360,9 @@ impl<M: Machine> Reactor<M> {
                 self.remove(key);
             }
             Phase::Open => {
-                tracing::debug!(%conn, backlog = c.backlog, "closing");
+                tracing::debug!(%conn, backlog = c.backlog, ?kind, "closing");
                 let deadline = now + self.opts.close_linger;
-                c.phase = Phase::Flushing { deadline };
+                c.phase = Phase::Flushing { deadline, kind };
                 self.lingering.push(Reverse((deadline, conn)));
                 if !c.dirty {
                     c.dirty = true;
@@ -486,11 +486,20 @@ impl<M: Machine> Reactor<M> {
                 return;
             }
         }
-        if let Phase::Flushing { deadline } = c.phase
+        if let Phase::Flushing { deadline, kind } = c.phase
             && c.backlog == 0
         {
             // Everything is written: send our FIN, then wait for the peer's.
             let _ = c.stream.shutdown(Shutdown::Write);
+            if kind == CloseKind::Prompt {
+                // Or not: what has arrived is thrown away so that closing
+                // sends no reset, and the kernel sends the rest and the FIN
+                // without a descriptor of ours (see `CloseKind::Prompt`).
+                c.discard_received(&mut self.read_buf, MAX_DISCARD);
+                tracing::debug!(conn = %c.id, "written out; closed at once");
+                self.remove(key);
+                return;
+            }
             c.phase = Phase::Draining {
                 deadline: deadline.max(now),
             };

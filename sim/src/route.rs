@@ -220,9 +220,19 @@ impl Sim {
                 }
                 self.transmit(end(conn), data);
             }
-            server::Output::Close { conn } => {
+            // Both kinds travel alike here: data for a closed end is
+            // answered with a reset anyway, as after a prompt close.
+            server::Output::Close { conn, kind } => {
                 if !self.server.open.remove(&conn) {
                     return self.fail(format!("server: Close of {conn}, which is not open"));
+                }
+                if kind == server::CloseKind::Prompt
+                    && let Some(&(c, _)) = self.ends.get(&end(conn))
+                    && (self.conns[c].kind == ConnKind::Callback || self.conns[c].session.is_some())
+                {
+                    return self.fail(format!(
+                        "server: {conn} closed without waiting for the peer, but it serves a session"
+                    ));
                 }
                 if let Some(w) = &mut self.feed_watch
                     && w.conn == conn
@@ -279,7 +289,7 @@ impl Sim {
                 }
                 self.transmit(end(conn), data);
             }
-            client::Output::Close { conn } => {
+            client::Output::Close { conn, .. } => {
                 if !self.clients[i].open.remove(&conn) {
                     return self.fail(format!("{who}: Close of {conn}, which is not open"));
                 }

@@ -325,7 +325,8 @@ impl Net {
             match output {
                 Output::Connect { conn, addr } => self.server_dials(conn, addr),
                 Output::Transmit { conn, data } => self.send(Side::Server, conn, data),
-                Output::Close { conn } => self.close(Side::Server, conn),
+                // In memory, both kinds deliver what was sent, then the end.
+                Output::Close { conn, .. } => self.close(Side::Server, conn),
                 Output::Event(e) => self.server.events.push(e),
                 other => panic!("the server asked for {other:?}, which it never does"),
             }
@@ -343,7 +344,7 @@ impl Net {
                 Output::StopListening => self.clients[id.0].listening = None,
                 Output::Connect { conn, addr } => self.client_dials(id, conn, addr),
                 Output::Transmit { conn, data } => self.send(side, conn, data),
-                Output::Close { conn } => self.close(side, conn),
+                Output::Close { conn, .. } => self.close(side, conn),
                 Output::Event(e) => self.clients[id.0].endpoint.events.push(e),
                 other => panic!("the testkit does not know the client's {other:?}"),
             }

@@ -47,13 +47,16 @@ pub fn add_users(file: &Path, users: &[(&str, &str)]) {
 }
 
 /// A TCP socket bound to `ip` on a port the kernel picks, neither
-/// listening nor connected yet.
+/// listening nor connected yet. Closed on exec, as std's sockets are: the
+/// tests of a file run in parallel, and a socket inherited by a server
+/// another test starts would take one of its descriptors (under a low
+/// `ulimit -n`, all of them) and keep the connection open.
 pub fn bound_socket(ip: Ipv4Addr) -> OwnedFd {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
     let fd = socket(
         AddressFamily::Inet,
         SockType::Stream,
-        SockFlag::empty(),
+        SockFlag::SOCK_CLOEXEC,
         None,
     )
     .expect("a socket");

@@ -202,7 +202,7 @@ fn run(config: ClientConfig, fault: ClientFault) -> i32 {
                     sockets.transmit(conn, &data);
                     client.recycle(data);
                 }
-                Output::Close { conn } => sockets.close(conn),
+                Output::Close { conn, .. } => sockets.close(conn),
                 Output::Event(Event::Notification { seq, notification }) => {
                     let line = contract_line(seq, &notification);
                     println!("{line}");

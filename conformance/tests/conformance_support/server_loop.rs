@@ -384,7 +384,7 @@ fn run(
                     mutate_transmit(&faults, callbacks.contains_key(&conn), &mut data);
                     sockets.transmit(conn, &data);
                 }
-                Output::Close { conn } => {
+                Output::Close { conn, .. } => {
                     filters.remove(&conn);
                     match callbacks.remove(&conn) {
                         Some((seen, last_byte))

@@ -10,12 +10,12 @@ use crate::wire::{
 };
 use crate::{ConnId, SessionId};
 
+use super::Client;
 use super::delivery::PendingAck;
 use super::events::{
     CallbackClosure, CallbackRejection, ConnectionKind, Event, Peer, ProtocolError,
 };
 use super::outbox::error_frame;
-use super::{Client, Output};
 
 /// How long an authenticated callback may stay silent when there is no
 /// session lease to go by (the server pings callbacks every lease/3 [D-4]).
@@ -80,7 +80,7 @@ impl Client {
         };
         if let Some(reason) = refusal {
             tracing::debug!(%conn, %peer, %reason, "callback connection refused");
-            self.out.push(Output::Close { conn });
+            self.out.close(conn);
             self.out
                 .event(Event::CallbackRejected { conn, peer, reason });
             return;
@@ -370,13 +370,13 @@ impl Client {
     pub(super) fn close_callback(&mut self, conn: ConnId) {
         if let Some(i) = self.callback_index(conn) {
             self.callbacks.remove(i);
-            self.out.push(Output::Close { conn });
+            self.out.close(conn);
         }
     }
 
     pub(super) fn close_all_callbacks(&mut self) {
         for cb in self.callbacks.drain(..) {
-            self.out.push(Output::Close { conn: cb.conn });
+            self.out.close(cb.conn);
         }
     }
 

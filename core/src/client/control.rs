@@ -216,7 +216,7 @@ impl Client {
         if let Some(control) = self.control.take()
             && emit_close
         {
-            self.out.push(Output::Close { conn: control.conn });
+            self.out.close(control.conn);
         }
         match self.phase {
             Phase::Running => {}
@@ -636,7 +636,7 @@ impl Client {
             ErrorCode::UnknownSession if resume.is_some() => {
                 // [C-6]: log in anew at once, and say what may have been lost.
                 if let Some(control) = self.control.take() {
-                    self.out.push(Output::Close { conn: control.conn });
+                    self.out.close(control.conn);
                 }
                 self.end_session(SessionEndReason::ResumeRefused);
                 self.start_control(now);
@@ -658,7 +658,7 @@ impl Client {
         let message = error.to_string();
         self.send_control(now, &error_frame(code, &message));
         self.control = None;
-        self.out.push(Output::Close { conn });
+        self.out.close(conn);
         self.out.event(Event::ProtocolError {
             conn,
             connection: ConnectionKind::Control,

@@ -89,7 +89,7 @@ mod tls_settings;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-pub use crate::io::{BindError, ConnectError};
+pub use crate::io::{BindError, CloseKind, ConnectError};
 pub use config::{Backoff, ClientConfig};
 pub use errors::{ConfigError, InputError, LogoutError};
 pub use events::{
@@ -134,7 +134,8 @@ use timers::{Lease, earliest};
 ///             Output::StopListening             => close the listener,
 ///             Output::Connect { conn, addr }    => dial; later Input::Connected / Input::ConnectFailed,
 ///             Output::Transmit { conn, data }   => write data on conn (then client.recycle(data)),
-///             Output::Close { conn }            => close conn once everything before it is written,
+///             Output::Close { conn, .. }        => close conn once everything before it is written
+///                                                  (the client's are all CloseKind::Graceful),
 ///             Output::Event(event)              => tell the application,
 ///         }
 ///     }
@@ -690,9 +691,7 @@ impl Client {
     /// Closes every connection and the listener.
     fn shut_down(&mut self, phase: Phase) {
         if let Some(control) = self.control.take() {
-            self.out.push(Output::Close {
-                conn: control.conn(),
-            });
+            self.out.close(control.conn());
         }
         self.close_all_callbacks();
         self.reconnect_at = None;

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::ConnId;
+use crate::io::CloseKind;
 use crate::tls::TlsSession;
 use crate::wire::Frame;
 
@@ -73,8 +74,18 @@ impl Outbox {
         self.queue.push_back(Output::Event(event));
     }
 
+    /// Queues a [`Output::Close`] of `conn`. The client closes every
+    /// connection gracefully: its few connections cost it little, and the
+    /// peer of each may still have frames in flight.
+    pub(crate) fn close(&mut self, conn: ConnId) {
+        self.push(Output::Close {
+            conn,
+            kind: CloseKind::Graceful,
+        });
+    }
+
     pub(crate) fn push(&mut self, output: Output) {
-        if let Output::Close { conn } = output
+        if let Output::Close { conn, .. } = output
             && let Some(i) = self.tls.iter().position(|(c, _)| *c == conn)
         {
             let (_, mut tls) = self.tls.swap_remove(i);
@@ -189,9 +200,7 @@ mod tests {
 
     fn closes(outbox: &mut Outbox, n: u64) {
         for raw in 1..=n {
-            outbox.push(Output::Close {
-                conn: ConnId::from_raw(raw),
-            });
+            outbox.close(ConnId::from_raw(raw));
         }
     }
 
@@ -201,7 +210,7 @@ mod tests {
         closes(&mut outbox, 500);
         assert!(outbox.queue.capacity() > KEEP_QUEUE_CAPACITY);
         for raw in 1..=500 {
-            let Some(Output::Close { conn }) = outbox.pop() else {
+            let Some(Output::Close { conn, .. }) = outbox.pop() else {
                 panic!("output {raw} missing");
             };
             assert_eq!(conn.into_raw(), raw);

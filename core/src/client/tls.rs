@@ -73,7 +73,7 @@ impl Client {
     pub(super) fn tls_failed(&mut self, now: Instant, conn: ConnId, reason: TlsFailure) {
         tracing::debug!(%conn, %reason, "TLS failed");
         if self.is_control(conn) {
-            self.out.push(super::io::Output::Close { conn });
+            self.out.close(conn);
             self.control = None;
             self.out.event(Event::TlsFailed {
                 conn,
@@ -99,7 +99,7 @@ impl Client {
                 reason: CallbackRejection::TlsFailed,
             });
         } else {
-            self.out.push(super::io::Output::Close { conn });
+            self.out.close(conn);
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::client::{
     BindError, Client, ClientConfig, ConnectError, Event, Input, InputError, ListenPolicy,
     NetworkSettings, Output,
 };
+use crate::io::CloseKind;
 use crate::wire::{
     ByeReason, CallbackState, CallbackStatus, Caps, CbHello, ErrorCode, Frame, LoginChallenge,
     LoginOk, Nonce, Notify, Role, ServerHello,
@@ -379,8 +380,13 @@ impl Harness {
                     }
                     self.client.recycle(data);
                 }
-                Output::Close { conn } => {
+                Output::Close { conn, kind } => {
                     assert!(self.conns.is_live(conn), "Close of {conn}, not open");
+                    assert_eq!(
+                        kind,
+                        CloseKind::Graceful,
+                        "the client closes {conn} promptly"
+                    );
                     self.conns.close(conn);
                 }
                 Output::Event(event) => self.event(event),

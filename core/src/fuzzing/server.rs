@@ -33,7 +33,7 @@ use crate::auth::{
     AuthMessage, ChannelBinding, ClientSecrets, Credentials, DEFAULT_ITERATIONS, SessionKey,
     cb_ready_proof_bound, client_proof, session_key,
 };
-use crate::io::ConnectError;
+use crate::io::{CloseKind, ConnectError};
 use crate::server::{
     Event, Input, InputError, MemoryUserStore, Output, Refused, Server, ServerConfig, Target,
 };
@@ -550,8 +550,17 @@ impl Harness {
                     // Reused buffers must come back empty-handed: exercise it.
                     self.server.recycle(data);
                 }
-                Output::Close { conn } => {
+                Output::Close { conn, kind } => {
                     assert!(self.conns.is_live(conn), "Close of {conn}, not open");
+                    if kind == CloseKind::Prompt {
+                        // Cutting a session's close short could lose its
+                        // last frames: only strangers are closed at once.
+                        let p = self.conns.tag_mut(conn).expect("a live connection");
+                        assert!(
+                            p.control && p.session.is_none(),
+                            "{conn} closed promptly, but it has a session"
+                        );
+                    }
                     self.conns.close(conn);
                 }
                 Output::Event(event) => self.event(event),

@@ -10,6 +10,7 @@ use super::events::{CloseReason, Event, PeerError, Refusal};
 use super::limits::address_key;
 use super::outbox::Output;
 use crate::ConnId;
+use crate::io::CloseKind;
 use crate::wire::{DecodeError, ErrorCode, Frame, bounded_error_message, whole_frame_at_front};
 
 /// Cuts an ERROR message to the bound every sender of this crate keeps
@@ -18,6 +19,17 @@ fn bounded(mut message: String) -> String {
     let end = bounded_error_message(&message).len();
     message.truncate(end);
     message
+}
+
+/// How to close `c`: at once if it never got a session (whoever holds it
+/// has not logged in, and must not keep a descriptor of the server for the
+/// close timeout), else gracefully, since an ACK or a notification may be
+/// in flight (see [`CloseKind`]).
+pub(super) fn close_kind(c: &Conn) -> CloseKind {
+    match c.session() {
+        None => CloseKind::Prompt,
+        Some(_) => CloseKind::Graceful,
+    }
 }
 
 /// A TLS handshake record (content type 22, version 3.x): what a TLS client
@@ -52,7 +64,10 @@ impl Server {
             }
             // Its Flush is already queued; the bytes leave there, before the Close.
             self.conns.retire(conn, std::mem::take(&mut c.out));
-            self.out.push(Output::Close { conn });
+            self.out.push(Output::Close {
+                conn,
+                kind: close_kind(&c),
+            });
         }
         match &c.kind {
             ConnKind::Control(ctl) if !ctl.is_authenticated() => {

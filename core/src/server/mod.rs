@@ -23,7 +23,8 @@
 //!     2. drain the outputs:             while let Some(output) = server.poll_output() { match output { .. } }
 //!        - Output::Connect   { conn, addr }  dial addr; report Connected / ConnectFailed for conn
 //!        - Output::Transmit  { conn, data }  write data (whole frames, in order)
-//!        - Output::Close     { conn }        close after writing what was transmitted before
+//!        - Output::Close     { conn, kind }  close after writing what was transmitted before;
+//!                                            kind: wait for the peer's FIN, or not (CloseKind)
 //!        - Output::Event(event)              hand to the application
 //!     3. sleep until server.poll_timeout() (or until I/O or the application wakes you),
 //!        then call handle_timeout(now) if that time has come.
@@ -100,7 +101,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use crate::io::{BindError, ConnectError};
+pub use crate::io::{BindError, CloseKind, ConnectError};
 pub use cluster::{
     ClaimAnswer, ClaimId, ClaimKind, ClaimRefusal, RunSequenced, Sequenced, SessionRecord,
 };
@@ -336,7 +337,11 @@ impl Server {
             {
                 self.out.push(Output::Transmit { conn, data });
             }
-            self.out.push(Output::Close { conn });
+            // Refused before it had a session: closed at once (see `CloseKind`).
+            self.out.push(Output::Close {
+                conn,
+                kind: CloseKind::Prompt,
+            });
             self.out
                 .event(Event::ConnectionRefused { conn, peer, reason });
             return conn;

@@ -133,6 +133,7 @@ mod tests {
         for i in 0..n {
             outbox.push(Output::Close {
                 conn: ConnId::from_raw(i + 1),
+                kind: crate::io::CloseKind::Graceful,
             });
         }
         while outbox.pop().is_some() {}
@@ -170,6 +171,7 @@ mod tests {
         outbox.trim_if_idle(t0, period);
         outbox.push(Output::Close {
             conn: ConnId::from_raw(1),
+            kind: crate::io::CloseKind::Graceful,
         });
         let grown = outbox.capacity();
         outbox.trim_if_idle(t0 + period, period);

@@ -103,7 +103,7 @@ impl Harness {
                 Output::Connect { conn, addr } => self
                     .transcript
                     .line(self.now, format!("out Connect {conn} {addr}")),
-                Output::Close { conn } => {
+                Output::Close { conn, .. } => {
                     self.transcript.line(self.now, format!("out Close {conn}"))
                 }
                 Output::Listen { addr } => {
@@ -209,7 +209,7 @@ impl Harness {
 
     pub(crate) fn expect_close(&mut self, expected: ConnId) {
         match self.next() {
-            Output::Close { conn } => assert_eq!(conn, expected),
+            Output::Close { conn, .. } => assert_eq!(conn, expected),
             other => panic!("expected Close {expected}, got {other:?}"),
         }
     }

@@ -14,7 +14,7 @@ use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, DEFAULT_ITERATIONS, SessionKey, cb_hello_proof, cb_ready_proof,
     client_proof, prepare_password, server_signature, session_key, verify_mac,
 };
-use faxnotify_core::io::ConnectError;
+use faxnotify_core::io::{CloseKind, ConnectError};
 use faxnotify_core::server::{
     Event, Input, InputError, MemoryUserStore, Output, Server, ServerConfig,
 };
@@ -186,8 +186,13 @@ impl Harness {
                 log.line(now, format!("S: connect {conn} {addr}"));
                 dials.push((conn, addr));
             }
-            Output::Close { conn } => {
-                log.line(now, format!("S: close {conn}"));
+            Output::Close { conn, kind } => {
+                // Only a connection without a session is released at once.
+                let how = match kind {
+                    CloseKind::Prompt => " at once",
+                    _ => "",
+                };
+                log.line(now, format!("S: close {conn}{how}"));
                 assert!(closed.insert(conn), "{conn} closed twice");
             }
             Output::Event(event) => {

@@ -731,7 +731,7 @@ impl World {
                     link.to_server_at = at;
                     self.schedule(at, Ev::ToServer(id, data));
                 }
-                faxnotify_core::client::Output::Close { conn } => {
+                faxnotify_core::client::Output::Close { conn, .. } => {
                     let Some(id) = self.clients[c].links.remove(&conn) else {
                         continue;
                     };
@@ -774,7 +774,7 @@ impl World {
                     link.to_client_at = at;
                     self.schedule(at, Ev::ToClient(id, data));
                 }
-                ServerOutput::Close { conn } => {
+                ServerOutput::Close { conn, .. } => {
                     let Some(id) = self.server_links.remove(&(n, inc, conn)) else {
                         continue;
                     };

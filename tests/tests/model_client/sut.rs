@@ -138,7 +138,7 @@ impl ClientSut {
                     self.login = None;
                     Out::Connect(server_index(addr))
                 }
-                Output::Close { conn } => Out::Close(self.roles[&conn]),
+                Output::Close { conn, .. } => Out::Close(self.roles[&conn]),
                 Output::Transmit { conn, data } => {
                     let role = self.roles[&conn];
                     let mut decoder = Decoder::default();

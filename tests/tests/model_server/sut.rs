@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use faxnotify_core::auth::{
     AuthMessage, ClientSecrets, Credentials, SessionKey, cb_ready_proof, client_proof, session_key,
 };
-use faxnotify_core::io::ConnectError;
+use faxnotify_core::io::{CloseKind, ConnectError};
 use faxnotify_core::server::{
     CloseReason, DeliveryPath, Event, Input, LoginFailure, MemoryUserStore, Output, Refused,
     Server, ServerConfig, Target,
@@ -194,8 +194,16 @@ impl ServerSut {
                         self.dials.push((conn, addr));
                     }
                     Output::Transmit { conn, data } => self.frames(conn, &data),
-                    Output::Close { conn } => {
+                    Output::Close { conn, kind } => {
                         if let Some(c) = self.conns.get_mut(&conn) {
+                            // Only a connection that never got a session is
+                            // released without waiting for its peer.
+                            let expected = if c.control && c.session.is_none() {
+                                CloseKind::Prompt
+                            } else {
+                                CloseKind::Graceful
+                            };
+                            assert_eq!(kind, expected, "how {conn} is closed");
                             c.live = false;
                         }
                         self.dials.retain(|(c, _)| *c != conn);
