@@ -17,13 +17,11 @@
 mod cluster_support;
 mod common;
 
-use std::io::Write as _;
-use std::os::unix::net::UnixStream;
-use std::sync::{Barrier, mpsc};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use cluster_support::raw::{self, Answer, resume};
-use cluster_support::{Bed, LogWatch, admin_lines, nats, wait_for_text};
+use cluster_support::{Bed, LogWatch, admin_lines, admin_notify as notify, nats, wait_for_text};
 use common::{Stream, WAIT, start_json_client};
 use faxnotify_conformance::peer::conn::{FrameConn, Got};
 use faxnotify_core::wire::{Frame, FrameType};
@@ -39,30 +37,6 @@ const SHORT: [&str; 6] = [
     "--cluster-log-max-age",
     "8s",
 ];
-
-/// Notifies `user` with `text` (id `text`) and returns the admin reply
-/// (the log seq the cluster accepted it at: [`log_seq`]); other lines are
-/// kept in `others`.
-fn notify(
-    requests: &mut UnixStream,
-    lines: &mpsc::Receiver<Value>,
-    others: &mut Vec<Value>,
-    user: &str,
-    text: &str,
-    reports: bool,
-) -> Value {
-    let request = serde_json::json!({"op": "notify", "id": text, "delivery_reports": reports,
-        "to": {"user": user}, "notification": {"kind": "server_message", "text": text}});
-    writeln!(requests, "{request}").expect("admin write");
-    loop {
-        let line = lines.recv_timeout(WAIT).expect("an admin reply");
-        if line.get("ok").is_some() && line["id"] == text {
-            assert_eq!(line["ok"], true, "{line}");
-            return line;
-        }
-        others.push(line);
-    }
-}
 
 /// The log seq a notify reply says the notification was accepted at.
 fn log_seq(reply: &Value) -> u64 {

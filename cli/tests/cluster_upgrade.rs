@@ -8,11 +8,10 @@
 mod cluster_support;
 mod common;
 
-use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cluster_support::{Bed, admin_lines, nats, wait_for_text};
-use common::{WAIT, faxnotify, start_json_client};
+use cluster_support::{Bed, admin_lines, admin_notify, nats, wait_for_text};
+use common::{faxnotify, start_json_client};
 use faxnotify_cluster::harness::NatsCluster;
 use faxnotify_cluster::{Bus, BusConfig, ClusterSecret, ServerId, SessionRecord};
 use predicates::str::contains;
@@ -70,16 +69,7 @@ fn old_server_opens(nats: &NatsCluster, bed: &Bed, session: u64, user: &str) {
 /// delivery reports on `admin`, its reply's recipients.
 fn recipients(admin: &std::path::Path, user: &str, text: &str) -> serde_json::Value {
     let (mut requests, lines) = admin_lines(admin);
-    let request = serde_json::json!({"op": "notify", "id": text, "delivery_reports": true,
-        "to": {"user": user}, "notification": {"kind": "server_message", "text": text}});
-    writeln!(requests, "{request}").expect("admin write");
-    loop {
-        let line = lines.recv_timeout(WAIT).expect("an admin reply");
-        if line.get("ok").is_some() && line["id"] == text {
-            assert_eq!(line["ok"], true, "{line}");
-            return line["recipients"].clone();
-        }
-    }
+    admin_notify(&mut requests, &lines, &mut Vec::new(), user, text, true)["recipients"].clone()
 }
 
 #[test]

@@ -263,6 +263,33 @@ pub fn admin_lines(
     (requests, lines)
 }
 
+/// Notifies `user` with `text` (id `text`, delivery reports if `reports`)
+/// on an admin socket ([`admin_lines`]) and returns the admin reply (its
+/// `log_seq`, its `recipients`); other lines are kept in `others`.
+pub fn admin_notify(
+    requests: &mut std::os::unix::net::UnixStream,
+    lines: &std::sync::mpsc::Receiver<serde_json::Value>,
+    others: &mut Vec<serde_json::Value>,
+    user: &str,
+    text: &str,
+    reports: bool,
+) -> serde_json::Value {
+    let request = serde_json::json!({"op": "notify", "id": text, "delivery_reports": reports,
+        "to": {"user": user}, "notification": {"kind": "server_message", "text": text}});
+    use std::io::Write as _;
+    writeln!(requests, "{request}").expect("admin write");
+    loop {
+        let line = lines
+            .recv_timeout(crate::common::WAIT)
+            .expect("an admin reply");
+        if line.get("ok").is_some() && line["id"] == text {
+            assert_eq!(line["ok"], true, "{line}");
+            return line;
+        }
+        others.push(line);
+    }
+}
+
 /// Notifications a `faxnotify client --json` printed: (seq, text).
 pub fn notifications(client: &crate::common::Running) -> Vec<(u64, String)> {
     client

@@ -104,24 +104,10 @@ pub fn a_notification_arrives_once_and_logout_ends_the_session<H: Harness>() {
 pub fn many_notifications_arrive_in_order_exactly_once<H: Harness>() {
     let h = setup::<H>();
     h.block_on(async {
-        let (server, _events) = start_server(&h, loopback(), &["alice"]).await;
-        let client = start_client(
-            &h,
-            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
-        )
-        .await;
-        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        let (server, _events, client) = alice_logged_in(&h).await;
         // More than the window (64) so acknowledgements must flow.
-        for i in 1..=300u64 {
-            let report = server
-                .notify(Target::All, message(format!("n{i}")))
-                .await
-                .expect("notify");
-            assert!(report.all_accepted(), "{report:?}");
-        }
-        let got = notifications(&client, 300).await;
-        let expected: Vec<(u64, String)> = (1..=300).map(|i| (i, format!("n{i}"))).collect();
-        assert_eq!(got, expected);
+        let expected = notify_numbered(&server, 300).await;
+        assert_eq!(notifications(&client, 300).await, expected);
         assert_no_notification_waiting(&client);
         logout(client).await;
         server.shutdown().await;
@@ -136,20 +122,8 @@ pub fn events_taken_in_batches_are_every_event_in_order<H: Harness>() {
     const LIMIT: usize = 50;
     let h = setup::<H>();
     h.block_on(async {
-        let (server, events) = start_server(&h, loopback(), &["alice"]).await;
-        let client = start_client(
-            &h,
-            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
-        )
-        .await;
-        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
-        for i in 1..=300u64 {
-            let report = server
-                .notify(Target::All, message(format!("n{i}")))
-                .await
-                .expect("notify");
-            assert!(report.all_accepted(), "{report:?}");
-        }
+        let (server, events, client) = alice_logged_in(&h).await;
+        let expected = notify_numbered(&server, 300).await;
         let mut got = Vec::new();
         let mut batch = Vec::new();
         within::<H::Rt, _>(WAIT, "300 notifications in batches", async {
@@ -165,7 +139,6 @@ pub fn events_taken_in_batches_are_every_event_in_order<H: Harness>() {
             }
         })
         .await;
-        let expected: Vec<(u64, String)> = (1..=300).map(|i| (i, format!("n{i}"))).collect();
         assert_eq!(got, expected);
         assert_eq!(client.next_events(&mut batch, 0).await, 0, "limit 0");
 
@@ -275,13 +248,7 @@ pub fn twenty_clients_broadcast_and_per_user_targeting<H: Harness>() {
 pub fn dropping_every_server_handle_shuts_the_server_down<H: Harness>() {
     let h = setup::<H>();
     h.block_on(async {
-        let (server, events) = start_server(&h, loopback(), &["alice"]).await;
-        let client = start_client(
-            &h,
-            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
-        )
-        .await;
-        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        let (server, events, client) = alice_logged_in(&h).await;
         let clone = server.clone();
         drop(server);
         assert_eq!(clone.stats().await.expect("still running").sessions, 1);

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use faxnotify_core::client::{Event, ListenPolicy, SessionEndReason};
+use faxnotify_core::client::{Event, SessionEndReason};
 use futures_lite::future;
 
 use super::Harness;
@@ -69,13 +69,7 @@ pub fn requests_made_while_connections_close_are_answered<H: Harness>() {
 pub fn shutdown_ends_the_client_session_then_the_events<H: Harness>() {
     let h = setup::<H>();
     h.block_on(async {
-        let (server, events) = start_server(&h, loopback(), &["alice"]).await;
-        let client = start_client(
-            &h,
-            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
-        )
-        .await;
-        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        let (server, events, client) = alice_logged_in(&h).await;
         server.shutdown().await;
         // The BYE was flushed before shutdown returned.
         expect(&client, "session end", |e| {
@@ -100,13 +94,7 @@ pub fn shutdown_ends_the_client_session_then_the_events<H: Harness>() {
 pub fn a_killed_server_drops_everything_at_once<H: Harness>() {
     let h = setup::<H>();
     h.block_on(async {
-        let (server, events) = start_server(&h, loopback(), &["alice"]).await;
-        let client = start_client(
-            &h,
-            client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
-        )
-        .await;
-        expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+        let (server, events, client) = alice_logged_in(&h).await;
         within::<H::Rt, _>(WAIT, "kill", server.kill()).await;
         // No BYE: the client sees its connection lost, not a session ended.
         expect(&client, "connection lost", |e| {

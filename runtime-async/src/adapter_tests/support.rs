@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::client::{Backoff, ClientConfig, Event, ListenPolicy, NetworkSettings};
-use faxnotify_core::server::{self, MemoryUserStore, ServerConfig};
+use faxnotify_core::server::{self, MemoryUserStore, ServerConfig, Target};
 use faxnotify_core::wire::{Notification, Role};
 use futures_lite::future;
 
@@ -129,6 +129,21 @@ pub async fn start_client<H: Harness>(harness: &H, config: ClientConfig) -> Clie
         .expect("client starts")
 }
 
+/// A server for alice on loopback, and alice's client (a dynamic callback
+/// port) once it has logged in.
+pub async fn alice_logged_in<H: Harness>(
+    harness: &H,
+) -> (Server<H::Rt>, ServerEvents, Client<H::Rt>) {
+    let (server, events) = start_server(harness, loopback(), &["alice"]).await;
+    let client = start_client(
+        harness,
+        client_config(server.local_addr(), "alice", ListenPolicy::Dynamic),
+    )
+    .await;
+    expect(&client, "login", |e| matches!(e, Event::LoggedIn { .. })).await;
+    (server, events, client)
+}
+
 /// Waits for the first event matching `pred`, skipping others; panics
 /// (listing what came) on timeout or when the client stops. A notification
 /// skipped on the way is a test bug (it would be lost): it panics too; use
@@ -216,6 +231,20 @@ pub async fn notifications<R: Runtime>(client: &Client<R>, count: usize) -> Vec<
         }
     }
     got
+}
+
+/// Notifies every session of `server` with `count` server messages "n1",
+/// "n2", ..., each accepted, and returns what a session that got its
+/// first notification with them receives: (seq, text), in order.
+pub async fn notify_numbered<R: Runtime>(server: &Server<R>, count: u64) -> Vec<(u64, String)> {
+    for i in 1..=count {
+        let report = server
+            .notify(Target::All, message(format!("n{i}")))
+            .await
+            .expect("notify");
+        assert!(report.all_accepted(), "{report:?}");
+    }
+    (1..=count).map(|i| (i, format!("n{i}"))).collect()
 }
 
 /// A server message.
