@@ -62,10 +62,8 @@ enum Rare<T> {
     /// The end of the stream or a read error was reported (or the driver
     /// is gone): nothing more is read; the driver drops the connection.
     Stopped,
-    /// Closing: flushing, by the deadline; `promptly`: then releasing the
-    /// socket without waiting for the peer
-    /// ([`CloseKind::Prompt`](faxnotify_core::io::CloseKind::Prompt)).
-    Closing { deadline: T, promptly: bool },
+    /// Closing: flushing, by the deadline.
+    Closing { deadline: T },
     /// Flushed and the write side shut down: draining until the peer
     /// closes, by the deadline.
     ShutDown { deadline: T },
@@ -147,7 +145,6 @@ impl<R: Runtime> Connection<R> {
             let deadline = Instant::now() + self.shared.limits.close_timeout;
             self.enter(Rare::Closing {
                 deadline: R::timer(deadline),
-                promptly,
             });
         }
         if let Some(Rare::Failing(send)) = self.rare.as_deref_mut() {
@@ -174,11 +171,8 @@ impl<R: Runtime> Connection<R> {
             return self.read(cx);
         }
         if matches!(wrote, Wrote::Idle) {
-            // Closing, and everything is written.
-            let promptly = matches!(
-                self.rare.as_deref(),
-                Some(Rare::Closing { promptly: true, .. })
-            );
+            // Closing, and everything is written. (`promptly`: the queue's
+            // `close_promptly`, set with `closing` and never changed.)
             self.shut_down();
             // Drain until the peer closes: closing with unread data would
             // reset the connection and could destroy what the peer has not
@@ -189,7 +183,7 @@ impl<R: Runtime> Connection<R> {
             }
         }
         match self.rare.as_deref_mut() {
-            Some(Rare::Closing { deadline, .. } | Rare::ShutDown { deadline }) => {
+            Some(Rare::Closing { deadline } | Rare::ShutDown { deadline }) => {
                 match deadline.poll_fire(cx) {
                     Poll::Ready(()) => Step::Done,
                     Poll::Pending => Step::Wait,
@@ -206,7 +200,7 @@ impl<R: Runtime> Connection<R> {
             return;
         };
         *rare = match std::mem::replace(rare, Rare::Stopped) {
-            Rare::Closing { deadline, .. } => {
+            Rare::Closing { deadline } => {
                 let _ = self.link.stream.shutdown_write();
                 Rare::ShutDown { deadline }
             }
