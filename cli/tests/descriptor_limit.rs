@@ -15,7 +15,9 @@ use std::os::fd::AsRawFd as _;
 
 use nix::sys::socket::{SockaddrIn, connect};
 
-use common::{RUNTIMES, TestServer, WAIT, add_users, bound_socket, start_json_client};
+use common::{
+    RUNTIMES, TestServer, WAIT, add_users, bound_socket, sockets_held, start_json_client,
+};
 
 /// Low enough that every descriptor is used several times over below.
 const FD_LIMIT: u32 = 64;
@@ -130,18 +132,6 @@ fn flood_then_greet(runtime: &str) {
 /// Refused connections made one after another and kept open by their
 /// peer: several times what the server may hold.
 const REFUSED: usize = 3 * FD_LIMIT as usize;
-
-/// Sockets the process `pid` has open.
-fn sockets_held(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("the server's descriptors")
-        .filter_map(Result::ok)
-        .filter(|fd| {
-            std::fs::read_link(fd.path())
-                .is_ok_and(|to| to.to_string_lossy().starts_with("socket:"))
-        })
-        .count()
-}
 
 /// Reads refused connection `i` to its end: the refusal's ERROR
 /// LIMIT_EXCEEDED (and no SERVER_HELLO), then the server's FIN.

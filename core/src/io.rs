@@ -147,7 +147,11 @@ pub enum CloseKind {
     /// timed out or failed in the handshake, TLS or the login), so that
     /// peers who never log in cannot keep its descriptors for the close
     /// timeout each: a flood of them would make `accept` fail for everyone
-    /// at the descriptor limit. An adapter may treat it as `Graceful`.
+    /// at the descriptor limit. The client closes this way a callback
+    /// connection that never proved to be the server's (refused, timed out
+    /// or failed in its handshake), for the same reason: its callback port
+    /// is open to whoever can reach it. An adapter may treat it as
+    /// `Graceful`.
     Prompt,
 }
 

@@ -48,7 +48,8 @@ pub struct Options<R> {
     /// before the close and to see the peer close in turn; then it is
     /// dropped. Default 2 s. A connection the core closes
     /// [promptly](faxnotify_core::io::CloseKind::Prompt) (on the server:
-    /// one that never got a session) waits only for its writes.
+    /// one that never got a session; on the client: a callback that never
+    /// authenticated) waits only for its writes.
     pub close_timeout: Duration,
     /// Notifications a server's application may have posted
     /// ([`Server::post`](crate::Server::post)) that the driver has not taken

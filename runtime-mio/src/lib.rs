@@ -79,10 +79,11 @@
 //!   that the last frames — a BYE or an ERROR — are not destroyed by a
 //!   reset. [`LoopOptions::close_linger`] bounds how long this may take.
 //!   A `Close` of kind `Prompt` (the server's, for a connection that never
-//!   got a session: a refusal, a failed login or handshake) does not wait
+//!   got a session: a refusal, a failed login or handshake; the client's,
+//!   for a callback that never authenticated) does not wait
 //!   for the peer: after the writes and the FIN it discards what has
 //!   arrived and closes the socket, whose last bytes the kernel still
-//!   sends, so that peers who never log in cannot keep the server's
+//!   sends, so that peers who never log in cannot keep the process's
 //!   descriptors.
 //!
 //! # Sockets and listen policies

@@ -35,7 +35,8 @@ pub struct LoopOptions {
     /// queued for it and to see the peer's FIN (default 5 s). After that
     /// it is dropped. A connection the core closes
     /// [promptly](faxnotify_core::io::CloseKind::Prompt) (on the server:
-    /// one that never got a session) waits only for its writes.
+    /// one that never got a session; on the client: a callback that never
+    /// authenticated) waits only for its writes.
     pub close_linger: Duration,
     /// How long a graceful shutdown (server `shutdown`, client logout)
     /// waits for the last bytes to be written before the loop exits

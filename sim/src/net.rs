@@ -138,6 +138,10 @@ pub struct SimConn {
     pub server_incarnation: u32,
     /// The session it serves, from the LOGIN_OK or CB_HELLO the server sent on it.
     pub session: Option<faxnotify_core::SessionId>,
+    /// A callback the client accepted as the server's (its
+    /// `CallbackEstablished`): the client closes it gracefully, and any
+    /// other callback at once.
+    pub established: bool,
 }
 
 /// Who holds a port on a host.

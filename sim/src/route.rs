@@ -289,9 +289,24 @@ impl Sim {
                 }
                 self.transmit(end(conn), data);
             }
-            client::Output::Close { conn, .. } => {
+            client::Output::Close { conn, kind } => {
                 if !self.clients[i].open.remove(&conn) {
                     return self.fail(format!("{who}: Close of {conn}, which is not open"));
+                }
+                // A callback that never proved to be the server's is
+                // released at once (strangers must not hold descriptors);
+                // the server's connections wait for its last frames.
+                if let Some(&(c, _)) = self.ends.get(&end(conn)) {
+                    let stranger =
+                        self.conns[c].kind == ConnKind::Callback && !self.conns[c].established;
+                    let prompt = kind == client::CloseKind::Prompt;
+                    if prompt != stranger {
+                        return self.fail(format!(
+                            "{who}: {conn} closed {}, but it {} the server's",
+                            if prompt { "at once" } else { "gracefully" },
+                            if stranger { "was never proved" } else { "is" },
+                        ));
+                    }
                 }
                 self.close(end(conn));
             }
@@ -441,6 +456,7 @@ impl Sim {
                 let session = self.clients[i].core.as_ref().and_then(Client::session);
                 match (self.ends.get(&end), session) {
                     (Some(&(c, _)), Some(session)) => {
+                        self.conns[c].established = true;
                         self.serves(c, session, "CallbackEstablished")
                     }
                     _ => Err(format!(
@@ -518,6 +534,7 @@ impl Sim {
             state: ConnState::Dialling,
             server_incarnation: self.server.incarnation,
             session: None,
+            established: false,
         });
         self.ends.insert(dialler, (c, 0));
         c

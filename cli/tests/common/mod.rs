@@ -343,6 +343,18 @@ pub fn json(line: &str) -> Option<serde_json::Value> {
     serde_json::from_str(line).ok()
 }
 
+/// Sockets the process `pid` has open.
+pub fn sockets_held(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the process's descriptors")
+        .filter_map(Result::ok)
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|to| to.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
 /// Saves a client settings file in `dir` (dynamic callback port, `server`),
 /// starts `faxnotify client --json --runtime RUNTIME` as `user`, and waits
 /// until the server reports its callback reachable: from then on a
@@ -354,6 +366,19 @@ pub fn start_json_client(
     user: &str,
     password: &str,
 ) -> Running {
+    start_json_client_with_fd_limit(dir, runtime, server, user, password, None)
+}
+
+/// [`start_json_client`], allowed at most `fds` open file descriptors
+/// when given.
+pub fn start_json_client_with_fd_limit(
+    dir: &Path,
+    runtime: &str,
+    server: SocketAddr,
+    user: &str,
+    password: &str,
+    fds: Option<u32>,
+) -> Running {
     let settings = dir.join(format!("{user}-client.toml"));
     faxnotify()
         .args(["settings", "set", "--settings"])
@@ -362,7 +387,7 @@ pub fn start_json_client(
         .assert()
         .success();
     let password = write_file(dir, &format!("{user}.pw"), &format!("{password}\n"));
-    let mut client = Running::start(&[
+    let args = [
         "client".to_owned(),
         "--runtime".into(),
         runtime.into(),
@@ -373,7 +398,11 @@ pub fn start_json_client(
         "--settings".into(),
         settings.display().to_string(),
         "--json".into(),
-    ]);
+    ];
+    let mut client = match fds {
+        Some(fds) => Running::start_with_fd_limit(&args, fds),
+        None => Running::start(&args),
+    };
     client.wait_line(Stream::Out, "reachable", |l| {
         json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
     });

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::auth::{cb_hello_proof_bound, cb_ready_proof_bound, verify_mac};
+use crate::io::CloseKind;
 use crate::wire::{
     CbHello, CbReady, ErrorCode, Frame, FrameType, MAX_FRAME_LEN, Nonce, Notification,
     SharedDecoder, SharedNotify,
@@ -50,6 +51,22 @@ impl Callback {
         matches!(self.phase, CallbackPhase::AwaitHello { .. })
     }
 
+    /// How to close it. A connection that never proved to be the server's
+    /// (refused, timed out, failed in its handshake or TLS) is closed
+    /// promptly: the callback port is open to the network, and a stranger
+    /// that never closes its end must not hold one of the client's
+    /// descriptors for the close timeout each, or a flood of them would
+    /// leave the client none to accept the server's callback (or to dial).
+    /// An authenticated callback is the server's, which may still have
+    /// frames in flight: gracefully.
+    fn close_kind(&self) -> CloseKind {
+        if self.is_pending() {
+            CloseKind::Prompt
+        } else {
+            CloseKind::Graceful
+        }
+    }
+
     /// The peer: the server once its CB_HELLO was verified, a stranger before.
     fn peer(&self) -> Peer {
         Peer::new(self.peer, !self.is_pending())
@@ -80,7 +97,8 @@ impl Client {
         };
         if let Some(reason) = refusal {
             tracing::debug!(%conn, %peer, %reason, "callback connection refused");
-            self.out.close(conn);
+            // Whoever it is, it never authenticated: see `close_kind`.
+            self.out.close_with(conn, CloseKind::Prompt);
             self.out
                 .event(Event::CallbackRejected { conn, peer, reason });
             return;
@@ -369,14 +387,14 @@ impl Client {
     /// Closes a callback without an ERROR.
     pub(super) fn close_callback(&mut self, conn: ConnId) {
         if let Some(i) = self.callback_index(conn) {
-            self.callbacks.remove(i);
-            self.out.close(conn);
+            let cb = self.callbacks.remove(i);
+            self.out.close_with(conn, cb.close_kind());
         }
     }
 
     pub(super) fn close_all_callbacks(&mut self) {
         for cb in self.callbacks.drain(..) {
-            self.out.close(cb.conn);
+            self.out.close_with(cb.conn, cb.close_kind());
         }
     }
 

@@ -135,7 +135,8 @@ use timers::{Lease, earliest};
 ///             Output::Connect { conn, addr }    => dial; later Input::Connected / Input::ConnectFailed,
 ///             Output::Transmit { conn, data }   => write data on conn (then client.recycle(data)),
 ///             Output::Close { conn, .. }        => close conn once everything before it is written
-///                                                  (the client's are all CloseKind::Graceful),
+///                                                  (CloseKind::Prompt: a callback that never
+///                                                  authenticated; don't wait for its peer),
 ///             Output::Event(event)              => tell the application,
 ///         }
 ///     }

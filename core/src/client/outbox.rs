@@ -74,14 +74,15 @@ impl Outbox {
         self.queue.push_back(Output::Event(event));
     }
 
-    /// Queues a [`Output::Close`] of `conn`. The client closes every
-    /// connection gracefully: its few connections cost it little, and the
-    /// peer of each may still have frames in flight.
+    /// Queues a graceful [`Output::Close`] of `conn`: the server at its
+    /// other end may still have frames in flight.
     pub(crate) fn close(&mut self, conn: ConnId) {
-        self.push(Output::Close {
-            conn,
-            kind: CloseKind::Graceful,
-        });
+        self.close_with(conn, CloseKind::Graceful);
+    }
+
+    /// Queues a [`Output::Close`] of `conn` of the given kind.
+    pub(crate) fn close_with(&mut self, conn: ConnId, kind: CloseKind) {
+        self.push(Output::Close { conn, kind });
     }
 
     pub(crate) fn push(&mut self, output: Output) {

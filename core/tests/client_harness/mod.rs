@@ -12,6 +12,7 @@ use faxnotify_core::ConnId;
 use faxnotify_core::client::{
     BindError, Client, ClientConfig, Event, Input, ListenPolicy, NetworkSettings, Output,
 };
+use faxnotify_core::io::CloseKind;
 use faxnotify_core::wire::Frame;
 use faxnotify_testkit::Endpoint;
 
@@ -103,8 +104,15 @@ impl Harness {
                 Output::Connect { conn, addr } => self
                     .transcript
                     .line(self.now, format!("out Connect {conn} {addr}")),
-                Output::Close { conn, .. } => {
-                    self.transcript.line(self.now, format!("out Close {conn}"))
+                Output::Close { conn, kind } => {
+                    // Only a callback that never authenticated is released
+                    // at once.
+                    let how = match kind {
+                        CloseKind::Prompt => " at once",
+                        _ => "",
+                    };
+                    self.transcript
+                        .line(self.now, format!("out Close {conn}{how}"))
                 }
                 Output::Listen { addr } => {
                     self.transcript.line(self.now, format!("out Listen {addr}"))
