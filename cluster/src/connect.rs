@@ -54,9 +54,17 @@ pub(crate) struct Inner {
     /// Requests that read the sessions bucket (records loaded, index
     /// listings), for [`Bus::session_reads`].
     pub(crate) session_reads: AtomicU64,
-    /// What sweeps found of records without an index entry
+    /// Listings of the sessions bucket's keys (also in `session_reads`),
+    /// for [`Bus::session_listings`].
+    pub(crate) session_listings: AtomicU64,
+    /// Reads of the sweep record, for [`Bus::sweep_record_reads`].
+    pub(crate) sweep_reads: AtomicU64,
+    /// Records without an index entry known never to count
     /// (`index_upgrade.rs`).
     pub(crate) unindexed: std::sync::Mutex<crate::index_upgrade::Unindexed>,
+    /// What the sweep record said of the index when last read
+    /// (`sweeper.rs`).
+    pub(crate) index_view: std::sync::Mutex<crate::sweeper::View>,
 }
 
 impl Bus {
@@ -114,7 +122,10 @@ impl Bus {
                 secret,
                 next_publish: AtomicU64::new(1),
                 session_reads: AtomicU64::new(0),
+                session_listings: AtomicU64::new(0),
+                sweep_reads: AtomicU64::new(0),
                 unindexed: crate::index_upgrade::unindexed(),
+                index_view: crate::sweeper::view(),
             }),
         })
     }

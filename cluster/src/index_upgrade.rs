@@ -6,28 +6,31 @@
 //! `notify --wait` would wait for fewer reports than there are sessions.
 //! Two things close that:
 //!
-//! - **a sweep** ([`Bus::backfill_index`], by every node at its start and
-//!   then every [`NodeTimings::index_sweep_every`](crate::NodeTimings)):
-//!   one listing of the bucket's keys; each record with no entry is loaded
-//!   once to learn its user, and a live one gets its entry. A server of
-//!   this version writes the entry before the record and keeps it while
-//!   the session lives (`session_index.rs`), so a live record without one
-//!   is the previous version's: the sweep remembers when it last found one.
-//!   Records without an entry that will never count (ended, gone, or not
-//!   opening) are remembered and not loaded again while they stay listed.
-//! - **a wider lookup** while the index cannot be trusted: before this
-//!   bus's first sweep, and for [`PREVIOUS_VERSION_HOLD`] after a sweep
-//!   last found a previous-version record, `sessions_of` lists every key
-//!   of the bucket and loads the user's entries plus every record that has
-//!   no entry (and is not known to be dead), instead of listing the user's
-//!   prefix only: exact at the moment of the lookup, at the price of a
-//!   listing that grows with the cluster. Once a sweep finds nothing for
-//!   that long, lookups use the user's prefix alone again.
+//! - **a sweep** ([`Bus::backfill_index`], by the cluster's one sweeper,
+//!   `sweeper.rs`, when it takes the lease and then every
+//!   [`NodeTimings::index_sweep_every`](crate::NodeTimings)): one listing
+//!   of the bucket's keys; each record with no entry is loaded once to
+//!   learn its user, and a live one gets its entry. A server of this
+//!   version writes the entry before the record and keeps it while the
+//!   session lives (`session_index.rs`), so a live record without one is
+//!   the previous version's: the sweeper records in the sweep record when
+//!   a sweep last found one. Records without an entry that will never
+//!   count (ended, gone, or not opening) are remembered and not loaded
+//!   again while they stay listed.
+//! - **a wider lookup** while the index cannot be trusted (the sweep
+//!   record does not vouch for it: no sweep completed lately, or one found
+//!   a previous-version record within [`PREVIOUS_VERSION_HOLD`], or the
+//!   record cannot be read): `sessions_of` lists every key of the bucket
+//!   and loads the user's entries plus every record that has no entry
+//!   (and is not known to be dead), instead of listing the user's prefix
+//!   only: exact at the moment of the lookup, at the price of a listing
+//!   that grows with the cluster. Once sweeps find nothing for that long,
+//!   lookups use the user's prefix alone again.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_lite::StreamExt as _;
 
@@ -48,24 +51,10 @@ const LIST_ALL: &str = "listing every session record";
 /// What a bus knows of the records that have no index entry.
 #[derive(Default)]
 pub(crate) struct Unindexed {
-    /// A sweep has completed: until then nothing says that every live
-    /// record has its entry.
-    swept: bool,
-    /// When a sweep last found a live record without its entry.
-    previous_seen: Option<Instant>,
     /// Records without an entry that never count: ended, gone, not
     /// opening. Kept while listed, so neither a sweep nor a wide lookup
-    /// loads them again.
+    /// loads them again; learnt by both.
     dead: HashSet<u64>,
-}
-
-impl Unindexed {
-    fn index_trusted(&self, now: Instant) -> bool {
-        self.swept
-            && self
-                .previous_seen
-                .is_none_or(|seen| now >= seen + PREVIOUS_VERSION_HOLD)
-    }
 }
 
 /// What one sweep of the sessions bucket did ([`Bus::backfill_index`]).
@@ -129,8 +118,9 @@ impl Bus {
     /// Costs one listing of the bucket's keys, plus one load per record
     /// without an entry not already known dead and one write per live one
     /// among them; in a cluster of this version alone, the listing only.
-    /// It also tells this bus's lookups whether the index can be trusted
-    /// (module docs).
+    /// Whether a sweep found servers of the previous version
+    /// ([`Backfill::indexed`]) is for the caller to record: the cluster's
+    /// sweeper writes it in the sweep record ([`Bus::sweep_turn`]).
     pub async fn backfill_index(&self) -> Result<Backfill, BusError> {
         let keys = self.list_keys(">", SWEEP).await?;
         let keys = BucketKeys::sort(&keys, None);
@@ -161,35 +151,33 @@ impl Bus {
                 }
             }
         }
-        let mut state = self.unindexed();
-        state.swept = true;
-        state.dead = dead;
-        if done.indexed > 0 {
-            state.previous_seen = Some(Instant::now());
-        }
+        self.unindexed().dead = dead;
         Ok(done)
     }
 
-    /// Whether [`Bus::sessions_of`] may list only the user's index entries
-    /// (module docs): a sweep found every live record indexed, for
-    /// [`PREVIOUS_VERSION_HOLD`] since it last found one that was not.
-    pub fn index_trusted(&self) -> bool {
-        self.unindexed().index_trusted(Instant::now())
-    }
-
     /// The sessions a wide lookup loads for the user whose entries begin
-    /// with `user_prefix` (`u.<tag>.`): the user's entries and every
-    /// record that has none, not known dead. One listing of the bucket.
+    /// with `user_prefix` (`u.<tag>.`): the user's entries, and every
+    /// record that has none, not known dead. One listing of the bucket;
+    /// records no longer listed are forgotten.
     pub(crate) async fn candidates_in_whole_bucket(
         &self,
         user_prefix: &str,
-    ) -> Result<Vec<u64>, BusError> {
+    ) -> Result<WideCandidates, BusError> {
         let keys = self.list_keys(">", LIST_ALL).await?;
         let keys = BucketKeys::sort(&keys, Some(user_prefix));
-        let state = self.unindexed();
-        let mut candidates = keys.of_user.clone();
-        candidates.extend(keys.unindexed(&state.dead));
-        Ok(candidates)
+        let mut state = self.unindexed();
+        let listed: HashSet<u64> = keys.records.iter().copied().collect();
+        state.dead.retain(|s| listed.contains(s));
+        Ok(WideCandidates {
+            unindexed: keys.unindexed(&state.dead).collect(),
+            of_user: keys.of_user,
+        })
+    }
+
+    /// Remembers that `session`, a record without an index entry, never
+    /// counts (a wide lookup found it ended, gone or not opening).
+    pub(crate) fn unindexed_dead(&self, session: u64) {
+        self.unindexed().dead.insert(session);
     }
 
     /// The keys of the sessions bucket under `filter` (a subject filter
@@ -205,6 +193,7 @@ impl Bus {
         let filter = format!("{prefix}{filter}");
         let bound = inner.config.timeouts.operation;
         inner.session_reads.fetch_add(1, Ordering::Relaxed);
+        inner.session_listings.fetch_add(1, Ordering::Relaxed);
         inner
             .link
             .within(operation, bound, async {
@@ -229,9 +218,25 @@ impl Bus {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// How many listings of the sessions bucket's keys this bus made
+    /// (sweeps, wide lookups, users' prefixes; each also counted in
+    /// [`Bus::session_reads`]): what tells the cluster's sweeper from the
+    /// other servers.
+    pub fn session_listings(&self) -> u64 {
+        self.inner.session_listings.load(Ordering::Relaxed)
+    }
 }
 
-/// A new bus's state: no sweep yet, so lookups list the whole bucket.
+/// A wide lookup's candidates ([`Bus::candidates_in_whole_bucket`]).
+pub(crate) struct WideCandidates {
+    /// Sessions with an entry under the user looked up.
+    pub(crate) of_user: Vec<u64>,
+    /// Records with no entry, not known dead.
+    pub(crate) unindexed: Vec<u64>,
+}
+
+/// A new bus's state: nothing known dead yet.
 pub(crate) fn unindexed() -> Mutex<Unindexed> {
     Mutex::new(Unindexed::default())
 }
@@ -255,24 +260,12 @@ mod tests {
             "u.aa.s00000000000000a5",
             "00000000000000c1",
             "upgrade",
+            "sweep",
         ]);
         let sorted = BucketKeys::sort(&listed, Some("u.aa."));
         assert_eq!(sorted.records, vec![0xa1, 0xa2, 0xb1, 0xc1]);
         assert_eq!(sorted.of_user, vec![0xa1, 0xa5]);
         let dead = HashSet::from([0xc1]);
         assert_eq!(sorted.unindexed(&dead).collect::<Vec<_>>(), vec![0xa2]);
-    }
-
-    #[test]
-    fn the_index_is_trusted_after_a_clean_sweep_and_a_hold_after_a_finding() {
-        let t0 = Instant::now();
-        let mut state = Unindexed::default();
-        // No sweep yet: a previous-version server may hold any record.
-        assert!(!state.index_trusted(t0));
-        state.swept = true;
-        assert!(state.index_trusted(t0));
-        state.previous_seen = Some(t0);
-        assert!(!state.index_trusted(t0 + PREVIOUS_VERSION_HOLD / 2));
-        assert!(state.index_trusted(t0 + PREVIOUS_VERSION_HOLD));
     }
 }

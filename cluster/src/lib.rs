@@ -22,9 +22,11 @@
 //!   server wins a resume race ([`Bus::update_session`]); and per session
 //!   an index entry under a keyed hash of its user, so that a user's
 //!   sessions are found without reading everyone's ([`Bus::sessions_of`];
-//!   servers of the previous version write no entries, so nodes sweep the
-//!   bucket for records without one, [`Bus::backfill_index`], and lookups
-//!   list the whole bucket while such servers may run).
+//!   servers of the previous version write no entries, so one server of
+//!   the cluster, the holder of a lease in the bucket's sweep record,
+//!   sweeps it for records without one ([`Bus::sweep_turn`],
+//!   [`Bus::backfill_index`]), and lookups list the whole bucket while the
+//!   record says such servers may run).
 //! - the **reports** stream `FAXNOTIFY_REPORTS`, subjects
 //!   `faxnotify.r.<origin server id>`: delivered / undelivered [`Report`]s
 //!   for the server that accepted the notification ([`Bus::publish_report`],
@@ -67,6 +69,8 @@ mod session_index;
 mod sessions;
 mod setup;
 mod subjects;
+mod sweep_record;
+mod sweeper;
 #[cfg(test)]
 mod test_support;
 
@@ -98,6 +102,7 @@ pub use report::{Outcome, Report};
 pub use reports::ReportReader;
 pub use secret::{ClusterSecret, SecretError};
 pub use subjects::{UserError, user_token};
+pub use sweeper::{SweepTurn, VIEW_FRESH};
 
 /// The README's example, compiled as a doctest.
 #[doc = include_str!("../README.md")]

@@ -130,10 +130,12 @@ mod tests {
     }
 
     /// A log message decoded and made into the run a session is handed:
-    /// two lists a message (the entries, the run), and for payloads of at
-    /// most INLINE_PAYLOAD_LEN bytes nothing per notification. (Before
-    /// they were copied inline: 35 for this batch of 16, a copy and a
-    /// reference count's first clone each.)
+    /// two lists a message (the entries, the run), for payloads of at
+    /// most INLINE_PAYLOAD_LEN bytes nothing per notification, and for
+    /// larger ones two a message, whatever their number. (Before small
+    /// ones were copied inline: 35 for this batch of 16, a copy and a
+    /// reference count's first clone each; large ones still cost that
+    /// until they shared one buffer.)
     #[test]
     fn small_payloads_from_the_log_allocate_nothing_per_notification() {
         use faxnotify_testkit::alloc::allocations_during;
@@ -143,7 +145,9 @@ mod tests {
         let small: Vec<_> = (0..16)
             .map(|i| server_message(format!("fax {i}")))
             .collect();
-        let large: Vec<_> = (0..4).map(|i| server_message(format!("{i:>60}"))).collect();
+        let large: Vec<_> = (0..16)
+            .map(|i| server_message(format!("{i:>60}")))
+            .collect();
         assert!(small.iter().all(|n| n.is_inline()) && !large.iter().any(|n| n.is_inline()));
         let cost = |body: Bytes| {
             let mut run = Vec::new();
@@ -157,10 +161,18 @@ mod tests {
         assert_eq!(cost(batch), (2, small.clone()));
         let one = log_format::encode(&[&small[0]]);
         assert_eq!(cost(one), (2, vec![small[0].clone()]));
-        // A larger payload is copied into a buffer of its own, which the
-        // first clone makes shared (`bytes` allocates its reference count
-        // then); every later session's clone only counts.
+        // The larger payloads of a message are copied into one buffer,
+        // shared from the first slice on (`bytes` allocates its reference
+        // count then): two allocations for all 16, where a buffer each
+        // cost 2 + 2 × 16 = 34. Every session's clone only counts.
         let batch = log_format::encode(&large.iter().collect::<Vec<_>>());
-        assert_eq!(cost(batch), (2 + 2 * 4, large));
+        assert_eq!(cost(batch), (2 + 2, large.clone()));
+        // Mixed: the small ones inline, the large ones in the one buffer.
+        let mixed: Vec<_> = small.iter().zip(&large).flat_map(|(s, l)| [s, l]).collect();
+        let expected: Vec<_> = mixed.iter().map(|&n| n.clone()).collect();
+        assert_eq!(cost(log_format::encode(&mixed)), (2 + 2, expected));
+        // Alone in its message, a large payload still costs its own two.
+        let one = log_format::encode(&[&large[0]]);
+        assert_eq!(cost(one), (2 + 2, vec![large[0].clone()]));
     }
 }

@@ -11,7 +11,7 @@
 //! all of it, so every server numbers the rest alike.
 
 use bytes::{BufMut as _, Bytes, BytesMut};
-use faxnotify_core::wire::EncodedNotification;
+use faxnotify_core::wire::{EncodedNotification, INLINE_PAYLOAD_LEN};
 
 /// The first byte of a batch: the notification kind the log reserves.
 pub(crate) const BATCH_MARKER: u8 = 0;
@@ -64,10 +64,15 @@ pub(crate) fn batch_len<'a>(notifications: impl Iterator<Item = &'a EncodedNotif
 /// alive. Slices made a cluster server hold one read buffer per queued
 /// notification (docs/performance.md, issue 19: 134–233 MiB instead of
 /// 31 MiB under `bench --cluster`). A payload of at most
-/// [`INLINE_PAYLOAD_LEN`](faxnotify_core::wire::INLINE_PAYLOAD_LEN) bytes
-/// is copied inline ([`EncodedNotification::from_slice`]): no allocation,
-/// and none for each session it is handed to; a larger one into a buffer
-/// of its own, which those sessions share.
+/// [`INLINE_PAYLOAD_LEN`] bytes is copied inline
+/// ([`EncodedNotification::from_slice`]): no allocation, and none for each
+/// session it is handed to. The larger ones of a message are copied into
+/// one buffer sized for all of them, each notification a slice of it: two
+/// allocations a message (the buffer, and its reference count at the first
+/// slice) whatever its number of large payloads, where a buffer each cost
+/// two per payload. A queued notification then keeps its message's large
+/// payloads alive, at most one message's worth (under NATS's 1 MiB), not
+/// a read buffer of unrelated messages.
 ///
 /// Each notification is made into a `T` by `make` as it is decoded, so
 /// that the caller's list is the only one allocated.
@@ -90,8 +95,41 @@ pub(crate) fn decode<T>(
     if count == 0 {
         return Err("it is a batch of no notifications".into());
     }
-    let mut at = BATCH_HEADER;
+    // First the framing, and the room the large payloads need together.
+    let mut shared_len = 0;
+    each_entry(body, count, |_, _, payload| {
+        if payload.len() > INLINE_PAYLOAD_LEN {
+            shared_len += payload.len();
+        }
+        Ok(())
+    })?;
+    // Sized for all of them: filling it never moves it, and each `split`
+    // hands out a slice (the first makes it shared: one allocation).
+    let mut shared = BytesMut::with_capacity(shared_len);
     let mut out = Vec::with_capacity(usize::from(count));
+    each_entry(body, count, |index, kind, payload| {
+        let n = if payload.len() > INLINE_PAYLOAD_LEN {
+            shared.extend_from_slice(payload);
+            EncodedNotification::from_payload(kind, shared.split().freeze())
+        } else {
+            EncodedNotification::from_slice(kind, payload)
+        }
+        .map_err(|err| format!("its entry {index}: {err}"))?;
+        out.push(make(n, index));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Walks the `count` entries of a batch (`body` from its marker on),
+/// checking its framing, and hands `visit` each entry's index, kind and
+/// payload; nothing may follow the last entry.
+fn each_entry<'a>(
+    body: &'a [u8],
+    count: u16,
+    mut visit: impl FnMut(u16, u8, &'a [u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut at = BATCH_HEADER;
     for index in 0..count {
         let Some(header) = body.get(at..at + ENTRY_HEADER) else {
             return Err(format!("it ends inside the header of its entry {index}"));
@@ -99,18 +137,16 @@ pub(crate) fn decode<T>(
         let kind = header[0];
         let len = usize::from(u16::from_be_bytes([header[1], header[2]]));
         let start = at + ENTRY_HEADER;
-        if body.len() < start + len {
+        let Some(payload) = body.get(start..start + len) else {
             return Err(format!("it ends inside the payload of its entry {index}"));
-        }
-        let n = EncodedNotification::from_slice(kind, &body[start..start + len])
-            .map_err(|err| format!("its entry {index}: {err}"))?;
-        out.push(make(n, index));
+        };
+        visit(index, kind, payload)?;
         at = start + len;
     }
     if at != body.len() {
         return Err(format!("{} bytes after its last entry", body.len() - at));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -150,9 +186,16 @@ mod tests {
     /// queues each notification until its client acknowledges it.
     #[test]
     fn decoded_payloads_do_not_share_the_message_buffer() {
+        static LARGE: [u8; 2 * INLINE_PAYLOAD_LEN] = [0x4c; 2 * INLINE_PAYLOAD_LEN];
         let two = [n(3, b"first"), n(1, b"second")];
+        let mixed = [n(3, b"small"), n(1, &LARGE), n(2, &LARGE[1..])];
         let one = n(3, b"alone");
-        for message in [encode(&[&two[0], &two[1]]), encode(&[&one])] {
+        for message in [
+            encode(&[&two[0], &two[1]]),
+            encode(&[&mixed[0], &mixed[1], &mixed[2]]),
+            encode(&[&one]),
+            encode(&[&mixed[1]]),
+        ] {
             // The message inside a larger buffer, as a read buffer holds it.
             let mut buffer = vec![0xee; 4096];
             buffer.extend_from_slice(&message);

@@ -67,34 +67,45 @@ impl Bus {
     /// cluster's. While servers of the previous version may hold sessions
     /// without entries ([`Bus::index_trusted`] is false), one listing of
     /// the whole bucket instead, and a load per entry of the user's and
-    /// per record without an entry (`index_upgrade.rs`).
+    /// per record without an entry not known dead (`index_upgrade.rs`).
+    /// Plus, at most every [`VIEW_FRESH`](crate::VIEW_FRESH), a read of
+    /// the sweep record.
     pub async fn sessions_of(&self, user: &str, at: LogSeq) -> Result<Vec<u64>, BusError> {
         let user = prepared_user(user)?;
         let tag = self.inner.secret.user_tag(&user);
-        let listed = if self.index_trusted() {
-            self.list_keys(&index_keys(&tag), LIST)
-                .await?
-                .iter()
-                .filter_map(|key| indexed_session(key))
-                .collect()
+        let (of_user, unindexed) = if self.index_trusted().await {
+            let listed = self.list_keys(&index_keys(&tag), LIST).await?;
+            (
+                listed
+                    .iter()
+                    .filter_map(|key| indexed_session(key))
+                    .collect(),
+                Vec::new(),
+            )
         } else {
-            self.candidates_in_whole_bucket(&index_prefix(&tag)).await?
+            let wide = self.candidates_in_whole_bucket(&index_prefix(&tag)).await?;
+            (wide.of_user, wide.unindexed)
         };
         let now = crate::node::unix_ms();
         let mut found = Vec::new();
-        for session in listed {
+        let unindexed_from = of_user.len();
+        for (i, session) in of_user.into_iter().chain(unindexed).enumerate() {
             match self.load_session(session).await {
-                Ok(Some((record, _)))
-                    if record.user == user
-                        && record.expires_unix_ms > now
-                        && record.start_log_seq <= at.0 =>
-                {
-                    found.push(session);
+                Ok(Some((record, _))) if record.expires_unix_ms > now => {
+                    if record.user == user && record.start_log_seq <= at.0 {
+                        found.push(session);
+                    }
+                    // Otherwise another user's, or begun after `at`.
                 }
                 Err(SessionError::Bus(err)) => return Err(err),
-                // No record (yet, or any more), another user's, ended, or
-                // one that does not open: not a recipient.
-                Ok(_) | Err(_) => {}
+                // No record (yet, or any more), ended, or one that does
+                // not open: it counts for nobody. A record listed without
+                // an entry stays so: not loaded again while it is listed.
+                Ok(_) | Err(_) => {
+                    if i >= unindexed_from {
+                        self.unindexed_dead(session);
+                    }
+                }
             }
         }
         found.sort_unstable();

@@ -16,7 +16,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 
 use crate::connect::Bus;
-use crate::error::SessionError;
+use crate::error::{BusError, SessionError};
 use crate::ids::Revision;
 use crate::record::SessionRecord;
 use crate::subjects::session_key;
@@ -68,18 +68,30 @@ impl Bus {
         &self,
         session: u64,
     ) -> Result<Option<(SessionRecord, Revision)>, SessionError> {
+        self.inner.session_reads.fetch_add(1, Ordering::Relaxed);
+        let Some((sealed, revision)) = self.load_key(&session_key(session), LOAD).await? else {
+            return Ok(None);
+        };
+        let record = SessionRecord::open(&self.inner.secret, session, &sealed)
+            .map_err(|error| SessionError::Record { session, error })?;
+        Ok(Some((record, revision)))
+    }
+
+    /// The value under `key` of the sessions bucket and its revision, or
+    /// `None` when it has none (never written, deleted, purged). Read from
+    /// the stream's leader (see [`Bus::load_session`]).
+    pub(crate) async fn load_key(
+        &self,
+        key: &str,
+        operation: &'static str,
+    ) -> Result<Option<(bytes::Bytes, Revision)>, BusError> {
         let inner = &self.inner;
         let bound = inner.config.timeouts.operation;
-        let subject = format!(
-            "$KV.{}.{}",
-            inner.names.sessions_bucket,
-            session_key(session)
-        );
-        inner.session_reads.fetch_add(1, Ordering::Relaxed);
+        let subject = format!("$KV.{}.{key}", inner.names.sessions_bucket);
         let got = inner
             .link
             .within(
-                LOAD,
+                operation,
                 bound,
                 inner.sessions.get_last_raw_message_by_subject(&subject),
             )
@@ -87,15 +99,13 @@ impl Bus {
         let message = match got {
             Ok(message) => message,
             Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
-            Err(err) => return Err(inner.link.failed(LOAD, &err, None).into()),
+            Err(err) => return Err(inner.link.failed(operation, &err, None)),
         };
-        // A delete or purge marker: no record.
+        // A delete or purge marker: no value.
         if message.headers.get("KV-Operation").is_some() {
             return Ok(None);
         }
-        let record = SessionRecord::open(&inner.secret, session, &message.payload)
-            .map_err(|error| SessionError::Record { session, error })?;
-        Ok(Some((record, Revision(message.sequence))))
+        Ok(Some((message.payload, Revision(message.sequence))))
     }
 
     /// Replaces the record if it is still at `expected` (the revision it was
@@ -130,7 +140,22 @@ impl Bus {
                 session: record.session,
                 error,
             })?;
-        let key = session_key(record.session);
+        self.write_key(&session_key(record.session), sealed, expected, operation)
+            .await
+            .map_err(SessionError::from)
+    }
+
+    /// Writes `sealed` under `key` of the sessions bucket over revision
+    /// `expected` (0: the key must not exist), as the module docs say;
+    /// `None` when another write got there first.
+    pub(crate) async fn write_key(
+        &self,
+        key: &str,
+        sealed: Vec<u8>,
+        expected: u64,
+        operation: &'static str,
+    ) -> Result<Option<Revision>, BusError> {
+        let inner = &self.inner;
         let subject = format!("$KV.{}.{key}", inner.names.sessions_bucket);
         let message = PublishMessage::build()
             .payload(sealed.into())
@@ -153,8 +178,7 @@ impl Bus {
                 let timed_out = err.kind() == PublishErrorKind::TimedOut;
                 Err(inner
                     .link
-                    .failed(operation, &err, timed_out.then_some(bound))
-                    .into())
+                    .failed(operation, &err, timed_out.then_some(bound)))
             }
         }
     }

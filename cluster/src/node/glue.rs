@@ -159,6 +159,7 @@ pub(super) fn spawn(
     let index_sweeps = tokio::spawn(super::index_sweep::run(
         bus.clone(),
         timings.index_sweep_every,
+        timings.index_sweeper_lease,
     ));
     let retention = Retention::new(bus_max_age);
     let readers = Readers::new(bus.clone(), server.clone(), msgs.clone(), retention.clone());

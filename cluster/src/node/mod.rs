@@ -76,13 +76,20 @@ pub struct NodeTimings {
     pub detached_release: Duration,
     /// How long without the bus before logins and notifications are refused.
     pub bus_loss_bound: Duration,
-    /// How often the node sweeps the sessions bucket for records without
-    /// an index entry ([`Bus::backfill_index`], also once at start): how
-    /// long a session opened by a server of the previous version during a
-    /// rolling upgrade can stay unindexed. Each sweep is one listing of
-    /// the bucket's keys (two per session), plus a read and a write per
-    /// such record.
+    /// How often the cluster's sweeper sweeps the sessions bucket for
+    /// records without an index entry ([`Bus::backfill_index`]; also when
+    /// it takes the lease, if the last sweep is that old): how long a
+    /// session opened by a server of the previous version during a rolling
+    /// upgrade can stay unindexed. Each sweep is one listing of the
+    /// bucket's keys (two per session), plus a read and a write per such
+    /// record, by one server of the cluster.
     pub index_sweep_every: Duration,
+    /// How long the sweeper's lease lasts unrenewed ([`Bus::sweep_turn`]):
+    /// every node takes a turn every quarter of it (a read of the sweep
+    /// record; the sweeper's also a write), and a dead sweeper is replaced
+    /// within it and a quarter. Longer than a sweep takes, or two servers
+    /// may sweep at once (harmless, but twice the listing).
+    pub index_sweeper_lease: Duration,
 }
 
 impl NodeTimings {
@@ -135,6 +142,7 @@ impl Default for NodeTimings {
             detached_release: Duration::from_secs(2),
             bus_loss_bound: Duration::from_secs(2),
             index_sweep_every: Duration::from_secs(5 * 60),
+            index_sweeper_lease: Duration::from_secs(60),
         }
     }
 }
