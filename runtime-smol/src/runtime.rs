@@ -109,7 +109,7 @@ impl Runtime for TaskRunner {
     /// registers in the socket's list of waiters, whose first entry makes
     /// a vector of four (96 bytes) that the socket keeps for the rest of
     /// its life: 96 bytes in every dialled (callback) connection, about
-    /// 0.85 MiB in a server of 9 000 callbacks. `poll_writable` uses the
+    /// 0.8 MiB in a server of 9 000 callbacks. `poll_writable` uses the
     /// socket's single waker slot instead.
     async fn connect(addr: SocketAddr) -> io::Result<Tcp> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
