@@ -13,7 +13,8 @@ use std::time::Instant;
 use async_executor::Executor;
 use async_io::{Async, Timer};
 use faxnotify_async::{AsyncListener, AsyncTcp, AsyncTimer, Runtime, Spawn};
-use futures_lite::{FutureExt as _, ready};
+use futures_lite::{FutureExt as _, future, ready};
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// Where a server's or client's background tasks run (its driver and one
 /// task per connection).
@@ -103,8 +104,29 @@ impl Runtime for TaskRunner {
         Async::new(listener).map(Listener)
     }
 
+    /// What `Async::<TcpStream>::connect` does, but waiting with
+    /// `poll_writable` instead of its `writable()` future: that future
+    /// registers in the socket's list of waiters, whose first entry makes
+    /// a vector of four (96 bytes) that the socket keeps for the rest of
+    /// its life: 96 bytes in every dialled (callback) connection, about
+    /// 0.8 MiB in a server of 9 000 callbacks. `poll_writable` uses the
+    /// socket's single waker slot instead.
     async fn connect(addr: SocketAddr) -> io::Result<Tcp> {
-        Async::<TcpStream>::connect(addr).await.map(Tcp)
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let stream = Async::new_nonblocking(TcpStream::from(socket))?;
+        // Writable once connected, or once the attempt failed.
+        future::poll_fn(|cx| stream.poll_writable(cx)).await?;
+        match stream.get_ref().take_error()? {
+            None => Ok(Tcp(stream)),
+            Some(error) => Err(error),
+        }
     }
 
     fn timer(at: Instant) -> SmolTimer {

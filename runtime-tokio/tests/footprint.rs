@@ -24,10 +24,16 @@ fn session_bytes_and_post_allocations() {
     // The bounds reached (an `async fn` connection task was 1.7-1.8 KiB;
     // the hand-written one 88 bytes while it held the chunk it was writing
     // and a copy of the driver's sender, and the shared state 96 (smol) or
-    // 112 (tokio) with the write queue inline and a pointer to the limits).
+    // 112 (tokio) with the write queue inline and a pointer to the limits,
+    // then 88 while it counted the backlog's bytes outside the backlog).
     assert!(task <= 24, "a connection's task future is {task} bytes");
-    // (88 in release builds: tokio's stream is 8 bytes larger in debug ones.)
-    assert!(link <= 96, "a connection's shared state is {link} bytes");
+    // 80 in release builds (96 with the `Arc`'s counts, a size class of
+    // its own); tokio's stream is 8 bytes larger in debug ones.
+    let link_bound = if cfg!(debug_assertions) { 88 } else { 80 };
+    assert!(
+        link <= link_bound,
+        "a connection's shared state is {link} bytes"
+    );
     let bytes = footprint::idle_session_bytes::<MultiThread>(400, live_bytes);
     println!(
         "tokio: server heap bytes per idle session: {:.0}, after one notification: {:.0}",
