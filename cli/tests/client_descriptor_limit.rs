@@ -9,11 +9,10 @@ mod common;
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpStream};
-use std::time::Instant;
 
 use common::{
     RUNTIMES, Running, Stream, TestServer, WAIT, add_users, faxnotify, json, sockets_held,
-    start_json_client_with_fd_limit,
+    start_json_client_with_fd_limit, wait_for_sockets,
 };
 
 /// Low enough that the refusals below use every descriptor several times over.
@@ -111,18 +110,10 @@ fn strangers_cannot_take_the_clients_descriptors(runtime: &str) {
             i + 1
         );
     }
-    let deadline = Instant::now() + WAIT;
-    loop {
-        // The last one may still be on its way out.
-        let held = sockets_held(pid);
-        if held <= before + 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
+    if let Err(held) = wait_for_sockets(pid, before + 1) {
+        panic!(
             "{runtime}: the client holds {held} sockets after {REFUSED} refusals, {before} before"
         );
-        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     // The session still delivers, with the strangers still open.
     faxnotify()
@@ -137,12 +128,7 @@ fn strangers_cannot_take_the_clients_descriptors(runtime: &str) {
     });
     client.interrupt();
     client.wait_exit();
-    let failed: Vec<_> = client
-        .seen
-        .iter()
-        .filter(|(_, line)| line.contains("accept failed"))
-        .map(|(_, line)| line.as_str())
-        .collect();
+    let failed = client.lines_with("accept failed");
     assert!(
         failed.is_empty(),
         "{runtime}: the client could not accept while refusing strangers:\n{}",

@@ -17,6 +17,7 @@ use nix::sys::socket::{SockaddrIn, connect};
 
 use common::{
     RUNTIMES, TestServer, WAIT, add_users, bound_socket, sockets_held, start_json_client,
+    wait_for_sockets,
 };
 
 /// Low enough that every descriptor is used several times over below.
@@ -184,17 +185,8 @@ fn refusals_give_their_descriptors_back(runtime: &str) {
         refused.push(stream);
     }
     // Their sockets are gone (the last may still be on its way out).
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let held = sockets_held(pid);
-        if held <= before + 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{runtime}: {held} sockets held after {REFUSED} refusals, {before} before"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    if let Err(held) = wait_for_sockets(pid, before + 1) {
+        panic!("{runtime}: {held} sockets held after {REFUSED} refusals, {before} before");
     }
     // Someone else logs in right after, with the refused peers still open.
     let client = start_json_client(
@@ -207,13 +199,7 @@ fn refusals_give_their_descriptors_back(runtime: &str) {
     drop(client);
     server.process.interrupt();
     server.process.wait_exit();
-    let failed: Vec<_> = server
-        .process
-        .seen
-        .iter()
-        .filter(|(_, line)| line.contains("accept failed;"))
-        .map(|(_, line)| line.as_str())
-        .collect();
+    let failed = server.process.lines_with("accept failed;");
     assert!(
         failed.is_empty(),
         "{runtime}: the server could not accept while refusing connections:\n{}",

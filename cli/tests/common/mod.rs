@@ -209,6 +209,15 @@ impl Running {
         self.child.id()
     }
 
+    /// The lines seen so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<&str> {
+        self.seen
+            .iter()
+            .filter(|(_, line)| line.contains(needle))
+            .map(|(_, line)| line.as_str())
+            .collect()
+    }
+
     /// Sends SIGINT (Ctrl-C) to this process, by its pid.
     pub fn interrupt(&self) {
         let status = Command::new("kill")
@@ -353,6 +362,23 @@ pub fn sockets_held(pid: u32) -> usize {
                 .is_ok_and(|to| to.to_string_lossy().starts_with("socket:"))
         })
         .count()
+}
+
+/// Waits until the process `pid` holds at most `at_most` sockets (the
+/// last ones it closed may still be on their way out); the count it holds
+/// when [`WAIT`] has passed otherwise.
+pub fn wait_for_sockets(pid: u32, at_most: usize) -> Result<(), usize> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let held = sockets_held(pid);
+        if held <= at_most {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(held);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Saves a client settings file in `dir` (dynamic callback port, `server`),
