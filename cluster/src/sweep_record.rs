@@ -10,7 +10,7 @@
 //! vouches_until u64 | previous_seen u64`, integers big-endian, times in
 //! Unix ms, 0 for "never".
 
-use std::time::Duration;
+use crate::node::millis;
 
 use crate::ids::ServerId;
 use crate::index_upgrade::PREVIOUS_VERSION_HOLD;
@@ -122,11 +122,6 @@ impl SweepRecord {
             previous_seen_unix_ms: next(),
         })
     }
-}
-
-/// `d` in ms, saturating.
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -29,9 +29,9 @@ use crate::connect::Bus;
 use crate::error::BusError;
 use crate::ids::ServerId;
 use crate::index_upgrade::Backfill;
-use crate::node::unix_ms;
+use crate::node::{millis, unix_ms};
 use crate::record::RecordError;
-use crate::sweep_record::{SWEEP_KEY, SweepRecord, millis};
+use crate::sweep_record::{SWEEP_KEY, SweepRecord};
 
 /// How long a server's lookups use what it last read of the sweep record
 /// before reading it again: at most one read per this per server, not one

@@ -2,7 +2,7 @@
 //! session's record is created before LOGIN_OK; a resume of a session held
 //! elsewhere is checked and taken over by compare-and-set.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use faxnotify_core::SessionId;
 use faxnotify_core::server::{
@@ -18,7 +18,12 @@ use crate::record::SessionRecord;
 pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, millis)
+}
+
+/// `d` in milliseconds, as the records count time (saturating).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Starts answering `claim`.
@@ -37,8 +42,7 @@ pub(super) fn spawn(
     let expiry = glue.expiry;
     tokio::spawn(async move {
         let written_at = Instant::now();
-        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
-        let expiry_ms = u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX);
+        let (lease_ms, expiry_ms) = (millis(lease), millis(expiry));
         let outcome = match kind {
             ClaimKind::Open => open(&bus, session.get(), &user, me, lease_ms, expiry_ms).await,
             _ => resume(&bus, session.get(), &user, me, lease_ms).await,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use faxnotify_core::SessionId;
 
-use super::claims::unix_ms;
+use super::claims::{millis, unix_ms};
 use super::glue::{Glue, Msg, Taken};
 use crate::error::SessionError;
 use crate::ids::{LogPos, ServerId};
@@ -25,8 +25,7 @@ pub(crate) enum RenewFailure {
 impl Glue {
     /// Starts a renewal of every held session that has none in flight.
     pub(super) fn renew_all(&mut self, now: Instant) {
-        let lease_ms = u64::try_from(self.timings.owner_lease.as_millis()).unwrap_or(u64::MAX);
-        let expiry_ms = u64::try_from(self.expiry.as_millis()).unwrap_or(u64::MAX);
+        let (lease_ms, expiry_ms) = (millis(self.timings.owner_lease), millis(self.expiry));
         let me = self.me;
         for (&session, held) in &mut self.held {
             if held.renewing {

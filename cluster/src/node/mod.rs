@@ -52,7 +52,7 @@ use crate::error::BusError;
 use crate::ids::{LogPos, LogSeq};
 use crate::report::Report;
 use batcher::{Batcher, Limits, Sink};
-pub(crate) use claims::unix_ms;
+pub(crate) use claims::{millis, unix_ms};
 pub use footprint::Footprint;
 
 /// The clocks of a node's ownership. The defaults keep a session's
