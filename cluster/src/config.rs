@@ -9,7 +9,9 @@ pub struct Timeouts {
     /// checking the streams and the bucket.
     pub connect: Duration,
     /// One publish (until JetStream's ack), one key-value read or write,
-    /// one consumer creation.
+    /// one consumer creation; in a listing of the sessions bucket, each
+    /// page (100 000 keys), not the whole listing, which grows with the
+    /// cluster.
     pub operation: Duration,
 }
 

@@ -32,8 +32,6 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_lite::StreamExt as _;
-
 use crate::connect::Bus;
 use crate::error::{BusError, SessionError};
 use crate::subjects::{indexed_session, record_session};
@@ -80,25 +78,28 @@ struct BucketKeys {
 }
 
 impl BucketKeys {
-    /// `keys` without their `$KV.<bucket>.`; `user_prefix` is
-    /// `u.<tag>.` of the user looked up, if any.
-    fn sort(keys: &[String], user_prefix: Option<&str>) -> Self {
-        let mut sorted = BucketKeys {
+    /// Nothing sorted yet.
+    fn new() -> Self {
+        BucketKeys {
             records: Vec::new(),
             indexed: HashSet::new(),
             of_user: Vec::new(),
-        };
-        for key in keys {
-            if let Some(session) = record_session(key) {
-                sorted.records.push(session);
-            } else if let Some(session) = indexed_session(key) {
-                sorted.indexed.insert(session);
-                if user_prefix.is_some_and(|prefix| key.starts_with(prefix)) {
-                    sorted.of_user.push(session);
-                }
+        }
+    }
+
+    /// Sorts in one listed `key` (without its `$KV.<bucket>.`);
+    /// `user_prefix` is `u.<tag>.` of the user looked up, if any. Keys
+    /// are sorted as they come, so that a listing of the whole bucket
+    /// holds a number per key, not the keys.
+    fn add(&mut self, key: &str, user_prefix: Option<&str>) {
+        if let Some(session) = record_session(key) {
+            self.records.push(session);
+        } else if let Some(session) = indexed_session(key) {
+            self.indexed.insert(session);
+            if user_prefix.is_some_and(|prefix| key.starts_with(prefix)) {
+                self.of_user.push(session);
             }
         }
-        sorted
     }
 
     /// Records with no entry, leaving out those known dead.
@@ -122,8 +123,9 @@ impl Bus {
     /// ([`Backfill::indexed`]) is for the caller to record: the cluster's
     /// sweeper writes it in the sweep record ([`Bus::sweep_turn`]).
     pub async fn backfill_index(&self) -> Result<Backfill, BusError> {
-        let keys = self.list_keys(">", SWEEP).await?;
-        let keys = BucketKeys::sort(&keys, None);
+        let mut keys = BucketKeys::new();
+        self.list_keys(">", SWEEP, |key| keys.add(key, None))
+            .await?;
         let known_dead = self.unindexed().dead.clone();
         let mut dead: HashSet<u64> = keys
             .records
@@ -163,8 +165,9 @@ impl Bus {
         &self,
         user_prefix: &str,
     ) -> Result<WideCandidates, BusError> {
-        let keys = self.list_keys(">", LIST_ALL).await?;
-        let keys = BucketKeys::sort(&keys, Some(user_prefix));
+        let mut keys = BucketKeys::new();
+        self.list_keys(">", LIST_ALL, |key| keys.add(key, Some(user_prefix)))
+            .await?;
         let mut state = self.unindexed();
         let listed: HashSet<u64> = keys.records.iter().copied().collect();
         state.dead.retain(|s| listed.contains(s));
@@ -180,35 +183,39 @@ impl Bus {
         self.unindexed().dead.insert(session);
     }
 
-    /// The keys of the sessions bucket under `filter` (a subject filter
-    /// after `$KV.<bucket>.`), without that prefix: one listing, counted
-    /// in [`Bus::session_reads`].
+    /// Hands `each` the keys of the sessions bucket under `filter` (a
+    /// subject filter after `$KV.<bucket>.`), without that prefix: one
+    /// listing, counted in [`Bus::session_reads`].
     pub(crate) async fn list_keys(
         &self,
         filter: &str,
         operation: &'static str,
-    ) -> Result<Vec<String>, BusError> {
+        mut each: impl FnMut(&str),
+    ) -> Result<(), BusError> {
         let inner = &self.inner;
         let prefix = format!("$KV.{}.", inner.names.sessions_bucket);
         let filter = format!("{prefix}{filter}");
         let bound = inner.config.timeouts.operation;
         inner.session_reads.fetch_add(1, Ordering::Relaxed);
         inner.session_listings.fetch_add(1, Ordering::Relaxed);
+        // The first page comes with the request; each later one is a
+        // request of its own, made as the listing is read. Each is bounded,
+        // not the whole, which grows with the bucket: about 0.5 s a page of
+        // 100 000 keys here, so a million sessions (two keys each) would
+        // outlast the default bound of 5 s on every try.
+        let info = inner
+            .link
+            .within(operation, bound, inner.sessions.info_with_subjects(&filter))
+            .await?
+            .map_err(|err| inner.link.failed(operation, &err, None))?;
         inner
             .link
-            .within(operation, bound, async {
-                let mut info = inner.sessions.info_with_subjects(&filter).await?;
-                let mut keys = Vec::new();
-                while let Some(item) = info.next().await {
-                    let (subject, _) = item?;
-                    if let Some(key) = subject.strip_prefix(&prefix) {
-                        keys.push(key.to_owned());
-                    }
+            .drain_within(operation, bound, info, |(subject, _)| {
+                if let Some(key) = subject.strip_prefix(&prefix) {
+                    each(key);
                 }
-                Ok::<_, async_nats::jetstream::stream::InfoError>(keys)
             })
-            .await?
-            .map_err(|err| inner.link.failed(operation, &err, None))
+            .await
     }
 
     fn unindexed(&self) -> std::sync::MutexGuard<'_, Unindexed> {
@@ -245,13 +252,9 @@ pub(crate) fn unindexed() -> Mutex<Unindexed> {
 mod tests {
     use super::*;
 
-    fn keys(list: &[&str]) -> Vec<String> {
-        list.iter().map(|&k| k.to_owned()).collect()
-    }
-
     #[test]
     fn a_listing_sorts_records_entries_and_the_users_entries() {
-        let listed = keys(&[
+        let listed = [
             "00000000000000a1",
             "u.aa.s00000000000000a1",
             "00000000000000a2",
@@ -261,8 +264,11 @@ mod tests {
             "00000000000000c1",
             "upgrade",
             "sweep",
-        ]);
-        let sorted = BucketKeys::sort(&listed, Some("u.aa."));
+        ];
+        let mut sorted = BucketKeys::new();
+        for key in listed {
+            sorted.add(key, Some("u.aa."));
+        }
         assert_eq!(sorted.records, vec![0xa1, 0xa2, 0xb1, 0xc1]);
         assert_eq!(sorted.of_user, vec![0xa1, 0xa5]);
         let dead = HashSet::from([0xc1]);

@@ -74,14 +74,12 @@ impl Bus {
         let user = prepared_user(user)?;
         let tag = self.inner.secret.user_tag(&user);
         let (of_user, unindexed) = if self.index_trusted().await {
-            let listed = self.list_keys(&index_keys(&tag), LIST).await?;
-            (
-                listed
-                    .iter()
-                    .filter_map(|key| indexed_session(key))
-                    .collect(),
-                Vec::new(),
-            )
+            let mut of_user = Vec::new();
+            self.list_keys(&index_keys(&tag), LIST, |key| {
+                of_user.extend(indexed_session(key));
+            })
+            .await?;
+            (of_user, Vec::new())
         } else {
             let wide = self.candidates_in_whole_bucket(&index_prefix(&tag)).await?;
             (wide.of_user, wide.unindexed)
