@@ -23,10 +23,9 @@ impl Server {
         let ConnKind::Callback(cb) = &mut c.kind else {
             return;
         };
-        cb.phase = CallbackPhase::AwaitChallenge;
-        cb.deadline = Some(now + timeout);
-        cb.last_received = now;
-        cb.last_sent = now;
+        cb.phase = CallbackPhase::AwaitChallenge {
+            deadline: now + timeout,
+        };
         let ip = cb.endpoint.ip();
         tracing::debug!(%conn, endpoint = %cb.endpoint, "callback connected");
         self.release_dial_slot(now, ip, conn);
@@ -56,7 +55,7 @@ impl Server {
         let ConnKind::Callback(cb) = &mut c.kind else {
             return;
         };
-        cb.last_received = now;
+        cb.received(now);
         let sid = cb.session;
         match (&cb.phase, frame) {
             (_, Frame::Error(e)) => self.abort_conn(
@@ -67,7 +66,7 @@ impl Server {
                     message: e.message.into_owned(),
                 },
             ),
-            (CallbackPhase::AwaitChallenge, Frame::CbChallenge { client_nonce }) => {
+            (&CallbackPhase::AwaitChallenge { deadline }, Frame::CbChallenge { client_nonce }) => {
                 let Some(s) = self.sessions.get(sid) else {
                     return;
                 };
@@ -93,16 +92,19 @@ impl Server {
                 );
                 if let Some(ConnKind::Callback(cb)) = self.conns.get_mut(conn).map(|c| &mut c.kind)
                 {
-                    cb.phase = CallbackPhase::AwaitReady(Box::new(CallbackHandshake {
-                        client_nonce,
-                        server_nonce,
-                        key,
-                        acked_at_hello,
-                        binding,
-                    }));
+                    cb.phase = CallbackPhase::AwaitReady {
+                        handshake: Box::new(CallbackHandshake {
+                            client_nonce,
+                            server_nonce,
+                            key,
+                            acked_at_hello,
+                            binding,
+                        }),
+                        deadline,
+                    };
                 }
             }
-            (CallbackPhase::AwaitReady(h), Frame::CbReady(ready)) => {
+            (CallbackPhase::AwaitReady { handshake: h, .. }, Frame::CbReady(ready)) => {
                 // [B-1]: verified before anything is sent or discarded.
                 let expected = cb_ready_proof_bound(
                     &h.key,
@@ -120,14 +122,14 @@ impl Server {
                     self.abort_conn(now, conn, error);
                 }
             }
-            (CallbackPhase::Ready, Frame::Ack { seq }) => {
+            (CallbackPhase::Ready { .. }, Frame::Ack { seq }) => {
                 self.on_callback_ack(now, conn, sid, seq);
             }
-            (CallbackPhase::Ready, Frame::Pong { .. }) => {} // liveness only [D-4]
+            (CallbackPhase::Ready { .. }, Frame::Pong { .. }) => {} // liveness only [D-4]
             (phase, other) => {
                 let expected = match phase {
-                    CallbackPhase::AwaitChallenge => "CB_CHALLENGE",
-                    CallbackPhase::AwaitReady(_) => "CB_READY",
+                    CallbackPhase::AwaitChallenge { .. } => "CB_CHALLENGE",
+                    CallbackPhase::AwaitReady { .. } => "CB_READY",
                     _ => "ACK or PONG",
                 };
                 let error = Self::violation(
@@ -195,9 +197,11 @@ impl Server {
         let Some(ConnKind::Callback(cb)) = self.conns.get_mut(conn).map(|c| &mut c.kind) else {
             return;
         };
-        cb.phase = CallbackPhase::Ready;
-        cb.deadline = None;
-        cb.last_sent = now;
+        // The frame that brought CB_READY was received now.
+        cb.phase = CallbackPhase::Ready {
+            last_sent: now,
+            last_received: now,
+        };
         let endpoint = cb.endpoint;
         tracing::debug!(%conn, session = %sid, %endpoint, last_seq, "callback ready");
 

@@ -101,10 +101,11 @@ impl Server {
         // running at the deadline is a TLS failure (no ERROR can be sent).
         let expired = match &c.kind {
             ConnKind::Control(ctl) => ctl.handshake_deadline.is_some_and(|d| d <= now),
-            ConnKind::Callback(cb) => {
-                !matches!(cb.phase, CallbackPhase::Connecting | CallbackPhase::Ready)
-                    && cb.deadline.is_some_and(|d| d <= now)
-            }
+            ConnKind::Callback(cb) => match cb.phase {
+                CallbackPhase::AwaitChallenge { deadline }
+                | CallbackPhase::AwaitReady { deadline, .. } => deadline <= now,
+                CallbackPhase::Connecting { .. } | CallbackPhase::Ready { .. } => false,
+            },
         };
         if expired
             && let Some(tls) = c.tls.as_ref()
@@ -132,16 +133,17 @@ impl Server {
                 }
             }
             ConnKind::Callback(cb) => match cb.phase {
-                CallbackPhase::Connecting => {
-                    if cb.deadline.is_some_and(|d| d <= now) {
+                CallbackPhase::Connecting { deadline } => {
+                    if deadline <= now {
                         let sid = cb.session;
                         tracing::debug!(conn = %id, "callback dial timed out");
                         self.remove_conn(now, id, true);
                         self.callback_lost(now, sid, id, true);
                     }
                 }
-                CallbackPhase::AwaitChallenge | CallbackPhase::AwaitReady(_) => {
-                    if cb.deadline.is_some_and(|d| d <= now) {
+                CallbackPhase::AwaitChallenge { deadline }
+                | CallbackPhase::AwaitReady { deadline, .. } => {
+                    if deadline <= now {
                         let secs = self.config.callback_handshake_timeout.as_secs_f64();
                         let error = Self::violation(
                             ErrorCode::Timeout,
@@ -150,14 +152,17 @@ impl Server {
                         self.abort_conn(now, id, error);
                     }
                 }
-                CallbackPhase::Ready => {
-                    if cb.last_received + self.config.lease <= now {
+                CallbackPhase::Ready {
+                    last_sent,
+                    last_received,
+                } => {
+                    if last_received + self.config.lease <= now {
                         // A dead callback [D-4]: close it and dial again [D-8].
                         let sid = cb.session;
                         tracing::debug!(conn = %id, "callback silent for a lease; redialling");
                         self.remove_conn(now, id, true);
                         self.callback_lost(now, sid, id, false);
-                    } else if cb.last_sent + self.ping_interval <= now {
+                    } else if last_sent + self.ping_interval <= now {
                         self.next_ping_nonce = self.next_ping_nonce.wrapping_add(1);
                         let nonce = self.next_ping_nonce;
                         self.send(now, id, &Frame::Ping { nonce });

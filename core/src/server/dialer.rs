@@ -63,7 +63,7 @@ impl Server {
         tracing::debug!(session = %sid, %conn, %endpoint, "dialling callback");
         let deadline = now + self.config.callback_handshake_timeout;
         self.conns
-            .insert(conn, Conn::callback(sid, endpoint, now, deadline));
+            .insert(conn, Conn::callback(sid, endpoint, deadline));
         self.out.push(Output::Connect {
             conn,
             addr: endpoint,

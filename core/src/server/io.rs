@@ -78,7 +78,7 @@ impl Server {
                 }
                 self.forget_unauthenticated(now, ip, conn);
             }
-            ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting) => {
+            ConnKind::Callback(cb) if matches!(cb.phase, CallbackPhase::Connecting { .. }) => {
                 self.release_dial_slot(now, cb.endpoint.ip(), conn);
             }
             _ => {}
@@ -197,7 +197,7 @@ impl Server {
             ConnKind::Callback(cb) => {
                 // A working callback that dies is dialled again at once [D-8];
                 // a dial or handshake that dies is a failure [B-5].
-                let failed = !matches!(cb.phase, CallbackPhase::Ready);
+                let failed = !cb.is_ready();
                 self.callback_lost(now, cb.session, conn, failed);
             }
         }
@@ -333,7 +333,8 @@ impl Server {
             },
             ConnKind::Callback(cb) => {
                 let sid = cb.session;
-                if let (CallbackPhase::Ready, Frame::Ack { seq }) = (&cb.phase, &frame)
+                if let (CallbackPhase::Ready { last_received, .. }, Frame::Ack { seq }) =
+                    (&mut cb.phase, &frame)
                     && c.timer.is_some()
                 {
                     // The hottest frame. It leaves every deadline where it
@@ -342,7 +343,7 @@ impl Server {
                     // deadlines only move later with traffic, see
                     // `Callback::next_deadline`), whose heap entry exists:
                     // no re-arming is needed (see `timers`).
-                    cb.last_received = now;
+                    *last_received = now;
                     let seq = *seq;
                     // An ACK changes no frame limit.
                     return self.on_callback_ack(now, conn, sid, seq).then_some(limit);

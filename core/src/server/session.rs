@@ -1,5 +1,6 @@
 //! A session's state, and the listing the application sees.
 
+mod of_user;
 mod table;
 
 use std::net::SocketAddr;

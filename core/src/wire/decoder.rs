@@ -1,5 +1,7 @@
 //! The incremental frame decoder [F-1]..[F-5].
 
+use std::num::NonZeroU32;
+
 use super::MAX_FRAME_LEN;
 use super::error::DecodeError;
 use super::frame::Frame;
@@ -63,13 +65,17 @@ pub struct Decoder {
     limit: u32,
     header: [u8; 4],
     header_len: u8,
-    /// Length (type + body) of the frame being reassembled, once its header is in.
-    expected: Option<u32>,
+    /// Length (type + body) of the frame being reassembled, once its header
+    /// is in. Never zero (an error), which keeps the `Option` at 4 bytes.
+    expected: Option<NonZeroU32>,
     /// Bytes of a frame split across inputs.
     partial: Vec<u8>,
     /// The previous call returned a frame borrowing `partial`; clear it first.
     partial_consumed: bool,
-    failed: Option<DecodeError>,
+    /// Boxed: a failure is rare, and inline it would make every connection
+    /// that holds a decoder 24 bytes larger (the server's boxed connection
+    /// then falls into a larger allocation class).
+    failed: Option<Box<DecodeError>>,
 }
 
 impl Default for Decoder {
@@ -141,7 +147,7 @@ impl Decoder {
         input: &mut &'i [u8],
     ) -> Result<Option<Frame<'o>>, DecodeError> {
         if let Some(err) = &self.failed {
-            return Err(err.clone());
+            return Err(DecodeError::clone(err));
         }
         if self.partial_consumed {
             self.partial_consumed = false;
@@ -160,7 +166,7 @@ impl Decoder {
             };
         }
         let len = match self.expected {
-            Some(len) => len,
+            Some(len) => len.get(),
             None => match self.read_header(input) {
                 Ok(Some(len)) => len,
                 Ok(None) => return Ok(None),
@@ -197,7 +203,7 @@ impl Decoder {
         let parsed = Frame::parse(self.partial[0], &self.partial[1..]);
         if let Err(err) = &parsed {
             // Disjoint from `partial`, which the frame borrows.
-            self.failed = Some(err.clone());
+            self.failed = Some(Box::new(err.clone()));
         }
         parsed.map(Some)
     }
@@ -213,18 +219,17 @@ impl Decoder {
             return Ok(None);
         }
         self.header_len = 0;
-        let len = u32::from_be_bytes(self.header);
-        if len == 0 {
+        let Some(len) = NonZeroU32::new(u32::from_be_bytes(self.header)) else {
             return Err(DecodeError::EmptyFrame);
-        }
-        if len > self.limit {
+        };
+        if len.get() > self.limit {
             return Err(DecodeError::FrameTooLarge {
-                length: len,
+                length: len.get(),
                 limit: self.limit,
             });
         }
         self.expected = Some(len);
-        Ok(Some(len))
+        Ok(Some(len.get()))
     }
 
     fn release_partial(&mut self) {
@@ -236,7 +241,7 @@ impl Decoder {
     }
 
     fn fail(&mut self, err: DecodeError) -> DecodeError {
-        self.failed = Some(err.clone());
+        self.failed = Some(Box::new(err.clone()));
         err
     }
 }

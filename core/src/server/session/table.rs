@@ -9,6 +9,7 @@
 //! these methods change them.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use slab::Slab;
 
 use super::Session;
+use super::of_user::UserSessions;
 use crate::SessionId;
 use crate::server::idhash::IdMap;
 use crate::server::ids::SessionIds;
@@ -26,7 +28,7 @@ pub(crate) struct SessionTable {
     slab: Slab<Session>,
     index: IdMap<SessionId, usize>,
     /// Sessions per prepared user name, for targeting and [C-7].
-    by_user: HashMap<Arc<str>, Vec<SessionId>>,
+    by_user: HashMap<Arc<str>, UserSessions>,
     /// Which session holds each callback endpoint [C-4].
     endpoints: HashMap<SocketAddr, SessionId>,
     /// Sessions removed so far (wrapping), for `Server::prune_timers`.
@@ -65,7 +67,12 @@ impl SessionTable {
         debug_assert!(session.held_endpoint.is_none());
         let key = self.slab.insert(session);
         self.index.insert(id, key);
-        self.by_user.entry(user).or_default().push(id);
+        match self.by_user.entry(user) {
+            Entry::Occupied(mut sessions) => sessions.get_mut().push(id),
+            Entry::Vacant(slot) => {
+                slot.insert(UserSessions::One(id));
+            }
+        }
         key
     }
 
@@ -75,11 +82,10 @@ impl SessionTable {
         let key = self.index.remove(&id)?;
         self.removed = self.removed.wrapping_add(1);
         let s = self.slab.remove(key);
-        if let Some(list) = self.by_user.get_mut(&s.user) {
-            list.retain(|&other| other != id);
-            if list.is_empty() {
-                self.by_user.remove(&s.user);
-            }
+        if let Some(sessions) = self.by_user.get_mut(&s.user)
+            && sessions.remove(id)
+        {
+            self.by_user.remove(&s.user);
         }
         if let Some(endpoint) = s.held_endpoint
             && self.endpoints.get(&endpoint) == Some(&id)
@@ -145,12 +151,12 @@ impl SessionTable {
     /// index is stable while no session opens or ends, so callers that
     /// only queue notifications can walk it without a copy.
     pub(crate) fn of_user(&self, user: &str, i: usize) -> Option<SessionId> {
-        self.by_user.get(user)?.get(i).copied()
+        self.by_user.get(user)?.as_slice().get(i).copied()
     }
 
     /// How many live sessions `user` has [C-7].
     pub(crate) fn count_of_user(&self, user: &str) -> usize {
-        self.by_user.get(user).map_or(0, Vec::len)
+        self.by_user.get(user).map_or(0, |s| s.as_slice().len())
     }
 
     /// The session holding a callback endpoint [C-4].
@@ -208,18 +214,17 @@ impl SessionTable {
         assert_eq!(self.index.len(), self.slab.len(), "sessions indexed by id");
         for (key, s) in &self.slab {
             assert_eq!(self.index.get(&s.id), Some(&key), "{} indexed", s.id);
-            let of_user = self
-                .by_user
-                .get(&s.user)
-                .map_or(0, |ids| ids.iter().filter(|&&id| id == s.id).count());
+            let of_user = self.by_user.get(&s.user).map_or(0, |ids| {
+                ids.as_slice().iter().filter(|&&id| id == s.id).count()
+            });
             assert_eq!(of_user, 1, "{} listed once under its user", s.id);
             if let Some(e) = s.held_endpoint {
                 assert_eq!(self.endpoints.get(&e), Some(&s.id), "{e} held by {}", s.id);
             }
         }
-        let listed: usize = self.by_user.values().map(Vec::len).sum();
+        let listed: usize = self.by_user.values().map(|s| s.as_slice().len()).sum();
         assert_eq!(listed, self.slab.len(), "no stale user entries");
-        assert!(self.by_user.values().all(|ids| !ids.is_empty()));
+        assert!(self.by_user.values().all(|ids| !ids.as_slice().is_empty()));
         for (e, id) in &self.endpoints {
             let held = self.get(*id).and_then(|s| s.held_endpoint);
             assert_eq!(
