@@ -28,6 +28,8 @@ mod handler;
 mod listener;
 #[cfg(all(unix, feature = "test-hooks"))]
 mod port_hold;
+#[cfg(feature = "test-hooks")]
+pub mod port_range;
 mod post;
 mod request;
 mod route;

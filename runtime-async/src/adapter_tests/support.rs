@@ -332,26 +332,13 @@ fn hold(port: u16) -> std::io::Result<socket2::Socket> {
     Ok(socket)
 }
 
-/// Reserves `n` consecutive free ports on every IPv4 address.
+/// Reserves `n` consecutive free ports on every IPv4 address, below the
+/// kernel's ephemeral range ([`faxnotify_runtime::port_range`]).
 pub fn reserve_ports(n: u16) -> ReservedPorts {
-    for _ in 0..200 {
-        let first = hold(0).expect("reserve a free port");
-        let lo = first
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .expect("the reserved port's address")
-            .port();
-        if lo.checked_add(n - 1).is_none() {
-            continue;
-        }
-        let mut held = vec![first];
-        held.extend((lo + 1..lo + n).map_while(|p| hold(p).ok()));
-        if held.len() == usize::from(n) {
-            return ReservedPorts { lo, held };
-        }
+    match faxnotify_runtime::port_range::reserve_consecutive(n, hold) {
+        Some((lo, held)) => ReservedPorts { lo, held },
+        None => panic!("no {n} consecutive free ports found"),
     }
-    panic!("no {n} consecutive free ports found");
 }
 
 /// Whether this machine can use IPv6 loopback.

@@ -61,23 +61,14 @@ pub fn reserve_port(ip: IpAddr) -> ReservedPorts {
     }
 }
 
-/// Reserves `len` consecutive free ports (all at least 1024) on every IPv4
-/// address.
+/// Reserves `len` consecutive free ports on every IPv4 address, below the
+/// kernel's ephemeral range ([`faxnotify_runtime::port_range`]).
 pub fn reserve_port_range(len: u16) -> ReservedPorts {
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    for _ in 0..200 {
-        let first = reserve_port(any);
-        let lo = first.port();
-        if lo < 1024 || lo.checked_add(len - 1).is_none() {
-            continue;
-        }
-        let mut held = first.held;
-        held.extend((lo + 1..lo + len).map_while(|p| hold(any, p).ok()));
-        if held.len() == usize::from(len) {
-            return ReservedPorts { lo, held };
-        }
+    match faxnotify_runtime::port_range::reserve_consecutive(len, |port| hold(any, port)) {
+        Some((lo, held)) => ReservedPorts { lo, held },
+        None => panic!("no {len} consecutive free ports found"),
     }
-    panic!("no {len} consecutive free ports found");
 }
 
 /// Whether the machine has IPv6 loopback.
