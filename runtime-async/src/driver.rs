@@ -73,7 +73,7 @@ impl Turns {
     }
 
     /// The wake-ups so far.
-    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    #[cfg_attr(not(feature = "adapter-tests"), allow(dead_code))]
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }

@@ -519,8 +519,9 @@ impl<R: Runtime> Server<R> {
         }
     }
 
-    /// Test hook: how many times the driver's loop has woken up so far.
-    #[cfg(feature = "test-hooks")]
+    /// Test hook of the adapter suite: how many times the driver's loop has
+    /// woken up so far.
+    #[cfg(feature = "adapter-tests")]
     pub(crate) fn driver_turns(&self) -> u64 {
         self.turns.get()
     }
