@@ -127,8 +127,9 @@ fn caller_ids_and_statuses_as_the_line_gives_them_still_reach_the_users() {
     let mut bob = client(dir.path(), &server, "bob");
 
     // The calling fax machine chooses its TSI: one that starts with a dash
-    // (no caller id, so SENDER is the sender).
-    let senders: [&[u8]; 1] = [b"--pages 99"];
+    // (no caller id, so SENDER is the sender), and one in Latin-1 (not
+    // UTF-8), as caller names from the telephone network often are.
+    let senders: [&[u8]; 2] = [b"--pages 99", b"M\xfcller GmbH"];
     for (commid, sender) in senders.into_iter().enumerate() {
         let commid = (commid + 10).to_string();
         source(
@@ -147,6 +148,9 @@ fn caller_ids_and_statuses_as_the_line_gives_them_still_reach_the_users() {
     assert_eq!(dashed["fields"]["job"], 10);
     assert_eq!(dashed["fields"]["from"], "--pages 99");
     assert_eq!(dashed["fields"]["pages"], 1);
+    let latin1 = next_notification(&mut bob);
+    assert_eq!(latin1["fields"]["job"], 11);
+    assert_eq!(latin1["fields"]["from"], "M\u{fffd}ller GmbH");
 
     // HylaFAX's status text is free text too.
     source(
