@@ -215,7 +215,10 @@ impl Client {
         }
         match (phase, frame) {
             (_, Frame::Error(e)) => {
-                tracing::debug!(%conn, ?peer, code = %e.code, message = %e.message, "ERROR on a callback");
+                // The text is a stranger's until CB_HELLO is verified: a
+                // field other than `message` is logged escaped (Debug), so
+                // its newlines cannot start lines that read like ours.
+                tracing::debug!(%conn, ?peer, code = %e.code, text = &*e.message, "ERROR on a callback");
                 self.out.event(Event::ErrorReceived {
                     conn,
                     connection: ConnectionKind::Callback,
