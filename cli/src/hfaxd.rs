@@ -2,7 +2,7 @@
 //! protocol on TCP 4559): log in, open data connections in active mode
 //! (`PORT`/`EPRT` to a listener of ours; hfaxd gives nothing on `PASV` for
 //! triggers), subscribe to the event stream and list the queues and the
-//! receive queue.
+//! receive queue. A data connection is taken from hfaxd's address only.
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs as _};
@@ -156,9 +156,22 @@ impl Control {
         // hfaxd connects around its 150 reply; the accept is bounded in
         // case the connection never comes.
         listener.set_nonblocking(true).map_err(|e| self.io(e))?;
+        let hfaxd = self.writer.peer_addr().map_err(|e| self.io(e))?.ip();
         let deadline = Instant::now() + TIMEOUT;
         loop {
             match listener.accept() {
+                // The port is open to anyone who can reach it until hfaxd
+                // connects: a stranger who gets in first would feed the
+                // bridge forged events, or a forged queue listing whose
+                // owners send job news to the wrong users (RFC 2577). hfaxd
+                // connects from the address it is reached at.
+                Ok((stream, from)) if from.ip().to_canonical() != hfaxd.to_canonical() => {
+                    tracing::warn!(
+                        "closed a connection to the data port for {command:?} from {from}: \
+                         it is not hfaxd ({hfaxd})"
+                    );
+                    drop(stream);
+                }
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false).map_err(|e| self.io(e))?;
                     return Ok(stream);
@@ -206,5 +219,80 @@ impl Control {
     /// The address this connection is to.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+
+    use super::*;
+
+    /// The `h1,h2,h3,h4,p1,p2` of a PORT command as an address.
+    fn port_address(command: &str) -> SocketAddr {
+        let numbers: Vec<u8> = command
+            .trim_start_matches("PORT ")
+            .split(',')
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let ip = Ipv4Addr::new(numbers[0], numbers[1], numbers[2], numbers[3]);
+        SocketAddr::from((ip, u16::from_be_bytes([numbers[4], numbers[5]])))
+    }
+
+    /// A connection to `to` from `from` (any port).
+    fn connect_from(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+        socket.connect(&to.into()).unwrap();
+        socket.into()
+    }
+
+    /// Active mode opens a port for hfaxd to connect to, and anyone who can
+    /// reach it may try first: a stranger's connection must not become the
+    /// event stream (it would feed the bridge forged events).
+    #[test]
+    fn only_hfaxd_itself_is_taken_as_the_data_connection() {
+        let hfaxd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = hfaxd.local_addr().unwrap();
+        let script = std::thread::spawn(move || {
+            let (control, _) = hfaxd.accept().unwrap();
+            let mut reader = BufReader::new(control.try_clone().unwrap());
+            let mut writer = control;
+            let mut line = String::new();
+            let mut next = |reader: &mut BufReader<TcpStream>| {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                line.trim_end().to_owned()
+            };
+            writer.write_all(b"220 hfaxd ready\r\n").unwrap();
+            assert!(next(&mut reader).starts_with("USER "));
+            writer.write_all(b"230 logged in\r\n").unwrap();
+            let port = next(&mut reader);
+            let data = port_address(&port);
+            writer.write_all(b"200 PORT ok\r\n").unwrap();
+            assert_eq!(next(&mut reader), "SITE TRIGGER J*");
+            // A stranger (another address) gets in first, then hfaxd.
+            let mut stranger = connect_from(Ipv4Addr::new(127, 0, 0, 2), data);
+            stranger
+                .write_all(b"000000 135 RECV FAX: forged\r\n")
+                .unwrap();
+            let mut real = connect_from(Ipv4Addr::LOCALHOST, data);
+            real.write_all(b"000000 151 MODEM ttyIAX0: ready\r\n")
+                .unwrap();
+            writer.write_all(b"150 trigger stream\r\n").unwrap();
+            // Keep both open until the bridge has read.
+            let mut rest = Vec::new();
+            let _ = writer.read_to_end(&mut rest);
+            drop((stranger, real));
+        });
+        let mut control = Control::connect(&addr.to_string(), "fax").unwrap();
+        let data = control.open_data("SITE TRIGGER J*").unwrap();
+        let mut first = String::new();
+        BufReader::new(data).read_line(&mut first).unwrap();
+        assert_eq!(first, "000000 151 MODEM ttyIAX0: ready\r\n");
+        drop(control);
+        script.join().unwrap();
     }
 }

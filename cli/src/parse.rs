@@ -1,6 +1,9 @@
-//! Parsers for command-line values: durations and host:port addresses.
+//! Parsers for command-line values: durations, host:port addresses and
+//! the texts a fax engine passes on.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+
+use clap::builder::{OsStringValueParser, TypedValueParser};
 use std::time::Duration;
 
 /// Parses a duration: a number with an optional unit, `ms`, `s` (the
@@ -61,6 +64,14 @@ pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
         return Ok(SocketAddr::from(([0u16; 8], port)));
     }
     host_port(text)
+}
+
+/// A text a fax engine passes on as the line gave it (a caller id, a TSI,
+/// a status): bytes that are not UTF-8 (a caller name in Latin-1) become
+/// U+FFFD, as the HylaFAX bridge makes them. Refusing them would lose the
+/// notification, and a hook has nobody to tell.
+pub fn engine_text() -> impl TypedValueParser<Value = String> {
+    OsStringValueParser::new().map(|text| text.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! A client at its limit of open file descriptors (`ulimit -n`) while
 //! strangers flood its callback port, which is open to whoever can reach
-//! it: each connection the client refuses gives its descriptor back at
-//! once, even if the stranger never closes its end, so the flood cannot
-//! leave the client without descriptors (to accept the server's callback,
-//! or to dial it again), and the session goes on delivering.
+//! it: each stranger the client closes to make room for a newer one gives
+//! its descriptor back at once, even if the stranger never closes its end,
+//! so the flood cannot leave the client without descriptors (to accept the
+//! server's callback, or to dial it again), and the session goes on
+//! delivering.
 
 mod common;
 
+use std::collections::VecDeque;
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpStream};
 
@@ -15,16 +17,16 @@ use common::{
     start_json_client_with_fd_limit, wait_for_sockets,
 };
 
-/// Low enough that the refusals below use every descriptor several times over.
+/// Low enough that the strangers below use every descriptor several times over.
 const FD_LIMIT: u32 = 64;
 /// Callbacks the client lets wait for their CB_HELLO at once (the core's
-/// default `max_pending_callbacks`): the strangers that take these places
-/// keep them until the handshake timeout, and every later one is refused.
+/// default `max_pending_callbacks`): each stranger beyond them makes the
+/// client close the oldest [B-7].
 const PENDING: usize = 8;
-/// Strangers refused one after another and kept open.
-const REFUSED: usize = 3 * FD_LIMIT as usize;
+/// Strangers that push older ones out, one after another; all are kept open.
+const PUSHED_OUT: usize = 3 * FD_LIMIT as usize;
 const PASSWORD: &str = "correct horse battery";
-/// Refused sockets the client may still be closing while the next
+/// Closed sockets the client may still be releasing while the next
 /// stranger connects: a stranger sees the FIN just before the client
 /// releases the socket, so one, with room for a busy machine.
 const LAG: usize = 16;
@@ -46,33 +48,43 @@ fn callback_addr(client: &Running) -> SocketAddr {
 fn pending_stranger(to: SocketAddr, i: usize, client: &Running) -> TcpStream {
     let mut stream = TcpStream::connect_timeout(&to, WAIT).expect("connect");
     stream.set_read_timeout(Some(WAIT)).expect("read timeout");
-    let mut prefix = [0u8; 5];
-    if let Err(e) = stream.read_exact(&mut prefix) {
+    // The whole frame (length, type, nonce), so that what comes next is
+    // the close.
+    let mut length = [0u8; 4];
+    let mut frame = Vec::new();
+    let read = stream.read_exact(&mut length).and_then(|()| {
+        frame.resize(u32::from_be_bytes(length) as usize, 0);
+        stream.read_exact(&mut frame)
+    });
+    if let Err(e) = read {
         panic!(
             "stranger {i} got no CB_CHALLENGE ({e}); output:\n{}",
             client.dump()
         );
     }
+    assert_eq!(
+        frame.first(),
+        Some(&0x20),
+        "stranger {i}: not a CB_CHALLENGE"
+    );
     stream
 }
 
-/// A stranger the client refuses: it reads nothing but the client's FIN,
-/// and keeps its own end open. On a slow machine a pending place may free
-/// up first (its stranger's handshake timed out): then this one is greeted
-/// and closed at its own timeout, which is as good for the count.
-fn refused_stranger(to: SocketAddr, i: usize, client: &Running) -> TcpStream {
-    let mut stream = TcpStream::connect_timeout(&to, WAIT).expect("connect");
-    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+/// A stranger pushed out by a newer one: after its CB_CHALLENGE it reads
+/// nothing but the client's FIN, and keeps its own end open. (On a slow
+/// machine its handshake may time out first: an ERROR TIMEOUT, then the
+/// close, which is as good for the count.)
+fn pushed_out(mut stream: TcpStream, i: usize, client: &Running) -> TcpStream {
     let mut got = Vec::new();
     if let Err(e) = stream.read_to_end(&mut got) {
         panic!(
-            "refused stranger {i} of {REFUSED} was not closed ({e}); output:\n{}",
+            "stranger {i} was not closed when newer ones came ({e}); output:\n{}",
             client.dump()
         );
     }
     assert!(
-        got.is_empty() || got.get(4) == Some(&0x20),
-        "refused stranger {i}: got {got:02x?}, expected a bare close (or a CB_CHALLENGE)"
+        got.is_empty() || got.get(4) == Some(&0x7f),
+        "stranger {i}: got {got:02x?}, expected a bare close (or an ERROR)"
     );
     stream
 }
@@ -92,27 +104,29 @@ fn strangers_cannot_take_the_clients_descriptors(runtime: &str) {
     );
     let to = callback_addr(&client);
     let pid = client.pid();
-    let pending: Vec<TcpStream> = (0..PENDING)
+    let mut pending: VecDeque<TcpStream> = (0..PENDING)
         .map(|i| pending_stranger(to, i, &client))
         .collect();
     let before = sockets_held(pid);
     // The strangers never close: a client that waits for them keeps a
-    // descriptor per refusal, reaches its limit and fails to accept.
-    let mut refused = Vec::with_capacity(REFUSED);
-    for i in 0..REFUSED {
-        refused.push(refused_stranger(to, i, &client));
-        // Fails fast when the refusals pile up (with no room left, the
+    // descriptor per stranger, reaches its limit and fails to accept.
+    let mut closed = Vec::with_capacity(PUSHED_OUT);
+    for i in 0..PUSHED_OUT {
+        pending.push_back(pending_stranger(to, PENDING + i, &client));
+        let oldest = pending.pop_front().expect("a pending stranger");
+        closed.push(pushed_out(oldest, i, &client));
+        // Fails fast when the closed ones pile up (with no room left, the
         // client would stop accepting and each stranger wait for it).
         let held = sockets_held(pid);
         assert!(
             held <= before + LAG,
-            "{runtime}: the client holds {held} sockets after {} refusals, {before} before",
+            "{runtime}: the client holds {held} sockets after {} strangers pushed out, {before} before",
             i + 1
         );
     }
     if let Err(held) = wait_for_sockets(pid, before + 1) {
         panic!(
-            "{runtime}: the client holds {held} sockets after {REFUSED} refusals, {before} before"
+            "{runtime}: the client holds {held} sockets after {PUSHED_OUT} strangers pushed out, {before} before"
         );
     }
     // The session still delivers, with the strangers still open.
@@ -131,12 +145,12 @@ fn strangers_cannot_take_the_clients_descriptors(runtime: &str) {
     let failed = client.lines_with("accept failed");
     assert!(
         failed.is_empty(),
-        "{runtime}: the client could not accept while refusing strangers:\n{}",
+        "{runtime}: the client could not accept while pushing strangers out:\n{}",
         failed.join("\n")
     );
     server.process.interrupt();
     server.process.wait_exit();
-    drop((pending, refused));
+    drop((pending, closed));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,13 +20,13 @@ fn hook(name: &str) -> PathBuf {
 }
 
 /// Sources `hook` in `sh` with `vars` set, as HylaFAX's scripts do.
-fn source(hook: &Path, admin: &Path, vars: &[(&str, &str)]) {
+fn source<V: AsRef<OsStr>>(hook: &Path, admin: &Path, vars: &[(&str, V)]) {
     let status = Command::new("sh")
         .arg("-c")
         .arg(format!(". '{}'", hook.display()))
         .env("FAXNOTIFY", bin())
         .env("FAXNOTIFY_ADMIN_SOCKET", admin)
-        .envs(vars.iter().copied())
+        .envs(vars.iter().map(|(k, v)| (k, v.as_ref())))
         .status()
         .expect("sh runs");
     assert!(status.success(), "{} failed", hook.display());
@@ -113,4 +115,57 @@ fn fax_dispatch_and_fax_notify_reach_the_users() {
         "bob got alice's job: {}",
         bob.dump()
     );
+}
+
+#[test]
+fn caller_ids_and_statuses_as_the_line_gives_them_still_reach_the_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD), ("bob", PASSWORD)]);
+    let server = TestServer::start("mio", &users, dir.path(), &[]);
+    let mut alice = client(dir.path(), &server, "alice");
+    let mut bob = client(dir.path(), &server, "bob");
+
+    // The calling fax machine chooses its TSI: one that starts with a dash
+    // (no caller id, so SENDER is the sender), and one in Latin-1 (not
+    // UTF-8), as caller names from the telephone network often are.
+    let senders: [&[u8]; 2] = [b"--pages 99", b"M\xfcller GmbH"];
+    for (commid, sender) in senders.into_iter().enumerate() {
+        let commid = (commid + 10).to_string();
+        source(
+            &hook("FaxDispatch"),
+            &server.admin,
+            &[
+                ("FILE", OsStr::new("recvq/fax000000010.tif")),
+                ("COMMID", OsStr::new(&commid)),
+                ("SENDER", OsStr::from_bytes(sender)),
+                ("CALLID4", OsStr::new("5550001")),
+                ("PAGES", OsStr::new("1")),
+            ],
+        );
+    }
+    let dashed = next_notification(&mut bob);
+    assert_eq!(dashed["fields"]["job"], 10);
+    assert_eq!(dashed["fields"]["from"], "--pages 99");
+    assert_eq!(dashed["fields"]["pages"], 1);
+    let latin1 = next_notification(&mut bob);
+    assert_eq!(latin1["fields"]["job"], 11);
+    assert_eq!(latin1["fields"]["from"], "M\u{fffd}ller GmbH");
+
+    // HylaFAX's status text is free text too.
+    source(
+        &hook("FaxNotify"),
+        &server.admin,
+        &[
+            ("WHY", "failed"),
+            ("jobid", "8"),
+            ("owner", "root"),
+            ("npages", "0"),
+            ("totpages", "1"),
+            ("status", "-- no answer --"),
+        ],
+    );
+    let failed = next_notification(&mut alice);
+    assert_eq!(failed["fields"]["job"], 8);
+    assert_eq!(failed["fields"]["detail"], "-- no answer --");
 }

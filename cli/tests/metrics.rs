@@ -14,6 +14,9 @@ use predicates::prelude::*;
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
+/// Connections the metrics responder serves at once (docs/architecture.md,
+/// "Metrics").
+const MAX_CONNECTIONS: usize = 8;
 
 /// The address in the server's "metrics at http://ADDR/metrics" line
 /// (logged before the "ready" line `TestServer::start` waits for).
@@ -285,4 +288,58 @@ fn a_taken_metrics_address_is_a_port_conflict_before_the_server_starts() {
         )))
         .stderr(contains("listening on").not());
     drop(taken);
+}
+
+/// Whether `stream` is still open with nothing to read: the responder
+/// has neither answered nor closed it.
+fn still_waiting(stream: &mut TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let waiting =
+        matches!(stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).unwrap();
+    waiting
+}
+
+#[test]
+fn connections_that_never_finish_a_request_do_not_hold_up_a_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    let mut server = TestServer::start("mio", &users, dir.path(), &["--metrics", "127.0.0.1:0"]);
+    let metrics = metrics_addr(&server);
+
+    // A slowloris: more half-sent requests than the responder serves at
+    // once, each connection opened after the last one is being served.
+    let mut idle: Vec<TcpStream> = (0..=MAX_CONNECTIONS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(metrics).unwrap();
+            stream.write_all(b"GET /met").unwrap();
+            stream
+        })
+        .collect();
+    // A scrape is answered at once, not after the dawdlers' deadlines.
+    let (status, _, body) = get(metrics, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("faxnotify_sessions"), "{body}");
+    let newest = idle.last_mut().unwrap();
+    assert!(
+        still_waiting(newest),
+        "the scrape waited until the dawdlers before it were closed"
+    );
+    // Room was made by closing the oldest dawdler.
+    let oldest = &mut idle[0];
+    oldest.set_read_timeout(Some(WAIT)).unwrap();
+    let mut rest = Vec::new();
+    match oldest.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest)),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+
+    server.process.interrupt();
+    assert!(
+        server.process.wait_exit().success(),
+        "{}",
+        server.process.dump()
+    );
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 
@@ -32,7 +33,9 @@ fn stranger(port: u16, bytes: &[u8]) {
     let _ = s.read_to_end(&mut sink);
 }
 
-fn run(runtime: &str, json_mode: bool) {
+/// Runs the strangers' scenario against a client with `env` added, checks
+/// what it printed, and returns it (stopped) for more checks.
+fn run(runtime: &str, json_mode: bool, env: &[(&str, &OsStr)]) -> common::Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
@@ -54,7 +57,7 @@ fn run(runtime: &str, json_mode: bool) {
     if json_mode {
         args.push("--json".into());
     }
-    let mut client = common::Running::start(&args);
+    let mut client = common::Running::start_with_env(&args, env);
 
     // The listener is on the address the server is reached from.
     let listening = client.wait_line(Stream::Out, "the listener", |l| l.contains("listen"));
@@ -146,21 +149,47 @@ fn run(runtime: &str, json_mode: bool) {
             about[0]
         );
     }
+    client
 }
 
 #[test]
 fn strangers_on_the_callback_port_are_summarised_and_escaped_in_text() {
-    run("mio", false);
+    run("mio", false, &[]);
 }
 
 #[test]
 fn strangers_on_the_callback_port_are_summarised_and_escaped_in_json() {
-    run("smol", true);
+    run("smol", true, &[]);
 }
 
 #[test]
 fn strangers_on_the_callback_port_are_summarised_and_escaped_on_tokio() {
-    run("tokio", false);
+    run("tokio", false, &[]);
+}
+
+/// A debug log (`RUST_LOG=debug`, as for troubleshooting) shows what a
+/// stranger sent, but as one field of one line: its newline must not start
+/// a line of its own that reads like the program's.
+#[test]
+fn a_strangers_text_forges_no_line_in_a_debug_log() {
+    let client = run("mio", false, &[("RUST_LOG", OsStr::new("debug"))]);
+    let all = client.dump();
+    let err: Vec<&String> = client
+        .seen
+        .iter()
+        .filter(|(s, _)| *s == Stream::Err)
+        .map(|(_, l)| l)
+        .collect();
+    assert!(
+        err.iter().any(|l| l.contains("ERROR on a callback")),
+        "no debug line about the stranger's ERROR:\n{all}"
+    );
+    for line in err {
+        assert!(
+            !line.starts_with("#2 server message"),
+            "a stranger's text forged a log line: {line:?}\n{all}"
+        );
+    }
 }
 
 /// Text from the proven server is escaped too: a server message with an

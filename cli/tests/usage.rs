@@ -264,6 +264,41 @@ fn the_server_refuses_bad_settings_and_files() {
     }
 }
 
+/// The bridge's configuration file: a FIFO in its place must not hang
+/// the command, and text that is not UTF-8 is named as such.
+#[test]
+fn the_hylafax_bridge_refuses_bad_configuration_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("hylafax.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    faxnotify()
+        .args(["hylafax", "--config"])
+        .arg(&fifo)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("hylafax.toml")
+                .and(contains("not a regular file"))
+                .and(clean()),
+        );
+    let latin1 = dir.path().join("latin1.toml");
+    std::fs::write(&latin1, b"hfaxd = \"M\xfcller:4559\"\n").unwrap();
+    faxnotify()
+        .args(["hylafax", "--config"])
+        .arg(&latin1)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("latin1.toml")
+                .and(contains("not UTF-8"))
+                .and(clean()),
+        );
+}
+
 #[test]
 fn admin_commands_explain_a_missing_server() {
     let dir = tempfile::tempdir().unwrap();

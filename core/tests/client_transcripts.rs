@@ -940,9 +940,10 @@ fn pending_callback_limit_and_timeout() {
         assert!(matches!(h.expect_frame(c), Frame::CbChallenge { .. }));
         pending.push(c);
     }
-    // The ninth awaiting its handshake is closed at once [B-7].
+    // A ninth awaiting its handshake closes the oldest at once [B-7].
     let ninth = h.accept(server_peer(51_008));
-    h.expect_close(ninth);
+    let oldest = pending.remove(0);
+    h.expect_close(oldest);
     assert!(matches!(
         h.expect_event(),
         Event::CallbackRejected {
@@ -950,8 +951,10 @@ fn pending_callback_limit_and_timeout() {
             ..
         }
     ));
-    // Inputs for it race with the close and are ignored.
-    h.send(ninth, &[Frame::Ping { nonce: 1 }]);
+    assert!(matches!(h.expect_frame(ninth), Frame::CbChallenge { .. }));
+    pending.push(ninth);
+    // Inputs for the closed one race with the close and are ignored.
+    h.send(oldest, &[Frame::Ping { nonce: 1 }]);
     h.expect_no_output();
     // 5 s later the eight time out with ERROR TIMEOUT.
     h.advance(Duration::from_secs(5));
@@ -970,6 +973,43 @@ fn pending_callback_limit_and_timeout() {
     let again = h.accept(server_peer(52_000));
     assert!(matches!(h.expect_frame(again), Frame::CbChallenge { .. }));
     insta::assert_snapshot!(h.transcript());
+}
+
+/// Strangers on the callback port that never send CB_HELLO fill every
+/// place for callbacks awaiting their handshake [B-7]; the server's own
+/// callback, dialled next, must still get in (a newer connection closes
+/// the oldest unverified one), or a few silent connections per handshake
+/// timeout would keep the server's callbacks out for good.
+#[test]
+fn silent_strangers_cannot_keep_the_servers_callback_out() {
+    let (mut h, mut server, _ctl, _cb) = logged_in_with_callback();
+    let strangers: Vec<ConnId> = (0..8)
+        .map(|i| {
+            let c = h.accept(server_peer(51_000 + i));
+            assert!(matches!(h.expect_frame(c), Frame::CbChallenge { .. }));
+            c
+        })
+        .collect();
+    let cb = h.accept(server_peer(50_001));
+    h.expect_close(strangers[0]);
+    match h.expect_event() {
+        Event::CallbackRejected { conn, reason, .. } => {
+            assert_eq!(conn, strangers[0]);
+            assert_eq!(reason, CallbackRejection::TooManyPending);
+        }
+        other => panic!("expected CallbackRejected, got {other:?}"),
+    }
+    let challenge = h.expect_frame(cb);
+    let (hello, cn, sn) = server.cb_hello(&challenge);
+    h.send(cb, &[hello]);
+    let ready = h.expect_frame(cb);
+    server.check_cb_ready(&ready, &cn, &sn);
+    match h.expect_event() {
+        Event::CallbackEstablished { conn, .. } => assert_eq!(conn, cb),
+        other => panic!("expected CallbackEstablished, got {other:?}"),
+    }
+    // The other strangers are left to their handshake timeout.
+    h.expect_no_output();
 }
 
 #[test]

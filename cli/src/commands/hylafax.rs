@@ -16,6 +16,7 @@ use faxnotify_core::wire::{Notification, NotificationKind};
 use faxnotify_hylafax::queue::JOB_FORMAT;
 use faxnotify_hylafax::received::RECV_FORMAT;
 use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
+use faxnotify_users::read_bounded;
 use serde_json::Value;
 
 use crate::admin::client::{call, error_of};
@@ -102,12 +103,18 @@ pub fn run(args: Args) -> CmdResult {
     }
 }
 
+/// Reads the configuration file: a regular file of at most [`MAX_CONFIG`]
+/// bytes (a FIFO in its place must not hang the command), in UTF-8.
 fn load(path: &Path) -> Result<Config, Failure> {
     let shown = path.display();
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_CONFIG).read_to_string(&mut text))
-        .map_err(|e| Failure::usage(format!("cannot read {shown}: {e}")))?;
+    let bytes = read_bounded(path, MAX_CONFIG)
+        .map_err(|e| Failure::usage(e.describe("configuration file", path)))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read the configuration file {shown}: not UTF-8 text (an invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     Config::from_toml(&text).map_err(|e| Failure::usage(format!("{shown}: {e}")))
 }
 

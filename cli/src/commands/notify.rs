@@ -37,7 +37,9 @@ after the kind: `faxnotify notify message hi --user alice` works too. A long tex
 comes from a file with --text-file FILE, or from standard input with --text-file -.
 
 Limits: every text field (a message, a detail, a caller id, ...) holds at most 4096 \
-bytes of UTF-8, and a whole notification must fit in one NOTIFY frame (65535 bytes).
+bytes of UTF-8, and a whole notification must fit in one NOTIFY frame (65535 bytes). \
+In the fields a fax engine passes on (--from, --to, --detail, --device, --by, \
+--comment), bytes that are not UTF-8 become U+FFFD.
 
 Exit status: 0 when queued for every recipient session (at least one); 6 when \
 some recipient refused it (queue full) or there was nobody to queue it for; \
@@ -102,10 +104,10 @@ enum Kind {
         #[arg(long)]
         job: u64,
         /// Caller id / TSI of the sender.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::engine_text())]
         from: String,
         /// DID or recipient.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::engine_text())]
         to: String,
         /// Pages received.
         #[arg(long)]
@@ -133,7 +135,7 @@ enum Kind {
         #[arg(long, default_value_t = 0)]
         attempt: u16,
         /// Free text.
-        #[arg(long, default_value = "")]
+        #[arg(long, value_parser = parse::engine_text(), default_value = "")]
         detail: String,
     },
     /// A message from the administrator (kind 3).
@@ -153,13 +155,13 @@ enum Kind {
     /// A modem or device changed state (kind 4).
     DeviceStatus {
         /// The device, e.g. ttyS0.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::engine_text())]
         device: String,
         /// up, down, busy (or a number).
         #[arg(long)]
         state: String,
         /// Free text.
-        #[arg(long, default_value = "")]
+        #[arg(long, value_parser = parse::engine_text(), default_value = "")]
         detail: String,
     },
     /// Someone changed a received fax: seen, deleted, commented (kind 5).
@@ -171,10 +173,10 @@ enum Kind {
         #[arg(long)]
         change: String,
         /// Who changed it.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::engine_text())]
         by: String,
         /// Free text.
-        #[arg(long, default_value = "")]
+        #[arg(long, value_parser = parse::engine_text(), default_value = "")]
         comment: String,
     },
 }

@@ -2,13 +2,21 @@
 //!
 //! A scrape is one small request a few times a minute, so this is a plain
 //! `std` listener on a thread of its own (never the event thread), not a
-//! web server: one connection at a time, one request per connection
-//! (`Connection: close`), a request of at most [`MAX_REQUEST`] bytes that
-//! must arrive within [`DEADLINE`], and replies written with the same
-//! deadline. A client that dawdles delays the next scrape by at most that.
+//! web server: one request per connection (`Connection: close`), a
+//! request of at most [`MAX_REQUEST`] bytes that must arrive within
+//! [`DEADLINE`], and replies written with the same deadline.
+//!
+//! Each connection is served on a thread of its own, at most
+//! [`MAX_CONNECTIONS`] at once; a connection beyond that closes the oldest
+//! one. Served one at a time, a few connections that never finish their
+//! request (a slowloris) would each hold the next scrape back by the whole
+//! deadline, two of them past Prometheus's 10 s scrape timeout; a scrape
+//! takes milliseconds, so the oldest connection is the one dawdling.
 
+use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -17,6 +25,8 @@ use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 pub const MAX_REQUEST: usize = 8 * 1024;
 /// How long one connection may take, from accept to the last byte written.
 pub const DEADLINE: Duration = Duration::from_secs(5);
+/// Connections served at once; one more closes the oldest.
+pub const MAX_CONNECTIONS: usize = 8;
 /// The pause after a failed accept, as the event loops make.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -47,16 +57,18 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
 
 /// Serves `page()` at `/metrics` on a thread of its own, for as long as
 /// the process lives.
-pub fn serve(listener: TcpListener, page: impl Fn() -> String + Send + 'static) -> io::Result<()> {
+pub fn serve(
+    listener: TcpListener,
+    page: impl Fn() -> String + Send + Sync + 'static,
+) -> io::Result<()> {
+    let page = Arc::new(page);
     std::thread::Builder::new()
         .name("faxnotify-metrics".into())
         .spawn(move || {
+            let live = Live::default();
             for stream in listener.incoming() {
                 match stream {
-                    // A client that goes away mid-request is its own problem.
-                    Ok(stream) => {
-                        let _ = answer(stream, &page);
-                    }
+                    Ok(stream) => live.spawn(stream, &page),
                     Err(e) => {
                         tracing::debug!("metrics: accept failed: {e}");
                         // Out of descriptors (EMFILE, ENFILE), accept fails at
@@ -69,6 +81,61 @@ pub fn serve(listener: TcpListener, page: impl Fn() -> String + Send + 'static) 
             }
         })?;
     Ok(())
+}
+
+/// The connections being served, oldest first, each with a handle that
+/// can close it from the accepting thread.
+#[derive(Clone, Default)]
+struct Live(Arc<Mutex<Conns>>);
+
+#[derive(Default)]
+struct Conns {
+    /// Never reused: a closed connection's thread may still be ending and
+    /// must not forget a newer connection when it does.
+    next_id: u64,
+    serving: VecDeque<(u64, TcpStream)>,
+}
+
+impl Live {
+    /// Serves `stream` on a thread of its own, closing the oldest
+    /// connection first when [`MAX_CONNECTIONS`] are being served.
+    fn spawn<P: Fn() -> String + Send + Sync + 'static>(&self, stream: TcpStream, page: &Arc<P>) {
+        let Ok(handle) = stream.try_clone() else {
+            return;
+        };
+        let id = {
+            let mut conns = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            while conns.serving.len() >= MAX_CONNECTIONS {
+                if let Some((_, oldest)) = conns.serving.pop_front() {
+                    // Its thread's read or write fails at once and ends it.
+                    let _ = oldest.shutdown(Shutdown::Both);
+                }
+            }
+            let id = conns.next_id;
+            conns.next_id += 1;
+            conns.serving.push_back((id, handle));
+            id
+        };
+        let live = self.clone();
+        let page = Arc::clone(page);
+        let spawned = std::thread::Builder::new()
+            .name("faxnotify-metrics-conn".into())
+            .spawn(move || {
+                // A client that goes away mid-request is its own problem.
+                let _ = answer(stream, &*page);
+                live.remove(id);
+            });
+        if let Err(e) = spawned {
+            tracing::debug!("metrics: cannot start a connection's thread: {e}");
+            self.remove(id);
+        }
+    }
+
+    /// Forgets connection `id` (served, or its thread never started).
+    fn remove(&self, id: u64) {
+        let mut conns = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        conns.serving.retain(|(other, _)| *other != id);
+    }
 }
 
 /// What a request asked for.

@@ -84,18 +84,11 @@ impl Client {
     }
 
     /// A new connection on the listener: CB_CHALLENGE, or an immediate
-    /// close when too many await their handshake [B-7].
+    /// close when the client is not listening. When too many await their
+    /// handshake [B-7], the oldest of them is closed to make room.
     pub(super) fn on_accept(&mut self, now: Instant, conn: ConnId, peer: SocketAddr) {
-        let refusal = if self.is_finished() || self.listener.local().is_none() {
-            Some(CallbackRejection::NotListening)
-        } else if self.callbacks.iter().filter(|c| c.is_pending()).count()
-            >= self.tunables.max_pending_callbacks
-        {
-            Some(CallbackRejection::TooManyPending)
-        } else {
-            None
-        };
-        if let Some(reason) = refusal {
+        if self.is_finished() || self.listener.local().is_none() {
+            let reason = CallbackRejection::NotListening;
             tracing::debug!(%conn, %peer, %reason, "callback connection refused");
             // Whoever it is, it never authenticated: see `close_kind`.
             self.out.close_with(conn, CloseKind::Prompt);
@@ -103,6 +96,7 @@ impl Client {
                 .event(Event::CallbackRejected { conn, peer, reason });
             return;
         }
+        self.make_room_for_a_pending_callback();
         let client_nonce = self.rng.nonce();
         tracing::debug!(%conn, %peer, "callback connection accepted");
         self.callbacks.push(Callback {
@@ -121,6 +115,31 @@ impl Client {
         }
         // The listener speaks first.
         self.out.frame(conn, &Frame::CbChallenge { client_nonce });
+    }
+
+    /// Closes the oldest callbacks awaiting their handshake until there is
+    /// room for one more. Refusing the newest instead would let a stranger
+    /// who keeps the places filled with silent connections (a few per
+    /// handshake timeout) keep the server's own callback out for good; the
+    /// server's CB_HELLO comes one round trip after its connect, so to
+    /// push it out a stranger must connect faster than that, a flood.
+    fn make_room_for_a_pending_callback(&mut self) {
+        while self.callbacks.iter().filter(|c| c.is_pending()).count()
+            >= self.tunables.max_pending_callbacks
+        {
+            // The earliest deadline is the oldest: every handshake gets the
+            // same timeout from its accept.
+            let Some(oldest) = self
+                .callbacks
+                .iter()
+                .filter(|c| c.is_pending())
+                .min_by_key(|c| c.deadline)
+                .map(|c| c.conn)
+            else {
+                return;
+            };
+            self.reject_callback(oldest, None, CallbackRejection::TooManyPending);
+        }
     }
 
     pub(super) fn on_callback_closed(&mut self, conn: ConnId) {
@@ -196,7 +215,10 @@ impl Client {
         }
         match (phase, frame) {
             (_, Frame::Error(e)) => {
-                tracing::debug!(%conn, ?peer, code = %e.code, message = %e.message, "ERROR on a callback");
+                // The text is a stranger's until CB_HELLO is verified: a
+                // field other than `message` is logged escaped (Debug), so
+                // its newlines cannot start lines that read like ours.
+                tracing::debug!(%conn, ?peer, code = %e.code, text = &*e.message, "ERROR on a callback");
                 self.out.event(Event::ErrorReceived {
                     conn,
                     connection: ConnectionKind::Callback,

@@ -560,7 +560,7 @@ impl Client {
             port,
             control.callback_addr,
         );
-        tracing::debug!(state = %status.state, detail = %status.detail, "CALLBACK_STATUS");
+        tracing::debug!(state = %status.state, detail = &*status.detail, "CALLBACK_STATUS");
         self.out.event(Event::CallbackStatus {
             state: status.state,
             detail: status.detail.into_owned(),
@@ -597,7 +597,9 @@ impl Client {
         let Some(control) = self.control.as_ref() else {
             return;
         };
-        tracing::debug!(%code, message, "ERROR on the control connection");
+        // Not `message`: that field is logged as is, the others escaped
+        // (before LOGIN_OK this text is not even the proven server's).
+        tracing::debug!(%code, text = message, "ERROR on the control connection");
         let logged_in = control.is_logged_in();
         let resume = control.resume;
         let over_tls = self.tls.is_some();

@@ -275,8 +275,9 @@ pub enum CallbackRejection {
     /// The TLS session failed (see the preceding [`Event::TlsFailed`]).
     #[error("the TLS handshake failed")]
     TlsFailed,
-    /// Too many callback connections were already awaiting their handshake:
-    /// closed at once, nothing sent.
+    /// Too many callback connections were awaiting their handshake: this
+    /// one, the oldest of them, was closed to make room for a newer one,
+    /// nothing sent.
     #[error("too many callback connections awaiting their handshake")]
     TooManyPending,
     /// Accepted while the client is not listening (it has stopped, or the

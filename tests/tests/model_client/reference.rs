@@ -444,17 +444,22 @@ impl ClientModel {
     fn accept(&mut self) {
         let id = self.next_cb;
         self.next_cb += 1;
-        let refusal = if self.finished() || !matches!(self.listen, Listen::Bound(_)) {
-            Some(CallbackRejection::NotListening)
-        } else if self.callbacks.iter().filter(|c| !c.ready).count() >= MAX_PENDING {
-            Some(CallbackRejection::TooManyPending)
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
+        if self.finished() || !matches!(self.listen, Listen::Bound(_)) {
             self.out(Out::Close(Role::Callback(id)));
-            self.ev(E::CallbackRejected(id, why));
+            self.ev(E::CallbackRejected(id, CallbackRejection::NotListening));
             return;
+        }
+        // [B-7]: full, the oldest awaiting its handshake makes room.
+        while self.callbacks.iter().filter(|c| !c.ready).count() >= MAX_PENDING {
+            let Some(oldest) = self.callbacks.iter().find(|c| !c.ready).map(|c| c.id) else {
+                break;
+            };
+            self.callbacks.retain(|c| c.id != oldest);
+            self.out(Out::Close(Role::Callback(oldest)));
+            self.ev(E::CallbackRejected(
+                oldest,
+                CallbackRejection::TooManyPending,
+            ));
         }
         self.callbacks.push(Cb {
             id,
