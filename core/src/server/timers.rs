@@ -131,23 +131,20 @@ impl TimerHeap {
     /// `at` as a tick, moving the base (and every entry's tick) earlier
     /// first if `at` comes before it.
     fn tick(&mut self, at: Instant) -> Tick {
-        match self.base {
-            Some(base) if base <= at => nanos_between(base, at),
-            Some(base) => {
-                let new_base = at.checked_sub(REBASE_MARGIN).unwrap_or(at);
-                let delta = nanos_between(new_base, base);
-                self.conns.shift(delta);
-                self.sessions.shift(delta);
-                self.ips.shift(delta);
-                self.base = Some(new_base);
-                nanos_between(new_base, at)
-            }
-            None => {
-                let base = at.checked_sub(REBASE_MARGIN).unwrap_or(at);
-                self.base = Some(base);
-                nanos_between(base, at)
-            }
+        if let Some(base) = self.base
+            && base <= at
+        {
+            return nanos_between(base, at);
         }
+        let new_base = at.checked_sub(REBASE_MARGIN).unwrap_or(at);
+        if let Some(old_base) = self.base {
+            let delta = nanos_between(new_base, old_base);
+            self.conns.shift(delta);
+            self.sessions.shift(delta);
+            self.ips.shift(delta);
+        }
+        self.base = Some(new_base);
+        nanos_between(new_base, at)
     }
 
     /// The instant of a tick (exact: ticks are whole nanoseconds); `None`
