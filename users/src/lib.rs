@@ -534,6 +534,21 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BoundedReadError> 
     Ok(bytes)
 }
 
+/// Bytes that are not UTF-8 text: where the first invalid one is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not UTF-8 text (an invalid byte at offset {offset})")]
+pub struct NotUtf8 {
+    /// The offset of the first byte that is not valid UTF-8.
+    pub offset: usize,
+}
+
+/// `bytes` (a file read with [`read_bounded`], say) as text.
+pub fn utf8_text(bytes: Vec<u8>) -> Result<String, NotUtf8> {
+    String::from_utf8(bytes).map_err(|e| NotUtf8 {
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
 /// Reads the users file's text: a regular file of at most
 /// [`MAX_FILE_BYTES`] ([`read_bounded`]).
 pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
@@ -547,12 +562,9 @@ pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
             source,
         },
     })?;
-    String::from_utf8(bytes).map_err(|e| UsersFileError::Syntax {
+    utf8_text(bytes).map_err(|e| UsersFileError::Syntax {
         path: path.to_path_buf(),
-        message: format!(
-            "not UTF-8 text (an invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
+        message: e.to_string(),
     })
 }
 
@@ -648,6 +660,17 @@ mod tests {
     use faxnotify_core::server::UserStore as _;
 
     use super::*;
+
+    #[test]
+    fn text_that_is_not_utf8_says_where_it_stops_being_so() {
+        assert_eq!(utf8_text(b"caf\xc3\xa9".to_vec()).as_deref(), Ok("café"));
+        let err = utf8_text(b"M\xfcller".to_vec()).unwrap_err();
+        assert_eq!(err, NotUtf8 { offset: 1 });
+        assert_eq!(
+            err.to_string(),
+            "not UTF-8 text (an invalid byte at offset 1)"
+        );
+    }
 
     #[test]
     fn the_store_serves_every_user_of_the_file_and_salts_are_fresh() {

@@ -16,7 +16,7 @@ use faxnotify_core::wire::{Notification, NotificationKind};
 use faxnotify_hylafax::queue::JOB_FORMAT;
 use faxnotify_hylafax::received::RECV_FORMAT;
 use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
-use faxnotify_users::read_bounded;
+use faxnotify_users::{read_bounded, utf8_text};
 use serde_json::Value;
 
 use crate::admin::client::{call, error_of};
@@ -109,12 +109,8 @@ fn load(path: &Path) -> Result<Config, Failure> {
     let shown = path.display();
     let bytes = read_bounded(path, MAX_CONFIG)
         .map_err(|e| Failure::usage(e.describe("configuration file", path)))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Failure::usage(format!(
-            "cannot read the configuration file {shown}: not UTF-8 text (an invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
+    let text = utf8_text(bytes)
+        .map_err(|e| Failure::usage(format!("cannot read the configuration file {shown}: {e}")))?;
     Config::from_toml(&text).map_err(|e| Failure::usage(format!("{shown}: {e}")))
 }
 

@@ -284,12 +284,8 @@ fn read_text(reader: impl std::io::Read, what: &str) -> Result<String, Failure> 
             "{what} is longer than a message can carry (at most {MAX_STR_LEN} bytes): not sent"
         )));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        Failure::usage(format!(
-            "cannot read {what}: not UTF-8 text (an invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })
+    faxnotify_users::utf8_text(bytes)
+        .map_err(|e| Failure::usage(format!("cannot read {what}: {e}")))
 }
 
 /// Runs `faxnotify notify`.
