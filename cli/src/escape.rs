@@ -8,21 +8,9 @@
 
 use std::fmt::Write as _;
 
-/// Whether `c` must not reach a terminal as itself: C0 and C1 controls,
-/// DEL, and the invisible characters that reorder or hide text (bidi
-/// embeddings, overrides and isolates, zero-width marks, line and
-/// paragraph separators, the byte-order mark).
-pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{206F}'
-                | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
-        )
-}
+/// Whether `c` must not reach a terminal as itself (one list for every
+/// crate that shows a peer's text).
+pub use faxnotify_core::peer_text::is_unsafe;
 
 /// `text` with every unsafe character written as `\u{..}` (and `\n`, `\r`,
 /// `\t`, `\\` as themselves escaped), so a peer's string shows as one

@@ -8,6 +8,8 @@ use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
+use crate::escape::escape;
+
 /// How long one command, connect or data transfer may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest reply line or listing kept (hfaxd's are far smaller).
@@ -95,13 +97,15 @@ impl Control {
         self.reply()
     }
 
-    /// Reads one reply, skipping `NNN-` continuation lines.
+    /// Reads one reply, skipping `NNN-` continuation lines. The text is
+    /// kept escaped: it ends up in errors and logs, and whatever answers on
+    /// hfaxd's port chose it.
     fn reply(&mut self) -> Result<(u16, String), HfaxdError> {
         loop {
-            let mut line = String::new();
+            let mut bytes = Vec::new();
             let n = (&mut self.reader)
                 .take(MAX_REPLY)
-                .read_line(&mut line)
+                .read_until(b'\n', &mut bytes)
                 .map_err(|e| self.io(e))?;
             if n == 0 {
                 return Err(self.io(io::Error::new(
@@ -109,11 +113,8 @@ impl Control {
                     "hfaxd closed the connection",
                 )));
             }
-            let line = line.trim_end();
-            let code = line.get(..3).and_then(|c| c.parse::<u16>().ok());
-            match (code, line.as_bytes().get(3)) {
-                (Some(code), Some(b' ') | None) => return Ok((code, line[3..].trim().to_owned())),
-                _ => continue,
+            if let Some(reply) = parse_reply(&bytes) {
+                return Ok(reply);
             }
         }
     }
@@ -222,6 +223,19 @@ impl Control {
     }
 }
 
+/// A final reply line's code and escaped text (hfaxd speaks ASCII; other
+/// bytes show as U+FFFD), or `None` for a `NNN-` continuation line or one
+/// without a code.
+fn parse_reply(line: &[u8]) -> Option<(u16, String)> {
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim_end();
+    let code = line.get(..3).and_then(|c| c.parse::<u16>().ok())?;
+    match line.as_bytes().get(3) {
+        Some(b' ') | None => Some((code, escape(line[3..].trim()))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -247,6 +261,20 @@ mod tests {
         socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
         socket.connect(&to.into()).unwrap();
         socket.into()
+    }
+
+    #[test]
+    fn reply_text_is_escaped_and_continuations_are_skipped() {
+        assert_eq!(
+            parse_reply(b"530 no\x1b[2J\r\n2026 fake log line\xff\r\n"),
+            Some((
+                530,
+                "no\\u{1b}[2J\\r\\n2026 fake log line\u{fffd}".to_owned()
+            ))
+        );
+        assert_eq!(parse_reply(b"220-welcome\r\n"), None);
+        assert_eq!(parse_reply(b"hello\r\n"), None);
+        assert_eq!(parse_reply(b"200\r\n"), Some((200, String::new())));
     }
 
     /// Active mode opens a port for hfaxd to connect to, and anyone who can

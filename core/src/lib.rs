@@ -15,6 +15,8 @@
 //! - [`client`]: the client state machine.
 //! - [`server`]: the server state machine.
 //! - [`tls`]: FNP/1 over TLS 1.3 (settings; the sans-IO TLS session).
+//! - [`peer_text`]: which characters of a peer's text must be escaped before
+//!   a person sees it.
 //! - `fuzzing` (feature `fuzzing`): the harnesses the fuzz targets and the
 //!   corpus replay tests drive both state machines with.
 //!
@@ -29,6 +31,7 @@ mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod io;
+pub mod peer_text;
 mod rng;
 pub mod server;
 pub mod tls;

@@ -3,6 +3,8 @@
 //! through [`clean`], which makes it valid UTF-8, escapes anything that could
 //! move a terminal's cursor or fake a line, and bounds its length.
 
+use faxnotify_core::peer_text::is_unsafe;
+
 /// Longest device name kept (bytes).
 pub const MAX_DEVICE: usize = 64;
 /// Longest caller id, TSI, DID or sub-address kept (bytes).
@@ -13,8 +15,8 @@ pub const MAX_DETAIL: usize = 512;
 pub const MAX_USER: usize = 128;
 
 /// `raw` as printable UTF-8 of at most `max` bytes: invalid UTF-8 becomes
-/// U+FFFD, control characters (C0, DEL, C1), bidirectional overrides and
-/// line/paragraph separators become `\u{..}` escapes, surrounding
+/// U+FFFD, the characters [`is_unsafe`] names (controls, bidi overrides,
+/// zero-width marks, line separators…) become `\u{..}` escapes, surrounding
 /// whitespace is trimmed, and a text cut to fit ends in `…`.
 pub fn clean(raw: &[u8], max: usize) -> String {
     let lossy = String::from_utf8_lossy(raw);
@@ -22,7 +24,7 @@ pub fn clean(raw: &[u8], max: usize) -> String {
     let ellipsis = '…';
     for c in lossy.trim().chars() {
         let escaped;
-        let piece: &str = if needs_escape(c) {
+        let piece: &str = if is_unsafe(c) {
             escaped = format!("\\u{{{:x}}}", u32::from(c));
             &escaped
         } else {
@@ -43,16 +45,6 @@ pub fn clean(raw: &[u8], max: usize) -> String {
     out
 }
 
-/// Characters a notification must never carry as they are.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +59,11 @@ mod tests {
         assert_eq!(clean(b"a\x1b[2Jb\r\nc", 64), "a\\u{1b}[2Jb\\u{d}\\u{a}c");
         assert_eq!(clean("x\u{202e}y".as_bytes(), 64), "x\\u{202e}y");
         assert_eq!(clean("a\u{85}b".as_bytes(), 64), "a\\u{85}b");
+        // Zero-width and byte-order marks hide text as surely as overrides.
+        assert_eq!(
+            clean("pay\u{200b}pal\u{feff}\u{2060}".as_bytes(), 64),
+            "pay\\u{200b}pal\\u{feff}\\u{2060}"
+        );
     }
 
     #[test]

@@ -1,0 +1,48 @@
+//! Text a peer chose, on its way to a person.
+//!
+//! FNP/1 carries strings a peer picks (ERROR messages, a fax's caller id,
+//! status details), and a fax engine passes on what came down the
+//! telephone line. Shown as they are, an ESC starts a terminal control
+//! sequence, a newline starts a line that looks like the program's own,
+//! and a right-to-left override or a zero-width mark makes the reader see
+//! something other than what is there. Every place that shows or logs
+//! such text asks [`is_unsafe`], so that they all agree on what to escape.
+
+/// Whether `c` must not reach a person as itself: C0 and C1 controls, DEL,
+/// and the invisible characters that reorder or hide text (bidi marks,
+/// embeddings, overrides and isolates, zero-width marks and joiners, line
+/// and paragraph separators, invisible operators, the byte-order mark and
+/// the interlinear annotation marks).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_invisible_reordering_characters_are_unsafe() {
+        for c in [
+            '\0', '\n', '\x1b', '\x7f', '\u{85}', '\u{9b}', '\u{200b}', '\u{200e}', '\u{2028}',
+            '\u{202e}', '\u{2066}', '\u{2069}', '\u{2060}', '\u{feff}', '\u{fffb}',
+        ] {
+            assert!(is_unsafe(c), "{:x}", u32::from(c));
+        }
+    }
+
+    #[test]
+    fn printable_text_of_any_script_is_safe() {
+        for c in "Fax von Müller, 3 Seiten ✓ 日本 עברית \u{fffd}".chars() {
+            assert!(!is_unsafe(c), "{:x}", u32::from(c));
+        }
+    }
+}
