@@ -5,7 +5,7 @@
 use std::io::{self, BufRead as _, IsTerminal as _, Read as _};
 use std::path::Path;
 
-use faxnotify_users::read_bounded;
+use faxnotify_textfile::read_bounded;
 
 use crate::failure::Failure;
 

@@ -39,13 +39,14 @@
 #![warn(missing_docs)]
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use faxnotify_core::client::{
     ListenAddress, ListenPolicy, NetworkSettings, SettingsError, TlsSettingError, TlsSettings,
     TlsTrust, check_server_name,
 };
+use faxnotify_textfile::{BoundedReadError, read_bounded, utf8_text};
 use serde::Deserialize;
 
 /// The largest settings file read. A rendered file is under 2 KiB; a larger
@@ -496,46 +497,26 @@ impl SettingsFile {
 /// The file's text: a regular file of at most [`MAX_FILE_BYTES`], opened
 /// without blocking (a FIFO put in its place must not hang the client).
 fn read_text(path: &Path) -> Result<String, SettingsFileError> {
-    let io_err = |source| SettingsFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // Opening a FIFO for reading would wait for a writer.
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(SettingsFileError::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
-    let too_large = || SettingsFileError::TooLarge {
-        path: path.to_path_buf(),
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large());
-    }
-    // The file may grow between the check and the read: read one byte more
-    // than allowed at most, to tell.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large());
-    }
-    String::from_utf8(bytes).map_err(|e| SettingsFileError::Syntax {
-        path: Some(path.to_path_buf()),
-        message: format!(
-            "not UTF-8 text (an invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
+    let path_buf = || path.to_path_buf();
+    let bytes = read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
+        BoundedReadError::NotAFile => SettingsFileError::NotAFile { path: path_buf() },
+        BoundedReadError::TooLarge { .. } => SettingsFileError::TooLarge { path: path_buf() },
+        BoundedReadError::Missing => SettingsFileError::Io {
+            path: path_buf(),
+            source: io::Error::new(io::ErrorKind::NotFound, "it does not exist"),
+        },
+        BoundedReadError::Io(source) => SettingsFileError::Io {
+            path: path_buf(),
+            source,
+        },
+        other => SettingsFileError::Io {
+            path: path_buf(),
+            source: io::Error::other(other.to_string()),
+        },
+    })?;
+    utf8_text(bytes).map_err(|e| SettingsFileError::Syntax {
+        path: Some(path_buf()),
+        message: e.to_string(),
     })
 }
 

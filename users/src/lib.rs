@@ -62,6 +62,8 @@ use faxnotify_core::server::MemoryUserStore;
 use faxnotify_core::wire::Role;
 use serde::{Deserialize, Serialize};
 
+use faxnotify_textfile::{BoundedReadError, read_bounded, utf8_text};
+
 /// The file format version this program reads and writes.
 const VERSION: u32 = 1;
 
@@ -463,92 +465,6 @@ impl UsersFile {
     }
 }
 
-/// Why [`read_bounded`] read nothing. The messages follow the file's name.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BoundedReadError {
-    /// The file does not exist.
-    #[error("does not exist")]
-    Missing,
-    /// The path names a FIFO, a device or a directory, not a regular file.
-    #[error("is not a regular file (a FIFO, a device or a directory): not read")]
-    NotAFile,
-    /// The file is larger than the bound.
-    #[error("is larger than {} KiB: not read", .max >> 10)]
-    TooLarge {
-        /// The bound, in bytes.
-        max: u64,
-    },
-    /// Opening or reading failed.
-    #[error("{0}")]
-    Io(#[source] io::Error),
-}
-
-impl BoundedReadError {
-    /// The whole sentence for a person: `what` ("password file") at
-    /// `path`, and why it was not read.
-    pub fn describe(&self, what: &str, path: &Path) -> String {
-        let path = path.display();
-        match self {
-            Self::Missing => format!("cannot read the {what} {path}: it does not exist"),
-            Self::Io(e) => format!("cannot read the {what} {path}: {e}"),
-            other => format!("the {what} {path} {other}"),
-        }
-    }
-}
-
-/// Reads a regular file of at most `max` bytes, opened without blocking:
-/// a FIFO put in its place must not hang the reader, and a device
-/// (`/dev/zero`) or a huge file must not fill the memory.
-pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BoundedReadError> {
-    use std::io::Read as _;
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // Opening a FIFO for reading would wait for a writer.
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = match options.open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BoundedReadError::Missing),
-        Err(e) => return Err(BoundedReadError::Io(e)),
-    };
-    let meta = file.metadata().map_err(BoundedReadError::Io)?;
-    if !meta.is_file() {
-        return Err(BoundedReadError::NotAFile);
-    }
-    if meta.len() > max {
-        return Err(BoundedReadError::TooLarge { max });
-    }
-    // The file may grow between the check and the read: read one byte more
-    // than allowed at most, to tell.
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(BoundedReadError::Io)?;
-    if bytes.len() as u64 > max {
-        return Err(BoundedReadError::TooLarge { max });
-    }
-    Ok(bytes)
-}
-
-/// Bytes that are not UTF-8 text: where the first invalid one is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not UTF-8 text (an invalid byte at offset {offset})")]
-pub struct NotUtf8 {
-    /// The offset of the first byte that is not valid UTF-8.
-    pub offset: usize,
-}
-
-/// `bytes` (a file read with [`read_bounded`], say) as text.
-pub fn utf8_text(bytes: Vec<u8>) -> Result<String, NotUtf8> {
-    String::from_utf8(bytes).map_err(|e| NotUtf8 {
-        offset: e.utf8_error().valid_up_to(),
-    })
-}
-
 /// Reads the users file's text: a regular file of at most
 /// [`MAX_FILE_BYTES`] ([`read_bounded`]).
 pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
@@ -560,6 +476,10 @@ pub fn read_text(path: &Path) -> Result<String, UsersFileError> {
         BoundedReadError::Io(source) => UsersFileError::Io {
             path: path_buf(),
             source,
+        },
+        other => UsersFileError::Io {
+            path: path_buf(),
+            source: io::Error::other(other.to_string()),
         },
     })?;
     utf8_text(bytes).map_err(|e| UsersFileError::Syntax {
@@ -660,17 +580,6 @@ mod tests {
     use faxnotify_core::server::UserStore as _;
 
     use super::*;
-
-    #[test]
-    fn text_that_is_not_utf8_says_where_it_stops_being_so() {
-        assert_eq!(utf8_text(b"caf\xc3\xa9".to_vec()).as_deref(), Ok("café"));
-        let err = utf8_text(b"M\xfcller".to_vec()).unwrap_err();
-        assert_eq!(err, NotUtf8 { offset: 1 });
-        assert_eq!(
-            err.to_string(),
-            "not UTF-8 text (an invalid byte at offset 1)"
-        );
-    }
 
     #[test]
     fn the_store_serves_every_user_of_the_file_and_salts_are_fresh() {

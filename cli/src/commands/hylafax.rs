@@ -16,7 +16,7 @@ use faxnotify_core::wire::{Notification, NotificationKind};
 use faxnotify_hylafax::queue::JOB_FORMAT;
 use faxnotify_hylafax::received::RECV_FORMAT;
 use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
-use faxnotify_users::{read_bounded, utf8_text};
+use faxnotify_textfile::{read_bounded, utf8_text};
 use serde_json::Value;
 
 use crate::admin::client::{call, error_of};

@@ -284,7 +284,7 @@ fn read_text(reader: impl std::io::Read, what: &str) -> Result<String, Failure> 
             "{what} is longer than a message can carry (at most {MAX_STR_LEN} bytes): not sent"
         )));
     }
-    faxnotify_users::utf8_text(bytes)
+    faxnotify_textfile::utf8_text(bytes)
         .map_err(|e| Failure::usage(format!("cannot read {what}: {e}")))
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use faxnotify_core::tls::pem::{parse_chain, parse_key};
 use faxnotify_core::tls::{ServerIdentity, TlsConfigError};
-use faxnotify_users::{BoundedReadError, read_bounded};
+use faxnotify_textfile::{BoundedReadError, read_bounded};
 use sha2::{Digest as _, Sha256};
 
 use crate::runtime::ServerOps;
