@@ -276,6 +276,50 @@ fn the_server_refuses_certificate_files_that_cannot_work_and_names_them() {
         .stderr(contains("--tls-key").and(clean()));
 }
 
+/// A certificate about to run out of its dates is served, with a warning
+/// at start that says when and what to do: clients will refuse it then,
+/// and the operator should not hear of it from them.
+#[test]
+fn the_server_warns_of_a_certificate_about_to_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    faxnotify()
+        .args([
+            "tls",
+            "self-signed",
+            "--name",
+            "fax.example.org",
+            "--days",
+            "3",
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let users = users(dir.path());
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let server = TestServer::start(
+        "smol",
+        &users,
+        dir.path(),
+        &[
+            "--tls-cert",
+            &cert.display().to_string(),
+            "--tls-key",
+            &key.display().to_string(),
+        ],
+    );
+    let warnings = server.process.lines_with("expires on");
+    assert!(
+        warnings.iter().any(|l| l.contains(&format!(
+            "the TLS certificate {} expires on",
+            cert.display()
+        )) && l.contains("(within 3 day(s)): renew it")),
+        "{}",
+        server.process.dump()
+    );
+}
+
 /// Runs `faxnotify client` for alice against `server` with `trust` (and
 /// more arguments); the client must stop on its own.
 fn client_with(

@@ -11,6 +11,7 @@ use faxnotify_textfile::{BoundedReadError, read_bounded};
 use sha2::{Digest as _, Sha256};
 
 use crate::runtime::ServerOps;
+use crate::tls::dates::warn_if_out_of_dates;
 
 /// The largest PEM file read: a chain of a few certificates is a few KiB.
 const MAX_PEM_BYTES: u64 = 1 << 20;
@@ -126,6 +127,9 @@ impl TlsFiles {
         let seen = seen(&read);
         let (cert_pem, key_pem) = read?;
         let identity = identity_from(&cert, &key, &cert_pem, &key_pem)?;
+        if let Some(leaf) = identity.chain().first() {
+            warn_if_out_of_dates(&cert, leaf);
+        }
         Ok((Self { cert, key, seen }, identity))
     }
 
@@ -157,11 +161,20 @@ impl TlsFiles {
         let Some(loaded) = self.reload_if_changed() else {
             return;
         };
+        let leaf = loaded
+            .as_ref()
+            .ok()
+            .and_then(|identity| identity.chain().first().cloned());
         match loaded.and_then(|identity| server.set_tls_identity(identity)) {
-            Ok(()) => tracing::info!(
-                "TLS certificate reloaded from {}: new connections use it, established ones keep theirs",
-                self.cert.display()
-            ),
+            Ok(()) => {
+                tracing::info!(
+                    "TLS certificate reloaded from {}: new connections use it, established ones keep theirs",
+                    self.cert.display()
+                );
+                if let Some(leaf) = leaf {
+                    warn_if_out_of_dates(&self.cert, &leaf);
+                }
+            }
             Err(why) => {
                 tracing::warn!("TLS certificate not reloaded (keeping the old one): {why}")
             }
