@@ -78,7 +78,7 @@ pub struct SettingsFile {
 pub enum SettingsFileError {
     /// Reading or writing the file failed (a missing file is an
     /// [`io::ErrorKind::NotFound`] here).
-    #[error("settings file {}: {source}", .path.display())]
+    #[error("settings file {}: {}", .path.display(), faxnotify_textfile::IoReason(.source))]
     Io {
         /// The file.
         path: PathBuf,

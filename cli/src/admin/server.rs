@@ -183,8 +183,9 @@ fn bind_private(path: &Path) -> Result<UnixListener, String> {
         .create(&private)
         .map_err(|e| {
             format!(
-                "cannot create the admin socket in {}: {e}",
-                parent.display()
+                "cannot create the admin socket in {}: {}",
+                parent.display(),
+                faxnotify_textfile::IoReason(&e)
             )
         })?;
     let inner = private.join("s");

@@ -20,6 +20,7 @@ use faxnotify_core::client::{
 };
 use faxnotify_core::wire::{CallbackState, DecodeError};
 use faxnotify_settings::{SettingsFile, SettingsFileError};
+use faxnotify_textfile::IoReason;
 use serde_json::{Value, json};
 
 use crate::escape::{escape, escape_short, json_line, terminal_line};
@@ -114,9 +115,19 @@ pub fn load_settings(path: Option<&Path>) -> Result<(SettingsFile, Option<PathBu
         {
             Ok((SettingsFile::default(), None))
         }
+        Err(SettingsFileError::Io { path, source })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Err(Failure::usage(format!(
+                "the settings file {} does not exist: create it with `faxnotify settings set --settings {} ...`",
+                path.display(),
+                path.display()
+            )))
+        }
         Err(SettingsFileError::Io { path, source }) => Err(Failure::usage(format!(
-            "cannot read the settings file {}: {source}",
-            path.display()
+            "cannot read the settings file {}: {}",
+            path.display(),
+            IoReason(&source)
         ))),
         Err(e) => Err(Failure::usage(e.to_string())),
     }
