@@ -438,6 +438,66 @@ fn a_tls_client_of_a_plain_server_exits_9_and_never_speaks_plain() {
         .stderr(contains("does not speak TLS").and(clean()));
 }
 
+/// A client with TLS off against a TLS server waits for a first frame the
+/// server never sends, until its own login times out or the server's TLS
+/// alert arrives: either way the line says that TLS is off and how to turn
+/// it on (not a bare timeout, nor a "frame length 352518912").
+fn a_plain_client_of_a_tls_server_is_told_that_tls_is_off(handshake_timeout: &str, said: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    self_signed(dir.path(), "fax.example.org");
+    let users = users(dir.path());
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let server = TestServer::start(
+        "smol",
+        &users,
+        dir.path(),
+        &[
+            "--handshake-timeout",
+            handshake_timeout,
+            "--tls-cert",
+            &cert.display().to_string(),
+            "--tls-key",
+            &key.display().to_string(),
+        ],
+    );
+    let password = write_file(dir.path(), "pw", "secret-1\n");
+    let mut client = Running::start(&[
+        "client".to_owned(),
+        "--server".into(),
+        server.addr.to_string(),
+        "--user".into(),
+        "alice".into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--trust".into(),
+        "off".into(),
+        "--listen".into(),
+        "dynamic".into(),
+    ]);
+    client.wait_line(Stream::Out, said, |l| l.contains(said));
+    client.wait_line(Stream::Out, "the TLS-off hint", |l| {
+        l.contains("TLS is off on this client (trust \"off\")")
+            && l.contains("faxnotify settings set --trust")
+    });
+}
+
+#[test]
+fn a_plain_client_of_a_tls_server_that_times_out_first_is_told_that_tls_is_off() {
+    // The client's own login timeout (10 s) runs out before the server's.
+    a_plain_client_of_a_tls_server_is_told_that_tls_is_off(
+        "30s",
+        "the login did not complete in time",
+    );
+}
+
+#[test]
+fn a_plain_client_of_a_tls_server_that_alerts_is_told_that_tls_is_off() {
+    // The server's timeout runs out first: its TLS alert arrives as bytes
+    // that are no FNP/1 frame.
+    a_plain_client_of_a_tls_server_is_told_that_tls_is_off("1s", "the server answered in TLS");
+}
+
 /// Waits for the client's JSON line with `"event":name`.
 fn wait_event(client: &mut Running, name: &str) -> String {
     client.wait_line(Stream::Out, name, |l| {

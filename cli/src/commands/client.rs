@@ -162,6 +162,9 @@ struct Printer {
     /// The text of the server's last ERROR on the control connection, for
     /// the line that says what the client does about it.
     control_error: Option<String>,
+    /// TLS is off (`trust = "off"`): a login that times out may be a TLS
+    /// server waiting, in silence, for a TLS handshake.
+    plain: bool,
 }
 
 impl Printer {
@@ -304,7 +307,10 @@ fn show(p: &mut Printer, event: Event) -> Next {
             let lost = p.servers.describe(server);
             // Said only when the client moves on to another server.
             let next = (next_server != server).then(|| p.servers.describe(next_server));
-            let text = lost_text(&lost, next.as_deref(), reason, said, attempt, retry_in);
+            let mut text = lost_text(&lost, next.as_deref(), reason, said, attempt, retry_in);
+            if p.plain && matches!(reason, DisconnectReason::HandshakeTimeout) {
+                text.push_str(PLAIN_TIMEOUT_HINT);
+            }
             p.line(
                 json!({"event": "connection_lost", "reason": reason.name(),
                     "detail": reason.to_string(), "server": server.to_string(),
@@ -478,6 +484,13 @@ fn lost_text(
     }
 }
 
+/// Said after a login that timed out with TLS off: a TLS server sends
+/// nothing until the client starts TLS, so a plain client of one waits for
+/// the server's first frame until the handshake times out, again and again.
+const PLAIN_TIMEOUT_HINT: &str = "\n  hint: TLS is off on this client (trust \"off\"), and a \
+    server with a certificate says nothing until the client starts TLS: if it has one, set the \
+    trust (`faxnotify settings set --trust ...`, or --trust)";
+
 /// A hint when the peer's first bytes look like another protocol's: a
 /// length prefix that spells "HTTP" is a web server, not an FNP server.
 fn not_fnp_hint(error: &ProtocolError) -> Option<String> {
@@ -485,6 +498,15 @@ fn not_fnp_hint(error: &ProtocolError) -> Option<String> {
         return None;
     };
     let bytes = length.to_be_bytes();
+    // A TLS record (an alert, 0x15, or a handshake, 0x16, of version 3.x):
+    // a TLS server answering a client that has TLS off.
+    if matches!(bytes, [0x15 | 0x16, 0x03, ..]) {
+        return Some(
+            "the server answered in TLS: it has a certificate, and TLS is off on this client \
+             (trust \"off\"): set the trust (`faxnotify settings set --trust ...`, or --trust)"
+                .to_owned(),
+        );
+    }
     if !bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         return None;
     }
@@ -579,6 +601,7 @@ pub fn run(args: Args) -> CmdResult {
     let addrs = servers.addrs();
     let mut config = ClientConfig::new(addrs[0], args.user.clone(), password, network);
     config.servers = addrs;
+    let plain = tls.is_none();
     config.tls = tls;
     let mut printer = Printer {
         json: args.json,
@@ -586,6 +609,7 @@ pub fn run(args: Args) -> CmdResult {
         servers,
         logged_in: false,
         control_error: None,
+        plain,
     };
 
     let client = runtime::start_client(args.runtime, config).map_err(|e| match e {
