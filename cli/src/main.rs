@@ -78,7 +78,8 @@ enum Commands {
     User(commands::user::Args),
     /// Report fax activity to a running server (through its admin socket).
     Notify(commands::notify::Args),
-    /// List a running server's sessions (through its admin socket).
+    /// List a running server's sessions (through its admin socket; in
+    /// cluster mode, the sessions that server holds).
     Sessions(commands::sessions::Args),
     /// End a session on a running server (through its admin socket).
     EndSession(commands::sessions::EndArgs),

@@ -26,6 +26,15 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
     let b = bed.server("b", &nats, &[]);
     let on_a = dir.path().join("a");
     let on_b = dir.path().join("b");
+    // Each server lists the sessions it holds, and says so when it has none.
+    faxnotify()
+        .args(["sessions", "--admin-socket"])
+        .arg(&a.admin)
+        .assert()
+        .code(0)
+        .stdout(contains(
+            "no sessions on this server (cluster mode: each server lists the sessions it holds",
+        ));
     let mut alice_a = start_json_client(&on_a, "tokio", a.addr, "alice", PASSWORD);
     let mut alice_b = start_json_client(&on_b, "tokio", b.addr, "alice", PASSWORD);
 

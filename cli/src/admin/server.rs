@@ -481,6 +481,8 @@ fn answer_other(request: Request, ctx: &Context) -> Value {
             Ok(sessions) => json!({
                 "ok": true,
                 "sessions": sessions.iter().map(session_json).collect::<Vec<_>>(),
+                // The list is this server's own: the others hold theirs.
+                "cluster": ctx.cluster.is_some(),
             }),
             Err(e) => error_reply(codes::SERVER_STOPPED, e),
         },
