@@ -26,6 +26,19 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
     let b = bed.server("b", &nats, &[]);
     let on_a = dir.path().join("a");
     let on_b = dir.path().join("b");
+    // The bus's connection is logged once, in the server's words: not
+    // again by the NATS client ("event: connected", "connected
+    // successfully server=PORT").
+    assert_eq!(
+        a.process.lines_with("connected to the cluster bus").len(),
+        1
+    );
+    assert!(
+        a.process.lines_with("event: connected").is_empty()
+            && a.process.lines_with("connected successfully").is_empty(),
+        "{}",
+        a.process.dump()
+    );
     // Each server lists the sessions it holds, and says so when it has none.
     faxnotify()
         .args(["sessions", "--admin-socket"])
