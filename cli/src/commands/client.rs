@@ -8,6 +8,7 @@
 //! about them, reconnects and resumes by itself, and logs out on Ctrl-C.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -165,6 +166,10 @@ struct Printer {
     /// TLS is off (`trust = "off"`): a login that times out may be a TLS
     /// server waiting, in silence, for a TLS handshake.
     plain: bool,
+    /// Where the callback listener listens, and where the server said it
+    /// will call back: for the hint when the two addresses differ.
+    listener: Option<SocketAddr>,
+    callback: Option<SocketAddr>,
 }
 
 impl Printer {
@@ -222,10 +227,13 @@ enum Next {
 
 fn show(p: &mut Printer, event: Event) -> Next {
     match event {
-        Event::Listening { local, policy } => p.line(
-            json!({"event": "listening", "addr": local.to_string(), "policy": policy.to_string()}),
-            || format!("callback listener on {local} ({policy})"),
-        ),
+        Event::Listening { local, policy } => {
+            p.listener = Some(local);
+            p.line(
+                json!({"event": "listening", "addr": local.to_string(), "policy": policy.to_string()}),
+                || format!("callback listener on {local} ({policy})"),
+            )
+        }
         Event::LoggedIn {
             session,
             role,
@@ -237,6 +245,7 @@ fn show(p: &mut Printer, event: Event) -> Next {
             ..
         } => {
             p.logged_in = true;
+            p.callback = Some(callback);
             let at = p.servers.describe(server);
             p.line(
                 json!({"event": "logged_in", "session": session.to_string(), "role": role.name(),
@@ -256,24 +265,16 @@ fn show(p: &mut Printer, event: Event) -> Next {
             state,
             detail,
             hint,
-        } => p.line(
-            json!({"event": "status", "state": state.name(), "detail": detail, "hint": hint}),
-            || {
-                let what = match state {
-                    CallbackState::Reachable => "callback reachable: notifications arrive on it",
-                    CallbackState::Backchannel => {
-                        "callback unreachable: notifications arrive over the control connection"
-                    }
-                    _ => "callback unreachable: notifications wait on the server",
-                };
-                match hint {
-                    Some(hint) => {
-                        format!("{what} ({})\n  hint: {}", escape(&detail), escape(&hint))
-                    }
-                    None => what.to_owned(),
-                }
-            },
-        ),
+        } => {
+            // The likelier cause first: no firewall opens a port on an
+            // address the server does not dial.
+            let elsewhere = match state {
+                CallbackState::Reachable => None,
+                _ => elsewhere_hint(p.listener, p.callback),
+            };
+            let hints: Vec<String> = elsewhere.into_iter().chain(hint).collect();
+            show_status(p, state, detail, hints);
+        }
         Event::Notification { seq, notification } => p
             .line(notification_json(seq, &notification), || {
                 format!("#{seq} {notification}")
@@ -448,6 +449,51 @@ fn show(p: &mut Printer, event: Event) -> Next {
     Next::Continue
 }
 
+/// The line for a CALLBACK_STATUS: the state, the server's detail and the
+/// hints, each on a line of its own (in JSON, one string).
+fn show_status(p: &Printer, state: CallbackState, detail: String, hints: Vec<String>) {
+    let hint = (!hints.is_empty()).then(|| hints.join("; "));
+    p.line(
+        json!({"event": "status", "state": state.name(), "detail": detail, "hint": hint}),
+        || {
+            let what = match state {
+                CallbackState::Reachable => "callback reachable: notifications arrive on it",
+                CallbackState::Backchannel => {
+                    "callback unreachable: notifications arrive over the control connection"
+                }
+                _ => "callback unreachable: notifications wait on the server",
+            };
+            if hints.is_empty() {
+                return what.to_owned();
+            }
+            let mut text = format!("{what} ({})", escape(&detail));
+            for hint in &hints {
+                text.push_str("\n  hint: ");
+                text.push_str(&escape(hint));
+            }
+            text
+        },
+    );
+}
+
+/// When the callback listener is bound to one address (`listen_address`)
+/// and the server calls back another (the one this host reaches it from),
+/// the call cannot arrive unless something forwards it: what to change.
+fn elsewhere_hint(listener: Option<SocketAddr>, callback: Option<SocketAddr>) -> Option<String> {
+    let (listener, callback) = (listener?, callback?);
+    if listener.ip().is_unspecified() || listener.ip() == callback.ip() {
+        return None;
+    }
+    Some(format!(
+        "the callback listener is bound to {}, but the server calls back {} (the address this \
+         host reaches it from): set the listen address to `route` (`faxnotify settings set \
+         --listen-address route`) or `any`, unless something forwards the server's calls to {}",
+        listener.ip(),
+        callback.ip(),
+        listener.ip()
+    ))
+}
+
 /// The line for a lost (or never made) control connection: what failed,
 /// the OS's reason and what to check, then when (and, when it moves on to
 /// another server, where) the client tries again.
@@ -610,6 +656,8 @@ pub fn run(args: Args) -> CmdResult {
         logged_in: false,
         control_error: None,
         plain,
+        listener: None,
+        callback: None,
     };
 
     let client = runtime::start_client(args.runtime, config).map_err(|e| match e {
