@@ -48,6 +48,16 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
         .stdout(contains(
             "no sessions on this server (cluster mode: each server lists the sessions it holds",
         ));
+    faxnotify()
+        .args(["end-session", "--admin-socket"])
+        .arg(&a.admin)
+        .arg("0123456789abcdef")
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "no live session 0123456789abcdef on this server (cluster mode: end it through the \
+             admin socket of the server that holds it",
+        ));
     let mut alice_a = start_json_client(&on_a, "tokio", a.addr, "alice", PASSWORD);
     let mut alice_b = start_json_client(&on_b, "tokio", b.addr, "alice", PASSWORD);
 

@@ -500,6 +500,13 @@ fn answer_other(request: Request, ctx: &Context) -> Value {
                     tracing::info!(session = %id, "session ended through the admin socket");
                     json!({"ok": true, "session": id.to_string()})
                 }
+                Err(EndSessionError::Unknown) if ctx.cluster.is_some() => error_reply(
+                    codes::NO_SUCH_SESSION,
+                    format!(
+                        "no live session {id} on this server (cluster mode: end it through the \
+                         admin socket of the server that holds it; `faxnotify sessions` there lists it)"
+                    ),
+                ),
                 Err(EndSessionError::Unknown) => {
                     error_reply(codes::NO_SUCH_SESSION, format!("no live session {id}"))
                 }
