@@ -44,6 +44,15 @@ pub fn dates_warning(path: &Path, leaf: &[u8], now: OffsetDateTime) -> Option<St
     }
 }
 
+/// When the certificate `leaf` (DER) expired, if it has at `now`: a new
+/// certificate file that has is never worth putting in service in place
+/// of the one the server has (nor will it ever become valid).
+pub fn expired_on(leaf: &[u8], now: OffsetDateTime) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
+    let not_after = cert.validity().not_after.to_datetime();
+    (now > not_after).then(|| utc(not_after))
+}
+
 /// Logs [`dates_warning`] for the certificate in service, if any.
 pub fn warn_if_out_of_dates(path: &Path, leaf: &[u8]) {
     if let Some(warning) = dates_warning(path, leaf, OffsetDateTime::now_utc()) {
@@ -106,6 +115,20 @@ mod tests {
             warning.starts_with("the TLS certificate tls/cert.pem expired on 2025-02-01 00:00:00Z: every client refuses it"),
             "{warning}"
         );
+    }
+
+    #[test]
+    fn only_an_expired_certificate_has_an_expiry_date_to_refuse() {
+        let now = at(2026, December, 7, 12);
+        let old = cert(at(2025, January, 1, 0), at(2025, February, 1, 0));
+        assert_eq!(
+            expired_on(&old, now).as_deref(),
+            Some("2025-02-01 00:00:00Z")
+        );
+        let soon = cert(now - Duration::days(1), now + Duration::days(1));
+        assert_eq!(expired_on(&soon, now), None);
+        let future = cert(at(2027, January, 1, 0), at(2028, January, 1, 0));
+        assert_eq!(expired_on(&future, now), None);
     }
 
     #[test]
