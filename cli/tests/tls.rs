@@ -416,6 +416,17 @@ fn a_client_that_cannot_trust_the_certificate_exits_9_and_says_why() {
     .stderr(
         contains("the server's certificate is for fax.example.org, not fax.other.org").and(clean()),
     );
+    // "" goes back to the server's host, as `settings set` takes it: here
+    // an address the certificate does not carry.
+    client_with(
+        server.addr,
+        &format!("ca:{}", cert.display()),
+        &["--tls-server-name", ""],
+    )
+    .code(9)
+    .stderr(
+        contains("the server's certificate is for fax.example.org, not 127.0.0.1").and(clean()),
+    );
     // The right pin logs in (so the refusals above were the certificate's).
     let password = write_file(dir.path(), "pw", "secret-1\n");
     let mut ok = pinned_client("smol", server.addr, "alice", &password, &fingerprint);

@@ -75,7 +75,8 @@ pub struct Args {
     /// pin:sha256:AB:CD:... or off.
     #[arg(long, value_name = "TRUST", value_parser = parse_trust)]
     trust: Option<TlsTrust>,
-    /// Override the name the server's certificate must carry.
+    /// Override the name the server's certificate must carry ("": the
+    /// server's host, whatever the settings file says, as with `settings set`).
     #[arg(long, value_name = "NAME", value_parser = parse_server_name)]
     tls_server_name: Option<String>,
     /// Print one JSON object per line: every delivered notification as
@@ -97,6 +98,9 @@ fn parse_trust(text: &str) -> Result<TlsTrust, String> {
 }
 
 fn parse_server_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
     check_server_name(text)
         .map(|()| text.to_owned())
         .map_err(|e| e.to_string())
@@ -639,7 +643,7 @@ pub fn run(args: Args) -> CmdResult {
         tls_settings.trust = trust;
     }
     if let Some(name) = args.tls_server_name.clone() {
-        tls_settings.server_name = Some(name);
+        tls_settings.server_name = (!name.is_empty()).then_some(name);
     }
     let tls_name = one_certificate_name(&tls_settings, &servers.given())?;
     let tls = crate::tls::trust::client_tls(&tls_settings, tls_name).map_err(Failure::usage)?;
