@@ -248,14 +248,26 @@ pub fn log_event(event: &Event) {
         Event::CallbackStatus { state, .. } if *state == CallbackState::Reachable => {
             tracing::info!("{event}");
         }
-        Event::CallbackStatus { .. }
-        | Event::Undelivered { .. }
+        // No callback port (listen policy `none`): the backchannel is the
+        // client's plan, nothing to look into.
+        Event::CallbackStatus { endpoint: None, .. } => tracing::info!("{event}"),
+        Event::CallbackStatus { .. } => tracing::warn!("{}", unreachable_line(event)),
+        Event::Undelivered { .. }
         | Event::LoginFailed { .. }
         | Event::ConnectionRefused { .. }
         | Event::ProtocolError { .. }
         | Event::TlsFailed { .. } => tracing::warn!("{event}"),
         _ => tracing::debug!("{event}"),
     }
+}
+
+/// A callback the server cannot reach: the core's line says where, not
+/// why; each dial's reason (refused, timed out) is logged at debug.
+fn unreachable_line(event: &Event) -> String {
+    format!(
+        "{event}: the server cannot connect to the client's callback port (a firewall on the \
+         client's host, or a listener on another address); RUST_LOG=debug logs why each dial fails"
+    )
 }
 
 #[cfg(test)]
@@ -267,6 +279,23 @@ mod tests {
     use faxnotify_core::tls::TlsFailure;
 
     use super::*;
+
+    #[test]
+    fn a_callback_the_server_cannot_reach_says_what_to_look_at() {
+        let event = Event::CallbackStatus {
+            session: faxnotify_core::SessionId::new(0xd6fa_9d7e_a903_1b46).expect("nonzero"),
+            state: CallbackState::Backchannel,
+            endpoint: Some("192.0.2.10:6003".parse().expect("an address")),
+        };
+        let line = unreachable_line(&event);
+        assert!(
+            line.starts_with(
+                "callback status d6fa9d7ea9031b46 backchannel endpoint=192.0.2.10:6003: "
+            ) && line.contains("a firewall on the client's host")
+                && line.ends_with("RUST_LOG=debug logs why each dial fails"),
+            "{line}"
+        );
+    }
 
     fn refused(ip: &str, port: u16) -> (Kind, IpAddr, String) {
         let peer: SocketAddr = format!("{ip}:{port}").parse().unwrap();

@@ -78,7 +78,8 @@ enum Commands {
     User(commands::user::Args),
     /// Report fax activity to a running server (through its admin socket).
     Notify(commands::notify::Args),
-    /// List a running server's sessions (through its admin socket).
+    /// List a running server's sessions (through its admin socket; in
+    /// cluster mode, the sessions that server holds).
     Sessions(commands::sessions::Args),
     /// End a session on a running server (through its admin socket).
     EndSession(commands::sessions::EndArgs),
@@ -100,11 +101,15 @@ enum Commands {
     Bench(bench::Args),
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (default: `level`),
-/// through a queue that never blocks the thread that logs (`log_writer`);
-/// the guard writes what is queued when the command ends.
+/// Logs go to standard error, filtered by `RUST_LOG` (default: `level`,
+/// and warnings of the NATS client: its own info lines, "event: connected"
+/// and "connected successfully server=4222" with a bare port, repeat the
+/// cluster bus's lines in other words), through a queue that never blocks
+/// the thread that logs (`log_writer`); the guard writes what is queued
+/// when the command ends.
 fn init_logging(level: &str, format: log_format::LogFormat) -> Option<log_writer::FlushGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},async_nats=warn")));
     let (writer, guard) = match log_writer::spawn(std::io::stderr(), report_dropped) {
         Ok((writer, guard)) => (writer, guard),
         Err(e) => {

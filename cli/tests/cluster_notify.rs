@@ -26,6 +26,38 @@ fn a_notification_through_one_server_reaches_sessions_on_every_server() {
     let b = bed.server("b", &nats, &[]);
     let on_a = dir.path().join("a");
     let on_b = dir.path().join("b");
+    // The bus's connection is logged once, in the server's words: not
+    // again by the NATS client ("event: connected", "connected
+    // successfully server=PORT").
+    assert_eq!(
+        a.process.lines_with("connected to the cluster bus").len(),
+        1
+    );
+    assert!(
+        a.process.lines_with("event: connected").is_empty()
+            && a.process.lines_with("connected successfully").is_empty(),
+        "{}",
+        a.process.dump()
+    );
+    // Each server lists the sessions it holds, and says so when it has none.
+    faxnotify()
+        .args(["sessions", "--admin-socket"])
+        .arg(&a.admin)
+        .assert()
+        .code(0)
+        .stdout(contains(
+            "no sessions on this server (cluster mode: each server lists the sessions it holds",
+        ));
+    faxnotify()
+        .args(["end-session", "--admin-socket"])
+        .arg(&a.admin)
+        .arg("0123456789abcdef")
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "no live session 0123456789abcdef on this server (cluster mode: end it through the \
+             admin socket of the server that holds it",
+        ));
     let mut alice_a = start_json_client(&on_a, "tokio", a.addr, "alice", PASSWORD);
     let mut alice_b = start_json_client(&on_b, "tokio", b.addr, "alice", PASSWORD);
 

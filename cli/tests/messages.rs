@@ -176,6 +176,47 @@ fn a_server_that_is_not_fnp_gets_a_hint() {
     assert_for_people(&client.dump());
 }
 
+/// A callback listener bound to another address than the one the server
+/// calls back (`listen_address` set to an IP of another interface) is
+/// named as the cause, before the firewall hint that would not help.
+#[test]
+fn a_listener_on_another_address_than_the_callback_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    let server = TestServer::start("smol", &users, dir.path(), &[]);
+    let settings = dir.path().join("client.toml");
+    faxnotify()
+        .args(["settings", "set", "--settings"])
+        .arg(&settings)
+        .args([
+            "--port",
+            "dynamic",
+            "--listen-address",
+            "127.0.0.2",
+            "--trust",
+            "off",
+        ])
+        .assert()
+        .success();
+    let pw = write_file(dir.path(), "pw", &format!("{PASSWORD}\n"));
+    let mut args = client_args(&server.addr.to_string(), "alice", &pw, "smol");
+    args.extend(["--settings".into(), settings.display().to_string()]);
+    let mut client = Running::start(&args);
+    client.wait_line(Stream::Out, "the listen address hint", |l| {
+        l.contains(
+            "hint: the callback listener is bound to 127.0.0.2, but the server calls back \
+             127.0.0.1 (the address this host reaches it from): set the listen address to `route`",
+        )
+    });
+    client.wait_line(Stream::Out, "the firewall hint after it", |l| {
+        l.contains("hint: the server cannot reach 127.0.0.1:")
+    });
+    client.interrupt();
+    client.wait_exit();
+    assert_for_people(&client.dump());
+}
+
 #[test]
 fn a_port_conflict_is_one_message_and_a_json_stopped_event() {
     let held = TcpListener::bind("0.0.0.0:0").expect("a free port");

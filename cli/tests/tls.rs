@@ -276,6 +276,50 @@ fn the_server_refuses_certificate_files_that_cannot_work_and_names_them() {
         .stderr(contains("--tls-key").and(clean()));
 }
 
+/// A certificate about to run out of its dates is served, with a warning
+/// at start that says when and what to do: clients will refuse it then,
+/// and the operator should not hear of it from them.
+#[test]
+fn the_server_warns_of_a_certificate_about_to_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    faxnotify()
+        .args([
+            "tls",
+            "self-signed",
+            "--name",
+            "fax.example.org",
+            "--days",
+            "3",
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let users = users(dir.path());
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let server = TestServer::start(
+        "smol",
+        &users,
+        dir.path(),
+        &[
+            "--tls-cert",
+            &cert.display().to_string(),
+            "--tls-key",
+            &key.display().to_string(),
+        ],
+    );
+    let warnings = server.process.lines_with("expires on");
+    assert!(
+        warnings.iter().any(|l| l.contains(&format!(
+            "the TLS certificate {} expires on",
+            cert.display()
+        )) && l.contains("(within 3 day(s)): renew it")),
+        "{}",
+        server.process.dump()
+    );
+}
+
 /// Runs `faxnotify client` for alice against `server` with `trust` (and
 /// more arguments); the client must stop on its own.
 fn client_with(
@@ -372,6 +416,17 @@ fn a_client_that_cannot_trust_the_certificate_exits_9_and_says_why() {
     .stderr(
         contains("the server's certificate is for fax.example.org, not fax.other.org").and(clean()),
     );
+    // "" goes back to the server's host, as `settings set` takes it: here
+    // an address the certificate does not carry.
+    client_with(
+        server.addr,
+        &format!("ca:{}", cert.display()),
+        &["--tls-server-name", ""],
+    )
+    .code(9)
+    .stderr(
+        contains("the server's certificate is for fax.example.org, not 127.0.0.1").and(clean()),
+    );
     // The right pin logs in (so the refusals above were the certificate's).
     let password = write_file(dir.path(), "pw", "secret-1\n");
     let mut ok = pinned_client("smol", server.addr, "alice", &password, &fingerprint);
@@ -392,6 +447,66 @@ fn a_tls_client_of_a_plain_server_exits_9_and_never_speaks_plain() {
     client_with(server.addr, &format!("pin:{fingerprint}"), &[])
         .code(9)
         .stderr(contains("does not speak TLS").and(clean()));
+}
+
+/// A client with TLS off against a TLS server waits for a first frame the
+/// server never sends, until its own login times out or the server's TLS
+/// alert arrives: either way the line says that TLS is off and how to turn
+/// it on (not a bare timeout, nor a "frame length 352518912").
+fn a_plain_client_of_a_tls_server_is_told_that_tls_is_off(handshake_timeout: &str, said: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    self_signed(dir.path(), "fax.example.org");
+    let users = users(dir.path());
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let server = TestServer::start(
+        "smol",
+        &users,
+        dir.path(),
+        &[
+            "--handshake-timeout",
+            handshake_timeout,
+            "--tls-cert",
+            &cert.display().to_string(),
+            "--tls-key",
+            &key.display().to_string(),
+        ],
+    );
+    let password = write_file(dir.path(), "pw", "secret-1\n");
+    let mut client = Running::start(&[
+        "client".to_owned(),
+        "--server".into(),
+        server.addr.to_string(),
+        "--user".into(),
+        "alice".into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--trust".into(),
+        "off".into(),
+        "--listen".into(),
+        "dynamic".into(),
+    ]);
+    client.wait_line(Stream::Out, said, |l| l.contains(said));
+    client.wait_line(Stream::Out, "the TLS-off hint", |l| {
+        l.contains("TLS is off on this client (trust \"off\")")
+            && l.contains("faxnotify settings set --trust")
+    });
+}
+
+#[test]
+fn a_plain_client_of_a_tls_server_that_times_out_first_is_told_that_tls_is_off() {
+    // The client's own login timeout (10 s) runs out before the server's.
+    a_plain_client_of_a_tls_server_is_told_that_tls_is_off(
+        "30s",
+        "the login did not complete in time",
+    );
+}
+
+#[test]
+fn a_plain_client_of_a_tls_server_that_alerts_is_told_that_tls_is_off() {
+    // The server's timeout runs out first: its TLS alert arrives as bytes
+    // that are no FNP/1 frame.
+    a_plain_client_of_a_tls_server_is_told_that_tls_is_off("1s", "the server answered in TLS");
 }
 
 /// Waits for the client's JSON line with `"event":name`.

@@ -117,7 +117,11 @@ fn the_client_explains_what_is_missing_or_wrong() {
         .arg(dir.path().join("nope.toml"))
         .assert()
         .code(2)
-        .stderr(contains("cannot read the settings file").and(clean()));
+        .stderr(
+            contains("nope.toml does not exist: create it with `faxnotify settings set --settings")
+                .and(contains("os error").not())
+                .and(clean()),
+        );
     // No server anywhere.
     faxnotify()
         .args(["client", "--user", "alice", "--password-file"])

@@ -83,7 +83,11 @@ impl Link {
         .await?
         .map_err(|err| {
             let timed_out = matches!(err.kind(), PublishErrorKind::TimedOut);
-            self.failed(operation, &err, timed_out.then_some(bound))
+            self.failed(
+                operation,
+                &publish_failure(&err),
+                timed_out.then_some(bound),
+            )
         })
     }
 
@@ -108,6 +112,22 @@ impl Link {
                 detail: err.to_string(),
             },
         }
+    }
+}
+
+/// A failed publish in words: JetStream's "no stream found for given
+/// subject" is its answer when no node serves the stream *now* (no
+/// responders), which after the streams were set up means a lost node and
+/// leaders still being elected, not a stream that was never made.
+fn publish_failure(err: &jetstream::context::PublishError) -> String {
+    match err.kind() {
+        PublishErrorKind::StreamNotFound => {
+            "no NATS node answers for the cluster's stream right now \
+            (after the loss of a node, JetStream takes a few seconds to elect new leaders; if it \
+            lasts, check the NATS cluster and its JetStream streams); try again"
+                .to_owned()
+        }
+        _ => err.to_string(),
     }
 }
 
@@ -154,6 +174,20 @@ mod tests {
             .start_paused(true)
             .build()
             .expect("a runtime")
+    }
+
+    #[test]
+    fn no_responders_to_a_publish_reads_as_a_node_lost_not_a_missing_stream() {
+        let none = jetstream::context::PublishError::new(PublishErrorKind::StreamNotFound);
+        let words = publish_failure(&none);
+        assert!(
+            words.starts_with("no NATS node answers for the cluster's stream right now")
+                && words.contains("elect new leaders")
+                && !words.contains("no stream found"),
+            "{words}"
+        );
+        let other = jetstream::context::PublishError::new(PublishErrorKind::MaxPayloadExceeded);
+        assert_eq!(publish_failure(&other), "max payload size exceeded");
     }
 
     #[test]

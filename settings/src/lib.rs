@@ -78,7 +78,7 @@ pub struct SettingsFile {
 pub enum SettingsFileError {
     /// Reading or writing the file failed (a missing file is an
     /// [`io::ErrorKind::NotFound`] here).
-    #[error("settings file {}: {source}", .path.display())]
+    #[error("settings file {}: {}", .path.display(), faxnotify_textfile::IoReason(.source))]
     Io {
         /// The file.
         path: PathBuf,
@@ -298,9 +298,16 @@ impl SettingsFile {
     }
 
     fn parse_inner(text: &str, path: Option<&Path>) -> Result<Self, SettingsFileError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| SettingsFileError::Syntax {
-            path: path.map(Path::to_path_buf),
-            message: e.to_string().trim_end().to_owned(),
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let mut message = e.to_string().trim_end().to_owned();
+            if let Some(hint) = e.span().and_then(|span| unquoted_hint(text, span.start)) {
+                message.push('\n');
+                message.push_str(&hint);
+            }
+            SettingsFileError::Syntax {
+                path: path.map(Path::to_path_buf),
+                message,
+            }
         })?;
         check_servers(raw.server.as_deref(), raw.servers.as_deref(), path)?;
         let listen = match raw.network.listen {
@@ -492,6 +499,26 @@ impl SettingsFile {
         }
         Ok(())
     }
+}
+
+/// The keys whose values are text: written without quotes
+/// (`server = 10.0.0.1:4580`), TOML reads a number or nothing at all and
+/// says "invalid float", which does not tell what to change.
+const TEXT_KEYS: [&str; 5] = ["server", "listen", "listen_address", "trust", "server_name"];
+
+/// For a TOML error at `offset` of `text`, on a line that gives a text key
+/// a value without quotes: the line as it should be.
+fn unquoted_hint(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, value) = line.split_once('=')?;
+    let (key, value) = (key.trim(), value.trim());
+    let quoted = value.starts_with(['"', '\'', '[', '{']);
+    // A bare number (`listen = 6003`) is no text that lost its quotes: the
+    // parser's "expected a string" says enough.
+    let number = value.bytes().all(|b| b.is_ascii_digit());
+    (TEXT_KEYS.contains(&key) && !value.is_empty() && !quoted && !number)
+        .then(|| format!("text goes in double quotes: {key} = \"{value}\""))
 }
 
 /// The file's text: a regular file of at most [`MAX_FILE_BYTES`], opened

@@ -99,6 +99,25 @@ fn settings_file_refuses_mistakes() {
     }
     let err = SettingsFile::parse("[network\n").unwrap_err();
     assert!(matches!(err, SettingsFileError::Syntax { .. }), "{err:?}");
+    // A text value without its quotes: the line as it should be.
+    for (line, fixed) in [
+        ("server = 127.0.0.2:4580", "server = \"127.0.0.2:4580\""),
+        ("[network]\nlisten = fixed:6100", "listen = \"fixed:6100\""),
+        (
+            "[tls]\ntrust = ca:/etc/ca.pem",
+            "trust = \"ca:/etc/ca.pem\"",
+        ),
+    ] {
+        let err = SettingsFile::parse(line).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with(&format!("text goes in double quotes: {fixed}")),
+            "{err}"
+        );
+    }
+    // A number where text belongs is a mistake of another kind: no hint.
+    let err = SettingsFile::parse("[network]\nlisten = 6003\n").unwrap_err();
+    assert!(!err.to_string().contains("double quotes"), "{err}");
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub enum BoundedReadError {
         max: u64,
     },
     /// Opening or reading failed.
-    #[error("{0}")]
+    #[error("{}", IoReason(.0))]
     Io(#[source] io::Error),
 }
 
@@ -42,8 +42,37 @@ impl BoundedReadError {
         let path = path.display();
         match self {
             Self::Missing => format!("cannot read the {what} {path}: it does not exist"),
-            Self::Io(e) => format!("cannot read the {what} {path}: {e}"),
+            Self::Io(e) => format!("cannot read the {what} {path}: {}", IoReason(e)),
             other => format!("the {what} {path} {other}"),
+        }
+    }
+}
+
+/// An I/O error in words for the person who must fix it, after a file's
+/// (or a directory's) name: what the operating system said, without Rust's
+/// `(os error N)`, and for a refused access what to look at, since the
+/// usual cause is a file owned by another user than the one running.
+#[derive(Debug, Clone, Copy)]
+pub struct IoReason<'a>(pub &'a io::Error);
+
+impl std::fmt::Display for IoReason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.kind() == io::ErrorKind::PermissionDenied {
+            return f.write_str(
+                "permission denied: the user this runs as may not use it; look at its owner \
+                 and mode (and its directory's) with `ls -l`, and run as that owner or change them",
+            );
+        }
+        let text = self.0.to_string();
+        // "No such file or directory (os error 2)": the words, lower case.
+        let words = match text.rfind(" (os error ") {
+            Some(at) if text.ends_with(')') => &text[..at],
+            _ => &text,
+        };
+        let mut chars = words.chars();
+        match chars.next() {
+            Some(first) => write!(f, "{}{}", first.to_lowercase(), chars.as_str()),
+            None => Ok(()),
         }
     }
 }
@@ -155,6 +184,36 @@ mod tests {
                 read_bounded(Path::new("/dev/zero"), 10),
                 Err(BoundedReadError::NotAFile)
             ));
+        }
+    }
+
+    #[test]
+    fn io_errors_read_as_words_and_a_refused_access_says_what_to_look_at() {
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            IoReason(&denied).to_string(),
+            "permission denied: the user this runs as may not use it; look at its owner and mode \
+             (and its directory's) with `ls -l`, and run as that owner or change them"
+        );
+        let missing = io::Error::from_raw_os_error(2);
+        assert_eq!(IoReason(&missing).to_string(), "no such file or directory");
+        let custom = io::Error::other("Disk quota (exceeded)");
+        assert_eq!(IoReason(&custom).to_string(), "disk quota (exceeded)");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // Root reads any file: only another user sees the refusal.
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("users.toml");
+            fs::write(&path, b"x").unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+            if let Err(e @ BoundedReadError::Io(_)) = read_bounded(&path, 10) {
+                assert!(
+                    e.describe("users file", &path)
+                        .contains(": permission denied: the user"),
+                    "{e}"
+                );
+            }
         }
     }
 

@@ -95,7 +95,7 @@ pub enum UsersFileError {
     )]
     Missing(PathBuf),
     /// Reading, writing or locking failed.
-    #[error("users file {}: {source}", .path.display())]
+    #[error("users file {}: {}", .path.display(), faxnotify_textfile::IoReason(.source))]
     Io {
         /// The file.
         path: PathBuf,

@@ -183,8 +183,9 @@ fn bind_private(path: &Path) -> Result<UnixListener, String> {
         .create(&private)
         .map_err(|e| {
             format!(
-                "cannot create the admin socket in {}: {e}",
-                parent.display()
+                "cannot create the admin socket in {}: {}",
+                parent.display(),
+                faxnotify_textfile::IoReason(&e)
             )
         })?;
     let inner = private.join("s");
@@ -480,6 +481,8 @@ fn answer_other(request: Request, ctx: &Context) -> Value {
             Ok(sessions) => json!({
                 "ok": true,
                 "sessions": sessions.iter().map(session_json).collect::<Vec<_>>(),
+                // The list is this server's own: the others hold theirs.
+                "cluster": ctx.cluster.is_some(),
             }),
             Err(e) => error_reply(codes::SERVER_STOPPED, e),
         },
@@ -497,6 +500,13 @@ fn answer_other(request: Request, ctx: &Context) -> Value {
                     tracing::info!(session = %id, "session ended through the admin socket");
                     json!({"ok": true, "session": id.to_string()})
                 }
+                Err(EndSessionError::Unknown) if ctx.cluster.is_some() => error_reply(
+                    codes::NO_SUCH_SESSION,
+                    format!(
+                        "no live session {id} on this server (cluster mode: end it through the \
+                         admin socket of the server that holds it; `faxnotify sessions` there lists it)"
+                    ),
+                ),
                 Err(EndSessionError::Unknown) => {
                     error_reply(codes::NO_SUCH_SESSION, format!("no live session {id}"))
                 }

@@ -8,6 +8,7 @@
 //! about them, reconnects and resumes by itself, and logs out on Ctrl-C.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +21,7 @@ use faxnotify_core::client::{
 };
 use faxnotify_core::wire::{CallbackState, DecodeError};
 use faxnotify_settings::{SettingsFile, SettingsFileError};
+use faxnotify_textfile::IoReason;
 use serde_json::{Value, json};
 
 use crate::escape::{escape, escape_short, json_line, terminal_line};
@@ -73,7 +75,8 @@ pub struct Args {
     /// pin:sha256:AB:CD:... or off.
     #[arg(long, value_name = "TRUST", value_parser = parse_trust)]
     trust: Option<TlsTrust>,
-    /// Override the name the server's certificate must carry.
+    /// Override the name the server's certificate must carry ("": the
+    /// server's host, whatever the settings file says, as with `settings set`).
     #[arg(long, value_name = "NAME", value_parser = parse_server_name)]
     tls_server_name: Option<String>,
     /// Print one JSON object per line: every delivered notification as
@@ -95,6 +98,9 @@ fn parse_trust(text: &str) -> Result<TlsTrust, String> {
 }
 
 fn parse_server_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
     check_server_name(text)
         .map(|()| text.to_owned())
         .map_err(|e| e.to_string())
@@ -114,9 +120,19 @@ pub fn load_settings(path: Option<&Path>) -> Result<(SettingsFile, Option<PathBu
         {
             Ok((SettingsFile::default(), None))
         }
+        Err(SettingsFileError::Io { path, source })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Err(Failure::usage(format!(
+                "the settings file {} does not exist: create it with `faxnotify settings set --settings {} ...`",
+                path.display(),
+                path.display()
+            )))
+        }
         Err(SettingsFileError::Io { path, source }) => Err(Failure::usage(format!(
-            "cannot read the settings file {}: {source}",
-            path.display()
+            "cannot read the settings file {}: {}",
+            path.display(),
+            IoReason(&source)
         ))),
         Err(e) => Err(Failure::usage(e.to_string())),
     }
@@ -151,6 +167,13 @@ struct Printer {
     /// The text of the server's last ERROR on the control connection, for
     /// the line that says what the client does about it.
     control_error: Option<String>,
+    /// TLS is off (`trust = "off"`): a login that times out may be a TLS
+    /// server waiting, in silence, for a TLS handshake.
+    plain: bool,
+    /// Where the callback listener listens, and where the server said it
+    /// will call back: for the hint when the two addresses differ.
+    listener: Option<SocketAddr>,
+    callback: Option<SocketAddr>,
 }
 
 impl Printer {
@@ -208,10 +231,13 @@ enum Next {
 
 fn show(p: &mut Printer, event: Event) -> Next {
     match event {
-        Event::Listening { local, policy } => p.line(
-            json!({"event": "listening", "addr": local.to_string(), "policy": policy.to_string()}),
-            || format!("callback listener on {local} ({policy})"),
-        ),
+        Event::Listening { local, policy } => {
+            p.listener = Some(local);
+            p.line(
+                json!({"event": "listening", "addr": local.to_string(), "policy": policy.to_string()}),
+                || format!("callback listener on {local} ({policy})"),
+            )
+        }
         Event::LoggedIn {
             session,
             role,
@@ -223,6 +249,7 @@ fn show(p: &mut Printer, event: Event) -> Next {
             ..
         } => {
             p.logged_in = true;
+            p.callback = Some(callback);
             let at = p.servers.describe(server);
             p.line(
                 json!({"event": "logged_in", "session": session.to_string(), "role": role.name(),
@@ -242,24 +269,16 @@ fn show(p: &mut Printer, event: Event) -> Next {
             state,
             detail,
             hint,
-        } => p.line(
-            json!({"event": "status", "state": state.name(), "detail": detail, "hint": hint}),
-            || {
-                let what = match state {
-                    CallbackState::Reachable => "callback reachable: notifications arrive on it",
-                    CallbackState::Backchannel => {
-                        "callback unreachable: notifications arrive over the control connection"
-                    }
-                    _ => "callback unreachable: notifications wait on the server",
-                };
-                match hint {
-                    Some(hint) => {
-                        format!("{what} ({})\n  hint: {}", escape(&detail), escape(&hint))
-                    }
-                    None => what.to_owned(),
-                }
-            },
-        ),
+        } => {
+            // The likelier cause first: no firewall opens a port on an
+            // address the server does not dial.
+            let elsewhere = match state {
+                CallbackState::Reachable => None,
+                _ => elsewhere_hint(p.listener, p.callback),
+            };
+            let hints: Vec<String> = elsewhere.into_iter().chain(hint).collect();
+            show_status(p, state, detail, hints);
+        }
         Event::Notification { seq, notification } => p
             .line(notification_json(seq, &notification), || {
                 format!("#{seq} {notification}")
@@ -293,7 +312,10 @@ fn show(p: &mut Printer, event: Event) -> Next {
             let lost = p.servers.describe(server);
             // Said only when the client moves on to another server.
             let next = (next_server != server).then(|| p.servers.describe(next_server));
-            let text = lost_text(&lost, next.as_deref(), reason, said, attempt, retry_in);
+            let mut text = lost_text(&lost, next.as_deref(), reason, said, attempt, retry_in);
+            if p.plain && matches!(reason, DisconnectReason::HandshakeTimeout) {
+                text.push_str(PLAIN_TIMEOUT_HINT);
+            }
             p.line(
                 json!({"event": "connection_lost", "reason": reason.name(),
                     "detail": reason.to_string(), "server": server.to_string(),
@@ -431,6 +453,51 @@ fn show(p: &mut Printer, event: Event) -> Next {
     Next::Continue
 }
 
+/// The line for a CALLBACK_STATUS: the state, the server's detail and the
+/// hints, each on a line of its own (in JSON, one string).
+fn show_status(p: &Printer, state: CallbackState, detail: String, hints: Vec<String>) {
+    let hint = (!hints.is_empty()).then(|| hints.join("; "));
+    p.line(
+        json!({"event": "status", "state": state.name(), "detail": detail, "hint": hint}),
+        || {
+            let what = match state {
+                CallbackState::Reachable => "callback reachable: notifications arrive on it",
+                CallbackState::Backchannel => {
+                    "callback unreachable: notifications arrive over the control connection"
+                }
+                _ => "callback unreachable: notifications wait on the server",
+            };
+            if hints.is_empty() {
+                return what.to_owned();
+            }
+            let mut text = format!("{what} ({})", escape(&detail));
+            for hint in &hints {
+                text.push_str("\n  hint: ");
+                text.push_str(&escape(hint));
+            }
+            text
+        },
+    );
+}
+
+/// When the callback listener is bound to one address (`listen_address`)
+/// and the server calls back another (the one this host reaches it from),
+/// the call cannot arrive unless something forwards it: what to change.
+fn elsewhere_hint(listener: Option<SocketAddr>, callback: Option<SocketAddr>) -> Option<String> {
+    let (listener, callback) = (listener?, callback?);
+    if listener.ip().is_unspecified() || listener.ip() == callback.ip() {
+        return None;
+    }
+    Some(format!(
+        "the callback listener is bound to {}, but the server calls back {} (the address this \
+         host reaches it from): set the listen address to `route` (`faxnotify settings set \
+         --listen-address route`) or `any`, unless something forwards the server's calls to {}",
+        listener.ip(),
+        callback.ip(),
+        listener.ip()
+    ))
+}
+
 /// The line for a lost (or never made) control connection: what failed,
 /// the OS's reason and what to check, then when (and, when it moves on to
 /// another server, where) the client tries again.
@@ -467,6 +534,13 @@ fn lost_text(
     }
 }
 
+/// Said after a login that timed out with TLS off: a TLS server sends
+/// nothing until the client starts TLS, so a plain client of one waits for
+/// the server's first frame until the handshake times out, again and again.
+const PLAIN_TIMEOUT_HINT: &str = "\n  hint: TLS is off on this client (trust \"off\"), and a \
+    server with a certificate says nothing until the client starts TLS: if it has one, set the \
+    trust (`faxnotify settings set --trust ...`, or --trust)";
+
 /// A hint when the peer's first bytes look like another protocol's: a
 /// length prefix that spells "HTTP" is a web server, not an FNP server.
 fn not_fnp_hint(error: &ProtocolError) -> Option<String> {
@@ -474,6 +548,15 @@ fn not_fnp_hint(error: &ProtocolError) -> Option<String> {
         return None;
     };
     let bytes = length.to_be_bytes();
+    // A TLS record (an alert, 0x15, or a handshake, 0x16, of version 3.x):
+    // a TLS server answering a client that has TLS off.
+    if matches!(bytes, [0x15 | 0x16, 0x03, ..]) {
+        return Some(
+            "the server answered in TLS: it has a certificate, and TLS is off on this client \
+             (trust \"off\"): set the trust (`faxnotify settings set --trust ...`, or --trust)"
+                .to_owned(),
+        );
+    }
     if !bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         return None;
     }
@@ -560,7 +643,7 @@ pub fn run(args: Args) -> CmdResult {
         tls_settings.trust = trust;
     }
     if let Some(name) = args.tls_server_name.clone() {
-        tls_settings.server_name = Some(name);
+        tls_settings.server_name = (!name.is_empty()).then_some(name);
     }
     let tls_name = one_certificate_name(&tls_settings, &servers.given())?;
     let tls = crate::tls::trust::client_tls(&tls_settings, tls_name).map_err(Failure::usage)?;
@@ -568,6 +651,7 @@ pub fn run(args: Args) -> CmdResult {
     let addrs = servers.addrs();
     let mut config = ClientConfig::new(addrs[0], args.user.clone(), password, network);
     config.servers = addrs;
+    let plain = tls.is_none();
     config.tls = tls;
     let mut printer = Printer {
         json: args.json,
@@ -575,6 +659,9 @@ pub fn run(args: Args) -> CmdResult {
         servers,
         logged_in: false,
         control_error: None,
+        plain,
+        listener: None,
+        callback: None,
     };
 
     let client = runtime::start_client(args.runtime, config).map_err(|e| match e {

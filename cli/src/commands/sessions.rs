@@ -67,7 +67,14 @@ pub fn run(args: Args) -> CmdResult {
         .cloned()
         .unwrap_or_default();
     if sessions.is_empty() {
-        outln!("no sessions");
+        if reply.get("cluster").and_then(Value::as_bool) == Some(true) {
+            outln!(
+                "no sessions on this server (cluster mode: each server lists the sessions it \
+                 holds; ask the others' admin sockets)"
+            );
+        } else {
+            outln!("no sessions");
+        }
         return Ok(Exit::Ok);
     }
     let columns = [

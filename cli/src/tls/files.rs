@@ -11,6 +11,8 @@ use faxnotify_textfile::{BoundedReadError, read_bounded};
 use sha2::{Digest as _, Sha256};
 
 use crate::runtime::ServerOps;
+use crate::tls::dates::{expired_on, warn_if_out_of_dates};
+use time::OffsetDateTime;
 
 /// The largest PEM file read: a chain of a few certificates is a few KiB.
 const MAX_PEM_BYTES: u64 = 1 << 20;
@@ -126,6 +128,9 @@ impl TlsFiles {
         let seen = seen(&read);
         let (cert_pem, key_pem) = read?;
         let identity = identity_from(&cert, &key, &cert_pem, &key_pem)?;
+        if let Some(leaf) = identity.chain().first() {
+            warn_if_out_of_dates(&cert, leaf);
+        }
         Ok((Self { cert, key, seen }, identity))
     }
 
@@ -146,7 +151,21 @@ impl TlsFiles {
         }
         self.seen = now;
         Some(read.and_then(|(cert_pem, key_pem)| {
-            identity_from(&self.cert, &self.key, &cert_pem, &key_pem)
+            let identity = identity_from(&self.cert, &self.key, &cert_pem, &key_pem)?;
+            // Every client would refuse it: the one in service may still
+            // be good. (One not valid yet is taken: it will be, and the
+            // file may not change again.)
+            match identity
+                .chain()
+                .first()
+                .and_then(|leaf| expired_on(leaf, OffsetDateTime::now_utc()))
+            {
+                Some(on) => Err(format!(
+                    "the new certificate in {} expired on {on}: every client would refuse it",
+                    self.cert.display()
+                )),
+                None => Ok(identity),
+            }
         }))
     }
 
@@ -157,11 +176,20 @@ impl TlsFiles {
         let Some(loaded) = self.reload_if_changed() else {
             return;
         };
+        let leaf = loaded
+            .as_ref()
+            .ok()
+            .and_then(|identity| identity.chain().first().cloned());
         match loaded.and_then(|identity| server.set_tls_identity(identity)) {
-            Ok(()) => tracing::info!(
-                "TLS certificate reloaded from {}: new connections use it, established ones keep theirs",
-                self.cert.display()
-            ),
+            Ok(()) => {
+                tracing::info!(
+                    "TLS certificate reloaded from {}: new connections use it, established ones keep theirs",
+                    self.cert.display()
+                );
+                if let Some(leaf) = leaf {
+                    warn_if_out_of_dates(&self.cert, &leaf);
+                }
+            }
             Err(why) => {
                 tracing::warn!("TLS certificate not reloaded (keeping the old one): {why}")
             }
@@ -330,6 +358,31 @@ mod tests {
         let second = files.reload_if_changed().expect("a change").expect("loads");
         assert_eq!(leaf(&second), fingerprint_of(&cert2));
         assert!(files.reload_if_changed().is_none());
+    }
+
+    #[test]
+    fn a_new_certificate_that_expired_keeps_the_old_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert_path, key_path) = written_pair(dir.path());
+        let (mut files, _) = TlsFiles::load(cert_path.clone(), key_path.clone()).expect("loads");
+        // An old certificate put back by mistake: the same key, long expired.
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["fax.example.org".to_owned()]).expect("params");
+        params.not_before = OffsetDateTime::now_utc() - time::Duration::days(400);
+        params.not_after = OffsetDateTime::now_utc() - time::Duration::days(35);
+        let expired = params.self_signed(&key).expect("cert");
+        replace(&key_path, &key.serialize_pem());
+        replace(&cert_path, &expired.pem());
+        let refused = files.reload_if_changed().expect("a change");
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains(&format!(
+                "the new certificate in {} expired on",
+                cert_path.display()
+            )) && e.ends_with("every client would refuse it")),
+            "{refused:?}"
+        );
+        assert!(files.reload_if_changed().is_none(), "reported once");
     }
 
     #[cfg(unix)]

@@ -1,7 +1,8 @@
 //! TLS files and trust for the commands: the server's certificate and key
-//! (loaded, checked, reloaded when they change), and the client's trust
+//! (loaded, checked, within their dates, reloaded when they change), and the client's trust
 //! settings turned into what the core takes.
 
+pub mod dates;
 pub mod ephemeral;
 pub mod files;
 pub mod trust;
