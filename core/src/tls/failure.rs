@@ -122,15 +122,7 @@ impl TlsFailure {
                 presented,
             } => Self::WrongName {
                 expected: server_name_text(expected),
-                presented: presented
-                    .iter()
-                    .map(|p| {
-                        p.trim_start_matches("DnsName(")
-                            .trim_end_matches(')')
-                            .trim_matches('"')
-                            .to_owned()
-                    })
-                    .collect(),
+                presented: presented.iter().map(|p| presented_name(p)).collect(),
             },
             CertificateError::NotValidForName => Self::WrongName {
                 expected: String::new(),
@@ -172,6 +164,23 @@ impl TlsFailure {
             other => other,
         }
     }
+}
+
+/// A name the certificate presents, as webpki's debug form gives it
+/// (`DnsName("fax.example.org")`, `IpAddress(192.0.2.1)`,
+/// `UniformResourceIdentifier("…")`), without the wrapper; any other form
+/// as it comes.
+fn presented_name(debug: &str) -> String {
+    ["DnsName(", "IpAddress(", "UniformResourceIdentifier("]
+        .iter()
+        .find_map(|prefix| debug.strip_prefix(prefix)?.strip_suffix(')'))
+        .map_or(debug, |inner| {
+            inner
+                .strip_prefix('"')
+                .and_then(|quoted| quoted.strip_suffix('"'))
+                .unwrap_or(inner)
+        })
+        .to_owned()
 }
 
 fn server_name_text(name: &ServerName<'_>) -> String {
@@ -294,6 +303,36 @@ impl std::error::Error for TlsFailure {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_lose_webpkis_wrappers_whatever_their_kind() {
+        let error = CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("other.example.org").expect("a name"),
+            presented: vec![
+                "DnsName(\"fax.example.org\")".to_owned(),
+                "IpAddress(127.0.0.2)".to_owned(),
+                "IpAddress(2001:db8::1)".to_owned(),
+                "UniformResourceIdentifier(\"urn:x\")".to_owned(),
+                "Unsupported(0x01)".to_owned(),
+            ],
+        };
+        let failure = TlsFailure::from_rustls(&Error::InvalidCertificate(error), true);
+        assert_eq!(
+            failure,
+            TlsFailure::WrongName {
+                expected: "other.example.org".to_owned(),
+                presented: [
+                    "fax.example.org",
+                    "127.0.0.2",
+                    "2001:db8::1",
+                    "urn:x",
+                    "Unsupported(0x01)"
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            }
+        );
+    }
 
     #[test]
     fn a_root_of_the_same_name_that_did_not_sign_is_an_unknown_authority() {
