@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use faxnotify_core::server::{Event, PeerError};
+use faxnotify_core::server::{Event, LoginFailure, PeerError};
 use faxnotify_core::wire::CallbackState;
 
 use crate::log_writer::grouped;
@@ -154,7 +154,7 @@ impl EventLog {
             Event::ConnectionRefused { peer, reason, .. } => {
                 Some((Kind::Refused, peer.ip(), reason.to_string()))
             }
-            Event::LoginFailed { peer, reason, .. } => {
+            Event::LoginFailed { peer, reason, .. } if !is_routine(reason) => {
                 Some((Kind::LoginFailed, peer.ip(), reason.to_string()))
             }
             Event::ProtocolError {
@@ -233,6 +233,18 @@ fn error_code(error: &PeerError) -> String {
     }
 }
 
+/// Whether a failed login is what clients do after a server restart or a
+/// failover: resuming a session this server does not have (it was
+/// restarted) or that another server of the cluster still holds. They go
+/// on with a new session or try again, so it is worth an info line, not a
+/// warning, nor a place in the warnings' tally.
+fn is_routine(reason: &LoginFailure) -> bool {
+    matches!(
+        reason,
+        LoginFailure::UnknownSession { .. } | LoginFailure::HeldElsewhere
+    )
+}
+
 /// Logs one server event at the level it deserves.
 pub fn log_event(event: &Event) {
     match event {
@@ -252,6 +264,7 @@ pub fn log_event(event: &Event) {
         // client's plan, nothing to look into.
         Event::CallbackStatus { endpoint: None, .. } => tracing::info!("{event}"),
         Event::CallbackStatus { .. } => tracing::warn!("{}", unreachable_line(event)),
+        Event::LoginFailed { reason, .. } if is_routine(reason) => tracing::info!("{event}"),
         Event::Undelivered { .. }
         | Event::LoginFailed { .. }
         | Event::ConnectionRefused { .. }
@@ -353,6 +366,33 @@ mod tests {
         assert!(line.starts_with("4 997 more failed logins"), "{line}");
         assert!(line.contains("from more than 1025 addresses"), "{line}");
         assert!(line.contains("others (4 994)"), "{line}");
+    }
+
+    #[test]
+    fn resuming_after_a_restart_or_failover_is_routine_not_a_failed_login_warning() {
+        let start = Instant::now();
+        let mut log = EventLog::new(start, INTERVAL);
+        let failed = |reason| Event::LoginFailed {
+            conn: ConnId::from_raw(1),
+            peer: "10.0.0.7:4000".parse().unwrap(),
+            user: "alice".to_owned(),
+            reason,
+        };
+        for reason in [
+            LoginFailure::UnknownSession { requested: 0x1234 },
+            LoginFailure::HeldElsewhere,
+        ] {
+            assert!(is_routine(&reason));
+            log.event(&failed(reason), start);
+        }
+        assert_eq!(log.tally(Kind::LoginFailed).seen, 0);
+        log.event(&failed(LoginFailure::BadCredentials), start);
+        assert_eq!(log.tally(Kind::LoginFailed).seen, 1);
+        assert!(!is_routine(&LoginFailure::BadCredentials));
+        assert_eq!(
+            failed(LoginFailure::UnknownSession { requested: 0x1234 }).to_string(),
+            "login failed conn#1 peer=10.0.0.7:4000 user=\"alice\": unknown session 0000000000001234"
+        );
     }
 
     #[test]

@@ -130,11 +130,12 @@ fn a_refused_lookup_is_unknown_session_or_a_temporary_refusal() {
             "bus is unreachable",
         ),
         // The bus is fine: another server holds the session (its lease, or
-        // a lost race). Same code, a message that does not blame the bus.
+        // a lost race). Same code; a message and a logged reason that do not
+        // blame the bus.
         (
             ClaimRefusal::HeldElsewhere,
             ErrorCode::ShuttingDown,
-            LoginFailure::ClusterUnavailable,
+            LoginFailure::HeldElsewhere,
             "held by another server",
         ),
     ] {

@@ -261,6 +261,10 @@ pub enum LoginFailure {
     /// Cluster mode: the bus is unreachable, or the application could not
     /// serve the session now [D-17] (`SHUTTING_DOWN`: try again).
     ClusterUnavailable,
+    /// Cluster mode: the bus answered, and another server of the cluster
+    /// still holds the session (its owner lease has not run out, or it won
+    /// a race for it) [D-17] (`SHUTTING_DOWN`: try again).
+    HeldElsewhere,
     /// Cluster mode: the application did not answer the claim within
     /// `claim_timeout` [D-17] (`SHUTTING_DOWN`: try again).
     ClaimTimedOut,
@@ -333,7 +337,7 @@ impl fmt::Display for LoginFailure {
                 write!(f, "unsupported version {version}")
             }
             LoginFailure::UnknownSession { requested } => {
-                write!(f, "unknown session {requested:#018x}")
+                write!(f, "unknown session {requested:016x}")
             }
             LoginFailure::TooManySessionsForUser => f.write_str("too many sessions for the user"),
             LoginFailure::TooManySessionsFromIp => {
@@ -343,6 +347,9 @@ impl fmt::Display for LoginFailure {
                 f.write_str("too many failed logins for the name from the address")
             }
             LoginFailure::ClusterUnavailable => f.write_str("the cluster bus is unreachable"),
+            LoginFailure::HeldElsewhere => {
+                f.write_str("the session is still held by another server of the cluster")
+            }
             LoginFailure::ClaimTimedOut => f.write_str("the cluster did not answer in time"),
             LoginFailure::TooManyClaims => f.write_str("too many logins waiting for the cluster"),
         }

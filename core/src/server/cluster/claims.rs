@@ -237,7 +237,7 @@ impl Server {
                 now,
                 conn,
                 pending.login.user,
-                LoginFailure::ClusterUnavailable,
+                LoginFailure::HeldElsewhere,
                 ErrorCode::ShuttingDown,
                 "the session is still held by another server of the cluster; try again".to_owned(),
             ),
