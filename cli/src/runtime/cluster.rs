@@ -69,6 +69,10 @@ pub fn start(
     let on = Tokio::get().map_err(ServerStartError::Other)?;
     let origin = ServerId::random()
         .map_err(|e| ServerStartError::Other(format!("cannot draw a server id: {e}")))?;
+    // Joining waits for the bus's streams and buckets, which a NATS cluster
+    // that is starting or electing leaders takes seconds to serve: say what
+    // the server is waiting for meanwhile.
+    tracing::info!("joining the cluster bus (its JetStream streams and buckets)…");
     let bus = on
         .block_on(Bus::connect(cluster.bus, origin, cluster.secret))
         .map_err(|e| ServerStartError::Other(format!("cannot join the cluster: {e}")))?;
