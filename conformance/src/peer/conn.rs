@@ -390,6 +390,11 @@ impl FrameConn {
                 if self.send(&Frame::Pong { nonce }).is_err() {
                     // The peer went away; the next read says so.
                 }
+                // Past the deadline even with PINGs still decoded: each
+                // answer may wait for a peer that does not read.
+                if self.passed_over_until(deadline, false, "PING") {
+                    return Got::Nothing(wait);
+                }
                 continue;
             }
             return got;
@@ -403,11 +408,32 @@ impl FrameConn {
             let left = deadline.saturating_duration_since(Instant::now());
             let got = self.next_within(left);
             match &got {
-                Got::Frame(frame) if self.tolerated.contains(&frame.frame_type()) => continue,
+                Got::Frame(frame) if self.tolerated.contains(&frame.frame_type()) => {
+                    let what = frame.frame_type().to_string();
+                    if self.passed_over_until(deadline, true, &what) {
+                        return Got::Nothing(wait);
+                    }
+                }
                 Got::Nothing(_) => return Got::Nothing(wait),
                 _ => return got,
             }
         }
+    }
+
+    /// Whether a wait that passed over a frame must end: its deadline has
+    /// passed (and, with `drain`, no decoded frame is left, so that one
+    /// already received is still seen). A peer that sends frames the wait
+    /// passes over (PINGs, tolerated PONGs) without end would otherwise
+    /// hold it open for ever, since every read finds one more.
+    fn passed_over_until(&mut self, deadline: Instant, drain: bool, what: &str) -> bool {
+        if Instant::now() < deadline || (drain && !self.pending.is_empty()) {
+            return false;
+        }
+        self.log.line(format_args!(
+            "{}: the wait ended while the peer was still sending {what} frames",
+            self.label
+        ));
+        true
     }
 
     fn next_raw(&mut self, deadline: Instant, wait: Duration) -> Got {

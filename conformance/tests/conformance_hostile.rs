@@ -1,0 +1,102 @@
+//! The suite against implementations that attack it: its users point it at
+//! servers and clients they do not trust. A peer must not hold a case past
+//! its waits, fill the suite's memory, or write lines of its own into the
+//! reports.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use faxnotify_conformance::{
+    Outcome, Quiet, Report, RunConfig, ServerTarget, Target, Timeouts, run,
+};
+use faxnotify_core::wire::{Caps, Frame, ServerHello};
+
+/// Longer than any case below may take; a run still going then has hung.
+const HUNG: Duration = Duration::from_secs(60);
+
+fn fast_timeouts() -> Timeouts {
+    let mut t = Timeouts::default();
+    t.expect = Duration::from_millis(800);
+    t.quiet = Duration::from_millis(200);
+    t.client_start = Duration::from_secs(5);
+    t
+}
+
+/// Runs the configuration `config` makes on a thread (a configuration is
+/// not `Send`) and returns its report and how long it took; panics instead
+/// of hanging if the run outlives [`HUNG`].
+fn run_bounded(config: impl FnOnce() -> RunConfig + Send + 'static) -> (Report, Duration) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let config = config();
+        let started = Instant::now();
+        let report = run(&config, &mut Quiet).unwrap();
+        let _ = tx.send((report, started.elapsed()));
+    });
+    rx.recv_timeout(HUNG)
+        .unwrap_or_else(|_| panic!("the run still had not ended after {HUNG:?}"))
+}
+
+/// A server on 127.0.0.1 that greets each connection with SERVER_HELLO and
+/// then writes `flood` over and over, never reading.
+fn flooding_server(flood: Frame<'static>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let flood = flood.clone();
+            std::thread::spawn(move || serve_flood(stream, &flood));
+        }
+    });
+    addr
+}
+
+fn serve_flood(mut stream: TcpStream, flood: &Frame<'static>) {
+    let hello = Frame::ServerHello(ServerHello {
+        version_min: 1,
+        version_max: 1,
+        caps: Caps::BACKCHANNEL,
+        server_name: "flood".into(),
+    });
+    let mut bytes = Vec::new();
+    for _ in 0..4096 {
+        flood.encode(&mut bytes).unwrap();
+    }
+    let _ = stream.write_all(&hello.to_vec().unwrap());
+    // Drain what the suite sends (its LOGIN, its PONGs) so that its writes
+    // never block: only the flood may hold it.
+    if let Ok(mut reader) = stream.try_clone() {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        });
+    }
+    while stream.write_all(&bytes).is_ok() {}
+}
+
+fn server_config(addr: SocketAddr, case: &str) -> RunConfig {
+    let mut config = RunConfig::new(Target::Server(ServerTarget::new(addr, "alice", "secret")));
+    config.selection.cases = vec![case.to_owned()];
+    config.timeouts = fast_timeouts();
+    config
+}
+
+#[test]
+fn a_server_that_sends_pings_or_pongs_without_end_fails_within_the_waits() {
+    for flood in [Frame::Ping { nonce: 7 }, Frame::Pong { nonce: 7 }] {
+        let what = flood.frame_type();
+        let addr = flooding_server(flood);
+        let (report, took) = run_bounded(move || server_config(addr, "server/framing/zero-length"));
+        assert!(
+            matches!(report.cases[0].outcome, Outcome::Failed { .. }),
+            "{what}: {:?}",
+            report.cases[0].outcome
+        );
+        // The case waits 0.8 s for its answer; a flood may stretch a wait by
+        // one buffer of frames, not hold it open.
+        assert!(took < Duration::from_secs(10), "{what}: took {took:?}");
+    }
+}
