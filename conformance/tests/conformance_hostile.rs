@@ -9,7 +9,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use faxnotify_conformance::{
-    Outcome, Quiet, Report, RunConfig, ServerTarget, Target, Timeouts, run,
+    ClientTarget, Outcome, Quiet, Report, RunConfig, ServerTarget, Target, Timeouts, TreePrinter,
+    run, write_junit,
 };
 use faxnotify_core::wire::{Caps, Frame, ServerHello};
 
@@ -98,5 +99,50 @@ fn a_server_that_sends_pings_or_pongs_without_end_fails_within_the_waits() {
         // The case waits 0.8 s for its answer; a flood may stretch a wait by
         // one buffer of frames, not hold it open.
         assert!(took < Duration::from_secs(10), "{what}: took {took:?}");
+    }
+}
+
+fn client_config(script: &'static str, case: &'static str) -> impl FnOnce() -> RunConfig + Send {
+    move || {
+        let command = vec!["bash".to_owned(), "-c".to_owned(), script.to_owned()];
+        let mut config = RunConfig::new(Target::Client(ClientTarget::new(command)));
+        config.selection.cases = vec![case.to_owned()];
+        config.timeouts = fast_timeouts();
+        config
+    }
+}
+
+/// The tree and JUnit reports of `report`.
+fn reports(report: &Report) -> (String, String) {
+    let mut tree = TreePrinter::new(Vec::new());
+    tree.print_report(report);
+    let mut junit = Vec::new();
+    write_junit(report, &mut junit).unwrap();
+    (
+        String::from_utf8(tree.into_inner()).unwrap(),
+        String::from_utf8(junit).unwrap(),
+    )
+}
+
+#[test]
+fn what_a_client_writes_cannot_forge_lines_of_the_reports() {
+    // A client that never connects, whose stderr and stdout rewrite the
+    // terminal's line (carriage return, ESC sequences), reverse the text
+    // that follows (U+202E) and carry a forged pass of the case.
+    const FORGED: &str = r#"printf 'boom\r\033[2K  \342\234\224 zero-length [F-2]: passed\033[0m \342\200\256ssap\n' >&2;
+        printf '\r  9.999s control < NOTIFY seq=1\n'; exit 3"#;
+    let (report, _) = run_bounded(client_config(FORGED, "client/framing/zero-length"));
+    let Outcome::Failed { got, .. } = &report.cases[0].outcome else {
+        panic!("{:?}", report.cases[0].outcome);
+    };
+    assert!(got.contains("boom"), "{got}");
+    let (tree, junit) = reports(&report);
+    for (name, text) in [("tree", &tree), ("junit", &junit)] {
+        for bad in ['\r', '\x1b', '\u{202e}'] {
+            assert!(
+                !text.contains(bad),
+                "{name} report has {bad:?} from the client:\n{text}"
+            );
+        }
     }
 }

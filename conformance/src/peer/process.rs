@@ -164,7 +164,8 @@ impl ClientProcess {
 
     fn drain_stdout(&mut self) {
         while let Ok(line) = self.stdout.try_recv() {
-            self.log.line(format_args!("process stdout: {line}"));
+            self.log
+                .line(format_args!("process stdout: {}", shown(&line)));
             self.stdout_lines.push(line);
         }
     }
@@ -194,10 +195,14 @@ impl ClientProcess {
         }
     }
 
-    /// The last lines the client wrote to stderr, joined with ` | `.
+    /// The last lines the client wrote to stderr, joined with ` | `, with
+    /// the characters that could rewrite a report escaped (see [`shown`]).
     pub fn stderr_tail(&self) -> String {
         let tail = self.stderr.lock().map(|t| t.clone()).unwrap_or_default();
-        tail.into_iter().collect::<Vec<_>>().join(" | ")
+        tail.iter()
+            .map(|l| shown(l))
+            .collect::<Vec<_>>()
+            .join(" | ")
     }
 
     /// Every notification printed so far under the stdout contract.
@@ -255,6 +260,22 @@ impl Drop for ClientProcess {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A line the client wrote, as the reports may show it: control characters
+/// (a carriage return, ESC sequences) and the invisible characters that
+/// reorder or hide text become `\u{..}` escapes, so that the client under
+/// test cannot rewrite the terminal's line or forge a line of the report.
+fn shown(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        if faxnotify_core::peer_text::is_unsafe(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn keep_tail(stream: impl Read, tail: &Mutex<VecDeque<String>>) {
@@ -338,6 +359,14 @@ mod tests {
         );
         assert!(
             matches!(broken, Err(Fail::Failed { expected, .. }) if expected.contains("\"seq\""))
+        );
+    }
+
+    #[test]
+    fn lines_are_shown_with_controls_and_reordering_characters_escaped() {
+        assert_eq!(
+            shown("boom\r\x1b[2K ok \u{202e}x Müller"),
+            "boom\\u{d}\\u{1b}[2K ok \\u{202e}x Müller"
         );
     }
 
