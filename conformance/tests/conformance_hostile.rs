@@ -146,3 +146,36 @@ fn what_a_client_writes_cannot_forge_lines_of_the_reports() {
         }
     }
 }
+
+/// This process's peak resident memory (VmHWM), in bytes.
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn a_client_that_writes_without_end_does_not_fill_the_suites_memory() {
+    // 300 MB each: one line without an end on stdout and on stderr, and
+    // short lines on stdout. The suite keeps a bounded part of each.
+    const FLOODS: &str = "head -c 300M /dev/zero; head -c 300M /dev/zero >&2; \
+        yes | head -c 300M; sleep 30";
+    let before = peak_memory();
+    let (report, _) = run_bounded(client_config(FLOODS, "client/framing/zero-length"));
+    let grown = peak_memory().saturating_sub(before);
+    assert!(
+        matches!(report.cases[0].outcome, Outcome::Failed { .. }),
+        "{:?}",
+        report.cases[0].outcome
+    );
+    assert!(
+        grown < 150 * 1024 * 1024,
+        "the suite's peak memory grew by {} MiB",
+        grown / (1024 * 1024)
+    );
+}
