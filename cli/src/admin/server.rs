@@ -16,7 +16,9 @@
 //! a writing thread that puts out replies and delivery reports
 //! (`delivery`) in order; a bad line gets an error reply, never a crash.
 //! Lines are bounded ([`MAX_LINE`]); a connection idle for [`IDLE_TIMEOUT`]
-//! stops being read, and closes once its delivery reports are all out.
+//! stops being read, and closes once its delivery reports are all out. A
+//! client that leaves its replies unread is not read further until it
+//! reads them ([`MAX_UNREAD_REPLIES`]).
 
 use std::fs;
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
@@ -56,6 +58,56 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping server waits for admin connections to take their
 /// last delivery reports (a `notify --wait` reads them and closes).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many replies a connection's requests may run ahead of what the
+/// client has read: the next request is read only when fewer wait to be
+/// written, so a client that writes requests and never reads the replies
+/// cannot make the server queue one reply per request.
+const MAX_UNREAD_REPLIES: u64 = 32;
+
+/// How many lines a connection's writer has put out: what lets its reader
+/// wait for the client to read (see [`MAX_UNREAD_REPLIES`]).
+#[derive(Debug, Default)]
+struct Written {
+    lines: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Written {
+    /// Counts one more line written.
+    fn one_more(&self) {
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        *lines += 1;
+        self.changed.notify_all();
+    }
+
+    /// The writer has stopped: no reader waits for it any longer.
+    fn stopped(&self) {
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        *lines = u64::MAX;
+        self.changed.notify_all();
+    }
+
+    /// Waits, at most `wait`, until fewer than [`MAX_UNREAD_REPLIES`] of
+    /// the `replies` sent so far are unwritten; false if they still are.
+    /// (Delivery reports count as written lines too: those are written
+    /// only as the client reads, so they never let a reader run ahead of
+    /// a client that does not.)
+    fn wait_for_room(&self, replies: u64, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        while replies.saturating_sub(*lines) >= MAX_UNREAD_REPLIES {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            lines = self
+                .changed
+                .wait_timeout(lines, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
 
 /// The admin connections being served, and a way to wait until none is.
 #[derive(Debug, Default)]
@@ -365,28 +417,44 @@ fn serve(stream: UnixStream, ctx: &Context, connection: u64) {
     // when the reader and every pending delivery report let go of `lines`.
     let (lines, out) = mpsc::channel::<Value>();
     let tracker = ctx.tracker.clone();
-    let written = std::thread::Builder::new()
+    let written = Arc::new(Written::default());
+    let progress = Arc::clone(&written);
+    let writing = std::thread::Builder::new()
         .name("faxnotify-admin-out".into())
         .spawn(move || {
             for line in out {
                 if writeln!(writer, "{line}").is_err() {
                     break;
                 }
+                progress.one_more();
             }
+            progress.stopped();
             tracker.cancel(connection);
         });
-    let Ok(written) = written else {
+    let Ok(writing) = writing else {
         return;
     };
-    read_requests(stream, ctx, connection, &lines);
+    read_requests(stream, ctx, connection, &lines, &written);
     drop(lines);
-    let _ = written.join();
+    let _ = writing.join();
 }
 
-fn read_requests(stream: UnixStream, ctx: &Context, connection: u64, lines: &Sender<Value>) {
+fn read_requests(
+    stream: UnixStream,
+    ctx: &Context,
+    connection: u64,
+    lines: &Sender<Value>,
+    written: &Written,
+) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
+    // Every request line read gets exactly one reply.
+    let mut replies: u64 = 0;
     loop {
+        if !written.wait_for_room(replies, IDLE_TIMEOUT) {
+            return; // the client has not read its replies for that long
+        }
+        replies += 1;
         line.clear();
         let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
         match reader.by_ref().take(limit).read_until(b'\n', &mut line) {
