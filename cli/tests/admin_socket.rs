@@ -409,3 +409,38 @@ fn a_client_that_never_reads_its_replies_stops_being_read() {
         server.process.dump()
     );
 }
+
+#[test]
+fn connections_that_say_nothing_do_not_keep_notify_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", "pw")]);
+    let mut server = TestServer::start("mio", &users, dir.path(), &[]);
+
+    // A slowloris: more silent connections than the server serves at
+    // once, and one that trickles a request that never ends.
+    let mut silent: Vec<UnixStream> = (0..64)
+        .map(|_| UnixStream::connect(&server.admin).unwrap())
+        .collect();
+    let mut trickle = UnixStream::connect(&server.admin).unwrap();
+    trickle.write_all(br#"{"op":"#).unwrap();
+    silent.push(trickle);
+    let started = std::time::Instant::now();
+    faxnotify()
+        .args(["notify", "--admin-socket"])
+        .arg(&server.admin)
+        .args(["--all", "hello"])
+        .assert()
+        // Answered: nobody to notify, not `busy`.
+        .code(6)
+        .stderr(contains("nobody is logged in"));
+    assert!(started.elapsed() < common::WAIT, "{:?}", started.elapsed());
+    drop(silent);
+
+    server.process.interrupt();
+    assert!(
+        server.process.wait_exit().success(),
+        "{}",
+        server.process.dump()
+    );
+}
