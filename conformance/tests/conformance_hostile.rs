@@ -8,10 +8,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use faxnotify_conformance::peer::conn::FrameConn;
+use faxnotify_conformance::peer::log::CaseLog;
+use faxnotify_conformance::peer::pki::{Presented, SuitePki};
 use faxnotify_conformance::{
     ClientTarget, Outcome, Quiet, Report, RunConfig, ServerTarget, Target, Timeouts, TreePrinter,
     run, write_junit,
 };
+use faxnotify_core::tls::{ClientTls, Trust};
 use faxnotify_core::wire::{Caps, Frame, ServerHello};
 
 /// Longer than any case below may take; a run still going then has hung.
@@ -178,4 +182,109 @@ fn a_client_that_writes_without_end_does_not_fill_the_suites_memory() {
         "the suite's peak memory grew by {} MiB",
         grown / (1024 * 1024)
     );
+}
+
+/// A TLS server on 127.0.0.1 that reads the suite's ClientHello and then
+/// sends a handshake record one byte every 300 ms: each read of the suite
+/// gets a byte well within its wait, the record never ends.
+fn trickling_tls_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut hello = [0u8; 4096];
+                let _ = stream.read(&mut hello);
+                let record = [0x16, 0x03, 0x03, 0x40, 0x00]
+                    .into_iter()
+                    .chain([0x02; 0x4000]);
+                for byte in record {
+                    if stream.write_all(&[byte]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_tls_server_that_trickles_its_handshake_fails_within_the_waits() {
+    let addr = trickling_tls_server();
+    let (report, took) = run_bounded(move || {
+        let mut config = server_config(addr, "server/framing/zero-length");
+        if let Target::Server(target) = &mut config.target {
+            target.tls = Some(ClientTls {
+                server_name: "localhost".into(),
+                trust: Trust::PinnedSha256([0; 32]),
+            });
+        }
+        config
+    });
+    assert!(
+        matches!(report.cases[0].outcome, Outcome::Failed { .. }),
+        "{:?}",
+        report.cases[0].outcome
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+/// A TLS server on 127.0.0.1 that completes the handshake, then sends the
+/// header of a 16 KiB record and its body one byte every 300 ms. Returns
+/// its address and the fingerprint to pin.
+fn tls_server_trickling_a_record() -> (SocketAddr, [u8; 32]) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pki = SuitePki::new(addr.ip()).unwrap();
+    let pin = pki.good_fingerprint.0;
+    let server = pki.server(Presented::Good).clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let mut raw = stream.try_clone().unwrap();
+                let log = CaseLog::new();
+                let mut conn =
+                    FrameConn::new(stream, "trickle", &log, Duration::from_secs(5)).unwrap();
+                if conn.start_tls_server(&server).is_err() {
+                    return;
+                }
+                let record = [0x17, 0x03, 0x03, 0x40, 0x00]
+                    .into_iter()
+                    .chain([0x02; 0x4000]);
+                for byte in record {
+                    if raw.write_all(&[byte]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            });
+        }
+    });
+    (addr, pin)
+}
+
+#[test]
+fn a_tls_server_that_trickles_a_record_fails_within_the_waits() {
+    let (addr, pin) = tls_server_trickling_a_record();
+    let (report, took) = run_bounded(move || {
+        let mut config = server_config(addr, "server/framing/zero-length");
+        if let Target::Server(target) = &mut config.target {
+            target.tls = Some(ClientTls {
+                server_name: "localhost".into(),
+                trust: Trust::PinnedSha256(pin),
+            });
+        }
+        config
+    });
+    assert!(
+        matches!(report.cases[0].outcome, Outcome::Failed { .. }),
+        "{:?}",
+        report.cases[0].outcome
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
