@@ -288,3 +288,48 @@ fn a_tls_server_that_trickles_a_record_fails_within_the_waits() {
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+#[test]
+fn a_tls_port_that_answers_with_a_flood_does_not_fill_the_suites_memory() {
+    // Answers the suite's plain LOGIN on a "TLS port" with 400 MB of bytes
+    // as fast as it can, then stays open.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let chunk = vec![0x02; 1 << 20];
+                for _ in 0..400 {
+                    if stream.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    let before = peak_memory();
+    let (report, _) = run_bounded(move || {
+        let mut config = server_config(addr, "server/tls/plain-fnp-to-tls-port");
+        if let Target::Server(target) = &mut config.target {
+            target.tls = Some(ClientTls {
+                server_name: "localhost".into(),
+                trust: Trust::PinnedSha256([0; 32]),
+            });
+        }
+        config.timeouts.expect = Duration::from_secs(3);
+        config
+    });
+    let grown = peak_memory().saturating_sub(before);
+    assert!(
+        matches!(report.cases[0].outcome, Outcome::Failed { .. }),
+        "{:?}",
+        report.cases[0].outcome
+    );
+    assert!(
+        grown < 150 * 1024 * 1024,
+        "the suite's peak memory grew by {} MiB",
+        grown / (1024 * 1024)
+    );
+}

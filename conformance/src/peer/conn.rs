@@ -20,6 +20,11 @@ use super::stream::Stream;
 use super::tls::{SuiteTlsClient, SuiteTlsServer};
 use crate::case::Fail;
 
+/// The most bytes [`FrameConn::read_raw`] keeps: what a verdict shows of
+/// them is their first bytes and whether they look like a frame or a TLS
+/// record.
+pub const MAX_RAW: usize = 64 * 1024;
+
 /// What the next read produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Got {
@@ -500,8 +505,10 @@ impl FrameConn {
 
     /// Reads bytes as they come, without decoding (for what a peer sends
     /// instead of, or before, TLS), for up to `wait`: until the peer closes
-    /// or, with `first_only`, until the first bytes arrived. Returns them
-    /// and whether the peer closed (end of stream or reset).
+    /// or, with `first_only`, until the first bytes arrived. Returns the
+    /// first [`MAX_RAW`] of them (the rest is read and dropped: a peer
+    /// sending without end must not fill the suite's memory) and whether
+    /// the peer closed (end of stream or reset).
     pub fn read_raw(&mut self, wait: Duration, first_only: bool) -> (Vec<u8>, bool) {
         let deadline = Instant::now() + wait;
         let mut got = Vec::new();
@@ -515,7 +522,10 @@ impl FrameConn {
             }
             match self.stream.read(&mut self.buf) {
                 Ok(0) => return (got, true),
-                Ok(n) => got.extend_from_slice(&self.buf[..n]),
+                Ok(n) => {
+                    let room = MAX_RAW.saturating_sub(got.len()).min(n);
+                    got.extend_from_slice(&self.buf[..room]);
+                }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return (got, true),
