@@ -16,7 +16,7 @@ use faxnotify_conformance::{
     run, write_junit,
 };
 use faxnotify_core::tls::{ClientTls, Trust};
-use faxnotify_core::wire::{Caps, Frame, ServerHello};
+use faxnotify_core::wire::{Caps, Frame, LoginChallenge, ServerHello};
 
 /// Longer than any case below may take; a run still going then has hung.
 const HUNG: Duration = Duration::from_secs(60);
@@ -332,4 +332,53 @@ fn a_tls_port_that_answers_with_a_flood_does_not_fill_the_suites_memory() {
         "the suite's peak memory grew by {} MiB",
         grown / (1024 * 1024)
     );
+}
+
+/// A server on 127.0.0.1 that greets each connection and answers its LOGIN
+/// with a challenge of 4 294 967 295 PBKDF2 iterations (hours of work).
+fn costly_challenge_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let hello = Frame::ServerHello(ServerHello {
+                    version_min: 1,
+                    version_max: 1,
+                    caps: Caps::BACKCHANNEL,
+                    server_name: "costly".into(),
+                });
+                let _ = stream.write_all(&hello.to_vec().unwrap());
+                let mut login = [0u8; 4096];
+                if !matches!(stream.read(&mut login), Ok(n) if n > 0) {
+                    return;
+                }
+                let challenge = Frame::LoginChallenge(LoginChallenge {
+                    server_nonce: [7; 32],
+                    salt: vec![1; 16].into(),
+                    iterations: u32::MAX,
+                });
+                let _ = stream.write_all(&challenge.to_vec().unwrap());
+                let mut rest = [0u8; 4096];
+                while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_server_asking_for_endless_pbkdf2_work_fails_the_login_at_once() {
+    let addr = costly_challenge_server();
+    let (report, took) =
+        run_bounded(move || server_config(addr, "server/framing/oversized-after-login"));
+    match &report.cases[0].outcome {
+        Outcome::Failed { expected, got } => {
+            assert!(expected.contains("[A-4]"), "{expected}");
+            assert!(got.contains("4294967295"), "{got}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
