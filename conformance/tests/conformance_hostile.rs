@@ -12,8 +12,8 @@ use faxnotify_conformance::peer::conn::FrameConn;
 use faxnotify_conformance::peer::log::CaseLog;
 use faxnotify_conformance::peer::pki::{Presented, SuitePki};
 use faxnotify_conformance::{
-    ClientTarget, Outcome, Quiet, Report, RunConfig, ServerTarget, Target, Timeouts, TreePrinter,
-    run, write_junit,
+    ClientTarget, CommandTrigger, NotifyTrigger, Outcome, Quiet, Report, RunConfig, ServerTarget,
+    Target, Timeouts, TreePrinter, run, write_junit,
 };
 use faxnotify_core::tls::{ClientTls, Trust};
 use faxnotify_core::wire::{Caps, Frame, LoginChallenge, ServerHello};
@@ -381,4 +381,37 @@ fn a_server_asking_for_endless_pbkdf2_work_fails_the_login_at_once() {
         other => panic!("{other:?}"),
     }
     assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn a_notify_command_that_fails_is_reported_promptly_and_escaped() {
+    // Fails with a line that rewrites the terminal's line, and leaves a
+    // process behind that holds its stderr open.
+    let trigger = CommandTrigger::new(
+        [
+            "sh",
+            "-c",
+            r"printf 'boom\r\033[2K ok' >&2; sleep 20 & exit 1",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(trigger.notify("alice", "hello"));
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the notify command's failure was not reported within 10 s");
+    let message = result.unwrap_err();
+    assert!(message.contains("exit status: 1"), "{message}");
+    assert!(
+        message.contains("boom") && message.contains("ok"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\r') && !message.contains('\x1b'),
+        "{message:?}"
+    );
 }

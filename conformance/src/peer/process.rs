@@ -285,7 +285,7 @@ impl Drop for ClientProcess {
 /// (a carriage return, ESC sequences) and the invisible characters that
 /// reorder or hide text become `\u{..}` escapes, so that the client under
 /// test cannot rewrite the terminal's line or forge a line of the report.
-fn shown(line: &str) -> String {
+pub(crate) fn shown(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     for c in line.chars() {
         if faxnotify_core::peer_text::is_unsafe(c) {
