@@ -165,10 +165,10 @@ fn peak_memory() -> u64 {
 
 #[test]
 fn a_client_that_writes_without_end_does_not_fill_the_suites_memory() {
-    // 300 MB each: one line without an end on stdout and on stderr, and
-    // short lines on stdout. The suite keeps a bounded part of each.
-    const FLOODS: &str = "head -c 300M /dev/zero; head -c 300M /dev/zero >&2; \
-        yes | head -c 300M; sleep 30";
+    // 300 MB each: short lines on stdout, one line without an end on
+    // stdout and on stderr. The suite keeps a bounded part of each.
+    const FLOODS: &str = "yes | head -c 300M; head -c 300M /dev/zero; \
+        head -c 300M /dev/zero >&2; sleep 30";
     let before = peak_memory();
     let (report, _) = run_bounded(client_config(FLOODS, "client/framing/zero-length"));
     let grown = peak_memory().saturating_sub(before);

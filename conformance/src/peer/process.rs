@@ -28,6 +28,9 @@ const MAX_LINE: usize = 1024 * 1024;
 /// case; later lines are read and dropped, so that a client writing
 /// without end neither fills the suite's memory nor blocks on its pipe.
 const MAX_STDOUT: usize = 64 * 1024 * 1024;
+/// What each line kept counts against [`MAX_STDOUT`] besides its bytes
+/// (its `String`, its place in the channel and in the list of lines).
+const LINE_COST: usize = 64;
 
 /// What the suite substitutes into the client's command line.
 #[derive(Clone, Debug)]
@@ -149,7 +152,9 @@ impl ClientProcess {
                 let mut kept = 0;
                 let mut dropped = false;
                 read_lines(out, |line| {
-                    kept += line.len();
+                    // A line costs its bookkeeping too: a flood of empty
+                    // lines must not be free.
+                    kept += line.len() + LINE_COST;
                     if kept <= MAX_STDOUT {
                         return tx.send(line).is_ok();
                     }
