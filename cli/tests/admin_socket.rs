@@ -358,3 +358,89 @@ fn the_default_path_is_in_a_private_directory() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn a_client_that_never_reads_its_replies_stops_being_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", "pw")]);
+    let mut server = TestServer::start("mio", &users, dir.path(), &[]);
+
+    // Requests as fast as the server takes them, never reading a reply.
+    // The server must stop reading once its replies wait unread, rather
+    // than queue a reply per request for as long as the client writes.
+    const GAVE_UP: usize = 8 * 1024 * 1024;
+    let mut stream = UnixStream::connect(&server.admin).unwrap();
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let chunk = r#"{"op":"sessions"}
+"#
+    .repeat(4096);
+    let mut taken = 0;
+    let stalled = loop {
+        match stream.write(chunk.as_bytes()) {
+            Ok(n) => taken += n,
+            Err(e) => break e,
+        }
+        assert!(
+            taken < GAVE_UP,
+            "the server took {taken} bytes of requests whose replies were never read"
+        );
+    };
+    assert!(
+        matches!(
+            stalled.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{stalled}"
+    );
+    // The connection still works once the client reads.
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    assert_eq!(json(reply.trim()).unwrap()["ok"], true, "{reply}");
+    drop((stream, reader));
+
+    server.process.interrupt();
+    assert!(
+        server.process.wait_exit().success(),
+        "{}",
+        server.process.dump()
+    );
+}
+
+#[test]
+fn connections_that_say_nothing_do_not_keep_notify_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", "pw")]);
+    let mut server = TestServer::start("mio", &users, dir.path(), &[]);
+
+    // A slowloris: more silent connections than the server serves at
+    // once, and one that trickles a request that never ends.
+    let mut silent: Vec<UnixStream> = (0..64)
+        .map(|_| UnixStream::connect(&server.admin).unwrap())
+        .collect();
+    let mut trickle = UnixStream::connect(&server.admin).unwrap();
+    trickle.write_all(br#"{"op":"#).unwrap();
+    silent.push(trickle);
+    let started = std::time::Instant::now();
+    faxnotify()
+        .args(["notify", "--admin-socket"])
+        .arg(&server.admin)
+        .args(["--all", "hello"])
+        .assert()
+        // Answered: nobody to notify, not `busy`.
+        .code(6)
+        .stderr(contains("nobody is logged in"));
+    assert!(started.elapsed() < common::WAIT, "{:?}", started.elapsed());
+    drop(silent);
+
+    server.process.interrupt();
+    assert!(
+        server.process.wait_exit().success(),
+        "{}",
+        server.process.dump()
+    );
+}

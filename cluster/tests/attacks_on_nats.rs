@@ -369,3 +369,63 @@ fn a_message_forged_on_the_tail_neither_arrives_nor_moves_a_reader() {
         },
     );
 }
+
+#[test]
+fn malformed_log_messages_are_skipped_one_by_one() {
+    run(
+        "malformed_log_messages_are_skipped_one_by_one",
+        3,
+        |cluster| async move {
+            let server = bus(&cluster, 1).await;
+            let js = raw(&cluster).await;
+            let subject = format!("faxnotify.n.{}", user_token("alice").unwrap());
+            // What a careless or hostile fax engine may publish: empty, a
+            // batch header cut short, a batch of none, a count larger than
+            // its entries, bytes after the last entry, an entry whose
+            // length runs past the end, a batch of 65 535 (one byte too
+            // many after them). Each is skipped whole, named by its seq;
+            // the genuine notification after them arrives.
+            let mut counts_more = vec![0, 0, 3];
+            counts_more.extend([3, 0, 1, 9]);
+            let mut huge = vec![0, 0xff, 0xff];
+            for _ in 0..0xffffu32 {
+                huge.extend([3, 0, 0]);
+            }
+            huge.push(0);
+            let bodies: Vec<Vec<u8>> = vec![
+                vec![],
+                vec![0, 0],
+                vec![0, 0, 0],
+                counts_more,
+                vec![0, 0, 1, 3, 0, 1, 9, 9],
+                vec![0, 0, 1, 3, 0xff, 0xff, 1],
+                huge,
+            ];
+            let mut seqs = Vec::new();
+            for body in bodies {
+                let ack = js
+                    .publish(subject.clone(), body.into())
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                seqs.push(ack.sequence);
+            }
+            let after = server
+                .publish(&server.publish_id(), "alice", &note(2))
+                .await
+                .unwrap();
+            let mut log = server.read_user("alice", LogSeq(1)).await.unwrap();
+            for seq in seqs {
+                match log.next(WAIT).await {
+                    Err(ReadError::Malformed { log_seq, reason }) => {
+                        assert_eq!(log_seq, LogSeq(seq), "{reason}");
+                    }
+                    other => panic!("message {seq} read as {other:?}"),
+                }
+            }
+            let next = log.next(WAIT).await.unwrap().unwrap();
+            assert_eq!(next.log_seq, after);
+        },
+    );
+}

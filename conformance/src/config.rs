@@ -156,16 +156,14 @@ impl NotifyTrigger for CommandTrigger {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run {:?}: {e}", argv[0]))?;
+        // Read as it comes (a full pipe would block the command), bounded.
+        let stderr = child.stderr.take().map(CommandStderr::read);
         let deadline = std::time::Instant::now() + self.timeout;
         loop {
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => return Ok(()),
                 Ok(Some(status)) => {
-                    let mut stderr = String::new();
-                    if let Some(mut err) = child.stderr.take() {
-                        use std::io::Read as _;
-                        let _ = err.read_to_string(&mut stderr);
-                    }
+                    let stderr = stderr.map(CommandStderr::text).unwrap_or_default();
                     return Err(format!(
                         "notify command exited with {status}: {}",
                         stderr.trim()
@@ -187,6 +185,50 @@ impl NotifyTrigger for CommandTrigger {
 
     fn describe(&self) -> String {
         self.argv.join(" ")
+    }
+}
+
+/// A notify command's stderr, read on a thread as it comes: at most
+/// [`CommandStderr::KEPT`] bytes kept, the rest dropped.
+struct CommandStderr {
+    kept: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+impl CommandStderr {
+    /// What a failure's report shows of it.
+    const KEPT: usize = 4096;
+    /// How long an exited command's stderr may take to end: a process the
+    /// command left behind may hold it open for ever.
+    const END_WAIT: Duration = Duration::from_millis(500);
+
+    fn read(mut pipe: std::process::ChildStderr) -> Self {
+        use std::io::Read as _;
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (done, ended) = std::sync::mpsc::channel();
+        let into = std::sync::Arc::clone(&kept);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut kept) = into.lock() {
+                    let room = Self::KEPT.saturating_sub(kept.len()).min(n);
+                    kept.extend_from_slice(&buf[..room]);
+                }
+            }
+            let _ = done.send(());
+        });
+        Self { kept, ended }
+    }
+
+    /// The text read once the stream ended (or [`Self::END_WAIT`] passed),
+    /// with what could rewrite a report escaped.
+    fn text(self) -> String {
+        let _ = self.ended.recv_timeout(Self::END_WAIT);
+        let kept = self.kept.lock().map(|k| k.clone()).unwrap_or_default();
+        crate::peer::process::shown(String::from_utf8_lossy(&kept).trim())
     }
 }
 

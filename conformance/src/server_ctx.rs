@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use faxnotify_core::auth::{
-    AuthMessage, ClientSecrets, client_proof, prepare_password, prepare_username, server_signature,
-    session_key, verify_mac,
+    AuthMessage, ClientSecrets, DEFAULT_ITERATION_CAP, MIN_ITERATIONS, client_proof,
+    prepare_password, prepare_username, server_signature, session_key, verify_mac,
 };
 use faxnotify_core::wire::{
     CallbackState, Caps, ErrorCode, Frame, FrameType, Login, LoginChallenge, LoginOk,
@@ -279,6 +279,16 @@ impl<'a> ServerCtx<'a> {
             &Frame::LoginChallenge(challenge.clone()),
         )
         .map_err(|e| Fail::failed("an encodable AuthMessage", e.to_string()))?;
+        // Checked before any work: a server under test chooses the count,
+        // and 4 294 967 295 PBKDF2 iterations would hold the run for hours.
+        if !(MIN_ITERATIONS..=DEFAULT_ITERATION_CAP).contains(&challenge.iterations) {
+            return Err(Fail::failed(
+                format!(
+                    "LOGIN_CHALLENGE iterations within {MIN_ITERATIONS}..={DEFAULT_ITERATION_CAP}, which clients accept [A-4]"
+                ),
+                format!("iterations={}", challenge.iterations),
+            ));
+        }
         let prepared = prepare_password(password)
             .map_err(|e| Fail::skipped(format!("the password is refused by RFC 8265: {e}")))?;
         let key = (prepared, challenge.salt.to_vec(), challenge.iterations);

@@ -13,6 +13,8 @@ use crate::failure::Failure;
 
 /// How long a request may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a failed send looks for the reply the server closed with.
+const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 
 /// Opens the admin socket at `path`, explaining the usual failures, and
 /// makes sure root or this user serves it (nothing is sent otherwise).
@@ -107,12 +109,22 @@ impl Connection {
         ))
     }
 
-    /// Sends one request line.
+    /// Sends one request line. If the server closed the connection first,
+    /// its refusal (a `busy` reply) is what fails, not the broken pipe.
     pub fn send(&mut self, line: &Value) -> Result<(), Failure> {
         let text = format!("{line}\n");
-        (&self.stream)
-            .write_all(text.as_bytes())
-            .map_err(|e| self.broken(&e))
+        let Err(e) = (&self.stream).write_all(text.as_bytes()) else {
+            return Ok(());
+        };
+        if let Ok(Received::Line(reply)) = self.receive(REFUSAL_WAIT)
+            && let Some((code, message)) = error_of(&reply)
+        {
+            return Err(Failure::runtime(format!(
+                "the server refused the request on the admin socket {} ({code}): {message}",
+                self.path.display()
+            )));
+        }
+        Err(self.broken(&e))
     }
 
     /// The next line, waiting at most `timeout`.
@@ -181,4 +193,39 @@ pub fn error_of(reply: &Value) -> Option<(String, String)> {
         .unwrap_or("the server refused the request")
         .to_owned();
     Some((code, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn a_refusal_before_the_request_is_reported_not_the_broken_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            // As the server does when every place is taken: a busy reply,
+            // then the close, without reading the request.
+            let (mut stream, _) = listener.accept().unwrap();
+            writeln!(
+                stream,
+                r#"{{"ok":false,"error":"busy","message":"more than 64 admin connections at once; try again"}}"#
+            )
+            .unwrap();
+        });
+        let mut connection = Connection::open(&path).unwrap();
+        server.join().unwrap();
+        // Large enough not to fit in the socket's buffer before the close.
+        let request = serde_json::json!({"op": "sessions", "pad": "x".repeat(4 << 20)});
+        let failure = connection.send(&request).unwrap_err();
+        assert!(
+            failure
+                .message
+                .contains("(busy): more than 64 admin connections"),
+            "{}",
+            failure.message
+        );
+    }
 }

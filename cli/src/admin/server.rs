@@ -16,7 +16,9 @@
 //! a writing thread that puts out replies and delivery reports
 //! (`delivery`) in order; a bad line gets an error reply, never a crash.
 //! Lines are bounded ([`MAX_LINE`]); a connection idle for [`IDLE_TIMEOUT`]
-//! stops being read, and closes once its delivery reports are all out.
+//! stops being read, and closes once its delivery reports are all out. A
+//! client that leaves its replies unread is not read further until it
+//! reads them ([`MAX_UNREAD_REPLIES`]).
 
 use std::fs;
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
@@ -45,8 +47,11 @@ use crate::runtime::cluster::ClusterControl;
 use crate::runtime::{EndSessionError, ServerControl};
 use crate::user_store::SharedUsers;
 
-/// Admin connections served at once; more get a `busy` reply. (One that
-/// waits for delivery reports holds its place until they are out.)
+/// Admin connections served at once. One more closes the oldest that waits
+/// for its client's next request (a connection that says nothing, or
+/// trickles a line that never ends, holds no place another needs); only
+/// when none does does it get a `busy` reply. (One that asked for delivery
+/// reports holds its place until they are out.)
 pub const MAX_CONNECTIONS: usize = 64;
 /// The longest request line (a notification payload is at most 64 KiB, so
 /// even fully escaped JSON fits).
@@ -56,12 +61,74 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping server waits for admin connections to take their
 /// last delivery reports (a `notify --wait` reads them and closes).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many replies a connection's requests may run ahead of what the
+/// client has read: the next request is read only when fewer wait to be
+/// written, so a client that writes requests and never reads the replies
+/// cannot make the server queue one reply per request.
+const MAX_UNREAD_REPLIES: u64 = 32;
+
+/// How many lines a connection's writer has put out: what lets its reader
+/// wait for the client to read (see [`MAX_UNREAD_REPLIES`]).
+#[derive(Debug, Default)]
+struct Written {
+    lines: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Written {
+    /// Counts one more line written.
+    fn one_more(&self) {
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        *lines += 1;
+        self.changed.notify_all();
+    }
+
+    /// The writer has stopped: no reader waits for it any longer.
+    fn stopped(&self) {
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        *lines = u64::MAX;
+        self.changed.notify_all();
+    }
+
+    /// Waits, at most `wait`, until fewer than [`MAX_UNREAD_REPLIES`] of
+    /// the `replies` sent so far are unwritten; false if they still are.
+    /// (Delivery reports count as written lines too: those are written
+    /// only as the client reads, so they never let a reader run ahead of
+    /// a client that does not.)
+    fn wait_for_room(&self, replies: u64, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        while replies.saturating_sub(*lines) >= MAX_UNREAD_REPLIES {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            lines = self
+                .changed
+                .wait_timeout(lines, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
 
 /// The admin connections being served, and a way to wait until none is.
 #[derive(Debug, Default)]
 struct Active {
     count: Mutex<usize>,
     changed: Condvar,
+    /// The connections a newer one may close, oldest first.
+    places: Mutex<Vec<Place>>,
+}
+
+/// A served connection as the accept loop sees it.
+#[derive(Debug)]
+struct Place {
+    id: u64,
+    stream: UnixStream,
+    /// Whether it waits for its client's next request and asked for no
+    /// delivery report: closing it then loses nothing.
+    idle: Arc<AtomicBool>,
 }
 
 impl Active {
@@ -75,7 +142,37 @@ impl Active {
         true
     }
 
-    fn leave(&self) {
+    /// Takes a place whatever the count: one was just made by
+    /// [`close_oldest_idle`](Self::close_oldest_idle), whose connection
+    /// leaves as soon as its threads see the close.
+    fn enter_anyway(&self) {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    /// Lets a connection be closed to make room (see [`Place`]).
+    fn register(&self, place: Place) {
+        self.places
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(place);
+    }
+
+    /// Closes the oldest idle connection; false if none is idle.
+    fn close_oldest_idle(&self) -> bool {
+        let mut places = self.places.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(at) = places.iter().position(|p| p.idle.load(Ordering::SeqCst)) else {
+            return false;
+        };
+        let place = places.remove(at);
+        let _ = place.stream.shutdown(std::net::Shutdown::Both);
+        true
+    }
+
+    fn leave(&self, id: u64) {
+        self.places
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|p| p.id != id);
         let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
         *count = count.saturating_sub(1);
         self.changed.notify_all();
@@ -331,32 +428,45 @@ fn accept_loop(listener: UnixListener, ctx: Context, stop: &AtomicBool, active: 
             }
         };
         if !active.enter(MAX_CONNECTIONS) {
-            let reply = error_reply(
-                codes::BUSY,
-                format!("more than {MAX_CONNECTIONS} admin connections at once; try again"),
-            );
-            let _ = writeln!(stream, "{reply}");
-            continue;
+            if !active.close_oldest_idle() {
+                let reply = error_reply(
+                    codes::BUSY,
+                    format!("more than {MAX_CONNECTIONS} admin connections at once; try again"),
+                );
+                let _ = writeln!(stream, "{reply}");
+                continue;
+            }
+            tracing::debug!("admin socket full: closed the oldest idle connection");
+            active.enter_anyway();
         }
         let ctx = ctx.clone();
         let served = Arc::clone(active);
         let id = ids.fetch_add(1, Ordering::SeqCst);
+        let idle = Arc::new(AtomicBool::new(false));
+        if let Ok(stream) = stream.try_clone() {
+            active.register(Place {
+                id,
+                stream,
+                idle: Arc::clone(&idle),
+            });
+        }
         let spawned = std::thread::Builder::new()
             .name("faxnotify-admin-conn".into())
             .spawn(move || {
-                serve(stream, &ctx, id);
-                served.leave();
+                serve(stream, &ctx, id, &idle);
+                served.leave(id);
             });
         if let Err(e) = spawned {
-            active.leave();
+            active.leave(id);
             tracing::warn!("cannot serve an admin connection: {e}");
         }
     }
 }
 
 /// Answers one connection's request lines until it closes, then waits
-/// until its replies and delivery reports are out.
-fn serve(stream: UnixStream, ctx: &Context, connection: u64) {
+/// until its replies and delivery reports are out. `idle` tells the accept
+/// loop when the connection may be closed to make room (see [`Place`]).
+fn serve(stream: UnixStream, ctx: &Context, connection: u64, idle: &AtomicBool) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let Ok(mut writer) = stream.try_clone() else {
@@ -366,31 +476,54 @@ fn serve(stream: UnixStream, ctx: &Context, connection: u64) {
     // when the reader and every pending delivery report let go of `lines`.
     let (lines, out) = mpsc::channel::<Value>();
     let tracker = ctx.tracker.clone();
-    let written = std::thread::Builder::new()
+    let written = Arc::new(Written::default());
+    let progress = Arc::clone(&written);
+    let writing = std::thread::Builder::new()
         .name("faxnotify-admin-out".into())
         .spawn(move || {
             for line in out {
                 if writeln!(writer, "{line}").is_err() {
                     break;
                 }
+                progress.one_more();
             }
+            progress.stopped();
             tracker.cancel(connection);
         });
-    let Ok(written) = written else {
+    let Ok(writing) = writing else {
         return;
     };
-    read_requests(stream, ctx, connection, &lines);
+    read_requests(stream, ctx, connection, &lines, &written, idle);
     drop(lines);
-    let _ = written.join();
+    let _ = writing.join();
 }
 
-fn read_requests(stream: UnixStream, ctx: &Context, connection: u64, lines: &Sender<Value>) {
+fn read_requests(
+    stream: UnixStream,
+    ctx: &Context,
+    connection: u64,
+    lines: &Sender<Value>,
+    written: &Written,
+    idle: &AtomicBool,
+) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
+    // Every request line read gets exactly one reply.
+    let mut replies: u64 = 0;
+    // Whether a request asked for delivery reports: the connection then
+    // holds its place until they are out.
+    let mut holds = false;
     loop {
+        if !written.wait_for_room(replies, IDLE_TIMEOUT) {
+            return; // the client has not read its replies for that long
+        }
+        replies += 1;
         line.clear();
         let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
-        match reader.by_ref().take(limit).read_until(b'\n', &mut line) {
+        idle.store(!holds, Ordering::SeqCst);
+        let read = reader.by_ref().take(limit).read_until(b'\n', &mut line);
+        idle.store(false, Ordering::SeqCst);
+        match read {
             Ok(0) => return,
             Ok(_) => {}
             Err(_) => return, // idle timeout or a broken connection
@@ -414,14 +547,21 @@ fn read_requests(stream: UnixStream, ctx: &Context, connection: u64, lines: &Sen
             }
             continue;
         }
-        if !answer(text.trim(), ctx, connection, lines) {
+        if !answer(text.trim(), ctx, connection, lines, &mut holds) {
             return;
         }
     }
 }
 
-/// Answers one line; false when the connection's writer is gone.
-fn answer(line: &str, ctx: &Context, connection: u64, lines: &Sender<Value>) -> bool {
+/// Answers one line; false when the connection's writer is gone. Sets
+/// `holds` when it registered delivery reports.
+fn answer(
+    line: &str,
+    ctx: &Context,
+    connection: u64,
+    lines: &Sender<Value>,
+    holds: &mut bool,
+) -> bool {
     let Envelope {
         id,
         delivery_reports,
@@ -448,6 +588,7 @@ fn answer(line: &str, ctx: &Context, connection: u64, lines: &Sender<Value>) -> 
         }
         if delivery_reports && let (Some(id), Some(published)) = (id, published) {
             ctx.cluster_tracker.register(id, lines.clone(), &published);
+            *holds = true;
         }
         return true;
     }
@@ -462,6 +603,7 @@ fn answer(line: &str, ctx: &Context, connection: u64, lines: &Sender<Value>) -> 
     if delivery_reports && let (Some(id), Some(recipients)) = (id, recipients) {
         ctx.tracker
             .register(connection, id, lines.clone(), recipients);
+        *holds = true;
     }
     true
 }

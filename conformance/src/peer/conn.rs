@@ -20,6 +20,11 @@ use super::stream::Stream;
 use super::tls::{SuiteTlsClient, SuiteTlsServer};
 use crate::case::Fail;
 
+/// The most bytes [`FrameConn::read_raw`] keeps: what a verdict shows of
+/// them is their first bytes and whether they look like a frame or a TLS
+/// record.
+pub const MAX_RAW: usize = 64 * 1024;
+
 /// What the next read produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Got {
@@ -390,6 +395,11 @@ impl FrameConn {
                 if self.send(&Frame::Pong { nonce }).is_err() {
                     // The peer went away; the next read says so.
                 }
+                // Past the deadline even with PINGs still decoded: each
+                // answer may wait for a peer that does not read.
+                if self.passed_over_until(deadline, false, "PING") {
+                    return Got::Nothing(wait);
+                }
                 continue;
             }
             return got;
@@ -403,11 +413,32 @@ impl FrameConn {
             let left = deadline.saturating_duration_since(Instant::now());
             let got = self.next_within(left);
             match &got {
-                Got::Frame(frame) if self.tolerated.contains(&frame.frame_type()) => continue,
+                Got::Frame(frame) if self.tolerated.contains(&frame.frame_type()) => {
+                    let what = frame.frame_type().to_string();
+                    if self.passed_over_until(deadline, true, &what) {
+                        return Got::Nothing(wait);
+                    }
+                }
                 Got::Nothing(_) => return Got::Nothing(wait),
                 _ => return got,
             }
         }
+    }
+
+    /// Whether a wait that passed over a frame must end: its deadline has
+    /// passed (and, with `drain`, no decoded frame is left, so that one
+    /// already received is still seen). A peer that sends frames the wait
+    /// passes over (PINGs, tolerated PONGs) without end would otherwise
+    /// hold it open for ever, since every read finds one more.
+    fn passed_over_until(&mut self, deadline: Instant, drain: bool, what: &str) -> bool {
+        if Instant::now() < deadline || (drain && !self.pending.is_empty()) {
+            return false;
+        }
+        self.log.line(format_args!(
+            "{}: the wait ended while the peer was still sending {what} frames",
+            self.label
+        ));
+        true
     }
 
     fn next_raw(&mut self, deadline: Instant, wait: Duration) -> Got {
@@ -474,8 +505,10 @@ impl FrameConn {
 
     /// Reads bytes as they come, without decoding (for what a peer sends
     /// instead of, or before, TLS), for up to `wait`: until the peer closes
-    /// or, with `first_only`, until the first bytes arrived. Returns them
-    /// and whether the peer closed (end of stream or reset).
+    /// or, with `first_only`, until the first bytes arrived. Returns the
+    /// first [`MAX_RAW`] of them (the rest is read and dropped: a peer
+    /// sending without end must not fill the suite's memory) and whether
+    /// the peer closed (end of stream or reset).
     pub fn read_raw(&mut self, wait: Duration, first_only: bool) -> (Vec<u8>, bool) {
         let deadline = Instant::now() + wait;
         let mut got = Vec::new();
@@ -489,7 +522,10 @@ impl FrameConn {
             }
             match self.stream.read(&mut self.buf) {
                 Ok(0) => return (got, true),
-                Ok(n) => got.extend_from_slice(&self.buf[..n]),
+                Ok(n) => {
+                    let room = MAX_RAW.saturating_sub(got.len()).min(n);
+                    got.extend_from_slice(&self.buf[..room]);
+                }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return (got, true),

@@ -20,6 +20,17 @@ use crate::case::Fail;
 
 /// Lines of stderr kept for failure reports.
 const STDERR_TAIL: usize = 20;
+/// The longest line of the client's output the suite keeps; the rest of a
+/// longer line is read and dropped. A notification line under the stdout
+/// contract (a 64 KiB payload in hex, its fields escaped) fits.
+const MAX_LINE: usize = 1024 * 1024;
+/// How much of the client's stdout (in lines kept) the suite holds per
+/// case; later lines are read and dropped, so that a client writing
+/// without end neither fills the suite's memory nor blocks on its pipe.
+const MAX_STDOUT: usize = 64 * 1024 * 1024;
+/// What each line kept counts against [`MAX_STDOUT`] besides its bytes
+/// (its `String`, its place in the channel and in the list of lines).
+const LINE_COST: usize = 64;
 
 /// What the suite substitutes into the client's command line.
 #[derive(Clone, Debug)]
@@ -138,12 +149,25 @@ impl ClientProcess {
         let (tx, stdout) = channel();
         if let Some(out) = child.stdout.take() {
             std::thread::spawn(move || {
-                for line in BufReader::new(out).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
+                let mut kept = 0;
+                let mut dropped = false;
+                read_lines(out, |line| {
+                    // A line costs its bookkeeping too: a flood of empty
+                    // lines must not be free.
+                    kept += line.len() + LINE_COST;
+                    if kept <= MAX_STDOUT {
+                        return tx.send(line).is_ok();
                     }
-                }
+                    if !dropped {
+                        dropped = true;
+                        let note = format!(
+                            "(the suite keeps {} MiB of the client's stdout per case; the rest is dropped)",
+                            MAX_STDOUT / (1024 * 1024)
+                        );
+                        return tx.send(note).is_ok();
+                    }
+                    true
+                });
             });
         }
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
@@ -164,7 +188,8 @@ impl ClientProcess {
 
     fn drain_stdout(&mut self) {
         while let Ok(line) = self.stdout.try_recv() {
-            self.log.line(format_args!("process stdout: {line}"));
+            self.log
+                .line(format_args!("process stdout: {}", shown(&line)));
             self.stdout_lines.push(line);
         }
     }
@@ -194,10 +219,14 @@ impl ClientProcess {
         }
     }
 
-    /// The last lines the client wrote to stderr, joined with ` | `.
+    /// The last lines the client wrote to stderr, joined with ` | `, with
+    /// the characters that could rewrite a report escaped (see [`shown`]).
     pub fn stderr_tail(&self) -> String {
         let tail = self.stderr.lock().map(|t| t.clone()).unwrap_or_default();
-        tail.into_iter().collect::<Vec<_>>().join(" | ")
+        tail.iter()
+            .map(|l| shown(l))
+            .collect::<Vec<_>>()
+            .join(" | ")
     }
 
     /// Every notification printed so far under the stdout contract.
@@ -257,14 +286,77 @@ impl Drop for ClientProcess {
     }
 }
 
+/// A line the client wrote, as the reports may show it: control characters
+/// (a carriage return, ESC sequences) and the invisible characters that
+/// reorder or hide text become `\u{..}` escapes, so that the client under
+/// test cannot rewrite the terminal's line or forge a line of the report.
+pub(crate) fn shown(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        if faxnotify_core::peer_text::is_unsafe(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn keep_tail(stream: impl Read, tail: &Mutex<VecDeque<String>>) {
-    for line in BufReader::new(stream).lines() {
-        let Ok(line) = line else { break };
+    read_lines(stream, |line| {
         if let Ok(mut tail) = tail.lock() {
             if tail.len() == STDERR_TAIL {
                 tail.pop_front();
             }
             tail.push_back(line);
+        }
+        true
+    });
+}
+
+/// Hands `each` the lines of `stream` until it ends or `each` returns
+/// false: bytes that are not UTF-8 as U+FFFD, at most [`MAX_LINE`] bytes of
+/// a line (the rest is read and dropped), so that a client writing without
+/// a line end cannot fill the suite's memory, and one invalid byte does not
+/// stop the reading (the client would then block on a full pipe).
+fn read_lines(stream: impl Read, mut each: impl FnMut(String) -> bool) {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX);
+        match reader.by_ref().take(limit).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        } else if line.len() >= MAX_LINE && !skip_rest_of_line(&mut reader) {
+            return;
+        }
+        if !each(String::from_utf8_lossy(&line).into_owned()) {
+            return;
+        }
+    }
+}
+
+/// Reads up to and including the next line end; false at the end of the
+/// stream or on an error.
+fn skip_rest_of_line(reader: &mut impl BufRead) -> bool {
+    loop {
+        let (consumed, found) = match reader.fill_buf() {
+            Ok([]) | Err(_) => return false,
+            Ok(buf) => match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            },
+        };
+        reader.consume(consumed);
+        if found {
+            return true;
         }
     }
 }
@@ -338,6 +430,30 @@ mod tests {
         );
         assert!(
             matches!(broken, Err(Fail::Failed { expected, .. }) if expected.contains("\"seq\""))
+        );
+    }
+
+    #[test]
+    fn lines_are_read_bounded_and_lossily() {
+        let mut input = b"one\r\ntw\xffo\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend(b"\nlast");
+        let mut lines = Vec::new();
+        read_lines(input.as_slice(), |l| {
+            lines.push(l);
+            true
+        });
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[..2], ["one", "tw\u{fffd}o"]);
+        assert_eq!(lines[2].len(), MAX_LINE);
+        assert_eq!(lines[3], "last");
+    }
+
+    #[test]
+    fn lines_are_shown_with_controls_and_reordering_characters_escaped() {
+        assert_eq!(
+            shown("boom\r\x1b[2K ok \u{202e}x Müller"),
+            "boom\\u{d}\\u{1b}[2K ok \\u{202e}x Müller"
         );
     }
 

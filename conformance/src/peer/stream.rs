@@ -4,6 +4,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::time::Instant;
 
 use faxnotify_core::auth::ChannelBinding;
 
@@ -82,16 +83,37 @@ pub(crate) struct TlsStream {
 }
 
 impl TlsStream {
-    /// Runs the handshake on `sock` (its read timeout bounds each wait) and
-    /// computes the channel binding. On failure the TLS alert rustls chose,
-    /// if any, has been sent; the error's text is rustls's reason.
-    pub(crate) fn handshake(mut conn: rustls::Connection, mut sock: TcpStream) -> io::Result<Self> {
-        while conn.is_handshaking() {
-            conn.complete_io(&mut sock)?;
-        }
-        // complete_io may leave the client's Finished queued.
-        while conn.wants_write() {
-            conn.write_tls(&mut sock)?;
+    /// Runs the handshake on `sock`, ending it with `TimedOut` at
+    /// `deadline` however the peer paces its bytes (a peer sending one
+    /// byte just within each read's timeout would otherwise hold it for
+    /// ever), and computes the channel binding. On failure the TLS alert
+    /// rustls chose, if any, has been sent; the error's text is rustls's
+    /// reason.
+    pub(crate) fn handshake(
+        mut conn: rustls::Connection,
+        mut sock: TcpStream,
+        deadline: Instant,
+    ) -> io::Result<Self> {
+        loop {
+            while conn.wants_write() {
+                conn.write_tls(&mut sock)?;
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ErrorKind::TimedOut.into());
+            }
+            sock.set_read_timeout(Some(left))?;
+            if conn.read_tls(&mut sock)? == 0 {
+                return Err(ErrorKind::UnexpectedEof.into());
+            }
+            if let Err(e) = conn.process_new_packets() {
+                // Send the alert rustls queued for the failure.
+                while conn.wants_write() && conn.write_tls(&mut sock).is_ok() {}
+                return Err(io::Error::new(ErrorKind::InvalidData, e));
+            }
         }
         let mut cb = [0u8; 32];
         conn.export_keying_material(&mut cb, EXPORTER_LABEL, Some(&[]))
@@ -112,18 +134,25 @@ impl TlsStream {
 }
 
 impl Read for TlsStream {
+    /// Reads the socket at most once (its timeout applies): `WouldBlock`
+    /// when that brought no whole record, so that the caller's deadline
+    /// is checked again. Waiting here for the rest of a record would let a
+    /// peer sending one byte just within each read's timeout hold it for
+    /// ever.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut read_socket = false;
         loop {
             match self.conn.reader().read(buf) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock && read_socket => return Err(e),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 // The peer closed without close_notify: for the suite's
                 // verdicts that is the end of the stream, as on plain TCP.
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
                 other => return other,
             }
-            // No plaintext yet: read records (the socket's timeout applies).
-            // At end of stream rustls notes it, and the reader says so on
-            // the next round.
+            // No plaintext yet: read records. At end of stream rustls notes
+            // it, and the reader says so on the next round.
+            read_socket = true;
             self.conn.read_tls(&mut self.sock)?;
             let processed = self.conn.process_new_packets();
             // Send what rustls queued in answer (an alert on failure).

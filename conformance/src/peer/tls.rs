@@ -11,7 +11,7 @@
 use std::fmt;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use faxnotify_core::tls::pin::Fingerprint;
 use faxnotify_core::tls::{CertificateDer, ClientTls, PrivateKeyDer, Trust, UnixTime};
@@ -130,11 +130,9 @@ impl SuiteTlsServer {
 pub(crate) type HandshakeResult = Result<TlsStream, String>;
 
 fn handshake(conn: rustls::Connection, sock: TcpStream, wait: Duration) -> HandshakeResult {
-    sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
-        .map_err(|e| e.to_string())?;
-    TlsStream::handshake(conn, sock).map_err(|e| match e.kind() {
+    TlsStream::handshake(conn, sock, Instant::now() + wait).map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            format!("no answer within {:.1} s", wait.as_secs_f64())
+            format!("no complete handshake within {:.1} s", wait.as_secs_f64())
         }
         std::io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_owned(),
         _ => e.to_string(),
