@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use faxnotify_conformance::peer::conn::FrameConn;
@@ -151,6 +151,16 @@ fn what_a_client_writes_cannot_forge_lines_of_the_reports() {
     }
 }
 
+/// The peak memory is the whole test process's: the tests that measure it
+/// take turns, so that one's flood never counts in another's growth.
+static MEASURING_MEMORY: Mutex<()> = Mutex::new(());
+
+fn measuring_memory() -> MutexGuard<'static, ()> {
+    MEASURING_MEMORY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
 /// This process's peak resident memory (VmHWM), in bytes.
 fn peak_memory() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -169,6 +179,7 @@ fn a_client_that_writes_without_end_does_not_fill_the_suites_memory() {
     // stdout and on stderr. The suite keeps a bounded part of each.
     const FLOODS: &str = "yes | head -c 300M; head -c 300M /dev/zero; \
         head -c 300M /dev/zero >&2; sleep 30";
+    let _turn = measuring_memory();
     let before = peak_memory();
     let (report, _) = run_bounded(client_config(FLOODS, "client/framing/zero-length"));
     let grown = peak_memory().saturating_sub(before);
@@ -309,6 +320,7 @@ fn a_tls_port_that_answers_with_a_flood_does_not_fill_the_suites_memory() {
             });
         }
     });
+    let _turn = measuring_memory();
     let before = peak_memory();
     let (report, _) = run_bounded(move || {
         let mut config = server_config(addr, "server/tls/plain-fnp-to-tls-port");
