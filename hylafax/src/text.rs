@@ -23,15 +23,10 @@ pub fn clean(raw: &[u8], max: usize) -> String {
     let mut out = String::with_capacity(lossy.len().min(max));
     let ellipsis = '…';
     for c in lossy.trim().chars() {
-        let escaped;
-        let piece: &str = if is_unsafe(c) {
-            escaped = format!("\\u{{{:x}}}", u32::from(c));
-            &escaped
-        } else {
-            escaped = String::from(c);
-            &escaped
-        };
-        if out.len() + piece.len() > max {
+        // `\u{1b}`, as the CLI and the conformance suite write it too.
+        let escaped = is_unsafe(c).then(|| c.escape_unicode().to_string());
+        let len = escaped.as_ref().map_or(c.len_utf8(), String::len);
+        if out.len() + len > max {
             while !out.is_empty() && out.len() + ellipsis.len_utf8() > max {
                 out.pop();
             }
@@ -40,7 +35,10 @@ pub fn clean(raw: &[u8], max: usize) -> String {
             }
             return out;
         }
-        out.push_str(piece);
+        match escaped {
+            Some(escaped) => out.push_str(&escaped),
+            None => out.push(c),
+        }
     }
     out
 }
