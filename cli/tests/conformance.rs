@@ -10,6 +10,7 @@
 mod common;
 
 use common::{RUNTIMES, TestServer, add_users, bin, faxnotify, write_file};
+use std::time::{Duration, Instant};
 
 /// The counts of the tree's last line: `N passed, N failed, N blocked, N skipped`.
 fn counts(stdout: &str) -> (u32, u32, u32, u32) {
@@ -234,5 +235,93 @@ fn our_client_passes_on_every_runtime() {
 fn our_client_passes_over_tls_on_every_runtime() {
     for runtime in RUNTIMES {
         against_our_client(runtime, true);
+    }
+}
+
+/// Ctrl-C of the suite ends the client under test, which runs in a process
+/// group of its own (so the terminal's SIGINT does not reach it), with
+/// whatever it started.
+#[test]
+fn interrupting_the_suite_ends_the_client_under_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("client.pid");
+    let script = format!("sleep 600 & echo $! > {}; wait", pid_file.display());
+    let mut suite = std::process::Command::new(bin())
+        .args([
+            "conformance",
+            "client",
+            "--case",
+            "client/framing/zero-length",
+        ])
+        .args(["--", "bash", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client under test never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &suite.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = wait_with_deadline(&mut suite, Duration::from_secs(30));
+    assert_eq!(output.0.code(), Some(130), "{}", output.1);
+    assert!(output.1.contains("interrupted"), "{}", output.1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ended(pid) {
+        if Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("the client under test's child (pid {pid}) outlived the interrupted suite");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits up to `wait` for `child` to exit (killing it and failing after),
+/// and returns its status and standard error.
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    wait: Duration,
+) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + wait;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the suite had not exited {wait:?} after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    (status, stderr)
+}
+
+/// Whether `pid` has ended (gone, or a zombie nobody has reaped yet).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
     }
 }

@@ -3,7 +3,7 @@
 //! process, and the settings it starts with.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use faxnotify_core::auth::{
     AuthMessage, ChannelBinding, Credentials, SessionKey, cb_hello_proof_bound,
@@ -99,6 +99,48 @@ pub struct Running {
     pub server: Listener,
     /// The client process.
     pub process: ClientProcess,
+}
+
+/// How often a wait for the client's connection looks whether it exited.
+const EXIT_CHECK: Duration = Duration::from_millis(50);
+
+impl Running {
+    /// Accepts the client's next connection within `wait` (TLS as the
+    /// listener is set), but stops waiting once the client has exited: a
+    /// client that exits without connecting ends the case at once, not
+    /// after the whole wait. `Ok(None)` then, and
+    /// [`ClientProcess::describe_missing`] reports the exit.
+    pub fn try_accept_within(&mut self, wait: Duration) -> Result<Option<FrameConn>, Fail> {
+        self.accept_unless_exited(wait, Listener::try_accept_within)
+    }
+
+    /// [`Self::try_accept_within`] without TLS, whatever the listener is
+    /// set to.
+    pub fn try_accept_plain_within(&mut self, wait: Duration) -> Result<Option<FrameConn>, Fail> {
+        self.accept_unless_exited(wait, Listener::try_accept_plain_within)
+    }
+
+    fn accept_unless_exited(
+        &mut self,
+        wait: Duration,
+        accept: fn(&mut Listener, Duration) -> Result<Option<FrameConn>, Fail>,
+    ) -> Result<Option<FrameConn>, Fail> {
+        let deadline = Instant::now() + wait;
+        loop {
+            // Read before the last look, so that a connection the client
+            // made just before it exited is still taken.
+            let exited = self.process.exited().is_some();
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(EXIT_CHECK);
+            if let Some(conn) = accept(&mut self.server, slice)? {
+                return Ok(Some(conn));
+            }
+            if exited || Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
 }
 
 /// A logged-in client, from the suite's (server's) side.
@@ -318,7 +360,7 @@ impl<'a> ClientCtx<'a> {
     /// Waits for the client's control connection.
     pub fn accept_control(&self, running: &mut Running) -> Result<FrameConn, Fail> {
         let wait = self.t.client_start;
-        match running.server.try_accept_within(wait)? {
+        match running.try_accept_within(wait)? {
             Some(conn) => Ok(conn),
             None => Err(Fail::failed(
                 "the client to connect to the suite's server",

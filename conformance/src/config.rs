@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use faxnotify_core::tls::ClientTls;
 
+use crate::peer::group;
+
 /// One run of the suite.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -149,13 +151,18 @@ impl NotifyTrigger for CommandTrigger {
             .iter()
             .map(|arg| arg.replace("{user}", user).replace("{text}", text))
             .collect();
-        let mut child = Command::new(&argv[0])
+        let mut command = Command::new(&argv[0]);
+        let mut child = group::own_group(&mut command)
             .args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run {:?}: {e}", argv[0]))?;
+        group::started(child.id());
+        // Whatever the command left running ends with it: the suite is done
+        // with it once it has exited or run out of time.
+        let _ended = EndGroup(child.id());
         // Read as it comes (a full pipe would block the command), bounded.
         let stderr = child.stderr.take().map(CommandStderr::read);
         let deadline = std::time::Instant::now() + self.timeout;
@@ -163,6 +170,8 @@ impl NotifyTrigger for CommandTrigger {
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => return Ok(()),
                 Ok(Some(status)) => {
+                    // First, so that nothing it left holds its stderr open.
+                    group::end(child.id());
                     let stderr = stderr.map(CommandStderr::text).unwrap_or_default();
                     return Err(format!(
                         "notify command exited with {status}: {}",
@@ -170,7 +179,7 @@ impl NotifyTrigger for CommandTrigger {
                     ));
                 }
                 Ok(None) if std::time::Instant::now() >= deadline => {
-                    let _ = child.kill();
+                    group::end(child.id());
                     let _ = child.wait();
                     return Err(format!(
                         "notify command did not finish within {:?}",
@@ -185,6 +194,15 @@ impl NotifyTrigger for CommandTrigger {
 
     fn describe(&self) -> String {
         self.argv.join(" ")
+    }
+}
+
+/// Ends a notify command's process group when dropped.
+struct EndGroup(u32);
+
+impl Drop for EndGroup {
+    fn drop(&mut self) {
+        group::end(self.0);
     }
 }
 

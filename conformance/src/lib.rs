@@ -68,6 +68,7 @@ pub use config::{
     ClientTarget, CommandTrigger, NotifyTrigger, RunConfig, Selection, ServerTarget, Target,
     Timeouts,
 };
+pub use peer::group::end_started_processes;
 pub use report::{
     CaseReport, Counts, Deviation, Observer, Outcome, Quiet, Report, RequirementResult,
     TreePrinter, write_json, write_junit,

@@ -427,3 +427,105 @@ fn a_notify_command_that_fails_is_reported_promptly_and_escaped() {
         "{message:?}"
     );
 }
+
+/// A file for a script under test to write to, unique to this process.
+fn scratch_file(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("fnp1-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// The pid a script wrote to `path`.
+fn written_pid(path: &std::path::Path) -> u32 {
+    let text = std::fs::read_to_string(path).expect("the script wrote no pid");
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a pid: {text:?}"))
+}
+
+/// Whether `pid` has ended (gone, or a zombie nobody has reaped yet).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // "pid (comm) S …": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+/// Waits up to 10 s for `pid` to end; kills it and fails if it does not.
+fn assert_ends(pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ended(pid) {
+        if Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("{what} (pid {pid}) was still running 10 s later");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn what_a_clients_wrapper_started_ends_with_the_case() {
+    // A wrapper that starts the "real client" in the background and exits:
+    // killing the wrapper alone left the real client running after the
+    // case, holding its session and its callback port.
+    let pid_file = scratch_file("wrapper-child");
+    let script = format!("sleep 600 & echo $! > {}; exit 0", pid_file.display());
+    let (report, _) = run_bounded(move || {
+        let command = vec!["bash".to_owned(), "-c".to_owned(), script];
+        let mut config = RunConfig::new(Target::Client(ClientTarget::new(command)));
+        config.selection.cases = vec!["client/framing/zero-length".to_owned()];
+        config.timeouts = fast_timeouts();
+        config
+    });
+    assert!(
+        matches!(report.cases[0].outcome, Outcome::Failed { .. }),
+        "{:?}",
+        report.cases[0].outcome
+    );
+    assert_ends(
+        written_pid(&pid_file),
+        "the process the client's wrapper started",
+    );
+    let _ = std::fs::remove_file(&pid_file);
+}
+
+#[test]
+fn a_client_that_exits_without_connecting_fails_the_case_at_once() {
+    let (report, took) = run_bounded(|| {
+        let script = "echo 'cannot start: no such setting' >&2; exit 3";
+        let command = vec!["bash".to_owned(), "-c".to_owned(), script.to_owned()];
+        let mut config = RunConfig::new(Target::Client(ClientTarget::new(command)));
+        config.selection.cases = vec!["client/framing/zero-length".to_owned()];
+        config.timeouts = fast_timeouts();
+        // Waiting out this wait (as before) would take the run past
+        // `HUNG`: the case must end when the client does.
+        config.timeouts.client_start = HUNG;
+        config
+    });
+    let Outcome::Failed { got, .. } = &report.cases[0].outcome else {
+        panic!("{:?}", report.cases[0].outcome);
+    };
+    assert!(got.contains("exit status: 3"), "{got}");
+    assert!(got.contains("cannot start: no such setting"), "{got}");
+    assert!(took < HUNG / 2, "took {took:?}");
+}
+
+#[test]
+fn what_a_notify_command_left_running_ends_with_it() {
+    for (status, script_end) in [("ok", "exit 0"), ("failed", "exit 1")] {
+        let pid_file = scratch_file(&format!("notify-child-{status}"));
+        let script = format!("sleep 600 & echo $! > {}; {script_end}", pid_file.display());
+        let trigger = CommandTrigger::new(vec!["sh".into(), "-c".into(), script]).unwrap();
+        let _ = trigger.notify("alice", "hello");
+        assert_ends(
+            written_pid(&pid_file),
+            &format!("what a notify command that {status} left running"),
+        );
+        let _ = std::fs::remove_file(&pid_file);
+    }
+}

@@ -221,6 +221,20 @@ fn write_reports(report: &Report, common: &Common) -> Result<(), Failure> {
 }
 
 fn run_suite(config: &RunConfig, common: &Common) -> CmdResult {
+    // The client under test and the notify command run in process groups
+    // of their own (so that a case ends whatever they started), which the
+    // terminal's Ctrl-C does not reach: end them here, or they would
+    // outlive the suite.
+    let installed = ctrlc::set_handler(|| {
+        conformance::end_started_processes();
+        eprintln!("interrupted: the processes the suite started were ended");
+        std::process::exit(130);
+    });
+    if let Err(err) = installed {
+        eprintln!(
+            "warning: Ctrl-C will not end the processes the suite starts ({err}); end them yourself after an interrupted run"
+        );
+    }
     let color = !common.no_color && std::io::stdout().is_terminal();
     let mut printer = TreePrinter::new(std::io::stdout()).with_color(color);
     let report =

@@ -3,6 +3,7 @@
 //! the suite holds with a server under test, and the suite's own TLS.
 
 pub mod conn;
+pub mod group;
 pub mod listener;
 pub mod log;
 pub mod pki;

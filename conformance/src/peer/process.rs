@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::conn::secs;
+use super::group;
 use super::log::CaseLog;
 use crate::case::Fail;
 
@@ -65,7 +66,8 @@ pub struct Delivered {
     pub fields: Option<Value>,
 }
 
-/// A running client under test. Killed when dropped.
+/// A running client under test. Killed when dropped, with every process
+/// it started.
 #[derive(Debug)]
 pub struct ClientProcess {
     child: Child,
@@ -133,7 +135,8 @@ impl ClientProcess {
             return Err(Fail::failed("a client command line", "an empty one"));
         };
         log.line(format_args!("process: starting {}", argv.join(" ")));
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        let mut child = group::own_group(&mut command)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -145,6 +148,7 @@ impl ClientProcess {
                     e.to_string(),
                 )
             })?;
+        group::started(child.id());
 
         let (tx, stdout) = channel();
         if let Some(out) = child.stdout.take() {
@@ -278,8 +282,10 @@ impl ClientProcess {
 
 impl Drop for ClientProcess {
     fn drop(&mut self) {
+        // The whole group, even when the client itself has exited: what
+        // it started must not outlive the case (see `group`).
+        group::end(self.child.id());
         if self.exited().is_none() {
-            let _ = self.child.kill();
             let _ = self.child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);

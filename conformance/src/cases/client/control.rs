@@ -374,7 +374,7 @@ fn reconnected(
     Fail,
 > {
     let wait = ctx.t.client_start;
-    let Some(mut conn) = running.server.try_accept_within(wait)? else {
+    let Some(mut conn) = running.try_accept_within(wait)? else {
         return Err(Fail::skipped(format!(
             "the client did not reconnect within {} after losing its control connection (reconnecting is optional)",
             secs(wait)
@@ -462,7 +462,7 @@ fn resume_unknown_session(ctx: &mut ClientCtx<'_>) -> Verdict {
     ))?;
     conn.expect_closed("the client to close after ERROR UNKNOWN_SESSION [F-6]")?;
     let wait = ctx.t.client_start;
-    let Some(mut again) = running.server.try_accept_within(wait)? else {
+    let Some(mut again) = running.try_accept_within(wait)? else {
         return Err(Fail::failed(
             "a new login after UNKNOWN_SESSION [C-6]",
             running.process.describe_missing("connection", wait),

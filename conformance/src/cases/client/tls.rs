@@ -121,7 +121,7 @@ fn refused_certificate(
     ctx.need_settings()?;
     let mut running = ctx.start_tls_with(Listen::Dynamic, trust, presented)?;
     let wait = ctx.t.client_start;
-    let Some(mut conn) = running.server.try_accept_plain_within(wait)? else {
+    let Some(mut conn) = running.try_accept_plain_within(wait)? else {
         return Err(Fail::failed(
             "the client to connect to the suite's server",
             running.process.describe_missing("connection", wait),
