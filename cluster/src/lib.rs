@@ -68,6 +68,7 @@ mod secret;
 mod session_index;
 mod sessions;
 mod setup;
+mod stray;
 mod subjects;
 mod sweep_record;
 mod sweeper;
@@ -101,6 +102,7 @@ pub use record::{RecordError, SessionRecord};
 pub use report::{Outcome, Report};
 pub use reports::ReportReader;
 pub use secret::{ClusterSecret, SecretError};
+pub use stray::{STRAY_EXAMPLES, StrayReport, StraySubject};
 pub use subjects::{UserError, user_token};
 pub use sweeper::{SweepTurn, VIEW_FRESH};
 

@@ -82,6 +82,11 @@ impl Names {
         format!("{}.n.>", self.prefix)
     }
 
+    /// What every notification subject begins with (`faxnotify.n.`).
+    pub(crate) fn log_prefix(&self) -> String {
+        format!("{}.n.", self.prefix)
+    }
+
     /// One user's notification subject.
     pub(crate) fn log_subject(&self, user: &str) -> Result<String, UserError> {
         Ok(format!("{}.n.{}", self.prefix, user_token(user)?))

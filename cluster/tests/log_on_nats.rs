@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::stream::Republish;
 use common::{OPERATION, bus, config, connect, note, run, secret};
-use faxnotify_cluster::{Bus, BusError, LogEntry, LogPos, LogSeq, PublishId, UserLog};
+use faxnotify_cluster::{Bus, BusError, LogEntry, LogPos, LogSeq, PublishId, StrayReport, UserLog};
 use faxnotify_core::wire::EncodedNotification;
 
 /// Reads `count` entries of `user` from `from`, failing if they do not come.
@@ -117,7 +117,7 @@ fn accepted_notifications_are_stored_in_order_per_user_and_retries_stored_once()
                 "faxnotify.n.{}",
                 faxnotify_cluster::user_token("dave").unwrap()
             );
-            js.publish(subject, body.into())
+            js.publish(subject, body.clone().into())
                 .await
                 .unwrap()
                 .await
@@ -125,6 +125,42 @@ fn accepted_notifications_are_stored_in_order_per_user_and_retries_stored_once()
             let engine = read(&b, "dave", LogSeq(1), 1).await;
             assert_eq!(engine[0].notification, n);
             assert_eq!(engine[0].origin, None);
+
+            // Every subject so far is a user's; one published under the
+            // name itself, or with a token too many, is stored and acked
+            // all the same, and only the listing finds it.
+            assert_eq!(
+                a.stray_log_subjects().await.unwrap(),
+                StrayReport::default()
+            );
+            for (subject, copies) in [("faxnotify.n.dave", 2), ("faxnotify.n.dave.x", 1)] {
+                for _ in 0..copies {
+                    js.publish(subject, body.clone().into())
+                        .await
+                        .unwrap()
+                        .await
+                        .unwrap();
+                }
+            }
+            let stray = b.stray_log_subjects().await.unwrap();
+            assert_eq!((stray.subjects, stray.messages), (2, 3), "{stray}");
+            let dave = format!(
+                "faxnotify.n.{}",
+                faxnotify_cluster::user_token("dave").unwrap()
+            );
+            let mut found: Vec<_> = stray
+                .examples
+                .iter()
+                .map(|s| (s.subject.as_str(), s.messages, s.meant.as_deref()))
+                .collect();
+            found.sort();
+            assert_eq!(
+                found,
+                [
+                    ("faxnotify.n.dave", 2, Some(&*dave)),
+                    ("faxnotify.n.dave.x", 1, Some(&*dave))
+                ]
+            );
         },
     );
 }

@@ -3,11 +3,14 @@
 //! reads the sweep record, and the one node holding the lease sweeps
 //! every [`NodeTimings::index_sweep_every`](super::NodeTimings), so that
 //! sessions opened by servers of the previous version during a rolling
-//! upgrade get their index entries and `notify --wait` counts them.
+//! upgrade get their index entries and `notify --wait` counts them. The
+//! sweeper also lists the log's subjects for notifications no session
+//! reads (`stray.rs`).
 
 use std::time::Duration;
 
 use crate::connect::Bus;
+use crate::stray::StrayReport;
 use crate::sweeper::SweepTurn;
 
 /// How soon a turn that failed (no bus) is tried again, at most.
@@ -16,6 +19,7 @@ const RETRY: Duration = Duration::from_secs(10);
 /// Takes turns until the task is aborted (when the node stops).
 pub(super) async fn run(bus: Bus, every: Duration, lease: Duration) {
     let period = lease / 4;
+    let mut last_stray = StrayReport::default();
     loop {
         let wait = match bus.sweep_turn(every, lease).await {
             Ok(SweepTurn::Swept(done)) => {
@@ -25,6 +29,7 @@ pub(super) async fn run(bus: Bus, every: Duration, lease: Duration) {
                         "indexed sessions opened by servers of the previous version"
                     );
                 }
+                look_for_stray_notifications(&bus, &mut last_stray).await;
                 period
             }
             Ok(_) => period,
@@ -34,5 +39,28 @@ pub(super) async fn run(bus: Bus, every: Duration, lease: Duration) {
             }
         };
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// The sweeper's look at the log's subjects (`stray.rs`): notifications
+/// stored where no session reads them are a warning, repeated at the
+/// sweep after a restart and whenever what it finds changes, not at every
+/// sweep while the same ones wait for the log's age limit.
+async fn look_for_stray_notifications(bus: &Bus, last: &mut StrayReport) {
+    match bus.stray_log_subjects().await {
+        Ok(found) if found == *last => {}
+        Ok(found) => {
+            if found.subjects > 0 {
+                tracing::warn!(
+                    subjects = found.subjects,
+                    messages = found.messages,
+                    "{found}"
+                );
+            }
+            *last = found;
+        }
+        Err(err) => {
+            tracing::debug!(%err, "the sweeper could not list the log's subjects; it tries again at its next sweep");
+        }
     }
 }
