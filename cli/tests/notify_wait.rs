@@ -143,3 +143,98 @@ fn the_admin_protocol_reports_deliveries_by_request_id() {
         assert!(server.process.wait_exit().success());
     }
 }
+
+/// A `notify --wait` that goes away (interrupted, or its own timeout) no
+/// longer holds its place among the admin socket's 64 until its reports
+/// come: with every place held so, `notify` was refused as busy for as
+/// long as a detached session's grace.
+#[test]
+fn waits_whose_client_has_gone_give_their_place_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_users(&users, &[("alice", PASSWORD)]);
+    // Reports for a detached session come when its grace ends: not within
+    // this test.
+    let mut server = TestServer::start("mio", &users, dir.path(), &["--detached-grace", "10m"]);
+    let mut client = start_json_client(dir.path(), "mio", server.addr, "alice", PASSWORD);
+    client.kill();
+    server
+        .process
+        .wait_line(Stream::Err, "the session detached", |l| {
+            l.contains("session detached")
+        });
+    // Every place: a wait for reports, answered "queued", then gone.
+    for n in 0..64 {
+        let mut stream = UnixStream::connect(&server.admin).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+            .write_all(
+                format!(
+                    r#"{{"op":"notify","id":"w{n}","delivery_reports":true,"to":{{"user":"alice"}},"notification":{{"kind":"server_message","text":"n{n}"}}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        stream.write_all(b"\n").unwrap();
+        let mut reply = String::new();
+        BufReader::new(&stream).read_line(&mut reply).unwrap();
+        let reply = json(reply.trim()).unwrap_or_else(|| panic!("not JSON: {reply:?}"));
+        assert_eq!(reply["ok"], true, "{reply}");
+    }
+    // The server notices each close on its own time: wait for it to
+    // answer, with a deadline; before, it stayed `busy` until the grace.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let out = faxnotify()
+            .args(["notify", "--admin-socket"])
+            .arg(&server.admin)
+            .args(["--user", "alice", "message", "after"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("queued: seq 65"));
+            break;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("admin connections at once"), "{stderr}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the admin socket stayed busy with the places of clients that had gone: {stderr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.process.interrupt();
+    assert!(
+        server.process.wait_exit().success(),
+        "{}",
+        server.process.dump()
+    );
+}
+
+/// A client that shuts down only its writing half after its request (as
+/// `… | nc -U` does) is still reading: it gets its reports.
+#[test]
+fn a_client_that_only_stops_writing_still_gets_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _client) = server_and_client("mio", dir.path(), "30s");
+    let mut stream = UnixStream::connect(&server.admin).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(
+            br#"{"op":"notify","id":"half","delivery_reports":true,"to":{"user":"alice"},"notification":{"kind":"server_message","text":"x"}}
+"#,
+        )
+        .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let reports: Vec<serde_json::Value> = BufReader::new(&stream)
+        .lines()
+        .map(|l| json(l.unwrap().trim()).unwrap())
+        .collect();
+    let kinds: Vec<_> = reports
+        .iter()
+        .map(|r| r["report"].as_str().unwrap_or("reply"))
+        .collect();
+    assert_eq!(kinds, ["reply", "delivered", "done"], "{reports:?}");
+    server.process.interrupt();
+    assert!(server.process.wait_exit().success());
+}

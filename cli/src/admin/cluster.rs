@@ -122,6 +122,8 @@ pub fn notify(
 #[derive(Debug)]
 struct Waiting {
     id: Value,
+    /// The admin connection waiting.
+    connection: u64,
     lines: Sender<Value>,
     /// (log position, session) → user.
     remaining: HashMap<(LogPos, u64), String>,
@@ -191,6 +193,14 @@ impl ClusterTracker {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Forgets every wait of admin connection `connection`, whose client
+    /// has gone: its reports are no longer written anywhere.
+    pub fn cancel(&self, connection: u64) {
+        self.lock()
+            .requests
+            .retain(|_, waiting| waiting.connection != connection);
+    }
+
     /// A report from the bus.
     pub fn report(&self, report: &Report) {
         let at = (report.position(), report.session);
@@ -220,7 +230,13 @@ impl ClusterTracker {
 
     /// Waits for the reports of `published` on behalf of an admin
     /// connection: report lines labelled `id`, then `done`.
-    pub fn register(&self, id: Value, lines: Sender<Value>, published: &[Published]) {
+    pub fn register(
+        &self,
+        connection: u64,
+        id: Value,
+        lines: Sender<Value>,
+        published: &[Published],
+    ) {
         let mut state = self.lock();
         let key = state.next;
         state.next += 1;
@@ -241,6 +257,7 @@ impl ClusterTracker {
             key,
             Waiting {
                 id,
+                connection,
                 lines,
                 remaining,
                 delivered: 0,
@@ -259,5 +276,38 @@ impl ClusterTracker {
         {
             state.finish(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{self, TryRecvError};
+
+    use faxnotify_cluster::{LogPos, LogSeq};
+
+    use super::*;
+
+    fn published() -> Vec<Published> {
+        vec![Published {
+            user: "alice".into(),
+            position: LogPos {
+                seq: LogSeq(7),
+                index: 0,
+            },
+            sessions: vec![0x42],
+        }]
+    }
+
+    #[test]
+    fn a_cancelled_connection_lets_go_of_its_waits_and_only_its_own() {
+        let tracker = ClusterTracker::default();
+        let (gone_tx, gone) = mpsc::channel();
+        let (staying_tx, staying) = mpsc::channel();
+        tracker.register(1, json!("a"), gone_tx, &published());
+        tracker.register(2, json!("b"), staying_tx, &published());
+        tracker.cancel(1);
+        // Its writer's channel ends: nothing holds it open any longer.
+        assert_eq!(gone.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(staying.try_recv(), Err(TryRecvError::Empty));
     }
 }

@@ -22,6 +22,7 @@
 
 use std::fs;
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
+use std::os::fd::AsFd as _;
 use std::os::unix::fs::{
     DirBuilderExt as _, FileTypeExt as _, MetadataExt as _, PermissionsExt as _,
 };
@@ -36,6 +37,8 @@ use std::time::{Duration, Instant};
 use faxnotify_core::auth::prepare_username;
 use faxnotify_core::server::{DeliveryPath, Refused, SessionInfo, Target};
 use faxnotify_core::wire::{NotificationKind, PolicyKind};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde_json::{Value, json};
 
 use super::cluster::{self, ClusterTracker};
@@ -51,7 +54,8 @@ use crate::user_store::SharedUsers;
 /// for its client's next request (a connection that says nothing, or
 /// trickles a line that never ends, holds no place another needs); only
 /// when none does does it get a `busy` reply. (One that asked for delivery
-/// reports holds its place until they are out.)
+/// reports holds its place until they are out, or until its client has
+/// gone.)
 pub const MAX_CONNECTIONS: usize = 64;
 /// The longest request line (a notification payload is at most 64 KiB, so
 /// even fully escaped JSON fits).
@@ -66,6 +70,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// written, so a client that writes requests and never reads the replies
 /// cannot make the server queue one reply per request.
 const MAX_UNREAD_REPLIES: u64 = 32;
+/// How often a connection whose client has stopped sending, and waits for
+/// delivery reports, looks whether the client has gone.
+const HANGUP_CHECK: Duration = Duration::from_millis(200);
 
 /// How many lines a connection's writer has put out: what lets its reader
 /// wait for the client to read (see [`MAX_UNREAD_REPLIES`]).
@@ -493,9 +500,42 @@ fn serve(stream: UnixStream, ctx: &Context, connection: u64, idle: &AtomicBool) 
     let Ok(writing) = writing else {
         return;
     };
+    let hangup = stream.try_clone();
     read_requests(stream, ctx, connection, &lines, &written, idle);
     drop(lines);
+    // Delivery reports the client asked for may be minutes away (a
+    // detached session's grace). A client that has gone (a `notify
+    // --wait` interrupted or timed out) must not hold its place till then:
+    // with every place held so, `notify` would be refused as busy.
+    if let Ok(hangup) = hangup {
+        while !writing.is_finished() {
+            if hung_up(&hangup, HANGUP_CHECK) {
+                ctx.tracker.cancel(connection);
+                ctx.cluster_tracker.cancel(connection);
+                break;
+            }
+        }
+    }
     let _ = writing.join();
+}
+
+/// Waits at most `wait` for the client of `stream` to close its end of the
+/// connection; true if it has. A client that only shut down its writing
+/// half (`notify` piped from a file, say) is still reading: not hung up.
+fn hung_up(stream: &UnixStream, wait: Duration) -> bool {
+    // No events asked for: POLLHUP and POLLERR come regardless, and
+    // POLLIN, which the end of what it wrote would raise, is left out.
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+    match poll(&mut fds, timeout) {
+        Ok(0) => false,
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+        Err(Errno::EINTR) => false,
+        // A socket that cannot be polled cannot be written to either.
+        Err(_) => true,
+    }
 }
 
 fn read_requests(
@@ -587,7 +627,8 @@ fn answer(
             return false;
         }
         if delivery_reports && let (Some(id), Some(published)) = (id, published) {
-            ctx.cluster_tracker.register(id, lines.clone(), &published);
+            ctx.cluster_tracker
+                .register(connection, id, lines.clone(), &published);
             *holds = true;
         }
         return true;
