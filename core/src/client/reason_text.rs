@@ -7,6 +7,7 @@
 use std::fmt;
 
 use super::events::{CallbackClosure, DisconnectReason, SessionEndReason};
+use crate::wire::ErrorCode;
 
 impl SessionEndReason {
     /// A stable snake_case name, e.g. for JSON output.
@@ -66,6 +67,15 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::ServerSilent => {
                 f.write_str("nothing came from the server for a whole lease")
             }
+            // The temporary refusal, routine when a cluster's server stops
+            // or cannot serve the session yet [D-17]: said as such, so that
+            // a failover does not read as a fault.
+            DisconnectReason::ErrorReceived {
+                code: ErrorCode::ShuttingDown,
+            } => f.write_str(
+                "the server sent ERROR SHUTTING_DOWN: it is stopping, or cannot serve the session \
+                 just now",
+            ),
             DisconnectReason::ErrorReceived { code } => write!(f, "the server sent ERROR {code}"),
             DisconnectReason::ProtocolError => f.write_str("the server broke the protocol"),
             DisconnectReason::TlsFailed => f.write_str("the TLS session failed"),
@@ -90,7 +100,6 @@ impl CallbackClosure {
 mod tests {
     use super::*;
     use crate::client::ConnectError;
-    use crate::wire::ErrorCode;
 
     #[test]
     fn reasons_read_as_phrases_and_name_in_snake_case() {
@@ -115,6 +124,9 @@ mod tests {
             DisconnectReason::ErrorReceived {
                 code: ErrorCode::LimitExceeded,
             },
+            DisconnectReason::ErrorReceived {
+                code: ErrorCode::ShuttingDown,
+            },
             DisconnectReason::ProtocolError,
             DisconnectReason::TlsFailed,
             DisconnectReason::SessionEnded,
@@ -135,6 +147,14 @@ mod tests {
             lost[0].to_string(),
             "cannot connect: connection refused",
             "the OS's reason is said"
+        );
+        assert_eq!(lost[4].to_string(), "the server sent ERROR LIMIT_EXCEEDED");
+        assert!(
+            lost[5]
+                .to_string()
+                .ends_with("it is stopping, or cannot serve the session just now"),
+            "the temporary refusal says it is one: {}",
+            lost[5]
         );
     }
 }
