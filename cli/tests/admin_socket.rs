@@ -90,12 +90,7 @@ fn bad_requests_get_error_lines_and_the_server_goes_on() {
     assert_eq!(reply["accepted"], serde_json::json!([]));
     drop(stream);
 
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
 }
 
 #[test]
@@ -140,12 +135,7 @@ fn the_socket_path_is_never_taken_over() {
         .assert()
         .success()
         .stdout(contains("no sessions"));
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
     assert!(!server.admin.exists());
 }
 
@@ -402,12 +392,7 @@ fn a_client_that_never_reads_its_replies_stops_being_read() {
     assert_eq!(json(reply.trim()).unwrap()["ok"], true, "{reply}");
     drop((stream, reader));
 
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
 }
 
 #[test]
@@ -437,10 +422,5 @@ fn connections_that_say_nothing_do_not_keep_notify_out() {
     assert!(started.elapsed() < common::WAIT, "{:?}", started.elapsed());
     drop(silent);
 
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
 }

@@ -160,12 +160,7 @@ fn against_our_server(runtime: &str, tls: bool) {
         passed >= 60,
         "{runtime}: {passed} passed, {skipped} skipped"
     );
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
 }
 
 #[test]
@@ -280,16 +275,11 @@ fn interrupting_the_suite_ends_the_client_under_test() {
     let output = wait_with_deadline(&mut suite, Duration::from_secs(30));
     assert_eq!(output.0.code(), Some(130), "{}", output.1);
     assert!(output.1.contains("interrupted"), "{}", output.1);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ended(pid) {
-        if Instant::now() >= deadline {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status();
-            panic!("the client under test's child (pid {pid}) outlived the interrupted suite");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    faxnotify_testkit::process::assert_ends(
+        pid,
+        Duration::from_secs(10),
+        "the client under test's child, after the suite was interrupted",
+    );
 }
 
 /// Waits up to `wait` for `child` to exit (killing it and failing after),
@@ -314,14 +304,4 @@ fn wait_with_deadline(
         let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
     }
     (status, stderr)
-}
-
-/// Whether `pid` has ended (gone, or a zombie nobody has reaped yet).
-fn ended(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-    }
 }

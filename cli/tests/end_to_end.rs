@@ -141,12 +141,7 @@ fn deliver(server_runtime: &str, client_runtime: &str) {
         .stderr(contains("alice has no session"));
 
     // Ctrl-C shuts the server down and removes its admin socket.
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
     assert!(!server.admin.exists(), "the admin socket is removed");
     assert!(
         !server.process.dump().contains("panicked"),
@@ -291,10 +286,5 @@ fn the_server_picks_up_new_users() {
     wait_event(&mut client, "logged_in", |_| true);
     client.interrupt();
     assert!(client.wait_exit().success(), "{}", client.dump());
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
 }

@@ -45,8 +45,7 @@ fn json_log_lines_carry_timestamp_level_message_and_fields() {
     let address = value["fields"]["address"].as_str().unwrap_or_default();
     assert!(message.contains(address) && !address.is_empty(), "{line}");
 
-    server.process.interrupt();
-    assert!(server.process.wait_exit().success());
+    server.stop_cleanly();
     // Every line the server wrote is a JSON object, the last ones included.
     for (stream, line) in &server.process.seen {
         if *stream == Stream::Err {

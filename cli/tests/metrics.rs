@@ -260,12 +260,7 @@ fn metrics_count_logins_and_a_notification_from_queue_to_acknowledgement() {
         );
         assert_eq!(value("faxnotify_queued_notifications"), 0.0, "{body}");
 
-        server.process.interrupt();
-        assert!(
-            server.process.wait_exit().success(),
-            "{}",
-            server.process.dump()
-        );
+        server.stop_cleanly();
     }
 }
 
@@ -336,10 +331,5 @@ fn connections_that_never_finish_a_request_do_not_hold_up_a_scrape() {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
     }
 
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
 }

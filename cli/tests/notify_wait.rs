@@ -72,8 +72,7 @@ fn wait_exits_by_outcome_delivered_timed_out_undelivered() {
     .stdout(contains("queued: seq 3"))
     .stderr(contains("undelivered: seq 3").and(contains("lease expired")));
 
-    server.process.interrupt();
-    assert!(server.process.wait_exit().success());
+    server.stop_cleanly();
 }
 
 #[test]
@@ -139,8 +138,7 @@ fn the_admin_protocol_reports_deliveries_by_request_id() {
         assert_eq!(sessions["id"], 9, "{sessions}");
         assert_eq!(sessions["ok"], true, "{sessions}");
         drop(stream);
-        server.process.interrupt();
-        assert!(server.process.wait_exit().success());
+        server.stop_cleanly();
     }
 }
 
@@ -203,12 +201,7 @@ fn waits_whose_client_has_gone_give_their_place_back() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    server.process.interrupt();
-    assert!(
-        server.process.wait_exit().success(),
-        "{}",
-        server.process.dump()
-    );
+    server.stop_cleanly();
 }
 
 /// A client that shuts down only its writing half after its request (as
@@ -235,6 +228,5 @@ fn a_client_that_only_stops_writing_still_gets_its_reports() {
         .map(|r| r["report"].as_str().unwrap_or("reply"))
         .collect();
     assert_eq!(kinds, ["reply", "delivered", "done"], "{reports:?}");
-    server.process.interrupt();
-    assert!(server.process.wait_exit().success());
+    server.stop_cleanly();
 }

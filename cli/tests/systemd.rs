@@ -76,8 +76,7 @@ fn without_notify_socket_the_server_runs_as_before() {
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", "pw")]);
     let mut server = common::TestServer::start("mio", &users, dir.path(), &[]);
-    server.process.interrupt();
-    assert!(server.process.wait_exit().success());
+    server.stop_cleanly();
     assert!(
         !server.process.dump().contains("NOTIFY_SOCKET"),
         "{}",

@@ -443,29 +443,9 @@ fn written_pid(path: &std::path::Path) -> u32 {
         .unwrap_or_else(|_| panic!("not a pid: {text:?}"))
 }
 
-/// Whether `pid` has ended (gone, or a zombie nobody has reaped yet).
-fn ended(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // "pid (comm) S …": the state follows the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-    }
-}
-
 /// Waits up to 10 s for `pid` to end; kills it and fails if it does not.
 fn assert_ends(pid: u32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ended(pid) {
-        if Instant::now() >= deadline {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status();
-            panic!("{what} (pid {pid}) was still running 10 s later");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    faxnotify_testkit::process::assert_ends(pid, Duration::from_secs(10), what);
 }
 
 #[test]

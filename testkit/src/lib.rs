@@ -15,6 +15,8 @@
 //! - [`frames`]: frames to bytes and back.
 //! - [`socket`]: a client core logged in over a real, blocking socket, for
 //!   the runtimes' tests that need a raw connection to a real server loop.
+//! - [`process`]: whether a process has ended, for tests of what must not
+//!   outlive the program that started it.
 //!
 //! A client logs in, the server dials back, a notification is delivered
 //! and acknowledged, all in memory and without time passing:
@@ -56,6 +58,7 @@ mod core;
 mod endpoint;
 pub mod frames;
 mod net;
+pub mod process;
 pub mod socket;
 mod topology;
 

@@ -277,6 +277,14 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Interrupts the server (Ctrl-C) and asserts that it exits cleanly
+    /// (status 0), showing its output otherwise.
+    pub fn stop_cleanly(&mut self) {
+        self.process.interrupt();
+        let status = self.process.wait_exit();
+        assert!(status.success(), "{status}\n{}", self.process.dump());
+    }
+
     /// Starts `faxnotify server` and waits until it listens and serves its admin socket.
     pub fn start(runtime: &str, users: &Path, dir: &Path, extra: &[&str]) -> TestServer {
         Self::start_with(runtime, users, dir, extra, None)
