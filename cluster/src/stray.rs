@@ -13,7 +13,8 @@
 
 use std::fmt;
 
-use faxnotify_core::peer_text::is_unsafe;
+// A subject is whatever its publisher chose: escaped before it is logged.
+use faxnotify_core::peer_text::escaped;
 
 use crate::connect::Bus;
 use crate::error::BusError;
@@ -131,20 +132,6 @@ fn meant_subject(names: &Names, rest: &str) -> Option<String> {
     names.log_subject(name).ok()
 }
 
-/// `text` with the characters that could rewrite a log line escaped: a
-/// subject is whatever its publisher chose.
-fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if is_unsafe(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 impl fmt::Display for StrayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -159,7 +146,7 @@ impl fmt::Display for StrayReport {
             write!(
                 f,
                 "{sep}{} ({}",
-                shown(&stray.subject),
+                escaped(&stray.subject),
                 counted(stray.messages, "message")
             )?;
             if let Some(meant) = &stray.meant {

@@ -25,9 +25,32 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
+/// `text` with every character [`is_unsafe`] names written as its `\u{..}`
+/// escape (`\u{1b}`), the rest unchanged: a peer's string as one inert run
+/// of characters, for logs and reports.
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_unsafe(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_text_keeps_what_is_safe_and_shows_the_rest_as_escapes() {
+        assert_eq!(
+            escaped("Fax\u{1b}[2K\r von Müller\u{202e}"),
+            "Fax\\u{1b}[2K\\u{d} von Müller\\u{202e}"
+        );
+    }
 
     #[test]
     fn controls_and_invisible_reordering_characters_are_unsafe() {

@@ -297,15 +297,7 @@ impl Drop for ClientProcess {
 /// reorder or hide text become `\u{..}` escapes, so that the client under
 /// test cannot rewrite the terminal's line or forge a line of the report.
 pub(crate) fn shown(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    for c in line.chars() {
-        if faxnotify_core::peer_text::is_unsafe(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    faxnotify_core::peer_text::escaped(line)
 }
 
 fn keep_tail(stream: impl Read, tail: &Mutex<VecDeque<String>>) {
