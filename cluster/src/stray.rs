@@ -243,6 +243,35 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever a user is called, the subject a login's sessions read
+        /// is never reported stray; any other spelling that prepares to
+        /// the same name is, and says which subject was meant.
+        #[test]
+        fn a_users_subject_is_never_stray_and_other_spellings_are(name in "\\PC{1,24}") {
+            let names = names();
+            if let Ok(subject) = names.log_subject(&name) {
+                let own = report(&[(&subject, 1)]);
+                proptest::prop_assert_eq!(own.subjects, 0, "{}", subject);
+                let other = format!("faxnotify.n.{}", hex::encode(name.as_bytes()).to_uppercase());
+                if other != subject {
+                    let stray = report(&[(&other, 1)]);
+                    proptest::prop_assert_eq!(stray.subjects, 1);
+                    proptest::prop_assert_eq!(stray.examples[0].meant.as_deref(), Some(&*subject));
+                }
+            }
+        }
+
+        /// Any subject at all is counted or not without a panic, and its
+        /// line shows no character that could rewrite a log.
+        #[test]
+        fn any_subject_is_handled_and_shown_inert(rest in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            let got = report(&[(&format!("faxnotify.n.{rest}"), 2)]);
+            let text = got.to_string();
+            proptest::prop_assert!(!text.chars().any(faxnotify_core::peer_text::is_unsafe), "{}", text);
+        }
+    }
+
     #[test]
     fn a_report_names_a_bounded_number_of_subjects() {
         let subjects: Vec<(String, u64)> = (0..20)
