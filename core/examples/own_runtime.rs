@@ -7,8 +7,8 @@
 //! notification is delivered and acknowledged, and the client logs out.
 //! Both cores speak one vocabulary (`faxnotify_core::io`: `Input`,
 //! `Output<Event>`), so one adapter loop serves either side.
-//! A real adapter does the same with TCP sockets (see `faxnotify-mio` and
-//! `faxnotify-smol`):
+//! A real adapter does the same with TCP sockets (see `faxnotify-mio`, and
+//! `faxnotify-async`, the driver under `faxnotify-smol` and `faxnotify-tokio`):
 //!
 //! | core output | what the adapter does | what it feeds back |
 //! |---|---|---|

@@ -38,7 +38,7 @@
 //! plus [`Spawn`], [`AsyncListener`] and [`AsyncTcp`] on the runtime's
 //! spawner, listener and stream (newtypes). Then name the handles:
 //! `pub type Server = faxnotify_async::Server<MyRunner>;` and likewise
-//! `Client` and `Options`. faxnotify-tokio's `runtime.rs` (about 150 lines
+//! `Client` and `Options`. faxnotify-tokio's `runtime.rs` (about 180 lines
 //! with its documentation) is a complete example.
 //!
 //! Then prove it: with this crate's `adapter-tests` feature in your

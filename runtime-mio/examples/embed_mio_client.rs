@@ -28,7 +28,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!("stopped: {reason}");
                 break;
             }
-            _ => {}
+            other => eprintln!("{other}"), // callback status (with firewall hints), ...
         }
     }
     Ok(())

@@ -6,11 +6,11 @@ use std::sync::mpsc::{SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use faxnotify_core::ConnId;
 use faxnotify_core::client::{
     self as core, BindError, ClientConfig, ClientState, Event, Input, ListenPolicy,
     NetworkSettings, Output, SettingsChange, StopReason,
 };
+use faxnotify_core::{ConnId, SessionId};
 use faxnotify_runtime::ClientRequest;
 
 use crate::errors::{ChangeSettingsError, ClientStartError, Closed, LogoutError, RunError};
@@ -207,6 +207,12 @@ impl Client {
         self.callback_addr
     }
 
+    /// The same as [`Client::callback_addr`], by the name faxnotify-smol's
+    /// and faxnotify-tokio's `Client::listen_addr` (and the core's) use.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.callback_addr
+    }
+
     /// A handle for other threads.
     pub fn handle(&self) -> ClientHandle {
         self.handle.clone()
@@ -227,6 +233,19 @@ impl Client {
     /// See [`ClientHandle::state`].
     pub fn state(&self) -> Result<ClientState, Closed> {
         self.handle.state()
+    }
+
+    /// See [`ClientHandle::session`].
+    pub fn session(&self) -> Result<Option<SessionId>, Closed> {
+        self.handle.session()
+    }
+
+    /// See [`ClientHandle::change_settings`].
+    pub fn change_settings(
+        &self,
+        settings: NetworkSettings,
+    ) -> Result<SettingsChange, ChangeSettingsError> {
+        self.handle.change_settings(settings)
     }
 
     /// See [`ClientHandle::stats`].
@@ -277,6 +296,14 @@ impl ClientHandle {
             .mailbox
             .call(|reply| ClientCmd::Request(ClientRequest::State { reply }))?;
         Ok(state)
+    }
+
+    /// The session the client holds, if any.
+    pub fn session(&self) -> Result<Option<SessionId>, Closed> {
+        let (_state, session) = self
+            .mailbox
+            .call(|reply| ClientCmd::Request(ClientRequest::State { reply }))?;
+        Ok(session)
     }
 
     /// Asks the core to change the network settings: refused while logged

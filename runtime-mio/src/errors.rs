@@ -19,7 +19,7 @@ use crate::options::OptionsError;
 #[non_exhaustive]
 pub enum ServerStartError {
     /// The core refused the configuration.
-    #[error(transparent)]
+    #[error("invalid server configuration: {0}")]
     Config(#[from] server::ConfigError),
     /// The loop options are unusable.
     #[error(transparent)]
@@ -46,7 +46,7 @@ pub enum ServerStartError {
 #[non_exhaustive]
 pub enum ClientStartError {
     /// The core refused the configuration.
-    #[error(transparent)]
+    #[error("invalid client configuration: {0}")]
     Config(#[from] client::ConfigError),
     /// The loop options are unusable.
     #[error(transparent)]
@@ -91,5 +91,21 @@ pub enum ResumeError {
 impl From<Closed> for ResumeError {
     fn from(_: Closed) -> Self {
         ResumeError::Closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_configuration_says_which_one_as_on_the_async_runtimes() {
+        let e = ClientStartError::from(client::ConfigError::NoServer);
+        let text = e.to_string();
+        assert!(text.starts_with("invalid client configuration: "), "{text}");
+        assert!(
+            text.ends_with(&client::ConfigError::NoServer.to_string()),
+            "{text}"
+        );
     }
 }

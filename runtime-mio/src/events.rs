@@ -59,9 +59,9 @@ impl<E> Shared<E> {
 /// Read events promptly: the channel holds
 /// [`LoopOptions::event_capacity`](crate::LoopOptions::event_capacity)
 /// events, and while it is full the loop reads nothing from the network
-/// (see [Events](crate#events-and-a-slow-application)). Dropping the
-/// `Events` says the application does not want events; the loop then
-/// discards them.
+/// (see [Events](crate#events-and-a-slow-application)). It belongs to its
+/// `Server` or `Client` and ends with it; a server that wants no events
+/// keeps them in its [handler](crate::ServerBuilder::handler).
 pub struct Events<E> {
     shared: Arc<Shared<E>>,
 }

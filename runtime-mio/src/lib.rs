@@ -146,8 +146,25 @@
 //! longer than a lease makes the client consider the server silent and
 //! reconnect (resuming its session: nothing is lost). On the server an
 //! application that stops reading events stalls every connection until
-//! leases run out, so read them on a thread of their own. An application that does not want events drops its
-//! [`Events`]; the loop then discards them.
+//! leases run out, so read them on a thread of their own.
+//!
+//! The [`Events`] belong to their [`Server`] or [`Client`] (unlike the
+//! async runtimes' `ServerEvents`, they cannot be dropped on their own). A
+//! server application that wants no events gives
+//! [`ServerBuilder::handler`] a handler that keeps every one; the loop
+//! then never waits for the application:
+//!
+//! ```
+//! use faxnotify_core::server::{Event, MemoryUserStore, ServerConfig};
+//! use faxnotify_mio::{LoopNotifier, Server};
+//!
+//! let server = Server::builder(ServerConfig::new([7; 32]), MemoryUserStore::new())
+//!     .listen("127.0.0.1:0".parse()?)
+//!     .handler(|_: Event, _: &mut LoopNotifier<'_>| None) // no event reaches `events()`
+//!     .start()?;
+//! server.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Ending
 //!

@@ -246,6 +246,7 @@ impl ServerBuilder {
 ///     }
 /// };
 /// assert_eq!(text, Notification::server_message("hi!"));
+/// assert!(client.session()?.is_some()); // logged in
 ///
 /// client.logout()?;
 /// client.join()?;

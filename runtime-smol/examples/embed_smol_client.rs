@@ -26,7 +26,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 Event::Notification { seq, notification } => println!("#{seq} {notification}"),
                 Event::ConnectionLost { reason, .. } => eprintln!("{reason}; retrying"),
                 Event::Stopped { reason } => eprintln!("stopped: {reason}"),
-                _ => {}
+                other => eprintln!("{other}"), // callback status (with firewall hints), ...
             }
         }
         Ok(())

@@ -50,6 +50,10 @@ pub use faxnotify_async::{
 };
 pub use runtime::TaskRunner;
 
+/// The core this runtime drives (its configs, events and notifications),
+/// re-exported for convenience, as `faxnotify_mio::core` is.
+pub use faxnotify_core as core;
+
 /// The executor type [`TaskRunner::Executor`] takes (the same as `smol::Executor`).
 pub use async_executor::Executor;
 

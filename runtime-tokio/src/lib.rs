@@ -34,6 +34,10 @@ pub use faxnotify_async::{
 };
 pub use runtime::TaskRunner;
 
+/// The core this runtime drives (its configs, events and notifications),
+/// re-exported for convenience, as `faxnotify_mio::core` is.
+pub use faxnotify_core as core;
+
 /// A running FNP/1 server on tokio ([`faxnotify_async::Server`]).
 ///
 /// # Example

@@ -4,7 +4,7 @@
 //! passwords, plus the server's secret for unknown users' challenges [A-3]
 //! (requirement ids refer to `docs/protocol.md`). `faxnotify user` writes
 //! it and `faxnotify server --users` reads it; an application that embeds a
-//! server (faxnotify-mio, faxnotify-smol) loads the same file with
+//! server (faxnotify-mio, faxnotify-smol, faxnotify-tokio) loads the same file with
 //! [`UsersFile::load`] and serves it with [`UsersFile::to_store`]:
 //!
 //! ```no_run
@@ -21,7 +21,18 @@
 //!
 //! Salts and the secret are drawn from the operating system here, so a
 //! caller never supplies its own randomness for credentials
-//! ([`UsersFile::add`], [`new_credentials`]).
+//! ([`UsersFile::add`], [`new_credentials`]). Users made in code, without
+//! a file:
+//!
+//! ```
+//! use faxnotify_core::server::{MemoryUserStore, UserStore};
+//! use faxnotify_core::wire::Role;
+//!
+//! let mut store = MemoryUserStore::new();
+//! store.insert("Alice", faxnotify_users::new_credentials("correct horse", Role::User)?)?;
+//! assert!(store.credentials("alice").is_some()); // stored prepared, as LOGIN carries it
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ```toml
 //! version = 1

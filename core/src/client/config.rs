@@ -165,7 +165,13 @@ impl ClientConfig {
     }
 
     /// Checks everything but the user name and password (which the client
-    /// prepares when it is created).
+    /// prepares when it is created) and [`ClientConfig::tls`]: its server
+    /// name and roots are checked when the client builds its TLS
+    /// configuration, so a name that is neither a DNS name nor an IP
+    /// address, or roots that cannot be used, pass here and fail
+    /// [`Client::new`](super::Client::new) (and a runtime's start) with
+    /// [`ConfigError::Tls`]. [`check_server_name`](super::check_server_name)
+    /// checks a name on its own.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.settings.validate()?;
         let Some(&first) = self.servers.first() else {

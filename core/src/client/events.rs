@@ -443,10 +443,11 @@ pub enum StopReason {
     },
     /// Every port of the listen range is taken (or refused by the OS).
     #[error(
-        "every port of the callback range {lo}-{hi} is in use: at most {count} clients can \
+        "every port of the callback range {lo}-{hi} is in use: at most {count} client{s} can \
          run on this host with it; widen the range (and open it on the firewall) or use \
          `dynamic`",
-        count = u32::from(.hi - .lo) + 1
+        count = u32::from(.hi - .lo) + 1,
+        s = if .hi == .lo { "" } else { "s" }
     )]
     RangeExhausted {
         /// Lowest port of the range.

@@ -70,6 +70,7 @@ mod config;
 mod control;
 mod delivery;
 mod errors;
+mod event_text;
 mod events;
 #[cfg(feature = "fuzzing")]
 mod fuzz_hooks;

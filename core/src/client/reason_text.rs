@@ -102,6 +102,14 @@ mod tests {
     use crate::client::ConnectError;
 
     #[test]
+    fn a_range_of_one_port_is_one_client_not_one_clients() {
+        let one = crate::client::StopReason::RangeExhausted { lo: 6000, hi: 6000 }.to_string();
+        assert!(one.contains("at most 1 client can run"), "{one}");
+        let three = crate::client::StopReason::RangeExhausted { lo: 6000, hi: 6002 }.to_string();
+        assert!(three.contains("at most 3 clients can run"), "{three}");
+    }
+
+    #[test]
     fn reasons_read_as_phrases_and_name_in_snake_case() {
         let ends = [
             SessionEndReason::LoggedOutByServer,

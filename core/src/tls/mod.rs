@@ -6,6 +6,60 @@
 //! The server has one [`ServerIdentity`] (certificate chain and key), used on
 //! control and callback connections alike; a fax client is always the TLS
 //! client and decides whom to trust with [`ClientTls`].
+//!
+//! # Example
+//!
+//! TLS is a field of each side's configuration, so it is the same on every
+//! runtime and on a core driven by hand: [`ServerConfig::tls`] takes the
+//! server's identity, [`ClientConfig::tls`] the name to verify and whom to
+//! trust. Here the server has a self-signed certificate (the files
+//! `faxnotify tls self-signed --name fax.example.org --out tls` writes) and
+//! the client pins it:
+//!
+//! ```
+//! use faxnotify_core::client::{ClientConfig, ListenPolicy, NetworkSettings};
+//! use faxnotify_core::server::ServerConfig;
+//! use faxnotify_core::tls::pin::Fingerprint;
+//! use faxnotify_core::tls::{ClientTls, ServerIdentity, Trust, pem};
+//! # let made = rcgen::generate_simple_self_signed(vec!["fax.example.org".to_owned()])?;
+//! # let dir = std::env::temp_dir().join(format!("fnp-tls-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # std::fs::write(dir.join("cert.pem"), made.cert.pem())?;
+//! # std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem())?;
+//! # let cert_path = dir.join("cert.pem");
+//! # let key_path = dir.join("key.pem");
+//!
+//! // The server: its certificate chain and key from PEM files.
+//! let chain = pem::parse_chain(&std::fs::read(&cert_path)?)?;
+//! let key = pem::parse_key(&std::fs::read(&key_path)?)?;
+//! let pin = Fingerprint::of(&chain[0]); // prints as sha256:AB:CD:...
+//! let mut server = ServerConfig::new([1; 32]); // a persisted random secret in production
+//! server.tls = Some(ServerIdentity::new(chain, key)?);
+//!
+//! // The client: the name the certificate carries, and the pin (parsed
+//! // from its text form, as a user would paste it).
+//! let pin: Fingerprint = pin.to_string().parse()?;
+//! let settings = NetworkSettings::new(ListenPolicy::Dynamic);
+//! let mut client = ClientConfig::new("127.0.0.1:4580".parse()?, "alice", "pw", settings);
+//! client.tls = Some(ClientTls {
+//!     server_name: "fax.example.org".into(),
+//!     trust: Trust::PinnedSha256(pin.0),
+//! });
+//! assert!(client.validate().is_ok());
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! To trust a CA instead of a pin, give its certificates:
+//! `Trust::Roots(pem::parse_chain(&std::fs::read("ca.pem")?)?)` (the
+//! operating system's roots: load them, e.g. with `rustls-native-certs`,
+//! into the same `Trust::Roots`). A failed handshake reaches the client's
+//! application as [`client::Event::TlsFailed`](crate::client::Event::TlsFailed)
+//! and, for a certificate it cannot trust,
+//! [`client::StopReason::Tls`](crate::client::StopReason::Tls).
+//!
+//! [`ServerConfig::tls`]: crate::server::ServerConfig::tls
+//! [`ClientConfig::tls`]: crate::client::ClientConfig::tls
 
 mod config;
 mod failure;
