@@ -8,7 +8,7 @@ mod common;
 
 use cluster_support::wait_for_text;
 use cluster_support::{Admin, Bed, CutRelay, assert_exactly, first_session, nats};
-use common::{Running, Stream, faxnotify, json, start_json_client, write_file};
+use common::{Running, Stream, faxnotify, json, sample, start_json_client, write_file};
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
@@ -59,8 +59,13 @@ fn a_server_partitioned_from_the_bus_stops_and_its_clients_move_to_the_other() {
     // A reaches every NATS node through a relay of its own; B directly.
     let relays: Vec<CutRelay> = nats.urls().iter().map(|u| CutRelay::start(u)).collect();
     let relay_urls: Vec<String> = relays.iter().map(CutRelay::url).collect();
-    let mut a = bed.server_on("a", &relay_urls, &[]);
-    let b = bed.server("b", &nats, &[]);
+    let metrics = ["--metrics", "127.0.0.1:0"];
+    let mut a = bed.server_on("a", &relay_urls, &metrics);
+    let b = bed.server("b", &nats, &metrics);
+    assert_eq!(
+        sample(&a.scrape(), "faxnotify_cluster_bus_available"),
+        Some(1.0)
+    );
     let mut alice = client_of(dir.path(), "alice", &[a.addr, b.addr]);
     let mut bob = start_json_client(dir.path(), "tokio", b.addr, "bob", PASSWORD);
     let session = first_session(&alice);
@@ -85,6 +90,26 @@ fn a_server_partitioned_from_the_bus_stops_and_its_clients_move_to_the_other() {
         .assert()
         .code(6)
         .stderr(contains("not durable: the cluster bus is unreachable"));
+    // An operator sees it in the metrics too: A without the bus, and its
+    // refusal counted; B with it.
+    let on_a = a.scrape();
+    assert_eq!(
+        sample(&on_a, "faxnotify_cluster_bus_available"),
+        Some(0.0),
+        "{on_a}"
+    );
+    assert_eq!(
+        sample(
+            &on_a,
+            "faxnotify_cluster_publish_refused_total{reason=\"bus_unavailable\"}"
+        ),
+        Some(1.0),
+        "{on_a}"
+    );
+    assert_eq!(
+        sample(&b.scrape(), "faxnotify_cluster_bus_available"),
+        Some(1.0)
+    );
 
     // B keeps accepting, for its own client and for A's (queued in the
     // cluster until she is back).
@@ -108,5 +133,17 @@ fn a_server_partitioned_from_the_bus_stops_and_its_clients_move_to_the_other() {
     let texts: Vec<String> = (1..=3).map(|n| format!("alice-{n}")).collect();
     assert_exactly(&alice, &texts);
     assert_exactly(&bob, &["bob-1".to_owned(), "bob-2".to_owned()]);
+    // B published all five and holds both sessions.
+    let on_b = b.scrape();
+    assert_eq!(
+        sample(&on_b, "faxnotify_cluster_notifications_published_total"),
+        Some(5.0),
+        "{on_b}"
+    );
+    assert_eq!(
+        sample(&on_b, "faxnotify_cluster_held_sessions"),
+        Some(2.0),
+        "{on_b}"
+    );
     drop((a, b, relays, nats));
 }

@@ -18,23 +18,6 @@ const PASSWORD: &str = "correct horse battery";
 /// "Metrics").
 const MAX_CONNECTIONS: usize = 8;
 
-/// The address in the server's "metrics at http://ADDR/metrics" line
-/// (logged before the "ready" line `TestServer::start` waits for).
-fn metrics_addr(server: &TestServer) -> SocketAddr {
-    let line = server
-        .process
-        .seen
-        .iter()
-        .map(|(_, l)| l)
-        .find(|l| l.contains("metrics at http://"))
-        .unwrap_or_else(|| panic!("no metrics line:\n{}", server.process.dump()));
-    line.split("metrics at http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-}
-
 /// `GET path`: the status line, the headers and the body.
 fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -171,7 +154,7 @@ fn metrics_count_logins_and_a_notification_from_queue_to_acknowledgement() {
         add_users(&users, &[("alice", PASSWORD)]);
         let mut server =
             TestServer::start(runtime, &users, dir.path(), &["--metrics", "127.0.0.1:0"]);
-        let metrics = metrics_addr(&server);
+        let metrics = server.metrics_addr();
 
         let (status, headers, body) = get(metrics, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
@@ -302,7 +285,7 @@ fn connections_that_never_finish_a_request_do_not_hold_up_a_scrape() {
     let users = dir.path().join("users.toml");
     add_users(&users, &[("alice", PASSWORD)]);
     let mut server = TestServer::start("mio", &users, dir.path(), &["--metrics", "127.0.0.1:0"]);
-    let metrics = metrics_addr(&server);
+    let metrics = server.metrics_addr();
 
     // A slowloris: more half-sent requests than the responder serves at
     // once, each connection opened after the last one is being served.

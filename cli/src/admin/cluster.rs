@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use faxnotify_cluster::{LogPos, Outcome, Report};
 use faxnotify_core::auth::prepare_username;
-use faxnotify_core::wire::{Notification, NotificationKind};
+use faxnotify_core::wire::{EncodedNotification, Notification, NotificationKind};
 use serde_json::{Value, json};
 
 use super::protocol::{To, codes, error_reply};
@@ -64,9 +64,13 @@ pub fn notify(
             ));
         }
     };
+    let encoded = match EncodedNotification::encode(notification) {
+        Ok(encoded) => encoded,
+        Err(e) => return refuse(error_reply(codes::BAD_REQUEST, e.to_string())),
+    };
     let mut published = Vec::with_capacity(targets.len());
     for user in targets {
-        match cluster.publish(&user, notification) {
+        match cluster.publish(&user, &encoded) {
             Ok(position) => published.push(Published {
                 user,
                 position,
@@ -81,7 +85,7 @@ pub fn notify(
                                      "log_index": p.position.index})
                     })
                     .collect();
-                let mut reply = error_reply(codes::NOT_DURABLE, message);
+                let mut reply = error_reply(codes::NOT_DURABLE, message.to_string());
                 if let Some(object) = reply.as_object_mut() {
                     object.insert("accepted".into(), Value::Array(done));
                 }

@@ -374,19 +374,26 @@ pub fn run(args: Args) -> CmdResult {
     };
     let metrics_endpoint = args.metrics.map(metrics::Endpoint::bind).transpose()?;
     let users = SharedUsers::new(file.into_users());
+    let recorder = if cluster.is_some() {
+        Recorder::for_cluster()
+    } else {
+        Recorder::default()
+    };
     let mut cluster_control = None;
     let started = match cluster {
         None => runtime::start_server(runtime, args.listen, config, users.clone()),
         Some(cluster) => {
             let tracker = admin.as_ref().map(|a| a.cluster_tracker().clone());
+            let counted = recorder.clone();
             let sink: runtime::cluster::ReportSink = Arc::new(move |report| {
+                counted.reported(&report);
                 if let Some(tracker) = &tracker {
                     tracker.report(&report);
                 }
             });
             runtime::cluster::start(args.listen, config, users.clone(), cluster, sink).map(
                 |(server, control)| {
-                    cluster_control = Some(control);
+                    cluster_control = Some(metrics::metered_cluster(control, recorder.clone()));
                     server
                 },
             )
@@ -417,7 +424,6 @@ pub fn run(args: Args) -> CmdResult {
         }
     );
     let control = server.control();
-    let recorder = Recorder::default();
     if let Some(socket) = &mut admin {
         if let Some(cluster) = &cluster_control {
             socket.set_cluster(Arc::clone(cluster));
@@ -430,9 +436,13 @@ pub fn run(args: Args) -> CmdResult {
         }
         tracing::info!("admin socket at {}", socket.path().display());
     }
-    if let Some(Err(failure)) =
-        metrics_endpoint.map(|m| m.serve(recorder.clone(), Arc::clone(&control)))
-    {
+    if let Some(Err(failure)) = metrics_endpoint.map(|m| {
+        m.serve(
+            recorder.clone(),
+            Arc::clone(&control),
+            cluster_control.clone(),
+        )
+    }) {
         control.begin_shutdown();
         let _ = server.join();
         return Err(failure);

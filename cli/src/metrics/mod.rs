@@ -5,6 +5,7 @@
 //! format. The metric names are listed in docs/architecture.md
 //! ("Operating the server").
 
+mod cluster;
 pub mod http;
 mod latency;
 mod ops;
@@ -13,11 +14,13 @@ mod recorder;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use cluster::metered_cluster;
 pub use ops::Metered;
 pub use recorder::Recorder;
 
 use crate::failure::{Exit, Failure};
 use crate::runtime::ServerControl;
+use crate::runtime::cluster::ClusterControl;
 
 /// The bound metrics listener, before the server starts.
 #[derive(Debug)]
@@ -36,14 +39,22 @@ impl Endpoint {
     }
 
     /// Starts serving `recorder`'s metrics, with the session gauges read
-    /// from `server`; logs where.
-    pub fn serve(self, recorder: Recorder, server: ServerControl) -> Result<(), Failure> {
+    /// from `server` (and in cluster mode the node's from `cluster`); logs
+    /// where.
+    pub fn serve(
+        self,
+        recorder: Recorder,
+        server: ServerControl,
+        cluster: Option<ClusterControl>,
+    ) -> Result<(), Failure> {
         let addr = self
             .0
             .local_addr()
             .map_err(|e| Failure::runtime(format!("cannot serve metrics: {e}")))?;
-        http::serve(self.0, move || recorder.scrape(&*server))
-            .map_err(|e| Failure::runtime(format!("cannot start the metrics thread: {e}")))?;
+        http::serve(self.0, move || {
+            recorder.scrape(&*server, cluster.as_deref())
+        })
+        .map_err(|e| Failure::runtime(format!("cannot start the metrics thread: {e}")))?;
         tracing::info!(address = %addr, "metrics at http://{addr}/metrics");
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use faxnotify_cluster::{LogPos, PublishError, Report};
 use faxnotify_core::server::{DeliveryPath, Event, NotifyReport, Refusal, Refused, SessionInfo};
 use faxnotify_core::wire::CallbackState;
 use prometheus_client::encoding::prometheus_text;
@@ -19,8 +20,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use super::cluster::ClusterMetrics;
 use super::latency::Latencies;
 use crate::runtime::ServerOps;
+use crate::runtime::cluster::ClusterOps;
 
 /// One label: its name and value.
 type Label = [(&'static str, &'static str); 1];
@@ -58,6 +61,8 @@ struct Metrics {
     logins: Family<Label, Counter>,
     connections_refused: Family<Label, Counter>,
     latencies: Mutex<Latencies>,
+    /// Cluster mode's series (`--cluster` only).
+    cluster: Option<ClusterMetrics>,
 }
 
 /// Records the server's activity as Prometheus metrics (cheap to clone:
@@ -67,6 +72,18 @@ pub struct Recorder(Arc<Metrics>);
 
 impl Default for Recorder {
     fn default() -> Self {
+        Self::new(false)
+    }
+}
+
+impl Recorder {
+    /// A recorder for a server in cluster mode: the server's series and
+    /// the cluster's (`faxnotify_cluster_…`).
+    pub fn for_cluster() -> Self {
+        Self::new(true)
+    }
+
+    fn new(clustered: bool) -> Self {
         let mut registry = Registry::with_prefix("faxnotify");
         let sessions = Family::<SessionLabels, Gauge>::default();
         registry.register(
@@ -140,6 +157,7 @@ impl Default for Recorder {
         for reason in REFUSED {
             let _ = refused.get_or_create(&[("reason", reason)]);
         }
+        let cluster = clustered.then(|| ClusterMetrics::register(&mut registry));
         Recorder(Arc::new(Metrics {
             registry,
             sessions,
@@ -152,11 +170,10 @@ impl Default for Recorder {
             logins,
             connections_refused,
             latencies: Mutex::default(),
+            cluster,
         }))
     }
-}
 
-impl Recorder {
     fn latencies(&self) -> MutexGuard<'_, Latencies> {
         self.0
             .latencies
@@ -226,10 +243,29 @@ impl Recorder {
         }
     }
 
+    /// Takes note of what the shared log did with a notification the admin
+    /// socket published (cluster mode).
+    pub fn published(&self, result: &Result<LogPos, PublishError>) {
+        if let Some(cluster) = &self.0.cluster {
+            cluster.published(result);
+        }
+    }
+
+    /// Takes note of a delivery report read from the bus (cluster mode).
+    pub fn reported(&self, report: &Report) {
+        if let Some(cluster) = &self.0.cluster {
+            cluster.reported(report);
+        }
+    }
+
     /// The metrics in the Prometheus text format (version 0.0.4), with the
-    /// session gauges read from `server` now.
-    pub fn scrape(&self, server: &dyn ServerOps) -> String {
+    /// session gauges read from `server` now, and in cluster mode the
+    /// node's gauges from `cluster`.
+    pub fn scrape(&self, server: &dyn ServerOps, cluster: Option<&dyn ClusterOps>) -> String {
         let m = &self.0;
+        if let (Some(metrics), Some(cluster)) = (&m.cluster, cluster) {
+            metrics.refresh(cluster);
+        }
         // A stopped server has no sessions to list: the gauges then read
         // as none.
         let sessions = server.sessions().unwrap_or_default();
@@ -349,7 +385,7 @@ mod tests {
             .push((session, Refused::QueueFull { limit: 1 }));
         recorder.notified(&report, asked);
 
-        let text = recorder.scrape(&Empty);
+        let text = recorder.scrape(&Empty, None);
         let get =
             |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
         assert_eq!(
@@ -369,6 +405,59 @@ mod tests {
         assert_eq!(get("faxnotify_delivery_latency_seconds_count"), "1");
         assert_eq!(
             get("faxnotify_sessions{path=\"callback\",callback_state=\"reachable\"}"),
+            "0"
+        );
+        assert_eq!(sample(&text, "faxnotify_cluster_bus_available"), None);
+    }
+
+    /// A cluster node that has lost its bus and holds three sessions.
+    struct Cut;
+
+    impl ClusterOps for Cut {
+        fn publish(
+            &self,
+            _: &str,
+            _: &faxnotify_core::wire::EncodedNotification,
+        ) -> Result<LogPos, PublishError> {
+            Err(PublishError::BusUnavailable)
+        }
+        fn sessions_of(&self, _: &str, _: u64) -> Result<Vec<u64>, String> {
+            Ok(Vec::new())
+        }
+        fn health(&self) -> Option<crate::runtime::cluster::ClusterHealth> {
+            let mut footprint = faxnotify_cluster::Footprint::default();
+            footprint.held_sessions = 3;
+            footprint.reports_queued = 2;
+            Some(crate::runtime::cluster::ClusterHealth {
+                bus_available: false,
+                footprint,
+            })
+        }
+    }
+
+    #[test]
+    fn a_cluster_servers_bus_and_publishes_are_exported() {
+        let recorder = Recorder::for_cluster();
+        recorder.published(&Ok(LogPos::start_of(faxnotify_cluster::LogSeq(4))));
+        recorder.published(&Err(PublishError::BusUnavailable));
+        recorder.published(&Err(PublishError::BusUnavailable));
+        let text = recorder.scrape(&Empty, Some(&Cut));
+        let get =
+            |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
+        assert_eq!(get("faxnotify_cluster_bus_available"), "0");
+        assert_eq!(get("faxnotify_cluster_held_sessions"), "3");
+        assert_eq!(get("faxnotify_cluster_reports_queued"), "2");
+        assert_eq!(get("faxnotify_cluster_notifications_published_total"), "1");
+        assert_eq!(
+            get("faxnotify_cluster_publish_refused_total{reason=\"bus_unavailable\"}"),
+            "2"
+        );
+        assert_eq!(
+            get("faxnotify_cluster_publish_refused_total{reason=\"backlog\"}"),
+            "0"
+        );
+        assert_eq!(
+            get("faxnotify_cluster_reports_total{outcome=\"delivered\"}"),
             "0"
         );
     }

@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use faxnotify_cluster::{
-    Bus, BusConfig, ClusterNode, ClusterSecret, NodeEvent, NodeEvents, NodeTimings, ServerId,
+    Bus, BusConfig, ClusterNode, ClusterSecret, Footprint, NodeEvent, NodeEvents, NodeTimings,
+    PublishError, ServerId,
 };
 use faxnotify_core::SessionId;
 use faxnotify_core::client::BindError;
@@ -25,17 +26,30 @@ use super::{EndSessionError, Polled, ServerControl, ServerOps, ServerRunner, Ser
 /// socket's cluster tracker); called on the thread that drains events.
 pub type ReportSink = Arc<dyn Fn(faxnotify_cluster::Report) + Send + Sync>;
 
-/// What only a server in cluster mode can do, for the admin socket.
+/// What only a server in cluster mode can do, for the admin socket and
+/// the metrics.
 pub trait ClusterOps: Send + Sync {
     /// Publishes `notification` for every session of `user` (prepared) and
     /// returns its position in the log once the cluster stored it durably.
     fn publish(
         &self,
         user: &str,
-        notification: &Notification,
-    ) -> Result<faxnotify_cluster::LogPos, String>;
+        notification: &EncodedNotification,
+    ) -> Result<faxnotify_cluster::LogPos, PublishError>;
     /// The sessions of `user` in the whole cluster that log seq `at` reaches.
     fn sessions_of(&self, user: &str, at: u64) -> Result<Vec<u64>, String>;
+    /// Whether the node has the bus, and the sizes of its tables and
+    /// queues; `None` once it has stopped.
+    fn health(&self) -> Option<ClusterHealth>;
+}
+
+/// A cluster node's state as the metrics show it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterHealth {
+    /// Whether the node has the bus (its last probe said so).
+    pub bus_available: bool,
+    /// The node's tables and queues.
+    pub footprint: Footprint,
 }
 
 /// A cloneable handle to cluster mode's operations.
@@ -233,12 +247,17 @@ impl ClusterOps for NodeOps {
     fn publish(
         &self,
         user: &str,
-        notification: &Notification,
-    ) -> Result<faxnotify_cluster::LogPos, String> {
-        let encoded = EncodedNotification::encode(notification).map_err(|e| e.to_string())?;
-        self.on
-            .block_on(self.node.publish(user, &encoded))
-            .map_err(|e| e.to_string())
+        notification: &EncodedNotification,
+    ) -> Result<faxnotify_cluster::LogPos, PublishError> {
+        self.on.block_on(self.node.publish(user, notification))
+    }
+
+    fn health(&self) -> Option<ClusterHealth> {
+        let footprint = self.on.block_on(self.node.footprint())?;
+        Some(ClusterHealth {
+            bus_available: self.node.bus_available(),
+            footprint,
+        })
     }
 
     fn sessions_of(&self, user: &str, at: u64) -> Result<Vec<u64>, String> {

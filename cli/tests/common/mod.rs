@@ -277,6 +277,39 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// The address of its metrics endpoint (a server started with
+    /// `--metrics 127.0.0.1:0`), from its "metrics at http://ADDR/metrics"
+    /// line, which comes before the "ready" line [`TestServer::start`]
+    /// waits for.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self
+            .process
+            .seen
+            .iter()
+            .map(|(_, l)| l)
+            .find(|l| l.contains("metrics at http://"))
+            .unwrap_or_else(|| panic!("no metrics line:\n{}", self.process.dump()));
+        line.split("metrics at http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
+    /// One scrape of its metrics: the body of `GET /metrics`.
+    pub fn scrape(&self) -> String {
+        use std::io::Read as _;
+        let mut stream = std::net::TcpStream::connect(self.metrics_addr()).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let (_, body) = reply.split_once("\r\n\r\n").expect("a header and a body");
+        body.to_owned()
+    }
+
     /// Interrupts the server (Ctrl-C) and asserts that it exits cleanly
     /// (status 0), showing its output otherwise.
     pub fn stop_cleanly(&mut self) {
@@ -441,4 +474,12 @@ pub fn start_json_client_with_fd_limit(
         json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
     });
     client
+}
+
+/// The value of `series` (its name and labels as the text format writes
+/// them, e.g. `faxnotify_cluster_bus_available`) in a scrape.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
 }
