@@ -307,3 +307,21 @@ fn a_password_line_longer_than_any_password_is_refused() {
         ));
     assert!(!file.exists(), "nothing was written");
 }
+
+/// A name whose prepared form the profile refuses in turn (U+13A0
+/// lower-cases to U+AB70) was added, and the server then refused to load
+/// the file at all: every user locked out. It is refused when added.
+#[test]
+fn a_name_the_file_could_not_load_again_is_refused_when_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    faxnotify()
+        .args(["user", "add", "--users"])
+        .arg(&users)
+        .args(["--password-stdin", "\u{13a0}"])
+        .write_stdin("correct horse battery\n")
+        .assert()
+        .code(2)
+        .stderr(contains("choose another name"));
+    assert!(!users.exists(), "nothing is written for a refused name");
+}
