@@ -39,4 +39,4 @@ pub mod wire;
 
 pub use conn::ConnId;
 mod session_id;
-pub use session_id::SessionId;
+pub use session_id::{ParseSessionIdError, SessionId};

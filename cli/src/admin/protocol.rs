@@ -338,13 +338,7 @@ pub fn error_reply(code: &str, message: impl Into<String>) -> Value {
 /// Parses a session id as `sessions` prints it (16 hex digits; a `0x`
 /// prefix and fewer digits are accepted).
 pub fn parse_session(text: &str) -> Option<faxnotify_core::SessionId> {
-    let digits = text.trim().trim_start_matches("0x");
-    if digits.is_empty() || digits.len() > 16 {
-        return None;
-    }
-    u64::from_str_radix(digits, 16)
-        .ok()
-        .and_then(faxnotify_core::SessionId::new)
+    text.parse().ok()
 }
 
 #[cfg(test)]
