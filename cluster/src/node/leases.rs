@@ -158,16 +158,61 @@ impl Glue {
     }
 }
 
+/// What became of an ended session's record.
+#[derive(Debug)]
+pub(super) enum Closing {
+    /// Closed: no server can resume the session any more.
+    Closed,
+    /// Another server took the session over before this one ended it (this
+    /// one was stalled, or cut from its client and the bus, past its
+    /// lease): the session lives on there, and what this one had not
+    /// delivered is that server's to deliver.
+    TakenOver,
+    /// The bus did not carry the write out; its outcome is unknown.
+    Unknown,
+}
+
+/// How many times a close is tried again after a write of this node's own
+/// (a renewal in flight when the session ended) moved the record on.
+const CLOSE_ATTEMPTS: usize = 3;
+
 /// A session ended (logout, expiry, BYE): its record can no longer be
-/// resumed anywhere. Returns once the write landed or failed (logged).
-pub(super) async fn close(bus: crate::Bus, session: SessionId, taken: Taken) {
+/// resumed anywhere — unless another server owns it by now. Returns once
+/// the write landed or failed (logged).
+pub(super) async fn close(
+    bus: crate::Bus,
+    session: SessionId,
+    taken: Taken,
+    me: ServerId,
+) -> Closing {
     let mut record = taken.record;
     record.owner = ServerId(0);
     record.owner_until_unix_ms = 0;
     record.expires_unix_ms = 0;
-    if let Err(err) = bus.update_session(&record, taken.revision).await {
-        tracing::debug!(%session, %err, "ended session's record not closed");
+    let mut revision = taken.revision;
+    for _ in 0..CLOSE_ATTEMPTS {
+        match bus.update_session(&record, revision).await {
+            Ok(_) => return Closing::Closed,
+            Err(SessionError::Lost { .. }) => {}
+            Err(err) => {
+                tracing::debug!(%session, %err, "ended session's record not closed");
+                return Closing::Unknown;
+            }
+        }
+        // Moved on since this node last wrote it: by this node's own
+        // renewal that was still in flight, or by a server that took the
+        // session over.
+        match bus.load_session(record.session).await {
+            Ok(Some((stored, rev))) if stored.owner == me => revision = rev,
+            Ok(_) => return Closing::TakenOver,
+            Err(err) => {
+                tracing::debug!(%session, %err, "ended session's record not closed");
+                return Closing::Unknown;
+            }
+        }
     }
+    tracing::debug!(%session, "ended session's record not closed: it kept changing");
+    Closing::Unknown
 }
 
 async fn renew(
