@@ -33,9 +33,19 @@ pub trait ClusterOps: Send + Sync {
         &self,
         user: &str,
         notification: &Notification,
-    ) -> Result<faxnotify_cluster::LogPos, String>;
+    ) -> Result<faxnotify_cluster::LogPos, NotPublished>;
     /// The sessions of `user` in the whole cluster that log seq `at` reaches.
     fn sessions_of(&self, user: &str, at: u64) -> Result<Vec<u64>, String>;
+}
+
+/// Why a notification is not known to be durable, for the admin socket.
+#[derive(Clone, Debug)]
+pub struct NotPublished {
+    /// What happened, for a person.
+    pub message: String,
+    /// The cluster may have stored it all the same (its ack was lost): it
+    /// is then delivered, and sending it again may deliver it twice.
+    pub may_be_stored: bool,
 }
 
 /// A cloneable handle to cluster mode's operations.
@@ -234,11 +244,17 @@ impl ClusterOps for NodeOps {
         &self,
         user: &str,
         notification: &Notification,
-    ) -> Result<faxnotify_cluster::LogPos, String> {
-        let encoded = EncodedNotification::encode(notification).map_err(|e| e.to_string())?;
+    ) -> Result<faxnotify_cluster::LogPos, NotPublished> {
+        let encoded = EncodedNotification::encode(notification).map_err(|e| NotPublished {
+            message: e.to_string(),
+            may_be_stored: false,
+        })?;
         self.on
             .block_on(self.node.publish(user, &encoded))
-            .map_err(|e| e.to_string())
+            .map_err(|e| NotPublished {
+                message: e.to_string(),
+                may_be_stored: e.may_be_stored(),
+            })
     }
 
     fn sessions_of(&self, user: &str, at: u64) -> Result<Vec<u64>, String> {
