@@ -115,3 +115,52 @@ fn a_server_that_wakes_after_its_session_moved_reports_none_of_it() {
     }
     valve.set(Flow::Open);
 }
+
+/// A frozen server that wakes past its owner lease, its client still
+/// attached (behind a black hole) and its session's lease not run out,
+/// lets the session go at once — and stays let go. It used to renew the
+/// lease in the same turn as it released the session, so its give-back
+/// lost to its own renewal and the record named it owner for another
+/// lease: the client, moving on, was refused by every other server as
+/// "still held by another server" for 10 s.
+#[test]
+fn a_server_that_wakes_past_its_owner_lease_lets_the_session_go_at_once() {
+    let Some(nats) = nats("a_server_that_wakes_past_its_owner_lease_lets_the_session_go_at_once")
+    else {
+        return;
+    };
+    let bed = Bed::new(&[("alice", PASSWORD)]);
+    // The session's lease outlasts the freeze; the owner lease (10 s) not.
+    let lease = ["--lease", "60s"];
+    let mut a = bed.server("a", &nats, &lease);
+    let b = bed.server("b", &nats, &lease);
+    let valve = Valve::start(&a.addr.to_string());
+    let mut alice = cluster_client(bed.dir.path(), "alice", PASSWORD, &[valve.addr, b.addr]);
+
+    valve.set(Flow::Held);
+    signal(a.process.pid(), "STOP");
+    // The fault itself: frozen past the owner lease (10 s).
+    std::thread::sleep(Duration::from_secs(11));
+    signal(a.process.pid(), "CONT");
+    a.process.wait_line(Stream::Err, "the session let go", |l| {
+        l.contains("session released")
+    });
+
+    // The client sees the connection A closed and moves to B, which takes
+    // the session over at once.
+    valve.set(Flow::Open);
+    let lost = Instant::now();
+    let line = alice.wait_line(Stream::Out, "a resume or a refusal", |l| {
+        json(l).is_some_and(|v| {
+            (v["event"] == "logged_in" && v["resumed"] == true) || v["event"] == "error_received"
+        })
+    });
+    let v = json(&line).expect("json");
+    assert_eq!(
+        (&v["event"], &v["server"]),
+        (&"logged_in".into(), &b.addr.to_string().into()),
+        "B refused the session A let go ({:?} after the client lost A): {v}\nA:\n{}",
+        lost.elapsed(),
+        a.process.dump()
+    );
+}

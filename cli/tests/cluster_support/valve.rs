@@ -94,6 +94,12 @@ fn pump(mut from: TcpStream, mut to: TcpStream, way_in: bool, flow: &AtomicU8) {
     let _ = from.set_nodelay(true);
     let _ = to.set_nodelay(true);
     let mut buf = [0u8; 16 * 1024];
+    let held = || match Flow::from_u8(flow.load(Ordering::SeqCst)) {
+        Flow::Held => true,
+        Flow::HeldOnTheWayIn => way_in,
+        Flow::HeldOnTheWayBack => !way_in,
+        Flow::Open | Flow::Trickle => false,
+    };
     'relay: loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -101,17 +107,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, way_in: bool, flow: &AtomicU8) {
         };
         let mut sent = 0;
         while sent < n {
-            let now = Flow::from_u8(flow.load(Ordering::SeqCst));
-            let held = match now {
-                Flow::Held => true,
-                Flow::HeldOnTheWayIn => way_in,
-                Flow::HeldOnTheWayBack => !way_in,
-                Flow::Open | Flow::Trickle => false,
-            };
-            if held {
+            if held() {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
+            let now = Flow::from_u8(flow.load(Ordering::SeqCst));
             let step = if now == Flow::Trickle { 1 } else { n - sent };
             if to.write_all(&buf[sent..sent + step]).is_err() {
                 break 'relay;
@@ -121,6 +121,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, way_in: bool, flow: &AtomicU8) {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+    // A close is held too: behind a black hole the other side never sees it.
+    while held() {
+        std::thread::sleep(Duration::from_millis(10));
     }
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);

@@ -113,6 +113,9 @@ pub(super) struct Held {
     /// session is closed, not given back, so a resume anywhere is refused
     /// as unknown and the client starts a new session [C-10].
     pub(super) lost: bool,
+    /// Being let go (its release is on its way to the core): no more
+    /// renewals.
+    pub(super) released: bool,
 }
 
 pub(super) struct Glue {
@@ -257,7 +260,7 @@ impl Glue {
                 // takes the record; it may still be on its way. One that
                 // gave no session gives the record back.
                 if !applied && let Some(taken) = self.taken.remove(&session) {
-                    self.give_back(session, taken, None);
+                    self.give_back(taken, None);
                 }
             }
             Msg::Numbered {
@@ -298,6 +301,7 @@ impl Glue {
             } => {
                 if let Some(held) = self.held_now(session, generation) {
                     held.lost = true;
+                    held.released = true;
                     self.release(session);
                 }
             }
@@ -398,7 +402,7 @@ impl Glue {
                     }
                     self.leave(*session, &held);
                     let acked = (held.acked_seq, held.acked_at);
-                    self.give_back(*session, held.taken, Some(acked));
+                    self.give_back(held.taken, Some(acked));
                 }
             }
             Event::SessionClosed { session, .. } => {
@@ -428,13 +432,13 @@ impl Glue {
         let unread_from = held.read_next;
         let numbered = held.seqs;
         self.writes.spawn(async move {
-            match leases::close(bus.clone(), session, held.taken, me).await {
-                leases::Closing::TakenOver => tracing::info!(
+            match leases::close(bus.clone(), held.taken, me).await {
+                leases::OwnWrite::TakenOver => tracing::info!(
                     %session,
                     "the session ended here after another server of the cluster took it over; \
                      what it had not delivered is left to that server"
                 ),
-                leases::Closing::Closed | leases::Closing::Unknown => {
+                leases::OwnWrite::Landed | leases::OwnWrite::Unknown => {
                     reports::numbered_ended(&bus, session, numbered).await;
                     reports::unread(bus, session, user, unread_from).await;
                 }
@@ -472,6 +476,7 @@ impl Glue {
                 generation,
                 room,
                 lost: false,
+                released: false,
             },
         );
     }
