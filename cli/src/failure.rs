@@ -28,7 +28,9 @@ pub enum Exit {
     /// acknowledged the notification.
     Undelivered = 7,
     /// 8: `notify --wait`: the time ran out before every recipient was
-    /// reported (none known to have failed).
+    /// reported (none known to have failed); `notify` in cluster mode: the
+    /// bus did not say whether it stored the notification (it may be
+    /// delivered; sending it again may deliver it twice).
     WaitTimedOut = 8,
     /// 9: TLS: the server's certificate cannot be trusted (not the pinned
     /// one, an unknown authority, another name, out of its dates) or the
@@ -55,7 +57,8 @@ Exit status:
   5  demo: notifications were lost or duplicated
   6  notify: not queued for every recipient (no session, queue full)
   7  notify --wait: undelivered to some recipient (its session ended first)
-  8  notify --wait: timed out before every recipient was reported
+  8  notify --wait: timed out before every recipient was reported; notify in cluster
+     mode: the bus did not say whether it stored it (it may be delivered)
   9  TLS: the server's certificate cannot be trusted (pin, authority, name, dates),
      or the server does not speak TLS";
 

@@ -19,8 +19,10 @@ const PER_USER: usize = 30;
 /// What the publisher had accepted: texts per user, and how many were
 /// accepted after the node died.
 struct Published {
-    alice: Vec<String>,
-    bob: Vec<String>,
+    /// What was sent to each user, in order: (text, whether it was
+    /// accepted; if not, its outcome is unknown: perhaps stored).
+    alice: Vec<(String, bool)>,
+    bob: Vec<(String, bool)>,
     after_kill: usize,
     refused: Vec<String>,
     /// The longest time one notification was refused before it was accepted.
@@ -29,7 +31,9 @@ struct Published {
 
 /// Publishes "alice-n" / "bob-n" alternately through `admin`, one at a
 /// time; a refusal (not durable while JetStream elects new leaders) is
-/// tried again, as an operator would, until `WAIT` passes.
+/// tried again, as an operator would, until `WAIT` passes. A publish whose
+/// outcome is unknown (`durability_unknown`: its ack was lost, it may be
+/// stored) is not sent again, as the reply says: it may arrive or not.
 fn publish(admin: std::path::PathBuf, killed: mpsc::Receiver<()>) -> Published {
     let mut admin = Admin::connect(&admin);
     let mut out = Published {
@@ -48,13 +52,17 @@ fn publish(admin: std::path::PathBuf, killed: mpsc::Receiver<()>) -> Published {
             loop {
                 dead = dead || killed.try_recv().is_ok();
                 let reply = admin.notify(user, &text);
+                let list = if user == "alice" {
+                    &mut out.alice
+                } else {
+                    &mut out.bob
+                };
+                if reply["error"] == "durability_unknown" {
+                    list.push((text.clone(), false));
+                    break;
+                }
                 if reply["ok"] == true {
-                    let list = if user == "alice" {
-                        &mut out.alice
-                    } else {
-                        &mut out.bob
-                    };
-                    list.push(text.clone());
+                    list.push((text.clone(), true));
                     if dead {
                         out.after_kill += 1;
                     }
@@ -109,7 +117,7 @@ fn a_nats_node_killed_mid_stream_loses_and_repeats_nothing() {
     // Every accepted notification reached its session once, in order: a
     // last one to each user marks the end of the stream.
     let mut admin = Admin::connect(&b.admin);
-    for (client, user, mut texts) in [
+    for (client, user, sent) in [
         (&mut alice, "alice", published.alice),
         (&mut bob, "bob", published.bob),
     ] {
@@ -120,6 +128,14 @@ fn a_nats_node_killed_mid_stream_loses_and_repeats_nothing() {
             std::thread::sleep(Duration::from_millis(200));
         }
         wait_for_text(client, &end);
+        // Every accepted one, and those of unknown outcome that arrived,
+        // each once, in the order sent.
+        let got: Vec<String> = notifications(client).into_iter().map(|(_, t)| t).collect();
+        let mut texts: Vec<String> = sent
+            .into_iter()
+            .filter(|(text, accepted)| *accepted || got.contains(text))
+            .map(|(text, _)| text)
+            .collect();
         texts.push(end);
         assert_exactly(client, &texts);
     }

@@ -76,7 +76,7 @@ pub fn notify(
                 position,
                 sessions: Vec::new(),
             }),
-            Err(message) => {
+            Err(failure) => {
                 // Those published before stay accepted: say which.
                 let done: Vec<Value> = published
                     .iter()
@@ -85,7 +85,12 @@ pub fn notify(
                                      "log_index": p.position.index})
                     })
                     .collect();
-                let mut reply = error_reply(codes::NOT_DURABLE, message.to_string());
+                let code = if failure.may_be_stored() {
+                    codes::DURABILITY_UNKNOWN
+                } else {
+                    codes::NOT_DURABLE
+                };
+                let mut reply = error_reply(code, failure.to_string());
                 if let Some(object) = reply.as_object_mut() {
                     object.insert("accepted".into(), Value::Array(done));
                 }

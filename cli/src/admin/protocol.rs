@@ -328,6 +328,10 @@ pub mod codes {
     /// Cluster mode: the notification could not be made durable (the
     /// cluster's bus is unreachable or refused it); nothing was accepted.
     pub const NOT_DURABLE: &str = "not_durable";
+    /// Cluster mode: the publish got no answer saying whether the cluster
+    /// stored the notification (its ack was lost): it may be delivered, and
+    /// sending it again may deliver it twice.
+    pub const DURABILITY_UNKNOWN: &str = "durability_unknown";
 }
 
 /// An error reply.

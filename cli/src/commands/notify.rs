@@ -49,8 +49,9 @@ recipient's session ended first (undelivered); 6 when some recipient refused \
 it and the others got it; 8 when the time ran out first (none known to have failed).
 Against a server in cluster mode (`faxnotify server --cluster`): 0 once the cluster \
 stored it durably (every session of the user, on any server, gets it); 6 when it \
-could not be made durable (nothing accepted); --wait reports every session of \
-the user in the cluster.
+could not be made durable (nothing accepted); 8 when the bus did not answer whether \
+it stored it (it may have: see whether it arrived before sending it again); --wait \
+reports every session of the user in the cluster.
 
 The admin socket speaks one JSON request per line (see docs/architecture.md), e.g.
   {\"op\":\"notify\",\"to\":{\"user\":\"alice\"},\"notification\":{\"kind\":\"server_message\",\"text\":\"hi\"}}"
@@ -361,6 +362,9 @@ pub fn run(args: Args) -> CmdResult {
         let exit = match code.as_str() {
             codes::NO_SUCH_USER | codes::BAD_REQUEST | codes::CANNOT_ENCODE => Exit::Usage,
             codes::NO_SUCH_SESSION | codes::NOT_DURABLE => Exit::NotQueued,
+            // Not a refusal: it may be delivered, so not the "send it
+            // again" of a refusal either.
+            codes::DURABILITY_UNKNOWN => Exit::WaitTimedOut,
             _ => Exit::Runtime,
         };
         return Err(Failure::new(exit, message));

@@ -91,7 +91,8 @@ impl ClusterMetrics {
         );
         registry.register(
             "cluster_publish_refused",
-            "Notifications not accepted by the shared log, by reason",
+            "Notifications not accepted by the shared log, by reason (unknown and stopped: \
+             perhaps stored all the same, their acknowledgement lost)",
             m.publish_refused.clone(),
         );
         registry.register(
@@ -133,6 +134,8 @@ impl ClusterMetrics {
                 let reason = match err {
                     PublishError::BusUnavailable => "bus_unavailable",
                     PublishError::Bus(_) => "bus_error",
+                    // Not accepted, yet perhaps stored (its ack was lost).
+                    PublishError::Unknown(_) => "unknown",
                     PublishError::Backlog { .. } => "backlog",
                     PublishError::Stopped => "stopped",
                     _ => "other",

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a part of this
 
 pub mod raw;
+pub mod valve;
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -418,4 +419,52 @@ impl LogWatch {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
+}
+
+/// A `faxnotify client --json` of `user` (password `password`) with
+/// `servers` in its settings, in that order, once its callback is
+/// reachable.
+pub fn cluster_client(
+    dir: &Path,
+    user: &str,
+    password: &str,
+    servers: &[SocketAddr],
+) -> crate::common::Running {
+    use crate::common::{Running, Stream, faxnotify, json, write_file};
+    let settings = dir.join(format!("{user}-client.toml"));
+    let mut set = faxnotify();
+    set.args(["settings", "set", "--settings"])
+        .arg(&settings)
+        .args(["--port", "dynamic"]);
+    for s in servers {
+        set.args(["--server", &s.to_string()]);
+    }
+    set.assert().success();
+    let password = write_file(dir, &format!("{user}.pw"), &format!("{password}\n"));
+    let mut client = Running::start(&[
+        "client".to_owned(),
+        "--runtime".into(),
+        "tokio".into(),
+        "--user".into(),
+        user.into(),
+        "--password-file".into(),
+        password.display().to_string(),
+        "--settings".into(),
+        settings.display().to_string(),
+        "--json".into(),
+    ]);
+    client.wait_line(Stream::Out, "reachable", |l| {
+        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
+    });
+    client
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`: a process stopped
+/// keeps its sockets open and answers nothing, as a machine that froze.
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }

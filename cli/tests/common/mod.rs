@@ -195,6 +195,18 @@ impl Running {
         }
     }
 
+    /// Collects the lines that come within `wait` (into `seen`), without
+    /// waiting for any one of them.
+    pub fn collect_for(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line);
+        }
+    }
+
     /// Everything seen so far.
     pub fn dump(&self) -> String {
         self.seen

@@ -113,6 +113,9 @@ pub(super) struct Held {
     /// session is closed, not given back, so a resume anywhere is refused
     /// as unknown and the client starts a new session [C-10].
     pub(super) lost: bool,
+    /// Being let go (its release is on its way to the core): no more
+    /// renewals.
+    pub(super) released: bool,
 }
 
 pub(super) struct Glue {
@@ -257,7 +260,7 @@ impl Glue {
                 // takes the record; it may still be on its way. One that
                 // gave no session gives the record back.
                 if !applied && let Some(taken) = self.taken.remove(&session) {
-                    self.give_back(session, taken, None);
+                    self.give_back(taken, None);
                 }
             }
             Msg::Numbered {
@@ -298,6 +301,7 @@ impl Glue {
             } => {
                 if let Some(held) = self.held_now(session, generation) {
                     held.lost = true;
+                    held.released = true;
                     self.release(session);
                 }
             }
@@ -386,22 +390,10 @@ impl Glue {
             Event::Delivered {
                 session, last_seq, ..
             } => self.delivered(*session, *last_seq),
-            Event::Undelivered {
-                session,
-                notifications,
-                ..
-            } => {
-                let ended: Vec<_> = match self.held.get_mut(session) {
-                    Some(held) => notifications
-                        .iter()
-                        .filter_map(|n| held.seqs.remove(&n.seq).map(|at| (n.seq, at)))
-                        .collect(),
-                    None => Vec::new(),
-                };
-                for (seq, (position, origin)) in ended {
-                    self.report_ended(*session, seq, position, origin);
-                }
-            }
+            // The core's queue at a session's end: numbered, so still in
+            // `held.seqs`, reported by `closed` once the record says whether
+            // the session ended or lives on at another server.
+            Event::Undelivered { .. } => {}
             Event::SessionReleased { session, .. } => {
                 if let Some(held) = self.held.remove(session) {
                     if held.lost {
@@ -410,7 +402,7 @@ impl Glue {
                     }
                     self.leave(*session, &held);
                     let acked = (held.acked_seq, held.acked_at);
-                    self.give_back(*session, held.taken, Some(acked));
+                    self.give_back(held.taken, Some(acked));
                 }
             }
             Event::SessionClosed { session, .. } => {
@@ -424,38 +416,34 @@ impl Glue {
 
     /// A held session ended: nothing more is read for it, its record is
     /// closed, and every notification accepted for it and not acknowledged
-    /// is reported undelivered to the server that accepted it — numbered
-    /// ones the core did not report (a reader's hand-over that crossed the
-    /// end), then, once the record is closed, the log's entries the reader
-    /// never reached. Nothing accepted is lost silently.
+    /// is reported undelivered to the server that accepted it — the
+    /// numbered ones (the core's queue, and a reader's hand-over that
+    /// crossed the end), then the log's entries the reader never reached.
+    /// Nothing accepted is lost silently. Unless another server took the
+    /// session over before this one ended it (this one stalled, or was cut
+    /// from its client and the bus, past its lease): the session lives on
+    /// there and that server delivers all of it, so nothing is reported
+    /// here — an "undelivered" would reach the submitter first and
+    /// contradict the delivery.
     fn closed(&mut self, session: SessionId, held: Held) {
         self.leave(session, &held);
-        for (seq, (position, origin)) in held.seqs {
-            self.report_ended(session, seq, position, origin);
-        }
-        let bus = self.bus.clone();
+        let (bus, me) = (self.bus.clone(), self.me);
         let user = held.taken.record.user.clone();
         let unread_from = held.read_next;
+        let numbered = held.seqs;
         self.writes.spawn(async move {
-            leases::close(bus.clone(), session, held.taken).await;
-            reports::unread(bus, session, user, unread_from).await;
+            match leases::close(bus.clone(), held.taken, me).await {
+                leases::OwnWrite::TakenOver => tracing::info!(
+                    %session,
+                    "the session ended here after another server of the cluster took it over; \
+                     what it had not delivered is left to that server"
+                ),
+                leases::OwnWrite::Landed | leases::OwnWrite::Unknown => {
+                    reports::numbered_ended(&bus, session, numbered).await;
+                    reports::unread(bus, session, user, unread_from).await;
+                }
+            }
         });
-    }
-
-    /// Reports the session's `seq` undelivered (it ended first) to the
-    /// server that accepted it; a fax engine's notification has none.
-    fn report_ended(
-        &mut self,
-        session: SessionId,
-        seq: u64,
-        position: LogPos,
-        origin: Option<ServerId>,
-    ) {
-        if let Some(origin) = origin {
-            let report = reports::ended(position, session, seq);
-            self.outbox
-                .push(&self.bus, &mut self.writes, origin, vec![report]);
-        }
     }
 
     /// Starts serving a session from its record (acknowledged up to
@@ -488,6 +476,7 @@ impl Glue {
                 generation,
                 room,
                 lost: false,
+                released: false,
             },
         );
     }

@@ -28,7 +28,10 @@ impl Glue {
         let (lease_ms, expiry_ms) = (millis(self.timings.owner_lease), millis(self.expiry));
         let me = self.me;
         for (&session, held) in &mut self.held {
-            if held.renewing {
+            // A session being let go is not renewed: a renewal landing
+            // after the give-back would make this node its owner again for
+            // a whole lease, and keep every other server from taking it.
+            if held.renewing || held.released {
                 continue;
             }
             held.renewing = true;
@@ -85,6 +88,7 @@ impl Glue {
             Err(RenewFailure::Lost) => {
                 // Never serve a session whose lease another server took.
                 tracing::warn!(%session, "another server took the session over; releasing it");
+                held.released = true;
                 self.release(session);
             }
             Err(RenewFailure::Bus) => held.reload = true,
@@ -110,6 +114,7 @@ impl Glue {
                 // Released once: the event removes it.
                 held.detached_since = None;
                 held.lease_until = now + self.timings.owner_lease * 10;
+                held.released = true;
             }
             self.release(session);
         }
@@ -128,12 +133,7 @@ impl Glue {
 
     /// Frees a record this node owns (a released session, or one taken
     /// for a login that went away), with the last acknowledgement.
-    pub(super) fn give_back(
-        &mut self,
-        session: SessionId,
-        taken: Taken,
-        acked: Option<(u64, LogPos)>,
-    ) {
+    pub(super) fn give_back(&mut self, taken: Taken, acked: Option<(u64, LogPos)>) {
         if !self.available.load(std::sync::atomic::Ordering::SeqCst) {
             return; // its lease runs out on its own
         }
@@ -147,27 +147,83 @@ impl Glue {
         }
         record.owner = ServerId(0);
         record.owner_until_unix_ms = 0;
-        let bus = self.bus.clone();
+        let (bus, me) = (self.bus.clone(), self.me);
         let revision = taken.revision;
         self.writes.spawn(async move {
-            match bus.update_session(&record, revision).await {
-                Ok(_) | Err(SessionError::Lost { .. }) => {}
-                Err(err) => tracing::debug!(%session, %err, "session not given back"),
-            }
+            write_owned(&bus, &record, revision, me, "session not given back").await;
         });
     }
 }
 
+/// What became of a write of a record this node owns (a close, a give-back).
+#[derive(Debug)]
+pub(super) enum OwnWrite {
+    /// It landed.
+    Landed,
+    /// Another server took the session over first (this one was stalled,
+    /// or cut from its client and the bus, past its lease): the session
+    /// lives on there, and what this one had not delivered is that
+    /// server's to deliver.
+    TakenOver,
+    /// The bus did not carry the write out; its outcome is unknown.
+    Unknown,
+}
+
+/// How many times such a write is tried again after a write of this
+/// node's own (a renewal in flight when the session ended or was let go)
+/// moved the record on.
+const OWN_WRITE_ATTEMPTS: usize = 3;
+
+/// Writes `record` over the revision this node last saw, or over a later
+/// one as long as this node still owns the record there: a renewal of its
+/// own may have landed meanwhile, and losing to it would leave the record
+/// with this node as owner for a whole lease. Returns once the write
+/// landed or failed (logged as `what`).
+async fn write_owned(
+    bus: &crate::Bus,
+    record: &SessionRecord,
+    mut revision: crate::ids::Revision,
+    me: ServerId,
+    what: &'static str,
+) -> OwnWrite {
+    let session = crate::subjects::session_key(record.session);
+    for _ in 0..OWN_WRITE_ATTEMPTS {
+        match bus.update_session(record, revision).await {
+            Ok(_) => return OwnWrite::Landed,
+            Err(SessionError::Lost { .. }) => {}
+            Err(err) => {
+                tracing::debug!(%session, %err, "{what}");
+                return OwnWrite::Unknown;
+            }
+        }
+        match bus.load_session(record.session).await {
+            Ok(Some((stored, rev))) if stored.owner == me => revision = rev,
+            Ok(_) => return OwnWrite::TakenOver,
+            Err(err) => {
+                tracing::debug!(%session, %err, "{what}");
+                return OwnWrite::Unknown;
+            }
+        }
+    }
+    tracing::debug!(%session, "{what}: it kept changing");
+    OwnWrite::Unknown
+}
+
 /// A session ended (logout, expiry, BYE): its record can no longer be
-/// resumed anywhere. Returns once the write landed or failed (logged).
-pub(super) async fn close(bus: crate::Bus, session: SessionId, taken: Taken) {
+/// resumed anywhere — unless another server owns it by now.
+pub(super) async fn close(bus: crate::Bus, taken: Taken, me: ServerId) -> OwnWrite {
     let mut record = taken.record;
     record.owner = ServerId(0);
     record.owner_until_unix_ms = 0;
     record.expires_unix_ms = 0;
-    if let Err(err) = bus.update_session(&record, taken.revision).await {
-        tracing::debug!(%session, %err, "ended session's record not closed");
-    }
+    write_owned(
+        &bus,
+        &record,
+        taken.revision,
+        me,
+        "ended session's record not closed",
+    )
+    .await
 }
 
 async fn renew(

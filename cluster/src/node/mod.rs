@@ -181,7 +181,10 @@ impl std::fmt::Debug for ClusterNode {
 }
 
 /// The batcher's way to the log: one publish id per message, and one retry
-/// with it when the outcome is unknown (JetStream stores it once).
+/// with it when the outcome is unknown (JetStream stores it once). Known
+/// not to be stored only when the bus refused both attempts; after an
+/// attempt that got no answer it may have been (its ack lost on the way
+/// back), and the error says so.
 struct LogSink {
     bus: Bus,
 }
@@ -198,10 +201,15 @@ impl Sink for LogSink {
             Err(err @ (BusError::User(_) | BusError::Config(_))) => Err(err.into()),
             Err(first) => {
                 tracing::debug!(error = %first, "publish failed; retrying with the same id");
-                self.bus
-                    .publish_batch(&id, user, batch)
-                    .await
-                    .map_err(PublishError::from)
+                match self.bus.publish_batch(&id, user, batch).await {
+                    Ok(seq) => Ok(seq),
+                    Err(err @ BusError::Refused { .. })
+                        if matches!(first, BusError::Refused { .. }) =>
+                    {
+                        Err(err.into())
+                    }
+                    Err(err) => Err(PublishError::Unknown(err)),
+                }
             }
         }
     }
@@ -235,9 +243,18 @@ pub enum PublishError {
     /// The node has no bus right now.
     #[error("not durable: the cluster bus is unreachable; nothing was accepted")]
     BusUnavailable,
-    /// The publish failed (not accepted).
+    /// The bus refused the publish, or it was never sent: not accepted.
     #[error("not durable: {0}; nothing was accepted")]
     Bus(#[from] BusError),
+    /// The publish went out and no answer said whether it was stored (the
+    /// ack lost on its way back, the connection gone meanwhile): not
+    /// accepted, yet it may have been stored, and is then delivered to
+    /// every session of the user. Sending it again may deliver it twice.
+    #[error(
+        "not known to be durable: {0}; the cluster may have stored it all the same, and then \
+         every session of the user gets it: see whether it arrived before sending it again"
+    )]
+    Unknown(BusError),
     /// Too many of this user's notifications are already waiting for the
     /// bus (it is slower than they come): not accepted, try again later.
     #[error(
@@ -254,6 +271,14 @@ pub enum PublishError {
     /// (it may have been stored).
     #[error("not known to be durable: the node stopped before the cluster bus answered")]
     Stopped,
+}
+
+impl PublishError {
+    /// Whether the notification may have been stored all the same (and is
+    /// then delivered): its outcome is unknown, rather than a refusal.
+    pub fn may_be_stored(&self) -> bool {
+        matches!(self, PublishError::Unknown(_) | PublishError::Stopped)
+    }
 }
 
 impl ClusterNode {

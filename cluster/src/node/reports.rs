@@ -2,7 +2,7 @@
 //! that accepted the notification; this server's own are read and handed
 //! to the application (`notify --wait`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -56,6 +56,34 @@ pub(super) fn ended(position: LogPos, session: SessionId, seq: u64) -> Report {
         outcome: Outcome::Undelivered {
             reason: "the session ended before the client acknowledged it".into(),
         },
+    }
+}
+
+/// Reports undelivered the notifications `session` had numbered (session
+/// seq → log position and origin) and never had acknowledged, when it
+/// ended: one message per origin (a fax engine's notifications have none,
+/// and nobody to report to).
+pub(super) async fn numbered_ended(
+    bus: &Bus,
+    session: SessionId,
+    numbered: BTreeMap<u64, (LogPos, Option<ServerId>)>,
+) {
+    let mut by_origin: BTreeMap<ServerId, Vec<Report>> = BTreeMap::new();
+    for (seq, (position, origin)) in numbered {
+        if let Some(origin) = origin {
+            by_origin
+                .entry(origin)
+                .or_default()
+                .push(ended(position, session, seq));
+        }
+    }
+    for (origin, reports) in by_origin {
+        let mut rest = &reports[..];
+        while !rest.is_empty() {
+            let (chunk, after) = rest.split_at(fitting(rest.iter()));
+            deliver(bus, origin, chunk).await;
+            rest = after;
+        }
     }
 }
 
