@@ -15,7 +15,7 @@ use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cluster_support::{Bed, Relay, admin_lines, nats};
+use cluster_support::{Bed, Relay, admin_lines, cluster_client, nats};
 use common::{Stream, WAIT, json, start_json_client};
 use serde_json::Value;
 
@@ -73,36 +73,6 @@ enum Via {
     Relay,
 }
 
-/// A client with settings listing `servers`, as `start_json_client` starts one.
-fn client_of(dir: &std::path::Path, servers: &[std::net::SocketAddr]) -> common::Running {
-    let settings = dir.join("alice-client.toml");
-    let mut set = common::faxnotify();
-    set.args(["settings", "set", "--settings"])
-        .arg(&settings)
-        .args(["--port", "dynamic"]);
-    for s in servers {
-        set.args(["--server", &s.to_string()]);
-    }
-    set.assert().success();
-    let password = common::write_file(dir, "alice.pw", &format!("{PASSWORD}\n"));
-    let mut client = common::Running::start(&[
-        "client".to_owned(),
-        "--runtime".into(),
-        "tokio".into(),
-        "--user".into(),
-        "alice".into(),
-        "--password-file".into(),
-        password.display().to_string(),
-        "--settings".into(),
-        settings.display().to_string(),
-        "--json".into(),
-    ]);
-    client.wait_line(Stream::Out, "reachable", |l| {
-        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
-    });
-    client
-}
-
 fn failover(nats: &faxnotify_cluster::harness::NatsCluster, via: Via) {
     let bed = Bed::new(&[("alice", PASSWORD)]);
     let dir = &bed.dir;
@@ -113,7 +83,7 @@ fn failover(nats: &faxnotify_cluster::harness::NatsCluster, via: Via) {
     let relay = Relay::start(a.addr);
     let mut alice = match via {
         Via::Relay => start_json_client(dir.path(), "tokio", relay.addr, "alice", PASSWORD),
-        Via::Settings => client_of(dir.path(), &[a.addr, b.addr]),
+        Via::Settings => cluster_client(dir.path(), "alice", PASSWORD, &[a.addr, b.addr]),
     };
     let first = alice.seen.iter().find_map(|(_, l)| {
         json(l)

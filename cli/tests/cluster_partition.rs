@@ -7,41 +7,11 @@ mod cluster_support;
 mod common;
 
 use cluster_support::wait_for_text;
-use cluster_support::{Admin, Bed, CutRelay, assert_exactly, first_session, nats};
-use common::{Running, Stream, faxnotify, json, sample, start_json_client, write_file};
+use cluster_support::{Admin, Bed, CutRelay, assert_exactly, cluster_client, first_session, nats};
+use common::{Stream, faxnotify, json, sample, start_json_client};
 use predicates::str::contains;
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A client of `user` with `servers` in its settings, in that order.
-fn client_of(dir: &std::path::Path, user: &str, servers: &[std::net::SocketAddr]) -> Running {
-    let settings = dir.join(format!("{user}-client.toml"));
-    let mut set = faxnotify();
-    set.args(["settings", "set", "--settings"])
-        .arg(&settings)
-        .args(["--port", "dynamic"]);
-    for s in servers {
-        set.args(["--server", &s.to_string()]);
-    }
-    set.assert().success();
-    let password = write_file(dir, &format!("{user}.pw"), &format!("{PASSWORD}\n"));
-    let mut client = Running::start(&[
-        "client".to_owned(),
-        "--runtime".into(),
-        "tokio".into(),
-        "--user".into(),
-        user.into(),
-        "--password-file".into(),
-        password.display().to_string(),
-        "--settings".into(),
-        settings.display().to_string(),
-        "--json".into(),
-    ]);
-    client.wait_line(Stream::Out, "reachable", |l| {
-        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
-    });
-    client
-}
 
 /// Notifies `text` to `user` through `admin`; it must be accepted.
 fn accepted(admin: &mut Admin, user: &str, text: &str) {
@@ -66,7 +36,7 @@ fn a_server_partitioned_from_the_bus_stops_and_its_clients_move_to_the_other() {
         sample(&a.scrape(), "faxnotify_cluster_bus_available"),
         Some(1.0)
     );
-    let mut alice = client_of(dir.path(), "alice", &[a.addr, b.addr]);
+    let mut alice = cluster_client(dir.path(), "alice", PASSWORD, &[a.addr, b.addr]);
     let mut bob = start_json_client(dir.path(), "tokio", b.addr, "bob", PASSWORD);
     let session = first_session(&alice);
     let mut on_b = Admin::connect(&b.admin);
