@@ -433,6 +433,13 @@ impl Harness {
     }
 
     fn event(&mut self, event: Event) {
+        // Every event reads as one line a log may hold: what the peer sent
+        // (names, details, ERROR texts, notification texts) is escaped.
+        let line = event.to_string();
+        assert!(
+            !line.chars().any(crate::peer_text::is_unsafe),
+            "an event's text holds an unescaped character from the peer: {line:?}"
+        );
         match event {
             Event::Notification { seq, .. } => {
                 assert_eq!(
