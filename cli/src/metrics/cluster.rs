@@ -21,9 +21,10 @@ use crate::runtime::cluster::{ClusterControl, ClusterHealth, ClusterOps};
 type Label = [(&'static str, &'static str); 1];
 
 /// Every reason a publish is refused, as labelled.
-const PUBLISH_REFUSALS: [&str; 5] = [
+const PUBLISH_REFUSALS: [&str; 6] = [
     "bus_unavailable",
     "bus_error",
+    "unknown",
     "backlog",
     "stopped",
     "other",
@@ -115,9 +116,8 @@ impl ClusterMetrics {
         let health = cluster.health();
         let footprint = health.map(|h| h.footprint).unwrap_or_default();
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.bus_available.set(i64::from(
-            health.is_some_and(|h: ClusterHealth| h.bus_available),
-        ));
+        self.bus_available
+            .set(i64::from(health.is_some_and(|h| h.bus_available)));
         self.held_sessions.set(gauge(footprint.held_sessions));
         self.readers.set(gauge(footprint.readers));
         self.reports_queued.set(gauge(footprint.reports_queued));

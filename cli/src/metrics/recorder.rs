@@ -452,10 +452,15 @@ mod tests {
             get("faxnotify_cluster_publish_refused_total{reason=\"bus_unavailable\"}"),
             "2"
         );
-        assert_eq!(
-            get("faxnotify_cluster_publish_refused_total{reason=\"backlog\"}"),
-            "0"
-        );
+        // Every reason exists from the start, at zero.
+        for reason in ["backlog", "unknown"] {
+            assert_eq!(
+                get(&format!(
+                    "faxnotify_cluster_publish_refused_total{{reason=\"{reason}\"}}"
+                )),
+                "0"
+            );
+        }
         assert_eq!(
             get("faxnotify_cluster_reports_total{outcome=\"delivered\"}"),
             "0"
