@@ -18,7 +18,7 @@ use faxnotify_core::peer_text::escaped;
 
 use crate::connect::Bus;
 use crate::error::BusError;
-use crate::subjects::{Names, prepared_user};
+use crate::subjects::{Names, user_token};
 
 const LISTING: &str = "listing the log's subjects";
 
@@ -69,10 +69,11 @@ impl Bus {
             .await?
             .map_err(|err| inner.link.failed(LISTING, &err, None))?;
         let mut report = StrayReport::default();
+        let prefix = inner.names.log_prefix();
         inner
             .link
             .drain_within(LISTING, bound, info, |(subject, messages)| {
-                report.add(&inner.names, subject, messages as u64);
+                report.add(&inner.names, &prefix, subject, messages as u64);
             })
             .await?;
         Ok(report)
@@ -80,9 +81,10 @@ impl Bus {
 }
 
 impl StrayReport {
-    /// Counts `subject` (holding `messages`) if no session reads it.
-    fn add(&mut self, names: &Names, subject: String, messages: u64) {
-        let Some(rest) = subject.strip_prefix(&names.log_prefix()) else {
+    /// Counts `subject` (holding `messages`) if no session reads it;
+    /// `prefix` is `names.log_prefix()`, made once per listing.
+    fn add(&mut self, names: &Names, prefix: &str, subject: String, messages: u64) {
+        let Some(rest) = subject.strip_prefix(prefix) else {
             return;
         };
         if is_user_token(rest) {
@@ -101,23 +103,13 @@ impl StrayReport {
     }
 }
 
-/// Whether `token` is a user's log token: lowercase hex of a name that is
-/// already prepared (RFC 8265), as [`crate::user_token`] makes them.
+/// Whether `token` is a user's log token: [`user_token`] of the name it
+/// is the hex of (lowercase hex of a name already prepared).
 fn is_user_token(token: &str) -> bool {
-    if token.is_empty()
-        || token
-            .bytes()
-            .any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return false;
-    }
-    let Ok(bytes) = hex::decode(token) else {
-        return false;
-    };
-    let Ok(name) = String::from_utf8(bytes) else {
-        return false;
-    };
-    prepared_user(&name).is_ok_and(|prepared| prepared == name)
+    hex::decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .is_some_and(|name| user_token(&name).is_ok_and(|own| own == token))
 }
 
 /// The subject meant by whoever published on `faxnotify.n.<rest>`: the
@@ -125,7 +117,7 @@ fn is_user_token(token: &str) -> bool {
 /// name itself.
 fn meant_subject(names: &Names, rest: &str) -> Option<String> {
     let token = rest.split('.').next()?;
-    let from_hex = hex::decode(token.to_ascii_lowercase())
+    let from_hex = hex::decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok());
     let name = from_hex.as_deref().unwrap_or(token);
@@ -181,9 +173,10 @@ mod tests {
 
     fn report(subjects: &[(&str, u64)]) -> StrayReport {
         let names = names();
+        let prefix = names.log_prefix();
         let mut report = StrayReport::default();
         for (subject, messages) in subjects {
-            report.add(&names, (*subject).to_owned(), *messages);
+            report.add(&names, &prefix, (*subject).to_owned(), *messages);
         }
         report
     }
