@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use faxnotify_core::tls::ClientTls;
 
-use crate::peer::group;
+use crate::peer::group::Group;
 
 /// One run of the suite.
 #[derive(Debug)]
@@ -151,18 +151,16 @@ impl NotifyTrigger for CommandTrigger {
             .iter()
             .map(|arg| arg.replace("{user}", user).replace("{text}", text))
             .collect();
-        let mut command = Command::new(&argv[0]);
-        let mut child = group::own_group(&mut command)
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run {:?}: {e}", argv[0]))?;
-        group::started(child.id());
-        // Whatever the command left running ends with it: the suite is done
-        // with it once it has exited or run out of time.
-        let _ended = EndGroup(child.id());
+        // Whatever the command leaves running ends with `group`: the suite
+        // is done with it once it has exited or run out of time.
+        let (mut child, mut group) = Group::spawn(
+            Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .map_err(|e| format!("cannot run {:?}: {e}", argv[0]))?;
         // Read as it comes (a full pipe would block the command), bounded.
         let stderr = child.stderr.take().map(CommandStderr::read);
         let deadline = std::time::Instant::now() + self.timeout;
@@ -171,7 +169,7 @@ impl NotifyTrigger for CommandTrigger {
                 Ok(Some(status)) if status.success() => return Ok(()),
                 Ok(Some(status)) => {
                     // First, so that nothing it left holds its stderr open.
-                    group::end(child.id());
+                    group.end();
                     let stderr = stderr.map(CommandStderr::text).unwrap_or_default();
                     return Err(format!(
                         "notify command exited with {status}: {}",
@@ -179,7 +177,7 @@ impl NotifyTrigger for CommandTrigger {
                     ));
                 }
                 Ok(None) if std::time::Instant::now() >= deadline => {
-                    group::end(child.id());
+                    group.end();
                     let _ = child.wait();
                     return Err(format!(
                         "notify command did not finish within {:?}",
@@ -194,15 +192,6 @@ impl NotifyTrigger for CommandTrigger {
 
     fn describe(&self) -> String {
         self.argv.join(" ")
-    }
-}
-
-/// Ends a notify command's process group when dropped.
-struct EndGroup(u32);
-
-impl Drop for EndGroup {
-    fn drop(&mut self) {
-        group::end(self.0);
     }
 }
 

@@ -10,8 +10,9 @@
 //! terminal's Ctrl-C no longer reaches it: [`end_started_processes`] is for the
 //! program's own Ctrl-C handler.
 
+use std::io;
 use std::os::unix::process::CommandExt as _;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::{Mutex, PoisonError};
 
 use nix::sys::signal::{Signal, killpg};
@@ -20,43 +21,67 @@ use nix::unistd::Pid;
 /// The process groups started and not yet ended.
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-/// Makes the process `command` starts the leader of a new process group.
-pub(crate) fn own_group(command: &mut Command) -> &mut Command {
-    command.process_group(0)
+/// A process group the suite started: the process `command` started, as
+/// its leader, and whatever that process starts. Ended (killed whole)
+/// when dropped, if not before.
+#[derive(Debug)]
+pub(crate) struct Group {
+    leader: u32,
+    ended: bool,
 }
 
-/// Remembers the group led by `pid` until [`end`] ends it.
-pub(crate) fn started(pid: u32) {
-    LIVE.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(pid);
+impl Group {
+    /// Starts `command` as the leader of a new process group.
+    pub(crate) fn spawn(command: &mut Command) -> io::Result<(Child, Group)> {
+        let child = command.process_group(0).spawn()?;
+        let leader = child.id();
+        live().push(leader);
+        Ok((
+            child,
+            Group {
+                leader,
+                ended: false,
+            },
+        ))
+    }
+
+    /// Kills every process of the group (SIGKILL: a process under test may
+    /// ignore anything milder), including those left after the leader
+    /// exited. Once only: call it before the leader is reaped or while the
+    /// group may still have members, as a group's id is not given to
+    /// another process while any member lives, so the signal cannot reach
+    /// a stranger.
+    pub(crate) fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            kill_group(self.leader);
+            live().retain(|&live| live != self.leader);
+        }
+    }
 }
 
-/// Kills every process of the group led by `pid` (SIGKILL: a process under
-/// test may ignore anything milder), including those left after the leader
-/// exited.
-///
-/// Call it before the leader is reaped or while the group may still have
-/// members: a group's id is not given to another process while any member
-/// lives, so the signal cannot reach a stranger.
-pub(crate) fn end(pid: u32) {
-    if let Ok(raw) = i32::try_from(pid) {
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+fn live() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn kill_group(leader: u32) {
+    if let Ok(raw) = i32::try_from(leader) {
         // ESRCH (every member already gone) is the usual, good outcome.
         let _ = killpg(Pid::from_raw(raw), Signal::SIGKILL);
     }
-    LIVE.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .retain(|&live| live != pid);
 }
 
 /// Kills every process group the suite started and has not ended: for a
 /// program's Ctrl-C (SIGINT, SIGTERM) handler, since those signals no
 /// longer reach processes in groups of their own.
 pub fn end_started_processes() {
-    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner));
-    for pid in live {
-        if let Ok(raw) = i32::try_from(pid) {
-            let _ = killpg(Pid::from_raw(raw), Signal::SIGKILL);
-        }
+    for leader in std::mem::take(&mut *live()) {
+        kill_group(leader);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::conn::secs;
-use super::group;
+use super::group::Group;
 use super::log::CaseLog;
 use crate::case::Fail;
 
@@ -71,6 +71,8 @@ pub struct Delivered {
 #[derive(Debug)]
 pub struct ClientProcess {
     child: Child,
+    /// The client's process group: it and whatever it started.
+    group: Group,
     stdout: Receiver<String>,
     stdout_lines: Vec<String>,
     stderr: Arc<Mutex<VecDeque<String>>>,
@@ -135,20 +137,19 @@ impl ClientProcess {
             return Err(Fail::failed("a client command line", "an empty one"));
         };
         log.line(format_args!("process: starting {}", argv.join(" ")));
-        let mut command = Command::new(program);
-        let mut child = group::own_group(&mut command)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                Fail::failed(
-                    format!("the client command {program:?} to start"),
-                    e.to_string(),
-                )
-            })?;
-        group::started(child.id());
+        let (mut child, group) = Group::spawn(
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .map_err(|e| {
+            Fail::failed(
+                format!("the client command {program:?} to start"),
+                e.to_string(),
+            )
+        })?;
 
         let (tx, stdout) = channel();
         if let Some(out) = child.stdout.take() {
@@ -181,6 +182,7 @@ impl ClientProcess {
         }
         Ok(Self {
             child,
+            group,
             stdout,
             stdout_lines: Vec::new(),
             stderr,
@@ -284,7 +286,7 @@ impl Drop for ClientProcess {
     fn drop(&mut self) {
         // The whole group, even when the client itself has exited: what
         // it started must not outlive the case (see `group`).
-        group::end(self.child.id());
+        self.group.end();
         if self.exited().is_none() {
             let _ = self.child.wait();
         }
