@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{RUNTIMES, TestServer, add_users, bin, faxnotify, write_file};
+use common::{RUNTIMES, Running, TestServer, add_users, bin, faxnotify, write_file};
 use std::time::{Duration, Instant};
 
 /// The counts of the tree's last line: `N passed, N failed, N blocked, N skipped`.
@@ -241,18 +241,16 @@ fn interrupting_the_suite_ends_the_client_under_test() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("client.pid");
     let script = format!("sleep 600 & echo $! > {}; wait", pid_file.display());
-    let mut suite = std::process::Command::new(bin())
-        .args([
-            "conformance",
-            "client",
-            "--case",
-            "client/framing/zero-length",
-        ])
-        .args(["--", "bash", "-c", &script])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut suite = Running::start(&[
+        "conformance",
+        "client",
+        "--case",
+        "client/framing/zero-length",
+        "--",
+        "bash",
+        "-c",
+        &script,
+    ]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let pid = loop {
         if let Some(pid) = std::fs::read_to_string(&pid_file)
@@ -267,41 +265,17 @@ fn interrupting_the_suite_ends_the_client_under_test() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &suite.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
-    let output = wait_with_deadline(&mut suite, Duration::from_secs(30));
-    assert_eq!(output.0.code(), Some(130), "{}", output.1);
-    assert!(output.1.contains("interrupted"), "{}", output.1);
+    suite.interrupt();
+    let status = suite.wait_exit();
+    assert_eq!(status.code(), Some(130), "{}", suite.dump());
+    assert!(
+        !suite.lines_with("interrupted").is_empty(),
+        "{}",
+        suite.dump()
+    );
     faxnotify_testkit::process::assert_ends(
         pid,
         Duration::from_secs(10),
         "the client under test's child, after the suite was interrupted",
     );
-}
-
-/// Waits up to `wait` for `child` to exit (killing it and failing after),
-/// and returns its status and standard error.
-fn wait_with_deadline(
-    child: &mut std::process::Child,
-    wait: Duration,
-) -> (std::process::ExitStatus, String) {
-    let deadline = Instant::now() + wait;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("the suite had not exited {wait:?} after Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-    }
-    (status, stderr)
 }
