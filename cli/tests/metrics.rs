@@ -7,9 +7,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 
-use common::{Running, Stream, TestServer, WAIT, add_users, faxnotify, json, write_file};
+use common::{Running, Stream, TestServer, WAIT, add_users, faxnotify, http_get, json, write_file};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -17,18 +17,6 @@ const PASSWORD: &str = "correct horse battery";
 /// Connections the metrics responder serves at once (docs/architecture.md,
 /// "Metrics").
 const MAX_CONNECTIONS: usize = 8;
-
-/// `GET path`: the status line, the headers and the body.
-fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let (head, body) = reply.split_once("\r\n\r\n").expect("a header and a body");
-    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    (status.to_owned(), headers.to_owned(), body.to_owned())
-}
 
 /// One metric family of the text format.
 #[derive(Debug, Default)]
@@ -156,7 +144,7 @@ fn metrics_count_logins_and_a_notification_from_queue_to_acknowledgement() {
             TestServer::start(runtime, &users, dir.path(), &["--metrics", "127.0.0.1:0"]);
         let metrics = server.metrics_addr();
 
-        let (status, headers, body) = get(metrics, "/metrics");
+        let (status, headers, body) = http_get(metrics, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(
             headers.contains("Content-Type: text/plain; version=0.0.4"),
@@ -168,7 +156,7 @@ fn metrics_count_logins_and_a_notification_from_queue_to_acknowledgement() {
             "{body}"
         );
         assert_eq!(before["faxnotify_queued_notifications"], 0.0, "{body}");
-        assert_eq!(get(metrics, "/").0, "HTTP/1.1 404 Not Found");
+        assert_eq!(http_get(metrics, "/").0, "HTTP/1.1 404 Not Found");
 
         let settings = dir.path().join("client.toml");
         faxnotify()
@@ -197,7 +185,7 @@ fn metrics_count_logins_and_a_notification_from_queue_to_acknowledgement() {
             .code(0)
             .stdout(contains("delivered: seq 1"));
 
-        let (_, _, body) = get(metrics, "/metrics");
+        let (_, _, body) = http_get(metrics, "/metrics");
         let after = parse(&body);
         let value = |series: &str| {
             *after
@@ -297,7 +285,7 @@ fn connections_that_never_finish_a_request_do_not_hold_up_a_scrape() {
         })
         .collect();
     // A scrape is answered at once, not after the dawdlers' deadlines.
-    let (status, _, body) = get(metrics, "/metrics");
+    let (status, _, body) = http_get(metrics, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(body.contains("faxnotify_sessions"), "{body}");
     let newest = idle.last_mut().unwrap();

@@ -430,33 +430,7 @@ pub fn cluster_client(
     password: &str,
     servers: &[SocketAddr],
 ) -> crate::common::Running {
-    use crate::common::{Running, Stream, faxnotify, json, write_file};
-    let settings = dir.join(format!("{user}-client.toml"));
-    let mut set = faxnotify();
-    set.args(["settings", "set", "--settings"])
-        .arg(&settings)
-        .args(["--port", "dynamic"]);
-    for s in servers {
-        set.args(["--server", &s.to_string()]);
-    }
-    set.assert().success();
-    let password = write_file(dir, &format!("{user}.pw"), &format!("{password}\n"));
-    let mut client = Running::start(&[
-        "client".to_owned(),
-        "--runtime".into(),
-        "tokio".into(),
-        "--user".into(),
-        user.into(),
-        "--password-file".into(),
-        password.display().to_string(),
-        "--settings".into(),
-        settings.display().to_string(),
-        "--json".into(),
-    ]);
-    client.wait_line(Stream::Out, "reachable", |l| {
-        json(l).is_some_and(|v| v["event"] == "status" && v["state"] == "reachable")
-    });
-    client
+    crate::common::start_json_client_of(dir, "tokio", servers, user, password, None)
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to process `pid`: a process stopped

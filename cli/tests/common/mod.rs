@@ -310,16 +310,7 @@ impl TestServer {
 
     /// One scrape of its metrics: the body of `GET /metrics`.
     pub fn scrape(&self) -> String {
-        use std::io::Read as _;
-        let mut stream = std::net::TcpStream::connect(self.metrics_addr()).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
-            .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).unwrap();
-        let (_, body) = reply.split_once("\r\n\r\n").expect("a header and a body");
-        body.to_owned()
+        http_get(self.metrics_addr(), "/metrics").2
     }
 
     /// Interrupts the server (Ctrl-C) and asserts that it exits cleanly
@@ -458,13 +449,28 @@ pub fn start_json_client_with_fd_limit(
     password: &str,
     fds: Option<u32>,
 ) -> Running {
+    start_json_client_of(dir, runtime, &[server], user, password, fds)
+}
+
+/// [`start_json_client_with_fd_limit`] with every one of `servers` in its
+/// settings, in that order (a cluster's client).
+pub fn start_json_client_of(
+    dir: &Path,
+    runtime: &str,
+    servers: &[SocketAddr],
+    user: &str,
+    password: &str,
+    fds: Option<u32>,
+) -> Running {
     let settings = dir.join(format!("{user}-client.toml"));
-    faxnotify()
-        .args(["settings", "set", "--settings"])
+    let mut set = faxnotify();
+    set.args(["settings", "set", "--settings"])
         .arg(&settings)
-        .args(["--port", "dynamic", "--server", &server.to_string()])
-        .assert()
-        .success();
+        .args(["--port", "dynamic"]);
+    for server in servers {
+        set.args(["--server", &server.to_string()]);
+    }
+    set.assert().success();
     let password = write_file(dir, &format!("{user}.pw"), &format!("{password}\n"));
     let args = [
         "client".to_owned(),
@@ -494,4 +500,17 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.parse().ok())
+}
+
+/// `GET path` from `addr`: the status line, the headers and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").expect("a header and a body");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_owned(), headers.to_owned(), body.to_owned())
 }
