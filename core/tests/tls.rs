@@ -15,13 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faxnotify_core::client::{
-    self, CallbackRejection, Client, ClientConfig, ConnectionKind, ListenPolicy, NetworkSettings,
-    StopReason,
+    self, CallbackRejection, Client, ClientConfig, ConfigError, ConnectionKind, ListenPolicy,
+    NetworkSettings, StopReason,
 };
 use faxnotify_core::io::Output;
 use faxnotify_core::server::{self, MemoryUserStore, Server, ServerConfig, Target};
 use faxnotify_core::tls::pin::Fingerprint;
-use faxnotify_core::tls::{ClientTls, FixedClock, ServerIdentity, TlsFailure, Trust, UnixTime};
+use faxnotify_core::tls::{
+    ClientTls, FixedClock, ServerIdentity, TlsConfigError, TlsFailure, Trust, UnixTime,
+};
 use faxnotify_core::wire::{Notification, Role};
 use faxnotify_testkit::{Endpoint, Middlebox, Net, Path, SERVER_ADDR, Side};
 
@@ -530,4 +532,43 @@ fn plain_fnp_bytes_to_a_tls_server_are_refused_without_plaintext() {
         }
     }
     assert!(closed && failed);
+}
+
+/// `validate` checks what `Client::new` would refuse of the TLS settings,
+/// so that an application checking a configuration early (a settings
+/// dialog, a runtime's options) hears of a bad name or unusable roots then.
+#[test]
+fn validate_refuses_a_bad_server_name_and_unusable_roots() {
+    let ca = Ca::new("Test CA");
+    let config = |tls: ClientTls| {
+        let mut config = ClientConfig::new(
+            SERVER_ADDR,
+            "alice",
+            "correct horse",
+            NetworkSettings::new(ListenPolicy::Fixed { port: 6000 }),
+        );
+        config.tls = Some(tls);
+        config.tls_clock = clock();
+        config
+    };
+    assert_eq!(config(roots(&ca)).validate(), Ok(()));
+
+    let mut bad_name = roots(&ca);
+    bad_name.server_name = "fax example org".to_owned();
+    let err = config(bad_name).validate().unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Tls(TlsConfigError::BadServerName { ref name }) if name == "fax example org"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not a valid server name"), "{err}");
+
+    let junk = ClientTls {
+        server_name: NAME.to_owned(),
+        trust: Trust::Roots(vec![b"not a certificate".to_vec().into()]),
+    };
+    let err = config(junk).validate().unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Tls(TlsConfigError::NoUsableRoots { .. })),
+        "{err}"
+    );
 }

@@ -165,14 +165,25 @@ impl ClientConfig {
     }
 
     /// Checks everything but the user name and password (which the client
-    /// prepares when it is created) and [`ClientConfig::tls`]: its server
-    /// name and roots are checked when the client builds its TLS
-    /// configuration, so a name that is neither a DNS name nor an IP
-    /// address, or roots that cannot be used, pass here and fail
-    /// [`Client::new`](super::Client::new) (and a runtime's start) with
-    /// [`ConfigError::Tls`]. [`check_server_name`](super::check_server_name)
-    /// checks a name on its own.
+    /// prepares when it is created, [`Client::new`](super::Client::new)),
+    /// TLS included: the server name must be a DNS name or an IP address,
+    /// and the trust usable (roots of which at least one parses). So a
+    /// configuration that passes here fails `Client::new` (and a
+    /// runtime's start) only for its user name or password.
+    /// [`check_server_name`](super::check_server_name) checks a name on its
+    /// own.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_without_tls()?;
+        if let Some(tls) = &self.tls {
+            crate::tls::ClientTlsConfig::new(tls, std::sync::Arc::clone(&self.tls_clock))?;
+        }
+        Ok(())
+    }
+
+    /// [`ClientConfig::validate`] but for TLS, which
+    /// [`Client::new`](super::Client::new) checks by building its TLS
+    /// configuration (once, not twice).
+    pub(crate) fn validate_without_tls(&self) -> Result<(), ConfigError> {
         self.settings.validate()?;
         let Some(&first) = self.servers.first() else {
             return Err(ConfigError::NoServer);

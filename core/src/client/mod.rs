@@ -261,7 +261,7 @@ impl Client {
     /// [`Output::Connect`] to the server). `seed` feeds every nonce and
     /// jitter: use 32 bytes from the OS in production, a constant in tests.
     pub fn new(config: ClientConfig, seed: [u8; 32], now: Instant) -> Result<Client, ConfigError> {
-        config.validate()?;
+        config.validate_without_tls()?;
         let user = prepare_username(&config.user)?;
         if user.len() > MAX_STR_LEN {
             return Err(ConfigError::UserTooLong { len: user.len() });
