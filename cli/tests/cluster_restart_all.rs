@@ -11,6 +11,7 @@ mod common;
 use cluster_support::wait_for_text;
 use cluster_support::{Admin, Bed, Relay, assert_exactly, first_session, nats};
 use common::{Stream, json, start_json_client};
+use faxnotify_testkit::process::signal;
 
 const PASSWORD: &str = "correct horse battery";
 /// Notifications per user before and after the restart.
@@ -29,15 +30,6 @@ fn publish(admin: &mut Admin, phase: &str) -> [Vec<String>; 2] {
         }
     }
     out
-}
-
-/// Sends `kill -s SIGNAL` to a client, by its pid.
-fn signal(client: &common::Running, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args(["-s", signal, &client.pid().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -s {signal} failed");
 }
 
 #[test]
@@ -59,7 +51,7 @@ fn every_server_restarted_at_once_clients_resume_with_nothing_lost_or_repeated()
     // Bob's client stands still (SIGSTOP): what is accepted for him now is
     // certainly not acknowledged when every server goes. Accepted through
     // A; the stop follows at once.
-    signal(&bob, "STOP");
+    signal(bob.pid(), "STOP");
     let mut admin = Admin::connect(&a.admin);
     let [mut for_alice, mut for_bob] = publish(&mut admin, "before");
     drop(admin);
@@ -73,7 +65,7 @@ fn every_server_restarted_at_once_clients_resume_with_nothing_lost_or_repeated()
     let d = bed.server("d", &nats, &[]);
     to_alice.point_to(c.addr);
     to_bob.point_to(d.addr);
-    signal(&bob, "CONT");
+    signal(bob.pid(), "CONT");
     for (client, session) in [(&mut alice, &sessions[0]), (&mut bob, &sessions[1])] {
         let resumed = client.wait_line(Stream::Out, "the resume", |l| {
             json(l).is_some_and(|v| v["event"] == "logged_in" && v["resumed"] == true)

@@ -14,8 +14,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use cluster_support::valve::{Flow, Valve};
-use cluster_support::{Bed, admin_lines, admin_notify, cluster_client, nats, signal};
+use cluster_support::{Bed, admin_lines, admin_notify, cluster_client, nats};
 use common::{Stream, WAIT, json};
+use faxnotify_testkit::process::signal;
 
 const PASSWORD: &str = "correct horse battery";
 /// Notifications accepted while the session is at its new server.

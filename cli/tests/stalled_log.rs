@@ -88,9 +88,7 @@ impl StalledServer {
     /// are stopped (SIGSTOP); continued, the test found its deadline
     /// passed before the server, continued a moment later, could write.
     fn stop_and_read_to_end(&mut self) -> (Vec<String>, ExitStatus) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
+        faxnotify_testkit::process::send_signal(self.child.id(), "INT");
         let mut lines = std::mem::take(&mut self.head);
         // Bytes, not `read_line`: a line cut at exit (the writer gives up
         // on a stalled output) must not end the reading with an error.

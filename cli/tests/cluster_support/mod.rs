@@ -432,13 +432,3 @@ pub fn cluster_client(
 ) -> crate::common::Running {
     crate::common::start_json_client_of(dir, "tokio", servers, user, password, None)
 }
-
-/// Sends `signal` (`STOP`, `CONT`) to process `pid`: a process stopped
-/// keeps its sockets open and answers nothing, as a machine that froze.
-pub fn signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{signal} {pid} failed");
-}

@@ -232,11 +232,7 @@ impl Running {
 
     /// Sends SIGINT (Ctrl-C) to this process, by its pid.
     pub fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -INT failed");
+        faxnotify_testkit::process::signal(self.child.id(), "INT");
     }
 
     /// Kills this process at once (SIGKILL: no goodbye to its peers), by its

@@ -134,14 +134,7 @@ impl Node {
     /// Sends `signal` (a `kill -s` name) to the server.
     pub(crate) fn signal(&self, signal: &str) {
         if self.server.is_some() {
-            let status = Command::new("kill")
-                .args(["-s", signal, &self.pid.to_string()])
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "kill -s {signal} {} failed",
-                self.pid
-            );
+            faxnotify_testkit::process::signal(self.pid, signal);
         }
     }
 
