@@ -306,6 +306,12 @@ pub const REQUIREMENTS: &[Requirement] = &[
         "cluster mode: a session outlives its server and resumes on another; seqs come from the shared log; the first ACK after a restore may exceed what was sent; SHUTTING_DOWN is the temporary refusal",
         "needs several servers sharing a log and a session store; the suite tests one server process. Tested in core/tests/cluster_*.rs, the cluster simulator (sim/tests/cluster_seeds.rs) and with real processes in cli/tests/cluster_*.rs",
     ),
+    gap(
+        "D-18",
+        Level::Should,
+        "a client treats a PING unanswered for lease_ms/3 on the control connection as a dead connection, and resumes",
+        "a SHOULD of the client's own liveness check, whose check would take two thirds of a lease per run; tested in core/tests/client_silent_path.rs and the client model (tests/tests/model_client)",
+    ),
     req(
         "T-1",
         Level::Must,

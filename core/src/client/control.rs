@@ -31,6 +31,9 @@ pub(crate) struct Control {
     handshake_deadline: Instant,
     last_sent: Instant,
     last_received: Instant,
+    /// When the last PING went out: unanswered while nothing has been
+    /// received since ([D-18]).
+    last_ping: Option<Instant>,
     /// The session this connection tries to resume.
     resume: Option<SessionId>,
     server_name: String,
@@ -97,6 +100,7 @@ impl Control {
             handshake_deadline: deadline,
             last_sent: now,
             last_received: now,
+            last_ping: None,
             resume,
             server_name: String::new(),
             callback_state: None,
@@ -145,8 +149,19 @@ impl Control {
         {
             next = earliest(next, Some(self.last_received + lease.lease));
             next = earliest(next, Some(self.last_sent + lease.ping_after));
+            next = earliest(next, self.unanswered_ping().map(|at| at + lease.ping_after));
         }
         next
+    }
+
+    /// When the PING that nothing has answered yet went out, if one has.
+    /// Anything received counts as an answer: a PONG queued behind other
+    /// frames is not late when those frames arrive. A frame received at
+    /// the very instant the PING went out counts too (with a clock that
+    /// does not move between two inputs, as in tests and the simulator,
+    /// "at once" cannot tell before from after).
+    fn unanswered_ping(&self) -> Option<Instant> {
+        self.last_ping.filter(|&at| at > self.last_received)
     }
 }
 
@@ -716,8 +731,25 @@ impl Client {
             tracing::debug!("nothing from the server for a whole lease");
             return self.control_lost(now, DisconnectReason::ServerSilent, true);
         }
+        // [D-18]: a PING unanswered for a third of the lease means the path
+        // died without a word (a dropped route, a firewall that lost its
+        // state). The server's lease, counted from our last frame it read,
+        // then still has a third to run: reconnecting now resumes the
+        // session before the server ends it, where waiting for a whole
+        // lease of silence would lose the race (both sides' leases end at
+        // once) and the session with it.
+        if control
+            .unanswered_ping()
+            .is_some_and(|at| now >= at + lease.ping_after)
+        {
+            tracing::debug!("the server did not answer a PING within a third of the lease");
+            return self.control_lost(now, DisconnectReason::ServerSilent, true);
+        }
         if now >= control.last_sent + lease.ping_after {
             let nonce = self.rng.next_u64();
+            if let Some(control) = self.control.as_mut() {
+                control.last_ping = Some(now);
+            }
             self.send_control(now, &Frame::Ping { nonce });
         }
     }

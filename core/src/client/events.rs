@@ -411,7 +411,8 @@ pub enum DisconnectReason {
     Closed,
     /// The login did not reach ADVERTISE_OK within the handshake timeout [C-9].
     HandshakeTimeout,
-    /// Nothing arrived from the server for a whole lease [C-5].
+    /// The server went silent: a PING unanswered for a third of the lease
+    /// [D-18], or nothing at all for a whole lease [C-5].
     ServerSilent,
     /// The server sent ERROR with this code.
     ErrorReceived {

@@ -32,8 +32,10 @@
 //!    acknowledges them, one cumulative ACK per read. NOTIFY on the control
 //!    connection is accepted while the server announces the backchannel [D-2].
 //! 4. **Stay alive.** It sends PING after a third of the lease without
-//!    sending on control [D-4], and considers the server gone after a lease
-//!    of silence [C-5]. When the control connection is lost it reconnects
+//!    sending on control [D-4], and considers the connection gone when that
+//!    PING is unanswered a third of a lease later [D-18] (or after a lease
+//!    of silence [C-5]), early enough to resume before the server's lease
+//!    ends. When the control connection is lost it reconnects
 //!    with backoff and resumes the session [C-6]; if the resume is refused
 //!    it logs in anew and emits [`Event::NotificationsMayHaveBeenMissed`].
 //!    With several [`ClientConfig::servers`] every failed or lost connection
@@ -50,7 +52,7 @@
 //!
 //! | what happens | the client |
 //! |---|---|
-//! | control connection closed, server silent for a lease, handshake timeout | reconnects with backoff (to the next server, if there are several), resumes the session |
+//! | control connection closed, a PING unanswered for a third of the lease, server silent for a lease, handshake timeout | reconnects with backoff (to the next server, if there are several), resumes the session |
 //! | BYE lease expired, BYE shutdown, an ERROR on control after LOGIN_OK | the session is over [C-10] [F-6]: reconnects with backoff, logs in anew, reports notifications may have been missed |
 //! | ERROR UNKNOWN_SESSION on resume | logs in anew at once on the same server, reports notifications may have been missed |
 //! | ERROR LIMIT_EXCEEDED, SHUTTING_DOWN, TIMEOUT, ... before LOGIN_OK | reconnects with backoff (to the next server), keeping the session to resume |

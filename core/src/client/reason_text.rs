@@ -65,7 +65,7 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Closed => f.write_str("the server closed the connection"),
             DisconnectReason::HandshakeTimeout => f.write_str("the login did not complete in time"),
             DisconnectReason::ServerSilent => {
-                f.write_str("nothing came from the server for a whole lease")
+                f.write_str("the server went silent: not even a PING was answered")
             }
             // The temporary refusal, routine when a cluster's server stops
             // or cannot serve the session yet [D-17]: said as such, so that

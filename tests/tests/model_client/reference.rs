@@ -144,8 +144,18 @@ pub struct Ctl {
     pub since: u64,
     pub last_sent: u64,
     pub last_received: u64,
+    /// When the client's last PING went out: unanswered while nothing has
+    /// been received since (strictly later) [D-18].
+    pub last_ping: Option<u64>,
     pub resume: Option<u64>,
     pub status: Option<u8>,
+}
+
+impl Ctl {
+    /// When the PING nothing has answered yet went out, if one has.
+    fn unanswered_ping(&self) -> Option<u64> {
+        self.last_ping.filter(|&ping| ping > self.last_received)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -239,6 +249,7 @@ impl ClientModel {
             since: self.now,
             last_sent: self.now,
             last_received: self.now,
+            last_ping: None,
             resume: self.session,
             status: None,
         });
@@ -618,6 +629,9 @@ impl ClientModel {
             if c.state == CtlState::Established {
                 consider(c.last_received + LEASE);
                 consider(c.last_sent + PING_AFTER);
+                if let Some(ping) = c.unanswered_ping() {
+                    consider(ping + PING_AFTER);
+                }
             } else {
                 consider(c.since + HANDSHAKE);
             }
@@ -648,9 +662,15 @@ impl ClientModel {
                     };
                     self.control_lost(why, true);
                 }
-            } else if now >= c.last_received + LEASE {
+            } else if now >= c.last_received + LEASE
+                || c.unanswered_ping()
+                    .is_some_and(|ping| now >= ping + PING_AFTER)
+            {
                 self.control_lost(DisconnectReason::ServerSilent, true);
             } else if now >= c.last_sent + PING_AFTER {
+                if let Some(c) = self.control.as_mut() {
+                    c.last_ping = Some(now);
+                }
                 self.send_control(F::Ping);
             }
         }
