@@ -8,6 +8,8 @@ use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
+use faxnotify_textfile::IoReason;
+
 use crate::escape::escape;
 
 /// How long a connect, or one reply (with all its continuation lines),
@@ -27,7 +29,7 @@ const MAX_LISTING: usize = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum HfaxdError {
     /// Could not connect or the connection broke.
-    #[error("hfaxd at {addr}: {source}")]
+    #[error("hfaxd at {addr}: {}", IoReason(.source))]
     Io {
         /// The address.
         addr: String,
@@ -529,5 +531,23 @@ mod tests {
         let addr = lister(|mut data| data.write_all(&vec![b'x'; MAX_LISTING]).unwrap());
         let listing = returns(move || Control::connect(&addr, "fax")?.list_received("%f")).unwrap();
         assert_eq!(listing.len(), MAX_LISTING);
+    }
+
+    /// An error reads as words ("connection refused"), not as Rust's
+    /// "Connection refused (os error 111)".
+    #[test]
+    fn a_refused_connection_is_said_in_words() {
+        // Bound but not listening: a connection to it is refused.
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let err = Control::connect(&addr.to_string(), "fax").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("hfaxd at {addr}: connection refused")
+        );
     }
 }
