@@ -14,6 +14,7 @@ mod admin;
 mod bench;
 mod commands;
 mod descriptors;
+mod dirs;
 mod escape;
 mod event_log;
 mod failure;

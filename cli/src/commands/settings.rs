@@ -221,7 +221,7 @@ pub fn run(args: Args) -> CmdResult {
                 }
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
+                crate::dirs::create_dirs(dir).map_err(|e| {
                     Failure::runtime(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }

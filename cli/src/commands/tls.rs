@@ -123,12 +123,21 @@ fn self_signed(names: &[String], out: &Path, days: u32, force: bool) -> CmdResul
         }
     }
     let (cert_pem, key_pem, der, not_after) = make(names, days)?;
-    std::fs::create_dir_all(out)
+    crate::dirs::create_dirs(out)
         .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", out.display())))?;
     // The key first and never readable by others, not even for a moment.
     private_file(&key_path, key_pem.as_bytes())
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", key_path.display())))?;
-    std::fs::File::create(&cert_path)
+    // Public, but only its user may change it, whatever the umask.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o644);
+    }
+    options
+        .open(&cert_path)
         .and_then(|mut f| f.write_all(cert_pem.as_bytes()).and_then(|()| f.sync_all()))
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", cert_path.display())))?;
     // Proves the pair works as a server identity before anyone relies on it.

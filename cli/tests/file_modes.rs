@@ -1,0 +1,114 @@
+//! What the commands create is as private as it says, whatever the umask
+//! of whoever runs them: on a host many users share, a directory or a
+//! certificate others can write lets any of them replace the settings
+//! every client starts with, or the server's certificate and key.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `faxnotify ARGS` under umask 000 (a cron job, a container's
+/// entry point or a service manager may run commands so); checks it worked.
+fn run_with_umask_0(args: &[&str], stdin: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("sh")
+        .args(["-c", "umask 000; exec \"$0\" \"$@\"", common::bin()])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("waits");
+    assert!(
+        out.status.success(),
+        "faxnotify {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The file's permission bits in octal, as `ls -l` users read them.
+fn mode(path: &Path) -> String {
+    let mode = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode();
+    format!("{:03o}", mode & 0o777)
+}
+
+/// `settings set` creates the directories of a new settings file
+/// writable by its user only (before: 0777 under umask 000, so anyone
+/// could rename their own file over the host's settings).
+#[test]
+fn settings_set_creates_directories_only_its_user_can_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("etc/faxnotify/client.toml");
+    run_with_umask_0(
+        &[
+            "settings",
+            "set",
+            "--settings",
+            file.to_str().expect("utf-8"),
+            "--server",
+            "127.0.0.1:4580",
+        ],
+        "",
+    );
+    assert_eq!(mode(&dir.path().join("etc")), "755");
+    assert_eq!(mode(&dir.path().join("etc/faxnotify")), "755");
+    assert_eq!(mode(&file), "644");
+}
+
+/// `tls self-signed` creates its directory and the certificate writable
+/// by its user only, the key readable by its user only (before: the
+/// directory 0777 and the certificate 0666 under umask 000, so anyone
+/// could put their own certificate and key in the server's place).
+#[test]
+fn tls_self_signed_creates_files_only_its_user_can_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("srv/tls");
+    run_with_umask_0(
+        &[
+            "tls",
+            "self-signed",
+            "--name",
+            "fax.example.org",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert_eq!(mode(&dir.path().join("srv")), "755");
+    assert_eq!(mode(&out), "755");
+    assert_eq!(mode(&out.join("cert.pem")), "644");
+    assert_eq!(mode(&out.join("key.pem")), "600");
+}
+
+/// The users file is its user's alone under any umask (it always was).
+#[test]
+fn user_add_creates_a_users_file_only_its_user_can_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("users.toml");
+    run_with_umask_0(
+        &[
+            "user",
+            "add",
+            "--users",
+            file.to_str().expect("utf-8"),
+            "alice",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert_eq!(mode(&file), "600");
+}
