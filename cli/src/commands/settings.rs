@@ -7,6 +7,8 @@ use clap::{Args as ClapArgs, Subcommand};
 use faxnotify_core::client::{ListenAddress, ListenPolicy, TlsTrust, check_server_name};
 use faxnotify_settings::{SettingsFile, SettingsFileError};
 
+use faxnotify_textfile::IoReason;
+
 use crate::commands::client::load_settings;
 use crate::failure::{CmdResult, Exit, Failure};
 
@@ -222,7 +224,7 @@ pub fn run(args: Args) -> CmdResult {
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 crate::dirs::create_dirs(dir).map_err(|e| {
-                    Failure::runtime(format!("cannot create {}: {e}", dir.display()))
+                    Failure::runtime(format!("cannot create {}: {}", dir.display(), IoReason(&e)))
                 })?;
             }
             file.save(&path).map_err(|e| match e {

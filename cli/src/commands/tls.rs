@@ -10,6 +10,8 @@ use faxnotify_core::tls::pin::Fingerprint;
 use faxnotify_core::tls::{CertificateDer, ServerIdentity};
 use time::{Duration, OffsetDateTime};
 
+use faxnotify_textfile::IoReason;
+
 use crate::failure::{CmdResult, Exit, Failure};
 use crate::tls::files::{load_identity, private_file};
 
@@ -123,11 +125,17 @@ fn self_signed(names: &[String], out: &Path, days: u32, force: bool) -> CmdResul
         }
     }
     let (cert_pem, key_pem, der, not_after) = make(names, days)?;
-    crate::dirs::create_dirs(out)
-        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", out.display())))?;
+    crate::dirs::create_dirs(out).map_err(|e| {
+        Failure::runtime(format!("cannot create {}: {}", out.display(), IoReason(&e)))
+    })?;
     // The key first and never readable by others, not even for a moment.
-    private_file(&key_path, key_pem.as_bytes())
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", key_path.display())))?;
+    private_file(&key_path, key_pem.as_bytes()).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot write {}: {}",
+            key_path.display(),
+            IoReason(&e)
+        ))
+    })?;
     // Public, but only its user may change it, whatever the umask.
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -139,7 +147,13 @@ fn self_signed(names: &[String], out: &Path, days: u32, force: bool) -> CmdResul
     options
         .open(&cert_path)
         .and_then(|mut f| f.write_all(cert_pem.as_bytes()).and_then(|()| f.sync_all()))
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", cert_path.display())))?;
+        .map_err(|e| {
+            Failure::runtime(format!(
+                "cannot write {}: {}",
+                cert_path.display(),
+                IoReason(&e)
+            ))
+        })?;
     // Proves the pair works as a server identity before anyone relies on it.
     let identity: ServerIdentity =
         load_identity(&cert_path, &key_path).map_err(Failure::runtime)?;
