@@ -112,3 +112,56 @@ fn user_add_creates_a_users_file_only_its_user_can_read() {
     );
     assert_eq!(mode(&file), "600");
 }
+
+/// `tls self-signed` run by root into a directory another user can write
+/// (one they made first, say): a symbolic link they planted as cert.pem
+/// is replaced, never written through. Before, the certificate went into
+/// whatever file the link named: one it created (a dangling link) or,
+/// with --force, an existing one it overwrote (/etc/shadow, say).
+#[test]
+fn tls_self_signed_never_writes_through_a_planted_link() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("tls");
+    std::fs::create_dir(&out).expect("mkdir");
+    let created = dir.path().join("created-by-the-link");
+    std::os::unix::fs::symlink(&created, out.join("cert.pem")).expect("symlink");
+    run_with_umask_0(
+        &[
+            "tls",
+            "self-signed",
+            "--name",
+            "fax.example.org",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert!(!created.exists(), "the dangling link's target was created");
+    assert!(
+        !std::fs::symlink_metadata(out.join("cert.pem"))
+            .expect("cert")
+            .is_symlink()
+    );
+
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").expect("write");
+    std::fs::remove_file(out.join("cert.pem")).expect("rm");
+    std::os::unix::fs::symlink(&victim, out.join("cert.pem")).expect("symlink");
+    run_with_umask_0(
+        &[
+            "tls",
+            "self-signed",
+            "--force",
+            "--name",
+            "fax.example.org",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious\n"
+    );
+    assert_eq!(mode(&out.join("cert.pem")), "644");
+}

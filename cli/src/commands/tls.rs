@@ -1,7 +1,6 @@
 //! `faxnotify tls self-signed|fingerprint`: make a server certificate for a
 //! LAN, and show the fingerprint clients pin.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args as ClapArgs, Subcommand};
@@ -13,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use faxnotify_textfile::IoReason;
 
 use crate::failure::{CmdResult, Exit, Failure};
-use crate::tls::files::{load_identity, private_file};
+use crate::tls::files::{load_identity, new_file, private_file};
 
 /// `faxnotify tls`.
 #[derive(Debug, ClapArgs)]
@@ -136,24 +135,15 @@ fn self_signed(names: &[String], out: &Path, days: u32, force: bool) -> CmdResul
             IoReason(&e)
         ))
     })?;
-    // Public, but only its user may change it, whatever the umask.
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o644);
-    }
-    options
-        .open(&cert_path)
-        .and_then(|mut f| f.write_all(cert_pem.as_bytes()).and_then(|()| f.sync_all()))
-        .map_err(|e| {
-            Failure::runtime(format!(
-                "cannot write {}: {}",
-                cert_path.display(),
-                IoReason(&e)
-            ))
-        })?;
+    // Public, but only its user may change it, whatever the umask; a new
+    // file, like the key, so that a link planted in its place is replaced.
+    new_file(&cert_path, cert_pem.as_bytes(), 0o644).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot write {}: {}",
+            cert_path.display(),
+            IoReason(&e)
+        ))
+    })?;
     // Proves the pair works as a server identity before anyone relies on it.
     let identity: ServerIdentity =
         load_identity(&cert_path, &key_path).map_err(Failure::runtime)?;

@@ -76,12 +76,21 @@ fn identity_from(
 
 /// Writes `bytes` to a new file at `path` (replacing one that exists) that
 /// only its owner can read, from the moment it exists.
+pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    new_file(path, bytes, 0o600)
+}
+
+/// Writes `bytes` to a new file at `path` with permissions `mode` (Unix;
+/// a stricter umask still applies), replacing what was there: a file, or
+/// a symbolic link, which is never written through (`--out` may be a
+/// directory another user can write, who would point cert.pem at a file
+/// of root's for this to overwrite).
 ///
 /// A file replaced keeps its owner and group (Unix): `sudo faxnotify tls
 /// self-signed --force` on the key of a server that runs as its own user
 /// must not hand the key to root, mode 0600, which the server could then no
 /// longer read (it would keep the old certificate, and not start again).
-pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn new_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     #[cfg(unix)]
     let owner = {
         use std::os::unix::fs::MetadataExt as _;
@@ -91,13 +100,17 @@ pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .map(|m| (m.uid(), m.gid()))
     };
     let _ = fs::remove_file(path);
+    // create_new: O_EXCL, which follows no link, not even one planted
+    // between the removal and this.
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        options.mode(mode);
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     let mut file = options.open(path)?;
     #[cfg(unix)]
     if let Some((uid, gid)) = owner
