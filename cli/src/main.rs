@@ -18,6 +18,7 @@ mod dirs;
 mod escape;
 mod event_log;
 mod failure;
+mod file_trust;
 mod hfaxd;
 mod huge_pages;
 mod log_format;

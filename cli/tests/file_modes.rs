@@ -165,3 +165,54 @@ fn tls_self_signed_never_writes_through_a_planted_link() {
     );
     assert_eq!(mode(&out.join("cert.pem")), "644");
 }
+
+/// Starts a client of a server that refuses, with the settings file `file`.
+fn client_with_settings(file: &Path) -> common::Running {
+    common::Running::start_with_env(
+        &[
+            "client",
+            "--settings",
+            file.to_str().expect("utf-8"),
+            "--user",
+            "alice",
+        ],
+        &[("FAXNOTIFY_PASSWORD", std::ffi::OsStr::new("correct horse"))],
+    )
+}
+
+/// A settings file other users may write to (mode 0666, as umask 000 made
+/// it, or a chmod) is named in a warning: they choose the server every
+/// client logs in to. One only its owner may write is not.
+#[test]
+fn a_client_warns_of_settings_others_may_change() {
+    let (_held, server) = common::refusing_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("client.toml");
+    common::faxnotify()
+        .args(["settings", "set", "--settings"])
+        .arg(&file)
+        .args(["--server", &server.to_string(), "--trust", "off"])
+        .assert()
+        .success();
+    let mut client = client_with_settings(&file);
+    // The warning comes before the first attempt, on the other stream:
+    // wait for the second attempt so that both have been read.
+    client.wait_line(common::Stream::Out, "a second attempt", |l| {
+        l.contains("cannot connect") && l.contains("(attempt 2)")
+    });
+    client.kill();
+    assert!(
+        client.lines_with("whoever can change it").is_empty(),
+        "{}",
+        client.dump()
+    );
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let mut client = client_with_settings(&file);
+    client.wait_line(common::Stream::Err, "the warning", |l| {
+        l.contains("WARN")
+            && l.contains("other users may write to it (mode 666)")
+            && l.contains("whoever can change it chooses the server")
+    });
+    client.kill();
+}
