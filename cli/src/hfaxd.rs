@@ -163,7 +163,9 @@ impl Control {
         // hfaxd connects around its 150 reply; the accept is bounded in
         // case the connection never comes.
         listener.set_nonblocking(true).map_err(|e| self.io(e))?;
-        let hfaxd = self.writer.peer_addr().map_err(|e| self.io(e))?.ip();
+        let hfaxd_addr = self.writer.peer_addr().map_err(|e| self.io(e))?;
+        let hfaxd = hfaxd_addr.ip();
+        let data_addr = listener.local_addr().map_err(|e| self.io(e))?;
         let deadline = Instant::now() + TIMEOUT;
         loop {
             match listener.accept() {
@@ -179,7 +181,16 @@ impl Control {
                     );
                     drop(stream);
                 }
-                Ok((stream, _)) => {
+                Ok((stream, from)) => {
+                    // On hfaxd's host, every local user connects from its
+                    // address: the connection must also be its user's.
+                    if let Some(not) = not_hfaxds(hfaxd_addr, from, data_addr) {
+                        tracing::warn!(
+                            "closed a connection to the data port for {command:?} from {from}: \
+                             it is not hfaxd ({not})"
+                        );
+                        continue;
+                    }
                     stream.set_nonblocking(false).map_err(|e| self.io(e))?;
                     return Ok(stream);
                 }
@@ -225,6 +236,24 @@ impl Control {
     pub fn addr(&self) -> &str {
         &self.addr
     }
+}
+
+/// Why a connection to our data port `data` from `from` is not hfaxd's
+/// (listening at `hfaxd`): both are on this host and its socket belongs
+/// neither to the user of hfaxd's listening socket nor to root (hfaxd
+/// 6.0.7 opens the trigger's data connection as its user, uucp, and a
+/// listing's as root). `None` when it is hfaxd's, or when the socket
+/// tables do not show both (hfaxd on another host, whose address is all
+/// there is to check; not Linux).
+fn not_hfaxds(hfaxd: SocketAddr, from: SocketAddr, data: SocketAddr) -> Option<String> {
+    let theirs = crate::socket_owner::connection_owner(from, data)?;
+    let hfaxds = crate::socket_owner::listener_owner(hfaxd)?;
+    let hfaxd_users = match hfaxds {
+        0 => "root".to_owned(),
+        uid => format!("uid {uid} or root"),
+    };
+    (theirs != hfaxds && theirs != 0)
+        .then(|| format!("it belongs to uid {theirs}, hfaxd to {hfaxd_users}"))
 }
 
 /// The time left until `deadline`, or a timeout error saying what did not
@@ -549,5 +578,69 @@ mod tests {
             err.to_string(),
             format!("hfaxd at {addr}: connection refused")
         );
+    }
+
+    /// On hfaxd's host every local user connects from its address: one
+    /// who gets to the data port first, as another user than hfaxd's, is
+    /// not taken for hfaxd (before, its forged events were the stream).
+    /// Needs root (to be the stranger's other user) and setpriv.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_local_stranger_of_another_user_is_not_taken_for_hfaxd() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("not run: needs root to connect as another user");
+            return;
+        }
+        let hfaxd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = hfaxd.local_addr().unwrap();
+        let script = std::thread::spawn(move || {
+            let (control, _) = hfaxd.accept().unwrap();
+            let mut reader = BufReader::new(control.try_clone().unwrap());
+            let mut writer = control;
+            let mut line = String::new();
+            let mut next = |reader: &mut BufReader<TcpStream>| {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                line.trim_end().to_owned()
+            };
+            writer.write_all(b"220 hfaxd ready\r\n").unwrap();
+            next(&mut reader);
+            writer.write_all(b"230 logged in\r\n").unwrap();
+            let data = port_address(&next(&mut reader));
+            writer.write_all(b"200 PORT ok\r\n").unwrap();
+            assert_eq!(next(&mut reader), "SITE TRIGGER J*");
+            // Another local user (nobody) connects first, from 127.0.0.1.
+            let mut stranger = std::process::Command::new("setpriv")
+                .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+                .args(["bash", "-c"])
+                .arg(format!(
+                    "exec 3<>/dev/tcp/127.0.0.1/{}; printf '000000 135 RECV FAX: forged\\r\\n' >&3; \
+                     sleep 30",
+                    data.port()
+                ))
+                .spawn()
+                .expect("setpriv runs");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !crate::socket_owner::owners_of_connections_to(data).contains(&65534) {
+                assert!(Instant::now() < deadline, "the stranger never connected");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let mut real = connect_from(Ipv4Addr::LOCALHOST, data);
+            real.write_all(b"000000 151 MODEM ttyIAX0: ready\r\n")
+                .unwrap();
+            writer.write_all(b"150 trigger stream\r\n").unwrap();
+            let mut rest = Vec::new();
+            let _ = writer.read_to_end(&mut rest);
+            let _ = stranger.kill();
+            let _ = stranger.wait();
+            drop(real);
+        });
+        let mut control = Control::connect(&addr.to_string(), "fax").unwrap();
+        let data = control.open_data("SITE TRIGGER J*").unwrap();
+        let mut first = String::new();
+        BufReader::new(data).read_line(&mut first).unwrap();
+        assert_eq!(first, "000000 151 MODEM ttyIAX0: ready\r\n");
+        drop(control);
+        script.join().unwrap();
     }
 }

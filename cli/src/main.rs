@@ -29,6 +29,7 @@ mod password;
 mod render;
 mod runtime;
 mod server_list;
+mod socket_owner;
 mod strangers;
 mod systemd;
 mod tls;
