@@ -197,6 +197,16 @@ impl Control {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
+                // Not the socket's "resource temporarily unavailable".
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(self.io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "it did not connect to the data port for {command} within {} s",
+                            TIMEOUT.as_secs()
+                        ),
+                    )));
+                }
                 Err(e) => return Err(self.io(e)),
             }
         }
@@ -642,5 +652,48 @@ mod tests {
         assert_eq!(first, "000000 151 MODEM ttyIAX0: ready\r\n");
         drop(control);
         script.join().unwrap();
+    }
+
+    /// hfaxd says it opens the data connection and never does: the
+    /// transfer gives up at TIMEOUT and says so (before: "resource
+    /// temporarily unavailable", the listening socket's own words).
+    #[test]
+    fn a_data_connection_that_never_comes_is_named() {
+        let addr = peer(|control| {
+            let mut reader = BufReader::new(control.try_clone().unwrap());
+            let mut writer = control;
+            let mut line = String::new();
+            writer.write_all(b"220 hfaxd ready\r\n").unwrap();
+            for reply in [
+                &b"230 logged in\r\n"[..],
+                b"200 PORT ok\r\n",
+                b"150 coming\r\n",
+            ] {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                writer.write_all(reply).unwrap();
+            }
+            let _ = reader.read_to_end(&mut Vec::new());
+        });
+        let err = returns(move || {
+            Control::connect(&addr, "fax")?
+                .open_data("SITE TRIGGER J*")
+                .map(drop)
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "hfaxd at {}: it did not connect to the data port for SITE TRIGGER J* within 2 s",
+                err_addr(&err)
+            )
+        );
+    }
+
+    fn err_addr(err: &HfaxdError) -> &str {
+        match err {
+            HfaxdError::Io { addr, .. } => addr,
+            other => panic!("{other}"),
+        }
     }
 }
