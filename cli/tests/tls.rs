@@ -633,3 +633,19 @@ fn a_bad_new_certificate_keeps_the_old_one() {
     let mut alice = pinned_client("smol", server.addr, "alice", &password, &fingerprint);
     wait_event(&mut alice, "logged_in");
 }
+
+/// A directory that cannot be made is named with the reason in words, not
+/// Rust's "Not a directory (os error 20)".
+#[test]
+fn self_signed_says_in_words_why_its_directory_cannot_be_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(dir.path(), "a-file", "");
+    let out = file.join("tls");
+    faxnotify()
+        .args(["tls", "self-signed", "--name", "fax.example.org", "--out"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(contains(format!("cannot create {}: not a directory", out.display())).and(clean()))
+        .stderr(contains("os error").not());
+}

@@ -178,6 +178,14 @@ impl Bridge {
         }
     }
 
+    /// A new routing (the configuration file was edited): events handled
+    /// from now on are routed with it. A job already followed keeps the
+    /// user its owner was mapped to, so that its statuses do not move
+    /// between users halfway.
+    pub fn set_routing(&mut self, routing: Routing) {
+        self.routing = routing;
+    }
+
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()

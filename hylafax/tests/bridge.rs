@@ -253,6 +253,44 @@ fn unrouted_faxes_go_to_the_group_and_hostile_caller_ids_are_escaped() {
     assert_eq!(fax.pages, 1);
 }
 
+/// A route added to the configuration while the bridge runs reaches the
+/// next fax: before it, a fax to 5550002 goes to the unrouted group;
+/// after it, to the users of its route.
+#[test]
+fn a_new_routing_applies_to_the_next_fax() {
+    let mut b = bridge();
+    let fax = |commid: u32| {
+        [
+            "040000 159 MODEM ttyIAX1: Caller-id information: \"5550000\",\"x\",\"<NONE>\",\"5550002\"".to_owned(),
+            format!("040001 133 RECV FAX: Session started (com {commid:09}), TSI \"x\" <...>"),
+            format!("040020 135 RECV FAX: From x (com {commid:09}), 1 pages in 0:00:10, file recvq/fax{commid:09}.tif"),
+        ]
+    };
+    let recipients = |outputs: Vec<Output>| -> Vec<String> {
+        describe(&outputs)
+            .into_iter()
+            .map(|line| line.split(':').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let lines = fax(1);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(
+        recipients(run(&mut b, &lines, 0, &|_| String::new())),
+        ["frontdesk"]
+    );
+    let edited = CONFIG.replace(
+        "\"5550001\" = [\"bob\"]\n",
+        "\"5550001\" = [\"bob\"]\n\"5550002\" = [\"carol\"]\n",
+    );
+    b.set_routing(Config::from_toml(&edited).unwrap().routing);
+    let lines = fax(2);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(
+        recipients(run(&mut b, &lines, 3, &|_| String::new())),
+        ["carol"]
+    );
+}
+
 #[test]
 fn modem_states_are_reported_on_change_only() {
     let mut b = bridge();

@@ -49,8 +49,9 @@
 //! User names are stored prepared (RFC 8265 UsernameCaseMapped), exactly as
 //! LOGIN carries them. The file is written atomically (a temporary file in
 //! the same directory, flushed to disk, renamed over the old one) with mode
-//! 0600, and edits hold an advisory lock on the directory so that two
-//! `faxnotify user` commands cannot lose each other's change. A users file
+//! 0600 (a file replaced keeps its owner and group), and edits hold an
+//! advisory lock on the directory so that two `faxnotify user` commands
+//! cannot lose each other's change. A users file
 //! that is a symbolic link is written through it: the link stays and its
 //! target is replaced.
 //!
@@ -164,6 +165,24 @@ pub enum UsersFileError {
     /// The OS could not provide random bytes.
     #[error("cannot get random bytes from the operating system: {0}")]
     Random(String),
+    /// The new file could not be given the owner and group of the file it
+    /// replaces; nothing was written.
+    #[error(
+        "users file {}: cannot give the new file the owner of the one it replaces (uid {uid}, \
+         gid {gid}): {}; nothing was changed (run this as root or as that owner)",
+        .path.display(), faxnotify_textfile::IoReason(.source)
+    )]
+    KeepOwner {
+        /// The file.
+        path: PathBuf,
+        /// The replaced file's owner.
+        uid: u32,
+        /// The replaced file's group.
+        gid: u32,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Why a user cannot be added.
@@ -402,9 +421,21 @@ impl UsersFile {
     /// `path`, and the directory flushed, so that a reader sees the old file
     /// or the new one, never a torn one.
     /// A symbolic link at `path` is written through: its target is replaced.
+    ///
+    /// A file replaced keeps its owner and group (Unix): `sudo faxnotify
+    /// user add` on the file of a server that runs as its own user must not
+    /// hand it to root, which the server, owner-only mode and all, could
+    /// then no longer read. When that cannot be done (not root, and the file
+    /// belongs to another user) nothing is written
+    /// ([`UsersFileError::KeepOwner`]).
     pub fn save(&self, path: &Path) -> Result<(), UsersFileError> {
         let target = resolve_link(path)?;
         let path = target.as_path();
+        #[cfg(unix)]
+        let owner = {
+            use std::os::unix::fs::MetadataExt as _;
+            fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+        };
         let io_err = |source| UsersFileError::Io {
             path: path.to_path_buf(),
             source,
@@ -418,7 +449,7 @@ impl UsersFile {
         tmp_name.push(format!(".tmp{}", std::process::id()));
         let tmp = dir.join(tmp_name);
         let _ = fs::remove_file(&tmp); // left over by a crash of this very pid
-        let result = (|| {
+        let result = (|| -> Result<(), SaveError> {
             let mut options = OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
@@ -427,16 +458,29 @@ impl UsersFile {
                 options.mode(0o600);
             }
             let mut file = options.open(&tmp)?;
+            #[cfg(unix)]
+            if let Some((uid, gid)) = owner {
+                keep_owner(&file, uid, gid)?;
+            }
             file.write_all(self.render().as_bytes())?;
             file.sync_all()?;
             drop(file);
             fs::rename(&tmp, path)?;
             // Make the rename itself durable.
-            File::open(&dir)?.sync_all()
+            File::open(&dir)?.sync_all()?;
+            Ok(())
         })();
-        if let Err(source) = result {
+        if let Err(error) = result {
             let _ = fs::remove_file(&tmp);
-            return Err(io_err(source));
+            return Err(match error {
+                SaveError::Io(source) => io_err(source),
+                SaveError::KeepOwner { uid, gid, source } => UsersFileError::KeepOwner {
+                    path: path.to_path_buf(),
+                    uid,
+                    gid,
+                    source,
+                },
+            });
         }
         Ok(())
     }
@@ -474,6 +518,40 @@ impl UsersFile {
         drop(lock);
         Ok(result)
     }
+}
+
+/// Why [`UsersFile::save`] failed, before it is named with the path.
+#[cfg_attr(not(unix), allow(dead_code))]
+enum SaveError {
+    Io(io::Error),
+    KeepOwner {
+        uid: u32,
+        gid: u32,
+        source: io::Error,
+    },
+}
+
+impl From<io::Error> for SaveError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Gives the new file `file` the owner and group of the file it replaces,
+/// unless it has them already (so that a user saving their own file needs
+/// no privilege).
+#[cfg(unix)]
+fn keep_owner(file: &File, uid: u32, gid: u32) -> Result<(), SaveError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = file.metadata()?;
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(|source| SaveError::KeepOwner {
+        uid,
+        gid,
+        source,
+    })
 }
 
 /// Reads the users file's text: a regular file of at most
@@ -640,6 +718,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&again, alice);
+    }
+
+    /// `sudo faxnotify user add` on the users file of a server that runs
+    /// as its own user: the file stays that user's (before, root's new
+    /// file, mode 0600, replaced it, and the server could neither reload
+    /// it nor start again). Needs root to hand the file to another user.
+    #[cfg(unix)]
+    #[test]
+    fn an_edit_keeps_the_owner_and_group_of_the_file() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        UsersFile::edit(&path, |file, _| file.add("alice", "one", Role::User, false))
+            .unwrap()
+            .unwrap();
+        let (uid, gid) = (65534, 65533);
+        match std::os::unix::fs::chown(&path, Some(uid), Some(gid)) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                eprintln!("not run: only root can give the file to another user");
+                return;
+            }
+            other => other.unwrap(),
+        }
+        UsersFile::edit(&path, |file, _| file.add("bob", "two", Role::User, false))
+            .unwrap()
+            .unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(UsersFile::load(&path).unwrap().len(), 2);
     }
 
     #[test]

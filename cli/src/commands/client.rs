@@ -618,7 +618,18 @@ fn read_password(args: &Args) -> Result<String, Failure> {
 
 /// Runs `faxnotify client`.
 pub fn run(args: Args) -> CmdResult {
-    let (settings, _path) = load_settings(args.settings.as_deref())?;
+    let (settings, path) = load_settings(args.settings.as_deref())?;
+    if let Some(path) = &path
+        && let Some(why) = crate::file_trust::changeable_by_others(path)
+    {
+        tracing::warn!(
+            "the settings file {}: {why}; whoever can change it chooses the server this \
+             client logs in to and whether its certificate is checked: make it root's \
+             (or yours), not writable by others (`chmod 644`), in a directory only its \
+             owner can write",
+            path.display()
+        );
+    }
     let given: Vec<String> = if args.server.is_empty() {
         settings
             .all_servers()

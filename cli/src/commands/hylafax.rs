@@ -18,6 +18,7 @@ use faxnotify_hylafax::received::RECV_FORMAT;
 use faxnotify_hylafax::{Bridge, Config, Output, Recipients};
 use faxnotify_textfile::{read_bounded, utf8_text};
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 use crate::admin::client::{call, error_of};
 use crate::admin::protocol::{EnumValue, NotificationSpec, Request, To, now_ms};
@@ -35,6 +36,8 @@ const TICK: Duration = Duration::from_millis(500);
 const MAX_OUTBOX: usize = 10_000;
 /// The longest configuration file read.
 const MAX_CONFIG: u64 = 1024 * 1024;
+/// How often the configuration file is checked for an edit.
+const CONFIG_CHECK: Duration = Duration::from_secs(1);
 
 /// `faxnotify hylafax`.
 #[derive(Debug, ClapArgs)]
@@ -48,6 +51,10 @@ The configuration file (TOML):
   \"5550001\" = [\"alice\", \"bob\"]
   [owners]                          # HylaFAX job owner -> faxnotify user
   root = \"alice\"
+
+The routes, `unrouted` and `owners` of an edited file take effect within a \
+second (a file that does not load keeps the old ones, with a warning); hfaxd, \
+user and admin_socket when the bridge restarts.
 
 Received faxes go to the routed users as FAX_RECEIVED (and as FAX_UPDATED \
 \"deleted\" once they leave HylaFAX's receive queue), send jobs to their owner \
@@ -66,7 +73,9 @@ pub struct Args {
 
 /// Runs `faxnotify hylafax` until it is killed.
 pub fn run(args: Args) -> CmdResult {
-    let config = load(&args.config)?;
+    let text = read_config(&args.config)?;
+    let config = parse_config(&args.config, &text)?;
+    let mut watch = ConfigWatch::new(args.config.clone(), &config, &text);
     // Like `faxnotify notify`: the flag, the file's admin_socket, else the
     // server's default path (a private directory of the server's user).
     let admin = match args
@@ -80,7 +89,7 @@ pub fn run(args: Args) -> CmdResult {
     let mut outbox = Outbox::new(admin);
     let mut backoff = BACKOFF_FIRST;
     loop {
-        match serve(&config, &mut bridge, &mut outbox) {
+        match serve(&config, &mut bridge, &mut outbox, &mut watch) {
             Ok(Served::Streamed) => {
                 tracing::warn!("hfaxd closed its event stream; reconnecting");
                 backoff = BACKOFF_FIRST;
@@ -97,6 +106,7 @@ pub fn run(args: Args) -> CmdResult {
         let deadline = Instant::now() + backoff;
         while Instant::now() < deadline {
             outbox.flush();
+            watch.check(&mut bridge);
             std::thread::sleep(TICK.min(deadline.saturating_duration_since(Instant::now())));
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -105,13 +115,99 @@ pub fn run(args: Args) -> CmdResult {
 
 /// Reads the configuration file: a regular file of at most [`MAX_CONFIG`]
 /// bytes (a FIFO in its place must not hang the command), in UTF-8.
-fn load(path: &Path) -> Result<Config, Failure> {
-    let shown = path.display();
+fn read_config(path: &Path) -> Result<String, Failure> {
     let bytes = read_bounded(path, MAX_CONFIG)
         .map_err(|e| Failure::usage(e.describe("configuration file", path)))?;
-    let text = utf8_text(bytes)
-        .map_err(|e| Failure::usage(format!("cannot read the configuration file {shown}: {e}")))?;
-    Config::from_toml(&text).map_err(|e| Failure::usage(format!("{shown}: {e}")))
+    utf8_text(bytes).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read the configuration file {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The configuration in `text`, read from `path` (named in errors).
+fn parse_config(path: &Path, text: &str) -> Result<Config, Failure> {
+    Config::from_toml(text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+/// The configuration file, checked for edits while the bridge runs: an
+/// operator who adds a route expects the next fax to follow it, not to be
+/// told nothing while faxes keep going to the `unrouted` group until
+/// someone restarts the bridge. A change is a change of the contents (a
+/// SHA-256), as for the server's users file.
+struct ConfigWatch {
+    path: PathBuf,
+    /// What the bridge connected with: hfaxd, user and admin_socket apply
+    /// to connections already made, so they change only with a restart.
+    started: Config,
+    /// The hash of the contents last seen, or why the file could not be
+    /// used (so that a broken file is reported once, not every second).
+    last: Result<[u8; 32], String>,
+    next_check: Instant,
+}
+
+impl ConfigWatch {
+    fn new(path: PathBuf, started: &Config, text: &str) -> Self {
+        Self {
+            path,
+            started: started.clone(),
+            last: Ok(Sha256::digest(text.as_bytes()).into()),
+            next_check: Instant::now() + CONFIG_CHECK,
+        }
+    }
+
+    /// Reads the file when a check is due and hands an edited routing to
+    /// the bridge; a file that does not load keeps the routing in force.
+    fn check(&mut self, bridge: &mut Bridge) {
+        let now = Instant::now();
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + CONFIG_CHECK;
+        let text = match read_config(&self.path) {
+            Ok(text) => text,
+            Err(e) => return self.failed(e.message),
+        };
+        let hash = Sha256::digest(text.as_bytes()).into();
+        if self.last == Ok(hash) {
+            return;
+        }
+        let config = match parse_config(&self.path, &text) {
+            Ok(config) => config,
+            Err(e) => return self.failed(e.message),
+        };
+        self.last = Ok(hash);
+        let routing = &config.routing;
+        tracing::info!(
+            "configuration {} reloaded: {} route(s), {} unrouted user(s), {} owner(s) mapped",
+            self.path.display(),
+            routing.route.len(),
+            routing.unrouted.len(),
+            routing.owners.len()
+        );
+        let started = &self.started;
+        if (&config.hfaxd, &config.user, &config.admin_socket)
+            != (&started.hfaxd, &started.user, &started.admin_socket)
+        {
+            tracing::warn!(
+                "configuration {}: hfaxd, user and admin_socket take effect when the bridge \
+                 restarts (it keeps using {} as {})",
+                self.path.display(),
+                started.hfaxd,
+                started.user
+            );
+        }
+        bridge.set_routing(config.routing);
+    }
+
+    /// Reports a file that cannot be used, once per reason.
+    fn failed(&mut self, why: String) {
+        if self.last.as_ref().err() != Some(&why) {
+            tracing::warn!("configuration not reloaded (keeping the old routes): {why}");
+            self.last = Err(why);
+        }
+    }
 }
 
 /// How a connection to hfaxd went.
@@ -123,7 +219,12 @@ enum Served {
 }
 
 /// Connects, subscribes and runs the stream until it ends.
-fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Served, HfaxdError> {
+fn serve(
+    config: &Config,
+    bridge: &mut Bridge,
+    outbox: &mut Outbox,
+    watch: &mut ConfigWatch,
+) -> Result<Served, HfaxdError> {
     let (trigger, data) = match subscribe(config) {
         Ok(parts) => parts,
         Err(e) => return Ok(Served::NotConnected(e)),
@@ -139,6 +240,7 @@ fn serve(config: &Config, bridge: &mut Bridge, outbox: &mut Outbox) -> Result<Se
         .map_err(|e| io_error(config, e))?;
     let mut buf = [0u8; 8192];
     loop {
+        watch.check(bridge);
         match data.read(&mut buf) {
             Ok(0) => return Ok(Served::Streamed),
             Ok(n) => {

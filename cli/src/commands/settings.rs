@@ -7,6 +7,8 @@ use clap::{Args as ClapArgs, Subcommand};
 use faxnotify_core::client::{ListenAddress, ListenPolicy, TlsTrust, check_server_name};
 use faxnotify_settings::{SettingsFile, SettingsFileError};
 
+use faxnotify_textfile::IoReason;
+
 use crate::commands::client::load_settings;
 use crate::failure::{CmdResult, Exit, Failure};
 
@@ -221,8 +223,8 @@ pub fn run(args: Args) -> CmdResult {
                 }
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Failure::runtime(format!("cannot create {}: {e}", dir.display()))
+                crate::dirs::create_dirs(dir).map_err(|e| {
+                    Failure::runtime(format!("cannot create {}: {}", dir.display(), IoReason(&e)))
                 })?;
             }
             file.save(&path).map_err(|e| match e {

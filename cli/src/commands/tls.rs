@@ -1,7 +1,6 @@
 //! `faxnotify tls self-signed|fingerprint`: make a server certificate for a
 //! LAN, and show the fingerprint clients pin.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args as ClapArgs, Subcommand};
@@ -10,8 +9,10 @@ use faxnotify_core::tls::pin::Fingerprint;
 use faxnotify_core::tls::{CertificateDer, ServerIdentity};
 use time::{Duration, OffsetDateTime};
 
+use faxnotify_textfile::IoReason;
+
 use crate::failure::{CmdResult, Exit, Failure};
-use crate::tls::files::{load_identity, private_file};
+use crate::tls::files::{load_identity, new_file, private_file};
 
 /// `faxnotify tls`.
 #[derive(Debug, ClapArgs)]
@@ -123,14 +124,26 @@ fn self_signed(names: &[String], out: &Path, days: u32, force: bool) -> CmdResul
         }
     }
     let (cert_pem, key_pem, der, not_after) = make(names, days)?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", out.display())))?;
+    crate::dirs::create_dirs(out).map_err(|e| {
+        Failure::runtime(format!("cannot create {}: {}", out.display(), IoReason(&e)))
+    })?;
     // The key first and never readable by others, not even for a moment.
-    private_file(&key_path, key_pem.as_bytes())
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", key_path.display())))?;
-    std::fs::File::create(&cert_path)
-        .and_then(|mut f| f.write_all(cert_pem.as_bytes()).and_then(|()| f.sync_all()))
-        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", cert_path.display())))?;
+    private_file(&key_path, key_pem.as_bytes()).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot write {}: {}",
+            key_path.display(),
+            IoReason(&e)
+        ))
+    })?;
+    // Public, but only its user may change it, whatever the umask; a new
+    // file, like the key, so that a link planted in its place is replaced.
+    new_file(&cert_path, cert_pem.as_bytes(), 0o644).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot write {}: {}",
+            cert_path.display(),
+            IoReason(&e)
+        ))
+    })?;
     // Proves the pair works as a server identity before anyone relies on it.
     let identity: ServerIdentity =
         load_identity(&cert_path, &key_path).map_err(Failure::runtime)?;

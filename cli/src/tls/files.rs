@@ -77,17 +77,73 @@ fn identity_from(
 /// Writes `bytes` to a new file at `path` (replacing one that exists) that
 /// only its owner can read, from the moment it exists.
 pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    new_file(path, bytes, 0o600)
+}
+
+/// Writes `bytes` to a new file at `path` with permissions `mode` (Unix;
+/// a stricter umask still applies), replacing what was there: a file, or
+/// a symbolic link, which is never written through (`--out` may be a
+/// directory another user can write, who would point cert.pem at a file
+/// of root's for this to overwrite).
+///
+/// A file replaced keeps its owner and group (Unix): `sudo faxnotify tls
+/// self-signed --force` on the key of a server that runs as its own user
+/// must not hand the key to root, mode 0600, which the server could then no
+/// longer read (it would keep the old certificate, and not start again).
+pub fn new_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    let owner = {
+        use std::os::unix::fs::MetadataExt as _;
+        fs::symlink_metadata(path)
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .map(|m| (m.uid(), m.gid()))
+    };
     let _ = fs::remove_file(path);
+    // create_new: O_EXCL, which follows no link, not even one planted
+    // between the removal and this.
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        options.mode(mode);
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     let mut file = options.open(path)?;
+    #[cfg(unix)]
+    if let Some((uid, gid)) = owner
+        && let Err(e) = keep_owner(&file, uid, gid)
+    {
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Gives `file` the owner `uid` and group `gid` of the file it replaces,
+/// unless it has them already (a user replacing their own file needs no
+/// privilege).
+#[cfg(unix)]
+fn keep_owner(file: &fs::File, uid: u32, gid: u32) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = file.metadata()?;
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot give it the owner of the file it replaces (uid {uid}, gid {gid}): {}; \
+                 run this as root or as that owner",
+                faxnotify_textfile::IoReason(&e)
+            ),
+        )
+    })
 }
 
 /// What a check saw: a hash of both files' contents, or why they could not
@@ -397,5 +453,31 @@ mod tests {
         let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(fs::read(&path).expect("read"), b"secret");
+    }
+
+    /// `sudo faxnotify tls self-signed --force` on the key of a server that
+    /// runs as its own user: the new key stays that user's (before, it was
+    /// root's, and the server could not read it). Needs root to hand the
+    /// file to another user.
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_private_file_keeps_its_owner_and_group() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key.pem");
+        private_file(&path, b"old").expect("write");
+        let (uid, gid) = (65534, 65533);
+        match std::os::unix::fs::chown(&path, Some(uid), Some(gid)) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                eprintln!("not run: only root can give the file to another user");
+                return;
+            }
+            other => other.expect("chown"),
+        }
+        private_file(&path, b"new").expect("write");
+        let meta = fs::metadata(&path).expect("meta");
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read(&path).expect("read"), b"new");
     }
 }
