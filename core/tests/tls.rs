@@ -98,17 +98,6 @@ fn callback_up(net: &Net) -> bool {
         .any(|e| matches!(e, client::Event::CallbackEstablished { .. }))
 }
 
-fn notifications(net: &Net) -> Vec<u64> {
-    net.client()
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            client::Event::Notification { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .collect()
-}
-
 fn client_tls_failures(net: &Net) -> Vec<(ConnectionKind, TlsFailure)> {
     net.client()
         .events
@@ -175,7 +164,7 @@ fn login_notify_and_callback_over_tls() {
     let ca = Ca::new("Test CA");
     let mut net = net(Some(roots(&ca)), Some(ca.leaf(NAME, false)));
     full_run(&mut net);
-    assert_eq!(notifications(&net), vec![1]);
+    assert_eq!(net.client().notified_seqs(), vec![1]);
     // Nothing went out in plaintext: every write starts with a TLS record
     // (20 change_cipher_spec for middlebox compatibility, 21 alert,
     // 22 handshake, 23 application data; version 3.3, or 3.1 in a ClientHello).
@@ -205,7 +194,7 @@ fn pinned_fingerprint_is_accepted() {
     };
     let mut net = net(Some(tls), Some(identity));
     full_run(&mut net);
-    assert_eq!(notifications(&net), vec![1]);
+    assert_eq!(net.client().notified_seqs(), vec![1]);
 }
 
 #[test]
@@ -494,7 +483,7 @@ fn certificate_reload_applies_to_new_handshakes() {
     let mut net = net(Some(roots(&ca)), Some(ca.leaf("old.example.org", false)));
     net.server.set_tls_identity(ca.leaf(NAME, false));
     full_run(&mut net);
-    assert_eq!(notifications(&net), vec![1]);
+    assert_eq!(net.client().notified_seqs(), vec![1]);
 }
 
 #[test]

@@ -211,3 +211,17 @@ impl<C: Core> DerefMut for Endpoint<C> {
         &mut self.core
     }
 }
+
+impl Endpoint<faxnotify_core::client::Client> {
+    /// The seqs of the notifications handed to the application so far
+    /// (`Event::Notification`), in order.
+    pub fn notified_seqs(&self) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                faxnotify_core::client::Event::Notification { seq, .. } => Some(*seq),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -54,17 +54,6 @@ fn callback_up(e: &client::Event) -> bool {
     matches!(e, client::Event::CallbackEstablished { .. })
 }
 
-fn notified(endpoint: &Endpoint<Client>) -> Vec<u64> {
-    endpoint
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            client::Event::Notification { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_pair_logs_in_calls_back_and_delivers_without_time_passing() {
     let mut net = pair(ListenPolicy::Fixed { port: 6003 });
@@ -82,7 +71,7 @@ fn a_pair_logs_in_calls_back_and_delivers_without_time_passing() {
         .notify(now, Target::All, &Notification::server_message("hello"))
         .unwrap();
     net.drive();
-    assert_eq!(notified(net.client()), [1]);
+    assert_eq!(net.client().notified_seqs(), [1]);
     assert!(
         net.server
             .events
@@ -127,7 +116,7 @@ fn many_clients_share_one_server() {
     assert_eq!(report.accepted.len(), n);
     net.drive();
     for (id, endpoint) in net.clients() {
-        assert_eq!(notified(endpoint), [1], "{id:?}");
+        assert_eq!(endpoint.notified_seqs(), [1], "{id:?}");
     }
     assert_eq!(
         net.client_at(ClientId(250)).listen_addr().map(|a| a.port()),
