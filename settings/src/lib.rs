@@ -38,8 +38,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use faxnotify_core::client::{
@@ -85,6 +85,15 @@ pub enum SettingsFileError {
         /// The I/O error.
         #[source]
         source: io::Error,
+    },
+    /// Writing the file failed; the old one, if any, is unchanged.
+    #[error("settings file {}: {source}", .path.display())]
+    NotWritten {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: faxnotify_textfile::ReplaceError,
     },
     /// The file is larger than [`MAX_FILE_BYTES`].
     #[error(
@@ -457,47 +466,18 @@ impl SettingsFile {
     /// `path`, and the directory flushed, so that a client starting
     /// meanwhile reads either the old or the new file, never a torn one.
     /// A symbolic link at `path` is written through: its target is replaced.
+    /// A file replaced keeps its owner and group; when that cannot be done,
+    /// nothing is written ([`faxnotify_textfile::replace`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SettingsFileError> {
         self.validate()?;
         let target = resolve_link(path.as_ref())?;
         let path = target.as_path();
-        let io_err = |source| SettingsFileError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file_name = path
-            .file_name()
-            .ok_or_else(|| io_err(io::Error::other("the path names no file")))?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(file_name);
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let _ = fs::remove_file(&tmp); // left over by a crash of this very pid
-        let result = (|| {
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o644);
+        faxnotify_textfile::replace(path, self.render().as_bytes(), 0o644).map_err(|source| {
+            SettingsFileError::NotWritten {
+                path: path.to_path_buf(),
+                source,
             }
-            let mut file = options.open(&tmp)?;
-            file.write_all(self.render().as_bytes())?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&tmp, path)?;
-            // Make the rename itself durable.
-            File::open(&dir)?.sync_all()
-        })();
-        if let Err(source) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err(source));
-        }
-        Ok(())
+        })
     }
 }
 

@@ -264,7 +264,11 @@ fn load_errors_name_the_file() {
     let err = SettingsFile::default()
         .save(dir.join("no-such-dir").join("x.toml"))
         .unwrap_err();
-    assert!(matches!(err, SettingsFileError::Io { .. }), "{err:?}");
+    assert!(
+        matches!(err, SettingsFileError::NotWritten { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("x.toml"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

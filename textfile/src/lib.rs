@@ -6,13 +6,18 @@
 //! hang the reader, a device (`/dev/zero`) or a huge file must not fill the
 //! memory, and text that is not UTF-8 is refused with where it goes wrong.
 //! Every faxnotify crate that reads such a file reads it here, so they all
-//! refuse the same things with the same words.
+//! refuse the same things with the same words; and writes it here
+//! ([`replace`]): atomically, keeping the owner of the file it replaces.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
+
+mod replace;
+
+pub use replace::{ReplaceError, parent_dir, replace};
 
 /// Why [`read_bounded`] read nothing. The messages follow the file's name.
 #[derive(Debug, thiserror::Error)]

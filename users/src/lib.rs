@@ -63,8 +63,8 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use faxnotify_core::auth::{
@@ -74,7 +74,9 @@ use faxnotify_core::server::MemoryUserStore;
 use faxnotify_core::wire::Role;
 use serde::{Deserialize, Serialize};
 
-use faxnotify_textfile::{BoundedReadError, read_bounded, utf8_text};
+use faxnotify_textfile::{
+    BoundedReadError, ReplaceError, parent_dir, read_bounded, replace, utf8_text,
+};
 
 /// The file format version this program reads and writes.
 const VERSION: u32 = 1;
@@ -431,58 +433,22 @@ impl UsersFile {
     pub fn save(&self, path: &Path) -> Result<(), UsersFileError> {
         let target = resolve_link(path)?;
         let path = target.as_path();
-        #[cfg(unix)]
-        let owner = {
-            use std::os::unix::fs::MetadataExt as _;
-            fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
-        };
-        let io_err = |source| UsersFileError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file_name = path
-            .file_name()
-            .ok_or_else(|| io_err(io::Error::other("the path names no file")))?;
-        let dir = parent_dir(path);
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(file_name);
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let _ = fs::remove_file(&tmp); // left over by a crash of this very pid
-        let result = (|| -> Result<(), SaveError> {
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            #[cfg(unix)]
-            if let Some((uid, gid)) = owner {
-                keep_owner(&file, uid, gid)?;
-            }
-            file.write_all(self.render().as_bytes())?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&tmp, path)?;
-            // Make the rename itself durable.
-            File::open(&dir)?.sync_all()?;
-            Ok(())
-        })();
-        if let Err(error) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(match error {
-                SaveError::Io(source) => io_err(source),
-                SaveError::KeepOwner { uid, gid, source } => UsersFileError::KeepOwner {
-                    path: path.to_path_buf(),
-                    uid,
-                    gid,
-                    source,
-                },
-            });
-        }
-        Ok(())
+        replace(path, self.render().as_bytes(), 0o600).map_err(|error| match error {
+            ReplaceError::KeepOwner { uid, gid, source } => UsersFileError::KeepOwner {
+                path: path.to_path_buf(),
+                uid,
+                gid,
+                source,
+            },
+            ReplaceError::Io(source) => UsersFileError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => UsersFileError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other(other.to_string()),
+            },
+        })
     }
 
     /// Loads the file (or starts a new one with a fresh secret when it does
@@ -518,40 +484,6 @@ impl UsersFile {
         drop(lock);
         Ok(result)
     }
-}
-
-/// Why [`UsersFile::save`] failed, before it is named with the path.
-#[cfg_attr(not(unix), allow(dead_code))]
-enum SaveError {
-    Io(io::Error),
-    KeepOwner {
-        uid: u32,
-        gid: u32,
-        source: io::Error,
-    },
-}
-
-impl From<io::Error> for SaveError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
-    }
-}
-
-/// Gives the new file `file` the owner and group of the file it replaces,
-/// unless it has them already (so that a user saving their own file needs
-/// no privilege).
-#[cfg(unix)]
-fn keep_owner(file: &File, uid: u32, gid: u32) -> Result<(), SaveError> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = file.metadata()?;
-    if (meta.uid(), meta.gid()) == (uid, gid) {
-        return Ok(());
-    }
-    std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(|source| SaveError::KeepOwner {
-        uid,
-        gid,
-        source,
-    })
 }
 
 /// Reads the users file's text: a regular file of at most
@@ -638,14 +570,6 @@ fn resolve_link(path: &Path) -> Result<PathBuf, UsersFileError> {
             }),
         },
         _ => Ok(path.to_path_buf()),
-    }
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
 

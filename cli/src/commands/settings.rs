@@ -228,7 +228,9 @@ pub fn run(args: Args) -> CmdResult {
                 })?;
             }
             file.save(&path).map_err(|e| match e {
-                SettingsFileError::Io { .. } => Failure::runtime(e.to_string()),
+                SettingsFileError::Io { .. } | SettingsFileError::NotWritten { .. } => {
+                    Failure::runtime(e.to_string())
+                }
                 _ => Failure::usage(format!("{e}; nothing was changed")),
             })?;
             // A new file (e.g. /etc/faxnotify/client.toml, when run as
