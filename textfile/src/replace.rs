@@ -38,10 +38,13 @@ impl From<io::Error> for ReplaceError {
     }
 }
 
-/// Replaces the file at `path` (not a symbolic link: the caller resolves
-/// one first) with `contents`: written to a new file of mode `mode` (Unix)
-/// in the same directory, flushed to disk, renamed over `path`, and the
-/// directory flushed, so that a crash leaves the old file or the new one.
+/// Replaces the file at `path` with `contents`: written to a new file of
+/// mode `mode` (Unix; a stricter umask still applies) in the same
+/// directory, flushed to disk, renamed over `path`, and the directory
+/// flushed, so that a reader (or a crash) sees the old file or the new
+/// one, never a torn one or none. A symbolic link at `path` is replaced,
+/// never written through; a caller that means to write through one
+/// resolves it first.
 /// A file replaced keeps its owner and group (Unix): `sudo faxnotify …` on
 /// the file of a service that runs as its own user must not hand it to
 /// root, which that service could then no longer read. When that cannot
@@ -51,10 +54,16 @@ pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), ReplaceErr
     let Some(file_name) = path.file_name() else {
         return Err(io::Error::other("the path names no file").into());
     };
+    // The owner of a regular file there; a symbolic link's target is not
+    // asked (one planted where a certificate goes, pointing at a file of
+    // root's, must not make the new file root's): the link is replaced.
     #[cfg(unix)]
     let owner = {
         use std::os::unix::fs::MetadataExt as _;
-        fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+        fs::symlink_metadata(path)
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .map(|m| (m.uid(), m.gid()))
     };
     let dir = parent_dir(path);
     let mut tmp_name = OsString::from(".");
@@ -139,6 +148,20 @@ mod tests {
             vec![OsString::from("users")],
             "a temporary file was left"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_in_the_files_place_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep me").expect("victim");
+        let path = dir.path().join("cert.pem");
+        std::os::unix::fs::symlink(&victim, &path).expect("link");
+        replace(&path, b"certificate", 0o644).expect("written");
+        assert_eq!(fs::read(&victim).expect("read"), b"keep me");
+        assert!(fs::symlink_metadata(&path).expect("meta").is_file());
+        assert_eq!(fs::read(&path).expect("read"), b"certificate");
     }
 
     #[test]

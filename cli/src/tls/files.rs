@@ -1,8 +1,7 @@
 //! The server's certificate and key files: loading with errors that name
 //! the file and what is wrong with it, and noticing when they change.
 
-use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use faxnotify_core::tls::pem::{parse_chain, parse_key};
@@ -81,8 +80,9 @@ pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Writes `bytes` to a new file at `path` with permissions `mode` (Unix;
-/// a stricter umask still applies), replacing what was there: a file, or
-/// a symbolic link, which is never written through (`--out` may be a
+/// a stricter umask still applies), replacing what was there at once (a
+/// reload never sees the file missing or half-written): a file, or a
+/// symbolic link, which is never written through (`--out` may be a
 /// directory another user can write, who would point cert.pem at a file
 /// of root's for this to overwrite).
 ///
@@ -91,58 +91,9 @@ pub fn private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// must not hand the key to root, mode 0600, which the server could then no
 /// longer read (it would keep the old certificate, and not start again).
 pub fn new_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    #[cfg(unix)]
-    let owner = {
-        use std::os::unix::fs::MetadataExt as _;
-        fs::symlink_metadata(path)
-            .ok()
-            .filter(fs::Metadata::is_file)
-            .map(|m| (m.uid(), m.gid()))
-    };
-    let _ = fs::remove_file(path);
-    // create_new: O_EXCL, which follows no link, not even one planted
-    // between the removal and this.
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    if let Some((uid, gid)) = owner
-        && let Err(e) = keep_owner(&file, uid, gid)
-    {
-        drop(file);
-        let _ = fs::remove_file(path);
-        return Err(e);
-    }
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-/// Gives `file` the owner `uid` and group `gid` of the file it replaces,
-/// unless it has them already (a user replacing their own file needs no
-/// privilege).
-#[cfg(unix)]
-fn keep_owner(file: &fs::File, uid: u32, gid: u32) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = file.metadata()?;
-    if (meta.uid(), meta.gid()) == (uid, gid) {
-        return Ok(());
-    }
-    std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "cannot give it the owner of the file it replaces (uid {uid}, gid {gid}): {}; \
-                 run this as root or as that owner",
-                faxnotify_textfile::IoReason(&e)
-            ),
-        )
+    faxnotify_textfile::replace(path, bytes, mode).map_err(|e| match e {
+        faxnotify_textfile::ReplaceError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
     })
 }
 
@@ -255,6 +206,8 @@ impl TlsFiles {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use faxnotify_core::tls::pin::Fingerprint;
 
     use super::*;
