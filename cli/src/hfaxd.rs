@@ -21,6 +21,15 @@ use crate::escape::escape;
 const TIMEOUT: Duration = Duration::from_secs(if cfg!(test) { 2 } else { 15 });
 /// How long a whole listing may take to arrive, for the same reason.
 const LISTING_TIMEOUT: Duration = Duration::from_secs(if cfg!(test) { 3 } else { 60 });
+/// TCP keepalive on every connection to hfaxd: probes after this long
+/// idle, this often, this many unanswered before the kernel gives up. The
+/// event stream can be quiet for hours, and a host that vanishes without
+/// closing (power lost, a route dropped) would otherwise leave the bridge
+/// waiting on it for ever; so it is noticed within about a minute
+/// (30 s + 3 × 10 s), and the bridge reconnects.
+const KEEPALIVE_IDLE_S: u32 = 30;
+const KEEPALIVE_INTERVAL_S: u32 = 10;
+const KEEPALIVE_PROBES: u32 = 3;
 /// The longest reply line or listing kept (hfaxd's are far smaller).
 const MAX_REPLY: usize = 64 * 1024;
 const MAX_LISTING: usize = 16 * 1024 * 1024;
@@ -67,6 +76,7 @@ impl Control {
             .next()
             .ok_or_else(|| io(io::Error::other("the name has no address")))?;
         let stream = TcpStream::connect_timeout(&target, TIMEOUT).map_err(io)?;
+        keep_alive(&stream).map_err(io)?;
         stream.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
         stream.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
         let writer = stream.try_clone().map_err(io)?;
@@ -192,6 +202,7 @@ impl Control {
                         continue;
                     }
                     stream.set_nonblocking(false).map_err(|e| self.io(e))?;
+                    keep_alive(&stream).map_err(|e| self.io(e))?;
                     return Ok(stream);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
@@ -347,6 +358,20 @@ fn read_all_by(mut data: TcpStream, deadline: Instant, command: &str) -> io::Res
     }
 }
 
+/// Turns on TCP keepalive with the bridge's timings (see
+/// [`KEEPALIVE_IDLE_S`]); a dead peer then ends a read with an error.
+pub fn keep_alive(stream: &TcpStream) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(stream, sockopt::KeepAlive, &true)?;
+    #[cfg(target_os = "linux")]
+    {
+        setsockopt(stream, sockopt::TcpKeepIdle, &KEEPALIVE_IDLE_S)?;
+        setsockopt(stream, sockopt::TcpKeepInterval, &KEEPALIVE_INTERVAL_S)?;
+        setsockopt(stream, sockopt::TcpKeepCount, &KEEPALIVE_PROBES)?;
+    }
+    Ok(())
+}
+
 /// A final reply line's code and escaped text (hfaxd speaks ASCII; other
 /// bytes show as U+FFFD), or `None` for a `NNN-` continuation line or one
 /// without a code.
@@ -385,6 +410,58 @@ mod tests {
         socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
         socket.connect(&to.into()).unwrap();
         socket.into()
+    }
+
+    /// Every connection to hfaxd, the control connection and the event
+    /// stream, probes a quiet peer (the stream may be quiet for hours; a
+    /// host gone without a close would hold the bridge for ever).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn connections_to_hfaxd_probe_a_quiet_peer() {
+        use nix::sys::socket::{getsockopt, sockopt};
+        let hfaxd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = hfaxd.local_addr().unwrap();
+        let script = std::thread::spawn(move || {
+            let (control, _) = hfaxd.accept().unwrap();
+            let mut reader = BufReader::new(control.try_clone().unwrap());
+            let mut writer = control;
+            let mut line = String::new();
+            let mut next = |reader: &mut BufReader<TcpStream>| {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                line.trim_end().to_owned()
+            };
+            writer.write_all(b"220 hfaxd ready\r\n").unwrap();
+            next(&mut reader);
+            writer.write_all(b"230 logged in\r\n").unwrap();
+            let data = port_address(&next(&mut reader));
+            writer.write_all(b"200 PORT ok\r\n").unwrap();
+            next(&mut reader);
+            let stream = TcpStream::connect(data).unwrap();
+            writer.write_all(b"150 trigger stream\r\n").unwrap();
+            let mut rest = Vec::new();
+            let _ = writer.read_to_end(&mut rest);
+            drop(stream);
+        });
+        let mut control = Control::connect(&addr.to_string(), "fax").unwrap();
+        let data = control.open_data("SITE TRIGGER J*").unwrap();
+        for stream in [&control.writer, &data] {
+            assert!(getsockopt(stream, sockopt::KeepAlive).unwrap());
+            assert_eq!(
+                getsockopt(stream, sockopt::TcpKeepIdle).unwrap(),
+                KEEPALIVE_IDLE_S
+            );
+            assert_eq!(
+                getsockopt(stream, sockopt::TcpKeepInterval).unwrap(),
+                KEEPALIVE_INTERVAL_S
+            );
+            assert_eq!(
+                getsockopt(stream, sockopt::TcpKeepCount).unwrap(),
+                KEEPALIVE_PROBES
+            );
+        }
+        drop((control, data));
+        script.join().unwrap();
     }
 
     #[test]

@@ -253,12 +253,7 @@ fn serve(
                 bridge.handle_timeout(now_ms());
                 drain(config, bridge, outbox)?;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if is_quiet(&e) => {
                 // A quiet stream: the receive queue listing may be due.
                 bridge.handle_timeout(now_ms());
                 drain(config, bridge, outbox)?;
@@ -267,6 +262,16 @@ fn serve(
             Err(e) => return Err(io_error(config, e)),
         }
     }
+}
+
+/// Whether a read of the event stream only found nothing within [`TICK`]:
+/// on Unix the read timeout says `WouldBlock` (EAGAIN), and `TimedOut` is
+/// TCP keepalive's verdict on a host that vanished, an error to reconnect
+/// on (see `hfaxd::keep_alive`); elsewhere the read timeout may say
+/// `TimedOut`.
+fn is_quiet(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+        || (cfg!(not(unix)) && e.kind() == io::ErrorKind::TimedOut)
 }
 
 fn io_error(config: &Config, source: io::Error) -> HfaxdError {
@@ -483,6 +488,16 @@ mod tests {
     use faxnotify_core::wire::{DeviceState, DeviceStatus, JobState, JobStatus};
 
     use super::*;
+
+    /// A read timeout on a quiet stream goes on; keepalive's verdict on a
+    /// vanished host (ETIMEDOUT) ends the stream, to reconnect.
+    #[cfg(unix)]
+    #[test]
+    fn only_a_read_timeout_is_a_quiet_stream() {
+        assert!(is_quiet(&io::Error::from(io::ErrorKind::WouldBlock)));
+        assert!(!is_quiet(&io::Error::from_raw_os_error(libc::ETIMEDOUT)));
+        assert!(!is_quiet(&io::Error::from(io::ErrorKind::ConnectionReset)));
+    }
 
     #[test]
     fn the_admin_form_gives_back_the_same_notification() {
