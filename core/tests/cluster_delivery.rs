@@ -321,6 +321,54 @@ fn without_the_bus_nothing_is_accepted_and_logins_are_refused_for_now() {
     assert_eq!(at(&mut h, s, 1), Ok(Sequenced::Queued));
 }
 
+/// [D-17] rule 6: a client cut off from its server alone (a dropped route)
+/// falls silent there while it may reach another server, which refuses the
+/// resume while this one holds the session. A lease of silence detaches
+/// the session instead of ending it: no BYE, nothing reported undelivered,
+/// the session kept for its grace (the node's glue lets it go to the
+/// cluster); a single server still ends it ([D-15], server_rules).
+#[test]
+fn a_control_connection_silent_for_a_lease_detaches_the_session() {
+    let mut h = clustered();
+    let client = open(&mut h, "192.0.2.1:5000", "alice", ALICE_PW);
+    on_backchannel(&mut h, &client);
+    let s = client.session;
+    at(&mut h, s, 1).unwrap();
+    assert_eq!(notify_seqs(&h.recv(client.conn)), vec![1]);
+    h.take_events();
+    let lease = std::time::Duration::from_millis(u64::from(client.lease_ms));
+    h.advance(lease + std::time::Duration::from_secs(1));
+    assert!(
+        h.recv(client.conn).is_empty(),
+        "no BYE: the session lives on"
+    );
+    assert!(h.is_closed(client.conn));
+    let events = h.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SessionDetached { session, .. } if *session == s)),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::SessionClosed { .. } | Event::Undelivered { .. })),
+        "{events:?}"
+    );
+    assert_eq!(h.server.session_count(), 1);
+    // What the client missed is still there for the next owner: releasing
+    // it reports nothing undelivered either.
+    let now = h.now;
+    h.server.release_session(now, s).unwrap();
+    h.drain();
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::SessionReleased { session, .. }] if *session == s),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn shutdown_in_cluster_mode_releases_every_session() {
     let mut h = clustered();

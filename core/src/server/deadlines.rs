@@ -177,6 +177,23 @@ impl Server {
             return;
         };
         if s.lease_deadline <= now {
+            // [D-17] rule 6: in a cluster, an attached session whose client
+            // fell silent may only be cut off from this server (a dropped
+            // route) while it reaches another, which refuses the resume for
+            // as long as this one holds the session. So the silent
+            // connection is closed without BYE and the session detached, as
+            // if the client had closed it: the grace [D-15] lets it resume
+            // anywhere once the node lets it go; a client that is gone
+            // ends at the grace's end as usual.
+            if self.config.cluster.is_some()
+                && !self.config.detached_grace.is_zero()
+                && let Some(control) = s.control
+            {
+                tracing::debug!(session = %sid, "control connection silent for a lease; detached");
+                self.remove_conn(now, control, true);
+                self.detach(now, sid);
+                return;
+            }
             self.end_session_with(now, sid, CloseReason::LeaseExpired);
             return;
         }
