@@ -412,6 +412,54 @@ mod tests {
         socket.into()
     }
 
+    /// hfaxd's side of a control connection, as a test scripts it.
+    struct Script {
+        reader: BufReader<TcpStream>,
+        writer: TcpStream,
+    }
+
+    impl Script {
+        /// Accepts the bridge's control connection on `hfaxd`.
+        fn accept(hfaxd: &TcpListener) -> Script {
+            let (control, _) = hfaxd.accept().unwrap();
+            Script {
+                reader: BufReader::new(control.try_clone().unwrap()),
+                writer: control,
+            }
+        }
+
+        /// The bridge's next command line.
+        fn next(&mut self) -> String {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            line.trim_end().to_owned()
+        }
+
+        /// Sends one reply line.
+        fn say(&mut self, reply: &str) {
+            self.writer
+                .write_all(format!("{reply}\r\n").as_bytes())
+                .unwrap();
+        }
+
+        /// Greets, logs the bridge in and takes its PORT up to `SITE
+        /// TRIGGER J*`: the address of the bridge's data port.
+        fn up_to_the_trigger(&mut self) -> SocketAddr {
+            self.say("220 hfaxd ready");
+            assert!(self.next().starts_with("USER "));
+            self.say("230 logged in");
+            let data = port_address(&self.next());
+            self.say("200 PORT ok");
+            assert_eq!(self.next(), "SITE TRIGGER J*");
+            data
+        }
+
+        /// Keeps the connection open until the bridge closes it.
+        fn hold(mut self) {
+            let _ = self.writer.read_to_end(&mut Vec::new());
+        }
+    }
+
     /// Every connection to hfaxd, the control connection and the event
     /// stream, probes a quiet peer (the stream may be quiet for hours; a
     /// host gone without a close would hold the bridge for ever).
@@ -422,25 +470,11 @@ mod tests {
         let hfaxd = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = hfaxd.local_addr().unwrap();
         let script = std::thread::spawn(move || {
-            let (control, _) = hfaxd.accept().unwrap();
-            let mut reader = BufReader::new(control.try_clone().unwrap());
-            let mut writer = control;
-            let mut line = String::new();
-            let mut next = |reader: &mut BufReader<TcpStream>| {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                line.trim_end().to_owned()
-            };
-            writer.write_all(b"220 hfaxd ready\r\n").unwrap();
-            next(&mut reader);
-            writer.write_all(b"230 logged in\r\n").unwrap();
-            let data = port_address(&next(&mut reader));
-            writer.write_all(b"200 PORT ok\r\n").unwrap();
-            next(&mut reader);
+            let mut script = Script::accept(&hfaxd);
+            let data = script.up_to_the_trigger();
             let stream = TcpStream::connect(data).unwrap();
-            writer.write_all(b"150 trigger stream\r\n").unwrap();
-            let mut rest = Vec::new();
-            let _ = writer.read_to_end(&mut rest);
+            script.say("150 trigger stream");
+            script.hold();
             drop(stream);
         });
         let mut control = Control::connect(&addr.to_string(), "fax").unwrap();
@@ -486,22 +520,8 @@ mod tests {
         let hfaxd = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = hfaxd.local_addr().unwrap();
         let script = std::thread::spawn(move || {
-            let (control, _) = hfaxd.accept().unwrap();
-            let mut reader = BufReader::new(control.try_clone().unwrap());
-            let mut writer = control;
-            let mut line = String::new();
-            let mut next = |reader: &mut BufReader<TcpStream>| {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                line.trim_end().to_owned()
-            };
-            writer.write_all(b"220 hfaxd ready\r\n").unwrap();
-            assert!(next(&mut reader).starts_with("USER "));
-            writer.write_all(b"230 logged in\r\n").unwrap();
-            let port = next(&mut reader);
-            let data = port_address(&port);
-            writer.write_all(b"200 PORT ok\r\n").unwrap();
-            assert_eq!(next(&mut reader), "SITE TRIGGER J*");
+            let mut script = Script::accept(&hfaxd);
+            let data = script.up_to_the_trigger();
             // A stranger (another address) gets in first, then hfaxd.
             let mut stranger = connect_from(Ipv4Addr::new(127, 0, 0, 2), data);
             stranger
@@ -510,10 +530,9 @@ mod tests {
             let mut real = connect_from(Ipv4Addr::LOCALHOST, data);
             real.write_all(b"000000 151 MODEM ttyIAX0: ready\r\n")
                 .unwrap();
-            writer.write_all(b"150 trigger stream\r\n").unwrap();
+            script.say("150 trigger stream");
             // Keep both open until the bridge has read.
-            let mut rest = Vec::new();
-            let _ = writer.read_to_end(&mut rest);
+            script.hold();
             drop((stranger, real));
         });
         let mut control = Control::connect(&addr.to_string(), "fax").unwrap();
@@ -681,21 +700,8 @@ mod tests {
         let hfaxd = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = hfaxd.local_addr().unwrap();
         let script = std::thread::spawn(move || {
-            let (control, _) = hfaxd.accept().unwrap();
-            let mut reader = BufReader::new(control.try_clone().unwrap());
-            let mut writer = control;
-            let mut line = String::new();
-            let mut next = |reader: &mut BufReader<TcpStream>| {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                line.trim_end().to_owned()
-            };
-            writer.write_all(b"220 hfaxd ready\r\n").unwrap();
-            next(&mut reader);
-            writer.write_all(b"230 logged in\r\n").unwrap();
-            let data = port_address(&next(&mut reader));
-            writer.write_all(b"200 PORT ok\r\n").unwrap();
-            assert_eq!(next(&mut reader), "SITE TRIGGER J*");
+            let mut script = Script::accept(&hfaxd);
+            let data = script.up_to_the_trigger();
             // Another local user (nobody) connects first, from 127.0.0.1.
             let mut stranger = std::process::Command::new("setpriv")
                 .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
@@ -715,9 +721,8 @@ mod tests {
             let mut real = connect_from(Ipv4Addr::LOCALHOST, data);
             real.write_all(b"000000 151 MODEM ttyIAX0: ready\r\n")
                 .unwrap();
-            writer.write_all(b"150 trigger stream\r\n").unwrap();
-            let mut rest = Vec::new();
-            let _ = writer.read_to_end(&mut rest);
+            script.say("150 trigger stream");
+            script.hold();
             let _ = stranger.kill();
             let _ = stranger.wait();
             drop(real);
