@@ -4,7 +4,7 @@
 //! the heap's entries in step with them (see `timers`).
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Server;
 use super::conn::{CallbackPhase, ConnKind};
@@ -13,6 +13,10 @@ use super::session::Dial;
 use super::timers::TimerKey;
 use crate::wire::{ErrorCode, Frame};
 use crate::{ConnId, SessionId};
+
+/// How long a session whose lease timer was called late waits for what its
+/// client may have sent meanwhile before the lease counts as run out.
+const LATE_RECHECK: Duration = Duration::from_secs(1);
 
 impl Server {
     /// Keeps the connection's heap entry in step with its deadlines, and
@@ -176,6 +180,17 @@ impl Server {
         let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
+        if s.lease_deadline < now && !s.lease_rechecked {
+            // Called after the deadline, not at it: this process may not
+            // have run meanwhile (stopped, a stalled VM, an overloaded
+            // host), and the client's frames — or its resume — may be
+            // waiting unread in the socket; the silence may be this
+            // server's. A moment more, once, for its runtime to read them;
+            // only silence then ends the session [C-5].
+            s.lease_deadline = now + LATE_RECHECK;
+            s.lease_rechecked = true;
+            return;
+        }
         if s.lease_deadline <= now {
             self.end_session_with(now, sid, CloseReason::LeaseExpired);
             return;
