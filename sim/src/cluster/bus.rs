@@ -189,9 +189,9 @@ impl Bus {
         self.kv.remove(&id);
     }
 
-    /// How many records exist.
-    pub(crate) fn records(&self) -> usize {
-        self.kv.len()
+    /// The ids of every record.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.kv.keys().copied()
     }
 }
 
