@@ -7,7 +7,10 @@
 //! take their sessions over; on waking they handle their late timers,
 //! their glue's tick and what waited in an order drawn from the seed), cuts
 //! them off the bus, slows the bus down (so claims time out and take-overs
-//! race) and resets connections.
+//! race), loses half of a node's bus answers for a while though their
+//! operations take effect (a record created or taken over, a renewal, a
+//! publish whose ack and retry's ack are lost: stored once, by its
+//! de-duplication id) and resets connections.
 //!
 //! Notifications are accepted one or several per log message, as a
 //! node's batcher writes them; a notification's place is (message, index

@@ -96,6 +96,10 @@ pub(crate) enum BusReply {
     },
     /// The compare-and-set lost to another write.
     LostRace { claim: ClaimId },
+    /// No answer came in time (the bus may have done it all the same):
+    /// the node refuses the claim as the bus being unavailable, as the
+    /// real glue does on a timeout, and keeps nothing of it.
+    NoAnswer { claim: ClaimId },
 }
 
 /// A session's reader of the log.
@@ -147,6 +151,9 @@ pub(crate) struct Node {
     pub(crate) thawed_at: Option<Duration>,
     /// What arrived while frozen, in order: input, bus answers.
     pub(crate) waiting: std::collections::VecDeque<Ev>,
+    /// Bus answers to this node are lost (half of them) though their
+    /// operations take effect: a route that drops the way back.
+    pub(crate) lossy: bool,
 }
 
 impl Node {
@@ -187,6 +194,7 @@ impl Node {
             freezes: 0,
             thawed_at: None,
             waiting: std::collections::VecDeque::new(),
+            lossy: false,
         }
     }
 
@@ -447,7 +455,8 @@ impl World {
     }
 
     /// A bus operation completes: it takes effect at the bus now, and its
-    /// answer goes to the node (waiting in its socket while it is frozen).
+    /// answer goes to the node (lost on a lossy route; waiting in its
+    /// socket while it is frozen).
     pub(crate) fn bus_done(&mut self, n: usize, inc: u64, op: BusOp) -> Step {
         let alive = self.nodes[n].is_up(inc);
         let reachable = alive && !self.nodes[n].bus_cut;
@@ -555,11 +564,45 @@ impl World {
                 }
             }
         };
+        let reply = self.maybe_lose(n, reply);
         if self.nodes[n].frozen {
             self.nodes[n].waiting.push_back(Ev::BusReply(n, inc, reply));
             return Ok(());
         }
         self.bus_reply(n, inc, reply)
+    }
+
+    /// On a lossy route, half the answers never arrive, whatever the
+    /// operation did at the bus.
+    fn maybe_lose(&mut self, n: usize, reply: BusReply) -> BusReply {
+        if !self.nodes[n].lossy || !self.rng.chance(50) {
+            return reply;
+        }
+        let claim = match reply {
+            BusReply::Opened { claim, session, .. } => {
+                // Created, and nobody will open or delete it: it ages out
+                // of the real bucket (lease and grace) unrenewed.
+                self.orphans.insert(session);
+                self.observe("lost reply: record created, claim refused");
+                claim
+            }
+            BusReply::TookOver { claim, .. } => {
+                // This node owns the record until its lease runs out, and
+                // nobody serves the session meanwhile (the client tries
+                // again; here it is still the owner's to take).
+                self.observe("lost reply: session taken over, claim refused");
+                claim
+            }
+            BusReply::IdTaken { claim }
+            | BusReply::Refused { claim, .. }
+            | BusReply::MayTake { claim, .. }
+            | BusReply::LostRace { claim }
+            | BusReply::NoAnswer { claim } => {
+                self.observe("lost reply: claim refused");
+                claim
+            }
+        };
+        BusReply::NoAnswer { claim }
     }
 
     /// The node hears a bus answer.
@@ -594,6 +637,9 @@ impl World {
             }
             BusReply::Refused { claim, refusal } => {
                 self.answer(n, claim, ClaimAnswer::Refused(refusal))?;
+            }
+            BusReply::NoAnswer { claim } => {
+                self.answer(n, claim, ClaimAnswer::Refused(ClaimRefusal::Unavailable))?;
             }
             BusReply::MayTake {
                 claim,
@@ -707,7 +753,7 @@ impl World {
 
     /// Releases the sessions whose lease runs out before a renewal could
     /// land (as the real glue's `expire`): a node that froze past its
-    /// lease lets them go before
+    /// lease, or whose renewals' answers were lost, lets them go before
     /// another node may take them — or, on waking, at once, before it
     /// reads anything more into them.
     fn expire(&mut self, n: usize) -> Step {
@@ -762,6 +808,12 @@ impl World {
             let mut r = r.clone();
             r.owner_until_ms = until;
             self.bus.update(sid, r, rev);
+            if self.nodes[n].lossy && self.rng.chance(50) {
+                // Landed, but the node does not know: its lease stays
+                // where it was, and the next renewal tries again.
+                self.observe("lost reply: renewal landed unheard");
+                continue;
+            }
             self.nodes[n].leases.insert(sid, self.now + OWNER_LEASE);
         }
         Ok(())

@@ -73,6 +73,19 @@ pub enum Action {
         /// Which freeze of the node this ends.
         freeze: u64,
     },
+    /// Half the node's bus answers are lost on the way back, though their
+    /// operations take effect (a publish stored, a record written).
+    LoseReplies {
+        /// The node.
+        node: usize,
+        /// For how long.
+        for_: Duration,
+    },
+    /// The node's bus answers arrive again.
+    RepliesBack {
+        /// The node.
+        node: usize,
+    },
     /// The client's newest connection is reset.
     Reset {
         /// The client.
@@ -133,7 +146,7 @@ impl ClusterScenario {
         for _ in 0..faults {
             let at = ms(rng, 2_000, length.as_millis() as u64);
             let node = rng.below(nodes as u64) as usize;
-            let action = match rng.below(12) {
+            let action = match rng.below(13) {
                 0..=2 => Action::Crash {
                     node,
                     down_for: ms(rng, 1_000, 15_000),
@@ -160,6 +173,10 @@ impl ClusterScenario {
                     } else {
                         ms(rng, 500, 25_000)
                     },
+                },
+                12 => Action::LoseReplies {
+                    node,
+                    for_: ms(rng, 2_000, 15_000),
                 },
                 _ => Action::Reset {
                     client: rng.below(clients as u64) as usize,

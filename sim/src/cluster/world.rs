@@ -156,8 +156,8 @@ pub(crate) struct World {
     pub(crate) handed: BTreeMap<SessionId, Vec<u64>>,
     pub(crate) observed: BTreeMap<String, u64>,
     pub(crate) logging_out: bool,
-    /// Records created whose creator never heard so (its process killed
-    /// before it woke from a freeze): nobody opens, renews or deletes
+    /// Records created whose creator never heard so (its answer lost, or
+    /// its process killed before it woke): nobody opens, renews or deletes
     /// them, and the real bucket drops them when their lease and grace run
     /// out. The only records the final check allows.
     pub(crate) orphans: BTreeSet<SessionId>,
@@ -586,6 +586,16 @@ impl World {
                 }
                 Ok(())
             }
+            Action::LoseReplies { node, for_ } => {
+                self.observe("bus replies lost");
+                self.nodes[node].lossy = true;
+                self.schedule(self.now + for_, Ev::Act(Action::RepliesBack { node }));
+                Ok(())
+            }
+            Action::RepliesBack { node } => {
+                self.nodes[node].lossy = false;
+                Ok(())
+            }
             Action::Restart { node, .. } if self.nodes[node].frozen => {
                 // A frozen process cannot stop gracefully: its supervisor
                 // kills it once its stop times out.
@@ -659,10 +669,29 @@ impl World {
             self.observe("notify refused: no server reaches the bus");
             return Ok(());
         }
+        let through = *self.rng.pick(&up);
         let first = self.next_entry;
         self.next_entry += count as u64;
         let message: Vec<Entry> = (first..self.next_entry).map(|id| Entry { id }).collect();
-        self.bus.publish(user, message);
+        // The message's de-duplication id: its first notification's.
+        if !self.bus.publish(user, first, message.clone()) {
+            return Err(format!("message id {first} stored before its publish"));
+        }
+        if self.nodes[through].lossy && self.rng.chance(50) {
+            // Stored, its ack lost: the node publishes again with the same
+            // message id (88b88e6), which the log stores once.
+            if self.bus.publish(user, first, message) {
+                return Err(format!("a retry of message {first} was stored twice"));
+            }
+            if self.rng.chance(50) {
+                // The retry's ack lost too: the submitter hears "not known
+                // to be durable" (exit 8), never "nothing was accepted";
+                // every session of the user gets it all the same.
+                self.observe("lost reply: publish stored, durability unknown");
+            } else {
+                self.observe("lost reply: publish stored, accepted on its retry");
+            }
+        }
         self.accepted += count as u64;
         if count > 1 {
             self.observe("log message of several notifications");
@@ -786,6 +815,7 @@ impl World {
         if self.nodes[node].frozen {
             self.thaw(node)?;
         }
+        self.nodes[node].lossy = false;
         self.nodes[node].bus_cut = false;
         self.nodes[node].bus_down_since = None;
         self.nodes[node].slow_bus = false;
