@@ -26,6 +26,13 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
     (84, "frozen 22 s, lease 12 s: timers first"),
     (295, "frozen 12.8 s, woke 0.8 s after the lease's deadline"),
     (513, "the same, its queue reported undelivered"),
+    // The same for a resumed login's handshake [C-9]: frozen right after
+    // LOGIN_OK, the node woke to its late handshake timer before the
+    // client's ADVERTISE and ended the session (TIMEOUT after LOGIN_OK).
+    (
+        915_090,
+        "frozen 17.5 s after LOGIN_OK: handshake timer first",
+    ),
 ];
 
 fn run(seed: u64) -> ClusterReport {

@@ -14,8 +14,9 @@ use super::timers::TimerKey;
 use crate::wire::{ErrorCode, Frame};
 use crate::{ConnId, SessionId};
 
-/// How long a session whose lease timer was called late waits for what its
-/// client may have sent meanwhile before the lease counts as run out.
+/// How long a session whose lease timer (or a connection whose handshake
+/// timer) was called late waits for what its client may have sent
+/// meanwhile before the deadline counts as passed.
 const LATE_RECHECK: Duration = Duration::from_secs(1);
 
 impl Server {
@@ -127,6 +128,16 @@ impl Server {
                 if ctl.claim().is_some_and(|claim| claim.deadline <= now) {
                     // [D-17]: the application did not answer in time.
                     self.claim_timed_out(now, id);
+                } else if ctl.handshake_deadline.is_some_and(|d| d < now)
+                    && !ctl.handshake_rechecked
+                {
+                    // Called after the deadline, not at it: as for a lease
+                    // (`on_session_timer`), the client's next frame may be
+                    // waiting unread while this process did not run, and
+                    // after LOGIN_OK a timeout ends the session [F-6]. A
+                    // moment more, once, for the runtime to read it.
+                    ctl.handshake_deadline = Some(now + LATE_RECHECK);
+                    ctl.handshake_rechecked = true;
                 } else if ctl.handshake_deadline.is_some_and(|d| d <= now) {
                     let secs = self.config.handshake_timeout.as_secs_f64();
                     let error = Self::violation(
