@@ -33,6 +33,10 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         915_090,
         "frozen 17.5 s after LOGIN_OK: handshake timer first",
     ),
+    // A simulator fault: a reset's close waiting for a frozen node was
+    // dropped on waking (the client side had forgotten the link), so the
+    // node held a half-open session until its lease ended it.
+    (924_225, "a reset while the node was frozen"),
 ];
 
 fn run(seed: u64) -> ClusterReport {

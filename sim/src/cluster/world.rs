@@ -109,6 +109,10 @@ pub(crate) enum Ev {
     Bus(usize, u64, super::node::BusOp),
     /// A bus answer the node hears (one that waited while it was frozen).
     BusReply(usize, u64, super::node::BusReply),
+    /// Bytes (or, `None`, the close) that waited in a frozen node's socket
+    /// for its server connection: pinned to it when they arrived, since the
+    /// client side may forget the link before the node wakes.
+    ServerInput(usize, u64, ConnId, Option<Vec<u8>>),
     Tick,
     Act(Action),
 }
@@ -415,9 +419,33 @@ impl World {
         self.nodes[node].frozen.then_some(node)
     }
 
+    /// `ev` as it waits for a frozen node: input for a connection it
+    /// accepted is tied to that connection (a reset's close, above all,
+    /// must reach the server even though the client forgot the link at
+    /// once); what a dead link carried is dropped, as when it runs; input
+    /// for a connection not accepted yet waits behind its `Connected`.
+    fn pinned(&self, ev: Ev) -> Option<Ev> {
+        let (id, data) = match &ev {
+            Ev::ToServer(id, data) => (*id, Some(data.clone())),
+            Ev::ServerSideClosed(id) => (*id, None),
+            _ => return Some(ev),
+        };
+        let link = self.links.get(&id)?;
+        let Some(sconn) = link.server_conn else {
+            // Not accepted yet: its Connected waits ahead of it.
+            return Some(ev);
+        };
+        if data.is_some() && link.dead {
+            return None;
+        }
+        Some(Ev::ServerInput(link.node, link.incarnation, sconn, data))
+    }
+
     fn handle(&mut self, ev: Ev) -> Step {
         if let Some(node) = self.for_frozen(&ev) {
-            self.nodes[node].waiting.push_back(ev);
+            if let Some(ev) = self.pinned(ev) {
+                self.nodes[node].waiting.push_back(ev);
+            }
             return Ok(());
         }
         let now = self.instant();
@@ -536,6 +564,20 @@ impl World {
             }
             Ev::Bus(node, inc, op) => self.bus_done(node, inc, op),
             Ev::BusReply(node, inc, reply) => self.bus_reply(node, inc, reply),
+            Ev::ServerInput(node, inc, sconn, data) => {
+                if !self.nodes[node].is_up(inc) {
+                    return Ok(());
+                }
+                if let Some(core) = self.nodes[node].core.as_mut() {
+                    let input = match &data {
+                        Some(data) => Input::Received { conn: sconn, data },
+                        None => Input::Closed { conn: sconn },
+                    };
+                    core.handle_input(now, input)
+                        .map_err(|e| format!("node {node}: {e}"))?;
+                }
+                self.drain_node(node)
+            }
             Ev::Tick => {
                 for n in 0..self.nodes.len() {
                     if !self.nodes[n].frozen {
