@@ -43,6 +43,9 @@ pub(crate) struct Control {
     pub(crate) phase: ControlPhase,
     /// Until ADVERTISE_OK [C-9]; `None` afterwards.
     pub(crate) handshake_deadline: Option<Instant>,
+    /// `handshake_deadline` was moved once already because its timer was
+    /// called late (see `deadlines.rs`).
+    pub(crate) handshake_rechecked: bool,
     /// NOTIFYs went out on this connection (backchannel), which makes late
     /// ACKs on it legal [D-1].
     pub(crate) carried_backchannel: bool,
@@ -213,6 +216,7 @@ impl Conn {
                 peer,
                 phase: ControlPhase::AwaitLogin,
                 handshake_deadline: Some(handshake_deadline),
+                handshake_rechecked: false,
                 carried_backchannel: false,
             }),
             decoder: Decoder::new(MAX_PRELOGIN_FRAME_LEN),

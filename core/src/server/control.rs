@@ -61,6 +61,7 @@ impl Server {
             return;
         };
         s.lease_deadline = now + lease;
+        s.lease_rechecked = false;
         let on_backchannel = s.path == DeliveryPath::Backchannel(conn);
 
         match frame {

@@ -4,7 +4,7 @@
 //! the heap's entries in step with them (see `timers`).
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Server;
 use super::conn::{CallbackPhase, ConnKind};
@@ -13,6 +13,11 @@ use super::session::Dial;
 use super::timers::TimerKey;
 use crate::wire::{ErrorCode, Frame};
 use crate::{ConnId, SessionId};
+
+/// How long a session whose lease timer (or a connection whose handshake
+/// timer) was called late waits for what its client may have sent
+/// meanwhile before the deadline counts as passed.
+const LATE_RECHECK: Duration = Duration::from_secs(1);
 
 impl Server {
     /// Keeps the connection's heap entry in step with its deadlines, and
@@ -123,6 +128,16 @@ impl Server {
                 if ctl.claim().is_some_and(|claim| claim.deadline <= now) {
                     // [D-17]: the application did not answer in time.
                     self.claim_timed_out(now, id);
+                } else if ctl.handshake_deadline.is_some_and(|d| d < now)
+                    && !ctl.handshake_rechecked
+                {
+                    // Called after the deadline, not at it: as for a lease
+                    // (`on_session_timer`), the client's next frame may be
+                    // waiting unread while this process did not run, and
+                    // after LOGIN_OK a timeout ends the session [F-6]. A
+                    // moment more, once, for the runtime to read it.
+                    ctl.handshake_deadline = Some(now + LATE_RECHECK);
+                    ctl.handshake_rechecked = true;
                 } else if ctl.handshake_deadline.is_some_and(|d| d <= now) {
                     let secs = self.config.handshake_timeout.as_secs_f64();
                     let error = Self::violation(
@@ -176,6 +191,17 @@ impl Server {
         let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
+        if s.lease_deadline < now && !s.lease_rechecked {
+            // Called after the deadline, not at it: this process may not
+            // have run meanwhile (stopped, a stalled VM, an overloaded
+            // host), and the client's frames — or its resume — may be
+            // waiting unread in the socket; the silence may be this
+            // server's. A moment more, once, for its runtime to read them;
+            // only silence then ends the session [C-5].
+            s.lease_deadline = now + LATE_RECHECK;
+            s.lease_rechecked = true;
+            return;
+        }
         if s.lease_deadline <= now {
             // [D-17] rule 6: in a cluster, an attached session whose client
             // fell silent may only be cut off from this server (a dropped

@@ -127,6 +127,7 @@ impl Server {
         s.control = None;
         s.reported = None;
         s.lease_deadline = s.lease_deadline.max(now + self.config.detached_grace);
+        s.lease_rechecked = false;
         let user = Arc::clone(s.user());
         self.arm_session(sid);
         tracing::debug!(session = %sid, "session detached");

@@ -76,6 +76,9 @@ pub(crate) struct Session {
     /// `lease` after the last frame received on a control connection [C-5];
     /// once detached, at least the detached grace period after the close [D-15].
     pub(crate) lease_deadline: Instant,
+    /// `lease_deadline` was moved once already because its timer was
+    /// called late (see `deadlines.rs`): the next call ends the session.
+    pub(crate) lease_rechecked: bool,
     pub(crate) path: DeliveryPath,
     /// The last CALLBACK_STATUS sent on the current control connection.
     pub(crate) reported: Option<CallbackState>,
@@ -102,6 +105,7 @@ impl Session {
             peer: grant.peer,
             advertised: None,
             lease_deadline: grant.lease_deadline,
+            lease_rechecked: false,
             path: DeliveryPath::None,
             reported: None,
             held_endpoint: None,
@@ -123,6 +127,7 @@ impl Session {
         self.advertised = None;
         self.reported = None;
         self.lease_deadline = grant.lease_deadline;
+        self.lease_rechecked = false;
     }
 
     pub(crate) fn id(&self) -> SessionId {

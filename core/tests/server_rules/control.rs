@@ -169,6 +169,58 @@ fn ping_keeps_the_lease_and_silence_expires_it() {
 }
 
 #[test]
+fn a_lease_timer_called_late_reads_what_waited_before_ending_the_session() {
+    // A server that did not run for longer than the lease (SIGSTOP, a
+    // stalled VM) wakes to its lease timer, late, and the client's PING
+    // waiting in the socket; its runtime may call the timer first. The
+    // silence was the server's own: the session must live on.
+    let mut h = Harness::with(|c| c.lease = Duration::from_secs(9));
+    let client = h.login("192.0.2.10:50000", "alice", ALICE_PW);
+    h.advertise(&client, 0);
+    h.take_events();
+    h.now += Duration::from_secs(15);
+    h.server.handle_timeout(h.now);
+    h.drain();
+    assert!(
+        h.server.session(client.session).is_some(),
+        "ended for a silence of the server's own: {:?}",
+        h.take_events()
+    );
+    h.send(client.conn, &Frame::Ping { nonce: 1 });
+    assert_eq!(h.recv_one(client.conn), Frame::Pong { nonce: 1 });
+    // Silence while the server runs still ends it, a lease after the PING.
+    h.advance(Duration::from_millis(8_999));
+    assert!(h.server.session(client.session).is_some());
+    h.advance(Duration::from_millis(1));
+    assert_eq!(
+        closed_reasons(&h.take_events()),
+        vec![CloseReason::LeaseExpired]
+    );
+}
+
+#[test]
+fn a_lease_timer_called_late_ends_a_silent_session_a_moment_later() {
+    // Nothing waited: the session ends once the server has run a moment
+    // (1 s) past its late timer, and only once it has.
+    let mut h = Harness::with(|c| c.lease = Duration::from_secs(9));
+    let client = h.login("192.0.2.10:50000", "alice", ALICE_PW);
+    h.advertise(&client, 0);
+    h.take_events();
+    h.now += Duration::from_secs(15);
+    h.server.handle_timeout(h.now);
+    h.drain();
+    assert!(h.server.session(client.session).is_some());
+    h.advance(Duration::from_millis(999));
+    assert!(h.server.session(client.session).is_some());
+    h.advance(Duration::from_millis(1));
+    assert!(h.server.session(client.session).is_none());
+    assert_eq!(
+        closed_reasons(&h.take_events()),
+        vec![CloseReason::LeaseExpired]
+    );
+}
+
+#[test]
 fn callback_traffic_does_not_renew_the_lease() {
     // [C-5] [D-4]: only control frames count.
     let mut h = Harness::new();

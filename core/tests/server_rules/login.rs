@@ -410,6 +410,33 @@ fn handshake_timeout_after_login_ends_the_session() {
 }
 
 #[test]
+fn a_handshake_timer_called_late_reads_what_waited_first() {
+    // A server that did not run past a resumed login's handshake deadline
+    // [C-9] (stopped, a stalled VM) wakes to the timer, late, with the
+    // client's ADVERTISE waiting in its socket; its runtime may call the
+    // timer first. The delay was the server's: the handshake completes and
+    // the session lives (an ERROR after LOGIN_OK would end it [F-6]).
+    let mut h = Harness::new();
+    let client = h.login("192.0.2.10:50000", "alice", ALICE_PW);
+    h.now += Duration::from_secs(15);
+    h.server.handle_timeout(h.now);
+    h.drain();
+    assert!(!h.is_closed(client.conn), "{:?}", h.recv(client.conn));
+    assert!(h.server.session(client.session).is_some());
+    h.advertise(&client, 0);
+    assert!(!h.is_closed(client.conn));
+    assert!(h.server.session(client.session).is_some());
+    // A handshake still not done a moment later times out, as always.
+    let late = h.login("192.0.2.11:50000", "alice", ALICE_PW);
+    h.now += Duration::from_secs(15);
+    h.server.handle_timeout(h.now);
+    h.drain();
+    h.advance(Duration::from_secs(1));
+    assert_eq!(error_code(&h.recv_one(late.conn)), Some(ErrorCode::Timeout));
+    assert!(h.server.session(late.session).is_none());
+}
+
+#[test]
 fn trickling_cannot_extend_the_handshake() {
     // A client that sends a partial frame byte by byte still hits [C-9].
     let mut h = Harness::new();

@@ -74,14 +74,23 @@ pub(crate) struct Bus {
     log: BTreeMap<String, Vec<Vec<Entry>>>,
     kv: BTreeMap<SessionId, (u64, Record)>,
     next_revision: u64,
+    /// The de-duplication ids of the messages stored (`Nats-Msg-Id`).
+    msg_ids: std::collections::BTreeSet<u64>,
 }
 
 impl Bus {
     /// Appends a message of accepted notifications (at least one) to
-    /// `user`'s log.
-    pub(crate) fn publish(&mut self, user: &str, message: Vec<Entry>) {
+    /// `user`'s log, unless a message with the same de-duplication id is
+    /// stored already (a retry after a lost ack): stored once, as
+    /// JetStream's `Nats-Msg-Id` makes it. Returns whether it was stored
+    /// now.
+    pub(crate) fn publish(&mut self, user: &str, msg_id: u64, message: Vec<Entry>) -> bool {
         assert!(!message.is_empty(), "a log message holds a notification");
+        if !self.msg_ids.insert(msg_id) {
+            return false;
+        }
         self.log.entry(user.to_owned()).or_default().push(message);
+        true
     }
 
     /// The first notification at or after `from` in `user`'s log (the next
@@ -189,9 +198,9 @@ impl Bus {
         self.kv.remove(&id);
     }
 
-    /// How many records exist.
-    pub(crate) fn records(&self) -> usize {
-        self.kv.len()
+    /// The ids of every record.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.kv.keys().copied()
     }
 }
 
@@ -230,9 +239,11 @@ mod tests {
     fn the_log_is_ordered_per_user_and_positions_walk_batches() {
         let mut bus = Bus::default();
         let e = |id| Entry { id };
-        bus.publish("a", vec![e(1)]);
-        bus.publish("b", vec![e(2)]);
-        bus.publish("a", vec![e(3), e(4)]);
+        assert!(bus.publish("a", 1, vec![e(1)]));
+        assert!(bus.publish("b", 2, vec![e(2)]));
+        assert!(bus.publish("a", 3, vec![e(3), e(4)]));
+        // A retry after a lost ack is stored once.
+        assert!(!bus.publish("a", 3, vec![e(3), e(4)]));
         assert_eq!(bus.entry_at("a", 0), Some(e(1)));
         assert_eq!(bus.entry_at("a", 2), Some(e(4)));
         assert_eq!(bus.entry_at("a", 3), None);

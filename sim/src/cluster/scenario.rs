@@ -58,6 +58,34 @@ pub enum Action {
         /// The node.
         node: usize,
     },
+    /// The node's process is stopped (SIGSTOP, a stalled VM): it takes no
+    /// step, and what arrives for it waits, while the others go on.
+    Freeze {
+        /// The node.
+        node: usize,
+        /// For how long (often past its owner lease).
+        for_: Duration,
+    },
+    /// The node runs again (SIGCONT) after its `freeze`-th freeze.
+    Thaw {
+        /// The node.
+        node: usize,
+        /// Which freeze of the node this ends.
+        freeze: u64,
+    },
+    /// Half the node's bus answers are lost on the way back, though their
+    /// operations take effect (a publish stored, a record written).
+    LoseReplies {
+        /// The node.
+        node: usize,
+        /// For how long.
+        for_: Duration,
+    },
+    /// The node's bus answers arrive again.
+    RepliesBack {
+        /// The node.
+        node: usize,
+    },
     /// The client's newest connection is reset.
     Reset {
         /// The client.
@@ -118,7 +146,7 @@ impl ClusterScenario {
         for _ in 0..faults {
             let at = ms(rng, 2_000, length.as_millis() as u64);
             let node = rng.below(nodes as u64) as usize;
-            let action = match rng.below(10) {
+            let action = match rng.below(13) {
                 0..=2 => Action::Crash {
                     node,
                     down_for: ms(rng, 1_000, 15_000),
@@ -134,6 +162,21 @@ impl ClusterScenario {
                 6 => Action::SlowBus {
                     node,
                     for_: ms(rng, 5_000, 20_000),
+                },
+                // Mostly past the owner lease (4 s) and the clients' lease
+                // (12 s, after which they move on); sometimes past the
+                // session's lease and grace, so that the woken node ends it.
+                10 | 11 => Action::Freeze {
+                    node,
+                    for_: if rng.chance(15) {
+                        ms(rng, 40_000, 60_000)
+                    } else {
+                        ms(rng, 500, 25_000)
+                    },
+                },
+                12 => Action::LoseReplies {
+                    node,
+                    for_: ms(rng, 2_000, 15_000),
                 },
                 _ => Action::Reset {
                     client: rng.below(clients as u64) as usize,

@@ -2,7 +2,7 @@
 //! between them, the bus, the virtual clock and the event queue.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -107,6 +107,12 @@ pub(crate) enum Ev {
     ServerSideClosed(u64),
     ClientSideClosed(u64),
     Bus(usize, u64, super::node::BusOp),
+    /// A bus answer the node hears (one that waited while it was frozen).
+    BusReply(usize, u64, super::node::BusReply),
+    /// Bytes (or, `None`, the close) that waited in a frozen node's socket
+    /// for its server connection: pinned to it when they arrived, since the
+    /// client side may forget the link before the node wakes.
+    ServerInput(usize, u64, ConnId, Option<Vec<u8>>),
     Tick,
     Act(Action),
 }
@@ -154,6 +160,11 @@ pub(crate) struct World {
     pub(crate) handed: BTreeMap<SessionId, Vec<u64>>,
     pub(crate) observed: BTreeMap<String, u64>,
     pub(crate) logging_out: bool,
+    /// Records created whose creator never heard so (its answer lost, or
+    /// its process killed before it woke): nobody opens, renews or deletes
+    /// them, and the real bucket drops them when their lease and grace run
+    /// out. The only records the final check allows.
+    pub(crate) orphans: BTreeSet<SessionId>,
     accepted: u64,
     log: Vec<String>,
 }
@@ -222,6 +233,7 @@ impl World {
             handed: BTreeMap::new(),
             observed: BTreeMap::new(),
             logging_out: false,
+            orphans: BTreeSet::new(),
             accepted: 0,
             log: Vec::new(),
         };
@@ -376,17 +388,66 @@ impl World {
             }
         }
         for n in 0..self.nodes.len() {
-            if self.nodes[n].poll_timeout().is_some_and(|t| t <= now) {
-                if let Some(core) = self.nodes[n].core.as_mut() {
-                    core.handle_timeout(now);
-                }
-                self.drain_node(n)?;
-            }
+            self.node_timers(n)?;
         }
         Ok(())
     }
 
+    /// Fires the node core's due timers (none while it is frozen).
+    fn node_timers(&mut self, n: usize) -> Step {
+        let now = self.instant();
+        if self.nodes[n].poll_timeout().is_some_and(|t| t <= now) {
+            if let Some(core) = self.nodes[n].core.as_mut() {
+                core.handle_timeout(now);
+            }
+            self.drain_node(n)?;
+        }
+        Ok(())
+    }
+
+    /// The frozen node `ev` is for, if it is for one: it waits, as in the
+    /// node's socket buffers (a connection the kernel completes is
+    /// accepted only when the process runs again).
+    fn for_frozen(&self, ev: &Ev) -> Option<usize> {
+        let node = match ev {
+            Ev::Connected(id) | Ev::ToServer(id, _) | Ev::ServerSideClosed(id) => {
+                self.links.get(id)?.node
+            }
+            Ev::BusReply(node, ..) => *node,
+            _ => return None,
+        };
+        self.nodes[node].frozen.then_some(node)
+    }
+
+    /// `ev` as it waits for a frozen node: input for a connection it
+    /// accepted is tied to that connection (a reset's close, above all,
+    /// must reach the server even though the client forgot the link at
+    /// once); what a dead link carried is dropped, as when it runs; input
+    /// for a connection not accepted yet waits behind its `Connected`.
+    fn pinned(&self, ev: Ev) -> Option<Ev> {
+        let (id, data) = match &ev {
+            Ev::ToServer(id, data) => (*id, Some(data.clone())),
+            Ev::ServerSideClosed(id) => (*id, None),
+            _ => return Some(ev),
+        };
+        let link = self.links.get(&id)?;
+        let Some(sconn) = link.server_conn else {
+            // Not accepted yet: its Connected waits ahead of it.
+            return Some(ev);
+        };
+        if data.is_some() && link.dead {
+            return None;
+        }
+        Some(Ev::ServerInput(link.node, link.incarnation, sconn, data))
+    }
+
     fn handle(&mut self, ev: Ev) -> Step {
+        if let Some(node) = self.for_frozen(&ev) {
+            if let Some(ev) = self.pinned(ev) {
+                self.nodes[node].waiting.push_back(ev);
+            }
+            return Ok(());
+        }
         let now = self.instant();
         match ev {
             Ev::Connected(id) => {
@@ -502,9 +563,26 @@ impl World {
                 self.drain_client(c)
             }
             Ev::Bus(node, inc, op) => self.bus_done(node, inc, op),
+            Ev::BusReply(node, inc, reply) => self.bus_reply(node, inc, reply),
+            Ev::ServerInput(node, inc, sconn, data) => {
+                if !self.nodes[node].is_up(inc) {
+                    return Ok(());
+                }
+                if let Some(core) = self.nodes[node].core.as_mut() {
+                    let input = match &data {
+                        Some(data) => Input::Received { conn: sconn, data },
+                        None => Input::Closed { conn: sconn },
+                    };
+                    core.handle_input(now, input)
+                        .map_err(|e| format!("node {node}: {e}"))?;
+                }
+                self.drain_node(node)
+            }
             Ev::Tick => {
                 for n in 0..self.nodes.len() {
-                    self.node_tick(n)?;
+                    if !self.nodes[n].frozen {
+                        self.node_tick(n)?;
+                    }
                 }
                 self.check_ownership()?;
                 self.schedule(self.now + TICK, Ev::Tick);
@@ -529,6 +607,45 @@ impl World {
                     left -= batch;
                 }
                 Ok(())
+            }
+            Action::Freeze { node, for_ } => {
+                if self.nodes[node].core.is_none() || self.nodes[node].frozen {
+                    return Ok(());
+                }
+                self.observe("server frozen");
+                if for_ > super::node::OWNER_LEASE {
+                    self.observe("server frozen past its owner lease");
+                }
+                self.nodes[node].frozen = true;
+                self.nodes[node].freezes += 1;
+                let freeze = self.nodes[node].freezes;
+                self.schedule(self.now + for_, Ev::Act(Action::Thaw { node, freeze }));
+                Ok(())
+            }
+            Action::Thaw { node, freeze } => {
+                if self.nodes[node].frozen && self.nodes[node].freezes == freeze {
+                    self.thaw(node)?;
+                }
+                Ok(())
+            }
+            Action::LoseReplies { node, for_ } => {
+                self.observe("bus replies lost");
+                self.nodes[node].lossy = true;
+                self.schedule(self.now + for_, Ev::Act(Action::RepliesBack { node }));
+                Ok(())
+            }
+            Action::RepliesBack { node } => {
+                self.nodes[node].lossy = false;
+                Ok(())
+            }
+            Action::Restart { node, .. } if self.nodes[node].frozen => {
+                // A frozen process cannot stop gracefully: its supervisor
+                // kills it once its stop times out.
+                self.observe("frozen server killed instead of restarted");
+                self.act(Action::Crash {
+                    node,
+                    down_for: Duration::from_secs(2),
+                })
             }
             Action::Crash { node, down_for } => {
                 self.observe("server killed");
@@ -585,16 +702,38 @@ impl World {
     /// that reaches the bus (the admin socket), or refused when none does.
     pub(crate) fn publish_any(&mut self, user: &str, count: usize) -> Step {
         let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|&n| self.nodes[n].core.is_some() && !self.nodes[n].bus_cut)
+            .filter(|&n| {
+                let node = &self.nodes[n];
+                node.core.is_some() && !node.bus_cut && !node.frozen
+            })
             .collect();
         if up.is_empty() {
             self.observe("notify refused: no server reaches the bus");
             return Ok(());
         }
+        let through = *self.rng.pick(&up);
         let first = self.next_entry;
         self.next_entry += count as u64;
         let message: Vec<Entry> = (first..self.next_entry).map(|id| Entry { id }).collect();
-        self.bus.publish(user, message);
+        // The message's de-duplication id: its first notification's.
+        if !self.bus.publish(user, first, message.clone()) {
+            return Err(format!("message id {first} stored before its publish"));
+        }
+        if self.nodes[through].lossy && self.rng.chance(50) {
+            // Stored, its ack lost: the node publishes again with the same
+            // message id (88b88e6), which the log stores once.
+            if self.bus.publish(user, first, message) {
+                return Err(format!("a retry of message {first} was stored twice"));
+            }
+            if self.rng.chance(50) {
+                // The retry's ack lost too: the submitter hears "not known
+                // to be durable" (exit 8), never "nothing was accepted";
+                // every session of the user gets it all the same.
+                self.observe("lost reply: publish stored, durability unknown");
+            } else {
+                self.observe("lost reply: publish stored, accepted on its retry");
+            }
+        }
         self.accepted += count as u64;
         if count > 1 {
             self.observe("log message of several notifications");
@@ -608,6 +747,7 @@ impl World {
 
     fn crash(&mut self, node: usize) {
         let inc = self.nodes[node].incarnation;
+        self.forget_waiting(node);
         self.nodes[node].core = None;
         self.nodes[node].consumers.clear();
         self.drop_links_of(node, inc);
@@ -627,6 +767,55 @@ impl World {
             let lat = self.latency();
             self.schedule(self.now + lat, Ev::ClientSideClosed(id));
         }
+    }
+
+    /// A killed frozen process never hears what waited for it: records it
+    /// created meanwhile are nobody's (they age out of the real bucket).
+    fn forget_waiting(&mut self, node: usize) {
+        self.nodes[node].frozen = false;
+        for ev in std::mem::take(&mut self.nodes[node].waiting) {
+            if let Ev::BusReply(_, _, super::node::BusReply::Opened { session, .. }) = ev {
+                self.orphans.insert(session);
+            }
+        }
+    }
+
+    /// The node runs again after a freeze. Its runtime finds its timers
+    /// late and its sockets and bus answers waiting, and handles them in
+    /// the order its scheduler picks: the core's late timers and the
+    /// glue's tick each come before, between or after what waited (which
+    /// keeps its own order), drawn from the seed.
+    fn thaw(&mut self, node: usize) -> Step {
+        self.note(format!("node {node} wakes"));
+        self.nodes[node].frozen = false;
+        self.nodes[node].thawed_at = Some(self.now);
+        let waiting: Vec<Ev> = std::mem::take(&mut self.nodes[node].waiting).into();
+        let slots = waiting.len() as u64 + 1;
+        let timers_at = self.rng.below(slots) as usize;
+        let tick_at = self.rng.below(slots) as usize;
+        if !waiting.is_empty() {
+            self.observe(match timers_at {
+                0 => "woke: late timers before what waited",
+                t if t == waiting.len() => "woke: what waited before late timers",
+                _ => "woke: late timers amid what waited",
+            });
+        }
+        let last = waiting.len();
+        for (slot, ev) in waiting.into_iter().map(Some).chain([None]).enumerate() {
+            if slot == timers_at {
+                self.node_timers(node)?;
+            }
+            if slot == tick_at {
+                self.node_tick(node)?;
+            }
+            if let Some(ev) = ev {
+                self.handle(ev)?;
+            }
+        }
+        debug_assert!(timers_at <= last && tick_at <= last);
+        // Whatever the order, once it has caught up the node serves
+        // nothing it no longer owns.
+        self.check_ownership()
     }
 
     fn shutdown_node(&mut self, node: usize) -> Step {
@@ -654,6 +843,9 @@ impl World {
         self.nodes[node].bus_cut = old.bus_cut;
         self.nodes[node].bus_down_since = old.bus_down_since;
         self.nodes[node].slow_bus = old.slow_bus;
+        // Freezes are counted across restarts: a thaw scheduled for a
+        // killed process's freeze must not wake a later one early.
+        self.nodes[node].freezes = old.freezes;
         self.note(format!(
             "node {node} started (owner id {})",
             self.nodes[node].owner_id
@@ -662,6 +854,10 @@ impl World {
     }
 
     fn heal_node(&mut self, node: usize) -> Step {
+        if self.nodes[node].frozen {
+            self.thaw(node)?;
+        }
+        self.nodes[node].lossy = false;
         self.nodes[node].bus_cut = false;
         self.nodes[node].bus_down_since = None;
         self.nodes[node].slow_bus = false;
@@ -912,11 +1108,13 @@ impl World {
                 ));
             }
         }
-        if self.bus.records() > 0 {
-            return Err(format!(
-                "{} session records left in the store",
-                self.bus.records()
-            ));
+        let left = self
+            .bus
+            .ids()
+            .filter(|id| !self.orphans.contains(id))
+            .count();
+        if left > 0 {
+            return Err(format!("{left} session records left in the store"));
         }
         Ok(())
     }
@@ -926,8 +1124,20 @@ impl World {
     fn check_ownership(&mut self) -> Step {
         let mut seen: BTreeMap<SessionId, usize> = BTreeMap::new();
         for (n, node) in self.nodes.iter().enumerate() {
-            let Some(core) = &node.core else { continue };
+            // A frozen process serves nothing: what it holds is judged
+            // when it wakes.
+            let Some(core) = node.core.as_ref().filter(|_| !node.frozen) else {
+                continue;
+            };
             for info in core.sessions() {
+                // A woken node may hold a session whose lease ran out while
+                // it slept (a restore whose answer waited, before its
+                // glue's tick): held, not served — its glue releases it
+                // at the next tick, before reading anything into it, and
+                // `pump` checks that it never does.
+                if node.lease_lapsed(info.id, self.now) {
+                    continue;
+                }
                 if let Some(other) = seen.insert(info.id, n) {
                     return Err(format!(
                         "session {} is held by nodes {other} and {n} at once",
