@@ -157,9 +157,10 @@ fn a_server_that_ignores_acks_is_caught_by_the_b2_and_b4_cases() {
     );
     assert!(got.starts_with("NOTIFY seq=1 kind=3"), "{got}");
     // The dropped ACK leaves the server silent until the lease (5 s, the
-    // suite's own wait) ends the session. The report says nothing came and
-    // that the lease explains the end, not "the connection closed" (issue
-    // 21, point 6).
+    // suite's own wait) ends the session, which a server whose timer runs a
+    // little late does just after the wait [D-15]. Either way the report
+    // says nothing came and that the lease explains the end, not "the
+    // connection closed" (issue 21, point 6).
     let (expected, got) = failure(&results, "server/notifications/ack-beyond-sent");
     assert_eq!(
         expected,
@@ -167,7 +168,8 @@ fn a_server_that_ignores_acks_is_caught_by_the_b2_and_b4_cases() {
     );
     assert!(
         got.starts_with("nothing within ")
-            && got.ends_with("the lease (5.0 s) ran out first [C-5]"),
+            && (got.ends_with("the lease (5.0 s) ran out first [C-5]")
+                || got.contains("by when the lease (5.0 s) had run out")),
         "{got}"
     );
 }

@@ -242,7 +242,8 @@ impl FrameConn {
     /// except for a close (or BYE lease expired) that came once the lease had
     /// run out since the suite last wrote on the control connection. That is
     /// the lease [C-5], not an answer: the reader needs to know that nothing
-    /// else came first.
+    /// else came first. A wait that saw nothing and outlasted the lease says
+    /// so too.
     pub fn explain(&self, got: &Got, since: Instant) -> String {
         let Some((lease, control_sent)) = &self.lease else {
             return got.to_string();
@@ -250,6 +251,17 @@ impl FrameConn {
         let silent = control_sent
             .lock()
             .map_or(Duration::ZERO, |sent| sent.elapsed());
+        if let Got::Nothing(_) = got
+            && silent >= *lease
+        {
+            // The wait outlasted the lease: an end may be on its way (a
+            // server's timer runs a little late), and nothing else came.
+            return format!(
+                "{got}, by when the lease ({}) had run out: {} since the suite's last frame on the control connection, so the server may end the session without an answer [C-5]",
+                secs(*lease),
+                secs(silent)
+            );
+        }
         let lease_end = match got {
             Got::Frame(Frame::Bye {
                 reason: ByeReason::LeaseExpired,
